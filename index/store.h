@@ -1,0 +1,140 @@
+// Store: the durable knowledge store. RocksDB is the source of truth (column
+// families: documents, chunks, vectors, postings, meta); the ANN index and
+// the in-memory lexical statistics are derived from it.
+//
+// Thread safety: all methods are safe to call concurrently. Writers are
+// serialised; a reader never sees a chunk whose document has been deleted or
+// replaced once upsert()/remove() has returned, nor a half-written document.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ragd/document.h"
+#include "ragd/status.h"
+
+namespace ragd {
+
+struct StoreOptions {
+  // Directory of the RocksDB database and the ANN snapshot.
+  std::filesystem::path dir = "ragd-data";
+  // "hnsw" (hnswlib), or "faiss:<index_factory string>", e.g. "faiss:Flat",
+  // "faiss:IVF256,PQ16". Default: "hnsw". Fixed when the store is created.
+  std::string vector_index = "hnsw";
+  // HNSW graph degree. Default: 16.
+  int hnsw_m = 16;
+  // HNSW construction beam width. Default: 200.
+  int hnsw_ef_construction = 200;
+  // HNSW search beam width (raised to k when k is larger). Default: 64.
+  int hnsw_ef_search = 64;
+  // fsync the WAL before a write is acknowledged. Default: true.
+  bool sync_writes = true;
+  // Open read-only (for `stats` while a server runs). Default: false.
+  bool read_only = false;
+  // BM25 parameters. Defaults tuned on SciFact train: k1 0.9, b 0.4.
+  float bm25_k1 = 0.9f;
+  float bm25_b = 0.4f;
+};
+
+// What retrieval needs to know about a chunk's document for filters and hits.
+struct DocInfo {
+  std::string id;
+  std::string title;
+  std::string kind;
+  std::string source;
+  std::string url;
+  std::map<std::string, std::string> metadata;
+  std::vector<std::string> acl;
+  int64_t updated_at = 0;
+};
+
+// A chunk as returned by the store, with its document's info.
+struct StoredChunk {
+  Chunk chunk;
+  std::shared_ptr<const DocInfo> doc;
+};
+
+struct ScoredChunk {
+  uint64_t label = 0;  // internal chunk number, stable while the chunk lives
+  float score = 0;     // BM25 score, or cosine similarity for vectors
+};
+
+// Decides whether a chunk of this document may be returned (filters, ACL).
+using DocPredicate = std::function<bool(const DocInfo&)>;
+
+struct UpsertResult {
+  bool changed = false;  // false: same content hash, nothing written
+  uint32_t chunks = 0;   // chunks now stored for the document
+};
+
+struct StoreStats {
+  uint64_t documents = 0;
+  uint64_t chunks = 0;
+  std::string index_type;  // "hnsw" or "faiss:<factory>"
+  std::string encoder;     // fingerprint bound to the store, "" if none yet
+  int dim = 0;
+  uint64_t sequence = 0;   // RocksDB sequence number
+  uint64_t lexical_terms = 0;
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> open(const StoreOptions& options);
+  virtual ~Store() = default;
+
+  // Binds the store to an encoder. The first call records the fingerprint and
+  // dimension; later calls with another fingerprint fail with
+  // kFailedPrecondition and a message that suggests `ragd reindex`.
+  virtual Status bind_encoder(const std::string& fingerprint, int dim) = 0;
+
+  // Content hash of a document as upsert() computes it (covers every field).
+  static std::string content_hash(const Document& doc);
+  // True when a document with this id and content hash is already stored,
+  // so ingest can skip chunking and embedding.
+  virtual bool is_current(const std::string& doc_id, const std::string& hash) const = 0;
+
+  // Atomically replaces the document, its chunks, their vectors (row-major,
+  // chunks.size() x dim) and lexical postings in one WriteBatch. Durable when
+  // it returns ok. A document whose content hash is unchanged is a no-op.
+  virtual Result<UpsertResult> upsert(const Document& doc, std::span<const Chunk> chunks,
+                                      std::span<const float> vectors) = 0;
+  // Deletes a document and everything derived from it. Returns false when
+  // there was no such document.
+  virtual Result<bool> remove(const std::string& doc_id) = 0;
+
+  virtual Result<Document> get_document(const std::string& doc_id) const = 0;
+  virtual std::vector<Chunk> chunks_of(const std::string& doc_id) const = 0;
+  virtual std::optional<StoredChunk> chunk(uint64_t label) const = 0;
+  // Vector of a stored chunk (dim floats), empty if none.
+  virtual std::vector<float> chunk_vector(uint64_t label) const = 0;
+
+  // BM25 over the analysed query terms (see index/analyzer.h), best first.
+  virtual std::vector<ScoredChunk> search_lexical(std::span<const std::string> terms, size_t k,
+                                                  const DocPredicate& allow) const = 0;
+  // Cosine similarity to an L2-normalised query vector, best first.
+  virtual std::vector<ScoredChunk> search_vector(std::span<const float> query, size_t k,
+                                                 const DocPredicate& allow) const = 0;
+
+  // Visits every document id (for reindex and export).
+  virtual void for_each_document(const std::function<void(const std::string&)>& fn) const = 0;
+
+  // Replaces every stored vector using `embed` and binds the new fingerprint.
+  // embed(chunk texts) must return texts.size() x dim floats.
+  using EmbedFn = std::function<Result<std::vector<float>>(std::span<const std::string>)>;
+  virtual Status reindex(const std::string& fingerprint, int dim, const EmbedFn& embed,
+                         const std::function<void(uint64_t done, uint64_t total)>& progress) = 0;
+
+  // Writes the ANN snapshot (tagged with the store's sequence number) so the
+  // next open() does not rebuild it. Also done on close.
+  virtual Status snapshot() = 0;
+
+  virtual StoreStats stats() const = 0;
+};
+
+}  // namespace ragd

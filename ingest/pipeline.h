@@ -1,0 +1,53 @@
+// Ingest: normalise -> chunk -> embed -> store, one document at a time, with
+// embedding batched across documents.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ingest/chunker.h"
+#include "index/store.h"
+#include "ragd/document.h"
+#include "ragd/embedder.h"
+#include "ragd/status.h"
+
+namespace ragd {
+
+struct IngestStats {
+  uint64_t seen = 0;       // documents offered
+  uint64_t ingested = 0;   // written (new or changed)
+  uint64_t unchanged = 0;  // same content hash: skipped
+  uint64_t failed = 0;     // rejected (invalid document or write error)
+  uint64_t chunks = 0;     // chunks written
+  std::vector<std::string> errors;  // one line each, naming the document
+};
+
+struct IngestOptions {
+  ChunkerOptions chunker;
+  // Documents embedded together. Default: 64.
+  size_t batch_documents = 64;
+};
+
+// Not thread-safe; use one per ingest job. The Store may be shared.
+class Ingestor {
+ public:
+  Ingestor(Store& store, const Embedder& embedder, IngestOptions options = {});
+  // Queues a document; may flush a batch.
+  void add(Document doc);
+  // Writes everything queued. Durable when it returns.
+  void flush();
+  const IngestStats& stats() const { return stats_; }
+  // Called after each flushed document (for progress bars).
+  std::function<void(const IngestStats&)> on_progress;
+
+ private:
+  Store& store_;
+  const Embedder& embedder_;
+  IngestOptions options_;
+  std::vector<Document> pending_;
+  IngestStats stats_;
+};
+
+}  // namespace ragd
