@@ -35,7 +35,7 @@ function(ragd_test_dir module)
         RAGD_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
         RAGD_BINARY_DIR="${PROJECT_BINARY_DIR}")
       gtest_discover_tests(${exe} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
-        PROPERTIES LABELS "${module};${kind}" ENVIRONMENT "RAGD_BIN=${PROJECT_BINARY_DIR}/api/ragd")
+        PROPERTIES LABELS "${module}\\;${kind}" ENVIRONMENT "RAGD_BIN=${PROJECT_BINARY_DIR}/api/ragd")
     endif()
   endforeach()
 endfunction()

@@ -22,6 +22,11 @@ struct IngestStats {
   uint64_t failed = 0;     // rejected (invalid document or write error)
   uint64_t chunks = 0;     // chunks written
   std::vector<std::string> errors;  // one line each, naming the document
+  // Wall time per stage, seconds: normalise + hash check + chunk, embed,
+  // store write (durable).
+  double seconds_prepare = 0;
+  double seconds_embed = 0;
+  double seconds_write = 0;
 };
 
 struct IngestOptions {
@@ -48,6 +53,7 @@ class Ingestor {
   IngestOptions options_;
   std::vector<Document> pending_;
   IngestStats stats_;
+  bool encoder_bound_ = false;  // bind_encoder() succeeded once
 };
 
 }  // namespace ragd

@@ -1,0 +1,260 @@
+// DOCX files (libzip + libxml2): paragraphs of word/document.xml, Heading
+// styles as the section path, tables as " | "-separated rows.
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <zip.h>
+
+#include <cctype>
+#include <map>
+#include <memory>
+
+#include "connectors/internal.h"
+
+namespace ragd::connectors {
+
+namespace {
+
+constexpr size_t kMaxXmlBytes = 64u << 20;
+
+struct ZipCloser {
+  void operator()(zip_t* z) const { zip_discard(z); }
+};
+struct XmlDocFree {
+  void operator()(xmlDoc* d) const { xmlFreeDoc(d); }
+};
+using XmlDocPtr = std::unique_ptr<xmlDoc, XmlDocFree>;
+
+// Reads one archive member; nullopt when absent.
+Result<std::optional<std::string>> read_member(zip_t* zip, const char* name) {
+  zip_stat_t st;
+  zip_stat_init(&st);
+  if (zip_stat(zip, name, 0, &st) != 0) return std::optional<std::string>();
+  if (!(st.valid & ZIP_STAT_SIZE) || st.size > kMaxXmlBytes)
+    return Status::resource_exhausted(std::string(name) + " is too large");
+  zip_file_t* f = zip_fopen(zip, name, 0);
+  if (!f) return Status::invalid_argument(std::string("cannot open ") + name + " in the archive");
+  std::string data(st.size, '\0');
+  zip_int64_t n = zip_fread(f, data.data(), st.size);
+  zip_fclose(f);
+  if (n < 0 || static_cast<zip_uint64_t>(n) != st.size)
+    return Status::invalid_argument(std::string("cannot read ") + name + " (damaged archive)");
+  return std::optional<std::string>(std::move(data));
+}
+
+XmlDocPtr parse_xml(const std::string& data) {
+  // No network, no entity expansion, quiet: the input is untrusted.
+  return XmlDocPtr(xmlReadMemory(data.data(), static_cast<int>(data.size()), "part.xml", nullptr,
+                                 XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
+}
+
+bool is(const xmlNode* n, const char* local) {
+  return n->type == XML_ELEMENT_NODE && xmlStrcmp(n->name, reinterpret_cast<const xmlChar*>(local)) == 0;
+}
+
+std::string attr(const xmlNode* n, const char* local) {
+  for (const xmlAttr* a = n->properties; a; a = a->next) {
+    if (xmlStrcmp(a->name, reinterpret_cast<const xmlChar*>(local)) == 0 && a->children && a->children->content)
+      return reinterpret_cast<const char*>(a->children->content);
+  }
+  return "";
+}
+
+// Heading level of a style name or id ("Heading2", "heading 2", "Title" -> 0);
+// -1 when it is not a heading.
+int heading_level(std::string name) {
+  name = to_lower(name);
+  std::string compact;
+  for (char c : name) if (c != ' ') compact += c;
+  if (compact == "title") return 0;
+  if (compact.rfind("heading", 0) == 0 && compact.size() > 7 && std::isdigit(static_cast<unsigned char>(compact[7])))
+    return compact[7] - '0';
+  return -1;
+}
+
+struct DocxWalker {
+  std::map<std::string, std::string> style_names;  // styleId -> name
+  Document doc;
+  std::vector<std::pair<int, std::string>> path;
+  std::string buf;
+
+  void flush() {
+    std::string_view t = trim(buf);
+    if (!t.empty()) {
+      Block b;
+      for (const auto& [level, text] : path) b.section_path.push_back(text);
+      b.text = std::string(t);
+      doc.blocks.push_back(std::move(b));
+    }
+    buf.clear();
+  }
+
+  static void runs_text(const xmlNode* n, std::string& out) {
+    for (const xmlNode* c = n->children; c; c = c->next) {
+      if (c->type != XML_ELEMENT_NODE) continue;
+      if (is(c, "t") || is(c, "delText")) {
+        if (is(c, "delText")) continue;  // deleted in tracked changes
+        xmlChar* s = xmlNodeGetContent(c);
+        if (s) { out += reinterpret_cast<const char*>(s); xmlFree(s); }
+      } else if (is(c, "tab")) {
+        out += '\t';
+      } else if (is(c, "br") || is(c, "cr")) {
+        out += '\n';
+      } else if (is(c, "pPr") || is(c, "rPr") || is(c, "instrText")) {
+        continue;
+      } else {
+        runs_text(c, out);  // r, hyperlink, smartTag, ins, sdtContent, fldSimple ...
+      }
+    }
+  }
+
+  int paragraph_level(const xmlNode* p) const {
+    for (const xmlNode* c = p->children; c; c = c->next) {
+      if (!is(c, "pPr")) continue;
+      for (const xmlNode* d = c->children; d; d = d->next) {
+        if (is(d, "pStyle")) {
+          std::string id = attr(d, "val");
+          auto it = style_names.find(id);
+          int level = heading_level(it != style_names.end() ? it->second : id);
+          if (level < 0 && it != style_names.end()) level = heading_level(id);
+          if (level >= 0) return level;
+        } else if (is(d, "outlineLvl")) {
+          std::string v = attr(d, "val");
+          if (!v.empty() && std::isdigit(static_cast<unsigned char>(v[0])) && v[0] < '9') return v[0] - '0' + 1;
+        }
+      }
+    }
+    return -1;
+  }
+
+  void paragraph(const xmlNode* p) {
+    std::string text;
+    runs_text(p, text);
+    std::string_view t = trim(text);
+    int level = paragraph_level(p);
+    if (level == 0) {
+      if (doc.title.empty()) doc.title = std::string(t);
+      return;
+    }
+    if (level > 0 && !t.empty()) {
+      flush();
+      while (!path.empty() && path.back().first >= level) path.pop_back();
+      path.emplace_back(level, std::string(t));
+      if (level == 1 && doc.title.empty()) doc.title = std::string(t);
+      return;
+    }
+    if (t.empty()) return;
+    buf += t;
+    buf += "\n\n";
+  }
+
+  void table(const xmlNode* tbl) {
+    for (const xmlNode* tr = tbl->children; tr; tr = tr->next) {
+      if (!is(tr, "tr")) continue;
+      std::string row;
+      for (const xmlNode* tc = tr->children; tc; tc = tc->next) {
+        if (!is(tc, "tc")) continue;
+        std::string cell;
+        runs_text(tc, cell);
+        if (!row.empty()) row += " | ";
+        row += std::string(trim(cell));
+      }
+      if (!trim(row).empty()) { buf += row; buf += '\n'; }
+    }
+    buf += '\n';
+  }
+
+  void body(const xmlNode* n) {
+    for (const xmlNode* c = n->children; c; c = c->next) {
+      if (is(c, "p")) paragraph(c);
+      else if (is(c, "tbl")) table(c);
+      else if (is(c, "sdt") || is(c, "sdtContent") || is(c, "customXml")) body(c);
+    }
+  }
+};
+
+const xmlNode* find_child(const xmlNode* n, const char* local) {
+  for (const xmlNode* c = n ? n->children : nullptr; c; c = c->next)
+    if (is(c, local)) return c;
+  return nullptr;
+}
+
+void read_styles(zip_t* zip, DocxWalker& w) {
+  auto styles = read_member(zip, "word/styles.xml");
+  if (!styles.is_ok() || !*styles) return;
+  XmlDocPtr x = parse_xml(**styles);
+  if (!x) return;
+  const xmlNode* root = xmlDocGetRootElement(x.get());
+  for (const xmlNode* s = root ? root->children : nullptr; s; s = s->next) {
+    if (!is(s, "style")) continue;
+    const xmlNode* name = find_child(s, "name");
+    if (name) w.style_names[attr(s, "styleId")] = attr(name, "val");
+  }
+}
+
+void read_core(zip_t* zip, Document& doc) {
+  auto core = read_member(zip, "docProps/core.xml");
+  if (!core.is_ok() || !*core) return;
+  XmlDocPtr x = parse_xml(**core);
+  if (!x) return;
+  const xmlNode* root = xmlDocGetRootElement(x.get());
+  for (const xmlNode* c = root ? root->children : nullptr; c; c = c->next) {
+    if (c->type != XML_ELEMENT_NODE) continue;
+    xmlChar* s = xmlNodeGetContent(c);
+    std::string v = s ? std::string(trim(reinterpret_cast<const char*>(s))) : "";
+    if (s) xmlFree(s);
+    if (v.empty()) continue;
+    if (is(c, "title")) doc.title = v;
+    else if (is(c, "creator")) doc.metadata["author"] = v;
+    else if (is(c, "modified")) { if (auto t = parse_timestamp(v)) doc.updated_at = *t; }
+    else if (is(c, "created")) { if (auto t = parse_timestamp(v)) doc.created_at = *t; }
+    else if (is(c, "keywords")) apply_field(doc, "tags", {v});
+  }
+}
+
+}  // namespace
+
+Status parse_docx(const FileInput& in) {
+  // libxml2 wants one initialisation before threads use it (HTTP uploads may
+  // parse concurrently); a function-local static makes that happen once.
+  static const bool xml_ready = [] {
+    xmlInitParser();
+    return true;
+  }();
+  (void)xml_ready;
+  zip_error_t err;
+  zip_error_init(&err);
+  zip_source_t* src = zip_source_buffer_create(in.bytes.data(), in.bytes.size(), 0, &err);
+  if (!src) {
+    zip_error_fini(&err);
+    return Status::internal("cannot create a zip source");
+  }
+  std::unique_ptr<zip_t, ZipCloser> zip(zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &err));
+  if (!zip) {
+    zip_source_free(src);
+    std::string why = zip_error_strerror(&err);
+    zip_error_fini(&err);
+    return Status::invalid_argument("not a DOCX (not a readable zip archive: " + why + ")");
+  }
+  zip_error_fini(&err);
+  RAGD_ASSIGN_OR_RETURN(auto main, read_member(zip.get(), "word/document.xml"));
+  if (!main) return Status::invalid_argument("not a DOCX (zip archive without word/document.xml)");
+  XmlDocPtr x = parse_xml(*main);
+  if (!x) return Status::invalid_argument("word/document.xml is not well-formed XML");
+  DocxWalker w;
+  read_styles(zip.get(), w);
+  const xmlNode* root = xmlDocGetRootElement(x.get());
+  const xmlNode* body = find_child(root, "body");
+  if (!body) return Status::invalid_argument("word/document.xml has no w:body");
+  w.body(body);
+  w.flush();
+  Document doc = std::move(w.doc);
+  if (doc.blocks.empty()) return Status::invalid_argument("DOCX has no text; skipped");
+  std::string body_title = doc.title;
+  read_core(zip.get(), doc);
+  if (doc.title.empty()) doc.title = body_title;
+  finish_file_document(doc, in);
+  in.emit(std::move(doc));
+  return Status::ok();
+}
+
+}  // namespace ragd::connectors

@@ -1,0 +1,406 @@
+// Structure-aware chunking. A document becomes sections (blocks with one
+// role and heading path, or Markdown headings), each section paragraphs,
+// oversized paragraphs sentences, and pieces are packed greedily into chunks
+// of at most max_tokens, with a sentence-aligned overlap inside a section.
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <optional>
+#include <deque>
+
+#include "ingest/chunker.h"
+
+namespace ragd {
+
+namespace {
+
+enum ByteClass : uint8_t { kSpaceByte = 0, kWordByte = 1, kPunctByte = 2 };
+
+constexpr std::array<uint8_t, 256> make_classes() {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+    bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+    t[c] = word ? kWordByte : space ? kSpaceByte : kPunctByte;
+  }
+  return t;
+}
+constexpr std::array<uint8_t, 256> kClass = make_classes();
+
+inline uint8_t cls(char c) { return kClass[static_cast<unsigned char>(c)]; }
+
+// Byte offsets where tokens start.
+void token_starts(std::string_view s, std::vector<uint32_t>& out) {
+  out.clear();
+  size_t i = 0;
+  while (i < s.size()) {
+    uint8_t k = cls(s[i]);
+    if (k == kSpaceByte) { ++i; continue; }
+    out.push_back(static_cast<uint32_t>(i));
+    if (k == kPunctByte) { ++i; continue; }
+    while (i < s.size() && cls(s[i]) == kWordByte) ++i;
+  }
+}
+
+enum class Sep : uint8_t { kParagraph, kLine, kSpace };
+
+struct Piece {
+  std::string_view text;
+  uint32_t tokens = 0;
+  Sep sep = Sep::kParagraph;  // how it joins the piece before it
+  bool window = false;        // a cut through a run-on sentence
+};
+
+struct Section {
+  std::vector<std::string> path;
+  std::string role = "body";
+  std::vector<std::string_view> paras;  // paragraphs or whole fenced code blocks
+  uint32_t tokens = 0;
+};
+
+bool is_fence(std::string_view line) { return line.starts_with("```") || line.starts_with("~~~"); }
+
+// Level of an ATX heading line ("## Title" -> 2), 0 if not a heading.
+int heading_level(std::string_view line, std::string_view& text) {
+  size_t n = 0;
+  while (n < line.size() && n < 7 && line[n] == '#') ++n;
+  if (n == 0 || n > 6 || n >= line.size() || line[n] != ' ') return 0;
+  text = line.substr(n + 1);
+  while (!text.empty() && (text.back() == '#' || text.back() == ' ')) text.remove_suffix(1);
+  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  return text.empty() ? 0 : static_cast<int>(n);
+}
+
+// Markdown: headings open sections; blank lines end paragraphs; a fenced
+// code block is one paragraph however many blank lines it holds.
+std::vector<Section> markdown_sections(std::string_view text) {
+  std::vector<Section> out;
+  std::vector<std::pair<int, std::string>> stack;
+  Section cur;
+  size_t para_begin = std::string_view::npos, para_end = 0;
+  bool fence = false;
+  auto end_para = [&] {
+    if (para_begin != std::string_view::npos) cur.paras.push_back(text.substr(para_begin, para_end - para_begin));
+    para_begin = std::string_view::npos;
+  };
+  auto end_section = [&] {
+    end_para();
+    if (!cur.paras.empty()) out.push_back(std::move(cur));
+    cur = Section();
+    for (const auto& [l, t] : stack) cur.path.push_back(t);
+  };
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    std::string_view line = text.substr(pos, nl - pos);
+    const size_t line_begin = pos;
+    pos = nl + 1;
+    if (fence) {
+      para_end = line_begin + line.size();
+      if (is_fence(line)) { fence = false; end_para(); }
+      continue;
+    }
+    if (is_fence(line)) {
+      end_para();
+      fence = true;
+      para_begin = line_begin;
+      para_end = line_begin + line.size();
+      continue;
+    }
+    std::string_view heading;
+    if (int level = heading_level(line, heading)) {
+      end_section();
+      while (!stack.empty() && stack.back().first >= level) stack.pop_back();
+      stack.emplace_back(level, std::string(heading));
+      cur.path.clear();
+      for (const auto& [l, t] : stack) cur.path.push_back(t);
+      continue;
+    }
+    if (line.empty()) { end_para(); continue; }
+    if (para_begin == std::string_view::npos) para_begin = line_begin;
+    para_end = line_begin + line.size();
+  }
+  end_section();
+  return out;
+}
+
+void add_paragraphs(std::string_view text, Section& s) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t br = text.find("\n\n", pos);
+    if (br == std::string_view::npos) br = text.size();
+    if (br > pos) s.paras.push_back(text.substr(pos, br - pos));
+    pos = br + 2;
+  }
+}
+
+// Consecutive blocks with the same role and path share a section.
+std::vector<Section> block_sections(const std::vector<Block>& blocks) {
+  std::vector<Section> out;
+  for (const Block& b : blocks) {
+    if (out.empty() || out.back().role != b.role || out.back().path != b.section_path) {
+      out.emplace_back();
+      out.back().path = b.section_path;
+      out.back().role = b.role;
+    }
+    add_paragraphs(b.text, out.back());
+  }
+  return out;
+}
+
+bool is_abbreviation(std::string_view word) {
+  if (word.size() <= 1) return true;  // initials: "J. Smith", "U.S."
+  if (word.find('.') != std::string_view::npos) return true;  // "e.g", "i.e"
+  static constexpr std::string_view kAbbrev[] = {"Mr", "Mrs", "Ms", "Dr", "St", "vs", "etc", "No", "Fig",
+                                                 "approx", "Inc", "Ltd", "Jr", "Sr", "cf", "al"};
+  for (auto a : kAbbrev) if (word == a) return true;
+  return false;
+}
+
+// Splits a paragraph at line breaks and sentence ends ("word. Next").
+void split_sentences(std::string_view p, std::vector<Piece>& out, Sep first_sep) {
+  size_t start = 0;
+  Sep sep = first_sep;
+  auto emit = [&](size_t end, Sep next) {
+    std::string_view s = p.substr(start, end - start);
+    while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+    if (!s.empty()) { out.push_back({s, 0, sep}); sep = next; }
+  };
+  for (size_t i = 0; i < p.size(); ++i) {
+    const char c = p[i];
+    if (c == '\n') {
+      emit(i, Sep::kLine);
+      start = i + 1;
+      continue;
+    }
+    if (c != '.' && c != '!' && c != '?') continue;
+    size_t j = i + 1;
+    while (j < p.size() && (p[j] == '"' || p[j] == '\'' || p[j] == ')' || p[j] == ']')) ++j;
+    if (j + 1 >= p.size() || p[j] != ' ') continue;
+    const unsigned char next = static_cast<unsigned char>(p[j + 1]);
+    if (!(std::isupper(next) || std::isdigit(next) || next >= 0x80 || next == '"' || next == '(' || next == '[' ||
+          next == '`'))
+      continue;
+    if (c == '.') {
+      size_t w = i;
+      while (w > start && p[w - 1] != ' ' && p[w - 1] != '(') --w;
+      if (is_abbreviation(p.substr(w, i - w))) continue;
+    }
+    emit(j, Sep::kSpace);
+    start = j + 1;
+  }
+  emit(p.size(), Sep::kSpace);
+}
+
+}  // namespace
+
+uint32_t count_tokens(std::string_view s) {
+  uint32_t n = 0;
+  size_t i = 0;
+  const size_t size = s.size();
+  while (i < size) {
+    uint8_t k = cls(s[i]);
+    if (k == kSpaceByte) { ++i; continue; }
+    ++n;
+    ++i;
+    if (k == kWordByte) while (i < size && cls(s[i]) == kWordByte) ++i;
+  }
+  return n;
+}
+
+std::string chunk_context(const Document& doc, const Chunk& chunk) {
+  std::string out = doc.title;
+  // The top heading usually repeats the title ("# VPN runbook"); say it once.
+  size_t first = (!chunk.section_path.empty() && !chunk.section_path.front().empty() &&
+                  doc.title.find(chunk.section_path.front()) != std::string::npos)
+                     ? 1
+                     : 0;
+  for (size_t i = first; i < chunk.section_path.size(); ++i) {
+    if (!out.empty()) out += " > ";
+    out += chunk.section_path[i];
+  }
+  if (!out.empty()) out += '\n';
+  out += chunk.text;
+  return out;
+}
+
+namespace {
+
+// One split() call: owns the strings that pieces of merged sections point to.
+class Splitter {
+ public:
+  Splitter(const ChunkerOptions& o, const Document& doc) : o_(o), doc_(doc) {
+    if (o_.max_tokens == 0) o_.max_tokens = 1;
+    if (o_.overlap_tokens >= o_.max_tokens) o_.overlap_tokens = o_.max_tokens / 2;
+  }
+
+  std::vector<Chunk> run() {
+    std::vector<Section> sections =
+        doc_.blocks.empty() ? markdown_sections(doc_.text) : block_sections(doc_.blocks);
+    for (auto& s : sections) {
+      s.tokens = 0;
+      for (auto p : s.paras) s.tokens += count_tokens(p);
+    }
+    merge_short(sections);
+    for (const auto& s : sections) pack(s);
+    if (chunks_.empty() && !doc_.title.empty()) {
+      Chunk c;
+      c.text = doc_.title;
+      c.n_tokens = count_tokens(c.text);
+      emit(std::move(c));
+    }
+    return std::move(chunks_);
+  }
+
+ private:
+  // A body section under min_tokens goes into the next section when that
+  // is its child or sibling; a sibling's heading travels with its text.
+  void merge_short(std::vector<Section>& sections) {
+    for (size_t i = 0; i + 1 < sections.size(); ++i) {
+      Section& s = sections[i];
+      Section& next = sections[i + 1];
+      if (s.role != "body" || next.role != "body" || s.tokens >= o_.min_tokens) continue;
+      if (s.tokens + next.tokens > o_.max_tokens) continue;
+      const bool child = next.path.size() > s.path.size() && std::equal(s.path.begin(), s.path.end(), next.path.begin());
+      const bool sibling = !s.path.empty() && next.path.size() == s.path.size() &&
+                           std::equal(s.path.begin(), s.path.end() - 1, next.path.begin());
+      if (!child && !sibling) continue;
+      std::vector<std::string_view> paras;
+      if (sibling) {
+        arena_.push_back(s.path.back());
+        paras.push_back(arena_.back());
+      }
+      paras.insert(paras.end(), s.paras.begin(), s.paras.end());
+      paras.insert(paras.end(), next.paras.begin(), next.paras.end());
+      next.paras = std::move(paras);
+      next.tokens += s.tokens + (sibling ? count_tokens(s.path.back()) : 0);
+      s.paras.clear();
+    }
+  }
+
+  // Paragraph -> pieces no larger than max_tokens.
+  void pieces_of(std::string_view para, std::vector<Piece>& out) {
+    const uint32_t n = count_tokens(para);
+    if (n <= o_.max_tokens) {
+      out.push_back({para, n, Sep::kParagraph});
+      return;
+    }
+    scratch_.clear();
+    split_sentences(para, scratch_, Sep::kParagraph);
+    for (Piece p : scratch_) {
+      p.tokens = count_tokens(p.text);
+      if (p.tokens <= o_.max_tokens) {
+        out.push_back(p);
+        continue;
+      }
+      // A run-on sentence: windows that leave room for the overlap.
+      token_starts(p.text, starts_);
+      const size_t step = std::max<size_t>(1, o_.max_tokens - o_.overlap_tokens);
+      for (size_t t = 0; t < starts_.size(); t += step) {
+        size_t b = starts_[t];
+        size_t e = t + step < starts_.size() ? starts_[t + step] : p.text.size();
+        std::string_view w = p.text.substr(b, e - b);
+        while (!w.empty() && (w.back() == ' ' || w.back() == '\n')) w.remove_suffix(1);
+        out.push_back({w, static_cast<uint32_t>(std::min(step, starts_.size() - t)), t == 0 ? p.sep : Sep::kSpace,
+                       true});
+      }
+    }
+  }
+
+  // The end of `p` worth at most `budget` tokens, starting at a sentence or
+  // line start. Only a window of a run-on sentence, which has none, is cut
+  // at a token: a chunk should not open with half a sentence.
+  std::optional<Piece> tail(const Piece& p, uint32_t budget) {
+    if (budget == 0) return std::nullopt;
+    token_starts(p.text, starts_);
+    if (starts_.size() <= budget) return p;
+    const size_t from = starts_[starts_.size() - budget];
+    tail_sentences_.clear();
+    split_sentences(p.text, tail_sentences_, Sep::kParagraph);
+    for (const Piece& s : tail_sentences_) {
+      size_t off = static_cast<size_t>(s.text.data() - p.text.data());
+      if (off >= from) {
+        std::string_view t = p.text.substr(off);
+        return Piece{t, count_tokens(t), Sep::kParagraph};
+      }
+    }
+    if (!p.window) return std::nullopt;
+    std::string_view t = p.text.substr(from);
+    return Piece{t, count_tokens(t), Sep::kSpace, true};
+  }
+
+  void pack(const Section& s) {
+    if (s.paras.empty()) return;
+    std::vector<Piece> pieces;
+    for (auto para : s.paras) pieces_of(para, pieces);
+    std::vector<Piece> cur;
+    uint32_t cur_tokens = 0;
+    bool cur_has_new = false;  // holds more than the overlap from the last chunk
+    for (const Piece& p : pieces) {
+      if (cur_has_new && cur_tokens + p.tokens > o_.max_tokens) {
+        flush(s, cur, cur_tokens);
+        // Overlap: whole pieces from the end, then part of one if needed.
+        uint32_t budget = std::min<uint32_t>(o_.overlap_tokens, o_.max_tokens - p.tokens);
+        std::vector<Piece> keep;
+        uint32_t kept = 0;
+        for (size_t i = cur.size(); i-- > 0;) {
+          if (kept + cur[i].tokens <= budget) {
+            keep.push_back(cur[i]);
+            kept += cur[i].tokens;
+            continue;
+          }
+          if (keep.empty()) {
+            if (auto t = tail(cur[i], budget - kept)) { keep.push_back(*t); kept += t->tokens; }
+          }
+          break;
+        }
+        std::reverse(keep.begin(), keep.end());
+        cur = std::move(keep);
+        cur_tokens = kept;
+        cur_has_new = false;
+      }
+      cur.push_back(p);
+      cur_tokens += p.tokens;
+      cur_has_new = true;
+    }
+    if (cur_has_new) flush(s, cur, cur_tokens);
+  }
+
+  void flush(const Section& s, const std::vector<Piece>& cur, uint32_t tokens) {
+    Chunk c;
+    size_t bytes = 0;
+    for (const auto& p : cur) bytes += p.text.size() + 2;
+    c.text.reserve(bytes);
+    for (size_t i = 0; i < cur.size(); ++i) {
+      if (i) c.text += cur[i].sep == Sep::kParagraph ? "\n\n" : cur[i].sep == Sep::kLine ? "\n" : " ";
+      c.text += cur[i].text;
+    }
+    c.role = s.role;
+    c.section_path = s.path;
+    c.n_tokens = tokens;
+    emit(std::move(c));
+  }
+
+  void emit(Chunk c) {
+    c.doc_id = doc_.id;
+    c.ordinal = static_cast<uint32_t>(chunks_.size());
+    c.id = doc_.id + "#" + std::to_string(c.ordinal);
+    chunks_.push_back(std::move(c));
+  }
+
+  ChunkerOptions o_;
+  const Document& doc_;
+  std::vector<Chunk> chunks_;
+  std::deque<std::string> arena_;
+  std::vector<Piece> scratch_, tail_sentences_;
+  std::vector<uint32_t> starts_;
+};
+
+}  // namespace
+
+std::vector<Chunk> Chunker::split(const Document& doc) const {
+  return Splitter(options_, doc).run();
+}
+
+}  // namespace ragd

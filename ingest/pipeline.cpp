@@ -1,0 +1,145 @@
+// Ingest, one batch at a time: normalise -> skip unchanged -> chunk ->
+// embed (one call for the whole batch) -> write (one synced batch).
+#include "ingest/pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <span>
+
+namespace ragd {
+
+namespace {
+
+constexpr size_t kMaxErrorLines = 1000;  // the count goes on; the lines stop
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+struct Work {
+  Document doc;
+  std::vector<Chunk> chunks;
+  size_t first_vector = 0;  // index of its first chunk's vector in the batch
+  bool failed = false;
+};
+
+}  // namespace
+
+Ingestor::Ingestor(Store& store, const Embedder& embedder, IngestOptions options)
+    : store_(store), embedder_(embedder), options_(options) {
+  if (options_.batch_documents == 0) options_.batch_documents = 1;
+}
+
+void Ingestor::add(Document doc) {
+  ++stats_.seen;
+  pending_.push_back(std::move(doc));
+  if (pending_.size() >= options_.batch_documents) flush();
+}
+
+void Ingestor::flush() {
+  if (pending_.empty()) return;
+  std::vector<Document> batch = std::move(pending_);
+  pending_.clear();
+  auto fail = [&](const std::string& what, const Status& s) {
+    ++stats_.failed;
+    if (stats_.errors.size() < kMaxErrorLines) stats_.errors.push_back(what + ": " + s.to_string());
+    if (on_progress) on_progress(stats_);
+  };
+  auto name = [](const Document& d) { return d.id.empty() ? (d.origin.empty() ? "document" : d.origin) : d.id; };
+
+  if (!encoder_bound_) {
+    Status s = store_.bind_encoder(embedder_.fingerprint(), embedder_.dim());
+    if (!s.is_ok()) {
+      for (const auto& d : batch) fail(name(d), s);
+      return;
+    }
+    encoder_bound_ = true;
+  }
+
+  // 1-3. Normalise, skip what the store already has, chunk.
+  auto t0 = std::chrono::steady_clock::now();
+  const Chunker chunker(options_.chunker);
+  std::vector<Work> work;
+  std::vector<std::string> texts;
+  work.reserve(batch.size());
+  for (auto& doc : batch) {
+    Status s = normalize_document(doc);
+    if (!s.is_ok()) { fail(name(doc), s); continue; }
+    if (store_.is_current(doc.id, Store::content_hash(doc))) {
+      ++stats_.unchanged;
+      if (on_progress) on_progress(stats_);
+      continue;
+    }
+    Work w;
+    try {
+      w.chunks = chunker.split(doc);
+    } catch (const std::bad_alloc&) {
+      fail(name(doc), Status::resource_exhausted("out of memory while chunking"));
+      continue;
+    }
+    w.first_vector = texts.size();
+    for (const auto& c : w.chunks) texts.push_back(chunk_context(doc, c));
+    w.doc = std::move(doc);
+    work.push_back(std::move(w));
+  }
+  stats_.seconds_prepare += seconds_since(t0);
+  if (work.empty()) return;
+
+  // 4. Embed every chunk of the batch in one call; if that fails, embed
+  // document by document so one bad document fails alone.
+  t0 = std::chrono::steady_clock::now();
+  const size_t dim = static_cast<size_t>(embedder_.dim());
+  std::vector<float> vectors;
+  vectors.reserve(texts.size() * dim);
+  Status es = embedder_.embed(texts, EmbedRole::kPassage, vectors);
+  if (!es.is_ok() || vectors.size() != texts.size() * dim) {
+    vectors.assign(texts.size() * dim, 0.0f);
+    for (auto& w : work) {
+      std::vector<float> one;
+      std::span<const std::string> mine(texts.data() + w.first_vector, w.chunks.size());
+      Status s = embedder_.embed(mine, EmbedRole::kPassage, one);
+      if (s.is_ok() && one.size() != mine.size() * dim)
+        s = Status::internal("embedder returned " + std::to_string(one.size()) + " floats for " +
+                             std::to_string(mine.size()) + " texts of dim " + std::to_string(dim));
+      if (!s.is_ok()) {
+        w.failed = true;
+        fail(w.doc.id, s.with_context("embedding"));
+        continue;
+      }
+      std::copy(one.begin(), one.end(), vectors.begin() + static_cast<ptrdiff_t>(w.first_vector * dim));
+    }
+  }
+
+  stats_.seconds_embed += seconds_since(t0);
+
+  // 5. Write: one synced batch; each document still all-or-nothing.
+  t0 = std::chrono::steady_clock::now();
+  std::vector<DocumentWrite> writes;
+  std::vector<const Work*> written;
+  for (const auto& w : work) {
+    if (w.failed) continue;
+    DocumentWrite dw;
+    dw.doc = &w.doc;
+    dw.chunks = w.chunks;
+    dw.vectors = std::span<const float>(vectors.data() + w.first_vector * dim, w.chunks.size() * dim);
+    writes.push_back(dw);
+    written.push_back(&w);
+  }
+  std::vector<Result<UpsertResult>> results = store_.upsert_batch(writes);
+  stats_.seconds_write += seconds_since(t0);
+  for (size_t i = 0; i < written.size(); ++i) {
+    const Document& d = written[i]->doc;
+    if (i >= results.size()) { fail(d.id, Status::internal("store returned too few results")); continue; }
+    const auto& r = results[i];
+    if (!r.is_ok()) { fail(d.id, r.status()); continue; }
+    if (r->changed) {
+      ++stats_.ingested;
+      stats_.chunks += r->chunks;
+    } else {
+      ++stats_.unchanged;
+    }
+    if (on_progress) on_progress(stats_);
+  }
+}
+
+}  // namespace ragd

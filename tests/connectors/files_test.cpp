@@ -1,0 +1,243 @@
+// Directory crawler and single-document files: Markdown, HTML, text, PDF, DOCX.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "connectors/connector.h"
+#include "tests/connectors/test_files.h"
+
+namespace ragd {
+namespace {
+
+using testing::Collected;
+using testing::TempDir;
+
+bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+
+std::string all_text(const Document& d) {
+  std::string out = d.text;
+  for (const auto& b : d.blocks) out += "\n" + b.text;
+  return out;
+}
+
+TEST(Crawler, MarkdownFrontMatterBecomesFields) {
+  TempDir dir;
+  dir.write("runbooks/vpn.md",
+            "---\n"
+            "title: \"VPN error 809\"\n"
+            "kind: howto\n"
+            "tags: [vpn, network]\n"
+            "acl:\n"
+            "  - it-staff\n"
+            "  - helpdesk\n"
+            "owner: network-team\n"
+            "updated: 2024-03-02T10:00:00Z\n"
+            "---\n"
+            "# VPN error 809\n\nIntro.\n\n## Fix\n\nUse SSTP.\n");
+  Collected c;
+  ASSERT_TRUE(fetch_path(dir.path(), {}, c.sink()).is_ok());
+  ASSERT_EQ(c.docs.size(), 1u) << c.error_text();
+  const Document& d = c.docs[0];
+  EXPECT_EQ(d.id, "runbooks/vpn.md");
+  EXPECT_EQ(d.title, "VPN error 809");
+  EXPECT_EQ(d.kind, "howto");  // front matter beats the folder
+  EXPECT_EQ(d.source, "file");
+  EXPECT_EQ(d.acl, (std::vector<std::string>{"it-staff", "helpdesk"}));
+  EXPECT_EQ(d.metadata.at("tags"), "vpn,network");
+  EXPECT_EQ(d.metadata.at("owner"), "network-team");
+  EXPECT_EQ(d.updated_at, 1709373600);
+  EXPECT_TRUE(d.text.starts_with("# VPN error 809")) << d.text;
+  EXPECT_FALSE(contains(d.text, "owner:"));
+}
+
+TEST(Crawler, KindFromFolderIdsRelativeAndHiddenSkipped) {
+  TempDir dir;
+  dir.write("policies/sub/pw.md", "Passwords are 14 characters.");
+  dir.write("tickets/notes.txt", "Ticket notes\nline two");
+  dir.write("misc/readme.md", "Just a readme.");
+  dir.write(".git/config.md", "hidden");
+  dir.write("runbooks/.draft.md", "hidden");
+  Collected c;
+  FetchOptions opts;
+  ASSERT_TRUE(fetch_path(dir.path(), opts, c.sink()).is_ok());
+  ASSERT_EQ(c.docs.size(), 3u) << c.error_text();
+  ASSERT_NE(c.find("policies/sub/pw.md"), nullptr);
+  EXPECT_EQ(c.find("policies/sub/pw.md")->kind, "policy");
+  EXPECT_EQ(c.find("tickets/notes.txt")->kind, "ticket");
+  EXPECT_EQ(c.find("tickets/notes.txt")->title, "Ticket notes");
+  EXPECT_EQ(c.find("misc/readme.md")->kind, "document");
+  EXPECT_GT(c.find("misc/readme.md")->updated_at, 1600000000);  // file mtime
+  EXPECT_TRUE(c.errors.empty()) << c.error_text();
+}
+
+TEST(Crawler, MissingPathIsAnError) {
+  Collected c;
+  Status s = fetch_path(std::filesystem::temp_directory_path() / "ragd-no-such-dir-xyz", {}, c.sink());
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+}
+
+TEST(Crawler, BinaryOversizedAndUnknownFilesAreReportedNotFatal) {
+  TempDir dir;
+  std::mt19937 rng(42);
+  std::string garbage(4096, '\0');
+  for (auto& ch : garbage) ch = static_cast<char>(rng());
+  dir.write("a/garbage.txt", garbage);
+  dir.write("a/big.md", std::string(5000, 'x'));
+  dir.write("a/logo.png", "\x89PNG\r\n");
+  dir.write("a/good.md", "# Good\n\nFine text.");
+  Collected c;
+  FetchOptions opts;
+  opts.max_file_bytes = 4500;
+  ASSERT_TRUE(fetch_path(dir.path(), opts, c.sink()).is_ok());
+  ASSERT_EQ(c.docs.size(), 1u);
+  EXPECT_EQ(c.docs[0].id, "a/good.md");
+  ASSERT_EQ(c.errors.size(), 3u) << c.error_text();
+  std::string errs = c.error_text();
+  EXPECT_TRUE(contains(errs, "a/garbage.txt: binary")) << errs;
+  EXPECT_TRUE(contains(errs, "a/big.md: file is 5000 bytes")) << errs;
+  EXPECT_TRUE(contains(errs, "a/logo.png: unsupported file type")) << errs;
+}
+
+TEST(Crawler, InvalidUtf8TextIsKeptForTheNormalizer) {
+  Collected c;
+  ASSERT_TRUE(fetch_buffer("caf\xE9 au lait \xFF\xFE ok", "notes.txt", {}, c.sink()).is_ok());
+  ASSERT_EQ(c.docs.size(), 1u) << c.error_text();
+  EXPECT_TRUE(contains(c.docs[0].text, "au lait"));
+}
+
+TEST(Html, HeadingsBecomeSectionPathsAndFurnitureIsDropped) {
+  const std::string html =
+      "<html><head><title>Wi-Fi EAP-TLS</title><meta name=\"kind\" content=\"runbook\">"
+      "<style>p{color:red}</style><script>var secret=1;</script></head><body>"
+      "<nav><a href='/'>Home</a> menu</nav>"
+      "<h1>Wi-Fi EAP-TLS</h1><p>Intro text.</p>"
+      "<h2>Symptoms</h2><p>Error <b>0x80090325</b> on connect.</p><ul><li>one</li><li>two</li></ul>"
+      "<h3>Logs</h3><pre>line 1\nline 2</pre>"
+      "<h2>Fix</h2><table><tr><th>Step</th><th>Action</th></tr><tr><td>1</td><td>Renew cert</td></tr></table>"
+      "<footer>Copyright</footer></body></html>";
+  Collected c;
+  ASSERT_TRUE(fetch_buffer(html, "wifi.html", {}, c.sink()).is_ok());
+  ASSERT_EQ(c.docs.size(), 1u) << c.error_text();
+  const Document& d = c.docs[0];
+  EXPECT_EQ(d.title, "Wi-Fi EAP-TLS");
+  EXPECT_EQ(d.kind, "runbook");
+  ASSERT_EQ(d.blocks.size(), 4u);
+  EXPECT_EQ(d.blocks[0].section_path, (std::vector<std::string>{"Wi-Fi EAP-TLS"}));
+  EXPECT_EQ(d.blocks[1].section_path, (std::vector<std::string>{"Wi-Fi EAP-TLS", "Symptoms"}));
+  EXPECT_TRUE(contains(d.blocks[1].text, "Error 0x80090325 on connect.")) << d.blocks[1].text;
+  EXPECT_TRUE(contains(d.blocks[1].text, "- one\n- two")) << d.blocks[1].text;
+  EXPECT_EQ(d.blocks[2].section_path, (std::vector<std::string>{"Wi-Fi EAP-TLS", "Symptoms", "Logs"}));
+  EXPECT_TRUE(contains(d.blocks[2].text, "line 1\nline 2"));
+  EXPECT_EQ(d.blocks[3].section_path, (std::vector<std::string>{"Wi-Fi EAP-TLS", "Fix"}));
+  EXPECT_TRUE(contains(d.blocks[3].text, "1 | Renew cert")) << d.blocks[3].text;
+  std::string all = all_text(d);
+  for (const char* dropped : {"secret", "color", "Home", "menu", "Copyright"})
+    EXPECT_FALSE(contains(all, dropped)) << dropped;
+}
+
+TEST(Pdf, TextNumberedHeadingsAndTitleFromInfo) {
+  std::string pdf = testing::make_pdf(
+      {{"Information Security Policy", "All laptops use BitLocker encryption and the disks of every",
+        "server are encrypted as well, with keys held in the vault."},
+       {"4. Access and authentication", "Passwords have at least 14 characters.", "4.1 Privileged accounts",
+        "Admins use separate accounts."}},
+      "Information Security Policy");
+  Collected c;
+  ASSERT_TRUE(fetch_buffer(pdf, "policies/infosec.pdf", {}, c.sink()).is_ok());
+  ASSERT_EQ(c.docs.size(), 1u) << c.error_text();
+  const Document& d = c.docs[0];
+  EXPECT_EQ(d.title, "Information Security Policy");
+  ASSERT_EQ(d.blocks.size(), 3u);
+  EXPECT_TRUE(d.blocks[0].section_path.empty());
+  EXPECT_TRUE(contains(d.blocks[0].text, "encryption and the disks of every server are")) << d.blocks[0].text;
+  EXPECT_EQ(d.blocks[1].section_path, std::vector<std::string>{"4. Access and authentication"});
+  EXPECT_TRUE(contains(d.blocks[1].text, "14 characters")) << d.blocks[1].text;
+  EXPECT_EQ(d.blocks[2].section_path,
+            (std::vector<std::string>{"4. Access and authentication", "4.1 Privileged accounts"}));
+  EXPECT_EQ(d.metadata.at("pages"), "2");
+}
+
+TEST(Pdf, TruncatedAndGarbagePdfsGiveClearErrors) {
+  std::string pdf = testing::make_pdf({{"Page one text here."}, {"Page two text."}}, "T");
+  for (const std::string& bytes : {pdf.substr(0, pdf.size() / 2), std::string("%PDF-1.4\n garbage \x01\x02"),
+                                   std::string("not a pdf at all")}) {
+    Collected c;
+    ASSERT_TRUE(fetch_buffer(bytes, "bad.pdf", {}, c.sink()).is_ok());
+    // Either poppler recovers some text or the file is reported; never both, never a crash.
+    EXPECT_EQ(c.docs.size() + c.errors.size(), 1u);
+    if (!c.errors.empty()) {
+      EXPECT_TRUE(contains(c.errors[0].message(), "bad.pdf: ")) << c.errors[0].message();
+      EXPECT_TRUE(contains(c.errors[0].message(), "PDF")) << c.errors[0].message();
+    }
+  }
+}
+
+TEST(Docx, HeadingsTablesAndCoreTitle) {
+  std::string docx = testing::make_docx({{"Title", "Mobile Device Policy"},
+                                         {"", "Applies to all staff."},
+                                         {"Heading1", "Enrollment"},
+                                         {"", "Phones enroll in Intune."},
+                                         {"Berschrift2", "Lost devices"},  // localised style id, named "heading 2"
+                                         {"", "Report within 24 hours &amp; wipe."}},
+                                        {{"Device", "Owner"}, {"iPhone", "Staff"}}, "Mobile Device Policy v2");
+  Collected c;
+  ASSERT_TRUE(fetch_buffer(docx, "policies/mobile.docx", {}, c.sink()).is_ok());
+  ASSERT_EQ(c.docs.size(), 1u) << c.error_text();
+  const Document& d = c.docs[0];
+  EXPECT_EQ(d.title, "Mobile Device Policy v2");
+  EXPECT_EQ(d.updated_at, 1714564800);
+  ASSERT_EQ(d.blocks.size(), 3u);
+  EXPECT_TRUE(d.blocks[0].section_path.empty());
+  EXPECT_EQ(d.blocks[0].text, "Applies to all staff.");
+  EXPECT_EQ(d.blocks[1].section_path, (std::vector<std::string>{"Enrollment"}));
+  EXPECT_EQ(d.blocks[2].section_path, (std::vector<std::string>{"Enrollment", "Lost devices"}));
+  EXPECT_TRUE(contains(d.blocks[2].text, "Report within 24 hours & wipe.")) << d.blocks[2].text;
+  EXPECT_TRUE(contains(d.blocks[2].text, "iPhone | Staff")) << d.blocks[2].text;
+}
+
+TEST(Docx, ZipThatIsNotADocxAndGarbageAreReported) {
+  std::string zip = testing::make_zip({{"readme.txt", "hello"}});
+  std::mt19937 rng(7);
+  std::string garbage(2000, '\0');
+  for (auto& ch : garbage) ch = static_cast<char>(rng());
+  std::string bad_xml = testing::make_zip({{"word/document.xml", "<w:document><w:body><w:p>"}});
+  struct Case { std::string bytes; const char* expect; };
+  for (const Case& k : {Case{zip, "without word/document.xml"}, Case{garbage, "not a readable zip"},
+                        Case{bad_xml, "not well-formed"}}) {
+    Collected c;
+    ASSERT_TRUE(fetch_buffer(k.bytes, "x.docx", {}, c.sink()).is_ok());
+    EXPECT_TRUE(c.docs.empty());
+    ASSERT_EQ(c.errors.size(), 1u);
+    EXPECT_TRUE(contains(c.errors[0].message(), "x.docx: ")) << c.errors[0].message();
+    EXPECT_TRUE(contains(c.errors[0].message(), k.expect)) << c.errors[0].message();
+  }
+}
+
+TEST(Crawler, SampleKnowledgeBase) {
+  const std::filesystem::path kb = std::filesystem::path(RAGD_SOURCE_DIR) / "examples" / "kb";
+  if (!std::filesystem::exists(kb)) GTEST_SKIP() << "examples/kb is absent";
+  Collected c;
+  ASSERT_TRUE(fetch_path(kb, {}, c.sink()).is_ok());
+  EXPECT_TRUE(c.errors.empty()) << c.error_text();
+  size_t tickets = 0, runbooks = 0, policies = 0;
+  for (const auto& d : c.docs) {
+    tickets += d.kind == "ticket";
+    runbooks += d.kind == "runbook";
+    policies += d.kind == "policy";
+    EXPECT_FALSE(d.id.empty());
+    EXPECT_FALSE(d.title.empty()) << d.id;
+  }
+  EXPECT_GE(tickets, 40u);
+  EXPECT_GE(runbooks, 12u);
+  EXPECT_GE(policies, 6u);
+  const std::filesystem::path office = std::filesystem::path(RAGD_BINARY_DIR) / "examples" / "kb-office";
+  if (std::filesystem::exists(office)) {
+    Collected o;
+    ASSERT_TRUE(fetch_path(office, {}, o.sink()).is_ok());
+    EXPECT_TRUE(o.errors.empty()) << o.error_text();
+    EXPECT_GE(o.docs.size(), 2u);
+  }
+}
+
+}  // namespace
+}  // namespace ragd

@@ -1,0 +1,188 @@
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "ingest/chunker.h"
+
+namespace ragd {
+namespace {
+
+bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+
+Document markdown_doc(std::string text) {
+  Document d;
+  d.id = "runbooks/vpn.md";
+  d.title = "VPN runbook";
+  d.text = normalize_text(text);
+  return d;
+}
+
+// Fixed-seed prose: sentences of 6-14 words, paragraphs of 2-6 sentences.
+std::string prose(int paragraphs, uint32_t seed) {
+  static const char* words[] = {"vpn", "gateway", "certificate", "user", "laptop", "error", "restart", "service",
+                                "policy", "password", "network", "ticket", "server", "disk", "backup", "login"};
+  std::mt19937 rng(seed);
+  std::string out;
+  int sentence_no = 0;
+  for (int p = 0; p < paragraphs; ++p) {
+    if (p) out += "\n\n";
+    int sentences = 2 + static_cast<int>(rng() % 5);
+    for (int s = 0; s < sentences; ++s) {
+      if (s) out += ' ';
+      out += 'S';
+      out += std::to_string(sentence_no++);
+      int n = 6 + static_cast<int>(rng() % 9);
+      for (int w = 0; w < n; ++w) {
+        out += ' ';
+        out += words[rng() % 16];
+      }
+      out += '.';
+    }
+  }
+  return out;
+}
+
+TEST(CountTokens, WordsAndPunctuation) {
+  EXPECT_EQ(count_tokens("Hello, world!"), 4u);
+  EXPECT_EQ(count_tokens("INC0012345 failed."), 3u);
+  EXPECT_EQ(count_tokens("caf\xC3\xA9 au lait"), 3u);
+  EXPECT_EQ(count_tokens("ORA-00942"), 3u);
+  EXPECT_EQ(count_tokens("   "), 0u);
+}
+
+TEST(Chunker, MarkdownHeadingPathsAndFencedCode) {
+  Document d = markdown_doc(
+      "# VPN runbook\n\nThis runbook covers the corporate VPN and the errors users report most often when "
+      "travelling.\n\n"
+      "## Error 809\n\nThe hotel network blocks IKEv2 on UDP 500 and 4500, so the tunnel never comes up.\n\n"
+      "### Fix\n\nSwitch the profile to SSTP, which runs over TCP 443 and passes most hotel firewalls.\n\n"
+      "```powershell\nSet-VpnConnection -Name NW-VPN\n\n# not a heading\nGet-VpnConnection\n```\n\n"
+      "## Error 691\n\nThe password was rejected; check that the account is not locked in Active Directory "
+      "before you reset anything else.\n");
+  ChunkerOptions o;
+  o.min_tokens = 5;
+  auto chunks = Chunker(o).split(d);
+  ASSERT_EQ(chunks.size(), 4u);
+  EXPECT_EQ(chunks[0].section_path, (std::vector<std::string>{"VPN runbook"}));
+  EXPECT_EQ(chunks[1].section_path, (std::vector<std::string>{"VPN runbook", "Error 809"}));
+  EXPECT_EQ(chunks[2].section_path, (std::vector<std::string>{"VPN runbook", "Error 809", "Fix"}));
+  EXPECT_TRUE(contains(chunks[2].text, "```powershell\nSet-VpnConnection -Name NW-VPN\n\n# not a heading\n"
+                                       "Get-VpnConnection\n```"))
+      << chunks[2].text;
+  EXPECT_EQ(chunks[3].section_path, (std::vector<std::string>{"VPN runbook", "Error 691"}));
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    EXPECT_EQ(chunks[i].id, "runbooks/vpn.md#" + std::to_string(i));
+    EXPECT_EQ(chunks[i].doc_id, "runbooks/vpn.md");
+    EXPECT_EQ(chunks[i].ordinal, i);
+    EXPECT_EQ(chunks[i].role, "body");
+    EXPECT_EQ(chunks[i].n_tokens, count_tokens(chunks[i].text));
+    EXPECT_FALSE(contains(chunks[i].text, "## ")) << "heading lines are not chunk text";
+  }
+  EXPECT_EQ(chunk_context(d, chunks[2]), "VPN runbook > Error 809 > Fix\n" + chunks[2].text);
+}
+
+TEST(Chunker, ShortSectionsMergeIntoTheirSuccessor) {
+  Document d = markdown_doc("# Guide\n\n## Scope\n\nAll laptops.\n\n## Steps\n\n" + prose(1, 3));
+  auto chunks = Chunker().split(d);
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].section_path, (std::vector<std::string>{"Guide", "Steps"}));
+  EXPECT_TRUE(chunks[0].text.starts_with("Scope\n\nAll laptops.\n\nS0 ")) << chunks[0].text;
+}
+
+TEST(Chunker, TokenBudgetOverlapAndSentenceBoundaries) {
+  Document d = markdown_doc("# Long\n\n" + prose(40, 11));
+  ChunkerOptions o;
+  o.max_tokens = 120;
+  o.overlap_tokens = 25;
+  auto chunks = Chunker(o).split(d);
+  ASSERT_GT(chunks.size(), 5u);
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    EXPECT_LE(chunks[i].n_tokens, o.max_tokens);
+    EXPECT_TRUE(chunks[i].text.ends_with(".")) << "chunk " << i << " ends mid-sentence: " << chunks[i].text;
+    EXPECT_TRUE(chunks[i].text.starts_with("S")) << "chunk " << i << " starts mid-sentence: " << chunks[i].text;
+    if (i == 0) continue;
+    // The next chunk opens with the previous chunk's last sentence(s), up to the overlap.
+    const std::string& prev = chunks[i - 1].text;
+    std::string first_sentence = chunks[i].text.substr(0, chunks[i].text.find('.') + 1);
+    EXPECT_TRUE(contains(prev, first_sentence)) << "no overlap at chunk " << i;
+    EXPECT_FALSE(prev.starts_with(first_sentence));
+  }
+  // Nothing is lost: every sentence marker appears in some chunk.
+  std::string all;
+  for (const auto& c : chunks) all += c.text + "\n";
+  for (int s = 0; s < 100; ++s) {
+    std::string marker = "S" + std::to_string(s) + " ";
+    if (!contains(d.text, marker)) break;
+    EXPECT_TRUE(contains(all, marker)) << marker;
+  }
+}
+
+TEST(Chunker, RunOnTextIsCutIntoWindows) {
+  std::string text;
+  for (int i = 0; i < 1000; ++i) text += "word" + std::to_string(i) + " ";
+  Document d;
+  d.id = "x";
+  d.text = normalize_text(text);
+  ChunkerOptions o;
+  o.max_tokens = 100;
+  o.overlap_tokens = 10;
+  auto chunks = Chunker(o).split(d);
+  ASSERT_GE(chunks.size(), 10u);
+  for (const auto& c : chunks) EXPECT_LE(c.n_tokens, 100u);
+  EXPECT_TRUE(contains(chunks.back().text, "word999"));
+  EXPECT_TRUE(contains(chunks[1].text, "word95 ")) << "overlap of 10 tokens expected";
+}
+
+TEST(Chunker, TicketRolesStaySeparate) {
+  Document d;
+  d.id = "INC0012345";
+  d.title = "INC0012345: VPN error 809";
+  d.blocks = {{{}, "problem", "INC0012345: VPN error 809\n\nHotel Wi-Fi blocks the VPN."},
+              {{}, "resolution", "Switched to SSTP."},
+              {{}, "comment", "2024-03-02 10:11:12 - Jane (Work notes)\nAsked for logs."},
+              {{}, "comment", "2024-03-02 10:15:00 - Anna (Comments)\nStill broken."}};
+  auto chunks = Chunker().split(d);
+  ASSERT_EQ(chunks.size(), 3u);
+  EXPECT_EQ(chunks[0].role, "problem");
+  EXPECT_EQ(chunks[1].role, "resolution");
+  EXPECT_EQ(chunks[1].text, "Switched to SSTP.");
+  EXPECT_EQ(chunks[2].role, "comment");  // short comments share a chunk
+  EXPECT_TRUE(contains(chunks[2].text, "Asked for logs.\n\n2024-03-02 10:15:00 - Anna")) << chunks[2].text;
+}
+
+TEST(Chunker, BlocksWithDifferentPathsAreNotMerged) {
+  Document d;
+  d.id = "p.html";
+  d.title = "Policy";
+  d.blocks = {{{"Policy", "Scope"}, "body", prose(1, 1)}, {{"Other", "Part"}, "body", prose(1, 2)}};
+  auto chunks = Chunker().split(d);
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(chunks[0].section_path, (std::vector<std::string>{"Policy", "Scope"}));
+  EXPECT_EQ(chunks[1].section_path, (std::vector<std::string>{"Other", "Part"}));
+  EXPECT_EQ(chunk_context(d, chunks[0]), "Policy > Scope\n" + chunks[0].text);
+}
+
+TEST(Chunker, TitleOnlyDocumentGetsOneChunk) {
+  Document d;
+  d.id = "t";
+  d.title = "Only a title";
+  auto chunks = Chunker().split(d);
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].text, "Only a title");
+  Document empty;
+  empty.id = "e";
+  EXPECT_TRUE(Chunker().split(empty).empty());
+}
+
+TEST(Chunker, DegenerateOptionsStillTerminate) {
+  Document d = markdown_doc(prose(5, 5));
+  ChunkerOptions o;
+  o.max_tokens = 1;
+  o.overlap_tokens = 5;
+  auto chunks = Chunker(o).split(d);
+  ASSERT_FALSE(chunks.empty());
+  for (const auto& c : chunks) EXPECT_LE(c.n_tokens, 1u);
+}
+
+}  // namespace
+}  // namespace ragd

@@ -1,0 +1,211 @@
+// Ingestor with a real Store (RocksDB in a temp dir) and a hashing embedder.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <random>
+
+#include "connectors/connector.h"
+#include "index/store.h"
+#include "ingest/pipeline.h"
+
+namespace ragd {
+namespace {
+
+// Feature hashing of lowercase words into `dim` buckets, L2-normalised.
+// Fails on any text containing "POISON", to test per-document fallback.
+class HashEmbedder : public Embedder {
+ public:
+  explicit HashEmbedder(std::string fp = "test-hash:v1") : fp_(std::move(fp)) {}
+  int dim() const override { return 32; }
+  std::string fingerprint() const override { return fp_; }
+  Status embed(std::span<const std::string> texts, EmbedRole, std::vector<float>& out) const override {
+    ++calls;
+    for (const auto& t : texts)
+      if (t.find("POISON") != std::string::npos) return Status::invalid_argument("poisoned text");
+    for (const auto& t : texts) {
+      std::vector<float> v(32, 0.0f);
+      uint32_t h = 2166136261u;
+      for (char c : t) {
+        if (std::isalnum(static_cast<unsigned char>(c))) {
+          h = (h ^ static_cast<uint8_t>(std::tolower(static_cast<unsigned char>(c)))) * 16777619u;
+        } else if (h != 2166136261u) {
+          v[h % 32] += 1.0f;
+          h = 2166136261u;
+        }
+      }
+      if (h != 2166136261u) v[h % 32] += 1.0f;
+      float n = 0;
+      for (float x : v) n += x * x;
+      n = std::sqrt(n);
+      for (float x : v) out.push_back(n > 0 ? x / n : 0.0f);
+    }
+    texts_embedded += texts.size();
+    return Status::ok();
+  }
+  mutable std::atomic<int> calls{0};
+  mutable std::atomic<size_t> texts_embedded{0};
+
+ private:
+  std::string fp_;
+};
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::mt19937_64 rng(std::random_device{}());
+    dir_ = std::filesystem::temp_directory_path() / ("ragd-ingest-" + std::to_string(rng()));
+    open();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  void open() {
+    store_.reset();
+    StoreOptions o;
+    o.dir = dir_;
+    auto s = Store::open(o);
+    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+    store_ = std::move(s).value();
+  }
+  static Document doc(const std::string& id, const std::string& text) {
+    Document d;
+    d.id = id;
+    d.title = "Title of " + id;
+    d.text = text;
+    d.origin = "test " + id;
+    return d;
+  }
+  std::filesystem::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(PipelineTest, NormalisesChunksEmbedsOnceAndStores) {
+  HashEmbedder emb;
+  IngestOptions o;
+  o.batch_documents = 64;
+  Ingestor ing(*store_, emb, o);
+  int progress_calls = 0;
+  ing.on_progress = [&](const IngestStats&) { ++progress_calls; };
+  ing.add(doc("runbooks/a.md", "# A\n\nFirst  section text.\r\n\n## B\n\nSecond section caf\xC3\xA9."));
+  Document ticket = doc("INC1", "");
+  ticket.kind = "ticket";
+  ticket.blocks = {{{}, "problem", "INC1: disk full"}, {{}, "resolution", "Cleared /var/log."}};
+  ing.add(ticket);
+  ing.add(doc("title-only", ""));
+  EXPECT_EQ(emb.calls.load(), 0) << "nothing is embedded before the batch fills or flush()";
+  ing.flush();
+  const IngestStats& s = ing.stats();
+  EXPECT_EQ(s.seen, 3u);
+  EXPECT_EQ(s.ingested, 3u);
+  EXPECT_EQ(s.failed, 0u) << (s.errors.empty() ? "" : s.errors[0]);
+  EXPECT_EQ(emb.calls.load(), 1) << "one embed call for the whole batch";
+  EXPECT_EQ(s.chunks, emb.texts_embedded.load());
+  EXPECT_EQ(progress_calls, 3);
+
+  auto a = store_->chunks_of("runbooks/a.md");
+  ASSERT_EQ(a.size(), 1u);  // "A" is short and merges into its child "B"
+  EXPECT_EQ(a[0].section_path, (std::vector<std::string>{"A", "B"}));
+  EXPECT_TRUE(a[0].text.starts_with("First section text.")) << a[0].text;
+  auto t = store_->chunks_of("INC1");
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].role, "problem");
+  EXPECT_EQ(t[1].role, "resolution");
+  auto got = store_->get_document("INC1");
+  ASSERT_TRUE(got.is_ok());
+  EXPECT_EQ(got->text, "INC1: disk full\n\nCleared /var/log.");
+  EXPECT_EQ(store_->stats().documents, 3u);
+  EXPECT_EQ(store_->stats().encoder, "test-hash:v1");
+}
+
+TEST_F(PipelineTest, UnchangedSkippedChangedReplaced) {
+  HashEmbedder emb;
+  {
+    Ingestor ing(*store_, emb);
+    ing.add(doc("a", "alpha text one."));
+    ing.add(doc("b", "beta text."));
+    ing.flush();
+    ASSERT_EQ(ing.stats().ingested, 2u);
+  }
+  const int calls = emb.calls.load();
+  Ingestor again(*store_, emb);
+  again.add(doc("a", "alpha   text one."));  // same after normalisation
+  again.add(doc("b", "beta text, now changed.\n\n" + std::string(3000, 'x') + " more words here."));
+  again.flush();
+  EXPECT_EQ(again.stats().unchanged, 1u);
+  EXPECT_EQ(again.stats().ingested, 1u);
+  EXPECT_EQ(emb.calls.load(), calls + 1);
+  EXPECT_EQ(emb.texts_embedded.load(), 2u + store_->chunks_of("b").size()) << "unchanged 'a' was not embedded";
+  auto b = store_->chunks_of("b");
+  ASSERT_FALSE(b.empty());
+  EXPECT_TRUE(b[0].text.starts_with("beta text, now changed."));
+}
+
+TEST_F(PipelineTest, OneBadDocumentNeverStopsTheBatch) {
+  HashEmbedder emb;
+  Ingestor ing(*store_, emb);
+  ing.add(doc("good-1", "fine text."));
+  ing.add(doc("", "no id"));
+  ing.add(doc("poisoned", "this text is POISON to the embedder."));
+  ing.add(doc("bad\x02id", "control char in id"));
+  ing.add(doc("good-2", "also fine."));
+  ing.flush();
+  const IngestStats& s = ing.stats();
+  EXPECT_EQ(s.seen, 5u);
+  EXPECT_EQ(s.ingested, 2u);
+  EXPECT_EQ(s.failed, 3u);
+  ASSERT_EQ(s.errors.size(), 3u);
+  EXPECT_NE(s.errors[0].find("test : document has no id"), std::string::npos) << s.errors[0];
+  std::string all = s.errors[0] + s.errors[1] + s.errors[2];
+  EXPECT_NE(all.find("poisoned: invalid argument: embedding: poisoned text"), std::string::npos) << all;
+  EXPECT_TRUE(store_->get_document("good-1").is_ok());
+  EXPECT_TRUE(store_->get_document("good-2").is_ok());
+  EXPECT_FALSE(store_->get_document("poisoned").is_ok());
+}
+
+TEST_F(PipelineTest, EncoderMismatchFailsEveryDocumentClearly) {
+  HashEmbedder first("test-hash:v1"), second("test-hash:v2");
+  {
+    Ingestor ing(*store_, first);
+    ing.add(doc("a", "text."));
+    ing.flush();
+  }
+  Ingestor ing(*store_, second);
+  ing.add(doc("b", "text."));
+  ing.add(doc("c", "text."));
+  ing.flush();
+  EXPECT_EQ(ing.stats().failed, 2u);
+  EXPECT_EQ(ing.stats().ingested, 0u);
+  ASSERT_FALSE(ing.stats().errors.empty());
+  EXPECT_NE(ing.stats().errors[0].find("reindex"), std::string::npos) << ing.stats().errors[0];
+}
+
+TEST_F(PipelineTest, SampleKnowledgeBaseEndToEnd) {
+  const std::filesystem::path kb = std::filesystem::path(RAGD_SOURCE_DIR) / "examples" / "kb";
+  if (!std::filesystem::exists(kb)) GTEST_SKIP() << "examples/kb is absent";
+  HashEmbedder emb;
+  Ingestor ing(*store_, emb);
+  std::vector<std::string> fetch_errors;
+  FetchSink sink{[&](Document&& d) { ing.add(std::move(d)); },
+                 [&](const Status& s) { fetch_errors.push_back(s.to_string()); }};
+  ASSERT_TRUE(fetch_path(kb, {}, sink).is_ok());
+  ing.flush();
+  EXPECT_TRUE(fetch_errors.empty()) << fetch_errors.front();
+  EXPECT_EQ(ing.stats().failed, 0u) << (ing.stats().errors.empty() ? "" : ing.stats().errors[0]);
+  EXPECT_GE(ing.stats().ingested, 60u);
+  EXPECT_EQ(store_->stats().documents, ing.stats().ingested);
+  EXPECT_EQ(store_->stats().chunks, ing.stats().chunks);
+  // Restart: a second run over the same files writes nothing.
+  open();
+  Ingestor again(*store_, emb);
+  FetchSink sink2{[&](Document&& d) { again.add(std::move(d)); }, [](const Status&) {}};
+  ASSERT_TRUE(fetch_path(kb, {}, sink2).is_ok());
+  again.flush();
+  EXPECT_EQ(again.stats().ingested, 0u);
+  EXPECT_EQ(again.stats().unchanged, ing.stats().ingested);
+}
+
+}  // namespace
+}  // namespace ragd
