@@ -27,6 +27,11 @@ struct Answer {
   std::string grounding = "extractive";
   double confidence = 0;  // the evidence score the refusal threshold is applied to
   std::vector<Hit> hits;  // the retrieved context
+  // LLM path only (empty/zero for the extractive answerer): generated
+  // sentences the verifier removed, and the model's token counts.
+  std::vector<std::string> removed_sentences;
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
 };
 
 }  // namespace ragd

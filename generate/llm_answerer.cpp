@@ -1,0 +1,331 @@
+#include "generate/llm_answerer.h"
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "generate/sentences.h"
+#include "index/analyzer.h"
+
+namespace ragd {
+
+std::string new_request_id() {
+  static thread_local std::mt19937_64 rng(std::random_device{}() ^
+                                          static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  static const char* kHex = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 2; ++i) {
+    uint64_t v = rng();
+    for (int j = 0; j < 16; ++j, v >>= 4) id.push_back(kHex[v & 0xf]);
+  }
+  return id;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// Bytes at the end of `text` that form an incomplete UTF-8 sequence.
+size_t incomplete_utf8(std::string_view text) {
+  for (size_t back = 1; back <= std::min<size_t>(4, text.size()); ++back) {
+    const auto c = static_cast<unsigned char>(text[text.size() - back]);
+    if ((c & 0xC0) == 0x80) continue;
+    size_t need = 1;
+    if ((c & 0xE0) == 0xC0) need = 2;
+    else if ((c & 0xF0) == 0xE0) need = 3;
+    else if ((c & 0xF8) == 0xF0) need = 4;
+    return need > back ? back : 0;
+  }
+  return 0;
+}
+
+struct LoopState {
+  std::vector<int32_t> tokens;
+  std::string text;
+  std::string finish;
+  double first_token_ms = 0;
+};
+
+struct LoopParams {
+  int max_tokens = 0;
+  SamplerOptions sampling;
+  std::optional<Clock::time_point> deadline;
+  const std::function<bool()>* is_cancelled = nullptr;
+  const DeltaCallback* on_delta = nullptr;
+  int prefill_chunk = 64;
+  Clock::time_point t0;
+};
+
+// The sampling loop. Generator::generate() calls its stream callback only
+// when new text is final, so it cannot promise a check per token; this loop
+// checks cancellation and the deadline before every forward pass.
+Status run_generation(const Tokenizer& tok, DecoderSession& session, std::span<const int32_t> prompt,
+                      const LoopParams& p, LoopState& st) {
+  auto check = [&]() -> Status {
+    if (p.is_cancelled && *p.is_cancelled && (*p.is_cancelled)()) {
+      st.finish = "cancelled";
+      return Status::cancelled("request cancelled after " + std::to_string(st.tokens.size()) + " tokens");
+    }
+    if (p.deadline && Clock::now() >= *p.deadline) {
+      st.finish = "timeout";
+      return Status::timeout("request timed out after " + std::to_string(st.tokens.size()) + " tokens");
+    }
+    return Status::ok();
+  };
+  std::vector<float> logits;
+  const size_t chunk = static_cast<size_t>(std::max(1, p.prefill_chunk));
+  for (size_t i = 0; i < prompt.size(); i += chunk) {
+    RAGD_RETURN_IF_ERROR(check());
+    RAGD_RETURN_IF_ERROR(session.eval(prompt.subspan(i, std::min(chunk, prompt.size() - i)), &logits));
+  }
+  Sampler sampler(p.sampling);
+  std::vector<int32_t> history(prompt.begin(), prompt.end());
+  size_t emitted = 0;
+  auto emit = [&](size_t upto) -> Status {
+    if (upto > emitted && p.on_delta && *p.on_delta) {
+      if (!(*p.on_delta)(std::string_view(st.text).substr(emitted, upto - emitted))) {
+        st.finish = "cancelled";
+        return Status::cancelled("the stream consumer cancelled after " + std::to_string(st.tokens.size()) +
+                                 " tokens");
+      }
+    }
+    emitted = std::max(emitted, upto);
+    return Status::ok();
+  };
+  for (int step = 0;; ++step) {
+    if (step >= p.max_tokens) {
+      st.finish = "length";
+      break;
+    }
+    const int32_t id = sampler.sample(logits, history);
+    if (tok.is_eog(id)) {
+      st.finish = "stop";
+      break;
+    }
+    if (st.tokens.empty()) st.first_token_ms = ms_since(p.t0);
+    st.tokens.push_back(id);
+    history.push_back(id);
+    st.text += tok.token_to_piece(id, /*special=*/false);
+    if (emitted == 0) {  // SentencePiece's leading space is not part of the answer
+      const size_t lead = st.text.find_first_not_of(" \n");
+      st.text.erase(0, lead == std::string::npos ? st.text.size() : lead);
+    }
+    RAGD_RETURN_IF_ERROR(emit(st.text.size() - incomplete_utf8(st.text)));
+    if (session.n_past() >= session.n_ctx()) {
+      st.finish = "context_full";
+      break;
+    }
+    RAGD_RETURN_IF_ERROR(check());
+    RAGD_RETURN_IF_ERROR(session.eval(std::span<const int32_t>(&id, 1), &logits));
+  }
+  return emit(st.text.size());
+}
+
+std::vector<std::string> distinct_doc_ids(const std::vector<Hit>& hits) {
+  std::vector<std::string> out;
+  for (const auto& h : hits) {
+    if (std::find(out.begin(), out.end(), h.doc_id) == out.end()) out.push_back(h.doc_id);
+  }
+  return out;
+}
+
+// The passage sentence that shares most analysed terms with `answer_text`.
+std::string best_quote(const std::string& passage, const std::string& answer_text) {
+  const auto at = analyze(answer_text);
+  const std::set<std::string> terms(at.begin(), at.end());
+  std::string best;
+  size_t best_hits = 0;
+  for (const auto& s : split_sentences(passage)) {
+    size_t hits = 0;
+    for (const auto& t : analyze(s)) hits += terms.count(t);
+    if (hits > best_hits) {
+      best_hits = hits;
+      best = s;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+LlmAnswerer::LlmAnswerer(const Retriever& retriever, std::shared_ptr<const Generator> generator,
+                         const PromptLibrary& prompts, LlmAnswererOptions options, const Embedder* embedder,
+                         AuditLog* audit)
+    : retriever_(retriever),
+      generator_(std::move(generator)),
+      prompts_(prompts),
+      options_(std::move(options)),
+      embedder_(embedder),
+      audit_(audit) {
+  options_.verifier.refusal = kPassagesDoNotAnswer;
+  const GgufFile& file = generator_->model().gguf();
+  if (!options_.chat_template.empty()) {
+    if (auto k = detect_chat_template(options_.chat_template); k.is_ok()) chat_ = k.value();
+  } else if (auto t = file.get_str("tokenizer.chat_template"); t.is_ok()) {
+    if (auto k = detect_chat_template(t.value()); k.is_ok()) chat_ = k.value();
+  }
+  if (options_.model_file.empty()) options_.model_file = file.path();
+  if (options_.model_sha256.empty() && !options_.model_file.empty()) {
+    auto h = sha256_file(options_.model_file);
+    options_.model_sha256 = h.is_ok() ? h.value() : "";
+  }
+}
+
+Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCallback& on_delta) const {
+  const auto t0 = Clock::now();
+  const int64_t time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count();
+  const Tokenizer* tok = generator_->tokenizer();
+  if (!tok) return Status::failed_precondition("the LLM answer path needs the model's tokenizer");
+  const int max_tokens = request.max_tokens > 0 ? request.max_tokens : options_.max_tokens;
+  if (max_tokens > options_.max_tokens_limit) {
+    return Status::invalid_argument("max_tokens " + std::to_string(max_tokens) + " is above the limit " +
+                                    std::to_string(options_.max_tokens_limit));
+  }
+  const std::string& input = request.input.empty() ? request.search.query : request.input;
+
+  LlmAnswer out;
+  out.request_id = request.request_id.empty() ? new_request_id() : request.request_id;
+  AuditRecord rec;
+  rec.request_id = out.request_id;
+  rec.time_ms = time_ms;
+  rec.caller = request.caller;
+  rec.task = prompt_task_name(request.task);
+  rec.query = input;
+  rec.model_file = options_.model_file;
+  rec.model_sha256 = options_.model_sha256;
+  // Audits the outcome; an answer that cannot be audited is not returned.
+  auto finish = [&](Status status) -> Status {
+    rec.latency_ms = ms_since(t0);
+    if (status.is_ok()) {
+      rec.outcome = "ok";
+    } else if (status.code() == StatusCode::kCancelled) {
+      rec.outcome = "cancelled";
+    } else if (status.code() == StatusCode::kTimeout) {
+      rec.outcome = "timeout";
+    } else {
+      rec.outcome = "error";
+    }
+    if (audit_) {
+      Status a = audit_->append(rec);
+      if (!a.is_ok() && status.is_ok()) return a;
+    }
+    return status;
+  };
+
+  // 1. Retrieve.
+  auto hits = retriever_.retrieve(request.search);
+  if (!hits.is_ok()) return finish(hits.status());
+  rec.retrieved_doc_ids = distinct_doc_ids(hits.value());
+
+  // 2. Pack into this request's window.
+  auto session = generator_->new_session(DecoderSessionOptions{
+      .n_ctx = options_.n_ctx, .kv_type = KvType::kF16, .n_threads = options_.n_threads, .n_batch = 512});
+  PackOptions po = options_.pack;
+  po.n_ctx = session->n_ctx();
+  po.reserve_tokens = max_tokens;
+  ContextPacker packer(*tok, chat_, prompts_, po);
+  auto packed = packer.pack(request.task, input, hits.value(), kPassagesDoNotAnswer);
+  if (!packed.is_ok()) return finish(packed.status());
+  const PackedContext& ctx = packed.value();
+  out.passages = static_cast<int>(ctx.passages.size());
+  for (const auto& p : ctx.passages) out.answer.hits.push_back(p.hit);
+
+  Answer& ans = out.answer;
+  auto refuse = [&]() {
+    ans.text = kRefusalText;
+    ans.refused = true;
+    ans.citations.clear();
+    ans.grounding = "refused";
+  };
+  if (ctx.passages.empty()) {
+    // Nothing to ground an answer in: do not ask the model.
+    refuse();
+    rec.grounding = ans.grounding;
+    out.latency_ms = ms_since(t0);
+    RAGD_RETURN_IF_ERROR(finish(Status::ok()));
+    return out;
+  }
+
+  // 3. Generate.
+  LoopParams lp;
+  lp.max_tokens = max_tokens;
+  lp.sampling = request.sampling.value_or(options_.sampling);
+  const auto timeout = request.timeout.count() > 0 ? request.timeout : options_.timeout;
+  if (timeout.count() > 0) lp.deadline = t0 + timeout;
+  lp.is_cancelled = &request.is_cancelled;
+  lp.on_delta = &on_delta;
+  lp.prefill_chunk = options_.prefill_chunk;
+  lp.t0 = t0;
+  LoopState st;
+  Status gen = run_generation(*tok, *session, ctx.tokens, lp, st);
+  out.prompt_tokens = rec.prompt_tokens = static_cast<int>(ctx.tokens.size());
+  out.completion_tokens = rec.completion_tokens = static_cast<int>(st.tokens.size());
+  out.finish_reason = rec.finish_reason = st.finish;
+  out.first_token_ms = rec.first_token_ms = st.first_token_ms;
+  out.raw_text = st.text;
+  if (!gen.is_ok()) return finish(gen);
+
+  // 4. Verify.
+  std::vector<std::string> passage_texts;
+  for (const auto& p : ctx.passages) passage_texts.push_back(format_passage(p.n, p.hit, p.text));
+  VerifierOptions vo = options_.verifier;
+  Verifier verifier(embedder_, vo);
+  out.verification = verifier.verify(st.text, passage_texts);
+  const Verification& v = out.verification;
+  ans.removed_sentences = v.removed;
+  ans.prompt_tokens = out.prompt_tokens;
+  ans.completion_tokens = out.completion_tokens;
+
+  switch (v.grounding) {
+    case Grounding::kVerified:
+    case Grounding::kPartial: {
+      ans.text = v.text;
+      ans.grounding = grounding_name(v.grounding);
+      ans.confidence = v.mean_support;
+      for (int n : v.cited) {
+        const PackedPassage& p = ctx.passages[static_cast<size_t>(n - 1)];
+        std::string citing;
+        for (const auto& s : v.sentences) {
+          if (s.supported && std::find(s.cited.begin(), s.cited.end(), n) != s.cited.end()) citing += s.text + " ";
+        }
+        ans.citations.push_back(Citation{n, p.hit.doc_id, p.hit.chunk_id, p.hit.title, p.hit.url,
+                                         best_quote(p.text, citing)});
+      }
+      break;
+    }
+    case Grounding::kRefused:
+      refuse();
+      break;
+    case Grounding::kNone:
+      if (options_.fallback_to_extractive) {
+        ExtractiveAnswerer extractive(retriever_, options_.extractive);
+        auto ex = extractive.answer(request.search);
+        if (!ex.is_ok()) return finish(ex.status());
+        Answer fb = std::move(ex).value();
+        fb.removed_sentences = v.removed;
+        fb.prompt_tokens = out.prompt_tokens;
+        fb.completion_tokens = out.completion_tokens;
+        fb.grounding = fb.refused ? "refused" : "fallback";
+        ans = std::move(fb);
+      } else {
+        refuse();
+      }
+      break;
+  }
+  rec.grounding = ans.grounding;
+  for (const auto& c : ans.citations) {
+    if (std::find(rec.cited_doc_ids.begin(), rec.cited_doc_ids.end(), c.doc_id) == rec.cited_doc_ids.end()) {
+      rec.cited_doc_ids.push_back(c.doc_id);
+    }
+  }
+  out.latency_ms = ms_since(t0);
+  RAGD_RETURN_IF_ERROR(finish(Status::ok()));
+  return out;
+}
+
+}  // namespace ragd

@@ -1,0 +1,138 @@
+// The LLM answer path: grounded, cited, verified and audited answers.
+//
+// answer(): retrieve (hybrid, filters, groups) -> pack the passages into the
+// window (context_packer.h) -> fill the task template (prompt_templates.h)
+// -> the model's chat template -> generate in a per-request session over
+// the shared model, streaming token deltas, checking cancellation and the
+// deadline before every token -> verify (verifier.h) -> fall back to the
+// extractive answer or refuse when nothing supported is left -> append an
+// audit record (audit_log.h).
+//
+// Thread safety: answer() is const; the Generator (model + tokenizer),
+// Retriever, prompts, Embedder and AuditLog are shared; every request gets
+// its own DecoderSession.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "generate/audit_log.h"
+#include "generate/context_packer.h"
+#include "generate/extractive.h"
+#include "generate/prompt_templates.h"
+#include "generate/verifier.h"
+#include "model/chat_template.h"
+#include "model/generator.h"
+#include "ragd/answer.h"
+#include "retrieve/retriever.h"
+
+namespace ragd {
+
+// What the templates tell the model to say when the passages do not answer,
+// and what the verifier recognises.
+inline constexpr const char* kPassagesDoNotAnswer = "The passages do not contain the answer.";
+
+struct LlmAnswererOptions {
+  // Context positions per request session; 0 = the model's trained context,
+  // at most 4096. Default: 0.
+  int n_ctx = 0;
+  // OpenMP threads per request session; 0 = all cores. Default: 0.
+  int n_threads = 0;
+  // Default new-token limit when a request does not set one. Default: 256.
+  int max_tokens = 256;
+  // Upper bound on a request's max_tokens. Default: 2048.
+  int max_tokens_limit = 2048;
+  // Default per-request timeout (prompt evaluation and generation); 0 = none.
+  // Default: 0.
+  std::chrono::milliseconds timeout{0};
+  // Prompt tokens evaluated between cancellation/deadline checks. Default: 64.
+  int prefill_chunk = 64;
+  // Sampling when a request does not set it: greedy, so answers repeat.
+  // Default: temperature 0.
+  SamplerOptions sampling = [] {
+    SamplerOptions s;
+    s.temperature = 0.0f;
+    return s;
+  }();
+  // Chat template family name ("chatml", "llama3", ...); "" = recognise it
+  // from the model file, ChatML when the file has none. Default: "".
+  std::string chat_template;
+  PackOptions pack;  // n_ctx and reserve_tokens are set per request
+  VerifierOptions verifier;
+  // When nothing supported is left: true = the extractive answer (grounding
+  // "fallback", or "refused" when it refuses too); false = refuse.
+  // Default: true.
+  bool fallback_to_extractive = true;
+  ExtractiveOptions extractive;
+  // Model identity for audit records. "" = the model's GGUF path, and its
+  // SHA-256 computed once by the constructor (pass it to skip the hashing).
+  std::string model_file;
+  std::string model_sha256;
+};
+
+struct LlmRequest {
+  SearchRequest search;                   // query, k, mode, filters, caller's groups
+  PromptTask task = PromptTask::kAnswer;
+  std::string input;                      // task input (ticket text); "" = search.query
+  std::string request_id;                 // "" = generated
+  std::string caller;                     // who asked, for the audit log; "" = unknown
+  int max_tokens = 0;                     // 0 = options default
+  std::chrono::milliseconds timeout{0};   // 0 = options default
+  std::optional<SamplerOptions> sampling; // unset = options default
+  // Polled before every token (and between prompt chunks); true = stop.
+  std::function<bool()> is_cancelled;
+};
+
+// Receives each piece of generated text as it becomes final (UTF-8
+// complete). Return false to cancel (e.g. the client disconnected).
+using DeltaCallback = std::function<bool(std::string_view delta)>;
+
+struct LlmAnswer {
+  Answer answer;                 // text, citations (n = passage number), grounding, hits = packed passages
+  std::string request_id;
+  std::string raw_text;          // the model's text before verification
+  Verification verification;
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+  std::string finish_reason;     // "stop", "length", "context_full", ...
+  double first_token_ms = 0;
+  double latency_ms = 0;
+  int passages = 0;              // passages packed into the prompt
+};
+
+class LlmAnswerer {
+ public:
+  // `embedder` (optional) is used by the verifier; `audit` (optional) gets a
+  // record per answer. All referenced objects must outlive the answerer.
+  LlmAnswerer(const Retriever& retriever, std::shared_ptr<const Generator> generator, const PromptLibrary& prompts,
+              LlmAnswererOptions options, const Embedder* embedder = nullptr, AuditLog* audit = nullptr);
+
+  // Errors: kInvalidArgument (bad request), kResourceExhausted (the input
+  // alone does not fit the context), kCancelled, kTimeout; cancelled and
+  // timed-out requests are audited too.
+  Result<LlmAnswer> answer(const LlmRequest& request, const DeltaCallback& on_delta = {}) const;
+
+  const LlmAnswererOptions& options() const { return options_; }
+  ChatTemplateKind chat_template() const { return chat_; }
+  const Generator& generator() const { return *generator_; }
+
+ private:
+  const Retriever& retriever_;
+  std::shared_ptr<const Generator> generator_;
+  const PromptLibrary& prompts_;
+  LlmAnswererOptions options_;
+  const Embedder* embedder_;
+  AuditLog* audit_;
+  ChatTemplateKind chat_ = ChatTemplateKind::kChatML;
+  int n_ctx_ = 0;
+};
+
+// A random 128-bit request id, 32 hex digits.
+std::string new_request_id();
+
+}  // namespace ragd

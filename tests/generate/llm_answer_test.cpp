@@ -1,0 +1,215 @@
+// End to end in process: a random-weight tiny llama model answering over a
+// real Store must never come back as "verified"; audit records are written
+// and queryable; cancellation and timeouts stop generation at once.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "generate/llm_answerer.h"
+#include "model/generator.h"
+#include "tests/generate/llm_test_support.h"
+#include "tests/retrieve/toy_store.h"
+
+namespace ragd {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::make_doc;
+
+class LlmAnswerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = std::make_unique<testing::ToyStore>("llm_answer");
+    ASSERT_TRUE(store_->ok());
+    const std::vector<std::string> texts = {
+        "The VPN tunnel drops after the router restart. Restart the vpn connection and reset the router.",
+        "The printer shows a paper jam in tray 2. Open the tray, remove the paper and print again.",
+        "The oracle database query is slow. Rebuild the index on the table and restart the query.",
+        "The account is locked after a failed login. Reset the password and unlock the account.",
+    };
+    const char* titles[] = {"VPN drops", "Printer jam", "Slow oracle query", "Locked account"};
+    for (size_t i = 0; i < texts.size(); ++i) {
+      store_->add(make_doc("D" + std::to_string(i), titles[i], "runbook", texts[i]));
+    }
+    std::vector<std::string> all = texts;
+    for (const char* t : titles) all.emplace_back(t);
+    all.emplace_back("You are an IT support assistant passages question answer cite");
+    testing_llm::TinyLlmSpec spec;
+    spec.words = testing_llm::words_of(all);
+    model_path_ = testing_llm::write_tiny_llm(spec, "answer");
+    auto model = DecoderModel::load(model_path_);
+    ASSERT_TRUE(model.is_ok()) << model.status().to_string();
+    auto tok = Tokenizer::from_gguf(model.value()->gguf());
+    ASSERT_TRUE(tok.is_ok()) << tok.status().to_string();
+    generator_ = std::make_shared<Generator>(model.value(), std::shared_ptr<const Tokenizer>(std::move(tok).value()));
+    auto lib = PromptLibrary::load(testing_llm::prompts_dir());
+    ASSERT_TRUE(lib.is_ok()) << lib.status().to_string();
+    prompts_ = std::make_unique<PromptLibrary>(std::move(lib).value());
+    audit_path_ = store_->dir() / "audit" / "audit.jsonl";
+    auto log = AuditLog::open(audit_path_);
+    ASSERT_TRUE(log.is_ok()) << log.status().to_string();
+    audit_ = std::move(log).value();
+    retriever_ = std::make_unique<Retriever>(store_->store(), &store_->embedder());
+    LlmAnswererOptions o;
+    o.n_ctx = 1024;
+    o.n_threads = 1;
+    o.max_tokens = 48;
+    answerer_ = std::make_unique<LlmAnswerer>(*retriever_, generator_, *prompts_, o, &store_->embedder(), audit_.get());
+  }
+  void TearDown() override {
+    answerer_.reset();
+    fs::remove(model_path_);
+  }
+  static LlmRequest request(std::string q) {
+    LlmRequest r;
+    r.search.query = std::move(q);
+    r.search.k = 4;
+    return r;
+  }
+
+  std::unique_ptr<testing::ToyStore> store_;
+  std::string model_path_;
+  std::shared_ptr<const Generator> generator_;
+  std::unique_ptr<PromptLibrary> prompts_;
+  fs::path audit_path_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<Retriever> retriever_;
+  std::unique_ptr<LlmAnswerer> answerer_;
+};
+
+TEST_F(LlmAnswerTest, RandomModelIsNeverVerifiedAndIsAudited) {
+  const char* queries[] = {"vpn tunnel drops after router restart", "printer paper jam in tray",
+                           "oracle query is slow", "account locked after login"};
+  std::set<std::string> seen_ids;
+  for (const char* q : queries) {
+    SCOPED_TRACE(q);
+    std::string streamed;
+    LlmRequest req = request(q);
+    req.caller = "tester";
+    auto r = answerer_->answer(req, [&](std::string_view d) {
+      streamed += d;
+      return true;
+    });
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    const LlmAnswer& a = r.value();
+    EXPECT_NE(a.answer.grounding, "verified") << "random text verified: " << a.raw_text;
+    EXPECT_TRUE(a.answer.grounding == "fallback" || a.answer.grounding == "refused" ||
+                a.answer.grounding == "partial")
+        << a.answer.grounding;
+    EXPECT_EQ(streamed, a.raw_text);
+    EXPECT_GT(a.completion_tokens, 0);
+    EXPECT_LE(a.completion_tokens, 48);
+    EXPECT_GT(a.prompt_tokens, 0);
+    EXPECT_LE(a.prompt_tokens + 48, 1024);
+    EXPECT_GT(a.passages, 0);
+    EXPECT_EQ(a.answer.prompt_tokens, a.prompt_tokens);
+    // Whatever is returned is grounded: every citation names a real chunk.
+    for (const auto& c : a.answer.citations) EXPECT_FALSE(c.doc_id.empty());
+    if (a.answer.grounding == "fallback") {
+      EXPECT_FALSE(a.answer.citations.empty());
+      EXPECT_FALSE(a.answer.removed_sentences.empty() && !a.verification.sentences.empty());
+    }
+    seen_ids.insert(a.request_id);
+  }
+  EXPECT_EQ(seen_ids.size(), 4u);
+
+  AuditQuery q;
+  q.caller = "tester";
+  auto recs = query_audit_log(audit_path_, q);
+  ASSERT_TRUE(recs.is_ok());
+  ASSERT_EQ(recs->size(), 4u);
+  auto sha = sha256_file(model_path_);
+  ASSERT_TRUE(sha.is_ok());
+  for (const auto& rec : recs.value()) {
+    EXPECT_TRUE(seen_ids.count(rec.request_id));
+    EXPECT_EQ(rec.model_sha256, sha.value());
+    EXPECT_EQ(rec.model_file, model_path_);
+    EXPECT_FALSE(rec.retrieved_doc_ids.empty());
+    EXPECT_GT(rec.prompt_tokens, 0);
+    EXPECT_GT(rec.completion_tokens, 0);
+    EXPECT_GT(rec.latency_ms, 0);
+    EXPECT_EQ(rec.outcome, "ok");
+    EXPECT_NE(rec.grounding, "verified");
+  }
+  EXPECT_EQ(recs->front().query, queries[0]);
+  q = {};
+  q.doc_id = "D1";
+  auto by_doc = query_audit_log(audit_path_, q);
+  ASSERT_TRUE(by_doc.is_ok());
+  EXPECT_GE(by_doc->size(), 1u);
+}
+
+TEST_F(LlmAnswerTest, CancellationStopsWithinOneToken) {
+  // A run to learn how many checks the prompt takes (one per 64-token chunk).
+  LlmRequest probe = request("printer paper jam in tray");
+  probe.max_tokens = 12;
+  int probe_calls = 0;
+  probe.is_cancelled = [&] { return ++probe_calls < 0; };
+  auto full = answerer_->answer(probe);
+  ASSERT_TRUE(full.is_ok()) << full.status().to_string();
+  ASSERT_GE(full->completion_tokens, 6) << "the random model ended early; pick another seed";
+  const int prefill_checks = (full->prompt_tokens + 63) / 64;
+
+  for (int k : {1, 3, 5}) {
+    LlmRequest req = request("printer paper jam in tray");
+    req.max_tokens = 12;
+    req.request_id = "cancel-" + std::to_string(k);
+    int calls = 0;
+    req.is_cancelled = [&] { return ++calls > prefill_checks + k - 1; };
+    auto r = answerer_->answer(req);
+    ASSERT_FALSE(r.is_ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kCancelled);
+    AuditQuery q;
+    q.request_id = req.request_id;
+    auto rec = query_audit_log(audit_path_, q);
+    ASSERT_TRUE(rec.is_ok());
+    ASSERT_EQ(rec->size(), 1u);
+    EXPECT_EQ(rec->front().outcome, "cancelled");
+    // Cancelled at the check after token k: exactly k tokens were generated.
+    EXPECT_EQ(rec->front().completion_tokens, k);
+  }
+
+  // A stream consumer that goes away cancels too: no delta after it says no.
+  LlmRequest req = request("printer paper jam in tray");
+  req.max_tokens = 12;
+  int deltas = 0;
+  auto r = answerer_->answer(req, [&](std::string_view) { return ++deltas < 2; });
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCancelled);
+  EXPECT_EQ(deltas, 2);
+}
+
+TEST_F(LlmAnswerTest, TimeoutAndLimits) {
+  LlmRequest req = request("oracle query is slow");
+  req.timeout = std::chrono::milliseconds(30);
+  req.is_cancelled = [] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return false;
+  };
+  auto r = answerer_->answer(req);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kTimeout);
+
+  LlmRequest big = request("oracle query is slow");
+  big.max_tokens = 100000;
+  auto too_many = answerer_->answer(big);
+  ASSERT_FALSE(too_many.is_ok());
+  EXPECT_EQ(too_many.status().code(), StatusCode::kInvalidArgument);
+
+  LlmRequest fill = request("oracle query is slow");
+  fill.max_tokens = 1020;  // leaves no room for the prompt in a 1024 context
+  auto no_room = answerer_->answer(fill);
+  ASSERT_FALSE(no_room.is_ok());
+  EXPECT_EQ(no_room.status().code(), StatusCode::kResourceExhausted);
+
+  LlmRequest small = request("oracle query is slow");
+  small.max_tokens = 3;
+  auto ok = answerer_->answer(small);
+  ASSERT_TRUE(ok.is_ok()) << ok.status().to_string();
+  EXPECT_LE(ok->completion_tokens, 3);
+}
+
+}  // namespace
+}  // namespace ragd
