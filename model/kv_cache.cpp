@@ -1,0 +1,192 @@
+#include "model/kv_cache.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "model/kernels.h"
+#include "model/quant.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+namespace ragd {
+
+KvCache::KvCache(int n_layer, int n_ctx, int kv_dim, KvType type)
+    : n_layer_(n_layer), n_ctx_(n_ctx), kv_dim_(kv_dim), type_(type) {
+  const size_t n = static_cast<size_t>(n_layer) * 2 * n_ctx * kv_dim;
+  if (type == KvType::kF16) {
+    f16_.assign(n, 0);
+  } else {
+    f32_.assign(n, 0.0f);
+  }
+}
+
+void KvCache::store(int layer, int pos, int n, const float* k, const float* v) {
+  assert(layer >= 0 && layer < n_layer_ && pos >= 0 && pos + n <= n_ctx_);
+  const size_t count = static_cast<size_t>(n) * kv_dim_;
+  if (type_ == KvType::kF16) {
+    fp32_to_fp16_row(k, f16_.data() + offset(layer, 0, pos), static_cast<int64_t>(count));
+    fp32_to_fp16_row(v, f16_.data() + offset(layer, 1, pos), static_cast<int64_t>(count));
+  } else {
+    std::memcpy(f32_.data() + offset(layer, 0, pos), k, count * 4);
+    std::memcpy(f32_.data() + offset(layer, 1, pos), v, count * 4);
+  }
+}
+
+KvView KvCache::view(int layer) const {
+  KvView v;
+  v.stride = kv_dim_;
+  if (type_ == KvType::kF16) {
+    v.k = f16_.data() + offset(layer, 0, 0);
+    v.v = f16_.data() + offset(layer, 1, 0);
+    v.f16 = true;
+  } else {
+    v.k = f32_.data() + offset(layer, 0, 0);
+    v.v = f32_.data() + offset(layer, 1, 0);
+  }
+  return v;
+}
+
+namespace {
+
+#if defined(__AVX2__) && defined(__FMA__)
+// scores[k] = q . K[k] for 8 keys (rows kstride apart), hd a multiple of 8.
+inline __m256 qk8(const float* q, const float* k, int64_t kstride, int hd) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (int d = 0; d < hd; d += 8) {
+    const __m256 qv = _mm256_loadu_ps(q + d);
+    a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 0 * kstride + d), a0);
+    a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 1 * kstride + d), a1);
+    a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 2 * kstride + d), a2);
+    a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 3 * kstride + d), a3);
+    a4 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 4 * kstride + d), a4);
+    a5 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 5 * kstride + d), a5);
+    a6 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 6 * kstride + d), a6);
+    a7 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 7 * kstride + d), a7);
+  }
+  const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// out[hd] = sum_j p[j] * V[j] (rows vstride apart), NV = hd / 8.
+template <int NV>
+void pv_acc(const float* p, int n, const float* v, int64_t vstride, float* out) {
+  __m256 acc[NV];
+  for (int k = 0; k < NV; ++k) acc[k] = _mm256_setzero_ps();
+  for (int j = 0; j < n; ++j) {
+    const __m256 pj = _mm256_broadcast_ss(p + j);
+    const float* row = v + j * vstride;
+    for (int k = 0; k < NV; ++k) acc[k] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(row + 8 * k), acc[k]);
+  }
+  for (int k = 0; k < NV; ++k) _mm256_storeu_ps(out + 8 * k, acc[k]);
+}
+#endif
+
+void pv_generic(const float* p, int n, const float* v, int64_t vstride, int hd, float* out) {
+#if defined(__AVX2__) && defined(__FMA__)
+  switch (hd) {
+    case 32: pv_acc<4>(p, n, v, vstride, out); return;
+    case 64: pv_acc<8>(p, n, v, vstride, out); return;
+    case 128: pv_acc<16>(p, n, v, vstride, out); return;
+    default: break;
+  }
+#endif
+  std::fill(out, out + hd, 0.0f);
+  for (int j = 0; j < n; ++j) {
+    const float pj = p[j];
+    const float* row = v + j * vstride;
+    for (int d = 0; d < hd; ++d) out[d] += pj * row[d];
+  }
+}
+
+// 8 keys per step (no horizontal sum per key) is faster but sums in another
+// order than dot_f32; with an f16 cache (Q and P rounded to f16) that order
+// decides near-ties, so the golden tests hold the dot_f32 order.
+constexpr bool kQk8 = false;
+
+void qk_generic(const float* q, const float* k, int64_t kstride, int n, int hd, float scale, float* scores) {
+  int j = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  if (kQk8 && hd % 8 == 0) {
+    const __m256 sv = _mm256_set1_ps(scale);
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(scores + j, _mm256_mul_ps(qk8(q, k + j * kstride, kstride, hd), sv));
+  }
+#endif
+  for (; j < n; ++j) scores[j] = dot_f32(q, k + j * kstride, hd) * scale;
+}
+
+}  // namespace
+
+// Keys and values are read as f32 rows: an f16 cache is widened once per
+// call (exactly; every head of a group then reads the same f32 rows), so the
+// inner loops are plain FMAs: 8 keys per q.K step, hd/8 accumulators for P.V.
+void attention(const float* q, int64_t q_stride, int n_q, int q_pos0, const KvView& kv, int key_begin, int n_kv,
+               bool causal, const AttentionShape& shape, float* out, int64_t out_stride, int n_threads) {
+  const int hd = shape.head_dim;
+  const int group = shape.n_head / shape.n_head_kv;
+  const int64_t total = static_cast<int64_t>(n_q) * shape.n_head;
+  const int64_t kv_dim = static_cast<int64_t>(shape.n_head_kv) * hd;
+  const float* kf = nullptr;
+  const float* vf = nullptr;
+  int64_t stride = kv.stride;
+  thread_local std::vector<float> kbuf, vbuf;
+  if (kv.f16) {
+    const size_t need = static_cast<size_t>(n_kv) * static_cast<size_t>(kv_dim);
+    if (kbuf.size() < need) kbuf.resize(need);
+    if (vbuf.size() < need) vbuf.resize(need);
+    kf = kbuf.data();
+    vf = vbuf.data();
+    stride = kv_dim;
+  } else {
+    kf = static_cast<const float*>(kv.k) + static_cast<int64_t>(key_begin) * kv.stride;
+    vf = static_cast<const float*>(kv.v) + static_cast<int64_t>(key_begin) * kv.stride;
+  }
+  float* kw = kbuf.data();
+  float* vw = vbuf.data();
+  const int nt = std::max(1, std::min<int>(n_threads, static_cast<int>(std::max<int64_t>(1, total))));
+#pragma omp parallel num_threads(nt)
+  {
+    if (kv.f16) {
+#pragma omp for schedule(static)
+      for (int j = 0; j < n_kv; ++j) {
+        const int64_t src = static_cast<int64_t>(key_begin + j) * kv.stride;
+        fp16_to_fp32_row(static_cast<const uint16_t*>(kv.k) + src, kw + j * kv_dim, kv_dim);
+        fp16_to_fp32_row(static_cast<const uint16_t*>(kv.v) + src, vw + j * kv_dim, kv_dim);
+      }
+    }
+    std::vector<float> scores(static_cast<size_t>(n_kv) + 8);
+    std::vector<float> qh(static_cast<size_t>(hd));
+#pragma omp for schedule(dynamic, 2)
+    for (int64_t t = 0; t < total; ++t) {
+      // Latest queries first: with a causal mask they are the longest tasks.
+      const int i = n_q - 1 - static_cast<int>(t / shape.n_head);
+      const int h = static_cast<int>(t % shape.n_head);
+      const int g = h / group;
+      const float* qsrc = q + i * q_stride + static_cast<int64_t>(h) * hd;
+      if (kv.f16) {
+        round_row_to_fp16(qsrc, qh.data(), hd);
+      } else {
+        std::memcpy(qh.data(), qsrc, static_cast<size_t>(hd) * 4);
+      }
+      int n_vis = n_kv;
+      if (causal) n_vis = std::clamp(q_pos0 + i + 1 - key_begin, 0, n_kv);
+      float* o = out + i * out_stride + static_cast<int64_t>(h) * hd;
+      if (n_vis == 0) {
+        std::fill(o, o + hd, 0.0f);
+        continue;
+      }
+      const int64_t goff = static_cast<int64_t>(g) * hd;
+      qk_generic(qh.data(), kf + goff, stride, n_vis, hd, shape.scale, scores.data());
+      softmax(scores.data(), n_vis);
+      if (kv.f16) round_row_to_fp16(scores.data(), scores.data(), n_vis);
+      pv_generic(scores.data(), n_vis, vf + goff, stride, hd, o);
+    }
+  }
+}
+
+}  // namespace ragd

@@ -1,0 +1,65 @@
+// The per-request key/value cache and the attention that reads it.
+//
+// Layout: for each layer, K and V are [n_ctx][kv_dim] (kv_dim = n_head_kv *
+// head_dim), stored as f32 or f16. With f16 the attention also rounds Q and the
+// softmax probabilities to f16, reproducing llama.cpp's default (non-flash)
+// CPU path; with f32 nothing is rounded.
+// Thread safety: a KvCache belongs to one request; not shared.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace ragd {
+
+enum class KvType { kF32, kF16 };
+
+// A read view of keys and values: row r of K starts at k + r*stride elements.
+struct KvView {
+  const void* k = nullptr;
+  const void* v = nullptr;
+  int64_t stride = 0;  // elements between consecutive rows (positions)
+  bool f16 = false;    // elements are f16 bits rather than f32
+};
+
+struct AttentionShape {
+  int n_head = 0;
+  int n_head_kv = 0;  // grouped-query attention: n_head % n_head_kv == 0
+  int head_dim = 0;
+  float scale = 1.0f;  // multiplies Q.K, usually 1/sqrt(head_dim)
+};
+
+// out[i] = softmax(q[i].K^T * scale + mask) V for n_q query rows.
+// Query i attends to keys [key_begin, key_begin + n_kv) restricted, when
+// causal, to keys at or before position q_pos0 + i (keys are indexed by
+// absolute position). q and out rows are q_stride / out_stride apart.
+void attention(const float* q, int64_t q_stride, int n_q, int q_pos0, const KvView& kv, int key_begin, int n_kv,
+               bool causal, const AttentionShape& shape, float* out, int64_t out_stride, int n_threads);
+
+class KvCache {
+ public:
+  KvCache(int n_layer, int n_ctx, int kv_dim, KvType type);
+
+  KvType type() const { return type_; }
+  int n_ctx() const { return n_ctx_; }
+  int kv_dim() const { return kv_dim_; }
+  // Writes n rows of K and V (rows kv_dim apart) for positions pos..pos+n-1.
+  void store(int layer, int pos, int n, const float* k, const float* v);
+  KvView view(int layer) const;
+  // Bytes held.
+  size_t bytes() const { return (type_ == KvType::kF16 ? f16_.size() * 2 : f32_.size() * 4); }
+
+ private:
+  size_t offset(int layer, int which, int pos) const {
+    return ((static_cast<size_t>(layer) * 2 + which) * n_ctx_ + pos) * kv_dim_;
+  }
+  int n_layer_;
+  int n_ctx_;
+  int kv_dim_;
+  KvType type_;
+  std::vector<float> f32_;
+  std::vector<uint16_t> f16_;
+};
+
+}  // namespace ragd

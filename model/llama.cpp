@@ -1,0 +1,245 @@
+#include "model/llama.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <thread>
+
+#include "model/tensor.h"
+
+namespace ragd {
+
+namespace {
+
+Result<DecoderConfig> read_config(const GgufFile& f) {
+  DecoderConfig c;
+  RAGD_ASSIGN_OR_RETURN(auto arch, f.get_str("general.architecture"));
+  c.arch = std::string(arch);
+  if (c.arch != "llama" && c.arch != "qwen2") {
+    return Status::unimplemented("architecture '" + c.arch + "' is not a supported decoder (llama, qwen2)");
+  }
+  HParamReader hp(f, c.arch);
+  RAGD_ASSIGN_OR_RETURN(auto n_embd, hp.u32("embedding_length"));
+  RAGD_ASSIGN_OR_RETURN(auto n_layer, hp.u32("block_count"));
+  RAGD_ASSIGN_OR_RETURN(auto n_head, hp.u32("attention.head_count"));
+  RAGD_ASSIGN_OR_RETURN(auto n_head_kv, hp.u32_or("attention.head_count_kv", n_head));
+  RAGD_ASSIGN_OR_RETURN(auto n_ff, hp.u32("feed_forward_length"));
+  RAGD_ASSIGN_OR_RETURN(auto n_ctx_train, hp.u32_or("context_length", 2048));
+  RAGD_ASSIGN_OR_RETURN(auto eps, hp.f32_or("attention.layer_norm_rms_epsilon", 1e-5f));
+  RAGD_ASSIGN_OR_RETURN(auto base, hp.f32_or("rope.freq_base", 10000.0f));
+  if (n_embd == 0 || n_layer == 0 || n_head == 0 || n_head_kv == 0 || n_ff == 0 || n_embd % n_head != 0 ||
+      n_head % n_head_kv != 0 || n_embd > (1u << 16) || n_layer > 1024 || n_ff > (1u << 20)) {
+    return Status::invalid_argument("inconsistent hyper-parameters (embedding_length " + std::to_string(n_embd) +
+                                    ", head_count " + std::to_string(n_head) + ", head_count_kv " +
+                                    std::to_string(n_head_kv) + ")");
+  }
+  RAGD_ASSIGN_OR_RETURN(auto head_dim, hp.u32_or("attention.key_length", n_embd / n_head));
+  RAGD_ASSIGN_OR_RETURN(auto n_rot, hp.u32_or("rope.dimension_count", head_dim));
+  if (head_dim == 0 || head_dim > 1024 || n_rot > head_dim || n_rot % 2 != 0) {
+    return Status::invalid_argument("bad head dim " + std::to_string(head_dim) + " / rope dims " +
+                                    std::to_string(n_rot));
+  }
+  c.n_embd = static_cast<int>(n_embd);
+  c.n_layer = static_cast<int>(n_layer);
+  c.n_head = static_cast<int>(n_head);
+  c.n_head_kv = static_cast<int>(n_head_kv);
+  c.head_dim = static_cast<int>(head_dim);
+  c.n_ff = static_cast<int>(n_ff);
+  c.n_rot = static_cast<int>(n_rot);
+  c.n_ctx_train = static_cast<int>(std::min<uint32_t>(n_ctx_train, 1u << 20));
+  c.rms_eps = eps;
+  c.rope_base = base;
+  c.rope_mode = c.arch == "qwen2" ? RopeMode::kNeox : RopeMode::kNormal;
+  return c;
+}
+
+size_t linear_bytes(const Linear* l) {
+  return l ? weight_row_bytes(l->type(), l->cols()) * static_cast<size_t>(l->rows()) : 0;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const DecoderModel>> DecoderModel::load(const std::string& path, DecoderLoadOptions options) {
+  auto file = GgufFile::open(path);
+  if (!file.is_ok()) return file.status();
+  std::shared_ptr<const GgufFile> shared(std::move(file).value());
+  auto m = from_gguf(std::move(shared), options);
+  if (!m.is_ok()) return m.status().with_context("loading decoder " + path);
+  return m;
+}
+
+Result<std::shared_ptr<const DecoderModel>> DecoderModel::from_gguf(std::shared_ptr<const GgufFile> file,
+                                                                    DecoderLoadOptions options) {
+  std::shared_ptr<DecoderModel> m(new DecoderModel());
+  const GgufFile& f = *file;
+  RAGD_ASSIGN_OR_RETURN(m->config_, read_config(f));
+  DecoderConfig& c = m->config_;
+  LinearOptions lo;
+  lo.emulate_ggml = options.emulate_ggml;
+  const int64_t E = c.n_embd, q_dim = static_cast<int64_t>(c.n_head) * c.head_dim,
+                kv_dim = static_cast<int64_t>(c.n_head_kv) * c.head_dim;
+  RAGD_ASSIGN_OR_RETURN(m->token_embd_, load_linear(f, "token_embd.weight", E, 0, lo));
+  c.n_vocab = static_cast<int>(m->token_embd_->rows());
+  RAGD_ASSIGN_OR_RETURN(m->output_, load_linear_optional(f, "output.weight", E, c.n_vocab, lo));
+  c.tied_output = m->output_ == nullptr;
+  RAGD_ASSIGN_OR_RETURN(m->output_norm_, load_vector(f, "output_norm.weight", E));
+  RAGD_ASSIGN_OR_RETURN(m->rope_freqs_, load_vector_optional(f, "rope_freqs.weight", c.n_rot / 2));
+  m->weight_bytes_ = linear_bytes(m->token_embd_.get()) + linear_bytes(m->output_.get());
+  for (int i = 0; i < c.n_layer; ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    Layer L;
+    RAGD_ASSIGN_OR_RETURN(L.attn_norm, load_vector(f, p + "attn_norm.weight", E));
+    RAGD_ASSIGN_OR_RETURN(L.ffn_norm, load_vector(f, p + "ffn_norm.weight", E));
+    RAGD_ASSIGN_OR_RETURN(L.wq, load_linear(f, p + "attn_q.weight", E, q_dim, lo));
+    RAGD_ASSIGN_OR_RETURN(L.wk, load_linear(f, p + "attn_k.weight", E, kv_dim, lo));
+    RAGD_ASSIGN_OR_RETURN(L.wv, load_linear(f, p + "attn_v.weight", E, kv_dim, lo));
+    RAGD_ASSIGN_OR_RETURN(L.wo, load_linear(f, p + "attn_output.weight", q_dim, E, lo));
+    RAGD_ASSIGN_OR_RETURN(L.bq, load_vector_optional(f, p + "attn_q.bias", q_dim));
+    RAGD_ASSIGN_OR_RETURN(L.bk, load_vector_optional(f, p + "attn_k.bias", kv_dim));
+    RAGD_ASSIGN_OR_RETURN(L.bv, load_vector_optional(f, p + "attn_v.bias", kv_dim));
+    RAGD_ASSIGN_OR_RETURN(L.gate, load_linear(f, p + "ffn_gate.weight", E, c.n_ff, lo));
+    RAGD_ASSIGN_OR_RETURN(L.up, load_linear(f, p + "ffn_up.weight", E, c.n_ff, lo));
+    RAGD_ASSIGN_OR_RETURN(L.down, load_linear(f, p + "ffn_down.weight", c.n_ff, E, lo));
+    for (const Linear* l : {L.wq.get(), L.wk.get(), L.wv.get(), L.wo.get(), L.gate.get(), L.up.get(), L.down.get()}) {
+      m->weight_bytes_ += linear_bytes(l);
+    }
+    m->layers_.push_back(std::move(L));
+  }
+  m->file_ = std::move(file);
+  return std::shared_ptr<const DecoderModel>(std::move(m));
+}
+
+namespace {
+int default_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+int session_ctx(const DecoderModel& m, const DecoderSessionOptions& o) {
+  if (o.n_ctx > 0) return o.n_ctx;
+  return std::min(m.config().n_ctx_train > 0 ? m.config().n_ctx_train : 2048, 4096);
+}
+}  // namespace
+
+DecoderSession::DecoderSession(std::shared_ptr<const DecoderModel> model, DecoderSessionOptions options)
+    : model_(std::move(model)),
+      options_(options),
+      n_ctx_(session_ctx(*model_, options)),
+      n_threads_(options.n_threads > 0 ? options.n_threads : default_threads()),
+      cache_(model_->config().n_layer, n_ctx_, model_->config().n_head_kv * model_->config().head_dim,
+             options.kv_type) {
+  if (options_.n_batch <= 0) options_.n_batch = 512;
+}
+
+Status DecoderSession::eval(std::span<const int32_t> tokens, std::vector<float>* logits_last,
+                            std::vector<float>* logits_all) {
+  const DecoderConfig& c = model_->config_;
+  if (tokens.empty()) return Status::invalid_argument("eval: no tokens");
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= c.n_vocab) {
+      return Status::invalid_argument("token id " + std::to_string(tokens[i]) + " at index " + std::to_string(i) +
+                                      " is outside the vocabulary (" + std::to_string(c.n_vocab) + ")");
+    }
+  }
+  if (static_cast<int64_t>(n_past_) + static_cast<int64_t>(tokens.size()) > n_ctx_) {
+    return Status::resource_exhausted("context full: " + std::to_string(n_past_) + " tokens in the cache + " +
+                                      std::to_string(tokens.size()) + " new > n_ctx " + std::to_string(n_ctx_));
+  }
+  omp_set_num_threads(n_threads_);
+  const size_t V = static_cast<size_t>(c.n_vocab);
+  if (logits_all) logits_all->assign(tokens.size() * V, 0.0f);
+  if (logits_last) logits_last->assign(V, 0.0f);
+  for (size_t b = 0; b < tokens.size(); b += static_cast<size_t>(options_.n_batch)) {
+    const size_t n = std::min(tokens.size() - b, static_cast<size_t>(options_.n_batch));
+    const bool last_batch = b + n == tokens.size();
+    if (logits_all) {
+      forward_batch(tokens.subspan(b, n), true, logits_all->data() + b * V);
+    } else {
+      forward_batch(tokens.subspan(b, n), false, last_batch && logits_last ? logits_last->data() : nullptr);
+    }
+  }
+  if (logits_all && logits_last) {
+    std::copy(logits_all->end() - static_cast<std::ptrdiff_t>(V), logits_all->end(), logits_last->begin());
+  }
+  return Status::ok();
+}
+
+void DecoderSession::forward_batch(std::span<const int32_t> tokens, bool want_all, float* logits_out) {
+  const DecoderModel& m = *model_;
+  const DecoderConfig& c = m.config_;
+  const int n = static_cast<int>(tokens.size());
+  const int E = c.n_embd, hd = c.head_dim;
+  const int q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
+  const int nt = n_threads_;
+  auto grow = [](std::vector<float>& v, size_t sz) {
+    if (v.size() < sz) v.resize(sz);
+  };
+  grow(x_, static_cast<size_t>(n) * E);
+  grow(h_, static_cast<size_t>(n) * std::max(E, q_dim));
+  grow(q_, static_cast<size_t>(n) * q_dim);
+  grow(k_, static_cast<size_t>(n) * kv_dim);
+  grow(v_, static_cast<size_t>(n) * kv_dim);
+  grow(attn_, static_cast<size_t>(n) * q_dim);
+  grow(ffn_a_, static_cast<size_t>(n) * c.n_ff);
+  grow(ffn_b_, static_cast<size_t>(n) * c.n_ff);
+
+  // Row-wise steps run in parallel for prompt-sized batches only (a parallel
+  // region costs more than the work for a single token).
+  const bool par = n >= 16;
+#pragma omp parallel for num_threads(nt) schedule(static) if (par)
+  for (int i = 0; i < n; ++i) m.token_embd_->row(tokens[static_cast<size_t>(i)], x_.data() + static_cast<size_t>(i) * E);
+
+  const int pos0 = n_past_;
+  AttentionShape shape{c.n_head, c.n_head_kv, hd, 1.0f / std::sqrt(static_cast<float>(hd))};
+  const float* freq = m.rope_freqs_.empty() ? nullptr : m.rope_freqs_.data();
+  for (int l = 0; l < c.n_layer; ++l) {
+    const DecoderModel::Layer& L = m.layers_[static_cast<size_t>(l)];
+#pragma omp parallel for num_threads(nt) schedule(static) if (par)
+    for (int i = 0; i < n; ++i) rms_norm(&x_[static_cast<size_t>(i) * E], L.attn_norm.data(), &h_[static_cast<size_t>(i) * E], E, c.rms_eps);
+    L.wq->forward(h_.data(), n, q_.data(), nt);
+    L.wk->forward(h_.data(), n, k_.data(), nt);
+    L.wv->forward(h_.data(), n, v_.data(), nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (par)
+    for (int i = 0; i < n; ++i) {
+      float* qi = &q_[static_cast<size_t>(i) * q_dim];
+      float* ki = &k_[static_cast<size_t>(i) * kv_dim];
+      float* vi = &v_[static_cast<size_t>(i) * kv_dim];
+      if (!L.bq.empty()) add_inplace(qi, L.bq.data(), q_dim);
+      if (!L.bk.empty()) add_inplace(ki, L.bk.data(), kv_dim);
+      if (!L.bv.empty()) add_inplace(vi, L.bv.data(), kv_dim);
+      rope(qi, c.n_head, hd, c.n_rot, pos0 + i, c.rope_base, c.rope_mode, freq);
+      rope(ki, c.n_head_kv, hd, c.n_rot, pos0 + i, c.rope_base, c.rope_mode, freq);
+    }
+    cache_.store(l, pos0, n, k_.data(), v_.data());
+    attention(q_.data(), q_dim, n, pos0, cache_.view(l), 0, pos0 + n, true, shape, attn_.data(), q_dim, nt);
+    L.wo->forward(attn_.data(), n, h_.data(), nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (par)
+    for (int i = 0; i < n; ++i) {
+      const size_t o = static_cast<size_t>(i) * E;
+      add_inplace(&x_[o], &h_[o], E);
+      rms_norm(&x_[o], L.ffn_norm.data(), &h_[o], E, c.rms_eps);
+    }
+    L.gate->forward(h_.data(), n, ffn_a_.data(), nt);
+    L.up->forward(h_.data(), n, ffn_b_.data(), nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (par)
+    for (int i = 0; i < n; ++i) {
+      const size_t o = static_cast<size_t>(i) * c.n_ff;
+      swiglu(&ffn_a_[o], &ffn_b_[o], &ffn_a_[o], c.n_ff);
+    }
+    L.down->forward(ffn_a_.data(), n, h_.data(), nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (par)
+    for (int i = 0; i < n; ++i) add_inplace(&x_[static_cast<size_t>(i) * E], &h_[static_cast<size_t>(i) * E], E);
+  }
+  n_past_ += n;
+  if (logits_out == nullptr) return;
+  const Linear& out = m.output_ ? *m.output_ : *m.token_embd_;
+  const int first = want_all ? 0 : n - 1;
+  const int rows = n - first;
+  for (int i = first; i < n; ++i) {
+    rms_norm(&x_[static_cast<size_t>(i) * E], m.output_norm_.data(), &h_[static_cast<size_t>(i - first) * E], E, c.rms_eps);
+  }
+  out.forward(h_.data(), rows, logits_out, nt);
+}
+
+}  // namespace ragd

@@ -1,0 +1,127 @@
+// The llama-family decoder: `llama` (Llama 2/3, SmolLM, TinyLlama; tied or
+// separate output) and `qwen2` (q/k/v biases, NeoX RoPE).
+//
+// DecoderModel is the loaded, immutable model (weights stay in the mapped
+// GGUF file); share one between requests. DecoderSession is one request: its
+// own KV cache and scratch buffers, evaluated token batch by token batch.
+//
+//   auto model = DecoderModel::load("smollm2.gguf").value();
+//   DecoderSession s(model, {});
+//   s.eval(prompt_ids, &logits);   // logits of the last position
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/gguf.h"
+#include "model/kernels.h"
+#include "model/kv_cache.h"
+#include "model/matmul.h"
+#include "ragd/status.h"
+
+namespace ragd {
+
+struct DecoderConfig {
+  std::string arch;  // "llama" or "qwen2"
+  int n_vocab = 0;
+  int n_embd = 0;
+  int n_layer = 0;
+  int n_head = 0;
+  int n_head_kv = 0;
+  int head_dim = 0;
+  int n_ff = 0;
+  int n_rot = 0;
+  int n_ctx_train = 0;
+  float rope_base = 10000.0f;
+  RopeMode rope_mode = RopeMode::kNormal;
+  float rms_eps = 1e-5f;
+  bool tied_output = false;
+};
+
+struct DecoderLoadOptions {
+  // Reproduce ggml's activation roundings for F16/BF16 weights. Default: true.
+  bool emulate_ggml = true;
+};
+
+class DecoderModel {
+ public:
+  static Result<std::shared_ptr<const DecoderModel>> load(const std::string& path, DecoderLoadOptions options = {});
+  static Result<std::shared_ptr<const DecoderModel>> from_gguf(std::shared_ptr<const GgufFile> file,
+                                                               DecoderLoadOptions options = {});
+
+  const DecoderConfig& config() const { return config_; }
+  const GgufFile& gguf() const { return *file_; }
+  std::shared_ptr<const GgufFile> gguf_shared() const { return file_; }
+  // Bytes of weights referenced (the mapped tensors).
+  size_t weight_bytes() const { return weight_bytes_; }
+
+ private:
+  friend class DecoderSession;
+  struct Layer {
+    std::vector<float> attn_norm, ffn_norm, bq, bk, bv;
+    std::unique_ptr<Linear> wq, wk, wv, wo, gate, up, down;
+  };
+  DecoderModel() = default;
+
+  std::shared_ptr<const GgufFile> file_;
+  DecoderConfig config_;
+  std::unique_ptr<Linear> token_embd_;
+  std::unique_ptr<Linear> output_;  // null when tied to token_embd_
+  std::vector<float> output_norm_;
+  std::vector<float> rope_freqs_;   // optional per-pair divisors (Llama 3.1)
+  std::vector<Layer> layers_;
+  size_t weight_bytes_ = 0;
+};
+
+struct DecoderSessionOptions {
+  // KV cache positions. 0 = min(n_ctx_train, 4096). Default: 0.
+  int n_ctx = 0;
+  // KV cache element type; f16 is llama.cpp's default. Default: kF16.
+  KvType kv_type = KvType::kF16;
+  // OpenMP threads for this session's kernels. 0 = all cores. Default: 0.
+  int n_threads = 0;
+  // Tokens evaluated per forward batch (bounds scratch memory). Default: 512.
+  int n_batch = 512;
+};
+
+// Thread safety: one session is used by one thread at a time; many sessions
+// over the same DecoderModel may run at once.
+class DecoderSession {
+ public:
+  DecoderSession(std::shared_ptr<const DecoderModel> model, DecoderSessionOptions options);
+
+  const DecoderModel& model() const { return *model_; }
+  int n_past() const { return n_past_; }
+  int n_ctx() const { return n_ctx_; }
+  int n_vocab() const { return model_->config_.n_vocab; }
+  size_t kv_bytes() const { return cache_.bytes(); }
+
+  // Feeds tokens at positions n_past()..n_past()+n-1. When `logits_last` is
+  // given it receives the n_vocab logits after the last token; `logits_all`
+  // (optional) receives n * n_vocab logits, one row per token.
+  // Errors: an out-of-vocabulary id; kResourceExhausted when the tokens do not
+  // fit in the context (nothing is evaluated then).
+  Status eval(std::span<const int32_t> tokens, std::vector<float>* logits_last,
+              std::vector<float>* logits_all = nullptr);
+  // Forgets everything (n_past = 0).
+  void reset() { n_past_ = 0; }
+  // Drops positions >= n (for re-using a shared prompt prefix).
+  void truncate(int n) { n_past_ = std::min(n_past_, std::max(0, n)); }
+
+ private:
+  void forward_batch(std::span<const int32_t> tokens, bool want_all, float* logits_out);
+
+  std::shared_ptr<const DecoderModel> model_;
+  DecoderSessionOptions options_;
+  int n_ctx_;
+  int n_threads_;
+  int n_past_ = 0;
+  KvCache cache_;
+  // Scratch, sized for n_batch tokens.
+  std::vector<float> x_, h_, q_, k_, v_, attn_, ffn_a_, ffn_b_;
+};
+
+}  // namespace ragd

@@ -1,0 +1,410 @@
+// The oneDNN adapter: every dnnl exception is caught in this file.
+#include "model/matmul.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <tuple>
+#include <vector>
+
+#include "model/kernels.h"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+#define RAGD_AVX2 1
+#endif
+
+namespace ragd {
+namespace {
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// Primitives for fixed shapes: a primitive built with runtime dims is much
+// slower at small m, so one is built per (m, k, n, ldc) and kept.
+class PrimitiveCache {
+ public:
+  dnnl::matmul get(int64_t m, int64_t k, int64_t n, int64_t ldc) {
+    const auto key = std::make_tuple(m, k, n, ldc);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second;
+    if (cache_.size() >= kMaxEntries) cache_.clear();
+    using dt = dnnl::memory::data_type;
+    dnnl::memory::desc a_md({m, k}, dt::f32, dnnl::memory::dims{k, 1});
+    dnnl::memory::desc b_md({k, n}, dt::f32, dnnl::memory::dims{1, k});
+    dnnl::memory::desc c_md({m, n}, dt::f32, dnnl::memory::dims{ldc, 1});
+    dnnl::matmul::desc desc(a_md, b_md, c_md);
+    dnnl::matmul prim(dnnl::matmul::primitive_desc(desc, cpu_engine()));
+    cache_.emplace(key, prim);
+    return prim;
+  }
+
+ private:
+  static constexpr size_t kMaxEntries = 512;
+  std::mutex mu_;  // guards cache_
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, dnnl::matmul> cache_;
+};
+
+PrimitiveCache& primitive_cache() {
+  static PrimitiveCache cache;
+  return cache;
+}
+
+void sgemm_nt_loop(const float* x, int64_t m, int64_t k, const float* w, int64_t n, float* y, int64_t ldc,
+                   int n_threads) {
+#pragma omp parallel for num_threads(n_threads) schedule(static) collapse(2)
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) y[i * ldc + j] = dot_f32(x + i * k, w + j * k, static_cast<int>(k));
+  }
+}
+
+void sgemm_nt_ld(const float* x, int64_t m, int64_t k, const float* w, int64_t n, float* y, int64_t ldc,
+                 int n_threads) {
+  static bool warned = false;
+  try {
+    omp_set_num_threads(std::max(1, n_threads));
+    dnnl::matmul prim = primitive_cache().get(m, k, n, ldc);
+    using dt = dnnl::memory::data_type;
+    dnnl::memory a({{m, k}, dt::f32, dnnl::memory::dims{k, 1}}, cpu_engine(), const_cast<float*>(x));
+    dnnl::memory b({{k, n}, dt::f32, dnnl::memory::dims{1, k}}, cpu_engine(), const_cast<float*>(w));
+    dnnl::memory c({{m, n}, dt::f32, dnnl::memory::dims{ldc, 1}}, cpu_engine(), y);
+    dnnl::stream stream(cpu_engine());
+    prim.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+    stream.wait();
+    return;
+  } catch (const dnnl::error& e) {
+    if (!warned) {
+      warned = true;
+      std::fprintf(stderr, "ragd: oneDNN matmul failed (%s); using the plain loop\n", e.what());
+    }
+  }
+  sgemm_nt_loop(x, m, k, w, n, y, ldc, n_threads);
+}
+
+#ifdef RAGD_AVX2
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#endif
+
+// dot(w16 row, x) with four independent accumulators (m = 1: generation).
+float dot_f16_row1(const uint16_t* w, const float* x, int64_t k) {
+  int64_t i = 0;
+  float sum = 0.0f;
+#ifdef RAGD_AVX2
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (; i + 32 <= k; i += 32) {
+    a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i))),
+                         _mm256_loadu_ps(x + i), a0);
+    a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8))),
+                         _mm256_loadu_ps(x + i + 8), a1);
+    a2 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 16))),
+                         _mm256_loadu_ps(x + i + 16), a2);
+    a3 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 24))),
+                         _mm256_loadu_ps(x + i + 24), a3);
+  }
+  for (; i + 8 <= k; i += 8) {
+    a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i))),
+                         _mm256_loadu_ps(x + i), a0);
+  }
+  sum = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+#endif
+  for (; i < k; ++i) sum += fp16_to_fp32(w[i]) * x[i];
+  return sum;
+}
+
+// out[j] = dot(w16 row, x row j) for j < mc (mc <= 4); x rows ldx apart.
+void dot_f16_rows(const uint16_t* w, const float* x, int64_t ldx, int mc, int64_t k, float* out, int64_t ldo) {
+  int64_t i = 0;
+  float sums[4] = {0, 0, 0, 0};
+#ifdef RAGD_AVX2
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (; i + 8 <= k; i += 8) {
+    const __m256 wv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+    for (int j = 0; j < mc; ++j) acc[j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + j * ldx + i), acc[j]);
+  }
+  for (int j = 0; j < mc; ++j) sums[j] = hsum(acc[j]);
+#endif
+  for (; i < k; ++i) {
+    const float wv = fp16_to_fp32(w[i]);
+    for (int j = 0; j < mc; ++j) sums[j] += wv * x[j * ldx + i];
+  }
+  for (int j = 0; j < mc; ++j) out[j * ldo] = sums[j];
+}
+
+#ifdef RAGD_AVX2
+// Signed int8 dot product of 32 pairs as 8 int32 lanes (ggml's trick: |w| and
+// sign(x, w) make maddubs' unsigned x signed operands exact).
+inline __m256 dot_i8_32(__m256i aw, __m256i wq, __m256i xq) {
+  const __m256i sx = _mm256_sign_epi8(xq, wq);
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1)));
+}
+#endif
+
+// Q8_0 weight row (nb blocks) against up to 4 Q8_0 activation rows; xd holds
+// the activation block scales as floats (row j at xd + j*ldx_blocks).
+void dot_q8_0_rows(const BlockQ8_0* w, const BlockQ8_0* x, const float* xd, int64_t ldx_blocks, int mc, int64_t nb,
+                   float* out, int64_t ldo) {
+#ifdef RAGD_AVX2
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
+    const __m256i aw = _mm256_sign_epi8(wq, wq);
+    const __m256 dw = _mm256_set1_ps(fp16_to_fp32(w[b].d));
+    for (int j = 0; j < mc; ++j) {
+      const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[j * ldx_blocks + b].qs));
+      const __m256 d = _mm256_mul_ps(dw, _mm256_broadcast_ss(xd + j * ldx_blocks + b));
+      acc[j] = _mm256_fmadd_ps(d, dot_i8_32(aw, wq, xq), acc[j]);
+    }
+  }
+  for (int j = 0; j < mc; ++j) out[j * ldo] = hsum(acc[j]);
+#else
+  for (int j = 0; j < mc; ++j) {
+    float sum = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+      const BlockQ8_0& xb = x[j * ldx_blocks + b];
+      int isum = 0;
+      for (int t = 0; t < 32; ++t) isum += w[b].qs[t] * xb.qs[t];
+      sum += fp16_to_fp32(w[b].d) * xd[j * ldx_blocks + b] * static_cast<float>(isum);
+    }
+    out[j * ldo] = sum;
+  }
+#endif
+}
+
+#ifdef RAGD_AVX2
+// Two Q8_0 weight rows (w0, w1) against mc <= 4 activation rows: each
+// activation block is loaded once for both rows. Every output is summed in
+// the same order as dot_q8_0_rows (and ggml), so results are identical.
+void dot_q8_0_2rows(const BlockQ8_0* w0, const BlockQ8_0* w1, const BlockQ8_0* x, const float* xd,
+                    int64_t ldx_blocks, int mc, int64_t nb, float* out, int64_t ldo) {
+  __m256 acc0[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  __m256 acc1[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i wq0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0[b].qs));
+    const __m256i wq1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w1[b].qs));
+    const __m256i aw0 = _mm256_sign_epi8(wq0, wq0);
+    const __m256i aw1 = _mm256_sign_epi8(wq1, wq1);
+    const float dw0 = fp16_to_fp32(w0[b].d), dw1 = fp16_to_fp32(w1[b].d);
+    for (int j = 0; j < mc; ++j) {
+      const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[j * ldx_blocks + b].qs));
+      const float dx = xd[j * ldx_blocks + b];
+      acc0[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw0 * dx), dot_i8_32(aw0, wq0, xq), acc0[j]);
+      acc1[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw1 * dx), dot_i8_32(aw1, wq1, xq), acc1[j]);
+    }
+  }
+  for (int j = 0; j < mc; ++j) {
+    out[j * ldo] = hsum(acc0[j]);
+    out[j * ldo + 1] = hsum(acc1[j]);
+  }
+}
+#endif
+
+template <class T>
+T* thread_buffer(std::vector<T>& buf, size_t n) {
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+}  // namespace
+
+void sgemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, float* y, int n_threads) {
+  sgemm_nt_ld(x, m, k, w, n, y, n, n_threads);
+}
+
+void sgemm_nt_naive(const float* x, int64_t m, int64_t k, const float* w, int64_t n, float* y) {
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0.0;
+      for (int64_t t = 0; t < k; ++t) s += static_cast<double>(x[i * k + t]) * w[j * k + t];
+      y[i * n + j] = static_cast<float>(s);
+    }
+  }
+}
+
+Result<std::unique_ptr<Linear>> Linear::create(WeightType type, const void* data, int64_t rows, int64_t cols,
+                                               std::string name, LinearOptions options) {
+  if (!weight_type_supported(static_cast<uint32_t>(type))) {
+    return Status::unimplemented(name + ": unsupported weight type " + std::to_string(static_cast<int>(type)));
+  }
+  if (rows <= 0 || cols <= 0) return Status::invalid_argument(name + ": empty weight matrix");
+  if (cols % weight_type_block_elems(type) != 0) {
+    return Status::invalid_argument(name + ": " + std::to_string(cols) + " columns is not a multiple of the " +
+                                    std::string(weight_type_name(type)) + " block size");
+  }
+  if (data == nullptr) return Status::invalid_argument(name + ": no data");
+  std::unique_ptr<Linear> l(new Linear());
+  l->type_ = type;
+  l->data_ = static_cast<const uint8_t*>(data);
+  l->rows_ = rows;
+  l->cols_ = cols;
+  l->row_bytes_ = weight_row_bytes(type, cols);
+  l->name_ = std::move(name);
+  l->options_ = options;
+  return l;
+}
+
+void Linear::row(int64_t r, float* dst) const {
+  assert(r >= 0 && r < rows_);
+  dequantize_row(type_, data_ + static_cast<size_t>(r) * row_bytes_, dst, cols_);
+}
+
+void Linear::forward(const float* x, int64_t m, float* y, int n_threads) const {
+  if (m <= 0) return;
+  n_threads = std::max(1, n_threads);
+  switch (type_) {
+    case WeightType::kF32: forward_f32(x, m, y, n_threads); return;
+    case WeightType::kQ8_0: forward_q8_0(x, m, y, n_threads); return;
+    default: break;
+  }
+  if (m < 8) {
+    forward_small(x, m, y, n_threads);
+  } else {
+    forward_tiled(x, m, y, n_threads);
+  }
+}
+
+void Linear::forward_f32(const float* x, int64_t m, float* y, int n_threads) const {
+  sgemm_nt(x, m, cols_, reinterpret_cast<const float*>(data_), rows_, y, n_threads);
+}
+
+// Prompt-sized batches of Q8_0: from this many rows on, the weights are
+// widened to f32 tiles and multiplied by oneDNN's f32 GEMM (AVX2 has no int8
+// instruction that beats f32 FMAs here: maddubs + madd + cvt per 32 products),
+// with the activations quantised to Q8_0 and back, so every product is the one
+// ggml computes (only the order of the f32 sums differs).
+// TEMP(bench experiment): RAGD_Q8_TILED_MIN overrides.
+int64_t q8_tiled_min_rows() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("RAGD_Q8_TILED_MIN");
+    return e ? std::atoll(e) : (int64_t{1} << 40);
+  }();
+  return v;
+}
+
+void Linear::forward_q8_0(const float* x, int64_t m, float* y, int n_threads) const {
+  if (m >= q8_tiled_min_rows()) {
+    forward_tiled(x, m, y, n_threads);
+    return;
+  }
+  const int64_t nb = cols_ / 32;
+  thread_local std::vector<BlockQ8_0> xq_buf;
+  thread_local std::vector<float> xd_buf;
+  BlockQ8_0* xq = thread_buffer(xq_buf, static_cast<size_t>(m * nb));
+  float* xd = thread_buffer(xd_buf, static_cast<size_t>(m * nb));
+  for (int64_t i = 0; i < m; ++i) quantize_row_q8_0(x + i * cols_, xq + i * nb, cols_);
+  for (int64_t i = 0; i < m * nb; ++i) xd[i] = fp16_to_fp32(xq[i].d);
+  const auto* w = reinterpret_cast<const BlockQ8_0*>(data_);
+  // Rows in chunks so each thread streams its own part of the weights; the
+  // activations (small) are re-read from cache for every row.
+  const int64_t chunk = 16;
+  const int64_t n_chunks = (rows_ + chunk - 1) / chunk;
+  const int nt = static_cast<int>(std::min<int64_t>(n_threads, n_chunks));
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    const int64_t r_end = std::min(rows_, (c + 1) * chunk);
+    for (int64_t i = 0; i < m; i += 4) {
+      const int mc = static_cast<int>(std::min<int64_t>(4, m - i));
+      int64_t r = c * chunk;
+#ifdef RAGD_AVX2
+      if (mc > 1) {
+        for (; r + 2 <= r_end; r += 2) {
+          dot_q8_0_2rows(w + r * nb, w + (r + 1) * nb, xq + i * nb, xd + i * nb, nb, mc, nb, y + i * rows_ + r,
+                         rows_);
+        }
+      }
+#endif
+      for (; r < r_end; ++r) {
+        dot_q8_0_rows(w + r * nb, xq + i * nb, xd + i * nb, nb, mc, nb, y + i * rows_ + r, rows_);
+      }
+    }
+  }
+}
+
+namespace {
+// Rounds activations the way ggml converts them for F16 / BF16 weights.
+const float* prepare_activations(WeightType type, bool emulate, const float* x, int64_t n,
+                                 std::vector<float>& buf) {
+  if (type == WeightType::kQ8_0) {  // always: the Q8_0 kernels quantise too
+    thread_local std::vector<BlockQ8_0> q;
+    float* out = thread_buffer(buf, static_cast<size_t>(n));
+    BlockQ8_0* qb = thread_buffer(q, static_cast<size_t>(n / 32));
+    const int64_t nblocks = n / 32;
+#pragma omp parallel for schedule(static) if (nblocks >= 1024)
+    for (int64_t b0 = 0; b0 < nblocks; b0 += 64) {
+      const int64_t nbk = std::min<int64_t>(64, nblocks - b0);
+      quantize_row_q8_0(x + b0 * 32, qb + b0, nbk * 32);
+      dequantize_row(WeightType::kQ8_0, qb + b0, out + b0 * 32, nbk * 32);
+    }
+    return out;
+  }
+  if (!emulate || (type != WeightType::kF16 && type != WeightType::kBF16)) return x;
+  float* out = thread_buffer(buf, static_cast<size_t>(n));
+  if (type == WeightType::kF16) {
+    round_row_to_fp16(x, out, n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_fp32(fp32_to_bf16(x[i]));
+  }
+  return out;
+}
+}  // namespace
+
+void Linear::forward_small(const float* x_in, int64_t m, float* y, int n_threads) const {
+  thread_local std::vector<float> xbuf;
+  const float* x = prepare_activations(type_, options_.emulate_ggml, x_in, m * cols_, xbuf);
+  const int64_t chunk = 16;
+  const int64_t n_chunks = (rows_ + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 4)
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    thread_local std::vector<float> wrow_buf;
+    float* wrow = thread_buffer(wrow_buf, static_cast<size_t>(cols_));
+    const int64_t r_end = std::min(rows_, (c + 1) * chunk);
+    for (int64_t r = c * chunk; r < r_end; ++r) {
+      const uint8_t* src = data_ + static_cast<size_t>(r) * row_bytes_;
+      if (type_ == WeightType::kF16 && m == 1) {
+        y[r] = dot_f16_row1(reinterpret_cast<const uint16_t*>(src), x, cols_);
+      } else if (type_ == WeightType::kF16) {
+        for (int64_t i = 0; i < m; i += 4) {
+          const int mc = static_cast<int>(std::min<int64_t>(4, m - i));
+          dot_f16_rows(reinterpret_cast<const uint16_t*>(src), x + i * cols_, cols_, mc, cols_, y + i * rows_ + r,
+                       rows_);
+        }
+      } else {
+        dequantize_row(type_, src, wrow, cols_);
+        for (int64_t i = 0; i < m; ++i) y[i * rows_ + r] = dot_f32(x + i * cols_, wrow, static_cast<int>(cols_));
+      }
+    }
+  }
+}
+
+void Linear::forward_tiled(const float* x_in, int64_t m, float* y, int n_threads) const {
+  thread_local std::vector<float> xbuf;
+  thread_local std::vector<float> tile_buf;
+  const float* x = prepare_activations(type_, options_.emulate_ggml, x_in, m * cols_, xbuf);
+  // About 1 MiB of widened weights per tile: big enough for an efficient
+  // GEMM, small enough to stay in L2/L3 while it is used.
+  int64_t tile = std::clamp<int64_t>((int64_t{1} << 18) / cols_, 16, rows_);
+  float* wt = thread_buffer(tile_buf, static_cast<size_t>(tile * cols_));
+  for (int64_t r0 = 0; r0 < rows_; r0 += tile) {
+    const int64_t nr = std::min(tile, rows_ - r0);
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+    for (int64_t r = 0; r < nr; ++r) {
+      dequantize_row(type_, data_ + static_cast<size_t>(r0 + r) * row_bytes_, wt + r * cols_, cols_);
+    }
+    sgemm_nt_ld(x, m, cols_, wt, nr, y + r0, rows_, n_threads);
+  }
+}
+
+}  // namespace ragd

@@ -1,0 +1,74 @@
+// Linear layers: y[m x N] = x[m x K] * W^T for a weight matrix W of N rows
+// (output features) by K columns (input features), in any WeightType.
+//
+// Paths, chosen per call:
+//   F32            oneDNN f32 matmul, one primitive cached per (m, K, N).
+//   F16 / BF16     m < 8: AVX2 dot kernel reading the 16-bit weights directly;
+//                  m >= 8: weight tiles widened to f32, then oneDNN f32.
+//                  Activations are first rounded to f16 (bf16), as ggml does,
+//                  so products are exact and match llama.cpp closely.
+//   Q8_0           ggml-exact: activations quantised to Q8_0 blocks, per-block
+//                  int8 dot products (AVX2 maddubs) scaled by d_w*d_x.
+//   Q4_0/Q4_K/Q6_K dequantised (row or tile) then as F32.
+// Why not oneDNN int8 for Q8_0: oneDNN 2.6 has one scale per output column,
+// while Q8_0 has one per 32 weights; requantising would lose the match.
+//
+// A Linear does not own its weights (they live in the mapped GGUF file).
+// Thread safety: forward() is const and may run from many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "model/quant.h"
+#include "ragd/status.h"
+
+namespace ragd {
+
+struct LinearOptions {
+  // Reproduce ggml's activation roundings (f16 for F16 weights, bf16 for BF16
+  // weights). Default: true.
+  bool emulate_ggml = true;
+};
+
+class Linear {
+ public:
+  // `data` holds rows*row_bytes(type, cols) bytes and must outlive the Linear.
+  static Result<std::unique_ptr<Linear>> create(WeightType type, const void* data, int64_t rows, int64_t cols,
+                                               std::string name, LinearOptions options = {});
+
+  WeightType type() const { return type_; }
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  const std::string& name() const { return name_; }
+  const void* data() const { return data_; }
+
+  // y[m x rows] = x[m x cols] * W^T, using up to n_threads OpenMP threads.
+  void forward(const float* x, int64_t m, float* y, int n_threads) const;
+  // Dequantises row r (e.g. a token embedding) into dst[cols].
+  void row(int64_t r, float* dst) const;
+
+ private:
+  Linear() = default;
+  void forward_f32(const float* x, int64_t m, float* y, int n_threads) const;
+  void forward_q8_0(const float* x, int64_t m, float* y, int n_threads) const;
+  void forward_small(const float* x, int64_t m, float* y, int n_threads) const;
+  void forward_tiled(const float* x, int64_t m, float* y, int n_threads) const;
+
+  WeightType type_ = WeightType::kF32;
+  const uint8_t* data_ = nullptr;
+  int64_t rows_ = 0;
+  int64_t cols_ = 0;
+  size_t row_bytes_ = 0;
+  std::string name_;
+  LinearOptions options_;
+};
+
+// y[m x n] = x[m x k] * w^T with w row-major n x k, all f32, through a cached
+// oneDNN primitive (falls back to a plain loop if oneDNN fails).
+void sgemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, float* y, int n_threads);
+// Plain triple loop, for tests.
+void sgemm_nt_naive(const float* x, int64_t m, int64_t k, const float* w, int64_t n, float* y);
+
+}  // namespace ragd

@@ -1,0 +1,91 @@
+// Weight element types and their block layouts, following ggml's definitions
+// (ggml-common.h), plus the f16/bf16 conversions and the Q8_0 activation
+// quantiser that ggml's CPU backend applies before a Q8_0 matmul.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace ragd {
+
+// Numeric values are ggml's `ggml_type` ids, as stored in GGUF tensor infos.
+enum class WeightType : uint32_t {
+  kF32 = 0,
+  kF16 = 1,
+  kQ4_0 = 2,
+  kQ8_0 = 8,
+  kQ4_K = 12,
+  kQ6_K = 14,
+  kBF16 = 30,
+};
+
+// True when `ggml_type_id` is one of the WeightType values above.
+bool weight_type_supported(uint32_t ggml_type_id);
+std::string_view weight_type_name(WeightType t);
+// Elements per block (1 for F32/F16/BF16, 32 for Q8_0/Q4_0, 256 for K-quants).
+int weight_type_block_elems(WeightType t);
+// Bytes per block.
+size_t weight_type_block_bytes(WeightType t);
+// Bytes of one row of `n` elements; n must be a multiple of the block size.
+size_t weight_row_bytes(WeightType t, int64_t n);
+
+// ggml block layouts (packed, little-endian, fp16 stored as raw bits).
+#pragma pack(push, 1)
+struct BlockQ8_0 {
+  uint16_t d;
+  int8_t qs[32];
+};
+struct BlockQ4_0 {
+  uint16_t d;
+  uint8_t qs[16];
+};
+struct BlockQ4_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qs[128];
+};
+struct BlockQ6_K {
+  uint8_t ql[128];
+  uint8_t qh[64];
+  int8_t scales[16];
+  uint16_t d;
+};
+#pragma pack(pop)
+static_assert(sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ6_K) == 210);
+
+// IEEE half <-> float, round-to-nearest-even (bit-exact with F16C / ggml).
+float fp16_to_fp32(uint16_t h);
+uint16_t fp32_to_fp16(float f);
+// Rounds a float through f16 and back.
+inline float round_to_fp16(float f) { return fp16_to_fp32(fp32_to_fp16(f)); }
+// bfloat16 <-> float; to-bf16 rounds to nearest even (NaN kept quiet), as ggml.
+inline float bf16_to_fp32(uint16_t h) {
+  uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  __builtin_memcpy(&f, &u, 4);
+  return f;
+}
+uint16_t fp32_to_bf16(float f);
+
+// Bulk conversions (vectorised with F16C when available).
+void fp16_to_fp32_row(const uint16_t* src, float* dst, int64_t n);
+void fp32_to_fp16_row(const float* src, uint16_t* dst, int64_t n);
+// dst[i] = f32(f16(src[i])); src and dst may alias.
+void round_row_to_fp16(const float* src, float* dst, int64_t n);
+
+// Dequantises one row of `n` elements of type `t` from `src` into `dst`.
+void dequantize_row(WeightType t, const void* src, float* dst, int64_t n);
+
+// Quantises activations to Q8_0 exactly as ggml's CPU backend does:
+// d = amax/127 stored as f16, q = round-half-even(x * (127/amax)) computed in
+// f32. n must be a multiple of 32.
+void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n);
+// Reference (scalar) quantisers used by tests and the GGUF benchmark models.
+void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t n);
+
+}  // namespace ragd

@@ -1,0 +1,273 @@
+// Kernel-by-kernel checks against plain loops on tiny shapes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "model/kernels.h"
+#include "model/kv_cache.h"
+#include "model/matmul.h"
+#include "model/quant.h"
+
+namespace ragd {
+namespace {
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+TEST(Fp16, KnownValuesAndRounding) {
+  EXPECT_EQ(fp32_to_fp16(1.0f), 0x3c00);
+  EXPECT_EQ(fp32_to_fp16(-2.0f), 0xc000);
+  EXPECT_EQ(fp32_to_fp16(65504.0f), 0x7bff);
+  EXPECT_EQ(fp16_to_fp32(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
+  // 1 + 2^-11 is halfway between 1 and 1 + 2^-10: ties to even (1.0).
+  EXPECT_EQ(fp32_to_fp16(1.0f + std::ldexp(1.0f, -11)), 0x3c00);
+  EXPECT_EQ(fp32_to_fp16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02);
+  for (uint32_t h = 0; h < 0x7c00; h += 7) EXPECT_EQ(fp32_to_fp16(fp16_to_fp32(static_cast<uint16_t>(h))), h);
+  EXPECT_EQ(bf16_to_fp32(fp32_to_bf16(1.5f)), 1.5f);
+}
+
+TEST(Dequant, Q8_0AndQ4_0) {
+  BlockQ8_0 b8{};
+  b8.d = fp32_to_fp16(0.5f);
+  for (int i = 0; i < 32; ++i) b8.qs[i] = static_cast<int8_t>(i - 16);
+  std::vector<float> y(32);
+  dequantize_row(WeightType::kQ8_0, &b8, y.data(), 32);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(y[i], 0.5f * (i - 16));
+  BlockQ4_0 b4{};
+  b4.d = fp32_to_fp16(2.0f);
+  for (int i = 0; i < 16; ++i) b4.qs[i] = static_cast<uint8_t>((i & 15) | ((15 - i) << 4));
+  dequantize_row(WeightType::kQ4_0, &b4, y.data(), 32);
+  for (int i = 0; i < 16; ++i) {
+    EXPECT_EQ(y[i], 2.0f * (i - 8));
+    EXPECT_EQ(y[i + 16], 2.0f * (15 - i - 8));
+  }
+  // Q4_0 reference quantiser round-trips within half a step.
+  auto x = randn(64, 1);
+  BlockQ4_0 q[2];
+  quantize_row_q4_0_ref(x.data(), q, 64);
+  std::vector<float> back(64);
+  dequantize_row(WeightType::kQ4_0, q, back.data(), 64);
+  for (int i = 0; i < 64; ++i) EXPECT_NEAR(back[i], x[i], std::fabs(fp16_to_fp32(q[i / 32].d)) * 0.51f + 1e-6f);
+}
+
+TEST(Dequant, Q4_KAndQ6_KLayout) {
+  BlockQ4_K k4{};
+  k4.d = fp32_to_fp16(1.0f);
+  k4.dmin = fp32_to_fp16(0.5f);
+  // Sub-block 0: scale 3, min 2; sub-block 5: scale (low 4 bits 1, high 2 bits 1) = 17, min 1 | 1<<4 = 17.
+  k4.scales[0] = 3;
+  k4.scales[4] = 2;
+  k4.scales[9] = 0x11;        // j=5: d low nibble = 1, m low nibble = 1
+  k4.scales[1] = 1 << 6;      // j=5: d high bits from scales[j-4]
+  k4.scales[5] = 1 << 6;      // j=5: m high bits from scales[j]
+  for (int i = 0; i < 128; ++i) k4.qs[i] = static_cast<uint8_t>(0x5 | (0x7 << 4));
+  std::vector<float> y(256);
+  dequantize_row(WeightType::kQ4_K, &k4, y.data(), 256);
+  EXPECT_EQ(y[0], 3.0f * 5 - 0.5f * 2);         // sub-block 0, low nibbles
+  EXPECT_EQ(y[5 * 32], 17.0f * 7 - 0.5f * 17);  // sub-block 5 = high nibbles of the 3rd 32-byte group
+  BlockQ6_K k6{};
+  k6.d = fp32_to_fp16(0.25f);
+  for (int i = 0; i < 16; ++i) k6.scales[i] = static_cast<int8_t>(i + 1);
+  for (int i = 0; i < 128; ++i) k6.ql[i] = static_cast<uint8_t>(0x3 | (0x9 << 4));
+  for (int i = 0; i < 64; ++i) k6.qh[i] = 0b11100100;  // 2-bit fields 0,1,2,3
+  dequantize_row(WeightType::kQ6_K, &k6, y.data(), 256);
+  EXPECT_EQ(y[0], 0.25f * 1 * ((3 | (0 << 4)) - 32));
+  EXPECT_EQ(y[32], 0.25f * 3 * ((3 | (1 << 4)) - 32));
+  EXPECT_EQ(y[64], 0.25f * 5 * ((9 | (2 << 4)) - 32));
+  EXPECT_EQ(y[96 + 16], 0.25f * 8 * ((9 | (3 << 4)) - 32));
+  EXPECT_EQ(y[128], 0.25f * 9 * ((3 | (0 << 4)) - 32));
+}
+
+TEST(QuantizeQ8_0, MatchesGgmlRule) {
+  std::vector<float> x = randn(64, 2);
+  x[3] = 0.0f;
+  BlockQ8_0 q[2];
+  quantize_row_q8_0(x.data(), q, 64);
+  for (int b = 0; b < 2; ++b) {
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b * 32 + i]));
+    EXPECT_EQ(q[b].d, fp32_to_fp16(amax / 127.0f));
+    for (int i = 0; i < 32; ++i) EXPECT_EQ(q[b].qs[i], static_cast<int8_t>(std::nearbyint(x[b * 32 + i] * (127.0f / amax))));
+  }
+  // Exact halves round to even.
+  std::vector<float> h(32, 0.0f);
+  h[0] = 127.0f;
+  h[1] = 2.5f;
+  h[2] = 3.5f;
+  quantize_row_q8_0(h.data(), q, 32);
+  EXPECT_EQ(q[0].qs[1], 2);
+  EXPECT_EQ(q[0].qs[2], 4);
+}
+
+// Encodes f32 weights [rows x cols] as `type`.
+std::vector<uint8_t> encode(WeightType type, const std::vector<float>& w, int64_t rows, int64_t cols) {
+  std::vector<uint8_t> out(weight_row_bytes(type, cols) * rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* src = &w[r * cols];
+    uint8_t* dst = &out[r * weight_row_bytes(type, cols)];
+    switch (type) {
+      case WeightType::kF32: std::memcpy(dst, src, cols * 4); break;
+      case WeightType::kF16: fp32_to_fp16_row(src, reinterpret_cast<uint16_t*>(dst), cols); break;
+      case WeightType::kBF16:
+        for (int64_t i = 0; i < cols; ++i) reinterpret_cast<uint16_t*>(dst)[i] = fp32_to_bf16(src[i]);
+        break;
+      case WeightType::kQ8_0: quantize_row_q8_0(src, reinterpret_cast<BlockQ8_0*>(dst), cols); break;
+      case WeightType::kQ4_0: quantize_row_q4_0_ref(src, reinterpret_cast<BlockQ4_0*>(dst), cols); break;
+      default: ADD_FAILURE();
+    }
+  }
+  return out;
+}
+
+class LinearTypes : public ::testing::TestWithParam<std::tuple<WeightType, int>> {};
+
+TEST_P(LinearTypes, MatchesNaiveOnDequantisedWeights) {
+  const auto [type, m] = GetParam();
+  const int64_t rows = 37, cols = 96;
+  auto w = randn(rows * cols, 3);
+  auto bytes = encode(type, w, rows, cols);
+  auto lin = Linear::create(type, bytes.data(), rows, cols, "w");
+  ASSERT_TRUE(lin.is_ok());
+  std::vector<float> wd(rows * cols);
+  for (int64_t r = 0; r < rows; ++r) (*lin)->row(r, &wd[r * cols]);
+  auto x = randn(m * cols, 4);
+  // The reference sees the activations the kernel is meant to see.
+  std::vector<float> xr = x;
+  if (type == WeightType::kF16) round_row_to_fp16(x.data(), xr.data(), m * cols);
+  if (type == WeightType::kBF16) {
+    for (auto& v : xr) v = bf16_to_fp32(fp32_to_bf16(v));
+  }
+  if (type == WeightType::kQ8_0) {
+    std::vector<BlockQ8_0> q(m * cols / 32);
+    quantize_row_q8_0(x.data(), q.data(), m * cols);
+    dequantize_row(WeightType::kQ8_0, q.data(), xr.data(), m * cols);
+  }
+  std::vector<float> want(m * rows), got(m * rows, -1.0f);
+  sgemm_nt_naive(xr.data(), m, cols, wd.data(), rows, want.data());
+  (*lin)->forward(x.data(), m, got.data(), 2);
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-4f * (1 + std::fabs(want[i]))) << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, LinearTypes,
+                         ::testing::Combine(::testing::Values(WeightType::kF32, WeightType::kF16, WeightType::kBF16,
+                                                              WeightType::kQ8_0, WeightType::kQ4_0),
+                                            ::testing::Values(1, 3, 9, 33)));
+
+TEST(Linear, RejectsBadShapes) {
+  std::vector<uint8_t> bytes(34 * 4);
+  EXPECT_FALSE(Linear::create(WeightType::kQ8_0, bytes.data(), 2, 48, "w").is_ok());
+  EXPECT_FALSE(Linear::create(WeightType::kF32, nullptr, 2, 4, "w").is_ok());
+}
+
+TEST(Sgemm, OneDnnMatchesNaive) {
+  for (int m : {1, 5, 64}) {
+    const int k = 40, n = 24;
+    auto x = randn(m * k, 5), w = randn(n * k, 6);
+    std::vector<float> a(m * n), b(m * n);
+    sgemm_nt(x.data(), m, k, w.data(), n, a.data(), 2);
+    sgemm_nt_naive(x.data(), m, k, w.data(), n, b.data());
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4f);
+  }
+}
+
+TEST(Norms, RmsAndLayerNorm) {
+  auto x = randn(48, 7), w = randn(48, 8), b = randn(48, 9);
+  std::vector<float> y(48);
+  rms_norm(x.data(), w.data(), y.data(), 48, 1e-5f);
+  double ss = 0;
+  for (float v : x) ss += v * v;
+  const double s = 1.0 / std::sqrt(ss / 48 + 1e-5);
+  for (int i = 0; i < 48; ++i) EXPECT_NEAR(y[i], x[i] * s * w[i], 1e-5);
+  layer_norm(x.data(), w.data(), b.data(), y.data(), 48, 1e-12f);
+  double mean = 0, var = 0;
+  for (float v : x) mean += v;
+  mean /= 48;
+  for (float v : x) var += (v - mean) * (v - mean);
+  var /= 48;
+  for (int i = 0; i < 48; ++i) EXPECT_NEAR(y[i], (x[i] - mean) / std::sqrt(var) * w[i] + b[i], 1e-5);
+}
+
+TEST(Rope, NormalAndNeoxRotatePairs) {
+  const int heads = 2, hd = 8, n_rot = 6, pos = 5;
+  const float base = 10000.0f;
+  auto x = randn(heads * hd, 10);
+  for (RopeMode mode : {RopeMode::kNormal, RopeMode::kNeox}) {
+    std::vector<float> y = x;
+    rope(y.data(), heads, hd, n_rot, pos, base, mode);
+    for (int h = 0; h < heads; ++h) {
+      for (int i = 0; i < n_rot / 2; ++i) {
+        const double theta = pos * std::pow(base, -2.0 * i / n_rot);
+        const int a = mode == RopeMode::kNormal ? 2 * i : i;
+        const int b = mode == RopeMode::kNormal ? 2 * i + 1 : i + n_rot / 2;
+        const double x0 = x[h * hd + a], x1 = x[h * hd + b];
+        EXPECT_NEAR(y[h * hd + a], x0 * std::cos(theta) - x1 * std::sin(theta), 1e-5);
+        EXPECT_NEAR(y[h * hd + b], x0 * std::sin(theta) + x1 * std::cos(theta), 1e-5);
+      }
+      for (int d = n_rot; d < hd; ++d) EXPECT_EQ(y[h * hd + d], x[h * hd + d]);  // unrotated tail
+    }
+  }
+}
+
+TEST(Activations, SoftmaxSiluGelu) {
+  std::vector<float> s = {1.0f, 2.0f, -INFINITY, 0.5f};
+  softmax(s.data(), 4);
+  const double z = std::exp(1.0) + std::exp(2.0) + std::exp(0.5);
+  EXPECT_NEAR(s[0], std::exp(1.0) / z, 1e-6);
+  EXPECT_EQ(s[2], 0.0f);
+  EXPECT_NEAR(silu(1.5f), 1.5 / (1 + std::exp(-1.5)), 1e-6);
+  std::vector<float> g = {-12.0f, -1.0f, 0.3f, 2.0f, 11.0f}, t = g;
+  gelu(g.data(), 5, GeluMode::kExact);
+  gelu(t.data(), 5, GeluMode::kGgmlTable);
+  EXPECT_NEAR(g[1], -0.158808, 1e-5);
+  EXPECT_EQ(t[0], 0.0f);
+  EXPECT_EQ(t[4], 11.0f);
+  for (int i = 1; i < 4; ++i) EXPECT_NEAR(t[i], g[i], 2e-3 * (1 + std::fabs(g[i])));
+  EXPECT_EQ(t[2], round_to_fp16(t[2]));  // table outputs are f16 values
+}
+
+TEST(Attention, GqaWithCacheMatchesNaive) {
+  const int n_head = 4, n_kv = 2, hd = 8, n_ctx = 16, n_tok = 5, pos0 = 3;
+  AttentionShape shape{n_head, n_kv, hd, 1.0f / std::sqrt(8.0f)};
+  for (KvType type : {KvType::kF32, KvType::kF16}) {
+    KvCache cache(1, n_ctx, n_kv * hd, type);
+    auto k = randn((pos0 + n_tok) * n_kv * hd, 11), v = randn((pos0 + n_tok) * n_kv * hd, 12);
+    cache.store(0, 0, pos0, k.data(), v.data());
+    cache.store(0, pos0, n_tok, k.data() + pos0 * n_kv * hd, v.data() + pos0 * n_kv * hd);
+    auto q = randn(n_tok * n_head * hd, 13);
+    std::vector<float> out(n_tok * n_head * hd);
+    attention(q.data(), n_head * hd, n_tok, pos0, cache.view(0), 0, pos0 + n_tok, true, shape, out.data(),
+              n_head * hd, 2);
+    const double tol = type == KvType::kF16 ? 5e-3 : 1e-5;
+    for (int i = 0; i < n_tok; ++i) {
+      for (int h = 0; h < n_head; ++h) {
+        const int g = h / (n_head / n_kv);
+        std::vector<double> p;
+        double mx = -1e30;
+        for (int j = 0; j <= pos0 + i; ++j) {
+          double s = 0;
+          for (int d = 0; d < hd; ++d) s += q[(i * n_head + h) * hd + d] * k[(j * n_kv + g) * hd + d];
+          p.push_back(s * shape.scale);
+          mx = std::max(mx, p.back());
+        }
+        double z = 0;
+        for (auto& e : p) z += (e = std::exp(e - mx));
+        for (int d = 0; d < hd; ++d) {
+          double o = 0;
+          for (size_t j = 0; j < p.size(); ++j) o += p[j] / z * v[(j * n_kv + g) * hd + d];
+          EXPECT_NEAR(out[(i * n_head + h) * hd + d], o, tol);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ragd
