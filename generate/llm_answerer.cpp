@@ -29,20 +29,6 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-// Bytes at the end of `text` that form an incomplete UTF-8 sequence.
-size_t incomplete_utf8(std::string_view text) {
-  for (size_t back = 1; back <= std::min<size_t>(4, text.size()); ++back) {
-    const auto c = static_cast<unsigned char>(text[text.size() - back]);
-    if ((c & 0xC0) == 0x80) continue;
-    size_t need = 1;
-    if ((c & 0xE0) == 0xC0) need = 2;
-    else if ((c & 0xF0) == 0xE0) need = 3;
-    else if ((c & 0xF8) == 0xF0) need = 4;
-    return need > back ? back : 0;
-  }
-  return 0;
-}
-
 struct LoopState {
   std::vector<int32_t> tokens;
   std::string text;
@@ -60,69 +46,59 @@ struct LoopParams {
   Clock::time_point t0;
 };
 
-// The sampling loop. Generator::generate() calls its stream callback only
-// when new text is final, so it cannot promise a check per token; this loop
-// checks cancellation and the deadline before every forward pass.
-Status run_generation(const Tokenizer& tok, DecoderSession& session, std::span<const int32_t> prompt,
+// Generation through Generator::generate(): its should_stop hook checks
+// cancellation and the deadline before every forward pass (each prompt
+// chunk, each new token); the stream callback drops the leading whitespace
+// (SentencePiece's leading space is not part of the answer).
+Status run_generation(const Generator& generator, DecoderSession& session, std::span<const int32_t> prompt,
                       const LoopParams& p, LoopState& st) {
-  auto check = [&]() -> Status {
+  GenerateOptions go;
+  go.max_tokens = p.max_tokens;
+  go.sampling = p.sampling;
+  go.stop_at_eog = true;
+  go.prompt_chunk = std::max(1, p.prefill_chunk);
+  go.should_stop = [&](int n_generated) -> Status {
+    if (n_generated == 1 && st.first_token_ms == 0) st.first_token_ms = ms_since(p.t0);
     if (p.is_cancelled && *p.is_cancelled && (*p.is_cancelled)()) {
-      st.finish = "cancelled";
-      return Status::cancelled("request cancelled after " + std::to_string(st.tokens.size()) + " tokens");
+      return Status::cancelled("request cancelled after " + std::to_string(n_generated) + " tokens");
     }
     if (p.deadline && Clock::now() >= *p.deadline) {
-      st.finish = "timeout";
-      return Status::timeout("request timed out after " + std::to_string(st.tokens.size()) + " tokens");
+      return Status::timeout("request timed out after " + std::to_string(n_generated) + " tokens");
     }
     return Status::ok();
   };
-  std::vector<float> logits;
-  const size_t chunk = static_cast<size_t>(std::max(1, p.prefill_chunk));
-  for (size_t i = 0; i < prompt.size(); i += chunk) {
-    RAGD_RETURN_IF_ERROR(check());
-    RAGD_RETURN_IF_ERROR(session.eval(prompt.subspan(i, std::min(chunk, prompt.size() - i)), &logits));
-  }
-  Sampler sampler(p.sampling);
-  std::vector<int32_t> history(prompt.begin(), prompt.end());
-  size_t emitted = 0;
-  auto emit = [&](size_t upto) -> Status {
-    if (upto > emitted && p.on_delta && *p.on_delta) {
-      if (!(*p.on_delta)(std::string_view(st.text).substr(emitted, upto - emitted))) {
-        st.finish = "cancelled";
-        return Status::cancelled("the stream consumer cancelled after " + std::to_string(st.tokens.size()) +
-                                 " tokens");
-      }
+  bool started = false;  // a non-whitespace character was streamed
+  bool consumer_gone = false;
+  StreamCallback on_text = [&](std::string_view piece) {
+    if (!started) {
+      const size_t lead = piece.find_first_not_of(" \n");
+      if (lead == std::string_view::npos) return true;
+      piece.remove_prefix(lead);
+      started = true;
     }
-    emitted = std::max(emitted, upto);
-    return Status::ok();
+    if (p.on_delta && *p.on_delta && !(*p.on_delta)(piece)) {
+      consumer_gone = true;
+      return false;
+    }
+    return true;
   };
-  for (int step = 0;; ++step) {
-    if (step >= p.max_tokens) {
-      st.finish = "length";
-      break;
-    }
-    const int32_t id = sampler.sample(logits, history);
-    if (tok.is_eog(id)) {
-      st.finish = "stop";
-      break;
-    }
-    if (st.tokens.empty()) st.first_token_ms = ms_since(p.t0);
-    st.tokens.push_back(id);
-    history.push_back(id);
-    st.text += tok.token_to_piece(id, /*special=*/false);
-    if (emitted == 0) {  // SentencePiece's leading space is not part of the answer
-      const size_t lead = st.text.find_first_not_of(" \n");
-      st.text.erase(0, lead == std::string::npos ? st.text.size() : lead);
-    }
-    RAGD_RETURN_IF_ERROR(emit(st.text.size() - incomplete_utf8(st.text)));
-    if (session.n_past() >= session.n_ctx()) {
-      st.finish = "context_full";
-      break;
-    }
-    RAGD_RETURN_IF_ERROR(check());
-    RAGD_RETURN_IF_ERROR(session.eval(std::span<const int32_t>(&id, 1), &logits));
+  auto g = generator.generate(session, prompt, go, on_text);
+  if (!g.is_ok()) return g.status();
+  Generation& gen = g.value();
+  st.tokens = std::move(gen.tokens);
+  const size_t lead = gen.text.find_first_not_of(" \n");
+  st.text = lead == std::string::npos ? std::string() : gen.text.substr(lead);
+  if (st.first_token_ms == 0 && !st.tokens.empty()) st.first_token_ms = ms_since(p.t0);
+  if (!gen.stop_status.is_ok()) {
+    st.finish = gen.stop_status.code() == StatusCode::kTimeout ? "timeout" : "cancelled";
+    return gen.stop_status;
   }
-  return emit(st.text.size());
+  if (gen.finish == FinishReason::kCancelled || consumer_gone) {
+    st.finish = "cancelled";
+    return Status::cancelled("the stream consumer cancelled after " + std::to_string(st.tokens.size()) + " tokens");
+  }
+  st.finish = std::string(finish_reason_name(gen.finish));
+  return Status::ok();
 }
 
 std::vector<std::string> distinct_doc_ids(const std::vector<Hit>& hits) {
@@ -262,7 +238,7 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   lp.prefill_chunk = options_.prefill_chunk;
   lp.t0 = t0;
   LoopState st;
-  Status gen = run_generation(*tok, *session, ctx.tokens, lp, st);
+  Status gen = run_generation(*generator_, *session, ctx.tokens, lp, st);
   out.prompt_tokens = rec.prompt_tokens = static_cast<int>(ctx.tokens.size());
   out.completion_tokens = rec.completion_tokens = static_cast<int>(st.tokens.size());
   out.finish_reason = rec.finish_reason = st.finish;

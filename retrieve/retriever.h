@@ -1,7 +1,13 @@
 // Retriever: lexical, vector and hybrid retrieval with filters, ACL and
 // near-duplicate removal.
+//
+// A query travels: analyse -> gather candidates (BM25 and/or ANN, both under
+// one DocPredicate for filters and ACL) -> score every candidate on both
+// halves -> fuse -> drop near-duplicates -> fetch the chunks -> hits.
 #pragma once
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "index/store.h"
@@ -11,28 +17,91 @@
 
 namespace ragd {
 
+enum class FusionMethod {
+  // (1 - w) * bm25 / max_bm25 + w * gate * (cos - min_cos) / (max_cos - min_cos)
+  // over the candidate set. The default; see retrieve/README.md.
+  kConvex,
+  // Weighted reciprocal rank fusion: (1 - w) / (rrf_k + rank_lex) + w / (rrf_k + rank_vec).
+  kRrf,
+};
+
 struct RetrieverOptions {
-  // Candidates taken from each half before fusion. Default: 100.
+  // Candidates taken from each half before fusion (raised to the request's k).
+  // Default: 100.
   int candidates = 100;
-  // Hybrid fusion weight of the vector half (0 = lexical only). Tuned on
-  // SciFact train and the sample KB; see retrieve/README.md.
-  double vector_weight = 0.2;
-  // Chunks whose cosine similarity to a better hit is above this are dropped
-  // as near-duplicates. Default: 0.95.
-  double dedup_similarity = 0.95;
+  // How the hybrid mode fuses the halves. Default: kConvex.
+  FusionMethod fusion = FusionMethod::kConvex;
+  // Fusion weight of the vector half, 0..1 (0 = lexical only). Tuned on
+  // SciFact train and the sample KB; see retrieve/README.md. Default: 0.3.
+  double vector_weight = 0.3;
+  // RRF constant for FusionMethod::kRrf. Default: 60.
+  double rrf_k = 60;
+  // Gate on the vector half (kConvex): its weight is scaled by
+  // min(1, spread / gate_spread), where spread is max_cos - min_cos over the
+  // candidates, so a vector half that barely separates them cannot reorder
+  // the lexical ranking. 0 disables the gate. Default: 0 (on SciFact train
+  // a gate of 0.3 changed nothing measurable; see retrieve/README.md).
+  double gate_spread = 0;
+  // Chunks whose embedding cosine to a better hit is at least this are
+  // dropped as near-duplicates. Default: 0.97.
+  double dedup_similarity = 0.97;
+  // Chunks whose word-3-gram Jaccard similarity to a better hit is at least
+  // this are dropped as near-duplicates. Default: 0.6.
+  double dedup_jaccard = 0.6;
+};
+
+// One fused candidate, before its chunk is fetched.
+struct Candidate {
+  uint64_t label = 0;
+  double lexical = 0;      // BM25, 0 when not matched
+  double vector = 0;       // cosine, 0 when not scored
+  bool has_lexical = false;
+  bool has_vector = false;
+  double score = 0;        // fused
+};
+
+// Everything the halves returned for one query; fusion is a pure function of
+// it, so tuning can re-fuse without searching again.
+struct CandidateSet {
+  std::vector<Candidate> items;  // union of both halves, unordered
+  bool lexical_searched = false;
+  bool vector_searched = false;  // false when there is no encoder or no known word
+  size_t query_terms = 0;        // distinct analysed query terms
 };
 
 // Thread-safe: retrieve() is const; the Store and Embedder are shared.
 class Retriever {
  public:
   Retriever(const Store& store, const Embedder* embedder, RetrieverOptions options = {});
+
+  // Empty queries and k outside 1..10000 are kInvalidArgument.
   Result<std::vector<Hit>> retrieve(const SearchRequest& request) const;
   const RetrieverOptions& options() const { return options_; }
+  // The encoder, or null when none is loaded.
+  const Embedder* embedder() const { return embedder_; }
+
+  // The stages of retrieve(), public for evaluation and tuning.
+  // Searches the halves `mode` needs (hybrid gets both scores for every
+  // candidate: cosine from Store::chunk_vector, BM25 only where matched).
+  Result<CandidateSet> gather(const SearchRequest& request, int depth) const;
+  // Sets Candidate::score and sorts best first (ties by label).
+  static void fuse(CandidateSet& set, SearchMode mode, const RetrieverOptions& options);
 
  private:
+  // Drops near-duplicates and fetches up to k chunks as hits.
+  std::vector<Hit> materialise(const CandidateSet& set, const SearchRequest& request) const;
+
   const Store& store_;
   const Embedder* embedder_;  // may be null: vector and hybrid modes fall back to lexical
   RetrieverOptions options_;
 };
+
+// The predicate for a request's filters and the caller's groups: a document
+// passes when every filter matches and its ACL is empty or shares a group.
+DocPredicate make_doc_predicate(const SearchFilters& filters, const std::vector<std::string>& groups);
+
+// Word-3-gram Jaccard similarity of two texts (lowercased words), for
+// near-duplicate detection. Texts under 3 words compare as word sets.
+double shingle_jaccard(const std::string& a, const std::string& b);
 
 }  // namespace ragd

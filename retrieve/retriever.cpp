@@ -1,0 +1,279 @@
+#include "retrieve/retriever.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <span>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "index/analyzer.h"
+
+namespace ragd {
+namespace {
+
+constexpr int kMaxK = 10000;
+
+std::vector<uint64_t> shingles(const std::string& text) {
+  std::vector<uint64_t> words;
+  uint64_t h = 1469598103934665603ull;
+  bool in_word = false;
+  for (unsigned char c : text) {
+    bool word_char = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+    if (word_char) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c - 'A' + 'a');
+      h = (h ^ c) * 1099511628211ull;
+      in_word = true;
+    } else if (in_word) {
+      words.push_back(h);
+      h = 1469598103934665603ull;
+      in_word = false;
+    }
+  }
+  if (in_word) words.push_back(h);
+  std::vector<uint64_t> out;
+  if (words.size() < 3) {
+    out = words;
+  } else {
+    out.reserve(words.size() - 2);
+    for (size_t i = 0; i + 2 < words.size(); ++i)
+      out.push_back(words[i] * 0x9E3779B97F4A7C15ull ^ (words[i + 1] * 31 + words[i + 2]));
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+double jaccard_sorted(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  if (a.empty() && b.empty()) return 1.0;
+  size_t i = 0, j = 0, inter = 0;
+  while (i < a.size() && j < b.size()) {
+    if (a[i] == b[j]) {
+      ++inter, ++i, ++j;
+    } else if (a[i] < b[j]) {
+      ++i;
+    } else {
+      ++j;
+    }
+  }
+  return static_cast<double>(inter) / static_cast<double>(a.size() + b.size() - inter);
+}
+
+double dot(std::span<const float> a, std::span<const float> b) {
+  double s = 0;
+  const size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * b[i];
+  return s;
+}
+
+void sort_by_score(std::vector<Candidate>& items) {
+  std::sort(items.begin(), items.end(), [](const Candidate& a, const Candidate& b) {
+    if (a.score != b.score) return a.score > b.score;
+    return a.label < b.label;
+  });
+}
+
+}  // namespace
+
+double shingle_jaccard(const std::string& a, const std::string& b) {
+  return jaccard_sorted(shingles(a), shingles(b));
+}
+
+DocPredicate make_doc_predicate(const SearchFilters& filters, const std::vector<std::string>& groups) {
+  const bool open = filters.kinds.empty() && filters.sources.empty() && filters.fields.empty() &&
+                    !filters.updated_after && !filters.updated_before;
+  std::unordered_set<std::string> caller(groups.begin(), groups.end());
+  return [filters, caller = std::move(caller), open](const DocInfo& d) {
+    if (!d.acl.empty()) {
+      bool shared = false;
+      for (const auto& g : d.acl) {
+        if (caller.count(g)) {
+          shared = true;
+          break;
+        }
+      }
+      if (!shared) return false;
+    }
+    if (open) return true;
+    if (!filters.kinds.empty() &&
+        std::find(filters.kinds.begin(), filters.kinds.end(), d.kind) == filters.kinds.end())
+      return false;
+    if (!filters.sources.empty() &&
+        std::find(filters.sources.begin(), filters.sources.end(), d.source) == filters.sources.end())
+      return false;
+    for (const auto& [field, want] : filters.fields) {
+      const std::string* have = nullptr;
+      if (field == "id") have = &d.id;
+      else if (field == "title") have = &d.title;
+      else if (field == "url") have = &d.url;
+      else if (field == "kind") have = &d.kind;
+      else if (field == "source") have = &d.source;
+      else if (auto it = d.metadata.find(field); it != d.metadata.end()) have = &it->second;
+      if (!have || *have != want) return false;
+    }
+    if (filters.updated_after && d.updated_at < *filters.updated_after) return false;
+    if (filters.updated_before && d.updated_at > *filters.updated_before) return false;
+    return true;
+  };
+}
+
+Retriever::Retriever(const Store& store, const Embedder* embedder, RetrieverOptions options)
+    : store_(store), embedder_(embedder), options_(options) {}
+
+Result<CandidateSet> Retriever::gather(const SearchRequest& request, int depth) const {
+  CandidateSet set;
+  bool blank = std::all_of(request.query.begin(), request.query.end(),
+                           [](unsigned char c) { return std::isspace(c); });
+  if (blank) return Status::invalid_argument("search: query is empty");
+  if (request.k < 1 || request.k > kMaxK)
+    return Status::invalid_argument("search: k must be in 1.." + std::to_string(kMaxK) + ", got " +
+                                    std::to_string(request.k));
+  const size_t n = static_cast<size_t>(std::max({depth, request.k, 1}));
+  const DocPredicate allow = make_doc_predicate(request.filters, request.groups);
+
+  std::vector<float> qvec;
+  if (embedder_ && request.mode != SearchMode::kLexical) {
+    std::vector<std::string> texts{request.query};
+    RAGD_RETURN_IF_ERROR(embedder_->embed(texts, EmbedRole::kQuery, qvec).with_context("embedding the query"));
+    if (std::all_of(qvec.begin(), qvec.end(), [](float v) { return v == 0.0f; })) qvec.clear();
+  }
+  const bool want_vector = !qvec.empty();
+  const bool want_lexical = request.mode != SearchMode::kVector || !want_vector;
+
+  std::unordered_map<uint64_t, size_t> at;
+  if (want_lexical) {
+    std::vector<std::string> terms = analyze(request.query);
+    std::unordered_set<std::string> distinct(terms.begin(), terms.end());
+    set.query_terms = distinct.size();
+    set.lexical_searched = true;
+    if (!terms.empty()) {
+      for (const ScoredChunk& sc : store_.search_lexical(terms, n, allow)) {
+        at.emplace(sc.label, set.items.size());
+        set.items.push_back({sc.label, sc.score, 0, true, false, 0});
+      }
+    }
+  }
+  if (want_vector) {
+    set.vector_searched = true;
+    for (const ScoredChunk& sc : store_.search_vector(qvec, n, allow)) {
+      auto [it, inserted] = at.emplace(sc.label, set.items.size());
+      if (inserted) set.items.push_back({sc.label, 0, sc.score, false, true, 0});
+      else {
+        set.items[it->second].vector = sc.score;
+        set.items[it->second].has_vector = true;
+      }
+    }
+    // Exact cosine for lexical candidates the ANN search did not return.
+    for (Candidate& c : set.items) {
+      if (c.has_vector) continue;
+      std::vector<float> v = store_.chunk_vector(c.label);
+      if (v.size() != qvec.size()) continue;
+      c.vector = dot(v, qvec);
+      c.has_vector = true;
+    }
+  }
+  return set;
+}
+
+void Retriever::fuse(CandidateSet& set, SearchMode mode, const RetrieverOptions& options) {
+  auto& items = set.items;
+  if (items.empty()) return;
+  bool any_lex = false;
+  for (const Candidate& c : items) any_lex |= c.has_lexical;
+  const bool use_vec = set.vector_searched;
+  if (mode == SearchMode::kLexical || !use_vec) {
+    for (Candidate& c : items) c.score = c.lexical;
+  } else if (mode == SearchMode::kVector || !any_lex) {
+    for (Candidate& c : items) c.score = c.has_vector ? c.vector : -1.0;
+  } else if (options.fusion == FusionMethod::kRrf) {
+    std::vector<Candidate*> by_lex, by_vec;
+    for (Candidate& c : items) {
+      if (c.has_lexical) by_lex.push_back(&c);
+      if (c.has_vector) by_vec.push_back(&c);
+      c.score = 0;
+    }
+    auto rank = [&](std::vector<Candidate*>& v, double Candidate::*field, double w) {
+      std::sort(v.begin(), v.end(), [&](const Candidate* a, const Candidate* b) {
+        if (a->*field != b->*field) return a->*field > b->*field;
+        return a->label < b->label;
+      });
+      for (size_t r = 0; r < v.size(); ++r) v[r]->score += w / (options.rrf_k + static_cast<double>(r + 1));
+    };
+    rank(by_lex, &Candidate::lexical, 1.0 - options.vector_weight);
+    rank(by_vec, &Candidate::vector, options.vector_weight);
+  } else {
+    double max_lex = 0, min_cos = 1e9, max_cos = -1e9;
+    for (const Candidate& c : items) {
+      if (c.has_lexical) max_lex = std::max(max_lex, c.lexical);
+      if (c.has_vector) {
+        min_cos = std::min(min_cos, c.vector);
+        max_cos = std::max(max_cos, c.vector);
+      }
+    }
+    const double spread = max_cos > min_cos ? max_cos - min_cos : 0.0;
+    double w = std::clamp(options.vector_weight, 0.0, 1.0);
+    if (options.gate_spread > 0) w *= std::min(1.0, spread / options.gate_spread);
+    for (Candidate& c : items) {
+      double lex = (c.has_lexical && max_lex > 0) ? c.lexical / max_lex : 0.0;
+      double vec = (c.has_vector && spread > 0) ? (c.vector - min_cos) / spread : 0.0;
+      c.score = (1.0 - w) * lex + w * vec;
+    }
+  }
+  sort_by_score(items);
+}
+
+std::vector<Hit> Retriever::materialise(const CandidateSet& set, const SearchRequest& request) const {
+  std::vector<Hit> hits;
+  struct Kept {
+    std::vector<uint64_t> shingles;
+    std::vector<float> vec;
+  };
+  std::vector<Kept> kept;
+  const size_t k = static_cast<size_t>(request.k);
+  for (const Candidate& c : set.items) {
+    if (hits.size() >= k) break;
+    std::optional<StoredChunk> sc = store_.chunk(c.label);
+    if (!sc || !sc->doc) continue;  // deleted since the search
+    if (request.dedup) {
+      Kept mine{shingles(sc->chunk.text), {}};
+      if (set.vector_searched) mine.vec = store_.chunk_vector(c.label);
+      bool dup = false;
+      for (const Kept& o : kept) {
+        if (jaccard_sorted(mine.shingles, o.shingles) >= options_.dedup_jaccard ||
+            (!mine.vec.empty() && mine.vec.size() == o.vec.size() &&
+             dot(mine.vec, o.vec) >= options_.dedup_similarity)) {
+          dup = true;
+          break;
+        }
+      }
+      if (dup) continue;
+      kept.push_back(std::move(mine));
+    }
+    Hit h;
+    h.doc_id = sc->doc->id;
+    h.chunk_id = sc->chunk.id;
+    h.score = c.score;
+    h.score_lexical = c.lexical;
+    h.score_vector = c.vector;
+    h.title = sc->doc->title;
+    h.kind = sc->doc->kind;
+    h.source = sc->doc->source;
+    h.url = sc->doc->url;
+    h.section_path = sc->chunk.section_path;
+    h.role = sc->chunk.role;
+    h.text = std::move(sc->chunk.text);
+    h.metadata = sc->doc->metadata;
+    hits.push_back(std::move(h));
+  }
+  return hits;
+}
+
+Result<std::vector<Hit>> Retriever::retrieve(const SearchRequest& request) const {
+  // Extra depth so that dropped duplicates and deleted chunks leave k hits.
+  const int depth = std::max(options_.candidates, request.k + std::min(request.k, 50));
+  RAGD_ASSIGN_OR_RETURN(CandidateSet set, gather(request, depth));
+  fuse(set, request.mode, options_);
+  return materialise(set, request);
+}
+
+}  // namespace ragd
