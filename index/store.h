@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -25,7 +26,8 @@ struct StoreOptions {
   // Directory of the RocksDB database and the ANN snapshot.
   std::filesystem::path dir = "ragd-data";
   // "hnsw" (hnswlib), or "faiss:<index_factory string>", e.g. "faiss:Flat",
-  // "faiss:IVF256,PQ16". Default: "hnsw". Fixed when the store is created.
+  // "faiss:IVF256,PQ16". Default: "hnsw". Fixed when the store is created:
+  // an existing store keeps the type it was created with.
   std::string vector_index = "hnsw";
   // HNSW graph degree. Default: 16.
   int hnsw_m = 16;
@@ -40,6 +42,22 @@ struct StoreOptions {
   // BM25 parameters. Defaults tuned on SciFact train: k1 0.9, b 0.4.
   float bm25_k1 = 0.9f;
   float bm25_b = 0.4f;
+  // Threads that insert into the HNSW graph for large batches and rebuilds.
+  // Default: 2.
+  int index_threads = 2;
+  // Writes a fresh ANN snapshot after this many index operations (adds and
+  // removals) since the last one, bounding the replay work at open.
+  // 0 = only on snapshot() and close. Default: 200000.
+  uint64_t snapshot_every_ops = 200000;
+  // Rebuilds the ANN from RocksDB when removed vectors still inside it exceed
+  // this fraction of the live ones (and 1,000). Default: 1.0.
+  double rebuild_deleted_ratio = 1.0;
+  // FAISS: vectors collected before an IVF/PQ index is trained; until then
+  // vector search is exact. 0 = FAISS's needs (40 x lists, at least 1,000).
+  // Default: 0.
+  size_t faiss_train_size = 0;
+  // FAISS IVF lists probed per query. Default: 16.
+  int faiss_nprobe = 16;
 };
 
 // What retrieval needs to know about a chunk's document for filters and hits.
@@ -73,6 +91,13 @@ struct UpsertResult {
   uint32_t chunks = 0;   // chunks now stored for the document
 };
 
+// One document of an upsert_batch(): the same arguments as upsert().
+struct DocumentWrite {
+  const Document* doc = nullptr;
+  std::span<const Chunk> chunks;
+  std::span<const float> vectors;
+};
+
 struct StoreStats {
   uint64_t documents = 0;
   uint64_t chunks = 0;
@@ -81,6 +106,9 @@ struct StoreStats {
   int dim = 0;
   uint64_t sequence = 0;   // RocksDB sequence number
   uint64_t lexical_terms = 0;
+  // How the ANN index was obtained at open, e.g. "snapshot op 42 + 3
+  // replayed" or "rebuilt from RocksDB: <why>".
+  std::string ann_state;
 };
 
 class Store {
@@ -104,6 +132,10 @@ class Store {
   // it returns ok. A document whose content hash is unchanged is a no-op.
   virtual Result<UpsertResult> upsert(const Document& doc, std::span<const Chunk> chunks,
                                       std::span<const float> vectors) = 0;
+  // upsert() for several documents with one synced RocksDB write: each
+  // document is still all-or-nothing, and all are durable when it returns.
+  // Returns one result per write, in order; an invalid document fails alone.
+  virtual std::vector<Result<UpsertResult>> upsert_batch(std::span<const DocumentWrite> writes) = 0;
   // Deletes a document and everything derived from it. Returns false when
   // there was no such document.
   virtual Result<bool> remove(const std::string& doc_id) = 0;

@@ -1,0 +1,171 @@
+// Encoding of the store's RocksDB records; see index/records.h.
+#include "index/records.h"
+
+#include "index/codec.h"
+
+namespace ragd {
+
+namespace {
+constexpr uint64_t kVersion = 1;
+}
+
+std::string encode_doc_record(const DocRecord& r) {
+  std::string out;
+  codec::Writer w(out);
+  w.u64(kVersion);
+  w.str(r.hash);
+  w.str(r.info.id);
+  w.str(r.info.title);
+  w.str(r.info.kind);
+  w.str(r.info.source);
+  w.str(r.info.url);
+  w.map(r.info.metadata);
+  w.strs(r.info.acl);
+  w.i64(r.info.updated_at);
+  w.i64(r.created_at);
+  w.u64(r.labels.size());
+  for (uint64_t l : r.labels) w.u64(l);
+  w.u64(r.has_vectors ? 1 : 0);
+  return out;
+}
+
+bool decode_doc_record(std::string_view in, DocRecord& r) {
+  codec::Reader rd(in);
+  if (rd.u64() != kVersion) return false;
+  r.hash = rd.str();
+  r.info.id = rd.str();
+  r.info.title = rd.str();
+  r.info.kind = rd.str();
+  r.info.source = rd.str();
+  r.info.url = rd.str();
+  r.info.metadata = rd.map();
+  r.info.acl = rd.strs();
+  r.info.updated_at = rd.i64();
+  r.created_at = rd.i64();
+  uint64_t n = rd.u64();
+  if (!rd.ok() || n > in.size()) return false;
+  r.labels.resize(n);
+  for (auto& l : r.labels) l = rd.u64();
+  r.has_vectors = rd.u64() != 0;
+  return rd.ok();
+}
+
+std::string encode_doc_text(const Document& d) {
+  std::string out;
+  codec::Writer w(out);
+  w.u64(kVersion);
+  w.str(d.text);
+  w.u64(d.blocks.size());
+  for (const auto& b : d.blocks) {
+    w.strs(b.section_path);
+    w.str(b.role);
+    w.str(b.text);
+  }
+  w.str(d.origin);
+  return out;
+}
+
+bool decode_doc_text(std::string_view in, Document& d) {
+  codec::Reader rd(in);
+  if (rd.u64() != kVersion) return false;
+  d.text = rd.str();
+  uint64_t n = rd.u64();
+  if (!rd.ok() || n > in.size()) return false;
+  d.blocks.resize(n);
+  for (auto& b : d.blocks) {
+    b.section_path = rd.strs();
+    b.role = rd.str();
+    b.text = rd.str();
+  }
+  d.origin = rd.str();
+  return rd.ok();
+}
+
+std::string encode_chunk(const Chunk& c) {
+  std::string out;
+  codec::Writer w(out);
+  w.u64(kVersion);
+  w.str(c.id);
+  w.str(c.doc_id);
+  w.u64(c.ordinal);
+  w.str(c.role);
+  w.strs(c.section_path);
+  w.str(c.text);
+  w.u64(c.n_tokens);
+  return out;
+}
+
+bool decode_chunk(std::string_view in, Chunk& c) {
+  codec::Reader rd(in);
+  if (rd.u64() != kVersion) return false;
+  c.id = rd.str();
+  c.doc_id = rd.str();
+  c.ordinal = static_cast<uint32_t>(rd.u64());
+  c.role = rd.str();
+  c.section_path = rd.strs();
+  c.text = rd.str();
+  c.n_tokens = static_cast<uint32_t>(rd.u64());
+  return rd.ok();
+}
+
+std::string encode_chunk_info(const ChunkInfo& c) {
+  std::string out;
+  codec::Writer w(out);
+  w.u64(kVersion);
+  w.str(c.doc_id);
+  w.u64(c.length);
+  w.u64(c.terms.size());
+  for (const auto& t : c.terms) {
+    w.str(t.term);
+    w.u64(t.tf);
+  }
+  return out;
+}
+
+bool decode_chunk_info(std::string_view in, ChunkInfo& c) {
+  codec::Reader rd(in);
+  if (rd.u64() != kVersion) return false;
+  c.doc_id = rd.str();
+  c.length = static_cast<uint32_t>(rd.u64());
+  uint64_t n = rd.u64();
+  if (!rd.ok() || n > in.size()) return false;
+  c.terms.resize(n);
+  for (auto& t : c.terms) {
+    t.term = rd.str();
+    t.tf = static_cast<uint32_t>(rd.u64());
+  }
+  return rd.ok();
+}
+
+std::string encode_op(OpType type, uint64_t label) {
+  std::string out;
+  codec::Writer w(out);
+  w.u64(static_cast<uint64_t>(type));
+  w.u64(label);
+  return out;
+}
+
+bool decode_op(std::string_view in, OpType& type, uint64_t& label) {
+  codec::Reader rd(in);
+  uint64_t t = rd.u64();
+  label = rd.u64();
+  if (!rd.ok() || (t != 1 && t != 2)) return false;
+  type = static_cast<OpType>(t);
+  return true;
+}
+
+std::string posting_key(std::string_view term, uint64_t label) {
+  std::string k(term);
+  k.push_back('\0');
+  k += codec::key_u64(label);
+  return k;
+}
+
+bool parse_posting_key(std::string_view key, std::string_view& term, uint64_t& label) {
+  if (key.size() < 10 || key[key.size() - 9] != '\0') return false;
+  term = key.substr(0, key.size() - 9);
+  label = codec::parse_key_u64(key.substr(key.size() - 8));
+  return true;
+}
+
+}  // namespace ragd

@@ -1,0 +1,32 @@
+// The ANN snapshot: the vector index saved in its library's format
+// (ann.index) plus a small header file (ann.meta) that tags it with the op
+// number it covers and checks it (size and 64-bit checksum). Both are written
+// to temporary names and renamed, header last, so a crash leaves either the
+// old pair or a mismatch that load_snapshot() detects.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "index/vector_index.h"
+#include "ragd/status.h"
+
+namespace ragd {
+
+struct SnapshotTag {
+  uint64_t op = 0;        // last index operation the snapshot contains
+  std::string type;       // VectorIndexOptions::type
+  int dim = 0;
+  std::string encoder;    // encoder fingerprint of the vectors
+};
+
+Status save_snapshot(const VectorIndex& index, const std::filesystem::path& dir,
+                     const SnapshotTag& tag);
+
+// Loads the snapshot into `index` (empty, of the right type and dim) and
+// returns its tag. kNotFound when there is none; kCorruption when it fails
+// any check, with the reason.
+Result<SnapshotTag> load_snapshot(VectorIndex& index, const std::filesystem::path& dir);
+
+}  // namespace ragd

@@ -1,0 +1,772 @@
+// Store on RocksDB: opening, loading the derived indexes, and writes. Reads
+// and searches are in index/store_read.cpp. See index/store_impl.h for the
+// locking rules.
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "index/analyzer.h"
+#include "index/codec.h"
+#include "index/records.h"
+#include "index/snapshot.h"
+#include "index/store_impl.h"
+
+namespace ragd {
+
+namespace {
+
+const std::vector<std::string> kCfNames = {"default", "documents", "doc_text", "chunks", "chunkinfo",
+                                           "vectors", "postings",  "meta",     "oplog"};
+
+Status from_rocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return Status::ok();
+  if (s.IsCorruption()) return Status::corruption(what + ": " + s.ToString());
+  if (s.IsNotFound()) return Status::not_found(what + ": " + s.ToString());
+  return Status::io_error(what + ": " + s.ToString());
+}
+
+std::string hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// L2-normalises in place; false when a value is not finite.
+bool normalise(std::span<float> v) {
+  double ss = 0;
+  for (float x : v) {
+    if (!std::isfinite(x)) return false;
+    ss += static_cast<double>(x) * x;
+  }
+  if (ss > 0) {
+    auto inv = static_cast<float>(1.0 / std::sqrt(ss));
+    for (float& x : v) x *= inv;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string Store::content_hash(const Document& doc) {
+  // Two differently seeded lanes make a 128-bit hash. `origin` is left out:
+  // it says where the document was read from, not what it says.
+  std::string out;
+  for (uint64_t seed : {0x51ed270b27c5a1ffULL, 0x2545f4914f6cdd1dULL}) {
+    codec::Hasher h(seed);
+    h.str(doc.id);
+    h.str(doc.title);
+    h.str(doc.kind);
+    h.str(doc.source);
+    h.str(doc.url);
+    h.u64(doc.metadata.size());
+    for (const auto& [k, v] : doc.metadata) {
+      h.str(k);
+      h.str(v);
+    }
+    h.u64(doc.acl.size());
+    for (const auto& g : doc.acl) h.str(g);
+    h.u64(static_cast<uint64_t>(doc.created_at));
+    h.u64(static_cast<uint64_t>(doc.updated_at));
+    h.str(doc.text);
+    h.u64(doc.blocks.size());
+    for (const auto& b : doc.blocks) {
+      h.u64(b.section_path.size());
+      for (const auto& s : b.section_path) h.str(s);
+      h.str(b.role);
+      h.str(b.text);
+    }
+    out += hex64(h.digest());
+  }
+  return out;
+}
+
+Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
+  auto store = std::make_unique<StoreImpl>(options);
+  RAGD_RETURN_IF_ERROR(store->open_db().with_context("opening store " + options.dir.string()));
+  RAGD_RETURN_IF_ERROR(store->load().with_context("loading store " + options.dir.string()));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+StoreImpl::StoreImpl(const StoreOptions& options) : options_(options) {}
+
+StoreImpl::~StoreImpl() {
+  if (!db_) return;
+  if (!options_.read_only) {
+    std::lock_guard w(write_mu_);
+    if (ops_since_snapshot_ > 0 || !snapshot_current_) (void)snapshot_locked();
+  }
+  for (auto* h : cfs_) {
+    if (h) (void)db_->DestroyColumnFamilyHandle(h);
+  }
+  cfs_.clear();
+  (void)db_->Close();
+}
+
+Status StoreImpl::open_db() {
+  std::error_code ec;
+  if (!options_.read_only) {
+    std::filesystem::create_directories(options_.dir, ec);
+    if (ec) return Status::io_error("creating " + options_.dir.string() + ": " + ec.message());
+  }
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = !options_.read_only;
+  db_options.create_missing_column_families = !options_.read_only;
+  db_options.IncreaseParallelism(2);
+  db_options.max_background_jobs = 2;
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.write_buffer_size = 32 << 20;
+  std::vector<std::string> names = kCfNames;
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(db_options, options_.dir.string(), &existing).ok()) {
+    for (const auto& n : existing) {
+      if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    }
+  } else if (options_.read_only) {
+    return Status::not_found("no store at " + options_.dir.string());
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (const auto& n : names) descs.emplace_back(n, cf_options);
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s =
+      options_.read_only
+          ? rocksdb::DB::OpenForReadOnly(db_options, options_.dir.string(), descs, &cfs_, &db)
+          : rocksdb::DB::Open(db_options, options_.dir.string(), descs, &cfs_, &db);
+  if (!s.ok()) return from_rocks(s, "RocksDB open");
+  db_.reset(db);
+  return Status::ok();
+}
+
+std::string StoreImpl::get_meta(const std::string& key) const {
+  std::string v;
+  if (!db_->Get(rocksdb::ReadOptions(), cf(Cf::kMeta), key, &v).ok()) return "";
+  return v;
+}
+
+uint64_t StoreImpl::get_meta_u64(const std::string& key) const {
+  std::string v = get_meta(key);
+  return v.empty() ? 0 : std::strtoull(v.c_str(), nullptr, 10);
+}
+
+Status StoreImpl::load() {
+  next_label_ = get_meta_u64("next_label");
+  op_seq_ = get_meta_u64("op_seq");
+  oplog_trimmed_ = get_meta_u64("oplog_trimmed");
+  encoder_ = get_meta("encoder");
+  dim_ = static_cast<int>(get_meta_u64("dim"));
+  reindex_pending_ = get_meta("reindex_pending");
+  index_type_ = get_meta("index_type");
+  if (index_type_.empty()) {
+    index_type_ = options_.vector_index;
+    // Checks the type (and a FAISS factory string) before recording it.
+    VectorIndexOptions probe = index_options(8);
+    auto made = make_vector_index(probe);
+    if (!made.is_ok()) return made.status();
+    if (!options_.read_only) {
+      RAGD_RETURN_IF_ERROR(from_rocks(
+          db_->Put(sync_options(), cf(Cf::kMeta), "index_type", index_type_), "writing meta"));
+    }
+  }
+
+  // Documents and their chunk labels.
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kDocuments)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    DocRecord rec;
+    if (!decode_doc_record(std::string_view(it->value().data(), it->value().size()), rec)) {
+      return Status::corruption("documents record '" + it->key().ToString() + "' is malformed");
+    }
+    auto info = std::make_shared<const DocInfo>(std::move(rec.info));
+    for (uint64_t l : rec.labels) {
+      if (l >= next_label_) {
+        return Status::corruption("documents record '" + it->key().ToString() + "': label " +
+                                  std::to_string(l) + " beyond next_label");
+      }
+      set_slot(l, info);
+    }
+    live_chunks_ += rec.labels.size();
+    if (rec.has_vectors) expected_vectors_ += rec.labels.size();
+    DocEntry entry{info, std::move(rec.hash), std::move(rec.labels), rec.has_vectors};
+    docs_.emplace(it->key().ToString(), std::move(entry));
+  }
+  RAGD_RETURN_IF_ERROR(from_rocks(it->status(), "reading documents"));
+
+  // BM25 lengths and postings.
+  it.reset(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kChunkInfo)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    uint64_t label = codec::parse_key_u64(std::string_view(it->key().data(), it->key().size()));
+    if (!live(label)) continue;
+    ChunkInfo info;
+    if (!decode_chunk_info(std::string_view(it->value().data(), it->value().size()), info)) {
+      return Status::corruption("chunkinfo record " + std::to_string(label) + " is malformed");
+    }
+    lexical_.load_length(static_cast<uint32_t>(label), info.length);
+  }
+  RAGD_RETURN_IF_ERROR(from_rocks(it->status(), "reading chunkinfo"));
+  it.reset(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kPostings)));
+  std::string term;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string_view t;
+    uint64_t label = 0;
+    if (!parse_posting_key(std::string_view(it->key().data(), it->key().size()), t, label)) {
+      return Status::corruption("malformed postings key");
+    }
+    if (!live(label)) continue;
+    codec::Reader rd(std::string_view(it->value().data(), it->value().size()));
+    auto tf = static_cast<uint32_t>(rd.u64());
+    if (t != term) term.assign(t);
+    lexical_.load_posting(term, static_cast<uint32_t>(label), tf);
+  }
+  RAGD_RETURN_IF_ERROR(from_rocks(it->status(), "reading postings"));
+  it.reset();
+
+  if (dim_ > 0) RAGD_RETURN_IF_ERROR(load_ann());
+  return Status::ok();
+}
+
+VectorIndexOptions StoreImpl::index_options(int dim) const {
+  VectorIndexOptions o;
+  o.type = index_type_;
+  o.dim = dim;
+  o.hnsw_m = options_.hnsw_m;
+  o.hnsw_ef_construction = options_.hnsw_ef_construction;
+  o.hnsw_ef_search = options_.hnsw_ef_search;
+  o.add_threads = options_.index_threads;
+  o.faiss_train_size = options_.faiss_train_size;
+  o.faiss_nprobe = options_.faiss_nprobe;
+  return o;
+}
+
+Status StoreImpl::load_ann() {
+  RAGD_ASSIGN_OR_RETURN(auto index, make_vector_index(index_options(dim_)));
+  auto tag = load_snapshot(*index, options_.dir);
+  std::string why;
+  if (!tag.is_ok()) {
+    why = tag.status().message();
+  } else if (tag->encoder != encoder_) {
+    why = "snapshot was made with encoder '" + tag->encoder + "'";
+  } else if (tag->op > op_seq_) {
+    why = "snapshot is ahead of the store (op " + std::to_string(tag->op) + " > " +
+          std::to_string(op_seq_) + ")";
+  } else if (tag->op < oplog_trimmed_) {
+    why = "snapshot is older than the op log (op " + std::to_string(tag->op) + ")";
+  } else {
+    auto replayed = replay_oplog(*index, tag->op);
+    if (!replayed.is_ok()) {
+      why = replayed.status().message();
+    } else if (index->size() != expected_vectors_) {
+      why = "snapshot+replay holds " + std::to_string(index->size()) + " vectors, the store " +
+            std::to_string(expected_vectors_);
+    } else {
+      ann_ = std::move(index);
+      ann_state_ = "snapshot op " + std::to_string(tag->op) + " + " + std::to_string(*replayed) +
+                   " replayed";
+      snapshot_current_ = *replayed == 0;
+      ops_since_snapshot_ = *replayed;
+      return Status::ok();
+    }
+  }
+  RAGD_ASSIGN_OR_RETURN(ann_, build_ann(dim_));
+  ann_state_ = "rebuilt from RocksDB: " + why;
+  snapshot_current_ = false;
+  if (!options_.read_only) {
+    Status s = snapshot_locked();
+    (void)s;  // a failed snapshot only means the next open rebuilds again
+  }
+  return Status::ok();
+}
+
+Result<uint64_t> StoreImpl::replay_oplog(VectorIndex& index, uint64_t after) {
+  std::unordered_set<uint64_t> added;
+  std::vector<uint64_t> add_order;
+  std::vector<uint64_t> removed;
+  uint64_t ops = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kOplog)));
+  for (it->Seek(codec::key_u64(after + 1)); it->Valid(); it->Next()) {
+    OpType type;
+    uint64_t label = 0;
+    if (!decode_op(std::string_view(it->value().data(), it->value().size()), type, label)) {
+      return Status::corruption("op log record is malformed");
+    }
+    ++ops;
+    if (type == OpType::kAdd) {
+      if (added.insert(label).second) add_order.push_back(label);
+    } else if (!added.erase(label)) {
+      removed.push_back(label);  // added before the snapshot
+    }
+  }
+  RAGD_RETURN_IF_ERROR(from_rocks(it->status(), "reading op log"));
+  for (uint64_t l : removed) RAGD_RETURN_IF_ERROR(index.remove(l));
+  std::vector<uint64_t> labels;
+  std::vector<float> vecs;
+  std::string v;
+  for (uint64_t l : add_order) {
+    if (!added.count(l)) continue;  // removed again later
+    if (!db_->Get(rocksdb::ReadOptions(), cf(Cf::kVectors), codec::key_u64(l), &v).ok()) continue;
+    if (v.size() != static_cast<size_t>(dim_) * sizeof(float)) continue;
+    labels.push_back(l);
+    size_t at = vecs.size();
+    vecs.resize(at + static_cast<size_t>(dim_));
+    std::memcpy(vecs.data() + at, v.data(), v.size());
+  }
+  RAGD_RETURN_IF_ERROR(index.add(labels, vecs));
+  return ops;
+}
+
+Result<std::unique_ptr<VectorIndex>> StoreImpl::build_ann(int dim) const {
+  RAGD_ASSIGN_OR_RETURN(auto index, make_vector_index(index_options(dim)));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kVectors)));
+  std::vector<uint64_t> labels;
+  std::vector<float> vecs;
+  const size_t bytes = static_cast<size_t>(dim) * sizeof(float);
+  auto flush = [&]() -> Status {
+    Status s = index->add(labels, vecs);
+    labels.clear();
+    vecs.clear();
+    return s;
+  };
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    uint64_t label = codec::parse_key_u64(std::string_view(it->key().data(), it->key().size()));
+    if (!live(label) || it->value().size() != bytes) continue;
+    labels.push_back(label);
+    size_t at = vecs.size();
+    vecs.resize(at + static_cast<size_t>(dim));
+    std::memcpy(vecs.data() + at, it->value().data(), bytes);
+    if (labels.size() >= 8192) RAGD_RETURN_IF_ERROR(flush());
+  }
+  RAGD_RETURN_IF_ERROR(from_rocks(it->status(), "reading vectors"));
+  RAGD_RETURN_IF_ERROR(flush());
+  return index;
+}
+
+Status StoreImpl::snapshot() {
+  if (options_.read_only) return Status::failed_precondition("store is open read-only");
+  std::lock_guard w(write_mu_);
+  return snapshot_locked();
+}
+
+Status StoreImpl::snapshot_locked() {
+  if (!ann_ || options_.read_only) return Status::ok();
+  SnapshotTag tag{op_seq_, index_type_, dim_, encoder_};
+  RAGD_RETURN_IF_ERROR(save_snapshot(*ann_, options_.dir, tag));
+  // The op log up to the snapshot is no longer needed. Losing this write is
+  // harmless: replay skips entries the snapshot already covers.
+  rocksdb::WriteBatch batch;
+  batch.DeleteRange(cf(Cf::kOplog), codec::key_u64(0), codec::key_u64(op_seq_ + 1));
+  batch.Put(cf(Cf::kMeta), "oplog_trimmed", std::to_string(op_seq_));
+  RAGD_RETURN_IF_ERROR(from_rocks(db_->Write(rocksdb::WriteOptions(), &batch), "trimming op log"));
+  oplog_trimmed_ = op_seq_;
+  ops_since_snapshot_ = 0;
+  snapshot_current_ = true;
+  return Status::ok();
+}
+
+rocksdb::WriteOptions StoreImpl::sync_options() const {
+  rocksdb::WriteOptions w;
+  w.sync = options_.sync_writes;
+  return w;
+}
+
+Status StoreImpl::bind_encoder(const std::string& fingerprint, int dim) {
+  if (fingerprint.empty() || dim <= 0 || dim > 65536) {
+    return Status::invalid_argument("bind_encoder: bad fingerprint '" + fingerprint + "' or dim " +
+                                    std::to_string(dim));
+  }
+  std::lock_guard w(write_mu_);
+  if (!reindex_pending_.empty()) {
+    return Status::failed_precondition("a reindex to encoder '" + reindex_pending_ +
+                                       "' was interrupted; run `ragd reindex` to finish it");
+  }
+  if (encoder_ == fingerprint && dim_ == dim) return Status::ok();
+  if (!encoder_.empty()) {
+    return Status::failed_precondition(
+        "the store at " + options_.dir.string() + " holds vectors from encoder '" + encoder_ +
+        "' (dim " + std::to_string(dim_) + "), not '" + fingerprint + "' (dim " +
+        std::to_string(dim) + "); run `ragd reindex` to re-embed every chunk with the new encoder");
+  }
+  if (options_.read_only) return Status::failed_precondition("store is open read-only");
+  RAGD_ASSIGN_OR_RETURN(auto index, make_vector_index(index_options(dim)));
+  rocksdb::WriteBatch batch;
+  batch.Put(cf(Cf::kMeta), "encoder", fingerprint);
+  batch.Put(cf(Cf::kMeta), "dim", std::to_string(dim));
+  RAGD_RETURN_IF_ERROR(from_rocks(db_->Write(sync_options(), &batch), "binding encoder"));
+  std::unique_lock lock(mu_);
+  encoder_ = fingerprint;
+  dim_ = dim;
+  ann_ = std::move(index);
+  ann_state_ = "new";
+  snapshot_current_ = false;
+  return Status::ok();
+}
+
+bool StoreImpl::is_current(const std::string& doc_id, const std::string& hash) const {
+  std::shared_lock lock(mu_);
+  auto it = docs_.find(doc_id);
+  return it != docs_.end() && it->second.hash == hash;
+}
+
+Result<UpsertResult> StoreImpl::upsert(const Document& doc, std::span<const Chunk> chunks,
+                                       std::span<const float> vectors) {
+  DocumentWrite w{&doc, chunks, vectors};
+  auto results = upsert_batch(std::span<const DocumentWrite>(&w, 1));
+  return std::move(results[0]);
+}
+
+Result<bool> StoreImpl::remove(const std::string& doc_id) {
+  if (options_.read_only) return Status::failed_precondition("store is open read-only");
+  std::lock_guard w(write_mu_);
+  if (!docs_.count(doc_id)) return false;
+  std::vector<Pending> group(1);
+  group[0].doc_id = doc_id;
+  group[0].remove_only = true;
+  RAGD_RETURN_IF_ERROR(commit(group).with_context("removing '" + doc_id + "'"));
+  return true;
+}
+
+std::vector<Result<UpsertResult>> StoreImpl::upsert_batch(std::span<const DocumentWrite> writes) {
+  std::vector<Result<UpsertResult>> results(writes.size(), Result<UpsertResult>(UpsertResult{}));
+  if (options_.read_only) {
+    for (auto& r : results) r = Status::failed_precondition("store is open read-only");
+    return results;
+  }
+  std::lock_guard w(write_mu_);
+  std::vector<Pending> group;
+  std::unordered_set<std::string> ids_in_group;
+  auto commit_group = [&] {
+    if (group.empty()) return;
+    Status s = commit(group);
+    for (auto& p : group) {
+      if (s.is_ok()) {
+        results[p.index] = UpsertResult{true, static_cast<uint32_t>(p.chunks.size())};
+      } else {
+        results[p.index] = s.with_context("writing '" + p.doc_id + "'");
+      }
+    }
+    group.clear();
+    ids_in_group.clear();
+  };
+  for (size_t i = 0; i < writes.size(); ++i) {
+    const DocumentWrite& dw = writes[i];
+    if (dw.doc && ids_in_group.count(dw.doc->id)) commit_group();  // same id twice: in order
+    Pending p;
+    Status s = prepare(dw, p);
+    if (!s.is_ok()) {
+      results[i] = std::move(s);
+      continue;
+    }
+    p.index = i;
+    if (p.unchanged) {
+      results[i] = UpsertResult{false, p.unchanged_chunks};
+      continue;
+    }
+    ids_in_group.insert(p.doc_id);
+    group.push_back(std::move(p));
+  }
+  commit_group();
+  return results;
+}
+
+// REQUIRES: write_mu_ held.
+Status StoreImpl::prepare(const DocumentWrite& w, Pending& p) const {
+  if (!w.doc) return Status::invalid_argument("upsert: null document");
+  const Document& doc = *w.doc;
+  const std::string where = "document '" + doc.id + "'" + (doc.origin.empty() ? "" : " (" + doc.origin + ")");
+  if (doc.id.empty()) {
+    return Status::invalid_argument("document" + (doc.origin.empty() ? "" : " (" + doc.origin + ")") +
+                                    ": empty id");
+  }
+  if (doc.id.size() > 4096) return Status::invalid_argument(where.substr(0, 80) + "...: id longer than 4096 bytes");
+  if (w.chunks.size() > 1000000) return Status::invalid_argument(where + ": too many chunks");
+  if (!w.vectors.empty()) {
+    if (dim_ <= 0) {
+      return Status::failed_precondition(where + ": vectors given but no encoder is bound (call bind_encoder)");
+    }
+    if (w.vectors.size() != w.chunks.size() * static_cast<size_t>(dim_)) {
+      return Status::invalid_argument(where + ": " + std::to_string(w.vectors.size()) + " floats for " +
+                                      std::to_string(w.chunks.size()) + " chunks of dim " +
+                                      std::to_string(dim_));
+    }
+  }
+  for (const auto& c : w.chunks) {
+    if (!c.doc_id.empty() && c.doc_id != doc.id) {
+      return Status::invalid_argument(where + ": chunk '" + c.id + "' belongs to '" + c.doc_id + "'");
+    }
+  }
+  p.doc_id = doc.id;
+  p.hash = content_hash(doc);
+  auto it = docs_.find(doc.id);
+  const bool has_vectors = !w.vectors.empty();
+  if (it != docs_.end() && it->second.hash == p.hash && (it->second.has_vectors || !has_vectors)) {
+    p.unchanged = true;
+    p.unchanged_chunks = static_cast<uint32_t>(it->second.labels.size());
+    return Status::ok();
+  }
+  p.doc = &doc;
+  p.chunks.assign(w.chunks.begin(), w.chunks.end());
+  for (size_t i = 0; i < p.chunks.size(); ++i) {
+    Chunk& c = p.chunks[i];
+    c.doc_id = doc.id;
+    if (c.id.empty()) c.id = doc.id + "#" + std::to_string(c.ordinal);
+  }
+  p.vectors.assign(w.vectors.begin(), w.vectors.end());
+  for (size_t i = 0; i < p.chunks.size() && has_vectors; ++i) {
+    if (!normalise(std::span<float>(p.vectors).subspan(i * static_cast<size_t>(dim_), static_cast<size_t>(dim_)))) {
+      return Status::invalid_argument(where + ": vector of chunk " + std::to_string(i) + " is not finite");
+    }
+  }
+  p.terms.resize(p.chunks.size());
+  p.lengths.resize(p.chunks.size());
+  // The title and section path are indexed with every chunk (as BM25 over
+  // title + text does), so a ticket number or runbook name in the title finds
+  // the document whichever chunk matches.
+  const std::vector<std::string> title_tokens = analyze(doc.title);
+  for (size_t i = 0; i < p.chunks.size(); ++i) {
+    std::vector<std::string> tokens = title_tokens;
+    for (const auto& s : p.chunks[i].section_path) {
+      auto st = analyze(s);
+      tokens.insert(tokens.end(), st.begin(), st.end());
+    }
+    auto body = analyze(p.chunks[i].text);
+    tokens.insert(tokens.end(), body.begin(), body.end());
+    p.lengths[i] = static_cast<uint32_t>(tokens.size());
+    p.terms[i] = count_terms(tokens);
+  }
+  return Status::ok();
+}
+
+// REQUIRES: write_mu_ held. Writes the group in one WriteBatch, then applies
+// it to the in-memory indexes.
+Status StoreImpl::commit(std::vector<Pending>& group) {
+  rocksdb::WriteBatch batch;
+  uint64_t label = next_label_;
+  uint64_t op = op_seq_;
+  // Old chunks: their term lists come from RocksDB (not kept in memory).
+  for (auto& p : group) {
+    auto it = docs_.find(p.doc_id);
+    if (it == docs_.end()) continue;
+    p.old_labels = it->second.labels;
+    p.old_had_vectors = it->second.has_vectors;
+    p.old_terms.resize(p.old_labels.size());
+    for (size_t i = 0; i < p.old_labels.size(); ++i) {
+      const uint64_t l = p.old_labels[i];
+      const std::string key = codec::key_u64(l);
+      std::string v;
+      if (db_->Get(rocksdb::ReadOptions(), cf(Cf::kChunkInfo), key, &v).ok()) {
+        ChunkInfo info;
+        if (decode_chunk_info(v, info)) p.old_terms[i] = std::move(info.terms);
+      }
+      for (const auto& t : p.old_terms[i]) batch.Delete(cf(Cf::kPostings), posting_key(t.term, l));
+      batch.Delete(cf(Cf::kChunks), key);
+      batch.Delete(cf(Cf::kChunkInfo), key);
+      if (p.old_had_vectors) {
+        batch.Delete(cf(Cf::kVectors), key);
+        batch.Put(cf(Cf::kOplog), codec::key_u64(++op), encode_op(OpType::kRemove, l));
+      }
+    }
+    if (p.remove_only) {
+      batch.Delete(cf(Cf::kDocuments), p.doc_id);
+      batch.Delete(cf(Cf::kDocText), p.doc_id);
+    }
+  }
+  for (auto& p : group) {
+    if (p.remove_only) continue;
+    const Document& doc = *p.doc;
+    DocRecord rec;
+    rec.hash = p.hash;
+    rec.info = DocInfo{doc.id, doc.title, doc.kind, doc.source, doc.url, doc.metadata, doc.acl, doc.updated_at};
+    rec.created_at = doc.created_at;
+    rec.has_vectors = !p.vectors.empty();
+    const size_t dim = static_cast<size_t>(std::max(dim_, 0));
+    for (size_t i = 0; i < p.chunks.size(); ++i) {
+      const uint64_t l = label++;
+      if (l > UINT32_MAX) {
+        return Status::resource_exhausted("chunk labels exhausted; rebuild the store by re-ingesting");
+      }
+      rec.labels.push_back(l);
+      const std::string key = codec::key_u64(l);
+      batch.Put(cf(Cf::kChunks), key, encode_chunk(p.chunks[i]));
+      batch.Put(cf(Cf::kChunkInfo), key, encode_chunk_info(ChunkInfo{doc.id, p.lengths[i], p.terms[i]}));
+      std::string tf;
+      for (const auto& t : p.terms[i]) {
+        tf.clear();
+        codec::Writer(tf).u64(t.tf);
+        batch.Put(cf(Cf::kPostings), posting_key(t.term, l), tf);
+      }
+      if (rec.has_vectors) {
+        batch.Put(cf(Cf::kVectors), key,
+                  rocksdb::Slice(reinterpret_cast<const char*>(p.vectors.data() + i * dim), dim * sizeof(float)));
+        batch.Put(cf(Cf::kOplog), codec::key_u64(++op), encode_op(OpType::kAdd, l));
+      }
+    }
+    p.new_labels = rec.labels;
+    p.info = std::make_shared<const DocInfo>(rec.info);
+    batch.Put(cf(Cf::kDocuments), p.doc_id, encode_doc_record(rec));
+    batch.Put(cf(Cf::kDocText), p.doc_id, encode_doc_text(doc));
+  }
+  batch.Put(cf(Cf::kMeta), "next_label", std::to_string(label));
+  batch.Put(cf(Cf::kMeta), "op_seq", std::to_string(op));
+  RAGD_RETURN_IF_ERROR(from_rocks(db_->Write(sync_options(), &batch), "RocksDB write"));
+  const uint64_t ops = op - op_seq_;
+  next_label_ = label;
+  op_seq_ = op;
+  ops_since_snapshot_ += ops;
+  if (ops > 0) snapshot_current_ = false;
+
+  // Durable. New vectors go into the ANN before they become live: searches
+  // that meet them meanwhile drop them because their slots are still empty.
+  Status ann_status;
+  if (ann_) {
+    std::vector<uint64_t> labels;
+    std::vector<float> vecs;
+    for (const auto& p : group) {
+      if (p.remove_only || p.vectors.empty()) continue;
+      labels.insert(labels.end(), p.new_labels.begin(), p.new_labels.end());
+      vecs.insert(vecs.end(), p.vectors.begin(), p.vectors.end());
+    }
+    ann_status = ann_->add(labels, vecs);
+  }
+  {
+    std::unique_lock lock(mu_);
+    for (auto& p : group) {
+      for (size_t i = 0; i < p.old_labels.size(); ++i) {
+        const uint64_t l = p.old_labels[i];
+        set_slot(l, nullptr);
+        lexical_.remove(static_cast<uint32_t>(l), p.old_terms[i]);
+        if (ann_ && p.old_had_vectors && ann_status.is_ok()) ann_status = ann_->remove(l);
+      }
+      if (!p.old_labels.empty() || p.remove_only) {
+        auto it = docs_.find(p.doc_id);
+        if (it != docs_.end()) {
+          live_chunks_ -= it->second.labels.size();
+          if (it->second.has_vectors) expected_vectors_ -= it->second.labels.size();
+          docs_.erase(it);
+        }
+      }
+      if (p.remove_only) continue;
+      for (size_t i = 0; i < p.new_labels.size(); ++i) {
+        set_slot(p.new_labels[i], p.info);
+        lexical_.add(static_cast<uint32_t>(p.new_labels[i]), p.terms[i], p.lengths[i]);
+      }
+      live_chunks_ += p.new_labels.size();
+      const bool hv = !p.vectors.empty();
+      if (hv) expected_vectors_ += p.new_labels.size();
+      docs_[p.doc_id] = DocEntry{p.info, p.hash, p.new_labels, hv};
+    }
+  }
+  if (!ann_status.is_ok() || (ann_ && ann_->deleted() > 1000 &&
+                              static_cast<double>(ann_->deleted()) >
+                                  options_.rebuild_deleted_ratio * static_cast<double>(ann_->size()))) {
+    // The ANN is derived: rebuild it from RocksDB rather than fail a write
+    // that is already durable.
+    auto rebuilt = build_ann(dim_);
+    if (!rebuilt.is_ok()) return rebuilt.status().with_context("rebuilding vector index");
+    std::unique_lock lock(mu_);
+    ann_ = std::move(rebuilt).value();
+    ann_state_ = ann_status.is_ok() ? "rebuilt: too many deleted vectors" : "rebuilt: " + ann_status.message();
+    snapshot_current_ = false;
+  }
+  if (options_.snapshot_every_ops > 0 && ops_since_snapshot_ >= options_.snapshot_every_ops) {
+    (void)snapshot_locked();  // best effort: a missing snapshot only costs replay time
+  }
+  return Status::ok();
+}
+
+// REQUIRES: mu_ held exclusively, or no readers yet (open).
+void StoreImpl::set_slot(uint64_t label, std::shared_ptr<const DocInfo> info) {
+  if (slots_.size() <= label) {
+    if (!info) return;
+    slots_.resize(std::max<size_t>(label + 1, slots_.size() * 3 / 2 + 1024));
+  }
+  slots_[label] = std::move(info);
+}
+
+Status StoreImpl::reindex(const std::string& fingerprint, int dim, const EmbedFn& embed,
+                          const std::function<void(uint64_t done, uint64_t total)>& progress) {
+  if (options_.read_only) return Status::failed_precondition("store is open read-only");
+  if (fingerprint.empty() || dim <= 0 || dim > 65536) {
+    return Status::invalid_argument("reindex: bad fingerprint '" + fingerprint + "' or dim " + std::to_string(dim));
+  }
+  std::lock_guard w(write_mu_);
+  RAGD_RETURN_IF_ERROR(from_rocks(db_->Put(sync_options(), cf(Cf::kMeta), "reindex_pending", fingerprint),
+                                  "starting reindex"));
+  reindex_pending_ = fingerprint;
+  RAGD_ASSIGN_OR_RETURN(auto index, make_vector_index(index_options(dim)));
+  const uint64_t total = live_chunks_;
+  uint64_t done = 0;
+  std::vector<uint64_t> labels;
+  std::vector<std::string> texts;
+  auto flush = [&]() -> Status {
+    if (labels.empty()) return Status::ok();
+    auto vecs = embed(texts);
+    if (!vecs.is_ok()) return vecs.status().with_context("reindex: embedding");
+    std::vector<float>& v = vecs.value();
+    if (v.size() != labels.size() * static_cast<size_t>(dim)) {
+      return Status::invalid_argument("reindex: encoder returned " + std::to_string(v.size()) + " floats for " +
+                                      std::to_string(labels.size()) + " texts of dim " + std::to_string(dim));
+    }
+    rocksdb::WriteBatch batch;
+    for (size_t i = 0; i < labels.size(); ++i) {
+      std::span<float> row(v.data() + i * static_cast<size_t>(dim), static_cast<size_t>(dim));
+      if (!normalise(row)) return Status::invalid_argument("reindex: encoder returned a non-finite vector");
+      batch.Put(cf(Cf::kVectors), codec::key_u64(labels[i]),
+                rocksdb::Slice(reinterpret_cast<const char*>(row.data()), row.size() * sizeof(float)));
+    }
+    RAGD_RETURN_IF_ERROR(from_rocks(db_->Write(rocksdb::WriteOptions(), &batch), "reindex: writing vectors"));
+    RAGD_RETURN_IF_ERROR(index->add(labels, v));
+    done += labels.size();
+    if (progress) progress(done, total);
+    labels.clear();
+    texts.clear();
+    return Status::ok();
+  };
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kChunks)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    uint64_t label = codec::parse_key_u64(std::string_view(it->key().data(), it->key().size()));
+    Chunk c;
+    if (!live(label) || !decode_chunk(std::string_view(it->value().data(), it->value().size()), c)) continue;
+    labels.push_back(label);
+    texts.push_back(std::move(c.text));
+    if (labels.size() >= 256) RAGD_RETURN_IF_ERROR(flush());
+  }
+  RAGD_RETURN_IF_ERROR(from_rocks(it->status(), "reindex: reading chunks"));
+  it.reset();
+  RAGD_RETURN_IF_ERROR(flush());
+
+  // Finish in one synced batch: every document has vectors now, the new
+  // encoder is bound and the op log starts over.
+  rocksdb::WriteBatch batch;
+  for (auto& [id, entry] : docs_) {
+    if (entry.has_vectors) continue;
+    std::string v;
+    DocRecord rec;
+    if (db_->Get(rocksdb::ReadOptions(), cf(Cf::kDocuments), id, &v).ok() && decode_doc_record(v, rec)) {
+      rec.has_vectors = true;
+      batch.Put(cf(Cf::kDocuments), id, encode_doc_record(rec));
+    }
+  }
+  batch.Put(cf(Cf::kMeta), "encoder", fingerprint);
+  batch.Put(cf(Cf::kMeta), "dim", std::to_string(dim));
+  batch.Delete(cf(Cf::kMeta), "reindex_pending");
+  batch.DeleteRange(cf(Cf::kOplog), codec::key_u64(0), codec::key_u64(op_seq_ + 1));
+  batch.Put(cf(Cf::kMeta), "oplog_trimmed", std::to_string(op_seq_));
+  RAGD_RETURN_IF_ERROR(from_rocks(db_->Write(sync_options(), &batch), "reindex: finishing"));
+  {
+    std::unique_lock lock(mu_);
+    for (auto& [id, entry] : docs_) entry.has_vectors = true;
+    expected_vectors_ = live_chunks_;
+    encoder_ = fingerprint;
+    dim_ = dim;
+    reindex_pending_.clear();
+    oplog_trimmed_ = op_seq_;
+    ann_ = std::move(index);
+    ann_state_ = "rebuilt by reindex";
+  }
+  snapshot_current_ = false;
+  return snapshot_locked();
+}
+
+}  // namespace ragd

@@ -1,0 +1,135 @@
+// StoreImpl: the RocksDB-backed Store. Private to index/.
+//
+// Locking:
+//  - write_mu_ serialises writers (upsert, remove, bind_encoder, reindex,
+//    snapshot). Writer-only state (next_label_, op_seq_, ...) needs it.
+//  - mu_ (shared) orders readers against the moment a write becomes visible:
+//    a writer first makes its WriteBatch durable, then takes mu_ exclusively
+//    and flips the slots, the lexical index and the ANN deletions together.
+//    Readers hold mu_ shared for a whole search, so they see a document's
+//    chunks all old or all new, and every candidate label is checked against
+//    slots_ before it is returned.
+//  - The VectorIndex has its own lock; lock order is mu_ then the index's.
+#pragma once
+
+#include <rocksdb/db.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "index/lexical_index.h"
+#include "index/store.h"
+#include "index/vector_index.h"
+
+namespace ragd {
+
+enum class Cf { kDefault = 0, kDocuments, kDocText, kChunks, kChunkInfo, kVectors, kPostings, kMeta, kOplog };
+
+class StoreImpl final : public Store {
+ public:
+  explicit StoreImpl(const StoreOptions& options);
+  ~StoreImpl() override;
+
+  Status open_db();
+  Status load();
+
+  Status bind_encoder(const std::string& fingerprint, int dim) override;
+  bool is_current(const std::string& doc_id, const std::string& hash) const override;
+  Result<UpsertResult> upsert(const Document& doc, std::span<const Chunk> chunks,
+                              std::span<const float> vectors) override;
+  std::vector<Result<UpsertResult>> upsert_batch(std::span<const DocumentWrite> writes) override;
+  Result<bool> remove(const std::string& doc_id) override;
+  Result<Document> get_document(const std::string& doc_id) const override;
+  std::vector<Chunk> chunks_of(const std::string& doc_id) const override;
+  std::optional<StoredChunk> chunk(uint64_t label) const override;
+  std::vector<float> chunk_vector(uint64_t label) const override;
+  std::vector<ScoredChunk> search_lexical(std::span<const std::string> terms, size_t k,
+                                          const DocPredicate& allow) const override;
+  std::vector<ScoredChunk> search_vector(std::span<const float> query, size_t k,
+                                         const DocPredicate& allow) const override;
+  void for_each_document(const std::function<void(const std::string&)>& fn) const override;
+  Status reindex(const std::string& fingerprint, int dim, const EmbedFn& embed,
+                 const std::function<void(uint64_t done, uint64_t total)>& progress) override;
+  Status snapshot() override;
+  StoreStats stats() const override;
+
+ private:
+  struct DocEntry {
+    std::shared_ptr<const DocInfo> info;
+    std::string hash;
+    std::vector<uint64_t> labels;
+    bool has_vectors = false;
+  };
+
+  // One document of a write group, prepared before the batch is built.
+  struct Pending {
+    size_t index = 0;  // position in the caller's batch
+    std::string doc_id;
+    bool remove_only = false;
+    bool unchanged = false;
+    uint32_t unchanged_chunks = 0;
+    const Document* doc = nullptr;
+    std::string hash;
+    std::vector<Chunk> chunks;
+    std::vector<float> vectors;  // normalised
+    std::vector<std::vector<TermFreq>> terms;
+    std::vector<uint32_t> lengths;
+    // Filled by commit().
+    std::vector<uint64_t> old_labels;
+    bool old_had_vectors = false;
+    std::vector<std::vector<TermFreq>> old_terms;
+    std::vector<uint64_t> new_labels;
+    std::shared_ptr<const DocInfo> info;
+  };
+
+  rocksdb::ColumnFamilyHandle* cf(Cf c) const { return cfs_[static_cast<size_t>(c)]; }
+  rocksdb::WriteOptions sync_options() const;
+  std::string get_meta(const std::string& key) const;
+  uint64_t get_meta_u64(const std::string& key) const;
+  VectorIndexOptions index_options(int dim) const;
+
+  Status load_ann();
+  Result<uint64_t> replay_oplog(VectorIndex& index, uint64_t after);
+  Result<std::unique_ptr<VectorIndex>> build_ann(int dim) const;
+  Status snapshot_locked();
+  Status prepare(const DocumentWrite& w, Pending& p) const;
+  Status commit(std::vector<Pending>& group);
+  void set_slot(uint64_t label, std::shared_ptr<const DocInfo> info);
+  // REQUIRES: mu_ held (either way), or write_mu_ held.
+  bool live(uint64_t label) const { return label < slots_.size() && slots_[label] != nullptr; }
+  std::vector<ScoredChunk> exact_vector_search(std::span<const float> query, size_t k,
+                                               const DocPredicate& allow) const;
+
+  StoreOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // owned by db_; destroyed in ~StoreImpl
+
+  std::mutex write_mu_;
+  // Guarded by write_mu_.
+  uint64_t next_label_ = 0;
+  uint64_t op_seq_ = 0;
+  uint64_t oplog_trimmed_ = 0;
+  uint64_t ops_since_snapshot_ = 0;
+  bool snapshot_current_ = false;
+  std::string reindex_pending_;
+
+  mutable std::shared_mutex mu_;
+  // Guarded by mu_ (written with write_mu_ also held).
+  std::string index_type_;
+  std::string encoder_;
+  int dim_ = 0;
+  std::unordered_map<std::string, DocEntry> docs_;
+  std::vector<std::shared_ptr<const DocInfo>> slots_;  // by label; null = not live
+  uint64_t live_chunks_ = 0;
+  uint64_t expected_vectors_ = 0;
+  LexicalIndex lexical_;
+  std::unique_ptr<VectorIndex> ann_;
+  std::string ann_state_;
+};
+
+}  // namespace ragd

@@ -1,0 +1,360 @@
+#include "index/store.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+
+#include "index/analyzer.h"
+#include "test_util.h"
+
+namespace ragd {
+namespace {
+
+using test::make_chunks;
+using test::make_doc;
+using test::options_for;
+using test::random_vectors;
+using test::TempDir;
+
+std::unique_ptr<Store> open_store(const StoreOptions& o) {
+  auto s = Store::open(o);
+  EXPECT_TRUE(s.is_ok()) << s.status().to_string();
+  return s.is_ok() ? std::move(s).value() : nullptr;
+}
+
+std::vector<ScoredChunk> lexical(const Store& s, const std::string& q, size_t k = 10,
+                                 const DocPredicate& allow = nullptr) {
+  auto terms = analyze(q);
+  return s.search_lexical(terms, k, allow);
+}
+
+std::set<std::string> doc_ids(const Store& s, const std::vector<ScoredChunk>& hits) {
+  std::set<std::string> ids;
+  for (const auto& h : hits) {
+    auto c = s.chunk(h.label);
+    EXPECT_TRUE(c.has_value()) << "label " << h.label << " returned but not live";
+    if (c) ids.insert(c->chunk.doc_id);
+  }
+  return ids;
+}
+
+TEST(StoreTest, UpsertNoOpReplaceAndRemove) {
+  TempDir dir("upsert");
+  auto store = open_store(options_for(dir.path()));
+  ASSERT_TRUE(store);
+  auto doc = make_doc("INC1", "printer jams on floor three");
+  auto chunks = make_chunks("INC1", {"printer jams on floor three", "replaced the fuser unit", "closed by helpdesk"});
+  auto r = store->upsert(doc, chunks, {});
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_TRUE(r->changed);
+  EXPECT_EQ(r->chunks, 3u);
+  EXPECT_TRUE(store->is_current("INC1", Store::content_hash(doc)));
+
+  auto again = store->upsert(doc, chunks, {});
+  ASSERT_TRUE(again.is_ok());
+  EXPECT_FALSE(again->changed);
+  EXPECT_EQ(again->chunks, 3u);
+  auto before = lexical(*store, "fuser");
+  ASSERT_EQ(before.size(), 1u);
+  const uint64_t old_label = before[0].label;
+
+  // A changed document replaces all its chunks; the old ones never come back.
+  doc.text = "printer jams; toner replaced";
+  auto chunks2 = make_chunks("INC1", {"printer jams on floor three", "replaced the toner cartridge"});
+  auto changed = store->upsert(doc, chunks2, {});
+  ASSERT_TRUE(changed.is_ok());
+  EXPECT_TRUE(changed->changed);
+  EXPECT_EQ(changed->chunks, 2u);
+  EXPECT_TRUE(lexical(*store, "fuser").empty());
+  EXPECT_FALSE(store->chunk(old_label).has_value());
+  EXPECT_EQ(lexical(*store, "toner").size(), 1u);
+  EXPECT_EQ(store->chunks_of("INC1").size(), 2u);
+  EXPECT_EQ(store->stats().chunks, 2u);
+  auto got = store->get_document("INC1");
+  ASSERT_TRUE(got.is_ok());
+  EXPECT_EQ(got->text, doc.text);
+  EXPECT_EQ(got->title, doc.title);
+
+  auto removed = store->remove("INC1");
+  ASSERT_TRUE(removed.is_ok());
+  EXPECT_TRUE(*removed);
+  auto removed_again = store->remove("INC1");
+  ASSERT_TRUE(removed_again.is_ok());
+  EXPECT_FALSE(*removed_again);
+  EXPECT_TRUE(lexical(*store, "printer").empty());
+  EXPECT_EQ(store->get_document("INC1").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->stats().documents, 0u);
+}
+
+TEST(StoreTest, StateSurvivesReopenAndDeletedNeverReturns) {
+  TempDir dir("reopen");
+  auto o = options_for(dir.path());
+  o.sync_writes = true;
+  std::vector<uint64_t> dead_labels;
+  {
+    auto store = open_store(o);
+    ASSERT_TRUE(store->bind_encoder("test-enc", 16).is_ok());
+    for (int i = 0; i < 20; ++i) {
+      std::string id = "DOC" + std::to_string(i);
+      auto chunks = make_chunks(id, {"alpha topic " + std::to_string(i), "beta common words"});
+      auto vecs = random_vectors(2, 16, static_cast<uint32_t>(i));
+      ASSERT_TRUE(store->upsert(make_doc(id, "doc " + std::to_string(i)), chunks, vecs).is_ok());
+    }
+    for (const auto& h : lexical(*store, "alpha beta", 100)) {
+      auto c = store->chunk(h.label);
+      if (c && (c->chunk.doc_id == "DOC3" || c->chunk.doc_id == "DOC4")) dead_labels.push_back(h.label);
+    }
+    ASSERT_EQ(dead_labels.size(), 4u);
+    ASSERT_TRUE(*store->remove("DOC3"));
+    auto chunks = make_chunks("DOC4", {"gamma replaced text"});
+    ASSERT_TRUE(store->upsert(make_doc("DOC4", "changed"), chunks, random_vectors(1, 16, 99)).is_ok());
+  }
+  auto store = open_store(o);
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->stats().documents, 19u);
+  EXPECT_EQ(store->stats().chunks, 37u);
+  EXPECT_EQ(store->stats().encoder, "test-enc");
+  for (uint64_t l : dead_labels) EXPECT_FALSE(store->chunk(l).has_value());
+  auto ids = doc_ids(*store, lexical(*store, "beta", 100));
+  EXPECT_EQ(ids.size(), 18u);
+  EXPECT_FALSE(ids.count("DOC3"));
+  EXPECT_FALSE(ids.count("DOC4"));
+  EXPECT_EQ(doc_ids(*store, lexical(*store, "gamma")), std::set<std::string>{"DOC4"});
+  // Every vector of DOC0 finds itself; no dead label comes out of the ANN.
+  auto v = random_vectors(2, 16, 0);
+  auto hits = store->search_vector(std::span<const float>(v.data(), 16), 40, nullptr);
+  ASSERT_FALSE(hits.empty());
+  EXPECT_EQ(store->chunk(hits[0].label)->chunk.doc_id, "DOC0");
+  EXPECT_NEAR(hits[0].score, 1.0f, 1e-4);
+  for (const auto& h : hits) {
+    EXPECT_EQ(std::count(dead_labels.begin(), dead_labels.end(), h.label), 0);
+  }
+  EXPECT_TRUE(store->is_current("DOC5", Store::content_hash(make_doc("DOC5", "doc 5"))));
+}
+
+TEST(StoreTest, EncoderMismatchFailsAndAsksForReindex) {
+  TempDir dir("encoder");
+  auto o = options_for(dir.path());
+  {
+    auto store = open_store(o);
+    ASSERT_TRUE(store->bind_encoder("glove-sif:a", 8).is_ok());
+    ASSERT_TRUE(store->bind_encoder("glove-sif:a", 8).is_ok());
+    auto chunks = make_chunks("D", {"one", "two"});
+    ASSERT_TRUE(store->upsert(make_doc("D", "x"), chunks, random_vectors(2, 8, 1)).is_ok());
+    // Wrong vector count is refused and names the document.
+    auto bad = store->upsert(make_doc("E", "y"), chunks, random_vectors(1, 8, 1));
+    EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(bad.status().message().find("'E'"), std::string::npos);
+  }
+  auto store = open_store(o);
+  Status s = store->bind_encoder("bert:b", 4);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("ragd reindex"), std::string::npos) << s.message();
+
+  // reindex re-embeds every chunk and binds the new encoder.
+  uint64_t last_done = 0;
+  Status r = store->reindex(
+      "bert:b", 4,
+      [](std::span<const std::string> texts) -> Result<std::vector<float>> {
+        std::vector<float> out;
+        for (const auto& t : texts) {
+          for (int j = 0; j < 4; ++j) out.push_back(t == "one" ? (j == 0 ? 1.f : 0.f) : (j == 1 ? 1.f : 0.f));
+        }
+        return out;
+      },
+      [&](uint64_t done, uint64_t) { last_done = done; });
+  ASSERT_TRUE(r.is_ok()) << r.to_string();
+  EXPECT_EQ(last_done, 2u);
+  EXPECT_TRUE(store->bind_encoder("bert:b", 4).is_ok());
+  EXPECT_EQ(store->bind_encoder("glove-sif:a", 8).code(), StatusCode::kFailedPrecondition);
+  std::vector<float> q = {0, 1, 0, 0};
+  auto hits = store->search_vector(q, 1, nullptr);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(store->chunk(hits[0].label)->chunk.text, "two");
+  EXPECT_EQ(store->chunk_vector(hits[0].label).size(), 4u);
+}
+
+TEST(StoreTest, ExactErrorCodeRanksFirst) {
+  TempDir dir("errcode");
+  auto store = open_store(options_for(dir.path()));
+  const char* codes[] = {"ORA-00904", "ORA-01017", "ORA-12154", "ORA-00933", "ORA-01555", "ORA-04031"};
+  for (int i = 0; i < 80; ++i) {
+    std::string id = "INC00" + std::to_string(10000 + i);
+    std::string text = "Oracle database error " + std::string(codes[i % 6]) +
+                       " reported by the ERP batch job on host db-prod-0" + std::to_string(i % 9) +
+                       ". Table or view access failed; DBA restarted the listener and the job succeeded.";
+    ASSERT_TRUE(store->upsert(make_doc(id, text), make_chunks(id, {text}), {}).is_ok());
+  }
+  const std::string target = "INC0010042";
+  std::string text = "Oracle database error ORA-00942 table or view does not exist for the ERP batch job "
+                     "on host db-prod-02. DBA granted select on the missing view and the job succeeded.";
+  ASSERT_TRUE(store->upsert(make_doc(target, text), make_chunks(target, {text}), {}).is_ok());
+  for (const std::string q : {"ORA-00942", "ora-00942 table or view does not exist", "error ORA-00942 ERP"}) {
+    auto hits = lexical(*store, q);
+    ASSERT_FALSE(hits.empty()) << q;
+    EXPECT_EQ(store->chunk(hits[0].label)->chunk.doc_id, target) << q;
+  }
+  auto inc = lexical(*store, "INC0010007");
+  ASSERT_FALSE(inc.empty());
+  auto lone = lexical(*store, "00942");
+  ASSERT_FALSE(lone.empty());
+  EXPECT_EQ(store->chunk(lone[0].label)->chunk.doc_id, target);
+}
+
+TEST(StoreTest, FiltersAndAclOnLexicalAndVectorSearch) {
+  TempDir dir("filters");
+  auto store = open_store(options_for(dir.path()));
+  ASSERT_TRUE(store->bind_encoder("enc", 16).is_ok());
+  const int n = 400;
+  auto vecs = random_vectors(n, 16, 7);
+  for (int i = 0; i < n; ++i) {
+    std::string id = "D" + std::to_string(i);
+    auto doc = make_doc(id, "vpn", i % 50 == 0 ? "policy" : "ticket");
+    if (i % 3 == 0) doc.acl = {"hr"};
+    doc.metadata["priority"] = i % 4 == 0 ? "1" : "3";
+    auto chunks = make_chunks(id, {"vpn client disconnects every hour case " + std::to_string(i)});
+    ASSERT_TRUE(store->upsert(doc, chunks, std::span<const float>(vecs.data() + i * 16, 16)).is_ok());
+  }
+  std::vector<std::string> groups = {"it"};
+  DocPredicate acl = [&](const DocInfo& d) {
+    if (d.acl.empty()) return true;
+    for (const auto& g : d.acl)
+      if (std::find(groups.begin(), groups.end(), g) != groups.end()) return true;
+    return false;
+  };
+  auto lex = lexical(*store, "vpn disconnects", 500, acl);
+  EXPECT_EQ(lex.size(), static_cast<size_t>(n - (n + 2) / 3));
+  for (const auto& h : lex) EXPECT_TRUE(store->chunk(h.label)->doc->acl.empty());
+
+  DocPredicate policies = [](const DocInfo& d) { return d.kind == "policy"; };
+  auto lp = lexical(*store, "vpn", 10, policies);
+  EXPECT_EQ(lp.size(), 8u);
+  // Selective filter on vectors: the 8 policies are all found, best first.
+  std::span<const float> q(vecs.data() + 100 * 16, 16);  // D100 is a policy
+  auto vp = store->search_vector(q, 10, policies);
+  ASSERT_EQ(vp.size(), 8u);
+  EXPECT_EQ(store->chunk(vp[0].label)->chunk.doc_id, "D100");
+  for (size_t i = 1; i < vp.size(); ++i) EXPECT_GE(vp[i - 1].score, vp[i].score);
+  for (const auto& h : vp) EXPECT_EQ(store->chunk(h.label)->doc->kind, "policy");
+  // ACL on vectors: D99 is hr-only, so its own vector must not find it.
+  std::span<const float> q99(vecs.data() + 99 * 16, 16);
+  auto va = store->search_vector(q99, 10, acl);
+  ASSERT_EQ(va.size(), 10u);
+  for (const auto& h : va) EXPECT_TRUE(store->chunk(h.label)->doc->acl.empty());
+  auto unfiltered = store->search_vector(q99, 1, nullptr);
+  ASSERT_EQ(unfiltered.size(), 1u);
+  EXPECT_EQ(store->chunk(unfiltered[0].label)->chunk.doc_id, "D99");
+  DocPredicate p1 = [](const DocInfo& d) { return d.metadata.count("priority") && d.metadata.at("priority") == "1"; };
+  for (const auto& h : store->search_vector(q, 20, p1)) EXPECT_EQ(store->chunk(h.label)->doc->metadata.at("priority"), "1");
+}
+
+TEST(StoreTest, UpsertBatchIsPerDocumentAtomicAndHandlesDuplicates) {
+  TempDir dir("batch");
+  auto store = open_store(options_for(dir.path()));
+  auto d1 = make_doc("A", "first");
+  auto d2 = make_doc("", "no id");
+  auto d3 = make_doc("A", "second version");
+  auto c1 = make_chunks("A", {"apple one", "apple two"});
+  auto c3 = make_chunks("A", {"banana"});
+  std::vector<DocumentWrite> writes = {{&d1, c1, {}}, {&d2, c1, {}}, {&d3, c3, {}}};
+  auto results = store->upsert_batch(writes);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_TRUE(results[0].is_ok());
+  EXPECT_EQ(results[1].status().code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(results[2].is_ok());
+  EXPECT_EQ(results[2]->chunks, 1u);
+  EXPECT_TRUE(lexical(*store, "apple").empty());
+  EXPECT_EQ(lexical(*store, "banana").size(), 1u);
+  EXPECT_EQ(store->stats().chunks, 1u);
+}
+
+std::vector<uint64_t> top_labels(const Store& s, const std::vector<float>& q, size_t k) {
+  std::vector<uint64_t> out;
+  for (const auto& h : s.search_vector(q, k, nullptr)) out.push_back(h.label);
+  return out;
+}
+
+class SnapshotTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SnapshotTest, ReplayAfterSnapshotAndRebuildWhenCorrupt) {
+  TempDir dir("snap");
+  TempDir crash("snapcopy");
+  auto o = options_for(dir.path(), GetParam());
+  o.hnsw_ef_search = 256;  // near-exhaustive on 500 vectors: rebuilt graphs agree
+  o.sync_writes = true;
+  o.faiss_train_size = 400;
+  const int dim = 24;
+  auto vecs = random_vectors(600, dim, 5);
+  auto queries = random_vectors(10, dim, 6);
+  std::vector<std::vector<uint64_t>> expect;
+  auto put = [&](Store& s, int i) {
+    std::string id = "D" + std::to_string(i);
+    ASSERT_TRUE(s.upsert(make_doc(id, id), make_chunks(id, {"text " + id}),
+                         std::span<const float>(vecs.data() + i * dim, dim))
+                    .is_ok());
+  };
+  {
+    auto store = open_store(o);
+    ASSERT_TRUE(store->bind_encoder("enc", dim).is_ok());
+    for (int i = 0; i < 500; ++i) put(*store, i);
+    ASSERT_TRUE(store->snapshot().is_ok());
+    for (int i = 500; i < 600; ++i) put(*store, i);
+    for (int i = 0; i < 600; i += 7) {
+      std::string id = "D";
+      id += std::to_string(i);  // (GCC 12 flags "D" + to_string(i) here with a false -Wrestrict)
+      ASSERT_TRUE(*store->remove(id));
+    }
+    for (int qi = 0; qi < 10; ++qi) {
+      expect.push_back(top_labels(*store, std::vector<float>(queries.begin() + qi * dim, queries.begin() + (qi + 1) * dim), 10));
+    }
+    // A crash now leaves the old snapshot plus an op log: copy the files as they are.
+    std::filesystem::copy(dir.path(), crash.path(), std::filesystem::copy_options::recursive |
+                                                      std::filesystem::copy_options::overwrite_existing);
+  }
+  auto check = [&](const std::filesystem::path& p, const std::string& state_prefix) {
+    auto oo = o;
+    oo.dir = p;
+    auto store = open_store(oo);
+    ASSERT_TRUE(store);
+    EXPECT_EQ(store->stats().ann_state.rfind(state_prefix, 0), 0u) << store->stats().ann_state;
+    EXPECT_EQ(store->stats().documents, 600u - 86u);
+    for (int qi = 0; qi < 10; ++qi) {
+      auto got = top_labels(*store, std::vector<float>(queries.begin() + qi * dim, queries.begin() + (qi + 1) * dim), 10);
+      EXPECT_EQ(got, expect[qi]) << "query " << qi;
+    }
+  };
+  check(crash.path(), "snapshot");   // snapshot + replay of 186 ops
+  check(dir.path(), "snapshot");                  // clean close: fresh snapshot
+  // Garble the middle of the snapshot: rebuilt from RocksDB, same answers.
+  {
+    std::fstream f(dir.path() / "ann.index", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(dir.path() / "ann.index") / 2));
+    f.write("garbage!", 8);
+  }
+  check(dir.path(), "rebuilt");
+  // Truncate it.
+  std::filesystem::resize_file(dir.path() / "ann.index", 100);
+  check(dir.path(), "rebuilt");
+  // Lose it entirely.
+  std::filesystem::remove(dir.path() / "ann.index");
+  std::filesystem::remove(dir.path() / "ann.meta");
+  check(dir.path(), "rebuilt");
+  {
+    std::ofstream f(dir.path() / "ann.meta", std::ios::trunc);
+    f << "not a header";
+  }
+  check(dir.path(), "rebuilt");
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, SnapshotTest,
+                         ::testing::Values("hnsw", "faiss:Flat", "faiss:IVF8,Flat", "faiss:HNSW16"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           std::replace_if(n.begin(), n.end(), [](char c) { return !std::isalnum(c); }, '_');
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace ragd

@@ -1,0 +1,82 @@
+// Helpers shared by the index tests: temporary directories and documents.
+#pragma once
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "index/store.h"
+#include "ragd/document.h"
+
+namespace ragd::test {
+
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name) {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() /
+            ("ragd-index-" + name + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline Document make_doc(const std::string& id, const std::string& text, const std::string& kind = "ticket") {
+  Document d;
+  d.id = id;
+  d.title = "Title of " + id;
+  d.kind = kind;
+  d.source = "api";
+  d.text = text;
+  return d;
+}
+
+// One chunk per paragraph-like piece of `texts`.
+inline std::vector<Chunk> make_chunks(const std::string& doc_id, const std::vector<std::string>& texts) {
+  std::vector<Chunk> out;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    Chunk c;
+    c.doc_id = doc_id;
+    c.ordinal = static_cast<uint32_t>(i);
+    c.id = doc_id + "#" + std::to_string(i);
+    c.text = texts[i];
+    out.push_back(c);
+  }
+  return out;
+}
+
+// Deterministic unit vectors: n x dim.
+inline std::vector<float> random_vectors(size_t n, int dim, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  std::vector<float> v(n * static_cast<size_t>(dim));
+  for (size_t i = 0; i < n; ++i) {
+    double ss = 0;
+    for (int j = 0; j < dim; ++j) {
+      float x = g(rng);
+      v[i * dim + j] = x;
+      ss += x * x;
+    }
+    for (int j = 0; j < dim; ++j) v[i * dim + j] = static_cast<float>(v[i * dim + j] / std::sqrt(ss));
+  }
+  return v;
+}
+
+inline StoreOptions options_for(const std::filesystem::path& dir, const std::string& type = "hnsw") {
+  StoreOptions o;
+  o.dir = dir;
+  o.vector_index = type;
+  o.sync_writes = false;  // tests that need durability turn it back on
+  return o;
+}
+
+}  // namespace ragd::test
