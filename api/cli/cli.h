@@ -1,0 +1,44 @@
+// The `ragd` command groups of api/cli (one file each), registered by
+// main.cpp. Model commands come from api/cli/commands.h.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "api/service.h"
+#include "ragd/status.h"
+
+namespace CLI {
+class App;
+}
+
+namespace ragd::cli {
+
+// Options every command takes.
+struct CommonOptions {
+  // Data directory (the store). Default: ./ragd-data.
+  std::string data = "ragd-data";
+  // GloVe binary file. Default: empty (see ServiceOptions::glove).
+  std::string glove;
+};
+
+// Adds --data and --glove to a subcommand, bound to `opts`.
+void add_common_options(CLI::App& cmd, CommonOptions& opts);
+
+// Opens the service for a command; prints nothing.
+Result<std::unique_ptr<ServiceContext>> open_service(const CommonOptions& opts, EmbedderLoad load,
+                                                     bool read_only = false, bool bind_encoder = true);
+
+// Prints "ragd: <message>" to stderr and returns exit code 1 (2 for usage).
+int fail(const Status& status);
+
+// Each adds one or more subcommands. A subcommand's callback stores its exit
+// code in `exit_code`.
+void add_ingest_command(CLI::App& app, int& exit_code);
+void add_query_commands(CLI::App& app, int& exit_code);   // search, ask
+void add_serve_command(CLI::App& app, int& exit_code);
+void add_admin_commands(CLI::App& app, int& exit_code);   // delete, stats, reindex
+void add_eval_command(CLI::App& app, int& exit_code);
+void add_glove_commands(CLI::App& app, int& exit_code);   // glove import
+
+}  // namespace ragd::cli

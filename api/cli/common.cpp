@@ -1,0 +1,31 @@
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "api/cli/cli.h"
+
+namespace ragd::cli {
+
+void add_common_options(CLI::App& cmd, CommonOptions& opts) {
+  cmd.add_option("--data", opts.data, "data directory (the store)")->capture_default_str();
+  cmd.add_option("--glove", opts.glove,
+                 "GloVe binary file (default: $RAGD_GLOVE or .cache/ragd/glove-wink-sg-100d.bin)");
+}
+
+Result<std::unique_ptr<ServiceContext>> open_service(const CommonOptions& opts, EmbedderLoad load,
+                                                     bool read_only, bool bind_encoder) {
+  ServiceOptions so;
+  so.store.dir = opts.data;
+  so.store.read_only = read_only;
+  so.glove = opts.glove;
+  so.embedder_load = load;
+  so.bind_encoder = bind_encoder;
+  return ServiceContext::open(std::move(so));
+}
+
+int fail(const Status& status) {
+  std::fprintf(stderr, "ragd: %s\n", status.to_string().c_str());
+  return status.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+}  // namespace ragd::cli

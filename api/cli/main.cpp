@@ -1,0 +1,35 @@
+// `ragd`: one binary for every command. Each command group lives in its own
+// file; this one only assembles them.
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdio>
+
+#include "api/cli/cli.h"
+#ifdef RAGD_HAVE_MODEL_COMMANDS
+#include "api/cli/commands.h"
+#endif
+
+int main(int argc, char** argv) {
+  // A closed pipe (`ragd search ... | head`) must not kill us mid-write.
+  std::signal(SIGPIPE, SIG_IGN);
+  CLI::App app{"ragd: retrieval-augmented answers over IT knowledge (tickets, runbooks, policies)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "ragd 0.1.0");
+  int exit_code = 0;
+  ragd::cli::add_ingest_command(app, exit_code);
+  ragd::cli::add_query_commands(app, exit_code);
+  ragd::cli::add_serve_command(app, exit_code);
+  ragd::cli::add_admin_commands(app, exit_code);
+  ragd::cli::add_eval_command(app, exit_code);
+  ragd::cli::add_glove_commands(app, exit_code);
+#ifdef RAGD_HAVE_MODEL_COMMANDS
+  ragd::cli::add_model_commands(app);
+#endif
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return exit_code;
+}

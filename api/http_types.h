@@ -1,0 +1,50 @@
+// Request and Response as the routes see them: plain values with no Beast
+// types, so that a route can be tested without a socket.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ragd::api {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // as received: "/v1/documents/runbooks%2Fvpn.md?x=1"
+  std::string path;    // target before '?', still percent-encoded
+  std::map<std::string, std::string> query;    // decoded query parameters
+  std::map<std::string, std::string> headers;  // names lowercased
+  std::string body;
+  std::string remote;  // "127.0.0.1:53422", for logs
+
+  std::string header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
+// Writes one Server-Sent Event (or any chunk) to the client. Returns false
+// once the client has gone away; the producer should then stop.
+using StreamWrite = std::function<bool(const std::string& chunk)>;
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  // Streaming responses (issue 4, SSE): when set, the server sends the
+  // headers with chunked transfer encoding and then calls `stream` on a
+  // worker thread, forwarding each chunk it writes; `body` is ignored.
+  std::function<void(const StreamWrite&)> stream;
+};
+
+// Splits target into path and decoded query parameters.
+void split_target(Request& req);
+// Percent-decoding; '+' becomes a space only when `plus_is_space`.
+// Returns false on a malformed escape.
+bool percent_decode(const std::string& in, std::string& out, bool plus_is_space = false);
+
+}  // namespace ragd::api

@@ -1,0 +1,52 @@
+// JSON <-> ragd types for the HTTP API and `--json` CLI output. Parsers
+// validate types and name the offending field in their error
+// ("field 'filters.kinds[1]': expected a string, got number").
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "index/store.h"
+#include "ragd/answer.h"
+#include "ragd/document.h"
+#include "ragd/search.h"
+#include "ragd/status.h"
+
+namespace ragd::api {
+
+using Json = nlohmann::json;
+
+// Parses a request body; a syntax error names the byte offset.
+Result<Json> parse_json_body(std::string_view body);
+
+// Unix seconds from an integer or an ISO 8601 date/time string
+// ("2024-03-01", "2024-03-01T12:30:00Z", "2024-03-01T12:30:00+02:00").
+std::optional<int64_t> parse_time(std::string_view text);
+
+// {"kind"|"kinds", "source"|"sources", "fields":{...}, "updated_after",
+//  "updated_before", any other key: field equality}. `where` prefixes errors.
+Result<SearchFilters> parse_filters(const Json& j, const std::string& where = "filters");
+
+// {"query","k","mode","filters","groups","dedup"}; k must be in [1, max_k].
+Result<SearchRequest> parse_search_request(const Json& j, int max_k = 1000);
+
+// One document of POST /v1/documents; `where` is e.g. "documents[3]".
+Result<Document> parse_document(const Json& j, const std::string& where);
+
+Json hit_to_json(const Hit& h);
+Json hits_to_json(const std::vector<Hit>& hits);
+Json answer_to_json(const Answer& a);
+Json document_to_json(const Document& d, const std::vector<Chunk>& chunks);
+Json stats_to_json(const StoreStats& s);
+
+// {"error":{"code":"not_found","message":"..."}}
+Json error_to_json(const std::string& code, const std::string& message);
+// "invalid_argument", "not_found", ...
+std::string status_code_slug(StatusCode code);
+
+}  // namespace ragd::api
