@@ -227,11 +227,17 @@ TEST(EndToEnd, SigtermFinishesInFlightIngest) {
   const std::string body = Json{{"documents", docs}}.dump();
   int fd = connect_loopback(server->port(), 120);
   ASSERT_GE(fd, 0);
-  std::string req = "POST /v1/documents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
-                    std::to_string(body.size()) + "\r\n\r\n" + body;
-  ASSERT_TRUE(send_all(fd, req));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The headers and half the body go first, so the request is in flight
+  // (headers read, body still arriving) when SIGTERM lands, however fast the
+  // ingest itself is; the rest of the body follows the signal.
+  std::string head = "POST /v1/documents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n";
+  const size_t half = body.size() / 2;
+  ASSERT_TRUE(send_all(fd, head + body.substr(0, half)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ::kill(server->pid(), SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(send_all(fd, body.substr(half)));
   HttpResult r = parse_response(read_all(fd));
   ::close(fd);
   ASSERT_EQ(r.status, 200) << r.body << r.error << "\n" << server->log();

@@ -7,6 +7,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <string>
+
+#include <unistd.h>
 
 #include "model/gguf.h"
 #include "model/tokenizer.h"
@@ -34,7 +37,11 @@ class TokenizerCli : public ::testing::Test {
     const char* bin = std::getenv("RAGD_BIN");
     if (!bin || !fs::exists(bin)) GTEST_SKIP() << "ragd binary not built (RAGD_BIN)";
     bin_ = bin;
-    dir_ = fs::temp_directory_path() / "ragd_tokenizer_cli_test";
+    // One directory per test and process: ctest runs the tests of this
+    // fixture in parallel, and TearDown removes the directory.
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           ("ragd_tokenizer_cli_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
     fs::create_directories(dir_);
     GgufWriter w;
     w.add_str("general.architecture", "llama");
