@@ -76,6 +76,14 @@ class Reader {
     return fail();
   }
   int64_t i64() { return static_cast<int64_t>(u64()); }
+  // Like str(), borrowing from the input instead of copying.
+  std::string_view view() {
+    uint64_t n = u64();
+    if (!ok_ || n > in_.size()) return fail(), std::string_view();
+    std::string_view s = in_.substr(0, n);
+    in_.remove_prefix(n);
+    return s;
+  }
   std::string str() {
     uint64_t n = u64();
     if (!ok_ || n > in_.size()) return fail(), std::string();

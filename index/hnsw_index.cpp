@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <shared_mutex>
@@ -108,6 +109,15 @@ class HnswIndex final : public VectorIndex {
       return Status::internal(std::string("hnswlib: search: ") + e.what());
     }
     return hits;
+  }
+
+  bool get(uint64_t label, std::span<float> out) const override {
+    if (out.size() != static_cast<size_t>(options_.dim)) return false;
+    std::shared_lock lock(mu_);
+    auto it = hnsw_->label_lookup_.find(label);
+    if (it == hnsw_->label_lookup_.end() || hnsw_->isMarkedDeleted(it->second)) return false;
+    std::memcpy(out.data(), hnsw_->getDataByInternalId(it->second), out.size() * sizeof(float));
+    return true;
   }
 
   Status save(const std::filesystem::path& file) const override {

@@ -1,10 +1,18 @@
-// BM25 over in-memory posting lists, term at a time into a per-thread
-// accumulator.
+// BM25 over in-memory posting lists, document at a time with MaxScore
+// pruning; see index/lexical_index.h.
 #include "index/lexical_index.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <limits>
 #include <map>
+#include <memory>
+
+#include "index/codec.h"
 
 namespace ragd {
 
@@ -17,7 +25,7 @@ std::vector<TermFreq> count_terms(std::span<const std::string> tokens) {
   return out;
 }
 
-void LexicalIndex::load_length(uint32_t label, uint32_t length) {
+void LexicalIndex::set_length(uint32_t label, uint32_t length) {
   if (length_.size() <= label) length_.resize(std::max<size_t>(label + 1, length_.size() * 3 / 2));
   const uint32_t l = std::max<uint32_t>(length, 1);
   if (length_[label] == 0) {
@@ -29,39 +37,68 @@ void LexicalIndex::load_length(uint32_t label, uint32_t length) {
   length_[label] = l;
 }
 
-void LexicalIndex::load_posting(const std::string& term, uint32_t label, uint32_t tf) {
-  postings_[term].push_back({label, tf});
+LexicalIndex::TermList& LexicalIndex::list_for(std::string_view term) {
+  auto it = ids_.find(term);
+  if (it != ids_.end()) return lists_[it->second];
+  ids_.emplace(std::string(term), static_cast<uint32_t>(lists_.size()));
+  return lists_.emplace_back();
+}
+
+void LexicalIndex::append(TermList& list, uint32_t label, uint32_t tf, uint32_t length) {
+  if (list.df == 0) ++live_terms_;
+  ++list.df;
+  list.max_tf = std::max(list.max_tf, tf);
+  list.min_length = std::min(list.min_length, std::max<uint32_t>(length, 1));
+  auto& p = list.postings;
+  if (!p.empty() && p.back().label >= label) {
+    // Out of order (never from the store): keep the list sorted anyway.
+    auto it = std::lower_bound(p.begin(), p.end(), label,
+                               [](const Posting& x, uint32_t l) { return x.label < l; });
+    if (it != p.end() && it->label == label) {
+      it->tf = tf;
+      --list.df;
+      return;
+    }
+    p.insert(it, {label, tf});
+  } else {
+    p.push_back({label, tf});
+  }
 }
 
 void LexicalIndex::add(uint32_t label, std::span<const TermFreq> terms, uint32_t length) {
-  load_length(label, length);
-  for (const auto& t : terms) {
-    auto& list = postings_[t.term];
-    if (!list.empty() && list.back().label >= label) {
-      // Out of order (never from the store): keep the list sorted anyway.
-      auto it = std::lower_bound(list.begin(), list.end(), label,
-                                 [](const Posting& p, uint32_t l) { return p.label < l; });
-      list.insert(it, {label, t.tf});
-    } else {
-      list.push_back({label, t.tf});
-    }
-  }
+  set_length(label, length);
+  for (const auto& t : terms) append(list_for(t.term), label, t.tf, length);
+}
+
+void LexicalIndex::load_chunk(uint32_t label, std::span<const std::pair<std::string_view, uint32_t>> terms,
+                              uint32_t length) {
+  set_length(label, length);
+  for (const auto& [term, tf] : terms) append(list_for(term), label, tf, length);
+}
+
+void LexicalIndex::compact(TermList& list) const {
+  auto& p = list.postings;
+  p.erase(std::remove_if(p.begin(), p.end(),
+                         [&](const Posting& x) { return x.label >= length_.size() || length_[x.label] == 0; }),
+          p.end());
 }
 
 void LexicalIndex::remove(uint32_t label, std::span<const TermFreq> terms) {
-  if (label < length_.size() && length_[label] != 0) {
-    total_length_ -= length_[label];
-    length_[label] = 0;
-    --live_;
-  }
+  if (label >= length_.size() || length_[label] == 0) return;  // not live: nothing to undo
+  total_length_ -= length_[label];
+  length_[label] = 0;
+  --live_;
   for (const auto& t : terms) {
-    auto pit = postings_.find(t.term);
-    if (pit == postings_.end()) continue;
-    auto& list = pit->second;
-    auto it = std::lower_bound(list.begin(), list.end(), label,
-                               [](const Posting& p, uint32_t l) { return p.label < l; });
-    if (it != list.end() && it->label == label) list.erase(it);
-    if (list.empty()) postings_.erase(pit);
+    auto it = ids_.find(std::string_view(t.term));
+    if (it == ids_.end()) continue;
+    TermList& list = lists_[it->second];
+    if (list.df == 0) continue;
+    if (--list.df == 0) {
+      --live_terms_;
+      list = TermList{};  // frees the postings and resets the bounds
+    } else if (list.postings.size() >= 64 && list.postings.size() - list.df > list.postings.size() / 2) {
+      compact(list);
+    }
   }
 }
 
@@ -70,63 +107,309 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
                                              const std::function<bool(uint32_t)>& accept) const {
   std::vector<LexicalHit> hits;
   if (k == 0 || live_ == 0) return hits;
-  std::vector<const std::vector<Posting>*> lists;
-  std::vector<std::string_view> seen;
-  for (const auto& t : terms) {
-    if (std::find(seen.begin(), seen.end(), t) != seen.end()) continue;
-    seen.push_back(t);
-    auto it = postings_.find(t);
-    if (it != postings_.end()) lists.push_back(&it->second);
-  }
-  if (lists.empty()) return hits;
 
-  thread_local std::vector<float> acc;
-  thread_local std::vector<uint32_t> touched;
-  if (acc.size() < length_.size()) acc.resize(length_.size(), 0.0f);
-  touched.clear();
+  struct Term {
+    const Posting* it;
+    const Posting* end;
+    float weight;  // idf * (k1 + 1)
+    float bound;   // upper bound of this term's contribution to any chunk
+  };
+  thread_local std::vector<Term> cur;
+  thread_local std::vector<float> cum;  // cum[i] = bound[0] + ... + bound[i]
+  thread_local std::vector<uint32_t> seen;
+  cur.clear();
+  seen.clear();
 
   const double n = static_cast<double>(live_);
   const float avgdl = static_cast<float>(static_cast<double>(total_length_) / n);
   const float k1 = params.k1;
   const float b = params.b;
-  for (const auto* list : lists) {
-    const double df = static_cast<double>(list->size());
-    const float idf = static_cast<float>(std::log(1.0 + (n - df + 0.5) / (df + 0.5)));
-    const float idf_k1p1 = idf * (k1 + 1.0f);
-    for (const Posting& p : *list) {
-      uint32_t len = length_[p.label];
-      float tf = static_cast<float>(p.tf);
-      float norm = k1 * (1.0f - b + b * static_cast<float>(len) / avgdl);
-      float s = idf_k1p1 * tf / (tf + norm);
-      if (acc[p.label] == 0.0f) touched.push_back(p.label);
-      acc[p.label] += s;
+  for (const auto& t : terms) {
+    auto it = ids_.find(std::string_view(t));
+    if (it == ids_.end()) continue;
+    if (std::find(seen.begin(), seen.end(), it->second) != seen.end()) continue;
+    seen.push_back(it->second);
+    const TermList& list = lists_[it->second];
+    if (list.df == 0) continue;
+    const double df = static_cast<double>(list.df);
+    const auto idf = static_cast<float>(std::log(1.0 + (n - df + 0.5) / (df + 0.5)));
+    const float weight = idf * (k1 + 1.0f);
+    // Score rises with tf and falls with length: the largest tf and the
+    // shortest chunk ever in the list bound every posting. The margin covers
+    // float rounding in the different summation orders.
+    const auto tf = static_cast<float>(list.max_tf);
+    const float norm = k1 * (1.0f - b + b * static_cast<float>(list.min_length) / avgdl);
+    const float bound = weight * tf / (tf + norm) * 1.0001f + 1e-6f;
+    cur.push_back({list.postings.data(), list.postings.data() + list.postings.size(), weight, bound});
+  }
+  if (cur.empty()) return hits;
+  std::sort(cur.begin(), cur.end(), [](const Term& x, const Term& y) { return x.bound < y.bound; });
+  const size_t m = cur.size();
+  cum.resize(m);
+  float sum = 0;
+  for (size_t i = 0; i < m; ++i) cum[i] = sum += cur[i].bound;
+
+  // Min-heap of the best k accepted so far: the front is the worst of them.
+  auto worse_first = [](const LexicalHit& x, const LexicalHit& y) {
+    return x.score != y.score ? x.score > y.score : x.label < y.label;
+  };
+  hits.reserve(k + 1);
+  float threshold = -std::numeric_limits<float>::infinity();
+  size_t essential = 0;  // lists [0, essential) cannot make a chunk competitive alone
+  const uint32_t* lengths = length_.data();
+  const size_t n_lengths = length_.size();
+
+  for (;;) {
+    uint32_t doc = UINT32_MAX;
+    for (size_t i = essential; i < m; ++i) {
+      if (cur[i].it != cur[i].end) doc = std::min(doc, cur[i].it->label);
     }
+    if (doc == UINT32_MAX) break;
+    const uint32_t len = doc < n_lengths ? lengths[doc] : 0;
+    float score = 0;
+    const float norm = k1 * (1.0f - b + b * static_cast<float>(len) / avgdl);
+    for (size_t i = essential; i < m; ++i) {
+      Term& t = cur[i];
+      if (t.it != t.end && t.it->label == doc) {
+        const auto tf = static_cast<float>(t.it->tf);
+        score += t.weight * tf / (tf + norm);
+        ++t.it;
+      }
+    }
+    if (len == 0) continue;  // removed chunk, not yet compacted away
+    bool competitive = true;
+    for (size_t i = essential; i-- > 0;) {
+      if (score + cum[i] <= threshold) {
+        competitive = false;
+        break;
+      }
+      Term& t = cur[i];
+      if (t.it == t.end || t.it->label >= doc) {
+        // already there or past it
+      } else {
+        // Gallop, then binary search.
+        const Posting* lo = t.it;
+        size_t step = 1;
+        while (lo + step < t.end && (lo + step)->label < doc) {
+          lo += step;
+          step *= 2;
+        }
+        const Posting* hi = lo + step < t.end ? lo + step + 1 : t.end;
+        t.it = std::lower_bound(lo + 1, hi, doc, [](const Posting& p, uint32_t l) { return p.label < l; });
+      }
+      if (t.it != t.end && t.it->label == doc) {
+        const auto tf = static_cast<float>(t.it->tf);
+        score += t.weight * tf / (tf + norm);
+      }
+    }
+    if (!competitive || (hits.size() == k && !(score > threshold))) continue;
+    if (accept && !accept(doc)) continue;
+    hits.push_back({doc, score});
+    std::push_heap(hits.begin(), hits.end(), worse_first);
+    if (hits.size() > k) {
+      std::pop_heap(hits.begin(), hits.end(), worse_first);
+      hits.pop_back();
+    }
+    if (hits.size() == k) {
+      threshold = hits.front().score;
+      while (essential < m && cum[essential] <= threshold) ++essential;
+      if (essential == m) break;
+    }
+  }
+  std::sort_heap(hits.begin(), hits.end(), worse_first);
+  return hits;
+}
+
+namespace {
+
+constexpr std::string_view kLexMagic = "RAGD-LEX-SNAPSHOT-1";
+
+// Writes and reads the snapshot in pieces, hashing every piece as it goes,
+// so writer and reader compute the checksum over the same sequence.
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+using File = std::unique_ptr<std::FILE, FileCloser>;
+
+class SnapshotWriter {
+ public:
+  explicit SnapshotWriter(std::FILE* f) : f_(f) {}
+  void raw(const void* p, size_t n) {
+    if (n == 0) return;
+    hash_.bytes(p, n);
+    ok_ = ok_ && std::fwrite(p, 1, n, f_) == n;
+  }
+  template <typename T>
+  void pod(const T& v) { raw(&v, sizeof v); }
+  void finish() {
+    const uint64_t h = hash_.digest();
+    ok_ = ok_ && std::fwrite(&h, 1, sizeof h, f_) == sizeof h;
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  std::FILE* f_;
+  codec::Hasher hash_;
+  bool ok_ = true;
+};
+
+class SnapshotReader {
+ public:
+  SnapshotReader(std::FILE* f, uint64_t size) : f_(f), left_(size) {}
+  bool raw(void* p, size_t n) {
+    if (n == 0) return true;
+    if (n > left_ || std::fread(p, 1, n, f_) != n) return false;
+    left_ -= n;
+    hash_.bytes(p, n);
+    return true;
+  }
+  template <typename T>
+  bool pod(T& v) { return raw(&v, sizeof v); }
+  uint64_t left() const { return left_; }
+  // The trailing checksum matches and nothing follows it.
+  bool finish() {
+    uint64_t h = 0;
+    if (left_ != sizeof h || std::fread(&h, 1, sizeof h, f_) != sizeof h) return false;
+    return h == hash_.digest();
   }
 
-  std::vector<LexicalHit> cand;
-  cand.reserve(touched.size());
-  for (uint32_t label : touched) {
-    cand.push_back({label, acc[label]});
-    acc[label] = 0.0f;
-  }
-  auto better = [](const LexicalHit& a, const LexicalHit& b) {
-    return a.score != b.score ? a.score > b.score : a.label < b.label;
-  };
-  // Sort only as much of the candidates as the filter turns out to need.
-  size_t sorted = 0;
-  size_t want = std::min(cand.size(), k * 2 + 16);
-  size_t next = 0;
-  while (hits.size() < k && next < cand.size()) {
-    if (next >= sorted) {
-      want = std::min(cand.size(), std::max(want, sorted * 4));
-      std::partial_sort(cand.begin() + static_cast<ptrdiff_t>(sorted),
-                        cand.begin() + static_cast<ptrdiff_t>(want), cand.end(), better);
-      sorted = want;
+ private:
+  std::FILE* f_;
+  uint64_t left_;
+  codec::Hasher hash_;
+};
+
+Status fsync_file(const std::filesystem::path& p, bool directory) {
+  int fd = ::open(p.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) return Status::io_error("open " + p.string() + " for fsync failed");
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return Status::io_error("fsync " + p.string() + " failed");
+  return Status::ok();
+}
+
+}  // namespace
+
+Status LexicalIndex::save(const std::filesystem::path& file, uint64_t next_label) const {
+  const std::filesystem::path tmp = file.string() + ".tmp";
+  {
+    File f(std::fopen(tmp.c_str(), "wb"));
+    if (!f) return Status::io_error("lexical snapshot: cannot create " + tmp.string());
+    std::vector<char> buf(1 << 20);
+    std::setvbuf(f.get(), buf.data(), _IOFBF, buf.size());
+    SnapshotWriter w(f.get());
+    const uint64_t magic_len = kLexMagic.size();
+    w.pod(magic_len);
+    w.raw(kLexMagic.data(), kLexMagic.size());
+    w.pod(next_label);
+    const uint64_t n_lengths = length_.size();
+    w.pod(n_lengths);
+    w.raw(length_.data(), length_.size() * sizeof(uint32_t));
+    uint64_t n_terms = 0;
+    for (const auto& l : lists_) n_terms += l.df > 0;
+    w.pod(n_terms);
+    for (const auto& [term, id] : ids_) {
+      const TermList& l = lists_[id];
+      if (l.df == 0) continue;
+      const auto len = static_cast<uint32_t>(term.size());
+      w.pod(len);
+      w.raw(term.data(), term.size());
+      w.pod(l.df);
+      w.pod(l.max_tf);
+      w.pod(l.min_length);
+      const uint64_t count = l.postings.size();
+      w.pod(count);
+      w.raw(l.postings.data(), l.postings.size() * sizeof(Posting));
     }
-    const LexicalHit& h = cand[next++];
-    if (!accept || accept(h.label)) hits.push_back(h);
+    w.finish();
+    if (!w.ok() || std::fflush(f.get()) != 0) return Status::io_error("lexical snapshot: writing " + tmp.string());
   }
-  return hits;
+  RAGD_RETURN_IF_ERROR(fsync_file(tmp, false));
+  std::error_code ec;
+  std::filesystem::rename(tmp, file, ec);
+  if (ec) return Status::io_error("lexical snapshot: renaming " + tmp.string() + ": " + ec.message());
+  return fsync_file(file.parent_path(), true);
+}
+
+Result<uint64_t> LexicalIndex::load(const std::filesystem::path& file) {
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(file, ec);
+  if (ec) return Status::not_found("no lexical snapshot " + file.string());
+  File f(std::fopen(file.c_str(), "rb"));
+  if (!f) return Status::not_found("cannot open " + file.string());
+  auto corrupt = [&](const std::string& why) {
+    *this = LexicalIndex{};
+    return Status::corruption("lexical snapshot " + file.string() + ": " + why);
+  };
+  if (size < sizeof(uint64_t)) return corrupt("truncated");
+  SnapshotReader r(f.get(), size);
+  uint64_t magic_len = 0;
+  if (!r.pod(magic_len) || magic_len != kLexMagic.size()) return corrupt("bad magic");
+  std::string magic(kLexMagic.size(), '\0');
+  if (!r.raw(magic.data(), magic.size()) || magic != kLexMagic) return corrupt("bad magic");
+  uint64_t next_label = 0, n_lengths = 0, n_terms = 0;
+  if (!r.pod(next_label) || !r.pod(n_lengths) || n_lengths > r.left() / sizeof(uint32_t)) {
+    return corrupt("truncated lengths");
+  }
+  length_.resize(n_lengths);
+  if (!r.raw(length_.data(), n_lengths * sizeof(uint32_t))) return corrupt("truncated lengths");
+  for (uint32_t len : length_) {
+    if (len == 0) continue;
+    ++live_;
+    total_length_ += len;
+  }
+  if (!r.pod(n_terms) || n_terms > r.left()) return corrupt("bad term count");
+  lists_.reserve(n_terms);
+  ids_.reserve(n_terms);
+  std::string term;
+  for (uint64_t i = 0; i < n_terms; ++i) {
+    uint32_t len = 0;
+    if (!r.pod(len) || len > r.left()) return corrupt("truncated term");
+    term.resize(len);
+    TermList l;
+    uint64_t count = 0;
+    if (!r.raw(term.data(), len) || !r.pod(l.df) || !r.pod(l.max_tf) || !r.pod(l.min_length) || !r.pod(count) ||
+        count > r.left() / sizeof(Posting) || l.df == 0 || l.df > count) {
+      return corrupt("truncated term list");
+    }
+    l.postings.resize(count);
+    if (!r.raw(l.postings.data(), count * sizeof(Posting))) return corrupt("truncated postings");
+    uint64_t previous = 0;
+    bool first = true;
+    for (const Posting& p : l.postings) {
+      if (p.label >= n_lengths || (!first && p.label <= previous)) return corrupt("postings out of order");
+      previous = p.label;
+      first = false;
+    }
+    if (!ids_.emplace(term, static_cast<uint32_t>(lists_.size())).second) return corrupt("duplicate term");
+    lists_.push_back(std::move(l));
+    ++live_terms_;
+  }
+  if (!r.finish()) return corrupt("checksum mismatch");
+  return next_label;
+}
+
+size_t LexicalIndex::retain_live(const std::function<bool(uint32_t)>& live) {
+  size_t dropped = 0;
+  for (uint32_t label = 0; label < length_.size(); ++label) {
+    if (length_[label] == 0 || live(label)) continue;
+    total_length_ -= length_[label];
+    length_[label] = 0;
+    --live_;
+    ++dropped;
+  }
+  if (dropped == 0) return 0;
+  live_terms_ = 0;
+  for (TermList& l : lists_) {
+    compact(l);
+    l.df = static_cast<uint32_t>(l.postings.size());
+    if (l.df == 0) {
+      l = TermList{};
+    } else {
+      ++live_terms_;
+    }
+  }
+  return dropped;
 }
 
 }  // namespace ragd

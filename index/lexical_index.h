@@ -1,16 +1,33 @@
-// LexicalIndex: the in-memory BM25 inverted index. It mirrors the postings
-// column family in RocksDB and is rebuilt from it on open.
+// LexicalIndex: the in-memory BM25 inverted index. It is derived from the
+// per-chunk term lists in RocksDB (the chunkinfo column family) and rebuilt
+// from them on open in one pass.
 //
-// Thread safety: none inside. The store calls the mutators with its lock held
-// exclusively and search() with it held shared.
+// Layout: a term dictionary (term -> id) and one posting list per term id,
+// sorted by label. Removal is lazy: a removed chunk's length drops to 0 and
+// its postings are skipped by search() until the list is compacted (when
+// half of it is dead), so replacing a document costs O(its terms), not
+// O(length of the lists it touches).
+//
+// Search is document-at-a-time MaxScore (Turtle & Flood 1995): each term has
+// an upper bound on its score contribution, and the terms whose bounds
+// together cannot lift a chunk into the current top k are only probed for
+// chunks that the other terms already make competitive.
+//
+// Thread safety: none inside, apart from search() using thread-local scratch.
+// The store calls the mutators with its lock held exclusively and search()
+// with it held shared.
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "ragd/status.h"
 
 namespace ragd {
 
@@ -37,16 +54,30 @@ class LexicalIndex {
   // Adds a chunk. Labels must increase from one add() to the next (the store
   // hands them out that way), so posting lists stay sorted by label.
   void add(uint32_t label, std::span<const TermFreq> terms, uint32_t length);
+  // Bulk load at open, labels ascending: the same as add() with borrowed
+  // term strings.
+  void load_chunk(uint32_t label, std::span<const std::pair<std::string_view, uint32_t>> terms,
+                  uint32_t length);
+  // Removes a chunk; `terms` are the ones it was added with.
   void remove(uint32_t label, std::span<const TermFreq> terms);
-  // Bulk load at open: postings must arrive sorted by (term, label).
-  void load_posting(const std::string& term, uint32_t label, uint32_t tf);
-  void load_length(uint32_t label, uint32_t length);
 
-  // The best k chunks for these query terms that `accept` lets through.
+  // The best k chunks for these query terms that `accept` lets through,
+  // best first (ties: lower label first). `accept` is asked only about
+  // chunks that would enter the current top k.
   std::vector<LexicalHit> search(std::span<const std::string> terms, size_t k, Bm25Params params,
                                  const std::function<bool(uint32_t)>& accept) const;
 
-  size_t terms() const { return postings_.size(); }
+  // Snapshot: writes the whole index to `file` (temp + rename, fsynced,
+  // checksummed), tagged with the store's next label at that moment.
+  Status save(const std::filesystem::path& file, uint64_t next_label) const;
+  // Replaces this (empty) index with a snapshot and returns its tag. Any
+  // damage is kCorruption (the index is then left empty).
+  Result<uint64_t> load(const std::filesystem::path& file);
+  // Drops every chunk for which live(label) is false (those removed since
+  // the snapshot), in one pass over the lists. Returns how many it dropped.
+  size_t retain_live(const std::function<bool(uint32_t)>& live);
+
+  size_t terms() const { return live_terms_; }
   size_t chunks() const { return live_; }
 
  private:
@@ -54,9 +85,28 @@ class LexicalIndex {
     uint32_t label;
     uint32_t tf;
   };
-  std::unordered_map<std::string, std::vector<Posting>> postings_;
+  struct TermList {
+    std::vector<Posting> postings;  // sorted by label; may hold dead labels
+    uint32_t df = 0;                // live postings
+    uint32_t max_tf = 0;            // over every posting ever added: a bound
+    uint32_t min_length = UINT32_MAX;
+  };
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+
+  TermList& list_for(std::string_view term);
+  void append(TermList& list, uint32_t label, uint32_t tf, uint32_t length);
+  void set_length(uint32_t label, uint32_t length);
+  // Drops dead postings from a list.
+  void compact(TermList& list) const;
+
+  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> ids_;
+  std::vector<TermList> lists_;  // by term id
   std::vector<uint32_t> length_;  // by label; 0 = not live
   size_t live_ = 0;
+  size_t live_terms_ = 0;
   uint64_t total_length_ = 0;
 };
 

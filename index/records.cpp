@@ -137,6 +137,24 @@ bool decode_chunk_info(std::string_view in, ChunkInfo& c) {
   return rd.ok();
 }
 
+bool decode_chunk_info_terms(std::string_view in, uint32_t& length,
+                             std::vector<std::pair<std::string_view, uint32_t>>& terms) {
+  terms.clear();
+  codec::Reader rd(in);
+  if (rd.u64() != kVersion) return false;
+  (void)rd.view();  // doc id
+  length = static_cast<uint32_t>(rd.u64());
+  uint64_t n = rd.u64();
+  if (!rd.ok() || n > in.size()) return false;
+  terms.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string_view t = rd.view();
+    auto tf = static_cast<uint32_t>(rd.u64());
+    terms.emplace_back(t, tf);
+  }
+  return rd.ok();
+}
+
 std::string encode_op(OpType type, uint64_t label) {
   std::string out;
   codec::Writer w(out);
@@ -151,20 +169,6 @@ bool decode_op(std::string_view in, OpType& type, uint64_t& label) {
   label = rd.u64();
   if (!rd.ok() || (t != 1 && t != 2)) return false;
   type = static_cast<OpType>(t);
-  return true;
-}
-
-std::string posting_key(std::string_view term, uint64_t label) {
-  std::string k(term);
-  k.push_back('\0');
-  k += codec::key_u64(label);
-  return k;
-}
-
-bool parse_posting_key(std::string_view key, std::string_view& term, uint64_t& label) {
-  if (key.size() < 10 || key[key.size() - 9] != '\0') return false;
-  term = key.substr(0, key.size() - 9);
-  label = codec::parse_key_u64(key.substr(key.size() - 8));
   return true;
 }
 

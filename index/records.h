@@ -4,7 +4,8 @@
 //   chunks     label  -> Chunk
 //   chunkinfo  label  -> ChunkInfo (doc id, length, term counts)
 //   vectors    label  -> dim float32, L2-normalised
-//   postings   term \0 label -> tf (varint)
+//   postings   (unused since layout 2: the in-memory inverted index is built
+//              from chunkinfo's term lists; old stores have it emptied)
 //   meta       name   -> value (encoder, dim, index type, counters)
 //   oplog      op     -> OpRecord (vector adds/removes since the ANN snapshot)
 // Labels and op numbers are 8-byte big-endian keys.
@@ -49,11 +50,13 @@ bool decode_chunk(std::string_view in, Chunk& c);
 std::string encode_chunk_info(const ChunkInfo& c);
 bool decode_chunk_info(std::string_view in, ChunkInfo& c);
 
+// Decodes a chunkinfo record's length and term counts without copying the
+// terms: they point into `in`. `terms` is cleared first.
+bool decode_chunk_info_terms(std::string_view in, uint32_t& length,
+                             std::vector<std::pair<std::string_view, uint32_t>>& terms);
+
 std::string encode_op(OpType type, uint64_t label);
 bool decode_op(std::string_view in, OpType& type, uint64_t& label);
 
-std::string posting_key(std::string_view term, uint64_t label);
-// Splits a postings key; false when it is malformed.
-bool parse_posting_key(std::string_view key, std::string_view& term, uint64_t& label);
 
 }  // namespace ragd

@@ -21,6 +21,8 @@ namespace ragd {
 
 namespace {
 
+constexpr const char* kLexicalSnapshot = "lex.index";
+
 const std::vector<std::string> kCfNames = {"default", "documents", "doc_text", "chunks", "chunkinfo",
                                            "vectors", "postings",  "meta",     "oplog"};
 
@@ -99,7 +101,10 @@ StoreImpl::~StoreImpl() {
   if (!db_) return;
   if (!options_.read_only) {
     std::lock_guard w(write_mu_);
-    if (ops_since_snapshot_ > 0 || !snapshot_current_) (void)snapshot_locked();
+    if (ops_since_snapshot_ > 0 || !snapshot_current_ || lexical_dirty_) (void)snapshot_locked();
+    // Memtables go to SST files now, so the next open has no WAL to replay.
+    rocksdb::FlushOptions fo;
+    (void)db_->Flush(fo, cfs_);
   }
   for (auto* h : cfs_) {
     if (h) (void)db_->DestroyColumnFamilyHandle(h);
@@ -119,6 +124,10 @@ Status StoreImpl::open_db() {
   db_options.create_missing_column_families = !options_.read_only;
   db_options.IncreaseParallelism(2);
   db_options.max_background_jobs = 2;
+  // Bounds the WAL that open() must replay: RocksDB flushes the column
+  // families that hold the oldest log once the logs pass this size (the
+  // default lets them grow to 4x all write buffers, gigabytes here).
+  db_options.max_total_wal_size = 128 << 20;
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.write_buffer_size = 32 << 20;
   std::vector<std::string> names = kCfNames;
@@ -195,36 +204,75 @@ Status StoreImpl::load() {
   }
   RAGD_RETURN_IF_ERROR(from_rocks(it->status(), "reading documents"));
 
-  // BM25 lengths and postings.
-  it.reset(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kChunkInfo)));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    uint64_t label = codec::parse_key_u64(std::string_view(it->key().data(), it->key().size()));
-    if (!live(label)) continue;
-    ChunkInfo info;
-    if (!decode_chunk_info(std::string_view(it->value().data(), it->value().size()), info)) {
-      return Status::corruption("chunkinfo record " + std::to_string(label) + " is malformed");
-    }
-    lexical_.load_length(static_cast<uint32_t>(label), info.length);
+  RAGD_RETURN_IF_ERROR(load_lexical());
+  // Layout 1 also kept one postings key per (term, chunk); they are derived
+  // from chunkinfo and no longer read, so an old store sheds them once.
+  if (!options_.read_only && get_meta("layout") != "2") {
+    rocksdb::WriteBatch batch;
+    batch.DeleteRange(cf(Cf::kPostings), rocksdb::Slice("", 0), rocksdb::Slice("\xff\xff\xff\xff", 4));
+    batch.Put(cf(Cf::kMeta), "layout", "2");
+    RAGD_RETURN_IF_ERROR(from_rocks(db_->Write(sync_options(), &batch), "dropping layout-1 postings"));
   }
-  RAGD_RETURN_IF_ERROR(from_rocks(it->status(), "reading chunkinfo"));
-  it.reset(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kPostings)));
-  std::string term;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    std::string_view t;
-    uint64_t label = 0;
-    if (!parse_posting_key(std::string_view(it->key().data(), it->key().size()), t, label)) {
-      return Status::corruption("malformed postings key");
-    }
-    if (!live(label)) continue;
-    codec::Reader rd(std::string_view(it->value().data(), it->value().size()));
-    auto tf = static_cast<uint32_t>(rd.u64());
-    if (t != term) term.assign(t);
-    lexical_.load_posting(term, static_cast<uint32_t>(label), tf);
-  }
-  RAGD_RETURN_IF_ERROR(from_rocks(it->status(), "reading postings"));
-  it.reset();
 
   if (dim_ > 0) RAGD_RETURN_IF_ERROR(load_ann());
+  return Status::ok();
+}
+
+// The inverted index: the snapshot (lex.index) holds every chunk below its
+// tag label as it was then. Chunks are immutable and labels never reused, so
+// the snapshot is brought up to date by dropping the chunks that are no
+// longer live and reading the term lists of those added since (labels from
+// the tag on) from chunkinfo. Without a usable snapshot every live chunk's
+// term list is read.
+Status StoreImpl::load_lexical() {
+  uint64_t from = 0;
+  size_t dropped = 0;
+  std::string why;
+  auto tag = lexical_.load(options_.dir / kLexicalSnapshot);
+  if (!tag.is_ok()) {
+    why = tag.status().message();
+  } else if (*tag > next_label_) {
+    why = "lexical snapshot is ahead of the store (label " + std::to_string(*tag) + ")";
+    lexical_ = LexicalIndex{};
+  } else {
+    from = *tag;
+    dropped = lexical_.retain_live([this](uint32_t label) { return live(label); });
+  }
+  auto read_from = [&](uint64_t first) -> Result<uint64_t> {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    ro.readahead_size = 2 << 20;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(Cf::kChunkInfo)));
+    std::vector<std::pair<std::string_view, uint32_t>> terms;
+    uint64_t read = 0;
+    for (it->Seek(codec::key_u64(first)); it->Valid(); it->Next()) {
+      uint64_t label = codec::parse_key_u64(std::string_view(it->key().data(), it->key().size()));
+      if (!live(label)) continue;
+      uint32_t length = 0;
+      if (!decode_chunk_info_terms(std::string_view(it->value().data(), it->value().size()), length, terms)) {
+        return Status::corruption("chunkinfo record " + std::to_string(label) + " is malformed");
+      }
+      lexical_.load_chunk(static_cast<uint32_t>(label), terms, length);
+      ++read;
+    }
+    RAGD_RETURN_IF_ERROR(from_rocks(it->status(), "reading chunkinfo"));
+    return read;
+  };
+  if (why.empty()) {
+    RAGD_ASSIGN_OR_RETURN(uint64_t read, read_from(from));
+    if (lexical_.chunks() == live_chunks_) {
+      lexical_state_ = "snapshot label " + std::to_string(from) + " - " + std::to_string(dropped) + " removed + " +
+                       std::to_string(read) + " read";
+      lexical_dirty_ = read > 0 || dropped > 0;
+      return Status::ok();
+    }
+    why = "snapshot + chunkinfo hold " + std::to_string(lexical_.chunks()) + " chunks, the store " +
+          std::to_string(live_chunks_);
+    lexical_ = LexicalIndex{};
+  }
+  RAGD_RETURN_IF_ERROR(read_from(0).status());
+  lexical_state_ = "rebuilt from chunkinfo: " + why;
+  lexical_dirty_ = true;
   return Status::ok();
 }
 
@@ -350,7 +398,15 @@ Status StoreImpl::snapshot() {
 }
 
 Status StoreImpl::snapshot_locked() {
-  if (!ann_ || options_.read_only) return Status::ok();
+  if (options_.read_only) return Status::ok();
+  Status lexical_saved;
+  if (lexical_dirty_) {
+    // Readers may search meanwhile; writers are held off by write_mu_. A
+    // failure still lets the ANN snapshot be written below.
+    lexical_saved = lexical_.save(options_.dir / kLexicalSnapshot, next_label_);
+    if (lexical_saved.is_ok()) lexical_dirty_ = false;
+  }
+  if (!ann_) return lexical_saved;
   SnapshotTag tag{op_seq_, index_type_, dim_, encoder_};
   RAGD_RETURN_IF_ERROR(save_snapshot(*ann_, options_.dir, tag));
   // The op log up to the snapshot is no longer needed. Losing this write is
@@ -362,7 +418,7 @@ Status StoreImpl::snapshot_locked() {
   oplog_trimmed_ = op_seq_;
   ops_since_snapshot_ = 0;
   snapshot_current_ = true;
-  return Status::ok();
+  return lexical_saved;
 }
 
 rocksdb::WriteOptions StoreImpl::sync_options() const {
@@ -559,7 +615,6 @@ Status StoreImpl::commit(std::vector<Pending>& group) {
         ChunkInfo info;
         if (decode_chunk_info(v, info)) p.old_terms[i] = std::move(info.terms);
       }
-      for (const auto& t : p.old_terms[i]) batch.Delete(cf(Cf::kPostings), posting_key(t.term, l));
       batch.Delete(cf(Cf::kChunks), key);
       batch.Delete(cf(Cf::kChunkInfo), key);
       if (p.old_had_vectors) {
@@ -590,12 +645,6 @@ Status StoreImpl::commit(std::vector<Pending>& group) {
       const std::string key = codec::key_u64(l);
       batch.Put(cf(Cf::kChunks), key, encode_chunk(p.chunks[i]));
       batch.Put(cf(Cf::kChunkInfo), key, encode_chunk_info(ChunkInfo{doc.id, p.lengths[i], p.terms[i]}));
-      std::string tf;
-      for (const auto& t : p.terms[i]) {
-        tf.clear();
-        codec::Writer(tf).u64(t.tf);
-        batch.Put(cf(Cf::kPostings), posting_key(t.term, l), tf);
-      }
       if (rec.has_vectors) {
         batch.Put(cf(Cf::kVectors), key,
                   rocksdb::Slice(reinterpret_cast<const char*>(p.vectors.data() + i * dim), dim * sizeof(float)));
@@ -611,6 +660,7 @@ Status StoreImpl::commit(std::vector<Pending>& group) {
   batch.Put(cf(Cf::kMeta), "op_seq", std::to_string(op));
   RAGD_RETURN_IF_ERROR(from_rocks(db_->Write(sync_options(), &batch), "RocksDB write"));
   const uint64_t ops = op - op_seq_;
+  lexical_dirty_ = true;
   next_label_ = label;
   op_seq_ = op;
   ops_since_snapshot_ += ops;

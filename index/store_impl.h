@@ -94,6 +94,7 @@ class StoreImpl final : public Store {
   VectorIndexOptions index_options(int dim) const;
 
   Status load_ann();
+  Status load_lexical();
   Result<uint64_t> replay_oplog(VectorIndex& index, uint64_t after);
   Result<std::unique_ptr<VectorIndex>> build_ann(int dim) const;
   Status snapshot_locked();
@@ -117,6 +118,7 @@ class StoreImpl final : public Store {
   uint64_t ops_since_snapshot_ = 0;
   bool snapshot_current_ = false;
   std::string reindex_pending_;
+  bool lexical_dirty_ = false;  // lexical_ changed since lex.index was written
 
   mutable std::shared_mutex mu_;
   // Guarded by mu_ (written with write_mu_ also held).
@@ -130,6 +132,7 @@ class StoreImpl final : public Store {
   LexicalIndex lexical_;
   std::unique_ptr<VectorIndex> ann_;
   std::string ann_state_;
+  std::string lexical_state_;
 };
 
 }  // namespace ragd

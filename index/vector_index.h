@@ -31,8 +31,8 @@ struct VectorIndexOptions {
   int dim = 0;
   // HNSW graph degree. Default: 16.
   int hnsw_m = 16;
-  // HNSW construction beam width. Default: 200.
-  int hnsw_ef_construction = 200;
+  // HNSW construction beam width. Default: 100 (as StoreOptions).
+  int hnsw_ef_construction = 100;
   // HNSW search beam width; a search for k > ef uses k. Default: 64.
   int hnsw_ef_search = 64;
   // Seed of the HNSW level generator. Default: 100.
@@ -71,6 +71,15 @@ class VectorIndex {
   // width for HNSW (0 = options().hnsw_ef_search) and ignored elsewhere.
   virtual Result<std::vector<VectorHit>> search(std::span<const float> query, size_t k,
                                                 size_t ef = 0) const = 0;
+
+  // Copies the live vector of `label` (dim floats) into `out`. False when the
+  // label is not live here, or the index does not keep vectors readable
+  // (the caller then reads them from RocksDB).
+  virtual bool get(uint64_t label, std::span<float> out) const {
+    (void)label;
+    (void)out;
+    return false;
+  }
 
   // Writes the whole index (including deletions) to `file` in the library's
   // own format, and reads it back into an empty index. The store wraps the

@@ -1,9 +1,12 @@
 // Ingest, one batch at a time: normalise -> skip unchanged -> chunk ->
-// embed (one call for the whole batch) -> write (one synced batch).
+// embed (one call for the whole batch) -> write (one synced batch). The
+// write of batch N (fsync, HNSW inserts) overlaps the preparation and
+// embedding of batch N+1 on the caller's thread.
 #include "ingest/pipeline.h"
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <span>
 
 namespace ragd {
@@ -25,19 +28,38 @@ struct Work {
 
 }  // namespace
 
+// A batch whose store write runs on another thread. The documents, chunks
+// and vectors live here until the write has returned.
+struct Ingestor::InFlight {
+  std::vector<Work> work;
+  std::vector<float> vectors;
+  std::vector<const Work*> written;
+  std::chrono::steady_clock::time_point started;
+  std::future<std::vector<Result<UpsertResult>>> results;
+};
+
 Ingestor::Ingestor(Store& store, const Embedder& embedder, IngestOptions options)
     : store_(store), embedder_(embedder), options_(options) {
   if (options_.batch_documents == 0) options_.batch_documents = 1;
 }
 
+Ingestor::~Ingestor() {
+  if (in_flight_ && in_flight_->results.valid()) in_flight_->results.wait();
+}
+
 void Ingestor::add(Document doc) {
   ++stats_.seen;
   pending_.push_back(std::move(doc));
-  if (pending_.size() >= options_.batch_documents) flush();
+  if (pending_.size() >= options_.batch_documents) flush_batch(false);
 }
 
-void Ingestor::flush() {
-  if (pending_.empty()) return;
+void Ingestor::flush() { flush_batch(true); }
+
+void Ingestor::flush_batch(bool durable) {
+  if (pending_.empty()) {
+    if (durable) finish_write();
+    return;
+  }
   std::vector<Document> batch = std::move(pending_);
   pending_.clear();
   auto fail = [&](const std::string& what, const Status& s) {
@@ -51,6 +73,7 @@ void Ingestor::flush() {
     Status s = store_.bind_encoder(embedder_.fingerprint(), embedder_.dim());
     if (!s.is_ok()) {
       for (const auto& d : batch) fail(name(d), s);
+      if (durable) finish_write();
       return;
     }
     encoder_bound_ = true;
@@ -83,7 +106,10 @@ void Ingestor::flush() {
     work.push_back(std::move(w));
   }
   stats_.seconds_prepare += seconds_since(t0);
-  if (work.empty()) return;
+  if (work.empty()) {
+    if (durable) finish_write();
+    return;
+  }
 
   // 4. Embed every chunk of the batch in one call; if that fails, embed
   // document by document so one bad document fails alone.
@@ -112,21 +138,45 @@ void Ingestor::flush() {
 
   stats_.seconds_embed += seconds_since(t0);
 
-  // 5. Write: one synced batch; each document still all-or-nothing.
-  t0 = std::chrono::steady_clock::now();
+  // 5. Write: one synced batch; each document still all-or-nothing. Only
+  // one write is in flight: the previous one is accounted for first, so
+  // documents are written in the order they came.
+  finish_write();
+  auto f = std::make_unique<InFlight>();
+  f->work = std::move(work);
+  f->vectors = std::move(vectors);
   std::vector<DocumentWrite> writes;
-  std::vector<const Work*> written;
-  for (const auto& w : work) {
+  for (const auto& w : f->work) {
     if (w.failed) continue;
     DocumentWrite dw;
     dw.doc = &w.doc;
     dw.chunks = w.chunks;
-    dw.vectors = std::span<const float>(vectors.data() + w.first_vector * dim, w.chunks.size() * dim);
+    dw.vectors = std::span<const float>(f->vectors.data() + w.first_vector * dim, w.chunks.size() * dim);
     writes.push_back(dw);
-    written.push_back(&w);
+    f->written.push_back(&w);
   }
-  std::vector<Result<UpsertResult>> results = store_.upsert_batch(writes);
-  stats_.seconds_write += seconds_since(t0);
+  f->started = std::chrono::steady_clock::now();
+  Store& store = store_;
+  f->results = std::async(std::launch::async, [&store, writes = std::move(writes)] {
+    return store.upsert_batch(writes);
+  });
+  in_flight_ = std::move(f);
+  if (durable) finish_write();
+}
+
+void Ingestor::finish_write() {
+  if (!in_flight_) return;
+  std::unique_ptr<InFlight> f = std::move(in_flight_);
+  std::vector<Result<UpsertResult>> results = f->results.get();
+  // Time from starting the write to having its results: it overlaps the
+  // next batch's preparation and embedding.
+  stats_.seconds_write += seconds_since(f->started);
+  auto fail = [&](const std::string& what, const Status& s) {
+    ++stats_.failed;
+    if (stats_.errors.size() < kMaxErrorLines) stats_.errors.push_back(what + ": " + s.to_string());
+    if (on_progress) on_progress(stats_);
+  };
+  const auto& written = f->written;
   for (size_t i = 0; i < written.size(); ++i) {
     const Document& d = written[i]->doc;
     if (i >= results.size()) { fail(d.id, Status::internal("store returned too few results")); continue; }

@@ -1,9 +1,11 @@
 // Ingest: normalise -> chunk -> embed -> store, one document at a time, with
-// embedding batched across documents.
+// embedding batched across documents. The store write of one batch runs on a
+// second thread while the next batch is prepared and embedded.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,10 +38,16 @@ struct IngestOptions {
 };
 
 // Not thread-safe; use one per ingest job. The Store may be shared.
+// on_progress and stats() are only touched on the caller's thread.
 class Ingestor {
  public:
   Ingestor(Store& store, const Embedder& embedder, IngestOptions options = {});
-  // Queues a document; may flush a batch.
+  // Waits for a write still in flight (it is not lost: only flush() reports
+  // on it, but the store still applies it).
+  ~Ingestor();
+  Ingestor(const Ingestor&) = delete;
+  Ingestor& operator=(const Ingestor&) = delete;
+  // Queues a document; may start writing a full batch in the background.
   void add(Document doc);
   // Writes everything queued. Durable when it returns.
   void flush();
@@ -54,6 +62,14 @@ class Ingestor {
   std::vector<Document> pending_;
   IngestStats stats_;
   bool encoder_bound_ = false;  // bind_encoder() succeeded once
+
+  struct InFlight;
+  // Prepares and embeds the queued documents and starts their write; with
+  // `durable`, also waits for it.
+  void flush_batch(bool durable);
+  // Waits for the write in flight, if any, and accounts for its results.
+  void finish_write();
+  std::unique_ptr<InFlight> in_flight_;
 };
 
 }  // namespace ragd

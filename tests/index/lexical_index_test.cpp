@@ -1,0 +1,177 @@
+// Oracle test: LexicalIndex's pruned (MaxScore) search against exhaustive
+// BM25 over the same chunks, after adds, removals and list compaction.
+#include "index/lexical_index.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace ragd {
+namespace {
+
+struct Chunk {
+  std::vector<TermFreq> terms;
+  uint32_t length = 0;
+  bool live = false;
+};
+
+struct Corpus {
+  double n = 0;
+  double avgdl = 0;
+  std::map<std::string, double> df;
+};
+
+Corpus corpus_stats(const std::vector<Chunk>& chunks) {
+  Corpus c;
+  double total = 0;
+  for (const auto& ch : chunks) {
+    if (!ch.live) continue;
+    c.n += 1;
+    total += std::max<uint32_t>(ch.length, 1);
+    for (const auto& t : ch.terms) c.df[t.term] += 1;
+  }
+  c.avgdl = total / c.n;
+  return c;
+}
+
+std::vector<LexicalHit> exhaustive(const std::vector<Chunk>& chunks, const Corpus& corpus,
+                                   const std::vector<std::string>& query, size_t k, Bm25Params p,
+                                   const std::function<bool(uint32_t)>& accept) {
+  const double n = corpus.n;
+  const double avgdl = corpus.avgdl;
+  std::set<std::string> q(query.begin(), query.end());
+  std::vector<LexicalHit> all;
+  for (uint32_t label = 0; label < chunks.size(); ++label) {
+    const Chunk& c = chunks[label];
+    if (!c.live || (accept && !accept(label))) continue;
+    double s = 0;
+    bool matched = false;
+    for (const auto& t : c.terms) {
+      if (!q.count(t.term)) continue;
+      matched = true;
+      const double df = corpus.df.at(t.term);
+      double idf = std::log(1.0 + (n - df + 0.5) / (df + 0.5));
+      double norm = p.k1 * (1 - p.b + p.b * std::max<uint32_t>(c.length, 1) / avgdl);
+      s += idf * (p.k1 + 1) * t.tf / (t.tf + norm);
+    }
+    if (matched) all.push_back({label, static_cast<float>(s)});
+  }
+  std::sort(all.begin(), all.end(), [](const LexicalHit& a, const LexicalHit& b) {
+    return a.score != b.score ? a.score > b.score : a.label < b.label;
+  });
+  if (all.size() > k) all.resize(k);
+  return all;
+}
+
+TEST(LexicalIndexTest, PrunedSearchMatchesExhaustiveBm25) {
+  std::mt19937 rng(12345);
+  const int vocab = 400;
+  auto term = [](int i) {
+    std::string t = std::to_string(i);
+    t.insert(t.begin(), 't');
+    return t;
+  };
+  // Zipf-like: term i drawn with weight 1 / (i + 1).
+  std::vector<double> w(vocab);
+  for (int i = 0; i < vocab; ++i) w[i] = 1.0 / (i + 1);
+  std::discrete_distribution<int> zipf(w.begin(), w.end());
+
+  LexicalIndex index;
+  std::vector<Chunk> chunks;
+  auto add_chunk = [&] {
+    const auto label = static_cast<uint32_t>(chunks.size());
+    std::map<std::string, uint32_t> counts;
+    uint32_t len = 1 + rng() % 80;
+    for (uint32_t i = 0; i < len; ++i) ++counts[term(zipf(rng))];
+    Chunk c;
+    for (const auto& [t, tf] : counts) c.terms.push_back({t, tf});
+    c.length = len;
+    c.live = true;
+    index.add(label, c.terms, c.length);
+    chunks.push_back(std::move(c));
+  };
+  for (int i = 0; i < 3000; ++i) add_chunk();
+  // Remove about 60% so that lists of common terms get compacted, then add more.
+  for (uint32_t label = 0; label < chunks.size(); ++label) {
+    if (rng() % 10 < 6) {
+      index.remove(label, chunks[label].terms);
+      chunks[label].live = false;
+    }
+  }
+  for (int i = 0; i < 1000; ++i) add_chunk();
+  // A second removal of the same label is a no-op.
+  for (uint32_t label = 0; label < 50; ++label) {
+    if (!chunks[label].live) index.remove(label, chunks[label].terms);
+  }
+
+  size_t live = 0;
+  for (const auto& c : chunks) live += c.live;
+  EXPECT_EQ(index.chunks(), live);
+
+  const Corpus corpus = corpus_stats(chunks);
+  const Bm25Params params{0.9f, 0.4f};
+  const std::function<bool(uint32_t)> odd = [](uint32_t l) { return l % 3 != 0; };
+  size_t compared = 0;
+  for (int qi = 0; qi < 200; ++qi) {
+    std::vector<std::string> query;
+    int len = 1 + static_cast<int>(rng() % 6);
+    for (int i = 0; i < len; ++i) query.push_back(term(rng() % 3 == 0 ? static_cast<int>(rng() % vocab) : zipf(rng)));
+    if (qi % 7 == 0) query.push_back("unknown-term");
+    if (qi % 5 == 0) query.push_back(query.front());  // a repeated term counts once
+    for (size_t k : {1u, 10u, 50u}) {
+      for (const auto* accept : {static_cast<const std::function<bool(uint32_t)>*>(nullptr), &odd}) {
+        const std::function<bool(uint32_t)> a = accept ? *accept : nullptr;
+        auto got = index.search(query, k, params, a);
+        auto want = exhaustive(chunks, corpus, query, k, params, a);
+        ASSERT_EQ(got.size(), want.size()) << "query " << qi << " k " << k;
+        for (size_t i = 0; i < got.size(); ++i) {
+          // Scores agree position by position; labels agree unless two
+          // chunks tie to float precision.
+          ASSERT_NEAR(got[i].score, want[i].score, 1e-4 * std::max(1.0f, want[i].score))
+              << "query " << qi << " k " << k << " rank " << i;
+          const bool apart_above = i == 0 || want[i - 1].score - want[i].score > 1e-4f;
+          const bool apart_below = i + 1 == want.size() || want[i].score - want[i + 1].score > 1e-4f;
+          if (apart_above && apart_below) {
+            EXPECT_EQ(got[i].label, want[i].label) << "query " << qi << " k " << k << " rank " << i;
+          }
+          ASSERT_TRUE(chunks[got[i].label].live) << "removed chunk " << got[i].label << " returned";
+          if (a) {
+            ASSERT_TRUE(a(got[i].label));
+          }
+          ++compared;
+        }
+      }
+    }
+  }
+  EXPECT_GT(compared, 10000u);
+}
+
+TEST(LexicalIndexTest, RemovedChunksNeverReturnAndTermsCount) {
+  LexicalIndex index;
+  std::vector<TermFreq> a{{"printer", 2}, {"toner", 1}};
+  std::vector<TermFreq> b{{"printer", 1}};
+  index.add(0, a, 3);
+  index.add(1, b, 1);
+  EXPECT_EQ(index.terms(), 2u);
+  std::vector<std::string> q{"toner"};
+  ASSERT_EQ(index.search(q, 10, {}, nullptr).size(), 1u);
+  index.remove(0, a);
+  EXPECT_TRUE(index.search(q, 10, {}, nullptr).empty());
+  EXPECT_EQ(index.terms(), 1u);
+  std::vector<std::string> q2{"printer"};
+  auto hits = index.search(q2, 10, {}, nullptr);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].label, 1u);
+  // The filter is honoured and k = 0 returns nothing.
+  EXPECT_TRUE(index.search(q2, 10, {}, [](uint32_t) { return false; }).empty());
+  EXPECT_TRUE(index.search(q2, 0, {}, nullptr).empty());
+}
+
+}  // namespace
+}  // namespace ragd
