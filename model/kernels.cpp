@@ -38,12 +38,48 @@ void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
   }
 }
 
+namespace {
+#if defined(__AVX2__) && defined(__FMA__)
+// Sum of 8 floats' lanes accumulated in double.
+inline void add8_pd(__m256 v, __m256d& s0, __m256d& s1) {
+  s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+  s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+}
+inline double hsum_pd(__m256d s0, __m256d s1) {
+  double part[4];
+  _mm256_storeu_pd(part, _mm256_add_pd(s0, s1));
+  return part[0] + part[1] + part[2] + part[3];
+}
+#endif
+}  // namespace
+
 void layer_norm(const float* x, const float* w, const float* b, float* y, int n, float eps) {
   double sum = 0.0;
-  for (int i = 0; i < n; ++i) sum += static_cast<double>(x[i]);
+  int i0 = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    for (; i0 + 8 <= n; i0 += 8) add8_pd(_mm256_loadu_ps(x + i0), s0, s1);
+    sum = hsum_pd(s0, s1);
+  }
+#endif
+  for (int i = i0; i < n; ++i) sum += static_cast<double>(x[i]);
   const float mean = static_cast<float>(sum / n);
   double sum2 = 0.0;
-  for (int i = 0; i < n; ++i) {
+  i0 = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  {
+    const __m256 mv = _mm256_set1_ps(mean);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    for (; i0 + 8 <= n; i0 += 8) {
+      const __m256 v = _mm256_sub_ps(_mm256_loadu_ps(x + i0), mv);
+      _mm256_storeu_ps(y + i0, v);
+      add8_pd(_mm256_mul_ps(v, v), s0, s1);
+    }
+    sum2 = hsum_pd(s0, s1);
+  }
+#endif
+  for (int i = i0; i < n; ++i) {
     const float v = x[i] - mean;
     y[i] = v;
     sum2 += static_cast<double>(v * v);

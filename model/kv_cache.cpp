@@ -104,15 +104,15 @@ void pv_generic(const float* p, int n, const float* v, int64_t vstride, int hd, 
   }
 }
 
-// 8 keys per step (no horizontal sum per key) is faster but sums in another
-// order than dot_f32; with an f16 cache (Q and P rounded to f16) that order
-// decides near-ties, so the golden tests hold the dot_f32 order.
-constexpr bool kQk8 = false;
-
-void qk_generic(const float* q, const float* k, int64_t kstride, int n, int hd, float scale, float* scores) {
+// fast8: 8 keys per step (no horizontal sum per key), faster but summed in
+// another order than dot_f32. With an f16 cache, Q and P are rounded to f16
+// and that order decides near-ties against llama.cpp, so the f16 path keeps
+// the dot_f32 order (which matches ggml's greedy tokens on the golden data).
+void qk_generic(const float* q, const float* k, int64_t kstride, int n, int hd, float scale, float* scores,
+                bool fast8) {
   int j = 0;
 #if defined(__AVX2__) && defined(__FMA__)
-  if (kQk8 && hd % 8 == 0) {
+  if (fast8 && hd % 8 == 0) {
     const __m256 sv = _mm256_set1_ps(scale);
     for (; j + 8 <= n; j += 8) _mm256_storeu_ps(scores + j, _mm256_mul_ps(qk8(q, k + j * kstride, kstride, hd), sv));
   }
@@ -181,7 +181,7 @@ void attention(const float* q, int64_t q_stride, int n_q, int q_pos0, const KvVi
         continue;
       }
       const int64_t goff = static_cast<int64_t>(g) * hd;
-      qk_generic(qh.data(), kf + goff, stride, n_vis, hd, shape.scale, scores.data());
+      qk_generic(qh.data(), kf + goff, stride, n_vis, hd, shape.scale, scores.data(), !kv.f16);
       softmax(scores.data(), n_vis);
       if (kv.f16) round_row_to_fp16(scores.data(), scores.data(), n_vis);
       pv_generic(scores.data(), n_vis, vf + goff, stride, hd, o);

@@ -78,6 +78,7 @@ Result<std::shared_ptr<const DecoderModel>> DecoderModel::from_gguf(std::shared_
   DecoderConfig& c = m->config_;
   LinearOptions lo;
   lo.emulate_ggml = options.emulate_ggml;
+  lo.exact_q8_0 = options.exact_q8_0;
   const int64_t E = c.n_embd, q_dim = static_cast<int64_t>(c.n_head) * c.head_dim,
                 kv_dim = static_cast<int64_t>(c.n_head_kv) * c.head_dim;
   RAGD_ASSIGN_OR_RETURN(m->token_embd_, load_linear(f, "token_embd.weight", E, 0, lo));
@@ -129,7 +130,7 @@ DecoderSession::DecoderSession(std::shared_ptr<const DecoderModel> model, Decode
       n_threads_(options.n_threads > 0 ? options.n_threads : default_threads()),
       cache_(model_->config().n_layer, n_ctx_, model_->config().n_head_kv * model_->config().head_dim,
              options.kv_type) {
-  if (options_.n_batch <= 0) options_.n_batch = 512;
+  if (options_.n_batch <= 0) options_.n_batch = 256;
 }
 
 Status DecoderSession::eval(std::span<const int32_t> tokens, std::vector<float>* logits_last,
@@ -197,9 +198,11 @@ void DecoderSession::forward_batch(std::span<const int32_t> tokens, bool want_al
     const DecoderModel::Layer& L = m.layers_[static_cast<size_t>(l)];
 #pragma omp parallel for num_threads(nt) schedule(static) if (par)
     for (int i = 0; i < n; ++i) rms_norm(&x_[static_cast<size_t>(i) * E], L.attn_norm.data(), &h_[static_cast<size_t>(i) * E], E, c.rms_eps);
-    L.wq->forward(h_.data(), n, q_.data(), nt);
-    L.wk->forward(h_.data(), n, k_.data(), nt);
-    L.wv->forward(h_.data(), n, v_.data(), nt);
+    {
+      const Linear* qkv[] = {L.wq.get(), L.wk.get(), L.wv.get()};
+      float* const out[] = {q_.data(), k_.data(), v_.data()};
+      Linear::forward_group(qkv, h_.data(), n, out, nt);
+    }
 #pragma omp parallel for num_threads(nt) schedule(static) if (par)
     for (int i = 0; i < n; ++i) {
       float* qi = &q_[static_cast<size_t>(i) * q_dim];
@@ -220,8 +223,11 @@ void DecoderSession::forward_batch(std::span<const int32_t> tokens, bool want_al
       add_inplace(&x_[o], &h_[o], E);
       rms_norm(&x_[o], L.ffn_norm.data(), &h_[o], E, c.rms_eps);
     }
-    L.gate->forward(h_.data(), n, ffn_a_.data(), nt);
-    L.up->forward(h_.data(), n, ffn_b_.data(), nt);
+    {
+      const Linear* gate_up[] = {L.gate.get(), L.up.get()};
+      float* const out[] = {ffn_a_.data(), ffn_b_.data()};
+      Linear::forward_group(gate_up, h_.data(), n, out, nt);
+    }
 #pragma omp parallel for num_threads(nt) schedule(static) if (par)
     for (int i = 0; i < n; ++i) {
       const size_t o = static_cast<size_t>(i) * c.n_ff;

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -71,7 +70,7 @@ void sgemm_nt_ld(const float* x, int64_t m, int64_t k, const float* w, int64_t n
                  int n_threads) {
   static bool warned = false;
   try {
-    omp_set_num_threads(std::max(1, n_threads));
+    if (!omp_in_parallel()) omp_set_num_threads(std::max(1, n_threads));
     dnnl::matmul prim = primitive_cache().get(m, k, n, ldc);
     using dt = dnnl::memory::data_type;
     dnnl::memory a({{m, k}, dt::f32, dnnl::memory::dims{k, 1}}, cpu_engine(), const_cast<float*>(x));
@@ -277,7 +276,19 @@ void Linear::forward(const float* x, int64_t m, float* y, int n_threads) const {
 }
 
 void Linear::forward_f32(const float* x, int64_t m, float* y, int n_threads) const {
-  sgemm_nt(x, m, cols_, reinterpret_cast<const float*>(data_), rows_, y, n_threads);
+  const auto* w = reinterpret_cast<const float*>(data_);
+  if (n_threads > 1 && m >= 8) {
+    // As in forward_tiled: dynamic chunks of rows, a single-threaded GEMM each.
+    const int64_t chunk = std::clamp<int64_t>(((int64_t{1} << 16) / cols_) / 16 * 16, 16, 256);
+    const int64_t n_chunks = (rows_ + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
+    for (int64_t c = 0; c < n_chunks; ++c) {
+      const int64_t r0 = c * chunk, nr = std::min(chunk, rows_ - r0);
+      sgemm_nt_ld(x, m, cols_, w + r0 * cols_, nr, y + r0, rows_, 1);
+    }
+    return;
+  }
+  sgemm_nt(x, m, cols_, w, rows_, y, n_threads);
 }
 
 // Prompt-sized batches of Q8_0: from this many rows on, the weights are
@@ -285,17 +296,10 @@ void Linear::forward_f32(const float* x, int64_t m, float* y, int n_threads) con
 // instruction that beats f32 FMAs here: maddubs + madd + cvt per 32 products),
 // with the activations quantised to Q8_0 and back, so every product is the one
 // ggml computes (only the order of the f32 sums differs).
-// TEMP(bench experiment): RAGD_Q8_TILED_MIN overrides.
-int64_t q8_tiled_min_rows() {
-  static const int64_t v = [] {
-    const char* e = std::getenv("RAGD_Q8_TILED_MIN");
-    return e ? std::atoll(e) : (int64_t{1} << 40);
-  }();
-  return v;
-}
+constexpr int64_t kQ8TiledMinRows = 32;
 
 void Linear::forward_q8_0(const float* x, int64_t m, float* y, int n_threads) const {
-  if (m >= q8_tiled_min_rows()) {
+  if (m >= kQ8TiledMinRows && !options_.exact_q8_0) {
     forward_tiled(x, m, y, n_threads);
     return;
   }
@@ -395,6 +399,26 @@ void Linear::forward_tiled(const float* x_in, int64_t m, float* y, int n_threads
   const float* x = prepare_activations(type_, options_.emulate_ggml, x_in, m * cols_, xbuf);
   // About 1 MiB of widened weights per tile: big enough for an efficient
   // GEMM, small enough to stay in L2/L3 while it is used.
+  if (n_threads > 1) {
+    // Several threads: chunks of weight rows handed out dynamically; each
+    // thread widens its chunk into its own L2-sized buffer and multiplies it
+    // with a single-threaded GEMM (oneDNN runs sequentially inside a parallel
+    // region). One static split of a big GEMM waits for its slowest thread;
+    // on a shared machine the OS often holds one back.
+    const int64_t chunk = std::clamp<int64_t>(((int64_t{1} << 16) / cols_) / 16 * 16, 16, 256);
+    const int64_t n_chunks = (rows_ + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
+    for (int64_t c = 0; c < n_chunks; ++c) {
+      thread_local std::vector<float> chunk_buf;
+      float* wc = thread_buffer(chunk_buf, static_cast<size_t>(chunk * cols_));
+      const int64_t r0 = c * chunk, nr = std::min(chunk, rows_ - r0);
+      for (int64_t r = 0; r < nr; ++r) {
+        dequantize_row(type_, data_ + static_cast<size_t>(r0 + r) * row_bytes_, wc + r * cols_, cols_);
+      }
+      sgemm_nt_ld(x, m, cols_, wc, nr, y + r0, rows_, 1);
+    }
+    return;
+  }
   int64_t tile = std::clamp<int64_t>((int64_t{1} << 18) / cols_, 16, rows_);
   float* wt = thread_buffer(tile_buf, static_cast<size_t>(tile * cols_));
   for (int64_t r0 = 0; r0 < rows_; r0 += tile) {
@@ -404,6 +428,58 @@ void Linear::forward_tiled(const float* x_in, int64_t m, float* y, int n_threads
       dequantize_row(type_, data_ + static_cast<size_t>(r0 + r) * row_bytes_, wt + r * cols_, cols_);
     }
     sgemm_nt_ld(x, m, cols_, wt, nr, y + r0, rows_, n_threads);
+  }
+}
+
+void Linear::forward_group(std::span<const Linear* const> layers, const float* x_in, int64_t m,
+                           std::span<float* const> ys, int n_threads) {
+  if (layers.empty()) return;
+  const Linear& l0 = *layers[0];
+  bool fused = m == 1 && layers.size() == ys.size() && layers.size() <= 8 &&
+               (l0.type_ == WeightType::kQ8_0 || l0.type_ == WeightType::kF16);
+  for (const Linear* l : layers) {
+    fused = fused && l->type_ == l0.type_ && l->cols_ == l0.cols_ &&
+            l->options_.emulate_ggml == l0.options_.emulate_ggml;
+  }
+  if (!fused) {
+    for (size_t i = 0; i < layers.size(); ++i) layers[i]->forward(x_in, m, ys[i], n_threads);
+    return;
+  }
+  const int64_t cols = l0.cols_, nb = cols / 32;
+  const bool q8 = l0.type_ == WeightType::kQ8_0;
+  thread_local std::vector<float> xbuf;
+  thread_local std::vector<BlockQ8_0> xq_buf;
+  thread_local std::vector<float> xd_buf;
+  const float* x = x_in;
+  BlockQ8_0* xq = nullptr;
+  float* xd = nullptr;
+  if (q8) {
+    xq = thread_buffer(xq_buf, static_cast<size_t>(nb));
+    xd = thread_buffer(xd_buf, static_cast<size_t>(nb));
+    quantize_row_q8_0(x_in, xq, cols);
+    for (int64_t b = 0; b < nb; ++b) xd[b] = fp16_to_fp32(xq[b].d);
+  } else {
+    x = prepare_activations(l0.type_, l0.options_.emulate_ggml, x_in, cols, xbuf);
+  }
+  constexpr int64_t chunk = 16;
+  int64_t first[9] = {0};
+  for (size_t i = 0; i < layers.size(); ++i) first[i + 1] = first[i] + (layers[i]->rows_ + chunk - 1) / chunk;
+  const int64_t n_chunks = first[layers.size()];
+#pragma omp parallel for num_threads(std::max(1, n_threads)) schedule(dynamic, 2)
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    size_t k = 0;
+    while (c >= first[k + 1]) ++k;
+    const Linear& l = *layers[k];
+    float* y = ys[k];
+    const int64_t r0 = (c - first[k]) * chunk, r_end = std::min(l.rows_, r0 + chunk);
+    for (int64_t r = r0; r < r_end; ++r) {
+      const uint8_t* src = l.data_ + static_cast<size_t>(r) * l.row_bytes_;
+      if (q8) {
+        dot_q8_0_rows(reinterpret_cast<const BlockQ8_0*>(src), xq, xd, nb, 1, nb, y + r, l.rows_);
+      } else {
+        y[r] = dot_f16_row1(reinterpret_cast<const uint16_t*>(src), x, cols);
+      }
+    }
   }
 }
 

@@ -7,8 +7,11 @@
 //                  m >= 8: weight tiles widened to f32, then oneDNN f32.
 //                  Activations are first rounded to f16 (bf16), as ggml does,
 //                  so products are exact and match llama.cpp closely.
-//   Q8_0           ggml-exact: activations quantised to Q8_0 blocks, per-block
-//                  int8 dot products (AVX2 maddubs) scaled by d_w*d_x.
+//   Q8_0           m < 32 (generation) ggml-exact: activations quantised to
+//                  Q8_0 blocks, per-block int8 dot products (AVX2 maddubs)
+//                  scaled by d_w*d_x, two weight rows x four activation rows.
+//                  m >= 32 (prompts): activations quantised to Q8_0 and back,
+//                  weight tiles widened to f32, oneDNN f32 (see exact_q8_0).
 //   Q4_0/Q4_K/Q6_K dequantised (row or tile) then as F32.
 // Why not oneDNN int8 for Q8_0: oneDNN 2.6 has one scale per output column,
 // while Q8_0 has one per 32 weights; requantising would lose the match.
@@ -19,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "model/quant.h"
@@ -30,6 +34,14 @@ struct LinearOptions {
   // Reproduce ggml's activation roundings (f16 for F16 weights, bf16 for BF16
   // weights). Default: true.
   bool emulate_ggml = true;
+  // Q8_0 weights: always use the int8 block kernel, whose sums are ggml's
+  // bit for bit. false = batches of 32 rows or more (prompts) use f32 GEMM
+  // on widened tiles with the activations quantised to Q8_0 and back: the
+  // same products summed in another order, about 1.5x faster on AVX2; the
+  // order changes later Q8_0 roundings, so logits differ from llama.cpp by
+  // up to ~1.5% of the largest logit on a random model (the golden
+  // tolerance is 3%). Default: false.
+  bool exact_q8_0 = false;
 };
 
 class Linear {
@@ -48,6 +60,12 @@ class Linear {
   void forward(const float* x, int64_t m, float* y, int n_threads) const;
   // Dequantises row r (e.g. a token embedding) into dst[cols].
   void row(int64_t r, float* dst) const;
+  // ys[i] = x * layers[i]^T for layers that read the same input (q/k/v,
+  // gate/up). For one row (generation) of Q8_0 or F16 layers of equal width
+  // the input is prepared once and all rows of all layers are shared out in
+  // one parallel region; otherwise it is forward() per layer. Same results.
+  static void forward_group(std::span<const Linear* const> layers, const float* x, int64_t m,
+                            std::span<float* const> ys, int n_threads);
 
  private:
   Linear() = default;

@@ -67,10 +67,7 @@ size_t weight_row_bytes(WeightType t, int64_t n) {
   return static_cast<size_t>(n / weight_type_block_elems(t)) * weight_type_block_bytes(t);
 }
 
-#if defined(__F16C__)
-float fp16_to_fp32(uint16_t h) { return _cvtsh_ss(h); }
-uint16_t fp32_to_fp16(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
-#else
+#if !defined(__F16C__)
 float fp16_to_fp32(uint16_t h) {
   const uint32_t sign = (h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1f;

@@ -7,6 +7,10 @@
 #include <cstdint>
 #include <string_view>
 
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
 namespace ragd {
 
 // Numeric values are ggml's `ggml_type` ids, as stored in GGUF tensor infos.
@@ -59,8 +63,13 @@ static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ6_K) == 210);
 
 // IEEE half <-> float, round-to-nearest-even (bit-exact with F16C / ggml).
+#if defined(__F16C__)
+inline float fp16_to_fp32(uint16_t h) { return _cvtsh_ss(h); }
+inline uint16_t fp32_to_fp16(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
+#else
 float fp16_to_fp32(uint16_t h);
 uint16_t fp32_to_fp16(float f);
+#endif
 // Rounds a float through f16 and back.
 inline float round_to_fp16(float f) { return fp16_to_fp32(fp32_to_fp16(f)); }
 // bfloat16 <-> float; to-bf16 rounds to nearest even (NaN kept quiet), as ggml.
