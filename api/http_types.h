@@ -27,7 +27,10 @@ struct Request {
 };
 
 // Writes one Server-Sent Event (or any chunk) to the client. Returns false
-// once the client has gone away; the producer should then stop.
+// once the client has gone away (closed, reset, or not reading for the
+// write timeout); the producer should then stop. write("") sends nothing and
+// only answers whether the client is still there: cheap enough to poll
+// before every generated token.
 using StreamWrite = std::function<bool(const std::string& chunk)>;
 
 struct Response {
@@ -35,9 +38,10 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
-  // Streaming responses (issue 4, SSE): when set, the server sends the
-  // headers with chunked transfer encoding and then calls `stream` on a
-  // worker thread, forwarding each chunk it writes; `body` is ignored.
+  // Streaming responses (SSE): when set, the server sends the headers with
+  // chunked transfer encoding (and Connection: close), then calls `stream` on
+  // a generation-pool thread, forwarding each chunk it writes as it comes;
+  // `body` is ignored. The connection closes when `stream` returns.
   std::function<void(const StreamWrite&)> stream;
 };
 

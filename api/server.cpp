@@ -5,11 +5,15 @@
 #include "api/server.h"
 
 #include <algorithm>
+#include <array>
+#include <cstdio>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -26,6 +30,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
@@ -88,6 +93,7 @@ struct Server::Impl {
         opt(std::move(o)),
         ioc(opt.io_threads > 0 ? opt.io_threads : hardware_threads()),
         workers(static_cast<size_t>(opt.worker_threads > 0 ? opt.worker_threads : hardware_threads())),
+        generation(static_cast<size_t>(std::max(1, opt.generation_threads))),
         listen_strand(net::make_strand(ioc)),
         acceptor(listen_strand),
         signals(listen_strand, SIGINT, SIGTERM) {}
@@ -96,6 +102,7 @@ struct Server::Impl {
   ServerOptions opt;
   net::io_context ioc;
   net::thread_pool workers;
+  net::thread_pool generation;  // requests that wait for the model, and their streams
   Strand listen_strand;
   tcp::acceptor acceptor;
   net::signal_set signals;
@@ -108,6 +115,7 @@ struct Server::Impl {
   net::awaitable<void> accept_loop();
   net::awaitable<void> run_session(std::shared_ptr<Session> s);
   net::awaitable<bool> write(Session& s, Response& resp, unsigned version, bool keep_alive);
+  net::awaitable<bool> write_stream(std::shared_ptr<Session> sp, Response& resp, unsigned version);
   net::awaitable<void> drain_and_close(Session& s);
   void wait_for_signal();
   void begin_shutdown();
@@ -170,6 +178,7 @@ Status Server::run() {
   s.ioc.run();
   for (auto& t : threads) t.join();
   s.workers.join();
+  s.generation.join();
   spdlog::info("ragd stopped");
   return Status::ok();
 }
@@ -300,6 +309,106 @@ net::awaitable<void> Server::Impl::drain_and_close(Session& s) {
   s.stream.socket().close(ec);
 }
 
+namespace {
+
+// Shared by a stream's producer thread, the session strand and the
+// disconnect watcher.
+struct StreamState {
+  std::atomic<bool> gone{false};  // the client closed, reset, or stopped reading
+  std::atomic<bool> done{false};  // the producer has finished
+};
+
+std::string stream_head(const Response& resp, unsigned version, bool chunked) {
+  std::string reason(http::obsolete_reason(http::int_to_status(static_cast<unsigned>(resp.status))));
+  std::string h = "HTTP/1." + std::to_string(version == 10 ? 0 : 1) + " " + std::to_string(resp.status) + " " + reason +
+                  "\r\nServer: ragd\r\nContent-Type: " + resp.content_type + "\r\n";
+  for (const auto& [name, value] : resp.headers) h += name + ": " + value + "\r\n";
+  if (chunked) h += "Transfer-Encoding: chunked\r\n";
+  h += "Connection: close\r\n\r\n";
+  return h;
+}
+
+}  // namespace
+
+net::awaitable<bool> Server::Impl::write_stream(std::shared_ptr<Session> sp, Response& resp, unsigned version) {
+  Session& s = *sp;
+  const bool chunked = version >= 11;  // HTTP/1.0: the body ends when the connection closes
+  boost::system::error_code ec;
+  std::string head = stream_head(resp, version, chunked);
+  s.stream.expires_after(std::chrono::seconds(opt.write_timeout_s));
+  co_await net::async_write(s.stream, net::buffer(head), net::redirect_error(net::use_awaitable, ec));
+  if (ec) co_return false;
+  // From here the producer can be silent for long (prompt evaluation), so the
+  // stream has no timer; each write is bounded below instead.
+  s.stream.expires_never();
+  auto state = std::make_shared<StreamState>();
+  // Watch for the client going away: a read that ends (EOF, reset) while the
+  // producer still runs marks the stream gone; the producer polls that before
+  // every token (write("") is the probe), so generation stops within a token.
+  net::co_spawn(
+      s.stream.get_executor(),
+      [sp, state]() -> net::awaitable<void> {
+        std::array<char, 512> sink;
+        for (;;) {
+          boost::system::error_code rec;
+          co_await sp->stream.async_read_some(net::buffer(sink), net::redirect_error(net::use_awaitable, rec));
+          if (rec) {
+            if (!state->done.load()) state->gone = true;
+            co_return;
+          }
+          // Bytes from the client during a stream (a pipelined request) are
+          // dropped: the connection closes when the stream ends.
+        }
+      },
+      net::detached);
+
+  const auto write_timeout = std::chrono::seconds(opt.write_timeout_s);
+  auto strand = s.stream.get_executor();
+  StreamWrite write = [sp, state, chunked, write_timeout, strand](const std::string& chunk) -> bool {
+    if (state->gone.load()) return false;
+    if (chunk.empty()) return true;  // the probe: is the client still there?
+    char size_line[24];
+    std::snprintf(size_line, sizeof size_line, "%zx\r\n", chunk.size());
+    auto framed = std::make_shared<std::string>(chunked ? size_line + chunk + "\r\n" : chunk);
+    auto done = std::make_shared<std::promise<bool>>();
+    std::future<bool> result = done->get_future();
+    net::post(strand, [sp, framed, done] {
+      net::async_write(sp->stream, net::buffer(*framed),
+                       [sp, framed, done](const boost::system::error_code& wec, size_t) { done->set_value(!wec); });
+    });
+    if (result.wait_for(write_timeout) != std::future_status::ready) {
+      // The client stopped reading: give up on it.
+      state->gone = true;
+      net::post(strand, [sp] {
+        boost::system::error_code cec;
+        sp->stream.socket().close(cec);
+      });
+      return false;
+    }
+    if (!result.get()) state->gone = true;
+    return !state->gone.load();
+  };
+  auto producer = std::move(resp.stream);
+  auto run_producer = [&producer, &write]() -> net::awaitable<void> {
+    try {
+      producer(write);
+    } catch (const std::exception& e) {
+      spdlog::error("stream producer failed: {}", e.what());
+    }
+    co_return;
+  };
+  auto ex = generation.get_executor();
+  co_await net::co_spawn(ex, std::move(run_producer), net::use_awaitable);
+  state->done = true;
+  if (state->gone.load()) co_return false;
+  if (chunked) {
+    static const std::string kLast = "0\r\n\r\n";
+    s.stream.expires_after(std::chrono::seconds(opt.write_timeout_s));
+    co_await net::async_write(s.stream, net::buffer(kLast), net::redirect_error(net::use_awaitable, ec));
+  }
+  co_return !ec;
+}
+
 net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session> sp) {
   Session& s = *sp;
   std::string remote;
@@ -363,40 +472,48 @@ net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session> sp) {
     const unsigned version = msg.version();
     const bool keep_alive = msg.keep_alive();
     Request req = to_request(std::move(msg), remote);
+    const auto arrived = std::chrono::steady_clock::now();
     Response resp;
+    // Generation requests (and their streams) run on their own pool.
+    const bool slow = opt.is_generation && opt.is_generation(req);
     if (inflight.fetch_add(1) >= opt.max_inflight) {
       inflight.fetch_sub(1);
       resp = error_response(Status::unavailable("server busy: " + std::to_string(opt.max_inflight) +
                                                 " requests in flight"));
       resp.headers.emplace_back("Retry-After", "1");
     } else {
-      auto start = std::chrono::steady_clock::now();
-      auto on_worker = [this, &req]() -> net::awaitable<Response> { co_return handle(req, ctx, opt.routes); };
-      auto worker_ex = workers.get_executor();
-      resp = co_await net::co_spawn(worker_ex, std::move(on_worker), net::use_awaitable);
+      auto on_worker = [this, &req]() -> net::awaitable<Response> {
+        co_return opt.handler ? opt.handler(req) : handle(req, ctx, opt.routes);
+      };
+      if (slow) {
+        auto ex = generation.get_executor();
+        resp = co_await net::co_spawn(ex, std::move(on_worker), net::use_awaitable);
+      } else {
+        auto ex = workers.get_executor();
+        resp = co_await net::co_spawn(ex, std::move(on_worker), net::use_awaitable);
+      }
       inflight.fetch_sub(1);
       if (resp.status >= 500) {
-        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - arrived).count();
         spdlog::error("{} {} -> {} in {:.1f} ms: {}", req.method, req.path, resp.status, ms, resp.body);
       }
     }
+    const int status = resp.status;
+    auto report = [&] {
+      if (opt.on_complete) {
+        opt.on_complete(req, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count());
+      }
+    };
     if (resp.stream) {
-      // Streaming is not wired into the socket yet: collect the chunks.
-      std::string body;
-      auto producer = std::move(resp.stream);
-      auto run_producer = [&producer, &body]() -> net::awaitable<void> {
-        producer([&body](const std::string& chunk) {
-          body += chunk;
-          return true;
-        });
-        co_return;
-      };
-      auto worker_ex = workers.get_executor();
-      co_await net::co_spawn(worker_ex, std::move(run_producer), net::use_awaitable);
-      resp.body = std::move(body);
+      // A streamed response ends its connection (the simplest safe state).
+      co_await write_stream(sp, resp, version);
+      report();
+      s.busy = false;
+      break;
     }
     const bool again = keep_alive && !stopping.load();
     bool ok = co_await write(s, resp, version, again);
+    report();
     s.busy = false;
     if (!ok || !again) break;
   }

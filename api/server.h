@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -42,6 +43,20 @@ struct ServerOptions {
   std::filesystem::path port_file;
   // Route limits (k, documents per request).
   RouteOptions routes;
+  // Handles every request; unset = handle(req, ctx, routes). `ragd serve`
+  // passes App::handle (api/app.h). Default: unset.
+  std::function<Response(const Request&)> handler;
+  // Requests for which this is true (they wait for the model) run, streams
+  // included, on a separate pool of `generation_threads` threads, so a long
+  // generation never holds the route workers that serve search. Default: unset.
+  std::function<bool(const Request&)> is_generation;
+  // Threads of that pool; it bounds concurrent generation requests that are
+  // running or queued inside the model's admission queue. Default: 16.
+  int generation_threads = 16;
+  // Called after each response has been sent, with the status code and the
+  // seconds from the request's arrival to the end of the response (streams
+  // included). Default: unset.
+  std::function<void(const Request&, int, double)> on_complete;
 };
 
 class Server {

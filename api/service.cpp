@@ -33,7 +33,10 @@ Result<std::unique_ptr<ServiceContext>> ServiceContext::open(ServiceOptions opti
   std::unique_ptr<ServiceContext> svc(new ServiceContext(std::move(options)));
   const ServiceOptions& opt = svc->options_;
 
-  if (opt.embedder_load != EmbedderLoad::kNone) {
+  if (opt.embedder_load != EmbedderLoad::kNone && !opt.encoder.model.empty()) {
+    // An explicitly named encoder must load.
+    RAGD_ASSIGN_OR_RETURN(svc->embedder_, api::load_gguf_encoder(opt.encoder));
+  } else if (opt.embedder_load != EmbedderLoad::kNone) {
     std::filesystem::path glove = find_glove_file(opt.glove);
     if (glove.empty()) {
       if (opt.embedder_load == EmbedderLoad::kRequired) {

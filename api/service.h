@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "api/encoder.h"
 #include "generate/extractive.h"
 #include "index/store.h"
 #include "ingest/pipeline.h"
@@ -38,6 +39,11 @@ struct ServiceOptions {
   // then ./.cache/ragd/glove-wink-sg-100d.bin, then
   // $HOME/.cache/ragd/glove-wink-sg-100d.bin. Default: empty.
   std::filesystem::path glove;
+  // A GGUF BERT-family encoder replacing GloVe-SIF for ingest and query
+  // (`--embed-model`, api/encoder.h); encoder.model empty = GloVe-SIF.
+  // Switching encoders on an existing store needs `ragd reindex` (the store
+  // is bound to the encoder's fingerprint). Default: GloVe-SIF.
+  api::EncoderOptions encoder;
   // Whether the encoder must, may or must not be loaded. Default: kOptional.
   EmbedderLoad embedder_load = EmbedderLoad::kOptional;
   // Bind the store to the encoder's fingerprint on open (refusing a store

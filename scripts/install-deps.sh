@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libpoppler-cpp-dev libstemmer-dev libutf8proc-dev libgumbo-dev libxml2-dev libzip-dev
   libcurl4-openssl-dev
+  prometheus chromium wrk  # tests/api: promtool check metrics, the web page in headless Chromium; bench: wrk
 )
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 for extra in "$@"; do packages+=("$extra"); done

@@ -20,6 +20,13 @@ struct CommonOptions {
   std::string data = "ragd-data";
   // GloVe binary file. Default: empty (see ServiceOptions::glove).
   std::string glove;
+  // GGUF BERT-family encoder used instead of GloVe-SIF. Default: empty.
+  std::string embed_model;
+  // Its query/passage prefix preset: auto, e5, bge or none. Default: auto.
+  std::string embed_prefixes = "auto";
+  // Vector index of a new store: "hnsw" or "faiss:<index_factory string>".
+  // An existing store keeps the index it was created with. Default: "hnsw".
+  std::string index = "hnsw";
 };
 
 // Adds --data and --glove to a subcommand, bound to `opts`.
@@ -40,5 +47,6 @@ void add_serve_command(CLI::App& app, int& exit_code);
 void add_admin_commands(CLI::App& app, int& exit_code);   // delete, stats, reindex
 void add_eval_command(CLI::App& app, int& exit_code);
 void add_glove_commands(CLI::App& app, int& exit_code);   // glove import
+void add_audit_command(CLI::App& app, int& exit_code);    // audit
 
 }  // namespace ragd::cli

@@ -10,6 +10,14 @@ void add_common_options(CLI::App& cmd, CommonOptions& opts) {
   cmd.add_option("--data", opts.data, "data directory (the store)")->capture_default_str();
   cmd.add_option("--glove", opts.glove,
                  "GloVe binary file (default: $RAGD_GLOVE or .cache/ragd/glove-wink-sg-100d.bin)");
+  cmd.add_option("--embed-model", opts.embed_model,
+                 "GGUF BERT-family encoder (bge, e5, MiniLM) instead of GloVe-SIF; switching needs `ragd reindex`");
+  cmd.add_option("--embed-prefixes", opts.embed_prefixes,
+                 "query/passage prefixes of --embed-model: auto (from the file name), e5, bge or none")
+      ->capture_default_str();
+  cmd.add_option("--index", opts.index,
+                 "vector index of a new store: hnsw or faiss:<index_factory>, e.g. \"faiss:IVF256,PQ16\"")
+      ->capture_default_str();
 }
 
 Result<std::unique_ptr<ServiceContext>> open_service(const CommonOptions& opts, EmbedderLoad load,
@@ -17,7 +25,10 @@ Result<std::unique_ptr<ServiceContext>> open_service(const CommonOptions& opts, 
   ServiceOptions so;
   so.store.dir = opts.data;
   so.store.read_only = read_only;
+  so.store.vector_index = opts.index;
   so.glove = opts.glove;
+  so.encoder.model = opts.embed_model;
+  so.encoder.prefix_preset = opts.embed_prefixes;
   so.embedder_load = load;
   so.bind_encoder = bind_encoder;
   return ServiceContext::open(std::move(so));

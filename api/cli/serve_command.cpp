@@ -1,11 +1,19 @@
-// `ragd serve --listen HOST:PORT`: the HTTP API.
+// `ragd serve --listen HOST:PORT [--llm MODEL.gguf ...]`: the HTTP API, with
+// the LLM answer path, the OpenAI-compatible routes, /metrics and the web page
+// (api/app.h).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
 #include "api/cli/cli.h"
+#include "api/app.h"
+#include "api/llm_service.h"
+#include "api/metrics.h"
 #include "api/server.h"
 
 namespace ragd::cli {
@@ -20,6 +28,10 @@ struct ServeArgs {
   int read_timeout = 30;
   int max_inflight = 256;
   std::string port_file;
+  // The LLM answer path (--llm).
+  std::string llm, prompts, audit_log;
+  int max_queue = 8, max_concurrent = 1, max_tokens = 256, llm_threads = 0, llm_ctx = 0;
+  double request_timeout = 120;
 };
 
 int run_serve(const ServeArgs& a) {
@@ -49,6 +61,31 @@ int run_serve(const ServeArgs& a) {
   if ((*svc)->embedder() == nullptr) {
     std::fprintf(stderr, "ragd: warning: no GloVe file found; ingest is disabled and search is lexical only\n");
   }
+  api::Registry registry;
+  std::unique_ptr<api::LlmService> llm;
+  if (!a.llm.empty()) {
+    api::LlmServiceOptions lo;
+    lo.model = a.llm;
+    lo.prompts = a.prompts;
+    lo.audit_log = a.audit_log.empty() ? std::filesystem::path(a.common.data) / "audit.jsonl"
+                                       : std::filesystem::path(a.audit_log);
+    lo.max_queue = a.max_queue;
+    lo.max_concurrent = a.max_concurrent;
+    lo.answerer.max_tokens = a.max_tokens;
+    lo.answerer.n_threads = a.llm_threads;
+    lo.answerer.n_ctx = a.llm_ctx;
+    lo.answerer.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.request_timeout * 1000));
+    auto opened = api::LlmService::open(**svc, lo, registry);
+    if (!opened.is_ok()) return fail(opened.status());
+    llm = std::move(opened).value();
+    std::printf("ragd: LLM %s loaded (models \"%s\" and \"%s\"), audit log %s\n", a.llm.c_str(),
+                lo.rag_model_name.c_str(), llm->model_id().c_str(), lo.audit_log.c_str());
+  }
+  api::App app(**svc, registry, llm.get(), so.routes);
+  so.handler = [&app](const api::Request& req) { return app.handle(req); };
+  so.is_generation = [&app](const api::Request& req) { return app.is_generation(req); };
+  so.on_complete = [&app](const api::Request& req, int status, double seconds) { app.observe(req, status, seconds); };
+  so.generation_threads = std::max(2, a.max_concurrent + a.max_queue + 1);
   int code = 0;
   {
     api::Server server(**svc, so);
@@ -79,6 +116,19 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--max-inflight", a->max_inflight, "requests handled at once (503 beyond)")->capture_default_str();
   cmd->add_option("--port-file", a->port_file, "write the bound port to this file");
+  cmd->add_option("--llm", a->llm, "GGUF decoder (llama, qwen2): grounded LLM answers and /v1/chat/completions");
+  cmd->add_option("--prompts", a->prompts, "task prompt templates (default: $RAGD_PROMPTS, then the built-in ones)");
+  cmd->add_option("--audit-log", a->audit_log, "answer audit log (default: <data>/audit.jsonl)");
+  cmd->add_option("--max-queue", a->max_queue, "generation requests waiting for the model (503 beyond)")
+      ->capture_default_str();
+  cmd->add_option("--max-concurrent", a->max_concurrent, "generations running at once")->capture_default_str();
+  cmd->add_option("--request-timeout", a->request_timeout,
+                  "seconds a generation request may take, queue included (0 = none)")
+      ->capture_default_str();
+  cmd->add_option("--max-tokens", a->max_tokens, "default new-token limit per answer")->capture_default_str();
+  cmd->add_option("--llm-threads", a->llm_threads, "threads per generation (0 = all cores)")->capture_default_str();
+  cmd->add_option("--llm-ctx", a->llm_ctx, "context positions per request (0 = the model's, at most 4096)")
+      ->capture_default_str();
   cmd->callback([a, &exit_code] { exit_code = run_serve(*a); });
 }
 
