@@ -13,13 +13,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
-#include "connectors/connector.h"
 #include "generate/calibration.h"
 #include "generate/extractive.h"
 #include "index/store.h"
-#include "ingest/pipeline.h"
+#include "ingest/scratch_store.h"
 #include "model/glove_sif.h"
 #include "retrieve/retriever.h"
 
@@ -63,30 +61,19 @@ int main(int argc, char** argv) {
   if (!qs) die(qs.status());
   auto emb = open_glove(glove);
   if (!emb) die(emb.status());
-  fs::path dir = fs::temp_directory_path() / ("ragd_calib_bench_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  StoreOptions so;
-  so.dir = dir;
-  so.sync_writes = false;
-  auto store = Store::open(so);
-  if (!store) die(store.status());
-  {
-    Ingestor ing(**store, **emb);
-    FetchSink sink{[&](Document&& d) { ing.add(std::move(d)); },
-                   [](const Status& st) { std::fprintf(stderr, "skipped: %s\n", st.to_string().c_str()); }};
-    for (const fs::path& root : {kb, office}) {
-      if (!fs::exists(root)) {
-        std::printf("note: %s absent, not ingested\n", root.c_str());
-        continue;
-      }
-      Status st = fetch_path(root, {}, sink);
-      if (!st.is_ok()) die(st);
-    }
-    ing.flush();
-    std::printf("sample KB: %llu documents, %llu chunks\n", static_cast<unsigned long long>(ing.stats().ingested),
-                static_cast<unsigned long long>(ing.stats().chunks));
+  auto scratch = ScratchStore::open("calib-bench");
+  if (!scratch) die(scratch.status());
+  std::vector<fs::path> roots;
+  for (const fs::path& root : {kb, office}) {
+    if (fs::exists(root)) roots.push_back(root);
+    else std::printf("note: %s absent, not ingested\n", root.c_str());
   }
-  Retriever retriever(**store, emb->get());
+  auto stats = ingest_paths(scratch->store(), **emb, roots,
+                            [](const Status& st) { std::fprintf(stderr, "skipped: %s\n", st.to_string().c_str()); });
+  if (!stats) die(stats.status());
+  std::printf("sample KB: %llu documents, %llu chunks\n", static_cast<unsigned long long>(stats->ingested),
+              static_cast<unsigned long long>(stats->chunks));
+  Retriever retriever(scratch->store(), emb->get());
   ExtractiveOptions xo;
   xo.refuse_below = 0;  // record every confidence
   ExtractiveAnswerer answerer(retriever, xo);
@@ -137,7 +124,7 @@ int main(int argc, char** argv) {
 
   std::printf("\nretrieval on in-domain questions (hit@5 of an expected doc, MRR@10)\n");
   auto retrieval = [&](SearchMode mode, RetrieverOptions o, const char* name) {
-    Retriever rr(**store, emb->get(), o);
+    Retriever rr(scratch->store(), emb->get(), o);
     double hits = 0, mrr = 0;
     size_t n = 0;
     for (const KbQuestion& q : *qs) {
@@ -174,7 +161,5 @@ int main(int argc, char** argv) {
   rrf.fusion = FusionMethod::kRrf;
   rrf.vector_weight = 0.5;
   retrieval(SearchMode::kHybrid, rrf, "hybrid plain RRF");
-  store->reset();
-  fs::remove_all(dir);
   return 0;
 }

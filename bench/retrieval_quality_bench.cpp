@@ -12,10 +12,10 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
 #include "index/store.h"
 #include "ingest/pipeline.h"
+#include "ingest/scratch_store.h"
 #include "model/glove_sif.h"
 #include "retrieve/eval.h"
 #include "retrieve/retriever.h"
@@ -69,16 +69,12 @@ int main(int argc, char** argv) {
   auto emb = open_glove(glove, gopt);
   if (!emb) die(emb.status());
 
-  fs::path dir = fs::temp_directory_path() / ("ragd_quality_bench_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  StoreOptions so;
-  so.dir = dir;
-  so.sync_writes = false;
-  auto store = Store::open(so);
-  if (!store) die(store.status());
+  auto scratch = ScratchStore::open("quality-bench");
+  if (!scratch) die(scratch.status());
+  Store& store = scratch->store();
   auto t0 = std::chrono::steady_clock::now();
   {
-    Ingestor ing(**store, **emb);
+    Ingestor ing(store, **emb);
     for (auto& d : *corpus) ing.add(std::move(d));
     ing.flush();
     if (ing.stats().failed) die(Status::internal("ingest failed: " + ing.stats().errors.front()));
@@ -90,12 +86,12 @@ int main(int argc, char** argv) {
   }
 
   RetrieverOptions tuned;  // the shipped defaults
-  Retriever retriever(**store, emb->get(), tuned);
+  Retriever retriever(store, emb->get(), tuned);
   EvalOptions eo;
   eo.threads = threads;
   auto gather = [&](SearchMode m) {
     eo.mode = m;
-    auto c = gather_candidates(retriever, **store, *queries, *qrels, eo);
+    auto c = gather_candidates(retriever, store, *queries, *qrels, eo);
     if (!c) die(c.status());
     return std::move(c).value();
   };
@@ -147,7 +143,5 @@ int main(int argc, char** argv) {
     EvalReport a = score_candidates(hyb, *qrels, SearchMode::kHybrid, o, eo);
     std::printf("  w=%.2f  nDCG@10=%.4f Recall@100=%.4f\n", w, a.ndcg, a.recall);
   }
-  store->reset();
-  fs::remove_all(dir);
   return 0;
 }

@@ -6,12 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 build="$root/build"
-jobs="$(nproc)"
-
-scripts/install-deps.sh
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build "$build" -j "$jobs"
-scripts/fetch-glove.sh "$build"
+scripts/build.sh
 
 ragd="$build/api/ragd"
 data="$root/ragd-data"

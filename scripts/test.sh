@@ -8,10 +8,7 @@ cd "$root"
 build="$root/build"
 jobs="$(nproc)"
 
-scripts/install-deps.sh
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build "$build" -j "$jobs"
-scripts/fetch-glove.sh "$build"
+scripts/build.sh
 
 exclude=()
 [ -n "${RAGD_TEST_LABEL_EXCLUDE:-}" ] && exclude=(-LE "$RAGD_TEST_LABEL_EXCLUDE")

@@ -2,16 +2,14 @@
 // vectors, on the TEST split of examples/kb-eval/questions.jsonl (the
 // calibration split chose the shipped threshold; see generate/README.md).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 
-#include "connectors/connector.h"
 #include "generate/calibration.h"
 #include "generate/extractive.h"
 #include "index/store.h"
-#include "ingest/pipeline.h"
+#include "ingest/scratch_store.h"
 #include "model/glove_sif.h"
 
 namespace ragd {
@@ -36,40 +34,30 @@ class SampleKb : public ::testing::Test {
     auto e = open_glove();
     ASSERT_TRUE(e.is_ok()) << e.status().to_string();
     embedder_ = e.value().release();
-    std::string name = "ragd_kb_answer_test_";
-    name += std::to_string(::getpid());
-    dir_ = fs::temp_directory_path() / name;
-    fs::remove_all(dir_);
-    StoreOptions so;
-    so.dir = dir_;
-    so.sync_writes = false;
-    auto s = Store::open(so);
-    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
-    store_ = s.value().release();
-    Ingestor ing(*store_, *embedder_);
-    FetchSink sink{[&](Document&& d) { ing.add(std::move(d)); }, [](const Status&) {}};
-    ASSERT_TRUE(fetch_path(src / "examples/kb", {}, sink).is_ok());
+    auto scratch = ScratchStore::open("kb-answer-test");
+    ASSERT_TRUE(scratch.is_ok()) << scratch.status().to_string();
+    scratch_ = new ScratchStore(std::move(scratch).value());
+    store_ = &scratch_->store();
+    std::vector<fs::path> roots = {src / "examples/kb"};
     const fs::path office = fs::path(RAGD_BINARY_DIR) / "examples/kb-office";
-    if (fs::exists(office)) {
-      ASSERT_TRUE(fetch_path(office, {}, sink).is_ok());
-    }
-    ing.flush();
-    ASSERT_GT(ing.stats().ingested, 40u);
+    if (fs::exists(office)) roots.push_back(office);
+    auto stats = ingest_paths(*store_, *embedder_, roots);
+    ASSERT_TRUE(stats.is_ok()) << stats.status().to_string();
+    ASSERT_GT(stats->ingested, 40u);
     retriever_ = new Retriever(*store_, embedder_);
   }
   static void TearDownTestSuite() {
     delete retriever_;
-    delete store_;
+    delete scratch_;
     delete embedder_;
     delete questions_;
-    if (!dir_.empty()) fs::remove_all(dir_);
   }
   void SetUp() override {
     if (!skip_.empty()) GTEST_SKIP() << skip_;
   }
 
   static inline std::string skip_;
-  static inline fs::path dir_;
+  static inline ScratchStore* scratch_ = nullptr;
   static inline std::vector<KbQuestion>* questions_ = nullptr;
   static inline GloveSifEmbedder* embedder_ = nullptr;
   static inline Store* store_ = nullptr;

@@ -12,20 +12,18 @@
 // The threshold maximising balanced accuracy on the calibration split is
 // printed; the defaults in VerifierOptions come from it.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <random>
 
-#include "connectors/connector.h"
 #include "generate/calibration.h"
 #include "generate/sentences.h"
 #include "generate/verifier.h"
 #include "index/analyzer.h"
 #include "index/store.h"
-#include "ingest/pipeline.h"
+#include "ingest/scratch_store.h"
 #include "model/glove_sif.h"
 #include "retrieve/retriever.h"
 
@@ -60,20 +58,12 @@ class VerifierCalibration : public ::testing::Test {
     auto e = open_glove();
     ASSERT_TRUE(e.is_ok()) << e.status().to_string();
     embedder_ = e.value().release();
-    dir_ = fs::temp_directory_path() / ("ragd_llm_calibration_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    StoreOptions so;
-    so.dir = dir_;
-    so.sync_writes = false;
-    auto s = Store::open(so);
-    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
-    std::unique_ptr<Store> store = std::move(s).value();
-    {
-      Ingestor ing(*store, *embedder_);
-      FetchSink sink{[&](Document&& d) { ing.add(std::move(d)); }, [](const Status&) {}};
-      ASSERT_TRUE(fetch_path(src / "examples/kb", {}, sink).is_ok());
-      ing.flush();
-    }
+    auto scratch = ScratchStore::open("llm-calibration");
+    ASSERT_TRUE(scratch.is_ok()) << scratch.status().to_string();
+    const fs::path roots[] = {src / "examples/kb"};
+    auto stats = ingest_paths(scratch->store(), *embedder_, roots);
+    ASSERT_TRUE(stats.is_ok()) << stats.status().to_string();
+    Store* store = &scratch->store();
     Retriever retriever(*store, embedder_);
     std::mt19937 rng(2024);
     pairs_ = new std::vector<Pair>();
@@ -135,7 +125,6 @@ class VerifierCalibration : public ::testing::Test {
       pairs_->push_back({random_other, passage, q.split, false});
       pairs_->push_back({"For " + q.query + ", " + random_other, passage, q.split, false});
     }
-    fs::remove_all(dir_);
   }
   static void TearDownTestSuite() {
     delete pairs_;
@@ -199,7 +188,6 @@ class VerifierCalibration : public ::testing::Test {
   }
 
   static inline std::string skip_;
-  static inline fs::path dir_;
   static inline std::vector<Pair>* pairs_ = nullptr;
   static inline GloveSifEmbedder* embedder_ = nullptr;
 };

@@ -3,13 +3,13 @@
 // lexical half; plain RRF is shown for contrast. Skipped without the test
 // data or the GloVe file.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 
 #include "index/store.h"
 #include "ingest/pipeline.h"
+#include "ingest/scratch_store.h"
 #include "model/glove_sif.h"
 #include "retrieve/eval.h"
 
@@ -28,26 +28,20 @@ TEST(SciFactSlow, TunedHybridBeatsLexicalAndPlainRrfDoesNot) {
   ASSERT_TRUE(corpus.is_ok() && queries.is_ok() && qrels.is_ok());
   auto emb = open_glove();
   ASSERT_TRUE(emb.is_ok()) << emb.status().to_string();
-  std::string name = "ragd_scifact_slow_";
-  name += std::to_string(::getpid());
-  const fs::path dir = fs::temp_directory_path() / name;
-  fs::remove_all(dir);
-  StoreOptions so;
-  so.dir = dir;
-  so.sync_writes = false;
-  auto store = Store::open(so);
-  ASSERT_TRUE(store.is_ok()) << store.status().to_string();
+  auto scratch = ScratchStore::open("scifact-slow");
+  ASSERT_TRUE(scratch.is_ok()) << scratch.status().to_string();
+  Store& store = scratch->store();
   {
-    Ingestor ing(**store, **emb);
+    Ingestor ing(store, **emb);
     for (auto& d : *corpus) ing.add(std::move(d));
     ing.flush();
     ASSERT_EQ(ing.stats().failed, 0u);
   }
-  Retriever retriever(**store, emb->get());
+  Retriever retriever(store, emb->get());
   EvalOptions eo;
   eo.threads = 2;
   eo.mode = SearchMode::kHybrid;
-  auto cands = gather_candidates(retriever, **store, *queries, *qrels, eo);
+  auto cands = gather_candidates(retriever, store, *queries, *qrels, eo);
   ASSERT_TRUE(cands.is_ok()) << cands.status().to_string();
   EXPECT_EQ(cands->sets.size(), 809u);
   // The hybrid candidate sets hold the full lexical top list, so lexical
@@ -65,8 +59,6 @@ TEST(SciFactSlow, TunedHybridBeatsLexicalAndPlainRrfDoesNot) {
   EXPECT_GT(hyb.ndcg, 0.70);
   EXPECT_GT(hyb.recall, 0.90);
   EXPECT_LT(plain.ndcg, lex.ndcg);
-  store->reset();
-  fs::remove_all(dir);
 }
 
 }  // namespace
