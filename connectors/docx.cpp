@@ -71,22 +71,8 @@ int heading_level(std::string name) {
   return -1;
 }
 
-struct DocxWalker {
+struct DocxWalker : SectionBuilder {
   std::map<std::string, std::string> style_names;  // styleId -> name
-  Document doc;
-  std::vector<std::pair<int, std::string>> path;
-  std::string buf;
-
-  void flush() {
-    std::string_view t = trim(buf);
-    if (!t.empty()) {
-      Block b;
-      for (const auto& [level, text] : path) b.section_path.push_back(text);
-      b.text = std::string(t);
-      doc.blocks.push_back(std::move(b));
-    }
-    buf.clear();
-  }
 
   static void runs_text(const xmlNode* n, std::string& out) {
     for (const xmlNode* c = n->children; c; c = c->next) {
@@ -136,10 +122,7 @@ struct DocxWalker {
       return;
     }
     if (level > 0 && !t.empty()) {
-      flush();
-      while (!path.empty() && path.back().first >= level) path.pop_back();
-      path.emplace_back(level, std::string(t));
-      if (level == 1 && doc.title.empty()) doc.title = std::string(t);
+      heading(level, std::string(t));
       return;
     }
     if (t.empty()) return;

@@ -13,22 +13,9 @@ namespace {
 // Deeper elements are ignored: the walk is recursive and input is untrusted.
 constexpr int kMaxDepth = 400;
 
-struct HtmlWalker {
-  Document doc;
-  std::vector<std::pair<int, std::string>> path;  // heading level, text
-  std::string buf;
+struct HtmlWalker : SectionBuilder {
   bool in_pre = false;
 
-  void flush() {
-    std::string_view t = trim(buf);
-    if (!t.empty()) {
-      Block b;
-      for (const auto& [level, text] : path) b.section_path.push_back(text);
-      b.text = std::string(t);
-      doc.blocks.push_back(std::move(b));
-    }
-    buf.clear();
-  }
   void para_break() {
     while (!buf.empty() && buf.back() == ' ') buf.pop_back();
     if (buf.empty() || buf.ends_with("\n\n")) return;
@@ -111,10 +98,7 @@ struct HtmlWalker {
           if (sp) { if (!heading.empty() && heading.back() != ' ') heading += ' '; }
           else heading += c;
         }
-        flush();
-        while (!path.empty() && path.back().first >= level) path.pop_back();
-        if (!heading.empty()) path.emplace_back(level, heading);
-        if (level == 1 && doc.title.empty()) doc.title = heading;
+        SectionBuilder::heading(level, std::move(heading));
         return;
       }
       case GUMBO_TAG_BR: line_break(); return;

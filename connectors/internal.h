@@ -65,6 +65,22 @@ void apply_field(Document& doc, std::string_view key, const std::vector<std::str
 // Finishes a file document: defaults for kind, source, updated_at.
 void finish_file_document(Document& doc, const FileInput& in);
 
+// Blocks of a document built from a walk over headings and text (HTML,
+// DOCX): text gathers in `buf` until a heading or the end closes the block,
+// and each block carries the headings above it as its section path.
+struct SectionBuilder {
+  Document doc;
+  std::vector<std::pair<int, std::string>> path;  // heading level, text
+  std::string buf;
+
+  // Ends the current block, if it holds any text, under the current path.
+  void flush();
+  // Starts a section: ends the block, drops headings at `level` or deeper,
+  // then pushes this one (unless empty). The first level-1 heading is the
+  // title when the document has none.
+  void heading(int level, std::string text);
+};
+
 // File stem of a relative name: "runbooks/vpn-setup.md" -> "vpn-setup".
 std::string file_stem(std::string_view name);
 

@@ -187,4 +187,22 @@ void finish_file_document(Document& doc, const FileInput& in) {
   doc.origin = in.name;
 }
 
+void SectionBuilder::flush() {
+  std::string_view t = trim(buf);
+  if (!t.empty()) {
+    Block b;
+    for (const auto& [level, text] : path) b.section_path.push_back(text);
+    b.text = std::string(t);
+    doc.blocks.push_back(std::move(b));
+  }
+  buf.clear();
+}
+
+void SectionBuilder::heading(int level, std::string text) {
+  flush();
+  while (!path.empty() && path.back().first >= level) path.pop_back();
+  if (level == 1 && doc.title.empty()) doc.title = text;
+  if (!text.empty()) path.emplace_back(level, std::move(text));
+}
+
 }  // namespace ragd::connectors

@@ -10,12 +10,12 @@
 
 #include "model/bert.h"
 #include "model/bert_embedder.h"
+#include "tests/model/golden_data.h"
 
 namespace ragd {
 namespace {
 
-const std::filesystem::path kDir =
-    std::filesystem::path(RAGD_SOURCE_DIR) / ".." / "shared" / "testdata" / "models" / "bert-mini";
+const std::filesystem::path kDir = testing::golden_models_dir() / "bert-mini";
 
 struct Case {
   const char* model;
@@ -101,12 +101,7 @@ INSTANTIATE_TEST_SUITE_P(Models, BertGolden,
                                            Case{"bert-mini-f16.gguf", "bert-mini-f16.cls.json", PoolingType::kNone, 5e-3f, 1e-4},
                                            Case{"bert-mini-f16.gguf", "bert-mini-f16.mean.json", PoolingType::kMean, 5e-3f, 1e-4}),
                          [](const ::testing::TestParamInfo<Case>& info) {
-                           std::string n = info.param.golden;
-                           n = n.substr(0, n.size() - 5);
-                           for (char& ch : n) {
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           }
-                           return n;
+                           return testing::golden_case_name(info.param.golden);
                          });
 
 }  // namespace

@@ -10,11 +10,12 @@
 #include <nlohmann/json.hpp>
 
 #include "model/llama.h"
+#include "tests/model/golden_data.h"
 
 namespace ragd {
 namespace {
 
-const std::filesystem::path kModels = std::filesystem::path(RAGD_SOURCE_DIR) / ".." / "shared" / "testdata" / "models";
+const std::filesystem::path kModels = testing::golden_models_dir();
 
 struct Golden {
   std::vector<int32_t> prompt;
@@ -136,14 +137,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"llama-mini", "llama-mini-q8_0.gguf", "llama-mini-q8_0.kvf16.json", KvType::kF16, 0.03f, 32},
         Case{"qwen2-mini", "qwen2-mini-f32.gguf", "qwen2-mini-f32.kvf32.json", KvType::kF32, 1e-5f, 32},
         Case{"qwen2-mini", "qwen2-mini-f32.gguf", "qwen2-mini-f32.kvf16.json", KvType::kF16, 5e-4f, 32}),
-    [](const ::testing::TestParamInfo<Case>& info) {
-      std::string n = info.param.golden;
-      n = n.substr(0, n.size() - 5);
-      for (char& ch : n) {
-        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-      }
-      return n;
-    });
+    [](const ::testing::TestParamInfo<Case>& info) { return testing::golden_case_name(info.param.golden); });
 
 }  // namespace
 }  // namespace ragd
