@@ -3,6 +3,7 @@
 // Usage: model_bench [--dir DIR] [--models a,b,...] [--threads 1,2] [--reps 3]
 //                    [--pp 512] [--tg 128] [--vocab-from FILE]...
 //                    [--llama-bench PATH] [--llama-embedding PATH] [--no-keep]
+//                    [--no-onednn]
 //
 // 1. Writes realistic-size models with ragd's own GgufWriter and random
 //    weights (speed does not depend on the values) into DIR (default: a
@@ -10,17 +11,25 @@
 //    --no-keep deletes the folder at the end):
 //      smollm2-135m-f16 / -q8_0   30 layers, 576 wide, 9/3 heads, ffn 1536,
 //                                 vocab 49152, tied output (llama)
+//      smollm2-135m-q4_k          the same in Q4_K where a row is a whole
+//                                 number of 256-blocks (ffn_down, 1536 wide),
+//                                 Q8_0 elsewhere: llama-quantize's Q4_K_M
+//                                 also falls back for 576-wide rows (to Q5_0 /
+//                                 Q8_0; ragd has no Q5_0). Quantised with
+//                                 ragd's quantize_row_q4_k_ref.
 //      qwen2.5-0.5b-q8_0          24 layers, 896 wide, 14/2 heads, ffn 4864,
 //                                 vocab 151936, qkv bias, tied (qwen2)
 //      bge-small-f16 / -f32       12 layers, 384 wide, 12 heads, ffn 1536,
 //                                 vocab 30522, CLS pooling (bert)
-//    Q4_K is not made: 576 (SmolLM2's width) is not a multiple of 256.
 //    The vocabulary (tokenizer.* keys) is copied from a --vocab-from GGUF
 //    whose model type and token count fit, else synthesised (a valid
 //    byte-level BPE with merges, or a WordPiece list of "w<n>" words), so
 //    llama.cpp loads the files too.
-// 2. Measures the machine's memory bandwidth (read and STREAM triad) at each
-//    thread count.
+// 2. Measures the machine's memory bandwidth (read and STREAM triad over
+//    256 MiB arrays, median of 5) at each thread count.
+//    Then times oneDNN's f32, bf16 and int8 (u8 x s8) matmuls at M = 1 and
+//    M = 32 (K 576, N 1536), the figures behind model/README.md's notes on
+//    why ragd's quantised paths do not use oneDNN's int8 / bf16 here.
 // 3. For each model and thread count, in a child process (fresh peak RSS):
 //    decoders: prompt processing (one pp-token batch, logits of the last
 //    position) and generation (tg tokens one by one from an empty cache), as
@@ -36,7 +45,10 @@
 // 4. Prints one table: tok/s, ratio ragd/llama.cpp, peak RSS against file +
 //    KV cache (without the resident pages of shared libraries' code, which
 //    every process using them shares), and the fraction of the read bandwidth
-//    reached in generation (weight bytes per token x tok/s / bandwidth).
+//    reached in generation (weight bytes per token x tok/s / bandwidth) by
+//    ragd and by llama.cpp, then a summary of the ratios.
+// Short names: smollm-f16, smollm-q8, smollm-q4k, qwen-q8, bge (bge-small-f16),
+// bge-f32; e.g. --models smollm-q8,bge --threads 1 --reps 2 for a quick run.
 // Sessions use ragd's defaults (n_batch 256, f16 KV cache, n_ctx = pp + tg,
 // as llama-bench sizes its context).
 #include <fcntl.h>
@@ -68,6 +80,7 @@
 #include "model/bert.h"
 #include "model/gguf.h"
 #include "model/llama.h"
+#include "model/matmul.h"
 #include "model/quant.h"
 #include "model/tokenizer.h"
 
@@ -81,8 +94,8 @@ namespace {
 
 struct Args {
   fs::path dir = fs::temp_directory_path() / "ragd_model_bench";
-  std::vector<std::string> models = {"smollm2-135m-f16", "smollm2-135m-q8_0", "qwen2.5-0.5b-q8_0", "bge-small-f16",
-                                     "bge-small-f32"};
+  std::vector<std::string> models = {"smollm2-135m-f16", "smollm2-135m-q8_0", "smollm2-135m-q4_k",
+                                     "qwen2.5-0.5b-q8_0", "bge-small-f16"};
   std::vector<int> threads = {1, 2};
   int reps = 3;
   int pp = 512;
@@ -92,6 +105,7 @@ struct Args {
   std::string llama_bench;
   std::string llama_embedding;
   bool keep = true;
+  bool onednn = true;  // measure oneDNN f32 / bf16 / int8 matmuls
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -134,9 +148,19 @@ struct Shape {
   bool is_encoder() const { return arch == "bert"; }
 };
 
-std::optional<Shape> shape_for(const std::string& name) {
+std::string full_name(const std::string& name) {
+  static const std::map<std::string, std::string> kShort = {
+      {"smollm-f16", "smollm2-135m-f16"}, {"smollm-q8", "smollm2-135m-q8_0"}, {"smollm-q4k", "smollm2-135m-q4_k"},
+      {"qwen-q8", "qwen2.5-0.5b-q8_0"},   {"bge", "bge-small-f16"},           {"bge-f32", "bge-small-f32"}};
+  const auto it = kShort.find(name);
+  return it == kShort.end() ? name : it->second;
+}
+
+std::optional<Shape> shape_for(const std::string& short_name) {
+  const std::string name = full_name(short_name);
   if (name == "smollm2-135m-f16") return Shape{name, "llama", 30, 576, 9, 3, 1536, 49152, GgmlType::F16, false, 8192, 100000.0f};
   if (name == "smollm2-135m-q8_0") return Shape{name, "llama", 30, 576, 9, 3, 1536, 49152, GgmlType::Q8_0, false, 8192, 100000.0f};
+  if (name == "smollm2-135m-q4_k") return Shape{name, "llama", 30, 576, 9, 3, 1536, 49152, GgmlType::Q4_K, false, 8192, 100000.0f};
   if (name == "qwen2.5-0.5b-q8_0") return Shape{name, "qwen2", 24, 896, 14, 2, 4864, 151936, GgmlType::Q8_0, true, 32768, 1000000.0f};
   if (name == "bge-small-f16") return Shape{name, "bert", 12, 384, 12, 12, 1536, 30522, GgmlType::F16, false, 512, 0.0f};
   if (name == "bge-small-f32") return Shape{name, "bert", 12, 384, 12, 12, 1536, 30522, GgmlType::F32, false, 512, 0.0f};
@@ -182,13 +206,25 @@ std::vector<uint8_t> random_tensor(GgmlType type, int64_t cols, int64_t rows, fl
         for (int k = 0; k < 8; ++k, r >>= 8) b[i].qs[j + k] = static_cast<int8_t>(static_cast<int>(r & 0xff) % 255 - 127);
       }
     }
+  } else if (type == GgmlType::Q4_K) {
+    std::vector<float> row(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+      for (auto& v : row) v = rng.uniform() * scale;
+      quantize_row_q4_k_ref(row.data(), reinterpret_cast<BlockQ4_K*>(out.data() + ggml_row_size(type, cols) * r), cols);
+    }
   }
   return out;
+}
+
+// Q4_K needs rows of whole 256-blocks; narrower rows fall back to Q8_0.
+GgmlType tensor_type(GgmlType type, int64_t cols) {
+  return type == GgmlType::Q4_K && cols % 256 != 0 ? GgmlType::Q8_0 : type;
 }
 
 Status add_random(GgufWriter& w, const std::string& name, GgmlType type, int64_t cols, int64_t rows, Rng& rng,
                   float scale = -1.0f) {
   if (scale < 0) scale = 1.0f / std::sqrt(static_cast<float>(cols));
+  type = tensor_type(type, cols);
   auto bytes = random_tensor(type, cols, rows, scale, rng);
   std::vector<int64_t> ne = {cols};
   if (rows > 1 || type != GgmlType::F32) ne.push_back(rows);
@@ -350,6 +386,7 @@ uint32_t file_type_of(GgmlType t) {
     case GgmlType::F32: return 0;
     case GgmlType::F16: return 1;
     case GgmlType::Q8_0: return 7;
+    case GgmlType::Q4_K: return 15;  // LLAMA_FTYPE_MOSTLY_Q4_K_M
     default: return 0;
   }
 }
@@ -618,7 +655,7 @@ std::map<std::string, double> measure_bandwidth(int threads) {
       const double bytes = triad ? 3.0 * n * 4 : 1.0 * n * 4;
       gbs.push_back(bytes / s / 1e9);
     }
-    r[triad ? "triad" : "read"] = *std::max_element(gbs.begin(), gbs.end());
+    r[triad ? "triad" : "read"] = median(gbs);
   }
   return r;
 }
@@ -858,16 +895,21 @@ int main(int argc, char** argv) {
     else if (a == "--llama-bench") args.llama_bench = next();
     else if (a == "--llama-embedding") args.llama_embedding = next();
     else if (a == "--no-keep") args.keep = false;
+    else if (a == "--no-onednn") args.onednn = false;
     else {
       std::fprintf(stderr,
                    "usage: model_bench [--dir DIR] [--models a,b] [--threads 1,2] [--reps N] [--pp N] [--tg N]\n"
                    "                   [--vocab-from FILE]... [--llama-bench PATH] [--llama-embedding PATH]"
-                   " [--no-keep]\n");
+                   " [--no-keep] [--no-onednn]\n");
       return 2;
     }
   }
   std::error_code ec;
   fs::create_directories(args.dir, ec);
+  double start_load[3] = {0, 0, 0};
+  if (getloadavg(start_load, 3) == 3) {
+    std::printf("load average: %.2f %.2f %.2f\n", start_load[0], start_load[1], start_load[2]);
+  }
 
   // 1. Model files (each written in a child so this process stays small).
   std::vector<std::pair<Shape, std::string>> models;
@@ -877,7 +919,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "unknown model '%s'\n", name.c_str());
       return 2;
     }
-    const std::string path = (args.dir / (name + ".gguf")).string();
+    const std::string path = (args.dir / (s->name + ".gguf")).string();
     if (!fs::exists(path) || fs::file_size(path) == 0) {
       std::printf("writing %s ...\n", path.c_str());
       const auto t0 = Clock::now();
@@ -904,6 +946,41 @@ int main(int argc, char** argv) {
     bw[t] = parse_kv(in_child([&] { return kv_line(measure_bandwidth(t)); }));
     std::printf("memory bandwidth, %d thread(s): read %.1f GB/s, triad %.1f GB/s\n", t, bw[t]["read"],
                 bw[t]["triad"]);
+  }
+
+  // 2b. oneDNN's int8 (u8 x s8) and bf16 matmuls against f32 on this CPU, at
+  // generation (M = 1) and prompt-sized (M = 32) batches, SmolLM2's FFN shape.
+  std::string onednn_table;
+  if (args.onednn) {
+    onednn_table = "\n## oneDNN matmul on this CPU (GFLOP/s, median of 20, K=576 N=1536)\n\n"
+                   "| thr | M | f32 | bf16 (x f32) | int8 u8*s8 (x f32) | implementations f32 / bf16 / int8 |\n"
+                   "|---|---|---|---|---|---|\n";
+    for (int t : args.threads) {
+      for (int64_t m : {1, 32}) {
+        const std::string line = in_child([&] {
+          std::string cells, impls;
+          double f32 = 0;
+          for (auto kind : {OnednnMatmulKind::kF32, OnednnMatmulKind::kBf16, OnednnMatmulKind::kInt8}) {
+            auto r = onednn_matmul_speed(kind, m, 576, 1536, 20, t);
+            if (!r.is_ok()) {
+              // oneDNN 2.6 builds no bf16 matmul without AVX-512 (e.g. on AVX2).
+              cells += " no primitive on this CPU |";
+              std::fprintf(stderr, "  %s\n", r.status().to_string().c_str());
+              impls += " - /";
+              continue;
+            }
+            if (kind == OnednnMatmulKind::kF32) f32 = r.value().gflops;
+            cells += " " + fmt(r.value().gflops) +
+                     (kind == OnednnMatmulKind::kF32 ? "" : " (" + ratio(r.value().gflops, f32) + ")") + " |";
+            impls += " " + r.value().impl + " /";
+          }
+          impls.pop_back();
+          return "| " + std::to_string(t) + " | " + std::to_string(m) + " |" + cells + impls + "|\n";
+        });
+        onednn_table += line.empty() ? "| " + std::to_string(t) + " | " + std::to_string(m) + " | failed |\n" : line;
+      }
+    }
+    std::printf("%s", onednn_table.c_str());
   }
 
   // 3. Runs.
@@ -955,20 +1032,24 @@ int main(int argc, char** argv) {
   std::printf("\n## Decoders (tok/s, median of %d; pp%d = one %d-token prompt, tg%d = %d tokens one by one)\n\n",
               args.reps, args.pp, args.pp, args.tg, args.tg);
   std::printf("| model | thr | ragd pp%d | llama.cpp pp%d | ratio | ragd tg%d | llama.cpp tg%d | ratio | "
-              "tg GB/s (frac of read bw) | ragd peak RSS MiB (of it shared libs) | file+KV MiB | (peak-libs)/(file+KV) | "
-              "llama.cpp RSS MiB |\n",
+              "ragd tg GB/s (frac of read bw) | llama.cpp tg GB/s (frac) | ragd peak RSS MiB (of it shared libs) | "
+              "file+KV MiB | (peak-libs)/(file+KV) | llama.cpp RSS MiB |\n",
               args.pp, args.pp, args.tg, args.tg);
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : rows) {
     if (shape_for(r.model)->is_encoder()) continue;
     auto g = r.ragd;
+    // Bytes of weights one generated token reads (every matrix once, the
+    // tied output included), times tokens per second.
     const double tg_gbs = g["weight_bytes"] * g["tg"] / 1e9;
+    const double lb_gbs = g["weight_bytes"] * r.lb.tg / 1e9;
     const double read_bw = bw[r.threads]["read"];
     const double budget = r.file_bytes + g["kv_bytes"];
-    std::printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s | %s | %s |\n", r.model.c_str(),
+    std::printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s (%s) | %s (%s) | %s | %s | %s | %s |\n", r.model.c_str(),
                 r.threads, fmt(g["pp"]).c_str(), fmt(r.lb.pp).c_str(), ratio(g["pp"], r.lb.pp).c_str(),
                 fmt(g["tg"]).c_str(), fmt(r.lb.tg).c_str(), ratio(g["tg"], r.lb.tg).c_str(), fmt(tg_gbs).c_str(),
-                read_bw > 0 ? fmt(tg_gbs / read_bw, 2).c_str() : "-",
+                read_bw > 0 ? fmt(tg_gbs / read_bw, 2).c_str() : "-", fmt(lb_gbs).c_str(),
+                read_bw > 0 ? fmt(lb_gbs / read_bw, 2).c_str() : "-",
                 (fmt(g["rss_kb"] / 1024.0, 0) + " (" + fmt(g["libs_kb"] / 1024.0, 0) + ")").c_str(),
                 mib(budget).c_str(), fmt((g["rss_kb"] - g["libs_kb"]) * 1024.0 / budget, 2).c_str(),
                 fmt(r.lb.rss_kb / 1024.0, 0).c_str());
@@ -988,10 +1069,50 @@ int main(int argc, char** argv) {
                 (fmt(g["rss_kb"] / 1024.0, 0) + " (" + fmt(g["libs_kb"] / 1024.0, 0) + ")").c_str(),
                 mib(r.file_bytes).c_str(), fmt(std::max({r.lb.rss_kb, r.le.rss_kb, r.le1.rss_kb}) / 1024.0, 0).c_str());
   }
-  std::printf("\nbandwidth (GB/s): ");
+  std::printf("%s", onednn_table.c_str());
+  std::printf("\nbandwidth (GB/s, median of 5): ");
   for (const auto& [t, m] : bw) std::printf("%d thr read %.1f triad %.1f; ", t, m.at("read"), m.at("triad"));
+
+  // 5. Summary: one line per model and figure, ragd/llama.cpp.
+  std::printf("\n\n## Summary (ratio ragd / llama.cpp; > 1 means ragd is faster)\n\n");
+  std::printf("| model | figure |");
+  for (int t : args.threads) std::printf(" %d thr |", t);
+  std::printf("\n|---|---|");
+  for (size_t i = 0; i < args.threads.size(); ++i) std::printf("---|");
+  std::printf("\n");
+  auto find_row = [&](const std::string& model, int t) -> const Row* {
+    for (const auto& r : rows) {
+      if (r.model == model && r.threads == t) return &r;
+    }
+    return nullptr;
+  };
+  for (const auto& [shape, path] : models) {
+    const std::vector<std::string> figures = shape.is_encoder() ? std::vector<std::string>{"emb/s b1", "emb/s b32"}
+                                                                : std::vector<std::string>{"pp", "tg"};
+    for (const auto& fig : figures) {
+      std::printf("| %s | %s |", shape.name.c_str(), fig.c_str());
+      for (int t : args.threads) {
+        const Row* r = find_row(shape.name, t);
+        if (r == nullptr) {
+          std::printf(" - |");
+          continue;
+        }
+        auto g = r->ragd;
+        double a = 0, b = 0;
+        if (fig == "pp") a = g["pp"], b = r->lb.pp;
+        else if (fig == "tg") a = g["tg"], b = r->lb.tg;
+        else if (fig == "emb/s b1") a = g["emb1"], b = r->lb.pp / args.embd_len;
+        else a = g["emb32"], b = std::max(r->le.pp, r->le1.pp);
+        std::printf(" %s |", ratio(a, b).c_str());
+      }
+      std::printf("\n");
+    }
+  }
   double load[3] = {0, 0, 0};
-  if (getloadavg(load, 3) == 3) std::printf("\nload average at the end: %.2f %.2f %.2f\n", load[0], load[1], load[2]);
+  if (getloadavg(load, 3) == 3) {
+    std::printf("\nload average at the start: %.2f %.2f %.2f, at the end: %.2f %.2f %.2f (%u CPUs)\n", start_load[0],
+                start_load[1], start_load[2], load[0], load[1], load[2], std::thread::hardware_concurrency());
+  }
   if (!args.keep) fs::remove_all(args.dir, ec);
   return 0;
 }

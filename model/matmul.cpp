@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -211,6 +212,59 @@ void dot_q8_0_2rows(const BlockQ8_0* w0, const BlockQ8_0* w1, const BlockQ8_0* x
 }
 #endif
 
+// Q4_K weight row (nb super-blocks) against one Q8_K activation row, as
+// ggml's q4_K x q8_K dot product: per super-block
+//   x.d * (d_w * sum_j sc_j * <q4_j, q8_j> - dmin_w * sum_j m_j * sum(q8_j)),
+// with the integer parts exact (maddubs of 4-bit unsigned by int8 cannot
+// saturate: 2 * 15 * 127 < 2^15).
+float dot_q4_k_q8_k(const BlockQ4_K* w, const BlockQ8_K* x, int64_t nb) {
+  float sum_min = 0.0f;
+#ifdef RAGD_AVX2
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps();
+#else
+  float sum = 0.0f;
+#endif
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) q4_k_scale_min(j, w[b].scales, &sc[j], &mn[j]);
+    int isum_min = 0;
+    for (int j = 0; j < 8; ++j) isum_min += mn[j] * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+    sum_min += x[b].d * fp16_to_fp32(w[b].dmin) * static_cast<float>(isum_min);
+    const float d = x[b].d * fp16_to_fp32(w[b].d);
+#ifdef RAGD_AVX2
+    __m256i isum = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      const __m256i q4 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * j));
+      const __m256i lo = _mm256_and_si256(q4, low4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
+      const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs + 64 * j));
+      const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs + 64 * j + 32));
+      const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), _mm256_set1_epi16(sc[2 * j]));
+      const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), _mm256_set1_epi16(sc[2 * j + 1]));
+      isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+#else
+    int isum = 0;
+    for (int j = 0; j < 4; ++j) {
+      int s0 = 0, s1 = 0;
+      for (int l = 0; l < 32; ++l) {
+        s0 += (w[b].qs[32 * j + l] & 0x0F) * x[b].qs[64 * j + l];
+        s1 += (w[b].qs[32 * j + l] >> 4) * x[b].qs[64 * j + 32 + l];
+      }
+      isum += sc[2 * j] * s0 + sc[2 * j + 1] * s1;
+    }
+    sum += d * static_cast<float>(isum);
+#endif
+  }
+#ifdef RAGD_AVX2
+  return hsum(acc) - sum_min;
+#else
+  return sum - sum_min;
+#endif
+}
+
 template <class T>
 T* thread_buffer(std::vector<T>& buf, size_t n) {
   if (buf.size() < n) buf.resize(n);
@@ -230,6 +284,43 @@ void sgemm_nt_naive(const float* x, int64_t m, int64_t k, const float* w, int64_
       for (int64_t t = 0; t < k; ++t) s += static_cast<double>(x[i * k + t]) * w[j * k + t];
       y[i * n + j] = static_cast<float>(s);
     }
+  }
+}
+
+Result<OnednnMatmulSpeed> onednn_matmul_speed(OnednnMatmulKind kind, int64_t m, int64_t k, int64_t n, int reps,
+                                              int n_threads) {
+  using dt = dnnl::memory::data_type;
+  const dt src_t = kind == OnednnMatmulKind::kF32 ? dt::f32 : kind == OnednnMatmulKind::kBf16 ? dt::bf16 : dt::u8;
+  const dt wei_t = kind == OnednnMatmulKind::kF32 ? dt::f32 : kind == OnednnMatmulKind::kBf16 ? dt::bf16 : dt::s8;
+  try {
+    omp_set_num_threads(std::max(1, n_threads));
+    dnnl::memory::desc a_md({m, k}, src_t, dnnl::memory::dims{k, 1});
+    dnnl::memory::desc b_md({k, n}, wei_t, dnnl::memory::dims{1, k});
+    dnnl::memory::desc c_md({m, n}, dt::f32, dnnl::memory::dims{n, 1});
+    dnnl::primitive_attr attr;
+    if (kind == OnednnMatmulKind::kInt8) attr.set_output_scales(2, std::vector<float>(static_cast<size_t>(n), 0.01f));
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, cpu_engine());
+    dnnl::matmul prim(pd);
+    // Bytes of each operand filled with a small repeating pattern (valid in
+    // every type: 0x3c3c is ~0.01 in bf16, 60 in u8/s8, ~0.01 in f32 words).
+    std::vector<uint8_t> a(a_md.get_size(), 0x3c), b(b_md.get_size(), 0x3c), c(c_md.get_size());
+    dnnl::memory am(a_md, cpu_engine(), a.data()), bm(b_md, cpu_engine(), b.data()), cm(c_md, cpu_engine(), c.data());
+    dnnl::stream stream(cpu_engine());
+    std::vector<double> secs;
+    for (int r = 0; r <= std::max(1, reps); ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      prim.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+      stream.wait();
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (r > 0) secs.push_back(s);  // the first run is a warm-up
+    }
+    std::sort(secs.begin(), secs.end());
+    OnednnMatmulSpeed out;
+    out.gflops = 2.0 * static_cast<double>(m * k * n) / secs[secs.size() / 2] / 1e9;
+    out.impl = pd.impl_info_str();
+    return out;
+  } catch (const dnnl::error& e) {
+    return Status::unimplemented(std::string("oneDNN matmul: ") + e.what());
   }
 }
 
@@ -260,12 +351,22 @@ void Linear::row(int64_t r, float* dst) const {
   dequantize_row(type_, data_ + static_cast<size_t>(r) * row_bytes_, dst, cols_);
 }
 
+// Q4_K batches from this many rows on widen weight tiles to f32 for oneDNN;
+// below it the int8 kernel (generation) reads the 4-bit weights directly.
+constexpr int64_t kQ4KTiledMinRows = 8;
+
 void Linear::forward(const float* x, int64_t m, float* y, int n_threads) const {
   if (m <= 0) return;
   n_threads = std::max(1, n_threads);
   switch (type_) {
     case WeightType::kF32: forward_f32(x, m, y, n_threads); return;
     case WeightType::kQ8_0: forward_q8_0(x, m, y, n_threads); return;
+    case WeightType::kQ4_K:
+      if (m < kQ4KTiledMinRows) {
+        forward_q4_k(x, m, y, n_threads);
+        return;
+      }
+      break;
     default: break;
   }
   if (m < 8) {
@@ -333,6 +434,24 @@ void Linear::forward_q8_0(const float* x, int64_t m, float* y, int n_threads) co
       for (; r < r_end; ++r) {
         dot_q8_0_rows(w + r * nb, xq + i * nb, xd + i * nb, nb, mc, nb, y + i * rows_ + r, rows_);
       }
+    }
+  }
+}
+
+void Linear::forward_q4_k(const float* x, int64_t m, float* y, int n_threads) const {
+  const int64_t nb = cols_ / 256;
+  thread_local std::vector<BlockQ8_K> xq_buf;
+  BlockQ8_K* xq = thread_buffer(xq_buf, static_cast<size_t>(m * nb));
+  for (int64_t i = 0; i < m; ++i) quantize_row_q8_k(x + i * cols_, xq + i * nb, cols_);
+  const auto* w = reinterpret_cast<const BlockQ4_K*>(data_);
+  const int64_t chunk = 16;
+  const int64_t n_chunks = (rows_ + chunk - 1) / chunk;
+  const int nt = static_cast<int>(std::min<int64_t>(n_threads, n_chunks));
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    const int64_t r_end = std::min(rows_, (c + 1) * chunk);
+    for (int64_t r = c * chunk; r < r_end; ++r) {
+      for (int64_t i = 0; i < m; ++i) y[i * rows_ + r] = dot_q4_k_q8_k(w + r * nb, xq + i * nb, nb);
     }
   }
 }

@@ -12,7 +12,12 @@
 //                  scaled by d_w*d_x, two weight rows x four activation rows.
 //                  m >= 32 (prompts): activations quantised to Q8_0 and back,
 //                  weight tiles widened to f32, oneDNN f32 (see exact_q8_0).
-//   Q4_0/Q4_K/Q6_K dequantised (row or tile) then as F32.
+//   Q4_K           m < 8 (generation) as ggml: activations quantised to Q8_K,
+//                  4-bit x int8 dot products per 32 weights (AVX2 maddubs),
+//                  6-bit scales and mins applied in integers per 256;
+//                  m >= 8: weight tiles widened to f32, oneDNN f32 on f32
+//                  activations.
+//   Q4_0/Q6_K      dequantised (row or tile) then as F32.
 // Why not oneDNN int8 for Q8_0: oneDNN 2.6 has one scale per output column,
 // while Q8_0 has one per 32 weights; requantising would lose the match.
 //
@@ -71,6 +76,7 @@ class Linear {
   Linear() = default;
   void forward_f32(const float* x, int64_t m, float* y, int n_threads) const;
   void forward_q8_0(const float* x, int64_t m, float* y, int n_threads) const;
+  void forward_q4_k(const float* x, int64_t m, float* y, int n_threads) const;
   void forward_small(const float* x, int64_t m, float* y, int n_threads) const;
   void forward_tiled(const float* x, int64_t m, float* y, int n_threads) const;
 
@@ -86,6 +92,19 @@ class Linear {
 // y[m x n] = x[m x k] * w^T with w row-major n x k, all f32, through a cached
 // oneDNN primitive (falls back to a plain loop if oneDNN fails).
 void sgemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, float* y, int n_threads);
+// For the benchmark's notes: speed of a plain oneDNN matmul [m x k] x [k x n]
+// with the given data types on this CPU, one primitive built for the shape.
+enum class OnednnMatmulKind {
+  kF32,   // f32 x f32 -> f32
+  kBf16,  // bf16 x bf16 -> f32
+  kInt8,  // u8 x s8 -> f32 with one output scale per column (oneDNN 2.6's int8)
+};
+struct OnednnMatmulSpeed {
+  double gflops = 0;   // 2*m*k*n / median seconds of one execute
+  std::string impl;    // oneDNN's implementation name (e.g. "brg:avx2", "ref:any")
+};
+Result<OnednnMatmulSpeed> onednn_matmul_speed(OnednnMatmulKind kind, int64_t m, int64_t k, int64_t n, int reps,
+                                              int n_threads);
 // Plain triple loop, for tests.
 void sgemm_nt_naive(const float* x, int64_t m, int64_t k, const float* w, int64_t n, float* y);
 

@@ -146,6 +146,16 @@ void round_row_to_fp16(const float* src, float* dst, int64_t n) {
   for (; i < n; ++i) dst[i] = round_to_fp16(src[i]);
 }
 
+void q4_k_scale_min(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
+  if (j < 4) {
+    *d = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *d = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
 namespace {
 
 void dequant_q8_0(const BlockQ8_0* x, float* y, int64_t n) {
@@ -165,16 +175,6 @@ void dequant_q4_0(const BlockQ4_0* x, float* y, int64_t n) {
   }
 }
 
-inline void scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
-  if (j < 4) {
-    *d = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *d = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
-    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
-
 void dequant_q4_k(const BlockQ4_K* x, float* y, int64_t n) {
   for (int64_t b = 0; b < n / 256; ++b) {
     const uint8_t* q = x[b].qs;
@@ -183,9 +183,9 @@ void dequant_q4_k(const BlockQ4_K* x, float* y, int64_t n) {
     int is = 0;
     for (int j = 0; j < 256; j += 64) {
       uint8_t sc, m;
-      scale_min_k4(is, x[b].scales, &sc, &m);
+      q4_k_scale_min(is, x[b].scales, &sc, &m);
       const float d1 = d * sc, m1 = dmin * m;
-      scale_min_k4(is + 1, x[b].scales, &sc, &m);
+      q4_k_scale_min(is + 1, x[b].scales, &sc, &m);
       const float d2 = d * sc, m2 = dmin * m;
       for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xf) - m1;
       for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
@@ -309,6 +309,160 @@ void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t n) {
       const int q1 = std::min(15, static_cast<int>(xb[j + 16] * id + 8.5f));
       y[b].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
     }
+  }
+}
+
+namespace {
+
+// ggml's nearest_int: round half to even through the f32 mantissa (valid for
+// |x| < 2^22), so ties round exactly as in the reference quantisers.
+inline int nearest_int(float x) {
+  float v = x + 12582912.0f;
+  int32_t i;
+  std::memcpy(&i, &v, 4);
+  return (i & 0x007fffff) - 0x00400000;
+}
+
+// Fits x[0..n) ~ scale * L + min with L in [0, nmax], min <= 0, minimising
+// the weighted squared error over nstep+1 candidate scales around
+// nmax/(max-min) (ggml's make_qkx2_quants without the MAD option).
+// Returns the scale; *neg_min receives -min.
+float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L, float* neg_min, float rmin,
+                    float rdelta, int nstep) {
+  float min = x[0], max = x[0];
+  float sum_w = w[0], sum_x = w[0] * x[0];
+  for (int i = 1; i < n; ++i) {
+    min = std::min(min, x[i]);
+    max = std::max(max, x[i]);
+    sum_w += w[i];
+    sum_x += w[i] * x[i];
+  }
+  if (min > 0) min = 0;
+  if (max == min) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    *neg_min = -min;
+    return 0.0f;
+  }
+  float iscale = nmax / (max - min);
+  float scale = 1 / iscale;
+  float best = 0;
+  for (int i = 0; i < n; ++i) {
+    L[i] = static_cast<uint8_t>(std::clamp(nearest_int(iscale * (x[i] - min)), 0, nmax));
+    const float diff = scale * L[i] + min - x[i];
+    best += w[i] * diff * diff;
+  }
+  uint8_t aux[32];
+  for (int is = 0; is <= nstep; ++is) {
+    iscale = (rmin + rdelta * is + nmax) / (max - min);
+    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = std::clamp(nearest_int(iscale * (x[i] - min)), 0, nmax);
+      aux[i] = static_cast<uint8_t>(l);
+      sum_l += w[i] * l;
+      sum_l2 += w[i] * l * l;
+      sum_xl += w[i] * l * x[i];
+    }
+    const float D = sum_w * sum_l2 - sum_l * sum_l;
+    if (D <= 0) continue;
+    float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+    float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+    if (this_min > 0) {
+      this_min = 0;
+      this_scale = sum_xl / sum_l2;
+    }
+    float err = 0;
+    for (int i = 0; i < n; ++i) {
+      const float diff = this_scale * aux[i] + this_min - x[i];
+      err += w[i] * diff * diff;
+    }
+    if (err < best) {
+      std::memcpy(L, aux, static_cast<size_t>(n));
+      best = err;
+      scale = this_scale;
+      min = this_min;
+    }
+  }
+  *neg_min = -min;
+  return scale;
+}
+
+}  // namespace
+
+void quantize_row_q4_k_ref(const float* x, BlockQ4_K* y, int64_t n) {
+  for (int64_t b = 0; b < n / 256; ++b, x += 256) {
+    uint8_t L[256];
+    float scales[8], mins[8], w[32];
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < 8; ++j) {
+      const float* xs = x + 32 * j;
+      float sum_x2 = 0;
+      for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
+      const float av_x = std::sqrt(sum_x2 / 32);
+      for (int l = 0; l < 32; ++l) w[l] = av_x + std::fabs(xs[l]);
+      scales[j] = fit_scale_min(32, 15, xs, w, L + 32 * j, &mins[j], -1.0f, 0.1f, 20);
+      max_scale = std::max(max_scale, scales[j]);
+      max_min = std::max(max_min, mins[j]);
+    }
+    const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
+    const float inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
+    BlockQ4_K& out = y[b];
+    std::memset(out.scales, 0, sizeof out.scales);
+    for (int j = 0; j < 8; ++j) {
+      const auto ls = static_cast<uint8_t>(std::min(63, nearest_int(inv_scale * scales[j])));
+      const auto lm = static_cast<uint8_t>(std::min(63, nearest_int(inv_min * mins[j])));
+      if (j < 4) {
+        out.scales[j] = ls;
+        out.scales[j + 4] = lm;
+      } else {
+        out.scales[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
+        out.scales[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
+        out.scales[j] |= static_cast<uint8_t>((lm >> 4) << 6);
+      }
+    }
+    out.d = fp32_to_fp16(max_scale / 63.0f);
+    out.dmin = fp32_to_fp16(max_min / 63.0f);
+    // Requantise against the scales as stored (6-bit, f16), as ggml does.
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      q4_k_scale_min(j, out.scales, &sc, &m);
+      const float d = fp16_to_fp32(out.d) * sc;
+      if (d == 0.0f) continue;
+      const float dm = fp16_to_fp32(out.dmin) * m;
+      for (int l = 0; l < 32; ++l) {
+        L[32 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + l] + dm) / d), 0, 15));
+      }
+    }
+    for (int j = 0; j < 4; ++j) {
+      for (int l = 0; l < 32; ++l) out.qs[32 * j + l] = static_cast<uint8_t>(L[64 * j + l] | (L[64 * j + l + 32] << 4));
+    }
+  }
+}
+
+void quantize_row_q8_k(const float* x, BlockQ8_K* y, int64_t n) {
+  for (int64_t b = 0; b < n / 256; ++b, x += 256) {
+    float max = 0, amax = 0;
+    for (int j = 0; j < 256; ++j) {
+      const float ax = std::fabs(x[j]);
+      if (ax > amax) {
+        amax = ax;
+        max = x[j];
+      }
+    }
+    BlockQ8_K& out = y[b];
+    if (amax == 0.0f) {
+      out.d = 0;
+      std::memset(out.qs, 0, sizeof out.qs);
+      std::memset(out.bsums, 0, sizeof out.bsums);
+      continue;
+    }
+    const float iscale = -127.0f / max;
+    for (int j = 0; j < 256; ++j) out.qs[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * x[j])));
+    for (int j = 0; j < 16; ++j) {
+      int sum = 0;
+      for (int l = 0; l < 16; ++l) sum += out.qs[16 * j + l];
+      out.bsums[j] = static_cast<int16_t>(sum);
+    }
+    out.d = 1 / iscale;
   }
 }
 

@@ -50,6 +50,13 @@ struct BlockQ4_K {
   uint8_t scales[12];
   uint8_t qs[128];
 };
+// Activations for K-quant dot products (ggml's block_q8_K): f32 scale,
+// 256 int8 values and the sums of each 16 of them.
+struct BlockQ8_K {
+  float d;
+  int8_t qs[256];
+  int16_t bsums[16];
+};
 struct BlockQ6_K {
   uint8_t ql[128];
   uint8_t qh[64];
@@ -61,6 +68,7 @@ static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ6_K) == 210);
+static_assert(sizeof(BlockQ8_K) == 292);
 
 // IEEE half <-> float, round-to-nearest-even (bit-exact with F16C / ggml).
 #if defined(__F16C__)
@@ -94,7 +102,19 @@ void dequantize_row(WeightType t, const void* src, float* dst, int64_t n);
 // d = amax/127 stored as f16, q = round-half-even(x * (127/amax)) computed in
 // f32. n must be a multiple of 32.
 void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n);
+// Quantises activations to Q8_K as ggml's CPU backend does before a K-quant
+// matmul: d = max/-127 of the element with the largest magnitude, q =
+// round-half-even(x * -127/max) clamped to 127, plus the 16-element sums.
+// n must be a multiple of 256.
+void quantize_row_q8_k(const float* x, BlockQ8_K* y, int64_t n);
 // Reference (scalar) quantisers used by tests and the GGUF benchmark models.
 void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t n);
+// Q4_K by ggml's reference rule (quantize_row_q4_K_ref, no importance
+// matrix): per 32 weights a scale and a min fitted by weighted least squares
+// over a few candidate scales, both stored as 6 bits under f16 super-block
+// scales. n must be a multiple of 256.
+void quantize_row_q4_k_ref(const float* x, BlockQ4_K* y, int64_t n);
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K block.
+void q4_k_scale_min(int j, const uint8_t* scales, uint8_t* sc, uint8_t* m);
 
 }  // namespace ragd
