@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdlib>
 #include <memory>
+#include <unordered_map>
 
 namespace ragd {
 namespace {
@@ -29,19 +30,54 @@ bool is_stop_word(std::string_view w) {
   return std::find(kStopWords.begin(), kStopWords.end(), w) != kStopWords.end();
 }
 
-// sb_stemmer is not thread-safe: one per thread.
-struct Stemmer {
-  sb_stemmer* s = sb_stemmer_new("english", "UTF_8");
+// sb_stemmer is not thread-safe: one per thread. Words repeat so much that
+// remembering each word's outcome (its stem, or that it is a stop word) saves
+// most of the Snowball work; the memo is emptied when it grows past
+// kStemMemoWords, so it stays a few MB per thread.
+constexpr size_t kStemMemoWords = 1 << 16;
+
+class Stemmer {
+ public:
+  Stemmer() : s_(sb_stemmer_new("english", "UTF_8")) {}
   ~Stemmer() {
-    if (s) sb_stemmer_delete(s);
+    if (s_) sb_stemmer_delete(s_);
   }
+  Stemmer(const Stemmer&) = delete;
+  Stemmer& operator=(const Stemmer&) = delete;
+
+  // The stem of `w`, or null when it is a stop word. The pointer is valid
+  // until the next call.
+  const std::string* stem_or_stop(std::string_view w) {
+    auto it = memo_.find(w);
+    if (it != memo_.end()) return it->second.stop ? nullptr : &it->second.stem;
+    if (memo_.size() >= kStemMemoWords) memo_.clear();
+    Entry e;
+    e.stop = is_stop_word(w);
+    if (!e.stop) e.stem = stem(w);
+    it = memo_.emplace(std::string(w), std::move(e)).first;
+    return it->second.stop ? nullptr : &it->second.stem;
+  }
+
+ private:
+  struct Entry {
+    std::string stem;
+    bool stop = false;
+  };
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+
   std::string stem(std::string_view w) {
-    if (!s) return std::string(w);
-    const sb_symbol* out = sb_stemmer_stem(s, reinterpret_cast<const sb_symbol*>(w.data()),
+    if (!s_) return std::string(w);
+    const sb_symbol* out = sb_stemmer_stem(s_, reinterpret_cast<const sb_symbol*>(w.data()),
                                            static_cast<int>(w.size()));
     if (!out) return std::string(w);
-    return std::string(reinterpret_cast<const char*>(out), static_cast<size_t>(sb_stemmer_length(s)));
+    return std::string(reinterpret_cast<const char*>(out), static_cast<size_t>(sb_stemmer_length(s_)));
   }
+
+  sb_stemmer* s_;
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> memo_;
 };
 
 Stemmer& thread_stemmer() {
@@ -49,31 +85,60 @@ Stemmer& thread_stemmer() {
   return stemmer;
 }
 
-// Case-folded, NFC text. Invalid UTF-8 bytes become spaces.
-std::string fold(std::string_view text) {
-  bool ascii = std::all_of(text.begin(), text.end(), [](char c) { return (c & 0x80) == 0; });
-  if (!ascii) {
-    utf8proc_uint8_t* out = nullptr;
-    utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-                                      static_cast<utf8proc_ssize_t>(text.size()), &out,
-                                      static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE |
-                                                                     UTF8PROC_CASEFOLD));
-    if (n >= 0) {
-      std::string s(reinterpret_cast<char*>(out), static_cast<size_t>(n));
-      std::free(out);
-      return s;
-    }
-    std::free(out);
+void append_ascii_folded(std::string_view text, std::string& out) {
+  for (char c : text) out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+}
+
+// Case-folded, NFC text of a piece that holds non-ASCII bytes. Invalid UTF-8
+// bytes become spaces (and the piece's ASCII is still folded).
+void append_unicode_folded(std::string_view text, std::string& out) {
+  utf8proc_uint8_t* mapped = nullptr;
+  utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                                    static_cast<utf8proc_ssize_t>(text.size()), &mapped,
+                                    static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE |
+                                                                   UTF8PROC_CASEFOLD));
+  if (n >= 0) {
+    out.append(reinterpret_cast<const char*>(mapped), static_cast<size_t>(n));
+    std::free(mapped);
+    return;
   }
-  std::string s(text);
-  for (char& c : s) {
+  std::free(mapped);
+  for (char c : text) {
     if (c & 0x80) {
-      c = ' ';
-    } else if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
+      out.push_back(' ');
+    } else {
+      out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
     }
   }
-  return s;
+}
+
+// Case-folded, NFC text. Only the stretches around non-ASCII bytes go
+// through utf8proc: case folding is per character, and NFC composition only
+// joins a starter with the marks that follow it, never across two adjacent
+// ASCII characters, so the text can be cut between any two ASCII bytes.
+std::string fold(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  const size_t n = text.size();
+  auto ascii = [&](size_t i) { return (static_cast<unsigned char>(text[i]) & 0x80) == 0; };
+  size_t i = 0;
+  while (i < n) {
+    size_t j = i;
+    while (j < n && ascii(j)) ++j;
+    if (j == n) {
+      append_ascii_folded(text.substr(i), out);
+      break;
+    }
+    // The ASCII character before a non-ASCII byte may take a combining mark.
+    const size_t begin = j > i ? j - 1 : j;
+    append_ascii_folded(text.substr(i, begin - i), out);
+    size_t end = j;
+    while (end < n && !(ascii(end) && (end + 1 == n || ascii(end + 1)))) ++end;
+    if (end < n) ++end;  // the ASCII byte followed by ASCII closes the stretch
+    append_unicode_folded(text.substr(begin, end - begin), out);
+    i = end;
+  }
+  return out;
 }
 
 enum class CharClass { kWord, kJoiner, kApostrophe, kSeparator };
@@ -174,8 +239,7 @@ class Analysis {
       out_.emplace_back(w);
       return;
     }
-    if (is_stop_word(w)) return;
-    out_.push_back(thread_stemmer().stem(w));
+    if (const std::string* stem = thread_stemmer().stem_or_stop(w)) out_.push_back(*stem);
   }
 
   bool normalise_;
@@ -196,8 +260,8 @@ std::vector<std::string> run(std::string_view text, bool normalise) {
   const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(folded.data());
   utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(folded.size());
   while (left > 0) {
-    int32_t cp = 0;
-    utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
+    int32_t cp = *p;
+    utf8proc_ssize_t n = cp < 0x80 ? 1 : utf8proc_iterate(p, left, &cp);
     if (n <= 0) {  // invalid byte: a separator
       flush();
       ++p;

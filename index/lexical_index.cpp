@@ -17,11 +17,35 @@
 namespace ragd {
 
 std::vector<TermFreq> count_terms(std::span<const std::string> tokens) {
-  std::map<std::string_view, uint32_t> counts;
-  for (const auto& t : tokens) ++counts[t];
+  // Sorting and counting runs is much cheaper than a std::map insert per
+  // token. Each token carries its first 8 bytes as a big-endian number
+  // (zero-padded), which orders like the bytes themselves, so most
+  // comparisons are one integer compare.
+  struct Key {
+    uint64_t prefix;
+    std::string_view term;
+  };
+  thread_local std::vector<Key> keys;
+  keys.clear();
+  keys.reserve(tokens.size());
+  for (const auto& t : tokens) {
+    uint64_t prefix = 0;
+    for (size_t i = 0; i < 8; ++i) {
+      prefix = (prefix << 8) | (i < t.size() ? static_cast<uint8_t>(t[i]) : 0u);
+    }
+    keys.push_back({prefix, t});
+  }
+  std::sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    return a.term < b.term;
+  });
   std::vector<TermFreq> out;
-  out.reserve(counts.size());
-  for (const auto& [term, tf] : counts) out.push_back({std::string(term), tf});
+  for (size_t i = 0; i < keys.size();) {
+    size_t j = i + 1;
+    while (j < keys.size() && keys[j].prefix == keys[i].prefix && keys[j].term == keys[i].term) ++j;
+    out.push_back({std::string(keys[i].term), static_cast<uint32_t>(j - i)});
+    i = j;
+  }
   return out;
 }
 

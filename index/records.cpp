@@ -108,14 +108,19 @@ bool decode_chunk(std::string_view in, Chunk& c) {
   return rd.ok();
 }
 
-std::string encode_chunk_info(const ChunkInfo& c) {
+std::string encode_chunk_info(const ChunkInfo& c) { return encode_chunk_info(c.doc_id, c.length, c.terms); }
+
+std::string encode_chunk_info(std::string_view doc_id, uint32_t length, std::span<const TermFreq> terms) {
   std::string out;
+  size_t bytes = doc_id.size() + 16;
+  for (const auto& t : terms) bytes += t.term.size() + 3;
+  out.reserve(bytes);
   codec::Writer w(out);
   w.u64(kVersion);
-  w.str(c.doc_id);
-  w.u64(c.length);
-  w.u64(c.terms.size());
-  for (const auto& t : c.terms) {
+  w.str(doc_id);
+  w.u64(length);
+  w.u64(terms.size());
+  for (const auto& t : terms) {
     w.str(t.term);
     w.u64(t.tf);
   }

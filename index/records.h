@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,8 @@ std::string encode_chunk(const Chunk& c);
 bool decode_chunk(std::string_view in, Chunk& c);
 
 std::string encode_chunk_info(const ChunkInfo& c);
+// The same without building a ChunkInfo (no copy of the terms).
+std::string encode_chunk_info(std::string_view doc_id, uint32_t length, std::span<const TermFreq> terms);
 bool decode_chunk_info(std::string_view in, ChunkInfo& c);
 
 // Decodes a chunkinfo record's length and term counts without copying the

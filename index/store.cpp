@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <future>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -23,20 +24,22 @@ namespace {
 
 constexpr const char* kLexicalSnapshot = "lex.index";
 
-const std::vector<std::string> kCfNames = {"default", "documents", "doc_text", "chunks", "chunkinfo",
-                                           "vectors", "postings",  "meta",     "oplog"};
+const std::vector<std::string> kCfNames = {"default", "documents", "doc_text", "chunks",   "chunkinfo",
+                                           "vectors", "postings",  "meta",     "oplog",    "vectors_b"};
+
+std::string hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+}  // namespace
 
 Status from_rocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return Status::ok();
   if (s.IsCorruption()) return Status::corruption(what + ": " + s.ToString());
   if (s.IsNotFound()) return Status::not_found(what + ": " + s.ToString());
   return Status::io_error(what + ": " + s.ToString());
-}
-
-std::string hex64(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
 }
 
 // L2-normalises in place; false when a value is not finite.
@@ -52,8 +55,6 @@ bool normalise(std::span<float> v) {
   }
   return true;
 }
-
-}  // namespace
 
 std::string Store::content_hash(const Document& doc) {
   // Two differently seeded lanes make a 128-bit hash. `origin` is left out:
@@ -140,14 +141,24 @@ Status StoreImpl::open_db() {
     return Status::not_found("no store at " + options_.dir.string());
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-  for (const auto& n : names) descs.emplace_back(n, cf_options);
+  std::vector<size_t> slot_of;  // descs[i] is cfs_[slot_of[i]]
+  for (size_t i = 0; i < names.size(); ++i) {
+    // Read-only cannot create column families: one that a newer version adds
+    // (vectors_b) stays null until the store is opened for writing.
+    if (options_.read_only && std::find(existing.begin(), existing.end(), names[i]) == existing.end()) continue;
+    descs.emplace_back(names[i], cf_options);
+    slot_of.push_back(i);
+  }
   rocksdb::DB* db = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::Status s =
       options_.read_only
-          ? rocksdb::DB::OpenForReadOnly(db_options, options_.dir.string(), descs, &cfs_, &db)
-          : rocksdb::DB::Open(db_options, options_.dir.string(), descs, &cfs_, &db);
+          ? rocksdb::DB::OpenForReadOnly(db_options, options_.dir.string(), descs, &handles, &db)
+          : rocksdb::DB::Open(db_options, options_.dir.string(), descs, &handles, &db);
   if (!s.ok()) return from_rocks(s, "RocksDB open");
   db_.reset(db);
+  cfs_.assign(names.size(), nullptr);
+  for (size_t i = 0; i < handles.size(); ++i) cfs_[slot_of[i]] = handles[i];
   return Status::ok();
 }
 
@@ -169,6 +180,8 @@ Status StoreImpl::load() {
   encoder_ = get_meta("encoder");
   dim_ = static_cast<int>(get_meta_u64("dim"));
   reindex_pending_ = get_meta("reindex_pending");
+  vectors_b_ = get_meta("vectors_cf") == "vectors_b";
+  RAGD_RETURN_IF_ERROR(recover_reindex_at_open());
   index_type_ = get_meta("index_type");
   if (index_type_.empty()) {
     index_type_ = options_.vector_index;
@@ -406,7 +419,9 @@ Status StoreImpl::snapshot_locked() {
     lexical_saved = lexical_.save(options_.dir / kLexicalSnapshot, next_label_);
     if (lexical_saved.is_ok()) lexical_dirty_ = false;
   }
-  if (!ann_) return lexical_saved;
+  // An ANN holding vectors of a failed write is never snapshotted: the op
+  // log still covers everything since the last snapshot.
+  if (!ann_ || ann_.get() == ann_with_orphans_) return lexical_saved;
   SnapshotTag tag{op_seq_, index_type_, dim_, encoder_};
   RAGD_RETURN_IF_ERROR(save_snapshot(*ann_, options_.dir, tag));
   // The op log up to the snapshot is no longer needed. Losing this write is
@@ -574,24 +589,44 @@ Status StoreImpl::prepare(const DocumentWrite& w, Pending& p) const {
       return Status::invalid_argument(where + ": vector of chunk " + std::to_string(i) + " is not finite");
     }
   }
-  p.terms.resize(p.chunks.size());
-  p.lengths.resize(p.chunks.size());
-  // The title and section path are indexed with every chunk (as BM25 over
-  // title + text does), so a ticket number or runbook name in the title finds
-  // the document whichever chunk matches.
-  const std::vector<std::string> title_tokens = analyze(doc.title);
-  for (size_t i = 0; i < p.chunks.size(); ++i) {
-    std::vector<std::string> tokens = title_tokens;
-    for (const auto& s : p.chunks[i].section_path) {
-      auto st = analyze(s);
-      tokens.insert(tokens.end(), st.begin(), st.end());
-    }
-    auto body = analyze(p.chunks[i].text);
-    tokens.insert(tokens.end(), body.begin(), body.end());
-    p.lengths[i] = static_cast<uint32_t>(tokens.size());
-    p.terms[i] = count_terms(tokens);
+  if (w.analysis && w.analysis->terms.size() == p.chunks.size() && w.analysis->lengths.size() == p.chunks.size()) {
+    p.analysis = w.analysis;
+  } else {
+    p.analysis = analyze_chunks(doc, p.chunks);
   }
   return Status::ok();
+}
+
+std::shared_ptr<const ChunkAnalysis> Store::analyze_chunks(const Document& doc, std::span<const Chunk> chunks) {
+  auto a = std::make_shared<ChunkAnalysis>();
+  a->terms.resize(chunks.size());
+  a->lengths.resize(chunks.size());
+  // The title and section path are indexed with every chunk (as BM25 over
+  // title + text does), so a ticket number or runbook name in the title finds
+  // the document whichever chunk matches. Neighbouring chunks mostly share a
+  // section path: its analysis is reused while it stays the same.
+  const std::vector<std::string> title_tokens = analyze(doc.title);
+  const std::vector<std::string>* section_of = nullptr;
+  std::vector<std::string> section_tokens;
+  std::vector<std::string> tokens;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    if (!section_of || *section_of != chunks[i].section_path) {
+      section_of = &chunks[i].section_path;
+      section_tokens.clear();
+      for (const auto& s : chunks[i].section_path) {
+        auto st = analyze(s);
+        section_tokens.insert(section_tokens.end(), std::make_move_iterator(st.begin()),
+                              std::make_move_iterator(st.end()));
+      }
+    }
+    tokens = title_tokens;
+    tokens.insert(tokens.end(), section_tokens.begin(), section_tokens.end());
+    auto body = analyze(chunks[i].text);
+    tokens.insert(tokens.end(), std::make_move_iterator(body.begin()), std::make_move_iterator(body.end()));
+    a->lengths[i] = static_cast<uint32_t>(tokens.size());
+    a->terms[i] = count_terms(tokens);
+  }
+  return a;
 }
 
 // REQUIRES: write_mu_ held. Writes the group in one WriteBatch, then applies
@@ -644,7 +679,7 @@ Status StoreImpl::commit(std::vector<Pending>& group) {
       rec.labels.push_back(l);
       const std::string key = codec::key_u64(l);
       batch.Put(cf(Cf::kChunks), key, encode_chunk(p.chunks[i]));
-      batch.Put(cf(Cf::kChunkInfo), key, encode_chunk_info(ChunkInfo{doc.id, p.lengths[i], p.terms[i]}));
+      batch.Put(cf(Cf::kChunkInfo), key, encode_chunk_info(doc.id, p.analysis->lengths[i], p.analysis->terms[i]));
       if (rec.has_vectors) {
         batch.Put(cf(Cf::kVectors), key,
                   rocksdb::Slice(reinterpret_cast<const char*>(p.vectors.data() + i * dim), dim * sizeof(float)));
@@ -658,7 +693,39 @@ Status StoreImpl::commit(std::vector<Pending>& group) {
   }
   batch.Put(cf(Cf::kMeta), "next_label", std::to_string(label));
   batch.Put(cf(Cf::kMeta), "op_seq", std::to_string(op));
-  RAGD_RETURN_IF_ERROR(from_rocks(db_->Write(sync_options(), &batch), "RocksDB write"));
+  // New vectors go into the ANN while the batch is written and synced: the
+  // graph insertion (the largest part of a write) hides the fsync. Searches
+  // that meet them meanwhile drop them because their slots are still empty.
+  std::vector<uint64_t> add_labels;
+  std::vector<float> add_vectors;
+  if (ann_) {
+    for (const auto& p : group) {
+      if (p.remove_only || p.vectors.empty()) continue;
+      add_labels.insert(add_labels.end(), p.new_labels.begin(), p.new_labels.end());
+      add_vectors.insert(add_vectors.end(), p.vectors.begin(), p.vectors.end());
+    }
+  }
+  Status ann_status;
+  rocksdb::Status written;
+  if (add_labels.empty()) {
+    written = db_->Write(sync_options(), &batch);
+  } else {
+    auto write = std::async(std::launch::async, [&] { return db_->Write(sync_options(), &batch); });
+    ann_status = ann_->add(add_labels, add_vectors);
+    written = write.get();
+  }
+  if (!written.ok()) {
+    // Not durable, so the vectors must go again. Their labels are not handed
+    // out again in this process (the ANN may keep them as removed), and the
+    // ANN is not snapshotted while it holds them, so a restart never meets
+    // them either.
+    for (uint64_t l : add_labels) (void)ann_->remove(l);
+    if (!add_labels.empty()) {
+      next_label_ = label;
+      ann_with_orphans_ = ann_.get();
+    }
+    return from_rocks(written, "RocksDB write");
+  }
   const uint64_t ops = op - op_seq_;
   lexical_dirty_ = true;
   next_label_ = label;
@@ -666,19 +733,6 @@ Status StoreImpl::commit(std::vector<Pending>& group) {
   ops_since_snapshot_ += ops;
   if (ops > 0) snapshot_current_ = false;
 
-  // Durable. New vectors go into the ANN before they become live: searches
-  // that meet them meanwhile drop them because their slots are still empty.
-  Status ann_status;
-  if (ann_) {
-    std::vector<uint64_t> labels;
-    std::vector<float> vecs;
-    for (const auto& p : group) {
-      if (p.remove_only || p.vectors.empty()) continue;
-      labels.insert(labels.end(), p.new_labels.begin(), p.new_labels.end());
-      vecs.insert(vecs.end(), p.vectors.begin(), p.vectors.end());
-    }
-    ann_status = ann_->add(labels, vecs);
-  }
   {
     std::unique_lock lock(mu_);
     for (auto& p : group) {
@@ -699,7 +753,7 @@ Status StoreImpl::commit(std::vector<Pending>& group) {
       if (p.remove_only) continue;
       for (size_t i = 0; i < p.new_labels.size(); ++i) {
         set_slot(p.new_labels[i], p.info);
-        lexical_.add(static_cast<uint32_t>(p.new_labels[i]), p.terms[i], p.lengths[i]);
+        lexical_.add(static_cast<uint32_t>(p.new_labels[i]), p.analysis->terms[i], p.analysis->lengths[i]);
       }
       live_chunks_ += p.new_labels.size();
       const bool hv = !p.vectors.empty();
@@ -732,91 +786,6 @@ void StoreImpl::set_slot(uint64_t label, std::shared_ptr<const DocInfo> info) {
     slots_.resize(std::max<size_t>(label + 1, slots_.size() * 3 / 2 + 1024));
   }
   slots_[label] = std::move(info);
-}
-
-Status StoreImpl::reindex(const std::string& fingerprint, int dim, const EmbedFn& embed,
-                          const std::function<void(uint64_t done, uint64_t total)>& progress) {
-  if (options_.read_only) return Status::failed_precondition("store is open read-only");
-  if (fingerprint.empty() || dim <= 0 || dim > 65536) {
-    return Status::invalid_argument("reindex: bad fingerprint '" + fingerprint + "' or dim " + std::to_string(dim));
-  }
-  std::lock_guard w(write_mu_);
-  RAGD_RETURN_IF_ERROR(from_rocks(db_->Put(sync_options(), cf(Cf::kMeta), "reindex_pending", fingerprint),
-                                  "starting reindex"));
-  reindex_pending_ = fingerprint;
-  RAGD_ASSIGN_OR_RETURN(auto index, make_vector_index(index_options(dim)));
-  const uint64_t total = live_chunks_;
-  uint64_t done = 0;
-  std::vector<uint64_t> labels;
-  std::vector<std::string> texts;
-  auto flush = [&]() -> Status {
-    if (labels.empty()) return Status::ok();
-    auto vecs = embed(texts);
-    if (!vecs.is_ok()) return vecs.status().with_context("reindex: embedding");
-    std::vector<float>& v = vecs.value();
-    if (v.size() != labels.size() * static_cast<size_t>(dim)) {
-      return Status::invalid_argument("reindex: encoder returned " + std::to_string(v.size()) + " floats for " +
-                                      std::to_string(labels.size()) + " texts of dim " + std::to_string(dim));
-    }
-    rocksdb::WriteBatch batch;
-    for (size_t i = 0; i < labels.size(); ++i) {
-      std::span<float> row(v.data() + i * static_cast<size_t>(dim), static_cast<size_t>(dim));
-      if (!normalise(row)) return Status::invalid_argument("reindex: encoder returned a non-finite vector");
-      batch.Put(cf(Cf::kVectors), codec::key_u64(labels[i]),
-                rocksdb::Slice(reinterpret_cast<const char*>(row.data()), row.size() * sizeof(float)));
-    }
-    RAGD_RETURN_IF_ERROR(from_rocks(db_->Write(rocksdb::WriteOptions(), &batch), "reindex: writing vectors"));
-    RAGD_RETURN_IF_ERROR(index->add(labels, v));
-    done += labels.size();
-    if (progress) progress(done, total);
-    labels.clear();
-    texts.clear();
-    return Status::ok();
-  };
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kChunks)));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    uint64_t label = codec::parse_key_u64(std::string_view(it->key().data(), it->key().size()));
-    Chunk c;
-    if (!live(label) || !decode_chunk(std::string_view(it->value().data(), it->value().size()), c)) continue;
-    labels.push_back(label);
-    texts.push_back(std::move(c.text));
-    if (labels.size() >= 256) RAGD_RETURN_IF_ERROR(flush());
-  }
-  RAGD_RETURN_IF_ERROR(from_rocks(it->status(), "reindex: reading chunks"));
-  it.reset();
-  RAGD_RETURN_IF_ERROR(flush());
-
-  // Finish in one synced batch: every document has vectors now, the new
-  // encoder is bound and the op log starts over.
-  rocksdb::WriteBatch batch;
-  for (auto& [id, entry] : docs_) {
-    if (entry.has_vectors) continue;
-    std::string v;
-    DocRecord rec;
-    if (db_->Get(rocksdb::ReadOptions(), cf(Cf::kDocuments), id, &v).ok() && decode_doc_record(v, rec)) {
-      rec.has_vectors = true;
-      batch.Put(cf(Cf::kDocuments), id, encode_doc_record(rec));
-    }
-  }
-  batch.Put(cf(Cf::kMeta), "encoder", fingerprint);
-  batch.Put(cf(Cf::kMeta), "dim", std::to_string(dim));
-  batch.Delete(cf(Cf::kMeta), "reindex_pending");
-  batch.DeleteRange(cf(Cf::kOplog), codec::key_u64(0), codec::key_u64(op_seq_ + 1));
-  batch.Put(cf(Cf::kMeta), "oplog_trimmed", std::to_string(op_seq_));
-  RAGD_RETURN_IF_ERROR(from_rocks(db_->Write(sync_options(), &batch), "reindex: finishing"));
-  {
-    std::unique_lock lock(mu_);
-    for (auto& [id, entry] : docs_) entry.has_vectors = true;
-    expected_vectors_ = live_chunks_;
-    encoder_ = fingerprint;
-    dim_ = dim;
-    reindex_pending_.clear();
-    oplog_trimmed_ = op_seq_;
-    ann_ = std::move(index);
-    ann_state_ = "rebuilt by reindex";
-  }
-  snapshot_current_ = false;
-  return snapshot_locked();
 }
 
 }  // namespace ragd

@@ -94,11 +94,29 @@ struct UpsertResult {
   uint32_t chunks = 0;   // chunks now stored for the document
 };
 
+// The BM25 analysis of one document's chunks (their term counts and
+// lengths), as upsert() computes it. Opaque outside index/.
+struct ChunkAnalysis;
+
 // One document of an upsert_batch(): the same arguments as upsert().
 struct DocumentWrite {
   const Document* doc = nullptr;
   std::span<const Chunk> chunks;
   std::span<const float> vectors;
+  // Optional: Store::analyze_chunks(*doc, chunks) computed beforehand, so
+  // that the analysis runs on the caller's thread instead of under the
+  // store's writer lock (ingest does it while the previous batch is being
+  // written). Null: the store analyses the chunks itself.
+  // REQUIRES: made from this document's title and these chunks.
+  std::shared_ptr<const ChunkAnalysis> analysis = nullptr;
+};
+
+// A reindex in progress (Store::reindex_begin .. reindex_commit).
+struct ReindexProgress {
+  std::string target;   // fingerprint being built; "" when no reindex runs
+  int dim = 0;          // its dimension
+  uint64_t done = 0;    // chunks embedded with the target encoder so far
+  uint64_t total = 0;   // live chunks now (grows with ingest during the run)
 };
 
 struct StoreStats {
@@ -115,6 +133,11 @@ struct StoreStats {
   // How the inverted index was obtained at open, e.g. "snapshot label 100 +
   // 20 read" or "rebuilt from chunkinfo: <why>".
   std::string lexical_state;
+  // The reindex in progress, if any.
+  ReindexProgress reindex;
+  // Fingerprint of an interrupted reindex that open() discarded (the store
+  // kept serving the old encoder), else "".
+  std::string reindex_discarded;
 };
 
 class Store {
@@ -129,6 +152,11 @@ class Store {
 
   // Content hash of a document as upsert() computes it (covers every field).
   static std::string content_hash(const Document& doc);
+  // The lexical analysis upsert() would compute for these chunks: each
+  // chunk's title + section path + text through analyze() (index/analyzer.h),
+  // counted per term. Thread-safe; touches no store.
+  static std::shared_ptr<const ChunkAnalysis> analyze_chunks(const Document& doc,
+                                                             std::span<const Chunk> chunks);
   // True when a document with this id and content hash is already stored,
   // so ingest can skip chunking and embedding.
   virtual bool is_current(const std::string& doc_id, const std::string& hash) const = 0;
@@ -162,11 +190,43 @@ class Store {
   // Visits every document id (for reindex and export).
   virtual void for_each_document(const std::function<void(const std::string&)>& fn) const = 0;
 
-  // Replaces every stored vector using `embed` and binds the new fingerprint.
-  // embed(chunk texts) must return texts.size() x dim floats.
+  // Reindex: re-embed every chunk with a new encoder while the old vectors,
+  // ANN index and fingerprint keep serving (index/README.md, "Reindex").
+  // New vectors go to a shadow column family and a new VectorIndex; the
+  // switch is one synced WriteBatch. Until it, a crash leaves the store bound
+  // to the old encoder (open() discards the shadow); never a mixed store.
+  //
+  // embed(chunk texts) must return texts.size() x dim floats (any norm).
   using EmbedFn = std::function<Result<std::vector<float>>(std::span<const std::string>)>;
+
+  // The text a chunk is embedded from; ingest embeds more than the chunk's
+  // text (ingest/chunker.h chunk_context: title and section path too), and
+  // a reindex must embed the same. Empty = the chunk's text.
+  using ChunkTextFn = std::function<std::string(const DocInfo& doc, const Chunk& chunk)>;
+
+  // Starts a reindex to `fingerprint`. kFailedPrecondition while another runs.
+  virtual Status reindex_begin(const std::string& fingerprint, int dim, ChunkTextFn text_of = {}) = 0;
+  // Embeds up to `max_chunks` chunks not yet in the shadow, in label order
+  // (documents written meanwhile get higher labels, so they are reached
+  // too). Holds the write lock only to pick the labels and to store the
+  // vectors, never while `embed` runs. Returns how many labels are still to
+  // visit (0: caught up). An error from `embed` aborts the reindex.
+  virtual Result<uint64_t> reindex_step(const EmbedFn& embed, size_t max_chunks) = 0;
+  // Embeds what is still missing (under the write lock: call it once
+  // reindex_step() is nearly caught up), then switches fingerprint, dim,
+  // vectors and ANN index in one synced step. Writers wait meanwhile;
+  // readers see the old or the new state, never a mix. Does not write the
+  // ANN snapshot (call snapshot()).
+  virtual Status reindex_commit(const EmbedFn& embed) = 0;
+  // Drops a reindex in progress and its shadow vectors. No-op when none runs.
+  virtual Status reindex_abort() = 0;
+  virtual ReindexProgress reindex_progress() const = 0;
+
+  // The whole reindex in one call (begin, steps, commit, snapshot), as
+  // `ragd reindex` runs it; progress(done, total) after every step.
   virtual Status reindex(const std::string& fingerprint, int dim, const EmbedFn& embed,
-                         const std::function<void(uint64_t done, uint64_t total)>& progress) = 0;
+                         const std::function<void(uint64_t done, uint64_t total)>& progress,
+                         ChunkTextFn text_of = {}) = 0;
 
   // Writes the ANN snapshot (tagged with the store's sequence number) so the
   // next open() does not rebuild it. Also done on close.

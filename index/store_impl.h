@@ -10,6 +10,9 @@
 //    chunks all old or all new, and every candidate label is checked against
 //    slots_ before it is returned.
 //  - The VectorIndex has its own lock; lock order is mu_ then the index's.
+//  - A reindex (store_reindex.cpp) keeps its run in reindex_ (write_mu_);
+//    its switch flips encoder_, dim_, ann_ and vectors_b_ under mu_
+//    exclusively, so readers see the old or the new vector space.
 #pragma once
 
 #include <rocksdb/db.h>
@@ -28,7 +31,20 @@
 
 namespace ragd {
 
-enum class Cf { kDefault = 0, kDocuments, kDocText, kChunks, kChunkInfo, kVectors, kPostings, kMeta, kOplog };
+// kVectors names the active vectors column family: "vectors" or, after an
+// odd number of reindexes, "vectors_b" (meta "vectors_cf"); the other one is
+// the reindex shadow. kVectorsB is only used through cf()/shadow_cf().
+struct ChunkAnalysis {
+  std::vector<std::vector<TermFreq>> terms;  // per chunk, sorted by term
+  std::vector<uint32_t> lengths;             // analysed tokens per chunk (BM25 length)
+};
+
+enum class Cf { kDefault = 0, kDocuments, kDocText, kChunks, kChunkInfo, kVectors, kPostings, kMeta, kOplog, kVectorsB };
+
+// Shared by store*.cpp (defined in store.cpp).
+Status from_rocks(const rocksdb::Status& s, const std::string& what);
+// L2-normalises in place; false when a value is not finite.
+bool normalise(std::span<float> v);
 
 class StoreImpl final : public Store {
  public:
@@ -53,8 +69,14 @@ class StoreImpl final : public Store {
   std::vector<ScoredChunk> search_vector(std::span<const float> query, size_t k,
                                          const DocPredicate& allow) const override;
   void for_each_document(const std::function<void(const std::string&)>& fn) const override;
+  Status reindex_begin(const std::string& fingerprint, int dim, ChunkTextFn text_of = {}) override;
+  Result<uint64_t> reindex_step(const EmbedFn& embed, size_t max_chunks) override;
+  Status reindex_commit(const EmbedFn& embed) override;
+  Status reindex_abort() override;
+  ReindexProgress reindex_progress() const override;
   Status reindex(const std::string& fingerprint, int dim, const EmbedFn& embed,
-                 const std::function<void(uint64_t done, uint64_t total)>& progress) override;
+                 const std::function<void(uint64_t done, uint64_t total)>& progress,
+                 ChunkTextFn text_of = {}) override;
   Status snapshot() override;
   StoreStats stats() const override;
 
@@ -77,8 +99,7 @@ class StoreImpl final : public Store {
     std::string hash;
     std::vector<Chunk> chunks;
     std::vector<float> vectors;  // normalised
-    std::vector<std::vector<TermFreq>> terms;
-    std::vector<uint32_t> lengths;
+    std::shared_ptr<const ChunkAnalysis> analysis;  // one entry per chunk
     // Filled by commit().
     std::vector<uint64_t> old_labels;
     bool old_had_vectors = false;
@@ -87,7 +108,14 @@ class StoreImpl final : public Store {
     std::shared_ptr<const DocInfo> info;
   };
 
-  rocksdb::ColumnFamilyHandle* cf(Cf c) const { return cfs_[static_cast<size_t>(c)]; }
+  rocksdb::ColumnFamilyHandle* cf(Cf c) const {
+    if (c == Cf::kVectors && vectors_b_) c = Cf::kVectorsB;
+    return cfs_[static_cast<size_t>(c)];
+  }
+  // The vectors column family that is not active: a reindex's shadow.
+  rocksdb::ColumnFamilyHandle* shadow_cf() const {
+    return cfs_[static_cast<size_t>(vectors_b_ ? Cf::kVectors : Cf::kVectorsB)];
+  }
   rocksdb::WriteOptions sync_options() const;
   std::string get_meta(const std::string& key) const;
   uint64_t get_meta_u64(const std::string& key) const;
@@ -103,6 +131,20 @@ class StoreImpl final : public Store {
   void set_slot(uint64_t label, std::shared_ptr<const DocInfo> info);
   // REQUIRES: mu_ held (either way), or write_mu_ held.
   bool live(uint64_t label) const { return label < slots_.size() && slots_[label] != nullptr; }
+  // A reindex in progress. Guarded by write_mu_.
+  struct ReindexRun {
+    uint64_t id = 0;  // tells a step that its run was aborted meanwhile
+    std::string fingerprint;
+    int dim = 0;
+    ChunkTextFn text_of;
+    std::unique_ptr<VectorIndex> index;
+    uint64_t cursor = 0;                  // labels below it have been visited
+    std::vector<uint64_t> shadow_labels;  // labels whose vectors are in the shadow
+  };
+  // Store-side of the reindex (store_reindex.cpp). REQUIRES: write_mu_ held.
+  Status recover_reindex_at_open();
+  Status embed_into_shadow(ReindexRun& run, std::span<const uint64_t> labels, std::vector<float>& vecs);
+  Status drop_shadow(bool sync);
   std::vector<ScoredChunk> exact_vector_search(std::span<const float> query, size_t k,
                                                const DocPredicate& allow) const;
 
@@ -117,8 +159,15 @@ class StoreImpl final : public Store {
   uint64_t oplog_trimmed_ = 0;
   uint64_t ops_since_snapshot_ = 0;
   bool snapshot_current_ = false;
-  std::string reindex_pending_;
+  std::string reindex_pending_;  // meta "reindex_pending" (legacy in-place reindex)
+  std::unique_ptr<ReindexRun> reindex_;
+  uint64_t reindex_runs_ = 0;
+  std::atomic<uint64_t> reindex_done_{0};
   bool lexical_dirty_ = false;  // lexical_ changed since lex.index was written
+  // The ANN that still holds (as removed) vectors of a RocksDB write that
+  // failed after they were inserted; it is not snapshotted. Only compared,
+  // never dereferenced: a rebuilt or reindexed ANN is another object.
+  const VectorIndex* ann_with_orphans_ = nullptr;
 
   mutable std::shared_mutex mu_;
   // Guarded by mu_ (written with write_mu_ also held).
@@ -133,6 +182,10 @@ class StoreImpl final : public Store {
   std::unique_ptr<VectorIndex> ann_;
   std::string ann_state_;
   std::string lexical_state_;
+  bool vectors_b_ = false;  // "vectors_b" is the active vectors column family
+  std::string reindex_target_;     // fingerprint being built, "" when none
+  int reindex_dim_ = 0;
+  std::string reindex_discarded_;  // interrupted reindex dropped at open
 };
 
 }  // namespace ragd

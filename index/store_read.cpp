@@ -160,7 +160,9 @@ std::vector<ScoredChunk> StoreImpl::search_vector(std::span<const float> query, 
     if (fetch >= kMaxFetch || fetch >= live_vectors) break;
     fetch = std::min(fetch * 4, kMaxFetch);
   }
-  if (complete && !allow) return out;
+  // The index gave every vector it holds, so `out` already holds every
+  // allowed chunk with its exact cosine.
+  if (complete) return out;
   // Selective filter: score the allowed chunks exactly.
   return exact_vector_search(q, k, allow);
 }
@@ -229,6 +231,13 @@ StoreStats StoreImpl::stats() const {
   s.lexical_terms = lexical_.terms();
   s.ann_state = ann_state_;
   s.lexical_state = lexical_state_;
+  if (!reindex_target_.empty()) {
+    s.reindex.target = reindex_target_;
+    s.reindex.dim = reindex_dim_;
+    s.reindex.done = reindex_done_.load();
+    s.reindex.total = std::max(live_chunks_, s.reindex.done);
+  }
+  s.reindex_discarded = reindex_discarded_;
   return s;
 }
 

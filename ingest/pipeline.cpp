@@ -1,7 +1,8 @@
 // Ingest, one batch at a time: normalise -> skip unchanged -> chunk ->
-// embed (one call for the whole batch) -> write (one synced batch). The
-// write of batch N (fsync, HNSW inserts) overlaps the preparation and
-// embedding of batch N+1 on the caller's thread.
+// embed (one call for the whole batch) -> analyse for BM25 -> write (one
+// synced batch). The write of batch N (RocksDB, fsync, HNSW inserts) overlaps
+// the preparation, embedding and analysis of batch N+1 on the caller's
+// thread.
 #include "ingest/pipeline.h"
 
 #include <algorithm>
@@ -22,6 +23,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 struct Work {
   Document doc;
   std::vector<Chunk> chunks;
+  std::shared_ptr<const ChunkAnalysis> analysis;  // BM25 terms, made here, off the writer's lock
   size_t first_vector = 0;  // index of its first chunk's vector in the batch
   bool failed = false;
 };
@@ -138,7 +140,15 @@ void Ingestor::flush_batch(bool durable) {
 
   stats_.seconds_embed += seconds_since(t0);
 
-  // 5. Write: one synced batch; each document still all-or-nothing. Only
+  // 5. Analyse the chunks for BM25 here rather than in the store's write,
+  // which is the longer stage of the two.
+  t0 = std::chrono::steady_clock::now();
+  for (auto& w : work) {
+    if (!w.failed) w.analysis = Store::analyze_chunks(w.doc, w.chunks);
+  }
+  stats_.seconds_analyze += seconds_since(t0);
+
+  // 6. Write: one synced batch; each document still all-or-nothing. Only
   // one write is in flight: the previous one is accounted for first, so
   // documents are written in the order they came.
   finish_write();
@@ -152,6 +162,7 @@ void Ingestor::flush_batch(bool durable) {
     dw.doc = &w.doc;
     dw.chunks = w.chunks;
     dw.vectors = std::span<const float>(f->vectors.data() + w.first_vector * dim, w.chunks.size() * dim);
+    dw.analysis = w.analysis;
     writes.push_back(dw);
     f->written.push_back(&w);
   }

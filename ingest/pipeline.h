@@ -1,6 +1,7 @@
-// Ingest: normalise -> chunk -> embed -> store, one document at a time, with
-// embedding batched across documents. The store write of one batch runs on a
-// second thread while the next batch is prepared and embedded.
+// Ingest: normalise -> chunk -> embed -> analyse -> store, one document at a
+// time, with embedding batched across documents. The store write of one
+// batch runs on a second thread while the next batch is prepared, embedded
+// and analysed.
 #pragma once
 
 #include <cstdint>
@@ -25,9 +26,11 @@ struct IngestStats {
   uint64_t chunks = 0;     // chunks written
   std::vector<std::string> errors;  // one line each, naming the document
   // Wall time per stage, seconds: normalise + hash check + chunk, embed,
-  // store write (durable).
+  // BM25 analysis (Store::analyze_chunks), store write (durable). The write
+  // of one batch overlaps the other stages of the next.
   double seconds_prepare = 0;
   double seconds_embed = 0;
+  double seconds_analyze = 0;
   double seconds_write = 0;
 };
 

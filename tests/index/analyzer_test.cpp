@@ -28,6 +28,23 @@ TEST(AnalyzerTest, UnicodeCaseFoldAndWordSplit) {
   EXPECT_TRUE(has(t, "quoted"));
 }
 
+// Only the stretches around non-ASCII bytes go through utf8proc; a
+// combining mark still composes with the ASCII letter before it, wherever
+// the stretch starts or ends.
+TEST(AnalyzerTest, NfcComposesAcrossAsciiAndNonAsciiStretches) {
+  const std::string composed = "caf\xc3\xa9";        // café, U+00E9
+  const std::string decomposed = "cafe\xcc\x81";     // cafe + U+0301
+  EXPECT_EQ(analyze_words(decomposed), analyze_words(composed));
+  EXPECT_EQ(analyze_words("CAFE\xcc\x81 au lait"), (std::vector<std::string>{composed, "au", "lait"}));
+  EXPECT_EQ(analyze_words("x " + decomposed + "s, " + decomposed), analyze_words("x " + composed + "s, " + composed));
+  EXPECT_EQ(analyze_words("\xc3\x89" "COLE"), (std::vector<std::string>{"\xc3\xa9" "cole"}));  // ÉCOLE
+  // An invalid byte costs only its own stretch: the rest is still folded.
+  auto t = analyze_words("Stra\xc3\x9f" "e \xff RESTART \xc3\x89t\xc3\xa9");
+  EXPECT_TRUE(has(t, "strasse"));
+  EXPECT_TRUE(has(t, "restart"));
+  EXPECT_TRUE(has(t, "\xc3\xa9t\xc3\xa9"));
+}
+
 TEST(AnalyzerTest, IdentifiersStayWholeAndSplitIntoParts) {
   struct Case {
     std::string text;

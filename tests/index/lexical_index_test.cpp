@@ -69,6 +69,31 @@ std::vector<LexicalHit> exhaustive(const std::vector<Chunk>& chunks, const Corpu
   return all;
 }
 
+// count_terms against a std::map count: sorted by bytes, one entry per term,
+// with terms that share their first 8 bytes, are prefixes of one another or
+// hold bytes >= 0x80 (which sort after ASCII).
+TEST(LexicalIndexTest, CountTermsMatchesMapCount) {
+  const std::vector<std::string> pool = {"a",        "ab",        "abcdefgh",  "abcdefghi", "abcdefgha",
+                                         "abcdefg",  "zz",        "\xc3\xa9t\xc3\xa9", "e",  "inc0012345",
+                                         "inc00123", "inc001234", "",          "0",         "~"};
+  std::mt19937 rng(7);
+  for (int round = 0; round < 50; ++round) {
+    std::vector<std::string> tokens;
+    const size_t n = rng() % 300;
+    for (size_t i = 0; i < n; ++i) tokens.push_back(pool[rng() % pool.size()]);
+    std::map<std::string, uint32_t> expect;
+    for (const auto& t : tokens) ++expect[t];
+    auto got = count_terms(tokens);
+    ASSERT_EQ(got.size(), expect.size());
+    size_t i = 0;
+    for (const auto& [term, tf] : expect) {
+      EXPECT_EQ(got[i].term, term);
+      EXPECT_EQ(got[i].tf, tf);
+      ++i;
+    }
+  }
+}
+
 TEST(LexicalIndexTest, PrunedSearchMatchesExhaustiveBm25) {
   std::mt19937 rng(12345);
   const int vocab = 400;

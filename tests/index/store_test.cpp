@@ -270,6 +270,40 @@ TEST(StoreTest, UpsertBatchIsPerDocumentAtomicAndHandlesDuplicates) {
   EXPECT_EQ(store->stats().chunks, 1u);
 }
 
+// An analysis computed ahead (as ingest does on its own thread) indexes
+// exactly what the store's own analysis does, on the same labels and
+// scores; one made for other chunks (a caller bug) is not trusted blindly
+// when its size does not match.
+TEST(StoreTest, PrecomputedAnalysisIndexesLikeTheStoresOwn) {
+  TempDir dir_a("analysis-a");
+  TempDir dir_b("analysis-b");
+  auto a = open_store(options_for(dir_a.path()));
+  auto b = open_store(options_for(dir_b.path()));
+  ASSERT_TRUE(a && b);
+  auto d1 = make_doc("KB1", "vpn");
+  d1.title = "VPN error 809 runbook";
+  auto c1 = make_chunks("KB1", {"Restart the IKEv2 service on host vpn-gw01.", "Café crème, naïve users: 0x80070005"});
+  c1[1].section_path = {"Errors", "Access denied"};
+  auto d2 = make_doc("INC7", "printer");
+  auto c2 = make_chunks("INC7", {"Printer queue stuck on PRN-0042", "printers restarted"});
+  auto wrong = Store::analyze_chunks(d2, std::span<const Chunk>(c2).subspan(0, 1));
+  std::vector<DocumentWrite> plain = {{&d1, c1, {}}, {&d2, c2, {}}};
+  std::vector<DocumentWrite> ahead = {{&d1, c1, {}, Store::analyze_chunks(d1, c1)}, {&d2, c2, {}, wrong}};
+  for (const auto& r : a->upsert_batch(plain)) ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  for (const auto& r : b->upsert_batch(ahead)) ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  for (const std::string q : {"vpn runbook", "0x80070005", "access denied", "caf\xc3\xa9 users", "ikev2 restarting",
+                              "printer prn-0042", "printers"}) {
+    auto ha = lexical(*a, q);
+    auto hb = lexical(*b, q);
+    ASSERT_FALSE(ha.empty()) << q;
+    ASSERT_EQ(ha.size(), hb.size()) << q;
+    for (size_t i = 0; i < ha.size(); ++i) {
+      EXPECT_EQ(ha[i].label, hb[i].label) << q;
+      EXPECT_FLOAT_EQ(ha[i].score, hb[i].score) << q;
+    }
+  }
+}
+
 std::vector<uint64_t> top_labels(const Store& s, const std::vector<float>& q, size_t k) {
   std::vector<uint64_t> out;
   for (const auto& h : s.search_vector(q, k, nullptr)) out.push_back(h.label);
