@@ -1,8 +1,11 @@
 #include "retrieve/retriever.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
+#include <list>
+#include <mutex>
 #include <span>
 #include <unordered_map>
 #include <unordered_set>
@@ -75,6 +78,53 @@ void sort_by_score(std::vector<Candidate>& items) {
 
 }  // namespace
 
+// A stored chunk as hits need it, with its shingles computed once.
+struct CachedChunk {
+  StoredChunk stored;
+  std::vector<uint64_t> shingles;
+};
+
+// Label -> CachedChunk, LRU per shard; a shard's mutex is held only for the
+// map lookup and the list splice, never while reading the store.
+class ChunkCache {
+ public:
+  explicit ChunkCache(size_t capacity) : per_shard_(std::max<size_t>(1, capacity / kShards)) {}
+
+  std::shared_ptr<const CachedChunk> get(uint64_t label) {
+    Shard& s = shard(label);
+    std::lock_guard lock(s.mu);
+    auto it = s.map.find(label);
+    if (it == s.map.end()) return nullptr;
+    s.order.splice(s.order.begin(), s.order, it->second.second);
+    return it->second.first;
+  }
+
+  void put(uint64_t label, std::shared_ptr<const CachedChunk> c) {
+    Shard& s = shard(label);
+    std::lock_guard lock(s.mu);
+    if (s.map.count(label)) return;
+    s.order.push_front(label);
+    s.map.emplace(label, std::make_pair(std::move(c), s.order.begin()));
+    while (s.map.size() > per_shard_) {
+      s.map.erase(s.order.back());
+      s.order.pop_back();
+    }
+  }
+
+ private:
+  static constexpr size_t kShards = 16;
+  struct Shard {
+    std::mutex mu;
+    std::list<uint64_t> order;  // most recently used first; GUARDED_BY(mu)
+    std::unordered_map<uint64_t, std::pair<std::shared_ptr<const CachedChunk>, std::list<uint64_t>::iterator>>
+        map;  // GUARDED_BY(mu)
+  };
+  Shard& shard(uint64_t label) { return shards_[(label * 0x9E3779B97F4A7C15ull) >> 60]; }
+
+  const size_t per_shard_;
+  std::array<Shard, kShards> shards_;
+};
+
 double shingle_jaccard(const std::string& a, const std::string& b) {
   return jaccard_sorted(shingles(a), shingles(b));
 }
@@ -118,7 +168,12 @@ DocPredicate make_doc_predicate(const SearchFilters& filters, const std::vector<
 }
 
 Retriever::Retriever(const Store& store, const Embedder* embedder, RetrieverOptions options)
-    : store_(store), embedder_(embedder), options_(options) {}
+    : store_(store),
+      embedder_(embedder),
+      options_(options),
+      cache_(options.chunk_cache_entries > 0 ? std::make_unique<ChunkCache>(options.chunk_cache_entries) : nullptr) {}
+
+Retriever::~Retriever() = default;
 
 Result<CandidateSet> Retriever::gather(const SearchRequest& request, int depth) const {
   CandidateSet set;
@@ -225,21 +280,30 @@ void Retriever::fuse(CandidateSet& set, SearchMode mode, const RetrieverOptions&
 std::vector<Hit> Retriever::materialise(const CandidateSet& set, const SearchRequest& request) const {
   std::vector<Hit> hits;
   struct Kept {
-    std::vector<uint64_t> shingles;
+    std::shared_ptr<const CachedChunk> chunk;  // for its shingles
     std::vector<float> vec;
   };
   std::vector<Kept> kept;
   const size_t k = static_cast<size_t>(request.k);
   for (const Candidate& c : set.items) {
     if (hits.size() >= k) break;
-    std::optional<StoredChunk> sc = store_.chunk(c.label);
-    if (!sc || !sc->doc) continue;  // deleted since the search
+    std::shared_ptr<const CachedChunk> cc = cache_ ? cache_->get(c.label) : nullptr;
+    if (!cc) {
+      std::optional<StoredChunk> sc = store_.chunk(c.label);
+      if (!sc || !sc->doc) continue;  // deleted since the search
+      auto fresh = std::make_shared<CachedChunk>();
+      fresh->stored = std::move(*sc);
+      fresh->shingles = shingles(fresh->stored.chunk.text);
+      if (cache_) cache_->put(c.label, fresh);
+      cc = std::move(fresh);
+    }
+    const StoredChunk* sc = &cc->stored;
     if (request.dedup) {
-      Kept mine{shingles(sc->chunk.text), {}};
+      Kept mine{cc, {}};
       if (set.vector_searched) mine.vec = store_.chunk_vector(c.label);
       bool dup = false;
       for (const Kept& o : kept) {
-        if (jaccard_sorted(mine.shingles, o.shingles) >= options_.dedup_jaccard ||
+        if (jaccard_sorted(mine.chunk->shingles, o.chunk->shingles) >= options_.dedup_jaccard ||
             (!mine.vec.empty() && mine.vec.size() == o.vec.size() &&
              dot(mine.vec, o.vec) >= options_.dedup_similarity)) {
           dup = true;
@@ -261,7 +325,7 @@ std::vector<Hit> Retriever::materialise(const CandidateSet& set, const SearchReq
     h.url = sc->doc->url;
     h.section_path = sc->chunk.section_path;
     h.role = sc->chunk.role;
-    h.text = std::move(sc->chunk.text);
+    h.text = sc->chunk.text;
     h.metadata = sc->doc->metadata;
     hits.push_back(std::move(h));
   }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,15 @@ struct RetrieverOptions {
   // Chunks whose word-3-gram Jaccard similarity to a better hit is at least
   // this are dropped as near-duplicates. Default: 0.6.
   double dedup_jaccard = 0.6;
+  // Chunks (text, document info and word-3-gram shingles) kept in memory
+  // for building hits, least recently used evicted; 0 = none. Safe because
+  // a label's chunk never changes (labels are never reused) and liveness is
+  // still decided by the searches. Vectors are not cached (reindex replaces
+  // them). Default: 2048 (a few MB).
+  size_t chunk_cache_entries = 2048;
 };
+
+class ChunkCache;
 
 // One fused candidate, before its chunk is fetched.
 struct Candidate {
@@ -73,6 +82,9 @@ struct CandidateSet {
 class Retriever {
  public:
   Retriever(const Store& store, const Embedder* embedder, RetrieverOptions options = {});
+  ~Retriever();
+  Retriever(const Retriever&) = delete;
+  Retriever& operator=(const Retriever&) = delete;
 
   // Empty queries and k outside 1..10000 are kInvalidArgument.
   Result<std::vector<Hit>> retrieve(const SearchRequest& request) const;
@@ -94,6 +106,7 @@ class Retriever {
   const Store& store_;
   const Embedder* embedder_;  // may be null: vector and hybrid modes fall back to lexical
   RetrieverOptions options_;
+  std::unique_ptr<ChunkCache> cache_;  // null when options_.chunk_cache_entries == 0; thread-safe
 };
 
 // The predicate for a request's filters and the caller's groups: a document

@@ -190,6 +190,55 @@ TEST_F(RetrieverTest, DeletedDocumentsNeverComeBack) {
     for (const auto& h : search("printer paper jam tray", m)) EXPECT_NE(h.doc_id, "runbooks/printer.md");
 }
 
+TEST_F(RetrieverTest, ReplacedDocumentsShowTheirNewChunks) {
+  auto before = search("printer paper jam", SearchMode::kHybrid);  // fills the chunk cache
+  ASSERT_FALSE(before.empty());
+  ASSERT_EQ(before[0].doc_id, "runbooks/printer.md");
+  Document printer = make_doc("runbooks/printer.md", "Printer toner low", "runbook",
+                              "Replace the printer toner cartridge when the paper comes out pale.");
+  printer.metadata = {{"owner", "facilities"}};
+  kb_.add(printer);
+  auto after = search("printer paper", SearchMode::kHybrid);
+  ASSERT_FALSE(after.empty());
+  EXPECT_EQ(after[0].doc_id, "runbooks/printer.md");
+  EXPECT_EQ(after[0].title, "Printer toner low");
+  EXPECT_NE(after[0].text.find("toner cartridge"), std::string::npos);
+  EXPECT_EQ(after[0].metadata.at("owner"), "facilities");
+  for (const auto& h : after) EXPECT_EQ(h.text.find("paper jam"), std::string::npos);
+}
+
+// The chunk cache changes no hit, with room for everything or for one chunk.
+TEST_F(RetrieverTest, ChunkCacheGivesTheSameHits) {
+  RetrieverOptions none, tiny;
+  none.chunk_cache_entries = 0;
+  tiny.chunk_cache_entries = 1;
+  Retriever uncached(kb_.store(), &kb_.embedder(), none), small(kb_.store(), &kb_.embedder(), tiny);
+  for (int round = 0; round < 2; ++round) {
+    for (const char* q : {"vpn tunnel", "printer jam", "oracle table index", "password reset", "error 0x80070005"}) {
+      for (SearchMode m : {SearchMode::kLexical, SearchMode::kVector, SearchMode::kHybrid}) {
+        SearchRequest r;
+        r.query = q;
+        r.mode = m;
+        r.groups = {"hr"};
+        auto a = uncached.retrieve(r), b = retriever_->retrieve(r), c = small.retrieve(r);
+        ASSERT_TRUE(a.is_ok() && b.is_ok() && c.is_ok());
+        ASSERT_EQ(a->size(), b->size()) << q;
+        ASSERT_EQ(a->size(), c->size()) << q;
+        for (size_t i = 0; i < a->size(); ++i) {
+          for (const auto* other : {&(*b)[i], &(*c)[i]}) {
+            EXPECT_EQ((*a)[i].chunk_id, other->chunk_id);
+            EXPECT_EQ((*a)[i].text, other->text);
+            EXPECT_EQ((*a)[i].title, other->title);
+            EXPECT_EQ((*a)[i].metadata, other->metadata);
+            EXPECT_EQ((*a)[i].section_path, other->section_path);
+            EXPECT_DOUBLE_EQ((*a)[i].score, other->score);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_F(RetrieverTest, BadRequestsAreInvalidArgument) {
   SearchRequest r;
   r.query = "   ";
