@@ -3,7 +3,7 @@
 // Usage: model_bench [--dir DIR] [--models a,b,...] [--threads 1,2] [--reps 3]
 //                    [--pp 512] [--tg 128] [--vocab-from FILE]...
 //                    [--llama-bench PATH] [--llama-embedding PATH] [--no-keep]
-//                    [--no-onednn]
+//                    [--no-onednn] [--bert-rows N]
 //
 // 1. Writes realistic-size models with ragd's own GgufWriter and random
 //    weights (speed does not depend on the values) into DIR (default: a
@@ -34,7 +34,10 @@
 //    decoders: prompt processing (one pp-token batch, logits of the last
 //    position) and generation (tg tokens one by one from an empty cache), as
 //    llama-bench does (warm-up first, then --reps runs, median quoted);
-//    encoders: embeddings/s for batch 1 and 32 of 128-token inputs.
+//    encoders: embeddings/s for batch 1 and 32 of 128-token inputs, and the
+//    peak RSS after the batch-1 runs and after the batch-32 runs
+//    (--bert-rows sets BertLoadOptions::n_batch_tokens, the rows the
+//    encoder runs together; default: the library's).
 //    Then llama-bench (and llama-embedding for the batch of 32) on the same
 //    file with the same thread count; its peak RSS comes from wait4().
 //    ragd runs also report tokens per CPU second (all threads), which shows
@@ -42,6 +45,8 @@
 //    llama-embedding is run twice for the batch of 32: all sequences in one
 //    batch (llama.cpp then attends over the whole batch under a mask) and one
 //    sequence per batch; the ratio is taken to the better of the two.
+//    The encoder table puts llama.cpp's peak RSS of each of these runs (from
+//    wait4, shared libraries included) next to ragd's.
 // 4. Prints one table: tok/s, ratio ragd/llama.cpp, peak RSS against file +
 //    KV cache (without the resident pages of shared libraries' code, which
 //    every process using them shares), and the fraction of the read bandwidth
@@ -101,6 +106,7 @@ struct Args {
   int pp = 512;
   int tg = 128;
   int embd_len = 128;
+  int bert_rows = 0;  // BertLoadOptions::n_batch_tokens; 0 = the default
   std::vector<std::string> vocab_from;
   std::string llama_bench;
   std::string llama_embedding;
@@ -739,7 +745,9 @@ std::vector<std::vector<int32_t>> bert_inputs(int n_seq, int len, int n_vocab) {
 
 std::string ragd_encoder(const std::string& path, int threads, const Args& args) {
   reset_peak_rss();
-  auto model = BertModel::load(path);
+  BertLoadOptions lo;
+  if (args.bert_rows > 0) lo.n_batch_tokens = args.bert_rows;
+  auto model = BertModel::load(path, lo);
   if (!model.is_ok()) {
     std::fprintf(stderr, "ragd: %s\n", model.status().to_string().c_str());
     return "";
@@ -765,6 +773,7 @@ std::string ragd_encoder(const std::string& path, int threads, const Args& args)
     for (int rep = 0; rep < args.reps; ++rep) v.push_back(once());
     r["emb" + std::to_string(batch)] = median(v);
     r["emb" + std::to_string(batch) + "_cpu"] = median(cpu);
+    r["rss" + std::to_string(batch) + "_kb"] = static_cast<double>(peak_rss_kb());
   }
   r["rss_kb"] = static_cast<double>(peak_rss_kb());
   r["libs_kb"] = static_cast<double>(shared_library_rss_kb());
@@ -896,11 +905,12 @@ int main(int argc, char** argv) {
     else if (a == "--llama-embedding") args.llama_embedding = next();
     else if (a == "--no-keep") args.keep = false;
     else if (a == "--no-onednn") args.onednn = false;
+    else if (a == "--bert-rows") args.bert_rows = std::max(1, std::atoi(next().c_str()));
     else {
       std::fprintf(stderr,
                    "usage: model_bench [--dir DIR] [--models a,b] [--threads 1,2] [--reps N] [--pp N] [--tg N]\n"
                    "                   [--vocab-from FILE]... [--llama-bench PATH] [--llama-embedding PATH]"
-                   " [--no-keep] [--no-onednn]\n");
+                   " [--no-keep] [--no-onednn] [--bert-rows N]\n");
       return 2;
     }
   }
@@ -1023,6 +1033,11 @@ int main(int argc, char** argv) {
         row.le1 = llama_embedding(args, path, t, 32, true);
         std::printf(", b32 %.1f (one per batch %.1f)", row.le.pp, row.le1.pp);
       }
+      if (shape.is_encoder()) {
+        std::printf("; peak RSS MiB ragd b1 %.0f, b32 %.0f; llama.cpp b1 %.0f, b32 %.0f (one per batch %.0f)",
+                    row.ragd["rss1_kb"] / 1024.0, row.ragd["rss32_kb"] / 1024.0, row.lb.rss_kb / 1024.0,
+                    row.le.rss_kb / 1024.0, row.le1.rss_kb / 1024.0);
+      }
       std::printf("\n");
       rows.push_back(std::move(row));
     }
@@ -1056,19 +1071,25 @@ int main(int argc, char** argv) {
   }
   std::printf("\n## Encoders (embeddings/s of %d-token inputs, median of %d)\n\n", args.embd_len, args.reps);
   std::printf("| model | thr | ragd b1 | llama.cpp b1 | ratio | ragd b32 | llama.cpp b32 (one batch / one per batch) "
-              "| ratio to best | ragd peak RSS MiB (of it shared libs) | file MiB | llama.cpp RSS MiB |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "| ratio to best | peak RSS MiB b1: ragd / llama-bench | peak RSS MiB b32: ragd / llama-embedding "
+              "(one batch / one per batch) | ragd shared libs MiB | file MiB | (ragd b32 peak - libs) / file |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : rows) {
     if (!shape_for(r.model)->is_encoder()) continue;
     auto g = r.ragd;
     const double lb1 = r.lb.pp / args.embd_len;
     const double best32 = std::max(r.le.pp, r.le1.pp);
-    std::printf("| %s | %d | %s | %s | %s | %s | %s / %s | %s | %s | %s | %s |\n", r.model.c_str(), r.threads,
-                fmt(g["emb1"]).c_str(), fmt(lb1).c_str(), ratio(g["emb1"], lb1).c_str(), fmt(g["emb32"]).c_str(),
-                fmt(r.le.pp).c_str(), fmt(r.le1.pp).c_str(), ratio(g["emb32"], best32).c_str(),
-                (fmt(g["rss_kb"] / 1024.0, 0) + " (" + fmt(g["libs_kb"] / 1024.0, 0) + ")").c_str(),
-                mib(r.file_bytes).c_str(), fmt(std::max({r.lb.rss_kb, r.le.rss_kb, r.le1.rss_kb}) / 1024.0, 0).c_str());
+    auto kb = [](double v) { return fmt(v / 1024.0, 0); };
+    std::printf("| %s | %d | %s | %s | %s | %s | %s / %s | %s | %s / %s | %s / %s / %s | %s | %s | %s |\n",
+                r.model.c_str(), r.threads, fmt(g["emb1"]).c_str(), fmt(lb1).c_str(), ratio(g["emb1"], lb1).c_str(),
+                fmt(g["emb32"]).c_str(), fmt(r.le.pp).c_str(), fmt(r.le1.pp).c_str(), ratio(g["emb32"], best32).c_str(),
+                kb(g["rss1_kb"]).c_str(), kb(static_cast<double>(r.lb.rss_kb)).c_str(), kb(g["rss32_kb"]).c_str(),
+                kb(static_cast<double>(r.le.rss_kb)).c_str(), kb(static_cast<double>(r.le1.rss_kb)).c_str(),
+                kb(g["libs_kb"]).c_str(), mib(r.file_bytes).c_str(),
+                fmt((g["rss32_kb"] - g["libs_kb"]) * 1024.0 / r.file_bytes, 2).c_str());
   }
+  std::printf("\nPeak RSS includes the model file's mapped pages; llama.cpp's comes from wait4 and includes its\n"
+              "shared libraries' resident code too (ragd's libraries are shown apart).\n");
   std::printf("%s", onednn_table.c_str());
   std::printf("\nbandwidth (GB/s, median of 5): ");
   for (const auto& [t, m] : bw) std::printf("%d thr read %.1f triad %.1f; ", t, m.at("read"), m.at("triad"));

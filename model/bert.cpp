@@ -110,13 +110,19 @@ void add_bias_rows(float* y, const std::vector<float>& b, int rows, int n) {
 const float* opt(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
 }  // namespace
 
+// One group's activations, sized for the largest group of a call and reused
+// by every group. Row-major [rows][width]; `kvf` holds K | V | the attention
+// output during attention and the FFN activations afterwards (both are dead
+// by then), and `qh` holds Q, then the attention block's output.
+struct BertModel::Scratch {
+  std::vector<float> x, qh, kvf;
+};
+
 Status BertModel::encode(std::span<const std::vector<int32_t>> seqs, PoolingType pooling, bool normalize,
                          std::vector<float>& out, int n_threads) const {
   const BertConfig& c = config_;
   if (n_threads <= 0) n_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   if (pooling == PoolingType::kNone) pooling = c.pooling;
-  std::vector<int> starts;
-  int total = 0;
   for (size_t s = 0; s < seqs.size(); ++s) {
     const auto& ids = seqs[s];
     if (ids.empty()) return Status::invalid_argument("sequence " + std::to_string(s) + " is empty");
@@ -130,18 +136,64 @@ Status BertModel::encode(std::span<const std::vector<int32_t>> seqs, PoolingType
                                         " is outside the vocabulary (" + std::to_string(c.n_vocab) + ")");
       }
     }
-    starts.push_back(total);
-    total += static_cast<int>(ids.size());
   }
   if (seqs.empty()) return Status::ok();
+  // Groups [ends[g-1], ends[g]) of consecutive sequences within the row
+  // budget; a sequence longer than the budget makes a group of its own.
+  const int budget = std::max(1, options_.n_batch_tokens);
+  std::vector<size_t> ends;
+  std::vector<int> totals;
+  int rows = 0;
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    const int n = static_cast<int>(seqs[s].size());
+    if (!totals.empty() && totals.back() + n <= budget) {
+      totals.back() += n;
+      ends.back() = s + 1;
+    } else {
+      totals.push_back(n);
+      ends.push_back(s + 1);
+    }
+    rows = std::max(rows, totals.back());
+  }
   omp_set_num_threads(n_threads);
+  const size_t E = static_cast<size_t>(c.n_embd), F = static_cast<size_t>(c.n_ff);
+  Scratch scratch;
+  scratch.x.resize(rows * E);
+  scratch.qh.resize(rows * E);
+  scratch.kvf.resize(rows * std::max(3 * E, F));
+  const size_t base = out.size();
+  out.resize(base + seqs.size() * E);
+  size_t begin = 0;
+  for (size_t g = 0; g < ends.size(); ++g) {
+    encode_group(seqs.subspan(begin, ends[g] - begin), totals[g], pooling, normalize, scratch,
+                 &out[base + begin * E], n_threads);
+    begin = ends[g];
+  }
+  return Status::ok();
+}
+
+void BertModel::encode_group(std::span<const std::vector<int32_t>> seqs, int total, PoolingType pooling,
+                             bool normalize, Scratch& scratch, float* out, int n_threads) const {
+  const BertConfig& c = config_;
   const int E = c.n_embd, F = c.n_ff, hd = E / c.n_head;
   const size_t TE = static_cast<size_t>(total) * E;
-  std::vector<float> x(TE), h(TE), q(TE), k(TE), v(TE), a(TE), ff(static_cast<size_t>(total) * F);
+  float* x = scratch.x.data();
+  float* q = scratch.qh.data();
+  float* h = scratch.qh.data();  // Q is dead once attention has run
+  float* k = scratch.kvf.data();
+  float* v = k + TE;
+  float* a = v + TE;
+  float* ff = scratch.kvf.data();  // K, V and the attention output are dead by the FFN
+  std::vector<size_t> starts;
+  size_t at = 0;
+  for (const auto& ids : seqs) {
+    starts.push_back(at);
+    at += ids.size();
+  }
   std::vector<float> pos_row(static_cast<size_t>(E));
   for (size_t s = 0; s < seqs.size(); ++s) {
     for (size_t p = 0; p < seqs[s].size(); ++p) {
-      float* row = &x[(static_cast<size_t>(starts[s]) + p) * E];
+      float* row = x + (starts[s] + p) * E;
       token_embd_->row(seqs[s][p], row);
       add_inplace(row, type_embd0_.data(), E);
       pos_embd_->row(static_cast<int64_t>(p), pos_row.data());
@@ -151,49 +203,48 @@ Status BertModel::encode(std::span<const std::vector<int32_t>> seqs, PoolingType
   const bool par = total >= 16;
 #pragma omp parallel for schedule(static) if (par)
   for (int i = 0; i < total; ++i) {
-    layer_norm(&x[static_cast<size_t>(i) * E], embd_norm_w_.data(), embd_norm_b_.data(), &x[static_cast<size_t>(i) * E], E, c.eps);
+    float* r = x + static_cast<size_t>(i) * E;
+    layer_norm(r, embd_norm_w_.data(), embd_norm_b_.data(), r, E, c.eps);
   }
   AttentionShape shape{c.n_head, c.n_head, hd, 1.0f / std::sqrt(static_cast<float>(hd))};
   for (const Layer& L : layers_) {
-    L.wq->forward(x.data(), total, q.data(), n_threads);
-    L.wk->forward(x.data(), total, k.data(), n_threads);
-    L.wv->forward(x.data(), total, v.data(), n_threads);
-    add_bias_rows(q.data(), L.bq, total, E);
-    add_bias_rows(k.data(), L.bk, total, E);
-    add_bias_rows(v.data(), L.bv, total, E);
+    L.wq->forward(x, total, q, n_threads);
+    L.wk->forward(x, total, k, n_threads);
+    L.wv->forward(x, total, v, n_threads);
+    add_bias_rows(q, L.bq, total, E);
+    add_bias_rows(k, L.bk, total, E);
+    add_bias_rows(v, L.bv, total, E);
     for (size_t s = 0; s < seqs.size(); ++s) {
-      const size_t off = static_cast<size_t>(starts[s]) * E;
-      KvView kv{k.data() + off, v.data() + off, E, false};
-      attention(q.data() + off, E, static_cast<int>(seqs[s].size()), 0, kv, 0, static_cast<int>(seqs[s].size()),
-                false, shape, a.data() + off, E, n_threads);
+      const size_t off = starts[s] * E;
+      const int n = static_cast<int>(seqs[s].size());
+      KvView kv{k + off, v + off, E, false};
+      attention(q + off, E, n, 0, kv, 0, n, false, shape, a + off, E, n_threads);
     }
-    L.wo->forward(a.data(), total, h.data(), n_threads);
-    add_bias_rows(h.data(), L.bo, total, E);
+    L.wo->forward(a, total, h, n_threads);
+    add_bias_rows(h, L.bo, total, E);
 #pragma omp parallel for schedule(static) if (par)
     for (int i = 0; i < total; ++i) {
-      float* r = &h[static_cast<size_t>(i) * E];
-      add_inplace(r, &x[static_cast<size_t>(i) * E], E);
+      float* r = h + static_cast<size_t>(i) * E;
+      add_inplace(r, x + static_cast<size_t>(i) * E, E);
       layer_norm(r, L.attn_norm_w.data(), opt(L.attn_norm_b), r, E, c.eps);
     }
-    L.up->forward(h.data(), total, ff.data(), n_threads);
-    add_bias_rows(ff.data(), L.b_up, total, F);
+    L.up->forward(h, total, ff, n_threads);
+    add_bias_rows(ff, L.b_up, total, F);
 #pragma omp parallel for schedule(static) if (par)
-    for (int i = 0; i < total; ++i) gelu(&ff[static_cast<size_t>(i) * F], F, options_.gelu);
-    L.down->forward(ff.data(), total, x.data(), n_threads);
-    add_bias_rows(x.data(), L.b_down, total, E);
+    for (int i = 0; i < total; ++i) gelu(ff + static_cast<size_t>(i) * F, F, options_.gelu);
+    L.down->forward(ff, total, x, n_threads);
+    add_bias_rows(x, L.b_down, total, E);
 #pragma omp parallel for schedule(static) if (par)
     for (int i = 0; i < total; ++i) {
-      float* r = &x[static_cast<size_t>(i) * E];
-      add_inplace(r, &h[static_cast<size_t>(i) * E], E);
+      float* r = x + static_cast<size_t>(i) * E;
+      add_inplace(r, h + static_cast<size_t>(i) * E, E);
       layer_norm(r, L.out_norm_w.data(), opt(L.out_norm_b), r, E, c.eps);
     }
   }
-  const size_t base = out.size();
-  out.resize(base + seqs.size() * static_cast<size_t>(E));
   for (size_t s = 0; s < seqs.size(); ++s) {
-    float* dst = &out[base + s * E];
+    float* dst = out + s * E;
     const int n = static_cast<int>(seqs[s].size());
-    const float* first = &x[static_cast<size_t>(starts[s]) * E];
+    const float* first = x + starts[s] * E;
     if (pooling == PoolingType::kCls) {
       std::copy(first, first + E, dst);
     } else if (pooling == PoolingType::kLast) {
@@ -207,7 +258,6 @@ Status BertModel::encode(std::span<const std::vector<int32_t>> seqs, PoolingType
     }
     if (normalize) l2_normalize(dst, E);
   }
-  return Status::ok();
 }
 
 }  // namespace ragd

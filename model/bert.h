@@ -4,7 +4,10 @@
 // BertModel is immutable after loading and encode() is const, so one model
 // serves many threads; each call keeps its own scratch buffers.
 // Sequences of different lengths are encoded in one batch: the linear layers
-// run over all tokens together and attention is masked to each sequence.
+// run over the tokens of a group of sequences together and attention is
+// masked to each sequence. A large batch runs as several such groups of at
+// most n_batch_tokens tokens, one after the other through the same scratch
+// buffers, so activation memory does not grow with the batch.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +44,13 @@ struct BertLoadOptions {
   // GELU through ggml's f16 lookup table (what llama.cpp computes) rather
   // than the exact tanh form. Default: kGgmlTable.
   GeluMode gelu = GeluMode::kGgmlTable;
+  // Tokens (rows) run through the layers together: encode() splits a batch
+  // into groups of consecutive sequences whose lengths add up to at most
+  // this, and a longer sequence runs alone. Scratch memory is about
+  // (2 * n_embd + max(3 * n_embd, n_ff)) * 4 bytes per row (2.25 MiB at 256
+  // rows for bge-small); fewer rows re-widen the F16 weights more often.
+  // Results do not depend on it beyond float summation order. Default: 256.
+  int n_batch_tokens = 256;
 };
 
 class BertModel {
@@ -67,7 +77,12 @@ class BertModel {
     std::vector<float> bq, bk, bv, bo, b_up, b_down;
     std::vector<float> attn_norm_w, attn_norm_b, out_norm_w, out_norm_b;
   };
+  struct Scratch;
   BertModel() = default;
+  // Runs one group of validated sequences (`total` tokens) through the
+  // encoder and writes one pooled vector per sequence to out[s * n_embd].
+  void encode_group(std::span<const std::vector<int32_t>> seqs, int total, PoolingType pooling, bool normalize,
+                    Scratch& scratch, float* out, int n_threads) const;
 
   std::shared_ptr<const GgufFile> file_;
   BertConfig config_;

@@ -28,7 +28,9 @@ Result<std::unique_ptr<BertEmbedder>> BertEmbedder::load(const std::string& path
   if (!file.is_ok()) return file.status();
   std::shared_ptr<const GgufFile> shared(std::move(file).value());
   std::unique_ptr<BertEmbedder> e(new BertEmbedder());
-  auto model = BertModel::from_gguf(shared);
+  BertLoadOptions lo;
+  lo.n_batch_tokens = options.n_batch_tokens;
+  auto model = BertModel::from_gguf(shared, lo);
   if (!model.is_ok()) return model.status().with_context("loading encoder " + path);
   e->model_ = *model;
   auto tok = Tokenizer::from_gguf(*shared);
