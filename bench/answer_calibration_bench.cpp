@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   Retriever retriever(scratch->store(), emb->get());
   ExtractiveOptions xo;
   xo.refuse_below = 0;  // record every confidence
+  xo.word_ranks = emb->get();
   ExtractiveAnswerer answerer(retriever, xo);
 
   std::vector<CalibrationPoint> calib, test;

@@ -72,15 +72,21 @@ std::vector<size_t> sentence_ends(const std::string& text) {
 }
 
 // Longest sentence-boundary prefix of `text` whose block fits in `limit`
-// tokens; empty when not even the first sentence fits.
+// tokens; empty when not even the first sentence fits. A longer prefix never
+// has fewer tokens, so the cut is found by binary search over the sentence
+// ends: O(log sentences) tokenizations instead of one per sentence.
 std::string cut_to_fit(const std::string& text, int limit, const std::function<int(const std::string&)>& cost) {
-  std::string best;
-  for (size_t end : sentence_ends(text)) {
-    std::string prefix = text.substr(0, end);
-    if (cost(prefix) > limit) break;
-    best = std::move(prefix);
+  const std::vector<size_t> ends = sentence_ends(text);
+  size_t lo = 0, hi = ends.size();  // the answer is ends[lo - 1]; lo == 0: nothing fits
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if (cost(text.substr(0, ends[mid])) <= limit) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
   }
-  return best;
+  return lo == 0 ? std::string() : text.substr(0, ends[lo - 1]);
 }
 
 std::string rtrim(std::string s) {
@@ -164,16 +170,25 @@ Result<PackedContext> ContextPacker::pack(PromptTask task, std::string_view inpu
     out.tokens = tokenize_prompt(out.prompt);
     if (static_cast<int>(out.tokens.size()) <= out.budget) break;
     // REQUIRES: passages not empty here, since the bare template fits.
+    // Cut the last passage by the overshoot (at least one sentence), then
+    // count the whole prompt again.
     PackedPassage& last = out.passages.back();
+    const int over = static_cast<int>(out.tokens.size()) - out.budget;
+    auto last_cost = [&](const std::string& t) { return count(format_passage(last.n, last.hit, t)); };
     const auto ends = sentence_ends(last.text);
+    std::string cut;
     if (ends.size() >= 2) {
-      last.text = rtrim(last.text.substr(0, ends[ends.size() - 2]));
-      last.truncated = true;
-      last.tokens = count(format_passage(last.n, last.hit, last.text));
+      cut = rtrim(cut_to_fit(last.text, last.tokens - over, last_cost));
+      // Always make progress: no longer than all but the last sentence.
+      if (cut.size() > ends[ends.size() - 2]) cut = rtrim(last.text.substr(0, ends[ends.size() - 2]));
     }
-    if (ends.size() < 2 || last.text.empty() || count(last.text) < options_.min_passage_tokens) {
+    if (cut.empty() || count(cut) < options_.min_passage_tokens) {
       out.passages.pop_back();
       ++out.skipped;
+    } else {
+      last.text = std::move(cut);
+      last.truncated = true;
+      last.tokens = last_cost(last.text);
     }
   }
   return out;

@@ -100,8 +100,7 @@ Result<Answer> ExtractiveAnswerer::answer(const SearchRequest& request) const {
   Answer ans;
   ans.grounding = "extractive";
   const Embedder* emb = retriever_.embedder();
-  const auto* glove = dynamic_cast<const GloveSifEmbedder*>(emb);
-  const TermWeights q = query_terms(request.query, glove);
+  const TermWeights q = query_terms(request.query, options_.word_ranks);
 
   // Candidate sentences and their analysed terms.
   std::vector<ScoredSentence> cands;

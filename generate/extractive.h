@@ -17,6 +17,8 @@
 
 namespace ragd {
 
+class GloveSifEmbedder;
+
 inline constexpr const char* kRefusalText = "The knowledge base does not answer this question.";
 
 struct ExtractiveOptions {
@@ -35,6 +37,12 @@ struct ExtractiveOptions {
   double w_rank = 0.15;
   // Sentences longer than this many bytes are not quoted. Default: 600.
   size_t max_sentence_bytes = 600;
+  // General-English word frequency ranks for weighting query terms by
+  // rarity: the GloVe vocabulary, whose rows are in frequency order, whatever
+  // encoder embeds the chunks. Not owned; must outlive the answerer. Null:
+  // every word weighs 1, and the calibrated refuse_below does not hold.
+  // Default: null.
+  const GloveSifEmbedder* word_ranks = nullptr;
 };
 
 // One candidate sentence with its features; exposed for calibration tools.

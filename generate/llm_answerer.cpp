@@ -228,6 +228,7 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   }
 
   // 3. Generate.
+  out.prompt_ready_ms = ms_since(t0);
   LoopParams lp;
   lp.max_tokens = max_tokens;
   lp.sampling = request.sampling.value_or(options_.sampling);

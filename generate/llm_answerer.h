@@ -101,6 +101,9 @@ struct LlmAnswer {
   int completion_tokens = 0;
   std::string finish_reason;     // "stop", "length", "context_full", ...
   double first_token_ms = 0;
+  // Answer start -> prompt ready for prefill: retrieval, session, packing and
+  // templating, i.e. what the answer path adds before the model's own work.
+  double prompt_ready_ms = 0;
   double latency_ms = 0;
   int passages = 0;              // passages packed into the prompt
 };

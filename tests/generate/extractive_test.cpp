@@ -29,7 +29,14 @@ class ExtractiveTest : public ::testing::Test {
     retriever_ = std::make_unique<Retriever>(kb_.store(), &kb_.embedder());
   }
 
-  Answer ask(const std::string& q, ExtractiveOptions o = {}) {
+  // The toy GloVe vocabulary gives the word ranks, as the service does.
+  ExtractiveOptions options() const {
+    ExtractiveOptions o;
+    o.word_ranks = &kb_.embedder();
+    return o;
+  }
+
+  Answer ask(const std::string& q, ExtractiveOptions o) {
     ExtractiveAnswerer a(*retriever_, o);
     SearchRequest r;
     r.query = q;
@@ -37,6 +44,7 @@ class ExtractiveTest : public ::testing::Test {
     EXPECT_TRUE(ans.is_ok()) << ans.status().to_string();
     return ans.is_ok() ? std::move(ans).value() : Answer{};
   }
+  Answer ask(const std::string& q) { return ask(q, options()); }
 
   ToyStore kb_{"extractive_test"};
   std::unique_ptr<Retriever> retriever_;
@@ -88,10 +96,10 @@ TEST_F(ExtractiveTest, RefusesWhenTheKbDoesNotAnswer) {
 }
 
 TEST_F(ExtractiveTest, ThresholdDecidesAndMaxSentencesCaps) {
-  ExtractiveOptions strict;
+  ExtractiveOptions strict = options();
   strict.refuse_below = 1.01;  // nothing reaches it
   EXPECT_TRUE(ask("printer paper jam", strict).refused);
-  ExtractiveOptions one;
+  ExtractiveOptions one = options();
   one.max_sentences = 1;
   Answer a = ask("printer paper jam tray restart", one);
   ASSERT_FALSE(a.refused);
@@ -103,7 +111,7 @@ TEST_F(ExtractiveTest, AclAppliesToAnswers) {
                              "The break glass vault code is kept by the security officer.");
   secret.acl = {"secops"};
   kb_.add(secret);
-  ExtractiveAnswerer ans(*retriever_);
+  ExtractiveAnswerer ans(*retriever_, options());
   SearchRequest r;
   r.query = "break glass vault code";
   auto anon = ans.answer(r);
@@ -117,7 +125,7 @@ TEST_F(ExtractiveTest, AclAppliesToAnswers) {
 }
 
 TEST_F(ExtractiveTest, EmptyQueryIsInvalid) {
-  ExtractiveAnswerer a(*retriever_);
+  ExtractiveAnswerer a(*retriever_, options());
   SearchRequest r;
   r.query = "";
   EXPECT_EQ(a.answer(r).status().code(), StatusCode::kInvalidArgument);

@@ -55,6 +55,12 @@ class SampleKb : public ::testing::Test {
   void SetUp() override {
     if (!skip_.empty()) GTEST_SKIP() << skip_;
   }
+  // The shipped options, with the GloVe word ranks the service passes.
+  static ExtractiveOptions options() {
+    ExtractiveOptions o;
+    o.word_ranks = embedder_;
+    return o;
+  }
 
   static inline std::string skip_;
   static inline ScratchStore* scratch_ = nullptr;
@@ -65,7 +71,7 @@ class SampleKb : public ::testing::Test {
 };
 
 TEST_F(SampleKb, InDomainTestQuestionsGetCorrectCitations) {
-  ExtractiveAnswerer answerer(*retriever_);
+  ExtractiveAnswerer answerer(*retriever_, options());
   size_t n = 0, good = 0;
   for (const KbQuestion& q : *questions_) {
     if (q.split != "test" || !q.in_domain) continue;
@@ -97,7 +103,7 @@ TEST_F(SampleKb, InDomainTestQuestionsGetCorrectCitations) {
 }
 
 TEST_F(SampleKb, OutOfDomainTestQuestionsAreRefused) {
-  ExtractiveAnswerer answerer(*retriever_);
+  ExtractiveAnswerer answerer(*retriever_, options());
   size_t n = 0, refused = 0;
   for (const KbQuestion& q : *questions_) {
     if (q.split != "test" || q.in_domain) continue;

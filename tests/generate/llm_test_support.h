@@ -1,7 +1,8 @@
 // Test support for the LLM answer path: a random-weight tiny llama model
 // with a real SentencePiece-style vocabulary (byte fallback, ChatML markers,
 // whole words with every prefix so merges can build them), written with
-// GgufWriter.
+// GgufWriter. Shared with bench/answer_bench.cpp, which writes a
+// SmolLM2-135M-shaped model with it (vocab_size, f16, path).
 #pragma once
 
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "model/gguf.h"
+#include "model/quant.h"
 
 namespace ragd::testing_llm {
 
@@ -26,6 +28,12 @@ struct TinyLlmSpec {
   int embd = 32, layers = 2, heads = 4, heads_kv = 2, ff = 64, ctx = 1024;
   uint32_t seed = 11;
   std::vector<std::string> words;  // vocabulary words (lowercase and as written)
+  // Vocabulary size: pieces beyond it are dropped, and never-matched
+  // "<fillerN>" tokens pad it up to this size. 0 = exactly the pieces.
+  int vocab_size = 0;
+  bool f16 = false;      // weight matrices stored as F16 (norm vectors stay F32)
+  std::string path;      // output file; "" = temp dir, named by tag and pid
+  std::string name;      // general.name; "" = not set
 };
 
 // Writes the model; returns its path. Token ids: 0 <unk>, 1 <s>, 2 </s>,
@@ -50,9 +58,15 @@ inline std::string write_tiny_llm(const TinyLlmSpec& s, const std::string& tag) 
   }
   std::vector<float> scores(toks.size(), 0.0f);
   for (const auto& p : pieces) {
+    if (s.vocab_size > 0 && static_cast<int>(toks.size()) >= s.vocab_size) break;
     toks.push_back(p);
     types.push_back(1);
     scores.push_back(static_cast<float>(p.size()));  // longer merges win
+  }
+  for (int i = 0; static_cast<int>(toks.size()) < s.vocab_size; ++i) {
+    toks.push_back("<filler" + std::to_string(i) + ">");
+    types.push_back(4);  // user-defined: never produced by the tokenizer from text
+    scores.push_back(0.0f);
   }
   const int vocab = static_cast<int>(toks.size());
   std::mt19937 rng(s.seed);
@@ -66,6 +80,7 @@ inline std::string write_tiny_llm(const TinyLlmSpec& s, const std::string& tag) 
   const float is = 1.0f / std::sqrt(static_cast<float>(s.embd));
   GgufWriter w;
   w.add_str("general.architecture", "llama");
+  if (!s.name.empty()) w.add_str("general.name", s.name);
   w.add_u32("llama.context_length", static_cast<uint32_t>(s.ctx));
   w.add_u32("llama.embedding_length", static_cast<uint32_t>(s.embd));
   w.add_u32("llama.block_count", static_cast<uint32_t>(s.layers));
@@ -83,22 +98,30 @@ inline std::string write_tiny_llm(const TinyLlmSpec& s, const std::string& tag) 
   w.add_u32("tokenizer.ggml.unknown_token_id", 0);
   w.add_str("tokenizer.chat_template",
             "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}");
-  (void)w.add_tensor_f32("token_embd.weight", {s.embd, vocab}, rnd(static_cast<size_t>(vocab) * s.embd, 1.0f));
+  // A weight matrix of `cols` x `rows` (GGUF order), F32 or F16.
+  auto matrix = [&](const std::string& name, int64_t cols, int64_t rows, std::vector<float> v) {
+    if (!s.f16) return w.add_tensor_f32(name, {cols, rows}, v);
+    std::vector<uint8_t> bytes(v.size() * 2);
+    fp32_to_fp16_row(v.data(), reinterpret_cast<uint16_t*>(bytes.data()), static_cast<int64_t>(v.size()));
+    return w.add_tensor(name, GgmlType::F16, {cols, rows}, bytes);
+  };
+  (void)matrix("token_embd.weight", s.embd, vocab, rnd(static_cast<size_t>(vocab) * s.embd, 1.0f));
   (void)w.add_tensor_f32("output_norm.weight", {s.embd}, rnd(s.embd, 0.1f, 1.0f));
   for (int l = 0; l < s.layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     (void)w.add_tensor_f32(p + "attn_norm.weight", {s.embd}, rnd(s.embd, 0.1f, 1.0f));
     (void)w.add_tensor_f32(p + "ffn_norm.weight", {s.embd}, rnd(s.embd, 0.1f, 1.0f));
-    (void)w.add_tensor_f32(p + "attn_q.weight", {s.embd, s.embd}, rnd(static_cast<size_t>(s.embd) * s.embd, 2 * is));
-    (void)w.add_tensor_f32(p + "attn_k.weight", {s.embd, kv}, rnd(static_cast<size_t>(kv) * s.embd, 2 * is));
-    (void)w.add_tensor_f32(p + "attn_v.weight", {s.embd, kv}, rnd(static_cast<size_t>(kv) * s.embd, is));
-    (void)w.add_tensor_f32(p + "attn_output.weight", {s.embd, s.embd}, rnd(static_cast<size_t>(s.embd) * s.embd, is));
-    (void)w.add_tensor_f32(p + "ffn_gate.weight", {s.embd, s.ff}, rnd(static_cast<size_t>(s.ff) * s.embd, is));
-    (void)w.add_tensor_f32(p + "ffn_up.weight", {s.embd, s.ff}, rnd(static_cast<size_t>(s.ff) * s.embd, is));
-    (void)w.add_tensor_f32(p + "ffn_down.weight", {s.ff, s.embd}, rnd(static_cast<size_t>(s.embd) * s.ff, 0.125f));
+    (void)matrix(p + "attn_q.weight", s.embd, s.embd, rnd(static_cast<size_t>(s.embd) * s.embd, 2 * is));
+    (void)matrix(p + "attn_k.weight", s.embd, kv, rnd(static_cast<size_t>(kv) * s.embd, 2 * is));
+    (void)matrix(p + "attn_v.weight", s.embd, kv, rnd(static_cast<size_t>(kv) * s.embd, is));
+    (void)matrix(p + "attn_output.weight", s.embd, s.embd, rnd(static_cast<size_t>(s.embd) * s.embd, is));
+    (void)matrix(p + "ffn_gate.weight", s.embd, s.ff, rnd(static_cast<size_t>(s.ff) * s.embd, is));
+    (void)matrix(p + "ffn_up.weight", s.embd, s.ff, rnd(static_cast<size_t>(s.ff) * s.embd, is));
+    (void)matrix(p + "ffn_down.weight", s.ff, s.embd, rnd(static_cast<size_t>(s.embd) * s.ff, 0.125f));
   }
-  const auto path = (std::filesystem::temp_directory_path() /
-                     ("ragd_llm_" + tag + "_" + std::to_string(::getpid()) + ".gguf")).string();
+  const auto path = !s.path.empty() ? s.path
+                                     : (std::filesystem::temp_directory_path() /
+                                        ("ragd_llm_" + tag + "_" + std::to_string(::getpid()) + ".gguf")).string();
   (void)w.write(path);
   return path;
 }
@@ -120,6 +143,8 @@ inline std::vector<std::string> words_of(const std::vector<std::string>& texts) 
   return {out.begin(), out.end()};
 }
 
+#ifdef RAGD_SOURCE_DIR
 inline std::string prompts_dir() { return RAGD_SOURCE_DIR "/generate/prompts"; }
+#endif
 
 }  // namespace ragd::testing_llm
