@@ -35,6 +35,12 @@ App::App(ServiceContext& ctx, Registry& registry, LlmService* llm, RouteOptions 
       index_documents_(registry.gauge("ragd_index_documents", "Documents in the store.").get()),
       index_chunks_(registry.gauge("ragd_index_chunks", "Chunks in the store (and the vector index).").get()),
       index_terms_(registry.gauge("ragd_index_lexical_terms", "Distinct terms in the lexical index.").get()),
+      reindex_running_(registry.gauge("ragd_reindex_running",
+                                      "1 while a background reindex to a new encoder runs, else 0.").get()),
+      reindex_done_(registry.gauge("ragd_reindex_chunks_done",
+                                   "Chunks embedded with the new encoder by the current or last reindex.").get()),
+      reindex_total_(registry.gauge("ragd_reindex_chunks_to_do",
+                                    "Chunks the current or last reindex has to embed.").get()),
       in_flight_(registry.gauge("ragd_http_requests_in_flight", "HTTP requests being handled.").get()) {
   for (const char* r : {"ingested", "unchanged", "failed"}) ingest_docs_.with({r});
   registry.add_collector([this] {
@@ -42,6 +48,10 @@ App::App(ServiceContext& ctx, Registry& registry, LlmService* llm, RouteOptions 
     index_documents_.set(static_cast<double>(s.documents));
     index_chunks_.set(static_cast<double>(s.chunks));
     index_terms_.set(static_cast<double>(s.lexical_terms));
+    ReindexStatus r = ctx_.reindex_status();
+    reindex_running_.set(r.state == "running" || r.state == "switching" ? 1 : 0);
+    reindex_done_.set(static_cast<double>(r.done));
+    reindex_total_.set(static_cast<double>(r.total));
   });
 }
 

@@ -51,6 +51,9 @@ class App {
   Gauge& index_documents_;
   Gauge& index_chunks_;
   Gauge& index_terms_;
+  Gauge& reindex_running_;
+  Gauge& reindex_done_;
+  Gauge& reindex_total_;
   Gauge& in_flight_;
 };
 

@@ -1,7 +1,10 @@
 #include "api/json_codec.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 
@@ -257,6 +260,185 @@ Json hit_to_json(const Hit& h) {
               {"url", h.url},               {"section_path", h.section_path},
               {"role", h.role},             {"text", h.text},
               {"metadata", h.metadata}};
+}
+
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], 0 if invalid (overlong forms,
+// surrogates and code points above U+10FFFF are invalid, as in nlohmann).
+size_t utf8_sequence(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char c = b(0);
+  const size_t left = s.size() - i;
+  auto cont = [&](size_t k) { return k < left && (b(k) & 0xC0) == 0x80; };
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if (c == 0xE0 && b(1) < 0xA0) return 0;  // overlong
+    if (c == 0xED && b(1) > 0x9F) return 0;  // surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xF0 && b(1) < 0x90) return 0;  // overlong
+    if (c == 0xF4 && b(1) > 0x8F) return 0;  // above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+// Bytes copied into a JSON string as they are: printable ASCII except '"'
+// and '\\'.
+constexpr std::array<bool, 256> kPlainJsonByte = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[static_cast<size_t>(c)] = c != '"' && c != '\\';
+  return t;
+}();
+
+// A JSON string literal, escaped as nlohmann's dump() with
+// error_handler_t::replace does (\b \f \n \r \t, \u00XX for other
+// control characters, U+FFFD for each invalid byte). Runs of plain bytes
+// are copied in one append: most of a chunk's text is one run.
+void append_json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j < n && kPlainJsonByte[static_cast<unsigned char>(s[j])]) ++j;
+    out.append(s.data() + i, j - i);
+    i = j;
+    if (i == n) break;
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const size_t len = utf8_sequence(s, i);
+      if (len > 0) {
+        out.append(s.data() + i, len);
+        i += len;
+      } else {
+        out += "\xEF\xBF\xBD";
+        ++i;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default: {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        out += buf;
+      }
+    }
+    ++i;
+  }
+  out.push_back('"');
+}
+
+// A double as nlohmann prints it: shortest round-trip form, ".0" added to
+// integral values, null for NaN and infinities.
+void append_json_number(std::string& out, double v) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  if (ec != std::errc()) {
+    out += "null";
+    return;
+  }
+  std::string_view t(buf, static_cast<size_t>(end - buf));
+  out += t;
+  if (t.find_first_of(".eE") == std::string_view::npos) out += ".0";
+}
+
+void append_key(std::string& out, std::string_view key) {
+  out.push_back('"');
+  out += key;
+  out += "\":";
+}
+
+void append_hit(std::string& out, const Hit& h) {
+  // Keys in the order nlohmann's std::map-backed objects print them.
+  out += '{';
+  append_key(out, "chunk_id");
+  append_json_string(out, h.chunk_id);
+  out += ',';
+  append_key(out, "doc_id");
+  append_json_string(out, h.doc_id);
+  out += ',';
+  append_key(out, "kind");
+  append_json_string(out, h.kind);
+  out += ',';
+  append_key(out, "metadata");
+  out += '{';
+  bool first = true;
+  for (const auto& [k, v] : h.metadata) {  // std::map: already sorted
+    if (!first) out += ',';
+    first = false;
+    append_json_string(out, k);
+    out += ':';
+    append_json_string(out, v);
+  }
+  out += "},";
+  append_key(out, "role");
+  append_json_string(out, h.role);
+  out += ',';
+  append_key(out, "score");
+  append_json_number(out, h.score);
+  out += ',';
+  append_key(out, "score_lexical");
+  append_json_number(out, h.score_lexical);
+  out += ',';
+  append_key(out, "score_vector");
+  append_json_number(out, h.score_vector);
+  out += ',';
+  append_key(out, "section_path");
+  out += '[';
+  for (size_t i = 0; i < h.section_path.size(); ++i) {
+    if (i > 0) out += ',';
+    append_json_string(out, h.section_path[i]);
+  }
+  out += "],";
+  append_key(out, "source");
+  append_json_string(out, h.source);
+  out += ',';
+  append_key(out, "text");
+  append_json_string(out, h.text);
+  out += ',';
+  append_key(out, "title");
+  append_json_string(out, h.title);
+  out += ',';
+  append_key(out, "url");
+  append_json_string(out, h.url);
+  out += '}';
+}
+
+}  // namespace
+
+std::string search_response_body(const std::vector<Hit>& hits, std::string_view mode, double took_ms) {
+  size_t reserve = 64;
+  for (const auto& h : hits) reserve += 256 + h.text.size() + h.title.size() + h.url.size();
+  std::string out;
+  out.reserve(reserve);
+  out += "{\"hits\":[";
+  for (size_t i = 0; i < hits.size(); ++i) {
+    if (i > 0) out += ',';
+    append_hit(out, hits[i]);
+  }
+  out += "],";
+  append_key(out, "mode");
+  append_json_string(out, mode);
+  out += ',';
+  append_key(out, "took_ms");
+  append_json_number(out, took_ms);
+  out += '}';
+  return out;
 }
 
 Json hits_to_json(const std::vector<Hit>& hits) {

@@ -40,6 +40,11 @@ Result<Document> parse_document(const Json& j, const std::string& where);
 
 Json hit_to_json(const Hit& h);
 Json hits_to_json(const std::vector<Hit>& hits);
+// The POST /v1/search body {"hits":[...],"mode","took_ms"}, written
+// straight into a string: the same JSON as dumping hits_to_json() (keys
+// sorted, invalid UTF-8 replaced by U+FFFD) at a fraction of the cost,
+// since the search route is the hot path.
+std::string search_response_body(const std::vector<Hit>& hits, std::string_view mode, double took_ms);
 Json answer_to_json(const Answer& a);
 Json document_to_json(const Document& d, const std::vector<Chunk>& chunks);
 Json stats_to_json(const StoreStats& s);

@@ -150,6 +150,7 @@ Result<std::unique_ptr<LlmService>> LlmService::open(ServiceContext& ctx, LlmSer
   }
   LlmAnswererOptions ao = s->options_.answerer;
   if (ao.model_file.empty()) ao.model_file = path;
+  if (ao.extractive.word_ranks == nullptr) ao.extractive.word_ranks = ctx.word_ranks();
   s->answerer_ = std::make_unique<LlmAnswerer>(ctx.retriever(), s->generator_, *s->prompts_, ao, ctx.embedder(),
                                                s->audit_.get());
   s->model_id_ = s->options_.model.stem().string();
@@ -239,6 +240,7 @@ Response LlmService::answer(const Request& req, const RouteOptions& options) {
     j["finish_reason"] = a.finish_reason;
     j["usage"] = usage_of(a);
     j["first_token_ms"] = a.first_token_ms;
+    j["prompt_ready_ms"] = a.prompt_ready_ms;
     j["model"] = model_id_;
     if (include_hits) j["hits"] = hits_to_json(a.answer.hits);
     j["took_ms"] = ms_since(start);
@@ -532,10 +534,9 @@ Response handle_embeddings(const Request& req, ServiceContext& ctx) {
   if (!s.is_ok()) return openai_error_response(s);
   // Tokens: the encoder's own count for a GGUF encoder, words for GloVe.
   int tokens = 0;
-  const auto* bert = dynamic_cast<const BertEmbedder*>(e);
   for (const auto& text : parsed->input) {
-    if (bert) {
-      tokens += static_cast<int>(bert->tokenize(text).size());
+    if (auto n = encoder_token_count(*e, text)) {
+      tokens += static_cast<int>(*n);
     } else {
       bool in_word = false;
       for (unsigned char c : text) {

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "api/http_types.h"
 #include "api/service.h"
 #include "ragd/status.h"
@@ -27,6 +29,9 @@ struct RouteOptions {
 
 // Dispatches a request to its route. Never throws: exceptions become 500s.
 Response handle(const Request& req, ServiceContext& ctx, const RouteOptions& options = {});
+
+// {"state","from","target","done","total","seconds"[,"error"]} for /v1/stats.
+nlohmann::json reindex_to_json(const ReindexStatus& status);
 
 // Individual routes (exposed for tests).
 Response handle_healthz(const Request& req, ServiceContext& ctx);

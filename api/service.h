@@ -4,15 +4,19 @@
 //
 // Thread safety: everything except close() may be called from many threads
 // at once (the Store serialises writers; each ingest() call uses its own
-// Ingestor).
+// Ingestor). A background reindex runs on a thread of its own.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api/encoder.h"
@@ -32,6 +36,32 @@ enum class EmbedderLoad {
   kNone,      // never load it (stats, delete)
 };
 
+// A background reindex (`ragd serve --reindex`, api/README.md "Reindexing").
+struct BackgroundReindexOptions {
+  // When the store is bound to another encoder than ServiceOptions::encoder,
+  // keep serving with the store's encoder and reindex to the new one in the
+  // background instead of refusing to open. Default: false.
+  bool enabled = false;
+  // The store's current encoder when it is a GGUF file; a GloVe-SIF store
+  // uses ServiceOptions::glove. Default: empty.
+  api::EncoderOptions previous;
+  // Chunks embedded per step; the write lock is held only to store them.
+  // Default: 256.
+  size_t batch = 256;
+  // Pause between steps, milliseconds, to leave CPU to the requests.
+  // Default: 0.
+  int pause_ms = 0;
+};
+
+// What the background reindex is doing (GET /v1/stats, /metrics).
+struct ReindexStatus {
+  std::string state = "idle";  // idle | running | switching | done | failed
+  std::string from, target;    // fingerprints
+  uint64_t done = 0, total = 0;
+  std::string error;           // when failed
+  double seconds = 0;          // since it started (running) or its duration
+};
+
 struct ServiceOptions {
   // Store settings; store.dir is the data directory. Default: ./ragd-data.
   StoreOptions store;
@@ -49,6 +79,8 @@ struct ServiceOptions {
   // Bind the store to the encoder's fingerprint on open (refusing a store
   // built with another encoder). `reindex` turns it off. Default: true.
   bool bind_encoder = true;
+  // Reindex in the background while serving (`--reindex`). Default: off.
+  BackgroundReindexOptions reindex;
   // Retrieval, answering and ingest tuning. Defaults: see their headers.
   RetrieverOptions retriever;
   ExtractiveOptions extractive;
@@ -58,6 +90,10 @@ struct ServiceOptions {
 // Finds the GloVe file by the rule described at ServiceOptions::glove; empty
 // when none exists.
 std::filesystem::path find_glove_file(const std::filesystem::path& explicit_path);
+
+// The text ingest embeds for a stored chunk (title, section path and text:
+// ingest/chunker.h chunk_context), so that a reindex embeds the same.
+std::string passage_text(const DocInfo& doc, const Chunk& chunk);
 
 // Loads the default encoder (GloVe-SIF) from a GloVe binary file.
 Result<std::unique_ptr<Embedder>> load_glove_embedder(const std::filesystem::path& file);
@@ -71,30 +107,70 @@ class ServiceContext {
 
   Store& store() { return *store_; }
   const Store& store() const { return *store_; }
-  // Null when no encoder was loaded.
-  const Embedder* embedder() const { return embedder_.get(); }
+  // The encoder that ingest and queries use now (during a background reindex
+  // the store's old one, switched to the new one with the store). Null when
+  // none is loaded.
+  const Embedder* embedder() const;
   const Retriever& retriever() const { return *retriever_; }
   const ExtractiveAnswerer& answerer() const { return *answerer_; }
+  // GloVe word frequency ranks for the extractive answer's term weights
+  // (ExtractiveOptions::word_ranks); null when no GloVe file was found.
+  const GloveSifEmbedder* word_ranks() const { return word_ranks_.get(); }
   const ServiceOptions& options() const { return options_; }
+
+  // retriever().retrieve() and answerer().answer(), rerun when a reindex
+  // switch happened while they ran, so that the query vector and the stored
+  // vectors always come from the same encoder.
+  Result<std::vector<Hit>> search(const SearchRequest& request) const;
+  Result<Answer> answer(const SearchRequest& request) const;
 
   // Chunks, embeds and stores the documents; durable when it returns.
   // Fails (without writing) only when no encoder is loaded; per-document
-  // problems are listed in the returned stats.
+  // problems are listed in the returned stats. During a reindex switch it
+  // waits for the switch to finish.
   Result<IngestStats> ingest(std::vector<Document> docs,
                              const std::function<void(const IngestStats&)>& progress = {});
 
-  // Writes the ANN snapshot and closes the store. Idempotent; also done by
-  // the destructor. REQUIRES: no other call in flight.
+  ReindexStatus reindex_status() const;
+  // Waits until the background reindex ends (done, failed or none). False
+  // on timeout.
+  bool wait_reindex(std::chrono::milliseconds timeout);
+
+  // Stops a background reindex (its work is discarded, the store stays on
+  // the old encoder), writes the ANN snapshot and closes the store.
+  // Idempotent; also done by the destructor. REQUIRES: no other call in flight.
   Status close();
 
  private:
   explicit ServiceContext(ServiceOptions options) : options_(std::move(options)) {}
+  Status start_reindex(std::shared_ptr<const Embedder> target);
+  void run_reindex(std::shared_ptr<const Embedder> target);
+  void set_reindex_state(const std::string& state, const std::string& error = {});
+
   ServiceOptions options_;
   std::unique_ptr<Store> store_;
-  std::unique_ptr<Embedder> embedder_;
+  // The encoder behind embedder(); null when none could be loaded and no
+  // reindex runs.
+  std::unique_ptr<api::SwitchableEncoder> encoder_;
   std::unique_ptr<Retriever> retriever_;
   std::unique_ptr<ExtractiveAnswerer> answerer_;
+  std::shared_ptr<const GloveSifEmbedder> word_ranks_;
   bool closed_ = false;
+
+  // The reindex switch: odd while it runs (a seqlock for search()/answer()).
+  std::atomic<uint64_t> switch_seq_{0};
+  // Ingest calls in flight; the switch waits for them and holds new ones.
+  mutable std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  int ingests_ = 0;        // guarded by gate_mu_
+  bool switching_ = false;  // guarded by gate_mu_
+
+  std::thread reindex_thread_;
+  std::atomic<bool> reindex_stop_{false};
+  mutable std::mutex reindex_mu_;
+  std::condition_variable reindex_cv_;
+  ReindexStatus reindex_;  // guarded by reindex_mu_ (done/total come from the store)
+  std::chrono::steady_clock::time_point reindex_started_;
 };
 
 // The usual name in the brief and in the routes.

@@ -1,26 +1,57 @@
-// End-to-end serving figures for the LLM answer path, over real sockets.
+// Serving figures for issue 4, measured over real sockets against a real
+// `ragd serve --llm`, printed side by side in one run.
 //
-// Usage: answer_bench [--ragd PATH] [--kb DIR] [--questions FILE] [--glove FILE] [--dir DIR]
-//                     [--clients 1,4,16] [--requests-per-client 4] [--max-tokens 32] [--threads T]
-//                     [--wrk-seconds 10] [--wrk-connections 64] [--soak-minutes 0]
+// Run from the repository root (build dir "build" below; any works):
 //
-// 1. Writes a SmolLM2-135M-shaped decoder with random weights into DIR
-//    (30 layers, 576 wide, 9/3 heads, ffn 1536, 49152 tokens, F16, tied
-//    output): a SentencePiece vocabulary holding the sample KB's words, filled
-//    up to 49152 pieces. Reused when present.
-// 2. Ingests the sample KB (`ragd ingest`) into a fresh store and starts
-//    `ragd serve --llm` on loopback.
-// 3. The model's own prefill: in this process, the same prompt length the
-//    server reported, evaluated by Generator with max_tokens 1; the answer
-//    path's overhead = server-side time to first token - that.
-// 4. /v1/answer with "stream": true at each client count: time to first token
-//    (request sent -> first delta received) and total, p50/p95, 503s.
-// 5. /v1/search under wrk (a second process) at --wrk-connections: req/s,
-//    p50/p99 latency, non-2xx and socket errors.
-// 6. The server's peak RSS (VmHWM). With --soak-minutes M: M minutes of mixed
-//    answer/search load from 4 clients, RSS sampled every 30 s.
+//   build/bench/answer_bench [--ragd PATH] [--kb DIR]... [--questions FILE] [--glove FILE] [--dir DIR]
+//                            [--clients 1,4,16] [--requests N] [--max-tokens N] [--llm-ctx N]
+//                            [--llm-threads T] [--max-concurrent N] [--prefill-samples N]
+//                            [--wrk-seconds S] [--wrk-connections C] [--wrk-threads T]
+//                            [--search-only] [--soak SECONDS]
+//
+//   --ragd           the ragd binary. Default: $RAGD_BIN, else <this binary's dir>/../api/ragd.
+//   --kb             a crawl root to ingest; repeatable. Default: examples/kb and
+//                    <this binary's dir>/../examples/kb-office (the generated PDF/DOCX part).
+//   --questions      JSONL with "query" and "in_domain". Default: examples/kb-eval/questions.jsonl.
+//   --dir            work dir (model, store, logs). Default: <temp>/ragd-answer-bench.
+//   --clients        concurrent streaming /v1/answer clients, one level after another. Default: 1,4,16.
+//   --requests       answers per level, at least one per client. Default: 4 (so 4, 4, 16).
+//   --max-tokens     max_tokens per answer. Default: 16.
+//   --llm-ctx        the server's --llm-ctx (prompt window; packing fills it). Default: 512.
+//   --llm-threads    threads per generation, in the server and for the direct prefill.
+//                    Default: 1 (on a shared, loaded machine two OpenMP threads measure the
+//                    scheduler: a 995-token prefill did not finish in 120 s).
+//   --max-concurrent generations at once in the server (the rest queue). Default: 1.
+//   --prefill-samples questions for the overhead comparison. Default: 3.
+//   --wrk-*          the /v1/search load. Default: 10 s, 64 connections, 2 threads.
+//   --search-only    skip the answer sections (quick /v1/search iterations).
+//   --soak SECONDS   afterwards, mixed load (2 streaming answer clients, 8 search clients;
+//                    10 search clients with --search-only)
+//                    for SECONDS, server RSS printed every 10 s. Default: 0 (off).
+//
+// What it does:
+// 1. Writes a SmolLM2-135M-shaped decoder with random weights (30 layers,
+//    576 wide, 9/3 heads, ffn 1536, 49152 tokens, F16) with the shared tiny
+//    model writer of tests/generate/llm_test_support.h; the vocabulary holds
+//    the sample KB's words. Reused when present.
+// 2. Ingests the KB into a fresh store and starts `ragd serve --llm`.
+// 3. /v1/search under wrk (a second process) with a Lua script that POSTs
+//    the evaluation questions (some with a kind filter, some lexical-only):
+//    req/s, p50/p90/p99/max, 503s and other non-2xx, socket errors.
+// 4. Time to first token vs the model's prefill, one request at a time:
+//    the server's prompt_ready_ms (answer start -> prompt packed, from the
+//    final SSE event: what the answer path adds), and as a cross-check its
+//    first_token_ms and the client's TTFT over HTTP, each minus a direct
+//    prefill (+ first token) of the same prompt token count through the
+//    runtime in this process (same threads, same 64-token prompt chunks),
+//    measured right after each request while the server is idle.
+// 5. Streaming /v1/answer at each client count: TTFT (request sent -> first
+//    delta event) and total, p50/p90/p99, req/s, 503s, failures.
+// 6. The server's peak RSS (VmHWM) after each section.
+// The default run takes about 3-5 minutes on 2 loaded cores.
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -31,12 +62,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -44,10 +76,9 @@
 #include <vector>
 
 #include "model/generator.h"
-#include "model/gguf.h"
 #include "model/llama.h"
-#include "model/quant.h"
 #include "model/tokenizer.h"
+#include "tests/generate/llm_test_support.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -57,19 +88,23 @@ using namespace ragd;
 namespace {
 
 struct Args {
-  std::string ragd, kb = "examples/kb", questions = "examples/kb-eval/questions.jsonl", glove, dir;
+  std::string ragd, questions = "examples/kb-eval/questions.jsonl", glove, dir;
+  std::vector<std::string> kbs;
   std::vector<int> clients = {1, 4, 16};
-  int per_client = 4, max_tokens = 32, threads = 0, wrk_seconds = 10, wrk_connections = 64;
-  double soak_minutes = 0;
+  int requests = 4, max_tokens = 16, llm_ctx = 512, llm_threads = 1, max_concurrent = 1, prefill_samples = 3;
+  int wrk_seconds = 10, wrk_connections = 64, wrk_threads = 2;
+  bool search_only = false;
+  int soak_s = 0;
 };
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
+// Nearest-rank percentile.
 double pct(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(std::ceil(p / 100.0 * v.size())) - 1;
-  return v[std::min(i, v.size() - 1)];
+  size_t i = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
+  return v[std::min(std::max<size_t>(i, 1), v.size()) - 1];
 }
 
 std::string slurp(const fs::path& p) {
@@ -79,126 +114,55 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-// ---------------------------------------------------------------- the model
-
-std::vector<std::string> kb_words(const fs::path& kb) {
-  std::set<std::string> out;
-  for (auto& e : fs::recursive_directory_iterator(kb)) {
-    if (!e.is_regular_file()) continue;
-    std::string t = slurp(e.path()), cur;
-    for (char c : t + " ") {
-      if (std::isalnum(static_cast<unsigned char>(c))) {
-        cur.push_back(c);
-      } else {
-        if (cur.size() > 1 && cur.size() < 20) out.insert(cur);
-        cur.clear();
-      }
-    }
-  }
-  return {out.begin(), out.end()};
+std::string uptime_load() {
+  std::string s = slurp("/proc/loadavg");
+  std::istringstream in(s);
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return "load average " + a + " " + b + " " + c;
 }
 
-Status write_smollm2_shaped(const fs::path& path, const std::vector<std::string>& words) {
-  const int E = 576, L = 30, H = 9, HKV = 3, FF = 1536, V = 49152;
-  const std::string sp = "\xe2\x96\x81";
-  std::vector<std::string> toks = {"<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"};
-  std::vector<int32_t> types = {2, 3, 3, 3, 3};
-  char buf[16];
-  for (int b = 0; b < 256; ++b) {
-    std::snprintf(buf, sizeof buf, "<0x%02X>", b);
-    toks.push_back(buf);
-    types.push_back(6);
+// ---------------------------------------------------------------- the model
+
+std::vector<std::string> kb_words(const std::vector<std::string>& kbs) {
+  std::vector<std::string> texts;
+  for (const auto& kb : kbs) {
+    if (!fs::is_directory(kb)) continue;
+    for (auto& e : fs::recursive_directory_iterator(kb)) {
+      const auto ext = e.path().extension();
+      if (e.is_regular_file() && ext != ".pdf" && ext != ".docx") texts.push_back(slurp(e.path()));
+    }
   }
-  std::set<std::string> pieces;
-  for (char c = 33; c < 127; ++c) pieces.insert(std::string(1, c));
-  pieces.insert(sp);
-  for (const auto& w : words) {
-    const std::string full = sp + w;
-    for (size_t n = sp.size() + 1; n <= full.size(); ++n) pieces.insert(full.substr(0, n));
-    for (size_t n = 2; n <= w.size(); ++n) pieces.insert(w.substr(0, n));
+  std::vector<std::string> out;
+  for (auto& w : testing_llm::words_of(texts)) {
+    if (w.size() > 1 && w.size() < 20) out.push_back(std::move(w));
   }
-  std::vector<float> scores(toks.size(), 0.0f);
-  for (const auto& p : pieces) {
-    if (static_cast<int>(toks.size()) >= V) break;
-    toks.push_back(p);
-    types.push_back(1);
-    scores.push_back(static_cast<float>(p.size()));
-  }
-  for (int i = 0; static_cast<int>(toks.size()) < V; ++i) {  // never-matched fillers up to SmolLM2's size
-    toks.push_back("<filler" + std::to_string(i) + ">");
-    types.push_back(4);
-    scores.push_back(0.0f);
-  }
-  GgufWriter w;
-  w.add_str("general.architecture", "llama");
-  w.add_str("general.name", "SmolLM2-135M-shaped (random weights, ragd answer_bench)");
-  w.add_u32("general.file_type", 1);
-  w.add_u32("llama.context_length", 8192);
-  w.add_u32("llama.embedding_length", E);
-  w.add_u32("llama.block_count", L);
-  w.add_u32("llama.feed_forward_length", FF);
-  w.add_u32("llama.attention.head_count", H);
-  w.add_u32("llama.attention.head_count_kv", HKV);
-  w.add_u32("llama.rope.dimension_count", E / H);
-  w.add_f32("llama.rope.freq_base", 100000.0f);
-  w.add_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-  w.add_str("tokenizer.ggml.model", "llama");
-  w.add("tokenizer.ggml.tokens", GgufWriter::Value::array_str(toks));
-  w.add("tokenizer.ggml.scores", GgufWriter::Value::array_f32(scores));
-  w.add("tokenizer.ggml.token_type", GgufWriter::Value::array_i32(types));
-  w.add_u32("tokenizer.ggml.bos_token_id", 1);
-  w.add_u32("tokenizer.ggml.eos_token_id", 2);
-  w.add_u32("tokenizer.ggml.unknown_token_id", 0);
-  w.add_str("tokenizer.chat_template", "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}");
-  std::mt19937 rng(42);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  auto f16 = [&](const std::string& name, int64_t cols, int64_t rows, float scale) {
-    std::vector<float> f(static_cast<size_t>(cols * rows));
-    for (auto& x : f) x = u(rng) * scale;
-    std::vector<uint8_t> bytes(f.size() * 2);
-    fp32_to_fp16_row(f.data(), reinterpret_cast<uint16_t*>(bytes.data()), static_cast<int64_t>(f.size()));
-    return w.add_tensor(name, GgmlType::F16, {cols, rows}, bytes);
-  };
-  auto ones = [&](const std::string& name, int64_t n) {
-    return w.add_tensor_f32(name, {n}, std::vector<float>(static_cast<size_t>(n), 1.0f));
-  };
-  const int64_t kv = E / H * HKV;
-  const float s = 1.0f / std::sqrt(static_cast<float>(E));
-  RAGD_RETURN_IF_ERROR(f16("token_embd.weight", E, V, 0.05f));
-  RAGD_RETURN_IF_ERROR(ones("output_norm.weight", E));
-  for (int l = 0; l < L; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    RAGD_RETURN_IF_ERROR(ones(p + "attn_norm.weight", E));
-    RAGD_RETURN_IF_ERROR(ones(p + "ffn_norm.weight", E));
-    RAGD_RETURN_IF_ERROR(f16(p + "attn_q.weight", E, E, s));
-    RAGD_RETURN_IF_ERROR(f16(p + "attn_k.weight", E, kv, s));
-    RAGD_RETURN_IF_ERROR(f16(p + "attn_v.weight", E, kv, s));
-    RAGD_RETURN_IF_ERROR(f16(p + "attn_output.weight", E, E, s));
-    RAGD_RETURN_IF_ERROR(f16(p + "ffn_gate.weight", E, FF, s));
-    RAGD_RETURN_IF_ERROR(f16(p + "ffn_up.weight", E, FF, s));
-    RAGD_RETURN_IF_ERROR(f16(p + "ffn_down.weight", FF, E, 1.0f / std::sqrt(static_cast<float>(FF))));
-  }
-  return w.write(path.string());
+  return out;
+}
+
+bool write_model(const fs::path& path, const std::vector<std::string>& kbs) {
+  testing_llm::TinyLlmSpec spec;
+  spec.embd = 576;
+  spec.layers = 30;
+  spec.heads = 9;
+  spec.heads_kv = 3;
+  spec.ff = 1536;
+  spec.ctx = 8192;
+  spec.vocab_size = 49152;
+  spec.f16 = true;
+  spec.seed = 42;
+  spec.words = kb_words(kbs);
+  spec.name = "SmolLM2-135M-shaped (random weights, ragd answer_bench)";
+  const fs::path tmp = path.string() + ".tmp";
+  spec.path = tmp.string();
+  testing_llm::write_tiny_llm(spec, "answer_bench");
+  std::error_code ec;
+  if (!fs::exists(tmp) || fs::file_size(tmp, ec) < (100u << 20)) return false;
+  fs::rename(tmp, path, ec);
+  return !ec;
 }
 
 // ---------------------------------------------------------------- processes and sockets
-
-int run(const std::vector<std::string>& argv, const fs::path& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> a;
-    for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    execv(a[0], a.data());
-    _exit(127);
-  }
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
 
 pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
   pid_t pid = fork();
@@ -215,6 +179,13 @@ pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
   return pid;
 }
 
+int run(const std::vector<std::string>& argv, const fs::path& log) {
+  pid_t pid = spawn(argv, log);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
 int connect_to(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -225,12 +196,14 @@ int connect_to(uint16_t port) {
     ::close(fd);
     return -1;
   }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
 }
 
 struct Timed {
   int status = 0;
-  double first_ms = 0;  // first SSE delta (or first body byte)
+  double first_ms = 0;  // first SSE delta event
   double total_ms = 0;
   std::string body;
 };
@@ -269,7 +242,7 @@ long proc_kb(pid_t pid, const char* field) {
   return -1;
 }
 
-// The final "done" event of an SSE answer body.
+// The final "done" event of an SSE answer body (chunked framing or not).
 Json done_event(const std::string& body) {
   size_t p = body.rfind("event: done\ndata: ");
   if (p == std::string::npos) return nullptr;
@@ -297,6 +270,277 @@ std::vector<int> parse_list(const std::string& s) {
   return v;
 }
 
+// A Lua string literal.
+std::string lua_quote(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (c < 32) continue;
+    out += static_cast<char>(c);
+  }
+  return out + "\"";
+}
+
+// The wrk script: request bodies cycle through the questions; every 4th
+// asks for runbooks only, every 5th is lexical. The done() hook prints
+// machine-readable lines (latency in microseconds).
+std::string wrk_script(const std::vector<std::string>& questions) {
+  std::string bodies = "local bodies = {\n";
+  for (size_t i = 0; i < questions.size(); ++i) {
+    Json b{{"query", questions[i]}, {"k", 10}};
+    if (i % 4 == 1) b["filters"] = Json{{"kind", "runbook"}};
+    if (i % 5 == 2) b["mode"] = "lexical";
+    bodies += "  " + lua_quote(b.dump()) + ",\n";
+  }
+  bodies += "}\n";
+  return bodies + R"(wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local threads = {}
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  i = id * 7
+  n503 = 0
+  nother = 0
+end
+function request()
+  i = i + 1
+  return wrk.format(nil, "/v1/search", nil, bodies[(i % #bodies) + 1])
+end
+function response(status, headers, body)
+  if status == 503 then
+    n503 = n503 + 1
+  elseif status < 200 or status > 299 then
+    nother = nother + 1
+  end
+end
+function done(summary, latency, requests)
+  local a, b = 0, 0
+  for _, t in ipairs(threads) do
+    a = a + t:get("n503")
+    b = b + t:get("nother")
+  end
+  local e = summary.errors
+  io.write(string.format("ragd_requests %d %d\n", summary.requests, summary.duration))
+  io.write(string.format("ragd_latency_us %d %d %d %d %d\n", latency:percentile(50), latency:percentile(90),
+                         latency:percentile(99), latency.max, latency.mean))
+  io.write(string.format("ragd_status %d %d\n", a, b))
+  io.write(string.format("ragd_errors %d %d %d %d\n", e.connect, e.read, e.write, e.timeout))
+end
+)";
+}
+
+struct Cpu {
+  double user = 0, system = 0;
+};
+
+// User and system CPU time of a process so far, in seconds.
+Cpu cpu_seconds(pid_t pid) {
+  std::string s = slurp("/proc/" + std::to_string(pid) + "/stat");
+  size_t p = s.rfind(')');
+  if (p == std::string::npos) return {};
+  std::istringstream in(s.substr(p + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {  // fields 14 and 15 (1-based) are utime and stime
+    if (i == 14) utime = std::atof(field.c_str());
+    if (i == 15) stime = std::atof(field.c_str());
+  }
+  const double tck = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return {utime / tck, stime / tck};
+}
+
+struct Server {
+  pid_t pid = -1;
+  uint16_t port = 0;
+};
+
+void print_rss(const Server& s, const char* when) {
+  std::printf("  server RSS %s: %.1f MB now, peak (VmHWM) %.1f MB\n", when, proc_kb(s.pid, "VmRSS:") / 1024.0,
+              proc_kb(s.pid, "VmHWM:") / 1024.0);
+}
+
+void search_under_wrk(const Args& a, const Server& srv, const fs::path& dir, const std::vector<std::string>& questions) {
+  const fs::path lua = dir / "search.lua", out = dir / "wrk.txt";
+  std::ofstream(lua) << wrk_script(questions);
+  fs::remove(out);
+  // Warm the caches the way a running server has them.
+  for (size_t i = 0; i < questions.size(); ++i) post(srv.port, "/v1/search", Json{{"query", questions[i]}}.dump());
+  std::string cmd = "wrk -t" + std::to_string(a.wrk_threads) + " -c" + std::to_string(a.wrk_connections) + " -d" +
+                    std::to_string(a.wrk_seconds) + "s -s '" + lua.string() + "' http://127.0.0.1:" +
+                    std::to_string(srv.port) + " > '" + out.string() + "' 2>&1";
+  const std::string load_before = uptime_load();
+  const Cpu cpu_before = cpu_seconds(srv.pid);
+  int rc = std::system(cmd.c_str());
+  const Cpu cpu_after = cpu_seconds(srv.pid);
+  const double user = cpu_after.user - cpu_before.user, sys = cpu_after.system - cpu_before.system;
+  const double server_cpu = user + sys;
+  std::string w = slurp(out);
+  auto nums = [&](const std::string& key) {
+    std::vector<double> v;
+    size_t p = w.find(key + " ");
+    if (p == std::string::npos) return v;
+    std::istringstream in(w.substr(p + key.size(), w.find('\n', p) - p - key.size()));
+    double x;
+    while (in >> x) v.push_back(x);
+    return v;
+  };
+  auto req = nums("ragd_requests"), lat = nums("ragd_latency_us"), st = nums("ragd_status"), err = nums("ragd_errors");
+  std::printf("\n== /v1/search under wrk: %d connections, %d wrk threads, %d s (%s before)\n", a.wrk_connections,
+              a.wrk_threads, a.wrk_seconds, load_before.c_str());
+  if (rc != 0 || req.size() < 2 || lat.size() < 5 || st.size() < 2 || err.size() < 4) {
+    std::printf("  wrk failed (rc %d):\n%s\n", rc, w.c_str());
+    return;
+  }
+  std::printf("  %-10s %-10s %-10s %-10s %-10s %-10s %-6s %-10s %-s\n", "requests", "req/s", "p50 ms", "p90 ms",
+              "p99 ms", "max ms", "503", "other!2xx", "socket errors (c/r/w/t)");
+  std::printf("  %-10.0f %-10.0f %-10.2f %-10.2f %-10.2f %-10.2f %-6.0f %-10.0f %.0f/%.0f/%.0f/%.0f\n", req[0],
+              req[0] / (req[1] / 1e6), lat[0] / 1000, lat[1] / 1000, lat[2] / 1000, lat[3] / 1000, st[0], st[1],
+              err[0], err[1], err[2], err[3]);
+  std::printf("  server CPU per request %.0f us (user %.0f + system %.0f; much less sensitive to the machine's load\n"
+              "  than latency), i.e. at most %.0f req/s per core for the server alone\n",
+              server_cpu / req[0] * 1e6, user / req[0] * 1e6, sys / req[0] * 1e6, req[0] / server_cpu);
+  std::printf("  target: p99 <= 20 ms -> %s; failures other than 503: %s\n", lat[2] / 1000 <= 20 ? "met" : "NOT met",
+              st[1] + err[0] + err[1] + err[2] + err[3] == 0 ? "none" : "SOME");
+}
+
+void prefill_overhead(const Args& a, const Server& srv, const fs::path& model,
+                      const std::function<std::string(size_t)>& answer_body) {
+  auto m = DecoderModel::load(model.string());
+  if (!m.is_ok()) {
+    std::printf("  cannot load the model in-process: %s\n", m.status().to_string().c_str());
+    return;
+  }
+  auto tok = Tokenizer::from_gguf((*m)->gguf());
+  if (!tok.is_ok()) return;
+  Generator gen(*m, std::shared_ptr<const Tokenizer>(std::move(tok).value()));
+  std::vector<double> server_ttft, http_ttft, prefill, tokens, ready;
+  std::vector<double> path_overhead, http_overhead;
+  for (int q = 0; q < a.prefill_samples; ++q) {
+    Timed t = post(srv.port, "/v1/answer", answer_body(static_cast<size_t>(q) * 7));
+    Json d = done_event(t.body);
+    if (t.status != 200 || !d.is_object() || !d.contains("usage")) continue;
+    const int n = d["usage"]["prompt_tokens"].get<int>();
+    DecoderSessionOptions so;
+    so.n_ctx = a.llm_ctx;
+    so.kv_type = KvType::kF16;
+    so.n_threads = a.llm_threads;
+    so.n_batch = 512;
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) ids[static_cast<size_t>(i)] = 300 + (i * 7919) % 40000;
+    GenerateOptions go;
+    go.max_tokens = 1;
+    go.sampling.temperature = 0;
+    go.prompt_chunk = 64;  // as the server's answer path
+    auto session = gen.new_session(so);
+    auto t0 = Clock::now();
+    (void)gen.generate(*session, ids, go);
+    const double own = ms_since(t0);
+    const double server_first = d["first_token_ms"].get<double>();
+    tokens.push_back(n);
+    ready.push_back(d.value("prompt_ready_ms", -1.0));
+    prefill.push_back(own);
+    server_ttft.push_back(server_first);
+    http_ttft.push_back(t.first_ms > 0 ? t.first_ms : t.total_ms);
+    path_overhead.push_back(server_first - own);
+    http_overhead.push_back(http_ttft.back() - own);
+  }
+  std::printf("\n== time to first token vs the model's own prefill (1 client, %zu questions, %s)\n", prefill.size(),
+              uptime_load().c_str());
+  std::printf("  prompt tokens p50 %.0f (min %.0f, max %.0f)\n", pct(tokens, 50), pct(tokens, 0), pct(tokens, 100));
+  std::printf("  %-52s p50 %8.1f ms\n", "direct prefill + first token (runtime, in-process)", pct(prefill, 50));
+  std::printf("  %-52s p50 %8.1f ms\n", "server first_token_ms (answer start -> first token)", pct(server_ttft, 50));
+  std::printf("  %-52s p50 %8.1f ms\n", "client TTFT over HTTP (request sent -> first delta)", pct(http_ttft, 50));
+  std::printf("  answer path before prefill (retrieve + session + pack + template), server's prompt_ready_ms:\n"
+              "      p50 %.1f ms, max %.1f ms  (target <= 30 ms)\n", pct(ready, 50), pct(ready, 100));
+  std::printf("  cross-check, server first_token_ms - direct prefill: p50 %+.1f ms, max %+.1f ms\n",
+              pct(path_overhead, 50), pct(path_overhead, 100));
+  std::printf("  everything before the first token over HTTP - direct prefill: p50 %+.1f ms, max %+.1f ms\n"
+              "  (the two differences carry the noise of two multi-second prefills on a shared machine)\n",
+              pct(http_overhead, 50), pct(http_overhead, 100));
+}
+
+void answers_at(const Args& a, const Server& srv, const std::function<std::string(size_t)>& answer_body) {
+  std::printf("\n== streaming /v1/answer, max_tokens %d, --llm-ctx %d, --max-concurrent %d (%s)\n", a.max_tokens,
+              a.llm_ctx, a.max_concurrent, uptime_load().c_str());
+  std::printf("  %-7s %-4s %-9s %-9s %-9s %-9s %-9s %-9s %-7s %-5s %-s\n", "clients", "n", "ttft p50", "ttft p90",
+              "ttft p99", "total p50", "total p90", "total p99", "req/s", "503", "failed");
+  for (int c : a.clients) {
+    std::vector<double> ttft, total;
+    std::atomic<int> rejected{0}, failed{0}, next{0};
+    std::mutex mu;
+    const int n = std::max(a.requests, c);
+    auto t0 = Clock::now();
+    std::vector<std::thread> th;
+    for (int k = 0; k < c; ++k) {
+      th.emplace_back([&] {
+        for (int r = next++; r < n; r = next++) {
+          Timed t = post(srv.port, "/v1/answer", answer_body(static_cast<size_t>(r)));
+          const bool ok = t.status == 200 && done_event(t.body).is_object();
+          if (t.status == 503) ++rejected;
+          else if (!ok) ++failed;
+          std::lock_guard lock(mu);
+          if (ok) {
+            ttft.push_back(t.first_ms > 0 ? t.first_ms : t.total_ms);
+            total.push_back(t.total_ms);
+          }
+        }
+      });
+    }
+    for (auto& x : th) x.join();
+    const double secs = ms_since(t0) / 1000;
+    std::printf("  %-7d %-4zu %-9.0f %-9.0f %-9.0f %-9.0f %-9.0f %-9.0f %-7.2f %-5d %d\n", c, total.size(),
+                pct(ttft, 50), pct(ttft, 90), pct(ttft, 99), pct(total, 50), pct(total, 90), pct(total, 99),
+                static_cast<double>(total.size()) / secs, rejected.load(), failed.load());
+    std::fflush(stdout);
+  }
+  std::printf("  (ms; n answers per level; percentiles by nearest rank, so p99 of 16 is the maximum)\n");
+}
+
+void soak(const Args& a, const Server& srv, const std::vector<std::string>& questions,
+          const std::function<std::string(size_t)>& answer_body) {
+  const int answer_clients = a.search_only ? 0 : 2;
+  std::printf("\n== soak: %d s, %d streaming answer clients + %d search clients, server RSS every 10 s (%s)\n",
+              a.soak_s, answer_clients, 10 - answer_clients, uptime_load().c_str());
+  std::atomic<bool> stop{false};
+  std::atomic<long> answers{0}, searches{0}, rejected{0}, bad{0};
+  std::vector<std::thread> th;
+  for (int k = 0; k < 10; ++k) {
+    th.emplace_back([&, k] {
+      for (size_t r = static_cast<size_t>(k); !stop; r += 10) {
+        const bool search = k >= answer_clients;
+        Timed t = search ? post(srv.port, "/v1/search", Json{{"query", questions[r % questions.size()]}}.dump())
+                         : post(srv.port, "/v1/answer", answer_body(r));
+        if (t.status == 503) ++rejected;
+        else if (t.status != 200) ++bad;
+        ++(search ? searches : answers);
+      }
+    });
+  }
+  const auto t0 = Clock::now();
+  std::vector<long> rss;
+  while (ms_since(t0) < a.soak_s * 1000.0) {
+    std::this_thread::sleep_for(std::chrono::seconds(10));
+    rss.push_back(proc_kb(srv.pid, "VmRSS:"));
+    std::printf("  t=%4.0fs RSS %7.1f MB  answers %ld, searches %ld, 503 %ld, failed %ld\n", ms_since(t0) / 1000,
+                rss.back() / 1024.0, answers.load(), searches.load(), rejected.load(), bad.load());
+    std::fflush(stdout);
+  }
+  stop = true;
+  for (auto& x : th) x.join();
+  if (rss.size() >= 3) {
+    // Compare the second half with the first: warm-up growth happens early.
+    const size_t h = rss.size() / 2;
+    const long first_max = *std::max_element(rss.begin(), rss.begin() + static_cast<ptrdiff_t>(h));
+    const long second_max = *std::max_element(rss.begin() + static_cast<ptrdiff_t>(h), rss.end());
+    std::printf("  RSS first sample %.1f MB, last %.1f MB; max of first half %.1f MB, of second half %.1f MB (%+.1f%%)\n",
+                rss.front() / 1024.0, rss.back() / 1024.0, first_max / 1024.0, second_max / 1024.0,
+                100.0 * static_cast<double>(second_max - first_max) / static_cast<double>(first_max));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -304,43 +548,65 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
+    auto num = [&] { return std::atoi(next().c_str()); };
     if (k == "--ragd") a.ragd = next();
-    else if (k == "--kb") a.kb = next();
+    else if (k == "--kb") a.kbs.push_back(next());
     else if (k == "--questions") a.questions = next();
     else if (k == "--glove") a.glove = next();
     else if (k == "--dir") a.dir = next();
     else if (k == "--clients") a.clients = parse_list(next());
-    else if (k == "--requests-per-client") a.per_client = std::atoi(next().c_str());
-    else if (k == "--max-tokens") a.max_tokens = std::atoi(next().c_str());
-    else if (k == "--threads") a.threads = std::atoi(next().c_str());
-    else if (k == "--wrk-seconds") a.wrk_seconds = std::atoi(next().c_str());
-    else if (k == "--wrk-connections") a.wrk_connections = std::atoi(next().c_str());
-    else if (k == "--soak-minutes") a.soak_minutes = std::atof(next().c_str());
+    else if (k == "--requests") a.requests = num();
+    else if (k == "--max-tokens") a.max_tokens = num();
+    else if (k == "--llm-ctx") a.llm_ctx = num();
+    else if (k == "--llm-threads") a.llm_threads = num();
+    else if (k == "--max-concurrent") a.max_concurrent = num();
+    else if (k == "--prefill-samples") a.prefill_samples = num();
+    else if (k == "--wrk-seconds") a.wrk_seconds = num();
+    else if (k == "--wrk-connections") a.wrk_connections = num();
+    else if (k == "--wrk-threads") a.wrk_threads = num();
+    else if (k == "--search-only") a.search_only = true;
+    else if (k == "--soak") a.soak_s = num();
     else {
       std::fprintf(stderr, "unknown option %s (see the comment at the top of bench/answer_bench.cpp)\n", k.c_str());
       return 2;
     }
   }
-  if (a.ragd.empty()) a.ragd = std::getenv("RAGD_BIN") ? std::getenv("RAGD_BIN") : "api/ragd";
-  if (a.dir.empty()) a.dir = (fs::temp_directory_path() / "ragd-answer-bench").string();
-  fs::create_directories(a.dir);
-  const fs::path dir = a.dir, model = dir / "smollm2-135m-shaped-f16.gguf", log = dir / "bench.log";
-  signal(SIGPIPE, SIG_IGN);
-
-  if (!fs::exists(model)) {
-    auto t0 = Clock::now();
-    Status s = write_smollm2_shaped(model, kb_words(a.kb));
-    if (!s.is_ok()) {
-      std::fprintf(stderr, "writing the model: %s\n", s.to_string().c_str());
+  const fs::path self_dir = fs::canonical("/proc/self/exe").parent_path();
+  if (a.ragd.empty()) a.ragd = std::getenv("RAGD_BIN") ? std::getenv("RAGD_BIN") : (self_dir / "../api/ragd").string();
+  if (a.kbs.empty()) {
+    a.kbs.push_back("examples/kb");
+    if (fs::is_directory(self_dir / "../examples/kb-office")) a.kbs.push_back((self_dir / "../examples/kb-office").string());
+  }
+  for (const auto& kb : a.kbs) {
+    if (!fs::is_directory(kb)) {
+      std::fprintf(stderr, "no KB at %s (run from the repository root, or pass --kb)\n", kb.c_str());
       return 1;
     }
-    std::printf("wrote %s (%.0f MB) in %.1f s\n", model.c_str(), fs::file_size(model) / 1e6, ms_since(t0) / 1000);
+  }
+  if (a.dir.empty()) a.dir = (fs::temp_directory_path() / "ragd-answer-bench").string();
+  fs::create_directories(a.dir);
+  const fs::path dir = a.dir, model = dir / "smollm2-135m-shaped-f16-v2.gguf", log = dir / "bench.log";
+  signal(SIGPIPE, SIG_IGN);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows when redirected too
+  std::printf("answer_bench: %s, %u hardware threads, %s\n", a.ragd.c_str(), std::thread::hardware_concurrency(),
+              uptime_load().c_str());
+
+  if (!a.search_only && !fs::exists(model)) {
+    auto t0 = Clock::now();
+    if (!write_model(model, a.kbs)) {
+      std::fprintf(stderr, "writing the model %s failed\n", model.c_str());
+      return 1;
+    }
+    std::printf("wrote %s (%.0f MB) in %.1f s\n", model.c_str(), static_cast<double>(fs::file_size(model)) / 1e6,
+                ms_since(t0) / 1000);
   }
   const fs::path data = dir / "data";
   fs::remove_all(data);
   std::vector<std::string> common = {"--data", data.string()};
   if (!a.glove.empty()) common.insert(common.end(), {"--glove", a.glove});
-  std::vector<std::string> ingest = {a.ragd, "ingest", a.kb, "--quiet"};
+  std::vector<std::string> ingest = {a.ragd, "ingest"};
+  ingest.insert(ingest.end(), a.kbs.begin(), a.kbs.end());
+  ingest.push_back("--quiet");
   ingest.insert(ingest.end(), common.begin(), common.end());
   if (run(ingest, log) != 0) {
     std::fprintf(stderr, "ragd ingest failed; see %s\n", log.c_str());
@@ -349,159 +615,63 @@ int main(int argc, char** argv) {
   const fs::path port_file = dir / "port";
   fs::remove(port_file);
   std::vector<std::string> serve = {a.ragd, "serve", "--listen", "127.0.0.1:0", "--port-file", port_file.string(),
-                                    "--llm", model.string(), "--max-queue", "256", "--threads", "2",
                                     "--max-inflight", "4096"};
-  if (a.threads > 0) serve.insert(serve.end(), {"--llm-threads", std::to_string(a.threads)});
-  serve.insert(serve.end(), common.begin(), common.end());
-  pid_t server = spawn(serve, log);
-  uint16_t port = 0;
-  for (int i = 0; i < 600 && port == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (fs::exists(port_file)) port = static_cast<uint16_t>(std::atoi(slurp(port_file).c_str()));
+  if (!a.search_only) {
+    serve.insert(serve.end(), {"--llm", model.string(), "--max-queue", "64", "--request-timeout", "900", "--max-concurrent",
+                               std::to_string(a.max_concurrent), "--llm-threads", std::to_string(a.llm_threads),
+                               "--llm-ctx", std::to_string(a.llm_ctx)});
   }
-  if (port == 0) {
+  serve.insert(serve.end(), common.begin(), common.end());
+  Server srv;
+  srv.pid = spawn(serve, log);
+  for (int i = 0; i < 600 && srv.port == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (fs::exists(port_file)) srv.port = static_cast<uint16_t>(std::atoi(slurp(port_file).c_str()));
+  }
+  if (srv.port == 0) {
     std::fprintf(stderr, "ragd serve did not start; see %s\n", log.c_str());
-    kill(server, SIGKILL);
+    kill(srv.pid, SIGKILL);
     return 1;
   }
-  std::printf("ragd serve --llm on port %d (pid %d), RSS after start %ld kB\n", port, server, proc_kb(server, "VmRSS:"));
+  {
+    // GET /v1/stats for the store's size.
+    int fd = connect_to(srv.port);
+    std::string req = "GET /v1/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", raw;
+    (void)!::write(fd, req.data(), req.size());
+    char buf[4096];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) raw.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    Json j = Json::parse(raw.substr(std::min(raw.size(), raw.find("\r\n\r\n") + 4)), nullptr, false);
+    std::printf("ragd serve%s on port %d (pid %d): %s documents, %s chunks\n", a.search_only ? "" : " --llm", srv.port,
+                srv.pid, j.is_object() ? j["documents"].dump().c_str() : "?",
+                j.is_object() ? j["chunks"].dump().c_str() : "?");
+  }
+  print_rss(srv, "after start");
   const auto questions = load_questions(a.questions);
   auto answer_body = [&](size_t i) {
     return Json{{"query", questions[i % questions.size()]}, {"stream", true}, {"max_tokens", a.max_tokens}}.dump();
   };
 
-  // Warm-up, and the prompt length for the prefill reference.
-  Timed warm = post(port, "/v1/answer", answer_body(0));
-  Json wd = done_event(warm.body);
-  if (warm.status != 200 || !wd.is_object()) {
-    std::fprintf(stderr, "warm-up answer failed (%d): %s\n", warm.status, warm.body.substr(0, 400).c_str());
-    kill(server, SIGTERM);
-    return 1;
-  }
+  search_under_wrk(a, srv, dir, questions);
+  print_rss(srv, "after the search load");
 
-  // The model's own prefill for prompts of the same lengths, in this process.
-  {
-    auto m = DecoderModel::load(model.string());
-    auto tok = Tokenizer::from_gguf((*m)->gguf());
-    Generator gen(*m, std::shared_ptr<const Tokenizer>(std::move(tok).value()));
-    std::vector<double> overhead, prefill_ms, server_ttft;
-    for (size_t q = 0; q < std::min<size_t>(questions.size(), 3); ++q) {
-      Timed t = post(port, "/v1/answer", answer_body(q));
-      Json d = done_event(t.body);
-      if (!d.is_object()) continue;
-      const int n = d["usage"]["prompt_tokens"].get<int>();
-      DecoderSessionOptions so;
-      so.n_ctx = std::max(n + 8, 512);
-      so.n_threads = a.threads;
-      std::vector<int32_t> ids(static_cast<size_t>(n));
-      for (int i = 0; i < n; ++i) ids[i] = 300 + (i * 7919) % 40000;
-      GenerateOptions go;
-      go.max_tokens = 1;
-      go.sampling.temperature = 0;
-      auto session = gen.new_session(so);
-      auto t0 = Clock::now();
-      (void)gen.generate(*session, ids, go);
-      double own = ms_since(t0);
-      prefill_ms.push_back(own);
-      server_ttft.push_back(d["first_token_ms"].get<double>());
-      overhead.push_back(d["first_token_ms"].get<double>() - own);
+  if (!a.search_only) {
+    Timed warm = post(srv.port, "/v1/answer", answer_body(0));
+    if (warm.status != 200 || !done_event(warm.body).is_object()) {
+      std::fprintf(stderr, "warm-up answer failed (%d): %s\n", warm.status, warm.body.substr(0, 400).c_str());
+      kill(srv.pid, SIGTERM);
+      return 1;
     }
-    std::printf("\n== time to first token vs the model's own prefill (1 client, %zu questions)\n", prefill_ms.size());
-    std::printf("  model prefill + first token (in-process): p50 %.1f ms\n", pct(prefill_ms, 50));
-    std::printf("  server first_token_ms:                    p50 %.1f ms\n", pct(server_ttft, 50));
-    std::printf("  answer-path overhead (retrieve, pack, template): p50 %.1f ms, max %.1f ms  (target <= 30 ms)\n",
-                pct(overhead, 50), pct(overhead, 100));
+    prefill_overhead(a, srv, model, answer_body);
+    answers_at(a, srv, answer_body);
+    print_rss(srv, "after the answer load");
   }
-
-  std::printf("\n== /v1/answer, stream, max_tokens %d, sample KB, SmolLM2-135M-shaped F16\n", a.max_tokens);
-  std::printf("  %-8s %-10s %-10s %-10s %-10s %-8s %-6s\n", "clients", "ttft p50", "ttft p95", "total p50", "total p95", "req/s", "503");
-  for (int c : a.clients) {
-    std::vector<double> ttft, total;
-    std::atomic<int> rejected{0}, failed{0};
-    std::mutex mu;
-    auto t0 = Clock::now();
-    std::vector<std::thread> th;
-    for (int k = 0; k < c; ++k) {
-      th.emplace_back([&, k] {
-        for (int r = 0; r < a.per_client; ++r) {
-          Timed t = post(port, "/v1/answer", answer_body(static_cast<size_t>(k * a.per_client + r)));
-          if (t.status == 503) ++rejected;
-          else if (t.status != 200 || !done_event(t.body).is_object()) ++failed;
-          std::lock_guard lock(mu);
-          if (t.status == 200) {
-            ttft.push_back(t.first_ms > 0 ? t.first_ms : t.total_ms);
-            total.push_back(t.total_ms);
-          }
-        }
-      });
-    }
-    for (auto& x : th) x.join();
-    double secs = ms_since(t0) / 1000;
-    std::printf("  %-8d %-10.0f %-10.0f %-10.0f %-10.0f %-8.2f %-6d%s\n", c, pct(ttft, 50), pct(ttft, 95), pct(total, 50),
-                pct(total, 95), total.size() / secs, rejected.load(),
-                failed ? ("  FAILED " + std::to_string(failed.load())).c_str() : "");
+  if (a.soak_s > 0) {
+    soak(a, srv, questions, answer_body);
+    print_rss(srv, "after the soak");
   }
-
-  // /v1/search under wrk.
-  {
-    const fs::path lua = dir / "search.lua";
-    std::ofstream(lua) << "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
-                          "local qs = {\"vpn error 809\", \"ORA-12541 listener\", \"outlook password prompt\", \"printer offline\", \"bitlocker recovery key\"}\n"
-                          "local i = 0\nrequest = function()\n  i = i + 1\n  return wrk.format(nil, \"/v1/search\", nil, "
-                          "'{\"query\":\"' .. qs[(i % #qs) + 1] .. '\",\"k\":10}')\nend\n";
-    const fs::path out = dir / "wrk.txt";
-    fs::remove(out);
-    std::string cmd = "wrk -t2 -c" + std::to_string(a.wrk_connections) + " -d" + std::to_string(a.wrk_seconds) +
-                      "s --latency -s '" + lua.string() + "' http://127.0.0.1:" + std::to_string(port) + " > '" +
-                      out.string() + "' 2>&1";
-    int rc = std::system(cmd.c_str());
-    std::string w = slurp(out);
-    auto grab = [&](const std::string& key) {
-      size_t p = w.find(key);
-      if (p == std::string::npos) return std::string("-");
-      size_t s = w.find_first_not_of(" \t", p + key.size());
-      return w.substr(s, w.find_first_of(" \n", s) - s);
-    };
-    std::printf("\n== /v1/search under wrk (%d connections, %d s, rc %d)\n", a.wrk_connections, a.wrk_seconds, rc);
-    std::printf("  req/s %s, latency p50 %s, p90 %s, p99 %s (target p99 <= 20 ms)\n", grab("Requests/sec:").c_str(),
-                grab("50%").c_str(), grab("90%").c_str(), grab("99%").c_str());
-    std::printf("  non-2xx: %s, socket errors: %s\n", grab("Non-2xx or 3xx responses:").c_str(),
-                w.find("Socket errors") == std::string::npos ? "0" : grab("Socket errors:").c_str());
-  }
-  std::printf("\n== server peak RSS (VmHWM) %ld kB, now %ld kB\n", proc_kb(server, "VmHWM:"), proc_kb(server, "VmRSS:"));
-
-  if (a.soak_minutes > 0) {
-    std::printf("\n== soak: %.1f min, 4 clients (3 answer, 1 search), RSS every 30 s\n", a.soak_minutes);
-    std::atomic<bool> stop{false};
-    std::atomic<long> done{0}, bad{0};
-    std::vector<std::thread> th;
-    for (int k = 0; k < 4; ++k) {
-      th.emplace_back([&, k] {
-        for (size_t r = 0; !stop; ++r) {
-          Timed t = k == 3 ? post(port, "/v1/search", Json{{"query", questions[r % questions.size()]}}.dump())
-                           : post(port, "/v1/answer", answer_body(r + k));
-          if (t.status != 200 && t.status != 503) ++bad;
-          ++done;
-        }
-      });
-    }
-    auto end = Clock::now() + std::chrono::duration<double, std::ratio<60>>(a.soak_minutes);
-    std::vector<long> rss;
-    while (Clock::now() < end) {
-      std::this_thread::sleep_for(std::chrono::seconds(30));
-      rss.push_back(proc_kb(server, "VmRSS:"));
-      std::printf("  t=%3zus RSS %ld kB, %ld requests, %ld failed\n", rss.size() * 30, rss.back(), done.load(), bad.load());
-      std::fflush(stdout);
-    }
-    stop = true;
-    for (auto& x : th) x.join();
-    if (rss.size() >= 2) {
-      std::printf("  RSS first %ld kB, last %ld kB, max %ld kB, growth %.1f%%\n", rss.front(), rss.back(),
-                  *std::max_element(rss.begin(), rss.end()), 100.0 * (rss.back() - rss.front()) / rss.front());
-    }
-  }
-  kill(server, SIGTERM);
-  int st = 0;
-  waitpid(server, &st, 0);
+  kill(srv.pid, SIGTERM);
+  int status = 0;
+  waitpid(srv.pid, &status, 0);
   return 0;
 }

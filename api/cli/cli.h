@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "api/service.h"
@@ -24,6 +25,9 @@ struct CommonOptions {
   std::string embed_model;
   // Its query/passage prefix preset: auto, e5, bge or none. Default: auto.
   std::string embed_prefixes = "auto";
+  // Explicit query / passage prefixes of --embed-model, replacing the
+  // preset's (may be empty strings). Default: unset.
+  std::optional<std::string> query_prefix, passage_prefix;
   // Vector index of a new store: "hnsw" or "faiss:<index_factory string>".
   // An existing store keeps the index it was created with. Default: "hnsw".
   std::string index = "hnsw";
@@ -31,6 +35,10 @@ struct CommonOptions {
 
 // Adds --data and --glove to a subcommand, bound to `opts`.
 void add_common_options(CLI::App& cmd, CommonOptions& opts);
+
+// The service options for a command's common options.
+ServiceOptions service_options(const CommonOptions& opts, EmbedderLoad load, bool read_only = false,
+                               bool bind_encoder = true);
 
 // Opens the service for a command; prints nothing.
 Result<std::unique_ptr<ServiceContext>> open_service(const CommonOptions& opts, EmbedderLoad load,

@@ -15,13 +15,18 @@ void add_common_options(CLI::App& cmd, CommonOptions& opts) {
   cmd.add_option("--embed-prefixes", opts.embed_prefixes,
                  "query/passage prefixes of --embed-model: auto (from the file name), e5, bge or none")
       ->capture_default_str();
+  cmd.add_option_function<std::string>(
+      "--query-prefix", [&opts](const std::string& v) { opts.query_prefix = v; },
+      "text put before every query given to --embed-model (replaces the preset's; may be \"\")");
+  cmd.add_option_function<std::string>(
+      "--passage-prefix", [&opts](const std::string& v) { opts.passage_prefix = v; },
+      "text put before every chunk given to --embed-model (replaces the preset's; may be \"\")");
   cmd.add_option("--index", opts.index,
                  "vector index of a new store: hnsw or faiss:<index_factory>, e.g. \"faiss:IVF256,PQ16\"")
       ->capture_default_str();
 }
 
-Result<std::unique_ptr<ServiceContext>> open_service(const CommonOptions& opts, EmbedderLoad load,
-                                                     bool read_only, bool bind_encoder) {
+ServiceOptions service_options(const CommonOptions& opts, EmbedderLoad load, bool read_only, bool bind_encoder) {
   ServiceOptions so;
   so.store.dir = opts.data;
   so.store.read_only = read_only;
@@ -29,9 +34,16 @@ Result<std::unique_ptr<ServiceContext>> open_service(const CommonOptions& opts, 
   so.glove = opts.glove;
   so.encoder.model = opts.embed_model;
   so.encoder.prefix_preset = opts.embed_prefixes;
+  so.encoder.query_prefix = opts.query_prefix;
+  so.encoder.passage_prefix = opts.passage_prefix;
   so.embedder_load = load;
   so.bind_encoder = bind_encoder;
-  return ServiceContext::open(std::move(so));
+  return so;
+}
+
+Result<std::unique_ptr<ServiceContext>> open_service(const CommonOptions& opts, EmbedderLoad load,
+                                                     bool read_only, bool bind_encoder) {
+  return ServiceContext::open(service_options(opts, load, read_only, bind_encoder));
 }
 
 int fail(const Status& status) {

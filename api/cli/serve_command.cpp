@@ -32,6 +32,11 @@ struct ServeArgs {
   std::string llm, prompts, audit_log;
   int max_queue = 8, max_concurrent = 1, max_tokens = 256, llm_threads = 0, llm_ctx = 0;
   double request_timeout = 120;
+  // Background reindex (--reindex).
+  bool reindex = false;
+  std::string from_embed_model;
+  size_t reindex_batch = 256;
+  int reindex_pause_ms = 0;
 };
 
 int run_serve(const ServeArgs& a) {
@@ -56,8 +61,19 @@ int run_serve(const ServeArgs& a) {
   so.max_inflight = a.max_inflight;
   so.port_file = a.port_file;
 
-  auto svc = open_service(a.common, EmbedderLoad::kOptional);
+  ServiceOptions opts = service_options(a.common, EmbedderLoad::kOptional);
+  opts.reindex.enabled = a.reindex;
+  opts.reindex.previous.model = a.from_embed_model;
+  opts.reindex.batch = a.reindex_batch;
+  opts.reindex.pause_ms = a.reindex_pause_ms;
+  auto svc = ServiceContext::open(std::move(opts));
   if (!svc.is_ok()) return fail(svc.status());
+  if (ReindexStatus r = (*svc)->reindex_status(); r.state == "running") {
+    std::printf("ragd: reindexing in the background from %s to %s; serving with the old encoder until the switch\n",
+                r.from.c_str(), r.target.c_str());
+  } else if (a.reindex) {
+    std::printf("ragd: --reindex: the store is already bound to this encoder; nothing to do\n");
+  }
   if ((*svc)->embedder() == nullptr) {
     std::fprintf(stderr, "ragd: warning: no GloVe file found; ingest is disabled and search is lexical only\n");
   }
@@ -128,6 +144,16 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-tokens", a->max_tokens, "default new-token limit per answer")->capture_default_str();
   cmd->add_option("--llm-threads", a->llm_threads, "threads per generation (0 = all cores)")->capture_default_str();
   cmd->add_option("--llm-ctx", a->llm_ctx, "context positions per request (0 = the model's, at most 4096)")
+      ->capture_default_str();
+  cmd->add_flag("--reindex", a->reindex,
+                "if the store is bound to another encoder than --embed-model/--glove, serve with the store's "
+                "encoder and reindex to the new one in the background, then switch");
+  cmd->add_option("--from-embed-model", a->from_embed_model,
+                  "with --reindex: the store's current GGUF encoder (a GloVe-SIF store uses --glove)");
+  cmd->add_option("--reindex-batch", a->reindex_batch, "with --reindex: chunks embedded per step")
+      ->capture_default_str();
+  cmd->add_option("--reindex-pause-ms", a->reindex_pause_ms,
+                  "with --reindex: pause between steps, leaving CPU to requests")
       ->capture_default_str();
   cmd->callback([a, &exit_code] { exit_code = run_serve(*a); });
 }
