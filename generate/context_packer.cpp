@@ -128,7 +128,10 @@ Result<PackedContext> ContextPacker::pack(PromptTask task, std::string_view inpu
   int used = 0;
   for (size_t idx : order) {
     const Hit& hit = hits[idx];
-    if (static_cast<int>(out.passages.size()) >= options_.max_passages) {
+    // Full, or too little room left for even a minimal passage: skip the
+    // rest without tokenizing them (this is most of the packing time).
+    if (static_cast<int>(out.passages.size()) >= options_.max_passages ||
+        avail - used < std::max(1, options_.min_passage_tokens)) {
       ++out.skipped;
       continue;
     }
