@@ -151,6 +151,10 @@ Result<std::unique_ptr<LlmService>> LlmService::open(ServiceContext& ctx, LlmSer
   LlmAnswererOptions ao = s->options_.answerer;
   if (ao.model_file.empty()) ao.model_file = path;
   if (ao.extractive.word_ranks == nullptr) ao.extractive.word_ranks = ctx.word_ranks();
+  if (!ao.retrieve) {
+    const ServiceContext* service = &ctx;
+    ao.retrieve = [service](const SearchRequest& r) { return service->search(r); };
+  }
   s->answerer_ = std::make_unique<LlmAnswerer>(ctx.retriever(), s->generator_, *s->prompts_, ao, ctx.embedder(),
                                                s->audit_.get());
   s->model_id_ = s->options_.model.stem().string();

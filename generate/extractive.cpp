@@ -96,6 +96,12 @@ Result<Answer> ExtractiveAnswerer::answer(const SearchRequest& request) const {
   SearchRequest req = request;
   req.k = std::max(1, std::min(request.k, options_.max_chunks));
   RAGD_ASSIGN_OR_RETURN(std::vector<Hit> hits, retriever_.retrieve(req));
+  return answer_from(request, std::move(hits));
+}
+
+Result<Answer> ExtractiveAnswerer::answer_from(const SearchRequest& request, std::vector<Hit> hits) const {
+  const size_t max_chunks = static_cast<size_t>(std::max(1, std::min(request.k, options_.max_chunks)));
+  if (hits.size() > max_chunks) hits.resize(max_chunks);
 
   Answer ans;
   ans.grounding = "extractive";

@@ -59,6 +59,9 @@ class ExtractiveAnswerer {
  public:
   ExtractiveAnswerer(const Retriever& retriever, ExtractiveOptions options = {});
   Result<Answer> answer(const SearchRequest& request) const;
+  // The same from hits already retrieved for `request` (best first; the
+  // first max_chunks are used), e.g. the LLM path's fallback.
+  Result<Answer> answer_from(const SearchRequest& request, std::vector<Hit> hits) const;
   const ExtractiveOptions& options() const { return options_; }
 
  private:

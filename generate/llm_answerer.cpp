@@ -194,7 +194,7 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   };
 
   // 1. Retrieve.
-  auto hits = retriever_.retrieve(request.search);
+  auto hits = options_.retrieve ? options_.retrieve(request.search) : retriever_.retrieve(request.search);
   if (!hits.is_ok()) return finish(hits.status());
   rec.retrieved_doc_ids = distinct_doc_ids(hits.value());
 
@@ -280,8 +280,9 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
       break;
     case Grounding::kNone:
       if (options_.fallback_to_extractive) {
+        // From the hits this answer retrieved (no second search).
         ExtractiveAnswerer extractive(retriever_, options_.extractive);
-        auto ex = extractive.answer(request.search);
+        auto ex = extractive.answer_from(request.search, hits.value());
         if (!ex.is_ok()) return finish(ex.status());
         Answer fb = std::move(ex).value();
         fb.removed_sentences = v.removed;

@@ -69,6 +69,11 @@ struct LlmAnswererOptions {
   // Default: true.
   bool fallback_to_extractive = true;
   ExtractiveOptions extractive;
+  // Fetches the hits to answer from. The service passes one that reruns a
+  // search overlapping an encoder switch (api/service.h), so the query vector
+  // and the stored vectors come from the same encoder. Default: empty, the
+  // Retriever's retrieve().
+  std::function<Result<std::vector<Hit>>(const SearchRequest&)> retrieve;
   // Model identity for audit records. "" = the model's GGUF path, and its
   // SHA-256 computed once by the constructor (pass it to skip the hashing).
   std::string model_file;
