@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "index/codec.h"
+#include "index/snapshot.h"
 
 namespace ragd {
 
@@ -303,15 +304,6 @@ class SnapshotReader {
   codec::Hasher hash_;
 };
 
-Status fsync_file(const std::filesystem::path& p, bool directory) {
-  int fd = ::open(p.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) return Status::io_error("open " + p.string() + " for fsync failed");
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Status::io_error("fsync " + p.string() + " failed");
-  return Status::ok();
-}
-
 }  // namespace
 
 Status LexicalIndex::save(const std::filesystem::path& file, uint64_t next_label) const {
@@ -348,11 +340,11 @@ Status LexicalIndex::save(const std::filesystem::path& file, uint64_t next_label
     w.finish();
     if (!w.ok() || std::fflush(f.get()) != 0) return Status::io_error("lexical snapshot: writing " + tmp.string());
   }
-  RAGD_RETURN_IF_ERROR(fsync_file(tmp, false));
+  RAGD_RETURN_IF_ERROR(fsync_path(tmp, false));
   std::error_code ec;
   std::filesystem::rename(tmp, file, ec);
   if (ec) return Status::io_error("lexical snapshot: renaming " + tmp.string() + ": " + ec.message());
-  return fsync_file(file.parent_path(), true);
+  return fsync_path(file.parent_path(), true);
 }
 
 Result<uint64_t> LexicalIndex::load(const std::filesystem::path& file) {

@@ -14,15 +14,6 @@ namespace {
 
 constexpr std::string_view kMagic = "RAGD-ANN-SNAPSHOT-1";
 
-Status fsync_path(const std::filesystem::path& p, bool directory) {
-  int fd = ::open(p.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) return Status::io_error("open " + p.string() + " for fsync failed");
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Status::io_error("fsync " + p.string() + " failed");
-  return Status::ok();
-}
-
 Result<std::pair<uint64_t, uint64_t>> file_size_and_hash(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   if (!in) return Status::not_found("cannot open " + p.string());
@@ -121,6 +112,15 @@ Result<SnapshotTag> load_snapshot(VectorIndex& index, const std::filesystem::pat
   }
   RAGD_RETURN_IF_ERROR(index.load(data));
   return tag;
+}
+
+Status fsync_path(const std::filesystem::path& p, bool directory) {
+  int fd = ::open(p.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) return Status::io_error("open " + p.string() + " for fsync failed");
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return Status::io_error("fsync " + p.string() + " failed");
+  return Status::ok();
 }
 
 }  // namespace ragd

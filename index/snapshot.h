@@ -29,4 +29,8 @@ Status save_snapshot(const VectorIndex& index, const std::filesystem::path& dir,
 // any check, with the reason.
 Result<SnapshotTag> load_snapshot(VectorIndex& index, const std::filesystem::path& dir);
 
+// fsync of a file, or of a directory (so a rename into it is durable). Shared
+// by the ANN snapshot and the lexical index snapshot.
+Status fsync_path(const std::filesystem::path& p, bool directory);
+
 }  // namespace ragd
