@@ -32,12 +32,6 @@ std::string passage_text(const DocInfo& doc, const Chunk& chunk) {
   return chunk_context(d, chunk);
 }
 
-Result<std::unique_ptr<Embedder>> load_glove_embedder(const std::filesystem::path& file) {
-  auto opened = GloveSifEmbedder::open(file);
-  if (!opened.is_ok()) return opened.status().with_context("loading GloVe file " + file.string());
-  return std::unique_ptr<Embedder>(std::move(opened).value());
-}
-
 namespace {
 
 // The store's current encoder, for serving during a background reindex:
@@ -53,12 +47,10 @@ std::shared_ptr<const Embedder> load_bound_encoder(const ServiceOptions& opt, co
   } else if (glove_loaded && glove_loaded->fingerprint() == st.encoder && glove_loaded->dim() == st.dim) {
     return glove_loaded;
   } else if (st.encoder.rfind("glove-sif:", 0) == 0) {
-    std::filesystem::path glove = find_glove_file(opt.glove);
-    if (glove.empty()) {
-      why = "no GloVe file found";
-      return nullptr;
-    }
-    loaded = load_glove_embedder(glove);
+    // open() has already looked for and loaded the GloVe file; loading it
+    // again would give the same fingerprint.
+    why = glove_loaded ? "the GloVe file found is '" + glove_loaded->fingerprint() + "'" : "no GloVe file found";
+    return nullptr;
   } else {
     why = "the store's encoder is a GGUF file; name it with --from-embed-model";
     return nullptr;
@@ -165,22 +157,22 @@ const Embedder* ServiceContext::embedder() const {
   return encoder_.get();
 }
 
-Result<std::vector<Hit>> ServiceContext::search(const SearchRequest& request) const {
+template <class F>
+auto ServiceContext::retry_across_switch(F&& run) const -> decltype(run()) {
   for (int attempt = 0;; ++attempt) {
     const uint64_t before = switch_seq_.load(std::memory_order_acquire);
-    auto hits = retriever_->retrieve(request);
-    if (attempt >= 3 || ((before & 1) == 0 && switch_seq_.load(std::memory_order_acquire) == before)) return hits;
+    auto result = run();
+    if (attempt >= 3 || ((before & 1) == 0 && switch_seq_.load(std::memory_order_acquire) == before)) return result;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
 }
 
+Result<std::vector<Hit>> ServiceContext::search(const SearchRequest& request) const {
+  return retry_across_switch([&] { return retriever_->retrieve(request); });
+}
+
 Result<Answer> ServiceContext::answer(const SearchRequest& request) const {
-  for (int attempt = 0;; ++attempt) {
-    const uint64_t before = switch_seq_.load(std::memory_order_acquire);
-    auto a = answerer_->answer(request);
-    if (attempt >= 3 || ((before & 1) == 0 && switch_seq_.load(std::memory_order_acquire) == before)) return a;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+  return retry_across_switch([&] { return answerer_->answer(request); });
 }
 
 Result<IngestStats> ServiceContext::ingest(std::vector<Document> docs,

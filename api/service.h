@@ -95,9 +95,6 @@ std::filesystem::path find_glove_file(const std::filesystem::path& explicit_path
 // ingest/chunker.h chunk_context), so that a reindex embeds the same.
 std::string passage_text(const DocInfo& doc, const Chunk& chunk);
 
-// Loads the default encoder (GloVe-SIF) from a GloVe binary file.
-Result<std::unique_ptr<Embedder>> load_glove_embedder(const std::filesystem::path& file);
-
 class ServiceContext {
  public:
   static Result<std::unique_ptr<ServiceContext>> open(ServiceOptions options);
@@ -143,6 +140,9 @@ class ServiceContext {
 
  private:
   explicit ServiceContext(ServiceOptions options) : options_(std::move(options)) {}
+  // Runs `run` (a retrieval) again when a reindex switch overlapped it.
+  template <class F>
+  auto retry_across_switch(F&& run) const -> decltype(run());
   Status start_reindex(std::shared_ptr<const Embedder> target);
   void run_reindex(std::shared_ptr<const Embedder> target);
   void set_reindex_state(const std::string& state, const std::string& error = {});

@@ -94,14 +94,17 @@ ExtractiveAnswerer::ExtractiveAnswerer(const Retriever& retriever, ExtractiveOpt
 
 Result<Answer> ExtractiveAnswerer::answer(const SearchRequest& request) const {
   SearchRequest req = request;
-  req.k = std::max(1, std::min(request.k, options_.max_chunks));
+  req.k = chunks_for(request);
   RAGD_ASSIGN_OR_RETURN(std::vector<Hit> hits, retriever_.retrieve(req));
   return answer_from(request, std::move(hits));
 }
 
+int ExtractiveAnswerer::chunks_for(const SearchRequest& request) const {
+  return std::max(1, std::min(request.k, options_.max_chunks));
+}
+
 Result<Answer> ExtractiveAnswerer::answer_from(const SearchRequest& request, std::vector<Hit> hits) const {
-  const size_t max_chunks = static_cast<size_t>(std::max(1, std::min(request.k, options_.max_chunks)));
-  if (hits.size() > max_chunks) hits.resize(max_chunks);
+  if (hits.size() > static_cast<size_t>(chunks_for(request))) hits.resize(static_cast<size_t>(chunks_for(request)));
 
   Answer ans;
   ans.grounding = "extractive";

@@ -65,6 +65,8 @@ class ExtractiveAnswerer {
   const ExtractiveOptions& options() const { return options_; }
 
  private:
+  // Top chunks used for a request: its k, capped by max_chunks.
+  int chunks_for(const SearchRequest& request) const;
   const Retriever& retriever_;
   ExtractiveOptions options_;
 };
