@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <string>
 
+#include "bench/bench_args.h"
 #include "generate/calibration.h"
 #include "generate/extractive.h"
 #include "index/store.h"
@@ -23,13 +24,9 @@
 
 namespace fs = std::filesystem;
 using namespace ragd;
+using ragd::bench::die;
 
 namespace {
-
-void die(const Status& st) {
-  std::fprintf(stderr, "error: %s\n", st.to_string().c_str());
-  std::exit(1);
-}
 
 bool cites_expected(const Answer& a, const KbQuestion& q) {
   for (const auto& c : a.citations)
@@ -44,18 +41,14 @@ int main(int argc, char** argv) {
   fs::path kb = "examples/kb", office = "build/examples/kb-office", questions = "examples/kb-eval/questions.jsonl";
   fs::path glove;
   bool verbose = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) die(Status::invalid_argument(a + " needs a value"));
-      return argv[++i];
-    };
-    if (a == "--kb") kb = next();
-    else if (a == "--office") office = next();
-    else if (a == "--questions") questions = next();
-    else if (a == "--glove") glove = next();
+  for (bench::ArgReader args(argc, argv); args.next();) {
+    const std::string& a = args.flag();
+    if (a == "--kb") kb = args.value();
+    else if (a == "--office") office = args.value();
+    else if (a == "--questions") questions = args.value();
+    else if (a == "--glove") glove = args.value();
     else if (a == "-v") verbose = true;
-    else die(Status::invalid_argument("unknown argument " + a));
+    else args.unknown();
   }
   auto qs = load_kb_questions(questions);
   if (!qs) die(qs.status());

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_stats.h"
 #include "connectors/connector.h"
 #include "index/store.h"
 #include "ingest/pipeline.h"
@@ -156,9 +157,9 @@ int main(int argc, char** argv) {
   const Run& med = runs[runs.size() / 2];
   std::vector<double> cpu;
   for (const Run& r : runs) cpu.push_back(r.cpu);
-  std::sort(cpu.begin(), cpu.end());
+  const double cpu_median = ragd::bench::median(cpu);
   std::printf("median: %.0f docs/s, %.0f chunks/s end to end (GloVe-SIF, synced 64-doc batches); "
               "CPU %.2f s a run (%.0f chunks per CPU-second); peak RSS %ld MB\n",
-              med.docs / med.seconds, med.chunks / med.seconds, cpu[cpu.size() / 2], med.chunks / cpu[cpu.size() / 2], peak_rss_mb());
+              med.docs / med.seconds, med.chunks / med.seconds, cpu_median, med.chunks / cpu_median, peak_rss_mb());
   return 0;
 }

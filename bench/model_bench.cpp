@@ -82,16 +82,19 @@
 #include <unordered_set>
 #include <vector>
 
+#include "bench/bench_stats.h"
 #include "model/bert.h"
 #include "model/gguf.h"
 #include "model/llama.h"
 #include "model/matmul.h"
+#include "model/model_builder.h"
 #include "model/quant.h"
 #include "model/tokenizer.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using namespace ragd;
+using ragd::bench::median;
 
 namespace {
 
@@ -122,13 +125,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
     if (!item.empty()) out.push_back(item);
   }
   return out;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -344,14 +340,14 @@ void synth_gpt2_vocab(GgufWriter& w, int n_vocab, const std::string& pre) {
     tokens.push_back(std::move(t));
     types.push_back(1);
   }
-  w.add_str("tokenizer.ggml.model", "gpt2");
-  w.add_str("tokenizer.ggml.pre", pre);
-  w.add("tokenizer.ggml.tokens", GgufWriter::Value::array_str(tokens));
-  w.add("tokenizer.ggml.token_type", GgufWriter::Value::array_i32(types));
-  w.add("tokenizer.ggml.merges", GgufWriter::Value::array_str(merges));
-  w.add_u32("tokenizer.ggml.bos_token_id", 0);
-  w.add_u32("tokenizer.ggml.eos_token_id", 2);
-  w.add_u32("tokenizer.ggml.padding_token_id", 0);
+  VocabSpec v;
+  v.model = "gpt2";
+  v.pre = pre;
+  v.tokens = std::move(tokens);
+  v.types = std::move(types);
+  v.merges = std::move(merges);
+  v.ids = {{"bos", 0}, {"eos", 2}, {"padding", 0}};
+  add_vocab(w, v);
   w.add_bool("tokenizer.ggml.add_bos_token", false);
 }
 
@@ -374,15 +370,13 @@ void synth_bert_vocab(GgufWriter& w, int n_vocab) {
     types.push_back(type);
   }
   w.add_u32("tokenizer.ggml.token_type_count", 2);
-  w.add_str("tokenizer.ggml.model", "bert");
-  w.add_str("tokenizer.ggml.pre", "jina-v2-en");
-  w.add("tokenizer.ggml.tokens", GgufWriter::Value::array_str(tokens));
-  w.add("tokenizer.ggml.token_type", GgufWriter::Value::array_i32(types));
-  w.add_u32("tokenizer.ggml.unknown_token_id", 100);
-  w.add_u32("tokenizer.ggml.seperator_token_id", 102);
-  w.add_u32("tokenizer.ggml.padding_token_id", 0);
-  w.add_u32("tokenizer.ggml.cls_token_id", 101);
-  w.add_u32("tokenizer.ggml.mask_token_id", 103);
+  VocabSpec v;
+  v.model = "bert";
+  v.pre = "jina-v2-en";
+  v.tokens = std::move(tokens);
+  v.types = std::move(types);
+  v.ids = {{"unknown", 100}, {"seperator", 102}, {"padding", 0}, {"cls", 101}, {"mask", 103}};
+  add_vocab(w, v);
 }
 
 // ---------------------------------------------------------------- model files
@@ -397,84 +391,64 @@ uint32_t file_type_of(GgmlType t) {
   }
 }
 
+// Random weights for the builder's tensors: matrices uniform in
+// +-1/sqrt(row length) (embeddings +-0.05), norm gains 1, norm biases 0,
+// projection biases uniform in +-bias_scale.
+TensorFill random_fill(Rng& rng, float bias_scale) {
+  return [&rng, bias_scale](GgufWriter& w, const TensorSlot& t) -> Status {
+    switch (t.kind) {
+      case TensorKind::kNormWeight: return add_const(w, t.name, t.ne[0], 1.0f);
+      case TensorKind::kNormBias: return add_const(w, t.name, t.ne[0], 0.0f);
+      case TensorKind::kBias: return add_random(w, t.name, GgmlType::F32, t.ne[0], 1, rng, bias_scale);
+      case TensorKind::kMatrix: break;
+    }
+    const bool embedding = t.role == "token_embd" || t.role == "token_types" || t.role == "position_embd";
+    return add_random(w, t.name, t.type, t.ne[0], t.ne[1], rng, embedding ? 0.05f : -1.0f);
+  };
+}
+
 Status write_decoder(const Shape& s, const Args& args, const std::string& path) {
+  DecoderShape d;
+  d.arch = s.arch;
+  d.name = s.name + " (random weights, ragd model_bench)";
+  d.file_type = file_type_of(s.type);
+  d.n_vocab = s.n_vocab;
+  d.n_embd = s.n_embd;
+  d.n_layer = s.n_layer;
+  d.n_head = s.n_head;
+  d.n_head_kv = s.n_head_kv;
+  d.n_ff = s.n_ff;
+  d.n_ctx = s.n_ctx_train;
+  d.rope_base = s.rope_base;
+  d.rope_dimension_count = true;
+  d.qkv_bias = s.qkv_bias;
+  d.wtype = s.type;
   GgufWriter w;
-  const std::string a = s.arch;
-  w.add_str("general.architecture", a);
-  w.add_str("general.name", s.name + " (random weights, ragd model_bench)");
-  w.add_u32("general.file_type", file_type_of(s.type));
-  w.add_u32(a + ".block_count", static_cast<uint32_t>(s.n_layer));
-  w.add_u32(a + ".context_length", static_cast<uint32_t>(s.n_ctx_train));
-  w.add_u32(a + ".embedding_length", static_cast<uint32_t>(s.n_embd));
-  w.add_u32(a + ".feed_forward_length", static_cast<uint32_t>(s.n_ff));
-  w.add_u32(a + ".attention.head_count", static_cast<uint32_t>(s.n_head));
-  w.add_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(s.n_head_kv));
-  w.add_f32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
-  w.add_f32(a + ".rope.freq_base", s.rope_base);
-  w.add_u32(a + ".rope.dimension_count", static_cast<uint32_t>(s.n_embd / s.n_head));
   if (!copy_vocab(w, args.vocab_from, "gpt2", s.n_vocab)) {
-    synth_gpt2_vocab(w, s.n_vocab, a == "qwen2" ? "qwen2" : "smollm");
+    synth_gpt2_vocab(w, s.n_vocab, s.arch == "qwen2" ? "qwen2" : "smollm");
   }
   Rng rng(42);
-  const int64_t E = s.n_embd, hd = s.n_embd / s.n_head, kv = hd * s.n_head_kv;
-  RAGD_RETURN_IF_ERROR(add_random(w, "token_embd.weight", s.type, E, s.n_vocab, rng, 0.05f));
-  RAGD_RETURN_IF_ERROR(add_const(w, "output_norm.weight", E, 1.0f));
-  for (int l = 0; l < s.n_layer; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    RAGD_RETURN_IF_ERROR(add_const(w, p + "attn_norm.weight", E, 1.0f));
-    RAGD_RETURN_IF_ERROR(add_random(w, p + "attn_q.weight", s.type, E, E, rng));
-    RAGD_RETURN_IF_ERROR(add_random(w, p + "attn_k.weight", s.type, E, kv, rng));
-    RAGD_RETURN_IF_ERROR(add_random(w, p + "attn_v.weight", s.type, E, kv, rng));
-    if (s.qkv_bias) {
-      RAGD_RETURN_IF_ERROR(add_random(w, p + "attn_q.bias", GgmlType::F32, E, 1, rng, 0.1f));
-      RAGD_RETURN_IF_ERROR(add_random(w, p + "attn_k.bias", GgmlType::F32, kv, 1, rng, 0.1f));
-      RAGD_RETURN_IF_ERROR(add_random(w, p + "attn_v.bias", GgmlType::F32, kv, 1, rng, 0.1f));
-    }
-    RAGD_RETURN_IF_ERROR(add_random(w, p + "attn_output.weight", s.type, E, E, rng));
-    RAGD_RETURN_IF_ERROR(add_const(w, p + "ffn_norm.weight", E, 1.0f));
-    RAGD_RETURN_IF_ERROR(add_random(w, p + "ffn_gate.weight", s.type, E, s.n_ff, rng));
-    RAGD_RETURN_IF_ERROR(add_random(w, p + "ffn_up.weight", s.type, E, s.n_ff, rng));
-    RAGD_RETURN_IF_ERROR(add_random(w, p + "ffn_down.weight", s.type, s.n_ff, E, rng));
-  }
+  RAGD_RETURN_IF_ERROR(add_decoder(w, d, random_fill(rng, 0.1f)));
   return w.write(path);
 }
 
 Status write_encoder(const Shape& s, const Args& args, const std::string& path) {
+  EncoderShape e;
+  e.name = s.name + " (random weights, ragd model_bench)";
+  e.file_type = file_type_of(s.type);
+  e.n_vocab = s.n_vocab;
+  e.n_embd = s.n_embd;
+  e.n_layer = s.n_layer;
+  e.n_head = s.n_head;
+  e.n_ff = s.n_ff;
+  e.n_ctx = s.n_ctx_train;
+  e.pooling = 2;
+  e.write_causal = true;
+  e.wtype = s.type;
   GgufWriter w;
-  w.add_str("general.architecture", "bert");
-  w.add_str("general.name", s.name + " (random weights, ragd model_bench)");
-  w.add_u32("general.file_type", file_type_of(s.type));
-  w.add_u32("bert.block_count", static_cast<uint32_t>(s.n_layer));
-  w.add_u32("bert.context_length", static_cast<uint32_t>(s.n_ctx_train));
-  w.add_u32("bert.embedding_length", static_cast<uint32_t>(s.n_embd));
-  w.add_u32("bert.feed_forward_length", static_cast<uint32_t>(s.n_ff));
-  w.add_u32("bert.attention.head_count", static_cast<uint32_t>(s.n_head));
-  w.add_f32("bert.attention.layer_norm_epsilon", 1e-12f);
-  w.add_bool("bert.attention.causal", false);
-  w.add_u32("bert.pooling_type", 2);
   if (!copy_vocab(w, args.vocab_from, "bert", s.n_vocab)) synth_bert_vocab(w, s.n_vocab);
   Rng rng(43);
-  const int64_t E = s.n_embd;
-  RAGD_RETURN_IF_ERROR(add_random(w, "token_embd.weight", s.type, E, s.n_vocab, rng, 0.05f));
-  RAGD_RETURN_IF_ERROR(add_random(w, "token_types.weight", GgmlType::F32, E, 2, rng, 0.05f));
-  RAGD_RETURN_IF_ERROR(add_random(w, "position_embd.weight", s.type, E, s.n_ctx_train, rng, 0.05f));
-  RAGD_RETURN_IF_ERROR(add_const(w, "token_embd_norm.weight", E, 1.0f));
-  RAGD_RETURN_IF_ERROR(add_const(w, "token_embd_norm.bias", E, 0.0f));
-  for (int l = 0; l < s.n_layer; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    for (const char* t : {"attn_q", "attn_k", "attn_v", "attn_output"}) {
-      RAGD_RETURN_IF_ERROR(add_random(w, p + t + ".weight", s.type, E, E, rng));
-      RAGD_RETURN_IF_ERROR(add_random(w, p + t + ".bias", GgmlType::F32, E, 1, rng, 0.05f));
-    }
-    RAGD_RETURN_IF_ERROR(add_const(w, p + "attn_output_norm.weight", E, 1.0f));
-    RAGD_RETURN_IF_ERROR(add_const(w, p + "attn_output_norm.bias", E, 0.0f));
-    RAGD_RETURN_IF_ERROR(add_random(w, p + "ffn_up.weight", s.type, E, s.n_ff, rng));
-    RAGD_RETURN_IF_ERROR(add_random(w, p + "ffn_up.bias", GgmlType::F32, s.n_ff, 1, rng, 0.05f));
-    RAGD_RETURN_IF_ERROR(add_random(w, p + "ffn_down.weight", s.type, s.n_ff, E, rng));
-    RAGD_RETURN_IF_ERROR(add_random(w, p + "ffn_down.bias", GgmlType::F32, E, 1, rng, 0.05f));
-    RAGD_RETURN_IF_ERROR(add_const(w, p + "layer_output_norm.weight", E, 1.0f));
-    RAGD_RETURN_IF_ERROR(add_const(w, p + "layer_output_norm.bias", E, 0.0f));
-  }
+  RAGD_RETURN_IF_ERROR(add_encoder(w, e, random_fill(rng, 0.05f)));
   return w.write(path);
 }
 

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <string>
 
+#include "bench/bench_args.h"
 #include "index/store.h"
 #include "ingest/pipeline.h"
 #include "ingest/scratch_store.h"
@@ -22,13 +23,9 @@
 
 namespace fs = std::filesystem;
 using namespace ragd;
+using ragd::bench::die;
 
 namespace {
-
-void die(const Status& st) {
-  std::fprintf(stderr, "error: %s\n", st.to_string().c_str());
-  std::exit(1);
-}
 
 void row(const char* name, const EvalReport& r) {
   std::printf("%-34s nDCG@10=%.4f Recall@100=%.4f\n", name, r.ndcg, r.recall);
@@ -42,19 +39,15 @@ int main(int argc, char** argv) {
   fs::path glove;
   GloveSifOptions gopt;
   int threads = 1;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) die(Status::invalid_argument(a + " needs a value"));
-      return argv[++i];
-    };
-    if (a == "--beir") beir = next();
-    else if (a == "--split") split = next();
-    else if (a == "--glove") glove = next();
-    else if (a == "--sif-a") gopt.sif_a = std::atof(next().c_str());
+  for (bench::ArgReader args(argc, argv); args.next();) {
+    const std::string& a = args.flag();
+    if (a == "--beir") beir = args.value();
+    else if (a == "--split") split = args.value();
+    else if (a == "--glove") glove = args.value();
+    else if (a == "--sif-a") gopt.sif_a = std::atof(args.value().c_str());
     else if (a == "--no-common-component") gopt.remove_common_component = false;
-    else if (a == "--threads") threads = std::atoi(next().c_str());
-    else die(Status::invalid_argument("unknown argument " + a));
+    else if (a == "--threads") threads = std::atoi(args.value().c_str());
+    else args.unknown();
   }
   if (!fs::exists(beir / "corpus.jsonl")) {
     std::printf("SKIP: %s/corpus.jsonl not found (pass --beir DIR)\n", beir.c_str());

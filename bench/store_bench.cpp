@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_stats.h"
 #include "index/analyzer.h"
 #include "index/store.h"
 #include "model/glove_sif.h"
@@ -47,6 +48,8 @@
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+using ragd::bench::median;
+using ragd::bench::percentile;
 
 namespace {
 
@@ -136,13 +139,6 @@ std::vector<std::string> load_sentences(const std::vector<fs::path>& extra) {
   sentences.erase(std::unique(sentences.begin(), sentences.end()), sentences.end());
   return sentences;
 }
-
-double pct(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
-
-double median(std::vector<double> v) { return pct(std::move(v), 0.5); }
 
 // CPU time of this thread, ms: unlike wall time it leaves out the time the
 // thread waited for a core on a shared machine.
@@ -331,10 +327,10 @@ int main(int argc, char** argv) {
     hyb.push_back(std::chrono::duration<double, std::milli>(th - te).count());
   }
   std::printf("hybrid: gather alone p50 %.2f ms p99 %.2f ms; thread CPU time of retrieve() p50 %.2f ms p99 %.2f ms\n",
-              pct(gat, 0.5), pct(gat, 0.99), pct(hyb_cpu, 0.5), pct(hyb_cpu, 0.99));
+              percentile(gat, 0.5), percentile(gat, 0.99), percentile(hyb_cpu, 0.5), percentile(hyb_cpu, 0.99));
   std::printf("search, %d queries of 2-6 words: lexical k=100 p50 %.2f ms p99 %.2f ms | vector k=100 p50 %.2f ms "
               "p99 %.2f ms | hybrid (Retriever, k=10) p50 %.2f ms p99 %.2f ms  [avg hits: lexical %.0f, hybrid %.1f]\n",
-              nq, pct(lex, 0.5), pct(lex, 0.99), pct(vec, 0.5), pct(vec, 0.99), pct(hyb, 0.5), pct(hyb, 0.99),
+              nq, percentile(lex, 0.5), percentile(lex, 0.99), percentile(vec, 0.5), percentile(vec, 0.99), percentile(hyb, 0.5), percentile(hyb, 0.99),
               static_cast<double>(lex_hits) / nq, static_cast<double>(hyb_hits) / nq);
 
   // ANN recall@10 against brute force over every stored vector.

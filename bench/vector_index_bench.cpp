@@ -40,11 +40,13 @@ namespace raw_hnsw {
 #include <set>
 #include <vector>
 
+#include "bench/bench_stats.h"
 #include "index/vector_index.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using ragd::bench::median;
 
 std::vector<float> clustered(size_t n, int dim, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -64,11 +66,6 @@ std::vector<float> clustered(size_t n, int dim, uint32_t seed) {
     for (int j = 0; j < dim; ++j) v[i * dim + j] = static_cast<float>(v[i * dim + j] / std::sqrt(ss));
   }
   return v;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 }  // namespace

@@ -7,13 +7,13 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
-#include <random>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "model/gguf.h"
+#include "model/model_builder.h"
 
 namespace ragd::test {
 
@@ -63,59 +63,43 @@ inline void write_tiny_bert(const std::filesystem::path& path, const std::vector
   std::vector<int32_t> types(toks.size(), 1);
   for (int i = 0; i < 4; ++i) types[static_cast<size_t>(i)] = 3;
 
-  std::mt19937 rng(s.seed);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  auto rnd = [&](size_t n, float scale, float offset = 0.0f) {
-    std::vector<float> v(n);
-    for (auto& x : v) x = offset + scale * nd(rng);
-    return v;
-  };
-  const int64_t E = s.embd, V = static_cast<int64_t>(toks.size());
+  EncoderShape shape;
+  shape.name = s.name;
+  shape.n_vocab = static_cast<int>(toks.size());
+  shape.n_embd = s.embd;
+  shape.n_layer = s.layers;
+  shape.n_head = s.heads;
+  shape.n_ff = s.ff;
+  shape.n_ctx = s.ctx;
+  shape.pooling = s.pooling;
+  NormalWeights rnd(s.seed);
   const float is = 1.0f / std::sqrt(static_cast<float>(s.embd));
-
   GgufWriter w;
-  w.add_str("general.architecture", "bert");
-  w.add_str("general.name", s.name);
-  w.add_u32("bert.context_length", static_cast<uint32_t>(s.ctx));
-  w.add_u32("bert.embedding_length", static_cast<uint32_t>(s.embd));
-  w.add_u32("bert.block_count", static_cast<uint32_t>(s.layers));
-  w.add_u32("bert.feed_forward_length", static_cast<uint32_t>(s.ff));
-  w.add_u32("bert.attention.head_count", static_cast<uint32_t>(s.heads));
-  w.add_f32("bert.attention.layer_norm_epsilon", 1e-12f);
-  w.add_u32("bert.pooling_type", s.pooling);
-  w.add_str("tokenizer.ggml.model", "bert");
-  w.add("tokenizer.ggml.tokens", GgufWriter::Value::array_str(toks));
-  w.add("tokenizer.ggml.token_type", GgufWriter::Value::array_i32(types));
-  w.add_u32("tokenizer.ggml.unknown_token_id", 1);
-  w.add_u32("tokenizer.ggml.bos_token_id", 2);
-  w.add_u32("tokenizer.ggml.seperator_token_id", 3);
-  w.add_u32("tokenizer.ggml.padding_token_id", 0);
-
-  auto put = [&](const std::string& name, std::vector<int64_t> ne, const std::vector<float>& v) {
-    Status st = w.add_tensor_f32(name, std::move(ne), v);
-    if (!st.is_ok()) throw std::runtime_error("tiny bert: " + st.to_string());
-  };
-  put("token_embd.weight", {E, V}, rnd(static_cast<size_t>(E * V), 1.0f));
-  put("position_embd.weight", {E, s.ctx}, rnd(static_cast<size_t>(E) * s.ctx, 0.3f));
-  put("token_types.weight", {E, 2}, rnd(static_cast<size_t>(E) * 2, 0.1f));
-  put("token_embd_norm.weight", {E}, rnd(static_cast<size_t>(E), 0.1f, 1.0f));
-  put("token_embd_norm.bias", {E}, rnd(static_cast<size_t>(E), 0.1f));
-  for (int l = 0; l < s.layers; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    for (const char* m : {"attn_q", "attn_k", "attn_v", "attn_output"}) {
-      put(p + m + ".weight", {E, E}, rnd(static_cast<size_t>(E * E), is));
-      put(p + m + ".bias", {E}, rnd(static_cast<size_t>(E), 0.1f));
+  // Positions are drawn before the token types (this model's weights since
+  // it was first written), though the file stores them after.
+  std::vector<float> positions;
+  Status st = add_encoder(w, shape, [&](GgufWriter& out, const TensorSlot& t) {
+    if (t.role == "token_types") positions = rnd.draw(static_cast<size_t>(s.embd) * s.ctx, 0.3f);
+    if (t.role == "position_embd") return add_tensor_values(out, t, positions);
+    float scale = 0.1f, offset = 0.0f;
+    if (t.kind == TensorKind::kNormWeight) {
+      offset = 1.0f;
+    } else if (t.role == "token_embd") {
+      scale = 1.0f;
+    } else if (t.role == "ffn_down" && t.kind == TensorKind::kMatrix) {
+      scale = 1.0f / std::sqrt(static_cast<float>(s.ff));
+    } else if (t.kind == TensorKind::kMatrix && t.role != "token_types") {
+      scale = is;
     }
-    put(p + "attn_output_norm.weight", {E}, rnd(static_cast<size_t>(E), 0.1f, 1.0f));
-    put(p + "attn_output_norm.bias", {E}, rnd(static_cast<size_t>(E), 0.1f));
-    put(p + "ffn_up.weight", {E, s.ff}, rnd(static_cast<size_t>(E) * s.ff, is));
-    put(p + "ffn_up.bias", {s.ff}, rnd(static_cast<size_t>(s.ff), 0.1f));
-    put(p + "ffn_down.weight", {s.ff, E}, rnd(static_cast<size_t>(E) * s.ff, 1.0f / std::sqrt(float(s.ff))));
-    put(p + "ffn_down.bias", {E}, rnd(static_cast<size_t>(E), 0.1f));
-    put(p + "layer_output_norm.weight", {E}, rnd(static_cast<size_t>(E), 0.1f, 1.0f));
-    put(p + "layer_output_norm.bias", {E}, rnd(static_cast<size_t>(E), 0.1f));
-  }
-  Status st = w.write(path.string());
+    return add_tensor_values(out, t, rnd.draw(static_cast<size_t>(t.elements()), scale, offset));
+  });
+  VocabSpec v;
+  v.model = "bert";
+  v.tokens = std::move(toks);
+  v.types = std::move(types);
+  v.ids = {{"unknown", 1}, {"bos", 2}, {"seperator", 3}, {"padding", 0}};
+  add_vocab(w, v);
+  if (st.is_ok()) st = w.write(path.string());
   if (!st.is_ok()) throw std::runtime_error("tiny bert: " + st.to_string());
 }
 

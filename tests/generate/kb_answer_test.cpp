@@ -4,53 +4,32 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <filesystem>
 
 #include "generate/calibration.h"
 #include "generate/extractive.h"
 #include "index/store.h"
-#include "ingest/scratch_store.h"
 #include "model/glove_sif.h"
+#include "sample_kb.h"
 
 namespace ragd {
 namespace {
 
-namespace fs = std::filesystem;
-
 class SampleKb : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const fs::path src = RAGD_SOURCE_DIR;
-    if (!fs::exists(default_glove_path())) {
-      skip_ = "GloVe file " + default_glove_path().string() + " absent; run scripts/setup.sh";
-      return;
-    }
-    auto qs = load_kb_questions(src / "examples/kb-eval/questions.jsonl");
-    if (!qs.is_ok()) {
-      skip_ = "questions: " + qs.status().to_string();
-      return;
-    }
-    questions_ = new std::vector<KbQuestion>(std::move(qs).value());
-    auto e = open_glove();
-    ASSERT_TRUE(e.is_ok()) << e.status().to_string();
-    embedder_ = e.value().release();
-    auto scratch = ScratchStore::open("kb-answer-test");
-    ASSERT_TRUE(scratch.is_ok()) << scratch.status().to_string();
-    scratch_ = new ScratchStore(std::move(scratch).value());
-    store_ = &scratch_->store();
-    std::vector<fs::path> roots = {src / "examples/kb"};
-    const fs::path office = fs::path(RAGD_BINARY_DIR) / "examples/kb-office";
-    if (fs::exists(office)) roots.push_back(office);
-    auto stats = ingest_paths(*store_, *embedder_, roots);
-    ASSERT_TRUE(stats.is_ok()) << stats.status().to_string();
-    ASSERT_GT(stats->ingested, 40u);
+    auto kb = testing_kb::open_sample_kb("kb-answer-test", /*with_office=*/true, &skip_);
+    ASSERT_TRUE(kb.is_ok()) << kb.status().to_string();
+    kb_ = std::move(kb).value().release();
+    if (kb_ == nullptr) return;
+    ASSERT_GT(kb_->stats.ingested, 40u);
+    questions_ = &kb_->questions;
+    embedder_ = kb_->embedder.get();
+    store_ = &kb_->scratch->store();
     retriever_ = new Retriever(*store_, embedder_);
   }
   static void TearDownTestSuite() {
     delete retriever_;
-    delete scratch_;
-    delete embedder_;
-    delete questions_;
+    delete kb_;
   }
   void SetUp() override {
     if (!skip_.empty()) GTEST_SKIP() << skip_;
@@ -63,8 +42,8 @@ class SampleKb : public ::testing::Test {
   }
 
   static inline std::string skip_;
-  static inline ScratchStore* scratch_ = nullptr;
-  static inline std::vector<KbQuestion>* questions_ = nullptr;
+  static inline testing_kb::SampleKb* kb_ = nullptr;
+  static inline const std::vector<KbQuestion>* questions_ = nullptr;
   static inline GloveSifEmbedder* embedder_ = nullptr;
   static inline Store* store_ = nullptr;
   static inline Retriever* retriever_ = nullptr;

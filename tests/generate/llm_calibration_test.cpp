@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <random>
 
 #include "generate/calibration.h"
@@ -26,11 +25,10 @@
 #include "ingest/scratch_store.h"
 #include "model/glove_sif.h"
 #include "retrieve/retriever.h"
+#include "sample_kb.h"
 
 namespace ragd {
 namespace {
-
-namespace fs = std::filesystem;
 
 struct Pair {
   std::string sentence, passage, split;
@@ -45,29 +43,17 @@ std::string lower(std::string s) {
 class VerifierCalibration : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const fs::path src = RAGD_SOURCE_DIR;
-    if (!fs::exists(default_glove_path())) {
-      skip_ = "GloVe file " + default_glove_path().string() + " absent; run scripts/setup.sh";
-      return;
-    }
-    auto qs = load_kb_questions(src / "examples/kb-eval/questions.jsonl");
-    if (!qs.is_ok()) {
-      skip_ = "questions: " + qs.status().to_string();
-      return;
-    }
-    auto e = open_glove();
-    ASSERT_TRUE(e.is_ok()) << e.status().to_string();
-    embedder_ = e.value().release();
-    auto scratch = ScratchStore::open("llm-calibration");
-    ASSERT_TRUE(scratch.is_ok()) << scratch.status().to_string();
-    const fs::path roots[] = {src / "examples/kb"};
-    auto stats = ingest_paths(scratch->store(), *embedder_, roots);
-    ASSERT_TRUE(stats.is_ok()) << stats.status().to_string();
+    auto kb = testing_kb::open_sample_kb("llm-calibration", /*with_office=*/false, &skip_);
+    ASSERT_TRUE(kb.is_ok()) << kb.status().to_string();
+    if (kb.value() == nullptr) return;
+    const auto& qs = kb.value()->questions;
+    ScratchStore* scratch = kb.value()->scratch.get();
+    embedder_ = kb.value()->embedder.release();
     Store* store = &scratch->store();
     Retriever retriever(*store, embedder_);
     std::mt19937 rng(2024);
     pairs_ = new std::vector<Pair>();
-    for (const KbQuestion& q : qs.value()) {
+    for (const KbQuestion& q : qs) {
       if (!q.in_domain) continue;
       SearchRequest req;
       req.query = q.query;

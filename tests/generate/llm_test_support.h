@@ -5,20 +5,16 @@
 // SmolLM2-135M-shaped model with it (vocab_size, f16, path).
 #pragma once
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <random>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "model/gguf.h"
-#include "model/quant.h"
+#include "model/model_builder.h"
 
 namespace ragd::testing_llm {
 
@@ -68,60 +64,41 @@ inline std::string write_tiny_llm(const TinyLlmSpec& s, const std::string& tag) 
     types.push_back(4);  // user-defined: never produced by the tokenizer from text
     scores.push_back(0.0f);
   }
-  const int vocab = static_cast<int>(toks.size());
-  std::mt19937 rng(s.seed);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  auto rnd = [&](size_t n, float scale, float offset = 0.0f) {
-    std::vector<float> v(n);
-    for (auto& x : v) x = offset + scale * nd(rng);
-    return v;
-  };
-  const int hd = s.embd / s.heads, kv = s.heads_kv * hd;
+  DecoderShape shape;
+  shape.name = s.name;
+  shape.n_vocab = static_cast<int>(toks.size());
+  shape.n_embd = s.embd;
+  shape.n_layer = s.layers;
+  shape.n_head = s.heads;
+  shape.n_head_kv = s.heads_kv;
+  shape.n_ff = s.ff;
+  shape.n_ctx = s.ctx;
+  shape.wtype = s.f16 ? GgmlType::F16 : GgmlType::F32;
+  NormalWeights rnd(s.seed);
   const float is = 1.0f / std::sqrt(static_cast<float>(s.embd));
   GgufWriter w;
-  w.add_str("general.architecture", "llama");
-  if (!s.name.empty()) w.add_str("general.name", s.name);
-  w.add_u32("llama.context_length", static_cast<uint32_t>(s.ctx));
-  w.add_u32("llama.embedding_length", static_cast<uint32_t>(s.embd));
-  w.add_u32("llama.block_count", static_cast<uint32_t>(s.layers));
-  w.add_u32("llama.feed_forward_length", static_cast<uint32_t>(s.ff));
-  w.add_u32("llama.attention.head_count", static_cast<uint32_t>(s.heads));
-  w.add_u32("llama.attention.head_count_kv", static_cast<uint32_t>(s.heads_kv));
-  w.add_f32("llama.rope.freq_base", 10000.0f);
-  w.add_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-  w.add_str("tokenizer.ggml.model", "llama");
-  w.add("tokenizer.ggml.tokens", GgufWriter::Value::array_str(toks));
-  w.add("tokenizer.ggml.scores", GgufWriter::Value::array_f32(scores));
-  w.add("tokenizer.ggml.token_type", GgufWriter::Value::array_i32(types));
-  w.add_u32("tokenizer.ggml.bos_token_id", 1);
-  w.add_u32("tokenizer.ggml.eos_token_id", 2);
-  w.add_u32("tokenizer.ggml.unknown_token_id", 0);
-  w.add_str("tokenizer.chat_template",
-            "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}");
-  // A weight matrix of `cols` x `rows` (GGUF order), F32 or F16.
-  auto matrix = [&](const std::string& name, int64_t cols, int64_t rows, std::vector<float> v) {
-    if (!s.f16) return w.add_tensor_f32(name, {cols, rows}, v);
-    std::vector<uint8_t> bytes(v.size() * 2);
-    fp32_to_fp16_row(v.data(), reinterpret_cast<uint16_t*>(bytes.data()), static_cast<int64_t>(v.size()));
-    return w.add_tensor(name, GgmlType::F16, {cols, rows}, bytes);
-  };
-  (void)matrix("token_embd.weight", s.embd, vocab, rnd(static_cast<size_t>(vocab) * s.embd, 1.0f));
-  (void)w.add_tensor_f32("output_norm.weight", {s.embd}, rnd(s.embd, 0.1f, 1.0f));
-  for (int l = 0; l < s.layers; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    (void)w.add_tensor_f32(p + "attn_norm.weight", {s.embd}, rnd(s.embd, 0.1f, 1.0f));
-    (void)w.add_tensor_f32(p + "ffn_norm.weight", {s.embd}, rnd(s.embd, 0.1f, 1.0f));
-    (void)matrix(p + "attn_q.weight", s.embd, s.embd, rnd(static_cast<size_t>(s.embd) * s.embd, 2 * is));
-    (void)matrix(p + "attn_k.weight", s.embd, kv, rnd(static_cast<size_t>(kv) * s.embd, 2 * is));
-    (void)matrix(p + "attn_v.weight", s.embd, kv, rnd(static_cast<size_t>(kv) * s.embd, is));
-    (void)matrix(p + "attn_output.weight", s.embd, s.embd, rnd(static_cast<size_t>(s.embd) * s.embd, is));
-    (void)matrix(p + "ffn_gate.weight", s.embd, s.ff, rnd(static_cast<size_t>(s.ff) * s.embd, is));
-    (void)matrix(p + "ffn_up.weight", s.embd, s.ff, rnd(static_cast<size_t>(s.ff) * s.embd, is));
-    (void)matrix(p + "ffn_down.weight", s.ff, s.embd, rnd(static_cast<size_t>(s.embd) * s.ff, 0.125f));
-  }
-  const auto path = !s.path.empty() ? s.path
-                                     : (std::filesystem::temp_directory_path() /
-                                        ("ragd_llm_" + tag + "_" + std::to_string(::getpid()) + ".gguf")).string();
+  (void)add_decoder(w, shape, [&](GgufWriter& out, const TensorSlot& t) {
+    float scale = is, offset = 0.0f;
+    if (t.kind == TensorKind::kNormWeight) {
+      scale = 0.1f, offset = 1.0f;
+    } else if (t.role == "token_embd") {
+      scale = 1.0f;
+    } else if (t.role == "attn_q" || t.role == "attn_k") {
+      scale = 2 * is;
+    } else if (t.role == "ffn_down") {
+      scale = 0.125f;
+    }
+    return add_tensor_values(out, t, rnd.draw(static_cast<size_t>(t.elements()), scale, offset));
+  });
+  VocabSpec v;
+  v.model = "llama";
+  v.tokens = std::move(toks);
+  v.scores = std::move(scores);
+  v.types = std::move(types);
+  v.ids = {{"bos", 1}, {"eos", 2}, {"unknown", 0}};
+  v.chat_template = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}";
+  add_vocab(w, v);
+  const auto path = !s.path.empty() ? s.path : temp_model_path("llm", tag);
   (void)w.write(path);
   return path;
 }

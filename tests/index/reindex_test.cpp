@@ -16,6 +16,7 @@ namespace {
 
 using test::make_chunks;
 using test::make_doc;
+using test::open_store;
 using test::options_for;
 using test::TempDir;
 
@@ -52,12 +53,6 @@ void put_doc(Store& store, int i, int dim, uint32_t salt, const std::string& ver
   }
   auto r = store.upsert(make_doc(id, texts[0] + " " + texts[1]), make_chunks(id, texts), vecs);
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
-}
-
-std::unique_ptr<Store> open_store(const StoreOptions& o) {
-  auto s = Store::open(o);
-  EXPECT_TRUE(s.is_ok()) << s.status().to_string();
-  return s.is_ok() ? std::move(s).value() : nullptr;
 }
 
 // Every live chunk's vector is exactly the (dim, salt) encoder's: no chunk

@@ -12,17 +12,14 @@
 namespace ragd {
 namespace {
 
+using test::at_dir;
+using test::copy_store_files;
 using test::make_chunks;
 using test::make_doc;
+using test::open_store;
 using test::options_for;
 using test::random_vectors;
 using test::TempDir;
-
-std::unique_ptr<Store> open_store(const StoreOptions& o) {
-  auto s = Store::open(o);
-  EXPECT_TRUE(s.is_ok()) << s.status().to_string();
-  return s.is_ok() ? std::move(s).value() : nullptr;
-}
 
 std::vector<ScoredChunk> lexical(const Store& s, const std::string& q, size_t k = 10,
                                  const DocPredicate& allow = nullptr) {
@@ -357,13 +354,10 @@ TEST(StoreTest, LexicalSnapshotCatchesUpAndRebuildsWhenDamaged) {
     expect_terms = store->stats().lexical_terms;
     ASSERT_FALSE(expect[2].empty());
     // A crash now leaves the old lex.index: copy the files as they are.
-    std::filesystem::copy(dir.path(), crash.path(), std::filesystem::copy_options::recursive |
-                                                      std::filesystem::copy_options::overwrite_existing);
+    copy_store_files(dir.path(), crash.path());
   }
   auto check = [&](const std::filesystem::path& p, const std::string& state_prefix) {
-    auto oo = o;
-    oo.dir = p;
-    auto store = open_store(oo);
+    auto store = open_store(at_dir(o, p));
     ASSERT_TRUE(store);
     const auto st = store->stats();
     EXPECT_EQ(st.lexical_state.rfind(state_prefix, 0), 0u) << st.lexical_state;
@@ -419,13 +413,10 @@ TEST_P(SnapshotTest, ReplayAfterSnapshotAndRebuildWhenCorrupt) {
       expect.push_back(top_labels(*store, std::vector<float>(queries.begin() + qi * dim, queries.begin() + (qi + 1) * dim), 10));
     }
     // A crash now leaves the old snapshot plus an op log: copy the files as they are.
-    std::filesystem::copy(dir.path(), crash.path(), std::filesystem::copy_options::recursive |
-                                                      std::filesystem::copy_options::overwrite_existing);
+    copy_store_files(dir.path(), crash.path());
   }
   auto check = [&](const std::filesystem::path& p, const std::string& state_prefix) {
-    auto oo = o;
-    oo.dir = p;
-    auto store = open_store(oo);
+    auto store = open_store(at_dir(o, p));
     ASSERT_TRUE(store);
     EXPECT_EQ(store->stats().ann_state.rfind(state_prefix, 0), 0u) << store->stats().ann_state;
     EXPECT_EQ(store->stats().documents, 600u - 86u);

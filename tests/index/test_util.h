@@ -1,8 +1,11 @@
 // Helpers shared by the index tests: temporary directories and documents.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -77,6 +80,26 @@ inline StoreOptions options_for(const std::filesystem::path& dir, const std::str
   o.vector_index = type;
   o.sync_writes = false;  // tests that need durability turn it back on
   return o;
+}
+
+// Opens the store of `o`, or fails the test and returns nullptr.
+inline std::unique_ptr<Store> open_store(const StoreOptions& o) {
+  auto s = Store::open(o);
+  EXPECT_TRUE(s.is_ok()) << s.status().to_string();
+  return s.is_ok() ? std::move(s).value() : nullptr;
+}
+
+// The same options with the store in `dir`.
+inline StoreOptions at_dir(StoreOptions o, const std::filesystem::path& dir) {
+  o.dir = dir;
+  return o;
+}
+
+// Copies a store's files as they are on disk (what a crash at this point
+// leaves behind) into `to`.
+inline void copy_store_files(const std::filesystem::path& from, const std::filesystem::path& to) {
+  std::filesystem::copy(from, to, std::filesystem::copy_options::recursive |
+                                      std::filesystem::copy_options::overwrite_existing);
 }
 
 }  // namespace ragd::test

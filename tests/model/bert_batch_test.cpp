@@ -3,7 +3,6 @@
 // sequences through the same scratch buffers, and every vector must be the
 // one the sequence gets when it is encoded alone.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -14,52 +13,43 @@
 
 #include "model/bert.h"
 #include "model/gguf.h"
-#include "tiny_models.h"
+#include "model/model_builder.h"
 
 namespace ragd {
 namespace {
-
-using testing_tiny::add_tensor;
-using testing_tiny::rnd;
 
 constexpr int kVocab = 64, kEmbd = 64, kLayers = 2, kHeads = 4, kFf = 128, kCtx = 64;
 
 // A tiny BERT with random weights (all the tensors llama.cpp's bert graph
 // reads, biases included) in `type`.
 std::string write_tiny_bert(GgmlType type, const std::string& tag) {
-  std::mt19937 rng(11);
-  GgufWriter w;
-  w.add_str("general.architecture", "bert");
-  w.add_u32("bert.context_length", kCtx);
-  w.add_u32("bert.embedding_length", kEmbd);
-  w.add_u32("bert.block_count", kLayers);
-  w.add_u32("bert.feed_forward_length", kFf);
-  w.add_u32("bert.attention.head_count", kHeads);
-  w.add_f32("bert.attention.layer_norm_epsilon", 1e-12f);
-  w.add_u32("bert.pooling_type", 2);
+  EncoderShape shape;
+  shape.n_vocab = kVocab;
+  shape.n_embd = kEmbd;
+  shape.n_layer = kLayers;
+  shape.n_head = kHeads;
+  shape.n_ff = kFf;
+  shape.n_ctx = kCtx;
+  shape.wtype = type;
+  NormalWeights rnd(11, /*fresh_per_draw=*/true);
   const float is = 1.0f / std::sqrt(static_cast<float>(kEmbd));
-  add_tensor(w, "token_embd.weight", type, {kEmbd, kVocab}, rnd(rng, size_t{kVocab} * kEmbd, 0.5f));
-  add_tensor(w, "token_types.weight", GgmlType::F32, {kEmbd, 2}, rnd(rng, size_t{2} * kEmbd, 0.1f));
-  add_tensor(w, "position_embd.weight", type, {kEmbd, kCtx}, rnd(rng, size_t{kCtx} * kEmbd, 0.5f));
-  add_tensor(w, "token_embd_norm.weight", GgmlType::F32, {kEmbd}, rnd(rng, kEmbd, 0.1f, 1.0f));
-  add_tensor(w, "token_embd_norm.bias", GgmlType::F32, {kEmbd}, rnd(rng, kEmbd, 0.1f));
-  for (int l = 0; l < kLayers; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    for (const char* t : {"attn_q", "attn_k", "attn_v", "attn_output"}) {
-      add_tensor(w, p + t + ".weight", type, {kEmbd, kEmbd}, rnd(rng, size_t{kEmbd} * kEmbd, 2 * is));
-      add_tensor(w, p + t + ".bias", GgmlType::F32, {kEmbd}, rnd(rng, kEmbd, 0.1f));
+  GgufWriter w;
+  const Status st = add_encoder(w, shape, [&](GgufWriter& out, const TensorSlot& t) {
+    const auto n = static_cast<size_t>(t.elements());
+    float scale = 0.1f, offset = 0.0f;
+    if (t.kind == TensorKind::kNormWeight) {
+      offset = 1.0f;
+    } else if (t.role == "token_embd" || t.role == "position_embd") {
+      scale = 0.5f;
+    } else if (t.kind == TensorKind::kMatrix && t.role.rfind("attn_", 0) == 0) {
+      scale = 2 * is;
+    } else if (t.kind == TensorKind::kMatrix && t.role == "ffn_up") {
+      scale = is;
     }
-    add_tensor(w, p + "attn_output_norm.weight", GgmlType::F32, {kEmbd}, rnd(rng, kEmbd, 0.1f, 1.0f));
-    add_tensor(w, p + "attn_output_norm.bias", GgmlType::F32, {kEmbd}, rnd(rng, kEmbd, 0.1f));
-    add_tensor(w, p + "ffn_up.weight", type, {kEmbd, kFf}, rnd(rng, size_t{kFf} * kEmbd, is));
-    add_tensor(w, p + "ffn_up.bias", GgmlType::F32, {kFf}, rnd(rng, kFf, 0.1f));
-    add_tensor(w, p + "ffn_down.weight", type, {kFf, kEmbd}, rnd(rng, size_t{kEmbd} * kFf, 0.1f));
-    add_tensor(w, p + "ffn_down.bias", GgmlType::F32, {kEmbd}, rnd(rng, kEmbd, 0.1f));
-    add_tensor(w, p + "layer_output_norm.weight", GgmlType::F32, {kEmbd}, rnd(rng, kEmbd, 0.1f, 1.0f));
-    add_tensor(w, p + "layer_output_norm.bias", GgmlType::F32, {kEmbd}, rnd(rng, kEmbd, 0.1f));
-  }
-  const auto path = (std::filesystem::temp_directory_path() /
-                     ("ragd_tiny_bert_" + tag + "_" + std::to_string(::getpid()) + ".gguf")).string();
+    return add_tensor_values(out, t, rnd.draw(n, scale, offset));
+  });
+  EXPECT_TRUE(st.is_ok()) << st.to_string();
+  const auto path = temp_model_path("tiny_bert", tag);
   EXPECT_TRUE(w.write(path).is_ok());
   return path;
 }

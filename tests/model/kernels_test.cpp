@@ -9,18 +9,11 @@
 #include "model/kernels.h"
 #include "model/kv_cache.h"
 #include "model/matmul.h"
+#include "model/model_builder.h"
 #include "model/quant.h"
 
 namespace ragd {
 namespace {
-
-std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 TEST(Fp16, KnownValuesAndRounding) {
   EXPECT_EQ(fp32_to_fp16(1.0f), 0x3c00);
@@ -50,7 +43,7 @@ TEST(Dequant, Q8_0AndQ4_0) {
     EXPECT_EQ(y[i + 16], 2.0f * (15 - i - 8));
   }
   // Q4_0 reference quantiser round-trips within half a step.
-  auto x = randn(64, 1);
+  auto x = normal_values(64, 1);
   BlockQ4_0 q[2];
   quantize_row_q4_0_ref(x.data(), q, 64);
   std::vector<float> back(64);
@@ -87,7 +80,7 @@ TEST(Dequant, Q4_KAndQ6_KLayout) {
 }
 
 TEST(QuantizeQ8_0, MatchesGgmlRule) {
-  std::vector<float> x = randn(64, 2);
+  std::vector<float> x = normal_values(64, 2);
   x[3] = 0.0f;
   BlockQ8_0 q[2];
   quantize_row_q8_0(x.data(), q, 64);
@@ -132,13 +125,13 @@ class LinearTypes : public ::testing::TestWithParam<std::tuple<WeightType, int>>
 TEST_P(LinearTypes, MatchesNaiveOnDequantisedWeights) {
   const auto [type, m] = GetParam();
   const int64_t rows = 37, cols = 96;
-  auto w = randn(rows * cols, 3);
+  auto w = normal_values(rows * cols, 3);
   auto bytes = encode(type, w, rows, cols);
   auto lin = Linear::create(type, bytes.data(), rows, cols, "w");
   ASSERT_TRUE(lin.is_ok());
   std::vector<float> wd(rows * cols);
   for (int64_t r = 0; r < rows; ++r) (*lin)->row(r, &wd[r * cols]);
-  auto x = randn(m * cols, 4);
+  auto x = normal_values(m * cols, 4);
   // The reference sees the activations the kernel is meant to see.
   std::vector<float> xr = x;
   if (type == WeightType::kF16) round_row_to_fp16(x.data(), xr.data(), m * cols);
@@ -170,7 +163,7 @@ TEST(Linear, RejectsBadShapes) {
 TEST(Sgemm, OneDnnMatchesNaive) {
   for (int m : {1, 5, 64}) {
     const int k = 40, n = 24;
-    auto x = randn(m * k, 5), w = randn(n * k, 6);
+    auto x = normal_values(m * k, 5), w = normal_values(n * k, 6);
     std::vector<float> a(m * n), b(m * n);
     sgemm_nt(x.data(), m, k, w.data(), n, a.data(), 2);
     sgemm_nt_naive(x.data(), m, k, w.data(), n, b.data());
@@ -179,7 +172,7 @@ TEST(Sgemm, OneDnnMatchesNaive) {
 }
 
 TEST(Norms, RmsAndLayerNorm) {
-  auto x = randn(48, 7), w = randn(48, 8), b = randn(48, 9);
+  auto x = normal_values(48, 7), w = normal_values(48, 8), b = normal_values(48, 9);
   std::vector<float> y(48);
   rms_norm(x.data(), w.data(), y.data(), 48, 1e-5f);
   double ss = 0;
@@ -198,7 +191,7 @@ TEST(Norms, RmsAndLayerNorm) {
 TEST(Rope, NormalAndNeoxRotatePairs) {
   const int heads = 2, hd = 8, n_rot = 6, pos = 5;
   const float base = 10000.0f;
-  auto x = randn(heads * hd, 10);
+  auto x = normal_values(heads * hd, 10);
   for (RopeMode mode : {RopeMode::kNormal, RopeMode::kNeox}) {
     std::vector<float> y = x;
     rope(y.data(), heads, hd, n_rot, pos, base, mode);
@@ -238,10 +231,10 @@ TEST(Attention, GqaWithCacheMatchesNaive) {
   AttentionShape shape{n_head, n_kv, hd, 1.0f / std::sqrt(8.0f)};
   for (KvType type : {KvType::kF32, KvType::kF16}) {
     KvCache cache(1, n_ctx, n_kv * hd, type);
-    auto k = randn((pos0 + n_tok) * n_kv * hd, 11), v = randn((pos0 + n_tok) * n_kv * hd, 12);
+    auto k = normal_values((pos0 + n_tok) * n_kv * hd, 11), v = normal_values((pos0 + n_tok) * n_kv * hd, 12);
     cache.store(0, 0, pos0, k.data(), v.data());
     cache.store(0, pos0, n_tok, k.data() + pos0 * n_kv * hd, v.data() + pos0 * n_kv * hd);
-    auto q = randn(n_tok * n_head * hd, 13);
+    auto q = normal_values(n_tok * n_head * hd, 13);
     std::vector<float> out(n_tok * n_head * hd);
     attention(q.data(), n_head * hd, n_tok, pos0, cache.view(0), 0, pos0 + n_tok, true, shape, out.data(),
               n_head * hd, 2);

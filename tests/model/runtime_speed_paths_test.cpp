@@ -13,19 +13,12 @@
 #include "model/kv_cache.h"
 #include "model/llama.h"
 #include "model/matmul.h"
+#include "model/model_builder.h"
 #include "model/quant.h"
 #include "tests/model/tiny_models.h"
 
 namespace ragd {
 namespace {
-
-std::vector<float> random_values(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 std::vector<uint8_t> quantize_q8_0(const std::vector<float>& w, int64_t rows, int64_t cols) {
   std::vector<uint8_t> out(weight_row_bytes(WeightType::kQ8_0, cols) * static_cast<size_t>(rows));
@@ -47,7 +40,7 @@ TEST(ForwardGroup, SameAsOneLayerAtATime) {
     std::vector<std::vector<uint8_t>> data;
     std::vector<std::unique_ptr<Linear>> owned;
     for (size_t i = 0; i < rows.size(); ++i) {
-      auto w = random_values(static_cast<size_t>(rows[i] * cols), 10 + static_cast<uint32_t>(i));
+      auto w = normal_values(static_cast<size_t>(rows[i] * cols), 10 + static_cast<uint32_t>(i));
       if (type == WeightType::kQ8_0) {
         data.push_back(quantize_q8_0(w, rows[i], cols));
       } else if (type == WeightType::kF16) {
@@ -60,7 +53,7 @@ TEST(ForwardGroup, SameAsOneLayerAtATime) {
       owned.push_back(std::move(l).value());
     }
     for (int64_t m : {1, 3}) {
-      const auto x = random_values(static_cast<size_t>(m * cols), 99);
+      const auto x = normal_values(static_cast<size_t>(m * cols), 99);
       std::vector<std::vector<float>> want(rows.size()), got(rows.size());
       std::vector<const Linear*> layers;
       std::vector<float*> outs;
@@ -81,14 +74,14 @@ TEST(ForwardGroup, SameAsOneLayerAtATime) {
 
 TEST(Q8_0Prompt, GemmPathMatchesExactKernel) {
   const int64_t rows = 70, cols = 128, m = 48;  // m >= 32: the GEMM path
-  auto w = random_values(static_cast<size_t>(rows * cols), 3);
+  auto w = normal_values(static_cast<size_t>(rows * cols), 3);
   const auto q = quantize_q8_0(w, rows, cols);
   LinearOptions fast, exact;
   exact.exact_q8_0 = true;
   auto lf = Linear::create(WeightType::kQ8_0, q.data(), rows, cols, "fast", fast);
   auto le = Linear::create(WeightType::kQ8_0, q.data(), rows, cols, "exact", exact);
   ASSERT_TRUE(lf.is_ok() && le.is_ok());
-  const auto x = random_values(static_cast<size_t>(m * cols), 4);
+  const auto x = normal_values(static_cast<size_t>(m * cols), 4);
   std::vector<float> yf(static_cast<size_t>(m * rows)), ye(yf.size());
   (*lf)->forward(x.data(), m, yf.data(), 2);
   (*le)->forward(x.data(), m, ye.data(), 2);
@@ -141,9 +134,9 @@ TEST(Attention, VectorPathsMatchNaive) {
   for (int hd : {32, 64, 40}) {  // 40: the generic (non-multiple-of-8 kernels) fallbacks for PV
     AttentionShape s{6, 2, hd, 1.0f / std::sqrt(static_cast<float>(hd))};
     const int n_kv = 37, n_q = 5, q_pos0 = n_kv - n_q;
-    const auto q = random_values(static_cast<size_t>(n_q * s.n_head * hd), 1);
-    const auto k = random_values(static_cast<size_t>(n_kv * s.n_head_kv * hd), 2);
-    const auto v = random_values(static_cast<size_t>(n_kv * s.n_head_kv * hd), 3);
+    const auto q = normal_values(static_cast<size_t>(n_q * s.n_head * hd), 1);
+    const auto k = normal_values(static_cast<size_t>(n_kv * s.n_head_kv * hd), 2);
+    const auto v = normal_values(static_cast<size_t>(n_kv * s.n_head_kv * hd), 3);
     for (bool causal : {true, false}) {
       const auto want = naive_attention(q, k, v, n_q, n_kv, q_pos0, causal, s);
       KvView kv{k.data(), v.data(), s.n_head_kv * hd, false};

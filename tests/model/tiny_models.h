@@ -2,16 +2,15 @@
 // weights, written with GgufWriter, and reference forward passes in double.
 #pragma once
 
-#include <unistd.h>
-
 #include <cmath>
 #include <filesystem>
-#include <random>
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "model/gguf.h"
-#include "model/quant.h"
+#include "model/model_builder.h"
 
 namespace ragd::testing_tiny {
 
@@ -35,13 +34,6 @@ struct TinyWeights {
   std::vector<Layer> layers;
 };
 
-inline std::vector<float> rnd(std::mt19937& rng, size_t n, float scale, float offset = 0.0f) {
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = offset + scale * d(rng);
-  return v;
-}
-
 inline std::vector<std::string> tiny_vocab(int n) {
   std::vector<std::string> t = {"<unk>", "<s>", "</s>"};
   const char* pieces[] = {"\xe2\x96\x81", "a", "b", "c", "d", "e", "\xe2\x96\x81" "the", "\xe2\x96\x81" "cat",
@@ -56,104 +48,82 @@ inline std::vector<std::string> tiny_vocab(int n) {
   return t;
 }
 
-inline void add_tensor(GgufWriter& w, const std::string& name, GgmlType type, std::vector<int64_t> ne,
-                       const std::vector<float>& v) {
-  if (type == GgmlType::F32 || ne.size() == 1) {
-    (void)w.add_tensor_f32(name, ne, v);
-    return;
-  }
-  const int64_t cols = ne[0], rows = static_cast<int64_t>(v.size()) / cols;
-  std::vector<uint8_t> bytes;
-  if (type == GgmlType::F16) {
-    bytes.resize(v.size() * 2);
-    fp32_to_fp16_row(v.data(), reinterpret_cast<uint16_t*>(bytes.data()), static_cast<int64_t>(v.size()));
-  } else {  // Q8_0
-    bytes.resize(static_cast<size_t>(rows * cols / 32) * sizeof(BlockQ8_0));
-    quantize_row_q8_0(v.data(), reinterpret_cast<BlockQ8_0*>(bytes.data()), rows * cols);
-  }
-  (void)w.add_tensor(name, type, ne, bytes);
+// The tensor of `slot` in W.
+inline const std::vector<float>& tiny_weight(const TinyWeights& W, const TensorSlot& slot) {
+  if (slot.layer < 0) return slot.role == "token_embd" ? W.embd : slot.role == "output" ? W.output : W.out_norm;
+  const auto& L = W.layers[static_cast<size_t>(slot.layer)];
+  const bool bias = slot.kind == TensorKind::kBias;
+  if (slot.role == "attn_norm") return L.attn_norm;
+  if (slot.role == "ffn_norm") return L.ffn_norm;
+  if (slot.role == "attn_q") return bias ? L.bq : L.wq;
+  if (slot.role == "attn_k") return bias ? L.bk : L.wk;
+  if (slot.role == "attn_v") return bias ? L.bv : L.wv;
+  if (slot.role == "attn_output") return L.wo;
+  if (slot.role == "ffn_gate") return L.gate;
+  return slot.role == "ffn_up" ? L.up : L.down;
 }
 
 // Writes the model to a temp file and returns its path; fills `weights` with
-// the (dequantised) values the file holds.
+// the f32 values it was made from (before any F16 / Q8_0 rounding).
 inline std::string write_tiny_decoder(const TinySpec& s, TinyWeights* weights, const std::string& tag) {
-  std::mt19937 rng(s.seed);
+  NormalWeights rnd(s.seed, /*fresh_per_draw=*/true);
   const int hd = s.embd / s.heads, kv = s.heads_kv * hd;
   TinyWeights W;
-  W.embd = rnd(rng, static_cast<size_t>(s.vocab) * s.embd, 1.0f);
-  W.out_norm = rnd(rng, s.embd, 0.1f, 1.0f);
-  if (!s.tied) W.output = rnd(rng, static_cast<size_t>(s.vocab) * s.embd, 0.3f);
+  W.embd = rnd.draw(static_cast<size_t>(s.vocab) * s.embd, 1.0f);
+  W.out_norm = rnd.draw(s.embd, 0.1f, 1.0f);
+  if (!s.tied) W.output = rnd.draw(static_cast<size_t>(s.vocab) * s.embd, 0.3f);
   const float is = 1.0f / std::sqrt(static_cast<float>(s.embd));
   for (int l = 0; l < s.layers; ++l) {
     TinyWeights::Layer L;
-    L.attn_norm = rnd(rng, s.embd, 0.1f, 1.0f);
-    L.ffn_norm = rnd(rng, s.embd, 0.1f, 1.0f);
-    L.wq = rnd(rng, static_cast<size_t>(s.embd) * s.embd, 2 * is);
-    L.wk = rnd(rng, static_cast<size_t>(kv) * s.embd, 2 * is);
-    L.wv = rnd(rng, static_cast<size_t>(kv) * s.embd, is);
-    L.wo = rnd(rng, static_cast<size_t>(s.embd) * s.embd, is);
-    L.gate = rnd(rng, static_cast<size_t>(s.ff) * s.embd, is);
-    L.up = rnd(rng, static_cast<size_t>(s.ff) * s.embd, is);
-    L.down = rnd(rng, static_cast<size_t>(s.embd) * s.ff, 1.0f / std::sqrt(static_cast<float>(s.ff)));
+    L.attn_norm = rnd.draw(s.embd, 0.1f, 1.0f);
+    L.ffn_norm = rnd.draw(s.embd, 0.1f, 1.0f);
+    L.wq = rnd.draw(static_cast<size_t>(s.embd) * s.embd, 2 * is);
+    L.wk = rnd.draw(static_cast<size_t>(kv) * s.embd, 2 * is);
+    L.wv = rnd.draw(static_cast<size_t>(kv) * s.embd, is);
+    L.wo = rnd.draw(static_cast<size_t>(s.embd) * s.embd, is);
+    L.gate = rnd.draw(static_cast<size_t>(s.ff) * s.embd, is);
+    L.up = rnd.draw(static_cast<size_t>(s.ff) * s.embd, is);
+    L.down = rnd.draw(static_cast<size_t>(s.embd) * s.ff, 1.0f / std::sqrt(static_cast<float>(s.ff)));
     if (s.qkv_bias) {
-      L.bq = rnd(rng, s.embd, 0.2f);
-      L.bk = rnd(rng, kv, 0.2f);
-      L.bv = rnd(rng, kv, 0.2f);
+      L.bq = rnd.draw(s.embd, 0.2f);
+      L.bk = rnd.draw(kv, 0.2f);
+      L.bv = rnd.draw(kv, 0.2f);
     }
     W.layers.push_back(std::move(L));
   }
   GgufWriter w;
-  const std::string a = s.arch;
-  w.add_str("general.architecture", a);
-  w.add_u32(a + ".context_length", static_cast<uint32_t>(s.ctx));
-  w.add_u32(a + ".embedding_length", static_cast<uint32_t>(s.embd));
-  w.add_u32(a + ".block_count", static_cast<uint32_t>(s.layers));
-  w.add_u32(a + ".feed_forward_length", static_cast<uint32_t>(s.ff));
-  w.add_u32(a + ".attention.head_count", static_cast<uint32_t>(s.heads));
-  w.add_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(s.heads_kv));
-  w.add_f32(a + ".rope.freq_base", s.rope_base);
-  w.add_f32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  DecoderShape shape;
+  shape.arch = s.arch;
+  shape.n_vocab = s.vocab;
+  shape.n_embd = s.embd;
+  shape.n_layer = s.layers;
+  shape.n_head = s.heads;
+  shape.n_head_kv = s.heads_kv;
+  shape.n_ff = s.ff;
+  shape.n_ctx = s.ctx;
+  shape.rope_base = s.rope_base;
+  shape.tied = s.tied;
+  shape.qkv_bias = s.qkv_bias;
+  shape.wtype = s.wtype;
+  const Status st = add_decoder(w, shape, [&](GgufWriter& out, const TensorSlot& slot) {
+    return add_tensor_values(out, slot, tiny_weight(W, slot));
+  });
+  EXPECT_TRUE(st.is_ok()) << st.to_string();
   if (s.with_tokenizer) {
-    auto toks = tiny_vocab(s.vocab);
-    std::vector<float> scores(toks.size());
-    std::vector<int32_t> types(toks.size(), 1);
-    types[0] = 2;
-    types[1] = types[2] = 3;
-    for (size_t i = 0; i < toks.size(); ++i) scores[i] = -static_cast<float>(i);
-    w.add_str("tokenizer.ggml.model", "llama");
-    w.add("tokenizer.ggml.tokens", GgufWriter::Value::array_str(toks));
-    w.add("tokenizer.ggml.scores", GgufWriter::Value::array_f32(scores));
-    w.add("tokenizer.ggml.token_type", GgufWriter::Value::array_i32(types));
-    w.add_u32("tokenizer.ggml.bos_token_id", 1);
-    w.add_u32("tokenizer.ggml.eos_token_id", 2);
-    w.add_u32("tokenizer.ggml.unknown_token_id", 0);
-    w.add_str("tokenizer.chat_template", "{% for m in messages %}<|im_start|>{{ m.role }}{% endfor %}");
+    VocabSpec v;
+    v.model = "llama";
+    v.tokens = tiny_vocab(s.vocab);
+    v.scores.resize(v.tokens.size());
+    for (size_t i = 0; i < v.scores.size(); ++i) v.scores[i] = -static_cast<float>(i);
+    v.types.assign(v.tokens.size(), 1);
+    v.types[0] = 2;
+    v.types[1] = v.types[2] = 3;
+    v.ids = {{"bos", 1}, {"eos", 2}, {"unknown", 0}};
+    v.chat_template = "{% for m in messages %}<|im_start|>{{ m.role }}{% endfor %}";
+    add_vocab(w, v);
   }
-  const GgmlType t = s.wtype;
-  add_tensor(w, "token_embd.weight", t, {s.embd, s.vocab}, W.embd);
-  add_tensor(w, "output_norm.weight", GgmlType::F32, {s.embd}, W.out_norm);
-  if (!s.tied) add_tensor(w, "output.weight", t, {s.embd, s.vocab}, W.output);
-  for (int l = 0; l < s.layers; ++l) {
-    const auto& L = W.layers[static_cast<size_t>(l)];
-    const std::string p = "blk." + std::to_string(l) + ".";
-    add_tensor(w, p + "attn_norm.weight", GgmlType::F32, {s.embd}, L.attn_norm);
-    add_tensor(w, p + "ffn_norm.weight", GgmlType::F32, {s.embd}, L.ffn_norm);
-    add_tensor(w, p + "attn_q.weight", t, {s.embd, s.embd}, L.wq);
-    add_tensor(w, p + "attn_k.weight", t, {s.embd, kv}, L.wk);
-    add_tensor(w, p + "attn_v.weight", t, {s.embd, kv}, L.wv);
-    add_tensor(w, p + "attn_output.weight", t, {s.embd, s.embd}, L.wo);
-    add_tensor(w, p + "ffn_gate.weight", t, {s.embd, s.ff}, L.gate);
-    add_tensor(w, p + "ffn_up.weight", t, {s.embd, s.ff}, L.up);
-    add_tensor(w, p + "ffn_down.weight", t, {s.ff, s.embd}, L.down);
-    if (s.qkv_bias) {
-      add_tensor(w, p + "attn_q.bias", GgmlType::F32, {s.embd}, L.bq);
-      add_tensor(w, p + "attn_k.bias", GgmlType::F32, {kv}, L.bk);
-      add_tensor(w, p + "attn_v.bias", GgmlType::F32, {kv}, L.bv);
-    }
-  }
-  const auto path = (std::filesystem::temp_directory_path() /
-                     ("ragd_tiny_" + tag + "_" + std::to_string(::getpid()) + ".gguf")).string();
-  (void)w.write(path);
+  const auto path = temp_model_path("tiny", tag);
+  EXPECT_TRUE(w.write(path).is_ok()) << path;
   if (weights) *weights = std::move(W);
   return path;
 }
