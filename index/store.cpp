@@ -710,8 +710,13 @@ Status StoreImpl::commit(std::vector<Pending>& group) {
   if (add_labels.empty()) {
     written = db_->Write(sync_options(), &batch);
   } else {
-    auto write = std::async(std::launch::async, [&] { return db_->Write(sync_options(), &batch); });
-    ann_status = ann_->add(add_labels, add_vectors);
+    auto write = db_writer_.submit([&] { return db_->Write(sync_options(), &batch); });
+    try {
+      ann_status = ann_->add(add_labels, add_vectors);
+    } catch (...) {
+      write.wait();  // the write still reads `batch`
+      throw;
+    }
     written = write.get();
   }
   if (!written.ok()) {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "index/lexical_index.h"
+#include "index/serial_worker.h"
 #include "index/store.h"
 #include "index/vector_index.h"
 
@@ -145,6 +146,15 @@ class StoreImpl final : public Store {
   Status recover_reindex_at_open();
   Status embed_into_shadow(ReindexRun& run, std::span<const uint64_t> labels, std::vector<float>& vecs);
   Status drop_shadow(bool sync);
+  // Ends the run (no reindex target any more) without touching the shadow.
+  void end_reindex_run();
+  // A failed step or commit: ends the run, empties the shadow (not synced:
+  // open() discards an unfinished one anyway) and returns `why`.
+  Status abandon_reindex(Status why);
+  // The text a reindex embeds for chunk `label` of `info`'s document: the
+  // run's text_of, else the chunk's text. False when the chunk is gone.
+  // Needs no lock: chunks are immutable and labels never reused.
+  bool reindex_text(const ChunkTextFn& text_of, uint64_t label, const DocInfo& info, std::string* text) const;
   std::vector<ScoredChunk> exact_vector_search(std::span<const float> query, size_t k,
                                                const DocPredicate& allow) const;
 
@@ -168,6 +178,10 @@ class StoreImpl final : public Store {
   // failed after they were inserted; it is not snapshotted. Only compared,
   // never dereferenced: a rebuilt or reindexed ANN is another object.
   const VectorIndex* ann_with_orphans_ = nullptr;
+  // Runs a commit's synced RocksDB write while the committing thread inserts
+  // the batch's vectors into the ANN. Each commit waits for its write, so
+  // nothing is queued when the store closes.
+  SerialWorker db_writer_;
 
   mutable std::shared_mutex mu_;
   // Guarded by mu_ (written with write_mu_ also held).

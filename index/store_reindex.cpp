@@ -99,6 +99,31 @@ Status StoreImpl::reindex_begin(const std::string& fingerprint, int dim, ChunkTe
   return Status::ok();
 }
 
+// REQUIRES: write_mu_ held.
+void StoreImpl::end_reindex_run() {
+  reindex_.reset();
+  std::unique_lock lock(mu_);
+  reindex_target_.clear();
+}
+
+// REQUIRES: write_mu_ held.
+Status StoreImpl::abandon_reindex(Status why) {
+  end_reindex_run();
+  (void)drop_shadow(/*sync=*/false);
+  return why;
+}
+
+bool StoreImpl::reindex_text(const ChunkTextFn& text_of, uint64_t label, const DocInfo& info,
+                             std::string* text) const {
+  std::string v;
+  Chunk c;
+  if (!db_->Get(rocksdb::ReadOptions(), cf(Cf::kChunks), codec::key_u64(label), &v).ok() || !decode_chunk(v, c)) {
+    return false;
+  }
+  *text = text_of ? text_of(info, c) : std::move(c.text);
+  return true;
+}
+
 // REQUIRES: write_mu_ held. Stores the vectors of the labels still live.
 Status StoreImpl::embed_into_shadow(ReindexRun& run, std::span<const uint64_t> labels, std::vector<float>& vecs) {
   const size_t dim = static_cast<size_t>(run.dim);
@@ -150,27 +175,17 @@ Result<uint64_t> StoreImpl::reindex_step(const EmbedFn& embed, size_t max_chunks
   std::vector<uint64_t> found;
   std::vector<std::string> texts;
   for (size_t i = 0; i < labels.size(); ++i) {
-    std::string v;
-    Chunk c;
-    if (!db_->Get(rocksdb::ReadOptions(), cf(Cf::kChunks), codec::key_u64(labels[i]), &v).ok() ||
-        !decode_chunk(v, c)) {
-      continue;
-    }
+    std::string text;
+    if (!reindex_text(text_of, labels[i], *infos[i], &text)) continue;
     found.push_back(labels[i]);
-    texts.push_back(text_of ? text_of(*infos[i], c) : std::move(c.text));
+    texts.push_back(std::move(text));
   }
   Result<std::vector<float>> vecs = std::vector<float>{};
   if (!found.empty()) vecs = run_embed(embed, texts, dim);
   std::lock_guard w(write_mu_);
   if (!reindex_ || reindex_->id != run_id) return Status::cancelled("reindex: aborted while embedding");
   Status s = vecs.is_ok() ? embed_into_shadow(*reindex_, found, *vecs) : vecs.status();
-  if (!s.is_ok()) {
-    reindex_.reset();
-    (void)drop_shadow(/*sync=*/false);
-    std::unique_lock lock(mu_);
-    reindex_target_.clear();
-    return s;
-  }
+  if (!s.is_ok()) return abandon_reindex(std::move(s));
   return next_label_ - reindex_->cursor;
 }
 
@@ -178,13 +193,7 @@ Status StoreImpl::reindex_commit(const EmbedFn& embed) {
   std::lock_guard w(write_mu_);
   if (!reindex_) return Status::failed_precondition("no reindex is running");
   ReindexRun& run = *reindex_;
-  auto fail = [&](Status s) {
-    reindex_.reset();
-    (void)drop_shadow(/*sync=*/false);
-    std::unique_lock lock(mu_);
-    reindex_target_.clear();
-    return s;
-  };
+  auto fail = [&](Status s) { return abandon_reindex(std::move(s)); };
   // The rest, with writers held off: only what arrived since the last step.
   std::vector<uint64_t> labels;
   std::vector<std::string> texts;
@@ -197,14 +206,10 @@ Status StoreImpl::reindex_commit(const EmbedFn& embed) {
     return Status::ok();
   };
   for (uint64_t l = run.cursor; l < next_label_; ++l) {
-    std::string v;
-    Chunk c;
-    if (!live(l) || !db_->Get(rocksdb::ReadOptions(), cf(Cf::kChunks), codec::key_u64(l), &v).ok() ||
-        !decode_chunk(v, c)) {
-      continue;
-    }
+    std::string text;
+    if (!live(l) || !reindex_text(run.text_of, l, *slots_[l], &text)) continue;
     labels.push_back(l);
-    texts.push_back(run.text_of ? run.text_of(*slots_[l], c) : std::move(c.text));
+    texts.push_back(std::move(text));
     if (labels.size() >= 256) {
       if (Status s = flush(); !s.is_ok()) return fail(s);
     }
@@ -270,11 +275,7 @@ Status StoreImpl::reindex_commit(const EmbedFn& embed) {
 Status StoreImpl::reindex_abort() {
   std::lock_guard w(write_mu_);
   if (!reindex_) return Status::ok();
-  reindex_.reset();
-  {
-    std::unique_lock lock(mu_);
-    reindex_target_.clear();
-  }
+  end_reindex_run();
   return drop_shadow(/*sync=*/true);
 }
 

@@ -30,7 +30,7 @@ struct Work {
 
 }  // namespace
 
-// A batch whose store write runs on another thread. The documents, chunks
+// A batch whose store write runs on the writer thread. The documents, chunks
 // and vectors live here until the write has returned.
 struct Ingestor::InFlight {
   std::vector<Work> work;
@@ -168,9 +168,7 @@ void Ingestor::flush_batch(bool durable) {
   }
   f->started = std::chrono::steady_clock::now();
   Store& store = store_;
-  f->results = std::async(std::launch::async, [&store, writes = std::move(writes)] {
-    return store.upsert_batch(writes);
-  });
+  f->results = store_writer_.submit([&store, writes = std::move(writes)] { return store.upsert_batch(writes); });
   in_flight_ = std::move(f);
   if (durable) finish_write();
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ingest/chunker.h"
+#include "index/serial_worker.h"
 #include "index/store.h"
 #include "ragd/document.h"
 #include "ragd/embedder.h"
@@ -73,6 +74,10 @@ class Ingestor {
   // Waits for the write in flight, if any, and accounts for its results.
   void finish_write();
   std::unique_ptr<InFlight> in_flight_;
+  // The thread that runs each batch's store write (one at a time), started
+  // with the first write. Destroyed before in_flight_, whose data its task
+  // reads; the destructor has waited for that task by then.
+  SerialWorker store_writer_;
 };
 
 }  // namespace ragd

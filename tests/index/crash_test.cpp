@@ -76,6 +76,16 @@ TEST(StoreCrashWriter, Run) {
   }
 }
 
+// The acknowledgements in the writers' log so far (every round appends).
+size_t ack_count(const std::filesystem::path& log_path) {
+  std::ifstream log(log_path);
+  std::string kind, id;
+  int gen = 0;
+  size_t n = 0;
+  while (log >> kind >> id >> gen) n += kind == "ack";
+  return n;
+}
+
 TEST(StoreCrashTest, KilledWriterLeavesWholeAcknowledgedDocuments) {
   TempDir dir("crash");
   std::mt19937 rng(2024);
@@ -91,8 +101,16 @@ TEST(StoreCrashTest, KilledWriterLeavesWholeAcknowledgedDocuments) {
     std::string filter = "--gtest_filter=StoreCrashWriter.Run";
     char* argv[] = {exe.data(), filter.data(), nullptr};
     pid_t pid = 0;
+    const size_t acks_before = ack_count(dir.path() / "acked.log");
     ASSERT_EQ(posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv, envp.data()), 0);
-    std::this_thread::sleep_for(std::chrono::milliseconds(400 + rng() % 800));
+    // Kill at a random moment after the writer's first acknowledgement of
+    // this round: on a loaded machine starting the child alone can take
+    // longer than a fixed delay.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (ack_count(dir.path() / "acked.log") == acks_before && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 800));
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);
