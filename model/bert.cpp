@@ -220,7 +220,7 @@ void BertModel::encode_group(std::span<const std::vector<int32_t>> seqs, int tot
       KvView kv{k + off, v + off, E, false};
       attention(q + off, E, n, 0, kv, 0, n, false, shape, a + off, E, n_threads);
     }
-    L.wo->forward(a, total, h, n_threads);
+    L.wo->forward_overwriting(a, total, h, n_threads);  // a is dead after this
     add_bias_rows(h, L.bo, total, E);
 #pragma omp parallel for schedule(static) if (par)
     for (int i = 0; i < total; ++i) {
@@ -232,7 +232,7 @@ void BertModel::encode_group(std::span<const std::vector<int32_t>> seqs, int tot
     add_bias_rows(ff, L.b_up, total, F);
 #pragma omp parallel for schedule(static) if (par)
     for (int i = 0; i < total; ++i) gelu(ff + static_cast<size_t>(i) * F, F, options_.gelu);
-    L.down->forward(ff, total, x, n_threads);
+    L.down->forward_overwriting(ff, total, x, n_threads);  // ff too
     add_bias_rows(x, L.b_down, total, E);
 #pragma omp parallel for schedule(static) if (par)
     for (int i = 0; i < total; ++i) {

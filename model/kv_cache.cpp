@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 
+#include "model/compute_pool.h"
 #include "model/kernels.h"
 #include "model/quant.h"
 
@@ -148,45 +149,47 @@ void attention(const float* q, int64_t q_stride, int n_q, int q_pos0, const KvVi
   }
   float* kw = kbuf.data();
   float* vw = vbuf.data();
-  const int nt = std::max(1, std::min<int>(n_threads, static_cast<int>(std::max<int64_t>(1, total))));
-#pragma omp parallel num_threads(nt)
-  {
-    if (kv.f16) {
-#pragma omp for schedule(static)
-      for (int j = 0; j < n_kv; ++j) {
+  if (kv.f16) {
+    // Widen in blocks of 64 positions.
+    const int64_t n_blocks = (n_kv + 63) / 64;
+    parallel_for(n_blocks, n_threads, [&](int64_t b) {
+      const int j_end = std::min<int>(n_kv, static_cast<int>(b + 1) * 64);
+      for (int j = static_cast<int>(b) * 64; j < j_end; ++j) {
         const int64_t src = static_cast<int64_t>(key_begin + j) * kv.stride;
         fp16_to_fp32_row(static_cast<const uint16_t*>(kv.k) + src, kw + j * kv_dim, kv_dim);
         fp16_to_fp32_row(static_cast<const uint16_t*>(kv.v) + src, vw + j * kv_dim, kv_dim);
       }
-    }
-    std::vector<float> scores(static_cast<size_t>(n_kv) + 8);
-    std::vector<float> qh(static_cast<size_t>(hd));
-#pragma omp for schedule(dynamic, 2)
-    for (int64_t t = 0; t < total; ++t) {
-      // Latest queries first: with a causal mask they are the longest tasks.
-      const int i = n_q - 1 - static_cast<int>(t / shape.n_head);
-      const int h = static_cast<int>(t % shape.n_head);
-      const int g = h / group;
-      const float* qsrc = q + i * q_stride + static_cast<int64_t>(h) * hd;
-      if (kv.f16) {
-        round_row_to_fp16(qsrc, qh.data(), hd);
-      } else {
-        std::memcpy(qh.data(), qsrc, static_cast<size_t>(hd) * 4);
-      }
-      int n_vis = n_kv;
-      if (causal) n_vis = std::clamp(q_pos0 + i + 1 - key_begin, 0, n_kv);
-      float* o = out + i * out_stride + static_cast<int64_t>(h) * hd;
-      if (n_vis == 0) {
-        std::fill(o, o + hd, 0.0f);
-        continue;
-      }
-      const int64_t goff = static_cast<int64_t>(g) * hd;
-      qk_generic(qh.data(), kf + goff, stride, n_vis, hd, shape.scale, scores.data(), !kv.f16);
-      softmax(scores.data(), n_vis);
-      if (kv.f16) round_row_to_fp16(scores.data(), scores.data(), n_vis);
-      pv_generic(scores.data(), n_vis, vf + goff, stride, hd, o);
-    }
+    });
   }
+  parallel_for(total, n_threads, [&](int64_t t) {
+    thread_local std::vector<float> scores_buf, qh_buf;
+    if (scores_buf.size() < static_cast<size_t>(n_kv) + 8) scores_buf.resize(static_cast<size_t>(n_kv) + 8);
+    if (qh_buf.size() < static_cast<size_t>(hd)) qh_buf.resize(static_cast<size_t>(hd));
+    float* scores = scores_buf.data();
+    float* qh = qh_buf.data();
+    // Latest queries first: with a causal mask they are the longest tasks.
+    const int i = n_q - 1 - static_cast<int>(t / shape.n_head);
+    const int h = static_cast<int>(t % shape.n_head);
+    const int g = h / group;
+    const float* qsrc = q + i * q_stride + static_cast<int64_t>(h) * hd;
+    if (kv.f16) {
+      round_row_to_fp16(qsrc, qh, hd);
+    } else {
+      std::memcpy(qh, qsrc, static_cast<size_t>(hd) * 4);
+    }
+    int n_vis = n_kv;
+    if (causal) n_vis = std::clamp(q_pos0 + i + 1 - key_begin, 0, n_kv);
+    float* o = out + i * out_stride + static_cast<int64_t>(h) * hd;
+    if (n_vis == 0) {
+      std::fill(o, o + hd, 0.0f);
+      return;
+    }
+    const int64_t goff = static_cast<int64_t>(g) * hd;
+    qk_generic(qh, kf + goff, stride, n_vis, hd, shape.scale, scores, !kv.f16);
+    softmax(scores, n_vis);
+    if (kv.f16) round_row_to_fp16(scores, scores, n_vis);
+    pv_generic(scores, n_vis, vf + goff, stride, hd, o);
+  });
 }
 
 }  // namespace ragd

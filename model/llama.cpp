@@ -79,6 +79,7 @@ Result<std::shared_ptr<const DecoderModel>> DecoderModel::from_gguf(std::shared_
   LinearOptions lo;
   lo.emulate_ggml = options.emulate_ggml;
   lo.exact_q8_0 = options.exact_q8_0;
+  lo.int8_prompts = options.int8_prompts;
   const int64_t E = c.n_embd, q_dim = static_cast<int64_t>(c.n_head) * c.head_dim,
                 kv_dim = static_cast<int64_t>(c.n_head_kv) * c.head_dim;
   RAGD_ASSIGN_OR_RETURN(m->token_embd_, load_linear(f, "token_embd.weight", E, 0, lo));
@@ -117,6 +118,9 @@ int default_threads() {
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
 }
+// Batches below this many tokens use the session's ComputePool; larger ones
+// (prompts) use OpenMP regions, which are long enough for wake-ups not to matter.
+constexpr size_t kPoolMaxTokens = 16;
 int session_ctx(const DecoderModel& m, const DecoderSessionOptions& o) {
   if (o.n_ctx > 0) return o.n_ctx;
   return std::min(m.config().n_ctx_train > 0 ? m.config().n_ctx_train : 2048, 4096);
@@ -154,6 +158,14 @@ Status DecoderSession::eval(std::span<const int32_t> tokens, std::vector<float>*
   for (size_t b = 0; b < tokens.size(); b += static_cast<size_t>(options_.n_batch)) {
     const size_t n = std::min(tokens.size() - b, static_cast<size_t>(options_.n_batch));
     const bool last_batch = b + n == tokens.size();
+    // Batches of a few tokens (generation) run many short parallel steps:
+    // on the session's pool, whose workers spin between them.
+    ComputePool* pool = nullptr;
+    if (n < kPoolMaxTokens && n_threads_ > 1) {
+      if (!pool_) pool_ = std::make_unique<ComputePool>(n_threads_);
+      pool = pool_.get();
+    }
+    ComputePool::Scope scope(pool);
     if (logits_all) {
       forward_batch(tokens.subspan(b, n), true, logits_all->data() + b * V);
     } else {
@@ -187,7 +199,7 @@ void DecoderSession::forward_batch(std::span<const int32_t> tokens, bool want_al
 
   // Row-wise steps run in parallel for prompt-sized batches only (a parallel
   // region costs more than the work for a single token).
-  const bool par = n >= 16;
+  const bool par = static_cast<size_t>(n) >= kPoolMaxTokens;
 #pragma omp parallel for num_threads(nt) schedule(static) if (par)
   for (int i = 0; i < n; ++i) m.token_embd_->row(tokens[static_cast<size_t>(i)], x_.data() + static_cast<size_t>(i) * E);
 
@@ -216,7 +228,7 @@ void DecoderSession::forward_batch(std::span<const int32_t> tokens, bool want_al
     }
     cache_.store(l, pos0, n, k_.data(), v_.data());
     attention(q_.data(), q_dim, n, pos0, cache_.view(l), 0, pos0 + n, true, shape, attn_.data(), q_dim, nt);
-    L.wo->forward(attn_.data(), n, h_.data(), nt);
+    L.wo->forward_overwriting(attn_.data(), n, h_.data(), nt);
 #pragma omp parallel for num_threads(nt) schedule(static) if (par)
     for (int i = 0; i < n; ++i) {
       const size_t o = static_cast<size_t>(i) * E;
@@ -233,7 +245,7 @@ void DecoderSession::forward_batch(std::span<const int32_t> tokens, bool want_al
       const size_t o = static_cast<size_t>(i) * c.n_ff;
       swiglu(&ffn_a_[o], &ffn_b_[o], &ffn_a_[o], c.n_ff);
     }
-    L.down->forward(ffn_a_.data(), n, h_.data(), nt);
+    L.down->forward_overwriting(ffn_a_.data(), n, h_.data(), nt);
 #pragma omp parallel for num_threads(nt) schedule(static) if (par)
     for (int i = 0; i < n; ++i) add_inplace(&x_[static_cast<size_t>(i) * E], &h_[static_cast<size_t>(i) * E], E);
   }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "model/compute_pool.h"
 #include "model/gguf.h"
 #include "model/kernels.h"
 #include "model/kv_cache.h"
@@ -47,6 +48,9 @@ struct DecoderLoadOptions {
   // Q8_0 prompts through the bit-exact int8 kernel instead of the faster f32
   // GEMM (LinearOptions::exact_q8_0). Default: false.
   bool exact_q8_0 = false;
+  // Quantised prompts through oneDNN int8 (LinearOptions::int8_prompts).
+  // Default: false.
+  bool int8_prompts = false;
 };
 
 class DecoderModel {
@@ -84,7 +88,9 @@ struct DecoderSessionOptions {
   int n_ctx = 0;
   // KV cache element type; f16 is llama.cpp's default. Default: kF16.
   KvType kv_type = KvType::kF16;
-  // OpenMP threads for this session's kernels. 0 = all cores. Default: 0.
+  // Threads for this session's kernels (OpenMP for prompts, the session's
+  // own spinning ComputePool for batches of under 16 tokens). 0 = all cores.
+  // Default: 0.
   int n_threads = 0;
   // Tokens evaluated per forward batch (bounds scratch memory: about
   // n_batch * (4 * n_embd + 2 * n_ff) floats). 256 is as fast as 512 on AVX2
@@ -126,6 +132,8 @@ class DecoderSession {
   int n_threads_;
   int n_past_ = 0;
   KvCache cache_;
+  // Spinning workers for small batches (generation), made on first use.
+  std::unique_ptr<ComputePool> pool_;
   // Scratch, sized for n_batch tokens.
   std::vector<float> x_, h_, q_, k_, v_, attn_, ffn_a_, ffn_b_;
 };

@@ -13,7 +13,9 @@
 #include <tuple>
 #include <vector>
 
+#include "model/compute_pool.h"
 #include "model/kernels.h"
+#include "model/lowp_matmul.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
@@ -351,16 +353,29 @@ void Linear::row(int64_t r, float* dst) const {
   dequantize_row(type_, data_ + static_cast<size_t>(r) * row_bytes_, dst, cols_);
 }
 
+// Prompt-sized batches of Q8_0: from this many rows on, the weights are
+// widened to f32 tiles and multiplied by oneDNN's f32 GEMM (or, with int8_prompts,
+// oneDNN's int8 GEMM),
+// with the activations quantised to Q8_0 and back, so every product is the one
+// ggml computes (only the order of the f32 sums differs).
+constexpr int64_t kQ8TiledMinRows = 32;
+
 // Q4_K batches from this many rows on widen weight tiles to f32 for oneDNN;
 // below it the int8 kernel (generation) reads the 4-bit weights directly.
 constexpr int64_t kQ4KTiledMinRows = 8;
 
-void Linear::forward(const float* x, int64_t m, float* y, int n_threads) const {
+void Linear::forward_impl(const float* x, int64_t m, float* y, int n_threads, bool x_writable) const {
   if (m <= 0) return;
   n_threads = std::max(1, n_threads);
+  if (options_.int8_prompts && !options_.exact_q8_0 && m >= kQ8TiledMinRows &&
+      (type_ == WeightType::kQ8_0 || type_ == WeightType::kQ4_0 || type_ == WeightType::kQ4_K ||
+       type_ == WeightType::kQ6_K)) {
+    const WeightRows w{type_, data_, row_bytes_, rows_, cols_};
+    if (int8_gemm_nt(w, x, m, y, rows_, n_threads).is_ok()) return;  // else the f32 path below
+  }
   switch (type_) {
     case WeightType::kF32: forward_f32(x, m, y, n_threads); return;
-    case WeightType::kQ8_0: forward_q8_0(x, m, y, n_threads); return;
+    case WeightType::kQ8_0: forward_q8_0(x, m, y, n_threads, x_writable); return;
     case WeightType::kQ4_K:
       if (m < kQ4KTiledMinRows) {
         forward_q4_k(x, m, y, n_threads);
@@ -370,38 +385,32 @@ void Linear::forward(const float* x, int64_t m, float* y, int n_threads) const {
     default: break;
   }
   if (m < 8) {
-    forward_small(x, m, y, n_threads);
+    forward_small(x, m, y, n_threads, x_writable);
   } else {
-    forward_tiled(x, m, y, n_threads);
+    forward_tiled(x, m, y, n_threads, x_writable);
   }
 }
 
 void Linear::forward_f32(const float* x, int64_t m, float* y, int n_threads) const {
   const auto* w = reinterpret_cast<const float*>(data_);
-  if (n_threads > 1 && m >= 8) {
-    // As in forward_tiled: dynamic chunks of rows, a single-threaded GEMM each.
+  if (n_threads > 1 && (m >= 8 || ComputePool::current() != nullptr)) {
+    // As in forward_tiled: dynamic chunks of rows, a single-threaded GEMM each
+    // (and on the generation pool, oneDNN must not start an OpenMP team).
     const int64_t chunk = std::clamp<int64_t>(((int64_t{1} << 16) / cols_) / 16 * 16, 16, 256);
     const int64_t n_chunks = (rows_ + chunk - 1) / chunk;
-#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
-    for (int64_t c = 0; c < n_chunks; ++c) {
+    parallel_for(n_chunks, n_threads, [&](int64_t c) {
       const int64_t r0 = c * chunk, nr = std::min(chunk, rows_ - r0);
       sgemm_nt_ld(x, m, cols_, w + r0 * cols_, nr, y + r0, rows_, 1);
-    }
+    });
     return;
   }
   sgemm_nt(x, m, cols_, w, rows_, y, n_threads);
 }
 
-// Prompt-sized batches of Q8_0: from this many rows on, the weights are
-// widened to f32 tiles and multiplied by oneDNN's f32 GEMM (AVX2 has no int8
-// instruction that beats f32 FMAs here: maddubs + madd + cvt per 32 products),
-// with the activations quantised to Q8_0 and back, so every product is the one
-// ggml computes (only the order of the f32 sums differs).
-constexpr int64_t kQ8TiledMinRows = 32;
 
-void Linear::forward_q8_0(const float* x, int64_t m, float* y, int n_threads) const {
+void Linear::forward_q8_0(const float* x, int64_t m, float* y, int n_threads, bool x_writable) const {
   if (m >= kQ8TiledMinRows && !options_.exact_q8_0) {
-    forward_tiled(x, m, y, n_threads);
+    forward_tiled(x, m, y, n_threads, x_writable);
     return;
   }
   const int64_t nb = cols_ / 32;
@@ -416,9 +425,7 @@ void Linear::forward_q8_0(const float* x, int64_t m, float* y, int n_threads) co
   // activations (small) are re-read from cache for every row.
   const int64_t chunk = 16;
   const int64_t n_chunks = (rows_ + chunk - 1) / chunk;
-  const int nt = static_cast<int>(std::min<int64_t>(n_threads, n_chunks));
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-  for (int64_t c = 0; c < n_chunks; ++c) {
+  parallel_for(n_chunks, n_threads, [&](int64_t c) {
     const int64_t r_end = std::min(rows_, (c + 1) * chunk);
     for (int64_t i = 0; i < m; i += 4) {
       const int mc = static_cast<int>(std::min<int64_t>(4, m - i));
@@ -435,7 +442,7 @@ void Linear::forward_q8_0(const float* x, int64_t m, float* y, int n_threads) co
         dot_q8_0_rows(w + r * nb, xq + i * nb, xd + i * nb, nb, mc, nb, y + i * rows_ + r, rows_);
       }
     }
-  }
+  });
 }
 
 void Linear::forward_q4_k(const float* x, int64_t m, float* y, int n_threads) const {
@@ -446,35 +453,34 @@ void Linear::forward_q4_k(const float* x, int64_t m, float* y, int n_threads) co
   const auto* w = reinterpret_cast<const BlockQ4_K*>(data_);
   const int64_t chunk = 16;
   const int64_t n_chunks = (rows_ + chunk - 1) / chunk;
-  const int nt = static_cast<int>(std::min<int64_t>(n_threads, n_chunks));
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-  for (int64_t c = 0; c < n_chunks; ++c) {
+  parallel_for(n_chunks, n_threads, [&](int64_t c) {
     const int64_t r_end = std::min(rows_, (c + 1) * chunk);
     for (int64_t r = c * chunk; r < r_end; ++r) {
       for (int64_t i = 0; i < m; ++i) y[i * rows_ + r] = dot_q4_k_q8_k(w + r * nb, xq + i * nb, nb);
     }
-  }
+  });
 }
 
 namespace {
 // Rounds activations the way ggml converts them for F16 / BF16 weights.
+// With x_writable the result goes to x itself rather than to buf.
 const float* prepare_activations(WeightType type, bool emulate, const float* x, int64_t n,
-                                 std::vector<float>& buf) {
+                                 std::vector<float>& buf, bool x_writable) {
   if (type == WeightType::kQ8_0) {  // always: the Q8_0 kernels quantise too
     thread_local std::vector<BlockQ8_0> q;
-    float* out = thread_buffer(buf, static_cast<size_t>(n));
+    float* out = x_writable ? const_cast<float*>(x) : thread_buffer(buf, static_cast<size_t>(n));
     BlockQ8_0* qb = thread_buffer(q, static_cast<size_t>(n / 32));
     const int64_t nblocks = n / 32;
-#pragma omp parallel for schedule(static) if (nblocks >= 1024)
-    for (int64_t b0 = 0; b0 < nblocks; b0 += 64) {
-      const int64_t nbk = std::min<int64_t>(64, nblocks - b0);
+    const int64_t n_groups = (nblocks + 63) / 64;
+    parallel_for(n_groups, nblocks >= 1024 ? omp_get_max_threads() : 1, [&](int64_t g) {
+      const int64_t b0 = g * 64, nbk = std::min<int64_t>(64, nblocks - b0);
       quantize_row_q8_0(x + b0 * 32, qb + b0, nbk * 32);
       dequantize_row(WeightType::kQ8_0, qb + b0, out + b0 * 32, nbk * 32);
-    }
+    });
     return out;
   }
   if (!emulate || (type != WeightType::kF16 && type != WeightType::kBF16)) return x;
-  float* out = thread_buffer(buf, static_cast<size_t>(n));
+  float* out = x_writable ? const_cast<float*>(x) : thread_buffer(buf, static_cast<size_t>(n));
   if (type == WeightType::kF16) {
     round_row_to_fp16(x, out, n);
   } else {
@@ -484,13 +490,12 @@ const float* prepare_activations(WeightType type, bool emulate, const float* x, 
 }
 }  // namespace
 
-void Linear::forward_small(const float* x_in, int64_t m, float* y, int n_threads) const {
+void Linear::forward_small(const float* x_in, int64_t m, float* y, int n_threads, bool x_writable) const {
   thread_local std::vector<float> xbuf;
-  const float* x = prepare_activations(type_, options_.emulate_ggml, x_in, m * cols_, xbuf);
+  const float* x = prepare_activations(type_, options_.emulate_ggml, x_in, m * cols_, xbuf, x_writable);
   const int64_t chunk = 16;
   const int64_t n_chunks = (rows_ + chunk - 1) / chunk;
-#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 4)
-  for (int64_t c = 0; c < n_chunks; ++c) {
+  parallel_for(n_chunks, n_threads, [&](int64_t c) {
     thread_local std::vector<float> wrow_buf;
     float* wrow = thread_buffer(wrow_buf, static_cast<size_t>(cols_));
     const int64_t r_end = std::min(rows_, (c + 1) * chunk);
@@ -509,13 +514,13 @@ void Linear::forward_small(const float* x_in, int64_t m, float* y, int n_threads
         for (int64_t i = 0; i < m; ++i) y[i * rows_ + r] = dot_f32(x + i * cols_, wrow, static_cast<int>(cols_));
       }
     }
-  }
+  });
 }
 
-void Linear::forward_tiled(const float* x_in, int64_t m, float* y, int n_threads) const {
+void Linear::forward_tiled(const float* x_in, int64_t m, float* y, int n_threads, bool x_writable) const {
   thread_local std::vector<float> xbuf;
   thread_local std::vector<float> tile_buf;
-  const float* x = prepare_activations(type_, options_.emulate_ggml, x_in, m * cols_, xbuf);
+  const float* x = prepare_activations(type_, options_.emulate_ggml, x_in, m * cols_, xbuf, x_writable);
   // About 1 MiB of widened weights per tile: big enough for an efficient
   // GEMM, small enough to stay in L2/L3 while it is used.
   if (n_threads > 1) {
@@ -526,8 +531,7 @@ void Linear::forward_tiled(const float* x_in, int64_t m, float* y, int n_threads
     // on a shared machine the OS often holds one back.
     const int64_t chunk = std::clamp<int64_t>(((int64_t{1} << 16) / cols_) / 16 * 16, 16, 256);
     const int64_t n_chunks = (rows_ + chunk - 1) / chunk;
-#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
-    for (int64_t c = 0; c < n_chunks; ++c) {
+    parallel_for(n_chunks, n_threads, [&](int64_t c) {
       thread_local std::vector<float> chunk_buf;
       float* wc = thread_buffer(chunk_buf, static_cast<size_t>(chunk * cols_));
       const int64_t r0 = c * chunk, nr = std::min(chunk, rows_ - r0);
@@ -535,7 +539,7 @@ void Linear::forward_tiled(const float* x_in, int64_t m, float* y, int n_threads
         dequantize_row(type_, data_ + static_cast<size_t>(r0 + r) * row_bytes_, wc + r * cols_, cols_);
       }
       sgemm_nt_ld(x, m, cols_, wc, nr, y + r0, rows_, 1);
-    }
+    });
     return;
   }
   int64_t tile = std::clamp<int64_t>((int64_t{1} << 18) / cols_, 16, rows_);
@@ -578,14 +582,13 @@ void Linear::forward_group(std::span<const Linear* const> layers, const float* x
     quantize_row_q8_0(x_in, xq, cols);
     for (int64_t b = 0; b < nb; ++b) xd[b] = fp16_to_fp32(xq[b].d);
   } else {
-    x = prepare_activations(l0.type_, l0.options_.emulate_ggml, x_in, cols, xbuf);
+    x = prepare_activations(l0.type_, l0.options_.emulate_ggml, x_in, cols, xbuf, false);
   }
   constexpr int64_t chunk = 16;
   int64_t first[9] = {0};
   for (size_t i = 0; i < layers.size(); ++i) first[i + 1] = first[i] + (layers[i]->rows_ + chunk - 1) / chunk;
   const int64_t n_chunks = first[layers.size()];
-#pragma omp parallel for num_threads(std::max(1, n_threads)) schedule(dynamic, 2)
-  for (int64_t c = 0; c < n_chunks; ++c) {
+  parallel_for(n_chunks, std::max(1, n_threads), [&](int64_t c) {
     size_t k = 0;
     while (c >= first[k + 1]) ++k;
     const Linear& l = *layers[k];
@@ -599,7 +602,7 @@ void Linear::forward_group(std::span<const Linear* const> layers, const float* x
         y[r] = dot_f16_row1(reinterpret_cast<const uint16_t*>(src), x, cols);
       }
     }
-  }
+  });
 }
 
 }  // namespace ragd

@@ -51,6 +51,7 @@ struct DecoderArgs {
   std::string kv = "f16";
   int threads = 0;
   int ctx = 0;
+  bool int8_prompts = false;
 };
 
 void add_decoder_args(CLI::App& cmd, DecoderArgs& a) {
@@ -58,6 +59,8 @@ void add_decoder_args(CLI::App& cmd, DecoderArgs& a) {
   cmd.add_option("--kv", a.kv, "KV cache type: f16 (llama.cpp's default) or f32")->capture_default_str();
   cmd.add_option("--threads,-t", a.threads, "threads (0 = all cores)")->capture_default_str();
   cmd.add_option("--ctx,-c", a.ctx, "context length (0 = min(model, 4096))")->capture_default_str();
+  cmd.add_flag("--int8-prompts", a.int8_prompts,
+               "quantised weights at prompt sizes through oneDNN int8 (faster, less exact; see model/README.md)");
 }
 
 struct Loaded {
@@ -66,7 +69,9 @@ struct Loaded {
 };
 
 Loaded load_decoder(const DecoderArgs& a, bool need_tokenizer) {
-  auto model = DecoderModel::load(a.model);
+  DecoderLoadOptions lo;
+  lo.int8_prompts = a.int8_prompts;
+  auto model = DecoderModel::load(a.model, lo);
   if (!model.is_ok()) fail_with(model.status());
   std::shared_ptr<const Tokenizer> tok;
   auto t = Tokenizer::from_gguf((*model)->gguf());
