@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/process_memory.h"
 #include "api/web_assets.h"
 
 namespace ragd::api {
@@ -43,6 +44,7 @@ App::App(ServiceContext& ctx, Registry& registry, LlmService* llm, RouteOptions 
                                     "Chunks the current or last reindex has to embed.").get()),
       in_flight_(registry.gauge("ragd_http_requests_in_flight", "HTTP requests being handled.").get()) {
   for (const char* r : {"ingested", "unchanged", "failed"}) ingest_docs_.with({r});
+  register_process_memory_metrics(registry);
   registry.add_collector([this] {
     StoreStats s = ctx_.store().stats();
     index_documents_.set(static_cast<double>(s.documents));

@@ -1,6 +1,7 @@
 #include "api/llm_service.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "api/json_codec.h"
 #include "api/openai.h"
@@ -56,6 +57,56 @@ int AdmissionQueue::running() const {
 int AdmissionQueue::waiting() const {
   std::lock_guard lock(mu_);
   return waiting_;
+}
+
+// ---- model threads ----
+
+struct ModelThreads::Job {
+  const std::function<void()>* fn = nullptr;
+  std::exception_ptr error;
+  bool done = false;  // guarded by ModelThreads::mu_
+};
+
+ModelThreads::ModelThreads(int n) {
+  for (int i = 0; i < std::max(1, n); ++i) threads_.emplace_back([this] { loop(); });
+}
+
+ModelThreads::~ModelThreads() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void ModelThreads::run(const std::function<void()>& fn) {
+  Job job;
+  job.fn = &fn;
+  std::unique_lock lock(mu_);
+  jobs_.push_back(&job);
+  cv_.notify_all();
+  cv_.wait(lock, [&] { return job.done; });
+  if (job.error) std::rethrow_exception(job.error);
+}
+
+void ModelThreads::loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
+    if (jobs_.empty()) return;  // stop_ and nothing left
+    Job* job = jobs_.front();
+    jobs_.pop_front();
+    lock.unlock();
+    try {
+      (*job->fn)();
+    } catch (...) {
+      job->error = std::current_exception();
+    }
+    lock.lock();
+    job->done = true;
+    cv_.notify_all();
+  }
 }
 
 // ---- metrics ----
@@ -131,6 +182,7 @@ LlmService::LlmService(ServiceContext& ctx, LlmServiceOptions options, Registry&
     : ctx_(ctx),
       options_(std::move(options)),
       queue_(std::max(1, options_.max_concurrent), std::max(0, options_.max_queue)),
+      model_threads_(std::max(1, options_.max_concurrent)),
       metrics_(registry) {}
 
 LlmService::~LlmService() = default;
@@ -149,6 +201,9 @@ Result<std::unique_ptr<LlmService>> LlmService::open(ServiceContext& ctx, LlmSer
     RAGD_ASSIGN_OR_RETURN(s->audit_, AuditLog::open(s->options_.audit_log));
   }
   LlmAnswererOptions ao = s->options_.answerer;
+  // One reusable session per generation that may run at once (the
+  // admission queue lets no more run), shared by answers and plain chat.
+  ao.sessions_kept = std::max(1, s->options_.max_concurrent);
   if (ao.model_file.empty()) ao.model_file = path;
   if (ao.extractive.word_ranks == nullptr) ao.extractive.word_ranks = ctx.word_ranks();
   if (!ao.retrieve) {
@@ -181,6 +236,12 @@ std::chrono::milliseconds LlmService::timeout_for(int requested_ms) const {
   if (requested_ms <= 0) return def;
   auto req = std::chrono::milliseconds(requested_ms);
   return def.count() > 0 ? std::min(req, def) : req;
+}
+
+Result<LlmAnswer> LlmService::answer_on_model_thread(const LlmRequest& request, const DeltaCallback& on_delta) {
+  std::optional<Result<LlmAnswer>> out;
+  model_threads_.run([&] { out.emplace(answerer_->answer(request, on_delta)); });
+  return std::move(*out);
 }
 
 void LlmService::record(const char* route, const char* outcome) { metrics_.outcomes.with({route, outcome}).inc(); }
@@ -263,7 +324,7 @@ Response LlmService::answer(const Request& req, const RouteOptions& options) {
       return error_response(w);
     }
     lr.timeout = remaining(deadline);
-    auto a = answerer_->answer(lr);
+    auto a = answer_on_model_thread(lr, {});
     if (!a.is_ok()) {
       record("answer", outcome_of(a.status()));
       return error_response(a.status());
@@ -291,7 +352,7 @@ Response LlmService::answer(const Request& req, const RouteOptions& options) {
     if (!w.is_ok()) return send_error(w);
     lr.timeout = remaining(deadline);
     lr.is_cancelled = cancelled;
-    auto a = answerer_->answer(lr, [&](std::string_view delta) {
+    auto a = answer_on_model_thread(lr, [&](std::string_view delta) {
       if (gone.load()) return false;
       Json d{{"text", std::string(delta)}};
       if (!write(sse_event(d.dump(-1, ' ', false, Json::error_handler_t::replace), "delta"))) gone = true;
@@ -446,7 +507,7 @@ Response LlmService::rag_chat(const Request& req, const ChatCall& call) {
     if (cancelled) lr.is_cancelled = cancelled;
     DeltaCallback cb;
     if (on_delta) cb = [&](std::string_view d) { return on_delta(d); };
-    RAGD_ASSIGN_OR_RETURN(LlmAnswer a, answerer_->answer(lr, cb));
+    RAGD_ASSIGN_OR_RETURN(LlmAnswer a, answer_on_model_thread(lr, cb));
     record("chat", "ok");
     metrics_.grounding.with({a.answer.grounding}).inc();
     record_generation("chat", a.prompt_tokens, a.completion_tokens, a.first_token_ms, ms_since(start));
@@ -481,10 +542,6 @@ Response LlmService::plain_chat(const Request&, const ChatCall& call) {
   const auto deadline = call.deadline;
   ChatRun run = [this, prompt, go, start, deadline](const std::function<bool(std::string_view)>& on_delta,
                                                     const std::function<bool()>& cancelled) mutable -> Result<ChatOutcome> {
-    DecoderSessionOptions so;
-    so.n_ctx = options_.answerer.n_ctx;
-    so.n_threads = options_.answerer.n_threads;
-    auto session = generator_->new_session(so);
     double first_ms = 0;
     go.should_stop = [&](int) -> Status {
       if (cancelled && cancelled()) return Status::cancelled("client went away");
@@ -496,7 +553,12 @@ Response LlmService::plain_chat(const Request&, const ChatCall& call) {
       if (pieces++ == 0) first_ms = ms_since(start);
       return on_delta ? on_delta(piece) : true;
     };
-    RAGD_ASSIGN_OR_RETURN(Generation g, generator_->generate(*session, prompt, go, cb));
+    std::optional<Result<Generation>> generated;
+    model_threads_.run([&] {
+      SessionPool::Lease session = answerer_->sessions().acquire();
+      generated.emplace(generator_->generate(*session, prompt, go, cb));
+    });
+    RAGD_ASSIGN_OR_RETURN(Generation g, std::move(*generated));
     if (!g.stop_status.is_ok()) return g.stop_status;
     if (g.finish == FinishReason::kCancelled) return Status::cancelled("client went away");
     const int completion = static_cast<int>(g.tokens.size());

@@ -1,5 +1,6 @@
 // The LLM side of the HTTP API: one loaded decoder shared by every request
-// (a DecoderSession per request), a bounded admission queue, and the routes
+// (each running request holds a DecoderSession from a pool of
+// max_concurrent reusable ones), a bounded admission queue, and the routes
 // that use them:
 //
 //   POST /v1/answer             (with "stream": true as Server-Sent Events)
@@ -21,11 +22,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "api/http_types.h"
 #include "api/metrics.h"
@@ -75,6 +79,39 @@ class AdmissionQueue {
   std::condition_variable cv_;
   int running_ = 0;  // guarded by mu_
   int waiting_ = 0;  // guarded by mu_
+};
+
+// The threads the model runs on. Requests wait for their turn on the
+// server's generation pool (one thread per waiting request: 66 with
+// --max-queue 64), but the generation itself runs here, on `n` threads
+// started once (n = max_concurrent). What the model keeps per thread (the
+// thread_local activation and tile buffers of model/matmul.cpp and
+// model/kv_cache.cpp, and the malloc arena a thread allocates from) then
+// exists n times instead of once for every pool thread that ever ran a
+// generation, which made the server's RSS climb for minutes of load.
+class ModelThreads {
+ public:
+  explicit ModelThreads(int n);
+  // Finishes the work already handed in, then joins.
+  ~ModelThreads();
+  ModelThreads(const ModelThreads&) = delete;
+  ModelThreads& operator=(const ModelThreads&) = delete;
+
+  // Runs `fn` on one of the threads and returns when it has finished; an
+  // exception `fn` throws is rethrown here. Waits for a free thread when all
+  // are busy (the admission queue normally keeps one free).
+  void run(const std::function<void()>& fn);
+  int size() const { return static_cast<int>(threads_.size()); }
+
+ private:
+  struct Job;
+  void loop();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job*> jobs_;  // guarded by mu_
+  bool stop_ = false;      // guarded by mu_
+  std::vector<std::thread> threads_;
 };
 
 struct LlmServiceOptions {
@@ -131,6 +168,8 @@ class LlmService {
   std::chrono::milliseconds timeout_for(int requested_ms) const;
   Response rag_chat(const Request& req, const ChatCall& call);
   Response plain_chat(const Request& req, const ChatCall& call);
+  // answerer_->answer() on one of model_threads_.
+  Result<LlmAnswer> answer_on_model_thread(const LlmRequest& request, const DeltaCallback& on_delta);
   void record(const char* route, const char* outcome);
   void record_generation(const char* route, int prompt_tokens, int completion_tokens, double first_token_ms,
                          double total_ms);
@@ -142,6 +181,7 @@ class LlmService {
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<LlmAnswerer> answerer_;
   AdmissionQueue queue_;
+  ModelThreads model_threads_;
   LlmMetrics metrics_;
   std::string model_id_;
   std::string fingerprint_;  // "fp_" + the first 10 hex digits of the model's SHA-256

@@ -27,7 +27,9 @@
 //   --search-only    skip the answer sections (quick /v1/search iterations).
 //   --soak SECONDS   afterwards, mixed load (2 streaming answer clients, 8 search clients;
 //                    10 search clients with --search-only)
-//                    for SECONDS, server RSS printed every 10 s. Default: 0 (off).
+//                    for SECONDS, server RSS printed every 10 s, with malloc's in-use and
+//                    free bytes from /metrics (ragd_malloc_bytes) when the server has them.
+//                    Default: 0 (off).
 //
 // What it does:
 // 1. Writes a SmolLM2-135M-shaped decoder with random weights (30 layers,
@@ -499,6 +501,26 @@ void answers_at(const Args& a, const Server& srv, const std::function<std::strin
   std::printf("  (ms; n answers per level; percentiles by nearest rank, so p99 of 16 is the maximum)\n");
 }
 
+// One GET on its own connection; the body ("" on failure).
+std::string get(uint16_t port, const std::string& path) {
+  int fd = connect_to(port);
+  if (fd < 0) return "";
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", raw;
+  (void)!::write(fd, req.data(), req.size());
+  char buf[8192];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) raw.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  size_t h = raw.find("\r\n\r\n");
+  return h == std::string::npos ? "" : raw.substr(h + 4);
+}
+
+// A sample's value from a Prometheus text page; -1 when absent (a server
+// from before the metric).
+double metric(const std::string& page, const std::string& sample) {
+  size_t at = page.find("\n" + sample + " ");
+  return at == std::string::npos ? -1 : std::atof(page.c_str() + at + sample.size() + 2);
+}
+
 void soak(const Args& a, const Server& srv, const std::vector<std::string>& questions,
           const std::function<std::string(size_t)>& answer_body) {
   const int answer_clients = a.search_only ? 0 : 2;
@@ -524,8 +546,16 @@ void soak(const Args& a, const Server& srv, const std::vector<std::string>& ques
   while (ms_since(t0) < a.soak_s * 1000.0) {
     std::this_thread::sleep_for(std::chrono::seconds(10));
     rss.push_back(proc_kb(srv.pid, "VmRSS:"));
-    std::printf("  t=%4.0fs RSS %7.1f MB  answers %ld, searches %ld, 503 %ld, failed %ld\n", ms_since(t0) / 1000,
-                rss.back() / 1024.0, answers.load(), searches.load(), rejected.load(), bad.load());
+    const std::string page = get(srv.port, "/metrics");
+    const double in_use = metric(page, "ragd_malloc_bytes{state=\"in_use\"}");
+    const double free_b = metric(page, "ragd_malloc_bytes{state=\"free\"}");
+    char heap[96] = "";
+    if (in_use >= 0 && free_b >= 0) {
+      std::snprintf(heap, sizeof heap, "  malloc in use %6.1f MB, free %6.1f MB", in_use / 1048576,
+                    free_b / 1048576);
+    }
+    std::printf("  t=%4.0fs RSS %7.1f MB%s  answers %ld, searches %ld, 503 %ld, failed %ld\n", ms_since(t0) / 1000,
+                rss.back() / 1024.0, heap, answers.load(), searches.load(), rejected.load(), bad.load());
     std::fflush(stdout);
   }
   stop = true;

@@ -138,6 +138,12 @@ LlmAnswerer::LlmAnswerer(const Retriever& retriever, std::shared_ptr<const Gener
       embedder_(embedder),
       audit_(audit) {
   options_.verifier.refusal = kPassagesDoNotAnswer;
+  sessions_ = std::make_unique<SessionPool>(
+      generator_, SessionPoolOptions{.capacity = std::max(0, options_.sessions_kept),
+                                     .session = DecoderSessionOptions{.n_ctx = options_.n_ctx,
+                                                                      .kv_type = KvType::kF16,
+                                                                      .n_threads = options_.n_threads,
+                                                                      .n_batch = 512}});
   const GgufFile& file = generator_->model().gguf();
   if (!options_.chat_template.empty()) {
     if (auto k = detect_chat_template(options_.chat_template); k.is_ok()) chat_ = k.value();
@@ -199,8 +205,7 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   rec.retrieved_doc_ids = distinct_doc_ids(hits.value());
 
   // 2. Pack into this request's window.
-  auto session = generator_->new_session(DecoderSessionOptions{
-      .n_ctx = options_.n_ctx, .kv_type = KvType::kF16, .n_threads = options_.n_threads, .n_batch = 512});
+  SessionPool::Lease session = sessions_->acquire();
   PackOptions po = options_.pack;
   po.n_ctx = session->n_ctx();
   po.reserve_tokens = max_tokens;

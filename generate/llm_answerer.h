@@ -10,7 +10,7 @@
 //
 // Thread safety: answer() is const; the Generator (model + tokenizer),
 // Retriever, prompts, Embedder and AuditLog are shared; every request gets
-// its own DecoderSession.
+// a DecoderSession of its own for its duration, from sessions().
 #pragma once
 
 #include <atomic>
@@ -25,6 +25,7 @@
 #include "generate/context_packer.h"
 #include "generate/extractive.h"
 #include "generate/prompt_templates.h"
+#include "generate/session_pool.h"
 #include "generate/verifier.h"
 #include "model/chat_template.h"
 #include "model/generator.h"
@@ -43,6 +44,10 @@ struct LlmAnswererOptions {
   int n_ctx = 0;
   // OpenMP threads per request session; 0 = all cores. Default: 0.
   int n_threads = 0;
+  // Decoder sessions (KV cache + scratch) kept between answers for reuse
+  // (session_pool.h); set it to the number of answers generated at once.
+  // 0 = a fresh session per answer. Default: 1.
+  int sessions_kept = 1;
   // Default new-token limit when a request does not set one. Default: 256.
   int max_tokens = 256;
   // Upper bound on a request's max_tokens. Default: 2048.
@@ -128,6 +133,9 @@ class LlmAnswerer {
   const LlmAnswererOptions& options() const { return options_; }
   ChatTemplateKind chat_template() const { return chat_; }
   const Generator& generator() const { return *generator_; }
+  // The reusable sessions answers run in; plain chat (api/) takes its
+  // sessions here too, so both share one bounded set.
+  SessionPool& sessions() const { return *sessions_; }
 
  private:
   const Retriever& retriever_;
@@ -136,6 +144,7 @@ class LlmAnswerer {
   LlmAnswererOptions options_;
   const Embedder* embedder_;
   AuditLog* audit_;
+  std::unique_ptr<SessionPool> sessions_;  // thread-safe
   ChatTemplateKind chat_ = ChatTemplateKind::kChatML;
   int n_ctx_ = 0;
 };
