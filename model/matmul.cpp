@@ -273,6 +273,15 @@ float dot_q4_k_q8_k(const BlockQ4_K* w, const BlockQ8_K* x, int64_t nb) {
 #endif
 }
 
+// Rows per task of the generation kernels: about four tasks per thread, so
+// each thread streams long contiguous runs of weights (the hardware
+// prefetcher restarts at every jump), while dynamic claiming still evens
+// out a thread the OS holds back. 16 at one thread (no claiming then).
+int64_t gen_chunk_rows(int64_t rows, int n_threads) {
+  if (n_threads <= 1) return 16;
+  return std::clamp<int64_t>(rows / (4 * n_threads) / 16 * 16, 16, 512);
+}
+
 template <class T>
 T* thread_buffer(std::vector<T>& buf, size_t n) {
   if (buf.size() < n) buf.resize(n);
@@ -429,7 +438,7 @@ void Linear::forward_q8_0(const float* x, int64_t m, float* y, int n_threads, bo
   const auto* w = reinterpret_cast<const BlockQ8_0*>(data_);
   // Rows in chunks so each thread streams its own part of the weights; the
   // activations (small) are re-read from cache for every row.
-  const int64_t chunk = 16;
+  const int64_t chunk = gen_chunk_rows(rows_, n_threads);
   const int64_t n_chunks = (rows_ + chunk - 1) / chunk;
   parallel_for(n_chunks, n_threads, [&](int64_t c) {
     const int64_t r_end = std::min(rows_, (c + 1) * chunk);
@@ -457,7 +466,7 @@ void Linear::forward_q4_k(const float* x, int64_t m, float* y, int n_threads) co
   BlockQ8_K* xq = thread_buffer(xq_buf, static_cast<size_t>(m * nb));
   for (int64_t i = 0; i < m; ++i) quantize_row_q8_k(x + i * cols_, xq + i * nb, cols_);
   const auto* w = reinterpret_cast<const BlockQ4_K*>(data_);
-  const int64_t chunk = 16;
+  const int64_t chunk = gen_chunk_rows(rows_, n_threads);
   const int64_t n_chunks = (rows_ + chunk - 1) / chunk;
   parallel_for(n_chunks, n_threads, [&](int64_t c) {
     const int64_t r_end = std::min(rows_, (c + 1) * chunk);
@@ -499,7 +508,7 @@ const float* prepare_activations(WeightType type, bool emulate, const float* x, 
 void Linear::forward_small(const float* x_in, int64_t m, float* y, int n_threads, bool x_writable) const {
   thread_local std::vector<float> xbuf;
   const float* x = prepare_activations(type_, options_.emulate_ggml, x_in, m * cols_, xbuf, x_writable);
-  const int64_t chunk = 16;
+  const int64_t chunk = gen_chunk_rows(rows_, n_threads);
   const int64_t n_chunks = (rows_ + chunk - 1) / chunk;
   parallel_for(n_chunks, n_threads, [&](int64_t c) {
     thread_local std::vector<float> wrow_buf;
@@ -590,7 +599,9 @@ void Linear::forward_group(std::span<const Linear* const> layers, const float* x
   } else {
     x = prepare_activations(l0.type_, l0.options_.emulate_ggml, x_in, cols, xbuf, false);
   }
-  constexpr int64_t chunk = 16;
+  int64_t total_rows = 0;
+  for (const Linear* l : layers) total_rows += l->rows_;
+  const int64_t chunk = gen_chunk_rows(total_rows, n_threads);
   int64_t first[9] = {0};
   for (size_t i = 0; i < layers.size(); ++i) first[i + 1] = first[i] + (layers[i]->rows_ + chunk - 1) / chunk;
   const int64_t n_chunks = first[layers.size()];
