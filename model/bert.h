@@ -47,10 +47,12 @@ struct BertLoadOptions {
   // Tokens (rows) run through the layers together: encode() splits a batch
   // into groups of consecutive sequences whose lengths add up to at most
   // this, and a longer sequence runs alone. Scratch memory is about
-  // (2 * n_embd + max(3 * n_embd, n_ff)) * 4 bytes per row (2.25 MiB at 256
+  // (2 * n_embd + max(3 * n_embd, n_ff)) * 4 bytes per row (1.1 MiB at 128
   // rows for bge-small); fewer rows re-widen the F16 weights more often.
-  // Results do not depend on it beyond float summation order. Default: 256.
-  int n_batch_tokens = 256;
+  // 128 keeps bge-small's peak RSS within its file size + 10% (256: 1.11x)
+  // for about 10% fewer embeddings/s at batch 32 (model/README.md).
+  // Results do not depend on it beyond float summation order. Default: 128.
+  int n_batch_tokens = 128;
 };
 
 class BertModel {

@@ -24,8 +24,8 @@ struct BertEmbedderOptions {
   // Texts encoded per forward batch. Default: 32.
   int max_batch = 32;
   // Tokens the encoder runs through its layers together (bounds its scratch
-  // memory; see BertLoadOptions::n_batch_tokens). Default: 256.
-  int n_batch_tokens = 256;
+  // memory; see BertLoadOptions::n_batch_tokens). Default: 128.
+  int n_batch_tokens = 128;
   // Prepended to queries / passages (e.g. bge's "Represent this sentence for
   // searching relevant passages: "). Default: empty.
   std::string query_prefix;
