@@ -3,9 +3,9 @@
 // Generating one token runs about eight small parallel steps per layer (the
 // q/k/v, output, gate/up and down projections, attention, the activation
 // quantisation), each well under 100 us on a 135M model. An OpenMP region per
-// step lets idle team threads fall asleep between steps and wakes them with a
-// futex each time; at two threads that cost ragd 5-12% of generation speed
-// against llama.cpp, whose own pool spins between steps. A ComputePool keeps
+// step may let idle team threads fall asleep between steps and wake them with
+// a futex each time (measured on a quiet machine it was no slower; the pool
+// gives the runtime control of waiting and yielding). A ComputePool keeps
 // n_threads - 1 workers of its own that spin (with a pause instruction) while
 // a Scope is open, i.e. while a session evaluates tokens, plus a short grace
 // period after it, and sleep on a condition variable otherwise, so an idle
