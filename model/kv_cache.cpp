@@ -107,8 +107,9 @@ void pv_generic(const float* p, int n, const float* v, int64_t vstride, int hd, 
 
 // fast8: 8 keys per step (no horizontal sum per key), faster but summed in
 // another order than dot_f32. With an f16 cache, Q and P are rounded to f16
-// and that order decides near-ties against llama.cpp, so the f16 path keeps
-// the dot_f32 order (which matches ggml's greedy tokens on the golden data).
+// and that order decides near-ties against llama.cpp, so generation over an
+// f16 cache keeps the dot_f32 order (which matches ggml's greedy tokens on
+// the golden data); prompts use fast8 (see attention()).
 void qk_generic(const float* q, const float* k, int64_t kstride, int n, int hd, float scale, float* scores,
                 bool fast8) {
   int j = 0;
