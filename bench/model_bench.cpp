@@ -3,7 +3,7 @@
 // Usage: model_bench [--dir DIR] [--models a,b,...] [--threads 1,2] [--reps 3]
 //                    [--pp 512] [--tg 128] [--vocab-from FILE]...
 //                    [--llama-bench PATH] [--llama-embedding PATH] [--no-keep]
-//                    [--no-onednn] [--bert-rows N]
+//                    [--no-onednn] [--bert-rows N] [--int8-prompts]
 //
 // 1. Writes realistic-size models with ragd's own GgufWriter and random
 //    weights (speed does not depend on the values) into DIR (default: a
@@ -37,7 +37,9 @@
 //    encoders: embeddings/s for batch 1 and 32 of 128-token inputs, and the
 //    peak RSS after the batch-1 runs and after the batch-32 runs
 //    (--bert-rows sets BertLoadOptions::n_batch_tokens, the rows the
-//    encoder runs together; default: the library's).
+//    encoder runs together; default: the library's). --int8-prompts also
+//    times pp with DecoderLoadOptions::int8_prompts (oneDNN int8) and prints
+//    its ratio to the default path.
 //    Then llama-bench (and llama-embedding for the batch of 32) on the same
 //    file with the same thread count; its peak RSS comes from wait4().
 //    ragd runs also report tokens per CPU second (all threads), which shows
@@ -110,6 +112,7 @@ struct Args {
   int tg = 128;
   int embd_len = 128;
   int bert_rows = 0;  // BertLoadOptions::n_batch_tokens; 0 = the default
+  bool int8_prompts = false;  // also time pp with DecoderLoadOptions::int8_prompts
   std::vector<std::string> vocab_from;
   std::string llama_bench;
   std::string llama_embedding;
@@ -703,6 +706,21 @@ std::string ragd_decoder(const std::string& path, int threads, const Args& args)
   m["libs_kb"] = static_cast<double>(shared_library_rss_kb());
   m["kv_bytes"] = static_cast<double>(session.kv_bytes());
   m["weight_bytes"] = static_cast<double>(model.value()->weight_bytes());
+  if (args.int8_prompts) {  // the same prompt through oneDNN int8, after the RSS was read
+    auto int8 = DecoderModel::load(path, {.int8_prompts = true});
+    if (int8.is_ok()) {
+      DecoderSession s8(int8.value(), so);
+      std::vector<double> pp8;
+      if (!s8.eval(prompt, &logits).is_ok()) return kv_line(m);  // warm-up
+      for (int r = 0; r < args.reps; ++r) {
+        s8.reset();
+        const auto t0 = Clock::now();
+        if (!s8.eval(prompt, &logits).is_ok()) return kv_line(m);
+        pp8.push_back(args.pp / seconds_since(t0));
+      }
+      m["pp_int8"] = median(pp8);
+    }
+  }
   return kv_line(m);
 }
 
@@ -879,12 +897,13 @@ int main(int argc, char** argv) {
     else if (a == "--llama-embedding") args.llama_embedding = next();
     else if (a == "--no-keep") args.keep = false;
     else if (a == "--no-onednn") args.onednn = false;
+    else if (a == "--int8-prompts") args.int8_prompts = true;
     else if (a == "--bert-rows") args.bert_rows = std::max(1, std::atoi(next().c_str()));
     else {
       std::fprintf(stderr,
                    "usage: model_bench [--dir DIR] [--models a,b] [--threads 1,2] [--reps N] [--pp N] [--tg N]\n"
                    "                   [--vocab-from FILE]... [--llama-bench PATH] [--llama-embedding PATH]"
-                   " [--no-keep] [--no-onednn] [--bert-rows N]\n");
+                   " [--no-keep] [--no-onednn] [--bert-rows N] [--int8-prompts]\n");
       return 2;
     }
   }
@@ -990,6 +1009,10 @@ int main(int argc, char** argv) {
       } else {
         std::printf(" pp %.1f tok/s (%.1f per CPU s), tg %.1f tok/s (%.1f per CPU s)", row.ragd["pp"],
                     row.ragd["pp_cpu"], row.ragd["tg"], row.ragd["tg_cpu"]);
+        if (row.ragd.count("pp_int8")) {
+          std::printf(", pp with --int8-prompts %.1f tok/s (%.2fx)", row.ragd["pp_int8"],
+                      row.ragd["pp_int8"] / row.ragd["pp"]);
+        }
       }
       std::fflush(stdout);
       if (!args.llama_bench.empty()) {

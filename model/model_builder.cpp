@@ -126,19 +126,10 @@ Status add_tensor_values(GgufWriter& w, const TensorSlot& slot, std::span<const 
   if (slot.type == GgmlType::F32) return w.add_tensor_f32(slot.name, slot.ne, values);
   const int64_t n = slot.elements(), cols = slot.ne[0];
   std::vector<uint8_t> bytes(ggml_row_size(slot.type, cols) * static_cast<size_t>(n / cols));
-  switch (slot.type) {
-    case GgmlType::F16:
-      fp32_to_fp16_row(values.data(), reinterpret_cast<uint16_t*>(bytes.data()), n);
-      break;
-    case GgmlType::Q8_0:
-      quantize_row_q8_0(values.data(), reinterpret_cast<BlockQ8_0*>(bytes.data()), n);
-      break;
-    case GgmlType::Q4_K:
-      quantize_row_q4_k_ref(values.data(), reinterpret_cast<BlockQ4_K*>(bytes.data()), n);
-      break;
-    default:
-      return Status::invalid_argument("model builder: " + slot.name + ": cannot convert f32 values to " +
-                                      ggml_type_name(slot.type));
+  if (!weight_type_supported(static_cast<uint32_t>(slot.type)) ||
+      !quantize_row(static_cast<WeightType>(slot.type), values.data(), bytes.data(), n)) {
+    return Status::invalid_argument("model builder: " + slot.name + ": cannot convert f32 values to " +
+                                    ggml_type_name(slot.type));
   }
   return w.add_tensor(slot.name, slot.type, slot.ne, bytes);
 }

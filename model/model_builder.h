@@ -111,7 +111,7 @@ Status add_encoder(GgufWriter& w, const EncoderShape& s, const TensorFill& fill)
 void add_vocab(GgufWriter& w, const VocabSpec& v);
 
 // Adds `values` (f32, row-major, ne[0] per row) as the slot's tensor,
-// converted to slot.type: F32, F16, Q8_0 or Q4_K (rows of whole blocks).
+// converted to slot.type by quantize_row (rows of whole blocks).
 Status add_tensor_values(GgufWriter& w, const TensorSlot& slot, std::span<const float> values);
 
 // <temp dir>/ragd_<prefix>_<tag>_<pid>.gguf: a model file name that tests

@@ -466,4 +466,19 @@ void quantize_row_q8_k(const float* x, BlockQ8_K* y, int64_t n) {
   }
 }
 
+bool quantize_row(WeightType t, const float* x, void* dst, int64_t n) {
+  switch (t) {
+    case WeightType::kF32: std::memcpy(dst, x, static_cast<size_t>(n) * 4); return true;
+    case WeightType::kF16: fp32_to_fp16_row(x, static_cast<uint16_t*>(dst), n); return true;
+    case WeightType::kBF16:
+      for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(dst)[i] = fp32_to_bf16(x[i]);
+      return true;
+    case WeightType::kQ8_0: quantize_row_q8_0(x, static_cast<BlockQ8_0*>(dst), n); return true;
+    case WeightType::kQ4_0: quantize_row_q4_0_ref(x, static_cast<BlockQ4_0*>(dst), n); return true;
+    case WeightType::kQ4_K: quantize_row_q4_k_ref(x, static_cast<BlockQ4_K*>(dst), n); return true;
+    case WeightType::kQ6_K: return false;
+  }
+  return false;
+}
+
 }  // namespace ragd

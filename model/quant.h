@@ -114,6 +114,11 @@ void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t n);
 // over a few candidate scales, both stored as 6 bits under f16 super-block
 // scales. n must be a multiple of 256.
 void quantize_row_q4_k_ref(const float* x, BlockQ4_K* y, int64_t n);
+// Writes n f32 values as weights of type t (F32, F16, BF16, Q8_0, Q4_0 or
+// Q4_K, with the rules above) into dst, weight_row_bytes(t, n) bytes; n
+// a whole number of blocks. False, writing nothing, for a type it cannot
+// produce (Q6_K). For tests and the benchmark models.
+bool quantize_row(WeightType t, const float* x, void* dst, int64_t n);
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K block.
 void q4_k_scale_min(int j, const uint8_t* scales, uint8_t* sc, uint8_t* m);
 

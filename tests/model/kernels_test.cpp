@@ -103,20 +103,7 @@ TEST(QuantizeQ8_0, MatchesGgmlRule) {
 // Encodes f32 weights [rows x cols] as `type`.
 std::vector<uint8_t> encode(WeightType type, const std::vector<float>& w, int64_t rows, int64_t cols) {
   std::vector<uint8_t> out(weight_row_bytes(type, cols) * rows);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* src = &w[r * cols];
-    uint8_t* dst = &out[r * weight_row_bytes(type, cols)];
-    switch (type) {
-      case WeightType::kF32: std::memcpy(dst, src, cols * 4); break;
-      case WeightType::kF16: fp32_to_fp16_row(src, reinterpret_cast<uint16_t*>(dst), cols); break;
-      case WeightType::kBF16:
-        for (int64_t i = 0; i < cols; ++i) reinterpret_cast<uint16_t*>(dst)[i] = fp32_to_bf16(src[i]);
-        break;
-      case WeightType::kQ8_0: quantize_row_q8_0(src, reinterpret_cast<BlockQ8_0*>(dst), cols); break;
-      case WeightType::kQ4_0: quantize_row_q4_0_ref(src, reinterpret_cast<BlockQ4_0*>(dst), cols); break;
-      default: ADD_FAILURE();
-    }
-  }
+  EXPECT_TRUE(quantize_row(type, w.data(), out.data(), rows * cols));
   return out;
 }
 

@@ -15,19 +15,12 @@
 
 #include "model/llama.h"
 #include "model/matmul.h"
+#include "model/model_builder.h"
 #include "model/quant.h"
 #include "tests/model/tiny_models.h"
 
 namespace ragd {
 namespace {
-
-std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 // A weight matrix in `type`, made from Gaussian values (Q6_K: random bytes
 // with a sane scale, as there is no Q6_K quantiser).
@@ -48,30 +41,19 @@ TestWeights make_weights(WeightType type, int64_t rows, int64_t cols, uint32_t s
   TestWeights w{type, rows, cols, {}};
   const size_t rb = weight_row_bytes(type, cols);
   w.bytes.resize(rb * static_cast<size_t>(rows));
-  const std::vector<float> f = randn(static_cast<size_t>(rows * cols), seed, 0.05f);
+  const std::vector<float> f = normal_values(static_cast<size_t>(rows * cols), seed, 0.05f);
   std::mt19937 rng(seed + 1);
+  if (type != WeightType::kQ6_K) {
+    EXPECT_TRUE(quantize_row(type, f.data(), w.bytes.data(), rows * cols));
+    return w;
+  }
   for (int64_t r = 0; r < rows; ++r) {
-    const float* src = f.data() + r * cols;
-    uint8_t* dst = w.bytes.data() + r * rb;
-    switch (type) {
-      case WeightType::kF32: std::memcpy(dst, src, rb); break;
-      case WeightType::kF16: fp32_to_fp16_row(src, reinterpret_cast<uint16_t*>(dst), cols); break;
-      case WeightType::kBF16:
-        for (int64_t i = 0; i < cols; ++i) reinterpret_cast<uint16_t*>(dst)[i] = fp32_to_bf16(src[i]);
-        break;
-      case WeightType::kQ8_0: quantize_row_q8_0(src, reinterpret_cast<BlockQ8_0*>(dst), cols); break;
-      case WeightType::kQ4_0: quantize_row_q4_0_ref(src, reinterpret_cast<BlockQ4_0*>(dst), cols); break;
-      case WeightType::kQ4_K: quantize_row_q4_k_ref(src, reinterpret_cast<BlockQ4_K*>(dst), cols); break;
-      case WeightType::kQ6_K: {
-        auto* b = reinterpret_cast<BlockQ6_K*>(dst);
-        for (int64_t j = 0; j < cols / 256; ++j) {
-          for (auto& v : b[j].ql) v = static_cast<uint8_t>(rng());
-          for (auto& v : b[j].qh) v = static_cast<uint8_t>(rng());
-          for (auto& v : b[j].scales) v = static_cast<int8_t>(rng() % 64) - 32;
-          b[j].d = fp32_to_fp16(0.001f * static_cast<float>(1 + rng() % 8));
-        }
-        break;
-      }
+    auto* b = reinterpret_cast<BlockQ6_K*>(w.bytes.data() + r * rb);
+    for (int64_t j = 0; j < cols / 256; ++j) {
+      for (auto& v : b[j].ql) v = static_cast<uint8_t>(rng());
+      for (auto& v : b[j].qh) v = static_cast<uint8_t>(rng());
+      for (auto& v : b[j].scales) v = static_cast<int8_t>(rng() % 64) - 32;
+      b[j].d = fp32_to_fp16(0.001f * static_cast<float>(1 + rng() % 8));
     }
   }
   return w;
@@ -156,7 +138,7 @@ TEST(LowpMatmul, Int8EqualsIntegerReference) {
     SCOPED_TRACE(std::string(weight_type_name(s.type)) + " m=" + std::to_string(s.m) + " k=" + std::to_string(s.k) +
                  " n=" + std::to_string(s.n));
     const TestWeights w = make_weights(s.type, s.n, s.k, ++seed);
-    std::vector<float> x = randn(static_cast<size_t>(s.m * s.k), ++seed);
+    std::vector<float> x = normal_values(static_cast<size_t>(s.m * s.k), ++seed);
     if (s.m > 2) std::fill(x.begin() + s.k, x.begin() + 2 * s.k, 0.0f);  // a zero row: scale 0
     for (bool seven_bit_act : {false, true}) {
       const std::vector<float> ref = int8_reference(w, x, s.m, seven_bit_act);
@@ -216,7 +198,7 @@ TEST(LowpMatmul, Int8ExtremeValuesDoNotSaturate) {
 // weights it reads (their dequantised values), relative to the output's rms.
 double int8_relative_error(const Shape& s, uint32_t seed, float outlier_scale, bool seven_bit_act = false) {
   const TestWeights w = make_weights(s.type, s.n, s.k, seed);
-  std::vector<float> x = randn(static_cast<size_t>(s.m * s.k), seed + 1);
+  std::vector<float> x = normal_values(static_cast<size_t>(s.m * s.k), seed + 1);
   // A few activation channels much larger than the rest, as LLM hidden
   // states have: they set each row's scale, so the other channels lose bits.
   for (int64_t i = 0; i < s.m; ++i) {
@@ -264,7 +246,7 @@ TEST(LowpMatmul, Int8ConcurrentCallersAgree) {
   std::vector<Case> cases;
   uint32_t seed = 50;
   for (const Shape& s : shapes) {
-    Case c{make_weights(s.type, s.n, s.k, ++seed), randn(static_cast<size_t>(s.m * s.k), ++seed), {}, s};
+    Case c{make_weights(s.type, s.n, s.k, ++seed), normal_values(static_cast<size_t>(s.m * s.k), ++seed), {}, s};
     c.expected.resize(static_cast<size_t>(s.m * s.n));
     ASSERT_TRUE(int8_gemm_nt(c.w.view(), c.x.data(), s.m, c.expected.data(), s.n, 1).is_ok());
     cases.push_back(std::move(c));
@@ -301,7 +283,7 @@ TEST(LowpMatmul, RejectsBadArguments) {
 
 TEST(LowpMatmul, Bf16AgainstExactProduct) {
   const TestWeights w = make_weights(WeightType::kF16, 300, 576, 11);
-  const std::vector<float> x = randn(64 * 576, 12);
+  const std::vector<float> x = normal_values(64 * 576, 12);
   std::vector<float> y(64 * 300);
   if (!bf16_matmul_available()) {
     EXPECT_EQ(bf16_gemm_nt(w.view(), x.data(), 64, y.data(), 300, 1).code(), StatusCode::kUnimplemented);
@@ -321,7 +303,7 @@ TEST(LowpMatmul, LinearInt8PromptsOption) {
     auto int8 = Linear::create(type, w.bytes.data(), w.rows, w.cols, "int8", {.int8_prompts = true});
     ASSERT_TRUE(plain.is_ok() && int8.is_ok());
     for (int64_t m : {1, 7, 31, 32, 100}) {
-      const auto x = randn(static_cast<size_t>(m * w.cols), 5 + static_cast<uint32_t>(m));
+      const auto x = normal_values(static_cast<size_t>(m * w.cols), 5 + static_cast<uint32_t>(m));
       std::vector<float> a(static_cast<size_t>(m * w.rows)), b(a.size()), direct(a.size());
       (*plain)->forward(x.data(), m, a.data(), 2);
       (*int8)->forward(x.data(), m, b.data(), 2);

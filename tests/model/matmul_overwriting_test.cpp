@@ -2,29 +2,21 @@
 // it leaves in x is the activations rounded as ggml rounds them.
 #include <gtest/gtest.h>
 
-#include <random>
 #include <vector>
 
 #include "model/matmul.h"
+#include "model/model_builder.h"
 #include "model/quant.h"
 
 namespace ragd {
 namespace {
 
-std::vector<float> gaussian(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
-
 TEST(LinearOverwriting, SameResultAsForwardAndRoundsInPlace) {
   const int64_t rows = 72, cols = 96;
-  const auto w = gaussian(static_cast<size_t>(rows * cols), 1);
+  const auto w = normal_values(static_cast<size_t>(rows * cols), 1);
   std::vector<uint8_t> f16(w.size() * 2), q8(weight_row_bytes(WeightType::kQ8_0, cols) * rows);
-  fp32_to_fp16_row(w.data(), reinterpret_cast<uint16_t*>(f16.data()), static_cast<int64_t>(w.size()));
-  quantize_row_q8_0(w.data(), reinterpret_cast<BlockQ8_0*>(q8.data()), rows * cols);
+  ASSERT_TRUE(quantize_row(WeightType::kF16, w.data(), f16.data(), rows * cols));
+  ASSERT_TRUE(quantize_row(WeightType::kQ8_0, w.data(), q8.data(), rows * cols));
   for (WeightType type : {WeightType::kF16, WeightType::kQ8_0, WeightType::kF32}) {
     const void* data = type == WeightType::kF16 ? static_cast<const void*>(f16.data())
                        : type == WeightType::kQ8_0 ? static_cast<const void*>(q8.data())
@@ -32,7 +24,7 @@ TEST(LinearOverwriting, SameResultAsForwardAndRoundsInPlace) {
     auto l = Linear::create(type, data, rows, cols, "w");
     ASSERT_TRUE(l.is_ok()) << l.status().to_string();
     for (int64_t m : {1, 5, 12, 40}) {  // the small, tiled and (Q8_0) prompt paths
-      const auto x = gaussian(static_cast<size_t>(m * cols), 7 + static_cast<uint32_t>(m));
+      const auto x = normal_values(static_cast<size_t>(m * cols), 7 + static_cast<uint32_t>(m));
       std::vector<float> want(static_cast<size_t>(m * rows)), got(want.size(), -1.0f);
       (*l)->forward(x.data(), m, want.data(), 2);
       std::vector<float> xw = x;

@@ -20,16 +20,9 @@
 namespace ragd {
 namespace {
 
-std::vector<uint8_t> quantize_q8_0(const std::vector<float>& w, int64_t rows, int64_t cols) {
-  std::vector<uint8_t> out(weight_row_bytes(WeightType::kQ8_0, cols) * static_cast<size_t>(rows));
-  auto* b = reinterpret_cast<BlockQ8_0*>(out.data());
-  quantize_row_q8_0(w.data(), b, rows * cols);
-  return out;
-}
-
-std::vector<uint8_t> to_f16(const std::vector<float>& w) {
-  std::vector<uint8_t> out(w.size() * 2);
-  fp32_to_fp16_row(w.data(), reinterpret_cast<uint16_t*>(out.data()), static_cast<int64_t>(w.size()));
+std::vector<uint8_t> encode(WeightType type, const std::vector<float>& w, int64_t rows, int64_t cols) {
+  std::vector<uint8_t> out(weight_row_bytes(type, cols) * static_cast<size_t>(rows));
+  EXPECT_TRUE(quantize_row(type, w.data(), out.data(), rows * cols));
   return out;
 }
 
@@ -42,9 +35,9 @@ TEST(ForwardGroup, SameAsOneLayerAtATime) {
     for (size_t i = 0; i < rows.size(); ++i) {
       auto w = normal_values(static_cast<size_t>(rows[i] * cols), 10 + static_cast<uint32_t>(i));
       if (type == WeightType::kQ8_0) {
-        data.push_back(quantize_q8_0(w, rows[i], cols));
+        data.push_back(encode(WeightType::kQ8_0, w, rows[i], cols));
       } else if (type == WeightType::kF16) {
-        data.push_back(to_f16(w));
+        data.push_back(encode(WeightType::kF16, w, rows[i], cols));
       } else {
         data.emplace_back(reinterpret_cast<uint8_t*>(w.data()), reinterpret_cast<uint8_t*>(w.data() + w.size()));
       }
@@ -75,7 +68,7 @@ TEST(ForwardGroup, SameAsOneLayerAtATime) {
 TEST(Q8_0Prompt, GemmPathMatchesExactKernel) {
   const int64_t rows = 70, cols = 128, m = 48;  // m >= 32: the GEMM path
   auto w = normal_values(static_cast<size_t>(rows * cols), 3);
-  const auto q = quantize_q8_0(w, rows, cols);
+  const auto q = encode(WeightType::kQ8_0, w, rows, cols);
   LinearOptions fast, exact;
   exact.exact_q8_0 = true;
   auto lf = Linear::create(WeightType::kQ8_0, q.data(), rows, cols, "fast", fast);
