@@ -8,7 +8,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  libfaiss-dev libhnswlib-dev libboost1.81-dev librocksdb-dev libdnnl-dev libopenblas-dev
+  libfaiss-dev libhnswlib-dev libboost1.81-dev librocksdb-dev libdnnl-dev ocl-icd-opencl-dev libopenblas-dev
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libpoppler-cpp-dev libstemmer-dev libutf8proc-dev libgumbo-dev libxml2-dev libzip-dev
   libcurl4-openssl-dev
