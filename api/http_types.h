@@ -19,6 +19,12 @@ struct Request {
   std::map<std::string, std::string> headers;  // names lowercased
   std::string body;
   std::string remote;  // "127.0.0.1:53422", for logs
+  // The client's X-Request-Id (bounded, safe characters) or a generated one;
+  // the server returns it in every response and the answer path writes it
+  // into the audit log.
+  std::string request_id;
+  // The authenticated caller, for logs; "" until API keys exist.
+  std::string caller;
 
   std::string header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);

@@ -284,6 +284,7 @@ Response LlmService::answer(const Request& req, const RouteOptions& options) {
   }
   if (auto in = body->find("input"); in != body->end() && in->is_string()) lr.input = in->get<std::string>();
   lr.caller = req.header("x-ragd-caller");
+  lr.request_id = req.request_id;
   lr.max_tokens = *max_tokens;
   const auto timeout = timeout_for(*timeout_ms);
   const auto deadline = timeout.count() > 0 ? start + timeout : Clock::time_point::max();
@@ -491,6 +492,7 @@ Response LlmService::rag_chat(const Request& req, const ChatCall& call) {
   if (!sr.is_ok()) return openai_error_response(sr.status().with_context("ragd"));
   lr.search = std::move(sr).value();
   lr.caller = call.req.user.empty() ? req.header("x-ragd-caller") : call.req.user;
+  lr.request_id = req.request_id;
   lr.max_tokens = call.req.max_tokens;
   if (call.req.temperature || call.req.top_p || call.req.seed) {
     SamplerOptions so = options_.answerer.sampling;

@@ -9,6 +9,7 @@
 #include "api/json_codec.h"
 #include "api/multipart.h"
 #include "connectors/connector.h"
+#include "ragd/version.h"
 
 namespace ragd::api {
 namespace {
@@ -163,8 +164,18 @@ Json reindex_to_json(const ReindexStatus& r) {
   return j;
 }
 
+// The build's identity, added to /healthz and /v1/stats.
+static void add_build_info(Json& j) {
+  const BuildInfo& b = build_info();
+  j["version"] = b.version;
+  j["commit"] = b.commit;
+  j["build_type"] = b.build_type;
+}
+
 Response handle_healthz(const Request&, ServiceContext& ctx) {
-  return json_response(200, Json{{"status", "ok"}, {"encoder", ctx.embedder() ? ctx.embedder()->fingerprint() : ""}});
+  Json j{{"status", "ok"}, {"encoder", ctx.embedder() ? ctx.embedder()->fingerprint() : ""}};
+  add_build_info(j);
+  return json_response(200, j);
 }
 
 Response handle_stats(const Request&, ServiceContext& ctx) {
@@ -173,6 +184,7 @@ Response handle_stats(const Request&, ServiceContext& ctx) {
   j["encoder_loaded"] = ctx.embedder() ? ctx.embedder()->fingerprint() : "";
   j["reindex"] = reindex_to_json(ctx.reindex_status());
   if (!st.reindex_discarded.empty()) j["reindex"]["discarded"] = st.reindex_discarded;
+  add_build_info(j);
   return json_response(200, j);
 }
 

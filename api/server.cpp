@@ -35,6 +35,8 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include "api/request_log.h"
+
 namespace ragd::api {
 
 namespace net = boost::asio;
@@ -115,7 +117,9 @@ struct Server::Impl {
   net::awaitable<void> accept_loop();
   net::awaitable<void> run_session(std::shared_ptr<Session> s);
   net::awaitable<bool> write(Session& s, Response& resp, unsigned version, bool keep_alive);
-  net::awaitable<bool> write_stream(std::shared_ptr<Session> sp, Response& resp, unsigned version);
+  // Sends a streamed response; `bytes_out` counts the chunks' payload bytes.
+  net::awaitable<bool> write_stream(std::shared_ptr<Session> sp, Response& resp, unsigned version,
+                                    uint64_t& bytes_out);
   net::awaitable<void> drain_and_close(Session& s);
   void wait_for_signal();
   void begin_shutdown();
@@ -316,6 +320,7 @@ namespace {
 struct StreamState {
   std::atomic<bool> gone{false};  // the client closed, reset, or stopped reading
   std::atomic<bool> done{false};  // the producer has finished
+  std::atomic<uint64_t> bytes{0};  // payload bytes handed to the socket
 };
 
 std::string stream_head(const Response& resp, unsigned version, bool chunked) {
@@ -330,7 +335,8 @@ std::string stream_head(const Response& resp, unsigned version, bool chunked) {
 
 }  // namespace
 
-net::awaitable<bool> Server::Impl::write_stream(std::shared_ptr<Session> sp, Response& resp, unsigned version) {
+net::awaitable<bool> Server::Impl::write_stream(std::shared_ptr<Session> sp, Response& resp, unsigned version,
+                                                uint64_t& bytes_out) {
   Session& s = *sp;
   const bool chunked = version >= 11;  // HTTP/1.0: the body ends when the connection closes
   boost::system::error_code ec;
@@ -367,6 +373,7 @@ net::awaitable<bool> Server::Impl::write_stream(std::shared_ptr<Session> sp, Res
   StreamWrite write = [sp, state, chunked, write_timeout, strand](const std::string& chunk) -> bool {
     if (state->gone.load()) return false;
     if (chunk.empty()) return true;  // the probe: is the client still there?
+    state->bytes += chunk.size();
     char size_line[24];
     std::snprintf(size_line, sizeof size_line, "%zx\r\n", chunk.size());
     auto framed = std::make_shared<std::string>(chunked ? size_line + chunk + "\r\n" : chunk);
@@ -400,6 +407,7 @@ net::awaitable<bool> Server::Impl::write_stream(std::shared_ptr<Session> sp, Res
   auto ex = generation.get_executor();
   co_await net::co_spawn(ex, std::move(run_producer), net::use_awaitable);
   state->done = true;
+  bytes_out = state->bytes.load();
   if (state->gone.load()) co_return false;
   if (chunked) {
     static const std::string kLast = "0\r\n\r\n";
@@ -445,14 +453,24 @@ net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session> sp) {
       }
       s.busy = true;
       unsigned version = 11;
+      // A refused request still gets its request id and a log record.
+      const auto& hdr = parser.get();
+      const std::string rid = accept_request_id(std::string(hdr["X-Request-Id"]));
+      auto refuse = [&](Response& err) {
+        err.headers.emplace_back("X-Request-Id", rid);
+        log_request(RequestRecord{rid, std::string(hdr.method_string()), "other", err.status, 0, 0,
+                                  err.body.size(), "", remote});
+      };
       if (ec == http::error::header_limit) {
         Response err = error_response(431, "header_too_large",
                                       "request headers exceed " + std::to_string(opt.max_header_bytes) + " bytes");
+        refuse(err);
         co_await write(s, err, version, false);
         co_await drain_and_close(s);
       } else if (ec == http::error::body_limit) {
         Response err = error_response(Status::resource_exhausted(
             "request body exceeds the limit of " + std::to_string(opt.max_body_bytes) + " bytes"));
+        refuse(err);
         co_await write(s, err, version, false);
         co_await drain_and_close(s);
       } else if (ec == beast::error::timeout) {
@@ -462,6 +480,7 @@ net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session> sp) {
       } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
                  ec != http::error::partial_message) {
         Response err = error_response(Status::invalid_argument("malformed HTTP request: " + ec.message()));
+        refuse(err);
         co_await write(s, err, version, false);
         co_await drain_and_close(s);
       }
@@ -472,6 +491,7 @@ net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session> sp) {
     const unsigned version = msg.version();
     const bool keep_alive = msg.keep_alive();
     Request req = to_request(std::move(msg), remote);
+    req.request_id = accept_request_id(req.header("x-request-id"));
     const auto arrived = std::chrono::steady_clock::now();
     Response resp;
     // Generation requests (and their streams) run on their own pool.
@@ -499,14 +519,18 @@ net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session> sp) {
       }
     }
     const int status = resp.status;
+    resp.headers.emplace_back("X-Request-Id", req.request_id);
+    uint64_t bytes_out = resp.body.size();
     auto report = [&] {
-      if (opt.on_complete) {
-        opt.on_complete(req, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count());
-      }
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count();
+      if (opt.on_complete) opt.on_complete(req, status, seconds);
+      log_request(RequestRecord{req.request_id, req.method, opt.route_label ? opt.route_label(req) : req.path, status,
+                                seconds * 1000.0, req.body.size(), bytes_out, req.caller, req.remote});
     };
     if (resp.stream) {
       // A streamed response ends its connection (the simplest safe state).
-      co_await write_stream(sp, resp, version);
+      bytes_out = 0;
+      co_await write_stream(sp, resp, version, bytes_out);
       report();
       s.busy = false;
       break;

@@ -57,6 +57,9 @@ struct ServerOptions {
   // seconds from the request's arrival to the end of the response (streams
   // included). Default: unset.
   std::function<void(const Request&, int, double)> on_complete;
+  // The route name for request log records ("/v1/documents/{id}"); unset =
+  // the path. `ragd serve` passes App::route_label. Default: unset.
+  std::function<std::string(const Request&)> route_label;
 };
 
 class Server {

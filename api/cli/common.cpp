@@ -3,10 +3,12 @@
 #include <cstdio>
 
 #include "api/cli/cli.h"
+#include "api/cli/config.h"
 
 namespace ragd::cli {
 
 void add_common_options(CLI::App& cmd, CommonOptions& opts) {
+  config_command(cmd, ConfigScope::kStore);
   cmd.add_option("--data", opts.data, "data directory (the store)")->capture_default_str();
   cmd.add_option("--glove", opts.glove,
                  "GloVe binary file (default: $RAGD_GLOVE or .cache/ragd/glove-wink-sg-100d.bin)");

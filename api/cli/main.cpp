@@ -6,6 +6,8 @@
 #include <cstdio>
 
 #include "api/cli/cli.h"
+#include "api/cli/config.h"
+#include "ragd/version.h"
 #ifdef RAGD_HAVE_MODEL_COMMANDS
 #include "api/cli/commands.h"
 #endif
@@ -15,7 +17,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"ragd: retrieval-augmented answers over IT knowledge (tickets, runbooks, policies)"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "ragd 0.1.0");
+  app.set_version_flag("--version", ragd::version_line());
   int exit_code = 0;
   ragd::cli::add_ingest_command(app, exit_code);
   ragd::cli::add_query_commands(app, exit_code);
@@ -27,10 +29,16 @@ int main(int argc, char** argv) {
 #ifdef RAGD_HAVE_MODEL_COMMANDS
   ragd::cli::add_model_commands(app);
 #endif
+  // Settings from the config file and RAGD_* fill what the flags left
+  // unset, after parsing and before the chosen command runs.
+  app.parse_complete_callback([&app] { ragd::cli::apply_config(app); });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const ragd::cli::ConfigError& e) {
+    std::fprintf(stderr, "ragd: %s\n", e.what());
+    return 2;
   }
   return exit_code;
 }

@@ -2,6 +2,7 @@
 // the LLM answer path, the OpenAI-compatible routes, /metrics and the web page
 // (api/app.h).
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -11,9 +12,11 @@
 #include <string>
 
 #include "api/cli/cli.h"
+#include "api/cli/config.h"
 #include "api/app.h"
 #include "api/llm_service.h"
 #include "api/metrics.h"
+#include "api/request_log.h"
 #include "api/server.h"
 
 namespace ragd::cli {
@@ -37,22 +40,45 @@ struct ServeArgs {
   std::string from_embed_model;
   size_t reindex_batch = 256;
   int reindex_pause_ms = 0;
+  // Log lines: "text" or "json" (one object per line, one per request).
+  std::string log_format = "text";
 };
 
-int run_serve(const ServeArgs& a) {
-  api::ServerOptions so;
-  auto colon = a.listen.rfind(':');
-  if (colon == std::string::npos) return fail(Status::invalid_argument("--listen: expected HOST:PORT, got '" + a.listen + "'"));
-  so.host = a.listen.substr(0, colon);
-  if (so.host.size() >= 2 && so.host.front() == '[' && so.host.back() == ']') so.host = so.host.substr(1, so.host.size() - 2);
-  if (so.host.empty() || so.host == "*") so.host = "0.0.0.0";
-  try {
-    int port = std::stoi(a.listen.substr(colon + 1));
-    if (port < 0 || port > 65535) throw std::out_of_range("port");
-    so.port = static_cast<uint16_t>(port);
-  } catch (const std::exception&) {
-    return fail(Status::invalid_argument("--listen: bad port in '" + a.listen + "'"));
+// "HOST:PORT", "[::1]:PORT", "*:PORT" or ":PORT" (all interfaces).
+Status parse_listen(const std::string& listen, std::string& host, uint16_t& port) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return Status::invalid_argument("--listen: expected HOST:PORT, got '" + listen + "'");
+  host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty() || host == "*") host = "0.0.0.0";
+  const std::string digits = listen.substr(colon + 1);
+  if (digits.empty() || digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(digits) > 65535) {
+    return Status::invalid_argument("--listen: bad port in '" + listen + "'");
   }
+  port = static_cast<uint16_t>(std::stoi(digits));
+  return Status::ok();
+}
+
+// A start-up message: a plain line in text mode, a JSON log line in json mode
+// (so that every line of a json log parses).
+void note(const std::string& msg, bool warning = false) {
+  if (api::log_format() == api::LogFormat::kJson) {
+    if (warning) {
+      spdlog::warn("{}", msg);
+    } else {
+      spdlog::info("{}", msg);
+    }
+    return;
+  }
+  std::fprintf(warning ? stderr : stdout, "ragd: %s%s\n", warning ? "warning: " : "", msg.c_str());
+  std::fflush(warning ? stderr : stdout);
+}
+
+int run_serve(const ServeArgs& a) {
+  api::set_log_format(a.log_format == "json" ? api::LogFormat::kJson : api::LogFormat::kText);
+  api::ServerOptions so;
+  if (Status st = parse_listen(a.listen, so.host, so.port); !st.is_ok()) return fail(st);
   so.io_threads = a.threads;
   so.worker_threads = a.threads;
   so.max_body_bytes = a.max_body;
@@ -69,13 +95,13 @@ int run_serve(const ServeArgs& a) {
   auto svc = ServiceContext::open(std::move(opts));
   if (!svc.is_ok()) return fail(svc.status());
   if (ReindexStatus r = (*svc)->reindex_status(); r.state == "running") {
-    std::printf("ragd: reindexing in the background from %s to %s; serving with the old encoder until the switch\n",
-                r.from.c_str(), r.target.c_str());
+    note("reindexing in the background from " + r.from + " to " + r.target +
+         "; serving with the old encoder until the switch");
   } else if (a.reindex) {
-    std::printf("ragd: --reindex: the store is already bound to this encoder; nothing to do\n");
+    note("--reindex: the store is already bound to this encoder; nothing to do");
   }
   if ((*svc)->embedder() == nullptr) {
-    std::fprintf(stderr, "ragd: warning: no GloVe file found; ingest is disabled and search is lexical only\n");
+    note("no GloVe file found; ingest is disabled and search is lexical only", true);
   }
   api::Registry registry;
   std::unique_ptr<api::LlmService> llm;
@@ -94,21 +120,24 @@ int run_serve(const ServeArgs& a) {
     auto opened = api::LlmService::open(**svc, lo, registry);
     if (!opened.is_ok()) return fail(opened.status());
     llm = std::move(opened).value();
-    std::printf("ragd: LLM %s loaded (models \"%s\" and \"%s\"), audit log %s\n", a.llm.c_str(),
-                lo.rag_model_name.c_str(), llm->model_id().c_str(), lo.audit_log.c_str());
+    note("LLM " + a.llm + " loaded (models \"" + lo.rag_model_name + "\" and \"" + llm->model_id() +
+         "\"), audit log " + lo.audit_log.string());
   }
   api::App app(**svc, registry, llm.get(), so.routes);
   so.handler = [&app](const api::Request& req) { return app.handle(req); };
   so.is_generation = [&app](const api::Request& req) { return app.is_generation(req); };
   so.on_complete = [&app](const api::Request& req, int status, double seconds) { app.observe(req, status, seconds); };
+  so.route_label = [](const api::Request& req) { return api::App::route_label(req.path); };
   so.generation_threads = std::max(2, a.max_concurrent + a.max_queue + 1);
   int code = 0;
   {
     api::Server server(**svc, so);
     Status st = server.listen();
     if (!st.is_ok()) return fail(st);
-    std::printf("ragd listening on http://%s:%u\n", so.host.c_str(), static_cast<unsigned>(server.port()));
-    std::fflush(stdout);
+    if (api::log_format() == api::LogFormat::kText) {
+      std::printf("ragd listening on http://%s:%u\n", so.host.c_str(), static_cast<unsigned>(server.port()));
+      std::fflush(stdout);
+    }
     st = server.run();
     if (!st.is_ok()) code = fail(st);
   }
@@ -117,13 +146,21 @@ int run_serve(const ServeArgs& a) {
   return code;
 }
 
-}  // namespace
-
-void add_serve_command(CLI::App& app, int& exit_code) {
-  auto a = std::make_shared<ServeArgs>();
-  CLI::App* cmd = app.add_subcommand("serve", "serve the HTTP API");
+// The options of `serve` (and of `config`, which prints what serve would use).
+void add_serve_options(CLI::App& cmd_ref, ServeArgs& args) {
+  CLI::App* cmd = &cmd_ref;
+  ServeArgs* a = &args;
   add_common_options(*cmd, a->common);
-  cmd->add_option("--listen", a->listen, "HOST:PORT (port 0 picks a free one)")->capture_default_str();
+  config_command(*cmd, ConfigScope::kAll);
+  cmd->add_option("--listen", a->listen, "HOST:PORT (port 0 picks a free one)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            std::string host;
+            uint16_t port = 0;
+            return parse_listen(v, host, port).is_ok() ? std::string() : std::string("expected HOST:PORT, got " + v);
+          },
+          "HOST:PORT"))
+      ->capture_default_str();
   cmd->add_option("--threads", a->threads, "I/O and worker threads each (0 = hardware threads)");
   cmd->add_option("--max-body", a->max_body, "largest request body in bytes (413 beyond)")->capture_default_str();
   cmd->add_option("--max-header", a->max_header, "largest request header block in bytes (431 beyond)")
@@ -155,7 +192,31 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--reindex-pause-ms", a->reindex_pause_ms,
                   "with --reindex: pause between steps, leaving CPU to requests")
       ->capture_default_str();
+  cmd->add_option("--log-format", a->log_format,
+                  "text: human-readable lines; json: one JSON object per line, with one line per request "
+                  "(time, request_id, method, route, status, latency_ms, bytes_in, bytes_out, caller)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int& exit_code) {
+  auto a = std::make_shared<ServeArgs>();
+  CLI::App* cmd = app.add_subcommand("serve", "serve the HTTP API");
+  add_serve_options(*cmd, *a);
+  config_keys_from(*cmd);
   cmd->callback([a, &exit_code] { exit_code = run_serve(*a); });
+
+  auto c = std::make_shared<ServeArgs>();
+  CLI::App* config = app.add_subcommand(
+      "config", "print the settings `serve` would use (same options) and where each comes from: "
+                "default, file:line, env or flag");
+  add_serve_options(*config, *c);
+  config->callback([c, &exit_code] {
+    std::fputs(format_settings(effective_settings(), effective_config_file()).c_str(), stdout);
+    exit_code = 0;
+  });
 }
 
 }  // namespace ragd::cli
