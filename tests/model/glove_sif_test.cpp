@@ -11,6 +11,8 @@
 #include <random>
 #include <thread>
 
+#include "tests/testdata.h"
+
 namespace ragd {
 namespace {
 
@@ -264,10 +266,11 @@ TEST(GloveImport, StreamsWinkJsonIntoBinaryFile) {
   fs::remove_all(dir);
 }
 
-// On the real imported vectors (skipped when setup has not imported them).
+// On the real imported vectors (skipped when setup has not imported them,
+// failed then with RAGD_REQUIRE_TESTDATA=1).
 TEST(GloveReal, SemanticsAndSpeed) {
   fs::path p = default_glove_path();
-  if (!fs::exists(p)) GTEST_SKIP() << "GloVe file " << p << " absent; run scripts/setup.sh";
+  RAGD_NEED_TESTDATA(p);
   auto t0 = std::chrono::steady_clock::now();
   auto e = open_glove(p);
   double open_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
