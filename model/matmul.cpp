@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -30,11 +31,20 @@ dnnl::engine& cpu_engine() {
   return engine;
 }
 
+struct CachedMatmul {
+  dnnl::matmul prim;
+  dnnl::memory::desc scratchpad_md;
+};
+
 // Primitives for fixed shapes: a primitive built with runtime dims is much
-// slower at small m, so one is built per (m, k, n, ldc) and kept.
+// slower at small m, so one is built per (m, k, n, ldc) and kept. They run
+// with a user scratchpad (one per calling thread): with oneDNN's default
+// library scratchpad a primitive shares one buffer between every thread that
+// executes it, so two sessions multiplying the same shape at once overwrote
+// each other's intermediate results (issue 9).
 class PrimitiveCache {
  public:
-  dnnl::matmul get(int64_t m, int64_t k, int64_t n, int64_t ldc) {
+  CachedMatmul get(int64_t m, int64_t k, int64_t n, int64_t ldc) {
     const auto key = std::make_tuple(m, k, n, ldc);
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cache_.find(key);
@@ -44,16 +54,18 @@ class PrimitiveCache {
     dnnl::memory::desc a_md({m, k}, dt::f32, dnnl::memory::dims{k, 1});
     dnnl::memory::desc b_md({k, n}, dt::f32, dnnl::memory::dims{1, k});
     dnnl::memory::desc c_md({m, n}, dt::f32, dnnl::memory::dims{ldc, 1});
-    dnnl::matmul::desc desc(a_md, b_md, c_md);
-    dnnl::matmul prim(dnnl::matmul::primitive_desc(desc, cpu_engine()));
-    cache_.emplace(key, prim);
-    return prim;
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, cpu_engine());
+    CachedMatmul g{dnnl::matmul(pd), pd.scratchpad_desc()};
+    cache_.emplace(key, g);
+    return g;
   }
 
  private:
   static constexpr size_t kMaxEntries = 512;
   std::mutex mu_;  // guards cache_
-  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, dnnl::matmul> cache_;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, CachedMatmul> cache_;
 };
 
 PrimitiveCache& primitive_cache() {
@@ -71,21 +83,23 @@ void sgemm_nt_loop(const float* x, int64_t m, int64_t k, const float* w, int64_t
 
 void sgemm_nt_ld(const float* x, int64_t m, int64_t k, const float* w, int64_t n, float* y, int64_t ldc,
                  int n_threads) {
-  static bool warned = false;
+  static std::atomic<bool> warned{false};  // sessions on several threads may fail at once
   try {
     if (!omp_in_parallel()) omp_set_num_threads(std::max(1, n_threads));
-    dnnl::matmul prim = primitive_cache().get(m, k, n, ldc);
+    const CachedMatmul g = primitive_cache().get(m, k, n, ldc);
+    thread_local std::vector<uint8_t> scratch;
+    scratch.resize(std::max<size_t>({scratch.size(), g.scratchpad_md.get_size(), 1}));
     using dt = dnnl::memory::data_type;
     dnnl::memory a({{m, k}, dt::f32, dnnl::memory::dims{k, 1}}, cpu_engine(), const_cast<float*>(x));
     dnnl::memory b({{k, n}, dt::f32, dnnl::memory::dims{1, k}}, cpu_engine(), const_cast<float*>(w));
     dnnl::memory c({{m, n}, dt::f32, dnnl::memory::dims{ldc, 1}}, cpu_engine(), y);
     dnnl::stream stream(cpu_engine());
-    prim.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+    dnnl::memory sp(g.scratchpad_md, cpu_engine(), scratch.data());
+    g.prim.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}, {DNNL_ARG_SCRATCHPAD, sp}});
     stream.wait();
     return;
   } catch (const dnnl::error& e) {
-    if (!warned) {
-      warned = true;
+    if (!warned.exchange(true)) {
       std::fprintf(stderr, "ragd: oneDNN matmul failed (%s); using the plain loop\n", e.what());
     }
   }

@@ -10,6 +10,7 @@
 #include "index/store.h"
 #include "model/glove_sif.h"
 #include "sample_kb.h"
+#include "tests/testdata.h"
 
 namespace ragd {
 namespace {
@@ -32,7 +33,7 @@ class SampleKb : public ::testing::Test {
     delete kb_;
   }
   void SetUp() override {
-    if (!skip_.empty()) GTEST_SKIP() << skip_;
+    if (!skip_.empty()) RAGD_TESTDATA_MISSING(skip_);
   }
   // The shipped options, with the GloVe word ranks the service passes.
   static ExtractiveOptions options() {

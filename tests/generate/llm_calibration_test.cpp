@@ -26,6 +26,7 @@
 #include "model/glove_sif.h"
 #include "retrieve/retriever.h"
 #include "sample_kb.h"
+#include "tests/testdata.h"
 
 namespace ragd {
 namespace {
@@ -117,7 +118,7 @@ class VerifierCalibration : public ::testing::Test {
     delete embedder_;
   }
   void SetUp() override {
-    if (!skip_.empty()) GTEST_SKIP() << skip_;
+    if (!skip_.empty()) RAGD_TESTDATA_MISSING(skip_);
   }
 
   struct Eval {

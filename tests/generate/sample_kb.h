@@ -24,7 +24,8 @@ struct SampleKb {
 };
 
 // Opens a scratch store named by `tag` and ingests the KB into it. Returns
-// nullptr and sets *skip when the GloVe file or the questions are absent;
+// nullptr and sets *skip when the GloVe file or the questions are absent
+// (the tests report it with RAGD_TESTDATA_MISSING, tests/testdata.h);
 // other failures come back as a Status.
 inline Result<std::unique_ptr<SampleKb>> open_sample_kb(const std::string& tag, bool with_office,
                                                         std::string* skip) {

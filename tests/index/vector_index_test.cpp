@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "test_util.h"
+#include "tests/testdata.h"
 
 namespace ragd {
 namespace {
@@ -48,8 +49,8 @@ double recall_at(VectorIndex& index, const std::vector<float>& base, size_t n, c
 
 // Oracle: hnswlib through VectorIndex against brute force on SIFT vectors.
 TEST(VectorIndexOracleTest, HnswRecallAt10OnSift5k) {
-  const std::filesystem::path file = RAGD_SOURCE_DIR "/../shared/testdata/ann/sift-5k.tsv";
-  if (!std::filesystem::exists(file)) GTEST_SKIP() << "no " << file << ": shared test data absent";
+  const std::filesystem::path file = testing::shared_testdata_dir() / "ann/sift-5k.tsv";
+  RAGD_NEED_TESTDATA(file);
   std::ifstream in(file);
   std::vector<float> all;
   std::string line;

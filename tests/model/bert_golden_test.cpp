@@ -29,9 +29,8 @@ class BertGolden : public ::testing::TestWithParam<Case> {};
 
 TEST_P(BertGolden, EmbeddingsMatchLlamaCpp) {
   const Case& c = GetParam();
-  if (!std::filesystem::exists(kDir / c.golden) || !std::filesystem::exists(kDir / c.model)) {
-    GTEST_SKIP() << "golden data absent: " << (kDir / c.golden) << " (../shared/testdata is not checked out)";
-  }
+  RAGD_NEED_TESTDATA(kDir / c.golden);
+  RAGD_NEED_TESTDATA(kDir / c.model);
   std::ifstream in(kDir / c.golden);
   const auto j = nlohmann::json::parse(in);
   std::vector<std::vector<int32_t>> seqs;
@@ -70,7 +69,7 @@ TEST_P(BertGolden, EmbeddingsMatchLlamaCpp) {
 // The Embedder end to end: tok's WordPiece ids and our pooled vectors.
 TEST(BertEmbedderGolden, TokenizesAndEmbedsLikeLlamaCpp) {
   for (const char* golden : {"bert-mini-f32.cls.json", "bert-mini-f32.mean.json"}) {
-    if (!std::filesystem::exists(kDir / golden)) GTEST_SKIP() << "golden data absent: " << (kDir / golden);
+    RAGD_NEED_TESTDATA(kDir / golden);
     std::ifstream in(kDir / golden);
     const auto j = nlohmann::json::parse(in);
     BertEmbedderOptions o;

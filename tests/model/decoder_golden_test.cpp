@@ -110,9 +110,8 @@ TEST_P(DecoderGolden, LogitsAndGreedyMatchLlamaCpp) {
   const Case& c = GetParam();
   const auto json = kModels / c.dir / c.golden;
   const auto model = kModels / c.dir / c.model;
-  if (!std::filesystem::exists(json) || !std::filesystem::exists(model)) {
-    GTEST_SKIP() << "golden data absent: " << json << " (../shared/testdata is not checked out)";
-  }
+  RAGD_NEED_TESTDATA(json);
+  RAGD_NEED_TESTDATA(model);
   Golden g;
   ASSERT_TRUE(load_golden(json, &g)) << json;
   const int steps = static_cast<int>(g.greedy.size());

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <latch>
 #include <thread>
 
 #include "model/chat_template.h"
@@ -160,28 +161,44 @@ TEST_F(TinyFixture, GreedyStopStringsStreamingAndLimits) {
   EXPECT_EQ(gen.generate(*s4, std::vector<int32_t>{1, 2, 3, 4, 5}, go).status().code(), StatusCode::kResourceExhausted);
 }
 
+// Sessions share the model's weights and oneDNN's cached primitives; a race
+// on shared state shows as tokens that differ from the serial run. One round
+// caught it about 3 times in 10 (issue 9), so the rounds repeat, each one
+// released at once by a latch so that the sessions overlap.
 TEST_F(TinyFixture, ConcurrentRequestsOverOneModel) {
+  constexpr int kRounds = 50;
   Generator gen(model_, tok_);
   GenerateOptions go;
   go.max_tokens = 16;
   go.stop_at_eog = false;
   go.sampling.seed = 9;
+  const DecoderSessionOptions so{.n_ctx = 64, .kv_type = KvType::kF16, .n_threads = 1, .n_batch = 512};
   const std::vector<std::vector<int32_t>> prompts = {{1, 6, 7}, {1, 9, 9, 12}, {1, 30}, {1, 4, 4, 4, 4}};
-  std::vector<std::vector<int32_t>> seq(prompts.size()), par(prompts.size());
+  std::vector<std::vector<int32_t>> seq(prompts.size());
   for (size_t i = 0; i < prompts.size(); ++i) {
-    auto s = gen.new_session({.n_ctx = 64, .kv_type = KvType::kF16, .n_threads = 1, .n_batch = 512});
-    seq[i] = gen.generate(*s, prompts[i], go)->tokens;
+    auto s = gen.new_session(so);
+    auto g = gen.generate(*s, prompts[i], go);
+    ASSERT_TRUE(g.is_ok()) << g.status().to_string();
+    seq[i] = g->tokens;
   }
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    threads.emplace_back([&, i] {
-      auto s = gen.new_session({.n_ctx = 64, .kv_type = KvType::kF16, .n_threads = 1, .n_batch = 512});
-      par[i] = gen.generate(*s, prompts[i], go)->tokens;
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(seq, par);
   EXPECT_NE(seq[0], seq[1]);
+  int bad_rounds = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<std::vector<int32_t>> par(prompts.size());
+    std::latch start(static_cast<std::ptrdiff_t>(prompts.size()));
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      threads.emplace_back([&, i] {
+        auto s = gen.new_session(so);
+        start.arrive_and_wait();
+        auto g = gen.generate(*s, prompts[i], go);
+        if (g.is_ok()) par[i] = g->tokens;
+      });
+    }
+    for (auto& t : threads) t.join();
+    if (par != seq) ++bad_rounds;
+  }
+  EXPECT_EQ(bad_rounds, 0) << "of " << kRounds << " rounds of " << prompts.size() << " concurrent sessions";
 }
 
 TEST(Sampler, GreedyTopKSeedAndPenalty) {

@@ -1,15 +1,18 @@
 // Shared by the conformance tests that read llama.cpp's reference outputs
-// in ../shared/testdata/models (absent on a user's machine: those tests skip).
+// in ../shared/testdata/models (absent on a user's machine: those tests skip,
+// or fail with RAGD_REQUIRE_TESTDATA=1; see tests/testdata.h).
 #pragma once
 
 #include <cctype>
 #include <filesystem>
 #include <string>
 
+#include "tests/testdata.h"
+
 namespace ragd::testing {
 
 inline std::filesystem::path golden_models_dir() {
-  return std::filesystem::path(RAGD_SOURCE_DIR) / ".." / "shared" / "testdata" / "models";
+  return shared_testdata_dir() / "models";
 }
 
 // A gtest parameter name from a golden file name: "llama-mini-f16.kvf32.json"

@@ -10,13 +10,14 @@
 
 #include "model/gguf.h"
 #include "model/tokenizer.h"
+#include "tests/testdata.h"
 
 namespace ragd {
 namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kDir = fs::path(RAGD_SOURCE_DIR) / ".." / "shared" / "testdata" / "tokenizer";
+const fs::path kDir = testing::shared_testdata_dir() / "tokenizer";
 
 const std::vector<std::string> kVocabs = {
     "baichuan", "bert-bge", "deepseek-coder", "deepseek-llm", "falcon",    "gpt-2",    "gpt-neox",
@@ -70,7 +71,7 @@ class TokenizerConformance : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TokenizerConformance, MatchesLlamaCpp) {
   const fs::path gguf = kDir / ("ggml-vocab-" + GetParam() + ".gguf");
-  if (!fs::exists(gguf)) GTEST_SKIP() << "reference data absent: " << gguf << " (needs ../shared/testdata)";
+  RAGD_NEED_TESTDATA(gguf);
   auto file = GgufFile::open(gguf.string());
   ASSERT_TRUE(file.is_ok()) << file.status().to_string();
   auto tok = Tokenizer::from_gguf(**file);
@@ -101,7 +102,7 @@ INSTANTIATE_TEST_SUITE_P(Vocabs, TokenizerConformance, ::testing::ValuesIn(kVoca
 
 // Every vocabulary in the folder is covered by the list above.
 TEST(TokenizerConformanceFolder, EveryVocabIsTested) {
-  if (!fs::exists(kDir)) GTEST_SKIP() << "reference data absent: " << kDir;
+  RAGD_NEED_TESTDATA(kDir);
   for (const auto& e : fs::directory_iterator(kDir)) {
     std::string name = e.path().filename().string();
     if (name.rfind("ggml-vocab-", 0) != 0 || e.path().extension() != ".gguf") continue;

@@ -12,6 +12,7 @@
 #include "ingest/scratch_store.h"
 #include "model/glove_sif.h"
 #include "retrieve/eval.h"
+#include "tests/testdata.h"
 
 namespace ragd {
 namespace {
@@ -19,9 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(SciFactSlow, TunedHybridBeatsLexicalAndPlainRrfDoesNot) {
-  const fs::path data = fs::path(RAGD_SOURCE_DIR "/../shared/testdata") / "eval/scifact";
-  if (!fs::exists(data / "corpus.jsonl")) GTEST_SKIP() << data << " absent";
-  if (!fs::exists(default_glove_path())) GTEST_SKIP() << "GloVe file absent; run scripts/setup.sh";
+  const fs::path data = testing::shared_testdata_dir() / "eval/scifact";
+  RAGD_NEED_TESTDATA(data / "corpus.jsonl");
+  RAGD_NEED_TESTDATA(default_glove_path());
   auto corpus = load_beir_corpus(data / "corpus.jsonl");
   auto queries = load_beir_queries(data / "queries-train.jsonl");
   auto qrels = load_beir_qrels(data / "qrels-train.tsv");
