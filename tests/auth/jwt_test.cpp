@@ -10,10 +10,12 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 #include "auth/crypto.h"
 
@@ -403,6 +405,24 @@ TEST_F(Jwt, BadJwksAndOptionsAreRefused) {
   auto missing = JwtVerifier::load("/nonexistent/jwks.json", options());
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.status().code(), StatusCode::kIoError);
+}
+
+TEST_F(Jwt, ConcurrentVerifiesShareOneVerifier) {
+  auto v = verifier();
+  const std::string rs = make_token({{"alg", "RS256"}, {"kid", "rsa-1"}}, good_claims(), rsa_);
+  const std::string es = make_token({{"alg", "ES256"}, {"kid", "ec-1"}}, good_claims(), ec_);
+  const std::string forged = make_token({{"alg", "ES256"}, {"kid", "ec-1"}}, good_claims(), ec_other_);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        if (!v->verify(rs, kNow) || !v->verify(es, kNow) || v->verify(forged, kNow)) ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST_F(Jwt, LoadsAJwksFile) {
