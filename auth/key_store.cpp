@@ -358,6 +358,10 @@ Status KeyStore::reload() {
                           static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec, true};
   }
   if (now_stamp == stamp_) return Status::ok();
+  if (stamp_.exists && !now_stamp.exists) {
+    // Losing the file must not silently turn authentication off.
+    return Status::not_found("the key file has disappeared; keeping the keys loaded (revoke keys with `ragd keys revoke`)");
+  }
   FileStamp stamp;
   RAGD_ASSIGN_OR_RETURN(Table table, read_file(&stamp));
   stamp_ = stamp;

@@ -104,6 +104,8 @@ class KeyStore {
   Status revoke(const std::string& name);
 
   // Re-reads the file if another process changed it (inode, size or mtime).
+  // A file that has vanished or no longer parses is an error, and the keys
+  // already loaded stay in force.
   Status reload();
 
   const std::string& path() const { return path_; }

@@ -244,6 +244,16 @@ TEST(KeyStore, TwoProcessesShareTheFileAndReloadSeesChanges) {
   ASSERT_TRUE(server->reload().is_ok());
   EXPECT_FALSE(server->verify(a->secret));
   EXPECT_EQ(server->size(), 1u);
+  EXPECT_TRUE(server->reload().is_ok());  // unchanged: nothing to do
+
+  // A vanished or corrupt file keeps the loaded keys in force.
+  const std::string good = read_all(dir.file("keys.json"));
+  fs::remove(dir.file("keys.json"));
+  EXPECT_EQ(server->reload().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(server->verify(b->secret));
+  std::ofstream(dir.file("keys.json"), std::ios::binary | std::ios::trunc) << good.substr(0, 10);
+  EXPECT_EQ(server->reload().code(), StatusCode::kCorruption);
+  EXPECT_TRUE(server->verify(b->secret));
 }
 
 TEST(KeyStore, ConcurrentVerifiesDuringWrites) {
