@@ -1,0 +1,33 @@
+// Small OpenSSL helpers shared by the key store and the JWT verifier. Only
+// auth/ sees OpenSSL; these functions take and return plain bytes.
+// All of them are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ragd/status.h"
+
+namespace ragd::auth {
+
+// RFC 4648 section 5 without padding.
+std::string base64url_encode(std::string_view bytes);
+// Strict: rejects '=', '+', '/', whitespace, a length of 4k+1, and non-zero
+// unused bits in the last character, so each byte string has one encoding.
+Result<std::string> base64url_decode(std::string_view text);
+
+// `n` bytes from OpenSSL's CSPRNG (RAND_bytes); kInternal if it fails.
+Result<std::string> random_bytes(size_t n);
+
+// SHA-256 of `data`, 32 raw bytes.
+std::string sha256(std::string_view data);
+
+// SHA-256(salt || secret) without copying the secret.
+std::string salted_sha256(std::string_view salt, std::string_view secret);
+
+// Constant-time equality for equal-length inputs (CRYPTO_memcmp); false
+// when the lengths differ, which leaks only the length.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+}  // namespace ragd::auth
