@@ -8,6 +8,7 @@
 //   - `ragd --version`.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <regex>
 
 #include <nlohmann/json.hpp>
@@ -39,21 +40,29 @@ std::map<std::string, Value> parse_config_output(const std::string& out) {
   return m;
 }
 
-// Sets environment variables for one scope (children inherit them).
+// Sets environment variables for one scope (children inherit them), then
+// restores what was there.
 class ScopedEnv {
  public:
   ScopedEnv(std::initializer_list<std::pair<const char*, const char*>> vars) {
     for (auto [k, v] : vars) {
-      names_.push_back(k);
+      const char* old = std::getenv(k);
+      saved_.emplace_back(k, old ? std::optional<std::string>(old) : std::nullopt);
       ::setenv(k, v, 1);
     }
   }
   ~ScopedEnv() {
-    for (const auto& k : names_) ::unsetenv(k.c_str());
+    for (const auto& [k, old] : saved_) {
+      if (old) {
+        ::setenv(k.c_str(), old->c_str(), 1);
+      } else {
+        ::unsetenv(k.c_str());
+      }
+    }
   }
 
  private:
-  std::vector<std::string> names_;
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
 };
 
 class ConfigTest : public ::testing::Test {
@@ -98,6 +107,19 @@ TEST_F(ConfigTest, FlagsBeatEnvironmentBeatsFileBeatsDefault) {
   EXPECT_EQ(m["read-timeout"].value, "30");
   EXPECT_EQ(m["read-timeout"].source, "default");
   EXPECT_NE(out.find("config file: " + file.string()), std::string::npos) << out;
+}
+
+// The environment names that existed before the config file keep working,
+// as the RAGD_<OPTION> of --glove and --prompts.
+TEST_F(ConfigTest, OldEnvironmentNamesAreOptionNames) {
+  ScopedEnv env{{"RAGD_GLOVE", "/opt/glove.bin"}, {"RAGD_PROMPTS", "/opt/prompts"}};
+  std::string out;
+  ASSERT_EQ(run_ragd({"config", "--config", "/dev/null"}, &out), 0) << out;
+  auto m = parse_config_output(out);
+  EXPECT_EQ(m["glove"].value, "\"/opt/glove.bin\"");
+  EXPECT_EQ(m["glove"].source, "env RAGD_GLOVE");
+  EXPECT_EQ(m["prompts"].value, "\"/opt/prompts\"");
+  EXPECT_EQ(m["prompts"].source, "env RAGD_PROMPTS");
 }
 
 TEST_F(ConfigTest, ConfigFileFromEnvironment) {
