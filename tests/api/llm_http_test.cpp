@@ -220,6 +220,39 @@ TEST_F(LlmHttpTest, RandomWeightsAreNeverVerified) {
   EXPECT_NE(run_ragd({"audit", "--audit-log", audit_.string(), "--since", "yesterday-ish"}, &out), 0);
 }
 
+// The client's X-Request-Id is the answer's request_id and the audit
+// record's; a stream's headers carry the id its final event names.
+TEST_F(LlmHttpTest, RequestIdReachesTheAuditLog) {
+  Json q{{"query", "How do I fix VPN error 809?"}, {"max_tokens", 8}};
+  HttpResult r = http_request(port(), "POST", "/v1/answer", q.dump(), "application/json",
+                              {"X-Request-Id: audit-check-7"});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["x-request-id"], "audit-check-7");
+  EXPECT_EQ(Json::parse(r.body)["request_id"], "audit-check-7");
+  std::string out;
+  ASSERT_EQ(run_ragd({"audit", "--audit-log", audit_.string(), "--request-id", "audit-check-7", "--json"}, &out), 0)
+      << out;
+  Json rec = Json::parse(out.substr(0, out.find('\n')), nullptr, false);
+  ASSERT_TRUE(rec.is_object()) << out;
+  EXPECT_EQ(rec["request_id"], "audit-check-7");
+
+  Json sq{{"query", "Outlook keeps asking for my password"}, {"max_tokens", 8}, {"stream", true}};
+  StreamClient s(port(), "/v1/answer", sq.dump());
+  ASSERT_TRUE(s.ok());
+  Json done;
+  while (!s.eof() && done.is_null()) {
+    auto events = s.read(60000);
+    if (events.empty()) break;
+    for (const auto& e : events) {
+      if (e.event == "done") done = Json::parse(e.data);
+    }
+  }
+  ASSERT_TRUE(done.is_object()) << "no final event";
+  const std::string id = done["request_id"];
+  EXPECT_NE(s.head().find("X-Request-Id: " + id + "\r"), std::string::npos) << s.head();
+  EXPECT_NE(read_file(audit_).find("\"request_id\":\"" + id + "\""), std::string::npos);
+}
+
 TEST_F(LlmHttpTest, StreamingAnswerSendsDeltasThenCitationsAndGrounding) {
   Json q{{"query", "Outlook keeps asking for my password"}, {"max_tokens", 32}, {"stream", true}};
   StreamClient s(port(), "/v1/answer", q.dump());
