@@ -56,7 +56,7 @@ for f in /usr/bin/ragd /etc/ragd/ragd.toml /usr/lib/systemd/system/ragd.service 
   [ -e "$chroot_dir$f" ] || { echo "FAILED: $f is not installed"; exit 1; }
 done
 in_root getent passwd ragd >/dev/null || { echo "FAILED: no ragd user"; exit 1; }
-[ "$(stat -c %U "$chroot_dir/var/lib/ragd")" = ragd ] || { echo "FAILED: /var/lib/ragd is not ragd's"; exit 1; }
+[ "$(in_root stat -c %U /var/lib/ragd)" = ragd ] || { echo "FAILED: /var/lib/ragd is not ragd's"; exit 1; }
 in_root ragd --version
 
 exec_start=$(sed -n 's/^ExecStart=//p' "$chroot_dir/usr/lib/systemd/system/ragd.service")
