@@ -36,6 +36,9 @@
 #               keep their own (uninstrumented) OpenMP threads. (Capping
 #               OpenMP with OMP_THREAD_LIMIT=1 instead makes oneDNN 2.6 leave
 #               part of a matmul's output unwritten when asked for 2 threads.)
+#               For the same reason OpenBLAS (FAISS's BLAS) runs on the
+#               calling thread (OPENBLAS_NUM_THREADS=1): its pthread pool
+#               hands buffers over through spin flags TSan cannot see.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -81,6 +84,7 @@ for run in "${runs[@]}"; do
     export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:detect_leaks=1:log_path=$logs/asan"
     export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$logs/ubsan"
     export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$logs/tsan"
+    [ "$run" = tsan ] && export OPENBLAS_NUM_THREADS=1
     # shellcheck disable=SC2086  # RAGD_SANITIZE_CTEST is a list of arguments
     ctest --output-on-failure -j "$jobs" --timeout 1800 -LE 'slow|node' ${RAGD_SANITIZE_CTEST:-}
   ) || status=$?
