@@ -276,7 +276,9 @@ TEST(GloveReal, SemanticsAndSpeed) {
   auto e = open_glove(p);
   double open_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(e.is_ok()) << e.status().to_string();
-  if (!testing::kSanitized) EXPECT_LT(open_s, 1.0);
+  if (!testing::kSanitized) {
+    EXPECT_LT(open_s, 1.0);
+  }
   EXPECT_EQ((*e)->dim(), 100);
   auto cos = [&](const std::string& a, const std::string& b) {
     std::vector<float> out;
@@ -303,7 +305,9 @@ TEST(GloveReal, SemanticsAndSpeed) {
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   double per_s = 1000 / s;
   std::printf("GloVe-SIF: open %.1f ms, %.0f chunks/s (200 words each)\n", open_s * 1e3, per_s);
-  if (!testing::kSanitized) EXPECT_GT(per_s, 10000.0);
+  if (!testing::kSanitized) {
+    EXPECT_GT(per_s, 10000.0);
+  }
 }
 
 }  // namespace
