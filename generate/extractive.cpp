@@ -424,10 +424,10 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
         bytes += cands[i].text.size();
       }
       // A note of a line or two ("Self service worked.") says that it was
-      // fixed, not how: it loses to a section that says how.
-      const double structure = (items >= 2 ? options_.w_structure : 0.0) - (bytes < 80 ? options_.w_structure : 0.0);
+      // fixed, not how: any section that says how beats it.
+      const double structure = items >= 2 ? options_.w_structure : 0.0;
       const double score = dc + 0.3 * coverage(q, sec_terms) + structure +
-                           options_.w_rank / (1.0 + static_cast<double>(rank));
+                           options_.w_rank / (1.0 + static_cast<double>(rank)) - (bytes < 80 ? 10.0 : 0.0);
       if (score > best_score) {
         best_score = score;
         best_doc_id = src[h].doc_id;

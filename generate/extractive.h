@@ -60,8 +60,8 @@ struct ExtractiveOptions {
   double w_vector = 0.3;
   double w_rank = 0.15;
   // Added to a fix section's score when it holds at least two list items
-  // (a written procedure rather than free-text notes), subtracted when it
-  // holds under 80 bytes of text. Default: 0.1.
+  // (a written procedure rather than free-text notes). A section of under
+  // 80 bytes is taken only when no other qualifies. Default: 0.1.
   double w_structure = 0.1;
   // Units longer than this many bytes are not quoted. Default: 600.
   size_t max_sentence_bytes = 600;
