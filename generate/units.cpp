@@ -281,7 +281,7 @@ std::string markdown_to_plain(std::string_view markdown) {
     if (nl == std::string_view::npos) nl = markdown.size();
     std::string_view line = markdown.substr(pos, nl - pos);
     pos = nl + 1;
-    if (line.starts_with("```")) {
+    if (trim(line).starts_with("```")) {
       if (nl >= markdown.size()) break;
       continue;
     }

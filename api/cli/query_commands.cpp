@@ -117,7 +117,7 @@ int run_ask(const QueryArgs& a) {
     std::printf("\nSources:\n");
     for (const auto& c : ans->citations) {
       std::printf("  [%d] %s (%s)%s%s\n      \"%s\"\n", c.n, c.title.c_str(), c.doc_id.c_str(),
-                  c.url.empty() ? "" : " ", c.url.c_str(), one_line(c.quote, 300).c_str());
+                  c.url.empty() ? "" : " ", c.url.c_str(), one_line(markdown_to_plain(c.quote), 300).c_str());
     }
   }
   return 0;

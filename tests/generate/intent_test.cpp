@@ -76,6 +76,9 @@ TEST(Units, MarkdownForTheTerminal) {
             "Use NW-VPN-SSTP and the guide with `a*b`");
   EXPECT_EQ(markdown_to_plain("Lead [1]:\n\n1. Run `lsnrctl start` [1].\n   - **sub** [1].\n```\ncode\n```"),
             "Lead [1]:\n\n1. Run lsnrctl start [1].\n   - sub [1].\ncode");
+  // A code block under a list item is indented; its fences go too.
+  EXPECT_EQ(markdown_to_plain("1. Set it [1].\n\n   ```\n   reg add X\n   ```\n2. Reboot [1]."),
+            "1. Set it [1].\n\n   reg add X\n2. Reboot [1].");
 }
 
 }  // namespace
