@@ -453,8 +453,17 @@ Json answer_to_json(const Answer& a) {
     cites.push_back(Json{{"n", c.n}, {"doc_id", c.doc_id}, {"chunk_id", c.chunk_id}, {"title", c.title},
                          {"url", c.url}, {"quote", c.quote}});
   }
-  return Json{{"answer", a.text},          {"citations", std::move(cites)}, {"refused", a.refused},
-              {"grounding", a.grounding}, {"confidence", a.confidence}};
+  Json provenance{{"answerer", a.answerer},
+                  {"encoder", a.encoder},
+                  {"prompt_version", a.prompt_version},
+                  {"store_sequence", a.store_sequence}};
+  if (!a.model_file.empty()) provenance["model_file"] = a.model_file;
+  if (!a.model_sha256.empty()) provenance["model_sha256"] = a.model_sha256;
+  Json j{{"answer", a.text},          {"format", a.format},        {"citations", std::move(cites)},
+         {"refused", a.refused},      {"grounding", a.grounding},  {"confidence", a.confidence},
+         {"provenance", std::move(provenance)}};
+  if (!a.intent.empty()) j["intent"] = a.intent;
+  return j;
 }
 
 Json document_to_json(const Document& d, const std::vector<Chunk>& chunks) {

@@ -172,7 +172,17 @@ Result<std::vector<Hit>> ServiceContext::search(const SearchRequest& request) co
 }
 
 Result<Answer> ServiceContext::answer(const SearchRequest& request) const {
-  return retry_across_switch([&] { return answerer_->answer(request); });
+  const uint64_t sequence = store_->stats().sequence;
+  auto ans = retry_across_switch([&] { return answerer_->answer(request); });
+  if (ans.is_ok()) {
+    // Provenance: the answer was computed from the store at (at least) this
+    // sequence, with this encoder.
+    ans->answerer = "extractive";
+    const Embedder* e = embedder();
+    ans->encoder = e ? e->fingerprint() : std::string();
+    ans->store_sequence = sequence;
+  }
+  return ans;
 }
 
 Result<IngestStats> ServiceContext::ingest(std::vector<Document> docs,

@@ -5,10 +5,16 @@
 // on both splits; then hit@5 / MRR of the expected documents per retrieval
 // mode and fusion weight.
 //
-//   answer_calibration_bench [--kb DIR] [--office DIR] [--questions FILE] [--glove FILE] [-v]
+// Last, it fits the evidence score's weights (ExtractiveOptions::doc_weight,
+// w_confidence_cosine) and refuse_below on the tune split of
+// examples/kb-eval/answers.jsonl plus the calibration split.
+//
+//   answer_calibration_bench [--kb DIR] [--office DIR] [--questions FILE] [--answers FILE] [--glove FILE] [-v]
 // Paths default to examples/kb, build/examples/kb-office and
 // examples/kb-eval/questions.jsonl relative to the cwd.
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -20,6 +26,7 @@
 #include "index/store.h"
 #include "ingest/scratch_store.h"
 #include "model/glove_sif.h"
+#include "retrieve/eval.h"
 #include "retrieve/retriever.h"
 
 namespace fs = std::filesystem;
@@ -39,6 +46,7 @@ bool cites_expected(const Answer& a, const KbQuestion& q) {
 
 int main(int argc, char** argv) {
   fs::path kb = "examples/kb", office = "build/examples/kb-office", questions = "examples/kb-eval/questions.jsonl";
+  fs::path answers = "examples/kb-eval/answers.jsonl";
   fs::path glove;
   bool verbose = false;
   for (bench::ArgReader args(argc, argv); args.next();) {
@@ -46,6 +54,7 @@ int main(int argc, char** argv) {
     if (a == "--kb") kb = args.value();
     else if (a == "--office") office = args.value();
     else if (a == "--questions") questions = args.value();
+    else if (a == "--answers") answers = args.value();
     else if (a == "--glove") glove = args.value();
     else if (a == "-v") verbose = true;
     else args.unknown();
@@ -73,12 +82,15 @@ int main(int argc, char** argv) {
   ExtractiveAnswerer answerer(retriever, xo);
 
   std::vector<CalibrationPoint> calib, test;
+  std::vector<double> latencies_ms;  // ExtractiveAnswerer::answer() per question, in process
   size_t in_answered_cited = 0, in_total = 0, contains_ok = 0;
   for (const KbQuestion& q : *qs) {
     SearchRequest r;
     r.query = q.query;
     r.groups = q.groups;
+    auto t0 = std::chrono::steady_clock::now();
     auto a = answerer.answer(r);
+    latencies_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     if (!a) die(a.status());
     (q.split == "calibration" ? calib : test).push_back({a->confidence, q.in_domain});
     if (q.in_domain) {
@@ -99,6 +111,13 @@ int main(int argc, char** argv) {
       std::printf("%-11s %-11s %s conf=%.3f cited=%d | %s\n    -> %s\n", q.id.c_str(), q.split.c_str(),
                   q.in_domain ? "IN " : "OUT", a->confidence, q.in_domain ? cites_expected(*a, q) : -1,
                   q.query.c_str(), a->text.substr(0, 160).c_str());
+  }
+  {
+    std::vector<double> v = latencies_ms;
+    std::sort(v.begin(), v.end());
+    auto pct = [&](double p) { return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))]; };
+    std::printf("answer latency (%zu questions, in process): p50 %.2f ms  p90 %.2f ms  max %.2f ms\n", v.size(), pct(0.5),
+                pct(0.9), v.empty() ? 0.0 : v.back());
   }
   ThresholdChoice c = choose_refusal_threshold(calib);
   ThresholdChoice t = evaluate_threshold(test, c.threshold);
@@ -155,5 +174,77 @@ int main(int argc, char** argv) {
   rrf.fusion = FusionMethod::kRrf;
   rrf.vector_weight = 0.5;
   retrieval(SearchMode::kHybrid, rrf, "hybrid plain RRF");
+
+  // The evidence score's weights and refuse_below, fitted on the tune split
+  // of the answer development set (answers.jsonl) together with the
+  // calibration split above; the test splits are only reported.
+  auto dev = load_answer_questions(answers);
+  if (!dev) die(dev.status());
+  struct Point {
+    Evidence ev;
+    bool answerable;
+    bool tune;
+  };
+  std::vector<Point> pts;
+  ExtractiveOptions fo = xo;
+  fo.doc_weight = 1.0;
+  fo.w_confidence_cosine = 0.0;
+  ExtractiveAnswerer features(retriever, fo);
+  auto add_point = [&](const std::string& query, const std::vector<std::string>& groups, bool answerable, bool tune) {
+    SearchRequest r;
+    r.query = query;
+    r.groups = groups;
+    r.k = 5;
+    auto hits = retriever.retrieve(r);
+    if (!hits) die(hits.status());
+    auto ev = features.select_evidence(r, *hits);
+    if (!ev) die(ev.status());
+    pts.push_back({std::move(ev).value(), answerable, tune});
+  };
+  for (const AnswerQuestion& q : *dev) add_point(q.question, q.groups, q.answerable, q.split == "tune");
+  for (const KbQuestion& q : *qs) add_point(q.query, q.groups, q.in_domain, q.split == "calibration");
+  auto score = [](const Evidence& ev, double dw, double wc) {
+    if (ev.items.empty()) return 0.0;
+    if (!ev.named_id.empty()) return 1.0;
+    double base = ev.intent_specific ? std::max(ev.unit_coverage, dw * ev.doc_coverage) : ev.unit_coverage;
+    return base + wc * std::max(0.0, ev.cosine);
+  };
+  double best_bal = -1, best_dw = 0, best_wc = 0;
+  ThresholdChoice best_t;
+  for (double dw = 0.5; dw <= 1.0001; dw += 0.05)
+    for (double wc = 0; wc <= 0.5001; wc += 0.05) {
+      std::vector<CalibrationPoint> tune;
+      for (const Point& p : pts)
+        if (p.tune) tune.push_back({score(p.ev, dw, wc), p.answerable});
+      ThresholdChoice c = choose_refusal_threshold(tune);
+      // Ties: prefer fewer false answers, then the smaller weights.
+      if (c.balanced_accuracy() > best_bal + 1e-9 ||
+          (std::abs(c.balanced_accuracy() - best_bal) <= 1e-9 && c.answered_out < best_t.answered_out)) {
+        best_bal = c.balanced_accuracy();
+        best_dw = dw;
+        best_wc = wc;
+        best_t = c;
+      }
+    }
+  auto report = [&](const char* name, double dw, double wc, double t) {
+    for (bool tune : {true, false}) {
+      std::vector<CalibrationPoint> v;
+      for (const Point& p : pts)
+        if (p.tune == tune) v.push_back({score(p.ev, dw, wc), p.answerable});
+      ThresholdChoice c = evaluate_threshold(v, t);
+      std::printf("%-22s %-5s doc_weight=%.2f w_cos=%.2f t=%.3f  bal_acc=%.3f  false refusals %zu/%zu  false answers %zu/%zu\n",
+                  name, tune ? "tune" : "test", dw, wc, t, c.balanced_accuracy(), c.refused_in,
+                  c.answered_in + c.refused_in, c.answered_out, c.answered_out + c.refused_out);
+    }
+  };
+  std::printf("\nrefusal fit (answers.jsonl tune + questions.jsonl calibration; test = the other halves)\n");
+  report("fitted", best_dw, best_wc, best_t.threshold);
+  ExtractiveOptions shipped;
+  report("shipped default", shipped.doc_weight, shipped.w_confidence_cosine, shipped.refuse_below);
+  if (verbose)
+    for (const Point& p : pts)
+      std::printf("  %s %s unit=%.3f doc=%.3f cos=%.3f specific=%d named=%d\n", p.tune ? "tune" : "test",
+                  p.answerable ? "ANS" : "UNA", p.ev.unit_coverage, p.ev.doc_coverage, p.ev.cosine,
+                  p.ev.intent_specific ? 1 : 0, p.ev.named_id.empty() ? 0 : 1);
   return 0;
 }

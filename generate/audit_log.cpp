@@ -29,6 +29,10 @@ std::string audit_record_to_json(const AuditRecord& r) {
       {"finish_reason", r.finish_reason},
       {"model_file", r.model_file},
       {"model_sha256", r.model_sha256},
+      {"answerer", r.answerer},
+      {"encoder", r.encoder},
+      {"prompt_version", r.prompt_version},
+      {"store_sequence", r.store_sequence},
       {"prompt_tokens", r.prompt_tokens},
       {"completion_tokens", r.completion_tokens},
       {"latency_ms", r.latency_ms},
@@ -55,6 +59,10 @@ Result<AuditRecord> audit_record_from_json(std::string_view line) {
     r.finish_reason = j.value("finish_reason", "");
     r.model_file = j.value("model_file", "");
     r.model_sha256 = j.value("model_sha256", "");
+    r.answerer = j.value("answerer", "");
+    r.encoder = j.value("encoder", "");
+    r.prompt_version = j.value("prompt_version", "");
+    r.store_sequence = j.value("store_sequence", uint64_t{0});
     r.prompt_tokens = j.value("prompt_tokens", 0);
     r.completion_tokens = j.value("completion_tokens", 0);
     r.latency_ms = j.value("latency_ms", 0.0);

@@ -32,6 +32,14 @@ struct AuditRecord {
   std::string finish_reason;      // the generator's ("stop", "length", ...)
   std::string model_file;
   std::string model_sha256;
+  // Provenance beside the model: the answerer ("llm", "extractive"), the
+  // encoder fingerprint, the prompt template version and the store's write
+  // sequence when the request started. Empty/0 in records written before
+  // these fields existed.
+  std::string answerer;
+  std::string encoder;
+  std::string prompt_version;
+  uint64_t store_sequence = 0;
   int prompt_tokens = 0;
   int completion_tokens = 0;
   double latency_ms = 0;          // request start to answer

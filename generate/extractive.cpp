@@ -1,11 +1,15 @@
 #include "generate/extractive.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <map>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "generate/sentences.h"
+#include "index/store.h"
 #include "index/analyzer.h"
 #include "model/glove_sif.h"
 
@@ -78,13 +82,86 @@ double jaccard(const std::unordered_set<std::string>& a, const std::unordered_se
 std::string with_citation(std::string s, int n) {
   const std::string tag = " [" + std::to_string(n) + "]";
   while (!s.empty() && (s.back() == ' ')) s.pop_back();
-  if (!s.empty() && s.back() == '.') {
+  if (!s.empty() && (s.back() == '.' || s.back() == ':' || s.back() == ';')) {
+    if (s.back() != '.') s.back() = '.';
     s.insert(s.size() - 1, tag);
   } else {
     s += tag;
     if (!s.empty() && s.back() != '?' && s.back() != '!') s += '.';
   }
   return s;
+}
+
+
+// Words that mark a sentence as stating a cause.
+bool states_cause(const std::string& s) {
+  std::string l;
+  for (char c : s) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* w : {"because", "cause", "caused", "due to", "root cause", "reason", "since the", "after the"})
+    if (l.find(w) != std::string::npos) return true;
+  return false;
+}
+
+bool is_resolution_question(const std::string& q) {
+  std::string l;
+  for (char c : q) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* w : {"resolv", "fix", "solv", "solution", "workaround", "close", "how"})
+    if (l.find(w) != std::string::npos) return true;
+  return false;
+}
+
+// Ticket comments and resolutions carry an entry header from the connector
+// ("Jane Doe (2024-04-02T11:45:00Z): ", "Solved: author 1 (public, …): "):
+// who wrote it is not part of the answer.
+void strip_entry_header(std::string& s) {
+  // ServiceNow journal: "2024-01-16 17:35:12 - Emma Clarke (Work notes) text".
+  if (s.size() > 20 && std::isdigit(static_cast<unsigned char>(s[0])) && s[4] == '-' && s[7] == '-' &&
+      s.compare(19, 3, " - ") == 0) {
+    size_t close = s.find(") ", 22);
+    if (close != std::string::npos && close < 100) {
+      s.erase(0, close + 2);
+      return;
+    }
+  }
+  size_t close = s.find("): ");
+  if (close == std::string::npos || close > 120) return;
+  size_t open = s.rfind('(', close);
+  if (open == std::string::npos) return;
+  bool dated = false;
+  for (size_t i = open; i + 4 < close; ++i)
+    dated |= std::isdigit(static_cast<unsigned char>(s[i])) && std::isdigit(static_cast<unsigned char>(s[i + 1])) &&
+             std::isdigit(static_cast<unsigned char>(s[i + 2])) && std::isdigit(static_cast<unsigned char>(s[i + 3])) &&
+             s[i + 4] == '-';
+  if (dated) s.erase(0, close + 3);
+}
+
+// "Resolution: Done", "Status: Fixed": a field label with a one-word value.
+bool is_bare_label(const std::string& s) {
+  size_t colon = s.find(": ");
+  if (colon == std::string::npos) return false;
+  std::string rest = s.substr(colon + 2);
+  while (!rest.empty() && (rest.back() == '.' || rest.back() == ' ')) rest.pop_back();
+  return rest.find(' ') == std::string::npos && s.substr(0, colon).find(' ') == std::string::npos;
+}
+
+Hit hit_of_chunk(const Hit& like, const Chunk& c) {
+  Hit h;
+  h.doc_id = like.doc_id;
+  h.chunk_id = c.id;
+  h.title = like.title;
+  h.kind = like.kind;
+  h.source = like.source;
+  h.url = like.url;
+  h.section_path = c.section_path;
+  h.role = c.role;
+  h.text = c.text;
+  h.metadata = like.metadata;
+  return h;
+}
+
+std::string clean_title(const Hit& h) {
+  std::string t = clean_inline_markdown(h.title);
+  return t.empty() ? h.doc_id : t;
 }
 
 }  // namespace
@@ -104,35 +181,107 @@ int ExtractiveAnswerer::chunks_for(const SearchRequest& request) const {
 }
 
 Result<Answer> ExtractiveAnswerer::answer_from(const SearchRequest& request, std::vector<Hit> hits) const {
-  if (hits.size() > static_cast<size_t>(chunks_for(request))) hits.resize(static_cast<size_t>(chunks_for(request)));
-
+  RAGD_ASSIGN_OR_RETURN(Evidence ev, select_evidence(request, std::move(hits)));
   Answer ans;
   ans.grounding = "extractive";
+  ans.intent = intent_name(ev.intent.kind);
+  ans.confidence = ev.confidence;
+  if (ev.items.empty() || ev.confidence < options_.refuse_below) {
+    ans.refused = true;
+    ans.text = kRefusalText;
+  } else {
+    compose_answer(ev, ans);
+  }
+  size_t n_hits = std::min(ev.sources.size(), static_cast<size_t>(chunks_for(request)));
+  for (size_t i = 0; i < n_hits && i < ev.sources.size(); ++i) {
+    if (ev.sources[i].score == 0 && ev.sources[i].score_lexical == 0 && ev.sources[i].score_vector == 0) break;
+    ans.hits.push_back(ev.sources[i]);
+  }
+  return ans;
+}
+
+Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& request, std::vector<Hit> hits) const {
+  if (hits.size() > static_cast<size_t>(chunks_for(request))) hits.resize(static_cast<size_t>(chunks_for(request)));
+  Evidence ev;
+  ev.intent = classify_question(request.query);
+  const Store& store = retriever_.store();
+  const size_t n_hits = hits.size();
+  std::vector<Hit>& src = ev.sources;
+  src = std::move(hits);
+  std::set<std::string> have;
+  for (const Hit& h : src) have.insert(h.chunk_id);
+  // The document rank of each source: its document's first hit.
+  std::map<std::string, size_t> doc_rank;
+  for (size_t i = 0; i < src.size(); ++i) doc_rank.emplace(src[i].doc_id, doc_rank.size());
+
+  // A named record: its chunks, when the caller may see it.
+  for (const std::string& id : ev.intent.named_ids) {
+    SearchRequest r = request;
+    r.filters.fields["id"] = id;
+    r.k = 1;
+    auto found = retriever_.retrieve(r);
+    if (!found.is_ok() || found->empty()) continue;
+    ev.named_id = id;
+    const Hit like = (*found)[0];
+    for (const Chunk& c : store.chunks_of(id))
+      if (have.insert(c.id).second) src.push_back(hit_of_chunk(like, c));
+    doc_rank.emplace(id, doc_rank.size());
+    break;
+  }
+  // Fix and cause questions: the other sections of the top documents.
+  const bool want_sections = ev.named_id.empty() &&
+                             (ev.intent.kind == Intent::kFix || ev.intent.kind == Intent::kCause);
+  if (want_sections) {
+    std::set<std::string> seen_docs;
+    for (size_t i = 0; i < n_hits && seen_docs.size() < 3; ++i) {
+      if (!seen_docs.insert(src[i].doc_id).second) continue;
+      const Hit like = src[i];
+      for (const Chunk& c : store.chunks_of(like.doc_id)) {
+        SectionRole role = section_role(c.section_path, c.role);
+        bool wanted = ev.intent.kind == Intent::kFix ? role == SectionRole::kResolution : role == SectionRole::kCause;
+        if (wanted && have.insert(c.id).second) src.push_back(hit_of_chunk(like, c));
+      }
+    }
+  }
+
   const Embedder* emb = retriever_.embedder();
   const TermWeights q = query_terms(request.query, options_.word_ranks);
 
-  // Candidate sentences and their analysed terms.
+  // Candidate units and their analysed terms.
   std::vector<ScoredSentence> cands;
   std::vector<std::unordered_set<std::string>> cand_terms;
-  std::vector<std::unordered_set<std::string>> context_terms(hits.size());
-  for (size_t h = 0; h < hits.size(); ++h) {
-    std::string context = hits[h].title;
-    for (const auto& s : hits[h].section_path) context += " " + s;
+  std::vector<std::unordered_set<std::string>> context_terms(src.size());
+  // Per document: terms of its retrieved hits with title and path.
+  std::map<std::string, std::unordered_set<std::string>> doc_terms;
+  for (size_t h = 0; h < src.size(); ++h) {
+    std::string context = src[h].title;
+    for (const auto& s : src[h].section_path) context += " " + s;
     for (auto& t : analyze(context)) context_terms[h].insert(std::move(t));
-    for (std::string& s : split_sentences(hits[h].text)) {
-      if (s.size() > options_.max_sentence_bytes || s.size() < 3) continue;
-      std::vector<std::string> terms = analyze(s);
+    if (h < n_hits) {
+      auto& dt = doc_terms[src[h].doc_id];
+      dt.insert(context_terms[h].begin(), context_terms[h].end());
+      for (auto& t : analyze(src[h].text)) dt.insert(std::move(t));
+    }
+    const bool ticket_block = src[h].role == "resolution" || src[h].role == "comment";
+    for (Unit& u : split_units(src[h].text)) {
+      if (ticket_block && u.kind != UnitKind::kCode) {
+        strip_entry_header(u.text);
+        if (is_bare_label(u.text)) continue;
+      }
+      if (u.text.size() > options_.max_sentence_bytes && u.kind != UnitKind::kCode) continue;
+      if (u.text.size() < 3) continue;
+      std::vector<std::string> terms = analyze(u.text);
       if (terms.empty()) continue;
       std::unordered_set<std::string> set(terms.begin(), terms.end());
       ScoredSentence c;
-      c.text = std::move(s);
+      c.text = std::move(u.text);
+      c.kind = u.kind;
       c.hit = h;
       c.coverage = coverage(q, set);
       cands.push_back(std::move(c));
       cand_terms.push_back(std::move(set));
     }
   }
-
   if (emb && !cands.empty()) {
     std::vector<std::string> texts;
     texts.reserve(cands.size() + 1);
@@ -147,58 +296,322 @@ Result<Answer> ExtractiveAnswerer::answer_from(const SearchRequest& request, std
       cands[i].cosine = dot;
     }
   }
-  for (auto& c : cands)
+  for (auto& c : cands) {
+    const size_t rank = doc_rank.count(src[c.hit].doc_id) ? doc_rank[src[c.hit].doc_id] : c.hit;
     c.score = options_.w_cover * c.coverage + options_.w_vector * std::max(0.0, c.cosine) +
-              options_.w_rank / (1.0 + static_cast<double>(c.hit));
+              options_.w_rank / (1.0 + static_cast<double>(std::min(rank, c.hit)));
+  }
+  auto unit_evidence = [&](size_t i) {
+    std::unordered_set<std::string> with_context = cand_terms[i];
+    with_context.insert(context_terms[cands[i].hit].begin(), context_terms[cands[i].hit].end());
+    return coverage(q, with_context);
+  };
+  auto doc_cov = [&](const std::string& doc) {
+    auto it = doc_terms.find(doc);
+    return it == doc_terms.end() ? 0.0 : coverage(q, it->second);
+  };
 
+  // Units of one section of one document, in text order, without the
+  // repeats that chunk overlap makes.
+  auto section_units = [&](const std::string& doc, const std::vector<std::string>& path, SectionRole role) {
+    std::vector<size_t> idx;
+    std::vector<std::pair<std::string, size_t>> chunks;  // chunk id order
+    for (size_t h = 0; h < src.size(); ++h)
+      if (src[h].doc_id == doc && src[h].section_path == path && section_role(src[h].section_path, src[h].role) == role)
+        chunks.emplace_back(src[h].chunk_id, h);
+    auto ordinal = [](const std::string& id) {
+      size_t hash = id.rfind('#');
+      return hash == std::string::npos ? 0L : std::atol(id.c_str() + hash + 1);
+    };
+    std::sort(chunks.begin(), chunks.end(), [&](const auto& a, const auto& b) { return ordinal(a.first) < ordinal(b.first); });
+    std::set<std::string> texts;
+    for (const auto& [id, h] : chunks)
+      for (size_t i = 0; i < cands.size(); ++i)
+        if (cands[i].hit == h && texts.insert(cands[i].text).second) idx.push_back(i);
+    return idx;
+  };
+
+  // Section-based evidence: a named record's resolution, or the best
+  // resolution/cause section of the top documents.
+  SectionRole want = ev.intent.kind == Intent::kCause ? SectionRole::kCause : SectionRole::kResolution;
+  if (!ev.named_id.empty()) {
+    const bool resolution = ev.intent.kind != Intent::kCause && is_resolution_question(request.query);
+    std::vector<size_t> picked;
+    for (size_t h = 0; h < src.size(); ++h) {
+      if (src[h].doc_id != ev.named_id) continue;
+      SectionRole r = section_role(src[h].section_path, src[h].role);
+      if (r != SectionRole::kResolution) continue;
+      auto units = section_units(ev.named_id, src[h].section_path, r);
+      for (size_t i : units)
+        if (std::find(picked.begin(), picked.end(), i) == picked.end()) picked.push_back(i);
+    }
+    if (resolution && ev.intent.kind != Intent::kCause) {
+      // Commands run in the record's comments are what was done; keep each
+      // with the line that introduces it.
+      for (size_t i = 0; i < cands.size(); ++i) {
+        if (cands[i].kind != UnitKind::kCode || src[cands[i].hit].doc_id != ev.named_id) continue;
+        if (src[cands[i].hit].role != "comment") continue;
+        if (std::find(picked.begin(), picked.end(), i) != picked.end()) continue;
+        if (i > 0 && cands[i - 1].hit == cands[i].hit && cands[i - 1].kind != UnitKind::kCode &&
+            std::find(picked.begin(), picked.end(), i - 1) == picked.end())
+          picked.push_back(i - 1);
+        picked.push_back(i);
+      }
+    }
+    if (ev.intent.kind == Intent::kCause) {
+      // The sentences of the record that state a cause, resolution notes first.
+      std::vector<size_t> all;
+      for (size_t i = 0; i < cands.size(); ++i)
+        if (src[cands[i].hit].doc_id == ev.named_id && states_cause(cands[i].text)) all.push_back(i);
+      std::stable_sort(all.begin(), all.end(), [&](size_t a, size_t b) {
+        bool ra = section_role(src[cands[a].hit].section_path, src[cands[a].hit].role) == SectionRole::kResolution;
+        bool rb = section_role(src[cands[b].hit].section_path, src[cands[b].hit].role) == SectionRole::kResolution;
+        return ra > rb;
+      });
+      std::set<std::string> texts;
+      std::vector<size_t> uniq;
+      for (size_t i : all)
+        if (texts.insert(cands[i].text).second) uniq.push_back(i);
+      if (!uniq.empty()) picked = uniq;
+      if (picked.size() > 3) picked.resize(3);
+      ev.role = SectionRole::kCause;
+    } else {
+      ev.role = SectionRole::kResolution;
+    }
+    if (picked.empty() || !resolution) {
+      // No resolution recorded, or not asked for: the record's best units.
+      std::vector<size_t> best;
+      for (size_t i = 0; i < cands.size(); ++i)
+        if (src[cands[i].hit].doc_id == ev.named_id) best.push_back(i);
+      std::stable_sort(best.begin(), best.end(), [&](size_t a, size_t b) { return cands[a].score > cands[b].score; });
+      if (picked.empty()) {
+        if (best.size() > 3) best.resize(3);
+        picked = best;
+        ev.role = SectionRole::kOther;
+      }
+    }
+    if (static_cast<int>(picked.size()) > options_.max_steps) picked.resize(static_cast<size_t>(options_.max_steps));
+    for (size_t i : picked) ev.items.push_back(cands[i]);
+    ev.intent_specific = !ev.items.empty();
+    ev.unit_coverage = 1.0;
+    ev.doc_coverage = 1.0;
+    ev.confidence = ev.items.empty() ? 0.0 : 1.0;  // the record exists and the caller may read it
+    return ev;
+  }
+
+  if (want_sections) {
+    // Candidate sections: (doc, path) with the wanted role.
+    double best_doc = 0;
+    for (const auto& [doc, terms] : doc_terms) best_doc = std::max(best_doc, coverage(q, terms));
+    double best_score = -1;
+    std::string best_doc_id;
+    std::vector<std::string> best_path;
+    std::set<std::pair<std::string, std::vector<std::string>>> tried;
+    for (size_t h = 0; h < src.size(); ++h) {
+      if (section_role(src[h].section_path, src[h].role) != want) continue;
+      if (!tried.insert({src[h].doc_id, src[h].section_path}).second) continue;
+      const double dc = doc_cov(src[h].doc_id);
+      if (dc < 0.5 * best_doc) continue;
+      std::unordered_set<std::string> sec_terms = context_terms[h];
+      for (size_t i : section_units(src[h].doc_id, src[h].section_path, want))
+        sec_terms.insert(cand_terms[i].begin(), cand_terms[i].end());
+      const size_t rank = doc_rank[src[h].doc_id];
+      // A curated procedure (list items) reads better than a ticket's
+      // free-text notes when both match the question.
+      size_t items = 0, bytes = 0;
+      for (size_t i : section_units(src[h].doc_id, src[h].section_path, want)) {
+        items += cands[i].kind == UnitKind::kNumbered || cands[i].kind == UnitKind::kBullet;
+        bytes += cands[i].text.size();
+      }
+      // A note of a line or two ("Self service worked.") says that it was
+      // fixed, not how: any section that says how beats it.
+      const double structure = items >= 2 ? options_.w_structure : 0.0;
+      const double score = dc + 0.3 * coverage(q, sec_terms) + structure +
+                           options_.w_rank / (1.0 + static_cast<double>(rank)) - (bytes < 80 ? 10.0 : 0.0);
+      if (score > best_score) {
+        best_score = score;
+        best_doc_id = src[h].doc_id;
+        best_path = src[h].section_path;
+      }
+    }
+    if (!best_doc_id.empty()) {
+      auto units = section_units(best_doc_id, best_path, want);
+      if (want == SectionRole::kCause && static_cast<int>(units.size()) > options_.max_sentences + 2)
+        units.resize(static_cast<size_t>(options_.max_sentences + 2));
+      if (static_cast<int>(units.size()) > options_.max_steps) units.resize(static_cast<size_t>(options_.max_steps));
+      double best_unit = 0;
+      for (size_t i : units) {
+        ev.items.push_back(cands[i]);
+        best_unit = std::max(best_unit, unit_evidence(i));
+      }
+      if (!ev.items.empty()) {
+        ev.role = want;
+        ev.intent_specific = true;
+        ev.section_title = best_path.empty() ? std::string() : best_path.back();
+        ev.unit_coverage = best_unit;
+        ev.doc_coverage = doc_cov(best_doc_id);
+        for (const auto& it : ev.items) ev.cosine = std::max(ev.cosine, it.cosine);
+        ev.confidence = std::min(1.0, std::max(best_unit, options_.doc_weight * ev.doc_coverage) +
+                                          options_.w_confidence_cosine * std::max(0.0, ev.cosine));
+        return ev;
+      }
+    }
+  }
+
+  // Facts: the best non-redundant units, best first.
   std::vector<size_t> order(cands.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cands[a].score > cands[b].score; });
-
   std::vector<size_t> chosen;
   double best_single = 0;
   for (size_t i : order) {
     if (static_cast<int>(chosen.size()) >= options_.max_sentences) break;
     const ScoredSentence& c = cands[i];
-    if (c.coverage <= 0) continue;
+    if (c.coverage <= 0 || c.kind == UnitKind::kCode) continue;
     if (!chosen.empty() && c.score < 0.5 * cands[chosen.front()].score) break;
+    // Facts from another document than the best one only when nearly as
+    // good: a second source must earn its citation.
+    if (!chosen.empty() && src[c.hit].doc_id != src[cands[chosen.front()].hit].doc_id &&
+        c.score < options_.other_doc_share * cands[chosen.front()].score)
+      continue;
     bool redundant = false;
     for (size_t j : chosen) redundant |= jaccard(cand_terms[i], cand_terms[j]) > 0.6;
     if (redundant) continue;
     chosen.push_back(i);
-    std::unordered_set<std::string> with_context = cand_terms[i];
-    with_context.insert(context_terms[c.hit].begin(), context_terms[c.hit].end());
-    best_single = std::max(best_single, coverage(q, with_context));
+    best_single = std::max(best_single, unit_evidence(i));
   }
+  // Facts of one chunk read in text order (a rule next to its exception).
+  {
+    std::vector<size_t> ordered;
+    for (size_t i : chosen) {
+      if (std::find(ordered.begin(), ordered.end(), i) != ordered.end()) continue;
+      std::vector<size_t> same;
+      for (size_t j : chosen)
+        if (cands[j].hit == cands[i].hit) same.push_back(j);
+      std::sort(same.begin(), same.end());
+      ordered.insert(ordered.end(), same.begin(), same.end());
+    }
+    chosen = std::move(ordered);
+  }
+  for (size_t i : chosen) ev.items.push_back(cands[i]);
+  ev.unit_coverage = best_single;
+  ev.doc_coverage = chosen.empty() ? 0.0 : doc_cov(src[cands[chosen.front()].hit].doc_id);
+  // Evidence: how much of the question (by rarity) one chosen unit covers
+  // together with its document's title and section path. One unit, not the
+  // union: words scattered over unrelated sentences are what out-of-domain
+  // questions that share vocabulary with the KB produce.
+  for (const auto& it : ev.items) ev.cosine = std::max(ev.cosine, it.cosine);
+  ev.confidence =
+      ev.items.empty() ? 0.0 : std::min(1.0, best_single + options_.w_confidence_cosine * std::max(0.0, ev.cosine));
+  return ev;
+}
 
-  // Evidence: how much of the question (by rarity) one chosen sentence
-  // covers together with its document's title and section path. One
-  // sentence, not the union: words scattered over unrelated sentences are
-  // what out-of-domain questions that share vocabulary with the KB produce.
-  ans.confidence = best_single;
-  if (chosen.empty() || ans.confidence < options_.refuse_below) {
-    ans.refused = true;
-    ans.text = kRefusalText;
-    ans.hits = std::move(hits);
-    return ans;
+std::vector<Hit> evidence_first(const Evidence& ev, const std::vector<Hit>& hits) {
+  std::vector<Hit> out;
+  std::map<size_t, size_t> slot;  // evidence source -> index in out
+  int number = 0;
+  for (const auto& c : ev.items) {
+    auto it = slot.find(c.hit);
+    if (it == slot.end()) {
+      Hit h = ev.sources[c.hit];
+      h.text.clear();
+      it = slot.emplace(c.hit, out.size()).first;
+      out.push_back(std::move(h));
+    }
+    std::string& t = out[it->second].text;
+    if (!t.empty()) t += '\n';
+    if (c.kind == UnitKind::kNumbered) t += std::to_string(++number) + ". ";
+    else if (c.kind == UnitKind::kBullet || c.kind == UnitKind::kTableRow) t += "- ";
+    t += c.text;
   }
-  int n = 0;
-  for (size_t i : chosen) {
-    const ScoredSentence& c = cands[i];
-    const Hit& hit = hits[c.hit];
+  std::set<std::string> used;
+  for (const auto& h : out) used.insert(h.chunk_id);
+  for (const auto& h : hits)
+    if (!used.count(h.chunk_id)) out.push_back(h);
+  return out;
+}
+
+void compose_answer(const Evidence& ev, Answer& ans) {
+  // Citations: one per chunk used, numbered in order of first use.
+  std::map<size_t, int> cite_of;
+  auto cite = [&](const ScoredSentence& c) {
+    auto it = cite_of.find(c.hit);
+    if (it != cite_of.end()) {
+      Citation& cit = ans.citations[static_cast<size_t>(it->second - 1)];
+      if (cit.quote.size() < 600) cit.quote += (cit.quote.empty() ? "" : " ") + c.text;
+      return it->second;
+    }
+    const Hit& hit = ev.sources[c.hit];
     Citation cit;
-    cit.n = ++n;
+    cit.n = static_cast<int>(ans.citations.size()) + 1;
     cit.doc_id = hit.doc_id;
     cit.chunk_id = hit.chunk_id;
     cit.title = hit.title;
     cit.url = hit.url;
     cit.quote = c.text;
-    if (!ans.text.empty()) ans.text += ' ';
-    ans.text += with_citation(c.text, n);
     ans.citations.push_back(std::move(cit));
+    cite_of[c.hit] = ans.citations.back().n;
+    return ans.citations.back().n;
+  };
+  const Hit& first = ev.sources[ev.items.front().hit];
+  const bool ticket = first.kind == "ticket";
+  const std::string name = ticket ? first.doc_id : "“" + clean_title(first) + "”";
+  std::string lead;
+  const bool list = ev.role == SectionRole::kResolution || ev.items.size() > 1;
+  if (!ev.named_id.empty()) {
+    if (ev.role == SectionRole::kResolution) lead = ev.named_id + " was resolved as follows";
+    else if (ev.role == SectionRole::kCause) lead = "The cause recorded in " + ev.named_id;
+    else lead = ev.named_id + " (" + clean_title(first) + ")";
+  } else if (ev.role == SectionRole::kResolution) {
+    lead = ticket ? "The resolution recorded in " + name
+                  : "The fix from " + name + (ev.section_title.empty() ? "" : " (" + clean_inline_markdown(ev.section_title) + ")");
+  } else if (ev.role == SectionRole::kCause) {
+    lead = "The cause, according to " + name;
+  } else {
+    lead = "According to " + name;
   }
-  ans.hits = std::move(hits);
-  return ans;
+  std::string text;
+  if (!list) {
+    const ScoredSentence& c = ev.items.front();
+    text = lead + ": " + with_citation(c.text, cite(c));
+    ans.text = std::move(text);
+    return;
+  }
+  text = lead + ":\n";
+  int number = 0;
+  bool numbered = false;
+  if (ev.role == SectionRole::kResolution)
+    for (const auto& c : ev.items) numbered |= c.kind == UnitKind::kNumbered;
+  for (const auto& c : ev.items) {
+    const int n = cite(c);
+    switch (c.kind) {
+      case UnitKind::kNumbered:
+        if (numbered) text += "\n" + std::to_string(++number) + ". " + with_citation(c.text, n);
+        else text += "\n- " + with_citation(c.text, n);
+        break;
+      case UnitKind::kBullet:
+        text += numbered && number > 0 ? "\n   - " + with_citation(c.text, n) : "\n- " + with_citation(c.text, n);
+        break;
+      case UnitKind::kCode: {
+        const std::string indent = numbered && number > 0 ? "   " : "";
+        text += "\n\n" + indent + "```\n";
+        size_t pos = 0;
+        while (pos <= c.text.size()) {
+          size_t nl = c.text.find('\n', pos);
+          if (nl == std::string::npos) nl = c.text.size();
+          text += indent + c.text.substr(pos, nl - pos) + "\n";
+          pos = nl + 1;
+        }
+        text += indent + "```\n";
+        break;
+      }
+      case UnitKind::kSentence:
+      case UnitKind::kTableRow:
+        text += (numbered && number > 0 ? "\n   - " : "\n- ") + with_citation(c.text, n);
+        break;
+    }
+  }
+  ans.text = std::move(text);
 }
 
 }  // namespace ragd

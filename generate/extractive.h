@@ -1,15 +1,21 @@
-// The default answerer: picks supporting sentences from the top chunks and
-// cites each one, or refuses when the evidence is too weak.
+// The default answerer: answers from the part of the documents the question
+// asks for, cites each step or fact, or refuses when the evidence is weak.
 //
-// answer(): retrieve -> split the top chunks into sentences -> score each
-// sentence (query-term coverage weighted by term rarity, embedding cosine,
-// the chunk's rank) -> pick the best non-redundant ones -> evidence score ->
-// refuse below the calibrated threshold, else compose "sentence [n]" text.
+// answer(): retrieve -> question intent (generate/intent.h) -> evidence:
+//   a named record (INC…, KB…, ABC-123) answers from that record itself;
+//   a fix question from the resolution/steps section of the best matching
+//   document or a ticket's resolution notes, steps kept as a list; a cause
+//   question from a cause section; a fact from the sentence, list item or
+//   table row (with its header cells) that holds it
+// -> refuse below the calibrated evidence score, else compose Markdown:
+//   a short lead sentence, then the steps or facts, each cited [n].
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "generate/intent.h"
+#include "generate/units.h"
 #include "ragd/answer.h"
 #include "ragd/search.h"
 #include "ragd/status.h"
@@ -22,20 +28,42 @@ class GloveSifEmbedder;
 inline constexpr const char* kRefusalText = "The knowledge base does not answer this question.";
 
 struct ExtractiveOptions {
-  // Sentences in the answer at most. Default: 3.
+  // Facts (sentences, list items, table rows) in a fact answer at most. Default: 3.
   int max_sentences = 3;
-  // Top chunks whose sentences are considered. Default: 6.
+  // A fact from another document than the best fact's is added only when
+  // its score is at least this share of the best. Default: 0.85.
+  double other_doc_share = 0.85;
+  // Steps of a fix answer at most (list items, code lines and sentences of
+  // the chosen section). Default: 12.
+  int max_steps = 12;
+  // Top chunks whose units are considered. Default: 6.
   int max_chunks = 6;
   // Evidence score (Answer::confidence, 0..1) below which the answer is
-  // refused. Calibrated on examples/kb-eval (calibration split); see
-  // generate/README.md.
-  double refuse_below = 0.55;
-  // Sentence score = w_cover * coverage + w_vector * cosine + w_rank / (1 + rank).
+  // refused. Fitted with doc_weight and w_confidence_cosine by
+  // bench/answer_calibration_bench on the tune split of
+  // examples/kb-eval/answers.jsonl and the calibration split of
+  // questions.jsonl; see generate/README.md.
+  double refuse_below = 0.501;
+  // The evidence score when intent-specific evidence was found (a
+  // resolution section for a fix question, a cause section for a cause
+  // question) is max(unit score, doc_weight * document coverage): a fix
+  // section answers "how do I fix X" even when its steps do not repeat X.
+  // Fitted with refuse_below. Default: 0.7.
+  double doc_weight = 0.7;
+  // Added to the evidence score: w_confidence_cosine * the best embedding
+  // cosine of a chosen unit to the question (catches paraphrases that share
+  // few words with the text). Fitted with refuse_below. Default: 0.05.
+  double w_confidence_cosine = 0.05;
+  // Unit score = w_cover * coverage + w_vector * cosine + w_rank / (1 + rank).
   // Defaults: 1.0, 0.3, 0.15.
   double w_cover = 1.0;
   double w_vector = 0.3;
   double w_rank = 0.15;
-  // Sentences longer than this many bytes are not quoted. Default: 600.
+  // Added to a fix section's score when it holds at least two list items
+  // (a written procedure rather than free-text notes). A section of under
+  // 80 bytes is taken only when no other qualifies. Default: 0.1.
+  double w_structure = 0.1;
+  // Units longer than this many bytes are not quoted. Default: 600.
   size_t max_sentence_bytes = 600;
   // General-English word frequency ranks for weighting query terms by
   // rarity: the GloVe vocabulary, whose rows are in frequency order, whatever
@@ -45,13 +73,34 @@ struct ExtractiveOptions {
   const GloveSifEmbedder* word_ranks = nullptr;
 };
 
-// One candidate sentence with its features; exposed for calibration tools.
+// One candidate unit with its features; exposed for calibration tools.
 struct ScoredSentence {
   std::string text;
-  size_t hit = 0;         // index into the hits
+  size_t hit = 0;         // index into Evidence::sources
+  UnitKind kind = UnitKind::kSentence;
   double coverage = 0;    // rarity-weighted share of query terms it contains
   double cosine = 0;      // embedding cosine to the query (0 without encoder)
   double score = 0;
+};
+
+// What the answer is built from; the LLM path puts it first in its prompt.
+struct Evidence {
+  QuestionIntent intent;
+  // Chunks the items come from: the hits, then chunks of the hit documents
+  // (or of the named record) fetched for their sections.
+  std::vector<Hit> sources;
+  std::vector<ScoredSentence> items;  // in answer order
+  // kResolution when the items are a fix section's steps or a ticket's
+  // resolution, kCause for a cause section, kOther for facts.
+  SectionRole role = SectionRole::kOther;
+  std::string named_id;       // the record the question names, when found
+  std::string section_title;  // heading of the section the steps come from
+  // Features of the refusal decision.
+  double unit_coverage = 0;  // best single chosen unit with its title and section path
+  double doc_coverage = 0;   // the evidence document's retrieved chunks with title and path
+  bool intent_specific = false;
+  double cosine = 0;      // best embedding cosine of a chosen unit to the question
+  double confidence = 0;  // the score refuse_below applies to
 };
 
 // Thread-safe: answer() is const.
@@ -62,6 +111,8 @@ class ExtractiveAnswerer {
   // The same from hits already retrieved for `request` (best first; the
   // first max_chunks are used), e.g. the LLM path's fallback.
   Result<Answer> answer_from(const SearchRequest& request, std::vector<Hit> hits) const;
+  // The evidence alone (no refusal applied), for the LLM path and calibration.
+  Result<Evidence> select_evidence(const SearchRequest& request, std::vector<Hit> hits) const;
   const ExtractiveOptions& options() const { return options_; }
 
  private:
@@ -70,5 +121,15 @@ class ExtractiveAnswerer {
   const Retriever& retriever_;
   ExtractiveOptions options_;
 };
+
+// The hits for an LLM prompt with the evidence first: one passage per
+// source chunk of the evidence holding only the selected steps or facts (in
+// answer order, as a list), then the remaining hits. Each passage keeps its
+// chunk's doc id, so the model's [n] still names a document.
+std::vector<Hit> evidence_first(const Evidence& evidence, const std::vector<Hit>& hits);
+
+// The Markdown answer for evidence that passed the refusal check: a lead
+// sentence, then the items as a list, each cited; fills text and citations.
+void compose_answer(const Evidence& evidence, Answer& answer);
 
 }  // namespace ragd

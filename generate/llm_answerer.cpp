@@ -180,6 +180,10 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   rec.query = input;
   rec.model_file = options_.model_file;
   rec.model_sha256 = options_.model_sha256;
+  rec.answerer = "llm";
+  rec.prompt_version = prompt_template_version(request.task, prompts_.get(request.task));
+  rec.store_sequence = retriever_.store().stats().sequence;
+  if (const Embedder* e = retriever_.embedder()) rec.encoder = e->fingerprint();
   // Audits the outcome; an answer that cannot be audited is not returned.
   auto finish = [&](Status status) -> Status {
     rec.latency_ms = ms_since(t0);
@@ -210,13 +214,27 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   po.n_ctx = session->n_ctx();
   po.reserve_tokens = max_tokens;
   ContextPacker packer(*tok, chat_, prompts_, po);
-  auto packed = packer.pack(request.task, input, hits.value(), kPassagesDoNotAnswer);
+  // Questions: the extractive answerer's intent and evidence selection
+  // (the fix section's steps, the record's resolution, the facts) go first.
+  std::vector<Hit> passages = hits.value();
+  if (request.task == PromptTask::kAnswer) {
+    ExtractiveAnswerer selector(retriever_, options_.extractive);
+    auto ev = selector.select_evidence(request.search, hits.value());
+    if (ev.is_ok() && !ev->items.empty()) passages = evidence_first(*ev, hits.value());
+  }
+  auto packed = packer.pack(request.task, input, passages, kPassagesDoNotAnswer);
   if (!packed.is_ok()) return finish(packed.status());
   const PackedContext& ctx = packed.value();
   out.passages = static_cast<int>(ctx.passages.size());
   for (const auto& p : ctx.passages) out.answer.hits.push_back(p.hit);
 
   Answer& ans = out.answer;
+  ans.answerer = rec.answerer;
+  ans.model_file = rec.model_file;
+  ans.model_sha256 = rec.model_sha256;
+  ans.encoder = rec.encoder;
+  ans.prompt_version = rec.prompt_version;
+  ans.store_sequence = rec.store_sequence;
   auto refuse = [&]() {
     ans.text = kRefusalText;
     ans.refused = true;
@@ -301,6 +319,13 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
       break;
   }
   rec.grounding = ans.grounding;
+  // The fallback replaced the answer: its provenance is still this request's.
+  ans.answerer = rec.answerer;
+  ans.model_file = rec.model_file;
+  ans.model_sha256 = rec.model_sha256;
+  ans.encoder = rec.encoder;
+  ans.prompt_version = rec.prompt_version;
+  ans.store_sequence = rec.store_sequence;
   for (const auto& c : ans.citations) {
     if (std::find(rec.cited_doc_ids.begin(), rec.cited_doc_ids.end(), c.doc_id) == rec.cited_doc_ids.end()) {
       rec.cited_doc_ids.push_back(c.doc_id);

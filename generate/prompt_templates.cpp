@@ -1,5 +1,6 @@
 #include "generate/prompt_templates.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -143,6 +144,21 @@ std::filesystem::path default_prompts_dir(const std::filesystem::path& explicit_
   if (!explicit_dir.empty()) return explicit_dir;
   if (const char* env = std::getenv("RAGD_PROMPTS"); env && *env) return env;
   return RAGD_PROMPTS_DIR;
+}
+
+std::string prompt_template_version(PromptTask task, const PromptTemplate& t) {
+  uint32_t h = 2166136261u;
+  for (const std::string* part : {&t.system, &t.user}) {
+    for (char c : *part) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 16777619u;
+    }
+    h ^= 0xff;
+    h *= 16777619u;
+  }
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", h);
+  return prompt_task_file(task) + "@" + hex;
 }
 
 }  // namespace ragd

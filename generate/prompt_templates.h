@@ -43,6 +43,11 @@ struct PromptTemplate {
   std::string path;    // the file it came from (for errors)
 };
 
+// A template's version for provenance: "<file>@<8 hex digits of FNV-1a over
+// its system and user text>", so an edit to the prompt shows in answers
+// and the audit log.
+std::string prompt_template_version(PromptTask task, const PromptTemplate& t);
+
 // The rendered messages for one request.
 struct RenderedPrompt {
   std::string system;

@@ -49,6 +49,7 @@ struct Piece {
   uint32_t tokens = 0;
   Sep sep = Sep::kParagraph;  // how it joins the piece before it
   bool window = false;        // a cut through a run-on sentence
+  bool table = false;         // rows of a table under a repeat of its header
 };
 
 struct Section {
@@ -279,6 +280,54 @@ class Splitter {
     }
   }
 
+  // A table too long for one chunk: groups of whole rows, each under a
+  // copy of the header row (and the Markdown separator row), so that every
+  // chunk of it says what its cells mean. False when `para` is not a table
+  // (every line a "| a | b |" or "a | b" row) or its header alone is too big.
+  bool table_pieces(std::string_view para, std::vector<Piece>& out) {
+    std::vector<std::string_view> lines;
+    size_t pos = 0;
+    while (pos <= para.size()) {
+      size_t nl = para.find('\n', pos);
+      if (nl == std::string_view::npos) nl = para.size();
+      std::string_view l = para.substr(pos, nl - pos);
+      if (!l.empty()) lines.push_back(l);
+      pos = nl + 1;
+    }
+    if (lines.size() < 3) return false;
+    for (auto l : lines)
+      if (l.front() != '|' && l.find(" | ") == std::string_view::npos) return false;
+    size_t header_lines = 1;
+    if (lines[1].find_first_not_of("|-: ") == std::string_view::npos) header_lines = 2;
+    std::string header;
+    for (size_t i = 0; i < header_lines; ++i) header += std::string(lines[i]) + "\n";
+    const uint32_t header_tokens = count_tokens(header);
+    if (header_tokens * 2 > o_.max_tokens) return false;
+    std::string group = header;
+    uint32_t tokens = header_tokens;
+    bool has_rows = false;
+    auto emit_group = [&] {
+      if (!has_rows) return;
+      group.pop_back();  // the last line break
+      arena_.push_back(std::move(group));
+      out.push_back({arena_.back(), tokens, Sep::kParagraph, false, true});
+      group = header;
+      tokens = header_tokens;
+      has_rows = false;
+    };
+    for (size_t i = header_lines; i < lines.size(); ++i)
+      if (header_tokens + count_tokens(lines[i]) > o_.max_tokens) return false;
+    for (size_t i = header_lines; i < lines.size(); ++i) {
+      const uint32_t t = count_tokens(lines[i]);
+      if (has_rows && tokens + t > o_.max_tokens) emit_group();
+      group += std::string(lines[i]) + "\n";
+      tokens += t;
+      has_rows = true;
+    }
+    emit_group();
+    return true;
+  }
+
   // Paragraph -> pieces no larger than max_tokens.
   void pieces_of(std::string_view para, std::vector<Piece>& out) {
     const uint32_t n = count_tokens(para);
@@ -286,6 +335,7 @@ class Splitter {
       out.push_back({para, n, Sep::kParagraph});
       return;
     }
+    if (table_pieces(para, out)) return;
     scratch_.clear();
     split_sentences(para, scratch_, Sep::kParagraph);
     for (Piece p : scratch_) {
@@ -341,7 +391,10 @@ class Splitter {
       if (cur_has_new && cur_tokens + p.tokens > o_.max_tokens) {
         flush(s, cur, cur_tokens);
         // Overlap: whole pieces from the end, then part of one if needed.
-        uint32_t budget = std::min<uint32_t>(o_.overlap_tokens, o_.max_tokens - p.tokens);
+        // A table group brings its own header; rows repeated before it
+        // would read as a table without one.
+        const bool table_edge = p.table || (!cur.empty() && cur.back().table);
+        uint32_t budget = table_edge ? 0 : std::min<uint32_t>(o_.overlap_tokens, o_.max_tokens - p.tokens);
         std::vector<Piece> keep;
         uint32_t kept = 0;
         for (size_t i = cur.size(); i-- > 0;) {

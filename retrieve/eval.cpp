@@ -248,3 +248,125 @@ Result<EvalReport> evaluate(const Retriever& retriever, const Store& store,
 }
 
 }  // namespace ragd
+
+namespace ragd {
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+Result<std::vector<std::string>> string_list(const nlohmann::json& j, const char* key) {
+  std::vector<std::string> out;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return out;
+  if (!it->is_array()) return Status::invalid_argument(std::string("field '") + key + "' must be an array of strings");
+  for (const auto& v : *it) {
+    if (!v.is_string()) return Status::invalid_argument(std::string("field '") + key + "' must be an array of strings");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<AnswerQuestion>> load_answer_questions(const std::filesystem::path& path) {
+  std::vector<AnswerQuestion> out;
+  Status st = for_each_json_line(path, [&](const nlohmann::json& j, size_t lineno) -> Status {
+    AnswerQuestion q;
+    q.id = string_field(j, "id");
+    if (q.id.empty()) q.id = "line " + std::to_string(lineno);
+    q.question = string_field(j, "question");
+    if (q.question.empty()) return Status::invalid_argument("missing field 'question'");
+    auto a = j.find("answerable");
+    if (a == j.end() || !a->is_boolean()) return Status::invalid_argument("field 'answerable' must be true or false");
+    q.answerable = a->get<bool>();
+    RAGD_ASSIGN_OR_RETURN(q.key_facts, string_list(j, "key_facts"));
+    RAGD_ASSIGN_OR_RETURN(q.gold_doc_ids, string_list(j, "gold_doc_ids"));
+    RAGD_ASSIGN_OR_RETURN(q.groups, string_list(j, "groups"));
+    if (q.answerable && q.key_facts.empty())
+      return Status::invalid_argument("an answerable question needs at least one key fact");
+    q.category = string_field(j, "category");
+    if (q.category.empty()) q.category = q.answerable ? "answerable" : "unanswerable";
+    q.split = string_field(j, "split");
+    out.push_back(std::move(q));
+    return Status::ok();
+  });
+  if (!st.is_ok()) return st;
+  return out;
+}
+
+const char* answer_verdict_name(AnswerVerdict v) {
+  switch (v) {
+    case AnswerVerdict::kCorrect: return "correct";
+    case AnswerVerdict::kWrong: return "wrong";
+    case AnswerVerdict::kFalseRefusal: return "false_refusal";
+    case AnswerVerdict::kCorrectRefusal: return "correct_refusal";
+    case AnswerVerdict::kHallucinated: return "hallucinated";
+  }
+  return "wrong";
+}
+
+AnswerVerdict judge_answer(const AnswerQuestion& q, const AnswerOutcome& a) {
+  if (!q.answerable) return a.refused ? AnswerVerdict::kCorrectRefusal : AnswerVerdict::kHallucinated;
+  if (a.refused) return AnswerVerdict::kFalseRefusal;
+  const std::string text = lower(a.text);
+  for (const auto& f : q.key_facts)
+    if (!f.empty() && text.find(lower(f)) != std::string::npos) return AnswerVerdict::kCorrect;
+  return AnswerVerdict::kWrong;
+}
+
+void AnswerTally::add(const AnswerQuestion& q, const AnswerOutcome& a) {
+  ++questions;
+  switch (judge_answer(q, a)) {
+    case AnswerVerdict::kCorrect: ++correct; break;
+    case AnswerVerdict::kWrong: ++wrong; break;
+    case AnswerVerdict::kFalseRefusal: ++false_refusal; break;
+    case AnswerVerdict::kCorrectRefusal: ++correct_refusal; break;
+    case AnswerVerdict::kHallucinated: ++hallucinated; break;
+  }
+  if (!q.answerable || q.gold_doc_ids.empty()) return;
+  std::set<std::string> gold(q.gold_doc_ids.begin(), q.gold_doc_ids.end());
+  if (!a.refused) {
+    std::set<std::string> cited(a.cited_doc_ids.begin(), a.cited_doc_ids.end());
+    for (const auto& d : cited) {
+      ++this->cited;
+      cited_gold += gold.count(d);
+    }
+  }
+  ++recall_questions;
+  for (size_t i = 0; i < a.retrieved_doc_ids.size() && i < 5; ++i)
+    if (gold.count(a.retrieved_doc_ids[i])) {
+      ++recall_hits;
+      break;
+    }
+}
+
+AnswerEvalReport score_answers(const std::vector<AnswerQuestion>& questions, const std::vector<AnswerOutcome>& outcomes) {
+  AnswerEvalReport r;
+  for (size_t i = 0; i < questions.size() && i < outcomes.size(); ++i) {
+    r.overall.add(questions[i], outcomes[i]);
+    r.per_category[questions[i].category].add(questions[i], outcomes[i]);
+  }
+  return r;
+}
+
+std::string AnswerEvalReport::to_string() const {
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-14s %4s %7s %5s %9s %11s %12s %9s %9s\n", "category", "n", "correct", "wrong",
+                "false_ref", "correct_ref", "hallucinated", "cite_prec", "recall@5");
+  out += line;
+  auto row = [&](const std::string& name, const AnswerTally& t) {
+    std::snprintf(line, sizeof line, "%-14s %4zu %7zu %5zu %9zu %11zu %12zu %9.3f %9.3f\n", name.c_str(), t.questions,
+                  t.correct, t.wrong, t.false_refusal, t.correct_refusal, t.hallucinated, t.citation_precision(),
+                  t.recall_at_5());
+    out += line;
+  };
+  for (const auto& [name, t] : per_category) row(name, t);
+  row("all", overall);
+  return out;
+}
+
+}  // namespace ragd

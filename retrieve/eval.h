@@ -85,3 +85,56 @@ EvalReport score_candidates(const EvalCandidates& cands, const Qrels& qrels, Sea
                             const RetrieverOptions& fusion, const EvalOptions& options);
 
 }  // namespace ragd
+
+namespace ragd {
+
+// ---- Answer quality (`ragd eval --answers QUESTIONS.jsonl`) ----
+// One JSON object per line: question, answerable, key_facts (any of,
+// case-insensitive), gold_doc_ids, category, split; optional id, groups.
+struct AnswerQuestion {
+  std::string id;
+  std::string question;
+  bool answerable = true;
+  std::vector<std::string> key_facts;
+  std::vector<std::string> gold_doc_ids;
+  std::string category;
+  std::string split;
+  std::vector<std::string> groups;
+};
+Result<std::vector<AnswerQuestion>> load_answer_questions(const std::filesystem::path& path);
+
+// What the answerer did with one question.
+struct AnswerOutcome {
+  bool refused = false;
+  std::string text;
+  std::vector<std::string> cited_doc_ids;
+  std::vector<std::string> retrieved_doc_ids;  // distinct, best first
+};
+
+enum class AnswerVerdict { kCorrect, kWrong, kFalseRefusal, kCorrectRefusal, kHallucinated };
+const char* answer_verdict_name(AnswerVerdict v);
+// Answerable: refused -> false refusal; a key fact in the text -> correct,
+// else wrong. Unanswerable: refused -> correct refusal, else hallucinated.
+AnswerVerdict judge_answer(const AnswerQuestion& q, const AnswerOutcome& a);
+
+struct AnswerTally {
+  size_t questions = 0;
+  size_t correct = 0, wrong = 0, false_refusal = 0, correct_refusal = 0, hallucinated = 0;
+  size_t cited = 0, cited_gold = 0;         // distinct cited docs of answered answerable questions
+  size_t recall_questions = 0, recall_hits = 0;  // answerable with gold docs; a gold doc in the top 5
+  double citation_precision() const { return cited ? static_cast<double>(cited_gold) / static_cast<double>(cited) : 0; }
+  double recall_at_5() const {
+    return recall_questions ? static_cast<double>(recall_hits) / static_cast<double>(recall_questions) : 0;
+  }
+  void add(const AnswerQuestion& q, const AnswerOutcome& a);
+};
+
+struct AnswerEvalReport {
+  AnswerTally overall;
+  std::map<std::string, AnswerTally> per_category;
+  // A table: one line per category and one for all.
+  std::string to_string() const;
+};
+AnswerEvalReport score_answers(const std::vector<AnswerQuestion>& questions, const std::vector<AnswerOutcome>& outcomes);
+
+}  // namespace ragd

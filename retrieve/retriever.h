@@ -91,6 +91,9 @@ class Retriever {
   const RetrieverOptions& options() const { return options_; }
   // The encoder, or null when none is loaded.
   const Embedder* embedder() const { return embedder_; }
+  // The store searched. Reading a document's other chunks is for callers
+  // that already hold one of its hits (the ACL is per document).
+  const Store& store() const { return store_; }
 
   // The stages of retrieve(), public for evaluation and tuning.
   // Searches the halves `mode` needs (hybrid gets both scores for every

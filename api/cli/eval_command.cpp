@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +14,7 @@
 
 #include "api/cli/cli.h"
 #include "ingest/pipeline.h"
+#include "generate/extractive.h"
 #include "retrieve/eval.h"
 
 namespace ragd::cli {
@@ -24,6 +26,9 @@ struct EvalArgs {
   std::string corpus, queries, qrels;
   std::string mode = "hybrid";  // or "all"
   int threads = 1;
+  std::string answers;       // --answers QUESTIONS.jsonl: answer quality on an existing store
+  std::string split = "all";  // --split: only questions of this split
+  bool verbose = false;
 };
 
 // Removes a temporary store when the command ends.
@@ -98,20 +103,94 @@ int run_eval(EvalArgs a) {
   return 0;
 }
 
+std::string flat(std::string s) {
+  for (char& c : s) if (c == '\n') c = ' ';
+  if (s.size() > 400) s = s.substr(0, 400) + "...";
+  return s;
+}
+
+// `ragd eval --answers Q.jsonl --data STORE`: every question through the
+// answerer the server uses, judged by retrieve/eval.h's answer metrics.
+int run_answer_eval(const EvalArgs& a) {
+  auto questions = load_answer_questions(a.answers);
+  if (!questions.is_ok()) return fail(questions.status());
+  std::vector<AnswerQuestion> qs;
+  for (auto& q : *questions)
+    if (a.split == "all" || q.split == a.split) qs.push_back(std::move(q));
+  if (qs.empty()) return fail(Status::invalid_argument("--answers: no question of split '" + a.split + "'"));
+  auto svc = open_service(a.common, EmbedderLoad::kOptional, /*read_only=*/false);
+  if (!svc.is_ok()) return fail(svc.status());
+  ServiceContext& s = **svc;
+  std::vector<AnswerOutcome> outcomes;
+  for (const AnswerQuestion& q : qs) {
+    SearchRequest r;
+    r.query = q.question;
+    r.k = 5;
+    r.groups = q.groups;
+    auto ans = s.answer(r);
+    if (!ans.is_ok()) return fail(ans.status().with_context(q.id));
+    AnswerOutcome o;
+    o.refused = ans->refused;
+    o.text = ans->text;
+    for (const auto& c : ans->citations) o.cited_doc_ids.push_back(c.doc_id);
+    SearchRequest rr = r;
+    rr.k = 20;
+    auto hits = s.search(rr);
+    if (!hits.is_ok()) return fail(hits.status().with_context(q.id));
+    for (const auto& h : *hits)
+      if (std::find(o.retrieved_doc_ids.begin(), o.retrieved_doc_ids.end(), h.doc_id) == o.retrieved_doc_ids.end())
+        o.retrieved_doc_ids.push_back(h.doc_id);
+    if (a.verbose) {
+      std::printf("%s [%s] %s -> %s (confidence %.3f, intent %s)\n", q.id.c_str(), q.category.c_str(),
+                  q.question.c_str(), answer_verdict_name(judge_answer(q, o)), ans->confidence, ans->intent.c_str());
+      if (auto ev = s.answerer().select_evidence(r, ans->hits); ev.is_ok())
+        std::printf("    evidence: unit %.3f doc %.3f cos %.3f intent_specific %d role %s\n", ev->unit_coverage,
+                    ev->doc_coverage, ev->cosine, ev->intent_specific ? 1 : 0, section_role_name(ev->role));
+      if (judge_answer(q, o) != AnswerVerdict::kCorrect && judge_answer(q, o) != AnswerVerdict::kCorrectRefusal)
+        std::printf("    %s\n", flat(ans->text).c_str());
+    }
+    outcomes.push_back(std::move(o));
+  }
+  AnswerEvalReport report = score_answers(qs, outcomes);
+  std::printf("answers: %s split=%s questions=%zu\n%s", a.answers.c_str(), a.split.c_str(), qs.size(),
+              report.to_string().c_str());
+  Status closed = s.close();
+  if (!closed.is_ok()) return fail(closed);
+  return 0;
+}
+
 }  // namespace
 
 void add_eval_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<EvalArgs>();
-  CLI::App* cmd = app.add_subcommand("eval", "retrieval quality on BEIR-format data (nDCG@10, Recall@100)");
+  CLI::App* cmd = app.add_subcommand(
+      "eval", "retrieval quality on BEIR-format data (nDCG@10, Recall@100), or answer quality (--answers)");
   CLI::Option* data = cmd->add_option("--data", a->common.data, "store to use (default: a temporary one)");
   cmd->add_option("--glove", a->common.glove, "GloVe binary file");
-  cmd->add_option("--corpus", a->corpus, "corpus.jsonl")->required();
-  cmd->add_option("--queries", a->queries, "queries.jsonl")->required();
-  cmd->add_option("--qrels", a->qrels, "qrels .tsv")->required();
+  cmd->add_option("--corpus", a->corpus, "corpus.jsonl");
+  cmd->add_option("--queries", a->queries, "queries.jsonl");
+  cmd->add_option("--qrels", a->qrels, "qrels .tsv");
+  cmd->add_option("--answers", a->answers,
+                  "questions .jsonl (question, answerable, key_facts, gold_doc_ids, category, split): answer "
+                  "quality of the store in --data");
+  cmd->add_option("--split", a->split, "with --answers: only this split (tune, test) or all")->capture_default_str();
+  cmd->add_flag("--verbose", a->verbose, "with --answers: one line per question, the answer of each miss");
   cmd->add_option("--mode", a->mode, "lexical, vector, hybrid or all")->capture_default_str();
   cmd->add_option("--threads", a->threads, "query threads")->capture_default_str();
   cmd->callback([a, data, &exit_code] {
     a->data_given = data->count() > 0;
+    if (!a->answers.empty()) {
+      if (!a->data_given) {
+        exit_code = fail(Status::invalid_argument("--answers needs --data: the store holding the ingested knowledge base"));
+        return;
+      }
+      exit_code = run_answer_eval(*a);
+      return;
+    }
+    if (a->corpus.empty() || a->queries.empty() || a->qrels.empty()) {
+      exit_code = fail(Status::invalid_argument("eval needs --corpus, --queries and --qrels, or --answers"));
+      return;
+    }
     exit_code = run_eval(*a);
   });
 }

@@ -8,6 +8,7 @@
 
 #include "api/cli/cli.h"
 #include "api/json_codec.h"
+#include "generate/units.h"
 
 namespace ragd::cli {
 namespace {
@@ -105,18 +106,18 @@ int run_ask(const QueryArgs& a) {
   if (!req.is_ok()) return fail(req.status());
   auto svc = open_service(a.common, EmbedderLoad::kOptional, /*read_only=*/false);
   if (!svc.is_ok()) return fail(svc.status());
-  auto ans = (*svc)->answerer().answer(*req);
+  auto ans = (*svc)->answer(*req);
   if (!ans.is_ok()) return fail(ans.status());
   if (a.json) {
     std::printf("%s\n", api::answer_to_json(*ans).dump(2, ' ', false, api::Json::error_handler_t::replace).c_str());
     return 0;
   }
-  std::printf("%s\n", ans->text.c_str());
+  std::printf("%s\n", markdown_to_plain(ans->text).c_str());
   if (!ans->citations.empty()) {
     std::printf("\nSources:\n");
     for (const auto& c : ans->citations) {
       std::printf("  [%d] %s (%s)%s%s\n      \"%s\"\n", c.n, c.title.c_str(), c.doc_id.c_str(),
-                  c.url.empty() ? "" : " ", c.url.c_str(), one_line(c.quote, 300).c_str());
+                  c.url.empty() ? "" : " ", c.url.c_str(), one_line(markdown_to_plain(c.quote), 300).c_str());
     }
   }
   return 0;

@@ -1,6 +1,7 @@
 // Answers with citations: what generate/ returns.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,15 @@ struct Citation {
 };
 
 struct Answer {
-  std::string text;  // every sentence ends with its citation(s) [n]
+  // A lead sentence, then steps or facts as a Markdown list; every step,
+  // fact or sentence ends with its citation(s) [n].
+  std::string text;
+  // Markup of `text`: "markdown" (lists, `code`). Terminals print it as
+  // plain text (generate/units.h markdown_to_plain).
+  std::string format = "markdown";
+  // The question's intent as the extractive answerer read it: "fix",
+  // "cause", "fact" or "general" (generate/intent.h).
+  std::string intent;
   std::vector<Citation> citations;
   // True when the knowledge base does not answer the question; then `text`
   // says so plainly and `citations` is empty.
@@ -32,6 +41,16 @@ struct Answer {
   std::vector<std::string> removed_sentences;
   int prompt_tokens = 0;
   int completion_tokens = 0;
+  // Provenance: what produced this answer, so that it can be explained
+  // later. answerer: "extractive" or "llm"; model file and SHA-256 only for
+  // the LLM path; encoder: the store's encoder fingerprint; prompt template
+  // version (LLM path); store sequence: the store's last write sequence.
+  std::string answerer = "extractive";
+  std::string model_file;
+  std::string model_sha256;
+  std::string encoder;
+  std::string prompt_version;
+  uint64_t store_sequence = 0;
 };
 
 }  // namespace ragd

@@ -117,6 +117,27 @@ TEST(Chunker, TokenBudgetOverlapAndSentenceBoundaries) {
   }
 }
 
+TEST(Chunker, LongTablesRepeatTheirHeaderInEveryChunk) {
+  std::string md = "# Policy\n\n## Schedule\n\n| Record type | Retention |\n|---|---|\n";
+  for (int i = 0; i < 40; ++i) md += "| Record kind " + std::to_string(i) + " | " + std::to_string(i + 1) + " days |\n";
+  md += "\nAfter the table.\n";
+  ChunkerOptions o;
+  o.max_tokens = 60;
+  o.overlap_tokens = 10;
+  auto chunks = Chunker(o).split(markdown_doc(md));
+  int rows_seen = 0, table_chunks = 0;
+  for (const auto& c : chunks) {
+    EXPECT_LE(c.n_tokens, o.max_tokens) << c.text;
+    if (c.text.find("| Record kind") == std::string::npos) continue;
+    ++table_chunks;
+    EXPECT_EQ(c.text.rfind("| Record type | Retention |\n|---|---|\n| Record kind", 0), 0u) << c.text;
+    size_t pos = 0;
+    while ((pos = c.text.find("| Record kind ", pos)) != std::string::npos) { ++rows_seen; ++pos; }
+  }
+  EXPECT_GT(table_chunks, 2);
+  EXPECT_EQ(rows_seen, 40);  // every row once: no overlap repeats rows without their header
+}
+
 TEST(Chunker, RunOnTextIsCutIntoWindows) {
   std::string text;
   for (int i = 0; i < 1000; ++i) text += "word" + std::to_string(i) + " ";

@@ -114,5 +114,57 @@ TEST(Evaluate, PerfectAndImperfectRetrievalOnTinyCorpus) {
   EXPECT_NE(s.find("Recall@100=0.6667"), std::string::npos) << s;
 }
 
+
+TEST(AnswerEval, JudgesEachOutcome) {
+  AnswerQuestion fix{"q1", "How do I fix error 809?", true, {"NW-VPN-SSTP", "IPsec passthrough"}, {"runbooks/vpn.md", "INC1"},
+                     "fix", "test", {}};
+  AnswerQuestion none{"q2", "Capital of Australia?", false, {}, {}, "off_domain", "test", {}};
+  AnswerOutcome good{false, "Switch to the **nw-vpn-sstp** profile [1].", {"runbooks/vpn.md", "INC9"}, {"INC9", "runbooks/vpn.md"}};
+  AnswerOutcome wrong{false, "Error 809 means no answer [1].", {"runbooks/vpn.md"}, {"X", "Y", "Z", "W", "V", "INC1"}};
+  AnswerOutcome refused{true, "The knowledge base does not answer this question.", {}, {}};
+  EXPECT_EQ(judge_answer(fix, good), AnswerVerdict::kCorrect);
+  EXPECT_EQ(judge_answer(fix, wrong), AnswerVerdict::kWrong);
+  EXPECT_EQ(judge_answer(fix, refused), AnswerVerdict::kFalseRefusal);
+  EXPECT_EQ(judge_answer(none, refused), AnswerVerdict::kCorrectRefusal);
+  EXPECT_EQ(judge_answer(none, good), AnswerVerdict::kHallucinated);
+
+  AnswerEvalReport r = score_answers({fix, fix, fix, none, none}, {good, wrong, refused, refused, good});
+  EXPECT_EQ(r.overall.questions, 5u);
+  EXPECT_EQ(r.overall.correct, 1u);
+  EXPECT_EQ(r.overall.wrong, 1u);
+  EXPECT_EQ(r.overall.false_refusal, 1u);
+  EXPECT_EQ(r.overall.correct_refusal, 1u);
+  EXPECT_EQ(r.overall.hallucinated, 1u);
+  // Cited: {vpn, INC9} and {vpn}: 2 of 3 gold.
+  EXPECT_NEAR(r.overall.citation_precision(), 2.0 / 3.0, 1e-12);
+  // Recall@5: gold in the top 5 for `good` only (INC1 is 6th for `wrong`).
+  EXPECT_NEAR(r.overall.recall_at_5(), 1.0 / 3.0, 1e-12);
+  EXPECT_EQ(r.per_category.at("fix").questions, 3u);
+  EXPECT_EQ(r.per_category.at("off_domain").hallucinated, 1u);
+  EXPECT_NE(r.to_string().find("all"), std::string::npos);
+}
+
+TEST(AnswerEval, LoadsQuestionsAndRejectsBadLines) {
+  const fs::path dir = fs::temp_directory_path() / ("ragd_answer_eval_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "ok.jsonl")
+      << R"({"id":"a","question":"How?","answerable":true,"key_facts":["x"],"gold_doc_ids":["d"],"category":"fix","split":"tune"})"
+      << "\n\n"
+      << R"({"question":"Capital?","answerable":false})" << "\n";
+  auto qs = load_answer_questions(dir / "ok.jsonl");
+  ASSERT_TRUE(qs.is_ok()) << qs.status().to_string();
+  ASSERT_EQ(qs->size(), 2u);
+  EXPECT_EQ((*qs)[0].key_facts, std::vector<std::string>{"x"});
+  EXPECT_EQ((*qs)[1].category, "unanswerable");
+  std::ofstream(dir / "bad.jsonl") << R"({"question":"How?","answerable":true,"key_facts":[]})" << "\n";
+  auto bad = load_answer_questions(dir / "bad.jsonl");
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().to_string().find("line 1"), std::string::npos) << bad.status().to_string();
+  std::ofstream(dir / "bad2.jsonl") << R"({"question":"How?","answerable":"yes"})" << "\n";
+  EXPECT_FALSE(load_answer_questions(dir / "bad2.jsonl").is_ok());
+  EXPECT_FALSE(load_answer_questions(dir / "missing.jsonl").is_ok());
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace ragd

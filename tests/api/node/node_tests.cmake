@@ -36,3 +36,9 @@ foreach(t openai_client web_page)
   set_tests_properties(api_${t} PROPERTIES FIXTURES_REQUIRED api_node LABELS "api;node"
     ENVIRONMENT "${node_env}" TIMEOUT 300)
 endforeach()
+# The same page against a default server (no --llm): Ask answers extractively.
+add_test(NAME api_web_page_extractive
+  COMMAND ${NODE_EXECUTABLE} ${node_dir}/web_page.test.mjs
+  WORKING_DIRECTORY ${node_dir})
+set_tests_properties(api_web_page_extractive PROPERTIES FIXTURES_REQUIRED api_node LABELS "api;node"
+  ENVIRONMENT "${node_env};RAGD_WEB_LLM=0" TIMEOUT 300)

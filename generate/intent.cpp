@@ -1,0 +1,180 @@
+#include "generate/intent.h"
+
+#include <cctype>
+#include <unordered_set>
+
+namespace ragd {
+namespace {
+
+std::vector<std::string> lower_words(std::string_view q) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char ch : q) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '\'' || c >= 0x80) {
+      cur += static_cast<char>(std::tolower(c));
+    } else if (!cur.empty()) {
+      out.push_back(std::move(cur));
+      cur.clear();
+    }
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  for (auto& w : out) {
+    // "can't" -> "cant", "won't" -> "wont": one form for the checks below.
+    std::string t;
+    for (char c : w) if (c != '\'') t += c;
+    w = std::move(t);
+  }
+  return out;
+}
+
+bool is_id_shaped(std::string_view tok) {
+  // Letters (at least 2) then digits (at least 3), optionally with '-'
+  // between groups; or a letter group, '-', digits.
+  size_t i = 0, letters = 0, digits = 0;
+  while (i < tok.size() && std::isalpha(static_cast<unsigned char>(tok[i]))) ++i, ++letters;
+  if (letters < 2 || letters > 12) return false;
+  for (size_t k = 0; k < letters; ++k)
+    if (!std::isupper(static_cast<unsigned char>(tok[k]))) return false;
+  for (; i < tok.size(); ++i) {
+    char c = tok[i];
+    if (std::isdigit(static_cast<unsigned char>(c))) ++digits;
+    else if (c != '-') return false;
+  }
+  return digits >= 2 && tok.back() != '-';
+}
+
+// Repair and procedure verbs: the question asks what to do.
+const std::unordered_set<std::string>& fix_verbs() {
+  static const std::unordered_set<std::string> k = {
+      "fix", "fixed", "fixing", "resolve", "resolved", "resolving", "solve", "solved", "repair", "troubleshoot",
+      "workaround", "recover", "restore", "reset", "unlock", "unblock", "remediate", "mitigate", "handle",
+      "deal", "enable", "disable", "configure", "setup", "install", "reinstall", "renew", "request", "get",
+      "make", "stop", "connect", "reconnect", "remove", "add", "change", "update", "patch", "clear", "free",
+      "restart", "rollback", "roll", "switch", "migrate", "enroll", "enrol", "register", "apply", "grant",
+      "give", "send", "recover", "retrieve", "find", "open", "access", "regain", "undo", "start"};
+  return k;
+}
+
+// Words of a complaint: a statement of a symptom asks for its fix.
+const std::unordered_set<std::string>& symptom_words() {
+  static const std::unordered_set<std::string> k = {
+      "cant", "cannot", "wont", "doesnt", "isnt", "arent", "didnt", "unable", "fails", "failing", "failed",
+      "failure", "broken", "error", "errors", "stuck", "keeps", "crash", "crashes", "crashing", "down",
+      "denied", "locked", "lockout", "slow", "timeout", "missing", "lost", "forgot", "forgotten", "expired",
+      "not", "no", "refuses", "hangs", "blocked", "problem", "issue", "trouble"};
+  return k;
+}
+
+const std::unordered_set<std::string>& cause_words() {
+  static const std::unordered_set<std::string> k = {"why", "cause", "causes", "caused", "causing", "reason",
+                                                    "reasons", "root"};
+  return k;
+}
+
+// "how" followed by one of these asks for a quantity, not a procedure.
+const std::unordered_set<std::string>& how_quantity() {
+  static const std::unordered_set<std::string> k = {"many", "much", "long", "often", "soon", "old", "far",
+                                                    "big", "large", "quickly", "fast", "frequently", "early",
+                                                    "late", "strong", "short"};
+  return k;
+}
+
+const std::unordered_set<std::string>& fact_openers() {
+  static const std::unordered_set<std::string> k = {"who", "whom", "whose", "when", "which", "where",
+                                                    "may", "am", "is", "are", "must", "does", "do",
+                                                    "will", "was", "were", "should", "shall", "has", "have"};
+  return k;
+}
+
+}  // namespace
+
+const char* intent_name(Intent intent) {
+  switch (intent) {
+    case Intent::kFix: return "fix";
+    case Intent::kCause: return "cause";
+    case Intent::kFact: return "fact";
+    case Intent::kGeneral: return "general";
+  }
+  return "general";
+}
+
+QuestionIntent classify_question(std::string_view question) {
+  QuestionIntent out;
+  // Named ids: whitespace/punctuation-separated tokens kept with their case.
+  std::string tok;
+  auto flush = [&] {
+    while (!tok.empty() && (tok.back() == '-' || tok.back() == '.')) tok.pop_back();
+    if (is_id_shaped(tok)) out.named_ids.push_back(tok);
+    tok.clear();
+  };
+  for (char c : question) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '-') tok += c;
+    else flush();
+  }
+  flush();
+
+  const std::vector<std::string> w = lower_words(question);
+  if (w.empty()) return out;
+  auto has = [&](const std::unordered_set<std::string>& set) {
+    for (const auto& x : w) if (set.count(x)) return true;
+    return false;
+  };
+  auto at = [&](size_t i) -> const std::string& {
+    static const std::string kEmpty;
+    return i < w.size() ? w[i] : kEmpty;
+  };
+  // Opening question word, skipping politeness ("please", "hi").
+  size_t s = 0;
+  while (s < w.size() && (w[s] == "please" || w[s] == "hi" || w[s] == "hello" || w[s] == "so" || w[s] == "ok"))
+    ++s;
+  const std::string& first = at(s);
+
+  if (has(cause_words())) {
+    out.kind = Intent::kCause;
+    return out;
+  }
+  if (first == "how") {
+    const std::string& next = at(s + 1);
+    if (how_quantity().count(next)) { out.kind = Intent::kFact; return out; }
+    // "how was X resolved", "how do I ...", "how to ...", "how can we ...".
+    out.kind = Intent::kFix;
+    return out;
+  }
+  // "what should I do", "what do I do", "what can I do", "what fixed ...",
+  // "what is the fix / workaround / procedure".
+  bool fix_verb = false;
+  for (const auto& x : w) fix_verb |= fix_verbs().count(x) > 0;
+  for (size_t i = 0; i + 1 < w.size(); ++i)
+    if ((w[i] == "what" || w[i] == "steps") && (w[i + 1] == "do" || w[i + 1] == "should" || w[i + 1] == "to"))
+      fix_verb = true;
+  for (const auto& x : w)
+    if (x == "fix" || x == "fixed" || x == "resolution" || x == "workaround" || x == "solution" || x == "steps" ||
+        x == "procedure" || x == "resolved" || x == "solved")
+      fix_verb = true;
+  // "what is the target resolution time", "which retention period": a
+  // value is asked for, whatever verb of repair the noun phrase holds.
+  static const std::unordered_set<std::string> kValueNouns = {
+      "time", "times", "period", "periods", "deadline", "duration", "minimum", "maximum", "limit", "limits",
+      "length", "number", "amount", "age", "size", "rto", "rpo", "sla", "frequency", "interval", "version"};
+  if ((first == "what" || first == "which") && has(kValueNouns)) { out.kind = Intent::kFact; return out; }
+  const bool wh = first == "what" || first == "who" || first == "when" || first == "which" || first == "where" ||
+                  fact_openers().count(first) > 0;
+  if (fix_verb && (first == "what" || !wh)) { out.kind = Intent::kFix; return out; }
+  if (first == "can" || first == "could") {
+    // "can I use X?" asks for a permission (a fact); "can you reset ..." or
+    // "can I fix ..." asks for a procedure.
+    out.kind = fix_verb ? Intent::kFix : Intent::kFact;
+    return out;
+  }
+  if (wh) { out.kind = Intent::kFact; return out; }
+  // A statement: a complaint ("Outlook won't send as the shared mailbox",
+  // "ORA-12541 on db-prod-03") asks for its fix.
+  bool code = !out.named_ids.empty();
+  for (const auto& x : w) code |= x.size() > 3 && x[0] == '0' && x[1] == 'x';
+  if (has(symptom_words()) || fix_verb || code) { out.kind = Intent::kFix; return out; }
+  out.kind = Intent::kGeneral;
+  return out;
+}
+
+}  // namespace ragd

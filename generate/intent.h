@@ -1,0 +1,35 @@
+// Question intent: what kind of answer a question asks for, read from the
+// question's general structure (question words, verbs of repair, named
+// record ids), never from one knowledge base's wording. The intent decides
+// where the answer lives: a fix in a resolution section or a ticket's
+// resolution notes, a cause in a cause section, a fact in the sentence or
+// table row holding the value.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ragd {
+
+enum class Intent {
+  kFix,      // how do I fix / resolve / reset / set up ...; a symptom stated as a complaint
+  kCause,    // why ...; what causes ...; root cause
+  kFact,     // how many / how long / who / when / which / may I ...; "what is the minimum ..."
+  kGeneral,  // anything else
+};
+
+const char* intent_name(Intent intent);
+
+struct QuestionIntent {
+  Intent kind = Intent::kGeneral;
+  // Tokens shaped like record ids (INC0012402, KB0010023, ABC-123, ZD-4101,
+  // HD-2023-1010): letters then digits, optionally joined by '-'. Whether
+  // one names a document is for the store to say (ORA-12541 is shaped the
+  // same way and names an error, not a record).
+  std::vector<std::string> named_ids;
+};
+
+QuestionIntent classify_question(std::string_view question);
+
+}  // namespace ragd

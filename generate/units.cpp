@@ -1,0 +1,301 @@
+#include "generate/units.h"
+
+#include <cctype>
+
+#include "generate/sentences.h"
+
+namespace ragd {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// A list marker at the start of a line: "- ", "* ", "+ ", "1. ", "1) ".
+// Returns the marker's length (0 if none); *numbered says which kind.
+size_t list_marker(std::string_view line, bool* numbered) {
+  if (line.starts_with("\xe2\x80\xa2 ")) {  // "• " (PDF and Word bullets)
+    *numbered = false;
+    return 4;
+  }
+  if (line.size() > 1 && (line[0] == '-' || line[0] == '*' || line[0] == '+') && line[1] == ' ') {
+    *numbered = false;
+    return 2;
+  }
+  size_t i = 0;
+  while (i < line.size() && i < 3 && std::isdigit(static_cast<unsigned char>(line[i]))) ++i;
+  if (i > 0 && i + 1 < line.size() && (line[i] == '.' || line[i] == ')') && line[i + 1] == ' ') {
+    *numbered = true;
+    return i + 2;
+  }
+  return 0;
+}
+
+std::vector<std::string> cells_of(std::string_view line) {
+  std::vector<std::string> cells;
+  line = trim(line);
+  if (!line.empty() && line.front() == '|') line.remove_prefix(1);
+  if (!line.empty() && line.back() == '|') line.remove_suffix(1);
+  size_t pos = 0;
+  bool code = false;
+  std::string cur;
+  for (; pos < line.size(); ++pos) {
+    char c = line[pos];
+    if (c == '`') code = !code;
+    if (c == '|' && !code) {
+      cells.emplace_back(trim(cur));
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  cells.emplace_back(trim(cur));
+  return cells;
+}
+
+bool is_separator_row(const std::vector<std::string>& cells) {
+  for (const auto& c : cells) {
+    if (c.empty()) return false;
+    for (char ch : c)
+      if (ch != '-' && ch != ':' && ch != ' ') return false;
+  }
+  return !cells.empty();
+}
+
+bool looks_like_table(const std::vector<std::string_view>& lines) {
+  if (lines.size() < 2) return false;
+  for (auto l : lines) {
+    bool pipe_row = !l.empty() && l.front() == '|';
+    if (!pipe_row && l.find(" | ") == std::string_view::npos) return false;
+  }
+  return true;
+}
+
+void table_units(const std::vector<std::string_view>& lines, std::vector<Unit>& out) {
+  std::vector<std::vector<std::string>> rows;
+  for (auto l : lines) {
+    auto cells = cells_of(l);
+    if (is_separator_row(cells)) continue;
+    for (auto& c : cells) c = clean_inline_markdown(c);
+    rows.push_back(std::move(cells));
+  }
+  if (rows.empty()) return;
+  const std::vector<std::string>& header = rows.front();
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const auto& row = rows[r];
+    std::string text;
+    for (size_t c = 0; c < row.size(); ++c) {
+      if (row[c].empty()) continue;
+      if (c == 0) {
+        text += row[c];
+        continue;
+      }
+      text += c == 1 && !text.empty() ? " — " : (text.empty() ? "" : "; ");
+      if (c < header.size() && !header[c].empty()) text += header[c] + ": ";
+      text += row[c];
+    }
+    if (!text.empty()) out.push_back({UnitKind::kTableRow, std::move(text)});
+  }
+}
+
+void paragraph_units(const std::vector<std::string_view>& lines, std::vector<Unit>& out) {
+  if (looks_like_table(lines)) {
+    table_units(lines, out);
+    return;
+  }
+  std::string running;
+  auto flush_running = [&] {
+    for (std::string& s : split_sentences(running)) {
+      std::string t = clean_inline_markdown(s);
+      if (!t.empty()) out.push_back({UnitKind::kSentence, std::move(t)});
+    }
+    running.clear();
+  };
+  bool in_item = false;
+  for (auto line : lines) {
+    bool numbered = false;
+    size_t m = list_marker(line, &numbered);
+    if (m > 0) {
+      flush_running();
+      out.push_back({numbered ? UnitKind::kNumbered : UnitKind::kBullet, clean_inline_markdown(trim(line.substr(m)))});
+      in_item = true;
+      continue;
+    }
+    if (in_item && !out.empty()) {  // a wrapped list item
+      out.back().text += ' ';
+      out.back().text += clean_inline_markdown(line);
+      continue;
+    }
+    // Heading lines moved into a body by the chunker, quotes.
+    while (!line.empty() && (line.front() == '#' || line.front() == '>')) line.remove_prefix(1);
+    line = trim(line);
+    if (!running.empty()) running += ' ';
+    running += line;
+  }
+  flush_running();
+}
+
+bool has_word(const std::string& lower, std::string_view word) {
+  size_t pos = 0;
+  while ((pos = lower.find(word, pos)) != std::string::npos) {
+    bool left = pos == 0 || !std::isalpha(static_cast<unsigned char>(lower[pos - 1]));
+    size_t end = pos + word.size();
+    bool right = end >= lower.size() || !std::isalpha(static_cast<unsigned char>(lower[end]));
+    if (left && right) return true;
+    pos = end;
+  }
+  return false;
+}
+
+SectionRole heading_role(const std::string& heading) {
+  std::string h;
+  for (char c : heading) h += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static constexpr std::string_view kResolution[] = {
+      "resolution", "resolutions", "resolve", "resolving", "solution", "solutions", "fix", "fixes", "fixing",
+      "workaround", "workarounds", "remediation", "remedy", "mitigation", "steps", "procedure", "procedures",
+      "instructions", "how to", "what to do", "recovery", "restore", "restoring", "repair", "action",
+      "actions", "corrective", "resolved"};
+  static constexpr std::string_view kCause[] = {"cause", "causes", "root cause", "reason", "reasons", "why"};
+  static constexpr std::string_view kDiagnosis[] = {"diagnosis", "diagnose", "diagnostics", "troubleshooting",
+                                                    "investigation", "checks", "detection"};
+  static constexpr std::string_view kEscalation[] = {"escalation", "escalate", "escalating"};
+  static constexpr std::string_view kSymptom[] = {"symptom", "symptoms", "problem", "issue", "description",
+                                                  "error message"};
+  for (auto w : kResolution) if (has_word(h, w)) return SectionRole::kResolution;
+  for (auto w : kCause) if (has_word(h, w)) return SectionRole::kCause;
+  for (auto w : kDiagnosis) if (has_word(h, w)) return SectionRole::kDiagnosis;
+  for (auto w : kEscalation) if (has_word(h, w)) return SectionRole::kEscalation;
+  for (auto w : kSymptom) if (has_word(h, w)) return SectionRole::kSymptom;
+  return SectionRole::kOther;
+}
+
+}  // namespace
+
+std::vector<Unit> split_units(std::string_view text) {
+  std::vector<Unit> out;
+  std::vector<std::string_view> para;
+  bool fenced = false;
+  std::string code;
+  size_t pos = 0;
+  auto flush = [&] {
+    if (!para.empty()) paragraph_units(para, out);
+    para.clear();
+  };
+  while (pos <= text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    std::string_view line = trim(text.substr(pos, nl - pos));
+    pos = nl + 1;
+    if (line.starts_with("```") || line.starts_with("~~~")) {
+      flush();
+      if (fenced && !code.empty()) out.push_back({UnitKind::kCode, code});
+      code.clear();
+      fenced = !fenced;
+    } else if (fenced) {
+      if (!code.empty()) code += '\n';
+      code += line;
+    } else if (line.empty()) {
+      flush();
+    } else {
+      para.push_back(line);
+    }
+    if (nl >= text.size()) break;
+  }
+  if (fenced && !code.empty()) out.push_back({UnitKind::kCode, code});
+  flush();
+  return out;
+}
+
+const char* section_role_name(SectionRole role) {
+  switch (role) {
+    case SectionRole::kOther: return "other";
+    case SectionRole::kSymptom: return "symptom";
+    case SectionRole::kCause: return "cause";
+    case SectionRole::kResolution: return "resolution";
+    case SectionRole::kDiagnosis: return "diagnosis";
+    case SectionRole::kEscalation: return "escalation";
+  }
+  return "other";
+}
+
+SectionRole section_role(const std::vector<std::string>& section_path, const std::string& chunk_role) {
+  if (chunk_role == "resolution") return SectionRole::kResolution;
+  if (chunk_role == "problem") return SectionRole::kSymptom;
+  if (chunk_role == "comment") return SectionRole::kOther;
+  for (size_t i = section_path.size(); i-- > 0;) {
+    SectionRole r = heading_role(section_path[i]);
+    if (r != SectionRole::kOther) return r;
+  }
+  return SectionRole::kOther;
+}
+
+std::string clean_inline_markdown(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  bool code = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '`') {
+      code = !code;
+      out += c;
+      continue;
+    }
+    if (code) {
+      out += c;
+      continue;
+    }
+    if ((c == '*' || c == '_') && i + 1 < s.size() && s[i + 1] == c) {  // **bold**, __bold__
+      ++i;
+      continue;
+    }
+    if (c == '*') {
+      // Emphasis, unless between two letters or digits (a*b outside code).
+      bool prev_alnum = i > 0 && std::isalnum(static_cast<unsigned char>(s[i - 1]));
+      bool next_alnum = i + 1 < s.size() && std::isalnum(static_cast<unsigned char>(s[i + 1]));
+      if (!(prev_alnum && next_alnum)) continue;
+    }
+    if (c == '[') {  // [text](url) -> text
+      size_t close = s.find(']', i);
+      if (close != std::string_view::npos && close + 1 < s.size() && s[close + 1] == '(') {
+        size_t end = s.find(')', close);
+        if (end != std::string_view::npos) {
+          out += clean_inline_markdown(s.substr(i + 1, close - i - 1));
+          i = end;
+          continue;
+        }
+      }
+    }
+    out += c;
+  }
+  return std::string(trim(out));
+}
+
+std::string markdown_to_plain(std::string_view markdown) {
+  std::string out;
+  out.reserve(markdown.size());
+  size_t pos = 0;
+  while (pos <= markdown.size()) {
+    size_t nl = markdown.find('\n', pos);
+    if (nl == std::string_view::npos) nl = markdown.size();
+    std::string_view line = markdown.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (trim(line).starts_with("```")) {
+      if (nl >= markdown.size()) break;
+      continue;
+    }
+    std::string cleaned = clean_inline_markdown(line);
+    size_t lead = 0;
+    while (lead < line.size() && line[lead] == ' ') ++lead;
+    out.append(lead, ' ');
+    for (char c : cleaned)
+      if (c != '`') out += c;
+    if (nl >= markdown.size()) break;
+    out += '\n';
+  }
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+}  // namespace ragd

@@ -1,0 +1,41 @@
+// Answer units: the pieces of a chunk an answer can quote whole. Sentences
+// of running text, list items (numbered or bulleted), table rows rendered
+// with their header cells ("Record type: CCTV footage; Retention: 28 days"),
+// and lines of code. Also the role of a section from its heading path, and
+// Markdown cleaning for quoting.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ragd {
+
+enum class UnitKind { kSentence, kNumbered, kBullet, kTableRow, kCode };
+
+struct Unit {
+  UnitKind kind = UnitKind::kSentence;
+  std::string text;  // inline Markdown kept (`code`), emphasis markers and list markers removed
+};
+
+// Units of a chunk's text in order. Tables are Markdown pipe tables or the
+// " | "-separated rows the HTML/DOCX connectors write; their first row is
+// the header, and every later row is one unit that names each cell by its
+// header. Rows of a table whose header the chunk does not hold are kept as
+// "a; b; c".
+std::vector<Unit> split_units(std::string_view text);
+
+// What a section is for, from its heading path (innermost heading that has
+// a telling word wins) or a ticket block's role.
+enum class SectionRole { kOther, kSymptom, kCause, kResolution, kDiagnosis, kEscalation };
+const char* section_role_name(SectionRole role);
+SectionRole section_role(const std::vector<std::string>& section_path, const std::string& chunk_role);
+
+// Inline Markdown emphasis (**b**, __b__, *i*) and links ([t](u) -> t)
+// removed; `code` kept.
+std::string clean_inline_markdown(std::string_view s);
+// For a terminal: the answer's Markdown as plain text (backticks and
+// emphasis removed; list markers and line breaks kept).
+std::string markdown_to_plain(std::string_view markdown);
+
+}  // namespace ragd

@@ -1,0 +1,85 @@
+// Question intent from general question structure, and answer units
+// (list items, table rows with their header cells, section roles).
+#include <gtest/gtest.h>
+
+#include "generate/intent.h"
+#include "generate/units.h"
+
+namespace ragd {
+namespace {
+
+TEST(Intent, ReadsTheKindOfQuestion) {
+  EXPECT_EQ(classify_question("How do I fix VPN error 809?").kind, Intent::kFix);
+  EXPECT_EQ(classify_question("how to reset Okta Verify for a user").kind, Intent::kFix);
+  EXPECT_EQ(classify_question("Outlook won't send as the shared mailbox").kind, Intent::kFix);
+  EXPECT_EQ(classify_question("What should I do when the printer shows 0x0000011b?").kind, Intent::kFix);
+  EXPECT_EQ(classify_question("Why does my account lock every morning?").kind, Intent::kCause);
+  EXPECT_EQ(classify_question("What causes error 809?").kind, Intent::kCause);
+  EXPECT_EQ(classify_question("How many characters must a password have?").kind, Intent::kFact);
+  EXPECT_EQ(classify_question("How long do we keep CCTV footage?").kind, Intent::kFact);
+  EXPECT_EQ(classify_question("Who approves a normal change?").kind, Intent::kFact);
+  EXPECT_EQ(classify_question("Can I use my private phone for work email?").kind, Intent::kFact);
+  EXPECT_EQ(classify_question("What is the minimum password length?").kind, Intent::kFact);
+}
+
+TEST(Intent, FindsIdShapedTokens) {
+  auto q = classify_question("How was INC0012402 resolved, and is ITSM-2231 related to ZD-4101 or HD-2023-1010?");
+  EXPECT_EQ(q.named_ids, (std::vector<std::string>{"INC0012402", "ITSM-2231", "ZD-4101", "HD-2023-1010"}));
+  EXPECT_EQ(q.kind, Intent::kFix);
+  EXPECT_TRUE(classify_question("how do I fix error 809 on windows 11").named_ids.empty());
+  EXPECT_TRUE(classify_question("").named_ids.empty());
+}
+
+TEST(Units, TableRowsKeepTheirHeaderCells) {
+  auto units = split_units(
+      "Intro sentence one. Intro two.\n\n| Record type | Retention | Starts from |\n|---|---|---|\n"
+      "| CCTV footage | **28 days** | recording date |\n| Email | 2 years | date |");
+  ASSERT_EQ(units.size(), 4u);
+  EXPECT_EQ(units[0].text, "Intro sentence one.");
+  EXPECT_EQ(units[2].kind, UnitKind::kTableRow);
+  EXPECT_EQ(units[2].text, "CCTV footage — Retention: 28 days; Starts from: recording date");
+  // The rows HTML tables become (" | " between cells, no outer pipes).
+  auto html = split_units("Pod status | Usual cause | Action\nOOMKilled | memory limit | raise the limit");
+  ASSERT_EQ(html.size(), 1u);
+  EXPECT_EQ(html[0].text, "OOMKilled — Usual cause: memory limit; Action: raise the limit");
+}
+
+TEST(Units, ListItemsCodeAndSentences) {
+  auto units = split_units(
+      "1. Check the **status page**. If red, escalate.\n2. Switch to *NW-VPN-SSTP*:\n- sub item one\n\n```\nreg add X\n```\n\n"
+      "3. Verify with `Test-NetConnection`.");
+  ASSERT_EQ(units.size(), 5u);
+  EXPECT_EQ(units[0].kind, UnitKind::kNumbered);
+  EXPECT_EQ(units[0].text, "Check the status page. If red, escalate.");
+  EXPECT_EQ(units[1].text, "Switch to NW-VPN-SSTP:");
+  EXPECT_EQ(units[2].kind, UnitKind::kBullet);
+  EXPECT_EQ(units[3].kind, UnitKind::kCode);
+  EXPECT_EQ(units[3].text, "reg add X");
+  EXPECT_EQ(units[4].text, "Verify with `Test-NetConnection`.");
+  EXPECT_TRUE(split_units("").empty());
+  EXPECT_TRUE(split_units("\n\n```\n").empty());
+}
+
+TEST(Units, SectionRolesFromHeadingsAndTicketBlocks) {
+  EXPECT_EQ(section_role({"VPN error 809", "Resolution"}, "body"), SectionRole::kResolution);
+  EXPECT_EQ(section_role({"Guide", "Workaround for old clients"}, "body"), SectionRole::kResolution);
+  EXPECT_EQ(section_role({"Guide", "Root cause"}, "body"), SectionRole::kCause);
+  EXPECT_EQ(section_role({"Guide", "Symptoms"}, "body"), SectionRole::kSymptom);
+  EXPECT_EQ(section_role({"Guide", "Escalation"}, "body"), SectionRole::kEscalation);
+  EXPECT_EQ(section_role({"Guide", "Networks"}, "body"), SectionRole::kOther);
+  EXPECT_EQ(section_role({}, "resolution"), SectionRole::kResolution);
+  EXPECT_EQ(section_role({}, "problem"), SectionRole::kSymptom);
+}
+
+TEST(Units, MarkdownForTheTerminal) {
+  EXPECT_EQ(clean_inline_markdown("Use **NW-VPN-SSTP** and [the guide](https://x/y) with `a*b`"),
+            "Use NW-VPN-SSTP and the guide with `a*b`");
+  EXPECT_EQ(markdown_to_plain("Lead [1]:\n\n1. Run `lsnrctl start` [1].\n   - **sub** [1].\n```\ncode\n```"),
+            "Lead [1]:\n\n1. Run lsnrctl start [1].\n   - sub [1].\ncode");
+  // A code block under a list item is indented; its fences go too.
+  EXPECT_EQ(markdown_to_plain("1. Set it [1].\n\n   ```\n   reg add X\n   ```\n2. Reboot [1]."),
+            "1. Set it [1].\n\n   reg add X\n2. Reboot [1].");
+}
+
+}  // namespace
+}  // namespace ragd
