@@ -126,6 +126,16 @@ std::string best_quote(const std::string& passage, const std::string& answer_tex
   return best;
 }
 
+// The answer names what produced it, as its audit record does.
+void copy_provenance(const AuditRecord& rec, Answer& ans) {
+  ans.answerer = rec.answerer;
+  ans.model_file = rec.model_file;
+  ans.model_sha256 = rec.model_sha256;
+  ans.encoder = rec.encoder;
+  ans.prompt_version = rec.prompt_version;
+  ans.store_sequence = rec.store_sequence;
+}
+
 }  // namespace
 
 LlmAnswerer::LlmAnswerer(const Retriever& retriever, std::shared_ptr<const Generator> generator,
@@ -229,12 +239,7 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   for (const auto& p : ctx.passages) out.answer.hits.push_back(p.hit);
 
   Answer& ans = out.answer;
-  ans.answerer = rec.answerer;
-  ans.model_file = rec.model_file;
-  ans.model_sha256 = rec.model_sha256;
-  ans.encoder = rec.encoder;
-  ans.prompt_version = rec.prompt_version;
-  ans.store_sequence = rec.store_sequence;
+  copy_provenance(rec, ans);
   auto refuse = [&]() {
     ans.text = kRefusalText;
     ans.refused = true;
@@ -320,12 +325,7 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   }
   rec.grounding = ans.grounding;
   // The fallback replaced the answer: its provenance is still this request's.
-  ans.answerer = rec.answerer;
-  ans.model_file = rec.model_file;
-  ans.model_sha256 = rec.model_sha256;
-  ans.encoder = rec.encoder;
-  ans.prompt_version = rec.prompt_version;
-  ans.store_sequence = rec.store_sequence;
+  copy_provenance(rec, ans);
   for (const auto& c : ans.citations) {
     if (std::find(rec.cited_doc_ids.begin(), rec.cited_doc_ids.end(), c.doc_id) == rec.cited_doc_ids.end()) {
       rec.cited_doc_ids.push_back(c.doc_id);
