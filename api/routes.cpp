@@ -1,5 +1,6 @@
 #include "api/routes.h"
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <new>
@@ -259,6 +260,36 @@ Response handle_search(const Request& req, ServiceContext& ctx, const RouteOptio
   return r;
 }
 
+namespace {
+
+// The audit record of an extractive answer: who asked what, what was
+// retrieved and cited, and what produced the answer.
+AuditRecord extractive_audit_record(const Request& req, const SearchRequest& sr, const Answer& answer,
+                                    double latency_ms) {
+  AuditRecord rec;
+  rec.request_id = req.request_id;
+  rec.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count() -
+                static_cast<int64_t>(latency_ms);
+  rec.caller = req.caller;
+  rec.task = "answer";
+  rec.query = sr.query;
+  auto add_distinct = [](std::vector<std::string>& ids, const std::string& id) {
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  };
+  for (const auto& h : answer.hits) add_distinct(rec.retrieved_doc_ids, h.doc_id);
+  for (const auto& c : answer.citations) add_distinct(rec.cited_doc_ids, c.doc_id);
+  rec.grounding = answer.refused ? "refused" : answer.grounding;
+  rec.answerer = answer.answerer;
+  rec.encoder = answer.encoder;
+  rec.prompt_version = answer.prompt_version;
+  rec.store_sequence = answer.store_sequence;
+  rec.latency_ms = latency_ms;
+  return rec;
+}
+
+}  // namespace
+
 Response handle_answer(const Request& req, ServiceContext& ctx, const RouteOptions& options) {
   auto start = std::chrono::steady_clock::now();
   auto body = parse_json_body(req.body);
@@ -270,6 +301,10 @@ Response handle_answer(const Request& req, ServiceContext& ctx, const RouteOptio
   if (!sr.is_ok()) return error_response(sr.status());
   auto answer = ctx.answer(*sr);
   if (!answer.is_ok()) return error_response(answer.status());
+  if (options.audit) {
+    Status logged = options.audit->append(extractive_audit_record(req, *sr, *answer, elapsed_ms(start)));
+    if (!logged.is_ok()) return error_response(logged.with_context("audit log"));
+  }
   Json j = answer_to_json(*answer);
   if (auto ih = body->find("include_hits"); ih != body->end() && ih->is_boolean() && ih->get<bool>()) {
     j["hits"] = hits_to_json(answer->hits);

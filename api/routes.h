@@ -8,6 +8,7 @@
 
 #include "api/http_types.h"
 #include "api/service.h"
+#include "generate/audit_log.h"
 #include "ragd/status.h"
 
 namespace ragd::api {
@@ -25,6 +26,9 @@ struct RouteOptions {
   int max_k = 1000;
   // Documents accepted in one POST /v1/documents. Default: 10000.
   size_t max_documents_per_request = 10000;
+  // Where extractive answers are recorded (the LLM path keeps its own). Not
+  // owned; must outlive the routes. Default: nullptr (not recorded).
+  AuditLog* audit = nullptr;
 };
 
 // Dispatches a request to its route. Never throws: exceptions become 500s.

@@ -103,14 +103,15 @@ int run_serve(const ServeArgs& a) {
   if ((*svc)->embedder() == nullptr) {
     note("no GloVe file found; ingest is disabled and search is lexical only", true);
   }
+  const std::filesystem::path audit_path =
+      a.audit_log.empty() ? std::filesystem::path(a.common.data) / "audit.jsonl" : std::filesystem::path(a.audit_log);
   api::Registry registry;
   std::unique_ptr<api::LlmService> llm;
   if (!a.llm.empty()) {
     api::LlmServiceOptions lo;
     lo.model = a.llm;
     lo.prompts = a.prompts;
-    lo.audit_log = a.audit_log.empty() ? std::filesystem::path(a.common.data) / "audit.jsonl"
-                                       : std::filesystem::path(a.audit_log);
+    lo.audit_log = audit_path;
     lo.max_queue = a.max_queue;
     lo.max_concurrent = a.max_concurrent;
     lo.answerer.max_tokens = a.max_tokens;
@@ -122,6 +123,15 @@ int run_serve(const ServeArgs& a) {
     llm = std::move(opened).value();
     note("LLM " + a.llm + " loaded (models \"" + lo.rag_model_name + "\" and \"" + llm->model_id() +
          "\"), audit log " + lo.audit_log.string());
+  }
+  // Without --llm, /v1/answer is extractive and recorded here (the LLM path
+  // records its own answers in the same file).
+  std::unique_ptr<AuditLog> extractive_audit;
+  if (!llm) {
+    auto opened = AuditLog::open(audit_path);
+    if (!opened.is_ok()) return fail(opened.status());
+    extractive_audit = std::move(opened).value();
+    so.routes.audit = extractive_audit.get();
   }
   api::App app(**svc, registry, llm.get(), so.routes);
   so.handler = [&app](const api::Request& req) { return app.handle(req); };

@@ -3,6 +3,8 @@
 // deleted document never comes back.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "tests/api/test_support.h"
@@ -131,9 +133,31 @@ TEST(EndToEnd, SampleKbOverHttpSurvivesRestart) {
   for (const auto& h : hits) EXPECT_EQ(h["kind"], "runbook") << h.dump();
 
   // Answers: the schema, and every citation points at a stored document.
-  r = http_post(port, "/v1/answer", Json{{"query", "How do I fix VPN error 809?"}, {"k", 5}}.dump());
+  r = http_request(port, "POST", "/v1/answer", Json{{"query", "How do I fix VPN error 809?"}, {"k", 5}}.dump(),
+                   "application/json", {"X-Request-Id: e2e-extractive-1"});
   ASSERT_EQ(r.status, 200) << r.body;
   Json ans = parse(r);
+  // The extractive answer is in the audit log (<data>/audit.jsonl by default),
+  // with what produced it and what it cites.
+  {
+    std::string out;
+    ASSERT_EQ(run_ragd({"audit", "--audit-log", (data / "audit.jsonl").string(), "--request-id", "e2e-extractive-1",
+                        "--json"}, &out), 0) << out;
+    Json rec = Json::parse(out.substr(0, out.find('\n')), nullptr, false);
+    ASSERT_TRUE(rec.is_object()) << out;
+    EXPECT_EQ(rec["answerer"], "extractive");
+    EXPECT_EQ(rec["query"], "How do I fix VPN error 809?");
+    EXPECT_EQ(rec["encoder"], ans["provenance"]["encoder"]) << r.body;
+    EXPECT_GT(rec["store_sequence"].get<uint64_t>(), 0u);
+    std::vector<std::string> cited;
+    for (const auto& c : ans["citations"]) cited.push_back(c["doc_id"]);
+    std::sort(cited.begin(), cited.end());
+    cited.erase(std::unique(cited.begin(), cited.end()), cited.end());
+    std::vector<std::string> logged = rec["cited_doc_ids"].get<std::vector<std::string>>();
+    std::sort(logged.begin(), logged.end());
+    EXPECT_EQ(logged, cited);
+    EXPECT_FALSE(logged.empty());
+  }
   ASSERT_TRUE(ans.contains("answer") && ans.contains("citations") && ans.contains("refused")) << r.body;
   EXPECT_FALSE(ans["answer"].get<std::string>().empty());
   for (const auto& c : ans["citations"]) {
