@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "auth/crypto.h"
+#include "tests/auth/jws_sign.h"
 
 namespace ragd::auth {
 namespace {
@@ -66,25 +67,9 @@ Json ec_jwk(const Pkey& k, const std::string& kid) {
 }
 
 std::string sign(const Pkey& k, std::string_view input) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  size_t len = 0;
-  EXPECT_EQ(EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, k.p), 1);
-  EXPECT_EQ(EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size()), 1);
-  std::string sig(len, '\0');
-  EXPECT_EQ(EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
-                           reinterpret_cast<const unsigned char*>(input.data()), input.size()),
-            1);
-  sig.resize(len);
-  EVP_MD_CTX_free(ctx);
-  if (EVP_PKEY_get_base_id(k.p) != EVP_PKEY_EC) return sig;
-  // DER -> JOSE r || s.
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(sig.data());
-  ECDSA_SIG* es = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(sig.size()));
-  std::string raw(64, '\0');
-  BN_bn2binpad(ECDSA_SIG_get0_r(es), reinterpret_cast<unsigned char*>(raw.data()), 32);
-  BN_bn2binpad(ECDSA_SIG_get0_s(es), reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
-  ECDSA_SIG_free(es);
-  return raw;
+  std::string sig = ragd::test::jws_sign(k.p, input);
+  EXPECT_FALSE(sig.empty()) << "OpenSSL could not sign";
+  return sig;
 }
 
 std::string make_token(const Json& header, const Json& claims, const Pkey* key) {

@@ -19,6 +19,7 @@
 
 #include "auth/crypto.h"
 #include "auth/jwt.h"
+#include "tests/auth/jws_sign.h"
 
 namespace {
 
@@ -59,25 +60,9 @@ struct Fixture {
   }
 
   std::string sign(const std::string& input) const {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    size_t len = 0;
-    std::string der;
-    if (EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
-        EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1) {
-      der.resize(len);
-      EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(der.data()), &len,
-                     reinterpret_cast<const unsigned char*>(input.data()), input.size());
-      der.resize(len);
-    }
-    EVP_MD_CTX_free(ctx);
-    const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-    ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size()));
-    if (!sig) std::abort();
-    std::string raw(64, '\0');
-    BN_bn2binpad(ECDSA_SIG_get0_r(sig), reinterpret_cast<unsigned char*>(raw.data()), 32);
-    BN_bn2binpad(ECDSA_SIG_get0_s(sig), reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
-    ECDSA_SIG_free(sig);
-    return raw;
+    std::string sig = ragd::test::jws_sign(key, input);
+    if (sig.empty()) std::abort();
+    return sig;
   }
 };
 
