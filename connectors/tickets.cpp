@@ -126,7 +126,26 @@ std::string jira_text(const json& parent, const char* key, RecordReader& r) {
   return "";
 }
 
-void map_jira(const json& /*rec*/, RecordReader& r, Document& doc, const FileInput&) {
+// A Jira user's stable id (accountId, else the Server name/key), "" when
+// the field is not a user object.
+std::string person_id(const json& parent, const char* key) {
+  auto it = parent.find(key);
+  if (it == parent.end() || !it->is_object()) return "";
+  for (const char* k : {"accountId", "name", "key"}) {
+    auto v = it->find(k);
+    if (v != it->end() && v->is_string() && !v->get<std::string>().empty()) return v->get<std::string>();
+  }
+  return "";
+}
+
+// A timestamp that only orders comments: 0 when absent or unreadable.
+int64_t lenient_time(const json& parent, const char* key) {
+  auto it = parent.find(key);
+  if (it == parent.end() || !it->is_string()) return 0;
+  return parse_timestamp(it->get<std::string>()).value_or(0);
+}
+
+void map_jira(const json& rec, RecordReader& r, Document& doc, const FileInput&) {
   doc.id = r.str("key", true);
   const json* fields = r.object("fields");
   if (!fields) {
@@ -150,7 +169,33 @@ void map_jira(const json& /*rec*/, RecordReader& r, Document& doc, const FileInp
   doc.updated_at = f.time("updated");
   if (!doc.updated_at) doc.updated_at = doc.created_at;
 
-  std::vector<std::string> comments;
+  // Who reported the issue: comments by the reporter describe the problem
+  // (or thank), comments by others are the work done.
+  std::string reporter_id = person_id(*fields, "reporter");
+  std::string reporter_name = f.str("reporter");
+  // When it was resolved: the changelog's resolution transition (expand=
+  // changelog), else resolutiondate. Comments written after it are
+  // follow-ups, not the resolution.
+  int64_t resolved_at = lenient_time(*fields, "resolutiondate");
+  auto log = rec.find("changelog");
+  if (log != rec.end() && log->is_object() && log->contains("histories") && (*log)["histories"].is_array()) {
+    for (const json& h : (*log)["histories"]) {
+      if (!h.is_object() || !h.contains("items") || !h["items"].is_array()) continue;
+      bool sets_resolution = false;
+      for (const json& it : h["items"])
+        sets_resolution |= it.is_object() && it.value("field", json()).is_string() &&
+                           it["field"].get<std::string>() == "resolution" && it.contains("to") && !it["to"].is_null();
+      if (sets_resolution)
+        if (int64_t t = lenient_time(h, "created")) resolved_at = t;
+    }
+  }
+
+  struct JiraComment {
+    std::string text;
+    int64_t created = 0;
+    bool by_reporter = false;
+  };
+  std::vector<JiraComment> all;
   if (const json* c = f.object("comment")) {
     RecordReader cr(*c);
     if (const json* list = cr.array("comments")) {
@@ -159,24 +204,46 @@ void map_jira(const json& /*rec*/, RecordReader& r, Document& doc, const FileInp
         RecordReader one(cm);
         std::string body = jira_text(cm, "body", one);
         std::string author = one.str("author");
+        std::string author_id = person_id(cm, "author");
         std::string when = one.str("created");
+        int64_t created = lenient_time(cm, "created");
         if (!one.error().empty()) { f.fail("comment: " + one.error()); break; }
         if (trim(body).empty()) continue;
         std::string head = author.empty() ? "comment" : author;
         if (!when.empty()) head += " (" + when + ")";
-        comments.push_back(head + ": " + body);
+        JiraComment jc;
+        jc.text = head + ": " + body;
+        jc.created = created;
+        jc.by_reporter = !reporter_id.empty() && !author_id.empty() ? author_id == reporter_id
+                                                                     : !reporter_name.empty() && author == reporter_name;
+        all.push_back(std::move(jc));
       }
     }
     if (!cr.error().empty()) f.fail("comment: " + cr.error());
   }
   if (!f.error().empty()) r.fail("fields: " + f.error());
-  // Jira has no resolution notes: for a resolved issue the last comment is
-  // the closest thing, so it becomes the resolution block.
+  // Jira has no resolution notes. For a resolved issue the resolution is
+  // the closing run of work comments: going back from the last comment
+  // written up to the resolution, the comments by others than the reporter
+  // (at most three, stopping at the reporter's), in their order. A fix is
+  // often posted before a closing remark (the cause, "job green again"),
+  // so the last comment alone misses it. Without such comments: the last.
   std::string resolution_text;
-  if (!resolution.empty() && !comments.empty()) {
-    resolution_text = "Resolution: " + resolution + "\n\n" + comments.back();
-    comments.pop_back();
+  std::vector<bool> in_resolution(all.size(), false);
+  if (!resolution.empty() && !all.empty()) {
+    size_t i = all.size();
+    while (i > 0 && resolved_at && all[i - 1].created > resolved_at) --i;  // follow-ups
+    while (i > 0 && all[i - 1].by_reporter) --i;
+    for (int taken = 0; i > 0 && taken < 3 && !all[i - 1].by_reporter; ++taken) in_resolution[--i] = true;
+    if (std::find(in_resolution.begin(), in_resolution.end(), true) == in_resolution.end())
+      in_resolution.back() = true;
+    resolution_text = "Resolution: " + resolution;
+    for (size_t k = 0; k < all.size(); ++k)
+      if (in_resolution[k]) resolution_text += "\n\n" + all[k].text;
   }
+  std::vector<std::string> comments;
+  for (size_t k = 0; k < all.size(); ++k)
+    if (!in_resolution[k]) comments.push_back(std::move(all[k].text));
   std::string self = r.str("self");
   size_t rest = self.find("/rest/");
   if (rest != std::string::npos && !doc.id.empty()) doc.url = self.substr(0, rest) + "/browse/" + doc.id;

@@ -127,6 +127,7 @@ TEST(ServiceNow, TruncatedJsonNamesTheFileAndKeepsCompleteRecords) {
 const char* kJira = R"js({"startAt":0,"issues":[{"key":"JIRA-4411","self":"https://acme.atlassian.net/rest/api/3/issue/10001",
  "fields":{"summary":"ORA-00942 after deploy","issuetype":{"name":"Bug"},"status":{"name":"Done"},
   "priority":{"name":"High"},"resolution":{"name":"Fixed"},"labels":["oracle","deploy"],
+  "reporter":{"displayName":"Bob Lee"},
   "components":[{"name":"billing-db"},{"name":"api"}],
   "created":"2024-04-01T09:00:00.000+0200","updated":"2024-04-02T10:30:00.000+0000",
   "description":{"type":"doc","version":1,"content":[
@@ -175,6 +176,52 @@ TEST(Jira, AdfDescriptionCommentsAndResolution) {
   ASSERT_EQ(c.errors.size(), 1u);
   EXPECT_EQ(c.errors[0].message(),
             "jira.json: record 3 (JIRA-4413): fields: 'description' is neither text nor an ADF document");
+}
+
+// The resolution of a resolved Jira issue is the closing run of work
+// comments up to the resolution, not whatever comment came last: the fix
+// posted before a closing remark stays in it, the reporter's comments and
+// follow-ups written after the resolution stay comments.
+TEST(Jira, ResolutionIsTheClosingRunOfWorkComments) {
+  const char* js = R"js({"issues":[{"key":"OPS-7",
+   "changelog":{"histories":[
+     {"created":"2024-05-02T10:00:00.000+0000","items":[{"field":"status","from":"1","to":"3"}]},
+     {"created":"2024-05-03T12:00:00.000+0000","items":[{"field":"resolution","from":null,"to":"10000"}]}]},
+   "fields":{"summary":"Disk full","status":{"name":"Resolved"},"resolution":{"name":"Done"},
+    "resolutiondate":"2024-05-09T09:00:00.000+0000",
+    "reporter":{"accountId":"cust-1","displayName":"Carla Customer"},
+    "comment":{"comments":[
+     {"author":{"accountId":"agent-1","displayName":"Ada Agent"},"created":"2024-05-02T09:00:00.000+0000","body":"Looking into it."},
+     {"author":{"accountId":"cust-1","displayName":"Carla Customer"},"created":"2024-05-02T11:00:00.000+0000","body":"Still failing."},
+     {"author":{"accountId":"agent-2","displayName":"Ada Agent"},"created":"2024-05-03T09:00:00.000+0000","body":"Pruned the docker cache, 200 GB free."},
+     {"author":{"accountId":"agent-2","displayName":"Ada Agent"},"created":"2024-05-03T11:00:00.000+0000","body":"Cause: the cleanup job's credential expired; renewed it."},
+     {"author":{"accountId":"cust-1","displayName":"Carla Customer"},"created":"2024-05-03T15:00:00.000+0000","body":"Thanks, works."}]}}},
+  {"key":"OPS-8","fields":{"summary":"Open","status":{"name":"In Progress"},
+    "comment":{"comments":[{"author":{"displayName":"Ada"},"body":"Working on it."}]}}},
+  {"key":"OPS-9","fields":{"summary":"Only the reporter wrote","resolution":{"name":"Won't Do"},
+    "reporter":{"accountId":"cust-1","displayName":"Carla Customer"},
+    "comment":{"comments":[{"author":{"accountId":"cust-1","displayName":"C. Customer"},"body":"Never mind, it works now."}]}}}]})js";
+  Collected c;
+  ASSERT_TRUE(fetch_buffer(js, "jira.json", {}, c.sink()).is_ok());
+  ASSERT_EQ(c.docs.size(), 3u) << c.error_text();
+  const Document& d = *c.find("OPS-7");
+  auto resolution = blocks_of(d, "resolution");
+  ASSERT_EQ(resolution.size(), 1u);
+  const std::string& r = resolution[0]->text;
+  EXPECT_TRUE(r.starts_with("Resolution: Done")) << r;
+  EXPECT_TRUE(contains(r, "Pruned the docker cache")) << r;
+  EXPECT_TRUE(contains(r, "credential expired")) << r;
+  EXPECT_LT(r.find("Pruned"), r.find("credential")) << r;
+  EXPECT_FALSE(contains(r, "Still failing")) << r;
+  EXPECT_FALSE(contains(r, "Looking into it")) << r;  // before the reporter's comment
+  EXPECT_FALSE(contains(r, "Thanks")) << r;           // after the resolution transition
+  auto comments = blocks_of(d, "comment");
+  ASSERT_EQ(comments.size(), 3u);
+  EXPECT_TRUE(blocks_of(*c.find("OPS-8"), "resolution").empty());
+  // Nothing but the reporter's words: the last comment, as before.
+  auto only = blocks_of(*c.find("OPS-9"), "resolution");
+  ASSERT_EQ(only.size(), 1u);
+  EXPECT_TRUE(contains(only[0]->text, "Never mind")) << only[0]->text;
 }
 
 TEST(Zendesk, TicketsWithInlineCommentsAndSingleTicketShape) {
