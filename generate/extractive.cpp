@@ -464,6 +464,21 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cands[a].score > cands[b].score; });
   std::vector<size_t> chosen;
   double best_single = 0;
+  // The share of the question (by weight) that unit i holds and neither
+  // the lead's document (its retrieved chunks, title and path) nor the
+  // units in `chosen` hold.
+  auto new_coverage = [&](size_t i, const std::vector<size_t>& chosen) {
+    auto lead_doc = doc_terms.find(src[cands[chosen.front()].hit].doc_id);
+    double total = 0, gain = 0;
+    for (const auto& [t, w] : q) {
+      total += w;
+      if (!cand_terms[i].count(t) || (lead_doc != doc_terms.end() && lead_doc->second.count(t))) continue;
+      bool seen = false;
+      for (size_t j : chosen) seen |= cand_terms[j].count(t) > 0;
+      if (!seen) gain += w;
+    }
+    return total > 0 ? gain / total : 0.0;
+  };
   for (size_t i : order) {
     if (static_cast<int>(chosen.size()) >= options_.max_sentences) break;
     const ScoredSentence& c = cands[i];
@@ -471,9 +486,18 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     if (!chosen.empty() && c.score < 0.5 * cands[chosen.front()].score) break;
     // Facts from another document than the best one only when nearly as
     // good: a second source must earn its citation.
-    if (!chosen.empty() && src[c.hit].doc_id != src[cands[chosen.front()].hit].doc_id &&
-        c.score < options_.other_doc_share * cands[chosen.front()].score)
-      continue;
+    if (!chosen.empty() && src[c.hit].doc_id != src[cands[chosen.front()].hit].doc_id) {
+      if (c.score < options_.other_doc_share * cands[chosen.front()].score) continue;
+      // ... and only when it holds question content that the lead
+      // document and the facts already chosen do not: a second document
+      // that repeats a question word the lead already answers ("P2", "restore")
+      // is cited for nothing.
+      if (new_coverage(i, chosen) < options_.other_doc_new_coverage) continue;
+      // ... from a document about the question nearly as much as the lead's,
+      // not a sentence that happens to share its words.
+      if (doc_cov(src[c.hit].doc_id) < options_.other_doc_share * doc_cov(src[cands[chosen.front()].hit].doc_id))
+        continue;
+    }
     bool redundant = false;
     for (size_t j : chosen) redundant |= jaccard(cand_terms[i], cand_terms[j]) > 0.6;
     if (redundant) continue;

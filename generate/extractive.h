@@ -33,6 +33,10 @@ struct ExtractiveOptions {
   // A fact from another document than the best fact's is added only when
   // its score is at least this share of the best. Default: 0.85.
   double other_doc_share = 0.85;
+  // ... and when it holds at least this share of the question's weight that
+  // neither the best fact's document nor the facts already chosen hold: a
+  // citation must add an answer, not repeat a question word. Default: 0.15.
+  double other_doc_new_coverage = 0.15;
   // Steps of a fix answer at most (list items, code lines and sentences of
   // the chosen section). Default: 12.
   int max_steps = 12;
