@@ -185,64 +185,109 @@ int main(int argc, char** argv) {
     bool answerable;
     bool tune;
   };
-  std::vector<Point> pts;
-  ExtractiveOptions fo = xo;
-  fo.doc_weight = 1.0;
-  fo.w_confidence_cosine = 0.0;
-  ExtractiveAnswerer features(retriever, fo);
-  auto add_point = [&](const std::string& query, const std::vector<std::string>& groups, bool answerable, bool tune) {
-    SearchRequest r;
-    r.query = query;
-    r.groups = groups;
-    r.k = 5;
-    auto hits = retriever.retrieve(r);
-    if (!hits) die(hits.status());
-    auto ev = features.select_evidence(r, *hits);
-    if (!ev) die(ev.status());
-    pts.push_back({std::move(ev).value(), answerable, tune});
-  };
-  for (const AnswerQuestion& q : *dev) add_point(q.question, q.groups, q.answerable, q.split == "tune");
-  for (const KbQuestion& q : *qs) add_point(q.query, q.groups, q.in_domain, q.split == "calibration");
+  // Evidence features per soft-match floor (ExtractiveOptions::
+  // soft_match_floor changes the unit evidence), weights and threshold
+  // fitted for each; 1.0 is exact matching only.
+  const std::vector<double> floors = {0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 1.0};
+  std::vector<std::vector<Point>> pts_by_floor;
+  for (double floor : floors) {
+    ExtractiveOptions fo = xo;
+    fo.doc_weight = 1.0;
+    fo.w_confidence_cosine = 0.0;
+    fo.soft_match_floor = floor;
+    ExtractiveAnswerer features(retriever, fo);
+    std::vector<Point> pts;
+    auto add_point = [&](const std::string& query, const std::vector<std::string>& groups, bool answerable, bool tune) {
+      SearchRequest r;
+      r.query = query;
+      r.groups = groups;
+      r.k = 5;
+      auto hits = retriever.retrieve(r);
+      if (!hits) die(hits.status());
+      auto ev = features.select_evidence(r, *hits);
+      if (!ev) die(ev.status());
+      pts.push_back({std::move(ev).value(), answerable, tune});
+    };
+    for (const AnswerQuestion& q : *dev) add_point(q.question, q.groups, q.answerable, q.split == "tune");
+    for (const KbQuestion& q : *qs) add_point(q.query, q.groups, q.in_domain, q.split == "calibration");
+    pts_by_floor.push_back(std::move(pts));
+  }
   auto score = [](const Evidence& ev, double dw, double wc) {
     if (ev.items.empty()) return 0.0;
     if (!ev.named_id.empty()) return 1.0;
     double base = ev.intent_specific ? std::max(ev.unit_coverage, dw * ev.doc_coverage) : ev.unit_coverage;
     return base + wc * std::max(0.0, ev.cosine);
   };
-  double best_bal = -1, best_dw = 0, best_wc = 0;
+  double best_bal = -1, best_dw = 0, best_wc = 0, best_margin = -1;
+  size_t best_f = 0;
   ThresholdChoice best_t;
-  for (double dw = 0.5; dw <= 1.0001; dw += 0.05)
-    for (double wc = 0; wc <= 0.5001; wc += 0.05) {
-      std::vector<CalibrationPoint> tune;
-      for (const Point& p : pts)
-        if (p.tune) tune.push_back({score(p.ev, dw, wc), p.answerable});
-      ThresholdChoice c = choose_refusal_threshold(tune);
-      // Ties: prefer fewer false answers, then the smaller weights.
-      if (c.balanced_accuracy() > best_bal + 1e-9 ||
-          (std::abs(c.balanced_accuracy() - best_bal) <= 1e-9 && c.answered_out < best_t.answered_out)) {
-        best_bal = c.balanced_accuracy();
-        best_dw = dw;
-        best_wc = wc;
-        best_t = c;
+  struct FloorBest {
+    double bal = -1, dw = 0, wc = 0, margin = -1;
+    ThresholdChoice t;
+  };
+  std::vector<FloorBest> per_floor(floors.size());
+  for (size_t f = 0; f < floors.size(); ++f)
+    for (double dw = 0.5; dw <= 1.0001; dw += 0.05)
+      for (double wc = 0; wc <= 0.5001; wc += 0.05) {
+        std::vector<CalibrationPoint> tune;
+        for (const Point& p : pts_by_floor[f])
+          if (p.tune) tune.push_back({score(p.ev, dw, wc), p.answerable});
+        ThresholdChoice c = choose_refusal_threshold(tune);
+        // The gap between the threshold and the best-scoring unanswerable
+        // tune question: a wider one holds better on unseen questions.
+        double top_out = 0;
+        for (const auto& cp : tune)
+          if (!cp.in_domain) top_out = std::max(top_out, cp.confidence);
+        const double margin = c.threshold - top_out;
+        // Ties: prefer fewer false answers, then the wider margin.
+        const bool better =
+            c.balanced_accuracy() > best_bal + 1e-9 ||
+            (std::abs(c.balanced_accuracy() - best_bal) <= 1e-9 &&
+             (c.answered_out < best_t.answered_out ||
+              (c.answered_out == best_t.answered_out && margin > best_margin + 1e-9)));
+        FloorBest& pf = per_floor[f];
+        if (c.balanced_accuracy() > pf.bal + 1e-9 ||
+            (std::abs(c.balanced_accuracy() - pf.bal) <= 1e-9 &&
+             (c.answered_out < pf.t.answered_out ||
+              (c.answered_out == pf.t.answered_out && margin > pf.margin + 1e-9))))
+          pf = {c.balanced_accuracy(), dw, wc, margin, c};
+        if (better) {
+          best_bal = c.balanced_accuracy();
+          best_f = f;
+          best_dw = dw;
+          best_wc = wc;
+          best_t = c;
+          best_margin = margin;
+        }
       }
-    }
-  auto report = [&](const char* name, double dw, double wc, double t) {
+  ExtractiveOptions shipped;
+  size_t shipped_f = 0;
+  for (size_t f = 0; f < floors.size(); ++f)
+    if (std::abs(floors[f] - shipped.soft_match_floor) < 1e-9) shipped_f = f;
+  auto report = [&](const char* name, size_t f, double dw, double wc, double t) {
     for (bool tune : {true, false}) {
       std::vector<CalibrationPoint> v;
-      for (const Point& p : pts)
+      for (const Point& p : pts_by_floor[f])
         if (p.tune == tune) v.push_back({score(p.ev, dw, wc), p.answerable});
       ThresholdChoice c = evaluate_threshold(v, t);
-      std::printf("%-22s %-5s doc_weight=%.2f w_cos=%.2f t=%.3f  bal_acc=%.3f  false refusals %zu/%zu  false answers %zu/%zu\n",
-                  name, tune ? "tune" : "test", dw, wc, t, c.balanced_accuracy(), c.refused_in,
+      std::printf("%-22s %-5s floor=%.2f doc_weight=%.2f w_cos=%.2f t=%.3f  bal_acc=%.3f  false refusals %zu/%zu  false answers %zu/%zu\n",
+                  name, tune ? "tune" : "test", floors[f], dw, wc, t, c.balanced_accuracy(), c.refused_in,
                   c.answered_in + c.refused_in, c.answered_out, c.answered_out + c.refused_out);
     }
   };
   std::printf("\nrefusal fit (answers.jsonl tune + questions.jsonl calibration; test = the other halves)\n");
-  report("fitted", best_dw, best_wc, best_t.threshold);
-  ExtractiveOptions shipped;
-  report("shipped default", shipped.doc_weight, shipped.w_confidence_cosine, shipped.refuse_below);
+  std::printf("fitted: margin above the best unanswerable tune question %.3f\n", best_margin);
+  report("fitted", best_f, best_dw, best_wc, best_t.threshold);
+  report("shipped default", shipped_f, shipped.doc_weight, shipped.w_confidence_cosine, shipped.refuse_below);
+  for (size_t f = 0; f < floors.size(); ++f)
+    if (floors[f] >= 1.0) report("before soft matching", f, 0.7, 0.05, 0.501);  // the fit of 0129092
+  std::printf("best fit per floor (margin = threshold - best unanswerable tune score):\n");
+  for (size_t f = 0; f < floors.size(); ++f) {
+    std::printf("  margin %.3f\n", per_floor[f].margin);
+    report("  per floor", f, per_floor[f].dw, per_floor[f].wc, per_floor[f].t.threshold);
+  }
   if (verbose)
-    for (const Point& p : pts)
+    for (const Point& p : pts_by_floor[shipped_f])
       std::printf("  %s %s unit=%.3f doc=%.3f cos=%.3f specific=%d named=%d\n", p.tune ? "tune" : "test",
                   p.answerable ? "ANS" : "UNA", p.ev.unit_coverage, p.ev.doc_coverage, p.ev.cosine,
                   p.ev.intent_specific ? 1 : 0, p.ev.named_id.empty() ? 0 : 1);

@@ -42,8 +42,10 @@ double word_weight(const GloveSifEmbedder* glove, const std::string& word) {
   return std::log1p((rank + 1.0) / 200.0);
 }
 
-// Analysed query terms (as index/analyzer.h stems them) with weights.
-TermWeights query_terms(const std::string& query, const GloveSifEmbedder* glove) {
+// Analysed query terms (as index/analyzer.h stems them) with weights; the
+// surface word each term came from goes to `words` when given.
+TermWeights query_terms(const std::string& query, const GloveSifEmbedder* glove,
+                        std::unordered_map<std::string, std::string>* words = nullptr) {
   TermWeights w;
   double max_w = glove ? word_weight(glove, std::string("\x01")) : 1.0;
   for (const std::string& word : analyze_words(query)) {
@@ -52,6 +54,7 @@ TermWeights query_terms(const std::string& query, const GloveSifEmbedder* glove)
     for (const std::string& term : analyze(word)) {
       auto [it, inserted] = w.emplace(term, ww);
       if (!inserted) it->second = std::max(it->second, ww);
+      if (words) words->emplace(term, word);
     }
   }
   // Terms the whole-query analysis yields beyond the words (identifier parts
@@ -71,6 +74,92 @@ double coverage(const TermWeights& q, const std::unordered_set<std::string>& ter
   }
   return total > 0 ? hit / total : 0.0;
 }
+
+// Soft term coverage for the refusal evidence: a question term the text
+// lacks counts in proportion to how close (GloVe cosine) its word comes to
+// a word of the text, from `floor` (0) to 1 (1), so that "passphrase" is
+// partly covered by "password" and "camera recordings" by "CCTV footage".
+// Exact (stemmed) matches count 1 as in coverage(). Cosines are cached per
+// question word and vocabulary row.
+class SoftCoverage {
+ public:
+  SoftCoverage(const TermWeights& q, const std::unordered_map<std::string, std::string>& words,
+               const GloveSifEmbedder* glove, double floor)
+      : q_(q), glove_(glove), floor_(floor) {
+    if (!glove_ || floor_ >= 1.0) return;
+    const size_t d = static_cast<size_t>(glove_->dim());
+    for (const auto& [term, w] : q_) {
+      auto it = words.find(term);
+      if (it == words.end()) continue;
+      int64_t row = glove_->lookup(it->second);
+      if (row < 0) continue;
+      std::vector<float> v(d);
+      glove_->word_vector(row, v.data());
+      if (!normalize(v)) continue;
+      slot_[term] = vecs_.size();
+      vecs_.push_back(std::move(v));
+      rows_.push_back(row);
+    }
+    cache_.resize(vecs_.size());
+  }
+
+  // Coverage of the question by `terms` (analysed) and `text` (its words).
+  double operator()(const std::unordered_set<std::string>& terms, const std::string& text) {
+    double total = 0, hit = 0;
+    std::vector<int64_t> rows;
+    bool have_rows = false;
+    for (const auto& [t, w] : q_) {
+      total += w;
+      if (terms.count(t)) {
+        hit += w;
+        continue;
+      }
+      auto s = slot_.find(t);
+      if (s == slot_.end()) continue;
+      if (!have_rows) {
+        for (const std::string& word : glove_tokenize(text)) {
+          int64_t r = glove_->lookup(word);
+          if (r >= 0) rows.push_back(r);
+        }
+        have_rows = true;
+      }
+      double best = 0;
+      for (int64_t r : rows) best = std::max(best, cosine(s->second, r));
+      if (best > floor_) hit += w * (best - floor_) / (1.0 - floor_);
+    }
+    return total > 0 ? hit / total : 0.0;
+  }
+
+ private:
+  static bool normalize(std::vector<float>& v) {
+    double n = 0;
+    for (float x : v) n += static_cast<double>(x) * x;
+    if (n <= 0) return false;
+    const float inv = static_cast<float>(1.0 / std::sqrt(n));
+    for (float& x : v) x *= inv;
+    return true;
+  }
+  double cosine(size_t slot, int64_t row) {
+    if (row == rows_[slot]) return 1.0;
+    auto [it, inserted] = cache_[slot].emplace(row, 0.0);
+    if (!inserted) return it->second;
+    std::vector<float> v(vecs_[slot].size());
+    glove_->word_vector(row, v.data());
+    if (!normalize(v)) return 0.0;
+    double dot = 0;
+    for (size_t i = 0; i < v.size(); ++i) dot += static_cast<double>(v[i]) * vecs_[slot][i];
+    it->second = dot;
+    return dot;
+  }
+
+  const TermWeights& q_;
+  const GloveSifEmbedder* glove_;
+  double floor_;
+  std::unordered_map<std::string, size_t> slot_;
+  std::vector<std::vector<float>> vecs_;
+  std::vector<int64_t> rows_;
+  std::vector<std::unordered_map<int64_t, double>> cache_;
+};
 
 double jaccard(const std::unordered_set<std::string>& a, const std::unordered_set<std::string>& b) {
   if (a.empty() && b.empty()) return 1.0;
@@ -245,7 +334,9 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   }
 
   const Embedder* emb = retriever_.embedder();
-  const TermWeights q = query_terms(request.query, options_.word_ranks);
+  std::unordered_map<std::string, std::string> q_words;
+  const TermWeights q = query_terms(request.query, options_.word_ranks, &q_words);
+  SoftCoverage soft(q, q_words, options_.word_ranks, options_.soft_match_floor);
 
   // Candidate units and their analysed terms.
   std::vector<ScoredSentence> cands;
@@ -301,10 +392,14 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     c.score = options_.w_cover * c.coverage + options_.w_vector * std::max(0.0, c.cosine) +
               options_.w_rank / (1.0 + static_cast<double>(std::min(rank, c.hit)));
   }
+  // The refusal evidence of unit i: its soft coverage of the question
+  // together with its document's title and section path.
   auto unit_evidence = [&](size_t i) {
     std::unordered_set<std::string> with_context = cand_terms[i];
     with_context.insert(context_terms[cands[i].hit].begin(), context_terms[cands[i].hit].end());
-    return coverage(q, with_context);
+    std::string text = src[cands[i].hit].title;
+    for (const auto& p : src[cands[i].hit].section_path) text += " " + p;
+    return soft(with_context, text + " " + cands[i].text);
   };
   auto doc_cov = [&](const std::string& doc) {
     auto it = doc_terms.find(doc);

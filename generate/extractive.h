@@ -58,6 +58,15 @@ struct ExtractiveOptions {
   // cosine of a chosen unit to the question (catches paraphrases that share
   // few words with the text). Fitted with refuse_below. Default: 0.05.
   double w_confidence_cosine = 0.05;
+  // Soft coverage in the refusal evidence: a question word a unit lacks
+  // counts (cos - floor) / (1 - floor) of its weight when its GloVe cosine
+  // to the closest word of the unit (with its title and section path) is
+  // above this floor, meant for paraphrases ("passphrase" for "password").
+  // Needs word_ranks; 1 turns it off. Off by default: fitted with
+  // refuse_below on the tune halves it lifts unanswerable questions as much
+  // as paraphrases (floors 0.4-0.7: the same 3/53 false refusals on tune,
+  // and a false answer on test); see generate/README.md. Default: 1.0.
+  double soft_match_floor = 1.0;
   // Unit score = w_cover * coverage + w_vector * cosine + w_rank / (1 + rank).
   // Defaults: 1.0, 0.3, 0.15.
   double w_cover = 1.0;
