@@ -188,7 +188,10 @@ int main(int argc, char** argv) {
   // Evidence features per soft-match floor (ExtractiveOptions::
   // soft_match_floor changes the unit evidence), weights and threshold
   // fitted for each; 1.0 is exact matching only.
-  const std::vector<double> floors = {0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 1.0};
+  // Exact matching first: a soft floor is fitted only when it beats it on
+  // the tune halves (balanced accuracy, then fewer false answers), not on
+  // the margin alone.
+  const std::vector<double> floors = {1.0, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7};
   std::vector<std::vector<Point>> pts_by_floor;
   for (double floor : floors) {
     ExtractiveOptions fo = xo;
@@ -239,12 +242,13 @@ int main(int argc, char** argv) {
         for (const auto& cp : tune)
           if (!cp.in_domain) top_out = std::max(top_out, cp.confidence);
         const double margin = c.threshold - top_out;
-        // Ties: prefer fewer false answers, then the wider margin.
+        // Ties: prefer fewer false answers, then (for the same floor) the
+        // wider margin.
         const bool better =
             c.balanced_accuracy() > best_bal + 1e-9 ||
             (std::abs(c.balanced_accuracy() - best_bal) <= 1e-9 &&
              (c.answered_out < best_t.answered_out ||
-              (c.answered_out == best_t.answered_out && margin > best_margin + 1e-9)));
+              (c.answered_out == best_t.answered_out && f == best_f && margin > best_margin + 1e-9)));
         FloorBest& pf = per_floor[f];
         if (c.balanced_accuracy() > pf.bal + 1e-9 ||
             (std::abs(c.balanced_accuracy() - pf.bal) <= 1e-9 &&

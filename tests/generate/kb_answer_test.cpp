@@ -173,7 +173,7 @@ TEST_F(SampleKb, DevSetTestSplitAnswersWithKeyFacts) {
   ASSERT_GE(unanswerable, 9u);
   EXPECT_GE(static_cast<double>(all.correct), kDevCorrectShare * static_cast<double>(answerable));
   EXPECT_GE(all.correct_refusal, unanswerable - 1);
-  EXPECT_GE(all.citation_precision(), 0.85);
+  EXPECT_GE(all.citation_precision(), 0.9);  // the target; 0.952 measured
   EXPECT_GE(rep.per_category["fix"].correct + 1, rep.per_category["fix"].questions);
 }
 
