@@ -17,13 +17,15 @@
 #   RAGD_FUZZ_JOBS   targets run at the same time. Default: 1 (the machine is
 #                    shared; each target uses one core).
 #   RAGD_FUZZ_ARGS   extra libFuzzer flags (e.g. "-dict=...").
+#   RAGD_FUZZ_STRICT=1  the connector targets also stop at an internal error
+#                    (an exception that escaped a parser), not only a crash.
 # Every run also appends "date seconds cpu_seconds runs crashes" to
 # build-fuzz/logs/<target>.history, for the CPU-minutes in tests/fuzz/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ $# -lt 1 || ! $1 =~ ^[0-9]+$ ]]; then
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 seconds=$1
