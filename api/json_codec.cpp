@@ -20,8 +20,8 @@ Status type_error(const std::string& field, const char* expected, const Json& go
 std::optional<std::string> scalar_to_string(const Json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_unsigned()) return std::to_string(v.get<uint64_t>());  // before is_number_integer(), true for both
   if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
-  if (v.is_number_unsigned()) return std::to_string(v.get<uint64_t>());
   if (v.is_number_float()) return v.dump();
   return std::nullopt;
 }
@@ -40,8 +40,14 @@ Status string_list(const Json& v, const std::string& field, std::vector<std::str
 }
 
 Result<int64_t> time_field(const Json& v, const std::string& field) {
+  // is_number_integer() is true for unsigned values too: test those first.
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(INT64_MAX))
+      return Status::invalid_argument("field '" + field + "': " + std::to_string(u) + " is out of range for unix seconds");
+    return static_cast<int64_t>(u);
+  }
   if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number_unsigned()) return static_cast<int64_t>(v.get<uint64_t>());
   if (v.is_string()) {
     auto t = parse_time(v.get<std::string>());
     if (t) return *t;
@@ -68,6 +74,9 @@ Result<Json> parse_json_body(std::string_view body) {
     j = Json::parse(body);
   } catch (const Json::parse_error& e) {
     return Status::invalid_argument("malformed JSON at byte " + std::to_string(e.byte) + ": " + e.what());
+  } catch (const Json::out_of_range&) {
+    // "1e400": nlohmann throws out_of_range, not parse_error.
+    return Status::invalid_argument("malformed JSON: a number is out of range (larger than a 64-bit float)");
   }
   if (!j.is_object()) return Status::invalid_argument("request body: expected a JSON object, got " +
                                                       std::string(j.type_name()));
@@ -177,10 +186,11 @@ Result<SearchRequest> parse_search_request(const Json& j, int max_k) {
   }
   if (auto k = j.find("k"); k != j.end() && !k->is_null()) {
     if (!k->is_number_integer() && !k->is_number_unsigned()) return type_error("k", "an integer", *k);
-    int64_t kv = k->get<int64_t>();
+    const bool huge = k->is_number_unsigned() && k->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX);
+    int64_t kv = huge ? INT64_MAX : k->get<int64_t>();
     if (kv < 1 || kv > max_k) {
       return Status::invalid_argument("field 'k': must be between 1 and " + std::to_string(max_k) + ", got " +
-                                      std::to_string(kv));
+                                      k->dump());
     }
     r.k = static_cast<int>(kv);
   }

@@ -41,6 +41,14 @@ struct FetchOptions {
   std::string default_kind;
   // Files larger than this are skipped with an error. Default: 64 MiB.
   size_t max_file_bytes = 64u << 20;
+  // DOCX (zip): bytes the parts read from one archive may expand to, in
+  // total. Checked against the sizes in the zip directory before anything is
+  // decompressed. Default: 64 MiB.
+  size_t max_decompressed_bytes = 64u << 20;
+  // DOCX (zip): decompressed bytes per byte of the archive, once more than
+  // 1 MiB is decompressed. Text compresses about 10:1, a zip bomb 1000:1.
+  // Default: 100.
+  size_t max_compression_ratio = 100;
 };
 
 // Called for every document as soon as it is parsed, and for every error.

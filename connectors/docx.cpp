@@ -4,7 +4,9 @@
 #include <libxml/tree.h>
 #include <zip.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <map>
 #include <memory>
 
@@ -15,6 +17,9 @@ namespace ragd::connectors {
 namespace {
 
 constexpr size_t kMaxXmlBytes = 64u << 20;
+// Below this many decompressed bytes the ratio is not checked: a small,
+// highly compressible DOCX is harmless.
+constexpr size_t kRatioFloorBytes = 1u << 20;
 
 struct ZipCloser {
   void operator()(zip_t* z) const { zip_discard(z); }
@@ -24,13 +29,42 @@ struct XmlDocFree {
 };
 using XmlDocPtr = std::unique_ptr<xmlDoc, XmlDocFree>;
 
+// The decompression budget of one archive (FetchOptions::
+// max_decompressed_bytes and max_compression_ratio). Each part is charged
+// its size from the zip directory before it is decompressed, and never more
+// than that size is read, so a zip bomb costs a directory lookup.
+struct ZipBudget {
+  size_t archive_bytes = 0;
+  size_t max_bytes = 0;
+  size_t max_ratio = 0;
+  size_t used = 0;
+
+  Status charge(const char* name, zip_uint64_t size) {
+    const size_t total = used + static_cast<size_t>(std::min<zip_uint64_t>(size, SIZE_MAX - used));
+    if (total > max_bytes) {
+      return Status::resource_exhausted(std::string(name) + " would expand the DOCX to " + std::to_string(total) +
+                                        " bytes, over the limit of " + std::to_string(max_bytes) +
+                                        " (max_decompressed_bytes); skipped as a possible zip bomb");
+    }
+    if (total > kRatioFloorBytes && max_ratio > 0 && total / max_ratio > archive_bytes) {
+      return Status::resource_exhausted(std::string(name) + " would expand the DOCX from " +
+                                        std::to_string(archive_bytes) + " to " + std::to_string(total) +
+                                        " bytes, more than " + std::to_string(max_ratio) +
+                                        " times its size (max_compression_ratio); skipped as a possible zip bomb");
+    }
+    used = total;
+    return Status::ok();
+  }
+};
+
 // Reads one archive member; nullopt when absent.
-Result<std::optional<std::string>> read_member(zip_t* zip, const char* name) {
+Result<std::optional<std::string>> read_member(zip_t* zip, const char* name, ZipBudget& budget) {
   zip_stat_t st;
   zip_stat_init(&st);
   if (zip_stat(zip, name, 0, &st) != 0) return std::optional<std::string>();
   if (!(st.valid & ZIP_STAT_SIZE) || st.size > kMaxXmlBytes)
     return Status::resource_exhausted(std::string(name) + " is too large");
+  RAGD_RETURN_IF_ERROR(budget.charge(name, st.size));
   zip_file_t* f = zip_fopen(zip, name, 0);
   if (!f) return Status::invalid_argument(std::string("cannot open ") + name + " in the archive");
   std::string data(st.size, '\0');
@@ -161,8 +195,8 @@ const xmlNode* find_child(const xmlNode* n, const char* local) {
   return nullptr;
 }
 
-void read_styles(zip_t* zip, DocxWalker& w) {
-  auto styles = read_member(zip, "word/styles.xml");
+void read_styles(zip_t* zip, ZipBudget& budget, DocxWalker& w) {
+  auto styles = read_member(zip, "word/styles.xml", budget);
   if (!styles.is_ok() || !*styles) return;
   XmlDocPtr x = parse_xml(**styles);
   if (!x) return;
@@ -174,8 +208,8 @@ void read_styles(zip_t* zip, DocxWalker& w) {
   }
 }
 
-void read_core(zip_t* zip, Document& doc) {
-  auto core = read_member(zip, "docProps/core.xml");
+void read_core(zip_t* zip, ZipBudget& budget, Document& doc) {
+  auto core = read_member(zip, "docProps/core.xml", budget);
   if (!core.is_ok() || !*core) return;
   XmlDocPtr x = parse_xml(**core);
   if (!x) return;
@@ -219,12 +253,16 @@ Status parse_docx(const FileInput& in) {
     return Status::invalid_argument("not a DOCX (not a readable zip archive: " + why + ")");
   }
   zip_error_fini(&err);
-  RAGD_ASSIGN_OR_RETURN(auto main, read_member(zip.get(), "word/document.xml"));
+  ZipBudget budget;
+  budget.archive_bytes = in.bytes.size();
+  budget.max_bytes = in.options ? in.options->max_decompressed_bytes : kMaxXmlBytes;
+  budget.max_ratio = in.options ? in.options->max_compression_ratio : 0;
+  RAGD_ASSIGN_OR_RETURN(auto main, read_member(zip.get(), "word/document.xml", budget));
   if (!main) return Status::invalid_argument("not a DOCX (zip archive without word/document.xml)");
   XmlDocPtr x = parse_xml(*main);
   if (!x) return Status::invalid_argument("word/document.xml is not well-formed XML");
   DocxWalker w;
-  read_styles(zip.get(), w);
+  read_styles(zip.get(), budget, w);
   const xmlNode* root = xmlDocGetRootElement(x.get());
   const xmlNode* body = find_child(root, "body");
   if (!body) return Status::invalid_argument("word/document.xml has no w:body");
@@ -233,7 +271,7 @@ Status parse_docx(const FileInput& in) {
   Document doc = std::move(w.doc);
   if (doc.blocks.empty()) return Status::invalid_argument("DOCX has no text; skipped");
   std::string body_title = doc.title;
-  read_core(zip.get(), doc);
+  read_core(zip.get(), budget, doc);
   if (doc.title.empty()) doc.title = body_title;
   finish_file_document(doc, in);
   in.emit(std::move(doc));

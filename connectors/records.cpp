@@ -67,6 +67,9 @@ Status parse_jsonl(const FileInput& in) {
     } catch (const json::parse_error& e) {
       in.error(Status::invalid_argument(where + ": invalid JSON at byte " + std::to_string(e.byte)));
       continue;
+    } catch (const json::out_of_range&) {  // 1e400: nlohmann's overflow is not a parse_error
+      in.error(Status::invalid_argument(where + ": a number is out of range (larger than a 64-bit float)"));
+      continue;
     }
     if (!rec.is_object()) {
       in.error(Status::invalid_argument(where + ": not a JSON object"));

@@ -413,7 +413,7 @@ std::optional<json> recover_records(std::string_view s, size_t& recovered) {
     if (end == std::string_view::npos) break;
     try {
       records.push_back(json::parse(s.substr(pos, end - pos)));
-    } catch (const json::parse_error&) {
+    } catch (const json::exception&) {  // parse_error, or out_of_range for 1e400
       break;  // damage inside this record: what follows cannot be trusted
     }
     pos = end;
@@ -432,9 +432,11 @@ Status parse_json_export(const FileInput& in, SourceFormat format) {
   json root;
   try {
     root = json::parse(in.bytes.begin(), in.bytes.end());
-  } catch (const json::parse_error& e) {
-    std::string what = "invalid JSON at byte " + std::to_string(e.byte) +
-                       (e.byte >= in.bytes.size() ? " (truncated?)" : "");
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number such as 1e400
+    const auto* syntax = dynamic_cast<const json::parse_error*>(&e);
+    std::string what = !syntax ? std::string("a number is out of range (larger than a 64-bit float)")
+                               : "invalid JSON at byte " + std::to_string(syntax->byte) +
+                                     (syntax->byte >= in.bytes.size() ? " (truncated?)" : "");
     size_t recovered = 0;
     std::optional<json> partial = recover_records(in.bytes, recovered);
     if (!partial || recovered == 0) return Status::invalid_argument(what);

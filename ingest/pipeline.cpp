@@ -51,6 +51,14 @@ Ingestor::~Ingestor() {
 
 void Ingestor::add(Document doc) {
   ++stats_.seen;
+  // Over a metadata limit: fails here, before it is queued, normalised or
+  // stored. The message names the document.
+  if (Status s = check_metadata_limits(doc, options_.limits); !s.is_ok()) {
+    ++stats_.failed;
+    if (stats_.errors.size() < kMaxErrorLines) stats_.errors.push_back(s.to_string());
+    if (on_progress) on_progress(stats_);
+    return;
+  }
   pending_.push_back(std::move(doc));
   if (pending_.size() >= options_.batch_documents) flush_batch(false);
 }
@@ -100,6 +108,12 @@ void Ingestor::flush_batch(bool durable) {
       w.chunks = chunker.split(doc);
     } catch (const std::bad_alloc&) {
       fail(name(doc), Status::resource_exhausted("out of memory while chunking"));
+      continue;
+    }
+    if (w.chunks.size() > options_.limits.max_chunks) {
+      fail(name(doc), Status::resource_exhausted(std::to_string(w.chunks.size()) + " chunks, more than the limit of " +
+                                                 std::to_string(options_.limits.max_chunks) +
+                                                 " per document (split the file, or raise max_chunks)"));
       continue;
     }
     w.first_vector = texts.size();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ingest/chunker.h"
+#include "ingest/limits.h"
 #include "index/serial_worker.h"
 #include "index/store.h"
 #include "ragd/document.h"
@@ -39,6 +40,10 @@ struct IngestOptions {
   ChunkerOptions chunker;
   // Documents embedded together. Default: 64.
   size_t batch_documents = 64;
+  // Metadata keys and sizes and chunks per document; a document over a
+  // limit fails alone (kResourceExhausted) and nothing of it is stored.
+  // Default: see DocumentLimits.
+  DocumentLimits limits;
 };
 
 // Not thread-safe; use one per ingest job. The Store may be shared.

@@ -1,7 +1,7 @@
 // libFuzzer target for auth/'s JWT parser and JWKS loader. Built only with
-// -DRAGD_FUZZ=ON and clang (see auth/CMakeLists.txt); run with the seeds in
+// -DRAGD_FUZZ=ON and clang (see tests/fuzz/CMakeLists.txt); run with the seeds in
 // tests/fuzz/jwt_corpus/:
-//   build-fuzz/auth/jwt_fuzz -max_total_time=600 tests/fuzz/jwt_corpus
+//   build-fuzz/fuzz/jwt_fuzz -max_total_time=600 tests/fuzz/jwt_corpus
 //
 // The first input byte picks what the rest is:
 //   0: a whole token, verified as it comes (header, kid, alg, signature paths);

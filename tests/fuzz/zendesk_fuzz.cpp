@@ -1,0 +1,8 @@
+// libFuzzer target: arbitrary bytes as a Zendesk file through connectors/
+// (fetch_buffer with the format forced). Seeds: tests/fuzz/zendesk_corpus/;
+// run with scripts/fuzz.sh SECONDS zendesk.
+#include "tests/fuzz/connector_fuzz.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return ragd::fuzz::fetch_one(data, size, ragd::SourceFormat::kZendesk, "export.json");
+}
