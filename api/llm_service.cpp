@@ -8,52 +8,6 @@ namespace ragd::api {
 
 using Clock = std::chrono::steady_clock;
 
-// ---- admission queue ----
-
-Result<AdmissionQueue::Ticket> AdmissionQueue::admit() {
-  std::lock_guard lock(mu_);
-  if (running_ + waiting_ >= max_concurrent_ + max_queue_) {
-    return Status::unavailable("generation queue full: " + std::to_string(running_) + " running, " +
-                               std::to_string(waiting_) + " waiting");
-  }
-  ++waiting_;
-  return Ticket(this);
-}
-
-Status AdmissionQueue::Ticket::wait(Clock::time_point deadline, const std::function<bool()>& cancelled) {
-  std::unique_lock lock(q_->mu_);
-  while (q_->running_ >= q_->max_concurrent_) {
-    if (cancelled && cancelled()) return Status::cancelled("client went away while queued");
-    if (Clock::now() >= deadline) return Status::timeout("timed out waiting for a generation slot");
-    auto until = std::min(deadline, Clock::now() + std::chrono::milliseconds(10));
-    q_->cv_.wait_until(lock, until);
-  }
-  --q_->waiting_;
-  ++q_->running_;
-  running_ = true;
-  return Status::ok();
-}
-
-AdmissionQueue::Ticket::~Ticket() {
-  if (!q_) return;
-  {
-    std::lock_guard lock(q_->mu_);
-    if (running_) --q_->running_;
-    else --q_->waiting_;
-  }
-  q_->cv_.notify_all();
-}
-
-int AdmissionQueue::running() const {
-  std::lock_guard lock(mu_);
-  return running_;
-}
-
-int AdmissionQueue::waiting() const {
-  std::lock_guard lock(mu_);
-  return waiting_;
-}
-
 // ---- metrics ----
 
 LlmMetrics::LlmMetrics(Registry& r)

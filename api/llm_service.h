@@ -4,63 +4,27 @@
 // OpenAI routes show it. The model itself, its sessions and threads are
 // service/'s LlmAnswerPath.
 //
-// Queue: at most `max_concurrent` generations run; up to `max_queue` more
-// wait; beyond that a request is refused at once with 503 and Retry-After.
-// Time spent waiting counts against the request's timeout.
+// Queue (admission.h): at most `max_concurrent` generations run; up to
+// `max_queue` more wait, holding no thread; beyond that a request is refused
+// at once with 503 and Retry-After. Time spent waiting counts against the
+// request's timeout.
 //
 // Thread safety: every method may be called from many threads at once.
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "api/admission.h"
 #include "api/http_types.h"
 #include "api/metrics.h"
 #include "ragd/status.h"
 #include "service/llm_path.h"
 
 namespace ragd::api {
-
-// Running generations <= max_concurrent, waiting <= max_queue.
-class AdmissionQueue {
- public:
-  AdmissionQueue(int max_concurrent, int max_queue) : max_concurrent_(max_concurrent), max_queue_(max_queue) {}
-
-  // A place in the queue; its destructor gives the place (or the slot) back.
-  class Ticket {
-   public:
-    Ticket() = default;
-    explicit Ticket(AdmissionQueue* q) : q_(q) {}
-    Ticket(Ticket&& o) noexcept : q_(o.q_), running_(o.running_) { o.q_ = nullptr; }
-    Ticket& operator=(Ticket&&) = delete;
-    ~Ticket();
-    // Waits for a running slot until `deadline` (time_point::max() = none)
-    // or until cancelled() is true (polled every 10 ms). Errors: kTimeout,
-    // kCancelled.
-    Status wait(std::chrono::steady_clock::time_point deadline, const std::function<bool()>& cancelled);
-
-   private:
-    AdmissionQueue* q_ = nullptr;
-    bool running_ = false;
-  };
-
-  // Takes a place without blocking; kUnavailable when the queue is full.
-  Result<Ticket> admit();
-  int running() const;
-  int waiting() const;
-
- private:
-  const int max_concurrent_, max_queue_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  int running_ = 0;  // guarded by mu_
-  int waiting_ = 0;  // guarded by mu_
-};
 
 struct LlmServiceOptions {
   // Requests waiting for a generation slot; more get 503. Default: 8.

@@ -35,6 +35,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include "api/admission.h"
 #include "api/request_log.h"
 #include "api/status_http.h"
 
@@ -122,6 +123,9 @@ struct Server::Impl {
   net::awaitable<bool> write_stream(std::shared_ptr<Session> sp, Response& resp, unsigned version,
                                     uint64_t& bytes_out);
   net::awaitable<void> drain_and_close(Session& s);
+  // Waits, on the session's strand and without a thread, for a generation
+  // route's admission slot; then its response from the generation pool.
+  net::awaitable<Response> admit(std::shared_ptr<Deferred> d);
   void wait_for_signal();
   void begin_shutdown();
 };
@@ -417,6 +421,24 @@ net::awaitable<bool> Server::Impl::write_stream(std::shared_ptr<Session> sp, Res
   co_return !ec;
 }
 
+net::awaitable<Response> Server::Impl::admit(std::shared_ptr<Deferred> d) {
+  auto ex = co_await net::this_coro::executor;
+  if (!d->ticket->running()) {
+    // The thread that frees a slot cancels the timer (through the strand);
+    // otherwise it expires at the deadline.
+    auto timer = std::make_shared<net::steady_timer>(ex);
+    timer->expires_at(d->deadline);
+    d->ticket->when_running([timer, ex] { net::post(ex, [timer] { timer->cancel(); }); });
+    boost::system::error_code ec;
+    co_await timer->async_wait(net::redirect_error(net::use_awaitable, ec));
+  }
+  const bool running = d->ticket->withdraw();
+  auto next = [d, running]() -> net::awaitable<Response> {
+    co_return running ? d->admitted() : d->refused(Status::timeout("timed out waiting for a generation slot"));
+  };
+  co_return co_await net::co_spawn(generation.get_executor(), std::move(next), net::use_awaitable);
+}
+
 net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session> sp) {
   Session& s = *sp;
   std::string remote;
@@ -508,6 +530,7 @@ net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session> sp) {
       if (slow) {
         auto ex = generation.get_executor();
         resp = co_await net::co_spawn(ex, std::move(on_worker), net::use_awaitable);
+        if (resp.deferred) resp = co_await admit(std::move(resp.deferred));
       } else {
         auto ex = workers.get_executor();
         resp = co_await net::co_spawn(ex, std::move(on_worker), net::use_awaitable);

@@ -42,9 +42,10 @@ struct ServerOptions {
   std::filesystem::path port_file;
   // Generation routes (App::is_generation: they wait for the model) run,
   // streams included, on a separate pool of this many threads, so a long
-  // generation never holds the route workers that serve search. It bounds
-  // the generation requests running or queued in the model's admission
-  // queue. Default: 16.
+  // generation never holds the route workers that serve search. A queued
+  // generation request holds none of them: its session waits on its strand
+  // for the admission slot (admission.h). `ragd serve` uses
+  // --max-concurrent + 1. Default: 16.
   int generation_threads = 16;
 };
 

@@ -138,7 +138,8 @@ int run_serve(const ServeArgs& a) {
     answerer = std::make_unique<ExtractiveAnswerPath>(**svc, extractive_audit.get());
   }
   api::App app(**svc, *answerer, registry, llm.get());
-  so.generation_threads = std::max(2, a.max_concurrent + a.max_queue + 1);
+  // Queued generation requests wait without a thread (api/admission.h).
+  so.generation_threads = std::max(2, a.max_concurrent + 1);
   int code = 0;
   {
     api::Server server(app, so);

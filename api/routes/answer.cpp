@@ -12,6 +12,7 @@
 #include <optional>
 #include <utility>
 
+#include "api/admission.h"
 #include "api/json_codec.h"
 #include "api/llm_service.h"
 #include "api/openai.h"
@@ -133,10 +134,19 @@ class SseSink final : public AnswerSink {
   std::atomic<bool> gone_{false};
 };
 
+Response sse_response() {
+  Response r;
+  r.content_type = kSseContentType;
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  r.headers.emplace_back("X-Accel-Buffering", "no");
+  return r;
+}
+
+// Takes a place in the admission queue and returns what to answer once the
+// server has waited for the slot (api/admission.h).
 Response generated_answer(AnswerCall call, Api& api, Clock::time_point start) {
   LlmService& llm = *api.llm;
-  const auto deadline = llm.deadline(start, call.timeout_ms);
-  call.request.deadline = deadline;
+  call.request.deadline = llm.deadline(start, call.timeout_ms);
   auto ticket = llm.queue().admit();
   if (!ticket.is_ok()) {
     llm.record("answer", "rejected");
@@ -144,43 +154,61 @@ Response generated_answer(AnswerCall call, Api& api, Clock::time_point start) {
     r.headers.emplace_back("Retry-After", std::to_string(llm.options().retry_after_s));
     return r;
   }
-  auto held = std::make_shared<AdmissionQueue::Ticket>(std::move(ticket).value());
+  auto deferred = std::make_shared<Deferred>();
+  deferred->ticket = std::move(ticket).value();
+  deferred->deadline = call.request.deadline;
+  const bool stream = call.stream;
+  auto shared = std::make_shared<const AnswerCall>(std::move(call));
   auto finish = [&llm, start](const Answer& a) {
     llm.record("answer", "ok");
     llm.record_grounding(a.grounding);
     llm.record_generation("answer", a.prompt_tokens, a.completion_tokens, a.first_token_ms, ms_since(start));
   };
-  if (!call.stream) {
-    Status w = held->wait(deadline, nullptr);
-    if (!w.is_ok()) {
-      llm.record("answer", outcome_of(w));
-      return error_response(w);
-    }
-    auto a = api.answerer.answer(call.request, nullptr);
-    if (!a.is_ok()) {
-      llm.record("answer", outcome_of(a.status()));
-      return error_response(a.status());
-    }
-    finish(*a);
-    return json_response(answer_json(*a, call, api, start));
+  if (!stream) {
+    deferred->admitted = [&api, &llm, shared, finish, start]() {
+      auto a = api.answerer.answer(shared->request, nullptr);
+      if (!a.is_ok()) {
+        llm.record("answer", outcome_of(a.status()));
+        return error_response(a.status());
+      }
+      finish(*a);
+      return json_response(answer_json(*a, *shared, api, start));
+    };
+    deferred->refused = [&llm](const Status& s) {
+      llm.record("answer", outcome_of(s));
+      return error_response(s);
+    };
+  } else {
+    // The slot is held until the stream ends.
+    std::weak_ptr<AdmissionTicket> slot = deferred->ticket;
+    deferred->admitted = [&api, &llm, shared, finish, start, slot]() {
+      Response r = sse_response();
+      r.stream = [&api, &llm, shared, finish, start, held = slot.lock()](const StreamWrite& write) {
+        SseSink sink(write);
+        auto a = api.answerer.answer(shared->request, &sink);
+        if (!a.is_ok()) {
+          llm.record("answer", outcome_of(a.status()));
+          if (!sink.gone()) {
+            write(sse_event(dump(error_to_json(status_code_slug(a.status().code()), a.status().message())), "error"));
+          }
+          return;
+        }
+        finish(*a);
+        write(sse_event(dump(answer_json(*a, *shared, api, start)), "done"));
+      };
+      return r;
+    };
+    deferred->refused = [&llm](const Status& s) {
+      llm.record("answer", outcome_of(s));
+      Response r = sse_response();
+      r.stream = [s](const StreamWrite& write) {
+        write(sse_event(dump(error_to_json(status_code_slug(s.code()), s.message())), "error"));
+      };
+      return r;
+    };
   }
   Response r;
-  r.content_type = kSseContentType;
-  r.headers.emplace_back("Cache-Control", "no-cache");
-  r.headers.emplace_back("X-Accel-Buffering", "no");
-  r.stream = [&api, call = std::move(call), held, deadline, finish, start](const StreamWrite& write) {
-    SseSink sink(write);
-    auto send_error = [&](const Status& s) {
-      api.llm->record("answer", outcome_of(s));
-      if (!sink.gone()) write(sse_event(dump(error_to_json(status_code_slug(s.code()), s.message())), "error"));
-    };
-    Status w = held->wait(deadline, [&] { return sink.cancelled(); });
-    if (!w.is_ok()) return send_error(w);
-    auto a = api.answerer.answer(call.request, &sink);
-    if (!a.is_ok()) return send_error(a.status());
-    finish(*a);
-    write(sse_event(dump(answer_json(*a, call, api, start)), "done"));
-  };
+  r.deferred = std::move(deferred);
   return r;
 }
 

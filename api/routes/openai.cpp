@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 
+#include "api/admission.h"
 #include "api/json_codec.h"
 #include "api/llm_service.h"
 #include "api/openai.h"
@@ -59,11 +60,13 @@ struct ChatCall {
   openai::CompletionMeta meta;
   Clock::time_point start;
   Clock::time_point deadline;
-  std::shared_ptr<AdmissionQueue::Ticket> ticket;
+  // The admission slot, held until the response (a stream: its end) is done.
+  std::shared_ptr<AdmissionTicket> ticket;
 };
 
 Response rag_chat(const Request& req, const ChatCall& call, Api& api);
 Response plain_chat(const ChatCall& call, Api& api);
+Response chat_refused(const ChatCall& call, const Status& status);
 
 }  // namespace
 
@@ -99,8 +102,20 @@ Response handle_chat_completions(const Request& req, Api& api) {
     llm.record("chat", "rejected");
     return openai_error_response(ticket.status(), llm.options().retry_after_s);
   }
-  call.ticket = std::make_shared<AdmissionQueue::Ticket>(std::move(ticket).value());
-  return rag ? rag_chat(req, call, api) : plain_chat(call, api);
+  call.ticket = std::move(ticket).value();
+  auto deferred = std::make_shared<Deferred>();
+  deferred->ticket = call.ticket;
+  deferred->deadline = call.deadline;
+  // The server waits for the slot, then calls one of these while `req` is
+  // still alive.
+  deferred->admitted = [&req, call, &api, rag]() { return rag ? rag_chat(req, call, api) : plain_chat(call, api); };
+  deferred->refused = [call, &llm](const Status& s) {
+    llm.record("chat", outcome_of(s));
+    return chat_refused(call, s);
+  };
+  Response r;
+  r.deferred = std::move(deferred);
+  return r;
 }
 
 namespace {
@@ -117,13 +132,16 @@ struct ChatOutcome {
 using ChatRun = std::function<Result<ChatOutcome>(const std::function<bool(std::string_view)>& on_delta,
                                                   const std::function<bool()>& cancelled)>;
 
+Response sse_response() {
+  Response r;
+  r.content_type = kSseContentType;
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  r.headers.emplace_back("X-Accel-Buffering", "no");
+  return r;
+}
+
 Response run_chat(const ChatCall& call, ChatRun run, std::function<void(const Status&)> on_error) {
   if (!call.req.stream) {
-    Status w = call.ticket->wait(call.deadline, nullptr);
-    if (!w.is_ok()) {
-      on_error(w);
-      return openai_error_response(w);
-    }
     auto out = run({}, {});
     if (!out.is_ok()) {
       on_error(out.status());
@@ -131,10 +149,7 @@ Response run_chat(const ChatCall& call, ChatRun run, std::function<void(const St
     }
     return json_ok(openai::chat_completion(call.meta, out->content, out->finish, out->usage, out->extra));
   }
-  Response r;
-  r.content_type = kSseContentType;
-  r.headers.emplace_back("Cache-Control", "no-cache");
-  r.headers.emplace_back("X-Accel-Buffering", "no");
+  Response r = sse_response();
   r.stream = [call, run, on_error](const StreamWrite& write) {
     std::atomic<bool> gone{false};
     auto send = [&](const std::string& s) {
@@ -147,12 +162,9 @@ Response run_chat(const ChatCall& call, ChatRun run, std::function<void(const St
     };
     const bool iu = call.req.include_usage;
     send(openai::sse_chunk(openai::chunk_role(call.meta, iu)));
-    Status w = call.ticket->wait(call.deadline, cancelled);
-    Result<ChatOutcome> out =
-        !w.is_ok() ? Result<ChatOutcome>(w)
-                   : run([&](std::string_view d) {
-                       return d.empty() || send(openai::sse_chunk(openai::chunk_delta(call.meta, d, iu)));
-                     }, cancelled);
+    Result<ChatOutcome> out = run([&](std::string_view d) {
+      return d.empty() || send(openai::sse_chunk(openai::chunk_delta(call.meta, d, iu)));
+    }, cancelled);
     if (!out.is_ok()) {
       on_error(out.status());
       send(openai::sse_chunk(openai::error_json(out.status())));
@@ -162,6 +174,19 @@ Response run_chat(const ChatCall& call, ChatRun run, std::function<void(const St
     send(openai::sse_chunk(openai::chunk_finish(call.meta, out->finish, iu, out->extra)));
     if (iu) send(openai::sse_chunk(openai::usage_chunk(call.meta, out->usage)));
     send(openai::sse_done());
+  };
+  return r;
+}
+
+// A chat that got no slot before its deadline: an OpenAI error (a stream:
+// the role chunk, the error chunk, [DONE]).
+Response chat_refused(const ChatCall& call, const Status& status) {
+  if (!call.req.stream) return openai_error_response(status);
+  Response r = sse_response();
+  r.stream = [call, status](const StreamWrite& write) {
+    if (!write(openai::sse_chunk(openai::chunk_role(call.meta, call.req.include_usage)))) return;
+    if (!write(openai::sse_chunk(openai::error_json(status)))) return;
+    write(openai::sse_done());
   };
   return r;
 }
