@@ -11,6 +11,8 @@
 
 namespace ragd::api {
 
+struct Deferred;  // admission.h
+
 struct Request {
   std::string method;  // "GET", "POST", ...
   std::string target;  // as received: "/v1/documents/runbooks%2Fvpn.md?x=1"
@@ -25,6 +27,9 @@ struct Request {
   std::string request_id;
   // The authenticated caller, for logs; "" until API keys exist.
   std::string caller;
+  // The value of the route pattern's "{name}" part (api/router.h), still
+  // percent-encoded; "" for routes without one.
+  std::string path_param;
 
   std::string header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);
@@ -49,6 +54,11 @@ struct Response {
   // a generation-pool thread, forwarding each chunk it writes as it comes;
   // `body` is ignored. The connection closes when `stream` returns.
   std::function<void(const StreamWrite&)> stream;
+  // Generation routes: when set, the request holds a place in the model's
+  // admission queue and this is not the response yet. The server waits for
+  // the slot without holding a thread, then sends deferred->admitted() (or
+  // deferred->refused() at the deadline), run on the generation pool.
+  std::shared_ptr<Deferred> deferred;
 };
 
 // Splits target into path and decoded query parameters.

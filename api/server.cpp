@@ -35,7 +35,9 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include "api/admission.h"
 #include "api/request_log.h"
+#include "api/status_http.h"
 
 namespace ragd::api {
 
@@ -90,8 +92,8 @@ http::response<http::string_body> to_message(Response&& resp, unsigned version, 
 }  // namespace
 
 struct Server::Impl {
-  Impl(ServiceContext& c, ServerOptions o)
-      : ctx(c),
+  Impl(App& a, ServerOptions o)
+      : app(a),
         opt(std::move(o)),
         ioc(opt.io_threads > 0 ? opt.io_threads : hardware_threads()),
         workers(static_cast<size_t>(opt.worker_threads > 0 ? opt.worker_threads : hardware_threads())),
@@ -100,7 +102,7 @@ struct Server::Impl {
         acceptor(listen_strand),
         signals(listen_strand, SIGINT, SIGTERM) {}
 
-  ServiceContext& ctx;
+  App& app;
   ServerOptions opt;
   net::io_context ioc;
   net::thread_pool workers;
@@ -121,12 +123,14 @@ struct Server::Impl {
   net::awaitable<bool> write_stream(std::shared_ptr<Session> sp, Response& resp, unsigned version,
                                     uint64_t& bytes_out);
   net::awaitable<void> drain_and_close(Session& s);
+  // Waits, on the session's strand and without a thread, for a generation
+  // route's admission slot; then its response from the generation pool.
+  net::awaitable<Response> admit(std::shared_ptr<Deferred> d);
   void wait_for_signal();
   void begin_shutdown();
 };
 
-Server::Server(ServiceContext& ctx, ServerOptions options)
-    : impl_(std::make_unique<Impl>(ctx, std::move(options))) {}
+Server::Server(App& app, ServerOptions options) : impl_(std::make_unique<Impl>(app, std::move(options))) {}
 
 Server::~Server() = default;
 
@@ -417,6 +421,24 @@ net::awaitable<bool> Server::Impl::write_stream(std::shared_ptr<Session> sp, Res
   co_return !ec;
 }
 
+net::awaitable<Response> Server::Impl::admit(std::shared_ptr<Deferred> d) {
+  auto ex = co_await net::this_coro::executor;
+  if (!d->ticket->running()) {
+    // The thread that frees a slot cancels the timer (through the strand);
+    // otherwise it expires at the deadline.
+    auto timer = std::make_shared<net::steady_timer>(ex);
+    timer->expires_at(d->deadline);
+    d->ticket->when_running([timer, ex] { net::post(ex, [timer] { timer->cancel(); }); });
+    boost::system::error_code ec;
+    co_await timer->async_wait(net::redirect_error(net::use_awaitable, ec));
+  }
+  const bool running = d->ticket->withdraw();
+  auto next = [d, running]() -> net::awaitable<Response> {
+    co_return running ? d->admitted() : d->refused(Status::timeout("timed out waiting for a generation slot"));
+  };
+  co_return co_await net::co_spawn(generation.get_executor(), std::move(next), net::use_awaitable);
+}
+
 net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session> sp) {
   Session& s = *sp;
   std::string remote;
@@ -495,7 +517,7 @@ net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session> sp) {
     const auto arrived = std::chrono::steady_clock::now();
     Response resp;
     // Generation requests (and their streams) run on their own pool.
-    const bool slow = opt.is_generation && opt.is_generation(req);
+    const bool slow = app.is_generation(req);
     if (inflight.fetch_add(1) >= opt.max_inflight) {
       inflight.fetch_sub(1);
       resp = error_response(Status::unavailable("server busy: " + std::to_string(opt.max_inflight) +
@@ -503,11 +525,12 @@ net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session> sp) {
       resp.headers.emplace_back("Retry-After", "1");
     } else {
       auto on_worker = [this, &req]() -> net::awaitable<Response> {
-        co_return opt.handler ? opt.handler(req) : handle(req, ctx, opt.routes);
+        co_return app.handle(req);
       };
       if (slow) {
         auto ex = generation.get_executor();
         resp = co_await net::co_spawn(ex, std::move(on_worker), net::use_awaitable);
+        if (resp.deferred) resp = co_await admit(std::move(resp.deferred));
       } else {
         auto ex = workers.get_executor();
         resp = co_await net::co_spawn(ex, std::move(on_worker), net::use_awaitable);
@@ -523,8 +546,8 @@ net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session> sp) {
     uint64_t bytes_out = resp.body.size();
     auto report = [&] {
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count();
-      if (opt.on_complete) opt.on_complete(req, status, seconds);
-      log_request(RequestRecord{req.request_id, req.method, opt.route_label ? opt.route_label(req) : req.path, status,
+      app.observe(req, status, seconds);
+      log_request(RequestRecord{req.request_id, req.method, app.route_label(req), status,
                                 seconds * 1000.0, req.body.size(), bytes_out, req.caller, req.remote});
     };
     if (resp.stream) {

@@ -79,12 +79,11 @@ bool collection_allows(const Principal& principal, std::string_view collection) 
 }
 
 Status unauthenticated(std::string message) {
-  return Status::failed_precondition(std::string(kUnauthenticatedPrefix) + message);
+  return Status::unauthenticated(std::string(kUnauthenticatedPrefix) + message);
 }
 
 bool is_unauthenticated(const Status& status) {
-  return status.code() == StatusCode::kFailedPrecondition &&
-         std::string_view(status.message()).substr(0, kUnauthenticatedPrefix.size()) == kUnauthenticatedPrefix;
+  return status.code() == StatusCode::kUnauthenticated;
 }
 
 }  // namespace ragd::auth
