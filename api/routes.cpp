@@ -151,7 +151,18 @@ int http_status(const Status& status) {
 }
 
 Response error_response(const Status& status) {
+  // Storage errors carry RocksDB's text (file names, offsets): that goes to
+  // the server log (index/ logs it), the client gets a short message.
+  if (status.code() == StatusCode::kCorruption || status.code() == StatusCode::kIoError) {
+    return error_response(500, status_code_slug(status.code()), storage_error_message(status));
+  }
   return error_response(http_status(status), status_code_slug(status.code()), status.message());
+}
+
+std::string storage_error_message(const Status& status) {
+  return status.code() == StatusCode::kCorruption
+             ? "the store found damaged data while answering; the server log names it (restore or reingest)"
+             : "the store could not read or write its data; the server log has the details";
 }
 
 Response error_response(int http_code, const std::string& code, const std::string& message) {
@@ -234,7 +245,9 @@ Response handle_post_documents(const Request& req, ServiceContext& ctx, const Ro
 Response handle_get_document(const std::string& id, ServiceContext& ctx) {
   auto doc = ctx.store().get_document(id);
   if (!doc.is_ok()) return error_response(doc.status());
-  return json_response(200, document_to_json(*doc, ctx.store().chunks_of(id)));
+  auto chunks = ctx.store().chunks_of(id);
+  if (!chunks.is_ok()) return error_response(chunks.status());
+  return json_response(200, document_to_json(*doc, *chunks));
 }
 
 Response handle_delete_document(const std::string& id, ServiceContext& ctx) {

@@ -367,8 +367,13 @@ Result<uint64_t> StoreImpl::replay_oplog(VectorIndex& index, uint64_t after) {
   std::string v;
   for (uint64_t l : add_order) {
     if (!added.count(l)) continue;  // removed again later
-    if (!db_->Get(rocksdb::ReadOptions(), cf(Cf::kVectors), codec::key_u64(l), &v).ok()) continue;
-    if (v.size() != static_cast<size_t>(dim_) * sizeof(float)) continue;
+    rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf(Cf::kVectors), codec::key_u64(l), &v);
+    if (rs.IsNotFound()) continue;  // the count check in load_ann() decides
+    if (!rs.ok()) return read_failure(rs, "replaying the op log: vector of chunk " + std::to_string(l));
+    if (v.size() != static_cast<size_t>(dim_) * sizeof(float)) {
+      return read_failure(Status::corruption("replaying the op log: vector of chunk " + std::to_string(l) +
+                                             " has " + std::to_string(v.size()) + " bytes"));
+    }
     labels.push_back(l);
     size_t at = vecs.size();
     vecs.resize(at + static_cast<size_t>(dim_));

@@ -62,13 +62,13 @@ class StoreImpl final : public Store {
   std::vector<Result<UpsertResult>> upsert_batch(std::span<const DocumentWrite> writes) override;
   Result<bool> remove(const std::string& doc_id) override;
   Result<Document> get_document(const std::string& doc_id) const override;
-  std::vector<Chunk> chunks_of(const std::string& doc_id) const override;
-  std::optional<StoredChunk> chunk(uint64_t label) const override;
-  std::vector<float> chunk_vector(uint64_t label) const override;
+  Result<std::vector<Chunk>> chunks_of(const std::string& doc_id) const override;
+  Result<std::optional<StoredChunk>> chunk(uint64_t label) const override;
+  Result<std::vector<float>> chunk_vector(uint64_t label) const override;
   std::vector<ScoredChunk> search_lexical(std::span<const std::string> terms, size_t k,
                                           const DocPredicate& allow) const override;
-  std::vector<ScoredChunk> search_vector(std::span<const float> query, size_t k,
-                                         const DocPredicate& allow) const override;
+  Result<std::vector<ScoredChunk>> search_vector(std::span<const float> query, size_t k,
+                                                 const DocPredicate& allow) const override;
   void for_each_document(const std::function<void(const std::string&)>& fn) const override;
   Status reindex_begin(const std::string& fingerprint, int dim, ChunkTextFn text_of = {}) override;
   Result<uint64_t> reindex_step(const EmbedFn& embed, size_t max_chunks) override;
@@ -152,17 +152,30 @@ class StoreImpl final : public Store {
   // open() discards an unfinished one anyway) and returns `why`.
   Status abandon_reindex(Status why);
   // The text a reindex embeds for chunk `label` of `info`'s document: the
-  // run's text_of, else the chunk's text. False when the chunk is gone.
+  // run's text_of, else the chunk's text. kNotFound when the chunk is gone.
   // Needs no lock: chunks are immutable and labels never reused.
-  bool reindex_text(const ChunkTextFn& text_of, uint64_t label, const DocInfo& info, std::string* text) const;
-  std::vector<ScoredChunk> exact_vector_search(std::span<const float> query, size_t k,
-                                               const DocPredicate& allow) const;
+  Status reindex_text(const ChunkTextFn& text_of, uint64_t label, const DocInfo& info, std::string* text) const;
+  Result<std::vector<ScoredChunk>> exact_vector_search(std::span<const float> query, size_t k,
+                                                       const DocPredicate& allow) const;
+  // A read that failed: logs it (once, here), counts it in read_errors_ and
+  // returns it as kCorruption or kIoError. Thread-safe.
+  Status read_failure(Status error) const;
+  Status read_failure(const rocksdb::Status& s, const std::string& what) const;
+  // Reads chunk `label` (kNotFound when its record is gone). REQUIRES: mu_
+  // held shared, or nothing (chunks are immutable).
+  Status read_chunk(uint64_t label, Chunk& out) const;
+  // Waits until no write is between its durable batch and its flip under
+  // mu_ (takes and drops write_mu_). A chunk record found missing while its
+  // label was live was either removed by such a write or lost; after this
+  // call, a label still live names a record that must exist.
+  // REQUIRES: neither mu_ nor write_mu_ held.
+  void wait_for_writer() const;
 
   StoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // owned by db_; destroyed in ~StoreImpl
 
-  std::mutex write_mu_;
+  mutable std::mutex write_mu_;
   // Guarded by write_mu_.
   uint64_t next_label_ = 0;
   uint64_t op_seq_ = 0;
@@ -200,6 +213,7 @@ class StoreImpl final : public Store {
   std::string reindex_target_;     // fingerprint being built, "" when none
   int reindex_dim_ = 0;
   std::string reindex_discarded_;  // interrupted reindex dropped at open
+  mutable std::atomic<uint64_t> read_errors_{0};
 };
 
 }  // namespace ragd

@@ -113,15 +113,12 @@ Status StoreImpl::abandon_reindex(Status why) {
   return why;
 }
 
-bool StoreImpl::reindex_text(const ChunkTextFn& text_of, uint64_t label, const DocInfo& info,
-                             std::string* text) const {
-  std::string v;
+Status StoreImpl::reindex_text(const ChunkTextFn& text_of, uint64_t label, const DocInfo& info,
+                               std::string* text) const {
   Chunk c;
-  if (!db_->Get(rocksdb::ReadOptions(), cf(Cf::kChunks), codec::key_u64(label), &v).ok() || !decode_chunk(v, c)) {
-    return false;
-  }
+  RAGD_RETURN_IF_ERROR(read_chunk(label, c));
   *text = text_of ? text_of(info, c) : std::move(c.text);
-  return true;
+  return Status::ok();
 }
 
 // REQUIRES: write_mu_ held. Stores the vectors of the labels still live.
@@ -174,14 +171,21 @@ Result<uint64_t> StoreImpl::reindex_step(const EmbedFn& embed, size_t max_chunks
   // without holding any lock. A chunk deleted meanwhile is skipped.
   std::vector<uint64_t> found;
   std::vector<std::string> texts;
-  for (size_t i = 0; i < labels.size(); ++i) {
+  Status read;
+  for (size_t i = 0; i < labels.size() && read.is_ok(); ++i) {
     std::string text;
-    if (!reindex_text(text_of, labels[i], *infos[i], &text)) continue;
+    Status s = reindex_text(text_of, labels[i], *infos[i], &text);
+    if (s.code() == StatusCode::kNotFound) continue;  // deleted meanwhile
+    if (!s.is_ok()) {
+      read = s.with_context("reindex");
+      break;
+    }
     found.push_back(labels[i]);
     texts.push_back(std::move(text));
   }
   Result<std::vector<float>> vecs = std::vector<float>{};
-  if (!found.empty()) vecs = run_embed(embed, texts, dim);
+  if (!read.is_ok()) vecs = read;
+  else if (!found.empty()) vecs = run_embed(embed, texts, dim);
   std::lock_guard w(write_mu_);
   if (!reindex_ || reindex_->id != run_id) return Status::cancelled("reindex: aborted while embedding");
   Status s = vecs.is_ok() ? embed_into_shadow(*reindex_, found, *vecs) : vecs.status();
@@ -206,8 +210,13 @@ Status StoreImpl::reindex_commit(const EmbedFn& embed) {
     return Status::ok();
   };
   for (uint64_t l = run.cursor; l < next_label_; ++l) {
+    if (!live(l)) continue;
     std::string text;
-    if (!live(l) || !reindex_text(run.text_of, l, *slots_[l], &text)) continue;
+    // No write runs (write_mu_ is held), so a live chunk's record must exist.
+    if (Status s = reindex_text(run.text_of, l, *slots_[l], &text); !s.is_ok()) {
+      if (s.code() == StatusCode::kNotFound) s = read_failure(Status::corruption(s.message() + " is live but missing"));
+      return fail(s.with_context("reindex"));
+    }
     labels.push_back(l);
     texts.push_back(std::move(text));
     if (labels.size() >= 256) {
@@ -234,10 +243,13 @@ Status StoreImpl::reindex_commit(const EmbedFn& embed) {
     if (entry.has_vectors) continue;
     std::string v;
     DocRecord rec;
-    if (db_->Get(rocksdb::ReadOptions(), cf(Cf::kDocuments), id, &v).ok() && decode_doc_record(v, rec)) {
-      rec.has_vectors = true;
-      batch.Put(cf(Cf::kDocuments), id, encode_doc_record(rec));
+    rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf(Cf::kDocuments), id, &v);
+    if (!rs.ok()) return fail(read_failure(rs, "reindex: reading document '" + id + "'"));
+    if (!decode_doc_record(v, rec)) {
+      return fail(read_failure(Status::corruption("reindex: document '" + id + "' has a malformed record")));
     }
+    rec.has_vectors = true;
+    batch.Put(cf(Cf::kDocuments), id, encode_doc_record(rec));
   }
   // The switch: one synced batch.
   batch.Put(cf(Cf::kMeta), "vectors_cf", vectors_b_ ? "vectors" : "vectors_b");

@@ -66,6 +66,20 @@ TEST(StatusMapping, EveryCodeHasOneHttpStatus) {
   expect_error(error_response(Status::not_found("document 'a' not found")), 404, "not_found", "document 'a'");
 }
 
+TEST(StatusMapping, StorageErrorsAre500WithoutPaths) {
+  const std::string path = "/var/lib/ragd/000123.sst";
+  for (const Status& s : {Status::corruption("reading chunk 7: Corruption: block checksum mismatch in " + path),
+                          Status::io_error("reading chunk 7: IO error: " + path + ": Input/output error")}) {
+    Response r = error_response(s);
+    EXPECT_EQ(r.status, 500);
+    EXPECT_EQ(r.body.find(path), std::string::npos) << r.body;
+    EXPECT_EQ(r.body.find("000123"), std::string::npos) << r.body;
+    Json j = body_of(r);
+    EXPECT_EQ(j["error"]["code"], s.code() == StatusCode::kCorruption ? "corruption" : "io_error") << r.body;
+    EXPECT_LT(j["error"]["message"].get<std::string>().size(), 120u);
+  }
+}
+
 TEST(SearchRequestParsing, ValidRequestWithFilters) {
   Json j = Json::parse(R"({"query":"vpn error 809","k":7,"mode":"lexical",
     "filters":{"kind":"runbook","sources":["file","jira"],"fields":{"priority":2},"category":"Network",

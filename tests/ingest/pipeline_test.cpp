@@ -105,11 +105,15 @@ TEST_F(PipelineTest, NormalisesChunksEmbedsOnceAndStores) {
   EXPECT_EQ(s.chunks, emb.texts_embedded.load());
   EXPECT_EQ(progress_calls, 3);
 
-  auto a = store_->chunks_of("runbooks/a.md");
+  auto a_read = store_->chunks_of("runbooks/a.md");
+  ASSERT_TRUE(a_read.is_ok()) << a_read.status().to_string();
+  const std::vector<Chunk>& a = *a_read;
   ASSERT_EQ(a.size(), 1u);  // "A" is short and merges into its child "B"
   EXPECT_EQ(a[0].section_path, (std::vector<std::string>{"A", "B"}));
   EXPECT_TRUE(a[0].text.starts_with("First section text.")) << a[0].text;
-  auto t = store_->chunks_of("INC1");
+  auto t_read = store_->chunks_of("INC1");
+  ASSERT_TRUE(t_read.is_ok()) << t_read.status().to_string();
+  const std::vector<Chunk>& t = *t_read;
   ASSERT_EQ(t.size(), 2u);
   EXPECT_EQ(t[0].role, "problem");
   EXPECT_EQ(t[1].role, "resolution");
@@ -137,8 +141,10 @@ TEST_F(PipelineTest, UnchangedSkippedChangedReplaced) {
   EXPECT_EQ(again.stats().unchanged, 1u);
   EXPECT_EQ(again.stats().ingested, 1u);
   EXPECT_EQ(emb.calls.load(), calls + 1);
-  EXPECT_EQ(emb.texts_embedded.load(), 2u + store_->chunks_of("b").size()) << "unchanged 'a' was not embedded";
-  auto b = store_->chunks_of("b");
+  auto b_read = store_->chunks_of("b");
+  ASSERT_TRUE(b_read.is_ok()) << b_read.status().to_string();
+  const std::vector<Chunk>& b = *b_read;
+  EXPECT_EQ(emb.texts_embedded.load(), 2u + b.size()) << "unchanged 'a' was not embedded";
   ASSERT_FALSE(b.empty());
   EXPECT_TRUE(b[0].text.starts_with("beta text, now changed."));
 }
