@@ -214,15 +214,12 @@ class Store {
   // to the old encoder (open() discards the shadow); never a mixed store.
   //
   // embed(chunk texts) must return texts.size() x dim floats (any norm).
+  // Each text is chunk_embed_text(title, chunk) (ragd/chunk_text.h), the
+  // text ingest embedded for the chunk.
   using EmbedFn = std::function<Result<std::vector<float>>(std::span<const std::string>)>;
 
-  // The text a chunk is embedded from; ingest embeds more than the chunk's
-  // text (ingest/chunker.h chunk_context: title and section path too), and
-  // a reindex must embed the same. Empty = the chunk's text.
-  using ChunkTextFn = std::function<std::string(const DocInfo& doc, const Chunk& chunk)>;
-
   // Starts a reindex to `fingerprint`. kFailedPrecondition while another runs.
-  virtual Status reindex_begin(const std::string& fingerprint, int dim, ChunkTextFn text_of = {}) = 0;
+  virtual Status reindex_begin(const std::string& fingerprint, int dim) = 0;
   // Embeds up to `max_chunks` chunks not yet in the shadow, in label order
   // (documents written meanwhile get higher labels, so they are reached
   // too). Holds the write lock only to pick the labels and to store the
@@ -242,8 +239,7 @@ class Store {
   // The whole reindex in one call (begin, steps, commit, snapshot), as
   // `ragd reindex` runs it; progress(done, total) after every step.
   virtual Status reindex(const std::string& fingerprint, int dim, const EmbedFn& embed,
-                         const std::function<void(uint64_t done, uint64_t total)>& progress,
-                         ChunkTextFn text_of = {}) = 0;
+                         const std::function<void(uint64_t done, uint64_t total)>& progress) = 0;
 
   // Writes the ANN snapshot (tagged with the store's sequence number) so the
   // next open() does not rebuild it. Also done on close.

@@ -70,14 +70,13 @@ class StoreImpl final : public Store {
   Result<std::vector<ScoredChunk>> search_vector(std::span<const float> query, size_t k,
                                                  const DocPredicate& allow) const override;
   void for_each_document(const std::function<void(const std::string&)>& fn) const override;
-  Status reindex_begin(const std::string& fingerprint, int dim, ChunkTextFn text_of = {}) override;
+  Status reindex_begin(const std::string& fingerprint, int dim) override;
   Result<uint64_t> reindex_step(const EmbedFn& embed, size_t max_chunks) override;
   Status reindex_commit(const EmbedFn& embed) override;
   Status reindex_abort() override;
   ReindexProgress reindex_progress() const override;
   Status reindex(const std::string& fingerprint, int dim, const EmbedFn& embed,
-                 const std::function<void(uint64_t done, uint64_t total)>& progress,
-                 ChunkTextFn text_of = {}) override;
+                 const std::function<void(uint64_t done, uint64_t total)>& progress) override;
   Status snapshot() override;
   StoreStats stats() const override;
 
@@ -137,7 +136,6 @@ class StoreImpl final : public Store {
     uint64_t id = 0;  // tells a step that its run was aborted meanwhile
     std::string fingerprint;
     int dim = 0;
-    ChunkTextFn text_of;
     std::unique_ptr<VectorIndex> index;
     uint64_t cursor = 0;                  // labels below it have been visited
     std::vector<uint64_t> shadow_labels;  // labels whose vectors are in the shadow
@@ -151,10 +149,10 @@ class StoreImpl final : public Store {
   // A failed step or commit: ends the run, empties the shadow (not synced:
   // open() discards an unfinished one anyway) and returns `why`.
   Status abandon_reindex(Status why);
-  // The text a reindex embeds for chunk `label` of `info`'s document: the
-  // run's text_of, else the chunk's text. kNotFound when the chunk is gone.
-  // Needs no lock: chunks are immutable and labels never reused.
-  Status reindex_text(const ChunkTextFn& text_of, uint64_t label, const DocInfo& info, std::string* text) const;
+  // The text a reindex embeds for chunk `label` of `info`'s document:
+  // chunk_embed_text(), as ingest embedded it. kNotFound when the chunk is
+  // gone. Needs no lock: chunks are immutable and labels never reused.
+  Status reindex_text(uint64_t label, const DocInfo& info, std::string* text) const;
   Result<std::vector<ScoredChunk>> exact_vector_search(std::span<const float> query, size_t k,
                                                        const DocPredicate& allow) const;
   // A read that failed: logs it (once, here), counts it in read_errors_ and

@@ -16,6 +16,7 @@
 #include "index/codec.h"
 #include "index/records.h"
 #include "index/store_impl.h"
+#include "ragd/chunk_text.h"
 
 namespace ragd {
 
@@ -69,7 +70,7 @@ Status StoreImpl::recover_reindex_at_open() {
   return from_rocks(it->status(), "reading the shadow vectors");
 }
 
-Status StoreImpl::reindex_begin(const std::string& fingerprint, int dim, ChunkTextFn text_of) {
+Status StoreImpl::reindex_begin(const std::string& fingerprint, int dim) {
   if (options_.read_only) return Status::failed_precondition("store is open read-only");
   if (fingerprint.empty() || dim <= 0 || dim > 65536) {
     return Status::invalid_argument("reindex: bad fingerprint '" + fingerprint + "' or dim " + std::to_string(dim));
@@ -89,7 +90,6 @@ Status StoreImpl::reindex_begin(const std::string& fingerprint, int dim, ChunkTe
   run->id = ++reindex_runs_;
   run->fingerprint = fingerprint;
   run->dim = dim;
-  run->text_of = std::move(text_of);
   run->index = std::move(index);
   reindex_ = std::move(run);
   reindex_done_ = 0;
@@ -113,11 +113,10 @@ Status StoreImpl::abandon_reindex(Status why) {
   return why;
 }
 
-Status StoreImpl::reindex_text(const ChunkTextFn& text_of, uint64_t label, const DocInfo& info,
-                               std::string* text) const {
+Status StoreImpl::reindex_text(uint64_t label, const DocInfo& info, std::string* text) const {
   Chunk c;
   RAGD_RETURN_IF_ERROR(read_chunk(label, c));
-  *text = text_of ? text_of(info, c) : std::move(c.text);
+  *text = chunk_embed_text(info.title, c);
   return Status::ok();
 }
 
@@ -150,14 +149,12 @@ Result<uint64_t> StoreImpl::reindex_step(const EmbedFn& embed, size_t max_chunks
   std::vector<std::shared_ptr<const DocInfo>> infos;
   uint64_t run_id = 0;
   int dim = 0;
-  ChunkTextFn text_of;
   {
     std::lock_guard w(write_mu_);
     if (!reindex_) return Status::failed_precondition("no reindex is running");
     ReindexRun& run = *reindex_;
     run_id = run.id;
     dim = run.dim;
-    text_of = run.text_of;
     uint64_t l = run.cursor;
     for (; l < next_label_ && labels.size() < std::max<size_t>(1, max_chunks); ++l) {
       if (!live(l)) continue;
@@ -174,7 +171,7 @@ Result<uint64_t> StoreImpl::reindex_step(const EmbedFn& embed, size_t max_chunks
   Status read;
   for (size_t i = 0; i < labels.size() && read.is_ok(); ++i) {
     std::string text;
-    Status s = reindex_text(text_of, labels[i], *infos[i], &text);
+    Status s = reindex_text(labels[i], *infos[i], &text);
     if (s.code() == StatusCode::kNotFound) continue;  // deleted meanwhile
     if (!s.is_ok()) {
       read = s.with_context("reindex");
@@ -213,7 +210,7 @@ Status StoreImpl::reindex_commit(const EmbedFn& embed) {
     if (!live(l)) continue;
     std::string text;
     // No write runs (write_mu_ is held), so a live chunk's record must exist.
-    if (Status s = reindex_text(run.text_of, l, *slots_[l], &text); !s.is_ok()) {
+    if (Status s = reindex_text(l, *slots_[l], &text); !s.is_ok()) {
       if (s.code() == StatusCode::kNotFound) s = read_failure(Status::corruption(s.message() + " is live but missing"));
       return fail(s.with_context("reindex"));
     }
@@ -303,9 +300,8 @@ ReindexProgress StoreImpl::reindex_progress() const {
 }
 
 Status StoreImpl::reindex(const std::string& fingerprint, int dim, const EmbedFn& embed,
-                          const std::function<void(uint64_t done, uint64_t total)>& progress,
-                          ChunkTextFn text_of) {
-  RAGD_RETURN_IF_ERROR(reindex_begin(fingerprint, dim, std::move(text_of)));
+                          const std::function<void(uint64_t done, uint64_t total)>& progress) {
+  RAGD_RETURN_IF_ERROR(reindex_begin(fingerprint, dim));
   for (;;) {
     auto left = reindex_step(embed, 256);
     if (!left.is_ok()) return left.status();
