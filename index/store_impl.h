@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "index/lexical_index.h"
-#include "index/serial_worker.h"
+#include "ragd/serial_worker.h"
 #include "index/store.h"
 #include "index/vector_index.h"
 

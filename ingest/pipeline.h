@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "ingest/chunker.h"
-#include "index/serial_worker.h"
+#include "ragd/serial_worker.h"
 #include "index/store.h"
 #include "ragd/document.h"
 #include "ragd/embedder.h"
