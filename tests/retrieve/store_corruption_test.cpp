@@ -161,6 +161,8 @@ TEST(StoreCorruption, CorruptBlockIsReportedAndHealthyDocumentsStillRead) {
   req.mode = SearchMode::kLexical;
   auto hits = retriever.retrieve(req);
   EXPECT_EQ(hits.status().code(), StatusCode::kCorruption) << "not an empty result";
+  // Each failed read was counted (and logged) once, by the store.
+  EXPECT_EQ(store.stats().read_errors, 4u);
 
   // Listing every document: each one reads whole or fails as corrupt; the
   // blocks around the marker hold at most a few of them.
