@@ -185,7 +185,12 @@ static void add_build_info(Json& j) {
 }
 
 Response handle_healthz(const Request&, ServiceContext& ctx) {
-  Json j{{"status", "ok"}, {"encoder", ctx.embedder() ? ctx.embedder()->fingerprint() : ""}};
+  // Still 200: the server answers, but the store has met damaged or
+  // unreadable data since it opened (the server log names it).
+  const uint64_t read_errors = ctx.store().stats().read_errors;
+  Json j{{"status", read_errors > 0 ? "degraded" : "ok"},
+         {"encoder", ctx.embedder() ? ctx.embedder()->fingerprint() : ""}};
+  if (read_errors > 0) j["store_read_errors"] = read_errors;
   add_build_info(j);
   return json_response(200, j);
 }
@@ -196,6 +201,7 @@ Response handle_stats(const Request&, ServiceContext& ctx) {
   j["encoder_loaded"] = ctx.embedder() ? ctx.embedder()->fingerprint() : "";
   j["reindex"] = reindex_to_json(ctx.reindex_status());
   if (!st.reindex_discarded.empty()) j["reindex"]["discarded"] = st.reindex_discarded;
+  j["read_errors"] = st.read_errors;
   add_build_info(j);
   return json_response(200, j);
 }

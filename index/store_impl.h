@@ -18,6 +18,7 @@
 #include <rocksdb/db.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -129,6 +130,9 @@ class StoreImpl final : public Store {
   Status prepare(const DocumentWrite& w, Pending& p) const;
   Status commit(std::vector<Pending>& group);
   void set_slot(uint64_t label, std::shared_ptr<const DocInfo> info);
+  // Logs (info) a rebuild of the ANN or the inverted index from RocksDB.
+  void log_rebuild(const char* what, const std::string& why,
+                   std::chrono::steady_clock::time_point started) const;
   // REQUIRES: mu_ held (either way), or write_mu_ held.
   bool live(uint64_t label) const { return label < slots_.size() && slots_[label] != nullptr; }
   // A reindex in progress. Guarded by write_mu_.

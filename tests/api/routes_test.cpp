@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <random>
+
 #include "api/json_codec.h"
 #include "api/multipart.h"
 #include "api/routes.h"
@@ -212,6 +214,9 @@ class RoutesTest : public ::testing::Test {
     tmp_ = std::make_unique<TempDir>("routes");
     glove_ = tmp_->path / "glove.bin";
     ragd::test::make_tiny_glove(glove_, {kVpnText, kPrinterText, kPolicyText});
+    open_service();
+  }
+  void open_service() {
     ServiceOptions so;
     so.store.dir = tmp_->path / "data";
     so.glove = glove_;
@@ -330,6 +335,46 @@ TEST_F(RoutesTest, IngestGetSearchAnswerDelete) {
   EXPECT_FALSE(j["index_type"].get<std::string>().empty());
   EXPECT_FALSE(j["encoder"].get<std::string>().empty());
   EXPECT_EQ(call("GET", "/healthz").status, 200);
+}
+
+// A corrupt SST data block under a stored document (real RocksDB, closed so
+// that it is flushed, bytes flipped, reopened): GET by id answers 500 with a
+// short message and no path, /healthz says degraded, /v1/stats counts it.
+TEST_F(RoutesTest, CorruptStoreAnswers500WithoutPathsAndHealthzIsDegraded) {
+  // Random letters: compression keeps them as they are, so they can be
+  // found in the SST file.
+  std::mt19937 rng(20261204);
+  std::string marker;
+  for (int i = 0; i < 32; ++i) marker += static_cast<char>('a' + rng() % 26);
+  Json docs{{"documents", Json::array({Json{{"id", "runbooks/disk.md"},
+                                           {"title", "Disk quota"},
+                                           {"text", "Free space under /srv before restarting. " + marker}}})}};
+  ASSERT_EQ(call("POST", "/v1/documents", docs.dump()).status, 200);
+  EXPECT_EQ(body_of(call("GET", "/healthz"))["status"], "ok");
+  ASSERT_TRUE(svc_->close().is_ok());
+  svc_.reset();
+  int found = 0;
+  for (const auto& f : ragd::test::list_files(tmp_->path / "data")) {
+    if (f.extension() != ".sst") continue;
+    std::string bytes = ragd::test::read_file(f);
+    for (size_t at = bytes.find(marker); at != std::string::npos; at = bytes.find(marker, at + 1), ++found) {
+      for (size_t i = 8; i < 16; ++i) bytes[at + i] = static_cast<char>(bytes[at + i] ^ 0x5a);
+    }
+    ragd::test::write_file(f, bytes);
+  }
+  ASSERT_GE(found, 1) << "the marker should be in an SST file";
+  open_service();
+  ASSERT_TRUE(svc_);
+
+  Response r = call("GET", "/v1/documents/runbooks%2Fdisk.md");
+  EXPECT_EQ(r.status, 500) << r.body;
+  EXPECT_EQ(r.body.find(tmp_->path.string()), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find(".sst"), std::string::npos) << r.body;
+  EXPECT_EQ(body_of(r)["error"]["code"], "corruption") << r.body;
+  Json health = body_of(call("GET", "/healthz"));
+  EXPECT_EQ(health["status"], "degraded") << health.dump();
+  EXPECT_GE(health["store_read_errors"].get<int>(), 1);
+  EXPECT_GE(body_of(call("GET", "/v1/stats"))["read_errors"].get<int>(), 1);
 }
 
 TEST_F(RoutesTest, BadRequestsGiveJsonErrors) {
