@@ -5,6 +5,7 @@
 #include <random>
 
 #include "api/json_codec.h"
+#include "api/status_http.h"
 #include "api/sse.h"
 
 namespace ragd::api::openai {
@@ -351,7 +352,10 @@ Json error_json(const Status& status) {
     case StatusCode::kTimeout: type = "timeout_error"; break;
     default: break;
   }
-  return Json{{"error", Json{{"message", status.message()}, {"type", type}, {"param", nullptr},
+  const bool storage = status.code() == StatusCode::kCorruption || status.code() == StatusCode::kIoError;
+  return Json{{"error", Json{{"message", storage ? storage_error_message(status) : status.message()},
+                             {"type", type},
+                             {"param", nullptr},
                              {"code", status_code_slug(status.code())}}}};
 }
 

@@ -29,7 +29,18 @@ int http_status(const Status& status) {
 }
 
 Response error_response(const Status& status) {
+  // Storage errors carry RocksDB's text (file names, offsets): that goes to
+  // the server log (index/ logs it), the client gets a short message.
+  if (status.code() == StatusCode::kCorruption || status.code() == StatusCode::kIoError) {
+    return error_response(500, status_code_slug(status.code()), storage_error_message(status));
+  }
   return error_response(http_status(status), status_code_slug(status.code()), status.message());
+}
+
+std::string storage_error_message(const Status& status) {
+  return status.code() == StatusCode::kCorruption
+             ? "the store found damaged data while answering; the server log names it (restore or reingest)"
+             : "the store could not read or write its data; the server log has the details";
 }
 
 Response error_response(int http_code, const std::string& code, const std::string& message) {

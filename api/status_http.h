@@ -22,6 +22,9 @@ int http_status(const Status& status);
 Response error_response(const Status& status);
 // The same for errors that only HTTP knows (431, 405, 408).
 Response error_response(int http_code, const std::string& code, const std::string& message);
+// What a client is told about kCorruption / kIoError instead of the status's
+// own message (which names files): short, no paths.
+std::string storage_error_message(const Status& status);
 
 // 404: no route has this path.
 Response not_found_response(const Request& req);

@@ -311,6 +311,10 @@ int main(int argc, char** argv) {
     (void)embedder->embed(std::span<const std::string>(&query, 1), ragd::EmbedRole::kQuery, qv);
     auto v = store->search_vector(qv, 100, nullptr);
     auto te = Clock::now();
+    if (!v.is_ok()) {
+      std::fprintf(stderr, "vector search: %s\n", v.status().to_string().c_str());
+      return 1;
+    }
     ragd::SearchRequest req;
     req.query = query;
     req.k = 10;
@@ -339,7 +343,12 @@ int main(int argc, char** argv) {
     std::vector<uint64_t> labels;
     std::vector<float> all;
     for (uint64_t l = 0; labels.size() < st.chunks && l < st.chunks * 4 + 1000; ++l) {
-      auto v = store->chunk_vector(l);
+      auto got = store->chunk_vector(l);
+      if (!got.is_ok()) {
+        std::fprintf(stderr, "chunk_vector: %s\n", got.status().to_string().c_str());
+        return 1;
+      }
+      const std::vector<float>& v = *got;
       if (v.size() != dim) continue;
       labels.push_back(l);
       all.insert(all.end(), v.begin(), v.end());
@@ -360,7 +369,12 @@ int main(int argc, char** argv) {
       std::partial_sort(s.begin(), s.begin() + static_cast<ptrdiff_t>(k), s.end());
       std::set<uint64_t> truth;
       for (size_t j = 0; j < k; ++j) truth.insert(s[j].second);
-      for (const auto& h : store->search_vector(qv, 10, nullptr)) found += truth.count(h.label);
+      auto hits = store->search_vector(qv, 10, nullptr);
+      if (!hits.is_ok()) {
+        std::fprintf(stderr, "vector search: %s\n", hits.status().to_string().c_str());
+        return 1;
+      }
+      for (const auto& h : *hits) found += truth.count(h.label);
       total += k;
     }
     std::printf("vector recall@10 vs brute force (%zu queries, %zu vectors): %.4f\n", rq, labels.size(),

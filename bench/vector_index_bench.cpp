@@ -1,6 +1,8 @@
 // The hnswlib path through ragd's VectorIndex against raw hnswlib on the same
 // vectors and parameters: QPS at equal recall@10 for several ef values.
 // Usage: vector_index_bench [N=100000] [queries=1000]
+//   RAGD_BENCH_ADD_THREADS=n  build ragd's index with n insert threads
+//                             (default 1: both sides build the same graph)
 // Vectors: 100-d, clustered Gaussian with a fixed seed (GloVe is not shipped
 // with the repository).
 // hnswlib 0.6.2 defines non-inline globals in its headers, and ragd_index
@@ -97,7 +99,10 @@ int main(int argc, char** argv) {
   o.dim = dim;
   o.hnsw_m = m;
   o.hnsw_ef_construction = ef_c;
-  o.add_threads = 1;  // single-threaded builds give both sides the same graph
+  // Single-threaded builds give both sides the same graph; more threads
+  // measure the parallel insert (hnsw_index.cpp add_slice).
+  const char* add_threads_env = std::getenv("RAGD_BENCH_ADD_THREADS");
+  o.add_threads = add_threads_env ? std::max(1, std::atoi(add_threads_env)) : 1;
   auto made = ragd::make_vector_index(o);
   if (!made.is_ok()) {
     std::fprintf(stderr, "%s\n", made.status().to_string().c_str());
@@ -116,7 +121,8 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < n; ++i) raw.addPoint(base.data() + i * dim, i);
   double raw_build = std::chrono::duration<double>(Clock::now() - t0).count();
   std::printf("vectors %zu x %d (clustered, seed 7), queries %zu, M %d, ef_construction %d\n", n, dim, nq, m, ef_c);
-  std::printf("build: ragd %.1f s, raw %.1f s\n\n", ragd_build, raw_build);
+  std::printf("build: ragd %.1f s (%d insert threads), raw %.1f s (1 thread)\n\n", ragd_build, o.add_threads,
+              raw_build);
   std::printf("%6s %12s %12s %12s %12s %8s\n", "ef", "ragd recall", "raw recall", "ragd QPS", "raw QPS", "ratio");
 
   for (size_t ef : {10, 20, 40, 80, 160, 320}) {

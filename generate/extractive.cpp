@@ -312,7 +312,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     if (!found.is_ok() || found->empty()) continue;
     ev.named_id = id;
     const Hit like = (*found)[0];
-    for (const Chunk& c : store.chunks_of(id))
+    RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> named_chunks, store.chunks_of(id));
+    for (const Chunk& c : named_chunks)
       if (have.insert(c.id).second) src.push_back(hit_of_chunk(like, c));
     doc_rank.emplace(id, doc_rank.size());
     break;
@@ -325,7 +326,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     for (size_t i = 0; i < n_hits && seen_docs.size() < 3; ++i) {
       if (!seen_docs.insert(src[i].doc_id).second) continue;
       const Hit like = src[i];
-      for (const Chunk& c : store.chunks_of(like.doc_id)) {
+      RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> doc_chunks, store.chunks_of(like.doc_id));
+      for (const Chunk& c : doc_chunks) {
         SectionRole role = section_role(c.section_path, c.role);
         bool wanted = ev.intent.kind == Intent::kFix ? role == SectionRole::kResolution : role == SectionRole::kCause;
         if (wanted && have.insert(c.id).second) src.push_back(hit_of_chunk(like, c));

@@ -5,9 +5,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <new>
+#include <stdexcept>
 #include <fstream>
 #include <mutex>
+#include <queue>
 #include <shared_mutex>
 #include <thread>
 
@@ -48,9 +52,9 @@ class HnswIndex final : public VectorIndex {
     }
     if (labels.empty()) return Status::ok();
     try {
-      // hnswlib allows concurrent addPoint calls but not addPoint next to
-      // searchKnn, so adds hold the lock exclusively, in slices to keep
-      // searches waiting only briefly.
+      // Inserts may not run next to searchKnn, so adds hold the lock
+      // exclusively, in slices to keep searches waiting only briefly; within
+      // a slice add_slice() links points on several threads.
       constexpr size_t kSlice = 512;
       const size_t n = labels.size();
       for (size_t begin = 0; begin < n; begin += kSlice) {
@@ -200,26 +204,79 @@ class HnswIndex final : public VectorIndex {
   }
 
  private:
+  using Graph = hnswlib::HierarchicalNSW<float>;
+
   // REQUIRES: mu_ held exclusively.
+  //
+  // Inserts without hnswlib's addPoint for new points: addPoint draws each
+  // point's level from the index's one unlocked RNG (getRandomLevel, also
+  // when a level is passed in), a data race between concurrent calls, and
+  // holds the new point's link lock and then `global` for the whole
+  // insertion while it takes other points' link locks: an order that two
+  // insertions invert (TSan reports it even on one thread). So:
+  //  1. on this thread, in order: labels already present are updated by
+  //     hnswlib (addPoint's update path draws no level); every new point
+  //     gets its internal id, its level (the RNG draws in insertion order,
+  //     as serial addPoint calls would), its data and blank link lists.
+  //     Without parallelism, or when a point starts the graph or raises its
+  //     top level, the point is linked right away, so the entry point and
+  //     top level never change while other threads link;
+  //  2. on `threads` threads: the remaining points are linked with hnswlib's
+  //     own searchBaseLayer / mutuallyConnectNewElement
+  //     (link_concurrently() below), which take one link lock at a time and
+  //     never hold one while taking another.
+  // One thread gives the graph hnswlib's addPoint would build.
   Status add_slice(std::span<const uint64_t> labels, std::span<const float> vectors) {
     const size_t dim = static_cast<size_t>(options_.dim);
     const size_t n = labels.size();
     int threads = std::clamp(options_.add_threads, 1, 64);
     if (n < 64) threads = 1;
-    if (threads == 1) {
-      for (size_t i = 0; i < n; ++i) hnsw_->addPoint(vectors.data() + i * dim, labels[i]);
-      return Status::ok();
+    Graph& g = *hnsw_;
+    struct NewPoint {
+      hnswlib::tableint id;
+      const float* data;
+      int level;
+    };
+    std::vector<NewPoint> deferred;
+    if (threads > 1) deferred.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      const float* data = vectors.data() + i * dim;
+      const hnswlib::labeltype label = labels[i];
+      if (g.label_lookup_.count(label)) {
+        g.addPoint(data, label);  // an update, as hnswlib does it
+        continue;
+      }
+      if (g.cur_element_count >= g.max_elements_) throw std::runtime_error("index is full");
+      const auto id = static_cast<hnswlib::tableint>(g.cur_element_count++);
+      g.label_lookup_[label] = id;
+      const int level = g.getRandomLevel(g.mult_);
+      g.element_levels_[id] = level;
+      std::memset(g.data_level0_memory_ + id * g.size_data_per_element_ + g.offsetLevel0_, 0,
+                  g.size_data_per_element_);
+      std::memcpy(g.getExternalLabeLp(id), &label, sizeof label);
+      std::memcpy(g.getDataByInternalId(id), data, g.data_size_);
+      if (level > 0) {
+        const size_t bytes = g.size_links_per_element_ * static_cast<size_t>(level) + 1;
+        g.linkLists_[id] = static_cast<char*>(std::calloc(1, bytes));
+        if (g.linkLists_[id] == nullptr) throw std::bad_alloc();
+      }
+      if (threads == 1 || static_cast<int>(g.enterpoint_node_) == -1 || level > g.maxlevel_) {
+        link(g, id, data, level);
+      } else {
+        deferred.push_back({id, data, level});
+      }
     }
+    if (deferred.empty()) return Status::ok();
     std::atomic<size_t> next{0};
     std::atomic<bool> failed{false};
     std::string error;
     std::mutex error_mu;
     auto work = [&] {
-      for (size_t i = next++; i < n && !failed; i = next++) {
+      for (size_t i = next++; i < deferred.size() && !failed; i = next++) {
         try {
-          hnsw_->addPoint(vectors.data() + i * dim, labels[i]);
+          link_concurrently(g, deferred[i].id, deferred[i].data, deferred[i].level);
         } catch (const std::exception& e) {
-          std::lock_guard g(error_mu);
+          std::lock_guard lock(error_mu);
           error = e.what();
           failed = true;
         }
@@ -231,6 +288,91 @@ class HnswIndex final : public VectorIndex {
     for (auto& t : pool) t.join();
     if (failed) return Status::internal("hnswlib: add: " + error);
     return Status::ok();
+  }
+
+  // Greedy descent from `entry` on levels top .. level+1: the point closest
+  // to `data` that the upper levels lead to.
+  static hnswlib::tableint descend(Graph& g, hnswlib::tableint entry, const float* data, int top, int level) {
+    hnswlib::tableint cur = entry;
+    float cur_dist = g.fstdistfunc_(data, g.getDataByInternalId(cur), g.dist_func_param_);
+    for (int l = top; l > level; --l) {
+      for (bool changed = true; changed;) {
+        changed = false;
+        std::unique_lock lock(g.link_list_locks_[cur]);
+        hnswlib::linklistsizeint* list = g.get_linklist(cur, l);
+        const int size = g.getListCount(list);
+        const hnswlib::tableint* ids = reinterpret_cast<const hnswlib::tableint*>(list + 1);
+        for (int i = 0; i < size; ++i) {
+          const hnswlib::tableint cand = ids[i];
+          if (cand >= g.max_elements_) throw std::runtime_error("bad link in the graph");
+          const float d = g.fstdistfunc_(data, g.getDataByInternalId(cand), g.dist_func_param_);
+          if (d < cur_dist) {
+            cur_dist = d;
+            cur = cand;
+            changed = true;
+          }
+        }
+      }
+    }
+    return cur;
+  }
+
+  // link() for phase 2 of add_slice(), next to other link_concurrently()
+  // calls. hnswlib connects a point level by level from the top down and
+  // keeps it locked meanwhile, because once it is linked on a level, other
+  // insertions can walk down through it and link to its lists on the lower
+  // levels before it has. Without that lock the point is searched on every
+  // level first and then connected from level 0 up: when another insertion
+  // can reach it on a level, its lists on that level and every level below
+  // are already in place. REQUIRES: level <= g.maxlevel_; the entry point
+  // and top level do not change meanwhile.
+  static void link_concurrently(Graph& g, hnswlib::tableint id, const float* data, int level) {
+    using Candidates = std::priority_queue<std::pair<float, hnswlib::tableint>,
+                                           std::vector<std::pair<float, hnswlib::tableint>>, Graph::CompareByFirst>;
+    const hnswlib::tableint entry = g.enterpoint_node_;
+    const bool entry_deleted = g.isMarkedDeleted(entry);
+    hnswlib::tableint cur = descend(g, entry, data, g.maxlevel_, level);
+    std::vector<Candidates> found(static_cast<size_t>(level) + 1);
+    for (int l = level; l >= 0; --l) {
+      Candidates candidates = g.searchBaseLayer(cur, data, l);
+      if (entry_deleted) {
+        candidates.emplace(g.fstdistfunc_(data, g.getDataByInternalId(entry), g.dist_func_param_), entry);
+        if (candidates.size() > g.ef_construction_) candidates.pop();
+      }
+      // The next level down starts from the closest point found here.
+      for (Candidates copy = candidates; !copy.empty(); copy.pop()) cur = copy.top().second;
+      found[static_cast<size_t>(l)] = std::move(candidates);
+    }
+    for (int l = 0; l <= level; ++l) g.mutuallyConnectNewElement(data, id, found[static_cast<size_t>(l)], l, false);
+  }
+
+  // Links point `id` (data and blank lists in place) into the graph: a greedy
+  // descent from the entry point to the point's level, then a beam search
+  // and connection on each level below, as hnswlib's addPoint does. Raises
+  // the entry point when the point is above it (REQUIRES: then no other
+  // link() runs).
+  static void link(Graph& g, hnswlib::tableint id, const float* data, int level) {
+    if (static_cast<int>(g.enterpoint_node_) == -1) {  // the first point
+      g.enterpoint_node_ = id;
+      g.maxlevel_ = level;
+      return;
+    }
+    const int top = g.maxlevel_;
+    const hnswlib::tableint entry = g.enterpoint_node_;
+    hnswlib::tableint cur = level < top ? descend(g, entry, data, top, level) : entry;
+    const bool entry_deleted = g.isMarkedDeleted(entry);
+    for (int l = std::min(level, top); l >= 0; --l) {
+      auto candidates = g.searchBaseLayer(cur, data, l);
+      if (entry_deleted) {
+        candidates.emplace(g.fstdistfunc_(data, g.getDataByInternalId(entry), g.dist_func_param_), entry);
+        if (candidates.size() > g.ef_construction_) candidates.pop();
+      }
+      cur = g.mutuallyConnectNewElement(data, id, candidates, l, false);
+    }
+    if (level > top) {
+      g.enterpoint_node_ = id;
+      g.maxlevel_ = level;
+    }
   }
 
   VectorIndexOptions options_;

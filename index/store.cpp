@@ -6,6 +6,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <future>
@@ -14,6 +15,7 @@
 
 #include "index/analyzer.h"
 #include "index/codec.h"
+#include "index/log.h"
 #include "index/records.h"
 #include "index/snapshot.h"
 #include "index/store_impl.h"
@@ -283,7 +285,9 @@ Status StoreImpl::load_lexical() {
           std::to_string(live_chunks_);
     lexical_ = LexicalIndex{};
   }
+  const auto rebuild_start = std::chrono::steady_clock::now();
   RAGD_RETURN_IF_ERROR(read_from(0).status());
+  log_rebuild("inverted index", why, rebuild_start);
   lexical_state_ = "rebuilt from chunkinfo: " + why;
   lexical_dirty_ = true;
   return Status::ok();
@@ -331,7 +335,9 @@ Status StoreImpl::load_ann() {
       return Status::ok();
     }
   }
+  const auto rebuild_start = std::chrono::steady_clock::now();
   RAGD_ASSIGN_OR_RETURN(ann_, build_ann(dim_));
+  log_rebuild("vector index", why, rebuild_start);
   ann_state_ = "rebuilt from RocksDB: " + why;
   snapshot_current_ = false;
   if (!options_.read_only) {
@@ -367,8 +373,13 @@ Result<uint64_t> StoreImpl::replay_oplog(VectorIndex& index, uint64_t after) {
   std::string v;
   for (uint64_t l : add_order) {
     if (!added.count(l)) continue;  // removed again later
-    if (!db_->Get(rocksdb::ReadOptions(), cf(Cf::kVectors), codec::key_u64(l), &v).ok()) continue;
-    if (v.size() != static_cast<size_t>(dim_) * sizeof(float)) continue;
+    rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf(Cf::kVectors), codec::key_u64(l), &v);
+    if (rs.IsNotFound()) continue;  // the count check in load_ann() decides
+    if (!rs.ok()) return read_failure(rs, "replaying the op log: vector of chunk " + std::to_string(l));
+    if (v.size() != static_cast<size_t>(dim_) * sizeof(float)) {
+      return read_failure(Status::corruption("replaying the op log: vector of chunk " + std::to_string(l) +
+                                             " has " + std::to_string(v.size()) + " bytes"));
+    }
     labels.push_back(l);
     size_t at = vecs.size();
     vecs.resize(at + static_cast<size_t>(dim_));
@@ -771,8 +782,10 @@ Status StoreImpl::commit(std::vector<Pending>& group) {
                                   options_.rebuild_deleted_ratio * static_cast<double>(ann_->size()))) {
     // The ANN is derived: rebuild it from RocksDB rather than fail a write
     // that is already durable.
+    const auto rebuild_start = std::chrono::steady_clock::now();
     auto rebuilt = build_ann(dim_);
     if (!rebuilt.is_ok()) return rebuilt.status().with_context("rebuilding vector index");
+    log_rebuild("vector index", ann_status.is_ok() ? "too many deleted vectors" : ann_status.message(), rebuild_start);
     std::unique_lock lock(mu_);
     ann_ = std::move(rebuilt).value();
     ann_state_ = ann_status.is_ok() ? "rebuilt: too many deleted vectors" : "rebuilt: " + ann_status.message();
@@ -782,6 +795,12 @@ Status StoreImpl::commit(std::vector<Pending>& group) {
     (void)snapshot_locked();  // best effort: a missing snapshot only costs replay time
   }
   return Status::ok();
+}
+
+void StoreImpl::log_rebuild(const char* what, const std::string& why,
+                            std::chrono::steady_clock::time_point started) const {
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  index_log().info("store {}: {} rebuilt from RocksDB in {:.2f} s: {}", options_.dir.string(), what, seconds, why);
 }
 
 // REQUIRES: mu_ held exclusively, or no readers yet (open).

@@ -138,6 +138,9 @@ struct StoreStats {
   // Fingerprint of an interrupted reindex that open() discarded (the store
   // kept serving the old encoder), else "".
   std::string reindex_discarded;
+  // Reads since open that met corruption or an I/O error (each one was
+  // returned to its caller and logged).
+  uint64_t read_errors = 0;
 };
 
 class Store {
@@ -174,18 +177,32 @@ class Store {
   // there was no such document.
   virtual Result<bool> remove(const std::string& doc_id) = 0;
 
+  // Reads. "Absent" is a normal answer (kNotFound, an empty list, nullopt);
+  // a record that RocksDB cannot read (kCorruption: checksum mismatch,
+  // malformed or missing record; kIoError) is an error, never "absent" and
+  // never part of an answer: a document comes back whole or not at all. Each
+  // such error is logged once, here, with the "ragd.index" spdlog logger and
+  // counted in StoreStats::read_errors; callers pass the status on.
+
+  // kNotFound when there is no such document.
   virtual Result<Document> get_document(const std::string& doc_id) const = 0;
-  virtual std::vector<Chunk> chunks_of(const std::string& doc_id) const = 0;
-  virtual std::optional<StoredChunk> chunk(uint64_t label) const = 0;
-  // Vector of a stored chunk (dim floats), empty if none.
-  virtual std::vector<float> chunk_vector(uint64_t label) const = 0;
+  // The document's chunks in order; empty when there is no such document.
+  virtual Result<std::vector<Chunk>> chunks_of(const std::string& doc_id) const = 0;
+  // nullopt when the label is not live (deleted or replaced since a search).
+  virtual Result<std::optional<StoredChunk>> chunk(uint64_t label) const = 0;
+  // Vector of a stored chunk (dim floats), empty if it has none or is not
+  // live.
+  virtual Result<std::vector<float>> chunk_vector(uint64_t label) const = 0;
 
   // BM25 over the analysed query terms (see index/analyzer.h), best first.
+  // Served from memory: it cannot meet a read error.
   virtual std::vector<ScoredChunk> search_lexical(std::span<const std::string> terms, size_t k,
                                                   const DocPredicate& allow) const = 0;
-  // Cosine similarity to an L2-normalised query vector, best first.
-  virtual std::vector<ScoredChunk> search_vector(std::span<const float> query, size_t k,
-                                                 const DocPredicate& allow) const = 0;
+  // Cosine similarity to an L2-normalised query vector, best first. A failed
+  // ANN search or a vector that cannot be read in the exact scan (selective
+  // filters) is an error.
+  virtual Result<std::vector<ScoredChunk>> search_vector(std::span<const float> query, size_t k,
+                                                         const DocPredicate& allow) const = 0;
 
   // Visits every document id (for reindex and export).
   virtual void for_each_document(const std::function<void(const std::string&)>& fn) const = 0;
@@ -197,15 +214,12 @@ class Store {
   // to the old encoder (open() discards the shadow); never a mixed store.
   //
   // embed(chunk texts) must return texts.size() x dim floats (any norm).
+  // Each text is chunk_embed_text(title, chunk) (ragd/chunk_text.h), the
+  // text ingest embedded for the chunk.
   using EmbedFn = std::function<Result<std::vector<float>>(std::span<const std::string>)>;
 
-  // The text a chunk is embedded from; ingest embeds more than the chunk's
-  // text (ingest/chunker.h chunk_context: title and section path too), and
-  // a reindex must embed the same. Empty = the chunk's text.
-  using ChunkTextFn = std::function<std::string(const DocInfo& doc, const Chunk& chunk)>;
-
   // Starts a reindex to `fingerprint`. kFailedPrecondition while another runs.
-  virtual Status reindex_begin(const std::string& fingerprint, int dim, ChunkTextFn text_of = {}) = 0;
+  virtual Status reindex_begin(const std::string& fingerprint, int dim) = 0;
   // Embeds up to `max_chunks` chunks not yet in the shadow, in label order
   // (documents written meanwhile get higher labels, so they are reached
   // too). Holds the write lock only to pick the labels and to store the
@@ -225,8 +239,7 @@ class Store {
   // The whole reindex in one call (begin, steps, commit, snapshot), as
   // `ragd reindex` runs it; progress(done, total) after every step.
   virtual Status reindex(const std::string& fingerprint, int dim, const EmbedFn& embed,
-                         const std::function<void(uint64_t done, uint64_t total)>& progress,
-                         ChunkTextFn text_of = {}) = 0;
+                         const std::function<void(uint64_t done, uint64_t total)>& progress) = 0;
 
   // Writes the ANN snapshot (tagged with the store's sequence number) so the
   // next open() does not rebuild it. Also done on close.

@@ -18,6 +18,7 @@
 #include <rocksdb/db.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -26,7 +27,7 @@
 #include <vector>
 
 #include "index/lexical_index.h"
-#include "index/serial_worker.h"
+#include "ragd/serial_worker.h"
 #include "index/store.h"
 #include "index/vector_index.h"
 
@@ -62,22 +63,21 @@ class StoreImpl final : public Store {
   std::vector<Result<UpsertResult>> upsert_batch(std::span<const DocumentWrite> writes) override;
   Result<bool> remove(const std::string& doc_id) override;
   Result<Document> get_document(const std::string& doc_id) const override;
-  std::vector<Chunk> chunks_of(const std::string& doc_id) const override;
-  std::optional<StoredChunk> chunk(uint64_t label) const override;
-  std::vector<float> chunk_vector(uint64_t label) const override;
+  Result<std::vector<Chunk>> chunks_of(const std::string& doc_id) const override;
+  Result<std::optional<StoredChunk>> chunk(uint64_t label) const override;
+  Result<std::vector<float>> chunk_vector(uint64_t label) const override;
   std::vector<ScoredChunk> search_lexical(std::span<const std::string> terms, size_t k,
                                           const DocPredicate& allow) const override;
-  std::vector<ScoredChunk> search_vector(std::span<const float> query, size_t k,
-                                         const DocPredicate& allow) const override;
+  Result<std::vector<ScoredChunk>> search_vector(std::span<const float> query, size_t k,
+                                                 const DocPredicate& allow) const override;
   void for_each_document(const std::function<void(const std::string&)>& fn) const override;
-  Status reindex_begin(const std::string& fingerprint, int dim, ChunkTextFn text_of = {}) override;
+  Status reindex_begin(const std::string& fingerprint, int dim) override;
   Result<uint64_t> reindex_step(const EmbedFn& embed, size_t max_chunks) override;
   Status reindex_commit(const EmbedFn& embed) override;
   Status reindex_abort() override;
   ReindexProgress reindex_progress() const override;
   Status reindex(const std::string& fingerprint, int dim, const EmbedFn& embed,
-                 const std::function<void(uint64_t done, uint64_t total)>& progress,
-                 ChunkTextFn text_of = {}) override;
+                 const std::function<void(uint64_t done, uint64_t total)>& progress) override;
   Status snapshot() override;
   StoreStats stats() const override;
 
@@ -130,6 +130,9 @@ class StoreImpl final : public Store {
   Status prepare(const DocumentWrite& w, Pending& p) const;
   Status commit(std::vector<Pending>& group);
   void set_slot(uint64_t label, std::shared_ptr<const DocInfo> info);
+  // Logs (info) a rebuild of the ANN or the inverted index from RocksDB.
+  void log_rebuild(const char* what, const std::string& why,
+                   std::chrono::steady_clock::time_point started) const;
   // REQUIRES: mu_ held (either way), or write_mu_ held.
   bool live(uint64_t label) const { return label < slots_.size() && slots_[label] != nullptr; }
   // A reindex in progress. Guarded by write_mu_.
@@ -137,7 +140,6 @@ class StoreImpl final : public Store {
     uint64_t id = 0;  // tells a step that its run was aborted meanwhile
     std::string fingerprint;
     int dim = 0;
-    ChunkTextFn text_of;
     std::unique_ptr<VectorIndex> index;
     uint64_t cursor = 0;                  // labels below it have been visited
     std::vector<uint64_t> shadow_labels;  // labels whose vectors are in the shadow
@@ -151,18 +153,31 @@ class StoreImpl final : public Store {
   // A failed step or commit: ends the run, empties the shadow (not synced:
   // open() discards an unfinished one anyway) and returns `why`.
   Status abandon_reindex(Status why);
-  // The text a reindex embeds for chunk `label` of `info`'s document: the
-  // run's text_of, else the chunk's text. False when the chunk is gone.
-  // Needs no lock: chunks are immutable and labels never reused.
-  bool reindex_text(const ChunkTextFn& text_of, uint64_t label, const DocInfo& info, std::string* text) const;
-  std::vector<ScoredChunk> exact_vector_search(std::span<const float> query, size_t k,
-                                               const DocPredicate& allow) const;
+  // The text a reindex embeds for chunk `label` of `info`'s document:
+  // chunk_embed_text(), as ingest embedded it. kNotFound when the chunk is
+  // gone. Needs no lock: chunks are immutable and labels never reused.
+  Status reindex_text(uint64_t label, const DocInfo& info, std::string* text) const;
+  Result<std::vector<ScoredChunk>> exact_vector_search(std::span<const float> query, size_t k,
+                                                       const DocPredicate& allow) const;
+  // A read that failed: logs it (once, here), counts it in read_errors_ and
+  // returns it as kCorruption or kIoError. Thread-safe.
+  Status read_failure(Status error) const;
+  Status read_failure(const rocksdb::Status& s, const std::string& what) const;
+  // Reads chunk `label` (kNotFound when its record is gone). REQUIRES: mu_
+  // held shared, or nothing (chunks are immutable).
+  Status read_chunk(uint64_t label, Chunk& out) const;
+  // Waits until no write is between its durable batch and its flip under
+  // mu_ (takes and drops write_mu_). A chunk record found missing while its
+  // label was live was either removed by such a write or lost; after this
+  // call, a label still live names a record that must exist.
+  // REQUIRES: neither mu_ nor write_mu_ held.
+  void wait_for_writer() const;
 
   StoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // owned by db_; destroyed in ~StoreImpl
 
-  std::mutex write_mu_;
+  mutable std::mutex write_mu_;
   // Guarded by write_mu_.
   uint64_t next_label_ = 0;
   uint64_t op_seq_ = 0;
@@ -200,6 +215,7 @@ class StoreImpl final : public Store {
   std::string reindex_target_;     // fingerprint being built, "" when none
   int reindex_dim_ = 0;
   std::string reindex_discarded_;  // interrupted reindex dropped at open
+  mutable std::atomic<uint64_t> read_errors_{0};
 };
 
 }  // namespace ragd

@@ -2,6 +2,7 @@
 // lookup to the last liveness check, so it sees each document either before
 // or after a write, never half of it.
 #include <rocksdb/db.h>
+#include <rocksdb/snapshot.h>
 
 #include <algorithm>
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <unordered_map>
 
 #include "index/codec.h"
+#include "index/log.h"
 #include "index/records.h"
 #include "index/store_impl.h"
 
@@ -39,19 +41,50 @@ class AllowCache {
 
 }  // namespace
 
+Status StoreImpl::read_failure(Status error) const {
+  read_errors_.fetch_add(1, std::memory_order_relaxed);
+  index_log().error("store {}: {}", options_.dir.string(), error.to_string());
+  return error;
+}
+
+Status StoreImpl::read_failure(const rocksdb::Status& s, const std::string& what) const {
+  Status st = from_rocks(s, what);
+  // A record that is referenced but missing is damage too, not "absent".
+  if (st.code() == StatusCode::kNotFound) st = Status::corruption(what + ": record missing");
+  return read_failure(std::move(st));
+}
+
+void StoreImpl::wait_for_writer() const { std::lock_guard w(write_mu_); }
+
+Status StoreImpl::read_chunk(uint64_t label, Chunk& out) const {
+  std::string v;
+  rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf(Cf::kChunks), codec::key_u64(label), &v);
+  if (rs.IsNotFound()) return Status::not_found("chunk " + std::to_string(label));
+  if (!rs.ok()) return read_failure(rs, "reading chunk " + std::to_string(label));
+  if (!decode_chunk(v, out)) return read_failure(Status::corruption("chunk " + std::to_string(label) + " is malformed"));
+  return Status::ok();
+}
+
 Result<Document> StoreImpl::get_document(const std::string& doc_id) const {
-  std::shared_lock lock(mu_);
+  // One RocksDB snapshot for both records: a concurrent remove cannot leave
+  // a record without its text.
+  rocksdb::ManagedSnapshot snap(db_.get());
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap.snapshot();
   std::string rec_bytes;
   std::string text_bytes;
-  if (!db_->Get(rocksdb::ReadOptions(), cf(Cf::kDocuments), doc_id, &rec_bytes).ok()) {
-    return Status::not_found("no document '" + doc_id + "'");
-  }
+  rocksdb::Status rs = db_->Get(ro, cf(Cf::kDocuments), doc_id, &rec_bytes);
+  if (rs.IsNotFound()) return Status::not_found("no document '" + doc_id + "'");
+  if (!rs.ok()) return read_failure(rs, "reading document '" + doc_id + "'");
   DocRecord rec;
   Document doc;
-  if (!decode_doc_record(rec_bytes, rec) ||
-      !db_->Get(rocksdb::ReadOptions(), cf(Cf::kDocText), doc_id, &text_bytes).ok() ||
-      !decode_doc_text(text_bytes, doc)) {
-    return Status::corruption("document '" + doc_id + "' is malformed in the store");
+  if (!decode_doc_record(rec_bytes, rec)) {
+    return read_failure(Status::corruption("document '" + doc_id + "' has a malformed record"));
+  }
+  rs = db_->Get(ro, cf(Cf::kDocText), doc_id, &text_bytes);
+  if (!rs.ok()) return read_failure(rs, "reading the text of document '" + doc_id + "'");
+  if (!decode_doc_text(text_bytes, doc)) {
+    return read_failure(Status::corruption("document '" + doc_id + "' has a malformed text record"));
   }
   doc.id = rec.info.id;
   doc.title = rec.info.title;
@@ -65,35 +98,58 @@ Result<Document> StoreImpl::get_document(const std::string& doc_id) const {
   return doc;
 }
 
-std::vector<Chunk> StoreImpl::chunks_of(const std::string& doc_id) const {
-  std::shared_lock lock(mu_);
-  std::vector<Chunk> out;
-  auto it = docs_.find(doc_id);
-  if (it == docs_.end()) return out;
-  for (uint64_t l : it->second.labels) {
-    std::string v;
-    Chunk c;
-    if (db_->Get(rocksdb::ReadOptions(), cf(Cf::kChunks), codec::key_u64(l), &v).ok() && decode_chunk(v, c)) {
-      out.push_back(std::move(c));
+Result<std::vector<Chunk>> StoreImpl::chunks_of(const std::string& doc_id) const {
+  // A write makes its batch durable before it flips the labels under mu_, so
+  // a chunk record may be gone while its label still looks live: that is
+  // the document being replaced, and the second try (after the writer) sees
+  // the new labels. Gone on the second try is damage.
+  for (int attempt = 0;; ++attempt) {
+    {
+      std::shared_lock lock(mu_);
+      std::vector<Chunk> out;
+      auto it = docs_.find(doc_id);
+      if (it == docs_.end()) return out;
+      out.reserve(it->second.labels.size());
+      Status missing;
+      for (uint64_t l : it->second.labels) {
+        Chunk c;
+        Status s = read_chunk(l, c);
+        if (s.code() == StatusCode::kNotFound) {
+          missing = std::move(s);
+          break;
+        }
+        if (!s.is_ok()) return s;
+        out.push_back(std::move(c));
+      }
+      if (missing.is_ok()) return out;
+      if (attempt > 0) {
+        return read_failure(Status::corruption("document '" + doc_id + "': " + missing.message() + " is missing"));
+      }
     }
+    wait_for_writer();
   }
-  return out;
 }
 
-std::optional<StoredChunk> StoreImpl::chunk(uint64_t label) const {
-  std::shared_lock lock(mu_);
-  if (!live(label)) return std::nullopt;
-  std::string v;
-  StoredChunk sc;
-  if (!db_->Get(rocksdb::ReadOptions(), cf(Cf::kChunks), codec::key_u64(label), &v).ok() ||
-      !decode_chunk(v, sc.chunk)) {
-    return std::nullopt;
+Result<std::optional<StoredChunk>> StoreImpl::chunk(uint64_t label) const {
+  for (int attempt = 0;; ++attempt) {
+    {
+      std::shared_lock lock(mu_);
+      if (!live(label)) return std::optional<StoredChunk>();
+      StoredChunk sc;
+      Status s = read_chunk(label, sc.chunk);
+      if (s.is_ok()) {
+        sc.doc = slots_[label];
+        return std::optional<StoredChunk>(std::move(sc));
+      }
+      if (s.code() != StatusCode::kNotFound) return s;
+      // As in chunks_of(): removed by a write that has not flipped yet, or lost.
+      if (attempt > 0) return read_failure(Status::corruption(s.message() + " is live but missing"));
+    }
+    wait_for_writer();
   }
-  sc.doc = slots_[label];
-  return sc;
 }
 
-std::vector<float> StoreImpl::chunk_vector(uint64_t label) const {
+Result<std::vector<float>> StoreImpl::chunk_vector(uint64_t label) const {
   std::shared_lock lock(mu_);
   std::vector<float> out;
   if (!live(label) || dim_ <= 0) return out;
@@ -101,9 +157,13 @@ std::vector<float> StoreImpl::chunk_vector(uint64_t label) const {
   if (ann_ && ann_->get(label, out)) return out;  // the ANN keeps the same normalised vector
   out.clear();
   std::string v;
-  if (!db_->Get(rocksdb::ReadOptions(), cf(Cf::kVectors), codec::key_u64(label), &v).ok() ||
-      v.size() != static_cast<size_t>(dim_) * sizeof(float)) {
-    return out;
+  rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf(Cf::kVectors), codec::key_u64(label), &v);
+  // Not found: a document stored without vectors, or one being replaced.
+  if (rs.IsNotFound()) return out;
+  if (!rs.ok()) return read_failure(rs, "reading the vector of chunk " + std::to_string(label));
+  if (v.size() != static_cast<size_t>(dim_) * sizeof(float)) {
+    return read_failure(Status::corruption("the vector of chunk " + std::to_string(label) + " has " +
+                                           std::to_string(v.size()) + " bytes, not dim " + std::to_string(dim_)));
   }
   out.resize(static_cast<size_t>(dim_));
   std::memcpy(out.data(), v.data(), v.size());
@@ -122,8 +182,8 @@ std::vector<ScoredChunk> StoreImpl::search_lexical(std::span<const std::string> 
   return out;
 }
 
-std::vector<ScoredChunk> StoreImpl::search_vector(std::span<const float> query, size_t k,
-                                                  const DocPredicate& allow) const {
+Result<std::vector<ScoredChunk>> StoreImpl::search_vector(std::span<const float> query, size_t k,
+                                                          const DocPredicate& allow) const {
   std::shared_lock lock(mu_);
   std::vector<ScoredChunk> out;
   if (!ann_ || k == 0 || query.size() != static_cast<size_t>(dim_)) return out;
@@ -145,7 +205,7 @@ std::vector<ScoredChunk> StoreImpl::search_vector(std::span<const float> query, 
   bool complete = false;
   for (;;) {
     auto hits = ann_->search(q, fetch, std::max<size_t>(fetch, static_cast<size_t>(options_.hnsw_ef_search)));
-    if (!hits.is_ok()) break;
+    if (!hits.is_ok()) return read_failure(hits.status().with_context("vector search"));
     out.clear();
     for (const auto& h : *hits) {
       if (!live(h.label) || !cache(slots_[h.label].get())) continue;
@@ -168,8 +228,8 @@ std::vector<ScoredChunk> StoreImpl::search_vector(std::span<const float> query, 
 }
 
 // REQUIRES: mu_ held shared.
-std::vector<ScoredChunk> StoreImpl::exact_vector_search(std::span<const float> query, size_t k,
-                                                        const DocPredicate& allow) const {
+Result<std::vector<ScoredChunk>> StoreImpl::exact_vector_search(std::span<const float> query, size_t k,
+                                                                const DocPredicate& allow) const {
   std::vector<std::string> keys;
   std::vector<uint64_t> labels;
   for (const auto& [id, entry] : docs_) {
@@ -192,7 +252,15 @@ std::vector<ScoredChunk> StoreImpl::exact_vector_search(std::span<const float> q
     db_->MultiGet(rocksdb::ReadOptions(), cf(Cf::kVectors), slices.size(), slices.data(), values.data(),
                   statuses.data());
     for (size_t i = 0; i < slices.size(); ++i) {
-      if (!statuses[i].ok() || values[i].size() != bytes) continue;
+      // Not found: no vectors, or a document being replaced (see chunks_of).
+      if (statuses[i].IsNotFound()) continue;
+      if (!statuses[i].ok()) {
+        return read_failure(statuses[i], "reading the vector of chunk " + std::to_string(labels[begin + i]));
+      }
+      if (values[i].size() != bytes) {
+        return read_failure(Status::corruption("the vector of chunk " + std::to_string(labels[begin + i]) +
+                                               " has " + std::to_string(values[i].size()) + " bytes"));
+      }
       std::memcpy(v.data(), values[i].data(), bytes);
       float s = 0;
       for (size_t j = 0; j < v.size(); ++j) s += v[j] * query[j];
@@ -238,6 +306,7 @@ StoreStats StoreImpl::stats() const {
     s.reindex.total = std::max(live_chunks_, s.reindex.done);
   }
   s.reindex_discarded = reindex_discarded_;
+  s.read_errors = read_errors_.load(std::memory_order_relaxed);
   return s;
 }
 

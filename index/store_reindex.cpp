@@ -16,6 +16,7 @@
 #include "index/codec.h"
 #include "index/records.h"
 #include "index/store_impl.h"
+#include "ragd/chunk_text.h"
 
 namespace ragd {
 
@@ -69,7 +70,7 @@ Status StoreImpl::recover_reindex_at_open() {
   return from_rocks(it->status(), "reading the shadow vectors");
 }
 
-Status StoreImpl::reindex_begin(const std::string& fingerprint, int dim, ChunkTextFn text_of) {
+Status StoreImpl::reindex_begin(const std::string& fingerprint, int dim) {
   if (options_.read_only) return Status::failed_precondition("store is open read-only");
   if (fingerprint.empty() || dim <= 0 || dim > 65536) {
     return Status::invalid_argument("reindex: bad fingerprint '" + fingerprint + "' or dim " + std::to_string(dim));
@@ -89,7 +90,6 @@ Status StoreImpl::reindex_begin(const std::string& fingerprint, int dim, ChunkTe
   run->id = ++reindex_runs_;
   run->fingerprint = fingerprint;
   run->dim = dim;
-  run->text_of = std::move(text_of);
   run->index = std::move(index);
   reindex_ = std::move(run);
   reindex_done_ = 0;
@@ -113,15 +113,11 @@ Status StoreImpl::abandon_reindex(Status why) {
   return why;
 }
 
-bool StoreImpl::reindex_text(const ChunkTextFn& text_of, uint64_t label, const DocInfo& info,
-                             std::string* text) const {
-  std::string v;
+Status StoreImpl::reindex_text(uint64_t label, const DocInfo& info, std::string* text) const {
   Chunk c;
-  if (!db_->Get(rocksdb::ReadOptions(), cf(Cf::kChunks), codec::key_u64(label), &v).ok() || !decode_chunk(v, c)) {
-    return false;
-  }
-  *text = text_of ? text_of(info, c) : std::move(c.text);
-  return true;
+  RAGD_RETURN_IF_ERROR(read_chunk(label, c));
+  *text = chunk_embed_text(info.title, c);
+  return Status::ok();
 }
 
 // REQUIRES: write_mu_ held. Stores the vectors of the labels still live.
@@ -153,14 +149,12 @@ Result<uint64_t> StoreImpl::reindex_step(const EmbedFn& embed, size_t max_chunks
   std::vector<std::shared_ptr<const DocInfo>> infos;
   uint64_t run_id = 0;
   int dim = 0;
-  ChunkTextFn text_of;
   {
     std::lock_guard w(write_mu_);
     if (!reindex_) return Status::failed_precondition("no reindex is running");
     ReindexRun& run = *reindex_;
     run_id = run.id;
     dim = run.dim;
-    text_of = run.text_of;
     uint64_t l = run.cursor;
     for (; l < next_label_ && labels.size() < std::max<size_t>(1, max_chunks); ++l) {
       if (!live(l)) continue;
@@ -174,14 +168,21 @@ Result<uint64_t> StoreImpl::reindex_step(const EmbedFn& embed, size_t max_chunks
   // without holding any lock. A chunk deleted meanwhile is skipped.
   std::vector<uint64_t> found;
   std::vector<std::string> texts;
-  for (size_t i = 0; i < labels.size(); ++i) {
+  Status read;
+  for (size_t i = 0; i < labels.size() && read.is_ok(); ++i) {
     std::string text;
-    if (!reindex_text(text_of, labels[i], *infos[i], &text)) continue;
+    Status s = reindex_text(labels[i], *infos[i], &text);
+    if (s.code() == StatusCode::kNotFound) continue;  // deleted meanwhile
+    if (!s.is_ok()) {
+      read = s.with_context("reindex");
+      break;
+    }
     found.push_back(labels[i]);
     texts.push_back(std::move(text));
   }
   Result<std::vector<float>> vecs = std::vector<float>{};
-  if (!found.empty()) vecs = run_embed(embed, texts, dim);
+  if (!read.is_ok()) vecs = read;
+  else if (!found.empty()) vecs = run_embed(embed, texts, dim);
   std::lock_guard w(write_mu_);
   if (!reindex_ || reindex_->id != run_id) return Status::cancelled("reindex: aborted while embedding");
   Status s = vecs.is_ok() ? embed_into_shadow(*reindex_, found, *vecs) : vecs.status();
@@ -206,8 +207,13 @@ Status StoreImpl::reindex_commit(const EmbedFn& embed) {
     return Status::ok();
   };
   for (uint64_t l = run.cursor; l < next_label_; ++l) {
+    if (!live(l)) continue;
     std::string text;
-    if (!live(l) || !reindex_text(run.text_of, l, *slots_[l], &text)) continue;
+    // No write runs (write_mu_ is held), so a live chunk's record must exist.
+    if (Status s = reindex_text(l, *slots_[l], &text); !s.is_ok()) {
+      if (s.code() == StatusCode::kNotFound) s = read_failure(Status::corruption(s.message() + " is live but missing"));
+      return fail(s.with_context("reindex"));
+    }
     labels.push_back(l);
     texts.push_back(std::move(text));
     if (labels.size() >= 256) {
@@ -234,10 +240,13 @@ Status StoreImpl::reindex_commit(const EmbedFn& embed) {
     if (entry.has_vectors) continue;
     std::string v;
     DocRecord rec;
-    if (db_->Get(rocksdb::ReadOptions(), cf(Cf::kDocuments), id, &v).ok() && decode_doc_record(v, rec)) {
-      rec.has_vectors = true;
-      batch.Put(cf(Cf::kDocuments), id, encode_doc_record(rec));
+    rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf(Cf::kDocuments), id, &v);
+    if (!rs.ok()) return fail(read_failure(rs, "reindex: reading document '" + id + "'"));
+    if (!decode_doc_record(v, rec)) {
+      return fail(read_failure(Status::corruption("reindex: document '" + id + "' has a malformed record")));
     }
+    rec.has_vectors = true;
+    batch.Put(cf(Cf::kDocuments), id, encode_doc_record(rec));
   }
   // The switch: one synced batch.
   batch.Put(cf(Cf::kMeta), "vectors_cf", vectors_b_ ? "vectors" : "vectors_b");
@@ -291,9 +300,8 @@ ReindexProgress StoreImpl::reindex_progress() const {
 }
 
 Status StoreImpl::reindex(const std::string& fingerprint, int dim, const EmbedFn& embed,
-                          const std::function<void(uint64_t done, uint64_t total)>& progress,
-                          ChunkTextFn text_of) {
-  RAGD_RETURN_IF_ERROR(reindex_begin(fingerprint, dim, std::move(text_of)));
+                          const std::function<void(uint64_t done, uint64_t total)>& progress) {
+  RAGD_RETURN_IF_ERROR(reindex_begin(fingerprint, dim));
   for (;;) {
     auto left = reindex_step(embed, 256);
     if (!left.is_ok()) return left.status();

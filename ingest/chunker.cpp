@@ -210,22 +210,6 @@ uint32_t count_tokens(std::string_view s) {
   return n;
 }
 
-std::string chunk_context(const Document& doc, const Chunk& chunk) {
-  std::string out = doc.title;
-  // The top heading usually repeats the title ("# VPN runbook"); say it once.
-  size_t first = (!chunk.section_path.empty() && !chunk.section_path.front().empty() &&
-                  doc.title.find(chunk.section_path.front()) != std::string::npos)
-                     ? 1
-                     : 0;
-  for (size_t i = first; i < chunk.section_path.size(); ++i) {
-    if (!out.empty()) out += " > ";
-    out += chunk.section_path[i];
-  }
-  if (!out.empty()) out += '\n';
-  out += chunk.text;
-  return out;
-}
-
 namespace {
 
 // One split() call: owns the strings that pieces of merged sections point to.

@@ -34,12 +34,6 @@ struct ChunkerOptions {
 // byte counts as a letter) and single punctuation characters.
 uint32_t count_tokens(std::string_view text);
 
-// The text to embed for a chunk: the document title and the section path
-// give the chunk its context ("VPN runbook > Troubleshooting > Error 809"),
-// then the chunk's own text on the next line. Chunk::text stays the body
-// alone, so hits and quoted sentences show only what the chunk says.
-std::string chunk_context(const Document& doc, const Chunk& chunk);
-
 // Markdown and HTML documents split by heading path (kept on every chunk);
 // a ticket into a problem chunk (subject + description), a resolution chunk
 // and comment chunks; every chunk within max_tokens, with overlap.

@@ -10,6 +10,8 @@
 #include <future>
 #include <span>
 
+#include "ragd/chunk_text.h"
+
 namespace ragd {
 
 namespace {
@@ -117,7 +119,7 @@ void Ingestor::flush_batch(bool durable) {
       continue;
     }
     w.first_vector = texts.size();
-    for (const auto& c : w.chunks) texts.push_back(chunk_context(doc, c));
+    for (const auto& c : w.chunks) texts.push_back(chunk_embed_text(doc.title, c));
     w.doc = std::move(doc);
     work.push_back(std::move(w));
   }

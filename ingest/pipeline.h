@@ -12,7 +12,7 @@
 
 #include "ingest/chunker.h"
 #include "ingest/limits.h"
-#include "index/serial_worker.h"
+#include "ragd/serial_worker.h"
 #include "index/store.h"
 #include "ragd/document.h"
 #include "ragd/embedder.h"

@@ -199,7 +199,7 @@ Result<EvalCandidates> gather_candidates(const Retriever& retriever, const Store
     out.query_ids.push_back(judged[i]->id);
     for (const Candidate& c : out.sets[i].items) {
       if (out.doc_of.count(c.label)) continue;
-      std::optional<StoredChunk> sc = store.chunk(c.label);
+      RAGD_ASSIGN_OR_RETURN(std::optional<StoredChunk> sc, store.chunk(c.label));
       out.doc_of[c.label] = sc ? sc->chunk.doc_id : std::string();
     }
   }

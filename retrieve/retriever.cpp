@@ -210,7 +210,8 @@ Result<CandidateSet> Retriever::gather(const SearchRequest& request, int depth) 
   }
   if (want_vector) {
     set.vector_searched = true;
-    for (const ScoredChunk& sc : store_.search_vector(qvec, n, allow)) {
+    RAGD_ASSIGN_OR_RETURN(std::vector<ScoredChunk> vector_hits, store_.search_vector(qvec, n, allow));
+    for (const ScoredChunk& sc : vector_hits) {
       auto [it, inserted] = at.emplace(sc.label, set.items.size());
       if (inserted) set.items.push_back({sc.label, 0, sc.score, false, true, 0});
       else {
@@ -221,7 +222,7 @@ Result<CandidateSet> Retriever::gather(const SearchRequest& request, int depth) 
     // Exact cosine for lexical candidates the ANN search did not return.
     for (Candidate& c : set.items) {
       if (c.has_vector) continue;
-      std::vector<float> v = store_.chunk_vector(c.label);
+      RAGD_ASSIGN_OR_RETURN(std::vector<float> v, store_.chunk_vector(c.label));
       if (v.size() != qvec.size()) continue;
       c.vector = dot(v, qvec);
       c.has_vector = true;
@@ -277,7 +278,7 @@ void Retriever::fuse(CandidateSet& set, SearchMode mode, const RetrieverOptions&
   sort_by_score(items);
 }
 
-std::vector<Hit> Retriever::materialise(const CandidateSet& set, const SearchRequest& request) const {
+Result<std::vector<Hit>> Retriever::materialise(const CandidateSet& set, const SearchRequest& request) const {
   std::vector<Hit> hits;
   struct Kept {
     std::shared_ptr<const CachedChunk> chunk;  // for its shingles
@@ -289,7 +290,8 @@ std::vector<Hit> Retriever::materialise(const CandidateSet& set, const SearchReq
     if (hits.size() >= k) break;
     std::shared_ptr<const CachedChunk> cc = cache_ ? cache_->get(c.label) : nullptr;
     if (!cc) {
-      std::optional<StoredChunk> sc = store_.chunk(c.label);
+      // A read error fails the search: a hit must not vanish silently.
+      RAGD_ASSIGN_OR_RETURN(std::optional<StoredChunk> sc, store_.chunk(c.label));
       if (!sc || !sc->doc) continue;  // deleted since the search
       auto fresh = std::make_shared<CachedChunk>();
       fresh->stored = std::move(*sc);
@@ -300,7 +302,9 @@ std::vector<Hit> Retriever::materialise(const CandidateSet& set, const SearchReq
     const StoredChunk* sc = &cc->stored;
     if (request.dedup) {
       Kept mine{cc, {}};
-      if (set.vector_searched) mine.vec = store_.chunk_vector(c.label);
+      if (set.vector_searched) {
+        RAGD_ASSIGN_OR_RETURN(mine.vec, store_.chunk_vector(c.label));
+      }
       bool dup = false;
       for (const Kept& o : kept) {
         if (jaccard_sorted(mine.chunk->shingles, o.chunk->shingles) >= options_.dedup_jaccard ||

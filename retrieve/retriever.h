@@ -104,7 +104,7 @@ class Retriever {
 
  private:
   // Drops near-duplicates and fetches up to k chunks as hits.
-  std::vector<Hit> materialise(const CandidateSet& set, const SearchRequest& request) const;
+  Result<std::vector<Hit>> materialise(const CandidateSet& set, const SearchRequest& request) const;
 
   const Store& store_;
   const Embedder* embedder_;  // may be null: vector and hybrid modes fall back to lexical

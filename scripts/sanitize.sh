@@ -39,6 +39,9 @@
 #               For the same reason OpenBLAS (FAISS's BLAS) runs on the
 #               calling thread (OPENBLAS_NUM_THREADS=1): its pthread pool
 #               hands buffers over through spin flags TSan cannot see.
+#               RocksDB is not instrumented either: scripts/tsan.supp hides
+#               the reports with a RocksDB frame (its memtable's atomics are
+#               invisible to TSan); see that file.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -83,7 +86,7 @@ for run in "${runs[@]}"; do
     cd "$build"
     export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:detect_leaks=1:log_path=$logs/asan"
     export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$logs/ubsan"
-    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$logs/tsan"
+    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$logs/tsan:suppressions=$root/scripts/tsan.supp"
     [ "$run" = tsan ] && export OPENBLAS_NUM_THREADS=1
     # shellcheck disable=SC2086  # RAGD_SANITIZE_CTEST is a list of arguments
     ctest --output-on-failure -j "$jobs" --timeout 1800 -LE 'slow|node' ${RAGD_SANITIZE_CTEST:-}

@@ -26,12 +26,6 @@ std::filesystem::path find_glove_file(const std::filesystem::path& explicit_path
   return {};
 }
 
-std::string passage_text(const DocInfo& doc, const Chunk& chunk) {
-  Document d;
-  d.title = doc.title;
-  return chunk_context(d, chunk);
-}
-
 namespace {
 
 // The store's current encoder, for serving during a background reindex:
@@ -219,7 +213,7 @@ Result<IngestStats> ServiceContext::ingest(std::vector<Document> docs,
 }
 
 Status ServiceContext::start_reindex(std::shared_ptr<const Embedder> target) {
-  RAGD_RETURN_IF_ERROR(store_->reindex_begin(target->fingerprint(), target->dim(), passage_text));
+  RAGD_RETURN_IF_ERROR(store_->reindex_begin(target->fingerprint(), target->dim()));
   {
     std::lock_guard lock(reindex_mu_);
     reindex_ = ReindexStatus{};

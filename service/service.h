@@ -91,10 +91,6 @@ struct ServiceOptions {
 // when none exists.
 std::filesystem::path find_glove_file(const std::filesystem::path& explicit_path);
 
-// The text ingest embeds for a stored chunk (title, section path and text:
-// ingest/chunker.h chunk_context), so that a reindex embeds the same.
-std::string passage_text(const DocInfo& doc, const Chunk& chunk);
-
 class ServiceContext {
  public:
   static Result<std::unique_ptr<ServiceContext>> open(ServiceOptions options);

@@ -67,8 +67,7 @@ int run_reindex(const AdminArgs& a) {
                       static_cast<unsigned long long>(total));
           std::fflush(stdout);
         }
-      },
-      passage_text);
+      });
   if (tty) std::printf("\n");
   if (!st.is_ok()) return fail(st);
   std::printf("reindexed with %s\n", emb.fingerprint().c_str());

@@ -34,7 +34,11 @@ Json reindex_to_json(const ReindexStatus& r) {
 
 Response handle_healthz(const Request&, Api& api) {
   const Embedder* e = api.service.embedder();
-  Json j{{"status", "ok"}, {"encoder", e ? e->fingerprint() : ""}};
+  // Still 200: the server answers, but the store has met damaged or
+  // unreadable data since it opened (the server log names it).
+  const uint64_t read_errors = api.service.store().stats().read_errors;
+  Json j{{"status", read_errors > 0 ? "degraded" : "ok"}, {"encoder", e ? e->fingerprint() : ""}};
+  if (read_errors > 0) j["store_read_errors"] = read_errors;
   add_build_info(j);
   return json_response(j);
 }
@@ -46,6 +50,7 @@ Response handle_stats(const Request&, Api& api) {
   j["encoder_loaded"] = e ? e->fingerprint() : "";
   j["reindex"] = reindex_to_json(api.service.reindex_status());
   if (!st.reindex_discarded.empty()) j["reindex"]["discarded"] = st.reindex_discarded;
+  j["read_errors"] = st.read_errors;
   add_build_info(j);
   return json_response(j);
 }

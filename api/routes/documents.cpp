@@ -173,7 +173,9 @@ Response handle_get_document(const Request& req, Api& api) {
   const Store& store = api.service.store();
   auto doc = store.get_document(id);
   if (!doc.is_ok()) return error_response(doc.status());
-  return json_response(200, document_to_json(*doc, store.chunks_of(id)));
+  auto chunks = store.chunks_of(id);
+  if (!chunks.is_ok()) return error_response(chunks.status());
+  return json_response(200, document_to_json(*doc, *chunks));
 }
 
 Response handle_delete_document(const Request& req, Api& api) {

@@ -90,7 +90,7 @@ class EmbedModelHttpTest : public ::testing::Test {
       double prev = 2;
       for (const auto& h : hits) {
         // Ingest embeds the chunk with its title (ingest/chunker.h
-        // chunk_context); these documents have no section path.
+        // chunk_embed_text); these documents have no section path.
         EXPECT_TRUE(h["section_path"].empty());
         const std::string text = h["title"].get<std::string>() + "\n" + h["text"].get<std::string>();
         const double want = dot(qv, local(pp + text));

@@ -130,7 +130,7 @@ TEST_F(ReindexHttpTest, SearchesIngestAndDeleteWorkThroughABackgroundReindex) {
   for (int i = 1; i < kDocs; i += 7) EXPECT_EQ(top(port, "t\n" + doc_text(i), "vector"), "D" + std::to_string(i));
   EXPECT_NE(top(port, "t\n" + doc_text(0), "vector"), "D0");
   // Reindexed vectors are what ingest would store: the encoder's vector of
-  // title + "\n" + text (ingest/chunker.h chunk_context); the query has no
+  // title + "\n" + text (ragd/chunk_text.h chunk_embed_text); the query has no
   // prefix with this encoder, so the same text scores 1.
   EXPECT_NEAR(top_score(port, "t\n" + doc_text(7)), 1.0, 1e-4);
   EXPECT_NEAR(top_score(port, "t\n" + kMidText), 1.0, 1e-4);

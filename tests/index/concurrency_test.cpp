@@ -56,10 +56,10 @@ TEST(StoreConcurrencyTest, ReadersNeverSeeReplacedOrDeletedChunks) {
         dead_before = dead;
       }
       std::vector<ScoredChunk> hits = store.search_lexical(terms, 500, nullptr);
-      auto v = store.search_vector(std::span<const float>(queries.data() + (it % 64) * dim, dim), 50, nullptr);
+      auto v = test::search_vector(store, std::span<const float>(queries.data() + (it % 64) * dim, dim), 50, nullptr);
       hits.insert(hits.end(), v.begin(), v.end());
       for (const auto& h : hits) {
-        auto c = store.chunk(h.label);
+        auto c = test::chunk_or_none(store, h.label);
         if (!c) continue;  // died after the search: fine, it was not returned as live
         std::string tok = c->chunk.text.substr(c->chunk.text.rfind(' ') + 1);
         ++checked;

@@ -142,7 +142,7 @@ TEST(StoreCrashTest, KilledWriterLeavesWholeAcknowledgedDocuments) {
           << doc_id << ": stored gen " << stored_gen << ", acked " << acked_gen;
       int i = std::atoi(doc_id.c_str() + 3);
       const size_t want = static_cast<size_t>(chunk_count(i, stored_gen));
-      auto chunks = s.chunks_of(doc_id);
+      auto chunks = test::chunks_of(s, doc_id);
       EXPECT_EQ(chunks.size(), want) << doc_id;
       // Lexical index agrees: exactly this version's chunks carry its token.
       std::vector<std::string> terms = {"gen" + std::to_string(stored_gen)};
@@ -151,16 +151,16 @@ TEST(StoreCrashTest, KilledWriterLeavesWholeAcknowledgedDocuments) {
       // Vector index agrees: each chunk's own vector finds it first.
       auto v = random_vectors(want, kDim, static_cast<uint32_t>(stored_gen));
       for (size_t c = 0; c < want; ++c) {
-        auto vh = s.search_vector(std::span<const float>(v.data() + c * kDim, kDim), 1, nullptr);
+        auto vh = test::search_vector(s, std::span<const float>(v.data() + c * kDim, kDim), 1, nullptr);
         ASSERT_EQ(vh.size(), 1u);
-        auto sc = s.chunk(vh[0].label);
+        auto sc = test::chunk_or_none(s, vh[0].label);
         ASSERT_TRUE(sc.has_value());
         EXPECT_EQ(sc->chunk.doc_id, doc_id);
       }
     }
     // No orphans: chunk count equals the sum over documents.
     uint64_t total = 0;
-    s.for_each_document([&](const std::string& d) { total += s.chunks_of(d).size(); });
+    s.for_each_document([&](const std::string& d) { total += test::chunks_of(s, d).size(); });
     EXPECT_EQ(total, s.stats().chunks);
     std::printf("round %d: %zu documents acknowledged, ANN %s\n", round, acked.size(), s.stats().ann_state.c_str());
   }

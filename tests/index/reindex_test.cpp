@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "index/store.h"
+#include "ragd/chunk_text.h"
 #include "tests/index/test_util.h"
 
 namespace ragd {
@@ -42,16 +43,21 @@ std::string text_of(int doc, int chunk) {
   return "document " + std::to_string(doc) + " chunk " + std::to_string(chunk) + " about printers and vpn";
 }
 
+// What ingest and a reindex embed for a chunk of document `id` (make_doc's
+// title).
+std::string embedded_text(const std::string& id, const Chunk& c) { return chunk_embed_text("Title of " + id, c); }
+
 // Writes document `i` with two chunks embedded by (dim, salt).
 void put_doc(Store& store, int i, int dim, uint32_t salt, const std::string& version = "") {
   std::string id = "D" + std::to_string(i);
   std::vector<std::string> texts = {text_of(i, 0) + version, text_of(i, 1) + version};
+  std::vector<Chunk> chunks = make_chunks(id, texts);
   std::vector<float> vecs;
-  for (const auto& t : texts) {
-    auto v = encode(t, dim, salt);
+  for (const auto& c : chunks) {
+    auto v = encode(embedded_text(id, c), dim, salt);
     vecs.insert(vecs.end(), v.begin(), v.end());
   }
-  auto r = store.upsert(make_doc(id, texts[0] + " " + texts[1]), make_chunks(id, texts), vecs);
+  auto r = store.upsert(make_doc(id, texts[0] + " " + texts[1]), chunks, vecs);
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
 }
 
@@ -60,11 +66,11 @@ void put_doc(Store& store, int i, int dim, uint32_t salt, const std::string& ver
 void expect_all_vectors_from(const Store& store, int dim, uint32_t salt, size_t want_chunks) {
   size_t seen = 0;
   store.for_each_document([&](const std::string& id) {
-    for (const Chunk& c : store.chunks_of(id)) {
-      auto hits = store.search_vector(encode(c.text, dim, salt), 1, nullptr);
+    for (const Chunk& c : test::chunks_of(store, id)) {
+      auto hits = test::search_vector(store, encode(embedded_text(id, c), dim, salt), 1, nullptr);
       ASSERT_EQ(hits.size(), 1u) << c.id;
       EXPECT_NEAR(hits[0].score, 1.0f, 1e-4) << c.id;
-      EXPECT_EQ(store.chunk(hits[0].label)->chunk.id, c.id);
+      EXPECT_EQ(test::live_chunk(store, hits[0].label).chunk.id, c.id);
       ++seen;
     }
   });
@@ -109,7 +115,7 @@ TEST(ReindexTest, OldIndexServesUntilTheSwitchAndWritesDuringTheRunAreCaughtUp) 
   EXPECT_EQ(store->bind_encoder("enc:a", 8).code(), StatusCode::kFailedPrecondition);
   const size_t chunks = (40 - 2 + 2) * 2;
   expect_all_vectors_from(*store, 16, 2, chunks);
-  EXPECT_TRUE(store->chunks_of("D5").empty());
+  EXPECT_TRUE(test::chunks_of(*store, "D5").empty());
 
   // Durable, and served from the other column family after reopening
   // (with and without the ANN snapshot).
@@ -194,7 +200,7 @@ TEST(ReindexTest, ConcurrentWritesAndSearchesDuringReindex) {
   std::thread reader([&] {
     while (!stop_reading) {
       const bool switched = store->stats().encoder == "enc:b";
-      auto hits = store->search_vector(encode(text_of(199, 1), 8, switched ? 2 : 1), 1, nullptr);
+      auto hits = test::search_vector(*store, encode(text_of(199, 1), 8, switched ? 2 : 1), 1, nullptr);
       if (hits.empty()) ++bad;
       ++searches;
     }

@@ -1,7 +1,7 @@
 // SerialWorker: one thread for every task, tasks in submission order,
 // results and exceptions through the future, queued tasks run before the
 // destructor returns.
-#include "index/serial_worker.h"
+#include "ragd/serial_worker.h"
 
 #include <gtest/gtest.h>
 

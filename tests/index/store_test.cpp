@@ -30,7 +30,7 @@ std::vector<ScoredChunk> lexical(const Store& s, const std::string& q, size_t k 
 std::set<std::string> doc_ids(const Store& s, const std::vector<ScoredChunk>& hits) {
   std::set<std::string> ids;
   for (const auto& h : hits) {
-    auto c = s.chunk(h.label);
+    auto c = test::chunk_or_none(s, h.label);
     EXPECT_TRUE(c.has_value()) << "label " << h.label << " returned but not live";
     if (c) ids.insert(c->chunk.doc_id);
   }
@@ -65,9 +65,9 @@ TEST(StoreTest, UpsertNoOpReplaceAndRemove) {
   EXPECT_TRUE(changed->changed);
   EXPECT_EQ(changed->chunks, 2u);
   EXPECT_TRUE(lexical(*store, "fuser").empty());
-  EXPECT_FALSE(store->chunk(old_label).has_value());
+  EXPECT_FALSE(test::chunk_or_none(*store, old_label).has_value());
   EXPECT_EQ(lexical(*store, "toner").size(), 1u);
-  EXPECT_EQ(store->chunks_of("INC1").size(), 2u);
+  EXPECT_EQ(test::chunks_of(*store, "INC1").size(), 2u);
   EXPECT_EQ(store->stats().chunks, 2u);
   auto got = store->get_document("INC1");
   ASSERT_TRUE(got.is_ok());
@@ -100,7 +100,7 @@ TEST(StoreTest, StateSurvivesReopenAndDeletedNeverReturns) {
       ASSERT_TRUE(store->upsert(make_doc(id, "doc " + std::to_string(i)), chunks, vecs).is_ok());
     }
     for (const auto& h : lexical(*store, "alpha beta", 100)) {
-      auto c = store->chunk(h.label);
+      auto c = test::chunk_or_none(*store, h.label);
       if (c && (c->chunk.doc_id == "DOC3" || c->chunk.doc_id == "DOC4")) dead_labels.push_back(h.label);
     }
     ASSERT_EQ(dead_labels.size(), 4u);
@@ -113,7 +113,7 @@ TEST(StoreTest, StateSurvivesReopenAndDeletedNeverReturns) {
   EXPECT_EQ(store->stats().documents, 19u);
   EXPECT_EQ(store->stats().chunks, 37u);
   EXPECT_EQ(store->stats().encoder, "test-enc");
-  for (uint64_t l : dead_labels) EXPECT_FALSE(store->chunk(l).has_value());
+  for (uint64_t l : dead_labels) EXPECT_FALSE(test::chunk_or_none(*store, l).has_value());
   auto ids = doc_ids(*store, lexical(*store, "beta", 100));
   EXPECT_EQ(ids.size(), 18u);
   EXPECT_FALSE(ids.count("DOC3"));
@@ -121,9 +121,9 @@ TEST(StoreTest, StateSurvivesReopenAndDeletedNeverReturns) {
   EXPECT_EQ(doc_ids(*store, lexical(*store, "gamma")), std::set<std::string>{"DOC4"});
   // Every vector of DOC0 finds itself; no dead label comes out of the ANN.
   auto v = random_vectors(2, 16, 0);
-  auto hits = store->search_vector(std::span<const float>(v.data(), 16), 40, nullptr);
+  auto hits = test::search_vector(*store, std::span<const float>(v.data(), 16), 40, nullptr);
   ASSERT_FALSE(hits.empty());
-  EXPECT_EQ(store->chunk(hits[0].label)->chunk.doc_id, "DOC0");
+  EXPECT_EQ(test::live_chunk(*store, hits[0].label).chunk.doc_id, "DOC0");
   EXPECT_NEAR(hits[0].score, 1.0f, 1e-4);
   for (const auto& h : hits) {
     EXPECT_EQ(std::count(dead_labels.begin(), dead_labels.end(), h.label), 0);
@@ -157,7 +157,7 @@ TEST(StoreTest, EncoderMismatchFailsAndAsksForReindex) {
       [](std::span<const std::string> texts) -> Result<std::vector<float>> {
         std::vector<float> out;
         for (const auto& t : texts) {
-          for (int j = 0; j < 4; ++j) out.push_back(t == "one" ? (j == 0 ? 1.f : 0.f) : (j == 1 ? 1.f : 0.f));
+          for (int j = 0; j < 4; ++j) out.push_back(t.ends_with("\none") ? (j == 0 ? 1.f : 0.f) : (j == 1 ? 1.f : 0.f));
         }
         return out;
       },
@@ -167,10 +167,10 @@ TEST(StoreTest, EncoderMismatchFailsAndAsksForReindex) {
   EXPECT_TRUE(store->bind_encoder("bert:b", 4).is_ok());
   EXPECT_EQ(store->bind_encoder("glove-sif:a", 8).code(), StatusCode::kFailedPrecondition);
   std::vector<float> q = {0, 1, 0, 0};
-  auto hits = store->search_vector(q, 1, nullptr);
+  auto hits = test::search_vector(*store, q, 1, nullptr);
   ASSERT_EQ(hits.size(), 1u);
-  EXPECT_EQ(store->chunk(hits[0].label)->chunk.text, "two");
-  EXPECT_EQ(store->chunk_vector(hits[0].label).size(), 4u);
+  EXPECT_EQ(test::live_chunk(*store, hits[0].label).chunk.text, "two");
+  EXPECT_EQ(test::chunk_vector(*store, hits[0].label).size(), 4u);
 }
 
 TEST(StoreTest, ExactErrorCodeRanksFirst) {
@@ -191,13 +191,13 @@ TEST(StoreTest, ExactErrorCodeRanksFirst) {
   for (const std::string q : {"ORA-00942", "ora-00942 table or view does not exist", "error ORA-00942 ERP"}) {
     auto hits = lexical(*store, q);
     ASSERT_FALSE(hits.empty()) << q;
-    EXPECT_EQ(store->chunk(hits[0].label)->chunk.doc_id, target) << q;
+    EXPECT_EQ(test::live_chunk(*store, hits[0].label).chunk.doc_id, target) << q;
   }
   auto inc = lexical(*store, "INC0010007");
   ASSERT_FALSE(inc.empty());
   auto lone = lexical(*store, "00942");
   ASSERT_FALSE(lone.empty());
-  EXPECT_EQ(store->chunk(lone[0].label)->chunk.doc_id, target);
+  EXPECT_EQ(test::live_chunk(*store, lone[0].label).chunk.doc_id, target);
 }
 
 TEST(StoreTest, FiltersAndAclOnLexicalAndVectorSearch) {
@@ -223,28 +223,28 @@ TEST(StoreTest, FiltersAndAclOnLexicalAndVectorSearch) {
   };
   auto lex = lexical(*store, "vpn disconnects", 500, acl);
   EXPECT_EQ(lex.size(), static_cast<size_t>(n - (n + 2) / 3));
-  for (const auto& h : lex) EXPECT_TRUE(store->chunk(h.label)->doc->acl.empty());
+  for (const auto& h : lex) EXPECT_TRUE(test::live_chunk(*store, h.label).doc->acl.empty());
 
   DocPredicate policies = [](const DocInfo& d) { return d.kind == "policy"; };
   auto lp = lexical(*store, "vpn", 10, policies);
   EXPECT_EQ(lp.size(), 8u);
   // Selective filter on vectors: the 8 policies are all found, best first.
   std::span<const float> q(vecs.data() + 100 * 16, 16);  // D100 is a policy
-  auto vp = store->search_vector(q, 10, policies);
+  auto vp = test::search_vector(*store, q, 10, policies);
   ASSERT_EQ(vp.size(), 8u);
-  EXPECT_EQ(store->chunk(vp[0].label)->chunk.doc_id, "D100");
+  EXPECT_EQ(test::live_chunk(*store, vp[0].label).chunk.doc_id, "D100");
   for (size_t i = 1; i < vp.size(); ++i) EXPECT_GE(vp[i - 1].score, vp[i].score);
-  for (const auto& h : vp) EXPECT_EQ(store->chunk(h.label)->doc->kind, "policy");
+  for (const auto& h : vp) EXPECT_EQ(test::live_chunk(*store, h.label).doc->kind, "policy");
   // ACL on vectors: D99 is hr-only, so its own vector must not find it.
   std::span<const float> q99(vecs.data() + 99 * 16, 16);
-  auto va = store->search_vector(q99, 10, acl);
+  auto va = test::search_vector(*store, q99, 10, acl);
   ASSERT_EQ(va.size(), 10u);
-  for (const auto& h : va) EXPECT_TRUE(store->chunk(h.label)->doc->acl.empty());
-  auto unfiltered = store->search_vector(q99, 1, nullptr);
+  for (const auto& h : va) EXPECT_TRUE(test::live_chunk(*store, h.label).doc->acl.empty());
+  auto unfiltered = test::search_vector(*store, q99, 1, nullptr);
   ASSERT_EQ(unfiltered.size(), 1u);
-  EXPECT_EQ(store->chunk(unfiltered[0].label)->chunk.doc_id, "D99");
+  EXPECT_EQ(test::live_chunk(*store, unfiltered[0].label).chunk.doc_id, "D99");
   DocPredicate p1 = [](const DocInfo& d) { return d.metadata.count("priority") && d.metadata.at("priority") == "1"; };
-  for (const auto& h : store->search_vector(q, 20, p1)) EXPECT_EQ(store->chunk(h.label)->doc->metadata.at("priority"), "1");
+  for (const auto& h : test::search_vector(*store, q, 20, p1)) EXPECT_EQ(test::live_chunk(*store, h.label).doc->metadata.at("priority"), "1");
 }
 
 TEST(StoreTest, UpsertBatchIsPerDocumentAtomicAndHandlesDuplicates) {
@@ -303,7 +303,7 @@ TEST(StoreTest, PrecomputedAnalysisIndexesLikeTheStoresOwn) {
 
 std::vector<uint64_t> top_labels(const Store& s, const std::vector<float>& q, size_t k) {
   std::vector<uint64_t> out;
-  for (const auto& h : s.search_vector(q, k, nullptr)) out.push_back(h.label);
+  for (const auto& h : test::search_vector(s, q, k, nullptr)) out.push_back(h.label);
   return out;
 }
 

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <span>
 #include <random>
 #include <string>
 #include <vector>
@@ -80,6 +82,37 @@ inline StoreOptions options_for(const std::filesystem::path& dir, const std::str
   o.vector_index = type;
   o.sync_writes = false;  // tests that need durability turn it back on
   return o;
+}
+
+// Reads that must succeed: a read error fails the test (and yields an empty
+// value), so the tests below keep reading like plain calls.
+inline std::optional<StoredChunk> chunk_or_none(const Store& s, uint64_t label) {
+  auto r = s.chunk(label);
+  EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+  return r.is_ok() ? *r : std::nullopt;
+}
+// The live chunk at `label`; fails the test when it is gone.
+inline StoredChunk live_chunk(const Store& s, uint64_t label) {
+  auto c = chunk_or_none(s, label);
+  EXPECT_TRUE(c.has_value()) << "chunk " << label << " is gone";
+  if (!c) return StoredChunk{Chunk{}, std::make_shared<const DocInfo>()};
+  return *c;
+}
+inline std::vector<Chunk> chunks_of(const Store& s, const std::string& doc_id) {
+  auto r = s.chunks_of(doc_id);
+  EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+  return r.is_ok() ? *r : std::vector<Chunk>{};
+}
+inline std::vector<ScoredChunk> search_vector(const Store& s, std::span<const float> query, size_t k,
+                                              const DocPredicate& allow) {
+  auto r = s.search_vector(query, k, allow);
+  EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+  return r.is_ok() ? *r : std::vector<ScoredChunk>{};
+}
+inline std::vector<float> chunk_vector(const Store& s, uint64_t label) {
+  auto r = s.chunk_vector(label);
+  EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+  return r.is_ok() ? *r : std::vector<float>{};
 }
 
 // Opens the store of `o`, or fails the test and returns nullptr.

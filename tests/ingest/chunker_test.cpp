@@ -3,6 +3,7 @@
 #include <random>
 
 #include "ingest/chunker.h"
+#include "ragd/chunk_text.h"
 
 namespace ragd {
 namespace {
@@ -78,7 +79,7 @@ TEST(Chunker, MarkdownHeadingPathsAndFencedCode) {
     EXPECT_EQ(chunks[i].n_tokens, count_tokens(chunks[i].text));
     EXPECT_FALSE(contains(chunks[i].text, "## ")) << "heading lines are not chunk text";
   }
-  EXPECT_EQ(chunk_context(d, chunks[2]), "VPN runbook > Error 809 > Fix\n" + chunks[2].text);
+  EXPECT_EQ(chunk_embed_text(d.title, chunks[2]), "VPN runbook > Error 809 > Fix\n" + chunks[2].text);
 }
 
 TEST(Chunker, ShortSectionsMergeIntoTheirSuccessor) {
@@ -180,7 +181,7 @@ TEST(Chunker, BlocksWithDifferentPathsAreNotMerged) {
   ASSERT_EQ(chunks.size(), 2u);
   EXPECT_EQ(chunks[0].section_path, (std::vector<std::string>{"Policy", "Scope"}));
   EXPECT_EQ(chunks[1].section_path, (std::vector<std::string>{"Other", "Part"}));
-  EXPECT_EQ(chunk_context(d, chunks[0]), "Policy > Scope\n" + chunks[0].text);
+  EXPECT_EQ(chunk_embed_text(d.title, chunks[0]), "Policy > Scope\n" + chunks[0].text);
 }
 
 TEST(Chunker, TitleOnlyDocumentGetsOneChunk) {

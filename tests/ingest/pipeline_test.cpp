@@ -3,11 +3,13 @@
 
 #include <atomic>
 #include <cmath>
+#include <map>
 #include <random>
 
 #include "connectors/connector.h"
 #include "index/store.h"
 #include "ingest/pipeline.h"
+#include "ragd/chunk_text.h"
 
 namespace ragd {
 namespace {
@@ -105,11 +107,15 @@ TEST_F(PipelineTest, NormalisesChunksEmbedsOnceAndStores) {
   EXPECT_EQ(s.chunks, emb.texts_embedded.load());
   EXPECT_EQ(progress_calls, 3);
 
-  auto a = store_->chunks_of("runbooks/a.md");
+  auto a_read = store_->chunks_of("runbooks/a.md");
+  ASSERT_TRUE(a_read.is_ok()) << a_read.status().to_string();
+  const std::vector<Chunk>& a = *a_read;
   ASSERT_EQ(a.size(), 1u);  // "A" is short and merges into its child "B"
   EXPECT_EQ(a[0].section_path, (std::vector<std::string>{"A", "B"}));
   EXPECT_TRUE(a[0].text.starts_with("First section text.")) << a[0].text;
-  auto t = store_->chunks_of("INC1");
+  auto t_read = store_->chunks_of("INC1");
+  ASSERT_TRUE(t_read.is_ok()) << t_read.status().to_string();
+  const std::vector<Chunk>& t = *t_read;
   ASSERT_EQ(t.size(), 2u);
   EXPECT_EQ(t[0].role, "problem");
   EXPECT_EQ(t[1].role, "resolution");
@@ -137,8 +143,10 @@ TEST_F(PipelineTest, UnchangedSkippedChangedReplaced) {
   EXPECT_EQ(again.stats().unchanged, 1u);
   EXPECT_EQ(again.stats().ingested, 1u);
   EXPECT_EQ(emb.calls.load(), calls + 1);
-  EXPECT_EQ(emb.texts_embedded.load(), 2u + store_->chunks_of("b").size()) << "unchanged 'a' was not embedded";
-  auto b = store_->chunks_of("b");
+  auto b_read = store_->chunks_of("b");
+  ASSERT_TRUE(b_read.is_ok()) << b_read.status().to_string();
+  const std::vector<Chunk>& b = *b_read;
+  EXPECT_EQ(emb.texts_embedded.load(), 2u + b.size()) << "unchanged 'a' was not embedded";
   ASSERT_FALSE(b.empty());
   EXPECT_TRUE(b[0].text.starts_with("beta text, now changed."));
 }
@@ -205,6 +213,55 @@ TEST_F(PipelineTest, SampleKnowledgeBaseEndToEnd) {
   again.flush();
   EXPECT_EQ(again.stats().ingested, 0u);
   EXPECT_EQ(again.stats().unchanged, ing.stats().ingested);
+}
+
+// Ingest and reindex embed the same text for a chunk (ragd/chunk_text.h):
+// re-embedding a store with the same encoder under a new fingerprint gives
+// every chunk exactly the vector ingest gave it. The documents have titles
+// and section paths, so embedding the bare chunk text would differ.
+TEST_F(PipelineTest, ReindexEmbedsWhatIngestEmbedded) {
+  HashEmbedder emb;
+  {
+    Ingestor ing(*store_, emb);
+    ing.add(doc("runbooks/vpn.md", "# VPN runbook\n\nConnect with the client.\n\n## Error 809\n\nOpen UDP 500 and 4500."));
+    ing.add(doc("runbooks/mail.md", "# Mail\n\n## Quota\n\nArchive old mail to free space.\n\n## Spam\n\nReport it."));
+    Document ticket = doc("INC7", "");
+    ticket.blocks = {{{}, "problem", "Printer jams on tray 2"}, {{}, "resolution", "Replaced the roller."}};
+    ing.add(ticket);
+    ing.flush();
+    ASSERT_EQ(ing.stats().failed, 0u) << ing.stats().errors[0];
+  }
+  // Every live chunk's vector, by chunk id (labels are small and dense here).
+  auto vectors_by_chunk = [&] {
+    std::map<std::string, std::vector<float>> out;
+    for (uint64_t label = 0; label < 1000; ++label) {
+      auto c = store_->chunk(label);
+      EXPECT_TRUE(c.is_ok()) << c.status().to_string();
+      if (!c.is_ok() || !c->has_value()) continue;
+      auto v = store_->chunk_vector(label);
+      EXPECT_TRUE(v.is_ok()) << v.status().to_string();
+      if (v.is_ok()) out[(*c)->chunk.id] = *v;
+    }
+    return out;
+  };
+  const auto ingested = vectors_by_chunk();
+  ASSERT_GE(ingested.size(), 3u);
+  for (const auto& [id, v] : ingested) ASSERT_FALSE(v.empty()) << id;
+
+  auto embed = [&emb](std::span<const std::string> texts) -> Result<std::vector<float>> {
+    std::vector<float> out;
+    RAGD_RETURN_IF_ERROR(emb.embed(texts, EmbedRole::kPassage, out));
+    return out;
+  };
+  ASSERT_TRUE(store_->reindex("test-hash:v2", emb.dim(), embed, {}).is_ok());
+  ASSERT_EQ(store_->stats().encoder, "test-hash:v2");
+  const auto reindexed = vectors_by_chunk();
+  ASSERT_EQ(reindexed.size(), ingested.size());
+  for (const auto& [id, v] : ingested) {
+    auto it = reindexed.find(id);
+    ASSERT_NE(it, reindexed.end()) << id;
+    EXPECT_EQ(it->second, v) << id << ": reindex embedded other text than ingest";
+  }
 }
 
 }  // namespace
