@@ -174,6 +174,13 @@ class Store {
   // there was no such document.
   virtual Result<bool> remove(const std::string& doc_id) = 0;
 
+  // Small durable state of a client of the store (a sync source's cursor),
+  // kept in the meta column family under "state:<key>". get_state: "" when
+  // unset. put_state is one synced write; call it after the documents it
+  // describes are durable (ingest flush()), so it never runs ahead of them.
+  virtual Result<std::string> get_state(const std::string& key) const = 0;
+  virtual Status put_state(const std::string& key, const std::string& value) = 0;
+
   virtual Result<Document> get_document(const std::string& doc_id) const = 0;
   virtual std::vector<Chunk> chunks_of(const std::string& doc_id) const = 0;
   virtual std::optional<StoredChunk> chunk(uint64_t label) const = 0;
