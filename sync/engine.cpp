@@ -114,6 +114,7 @@ SyncResult SyncEngine::run(const SourceConfig& source, const SyncRunOptions& opt
       out.status = put.with_context("source '" + source.name + "': saving the cursor");
       return out;
     }
+    const Cursor cursor_before = cursor;
     cursor = page.next;
     out.cursor = cursor.to_json();
     ++out.counts.pages;
@@ -121,6 +122,11 @@ SyncResult SyncEngine::run(const SourceConfig& source, const SyncRunOptions& opt
     if (page.last) {
       complete = true;
       break;
+    }
+    if (page.fetched == 0 && page.next == cursor_before) {
+      out.status = Status::corruption("source '" + source.name + "': the server returned an empty page that is not "
+                                      "the last without moving its cursor; stopping instead of looping");
+      return out;
     }
   }
   if (options.full && complete && !stop.load()) {
