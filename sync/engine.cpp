@@ -1,6 +1,9 @@
 #include "sync/engine.h"
 
+#include <chrono>
+#include <future>
 #include <set>
+#include <thread>
 
 namespace ragd::sync {
 namespace {
@@ -48,8 +51,18 @@ SyncResult SyncEngine::run(const SourceConfig& source, const SyncRunOptions& opt
   out.cursor = cursor.to_json();
 
   HttpClient http(http_);
-  http.stop = &stop;
-  if (sleep_override) http.sleep = sleep_override;
+  // `halt` stops a fetch running ahead when this pass ends early.
+  std::atomic<bool> halt{false};
+  http.sleep = [this, &halt, sleep_fn = sleep_override](int64_t ms) {
+    if (sleep_fn) return halt.load() ? false : sleep_fn(ms);
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < until) {
+      if (stop.load() || halt.load()) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(
+          50, std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count() + 1)));
+    }
+    return true;
+  };
   auto secret = load_secret(source);
   if (!secret.is_ok()) {
     out.status = secret.status();
@@ -59,17 +72,35 @@ SyncResult SyncEngine::run(const SourceConfig& source, const SyncRunOptions& opt
   if (source.auth == AuthKind::kBearer) http.set_bearer(*secret);
   std::unique_ptr<VendorClient> client = make_vendor_client(source, http);
 
+  // The next page is fetched and mapped (HTTP, JSON, connectors) on a second
+  // thread while this one ingests the current page; the cursor still moves
+  // one durable page at a time, in order.
+  std::future<Result<Page>> ahead;
+  auto fetch_ahead = [&client, &ahead](Cursor c) {
+    ahead = std::async(std::launch::async, [&client, c = std::move(c)] { return client->fetch(c); });
+  };
+  struct Halt {
+    std::atomic<bool>& flag;
+    std::future<Result<Page>>& pending;
+    ~Halt() {
+      flag = true;
+      if (pending.valid()) pending.wait();  // before `client` and `http` go
+    }
+  } halt_guard{halt, ahead};
+
   std::set<std::string> seen;
   bool complete = false;
-  while (!stop.load()) {
-    if (options.max_pages > 0 && out.counts.pages >= options.max_pages) break;
-    auto fetched = client->fetch(cursor);
+  if (!stop.load()) fetch_ahead(cursor);
+  while (!stop.load() && ahead.valid()) {
+    auto fetched = ahead.get();
     out.counts.retries = http.retries();
     if (!fetched.is_ok()) {
       out.status = fetched.status().with_context("source '" + source.name + "'");
       return out;
     }
     Page& page = *fetched;
+    const bool page_limit = options.max_pages > 0 && out.counts.pages + 1 >= options.max_pages;
+    if (!page.last && !page_limit && !(page.fetched == 0 && page.next == cursor)) fetch_ahead(page.next);
     out.counts.fetched += page.fetched;
     for (auto& e : page.errors) note(source.name + ": " + e);
     if (options.full) seen.insert(page.seen_ids.begin(), page.seen_ids.end());

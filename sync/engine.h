@@ -7,6 +7,8 @@
 // engines for different sources may run on different threads over one Store
 // (`serve` can give each source a thread later). `stop` ends a pass at the
 // next page or retry wait; the cursor stays at the last durable page.
+// Inside a pass, the next page is fetched and mapped on a second thread
+// while the current one is ingested.
 #pragma once
 
 #include <atomic>

@@ -166,6 +166,8 @@ TEST(SyncCrash, KillNineMidPassThenStoreEqualsTheSources) {
   std::ifstream lf(log);
   std::string log_text((std::istreambuf_iterator<char>(lf)), std::istreambuf_iterator<char>());
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << log_text;
+  EXPECT_NE(log_text.find("sn (servicenow): fetched "), std::string::npos) << log_text;
+  EXPECT_NE(log_text.find("zd (zendesk): fetched "), std::string::npos) << log_text;
 
   StoreOptions so;
   so.dir = data;
