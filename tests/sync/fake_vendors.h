@@ -18,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <regex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -118,10 +119,14 @@ class FakeServiceNow : public FakeBase {
   explicit FakeServiceNow(std::string table) : table_(std::move(table)) {}
   void put(const json& rec) {
     std::lock_guard l(mu_);
-    records_[rec.at("sys_id").get<std::string>()] = rec;
+    const std::string id = rec.at("sys_id").get<std::string>();
+    if (auto it = records_.find(id); it != records_.end()) order_.erase({it->second.at("sys_updated_on"), id});
+    records_[id] = rec;
+    order_.insert({rec.at("sys_updated_on").get<std::string>(), id});
   }
   void erase(const std::string& sys_id) {
     std::lock_guard l(mu_);
+    if (auto it = records_.find(sys_id); it != records_.end()) order_.erase({it->second.at("sys_updated_on"), sys_id});
     records_.erase(sys_id);
   }
   std::map<std::string, json> records() {
@@ -145,15 +150,10 @@ class FakeServiceNow : public FakeBase {
     if (!req.query.count("sysparm_display_value") || req.query.at("sysparm_display_value") != "all") {
       return Response{400, {}, R"({"error":{"message":"fake: expected sysparm_display_value=all"}})"};
     }
+    // Records in (sys_updated_on, sys_id) order after the keyset position.
+    auto first = since.empty() ? order_.begin() : order_.upper_bound({since, last_id});
     std::vector<const json*> rows;
-    for (const auto& [id, r] : records_) {
-      std::string u = r.at("sys_updated_on");
-      if (since.empty() || u > since || (u == since && id > last_id)) rows.push_back(&r);
-    }
-    std::sort(rows.begin(), rows.end(), [](const json* a, const json* b) {
-      return std::make_pair(a->at("sys_updated_on").get<std::string>(), a->at("sys_id").get<std::string>()) <
-             std::make_pair(b->at("sys_updated_on").get<std::string>(), b->at("sys_id").get<std::string>());
-    });
+    for (auto it = first; it != order_.end(); ++it) rows.push_back(&records_.at(it->second));
     size_t limit = std::stoul(req.query.at("sysparm_limit"));
     size_t offset = req.query.count("sysparm_offset") ? std::stoul(req.query.at("sysparm_offset")) : 0;
     std::vector<std::string> fields;
@@ -190,6 +190,7 @@ class FakeServiceNow : public FakeBase {
  private:
   std::string table_;
   std::map<std::string, json> records_;
+  std::set<std::pair<std::string, std::string>> order_;  // (sys_updated_on, sys_id)
 };
 
 // Jira: issues keyed by key; `updated` as unix seconds in `_t`.
