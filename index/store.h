@@ -177,6 +177,13 @@ class Store {
   // there was no such document.
   virtual Result<bool> remove(const std::string& doc_id) = 0;
 
+  // Small durable state of a client of the store (a sync source's cursor),
+  // kept in the meta column family under "state:<key>". get_state: "" when
+  // unset. put_state is one synced write; call it after the documents it
+  // describes are durable (ingest flush()), so it never runs ahead of them.
+  virtual Result<std::string> get_state(const std::string& key) const = 0;
+  virtual Status put_state(const std::string& key, const std::string& value) = 0;
+
   // Reads. "Absent" is a normal answer (kNotFound, an empty list, nullopt);
   // a record that RocksDB cannot read (kCorruption: checksum mismatch,
   // malformed or missing record; kIoError) is an error, never "absent" and

@@ -62,6 +62,8 @@ class StoreImpl final : public Store {
                               std::span<const float> vectors) override;
   std::vector<Result<UpsertResult>> upsert_batch(std::span<const DocumentWrite> writes) override;
   Result<bool> remove(const std::string& doc_id) override;
+  Result<std::string> get_state(const std::string& key) const override;  // store_state.cpp
+  Status put_state(const std::string& key, const std::string& value) override;
   Result<Document> get_document(const std::string& doc_id) const override;
   Result<std::vector<Chunk>> chunks_of(const std::string& doc_id) const override;
   Result<std::optional<StoredChunk>> chunk(uint64_t label) const override;

@@ -1,0 +1,36 @@
+// Store::get_state / put_state: small durable key/values of the store's
+// clients (sync cursors), beside the store's own meta keys.
+#include <rocksdb/db.h>
+
+#include <mutex>
+
+#include "index/store_impl.h"
+
+namespace ragd {
+namespace {
+
+constexpr size_t kMaxStateKey = 512;
+constexpr size_t kMaxStateValue = 1u << 20;
+
+std::string state_key(const std::string& key) { return "state:" + key; }
+
+}  // namespace
+
+Result<std::string> StoreImpl::get_state(const std::string& key) const {
+  if (key.empty() || key.size() > kMaxStateKey) return Status::invalid_argument("state key must be 1-512 bytes");
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(Cf::kMeta), state_key(key), &v);
+  if (s.IsNotFound()) return std::string();
+  RAGD_RETURN_IF_ERROR(from_rocks(s, "reading state '" + key + "'"));
+  return v;
+}
+
+Status StoreImpl::put_state(const std::string& key, const std::string& value) {
+  if (key.empty() || key.size() > kMaxStateKey) return Status::invalid_argument("state key must be 1-512 bytes");
+  if (value.size() > kMaxStateValue) return Status::invalid_argument("state value over 1 MiB");
+  if (options_.read_only) return Status::failed_precondition("the store is open read-only");
+  std::lock_guard w(write_mu_);
+  return from_rocks(db_->Put(sync_options(), cf(Cf::kMeta), state_key(key), value), "writing state '" + key + "'");
+}
+
+}  // namespace ragd

@@ -1,0 +1,186 @@
+#include "sync/engine.h"
+
+#include <chrono>
+#include <future>
+#include <set>
+#include <thread>
+
+namespace ragd::sync {
+namespace {
+
+constexpr size_t kMaxErrorLines = 1000;
+constexpr const char* kSourceKey = "sync_source";
+
+// An ingest error line is "<id>: <code name>: <message>"; invalid argument
+// means the document itself was bad (skip it), anything else that the store
+// could not take the page (stop, do not move the cursor).
+bool is_document_error(const std::string& line) {
+  return line.find(": invalid argument: ") != std::string::npos;
+}
+
+}  // namespace
+
+std::string cursor_key(const std::string& source_name) { return "sync:" + source_name; }
+
+SyncEngine::SyncEngine(Store& store, const Embedder& embedder, IngestOptions ingest, HttpOptions http)
+    : store_(store), embedder_(embedder), ingest_(std::move(ingest)), http_(http) {}
+
+SyncResult SyncEngine::run(const SourceConfig& source, const SyncRunOptions& options) {
+  SyncResult out;
+  auto note = [&out](std::string line) {
+    ++out.counts.failed;
+    if (out.errors.size() < kMaxErrorLines) out.errors.push_back(std::move(line));
+  };
+  const std::string key = cursor_key(source.name);
+  Cursor cursor;
+  if (!options.full) {
+    auto stored = store_.get_state(key);
+    if (!stored.is_ok()) {
+      out.status = stored.status();
+      return out;
+    }
+    if (!stored->empty()) {
+      auto c = Cursor::from_json(*stored);
+      if (!c.is_ok()) {
+        out.status = c.status().with_context("source '" + source.name + "': run with --full to start over");
+        return out;
+      }
+      cursor = *c;
+    }
+  }
+  out.cursor = cursor.to_json();
+
+  HttpClient http(http_);
+  // `halt` stops a fetch running ahead when this pass ends early.
+  std::atomic<bool> halt{false};
+  http.sleep = [this, &halt, sleep_fn = sleep_override](int64_t ms) {
+    if (sleep_fn) return halt.load() ? false : sleep_fn(ms);
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < until) {
+      if (stop.load() || halt.load()) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(
+          50, std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count() + 1)));
+    }
+    return true;
+  };
+  auto secret = load_secret(source);
+  if (!secret.is_ok()) {
+    out.status = secret.status();
+    return out;
+  }
+  if (source.auth == AuthKind::kBasic) http.set_basic_auth(source.user, *secret);
+  if (source.auth == AuthKind::kBearer) http.set_bearer(*secret);
+  std::unique_ptr<VendorClient> client = make_vendor_client(source, http);
+
+  // The next page is fetched and mapped (HTTP, JSON, connectors) on a second
+  // thread while this one ingests the current page; the cursor still moves
+  // one durable page at a time, in order.
+  std::future<Result<Page>> ahead;
+  auto fetch_ahead = [&client, &ahead](Cursor c) {
+    ahead = std::async(std::launch::async, [&client, c = std::move(c)] { return client->fetch(c); });
+  };
+  struct Halt {
+    std::atomic<bool>& flag;
+    std::future<Result<Page>>& pending;
+    ~Halt() {
+      flag = true;
+      if (pending.valid()) pending.wait();  // before `client` and `http` go
+    }
+  } halt_guard{halt, ahead};
+
+  std::set<std::string> seen;
+  bool complete = false;
+  if (!stop.load()) fetch_ahead(cursor);
+  while (!stop.load() && ahead.valid()) {
+    auto fetched = ahead.get();
+    out.counts.retries = http.retries();
+    if (!fetched.is_ok()) {
+      out.status = fetched.status().with_context("source '" + source.name + "'");
+      return out;
+    }
+    Page& page = *fetched;
+    const bool page_limit = options.max_pages > 0 && out.counts.pages + 1 >= options.max_pages;
+    if (!page.last && !page_limit && !(page.fetched == 0 && page.next == cursor)) fetch_ahead(page.next);
+    out.counts.fetched += page.fetched;
+    for (auto& e : page.errors) note(source.name + ": " + e);
+    if (options.full) seen.insert(page.seen_ids.begin(), page.seen_ids.end());
+
+    // A fresh Ingestor per page: its counts are this page's, and flush()
+    // makes the page durable before the cursor moves.
+    Ingestor ingestor(store_, embedder_, ingest_);
+    uint64_t fresh = 0;
+    for (Document& d : page.documents) {
+      d.acl.insert(d.acl.end(), source.acl_groups.begin(), source.acl_groups.end());
+      d.metadata[kSourceKey] = source.name;
+      if (!store_.get_document(d.id).is_ok()) ++fresh;
+      ingestor.add(std::move(d));
+    }
+    ingestor.flush();
+    const IngestStats& st = ingestor.stats();
+    for (const std::string& line : st.errors) {
+      if (!is_document_error(line)) {
+        out.status = Status::io_error("source '" + source.name + "': the store did not take a page: " + line);
+        return out;
+      }
+      note(source.name + ": " + line);
+    }
+    if (st.failed > st.errors.size()) {
+      out.status = Status::internal("source '" + source.name + "': ingest failures without error lines");
+      return out;
+    }
+    const uint64_t added = std::min<uint64_t>(fresh, st.ingested);
+    out.counts.added += added;
+    out.counts.updated += st.ingested - added;
+    out.counts.unchanged += st.unchanged;
+    for (const std::string& id : page.deletions) {
+      auto removed = store_.remove(id);
+      if (!removed.is_ok()) {
+        out.status = removed.status().with_context("source '" + source.name + "': deleting " + id);
+        return out;
+      }
+      if (*removed) ++out.counts.deleted;
+    }
+    Status put = store_.put_state(key, page.next.to_json());
+    if (!put.is_ok()) {
+      out.status = put.with_context("source '" + source.name + "': saving the cursor");
+      return out;
+    }
+    const Cursor cursor_before = cursor;
+    cursor = page.next;
+    out.cursor = cursor.to_json();
+    ++out.counts.pages;
+    if (on_page) on_page(source, out.counts, page.total);
+    if (page.last) {
+      complete = true;
+      break;
+    }
+    if (page.fetched == 0 && page.next == cursor_before) {
+      out.status = Status::corruption("source '" + source.name + "': the server returned an empty page that is not "
+                                      "the last without moving its cursor; stopping instead of looping");
+      return out;
+    }
+  }
+  if (options.full && complete && !stop.load()) {
+    // Pruning: what the source no longer lists leaves the index.
+    std::vector<std::string> stale;
+    store_.for_each_document([&](const std::string& id) {
+      if (seen.count(id) != 0) return;
+      auto doc = store_.get_document(id);
+      if (!doc.is_ok()) return;
+      auto it = doc->metadata.find(kSourceKey);
+      if (it != doc->metadata.end() && it->second == source.name) stale.push_back(id);
+    });
+    for (const std::string& id : stale) {
+      auto removed = store_.remove(id);
+      if (!removed.is_ok()) {
+        out.status = removed.status().with_context("source '" + source.name + "': pruning " + id);
+        return out;
+      }
+      if (*removed) ++out.counts.deleted;
+    }
+  }
+  if (stop.load() && !complete) out.status = Status::cancelled("source '" + source.name + "': stopped");
+  return out;
+}
+
+}  // namespace ragd::sync

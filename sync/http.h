@@ -1,0 +1,86 @@
+// HTTP GET for the sync clients, with libcurl (TLS, redirects off, proxies
+// from the environment as curl does) and the retry rules of issue 12:
+// 429/503 wait for Retry-After; other 5xx, timeouts and connection errors
+// back off exponentially with jitter; 401/403 stop at once. One HttpClient
+// per source and thread (it keeps its connection alive between pages).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "ragd/status.h"
+
+namespace ragd::sync {
+
+struct HttpResponse {
+  long status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased; the last of a repeated header
+  std::string body;
+};
+
+struct HttpOptions {
+  // Whole-request timeout, seconds. Default: 60.
+  long timeout_seconds = 60;
+  // Connect timeout, seconds. Default: 10.
+  long connect_timeout_seconds = 10;
+  // Attempts per request before the error is returned (429/503/5xx/timeouts). Default: 6.
+  int max_attempts = 6;
+  // First backoff after a 5xx or a timeout, ms; doubled per attempt, with
+  // full jitter. Default: 500.
+  int64_t backoff_initial_ms = 500;
+  // Longest single wait (a larger Retry-After is clamped to it), ms. Default: 60000.
+  int64_t backoff_max_ms = 60000;
+  // Responses larger than this fail (a misbehaving server). Default: 256 MiB.
+  size_t max_body_bytes = 256u << 20;
+  // Seed of the jitter. Default: fixed, so tests are repeatable.
+  uint64_t jitter_seed = 12;
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(HttpOptions options = {});
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // "Authorization: Basic ..." from user and password (curl encodes it), or
+  // "Authorization: Bearer <token>".
+  void set_basic_auth(const std::string& user, const std::string& password);
+  void set_bearer(const std::string& token);
+
+  // GET with the retry rules. Returns the 2xx response; a 401/403 gives
+  // kFailedPrecondition naming the status, other failures kUnavailable (after
+  // the retries) or kInvalidArgument (other 4xx). The message never holds
+  // the secret; it holds the URL without its query string.
+  Result<HttpResponse> get(const std::string& url);
+
+  // Waits between retries; tests replace it to record the waits. Default:
+  // sleeps, returning early (false) when `stop` is set.
+  std::function<bool(int64_t ms)> sleep;
+  // Set from another thread to give up at the next wait.
+  std::atomic<bool>* stop = nullptr;
+  // Retries made so far (for counts and tests).
+  uint64_t retries() const { return retries_; }
+
+ private:
+  Result<HttpResponse> get_once(const std::string& url, bool& timed_out);
+  HttpOptions options_;
+  void* curl_ = nullptr;  // CURL*
+  std::string user_, password_, bearer_;
+  std::mt19937_64 rng_;
+  uint64_t retries_ = 0;
+};
+
+// Seconds to wait from a Retry-After value: delta-seconds or an HTTP date.
+// nullopt when it is neither.
+std::optional<int64_t> parse_retry_after(const std::string& value, int64_t now_unix);
+
+// Percent-encodes a query parameter value (RFC 3986 unreserved kept).
+std::string url_encode(const std::string& s);
+
+}  // namespace ragd::sync

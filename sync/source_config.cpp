@@ -1,0 +1,281 @@
+// [[source]] tables through CLI11's TOML reader (CLI::ConfigTOML, as
+// api/cli/config.cpp reads the rest of the file). CLI11 2.1 turns each table
+// opening into a "++" item and its end into "--", with the table name as the
+// item's parent, so an array of tables comes out as one run of items per
+// table. It reports no line numbers; as in api/cli/config.cpp the file is
+// parsed again as growing prefixes and an item is on the line whose prefix
+// first yields it.
+#include <CLI/CLI.hpp>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "sync/source.h"
+
+namespace ragd::sync {
+namespace {
+
+struct Item {
+  CLI::ConfigItem item;
+  int line = 0;
+};
+
+Result<std::vector<Item>> read_items(std::string_view toml, const std::string& path) {
+  std::vector<Item> out;
+  const CLI::ConfigTOML reader;
+  std::string prefix;
+  size_t start = 0;
+  int line = 0;
+  try {
+    while (start <= toml.size()) {
+      size_t end = toml.find('\n', start);
+      if (end == std::string_view::npos) end = toml.size();
+      prefix.append(toml.substr(start, end - start));
+      prefix += '\n';
+      ++line;
+      std::istringstream in(prefix);
+      std::vector<CLI::ConfigItem> parsed = reader.from_config(in);
+      // The "--" items that close the tables still open at the end of a
+      // prefix belong to a later line (or to the end of the file).
+      size_t stable = parsed.size();
+      const bool at_end = end == toml.size();
+      while (!at_end && stable > 0 && parsed[stable - 1].name == "--") --stable;
+      if (out.size() > stable) out.resize(stable);
+      for (size_t i = 0; i < stable; ++i) {
+        if (i < out.size()) {
+          out[i].item = std::move(parsed[i]);  // a multi-line value grows
+        } else {
+          out.push_back(Item{std::move(parsed[i]), line});
+        }
+      }
+      if (end == toml.size()) break;
+      start = end + 1;
+    }
+  } catch (const CLI::Error& e) {
+    return Status::invalid_argument(path + ": " + e.what());
+  }
+  return out;
+}
+
+const std::string& single(const Item& it, const std::string& where) {
+  static const std::string kEmpty;
+  if (it.item.inputs.size() != 1) {
+    throw std::invalid_argument(where + ": '" + it.item.name + "' takes one value");
+  }
+  return it.item.inputs.empty() ? kEmpty : it.item.inputs.front();
+}
+
+int to_int(const std::string& v, const std::string& where, const std::string& key, int lo, int hi) {
+  char* end = nullptr;
+  errno = 0;
+  long n = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || errno != 0 || n < lo || n > hi) {
+    throw std::invalid_argument(where + ": '" + key + "' must be a whole number from " + std::to_string(lo) +
+                                " to " + std::to_string(hi) + ", got \"" + v + "\"");
+  }
+  return static_cast<int>(n);
+}
+
+void set_field(SourceConfig& s, const Item& it, const std::string& where) {
+  const std::string& key = it.item.name;
+  if (key == "acl_groups") {
+    s.acl_groups.clear();
+    for (const auto& g : it.item.inputs) {
+      if (!g.empty()) s.acl_groups.push_back(g);
+    }
+    return;
+  }
+  const std::string& v = single(it, where);
+  if (key == "name") {
+    s.name = v;
+  } else if (key == "type") {
+    auto t = parse_source_type(v);
+    if (!t) {
+      throw std::invalid_argument(where + ": unknown source type '" + v +
+                                  "' (servicenow, servicenow-kb, jira, zendesk, confluence)");
+    }
+    s.type = *t;
+  } else if (key == "url") {
+    s.url = v;
+    while (!s.url.empty() && s.url.back() == '/') s.url.pop_back();
+  } else if (key == "table") {
+    s.table = v;
+  } else if (key == "query") {
+    s.query = v;
+  } else if (key == "auth") {
+    if (v == "basic") {
+      s.auth = AuthKind::kBasic;
+    } else if (v == "bearer") {
+      s.auth = AuthKind::kBearer;
+    } else if (v == "none") {
+      s.auth = AuthKind::kNone;
+    } else {
+      throw std::invalid_argument(where + ": auth must be basic, bearer or none, got '" + v + "'");
+    }
+  } else if (key == "user") {
+    s.user = v;
+  } else if (key == "secret_env") {
+    s.secret_env = v;
+  } else if (key == "secret_file") {
+    s.secret_file = v;
+  } else if (key == "interval") {
+    auto secs = parse_interval(v);
+    if (!secs) throw std::invalid_argument(where + ": interval must look like 30s, 5m, 2h or 1d, got '" + v + "'");
+    s.interval_seconds = *secs;
+  } else if (key == "webhook_secret_env") {
+    s.webhook_secret_env = v;
+  } else if (key == "page_size") {
+    s.page_size = to_int(v, where, key, 1, 1000);
+  } else if (key == "secret" || key == "password" || key == "token" || key == "api_token") {
+    throw std::invalid_argument(where + ": '" + key +
+                                "' would put a secret in the config file; name it with secret_env or secret_file");
+  } else {
+    throw std::invalid_argument(where + ": unknown key '" + key +
+                                "' in [[source]] (name, type, url, table, query, auth, user, secret_env, "
+                                "secret_file, interval, acl_groups, webhook_secret_env, page_size)");
+  }
+}
+
+void check_source(SourceConfig& s, const std::string& where) {
+  if (s.name.empty()) throw std::invalid_argument(where + ": [[source]] has no name");
+  for (char c : s.name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      throw std::invalid_argument(where + ": source name '" + s.name + "' may hold only letters, digits, - _ .");
+    }
+  }
+  const std::string who = where + ": source '" + s.name + "'";
+  if (s.url.rfind("http://", 0) != 0 && s.url.rfind("https://", 0) != 0) {
+    throw std::invalid_argument(who + ": url must start with https:// (or http://), got '" + s.url + "'");
+  }
+  if (s.auth != AuthKind::kNone && s.secret_env.empty() && s.secret_file.empty()) {
+    throw std::invalid_argument(who + ": auth needs secret_env or secret_file");
+  }
+  if (!s.secret_env.empty() && !s.secret_file.empty()) {
+    throw std::invalid_argument(who + ": give secret_env or secret_file, not both");
+  }
+  if (s.auth == AuthKind::kBasic && s.user.empty()) throw std::invalid_argument(who + ": auth = \"basic\" needs user");
+  if (!s.table.empty() && s.type != SourceType::kServiceNow && s.type != SourceType::kServiceNowKb) {
+    throw std::invalid_argument(who + ": table applies to servicenow sources only");
+  }
+  if (s.table.empty() && s.type == SourceType::kServiceNow) s.table = "incident";
+  if (s.table.empty() && s.type == SourceType::kServiceNowKb) s.table = "kb_knowledge";
+}
+
+}  // namespace
+
+const char* source_type_name(SourceType t) {
+  switch (t) {
+    case SourceType::kServiceNow: return "servicenow";
+    case SourceType::kServiceNowKb: return "servicenow-kb";
+    case SourceType::kJira: return "jira";
+    case SourceType::kZendesk: return "zendesk";
+    case SourceType::kConfluence: return "confluence";
+  }
+  return "?";
+}
+
+std::optional<SourceType> parse_source_type(std::string_view name) {
+  for (SourceType t : {SourceType::kServiceNow, SourceType::kServiceNowKb, SourceType::kJira, SourceType::kZendesk,
+                       SourceType::kConfluence}) {
+    if (name == source_type_name(t)) return t;
+  }
+  return std::nullopt;
+}
+
+std::optional<int64_t> parse_interval(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  int64_t unit = 1;
+  switch (text.back()) {
+    case 's': unit = 1; text.remove_suffix(1); break;
+    case 'm': unit = 60; text.remove_suffix(1); break;
+    case 'h': unit = 3600; text.remove_suffix(1); break;
+    case 'd': unit = 86400; text.remove_suffix(1); break;
+    default: break;
+  }
+  if (text.empty() || text.size() > 9) return std::nullopt;
+  int64_t n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  if (n <= 0) return std::nullopt;
+  return n * unit;
+}
+
+Result<std::vector<SourceConfig>> parse_sources(std::string_view toml, const std::string& path) {
+  auto items = read_items(toml, path);
+  if (!items.is_ok()) return items.status();
+  std::vector<SourceConfig> sources;
+  std::set<std::string> names;
+  SourceConfig* cur = nullptr;
+  try {
+    for (const Item& it : *items) {
+      const auto& parents = it.item.parents;
+      if (parents.empty() || parents.front() != "source") {
+        cur = nullptr;
+        continue;
+      }
+      const std::string where = path + ":" + std::to_string(it.line);
+      if (parents.size() > 1) throw std::invalid_argument(where + ": [[source]] tables cannot nest");
+      if (it.item.name == "++") {
+        sources.emplace_back();
+        cur = &sources.back();
+        cur->line = it.line;
+        continue;
+      }
+      if (it.item.name == "--") {
+        check_source(*cur, path + ":" + std::to_string(cur->line));
+        if (!names.insert(cur->name).second) {
+          throw std::invalid_argument(path + ":" + std::to_string(cur->line) + ": source name '" + cur->name +
+                                      "' is used twice");
+        }
+        cur = nullptr;
+        continue;
+      }
+      if (cur == nullptr) throw std::invalid_argument(where + ": key outside a [[source]] table");
+      set_field(*cur, it, where);
+    }
+  } catch (const std::invalid_argument& e) {
+    return Status::invalid_argument(e.what());
+  }
+  return sources;
+}
+
+Result<std::vector<SourceConfig>> read_sources(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::not_found("cannot read the config file " + path + ": " + std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_sources(ss.str(), path);
+}
+
+Result<std::string> load_secret(const SourceConfig& s) {
+  if (!s.secret_env.empty()) {
+    const char* v = std::getenv(s.secret_env.c_str());
+    if (v == nullptr || *v == '\0') {
+      return Status::failed_precondition("source '" + s.name + "': environment variable " + s.secret_env +
+                                         " (secret_env) is not set");
+    }
+    return std::string(v);
+  }
+  if (!s.secret_file.empty()) {
+    std::ifstream in(s.secret_file, std::ios::binary);
+    if (!in) {
+      return Status::failed_precondition("source '" + s.name + "': cannot read secret_file: " +
+                                         std::strerror(errno));
+    }
+    std::string v;
+    std::getline(in, v);
+    while (!v.empty() && (v.back() == '\r' || v.back() == ' ')) v.pop_back();
+    if (v.empty()) return Status::failed_precondition("source '" + s.name + "': secret_file is empty");
+    return v;
+  }
+  return std::string();
+}
+
+}  // namespace ragd::sync

@@ -1,0 +1,512 @@
+// The vendor clients. Each follows its vendor's documented API shape:
+//   ServiceNow Table API  GET /api/now/table/{table}?sysparm_query=...&sysparm_limit=N
+//   Jira (JSM) search     GET /rest/api/3/search/jql?jql=...&nextPageToken=...
+//   Zendesk export        GET /api/v2/incremental/tickets/cursor.json?start_time=0 | ?cursor=...
+//   Confluence search     GET {base}/rest/api/content/search?cql=...&expand=body.storage,...
+#include "sync/vendor.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+
+#include "connectors/connector.h"
+
+namespace ragd::sync {
+namespace {
+
+using json = nlohmann::json;
+
+// A field as text: plain strings, numbers, or ServiceNow's
+// {"display_value","value"} objects (`value`: the raw, UTC form).
+std::string raw_value(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return "";
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
+  if (it->is_object()) {
+    auto v = it->find("value");
+    if (v != it->end() && v->is_string()) return v->get<std::string>();
+  }
+  return "";
+}
+
+Result<json> parse_body(const HttpResponse& r, const std::string& what) {
+  json j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Status::corruption(what + ": the response is not a JSON object (" + std::to_string(r.body.size()) +
+                              " bytes)");
+  }
+  return j;
+}
+
+// Maps one record with the connector for `format`; errors name the record.
+void map_record(const json& wrapped, SourceFormat format, const std::string& id, Page& page,
+                std::vector<Document>* out = nullptr) {
+  FetchOptions fo;
+  fo.format = format;
+  std::string text = wrapped.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::vector<Document>& docs = out != nullptr ? *out : page.documents;
+  size_t before = docs.size();
+  FetchSink sink;
+  sink.on_document = [&](Document&& d) { docs.push_back(std::move(d)); };
+  std::string first_error;
+  sink.on_error = [&](const Status& s) {
+    if (first_error.empty()) first_error = s.message();
+  };
+  Status st = fetch_buffer(text, "record", fo, sink);
+  if (!st.is_ok() && first_error.empty()) first_error = st.message();
+  if (docs.size() == before) {
+    page.errors.push_back("record " + (id.empty() ? std::string("(no id)") : id) + ": " +
+                          (first_error.empty() ? std::string("no document in it") : first_error));
+  }
+}
+
+bool link_has_next(const std::map<std::string, std::string>& headers) {
+  auto it = headers.find("link");
+  return it != headers.end() && it->second.find("rel=\"next\"") != std::string::npos;
+}
+
+std::optional<uint64_t> header_count(const std::map<std::string, std::string>& headers, const char* name) {
+  auto it = headers.find(name);
+  if (it == headers.end() || it->second.empty() || it->second.size() > 18) return std::nullopt;
+  if (!std::all_of(it->second.begin(), it->second.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  return std::stoull(it->second);
+}
+
+// ---- ServiceNow (incidents and knowledge articles) ----
+
+const char* kIncidentFields =
+    "sys_id,number,short_description,description,close_notes,comments,work_notes,category,subcategory,"
+    "assignment_group,priority,state,close_code,impact,urgency,cmdb_ci,contact_type,business_service,"
+    "assigned_to,caller_id,location,sys_created_on,opened_at,sys_updated_on,resolved_at,closed_at";
+const char* kKbFields =
+    "sys_id,number,short_description,text,workflow_state,kb_category,kb_knowledge_base,sys_created_on,"
+    "sys_updated_on";
+
+class ServiceNowClient : public VendorClient {
+ public:
+  ServiceNowClient(const SourceConfig& s, HttpClient& http) : s_(s), http_(http) {}
+
+  Result<Page> fetch(const Cursor& cursor) override {
+    const std::string q = s_.query.empty() ? "" : s_.query + "^";
+    std::string query;
+    if (cursor.since.empty()) {
+      query = s_.query;
+    } else {
+      // Keyset paging on (sys_updated_on, sys_id): nothing skipped when
+      // records change between pages, which offset paging cannot promise.
+      query = q + "sys_updated_on>" + cursor.since + "^NQ" + q + "sys_updated_on=" + cursor.since +
+              "^sys_id>" + cursor.last_id;
+    }
+    query += std::string(query.empty() ? "" : "^") + "ORDERBYsys_updated_on^ORDERBYsys_id";
+    const bool kb = s_.type == SourceType::kServiceNowKb;
+    std::string url = s_.url + "/api/now/table/" + url_encode(s_.table) + "?sysparm_query=" + url_encode(query) +
+                      "&sysparm_limit=" + std::to_string(s_.page_size) +
+                      "&sysparm_offset=0&sysparm_display_value=all&sysparm_exclude_reference_link=true"
+                      "&sysparm_fields=" + url_encode(kb ? kKbFields : kIncidentFields);
+    auto r = http_.get(url);
+    if (!r.is_ok()) return r.status();
+    auto body = parse_body(*r, "ServiceNow " + s_.table);
+    if (!body.is_ok()) return body.status();
+    auto res = body->find("result");
+    if (res == body->end() || !res->is_array()) {
+      return Status::corruption("ServiceNow " + s_.table + ": the response has no \"result\" array");
+    }
+    Page page;
+    page.next = cursor;
+    page.total = header_count(r->headers, "x-total-count");
+    for (const json& rec : *res) {
+      ++page.fetched;
+      if (!rec.is_object()) {
+        page.errors.push_back("record (not an object): skipped");
+        continue;
+      }
+      const std::string sys_id = raw_value(rec, "sys_id");
+      const std::string number = raw_value(rec, "number");
+      const std::string updated = raw_value(rec, "sys_updated_on");
+      if (sys_id.empty() || !parse_time(updated)) {
+        page.errors.push_back("record " + (number.empty() ? sys_id : number) +
+                              ": no sys_id or no valid sys_updated_on; skipped");
+        continue;
+      }
+      // The cursor moves over every record read, good or bad: a malformed
+      // record is reported, not retried forever.
+      page.next.since = updated;
+      page.next.last_id = sys_id;
+      const std::string id = number.empty() ? sys_id : number;
+      page.seen_ids.push_back(id);
+      if (kb) {
+        map_article(rec, id, *parse_time(updated), page);
+      } else {
+        map_record(json{{"result", json::array({rec})}}, SourceFormat::kServiceNow, id, page);
+      }
+    }
+    page.last = page.fetched < static_cast<uint64_t>(s_.page_size) || !link_has_next(r->headers);
+    return page;
+  }
+
+ private:
+  // A knowledge article: published ones are runbooks or policies; any other
+  // workflow state (retired, outdated, draft, review) leaves the index.
+  void map_article(const json& rec, const std::string& id, int64_t updated, Page& page) {
+    const std::string state = raw_value(rec, "workflow_state");
+    if (state != "published") {
+      page.deletions.push_back(id);
+      return;
+    }
+    std::vector<Document> docs;
+    FetchOptions fo;
+    fo.format = SourceFormat::kHtml;
+    FetchSink sink;
+    sink.on_document = [&](Document&& d) { docs.push_back(std::move(d)); };
+    std::string err;
+    sink.on_error = [&](const Status& s) { err = s.message(); };
+    const std::string html = raw_value(rec, "text");
+    (void)fetch_buffer(html, id + ".html", fo, sink);
+    const std::string title = raw_value(rec, "short_description");
+    if (docs.empty() && title.empty()) {
+      page.errors.push_back("record " + id + ": article body unreadable" + (err.empty() ? "" : ": " + err));
+      return;
+    }
+    Document d = docs.empty() ? Document{} : std::move(docs.front());
+    d.id = id;
+    if (!title.empty()) d.title = title;
+    std::string category = raw_value(rec, "kb_category");
+    auto display = rec.find("kb_category");
+    if (display != rec.end() && display->is_object() && display->contains("display_value") &&
+        (*display)["display_value"].is_string()) {
+      category = (*display)["display_value"].get<std::string>();
+    }
+    std::string lower = category + " " + d.title;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    d.kind = lower.find("policy") != std::string::npos ? "policy" : "runbook";
+    d.source = "servicenow";
+    d.url = s_.url + "/kb_view.do?sysparm_article=" + url_encode(id);
+    d.metadata["number"] = id;
+    d.metadata["workflow_state"] = state;
+    if (!category.empty()) d.metadata["kb_category"] = category;
+    d.metadata["sys_id"] = raw_value(rec, "sys_id");
+    d.updated_at = updated;
+    if (auto c = parse_time(raw_value(rec, "sys_created_on"))) d.created_at = *c;
+    d.origin = s_.name + " " + id;
+    page.documents.push_back(std::move(d));
+  }
+
+  const SourceConfig& s_;
+  HttpClient& http_;
+};
+
+// ---- Jira Service Management ----
+
+const char* kJiraFields =
+    "summary,description,comment,status,priority,issuetype,assignee,reporter,project,resolution,labels,"
+    "components,created,updated,resolutiondate";
+
+// Ends a pass of a "modified since" search: the next one starts at the
+// minute of the newest update seen (records of that minute come again and
+// are unchanged no-ops).
+void end_pass(const Cursor& cursor, Page& page) {
+  page.next.token.clear();
+  if (page.next.pass_max > 0) page.next.since = format_query_minute(page.next.pass_max);
+  else page.next.since = cursor.since;
+  page.next.pass_max = 0;
+  page.last = true;
+}
+
+class JiraClient : public VendorClient {
+ public:
+  JiraClient(const SourceConfig& s, HttpClient& http) : s_(s), http_(http) {}
+
+  Result<Page> fetch(const Cursor& cursor) override {
+    std::string jql = s_.query.empty() ? "" : "(" + s_.query + ")";
+    if (!cursor.since.empty()) jql += std::string(jql.empty() ? "" : " AND ") + "updated >= \"" + cursor.since + "\"";
+    jql += " ORDER BY updated ASC, key ASC";
+    std::string url = s_.url + "/rest/api/3/search/jql?jql=" + url_encode(jql) +
+                      "&maxResults=" + std::to_string(s_.page_size) + "&fields=" + url_encode(kJiraFields);
+    if (!cursor.token.empty()) url += "&nextPageToken=" + url_encode(cursor.token);
+    auto r = http_.get(url);
+    if (!r.is_ok()) return r.status();
+    auto body = parse_body(*r, "Jira search");
+    if (!body.is_ok()) return body.status();
+    auto issues = body->find("issues");
+    if (issues == body->end() || !issues->is_array()) {
+      return Status::corruption("Jira search: the response has no \"issues\" array");
+    }
+    Page page;
+    page.next = cursor;
+    for (const json& issue : *issues) {
+      ++page.fetched;
+      const std::string key = issue.is_object() ? raw_value(issue, "key") : "";
+      if (key.empty()) {
+        page.errors.push_back("record (no key): skipped");
+        continue;
+      }
+      page.seen_ids.push_back(key);
+      auto fields = issue.find("fields");
+      if (fields != issue.end() && fields->is_object()) {
+        if (auto t = parse_time(raw_value(*fields, "updated"))) page.next.pass_max = std::max(page.next.pass_max, *t);
+      }
+      map_record(json{{"issues", json::array({issue})}}, SourceFormat::kJira, key, page);
+    }
+    auto tok = body->find("nextPageToken");
+    bool is_last = body->value("isLast", false);
+    if (!is_last && tok != body->end() && tok->is_string() && !tok->get<std::string>().empty()) {
+      page.next.token = tok->get<std::string>();
+    } else {
+      end_pass(cursor, page);
+    }
+    return page;
+  }
+
+ private:
+  const SourceConfig& s_;
+  HttpClient& http_;
+};
+
+// ---- Zendesk ----
+
+class ZendeskClient : public VendorClient {
+ public:
+  ZendeskClient(const SourceConfig& s, HttpClient& http) : s_(s), http_(http) {}
+
+  Result<Page> fetch(const Cursor& cursor) override {
+    std::string url = s_.url + "/api/v2/incremental/tickets/cursor.json?per_page=" + std::to_string(s_.page_size);
+    url += cursor.token.empty() ? "&start_time=0" : "&cursor=" + url_encode(cursor.token);
+    auto r = http_.get(url);
+    if (!r.is_ok()) return r.status();
+    auto body = parse_body(*r, "Zendesk incremental export");
+    if (!body.is_ok()) return body.status();
+    auto tickets = body->find("tickets");
+    if (tickets == body->end() || !tickets->is_array()) {
+      return Status::corruption("Zendesk incremental export: the response has no \"tickets\" array");
+    }
+    Page page;
+    page.next = cursor;
+    for (const json& t : *tickets) {
+      ++page.fetched;
+      const std::string raw_id = t.is_object() ? raw_value(t, "id") : "";
+      if (raw_id.empty()) {
+        page.errors.push_back("record (no id): skipped");
+        continue;
+      }
+      const std::string id = "ZD-" + raw_id;
+      page.seen_ids.push_back(id);
+      if (raw_value(t, "status") == "deleted") {
+        page.deletions.push_back(id);
+        continue;
+      }
+      map_record(json{{"tickets", json::array({t})}}, SourceFormat::kZendesk, id, page);
+    }
+    auto after = body->find("after_cursor");
+    if (after != body->end() && after->is_string() && !after->get<std::string>().empty()) {
+      page.next.token = after->get<std::string>();
+    }
+    page.last = body->value("end_of_stream", true);
+    return page;
+  }
+
+ private:
+  const SourceConfig& s_;
+  HttpClient& http_;
+};
+
+// ---- Confluence ----
+
+class ConfluenceClient : public VendorClient {
+ public:
+  ConfluenceClient(const SourceConfig& s, HttpClient& http) : s_(s), http_(http) {}
+
+  Result<Page> fetch(const Cursor& cursor) override {
+    std::string url;
+    if (!cursor.token.empty()) {
+      url = s_.url + cursor.token;  // _links.next, relative to the base URL
+    } else {
+      std::string cql = "type=page";
+      if (!s_.query.empty()) cql += " AND (" + s_.query + ")";
+      if (!cursor.since.empty()) cql += " AND lastmodified >= \"" + cursor.since + "\"";
+      cql += " order by lastmodified asc";
+      url = s_.url + "/rest/api/content/search?cql=" + url_encode(cql) + "&limit=" + std::to_string(s_.page_size) +
+            "&expand=" + url_encode("body.storage,version,metadata.labels,space");
+    }
+    auto r = http_.get(url);
+    if (!r.is_ok()) return r.status();
+    auto body = parse_body(*r, "Confluence search");
+    if (!body.is_ok()) return body.status();
+    auto results = body->find("results");
+    if (results == body->end() || !results->is_array()) {
+      return Status::corruption("Confluence search: the response has no \"results\" array");
+    }
+    Page page;
+    page.next = cursor;
+    if (auto t = body->find("totalSize"); t != body->end() && t->is_number_unsigned()) page.total = t->get<uint64_t>();
+    for (const json& c : *results) {
+      ++page.fetched;
+      map_page(c, page);
+    }
+    std::string next;
+    if (auto l = body->find("_links"); l != body->end() && l->is_object()) next = raw_value(*l, "next");
+    if (!next.empty() && next.front() == '/') {
+      page.next.token = next;
+    } else {
+      end_pass(cursor, page);
+    }
+    return page;
+  }
+
+ private:
+  void map_page(const json& c, Page& page) {
+    const std::string raw_id = c.is_object() ? raw_value(c, "id") : "";
+    if (raw_id.empty()) {
+      page.errors.push_back("record (no id): skipped");
+      return;
+    }
+    const std::string id = "confluence-" + raw_id;
+    page.seen_ids.push_back(id);
+    int64_t when = 0;
+    std::string html;
+    try {
+      if (c.contains("version")) {
+        if (auto t = parse_time(raw_value(c.at("version"), "when"))) when = *t;
+      }
+      html = c.at("body").at("storage").at("value").get<std::string>();
+    } catch (const json::exception&) {
+      page.errors.push_back("record " + id + ": no body.storage.value string; skipped");
+      return;
+    }
+    if (when > 0) page.next.pass_max = std::max(page.next.pass_max, when);
+    if (raw_value(c, "status") == "trashed") {
+      page.deletions.push_back(id);
+      return;
+    }
+    std::vector<Document> docs;
+    FetchOptions fo;
+    fo.format = SourceFormat::kHtml;
+    FetchSink sink;
+    sink.on_document = [&](Document&& d) { docs.push_back(std::move(d)); };
+    std::string err;
+    sink.on_error = [&](const Status& s) { err = s.message(); };
+    (void)fetch_buffer(html, id + ".html", fo, sink);
+    const std::string title = raw_value(c, "title");
+    if (docs.empty() && title.empty()) {
+      page.errors.push_back("record " + id + ": page body unreadable" + (err.empty() ? "" : ": " + err));
+      return;
+    }
+    Document d = docs.empty() ? Document{} : std::move(docs.front());
+    d.id = id;
+    d.title = title;
+    d.kind = "runbook";
+    d.source = "confluence";
+    d.updated_at = when;
+    std::string labels;
+    try {
+      for (const json& l : c.at("metadata").at("labels").at("results")) {
+        std::string name = raw_value(l, "name");
+        if (name.empty()) continue;
+        labels += (labels.empty() ? "" : ",") + name;
+        if (name == "policy") d.kind = "policy";
+      }
+    } catch (const json::exception&) {
+    }
+    if (!labels.empty()) d.metadata["labels"] = labels;
+    if (c.contains("space") && c["space"].is_object()) d.metadata["space"] = raw_value(c["space"], "key");
+    if (c.contains("_links") && c["_links"].is_object()) {
+      std::string webui = raw_value(c["_links"], "webui");
+      if (!webui.empty()) d.url = s_.url + webui;
+    }
+    d.origin = s_.name + " " + id;
+    page.documents.push_back(std::move(d));
+  }
+
+  const SourceConfig& s_;
+  HttpClient& http_;
+};
+
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+}  // namespace
+
+std::optional<int64_t> parse_time(const std::string& s) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, n = 0;
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2d%*1[ T]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6) {
+    return std::nullopt;
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  size_t i = static_cast<size_t>(n);
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  }
+  int64_t offset = 0;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+    int oh = 0, om = 0;
+    std::string rest = s.substr(i + 1);
+    rest.erase(std::remove(rest.begin(), rest.end(), ':'), rest.end());
+    if (rest.size() != 4 || std::sscanf(rest.c_str(), "%2d%2d", &oh, &om) != 2) return std::nullopt;
+    offset = (oh * 3600 + om * 60) * (s[i] == '+' ? 1 : -1);
+  } else if (i < s.size() && s[i] != 'Z') {
+    return std::nullopt;
+  }
+  return days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 + mi * 60 +
+         sec - offset;
+}
+
+std::string format_servicenow_time(int64_t t) {
+  time_t tt = static_cast<time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+std::string format_query_minute(int64_t t) {
+  time_t tt = static_cast<time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y/%m/%d %H:%M", &tm);
+  return buf;
+}
+
+std::string Cursor::to_json() const {
+  return json{{"since", since}, {"last_id", last_id}, {"token", token}, {"pass_max", pass_max}}.dump();
+}
+
+Result<Cursor> Cursor::from_json(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::corruption("sync cursor is not a JSON object");
+  Cursor c;
+  try {
+    c.since = j.value("since", "");
+    c.last_id = j.value("last_id", "");
+    c.token = j.value("token", "");
+    c.pass_max = j.value("pass_max", int64_t{0});
+  } catch (const json::exception& e) {
+    return Status::corruption(std::string("sync cursor: ") + e.what());
+  }
+  return c;
+}
+
+std::unique_ptr<VendorClient> make_vendor_client(const SourceConfig& source, HttpClient& http) {
+  switch (source.type) {
+    case SourceType::kServiceNow:
+    case SourceType::kServiceNowKb: return std::make_unique<ServiceNowClient>(source, http);
+    case SourceType::kJira: return std::make_unique<JiraClient>(source, http);
+    case SourceType::kZendesk: return std::make_unique<ZendeskClient>(source, http);
+    case SourceType::kConfluence: return std::make_unique<ConfluenceClient>(source, http);
+  }
+  return nullptr;
+}
+
+}  // namespace ragd::sync

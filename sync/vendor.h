@@ -1,0 +1,68 @@
+// One fetch client per vendor: it asks for the page after a cursor and
+// turns the vendor's records into Documents (through the connectors/
+// mappers where they exist), deletions and per-record errors.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ragd/document.h"
+#include "ragd/status.h"
+#include "sync/http.h"
+#include "sync/source.h"
+
+namespace ragd::sync {
+
+// Where a source stands. Stored as JSON in the store (Store::put_state, key
+// "sync:<source name>") after the page it describes is durable.
+struct Cursor {
+  // ServiceNow: sys_updated_on (UTC, "YYYY-MM-DD hh:mm:ss") and sys_id of
+  // the last record taken: the next page is everything after that pair.
+  // Jira/Confluence: the lower bound of the running pass (JQL/CQL minutes,
+  // "yyyy/MM/dd HH:mm", UTC). Zendesk: unused.
+  std::string since;
+  std::string last_id;
+  // Jira nextPageToken / Confluence next link / Zendesk after_cursor.
+  std::string token;
+  // Jira/Confluence: the newest update seen in the running pass (unix
+  // seconds); the next pass starts from its minute.
+  int64_t pass_max = 0;
+
+  std::string to_json() const;
+  static Result<Cursor> from_json(const std::string& text);
+  bool operator==(const Cursor&) const = default;
+};
+
+struct Page {
+  std::vector<Document> documents;      // to upsert
+  std::vector<std::string> deletions;   // document ids the vendor marked deleted/retired
+  std::vector<std::string> seen_ids;    // every id on the page (for pruning)
+  std::vector<std::string> errors;      // malformed records: "record <id>: <why>"
+  uint64_t fetched = 0;                 // records on the page
+  std::optional<uint64_t> total;        // the vendor's count of matches, when it gives one
+  Cursor next;                          // the cursor after this page
+  bool last = false;                    // nothing more right now
+};
+
+class VendorClient {
+ public:
+  virtual ~VendorClient() = default;
+  // The page after `cursor`. A non-ok result means nothing of the page may
+  // be stored (the cursor stays).
+  virtual Result<Page> fetch(const Cursor& cursor) = 0;
+};
+
+// `http` must outlive the client.
+std::unique_ptr<VendorClient> make_vendor_client(const SourceConfig& source, HttpClient& http);
+
+// Unix seconds from "2024-03-01 10:22:33", "2024-03-01T10:22:33Z",
+// "2024-03-01T10:22:33.123+0100" or "...+01:00".
+std::optional<int64_t> parse_time(const std::string& s);
+// "YYYY-MM-DD hh:mm:ss" (ServiceNow) and "yyyy/MM/dd HH:mm" (JQL, CQL), UTC.
+std::string format_servicenow_time(int64_t unix_seconds);
+std::string format_query_minute(int64_t unix_seconds);
+
+}  // namespace ragd::sync

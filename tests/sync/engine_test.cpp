@@ -1,0 +1,349 @@
+// The sync engine against fake vendor APIs on loopback, with a real RocksDB
+// store: paging, cursors, retries, deletions, malformed records.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+#include "index/store.h"
+#include "sync/engine.h"
+#include "tests/sync/fake_vendors.h"
+#include "tests/sync/test_embedder.h"
+
+namespace ragd::sync {
+namespace {
+
+using namespace ragd::sync::testing;
+
+constexpr int64_t kT0 = 1717200000;  // 2024-06-01 00:00:00 UTC
+
+json incident(int i, int64_t updated, const std::string& extra = "") {
+  char sys_id[40];
+  std::snprintf(sys_id, sizeof sys_id, "%032x", i * 7919);
+  char number[16];
+  std::snprintf(number, sizeof number, "INC%07d", i);
+  return {{"sys_id", sys_id},
+          {"number", number},
+          {"short_description", "VPN error 809 on laptop " + std::to_string(i) + extra},
+          {"description", "User cannot connect to the VPN; error 809 after the update."},
+          {"close_notes", "Re-registered the L2TP IPsec NAT-T key and rebooted."},
+          {"category", "network"},
+          {"assignment_group", "Service Desk"},
+          {"state", "Closed"},
+          {"sys_created_on", sn_time(updated - 100)},
+          {"sys_updated_on", sn_time(updated)}};
+}
+
+class SyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = temp_dir("engine");
+    StoreOptions so;
+    so.dir = dir_;
+    so.sync_writes = false;
+    auto s = Store::open(so);
+    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+    store_ = std::move(*s);
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  SyncResult run(const SourceConfig& src, SyncRunOptions o = {}) {
+    SyncEngine e(*store_, embedder_);
+    e.sleep_override = [this](int64_t ms) {
+      waits_.push_back(ms);
+      return true;
+    };
+    return e.run(src, o);
+  }
+  SourceConfig source(SourceType type, const std::string& url, int page_size) {
+    SourceConfig s;
+    s.name = "src";
+    s.type = type;
+    s.url = url;
+    s.page_size = page_size;
+    if (type == SourceType::kServiceNow) s.table = "incident";
+    if (type == SourceType::kServiceNowKb) s.table = "kb_knowledge";
+    return s;
+  }
+  std::set<std::string> ids() {
+    std::set<std::string> out;
+    store_->for_each_document([&](const std::string& id) { out.insert(id); });
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Store> store_;
+  HashEmbedder embedder_;
+  std::vector<int64_t> waits_;
+};
+
+TEST_F(SyncTest, ServiceNowPagesByKeysetAndResumes) {
+  FakeServiceNow sn("incident");
+  for (int i = 1; i <= 250; ++i) sn.put(incident(i, kT0 + i / 3));  // several records per second
+  LoopbackServer server([&](const Request& r) { return sn.handle(r); });
+  SourceConfig src = source(SourceType::kServiceNow, server.url(), 100);
+  src.acl_groups = {"itsm-agents"};
+
+  std::vector<std::optional<uint64_t>> totals;
+  SyncEngine e(*store_, embedder_);
+  e.on_page = [&](const SourceConfig&, const SyncCounts&, std::optional<uint64_t> total) { totals.push_back(total); };
+  SyncResult r = e.run(src);
+  ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+  EXPECT_EQ(r.counts.fetched, 250u);
+  EXPECT_EQ(r.counts.added, 250u);
+  EXPECT_EQ(r.counts.failed, 0u);
+  EXPECT_EQ(r.counts.pages, 3u);
+  ASSERT_EQ(totals.size(), 3u);
+  EXPECT_EQ(totals[0], 250u);  // X-Total-Count
+  EXPECT_EQ(totals[1], 150u);  // what is left after the cursor
+  EXPECT_EQ(ids().size(), 250u);
+  auto doc = store_->get_document("INC0000007");
+  ASSERT_TRUE(doc.is_ok());
+  EXPECT_EQ(doc->kind, "ticket");
+  EXPECT_EQ(doc->acl, std::vector<std::string>{"itsm-agents"});
+  EXPECT_EQ(doc->metadata.at("sync_source"), "src");
+  EXPECT_NE(doc->text.find("NAT-T"), std::string::npos);  // close_notes became the resolution
+  for (const auto& t : server.targets()) {
+    EXPECT_NE(t.find("sysparm_fields="), std::string::npos);
+    EXPECT_NE(t.find("sysparm_limit=100"), std::string::npos);
+  }
+
+  // Nothing new: one request, nothing fetched.
+  SyncResult again = run(src);
+  ASSERT_TRUE(again.status.is_ok()) << again.status.to_string();
+  EXPECT_EQ(again.counts.fetched, 0u);
+
+  // Two updated, one new, and one at the same second as the cursor but a
+  // later sys_id.
+  sn.put(incident(5, kT0 + 1000, " (reopened)"));
+  sn.put(incident(9, kT0 + 1001, " (reopened)"));
+  sn.put(incident(300, kT0 + 1001));
+  SyncResult delta = run(src);
+  ASSERT_TRUE(delta.status.is_ok()) << delta.status.to_string();
+  EXPECT_EQ(delta.counts.fetched, 3u);
+  EXPECT_EQ(delta.counts.updated, 2u);
+  EXPECT_EQ(delta.counts.added, 1u);
+  EXPECT_NE(store_->get_document("INC0000005")->title.find("(reopened)"), std::string::npos);
+  EXPECT_EQ(ids().size(), 251u);
+}
+
+TEST_F(SyncTest, RetriesHonourRetryAfterAndBackOffOn500) {
+  FakeServiceNow sn("incident");
+  for (int i = 1; i <= 30; ++i) sn.put(incident(i, kT0 + i));
+  LoopbackServer server([&](const Request& r) { return sn.handle(r); });
+  sn.push_fault(Response{429, {{"Retry-After", "7"}}, R"({"error":{"message":"Too many requests"}})"});
+  sn.push_fault(Response{500, {}, R"({"error":{"message":"internal"}})"});
+  sn.push_fault(Response{503, {{"Retry-After", "2"}}, "{}"});
+  SyncResult r = run(source(SourceType::kServiceNow, server.url(), 100));
+  ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+  EXPECT_EQ(r.counts.fetched, 30u);
+  EXPECT_EQ(r.counts.retries, 3u);
+  ASSERT_EQ(waits_.size(), 3u);
+  EXPECT_EQ(waits_[0], 7000);                       // Retry-After: 7
+  EXPECT_GE(waits_[1], 500);                         // 500: backoff with jitter, second attempt
+  EXPECT_LE(waits_[1], 1000);
+  EXPECT_EQ(waits_[2], 2000);                       // 503 + Retry-After: 2
+  EXPECT_EQ(ids().size(), 30u);
+}
+
+TEST_F(SyncTest, PersistentServerErrorsStopWithoutMovingTheCursor) {
+  FakeServiceNow sn("incident");
+  for (int i = 1; i <= 30; ++i) sn.put(incident(i, kT0 + i));
+  LoopbackServer server([&](const Request& r) { return sn.handle(r); });
+  SourceConfig src = source(SourceType::kServiceNow, server.url(), 10);
+  SyncRunOptions one;
+  one.max_pages = 1;
+  ASSERT_TRUE(run(src, one).status.is_ok());
+  const std::string cursor = *store_->get_state(cursor_key("src"));
+  for (int i = 0; i < 10; ++i) sn.push_fault(Response{500, {}, "{}"});
+  SyncResult r = run(src);
+  EXPECT_EQ(r.status.code(), StatusCode::kUnavailable);
+  EXPECT_NE(r.status.message().find("HTTP 500"), std::string::npos) << r.status.message();
+  EXPECT_EQ(*store_->get_state(cursor_key("src")), cursor);
+  EXPECT_EQ(ids().size(), 10u);
+  // Exponential: each wait's ceiling doubles.
+  ASSERT_EQ(waits_.size(), 5u);
+  EXPECT_LE(waits_[0], 500);
+  EXPECT_GT(waits_[4], 4000);
+}
+
+TEST_F(SyncTest, UnauthorizedStopsTheSourceWithAClearError) {
+  FakeServiceNow sn("incident");
+  sn.put(incident(1, kT0));
+  sn.expect_auth("Basic " + base64("svc_ragd:right"));
+  LoopbackServer server([&](const Request& r) { return sn.handle(r); });
+  SourceConfig src = source(SourceType::kServiceNow, server.url(), 10);
+  src.auth = AuthKind::kBasic;
+  src.user = "svc_ragd";
+  src.secret_env = "RAGD_SYNC_TEST_PW";
+  ::setenv("RAGD_SYNC_TEST_PW", "wrong", 1);
+  SyncResult bad = run(src);
+  EXPECT_EQ(bad.status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(bad.status.message().find("HTTP 401"), std::string::npos) << bad.status.message();
+  EXPECT_EQ(bad.status.message().find("wrong"), std::string::npos);  // the secret is never in a message
+  EXPECT_TRUE(waits_.empty());  // no retries
+  EXPECT_TRUE(ids().empty());
+  ::setenv("RAGD_SYNC_TEST_PW", "right", 1);
+  SyncResult good = run(src);
+  ASSERT_TRUE(good.status.is_ok()) << good.status.to_string();
+  EXPECT_EQ(ids().size(), 1u);
+  ::unsetenv("RAGD_SYNC_TEST_PW");
+}
+
+TEST_F(SyncTest, MalformedRecordIsReportedWithItsIdAndSkipped) {
+  FakeServiceNow sn("incident");
+  for (int i = 1; i <= 5; ++i) sn.put(incident(i, kT0 + i));
+  json bad = incident(3, kT0 + 3);
+  bad["sys_updated_on"] = "yesterday";
+  sn.put(bad);
+  json empty = incident(4, kT0 + 4);  // no text at all: the document is rejected by ingest
+  empty["short_description"] = "";
+  empty["description"] = "";
+  empty["close_notes"] = "";
+  sn.put(empty);
+  LoopbackServer server([&](const Request& r) { return sn.handle(r); });
+  SyncResult r = run(source(SourceType::kServiceNow, server.url(), 100));
+  ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+  EXPECT_EQ(r.counts.fetched, 5u);
+  EXPECT_GE(r.counts.failed, 1u);
+  bool named = false;
+  for (const auto& e : r.errors) named |= e.find("INC0000003") != std::string::npos;
+  EXPECT_TRUE(named) << ::testing::PrintToString(r.errors);
+  EXPECT_TRUE(ids().count("INC0000001"));
+  EXPECT_TRUE(ids().count("INC0000005"));
+  EXPECT_FALSE(ids().count("INC0000003"));
+}
+
+TEST_F(SyncTest, RetiredKnowledgeArticleLeavesTheIndex) {
+  FakeServiceNow kb("kb_knowledge");
+  auto article = [](int i, int64_t t, const std::string& state) {
+    char sys_id[40];
+    std::snprintf(sys_id, sizeof sys_id, "%032x", 1000 + i);
+    return json{{"sys_id", sys_id},
+                {"number", "KB00" + std::to_string(10 + i)},
+                {"short_description", "Reset a forgotten password " + std::to_string(i)},
+                {"text", "<h2>Steps</h2><p>Open the self-service portal and choose <b>Forgot password</b>.</p>"},
+                {"workflow_state", state},
+                {"kb_category", i == 2 ? "Security policy" : "How-to"},
+                {"sys_created_on", sn_time(t - 10)},
+                {"sys_updated_on", sn_time(t)}};
+  };
+  kb.put(article(1, kT0, "published"));
+  kb.put(article(2, kT0 + 1, "published"));
+  kb.put(article(3, kT0 + 2, "draft"));
+  LoopbackServer server([&](const Request& r) { return kb.handle(r); });
+  SourceConfig src = source(SourceType::kServiceNowKb, server.url(), 10);
+  SyncResult r = run(src);
+  ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+  EXPECT_EQ(ids(), (std::set<std::string>{"KB0011", "KB0012"}));
+  auto doc = store_->get_document("KB0011");
+  ASSERT_TRUE(doc.is_ok());
+  EXPECT_EQ(doc->kind, "runbook");
+  EXPECT_EQ(doc->metadata.at("workflow_state"), "published");
+  EXPECT_NE(doc->text.find("Forgot password"), std::string::npos);
+  EXPECT_EQ(store_->get_document("KB0012")->kind, "policy");
+
+  kb.put(article(1, kT0 + 50, "retired"));
+  SyncResult r2 = run(src);
+  ASSERT_TRUE(r2.status.is_ok()) << r2.status.to_string();
+  EXPECT_EQ(r2.counts.deleted, 1u);
+  EXPECT_EQ(ids(), (std::set<std::string>{"KB0012"}));
+}
+
+TEST_F(SyncTest, ZendeskCursorExportUntilEndOfStreamWithDeletions) {
+  FakeZendesk zd;
+  for (int i = 1; i <= 45; ++i) zd.put(i, kT0 + i, "Printer jams on floor " + std::to_string(i), "solved");
+  json broken = {{"id", 999}, {"subject", {{"nested", true}}}, {"status", "open"}};  // subject is not text
+  zd.put_raw(broken);
+  LoopbackServer server([&](const Request& r) { return zd.handle(r); });
+  SourceConfig src = source(SourceType::kZendesk, server.url(), 20);
+  SyncResult r = run(src);
+  ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+  EXPECT_EQ(r.counts.fetched, 46u);
+  EXPECT_EQ(r.counts.pages, 3u);  // 20 + 20 + 6, end_of_stream on the last
+  EXPECT_EQ(r.counts.added, 45u);
+  EXPECT_EQ(ids().size(), 45u);
+  EXPECT_TRUE(ids().count("ZD-7"));
+  ASSERT_EQ(r.counts.failed, 1u);
+  EXPECT_NE(r.errors.at(0).find("ZD-999"), std::string::npos) << r.errors.at(0);
+
+  zd.put(7, kT0 + 100, "Printer jams on floor 7", "deleted");
+  zd.put(8, kT0 + 101, "Printer jams on floor 8 (again)", "open");
+  SyncResult r2 = run(src);
+  ASSERT_TRUE(r2.status.is_ok()) << r2.status.to_string();
+  EXPECT_EQ(r2.counts.fetched, 2u);  // resumed from after_cursor
+  EXPECT_EQ(r2.counts.deleted, 1u);
+  EXPECT_EQ(r2.counts.updated, 1u);
+  EXPECT_FALSE(ids().count("ZD-7"));
+  auto targets = server.targets();
+  ASSERT_EQ(targets.size(), 4u);  // 3 pages, then 1 for the changes
+  EXPECT_NE(targets[0].find("start_time=0"), std::string::npos);
+  for (size_t i = 1; i < targets.size(); ++i) EXPECT_NE(targets[i].find("cursor=c"), std::string::npos) << targets[i];
+}
+
+TEST_F(SyncTest, JiraNextPageTokenAndAdf) {
+  FakeJira jira;
+  for (int i = 1; i <= 25; ++i) {
+    jira.put("IT-" + std::to_string(i), kT0 + i * 30, "Outlook keeps asking for password " + std::to_string(i),
+             "Clear the cached credentials in Credential Manager.");
+  }
+  LoopbackServer server([&](const Request& r) { return jira.handle(r); });
+  SourceConfig src = source(SourceType::kJira, server.url(), 10);
+  SyncResult r = run(src);
+  ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+  EXPECT_EQ(r.counts.fetched, 25u);
+  EXPECT_EQ(r.counts.pages, 3u);
+  EXPECT_EQ(ids().size(), 25u);
+  auto doc = store_->get_document("IT-3");
+  ASSERT_TRUE(doc.is_ok());
+  EXPECT_NE(doc->text.find("Credential Manager"), std::string::npos);
+  bool token_used = false;
+  for (const auto& t : server.targets()) token_used |= t.find("nextPageToken=p10") != std::string::npos;
+  EXPECT_TRUE(token_used);
+
+  // The next pass starts at the newest update's minute: only that minute
+  // again (unchanged) and the new change.
+  jira.put("IT-2", kT0 + 2000, "Outlook keeps asking for password (Teams too)", "Reset the token broker.");
+  SyncResult r2 = run(src);
+  ASSERT_TRUE(r2.status.is_ok()) << r2.status.to_string();
+  EXPECT_EQ(r2.counts.updated, 1u);
+  EXPECT_LE(r2.counts.fetched, 4u);
+  EXPECT_NE(store_->get_document("IT-2")->text.find("token broker"), std::string::npos);
+
+  // Pruning: a full pass removes what the source no longer lists.
+  jira.erase("IT-4");
+  SyncRunOptions full;
+  full.full = true;
+  SyncResult r3 = run(src, full);
+  ASSERT_TRUE(r3.status.is_ok()) << r3.status.to_string();
+  EXPECT_EQ(r3.counts.deleted, 1u);
+  EXPECT_EQ(r3.counts.unchanged, 24u);
+  EXPECT_FALSE(ids().count("IT-4"));
+}
+
+TEST_F(SyncTest, ConfluenceCqlPagingWithLabels) {
+  FakeConfluence conf;
+  for (int i = 1; i <= 12; ++i) {
+    conf.put(std::to_string(500 + i), kT0 + i * 60, "Runbook: restart the print spooler " + std::to_string(i),
+             "<h1>Symptoms</h1><p>Jobs stuck.</p><h1>Fix</h1><ol><li>Stop the spooler</li><li>Clear the queue</li></ol>",
+             i == 1 ? std::vector<std::string>{"policy", "printing"} : std::vector<std::string>{"printing"});
+  }
+  LoopbackServer server([&](const Request& r) { return conf.handle(r); });
+  SourceConfig src = source(SourceType::kConfluence, server.url(), 5);
+  SyncResult r = run(src);
+  ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+  EXPECT_EQ(r.counts.fetched, 12u);
+  EXPECT_EQ(r.counts.pages, 3u);
+  auto doc = store_->get_document("confluence-505");
+  ASSERT_TRUE(doc.is_ok());
+  EXPECT_EQ(doc->kind, "runbook");
+  EXPECT_EQ(doc->metadata.at("labels"), "printing");
+  EXPECT_NE(doc->text.find("Clear the queue"), std::string::npos);
+  EXPECT_EQ(doc->url, server.url() + "/spaces/OPS/pages/505");
+  EXPECT_EQ(store_->get_document("confluence-501")->kind, "policy");
+}
+
+}  // namespace
+}  // namespace ragd::sync
