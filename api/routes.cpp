@@ -143,6 +143,8 @@ int http_status(const Status& status) {
     case StatusCode::kCancelled: return 503;
     case StatusCode::kUnavailable: return 503;
     case StatusCode::kUnimplemented: return 501;
+    case StatusCode::kUnauthenticated: return 401;
+    case StatusCode::kPermissionDenied: return 403;
     case StatusCode::kCorruption:
     case StatusCode::kIoError:
     case StatusCode::kInternal: return 500;

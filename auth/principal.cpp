@@ -4,10 +4,6 @@
 
 namespace ragd::auth {
 
-namespace {
-constexpr std::string_view kUnauthenticatedPrefix = "unauthenticated: ";
-}  // namespace
-
 const char* role_name(Role role) {
   switch (role) {
     case Role::kReader: return "reader";
@@ -78,13 +74,8 @@ bool collection_allows(const Principal& principal, std::string_view collection) 
   return principal.collection.empty() || principal.collection == collection;
 }
 
-Status unauthenticated(std::string message) {
-  return Status::failed_precondition(std::string(kUnauthenticatedPrefix) + message);
-}
+Status unauthenticated(std::string message) { return Status::unauthenticated(std::move(message)); }
 
-bool is_unauthenticated(const Status& status) {
-  return status.code() == StatusCode::kFailedPrecondition &&
-         std::string_view(status.message()).substr(0, kUnauthenticatedPrefix.size()) == kUnauthenticatedPrefix;
-}
+bool is_unauthenticated(const Status& status) { return status.code() == StatusCode::kUnauthenticated; }
 
 }  // namespace ragd::auth

@@ -68,14 +68,8 @@ std::vector<std::string> narrow_groups(const Principal& principal,
 bool collection_allows(const Principal& principal, std::string_view collection);
 
 // A failed authentication: a missing, malformed, unknown, revoked, expired or
-// badly signed credential. The HTTP layer answers 401 to it.
-//
-// include/ragd/status.h has no kUnauthenticated yet: adding one makes the
-// exhaustive switch in api/routes.cpp (http_status) warn, and api/ is being
-// changed by others. Until the code is added together with its 401 case,
-// authentication failures carry kFailedPrecondition and a message starting
-// "unauthenticated: "; this function and is_unauthenticated() are the only
-// places that know, so switching to the new code is a two-line change.
+// badly signed credential: kUnauthenticated, which the HTTP layer answers
+// with 401.
 Status unauthenticated(std::string message);
 bool is_unauthenticated(const Status& status);
 

@@ -27,6 +27,8 @@ enum class StatusCode {
   kUnavailable,
   kUnimplemented,
   kInternal,
+  kUnauthenticated,     // no, or a bad, credential
+  kPermissionDenied,    // a valid credential that may not do this
 };
 
 const char* status_code_name(StatusCode code);
@@ -47,6 +49,8 @@ class [[nodiscard]] Status {
   static Status unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
   static Status unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
   static Status internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+  static Status unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
+  static Status permission_denied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
 
   bool is_ok() const { return code_ == StatusCode::kOk; }
   explicit operator bool() const { return is_ok(); }
@@ -80,6 +84,8 @@ inline const char* status_code_name(StatusCode code) {
     case StatusCode::kCancelled: return "cancelled";
     case StatusCode::kUnavailable: return "unavailable";
     case StatusCode::kUnimplemented: return "unimplemented";
+    case StatusCode::kUnauthenticated: return "unauthenticated";
+    case StatusCode::kPermissionDenied: return "permission denied";
     case StatusCode::kInternal: return "internal";
   }
   return "unknown";
