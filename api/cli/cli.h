@@ -56,5 +56,6 @@ void add_admin_commands(CLI::App& app, int& exit_code);   // delete, stats, rein
 void add_eval_command(CLI::App& app, int& exit_code);
 void add_glove_commands(CLI::App& app, int& exit_code);   // glove import
 void add_audit_command(CLI::App& app, int& exit_code);    // audit
+void add_keys_command(CLI::App& app, int& exit_code);     // keys create|list|revoke
 
 }  // namespace ragd::cli
