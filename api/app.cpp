@@ -3,28 +3,42 @@
 #include <nlohmann/json.hpp>
 
 #include "api/process_memory.h"
-#include "api/web_assets.h"
 
 namespace ragd::api {
 
-namespace {
+using auth::Action;
 
-constexpr std::string_view kDocumentsPrefix = "/v1/documents/";
-
-Response method_not_allowed(const Request& req, const char* allow) {
-  Response r = error_response(405, "method_not_allowed",
-                              req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")");
-  r.headers.emplace_back("Allow", allow);
-  return r;
+std::vector<Route> App::route_table() {
+  Api& api = api_;
+  auto h = [&api](Response (*fn)(const Request&, Api&)) {
+    return [&api, fn](const Request& req) { return fn(req, api); };
+  };
+  const bool llm = api.llm != nullptr;
+  // method, pattern, handler, generation route, what the caller needs
+  return {
+      {"GET",    "/healthz",             h(handle_healthz),          false, std::nullopt},
+      {"GET",    "/",                    h(handle_web_page),         false, std::nullopt},
+      {"HEAD",   "/",                    h(handle_web_page),         false, std::nullopt},
+      {"GET",    "/index.html",          h(handle_web_page),         false, std::nullopt},
+      {"HEAD",   "/index.html",          h(handle_web_page),         false, std::nullopt},
+      {"GET",    "/metrics",             h(handle_metrics),          false, Action::kStats},
+      {"GET",    "/v1/stats",            h(handle_stats),            false, Action::kStats},
+      {"POST",   "/v1/documents",        h(handle_post_documents),   false, Action::kPostDocument},
+      {"GET",    "/v1/documents/{id}",   h(handle_get_document),     false, Action::kGetDocument},
+      {"DELETE", "/v1/documents/{id}",   h(handle_delete_document),  false, Action::kDeleteDocument},
+      {"POST",   "/v1/search",           h(handle_search),           false, Action::kSearch},
+      {"POST",   "/v1/answer",           h(handle_answer),           llm,   Action::kAnswer},
+      {"POST",   "/v1/chat/completions", h(handle_chat_completions), llm,   Action::kChat},
+      {"GET",    "/v1/models",           h(handle_models),           false, Action::kChat},
+      {"POST",   "/v1/embeddings",       h(handle_embeddings),       false, Action::kEmbed},
+  };
 }
 
-}  // namespace
-
-App::App(ServiceContext& ctx, Registry& registry, LlmService* llm, RouteOptions routes)
-    : ctx_(ctx),
+App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes,
+         const Authenticator* auth)
+    : api_{ctx, answerer, llm, &registry, routes},
       registry_(registry),
-      llm_(llm),
-      routes_(routes),
+      router_(route_table(), auth),
       requests_(registry.counter("ragd_http_requests_total", "HTTP requests answered, by route and status code.",
                                  {"route", "code"})),
       latency_(registry.histogram("ragd_http_request_duration_seconds",
@@ -46,45 +60,21 @@ App::App(ServiceContext& ctx, Registry& registry, LlmService* llm, RouteOptions 
   for (const char* r : {"ingested", "unchanged", "failed"}) ingest_docs_.with({r});
   register_process_memory_metrics(registry);
   registry.add_collector([this] {
-    StoreStats s = ctx_.store().stats();
+    StoreStats s = api_.service.store().stats();
     index_documents_.set(static_cast<double>(s.documents));
     index_chunks_.set(static_cast<double>(s.chunks));
     index_terms_.set(static_cast<double>(s.lexical_terms));
-    ReindexStatus r = ctx_.reindex_status();
+    ReindexStatus r = api_.service.reindex_status();
     reindex_running_.set(r.state == "running" || r.state == "switching" ? 1 : 0);
     reindex_done_.set(static_cast<double>(r.done));
     reindex_total_.set(static_cast<double>(r.total));
   });
 }
 
-std::string App::route_label(const std::string& path) {
-  static const char* const kFixed[] = {"/",         "/healthz",        "/metrics",       "/v1/stats",
-                                       "/v1/search", "/v1/answer",      "/v1/documents",  "/v1/models",
-                                       "/v1/embeddings", "/v1/chat/completions"};
-  for (const char* f : kFixed) {
-    if (path == f) return f;
-  }
-  if (path.size() > kDocumentsPrefix.size() && path.compare(0, kDocumentsPrefix.size(), kDocumentsPrefix) == 0) {
-    return "/v1/documents/{id}";
-  }
-  return "other";
-}
-
-bool App::is_generation(const Request& req) const {
-  return llm_ != nullptr && req.method == "POST" && (req.path == "/v1/answer" || req.path == "/v1/chat/completions");
-}
-
 void App::observe(const Request& req, int status, double seconds) {
-  const std::string route = route_label(req.path);
+  const std::string route = router_.label(req);
   requests_.with({route, std::to_string(status)}).inc();
   latency_.with({route}).observe(seconds);
-}
-
-Response App::metrics_page() {
-  Response r;
-  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  r.body = registry_.expose();
-  return r;
 }
 
 void App::count_ingest(const Response& resp) {
@@ -96,48 +86,15 @@ void App::count_ingest(const Response& resp) {
   if (j.contains("chunks") && j["chunks"].is_number()) ingest_chunks_.inc(j["chunks"].get<double>());
 }
 
-Response App::handle(const Request& req) {
+Response App::handle(Request& req) {
   in_flight_.inc();
   struct Done {
     Gauge& g;
     ~Done() { g.dec(); }
   } done{in_flight_};
-  try {
-    const std::string& p = req.path;
-    const std::string& m = req.method;
-    if (p == "/" || p == "/index.html") {
-      if (m != "GET" && m != "HEAD") return method_not_allowed(req, "GET");
-      Response r;
-      r.content_type = "text/html; charset=utf-8";
-      r.body = std::string(web_index_html());
-      r.headers.emplace_back("Cache-Control", "no-cache");
-      return r;
-    }
-    if (p == "/metrics") return m == "GET" ? metrics_page() : method_not_allowed(req, "GET");
-    if (p == "/v1/embeddings") return m == "POST" ? handle_embeddings(req, ctx_) : method_not_allowed(req, "POST");
-    if (p == "/v1/models") {
-      if (m != "GET") return method_not_allowed(req, "GET");
-      if (llm_) return llm_->models(req);
-      Response r;
-      nlohmann::json list = {{"object", "list"}, {"data", nlohmann::json::array()}};
-      if (ctx_.embedder()) list["data"].push_back({{"id", "ragd-embed"}, {"object", "model"}, {"created", 0}, {"owned_by", "ragd"}});
-      r.body = list.dump();
-      return r;
-    }
-    if (p == "/v1/chat/completions") {
-      if (m != "POST") return method_not_allowed(req, "POST");
-      if (!llm_) return openai_error_response(Status::unavailable("no language model is loaded (start with --llm)"));
-      return llm_->chat_completions(req, routes_);
-    }
-    if (p == "/v1/answer" && m == "POST" && llm_) return llm_->answer(req, routes_);
-    Response r = api::handle(req, ctx_, routes_);
-    if (p == "/v1/documents" && m == "POST" && r.status < 500) count_ingest(r);
-    return r;
-  } catch (const std::bad_alloc&) {
-    return error_response(Status::resource_exhausted("out of memory while handling " + req.path));
-  } catch (const std::exception& e) {
-    return error_response(Status::internal(std::string("unexpected error: ") + e.what()));
-  }
+  Response r = router_.dispatch(req);
+  if (req.method == "POST" && req.path == "/v1/documents" && r.status < 500) count_ingest(r);
+  return r;
 }
 
 }  // namespace ragd::api

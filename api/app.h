@@ -1,6 +1,6 @@
-// The whole HTTP API as one handler: the backbone routes (routes.h), the LLM
-// routes (llm_service.h) when a model is loaded, POST /v1/embeddings,
-// GET /metrics and the web page at GET /. The server (server.cpp) calls
+// The whole HTTP API: the one route table (method, path, handler, whether it
+// is a generation route, the auth::Action it needs), the Router that
+// dispatches it, and the per-route metrics. The server (server.cpp) calls
 // handle() for every request and reports each finished one to observe(), so
 // the per-route request counts and latency histograms include streaming.
 //
@@ -13,37 +13,39 @@
 #include "api/http_types.h"
 #include "api/llm_service.h"
 #include "api/metrics.h"
-#include "api/routes.h"
-#include "api/service.h"
+#include "api/router.h"
+#include "api/routes/routes.h"
+#include "service/answerer.h"
+#include "service/service.h"
 
 namespace ragd::api {
 
 class App {
  public:
-  // `llm` may be null (the extractive answerer answers /v1/answer). All
+  // `llm` may be null (no --llm); `auth` null = admit everything. All
   // references must outlive the App.
-  App(ServiceContext& ctx, Registry& registry, LlmService* llm, RouteOptions routes = {});
+  App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes = {},
+      const Authenticator* auth = nullptr);
 
-  Response handle(const Request& req);
+  Response handle(Request& req);
   // True for requests that wait for the model (run them off the route
   // workers so a long generation never stalls search).
-  bool is_generation(const Request& req) const;
+  bool is_generation(const Request& req) const { return router_.is_generation(req); }
   // Called once a response has been sent (streams: once they end).
   void observe(const Request& req, int status, double seconds);
+  // The route's pattern ("/v1/documents/{id}"), "other" for unknown paths.
+  std::string route_label(const Request& req) const { return router_.label(req); }
 
-  // A low-cardinality label for a path: "/v1/documents/{id}", "other".
-  static std::string route_label(const std::string& path);
-
+  const Router& router() const { return router_; }
   Registry& registry() { return registry_; }
 
  private:
-  Response metrics_page();
+  std::vector<Route> route_table();
   void count_ingest(const Response& resp);
 
-  ServiceContext& ctx_;
+  Api api_;
   Registry& registry_;
-  LlmService* llm_;
-  RouteOptions routes_;
+  Router router_;
   CounterFamily& requests_;
   HistogramFamily& latency_;
   CounterFamily& ingest_docs_;

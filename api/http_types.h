@@ -25,6 +25,9 @@ struct Request {
   std::string request_id;
   // The authenticated caller, for logs; "" until API keys exist.
   std::string caller;
+  // The value of the route pattern's "{name}" part (api/router.h), still
+  // percent-encoded; "" for routes without one.
+  std::string path_param;
 
   std::string header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);

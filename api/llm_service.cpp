@@ -1,13 +1,8 @@
 #include "api/llm_service.h"
 
 #include <algorithm>
-#include <optional>
 
-#include "api/json_codec.h"
 #include "api/openai.h"
-#include "api/sse.h"
-#include "model/bert_embedder.h"
-#include "model/chat_template.h"
 
 namespace ragd::api {
 
@@ -59,56 +54,6 @@ int AdmissionQueue::waiting() const {
   return waiting_;
 }
 
-// ---- model threads ----
-
-struct ModelThreads::Job {
-  const std::function<void()>* fn = nullptr;
-  std::exception_ptr error;
-  bool done = false;  // guarded by ModelThreads::mu_
-};
-
-ModelThreads::ModelThreads(int n) {
-  for (int i = 0; i < std::max(1, n); ++i) threads_.emplace_back([this] { loop(); });
-}
-
-ModelThreads::~ModelThreads() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  for (auto& t : threads_) t.join();
-}
-
-void ModelThreads::run(const std::function<void()>& fn) {
-  Job job;
-  job.fn = &fn;
-  std::unique_lock lock(mu_);
-  jobs_.push_back(&job);
-  cv_.notify_all();
-  cv_.wait(lock, [&] { return job.done; });
-  if (job.error) std::rethrow_exception(job.error);
-}
-
-void ModelThreads::loop() {
-  std::unique_lock lock(mu_);
-  for (;;) {
-    cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
-    if (jobs_.empty()) return;  // stop_ and nothing left
-    Job* job = jobs_.front();
-    jobs_.pop_front();
-    lock.unlock();
-    try {
-      (*job->fn)();
-    } catch (...) {
-      job->error = std::current_exception();
-    }
-    lock.lock();
-    job->done = true;
-    cv_.notify_all();
-  }
-}
-
 // ---- metrics ----
 
 LlmMetrics::LlmMetrics(Registry& r)
@@ -123,24 +68,7 @@ LlmMetrics::LlmMetrics(Registry& r)
       outcomes(r.counter("ragd_llm_requests_total", "LLM requests by outcome.", {"route", "outcome"})),
       grounding(r.counter("ragd_answer_grounding_total", "LLM answers by grounding verdict.", {"grounding"})) {}
 
-// ---- helpers ----
-
-namespace {
-
-Response json_ok(const Json& j, int status = 200) {
-  Response r;
-  r.status = status;
-  r.body = j.dump(-1, ' ', false, Json::error_handler_t::replace);
-  return r;
-}
-
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
-
-std::chrono::milliseconds remaining(Clock::time_point deadline) {
-  if (deadline == Clock::time_point::max()) return std::chrono::milliseconds(0);
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return std::max(left, std::chrono::milliseconds(1));
-}
+// ---- the service ----
 
 const char* outcome_of(const Status& s) {
   switch (s.code()) {
@@ -152,99 +80,40 @@ const char* outcome_of(const Status& s) {
   }
 }
 
-Result<int> optional_int(const Json& j, const char* name, int lo, int hi) {
-  auto it = j.find(name);
-  if (it == j.end() || it->is_null()) return 0;
-  if (!it->is_number_integer() || it->get<int64_t>() < lo || it->get<int64_t>() > hi) {
-    return Status::invalid_argument("field '" + std::string(name) + "': expected an integer in [" +
-                                    std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  }
-  return static_cast<int>(it->get<int64_t>());
-}
-
-Json usage_of(const LlmAnswer& a) {
-  return openai::usage_json({a.prompt_tokens, a.completion_tokens});
-}
-
-Json citations_json(const Answer& a) { return answer_to_json(a)["citations"]; }
-
-}  // namespace
-
-Response openai_error_response(const Status& status, int retry_after_s) {
-  Response r = json_ok(openai::error_json(status), http_status(status));
-  if (status.code() == StatusCode::kUnavailable) r.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
-  return r;
-}
-
-// ---- service ----
-
-LlmService::LlmService(ServiceContext& ctx, LlmServiceOptions options, Registry& registry)
-    : ctx_(ctx),
+LlmService::LlmService(const LlmAnswerPath& path, LlmServiceOptions options, Registry& registry)
+    : path_(path),
       options_(std::move(options)),
-      queue_(std::max(1, options_.max_concurrent), std::max(0, options_.max_queue)),
-      model_threads_(std::max(1, options_.max_concurrent)),
-      metrics_(registry) {}
-
-LlmService::~LlmService() = default;
-
-Result<std::unique_ptr<LlmService>> LlmService::open(ServiceContext& ctx, LlmServiceOptions options,
-                                                     Registry& registry) {
-  std::unique_ptr<LlmService> s(new LlmService(ctx, std::move(options), registry));
-  const std::string path = s->options_.model.string();
-  RAGD_ASSIGN_OR_RETURN(auto model, DecoderModel::load(path));
-  auto tok = Tokenizer::from_gguf(model->gguf());
-  if (!tok.is_ok()) return tok.status().with_context("--llm " + path);
-  s->generator_ = std::make_shared<const Generator>(model, std::shared_ptr<const Tokenizer>(std::move(tok).value()));
-  RAGD_ASSIGN_OR_RETURN(PromptLibrary lib, PromptLibrary::load(default_prompts_dir(s->options_.prompts)));
-  s->prompts_ = std::make_unique<PromptLibrary>(std::move(lib));
-  if (!s->options_.audit_log.empty()) {
-    RAGD_ASSIGN_OR_RETURN(s->audit_, AuditLog::open(s->options_.audit_log));
-  }
-  LlmAnswererOptions ao = s->options_.answerer;
-  // One reusable session per generation that may run at once (the
-  // admission queue lets no more run), shared by answers and plain chat.
-  ao.sessions_kept = std::max(1, s->options_.max_concurrent);
-  if (ao.model_file.empty()) ao.model_file = path;
-  if (ao.extractive.word_ranks == nullptr) ao.extractive.word_ranks = ctx.word_ranks();
-  if (!ao.retrieve) {
-    const ServiceContext* service = &ctx;
-    ao.retrieve = [service](const SearchRequest& r) { return service->search(r); };
-  }
-  s->answerer_ = std::make_unique<LlmAnswerer>(ctx.retriever(), s->generator_, *s->prompts_, ao, ctx.embedder(),
-                                               s->audit_.get());
-  s->model_id_ = s->options_.model.stem().string();
-  if (s->model_id_.empty() || s->model_id_ == s->options_.rag_model_name) s->model_id_ = "llm";
-  std::string sha = s->answerer_->options().model_sha256;
+      queue_(std::max(1, path.options().max_concurrent), std::max(0, options_.max_queue)),
+      metrics_(registry) {
+  model_id_ = path_.options().model.stem().string();
+  if (model_id_.empty() || model_id_ == options_.rag_model_name) model_id_ = "llm";
+  std::string sha = path_.model_sha256();
   if (sha.empty()) {
-    auto h = sha256_file(s->options_.model);
+    auto h = sha256_file(path_.options().model);
     if (h.is_ok()) sha = *h;
   }
-  s->fingerprint_ = "fp_" + sha.substr(0, std::min<size_t>(10, sha.size()));
-  s->created_ = openai::now_seconds();
-  LlmService* self = s.get();
+  fingerprint_ = "fp_" + sha.substr(0, std::min<size_t>(10, sha.size()));
+  created_ = openai::now_seconds();
   auto& waiting = registry.gauge("ragd_llm_queue_waiting", "Requests waiting for a generation slot.").get();
   auto& running = registry.gauge("ragd_llm_queue_running", "Generations running.").get();
-  registry.add_collector([self, &waiting, &running] {
-    waiting.set(self->queue_.waiting());
-    running.set(self->queue_.running());
+  registry.add_collector([this, &waiting, &running] {
+    waiting.set(queue_.waiting());
+    running.set(queue_.running());
   });
-  return s;
 }
 
-std::chrono::milliseconds LlmService::timeout_for(int requested_ms) const {
-  auto def = options_.answerer.timeout;
-  if (requested_ms <= 0) return def;
-  auto req = std::chrono::milliseconds(requested_ms);
-  return def.count() > 0 ? std::min(req, def) : req;
-}
-
-Result<LlmAnswer> LlmService::answer_on_model_thread(const LlmRequest& request, const DeltaCallback& on_delta) {
-  std::optional<Result<LlmAnswer>> out;
-  model_threads_.run([&] { out.emplace(answerer_->answer(request, on_delta)); });
-  return std::move(*out);
+Clock::time_point LlmService::deadline(Clock::time_point start, int requested_ms) const {
+  auto timeout = path_.options().answerer.timeout;
+  if (requested_ms > 0) {
+    auto req = std::chrono::milliseconds(requested_ms);
+    timeout = timeout.count() > 0 ? std::min(req, timeout) : req;
+  }
+  return timeout.count() > 0 ? start + timeout : Clock::time_point::max();
 }
 
 void LlmService::record(const char* route, const char* outcome) { metrics_.outcomes.with({route, outcome}).inc(); }
+
+void LlmService::record_grounding(const std::string& grounding) { metrics_.grounding.with({grounding}).inc(); }
 
 void LlmService::record_generation(const char* route, int prompt_tokens, int completion_tokens, double first_token_ms,
                                    double total_ms) {
@@ -254,367 +123,6 @@ void LlmService::record_generation(const char* route, int prompt_tokens, int com
   metrics_.generation_seconds.with({route}).observe(total_ms / 1000.0);
   double decode_s = (total_ms - first_token_ms) / 1000.0;
   if (completion_tokens > 1 && decode_s > 0) metrics_.tokens_per_second.set((completion_tokens - 1) / decode_s);
-}
-
-// ---- POST /v1/answer ----
-
-Response LlmService::answer(const Request& req, const RouteOptions& options) {
-  const auto start = Clock::now();
-  auto body = parse_json_body(req.body);
-  if (!body.is_ok()) return error_response(body.status());
-  auto sr = parse_search_request(*body, options.max_k);
-  if (!sr.is_ok()) return error_response(sr.status());
-  auto max_tokens = optional_int(*body, "max_tokens", 1, options_.answerer.max_tokens_limit);
-  if (!max_tokens.is_ok()) return error_response(max_tokens.status());
-  auto timeout_ms = optional_int(*body, "timeout_ms", 1, 3600 * 1000);
-  if (!timeout_ms.is_ok()) return error_response(timeout_ms.status());
-  bool stream = false, include_hits = false;
-  for (auto [name, out] : {std::pair<const char*, bool*>{"stream", &stream}, {"include_hits", &include_hits}}) {
-    auto it = body->find(name);
-    if (it == body->end() || it->is_null()) continue;
-    if (!it->is_boolean()) return error_response(Status::invalid_argument("field '" + std::string(name) + "': expected a boolean"));
-    *out = it->get<bool>();
-  }
-  LlmRequest lr;
-  lr.search = std::move(sr).value();
-  if (auto t = body->find("task"); t != body->end() && !t->is_null()) {
-    auto task = t->is_string() ? parse_prompt_task(t->get<std::string>()) : std::nullopt;
-    if (!task) return error_response(Status::invalid_argument("field 'task': expected \"answer\", \"summarize_ticket\" or \"suggest_resolution\""));
-    lr.task = *task;
-  }
-  if (auto in = body->find("input"); in != body->end() && in->is_string()) lr.input = in->get<std::string>();
-  lr.caller = req.header("x-ragd-caller");
-  lr.request_id = req.request_id;
-  lr.max_tokens = *max_tokens;
-  const auto timeout = timeout_for(*timeout_ms);
-  const auto deadline = timeout.count() > 0 ? start + timeout : Clock::time_point::max();
-
-  auto ticket = queue_.admit();
-  if (!ticket.is_ok()) {
-    record("answer", "rejected");
-    Response r = error_response(ticket.status());
-    r.headers.emplace_back("Retry-After", std::to_string(options_.retry_after_s));
-    return r;
-  }
-  auto held = std::make_shared<AdmissionQueue::Ticket>(std::move(ticket).value());
-
-  auto final_json = [this, include_hits, start](const LlmAnswer& a) {
-    Json j = answer_to_json(a.answer);
-    j["request_id"] = a.request_id;
-    j["removed_sentences"] = a.answer.removed_sentences;
-    j["raw_text"] = a.raw_text;
-    j["finish_reason"] = a.finish_reason;
-    j["usage"] = usage_of(a);
-    j["first_token_ms"] = a.first_token_ms;
-    j["prompt_ready_ms"] = a.prompt_ready_ms;
-    j["model"] = model_id_;
-    if (include_hits) j["hits"] = hits_to_json(a.answer.hits);
-    j["took_ms"] = ms_since(start);
-    return j;
-  };
-  auto finish = [this, start](const LlmAnswer& a) {
-    record("answer", "ok");
-    metrics_.grounding.with({a.answer.grounding}).inc();
-    record_generation("answer", a.prompt_tokens, a.completion_tokens, a.first_token_ms, ms_since(start));
-  };
-
-  if (!stream) {
-    Status w = held->wait(deadline, nullptr);
-    if (!w.is_ok()) {
-      record("answer", outcome_of(w));
-      return error_response(w);
-    }
-    lr.timeout = remaining(deadline);
-    auto a = answer_on_model_thread(lr, {});
-    if (!a.is_ok()) {
-      record("answer", outcome_of(a.status()));
-      return error_response(a.status());
-    }
-    finish(*a);
-    return json_ok(final_json(*a));
-  }
-
-  Response r;
-  r.content_type = kSseContentType;
-  r.headers.emplace_back("Cache-Control", "no-cache");
-  r.headers.emplace_back("X-Accel-Buffering", "no");
-  r.stream = [this, lr, held, deadline, final_json, finish](const StreamWrite& write) mutable {
-    std::atomic<bool> gone{false};
-    // write("") sends nothing and tells whether the client is still there.
-    auto cancelled = [&] {
-      if (!gone.load() && !write(std::string())) gone = true;
-      return gone.load();
-    };
-    auto send_error = [&](const Status& s) {
-      record("answer", outcome_of(s));
-      if (!gone.load()) write(sse_event(error_to_json(status_code_slug(s.code()), s.message()).dump(), "error"));
-    };
-    Status w = held->wait(deadline, cancelled);
-    if (!w.is_ok()) return send_error(w);
-    lr.timeout = remaining(deadline);
-    lr.is_cancelled = cancelled;
-    auto a = answer_on_model_thread(lr, [&](std::string_view delta) {
-      if (gone.load()) return false;
-      Json d{{"text", std::string(delta)}};
-      if (!write(sse_event(d.dump(-1, ' ', false, Json::error_handler_t::replace), "delta"))) gone = true;
-      return !gone.load();
-    });
-    if (!a.is_ok()) return send_error(a.status());
-    finish(*a);
-    write(sse_event(final_json(*a).dump(-1, ' ', false, Json::error_handler_t::replace), "done"));
-  };
-  return r;
-}
-
-// ---- POST /v1/chat/completions ----
-
-struct ChatCall {
-  openai::ChatCompletionRequest req;
-  openai::CompletionMeta meta;
-  Clock::time_point start;
-  Clock::time_point deadline;
-  std::shared_ptr<AdmissionQueue::Ticket> ticket;
-};
-
-Response LlmService::chat_completions(const Request& req, const RouteOptions& options) {
-  ChatCall call;
-  call.start = Clock::now();
-  auto parsed = openai::parse_chat_completion_request(req.body);
-  if (!parsed.is_ok()) return openai_error_response(parsed.status());
-  call.req = std::move(parsed).value();
-  if (call.req.max_tokens > options_.answerer.max_tokens_limit) {
-    return openai_error_response(Status::invalid_argument("field 'max_tokens': at most " +
-                                                          std::to_string(options_.answerer.max_tokens_limit)));
-  }
-  int timeout_ms = 0;
-  if (call.req.ragd.is_object()) {
-    auto t = optional_int(call.req.ragd, "timeout_ms", 1, 3600 * 1000);
-    if (!t.is_ok()) return openai_error_response(t.status().with_context("ragd"));
-    timeout_ms = *t;
-  }
-  const auto timeout = timeout_for(timeout_ms);
-  call.deadline = timeout.count() > 0 ? call.start + timeout : Clock::time_point::max();
-  call.meta = {openai::new_completion_id(), openai::now_seconds(), call.req.model, fingerprint_};
-  const bool rag = call.req.model == options_.rag_model_name;
-  if (rag) {
-    // Validate the retrieval part before taking a place in the queue.
-    bool has_user = std::any_of(call.req.messages.begin(), call.req.messages.end(),
-                                [](const openai::Message& m) { return m.role == "user"; });
-    if (!has_user) return openai_error_response(Status::invalid_argument("field 'messages': no user message to answer"));
-    (void)options;
-  }
-  auto ticket = queue_.admit();
-  if (!ticket.is_ok()) {
-    record("chat", "rejected");
-    return openai_error_response(ticket.status(), options_.retry_after_s);
-  }
-  call.ticket = std::make_shared<AdmissionQueue::Ticket>(std::move(ticket).value());
-  return rag ? rag_chat(req, call) : plain_chat(req, call);
-}
-
-namespace {
-
-// Runs `body` either at once (non-streaming: returns its Response) or as an
-// OpenAI chunk stream. `run` gets the delta sink and the cancellation probe
-// and returns (content, finish, usage, extra) or an error.
-struct ChatOutcome {
-  std::string content;
-  std::string finish;
-  openai::Usage usage;
-  Json extra;
-};
-using ChatRun = std::function<Result<ChatOutcome>(const std::function<bool(std::string_view)>& on_delta,
-                                                  const std::function<bool()>& cancelled)>;
-
-Response run_chat(const ChatCall& call, ChatRun run, std::function<void(const Status&)> on_error) {
-  if (!call.req.stream) {
-    Status w = call.ticket->wait(call.deadline, nullptr);
-    if (!w.is_ok()) {
-      on_error(w);
-      return openai_error_response(w);
-    }
-    auto out = run({}, {});
-    if (!out.is_ok()) {
-      on_error(out.status());
-      return openai_error_response(out.status());
-    }
-    return json_ok(openai::chat_completion(call.meta, out->content, out->finish, out->usage, out->extra));
-  }
-  Response r;
-  r.content_type = kSseContentType;
-  r.headers.emplace_back("Cache-Control", "no-cache");
-  r.headers.emplace_back("X-Accel-Buffering", "no");
-  r.stream = [call, run, on_error](const StreamWrite& write) {
-    std::atomic<bool> gone{false};
-    auto send = [&](const std::string& s) {
-      if (!gone.load() && !write(s)) gone = true;
-      return !gone.load();
-    };
-    auto cancelled = [&] {
-      if (!gone.load() && !write(std::string())) gone = true;
-      return gone.load();
-    };
-    const bool iu = call.req.include_usage;
-    send(openai::sse_chunk(openai::chunk_role(call.meta, iu)));
-    Status w = call.ticket->wait(call.deadline, cancelled);
-    Result<ChatOutcome> out =
-        !w.is_ok() ? Result<ChatOutcome>(w)
-                   : run([&](std::string_view d) {
-                       return d.empty() || send(openai::sse_chunk(openai::chunk_delta(call.meta, d, iu)));
-                     }, cancelled);
-    if (!out.is_ok()) {
-      on_error(out.status());
-      send(openai::sse_chunk(openai::error_json(out.status())));
-      send(openai::sse_done());
-      return;
-    }
-    send(openai::sse_chunk(openai::chunk_finish(call.meta, out->finish, iu, out->extra)));
-    if (iu) send(openai::sse_chunk(openai::usage_chunk(call.meta, out->usage)));
-    send(openai::sse_done());
-  };
-  return r;
-}
-
-}  // namespace
-
-Response LlmService::rag_chat(const Request& req, const ChatCall& call) {
-  LlmRequest lr;
-  Json search = call.req.ragd.is_object() ? call.req.ragd : Json::object();
-  search.erase("timeout_ms");
-  for (auto it = call.req.messages.rbegin(); it != call.req.messages.rend(); ++it) {
-    if (it->role == "user") {
-      search["query"] = it->content;
-      break;
-    }
-  }
-  if (!search.contains("k")) search["k"] = 8;
-  auto sr = parse_search_request(search, 1000);
-  if (!sr.is_ok()) return openai_error_response(sr.status().with_context("ragd"));
-  lr.search = std::move(sr).value();
-  lr.caller = call.req.user.empty() ? req.header("x-ragd-caller") : call.req.user;
-  lr.request_id = req.request_id;
-  lr.max_tokens = call.req.max_tokens;
-  if (call.req.temperature || call.req.top_p || call.req.seed) {
-    SamplerOptions so = options_.answerer.sampling;
-    if (call.req.temperature) so.temperature = static_cast<float>(*call.req.temperature);
-    if (call.req.top_p) so.top_p = static_cast<float>(*call.req.top_p);
-    if (call.req.seed) so.seed = *call.req.seed;
-    lr.sampling = so;
-  }
-  const auto start = call.start;
-  const auto deadline = call.deadline;
-  ChatRun run = [this, lr, start, deadline](const std::function<bool(std::string_view)>& on_delta,
-                                            const std::function<bool()>& cancelled) mutable -> Result<ChatOutcome> {
-    lr.timeout = remaining(deadline);
-    if (cancelled) lr.is_cancelled = cancelled;
-    DeltaCallback cb;
-    if (on_delta) cb = [&](std::string_view d) { return on_delta(d); };
-    RAGD_ASSIGN_OR_RETURN(LlmAnswer a, answer_on_model_thread(lr, cb));
-    record("chat", "ok");
-    metrics_.grounding.with({a.answer.grounding}).inc();
-    record_generation("chat", a.prompt_tokens, a.completion_tokens, a.first_token_ms, ms_since(start));
-    ChatOutcome o;
-    o.content = a.answer.text;  // the verified answer (streaming sent the raw deltas)
-    o.finish = openai::finish_reason(a.finish_reason);
-    o.usage = {a.prompt_tokens, a.completion_tokens};
-    o.extra = Json{{"citations", citations_json(a.answer)},
-                   {"grounding", a.answer.grounding},
-                   {"ragd", Json{{"request_id", a.request_id},
-                                 {"answer", a.answer.text},
-                                 {"refused", a.answer.refused},
-                                 {"removed_sentences", a.answer.removed_sentences}}}};
-    return o;
-  };
-  return run_chat(call, std::move(run), [this](const Status& s) { record("chat", outcome_of(s)); });
-}
-
-Response LlmService::plain_chat(const Request&, const ChatCall& call) {
-  std::vector<ChatMessage> msgs;
-  for (const auto& m : call.req.messages) msgs.push_back({m.role, m.content});
-  std::string prompt = apply_chat_template(answerer_->chat_template(), msgs, true);
-  GenerateOptions go;
-  go.max_tokens = call.req.max_tokens > 0 ? call.req.max_tokens : options_.answerer.max_tokens;
-  go.sampling = options_.answerer.sampling;
-  if (call.req.temperature) go.sampling.temperature = static_cast<float>(*call.req.temperature);
-  if (call.req.top_p) go.sampling.top_p = static_cast<float>(*call.req.top_p);
-  if (call.req.seed) go.sampling.seed = *call.req.seed;
-  go.stop = call.req.stop;
-  go.prompt_chunk = options_.answerer.prefill_chunk;
-  const auto start = call.start;
-  const auto deadline = call.deadline;
-  ChatRun run = [this, prompt, go, start, deadline](const std::function<bool(std::string_view)>& on_delta,
-                                                    const std::function<bool()>& cancelled) mutable -> Result<ChatOutcome> {
-    double first_ms = 0;
-    go.should_stop = [&](int) -> Status {
-      if (cancelled && cancelled()) return Status::cancelled("client went away");
-      if (Clock::now() >= deadline) return Status::timeout("request timed out");
-      return Status::ok();
-    };
-    int pieces = 0;
-    StreamCallback cb = [&](std::string_view piece) {
-      if (pieces++ == 0) first_ms = ms_since(start);
-      return on_delta ? on_delta(piece) : true;
-    };
-    std::optional<Result<Generation>> generated;
-    model_threads_.run([&] {
-      SessionPool::Lease session = answerer_->sessions().acquire();
-      generated.emplace(generator_->generate(*session, prompt, go, cb));
-    });
-    RAGD_ASSIGN_OR_RETURN(Generation g, std::move(*generated));
-    if (!g.stop_status.is_ok()) return g.stop_status;
-    if (g.finish == FinishReason::kCancelled) return Status::cancelled("client went away");
-    const int completion = static_cast<int>(g.tokens.size());
-    record("chat", "ok");
-    record_generation("chat", g.prompt_tokens, completion, first_ms, ms_since(start));
-    ChatOutcome o;
-    o.content = g.text;
-    o.finish = (g.finish == FinishReason::kMaxTokens || g.finish == FinishReason::kContextFull) ? "length" : "stop";
-    o.usage = {g.prompt_tokens, completion};
-    return o;
-  };
-  return run_chat(call, std::move(run), [this](const Status& s) { record("chat", outcome_of(s)); });
-}
-
-// ---- GET /v1/models ----
-
-Response LlmService::models(const Request&) {
-  std::vector<openai::ModelInfo> list = {{options_.rag_model_name, created_, "ragd"}, {model_id_, created_, "ragd"}};
-  if (ctx_.embedder()) list.push_back({"ragd-embed", created_, "ragd"});
-  return json_ok(openai::models_response(list));
-}
-
-// ---- POST /v1/embeddings ----
-
-Response handle_embeddings(const Request& req, ServiceContext& ctx) {
-  auto parsed = openai::parse_embeddings_request(req.body);
-  if (!parsed.is_ok()) return openai_error_response(parsed.status());
-  const Embedder* e = ctx.embedder();
-  if (!e) return openai_error_response(Status::unavailable("no embedding encoder is loaded"));
-  if (parsed->dimensions && *parsed->dimensions != e->dim()) {
-    return openai_error_response(Status::invalid_argument("field 'dimensions': this encoder gives " +
-                                                          std::to_string(e->dim()) + " dimensions"));
-  }
-  if (parsed->input.size() > 2048) {
-    return openai_error_response(Status::invalid_argument("field 'input': at most 2048 inputs per request"));
-  }
-  std::vector<float> out;
-  Status s = e->embed(parsed->input, EmbedRole::kPassage, out);
-  if (!s.is_ok()) return openai_error_response(s);
-  // Tokens: the encoder's own count for a GGUF encoder, words for GloVe.
-  int tokens = 0;
-  for (const auto& text : parsed->input) {
-    if (auto n = encoder_token_count(*e, text)) {
-      tokens += static_cast<int>(*n);
-    } else {
-      bool in_word = false;
-      for (unsigned char c : text) {
-        bool w = std::isalnum(c) || c >= 0x80;
-        if (w && !in_word) ++tokens;
-        in_word = w;
-      }
-    }
-  }
-  return json_ok(openai::embeddings_response(parsed->model, out, e->dim(), parsed->base64, tokens));
 }
 
 }  // namespace ragd::api

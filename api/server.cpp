@@ -36,6 +36,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/request_log.h"
+#include "api/status_http.h"
 
 namespace ragd::api {
 
@@ -90,8 +91,8 @@ http::response<http::string_body> to_message(Response&& resp, unsigned version, 
 }  // namespace
 
 struct Server::Impl {
-  Impl(ServiceContext& c, ServerOptions o)
-      : ctx(c),
+  Impl(App& a, ServerOptions o)
+      : app(a),
         opt(std::move(o)),
         ioc(opt.io_threads > 0 ? opt.io_threads : hardware_threads()),
         workers(static_cast<size_t>(opt.worker_threads > 0 ? opt.worker_threads : hardware_threads())),
@@ -100,7 +101,7 @@ struct Server::Impl {
         acceptor(listen_strand),
         signals(listen_strand, SIGINT, SIGTERM) {}
 
-  ServiceContext& ctx;
+  App& app;
   ServerOptions opt;
   net::io_context ioc;
   net::thread_pool workers;
@@ -125,8 +126,7 @@ struct Server::Impl {
   void begin_shutdown();
 };
 
-Server::Server(ServiceContext& ctx, ServerOptions options)
-    : impl_(std::make_unique<Impl>(ctx, std::move(options))) {}
+Server::Server(App& app, ServerOptions options) : impl_(std::make_unique<Impl>(app, std::move(options))) {}
 
 Server::~Server() = default;
 
@@ -495,7 +495,7 @@ net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session> sp) {
     const auto arrived = std::chrono::steady_clock::now();
     Response resp;
     // Generation requests (and their streams) run on their own pool.
-    const bool slow = opt.is_generation && opt.is_generation(req);
+    const bool slow = app.is_generation(req);
     if (inflight.fetch_add(1) >= opt.max_inflight) {
       inflight.fetch_sub(1);
       resp = error_response(Status::unavailable("server busy: " + std::to_string(opt.max_inflight) +
@@ -503,7 +503,7 @@ net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session> sp) {
       resp.headers.emplace_back("Retry-After", "1");
     } else {
       auto on_worker = [this, &req]() -> net::awaitable<Response> {
-        co_return opt.handler ? opt.handler(req) : handle(req, ctx, opt.routes);
+        co_return app.handle(req);
       };
       if (slow) {
         auto ex = generation.get_executor();
@@ -523,8 +523,8 @@ net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session> sp) {
     uint64_t bytes_out = resp.body.size();
     auto report = [&] {
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count();
-      if (opt.on_complete) opt.on_complete(req, status, seconds);
-      log_request(RequestRecord{req.request_id, req.method, opt.route_label ? opt.route_label(req) : req.path, status,
+      app.observe(req, status, seconds);
+      log_request(RequestRecord{req.request_id, req.method, app.route_label(req), status,
                                 seconds * 1000.0, req.body.size(), bytes_out, req.caller, req.remote});
     };
     if (resp.stream) {

@@ -1,7 +1,7 @@
 // The HTTP server: a listener, a session per connection (each on its own
 // strand, written as C++20 coroutines) and a worker pool that runs the
 // routes, so a slow search never stalls the sockets. Beast stays inside
-// server.cpp; the routes (routes.h) never see it.
+// server.cpp; the routes (routes/routes.h) never see it.
 #pragma once
 
 #include <cstddef>
@@ -11,8 +11,7 @@
 #include <memory>
 #include <string>
 
-#include "api/routes.h"
-#include "api/service.h"
+#include "api/app.h"
 #include "ragd/status.h"
 
 namespace ragd::api {
@@ -41,30 +40,19 @@ struct ServerOptions {
   int max_inflight = 256;
   // When set, the bound port is written to this file once listening.
   std::filesystem::path port_file;
-  // Route limits (k, documents per request).
-  RouteOptions routes;
-  // Handles every request; unset = handle(req, ctx, routes). `ragd serve`
-  // passes App::handle (api/app.h). Default: unset.
-  std::function<Response(const Request&)> handler;
-  // Requests for which this is true (they wait for the model) run, streams
-  // included, on a separate pool of `generation_threads` threads, so a long
-  // generation never holds the route workers that serve search. Default: unset.
-  std::function<bool(const Request&)> is_generation;
-  // Threads of that pool; it bounds concurrent generation requests that are
-  // running or queued inside the model's admission queue. Default: 16.
+  // Generation routes (App::is_generation: they wait for the model) run,
+  // streams included, on a separate pool of this many threads, so a long
+  // generation never holds the route workers that serve search. It bounds
+  // the generation requests running or queued in the model's admission
+  // queue. Default: 16.
   int generation_threads = 16;
-  // Called after each response has been sent, with the status code and the
-  // seconds from the request's arrival to the end of the response (streams
-  // included). Default: unset.
-  std::function<void(const Request&, int, double)> on_complete;
-  // The route name for request log records ("/v1/documents/{id}"); unset =
-  // the path. `ragd serve` passes App::route_label. Default: unset.
-  std::function<std::string(const Request&)> route_label;
 };
 
 class Server {
  public:
-  Server(ServiceContext& ctx, ServerOptions options);
+  // Every request goes to app.handle(); each finished one (streams: once
+  // they end) to app.observe(). `app` must outlive the server.
+  Server(App& app, ServerOptions options);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -4,6 +4,10 @@
 
 namespace ragd::auth {
 
+namespace {
+constexpr std::string_view kUnauthenticatedPrefix = "unauthenticated: ";
+}  // namespace
+
 const char* role_name(Role role) {
   switch (role) {
     case Role::kReader: return "reader";
@@ -74,8 +78,12 @@ bool collection_allows(const Principal& principal, std::string_view collection) 
   return principal.collection.empty() || principal.collection == collection;
 }
 
-Status unauthenticated(std::string message) { return Status::unauthenticated(std::move(message)); }
+Status unauthenticated(std::string message) {
+  return Status::unauthenticated(std::string(kUnauthenticatedPrefix) + message);
+}
 
-bool is_unauthenticated(const Status& status) { return status.code() == StatusCode::kUnauthenticated; }
+bool is_unauthenticated(const Status& status) {
+  return status.code() == StatusCode::kUnauthenticated;
+}
 
 }  // namespace ragd::auth

@@ -69,7 +69,7 @@ bool collection_allows(const Principal& principal, std::string_view collection);
 
 // A failed authentication: a missing, malformed, unknown, revoked, expired or
 // badly signed credential: kUnauthenticated, which the HTTP layer answers
-// with 401.
+// with 401 (api/status_http.h). The message starts "unauthenticated: ".
 Status unauthenticated(std::string message);
 bool is_unauthenticated(const Status& status);
 

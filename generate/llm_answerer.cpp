@@ -214,7 +214,7 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   };
 
   // 1. Retrieve.
-  auto hits = options_.retrieve ? options_.retrieve(request.search) : retriever_.retrieve(request.search);
+  auto hits = request.retrieved ? *request.retrieved : retriever_.retrieve(request.search);
   if (!hits.is_ok()) return finish(hits.status());
   rec.retrieved_doc_ids = distinct_doc_ids(hits.value());
 

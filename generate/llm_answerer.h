@@ -74,11 +74,6 @@ struct LlmAnswererOptions {
   // Default: true.
   bool fallback_to_extractive = true;
   ExtractiveOptions extractive;
-  // Fetches the hits to answer from. The service passes one that reruns a
-  // search overlapping an encoder switch (api/service.h), so the query vector
-  // and the stored vectors come from the same encoder. Default: empty, the
-  // Retriever's retrieve().
-  std::function<Result<std::vector<Hit>>(const SearchRequest&)> retrieve;
   // Model identity for audit records. "" = the model's GGUF path, and its
   // SHA-256 computed once by the constructor (pass it to skip the hashing).
   std::string model_file;
@@ -96,6 +91,10 @@ struct LlmRequest {
   std::optional<SamplerOptions> sampling; // unset = options default
   // Polled before every token (and between prompt chunks); true = stop.
   std::function<bool()> is_cancelled;
+  // The caller's retrieval for `search` (service/ reruns one that overlapped
+  // an encoder switch); an error is audited and returned. Unset: retrieve
+  // with the Retriever.
+  std::optional<Result<std::vector<Hit>>> retrieved;
 };
 
 // Receives each piece of generated text as it becomes final (UTF-8

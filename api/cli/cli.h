@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "api/service.h"
+#include "service/service.h"
 #include "ragd/status.h"
 
 namespace CLI {

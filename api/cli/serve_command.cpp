@@ -18,6 +18,8 @@
 #include "api/metrics.h"
 #include "api/request_log.h"
 #include "api/server.h"
+#include "service/extractive_path.h"
+#include "service/llm_path.h"
 
 namespace ragd::cli {
 namespace {
@@ -105,43 +107,41 @@ int run_serve(const ServeArgs& a) {
   }
   const std::filesystem::path audit_path =
       a.audit_log.empty() ? std::filesystem::path(a.common.data) / "audit.jsonl" : std::filesystem::path(a.audit_log);
+  // The Answerer of POST /v1/answer: the LLM with --llm, else extractive;
+  // either records its answers in the audit log.
   api::Registry registry;
+  std::unique_ptr<Answerer> answerer;
+  std::unique_ptr<AuditLog> extractive_audit;
   std::unique_ptr<api::LlmService> llm;
   if (!a.llm.empty()) {
-    api::LlmServiceOptions lo;
+    LlmPathOptions lo;
     lo.model = a.llm;
     lo.prompts = a.prompts;
     lo.audit_log = audit_path;
-    lo.max_queue = a.max_queue;
     lo.max_concurrent = a.max_concurrent;
     lo.answerer.max_tokens = a.max_tokens;
     lo.answerer.n_threads = a.llm_threads;
     lo.answerer.n_ctx = a.llm_ctx;
     lo.answerer.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.request_timeout * 1000));
-    auto opened = api::LlmService::open(**svc, lo, registry);
+    auto opened = LlmAnswerPath::open(**svc, lo);
     if (!opened.is_ok()) return fail(opened.status());
-    llm = std::move(opened).value();
-    note("LLM " + a.llm + " loaded (models \"" + lo.rag_model_name + "\" and \"" + llm->model_id() +
+    api::LlmServiceOptions qo;
+    qo.max_queue = a.max_queue;
+    llm = std::make_unique<api::LlmService>(**opened, qo, registry);
+    answerer = std::move(opened).value();
+    note("LLM " + a.llm + " loaded (models \"" + qo.rag_model_name + "\" and \"" + llm->model_id() +
          "\"), audit log " + lo.audit_log.string());
-  }
-  // Without --llm, /v1/answer is extractive and recorded here (the LLM path
-  // records its own answers in the same file).
-  std::unique_ptr<AuditLog> extractive_audit;
-  if (!llm) {
+  } else {
     auto opened = AuditLog::open(audit_path);
     if (!opened.is_ok()) return fail(opened.status());
     extractive_audit = std::move(opened).value();
-    so.routes.audit = extractive_audit.get();
+    answerer = std::make_unique<ExtractiveAnswerPath>(**svc, extractive_audit.get());
   }
-  api::App app(**svc, registry, llm.get(), so.routes);
-  so.handler = [&app](const api::Request& req) { return app.handle(req); };
-  so.is_generation = [&app](const api::Request& req) { return app.is_generation(req); };
-  so.on_complete = [&app](const api::Request& req, int status, double seconds) { app.observe(req, status, seconds); };
-  so.route_label = [](const api::Request& req) { return api::App::route_label(req.path); };
+  api::App app(**svc, *answerer, registry, llm.get());
   so.generation_threads = std::max(2, a.max_concurrent + a.max_queue + 1);
   int code = 0;
   {
-    api::Server server(**svc, so);
+    api::Server server(app, so);
     Status st = server.listen();
     if (!st.is_ok()) return fail(st);
     if (api::log_format() == api::LogFormat::kText) {

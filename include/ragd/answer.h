@@ -41,6 +41,15 @@ struct Answer {
   std::vector<std::string> removed_sentences;
   int prompt_tokens = 0;
   int completion_tokens = 0;
+  // LLM path only: the request id in the audit log, the model's text before
+  // verification, why generation stopped ("stop", "length", ...), answer
+  // start to the first token and to the prompt being ready (retrieval,
+  // packing, templating), milliseconds.
+  std::string request_id;
+  std::string raw_text;
+  std::string finish_reason;
+  double first_token_ms = 0;
+  double prompt_ready_ms = 0;
   // Provenance: what produced this answer, so that it can be explained
   // later. answerer: "extractive" or "llm"; model file and SHA-256 only for
   // the LLM path; encoder: the store's encoder fingerprint; prompt template

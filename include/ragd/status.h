@@ -27,8 +27,8 @@ enum class StatusCode {
   kUnavailable,
   kUnimplemented,
   kInternal,
-  kUnauthenticated,     // no, or a bad, credential
-  kPermissionDenied,    // a valid credential that may not do this
+  kUnauthenticated,     // a missing, unknown or invalid credential
+  kPermissionDenied,    // a known caller not allowed to do this
 };
 
 const char* status_code_name(StatusCode code);
@@ -84,9 +84,9 @@ inline const char* status_code_name(StatusCode code) {
     case StatusCode::kCancelled: return "cancelled";
     case StatusCode::kUnavailable: return "unavailable";
     case StatusCode::kUnimplemented: return "unimplemented";
+    case StatusCode::kInternal: return "internal";
     case StatusCode::kUnauthenticated: return "unauthenticated";
     case StatusCode::kPermissionDenied: return "permission denied";
-    case StatusCode::kInternal: return "internal";
   }
   return "unknown";
 }

@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "api/llm_service.h"
+#include "service/model_threads.h"
 #include "api/metrics.h"
 #include "api/process_memory.h"
 

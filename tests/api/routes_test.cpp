@@ -1,13 +1,16 @@
-// The routes as pure functions: no sockets. A real ServiceContext over a
-// RocksDB store in a temporary directory and a tiny generated GloVe file.
+// The route table and its handlers without sockets: App::handle() over a real
+// ServiceContext (a RocksDB store in a temporary directory and a tiny
+// generated GloVe file) with the extractive Answerer.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "api/json_codec.h"
 #include "api/multipart.h"
-#include "api/routes.h"
-#include "api/service.h"
+#include "api/app.h"
+#include "api/status_http.h"
+#include "service/extractive_path.h"
+#include "service/service.h"
 #include "tests/api/test_support.h"
 
 namespace ragd::api {
@@ -63,6 +66,9 @@ TEST(StatusMapping, EveryCodeHasOneHttpStatus) {
   EXPECT_EQ(http_status(Status::corruption("x")), 500);
   EXPECT_EQ(http_status(Status::io_error("x")), 500);
   EXPECT_EQ(http_status(Status::internal("x")), 500);
+  EXPECT_EQ(http_status(Status::unauthenticated("x")), 401);
+  EXPECT_EQ(http_status(Status::permission_denied("x")), 403);
+  expect_error(error_response(Status::permission_denied("no")), 403, "permission_denied", "no");
   expect_error(error_response(Status::not_found("document 'a' not found")), 404, "not_found", "document 'a'");
 }
 
@@ -205,8 +211,11 @@ class RoutesTest : public ::testing::Test {
     auto svc = ServiceContext::open(so);
     ASSERT_TRUE(svc.is_ok()) << svc.status().to_string();
     svc_ = std::move(svc).value();
+    answerer_ = std::make_unique<ExtractiveAnswerPath>(*svc_, nullptr);
+    app_ = std::make_unique<App>(*svc_, *answerer_, registry_, nullptr, RouteOptions{}, auth_);
   }
   void TearDown() override {
+    app_.reset();
     if (svc_) {
       EXPECT_TRUE(svc_->close().is_ok());
     }
@@ -215,7 +224,8 @@ class RoutesTest : public ::testing::Test {
   }
   Response call(const std::string& method, const std::string& target, const std::string& body = {},
                 const std::string& ctype = "application/json") {
-    return handle(make_request(method, target, body, ctype), *svc_);
+    Request req = make_request(method, target, body, ctype);
+    return app_->handle(req);
   }
 
   static constexpr const char* kVpnText =
@@ -241,7 +251,79 @@ class RoutesTest : public ::testing::Test {
   std::unique_ptr<TempDir> tmp_;
   std::filesystem::path glove_;
   std::unique_ptr<ServiceContext> svc_;
+  std::unique_ptr<ExtractiveAnswerPath> answerer_;
+  Registry registry_;
+  const Authenticator* auth_ = nullptr;
+  std::unique_ptr<App> app_;
 };
+
+// Records what the authentication hook was asked, and refuses one action.
+class RecordingAuth final : public Authenticator {
+ public:
+  Status admit(const std::optional<auth::Action>& action, Request& req) const override {
+    seen.emplace_back(req.method + " " + req.path, action);
+    if (action == auth::Action::kDeleteDocument) return Status::permission_denied("readers may not delete");
+    if (req.header("authorization") == "Bearer bad") return auth::unauthenticated("unknown key");
+    req.caller = "tester";
+    return Status::ok();
+  }
+  mutable std::vector<std::pair<std::string, std::optional<auth::Action>>> seen;
+};
+
+class RoutesAuthTest : public RoutesTest {
+ protected:
+  void SetUp() override {
+    auth_ = &recording_;
+    RoutesTest::SetUp();
+  }
+  RecordingAuth recording_;
+};
+
+TEST_F(RoutesAuthTest, TheHookSeesEachRoutesActionBeforeTheHandler) {
+  EXPECT_EQ(call("GET", "/healthz").status, 200);
+  EXPECT_EQ(call("POST", "/v1/search", R"({"query":"x","mode":"lexical"})").status, 200);
+  EXPECT_EQ(call("GET", "/metrics").status, 200);
+  ASSERT_EQ(recording_.seen.size(), 3u);
+  EXPECT_EQ(recording_.seen[0].second, std::nullopt);
+  EXPECT_EQ(recording_.seen[1].second, auth::Action::kSearch);
+  EXPECT_EQ(recording_.seen[2].second, auth::Action::kStats);
+  // A refusal is the response; the handler does not run (the document stays).
+  ASSERT_EQ(call("POST", "/v1/documents", documents_body()).status, 200);
+  expect_error(call("DELETE", "/v1/documents/INC0012345"), 403, "permission_denied", "readers");
+  EXPECT_EQ(call("GET", "/v1/documents/INC0012345").status, 200);
+  Request req = make_request("GET", "/v1/stats");
+  req.headers["authorization"] = "Bearer bad";
+  expect_error(app_->handle(req), 401, "unauthenticated", "unknown key");
+  // Unknown paths and wrong methods never reach the hook.
+  const size_t before = recording_.seen.size();
+  EXPECT_EQ(call("GET", "/v1/nothing").status, 404);
+  EXPECT_EQ(call("PUT", "/v1/search").status, 405);
+  EXPECT_EQ(recording_.seen.size(), before);
+}
+
+TEST_F(RoutesTest, OneRouteTableGivesLabelsAndGenerationFlags) {
+  EXPECT_EQ(app_->route_label(make_request("GET", "/v1/documents/runbooks%2Fvpn.md")), "/v1/documents/{id}");
+  EXPECT_EQ(app_->route_label(make_request("POST", "/v1/search")), "/v1/search");
+  EXPECT_EQ(app_->route_label(make_request("GET", "/v1/documents/")), "other");
+  EXPECT_EQ(app_->route_label(make_request("GET", "/nope")), "other");
+  // Without --llm nothing waits for a model.
+  EXPECT_FALSE(app_->is_generation(make_request("POST", "/v1/answer")));
+  EXPECT_FALSE(app_->is_generation(make_request("POST", "/v1/chat/completions")));
+  Response r = call("DELETE", "/v1/search");
+  EXPECT_EQ(r.status, 405);
+  ASSERT_FALSE(r.headers.empty());
+  EXPECT_EQ(r.headers.front().second, "POST");
+  r = call("PUT", "/v1/documents/x");
+  ASSERT_FALSE(r.headers.empty());
+  EXPECT_EQ(r.headers.front().second, "GET, DELETE");
+  r = call("POST", "/");
+  ASSERT_FALSE(r.headers.empty());
+  EXPECT_EQ(r.headers.front().second, "GET");
+  EXPECT_EQ(call("HEAD", "/").status, 200);
+  // Without --llm the OpenAI chat route answers 503 in OpenAI's shape.
+  r = call("POST", "/v1/chat/completions", R"({"model":"x","messages":[{"role":"user","content":"hi"}]})");
+  EXPECT_EQ(r.status, 503);
+}
 
 TEST_F(RoutesTest, IngestGetSearchAnswerDelete) {
   Response r = call("POST", "/v1/documents", documents_body());

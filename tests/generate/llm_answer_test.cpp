@@ -141,24 +141,24 @@ TEST_F(LlmAnswerTest, RandomModelIsNeverVerifiedAndIsAudited) {
   EXPECT_GE(by_doc->size(), 1u);
 }
 
-TEST_F(LlmAnswerTest, RetrieveHookSuppliesTheHits) {
-  // The service routes retrieval through its own search (rerun across an
-  // encoder switch); the answer must be built from what the hook returns.
-  int calls = 0;
-  LlmAnswererOptions o = answerer_->options();
-  o.retrieve = [&](const SearchRequest& r) -> Result<std::vector<Hit>> {
-    ++calls;
-    SearchRequest only = r;
-    only.filters.fields["id"] = "D2";
-    return retriever_->retrieve(only);
-  };
-  LlmAnswerer hooked(*retriever_, generator_, *prompts_, o, &store_->embedder(), nullptr);
-  auto a = hooked.answer(request("vpn tunnel drops after router restart"));
+TEST_F(LlmAnswerTest, CallerRetrievedHitsAreAnsweredFrom) {
+  // The service retrieves through its own search (rerun across an encoder
+  // switch) and hands the hits down; the answer must be built from them.
+  LlmRequest given = request("vpn tunnel drops after router restart");
+  SearchRequest only = given.search;
+  only.filters.fields["id"] = "D2";
+  given.retrieved = retriever_->retrieve(only);
+  auto a = answerer_->answer(given);
   ASSERT_TRUE(a.is_ok()) << a.status().to_string();
-  EXPECT_EQ(calls, 1);
   ASSERT_FALSE(a->answer.hits.empty());
   for (const Hit& h : a->answer.hits) EXPECT_EQ(h.doc_id, "D2");
-  // Without the hook the same question is answered from the VPN runbook.
+  // A failed retrieval is the answer's error.
+  LlmRequest failed = request("vpn tunnel drops after router restart");
+  failed.retrieved = Status::io_error("disk gone");
+  auto f = answerer_->answer(failed);
+  ASSERT_FALSE(f.is_ok());
+  EXPECT_EQ(f.status().code(), StatusCode::kIoError);
+  // Without them the same question is answered from the VPN runbook.
   auto plain = answerer_->answer(request("vpn tunnel drops after router restart"));
   ASSERT_TRUE(plain.is_ok()) << plain.status().to_string();
   ASSERT_FALSE(plain->answer.hits.empty());

@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "api/encoder.h"
+#include "service/encoder.h"
 #include "generate/extractive.h"
 #include "index/store.h"
 #include "ingest/pipeline.h"
@@ -44,7 +44,7 @@ struct BackgroundReindexOptions {
   bool enabled = false;
   // The store's current encoder when it is a GGUF file; a GloVe-SIF store
   // uses ServiceOptions::glove. Default: empty.
-  api::EncoderOptions previous;
+  EncoderOptions previous;
   // Chunks embedded per step; the write lock is held only to store them.
   // Default: 256.
   size_t batch = 256;
@@ -70,10 +70,10 @@ struct ServiceOptions {
   // $HOME/.cache/ragd/glove-wink-sg-100d.bin. Default: empty.
   std::filesystem::path glove;
   // A GGUF BERT-family encoder replacing GloVe-SIF for ingest and query
-  // (`--embed-model`, api/encoder.h); encoder.model empty = GloVe-SIF.
+  // (`--embed-model`, service/encoder.h); encoder.model empty = GloVe-SIF.
   // Switching encoders on an existing store needs `ragd reindex` (the store
   // is bound to the encoder's fingerprint). Default: GloVe-SIF.
-  api::EncoderOptions encoder;
+  EncoderOptions encoder;
   // Whether the encoder must, may or must not be loaded. Default: kOptional.
   EmbedderLoad embedder_load = EmbedderLoad::kOptional;
   // Bind the store to the encoder's fingerprint on open (refusing a store
@@ -151,7 +151,7 @@ class ServiceContext {
   std::unique_ptr<Store> store_;
   // The encoder behind embedder(); null when none could be loaded and no
   // reindex runs.
-  std::unique_ptr<api::SwitchableEncoder> encoder_;
+  std::unique_ptr<SwitchableEncoder> encoder_;
   std::unique_ptr<Retriever> retriever_;
   std::unique_ptr<ExtractiveAnswerer> answerer_;
   std::shared_ptr<const GloveSifEmbedder> word_ranks_;

@@ -19,7 +19,7 @@
 #include "ragd/embedder.h"
 #include "ragd/status.h"
 
-namespace ragd::api {
+namespace ragd {
 
 struct EncoderOptions {
   // GGUF encoder file; empty = GloVe-SIF. Default: empty.
@@ -77,4 +77,4 @@ class SwitchableEncoder : public Embedder {
   int fallback_dim_ = 0;
 };
 
-}  // namespace ragd::api
+}  // namespace ragd

@@ -1,4 +1,4 @@
-#include "api/service.h"
+#include "service/service.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -43,7 +43,7 @@ std::shared_ptr<const Embedder> load_bound_encoder(const ServiceOptions& opt, co
                                                    std::string& why) {
   Result<std::unique_ptr<Embedder>> loaded = Status::not_found("");
   if (!opt.reindex.previous.model.empty()) {
-    loaded = api::load_gguf_encoder(opt.reindex.previous);
+    loaded = load_gguf_encoder(opt.reindex.previous);
   } else if (glove_loaded && glove_loaded->fingerprint() == st.encoder && glove_loaded->dim() == st.dim) {
     return glove_loaded;
   } else if (st.encoder.rfind("glove-sif:", 0) == 0) {
@@ -75,7 +75,7 @@ Result<std::unique_ptr<ServiceContext>> ServiceContext::open(ServiceOptions opti
   std::shared_ptr<const Embedder> embedder;
   if (opt.embedder_load != EmbedderLoad::kNone && !opt.encoder.model.empty()) {
     // An explicitly named encoder must load.
-    RAGD_ASSIGN_OR_RETURN(embedder, api::load_gguf_encoder(opt.encoder));
+    RAGD_ASSIGN_OR_RETURN(embedder, load_gguf_encoder(opt.encoder));
     // The extractive answerer still weighs query words by their GloVe
     // frequency rank (its threshold was calibrated so); optional here.
     if (std::filesystem::path glove = find_glove_file(opt.glove); !glove.empty()) {
@@ -121,14 +121,14 @@ Result<std::unique_ptr<ServiceContext>> ServiceContext::open(ServiceOptions opti
                    "finishes, search is lexical only and ingest answers 503\n",
                    st.encoder.c_str(), why.c_str(), target->fingerprint().c_str());
     }
-    svc->encoder_ = std::make_unique<api::SwitchableEncoder>(std::move(bound), st.encoder, st.dim);
+    svc->encoder_ = std::make_unique<SwitchableEncoder>(std::move(bound), st.encoder, st.dim);
   } else if (embedder) {
     if (opt.bind_encoder && !opt.store.read_only) {
       RAGD_RETURN_IF_ERROR(svc->store_->bind_encoder(embedder->fingerprint(), embedder->dim()));
     }
     std::string fp = embedder->fingerprint();
     int dim = embedder->dim();
-    svc->encoder_ = std::make_unique<api::SwitchableEncoder>(std::shared_ptr<const Embedder>(std::move(embedder)),
+    svc->encoder_ = std::make_unique<SwitchableEncoder>(std::shared_ptr<const Embedder>(std::move(embedder)),
                                                              fp, dim);
   }
   // A store built with another encoder (`ragd reindex` opens it unbound):

@@ -1,4 +1,4 @@
-#include "api/encoder.h"
+#include "service/encoder.h"
 
 #include <algorithm>
 #include <cctype>
@@ -6,7 +6,7 @@
 
 #include "model/bert_embedder.h"
 
-namespace ragd::api {
+namespace ragd {
 
 Result<Prefixes> encoder_prefixes(const EncoderOptions& o) {
   std::string preset = o.prefix_preset;
@@ -121,4 +121,4 @@ Status SwitchableEncoder::embed(std::span<const std::string> texts, EmbedRole ro
   return Status::ok();
 }
 
-}  // namespace ragd::api
+}  // namespace ragd

@@ -1,0 +1,68 @@
+// GET /healthz, GET /v1/stats, GET /metrics, GET / (the web page).
+#include <string>
+
+#include "api/json_codec.h"
+#include "api/routes/routes.h"
+#include "api/web_assets.h"
+#include "ragd/version.h"
+
+namespace ragd::api {
+namespace {
+
+Response json_response(const Json& j) {
+  Response r;
+  r.body = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return r;
+}
+
+// The build's identity, added to /healthz and /v1/stats.
+void add_build_info(Json& j) {
+  const BuildInfo& b = build_info();
+  j["version"] = b.version;
+  j["commit"] = b.commit;
+  j["build_type"] = b.build_type;
+}
+
+Json reindex_to_json(const ReindexStatus& r) {
+  Json j{{"state", r.state}, {"from", r.from}, {"target", r.target}, {"done", r.done}, {"total", r.total},
+         {"seconds", r.seconds}};
+  if (!r.error.empty()) j["error"] = r.error;
+  return j;
+}
+
+}  // namespace
+
+Response handle_healthz(const Request&, Api& api) {
+  const Embedder* e = api.service.embedder();
+  Json j{{"status", "ok"}, {"encoder", e ? e->fingerprint() : ""}};
+  add_build_info(j);
+  return json_response(j);
+}
+
+Response handle_stats(const Request&, Api& api) {
+  StoreStats st = api.service.store().stats();
+  Json j = stats_to_json(st);
+  const Embedder* e = api.service.embedder();
+  j["encoder_loaded"] = e ? e->fingerprint() : "";
+  j["reindex"] = reindex_to_json(api.service.reindex_status());
+  if (!st.reindex_discarded.empty()) j["reindex"]["discarded"] = st.reindex_discarded;
+  add_build_info(j);
+  return json_response(j);
+}
+
+Response handle_metrics(const Request&, Api& api) {
+  Response r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  if (api.registry != nullptr) r.body = api.registry->expose();
+  return r;
+}
+
+Response handle_web_page(const Request&, Api&) {
+  Response r;
+  r.content_type = "text/html; charset=utf-8";
+  r.body = std::string(web_index_html());
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  return r;
+}
+
+}  // namespace ragd::api

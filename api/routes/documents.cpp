@@ -1,0 +1,189 @@
+// POST /v1/documents (JSON or a file upload), GET and DELETE /v1/documents/{id}.
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "api/json_codec.h"
+#include "api/multipart.h"
+#include "api/routes/routes.h"
+#include "api/status_http.h"
+#include "connectors/connector.h"
+
+namespace ragd::api {
+namespace {
+
+Response json_response(int status, const Json& j) {
+  Response r;
+  r.status = status;
+  r.body = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return r;
+}
+
+// Turns ingest stats into the response: 200 when anything was accepted (new
+// or unchanged), else 400 listing why nothing was.
+Response ingest_response(const IngestStats& st, std::vector<std::string> errors) {
+  for (const auto& e : st.errors) errors.push_back(e);
+  Json body{{"ingested", st.ingested}, {"unchanged", st.unchanged}, {"failed", st.failed},
+            {"chunks", st.chunks}, {"errors", errors}};
+  if (st.ingested + st.unchanged == 0 && !errors.empty()) {
+    Json err = error_to_json("invalid_argument", "no document was ingested: " + errors.front());
+    err["error"]["errors"] = errors;
+    return json_response(400, err);
+  }
+  return json_response(200, body);
+}
+
+Result<FetchOptions> upload_options(const Request& req) {
+  FetchOptions fo;
+  if (auto it = req.query.find("format"); it != req.query.end() && !it->second.empty()) {
+    auto f = parse_source_format(it->second);
+    if (!f) return Status::invalid_argument("query parameter 'format': unknown format '" + it->second + "'");
+    fo.format = *f;
+  }
+  if (auto it = req.query.find("csv_map"); it != req.query.end()) {
+    std::string_view rest = it->second;
+    while (!rest.empty()) {
+      size_t comma = rest.find(',');
+      std::string_view item = rest.substr(0, comma);
+      size_t eq = item.find('=');
+      if (eq == std::string_view::npos || eq == 0) {
+        return Status::invalid_argument("query parameter 'csv_map': expected field=column, got '" +
+                                        std::string(item) + "'");
+      }
+      fo.csv_columns[std::string(item.substr(0, eq))] = std::string(item.substr(eq + 1));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+  }
+  if (auto it = req.query.find("kind"); it != req.query.end()) fo.default_kind = it->second;
+  return fo;
+}
+
+// A file upload: multipart/form-data or a raw body named by ?filename=.
+Response ingest_upload(const Request& req, Api& api) {
+  auto fo = upload_options(req);
+  if (!fo.is_ok()) return error_response(fo.status());
+  std::string filename;
+  std::string_view bytes;
+  const std::string ctype = req.header("content-type");
+  std::vector<MultipartPart> parts;
+  if (ctype.rfind("multipart/", 0) == 0) {
+    auto parsed = parse_multipart(req.body, ctype);
+    if (!parsed.is_ok()) return error_response(parsed.status());
+    parts = std::move(parsed).value();
+    const MultipartPart* file = nullptr;
+    for (const auto& p : parts) {
+      if (p.name == "file") { file = &p; break; }
+    }
+    if (file == nullptr) {
+      for (const auto& p : parts) {
+        if (!p.filename.empty()) { file = &p; break; }
+      }
+    }
+    if (file == nullptr) return error_response(Status::invalid_argument("multipart upload without a 'file' field"));
+    filename = file->filename;
+    bytes = file->data;
+  } else {
+    bytes = req.body;
+  }
+  if (auto it = req.query.find("filename"); it != req.query.end() && !it->second.empty()) filename = it->second;
+  if (filename.empty()) {
+    if (fo->format == SourceFormat::kAuto) {
+      return error_response(Status::invalid_argument(
+          "upload: name the file (multipart filename or ?filename=) or give ?format="));
+    }
+    filename = std::string("upload.") + source_format_name(fo->format);
+  }
+  if (bytes.empty()) return error_response(Status::invalid_argument("upload '" + filename + "' is empty"));
+
+  std::vector<Document> docs;
+  std::vector<std::string> errors;
+  FetchSink sink;
+  sink.on_document = [&](Document&& d) { docs.push_back(std::move(d)); };
+  sink.on_error = [&](const Status& e) { errors.push_back(e.message()); };
+  Status st = fetch_buffer(bytes, filename, *fo, sink);
+  if (!st.is_ok()) return error_response(st.with_context("upload '" + filename + "'"));
+  if (docs.size() > api.options.max_documents_per_request) {
+    return error_response(Status::resource_exhausted("upload '" + filename + "' holds " +
+                                                     std::to_string(docs.size()) + " documents; the limit is " +
+                                                     std::to_string(api.options.max_documents_per_request)));
+  }
+  auto stats = api.service.ingest(std::move(docs));
+  if (!stats.is_ok()) return error_response(stats.status());
+  return ingest_response(*stats, std::move(errors));
+}
+
+// The {id} of the path, percent-decoded (it may contain '/': "runbooks%2Fvpn.md").
+Result<std::string> document_id(const Request& req) {
+  std::string out;
+  if (!percent_decode(req.path_param, out, false) || out.empty()) {
+    return Status::invalid_argument("malformed document id in path '" + req.path + "'");
+  }
+  return out;
+}
+
+}  // namespace
+
+Response handle_post_documents(const Request& req, Api& api) {
+  // A file upload is multipart or names its file or format; anything else is
+  // the JSON document list, whatever Content-Type the client claimed.
+  const std::string ctype = req.header("content-type");
+  if (ctype.rfind("multipart/", 0) == 0 || req.query.count("filename") != 0 || req.query.count("format") != 0) {
+    return ingest_upload(req, api);
+  }
+  auto body = parse_json_body(req.body);
+  if (!body.is_ok()) return error_response(body.status());
+  auto it = body->find("documents");
+  if (it == body->end()) return error_response(Status::invalid_argument("field 'documents': required"));
+  if (!it->is_array()) {
+    return error_response(Status::invalid_argument("field 'documents': expected an array, got " +
+                                                   std::string(it->type_name())));
+  }
+  if (it->size() > api.options.max_documents_per_request) {
+    return error_response(Status::resource_exhausted(
+        "field 'documents': " + std::to_string(it->size()) + " documents; the limit per request is " +
+        std::to_string(api.options.max_documents_per_request)));
+  }
+  std::vector<Document> docs;
+  std::vector<std::string> errors;
+  docs.reserve(it->size());
+  for (size_t i = 0; i < it->size(); ++i) {
+    auto d = parse_document((*it)[i], "documents[" + std::to_string(i) + "]");
+    if (d.is_ok()) {
+      docs.push_back(std::move(d).value());
+    } else {
+      errors.push_back(d.status().message());
+    }
+  }
+  if (docs.empty() && errors.empty()) {
+    return json_response(200, Json{{"ingested", 0}, {"unchanged", 0}, {"failed", 0}, {"chunks", 0},
+                                   {"errors", Json::array()}});
+  }
+  size_t rejected = errors.size();
+  auto stats = api.service.ingest(std::move(docs));
+  if (!stats.is_ok()) return error_response(stats.status());
+  stats->failed += rejected;
+  return ingest_response(*stats, std::move(errors));
+}
+
+Response handle_get_document(const Request& req, Api& api) {
+  auto decoded = document_id(req);
+  if (!decoded.is_ok()) return error_response(decoded.status());
+  const std::string& id = *decoded;
+  const Store& store = api.service.store();
+  auto doc = store.get_document(id);
+  if (!doc.is_ok()) return error_response(doc.status());
+  return json_response(200, document_to_json(*doc, store.chunks_of(id)));
+}
+
+Response handle_delete_document(const Request& req, Api& api) {
+  auto decoded = document_id(req);
+  if (!decoded.is_ok()) return error_response(decoded.status());
+  const std::string& id = *decoded;
+  auto removed = api.service.store().remove(id);
+  if (!removed.is_ok()) return error_response(removed.status());
+  if (!*removed) return error_response(Status::not_found("document '" + id + "' not found"));
+  return json_response(200, Json{{"deleted", id}});
+}
+
+}  // namespace ragd::api

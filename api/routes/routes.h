@@ -1,0 +1,64 @@
+// The handlers of the route table (api/app.cpp), one file per resource:
+//
+//   admin.cpp      GET /healthz, GET /v1/stats, GET /metrics, GET / (web page)
+//   documents.cpp  POST /v1/documents, GET|DELETE /v1/documents/{id}
+//   search.cpp     POST /v1/search
+//   answer.cpp     POST /v1/answer (extractive, or the LLM with --llm)
+//   openai.cpp     POST /v1/chat/completions, GET /v1/models, POST /v1/embeddings
+//
+// Each is a function of (Request, Api) returning a Response: no sockets, no
+// Beast. They parse the request, call service/ once, and encode the result.
+#pragma once
+
+#include <cstddef>
+
+#include "api/http_types.h"
+#include "api/metrics.h"
+#include "service/answerer.h"
+#include "service/service.h"
+
+namespace ragd::api {
+
+class LlmService;
+
+struct RouteOptions {
+  // Largest k accepted by /v1/search, /v1/answer and the ragd extension of
+  // /v1/chat/completions. Default: 1000.
+  int max_k = 1000;
+  // Documents accepted in one POST /v1/documents. Default: 10000.
+  size_t max_documents_per_request = 10000;
+};
+
+// What the handlers work with. Everything must outlive the routes.
+struct Api {
+  ServiceContext& service;
+  // Answers POST /v1/answer: the extractive answerer, or the LLM one.
+  const Answerer& answerer;
+  // The LLM's admission queue, metrics and plain chat; null without --llm.
+  LlmService* llm = nullptr;
+  // /metrics; null = the route answers an empty exposition.
+  Registry* registry = nullptr;
+  RouteOptions options;
+};
+
+Response handle_healthz(const Request& req, Api& api);
+Response handle_stats(const Request& req, Api& api);
+Response handle_metrics(const Request& req, Api& api);
+Response handle_web_page(const Request& req, Api& api);
+
+Response handle_post_documents(const Request& req, Api& api);
+Response handle_get_document(const Request& req, Api& api);
+Response handle_delete_document(const Request& req, Api& api);
+
+Response handle_search(const Request& req, Api& api);
+Response handle_answer(const Request& req, Api& api);
+
+Response handle_chat_completions(const Request& req, Api& api);
+Response handle_models(const Request& req, Api& api);
+Response handle_embeddings(const Request& req, Api& api);
+
+// The JSON error body of the OpenAI routes, with the HTTP code http_status()
+// gives (and Retry-After on 503).
+Response openai_error_response(const Status& status, int retry_after_s = 1);
+
+}  // namespace ragd::api

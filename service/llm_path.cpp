@@ -1,0 +1,84 @@
+#include "service/llm_path.h"
+
+#include <algorithm>
+#include <optional>
+
+namespace ragd {
+
+using Clock = std::chrono::steady_clock;
+
+LlmAnswerPath::LlmAnswerPath(const ServiceContext& ctx, LlmPathOptions options)
+    : ctx_(ctx), options_(std::move(options)), threads_(std::max(1, options_.max_concurrent)) {}
+
+LlmAnswerPath::~LlmAnswerPath() = default;
+
+Result<std::unique_ptr<LlmAnswerPath>> LlmAnswerPath::open(const ServiceContext& ctx, LlmPathOptions options) {
+  std::unique_ptr<LlmAnswerPath> s(new LlmAnswerPath(ctx, std::move(options)));
+  const std::string path = s->options_.model.string();
+  RAGD_ASSIGN_OR_RETURN(auto model, DecoderModel::load(path));
+  auto tok = Tokenizer::from_gguf(model->gguf());
+  if (!tok.is_ok()) return tok.status().with_context("--llm " + path);
+  s->generator_ = std::make_shared<const Generator>(model, std::shared_ptr<const Tokenizer>(std::move(tok).value()));
+  RAGD_ASSIGN_OR_RETURN(PromptLibrary lib, PromptLibrary::load(default_prompts_dir(s->options_.prompts)));
+  s->prompts_ = std::make_unique<PromptLibrary>(std::move(lib));
+  if (!s->options_.audit_log.empty()) {
+    RAGD_ASSIGN_OR_RETURN(s->audit_, AuditLog::open(s->options_.audit_log));
+  }
+  LlmAnswererOptions ao = s->options_.answerer;
+  // One reusable session per generation that may run at once, shared by
+  // answers and plain chat.
+  ao.sessions_kept = std::max(1, s->options_.max_concurrent);
+  if (ao.model_file.empty()) ao.model_file = path;
+  if (ao.extractive.word_ranks == nullptr) ao.extractive.word_ranks = ctx.word_ranks();
+  s->answerer_ = std::make_unique<LlmAnswerer>(ctx.retriever(), s->generator_, *s->prompts_, ao, ctx.embedder(),
+                                               s->audit_.get());
+  return s;
+}
+
+Result<Answer> LlmAnswerPath::answer(const AnswerRequest& request, AnswerSink* sink) const {
+  LlmRequest lr;
+  lr.search = request.search;
+  lr.task = request.task;
+  lr.input = request.input;
+  lr.request_id = request.request_id;
+  lr.caller = request.caller;
+  lr.max_tokens = request.max_tokens;
+  lr.sampling = request.sampling;
+  if (request.deadline != Clock::time_point::max()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(request.deadline - Clock::now());
+    lr.timeout = std::max(left, std::chrono::milliseconds(1));
+  }
+  DeltaCallback on_delta;
+  if (sink != nullptr) {
+    lr.is_cancelled = [sink] { return sink->cancelled(); };
+    on_delta = [sink](std::string_view d) { return sink->on_delta(d); };
+  }
+  std::optional<Result<LlmAnswer>> out;
+  threads_.run([&] {
+    lr.retrieved = ctx_.search(lr.search);
+    out.emplace(answerer_->answer(lr, on_delta));
+  });
+  RAGD_ASSIGN_OR_RETURN(LlmAnswer a, std::move(*out));
+  Answer answer = std::move(a.answer);
+  answer.request_id = std::move(a.request_id);
+  answer.raw_text = std::move(a.raw_text);
+  answer.finish_reason = std::move(a.finish_reason);
+  answer.prompt_tokens = a.prompt_tokens;
+  answer.completion_tokens = a.completion_tokens;
+  answer.first_token_ms = a.first_token_ms;
+  answer.prompt_ready_ms = a.prompt_ready_ms;
+  return answer;
+}
+
+Result<Generation> LlmAnswerPath::chat(std::span<const ChatMessage> messages, const GenerateOptions& options,
+                                       const StreamCallback& on_piece) const {
+  std::string prompt = apply_chat_template(answerer_->chat_template(), messages, true);
+  std::optional<Result<Generation>> out;
+  threads_.run([&] {
+    SessionPool::Lease session = answerer_->sessions().acquire();
+    out.emplace(generator_->generate(*session, prompt, options, on_piece));
+  });
+  return std::move(*out);
+}
+
+}  // namespace ragd
