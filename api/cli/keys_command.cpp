@@ -65,6 +65,7 @@ int run_create(const KeysArgs& a) {
   // The secret alone on stdout, so `KEY=$(ragd keys create ...)` works; the
   // rest on stderr.
   std::printf("%s\n", made->secret.c_str());
+  std::fflush(stdout);
   std::fprintf(stderr, "key '%s' (id %s, role %s) created in %s; the secret above is shown only this once\n",
                made->record.name.c_str(), made->record.id.c_str(), auth::role_name(made->record.role),
                (*keys)->path().c_str());
