@@ -5,9 +5,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "auth/principal.h"
 
 namespace ragd::api {
 
@@ -25,8 +28,12 @@ struct Request {
   // the server returns it in every response and the answer path writes it
   // into the audit log.
   std::string request_id;
-  // The authenticated caller, for logs; "" until API keys exist.
+  // The authenticated caller's name, for logs and the audit log; "" when
+  // authentication is off.
   std::string caller;
+  // The authenticated caller (api/auth_hook.h); unset when authentication is
+  // off. Its groups bound what every route may show.
+  std::optional<auth::Principal> principal;
   // The value of the route pattern's "{name}" part (api/router.h), still
   // percent-encoded; "" for routes without one.
   std::string path_param;

@@ -50,7 +50,7 @@ Response Router::dispatch(Request& req) const {
       if (allow.find(r.method) == std::string::npos) allow += (allow.empty() ? "" : ", ") + r.method;
     }
     if (route == nullptr) return allow.empty() ? not_found_response(req) : method_not_allowed_response(req, allow);
-    if (Status admitted = auth_->admit(route->action, req); !admitted.is_ok()) return error_response(admitted);
+    if (std::optional<Response> refused = auth_->admit(route->action, req)) return std::move(*refused);
     return route->handler(req);
   } catch (...) {
     return current_exception_response(req);

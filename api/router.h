@@ -30,16 +30,18 @@ class Authenticator {
  public:
   virtual ~Authenticator() = default;
   // `action` is what the route needs; nullopt for open routes (/healthz, the
-  // web page and its assets). It may fill req.caller. A failed Status is the
-  // response (kUnauthenticated -> 401, kPermissionDenied -> 403) and the
-  // handler does not run.
-  virtual Status admit(const std::optional<auth::Action>& action, Request& req) const = 0;
+  // web page and its assets). It may fill req.caller and req.principal. A
+  // returned Response turns the request away (401, 403, 429) and the handler
+  // does not run; nullopt admits it. See api/auth_hook.h.
+  virtual std::optional<Response> admit(const std::optional<auth::Action>& action, Request& req) const = 0;
 };
 
 // Admits every request (no API keys configured).
 class AdmitAll final : public Authenticator {
  public:
-  Status admit(const std::optional<auth::Action>&, Request&) const override { return Status::ok(); }
+  std::optional<Response> admit(const std::optional<auth::Action>&, Request&) const override {
+    return std::nullopt;
+  }
 };
 
 // A route's handler: the request (req.path_param holds the pattern's

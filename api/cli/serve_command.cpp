@@ -14,12 +14,14 @@
 #include "api/cli/cli.h"
 #include "api/cli/config.h"
 #include "api/app.h"
+#include "api/auth_hook.h"
 #include "api/llm_service.h"
 #include "api/metrics.h"
 #include "api/request_log.h"
 #include "api/server.h"
 #include "service/extractive_path.h"
 #include "service/llm_path.h"
+#include "auth/authenticator.h"
 
 namespace ragd::cli {
 namespace {
@@ -44,7 +46,46 @@ struct ServeArgs {
   int reindex_pause_ms = 0;
   // Log lines: "text" or "json" (one object per line, one per request).
   std::string log_format = "text";
+  // Authentication (auth/authenticator.h).
+  bool insecure_no_auth = false;
+  std::string metrics_token;
+  std::string jwks, jwt_issuer, jwt_audience, jwt_groups_claim = "groups", jwt_role_claim;
+  double rate_limit = 0, rate_burst = 20;
 };
+
+// 127.0.0.0/8, ::1 and "localhost".
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// The credential checks of `serve`: API keys in <data>/keys.json (`ragd
+// keys`), and OIDC tokens when --jwks is given.
+Result<std::unique_ptr<auth::Authenticator>> open_authenticator(const ServeArgs& a) {
+  std::error_code ec;
+  std::filesystem::create_directories(a.common.data, ec);
+  auto keys = auth::KeyStore::open(a.common.data);
+  if (!keys.is_ok()) return keys.status().with_context("API keys");
+  std::unique_ptr<auth::JwtVerifier> jwt;
+  if (!a.jwks.empty()) {
+    auth::JwtOptions jo;
+    jo.issuer = a.jwt_issuer;
+    jo.audience = a.jwt_audience;
+    jo.groups_claim = a.jwt_groups_claim;
+    jo.role_claim = a.jwt_role_claim;
+    auto v = auth::JwtVerifier::load(a.jwks, jo);
+    if (!v.is_ok()) return v.status().with_context("--jwks");
+    jwt = std::move(v).value();
+  }
+  auth::AuthenticatorOptions ao;
+  ao.metrics_token = a.metrics_token;
+  if (a.rate_limit > 0) {
+    auth::RateLimiterOptions rl;
+    rl.rate_per_second = a.rate_limit;
+    rl.burst = a.rate_burst;
+    ao.rate_limit = rl;
+  }
+  return auth::Authenticator::make(std::move(keys).value(), std::move(jwt), std::move(ao));
+}
 
 // "HOST:PORT", "[::1]:PORT", "*:PORT" or ":PORT" (all interfaces).
 Status parse_listen(const std::string& listen, std::string& host, uint16_t& port) {
@@ -88,6 +129,18 @@ int run_serve(const ServeArgs& a) {
   so.read_timeout_s = a.read_timeout;
   so.max_inflight = a.max_inflight;
   so.port_file = a.port_file;
+
+  auto authn = open_authenticator(a);
+  if (!authn.is_ok()) return fail(authn.status());
+  if (!(*authn)->required()) {
+    if (!is_loopback(so.host) && !a.insecure_no_auth) {
+      return fail(Status::failed_precondition(
+          "refusing to listen on " + so.host + " without authentication: create a key with `ragd keys create "
+          "--data " + a.common.data + " --name NAME --role admin`, give --jwks, or pass --insecure-no-auth"));
+    }
+    if (!is_loopback(so.host)) note("listening beyond loopback with no authentication (--insecure-no-auth)", true);
+  }
+  api::KeyAuth key_auth(**authn);
 
   ServiceOptions opts = service_options(a.common, EmbedderLoad::kOptional);
   opts.reindex.enabled = a.reindex;
@@ -137,7 +190,7 @@ int run_serve(const ServeArgs& a) {
     extractive_audit = std::move(opened).value();
     answerer = std::make_unique<ExtractiveAnswerPath>(**svc, extractive_audit.get());
   }
-  api::App app(**svc, *answerer, registry, llm.get());
+  api::App app(**svc, *answerer, registry, llm.get(), {}, &key_auth);
   // Queued generation requests wait without a thread (api/admission.h).
   so.generation_threads = std::max(2, a.max_concurrent + 1);
   int code = 0;
@@ -207,6 +260,23 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args) {
                   "text: human-readable lines; json: one JSON object per line, with one line per request "
                   "(time, request_id, method, route, status, latency_ms, bytes_in, bytes_out, caller)")
       ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  cmd->add_flag("--insecure-no-auth", a->insecure_no_auth,
+                "allow a non-loopback --listen with no API keys and no --jwks (anyone who reaches the port may "
+                "read, write and delete)");
+  cmd->add_option("--metrics-token", a->metrics_token,
+                  "bearer token that GET /metrics accepts besides an admin key (for a Prometheus scraper); "
+                  "prefer $RAGD_METRICS_TOKEN");
+  cmd->add_option("--jwks", a->jwks, "JWKS file of an OIDC issuer: accept its RS256/ES256 bearer tokens");
+  cmd->add_option("--jwt-issuer", a->jwt_issuer, "with --jwks: the required iss claim");
+  cmd->add_option("--jwt-audience", a->jwt_audience, "with --jwks: a required member of the aud claim");
+  cmd->add_option("--jwt-groups-claim", a->jwt_groups_claim, "with --jwks: the claim holding ACL groups")
+      ->capture_default_str();
+  cmd->add_option("--jwt-role-claim", a->jwt_role_claim,
+                  "with --jwks: the claim holding reader|writer|admin (default: every token is a reader)");
+  cmd->add_option("--rate-limit", a->rate_limit, "requests per second per key or token subject (0 = no limit)")
+      ->capture_default_str();
+  cmd->add_option("--rate-burst", a->rate_burst, "with --rate-limit: requests allowed at once after a quiet spell")
       ->capture_default_str();
 }
 

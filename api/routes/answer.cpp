@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "api/admission.h"
+#include "api/auth_hook.h"
 #include "api/json_codec.h"
 #include "api/llm_service.h"
 #include "api/openai.h"
@@ -71,6 +72,7 @@ Result<AnswerCall> parse_answer_call(const Request& req, const Json& body, const
     return Status::unimplemented("field 'stream': streaming needs the LLM answer path (--llm)");
   }
   RAGD_ASSIGN_OR_RETURN(call.request.search, parse_search_request(body, api.options.max_k));
+  bind_groups(req, call.request.search);
   if (llm) {
     const int max_tokens_limit = api.llm->path().options().answerer.max_tokens_limit;
     RAGD_ASSIGN_OR_RETURN(call.request.max_tokens, optional_int(body, "max_tokens", 1, max_tokens_limit));
@@ -89,9 +91,10 @@ Result<AnswerCall> parse_answer_call(const Request& req, const Json& body, const
     if (auto in = body.find("input"); in != body.end() && in->is_string()) call.request.input = in->get<std::string>();
   }
   call.request.request_id = req.request_id;
-  // The authenticated caller; until API keys exist, the LLM path's
-  // X-Ragd-Caller header.
-  call.request.caller = !req.caller.empty() ? req.caller : (llm ? req.header("x-ragd-caller") : std::string());
+  // The authenticated caller; with authentication off, the LLM path's
+  // X-Ragd-Caller header (self-asserted).
+  call.request.caller = req.principal || !req.caller.empty() ? req.caller
+                                                             : (llm ? req.header("x-ragd-caller") : std::string());
   return call;
 }
 

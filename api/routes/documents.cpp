@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/auth_hook.h"
 #include "api/json_codec.h"
 #include "api/multipart.h"
 #include "api/routes/routes.h"
@@ -59,6 +60,29 @@ Result<FetchOptions> upload_options(const Request& req) {
   return fo;
 }
 
+// With an authenticated caller, every document written must carry an ACL
+// the caller's groups cover, and so must the stored document it replaces: no
+// one can unrestrict a document, or restrict one to groups they lack.
+Status check_writable(const Request& req, const Store& store, const std::vector<Document>& docs) {
+  if (!req.principal) return Status::ok();
+  for (const auto& d : docs) {
+    if (!may_write(req, d.acl)) {
+      return Status::permission_denied("document '" + d.id.substr(0, 200) +
+                                       "': its acl names groups the caller does not hold");
+    }
+    auto old = store.get_document(d.id);
+    if (!old.is_ok()) {
+      if (old.status().code() == StatusCode::kNotFound) continue;
+      return old.status();
+    }
+    if (!may_write(req, old->acl)) {
+      return Status::permission_denied("document '" + d.id.substr(0, 200) +
+                                       "' exists with an acl the caller's groups do not cover");
+    }
+  }
+  return Status::ok();
+}
+
 // A file upload: multipart/form-data or a raw body named by ?filename=.
 Response ingest_upload(const Request& req, Api& api) {
   auto fo = upload_options(req);
@@ -108,6 +132,7 @@ Response ingest_upload(const Request& req, Api& api) {
                                                      std::to_string(docs.size()) + " documents; the limit is " +
                                                      std::to_string(api.options.max_documents_per_request)));
   }
+  if (Status w = check_writable(req, api.service.store(), docs); !w.is_ok()) return error_response(w);
   auto stats = api.service.ingest(std::move(docs));
   if (!stats.is_ok()) return error_response(stats.status());
   return ingest_response(*stats, std::move(errors));
@@ -160,6 +185,7 @@ Response handle_post_documents(const Request& req, Api& api) {
                                    {"errors", Json::array()}});
   }
   size_t rejected = errors.size();
+  if (Status w = check_writable(req, api.service.store(), docs); !w.is_ok()) return error_response(w);
   auto stats = api.service.ingest(std::move(docs));
   if (!stats.is_ok()) return error_response(stats.status());
   stats->failed += rejected;
@@ -173,6 +199,8 @@ Response handle_get_document(const Request& req, Api& api) {
   const Store& store = api.service.store();
   auto doc = store.get_document(id);
   if (!doc.is_ok()) return error_response(doc.status());
+  // A document the caller may not read does not exist for them.
+  if (!may_read(req, doc->acl)) return error_response(Status::not_found("no document '" + id + "'"));
   auto chunks = store.chunks_of(id);
   if (!chunks.is_ok()) return error_response(chunks.status());
   return json_response(200, document_to_json(*doc, *chunks));
@@ -182,6 +210,15 @@ Response handle_delete_document(const Request& req, Api& api) {
   auto decoded = document_id(req);
   if (!decoded.is_ok()) return error_response(decoded.status());
   const std::string& id = *decoded;
+  if (req.principal) {
+    auto doc = api.service.store().get_document(id);
+    if (!doc.is_ok()) return error_response(doc.status());
+    if (!may_read(req, doc->acl)) return error_response(Status::not_found("no document '" + id + "'"));
+    if (!may_write(req, doc->acl)) {
+      return error_response(
+          Status::permission_denied("document '" + id + "' has an acl the caller's groups do not cover"));
+    }
+  }
   auto removed = api.service.store().remove(id);
   if (!removed.is_ok()) return error_response(removed.status());
   if (!*removed) return error_response(Status::not_found("document '" + id + "' not found"));

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "api/admission.h"
+#include "api/auth_hook.h"
 #include "api/json_codec.h"
 #include "api/llm_service.h"
 #include "api/openai.h"
@@ -219,7 +220,12 @@ Response rag_chat(const Request& req, const ChatCall& call, Api& api) {
   auto sr = parse_search_request(search, api.options.max_k);
   if (!sr.is_ok()) return openai_error_response(sr.status().with_context("ragd"));
   ar.search = std::move(sr).value();
-  ar.caller = !req.caller.empty() ? req.caller : call.req.user.empty() ? req.header("x-ragd-caller") : call.req.user;
+  bind_groups(req, ar.search);
+  // The authenticated caller; with authentication off, the self-asserted
+  // OpenAI `user` or X-Ragd-Caller.
+  ar.caller = req.principal || !req.caller.empty() ? req.caller
+              : call.req.user.empty()              ? req.header("x-ragd-caller")
+                                                   : call.req.user;
   ar.request_id = req.request_id;
   ar.max_tokens = call.req.max_tokens;
   ar.deadline = call.deadline;

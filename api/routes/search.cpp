@@ -2,6 +2,7 @@
 // across a reindex switch), encode.
 #include <chrono>
 
+#include "api/auth_hook.h"
 #include "api/json_codec.h"
 #include "api/routes/routes.h"
 #include "api/status_http.h"
@@ -14,6 +15,7 @@ Response handle_search(const Request& req, Api& api) {
   if (!body.is_ok()) return error_response(body.status());
   auto sr = parse_search_request(*body, api.options.max_k);
   if (!sr.is_ok()) return error_response(sr.status());
+  bind_groups(req, *sr);
   auto hits = api.service.search(*sr);
   if (!hits.is_ok()) return error_response(hits.status());
   // Written directly rather than through a Json tree: building and dumping

@@ -279,12 +279,14 @@ class RoutesTest : public ::testing::Test {
 // Records what the authentication hook was asked, and refuses one action.
 class RecordingAuth final : public Authenticator {
  public:
-  Status admit(const std::optional<auth::Action>& action, Request& req) const override {
+  std::optional<Response> admit(const std::optional<auth::Action>& action, Request& req) const override {
     seen.emplace_back(req.method + " " + req.path, action);
-    if (action == auth::Action::kDeleteDocument) return Status::permission_denied("readers may not delete");
-    if (req.header("authorization") == "Bearer bad") return auth::unauthenticated("unknown key");
+    if (action == auth::Action::kDeleteDocument) {
+      return error_response(Status::permission_denied("readers may not delete"));
+    }
+    if (req.header("authorization") == "Bearer bad") return error_response(auth::unauthenticated("unknown key"));
     req.caller = "tester";
-    return Status::ok();
+    return std::nullopt;
   }
   mutable std::vector<std::pair<std::string, std::optional<auth::Action>>> seen;
 };

@@ -23,59 +23,22 @@
 namespace ragd::auth {
 namespace {
 
-using Json = nlohmann::json;
-constexpr int64_t kNow = 1'800'000'000;
-
-struct Pkey {
-  EVP_PKEY* p = nullptr;
-  Pkey() = default;
-  explicit Pkey(EVP_PKEY* k) : p(k) {}
-  Pkey(Pkey&& o) noexcept : p(std::exchange(o.p, nullptr)) {}
-  Pkey& operator=(Pkey&& o) noexcept {
-    std::swap(p, o.p);
-    return *this;
-  }
-  ~Pkey() { EVP_PKEY_free(p); }
-};
-
-Pkey rsa_key(size_t bits = 2048) { return Pkey(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", bits)); }
-Pkey ec_key() { return Pkey(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")); }
-
-std::string bn_param(const Pkey& k, const char* name, int pad = 0) {
-  BIGNUM* bn = nullptr;
-  EXPECT_EQ(EVP_PKEY_get_bn_param(k.p, name, &bn), 1) << name;
-  std::string out(pad ? static_cast<size_t>(pad) : static_cast<size_t>(BN_num_bytes(bn)), '\0');
-  if (pad) {
-    BN_bn2binpad(bn, reinterpret_cast<unsigned char*>(out.data()), pad);
-  } else {
-    BN_bn2bin(bn, reinterpret_cast<unsigned char*>(out.data()));
-  }
-  BN_free(bn);
-  return out;
-}
-
-Json rsa_jwk(const Pkey& k, const std::string& kid) {
-  return Json{{"kty", "RSA"}, {"kid", kid}, {"alg", "RS256"}, {"use", "sig"},
-              {"n", base64url_encode(bn_param(k, OSSL_PKEY_PARAM_RSA_N))},
-              {"e", base64url_encode(bn_param(k, OSSL_PKEY_PARAM_RSA_E))}};
-}
-
-Json ec_jwk(const Pkey& k, const std::string& kid) {
-  return Json{{"kty", "EC"}, {"kid", kid}, {"crv", "P-256"}, {"alg", "ES256"},
-              {"x", base64url_encode(bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, 32))},
-              {"y", base64url_encode(bn_param(k, OSSL_PKEY_PARAM_EC_PUB_Y, 32))}};
-}
+using test::bn_param;
+using test::ec_jwk;
+using test::ec_key;
+using test::make_token;
+using test::Pkey;
+using test::rsa_jwk;
+using test::rsa_key;
 
 std::string sign(const Pkey& k, std::string_view input) {
-  std::string sig = ragd::test::jws_sign(k.p, input);
+  std::string sig = test::jws_sign(k.p, input);
   EXPECT_FALSE(sig.empty()) << "OpenSSL could not sign";
   return sig;
 }
 
-std::string make_token(const Json& header, const Json& claims, const Pkey* key) {
-  std::string input = base64url_encode(header.dump()) + "." + base64url_encode(claims.dump());
-  return input + "." + (key ? base64url_encode(sign(*key, input)) : "");
-}
+using Json = nlohmann::json;
+constexpr int64_t kNow = 1'800'000'000;
 
 Json good_claims() {
   return Json{{"iss", "https://idp.example.com/"}, {"aud", "ragd"},      {"sub", "alice@example.com"},

@@ -1,0 +1,77 @@
+#include "api/auth_hook.h"
+
+#include <algorithm>
+
+#include "api/status_http.h"
+
+namespace ragd::api {
+
+namespace {
+
+std::vector<std::string> query_groups(const Request& req) {
+  std::vector<std::string> out;
+  auto it = req.query.find("groups");
+  if (it == req.query.end()) return out;
+  std::string_view rest = it->second;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view g = rest.substr(0, comma);
+    if (!g.empty()) out.emplace_back(g);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+bool holds(const std::vector<std::string>& groups, const std::string& g) {
+  return std::find(groups.begin(), groups.end(), g) != groups.end();
+}
+
+}  // namespace
+
+std::optional<Response> KeyAuth::admit(const std::optional<auth::Action>& action, Request& req) const {
+  if (!action) return std::nullopt;
+  const std::string authorization = req.header("authorization");
+  if (req.path == "/metrics" && authn_.is_metrics_token(authorization)) {
+    req.caller = "metrics-scraper";
+    return std::nullopt;
+  }
+  auth::Admission in = authn_.admit(authorization, *action);
+  if (in.status.is_ok()) {
+    if (in.principal) {
+      req.caller = in.principal->name;
+      req.principal = std::move(in.principal);
+    }
+    return std::nullopt;
+  }
+  if (in.status.code() == StatusCode::kResourceExhausted) {
+    Response r = error_response(429, "rate_limited", in.status.message());
+    r.headers.emplace_back("Retry-After", std::to_string(in.retry_after_seconds));
+    return r;
+  }
+  Response r = error_response(in.status);
+  if (in.status.code() == StatusCode::kUnauthenticated) {
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"ragd\"");
+  }
+  return r;
+}
+
+void bind_groups(const Request& req, SearchRequest& search) {
+  if (req.principal) search.groups = auth::narrow_groups(*req.principal, search.groups);
+}
+
+bool may_read(const Request& req, const std::vector<std::string>& acl) {
+  if (acl.empty()) return true;
+  std::vector<std::string> groups = query_groups(req);
+  if (req.principal) groups = auth::narrow_groups(*req.principal, groups);
+  return std::any_of(acl.begin(), acl.end(), [&](const std::string& g) { return holds(groups, g); });
+}
+
+bool may_write(const Request& req, const std::vector<std::string>& acl) {
+  // An admin can mint a key with any groups, so holding it back would only
+  // be a detour.
+  if (!req.principal || req.principal->role == auth::Role::kAdmin) return true;
+  return std::all_of(acl.begin(), acl.end(), [&](const std::string& g) { return holds(req.principal->groups, g); });
+}
+
+}  // namespace ragd::api
