@@ -63,17 +63,22 @@ void Authenticator::maybe_reload() const {
 
 bool Authenticator::required() const {
   maybe_reload();
-  return jwt_ != nullptr || !keys_->empty();
+  if (required_.load(std::memory_order_relaxed)) return true;
+  if (jwt_ == nullptr && keys_->empty()) return false;
+  // Once on, it stays on: revoking the last key must not open the server.
+  required_.store(true, std::memory_order_relaxed);
+  return true;
 }
 
 Result<std::optional<Principal>> Authenticator::authenticate(std::string_view authorization) const {
+  // With authentication off, a credential is not looked at: OpenAI clients
+  // send one whether or not the server wants it.
+  if (!required()) return std::optional<Principal>();
   if (authorization.empty()) {
-    if (!required()) return std::optional<Principal>();
     return unauthenticated("this server requires an API key or token (Authorization: Bearer ...)");
   }
   auto token = bearer_token(authorization);
   if (!token) return unauthenticated("the Authorization header must be 'Bearer <key or token>'");
-  maybe_reload();
   if (token->substr(0, kKeyPrefix.size()) == kKeyPrefix) {
     auto record = keys_->verify(*token);
     if (!record) return record.status();

@@ -57,13 +57,14 @@ class Authenticator {
                                                      AuthenticatorOptions options = {});
 
   // True when requests must carry a credential: a key exists or a JWKS is
-  // configured.
+  // configured, or a key has existed since this authenticator was made
+  // (revoking the last key does not open a running server).
   bool required() const;
 
   // The caller behind an Authorization header value ("" when the request
   // has none): "Bearer ragd_..." is an API key, any other bearer token a JWT.
-  // Unset when there is no credential and required() is false; a credential
-  // that is present is always checked.
+  // Unset when required() is false, whatever the header holds (OpenAI
+  // clients always send one).
   Result<std::optional<Principal>> authenticate(std::string_view authorization) const;
 
   // authenticate(), then role_allows(action), then the caller's rate limit.
@@ -85,6 +86,7 @@ class Authenticator {
   AuthenticatorOptions options_;
   std::unique_ptr<RateLimiter> limiter_;
   mutable std::atomic<double> next_reload_{0};
+  mutable std::atomic<bool> required_{false};
 };
 
 }  // namespace ragd::auth

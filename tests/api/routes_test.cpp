@@ -231,7 +231,11 @@ class RoutesTest : public ::testing::Test {
     ASSERT_TRUE(svc.is_ok()) << svc.status().to_string();
     svc_ = std::move(svc).value();
     answerer_ = std::make_unique<ExtractiveAnswerPath>(*svc_, nullptr);
-    app_ = std::make_unique<App>(*svc_, *answerer_, registry_, nullptr, RouteOptions{}, auth_);
+    // A reopened service gets a new App, and so a new registry (an App
+    // registers its metrics once).
+    app_.reset();
+    registry_ = std::make_unique<Registry>();
+    app_ = std::make_unique<App>(*svc_, *answerer_, *registry_, nullptr, RouteOptions{}, auth_);
   }
   void TearDown() override {
     app_.reset();
@@ -271,7 +275,7 @@ class RoutesTest : public ::testing::Test {
   std::filesystem::path glove_;
   std::unique_ptr<ServiceContext> svc_;
   std::unique_ptr<ExtractiveAnswerPath> answerer_;
-  Registry registry_;
+  std::unique_ptr<Registry> registry_;
   const Authenticator* auth_ = nullptr;
   std::unique_ptr<App> app_;
 };
