@@ -29,7 +29,25 @@ bool holds(const std::vector<std::string>& groups, const std::string& g) {
 
 }  // namespace
 
+bool same_origin_or_allowed(const Request& req, const std::vector<std::string>& allowed) {
+  const std::string origin = req.header("origin");
+  if (origin.empty()) return true;
+  if (std::find(allowed.begin(), allowed.end(), origin) != allowed.end()) return true;
+  // "scheme://host[:port]" against the Host header (which carries the port
+  // when it is not the scheme's default).
+  const size_t sep = origin.find("://");
+  if (sep == std::string::npos) return false;
+  const std::string host = req.header("host");
+  return !host.empty() && origin.compare(sep + 3, std::string::npos, host) == 0;
+}
+
 std::optional<Response> KeyAuth::admit(const std::optional<auth::Action>& action, Request& req) const {
+  const bool writes = req.method == "POST" || req.method == "PUT" || req.method == "DELETE";
+  if (writes && !same_origin_or_allowed(req, allowed_origins_)) {
+    std::string origin = req.header("origin").substr(0, 200);
+    return error_response(Status::permission_denied("cross-origin " + req.method + " from '" + origin +
+                                                    "' refused (same origin only; see --allow-origin)"));
+  }
   if (!action) return std::nullopt;
   const std::string authorization = req.header("authorization");
   if (req.path == "/metrics" && authn_.is_metrics_token(authorization)) {

@@ -5,6 +5,12 @@
 //
 // /metrics also takes the scrape token (--metrics-token) in place of an
 // admin credential.
+//
+// Cross-site requests: a POST, PUT or DELETE whose Origin header names
+// another site than the Host it was sent to (and is not in --allow-origin)
+// is refused with 403 before anything else, so a web page elsewhere cannot
+// make a browser on the inside write or delete documents (CSRF). Requests
+// without Origin (curl, SDKs) are not affected.
 #pragma once
 
 #include <optional>
@@ -21,18 +27,25 @@ namespace ragd::api {
 
 class KeyAuth final : public Authenticator {
  public:
-  // `authn` must outlive the hook.
-  explicit KeyAuth(const auth::Authenticator& authn) : authn_(authn) {}
+  // `authn` must outlive the hook. `allowed_origins`: other origins
+  // ("https://portal.example.com") that may send writes.
+  explicit KeyAuth(const auth::Authenticator& authn, std::vector<std::string> allowed_origins = {})
+      : authn_(authn), allowed_origins_(std::move(allowed_origins)) {}
   std::optional<Response> admit(const std::optional<auth::Action>& action, Request& req) const override;
 
  private:
   const auth::Authenticator& authn_;
+  std::vector<std::string> allowed_origins_;
 };
 
 // The groups a request searches with: with an authenticated caller, the
 // request's `groups` narrowed to the caller's (never widened); without one
 // (authentication off), the request's as given.
 void bind_groups(const Request& req, SearchRequest& search);
+
+// True when the request carries no Origin, or one naming the Host it was
+// sent to, or one of `allowed`.
+bool same_origin_or_allowed(const Request& req, const std::vector<std::string>& allowed);
 
 // Whether the caller may read a document with this ACL: with an
 // authenticated caller, when the ACL is empty or shares one of the caller's

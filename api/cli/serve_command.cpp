@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "api/cli/cli.h"
 #include "api/cli/config.h"
@@ -51,6 +52,7 @@ struct ServeArgs {
   std::string metrics_token;
   std::string jwks, jwt_issuer, jwt_audience, jwt_groups_claim = "groups", jwt_role_claim;
   double rate_limit = 0, rate_burst = 20;
+  std::vector<std::string> allow_origins;
 };
 
 // 127.0.0.0/8, ::1 and "localhost".
@@ -140,7 +142,7 @@ int run_serve(const ServeArgs& a) {
     }
     if (!is_loopback(so.host)) note("listening beyond loopback with no authentication (--insecure-no-auth)", true);
   }
-  api::KeyAuth key_auth(**authn);
+  api::KeyAuth key_auth(**authn, a.allow_origins);
 
   ServiceOptions opts = service_options(a.common, EmbedderLoad::kOptional);
   opts.reindex.enabled = a.reindex;
@@ -278,6 +280,10 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args) {
       ->capture_default_str();
   cmd->add_option("--rate-burst", a->rate_burst, "with --rate-limit: requests allowed at once after a quiet spell")
       ->capture_default_str();
+  cmd->add_option("--allow-origin", a->allow_origins,
+                  "another web origin (https://portal.example.com) allowed to POST/DELETE; by default browsers "
+                  "may write only from the page ragd serves")
+      ->delimiter(',');
 }
 
 }  // namespace

@@ -142,6 +142,18 @@ TEST_F(AuthHttp, KeysRolesRevocationAndMetricsToken) {
   EXPECT_EQ(call(port, "GET", "/metrics", "scrape-token-0123456789").status, 200);
   EXPECT_EQ(call(port, "GET", "/metrics", "scrape-token-0123456780").status, 401);
 
+  // A page on another site cannot make a browser write (CSRF); the same
+  // origin, and clients that send no Origin, can.
+  auto with_origin = [&](const std::string& origin) {
+    return http_request(port, "POST", "/v1/documents", doc, "application/json",
+                        {bearer(writer), "Origin: " + origin});
+  };
+  HttpResult csrf = with_origin("https://evil.example.com");
+  EXPECT_EQ(csrf.status, 403) << csrf.body;
+  EXPECT_NE(csrf.body.find("cross-origin"), std::string::npos) << csrf.body;
+  EXPECT_EQ(with_origin("null").status, 403);
+  EXPECT_EQ(with_origin("http://127.0.0.1").status, 200);  // the test client's Host is 127.0.0.1
+
   // A revocation from the CLI reaches the running server.
   std::string out;
   ASSERT_EQ(run_ragd({"keys", "revoke", "--data", data_.string(), "reader1"}, &out), 0) << out;
