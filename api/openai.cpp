@@ -353,7 +353,7 @@ Json error_json(const Status& status) {
     default: break;
   }
   const bool storage = status.code() == StatusCode::kCorruption || status.code() == StatusCode::kIoError;
-  return Json{{"error", Json{{"message", storage ? storage_error_message(status) : status.message()},
+  return Json{{"error", Json{{"message", storage ? storage_error_message(status) : bounded_message(status.message())},
                              {"type", type},
                              {"param", nullptr},
                              {"code", status_code_slug(status.code())}}}};

@@ -43,10 +43,18 @@ std::string storage_error_message(const Status& status) {
              : "the store could not read or write its data; the server log has the details";
 }
 
+std::string bounded_message(const std::string& message) {
+  if (message.size() <= kMaxErrorMessageBytes) return message;
+  size_t cut = kMaxErrorMessageBytes;
+  // Back up to the start of a UTF-8 sequence.
+  while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
+  return message.substr(0, cut) + "... (" + std::to_string(message.size()) + " bytes, cut)";
+}
+
 Response error_response(int http_code, const std::string& code, const std::string& message) {
   Response r;
   r.status = http_code;
-  r.body = error_to_json(code, message).dump(-1, ' ', false, Json::error_handler_t::replace);
+  r.body = error_to_json(code, bounded_message(message)).dump(-1, ' ', false, Json::error_handler_t::replace);
   return r;
 }
 

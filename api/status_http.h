@@ -5,6 +5,7 @@
 // routes wrap the same code in OpenAI's body (routes/openai.cpp).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,11 @@ int http_status(const Status& status);
 Response error_response(const Status& status);
 // The same for errors that only HTTP knows (431, 405, 408).
 Response error_response(int http_code, const std::string& code, const std::string& message);
+// Error messages quote what was wrong (an id, a value); beyond this many
+// bytes they are cut, so an error never echoes a huge input back.
+inline constexpr size_t kMaxErrorMessageBytes = 1024;
+std::string bounded_message(const std::string& message);
+
 // What a client is told about kCorruption / kIoError instead of the status's
 // own message (which names files): short, no paths.
 std::string storage_error_message(const Status& status);

@@ -25,6 +25,15 @@ Response json_response(int status, const Json& j) {
 // or unchanged), else 400 listing why nothing was.
 Response ingest_response(const IngestStats& st, std::vector<std::string> errors) {
   for (const auto& e : st.errors) errors.push_back(e);
+  // Each message bounded, and at most kMaxListedErrors of them: an error
+  // body never echoes a huge input back.
+  constexpr size_t kMaxListedErrors = 100;
+  if (errors.size() > kMaxListedErrors) {
+    const size_t more = errors.size() - kMaxListedErrors;
+    errors.resize(kMaxListedErrors);
+    errors.push_back("... and " + std::to_string(more) + " more");
+  }
+  for (auto& e : errors) e = bounded_message(e);
   Json body{{"ingested", st.ingested}, {"unchanged", st.unchanged}, {"failed", st.failed},
             {"chunks", st.chunks}, {"errors", errors}};
   if (st.ingested + st.unchanged == 0 && !errors.empty()) {

@@ -479,6 +479,11 @@ TEST_F(RoutesTest, BadRequestsGiveJsonErrors) {
   expect_error(call("POST", "/v1/documents", R"({"documents":[{"id":"x"}]})"), 400, "invalid_argument",
                "documents[0]");
   expect_error(call("GET", "/v1/nothing"), 404, "not_found", "/v1/nothing");
+  // An error quotes what was wrong, but never echoes a huge input back.
+  const std::string huge_id(1 << 20, 'q');
+  Response huge = call("POST", "/v1/documents", Json{{"documents", {Json{{"id", huge_id}}}}}.dump());
+  expect_error(huge, 400, "invalid_argument", "bytes, cut");
+  EXPECT_LT(huge.body.size(), 4096u);  // the message and the errors list, 1 KiB each
   Response r = call("GET", "/v1/search");
   expect_error(r, 405, "method_not_allowed", "GET");
   ASSERT_FALSE(r.headers.empty());
