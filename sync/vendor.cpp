@@ -32,11 +32,20 @@ std::string raw_value(const json& obj, const char* key) {
   return "";
 }
 
-Result<json> parse_body(const HttpResponse& r, const std::string& what) {
-  json j = json::parse(r.body, nullptr, false);
+// A page's JSON body, checked to hold the array `field` of records: the one
+// check every vendor's page goes through. A failed request is its own error;
+// a body that is not a JSON object, or lacks the array, is kCorruption naming
+// `what`.
+Result<json> page_body(const Result<HttpResponse>& r, const std::string& what, const char* field) {
+  if (!r.is_ok()) return r.status();
+  json j = json::parse(r->body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    return Status::corruption(what + ": the response is not a JSON object (" + std::to_string(r.body.size()) +
+    return Status::corruption(what + ": the response is not a JSON object (" + std::to_string(r->body.size()) +
                               " bytes)");
+  }
+  auto it = j.find(field);
+  if (it == j.end() || !it->is_array()) {
+    return Status::corruption(what + ": the response has no \"" + field + "\" array");
   }
   return j;
 }
@@ -109,13 +118,9 @@ class ServiceNowClient : public VendorClient {
                       "&sysparm_offset=0&sysparm_display_value=all&sysparm_exclude_reference_link=true"
                       "&sysparm_fields=" + url_encode(kb ? kKbFields : kIncidentFields);
     auto r = http_.get(url);
-    if (!r.is_ok()) return r.status();
-    auto body = parse_body(*r, "ServiceNow " + s_.table);
+    auto body = page_body(r, "ServiceNow " + s_.table, "result");
     if (!body.is_ok()) return body.status();
     auto res = body->find("result");
-    if (res == body->end() || !res->is_array()) {
-      return Status::corruption("ServiceNow " + s_.table + ": the response has no \"result\" array");
-    }
     Page page;
     page.next = cursor;
     page.total = header_count(r->headers, "x-total-count");
@@ -229,13 +234,9 @@ class JiraClient : public VendorClient {
                       "&maxResults=" + std::to_string(s_.page_size) + "&fields=" + url_encode(kJiraFields);
     if (!cursor.token.empty()) url += "&nextPageToken=" + url_encode(cursor.token);
     auto r = http_.get(url);
-    if (!r.is_ok()) return r.status();
-    auto body = parse_body(*r, "Jira search");
+    auto body = page_body(r, "Jira search", "issues");
     if (!body.is_ok()) return body.status();
     auto issues = body->find("issues");
-    if (issues == body->end() || !issues->is_array()) {
-      return Status::corruption("Jira search: the response has no \"issues\" array");
-    }
     Page page;
     page.next = cursor;
     for (const json& issue : *issues) {
@@ -277,13 +278,9 @@ class ZendeskClient : public VendorClient {
     std::string url = s_.url + "/api/v2/incremental/tickets/cursor.json?per_page=" + std::to_string(s_.page_size);
     url += cursor.token.empty() ? "&start_time=0" : "&cursor=" + url_encode(cursor.token);
     auto r = http_.get(url);
-    if (!r.is_ok()) return r.status();
-    auto body = parse_body(*r, "Zendesk incremental export");
+    auto body = page_body(r, "Zendesk incremental export", "tickets");
     if (!body.is_ok()) return body.status();
     auto tickets = body->find("tickets");
-    if (tickets == body->end() || !tickets->is_array()) {
-      return Status::corruption("Zendesk incremental export: the response has no \"tickets\" array");
-    }
     Page page;
     page.next = cursor;
     for (const json& t : *tickets) {
@@ -333,13 +330,9 @@ class ConfluenceClient : public VendorClient {
             "&expand=" + url_encode("body.storage,version,metadata.labels,space");
     }
     auto r = http_.get(url);
-    if (!r.is_ok()) return r.status();
-    auto body = parse_body(*r, "Confluence search");
+    auto body = page_body(r, "Confluence search", "results");
     if (!body.is_ok()) return body.status();
     auto results = body->find("results");
-    if (results == body->end() || !results->is_array()) {
-      return Status::corruption("Confluence search: the response has no \"results\" array");
-    }
     Page page;
     page.next = cursor;
     if (auto t = body->find("totalSize"); t != body->end() && t->is_number_unsigned()) page.total = t->get<uint64_t>();
