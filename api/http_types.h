@@ -56,6 +56,9 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  // The answer to a HEAD request: the server sends the headers, with the
+  // Content-Length `body` would have, and no body.
+  bool head_only = false;
   // Streaming responses (SSE): when set, the server sends the headers with
   // chunked transfer encoding (and Connection: close), then calls `stream` on
   // a generation-pool thread, forwarding each chunk it writes as it comes;

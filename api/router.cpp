@@ -35,13 +35,21 @@ std::string Router::label(const Request& req) const {
 }
 
 Response Router::dispatch(Request& req) const {
+  Response resp = dispatch_method(req);
+  if (req.method == "HEAD") resp.head_only = true;
+  return resp;
+}
+
+Response Router::dispatch_method(Request& req) const {
   try {
     const Route* route = nullptr;
     std::string allow;
+    const bool head = req.method == "HEAD";
     for (const Route& r : routes_) {
       std::string param;
       if (!matches(r.pattern, req.path, &param)) continue;
-      if (r.method == req.method) {
+      // HEAD runs the GET route; the server drops the body.
+      if (r.method == req.method || (head && r.method == "GET")) {
         route = &r;
         req.path_param = std::move(param);
         break;

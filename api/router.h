@@ -66,7 +66,8 @@ class Router {
   // The route for the request's method and path; null when none (then
   // dispatch() answers 404 or 405).
   const Route* find(const Request& req) const;
-  // Authentication hook, handler, errors. Never throws.
+  // Authentication hook, handler, errors. Never throws. HEAD runs the GET
+  // route and answers with head_only set.
   Response dispatch(Request& req) const;
   // True when the request's route is a generation route.
   bool is_generation(const Request& req) const;
@@ -77,6 +78,7 @@ class Router {
   const std::vector<Route>& routes() const { return routes_; }
 
  private:
+  Response dispatch_method(Request& req) const;
   // Whether `pattern` matches `path`; the "{name}" value goes to `param`.
   static bool matches(const std::string& pattern, std::string_view path, std::string* param);
 

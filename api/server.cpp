@@ -84,8 +84,11 @@ http::response<http::string_body> to_message(Response&& resp, unsigned version, 
   res.set(http::field::content_type, resp.content_type);
   for (const auto& [name, value] : resp.headers) res.set(name, value);
   res.keep_alive(keep_alive);
+  const bool head_only = resp.head_only;
   res.body() = std::move(resp.body);
   res.prepare_payload();
+  // HEAD: the GET's Content-Length, no body.
+  if (head_only) res.body().clear();
   return res;
 }
 

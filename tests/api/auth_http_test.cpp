@@ -122,6 +122,11 @@ TEST_F(AuthHttp, KeysRolesRevocationAndMetricsToken) {
   const uint16_t port = server.port();
 
   EXPECT_EQ(http_get(port, "/healthz").status, 200);
+  // HEAD: the GET's headers and length, no body.
+  HttpResult head = http_request(port, "HEAD", "/healthz");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.body.empty()) << head.body;
+  EXPECT_GT(std::atoi(head.headers["content-length"].c_str()), 0);
   HttpResult anon = call(port, "POST", "/v1/search", "", R"({"query":"printer"})");
   EXPECT_EQ(anon.status, 401) << anon.body;
   EXPECT_NE(anon.headers["www-authenticate"].find("Bearer"), std::string::npos);

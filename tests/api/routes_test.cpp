@@ -345,6 +345,12 @@ TEST_F(RoutesTest, OneRouteTableGivesLabelsAndGenerationFlags) {
   ASSERT_FALSE(r.headers.empty());
   EXPECT_EQ(r.headers.front().second, "GET");
   EXPECT_EQ(call("HEAD", "/").status, 200);
+  // HEAD runs any GET route and is answered without a body.
+  Response head = call("HEAD", "/healthz");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.head_only);
+  EXPECT_FALSE(call("GET", "/healthz").head_only);
+  EXPECT_TRUE(call("HEAD", "/v1/search").head_only);  // the 405 too
   // Without --llm the OpenAI chat route answers 503 in OpenAI's shape.
   r = call("POST", "/v1/chat/completions", R"({"model":"x","messages":[{"role":"user","content":"hi"}]})");
   EXPECT_EQ(r.status, 503);
