@@ -217,6 +217,16 @@ Result<SearchRequest> parse_search_request(const Json& j, int max_k) {
   return r;
 }
 
+Result<int> optional_int(const Json& j, const char* name, int lo, int hi) {
+  auto it = j.find(name);
+  if (it == j.end() || it->is_null()) return 0;
+  if (!it->is_number_integer() || it->get<int64_t>() < lo || it->get<int64_t>() > hi) {
+    return Status::invalid_argument("field '" + std::string(name) + "': expected an integer in [" +
+                                    std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  }
+  return static_cast<int>(it->get<int64_t>());
+}
+
 Result<Document> parse_document(const Json& j, const std::string& where) {
   if (!j.is_object()) return type_error(where, "an object", j);
   Document d;

@@ -35,6 +35,9 @@ Result<SearchFilters> parse_filters(const Json& j, const std::string& where = "f
 // {"query","k","mode","filters","groups","dedup"}; k must be in [1, max_k].
 Result<SearchRequest> parse_search_request(const Json& j, int max_k = 1000);
 
+// Field `name` of `j` as an integer in [lo, hi]; 0 when absent or null.
+Result<int> optional_int(const Json& j, const char* name, int lo, int hi);
+
 // One document of POST /v1/documents; `where` is e.g. "documents[3]".
 Result<Document> parse_document(const Json& j, const std::string& where);
 

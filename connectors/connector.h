@@ -68,4 +68,12 @@ Status fetch_path(const std::filesystem::path& path, const FetchOptions& options
 Status fetch_buffer(std::string_view bytes, const std::string& filename,
                     const FetchOptions& options, const FetchSink& sink);
 
+namespace connectors {
+// Unix seconds from "2024-03-02 10:11:12", "2024-03-02T10:11:12Z",
+// "...T10:11:12.000+0000" or "+01:00", "2024-03-02", or unix seconds (or
+// milliseconds) as digits; nullopt when not recognised. The one timestamp
+// reader of the exports and of sync/'s vendor APIs.
+std::optional<int64_t> parse_timestamp(std::string_view s);
+}  // namespace connectors
+
 }  // namespace ragd

@@ -40,9 +40,7 @@ Status parse_csv(const FileInput& in);
 
 // ---- helpers (text_util.cpp) ----
 
-// "2024-03-02 10:11:12", "2024-03-02T10:11:12Z", "...T10:11:12.000+0000",
-// "2024-03-02", or unix seconds as digits. nullopt when not recognised.
-std::optional<int64_t> parse_timestamp(std::string_view s);
+// parse_timestamp() is public: connectors/connector.h.
 
 // True when the first bytes look binary (NUL bytes, many control bytes).
 bool looks_binary(std::string_view bytes);

@@ -133,7 +133,7 @@ class ServiceNowClient : public VendorClient {
       const std::string sys_id = raw_value(rec, "sys_id");
       const std::string number = raw_value(rec, "number");
       const std::string updated = raw_value(rec, "sys_updated_on");
-      if (sys_id.empty() || !parse_time(updated)) {
+      if (sys_id.empty() || !connectors::parse_timestamp(updated)) {
         page.errors.push_back("record " + (number.empty() ? sys_id : number) +
                               ": no sys_id or no valid sys_updated_on; skipped");
         continue;
@@ -145,7 +145,7 @@ class ServiceNowClient : public VendorClient {
       const std::string id = number.empty() ? sys_id : number;
       page.seen_ids.push_back(id);
       if (kb) {
-        map_article(rec, id, *parse_time(updated), page);
+        map_article(rec, id, *connectors::parse_timestamp(updated), page);
       } else {
         map_record(json{{"result", json::array({rec})}}, SourceFormat::kServiceNow, id, page);
       }
@@ -196,7 +196,7 @@ class ServiceNowClient : public VendorClient {
     if (!category.empty()) d.metadata["kb_category"] = category;
     d.metadata["sys_id"] = raw_value(rec, "sys_id");
     d.updated_at = updated;
-    if (auto c = parse_time(raw_value(rec, "sys_created_on"))) d.created_at = *c;
+    if (auto c = connectors::parse_timestamp(raw_value(rec, "sys_created_on"))) d.created_at = *c;
     d.origin = s_.name + " " + id;
     page.documents.push_back(std::move(d));
   }
@@ -249,7 +249,9 @@ class JiraClient : public VendorClient {
       page.seen_ids.push_back(key);
       auto fields = issue.find("fields");
       if (fields != issue.end() && fields->is_object()) {
-        if (auto t = parse_time(raw_value(*fields, "updated"))) page.next.pass_max = std::max(page.next.pass_max, *t);
+        if (auto t = connectors::parse_timestamp(raw_value(*fields, "updated"))) {
+          page.next.pass_max = std::max(page.next.pass_max, *t);
+        }
       }
       map_record(json{{"issues", json::array({issue})}}, SourceFormat::kJira, key, page);
     }
@@ -363,7 +365,7 @@ class ConfluenceClient : public VendorClient {
     std::string html;
     try {
       if (c.contains("version")) {
-        if (auto t = parse_time(raw_value(c.at("version"), "when"))) when = *t;
+        if (auto t = connectors::parse_timestamp(raw_value(c.at("version"), "when"))) when = *t;
       }
       html = c.at("body").at("storage").at("value").get<std::string>();
     } catch (const json::exception&) {
@@ -418,41 +420,7 @@ class ConfluenceClient : public VendorClient {
   HttpClient& http_;
 };
 
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
 }  // namespace
-
-std::optional<int64_t> parse_time(const std::string& s) {
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, n = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2d%*1[ T]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6) {
-    return std::nullopt;
-  }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
-  size_t i = static_cast<size_t>(n);
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-  }
-  int64_t offset = 0;
-  if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
-    int oh = 0, om = 0;
-    std::string rest = s.substr(i + 1);
-    rest.erase(std::remove(rest.begin(), rest.end(), ':'), rest.end());
-    if (rest.size() != 4 || std::sscanf(rest.c_str(), "%2d%2d", &oh, &om) != 2) return std::nullopt;
-    offset = (oh * 3600 + om * 60) * (s[i] == '+' ? 1 : -1);
-  } else if (i < s.size() && s[i] != 'Z') {
-    return std::nullopt;
-  }
-  return days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 + mi * 60 +
-         sec - offset;
-}
 
 std::string format_servicenow_time(int64_t t) {
   time_t tt = static_cast<time_t>(t);

@@ -58,9 +58,6 @@ class VendorClient {
 // `http` must outlive the client.
 std::unique_ptr<VendorClient> make_vendor_client(const SourceConfig& source, HttpClient& http);
 
-// Unix seconds from "2024-03-01 10:22:33", "2024-03-01T10:22:33Z",
-// "2024-03-01T10:22:33.123+0100" or "...+01:00".
-std::optional<int64_t> parse_time(const std::string& s);
 // "YYYY-MM-DD hh:mm:ss" (ServiceNow) and "yyyy/MM/dd HH:mm" (JQL, CQL), UTC.
 std::string format_servicenow_time(int64_t unix_seconds);
 std::string format_query_minute(int64_t unix_seconds);

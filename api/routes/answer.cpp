@@ -36,16 +36,6 @@ Response json_response(const Json& j) {
   return r;
 }
 
-Result<int> optional_int(const Json& j, const char* name, int lo, int hi) {
-  auto it = j.find(name);
-  if (it == j.end() || it->is_null()) return 0;
-  if (!it->is_number_integer() || it->get<int64_t>() < lo || it->get<int64_t>() > hi) {
-    return Status::invalid_argument("field '" + std::string(name) + "': expected an integer in [" +
-                                    std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  }
-  return static_cast<int>(it->get<int64_t>());
-}
-
 // An optional boolean field: strict (400 on another type) when `strict`,
 // else a non-boolean counts as false.
 Result<bool> optional_bool(const Json& j, const char* name, bool strict) {

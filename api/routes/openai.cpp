@@ -34,16 +34,6 @@ Response json_ok(const Json& j, int status = 200) {
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
-Result<int> optional_int(const Json& j, const char* name, int lo, int hi) {
-  auto it = j.find(name);
-  if (it == j.end() || it->is_null()) return 0;
-  if (!it->is_number_integer() || it->get<int64_t>() < lo || it->get<int64_t>() > hi) {
-    return Status::invalid_argument("field '" + std::string(name) + "': expected an integer in [" +
-                                    std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  }
-  return static_cast<int>(it->get<int64_t>());
-}
-
 }  // namespace
 
 Response openai_error_response(const Status& status, int retry_after_s) {
