@@ -183,6 +183,11 @@ class Store {
   // describes are durable (ingest flush()), so it never runs ahead of them.
   virtual Result<std::string> get_state(const std::string& key) const = 0;
   virtual Status put_state(const std::string& key, const std::string& value) = 0;
+  // Every state key starting with `prefix`, in key order, with its value; at
+  // most `limit` of them. delete_state: one synced delete (absent is fine).
+  virtual Result<std::vector<std::pair<std::string, std::string>>> list_state(const std::string& prefix,
+                                                                              size_t limit) const = 0;
+  virtual Status delete_state(const std::string& key) = 0;
 
   // Reads. "Absent" is a normal answer (kNotFound, an empty list, nullopt);
   // a record that RocksDB cannot read (kCorruption: checksum mismatch,

@@ -64,6 +64,9 @@ class StoreImpl final : public Store {
   Result<bool> remove(const std::string& doc_id) override;
   Result<std::string> get_state(const std::string& key) const override;  // store_state.cpp
   Status put_state(const std::string& key, const std::string& value) override;
+  Result<std::vector<std::pair<std::string, std::string>>> list_state(const std::string& prefix,
+                                                                      size_t limit) const override;
+  Status delete_state(const std::string& key) override;
   Result<Document> get_document(const std::string& doc_id) const override;
   Result<std::vector<Chunk>> chunks_of(const std::string& doc_id) const override;
   Result<std::optional<StoredChunk>> chunk(uint64_t label) const override;

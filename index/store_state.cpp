@@ -2,7 +2,10 @@
 // clients (sync cursors), beside the store's own meta keys.
 #include <rocksdb/db.h>
 
+#include <memory>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 #include "index/store_impl.h"
 
@@ -31,6 +34,28 @@ Status StoreImpl::put_state(const std::string& key, const std::string& value) {
   if (options_.read_only) return Status::failed_precondition("the store is open read-only");
   std::lock_guard w(write_mu_);
   return from_rocks(db_->Put(sync_options(), cf(Cf::kMeta), state_key(key), value), "writing state '" + key + "'");
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> StoreImpl::list_state(const std::string& prefix,
+                                                                               size_t limit) const {
+  if (prefix.size() > kMaxStateKey) return Status::invalid_argument("state prefix over 512 bytes");
+  const std::string start = state_key(prefix);
+  std::vector<std::pair<std::string, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kMeta)));
+  for (it->Seek(start); it->Valid() && out.size() < limit; it->Next()) {
+    rocksdb::Slice k = it->key();
+    if (!k.starts_with(start)) break;
+    out.emplace_back(k.ToString().substr(state_key("").size()), it->value().ToString());
+  }
+  RAGD_RETURN_IF_ERROR(from_rocks(it->status(), "listing state '" + prefix + "'"));
+  return out;
+}
+
+Status StoreImpl::delete_state(const std::string& key) {
+  if (key.empty() || key.size() > kMaxStateKey) return Status::invalid_argument("state key must be 1-512 bytes");
+  if (options_.read_only) return Status::failed_precondition("the store is open read-only");
+  std::lock_guard w(write_mu_);
+  return from_rocks(db_->Delete(sync_options(), cf(Cf::kMeta), state_key(key)), "deleting state '" + key + "'");
 }
 
 }  // namespace ragd

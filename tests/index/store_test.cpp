@@ -458,3 +458,27 @@ INSTANTIATE_TEST_SUITE_P(Types, SnapshotTest,
 
 }  // namespace
 }  // namespace ragd
+
+TEST(StoreTest, StateListsByPrefixInKeyOrderAndDeletes) {
+  TempDir dir("state_list");
+  StoreOptions o = options_for(dir.path());
+  {
+    auto store = open_store(o);
+    ASSERT_TRUE(store->put_state("fb/2", "two").is_ok());
+    ASSERT_TRUE(store->put_state("fb/1", "one").is_ok());
+    ASSERT_TRUE(store->put_state("fbx", "other prefix").is_ok());
+    ASSERT_TRUE(store->put_state("fa", "before").is_ok());
+  }
+  auto store = open_store(o);
+  auto all = store->list_state("fb/", 100);
+  ASSERT_TRUE(all.is_ok()) << all.status().message();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0], (std::pair<std::string, std::string>{"fb/1", "one"}));
+  EXPECT_EQ((*all)[1], (std::pair<std::string, std::string>{"fb/2", "two"}));
+  EXPECT_EQ(store->list_state("fb", 1)->size(), 1u);
+  EXPECT_EQ(store->list_state("f", 100)->size(), 4u);
+  ASSERT_TRUE(store->delete_state("fb/1").is_ok());
+  ASSERT_TRUE(store->delete_state("fb/never").is_ok());
+  EXPECT_EQ(store->list_state("fb/", 100)->size(), 1u);
+  EXPECT_EQ(*store->get_state("fb/1"), "");
+}
