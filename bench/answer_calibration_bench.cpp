@@ -21,10 +21,10 @@
 #include <string>
 
 #include "bench/bench_args.h"
-#include "generate/calibration.h"
+#include "tests/support/calibration.h"
 #include "generate/extractive.h"
 #include "index/store.h"
-#include "ingest/scratch_store.h"
+#include "tests/support/scratch_store.h"
 #include "model/glove_sif.h"
 #include "retrieve/eval.h"
 #include "retrieve/retriever.h"

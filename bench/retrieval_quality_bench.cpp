@@ -16,7 +16,7 @@
 #include "bench/bench_args.h"
 #include "index/store.h"
 #include "ingest/pipeline.h"
-#include "ingest/scratch_store.h"
+#include "tests/support/scratch_store.h"
 #include "model/glove_sif.h"
 #include "retrieve/eval.h"
 #include "retrieve/retriever.h"

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "generate/calibration.h"
+#include "tests/support/calibration.h"
 #include "generate/context_packer.h"
 #include "generate/extractive.h"
 #include "index/store.h"

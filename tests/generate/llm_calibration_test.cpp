@@ -17,12 +17,12 @@
 #include <cstdio>
 #include <random>
 
-#include "generate/calibration.h"
+#include "tests/support/calibration.h"
 #include "generate/sentences.h"
 #include "generate/verifier.h"
 #include "index/analyzer.h"
 #include "index/store.h"
-#include "ingest/scratch_store.h"
+#include "tests/support/scratch_store.h"
 #include "model/glove_sif.h"
 #include "retrieve/retriever.h"
 #include "sample_kb.h"

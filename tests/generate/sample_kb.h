@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "generate/calibration.h"
+#include "tests/support/calibration.h"
 #include "index/store.h"
-#include "ingest/scratch_store.h"
+#include "tests/support/scratch_store.h"
 #include "model/glove_sif.h"
 
 namespace ragd::testing_kb {

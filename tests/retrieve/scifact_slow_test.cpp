@@ -9,7 +9,7 @@
 
 #include "index/store.h"
 #include "ingest/pipeline.h"
-#include "ingest/scratch_store.h"
+#include "tests/support/scratch_store.h"
 #include "model/glove_sif.h"
 #include "retrieve/eval.h"
 #include "tests/testdata.h"

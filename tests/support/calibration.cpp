@@ -1,4 +1,4 @@
-#include "generate/calibration.h"
+#include "tests/support/calibration.h"
 
 #include <algorithm>
 #include <fstream>

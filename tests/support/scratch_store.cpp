@@ -1,4 +1,4 @@
-#include "ingest/scratch_store.h"
+#include "tests/support/scratch_store.h"
 
 #include <unistd.h>
 
