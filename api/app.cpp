@@ -65,7 +65,7 @@ App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmS
     index_chunks_.set(static_cast<double>(s.chunks));
     index_terms_.set(static_cast<double>(s.lexical_terms));
     ReindexStatus r = api_.service.reindex_status();
-    reindex_running_.set(r.state == "running" || r.state == "switching" ? 1 : 0);
+    reindex_running_.set(r.active() ? 1 : 0);
     reindex_done_.set(static_cast<double>(r.done));
     reindex_total_.set(static_cast<double>(r.total));
   });

@@ -480,7 +480,7 @@ Json answer_to_json(const Answer& a) {
   if (!a.model_file.empty()) provenance["model_file"] = a.model_file;
   if (!a.model_sha256.empty()) provenance["model_sha256"] = a.model_sha256;
   Json j{{"answer", a.text},          {"format", a.format},        {"citations", std::move(cites)},
-         {"refused", a.refused},      {"grounding", a.grounding},  {"confidence", a.confidence},
+         {"refused", a.refused},      {"grounding", grounding_name(a.grounding)},  {"confidence", a.confidence},
          {"provenance", std::move(provenance)}};
   if (!a.intent.empty()) j["intent"] = a.intent;
   return j;

@@ -67,7 +67,9 @@ Clock::time_point LlmService::deadline(Clock::time_point start, int requested_ms
 
 void LlmService::record(const char* route, const char* outcome) { metrics_.outcomes.with({route, outcome}).inc(); }
 
-void LlmService::record_grounding(const std::string& grounding) { metrics_.grounding.with({grounding}).inc(); }
+void LlmService::record_grounding(Grounding grounding) {
+  metrics_.grounding.with({std::string(grounding_name(grounding))}).inc();
+}
 
 void LlmService::record_generation(const char* route, int prompt_tokens, int completion_tokens, double first_token_ms,
                                    double total_ms) {

@@ -73,7 +73,7 @@ class LlmService {
   void record(const char* route, const char* outcome);
   void record_generation(const char* route, int prompt_tokens, int completion_tokens, double first_token_ms,
                          double total_ms);
-  void record_grounding(const std::string& grounding);
+  void record_grounding(Grounding grounding);
 
  private:
   const LlmAnswerPath& path_;

@@ -272,7 +272,7 @@ int ExtractiveAnswerer::chunks_for(const SearchRequest& request) const {
 Result<Answer> ExtractiveAnswerer::answer_from(const SearchRequest& request, std::vector<Hit> hits) const {
   RAGD_ASSIGN_OR_RETURN(Evidence ev, select_evidence(request, std::move(hits)));
   Answer ans;
-  ans.grounding = "extractive";
+  ans.grounding = Grounding::kExtractive;
   ans.intent = intent_name(ev.intent.kind);
   ans.confidence = ev.confidence;
   if (ev.items.empty() || ev.confidence < options_.refuse_below) {

@@ -244,12 +244,12 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
     ans.text = kRefusalText;
     ans.refused = true;
     ans.citations.clear();
-    ans.grounding = "refused";
+    ans.grounding = Grounding::kRefused;
   };
   if (ctx.passages.empty()) {
     // Nothing to ground an answer in: do not ask the model.
     refuse();
-    rec.grounding = ans.grounding;
+    rec.grounding = grounding_name(ans.grounding);
     out.latency_ms = ms_since(t0);
     RAGD_RETURN_IF_ERROR(finish(Status::ok()));
     return out;
@@ -290,7 +290,7 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
     case Grounding::kVerified:
     case Grounding::kPartial: {
       ans.text = v.text;
-      ans.grounding = grounding_name(v.grounding);
+      ans.grounding = v.grounding;
       ans.confidence = v.mean_support;
       for (int n : v.cited) {
         const PackedPassage& p = ctx.passages[static_cast<size_t>(n - 1)];
@@ -307,6 +307,8 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
       refuse();
       break;
     case Grounding::kNone:
+    case Grounding::kExtractive:  // not a verdict
+    case Grounding::kFallback:
       if (options_.fallback_to_extractive) {
         // From the hits this answer retrieved (no second search).
         ExtractiveAnswerer extractive(retriever_, options_.extractive);
@@ -316,14 +318,14 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
         fb.removed_sentences = v.removed;
         fb.prompt_tokens = out.prompt_tokens;
         fb.completion_tokens = out.completion_tokens;
-        fb.grounding = fb.refused ? "refused" : "fallback";
+        fb.grounding = fb.refused ? Grounding::kRefused : Grounding::kFallback;
         ans = std::move(fb);
       } else {
         refuse();
       }
       break;
   }
-  rec.grounding = ans.grounding;
+  rec.grounding = grounding_name(ans.grounding);
   // The fallback replaced the answer: its provenance is still this request's.
   copy_provenance(rec, ans);
   for (const auto& c : ans.citations) {

@@ -12,16 +12,6 @@
 
 namespace ragd {
 
-const char* grounding_name(Grounding g) {
-  switch (g) {
-    case Grounding::kVerified: return "verified";
-    case Grounding::kPartial: return "partial";
-    case Grounding::kNone: return "none";
-    case Grounding::kRefused: return "refused";
-  }
-  return "none";
-}
-
 std::vector<CitationMarker> find_citation_markers(std::string_view text) {
   std::vector<CitationMarker> out;
   for (size_t i = 0; i < text.size(); ++i) {

@@ -42,13 +42,9 @@ struct VerifierOptions {
   std::string refusal = "The passages do not contain the answer.";
 };
 
-enum class Grounding {
-  kVerified,  // every sentence cites an existing passage that supports it
-  kPartial,   // some sentences or citations were removed; the rest is supported
-  kNone,      // nothing supported is left (the caller falls back or refuses)
-  kRefused,   // the model said the passages do not contain the answer
-};
-const char* grounding_name(Grounding g);  // "verified", "partial", "none", "refused"
+// The verdict (Verification::grounding) is one of Grounding's kVerified,
+// kPartial, kNone (nothing supported is left) or kRefused (the model said the
+// passages do not contain the answer); ragd/answer.h names them.
 
 struct SentenceCheck {
   std::string text;              // the sentence without its citation markers

@@ -21,7 +21,7 @@ AuditRecord audit_record(const AnswerRequest& req, const Answer& answer, double 
   };
   for (const auto& h : answer.hits) add_distinct(rec.retrieved_doc_ids, h.doc_id);
   for (const auto& c : answer.citations) add_distinct(rec.cited_doc_ids, c.doc_id);
-  rec.grounding = answer.refused ? "refused" : answer.grounding;
+  rec.grounding = grounding_name(answer.refused ? Grounding::kRefused : answer.grounding);
   rec.answerer = answer.answerer;
   rec.encoder = answer.encoder;
   rec.prompt_version = answer.prompt_version;

@@ -217,7 +217,7 @@ Status ServiceContext::start_reindex(std::shared_ptr<const Embedder> target) {
   {
     std::lock_guard lock(reindex_mu_);
     reindex_ = ReindexStatus{};
-    reindex_.state = "running";
+    reindex_.state = ReindexState::kRunning;
     reindex_.from = store_->stats().encoder;
     reindex_.target = target->fingerprint();
     reindex_started_ = std::chrono::steady_clock::now();
@@ -226,11 +226,11 @@ Status ServiceContext::start_reindex(std::shared_ptr<const Embedder> target) {
   return Status::ok();
 }
 
-void ServiceContext::set_reindex_state(const std::string& state, const std::string& error) {
+void ServiceContext::set_reindex_state(ReindexState state, const std::string& error) {
   std::lock_guard lock(reindex_mu_);
   reindex_.state = state;
   reindex_.error = error;
-  if (state == "done" || state == "failed") {
+  if (state == ReindexState::kDone || state == ReindexState::kFailed) {
     reindex_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - reindex_started_).count();
   }
   reindex_cv_.notify_all();
@@ -246,12 +246,12 @@ void ServiceContext::run_reindex(std::shared_ptr<const Embedder> target) {
   for (;;) {
     if (reindex_stop_) {
       (void)store_->reindex_abort();
-      set_reindex_state("failed", "stopped before the switch; the store stays on the old encoder");
+      set_reindex_state(ReindexState::kFailed, "stopped before the switch; the store stays on the old encoder");
       return;
     }
     auto left = store_->reindex_step(embed, batch);
     if (!left.is_ok()) {
-      set_reindex_state("failed", left.status().message());
+      set_reindex_state(ReindexState::kFailed, left.status().message());
       return;
     }
     if (*left <= batch) break;
@@ -261,7 +261,7 @@ void ServiceContext::run_reindex(std::shared_ptr<const Embedder> target) {
                            [this] { return reindex_stop_.load(); });
     }
   }
-  set_reindex_state("switching");
+  set_reindex_state(ReindexState::kSwitching);
   // Hold new ingests and wait for those in flight: their vectors come from
   // the old encoder and must land before the switch (the commit re-embeds
   // them) or after it with the new encoder.
@@ -280,11 +280,11 @@ void ServiceContext::run_reindex(std::shared_ptr<const Embedder> target) {
     gate_cv_.notify_all();
   }
   if (!st.is_ok()) {
-    set_reindex_state("failed", st.message());
+    set_reindex_state(ReindexState::kFailed, st.message());
     return;
   }
   (void)store_->snapshot();  // best effort: without it the next open rebuilds the ANN
-  set_reindex_state("done");
+  set_reindex_state(ReindexState::kDone);
 }
 
 ReindexStatus ServiceContext::reindex_status() const {
@@ -292,7 +292,7 @@ ReindexStatus ServiceContext::reindex_status() const {
   {
     std::lock_guard lock(reindex_mu_);
     s = reindex_;
-    if (s.state == "running" || s.state == "switching") {
+    if (s.active()) {
       s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - reindex_started_).count();
     }
   }
@@ -301,7 +301,7 @@ ReindexStatus ServiceContext::reindex_status() const {
     if (!p.target.empty()) {
       s.done = p.done;
       s.total = p.total;
-    } else if (s.state == "done") {
+    } else if (s.state == ReindexState::kDone) {
       s.total = s.done = store_->stats().chunks;
     }
   }
@@ -311,7 +311,7 @@ ReindexStatus ServiceContext::reindex_status() const {
 bool ServiceContext::wait_reindex(std::chrono::milliseconds timeout) {
   std::unique_lock lock(reindex_mu_);
   return reindex_cv_.wait_for(lock, timeout, [this] {
-    return reindex_.state != "running" && reindex_.state != "switching";
+    return !reindex_.active();
   });
 }
 

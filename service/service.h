@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -54,8 +55,23 @@ struct BackgroundReindexOptions {
 };
 
 // What the background reindex is doing (GET /v1/stats, /metrics).
+enum class ReindexState { kIdle, kRunning, kSwitching, kDone, kFailed };
+// "idle", "running", "switching", "done", "failed" (GET /v1/stats).
+constexpr std::string_view reindex_state_name(ReindexState s) {
+  switch (s) {
+    case ReindexState::kIdle: return "idle";
+    case ReindexState::kRunning: return "running";
+    case ReindexState::kSwitching: return "switching";
+    case ReindexState::kDone: return "done";
+    case ReindexState::kFailed: return "failed";
+  }
+  return "idle";
+}
+
 struct ReindexStatus {
-  std::string state = "idle";  // idle | running | switching | done | failed
+  ReindexState state = ReindexState::kIdle;
+  // True while the reindex runs (embedding or switching).
+  bool active() const { return state == ReindexState::kRunning || state == ReindexState::kSwitching; }
   std::string from, target;    // fingerprints
   uint64_t done = 0, total = 0;
   std::string error;           // when failed
@@ -141,7 +157,7 @@ class ServiceContext {
   auto retry_across_switch(F&& run) const -> decltype(run());
   Status start_reindex(std::shared_ptr<const Embedder> target);
   void run_reindex(std::shared_ptr<const Embedder> target);
-  void set_reindex_state(const std::string& state, const std::string& error = {});
+  void set_reindex_state(ReindexState state, const std::string& error = {});
 
   ServiceOptions options_;
   std::unique_ptr<Store> store_;

@@ -151,7 +151,7 @@ int run_serve(const ServeArgs& a) {
   opts.reindex.pause_ms = a.reindex_pause_ms;
   auto svc = ServiceContext::open(std::move(opts));
   if (!svc.is_ok()) return fail(svc.status());
-  if (ReindexStatus r = (*svc)->reindex_status(); r.state == "running") {
+  if (ReindexStatus r = (*svc)->reindex_status(); r.state == ReindexState::kRunning) {
     note("reindexing in the background from " + r.from + " to " + r.target +
          "; serving with the old encoder until the switch");
   } else if (a.reindex) {

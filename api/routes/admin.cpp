@@ -24,7 +24,7 @@ void add_build_info(Json& j) {
 }
 
 Json reindex_to_json(const ReindexStatus& r) {
-  Json j{{"state", r.state}, {"from", r.from}, {"target", r.target}, {"done", r.done}, {"total", r.total},
+  Json j{{"state", reindex_state_name(r.state)}, {"from", r.from}, {"target", r.target}, {"done", r.done}, {"total", r.total},
          {"seconds", r.seconds}};
   if (!r.error.empty()) j["error"] = r.error;
   return j;

@@ -239,7 +239,7 @@ Response rag_chat(const Request& req, const ChatCall& call, Api& api) {
     o.finish = openai::finish_reason(a.finish_reason);
     o.usage = {a.prompt_tokens, a.completion_tokens};
     o.extra = Json{{"citations", answer_to_json(a)["citations"]},
-                   {"grounding", a.grounding},
+                   {"grounding", grounding_name(a.grounding)},
                    {"ragd", Json{{"request_id", a.request_id},
                                  {"answer", a.text},
                                  {"refused", a.refused},

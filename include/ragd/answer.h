@@ -3,11 +3,36 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ragd/search.h"
 
 namespace ragd {
+
+// How an answer rests on the knowledge base.
+enum class Grounding {
+  kExtractive,  // sentences quoted from the retrieved chunks (the extractive answerer)
+  kVerified,    // LLM: every sentence cites a passage that supports it
+  kPartial,     // LLM: unsupported sentences or citations were removed; the rest is supported
+  kNone,        // the verifier's verdict only: nothing supported is left (the answerer falls back or refuses)
+  kFallback,    // LLM: nothing supported was left, so the extractive answer from the same hits
+  kRefused,     // the knowledge base does not answer (or the model said the passages do not)
+};
+
+// "extractive", "verified", "partial", "none", "fallback", "refused": the
+// names in JSON, the audit log and /metrics.
+constexpr std::string_view grounding_name(Grounding g) {
+  switch (g) {
+    case Grounding::kExtractive: return "extractive";
+    case Grounding::kVerified: return "verified";
+    case Grounding::kPartial: return "partial";
+    case Grounding::kNone: return "none";
+    case Grounding::kFallback: return "fallback";
+    case Grounding::kRefused: return "refused";
+  }
+  return "none";
+}
 
 struct Citation {
   int n = 0;  // the [n] used in the answer text, from 1
@@ -32,8 +57,7 @@ struct Answer {
   // True when the knowledge base does not answer the question; then `text`
   // says so plainly and `citations` is empty.
   bool refused = false;
-  // "extractive", or for the LLM path: "verified", "partial", "fallback", "refused".
-  std::string grounding = "extractive";
+  Grounding grounding = Grounding::kExtractive;
   double confidence = 0;  // the evidence score the refusal threshold is applied to
   std::vector<Hit> hits;  // the retrieved context
   // LLM path only (empty/zero for the extractive answerer): generated

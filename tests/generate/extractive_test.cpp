@@ -5,7 +5,7 @@
 
 #include <regex>
 
-#include "generate/calibration.h"
+#include "tests/support/calibration.h"
 #include "tests/retrieve/toy_store.h"
 
 namespace ragd {
@@ -61,7 +61,7 @@ TEST_F(ExtractiveTest, AnswersWithCitedSentences) {
   EXPECT_EQ(a.citations[0].url, "https://kb.example.com/runbooks/printer.md");
   // One citation per chunk; its quote holds the units taken from it.
   EXPECT_EQ(a.citations[0].quote.rfind("Open tray 2 and remove the jammed paper.", 0), 0u) << a.citations[0].quote;
-  EXPECT_EQ(a.grounding, "extractive");
+  EXPECT_EQ(a.grounding, Grounding::kExtractive);
   EXPECT_EQ(a.intent, "fix");
   EXPECT_EQ(a.format, "markdown");
   EXPECT_GT(a.confidence, 0.5);

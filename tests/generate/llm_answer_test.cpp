@@ -94,10 +94,10 @@ TEST_F(LlmAnswerTest, RandomModelIsNeverVerifiedAndIsAudited) {
     });
     ASSERT_TRUE(r.is_ok()) << r.status().to_string();
     const LlmAnswer& a = r.value();
-    EXPECT_NE(a.answer.grounding, "verified") << "random text verified: " << a.raw_text;
-    EXPECT_TRUE(a.answer.grounding == "fallback" || a.answer.grounding == "refused" ||
-                a.answer.grounding == "partial")
-        << a.answer.grounding;
+    EXPECT_NE(a.answer.grounding, Grounding::kVerified) << "random text verified: " << a.raw_text;
+    EXPECT_TRUE(a.answer.grounding == Grounding::kFallback || a.answer.grounding == Grounding::kRefused ||
+                a.answer.grounding == Grounding::kPartial)
+        << grounding_name(a.answer.grounding);
     EXPECT_EQ(streamed, a.raw_text);
     EXPECT_GT(a.completion_tokens, 0);
     EXPECT_LE(a.completion_tokens, 48);
@@ -107,7 +107,7 @@ TEST_F(LlmAnswerTest, RandomModelIsNeverVerifiedAndIsAudited) {
     EXPECT_EQ(a.answer.prompt_tokens, a.prompt_tokens);
     // Whatever is returned is grounded: every citation names a real chunk.
     for (const auto& c : a.answer.citations) EXPECT_FALSE(c.doc_id.empty());
-    if (a.answer.grounding == "fallback") {
+    if (a.answer.grounding == Grounding::kFallback) {
       EXPECT_FALSE(a.answer.citations.empty());
       EXPECT_FALSE(a.answer.removed_sentences.empty() && !a.verification.sentences.empty());
     }
