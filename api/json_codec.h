@@ -33,7 +33,7 @@ std::optional<int64_t> parse_time(std::string_view text);
 Result<SearchFilters> parse_filters(const Json& j, const std::string& where = "filters");
 
 // {"query","k","mode","filters","groups","dedup"}; k must be in [1, max_k].
-Result<SearchRequest> parse_search_request(const Json& j, int max_k = 1000);
+Result<SearchRequest> parse_search_request(const Json& j, int max_k = kMaxSearchK);
 
 // Field `name` of `j` as an integer in [lo, hi]; 0 when absent or null.
 Result<int> optional_int(const Json& j, const char* name, int lo, int hi);

@@ -561,7 +561,10 @@ Status StoreImpl::prepare(const DocumentWrite& w, Pending& p) const {
     return Status::invalid_argument("document" + (doc.origin.empty() ? "" : " (" + doc.origin + ")") +
                                     ": empty id");
   }
-  if (doc.id.size() > 4096) return Status::invalid_argument(where.substr(0, 80) + "...: id longer than 4096 bytes");
+  if (doc.id.size() > kMaxDocumentIdBytes) {
+    return Status::invalid_argument(where.substr(0, 80) + "...: id longer than " + std::to_string(kMaxDocumentIdBytes) +
+                                    " bytes");
+  }
   if (w.chunks.size() > 1000000) return Status::invalid_argument(where + ": too many chunks");
   if (!w.vectors.empty()) {
     if (dim_ <= 0) {

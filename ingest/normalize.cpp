@@ -12,7 +12,6 @@ namespace ragd {
 
 namespace {
 
-constexpr size_t kMaxIdBytes = 512;
 constexpr char32_t kReplacement = 0xFFFD;
 
 // Decodes one UTF-8 sequence at s[i]; advances i. Invalid bytes (overlong,
@@ -181,8 +180,8 @@ Status normalize_document(Document& doc) {
   while (!id.empty() && (id.back() == ' ' || id.back() == '\t')) id.remove_suffix(1);
   const std::string where = doc.origin.empty() ? std::string() : doc.origin + ": ";
   if (id.empty()) return Status::invalid_argument(where + "document has no id");
-  if (id.size() > kMaxIdBytes)
-    return Status::invalid_argument(where + "document id is longer than " + std::to_string(kMaxIdBytes) + " bytes");
+  if (id.size() > kMaxDocumentIdBytes)
+    return Status::invalid_argument(where + "document id is longer than " + std::to_string(kMaxDocumentIdBytes) + " bytes");
   if (!valid_id(id))
     return Status::invalid_argument(where + "document id '" + single_line(id) +
                                     "' has control characters or invalid UTF-8");

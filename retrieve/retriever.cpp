@@ -15,7 +15,6 @@
 namespace ragd {
 namespace {
 
-constexpr int kMaxK = 10000;
 
 std::vector<uint64_t> shingles(const std::string& text) {
   std::vector<uint64_t> words;
@@ -180,8 +179,8 @@ Result<CandidateSet> Retriever::gather(const SearchRequest& request, int depth) 
   bool blank = std::all_of(request.query.begin(), request.query.end(),
                            [](unsigned char c) { return std::isspace(c); });
   if (blank) return Status::invalid_argument("search: query is empty");
-  if (request.k < 1 || request.k > kMaxK)
-    return Status::invalid_argument("search: k must be in 1.." + std::to_string(kMaxK) + ", got " +
+  if (request.k < 1 || request.k > kMaxSearchK)
+    return Status::invalid_argument("search: k must be in 1.." + std::to_string(kMaxSearchK) + ", got " +
                                     std::to_string(request.k));
   const size_t n = static_cast<size_t>(std::max({depth, request.k, 1}));
   const DocPredicate allow = make_doc_predicate(request.filters, request.groups);

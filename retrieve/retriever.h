@@ -86,7 +86,7 @@ class Retriever {
   Retriever(const Retriever&) = delete;
   Retriever& operator=(const Retriever&) = delete;
 
-  // Empty queries and k outside 1..10000 are kInvalidArgument.
+  // Empty queries and k outside 1..kMaxSearchK (ragd/search.h) are kInvalidArgument.
   Result<std::vector<Hit>> retrieve(const SearchRequest& request) const;
   const RetrieverOptions& options() const { return options_; }
   // The encoder, or null when none is loaded.

@@ -9,6 +9,8 @@
 #include "api/cli/cli.h"
 #include "api/json_codec.h"
 #include "generate/units.h"
+#include "service/extractive_path.h"
+#include "service/llm_path.h"
 
 namespace ragd::cli {
 namespace {
@@ -25,12 +27,19 @@ struct QueryArgs {
   std::string updated_after;
   std::string updated_before;
   bool json = false;
+  // ask only: answer with this GGUF decoder instead of extractively.
+  std::string llm;
+  std::string prompts;
+  int max_tokens = 256;
+  int llm_threads = 0;
 };
 
 Result<SearchRequest> build_request(const QueryArgs& a) {
   SearchRequest r;
   r.query = a.query;
-  if (a.k < 1 || a.k > 1000) return Status::invalid_argument("--k: must be between 1 and 1000");
+  if (a.k < 1 || a.k > kMaxSearchK) {
+    return Status::invalid_argument("--k: must be between 1 and " + std::to_string(kMaxSearchK));
+  }
   r.k = a.k;
   auto mode = parse_search_mode(a.mode);
   if (!mode) return Status::invalid_argument("--mode: expected lexical, vector or hybrid, got '" + a.mode + "'");
@@ -101,12 +110,32 @@ int run_search(const QueryArgs& a) {
   return 0;
 }
 
+// The same Answerer as POST /v1/answer (service/answerer.h): extractive, or
+// the LLM path with --llm. Not recorded in the server's audit log: the CLI
+// reads the store directly, as its owner.
 int run_ask(const QueryArgs& a) {
   auto req = build_request(a);
   if (!req.is_ok()) return fail(req.status());
   auto svc = open_service(a.common, EmbedderLoad::kOptional, /*read_only=*/false);
   if (!svc.is_ok()) return fail(svc.status());
-  auto ans = (*svc)->answer(*req);
+  std::unique_ptr<Answerer> answerer;
+  if (a.llm.empty()) {
+    answerer = std::make_unique<ExtractiveAnswerPath>(**svc, nullptr);
+  } else {
+    LlmPathOptions lo;
+    lo.model = a.llm;
+    lo.prompts = a.prompts;
+    lo.max_concurrent = 1;
+    lo.answerer.max_tokens = a.max_tokens;
+    lo.answerer.n_threads = a.llm_threads;
+    auto opened = LlmAnswerPath::open(**svc, lo);
+    if (!opened.is_ok()) return fail(opened.status());
+    answerer = std::move(opened).value();
+  }
+  AnswerRequest request;
+  request.search = std::move(req).value();
+  request.caller = "cli";
+  auto ans = answerer->answer(request, nullptr);
   if (!ans.is_ok()) return fail(ans.status());
   if (a.json) {
     std::printf("%s\n", api::answer_to_json(*ans).dump(2, ' ', false, api::Json::error_handler_t::replace).c_str());
@@ -149,6 +178,10 @@ void add_query_commands(CLI::App& app, int& exit_code) {
   ask->k = 5;
   CLI::App* a = app.add_subcommand("ask", "answer a question with cited sentences from the knowledge base");
   add_query_options(*a, *ask, "question");
+  a->add_option("--llm", ask->llm, "GGUF decoder (llama, qwen2): answer with the LLM path instead of extractively");
+  a->add_option("--prompts", ask->prompts, "with --llm: task prompt templates (default: the built-in ones)");
+  a->add_option("--max-tokens", ask->max_tokens, "with --llm: new tokens at most")->capture_default_str();
+  a->add_option("--llm-threads", ask->llm_threads, "with --llm: threads (0 = all cores)")->capture_default_str();
   a->callback([ask, &exit_code] { exit_code = run_ask(*ask); });
 }
 

@@ -24,7 +24,7 @@ class LlmService;
 struct RouteOptions {
   // Largest k accepted by /v1/search, /v1/answer and the ragd extension of
   // /v1/chat/completions. Default: 1000.
-  int max_k = 1000;
+  int max_k = kMaxSearchK;
   // Documents accepted in one POST /v1/documents. Default: 10000.
   size_t max_documents_per_request = 10000;
 };

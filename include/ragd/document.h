@@ -2,6 +2,7 @@
 // and the index stores.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -18,6 +19,9 @@ struct Block {
   std::string role = "body";
   std::string text;
 };
+
+// The longest document id, in bytes (ingest and the store both refuse longer).
+inline constexpr size_t kMaxDocumentIdBytes = 512;
 
 // One document: a ticket, a runbook, a policy or any other text.
 struct Document {

@@ -24,6 +24,9 @@ struct SearchFilters {
   std::optional<int64_t> updated_before;  // unix seconds, inclusive
 };
 
+// The most results one search may ask for (k), on every route and command.
+inline constexpr int kMaxSearchK = 1000;
+
 struct SearchRequest {
   std::string query;
   int k = 10;
