@@ -10,6 +10,7 @@
 //              (0 = empty), FNV-1a 64 of the word, linear probing
 // The file is memory-mapped read-only and validated on open.
 #include "model/glove_sif.h"
+#include "model/quant.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -70,63 +71,6 @@ uint64_t fnv1a(const void* data, size_t n, uint64_t h = 1469598103934665603ull) 
 
 uint64_t align64(uint64_t x) { return (x + 63) & ~uint64_t{63}; }
 
-uint16_t float_to_half(float f) {
-#if defined(__F16C__)
-  return static_cast<uint16_t>(_cvtss_sh(f, 0));
-#else
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  uint32_t sign = (x >> 16) & 0x8000u;
-  int32_t exp = static_cast<int32_t>((x >> 23) & 0xff) - 127 + 15;
-  uint32_t mant = x & 0x7fffffu;
-  if (((x >> 23) & 0xff) == 0xff) return static_cast<uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0));
-  if (exp >= 31) return static_cast<uint16_t>(sign | 0x7c00u);
-  if (exp <= 0) {
-    if (exp < -10) return static_cast<uint16_t>(sign);
-    mant |= 0x800000u;
-    uint32_t shift = static_cast<uint32_t>(14 - exp);
-    uint32_t half = mant >> shift;
-    uint32_t rem = mant & ((1u << shift) - 1);
-    uint32_t mid = 1u << (shift - 1);
-    if (rem > mid || (rem == mid && (half & 1))) ++half;
-    return static_cast<uint16_t>(sign | half);
-  }
-  uint32_t half = sign | (static_cast<uint32_t>(exp) << 10) | (mant >> 13);
-  uint32_t rem = mant & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (half & 1))) ++half;
-  return static_cast<uint16_t>(half);
-#endif
-}
-
-float half_to_float(uint16_t h) {
-#if defined(__F16C__)
-  return _cvtsh_ss(h);
-#else
-  uint32_t sign = (h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1f;
-  uint32_t mant = h & 0x3ffu;
-  uint32_t x;
-  if (exp == 0) {
-    if (mant == 0) {
-      x = sign;
-    } else {
-      exp = 127 - 15 + 1;
-      while (!(mant & 0x400u)) {
-        mant <<= 1;
-        --exp;
-      }
-      x = sign | (exp << 23) | ((mant & 0x3ffu) << 13);
-    }
-  } else if (exp == 31) {
-    x = sign | 0x7f800000u | (mant << 13);
-  } else {
-    x = sign | ((exp - 15 + 127) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &x, 4);
-  return f;
-#endif
-}
 
 // acc += w * half_row[0..dim)
 void axpy_half(float w, const uint16_t* row, int dim, float* acc) {
@@ -138,7 +82,7 @@ void axpy_half(float w, const uint16_t* row, int dim, float* acc) {
     _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(vw, v, _mm256_loadu_ps(acc + i)));
   }
 #endif
-  for (; i < dim; ++i) acc[i] += w * half_to_float(row[i]);
+  for (; i < dim; ++i) acc[i] += w * fp16_to_fp32(row[i]);
 }
 
 // Zipf estimate of a word's probability from its frequency rank (0-based).
@@ -199,7 +143,7 @@ std::vector<float> common_component(const std::vector<uint16_t>& halves, uint64_
   for (uint64_t r = 0; r < n; ++r) {
     double p = 1.0 / (static_cast<double>(r + 1) * harmonic);
     const uint16_t* row = halves.data() + r * dim;
-    for (int i = 0; i < dim; ++i) x[i] = w[r] * half_to_float(row[i]);
+    for (int i = 0; i < dim; ++i) x[i] = w[r] * fp16_to_fp32(row[i]);
     for (int i = 0; i < dim; ++i) {
       mean[i] += p * x[i];
       double px = p * x[i];
@@ -310,7 +254,7 @@ Status write_glove_file(std::span<const std::string> words, std::span<const floa
     if (!std::isfinite(vectors[i]))
       return Status::invalid_argument("write_glove_file: word '" + words[i / dim] +
                                       "' has a non-finite value");
-    halves[i] = float_to_half(vectors[i]);
+    halves[i] = fp32_to_fp16(vectors[i]);
   }
 
   std::vector<uint32_t> offs(n + 1, 0);
@@ -525,7 +469,7 @@ float GloveSifEmbedder::word_weight(int64_t row) const { return impl_->weights[s
 void GloveSifEmbedder::word_vector(int64_t row, float* out) const {
   const int d = dim();
   const uint16_t* v = impl_->vectors + static_cast<uint64_t>(row) * d;
-  for (int i = 0; i < d; ++i) out[i] = half_to_float(v[i]);
+  for (int i = 0; i < d; ++i) out[i] = fp16_to_fp32(v[i]);
 }
 
 Status GloveSifEmbedder::embed(std::span<const std::string> texts, EmbedRole /*role*/,
