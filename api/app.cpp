@@ -14,16 +14,17 @@ std::vector<Route> App::route_table() {
     return [&api, fn](const Request& req) { return fn(req, api); };
   };
   const bool llm = api.llm != nullptr;
-  // method, pattern, handler, generation route, what the caller needs
+  // method, pattern, handler, generation route, what the caller needs[, lane, body type]
   return {
-      {"GET",    "/healthz",             h(handle_healthz),          false, std::nullopt},
+      {"GET",    "/healthz",             h(handle_healthz),          false, std::nullopt, Lane::kProbe},
       {"GET",    "/",                    h(handle_web_page),         false, std::nullopt},
       {"HEAD",   "/",                    h(handle_web_page),         false, std::nullopt},
       {"GET",    "/index.html",          h(handle_web_page),         false, std::nullopt},
       {"HEAD",   "/index.html",          h(handle_web_page),         false, std::nullopt},
-      {"GET",    "/metrics",             h(handle_metrics),          false, Action::kStats},
+      {"GET",    "/metrics",             h(handle_metrics),          false, Action::kStats, Lane::kProbe},
       {"GET",    "/v1/stats",            h(handle_stats),            false, Action::kStats},
-      {"POST",   "/v1/documents",        h(handle_post_documents),   false, Action::kPostDocument},
+      {"POST",   "/v1/documents",        h(handle_post_documents),   false, Action::kPostDocument,
+       Lane::kIngest, BodyType::kJsonOrUpload},
       {"GET",    "/v1/documents/{id}",   h(handle_get_document),     false, Action::kGetDocument},
       {"DELETE", "/v1/documents/{id}",   h(handle_delete_document),  false, Action::kDeleteDocument},
       {"POST",   "/v1/search",           h(handle_search),           false, Action::kSearch},

@@ -31,6 +31,8 @@ class App {
   // True for requests that wait for the model (run them off the route
   // workers so a long generation never stalls search).
   bool is_generation(const Request& req) const { return router_.is_generation(req); }
+  // The server lane of the request's route (router.h).
+  Lane lane(const Request& req) const { return router_.lane(req); }
   // Called once a response has been sent (streams: once they end).
   void observe(const Request& req, int status, double seconds);
   // The route's pattern ("/v1/documents/{id}"), "other" for unknown paths.

@@ -1,8 +1,42 @@
 #include "api/router.h"
 
+#include <algorithm>
+
 #include "api/status_http.h"
 
 namespace ragd::api {
+
+namespace {
+
+// The media type of a Content-Type header, lower-cased, without parameters.
+std::string media_type(const std::string& content_type) {
+  std::string t = content_type.substr(0, content_type.find(';'));
+  const auto not_space = [](unsigned char c) { return c != ' ' && c != '\t'; };
+  t.erase(t.begin(), std::find_if(t.begin(), t.end(), not_space));
+  t.erase(std::find_if(t.rbegin(), t.rend(), not_space).base(), t.end());
+  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
+  return t;
+}
+
+// 415 unless the body is of a type the route reads. JSON is never parsed
+// from a body that claims another type (a cross-site form post is
+// text/plain or application/x-www-form-urlencoded).
+std::optional<Response> refuse_content_type(const Route& route, const Request& req) {
+  if (req.body.empty()) return std::nullopt;
+  const std::string type = media_type(req.header("content-type"));
+  if (type == "application/json") return std::nullopt;
+  std::string expected = "application/json";
+  if (route.body == BodyType::kJsonOrUpload) {
+    if (type == "multipart/form-data") return std::nullopt;
+    if (req.query.count("filename") != 0 || req.query.count("format") != 0) return std::nullopt;
+    expected += ", multipart/form-data, or a raw file named by ?filename= or ?format=";
+  }
+  std::string got = type.empty() ? std::string("no Content-Type") : "'" + type.substr(0, 100) + "'";
+  return error_response(415, "unsupported_media_type",
+                        req.method + " " + route.pattern + " takes " + expected + "; got " + got);
+}
+
+}  // namespace
 
 Router::Router(std::vector<Route> routes, const Authenticator* auth)
     : routes_(std::move(routes)), auth_(auth != nullptr ? auth : &admit_all_) {}
@@ -25,6 +59,14 @@ const Route* Router::find(const Request& req) const {
 bool Router::is_generation(const Request& req) const {
   const Route* r = find(req);
   return r != nullptr && r->generation;
+}
+
+Lane Router::lane(const Request& req) const {
+  const std::string& method = req.method == "HEAD" ? std::string("GET") : req.method;
+  for (const Route& r : routes_) {
+    if (r.method == method && matches(r.pattern, req.path, nullptr)) return r.lane;
+  }
+  return Lane::kDefault;
 }
 
 std::string Router::label(const Request& req) const {
@@ -59,6 +101,7 @@ Response Router::dispatch_method(Request& req) const {
     }
     if (route == nullptr) return allow.empty() ? not_found_response(req) : method_not_allowed_response(req, allow);
     if (std::optional<Response> refused = auth_->admit(route->action, req)) return std::move(*refused);
+    if (std::optional<Response> refused = refuse_content_type(*route, req)) return std::move(*refused);
     return route->handler(req);
   } catch (...) {
     return current_exception_response(req);

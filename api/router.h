@@ -48,6 +48,21 @@ class AdmitAll final : public Authenticator {
 // "{name}" value, when it has one).
 using Handler = std::function<Response(const Request& req)>;
 
+// Which of the server's thread lanes runs a route (api/server.h), so that a
+// class of requests cannot take the threads another needs.
+enum class Lane {
+  kDefault,  // the route workers: search, answer, documents by id, ...
+  kProbe,    // /healthz and /metrics: a thread of their own, never behind the workers
+  kIngest,   // writes that may be large (POST /v1/documents): at most --max-ingest-inflight at once
+};
+
+// What a non-empty request body must be; dispatch() answers 415 otherwise.
+// An empty body needs no Content-Type (GET, HEAD, DELETE, an empty POST).
+enum class BodyType {
+  kJson,          // application/json (parameters such as "; charset=utf-8" allowed)
+  kJsonOrUpload,  // JSON, multipart/form-data, or any type when ?filename= or ?format= names a raw file
+};
+
 struct Route {
   std::string method;   // "GET", "POST", "DELETE", "HEAD"
   std::string pattern;  // "/v1/search", "/v1/documents/{id}"
@@ -56,6 +71,8 @@ struct Route {
   bool generation = false;
   // What the caller must be allowed; nullopt = open to anyone.
   std::optional<auth::Action> action;
+  Lane lane = Lane::kDefault;
+  BodyType body = BodyType::kJson;
 };
 
 class Router {
@@ -71,6 +88,8 @@ class Router {
   Response dispatch(Request& req) const;
   // True when the request's route is a generation route.
   bool is_generation(const Request& req) const;
+  // The lane of the request's route (HEAD: its GET route's); kDefault when none.
+  Lane lane(const Request& req) const;
   // A low-cardinality label for logs and metrics: the route's pattern
   // ("/v1/documents/{id}"), "other" for an unknown path.
   std::string label(const Request& req) const;

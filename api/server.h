@@ -1,7 +1,7 @@
 // The HTTP server: a listener, a session per connection (each on its own
 // strand, written as C++20 coroutines) and a worker pool that runs the
-// routes, so a slow search never stalls the sockets. Beast stays inside
-// server.cpp; the routes (routes/routes.h) never see it.
+// routes, so a slow search never stalls the sockets. Beast (and, for TLS,
+// OpenSSL) stays inside server.cpp; the routes (routes/routes.h) never see it.
 #pragma once
 
 #include <cstddef>
@@ -36,8 +36,24 @@ struct ServerOptions {
   // Time allowed to send a response, in seconds. Default: 60.
   int write_timeout_s = 60;
   // Requests being handled at once across all connections; more get 503
-  // with Retry-After. Default: 256.
+  // with Retry-After (/healthz and /metrics are never refused). Default: 256.
   int max_inflight = 256;
+  // Open connections. Beyond it a new connection is accepted and closed at
+  // once (ragd_connections_refused_total). listen() lowers it to stay
+  // clear of the file descriptor limit (RLIMIT_NOFILE, whose soft value it
+  // first raises to the hard one). Default: 1024.
+  int max_connections = 1024;
+  // Bytes of request bodies held at once, across all connections: a request
+  // whose Content-Length (or chunked body, as it grows) would pass it gets
+  // 503 with Retry-After before its body is read; a body's bytes count until
+  // its response has been sent. Raised to max_body_bytes when smaller.
+  // Default: 256 MiB.
+  size_t max_inflight_body_bytes = 256u << 20;
+  // Ingest requests (Lane::kIngest, router.h) run on a pool of this many
+  // threads, so large ingests queue there instead of taking the route
+  // workers that search needs. /healthz and /metrics have one thread of
+  // their own. Default: 2.
+  int max_ingest_inflight = 2;
   // When set, the bound port is written to this file once listening.
   std::filesystem::path port_file;
   // Generation routes (App::is_generation: they wait for the model) run,
@@ -47,6 +63,12 @@ struct ServerOptions {
   // for the admission slot (admission.h). `ragd serve` uses
   // --max-concurrent + 1. Default: 16.
   int generation_threads = 16;
+  // PEM certificate chain and private key: when both are set every
+  // connection speaks TLS (1.2 or later, no compression, the server's cipher
+  // order); listen() fails with a clear message when either cannot be
+  // loaded or they do not match. Default: empty = plain HTTP.
+  std::filesystem::path tls_cert_file;
+  std::filesystem::path tls_key_file;
 };
 
 class Server {
@@ -58,9 +80,13 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and listens. After it returns ok, port() is the bound port.
+  // Loads the TLS certificate and key (if any), binds and listens. After it
+  // returns ok, port() is the bound port.
   Status listen();
   uint16_t port() const;
+  // The connection cap in force (after listen(): max_connections, lowered
+  // to fit the file descriptor limit).
+  int max_connections() const;
   // Serves until SIGTERM or SIGINT (or stop()): then stops accepting,
   // finishes the requests in flight, closes idle connections and returns.
   // A second signal stops at once. The caller closes the ServiceContext.

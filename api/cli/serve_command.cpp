@@ -35,6 +35,9 @@ struct ServeArgs {
   uint32_t max_header = 16u << 10;
   int read_timeout = 30;
   int max_inflight = 256;
+  int max_connections = 1024;
+  size_t max_inflight_body = 256u << 20;
+  int max_ingest_inflight = 2;
   std::string port_file;
   // The LLM answer path (--llm).
   std::string llm, prompts, audit_log;
@@ -53,6 +56,8 @@ struct ServeArgs {
   std::string jwks, jwt_issuer, jwt_audience, jwt_groups_claim = "groups", jwt_role_claim;
   double rate_limit = 0, rate_burst = 20;
   std::vector<std::string> allow_origins;
+  // TLS (api/server.h): PEM certificate chain and private key.
+  std::string tls_cert, tls_key;
 };
 
 // 127.0.0.0/8, ::1 and "localhost".
@@ -130,7 +135,12 @@ int run_serve(const ServeArgs& a) {
   so.max_header_bytes = a.max_header;
   so.read_timeout_s = a.read_timeout;
   so.max_inflight = a.max_inflight;
+  so.max_connections = a.max_connections;
+  so.max_inflight_body_bytes = a.max_inflight_body;
+  so.max_ingest_inflight = a.max_ingest_inflight;
   so.port_file = a.port_file;
+  so.tls_cert_file = a.tls_cert;
+  so.tls_key_file = a.tls_key;
 
   auto authn = open_authenticator(a);
   if (!authn.is_ok()) return fail(authn.status());
@@ -141,6 +151,11 @@ int run_serve(const ServeArgs& a) {
           "--data " + a.common.data + " --name NAME --role admin`, give --jwks, or pass --insecure-no-auth"));
     }
     if (!is_loopback(so.host)) note("listening beyond loopback with no authentication (--insecure-no-auth)", true);
+  }
+  if (!is_loopback(so.host) && a.tls_cert.empty()) {
+    note("listening on " + so.host + " without TLS: API keys and documents cross the network in clear text; "
+         "give --tls-cert and --tls-key",
+         true);
   }
   api::KeyAuth key_auth(**authn, a.allow_origins);
 
@@ -201,7 +216,8 @@ int run_serve(const ServeArgs& a) {
     Status st = server.listen();
     if (!st.is_ok()) return fail(st);
     if (api::log_format() == api::LogFormat::kText) {
-      std::printf("ragd listening on http://%s:%u\n", so.host.c_str(), static_cast<unsigned>(server.port()));
+      std::printf("ragd listening on %s://%s:%u\n", a.tls_cert.empty() ? "http" : "https", so.host.c_str(),
+                  static_cast<unsigned>(server.port()));
       std::fflush(stdout);
     }
     st = server.run();
@@ -234,6 +250,18 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args) {
   cmd->add_option("--read-timeout", a->read_timeout, "seconds to receive a request's headers, and its body")
       ->capture_default_str();
   cmd->add_option("--max-inflight", a->max_inflight, "requests handled at once (503 beyond)")->capture_default_str();
+  cmd->add_option("--max-connections", a->max_connections,
+                  "open connections; more are closed at once (lowered to fit ulimit -n)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-inflight-body", a->max_inflight_body,
+                  "bytes of request bodies held at once across connections (503 + Retry-After beyond)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-ingest-inflight", a->max_ingest_inflight,
+                  "document ingests (POST /v1/documents, uploads) run at once; more wait, search never does")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--port-file", a->port_file, "write the bound port to this file");
   cmd->add_option("--llm", a->llm, "GGUF decoder (llama, qwen2): grounded LLM answers and /v1/chat/completions");
   cmd->add_option("--prompts", a->prompts, "task prompt templates (default: $RAGD_PROMPTS, then the built-in ones)");
@@ -284,6 +312,8 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args) {
                   "another web origin (https://portal.example.com) allowed to POST/DELETE; by default browsers "
                   "may write only from the page ragd serves")
       ->delimiter(',');
+  cmd->add_option("--tls-cert", a->tls_cert, "PEM certificate chain: serve HTTPS (TLS 1.2 or later) with --tls-key");
+  cmd->add_option("--tls-key", a->tls_key, "PEM private key of --tls-cert");
 }
 
 }  // namespace

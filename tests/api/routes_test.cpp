@@ -535,7 +535,10 @@ TEST_F(RoutesTest, FileUploads) {
 
   // Unknown format, missing name, empty upload.
   expect_error(call("POST", "/v1/documents?format=excel", "x", "text/plain"), 400, "invalid_argument", "format");
-  expect_error(call("POST", "/v1/documents", "plain words", "text/plain"), 400, "invalid_argument", "malformed JSON");
+  // Plain text with no file name is neither JSON nor an upload: 415, never parsed as JSON.
+  expect_error(call("POST", "/v1/documents", "plain words", "text/plain"), 415, "unsupported_media_type",
+               "application/json");
+  expect_error(call("POST", "/v1/documents", "plain words"), 400, "invalid_argument", "malformed JSON");
   expect_error(call("POST", "/v1/documents?filename=a.md", "", "text/markdown"), 400, "invalid_argument", "empty");
 }
 

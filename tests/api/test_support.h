@@ -21,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -264,6 +265,10 @@ class ServerProcess {
       : data_(std::move(data)), glove_(std::move(glove)), extra_(std::move(extra)) {}
   ~ServerProcess() { kill_hard(); }
 
+  // How start() asks whether the server is up (default: GET /healthz over
+  // plain HTTP answers 200); a TLS server needs an HTTPS probe.
+  void set_ready_probe(std::function<bool(uint16_t)> probe) { probe_ = std::move(probe); }
+
   // Starts the server and waits until /healthz answers. False on failure.
   bool start(int timeout_s = 60) {
     port_file_ = data_.parent_path() / (data_.filename().string() + ".port");
@@ -294,7 +299,7 @@ class ServerProcess {
       }
       if (fs::exists(port_file_, ec)) {
         port_ = static_cast<uint16_t>(std::atoi(read_file(port_file_).c_str()));
-        if (port_ != 0 && http_get(port_, "/healthz").status == 200) return true;
+        if (port_ != 0 && (probe_ ? probe_(port_) : http_get(port_, "/healthz").status == 200)) return true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -337,6 +342,7 @@ class ServerProcess {
  private:
   fs::path data_, glove_;
   std::vector<std::string> extra_;
+  std::function<bool(uint16_t)> probe_;
   fs::path port_file_, log_file_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;

@@ -1,7 +1,11 @@
 // Starts the real `ragd serve` on loopback for the node-driven tests:
 // a fresh data dir, the sample KB ingested with `ragd ingest`, a tiny
 // random-weight model from ragd_api_node_fixture. Environment (set by
-// tests/api/CMakeLists.txt): RAGD_BIN, RAGD_FIXTURE, RAGD_KB, RAGD_ARTIFACTS.
+// tests/api/CMakeLists.txt): RAGD_BIN, RAGD_FIXTURE, RAGD_KB, RAGD_ARTIFACTS;
+// with RAGD_TLS_DIR (cert.pem and key.pem made by ragd_api_test_cert) the
+// server speaks HTTPS and the url is https://127.0.0.1:PORT. Node reads the
+// trusted certificate from NODE_EXTRA_CA_CERTS at start-up, so ctest sets
+// that to the same cert.pem.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -34,8 +38,12 @@ export async function startRagd({ llm = true, extra = [], realGlove = false } = 
   run(bin, ['ingest', need('RAGD_KB'), '--data', data, ...gloveArgs, '--quiet']);
   const portFile = path.join(dir, 'port');
   const logFile = path.join(dir, 'server.log');
+  const tlsDir = process.env.RAGD_TLS_DIR;
+  const tlsArgs = tlsDir ? ['--tls-cert', path.join(tlsDir, 'cert.pem'), '--tls-key', path.join(tlsDir, 'key.pem')] : [];
+  const scheme = tlsDir ? 'https' : 'http';
+  const host = '127.0.0.1';  // the certificate names it (SAN IP:127.0.0.1)
   const args = ['serve', '--listen', '127.0.0.1:0', '--port-file', portFile, '--data', data, ...gloveArgs,
-    '--threads', '2', ...extra];
+    '--threads', '2', ...tlsArgs, ...extra];
   if (llm) args.push('--llm', path.join(dir, 'tiny-llm.gguf'), '--audit-log', path.join(dir, 'audit.jsonl'));
   const out = fs.openSync(logFile, 'a');
   const child = spawn(bin, args, { stdio: ['ignore', out, out] });
@@ -49,7 +57,7 @@ export async function startRagd({ llm = true, extra = [], realGlove = false } = 
     if (fs.existsSync(portFile)) {
       port = parseInt(fs.readFileSync(portFile, 'utf8'), 10);
       try {
-        const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+        const r = await fetch(`${scheme}://${host}:${port}/healthz`);
         if (r.ok) break;
       } catch { /* not yet */ }
     }
@@ -57,7 +65,7 @@ export async function startRagd({ llm = true, extra = [], realGlove = false } = 
   }
   if (!port) throw new Error(`ragd serve did not start:\n${log()}`);
   return {
-    url: `http://127.0.0.1:${port}`, port, dir, llmId: 'tiny-llm', log,
+    url: `${scheme}://${host}:${port}`, port, dir, llmId: 'tiny-llm', log, tls: !!tlsDir,
     async stop() {
       if (exited === null) {
         child.kill('SIGTERM');

@@ -2,13 +2,16 @@
 // `ragd serve --llm` on loopback: models, chat completions (plain and
 // retrieval-augmented, streaming and not), embeddings, errors. The text of a
 // random-weight model is meaningless; schemas, stream framing and usage
-// counts are what is checked.
+// counts are what is checked. Run twice by ctest: over HTTP
+// (api_openai_client) and over HTTPS with a generated certificate
+// (api_openai_client_tls, see harness.mjs).
 import OpenAI from 'openai';
 import { startRagd, check } from './harness.mjs';
 
 const srv = await startRagd();
 let failed = false;
 try {
+  if (process.env.RAGD_TLS_DIR) check(srv.url.startsWith('https://'), 'the TLS run talks https', srv.url);
   const client = new OpenAI({ baseURL: srv.url + '/v1', apiKey: 'unused', maxRetries: 0, timeout: 120000 });
   const now = Math.floor(Date.now() / 1000);
 
@@ -100,7 +103,7 @@ try {
     check(err instanceof OpenAI.APIError && err.status === 400, 'APIError 400', [err.status, err.message]);
     check(err.error && err.error.type === 'invalid_request_error', 'error type', err.error);
   }
-  console.log(`ok: models ${ids.join(',')}; chat ${u.prompt_tokens}+${u.completion_tokens} tokens, ${chunks.length} chunks; ragd grounding ${r.grounding}; embeddings dim ${dim}`);
+  console.log(`ok (${srv.url.split(':')[0]}): models ${ids.join(',')}; chat ${u.prompt_tokens}+${u.completion_tokens} tokens, ${chunks.length} chunks; ragd grounding ${r.grounding}; embeddings dim ${dim}`);
 } catch (err) {
   failed = true;
   console.error(err);
