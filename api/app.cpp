@@ -29,6 +29,11 @@ std::vector<Route> App::route_table() {
       {"DELETE", "/v1/documents/{id}",   h(handle_delete_document),  false, Action::kDeleteDocument},
       {"POST",   "/v1/search",           h(handle_search),           false, Action::kSearch},
       {"POST",   "/v1/answer",           h(handle_answer),           llm,   Action::kAnswer},
+      {"POST",   "/v1/tickets/assist",   h(handle_ticket_assist),    false, Action::kAnswer},
+      {"POST",   "/v1/tickets/assist/feedback", h(handle_ticket_feedback), false, Action::kAnswer},
+      {"POST",   "/v1/tickets/summarize", h(handle_ticket_summarize), false, Action::kAnswer},
+      {"POST",   "/v1/tickets/resolution_note", h(handle_ticket_resolution_note), false, Action::kAnswer},
+      {"POST",   "/v1/tickets/kb_draft", h(handle_ticket_kb_draft),   false, Action::kAnswer},
       {"POST",   "/v1/chat/completions", h(handle_chat_completions), llm,   Action::kChat},
       {"GET",    "/v1/models",           h(handle_models),           false, Action::kChat},
       {"POST",   "/v1/embeddings",       h(handle_embeddings),       false, Action::kEmbed},
@@ -36,8 +41,9 @@ std::vector<Route> App::route_table() {
 }
 
 App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes,
-         const Authenticator* auth)
-    : api_{ctx, answerer, llm, &registry, routes},
+         const Authenticator* auth, const TriagePredictor* triage)
+    : tickets_(std::make_unique<TicketAssist>(ctx, answerer, triage)),
+      api_{ctx, answerer, llm, &registry, routes, tickets_.get()},
       registry_(registry),
       router_(route_table(), auth),
       requests_(registry.counter("ragd_http_requests_total", "HTTP requests answered, by route and status code.",
@@ -57,7 +63,18 @@ App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmS
                                    "Chunks embedded with the new encoder by the current or last reindex.").get()),
       reindex_total_(registry.gauge("ragd_reindex_chunks_to_do",
                                     "Chunks the current or last reindex has to embed.").get()),
-      in_flight_(registry.gauge("ragd_http_requests_in_flight", "HTTP requests being handled.").get()) {
+      in_flight_(registry.gauge("ragd_http_requests_in_flight", "HTTP requests being handled.").get()),
+      feedback_rated_(registry.gauge("ragd_ticket_feedback_rated",
+                                     "Ticket assist feedback records that rate a part (stored, since the start of the "
+                                     "store), by part: suggestion, similar, triage.",
+                                     {"part"})),
+      feedback_accepted_(registry.gauge("ragd_ticket_feedback_accepted",
+                                        "Ticket assist feedback records that accepted a part (the suggestion helped, a "
+                                        "similar ticket was used, the triage value was right), by part.",
+                                        {"part"})),
+      feedback_rate_(registry.gauge("ragd_ticket_acceptance_rate",
+                                    "Accepted / rated ticket assist feedback, by part (0 when none rated).",
+                                    {"part"})) {
   for (const char* r : {"ingested", "unchanged", "failed"}) ingest_docs_.with({r});
   register_process_memory_metrics(registry);
   registry.add_collector([this] {
@@ -69,6 +86,16 @@ App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmS
     reindex_running_.set(r.active() ? 1 : 0);
     reindex_done_.set(static_cast<double>(r.done));
     reindex_total_.set(static_cast<double>(r.total));
+    const FeedbackCounts f = tickets_->feedback_counts();
+    const std::pair<const char*, std::pair<uint64_t, uint64_t>> parts[] = {
+        {"suggestion", {f.suggestion_rated, f.suggestion_helpful}},
+        {"similar", {f.similar_rated, f.similar_used}},
+        {"triage", {f.triage_rated, f.triage_accepted}}};
+    for (const auto& [part, ra] : parts) {
+      feedback_rated_.with({part}).set(static_cast<double>(ra.first));
+      feedback_accepted_.with({part}).set(static_cast<double>(ra.second));
+      feedback_rate_.with({part}).set(ra.first ? static_cast<double>(ra.second) / static_cast<double>(ra.first) : 0);
+    }
   });
 }
 

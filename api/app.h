@@ -17,15 +17,17 @@
 #include "api/routes/routes.h"
 #include "service/answerer.h"
 #include "service/service.h"
+#include "service/ticket_assist.h"
 
 namespace ragd::api {
 
 class App {
  public:
-  // `llm` may be null (no --llm); `auth` null = admit everything. All
-  // references must outlive the App.
+  // `llm` may be null (no --llm); `auth` null = admit everything;
+  // `triage` null = ticket assist answers "triage": {}. All references must
+  // outlive the App.
   App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes = {},
-      const Authenticator* auth = nullptr);
+      const Authenticator* auth = nullptr, const TriagePredictor* triage = nullptr);
 
   Response handle(Request& req);
   // True for requests that wait for the model (run them off the route
@@ -45,6 +47,8 @@ class App {
   std::vector<Route> route_table();
   void count_ingest(const Response& resp);
 
+  // Before api_, which points at it.
+  std::unique_ptr<TicketAssist> tickets_;
   Api api_;
   Registry& registry_;
   Router router_;
@@ -59,6 +63,9 @@ class App {
   Gauge& reindex_done_;
   Gauge& reindex_total_;
   Gauge& in_flight_;
+  GaugeFamily& feedback_rated_;
+  GaugeFamily& feedback_accepted_;
+  GaugeFamily& feedback_rate_;
 };
 
 }  // namespace ragd::api

@@ -5,6 +5,7 @@
 //   search.cpp     POST /v1/search
 //   answer.cpp     POST /v1/answer (extractive, or the LLM with --llm)
 //   openai.cpp     POST /v1/chat/completions, GET /v1/models, POST /v1/embeddings
+//   tickets.cpp    POST /v1/tickets/assist (+ /feedback), /v1/tickets/{summarize,resolution_note,kb_draft}
 //
 // Each is a function of (Request, Api) returning a Response: no sockets, no
 // Beast. They parse the request, call service/ once, and encode the result.
@@ -16,6 +17,7 @@
 #include "api/metrics.h"
 #include "service/answerer.h"
 #include "service/service.h"
+#include "service/ticket_assist.h"
 
 namespace ragd::api {
 
@@ -39,6 +41,8 @@ struct Api {
   // /metrics; null = the route answers an empty exposition.
   Registry* registry = nullptr;
   RouteOptions options;
+  // The ticket routes; null = they answer 501.
+  TicketAssist* tickets = nullptr;
 };
 
 Response handle_healthz(const Request& req, Api& api);
@@ -52,6 +56,12 @@ Response handle_delete_document(const Request& req, Api& api);
 
 Response handle_search(const Request& req, Api& api);
 Response handle_answer(const Request& req, Api& api);
+
+Response handle_ticket_assist(const Request& req, Api& api);
+Response handle_ticket_summarize(const Request& req, Api& api);
+Response handle_ticket_resolution_note(const Request& req, Api& api);
+Response handle_ticket_kb_draft(const Request& req, Api& api);
+Response handle_ticket_feedback(const Request& req, Api& api);
 
 Response handle_chat_completions(const Request& req, Api& api);
 Response handle_models(const Request& req, Api& api);

@@ -315,6 +315,19 @@ TEST_P(AclLeak, NoRouteShowsADocumentOutsideTheCallersGroups) {
     HttpResult chat_sse = call(port, "POST", "/v1/chat/completions", s,
                                Json{{"model", "tiny"}, {"messages", msgs}, {"max_tokens", 8}, {"stream", true}}.dump());
     scan(k, "chat stream", chat_sse.body);
+    // Ticket assist: every list (similar, runbooks, duplicates, the
+    // suggestion, the note, a task) and a stored ticket named by id.
+    HttpResult assist = call(port, "POST", "/v1/tickets/assist", s,
+                             Json{{"subject", q}, {"description", q}, {"groups", all_groups},
+                                  {"tasks", {"kb_draft"}}}.dump());
+    EXPECT_EQ(assist.status, 200) << assist.body;
+    scan(k, "ticket assist", assist.body);
+    for (int j = 0; j < 3; ++j) {
+      int i = static_cast<int>(rng() % kDocs);
+      HttpResult t = call(port, "POST", "/v1/tickets/kb_draft", s, Json{{"id", doc_id(i)}}.dump());
+      EXPECT_EQ(t.status, visible(corpus.acl[i], key_groups[k]) ? 200 : 404) << doc_id(i) << " " << t.body;
+      scan(k, "kb_draft " + doc_id(i), t.body, i);
+    }
     for (int j = 0; j < 10; ++j) {
       int i = static_cast<int>(rng() % kDocs);
       HttpResult g = call(port, "GET", "/v1/documents/" + doc_id(i), s);
