@@ -21,13 +21,17 @@ LinearModel LinearModel::train(const std::vector<SparseVec>& xs, const std::vect
   m.w_.assign(static_cast<size_t>(dim) * classes, 0.0f);
   std::vector<float> g2(m.w_.size(), 0.0f), g2_bias(classes, 0.0f);
   std::vector<float> cw(classes, 1.0f);
-  if (o.class_weighting == 1 && !ys.empty()) {
+  if (o.class_weighting >= 1 && !ys.empty()) {
     std::vector<size_t> count(classes, 0);
     for (int y : ys) ++count[y];
     for (int c = 0; c < classes; ++c) {
       if (count[c] == 0) continue;
       double w = std::sqrt(static_cast<double>(ys.size()) / (static_cast<double>(classes) * count[c]));
       cw[c] = static_cast<float>(std::clamp(w, 0.2, 5.0));
+    }
+    if (o.class_weighting == 1) {
+      m.adjust_.resize(classes);
+      for (int c = 0; c < classes; ++c) m.adjust_[c] = -std::log(cw[c]);
     }
   }
   std::vector<size_t> order(xs.size());
@@ -39,7 +43,7 @@ LinearModel LinearModel::train(const std::vector<SparseVec>& xs, const std::vect
     std::shuffle(order.begin(), order.end(), rng);
     for (size_t i : order) {
       const SparseVec& x = xs[i];
-      m.logits(x, z);
+      m.raw_logits(x, z);
       float zmax = *std::max_element(z.begin(), z.end());
       double sum = 0;
       for (int c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(z[c] - zmax));
@@ -70,6 +74,11 @@ LinearModel LinearModel::train(const std::vector<SparseVec>& xs, const std::vect
 }
 
 void LinearModel::logits(const SparseVec& x, std::vector<float>& out) const {
+  raw_logits(x, out);
+  for (size_t c = 0; c < adjust_.size(); ++c) out[c] += adjust_[c];
+}
+
+void LinearModel::raw_logits(const SparseVec& x, std::vector<float>& out) const {
   out.assign(bias_.begin(), bias_.end());
   const size_t C = static_cast<size_t>(classes_);
   for (size_t k = 0; k < x.idx.size(); ++k) {
@@ -90,6 +99,8 @@ void LinearModel::logits(const SparseVec& x, std::vector<float>& out) const {
 
 void LinearModel::quantize() {
   if (w_.empty()) return;
+  for (size_t c = 0; c < adjust_.size(); ++c) bias_[c] += adjust_[c];
+  adjust_.clear();
   const size_t C = static_cast<size_t>(classes_);
   q_.assign(w_.size(), 0);
   scale_.assign(dim_, 0.0f);

@@ -22,8 +22,11 @@ struct LinearOptions {
   float learning_rate = 0.5f;
   // L2 penalty per update on the touched weights. Default: 1e-6.
   float l2 = 1e-6f;
-  // Class weights: 0 none; 1 (n / (k * n_c))^0.5, so rare groups count more
-  // without drowning the catch-all group. Default: 0.
+  // Class weights w_c = (n / (k * n_c))^0.5 (clamped to 0.2..5), so rare
+  // groups count more without drowning the catch-all group: 0 none; 1
+  // weighted, with the logits corrected by -log(w_c) so the probabilities
+  // estimate the true ones; 2 weighted, uncorrected (decisions lean towards
+  // rare groups). Default: 0.
   int class_weighting = 0;
   // Shuffle seed. Default: 42.
   uint64_t seed = 42;
@@ -38,7 +41,9 @@ class LinearModel {
   static LinearModel train(const std::vector<SparseVec>& xs, const std::vector<int>& ys, int classes, uint32_t dim,
                            const LinearOptions& o,
                            const std::function<void(int, const LinearModel&)>& after_epoch = {});
-  // Logits of x (classes() values).
+  // Logits of x (classes() values). With class_weighting 1 the logits are
+  // corrected by -log(weight), so that the softmax estimates the true
+  // class probabilities again (the weighted loss inflates weighted classes).
   void logits(const SparseVec& x, std::vector<float>& out) const;
   // Replaces the float weights by int8 rows with one scale each.
   void quantize();
@@ -53,7 +58,10 @@ class LinearModel {
  private:
   int classes_ = 0;
   uint32_t dim_ = 0;
+  void raw_logits(const SparseVec& x, std::vector<float>& out) const;
+
   std::vector<float> bias_;
+  std::vector<float> adjust_;  // -log(class weight); folded into bias_ by quantize()
   std::vector<float> w_;       // float weights until quantize()
   std::vector<int8_t> q_;      // int8 weights after
   std::vector<float> scale_;   // per feature row

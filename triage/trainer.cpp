@@ -232,7 +232,9 @@ Result<Evaluation> evaluate_examples(const std::vector<LabeledTicket>& examples,
     char params[160];
     std::snprintf(params, sizeof params, "epochs=%d lr=%.2f class_weights=%s T=%.2f", best.epochs,
                   best.learning_rate,
-                  best.class_weighting ? "sqrt-balanced" : "none", ev.temperature);
+                  best.class_weighting == 0   ? "none"
+                  : best.class_weighting == 1 ? "sqrt-balanced,corrected"
+                                              : "sqrt-balanced", ev.temperature);
     f.params = params;
     ev.linear = best;
     Vectorizer v_train(o.features);

@@ -45,8 +45,8 @@ struct TrainOptions {
   // Adagrad base steps tried on validation. Default: {0.1, 0.4}.
   std::vector<float> learning_rates = {0.1f, 0.4f};
   // Class weightings tried on validation (LinearOptions::class_weighting).
-  // Default: {0, 1}.
-  std::vector<int> class_weightings = {0, 1};
+  // Default: {0, 1, 2}.
+  std::vector<int> class_weightings = {0, 1, 2};
   // k values tried for the kNN baseline. Default: 1, 3, 5, 10, 20, 40.
   std::vector<int> knn_k = {1, 3, 5, 10, 20, 40};
   // kNN weights tried for the blend family ((1 - w) * linear + w * kNN);
