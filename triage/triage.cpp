@@ -11,6 +11,9 @@ namespace {
 constexpr size_t kPartBytes = 1000000;  // a state value is at most 1 MiB
 const std::string kModelPrefix = "triage/model/";
 const std::string kActivePrefix = "triage/active/";
+// A copy of each manifest under its own prefix, so listing versions reads
+// no model parts.
+const std::string kCatalogPrefix = "triage/catalog/";
 
 std::string model_key(const std::string& field, const std::string& version) {
   return kModelPrefix + field + "/" + version;
@@ -43,14 +46,14 @@ Result<std::string> active_version(const Store& store, const std::string& field)
 }
 
 Result<std::vector<StoredVersion>> list_versions(const Store& store, const std::string& field) {
-  auto recs = store.list_state(field.empty() ? kModelPrefix : kModelPrefix + field + "/", 1000000);
+  auto recs = store.list_state(field.empty() ? kCatalogPrefix : kCatalogPrefix + field + "/", 100000);
   if (!recs.is_ok()) return recs.status().with_context("listing triage models");
   std::vector<StoredVersion> out;
   std::map<std::string, std::string> active;
   for (auto& [key, value] : *recs) {
-    std::string rest = key.substr(kModelPrefix.size());
+    std::string rest = key.substr(kCatalogPrefix.size());
     auto slash = rest.find('/');
-    if (slash == std::string::npos || rest.find('/', slash + 1) != std::string::npos) continue;  // a part
+    if (slash == std::string::npos) continue;
     StoredVersion v;
     v.field = rest.substr(0, slash);
     v.version = rest.substr(slash + 1);
@@ -61,6 +64,24 @@ Result<std::vector<StoredVersion>> list_versions(const Store& store, const std::
       active[v.field] = *a;
     }
     v.active = active[v.field] == v.version;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Result<std::vector<StoredVersion>> served_versions(const Store& store) {
+  auto actives = store.list_state(kActivePrefix, 10000);
+  if (!actives.is_ok()) return actives.status().with_context("listing active triage models");
+  std::vector<StoredVersion> out;
+  for (const auto& [key, version] : *actives) {
+    if (version.empty()) continue;
+    StoredVersion v;
+    v.field = key.substr(kActivePrefix.size());
+    v.version = version;
+    v.active = true;
+    auto m = store.get_state(model_key(v.field, version));
+    if (!m.is_ok()) return m.status().with_context("reading triage model " + v.field + " " + version);
+    v.manifest_json = *m;
     out.push_back(std::move(v));
   }
   return out;
@@ -91,6 +112,7 @@ Result<std::string> store_model(Store& store, const FieldModel& model, const std
   manifest["bytes"] = bytes.size();
   manifest["checksum"] = std::to_string(checksum(bytes));
   Status st = store.put_state(key, manifest.dump());
+  if (st.is_ok()) st = store.put_state(kCatalogPrefix + model.field + "/" + version, manifest.dump());
   if (!st.is_ok()) return st.with_context("storing triage model " + model.field + " " + version);
   return version;
 }

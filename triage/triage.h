@@ -69,6 +69,7 @@ class TriageModels {
 //   triage/active/<field>                      -> version serving the field
 //   triage/model/<field>/<version>             -> manifest JSON
 //   triage/model/<field>/<version>/part/<n>    -> model bytes, <= 1000000 each
+//   triage/catalog/<field>/<version>           -> copy of the manifest, for listing
 struct StoredVersion {
   std::string field;
   std::string version;
@@ -76,6 +77,9 @@ struct StoredVersion {
   std::string manifest_json;
 };
 Result<std::vector<StoredVersion>> list_versions(const Store& store, const std::string& field = "");
+// The active version of every field with its manifest (cheap: no model parts
+// are read), for /v1/stats.
+Result<std::vector<StoredVersion>> served_versions(const Store& store);
 // The active version of a field, "" when none.
 Result<std::string> active_version(const Store& store, const std::string& field);
 // Writes a model (its parts, then its manifest) under a new version number;
