@@ -71,7 +71,10 @@ const char* const kLeakyFields[] = {
     "state", "incident_state", "status", "resolution", "close_code", "close_notes", "resolution_code",
     "assigned_to", "assignee", "assignee_id", "group_id", "resolved_by", "closed_by", "resolved_at", "closed_at",
     "sys_id", "number", "id", "sys_updated_on", "sys_updated_by", "reassignment_count", "reopen_count",
-    "satisfaction_rating", "solved_at", nullptr};
+    "satisfaction_rating", "solved_at",
+    // Set by triage itself: a new ticket has none yet, so a model for
+    // another field must not lean on it.
+    "assignment_group", "group", nullptr};
 
 std::vector<std::string> word_tokens(std::string_view text) {
   std::vector<std::string> out;

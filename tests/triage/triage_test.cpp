@@ -200,7 +200,12 @@ TEST(TriageLearnTest, ThresholdIsTheSmallestConfidenceWithTargetPrecision) {
 
 TEST(TriageStoreTest, ModelRoundTripsThroughARealStore) {
   TempDir dir("roundtrip");
-  auto tickets = generate_tickets(easy_set(600, 21));
+  // 40 groups and 2^18 slots: a model of more than one state value.
+  SyntheticOptions so = easy_set(2000, 21);
+  so.groups = 40;
+  auto tickets = generate_tickets(so);
+  TrainOptions o = quick_options();
+  o.features.hash_bits = 18;
   std::vector<LabeledTicket> examples;
   std::vector<FieldPrediction> before;
   {
@@ -213,7 +218,7 @@ TEST(TriageStoreTest, ModelRoundTripsThroughARealStore) {
     EXPECT_EQ(loaded->size(), synthetic_examples(tickets).size());
     EXPECT_GT(ds.skipped_open, 0u);
     examples = *loaded;
-    auto rep = train_field(*store, quick_options());
+    auto rep = train_field(*store, o);
     ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
     EXPECT_TRUE(rep->activated);
     EXPECT_EQ(rep->version, "v000001");
@@ -235,11 +240,15 @@ TEST(TriageStoreTest, ModelRoundTripsThroughARealStore) {
     EXPECT_DOUBLE_EQ(p["assignment_group"].confidence, before[i].confidence);
     EXPECT_LE(p["assignment_group"].alternatives.size(), 3u);
   }
-  // A model larger than one state value is split into parts.
+  // The model is larger than one state value (1 MiB), so it is split.
   auto versions = list_versions(*store, "assignment_group");
   ASSERT_TRUE(versions.is_ok());
   ASSERT_EQ(versions->size(), 1u);
   EXPECT_TRUE((*versions)[0].active);
+  const auto& manifest = (*versions)[0].manifest_json;
+  auto parts_at = manifest.find("\"parts\":");
+  ASSERT_NE(parts_at, std::string::npos) << manifest;
+  EXPECT_GE(std::atoi(manifest.c_str() + parts_at + 8), 2) << manifest;
 }
 
 TEST(TriageStoreTest, ActivationRefusesAWorseModelAndFeedbackRelabels) {
