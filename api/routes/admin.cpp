@@ -5,6 +5,7 @@
 #include "api/routes/routes.h"
 #include "api/web_assets.h"
 #include "ragd/version.h"
+#include "triage/triage.h"
 
 namespace ragd::api {
 namespace {
@@ -30,6 +31,24 @@ Json reindex_to_json(const ReindexStatus& r) {
   return j;
 }
 
+// The triage model serving each field: version, family, held-out metrics,
+// data window and training time from its stored manifest.
+Json triage_to_json(const Store& store) {
+  Json j = Json::object();
+  auto served = triage::served_versions(store);
+  if (!served.is_ok()) return Json{{"error", served.status().message()}};
+  for (const auto& v : *served) {
+    Json m = Json::parse(v.manifest_json, nullptr, false);
+    if (!m.is_object()) m = Json::object();
+    j[v.field] = Json{{"version", v.version},
+                      {"family", m.value("family", "")},
+                      {"metrics", m.value("metrics", Json::object())},
+                      {"window", m.value("window", Json::object())},
+                      {"trained_at", m.value("trained_at", 0)}};
+  }
+  return j;
+}
+
 }  // namespace
 
 Response handle_healthz(const Request&, Api& api) {
@@ -51,6 +70,7 @@ Response handle_stats(const Request&, Api& api) {
   j["reindex"] = reindex_to_json(api.service.reindex_status());
   if (!st.reindex_discarded.empty()) j["reindex"]["discarded"] = st.reindex_discarded;
   j["read_errors"] = st.read_errors;
+  j["triage"] = triage_to_json(api.service.store());
   add_build_info(j);
   return json_response(j);
 }
