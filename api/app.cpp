@@ -31,12 +31,16 @@ std::vector<Route> App::route_table() {
       {"POST",   "/v1/chat/completions", h(handle_chat_completions), llm,   Action::kChat},
       {"GET",    "/v1/models",           h(handle_models),           false, Action::kChat},
       {"POST",   "/v1/embeddings",       h(handle_embeddings),       false, Action::kEmbed},
+      {"GET",    "/v1/sources",          h(handle_list_sources),     false, Action::kSync},
+      {"POST",   "/v1/sources/{name}",   h(handle_source_action),    false, Action::kSync},  // {name}/sync
+      // The vendor's signature authenticates a webhook, not an API key.
+      {"POST",   "/v1/webhooks/{source}", h(handle_webhook),         false, std::nullopt},
   };
 }
 
 App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes,
-         const Authenticator* auth)
-    : api_{ctx, answerer, llm, &registry, routes},
+         const Authenticator* auth, sync::Scheduler* sources)
+    : api_{ctx, answerer, llm, &registry, routes, sources},
       registry_(registry),
       router_(route_table(), auth),
       requests_(registry.counter("ragd_http_requests_total", "HTTP requests answered, by route and status code.",
@@ -59,6 +63,7 @@ App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmS
       in_flight_(registry.gauge("ragd_http_requests_in_flight", "HTTP requests being handled.").get()) {
   for (const char* r : {"ingested", "unchanged", "failed"}) ingest_docs_.with({r});
   register_process_memory_metrics(registry);
+  if (sources != nullptr) register_sync_metrics(registry, *sources);
   registry.add_collector([this] {
     StoreStats s = api_.service.store().stats();
     index_documents_.set(static_cast<double>(s.documents));

@@ -22,10 +22,10 @@ namespace ragd::api {
 
 class App {
  public:
-  // `llm` may be null (no --llm); `auth` null = admit everything. All
-  // references must outlive the App.
+  // `llm` may be null (no --llm); `auth` null = admit everything; `sources`
+  // null = no sync sources. All references must outlive the App.
   App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes = {},
-      const Authenticator* auth = nullptr);
+      const Authenticator* auth = nullptr, sync::Scheduler* sources = nullptr);
 
   Response handle(Request& req);
   // True for requests that wait for the model (run them off the route
