@@ -253,11 +253,15 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "sync: %s\n", r.status.to_string().c_str());
       return 1;
     }
+    char ratio[64] = "";
+    if (baseline) {
+      std::snprintf(ratio, sizeof ratio, " (%.2fx the file ingest)", (r.counts.fetched / secs) / (file_docs / file_secs));
+    }
     std::printf("sync, first full pass:   %llu records (%llu new, %llu failed), %llu pages in %.2f s: %.0f records/s "
-                "end to end (%.2fx the file ingest)\n",
+                "end to end%s\n",
                 static_cast<unsigned long long>(r.counts.fetched), static_cast<unsigned long long>(r.counts.added),
                 static_cast<unsigned long long>(r.counts.failed), static_cast<unsigned long long>(r.counts.pages), secs,
-                r.counts.fetched / secs, baseline ? (r.counts.fetched / secs) / (file_docs / file_secs) : 0.0);
+                r.counts.fetched / secs, ratio);
     auto t1 = Clock::now();
     ragd::sync::SyncResult again = engine.run(src);
     std::printf("sync, next pass (no changes): %llu records in %.3f s\n",
