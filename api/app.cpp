@@ -37,13 +37,17 @@ std::vector<Route> App::route_table() {
       {"POST",   "/v1/chat/completions", h(handle_chat_completions), llm,   Action::kChat},
       {"GET",    "/v1/models",           h(handle_models),           false, Action::kChat},
       {"POST",   "/v1/embeddings",       h(handle_embeddings),       false, Action::kEmbed},
+      {"GET",    "/v1/sources",          h(handle_list_sources),     false, Action::kSync},
+      {"POST",   "/v1/sources/{name}",   h(handle_source_action),    false, Action::kSync},  // {name}/sync
+      // The vendor's signature authenticates a webhook, not an API key.
+      {"POST",   "/v1/webhooks/{source}", h(handle_webhook),         false, std::nullopt},
   };
 }
 
 App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes,
-         const Authenticator* auth, const TriagePredictor* triage)
+         const Authenticator* auth, const TriagePredictor* triage, sync::Scheduler* sources)
     : tickets_(std::make_unique<TicketAssist>(ctx, answerer, triage)),
-      api_{ctx, answerer, llm, &registry, routes, tickets_.get()},
+      api_{ctx, answerer, llm, &registry, routes, tickets_.get(), sources},
       registry_(registry),
       router_(route_table(), auth),
       requests_(registry.counter("ragd_http_requests_total", "HTTP requests answered, by route and status code.",
@@ -77,6 +81,7 @@ App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmS
                                     {"part"})) {
   for (const char* r : {"ingested", "unchanged", "failed"}) ingest_docs_.with({r});
   register_process_memory_metrics(registry);
+  if (sources != nullptr) register_sync_metrics(registry, *sources);
   registry.add_collector([this] {
     StoreStats s = api_.service.store().stats();
     index_documents_.set(static_cast<double>(s.documents));

@@ -24,10 +24,11 @@ namespace ragd::api {
 class App {
  public:
   // `llm` may be null (no --llm); `auth` null = admit everything;
-  // `triage` null = ticket assist answers "triage": {}. All references must
-  // outlive the App.
+  // `triage` null = ticket assist answers "triage": {}; `sources` null = no
+  // sync sources. All references must outlive the App.
   App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes = {},
-      const Authenticator* auth = nullptr, const TriagePredictor* triage = nullptr);
+      const Authenticator* auth = nullptr, const TriagePredictor* triage = nullptr,
+      sync::Scheduler* sources = nullptr);
 
   Response handle(Request& req);
   // True for requests that wait for the model (run them off the route

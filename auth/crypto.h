@@ -26,6 +26,17 @@ std::string sha256(std::string_view data);
 // SHA-256(salt || secret) without copying the secret.
 std::string salted_sha256(std::string_view salt, std::string_view secret);
 
+// HMAC-SHA256(key, data), 32 raw bytes (OpenSSL's HMAC); for webhook
+// signatures (sync/webhook.cpp).
+std::string hmac_sha256(std::string_view key, std::string_view data);
+
+// Lower-case hex of raw bytes.
+std::string hex_encode(std::string_view bytes);
+
+// RFC 4648 section 4 (the standard alphabet, with '=' padding), as Zendesk
+// writes its webhook signatures.
+std::string base64_encode(std::string_view bytes);
+
 // Constant-time equality for equal-length inputs (CRYPTO_memcmp); false
 // when the lengths differ, which leaks only the length.
 bool constant_time_equal(std::string_view a, std::string_view b);

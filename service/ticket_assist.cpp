@@ -689,6 +689,16 @@ void count_into(FeedbackCounts& c, const std::string& predicted, const std::stri
 
 }  // namespace
 
+Result<std::unique_ptr<StoredTriage>> StoredTriage::open(const Store& store) {
+  RAGD_ASSIGN_OR_RETURN(triage::TriageModels models, triage::TriageModels::load(store));
+  return std::unique_ptr<StoredTriage>(new StoredTriage(std::move(models)));
+}
+
+std::map<std::string, FieldPrediction> StoredTriage::predict(std::string_view subject, std::string_view description,
+                                                             const std::map<std::string, std::string>& fields) const {
+  return models_.predict(triage::TicketText{std::string(subject), std::string(description), fields});
+}
+
 TicketAssist::TicketAssist(const ServiceContext& ctx, const Answerer& answerer, const TriagePredictor* triage,
                            TicketAssistOptions options)
     : ctx_(ctx), answerer_(answerer), triage_(triage), options_(options) {

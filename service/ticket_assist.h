@@ -41,26 +41,37 @@
 
 #include "service/answerer.h"
 #include "service/service.h"
+#include "triage/triage.h"
 
 namespace ragd {
 
-// One predicted ticket field (the triage module's answer).
-struct FieldPrediction {
-  std::string value;
-  double confidence = 0;
-  // True when the confidence is under the served threshold: route manually.
-  bool withheld = false;
-  // The top alternatives, best first: (value, confidence).
-  std::vector<std::pair<std::string, double>> alternatives;
-};
+// One predicted ticket field (triage/triage.h).
+using FieldPrediction = triage::FieldPrediction;
 
 // Predicts ticket fields (assignment_group, category, priority, ...) from
-// the ticket's text and known fields. Implemented by triage/.
+// the ticket's text and known fields.
 class TriagePredictor {
  public:
   virtual ~TriagePredictor() = default;
   virtual std::map<std::string, FieldPrediction> predict(std::string_view subject, std::string_view description,
                                                          const std::map<std::string, std::string>& fields) const = 0;
+};
+
+// The TriagePredictor of `ragd serve`: the models `ragd triage train`
+// activated in the store (triage::TriageModels), read at open. Thread-safe.
+class StoredTriage final : public TriagePredictor {
+ public:
+  // kCorruption when a stored model cannot be read; no trained field is an
+  // empty predictor (predict() returns {}), not an error.
+  static Result<std::unique_ptr<StoredTriage>> open(const Store& store);
+  std::map<std::string, FieldPrediction> predict(std::string_view subject, std::string_view description,
+                                                 const std::map<std::string, std::string>& fields) const override;
+  // The fields that have a served model.
+  size_t fields() const { return models_.served().size(); }
+
+ private:
+  explicit StoredTriage(triage::TriageModels models) : models_(std::move(models)) {}
+  triage::TriageModels models_;
 };
 
 // A ticket as the ITSM tool holds it.

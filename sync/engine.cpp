@@ -1,5 +1,6 @@
 #include "sync/engine.h"
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <set>
@@ -24,6 +25,46 @@ std::string cursor_key(const std::string& source_name) { return "sync:" + source
 
 SyncEngine::SyncEngine(Store& store, const Embedder& embedder, IngestOptions ingest, HttpOptions http)
     : store_(store), embedder_(embedder), ingest_(std::move(ingest)), http_(http) {}
+
+Status SyncEngine::apply(const SourceConfig& source, Page& page, SyncCounts& counts,
+                         std::vector<std::string>& errors) {
+  auto note = [&](std::string line) {
+    ++counts.failed;
+    if (errors.size() < kMaxErrorLines) errors.push_back(std::move(line));
+  };
+  // A fresh Ingestor per page: its counts are this page's, and flush()
+  // makes the page durable before the cursor moves.
+  Ingestor ingestor(store_, embedder_, ingest_);
+  uint64_t fresh = 0;
+  for (Document& d : page.documents) {
+    d.acl.insert(d.acl.end(), source.acl_groups.begin(), source.acl_groups.end());
+    d.metadata[kSourceKey] = source.name;
+    counts.newest_updated_at = std::max(counts.newest_updated_at, d.updated_at);
+    if (!store_.get_document(d.id).is_ok()) ++fresh;
+    ingestor.add(std::move(d));
+  }
+  ingestor.flush();
+  const IngestStats& st = ingestor.stats();
+  for (const std::string& line : st.errors) {
+    if (!is_document_error(line)) {
+      return Status::io_error("source '" + source.name + "': the store did not take a page: " + line);
+    }
+    note(source.name + ": " + line);
+  }
+  if (st.failed > st.errors.size()) {
+    return Status::internal("source '" + source.name + "': ingest failures without error lines");
+  }
+  const uint64_t added = std::min<uint64_t>(fresh, st.ingested);
+  counts.added += added;
+  counts.updated += st.ingested - added;
+  counts.unchanged += st.unchanged;
+  for (const std::string& id : page.deletions) {
+    auto removed = store_.remove(id);
+    if (!removed.is_ok()) return removed.status().with_context("source '" + source.name + "': deleting " + id);
+    if (*removed) ++counts.deleted;
+  }
+  return Status::ok();
+}
 
 SyncResult SyncEngine::run(const SourceConfig& source, const SyncRunOptions& options) {
   SyncResult out;
@@ -105,40 +146,9 @@ SyncResult SyncEngine::run(const SourceConfig& source, const SyncRunOptions& opt
     for (auto& e : page.errors) note(source.name + ": " + e);
     if (options.full) seen.insert(page.seen_ids.begin(), page.seen_ids.end());
 
-    // A fresh Ingestor per page: its counts are this page's, and flush()
-    // makes the page durable before the cursor moves.
-    Ingestor ingestor(store_, embedder_, ingest_);
-    uint64_t fresh = 0;
-    for (Document& d : page.documents) {
-      d.acl.insert(d.acl.end(), source.acl_groups.begin(), source.acl_groups.end());
-      d.metadata[kSourceKey] = source.name;
-      if (!store_.get_document(d.id).is_ok()) ++fresh;
-      ingestor.add(std::move(d));
-    }
-    ingestor.flush();
-    const IngestStats& st = ingestor.stats();
-    for (const std::string& line : st.errors) {
-      if (!is_document_error(line)) {
-        out.status = Status::io_error("source '" + source.name + "': the store did not take a page: " + line);
-        return out;
-      }
-      note(source.name + ": " + line);
-    }
-    if (st.failed > st.errors.size()) {
-      out.status = Status::internal("source '" + source.name + "': ingest failures without error lines");
+    if (Status st = apply(source, page, out.counts, out.errors); !st.is_ok()) {
+      out.status = st;
       return out;
-    }
-    const uint64_t added = std::min<uint64_t>(fresh, st.ingested);
-    out.counts.added += added;
-    out.counts.updated += st.ingested - added;
-    out.counts.unchanged += st.unchanged;
-    for (const std::string& id : page.deletions) {
-      auto removed = store_.remove(id);
-      if (!removed.is_ok()) {
-        out.status = removed.status().with_context("source '" + source.name + "': deleting " + id);
-        return out;
-      }
-      if (*removed) ++out.counts.deleted;
     }
     Status put = store_.put_state(key, page.next.to_json());
     if (!put.is_ok()) {

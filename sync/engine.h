@@ -36,6 +36,9 @@ struct SyncCounts {
   uint64_t failed = 0;     // malformed records and rejected documents
   uint64_t pages = 0;
   uint64_t retries = 0;    // HTTP retries (429/503/5xx/timeouts)
+  // The source's own update time of the newest record stored (unix seconds,
+  // 0: none), for the lag metric.
+  int64_t newest_updated_at = 0;
 };
 
 struct SyncResult {
@@ -61,6 +64,13 @@ class SyncEngine {
   SyncEngine(Store& store, const Embedder& embedder, IngestOptions ingest = {}, HttpOptions http = {});
 
   SyncResult run(const SourceConfig& source, const SyncRunOptions& options = {});
+
+  // Stores a page's documents (with the source's acl_groups and metadata
+  // sync_source) and removes its deletions, durable when it returns; moves
+  // no cursor. run() calls it per page; webhooks call it for one record.
+  // Counts are added to `counts`, rejected documents' lines to `errors`.
+  // Not ok when the store failed (nothing of the page should be trusted).
+  Status apply(const SourceConfig& source, Page& page, SyncCounts& counts, std::vector<std::string>& errors);
 
   // Called after every page (on the caller's thread).
   std::function<void(const SourceConfig&, const SyncCounts&, std::optional<uint64_t> total)> on_page;

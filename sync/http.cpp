@@ -179,6 +179,8 @@ Result<HttpResponse> HttpClient::get(const std::string& url) {
         last = Status::unavailable(where);
       } else if (code >= 500) {
         last = Status::unavailable(where);
+      } else if (code == 404) {
+        return Status::not_found(where);
       } else {
         return Status::invalid_argument(where);
       }

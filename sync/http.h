@@ -55,7 +55,7 @@ class HttpClient {
 
   // GET with the retry rules. Returns the 2xx response; a 401/403 gives
   // kFailedPrecondition naming the status, other failures kUnavailable (after
-  // the retries) or kInvalidArgument (other 4xx). The message never holds
+  // the retries), kNotFound (404) or kInvalidArgument (other 4xx). The message never holds
   // the secret; it holds the URL without its query string.
   Result<HttpResponse> get(const std::string& url);
 

@@ -37,7 +37,7 @@ struct SourceConfig {
   // Seconds between passes for `ragd serve` (not run by `ragd sync`). Default: 300.
   int64_t interval_seconds = 300;
   std::vector<std::string> acl_groups;  // given to every document of the source
-  std::string webhook_secret_env;       // kept for the webhook receiver (not yet built)
+  std::string webhook_secret_env;       // the webhook secret (POST /v1/webhooks/{name}); unset: no webhooks
   // Records asked for per request (1-1000). Default: 100.
   int page_size = 100;
   int line = 0;  // where the table starts in the config file, for messages

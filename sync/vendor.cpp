@@ -96,6 +96,77 @@ const char* kKbFields =
     "sys_id,number,short_description,text,workflow_state,kb_category,kb_knowledge_base,sys_created_on,"
     "sys_updated_on";
 
+// A knowledge article: published ones are runbooks or policies; any other
+// workflow state (retired, outdated, draft, review) leaves the index.
+void map_article(const SourceConfig& s, const json& rec, const std::string& id, int64_t updated, Page& page) {
+  const std::string state = raw_value(rec, "workflow_state");
+  if (state != "published") {
+    page.deletions.push_back(id);
+    return;
+  }
+  std::vector<Document> docs;
+  FetchOptions fo;
+  fo.format = SourceFormat::kHtml;
+  FetchSink sink;
+  sink.on_document = [&](Document&& d) { docs.push_back(std::move(d)); };
+  std::string err;
+  sink.on_error = [&](const Status& e) { err = e.message(); };
+  const std::string html = raw_value(rec, "text");
+  (void)fetch_buffer(html, id + ".html", fo, sink);
+  const std::string title = raw_value(rec, "short_description");
+  if (docs.empty() && title.empty()) {
+    page.errors.push_back("record " + id + ": article body unreadable" + (err.empty() ? "" : ": " + err));
+    return;
+  }
+  Document d = docs.empty() ? Document{} : std::move(docs.front());
+  d.id = id;
+  if (!title.empty()) d.title = title;
+  std::string category = raw_value(rec, "kb_category");
+  auto display = rec.find("kb_category");
+  if (display != rec.end() && display->is_object() && display->contains("display_value") &&
+      (*display)["display_value"].is_string()) {
+    category = (*display)["display_value"].get<std::string>();
+  }
+  std::string lower = category + " " + d.title;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  d.kind = lower.find("policy") != std::string::npos ? "policy" : "runbook";
+  d.source = "servicenow";
+  d.url = s.url + "/kb_view.do?sysparm_article=" + url_encode(id);
+  d.metadata["number"] = id;
+  d.metadata["workflow_state"] = state;
+  if (!category.empty()) d.metadata["kb_category"] = category;
+  d.metadata["sys_id"] = raw_value(rec, "sys_id");
+  d.updated_at = updated;
+  if (auto c = connectors::parse_timestamp(raw_value(rec, "sys_created_on"))) d.created_at = *c;
+  d.origin = s.name + " " + id;
+  page.documents.push_back(std::move(d));
+}
+
+// One Table API row (incident or knowledge article). False when it lacks
+// sys_id or sys_updated_on (reported on the page, cursor not moved by it).
+bool map_servicenow_row(const SourceConfig& s, const json& rec, Page& page) {
+  if (!rec.is_object()) {
+    page.errors.push_back("record (not an object): skipped");
+    return false;
+  }
+  const std::string sys_id = raw_value(rec, "sys_id");
+  const std::string number = raw_value(rec, "number");
+  const std::string updated = raw_value(rec, "sys_updated_on");
+  if (sys_id.empty() || !connectors::parse_timestamp(updated)) {
+    page.errors.push_back("record " + (number.empty() ? sys_id : number) +
+                          ": no sys_id or no valid sys_updated_on; skipped");
+    return false;
+  }
+  const std::string id = number.empty() ? sys_id : number;
+  page.seen_ids.push_back(id);
+  if (s.type == SourceType::kServiceNowKb) {
+    map_article(s, rec, id, *connectors::parse_timestamp(updated), page);
+  } else {
+    map_record(json{{"result", json::array({rec})}}, SourceFormat::kServiceNow, id, page);
+  }
+  return true;
+}
+
 class ServiceNowClient : public VendorClient {
  public:
   ServiceNowClient(const SourceConfig& s, HttpClient& http) : s_(s), http_(http) {}
@@ -126,28 +197,11 @@ class ServiceNowClient : public VendorClient {
     page.total = header_count(r->headers, "x-total-count");
     for (const json& rec : *res) {
       ++page.fetched;
-      if (!rec.is_object()) {
-        page.errors.push_back("record (not an object): skipped");
-        continue;
-      }
-      const std::string sys_id = raw_value(rec, "sys_id");
-      const std::string number = raw_value(rec, "number");
-      const std::string updated = raw_value(rec, "sys_updated_on");
-      if (sys_id.empty() || !connectors::parse_timestamp(updated)) {
-        page.errors.push_back("record " + (number.empty() ? sys_id : number) +
-                              ": no sys_id or no valid sys_updated_on; skipped");
-        continue;
-      }
       // The cursor moves over every record read, good or bad: a malformed
       // record is reported, not retried forever.
-      page.next.since = updated;
-      page.next.last_id = sys_id;
-      const std::string id = number.empty() ? sys_id : number;
-      page.seen_ids.push_back(id);
-      if (kb) {
-        map_article(rec, id, *connectors::parse_timestamp(updated), page);
-      } else {
-        map_record(json{{"result", json::array({rec})}}, SourceFormat::kServiceNow, id, page);
+      if (map_servicenow_row(s_, rec, page)) {
+        page.next.since = raw_value(rec, "sys_updated_on");
+        page.next.last_id = raw_value(rec, "sys_id");
       }
     }
     page.last = page.fetched < static_cast<uint64_t>(s_.page_size) || !link_has_next(r->headers);
@@ -155,52 +209,6 @@ class ServiceNowClient : public VendorClient {
   }
 
  private:
-  // A knowledge article: published ones are runbooks or policies; any other
-  // workflow state (retired, outdated, draft, review) leaves the index.
-  void map_article(const json& rec, const std::string& id, int64_t updated, Page& page) {
-    const std::string state = raw_value(rec, "workflow_state");
-    if (state != "published") {
-      page.deletions.push_back(id);
-      return;
-    }
-    std::vector<Document> docs;
-    FetchOptions fo;
-    fo.format = SourceFormat::kHtml;
-    FetchSink sink;
-    sink.on_document = [&](Document&& d) { docs.push_back(std::move(d)); };
-    std::string err;
-    sink.on_error = [&](const Status& s) { err = s.message(); };
-    const std::string html = raw_value(rec, "text");
-    (void)fetch_buffer(html, id + ".html", fo, sink);
-    const std::string title = raw_value(rec, "short_description");
-    if (docs.empty() && title.empty()) {
-      page.errors.push_back("record " + id + ": article body unreadable" + (err.empty() ? "" : ": " + err));
-      return;
-    }
-    Document d = docs.empty() ? Document{} : std::move(docs.front());
-    d.id = id;
-    if (!title.empty()) d.title = title;
-    std::string category = raw_value(rec, "kb_category");
-    auto display = rec.find("kb_category");
-    if (display != rec.end() && display->is_object() && display->contains("display_value") &&
-        (*display)["display_value"].is_string()) {
-      category = (*display)["display_value"].get<std::string>();
-    }
-    std::string lower = category + " " + d.title;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-    d.kind = lower.find("policy") != std::string::npos ? "policy" : "runbook";
-    d.source = "servicenow";
-    d.url = s_.url + "/kb_view.do?sysparm_article=" + url_encode(id);
-    d.metadata["number"] = id;
-    d.metadata["workflow_state"] = state;
-    if (!category.empty()) d.metadata["kb_category"] = category;
-    d.metadata["sys_id"] = raw_value(rec, "sys_id");
-    d.updated_at = updated;
-    if (auto c = connectors::parse_timestamp(raw_value(rec, "sys_created_on"))) d.created_at = *c;
-    d.origin = s_.name + " " + id;
-    page.documents.push_back(std::move(d));
-  }
-
   const SourceConfig& s_;
   HttpClient& http_;
 };
@@ -222,6 +230,24 @@ void end_pass(const Cursor& cursor, Page& page) {
   page.last = true;
 }
 
+// One Jira issue as the search returns it; returns its `updated` time
+// (unix seconds, 0 when unreadable).
+int64_t map_jira_issue(const json& issue, Page& page) {
+  const std::string key = issue.is_object() ? raw_value(issue, "key") : "";
+  if (key.empty()) {
+    page.errors.push_back("record (no key): skipped");
+    return 0;
+  }
+  page.seen_ids.push_back(key);
+  int64_t updated = 0;
+  auto fields = issue.find("fields");
+  if (fields != issue.end() && fields->is_object()) {
+    if (auto t = connectors::parse_timestamp(raw_value(*fields, "updated"))) updated = *t;
+  }
+  map_record(json{{"issues", json::array({issue})}}, SourceFormat::kJira, key, page);
+  return updated;
+}
+
 class JiraClient : public VendorClient {
  public:
   JiraClient(const SourceConfig& s, HttpClient& http) : s_(s), http_(http) {}
@@ -241,19 +267,7 @@ class JiraClient : public VendorClient {
     page.next = cursor;
     for (const json& issue : *issues) {
       ++page.fetched;
-      const std::string key = issue.is_object() ? raw_value(issue, "key") : "";
-      if (key.empty()) {
-        page.errors.push_back("record (no key): skipped");
-        continue;
-      }
-      page.seen_ids.push_back(key);
-      auto fields = issue.find("fields");
-      if (fields != issue.end() && fields->is_object()) {
-        if (auto t = connectors::parse_timestamp(raw_value(*fields, "updated"))) {
-          page.next.pass_max = std::max(page.next.pass_max, *t);
-        }
-      }
-      map_record(json{{"issues", json::array({issue})}}, SourceFormat::kJira, key, page);
+      page.next.pass_max = std::max(page.next.pass_max, map_jira_issue(issue, page));
     }
     auto tok = body->find("nextPageToken");
     bool is_last = body->value("isLast", false);
@@ -272,6 +286,22 @@ class JiraClient : public VendorClient {
 
 // ---- Zendesk ----
 
+// One Zendesk ticket (the export's or GET /api/v2/tickets/{id}.json's).
+void map_zendesk_ticket(const json& t, Page& page) {
+  const std::string raw_id = t.is_object() ? raw_value(t, "id") : "";
+  if (raw_id.empty()) {
+    page.errors.push_back("record (no id): skipped");
+    return;
+  }
+  const std::string id = "ZD-" + raw_id;
+  page.seen_ids.push_back(id);
+  if (raw_value(t, "status") == "deleted") {
+    page.deletions.push_back(id);
+    return;
+  }
+  map_record(json{{"tickets", json::array({t})}}, SourceFormat::kZendesk, id, page);
+}
+
 class ZendeskClient : public VendorClient {
  public:
   ZendeskClient(const SourceConfig& s, HttpClient& http) : s_(s), http_(http) {}
@@ -287,18 +317,7 @@ class ZendeskClient : public VendorClient {
     page.next = cursor;
     for (const json& t : *tickets) {
       ++page.fetched;
-      const std::string raw_id = t.is_object() ? raw_value(t, "id") : "";
-      if (raw_id.empty()) {
-        page.errors.push_back("record (no id): skipped");
-        continue;
-      }
-      const std::string id = "ZD-" + raw_id;
-      page.seen_ids.push_back(id);
-      if (raw_value(t, "status") == "deleted") {
-        page.deletions.push_back(id);
-        continue;
-      }
-      map_record(json{{"tickets", json::array({t})}}, SourceFormat::kZendesk, id, page);
+      map_zendesk_ticket(t, page);
     }
     auto after = body->find("after_cursor");
     if (after != body->end() && after->is_string() && !after->get<std::string>().empty()) {
@@ -314,6 +333,72 @@ class ZendeskClient : public VendorClient {
 };
 
 // ---- Confluence ----
+
+// One Confluence content object (the search's or GET /rest/api/content/{id}'s,
+// with body.storage, version, metadata.labels, space); returns its
+// version.when (unix seconds, 0 when it has none).
+int64_t map_confluence_page(const SourceConfig& s, const json& c, Page& page) {
+  const std::string raw_id = c.is_object() ? raw_value(c, "id") : "";
+  if (raw_id.empty()) {
+    page.errors.push_back("record (no id): skipped");
+    return 0;
+  }
+  const std::string id = "confluence-" + raw_id;
+  page.seen_ids.push_back(id);
+  int64_t when = 0;
+  std::string html;
+  try {
+    if (c.contains("version")) {
+      if (auto t = connectors::parse_timestamp(raw_value(c.at("version"), "when"))) when = *t;
+    }
+    html = c.at("body").at("storage").at("value").get<std::string>();
+  } catch (const json::exception&) {
+    page.errors.push_back("record " + id + ": no body.storage.value string; skipped");
+    return 0;
+  }
+  if (raw_value(c, "status") == "trashed") {
+    page.deletions.push_back(id);
+    return when;
+  }
+  std::vector<Document> docs;
+  FetchOptions fo;
+  fo.format = SourceFormat::kHtml;
+  FetchSink sink;
+  sink.on_document = [&](Document&& d) { docs.push_back(std::move(d)); };
+  std::string err;
+  sink.on_error = [&](const Status& e) { err = e.message(); };
+  (void)fetch_buffer(html, id + ".html", fo, sink);
+  const std::string title = raw_value(c, "title");
+  if (docs.empty() && title.empty()) {
+    page.errors.push_back("record " + id + ": page body unreadable" + (err.empty() ? "" : ": " + err));
+    return when;
+  }
+  Document d = docs.empty() ? Document{} : std::move(docs.front());
+  d.id = id;
+  d.title = title;
+  d.kind = "runbook";
+  d.source = "confluence";
+  d.updated_at = when;
+  std::string labels;
+  try {
+    for (const json& l : c.at("metadata").at("labels").at("results")) {
+      std::string name = raw_value(l, "name");
+      if (name.empty()) continue;
+      labels += (labels.empty() ? "" : ",") + name;
+      if (name == "policy") d.kind = "policy";
+    }
+  } catch (const json::exception&) {
+  }
+  if (!labels.empty()) d.metadata["labels"] = labels;
+  if (c.contains("space") && c["space"].is_object()) d.metadata["space"] = raw_value(c["space"], "key");
+  if (c.contains("_links") && c["_links"].is_object()) {
+    std::string webui = raw_value(c["_links"], "webui");
+    if (!webui.empty()) d.url = s.url + webui;
+  }
+  d.origin = s.name + " " + id;
+  page.documents.push_back(std::move(d));
+  return when;
+}
 
 class ConfluenceClient : public VendorClient {
  public:
@@ -340,7 +425,7 @@ class ConfluenceClient : public VendorClient {
     if (auto t = body->find("totalSize"); t != body->end() && t->is_number_unsigned()) page.total = t->get<uint64_t>();
     for (const json& c : *results) {
       ++page.fetched;
-      map_page(c, page);
+      page.next.pass_max = std::max(page.next.pass_max, map_confluence_page(s_, c, page));
     }
     std::string next;
     if (auto l = body->find("_links"); l != body->end() && l->is_object()) next = raw_value(*l, "next");
@@ -353,68 +438,6 @@ class ConfluenceClient : public VendorClient {
   }
 
  private:
-  void map_page(const json& c, Page& page) {
-    const std::string raw_id = c.is_object() ? raw_value(c, "id") : "";
-    if (raw_id.empty()) {
-      page.errors.push_back("record (no id): skipped");
-      return;
-    }
-    const std::string id = "confluence-" + raw_id;
-    page.seen_ids.push_back(id);
-    int64_t when = 0;
-    std::string html;
-    try {
-      if (c.contains("version")) {
-        if (auto t = connectors::parse_timestamp(raw_value(c.at("version"), "when"))) when = *t;
-      }
-      html = c.at("body").at("storage").at("value").get<std::string>();
-    } catch (const json::exception&) {
-      page.errors.push_back("record " + id + ": no body.storage.value string; skipped");
-      return;
-    }
-    if (when > 0) page.next.pass_max = std::max(page.next.pass_max, when);
-    if (raw_value(c, "status") == "trashed") {
-      page.deletions.push_back(id);
-      return;
-    }
-    std::vector<Document> docs;
-    FetchOptions fo;
-    fo.format = SourceFormat::kHtml;
-    FetchSink sink;
-    sink.on_document = [&](Document&& d) { docs.push_back(std::move(d)); };
-    std::string err;
-    sink.on_error = [&](const Status& s) { err = s.message(); };
-    (void)fetch_buffer(html, id + ".html", fo, sink);
-    const std::string title = raw_value(c, "title");
-    if (docs.empty() && title.empty()) {
-      page.errors.push_back("record " + id + ": page body unreadable" + (err.empty() ? "" : ": " + err));
-      return;
-    }
-    Document d = docs.empty() ? Document{} : std::move(docs.front());
-    d.id = id;
-    d.title = title;
-    d.kind = "runbook";
-    d.source = "confluence";
-    d.updated_at = when;
-    std::string labels;
-    try {
-      for (const json& l : c.at("metadata").at("labels").at("results")) {
-        std::string name = raw_value(l, "name");
-        if (name.empty()) continue;
-        labels += (labels.empty() ? "" : ",") + name;
-        if (name == "policy") d.kind = "policy";
-      }
-    } catch (const json::exception&) {
-    }
-    if (!labels.empty()) d.metadata["labels"] = labels;
-    if (c.contains("space") && c["space"].is_object()) d.metadata["space"] = raw_value(c["space"], "key");
-    if (c.contains("_links") && c["_links"].is_object()) {
-      std::string webui = raw_value(c["_links"], "webui");
-      if (!webui.empty()) d.url = s_.url + webui;
-    }
-    d.origin = s_.name + " " + id;
-    page.documents.push_back(std::move(d));
-  }
 
   const SourceConfig& s_;
   HttpClient& http_;
@@ -457,6 +480,55 @@ Result<Cursor> Cursor::from_json(const std::string& text) {
     return Status::corruption(std::string("sync cursor: ") + e.what());
   }
   return c;
+}
+
+Page map_one_record(const SourceConfig& source, std::string_view record_json) {
+  Page page;
+  page.fetched = 1;
+  json rec = json::parse(record_json, nullptr, false);
+  if (rec.is_discarded()) {
+    page.errors.push_back("record (not JSON): skipped");
+    return page;
+  }
+  switch (source.type) {
+    case SourceType::kServiceNow:
+    case SourceType::kServiceNowKb: (void)map_servicenow_row(source, rec, page); break;
+    case SourceType::kJira: (void)map_jira_issue(rec, page); break;
+    case SourceType::kZendesk: map_zendesk_ticket(rec, page); break;
+    case SourceType::kConfluence: (void)map_confluence_page(source, rec, page); break;
+  }
+  return page;
+}
+
+Result<std::string> fetch_one_record(const SourceConfig& source, HttpClient& http, const std::string& vendor_id) {
+  if (vendor_id.empty() || vendor_id.size() > 64 ||
+      !std::all_of(vendor_id.begin(), vendor_id.end(), [](unsigned char c) { return std::isalnum(c) || c == '-'; })) {
+    return Status::invalid_argument("record id must be 1-64 letters, digits or '-'");
+  }
+  std::string url;
+  const char* field = nullptr;
+  switch (source.type) {
+    case SourceType::kZendesk:
+      url = source.url + "/api/v2/tickets/" + vendor_id + ".json";
+      field = "ticket";
+      break;
+    case SourceType::kConfluence:
+      url = source.url + "/rest/api/content/" + vendor_id + "?expand=" + url_encode("body.storage,version,metadata.labels,space");
+      break;
+    default:
+      return Status::unimplemented(std::string("fetching one record of a ") + source_type_name(source.type) +
+                                   " source");
+  }
+  auto r = http.get(url);
+  if (!r.is_ok()) return r.status();
+  json j = json::parse(r->body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::corruption("GET " + url + ": not a JSON object");
+  if (field == nullptr) return r->body;
+  auto it = j.find(field);
+  if (it == j.end() || !it->is_object()) {
+    return Status::corruption(std::string("the response has no \"") + field + "\" object");
+  }
+  return it->dump();
 }
 
 std::unique_ptr<VendorClient> make_vendor_client(const SourceConfig& source, HttpClient& http) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ragd/document.h"
@@ -57,6 +58,19 @@ class VendorClient {
 
 // `http` must outlive the client.
 std::unique_ptr<VendorClient> make_vendor_client(const SourceConfig& source, HttpClient& http);
+
+// One record in the shape the vendor's list API gives it (a Table API row,
+// a Jira issue, a Zendesk ticket, a Confluence content object), mapped
+// exactly as fetch() maps it on a page: webhooks use it, so a pushed record
+// and a polled one become the same document. `fetched` is 1; `next` is empty.
+Page map_one_record(const SourceConfig& source, std::string_view record_json);
+
+// One record from the vendor's single-record API, as map_one_record takes
+// it: Zendesk GET /api/v2/tickets/{id}.json (its "ticket"), Confluence GET
+// /rest/api/content/{id} with the search's expansions. kNotFound when the
+// vendor answers 404 (deleted); kUnimplemented for the other types (their
+// webhooks carry the record).
+Result<std::string> fetch_one_record(const SourceConfig& source, HttpClient& http, const std::string& vendor_id);
 
 // "YYYY-MM-DD hh:mm:ss" (ServiceNow) and "yyyy/MM/dd HH:mm" (JQL, CQL), UTC.
 std::string format_servicenow_time(int64_t unix_seconds);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -22,7 +23,9 @@
 #include "api/server.h"
 #include "service/extractive_path.h"
 #include "service/llm_path.h"
+#include "service/ticket_assist.h"
 #include "auth/authenticator.h"
+#include "sync/scheduler.h"
 
 namespace ragd::cli {
 namespace {
@@ -207,7 +210,31 @@ int run_serve(const ServeArgs& a) {
     extractive_audit = std::move(opened).value();
     answerer = std::make_unique<ExtractiveAnswerPath>(**svc, extractive_audit.get());
   }
-  api::App app(**svc, *answerer, registry, llm.get(), {}, &key_auth);
+  // The [[source]] tables of the config file: each syncs in the background
+  // on its interval (sync/scheduler.h).
+  std::unique_ptr<sync::Scheduler> scheduler;
+  if (const std::string& file = effective_config_file(); !file.empty()) {
+    auto sources = sync::read_sources(file);
+    if (!sources.is_ok()) return fail(sources.status());
+    for (const auto& s : *sources) {
+      if (!s.webhook_secret_env.empty() && std::getenv(s.webhook_secret_env.c_str()) == nullptr) {
+        note("source '" + s.name + "': " + s.webhook_secret_env + " is not set; its webhooks are refused (404)", true);
+      }
+    }
+    if (!sources->empty()) {
+      sync::SchedulerOptions sched;
+      sched.ingest = (*svc)->options().ingest;
+      ServiceContext* ctx = svc->get();
+      scheduler = std::make_unique<sync::Scheduler>(
+          ctx->store(), [ctx] { return ctx->embedder(); }, std::move(sources).value(), sched);
+    }
+  }
+  // The triage models `ragd triage train` activated: /v1/tickets/assist's
+  // "triage" (none trained: "triage": {}).
+  auto triage = StoredTriage::open((*svc)->store());
+  if (!triage.is_ok()) return fail(triage.status());
+  if ((*triage)->fields() > 0) note("triage models serve " + std::to_string((*triage)->fields()) + " field(s)");
+  api::App app(**svc, *answerer, registry, llm.get(), {}, &key_auth, triage->get(), scheduler.get());
   // Queued generation requests wait without a thread (api/admission.h).
   so.generation_threads = std::max(2, a.max_concurrent + 1);
   int code = 0;
@@ -220,9 +247,14 @@ int run_serve(const ServeArgs& a) {
                   static_cast<unsigned>(server.port()));
       std::fflush(stdout);
     }
+    if (scheduler) {
+      scheduler->start();
+      note("syncing " + std::to_string(scheduler->size()) + " source(s) in the background (GET /v1/sources)");
+    }
     st = server.run();
     if (!st.is_ok()) code = fail(st);
   }
+  if (scheduler) scheduler->stop();  // running passes end at their next page; cursors stay durable
   Status closed = (*svc)->close();
   if (!closed.is_ok()) return fail(closed.with_context("closing the store"));
   return code;

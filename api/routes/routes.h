@@ -6,6 +6,8 @@
 //   answer.cpp     POST /v1/answer (extractive, or the LLM with --llm)
 //   openai.cpp     POST /v1/chat/completions, GET /v1/models, POST /v1/embeddings
 //   tickets.cpp    POST /v1/tickets/assist (+ /feedback), /v1/tickets/{summarize,resolution_note,kb_draft}
+//   sources.cpp    GET /v1/sources, POST /v1/sources/{name}/sync, the sync metrics
+//   webhooks.cpp   POST /v1/webhooks/{source-name}
 //
 // Each is a function of (Request, Api) returning a Response: no sockets, no
 // Beast. They parse the request, call service/ once, and encode the result.
@@ -18,6 +20,10 @@
 #include "service/answerer.h"
 #include "service/service.h"
 #include "service/ticket_assist.h"
+
+namespace ragd::sync {
+class Scheduler;
+}
 
 namespace ragd::api {
 
@@ -43,6 +49,9 @@ struct Api {
   RouteOptions options;
   // The ticket routes; null = they answer 501.
   TicketAssist* tickets = nullptr;
+  // The sync scheduler of `serve` (sync/scheduler.h); null = no [[source]]
+  // tables: /v1/sources lists none, webhooks are 404.
+  sync::Scheduler* sources = nullptr;
 };
 
 Response handle_healthz(const Request& req, Api& api);
@@ -66,6 +75,13 @@ Response handle_ticket_feedback(const Request& req, Api& api);
 Response handle_chat_completions(const Request& req, Api& api);
 Response handle_models(const Request& req, Api& api);
 Response handle_embeddings(const Request& req, Api& api);
+
+Response handle_list_sources(const Request& req, Api& api);
+Response handle_source_action(const Request& req, Api& api);
+Response handle_webhook(const Request& req, Api& api);
+// Per-source counters and lag on /metrics, read from the scheduler at each
+// scrape. Both must outlive each other's use (the scheduler the registry).
+void register_sync_metrics(Registry& registry, sync::Scheduler& scheduler);
 
 // The JSON error body of the OpenAI routes, with the HTTP code http_status()
 // gives (and Retry-After on 503).

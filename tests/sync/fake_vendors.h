@@ -77,6 +77,7 @@ inline std::string base64(const std::string& in) {
 // an optional delay per page (the crash test kills mid-pass).
 class FakeBase {
  public:
+  virtual ~FakeBase() = default;
   void push_fault(Response r) {
     std::lock_guard l(mu_);
     faults_.push_back(std::move(r));
@@ -275,6 +276,19 @@ class FakeZendesk : public FakeBase {
 
  protected:
   Response serve(const Request& req) override {
+    // Show Ticket: the latest state in the log; a deleted ticket is a 404
+    // (RecordNotFound), as Zendesk answers for deleted tickets.
+    static const std::regex show(R"(^/api/v2/tickets/([0-9]+)\.json$)");
+    std::smatch sm;
+    if (std::regex_match(req.path, sm, show)) {
+      const int64_t id = std::stoll(sm[1]);
+      for (auto it = log_.rbegin(); it != log_.rend(); ++it) {
+        if ((*it)["id"].get<int64_t>() != id) continue;
+        if ((*it)["status"] == "deleted") break;
+        return Response{200, {}, json{{"ticket", *it}}.dump()};
+      }
+      return Response{404, {}, R"({"error":"RecordNotFound","description":"Not found"})"};
+    }
     if (req.path != "/api/v2/incremental/tickets/cursor.json") return Response{404, {}, "{}"};
     size_t from = 0;
     if (req.query.count("cursor")) {
@@ -302,6 +316,10 @@ class FakeZendesk : public FakeBase {
 // Confluence: pages keyed by id; CQL lastmodified bound; cursor = offset.
 class FakeConfluence : public FakeBase {
  public:
+  void erase(const std::string& id) {
+    std::lock_guard l(mu_);
+    pages_.erase(id);
+  }
   void put(const std::string& id, int64_t when, const std::string& title, const std::string& html,
            std::vector<std::string> labels) {
     std::lock_guard l(mu_);
@@ -321,6 +339,16 @@ class FakeConfluence : public FakeBase {
 
  protected:
   Response serve(const Request& req) override {
+    // Get content by id (with the expansions ragd asks for).
+    static const std::regex one(R"(^/rest/api/content/([0-9]+)$)");
+    std::smatch sm;
+    if (std::regex_match(req.path, sm, one)) {
+      auto it = pages_.find(sm[1]);
+      if (it == pages_.end()) return Response{404, {}, R"({"statusCode":404,"message":"No content found"})"};
+      json o = it->second;
+      o.erase("_t");
+      return Response{200, {}, o.dump()};
+    }
     if (req.path != "/rest/api/content/search") return Response{404, {}, "{}"};
     std::string cql = req.query.count("cql") ? req.query.at("cql") : "";
     int64_t since = -1;

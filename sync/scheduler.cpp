@@ -1,0 +1,254 @@
+#include "sync/scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+
+#include "sync/vendor.h"
+
+namespace ragd::sync {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+}
+
+void add_counts(SyncCounts& total, const SyncCounts& c) {
+  total.fetched += c.fetched;
+  total.added += c.added;
+  total.updated += c.updated;
+  total.unchanged += c.unchanged;
+  total.deleted += c.deleted;
+  total.failed += c.failed;
+  total.pages += c.pages;
+  total.retries += c.retries;
+  total.newest_updated_at = std::max(total.newest_updated_at, c.newest_updated_at);
+}
+
+constexpr size_t kStatusRecordErrors = 20;
+
+}  // namespace
+
+Scheduler::Scheduler(Store& store, EmbedderFn embedder, std::vector<SourceConfig> sources, SchedulerOptions options)
+    : store_(store), embedder_(std::move(embedder)), options_(std::move(options)), replay_(options_.webhook) {
+  for (SourceConfig& s : sources) {
+    auto slot = std::make_unique<Slot>();
+    if (!s.webhook_secret_env.empty()) {
+      const char* v = std::getenv(s.webhook_secret_env.c_str());
+      if (v != nullptr) slot->webhook_secret = v;
+    }
+    slot->state.name = s.name;
+    slot->state.type = source_type_name(s.type);
+    slot->state.url = s.url;
+    slot->state.interval_seconds = s.interval_seconds;
+    slot->state.webhook = !slot->webhook_secret.empty();
+    slot->config = std::move(s);
+    slots_.push_back(std::move(slot));
+  }
+}
+
+Scheduler::~Scheduler() { stop(); }
+
+void Scheduler::start() {
+  std::lock_guard lock(mu_);
+  if (started_ || stopping_) return;
+  started_ = true;
+  const int64_t now = now_ms();
+  for (auto& slot : slots_) {
+    slot->state.next_run_ms = options_.run_at_start ? now : now + slot->config.interval_seconds * 1000;
+    Slot* s = slot.get();
+    slot->thread = std::thread([this, s] { loop(*s); });
+  }
+}
+
+void Scheduler::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    for (auto& slot : slots_) {
+      if (slot->engine != nullptr) slot->engine->stop = true;
+    }
+  }
+  cv_.notify_all();
+  for (auto& slot : slots_) {
+    if (slot->thread.joinable()) slot->thread.join();
+  }
+}
+
+Scheduler::Trigger Scheduler::trigger(const std::string& name, bool full) {
+  std::lock_guard lock(mu_);
+  Slot* slot = find(name);
+  if (slot == nullptr) return Trigger::kUnknown;
+  if (slot->running || slot->requested) return Trigger::kAlreadyRunning;
+  slot->requested = true;
+  slot->requested_full = full;
+  slot->state.running_full = full;
+  cv_.notify_all();
+  return Trigger::kStarted;
+}
+
+Scheduler::Slot* Scheduler::find(const std::string& name) {
+  for (auto& s : slots_) {
+    if (s->config.name == name) return s.get();
+  }
+  return nullptr;
+}
+
+const Scheduler::Slot* Scheduler::find(const std::string& name) const {
+  for (const auto& s : slots_) {
+    if (s->config.name == name) return s.get();
+  }
+  return nullptr;
+}
+
+void Scheduler::loop(Slot& slot) {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    const auto next = Clock::time_point(std::chrono::milliseconds(slot.state.next_run_ms));
+    cv_.wait_until(lock, next, [&] { return stopping_ || slot.requested || Clock::now() >= next; });
+    if (stopping_) break;
+    const bool full = slot.requested && slot.requested_full;
+    slot.requested = false;
+    slot.requested_full = false;
+    slot.running = true;
+    slot.state.running = true;
+    slot.state.running_full = full;
+    slot.state.last_start_ms = now_ms();
+
+    const Embedder* embedder = embedder_();
+    SyncResult result;
+    if (embedder == nullptr) {
+      result.status = Status::failed_precondition("source '" + slot.config.name +
+                                                  "': no encoder loaded (give --glove or --embed-model)");
+    } else {
+      SyncEngine engine(store_, *embedder, options_.ingest, options_.http);
+      slot.engine = &engine;
+      lock.unlock();
+      SyncRunOptions run;
+      run.full = full;
+      result = engine.run(slot.config, run);
+      lock.lock();
+      slot.engine = nullptr;
+    }
+    const int64_t end = now_ms();
+    SourceStatus& st = slot.state;
+    st.last_end_ms = end;
+    st.last_counts = result.counts;
+    add_counts(st.totals, result.counts);
+    st.newest_record_at = std::max(st.newest_record_at, result.counts.newest_updated_at);
+    st.last_record_errors.assign(result.errors.begin(),
+                                 result.errors.begin() + std::min(result.errors.size(), kStatusRecordErrors));
+    ++st.passes;
+    if (result.status.is_ok()) {
+      st.last_error.clear();
+      st.last_success_ms = end;
+    } else if (result.status.code() != StatusCode::kCancelled || !stopping_) {
+      st.last_error = result.status.message();
+      ++st.errors;
+    }
+    st.next_run_ms = end + slot.config.interval_seconds * 1000;
+    slot.running = false;
+    st.running = false;
+    st.running_full = slot.requested && slot.requested_full;
+    cv_.notify_all();
+  }
+}
+
+std::vector<SourceStatus> Scheduler::status() const {
+  std::vector<SourceStatus> out;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& s : slots_) out.push_back(s->state);
+  }
+  for (SourceStatus& st : out) {
+    auto cursor = store_.get_state(cursor_key(st.name));
+    if (cursor.is_ok()) st.cursor = *cursor;
+  }
+  return out;
+}
+
+bool Scheduler::wait_passes(const std::string& name, uint64_t passes, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mu_);
+  const Slot* slot = find(name);
+  if (slot == nullptr) return false;
+  return cv_.wait_for(lock, timeout, [&] { return slot->state.passes >= passes; });
+}
+
+Result<WebhookOutcome> Scheduler::webhook(const std::string& name, const Headers& headers, const std::string& body) {
+  Slot* slot = find(name);  // slots_ never changes after construction
+  if (slot == nullptr) return Status::not_found("no source named '" + name.substr(0, 100) + "'");
+  if (slot->webhook_secret.empty()) {
+    return Status::not_found("source '" + name + "' takes no webhooks (no webhook_secret_env, or it is not set)");
+  }
+  const SourceConfig& src = slot->config;
+  auto count_refused = [&] {
+    std::lock_guard lock(mu_);
+    ++slot->state.webhooks_refused;
+  };
+  const int64_t now_s = now_ms() / 1000;
+  auto key = verify_webhook(src, slot->webhook_secret, headers, body, now_s, options_.webhook);
+  if (!key.is_ok()) {
+    count_refused();
+    return key.status();
+  }
+  if (!replay_.first_sight(*key, now_s)) {
+    count_refused();
+    return Status::unauthenticated("webhook refused: this event was already received (a replay)");
+  }
+  auto event = parse_webhook_event(src, body);
+  if (!event.is_ok()) return event.status().with_context("source '" + name + "'");
+  WebhookOutcome out;
+  out.event = event->event;
+  out.action = "ignored";
+  Page page;
+  switch (event->kind) {
+    case WebhookEvent::Kind::kIgnore: return out;
+    case WebhookEvent::Kind::kDelete:
+      page.deletions.push_back(event->document_id);
+      out.id = event->document_id;
+      break;
+    case WebhookEvent::Kind::kUpsert: page = map_one_record(src, event->record); break;
+    case WebhookEvent::Kind::kFetch: {
+      HttpOptions ho = options_.http;
+      ho.max_attempts = std::min(ho.max_attempts, 3);  // the sender waits for the answer
+      HttpClient http(ho);
+      auto secret = load_secret(src);
+      if (!secret.is_ok()) return secret.status();
+      if (src.auth == AuthKind::kBasic) http.set_basic_auth(src.user, *secret);
+      if (src.auth == AuthKind::kBearer) http.set_bearer(*secret);
+      auto record = fetch_one_record(src, http, event->vendor_id);
+      if (record.is_ok()) {
+        page = map_one_record(src, *record);
+      } else if (record.status().code() == StatusCode::kNotFound) {
+        // Gone at the source: the same document id the mapping would give.
+        page.deletions.push_back((src.type == SourceType::kZendesk ? "ZD-" : "confluence-") + event->vendor_id);
+      } else {
+        return Status::unavailable(record.status().message()).with_context("source '" + name + "': fetching the record");
+      }
+      break;
+    }
+  }
+  if (out.id.empty()) {
+    if (!page.seen_ids.empty()) out.id = page.seen_ids.front();
+    else if (!page.deletions.empty()) out.id = page.deletions.front();
+  }
+  for (const std::string& e : page.errors) out.errors.push_back(name + ": " + e);
+  out.counts.failed += page.errors.size();
+  const Embedder* embedder = embedder_();
+  if (embedder == nullptr) return Status::failed_precondition("no encoder loaded (give --glove or --embed-model)");
+  if (!page.documents.empty() || !page.deletions.empty()) {
+    SyncEngine engine(store_, *embedder, options_.ingest, options_.http);
+    if (Status st = engine.apply(src, page, out.counts, out.errors); !st.is_ok()) return st;
+  }
+  out.action = !page.deletions.empty() ? "deleted" : (!page.documents.empty() ? "upserted" : "ignored");
+  std::lock_guard lock(mu_);
+  add_counts(slot->state.totals, out.counts);
+  slot->state.totals.fetched += page.fetched;
+  slot->state.newest_record_at = std::max(slot->state.newest_record_at, out.counts.newest_updated_at);
+  ++slot->state.webhooks_applied;
+  return out;
+}
+
+}  // namespace ragd::sync
