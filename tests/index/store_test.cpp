@@ -456,9 +456,6 @@ INSTANTIATE_TEST_SUITE_P(Types, SnapshotTest,
                            return n;
                          });
 
-}  // namespace
-}  // namespace ragd
-
 TEST(StoreTest, StateListsByPrefixInKeyOrderAndDeletes) {
   TempDir dir("state_list");
   StoreOptions o = options_for(dir.path());
@@ -482,3 +479,6 @@ TEST(StoreTest, StateListsByPrefixInKeyOrderAndDeletes) {
   EXPECT_EQ(store->list_state("fb/", 100)->size(), 1u);
   EXPECT_EQ(*store->get_state("fb/1"), "");
 }
+
+}  // namespace
+}  // namespace ragd
