@@ -307,6 +307,7 @@ StoreStats StoreImpl::stats() const {
   }
   s.reindex_discarded = reindex_discarded_;
   s.read_errors = read_errors_.load(std::memory_order_relaxed);
+  s.disk_full = no_space_.load();
   return s;
 }
 

@@ -35,10 +35,19 @@ Json reindex_to_json(const ReindexStatus& r) {
 Response handle_healthz(const Request&, Api& api) {
   const Embedder* e = api.service.embedder();
   // Still 200: the server answers, but the store has met damaged or
-  // unreadable data since it opened (the server log names it).
+  // unreadable data since it opened (the server log names it), or its disk
+  // is full and writes fail (rechecked here, so it clears once space is
+  // freed, without waiting for a write).
   const uint64_t read_errors = api.service.store().stats().read_errors;
-  Json j{{"status", read_errors > 0 ? "degraded" : "ok"}, {"encoder", e ? e->fingerprint() : ""}};
+  const bool disk_full = api.service.store().recheck_disk_full();
+  Json j{{"status", read_errors > 0 || disk_full ? "degraded" : "ok"}, {"encoder", e ? e->fingerprint() : ""}};
   if (read_errors > 0) j["store_read_errors"] = read_errors;
+  if (disk_full) {
+    j["disk_full"] = true;
+    j["reason"] = "disk full: writes fail until space is freed on the data volume";
+  } else if (read_errors > 0) {
+    j["reason"] = "the store met damaged or unreadable data; the server log names it";
+  }
   add_build_info(j);
   return json_response(j);
 }
@@ -51,6 +60,7 @@ Response handle_stats(const Request&, Api& api) {
   j["reindex"] = reindex_to_json(api.service.reindex_status());
   if (!st.reindex_discarded.empty()) j["reindex"]["discarded"] = st.reindex_discarded;
   j["read_errors"] = st.read_errors;
+  j["disk_full"] = st.disk_full;
   add_build_info(j);
   return json_response(j);
 }

@@ -24,6 +24,20 @@ Response json_response(int status, const Json& j) {
 // Turns ingest stats into the response: 200 when anything was accepted (new
 // or unchanged), else 400 listing why nothing was.
 Response ingest_response(const IngestStats& st, std::vector<std::string> errors) {
+  if (!st.store_error.is_ok()) {
+    // The store could not write (disk full: 507): its errors name server
+    // paths, so the client gets the short message and the counts; what was
+    // acknowledged as ingested is durable.
+    Response r = error_response(st.store_error);
+    Json err = Json::parse(r.body, nullptr, false);
+    if (err.is_object()) {
+      err["error"]["ingested"] = st.ingested;
+      err["error"]["unchanged"] = st.unchanged;
+      err["error"]["failed"] = st.failed + errors.size();
+      r.body = err.dump(-1, ' ', false, Json::error_handler_t::replace);
+    }
+    return r;
+  }
   for (const auto& e : st.errors) errors.push_back(e);
   // Each message bounded, and at most kMaxListedErrors of them: an error
   // body never echoes a huge input back.

@@ -70,6 +70,7 @@ TEST(StatusMapping, EveryCodeHasOneHttpStatus) {
   EXPECT_EQ(http_status(Status::internal("x")), 500);
   EXPECT_EQ(http_status(Status::unauthenticated("x")), 401);
   EXPECT_EQ(http_status(Status::permission_denied("x")), 403);
+  EXPECT_EQ(http_status(Status::no_space("x")), 507);
   expect_error(error_response(Status::permission_denied("no")), 403, "permission_denied", "no");
   expect_error(error_response(Status::not_found("document 'a' not found")), 404, "not_found", "document 'a'");
 }
