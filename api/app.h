@@ -53,6 +53,9 @@ class App {
   Gauge& index_documents_;
   Gauge& index_chunks_;
   Gauge& index_terms_;
+  Gauge& index_rebuilds_;
+  Gauge& index_last_rebuild_;
+  Gauge& store_disk_full_;
   Gauge& reindex_running_;
   Gauge& reindex_done_;
   Gauge& reindex_total_;

@@ -886,7 +886,15 @@ Status StoreImpl::commit(std::vector<Pending>& group) {
 void StoreImpl::log_rebuild(const char* what, const std::string& why,
                             std::chrono::steady_clock::time_point started) const {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  index_log().info("store {}: {} rebuilt from RocksDB in {:.2f} s: {}", options_.dir.string(), what, seconds, why);
+  // A missing snapshot (a new store, a deleted file) or a planned rebuild
+  // is routine; a damaged or mismatching one is worth an operator's look.
+  const bool routine = why.rfind("no ", 0) == 0 || why == "too many deleted vectors";
+  index_log().log(routine ? spdlog::level::info : spdlog::level::warn, "store {}: {} rebuilt from RocksDB in {:.2f} s: {}",
+                  options_.dir.string(), what, seconds, why);
+  std::lock_guard lock(rebuild_mu_);
+  ++rebuilds_;
+  last_rebuild_ = std::string(what) + ": " + why;
+  last_rebuild_ms_ = seconds * 1000.0;
 }
 
 // REQUIRES: mu_ held exclusively, or no readers yet (open).

@@ -146,6 +146,15 @@ struct StoreStats {
   // Reads since open that met corruption or an I/O error (each one was
   // returned to its caller and logged).
   uint64_t read_errors = 0;
+  // Rebuilds of a derived index from RocksDB since open: the ANN or the
+  // inverted index at open (snapshot missing, damaged, stale or not
+  // matching) or later (an ANN holding too many deleted vectors). Each is
+  // logged ("ragd.index": warn when a snapshot was damaged, else info).
+  uint64_t index_rebuilds = 0;
+  // The last one: "vector index: <why>" or "inverted index: <why>" ("" if
+  // none), and how long it took, milliseconds.
+  std::string last_rebuild;
+  double last_rebuild_ms = 0;
   // The last write (or snapshot) failed for lack of disk space (kNoSpace)
   // and none has succeeded since: writes fail until space is freed.
   bool disk_full = false;

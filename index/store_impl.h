@@ -143,7 +143,8 @@ class StoreImpl final : public Store {
   Status prepare(const DocumentWrite& w, Pending& p) const;
   Status commit(std::vector<Pending>& group);
   void set_slot(uint64_t label, std::shared_ptr<const DocInfo> info);
-  // Logs (info) a rebuild of the ANN or the inverted index from RocksDB.
+  // Logs a rebuild of the ANN or the inverted index from RocksDB (warn when
+  // its snapshot was damaged, else info) and counts it. Thread-safe.
   void log_rebuild(const char* what, const std::string& why,
                    std::chrono::steady_clock::time_point started) const;
   // REQUIRES: mu_ held (either way), or write_mu_ held.
@@ -242,6 +243,11 @@ class StoreImpl final : public Store {
   std::string reindex_discarded_;  // interrupted reindex dropped at open
   mutable std::atomic<uint64_t> read_errors_{0};
   std::atomic<bool> no_space_{false};  // written with write_mu_ held
+  // Index rebuilds (StoreStats::index_rebuilds), counted by log_rebuild().
+  mutable std::mutex rebuild_mu_;
+  mutable uint64_t rebuilds_ = 0;        // guarded by rebuild_mu_
+  mutable std::string last_rebuild_;     // guarded by rebuild_mu_
+  mutable double last_rebuild_ms_ = 0;   // guarded by rebuild_mu_
 };
 
 }  // namespace ragd

@@ -3,6 +3,7 @@
 
 #include "api/json_codec.h"
 #include "api/routes/routes.h"
+#include "api/status_http.h"
 #include "api/web_assets.h"
 #include "ragd/version.h"
 
@@ -61,6 +62,11 @@ Response handle_stats(const Request&, Api& api) {
   if (!st.reindex_discarded.empty()) j["reindex"]["discarded"] = st.reindex_discarded;
   j["read_errors"] = st.read_errors;
   j["disk_full"] = st.disk_full;
+  // How the derived indexes were obtained at open, and every rebuild since
+  // (each one is in the server log with its reason and duration).
+  j["ann_state"] = st.ann_state;
+  j["lexical_state"] = st.lexical_state;
+  j["index_rebuilds"] = Json{{"count", st.index_rebuilds}, {"last", st.last_rebuild}, {"last_ms", st.last_rebuild_ms}};
   add_build_info(j);
   return json_response(j);
 }

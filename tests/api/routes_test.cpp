@@ -3,6 +3,8 @@
 // generated GloVe file) with the extractive Answerer.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include <random>
@@ -473,6 +475,35 @@ TEST_F(RoutesTest, CorruptStoreAnswers500WithoutPathsAndHealthzIsDegraded) {
   // Closing may meet the damaged block too (flush, snapshot): not checked.
   (void)svc_->close();
   svc_.reset();
+}
+
+TEST_F(RoutesTest, SnapshotRebuildsShowInStatsAndMetrics) {
+  ASSERT_EQ(call("POST", "/v1/documents", documents_body()).status, 200);
+  Json before = body_of(call("GET", "/v1/stats"));
+  ASSERT_TRUE(before.contains("index_rebuilds")) << before.dump();
+  // Close (writing both snapshots), damage the lexical one, reopen.
+  app_.reset();
+  ASSERT_TRUE(svc_->close().is_ok());
+  svc_.reset();
+  const std::filesystem::path lex = tmp_->path / "data" / "lex.index";
+  {
+    std::fstream f(lex, std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f);
+    f.seekp(40);
+    f.write("\x7f\x7f\x7f\x7f", 4);
+  }
+  open_service();
+  Json st = body_of(call("GET", "/v1/stats"));
+  EXPECT_EQ(st["index_rebuilds"]["count"], 1) << st.dump();
+  EXPECT_EQ(st["index_rebuilds"]["last"].get<std::string>().rfind("inverted index: ", 0), 0u) << st.dump();
+  EXPECT_GE(st["index_rebuilds"]["last_ms"].get<double>(), 0.0);
+  EXPECT_EQ(st["lexical_state"].get<std::string>().rfind("rebuilt", 0), 0u) << st.dump();
+  const std::string metrics = call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("\nragd_index_rebuilds 1\n"), std::string::npos) << metrics.substr(0, 2000);
+  EXPECT_NE(metrics.find("\nragd_store_disk_full 0\n"), std::string::npos);
+  // Search still finds every document through the rebuilt index.
+  Json hits = body_of(call("POST", "/v1/search", R"({"query":"zqprinterunique","mode":"lexical"})"));
+  ASSERT_FALSE(hits["hits"].empty()) << hits.dump();
 }
 
 TEST_F(RoutesTest, BadRequestsGiveJsonErrors) {
