@@ -31,12 +31,14 @@ std::vector<Route> App::route_table() {
       {"POST",   "/v1/chat/completions", h(handle_chat_completions), llm,   Action::kChat},
       {"GET",    "/v1/models",           h(handle_models),           false, Action::kChat},
       {"POST",   "/v1/embeddings",       h(handle_embeddings),       false, Action::kEmbed},
+      {"GET",    "/v1/collections",      h(handle_list_collections), false, Action::kSearch},
+      {"POST",   "/v1/collections",      h(handle_create_collection), false, Action::kManageKeys},
   };
 }
 
 App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes,
-         const Authenticator* auth)
-    : api_{ctx, answerer, llm, &registry, routes},
+         const Authenticator* auth, Collections* collections)
+    : api_{ctx, answerer, llm, &registry, routes, collections},
       registry_(registry),
       router_(route_table(), auth),
       requests_(registry.counter("ragd_http_requests_total", "HTTP requests answered, by route and status code.",

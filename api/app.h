@@ -24,8 +24,9 @@ class App {
  public:
   // `llm` may be null (no --llm); `auth` null = admit everything. All
   // references must outlive the App.
+  // `collections` null = only the default collection (`ctx`).
   App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes = {},
-      const Authenticator* auth = nullptr);
+      const Authenticator* auth = nullptr, Collections* collections = nullptr);
 
   Response handle(Request& req);
   // True for requests that wait for the model (run them off the route

@@ -75,6 +75,9 @@ Result<std::unique_ptr<ServiceContext>> ServiceContext::open(ServiceOptions opti
     if (std::filesystem::path glove = find_glove_file(opt.glove); !glove.empty()) {
       if (auto g = GloveSifEmbedder::open(glove); g.is_ok()) svc->word_ranks_ = std::move(g).value();
     }
+  } else if (opt.embedder_load != EmbedderLoad::kNone && opt.shared_glove) {
+    svc->word_ranks_ = opt.shared_glove;
+    embedder = svc->word_ranks_;
   } else if (opt.embedder_load != EmbedderLoad::kNone) {
     std::filesystem::path glove = find_glove_file(opt.glove);
     if (glove.empty()) {

@@ -58,5 +58,6 @@ void add_glove_commands(CLI::App& app, int& exit_code);   // glove import
 void add_audit_command(CLI::App& app, int& exit_code);    // audit
 void add_sync_command(CLI::App& app, int& exit_code);     // sync (sync_command.cpp)
 void add_keys_command(CLI::App& app, int& exit_code);     // keys create|list|revoke
+void add_collections_command(CLI::App& app, int& exit_code);  // collections create|list
 
 }  // namespace ragd::cli

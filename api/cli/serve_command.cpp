@@ -20,6 +20,7 @@
 #include "api/metrics.h"
 #include "api/request_log.h"
 #include "api/server.h"
+#include "service/collections.h"
 #include "service/extractive_path.h"
 #include "service/llm_path.h"
 #include "auth/authenticator.h"
@@ -192,7 +193,9 @@ int run_serve(const ServeArgs& a) {
     extractive_audit = std::move(opened).value();
     answerer = std::make_unique<ExtractiveAnswerPath>(**svc, extractive_audit.get());
   }
-  api::App app(**svc, *answerer, registry, llm.get(), {}, &key_auth);
+  // The other collections, at <data>/collections/NAME (service/collections.h).
+  Collections collections(**svc, (*svc)->options());
+  api::App app(**svc, *answerer, registry, llm.get(), {}, &key_auth, &collections);
   // Queued generation requests wait without a thread (api/admission.h).
   so.generation_threads = std::max(2, a.max_concurrent + 1);
   int code = 0;

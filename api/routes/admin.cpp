@@ -53,12 +53,16 @@ Response handle_healthz(const Request&, Api& api) {
   return json_response(j);
 }
 
-Response handle_stats(const Request&, Api& api) {
-  StoreStats st = api.service.store().stats();
+Response handle_stats(const Request& req, Api& api) {
+  auto svc = collection_service(req, api);
+  if (!svc.is_ok()) return error_response(svc.status());
+  ServiceContext& service = **svc;
+  StoreStats st = service.store().stats();
   Json j = stats_to_json(st);
-  const Embedder* e = api.service.embedder();
+  j["collection"] = req.collection.empty() ? "default" : req.collection;
+  const Embedder* e = service.embedder();
   j["encoder_loaded"] = e ? e->fingerprint() : "";
-  j["reindex"] = reindex_to_json(api.service.reindex_status());
+  j["reindex"] = reindex_to_json(service.reindex_status());
   if (!st.reindex_discarded.empty()) j["reindex"]["discarded"] = st.reindex_discarded;
   j["read_errors"] = st.read_errors;
   j["disk_full"] = st.disk_full;

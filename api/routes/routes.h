@@ -5,6 +5,8 @@
 //   search.cpp     POST /v1/search
 //   answer.cpp     POST /v1/answer (extractive, or the LLM with --llm)
 //   openai.cpp     POST /v1/chat/completions, GET /v1/models, POST /v1/embeddings
+//   collections.cpp GET|POST /v1/collections, and which collection a request
+//                  works in (the routes above under /v1/collections/{name}/)
 //
 // Each is a function of (Request, Api) returning a Response: no sockets, no
 // Beast. They parse the request, call service/ once, and encode the result.
@@ -16,6 +18,10 @@
 #include "api/metrics.h"
 #include "service/answerer.h"
 #include "service/service.h"
+
+namespace ragd {
+class Collections;
+}
 
 namespace ragd::api {
 
@@ -39,7 +45,17 @@ struct Api {
   // /metrics; null = the route answers an empty exposition.
   Registry* registry = nullptr;
   RouteOptions options;
+  // The other collections (service/collections.h); null = only the default
+  // one (`service`).
+  Collections* collections = nullptr;
 };
+
+// The service of the request's collection (req.collection; "" = the
+// default, api.service): kPermissionDenied when the caller's key is bound
+// to another collection, kNotFound for an unknown one.
+Result<ServiceContext*> collection_service(const Request& req, const Api& api);
+Response handle_list_collections(const Request& req, Api& api);
+Response handle_create_collection(const Request& req, Api& api);
 
 Response handle_healthz(const Request& req, Api& api);
 Response handle_stats(const Request& req, Api& api);

@@ -329,7 +329,25 @@ TEST_F(RoutesAuthTest, TheHookSeesEachRoutesActionBeforeTheHandler) {
   EXPECT_EQ(recording_.seen.size(), before);
 }
 
+TEST(StatusMapping, DiskFullIs507WithoutPaths) {
+  const std::string path = "/var/lib/ragd/000123.log";
+  Response r = error_response(Status::no_space("writing 'a': RocksDB write: IO error: No space left on device: While "
+                                               "appending to file: " + path));
+  EXPECT_EQ(r.status, 507);
+  EXPECT_EQ(r.body.find(path), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("000123"), std::string::npos) << r.body;
+  Json j = body_of(r);
+  EXPECT_EQ(j["error"]["code"], "no_space") << r.body;
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("disk full"), std::string::npos) << r.body;
+}
+
 TEST_F(RoutesTest, OneRouteTableGivesLabelsAndGenerationFlags) {
+  // A collection's routes are the default's under /v1/collections/{name}/.
+  EXPECT_EQ(app_->route_label(make_request("POST", "/v1/collections/kb2/search")), "/v1/search");
+  EXPECT_EQ(app_->route_label(make_request("GET", "/v1/collections/kb2/documents/a%2Fb.md")), "/v1/documents/{id}");
+  EXPECT_EQ(app_->route_label(make_request("GET", "/v1/collections")), "/v1/collections");
+  EXPECT_EQ(app_->route_label(make_request("GET", "/v1/collections/kb2")), "other");
+  EXPECT_EQ(app_->route_label(make_request("GET", "/v1/collections/kb2/")), "other");
   EXPECT_EQ(app_->route_label(make_request("GET", "/v1/documents/runbooks%2Fvpn.md")), "/v1/documents/{id}");
   EXPECT_EQ(app_->route_label(make_request("POST", "/v1/search")), "/v1/search");
   EXPECT_EQ(app_->route_label(make_request("GET", "/v1/documents/")), "other");
