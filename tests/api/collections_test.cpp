@@ -128,8 +128,9 @@ TEST_F(CollectionsHttp, SameIdsNeverCrossKeysAreBoundAndRestartKeepsThem) {
   HttpResult listed = call(port, "GET", "/v1/collections", admin_);
   ASSERT_EQ(listed.status, 200);
   Json names = Json::array();
-  for (const auto& c : Json::parse(listed.body)["collections"]) names.push_back(c["name"]);
-  EXPECT_EQ(names, Json({"default", "kb2", "kb3"})) << listed.body;
+  const Json listed_json = Json::parse(listed.body);
+  for (const auto& c : listed_json["collections"]) names.push_back(c["name"]);
+  EXPECT_EQ(names, Json({"default", "kb2", "kb3"})) << listed.status << " " << listed.body;
   HttpResult bound_list = call(port, "GET", "/v1/collections", reader_kb2_);
   ASSERT_EQ(bound_list.status, 200);
   EXPECT_EQ(Json::parse(bound_list.body)["collections"].size(), 1u) << bound_list.body;

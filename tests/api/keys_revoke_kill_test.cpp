@@ -82,6 +82,13 @@ TEST(KeysRevokeKill, AcknowledgedRevocationsSurviveKillAndRestart) {
   const auto took_us =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
   acknowledged[0] = true;
+  // The running server re-reads keys.json at most once a second.
+  int first_status = 0;
+  for (int tries = 0; tries < 60 && first_status != 401; ++tries) {
+    first_status = search_status(server->port(), secrets[0]);
+    if (first_status != 401) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(first_status, 401) << "the running server never saw the revocation of key-0";
 
   std::mt19937_64 rng(20261204);
   int kills = 0, finished = 0, landed_unacknowledged = 0;
