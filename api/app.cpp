@@ -41,13 +41,16 @@ std::vector<Route> App::route_table() {
       {"POST",   "/v1/sources/{name}",   h(handle_source_action),    false, Action::kSync},  // {name}/sync
       // The vendor's signature authenticates a webhook, not an API key.
       {"POST",   "/v1/webhooks/{source}", h(handle_webhook),         false, std::nullopt},
+      {"GET",    "/v1/collections",      h(handle_list_collections), false, Action::kSearch},
+      {"POST",   "/v1/collections",      h(handle_create_collection), false, Action::kManageKeys},
   };
 }
 
 App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes,
-         const Authenticator* auth, const TriagePredictor* triage, sync::Scheduler* sources)
+         const Authenticator* auth, const TriagePredictor* triage, sync::Scheduler* sources,
+         Collections* collections)
     : tickets_(std::make_unique<TicketAssist>(ctx, answerer, triage)),
-      api_{ctx, answerer, llm, &registry, routes, tickets_.get(), sources},
+      api_{ctx, answerer, llm, &registry, routes, tickets_.get(), sources, collections},
       registry_(registry),
       router_(route_table(), auth),
       requests_(registry.counter("ragd_http_requests_total", "HTTP requests answered, by route and status code.",
@@ -61,6 +64,13 @@ App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmS
       index_documents_(registry.gauge("ragd_index_documents", "Documents in the store.").get()),
       index_chunks_(registry.gauge("ragd_index_chunks", "Chunks in the store (and the vector index).").get()),
       index_terms_(registry.gauge("ragd_index_lexical_terms", "Distinct terms in the lexical index.").get()),
+      index_rebuilds_(registry.gauge("ragd_index_rebuilds",
+                                     "Rebuilds of the vector or inverted index from RocksDB since the store opened "
+                                     "(a missing or damaged snapshot, or too many deleted vectors).").get()),
+      index_last_rebuild_(registry.gauge("ragd_index_last_rebuild_seconds",
+                                         "Duration of the last index rebuild from RocksDB (0 if none).").get()),
+      store_disk_full_(registry.gauge("ragd_store_disk_full",
+                                      "1 while the store's writes fail for lack of disk space, else 0.").get()),
       reindex_running_(registry.gauge("ragd_reindex_running",
                                       "1 while a background reindex to a new encoder runs, else 0.").get()),
       reindex_done_(registry.gauge("ragd_reindex_chunks_done",
@@ -87,6 +97,9 @@ App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmS
     index_documents_.set(static_cast<double>(s.documents));
     index_chunks_.set(static_cast<double>(s.chunks));
     index_terms_.set(static_cast<double>(s.lexical_terms));
+    index_rebuilds_.set(static_cast<double>(s.index_rebuilds));
+    index_last_rebuild_.set(s.last_rebuild_ms / 1000.0);
+    store_disk_full_.set(s.disk_full ? 1 : 0);
     ReindexStatus r = api_.service.reindex_status();
     reindex_running_.set(r.active() ? 1 : 0);
     reindex_done_.set(static_cast<double>(r.done));

@@ -25,10 +25,11 @@ class App {
  public:
   // `llm` may be null (no --llm); `auth` null = admit everything;
   // `triage` null = ticket assist answers "triage": {}; `sources` null = no
-  // sync sources. All references must outlive the App.
+  // sync sources; `collections` null = only the default collection (`ctx`).
+  // All references must outlive the App.
   App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes = {},
       const Authenticator* auth = nullptr, const TriagePredictor* triage = nullptr,
-      sync::Scheduler* sources = nullptr);
+      sync::Scheduler* sources = nullptr, Collections* collections = nullptr);
 
   Response handle(Request& req);
   // True for requests that wait for the model (run them off the route
@@ -60,6 +61,9 @@ class App {
   Gauge& index_documents_;
   Gauge& index_chunks_;
   Gauge& index_terms_;
+  Gauge& index_rebuilds_;
+  Gauge& index_last_rebuild_;
+  Gauge& store_disk_full_;
   Gauge& reindex_running_;
   Gauge& reindex_done_;
   Gauge& reindex_total_;

@@ -37,6 +37,9 @@ struct Request {
   // The value of the route pattern's "{name}" part (api/router.h), still
   // percent-encoded; "" for routes without one.
   std::string path_param;
+  // The collection named by a "/v1/collections/{name}/..." path (the
+  // router strips that prefix from `path`); "" = the default collection.
+  std::string collection;
 
   std::string header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);

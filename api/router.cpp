@@ -36,6 +36,27 @@ std::optional<Response> refuse_content_type(const Route& route, const Request& r
                         req.method + " " + route.pattern + " takes " + expected + "; got " + got);
 }
 
+constexpr std::string_view kCollectionsPrefix = "/v1/collections/";
+
+// "/v1/collections/<name>/<rest>" is the route "/v1/<rest>" in collection
+// <name>; false for any other path ("/v1/collections" and
+// "/v1/collections/<name>" are routes of their own).
+bool split_collection(std::string_view path, std::string* name, std::string* route_path) {
+  if (path.substr(0, kCollectionsPrefix.size()) != kCollectionsPrefix) return false;
+  std::string_view rest = path.substr(kCollectionsPrefix.size());
+  const size_t slash = rest.find('/');
+  if (slash == 0 || slash == std::string_view::npos || slash + 1 >= rest.size()) return false;
+  *name = std::string(rest.substr(0, slash));
+  *route_path = "/v1/" + std::string(rest.substr(slash + 1));
+  return true;
+}
+
+// The path the route table is matched against.
+std::string route_path_of(const std::string& path) {
+  std::string name, route;
+  return split_collection(path, &name, &route) ? route : path;
+}
+
 }  // namespace
 
 Router::Router(std::vector<Route> routes, const Authenticator* auth)
@@ -50,8 +71,9 @@ bool Router::matches(const std::string& pattern, std::string_view path, std::str
 }
 
 const Route* Router::find(const Request& req) const {
+  const std::string path = route_path_of(req.path);
   for (const Route& r : routes_) {
-    if (r.method == req.method && matches(r.pattern, req.path, nullptr)) return &r;
+    if (r.method == req.method && matches(r.pattern, path, nullptr)) return &r;
   }
   return nullptr;
 }
@@ -70,8 +92,9 @@ Lane Router::lane(const Request& req) const {
 }
 
 std::string Router::label(const Request& req) const {
+  const std::string path = route_path_of(req.path);
   for (const Route& r : routes_) {
-    if (matches(r.pattern, req.path, nullptr)) return r.pattern;
+    if (matches(r.pattern, path, nullptr)) return r.pattern;
   }
   return "other";
 }
@@ -84,6 +107,13 @@ Response Router::dispatch(Request& req) const {
 
 Response Router::dispatch_method(Request& req) const {
   try {
+    // A collection's routes are the default's under a prefix: the handler
+    // sees the plain path and req.collection.
+    std::string name, route_path;
+    if (req.collection.empty() && split_collection(req.path, &name, &route_path)) {
+      req.collection = std::move(name);
+      req.path = std::move(route_path);
+    }
     const Route* route = nullptr;
     std::string allow;
     const bool head = req.method == "HEAD";

@@ -13,6 +13,7 @@ int http_status(const Status& status) {
     case StatusCode::kInvalidArgument: return 400;
     case StatusCode::kUnauthenticated: return 401;
     case StatusCode::kPermissionDenied: return 403;
+    case StatusCode::kNoSpace: return 507;  // Insufficient Storage
     case StatusCode::kNotFound: return 404;
     case StatusCode::kAlreadyExists: return 409;
     case StatusCode::kFailedPrecondition: return 409;
@@ -31,16 +32,23 @@ int http_status(const Status& status) {
 Response error_response(const Status& status) {
   // Storage errors carry RocksDB's text (file names, offsets): that goes to
   // the server log (index/ logs it), the client gets a short message.
-  if (status.code() == StatusCode::kCorruption || status.code() == StatusCode::kIoError) {
-    return error_response(500, status_code_slug(status.code()), storage_error_message(status));
+  if (status.code() == StatusCode::kCorruption || status.code() == StatusCode::kIoError ||
+      status.code() == StatusCode::kNoSpace) {
+    return error_response(http_status(status), status_code_slug(status.code()), storage_error_message(status));
   }
   return error_response(http_status(status), status_code_slug(status.code()), status.message());
 }
 
 std::string storage_error_message(const Status& status) {
-  return status.code() == StatusCode::kCorruption
-             ? "the store found damaged data while answering; the server log names it (restore or reingest)"
-             : "the store could not read or write its data; the server log has the details";
+  switch (status.code()) {
+    case StatusCode::kCorruption:
+      return "the store found damaged data while answering; the server log names it (restore or reingest)";
+    case StatusCode::kNoSpace:
+      return "disk full: the server could not store the change; free space on its data volume or enlarge it, "
+             "then send the request again";
+    default:
+      return "the store could not read or write its data; the server log has the details";
+  }
 }
 
 std::string bounded_message(const std::string& message) {

@@ -20,7 +20,7 @@
 #include <filesystem>
 #include <string>
 
-#include "bench/bench_args.h"
+#include "bench_args.h"
 #include "tests/support/calibration.h"
 #include "generate/extractive.h"
 #include "index/store.h"

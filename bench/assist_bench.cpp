@@ -21,8 +21,8 @@
 
 #include "api/app.h"
 #include "api/server.h"
-#include "bench/bench_args.h"
-#include "bench/bench_stats.h"
+#include "bench_args.h"
+#include "bench_stats.h"
 #include "connectors/connector.h"
 #include "model/glove_sif.h"
 #include "service/extractive_path.h"

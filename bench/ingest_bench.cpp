@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/bench_stats.h"
+#include "bench_stats.h"
 #include "connectors/connector.h"
 #include "index/store.h"
 #include "ingest/pipeline.h"

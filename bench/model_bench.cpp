@@ -84,7 +84,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "bench/bench_stats.h"
+#include "bench_stats.h"
 #include "model/bert.h"
 #include "model/gguf.h"
 #include "model/llama.h"

@@ -13,7 +13,7 @@
 #include <filesystem>
 #include <string>
 
-#include "bench/bench_args.h"
+#include "bench_args.h"
 #include "index/store.h"
 #include "ingest/pipeline.h"
 #include "tests/support/scratch_store.h"

@@ -41,7 +41,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench/bench_args.h"
+#include "bench_args.h"
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;

@@ -40,7 +40,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/bench_stats.h"
+#include "bench_stats.h"
 #include "index/analyzer.h"
 #include "index/store.h"
 #include "model/glove_sif.h"

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "bench/bench_args.h"
-#include "bench/bench_stats.h"
+#include "bench_args.h"
+#include "bench_stats.h"
 #include "tests/support/synthetic_tickets.h"
 #include "triage/trainer.h"
 #include "triage/triage.h"

@@ -42,7 +42,7 @@ namespace raw_hnsw {
 #include <set>
 #include <vector>
 
-#include "bench/bench_stats.h"
+#include "bench_stats.h"
 #include "index/vector_index.h"
 
 namespace {

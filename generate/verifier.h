@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "ragd/embedder.h"
+#include "ragd/answer.h"
 #include "ragd/search.h"
 
 namespace ragd {

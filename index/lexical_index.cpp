@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -310,7 +311,7 @@ Status LexicalIndex::save(const std::filesystem::path& file, uint64_t next_label
   const std::filesystem::path tmp = file.string() + ".tmp";
   {
     File f(std::fopen(tmp.c_str(), "wb"));
-    if (!f) return Status::io_error("lexical snapshot: cannot create " + tmp.string());
+    if (!f) return file_write_error("lexical snapshot: creating " + tmp.string(), errno);
     std::vector<char> buf(1 << 20);
     std::setvbuf(f.get(), buf.data(), _IOFBF, buf.size());
     SnapshotWriter w(f.get());
@@ -338,7 +339,10 @@ Status LexicalIndex::save(const std::filesystem::path& file, uint64_t next_label
       w.raw(l.postings.data(), l.postings.size() * sizeof(Posting));
     }
     w.finish();
-    if (!w.ok() || std::fflush(f.get()) != 0) return Status::io_error("lexical snapshot: writing " + tmp.string());
+    if (!w.ok() || std::fflush(f.get()) != 0) {
+      const int err = errno;
+      return file_write_error("lexical snapshot: writing " + tmp.string(), err);
+    }
   }
   RAGD_RETURN_IF_ERROR(fsync_path(tmp, false));
   std::error_code ec;

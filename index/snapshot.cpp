@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <vector>
 
@@ -57,7 +59,7 @@ Status save_snapshot(const VectorIndex& index, const std::filesystem::path& dir,
     std::ofstream out(meta_tmp, std::ios::binary | std::ios::trunc);
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
     out.flush();
-    if (!out) return Status::io_error("writing " + meta_tmp.string() + " failed");
+    if (!out) return file_write_error("writing " + meta_tmp.string(), errno);
   }
   RAGD_RETURN_IF_ERROR(fsync_path(meta_tmp, false));
   std::error_code ec;
@@ -118,9 +120,16 @@ Status fsync_path(const std::filesystem::path& p, bool directory) {
   int fd = ::open(p.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
   if (fd < 0) return Status::io_error("open " + p.string() + " for fsync failed");
   int rc = ::fsync(fd);
+  const int err = errno;
   ::close(fd);
-  if (rc != 0) return Status::io_error("fsync " + p.string() + " failed");
+  if (rc != 0) return file_write_error("fsync " + p.string(), err);
   return Status::ok();
+}
+
+Status file_write_error(const std::string& what, int err) {
+  std::string m = what + ": " + std::strerror(err);
+  if (err == ENOSPC || err == EDQUOT) return Status::no_space(std::move(m));
+  return Status::io_error(std::move(m));
 }
 
 }  // namespace ragd

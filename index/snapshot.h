@@ -33,4 +33,8 @@ Result<SnapshotTag> load_snapshot(VectorIndex& index, const std::filesystem::pat
 // by the ANN snapshot and the lexical index snapshot.
 Status fsync_path(const std::filesystem::path& p, bool directory);
 
+// A failed write to a file of ours, from its errno: kNoSpace for ENOSPC and
+// EDQUOT (the HTTP layer answers 507), else kIoError.
+Status file_write_error(const std::string& what, int err);
+
 }  // namespace ragd

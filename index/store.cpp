@@ -41,6 +41,12 @@ Status from_rocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return Status::ok();
   if (s.IsCorruption()) return Status::corruption(what + ": " + s.ToString());
   if (s.IsNotFound()) return Status::not_found(what + ": " + s.ToString());
+  // RocksDB marks ENOSPC as IOError/NoSpace; a background error it raised
+  // from one keeps that subcode. Quota errors only say so in the text.
+  if (s.IsNoSpace() || s.ToString().find("No space left on device") != std::string::npos ||
+      s.ToString().find("Disk quota exceeded") != std::string::npos) {
+    return Status::no_space(what + ": " + s.ToString());
+  }
   return Status::io_error(what + ": " + s.ToString());
 }
 
@@ -121,8 +127,14 @@ Status StoreImpl::open_db() {
   if (!options_.read_only) {
     std::filesystem::create_directories(options_.dir, ec);
     if (ec) return Status::io_error("creating " + options_.dir.string() + ": " + ec.message());
+    // First, so that a restart on a nearly full disk has their space.
+    remove_temp_files();
   }
   rocksdb::DBOptions db_options;
+  if (options_.fault_no_space) {
+    fault_env_ = make_no_space_env(options_.fault_no_space);
+    db_options.env = fault_env_.get();
+  }
   db_options.create_if_missing = !options_.read_only;
   db_options.create_missing_column_families = !options_.read_only;
   db_options.IncreaseParallelism(2);
@@ -131,6 +143,11 @@ Status StoreImpl::open_db() {
   // families that hold the oldest log once the logs pass this size (the
   // default lets them grow to 4x all write buffers, gigabytes here).
   db_options.max_total_wal_size = 128 << 20;
+  // A WAL left by a crash (or by a close on a full disk, whose flush
+  // failed) is replayed into the memtables and flushed later with the
+  // next writes, not as SST files during open: a store whose disk filled
+  // up still opens, needing only a new MANIFEST, OPTIONS file and WAL.
+  db_options.avoid_flush_during_recovery = true;
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.write_buffer_size = 32 << 20;
   std::vector<std::string> names = kCfNames;
@@ -421,8 +438,74 @@ Status StoreImpl::snapshot() {
   return snapshot_locked();
 }
 
+void StoreImpl::remove_temp_files() const {
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(options_.dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::filesystem::path& p = it->path();
+    if (p.extension() != ".tmp") continue;
+    std::error_code type_ec;
+    if (!it->is_regular_file(type_ec)) continue;
+    uintmax_t size = it->file_size(type_ec);
+    std::error_code rm_ec;
+    if (std::filesystem::remove(p, rm_ec)) {
+      index_log().info("store {}: removed the temporary file {} ({} bytes) of a failed or interrupted snapshot",
+                       options_.dir.string(), p.filename().string(), type_ec ? 0 : size);
+    } else if (rm_ec) {
+      index_log().warn("store {}: cannot remove {}: {}", options_.dir.string(), p.string(), rm_ec.message());
+    }
+  }
+}
+
+Status StoreImpl::before_write() {
+  if (!no_space_.load()) return Status::ok();
+  // RocksDB's own SstFileManager retries a NoSpace error by itself once the
+  // disk has room (polling every few seconds); while it does, Resume() is
+  // Busy and the disk counts as still full.
+  rocksdb::Status s = db_->Resume();
+  if (s.IsBusy()) return Status::no_space("RocksDB is still recovering from a full disk: " + s.ToString());
+  return from_rocks(s, "resuming writes after a full disk");
+}
+
+Status StoreImpl::after_write(Status s) {
+  if (s.code() == StatusCode::kNoSpace) {
+    if (!no_space_.exchange(true)) {
+      index_log().warn("store {}: disk full, writes fail until space is freed under {}: {}", options_.dir.string(),
+                       options_.dir.string(), s.message());
+    }
+  } else if (s.is_ok() && no_space_.exchange(false)) {
+    index_log().info("store {}: writes work again (disk space was freed)", options_.dir.string());
+  }
+  return s;
+}
+
+bool StoreImpl::recheck_disk_full() {
+  if (!no_space_.load()) return false;
+  std::unique_lock w(write_mu_, std::try_to_lock);
+  if (!w.owns_lock()) return no_space_.load();
+  Status s = before_write();
+  // Resume() succeeds at once when RocksDB had no error to clear (a
+  // snapshot file did not fit): one small synced write shows whether
+  // there is room again.
+  if (s.is_ok()) {
+    s = from_rocks(db_->Put(sync_options(), cf(Cf::kMeta), "disk_probe", std::to_string(next_label_)),
+                   "probing for free space");
+  }
+  (void)after_write(s);
+  return no_space_.load();
+}
+
 Status StoreImpl::snapshot_locked() {
   if (options_.read_only) return Status::ok();
+  Status s = snapshot_files_locked();
+  if (!s.is_ok()) remove_temp_files();  // a half-written snapshot only holds space
+  if (s.code() == StatusCode::kNoSpace) (void)after_write(s);
+  return s;
+}
+
+Status StoreImpl::snapshot_files_locked() {
+  if (options_.fault_no_space && options_.fault_no_space()) {
+    return Status::no_space("writing snapshots in " + options_.dir.string() + ": injected: No space left on device");
+  }
   Status lexical_saved;
   if (lexical_dirty_) {
     // Readers may search meanwhile; writers are held off by write_mu_. A
@@ -475,7 +558,8 @@ Status StoreImpl::bind_encoder(const std::string& fingerprint, int dim) {
   rocksdb::WriteBatch batch;
   batch.Put(cf(Cf::kMeta), "encoder", fingerprint);
   batch.Put(cf(Cf::kMeta), "dim", std::to_string(dim));
-  RAGD_RETURN_IF_ERROR(from_rocks(db_->Write(sync_options(), &batch), "binding encoder"));
+  RAGD_RETURN_IF_ERROR(after_write(before_write()));
+  RAGD_RETURN_IF_ERROR(after_write(from_rocks(db_->Write(sync_options(), &batch), "binding encoder")));
   std::unique_lock lock(mu_);
   encoder_ = fingerprint;
   dim_ = dim;
@@ -646,6 +730,7 @@ std::shared_ptr<const ChunkAnalysis> Store::analyze_chunks(const Document& doc, 
 // REQUIRES: write_mu_ held. Writes the group in one WriteBatch, then applies
 // it to the in-memory indexes.
 Status StoreImpl::commit(std::vector<Pending>& group) {
+  RAGD_RETURN_IF_ERROR(after_write(before_write()));
   rocksdb::WriteBatch batch;
   uint64_t label = next_label_;
   uint64_t op = op_seq_;
@@ -743,8 +828,9 @@ Status StoreImpl::commit(std::vector<Pending>& group) {
       next_label_ = label;
       ann_with_orphans_ = ann_.get();
     }
-    return from_rocks(written, "RocksDB write");
+    return after_write(from_rocks(written, "RocksDB write"));
   }
+  (void)after_write(Status::ok());
   const uint64_t ops = op - op_seq_;
   lexical_dirty_ = true;
   next_label_ = label;
@@ -803,7 +889,15 @@ Status StoreImpl::commit(std::vector<Pending>& group) {
 void StoreImpl::log_rebuild(const char* what, const std::string& why,
                             std::chrono::steady_clock::time_point started) const {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  index_log().info("store {}: {} rebuilt from RocksDB in {:.2f} s: {}", options_.dir.string(), what, seconds, why);
+  // A missing snapshot (a new store, a deleted file) or a planned rebuild
+  // is routine; a damaged or mismatching one is worth an operator's look.
+  const bool routine = why.rfind("no ", 0) == 0 || why == "too many deleted vectors";
+  index_log().log(routine ? spdlog::level::info : spdlog::level::warn, "store {}: {} rebuilt from RocksDB in {:.2f} s: {}",
+                  options_.dir.string(), what, seconds, why);
+  std::lock_guard lock(rebuild_mu_);
+  ++rebuilds_;
+  last_rebuild_ = std::string(what) + ": " + why;
+  last_rebuild_ms_ = seconds * 1000.0;
 }
 
 // REQUIRES: mu_ held exclusively, or no readers yet (open).

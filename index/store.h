@@ -61,6 +61,11 @@ struct StoreOptions {
   size_t faiss_train_size = 0;
   // FAISS IVF lists probed per query. Default: 16.
   int faiss_nprobe = 16;
+  // Fault injection for tests: while it returns true, every file write of
+  // the store (RocksDB's WAL, SST, MANIFEST; our snapshot files) fails with
+  // ENOSPC, as on a full disk. Called from RocksDB's threads too, so it must
+  // be thread-safe. Default: none.
+  std::function<bool()> fault_no_space;
 };
 
 // What retrieval needs to know about a chunk's document for filters and hits.
@@ -141,6 +146,18 @@ struct StoreStats {
   // Reads since open that met corruption or an I/O error (each one was
   // returned to its caller and logged).
   uint64_t read_errors = 0;
+  // Rebuilds of a derived index from RocksDB since open: the ANN or the
+  // inverted index at open (snapshot missing, damaged, stale or not
+  // matching) or later (an ANN holding too many deleted vectors). Each is
+  // logged ("ragd.index": warn when a snapshot was damaged, else info).
+  uint64_t index_rebuilds = 0;
+  // The last one: "vector index: <why>" or "inverted index: <why>" ("" if
+  // none), and how long it took, milliseconds.
+  std::string last_rebuild;
+  double last_rebuild_ms = 0;
+  // The last write (or snapshot) failed for lack of disk space (kNoSpace)
+  // and none has succeeded since: writes fail until space is freed.
+  bool disk_full = false;
 };
 
 class Store {
@@ -258,6 +275,13 @@ class Store {
   virtual Status snapshot() = 0;
 
   virtual StoreStats stats() const = 0;
+
+  // Disk full: while StoreStats::disk_full is set, tries to make the store
+  // writable again (RocksDB's Resume() after its background error, then one
+  // small synced write) and returns whether it is still full. Returns the
+  // current state at once, without trying, while a writer holds the store.
+  // Cheap when the disk is not full. Thread-safe.
+  virtual bool recheck_disk_full() { return stats().disk_full; }
 };
 
 }  // namespace ragd

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -45,6 +46,9 @@ enum class Cf { kDefault = 0, kDocuments, kDocText, kChunks, kChunkInfo, kVector
 
 // Shared by store*.cpp (defined in store.cpp).
 Status from_rocks(const rocksdb::Status& s, const std::string& what);
+// An Env whose file writes fail with ENOSPC while `when()` is true
+// (StoreOptions::fault_no_space; index/fault_fs.cpp).
+std::unique_ptr<rocksdb::Env> make_no_space_env(std::function<bool()> when);
 // L2-normalises in place; false when a value is not finite.
 bool normalise(std::span<float> v);
 
@@ -85,6 +89,7 @@ class StoreImpl final : public Store {
                  const std::function<void(uint64_t done, uint64_t total)>& progress) override;
   Status snapshot() override;
   StoreStats stats() const override;
+  bool recheck_disk_full() override;
 
  private:
   struct DocEntry {
@@ -131,11 +136,15 @@ class StoreImpl final : public Store {
   Status load_lexical();
   Result<uint64_t> replay_oplog(VectorIndex& index, uint64_t after);
   Result<std::unique_ptr<VectorIndex>> build_ann(int dim) const;
+  // Writes the snapshots; on failure removes their temporary files and
+  // notes a full disk. REQUIRES: write_mu_ held.
   Status snapshot_locked();
+  Status snapshot_files_locked();
   Status prepare(const DocumentWrite& w, Pending& p) const;
   Status commit(std::vector<Pending>& group);
   void set_slot(uint64_t label, std::shared_ptr<const DocInfo> info);
-  // Logs (info) a rebuild of the ANN or the inverted index from RocksDB.
+  // Logs a rebuild of the ANN or the inverted index from RocksDB (warn when
+  // its snapshot was damaged, else info) and counts it. Thread-safe.
   void log_rebuild(const char* what, const std::string& why,
                    std::chrono::steady_clock::time_point started) const;
   // REQUIRES: mu_ held (either way), or write_mu_ held.
@@ -177,8 +186,20 @@ class StoreImpl final : public Store {
   // call, a label still live names a record that must exist.
   // REQUIRES: neither mu_ nor write_mu_ held.
   void wait_for_writer() const;
+  // Disk full. before_write(): while the last write failed for lack of
+  // space, asks RocksDB to resume (it refuses writes after such an error
+  // until then) and fails fast with kNoSpace if it cannot. after_write(s):
+  // notes the outcome of a write (sets or clears no_space_, logs the
+  // change once) and returns s. REQUIRES: write_mu_ held.
+  Status before_write();
+  Status after_write(Status s);
+  // Removes our temporary files (lex.index.tmp, ann.*.tmp, any *.tmp of the
+  // store directory's top level; RocksDB's own are *.dbtmp): left by a
+  // failed or interrupted snapshot, they only hold disk space.
+  void remove_temp_files() const;
 
   StoreOptions options_;
+  std::unique_ptr<rocksdb::Env> fault_env_;  // only with options_.fault_no_space; outlives db_
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // owned by db_; destroyed in ~StoreImpl
 
@@ -221,6 +242,12 @@ class StoreImpl final : public Store {
   int reindex_dim_ = 0;
   std::string reindex_discarded_;  // interrupted reindex dropped at open
   mutable std::atomic<uint64_t> read_errors_{0};
+  std::atomic<bool> no_space_{false};  // written with write_mu_ held
+  // Index rebuilds (StoreStats::index_rebuilds), counted by log_rebuild().
+  mutable std::mutex rebuild_mu_;
+  mutable uint64_t rebuilds_ = 0;        // guarded by rebuild_mu_
+  mutable std::string last_rebuild_;     // guarded by rebuild_mu_
+  mutable double last_rebuild_ms_ = 0;   // guarded by rebuild_mu_
 };
 
 }  // namespace ragd

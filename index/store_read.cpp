@@ -307,6 +307,11 @@ StoreStats StoreImpl::stats() const {
   }
   s.reindex_discarded = reindex_discarded_;
   s.read_errors = read_errors_.load(std::memory_order_relaxed);
+  s.disk_full = no_space_.load();
+  std::lock_guard rebuild_lock(rebuild_mu_);
+  s.index_rebuilds = rebuilds_;
+  s.last_rebuild = last_rebuild_;
+  s.last_rebuild_ms = last_rebuild_ms_;
   return s;
 }
 

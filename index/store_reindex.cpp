@@ -85,7 +85,8 @@ Status StoreImpl::reindex_begin(const std::string& fingerprint, int dim) {
   batch.Put(cf(Cf::kMeta), "reindex_pending", fingerprint);
   batch.Put(cf(Cf::kMeta), "reindex_dim", std::to_string(dim));
   batch.Put(cf(Cf::kMeta), "reindex_mode", "shadow");
-  RAGD_RETURN_IF_ERROR(from_rocks(db_->Write(sync_options(), &batch), "starting reindex"));
+  RAGD_RETURN_IF_ERROR(after_write(before_write()));
+  RAGD_RETURN_IF_ERROR(after_write(from_rocks(db_->Write(sync_options(), &batch), "starting reindex")));
   auto run = std::make_unique<ReindexRun>();
   run->id = ++reindex_runs_;
   run->fingerprint = fingerprint;
@@ -137,7 +138,7 @@ Status StoreImpl::embed_into_shadow(ReindexRun& run, std::span<const uint64_t> l
   }
   if (kept.empty()) return Status::ok();
   // Not synced: the switch's synced write makes everything before it durable.
-  RAGD_RETURN_IF_ERROR(from_rocks(db_->Write(rocksdb::WriteOptions(), &batch), "reindex: writing vectors"));
+  RAGD_RETURN_IF_ERROR(after_write(from_rocks(db_->Write(rocksdb::WriteOptions(), &batch), "reindex: writing vectors")));
   RAGD_RETURN_IF_ERROR(run.index->add(kept, kept_vecs));
   run.shadow_labels.insert(run.shadow_labels.end(), kept.begin(), kept.end());
   reindex_done_ += kept.size();
@@ -257,7 +258,9 @@ Status StoreImpl::reindex_commit(const EmbedFn& embed) {
   batch.Delete(cf(Cf::kMeta), "reindex_mode");
   batch.DeleteRange(cf(Cf::kOplog), codec::key_u64(0), codec::key_u64(op_seq_ + 1));
   batch.Put(cf(Cf::kMeta), "oplog_trimmed", std::to_string(op_seq_));
-  if (Status s = from_rocks(db_->Write(sync_options(), &batch), "reindex: switching"); !s.is_ok()) return fail(s);
+  if (Status s = after_write(from_rocks(db_->Write(sync_options(), &batch), "reindex: switching")); !s.is_ok()) {
+    return fail(s);
+  }
   {
     std::unique_lock lock(mu_);
     for (auto& [id, entry] : docs_) entry.has_vectors = true;

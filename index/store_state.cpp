@@ -33,7 +33,9 @@ Status StoreImpl::put_state(const std::string& key, const std::string& value) {
   if (value.size() > kMaxStateValue) return Status::invalid_argument("state value over 1 MiB");
   if (options_.read_only) return Status::failed_precondition("the store is open read-only");
   std::lock_guard w(write_mu_);
-  return from_rocks(db_->Put(sync_options(), cf(Cf::kMeta), state_key(key), value), "writing state '" + key + "'");
+  RAGD_RETURN_IF_ERROR(after_write(before_write()));
+  return after_write(
+      from_rocks(db_->Put(sync_options(), cf(Cf::kMeta), state_key(key), value), "writing state '" + key + "'"));
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> StoreImpl::list_state(const std::string& prefix,
@@ -55,7 +57,9 @@ Status StoreImpl::delete_state(const std::string& key) {
   if (key.empty() || key.size() > kMaxStateKey) return Status::invalid_argument("state key must be 1-512 bytes");
   if (options_.read_only) return Status::failed_precondition("the store is open read-only");
   std::lock_guard w(write_mu_);
-  return from_rocks(db_->Delete(sync_options(), cf(Cf::kMeta), state_key(key)), "deleting state '" + key + "'");
+  RAGD_RETURN_IF_ERROR(after_write(before_write()));
+  return after_write(
+      from_rocks(db_->Delete(sync_options(), cf(Cf::kMeta), state_key(key)), "deleting state '" + key + "'"));
 }
 
 }  // namespace ragd

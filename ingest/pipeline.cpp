@@ -206,7 +206,15 @@ void Ingestor::finish_write() {
     const Document& d = written[i]->doc;
     if (i >= results.size()) { fail(d.id, Status::internal("store returned too few results")); continue; }
     const auto& r = results[i];
-    if (!r.is_ok()) { fail(d.id, r.status()); continue; }
+    if (!r.is_ok()) {
+      const StatusCode c = r.status().code();
+      if (stats_.store_error.is_ok() &&
+          (c == StatusCode::kNoSpace || c == StatusCode::kIoError || c == StatusCode::kCorruption)) {
+        stats_.store_error = r.status();
+      }
+      fail(d.id, r.status());
+      continue;
+    }
     if (r->changed) {
       ++stats_.ingested;
       stats_.chunks += r->chunks;

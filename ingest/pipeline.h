@@ -27,6 +27,10 @@ struct IngestStats {
   uint64_t failed = 0;     // rejected (invalid document or write error)
   uint64_t chunks = 0;     // chunks written
   std::vector<std::string> errors;  // one line each, naming the document
+  // The first store write that failed for a storage reason (kNoSpace,
+  // kIoError, kCorruption), not because of the document; else ok. The
+  // HTTP layer answers with it (507 for a full disk) instead of a 400.
+  Status store_error;
   // Wall time per stage, seconds: normalise + hash check + chunk, embed,
   // BM25 analysis (Store::analyze_chunks), store write (durable). The write
   // of one batch overlaps the other stages of the next.

@@ -26,9 +26,14 @@
 
 namespace ragd {
 
+class ServiceContext;
+
 struct AnswerRequest {
   // Query, k, mode, filters and the caller's groups.
   SearchRequest search;
+  // The collection to answer from (service/collections.h); null = the
+  // answerer's own ServiceContext (the default collection).
+  const ServiceContext* context = nullptr;
   // LLM only: the task template and its input ("" = search.query).
   // Default: answer.
   PromptTask task = PromptTask::kAnswer;

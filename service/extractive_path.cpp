@@ -34,7 +34,8 @@ AuditRecord audit_record(const AnswerRequest& req, const Answer& answer, double 
 
 Result<Answer> ExtractiveAnswerPath::answer(const AnswerRequest& request, AnswerSink*) const {
   const auto start = std::chrono::steady_clock::now();
-  RAGD_ASSIGN_OR_RETURN(Answer answer, ctx_.answer(request.search));
+  const ServiceContext& ctx = request.context != nullptr ? *request.context : ctx_;
+  RAGD_ASSIGN_OR_RETURN(Answer answer, ctx.answer(request.search));
   if (audit_) {
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     Status logged = audit_->append(audit_record(request, answer, ms));

@@ -55,7 +55,7 @@ Result<Answer> LlmAnswerPath::answer(const AnswerRequest& request, AnswerSink* s
   }
   std::optional<Result<LlmAnswer>> out;
   threads_.run([&] {
-    lr.retrieved = ctx_.search(lr.search);
+    lr.retrieved = (request.context != nullptr ? *request.context : ctx_).search(lr.search);
     out.emplace(answerer_->answer(lr, on_delta));
   });
   RAGD_ASSIGN_OR_RETURN(LlmAnswer a, std::move(*out));

@@ -75,6 +75,9 @@ Result<std::unique_ptr<ServiceContext>> ServiceContext::open(ServiceOptions opti
     if (std::filesystem::path glove = find_glove_file(opt.glove); !glove.empty()) {
       if (auto g = GloveSifEmbedder::open(glove); g.is_ok()) svc->word_ranks_ = std::move(g).value();
     }
+  } else if (opt.embedder_load != EmbedderLoad::kNone && opt.shared_glove) {
+    svc->word_ranks_ = opt.shared_glove;
+    embedder = svc->word_ranks_;
   } else if (opt.embedder_load != EmbedderLoad::kNone) {
     std::filesystem::path glove = find_glove_file(opt.glove);
     if (glove.empty()) {
@@ -236,6 +239,24 @@ void ServiceContext::set_reindex_state(ReindexState state, const std::string& er
   reindex_cv_.notify_all();
 }
 
+namespace {
+
+// What /v1/stats shows of a failed reindex: a storage error's text names
+// server paths (index/ logged it whole), so it gets a short one.
+std::string reindex_error_text(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kNoSpace:
+      return "disk full: free space on the data volume, then start the reindex again";
+    case StatusCode::kIoError:
+    case StatusCode::kCorruption:
+      return std::string(status_code_name(s.code())) + " in the store; the server log has the details";
+    default:
+      return s.message();
+  }
+}
+
+}  // namespace
+
 void ServiceContext::run_reindex(std::shared_ptr<const Embedder> target) {
   Store::EmbedFn embed = [&target](std::span<const std::string> texts) -> Result<std::vector<float>> {
     std::vector<float> out;
@@ -251,7 +272,7 @@ void ServiceContext::run_reindex(std::shared_ptr<const Embedder> target) {
     }
     auto left = store_->reindex_step(embed, batch);
     if (!left.is_ok()) {
-      set_reindex_state(ReindexState::kFailed, left.status().message());
+      set_reindex_state(ReindexState::kFailed, reindex_error_text(left.status()));
       return;
     }
     if (*left <= batch) break;
@@ -280,7 +301,7 @@ void ServiceContext::run_reindex(std::shared_ptr<const Embedder> target) {
     gate_cv_.notify_all();
   }
   if (!st.is_ok()) {
-    set_reindex_state(ReindexState::kFailed, st.message());
+    set_reindex_state(ReindexState::kFailed, reindex_error_text(st));
     return;
   }
   (void)store_->snapshot();  // best effort: without it the next open rebuilds the ANN

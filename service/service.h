@@ -90,6 +90,10 @@ struct ServiceOptions {
   // Switching encoders on an existing store needs `ragd reindex` (the store
   // is bound to the encoder's fingerprint). Default: GloVe-SIF.
   EncoderOptions encoder;
+  // A GloVe-SIF encoder already loaded, used instead of reading `glove`
+  // again (the collections of one server share the default's:
+  // service/collections.h). Default: none.
+  std::shared_ptr<const GloveSifEmbedder> shared_glove;
   // Whether the encoder must, may or must not be loaded. Default: kOptional.
   EmbedderLoad embedder_load = EmbedderLoad::kOptional;
   // Bind the store to the encoder's fingerprint on open (refusing a store
@@ -125,6 +129,7 @@ class ServiceContext {
   // GloVe word frequency ranks for the extractive answer's term weights
   // (ExtractiveOptions::word_ranks); null when no GloVe file was found.
   const GloveSifEmbedder* word_ranks() const { return word_ranks_.get(); }
+  std::shared_ptr<const GloveSifEmbedder> shared_word_ranks() const { return word_ranks_; }
   const ServiceOptions& options() const { return options_; }
 
   // retriever().retrieve() and answerer().answer(), rerun when a reindex

@@ -59,5 +59,6 @@ void add_audit_command(CLI::App& app, int& exit_code);    // audit
 void add_sync_command(CLI::App& app, int& exit_code);     // sync (sync_command.cpp)
 void add_keys_command(CLI::App& app, int& exit_code);     // keys create|list|revoke
 void add_triage_command(CLI::App& app, int& exit_code);   // triage train|eval|list
+void add_collections_command(CLI::App& app, int& exit_code);  // collections create|list
 
 }  // namespace ragd::cli

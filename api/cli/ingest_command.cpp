@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "api/cli/cli.h"
 #include "connectors/connector.h"
 #include "ingest/pipeline.h"
+#include "service/collections.h"
 
 namespace ragd::cli {
 namespace {
@@ -21,6 +23,7 @@ struct IngestArgs {
   std::string format = "auto";
   std::vector<std::string> csv_map;  // field=column
   bool quiet = false;
+  std::string collection;  // "" = the default collection (the data directory itself)
 };
 
 // One line redrawn in place: "[#####.....] 120 docs  340 chunks  85.2 docs/s".
@@ -67,7 +70,18 @@ int run_ingest(const IngestArgs& args) {
     fo.csv_columns[m.substr(0, eq)] = m.substr(eq + 1);
   }
 
-  auto svc = open_service(args.common, EmbedderLoad::kRequired);
+  CommonOptions common = args.common;
+  if (!args.collection.empty()) {
+    if (Status s = Collections::check_name(args.collection); !s.is_ok()) return fail(s);
+    const std::filesystem::path dir = Collections::dir_of(common.data, args.collection);
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) {
+      return fail(Status::not_found("no collection '" + args.collection + "' in " + common.data +
+                                    ": create it with `ragd collections create " + args.collection + "`"));
+    }
+    common.data = dir.string();
+  }
+  auto svc = open_service(common, EmbedderLoad::kRequired);
   if (!svc.is_ok()) return fail(svc.status());
   ServiceContext& s = **svc;
 
@@ -121,6 +135,8 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
                                               "acl, updated_at, meta:<name>)")
       ->delimiter(',');
   cmd->add_flag("--quiet", args->quiet, "no progress line");
+  cmd->add_option("--collection", args->collection,
+                  "ingest into this collection (made by `ragd collections create`) instead of the default");
   cmd->callback([args, &exit_code] { exit_code = run_ingest(*args); });
 }
 

@@ -21,6 +21,7 @@
 #include "api/metrics.h"
 #include "api/request_log.h"
 #include "api/server.h"
+#include "service/collections.h"
 #include "service/extractive_path.h"
 #include "service/llm_path.h"
 #include "service/ticket_assist.h"
@@ -234,7 +235,9 @@ int run_serve(const ServeArgs& a) {
   auto triage = StoredTriage::open((*svc)->store());
   if (!triage.is_ok()) return fail(triage.status());
   if ((*triage)->fields() > 0) note("triage models serve " + std::to_string((*triage)->fields()) + " field(s)");
-  api::App app(**svc, *answerer, registry, llm.get(), {}, &key_auth, triage->get(), scheduler.get());
+  // The other collections, at <data>/collections/NAME (service/collections.h).
+  Collections collections(**svc, (*svc)->options());
+  api::App app(**svc, *answerer, registry, llm.get(), {}, &key_auth, triage->get(), scheduler.get(), &collections);
   // Queued generation requests wait without a thread (api/admission.h).
   so.generation_threads = std::max(2, a.max_concurrent + 1);
   int code = 0;

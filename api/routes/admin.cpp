@@ -3,6 +3,7 @@
 
 #include "api/json_codec.h"
 #include "api/routes/routes.h"
+#include "api/status_http.h"
 #include "api/web_assets.h"
 #include "ragd/version.h"
 #include "triage/triage.h"
@@ -54,23 +55,42 @@ Json triage_to_json(const Store& store) {
 Response handle_healthz(const Request&, Api& api) {
   const Embedder* e = api.service.embedder();
   // Still 200: the server answers, but the store has met damaged or
-  // unreadable data since it opened (the server log names it).
+  // unreadable data since it opened (the server log names it), or its disk
+  // is full and writes fail (rechecked here, so it clears once space is
+  // freed, without waiting for a write).
   const uint64_t read_errors = api.service.store().stats().read_errors;
-  Json j{{"status", read_errors > 0 ? "degraded" : "ok"}, {"encoder", e ? e->fingerprint() : ""}};
+  const bool disk_full = api.service.store().recheck_disk_full();
+  Json j{{"status", read_errors > 0 || disk_full ? "degraded" : "ok"}, {"encoder", e ? e->fingerprint() : ""}};
   if (read_errors > 0) j["store_read_errors"] = read_errors;
+  if (disk_full) {
+    j["disk_full"] = true;
+    j["reason"] = "disk full: writes fail until space is freed on the data volume";
+  } else if (read_errors > 0) {
+    j["reason"] = "the store met damaged or unreadable data; the server log names it";
+  }
   add_build_info(j);
   return json_response(j);
 }
 
-Response handle_stats(const Request&, Api& api) {
-  StoreStats st = api.service.store().stats();
+Response handle_stats(const Request& req, Api& api) {
+  auto svc = collection_service(req, api);
+  if (!svc.is_ok()) return error_response(svc.status());
+  ServiceContext& service = **svc;
+  StoreStats st = service.store().stats();
   Json j = stats_to_json(st);
-  const Embedder* e = api.service.embedder();
+  j["collection"] = req.collection.empty() ? "default" : req.collection;
+  const Embedder* e = service.embedder();
   j["encoder_loaded"] = e ? e->fingerprint() : "";
-  j["reindex"] = reindex_to_json(api.service.reindex_status());
+  j["reindex"] = reindex_to_json(service.reindex_status());
   if (!st.reindex_discarded.empty()) j["reindex"]["discarded"] = st.reindex_discarded;
   j["read_errors"] = st.read_errors;
   j["triage"] = triage_to_json(api.service.store());
+  j["disk_full"] = st.disk_full;
+  // How the derived indexes were obtained at open, and every rebuild since
+  // (each one is in the server log with its reason and duration).
+  j["ann_state"] = st.ann_state;
+  j["lexical_state"] = st.lexical_state;
+  j["index_rebuilds"] = Json{{"count", st.index_rebuilds}, {"last", st.last_rebuild}, {"last_ms", st.last_rebuild_ms}};
   add_build_info(j);
   return json_response(j);
 }

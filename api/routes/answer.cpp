@@ -63,6 +63,7 @@ Result<AnswerCall> parse_answer_call(const Request& req, const Json& body, const
   }
   RAGD_ASSIGN_OR_RETURN(call.request.search, parse_search_request(body, api.options.max_k));
   bind_groups(req, call.request.search);
+  RAGD_ASSIGN_OR_RETURN(call.request.context, collection_service(req, api));
   if (llm) {
     const int max_tokens_limit = api.llm->path().options().answerer.max_tokens_limit;
     RAGD_ASSIGN_OR_RETURN(call.request.max_tokens, optional_int(body, "max_tokens", 1, max_tokens_limit));

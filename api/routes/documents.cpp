@@ -24,6 +24,20 @@ Response json_response(int status, const Json& j) {
 // Turns ingest stats into the response: 200 when anything was accepted (new
 // or unchanged), else 400 listing why nothing was.
 Response ingest_response(const IngestStats& st, std::vector<std::string> errors) {
+  if (!st.store_error.is_ok()) {
+    // The store could not write (disk full: 507): its errors name server
+    // paths, so the client gets the short message and the counts; what was
+    // acknowledged as ingested is durable.
+    Response r = error_response(st.store_error);
+    Json err = Json::parse(r.body, nullptr, false);
+    if (err.is_object()) {
+      err["error"]["ingested"] = st.ingested;
+      err["error"]["unchanged"] = st.unchanged;
+      err["error"]["failed"] = st.failed + errors.size();
+      r.body = err.dump(-1, ' ', false, Json::error_handler_t::replace);
+    }
+    return r;
+  }
   for (const auto& e : st.errors) errors.push_back(e);
   // Each message bounded, and at most kMaxListedErrors of them: an error
   // body never echoes a huge input back.
@@ -93,7 +107,7 @@ Status check_writable(const Request& req, const Store& store, const std::vector<
 }
 
 // A file upload: multipart/form-data or a raw body named by ?filename=.
-Response ingest_upload(const Request& req, Api& api) {
+Response ingest_upload(const Request& req, Api& api, ServiceContext& service) {
   auto fo = upload_options(req);
   if (!fo.is_ok()) return error_response(fo.status());
   std::string filename;
@@ -141,8 +155,8 @@ Response ingest_upload(const Request& req, Api& api) {
                                                      std::to_string(docs.size()) + " documents; the limit is " +
                                                      std::to_string(api.options.max_documents_per_request)));
   }
-  if (Status w = check_writable(req, api.service.store(), docs); !w.is_ok()) return error_response(w);
-  auto stats = api.service.ingest(std::move(docs));
+  if (Status w = check_writable(req, service.store(), docs); !w.is_ok()) return error_response(w);
+  auto stats = service.ingest(std::move(docs));
   if (!stats.is_ok()) return error_response(stats.status());
   return ingest_response(*stats, std::move(errors));
 }
@@ -161,9 +175,12 @@ Result<std::string> document_id(const Request& req) {
 Response handle_post_documents(const Request& req, Api& api) {
   // A file upload is multipart or names its file or format; anything else is
   // the JSON document list, whatever Content-Type the client claimed.
+  auto svc = collection_service(req, api);
+  if (!svc.is_ok()) return error_response(svc.status());
+  ServiceContext& service = **svc;
   const std::string ctype = req.header("content-type");
   if (ctype.rfind("multipart/", 0) == 0 || req.query.count("filename") != 0 || req.query.count("format") != 0) {
-    return ingest_upload(req, api);
+    return ingest_upload(req, api, service);
   }
   auto body = parse_json_body(req.body);
   if (!body.is_ok()) return error_response(body.status());
@@ -194,8 +211,8 @@ Response handle_post_documents(const Request& req, Api& api) {
                                    {"errors", Json::array()}});
   }
   size_t rejected = errors.size();
-  if (Status w = check_writable(req, api.service.store(), docs); !w.is_ok()) return error_response(w);
-  auto stats = api.service.ingest(std::move(docs));
+  if (Status w = check_writable(req, service.store(), docs); !w.is_ok()) return error_response(w);
+  auto stats = service.ingest(std::move(docs));
   if (!stats.is_ok()) return error_response(stats.status());
   stats->failed += rejected;
   return ingest_response(*stats, std::move(errors));
@@ -205,7 +222,9 @@ Response handle_get_document(const Request& req, Api& api) {
   auto decoded = document_id(req);
   if (!decoded.is_ok()) return error_response(decoded.status());
   const std::string& id = *decoded;
-  const Store& store = api.service.store();
+  auto svc = collection_service(req, api);
+  if (!svc.is_ok()) return error_response(svc.status());
+  const Store& store = (*svc)->store();
   auto doc = store.get_document(id);
   if (!doc.is_ok()) return error_response(doc.status());
   // A document the caller may not read does not exist for them.
@@ -219,8 +238,11 @@ Response handle_delete_document(const Request& req, Api& api) {
   auto decoded = document_id(req);
   if (!decoded.is_ok()) return error_response(decoded.status());
   const std::string& id = *decoded;
+  auto svc = collection_service(req, api);
+  if (!svc.is_ok()) return error_response(svc.status());
+  Store& store = (*svc)->store();
   if (req.principal) {
-    auto doc = api.service.store().get_document(id);
+    auto doc = store.get_document(id);
     if (!doc.is_ok()) return error_response(doc.status());
     if (!may_read(req, doc->acl)) return error_response(Status::not_found("no document '" + id + "'"));
     if (!may_write(req, doc->acl)) {
@@ -228,7 +250,7 @@ Response handle_delete_document(const Request& req, Api& api) {
           Status::permission_denied("document '" + id + "' has an acl the caller's groups do not cover"));
     }
   }
-  auto removed = api.service.store().remove(id);
+  auto removed = store.remove(id);
   if (!removed.is_ok()) return error_response(removed.status());
   if (!*removed) return error_response(Status::not_found("document '" + id + "' not found"));
   return json_response(200, Json{{"deleted", id}});

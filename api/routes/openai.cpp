@@ -211,6 +211,9 @@ Response rag_chat(const Request& req, const ChatCall& call, Api& api) {
   if (!sr.is_ok()) return openai_error_response(sr.status().with_context("ragd"));
   ar.search = std::move(sr).value();
   bind_groups(req, ar.search);
+  auto svc = collection_service(req, api);
+  if (!svc.is_ok()) return openai_error_response(svc.status());
+  ar.context = *svc;
   // The authenticated caller; with authentication off, the self-asserted
   // OpenAI `user` or X-Ragd-Caller.
   ar.caller = req.principal || !req.caller.empty() ? req.caller

@@ -8,6 +8,8 @@
 //   tickets.cpp    POST /v1/tickets/assist (+ /feedback), /v1/tickets/{summarize,resolution_note,kb_draft}
 //   sources.cpp    GET /v1/sources, POST /v1/sources/{name}/sync, the sync metrics
 //   webhooks.cpp   POST /v1/webhooks/{source-name}
+//   collections.cpp GET|POST /v1/collections, and which collection a request
+//                  works in (the routes above under /v1/collections/{name}/)
 //
 // Each is a function of (Request, Api) returning a Response: no sockets, no
 // Beast. They parse the request, call service/ once, and encode the result.
@@ -23,6 +25,10 @@
 
 namespace ragd::sync {
 class Scheduler;
+}
+
+namespace ragd {
+class Collections;
 }
 
 namespace ragd::api {
@@ -52,7 +58,17 @@ struct Api {
   // The sync scheduler of `serve` (sync/scheduler.h); null = no [[source]]
   // tables: /v1/sources lists none, webhooks are 404.
   sync::Scheduler* sources = nullptr;
+  // The other collections (service/collections.h); null = only the default
+  // one (`service`).
+  Collections* collections = nullptr;
 };
+
+// The service of the request's collection (req.collection; "" = the
+// default, api.service): kPermissionDenied when the caller's key is bound
+// to another collection, kNotFound for an unknown one.
+Result<ServiceContext*> collection_service(const Request& req, const Api& api);
+Response handle_list_collections(const Request& req, Api& api);
+Response handle_create_collection(const Request& req, Api& api);
 
 Response handle_healthz(const Request& req, Api& api);
 Response handle_stats(const Request& req, Api& api);

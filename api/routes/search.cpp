@@ -16,7 +16,9 @@ Response handle_search(const Request& req, Api& api) {
   auto sr = parse_search_request(*body, api.options.max_k);
   if (!sr.is_ok()) return error_response(sr.status());
   bind_groups(req, *sr);
-  auto hits = api.service.search(*sr);
+  auto svc = collection_service(req, api);
+  if (!svc.is_ok()) return error_response(svc.status());
+  auto hits = (*svc)->search(*sr);
   if (!hits.is_ok()) return error_response(hits.status());
   // Written directly rather than through a Json tree: building and dumping
   // the tree was a third of the route's CPU time (callgrind, sample KB).

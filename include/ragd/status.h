@@ -29,6 +29,7 @@ enum class StatusCode {
   kInternal,
   kUnauthenticated,     // a missing, unknown or invalid credential
   kPermissionDenied,    // a known caller not allowed to do this
+  kNoSpace,             // the disk (or quota) is full: a write could not be made durable
 };
 
 const char* status_code_name(StatusCode code);
@@ -51,6 +52,7 @@ class [[nodiscard]] Status {
   static Status internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   static Status unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
   static Status permission_denied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+  static Status no_space(std::string m) { return {StatusCode::kNoSpace, std::move(m)}; }
 
   bool is_ok() const { return code_ == StatusCode::kOk; }
   explicit operator bool() const { return is_ok(); }
@@ -87,6 +89,7 @@ inline const char* status_code_name(StatusCode code) {
     case StatusCode::kInternal: return "internal";
     case StatusCode::kUnauthenticated: return "unauthenticated";
     case StatusCode::kPermissionDenied: return "permission denied";
+    case StatusCode::kNoSpace: return "no space";
   }
   return "unknown";
 }

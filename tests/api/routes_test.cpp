@@ -3,6 +3,8 @@
 // generated GloVe file) with the extractive Answerer.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include <random>
@@ -70,6 +72,7 @@ TEST(StatusMapping, EveryCodeHasOneHttpStatus) {
   EXPECT_EQ(http_status(Status::internal("x")), 500);
   EXPECT_EQ(http_status(Status::unauthenticated("x")), 401);
   EXPECT_EQ(http_status(Status::permission_denied("x")), 403);
+  EXPECT_EQ(http_status(Status::no_space("x")), 507);
   expect_error(error_response(Status::permission_denied("no")), 403, "permission_denied", "no");
   expect_error(error_response(Status::not_found("document 'a' not found")), 404, "not_found", "document 'a'");
 }
@@ -326,7 +329,25 @@ TEST_F(RoutesAuthTest, TheHookSeesEachRoutesActionBeforeTheHandler) {
   EXPECT_EQ(recording_.seen.size(), before);
 }
 
+TEST(StatusMapping, DiskFullIs507WithoutPaths) {
+  const std::string path = "/var/lib/ragd/000123.log";
+  Response r = error_response(Status::no_space("writing 'a': RocksDB write: IO error: No space left on device: While "
+                                               "appending to file: " + path));
+  EXPECT_EQ(r.status, 507);
+  EXPECT_EQ(r.body.find(path), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("000123"), std::string::npos) << r.body;
+  Json j = body_of(r);
+  EXPECT_EQ(j["error"]["code"], "no_space") << r.body;
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("disk full"), std::string::npos) << r.body;
+}
+
 TEST_F(RoutesTest, OneRouteTableGivesLabelsAndGenerationFlags) {
+  // A collection's routes are the default's under /v1/collections/{name}/.
+  EXPECT_EQ(app_->route_label(make_request("POST", "/v1/collections/kb2/search")), "/v1/search");
+  EXPECT_EQ(app_->route_label(make_request("GET", "/v1/collections/kb2/documents/a%2Fb.md")), "/v1/documents/{id}");
+  EXPECT_EQ(app_->route_label(make_request("GET", "/v1/collections")), "/v1/collections");
+  EXPECT_EQ(app_->route_label(make_request("GET", "/v1/collections/kb2")), "other");
+  EXPECT_EQ(app_->route_label(make_request("GET", "/v1/collections/kb2/")), "other");
   EXPECT_EQ(app_->route_label(make_request("GET", "/v1/documents/runbooks%2Fvpn.md")), "/v1/documents/{id}");
   EXPECT_EQ(app_->route_label(make_request("POST", "/v1/search")), "/v1/search");
   EXPECT_EQ(app_->route_label(make_request("GET", "/v1/documents/")), "other");
@@ -472,6 +493,35 @@ TEST_F(RoutesTest, CorruptStoreAnswers500WithoutPathsAndHealthzIsDegraded) {
   // Closing may meet the damaged block too (flush, snapshot): not checked.
   (void)svc_->close();
   svc_.reset();
+}
+
+TEST_F(RoutesTest, SnapshotRebuildsShowInStatsAndMetrics) {
+  ASSERT_EQ(call("POST", "/v1/documents", documents_body()).status, 200);
+  Json before = body_of(call("GET", "/v1/stats"));
+  ASSERT_TRUE(before.contains("index_rebuilds")) << before.dump();
+  // Close (writing both snapshots), damage the lexical one, reopen.
+  app_.reset();
+  ASSERT_TRUE(svc_->close().is_ok());
+  svc_.reset();
+  const std::filesystem::path lex = tmp_->path / "data" / "lex.index";
+  {
+    std::fstream f(lex, std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f);
+    f.seekp(40);
+    f.write("\x7f\x7f\x7f\x7f", 4);
+  }
+  open_service();
+  Json st = body_of(call("GET", "/v1/stats"));
+  EXPECT_EQ(st["index_rebuilds"]["count"], 1) << st.dump();
+  EXPECT_EQ(st["index_rebuilds"]["last"].get<std::string>().rfind("inverted index: ", 0), 0u) << st.dump();
+  EXPECT_GE(st["index_rebuilds"]["last_ms"].get<double>(), 0.0);
+  EXPECT_EQ(st["lexical_state"].get<std::string>().rfind("rebuilt", 0), 0u) << st.dump();
+  const std::string metrics = call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("\nragd_index_rebuilds 1\n"), std::string::npos) << metrics.substr(0, 2000);
+  EXPECT_NE(metrics.find("\nragd_store_disk_full 0\n"), std::string::npos);
+  // Search still finds every document through the rebuilt index.
+  Json hits = body_of(call("POST", "/v1/search", R"({"query":"zqprinterunique","mode":"lexical"})"));
+  ASSERT_FALSE(hits["hits"].empty()) << hits.dump();
 }
 
 TEST_F(RoutesTest, BadRequestsGiveJsonErrors) {
