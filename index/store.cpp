@@ -4,6 +4,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <chrono>
@@ -456,7 +457,19 @@ void StoreImpl::remove_temp_files() const {
   }
 }
 
-Status StoreImpl::before_write() {
+Status StoreImpl::check_reserve(uint64_t bytes) const {
+  if (options_.free_space_reserve == 0) return Status::ok();
+  struct statvfs fs {};
+  if (::statvfs(options_.dir.c_str(), &fs) != 0) return Status::ok();  // unknown: let the write tell
+  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (free_bytes >= options_.free_space_reserve + bytes) return Status::ok();
+  return Status::no_space("writing to " + options_.dir.string() + ": " + std::to_string(free_bytes >> 20) +
+                          " MiB free, below the reserve of " + std::to_string(options_.free_space_reserve >> 20) +
+                          " MiB plus this write's " + std::to_string(bytes >> 10) + " KiB");
+}
+
+Status StoreImpl::before_write(uint64_t bytes) {
+  RAGD_RETURN_IF_ERROR(check_reserve(bytes));
   if (!no_space_.load()) return Status::ok();
   // RocksDB's own SstFileManager retries a NoSpace error by itself once the
   // disk has room (polling every few seconds); while it does, Resume() is
@@ -485,7 +498,8 @@ bool StoreImpl::recheck_disk_full() {
   Status s = before_write();
   // Resume() succeeds at once when RocksDB had no error to clear (a
   // snapshot file did not fit): one small synced write shows whether
-  // there is room again.
+  // there is room again. It runs only above the reserve, so the probe
+  // itself never meets a full disk.
   if (s.is_ok()) {
     s = from_rocks(db_->Put(sync_options(), cf(Cf::kMeta), "disk_probe", std::to_string(next_label_)),
                    "probing for free space");
@@ -804,6 +818,9 @@ Status StoreImpl::commit(std::vector<Pending>& group) {
       add_vectors.insert(add_vectors.end(), p.vectors.begin(), p.vectors.end());
     }
   }
+  // The batch goes to the WAL now and to an SST at the next flush: it must
+  // fit above the reserve twice. Nothing in memory has changed yet.
+  RAGD_RETURN_IF_ERROR(after_write(check_reserve(2 * static_cast<uint64_t>(batch.GetDataSize()))));
   Status ann_status;
   rocksdb::Status written;
   if (add_labels.empty()) {

@@ -61,6 +61,15 @@ struct StoreOptions {
   size_t faiss_train_size = 0;
   // FAISS IVF lists probed per query. Default: 16.
   int faiss_nprobe = 16;
+  // Bytes of free space kept on the store's file system: a write that would
+  // leave less (free space below the reserve plus the write's own size) fails
+  // with kNoSpace before RocksDB sees it, and the store reports disk full
+  // until space is back. RocksDB itself cannot be trusted to recover from a
+  // write that ran out of space (a failed WAL write leaves the DB unable to
+  // resume, and Debian's librocksdb, built with assertions, aborts on the
+  // next sync), so the store never lets its own writes get there. 0 = off.
+  // Default: 64 MiB.
+  uint64_t free_space_reserve = 64ull << 20;
   // Fault injection for tests: while it returns true, every file write of
   // the store (RocksDB's WAL, SST, MANIFEST; our snapshot files) fails with
   // ENOSPC, as on a full disk. Called from RocksDB's threads too, so it must

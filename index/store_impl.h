@@ -191,8 +191,13 @@ class StoreImpl final : public Store {
   // until then) and fails fast with kNoSpace if it cannot. after_write(s):
   // notes the outcome of a write (sets or clears no_space_, logs the
   // change once) and returns s. REQUIRES: write_mu_ held.
-  Status before_write();
+  // before_write(bytes) also fails with kNoSpace when the file system's free
+  // space is below StoreOptions::free_space_reserve + bytes (the reserve).
+  Status before_write(uint64_t bytes = 0);
   Status after_write(Status s);
+  // kNoSpace when the free space under the store is below the reserve plus
+  // `bytes`; ok when it is not, or it cannot be read, or the reserve is off.
+  Status check_reserve(uint64_t bytes) const;
   // Removes our temporary files (lex.index.tmp, ann.*.tmp, any *.tmp of the
   // store directory's top level; RocksDB's own are *.dbtmp): left by a
   // failed or interrupted snapshot, they only hold disk space.

@@ -31,6 +31,10 @@ struct CommonOptions {
   // Vector index of a new store: "hnsw" or "faiss:<index_factory string>".
   // An existing store keeps the index it was created with. Default: "hnsw".
   std::string index = "hnsw";
+  // Free space kept on the data directory's file system, MiB: writes that
+  // would go below it answer "disk full" (StoreOptions::free_space_reserve).
+  // 0 = off. Default: 64.
+  uint64_t min_free_mib = 64;
 };
 
 // Adds --data and --glove to a subcommand, bound to `opts`.

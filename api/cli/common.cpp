@@ -26,6 +26,9 @@ void add_common_options(CLI::App& cmd, CommonOptions& opts) {
   cmd.add_option("--index", opts.index,
                  "vector index of a new store: hnsw or faiss:<index_factory>, e.g. \"faiss:IVF256,PQ16\"")
       ->capture_default_str();
+  cmd.add_option("--min-free-space", opts.min_free_mib,
+                 "MiB kept free on the data directory's disk: writes that would go below answer disk full (0 = off)")
+      ->capture_default_str();
 }
 
 ServiceOptions service_options(const CommonOptions& opts, EmbedderLoad load, bool read_only, bool bind_encoder) {
@@ -33,6 +36,7 @@ ServiceOptions service_options(const CommonOptions& opts, EmbedderLoad load, boo
   so.store.dir = opts.data;
   so.store.read_only = read_only;
   so.store.vector_index = opts.index;
+  so.store.free_space_reserve = opts.min_free_mib << 20;
   so.glove = opts.glove;
   so.encoder.model = opts.embed_model;
   so.encoder.prefix_preset = opts.embed_prefixes;

@@ -28,6 +28,42 @@ Status put_doc(Store& s, const std::string& id, uint32_t seed) {
   return r.status();
 }
 
+// The reserve: a write that would leave less free space than
+// StoreOptions::free_space_reserve fails with kNoSpace before RocksDB sees
+// it, changes nothing, and sets disk_full; the same store opened with a
+// reserve the disk holds takes the write.
+TEST(StoreDiskFull, WritesBelowTheFreeSpaceReserveAreRefusedBeforeRocksDb) {
+  TempDir dir("reserve");
+  StoreOptions o = options_for(dir.path());
+  {
+    auto store = open_store(o);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->bind_encoder("enc", kDim).is_ok());
+    ASSERT_TRUE(put_doc(*store, "kept", 1).is_ok());
+  }
+  o.free_space_reserve = uint64_t{1} << 60;  // more than any disk has free
+  {
+    auto store = open_store(o);
+    ASSERT_TRUE(store);
+    Status w = put_doc(*store, "refused", 2);
+    EXPECT_EQ(w.code(), StatusCode::kNoSpace) << w.to_string();
+    EXPECT_NE(w.message().find("below the reserve"), std::string::npos) << w.message();
+    EXPECT_TRUE(store->stats().disk_full);
+    EXPECT_EQ(store->remove("kept").status().code(), StatusCode::kNoSpace);
+    EXPECT_EQ(store->put_state("cursor", "x").code(), StatusCode::kNoSpace);
+    EXPECT_TRUE(store->recheck_disk_full());
+    EXPECT_TRUE(store->get_document("kept").is_ok());
+    EXPECT_EQ(store->get_document("refused").status().code(), StatusCode::kNotFound);
+  }
+  o.free_space_reserve = 1 << 20;
+  auto store = open_store(o);
+  ASSERT_TRUE(store);
+  EXPECT_FALSE(store->recheck_disk_full());
+  ASSERT_TRUE(put_doc(*store, "after", 3).is_ok());
+  EXPECT_FALSE(store->stats().disk_full);
+  EXPECT_EQ(store->stats().documents, 2u);
+}
+
 TEST(StoreDiskFull, WritesFailWithNoSpaceAndRecoverWhenSpaceIsBack) {
   TempDir dir("diskfull");
   auto full = std::make_shared<std::atomic<bool>>(false);
