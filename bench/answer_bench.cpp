@@ -77,6 +77,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_process.h"
 #include "model/generator.h"
 #include "model/llama.h"
 #include "model/tokenizer.h"
@@ -86,6 +87,9 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using Json = nlohmann::json;
 using namespace ragd;
+using ragd::bench::run;
+using ragd::bench::slurp;
+using ragd::bench::spawn;
 
 namespace {
 
@@ -109,12 +113,6 @@ double pct(std::vector<double> v, double p) {
   return v[std::min(std::max<size_t>(i, 1), v.size()) - 1];
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string uptime_load() {
   std::string s = slurp("/proc/loadavg");
@@ -166,27 +164,7 @@ bool write_model(const fs::path& path, const std::vector<std::string>& kbs) {
 
 // ---------------------------------------------------------------- processes and sockets
 
-pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> a;
-    for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    execv(a[0], a.data());
-    _exit(127);
-  }
-  return pid;
-}
 
-int run(const std::vector<std::string>& argv, const fs::path& log) {
-  pid_t pid = spawn(argv, log);
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
 
 int connect_to(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -272,30 +250,12 @@ std::vector<int> parse_list(const std::string& s) {
   return v;
 }
 
-// A Lua string literal.
-std::string lua_quote(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (c < 32) continue;
-    out += static_cast<char>(c);
-  }
-  return out + "\"";
-}
 
 // The wrk script: request bodies cycle through the questions; every 4th
 // asks for runbooks only, every 5th is lexical. The done() hook prints
 // machine-readable lines (latency in microseconds).
 std::string wrk_script(const std::vector<std::string>& questions) {
-  std::string bodies = "local bodies = {\n";
-  for (size_t i = 0; i < questions.size(); ++i) {
-    Json b{{"query", questions[i]}, {"k", 10}};
-    if (i % 4 == 1) b["filters"] = Json{{"kind", "runbook"}};
-    if (i % 5 == 2) b["mode"] = "lexical";
-    bodies += "  " + lua_quote(b.dump()) + ",\n";
-  }
-  bodies += "}\n";
-  return bodies + R"(wrk.method = "POST"
+  return bench::wrk_search_bodies(questions) + R"(wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local threads = {}
 function setup(thread)

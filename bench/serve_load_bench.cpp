@@ -42,10 +42,14 @@
 #include <vector>
 
 #include "bench_args.h"
+#include "bench_process.h"
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 using namespace ragd;
+using ragd::bench::run;
+using ragd::bench::slurp;
+using ragd::bench::spawn;
 
 namespace {
 
@@ -54,34 +58,8 @@ struct Args {
   std::string ragd, kb = "examples/kb", questions = "examples/kb-eval/questions.jsonl", glove, dir;
 };
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
-pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> a;
-    for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    execv(a[0], a.data());
-    _exit(127);
-  }
-  return pid;
-}
 
-int run(const std::vector<std::string>& argv, const fs::path& log) {
-  pid_t pid = spawn(argv, log);
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
 
 bool port_answers(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -106,27 +84,12 @@ std::vector<std::string> load_questions(const fs::path& file) {
   return qs;
 }
 
-std::string lua_quote(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (c < 32) continue;
-    out += static_cast<char>(c);
-  }
-  return out + "\"";
-}
 
 // Bodies cycle through the questions; the done() hook prints
 // machine-readable lines (latency in microseconds).
 std::string wrk_script(const std::vector<std::string>& questions, const std::string& key) {
-  std::string s = "local bodies = {\n";
-  for (size_t i = 0; i < questions.size(); ++i) {
-    Json b{{"query", questions[i]}, {"k", 10}};
-    if (i % 4 == 1) b["filters"] = Json{{"kind", "runbook"}};
-    if (i % 5 == 2) b["mode"] = "lexical";
-    s += "  " + lua_quote(b.dump()) + ",\n";
-  }
-  s += "}\nwrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n";
+  std::string s = bench::wrk_search_bodies(questions);
+  s += "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n";
   if (!key.empty()) s += "wrk.headers[\"Authorization\"] = \"Bearer " + key + "\"\n";
   return s + R"(local threads = {}
 function setup(thread)

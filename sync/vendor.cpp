@@ -14,13 +14,8 @@
 #include "connectors/connector.h"
 
 namespace ragd::sync {
-namespace {
 
-using json = nlohmann::json;
-
-// A field as text: plain strings, numbers, or ServiceNow's
-// {"display_value","value"} objects (`value`: the raw, UTC form).
-std::string raw_value(const json& obj, const char* key) {
+std::string field_text(const nlohmann::json& obj, const char* key) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return "";
   if (it->is_string()) return it->get<std::string>();
@@ -31,6 +26,12 @@ std::string raw_value(const json& obj, const char* key) {
   }
   return "";
 }
+
+namespace {
+
+using json = nlohmann::json;
+
+std::string raw_value(const json& obj, const char* key) { return field_text(obj, key); }
 
 // A page's JSON body, checked to hold the array `field` of records: the one
 // check every vendor's page goes through. A failed request is its own error;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <memory>
 #include <optional>
 #include <string>
@@ -71,6 +72,12 @@ Page map_one_record(const SourceConfig& source, std::string_view record_json);
 // vendor answers 404 (deleted); kUnimplemented for the other types (their
 // webhooks carry the record).
 Result<std::string> fetch_one_record(const SourceConfig& source, HttpClient& http, const std::string& vendor_id);
+
+// A record's field as text: a string, an integer, or ServiceNow's
+// {"display_value","value"} object (its `value`, the raw, UTC form); "" when
+// absent, null or of another type. The poller and the webhooks read fields
+// with it.
+std::string field_text(const nlohmann::json& obj, const char* key);
 
 // "YYYY-MM-DD hh:mm:ss" (ServiceNow) and "yyyy/MM/dd HH:mm" (JQL, CQL), UTC.
 std::string format_servicenow_time(int64_t unix_seconds);

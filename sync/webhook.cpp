@@ -7,6 +7,7 @@
 
 #include "auth/crypto.h"
 #include "connectors/connector.h"
+#include "sync/vendor.h"
 
 namespace ragd::sync {
 namespace {
@@ -48,18 +49,6 @@ std::string sha256_hex(const std::string& value) {
   std::string hex = value.substr(prefix.size());
   std::transform(hex.begin(), hex.end(), hex.begin(), [](unsigned char c) { return std::tolower(c); });
   return hex;
-}
-
-std::string text_of(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return "";
-  if (it->is_string()) return it->get<std::string>();
-  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
-  if (it->is_object()) {
-    auto v = it->find("value");
-    if (v != it->end() && v->is_string()) return v->get<std::string>();
-  }
-  return "";
 }
 
 }  // namespace
@@ -152,11 +141,11 @@ Result<WebhookEvent> parse_webhook_event(const SourceConfig& source, std::string
   WebhookEvent ev;
   switch (source.type) {
     case SourceType::kZendesk: {
-      ev.event = text_of(j, "type");
+      ev.event = field_text(j, "type");
       std::string id;
-      if (auto d = j.find("detail"); d != j.end() && d->is_object()) id = text_of(*d, "id");
-      if (auto t = j.find("ticket"); id.empty() && t != j.end() && t->is_object()) id = text_of(*t, "id");
-      if (id.empty()) id = text_of(j, "ticket_id");
+      if (auto d = j.find("detail"); d != j.end() && d->is_object()) id = field_text(*d, "id");
+      if (auto t = j.find("ticket"); id.empty() && t != j.end() && t->is_object()) id = field_text(*t, "id");
+      if (id.empty()) id = field_text(j, "ticket_id");
       if (id.empty() || !parse_digits(id)) {
         return Status::invalid_argument("Zendesk event without a numeric ticket id (detail.id, ticket.id or ticket_id)");
       }
@@ -170,15 +159,15 @@ Result<WebhookEvent> parse_webhook_event(const SourceConfig& source, std::string
       return ev;
     }
     case SourceType::kJira: {
-      ev.event = text_of(j, "webhookEvent");
+      ev.event = field_text(j, "webhookEvent");
       auto issue = j.find("issue");
-      if (issue == j.end() || !issue->is_object() || text_of(*issue, "key").empty()) {
+      if (issue == j.end() || !issue->is_object() || field_text(*issue, "key").empty()) {
         if (ev.event.rfind("jira:issue_", 0) == 0) return Status::invalid_argument("Jira event without issue.key");
         return ev;  // not an issue event: ignored
       }
       if (ev.event == "jira:issue_deleted") {
         ev.kind = WebhookEvent::Kind::kDelete;
-        ev.document_id = text_of(*issue, "key");
+        ev.document_id = field_text(*issue, "key");
       } else if (ev.event == "jira:issue_created" || ev.event == "jira:issue_updated") {
         ev.kind = WebhookEvent::Kind::kUpsert;
         ev.record = issue->dump();
@@ -187,17 +176,17 @@ Result<WebhookEvent> parse_webhook_event(const SourceConfig& source, std::string
     }
     case SourceType::kServiceNow:
     case SourceType::kServiceNowKb: {
-      ev.event = text_of(j, "operation");
+      ev.event = field_text(j, "operation");
       auto rec = j.find("record");
       if (rec == j.end() || !rec->is_object()) return Status::invalid_argument("ServiceNow event without a record object");
-      const std::string table = text_of(j, "table");
+      const std::string table = field_text(j, "table");
       if (!table.empty() && table != source.table) {
         return Status::invalid_argument("ServiceNow event for table '" + table.substr(0, 80) + "', the source reads '" +
                                         source.table + "'");
       }
       if (ev.event == "delete") {
-        std::string id = text_of(*rec, "number");
-        if (id.empty()) id = text_of(*rec, "sys_id");
+        std::string id = field_text(*rec, "number");
+        if (id.empty()) id = field_text(*rec, "sys_id");
         if (id.empty()) return Status::invalid_argument("ServiceNow delete event without record.number or sys_id");
         ev.kind = WebhookEvent::Kind::kDelete;
         ev.document_id = id;
@@ -210,10 +199,10 @@ Result<WebhookEvent> parse_webhook_event(const SourceConfig& source, std::string
       return ev;
     }
     case SourceType::kConfluence: {
-      ev.event = text_of(j, "event");
-      if (ev.event.empty()) ev.event = text_of(j, "webhookEvent");
+      ev.event = field_text(j, "event");
+      if (ev.event.empty()) ev.event = field_text(j, "webhookEvent");
       std::string id;
-      if (auto p = j.find("page"); p != j.end() && p->is_object()) id = text_of(*p, "id");
+      if (auto p = j.find("page"); p != j.end() && p->is_object()) id = field_text(*p, "id");
       if (id.empty() || !parse_digits(id)) {
         if (ev.event.rfind("page_", 0) == 0 || ev.event.empty()) {
           return Status::invalid_argument("Confluence event without a numeric page.id");
