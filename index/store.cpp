@@ -495,7 +495,9 @@ bool StoreImpl::recheck_disk_full() {
   if (!no_space_.load()) return false;
   std::unique_lock w(write_mu_, std::try_to_lock);
   if (!w.owns_lock()) return no_space_.load();
-  Status s = before_write();
+  // Back to normal only with the reserve free twice over, so /healthz does
+  // not flap between "ok" and a write that is refused again.
+  Status s = before_write(options_.free_space_reserve);
   // Resume() succeeds at once when RocksDB had no error to clear (a
   // snapshot file did not fit): one small synced write shows whether
   // there is room again. It runs only above the reserve, so the probe

@@ -67,7 +67,9 @@ struct StoreOptions {
   // until space is back. RocksDB itself cannot be trusted to recover from a
   // write that ran out of space (a failed WAL write leaves the DB unable to
   // resume, and Debian's librocksdb, built with assertions, aborts on the
-  // next sync), so the store never lets its own writes get there. 0 = off.
+  // next sync), so the store never lets its own writes get there. Once
+  // refused, the store counts as full (stats().disk_full, /healthz) until
+  // twice the reserve is free. 0 = off.
   // Default: 64 MiB.
   uint64_t free_space_reserve = 64ull << 20;
   // Fault injection for tests: while it returns true, every file write of
