@@ -1,4 +1,5 @@
 #include "triage/learners.h"
+#include "triage/bytes.h"
 
 #include <algorithm>
 #include <cmath>
@@ -116,34 +117,6 @@ void LinearModel::quantize() {
 }
 
 namespace {
-
-template <class T>
-void put(std::string& out, T v) {
-  out.append(reinterpret_cast<const char*>(&v), sizeof v);
-}
-
-class Reader {
- public:
-  explicit Reader(std::string_view b) : b_(b) {}
-  template <class T>
-  bool get(T& v) {
-    if (b_.size() - pos_ < sizeof v) return false;
-    std::memcpy(&v, b_.data() + pos_, sizeof v);
-    pos_ += sizeof v;
-    return true;
-  }
-  bool bytes(void* dst, size_t n) {
-    if (b_.size() - pos_ < n) return false;
-    std::memcpy(dst, b_.data() + pos_, n);
-    pos_ += n;
-    return true;
-  }
-  bool done() const { return pos_ == b_.size(); }
-
- private:
-  std::string_view b_;
-  size_t pos_ = 0;
-};
 
 constexpr uint32_t kLinearMagic = 0x314c5254;  // "TRL1"
 

@@ -1,4 +1,5 @@
 #include "triage/model.h"
+#include "triage/bytes.h"
 
 #include <cmath>
 #include <cstring>
@@ -7,39 +8,6 @@ namespace ragd::triage {
 namespace {
 
 constexpr uint32_t kFieldMagic = 0x31465254;  // "TRF1"
-
-template <class T>
-void put(std::string& out, T v) {
-  out.append(reinterpret_cast<const char*>(&v), sizeof v);
-}
-void put_str(std::string& out, const std::string& s) {
-  put(out, static_cast<uint32_t>(s.size()));
-  out += s;
-}
-
-class Reader {
- public:
-  explicit Reader(std::string_view b) : b_(b) {}
-  template <class T>
-  bool get(T& v) {
-    if (b_.size() - pos_ < sizeof v) return false;
-    std::memcpy(&v, b_.data() + pos_, sizeof v);
-    pos_ += sizeof v;
-    return true;
-  }
-  bool str(std::string& s, size_t max = 1 << 20) {
-    uint32_t n = 0;
-    if (!get(n) || n > max || b_.size() - pos_ < n) return false;
-    s.assign(b_.data() + pos_, n);
-    pos_ += n;
-    return true;
-  }
-  std::string_view rest() const { return b_.substr(pos_); }
-
- private:
-  std::string_view b_;
-  size_t pos_ = 0;
-};
 
 void put_vectorizer(std::string& out, const Vectorizer& v) {
   const FeatureOptions& o = v.options();
