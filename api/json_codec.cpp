@@ -510,6 +510,17 @@ std::string status_code_slug(StatusCode code) {
   return s;
 }
 
+Json time_json(int64_t ms) {
+  if (ms <= 0) return nullptr;
+  time_t t = static_cast<time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
 Json error_to_json(const std::string& code, const std::string& message) {
   return Json{{"error", Json{{"code", code}, {"message", message}}}};
 }

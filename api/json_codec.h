@@ -54,6 +54,9 @@ Json stats_to_json(const StoreStats& s);
 
 // {"error":{"code":"not_found","message":"..."}}
 Json error_to_json(const std::string& code, const std::string& message);
+// Unix milliseconds as RFC 3339 UTC ("2026-12-04T18:30:00.123Z"); null for
+// 0 or less (never).
+Json time_json(int64_t ms);
 // "invalid_argument", "not_found", ...
 std::string status_code_slug(StatusCode code);
 

@@ -7,6 +7,13 @@
 
 namespace ragd::api {
 
+Response json_response(const nlohmann::json& j, int status) {
+  Response r;
+  r.status = status;
+  r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
 int http_status(const Status& status) {
   switch (status.code()) {
     case StatusCode::kOk: return 200;

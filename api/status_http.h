@@ -9,10 +9,15 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "api/http_types.h"
 #include "ragd/status.h"
 
 namespace ragd::api {
+
+// A JSON response body (application/json), invalid UTF-8 replaced.
+Response json_response(const nlohmann::json& j, int status = 200);
 
 // 400 invalid argument, 401 unauthenticated, 403 permission denied, 404 not
 // found, 408 timeout, 409 already exists / failed precondition, 413 resource

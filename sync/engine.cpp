@@ -22,6 +22,7 @@ bool is_document_error(const std::string& line) {
 }  // namespace
 
 std::string cursor_key(const std::string& source_name) { return "sync:" + source_name; }
+std::string prune_key(const std::string& source_name) { return "sync-prune:" + source_name; }
 
 SyncEngine::SyncEngine(Store& store, const Embedder& embedder, IngestOptions ingest, HttpOptions http)
     : store_(store), embedder_(embedder), ingest_(std::move(ingest)), http_(http) {}
@@ -66,6 +67,100 @@ Status SyncEngine::apply(const SourceConfig& source, Page& page, SyncCounts& cou
   return Status::ok();
 }
 
+Status SyncEngine::connect(const SourceConfig& source, HttpClient& http, const std::atomic<bool>& halt) {
+  http.sleep = [this, &halt, sleep_fn = sleep_override](int64_t ms) {
+    if (sleep_fn) return halt.load() ? false : sleep_fn(ms);
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < until) {
+      if (stop.load() || halt.load()) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(
+          50, std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count() + 1)));
+    }
+    return true;
+  };
+  auto secret = load_secret(source);
+  if (!secret.is_ok()) return secret.status();
+  if (source.auth == AuthKind::kBasic) http.set_basic_auth(source.user, *secret);
+  if (source.auth == AuthKind::kBearer) http.set_bearer(*secret);
+  return Status::ok();
+}
+
+Status SyncEngine::remove_unlisted(const SourceConfig& source, const std::set<std::string>& listed,
+                                   double max_fraction, SyncCounts& counts) {
+  std::vector<std::string> stale;
+  uint64_t stored = 0;
+  Status read_error;
+  store_.for_each_document([&](const std::string& id) {
+    auto doc = store_.get_document(id);
+    if (!doc.is_ok()) {
+      if (doc.status().code() != StatusCode::kNotFound && read_error.is_ok()) read_error = doc.status();
+      return;
+    }
+    auto it = doc->metadata.find(kSourceKey);
+    if (it == doc->metadata.end() || it->second != source.name) return;
+    ++stored;
+    if (listed.count(id) == 0) stale.push_back(id);
+  });
+  // A document the store could not read is not known to be stale or not:
+  // remove nothing rather than guess.
+  if (!read_error.is_ok()) return read_error.with_context("source '" + source.name + "': pruning");
+  if (!stale.empty() && static_cast<double>(stale.size()) > max_fraction * static_cast<double>(stored)) {
+    return Status::failed_precondition(
+        "source '" + source.name + "': the listing leaves out " + std::to_string(stale.size()) + " of the " +
+        std::to_string(stored) + " stored documents, more than prune_max_fraction (" + std::to_string(max_fraction) +
+        "); nothing removed. Check the source's query and permissions, then raise prune_max_fraction or run "
+        "`ragd sync --full`");
+  }
+  for (const std::string& id : stale) {
+    auto removed = store_.remove(id);
+    if (!removed.is_ok()) return removed.status().with_context("source '" + source.name + "': pruning " + id);
+    if (*removed) ++counts.deleted;
+  }
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return store_.put_state(prune_key(source.name), std::to_string(now))
+      .with_context("source '" + source.name + "': saving the prune time");
+}
+
+SyncResult SyncEngine::prune(const SourceConfig& source) {
+  SyncResult out;
+  HttpClient http(http_);
+  const std::atomic<bool> no_halt{false};
+  if (Status st = connect(source, http, no_halt); !st.is_ok()) {
+    out.status = st;
+    return out;
+  }
+  std::unique_ptr<VendorClient> client = make_vendor_client(source, http);
+  std::set<std::string> listed;
+  std::string token;
+  // A listing that repeats a token would never end; more pages than this
+  // many ids could fill is the same failure.
+  std::set<std::string> tokens;
+  while (true) {
+    if (stop.load()) {
+      out.status = Status::cancelled("source '" + source.name + "': prune stopped; nothing removed");
+      return out;
+    }
+    auto page = client->list_ids(token);
+    out.counts.retries = http.retries();
+    if (!page.is_ok()) {
+      out.status = page.status().with_context("source '" + source.name + "': id listing; nothing removed");
+      return out;
+    }
+    ++out.counts.pages;
+    out.counts.fetched += page->ids.size();
+    listed.insert(page->ids.begin(), page->ids.end());
+    if (page->last) break;
+    if (page->next.empty() || !tokens.insert(page->next).second) {
+      out.status = Status::corruption("source '" + source.name + "': the id listing repeated a page; nothing removed");
+      return out;
+    }
+    token = page->next;
+  }
+  out.status = remove_unlisted(source, listed, source.prune_max_fraction, out.counts);
+  return out;
+}
+
 SyncResult SyncEngine::run(const SourceConfig& source, const SyncRunOptions& options) {
   SyncResult out;
   auto note = [&out](std::string line) {
@@ -94,23 +189,10 @@ SyncResult SyncEngine::run(const SourceConfig& source, const SyncRunOptions& opt
   HttpClient http(http_);
   // `halt` stops a fetch running ahead when this pass ends early.
   std::atomic<bool> halt{false};
-  http.sleep = [this, &halt, sleep_fn = sleep_override](int64_t ms) {
-    if (sleep_fn) return halt.load() ? false : sleep_fn(ms);
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-    while (std::chrono::steady_clock::now() < until) {
-      if (stop.load() || halt.load()) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(
-          50, std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count() + 1)));
-    }
-    return true;
-  };
-  auto secret = load_secret(source);
-  if (!secret.is_ok()) {
-    out.status = secret.status();
+  if (Status st = connect(source, http, halt); !st.is_ok()) {
+    out.status = st;
     return out;
   }
-  if (source.auth == AuthKind::kBasic) http.set_basic_auth(source.user, *secret);
-  if (source.auth == AuthKind::kBearer) http.set_bearer(*secret);
   std::unique_ptr<VendorClient> client = make_vendor_client(source, http);
 
   // The next page is fetched and mapped (HTTP, JSON, connectors) on a second
@@ -171,22 +253,11 @@ SyncResult SyncEngine::run(const SourceConfig& source, const SyncRunOptions& opt
     }
   }
   if (options.full && complete && !stop.load()) {
-    // Pruning: what the source no longer lists leaves the index.
-    std::vector<std::string> stale;
-    store_.for_each_document([&](const std::string& id) {
-      if (seen.count(id) != 0) return;
-      auto doc = store_.get_document(id);
-      if (!doc.is_ok()) return;
-      auto it = doc->metadata.find(kSourceKey);
-      if (it != doc->metadata.end() && it->second == source.name) stale.push_back(id);
-    });
-    for (const std::string& id : stale) {
-      auto removed = store_.remove(id);
-      if (!removed.is_ok()) {
-        out.status = removed.status().with_context("source '" + source.name + "': pruning " + id);
-        return out;
-      }
-      if (*removed) ++out.counts.deleted;
+    // Pruning: what the source no longer lists leaves the index. The pass
+    // read every record, so no share of them is too large to remove.
+    if (Status st = remove_unlisted(source, seen, 1.0, out.counts); !st.is_ok()) {
+      out.status = st;
+      return out;
     }
   }
   if (stop.load() && !complete) out.status = Status::cancelled("source '" + source.name + "': stopped");

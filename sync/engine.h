@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,9 @@ struct SyncRunOptions {
 
 // The store key of a source's cursor.
 std::string cursor_key(const std::string& source_name);
+// The store key of the end of a source's last prune that finished (unix
+// milliseconds, decimal): SyncEngine::prune and full passes write it.
+std::string prune_key(const std::string& source_name);
 
 class SyncEngine {
  public:
@@ -72,6 +76,15 @@ class SyncEngine {
   // Not ok when the store failed (nothing of the page should be trusted).
   Status apply(const SourceConfig& source, Page& page, SyncCounts& counts, std::vector<std::string>& errors);
 
+  // Pruning without a full pass: lists the ids the source holds now
+  // (VendorClient::list_ids, a few bytes per record) and removes this
+  // source's stored documents that the listing left out. Nothing is
+  // removed when the listing fails or stops, when a stored document cannot
+  // be read, or when the removals would exceed the source's
+  // prune_max_fraction (kFailedPrecondition). Counts: fetched = ids listed,
+  // pages, deleted. Moves no cursor.
+  SyncResult prune(const SourceConfig& source);
+
   // Called after every page (on the caller's thread).
   std::function<void(const SourceConfig&, const SyncCounts&, std::optional<uint64_t> total)> on_page;
   // Set from another thread to stop the pass at the next page or wait.
@@ -80,6 +93,13 @@ class SyncEngine {
   std::function<bool(int64_t ms)> sleep_override;
 
  private:
+  // Gives `http` the source's credentials and a sleep that ends early on
+  // `stop` or `halt`.
+  Status connect(const SourceConfig& source, HttpClient& http, const std::atomic<bool>& halt);
+  // Removes the documents of `source` whose ids are not in `listed`.
+  Status remove_unlisted(const SourceConfig& source, const std::set<std::string>& listed, double max_fraction,
+                         SyncCounts& counts);
+
   Store& store_;
   const Embedder& embedder_;
   IngestOptions ingest_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 
 #include "sync/vendor.h"
 
@@ -58,6 +59,20 @@ void Scheduler::start() {
   const int64_t now = now_ms();
   for (auto& slot : slots_) {
     slot->state.next_run_ms = options_.run_at_start ? now : now + slot->config.interval_seconds * 1000;
+    // The first prune is due one prune_interval after the last one stored,
+    // or after start when none is.
+    auto last = store_.get_state(prune_key(slot->config.name));
+    if (last.is_ok() && !last->empty()) {
+      try {
+        slot->state.last_prune_ms = std::stoll(*last);
+      } catch (const std::exception&) {
+        slot->state.last_prune_ms = 0;
+      }
+    }
+    if (slot->config.prune_interval_seconds > 0) {
+      slot->state.next_prune_ms =
+          (slot->state.last_prune_ms > 0 ? slot->state.last_prune_ms : now) + slot->config.prune_interval_seconds * 1000;
+    }
     Slot* s = slot.get();
     slot->thread = std::thread([this, s] { loop(*s); });
   }
@@ -77,14 +92,14 @@ void Scheduler::stop() {
   }
 }
 
-Scheduler::Trigger Scheduler::trigger(const std::string& name, bool full) {
+Scheduler::Trigger Scheduler::trigger(const std::string& name, PassKind kind) {
   std::lock_guard lock(mu_);
   Slot* slot = find(name);
   if (slot == nullptr) return Trigger::kUnknown;
   if (slot->running || slot->requested) return Trigger::kAlreadyRunning;
   slot->requested = true;
-  slot->requested_full = full;
-  slot->state.running_full = full;
+  slot->requested_kind = kind;
+  slot->state.running_full = kind == PassKind::kFull;
   cv_.notify_all();
   return Trigger::kStarted;
 }
@@ -109,16 +124,20 @@ void Scheduler::loop(Slot& slot) {
     const auto next = Clock::time_point(std::chrono::milliseconds(slot.state.next_run_ms));
     cv_.wait_until(lock, next, [&] { return stopping_ || slot.requested || Clock::now() >= next; });
     if (stopping_) break;
-    const bool full = slot.requested && slot.requested_full;
+    const PassKind kind = slot.requested ? slot.requested_kind : PassKind::kIncremental;
+    const bool full = kind == PassKind::kFull;
     slot.requested = false;
-    slot.requested_full = false;
+    slot.requested_kind = PassKind::kIncremental;
     slot.running = true;
     slot.state.running = true;
     slot.state.running_full = full;
     slot.state.last_start_ms = now_ms();
 
     const Embedder* embedder = embedder_();
+    const bool prune_due = kind == PassKind::kPrune ||
+                           (slot.state.next_prune_ms > 0 && slot.state.last_start_ms >= slot.state.next_prune_ms);
     SyncResult result;
+    std::optional<SyncResult> pruned;  // the id-only prune after the pass, when one ran
     if (embedder == nullptr) {
       result.status = Status::failed_precondition("source '" + slot.config.name +
                                                   "': no encoder loaded (give --glove or --embed-model)");
@@ -129,11 +148,31 @@ void Scheduler::loop(Slot& slot) {
       SyncRunOptions run;
       run.full = full;
       result = engine.run(slot.config, run);
+      // Prune after a pass that finished, so the listing compares with a
+      // store that holds everything the source had when the pass ended.
+      if (!full && prune_due && result.status.is_ok() && !engine.stop.load()) pruned = engine.prune(slot.config);
       lock.lock();
       slot.engine = nullptr;
     }
     const int64_t end = now_ms();
     SourceStatus& st = slot.state;
+    if (pruned) {
+      st.last_prune_deleted = pruned->counts.deleted;
+      st.last_prune_error = pruned->status.is_ok() ? "" : pruned->status.message();
+      if (pruned->status.is_ok()) st.last_prune_ms = end;
+      // The pass's counts (and so the totals and /metrics) include what the
+      // prune removed; `fetched` stays the records the pass read.
+      result.counts.deleted += pruned->counts.deleted;
+      result.counts.retries += pruned->counts.retries;
+    } else if (full && result.status.is_ok()) {
+      st.last_prune_ms = end;
+      st.last_prune_deleted = result.counts.deleted;
+      st.last_prune_error.clear();
+    }
+    // A failed prune is tried again at the next pass, not a whole interval later.
+    if (slot.config.prune_interval_seconds > 0 && (full || pruned) && st.last_prune_error.empty()) {
+      st.next_prune_ms = st.last_prune_ms + slot.config.prune_interval_seconds * 1000;
+    }
     st.last_end_ms = end;
     st.last_counts = result.counts;
     add_counts(st.totals, result.counts);
@@ -151,7 +190,7 @@ void Scheduler::loop(Slot& slot) {
     st.next_run_ms = end + slot.config.interval_seconds * 1000;
     slot.running = false;
     st.running = false;
-    st.running_full = slot.requested && slot.requested_full;
+    st.running_full = slot.requested && slot.requested_kind == PassKind::kFull;
     cv_.notify_all();
   }
 }

@@ -58,6 +58,14 @@ struct SourceStatus {
   SyncCounts last_counts;         // of the last finished pass
   std::string last_error;         // "" when the last pass finished ok
   std::vector<std::string> last_record_errors;  // failed records of the last pass (first 20)
+  // Pruning (id-only listing, SyncEngine::prune; or a full pass): when the
+  // last one ended (kept in the store, so a restart does not prune again at
+  // once), what it removed, its error ("" when it finished ok), and when the
+  // next is due (0: prune_interval is 0).
+  int64_t last_prune_ms = 0;
+  uint64_t last_prune_deleted = 0;
+  std::string last_prune_error;
+  int64_t next_prune_ms = 0;
   std::string cursor;             // the stored cursor (JSON), "" before the first page
   // Since the server started: passes and webhooks together.
   SyncCounts totals;
@@ -95,8 +103,13 @@ class Scheduler {
   void stop();
 
   enum class Trigger { kStarted, kAlreadyRunning, kUnknown };
-  // Asks for a pass now (`full`: from the start, with pruning).
-  Trigger trigger(const std::string& name, bool full);
+  enum class PassKind {
+    kIncremental,  // from the cursor; then a prune if one is due
+    kPrune,        // from the cursor, then an id-only prune now
+    kFull,         // from an empty cursor, removing what it did not see
+  };
+  // Asks for a pass now.
+  Trigger trigger(const std::string& name, PassKind kind);
 
   std::vector<SourceStatus> status() const;
   size_t size() const { return slots_.size(); }
@@ -116,7 +129,7 @@ class Scheduler {
     // Guarded by mu_:
     bool running = false;
     bool requested = false;
-    bool requested_full = false;
+    PassKind requested_kind = PassKind::kIncremental;
     SyncEngine* engine = nullptr;  // the running pass's engine
     SourceStatus state;
   };

@@ -36,6 +36,15 @@ struct SourceConfig {
   std::string secret_file; // or a file holding it (one line)
   // Seconds between passes for `ragd serve` (not run by `ragd sync`). Default: 300.
   int64_t interval_seconds = 300;
+  // Seconds between id-only listings that remove what the source no longer
+  // holds (pruning; `ragd serve` runs one after a pass when due, `ragd sync
+  // --prune` on demand). 0: never. Default: 86400 (1d).
+  int64_t prune_interval_seconds = 86400;
+  // A prune that would remove more than this share of the source's stored
+  // documents is refused (a listing cut short by a wrong query or a
+  // permission change must not empty the index); `ragd sync --full` still
+  // prunes. Default: 0.5.
+  double prune_max_fraction = 0.5;
   std::vector<std::string> acl_groups;  // given to every document of the source
   std::string webhook_secret_env;       // the webhook secret (POST /v1/webhooks/{name}); unset: no webhooks
   // Records asked for per request (1-1000). Default: 100.

@@ -127,6 +127,25 @@ void set_field(SourceConfig& s, const Item& it, const std::string& where) {
     auto secs = parse_interval(v);
     if (!secs) throw std::invalid_argument(where + ": interval must look like 30s, 5m, 2h or 1d, got '" + v + "'");
     s.interval_seconds = *secs;
+  } else if (key == "prune_interval") {
+    if (v == "0" || v == "never") {
+      s.prune_interval_seconds = 0;
+    } else {
+      auto secs = parse_interval(v);
+      if (!secs) {
+        throw std::invalid_argument(where + ": prune_interval must look like 30s, 5m, 2h or 1d (or 0 for never), got '" +
+                                    v + "'");
+      }
+      s.prune_interval_seconds = *secs;
+    }
+  } else if (key == "prune_max_fraction") {
+    char* end = nullptr;
+    errno = 0;
+    const double f = std::strtod(v.c_str(), &end);
+    if (v.empty() || end != v.c_str() + v.size() || errno != 0 || !(f > 0.0 && f <= 1.0)) {
+      throw std::invalid_argument(where + ": prune_max_fraction must be a number in (0, 1], got '" + v + "'");
+    }
+    s.prune_max_fraction = f;
   } else if (key == "webhook_secret_env") {
     s.webhook_secret_env = v;
   } else if (key == "page_size") {
@@ -137,7 +156,8 @@ void set_field(SourceConfig& s, const Item& it, const std::string& where) {
   } else {
     throw std::invalid_argument(where + ": unknown key '" + key +
                                 "' in [[source]] (name, type, url, table, query, auth, user, secret_env, "
-                                "secret_file, interval, acl_groups, webhook_secret_env, page_size)");
+                                "secret_file, interval, prune_interval, prune_max_fraction, acl_groups, "
+                                "webhook_secret_env, page_size)");
   }
 }
 

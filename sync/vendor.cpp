@@ -3,6 +3,11 @@
 //   Jira (JSM) search     GET /rest/api/3/search/jql?jql=...&nextPageToken=...
 //   Zendesk export        GET /api/v2/incremental/tickets/cursor.json?start_time=0 | ?cursor=...
 //   Confluence search     GET {base}/rest/api/content/search?cql=...&expand=body.storage,...
+// and, for pruning, an id-only listing of each (list_ids):
+//   ServiceNow  the Table API with sysparm_fields=sys_id,number, keyset on sys_id
+//   Jira        the search with fields=id, ORDER BY key
+//   Zendesk     GET /api/v2/tickets.json?page[size]=N (cursor pagination)
+//   Confluence  the search without expansions, order by created
 #include "sync/vendor.h"
 
 #include <nlohmann/json.hpp>
@@ -209,6 +214,34 @@ class ServiceNowClient : public VendorClient {
     return page;
   }
 
+  Result<IdPage> list_ids(const std::string& token) override {
+    // Keyset on sys_id, which never changes; raw values, two fields.
+    std::string query = s_.query;
+    if (!token.empty()) query += std::string(query.empty() ? "" : "^") + "sys_id>" + token;
+    query += std::string(query.empty() ? "" : "^") + "ORDERBYsys_id";
+    const std::string url = s_.url + "/api/now/table/" + url_encode(s_.table) + "?sysparm_query=" +
+                            url_encode(query) + "&sysparm_limit=" + std::to_string(s_.page_size) +
+                            "&sysparm_offset=0&sysparm_exclude_reference_link=true&sysparm_fields=" +
+                            url_encode("sys_id,number");
+    auto r = http_.get(url);
+    auto body = page_body(r, "ServiceNow " + s_.table + " id listing", "result");
+    if (!body.is_ok()) return body.status();
+    IdPage out;
+    size_t rows = 0;
+    std::string last_sys_id;
+    for (const json& rec : (*body)["result"]) {
+      ++rows;
+      const std::string sys_id = rec.is_object() ? raw_value(rec, "sys_id") : "";
+      if (sys_id.empty()) return Status::corruption("ServiceNow " + s_.table + " id listing: a row without sys_id");
+      const std::string number = raw_value(rec, "number");
+      out.ids.push_back(number.empty() ? sys_id : number);
+      last_sys_id = sys_id;
+    }
+    out.last = rows < static_cast<size_t>(s_.page_size) || !link_has_next(r->headers);
+    if (!out.last) out.next = last_sys_id;
+    return out;
+  }
+
  private:
   const SourceConfig& s_;
   HttpClient& http_;
@@ -253,10 +286,27 @@ class JiraClient : public VendorClient {
  public:
   JiraClient(const SourceConfig& s, HttpClient& http) : s_(s), http_(http) {}
 
-  Result<Page> fetch(const Cursor& cursor) override {
+ private:
+  // The source's JQL and `updated >= since`. /search/jql refuses an
+  // unbounded query (one without a search restriction), so without either
+  // the restriction is "updated since 1970".
+  std::string bounded_jql(const std::string& since) const {
     std::string jql = s_.query.empty() ? "" : "(" + s_.query + ")";
-    if (!cursor.since.empty()) jql += std::string(jql.empty() ? "" : " AND ") + "updated >= \"" + cursor.since + "\"";
-    jql += " ORDER BY updated ASC, key ASC";
+    if (!since.empty() || jql.empty()) {
+      jql += std::string(jql.empty() ? "" : " AND ") + "updated >= \"" + (since.empty() ? "1970/01/01 00:00" : since) +
+             "\"";
+    }
+    return jql;
+  }
+  static std::string next_page_token(const json& body) {
+    auto tok = body.find("nextPageToken");
+    if (body.value("isLast", false) || tok == body.end() || !tok->is_string()) return "";
+    return tok->get<std::string>();
+  }
+
+ public:
+  Result<Page> fetch(const Cursor& cursor) override {
+    const std::string jql = bounded_jql(cursor.since) + " ORDER BY updated ASC, key ASC";
     std::string url = s_.url + "/rest/api/3/search/jql?jql=" + url_encode(jql) +
                       "&maxResults=" + std::to_string(s_.page_size) + "&fields=" + url_encode(kJiraFields);
     if (!cursor.token.empty()) url += "&nextPageToken=" + url_encode(cursor.token);
@@ -270,14 +320,33 @@ class JiraClient : public VendorClient {
       ++page.fetched;
       page.next.pass_max = std::max(page.next.pass_max, map_jira_issue(issue, page));
     }
-    auto tok = body->find("nextPageToken");
-    bool is_last = body->value("isLast", false);
-    if (!is_last && tok != body->end() && tok->is_string() && !tok->get<std::string>().empty()) {
-      page.next.token = tok->get<std::string>();
+    if (std::string tok = next_page_token(*body); !tok.empty()) {
+      page.next.token = tok;
     } else {
       end_pass(cursor, page);
     }
     return page;
+  }
+
+  Result<IdPage> list_ids(const std::string& token) override {
+    // Keys never change and new issues sort last, so key order does not
+    // shift under a running listing the way update order does.
+    const std::string jql = bounded_jql("") + " ORDER BY key ASC";
+    std::string url = s_.url + "/rest/api/3/search/jql?jql=" + url_encode(jql) +
+                      "&maxResults=" + std::to_string(s_.page_size) + "&fields=id";
+    if (!token.empty()) url += "&nextPageToken=" + url_encode(token);
+    auto r = http_.get(url);
+    auto body = page_body(r, "Jira id listing", "issues");
+    if (!body.is_ok()) return body.status();
+    IdPage out;
+    for (const json& issue : (*body)["issues"]) {
+      const std::string key = issue.is_object() ? raw_value(issue, "key") : "";
+      if (key.empty()) return Status::corruption("Jira id listing: an issue without key");
+      out.ids.push_back(key);
+    }
+    out.next = next_page_token(*body);
+    out.last = out.next.empty();
+    return out;
   }
 
  private:
@@ -326,6 +395,35 @@ class ZendeskClient : public VendorClient {
     }
     page.last = body->value("end_of_stream", true);
     return page;
+  }
+
+  Result<IdPage> list_ids(const std::string& token) override {
+    // List Tickets with cursor pagination: deleted tickets are not listed.
+    const std::string url = token.empty() ? s_.url + "/api/v2/tickets.json?page%5Bsize%5D=" +
+                                                std::to_string(std::min(s_.page_size, 100))
+                                          : s_.url + token;
+    auto r = http_.get(url);
+    auto body = page_body(r, "Zendesk ticket listing", "tickets");
+    if (!body.is_ok()) return body.status();
+    IdPage out;
+    for (const json& t : (*body)["tickets"]) {
+      const std::string id = t.is_object() ? raw_value(t, "id") : "";
+      if (id.empty()) return Status::corruption("Zendesk ticket listing: a ticket without id");
+      out.ids.push_back("ZD-" + id);
+    }
+    bool more = false;
+    if (auto m = body->find("meta"); m != body->end() && m->is_object()) more = m->value("has_more", false);
+    std::string next;
+    if (auto l = body->find("links"); l != body->end() && l->is_object()) next = raw_value(*l, "next");
+    // links.next is absolute; keep its path and query, the base is ours.
+    if (more) {
+      const size_t scheme = next.find("://");
+      const size_t path = scheme == std::string::npos ? std::string::npos : next.find('/', scheme + 3);
+      if (path == std::string::npos) return Status::corruption("Zendesk ticket listing: has_more without links.next");
+      out.next = next.substr(path);
+    }
+    out.last = out.next.empty();
+    return out;
   }
 
  private:
@@ -436,6 +534,32 @@ class ConfluenceClient : public VendorClient {
       end_pass(cursor, page);
     }
     return page;
+  }
+
+  Result<IdPage> list_ids(const std::string& token) override {
+    std::string url = token;
+    if (url.empty()) {
+      // Creation order: a page edited during the listing does not move.
+      std::string cql = "type=page";
+      if (!s_.query.empty()) cql += " AND (" + s_.query + ")";
+      cql += " order by created asc";
+      url = "/rest/api/content/search?cql=" + url_encode(cql) + "&limit=" + std::to_string(s_.page_size);
+    }
+    auto r = http_.get(s_.url + url);
+    auto body = page_body(r, "Confluence id listing", "results");
+    if (!body.is_ok()) return body.status();
+    IdPage out;
+    for (const json& c : (*body)["results"]) {
+      const std::string id = c.is_object() ? raw_value(c, "id") : "";
+      if (id.empty()) return Status::corruption("Confluence id listing: a result without id");
+      out.ids.push_back("confluence-" + id);
+    }
+    if (auto l = body->find("_links"); l != body->end() && l->is_object()) out.next = raw_value(*l, "next");
+    if (!out.next.empty() && out.next.front() != '/') {
+      return Status::corruption("Confluence id listing: _links.next is not a relative link");
+    }
+    out.last = out.next.empty();
+    return out;
   }
 
  private:

@@ -49,12 +49,25 @@ struct Page {
   bool last = false;                    // nothing more right now
 };
 
+// One page of an id-only listing (pruning): the document ids of records the
+// source holds now, whatever their update time.
+struct IdPage {
+  std::vector<std::string> ids;
+  std::string next;   // the token of the page after this one ("" with `last`)
+  bool last = false;
+};
+
 class VendorClient {
  public:
   virtual ~VendorClient() = default;
   // The page after `cursor`. A non-ok result means nothing of the page may
   // be stored (the cursor stays).
   virtual Result<Page> fetch(const Cursor& cursor) = 0;
+  // One page of the id-only listing, from `token` ("" = the first page).
+  // The order is one in which records do not move while the listing runs
+  // (sys_id, issue key, creation time, Zendesk's cursor), so a record that
+  // exists throughout is listed at least once. The source's `query` applies.
+  virtual Result<IdPage> list_ids(const std::string& token) = 0;
 };
 
 // `http` must outlive the client.

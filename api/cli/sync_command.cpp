@@ -1,4 +1,4 @@
-// `ragd sync --config FILE [--source NAME] [--full]`: one pass over the
+// `ragd sync --config FILE [--source NAME] [--full | --prune]`: one pass over the
 // [[source]] tables of the config file (sync/), with per-source counts.
 #include <CLI/CLI.hpp>
 #include <unistd.h>
@@ -21,6 +21,7 @@ struct SyncArgs {
   CommonOptions common;
   std::string source;
   bool full = false;
+  bool prune = false;
   bool quiet = false;
 };
 
@@ -74,6 +75,15 @@ int run_sync(const SyncArgs& args) {
                 ull(c.unchanged), ull(c.deleted), ull(c.failed), ull(c.pages), ull(c.retries), secs,
                 r.status.is_ok() ? "" : " STOPPED");
     for (const auto& e : r.errors) std::printf("  %s\n", e.c_str());
+    if (args.prune && r.status.is_ok()) {
+      t0 = std::chrono::steady_clock::now();
+      sync::SyncResult p = engine.prune(src);
+      secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("%s: prune: listed %llu ids (%llu pages), deleted %llu (%.2f s)%s\n", src.name.c_str(),
+                  ull(p.counts.fetched), ull(p.counts.pages), ull(p.counts.deleted), secs,
+                  p.status.is_ok() ? "" : " STOPPED");
+      r.status = p.status;
+    }
     if (!r.status.is_ok()) {
       std::fprintf(stderr, "ragd: %s\n", r.status.message().c_str());
       exit_code = 1;
@@ -94,6 +104,10 @@ void add_sync_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--source", args->source, "only this source (its name)");
   cmd->add_flag("--full", args->full,
                 "start from the beginning and remove documents the source no longer lists (pruning)");
+  cmd->add_flag("--prune", args->prune,
+                "after the pass, list the ids the source holds (ids only) and remove documents it no longer "
+                "lists; refused above the source's prune_max_fraction")
+      ->excludes("--full");
   cmd->add_flag("--quiet", args->quiet, "no progress line");
   cmd->callback([args, &exit_code] { exit_code = run_sync(*args); });
 }

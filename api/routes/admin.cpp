@@ -11,12 +11,6 @@
 namespace ragd::api {
 namespace {
 
-Response json_response(const Json& j) {
-  Response r;
-  r.body = j.dump(-1, ' ', false, Json::error_handler_t::replace);
-  return r;
-}
-
 // The build's identity, added to /healthz and /v1/stats.
 void add_build_info(Json& j) {
   const BuildInfo& b = build_info();

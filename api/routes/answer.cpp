@@ -30,12 +30,6 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
-Response json_response(const Json& j) {
-  Response r;
-  r.body = dump(j);
-  return r;
-}
-
 // An optional boolean field: strict (400 on another type) when `strict`,
 // else a non-boolean counts as false.
 Result<bool> optional_bool(const Json& j, const char* name, bool strict) {

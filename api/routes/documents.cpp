@@ -14,13 +14,6 @@
 namespace ragd::api {
 namespace {
 
-Response json_response(int status, const Json& j) {
-  Response r;
-  r.status = status;
-  r.body = j.dump(-1, ' ', false, Json::error_handler_t::replace);
-  return r;
-}
-
 // Turns ingest stats into the response: 200 when anything was accepted (new
 // or unchanged), else 400 listing why nothing was.
 Response ingest_response(const IngestStats& st, std::vector<std::string> errors) {
@@ -53,9 +46,9 @@ Response ingest_response(const IngestStats& st, std::vector<std::string> errors)
   if (st.ingested + st.unchanged == 0 && !errors.empty()) {
     Json err = error_to_json("invalid_argument", "no document was ingested: " + errors.front());
     err["error"]["errors"] = errors;
-    return json_response(400, err);
+    return json_response(err, 400);
   }
-  return json_response(200, body);
+  return json_response(body);
 }
 
 Result<FetchOptions> upload_options(const Request& req) {
@@ -207,7 +200,7 @@ Response handle_post_documents(const Request& req, Api& api) {
     }
   }
   if (docs.empty() && errors.empty()) {
-    return json_response(200, Json{{"ingested", 0}, {"unchanged", 0}, {"failed", 0}, {"chunks", 0},
+    return json_response(Json{{"ingested", 0}, {"unchanged", 0}, {"failed", 0}, {"chunks", 0},
                                    {"errors", Json::array()}});
   }
   size_t rejected = errors.size();
@@ -231,7 +224,7 @@ Response handle_get_document(const Request& req, Api& api) {
   if (!may_read(req, doc->acl)) return error_response(Status::not_found("no document '" + id + "'"));
   auto chunks = store.chunks_of(id);
   if (!chunks.is_ok()) return error_response(chunks.status());
-  return json_response(200, document_to_json(*doc, *chunks));
+  return json_response(document_to_json(*doc, *chunks));
 }
 
 Response handle_delete_document(const Request& req, Api& api) {
@@ -253,7 +246,7 @@ Response handle_delete_document(const Request& req, Api& api) {
   auto removed = store.remove(id);
   if (!removed.is_ok()) return error_response(removed.status());
   if (!*removed) return error_response(Status::not_found("document '" + id + "' not found"));
-  return json_response(200, Json{{"deleted", id}});
+  return json_response(Json{{"deleted", id}});
 }
 
 }  // namespace ragd::api

@@ -20,18 +20,6 @@ Json counts_to_json(const sync::SyncCounts& c) {
               {"deleted", c.deleted}, {"failed", c.failed},    {"pages", c.pages},     {"retries", c.retries}};
 }
 
-// Unix milliseconds as RFC 3339 UTC ("2026-12-04T18:30:00.123Z"); null for 0.
-Json time_json(int64_t ms) {
-  if (ms <= 0) return nullptr;
-  time_t t = static_cast<time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
-}
-
 Json source_to_json(const sync::SourceStatus& s) {
   Json cursor = nullptr;
   if (!s.cursor.empty()) {
@@ -52,6 +40,11 @@ Json source_to_json(const sync::SourceStatus& s) {
            {"failed_records", s.last_record_errors}}},
          {"last_success", time_json(s.last_success_ms)},
          {"next_run", s.running ? Json(nullptr) : time_json(s.next_run_ms)},
+         {"prune",
+          {{"last", time_json(s.last_prune_ms)},
+           {"deleted", s.last_prune_deleted},
+           {"error", s.last_prune_error.empty() ? Json(nullptr) : Json(s.last_prune_error)},
+           {"next", time_json(s.next_prune_ms)}}},
          {"cursor", cursor},
          {"totals", counts_to_json(s.totals)},
          {"passes", s.passes},
@@ -61,13 +54,6 @@ Json source_to_json(const sync::SourceStatus& s) {
   return j;
 }
 
-Response json_response(int status, const Json& j) {
-  Response r;
-  r.status = status;
-  r.body = j.dump(-1, ' ', false, Json::error_handler_t::replace);
-  return r;
-}
-
 }  // namespace
 
 Response handle_list_sources(const Request&, Api& api) {
@@ -75,7 +61,7 @@ Response handle_list_sources(const Request&, Api& api) {
   if (api.sources != nullptr) {
     for (const auto& s : api.sources->status()) list.push_back(source_to_json(s));
   }
-  return json_response(200, Json{{"sources", list}});
+  return json_response(Json{{"sources", list}});
 }
 
 Response handle_source_action(const Request& req, Api& api) {
@@ -90,23 +76,32 @@ Response handle_source_action(const Request& req, Api& api) {
   if (!percent_decode(p.substr(0, p.size() - suffix.size()), name)) {
     return error_response(Status::invalid_argument("malformed percent-escape in the source name"));
   }
-  bool full = false;
-  if (auto it = req.query.find("full"); it != req.query.end()) {
+  // ?full=1: from an empty cursor, removing what the pass did not see;
+  // ?prune=1: from the cursor, then an id-only prune.
+  bool flags[2] = {false, false};
+  const char* names[2] = {"full", "prune"};
+  for (int i = 0; i < 2; ++i) {
+    auto it = req.query.find(names[i]);
+    if (it == req.query.end()) continue;
     if (it->second == "1" || it->second == "true") {
-      full = true;
+      flags[i] = true;
     } else if (it->second != "0" && it->second != "false") {
-      return error_response(Status::invalid_argument("full must be 1, 0, true or false"));
+      return error_response(Status::invalid_argument(std::string(names[i]) + " must be 1, 0, true or false"));
     }
   }
+  const bool full = flags[0], prune = flags[1];
+  if (full && prune) return error_response(Status::invalid_argument("full=1 already prunes; give one of full and prune"));
+  const auto kind = full ? sync::Scheduler::PassKind::kFull
+                         : prune ? sync::Scheduler::PassKind::kPrune : sync::Scheduler::PassKind::kIncremental;
   if (api.sources == nullptr) return error_response(Status::not_found("no [[source]] tables are configured"));
-  switch (api.sources->trigger(name, full)) {
+  switch (api.sources->trigger(name, kind)) {
     case sync::Scheduler::Trigger::kUnknown:
       return error_response(Status::not_found("no source named '" + name + "'"));
     case sync::Scheduler::Trigger::kAlreadyRunning:
       return error_response(Status::already_exists("source '" + name + "' is already running a pass"));
     case sync::Scheduler::Trigger::kStarted: break;
   }
-  return json_response(202, Json{{"source", name}, {"started", true}, {"full", full}});
+  return json_response(Json{{"source", name}, {"started", true}, {"full", full}, {"prune", prune}}, 202);
 }
 
 void register_sync_metrics(Registry& registry, sync::Scheduler& scheduler) {

@@ -280,12 +280,6 @@ Json assist_json(const AssistResult& a) {
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
-Response json_response(Json j) {
-  Response r;
-  r.body = dump(j);
-  return r;
-}
-
 Response no_assist() {
   return error_response(Status::unimplemented("ticket assist is not wired in this server"));
 }

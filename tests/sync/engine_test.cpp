@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <set>
 
 #include "index/store.h"
@@ -343,6 +344,150 @@ TEST_F(SyncTest, ConfluenceCqlPagingWithLabels) {
   EXPECT_NE(doc->text.find("Clear the queue"), std::string::npos);
   EXPECT_EQ(doc->url, server.url() + "/spaces/OPS/pages/505");
   EXPECT_EQ(store_->get_document("confluence-501")->kind, "policy");
+}
+
+// Pruning by id-only listing (SyncEngine::prune), per vendor: records gone
+// at the source without a deleted marker leave the store; nothing else does.
+class PruneTest : public SyncTest {
+ protected:
+  SyncResult prune(const SourceConfig& src) {
+    SyncEngine e(*store_, embedder_);
+    e.sleep_override = [](int64_t) { return true; };
+    return e.prune(src);
+  }
+  // A document of another source with an id the listing never has.
+  void add_foreign_document() {
+    Document d;
+    d.id = "OTHER-1";
+    d.title = "VPN runbook";
+    d.text = "Reinstall the VPN client.";
+    d.metadata["sync_source"] = "another-source";
+    Chunk c;
+    c.id = "OTHER-1#0";
+    c.doc_id = d.id;
+    c.text = d.text;
+    std::vector<float> v(static_cast<size_t>(embedder_.dim()), 0.5f);
+    ASSERT_TRUE(store_->bind_encoder(embedder_.fingerprint(), embedder_.dim()).is_ok());
+    auto r = store_->upsert(d, std::span<const Chunk>(&c, 1), v);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  }
+  // Syncs, then prunes after the test removed `gone` at the source.
+  void expect_prune(const SourceConfig& src, LoopbackServer& server, size_t total,
+                    const std::function<void()>& remove_at_source, const std::vector<std::string>& gone,
+                    const std::string& listing_marker) {
+    add_foreign_document();
+    SyncResult r = run(src);
+    ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+    ASSERT_EQ(ids().size(), total + 1);
+    remove_at_source();
+    const size_t before = server.targets().size();
+    SyncResult p = prune(src);
+    ASSERT_TRUE(p.status.is_ok()) << p.status.to_string();
+    EXPECT_EQ(p.counts.fetched, total - gone.size());
+    EXPECT_GE(p.counts.pages, 2u);  // the listing pages too
+    EXPECT_EQ(p.counts.deleted, gone.size());
+    const auto now = ids();
+    EXPECT_EQ(now.size(), total + 1 - gone.size());
+    for (const auto& id : gone) EXPECT_FALSE(now.count(id)) << id;
+    EXPECT_TRUE(now.count("OTHER-1"));  // another source's document stays
+    const auto targets = server.targets();
+    ASSERT_GT(targets.size(), before);
+    for (size_t i = before; i < targets.size(); ++i) {
+      EXPECT_NE(targets[i].find(listing_marker), std::string::npos) << targets[i];
+    }
+    auto when = store_->get_state(prune_key(src.name));
+    ASSERT_TRUE(when.is_ok());
+    EXPECT_FALSE(when->empty());
+    // Nothing more to remove: a second prune deletes nothing.
+    SyncResult again = prune(src);
+    ASSERT_TRUE(again.status.is_ok()) << again.status.to_string();
+    EXPECT_EQ(again.counts.deleted, 0u);
+  }
+};
+
+TEST_F(PruneTest, ServiceNowListsSysIdsAndNumbersOnly) {
+  FakeServiceNow sn("incident");
+  for (int i = 1; i <= 30; ++i) sn.put(incident(i, kT0 + i));
+  LoopbackServer server([&](const Request& r) { return sn.handle(r); });
+  const SourceConfig src = source(SourceType::kServiceNow, server.url(), 8);
+  auto sys_id = [](int i) {
+    char b[40];
+    std::snprintf(b, sizeof b, "%032x", i * 7919);
+    return std::string(b);
+  };
+  expect_prune(src, server, 30, [&] { sn.erase(sys_id(3)); sn.erase(sys_id(17)); }, {"INC0000003", "INC0000017"},
+               "sysparm_fields=sys_id%2Cnumber");
+}
+
+TEST_F(PruneTest, JiraListsKeysInKeyOrder) {
+  FakeJira jira;
+  for (int i = 1; i <= 23; ++i) jira.put("IT-" + std::to_string(i), kT0 + i * 60, "Printer " + std::to_string(i), "Restart it.");
+  LoopbackServer server([&](const Request& r) { return jira.handle(r); });
+  const SourceConfig src = source(SourceType::kJira, server.url(), 10);
+  expect_prune(src, server, 23, [&] { jira.erase("IT-9"); }, {"IT-9"}, "fields=id");
+}
+
+TEST_F(PruneTest, ZendeskListsTicketsWithCursorPagination) {
+  FakeZendesk zd;
+  for (int i = 1; i <= 25; ++i) zd.put(i, kT0 + i, "Badge reader offline " + std::to_string(i), "solved");
+  LoopbackServer server([&](const Request& r) { return zd.handle(r); });
+  const SourceConfig src = source(SourceType::kZendesk, server.url(), 10);
+  expect_prune(src, server, 25, [&] { zd.purge(4); zd.purge(20); }, {"ZD-4", "ZD-20"}, "/api/v2/tickets.json?page");
+}
+
+TEST_F(PruneTest, ConfluenceListsPagesWithoutBodies) {
+  FakeConfluence conf;
+  for (int i = 1; i <= 12; ++i) {
+    conf.put(std::to_string(700 + i), kT0 + i * 60, "Runbook " + std::to_string(i), "<p>Restart the agent.</p>", {});
+  }
+  LoopbackServer server([&](const Request& r) { return conf.handle(r); });
+  const SourceConfig src = source(SourceType::kConfluence, server.url(), 5);
+  expect_prune(src, server, 12, [&] { conf.erase("705"); }, {"confluence-705"}, "order%20by%20created%20asc");
+}
+
+TEST_F(PruneTest, RefusesToRemoveMoreThanTheMaxFraction) {
+  FakeJira jira;
+  for (int i = 1; i <= 10; ++i) jira.put("IT-" + std::to_string(i), kT0 + i * 60, "Disk full " + std::to_string(i), "Clean up.");
+  LoopbackServer server([&](const Request& r) { return jira.handle(r); });
+  SourceConfig src = source(SourceType::kJira, server.url(), 4);
+  ASSERT_TRUE(run(src).status.is_ok());
+  for (int i = 1; i <= 6; ++i) jira.erase("IT-" + std::to_string(i));  // 6 of 10 > 0.5
+  SyncResult p = prune(src);
+  EXPECT_EQ(p.status.code(), StatusCode::kFailedPrecondition) << p.status.to_string();
+  EXPECT_NE(p.status.message().find("6 of the 10"), std::string::npos) << p.status.message();
+  EXPECT_EQ(ids().size(), 10u);  // nothing removed
+  src.prune_max_fraction = 0.7;
+  SyncResult p2 = prune(src);
+  ASSERT_TRUE(p2.status.is_ok()) << p2.status.to_string();
+  EXPECT_EQ(p2.counts.deleted, 6u);
+  EXPECT_EQ(ids().size(), 4u);
+}
+
+TEST_F(PruneTest, AFailedListingRemovesNothing) {
+  FakeServiceNow sn("incident");
+  for (int i = 1; i <= 20; ++i) sn.put(incident(i, kT0 + i));
+  LoopbackServer server([&](const Request& r) { return sn.handle(r); });
+  const SourceConfig src = source(SourceType::kServiceNow, server.url(), 5);
+  ASSERT_TRUE(run(src).status.is_ok());
+  for (int i = 1; i <= 15; ++i) {
+    char b[40];
+    std::snprintf(b, sizeof b, "%032x", i * 7919);
+    sn.erase(b);
+  }
+  // A 401 on the listing (the account lost its rights, or its view of the
+  // table shrank): the 5 records it could show must not be taken as the
+  // whole source.
+  SourceConfig loose = src;
+  loose.prune_max_fraction = 1.0;
+  sn.push_fault(Response{401, {}, R"({"error":"unauthorized"})"});
+  SyncResult p = prune(loose);
+  EXPECT_EQ(p.status.code(), StatusCode::kFailedPrecondition) << p.status.to_string();
+  EXPECT_NE(p.status.message().find("unauthorized"), std::string::npos) << p.status.message();
+  EXPECT_NE(p.status.message().find("nothing removed"), std::string::npos) << p.status.message();
+  EXPECT_EQ(ids().size(), 20u);
+  auto when = store_->get_state(prune_key(src.name));
+  ASSERT_TRUE(when.is_ok());
+  EXPECT_TRUE(when->empty());  // no prune has finished
 }
 
 }  // namespace

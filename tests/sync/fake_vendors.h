@@ -6,6 +6,11 @@
 //   Zendesk: /api/v2/incremental/tickets/cursor.json {"tickets","after_cursor",
 //     "after_url","end_of_stream"}.
 //   Confluence: /rest/api/content/search {"results","_links":{"next","base"},"size","limit"}.
+// and the id-only listings that pruning reads: the Table API ordered by
+// sys_id with sysparm_fields=sys_id,number (raw values); the Jira search
+// ordered by key with fields=id; Zendesk's List Tickets with cursor
+// pagination (/api/v2/tickets.json, "meta":{"has_more","after_cursor"},
+// "links":{"next"}); the Confluence search ordered by created.
 // Faults (429 + Retry-After, 500, 401) are queued and served first.
 #pragma once
 
@@ -139,8 +144,10 @@ class FakeServiceNow : public FakeBase {
   Response serve(const Request& req) override {
     if (req.path != "/api/now/table/" + table_) return Response{404, {}, R"({"error":{"message":"No such table"}})"};
     std::string q = req.query.count("sysparm_query") ? req.query.at("sysparm_query") : "";
-    std::string since, last_id;
     std::smatch m;
+    static const std::regex by_id(R"(^(sys_id>([^^]*)\^)?ORDERBYsys_id$)");
+    if (std::regex_match(q, m, by_id)) return list_by_sys_id(req, m[2]);
+    std::string since, last_id;
     static const std::regex keyset(R"(^sys_updated_on>([^^]+)\^NQsys_updated_on=([^^]+)\^sys_id>([^^]*)\^ORDERBYsys_updated_on\^ORDERBYsys_id$)");
     if (std::regex_match(q, m, keyset)) {
       since = m[1];
@@ -189,6 +196,34 @@ class FakeServiceNow : public FakeBase {
   }
 
  private:
+  // The id listing: records after `after` in sys_id order, raw values
+  // (no sysparm_display_value), the asked fields only.
+  Response list_by_sys_id(const Request& req, const std::string& after) {
+    if (req.query.count("sysparm_display_value") && req.query.at("sysparm_display_value") != "false") {
+      return Response{400, {}, R"({"error":{"message":"fake: the id listing wants raw values"}})"};
+    }
+    const size_t limit = std::stoul(req.query.at("sysparm_limit"));
+    const std::string fields = req.query.count("sysparm_fields") ? req.query.at("sysparm_fields") : "";
+    json result = json::array();
+    size_t left = 0;
+    for (auto it = records_.upper_bound(after); it != records_.end(); ++it) {
+      if (result.size() == limit) {
+        ++left;
+        continue;
+      }
+      json out = json::object();
+      for (const auto& [k, v] : it->second.items()) {
+        if (fields.empty() || ("," + fields + ",").find("," + k + ",") != std::string::npos) out[k] = v;
+      }
+      result.push_back(out);
+    }
+    Response r;
+    r.body = json{{"result", result}}.dump();
+    r.headers.emplace_back("X-Total-Count", std::to_string(records_.size()));
+    if (left > 0) r.headers.emplace_back("Link", "<https://fake.service-now.com/next>;rel=\"next\"");
+    return r;
+  }
+
   std::string table_;
   std::map<std::string, json> records_;
   std::set<std::pair<std::string, std::string>> order_;  // (sys_updated_on, sys_id)
@@ -226,15 +261,23 @@ class FakeJira : public FakeBase {
     std::smatch m;
     static const std::regex upd(R"#(updated >= "([^"]+)")#");
     if (std::regex_search(jql, m, upd)) since = query_minute(m[1]);
-    if (jql.find("ORDER BY updated ASC") == std::string::npos) return Response{400, {}, R"({"errorMessages":["order"]})"};
+    // /search/jql refuses an unbounded query.
+    if (since < 0) return Response{400, {}, R"({"errorMessages":["Unbounded JQL queries are not allowed here."]})"};
+    const bool by_key = jql.find("ORDER BY key ASC") != std::string::npos;
+    if (!by_key && jql.find("ORDER BY updated ASC") == std::string::npos) {
+      return Response{400, {}, R"({"errorMessages":["order"]})"};
+    }
     std::vector<const json*> rows;
     for (const auto& [k, v] : issues_) {
       if (v["_t"].get<int64_t>() >= since) rows.push_back(&v);
     }
-    std::sort(rows.begin(), rows.end(), [](const json* a, const json* b) {
-      return std::make_pair(a->at("_t").get<int64_t>(), a->at("key").get<std::string>()) <
-             std::make_pair(b->at("_t").get<int64_t>(), b->at("key").get<std::string>());
-    });
+    if (!by_key) {
+      std::sort(rows.begin(), rows.end(), [](const json* a, const json* b) {
+        return std::make_pair(a->at("_t").get<int64_t>(), a->at("key").get<std::string>()) <
+               std::make_pair(b->at("_t").get<int64_t>(), b->at("key").get<std::string>());
+      });
+    }
+    const bool ids_only = req.query.count("fields") && req.query.at("fields") == "id";
     size_t limit = std::stoul(req.query.at("maxResults"));
     size_t offset = 0;
     if (req.query.count("nextPageToken")) offset = std::stoul(req.query.at("nextPageToken").substr(1));
@@ -242,6 +285,7 @@ class FakeJira : public FakeBase {
     for (size_t i = offset; i < rows.size() && i < offset + limit; ++i) {
       json o = *rows[i];
       o.erase("_t");
+      if (ids_only) o = json{{"id", o["id"]}, {"key", o["key"]}, {"self", o["self"]}};
       issues.push_back(o);
     }
     json body = {{"issues", issues}, {"isLast", offset + limit >= rows.size()}};
@@ -273,6 +317,12 @@ class FakeZendesk : public FakeBase {
     std::lock_guard l(mu_);
     log_.push_back(std::move(ticket));
   }
+  // A permanent deletion (Zendesk's deleted-ticket purge): the ticket leaves
+  // the listing and the export without a "deleted" state ever shown.
+  void purge(int64_t id) {
+    std::lock_guard l(mu_);
+    std::erase_if(log_, [id](const json& t) { return t["id"].get<int64_t>() == id; });
+  }
 
  protected:
   Response serve(const Request& req) override {
@@ -289,6 +339,7 @@ class FakeZendesk : public FakeBase {
       }
       return Response{404, {}, R"({"error":"RecordNotFound","description":"Not found"})"};
     }
+    if (req.path == "/api/v2/tickets.json") return list_tickets(req);
     if (req.path != "/api/v2/incremental/tickets/cursor.json") return Response{404, {}, "{}"};
     size_t from = 0;
     if (req.query.count("cursor")) {
@@ -310,6 +361,39 @@ class FakeZendesk : public FakeBase {
   }
 
  private:
+  // List Tickets, cursor pagination: the latest state of each ticket that is
+  // not deleted, by id; page[after] is the last id of the previous page.
+  Response list_tickets(const Request& req) {
+    if (!req.query.count("page[size]") && !req.query.count("page[after]")) {
+      return Response{400, {}, R"({"error":"fake: cursor pagination expected"})"};
+    }
+    const size_t size = req.query.count("page[size]") ? std::stoul(req.query.at("page[size]")) : 100;
+    if (size > 100) return Response{400, {}, R"({"error":"InvalidPaginationParameter"})"};
+    const int64_t after = req.query.count("page[after]") ? std::stoll(req.query.at("page[after]")) : -1;
+    std::map<int64_t, const json*> latest;
+    for (const json& t : log_) latest[t["id"].get<int64_t>()] = &t;
+    json tickets = json::array();
+    bool more = false;
+    int64_t last = after;
+    for (const auto& [id, t] : latest) {
+      if (id <= after || (*t)["status"] == "deleted") continue;
+      if (tickets.size() == size) {
+        more = true;
+        break;
+      }
+      tickets.push_back(*t);
+      last = id;
+    }
+    json body = {{"tickets", tickets},
+                 {"meta", {{"has_more", more}, {"after_cursor", std::to_string(last)}, {"before_cursor", nullptr}}},
+                 {"links",
+                  {{"next", more ? json("https://acme.zendesk.com/api/v2/tickets.json?page%5Bsize%5D=" +
+                                        std::to_string(size) + "&page%5Bafter%5D=" + std::to_string(last))
+                                 : json(nullptr)},
+                   {"prev", nullptr}}}};
+    return Response{200, {}, body.dump()};
+  }
+
   std::vector<json> log_;
 };
 
@@ -359,10 +443,17 @@ class FakeConfluence : public FakeBase {
     for (const auto& [k, v] : pages_) {
       if (v["_t"].get<int64_t>() >= since) rows.push_back(&v);
     }
-    std::sort(rows.begin(), rows.end(), [](const json* a, const json* b) {
-      return std::make_pair(a->at("_t").get<int64_t>(), a->at("id").get<std::string>()) <
-             std::make_pair(b->at("_t").get<int64_t>(), b->at("id").get<std::string>());
-    });
+    // "order by created": ids are handed out in creation order here.
+    if (cql.find("order by created asc") != std::string::npos) {
+      std::sort(rows.begin(), rows.end(), [](const json* a, const json* b) {
+        return std::stoll(a->at("id").get<std::string>()) < std::stoll(b->at("id").get<std::string>());
+      });
+    } else {
+      std::sort(rows.begin(), rows.end(), [](const json* a, const json* b) {
+        return std::make_pair(a->at("_t").get<int64_t>(), a->at("id").get<std::string>()) <
+               std::make_pair(b->at("_t").get<int64_t>(), b->at("id").get<std::string>());
+      });
+    }
     size_t limit = std::stoul(req.query.at("limit"));
     size_t offset = req.query.count("cursor") ? std::stoul(req.query.at("cursor")) : 0;
     json results = json::array();

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "index/store.h"
 #include "sync/scheduler.h"
@@ -97,13 +98,13 @@ TEST_F(SchedulerTest, TriggerOnePassAtATimeAndStopMidPass) {
   SchedulerOptions o;
   o.run_at_start = false;
   Scheduler sched(*store_, [this] { return &embedder_; }, {source(server.url(), 3600)}, o);
-  EXPECT_EQ(sched.trigger("nope", false), Scheduler::Trigger::kUnknown);
+  EXPECT_EQ(sched.trigger("nope", Scheduler::PassKind::kIncremental), Scheduler::Trigger::kUnknown);
   sched.start();
-  EXPECT_EQ(sched.trigger("sn", false), Scheduler::Trigger::kStarted);
-  EXPECT_EQ(sched.trigger("sn", true), Scheduler::Trigger::kAlreadyRunning);
+  EXPECT_EQ(sched.trigger("sn", Scheduler::PassKind::kIncremental), Scheduler::Trigger::kStarted);
+  EXPECT_EQ(sched.trigger("sn", Scheduler::PassKind::kFull), Scheduler::Trigger::kAlreadyRunning);
   for (int i = 0; i < 100 && !sched.status()[0].running; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_TRUE(sched.status()[0].running);
-  EXPECT_EQ(sched.trigger("sn", false), Scheduler::Trigger::kAlreadyRunning);
+  EXPECT_EQ(sched.trigger("sn", Scheduler::PassKind::kIncremental), Scheduler::Trigger::kAlreadyRunning);
   std::this_thread::sleep_for(std::chrono::milliseconds(350));
   const auto t0 = std::chrono::steady_clock::now();
   sched.stop();  // mid-pass: 8 pages of 100 ms
@@ -115,12 +116,75 @@ TEST_F(SchedulerTest, TriggerOnePassAtATimeAndStopMidPass) {
   // The cursor is at the last durable page: a new scheduler resumes there.
   Scheduler again(*store_, [this] { return &embedder_; }, {source(server.url(), 3600)}, o);
   again.start();
-  EXPECT_EQ(again.trigger("sn", false), Scheduler::Trigger::kStarted);
+  EXPECT_EQ(again.trigger("sn", Scheduler::PassKind::kIncremental), Scheduler::Trigger::kStarted);
   ASSERT_TRUE(again.wait_passes("sn", 1, std::chrono::seconds(30)));
   EXPECT_EQ(again.status()[0].last_counts.fetched + st[0].last_counts.fetched, 40u);
   size_t n = 0;
   store_->for_each_document([&](const std::string&) { ++n; });
   EXPECT_EQ(n, 40u);
+}
+
+TEST_F(SchedulerTest, PrunesWhenDueAndOnRequestAndRemembersTheTime) {
+  FakeServiceNow sn("incident");
+  for (int i = 1; i <= 12; ++i) sn.put(incident(i, kT0 + i));
+  LoopbackServer server([&](const Request& r) { return sn.handle(r); });
+  SchedulerOptions o;
+  o.run_at_start = false;
+  SourceConfig src = source(server.url(), 3600);
+  src.prune_interval_seconds = 3600;
+  auto sys_id = [](int i) {
+    char b[40];
+    std::snprintf(b, sizeof b, "%032x", i * 7919);
+    return std::string(b);
+  };
+  auto count = [this] {
+    size_t n = 0;
+    store_->for_each_document([&](const std::string&) { ++n; });
+    return n;
+  };
+  {
+    Scheduler sched(*store_, [this] { return &embedder_; }, {src}, o);
+    sched.start();
+    const auto first = sched.status()[0];
+    EXPECT_EQ(first.last_prune_ms, 0);
+    EXPECT_GT(first.next_prune_ms, 0);  // one interval after start
+    ASSERT_EQ(sched.trigger("sn", Scheduler::PassKind::kIncremental), Scheduler::Trigger::kStarted);
+    ASSERT_TRUE(sched.wait_passes("sn", 1, std::chrono::seconds(30)));
+    EXPECT_EQ(count(), 12u);
+    // Gone at the source, no marker: a pass does not see it, the prune does.
+    sn.erase(sys_id(2));
+    ASSERT_EQ(sched.trigger("sn", Scheduler::PassKind::kIncremental), Scheduler::Trigger::kStarted);
+    ASSERT_TRUE(sched.wait_passes("sn", 2, std::chrono::seconds(30)));
+    EXPECT_EQ(count(), 12u) << "not due yet: no prune";
+    ASSERT_EQ(sched.trigger("sn", Scheduler::PassKind::kPrune), Scheduler::Trigger::kStarted);
+    ASSERT_TRUE(sched.wait_passes("sn", 3, std::chrono::seconds(30)));
+    EXPECT_EQ(count(), 11u);
+    const auto st = sched.status()[0];
+    EXPECT_EQ(st.last_prune_deleted, 1u);
+    EXPECT_EQ(st.last_prune_error, "");
+    EXPECT_GT(st.last_prune_ms, 0);
+    EXPECT_EQ(st.next_prune_ms, st.last_prune_ms + 3600 * 1000);
+    EXPECT_EQ(st.last_counts.deleted, 1u);
+    EXPECT_EQ(st.totals.deleted, 1u);
+  }
+  // A restart keeps the schedule: the next prune is an interval after the
+  // stored one, not after start.
+  Scheduler again(*store_, [this] { return &embedder_; }, {src}, o);
+  again.start();
+  const auto st = again.status()[0];
+  EXPECT_GT(st.last_prune_ms, 0);
+  EXPECT_EQ(st.next_prune_ms, st.last_prune_ms + 3600 * 1000);
+  // Due now (interval 1 s, stored prune older than that): the next pass prunes.
+  again.stop();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  sn.erase(sys_id(3));
+  src.prune_interval_seconds = 1;
+  Scheduler due(*store_, [this] { return &embedder_; }, {src}, o);
+  due.start();
+  ASSERT_EQ(due.trigger("sn", Scheduler::PassKind::kIncremental), Scheduler::Trigger::kStarted);
+  ASSERT_TRUE(due.wait_passes("sn", 1, std::chrono::seconds(30)));
+  EXPECT_EQ(count(), 10u);
+  EXPECT_EQ(due.status()[0].last_prune_deleted, 1u);
 }
 
 TEST(Webhook, SignaturesPerVendor) {
