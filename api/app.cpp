@@ -37,6 +37,8 @@ std::vector<Route> App::route_table() {
       {"POST",   "/v1/chat/completions", h(handle_chat_completions), llm,   Action::kChat},
       {"GET",    "/v1/models",           h(handle_models),           false, Action::kChat},
       {"POST",   "/v1/embeddings",       h(handle_embeddings),       false, Action::kEmbed},
+      {"GET",    "/v1/triage",           h(handle_triage_status),    false, Action::kStats},
+      {"POST",   "/v1/triage/train",     h(handle_triage_train),     false, Action::kTrainTriage},
       {"GET",    "/v1/sources",          h(handle_list_sources),     false, Action::kSync},
       {"POST",   "/v1/sources/{name}",   h(handle_source_action),    false, Action::kSync},  // {name}/sync
       // The vendor's signature authenticates a webhook, not an API key.
@@ -48,9 +50,9 @@ std::vector<Route> App::route_table() {
 
 App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes,
          const Authenticator* auth, const TriagePredictor* triage, sync::Scheduler* sources,
-         Collections* collections)
+         Collections* collections, TriageRetrainer* retrainer)
     : tickets_(std::make_unique<TicketAssist>(ctx, answerer, triage)),
-      api_{ctx, answerer, llm, &registry, routes, tickets_.get(), sources, collections},
+      api_{ctx, answerer, llm, &registry, routes, tickets_.get(), sources, collections, retrainer},
       registry_(registry),
       router_(route_table(), auth),
       requests_(registry.counter("ragd_http_requests_total", "HTTP requests answered, by route and status code.",

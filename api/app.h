@@ -25,11 +25,12 @@ class App {
  public:
   // `llm` may be null (no --llm); `auth` null = admit everything;
   // `triage` null = ticket assist answers "triage": {}; `sources` null = no
-  // sync sources; `collections` null = only the default collection (`ctx`).
+  // sync sources; `collections` null = only the default collection (`ctx`);
+  // `retrainer` null = POST /v1/triage/train answers 501.
   // All references must outlive the App.
   App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes = {},
       const Authenticator* auth = nullptr, const TriagePredictor* triage = nullptr,
-      sync::Scheduler* sources = nullptr, Collections* collections = nullptr);
+      sync::Scheduler* sources = nullptr, Collections* collections = nullptr, TriageRetrainer* retrainer = nullptr);
 
   Response handle(Request& req);
   // True for requests that wait for the model (run them off the route

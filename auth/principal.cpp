@@ -36,6 +36,7 @@ const char* action_name(Action action) {
     case Action::kManageKeys: return "manage keys";
     case Action::kReindex: return "reindex";
     case Action::kSync: return "sync";
+    case Action::kTrainTriage: return "train triage";
     case Action::kStats: return "stats";
   }
   return "unknown";
@@ -53,6 +54,7 @@ Role required_role(Action action) {
     case Action::kManageKeys:
     case Action::kReindex:
     case Action::kSync:
+    case Action::kTrainTriage:
     case Action::kStats: return Role::kAdmin;
   }
   return Role::kAdmin;  // an unknown action needs the most

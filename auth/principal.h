@@ -33,6 +33,7 @@ enum class Action {
   kManageKeys,      // admin
   kReindex,         // admin
   kSync,            // admin
+  kTrainTriage,     // admin
   kStats,           // admin
 };
 

@@ -691,13 +691,28 @@ void count_into(FeedbackCounts& c, const std::string& predicted, const std::stri
 
 Result<std::unique_ptr<StoredTriage>> StoredTriage::open(const Store& store) {
   RAGD_ASSIGN_OR_RETURN(triage::TriageModels models, triage::TriageModels::load(store));
-  return std::unique_ptr<StoredTriage>(new StoredTriage(std::move(models)));
+  return std::unique_ptr<StoredTriage>(new StoredTriage(std::make_shared<const triage::TriageModels>(std::move(models))));
+}
+
+std::shared_ptr<const triage::TriageModels> StoredTriage::current() const {
+  std::lock_guard lock(mu_);
+  return models_;
 }
 
 std::map<std::string, FieldPrediction> StoredTriage::predict(std::string_view subject, std::string_view description,
                                                              const std::map<std::string, std::string>& fields) const {
-  return models_.predict(triage::TicketText{std::string(subject), std::string(description), fields});
+  return current()->predict(triage::TicketText{std::string(subject), std::string(description), fields});
 }
+
+Status StoredTriage::reload(const Store& store) {
+  RAGD_ASSIGN_OR_RETURN(triage::TriageModels models, triage::TriageModels::load(store));
+  auto next = std::make_shared<const triage::TriageModels>(std::move(models));
+  std::lock_guard lock(mu_);
+  models_ = std::move(next);
+  return Status::ok();
+}
+
+std::vector<triage::ServedModelInfo> StoredTriage::served() const { return current()->served(); }
 
 TicketAssist::TicketAssist(const ServiceContext& ctx, const Answerer& answerer, const TriagePredictor* triage,
                            TicketAssistOptions options)

@@ -57,8 +57,11 @@ class TriagePredictor {
                                                          const std::map<std::string, std::string>& fields) const = 0;
 };
 
-// The TriagePredictor of `ragd serve`: the models `ragd triage train`
-// activated in the store (triage::TriageModels), read at open. Thread-safe.
+// The TriagePredictor of `ragd serve`: the models `ragd triage train` (or
+// the server's own retrainer, service/triage_retrainer.h) activated in the
+// store (triage::TriageModels), read at open and again by reload().
+// Thread-safe: a prediction uses one set of models while reload() swaps in
+// the next.
 class StoredTriage final : public TriagePredictor {
  public:
   // kCorruption when a stored model cannot be read; no trained field is an
@@ -66,12 +69,17 @@ class StoredTriage final : public TriagePredictor {
   static Result<std::unique_ptr<StoredTriage>> open(const Store& store);
   std::map<std::string, FieldPrediction> predict(std::string_view subject, std::string_view description,
                                                  const std::map<std::string, std::string>& fields) const override;
+  // Re-reads the active models; on error the current ones keep serving.
+  Status reload(const Store& store);
+  std::vector<triage::ServedModelInfo> served() const;
   // The fields that have a served model.
-  size_t fields() const { return models_.served().size(); }
+  size_t fields() const { return served().size(); }
 
  private:
-  explicit StoredTriage(triage::TriageModels models) : models_(std::move(models)) {}
-  triage::TriageModels models_;
+  explicit StoredTriage(std::shared_ptr<const triage::TriageModels> models) : models_(std::move(models)) {}
+  std::shared_ptr<const triage::TriageModels> current() const;
+  mutable std::mutex mu_;  // guards the pointer only; models are immutable
+  std::shared_ptr<const triage::TriageModels> models_;
 };
 
 // A ticket as the ITSM tool holds it.

@@ -25,6 +25,7 @@
 #include "service/extractive_path.h"
 #include "service/llm_path.h"
 #include "service/ticket_assist.h"
+#include "service/triage_retrainer.h"
 #include "auth/authenticator.h"
 #include "sync/scheduler.h"
 
@@ -62,6 +63,9 @@ struct ServeArgs {
   std::vector<std::string> allow_origins;
   // TLS (api/server.h): PEM certificate chain and private key.
   std::string tls_cert, tls_key;
+  // Triage retraining in the server (service/triage_retrainer.h).
+  std::string triage_retrain;  // interval ("1d"), "" = only on request
+  std::vector<std::string> triage_fields;
 };
 
 // 127.0.0.0/8, ::1 and "localhost".
@@ -235,9 +239,23 @@ int run_serve(const ServeArgs& a) {
   auto triage = StoredTriage::open((*svc)->store());
   if (!triage.is_ok()) return fail(triage.status());
   if ((*triage)->fields() > 0) note("triage models serve " + std::to_string((*triage)->fields()) + " field(s)");
+  // Retraining them in the server (the store is this process's): on a
+  // schedule with --triage-retrain, and on POST /v1/triage/train.
+  RetrainOptions ro;
+  ro.fields = a.triage_fields;
+  if (!a.triage_retrain.empty()) {
+    auto secs = sync::parse_interval(a.triage_retrain);
+    if (!secs) {
+      return fail(Status::invalid_argument("--triage-retrain must look like 30m, 12h or 7d, got '" + a.triage_retrain +
+                                           "'"));
+    }
+    ro.interval_seconds = *secs;
+  }
+  TriageRetrainer retrainer((*svc)->store(), **triage, ro);
   // The other collections, at <data>/collections/NAME (service/collections.h).
   Collections collections(**svc, (*svc)->options());
-  api::App app(**svc, *answerer, registry, llm.get(), {}, &key_auth, triage->get(), scheduler.get(), &collections);
+  api::App app(**svc, *answerer, registry, llm.get(), {}, &key_auth, triage->get(), scheduler.get(), &collections,
+               &retrainer);
   // Queued generation requests wait without a thread (api/admission.h).
   so.generation_threads = std::max(2, a.max_concurrent + 1);
   int code = 0;
@@ -250,6 +268,8 @@ int run_serve(const ServeArgs& a) {
                   static_cast<unsigned>(server.port()));
       std::fflush(stdout);
     }
+    retrainer.start();
+    if (ro.interval_seconds > 0) note("triage models retrain every " + a.triage_retrain + " (GET /v1/triage)");
     if (scheduler) {
       scheduler->start();
       note("syncing " + std::to_string(scheduler->size()) + " source(s) in the background (GET /v1/sources)");
@@ -258,6 +278,7 @@ int run_serve(const ServeArgs& a) {
     if (!st.is_ok()) code = fail(st);
   }
   if (scheduler) scheduler->stop();  // running passes end at their next page; cursors stay durable
+  retrainer.stop();                  // a field in training finishes first: nothing half-stored
   Status closed = (*svc)->close();
   if (!closed.is_ok()) return fail(closed.with_context("closing the store"));
   return code;
@@ -311,6 +332,12 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args) {
   cmd->add_option("--llm-threads", a->llm_threads, "threads per generation (0 = all cores)")->capture_default_str();
   cmd->add_option("--llm-ctx", a->llm_ctx, "context positions per request (0 = the model's, at most 4096)")
       ->capture_default_str();
+  cmd->add_option("--triage-retrain", a->triage_retrain,
+                  "retrain the triage models on this interval (30m, 12h, 7d); a new version serves only when its "
+                  "held-out metrics are not worse. Default: only on POST /v1/triage/train");
+  cmd->add_option("--triage-fields", a->triage_fields,
+                  "fields retrained by a scheduled run (default: those with an active model)")
+      ->delimiter(',');
   cmd->add_flag("--reindex", a->reindex,
                 "if the store is bound to another encoder than --embed-model/--glove, serve with the store's "
                 "encoder and reindex to the new one in the background, then switch");

@@ -22,6 +22,7 @@
 #include "service/answerer.h"
 #include "service/service.h"
 #include "service/ticket_assist.h"
+#include "service/triage_retrainer.h"
 
 namespace ragd::sync {
 class Scheduler;
@@ -61,6 +62,9 @@ struct Api {
   // The other collections (service/collections.h); null = only the default
   // one (`service`).
   Collections* collections = nullptr;
+  // Retrains the triage models in the server (service/triage_retrainer.h);
+  // null = POST /v1/triage/train answers 501.
+  TriageRetrainer* retrainer = nullptr;
 };
 
 // The service of the request's collection (req.collection; "" = the
@@ -93,6 +97,8 @@ Response handle_models(const Request& req, Api& api);
 Response handle_embeddings(const Request& req, Api& api);
 
 Response handle_list_sources(const Request& req, Api& api);
+Response handle_triage_status(const Request& req, Api& api);
+Response handle_triage_train(const Request& req, Api& api);
 Response handle_source_action(const Request& req, Api& api);
 Response handle_webhook(const Request& req, Api& api);
 // Per-source counters and lag on /metrics, read from the scheduler at each

@@ -9,7 +9,7 @@ TEST(Principal, RolesAllowTheActionsOfIssue11) {
   const Action reader_actions[] = {Action::kSearch, Action::kAnswer, Action::kChat, Action::kEmbed,
                                    Action::kGetDocument};
   const Action writer_actions[] = {Action::kPostDocument, Action::kDeleteDocument};
-  const Action admin_actions[] = {Action::kManageKeys, Action::kReindex, Action::kSync, Action::kStats};
+  const Action admin_actions[] = {Action::kManageKeys, Action::kReindex, Action::kSync, Action::kTrainTriage, Action::kStats};
   for (Action a : reader_actions) {
     EXPECT_TRUE(role_allows(Role::kReader, a)) << action_name(a);
     EXPECT_TRUE(role_allows(Role::kWriter, a)) << action_name(a);

@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "index/store.h"
 #include "ragd/document.h"
+#include "ragd/status.h"
 #include "triage/dataset.h"
 
 namespace ragd::triage {
@@ -59,6 +61,10 @@ const char* tickets_csv_map();
 
 // The ticket as the CSV connector with that mapping would produce it.
 Document ticket_document(const SyntheticTicket& t);
+// Stores the tickets' documents (one chunk each, a constant 4-d vector:
+// triage reads text and metadata only). REQUIRES: the store is bound to an
+// encoder of dimension 4.
+Status put_ticket_documents(Store& store, const std::vector<SyntheticTicket>& tickets);
 // Closed tickets as training examples of `field` (assignment_group,
 // category or priority), in time order.
 std::vector<LabeledTicket> synthetic_examples(const std::vector<SyntheticTicket>& tickets,

@@ -75,28 +75,8 @@ std::unique_ptr<Store> open_store(const std::filesystem::path& dir) {
 }
 
 void put_tickets(Store& store, const std::vector<SyntheticTicket>& tickets) {
-  std::vector<Document> docs;
-  std::vector<std::vector<Chunk>> chunks;
-  for (const auto& t : tickets) {
-    docs.push_back(ticket_document(t));
-    Chunk c;
-    c.id = t.id + "#0";
-    c.doc_id = t.id;
-    c.text = t.subject + "\n" + t.description;
-    chunks.push_back({c});
-  }
-  const std::vector<float> vec = {1, 0, 0, 0};
-  for (size_t b = 0; b < docs.size(); b += 256) {
-    std::vector<DocumentWrite> writes;
-    for (size_t i = b; i < std::min(docs.size(), b + 256); ++i) {
-      DocumentWrite w;
-      w.doc = &docs[i];
-      w.chunks = chunks[i];
-      w.vectors = vec;
-      writes.push_back(w);
-    }
-    for (const auto& r : store.upsert_batch(writes)) ASSERT_TRUE(r.is_ok()) << r.status().to_string();
-  }
+  Status st = put_ticket_documents(store, tickets);
+  ASSERT_TRUE(st.is_ok()) << st.to_string();
 }
 
 TEST(TriageLearnTest, LinearBeatsMajorityOnALearnableSignal) {

@@ -1,0 +1,100 @@
+// GET /v1/triage and POST /v1/triage/train: the triage models ticket assist
+// serves, and retraining them inside the server (service/triage_retrainer.h).
+#include <string>
+#include <vector>
+
+#include "api/json_codec.h"
+#include "api/routes/routes.h"
+#include "api/status_http.h"
+#include "service/triage_retrainer.h"
+#include "triage/triage.h"
+
+namespace ragd::api {
+namespace {
+
+Json field_result_json(const RetrainFieldResult& r) {
+  Json j{{"field", r.field}, {"seconds", r.seconds}};
+  if (!r.error.empty()) j["error"] = r.error;
+  if (!r.version.empty()) {
+    j["version"] = r.version;
+    j["previous"] = r.previous.empty() ? Json(nullptr) : Json(r.previous);
+    j["activated"] = r.activated;
+    j["decision"] = r.decision;
+    j["family"] = r.chosen;
+    j["test_accuracy"] = r.accuracy;
+    j["examples"] = r.examples;
+  }
+  return j;
+}
+
+}  // namespace
+
+Response handle_triage_status(const Request&, Api& api) {
+  // The active versions in the store: the server serves them (a retrain
+  // reloads what it activates; `ragd triage train` runs only while the
+  // server is down).
+  auto active = triage::served_versions(api.service.store());
+  if (!active.is_ok()) return error_response(active.status());
+  Json served = Json::array();
+  for (const auto& m : *active) {
+    Json manifest = Json::parse(m.manifest_json, nullptr, false);
+    served.push_back(Json{{"field", m.field},
+                          {"version", m.version},
+                          {"manifest", manifest.is_discarded() ? Json(nullptr) : manifest}});
+  }
+  Json j{{"served", served}};
+  if (api.retrainer != nullptr) {
+    const RetrainStatus st = api.retrainer->status();
+    Json last = Json::array();
+    for (const auto& r : st.last) last.push_back(field_result_json(r));
+    j["retrain"] = Json{{"running", st.running},
+                        {"interval_seconds", st.interval_seconds},
+                        {"runs", st.runs},
+                        {"last_start", time_json(st.last_start_ms)},
+                        {"last_end", time_json(st.last_end_ms)},
+                        {"next_run", time_json(st.next_run_ms)},
+                        {"last", last}};
+  } else {
+    j["retrain"] = nullptr;
+  }
+  return json_response(j);
+}
+
+Response handle_triage_train(const Request& req, Api& api) {
+  if (api.retrainer == nullptr) {
+    return error_response(Status::unimplemented("triage retraining is not wired in this server"));
+  }
+  std::vector<std::string> fields;
+  bool force = false;
+  if (!req.body.empty()) {
+    auto body = parse_json_body(req.body);
+    if (!body.is_ok()) return error_response(body.status());
+    if (!body->is_object()) return error_response(Status::invalid_argument("the body must be a JSON object"));
+    for (const auto& [key, value] : body->items()) {
+      if (key == "fields") {
+        if (!value.is_array() || value.size() > 32) {
+          return error_response(Status::invalid_argument("field 'fields': an array of at most 32 field names"));
+        }
+        for (const auto& f : value) {
+          if (!f.is_string() || f.get<std::string>().empty() || f.get<std::string>().size() > 256) {
+            return error_response(Status::invalid_argument("field 'fields': each name a non-empty string of at most 256 bytes"));
+          }
+          fields.push_back(f.get<std::string>());
+        }
+      } else if (key == "force") {
+        if (!value.is_boolean()) return error_response(Status::invalid_argument("field 'force': a boolean"));
+        force = value.get<bool>();
+      } else {
+        return error_response(Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (fields, force)"));
+      }
+    }
+  }
+  switch (api.retrainer->trigger(fields, force)) {
+    case TriageRetrainer::Trigger::kAlreadyRunning:
+      return error_response(Status::already_exists("a triage training run is already running"));
+    case TriageRetrainer::Trigger::kStarted: break;
+  }
+  return json_response(Json{{"started", true}, {"fields", fields}, {"force", force}}, 202);
+}
+
+}  // namespace ragd::api

@@ -1,0 +1,105 @@
+// Triage retraining inside `ragd serve`. The serving process holds the
+// RocksDB store (one process per store), so `ragd triage train` cannot run
+// beside it; this runs the same training (triage::train_field) on a
+// background thread of the server, on a schedule (--triage-retrain) and on
+// request (POST /v1/triage/train), then reloads the models that ticket
+// assist serves. A new version is activated only when its held-out metrics
+// are not worse than the active one (train_field decides and says why).
+//
+// Thread safety: every public method may be called from any thread; one
+// training run at a time. stop() (or the destructor) waits for a running
+// field to finish (a field takes seconds to a minute; it is not cancelled
+// halfway, so nothing half-trained is stored).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "index/store.h"
+#include "ragd/status.h"
+#include "service/ticket_assist.h"
+#include "triage/trainer.h"
+
+namespace ragd {
+
+struct RetrainOptions {
+  // Fields retrained by a scheduled run or a request that names none.
+  // Empty: the fields that have an active model when the run starts.
+  std::vector<std::string> fields;
+  // Seconds between scheduled runs; 0: only on request. Default: 0.
+  int64_t interval_seconds = 0;
+  // Settings of every run (the field is set per run).
+  triage::TrainOptions train;
+};
+
+// One field of a run.
+struct RetrainFieldResult {
+  std::string field;
+  std::string error;      // "" when it trained (activated or not)
+  std::string version;    // the stored version
+  std::string previous;   // the version serving before
+  bool activated = false;
+  std::string decision;   // why (not) activated
+  std::string chosen;     // the model family
+  double accuracy = 0;    // held-out accuracy of the chosen family
+  size_t examples = 0;
+  double seconds = 0;
+};
+
+// GET /v1/triage. Times are unix milliseconds, 0 = never.
+struct RetrainStatus {
+  bool running = false;
+  int64_t interval_seconds = 0;
+  int64_t last_start_ms = 0;
+  int64_t last_end_ms = 0;
+  int64_t next_run_ms = 0;  // 0: no schedule
+  uint64_t runs = 0;
+  std::vector<RetrainFieldResult> last;  // the fields of the last finished run
+};
+
+class TriageRetrainer {
+ public:
+  // `store` and `triage` must outlive this.
+  TriageRetrainer(Store& store, StoredTriage& triage, RetrainOptions options);
+  ~TriageRetrainer();
+  TriageRetrainer(const TriageRetrainer&) = delete;
+  TriageRetrainer& operator=(const TriageRetrainer&) = delete;
+
+  // Starts the background thread (the first scheduled run one interval
+  // after start). Call once.
+  void start();
+  void stop();
+
+  enum class Trigger { kStarted, kAlreadyRunning };
+  // A run now over `fields` (empty: RetrainOptions::fields, else the served
+  // fields); `force` activates even a worse model.
+  Trigger trigger(std::vector<std::string> fields, bool force);
+  RetrainStatus status() const;
+  // Waits until `runs` runs have finished. False on timeout.
+  bool wait_runs(uint64_t runs, std::chrono::milliseconds timeout) const;
+
+ private:
+  void loop();
+  std::vector<RetrainFieldResult> run(const std::vector<std::string>& fields, bool force);
+
+  Store& store_;
+  StoredTriage& triage_;
+  RetrainOptions options_;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  // Guarded by mu_:
+  bool stopping_ = false;
+  bool started_ = false;
+  bool requested_ = false;
+  std::vector<std::string> requested_fields_;
+  bool requested_force_ = false;
+  RetrainStatus status_;
+};
+
+}  // namespace ragd
