@@ -29,6 +29,10 @@ std::vector<Route> App::route_table() {
       {"DELETE", "/v1/documents/{id}",   h(handle_delete_document),  false, Action::kDeleteDocument},
       {"POST",   "/v1/search",           h(handle_search),           false, Action::kSearch},
       {"POST",   "/v1/answer",           h(handle_answer),           llm,   Action::kAnswer},
+      {"POST",   "/v1/answers/{id}",     h(handle_answer_feedback),  false, Action::kAnswer},  // {id}/feedback
+      {"GET",    "/v1/registry/models",  h(handle_list_registry),    false, Action::kStats},
+      {"POST",   "/v1/purge",            h(handle_purge),            false, Action::kManageKeys},
+      {"POST",   "/v1/registry/models/{name}", h(handle_registry_action), false, Action::kManageKeys},  // {name}/activate
       {"POST",   "/v1/tickets/assist",   h(handle_ticket_assist),    false, Action::kAnswer},
       {"POST",   "/v1/tickets/assist/feedback", h(handle_ticket_feedback), false, Action::kAnswer},
       {"POST",   "/v1/tickets/summarize", h(handle_ticket_summarize), false, Action::kAnswer},

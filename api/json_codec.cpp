@@ -483,6 +483,9 @@ Json answer_to_json(const Answer& a) {
          {"refused", a.refused},      {"grounding", grounding_name(a.grounding)},  {"confidence", a.confidence},
          {"provenance", std::move(provenance)}};
   if (!a.intent.empty()) j["intent"] = a.intent;
+  if (!a.escalation.empty()) {
+    j["escalation"] = Json{{"outcome", a.escalation}, {"model", a.escalation_model}};
+  }
   return j;
 }
 

@@ -6,8 +6,11 @@
 #include <openssl/rand.h>
 
 #include <array>
+#include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace ragd::auth {
 
@@ -90,6 +93,35 @@ std::string sha256(std::string_view data) {
   // zeroed digest would make every hash compare equal.
   if (!ok || len != 32) std::abort();
   return out;
+}
+
+Result<std::string> sha256_file_hex(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    const int err = errno;
+    if (err == ENOENT) return Status::not_found("no such file: " + path);
+    return Status::io_error("cannot read " + path + ": " + std::strerror(err));
+  }
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  if (ctx == nullptr || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1) std::abort();
+  std::string buf(1u << 20, '\0');
+  bool read_error = false;
+  while (true) {
+    const size_t n = std::fread(buf.data(), 1, buf.size(), f);
+    if (n > 0 && EVP_DigestUpdate(ctx, buf.data(), n) != 1) std::abort();
+    if (n < buf.size()) {
+      read_error = std::ferror(f) != 0;
+      break;
+    }
+  }
+  std::fclose(f);
+  std::string out(32, '\0');
+  unsigned int len = 0;
+  const bool ok = EVP_DigestFinal_ex(ctx, reinterpret_cast<unsigned char*>(out.data()), &len) == 1 && len == 32;
+  EVP_MD_CTX_free(ctx);
+  if (!ok) std::abort();
+  if (read_error) return Status::io_error("cannot read " + path);
+  return hex_encode(out);
 }
 
 std::string salted_sha256(std::string_view salt, std::string_view secret) {

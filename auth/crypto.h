@@ -23,6 +23,10 @@ Result<std::string> random_bytes(size_t n);
 // SHA-256 of `data`, 32 raw bytes.
 std::string sha256(std::string_view data);
 
+// SHA-256 of a file's bytes as 64 lower-case hex digits, read in 1 MiB
+// pieces (model files run to gigabytes). Errors: kNotFound / kIoError.
+Result<std::string> sha256_file_hex(const std::string& path);
+
 // SHA-256(salt || secret) without copying the secret.
 std::string salted_sha256(std::string_view salt, std::string_view secret);
 

@@ -13,6 +13,7 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/generate/prompts/ DESTINATION ${CMAKE_IN
 install(FILES ${pkg_dir}/ragd.toml DESTINATION /etc/ragd COMPONENT ragd)
 install(FILES ${pkg_dir}/ragd.service DESTINATION lib/systemd/system COMPONENT ragd)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT ragd)
+install(FILES ${pkg_dir}/ragd-alerts.yml DESTINATION ${CMAKE_INSTALL_DATADIR}/ragd COMPONENT ragd)  # Prometheus alerting rules (govern/)
 
 set(glove_out ${PROJECT_BINARY_DIR}/share/glove-wink-sg-100d.bin)
 install(CODE "

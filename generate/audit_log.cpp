@@ -38,6 +38,12 @@ std::string audit_record_to_json(const AuditRecord& r) {
       {"latency_ms", r.latency_ms},
       {"first_token_ms", r.first_token_ms},
   };
+  if (!r.escalation_url.empty() || !r.escalation_outcome.empty()) {
+    j["escalation_url"] = r.escalation_url;
+    j["escalation_outcome"] = r.escalation_outcome;
+    j["escalation_sent"] = r.escalation_sent;
+    j["escalation_error"] = r.escalation_error;
+  }
   // Invalid UTF-8 in a query must not make the record unwritable.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -63,6 +69,10 @@ Result<AuditRecord> audit_record_from_json(std::string_view line) {
     r.encoder = j.value("encoder", "");
     r.prompt_version = j.value("prompt_version", "");
     r.store_sequence = j.value("store_sequence", uint64_t{0});
+    r.escalation_url = j.value("escalation_url", "");
+    r.escalation_outcome = j.value("escalation_outcome", "");
+    r.escalation_sent = j.value("escalation_sent", "");
+    r.escalation_error = j.value("escalation_error", "");
     r.prompt_tokens = j.value("prompt_tokens", 0);
     r.completion_tokens = j.value("completion_tokens", 0);
     r.latency_ms = j.value("latency_ms", 0.0);
@@ -117,6 +127,16 @@ AuditLog::~AuditLog() {
 Status AuditLog::append(const AuditRecord& record) {
   const std::string line = audit_record_to_json(record) + "\n";
   std::lock_guard<std::mutex> lock(mu_);
+  // Retention (`ragd audit --prune-days`) renames a rewritten file over the
+  // path: write to the file now at the path, not to the replaced one.
+  struct stat at_path {}, open_file {};
+  if (::stat(path_.c_str(), &at_path) != 0 || ::fstat(fd_, &open_file) != 0 || at_path.st_ino != open_file.st_ino ||
+      at_path.st_dev != open_file.st_dev) {
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) return Status::io_error("reopening audit log " + path_.string() + ": " + std::strerror(errno));
+    ::close(fd_);
+    fd_ = fd;
+  }
   RAGD_RETURN_IF_ERROR(write_all(fd_, line, path_));
   if (options_.sync && ::fdatasync(fd_) != 0) {
     return Status::io_error("syncing audit log " + path_.string() + ": " + std::strerror(errno));

@@ -40,6 +40,14 @@ struct AuditRecord {
   std::string encoder;
   std::string prompt_version;
   uint64_t store_sequence = 0;
+  // Escalation records (task "escalation", govern/escalation.h): the
+  // upstream's URL, the outcome (Answer::escalation), and the exact request
+  // body that left the box (already redacted); error: why it failed. Empty
+  // in other records.
+  std::string escalation_url;
+  std::string escalation_outcome;
+  std::string escalation_sent;
+  std::string escalation_error;
   int prompt_tokens = 0;
   int completion_tokens = 0;
   double latency_ms = 0;          // request start to answer

@@ -110,6 +110,14 @@ class ChunkCache {
     }
   }
 
+  void clear() {
+    for (Shard& s : shards_) {
+      std::lock_guard lock(s.mu);
+      s.map.clear();
+      s.order.clear();
+    }
+  }
+
  private:
   static constexpr size_t kShards = 16;
   struct Shard {
@@ -173,6 +181,10 @@ Retriever::Retriever(const Store& store, const Embedder* embedder, RetrieverOpti
       cache_(options.chunk_cache_entries > 0 ? std::make_unique<ChunkCache>(options.chunk_cache_entries) : nullptr) {}
 
 Retriever::~Retriever() = default;
+
+void Retriever::clear_chunk_cache() const {
+  if (cache_) cache_->clear();
+}
 
 Result<CandidateSet> Retriever::gather(const SearchRequest& request, int depth) const {
   CandidateSet set;

@@ -89,6 +89,9 @@ class Retriever {
   // Empty queries and k outside 1..kMaxSearchK (ragd/search.h) are kInvalidArgument.
   Result<std::vector<Hit>> retrieve(const SearchRequest& request) const;
   const RetrieverOptions& options() const { return options_; }
+  // Drops every cached chunk (a purge: no copy of a forgotten document's
+  // text stays in memory). Thread-safe.
+  void clear_chunk_cache() const;
   // The encoder, or null when none is loaded.
   const Embedder* embedder() const { return embedder_; }
   // The store searched. Reading a document's other chunks is for callers

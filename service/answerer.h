@@ -34,6 +34,9 @@ struct AnswerRequest {
   // The collection to answer from (service/collections.h); null = the
   // answerer's own ServiceContext (the default collection).
   const ServiceContext* context = nullptr;
+  // The collection's name ("" = the default), for per-collection policies
+  // (govern/escalation.h).
+  std::string collection;
   // LLM only: the task template and its input ("" = search.query).
   // Default: answer.
   PromptTask task = PromptTask::kAnswer;
@@ -49,6 +52,10 @@ struct AnswerRequest {
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   // LLM only: sampling; unset = the answerer's default (greedy).
   std::optional<SamplerOptions> sampling;
+  // The caller allows a refused or unverified answer to be handed to the
+  // collection's larger model, if its policy allows it too
+  // (govern/escalation.h; "escalate": true). Default: false.
+  bool escalate = false;
 };
 
 // Where a streaming answer goes while it is being generated.

@@ -36,6 +36,7 @@ Result<Answer> ExtractiveAnswerPath::answer(const AnswerRequest& request, Answer
   const auto start = std::chrono::steady_clock::now();
   const ServiceContext& ctx = request.context != nullptr ? *request.context : ctx_;
   RAGD_ASSIGN_OR_RETURN(Answer answer, ctx.answer(request.search));
+  answer.request_id = request.request_id;  // the answer's id: its audit record's, feedback's key
   if (audit_) {
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     Status logged = audit_->append(audit_record(request, answer, ms));

@@ -38,6 +38,12 @@ Status SyncEngine::apply(const SourceConfig& source, Page& page, SyncCounts& cou
   Ingestor ingestor(store_, embedder_, ingest_);
   uint64_t fresh = 0;
   for (Document& d : page.documents) {
+    auto tomb = store_.get_state(std::string(kTombstonePrefix) + d.id);
+    if (!tomb.is_ok()) return tomb.status().with_context("source '" + source.name + "'");
+    if (!tomb->empty()) {
+      ++counts.tombstoned;
+      continue;
+    }
     d.acl.insert(d.acl.end(), source.acl_groups.begin(), source.acl_groups.end());
     d.metadata[kSourceKey] = source.name;
     counts.newest_updated_at = std::max(counts.newest_updated_at, d.updated_at);

@@ -35,6 +35,7 @@ struct SyncCounts {
   uint64_t unchanged = 0;  // same content hash: nothing written
   uint64_t deleted = 0;    // removed (vendor marker or prune)
   uint64_t failed = 0;     // malformed records and rejected documents
+  uint64_t tombstoned = 0; // skipped: purged with `ragd purge` (sync/source.h kTombstonePrefix)
   uint64_t pages = 0;
   uint64_t retries = 0;    // HTTP retries (429/503/5xx/timeouts)
   // The source's own update time of the newest record stored (unix seconds,

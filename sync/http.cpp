@@ -109,15 +109,22 @@ void HttpClient::set_bearer(const std::string& token) {
   password_.clear();
 }
 
-Result<HttpResponse> HttpClient::get_once(const std::string& url, bool& timed_out) {
+Result<HttpResponse> HttpClient::send_once(const std::string& url, const std::string* post_body, bool& timed_out) {
   timed_out = false;
+  const std::string method = post_body != nullptr ? "POST" : "GET";
   CURL* c = static_cast<CURL*>(curl_);
   if (c == nullptr) return Status::internal("libcurl could not start");
   HttpResponse resp;
   Sink sink{&resp, options_.max_body_bytes};
   curl_easy_reset(c);
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  if (post_body != nullptr) {
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, post_body->data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(post_body->size()));
+  } else {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  }
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, options_.timeout_seconds);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, options_.connect_timeout_seconds);
@@ -128,6 +135,10 @@ Result<HttpResponse> HttpClient::get_once(const std::string& url, bool& timed_ou
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &sink);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
+  if (post_body != nullptr) {
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+  }
   std::string bearer_header;
   if (!bearer_.empty()) {
     bearer_header = "Authorization: Bearer " + bearer_;
@@ -141,29 +152,34 @@ Result<HttpResponse> HttpClient::get_once(const std::string& url, bool& timed_ou
   CURLcode rc = curl_easy_perform(c);
   curl_slist_free_all(headers);
   if (sink.too_big) {
-    return Status::resource_exhausted("GET " + without_query(url) + ": response over " +
+    return Status::resource_exhausted(method + " " + without_query(url) + ": response over " +
                                       std::to_string(options_.max_body_bytes) + " bytes");
   }
   if (rc != CURLE_OK) {
     timed_out = true;
-    return Status::unavailable("GET " + without_query(url) + ": " + curl_easy_strerror(rc));
+    return Status::unavailable(method + " " + without_query(url) + ": " + curl_easy_strerror(rc));
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
   return resp;
 }
 
-Result<HttpResponse> HttpClient::get(const std::string& url) {
+Result<HttpResponse> HttpClient::get(const std::string& url) { return send(url, nullptr); }
+
+Result<HttpResponse> HttpClient::post_json(const std::string& url, const std::string& body) { return send(url, &body); }
+
+Result<HttpResponse> HttpClient::send(const std::string& url, const std::string* post_body) {
+  const std::string method = post_body != nullptr ? "POST" : "GET";
   Status last;
   for (int attempt = 1;; ++attempt) {
     bool transport_error = false;
-    auto r = get_once(url, transport_error);
+    auto r = send_once(url, post_body, transport_error);
     int64_t wait_ms = -1;  // -1: exponential backoff
     if (!r.is_ok()) {
       if (!transport_error) return r.status();
       last = r.status();
     } else {
       const long code = r->status;
-      const std::string where = "GET " + without_query(url) + ": HTTP " + std::to_string(code);
+      const std::string where = method + " " + without_query(url) + ": HTTP " + std::to_string(code);
       if (code >= 200 && code < 300) return r;
       if (code == 401 || code == 403) {
         return Status::failed_precondition(where + (code == 401 ? " (unauthorized)" : " (forbidden)") +

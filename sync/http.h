@@ -1,4 +1,5 @@
-// HTTP GET for the sync clients, with libcurl (TLS, redirects off, proxies
+// HTTP GET for the sync clients (and the JSON POST of govern/'s escalation
+// client), with libcurl (TLS, redirects off, proxies
 // from the environment as curl does) and the retry rules of issue 12:
 // 429/503 wait for Retry-After; other 5xx, timeouts and connection errors
 // back off exponentially with jitter; 401/403 stop at once. One HttpClient
@@ -58,6 +59,9 @@ class HttpClient {
   // the retries), kNotFound (404) or kInvalidArgument (other 4xx). The message never holds
   // the secret; it holds the URL without its query string.
   Result<HttpResponse> get(const std::string& url);
+  // POST of a JSON body (Content-Type: application/json) with the same retry
+  // rules and errors. For calls that may be repeated (a chat completion).
+  Result<HttpResponse> post_json(const std::string& url, const std::string& body);
 
   // Waits between retries; tests replace it to record the waits. Default:
   // sleeps, returning early (false) when `stop` is set.
@@ -68,7 +72,9 @@ class HttpClient {
   uint64_t retries() const { return retries_; }
 
  private:
-  Result<HttpResponse> get_once(const std::string& url, bool& timed_out);
+  // `post_body` null: GET.
+  Result<HttpResponse> send_once(const std::string& url, const std::string* post_body, bool& timed_out);
+  Result<HttpResponse> send(const std::string& url, const std::string* post_body);
   HttpOptions options_;
   void* curl_ = nullptr;  // CURL*
   std::string user_, password_, bearer_;

@@ -60,6 +60,11 @@ Result<std::vector<SourceConfig>> read_sources(const std::string& path);
 // The same over text already in memory; `path` only names it in errors.
 Result<std::vector<SourceConfig>> parse_sources(std::string_view toml, const std::string& path);
 
+// A document purged with `ragd purge` (govern/retention.h) leaves the store
+// state key kTombstonePrefix + id; sync skips documents that have one, so a
+// source does not bring back what was forgotten.
+inline constexpr std::string_view kTombstonePrefix = "tombstone/";
+
 // "30s", "5m", "2h", "1d" or a bare number of seconds.
 std::optional<int64_t> parse_interval(std::string_view text);
 

@@ -1,12 +1,4 @@
-// [[source]] tables through CLI11's TOML reader (CLI::ConfigTOML, as
-// api/cli/config.cpp reads the rest of the file). CLI11 2.1 turns each table
-// opening into a "++" item and its end into "--", with the table name as the
-// item's parent, so an array of tables comes out as one run of items per
-// table. It reports no line numbers; as in api/cli/config.cpp the file is
-// parsed again as growing prefixes and an item is on the line whose prefix
-// first yields it.
-#include <CLI/CLI.hpp>
-
+// [[source]] tables from the config file's items (toml_items.h).
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -16,58 +8,19 @@
 #include <sstream>
 
 #include "sync/source.h"
+#include "sync/toml_items.h"
 
 namespace ragd::sync {
 namespace {
 
-struct Item {
-  CLI::ConfigItem item;
-  int line = 0;
-};
-
-Result<std::vector<Item>> read_items(std::string_view toml, const std::string& path) {
-  std::vector<Item> out;
-  const CLI::ConfigTOML reader;
-  std::string prefix;
-  size_t start = 0;
-  int line = 0;
-  try {
-    while (start <= toml.size()) {
-      size_t end = toml.find('\n', start);
-      if (end == std::string_view::npos) end = toml.size();
-      prefix.append(toml.substr(start, end - start));
-      prefix += '\n';
-      ++line;
-      std::istringstream in(prefix);
-      std::vector<CLI::ConfigItem> parsed = reader.from_config(in);
-      // The "--" items that close the tables still open at the end of a
-      // prefix belong to a later line (or to the end of the file).
-      size_t stable = parsed.size();
-      const bool at_end = end == toml.size();
-      while (!at_end && stable > 0 && parsed[stable - 1].name == "--") --stable;
-      if (out.size() > stable) out.resize(stable);
-      for (size_t i = 0; i < stable; ++i) {
-        if (i < out.size()) {
-          out[i].item = std::move(parsed[i]);  // a multi-line value grows
-        } else {
-          out.push_back(Item{std::move(parsed[i]), line});
-        }
-      }
-      if (end == toml.size()) break;
-      start = end + 1;
-    }
-  } catch (const CLI::Error& e) {
-    return Status::invalid_argument(path + ": " + e.what());
-  }
-  return out;
-}
+using Item = TomlItem;
 
 const std::string& single(const Item& it, const std::string& where) {
   static const std::string kEmpty;
-  if (it.item.inputs.size() != 1) {
-    throw std::invalid_argument(where + ": '" + it.item.name + "' takes one value");
+  if (it.inputs.size() != 1) {
+    throw std::invalid_argument(where + ": '" + it.name + "' takes one value");
   }
-  return it.item.inputs.empty() ? kEmpty : it.item.inputs.front();
+  return it.inputs.empty() ? kEmpty : it.inputs.front();
 }
 
 int to_int(const std::string& v, const std::string& where, const std::string& key, int lo, int hi) {
@@ -82,10 +35,10 @@ int to_int(const std::string& v, const std::string& where, const std::string& ke
 }
 
 void set_field(SourceConfig& s, const Item& it, const std::string& where) {
-  const std::string& key = it.item.name;
+  const std::string& key = it.name;
   if (key == "acl_groups") {
     s.acl_groups.clear();
-    for (const auto& g : it.item.inputs) {
+    for (const auto& g : it.inputs) {
       if (!g.empty()) s.acl_groups.push_back(g);
     }
     return;
@@ -228,27 +181,27 @@ std::optional<int64_t> parse_interval(std::string_view text) {
 }
 
 Result<std::vector<SourceConfig>> parse_sources(std::string_view toml, const std::string& path) {
-  auto items = read_items(toml, path);
+  auto items = read_toml_items(toml, path);
   if (!items.is_ok()) return items.status();
   std::vector<SourceConfig> sources;
   std::set<std::string> names;
   SourceConfig* cur = nullptr;
   try {
     for (const Item& it : *items) {
-      const auto& parents = it.item.parents;
+      const auto& parents = it.parents;
       if (parents.empty() || parents.front() != "source") {
         cur = nullptr;
         continue;
       }
       const std::string where = path + ":" + std::to_string(it.line);
       if (parents.size() > 1) throw std::invalid_argument(where + ": [[source]] tables cannot nest");
-      if (it.item.name == "++") {
+      if (it.name == "++") {
         sources.emplace_back();
         cur = &sources.back();
         cur->line = it.line;
         continue;
       }
-      if (it.item.name == "--") {
+      if (it.name == "--") {
         check_source(*cur, path + ":" + std::to_string(cur->line));
         if (!names.insert(cur->name).second) {
           throw std::invalid_argument(path + ":" + std::to_string(cur->line) + ": source name '" + cur->name +

@@ -12,6 +12,7 @@
 #include "api/cli/cli.h"
 #include "api/json_codec.h"
 #include "generate/audit_log.h"
+#include "govern/retention.h"
 
 namespace ragd::cli {
 namespace {
@@ -22,6 +23,7 @@ struct AuditArgs {
   std::string since, until, caller, doc, request_id;
   size_t limit = 0;
   bool json = false;
+  int prune_days = 0;  // --prune-days N: drop records older than N days (retention)
 };
 
 // Unix milliseconds from "2024-03-01", ISO 8601, unix seconds, or an age
@@ -66,6 +68,17 @@ int run_audit(const AuditArgs& a) {
     if (!t.is_ok()) return fail(t.status());
     q.to_ms = *t;
   }
+  if (a.prune_days > 0) {
+    const std::filesystem::path file =
+        a.audit_log.empty() ? std::filesystem::path(a.common.data) / "audit.jsonl" : std::filesystem::path(a.audit_log);
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    auto pruned = govern::prune_audit_log(file, now - static_cast<int64_t>(a.prune_days) * 86400 * 1000);
+    if (!pruned.is_ok()) return fail(pruned.status());
+    std::printf("audit log %s: %zu record(s) older than %d days dropped, %zu kept\n", file.c_str(), pruned->dropped,
+                a.prune_days, pruned->kept);
+    return 0;
+  }
   q.caller = a.caller;
   q.doc_id = a.doc;
   q.request_id = a.request_id;
@@ -109,6 +122,9 @@ void add_audit_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--request-id", a->request_id, "only this request");
   cmd->add_option("--limit", a->limit, "the newest N matches (0 = all)");
   cmd->add_flag("--json", a->json, "one JSON record per line");
+  cmd->add_option("--prune-days", a->prune_days,
+                  "retention: drop the records older than N days (the file is rewritten; a running server follows)")
+      ->check(CLI::Range(1, 36500));
   cmd->callback([a, &exit_code] { exit_code = run_audit(*a); });
 }
 

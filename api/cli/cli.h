@@ -64,5 +64,7 @@ void add_sync_command(CLI::App& app, int& exit_code);     // sync (sync_command.
 void add_keys_command(CLI::App& app, int& exit_code);     // keys create|list|revoke
 void add_triage_command(CLI::App& app, int& exit_code);   // triage train|eval|list
 void add_collections_command(CLI::App& app, int& exit_code);  // collections create|list
+void add_models_command(CLI::App& app, int& exit_code);       // models add|list|activate (govern/registry.h)
+void add_retention_commands(CLI::App& app, int& exit_code);   // purge, retention, drift reset (govern/)
 
 }  // namespace ragd::cli

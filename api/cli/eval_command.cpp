@@ -15,7 +15,9 @@
 #include "api/cli/cli.h"
 #include "ingest/pipeline.h"
 #include "generate/extractive.h"
+#include "govern/feedback.h"
 #include "retrieve/eval.h"
+#include "service/collections.h"
 
 namespace ragd::cli {
 namespace {
@@ -159,6 +161,50 @@ int run_answer_eval(const EvalArgs& a) {
   return 0;
 }
 
+struct ExportFeedbackArgs {
+  CommonOptions common;
+  std::string collection;  // "" = the default collection
+  std::string out;
+  std::string split = "feedback";
+};
+
+// `ragd eval export-feedback --out FILE`: the judged answers of the store
+// (POST /v1/answers/{id}/feedback) as an answers-eval file
+// (govern/feedback.h says which judgements make which question).
+int run_export_feedback(ExportFeedbackArgs a) {
+  if (a.out.empty()) return fail(Status::invalid_argument("export-feedback needs --out FILE"));
+  CommonOptions common = a.common;
+  if (!a.collection.empty()) {
+    if (Status s = Collections::check_name(a.collection); !s.is_ok()) return fail(s);
+    common.data = Collections::dir_of(a.common.data, a.collection).string();
+    if (!std::filesystem::exists(common.data)) {
+      return fail(Status::not_found("no collection '" + a.collection + "' in " + a.common.data));
+    }
+  }
+  auto svc = open_service(common, EmbedderLoad::kNone, /*read_only=*/true, /*bind_encoder=*/false);
+  if (!svc.is_ok()) return fail(svc.status());
+  size_t malformed = 0;
+  auto all = govern::list_feedback((*svc)->store(), &malformed);
+  if (!all.is_ok()) return fail(all.status());
+  std::string text;
+  size_t written = 0;
+  for (const auto& f : *all) {
+    if (auto line = govern::feedback_eval_line(f, a.split)) {
+      text += *line + "\n";
+      ++written;
+    }
+  }
+  FILE* fp = std::fopen(a.out.c_str(), "wb");
+  if (fp == nullptr) return fail(Status::io_error("cannot write " + a.out));
+  const bool ok = std::fwrite(text.data(), 1, text.size(), fp) == text.size();
+  if (std::fclose(fp) != 0 || !ok) return fail(Status::io_error("cannot write " + a.out));
+  std::printf("feedback: %zu judged answers, %zu questions written to %s, %zu skipped (no correction to check "
+              "against)%s\n",
+              all->size(), written, a.out.c_str(), all->size() - written,
+              malformed > 0 ? (", " + std::to_string(malformed) + " malformed records skipped").c_str() : "");
+  return 0;
+}
+
 }  // namespace
 
 void add_eval_command(CLI::App& app, int& exit_code) {
@@ -177,7 +223,16 @@ void add_eval_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--verbose", a->verbose, "with --answers: one line per question, the answer of each miss");
   cmd->add_option("--mode", a->mode, "lexical, vector, hybrid or all")->capture_default_str();
   cmd->add_option("--threads", a->threads, "query threads")->capture_default_str();
-  cmd->callback([a, data, &exit_code] {
+  auto fb = std::make_shared<ExportFeedbackArgs>();
+  CLI::App* export_fb = cmd->add_subcommand(
+      "export-feedback", "write the questions judged through POST /v1/answers/{id}/feedback as an answers-eval file");
+  add_common_options(*export_fb, fb->common);
+  export_fb->add_option("--collection", fb->collection, "the collection's feedback instead of the default's");
+  export_fb->add_option("--out", fb->out, "answers-eval .jsonl to write (for ragd eval --answers)")->required();
+  export_fb->add_option("--split", fb->split, "the split the questions get")->capture_default_str();
+  export_fb->callback([fb, &exit_code] { exit_code = run_export_feedback(*fb); });
+  cmd->callback([a, data, export_fb, &exit_code] {
+    if (export_fb->parsed()) return;
     a->data_given = data->count() > 0;
     if (!a->answers.empty()) {
       if (!a->data_given) {

@@ -21,6 +21,9 @@
 #include "api/metrics.h"
 #include "api/request_log.h"
 #include "api/server.h"
+#include "govern/drift.h"
+#include "govern/escalation.h"
+#include "govern/registry.h"
 #include "service/collections.h"
 #include "service/extractive_path.h"
 #include "service/llm_path.h"
@@ -191,9 +194,19 @@ int run_serve(const ServeArgs& a) {
   std::unique_ptr<Answerer> answerer;
   std::unique_ptr<AuditLog> extractive_audit;
   std::unique_ptr<api::LlmService> llm;
-  if (!a.llm.empty()) {
+  std::string llm_file = a.llm;
+  // Without --llm, the registry's active LLM (`ragd models activate`).
+  if (llm_file.empty()) {
+    auto active = govern::active_model((*svc)->store(), govern::ModelRole::kLlm);
+    if (!active.is_ok()) return fail(active.status());
+    if (active->has_value()) {
+      llm_file = (*active)->path;
+      note("the registry's active LLM '" + (*active)->name + "' (" + (*active)->sha256.substr(0, 12) + ")");
+    }
+  }
+  if (!llm_file.empty()) {
     LlmPathOptions lo;
-    lo.model = a.llm;
+    lo.model = llm_file;
     lo.prompts = a.prompts;
     lo.audit_log = audit_path;
     lo.max_concurrent = a.max_concurrent;
@@ -207,7 +220,7 @@ int run_serve(const ServeArgs& a) {
     qo.max_queue = a.max_queue;
     llm = std::make_unique<api::LlmService>(**opened, qo, registry);
     answerer = std::move(opened).value();
-    note("LLM " + a.llm + " loaded (models \"" + qo.rag_model_name + "\" and \"" + llm->model_id() +
+    note("LLM " + llm_file + " loaded (models \"" + qo.rag_model_name + "\" and \"" + llm->model_id() +
          "\"), audit log " + lo.audit_log.string());
   } else {
     auto opened = AuditLog::open(audit_path);
@@ -215,6 +228,84 @@ int run_serve(const ServeArgs& a) {
     extractive_audit = std::move(opened).value();
     answerer = std::make_unique<ExtractiveAnswerPath>(**svc, extractive_audit.get());
   }
+  // Drift signals of the local answers (govern/drift.h) in /metrics: the
+  // last window against the stored baseline window.
+  govern::DriftMonitor drift(&(*svc)->store());
+  {
+    auto& best = registry.histogram("ragd_retrieval_best_score", "The best retrieval score (fused) per answered query.",
+                                    {}, {0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0});
+    drift.on_sample = [&best](const govern::DriftSample& s) { best.get().observe(s.best_score); };
+    auto& refusal = registry.gauge("ragd_drift_refusal_rate", "Share of refused answers, by window (current, baseline).",
+                                   {"window"});
+    auto& oov = registry.gauge("ragd_drift_oov_share",
+                               "Mean share of query terms outside the lexical index's vocabulary, by window.", {"window"});
+    auto& score = registry.gauge("ragd_drift_best_score_mean", "Mean best retrieval score per answer, by window.",
+                                 {"window"});
+    auto& grounding = registry.gauge("ragd_drift_grounding_share",
+                                     "Share of answers by citation outcome (grounding) and window.", {"grounding", "window"});
+    auto& answers = registry.gauge("ragd_drift_window_answers", "Answers in the window.", {"window"});
+    auto& shift = registry.gauge("ragd_drift_shift",
+                                 "Current window minus baseline window, by signal (refusal_rate, oov_share, "
+                                 "best_score_mean, grounding_<name>); 0 until a baseline exists.",
+                                 {"signal"});
+    registry.add_collector([&drift, &refusal, &oov, &score, &grounding, &answers, &shift] {
+      const govern::DriftStats cur = drift.current();
+      const std::optional<govern::DriftStats> base = drift.baseline();
+      auto put = [&](const char* window, const govern::DriftStats& s) {
+        refusal.with({window}).set(s.refusal_rate);
+        oov.with({window}).set(s.oov_share);
+        score.with({window}).set(s.best_score_mean);
+        answers.with({window}).set(static_cast<double>(s.answers));
+        for (const char* g : {"extractive", "verified", "partial", "fallback", "refused"}) {
+          auto it = s.grounding_share.find(g);
+          grounding.with({g, window}).set(it == s.grounding_share.end() ? 0.0 : it->second);
+        }
+      };
+      put("current", cur);
+      if (base) put("baseline", *base);
+      auto share = [](const govern::DriftStats& s, const char* g) {
+        auto it = s.grounding_share.find(g);
+        return it == s.grounding_share.end() ? 0.0 : it->second;
+      };
+      const bool have = base.has_value() && base->answers > 0 && cur.answers > 0;
+      shift.with({"refusal_rate"}).set(have ? cur.refusal_rate - base->refusal_rate : 0.0);
+      shift.with({"oov_share"}).set(have ? cur.oov_share - base->oov_share : 0.0);
+      shift.with({"best_score_mean"}).set(have ? cur.best_score_mean - base->best_score_mean : 0.0);
+      for (const char* g : {"extractive", "verified", "partial", "fallback", "refused"}) {
+        shift.with({std::string("grounding_") + g}).set(have ? share(cur, g) - share(*base, g) : 0.0);
+      }
+    });
+  }
+  govern::DriftAnswerer drift_answerer(*answerer, **svc, drift);
+  // The [[escalation]] tables: a refused or unverified answer may go to a
+  // collection's larger model when the policy and the request allow it
+  // (govern/escalation.h). Its records go to the same audit log.
+  std::unique_ptr<govern::EscalatingAnswerer> escalating;
+  std::unique_ptr<AuditLog> escalation_audit;
+  if (const std::string& file = effective_config_file(); !file.empty()) {
+    auto policies = govern::read_escalation_policies(file);
+    if (!policies.is_ok()) return fail(policies.status());
+    if (!policies->empty()) {
+      AuditLog* audit = extractive_audit.get();
+      if (audit == nullptr) {
+        auto opened = AuditLog::open(audit_path);
+        if (!opened.is_ok()) return fail(opened.status());
+        escalation_audit = std::move(opened).value();
+        audit = escalation_audit.get();
+      }
+      size_t allowed = 0;
+      for (const auto& p : *policies) allowed += p.allow ? 1 : 0;
+      auto made = govern::EscalatingAnswerer::make(drift_answerer, **svc, std::move(policies).value(), audit);
+      if (!made.is_ok()) return fail(made.status());
+      escalating = std::move(made).value();
+      auto& outcomes = registry.counter("ragd_escalations_total",
+                                        "Answers whose request asked for escalation, by outcome", {"outcome"});
+      for (std::string_view o : govern::kEscalationOutcomes) outcomes.with({std::string(o)});
+      escalating->on_outcome = [&outcomes](std::string_view o) { outcomes.with({std::string(o)}).inc(); };
+      note("escalation allowed for " + std::to_string(allowed) + " collection(s) (\"escalate\": true)");
+    }
+  }
+  const Answerer& served = escalating ? static_cast<const Answerer&>(*escalating) : drift_answerer;
   // The [[source]] tables of the config file: each syncs in the background
   // on its interval (sync/scheduler.h).
   std::unique_ptr<sync::Scheduler> scheduler;
@@ -254,7 +345,9 @@ int run_serve(const ServeArgs& a) {
   TriageRetrainer retrainer((*svc)->store(), **triage, ro);
   // The other collections, at <data>/collections/NAME (service/collections.h).
   Collections collections(**svc, (*svc)->options());
-  api::App app(**svc, *answerer, registry, llm.get(), {}, &key_auth, triage->get(), scheduler.get(), &collections,
+  api::RouteOptions route_options;
+  route_options.audit_log = audit_path;
+  api::App app(**svc, served, registry, llm.get(), route_options, &key_auth, triage->get(), scheduler.get(), &collections,
                &retrainer);
   // Queued generation requests wait without a thread (api/admission.h).
   so.generation_threads = std::max(2, a.max_concurrent + 1);

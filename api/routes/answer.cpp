@@ -64,6 +64,8 @@ Result<AnswerCall> parse_answer_call(const Request& req, const Json& body, const
     RAGD_ASSIGN_OR_RETURN(call.timeout_ms, optional_int(body, "timeout_ms", 1, 3600 * 1000));
   }
   RAGD_ASSIGN_OR_RETURN(call.include_hits, optional_bool(body, "include_hits", llm));
+  RAGD_ASSIGN_OR_RETURN(call.request.escalate, optional_bool(body, "escalate", /*strict=*/true));
+  call.request.collection = req.collection;
   if (llm) {
     if (auto t = body.find("task"); t != body.end() && !t->is_null()) {
       auto task = t->is_string() ? parse_prompt_task(t->get<std::string>()) : std::nullopt;
@@ -86,8 +88,8 @@ Result<AnswerCall> parse_answer_call(const Request& req, const Json& body, const
 // The JSON answer; the LLM path adds what the generation did.
 Json answer_json(const Answer& a, const AnswerCall& call, const Api& api, Clock::time_point start) {
   Json j = answer_to_json(a);
+  if (!a.request_id.empty()) j["request_id"] = a.request_id;
   if (api.answerer.generates()) {
-    j["request_id"] = a.request_id;
     j["removed_sentences"] = a.removed_sentences;
     j["raw_text"] = a.raw_text;
     j["finish_reason"] = a.finish_reason;

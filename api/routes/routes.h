@@ -4,6 +4,9 @@
 //   documents.cpp  POST /v1/documents, GET|DELETE /v1/documents/{id}
 //   search.cpp     POST /v1/search
 //   answer.cpp     POST /v1/answer (extractive, or the LLM with --llm)
+//   feedback.cpp   POST /v1/answers/{id}/feedback (govern/feedback.h)
+//   registry.cpp   GET /v1/registry/models, POST /v1/registry/models/{name}/activate
+//   purge.cpp      POST /v1/purge (govern/retention.h)
 //   openai.cpp     POST /v1/chat/completions, GET /v1/models, POST /v1/embeddings
 //   tickets.cpp    POST /v1/tickets/assist (+ /feedback), /v1/tickets/{summarize,resolution_note,kb_draft}
 //   sources.cpp    GET /v1/sources, POST /v1/sources/{name}/sync, the sync metrics
@@ -16,6 +19,7 @@
 #pragma once
 
 #include <cstddef>
+#include <filesystem>
 
 #include "api/http_types.h"
 #include "api/metrics.h"
@@ -42,6 +46,9 @@ struct RouteOptions {
   int max_k = kMaxSearchK;
   // Documents accepted in one POST /v1/documents. Default: 10000.
   size_t max_documents_per_request = 10000;
+  // The answer audit log, where POST /v1/answers/{id}/feedback finds the
+  // answer it judges. Default: empty (feedback answers 404).
+  std::filesystem::path audit_log;
 };
 
 // What the handlers work with. Everything must outlive the routes.
@@ -85,6 +92,10 @@ Response handle_delete_document(const Request& req, Api& api);
 
 Response handle_search(const Request& req, Api& api);
 Response handle_answer(const Request& req, Api& api);
+Response handle_answer_feedback(const Request& req, Api& api);
+Response handle_list_registry(const Request& req, Api& api);
+Response handle_purge(const Request& req, Api& api);
+Response handle_registry_action(const Request& req, Api& api);
 
 Response handle_ticket_assist(const Request& req, Api& api);
 Response handle_ticket_summarize(const Request& req, Api& api);

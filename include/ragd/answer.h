@@ -84,6 +84,16 @@ struct Answer {
   std::string encoder;
   std::string prompt_version;
   uint64_t store_sequence = 0;
+  // Escalation to a larger model (govern/escalation.h), when the request
+  // asked for it: "" (not asked), "not_needed" (the local answer stood),
+  // "not_allowed" (the collection's policy forbids it), "answered" (this is
+  // the upstream's verified answer), "unverified" (the upstream's answer did
+  // not pass verification; the local answer stands), "failed" (the upstream
+  // could not be reached or answered badly; the local answer stands),
+  // "no_passages" (nothing retrieved to send). escalation_model: the
+  // upstream model asked.
+  std::string escalation;
+  std::string escalation_model;
 };
 
 }  // namespace ragd

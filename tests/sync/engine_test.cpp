@@ -492,3 +492,38 @@ TEST_F(PruneTest, AFailedListingRemovesNothing) {
 
 }  // namespace
 }  // namespace ragd::sync
+
+namespace ragd::sync {
+namespace {
+
+using namespace ragd::sync::testing;
+
+// A purged document (govern/retention.h: removed, and a tombstone state
+// key) is not brought back by later syncs, even when the vendor updates it.
+TEST_F(SyncTest, TombstonedDocumentIsNotSyncedBack) {
+  FakeServiceNow sn("incident");
+  for (int i = 1; i <= 3; ++i) sn.put(incident(i, kT0 + i));
+  LoopbackServer server([&](const Request& r) { return sn.handle(r); });
+  SourceConfig src = source(SourceType::kServiceNow, server.url(), 10);
+  ASSERT_TRUE(run(src).status.is_ok());
+  ASSERT_EQ(ids().size(), 3u);
+  ASSERT_TRUE(store_->remove("INC0000002").is_ok());
+  ASSERT_TRUE(store_->put_state(std::string(kTombstonePrefix) + "INC0000002", "{}").is_ok());
+  sn.put(incident(2, kT0 + 100, " (reopened)"));
+  sn.put(incident(3, kT0 + 101, " (reopened)"));
+  SyncResult r = run(src);
+  ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+  EXPECT_EQ(r.counts.tombstoned, 1u);
+  EXPECT_EQ(r.counts.updated, 1u);
+  EXPECT_EQ(ids(), (std::set<std::string>{"INC0000001", "INC0000003"}));
+  // A full pass too.
+  SyncRunOptions full;
+  full.full = true;
+  SyncResult f = run(src, full);
+  ASSERT_TRUE(f.status.is_ok()) << f.status.to_string();
+  EXPECT_EQ(f.counts.tombstoned, 1u);
+  EXPECT_FALSE(store_->get_document("INC0000002").is_ok());
+}
+
+}  // namespace
+}  // namespace ragd::sync

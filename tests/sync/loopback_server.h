@@ -26,6 +26,7 @@ struct Request {
   std::map<std::string, std::string> query;   // decoded parameters
   std::map<std::string, std::string> headers; // names lower-cased
   std::string target;                         // as sent
+  std::string body;                           // Content-Length bytes after the headers
 };
 
 struct Response {
@@ -78,6 +79,10 @@ class LoopbackServer {
   std::vector<std::string> targets() const {
     std::lock_guard l(mu_);
     return targets_;
+  }
+  std::vector<std::string> bodies() const {
+    std::lock_guard l(mu_);
+    return bodies_;
   }
 
  private:
@@ -136,9 +141,22 @@ class LoopbackServer {
       }
       pos = e + 2;
     }
+    const size_t body_at = data.find("\r\n\r\n") + 4;
+    if (auto cl = req.headers.find("content-length"); cl != req.headers.end()) {
+      const size_t want = std::stoul(cl->second);
+      while (data.size() - body_at < want) {
+        pollfd p{c, POLLIN, 0};
+        if (::poll(&p, 1, 5000) <= 0) return;
+        ssize_t n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) return;
+        data.append(buf, static_cast<size_t>(n));
+      }
+      req.body = data.substr(body_at, want);
+    }
     {
       std::lock_guard l(mu_);
       targets_.push_back(req.target);
+      bodies_.push_back(req.body);
     }
     ++requests_;
     Response r = handler_(req);
@@ -161,6 +179,7 @@ class LoopbackServer {
   std::atomic<int> requests_{0};
   mutable std::mutex mu_;
   std::vector<std::string> targets_;
+  std::vector<std::string> bodies_;
   std::thread thread_;
 };
 

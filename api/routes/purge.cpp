@@ -1,0 +1,57 @@
+// POST /v1/purge {"doc_id", "everywhere"}: the right to be forgotten in a
+// running server (admin). The document leaves the store, its indexes, the
+// ANN snapshot and the retriever's chunk cache, and a tombstone keeps sync
+// from bringing it back (govern/retention.h). "everywhere": the default
+// collection and every other one; else the request's collection
+// (/v1/collections/{name}/purge).
+#include "api/json_codec.h"
+#include "api/routes/routes.h"
+#include "api/status_http.h"
+#include "govern/retention.h"
+#include "service/collections.h"
+
+namespace ragd::api {
+
+Response handle_purge(const Request& req, Api& api) {
+  auto body = parse_json_body(req.body);
+  if (!body.is_ok()) return error_response(body.status());
+  const Json& b = *body;
+  if (!b.is_object()) return error_response(Status::invalid_argument("expected a JSON object"));
+  auto id = b.find("doc_id");
+  if (id == b.end() || !id->is_string() || id->get<std::string>().empty()) {
+    return error_response(Status::invalid_argument("field 'doc_id': expected a non-empty string"));
+  }
+  bool everywhere = false;
+  if (auto e = b.find("everywhere"); e != b.end() && !e->is_null()) {
+    if (!e->is_boolean()) return error_response(Status::invalid_argument("field 'everywhere': expected a boolean"));
+    everywhere = e->get<bool>();
+  }
+  std::vector<std::pair<std::string, ServiceContext*>> targets;
+  if (everywhere) {
+    targets.emplace_back("default", &api.service);
+    if (api.collections != nullptr) {
+      for (const auto& name : api.collections->names()) {
+        auto ctx = api.collections->get(name);
+        if (!ctx.is_ok()) return error_response(ctx.status());
+        targets.emplace_back(name, *ctx);
+      }
+    }
+  } else {
+    auto ctx = collection_service(req, api);
+    if (!ctx.is_ok()) return error_response(ctx.status());
+    targets.emplace_back(req.collection.empty() ? "default" : req.collection, *ctx);
+  }
+  Json results = Json::array();
+  for (auto& [name, ctx] : targets) {
+    auto r = govern::purge_document(ctx->store(), id->get<std::string>());
+    if (!r.is_ok()) return error_response(r.status());
+    ctx->retriever().clear_chunk_cache();
+    results.push_back(Json{{"collection", name}, {"removed", r->removed}, {"tombstoned", r->tombstoned}});
+  }
+  Response resp;
+  resp.body = Json{{"doc_id", id->get<std::string>()}, {"collections", std::move(results)}}.dump(
+      -1, ' ', false, Json::error_handler_t::replace);
+  return resp;
+}
+
+}  // namespace ragd::api

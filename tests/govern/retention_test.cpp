@@ -1,0 +1,136 @@
+// Retention and purge: [[retention]] tables and their errors, the audit
+// log's pruning (a running AuditLog follows the rewritten file), and over
+// the real `ragd serve` / CLI: POST /v1/purge everywhere removes a document
+// from every collection's store, indexes and searches and leaves the
+// tombstone; `ragd purge --everywhere` and `ragd retention` on the store.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "generate/audit_log.h"
+#include "govern/retention.h"
+#include "tests/api/test_support.h"
+
+namespace ragd::test {
+namespace {
+
+using Json = nlohmann::json;
+
+TEST(Retention, RulesAndTheirErrors) {
+  auto rules = govern::parse_retention_rules(
+      "[[retention]]\nsource = \"zendesk\"\nmax_age_days = 30\n\n[[retention]]\nkind = \"ticket\"\nmax_age_days = 365\n",
+      "ragd.toml");
+  ASSERT_TRUE(rules.is_ok()) << rules.status().to_string();
+  ASSERT_EQ(rules->size(), 2u);
+  EXPECT_EQ((*rules)[0].source, "zendesk");
+  EXPECT_EQ((*rules)[0].max_age_days, 30);
+  EXPECT_EQ((*rules)[1].kind, "ticket");
+  EXPECT_EQ((*rules)[1].line, 5);
+  for (const auto& [toml, expect] : std::vector<std::pair<std::string, std::string>>{
+           {"[[retention]]\nkind = \"ticket\"\n", "ragd.toml:1: [[retention]] needs max_age_days"},
+           {"[[retention]]\nmax_age_days = 0\n", "ragd.toml:2: max_age_days must be a whole number"},
+           {"[[retention]]\nmax_age_days = 3\nwhen = 1\n", "ragd.toml:3: unknown key 'when'"}}) {
+    auto r = govern::parse_retention_rules(toml, "ragd.toml");
+    ASSERT_FALSE(r.is_ok()) << toml;
+    EXPECT_NE(r.status().message().find(expect), std::string::npos) << r.status().message();
+  }
+}
+
+TEST(Retention, AuditLogPruneAndAWriterThatFollows) {
+  TempDir dir("audit-prune");
+  const fs::path path = dir.path / "audit.jsonl";
+  auto log = AuditLog::open(path, {});
+  ASSERT_TRUE(log.is_ok());
+  const int64_t day = 86400LL * 1000;
+  const int64_t now = 1'800'000'000'000LL;
+  for (int i = 0; i < 10; ++i) {
+    AuditRecord r;
+    r.request_id = "r" + std::to_string(i);
+    r.time_ms = now - (10 - i) * day;  // 10 .. 1 days old
+    ASSERT_TRUE((*log)->append(r).is_ok());
+  }
+  auto pruned = govern::prune_audit_log(path, now - 5 * day);  // keep 5 days and younger
+  ASSERT_TRUE(pruned.is_ok()) << pruned.status().to_string();
+  EXPECT_EQ(pruned->dropped, 5u);
+  EXPECT_EQ(pruned->kept, 5u);
+  AuditRecord late;
+  late.request_id = "after-prune";
+  late.time_ms = now;
+  ASSERT_TRUE((*log)->append(late).is_ok());
+  auto all = query_audit_log(path, {});
+  ASSERT_TRUE(all.is_ok());
+  ASSERT_EQ(all->size(), 6u);
+  EXPECT_EQ(all->front().request_id, "r5");
+  EXPECT_EQ(all->back().request_id, "after-prune");
+  auto none = govern::prune_audit_log(dir.path / "missing.jsonl", now);
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_EQ(none->kept + none->dropped, 0u);
+}
+
+std::string docs_json(int64_t now) {
+  Json docs = Json::array();
+  docs.push_back(Json{{"id", "INC-OLD"}, {"title", "Old ticket"}, {"kind", "ticket"}, {"source", "zendesk"},
+                      {"text", "The printer spooler hung and was restarted."}, {"updated_at", now - 400 * 86400}});
+  docs.push_back(Json{{"id", "INC-NEW"}, {"title", "New ticket"}, {"kind", "ticket"}, {"source", "zendesk"},
+                      {"text", "The printer spooler hung again and was restarted."}, {"updated_at", now - 86400}});
+  docs.push_back(Json{{"id", "kb/printer.md"}, {"title", "Printer runbook"}, {"kind", "runbook"},
+                      {"text", "To fix the printer restart the spooler service."}, {"updated_at", now - 900 * 86400}});
+  return Json{{"documents", docs}}.dump();
+}
+
+TEST(PurgeHttp, EverywhereAndRetention) {
+  TempDir dir("purge");
+  const fs::path data = dir.path / "data";
+  fs::create_directories(data);
+  const fs::path glove = dir.path / "glove.bin";
+  make_tiny_glove(glove, {"the printer spooler hung and was restarted again to fix restart service old new ticket"});
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  {
+    ServerProcess server(data, glove);
+    ASSERT_TRUE(server.start()) << server.log();
+    const uint16_t port = server.port();
+    ASSERT_EQ(http_post(port, "/v1/collections", R"({"name":"kb2"})").status, 201);
+    for (const std::string prefix : {"/v1", "/v1/collections/kb2"}) {
+      ASSERT_EQ(http_post(port, prefix + "/documents", docs_json(now)).status, 200);
+    }
+    auto hits_of = [&](const std::string& prefix) {
+      HttpResult r = http_post(port, prefix + "/search", R"({"query":"printer spooler hung","k":10})");
+      EXPECT_EQ(r.status, 200) << r.body;
+      return r.body;
+    };
+    ASSERT_NE(hits_of("/v1").find("INC-NEW"), std::string::npos);
+    HttpResult p = http_post(port, "/v1/purge", R"({"doc_id":"INC-NEW","everywhere":true})");
+    ASSERT_EQ(p.status, 200) << p.body;
+    Json pj = Json::parse(p.body);
+    ASSERT_EQ(pj["collections"].size(), 2u) << p.body;
+    for (const auto& c : pj["collections"]) {
+      EXPECT_TRUE(c["removed"].get<bool>()) << p.body;
+      EXPECT_TRUE(c["tombstoned"].get<bool>());
+    }
+    for (const std::string prefix : {"/v1", "/v1/collections/kb2"}) {
+      EXPECT_EQ(hits_of(prefix).find("INC-NEW"), std::string::npos) << prefix;
+      EXPECT_NE(hits_of(prefix).find("INC-OLD"), std::string::npos) << prefix;
+      EXPECT_EQ(http_get(port, prefix + "/documents/INC-NEW").status, 404);
+    }
+    EXPECT_EQ(http_post(port, "/v1/purge", R"({"everywhere":true})").status, 400);
+    EXPECT_EQ(http_post(port, "/v1/purge", R"({"doc_id":"x","everywhere":"yes"})").status, 400);
+    ASSERT_EQ(server.stop(), 0);
+  }
+  std::string out;
+  // The CLI: everywhere, then retention from the config file.
+  ASSERT_EQ(run_ragd({"purge", "--doc", "kb/printer.md", "--everywhere", "--data", data.string()}, &out), 0) << out;
+  EXPECT_NE(out.find("purged kb/printer.md from 2 of 2 store(s)"), std::string::npos) << out;
+  const fs::path config = dir.path / "ragd.toml";
+  write_file(config, "[[retention]]\nsource = \"zendesk\"\nkind = \"ticket\"\nmax_age_days = 365\n");
+  ASSERT_EQ(run_ragd({"retention", "--dry-run", "--config", config.string(), "--data", data.string()}, &out), 0) << out;
+  EXPECT_NE(out.find("would delete INC-OLD"), std::string::npos) << out;
+  ASSERT_EQ(run_ragd({"retention", "--config", config.string(), "--data", data.string()}, &out), 0) << out;
+  EXPECT_NE(out.find("deleted INC-OLD"), std::string::npos) << out;
+  EXPECT_NE(out.find("1 deleted"), std::string::npos) << out;
+  ASSERT_EQ(run_ragd({"stats", "--json", "--data", data.string()}, &out), 0) << out;
+  EXPECT_NE(out.find("\"documents\": 0"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace ragd::test
