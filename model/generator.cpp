@@ -96,6 +96,7 @@ Result<Generation> Generator::generate(DecoderSession& session, std::span<const 
       RAGD_RETURN_IF_ERROR(session.eval(prompt.subspan(i, std::min(chunk, prompt.size() - i)), &logits));
     }
   }
+  if (options.on_prompt_evaluated) options.on_prompt_evaluated();
   Sampler sampler(options.sampling);
   size_t emitted = 0;
   auto flush = [&](size_t upto) {

@@ -53,6 +53,10 @@ struct GenerateOptions {
   // Longest n-gram matched for drafts (shorter ones are tried next).
   // Default: 3.
   int lookup_ngram = 3;
+  // Called once the prompt is in the cache, before the first token is
+  // sampled (e.g. to store the prompt's prefix, model/prefix_cache.h).
+  // Default: none.
+  std::function<void()> on_prompt_evaluated;
 };
 
 enum class FinishReason { kMaxTokens, kEndOfGeneration, kStopString, kContextFull, kCancelled };

@@ -129,6 +129,15 @@ class DecoderSession {
   // fit in the context (nothing is evaluated then).
   Status eval(std::span<const int32_t> tokens, std::vector<float>* logits_last,
               std::vector<float>* logits_all = nullptr);
+  // The keys and values of positions [0, n) (n <= n_past()), for a prompt
+  // prefix cache (model/prefix_cache.h).
+  std::vector<uint8_t> export_kv(int n) const { return cache_.export_rows(std::min(n, n_past_)); }
+  // Replaces what the session holds by the first n positions of `rows`
+  // (export_kv(rows_n) of a session of the same model and KV type):
+  // n_past() becomes n. Errors: n > rows_n, n > n_ctx(), or sizes that do
+  // not fit this session.
+  Status import_kv(const std::vector<uint8_t>& rows, int rows_n, int n);
+  KvType kv_type() const { return cache_.type(); }
   // Why eval() would refuse these tokens (bad id, no room), or OK.
   Status check_tokens(std::span<const int32_t> tokens) const;
   // Forgets everything (n_past = 0).
