@@ -213,6 +213,7 @@ StreamResult stream_chat(uint16_t port, const std::string& body, int timeout_s) 
       }
       const Json c = Json::parse(data, nullptr, false);
       if (!c.is_object()) continue;
+      if (c.contains("error")) r.error = c["error"].dump();  // e.g. a prompt past the context
       if (c.contains("usage") && c["usage"].is_object() && c["usage"].contains("completion_tokens")) {
         r.completion_tokens = c["usage"]["completion_tokens"].get<int>();
       }
@@ -232,8 +233,12 @@ StreamResult stream_chat(uint16_t port, const std::string& body, int timeout_s) 
     }
   }
   ::close(fd);
-  r.ok = r.status == 200 && done;
-  if (!r.ok && r.error.empty()) r.error = "status " + std::to_string(r.status) + (done ? "" : ", stream cut");
+  // A stream that ends without text (an error event, an empty answer) is
+  // not a measurement.
+  r.ok = r.status == 200 && done && r.deltas > 0 && r.error.empty();
+  if (!r.ok && r.error.empty()) {
+    r.error = "status " + std::to_string(r.status) + (done ? (r.deltas == 0 ? ", no text" : "") : ", stream cut");
+  }
   if (r.completion_tokens == 0) r.completion_tokens = r.deltas;
   return r;
 }
@@ -453,7 +458,10 @@ void lookup_speed(const std::string& model_path, const Args& a) {
     std::vector<float> logits;
     const int32_t last = ids.back();
     ids.pop_back();
-    if (!s.eval(ids, &logits).is_ok()) return;
+    if (const ragd::Status st = s.eval(ids, &logits); !st.is_ok()) {
+      std::printf("  lookup: %s\n", st.to_string().c_str());
+      return;
+    }
     const auto t0 = Clock::now();
     auto g = gen.generate(s, std::span<const int32_t>(&last, 1), go);
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
