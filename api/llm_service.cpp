@@ -1,6 +1,8 @@
 #include "api/llm_service.h"
 
 #include <algorithm>
+#include <memory>
+#include <mutex>
 
 #include "api/openai.h"
 
@@ -53,6 +55,22 @@ LlmService::LlmService(const LlmAnswerPath& path, LlmServiceOptions options, Reg
   registry.add_collector([this, &waiting, &running] {
     waiting.set(queue_.waiting());
     running.set(queue_.running());
+  });
+  // The prompt-prefix cache's counters (model/prefix_cache.h), copied in as
+  // increments since the last scrape.
+  auto& hits = registry.counter("ragd_llm_prefix_cache_hits_total", "Prompts that reused a cached prefix.").get();
+  auto& misses = registry.counter("ragd_llm_prefix_cache_misses_total", "Prompts with no cached prefix.").get();
+  auto& reused = registry.counter("ragd_llm_prefix_cache_tokens_total", "Prompt tokens taken from the cache.").get();
+  auto& bytes = registry.gauge("ragd_llm_prefix_cache_bytes", "Bytes of keys and values in the prefix cache.").get();
+  auto seen = std::make_shared<std::pair<std::mutex, PrefixCacheStats>>();
+  registry.add_collector([this, &hits, &misses, &reused, &bytes, seen] {
+    const PrefixCacheStats now = path_.prefix_cache_stats();
+    std::lock_guard lock(seen->first);
+    hits.inc(static_cast<double>(now.hits - seen->second.hits));
+    misses.inc(static_cast<double>(now.misses - seen->second.misses));
+    reused.inc(static_cast<double>(now.tokens_reused - seen->second.tokens_reused));
+    bytes.set(static_cast<double>(now.bytes));
+    seen->second = now;
   });
 }
 

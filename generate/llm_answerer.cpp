@@ -43,6 +43,8 @@ struct LoopParams {
   const std::function<bool()>* is_cancelled = nullptr;
   const DeltaCallback* on_delta = nullptr;
   int prefill_chunk = 64;
+  int lookup_draft = 0;
+  std::function<void()> on_prompt_evaluated;
   Clock::time_point t0;
 };
 
@@ -57,6 +59,8 @@ Status run_generation(const Generator& generator, DecoderSession& session, std::
   go.sampling = p.sampling;
   go.stop_at_eog = true;
   go.prompt_chunk = std::max(1, p.prefill_chunk);
+  go.lookup_draft = p.lookup_draft;
+  go.on_prompt_evaluated = p.on_prompt_evaluated;
   go.should_stop = [&](int n_generated) -> Status {
     if (n_generated == 1 && st.first_token_ms == 0) st.first_token_ms = ms_since(p.t0);
     if (p.is_cancelled && *p.is_cancelled && (*p.is_cancelled)()) {
@@ -153,7 +157,12 @@ LlmAnswerer::LlmAnswerer(const Retriever& retriever, std::shared_ptr<const Gener
                                      .session = DecoderSessionOptions{.n_ctx = options_.n_ctx,
                                                                       .kv_type = KvType::kF16,
                                                                       .n_threads = options_.n_threads,
-                                                                      .n_batch = 512}});
+                                                                      .n_batch = 512,
+                                                                      .scheduler = options_.scheduler}});
+  if (options_.prefix_cache_bytes > 0) {
+    prefix_cache_ = std::make_unique<PrefixCache>(
+        PrefixCacheOptions{.max_bytes = options_.prefix_cache_bytes, .block = std::max(1, options_.prefill_chunk)});
+  }
   const GgufFile& file = generator_->model().gguf();
   if (!options_.chat_template.empty()) {
     if (auto k = detect_chat_template(options_.chat_template); k.is_ok()) chat_ = k.value();
@@ -265,9 +274,15 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   lp.is_cancelled = &request.is_cancelled;
   lp.on_delta = &on_delta;
   lp.prefill_chunk = options_.prefill_chunk;
+  lp.lookup_draft = options_.lookup_draft;
   lp.t0 = t0;
   LoopState st;
-  Status gen = run_generation(*generator_, *session, ctx.tokens, lp, st);
+  // The prompt's cached prefix (the template and system prompt, passages
+  // another question shared) is copied in; the rest is evaluated.
+  const int reused = prefix_cache_ ? prefix_cache_->restore(*session, ctx.tokens) : 0;
+  if (prefix_cache_) lp.on_prompt_evaluated = [&] { prefix_cache_->store(*session, ctx.tokens); };
+  Status gen = run_generation(*generator_, *session, std::span<const int32_t>(ctx.tokens).subspan(reused), lp, st);
+  if (prefix_cache_) prefix_cache_->store(*session, ctx.tokens);
   out.prompt_tokens = rec.prompt_tokens = static_cast<int>(ctx.tokens.size());
   out.completion_tokens = rec.completion_tokens = static_cast<int>(st.tokens.size());
   out.finish_reason = rec.finish_reason = st.finish;

@@ -29,6 +29,7 @@
 #include "generate/verifier.h"
 #include "model/chat_template.h"
 #include "model/generator.h"
+#include "model/prefix_cache.h"
 #include "ragd/answer.h"
 #include "retrieve/retriever.h"
 
@@ -48,6 +49,10 @@ struct LlmAnswererOptions {
   // (session_pool.h); set it to the number of answers generated at once.
   // 0 = a fresh session per answer. Default: 1.
   int sessions_kept = 1;
+  // Continuous batching: the sessions evaluate in this scheduler's shared
+  // forward passes (model/batch_scheduler.h); it must outlive the answerer.
+  // Null = each session runs its own passes. Default: null.
+  BatchScheduler* scheduler = nullptr;
   // Default new-token limit when a request does not set one. Default: 256.
   int max_tokens = 256;
   // Upper bound on a request's max_tokens. Default: 2048.
@@ -57,6 +62,13 @@ struct LlmAnswererOptions {
   std::chrono::milliseconds timeout{0};
   // Prompt tokens evaluated between cancellation/deadline checks. Default: 64.
   int prefill_chunk = 64;
+  // Lookup decoding at greedy sampling (GenerateOptions::lookup_draft):
+  // answers quote their passages, so drafts come from the prompt. The
+  // tokens are the same as without it. 0 = off. Default: 8.
+  int lookup_draft = 8;
+  // Prompt-prefix cache (model/prefix_cache.h): bytes of prompt-prefix keys
+  // and values kept for reuse by later requests; 0 = off. Default: 64 MiB.
+  size_t prefix_cache_bytes = size_t{64} << 20;
   // Sampling when a request does not set it: greedy, so answers repeat.
   // Default: temperature 0.
   SamplerOptions sampling = [] {
@@ -135,6 +147,8 @@ class LlmAnswerer {
   // The reusable sessions answers run in; plain chat (api/) takes its
   // sessions here too, so both share one bounded set.
   SessionPool& sessions() const { return *sessions_; }
+  // Null when LlmAnswererOptions::prefix_cache_bytes is 0.
+  PrefixCache* prefix_cache() const { return prefix_cache_.get(); }
 
  private:
   const Retriever& retriever_;
@@ -144,6 +158,7 @@ class LlmAnswerer {
   const Embedder* embedder_;
   AuditLog* audit_;
   std::unique_ptr<SessionPool> sessions_;  // thread-safe
+  std::unique_ptr<PrefixCache> prefix_cache_;  // thread-safe
   ChatTemplateKind chat_ = ChatTemplateKind::kChatML;
   int n_ctx_ = 0;
 };

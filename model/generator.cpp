@@ -1,6 +1,7 @@
 #include "model/generator.h"
 
 #include <algorithm>
+#include <deque>
 
 namespace ragd {
 
@@ -61,6 +62,11 @@ size_t incomplete_utf8(std::string_view text) {
 
 Result<Generation> Generator::generate(DecoderSession& session, std::span<const int32_t> prompt,
                                        const GenerateOptions& options, const StreamCallback& on_text) const {
+  // A batch scheduler need not wait for this session once it returns.
+  struct PauseOnReturn {
+    DecoderSession& s;
+    ~PauseOnReturn() { s.pause(); }
+  } pause_on_return{session};
   Generation g;
   g.prompt_tokens = static_cast<int>(prompt.size());
   if (prompt.empty() && session.n_past() == 0) return Status::invalid_argument("empty prompt");
@@ -90,6 +96,7 @@ Result<Generation> Generator::generate(DecoderSession& session, std::span<const 
       RAGD_RETURN_IF_ERROR(session.eval(prompt.subspan(i, std::min(chunk, prompt.size() - i)), &logits));
     }
   }
+  if (options.on_prompt_evaluated) options.on_prompt_evaluated();
   Sampler sampler(options.sampling);
   size_t emitted = 0;
   auto flush = [&](size_t upto) {
@@ -99,12 +106,34 @@ Result<Generation> Generator::generate(DecoderSession& session, std::span<const 
     emitted = std::max(emitted, upto);
     return true;
   };
+  // Lookup decoding (greedy only): tokens verified ahead wait in `queued`;
+  // all but the last of them are already in the cache. On return the cache
+  // is cut back to what plain decoding leaves in it: the prompt and every
+  // generated token but the last when that one was never evaluated.
+  const bool lookup = options.lookup_draft > 0 && options.sampling.temperature <= 0.0f;
+  const int base_past = session.n_past();
+  std::deque<int32_t> queued;
+  std::vector<float> logits_all;
+  std::vector<int32_t> draft;
+  auto done = [&](int last_unevaluated) {
+    const int plain_past = base_past + static_cast<int>(g.tokens.size()) - last_unevaluated;
+    if (session.n_past() > plain_past) session.truncate(plain_past);
+    return g;
+  };
   for (int step = 0;; ++step) {
     if (step >= options.max_tokens) {
       g.finish = FinishReason::kMaxTokens;
       break;
     }
-    const int32_t id = sampler.sample(logits, history);
+    int32_t id = 0;
+    bool in_cache = false;  // evaluated with the drafts already
+    if (queued.empty()) {
+      id = sampler.sample(logits, history);
+    } else {
+      id = queued.front();
+      queued.pop_front();
+      in_cache = !queued.empty();
+    }
     if (options.stop_at_eog && tokenizer_ && tokenizer_->is_eog(id)) {
       g.finish = FinishReason::kEndOfGeneration;
       break;
@@ -129,25 +158,73 @@ Result<Generation> Generator::generate(DecoderSession& session, std::span<const 
                                   : g.text.size() - std::max(held_back(g.text, options.stop), incomplete_utf8(g.text));
       if (!flush(safe)) {
         g.finish = FinishReason::kCancelled;
-        return g;
+        return done(1);
       }
     } else if (on_text && !on_text("")) {
       g.finish = FinishReason::kCancelled;
-      return g;
+      return done(1);
     }
     if (stopped) {
       g.finish = FinishReason::kStopString;
-      return g;
+      return done(1);
     }
-    if (session.n_past() >= session.n_ctx()) {
+    if (base_past + static_cast<int>(g.tokens.size()) - 1 >= session.n_ctx()) {
       g.finish = FinishReason::kContextFull;
-      break;
+      return done(1);
     }
-    if (stop_requested()) return g;
-    RAGD_RETURN_IF_ERROR(session.eval(std::span<const int32_t>(&id, 1), &logits));
+    if (stop_requested()) return done(1);
+    if (in_cache) continue;
+    if (lookup) {
+      // Room for drafts: the context, and the tokens still allowed.
+      const int room = std::min({options.lookup_draft, session.n_ctx() - session.n_past() - 1,
+                                 options.max_tokens - step - 1});
+      lookup_draft(history, options.lookup_ngram, room, &draft);
+    }
+    if (!lookup || draft.empty()) {
+      RAGD_RETURN_IF_ERROR(session.eval(std::span<const int32_t>(&id, 1), &logits));
+      continue;
+    }
+    // One pass over the token and its drafts; row j holds the logits after
+    // draft j-1. A draft is kept while it is the token plain decoding would
+    // pick there; the first pick that differs (or the one after the last
+    // draft) comes next, and the rejected drafts leave the cache.
+    std::vector<int32_t> pass{id};
+    pass.insert(pass.end(), draft.begin(), draft.end());
+    RAGD_RETURN_IF_ERROR(session.eval(pass, nullptr, &logits_all));
+    const size_t V = logits_all.size() / pass.size();
+    std::vector<int32_t> seen = history;
+    size_t j = 0;
+    for (;; ++j) {
+      const int32_t pick = sampler.sample(std::span<const float>(logits_all).subspan(j * V, V), seen);
+      queued.push_back(pick);
+      if (j == draft.size() || pick != draft[j]) break;
+      seen.push_back(pick);
+    }
+    ++g.lookup_passes;
+    g.lookup_accepted += static_cast<int>(j);
+    session.truncate(session.n_past() - static_cast<int>(draft.size() - j));
+    logits.assign(logits_all.begin() + static_cast<std::ptrdiff_t>(j * V),
+                  logits_all.begin() + static_cast<std::ptrdiff_t>((j + 1) * V));
   }
   if (!flush(g.text.size())) g.finish = FinishReason::kCancelled;
-  return g;
+  return done(0);
+}
+
+void lookup_draft(std::span<const int32_t> history, int max_ngram, int max_draft, std::vector<int32_t>* draft) {
+  draft->clear();
+  if (max_draft <= 0) return;
+  const int n = static_cast<int>(history.size());
+  // The longest n-gram ending the history that occurred before; its latest
+  // earlier occurrence proposes what followed it then.
+  for (int len = std::min(max_ngram, n - 1); len >= 1; --len) {
+    const int32_t* tail = history.data() + n - len;
+    for (int at = n - len - 1; at >= 0; --at) {
+      if (!std::equal(tail, tail + len, history.data() + at)) continue;
+      const int from = at + len;
+      for (int k = from; k < n && static_cast<int>(draft->size()) < max_draft; ++k) draft->push_back(history[static_cast<size_t>(k)]);
+      return;
+    }
+  }
 }
 
 }  // namespace ragd

@@ -42,6 +42,21 @@ struct GenerateOptions {
   // Prompt tokens evaluated between two should_stop calls (only when
   // should_stop is set). Default: 64.
   int prompt_chunk = 64;
+  // Lookup decoding, greedy sampling only (temperature <= 0; ignored
+  // otherwise): after each token, up to this many draft tokens are taken
+  // from what followed the latest earlier occurrence of the last n-gram in
+  // the prompt and the answer (RAG answers quote their passages), and the
+  // token and its drafts are evaluated in one pass; the drafts the model
+  // agrees with are kept. The tokens are exactly plain decoding's (the rows
+  // of a pass get the numbers they get alone, llama.h). 0 = off. Default: 0.
+  int lookup_draft = 0;
+  // Longest n-gram matched for drafts (shorter ones are tried next).
+  // Default: 3.
+  int lookup_ngram = 3;
+  // Called once the prompt is in the cache, before the first token is
+  // sampled (e.g. to store the prompt's prefix, model/prefix_cache.h).
+  // Default: none.
+  std::function<void()> on_prompt_evaluated;
 };
 
 enum class FinishReason { kMaxTokens, kEndOfGeneration, kStopString, kContextFull, kCancelled };
@@ -55,11 +70,19 @@ struct Generation {
   // The Status returned by GenerateOptions::should_stop when it stopped the
   // generation; OK otherwise (also when the stream callback cancelled).
   Status stop_status;
+  // Lookup decoding: passes that carried drafts, and drafts kept.
+  int lookup_passes = 0;
+  int lookup_accepted = 0;
 };
 
 // Receives each piece of text as it becomes final (held back while it could
 // still be the start of a stop string). Return false to cancel.
 using StreamCallback = std::function<bool(std::string_view piece)>;
+
+// Lookup decoding's proposal: up to max_draft tokens that followed the
+// latest earlier occurrence of the longest (at most max_ngram) n-gram that
+// ends `history`; empty when none recurs.
+void lookup_draft(std::span<const int32_t> history, int max_ngram, int max_draft, std::vector<int32_t>* draft);
 
 class Generator {
  public:

@@ -26,6 +26,32 @@ KvCache::KvCache(int n_layer, int n_ctx, int kv_dim, KvType type)
   }
 }
 
+std::vector<uint8_t> KvCache::export_rows(int n) const {
+  const size_t rb = row_bytes(), part = rb * static_cast<size_t>(n);
+  std::vector<uint8_t> out(part * 2 * static_cast<size_t>(n_layer_));
+  const auto* base = type_ == KvType::kF16 ? reinterpret_cast<const uint8_t*>(f16_.data())
+                                           : reinterpret_cast<const uint8_t*>(f32_.data());
+  const size_t elem = type_ == KvType::kF16 ? 2 : 4;
+  for (int l = 0; l < n_layer_; ++l) {
+    for (int w = 0; w < 2; ++w) {
+      std::memcpy(out.data() + (static_cast<size_t>(l) * 2 + w) * part, base + offset(l, w, 0) * elem, part);
+    }
+  }
+  return out;
+}
+
+void KvCache::import_rows(const std::vector<uint8_t>& data, int data_rows, int n) {
+  const size_t rb = row_bytes(), part = rb * static_cast<size_t>(data_rows);
+  auto* base = type_ == KvType::kF16 ? reinterpret_cast<uint8_t*>(f16_.data()) : reinterpret_cast<uint8_t*>(f32_.data());
+  const size_t elem = type_ == KvType::kF16 ? 2 : 4;
+  for (int l = 0; l < n_layer_; ++l) {
+    for (int w = 0; w < 2; ++w) {
+      std::memcpy(base + offset(l, w, 0) * elem, data.data() + (static_cast<size_t>(l) * 2 + w) * part,
+                  rb * static_cast<size_t>(n));
+    }
+  }
+}
+
 void KvCache::store(int layer, int pos, int n, const float* k, const float* v) {
   assert(layer >= 0 && layer < n_layer_ && pos >= 0 && pos + n <= n_ctx_);
   const size_t count = static_cast<size_t>(n) * kv_dim_;

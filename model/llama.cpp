@@ -7,6 +7,7 @@
 #include <cstring>
 #include <thread>
 
+#include "model/batch_scheduler.h"
 #include "model/tensor.h"
 
 namespace ragd {
@@ -121,6 +122,9 @@ int default_threads() {
 // Batches below this many tokens use the session's ComputePool; larger ones
 // (prompts) use OpenMP regions, which are long enough for wake-ups not to matter.
 constexpr size_t kPoolMaxTokens = 16;
+// Batches of at most this many tokens use Linear::forward_rows (the same as
+// DecoderBatch::kSmallItemTokens).
+constexpr int kRowExactMaxTokens = 16;
 int session_ctx(const DecoderModel& m, const DecoderSessionOptions& o) {
   if (o.n_ctx > 0) return o.n_ctx;
   return std::min(m.config().n_ctx_train > 0 ? m.config().n_ctx_train : 2048, 4096);
@@ -137,8 +141,26 @@ DecoderSession::DecoderSession(std::shared_ptr<const DecoderModel> model, Decode
   if (options_.n_batch <= 0) options_.n_batch = 256;
 }
 
-Status DecoderSession::eval(std::span<const int32_t> tokens, std::vector<float>* logits_last,
-                            std::vector<float>* logits_all) {
+DecoderSession::~DecoderSession() { pause(); }
+
+Status DecoderSession::import_kv(const std::vector<uint8_t>& rows, int rows_n, int n) {
+  if (n < 0 || n > rows_n || n > n_ctx_) {
+    return Status::invalid_argument("import_kv: " + std::to_string(n) + " of " + std::to_string(rows_n) +
+                                    " positions into a " + std::to_string(n_ctx_) + "-position session");
+  }
+  if (rows.size() != cache_.row_bytes() * 2 * static_cast<size_t>(cache_.n_layer()) * static_cast<size_t>(rows_n)) {
+    return Status::invalid_argument("import_kv: rows of another model or KV type");
+  }
+  cache_.import_rows(rows, rows_n, n);
+  n_past_ = n;
+  return Status::ok();
+}
+
+void DecoderSession::pause() {
+  if (options_.scheduler != nullptr) options_.scheduler->pause(*this);
+}
+
+Status DecoderSession::check_tokens(std::span<const int32_t> tokens) const {
   const DecoderConfig& c = model_->config_;
   if (tokens.empty()) return Status::invalid_argument("eval: no tokens");
   for (size_t i = 0; i < tokens.size(); ++i) {
@@ -151,6 +173,14 @@ Status DecoderSession::eval(std::span<const int32_t> tokens, std::vector<float>*
     return Status::resource_exhausted("context full: " + std::to_string(n_past_) + " tokens in the cache + " +
                                       std::to_string(tokens.size()) + " new > n_ctx " + std::to_string(n_ctx_));
   }
+  return Status::ok();
+}
+
+Status DecoderSession::eval(std::span<const int32_t> tokens, std::vector<float>* logits_last,
+                            std::vector<float>* logits_all) {
+  const DecoderConfig& c = model_->config_;
+  RAGD_RETURN_IF_ERROR(check_tokens(tokens));
+  if (options_.scheduler != nullptr) return options_.scheduler->eval(*this, tokens, logits_last, logits_all);
   omp_set_num_threads(n_threads_);
   const size_t V = static_cast<size_t>(c.n_vocab);
   if (logits_all) logits_all->assign(tokens.size() * V, 0.0f);
@@ -200,6 +230,23 @@ void DecoderSession::forward_batch(std::span<const int32_t> tokens, bool want_al
   // Row-wise steps run in parallel for prompt-sized batches only (a parallel
   // region costs more than the work for a single token).
   const bool par = static_cast<size_t>(n) >= kPoolMaxTokens;
+  // A few tokens (generation, a short prompt, drafts) through the row-exact
+  // kernels, so a sequence gets the same numbers alone as in a DecoderBatch.
+  const bool rows_exact = n <= kRowExactMaxTokens;
+  auto group = [&](std::span<const Linear* const> ls, const float* x, std::span<float* const> ys) {
+    if (rows_exact && n > 1) {
+      for (size_t i = 0; i < ls.size(); ++i) ls[i]->forward_rows(x, n, ys[i], nt);
+    } else {
+      Linear::forward_group(ls, x, n, ys, nt);
+    }
+  };
+  auto dead_input = [&](const Linear& w, float* x, float* y) {
+    if (rows_exact && n > 1) {
+      w.forward_rows(x, n, y, nt);
+    } else {
+      w.forward_overwriting(x, n, y, nt);
+    }
+  };
 #pragma omp parallel for num_threads(nt) schedule(static) if (par)
   for (int i = 0; i < n; ++i) m.token_embd_->row(tokens[static_cast<size_t>(i)], x_.data() + static_cast<size_t>(i) * E);
 
@@ -213,7 +260,7 @@ void DecoderSession::forward_batch(std::span<const int32_t> tokens, bool want_al
     {
       const Linear* qkv[] = {L.wq.get(), L.wk.get(), L.wv.get()};
       float* const out[] = {q_.data(), k_.data(), v_.data()};
-      Linear::forward_group(qkv, h_.data(), n, out, nt);
+      group(qkv, h_.data(), out);
     }
 #pragma omp parallel for num_threads(nt) schedule(static) if (par)
     for (int i = 0; i < n; ++i) {
@@ -228,7 +275,7 @@ void DecoderSession::forward_batch(std::span<const int32_t> tokens, bool want_al
     }
     cache_.store(l, pos0, n, k_.data(), v_.data());
     attention(q_.data(), q_dim, n, pos0, cache_.view(l), 0, pos0 + n, true, shape, attn_.data(), q_dim, nt);
-    L.wo->forward_overwriting(attn_.data(), n, h_.data(), nt);
+    dead_input(*L.wo, attn_.data(), h_.data());
 #pragma omp parallel for num_threads(nt) schedule(static) if (par)
     for (int i = 0; i < n; ++i) {
       const size_t o = static_cast<size_t>(i) * E;
@@ -238,14 +285,14 @@ void DecoderSession::forward_batch(std::span<const int32_t> tokens, bool want_al
     {
       const Linear* gate_up[] = {L.gate.get(), L.up.get()};
       float* const out[] = {ffn_a_.data(), ffn_b_.data()};
-      Linear::forward_group(gate_up, h_.data(), n, out, nt);
+      group(gate_up, h_.data(), out);
     }
 #pragma omp parallel for num_threads(nt) schedule(static) if (par)
     for (int i = 0; i < n; ++i) {
       const size_t o = static_cast<size_t>(i) * c.n_ff;
       swiglu(&ffn_a_[o], &ffn_b_[o], &ffn_a_[o], c.n_ff);
     }
-    L.down->forward_overwriting(ffn_a_.data(), n, h_.data(), nt);
+    dead_input(*L.down, ffn_a_.data(), h_.data());
 #pragma omp parallel for num_threads(nt) schedule(static) if (par)
     for (int i = 0; i < n; ++i) add_inplace(&x_[static_cast<size_t>(i) * E], &h_[static_cast<size_t>(i) * E], E);
   }
@@ -257,7 +304,11 @@ void DecoderSession::forward_batch(std::span<const int32_t> tokens, bool want_al
   for (int i = first; i < n; ++i) {
     rms_norm(&x_[static_cast<size_t>(i) * E], m.output_norm_.data(), &h_[static_cast<size_t>(i - first) * E], E, c.rms_eps);
   }
-  out.forward(h_.data(), rows, logits_out, nt);
+  if (rows_exact && rows > 1) {
+    out.forward_rows(h_.data(), rows, logits_out, nt);
+  } else {
+    out.forward(h_.data(), rows, logits_out, nt);
+  }
 }
 
 }  // namespace ragd

@@ -25,6 +25,8 @@
 
 namespace ragd {
 
+class BatchScheduler;
+
 struct DecoderConfig {
   std::string arch;  // "llama" or "qwen2"
   int n_vocab = 0;
@@ -67,6 +69,7 @@ class DecoderModel {
 
  private:
   friend class DecoderSession;
+  friend class DecoderBatch;
   struct Layer {
     std::vector<float> attn_norm, ffn_norm, bq, bk, bv;
     std::unique_ptr<Linear> wq, wk, wv, wo, gate, up, down;
@@ -97,6 +100,11 @@ struct DecoderSessionOptions {
   // and keeps a 135M model within its file size + KV cache + 10%.
   // Default: 256.
   int n_batch = 256;
+  // When set, eval() runs in this scheduler's shared forward passes
+  // (continuous batching, model/batch_scheduler.h), with the same results;
+  // n_threads and n_batch are then the scheduler's business. It must be of
+  // the same model and outlive the session. Default: none.
+  BatchScheduler* scheduler = nullptr;
 };
 
 // Thread safety: one session is used by one thread at a time; many sessions
@@ -104,6 +112,9 @@ struct DecoderSessionOptions {
 class DecoderSession {
  public:
   DecoderSession(std::shared_ptr<const DecoderModel> model, DecoderSessionOptions options);
+  ~DecoderSession();
+  DecoderSession(const DecoderSession&) = delete;
+  DecoderSession& operator=(const DecoderSession&) = delete;
 
   const DecoderModel& model() const { return *model_; }
   int n_past() const { return n_past_; }
@@ -118,12 +129,30 @@ class DecoderSession {
   // fit in the context (nothing is evaluated then).
   Status eval(std::span<const int32_t> tokens, std::vector<float>* logits_last,
               std::vector<float>* logits_all = nullptr);
+  // The keys and values of positions [0, n) (n <= n_past()), for a prompt
+  // prefix cache (model/prefix_cache.h).
+  std::vector<uint8_t> export_kv(int n) const { return cache_.export_rows(std::min(n, n_past_)); }
+  // Replaces what the session holds by the first n positions of `rows`
+  // (export_kv(rows_n) of a session of the same model and KV type):
+  // n_past() becomes n. Errors: n > rows_n, n > n_ctx(), or sizes that do
+  // not fit this session.
+  Status import_kv(const std::vector<uint8_t>& rows, int rows_n, int n);
+  KvType kv_type() const { return cache_.type(); }
+  // Why eval() would refuse these tokens (bad id, no room), or OK.
+  Status check_tokens(std::span<const int32_t> tokens) const;
   // Forgets everything (n_past = 0).
-  void reset() { n_past_ = 0; }
+  void reset() {
+    pause();
+    n_past_ = 0;
+  }
+  // Tells the scheduler (if any) that this session will not call eval()
+  // again soon, e.g. its generation has ended.
+  void pause();
   // Drops positions >= n (for re-using a shared prompt prefix).
   void truncate(int n) { n_past_ = std::min(n_past_, std::max(0, n)); }
 
  private:
+  friend class DecoderBatch;
   void forward_batch(std::span<const int32_t> tokens, bool want_all, float* logits_out);
 
   std::shared_ptr<const DecoderModel> model_;

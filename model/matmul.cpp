@@ -443,6 +443,10 @@ void Linear::forward_q8_0(const float* x, int64_t m, float* y, int n_threads, bo
     forward_tiled(x, m, y, n_threads, x_writable);
     return;
   }
+  forward_q8_0_int8(x, m, y, n_threads);
+}
+
+void Linear::forward_q8_0_int8(const float* x, int64_t m, float* y, int n_threads) const {
   const int64_t nb = cols_ / 32;
   thread_local std::vector<BlockQ8_0> xq_buf;
   thread_local std::vector<float> xd_buf;
@@ -451,24 +455,34 @@ void Linear::forward_q8_0(const float* x, int64_t m, float* y, int n_threads, bo
   for (int64_t i = 0; i < m; ++i) quantize_row_q8_0(x + i * cols_, xq + i * nb, cols_);
   for (int64_t i = 0; i < m * nb; ++i) xd[i] = fp16_to_fp32(xq[i].d);
   const auto* w = reinterpret_cast<const BlockQ8_0*>(data_);
-  // Rows in chunks so each thread streams its own part of the weights; the
-  // activations (small) are re-read from cache for every row.
+  // Rows in chunks so each thread streams its own part of the weights. A pair
+  // of weight rows meets every activation row (four at a time) while it is
+  // in L1, so the weights are read from memory once whatever m is; the
+  // activations (small) are re-read from cache.
   const int64_t chunk = gen_chunk_rows(rows_, n_threads);
   const int64_t n_chunks = (rows_ + chunk - 1) / chunk;
   parallel_for(n_chunks, n_threads, [&](int64_t c) {
     const int64_t r_end = std::min(rows_, (c + 1) * chunk);
-    for (int64_t i = 0; i < m; i += 4) {
-      const int mc = static_cast<int>(std::min<int64_t>(4, m - i));
-      int64_t r = c * chunk;
+    int64_t r = c * chunk;
 #ifdef RAGD_AVX2
-      if (mc > 1) {
-        for (; r + 2 <= r_end; r += 2) {
-          dot_q8_0_2rows(w + r * nb, w + (r + 1) * nb, xq + i * nb, xd + i * nb, nb, mc, nb, y + i * rows_ + r,
-                         rows_);
+    if (m > 1) {
+      for (; r + 2 <= r_end; r += 2) {
+        for (int64_t i = 0; i < m; i += 4) {
+          const int mc = static_cast<int>(std::min<int64_t>(4, m - i));
+          if (mc > 1) {
+            dot_q8_0_2rows(w + r * nb, w + (r + 1) * nb, xq + i * nb, xd + i * nb, nb, mc, nb, y + i * rows_ + r,
+                           rows_);
+          } else {
+            dot_q8_0_rows(w + r * nb, xq + i * nb, xd + i * nb, nb, 1, nb, y + i * rows_ + r, rows_);
+            dot_q8_0_rows(w + (r + 1) * nb, xq + i * nb, xd + i * nb, nb, 1, nb, y + i * rows_ + r + 1, rows_);
+          }
         }
       }
+    }
 #endif
-      for (; r < r_end; ++r) {
+    for (; r < r_end; ++r) {
+      for (int64_t i = 0; i < m; i += 4) {
+        const int mc = static_cast<int>(std::min<int64_t>(4, m - i));
         dot_q8_0_rows(w + r * nb, xq + i * nb, xd + i * nb, nb, mc, nb, y + i * rows_ + r, rows_);
       }
     }
@@ -545,6 +559,38 @@ void Linear::forward_small(const float* x_in, int64_t m, float* y, int n_threads
       }
     }
   });
+}
+
+void Linear::forward_f16_rows(const float* x_in, int64_t m, float* y, int n_threads) const {
+  thread_local std::vector<float> xbuf;
+  const float* x = prepare_activations(type_, options_.emulate_ggml, x_in, m * cols_, xbuf, false);
+  const int64_t chunk = gen_chunk_rows(rows_, n_threads);
+  const int64_t n_chunks = (rows_ + chunk - 1) / chunk;
+  parallel_for(n_chunks, n_threads, [&](int64_t c) {
+    const int64_t r_end = std::min(rows_, (c + 1) * chunk);
+    for (int64_t r = c * chunk; r < r_end; ++r) {
+      const auto* w = reinterpret_cast<const uint16_t*>(data_ + static_cast<size_t>(r) * row_bytes_);
+      for (int64_t i = 0; i < m; ++i) y[i * rows_ + r] = dot_f16_row1(w, x + i * cols_, cols_);
+    }
+  });
+}
+
+void Linear::forward_rows(const float* x, int64_t m, float* y, int n_threads) const {
+  if (m <= 0) return;
+  n_threads = std::max(1, n_threads);
+  switch (type_) {
+    case WeightType::kQ8_0: forward_q8_0_int8(x, m, y, n_threads); return;
+    case WeightType::kQ4_K: forward_q4_k(x, m, y, n_threads); return;
+    case WeightType::kF16: forward_f16_rows(x, m, y, n_threads); return;
+    case WeightType::kF32:
+      for (int64_t i = 0; i < m; ++i) forward_f32(x + i * cols_, 1, y + i * rows_, n_threads);
+      return;
+    default:
+      // BF16, Q4_0, Q6_K: forward_small dequantises each weight row once and
+      // dots it with every activation row, so each row is computed alone.
+      forward_small(x, m, y, n_threads, false);
+      return;
+  }
 }
 
 void Linear::forward_tiled(const float* x_in, int64_t m, float* y, int n_threads, bool x_writable) const {

@@ -82,6 +82,14 @@ class Linear {
   void forward_overwriting(float* x, int64_t m, float* y, int n_threads) const {
     forward_impl(x, m, y, n_threads, true);
   }
+  // The same as forward() on each row alone (forward(x + i*cols, 1, ...)),
+  // bit for bit, for the rows of several sequences decoded in one pass
+  // (model/decoder_batch.h). Each weight block is read from memory once for
+  // all m rows: Q8_0 and Q4_K through their int8 kernels at any m (two weight
+  // rows against four activation rows for Q8_0), F16 through the one-row
+  // kernel with the weight row held in L1; F32 runs row by row (no
+  // serving model uses F32 weights). Meant for small m (2 to 32).
+  void forward_rows(const float* x, int64_t m, float* y, int n_threads) const;
   // Dequantises row r (e.g. a token embedding) into dst[cols].
   void row(int64_t r, float* dst) const;
   // ys[i] = x * layers[i]^T for layers that read the same input (q/k/v,
@@ -96,6 +104,8 @@ class Linear {
   void forward_impl(const float* x, int64_t m, float* y, int n_threads, bool x_writable) const;
   void forward_f32(const float* x, int64_t m, float* y, int n_threads) const;
   void forward_q8_0(const float* x, int64_t m, float* y, int n_threads, bool x_writable) const;
+  void forward_q8_0_int8(const float* x, int64_t m, float* y, int n_threads) const;
+  void forward_f16_rows(const float* x, int64_t m, float* y, int n_threads) const;
   void forward_q4_k(const float* x, int64_t m, float* y, int n_threads) const;
   void forward_small(const float* x, int64_t m, float* y, int n_threads, bool x_writable) const;
   void forward_tiled(const float* x, int64_t m, float* y, int n_threads, bool x_writable) const;

@@ -29,6 +29,17 @@ Result<std::unique_ptr<LlmAnswerPath>> LlmAnswerPath::open(const ServiceContext&
   // answers and plain chat.
   ao.sessions_kept = std::max(1, s->options_.max_concurrent);
   if (ao.model_file.empty()) ao.model_file = path;
+  if (s->options_.parallel > 1) {
+    BatchSchedulerOptions bo;
+    bo.max_sequences = s->options_.parallel;
+    bo.n_threads = ao.n_threads;
+    bo.prefill_chunk = std::max(1, s->options_.prefill_chunk);
+    bo.prefill_tokens = std::max(bo.prefill_chunk, s->options_.prefill_tokens_per_pass);
+    s->scheduler_ = std::make_unique<BatchScheduler>(model, bo);
+    ao.scheduler = s->scheduler_.get();
+    // Prompts reach the scheduler in chunks it keeps whole.
+    ao.prefill_chunk = bo.prefill_chunk;
+  }
   if (ao.extractive.word_ranks == nullptr) ao.extractive.word_ranks = ctx.word_ranks();
   s->answerer_ = std::make_unique<LlmAnswerer>(ctx.retriever(), s->generator_, *s->prompts_, ao, ctx.embedder(),
                                                s->audit_.get());
@@ -76,7 +87,17 @@ Result<Generation> LlmAnswerPath::chat(std::span<const ChatMessage> messages, co
   std::optional<Result<Generation>> out;
   threads_.run([&] {
     SessionPool::Lease session = answerer_->sessions().acquire();
-    out.emplace(generator_->generate(*session, prompt, options, on_piece));
+    const Tokenizer* tok = generator_->tokenizer();
+    std::vector<int32_t> ids = tok->tokenize(prompt, /*add_special=*/true, /*parse_special=*/true);
+    PrefixCache* cache = answerer_->prefix_cache();
+    const int reused = cache && !ids.empty() ? cache->restore(*session, ids) : 0;
+    GenerateOptions go = options;
+    if (go.lookup_draft == 0) go.lookup_draft = answerer_->options().lookup_draft;
+    if (cache) go.on_prompt_evaluated = [&] { cache->store(*session, ids); };
+    out.emplace(generator_->generate(*session, std::span<const int32_t>(ids).subspan(static_cast<size_t>(reused)), go,
+                                     on_piece));
+    if (out->is_ok()) (*out)->prompt_tokens = static_cast<int>(ids.size());
+    if (cache) cache->store(*session, ids);
   });
   return std::move(*out);
 }

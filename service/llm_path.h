@@ -20,6 +20,7 @@
 #include "generate/llm_answerer.h"
 #include "generate/prompt_templates.h"
 #include "model/chat_template.h"
+#include "model/batch_scheduler.h"
 #include "model/generator.h"
 #include "service/answerer.h"
 #include "service/model_threads.h"
@@ -37,6 +38,14 @@ struct LlmPathOptions {
   // Generations running at once: model threads and reusable decoder
   // sessions. Default: 1.
   int max_concurrent = 1;
+  // Sequences that share each forward pass (continuous batching,
+  // model/batch_scheduler.h); 1 = every generation runs its own passes.
+  // Default: 1 (ragd serve --parallel: 4).
+  int parallel = 1;
+  // Prompt tokens of one sequence per shared pass, and of all sequences
+  // (with parallel > 1). Default: 64, 128.
+  int prefill_chunk = 64;
+  int prefill_tokens_per_pass = 128;
   // n_ctx, n_threads, max_tokens, timeout (the default per-request timeout,
   // also for plain chat), sampling...
   LlmAnswererOptions answerer;
@@ -57,6 +66,11 @@ class LlmAnswerPath final : public Answerer {
                           const StreamCallback& on_piece) const;
 
   const LlmPathOptions& options() const { return options_; }
+  // The prompt-prefix cache's counters (zeros when it is off).
+  PrefixCacheStats prefix_cache_stats() const {
+    const PrefixCache* c = answerer_->prefix_cache();
+    return c ? c->stats() : PrefixCacheStats{};
+  }
   // The model file's SHA-256 (hex).
   const std::string& model_sha256() const { return answerer_->options().model_sha256; }
 
@@ -68,6 +82,8 @@ class LlmAnswerPath final : public Answerer {
   std::shared_ptr<const Generator> generator_;
   std::unique_ptr<PromptLibrary> prompts_;
   std::unique_ptr<AuditLog> audit_;
+  // Declared before answerer_: its sessions pause() in it when destroyed.
+  std::unique_ptr<BatchScheduler> scheduler_;
   std::unique_ptr<LlmAnswerer> answerer_;
   mutable ModelThreads threads_;
 };

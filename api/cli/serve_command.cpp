@@ -49,7 +49,7 @@ struct ServeArgs {
   std::string port_file;
   // The LLM answer path (--llm).
   std::string llm, prompts, audit_log;
-  int max_queue = 8, max_concurrent = 1, max_tokens = 256, llm_threads = 0, llm_ctx = 0;
+  int max_queue = 8, max_concurrent = 0, parallel = 4, max_tokens = 256, llm_threads = 0, llm_ctx = 0;
   double request_timeout = 120;
   // Background reindex (--reindex).
   bool reindex = false;
@@ -209,7 +209,8 @@ int run_serve(const ServeArgs& a) {
     lo.model = llm_file;
     lo.prompts = a.prompts;
     lo.audit_log = audit_path;
-    lo.max_concurrent = a.max_concurrent;
+    lo.max_concurrent = a.max_concurrent > 0 ? a.max_concurrent : a.parallel;
+    lo.parallel = a.parallel;
     lo.answerer.max_tokens = a.max_tokens;
     lo.answerer.n_threads = a.llm_threads;
     lo.answerer.n_ctx = a.llm_ctx;
@@ -350,7 +351,7 @@ int run_serve(const ServeArgs& a) {
   api::App app(**svc, served, registry, llm.get(), route_options, &key_auth, triage->get(), scheduler.get(), &collections,
                &retrainer);
   // Queued generation requests wait without a thread (api/admission.h).
-  so.generation_threads = std::max(2, a.max_concurrent + 1);
+  so.generation_threads = std::max(2, (a.max_concurrent > 0 ? a.max_concurrent : a.parallel) + 1);
   int code = 0;
   {
     api::Server server(app, so);
@@ -417,7 +418,12 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args) {
   cmd->add_option("--audit-log", a->audit_log, "answer audit log (default: <data>/audit.jsonl)");
   cmd->add_option("--max-queue", a->max_queue, "generation requests waiting for the model (503 beyond)")
       ->capture_default_str();
-  cmd->add_option("--max-concurrent", a->max_concurrent, "generations running at once")->capture_default_str();
+  cmd->add_option("--max-concurrent", a->max_concurrent, "generations running at once (0 = --parallel)")
+      ->capture_default_str();
+  cmd->add_option("--parallel", a->parallel,
+                  "generations that share each forward pass of the LLM (continuous batching; 1 = one pass each)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   cmd->add_option("--request-timeout", a->request_timeout,
                   "seconds a generation request may take, queue included (0 = none)")
       ->capture_default_str();

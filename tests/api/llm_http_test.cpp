@@ -6,7 +6,9 @@
 //   - a full queue answers 503 with Retry-After;
 //   - per-request timeouts answer 408;
 //   - /metrics passes `promtool check metrics`;
-//   - GET / serves the web page.
+//   - GET / serves the web page;
+//   - with --parallel 4, concurrent streams share forward passes (continuous
+//     batching) and each gets the text it gets alone.
 #include <gtest/gtest.h>
 #include <poll.h>
 
@@ -132,7 +134,7 @@ class LlmHttpTest : public ::testing::Test {
     audit_ = dir_->path / "audit.jsonl";
     server_ = new ServerProcess(data_, glove_,
                                 {"--llm", model_.string(), "--audit-log", audit_.string(), "--max-queue", "1",
-                                 "--request-timeout", "30", "--llm-threads", "1"});
+                                 "--request-timeout", "30", "--llm-threads", "1", "--parallel", "1"});
     started_ = ingest_rc_ == 0 && server_->start();
     if (!started_) std::cerr << "ingest: " << out << "\nserver log:\n" << server_->log() << "\n";
   }
@@ -392,6 +394,80 @@ TEST_F(LlmHttpTest, ServesTheWebPage) {
   HttpResult models = http_get(port(), "/v1/models");
   ASSERT_EQ(models.status, 200);
   EXPECT_EQ(Json::parse(models.body)["data"][0]["id"], "ragd");
+}
+
+// Continuous batching: a second server with --parallel 4 and the same model.
+// Four greedy streams at once all start before any ends, and each streams
+// exactly the text its request gets alone.
+TEST_F(LlmHttpTest, ParallelStreamsShareThePassesAndMatchAlone) {
+  // A store of its own (the first server holds the other one's lock).
+  const fs::path data2 = dir_->path / "data-batch";
+  std::string out;
+  ASSERT_EQ(run_ragd({"ingest", kKbDir.string(), "--data", data2.string(), "--glove", glove_.string(), "--quiet"},
+                     &out),
+            0)
+      << out;
+  ServerProcess batched(data2, glove_,
+                        {"--llm", model_.string(), "--audit-log", (dir_->path / "audit-batch.jsonl").string(),
+                         "--max-queue", "8", "--request-timeout", "60", "--llm-threads", "2", "--parallel", "4"});
+  ASSERT_TRUE(batched.start()) << batched.log();
+  const char* questions[] = {"How do I reset my VPN token?", "Outlook keeps asking for my password",
+                             "The printer on floor 3 is offline", "How long are backups kept?"};
+  auto body = [&](int i) {
+    return Json{{"model", "tiny"}, {"stream", true}, {"max_tokens", 40}, {"temperature", 0},
+                {"messages", Json::array({Json{{"role", "user"}, {"content", questions[i]}}})}}
+        .dump();
+  };
+  struct Outcome {
+    std::string text;
+    bool done = false;
+    Clock::time_point first, last;
+  };
+  auto drain = [](StreamClient& s, Outcome* o) {
+    while (!s.eof() && !o->done) {
+      auto events = s.read(60000);
+      if (events.empty()) break;
+      for (const auto& e : events) {
+        if (e.data == "[DONE]") {
+          o->done = true;
+          o->last = Clock::now();
+          continue;
+        }
+        Json c = Json::parse(e.data, nullptr, false);
+        if (!c.is_object() || !c.contains("choices") || c["choices"].empty()) continue;
+        const Json& d = c["choices"][0]["delta"];
+        if (d.contains("content") && !d["content"].get<std::string>().empty()) {
+          if (o->text.empty()) o->first = Clock::now();
+          o->text += d["content"].get<std::string>();
+        }
+      }
+    }
+  };
+  std::vector<Outcome> alone(4), together(4);
+  for (int i = 0; i < 4; ++i) {
+    StreamClient s(batched.port(), "/v1/chat/completions", body(i));
+    ASSERT_TRUE(s.ok());
+    drain(s, &alone[static_cast<size_t>(i)]);
+    ASSERT_TRUE(alone[static_cast<size_t>(i)].done) << "stream " << i << " did not finish";
+  }
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&, i] {
+      StreamClient s(batched.port(), "/v1/chat/completions", body(i));
+      if (s.ok()) drain(s, &together[static_cast<size_t>(i)]);
+    });
+  }
+  for (auto& t : clients) t.join();
+  Clock::time_point last_first = Clock::time_point::min(), first_last = Clock::time_point::max();
+  for (int i = 0; i < 4; ++i) {
+    const Outcome& o = together[static_cast<size_t>(i)];
+    ASSERT_TRUE(o.done) << "stream " << i << " did not finish";
+    EXPECT_FALSE(o.text.empty());
+    EXPECT_EQ(o.text, alone[static_cast<size_t>(i)].text) << "stream " << i;
+    last_first = std::max(last_first, o.first);
+    first_last = std::min(first_last, o.last);
+  }
+  EXPECT_LT(last_first, first_last) << "every stream had its first token before any stream ended";
 }
 
 }  // namespace

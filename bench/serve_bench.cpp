@@ -1,0 +1,531 @@
+// serve_bench: ragd serve against llama-server, side by side in one run,
+// serving one GGUF decoder to 1, 4, 16 and 32 concurrent streaming clients.
+//
+// Usage: serve_bench --models A.gguf[,B.gguf] [--clients 1,4,16,32]
+//                    [--threads 2] [--ctx 768] [--max-tokens 48]
+//                    [--requests 2] [--ragd PATH] [--llama-server PATH]
+//                    [--glove FILE] [--servers ragd,llama] [--dir DIR]
+//                    [--lookup-tokens 128]
+//
+// Models: realistic-size random-weight files written by the model builder,
+// e.g. `model_bench --dir D --models smollm-q8,qwen-q8 --vocab-from
+// ../shared/testdata/tokenizer/ggml-vocab-smollm2.gguf` (SmolLM2-135M and
+// Qwen2.5-0.5B shapes). Random weights: these figures are about speed only,
+// never about answers.
+//
+// For each model, server and client count N, a fresh server is started:
+//   ragd serve --llm M --parallel N --max-concurrent N --llm-threads T
+//              --llm-ctx C --max-queue 64
+//   llama-server -m M -np N -cb -t T -tb T -c N*C   (C positions per slot)
+// and warmed up with one request. Then N clients each send `--requests`
+// streaming POST /v1/chat/completions (temperature 0, max_tokens,
+// stream_options.include_usage) one after another, client i asking
+// question i of a fixed list after the same ~300-token "retrieved passages"
+// user message (the prompts are printed). Figures per run:
+//   - aggregate generated tokens/s: completion tokens of all requests
+//     (usage.completion_tokens) over the wall time from the first request
+//     to the last response;
+//   - TTFT p50/p99: request sent -> first content delta;
+//   - inter-token latency p50/p99: gaps between content deltas;
+//   - peak RSS of the server process (VmHWM from /proc at the end).
+// Then, in process, lookup decoding: tokens/s of greedy generation with and
+// without GenerateOptions::lookup_draft on the same prompt, and how many
+// drafts were kept.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_process.h"
+#include "bench_stats.h"
+#include "model/generator.h"
+#include "model/llama.h"
+#include "model/tokenizer.h"
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Args {
+  std::vector<std::string> models;
+  std::vector<int> clients = {1, 4, 16, 32};
+  std::vector<std::string> servers = {"ragd", "llama"};
+  int threads = 2;
+  int ctx = 768;
+  int max_tokens = 48;
+  int requests = 2;
+  int lookup_tokens = 128;
+  std::string ragd;  // default: ../api/ragd beside this bench's folder
+  std::string llama_server = "/tmp/llama.cpp/build/bin/llama-server";
+  std::string glove;
+  fs::path dir;
+};
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// The "retrieved passages" every request carries, then its own question.
+const char* kPassages =
+    "Answer from the passages and cite them as [n].\n\n"
+    "[1] VPN error 809 after the Windows 11 update (Runbook > Network)\n"
+    "The L2TP/IPsec connection fails with error 809 when the VPN server is behind NAT. Set the registry value "
+    "AssumeUDPEncapsulationContextOnSendRule to 2 under HKLM\\SYSTEM\\CurrentControlSet\\Services\\PolicyAgent, "
+    "then restart the IKEEXT and PolicyAgent services. If the error persists, check that UDP ports 500 and 4500 "
+    "are open on the client firewall and that the pre-shared key matches the one in the VPN profile.\n\n"
+    "[2] Outlook asks for the password again and again (Knowledge base > Email)\n"
+    "Outlook prompts repeatedly when the cached credentials are stale or modern authentication is disabled. "
+    "Remove the entries that start with MicrosoftOffice16 from Windows Credential Manager, make sure the "
+    "EnableADAL value is 1 under HKCU\\Software\\Microsoft\\Office\\16.0\\Common\\Identity, and restart Outlook. "
+    "Users with multi-factor authentication must approve the sign-in on their phone within 60 seconds.\n\n"
+    "[3] Backup retention policy (Policy > Data)\n"
+    "Daily backups are kept for 35 days, weekly backups for 12 weeks and monthly backups for 7 years. Restores "
+    "older than 35 days need the approval of the data owner. Backups of personal drives are not kept after an "
+    "employee leaves; their manager must request an export within 30 days of the leaving date.\n\n"
+    "[4] Printer offline on floor 3 (Runbook > Facilities)\n"
+    "When the floor 3 printer shows offline, power-cycle it, confirm it has the address 10.3.0.25, and re-add it "
+    "from \\\\print01\\floor3-mfp. Jobs stuck in the queue are cleared with the Clear-PrintQueue script on print01.\n";
+const char* kQuestions[] = {
+    "How do I fix VPN error 809?", "Outlook keeps asking for my password, what do I do?",
+    "How long are daily backups kept?", "The printer on floor 3 is offline.", "Which UDP ports does the VPN need?",
+    "Who approves a restore older than 35 days?", "Where is the EnableADAL value set?",
+    "What address should the floor 3 printer have?"};
+constexpr int kNumQuestions = 8;
+
+// ---------------------------------------------------------------- HTTP client
+
+int connect_to(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+struct StreamResult {
+  bool ok = false;
+  int status = 0;
+  int completion_tokens = 0;
+  int deltas = 0;
+  double ttft_ms = 0;
+  std::vector<double> gaps_ms;
+  std::string error;
+};
+
+// One streaming chat completion; reads SSE "data:" lines as they arrive.
+StreamResult stream_chat(uint16_t port, const std::string& body, int timeout_s) {
+  StreamResult r;
+  const int fd = connect_to(port);
+  if (fd < 0) {
+    r.error = "connect failed";
+    return r;
+  }
+  const std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          "Connection: close\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body;
+  const auto t0 = Clock::now();
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    ::close(fd);
+    r.error = "send failed";
+    return r;
+  }
+  std::string raw, payload;
+  bool head_done = false, chunked = false, done = false;
+  Clock::time_point last;
+  const auto deadline = t0 + std::chrono::seconds(timeout_s);
+  size_t scan = 0;
+  while (!done && Clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 1000) <= 0) continue;
+    char buf[8192];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    const auto now = Clock::now();
+    raw.append(buf, static_cast<size_t>(n));
+    if (!head_done) {
+      const size_t end = raw.find("\r\n\r\n");
+      if (end == std::string::npos) continue;
+      const std::string head = raw.substr(0, end);
+      r.status = std::atoi(head.c_str() + 9);
+      std::string lower = head;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      chunked = lower.find("transfer-encoding: chunked") != std::string::npos;
+      raw.erase(0, end + 4);
+      head_done = true;
+    }
+    if (chunked) {
+      for (;;) {
+        const size_t eol = raw.find("\r\n");
+        if (eol == std::string::npos) break;
+        const size_t len = std::stoul(raw.substr(0, eol), nullptr, 16);
+        if (raw.size() < eol + 2 + len + 2) break;
+        payload.append(raw, eol + 2, len);
+        raw.erase(0, eol + 2 + len + 2);
+        if (len == 0) done = true;
+      }
+    } else {
+      payload += raw;
+      raw.clear();
+    }
+    // Complete lines of the SSE stream.
+    for (;;) {
+      const size_t eol = payload.find('\n', scan);
+      if (eol == std::string::npos) break;
+      std::string line = payload.substr(0, eol);
+      payload.erase(0, eol + 1);
+      scan = 0;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.rfind("data: ", 0) != 0) continue;
+      const std::string data = line.substr(6);
+      if (data == "[DONE]") {
+        done = true;
+        break;
+      }
+      const Json c = Json::parse(data, nullptr, false);
+      if (!c.is_object()) continue;
+      if (c.contains("error")) r.error = c["error"].dump();  // e.g. a prompt past the context
+      if (c.contains("usage") && c["usage"].is_object() && c["usage"].contains("completion_tokens")) {
+        r.completion_tokens = c["usage"]["completion_tokens"].get<int>();
+      }
+      if (!c.contains("choices") || !c["choices"].is_array() || c["choices"].empty()) continue;
+      const Json& d = c["choices"][0]["delta"];
+      if (!d.is_object() || !d.contains("content") || !d["content"].is_string() ||
+          d["content"].get<std::string>().empty()) {
+        continue;
+      }
+      if (r.deltas == 0) {
+        r.ttft_ms = std::chrono::duration<double, std::milli>(now - t0).count();
+      } else {
+        r.gaps_ms.push_back(std::chrono::duration<double, std::milli>(now - last).count());
+      }
+      last = now;
+      ++r.deltas;
+    }
+  }
+  ::close(fd);
+  // A stream that ends without text (an error event, an empty answer) is
+  // not a measurement.
+  r.ok = r.status == 200 && done && r.deltas > 0 && r.error.empty();
+  if (!r.ok && r.error.empty()) {
+    r.error = "status " + std::to_string(r.status) + (done ? (r.deltas == 0 ? ", no text" : "") : ", stream cut");
+  }
+  if (r.completion_tokens == 0) r.completion_tokens = r.deltas;
+  return r;
+}
+
+std::string chat_body(int question, int max_tokens) {
+  Json b{{"model", "m"},
+         {"stream", true},
+         {"stream_options", Json{{"include_usage", true}}},
+         {"max_tokens", max_tokens},
+         {"temperature", 0},
+         {"messages", Json::array({Json{{"role", "user"},
+                                        {"content", std::string(kPassages) + "\nQuestion: " +
+                                                        kQuestions[question % kNumQuestions]}}})}};
+  return b.dump();
+}
+
+// ---------------------------------------------------------------- servers
+
+struct Server {
+  pid_t pid = -1;
+  uint16_t port = 0;
+};
+
+long peak_rss_kb(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
+  }
+  return -1;
+}
+
+void stop(Server& s) {
+  if (s.pid <= 0) return;
+  ::kill(s.pid, SIGTERM);
+  for (int i = 0; i < 100; ++i) {
+    int st = 0;
+    if (waitpid(s.pid, &st, WNOHANG) == s.pid) {
+      s.pid = -1;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(s.pid, SIGKILL);
+  waitpid(s.pid, nullptr, 0);
+  s.pid = -1;
+}
+
+uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  const uint16_t port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+bool wait_ready(const Server& s, const std::string& probe, int timeout_s, const fs::path& log) {
+  const auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
+  while (Clock::now() < deadline) {
+    int st = 0;
+    if (waitpid(s.pid, &st, WNOHANG) == s.pid) {
+      std::fprintf(stderr, "server exited; log %s:\n%s\n", log.c_str(), ragd::bench::slurp(log).c_str());
+      return false;
+    }
+    const int fd = connect_to(s.port);
+    if (fd >= 0) {
+      const std::string req = "GET " + probe + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+      ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+      char buf[256] = {0};
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 2000) > 0 && ::recv(fd, buf, sizeof buf - 1, 0) > 12) {
+        ::close(fd);
+        if (std::strncmp(buf + 9, "200", 3) == 0) return true;
+      } else {
+        ::close(fd);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
+}
+
+Server start_server(const std::string& kind, const std::string& model, int n, const Args& a, const fs::path& log) {
+  Server s;
+  s.port = free_port();
+  std::vector<std::string> argv;
+  if (kind == "ragd") {
+    const fs::path data = a.dir / ("data-" + std::to_string(s.port));
+    argv = {a.ragd,           "serve",         "--listen",        "127.0.0.1:" + std::to_string(s.port),
+            "--data",         data.string(),   "--llm",           model,
+            "--parallel",     std::to_string(n), "--max-concurrent", std::to_string(n),
+            "--llm-threads",  std::to_string(a.threads), "--threads", "2",
+            "--llm-ctx",      std::to_string(a.ctx), "--max-queue", "64",
+            "--request-timeout", "0", "--log-format", "json"};
+    if (!a.glove.empty()) argv.insert(argv.end(), {"--glove", a.glove});
+  } else {
+    argv = {a.llama_server, "-m",  model, "--host", "127.0.0.1", "--port", std::to_string(s.port),
+            "-np",          std::to_string(n), "-cb", "-t", std::to_string(a.threads), "-tb", std::to_string(a.threads),
+            "-c",           std::to_string(a.ctx * n), "--no-webui"};
+  }
+  s.pid = ragd::bench::spawn(argv, log);
+  return s;
+}
+
+struct RunFigures {
+  bool ok = false;
+  double tok_s = 0, ttft_p50 = 0, ttft_p99 = 0, itl_p50 = 0, itl_p99 = 0;
+  long rss_kb = 0;
+  int tokens = 0, failed = 0;
+};
+
+RunFigures run_clients(const std::string& kind, const std::string& model, int n, const Args& a) {
+  RunFigures f;
+  const fs::path log = a.dir / (kind + "-" + std::to_string(n) + ".log");
+  fs::remove(log);
+  Server s = start_server(kind, model, n, a, log);
+  if (!wait_ready(s, kind == "ragd" ? "/healthz" : "/health", 300, log)) {
+    stop(s);
+    return f;
+  }
+  // Warm-up (page the weights in, build kernels' scratch).
+  stream_chat(s.port, chat_body(0, 8), 600);
+  std::vector<StreamResult> results(static_cast<size_t>(n * a.requests));
+  const auto t0 = Clock::now();
+  std::vector<std::thread> clients;
+  for (int c = 0; c < n; ++c) {
+    clients.emplace_back([&, c] {
+      for (int r = 0; r < a.requests; ++r) {
+        results[static_cast<size_t>(c * a.requests + r)] = stream_chat(s.port, chat_body(c + r, a.max_tokens), 1800);
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  f.rss_kb = peak_rss_kb(s.pid);
+  stop(s);
+  std::vector<double> ttft, gaps;
+  for (const auto& r : results) {
+    if (!r.ok) {
+      ++f.failed;
+      std::fprintf(stderr, "  %s request failed: %s\n", kind.c_str(), r.error.c_str());
+      continue;
+    }
+    f.tokens += r.completion_tokens;
+    ttft.push_back(r.ttft_ms);
+    gaps.insert(gaps.end(), r.gaps_ms.begin(), r.gaps_ms.end());
+  }
+  f.ok = f.failed == 0;
+  f.tok_s = f.tokens / wall;
+  f.ttft_p50 = ragd::bench::percentile(ttft, 0.5);
+  f.ttft_p99 = ragd::bench::percentile(ttft, 0.99);
+  f.itl_p50 = ragd::bench::percentile(gaps, 0.5);
+  f.itl_p99 = ragd::bench::percentile(gaps, 0.99);
+  return f;
+}
+
+// The prefix cache on one ragd server (--parallel 1): TTFT of a request whose
+// ~300-token passages nothing cached yet, then of requests sharing them.
+void prefix_cache_ttft(const std::string& model, const Args& a) {
+  const fs::path log = a.dir / "ragd-prefix.log";
+  Server s = start_server("ragd", model, 1, a, log);
+  if (!wait_ready(s, "/healthz", 300, log)) {
+    stop(s);
+    return;
+  }
+  // Warm-up without the passages (pages the weights in).
+  Json w{{"model", "m"}, {"stream", true}, {"max_tokens", 4}, {"temperature", 0},
+         {"messages", Json::array({Json{{"role", "user"}, {"content", "hello"}}})}};
+  stream_chat(s.port, w.dump(), 600);
+  std::vector<double> miss, hit;
+  for (int round = 0; round < 3; ++round) {
+    // A passage text no earlier request had: its first request misses.
+    Json b = Json::parse(chat_body(0, 4));
+    b["messages"][0]["content"] = "Round " + std::to_string(round) + ". " + b["messages"][0]["content"].get<std::string>();
+    miss.push_back(stream_chat(s.port, b.dump(), 600).ttft_ms);
+    for (int q = 1; q < 4; ++q) {
+      Json h = Json::parse(chat_body(q, 4));
+      h["messages"][0]["content"] = "Round " + std::to_string(round) + ". " + h["messages"][0]["content"].get<std::string>();
+      hit.push_back(stream_chat(s.port, h.dump(), 600).ttft_ms);
+    }
+  }
+  stop(s);
+  const double m = ragd::bench::median(miss), h = ragd::bench::median(hit);
+  std::printf("prefix cache (ragd, 1 client): TTFT median %.0f ms on a miss, %.0f ms on a hit (shared passages): "
+              "%.0f%% less\n",
+              m, h, m > 0 ? 100.0 * (m - h) / m : 0.0);
+}
+
+// ---------------------------------------------------------------- lookup decoding
+
+void lookup_speed(const std::string& model_path, const Args& a) {
+  auto model = ragd::DecoderModel::load(model_path);
+  if (!model.is_ok()) {
+    std::printf("  lookup: %s\n", model.status().to_string().c_str());
+    return;
+  }
+  auto tok = ragd::Tokenizer::from_gguf((*model)->gguf());
+  if (!tok.is_ok()) return;
+  ragd::Generator gen(*model, std::shared_ptr<const ragd::Tokenizer>(std::move(tok).value()));
+  const std::string prompt = std::string(kPassages) + "\nQuestion: " + kQuestions[0] + "\nAnswer:";
+  ragd::DecoderSessionOptions so;
+  so.n_ctx = a.ctx + a.lookup_tokens;
+  so.n_threads = a.threads;
+  for (int draft : {0, 8, 0, 8}) {
+    ragd::DecoderSession s(*model, so);
+    ragd::GenerateOptions go;
+    go.max_tokens = a.lookup_tokens;
+    go.sampling.temperature = 0;
+    go.stop_at_eog = false;
+    go.lookup_draft = draft;
+    // Time generation only: the prompt first, then the answer.
+    auto ids = gen.tokenizer()->tokenize(prompt, false, true);
+    std::vector<float> logits;
+    const int32_t last = ids.back();
+    ids.pop_back();
+    if (const ragd::Status st = s.eval(ids, &logits); !st.is_ok()) {
+      std::printf("  lookup: %s\n", st.to_string().c_str());
+      return;
+    }
+    const auto t0 = Clock::now();
+    auto g = gen.generate(s, std::span<const int32_t>(&last, 1), go);
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!g.is_ok()) return;
+    std::printf("  lookup_draft %d: %zu tokens in %.2f s = %.1f tok/s (%d passes with drafts, %d drafts kept)\n",
+                draft, g->tokens.size(), secs, static_cast<double>(g->tokens.size()) / secs, g->lookup_passes,
+                g->lookup_accepted);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto val = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (k == "--models") a.models = split(val());
+    else if (k == "--clients") {
+      a.clients.clear();
+      for (const auto& c : split(val())) a.clients.push_back(std::atoi(c.c_str()));
+    } else if (k == "--servers") a.servers = split(val());
+    else if (k == "--threads") a.threads = std::atoi(val().c_str());
+    else if (k == "--ctx") a.ctx = std::atoi(val().c_str());
+    else if (k == "--max-tokens") a.max_tokens = std::atoi(val().c_str());
+    else if (k == "--requests") a.requests = std::atoi(val().c_str());
+    else if (k == "--lookup-tokens") a.lookup_tokens = std::atoi(val().c_str());
+    else if (k == "--ragd") a.ragd = val();
+    else if (k == "--llama-server") a.llama_server = val();
+    else if (k == "--glove") a.glove = val();
+    else if (k == "--dir") a.dir = val();
+    else {
+      std::fprintf(stderr, "unknown argument %s (see the header of bench/serve_bench.cpp)\n", k.c_str());
+      return 2;
+    }
+  }
+  if (a.ragd.empty()) a.ragd = (fs::absolute(argv[0]).parent_path().parent_path() / "api" / "ragd").string();
+  if (a.models.empty()) {
+    std::fprintf(stderr, "--models A.gguf[,B.gguf] is required\n");
+    return 2;
+  }
+  if (a.dir.empty()) a.dir = fs::temp_directory_path() / ("ragd_serve_bench_" + std::to_string(getpid()));
+  fs::create_directories(a.dir);
+  std::printf("serve_bench: %d threads, %d positions per sequence, max_tokens %d, %d requests per client\n",
+              a.threads, a.ctx, a.max_tokens, a.requests);
+  std::printf("prompt (user message): the passages below, then \"Question: <q>\", q from:\n");
+  for (const char* q : kQuestions) std::printf("  - %s\n", q);
+  std::printf("passages:\n%s\n", kPassages);
+  for (const auto& m : a.models) {
+    std::printf("\n== %s (%.1f MB)\n", m.c_str(), static_cast<double>(fs::file_size(m)) / 1e6);
+    std::printf("%-6s %7s %10s %10s %10s %9s %9s %9s %6s\n", "server", "clients", "tok/s", "TTFT p50", "TTFT p99",
+                "ITL p50", "ITL p99", "RSS MB", "tokens");
+    for (int n : a.clients) {
+      for (const auto& kind : a.servers) {
+        const RunFigures f = run_clients(kind, m, n, a);
+        std::printf("%-6s %7d %10.1f %8.0fms %8.0fms %7.1fms %7.1fms %9.1f %6d%s\n", kind.c_str(), n, f.tok_s,
+                    f.ttft_p50, f.ttft_p99, f.itl_p50, f.itl_p99, static_cast<double>(f.rss_kb) / 1024.0, f.tokens,
+                    f.ok ? "" : "  (failures)");
+        std::fflush(stdout);
+      }
+    }
+    if (std::find(a.servers.begin(), a.servers.end(), "ragd") != a.servers.end()) prefix_cache_ttft(m, a);
+    std::printf("lookup decoding, in process, greedy, %d new tokens after the prompt above:\n", a.lookup_tokens);
+    lookup_speed(m, a);
+  }
+  return 0;
+}

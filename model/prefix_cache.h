@@ -1,0 +1,82 @@
+// A prompt-prefix cache: the keys and values of prompt prefixes that earlier
+// requests evaluated, copied into a new request's empty session so that only
+// the rest of its prompt is evaluated.
+//
+// Prompts built from one template share their start (system prompt, chat
+// template, the task's instructions), and questions about the same topic
+// share passages after it. After a request, store() keeps the KV of its
+// prompt up to the last whole block of `block` tokens; restore() finds the
+// entry sharing the longest prefix with a new prompt, cut down to whole
+// blocks and to at most prompt.size() - 1 (the last prompt token is always
+// evaluated, for its logits), and copies that many positions into the
+// session. Blocks match the generation's prompt chunks, so a restored
+// session evaluates the rest in the same chunks as from scratch and gets
+// the same numbers, bit for bit.
+//
+// Only prefixes are reused: a key holds its absolute position (RoPE), so a
+// passage that recurs at another position cannot be copied from another
+// prompt (see generate/README.md).
+//
+// Bounded: entries are evicted least recently used first once they hold
+// more than max_bytes. Thread safety: all methods may be called from many
+// threads at once; entries are immutable and copied outside the lock.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "model/llama.h"
+
+namespace ragd {
+
+struct PrefixCacheOptions {
+  // Bytes of keys and values kept at most (23 KB per token for a
+  // SmolLM2-135M-shaped model with an f16 cache). Default: 64 MiB.
+  size_t max_bytes = size_t{64} << 20;
+  // Granularity of reuse, in tokens: the prompt chunk. Default: 64.
+  int block = 64;
+};
+
+struct PrefixCacheStats {
+  int64_t hits = 0;           // restore() that reused at least one block
+  int64_t misses = 0;         // restore() that reused nothing
+  int64_t tokens_reused = 0;  // positions restored, all hits
+  int64_t entries = 0;
+  int64_t bytes = 0;
+  int64_t evictions = 0;
+};
+
+class PrefixCache {
+ public:
+  explicit PrefixCache(PrefixCacheOptions options);
+
+  // Copies into `session` (which must be empty) the longest cached prefix of
+  // `prompt`; returns its length (0 on a miss): evaluate prompt from there.
+  int restore(DecoderSession& session, std::span<const int32_t> prompt);
+  // Keeps the prefix of `prompt` that `session` has evaluated, in whole
+  // blocks (nothing when it is shorter than a block or already cached).
+  void store(const DecoderSession& session, std::span<const int32_t> prompt);
+
+  PrefixCacheStats stats() const;
+  const PrefixCacheOptions& options() const { return options_; }
+
+ private:
+  struct Entry {
+    std::vector<int32_t> tokens;
+    KvType kv_type;
+    std::vector<uint8_t> kv;  // DecoderSession::export_kv(tokens.size())
+  };
+  // Whole blocks of the common prefix of a and b, at most `limit`.
+  size_t shared_blocks(std::span<const int32_t> a, std::span<const int32_t> b, size_t limit) const;
+
+  const PrefixCacheOptions options_;
+  mutable std::mutex mu_;
+  std::list<std::shared_ptr<const Entry>> lru_;  // most recent first; guarded by mu_
+  PrefixCacheStats stats_;                       // guarded by mu_
+};
+
+}  // namespace ragd

@@ -1,0 +1,123 @@
+// PrefixCache: a restored prompt prefix gives the same tokens as evaluating
+// the whole prompt; whole blocks only; LRU within the byte bound.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "model/generator.h"
+#include "model/prefix_cache.h"
+#include "tests/model/golden_data.h"
+
+namespace ragd {
+namespace {
+
+const std::filesystem::path kDir = testing::golden_models_dir() / "llama-mini";
+
+std::vector<int32_t> base_prompt() {
+  std::ifstream in(kDir / "llama-mini-q8_0.kvf16.json");
+  return nlohmann::json::parse(in)["prompt"]["token_ids"].get<std::vector<int32_t>>();
+}
+
+// A 300-token shared start, then a question of its own.
+std::vector<int32_t> prompt_with(const std::vector<int32_t>& base, int question) {
+  std::vector<int32_t> p;
+  for (size_t i = 0; p.size() < 300; ++i) p.push_back(base[i % base.size()]);
+  for (int i = 0; i < 20; ++i) p.push_back(base[static_cast<size_t>(question * 7 + i * 3) % base.size()]);
+  return p;
+}
+
+GenerateOptions greedy() {
+  GenerateOptions go;
+  go.max_tokens = 24;
+  go.sampling.temperature = 0.0f;
+  go.stop_at_eog = false;
+  go.should_stop = [](int) { return Status::ok(); };  // 64-token prompt chunks
+  go.prompt_chunk = 64;
+  return go;
+}
+
+TEST(PrefixCache, RestoredPrefixGivesTheSameTokens) {
+  RAGD_NEED_TESTDATA(kDir / "llama-mini-q8_0.gguf");
+  auto model = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string());
+  ASSERT_TRUE(model.is_ok());
+  Generator gen(*model, nullptr);
+  const auto base = base_prompt();
+  DecoderSessionOptions so;
+  so.n_ctx = 512;
+  so.n_threads = 2;
+  PrefixCache cache({});
+  // First request: a miss; its prefix is stored.
+  const auto p1 = prompt_with(base, 1);
+  DecoderSession s1(*model, so);
+  EXPECT_EQ(cache.restore(s1, p1), 0);
+  ASSERT_TRUE(gen.generate(s1, p1, greedy()).is_ok());
+  cache.store(s1, p1);
+  EXPECT_EQ(cache.stats().entries, 1);
+  // Second request, same 300-token start: 256 positions (whole blocks) reused.
+  const auto p2 = prompt_with(base, 2);
+  DecoderSession plain(*model, so), cached(*model, so);
+  auto want = gen.generate(plain, p2, greedy());
+  ASSERT_TRUE(want.is_ok());
+  const int reused = cache.restore(cached, p2);
+  EXPECT_EQ(reused, 256);
+  EXPECT_EQ(cached.n_past(), 256);
+  auto got = gen.generate(cached, std::span<const int32_t>(p2).subspan(static_cast<size_t>(reused)), greedy());
+  ASSERT_TRUE(got.is_ok());
+  EXPECT_EQ(got->tokens, want->tokens);
+  EXPECT_EQ(cached.n_past(), plain.n_past());
+  const PrefixCacheStats st = cache.stats();
+  EXPECT_EQ(st.hits, 1);
+  EXPECT_EQ(st.misses, 1);
+  EXPECT_EQ(st.tokens_reused, 256);
+  // The last prompt token is always evaluated: an identical prompt reuses
+  // at most size - 1, in whole blocks.
+  DecoderSession again(*model, so);
+  EXPECT_EQ(cache.restore(again, std::span<const int32_t>(p1).first(257)), 256);
+  DecoderSession exact(*model, so);
+  EXPECT_EQ(cache.restore(exact, std::span<const int32_t>(p1).first(256)), 192);
+  // A prompt differing in its first block: a miss.
+  auto other = p1;
+  other[3] = other[3] + 1;
+  DecoderSession s3(*model, so);
+  EXPECT_EQ(cache.restore(s3, other), 0);
+}
+
+TEST(PrefixCache, EvictsLeastRecentlyUsedWithinTheBound) {
+  RAGD_NEED_TESTDATA(kDir / "llama-mini-q8_0.gguf");
+  auto model = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string());
+  ASSERT_TRUE(model.is_ok());
+  DecoderSessionOptions so;
+  so.n_ctx = 256;
+  const auto base = base_prompt();
+  // One 128-token entry: 4 layers x 2 x 128 x 64 f16 = 128 KiB (+ tokens).
+  PrefixCache cache({.max_bytes = 300 << 10, .block = 64});
+  auto prompt_n = [&](int k) {
+    std::vector<int32_t> p;
+    for (int i = 0; i < 130; ++i) p.push_back(base[static_cast<size_t>(i * (k + 1) + k) % base.size()]);
+    return p;
+  };
+  std::vector<float> logits;
+  for (int k = 0; k < 3; ++k) {
+    DecoderSession s(*model, so);
+    const auto p = prompt_n(k);
+    ASSERT_TRUE(s.eval(p, &logits).is_ok());
+    cache.store(s, p);
+    if (k == 1) {  // touch entry 0, so entry 1 is the oldest when 2 arrives
+      DecoderSession t(*model, so);
+      EXPECT_EQ(cache.restore(t, prompt_n(0)), 128);
+    }
+  }
+  const PrefixCacheStats st = cache.stats();
+  EXPECT_EQ(st.entries, 2);
+  EXPECT_EQ(st.evictions, 1);
+  EXPECT_LE(st.bytes, 300 << 10);
+  DecoderSession a(*model, so), b(*model, so), c(*model, so);
+  EXPECT_EQ(cache.restore(a, prompt_n(0)), 128);
+  EXPECT_EQ(cache.restore(b, prompt_n(1)), 0) << "the least recently used entry was evicted";
+  EXPECT_EQ(cache.restore(c, prompt_n(2)), 128);
+}
+
+}  // namespace
+}  // namespace ragd
