@@ -90,11 +90,10 @@ void LexicalIndex::append(TermList& list, uint32_t label, uint32_t tf, uint32_t 
     return;
   }
   const uint32_t l = std::max<uint32_t>(length, 1);
-  if (p.size() % kBlock == 0) list.blocks.push_back({label, tf, l});
+  if (p.size() % kBlock == 0) list.blocks.push_back(Block{label});
   Block& blk = list.blocks.back();
   blk.last = label;
-  blk.max_tf = std::max(blk.max_tf, tf);
-  blk.min_length = std::min(blk.min_length, l);
+  blk.note(tf, l);
   p.push_back({label, tf});
 }
 
@@ -105,13 +104,11 @@ void LexicalIndex::rebuild_blocks(TermList& list) const {
   for (size_t at = 0; at < p.size(); at += kBlock) {
     const size_t end = std::min(p.size(), at + kBlock);
     // Dead postings are never scored, so they do not count towards the
-    // bound (a block of only dead postings bounds nothing: max_tf 0).
-    Block blk{p[end - 1].label, 0, UINT32_MAX};
+    // bound (a block of only dead postings bounds nothing).
+    Block blk{p[end - 1].label};
     for (size_t i = at; i < end; ++i) {
       const uint32_t len = p[i].label < length_.size() ? length_[p[i].label] : 0;
-      if (len == 0) continue;
-      blk.max_tf = std::max(blk.max_tf, p[i].tf);
-      blk.min_length = std::min(blk.min_length, len);
+      if (len != 0) blk.note(p[i].tf, len);
     }
     list.blocks.push_back(blk);
   }
@@ -189,7 +186,7 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
   // shortest chunk of a list (or block) bound each of its postings. The
   // margin covers float rounding in the different summation orders.
   auto bound_of = [&](float weight, uint32_t max_tf, uint32_t min_length) {
-    if (max_tf == 0) return 0.0f;
+    if (max_tf == 0 || min_length == UINT32_MAX) return 0.0f;
     const auto tf = static_cast<float>(max_tf);
     const float norm = k1 * (1.0f - b + b * static_cast<float>(min_length) / avgdl);
     return weight * tf / (tf + norm) * 1.0001f + 1e-6f;
@@ -230,7 +227,9 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
     }
     if (j != t.block || t.block_ub < 0) {
       t.block = j;
-      t.block_ub = bound_of(t.weight, t.blocks[j].max_tf, t.blocks[j].min_length);
+      const Block& blk = t.blocks[j];
+      t.block_ub = std::max({bound_of(t.weight, 1, blk.min_length1), bound_of(t.weight, 2, blk.min_length2),
+                             bound_of(t.weight, blk.max_tf, blk.min_length)});
     }
     *last = std::min(*last, t.blocks[j].last);
     return t.block_ub;

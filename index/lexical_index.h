@@ -13,8 +13,8 @@
 // score contribution, and the terms whose bounds together cannot lift a
 // chunk into the current top k are only probed for chunks that the other
 // terms already make competitive. Each list is also cut into blocks of
-// kBlock postings that carry the largest tf and the shortest chunk in the
-// block, from which the query's BM25 parameters give a bound for the block;
+// kBlock postings that carry the shortest chunk per tf class (1, 2, >= 3,
+// with the largest tf), from which the query's BM25 parameters give a bound for the block;
 // where the blocks under the current chunk of every term together cannot
 // reach the top k, the whole stretch up to the nearest block end is skipped
 // without reading its postings. A chunk's score is summed in the query's
@@ -25,6 +25,7 @@
 // with it held shared.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -94,10 +95,25 @@ class LexicalIndex {
   };
   // Postings [i * kBlock, (i + 1) * kBlock) of a list form block i.
   static constexpr size_t kBlock = 128;
+  // Most postings have tf 1 or 2, so the shortest chunk is kept per tf
+  // class: a posting's score is at most that of (its class's tf, the class's
+  // shortest chunk), which is tighter than (largest tf, shortest chunk).
   struct Block {
-    uint32_t last;        // label of the block's last posting
-    uint32_t max_tf;      // largest tf in the block
-    uint32_t min_length;  // shortest chunk in the block (live when added)
+    uint32_t last;                   // label of the block's last posting
+    uint32_t max_tf = 0;             // largest tf of a posting with tf >= 3 (0: none)
+    uint32_t min_length = UINT32_MAX;  // shortest chunk with tf >= 3
+    uint32_t min_length1 = UINT32_MAX;  // shortest chunk with tf 1
+    uint32_t min_length2 = UINT32_MAX;  // shortest chunk with tf 2
+    void note(uint32_t tf, uint32_t length) {
+      if (tf == 1) {
+        min_length1 = std::min(min_length1, length);
+      } else if (tf == 2) {
+        min_length2 = std::min(min_length2, length);
+      } else if (tf > 2) {
+        max_tf = std::max(max_tf, tf);
+        min_length = std::min(min_length, length);
+      }
+    }
   };
   struct TermList {
     std::vector<Posting> postings;  // sorted by label; may hold dead labels
