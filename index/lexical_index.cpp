@@ -1,5 +1,5 @@
-// BM25 over in-memory posting lists, document at a time with MaxScore
-// pruning; see index/lexical_index.h.
+// BM25 over in-memory posting lists, document at a time with block-max
+// MaxScore pruning; see index/lexical_index.h.
 #include "index/lexical_index.h"
 
 #include <fcntl.h>
@@ -83,11 +83,34 @@ void LexicalIndex::append(TermList& list, uint32_t label, uint32_t tf, uint32_t 
     if (it != p.end() && it->label == label) {
       it->tf = tf;
       --list.df;
-      return;
+    } else {
+      p.insert(it, {label, tf});
     }
-    p.insert(it, {label, tf});
-  } else {
-    p.push_back({label, tf});
+    rebuild_blocks(list);
+    return;
+  }
+  const uint32_t l = std::max<uint32_t>(length, 1);
+  if (p.size() % kBlock == 0) list.blocks.push_back(Block{label});
+  Block& blk = list.blocks.back();
+  blk.last = label;
+  blk.note(tf, l);
+  p.push_back({label, tf});
+}
+
+void LexicalIndex::rebuild_blocks(TermList& list) const {
+  const auto& p = list.postings;
+  list.blocks.clear();
+  list.blocks.reserve((p.size() + kBlock - 1) / kBlock);
+  for (size_t at = 0; at < p.size(); at += kBlock) {
+    const size_t end = std::min(p.size(), at + kBlock);
+    // Dead postings are never scored, so they do not count towards the
+    // bound (a block of only dead postings bounds nothing).
+    Block blk{p[end - 1].label};
+    for (size_t i = at; i < end; ++i) {
+      const uint32_t len = p[i].label < length_.size() ? length_[p[i].label] : 0;
+      if (len != 0) blk.note(p[i].tf, len);
+    }
+    list.blocks.push_back(blk);
   }
 }
 
@@ -107,6 +130,7 @@ void LexicalIndex::compact(TermList& list) const {
   p.erase(std::remove_if(p.begin(), p.end(),
                          [&](const Posting& x) { return x.label >= length_.size() || length_[x.label] == 0; }),
           p.end());
+  rebuild_blocks(list);
 }
 
 void LexicalIndex::remove(uint32_t label, std::span<const TermFreq> terms) {
@@ -135,13 +159,21 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
   if (k == 0 || live_ == 0) return hits;
 
   struct Term {
+    const Posting* begin;
     const Posting* it;
     const Posting* end;
-    float weight;  // idf * (k1 + 1)
-    float bound;   // upper bound of this term's contribution to any chunk
+    const Block* blocks;
+    size_t n_blocks;
+    float weight;      // idf * (k1 + 1)
+    float bound;       // upper bound of this term's contribution to any chunk
+    size_t order;      // position among the query's terms: the summation order
+    size_t block = 0;  // block of the last shallow move (see block_bound)
+    float block_ub = -1;  // bound of `block`, or -1 before it is computed
   };
   thread_local std::vector<Term> cur;
   thread_local std::vector<float> cum;  // cum[i] = bound[0] + ... + bound[i]
+  thread_local std::vector<float> bcum;  // the same over the current blocks' bounds
+  thread_local std::vector<float> contrib;  // by Term::order: this chunk's contributions
   thread_local std::vector<uint32_t> seen;
   cur.clear();
   seen.clear();
@@ -150,6 +182,15 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
   const float avgdl = static_cast<float>(static_cast<double>(total_length_) / n);
   const float k1 = params.k1;
   const float b = params.b;
+  // Score rises with tf and falls with length: the largest tf and the
+  // shortest chunk of a list (or block) bound each of its postings. The
+  // margin covers float rounding in the different summation orders.
+  auto bound_of = [&](float weight, uint32_t max_tf, uint32_t min_length) {
+    if (max_tf == 0 || min_length == UINT32_MAX) return 0.0f;
+    const auto tf = static_cast<float>(max_tf);
+    const float norm = k1 * (1.0f - b + b * static_cast<float>(min_length) / avgdl);
+    return weight * tf / (tf + norm) * 1.0001f + 1e-6f;
+  };
   for (const auto& t : terms) {
     auto it = ids_.find(std::string_view(t));
     if (it == ids_.end()) continue;
@@ -160,20 +201,52 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
     const double df = static_cast<double>(list.df);
     const auto idf = static_cast<float>(std::log(1.0 + (n - df + 0.5) / (df + 0.5)));
     const float weight = idf * (k1 + 1.0f);
-    // Score rises with tf and falls with length: the largest tf and the
-    // shortest chunk ever in the list bound every posting. The margin covers
-    // float rounding in the different summation orders.
-    const auto tf = static_cast<float>(list.max_tf);
-    const float norm = k1 * (1.0f - b + b * static_cast<float>(list.min_length) / avgdl);
-    const float bound = weight * tf / (tf + norm) * 1.0001f + 1e-6f;
-    cur.push_back({list.postings.data(), list.postings.data() + list.postings.size(), weight, bound});
+    const float bound = bound_of(weight, list.max_tf, list.min_length);
+    const Posting* p = list.postings.data();
+    cur.push_back({p, p, p + list.postings.size(), list.blocks.data(), list.blocks.size(), weight, bound,
+                   cur.size()});
   }
   if (cur.empty()) return hits;
   std::sort(cur.begin(), cur.end(), [](const Term& x, const Term& y) { return x.bound < y.bound; });
   const size_t m = cur.size();
   cum.resize(m);
+  bcum.resize(m);
+  contrib.assign(m, 0.0f);
   float sum = 0;
   for (size_t i = 0; i < m; ++i) cum[i] = sum += cur[i].bound;
+
+  // The bound of t's postings with labels in [doc, *last]: those of the
+  // first block that ends at or after doc (0 and no limit past the list's
+  // end). Moves only forward; doc never decreases.
+  auto block_bound = [&](Term& t, uint32_t doc, uint32_t* last) {
+    size_t j = std::max(t.block, static_cast<size_t>(t.it - t.begin) / kBlock);
+    while (j < t.n_blocks && t.blocks[j].last < doc) ++j;
+    if (j == t.n_blocks) {
+      t.block = j;
+      return 0.0f;
+    }
+    if (j != t.block || t.block_ub < 0) {
+      t.block = j;
+      const Block& blk = t.blocks[j];
+      t.block_ub = std::max({bound_of(t.weight, 1, blk.min_length1), bound_of(t.weight, 2, blk.min_length2),
+                             bound_of(t.weight, blk.max_tf, blk.min_length)});
+    }
+    *last = std::min(*last, t.blocks[j].last);
+    return t.block_ub;
+  };
+  // Moves t to its first posting with a label >= target, block by block.
+  auto advance = [](Term& t, uint32_t target) {
+    if (t.it == t.end || t.it->label >= target) return;
+    size_t j = static_cast<size_t>(t.it - t.begin) / kBlock;
+    while (j < t.n_blocks && t.blocks[j].last < target) ++j;
+    if (j == t.n_blocks) {
+      t.it = t.end;
+      return;
+    }
+    const Posting* lo = std::max(t.it, t.begin + j * kBlock);
+    const Posting* hi = std::min(t.end, t.begin + (j + 1) * kBlock);
+    t.it = std::lower_bound(lo, hi, target, [](const Posting& p, uint32_t l) { return p.label < l; });
+  };
 
   // Min-heap of the best k accepted so far: the front is the worst of them.
   auto worse_first = [](const LexicalHit& x, const LexicalHit& y) {
@@ -191,6 +264,19 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
       if (cur[i].it != cur[i].end) doc = std::min(doc, cur[i].it->label);
     }
     if (doc == UINT32_MAX) break;
+    if (hits.size() == k) {
+      // Block-max check: every chunk in [doc, last] scores at most the sum
+      // of the blocks' bounds. If that cannot beat the k-th best (a tie
+      // loses: these labels come later), skip the stretch.
+      uint32_t last = UINT32_MAX;
+      float ub = 0;
+      for (size_t i = 0; i < m; ++i) bcum[i] = ub += block_bound(cur[i], doc, &last);
+      if (ub <= threshold) {
+        if (last == UINT32_MAX) break;
+        for (size_t i = essential; i < m; ++i) advance(cur[i], last + 1);
+        continue;
+      }
+    }
     const uint32_t len = doc < n_lengths ? lengths[doc] : 0;
     float score = 0;
     const float norm = k1 * (1.0f - b + b * static_cast<float>(len) / avgdl);
@@ -198,36 +284,39 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
       Term& t = cur[i];
       if (t.it != t.end && t.it->label == doc) {
         const auto tf = static_cast<float>(t.it->tf);
-        score += t.weight * tf / (tf + norm);
+        const float c = t.weight * tf / (tf + norm);
+        contrib[t.order] = c;
+        score += c;
         ++t.it;
       }
     }
-    if (len == 0) continue;  // removed chunk, not yet compacted away
+    if (len == 0) {  // removed chunk, not yet compacted away
+      std::fill(contrib.begin(), contrib.end(), 0.0f);
+      continue;
+    }
     bool competitive = true;
     for (size_t i = essential; i-- > 0;) {
-      if (score + cum[i] <= threshold) {
+      // With a full heap the current blocks bound the rest more tightly.
+      const float rest = hits.size() == k ? std::min(cum[i], bcum[i]) : cum[i];
+      if (score + rest <= threshold) {
         competitive = false;
         break;
       }
       Term& t = cur[i];
-      if (t.it == t.end || t.it->label >= doc) {
-        // already there or past it
-      } else {
-        // Gallop, then binary search.
-        const Posting* lo = t.it;
-        size_t step = 1;
-        while (lo + step < t.end && (lo + step)->label < doc) {
-          lo += step;
-          step *= 2;
-        }
-        const Posting* hi = lo + step < t.end ? lo + step + 1 : t.end;
-        t.it = std::lower_bound(lo + 1, hi, doc, [](const Posting& p, uint32_t l) { return p.label < l; });
-      }
+      advance(t, doc);
       if (t.it != t.end && t.it->label == doc) {
         const auto tf = static_cast<float>(t.it->tf);
-        score += t.weight * tf / (tf + norm);
+        const float c = t.weight * tf / (tf + norm);
+        contrib[t.order] = c;
+        score += c;
       }
     }
+    if (competitive) {
+      // The score proper: summed in the query's term order.
+      score = 0;
+      for (size_t i = 0; i < m; ++i) score += contrib[i];
+    }
+    std::fill(contrib.begin(), contrib.end(), 0.0f);
     if (!competitive || (hits.size() == k && !(score > threshold))) continue;
     if (accept && !accept(doc)) continue;
     hits.push_back({doc, score});
@@ -402,6 +491,7 @@ Result<uint64_t> LexicalIndex::load(const std::filesystem::path& file) {
       first = false;
     }
     if (!ids_.emplace(term, static_cast<uint32_t>(lists_.size())).second) return corrupt("duplicate term");
+    rebuild_blocks(l);
     lists_.push_back(std::move(l));
     ++live_terms_;
   }

@@ -8,16 +8,24 @@
 // half of it is dead), so replacing a document costs O(its terms), not
 // O(length of the lists it touches).
 //
-// Search is document-at-a-time MaxScore (Turtle & Flood 1995): each term has
-// an upper bound on its score contribution, and the terms whose bounds
-// together cannot lift a chunk into the current top k are only probed for
-// chunks that the other terms already make competitive.
+// Search is document-at-a-time block-max MaxScore (Turtle & Flood 1995;
+// Ding & Suel 2011; Mallia et al. 2019): each term has an upper bound on its
+// score contribution, and the terms whose bounds together cannot lift a
+// chunk into the current top k are only probed for chunks that the other
+// terms already make competitive. Each list is also cut into blocks of
+// kBlock postings that carry the shortest chunk per tf class (1, 2, >= 3,
+// with the largest tf), from which the query's BM25 parameters give a bound for the block;
+// where the blocks under the current chunk of every term together cannot
+// reach the top k, the whole stretch up to the nearest block end is skipped
+// without reading its postings. A chunk's score is summed in the query's
+// term order, so it does not depend on how the traversal reached it.
 //
 // Thread safety: none inside, apart from search() using thread-local scratch.
 // The store calls the mutators with its lock held exclusively and search()
 // with it held shared.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -85,8 +93,31 @@ class LexicalIndex {
     uint32_t label;
     uint32_t tf;
   };
+  // Postings [i * kBlock, (i + 1) * kBlock) of a list form block i.
+  static constexpr size_t kBlock = 128;
+  // Most postings have tf 1 or 2, so the shortest chunk is kept per tf
+  // class: a posting's score is at most that of (its class's tf, the class's
+  // shortest chunk), which is tighter than (largest tf, shortest chunk).
+  struct Block {
+    uint32_t last;                   // label of the block's last posting
+    uint32_t max_tf = 0;             // largest tf of a posting with tf >= 3 (0: none)
+    uint32_t min_length = UINT32_MAX;  // shortest chunk with tf >= 3
+    uint32_t min_length1 = UINT32_MAX;  // shortest chunk with tf 1
+    uint32_t min_length2 = UINT32_MAX;  // shortest chunk with tf 2
+    void note(uint32_t tf, uint32_t length) {
+      if (tf == 1) {
+        min_length1 = std::min(min_length1, length);
+      } else if (tf == 2) {
+        min_length2 = std::min(min_length2, length);
+      } else if (tf > 2) {
+        max_tf = std::max(max_tf, tf);
+        min_length = std::min(min_length, length);
+      }
+    }
+  };
   struct TermList {
     std::vector<Posting> postings;  // sorted by label; may hold dead labels
+    std::vector<Block> blocks;      // one per kBlock postings
     uint32_t df = 0;                // live postings
     uint32_t max_tf = 0;            // over every posting ever added: a bound
     uint32_t min_length = UINT32_MAX;
@@ -101,6 +132,8 @@ class LexicalIndex {
   void set_length(uint32_t label, uint32_t length);
   // Drops dead postings from a list.
   void compact(TermList& list) const;
+  // Recomputes a list's blocks from its postings and the chunk lengths.
+  void rebuild_blocks(TermList& list) const;
 
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> ids_;
   std::vector<TermList> lists_;  // by term id

@@ -21,6 +21,7 @@ test_packages=(
   prometheus  # tests/api: promtool check metrics
   chromium    # tests/api: the web page in headless Chromium (playwright-core drives /usr/bin/chromium)
   wrk         # bench/answer_bench: search load from a second process
+  libxapian-dev  # bench/lexical_peer_bench: Xapian's BM25 as the lexical peer
 )
 
 case "$purpose" in

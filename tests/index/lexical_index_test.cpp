@@ -1,11 +1,14 @@
-// Oracle test: LexicalIndex's pruned (MaxScore) search against exhaustive
-// BM25 over the same chunks, after adds, removals and list compaction.
+// Oracle tests: LexicalIndex's pruned (block-max MaxScore) search against
+// exhaustive BM25 over the same chunks, after adds, removals, upserts, list
+// compaction and a snapshot round trip, with and without filters.
 #include "index/lexical_index.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -175,6 +178,157 @@ TEST(LexicalIndexTest, PrunedSearchMatchesExhaustiveBm25) {
     }
   }
   EXPECT_GT(compared, 10000u);
+}
+
+// The exhaustive scorer with the index's float arithmetic: BM25 with idf
+// log(1 + (n - df + 0.5) / (df + 0.5)), lengths of at least 1, summed in the
+// order of the query's (distinct) terms. The pruned search must return the
+// same scores bit for bit and the same order, ties by lower label.
+struct ExactCorpus {
+  double n = 0;
+  uint64_t total = 0;
+  std::map<std::string, std::vector<std::pair<uint32_t, uint32_t>>> postings;  // term -> (label, tf), live only
+};
+
+ExactCorpus exact_corpus(const std::vector<Chunk>& chunks) {
+  ExactCorpus c;
+  for (uint32_t label = 0; label < chunks.size(); ++label) {
+    if (!chunks[label].live) continue;
+    c.n += 1;
+    c.total += std::max<uint32_t>(chunks[label].length, 1);
+    for (const auto& t : chunks[label].terms) c.postings[t.term].push_back({label, t.tf});
+  }
+  return c;
+}
+
+std::vector<LexicalHit> exact_bm25(const std::vector<Chunk>& chunks, const ExactCorpus& corpus,
+                                   const std::vector<std::string>& query, size_t k, Bm25Params p,
+                                   const std::function<bool(uint32_t)>& accept) {
+  std::vector<LexicalHit> all;
+  const double n = corpus.n;
+  if (n == 0) return all;
+  const float avgdl = static_cast<float>(static_cast<double>(corpus.total) / n);
+  std::vector<float> score(chunks.size(), 0.0f);
+  std::vector<bool> matched(chunks.size(), false);
+  std::vector<std::string> distinct;
+  for (const auto& q : query) {
+    auto it = corpus.postings.find(q);
+    if (it == corpus.postings.end() || std::find(distinct.begin(), distinct.end(), q) != distinct.end()) continue;
+    distinct.push_back(q);
+    const auto df = static_cast<double>(it->second.size());
+    const auto idf = static_cast<float>(std::log(1.0 + (n - df + 0.5) / (df + 0.5)));
+    const float weight = idf * (p.k1 + 1.0f);
+    for (const auto& [label, tf_count] : it->second) {
+      const uint32_t len = std::max<uint32_t>(chunks[label].length, 1);
+      const float norm = p.k1 * (1.0f - p.b + p.b * static_cast<float>(len) / avgdl);
+      const auto tf = static_cast<float>(tf_count);
+      score[label] += weight * tf / (tf + norm);
+      matched[label] = true;
+    }
+  }
+  for (uint32_t label = 0; label < chunks.size(); ++label) {
+    if (matched[label] && (!accept || accept(label))) all.push_back({label, score[label]});
+  }
+  std::sort(all.begin(), all.end(), [](const LexicalHit& a, const LexicalHit& b) {
+    return a.score != b.score ? a.score > b.score : a.label < b.label;
+  });
+  if (all.size() > k) all.resize(k);
+  return all;
+}
+
+// Long lists (thousands of postings, so dozens of blocks), chunk lengths
+// from 1 to 300 and tf skewed within a chunk, so block bounds differ; then
+// removals (lazy, and compactions), upserts under fresh labels like the
+// store's, and a snapshot round trip, which rebuilds the blocks.
+TEST(LexicalIndexTest, BlockMaxSearchEqualsExhaustiveBm25Exactly) {
+  std::mt19937 rng(2026);
+  const int vocab = 1500;
+  auto term = [](int i) { return "w" + std::to_string(i); };
+  std::vector<double> w(vocab);
+  for (int i = 0; i < vocab; ++i) w[i] = 1.0 / std::pow(i + 1, 0.9);
+  std::discrete_distribution<int> zipf(w.begin(), w.end());
+
+  LexicalIndex index;
+  std::vector<Chunk> chunks;
+  auto make = [&] {
+    std::map<std::string, uint32_t> counts;
+    const uint32_t len = rng() % 10 == 0 ? 1 + rng() % 4 : 5 + rng() % 300;
+    for (uint32_t i = 0; i < len; ++i) ++counts[term(zipf(rng))];
+    if (rng() % 20 == 0) counts[term(static_cast<int>(rng() % 50))] += 1 + rng() % 30;  // a term repeated
+    Chunk c;
+    for (const auto& [t, tf] : counts) c.terms.push_back({t, tf});
+    c.length = len;
+    c.live = true;
+    return c;
+  };
+  auto add = [&](Chunk c) {
+    index.add(static_cast<uint32_t>(chunks.size()), c.terms, c.length);
+    chunks.push_back(std::move(c));
+  };
+  const std::function<bool(uint32_t)> most = [](uint32_t l) { return l % 3 != 0; };
+  const std::function<bool(uint32_t)> rare = [](uint32_t l) { return l % 97 == 5; };
+  size_t compared = 0;
+  auto check = [&](const LexicalIndex& idx, const std::string& stage) {
+    const ExactCorpus corpus = exact_corpus(chunks);
+    for (int qi = 0; qi < 60; ++qi) {
+      std::vector<std::string> query;
+      const int len = 1 + static_cast<int>(rng() % 6);
+      for (int i = 0; i < len; ++i) query.push_back(term(rng() % 4 == 0 ? static_cast<int>(rng() % vocab) : zipf(rng)));
+      if (qi % 9 == 0) query.push_back("never-seen");
+      if (qi % 4 == 0) query.push_back(query.front());
+      for (size_t k : {1u, 10u, 100u}) {
+        for (const auto* f : {static_cast<const std::function<bool(uint32_t)>*>(nullptr), &most, &rare}) {
+          const std::function<bool(uint32_t)> a = f ? *f : nullptr;
+          auto got = idx.search(query, k, Bm25Params{0.9f, 0.4f}, a);
+          auto want = exact_bm25(chunks, corpus, query, k, Bm25Params{0.9f, 0.4f}, a);
+          ASSERT_EQ(got.size(), want.size()) << stage << " query " << qi << " k " << k;
+          for (size_t i = 0; i < got.size(); ++i) {
+            ASSERT_EQ(got[i].label, want[i].label) << stage << " query " << qi << " k " << k << " rank " << i;
+            ASSERT_EQ(got[i].score, want[i].score) << stage << " query " << qi << " k " << k << " rank " << i;
+            ++compared;
+          }
+        }
+      }
+    }
+  };
+
+  for (int i = 0; i < 12000; ++i) add(make());
+  check(index, "fresh");
+  // Lazy deletes: 30% of the chunks, too few for most lists to compact.
+  for (uint32_t label = 0; label < chunks.size(); ++label) {
+    if (rng() % 10 < 3) {
+      index.remove(label, chunks[label].terms);
+      chunks[label].live = false;
+    }
+  }
+  check(index, "after removals");
+  // Upserts: a chunk replaced by a new version under a fresh label, and more
+  // removals, so that lists compact (more than half dead).
+  for (int i = 0; i < 4000; ++i) {
+    const auto old = static_cast<uint32_t>(rng() % chunks.size());
+    if (chunks[old].live) {
+      index.remove(old, chunks[old].terms);
+      chunks[old].live = false;
+    }
+    add(make());
+  }
+  for (uint32_t label = 0; label < chunks.size(); ++label) {
+    if (chunks[label].live && rng() % 10 < 4) {
+      index.remove(label, chunks[label].terms);
+      chunks[label].live = false;
+    }
+  }
+  check(index, "after upserts");
+
+  const auto file = std::filesystem::temp_directory_path() / ("ragd-lex-blockmax-" + std::to_string(::getpid()));
+  ASSERT_TRUE(index.save(file, chunks.size()).is_ok());
+  LexicalIndex loaded;
+  auto tag = loaded.load(file);
+  std::filesystem::remove(file);
+  ASSERT_TRUE(tag.is_ok()) << tag.status().to_string();
+  EXPECT_EQ(*tag, chunks.size());
+  check(loaded, "loaded");
+  EXPECT_GT(compared, 50000u);
 }
 
 TEST(LexicalIndexTest, RemovedChunksNeverReturnAndTermsCount) {
