@@ -87,6 +87,7 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using Json = nlohmann::json;
 using namespace ragd;
+using ragd::bench::connect_to;
 using ragd::bench::run;
 using ragd::bench::slurp;
 using ragd::bench::spawn;
@@ -165,21 +166,6 @@ bool write_model(const fs::path& path, const std::vector<std::string>& kbs) {
 // ---------------------------------------------------------------- processes and sockets
 
 
-
-int connect_to(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
 
 struct Timed {
   int status = 0;

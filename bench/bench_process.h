@@ -1,9 +1,14 @@
-// Process and wrk helpers shared by the benchmarks that drive a real
-// `ragd serve`: read a file, start a child with its output in a log, run one
-// to completion, and the request bodies of a wrk search script.
+// Process, socket and wrk helpers shared by the benchmarks that drive a real
+// server: read a file, start a child with its output in a log, run one to
+// completion, connect to a loopback port, and the request bodies of a wrk
+// search script.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +20,23 @@
 #include <vector>
 
 namespace ragd::bench {
+
+// A TCP connection to 127.0.0.1:port with Nagle off; -1 on failure.
+inline int connect_to(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
 
 inline std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -62,6 +62,7 @@
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
+using ragd::bench::connect_to;
 
 namespace {
 
@@ -117,20 +118,6 @@ const char* kQuestions[] = {
 constexpr int kNumQuestions = 8;
 
 // ---------------------------------------------------------------- HTTP client
-
-int connect_to(uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 struct StreamResult {
   bool ok = false;

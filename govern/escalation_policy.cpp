@@ -86,49 +86,22 @@ void check_policy(const EscalationPolicy& p, const std::string& where) {
 }  // namespace
 
 Result<std::vector<EscalationPolicy>> parse_escalation_policies(std::string_view toml, const std::string& path) {
-  auto items = sync::read_toml_items(toml, path);
-  if (!items.is_ok()) return items.status();
-  std::vector<EscalationPolicy> out;
   std::set<std::string> names;
-  EscalationPolicy* cur = nullptr;
-  try {
-    for (const auto& it : *items) {
-      if (it.parents.empty() || it.parents.front() != "escalation") {
-        cur = nullptr;
-        continue;
-      }
-      const std::string where = path + ":" + std::to_string(it.line);
-      if (it.parents.size() > 1) throw std::invalid_argument(where + ": [[escalation]] tables cannot nest");
-      if (it.name == "++") {
-        out.emplace_back();
-        cur = &out.back();
-        cur->line = it.line;
-        continue;
-      }
-      if (it.name == "--") {
-        const std::string at = path + ":" + std::to_string(cur->line);
-        check_policy(*cur, at);
-        if (!names.insert(cur->collection).second) {
-          throw std::invalid_argument(at + ": collection '" + cur->collection + "' has two [[escalation]] tables");
+  return sync::read_tables<EscalationPolicy>(
+      toml, path, "escalation",
+      [](EscalationPolicy& p, const sync::TomlItem& it, const std::string& where) { set_field(p, it, where); },
+      [&names](EscalationPolicy& p, const std::string& at) {
+        check_policy(p, at);
+        if (!names.insert(p.collection).second) {
+          throw std::invalid_argument(at + ": collection '" + p.collection + "' has two [[escalation]] tables");
         }
-        cur = nullptr;
-        continue;
-      }
-      if (cur == nullptr) throw std::invalid_argument(where + ": key outside an [[escalation]] table");
-      set_field(*cur, it, where);
-    }
-  } catch (const std::invalid_argument& e) {
-    return Status::invalid_argument(e.what());
-  }
-  return out;
+      });
 }
 
 Result<std::vector<EscalationPolicy>> read_escalation_policies(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::not_found("cannot read the config file " + path + ": " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_escalation_policies(ss.str(), path);
+  auto text = sync::read_config_file(path);
+  if (!text.is_ok()) return text.status();
+  return parse_escalation_policies(*text, path);
 }
 
 }  // namespace ragd::govern

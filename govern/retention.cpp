@@ -56,61 +56,34 @@ Result<std::string> tombstone_of(const Store& store, const std::string& doc_id) 
 }
 
 Result<std::vector<RetentionRule>> parse_retention_rules(std::string_view toml, const std::string& path) {
-  auto items = sync::read_toml_items(toml, path);
-  if (!items.is_ok()) return items.status();
-  std::vector<RetentionRule> out;
-  RetentionRule* cur = nullptr;
-  try {
-    for (const auto& it : *items) {
-      if (it.parents.empty() || it.parents.front() != "retention") {
-        cur = nullptr;
-        continue;
+  auto set = [](RetentionRule& r, const sync::TomlItem& it, const std::string& where) {
+    if (it.inputs.size() != 1) throw std::invalid_argument(where + ": '" + it.name + "' takes one value");
+    const std::string& v = it.inputs.front();
+    if (it.name == "source") {
+      r.source = v;
+    } else if (it.name == "kind") {
+      r.kind = v;
+    } else if (it.name == "max_age_days") {
+      char* end = nullptr;
+      errno = 0;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || errno != 0 || n < 1 || n > 36500) {
+        throw std::invalid_argument(where + ": max_age_days must be a whole number from 1 to 36500, got \"" + v + "\"");
       }
-      const std::string where = path + ":" + std::to_string(it.line);
-      if (it.name == "++") {
-        out.emplace_back();
-        cur = &out.back();
-        cur->line = it.line;
-        continue;
-      }
-      if (it.name == "--") {
-        if (cur->max_age_days <= 0) {
-          throw std::invalid_argument(path + ":" + std::to_string(cur->line) + ": [[retention]] needs max_age_days");
-        }
-        cur = nullptr;
-        continue;
-      }
-      if (cur == nullptr || it.parents.size() > 1) throw std::invalid_argument(where + ": key outside a [[retention]] table");
-      if (it.inputs.size() != 1) throw std::invalid_argument(where + ": '" + it.name + "' takes one value");
-      const std::string& v = it.inputs.front();
-      if (it.name == "source") {
-        cur->source = v;
-      } else if (it.name == "kind") {
-        cur->kind = v;
-      } else if (it.name == "max_age_days") {
-        char* end = nullptr;
-        errno = 0;
-        const long n = std::strtol(v.c_str(), &end, 10);
-        if (v.empty() || *end != '\0' || errno != 0 || n < 1 || n > 36500) {
-          throw std::invalid_argument(where + ": max_age_days must be a whole number from 1 to 36500, got \"" + v + "\"");
-        }
-        cur->max_age_days = static_cast<int>(n);
-      } else {
-        throw std::invalid_argument(where + ": unknown key '" + it.name + "' in [[retention]] (source, kind, max_age_days)");
-      }
+      r.max_age_days = static_cast<int>(n);
+    } else {
+      throw std::invalid_argument(where + ": unknown key '" + it.name + "' in [[retention]] (source, kind, max_age_days)");
     }
-  } catch (const std::invalid_argument& e) {
-    return Status::invalid_argument(e.what());
-  }
-  return out;
+  };
+  return sync::read_tables<RetentionRule>(toml, path, "retention", set, [](RetentionRule& r, const std::string& at) {
+    if (r.max_age_days <= 0) throw std::invalid_argument(at + ": [[retention]] needs max_age_days");
+  });
 }
 
 Result<std::vector<RetentionRule>> read_retention_rules(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::not_found("cannot read the config file " + path + ": " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_retention_rules(ss.str(), path);
+  auto text = sync::read_config_file(path);
+  if (!text.is_ok()) return text.status();
+  return parse_retention_rules(*text, path);
 }
 
 Result<RetentionReport> apply_retention(Store& store, const std::vector<RetentionRule>& rules, int64_t now_unix,

@@ -181,50 +181,19 @@ std::optional<int64_t> parse_interval(std::string_view text) {
 }
 
 Result<std::vector<SourceConfig>> parse_sources(std::string_view toml, const std::string& path) {
-  auto items = read_toml_items(toml, path);
-  if (!items.is_ok()) return items.status();
-  std::vector<SourceConfig> sources;
   std::set<std::string> names;
-  SourceConfig* cur = nullptr;
-  try {
-    for (const Item& it : *items) {
-      const auto& parents = it.parents;
-      if (parents.empty() || parents.front() != "source") {
-        cur = nullptr;
-        continue;
-      }
-      const std::string where = path + ":" + std::to_string(it.line);
-      if (parents.size() > 1) throw std::invalid_argument(where + ": [[source]] tables cannot nest");
-      if (it.name == "++") {
-        sources.emplace_back();
-        cur = &sources.back();
-        cur->line = it.line;
-        continue;
-      }
-      if (it.name == "--") {
-        check_source(*cur, path + ":" + std::to_string(cur->line));
-        if (!names.insert(cur->name).second) {
-          throw std::invalid_argument(path + ":" + std::to_string(cur->line) + ": source name '" + cur->name +
-                                      "' is used twice");
-        }
-        cur = nullptr;
-        continue;
-      }
-      if (cur == nullptr) throw std::invalid_argument(where + ": key outside a [[source]] table");
-      set_field(*cur, it, where);
-    }
-  } catch (const std::invalid_argument& e) {
-    return Status::invalid_argument(e.what());
-  }
-  return sources;
+  return read_tables<SourceConfig>(
+      toml, path, "source", [](SourceConfig& s, const Item& it, const std::string& where) { set_field(s, it, where); },
+      [&names](SourceConfig& s, const std::string& at) {
+        check_source(s, at);
+        if (!names.insert(s.name).second) throw std::invalid_argument(at + ": source name '" + s.name + "' is used twice");
+      });
 }
 
 Result<std::vector<SourceConfig>> read_sources(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::not_found("cannot read the config file " + path + ": " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_sources(ss.str(), path);
+  auto text = read_config_file(path);
+  if (!text.is_ok()) return text.status();
+  return parse_sources(*text, path);
 }
 
 Result<std::string> load_secret(const SourceConfig& s) {

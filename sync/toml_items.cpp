@@ -2,6 +2,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <sstream>
 
 namespace ragd::sync {
@@ -43,6 +46,14 @@ Result<std::vector<TomlItem>> read_toml_items(std::string_view toml, const std::
     return Status::invalid_argument(path + ": " + e.what());
   }
   return out;
+}
+
+Result<std::string> read_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::not_found("cannot read the config file " + path + ": " + std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 }  // namespace ragd::sync
