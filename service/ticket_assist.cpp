@@ -435,6 +435,12 @@ Suggestion TicketAssist::suggest(const AssistRequest& request) const {
   }
   Suggestion s;
   auto a = answerer_.answer(ar, nullptr);
+  if (a.is_ok()) {
+    s.answerer = a->answerer;
+    s.prompt_version = a->prompt_version;
+    s.model_file = a->model_file;
+    s.model_sha256 = a->model_sha256;
+  }
   if (!a.is_ok() || a->refused || a->citations.empty()) {
     s.text = "no grounded suggestion";
     return s;
@@ -455,6 +461,8 @@ Result<AssistResult> TicketAssist::assist(const AssistRequest& request) const {
     }
   }
   AssistResult out;
+  out.store_sequence = ctx_.store().stats().sequence;
+  if (const Embedder* e = ctx_.embedder()) out.encoder = e->fingerprint();
   RAGD_ASSIGN_OR_RETURN(Candidates c, retrieve(t, request.groups));
   for (const auto& tc : c.tickets) {
     if (static_cast<int>(out.similar.size()) >= options_.similar_k) break;

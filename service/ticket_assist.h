@@ -154,6 +154,9 @@ struct Suggestion {
   std::string text;
   std::vector<Citation> citations;
   double confidence = 0;
+  // Which answerer made it: "extractive" or the LLM's prompt version and
+  // model file and SHA-256 (Answer's provenance fields).
+  std::string answerer, prompt_version, model_file, model_sha256;
 };
 
 struct DuplicateTicket {
@@ -187,6 +190,10 @@ struct AssistResult {
   std::map<std::string, FieldPrediction> triage;
   std::vector<DuplicateTicket> duplicates;
   std::vector<TaskResult> tasks;
+  // Provenance: the encoder and the store sequence the result was computed
+  // at (at least); the triage models' versions are in each prediction.
+  std::string encoder;
+  uint64_t store_sequence = 0;
 };
 
 struct AssistRequest {

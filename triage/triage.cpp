@@ -193,6 +193,9 @@ Result<FieldPrediction> TriageModels::predict_field(const std::string& field, co
   out.confidence = p[order[0]];
   out.withheld = out.confidence < m.threshold;
   for (size_t i = 1; i < top; ++i) out.alternatives.emplace_back(m.labels[order[i]], p[order[i]]);
+  for (const auto& info : info_) {
+    if (info.field == field) out.model_version = info.version;
+  }
   return out;
 }
 

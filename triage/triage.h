@@ -35,6 +35,8 @@ struct FieldPrediction {
   bool withheld = true;
   // The next most probable values (up to 3) and their probabilities.
   std::vector<std::pair<std::string, double>> alternatives;
+  // The stored model version that made the prediction ("v000003").
+  std::string model_version;
 };
 
 // What /v1/stats shows of a field's served model.

@@ -242,6 +242,12 @@ Json assist_json(const AssistResult& a) {
         Json{{"n", c.n}, {"doc_id", c.doc_id}, {"chunk_id", c.chunk_id}, {"title", c.title}, {"url", c.url}, {"quote", c.quote}});
   }
   Json suggestion{{"grounded", a.suggestion.grounded}, {"text", a.suggestion.text}};
+  if (!a.suggestion.answerer.empty()) {
+    Json made{{"answerer", a.suggestion.answerer}, {"prompt_version", a.suggestion.prompt_version}};
+    if (!a.suggestion.model_file.empty()) made["model_file"] = a.suggestion.model_file;
+    if (!a.suggestion.model_sha256.empty()) made["model_sha256"] = a.suggestion.model_sha256;
+    suggestion["provenance"] = std::move(made);
+  }
   if (a.suggestion.grounded) {
     suggestion["citations"] = std::move(citations);
     suggestion["confidence"] = a.suggestion.confidence;
@@ -253,6 +259,7 @@ Json assist_json(const AssistResult& a) {
       alts.push_back(Json{{"value", p.alternatives[i].first}, {"confidence", p.alternatives[i].second}});
     }
     triage[field] = Json{{"value", p.value}, {"confidence", p.confidence}, {"withheld", p.withheld}, {"alternatives", alts}};
+    if (!p.model_version.empty()) triage[field]["model_version"] = p.model_version;
   }
   Json duplicates = Json::array();
   for (const auto& d : a.duplicates) {
@@ -269,7 +276,8 @@ Json assist_json(const AssistResult& a) {
          {"runbooks", std::move(runbooks)},
          {"suggestion", std::move(suggestion)},
          {"triage", std::move(triage)},
-         {"duplicates", std::move(duplicates)}};
+         {"duplicates", std::move(duplicates)},
+         {"provenance", Json{{"encoder", a.encoder}, {"store_sequence", a.store_sequence}}}};
   if (!a.tasks.empty()) {
     Json tasks = Json::object();
     for (const auto& t : a.tasks) tasks[t.task] = task_json(t);

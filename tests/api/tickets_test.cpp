@@ -52,8 +52,8 @@ class FixedTriage final : public TriagePredictor {
  public:
   std::map<std::string, FieldPrediction> predict(std::string_view subject, std::string_view,
                                                  const std::map<std::string, std::string>&) const override {
-    FieldPrediction g{"Network", 0.83, false, {{"Network", 0.83}, {"Service Desk", 0.1}, {"Security", 0.04}, {"x", 0.01}}};
-    FieldPrediction p{"2", 0.41, true, {{"2", 0.41}, {"3", 0.39}}};
+    FieldPrediction g{"Network", 0.83, false, {{"Network", 0.83}, {"Service Desk", 0.1}, {"Security", 0.04}, {"x", 0.01}}, "v000007"};
+    FieldPrediction p{"2", 0.41, true, {{"2", 0.41}, {"3", 0.39}}, "v000002"};
     if (subject.find("VPN") == std::string_view::npos) g.value = "Service Desk";
     return {{"assignment_group", g}, {"priority", p}};
   }
@@ -357,9 +357,13 @@ TEST_F(TicketRoutes, AssistJsonShapeWithTriageAndTasks) {
   EXPECT_EQ(j["runbooks"][0]["id"], "runbooks/vpn-error-809.md");
   EXPECT_TRUE(j["runbooks"][0]["section"].contains("heading"));
   EXPECT_TRUE(j["suggestion"]["grounded"].get<bool>());
+  EXPECT_EQ(j["suggestion"]["provenance"]["answerer"], "extractive") << j["suggestion"].dump();
+  EXPECT_NE(j["provenance"]["encoder"].get<std::string>().find("glove"), std::string::npos) << j["provenance"].dump();
+  EXPECT_GT(j["provenance"]["store_sequence"].get<uint64_t>(), 0u);
   const Json& g = j["triage"]["assignment_group"];
   EXPECT_EQ(g["value"], "Network");
   EXPECT_DOUBLE_EQ(g["confidence"].get<double>(), 0.83);
+  EXPECT_EQ(g["model_version"], "v000007");
   EXPECT_FALSE(g["withheld"].get<bool>());
   ASSERT_EQ(g["alternatives"].size(), 3u);  // the top 3 only
   EXPECT_EQ(g["alternatives"][1]["value"], "Service Desk");

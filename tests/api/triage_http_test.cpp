@@ -86,6 +86,11 @@ TEST(TriageHttp, TrainInTheServerThenAssistPredictsWithTheNewModel) {
   const Json triage = Json::parse(after.body)["triage"];
   ASSERT_TRUE(triage.contains("assignment_group")) << after.body;
   EXPECT_TRUE(triage["assignment_group"].contains("confidence")) << after.body;
+  // Provenance: the model version that predicted, the encoder, the store.
+  EXPECT_EQ(triage["assignment_group"]["model_version"], "v000001") << after.body;
+  const Json prov = Json::parse(after.body)["provenance"];
+  EXPECT_FALSE(prov["encoder"].get<std::string>().empty()) << after.body;
+  EXPECT_GT(prov["store_sequence"].get<uint64_t>(), 0u) << after.body;
   EXPECT_EQ(server.stop(), 0) << server.log();
 }
 
