@@ -72,6 +72,26 @@ LlmService::LlmService(const LlmAnswerPath& path, LlmServiceOptions options, Reg
     bytes.set(static_cast<double>(now.bytes));
     seen->second = now;
   });
+  // Continuous batching (model/batch_scheduler.h): rows per pass is how
+  // many tokens each pass over the weights served.
+  auto& passes = registry.counter("ragd_llm_batch_passes_total", "Forward passes run by the batch scheduler.").get();
+  auto& rows = registry.counter("ragd_llm_batch_rows_total",
+                                "Tokens evaluated in the batch scheduler's passes (prompt chunks and decode steps).")
+                   .get();
+  auto& decode_rows = registry.counter("ragd_llm_batch_decode_rows_total",
+                                       "Of those, tokens of decode-sized items (at most 16 tokens).")
+                          .get();
+  auto& widest = registry.gauge("ragd_llm_batch_max_sequences", "Most sequences that shared one forward pass.").get();
+  auto batch_seen = std::make_shared<std::pair<std::mutex, BatchSchedulerStats>>();
+  registry.add_collector([this, &passes, &rows, &decode_rows, &widest, batch_seen] {
+    const BatchSchedulerStats now = path_.batch_stats();
+    std::lock_guard lock(batch_seen->first);
+    passes.inc(static_cast<double>(now.passes - batch_seen->second.passes));
+    rows.inc(static_cast<double>(now.rows - batch_seen->second.rows));
+    decode_rows.inc(static_cast<double>(now.decode_rows - batch_seen->second.decode_rows));
+    widest.set(static_cast<double>(now.max_items));
+    batch_seen->second = now;
+  });
 }
 
 Clock::time_point LlmService::deadline(Clock::time_point start, int requested_ms) const {

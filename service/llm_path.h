@@ -71,6 +71,8 @@ class LlmAnswerPath final : public Answerer {
     const PrefixCache* c = answerer_->prefix_cache();
     return c ? c->stats() : PrefixCacheStats{};
   }
+  // The batch scheduler's counters (zeros with --parallel 1: no scheduler).
+  BatchSchedulerStats batch_stats() const { return scheduler_ ? scheduler_->stats() : BatchSchedulerStats{}; }
   // The model file's SHA-256 (hex).
   const std::string& model_sha256() const { return answerer_->options().model_sha256; }
 

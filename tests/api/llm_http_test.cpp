@@ -468,6 +468,15 @@ TEST_F(LlmHttpTest, ParallelStreamsShareThePassesAndMatchAlone) {
     first_last = std::min(first_last, o.last);
   }
   EXPECT_LT(last_first, first_last) << "every stream had its first token before any stream ended";
+  // The scheduler's counters in /metrics: passes ran and some were shared.
+  const std::string m = http_get(batched.port(), "/metrics").body;
+  auto value = [&m](const std::string& name) {
+    const size_t at = m.find("\n" + name + " ");
+    return at == std::string::npos ? -1.0 : std::atof(m.c_str() + at + name.size() + 2);
+  };
+  EXPECT_GT(value("ragd_llm_batch_passes_total"), 0) << m;
+  EXPECT_GE(value("ragd_llm_batch_rows_total"), value("ragd_llm_batch_passes_total")) << m;
+  EXPECT_GE(value("ragd_llm_batch_max_sequences"), 2) << m;
 }
 
 }  // namespace
