@@ -246,6 +246,9 @@ class Store {
 
   // Visits every document id (for reindex and export).
   virtual void for_each_document(const std::function<void(const std::string&)>& fn) const = 0;
+  // Visits every document's in-memory info (id, kind, source, metadata,
+  // ACL, updated_at: what filters read), by id, without reading RocksDB.
+  virtual void for_each_document_info(const std::function<void(const DocInfo&)>& fn) const = 0;
 
   // Reindex: re-embed every chunk with a new encoder while the old vectors,
   // ANN index and fingerprint keep serving (index/README.md, "Reindex").

@@ -80,6 +80,7 @@ class StoreImpl final : public Store {
   Result<std::vector<ScoredChunk>> search_vector(std::span<const float> query, size_t k,
                                                  const DocPredicate& allow) const override;
   void for_each_document(const std::function<void(const std::string&)>& fn) const override;
+  void for_each_document_info(const std::function<void(const DocInfo&)>& fn) const override;
   Status reindex_begin(const std::string& fingerprint, int dim) override;
   Result<uint64_t> reindex_step(const EmbedFn& embed, size_t max_chunks) override;
   Status reindex_commit(const EmbedFn& embed) override;

@@ -287,6 +287,17 @@ void StoreImpl::for_each_document(const std::function<void(const std::string&)>&
   for (const auto& id : ids) fn(id);
 }
 
+void StoreImpl::for_each_document_info(const std::function<void(const DocInfo&)>& fn) const {
+  std::vector<std::shared_ptr<const DocInfo>> infos;
+  {
+    std::shared_lock lock(mu_);
+    infos.reserve(docs_.size());
+    for (const auto& [id, entry] : docs_) infos.push_back(entry.info);
+  }
+  std::sort(infos.begin(), infos.end(), [](const auto& a, const auto& b) { return a->id < b->id; });
+  for (const auto& info : infos) fn(*info);
+}
+
 StoreStats StoreImpl::stats() const {
   std::shared_lock lock(mu_);
   StoreStats s;

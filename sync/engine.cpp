@@ -93,23 +93,16 @@ Status SyncEngine::connect(const SourceConfig& source, HttpClient& http, const s
 
 Status SyncEngine::remove_unlisted(const SourceConfig& source, const std::set<std::string>& listed,
                                    double max_fraction, SyncCounts& counts) {
+  // The store's in-memory document info carries the metadata: no document
+  // is read from RocksDB to find the source's ones.
   std::vector<std::string> stale;
   uint64_t stored = 0;
-  Status read_error;
-  store_.for_each_document([&](const std::string& id) {
-    auto doc = store_.get_document(id);
-    if (!doc.is_ok()) {
-      if (doc.status().code() != StatusCode::kNotFound && read_error.is_ok()) read_error = doc.status();
-      return;
-    }
-    auto it = doc->metadata.find(kSourceKey);
-    if (it == doc->metadata.end() || it->second != source.name) return;
+  store_.for_each_document_info([&](const DocInfo& doc) {
+    auto it = doc.metadata.find(kSourceKey);
+    if (it == doc.metadata.end() || it->second != source.name) return;
     ++stored;
-    if (listed.count(id) == 0) stale.push_back(id);
+    if (listed.count(doc.id) == 0) stale.push_back(doc.id);
   });
-  // A document the store could not read is not known to be stale or not:
-  // remove nothing rather than guess.
-  if (!read_error.is_ok()) return read_error.with_context("source '" + source.name + "': pruning");
   if (!stale.empty() && static_cast<double>(stale.size()) > max_fraction * static_cast<double>(stored)) {
     return Status::failed_precondition(
         "source '" + source.name + "': the listing leaves out " + std::to_string(stale.size()) + " of the " +

@@ -80,9 +80,8 @@ class SyncEngine {
   // Pruning without a full pass: lists the ids the source holds now
   // (VendorClient::list_ids, a few bytes per record) and removes this
   // source's stored documents that the listing left out. Nothing is
-  // removed when the listing fails or stops, when a stored document cannot
-  // be read, or when the removals would exceed the source's
-  // prune_max_fraction (kFailedPrecondition). Counts: fetched = ids listed,
+  // removed when the listing fails or stops, or when the removals would
+  // exceed the source's prune_max_fraction (kFailedPrecondition). Counts: fetched = ids listed,
   // pages, deleted. Moves no cursor.
   SyncResult prune(const SourceConfig& source);
 
