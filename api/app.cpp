@@ -32,7 +32,10 @@ std::vector<Route> App::route_table() {
       {"POST",   "/v1/answers/{id}",     h(handle_answer_feedback),  false, Action::kAnswer},  // {id}/feedback
       {"GET",    "/v1/registry/models",  h(handle_list_registry),    false, Action::kStats},
       {"POST",   "/v1/purge",            h(handle_purge),            false, Action::kManageKeys},
+      {"POST",   "/v1/retention/run",    h(handle_run_retention),    false, Action::kManageKeys},
       {"POST",   "/v1/registry/models/{name}", h(handle_registry_action), false, Action::kManageKeys},  // {name}/activate
+      {"GET",    "/v1/evals",            h(handle_list_evals),       false, Action::kStats},
+      {"POST",   "/v1/evals/run",        h(handle_run_evals),        false, Action::kManageKeys},
       {"POST",   "/v1/tickets/assist",   h(handle_ticket_assist),    false, Action::kAnswer},
       {"POST",   "/v1/tickets/assist/feedback", h(handle_ticket_feedback), false, Action::kAnswer},
       {"POST",   "/v1/tickets/summarize", h(handle_ticket_summarize), false, Action::kAnswer},
@@ -54,9 +57,9 @@ std::vector<Route> App::route_table() {
 
 App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes,
          const Authenticator* auth, const TriagePredictor* triage, sync::Scheduler* sources,
-         Collections* collections, TriageRetrainer* retrainer)
+         Collections* collections, TriageRetrainer* retrainer, BackgroundJobs jobs)
     : tickets_(std::make_unique<TicketAssist>(ctx, answerer, triage)),
-      api_{ctx, answerer, llm, &registry, routes, tickets_.get(), sources, collections, retrainer},
+      api_{ctx, answerer, llm, &registry, routes, tickets_.get(), sources, collections, retrainer, jobs},
       registry_(registry),
       router_(route_table(), auth),
       requests_(registry.counter("ragd_http_requests_total", "HTTP requests answered, by route and status code.",

@@ -26,11 +26,13 @@ class App {
   // `llm` may be null (no --llm); `auth` null = admit everything;
   // `triage` null = ticket assist answers "triage": {}; `sources` null = no
   // sync sources; `collections` null = only the default collection (`ctx`);
-  // `retrainer` null = POST /v1/triage/train answers 501.
+  // `retrainer` null = POST /v1/triage/train answers 501; `jobs`: the
+  // evaluation suite and retention jobs (null members: not running).
   // All references must outlive the App.
   App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes = {},
       const Authenticator* auth = nullptr, const TriagePredictor* triage = nullptr,
-      sync::Scheduler* sources = nullptr, Collections* collections = nullptr, TriageRetrainer* retrainer = nullptr);
+      sync::Scheduler* sources = nullptr, Collections* collections = nullptr, TriageRetrainer* retrainer = nullptr,
+      BackgroundJobs jobs = {});
 
   Response handle(Request& req);
   // True for requests that wait for the model (run them off the route

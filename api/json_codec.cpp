@@ -513,6 +513,18 @@ std::string status_code_slug(StatusCode code) {
   return s;
 }
 
+Json job_status_json(const JobStatus& s) {
+  return Json{{"running", s.running},
+              {"interval_seconds", s.interval_seconds},
+              {"runs", s.runs},
+              {"failures", s.failures},
+              {"last_start", time_json(s.last_start_ms)},
+              {"last_end", time_json(s.last_end_ms)},
+              {"next_run", time_json(s.next_run_ms)},
+              {"last_request", s.last_request},
+              {"last_error", s.last_error.empty() ? Json(nullptr) : Json(s.last_error)}};
+}
+
 Json time_json(int64_t ms) {
   if (ms <= 0) return nullptr;
   time_t t = static_cast<time_t>(ms / 1000);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "index/store.h"
+#include "service/periodic_job.h"
 #include "ragd/answer.h"
 #include "ragd/document.h"
 #include "ragd/search.h"
@@ -57,6 +58,9 @@ Json error_to_json(const std::string& code, const std::string& message);
 // Unix milliseconds as RFC 3339 UTC ("2026-12-04T18:30:00.123Z"); null for
 // 0 or less (never).
 Json time_json(int64_t ms);
+// A background job's state (service/periodic_job.h) for /v1/stats and its
+// own routes: running, interval, runs, failures, times, the last error.
+Json job_status_json(const JobStatus& s);
 // "invalid_argument", "not_found", ...
 std::string status_code_slug(StatusCode code);
 

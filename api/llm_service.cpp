@@ -36,19 +36,43 @@ const char* outcome_of(const Status& s) {
   }
 }
 
-LlmService::LlmService(const LlmAnswerPath& path, LlmServiceOptions options, Registry& registry)
-    : path_(path),
-      options_(std::move(options)),
-      queue_(std::max(1, path.options().max_concurrent), std::max(0, options_.max_queue)),
-      metrics_(registry) {
-  model_id_ = path_.options().model.stem().string();
+void LlmService::set_identity(const LlmAnswerPath& path) {
+  model_id_ = path.options().model.stem().string();
   if (model_id_.empty() || model_id_ == options_.rag_model_name) model_id_ = "llm";
-  std::string sha = path_.model_sha256();
+  std::string sha = path.model_sha256();
   if (sha.empty()) {
-    auto h = sha256_file(path_.options().model);
+    auto h = sha256_file(path.options().model);
     if (h.is_ok()) sha = *h;
   }
   fingerprint_ = "fp_" + sha.substr(0, std::min<size_t>(10, sha.size()));
+}
+
+std::string LlmService::model_id() const {
+  std::lock_guard lock(id_mu_);
+  return model_id_;
+}
+
+std::string LlmService::fingerprint() const {
+  std::lock_guard lock(id_mu_);
+  return fingerprint_;
+}
+
+Status LlmService::switch_model(const std::filesystem::path& model) {
+  RAGD_RETURN_IF_ERROR(live_.switch_to(model));
+  std::lock_guard lock(id_mu_);
+  set_identity(*live_.current());
+  return Status::ok();
+}
+
+LlmService::LlmService(LiveLlm& llm, LlmServiceOptions options, Registry& registry)
+    : live_(llm),
+      options_(std::move(options)),
+      queue_(std::max(1, llm.current()->options().max_concurrent), std::max(0, options_.max_queue)),
+      metrics_(registry) {
+  {
+    std::lock_guard lock(id_mu_);
+    set_identity(*live_.current());
+  }
   created_ = openai::now_seconds();
   auto& waiting = registry.gauge("ragd_llm_queue_waiting", "Requests waiting for a generation slot.").get();
   auto& running = registry.gauge("ragd_llm_queue_running", "Generations running.").get();
@@ -64,8 +88,10 @@ LlmService::LlmService(const LlmAnswerPath& path, LlmServiceOptions options, Reg
   auto& bytes = registry.gauge("ragd_llm_prefix_cache_bytes", "Bytes of keys and values in the prefix cache.").get();
   auto seen = std::make_shared<std::pair<std::mutex, PrefixCacheStats>>();
   registry.add_collector([this, &hits, &misses, &reused, &bytes, seen] {
-    const PrefixCacheStats now = path_.prefix_cache_stats();
+    const PrefixCacheStats now = live_.current()->prefix_cache_stats();
     std::lock_guard lock(seen->first);
+    // A switched model starts its counters at zero.
+    if (now.hits < seen->second.hits || now.misses < seen->second.misses) seen->second = PrefixCacheStats{};
     hits.inc(static_cast<double>(now.hits - seen->second.hits));
     misses.inc(static_cast<double>(now.misses - seen->second.misses));
     reused.inc(static_cast<double>(now.tokens_reused - seen->second.tokens_reused));
@@ -84,8 +110,9 @@ LlmService::LlmService(const LlmAnswerPath& path, LlmServiceOptions options, Reg
   auto& widest = registry.gauge("ragd_llm_batch_max_sequences", "Most sequences that shared one forward pass.").get();
   auto batch_seen = std::make_shared<std::pair<std::mutex, BatchSchedulerStats>>();
   registry.add_collector([this, &passes, &rows, &decode_rows, &widest, batch_seen] {
-    const BatchSchedulerStats now = path_.batch_stats();
+    const BatchSchedulerStats now = live_.current()->batch_stats();
     std::lock_guard lock(batch_seen->first);
+    if (now.passes < batch_seen->second.passes) batch_seen->second = BatchSchedulerStats{};
     passes.inc(static_cast<double>(now.passes - batch_seen->second.passes));
     rows.inc(static_cast<double>(now.rows - batch_seen->second.rows));
     decode_rows.inc(static_cast<double>(now.decode_rows - batch_seen->second.decode_rows));
@@ -95,7 +122,7 @@ LlmService::LlmService(const LlmAnswerPath& path, LlmServiceOptions options, Reg
 }
 
 Clock::time_point LlmService::deadline(Clock::time_point start, int requested_ms) const {
-  auto timeout = path_.options().answerer.timeout;
+  auto timeout = live_.current()->options().answerer.timeout;
   if (requested_ms > 0) {
     auto req = std::chrono::milliseconds(requested_ms);
     timeout = timeout.count() > 0 ? std::min(req, timeout) : req;

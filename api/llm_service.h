@@ -2,7 +2,8 @@
 // queue of the generation routes (POST /v1/answer with the LLM,
 // POST /v1/chat/completions), their metrics, and the model's identity as the
 // OpenAI routes show it. The model itself, its sessions and threads are
-// service/'s LlmAnswerPath.
+// service/'s LlmAnswerPath, reached through LiveLlm (service/live_llm.h) so
+// that an activation can switch it while serving.
 //
 // Queue (admission.h): at most `max_concurrent` generations run; up to
 // `max_queue` more wait, holding no thread; beyond that a request is refused
@@ -22,6 +23,7 @@
 #include "api/http_types.h"
 #include "api/metrics.h"
 #include "ragd/status.h"
+#include "service/live_llm.h"
 #include "service/llm_path.h"
 
 namespace ragd::api {
@@ -50,16 +52,20 @@ struct LlmMetrics {
 
 class LlmService {
  public:
-  // `path` and `registry` must outlive the service.
-  LlmService(const LlmAnswerPath& path, LlmServiceOptions options, Registry& registry);
+  // `llm` and `registry` must outlive the service.
+  LlmService(LiveLlm& llm, LlmServiceOptions options, Registry& registry);
 
-  const LlmAnswerPath& path() const { return path_; }
+  // The model serving now; hold the pointer for the whole request.
+  std::shared_ptr<const LlmAnswerPath> path() const { return live_.current(); }
+  // Loads `model` and makes it serve (LiveLlm::switch_to); model_id() and
+  // fingerprint() follow. Requests in flight finish on the old model.
+  Status switch_model(const std::filesystem::path& model);
   const LlmServiceOptions& options() const { return options_; }
   AdmissionQueue& queue() { return queue_; }
   // The plain-chat model id: the model file's stem (e.g. "smollm2-135m").
-  const std::string& model_id() const { return model_id_; }
+  std::string model_id() const;
   // "fp_" + the first 10 hex digits of the model's SHA-256.
-  const std::string& fingerprint() const { return fingerprint_; }
+  std::string fingerprint() const;
   int64_t created() const { return created_; }
 
   // When a request that asked for `requested_ms` (0 = nothing) and arrived
@@ -76,12 +82,16 @@ class LlmService {
   void record_grounding(Grounding grounding);
 
  private:
-  const LlmAnswerPath& path_;
+  // Sets model_id_ and fingerprint_ from `path`. REQUIRES: id_mu_ held.
+  void set_identity(const LlmAnswerPath& path);
+
+  LiveLlm& live_;
   LlmServiceOptions options_;
   AdmissionQueue queue_;
   LlmMetrics metrics_;
-  std::string model_id_;
-  std::string fingerprint_;
+  mutable std::mutex id_mu_;
+  std::string model_id_;     // guarded by id_mu_
+  std::string fingerprint_;  // guarded by id_mu_
   int64_t created_ = 0;
 };
 

@@ -41,7 +41,7 @@ bool rule_matches(const RetentionRule& r, const Document& d) {
 Result<PurgeResult> purge_document(Store& store, const std::string& doc_id) {
   if (doc_id.empty()) return Status::invalid_argument("purge needs a document id");
   PurgeResult out;
-  RAGD_ASSIGN_OR_RETURN(out.removed, store.remove(doc_id));
+  RAGD_ASSIGN_OR_RETURN(out.removed, store.purge(doc_id));
   RAGD_RETURN_IF_ERROR(store.put_state(std::string(sync::kTombstonePrefix) + doc_id,
                                        json{{"purged_ms", now_ms()}}.dump()));
   out.tombstoned = true;

@@ -609,6 +609,36 @@ Result<bool> StoreImpl::remove(const std::string& doc_id) {
   return true;
 }
 
+Result<bool> StoreImpl::purge(const std::string& doc_id) {
+  if (options_.read_only) return Status::failed_precondition("store is open read-only");
+  std::vector<uint64_t> labels;
+  {
+    std::lock_guard w(write_mu_);
+    if (auto it = docs_.find(doc_id); it != docs_.end()) labels = it->second.labels;
+  }
+  RAGD_ASSIGN_OR_RETURN(bool removed, remove(doc_id));
+  std::lock_guard w(write_mu_);
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  RAGD_RETURN_IF_ERROR(from_rocks(db_->Flush(fo, cfs_), "flushing after purging '" + doc_id + "'"));
+  rocksdb::CompactRangeOptions co;
+  // Without kForce the bottom level is left alone and keeps the old values.
+  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  auto compact = [&](rocksdb::ColumnFamilyHandle* h, const std::string& begin, const std::string& end) -> Status {
+    if (h == nullptr) return Status::ok();
+    rocksdb::Slice b(begin), e(end);  // both inclusive
+    return from_rocks(db_->CompactRange(co, h, &b, &e), "compacting after purging '" + doc_id + "'");
+  };
+  for (Cf c : {Cf::kDocuments, Cf::kDocText}) RAGD_RETURN_IF_ERROR(compact(cf(c), doc_id, doc_id));
+  if (!labels.empty()) {
+    const auto [lo, hi] = std::minmax_element(labels.begin(), labels.end());
+    const std::string b = codec::key_u64(*lo), e = codec::key_u64(*hi);
+    for (Cf c : {Cf::kChunks, Cf::kChunkInfo, Cf::kVectors}) RAGD_RETURN_IF_ERROR(compact(cf(c), b, e));
+    RAGD_RETURN_IF_ERROR(compact(shadow_cf(), b, e));
+  }
+  return removed;
+}
+
 std::vector<Result<UpsertResult>> StoreImpl::upsert_batch(std::span<const DocumentWrite> writes) {
   std::vector<Result<UpsertResult>> results(writes.size(), Result<UpsertResult>(UpsertResult{}));
   if (options_.read_only) {

@@ -204,6 +204,14 @@ class Store {
   // Deletes a document and everything derived from it. Returns false when
   // there was no such document.
   virtual Result<bool> remove(const std::string& doc_id) = 0;
+  // remove(), then makes the deleted bytes leave the files (the right to be
+  // forgotten): flushes the memtables, so the WAL that holds the document's
+  // text is retired, and compacts the key ranges that held it (its id in
+  // documents and doc_text, its chunk labels in chunks, chunkinfo and both
+  // vector families) down to the bottom level, where the deleted values and
+  // their tombstones are dropped. Costs a rewrite of the SST files that
+  // overlap those ranges.
+  virtual Result<bool> purge(const std::string& doc_id) = 0;
 
   // Small durable state of a client of the store (a sync source's cursor),
   // kept in the meta column family under "state:<key>". get_state: "" when

@@ -66,6 +66,7 @@ class StoreImpl final : public Store {
                               std::span<const float> vectors) override;
   std::vector<Result<UpsertResult>> upsert_batch(std::span<const DocumentWrite> writes) override;
   Result<bool> remove(const std::string& doc_id) override;
+  Result<bool> purge(const std::string& doc_id) override;
   Result<std::string> get_state(const std::string& key) const override;  // store_state.cpp
   Status put_state(const std::string& key, const std::string& value) override;
   Result<std::vector<std::pair<std::string, std::string>>> list_state(const std::string& prefix,

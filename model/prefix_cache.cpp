@@ -88,6 +88,13 @@ void PrefixCache::store(const DecoderSession& session, std::span<const int32_t> 
   stats_.entries = static_cast<int64_t>(lru_.size());
 }
 
+void PrefixCache::clear() {
+  std::lock_guard lock(mu_);
+  lru_.clear();
+  stats_.bytes = 0;
+  stats_.entries = 0;
+}
+
 PrefixCacheStats PrefixCache::stats() const {
   std::lock_guard lock(mu_);
   PrefixCacheStats s = stats_;

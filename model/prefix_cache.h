@@ -62,6 +62,10 @@ class PrefixCache {
   void store(const DecoderSession& session, std::span<const int32_t> prompt);
 
   PrefixCacheStats stats() const;
+  // Drops every entry (their tokens are the prompts' text: a purged
+  // document's passages must not stay here). Sessions restoring meanwhile
+  // keep the copy they took.
+  void clear();
   const PrefixCacheOptions& options() const { return options_; }
 
  private:

@@ -71,10 +71,18 @@ class LlmAnswerPath final : public Answerer {
     const PrefixCache* c = answerer_->prefix_cache();
     return c ? c->stats() : PrefixCacheStats{};
   }
+  // Empties the prompt-prefix cache (a purge: cached prompts hold passages).
+  void clear_prefix_cache() const {
+    if (PrefixCache* c = answerer_->prefix_cache()) c->clear();
+  }
   // The batch scheduler's counters (zeros with --parallel 1: no scheduler).
   BatchSchedulerStats batch_stats() const { return scheduler_ ? scheduler_->stats() : BatchSchedulerStats{}; }
   // The model file's SHA-256 (hex).
   const std::string& model_sha256() const { return answerer_->options().model_sha256; }
+  // The answer prompt template's version (generate/prompt_templates.h).
+  std::string prompt_version() const {
+    return prompt_template_version(PromptTask::kAnswer, prompts_->get(PromptTask::kAnswer));
+  }
 
  private:
   LlmAnswerPath(const ServiceContext& ctx, LlmPathOptions options);

@@ -90,8 +90,9 @@ std::vector<FileItem> read_config_file(const std::string& path) {
     FileItem& item = items[i];
     const std::string where = path + ":" + std::to_string(item.line);
     if (!p.parents.empty() && p.parents.front() == "source") continue;  // [[source]]: `ragd sync` (sync/)
-    if (!p.parents.empty() && (p.parents.front() == "escalation" || p.parents.front() == "retention")) {
-      continue;  // [[escalation]], [[retention]]: govern/
+    if (!p.parents.empty() && (p.parents.front() == "escalation" || p.parents.front() == "retention" ||
+                               p.parents.front() == "eval")) {
+      continue;  // [[escalation]], [[retention]], [[eval]]: govern/
     }
     if (!p.parents.empty()) {
       throw ConfigError(where + ": sections ([" + p.parents.front() +

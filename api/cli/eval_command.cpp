@@ -8,13 +8,18 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "api/cli/cli.h"
+#include "api/cli/config.h"
 #include "ingest/pipeline.h"
 #include "generate/extractive.h"
+#include "govern/eval_suite.h"
 #include "govern/feedback.h"
 #include "retrieve/eval.h"
 #include "service/collections.h"
@@ -205,6 +210,89 @@ int run_export_feedback(ExportFeedbackArgs a) {
   return 0;
 }
 
+struct SuiteArgs {
+  CommonOptions common;
+  std::string candidate;  // --candidate NAME: a registered model beside the active configuration
+  double tolerance = govern::kDefaultEvalTolerance;
+  bool json = false;
+  std::string prompts;
+  int llm_threads = 0, llm_ctx = 0, max_tokens = 256;
+};
+
+void print_suite(const govern::SuiteResult& r) {
+  const govern::EvalVersions& v = r.versions;
+  std::printf("%s: answerer=%s model=%s sha256=%s encoder=%s prompt=%s triage=%s store_sequence=%llu (%.1fs)\n",
+              r.label.c_str(), v.answerer.c_str(), v.model_name.empty() ? "-" : v.model_name.c_str(),
+              v.model_sha256.empty() ? "-" : v.model_sha256.substr(0, 12).c_str(), v.encoder.c_str(),
+              v.prompt_version.empty() ? "-" : v.prompt_version.c_str(), v.triage.empty() ? "-" : v.triage.c_str(),
+              static_cast<unsigned long long>(v.store_sequence), r.seconds);
+  for (const auto& e : r.evals) {
+    if (!e.error.empty()) {
+      std::printf("  %-20s %-10s error: %s\n", e.name.c_str(), govern::eval_kind_name(e.kind), e.error.c_str());
+      continue;
+    }
+    for (const auto& [metric, value] : e.metrics)
+      std::printf("  %-20s %-10s %-20s %.4f\n", e.name.c_str(), govern::eval_kind_name(e.kind), metric.c_str(), value);
+  }
+}
+
+// `ragd eval suite [--candidate NAME]`: the [[eval]] tables of the config
+// file against the active configuration (and a candidate beside it), the
+// results stored with their versions (govern/eval_suite.h).
+int run_suite(const SuiteArgs& a) {
+  const std::string& file = effective_config_file();
+  if (file.empty()) return fail(Status::invalid_argument("eval suite needs a config file with [[eval]] tables (--config)"));
+  auto specs = govern::read_eval_specs(file);
+  if (!specs.is_ok()) return fail(specs.status());
+  auto svc = open_service(a.common, EmbedderLoad::kOptional, /*read_only=*/false);
+  if (!svc.is_ok()) return fail(svc.status());
+  govern::SuiteRun run;
+  run.base_dir = std::filesystem::path(file).parent_path().string();
+  run.llm.prompts = a.prompts;
+  run.llm.answerer.n_threads = a.llm_threads;
+  run.llm.answerer.n_ctx = a.llm_ctx;
+  run.llm.answerer.max_tokens = a.max_tokens;
+  auto active = govern::run_and_store_suite(**svc, *specs, run);
+  if (!active.is_ok()) return fail(active.status());
+  std::optional<govern::SuiteResult> cand;
+  if (!a.candidate.empty()) {
+    run.candidate = a.candidate;
+    auto c = govern::run_and_store_suite(**svc, *specs, run);
+    if (!c.is_ok()) return fail(c.status());
+    cand = std::move(c).value();
+  }
+  if (a.json) {
+    nlohmann::json out{{"active", nlohmann::json::parse(govern::suite_result_to_json(*active))}};
+    if (cand) {
+      const govern::GateVerdict v = govern::compare_suites(*active, *cand, a.tolerance);
+      out["candidate"] = nlohmann::json::parse(govern::suite_result_to_json(*cand));
+      nlohmann::json deltas = nlohmann::json::array();
+      for (const auto& d : v.deltas)
+        deltas.push_back({{"eval", d.eval}, {"metric", d.metric}, {"active", d.active}, {"candidate", d.candidate},
+                          {"delta", d.delta}, {"worse", d.worse}});
+      out["deltas"] = std::move(deltas);
+      out["pass"] = v.pass;
+      out["reason"] = v.reason;
+      out["tolerance"] = a.tolerance;
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    print_suite(*active);
+    if (cand) {
+      print_suite(*cand);
+      const govern::GateVerdict v = govern::compare_suites(*active, *cand, a.tolerance);
+      std::printf("%-20s %-20s %10s %10s %10s\n", "eval", "metric", "active", "candidate", "delta");
+      for (const auto& d : v.deltas)
+        std::printf("%-20s %-20s %10.4f %10.4f %+10.4f%s\n", d.eval.c_str(), d.metric.c_str(), d.active, d.candidate,
+                    d.delta, d.worse ? "  WORSE" : "");
+      std::printf("gate (tolerance %.4f): %s%s\n", a.tolerance, v.pass ? "pass" : "fail: ", v.reason.c_str());
+    }
+  }
+  Status closed = (*svc)->close();
+  if (!closed.is_ok()) return fail(closed);
+  return 0;
+}
+
 }  // namespace
 
 void add_eval_command(CLI::App& app, int& exit_code) {
@@ -231,8 +319,22 @@ void add_eval_command(CLI::App& app, int& exit_code) {
   export_fb->add_option("--out", fb->out, "answers-eval .jsonl to write (for ragd eval --answers)")->required();
   export_fb->add_option("--split", fb->split, "the split the questions get")->capture_default_str();
   export_fb->callback([fb, &exit_code] { exit_code = run_export_feedback(*fb); });
-  cmd->callback([a, data, export_fb, &exit_code] {
-    if (export_fb->parsed()) return;
+  auto su = std::make_shared<SuiteArgs>();
+  CLI::App* suite = cmd->add_subcommand(
+      "suite", "run the config file's [[eval]] tables against the active configuration (and --candidate) and store "
+               "the results with their versions: the release gate of `ragd models activate`");
+  add_common_options(*suite, su->common);
+  suite->add_option("--candidate", su->candidate, "a registered model (ragd models add) evaluated beside the active one");
+  suite->add_option("--tolerance", su->tolerance, "with --candidate: how much worse a metric may be (absolute)")
+      ->capture_default_str();
+  suite->add_flag("--json", su->json, "as JSON");
+  suite->add_option("--prompts", su->prompts, "task prompt templates of an LLM (default: the built-in ones)");
+  suite->add_option("--llm-threads", su->llm_threads, "threads per generation (0 = all cores)")->capture_default_str();
+  suite->add_option("--llm-ctx", su->llm_ctx, "context positions (0 = the model's, at most 4096)")->capture_default_str();
+  suite->add_option("--max-tokens", su->max_tokens, "new tokens per answer")->capture_default_str();
+  suite->callback([su, &exit_code] { exit_code = run_suite(*su); });
+  cmd->callback([a, data, export_fb, suite, &exit_code] {
+    if (export_fb->parsed() || suite->parsed()) return;
     a->data_given = data->count() > 0;
     if (!a->answers.empty()) {
       if (!a->data_given) {

@@ -5,13 +5,17 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "api/cli/cli.h"
+#include "generate/audit_log.h"
+#include "govern/eval_suite.h"
 #include "govern/registry.h"
 
 namespace ragd::cli {
@@ -22,6 +26,9 @@ struct ModelsArgs {
   std::string name, file;
   std::string role = "llm";
   bool json = false;
+  bool force = false;  // activate: even when the eval suite's gate fails (audited)
+  double tolerance = govern::kDefaultEvalTolerance;
+  std::string audit_log;  // activate: where a forced activation is recorded; "" = <data>/audit.jsonl
 };
 
 std::string utc_time(int64_t ms) {
@@ -76,10 +83,21 @@ int run_list(const ModelsArgs& a) {
 int run_activate(const ModelsArgs& a) {
   auto svc = open_service(a.common, EmbedderLoad::kNone, /*read_only=*/false, /*bind_encoder=*/false);
   if (!svc.is_ok()) return fail(svc.status());
-  auto e = govern::activate_model((*svc)->store(), a.name);
-  if (!e.is_ok()) return fail(e.status());
-  std::printf("%s is the active %s; `ragd serve` without --%s loads it at start\n", e->name.c_str(),
-              govern::model_role_name(e->role), e->role == govern::ModelRole::kLlm ? "llm" : "embed-model");
+  std::unique_ptr<AuditLog> audit;
+  if (a.force) {
+    auto opened = AuditLog::open(a.audit_log.empty() ? std::filesystem::path(a.common.data) / "audit.jsonl"
+                                                     : std::filesystem::path(a.audit_log));
+    if (!opened.is_ok()) return fail(opened.status());
+    audit = std::move(opened).value();
+  }
+  const char* user = std::getenv("USER");
+  auto g = govern::activate_gated((*svc)->store(), a.name, a.tolerance, a.force, audit.get(),
+                                  std::string("cli:") + (user != nullptr ? user : "unknown"));
+  if (!g.is_ok()) return fail(g.status());
+  const govern::ModelEntry& e = g->entry;
+  if (g->forced) std::printf("forced past the evaluation gate (%s); recorded in the audit log\n", g->verdict.reason.c_str());
+  std::printf("%s is the active %s; `ragd serve` without --%s loads it at start\n", e.name.c_str(),
+              govern::model_role_name(e.role), e.role == govern::ModelRole::kLlm ? "llm" : "embed-model");
   return 0;
 }
 
@@ -102,6 +120,11 @@ void add_models_command(CLI::App& app, int& exit_code) {
   CLI::App* activate = cmd->add_subcommand("activate", "make a registered model the active one of its role");
   add_common_options(*activate, a->common);
   activate->add_option("name", a->name, "a registered name")->required();
+  activate->add_flag("--force", a->force,
+                     "activate even when its stored eval suite result is worse than the active one's (audited)");
+  activate->add_option("--tolerance", a->tolerance, "how much worse (absolute) a suite metric may be")
+      ->capture_default_str();
+  activate->add_option("--audit-log", a->audit_log, "where a forced activation is recorded (default: <data>/audit.jsonl)");
   activate->callback([a, &exit_code] { exit_code = run_activate(*a); });
 }
 

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "api/cli/cli.h"
@@ -22,10 +23,12 @@
 #include "api/request_log.h"
 #include "api/server.h"
 #include "govern/drift.h"
+#include "api/cli/serve_jobs.h"
 #include "govern/escalation.h"
 #include "govern/registry.h"
 #include "service/collections.h"
 #include "service/extractive_path.h"
+#include "service/live_llm.h"
 #include "service/llm_path.h"
 #include "service/ticket_assist.h"
 #include "service/triage_retrainer.h"
@@ -69,6 +72,9 @@ struct ServeArgs {
   // Triage retraining in the server (service/triage_retrainer.h).
   std::string triage_retrain;  // interval ("1d"), "" = only on request
   std::vector<std::string> triage_fields;
+  // Governance jobs (api/cli/serve_jobs.h): intervals ("12h"), "" = only on request.
+  std::string eval_interval, retention_interval;
+  double eval_tolerance = govern::kDefaultEvalTolerance;
 };
 
 // 127.0.0.0/8, ::1 and "localhost".
@@ -195,6 +201,7 @@ int run_serve(const ServeArgs& a) {
   std::unique_ptr<AuditLog> extractive_audit;
   std::unique_ptr<api::LlmService> llm;
   std::string llm_file = a.llm;
+  const LiveLlm* live_llm = nullptr;  // the loaded LLM, for the evaluation suite
   // Without --llm, the registry's active LLM (`ragd models activate`).
   if (llm_file.empty()) {
     auto active = govern::active_model((*svc)->store(), govern::ModelRole::kLlm);
@@ -217,10 +224,13 @@ int run_serve(const ServeArgs& a) {
     lo.answerer.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.request_timeout * 1000));
     auto opened = LlmAnswerPath::open(**svc, lo);
     if (!opened.is_ok()) return fail(opened.status());
+    // Switchable while serving (POST /v1/registry/models/{name}/activate).
+    auto live = std::make_unique<LiveLlm>(**svc, lo, std::shared_ptr<const LlmAnswerPath>(std::move(opened).value()));
+    live_llm = live.get();
     api::LlmServiceOptions qo;
     qo.max_queue = a.max_queue;
-    llm = std::make_unique<api::LlmService>(**opened, qo, registry);
-    answerer = std::move(opened).value();
+    llm = std::make_unique<api::LlmService>(*live, qo, registry);
+    answerer = std::move(live);
     note("LLM " + llm_file + " loaded (models \"" + qo.rag_model_name + "\" and \"" + llm->model_id() +
          "\"), audit log " + lo.audit_log.string());
   } else {
@@ -346,10 +356,28 @@ int run_serve(const ServeArgs& a) {
   TriageRetrainer retrainer((*svc)->store(), **triage, ro);
   // The other collections, at <data>/collections/NAME (service/collections.h).
   Collections collections(**svc, (*svc)->options());
+  // The evaluation suite and retention, on their schedules and on request.
+  ServeJobsOptions jo;
+  jo.config_file = effective_config_file();
+  for (auto [flag, text, out] : {std::tuple{"--eval-interval", &a.eval_interval, &jo.eval_interval_seconds},
+                                 std::tuple{"--retention-interval", &a.retention_interval, &jo.retention_interval_seconds}}) {
+    if (text->empty()) continue;
+    auto secs = sync::parse_interval(*text);
+    if (!secs) return fail(Status::invalid_argument(std::string(flag) + " must look like 30m, 12h or 7d, got '" + *text + "'"));
+    *out = *secs;
+  }
+  jo.suite.loaded_llm = live_llm;
+  jo.suite.llm.prompts = a.prompts;
+  jo.suite.llm.answerer.n_threads = a.llm_threads;
+  jo.suite.llm.answerer.n_ctx = a.llm_ctx;
+  jo.suite.llm.answerer.max_tokens = a.max_tokens;
+  auto jobs = make_serve_jobs(**svc, jo, registry);
+  if (!jobs.is_ok()) return fail(jobs.status());
   api::RouteOptions route_options;
   route_options.audit_log = audit_path;
+  route_options.eval_tolerance = a.eval_tolerance;
   api::App app(**svc, served, registry, llm.get(), route_options, &key_auth, triage->get(), scheduler.get(), &collections,
-               &retrainer);
+               &retrainer, api::BackgroundJobs{(*jobs)->evals.get(), (*jobs)->retention.get()});
   // Queued generation requests wait without a thread (api/admission.h).
   so.generation_threads = std::max(2, (a.max_concurrent > 0 ? a.max_concurrent : a.parallel) + 1);
   int code = 0;
@@ -363,6 +391,9 @@ int run_serve(const ServeArgs& a) {
       std::fflush(stdout);
     }
     retrainer.start();
+    (*jobs)->start();
+    if (jo.eval_interval_seconds > 0) note("the evaluation suite runs every " + a.eval_interval + " (GET /v1/evals)");
+    if (jo.retention_interval_seconds > 0) note("retention runs every " + a.retention_interval + " (GET /v1/stats)");
     if (ro.interval_seconds > 0) note("triage models retrain every " + a.triage_retrain + " (GET /v1/triage)");
     if (scheduler) {
       scheduler->start();
@@ -373,6 +404,7 @@ int run_serve(const ServeArgs& a) {
   }
   if (scheduler) scheduler->stop();  // running passes end at their next page; cursors stay durable
   retrainer.stop();                  // a field in training finishes first: nothing half-stored
+  (*jobs)->stop();                   // a running suite or retention pass finishes first
   Status closed = (*svc)->close();
   if (!closed.is_ok()) return fail(closed.with_context("closing the store"));
   return code;
@@ -437,6 +469,15 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args) {
   cmd->add_option("--triage-fields", a->triage_fields,
                   "fields retrained by a scheduled run (default: those with an active model)")
       ->delimiter(',');
+  cmd->add_option("--eval-interval", a->eval_interval,
+                  "run the config file's [[eval]] tables on this interval (30m, 12h, 7d): GET /v1/evals and "
+                  "/metrics. Default: only on POST /v1/evals/run");
+  cmd->add_option("--eval-tolerance", a->eval_tolerance,
+                  "how much worse (absolute) a candidate's suite metric may be before activation over HTTP refuses it")
+      ->capture_default_str();
+  cmd->add_option("--retention-interval", a->retention_interval,
+                  "apply the config file's [[retention]] tables on this interval (30m, 12h, 7d). Default: only on "
+                  "POST /v1/retention/run");
   cmd->add_flag("--reindex", a->reindex,
                 "if the store is bound to another encoder than --embed-model/--glove, serve with the store's "
                 "encoder and reindex to the new one in the background, then switch");

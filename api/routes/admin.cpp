@@ -79,6 +79,8 @@ Response handle_stats(const Request& req, Api& api) {
   if (!st.reindex_discarded.empty()) j["reindex"]["discarded"] = st.reindex_discarded;
   j["read_errors"] = st.read_errors;
   j["triage"] = triage_to_json(api.service.store());
+  j["evals"] = api.jobs.evals ? job_status_json(api.jobs.evals->status()) : Json(nullptr);
+  j["retention"] = api.jobs.retention ? job_status_json(api.jobs.retention->status()) : Json(nullptr);
   j["disk_full"] = st.disk_full;
   // How the derived indexes were obtained at open, and every rebuild since
   // (each one is in the server log with its reason and duration).

@@ -59,7 +59,7 @@ Result<AnswerCall> parse_answer_call(const Request& req, const Json& body, const
   bind_groups(req, call.request.search);
   RAGD_ASSIGN_OR_RETURN(call.request.context, collection_service(req, api));
   if (llm) {
-    const int max_tokens_limit = api.llm->path().options().answerer.max_tokens_limit;
+    const int max_tokens_limit = api.llm->path()->options().answerer.max_tokens_limit;
     RAGD_ASSIGN_OR_RETURN(call.request.max_tokens, optional_int(body, "max_tokens", 1, max_tokens_limit));
     RAGD_ASSIGN_OR_RETURN(call.timeout_ms, optional_int(body, "timeout_ms", 1, 3600 * 1000));
   }

@@ -69,9 +69,9 @@ Response handle_chat_completions(const Request& req, Api& api) {
   auto parsed = openai::parse_chat_completion_request(req.body);
   if (!parsed.is_ok()) return openai_error_response(parsed.status());
   call.req = std::move(parsed).value();
-  if (call.req.max_tokens > llm.path().options().answerer.max_tokens_limit) {
+  if (call.req.max_tokens > llm.path()->options().answerer.max_tokens_limit) {
     return openai_error_response(Status::invalid_argument("field 'max_tokens': at most " +
-                                                          std::to_string(llm.path().options().answerer.max_tokens_limit)));
+                                                          std::to_string(llm.path()->options().answerer.max_tokens_limit)));
   }
   int timeout_ms = 0;
   if (call.req.ragd.is_object()) {
@@ -223,7 +223,7 @@ Response rag_chat(const Request& req, const ChatCall& call, Api& api) {
   ar.max_tokens = call.req.max_tokens;
   ar.deadline = call.deadline;
   if (call.req.temperature || call.req.top_p || call.req.seed) {
-    SamplerOptions so = llm.path().options().answerer.sampling;
+    SamplerOptions so = llm.path()->options().answerer.sampling;
     if (call.req.temperature) so.temperature = static_cast<float>(*call.req.temperature);
     if (call.req.top_p) so.top_p = static_cast<float>(*call.req.top_p);
     if (call.req.seed) so.seed = *call.req.seed;
@@ -254,7 +254,9 @@ Response rag_chat(const Request& req, const ChatCall& call, Api& api) {
 
 Response plain_chat(const ChatCall& call, Api& api) {
   LlmService& llm = *api.llm;
-  const LlmAnswererOptions& ao = llm.path().options().answerer;
+  // Held until the chat ends: a model switch meanwhile does not free it.
+  const std::shared_ptr<const LlmAnswerPath> path = llm.path();
+  const LlmAnswererOptions& ao = path->options().answerer;
   std::vector<ChatMessage> msgs;
   for (const auto& m : call.req.messages) msgs.push_back({m.role, m.content});
   GenerateOptions go;
@@ -280,7 +282,7 @@ Response plain_chat(const ChatCall& call, Api& api) {
       if (pieces++ == 0) first_ms = ms_since(start);
       return on_delta ? on_delta(piece) : true;
     };
-    RAGD_ASSIGN_OR_RETURN(Generation g, llm.path().chat(msgs, go, cb));
+    RAGD_ASSIGN_OR_RETURN(Generation g, llm.path()->chat(msgs, go, cb));
     if (!g.stop_status.is_ok()) return g.stop_status;
     if (g.finish == FinishReason::kCancelled) return Status::cancelled("client went away");
     const int completion = static_cast<int>(g.tokens.size());

@@ -1,10 +1,12 @@
 // POST /v1/purge {"doc_id", "everywhere"}: the right to be forgotten in a
 // running server (admin). The document leaves the store, its indexes, the
-// ANN snapshot and the retriever's chunk cache, and a tombstone keeps sync
+// ANN snapshot, the retriever's chunk cache and the LLM's prompt-prefix cache
+// (the files too: Store::purge compacts its key ranges), and a tombstone keeps sync
 // from bringing it back (govern/retention.h). "everywhere": the default
 // collection and every other one; else the request's collection
 // (/v1/collections/{name}/purge).
 #include "api/json_codec.h"
+#include "api/llm_service.h"
 #include "api/routes/routes.h"
 #include "api/status_http.h"
 #include "govern/retention.h"
@@ -48,10 +50,22 @@ Response handle_purge(const Request& req, Api& api) {
     ctx->retriever().clear_chunk_cache();
     results.push_back(Json{{"collection", name}, {"removed", r->removed}, {"tombstoned", r->tombstoned}});
   }
+  // Cached prompts hold the passages that were sent to the LLM.
+  if (api.llm != nullptr) api.llm->path()->clear_prefix_cache();
   Response resp;
   resp.body = Json{{"doc_id", id->get<std::string>()}, {"collections", std::move(results)}}.dump(
       -1, ' ', false, Json::error_handler_t::replace);
   return resp;
+}
+
+// POST /v1/retention/run: a retention pass now, in the background (202;
+// 409 while one runs); its state is in /v1/stats "retention".
+Response handle_run_retention(const Request&, Api& api) {
+  if (api.jobs.retention == nullptr) {
+    return error_response(Status::unimplemented("retention is not wired in this server"));
+  }
+  if (!api.jobs.retention->trigger("")) return error_response(Status::already_exists("a retention pass is already running"));
+  return json_response(Json{{"started", true}}, 202);
 }
 
 }  // namespace ragd::api

@@ -1,11 +1,22 @@
 // The model registry (govern/registry.h) over HTTP, admin only:
 //   GET  /v1/registry/models                 every entry, the active ones marked
 //   POST /v1/registry/models/{name}/activate make it the active one of its role
+//        {"force": true} (optional): past a failing evaluation suite gate
+//        (govern/eval_suite.h), recorded in the audit log
+// Activating an LLM in a server that answers with an LLM switches it live
+// (LlmService::switch_model: loaded first, in-flight requests finish on the
+// old one; "applies": "now"); if the new file fails to load, the previous
+// active entry is restored and the old model keeps serving. An encoder, or
+// an LLM for a server started without one, "applies": "next start" (an
+// encoder through `ragd serve --reindex`).
 // Registering a file stays on the CLI (`ragd models add`): a route that opens
 // a server-side path named by a client would read any file on the box.
 #include "api/json_codec.h"
+#include "api/llm_service.h"
 #include "api/routes/routes.h"
 #include "api/status_http.h"
+#include "generate/audit_log.h"
+#include "govern/eval_suite.h"
 #include "govern/registry.h"
 
 namespace ragd::api {
@@ -41,11 +52,40 @@ Response handle_registry_action(const Request& req, Api& api) {
   if (!percent_decode(p.substr(0, p.size() - suffix.size()), name)) {
     return error_response(Status::invalid_argument("malformed percent-escape in the model name"));
   }
-  auto e = govern::activate_model(api.service.store(), name);
-  if (!e.is_ok()) return error_response(e.status());
-  Json j = entry_json(*e);
-  // The running server keeps the model it loaded; the next start loads this.
+  bool force = false;
+  if (!req.body.empty()) {
+    auto body = parse_json_body(req.body);
+    if (!body.is_ok()) return error_response(body.status());
+    if (!body->is_object()) return error_response(Status::invalid_argument("the body must be a JSON object"));
+    for (const auto& [key, value] : body->items()) {
+      if (key != "force") return error_response(Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (force)"));
+      if (!value.is_boolean()) return error_response(Status::invalid_argument("field 'force': a boolean"));
+      force = value.get<bool>();
+    }
+  }
+  std::unique_ptr<AuditLog> audit;
+  if (force && !api.options.audit_log.empty()) {
+    // Its own descriptor on the answers' file: each record is one O_APPEND write.
+    auto opened = AuditLog::open(api.options.audit_log);
+    if (!opened.is_ok()) return error_response(opened.status());
+    audit = std::move(opened).value();
+  }
+  auto previous = govern::active_model(api.service.store(), govern::ModelRole::kLlm);
+  if (!previous.is_ok()) return error_response(previous.status());
+  auto g = govern::activate_gated(api.service.store(), name, api.options.eval_tolerance, force, audit.get(),
+                                  req.caller.empty() ? "http" : req.caller);
+  if (!g.is_ok()) return error_response(g.status());
+  Json j = entry_json(g->entry);
+  j["forced"] = g->forced;
+  j["gate"] = g->verdict.pass ? "pass" : g->verdict.reason;
   j["applies"] = "next start";
+  if (g->entry.role == govern::ModelRole::kLlm && api.llm != nullptr) {
+    if (Status s = api.llm->switch_model(g->entry.path); !s.is_ok()) {
+      if (previous->has_value()) (void)govern::activate_model(api.service.store(), (*previous)->name);
+      return error_response(s.with_context("the previous model keeps serving"));
+    }
+    j["applies"] = "now";
+  }
   Response r;
   r.body = dump(j);
   return r;

@@ -6,7 +6,8 @@
 //   answer.cpp     POST /v1/answer (extractive, or the LLM with --llm)
 //   feedback.cpp   POST /v1/answers/{id}/feedback (govern/feedback.h)
 //   registry.cpp   GET /v1/registry/models, POST /v1/registry/models/{name}/activate
-//   purge.cpp      POST /v1/purge (govern/retention.h)
+//   purge.cpp      POST /v1/purge, POST /v1/retention/run (govern/retention.h)
+//   evals.cpp      GET /v1/evals, POST /v1/evals/run (govern/eval_suite.h)
 //   openai.cpp     POST /v1/chat/completions, GET /v1/models, POST /v1/embeddings
 //   tickets.cpp    POST /v1/tickets/assist (+ /feedback), /v1/tickets/{summarize,resolution_note,kb_draft}
 //   sources.cpp    GET /v1/sources, POST /v1/sources/{name}/sync, the sync metrics
@@ -24,6 +25,7 @@
 #include "api/http_types.h"
 #include "api/metrics.h"
 #include "service/answerer.h"
+#include "service/periodic_job.h"
 #include "service/service.h"
 #include "service/ticket_assist.h"
 #include "service/triage_retrainer.h"
@@ -49,6 +51,20 @@ struct RouteOptions {
   // The answer audit log, where POST /v1/answers/{id}/feedback finds the
   // answer it judges. Default: empty (feedback answers 404).
   std::filesystem::path audit_log;
+  // How much worse (absolute) a candidate's evaluation suite metric may be
+  // than the active one's before POST /v1/registry/models/{name}/activate
+  // refuses it without "force" (govern/eval_suite.h). Default: 0.02.
+  double eval_tolerance = 0.02;
+};
+
+// The governance jobs of `ragd serve` (service/periodic_job.h); null = not
+// running: their routes answer 501 and /v1/stats shows null.
+struct BackgroundJobs {
+  // The evaluation suite; a run's request is "" (the active configuration)
+  // or a registered model's name (a candidate beside it).
+  PeriodicJob* evals = nullptr;
+  // Retention ([[retention]] tables) on its schedule.
+  PeriodicJob* retention = nullptr;
 };
 
 // What the handlers work with. Everything must outlive the routes.
@@ -72,6 +88,7 @@ struct Api {
   // Retrains the triage models in the server (service/triage_retrainer.h);
   // null = POST /v1/triage/train answers 501.
   TriageRetrainer* retrainer = nullptr;
+  BackgroundJobs jobs;
 };
 
 // The service of the request's collection (req.collection; "" = the
@@ -95,7 +112,10 @@ Response handle_answer(const Request& req, Api& api);
 Response handle_answer_feedback(const Request& req, Api& api);
 Response handle_list_registry(const Request& req, Api& api);
 Response handle_purge(const Request& req, Api& api);
+Response handle_run_retention(const Request& req, Api& api);
 Response handle_registry_action(const Request& req, Api& api);
+Response handle_list_evals(const Request& req, Api& api);
+Response handle_run_evals(const Request& req, Api& api);
 
 Response handle_ticket_assist(const Request& req, Api& api);
 Response handle_ticket_summarize(const Request& req, Api& api);

@@ -5,6 +5,9 @@
 // tombstone; `ragd purge --everywhere` and `ragd retention` on the store.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "generate/audit_log.h"
@@ -130,6 +133,90 @@ TEST(PurgeHttp, EverywhereAndRetention) {
   EXPECT_NE(out.find("1 deleted"), std::string::npos) << out;
   ASSERT_EQ(run_ragd({"stats", "--json", "--data", data.string()}, &out), 0) << out;
   EXPECT_NE(out.find("\"documents\": 0"), std::string::npos) << out;
+}
+
+// Whether any file under `dir` holds `needle` (as `grep -r` would find it).
+std::vector<fs::path> files_holding(const fs::path& dir, const std::string& needle) {
+  std::vector<fs::path> out;
+  for (const auto& p : list_files(dir))
+    if (read_file(p).find(needle) != std::string::npos) out.push_back(p);
+  return out;
+}
+
+TEST(PurgeFiles, DeletedBytesLeaveTheDataDirectory) {
+  TempDir dir("purge-files");
+  const fs::path data = dir.path / "data";
+  fs::create_directories(data);
+  const fs::path glove = dir.path / "glove.bin";
+  const std::string secret = "Quokkazebra seventeen lives at 4711 Wombat Lane";
+  make_tiny_glove(glove, {secret + " the printer spooler hung and was restarted"});
+  {
+    ServerProcess server(data, glove);
+    ASSERT_TRUE(server.start()) << server.log();
+    const uint16_t port = server.port();
+    ASSERT_EQ(http_post(port, "/v1/collections", R"({"name":"kb2"})").status, 201);
+    Json docs = Json::array();
+    docs.push_back(Json{{"id", "SECRET-1"}, {"title", "Private"}, {"text", secret + "."}});
+    for (int i = 0; i < 20; ++i) {
+      docs.push_back(Json{{"id", "other-" + std::to_string(i)}, {"title", "Printer"},
+                          {"text", "The printer spooler hung and was restarted, case " + std::to_string(i) + "."}});
+    }
+    for (const std::string prefix : {"/v1", "/v1/collections/kb2"}) {
+      ASSERT_EQ(http_post(port, prefix + "/documents", Json{{"documents", docs}}.dump()).status, 200);
+    }
+    ASSERT_EQ(server.stop(), 0);
+  }
+  // The test can fail: the text is on disk (SST files of both stores).
+  ASSERT_GE(files_holding(data, "Quokkazebra").size(), 2u);
+  std::string out;
+  ASSERT_EQ(run_ragd({"purge", "--doc", "SECRET-1", "--everywhere", "--data", data.string()}, &out), 0) << out;
+  EXPECT_NE(out.find("purged SECRET-1 from 2 of 2 store(s)"), std::string::npos) << out;
+  for (const auto& p : files_holding(data, "Quokkazebra")) ADD_FAILURE() << "still in " << p;
+  for (const auto& p : files_holding(data, "Wombat")) ADD_FAILURE() << "still in " << p;
+  // The other documents are intact.
+  ASSERT_EQ(run_ragd({"stats", "--json", "--data", data.string()}, &out), 0) << out;
+  EXPECT_NE(out.find("\"documents\": 20"), std::string::npos) << out;
+}
+
+TEST(RetentionSchedule, ServeAppliesTheTablesOnItsInterval) {
+  TempDir dir("retention-schedule");
+  const fs::path data = dir.path / "data";
+  fs::create_directories(data);
+  const fs::path glove = dir.path / "glove.bin";
+  make_tiny_glove(glove, {"the printer spooler hung and was restarted again to fix restart service old new ticket"});
+  const fs::path config = dir.path / "ragd.toml";
+  write_file(config, "[[retention]]\nsource = \"zendesk\"\nkind = \"ticket\"\nmax_age_days = 365\n");
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  ServerProcess server(data, glove, {"--config", config.string(), "--retention-interval", "1s"});
+  ASSERT_TRUE(server.start()) << server.log();
+  const uint16_t port = server.port();
+  ASSERT_EQ(http_post(port, "/v1/documents", docs_json(now)).status, 200);
+  Json stats;
+  for (int i = 0; i < 300; ++i) {
+    stats = Json::parse(http_get(port, "/v1/stats").body);
+    if (http_get(port, "/v1/documents/INC-OLD").status == 404) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(http_get(port, "/v1/documents/INC-OLD").status, 404);
+  EXPECT_EQ(http_get(port, "/v1/documents/INC-NEW").status, 200);
+  EXPECT_EQ(http_get(port, "/v1/documents/kb%2Fprinter.md").status, 200);  // a runbook: no rule
+  stats = Json::parse(http_get(port, "/v1/stats").body);
+  EXPECT_GE(stats["retention"]["runs"].get<uint64_t>(), 1u) << stats.dump();
+  EXPECT_EQ(stats["retention"]["interval_seconds"], 1);
+  EXPECT_TRUE(stats["retention"]["last_error"].is_null()) << stats.dump();
+  EXPECT_TRUE(stats["evals"].is_object());
+  const std::string metrics = http_get(port, "/metrics").body;
+  EXPECT_NE(metrics.find("ragd_retention_deleted_documents 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("ragd_job_runs{job=\"retention\"}"), std::string::npos);
+  // On request too (202, or 409 when the scheduled pass is running).
+  const int st = http_post(port, "/v1/retention/run", "").status;
+  EXPECT_TRUE(st == 202 || st == 409) << st;
+  ASSERT_EQ(server.stop(), 0);
+  // A bad interval stops the start with a clear error.
+  ServerProcess bad(data, glove, {"--config", config.string(), "--retention-interval", "soon"});
+  EXPECT_FALSE(bad.start(30));
+  EXPECT_NE(bad.log().find("--retention-interval must look like"), std::string::npos) << bad.log();
 }
 
 }  // namespace

@@ -1,0 +1,96 @@
+#include "api/cli/serve_jobs.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+
+namespace ragd::cli {
+
+void ServeJobs::start() {
+  evals->start();
+  retention->start();
+}
+
+void ServeJobs::stop() {
+  evals->stop();
+  retention->stop();
+}
+
+Result<std::unique_ptr<ServeJobs>> make_serve_jobs(ServiceContext& ctx, const ServeJobsOptions& o,
+                                                   api::Registry& registry) {
+  auto jobs = std::make_unique<ServeJobs>();
+  if (!o.config_file.empty()) {
+    RAGD_ASSIGN_OR_RETURN(jobs->eval_specs, govern::read_eval_specs(o.config_file));
+    RAGD_ASSIGN_OR_RETURN(jobs->retention_rules, govern::read_retention_rules(o.config_file));
+  }
+  govern::SuiteRun suite = o.suite;
+  if (!o.config_file.empty()) suite.base_dir = std::filesystem::path(o.config_file).parent_path().string();
+  ServeJobs* j = jobs.get();
+  ServiceContext* c = &ctx;
+  jobs->evals = std::make_unique<PeriodicJob>(o.eval_interval_seconds, [j, c, suite](const std::string& candidate) {
+    govern::SuiteRun run = suite;
+    run.candidate = candidate;
+    auto r = govern::run_and_store_suite(*c, j->eval_specs, run);
+    if (!r.is_ok()) {
+      spdlog::warn("evaluation suite{}: {}", candidate.empty() ? "" : " of candidate " + candidate,
+                   r.status().to_string());
+      return r.status().to_string();
+    }
+    spdlog::info("evaluation suite {}: {} evaluation(s) in {:.1f}s, stored", r->label, r->evals.size(), r->seconds);
+    return std::string();
+  });
+  jobs->retention = std::make_unique<PeriodicJob>(o.retention_interval_seconds, [j, c](const std::string&) {
+    if (j->retention_rules.empty()) return std::string("no [[retention]] tables in the config file");
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    auto r = govern::apply_retention(c->store(), j->retention_rules, now, /*dry_run=*/false);
+    if (!r.is_ok()) {
+      spdlog::warn("retention: {}", r.status().to_string());
+      return r.status().to_string();
+    }
+    if (!r->deleted.empty()) c->retriever().clear_chunk_cache();
+    j->retention_deleted += r->deleted.size();
+    spdlog::info("retention: {} document(s) examined, {} deleted", r->examined, r->deleted.size());
+    return std::string();
+  });
+
+  auto& metric = registry.gauge("ragd_eval_metric",
+                                "The stored evaluation suite results, by configuration (active, candidate/NAME), "
+                                "evaluation and metric.",
+                                {"label", "eval", "metric"});
+  auto& failed = registry.gauge("ragd_eval_failed", "1 when the evaluation failed to run in the stored result.",
+                                {"label", "eval"});
+  auto& when = registry.gauge("ragd_eval_last_run_timestamp_seconds", "When the stored suite result was made.",
+                              {"label"});
+  auto& running = registry.gauge("ragd_job_running", "1 while the background job runs.", {"job"});
+  auto& runs = registry.gauge("ragd_job_runs", "Finished runs of the background job since start.", {"job"});
+  auto& failures = registry.gauge("ragd_job_failures", "Runs of the background job that failed since start.", {"job"});
+  auto& last_end = registry.gauge("ragd_job_last_end_timestamp_seconds", "When the job's last run ended (0: never).",
+                                  {"job"});
+  auto& deleted = registry.gauge("ragd_retention_deleted_documents",
+                                 "Documents deleted by the scheduled retention since start.");
+  registry.add_collector([j, c, &metric, &failed, &when, &running, &runs, &failures, &last_end, &deleted] {
+    if (auto results = govern::list_suite_results(c->store()); results.is_ok()) {
+      for (const auto& r : *results) {
+        when.with({r.label}).set(static_cast<double>(r.time_ms) / 1000.0);
+        for (const auto& e : r.evals) {
+          failed.with({r.label, e.name}).set(e.error.empty() ? 0.0 : 1.0);
+          for (const auto& [name, value] : e.metrics) metric.with({r.label, e.name, name}).set(value);
+        }
+      }
+    }
+    for (const auto& [name, job] : {std::pair<const char*, PeriodicJob*>{"evals", j->evals.get()},
+                                    std::pair<const char*, PeriodicJob*>{"retention", j->retention.get()}}) {
+      const JobStatus s = job->status();
+      running.with({name}).set(s.running ? 1.0 : 0.0);
+      runs.with({name}).set(static_cast<double>(s.runs));
+      failures.with({name}).set(static_cast<double>(s.failures));
+      last_end.with({name}).set(static_cast<double>(s.last_end_ms) / 1000.0);
+    }
+    deleted.get().set(static_cast<double>(j->retention_deleted.load()));
+  });
+  return jobs;
+}
+
+}  // namespace ragd::cli

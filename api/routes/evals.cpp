@@ -1,0 +1,53 @@
+// The evaluation suite over HTTP (govern/eval_suite.h), admin only:
+//   GET  /v1/evals      the stored results (the active configuration's and
+//                       each candidate's, with their versions) and the job
+//   POST /v1/evals/run  {"candidate": NAME} (optional): a run in the
+//                       background (202; 409 while one runs)
+// Results can hold the evaluation's questions' outcomes only as metrics, but
+// they name the deployed models and prompts: readers do not need them.
+#include "api/json_codec.h"
+#include "api/routes/routes.h"
+#include "api/status_http.h"
+#include "govern/eval_suite.h"
+
+namespace ragd::api {
+
+Response handle_list_evals(const Request&, Api& api) {
+  auto results = govern::list_suite_results(api.service.store());
+  if (!results.is_ok()) return error_response(results.status());
+  Json list = Json::array();
+  for (const auto& r : *results) list.push_back(Json::parse(govern::suite_result_to_json(r)));
+  Json j{{"results", std::move(list)}};
+  j["job"] = api.jobs.evals ? job_status_json(api.jobs.evals->status()) : Json(nullptr);
+  return json_response(j);
+}
+
+Response handle_run_evals(const Request& req, Api& api) {
+  if (api.jobs.evals == nullptr) {
+    return error_response(Status::unimplemented("the evaluation suite is not wired in this server"));
+  }
+  std::string candidate;
+  if (!req.body.empty()) {
+    auto body = parse_json_body(req.body);
+    if (!body.is_ok()) return error_response(body.status());
+    if (!body->is_object()) return error_response(Status::invalid_argument("the body must be a JSON object"));
+    for (const auto& [key, value] : body->items()) {
+      if (key != "candidate") {
+        return error_response(Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (candidate)"));
+      }
+      if (!value.is_null()) {
+        if (!value.is_string() || value.get<std::string>().empty() || value.get<std::string>().size() > 64) {
+          return error_response(Status::invalid_argument("field 'candidate': a registered model's name"));
+        }
+        candidate = value.get<std::string>();
+      }
+    }
+  }
+  if (!api.jobs.evals->trigger(candidate)) {
+    return error_response(Status::already_exists("an evaluation suite run is already running"));
+  }
+  return json_response(Json{{"started", true}, {"candidate", candidate.empty() ? Json(nullptr) : Json(candidate)}},
+                       202);
+}
+
+}  // namespace ragd::api

@@ -1,0 +1,484 @@
+#include "govern/eval_suite.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <stdexcept>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "retrieve/eval.h"
+#include "service/extractive_path.h"
+#include "sync/toml_items.h"
+#include "triage/trainer.h"
+#include "triage/triage.h"
+
+namespace ragd::govern {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+constexpr const char* kResultPrefix = "eval_suite/";
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::optional<EvalKind> parse_kind(std::string_view s) {
+  if (s == "retrieval") return EvalKind::kRetrieval;
+  if (s == "answers") return EvalKind::kAnswers;
+  if (s == "triage") return EvalKind::kTriage;
+  return std::nullopt;
+}
+
+bool valid_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+std::string resolve(const std::string& base, const std::string& p) {
+  if (p.empty() || base.empty() || fs::path(p).is_absolute()) return p;
+  return (fs::path(base) / p).string();
+}
+
+// Removes a temporary store when the evaluation ends.
+struct TempStoreDir {
+  fs::path path;
+  ~TempStoreDir() {
+    std::error_code ec;
+    if (!path.empty()) fs::remove_all(path, ec);
+  }
+};
+
+Status run_retrieval(const EvalSpec& spec, const SuiteTarget& t, EvalResult& out) {
+  auto mode = parse_search_mode(spec.mode);
+  if (!mode) return Status::invalid_argument("mode: expected lexical, vector or hybrid, got '" + spec.mode + "'");
+  RAGD_ASSIGN_OR_RETURN(auto corpus, load_beir_corpus(resolve(t.base_dir, spec.corpus)));
+  RAGD_ASSIGN_OR_RETURN(auto queries, load_beir_queries(resolve(t.base_dir, spec.queries)));
+  RAGD_ASSIGN_OR_RETURN(auto qrels, load_beir_qrels(resolve(t.base_dir, spec.qrels)));
+  // A temporary store with the configuration's encoder (the GloVe vectors
+  // already loaded are shared, not read again).
+  static std::atomic<uint64_t> counter{0};
+  TempStoreDir tmp;
+  tmp.path = fs::path(t.temp_dir.empty() ? fs::temp_directory_path().string() : t.temp_dir) /
+             ("ragd-eval-suite-" + std::to_string(getpid()) + "-" + std::to_string(counter++));
+  ServiceOptions o = t.service->options();
+  o.store.dir = tmp.path;
+  if (!t.encoder_model.empty()) o.encoder.model = t.encoder_model;
+  o.store.read_only = false;
+  o.shared_glove = t.service->shared_word_ranks();
+  o.reindex = {};
+  o.bind_encoder = true;
+  RAGD_ASSIGN_OR_RETURN(auto svc, ServiceContext::open(std::move(o)));
+  if (svc->embedder() == nullptr) {
+    return Status::failed_precondition("a retrieval evaluation ingests its corpus and needs an encoder (--glove)");
+  }
+  auto ingested = svc->ingest(std::move(corpus));
+  if (!ingested.is_ok()) return ingested.status().with_context("ingesting the corpus");
+  EvalOptions eo;
+  eo.mode = *mode;
+  RAGD_ASSIGN_OR_RETURN(EvalReport report, evaluate(svc->retriever(), svc->store(), queries, qrels, eo));
+  out.metrics["ndcg@" + std::to_string(report.ndcg_k)] = report.ndcg;
+  out.metrics["recall@" + std::to_string(report.recall_k)] = report.recall;
+  out.metrics["queries"] = static_cast<double>(report.queries);
+  return svc->close();
+}
+
+Status run_answers(const EvalSpec& spec, const SuiteTarget& t, EvalResult& out) {
+  if (t.answerer == nullptr) return Status::failed_precondition("no answerer to evaluate");
+  RAGD_ASSIGN_OR_RETURN(auto questions, load_answer_questions(resolve(t.base_dir, spec.answers)));
+  std::vector<AnswerQuestion> qs;
+  for (auto& q : questions)
+    if (spec.split == "all" || q.split == spec.split) qs.push_back(std::move(q));
+  if (qs.empty()) return Status::invalid_argument("no question of split '" + spec.split + "'");
+  std::vector<AnswerOutcome> outcomes;
+  for (const AnswerQuestion& q : qs) {
+    AnswerRequest r;
+    r.search.query = q.question;
+    r.search.k = 5;
+    r.search.groups = q.groups;
+    r.caller = "eval-suite";
+    auto ans = t.answerer->answer(r, nullptr);
+    if (!ans.is_ok()) return ans.status().with_context("question " + q.id);
+    AnswerOutcome o;
+    o.refused = ans->refused;
+    o.text = ans->text;
+    for (const auto& c : ans->citations) o.cited_doc_ids.push_back(c.doc_id);
+    for (const auto& h : ans->hits)
+      if (std::find(o.retrieved_doc_ids.begin(), o.retrieved_doc_ids.end(), h.doc_id) == o.retrieved_doc_ids.end())
+        o.retrieved_doc_ids.push_back(h.doc_id);
+    outcomes.push_back(std::move(o));
+  }
+  const AnswerTally all = score_answers(qs, outcomes).overall;
+  const double n = static_cast<double>(std::max<size_t>(all.questions, 1));
+  out.metrics["accuracy"] = static_cast<double>(all.correct + all.correct_refusal) / n;
+  out.metrics["hallucination_rate"] = static_cast<double>(all.hallucinated) / n;
+  out.metrics["false_refusal_rate"] = static_cast<double>(all.false_refusal) / n;
+  out.metrics["citation_precision"] = all.citation_precision();
+  out.metrics["recall@5"] = all.recall_at_5();
+  out.metrics["questions"] = static_cast<double>(all.questions);
+  return Status::ok();
+}
+
+Status run_triage(const EvalSpec& spec, const SuiteTarget& t, EvalResult& out) {
+  triage::TrainOptions o;
+  o.field = spec.field;
+  RAGD_ASSIGN_OR_RETURN(triage::Evaluation ev, triage::evaluate_field(t.service->store(), o));
+  for (const auto& f : ev.families) {
+    if (f.family != ev.chosen) continue;
+    out.metrics["accuracy"] = f.test.accuracy;
+    out.metrics["macro_f1"] = f.test.macro_f1;
+    out.metrics["precision"] = f.test.precision;
+    out.metrics["coverage"] = f.test.coverage;
+  }
+  out.metrics["test_examples"] = static_cast<double>(ev.test);
+  return Status::ok();
+}
+
+// Counts are context, not quality: the gate leaves them out.
+bool is_count(std::string_view metric) {
+  return metric == "queries" || metric == "questions" || metric == "test_examples";
+}
+
+}  // namespace
+
+const char* eval_kind_name(EvalKind k) {
+  switch (k) {
+    case EvalKind::kRetrieval: return "retrieval";
+    case EvalKind::kAnswers: return "answers";
+    case EvalKind::kTriage: return "triage";
+  }
+  return "retrieval";
+}
+
+bool metric_higher_is_better(std::string_view metric) {
+  return metric != "hallucination_rate" && metric != "false_refusal_rate";
+}
+
+const EvalResult* SuiteResult::find(const std::string& name) const {
+  for (const auto& e : evals)
+    if (e.name == name) return &e;
+  return nullptr;
+}
+
+Result<std::vector<EvalSpec>> parse_eval_specs(std::string_view toml, const std::string& path) {
+  auto set = [](EvalSpec& s, const sync::TomlItem& it, const std::string& where) {
+    if (it.inputs.size() != 1) throw std::invalid_argument(where + ": '" + it.name + "' takes one value");
+    const std::string& v = it.inputs.front();
+    if (it.name == "name") {
+      if (!valid_name(v)) throw std::invalid_argument(where + ": name must be 1-64 of letters, digits, . _ -");
+      s.name = v;
+    } else if (it.name == "kind") {
+      auto k = parse_kind(v);
+      if (!k) throw std::invalid_argument(where + ": kind must be retrieval, answers or triage, got \"" + v + "\"");
+      s.kind = *k;
+    } else if (it.name == "corpus") {
+      s.corpus = v;
+    } else if (it.name == "queries") {
+      s.queries = v;
+    } else if (it.name == "qrels") {
+      s.qrels = v;
+    } else if (it.name == "mode") {
+      if (v != "lexical" && v != "vector" && v != "hybrid") {
+        throw std::invalid_argument(where + ": mode must be lexical, vector or hybrid, got \"" + v + "\"");
+      }
+      s.mode = v;
+    } else if (it.name == "answers") {
+      s.answers = v;
+    } else if (it.name == "split") {
+      s.split = v;
+    } else if (it.name == "field") {
+      s.field = v;
+    } else {
+      throw std::invalid_argument(where + ": unknown key '" + it.name +
+                                  "' in [[eval]] (name, kind, corpus, queries, qrels, mode, answers, split, field)");
+    }
+  };
+  std::set<std::string> names;
+  auto finish = [&names](EvalSpec& s, const std::string& at) {
+    if (s.name.empty()) throw std::invalid_argument(at + ": [[eval]] needs a name");
+    if (!names.insert(s.name).second) throw std::invalid_argument(at + ": a second [[eval]] named '" + s.name + "'");
+    if (s.kind == EvalKind::kRetrieval && (s.corpus.empty() || s.queries.empty() || s.qrels.empty())) {
+      throw std::invalid_argument(at + ": a retrieval [[eval]] needs corpus, queries and qrels");
+    }
+    if (s.kind == EvalKind::kAnswers && s.answers.empty()) {
+      throw std::invalid_argument(at + ": an answers [[eval]] needs answers (the questions file)");
+    }
+  };
+  return sync::read_tables<EvalSpec>(toml, path, "eval", set, finish);
+}
+
+Result<std::vector<EvalSpec>> read_eval_specs(const std::string& path) {
+  auto text = sync::read_config_file(path);
+  if (!text.is_ok()) return text.status();
+  return parse_eval_specs(*text, path);
+}
+
+SuiteResult run_eval_suite(const std::vector<EvalSpec>& specs, const SuiteTarget& target) {
+  const auto start = std::chrono::steady_clock::now();
+  SuiteResult r;
+  r.label = target.label;
+  r.versions = target.versions;
+  const StoreStats st = target.service->store().stats();
+  r.versions.store_sequence = st.sequence;
+  if (r.versions.encoder.empty()) r.versions.encoder = st.encoder;
+  if (auto served = triage::served_versions(target.service->store()); served.is_ok()) {
+    std::string t;
+    for (const auto& v : *served) t += (t.empty() ? "" : ",") + v.field + "=" + v.version;
+    r.versions.triage = t;
+  }
+  for (const EvalSpec& spec : specs) {
+    const auto t0 = std::chrono::steady_clock::now();
+    EvalResult e;
+    e.name = spec.name;
+    e.kind = spec.kind;
+    Status s = spec.kind == EvalKind::kRetrieval ? run_retrieval(spec, target, e)
+               : spec.kind == EvalKind::kAnswers ? run_answers(spec, target, e)
+                                                 : run_triage(spec, target, e);
+    if (!s.is_ok()) {
+      e.error = s.to_string();
+      e.metrics.clear();
+    }
+    e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.evals.push_back(std::move(e));
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.time_ms = now_ms();
+  return r;
+}
+
+std::string suite_result_to_json(const SuiteResult& r) {
+  json evals = json::array();
+  for (const auto& e : r.evals) {
+    json j{{"name", e.name}, {"kind", eval_kind_name(e.kind)}, {"metrics", e.metrics}, {"seconds", e.seconds}};
+    if (!e.error.empty()) j["error"] = e.error;
+    evals.push_back(std::move(j));
+  }
+  const EvalVersions& v = r.versions;
+  json j{{"label", r.label},
+         {"time_ms", r.time_ms},
+         {"seconds", r.seconds},
+         {"versions",
+          {{"answerer", v.answerer},
+           {"model_name", v.model_name},
+           {"model_sha256", v.model_sha256},
+           {"encoder", v.encoder},
+           {"prompt_version", v.prompt_version},
+           {"triage", v.triage},
+           {"store_sequence", v.store_sequence}}},
+         {"evals", std::move(evals)}};
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<SuiteResult> suite_result_from_json(std::string_view text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return Status::corruption("eval suite result is not a JSON object");
+  SuiteResult r;
+  try {
+    r.label = j.at("label").get<std::string>();
+    r.time_ms = j.value("time_ms", int64_t{0});
+    r.seconds = j.value("seconds", 0.0);
+    const json& v = j.at("versions");
+    r.versions.answerer = v.value("answerer", "");
+    r.versions.model_name = v.value("model_name", "");
+    r.versions.model_sha256 = v.value("model_sha256", "");
+    r.versions.encoder = v.value("encoder", "");
+    r.versions.prompt_version = v.value("prompt_version", "");
+    r.versions.triage = v.value("triage", "");
+    r.versions.store_sequence = v.value("store_sequence", uint64_t{0});
+    for (const json& e : j.at("evals")) {
+      EvalResult er;
+      er.name = e.at("name").get<std::string>();
+      auto k = parse_kind(e.at("kind").get<std::string>());
+      if (!k) return Status::corruption("eval suite result: unknown kind in '" + er.name + "'");
+      er.kind = *k;
+      er.metrics = e.at("metrics").get<std::map<std::string, double>>();
+      er.error = e.value("error", "");
+      er.seconds = e.value("seconds", 0.0);
+      r.evals.push_back(std::move(er));
+    }
+  } catch (const json::exception& ex) {
+    return Status::corruption(std::string("eval suite result: ") + ex.what());
+  }
+  return r;
+}
+
+std::string candidate_label(const std::string& model_name) { return "candidate/" + model_name; }
+
+Status store_suite_result(Store& store, const SuiteResult& r) {
+  return store.put_state(kResultPrefix + r.label, suite_result_to_json(r));
+}
+
+Result<std::optional<SuiteResult>> load_suite_result(const Store& store, const std::string& label) {
+  RAGD_ASSIGN_OR_RETURN(std::string text, store.get_state(kResultPrefix + label));
+  if (text.empty()) return std::optional<SuiteResult>();
+  RAGD_ASSIGN_OR_RETURN(SuiteResult r, suite_result_from_json(text));
+  return std::optional<SuiteResult>(std::move(r));
+}
+
+Result<std::vector<SuiteResult>> list_suite_results(const Store& store) {
+  RAGD_ASSIGN_OR_RETURN(auto rows, store.list_state(kResultPrefix, SIZE_MAX));
+  std::vector<SuiteResult> out;
+  for (const auto& [key, value] : rows) {
+    RAGD_ASSIGN_OR_RETURN(SuiteResult r, suite_result_from_json(value));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+GateVerdict compare_suites(const SuiteResult& active, const SuiteResult& candidate, double tolerance) {
+  GateVerdict v;
+  auto fail = [&v](const std::string& why) {
+    if (v.pass) v.reason = why;
+    v.pass = false;
+  };
+  for (const EvalResult& a : active.evals) {
+    if (!a.error.empty()) continue;  // nothing to hold the candidate to
+    const EvalResult* c = candidate.find(a.name);
+    if (c == nullptr) {
+      fail("evaluation '" + a.name + "' has no result for the candidate");
+      continue;
+    }
+    if (!c->error.empty()) {
+      fail("evaluation '" + a.name + "' failed for the candidate: " + c->error);
+      continue;
+    }
+    for (const auto& [metric, av] : a.metrics) {
+      if (is_count(metric)) continue;
+      auto it = c->metrics.find(metric);
+      if (it == c->metrics.end()) continue;
+      MetricDelta d;
+      d.eval = a.name;
+      d.metric = metric;
+      d.active = av;
+      d.candidate = it->second;
+      d.delta = d.candidate - d.active;
+      const double loss = metric_higher_is_better(metric) ? -d.delta : d.delta;
+      d.worse = loss > tolerance + 1e-12;
+      if (d.worse) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "%s %s: %.4f -> %.4f (tolerance %.4f)", a.name.c_str(), metric.c_str(), d.active,
+                      d.candidate, tolerance);
+        fail(std::string("worse than the active configuration: ") + buf);
+      }
+      v.deltas.push_back(std::move(d));
+    }
+  }
+  return v;
+}
+
+Result<GateVerdict> activation_gate(const Store& store, const std::string& model_name, double tolerance) {
+  RAGD_ASSIGN_OR_RETURN(auto active, load_suite_result(store, "active"));
+  if (!active) return GateVerdict{};  // no suite has run: no gate
+  RAGD_ASSIGN_OR_RETURN(auto cand, load_suite_result(store, candidate_label(model_name)));
+  if (!cand) {
+    GateVerdict v;
+    v.pass = false;
+    v.reason = "no evaluation suite result for '" + model_name + "': run `ragd eval suite --candidate " + model_name +
+               "` first";
+    return v;
+  }
+  return compare_suites(*active, *cand, tolerance);
+}
+
+Result<GatedActivation> activate_gated(Store& store, const std::string& name, double tolerance, bool force,
+                                       AuditLog* audit, const std::string& caller) {
+  GatedActivation out;
+  RAGD_ASSIGN_OR_RETURN(out.verdict, activation_gate(store, name, tolerance));
+  if (!out.verdict.pass) {
+    if (!force) {
+      return Status::failed_precondition("refusing to activate '" + name + "': " + out.verdict.reason +
+                                         " (--force activates it anyway, recorded in the audit log)");
+    }
+    if (audit == nullptr) return Status::failed_precondition("a forced activation needs the audit log");
+    RAGD_ASSIGN_OR_RETURN(auto entries, list_models(store));
+    AuditRecord rec;
+    rec.request_id = "activate-" + name + "-" + std::to_string(now_ms());
+    rec.time_ms = now_ms();
+    rec.caller = caller;
+    rec.task = "model_activation";
+    rec.query = "activate " + name;
+    rec.outcome = "forced";
+    rec.finish_reason = out.verdict.reason;
+    for (const auto& e : entries) {
+      if (e.name != name) continue;
+      rec.model_file = e.path;
+      rec.model_sha256 = e.sha256;
+    }
+    RAGD_RETURN_IF_ERROR(audit->append(rec).with_context("recording the forced activation"));
+    out.forced = true;
+  }
+  RAGD_ASSIGN_OR_RETURN(out.entry, activate_model(store, name));
+  return out;
+}
+
+Result<SuiteResult> run_and_store_suite(ServiceContext& ctx, const std::vector<EvalSpec>& specs, const SuiteRun& run) {
+  if (specs.empty()) return Status::invalid_argument("no [[eval]] tables in the config file: nothing to run");
+  SuiteTarget target;
+  target.service = &ctx;
+  target.base_dir = run.base_dir;
+  target.temp_dir = run.temp_dir;
+  std::optional<ModelEntry> llm;
+  if (run.candidate.empty()) {
+    RAGD_ASSIGN_OR_RETURN(llm, active_model(ctx.store(), ModelRole::kLlm));
+  } else {
+    RAGD_ASSIGN_OR_RETURN(auto all, list_models(ctx.store()));
+    auto it = std::find_if(all.begin(), all.end(), [&](const ModelEntry& e) { return e.name == run.candidate; });
+    if (it == all.end()) return Status::not_found("no model '" + run.candidate + "' in the registry (ragd models add)");
+    target.label = candidate_label(run.candidate);
+    if (it->role == ModelRole::kEncoder) {
+      target.encoder_model = it->path;
+      target.versions.encoder = it->name + "@" + it->sha256.substr(0, 12);  // not bound to the store yet
+      RAGD_ASSIGN_OR_RETURN(llm, active_model(ctx.store(), ModelRole::kLlm));
+    } else {
+      llm = *it;
+    }
+  }
+  std::unique_ptr<Answerer> owned;
+  const Answerer* answerer = nullptr;
+  if (run.candidate.empty() && run.loaded_llm != nullptr) {
+    // The model serving when the run starts; a switch meanwhile lets this
+    // run finish on it.
+    std::shared_ptr<const LlmAnswerPath> now = run.loaded_llm->current();
+    target.versions.answerer = "llm";
+    target.versions.model_sha256 = now->model_sha256();
+    target.versions.prompt_version = now->prompt_version();
+    RAGD_ASSIGN_OR_RETURN(auto all, list_models(ctx.store()));
+    for (const auto& e : all)
+      if (e.role == ModelRole::kLlm && e.sha256 == now->model_sha256()) target.versions.model_name = e.name;
+    target.answerer = now.get();
+    SuiteResult r = run_eval_suite(specs, target);
+    RAGD_RETURN_IF_ERROR(store_suite_result(ctx.store(), r));
+    return r;
+  } else if (llm) {
+    LlmPathOptions lo = run.llm;
+    lo.model = llm->path;
+    lo.audit_log.clear();
+    RAGD_ASSIGN_OR_RETURN(auto path, LlmAnswerPath::open(ctx, lo));
+    target.versions.answerer = "llm";
+    target.versions.model_name = llm->name;
+    target.versions.model_sha256 = path->model_sha256();
+    target.versions.prompt_version = path->prompt_version();
+    owned = std::move(path);
+    answerer = owned.get();
+  } else {
+    owned = std::make_unique<ExtractiveAnswerPath>(ctx, nullptr);
+    answerer = owned.get();
+    target.versions.answerer = "extractive";
+  }
+  target.answerer = answerer;
+  SuiteResult r = run_eval_suite(specs, target);
+  RAGD_RETURN_IF_ERROR(store_suite_result(ctx.store(), r));
+  return r;
+}
+
+}  // namespace ragd::govern

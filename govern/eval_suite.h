@@ -1,0 +1,199 @@
+// The evaluation suite as a release gate (issue 16, point 2).
+//
+//   [[eval]] tables (config file)  which evaluations make the suite
+//   run_eval_suite(specs, target)  runs them against one configuration (the
+//                                  active one, or a registry candidate)
+//   store_suite_result / load_suite_result
+//                                  the result with the versions that produced
+//                                  it, in the store's state keys
+//                                  (eval_suite/<label>, label "active" or
+//                                  "candidate/<model name>")
+//   compare_suites(active, cand)   the deltas and the gate's verdict that
+//                                  `ragd models activate` enforces
+//
+// Three kinds: retrieval (a BEIR corpus ingested into a temporary store with
+// the configuration's encoder: nDCG@10, Recall@100, as `ragd eval --corpus`),
+// answers (an answers-eval file through the configuration's Answerer on the
+// data store, as `ragd eval --answers`) and triage (the held-out test metrics
+// of triage::evaluate_field on the store's labelled tickets).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "generate/audit_log.h"
+#include "govern/registry.h"
+#include "index/store.h"
+#include "ragd/status.h"
+#include "service/answerer.h"
+#include "service/live_llm.h"
+#include "service/llm_path.h"
+#include "service/service.h"
+
+namespace ragd::govern {
+
+enum class EvalKind { kRetrieval, kAnswers, kTriage };
+const char* eval_kind_name(EvalKind k);  // "retrieval", "answers", "triage"
+
+// One [[eval]] table.
+struct EvalSpec {
+  // Unique name; the key of its metrics (1-64 of a-z A-Z 0-9 . _ -). Required.
+  std::string name;
+  // Required: "retrieval", "answers" or "triage".
+  EvalKind kind = EvalKind::kRetrieval;
+  // retrieval: the BEIR files; a relative path is relative to the config
+  // file's folder. Required for retrieval.
+  std::string corpus, queries, qrels;
+  // retrieval: "lexical", "vector" or "hybrid". Default: "hybrid".
+  std::string mode = "hybrid";
+  // answers: the questions file (`ragd eval --answers`). Required for answers.
+  std::string answers;
+  // answers: only the questions of this split; "all" = every one. Default: "all".
+  std::string split = "all";
+  // triage: the field whose model is measured. Default: "assignment_group".
+  std::string field = "assignment_group";
+  int line = 0;
+};
+
+// Reads every [[eval]] table; errors name the file and line (a duplicate
+// name, a missing file key, an unknown key or kind).
+Result<std::vector<EvalSpec>> parse_eval_specs(std::string_view toml, const std::string& path);
+Result<std::vector<EvalSpec>> read_eval_specs(const std::string& path);
+
+// What produced a suite result.
+struct EvalVersions {
+  std::string answerer;       // "extractive" or "llm"
+  std::string model_name;     // registry name of the LLM, "" when not registered / extractive
+  std::string model_sha256;   // "" for the extractive answerer
+  std::string encoder;        // the store's encoder fingerprint
+  std::string prompt_version; // prompt templates' version, "" for the extractive answerer
+  std::string triage;         // "field=version,..." of the active triage models, "" when none
+  uint64_t store_sequence = 0;
+};
+
+struct EvalResult {
+  std::string name;
+  EvalKind kind = EvalKind::kRetrieval;
+  // Metric name -> value, e.g. "ndcg@10", "accuracy". See metric_higher_is_better().
+  std::map<std::string, double> metrics;
+  std::string error;  // "" when it ran
+  double seconds = 0;
+};
+
+struct SuiteResult {
+  std::string label;  // "active" or "candidate/<name>"
+  EvalVersions versions;
+  int64_t time_ms = 0;  // unix ms when the run ended
+  double seconds = 0;
+  std::vector<EvalResult> evals;
+  const EvalResult* find(const std::string& name) const;
+};
+
+// False for the rates where lower is better (hallucination_rate,
+// false_refusal_rate); true otherwise.
+bool metric_higher_is_better(std::string_view metric);
+
+// What the suite runs against.
+struct SuiteTarget {
+  // The data store's service (answers, triage; its options and encoder are
+  // reused for the temporary retrieval stores). Required.
+  ServiceContext* service = nullptr;
+  // The answers path; null skips the answers evaluations (an error result).
+  const Answerer* answerer = nullptr;
+  // Folder of the config file, for relative paths in the specs.
+  std::string base_dir;
+  // Temporary stores go under here. Default: the system's temp folder.
+  std::string temp_dir;
+  // "active" or "candidate/<name>".
+  std::string label = "active";
+  // A GGUF encoder for the retrieval evaluations' temporary stores instead
+  // of the service's (an encoder candidate); empty = the service's.
+  std::string encoder_model;
+  EvalVersions versions;
+};
+
+// Runs every spec; a failing one is recorded with its error and the rest
+// still run. Fills versions.store_sequence, encoder and triage from the store.
+SuiteResult run_eval_suite(const std::vector<EvalSpec>& specs, const SuiteTarget& target);
+
+std::string suite_result_to_json(const SuiteResult& r);
+Result<SuiteResult> suite_result_from_json(std::string_view text);
+
+// The label of a candidate's result.
+std::string candidate_label(const std::string& model_name);
+// eval_suite/<label>: one synced write.
+Status store_suite_result(Store& store, const SuiteResult& r);
+// nullopt when none was stored.
+Result<std::optional<SuiteResult>> load_suite_result(const Store& store, const std::string& label);
+// Every stored result (the active one and each candidate's).
+Result<std::vector<SuiteResult>> list_suite_results(const Store& store);
+
+struct MetricDelta {
+  std::string eval, metric;
+  double active = 0, candidate = 0;
+  double delta = 0;    // candidate - active
+  bool worse = false;  // beyond the tolerance in the wrong direction
+};
+
+struct GateVerdict {
+  bool pass = true;
+  std::vector<MetricDelta> deltas;  // every metric both results have
+  std::string reason;               // why not, "" when it passes
+};
+
+// Default tolerance of the gate: a metric may be this much worse (absolute).
+inline constexpr double kDefaultEvalTolerance = 0.02;
+
+// A candidate fails when any metric that both results hold is worse than
+// the active one's by more than `tolerance`, or when an evaluation that ran
+// for the active configuration failed (or is missing) for the candidate.
+GateVerdict compare_suites(const SuiteResult& active, const SuiteResult& candidate, double tolerance);
+
+// The gate for `ragd models activate NAME`: passes when no suite result of
+// the active configuration is stored (no gate configured); otherwise the
+// candidate needs a stored result (`ragd eval suite --candidate NAME`) that
+// compare_suites() passes.
+Result<GateVerdict> activation_gate(const Store& store, const std::string& model_name, double tolerance);
+
+struct GatedActivation {
+  ModelEntry entry;
+  GateVerdict verdict;
+  bool forced = false;  // activated although the verdict failed
+};
+
+// `ragd models activate NAME [--force]` and its HTTP route: the gate
+// (activation_gate), then activate_model(). A failing verdict is
+// kFailedPrecondition naming the metric, unless `force`; a forced
+// activation of a failing candidate is appended to `audit` (task
+// "model_activation", outcome "forced", the verdict in finish_reason) before
+// the activation is written, and fails when it cannot be (audit may be null
+// only when not forcing).
+Result<GatedActivation> activate_gated(Store& store, const std::string& name, double tolerance, bool force,
+                                       AuditLog* audit, const std::string& caller);
+
+// One suite run of `ragd eval suite` and of the server's schedule: the
+// active configuration (the registry's active LLM, else the extractive
+// answerer) or a registry candidate (an LLM answers instead of the active
+// one; an encoder builds the retrieval evaluations' stores, while answers
+// and triage run on the data store as it is indexed now). The result is
+// stored (store_suite_result) before it is returned.
+struct SuiteRun {
+  // "" = the active configuration; else a registered model's name.
+  std::string candidate;
+  // How an LLM is loaded (model, audit_log are set per run: no audit log,
+  // so evaluation questions stay out of the answer audit trail).
+  LlmPathOptions llm;
+  // The LLM the server answers with (the active configuration; its
+  // registry name is found by sha256); null = load the registry's active
+  // one. Used only without a candidate.
+  const LiveLlm* loaded_llm = nullptr;
+  std::string base_dir;
+  std::string temp_dir;
+};
+Result<SuiteResult> run_and_store_suite(ServiceContext& ctx, const std::vector<EvalSpec>& specs, const SuiteRun& run);
+
+}  // namespace ragd::govern

@@ -1,0 +1,115 @@
+// Switching the served LLM without a restart: `ragd serve` answering with
+// the registry's active LLM (a random-weight tiny model), another one
+// registered, and POST /v1/registry/models/{name}/activate: the answers
+// that follow name the new model's sha256, /v1/models its id, requests
+// running across the switch all finish, and a file that fails to load
+// leaves the old model serving. Nothing here judges answer quality.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "../generate/llm_test_support.h"
+#include "auth/crypto.h"
+#include "model/gguf.h"
+#include "tests/api/test_support.h"
+
+namespace ragd::test {
+namespace {
+
+using Json = nlohmann::json;
+
+TEST(LiveSwitch, ActivateSwitchesTheServedLlm) {
+  TempDir dir("live-switch");
+  const fs::path data = dir.path / "data";
+  fs::create_directories(data);
+  const fs::path glove = dir.path / "glove.bin";
+  const std::vector<std::string> texts = {
+      "To reset the VPN client remove the stale profile and reconnect.",
+      "A printer paper jam is cleared by opening tray two.",
+      "how do i reset the vpn client"};
+  make_tiny_glove(glove, texts);
+  testing_llm::TinyLlmSpec spec;
+  spec.words = testing_llm::words_of(texts);
+  const fs::path first = dir.path / "first-llm.gguf";
+  const fs::path second = dir.path / "second-llm.gguf";
+  fs::rename(testing_llm::write_tiny_llm(spec, "switch-a"), first);
+  spec.seed = 12;  // other weights: another sha256
+  fs::rename(testing_llm::write_tiny_llm(spec, "switch-b"), second);
+  const std::string sha_first = auth::hex_encode(auth::sha256(read_file(first)));
+  const std::string sha_second = auth::hex_encode(auth::sha256(read_file(second)));
+  ASSERT_NE(sha_first, sha_second);
+  std::string out;
+  auto ragd = [&](std::vector<std::string> args) {
+    args.insert(args.end(), {"--data", data.string(), "--glove", glove.string()});
+    return run_ragd(args, &out);
+  };
+  ASSERT_EQ(ragd({"models", "add", "first", first.string()}), 0) << out;
+  ASSERT_EQ(ragd({"models", "add", "second", second.string()}), 0) << out;
+  const fs::path broken = dir.path / "broken-llm.gguf";
+  {
+    // Registered as an LLM (a llama header), but without weights: it cannot load.
+    GgufWriter w;
+    w.add_str("general.architecture", "llama");
+    std::vector<float> norm(32, 1.0f);
+    ASSERT_TRUE(w.add_tensor_f32("output_norm.weight", {32}, norm).is_ok());
+    ASSERT_TRUE(w.write(broken.string()).is_ok());
+  }
+  ASSERT_EQ(ragd({"models", "add", "broken", broken.string()}), 0) << out;
+  ASSERT_EQ(ragd({"models", "activate", "first"}), 0) << out;
+
+  ServerProcess server(data, glove,
+                       {"--prompts", testing_llm::prompts_dir(), "--llm-threads", "1", "--parallel", "1",
+                        "--max-concurrent", "2", "--max-tokens", "16", "--request-timeout", "60"});
+  ASSERT_TRUE(server.start()) << server.log();
+  const uint16_t port = server.port();
+  Json docs = Json::array();
+  docs.push_back(Json{{"id", "vpn"}, {"title", "VPN"}, {"text", texts[0]}});
+  docs.push_back(Json{{"id", "printer"}, {"title", "Printer"}, {"text", texts[1]}});
+  ASSERT_EQ(http_post(port, "/v1/documents", Json{{"documents", docs}}.dump()).status, 200);
+  auto answer_sha = [&] {
+    HttpResult r = http_post(port, "/v1/answer", R"({"query":"how do i reset the vpn client","max_tokens":8})");
+    EXPECT_EQ(r.status, 200) << r.body;
+    Json j = Json::parse(r.body, nullptr, false);
+    return j.is_object() ? j["provenance"].value("model_sha256", std::string()) : std::string();
+  };
+  EXPECT_EQ(answer_sha(), sha_first);
+  EXPECT_NE(http_get(port, "/v1/models").body.find("first-llm"), std::string::npos);
+
+  // Requests keep running while the model switches: every one finishes.
+  std::atomic<int> ok{0}, failed{0};
+  std::atomic<bool> stop{false};
+  std::thread load([&] {
+    while (!stop) {
+      HttpResult r = http_post(port, "/v1/answer", R"({"query":"printer paper jam","max_tokens":8})");
+      (r.status == 200 ? ok : failed)++;
+    }
+  });
+  HttpResult act = http_post(port, "/v1/registry/models/second/activate", "");
+  ASSERT_EQ(act.status, 200) << act.body;
+  EXPECT_EQ(Json::parse(act.body)["applies"], "now");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  stop = true;
+  load.join();
+  EXPECT_GT(ok.load(), 0);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(answer_sha(), sha_second);
+  EXPECT_NE(http_get(port, "/v1/models").body.find("second-llm"), std::string::npos);
+
+  // A file that cannot load: an error, the second model keeps serving and
+  // stays the registry's active one.
+  HttpResult bad = http_post(port, "/v1/registry/models/broken/activate", "");
+  EXPECT_GE(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("the previous model keeps serving"), std::string::npos) << bad.body;
+  EXPECT_EQ(answer_sha(), sha_second);
+  HttpResult list = http_get(port, "/v1/registry/models");
+  for (const auto& m : Json::parse(list.body)["models"]) {
+    EXPECT_EQ(m["active"].get<bool>(), m["name"] == "second") << list.body;
+  }
+  ASSERT_EQ(server.stop(), 0);
+}
+
+}  // namespace
+}  // namespace ragd::test
