@@ -1,5 +1,6 @@
 // A background job of `ragd serve` that runs on a schedule and on request:
-// the evaluation suite (eval_interval) and retention (retention_interval).
+// triage retraining (triage_retrainer.h), the evaluation suite
+// (--eval-interval) and retention (--retention-interval).
 // One run at a time on the job's own thread; a request while one runs is
 // refused (the caller answers 409), so runs never pile up.
 //

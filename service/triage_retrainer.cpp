@@ -4,92 +4,61 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 namespace ragd {
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
+// The request string of a triggered run (a scheduled one gets "").
+constexpr const char* kRequested = "requested";
 }  // namespace
 
 TriageRetrainer::TriageRetrainer(Store& store, StoredTriage& triage, RetrainOptions options)
-    : store_(store), triage_(triage), options_(std::move(options)) {
-  status_.interval_seconds = options_.interval_seconds;
-}
+    : store_(store),
+      triage_(triage),
+      options_(std::move(options)),
+      job_(options_.interval_seconds, [this](const std::string& request) {
+        std::vector<std::string> fields;
+        bool force = false;
+        if (request == kRequested) {
+          std::lock_guard lock(mu_);
+          fields = std::move(requested_fields_);
+          force = requested_force_;
+          requested_fields_.clear();
+          requested_force_ = false;
+        }
+        std::vector<RetrainFieldResult> results = run(fields, force);
+        std::lock_guard lock(mu_);
+        last_ = std::move(results);
+        return std::string();  // per-field errors are in last_
+      }) {}
 
-TriageRetrainer::~TriageRetrainer() { stop(); }
-
-void TriageRetrainer::start() {
-  std::lock_guard lock(mu_);
-  if (started_ || stopping_) return;
-  started_ = true;
-  if (options_.interval_seconds > 0) status_.next_run_ms = now_ms() + options_.interval_seconds * 1000;
-  thread_ = std::thread([this] { loop(); });
-}
-
-void TriageRetrainer::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+TriageRetrainer::~TriageRetrainer() { job_.stop(); }
 
 TriageRetrainer::Trigger TriageRetrainer::trigger(std::vector<std::string> fields, bool force) {
+  // Held across the job's trigger, so the run it starts reads these.
   std::lock_guard lock(mu_);
-  if (status_.running || requested_) return Trigger::kAlreadyRunning;
-  requested_ = true;
-  requested_fields_ = std::move(fields);
-  requested_force_ = force;
-  cv_.notify_all();
+  std::vector<std::string> before = std::exchange(requested_fields_, std::move(fields));
+  const bool force_before = std::exchange(requested_force_, force);
+  if (!job_.trigger(kRequested)) {
+    requested_fields_ = std::move(before);
+    requested_force_ = force_before;
+    return Trigger::kAlreadyRunning;
+  }
   return Trigger::kStarted;
 }
 
 RetrainStatus TriageRetrainer::status() const {
+  const JobStatus j = job_.status();
+  RetrainStatus s;
+  s.running = j.running;
+  s.interval_seconds = j.interval_seconds;
+  s.last_start_ms = j.last_start_ms;
+  s.last_end_ms = j.last_end_ms;
+  s.next_run_ms = j.next_run_ms;
+  s.runs = j.runs;
   std::lock_guard lock(mu_);
-  RetrainStatus s = status_;
-  s.running = status_.running || requested_;
+  s.last = last_;
   return s;
-}
-
-bool TriageRetrainer::wait_runs(uint64_t runs, std::chrono::milliseconds timeout) const {
-  std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] { return status_.runs >= runs; });
-}
-
-void TriageRetrainer::loop() {
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    const bool scheduled = status_.next_run_ms > 0;
-    auto due = [&] { return scheduled && now_ms() >= status_.next_run_ms; };
-    if (scheduled) {
-      cv_.wait_until(lock, std::chrono::system_clock::time_point(std::chrono::milliseconds(status_.next_run_ms)),
-                     [&] { return stopping_ || requested_ || due(); });
-    } else {
-      cv_.wait(lock, [&] { return stopping_ || requested_; });
-    }
-    if (stopping_) break;
-    std::vector<std::string> fields = requested_ ? std::move(requested_fields_) : std::vector<std::string>{};
-    const bool force = requested_ && requested_force_;
-    requested_ = false;
-    requested_fields_.clear();
-    requested_force_ = false;
-    status_.running = true;
-    status_.last_start_ms = now_ms();
-    lock.unlock();
-    std::vector<RetrainFieldResult> results = run(fields, force);
-    lock.lock();
-    status_.running = false;
-    status_.last_end_ms = now_ms();
-    status_.last = std::move(results);
-    ++status_.runs;
-    if (options_.interval_seconds > 0) status_.next_run_ms = status_.last_end_ms + options_.interval_seconds * 1000;
-    cv_.notify_all();
-  }
 }
 
 std::vector<RetrainFieldResult> TriageRetrainer::run(const std::vector<std::string>& asked, bool force) {

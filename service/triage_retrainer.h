@@ -12,16 +12,15 @@
 // halfway, so nothing half-trained is stored).
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "index/store.h"
 #include "ragd/status.h"
+#include "service/periodic_job.h"
 #include "service/ticket_assist.h"
 #include "triage/trainer.h"
 
@@ -72,8 +71,8 @@ class TriageRetrainer {
 
   // Starts the background thread (the first scheduled run one interval
   // after start). Call once.
-  void start();
-  void stop();
+  void start() { job_.start(); }
+  void stop() { job_.stop(); }
 
   enum class Trigger { kStarted, kAlreadyRunning };
   // A run now over `fields` (empty: RetrainOptions::fields, else the served
@@ -81,25 +80,23 @@ class TriageRetrainer {
   Trigger trigger(std::vector<std::string> fields, bool force);
   RetrainStatus status() const;
   // Waits until `runs` runs have finished. False on timeout.
-  bool wait_runs(uint64_t runs, std::chrono::milliseconds timeout) const;
+  bool wait_runs(uint64_t runs, std::chrono::milliseconds timeout) const {
+    return job_.wait_runs(runs, timeout);
+  }
 
  private:
-  void loop();
   std::vector<RetrainFieldResult> run(const std::vector<std::string>& fields, bool force);
 
   Store& store_;
   StoredTriage& triage_;
   RetrainOptions options_;
-  std::thread thread_;
   mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
-  // Guarded by mu_:
-  bool stopping_ = false;
-  bool started_ = false;
-  bool requested_ = false;
+  // Guarded by mu_: what trigger() asked for, taken by the run it starts.
   std::vector<std::string> requested_fields_;
   bool requested_force_ = false;
-  RetrainStatus status_;
+  std::vector<RetrainFieldResult> last_;  // guarded by mu_
+  // Last: its thread runs run(); stopped before the members above go.
+  PeriodicJob job_;
 };
 
 }  // namespace ragd

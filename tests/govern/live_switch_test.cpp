@@ -3,10 +3,12 @@
 // registered, and POST /v1/registry/models/{name}/activate: the answers
 // that follow name the new model's sha256, /v1/models its id, requests
 // running across the switch all finish, and a file that fails to load
-// leaves the old model serving. Nothing here judges answer quality.
+// leaves the old model serving; a purge empties the prompt-prefix cache.
+// Nothing here judges answer quality.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -108,6 +110,18 @@ TEST(LiveSwitch, ActivateSwitchesTheServedLlm) {
   for (const auto& m : Json::parse(list.body)["models"]) {
     EXPECT_EQ(m["active"].get<bool>(), m["name"] == "second") << list.body;
   }
+
+  // A purge empties the prompt-prefix cache: its entries hold the prompts'
+  // tokens, the passages of the purged document among them.
+  auto cache_bytes = [&] {
+    const std::string m = http_get(port, "/metrics").body;
+    const std::string key = "\nragd_llm_prefix_cache_bytes ";
+    const size_t at = m.find(key);
+    return at == std::string::npos ? -1.0 : std::atof(m.c_str() + at + key.size());
+  };
+  EXPECT_GT(cache_bytes(), 0.0);
+  ASSERT_EQ(http_post(port, "/v1/purge", R"({"doc_id":"printer"})").status, 200);
+  EXPECT_EQ(cache_bytes(), 0.0);
   ASSERT_EQ(server.stop(), 0);
 }
 
