@@ -67,6 +67,11 @@ Status optional_string(const Json& j, const char* key, const std::string& where,
 
 }  // namespace
 
+Result<Json> parse_optional_json_body(std::string_view body) {
+  if (body.empty()) return Json::object();
+  return parse_json_body(body);
+}
+
 Result<Json> parse_json_body(std::string_view body) {
   if (body.empty()) return Status::invalid_argument("empty request body: expected a JSON object");
   Json j;

@@ -24,6 +24,8 @@ using Json = nlohmann::json;
 
 // Parses a request body; a syntax error names the byte offset.
 Result<Json> parse_json_body(std::string_view body);
+// The same for a route whose body is optional: an empty body is {}.
+Result<Json> parse_optional_json_body(std::string_view body);
 
 // Unix seconds from an integer or an ISO 8601 date/time string
 // ("2024-03-01", "2024-03-01T12:30:00Z", "2024-03-01T12:30:00+02:00").

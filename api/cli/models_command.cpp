@@ -96,8 +96,9 @@ int run_activate(const ModelsArgs& a) {
   if (!g.is_ok()) return fail(g.status());
   const govern::ModelEntry& e = g->entry;
   if (g->forced) std::printf("forced past the evaluation gate (%s); recorded in the audit log\n", g->verdict.reason.c_str());
-  std::printf("%s is the active %s; `ragd serve` without --%s loads it at start\n", e.name.c_str(),
-              govern::model_role_name(e.role), e.role == govern::ModelRole::kLlm ? "llm" : "embed-model");
+  std::printf("%s is the active %s; `ragd serve` without --%s loads it at start (a running server switches its LLM "
+              "on POST /v1/registry/models/NAME/activate)\n",
+              e.name.c_str(), govern::model_role_name(e.role), e.role == govern::ModelRole::kLlm ? "llm" : "embed-model");
   return 0;
 }
 

@@ -27,21 +27,17 @@ Response handle_run_evals(const Request& req, Api& api) {
     return error_response(Status::unimplemented("the evaluation suite is not wired in this server"));
   }
   std::string candidate;
-  if (!req.body.empty()) {
-    auto body = parse_json_body(req.body);
-    if (!body.is_ok()) return error_response(body.status());
-    if (!body->is_object()) return error_response(Status::invalid_argument("the body must be a JSON object"));
-    for (const auto& [key, value] : body->items()) {
-      if (key != "candidate") {
-        return error_response(Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (candidate)"));
-      }
-      if (!value.is_null()) {
-        if (!value.is_string() || value.get<std::string>().empty() || value.get<std::string>().size() > 64) {
-          return error_response(Status::invalid_argument("field 'candidate': a registered model's name"));
-        }
-        candidate = value.get<std::string>();
-      }
+  auto body = parse_optional_json_body(req.body);
+  if (!body.is_ok()) return error_response(body.status());
+  for (const auto& [key, value] : body->items()) {
+    if (key != "candidate") {
+      return error_response(Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (candidate)"));
     }
+    if (value.is_null()) continue;
+    if (!value.is_string() || value.get<std::string>().empty() || value.get<std::string>().size() > 64) {
+      return error_response(Status::invalid_argument("field 'candidate': a registered model's name"));
+    }
+    candidate = value.get<std::string>();
   }
   if (!api.jobs.evals->trigger(candidate)) {
     return error_response(Status::already_exists("an evaluation suite run is already running"));

@@ -53,15 +53,12 @@ Response handle_registry_action(const Request& req, Api& api) {
     return error_response(Status::invalid_argument("malformed percent-escape in the model name"));
   }
   bool force = false;
-  if (!req.body.empty()) {
-    auto body = parse_json_body(req.body);
-    if (!body.is_ok()) return error_response(body.status());
-    if (!body->is_object()) return error_response(Status::invalid_argument("the body must be a JSON object"));
-    for (const auto& [key, value] : body->items()) {
-      if (key != "force") return error_response(Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (force)"));
-      if (!value.is_boolean()) return error_response(Status::invalid_argument("field 'force': a boolean"));
-      force = value.get<bool>();
-    }
+  auto body = parse_optional_json_body(req.body);
+  if (!body.is_ok()) return error_response(body.status());
+  for (const auto& [key, value] : body->items()) {
+    if (key != "force") return error_response(Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (force)"));
+    if (!value.is_boolean()) return error_response(Status::invalid_argument("field 'force': a boolean"));
+    force = value.get<bool>();
   }
   std::unique_ptr<AuditLog> audit;
   if (force && !api.options.audit_log.empty()) {

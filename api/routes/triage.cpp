@@ -66,27 +66,24 @@ Response handle_triage_train(const Request& req, Api& api) {
   }
   std::vector<std::string> fields;
   bool force = false;
-  if (!req.body.empty()) {
-    auto body = parse_json_body(req.body);
-    if (!body.is_ok()) return error_response(body.status());
-    if (!body->is_object()) return error_response(Status::invalid_argument("the body must be a JSON object"));
-    for (const auto& [key, value] : body->items()) {
-      if (key == "fields") {
-        if (!value.is_array() || value.size() > 32) {
-          return error_response(Status::invalid_argument("field 'fields': an array of at most 32 field names"));
-        }
-        for (const auto& f : value) {
-          if (!f.is_string() || f.get<std::string>().empty() || f.get<std::string>().size() > 256) {
-            return error_response(Status::invalid_argument("field 'fields': each name a non-empty string of at most 256 bytes"));
-          }
-          fields.push_back(f.get<std::string>());
-        }
-      } else if (key == "force") {
-        if (!value.is_boolean()) return error_response(Status::invalid_argument("field 'force': a boolean"));
-        force = value.get<bool>();
-      } else {
-        return error_response(Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (fields, force)"));
+  auto body = parse_optional_json_body(req.body);
+  if (!body.is_ok()) return error_response(body.status());
+  for (const auto& [key, value] : body->items()) {
+    if (key == "fields") {
+      if (!value.is_array() || value.size() > 32) {
+        return error_response(Status::invalid_argument("field 'fields': an array of at most 32 field names"));
       }
+      for (const auto& f : value) {
+        if (!f.is_string() || f.get<std::string>().empty() || f.get<std::string>().size() > 256) {
+          return error_response(Status::invalid_argument("field 'fields': each name a non-empty string of at most 256 bytes"));
+        }
+        fields.push_back(f.get<std::string>());
+      }
+    } else if (key == "force") {
+      if (!value.is_boolean()) return error_response(Status::invalid_argument("field 'force': a boolean"));
+      force = value.get<bool>();
+    } else {
+      return error_response(Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (fields, force)"));
     }
   }
   switch (api.retrainer->trigger(fields, force)) {
