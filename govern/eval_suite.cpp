@@ -443,39 +443,35 @@ Result<SuiteResult> run_and_store_suite(ServiceContext& ctx, const std::vector<E
       llm = *it;
     }
   }
-  std::unique_ptr<Answerer> owned;
-  const Answerer* answerer = nullptr;
-  if (run.candidate.empty() && run.loaded_llm != nullptr) {
-    // The model serving when the run starts; a switch meanwhile lets this
-    // run finish on it.
-    std::shared_ptr<const LlmAnswerPath> now = run.loaded_llm->current();
+  // Whichever answers: the served model (held so a switch meanwhile lets
+  // this run finish on it), a loaded LLM, or the extractive answerer.
+  std::shared_ptr<const Answerer> answerer;
+  auto describe_llm = [&](const LlmAnswerPath& path) {
     target.versions.answerer = "llm";
-    target.versions.model_sha256 = now->model_sha256();
-    target.versions.prompt_version = now->prompt_version();
+    target.versions.model_sha256 = path.model_sha256();
+    target.versions.prompt_version = path.prompt_version();
+  };
+  if (run.candidate.empty() && run.loaded_llm != nullptr) {
+    std::shared_ptr<const LlmAnswerPath> now = run.loaded_llm->current();
+    describe_llm(*now);
     RAGD_ASSIGN_OR_RETURN(auto all, list_models(ctx.store()));
-    for (const auto& e : all)
+    for (const auto& e : all) {
       if (e.role == ModelRole::kLlm && e.sha256 == now->model_sha256()) target.versions.model_name = e.name;
-    target.answerer = now.get();
-    SuiteResult r = run_eval_suite(specs, target);
-    RAGD_RETURN_IF_ERROR(store_suite_result(ctx.store(), r));
-    return r;
+    }
+    answerer = std::move(now);
   } else if (llm) {
     LlmPathOptions lo = run.llm;
     lo.model = llm->path;
     lo.audit_log.clear();
     RAGD_ASSIGN_OR_RETURN(auto path, LlmAnswerPath::open(ctx, lo));
-    target.versions.answerer = "llm";
+    describe_llm(*path);
     target.versions.model_name = llm->name;
-    target.versions.model_sha256 = path->model_sha256();
-    target.versions.prompt_version = path->prompt_version();
-    owned = std::move(path);
-    answerer = owned.get();
+    answerer = std::move(path);
   } else {
-    owned = std::make_unique<ExtractiveAnswerPath>(ctx, nullptr);
-    answerer = owned.get();
+    answerer = std::make_shared<ExtractiveAnswerPath>(ctx, nullptr);
     target.versions.answerer = "extractive";
   }
-  target.answerer = answerer;
+  target.answerer = answerer.get();
   SuiteResult r = run_eval_suite(specs, target);
   RAGD_RETURN_IF_ERROR(store_suite_result(ctx.store(), r));
   return r;
