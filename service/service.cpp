@@ -215,6 +215,24 @@ Result<IngestStats> ServiceContext::ingest(std::vector<Document> docs,
   return ingestor.stats();
 }
 
+Status ServiceContext::reindex_to(const std::filesystem::path& model) {
+  std::lock_guard starting(reindex_start_mu_);
+  if (options_.store.read_only) return Status::failed_precondition("the store is open read-only");
+  if (encoder_ == nullptr) return Status::failed_precondition("no encoder is loaded to serve while reindexing");
+  if (reindex_status().state == ReindexState::kRunning) {
+    return Status::failed_precondition("a reindex is already running (GET /v1/stats)");
+  }
+  EncoderOptions eo = options_.encoder;
+  eo.model = model;
+  RAGD_ASSIGN_OR_RETURN(auto loaded, load_gguf_encoder(eo));
+  std::shared_ptr<const Embedder> target(std::move(loaded));
+  if (target->fingerprint() == store_->stats().encoder) {
+    return Status::already_exists("the store is already bound to this encoder");
+  }
+  if (reindex_thread_.joinable()) reindex_thread_.join();  // the last one, finished
+  return start_reindex(std::move(target));
+}
+
 Status ServiceContext::start_reindex(std::shared_ptr<const Embedder> target) {
   RAGD_RETURN_IF_ERROR(store_->reindex_begin(target->fingerprint(), target->dim()));
   {

@@ -149,6 +149,13 @@ class ServiceContext {
   // Waits until the background reindex ends (done, failed or none). False
   // on timeout.
   bool wait_reindex(std::chrono::milliseconds timeout);
+  // Starts a background reindex to the GGUF encoder `model` (the registry's
+  // encoder activation in a running server), as --reindex does at open: the
+  // current encoder serves until the switch. Errors: kFailedPrecondition
+  // (read-only store, no encoder loaded, a reindex running),
+  // kAlreadyExists (the store is bound to it already), the encoder's load
+  // errors. Thread-safe.
+  Status reindex_to(const std::filesystem::path& model);
 
   // Stops a background reindex (its work is discarded, the store stays on
   // the old encoder), writes the ANN snapshot and closes the store.
@@ -186,7 +193,8 @@ class ServiceContext {
   std::atomic<bool> reindex_stop_{false};
   mutable std::mutex reindex_mu_;
   std::condition_variable reindex_cv_;
-  ReindexStatus reindex_;  // guarded by reindex_mu_ (done/total come from the store)
+  ReindexStatus reindex_;  // guarded by reindex_mu_
+  std::mutex reindex_start_mu_;  // serialises reindex_to() (done/total come from the store)
   std::chrono::steady_clock::time_point reindex_started_;
 };
 

@@ -5,12 +5,16 @@
 //        (govern/eval_suite.h), recorded in the audit log
 // Activating an LLM in a server that answers with an LLM switches it live
 // (LlmService::switch_model: loaded first, in-flight requests finish on the
-// old one; "applies": "now"); if the new file fails to load, the previous
-// active entry is restored and the old model keeps serving. An encoder, or
-// an LLM for a server started without one, "applies": "next start" (an
-// encoder through `ragd serve --reindex`).
+// old one; "applies": "now"). An encoder starts the background reindex of
+// the default collection (ServiceContext::reindex_to; "applies": "after the
+// background reindex"). If the new file fails to load, the previous active
+// entry is restored and the old model keeps serving. An LLM for a server
+// started without one "applies": "next start".
 // Registering a file stays on the CLI (`ragd models add`): a route that opens
 // a server-side path named by a client would read any file on the box.
+#include <optional>
+#include <string>
+
 #include "api/json_codec.h"
 #include "api/llm_service.h"
 #include "api/routes/routes.h"
@@ -67,8 +71,15 @@ Response handle_registry_action(const Request& req, Api& api) {
     if (!opened.is_ok()) return error_response(opened.status());
     audit = std::move(opened).value();
   }
-  auto previous = govern::active_model(api.service.store(), govern::ModelRole::kLlm);
-  if (!previous.is_ok()) return error_response(previous.status());
+  // The active entry of the model's role, restored if the switch fails.
+  auto all = govern::list_models(api.service.store());
+  if (!all.is_ok()) return error_response(all.status());
+  std::optional<std::string> previous;
+  for (const auto& e : *all) {
+    if (e.name != name) continue;
+    for (const auto& other : *all)
+      if (other.role == e.role && other.active) previous = other.name;
+  }
   auto g = govern::activate_gated(api.service.store(), name, api.options.eval_tolerance, force, audit.get(),
                                   req.caller.empty() ? "http" : req.caller);
   if (!g.is_ok()) return error_response(g.status());
@@ -76,12 +87,20 @@ Response handle_registry_action(const Request& req, Api& api) {
   j["forced"] = g->forced;
   j["gate"] = g->verdict.pass ? "pass" : g->verdict.reason;
   j["applies"] = "next start";
+  Status switched = Status::ok();
   if (g->entry.role == govern::ModelRole::kLlm && api.llm != nullptr) {
-    if (Status s = api.llm->switch_model(g->entry.path); !s.is_ok()) {
-      if (previous->has_value()) (void)govern::activate_model(api.service.store(), (*previous)->name);
-      return error_response(s.with_context("the previous model keeps serving"));
-    }
+    switched = api.llm->switch_model(g->entry.path);
     j["applies"] = "now";
+  } else if (g->entry.role == govern::ModelRole::kEncoder) {
+    // The default collection re-embeds in the background; the old encoder
+    // serves until the switch (GET /v1/stats "reindex").
+    switched = api.service.reindex_to(g->entry.path);
+    if (switched.code() == StatusCode::kAlreadyExists) switched = Status::ok();
+    j["applies"] = "after the background reindex";
+  }
+  if (!switched.is_ok()) {
+    if (previous) (void)govern::activate_model(api.service.store(), *previous);
+    return error_response(switched.with_context("the previous model keeps serving"));
   }
   Response r;
   r.body = dump(j);

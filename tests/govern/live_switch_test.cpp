@@ -3,7 +3,8 @@
 // registered, and POST /v1/registry/models/{name}/activate: the answers
 // that follow name the new model's sha256, /v1/models its id, requests
 // running across the switch all finish, and a file that fails to load
-// leaves the old model serving; a purge empties the prompt-prefix cache.
+// leaves the old model serving; a purge empties the prompt-prefix cache; an
+// encoder activation reindexes in the background.
 // Nothing here judges answer quality.
 #include <gtest/gtest.h>
 
@@ -17,6 +18,7 @@
 #include "auth/crypto.h"
 #include "model/gguf.h"
 #include "tests/api/test_support.h"
+#include "tests/api/tiny_bert.h"
 
 namespace ragd::test {
 namespace {
@@ -122,6 +124,54 @@ TEST(LiveSwitch, ActivateSwitchesTheServedLlm) {
   EXPECT_GT(cache_bytes(), 0.0);
   ASSERT_EQ(http_post(port, "/v1/purge", R"({"doc_id":"printer"})").status, 200);
   EXPECT_EQ(cache_bytes(), 0.0);
+  ASSERT_EQ(server.stop(), 0);
+}
+
+// Activating an encoder in a running server starts the background reindex:
+// the old encoder serves until the switch, then the store is bound to the
+// new one; search answers throughout.
+TEST(LiveSwitch, EncoderActivationReindexesInTheBackground) {
+  TempDir dir("live-encoder");
+  const fs::path data = dir.path / "data";
+  fs::create_directories(data);
+  const fs::path glove = dir.path / "glove.bin";
+  const std::vector<std::string> texts = {"To reset the VPN client remove the stale profile and reconnect.",
+                                          "A printer paper jam is cleared by opening tray two.",
+                                          "how do i reset the vpn client printer jam"};
+  make_tiny_glove(glove, texts);
+  const fs::path encoder = dir.path / "tiny-encoder.gguf";
+  write_tiny_bert(encoder, tiny_bert_words(texts), TinyBertSpec{});
+  std::string out;
+  ASSERT_EQ(run_ragd({"models", "add", "enc", encoder.string(), "--role", "encoder", "--data", data.string()}, &out),
+            0)
+      << out;
+  ServerProcess server(data, glove);
+  ASSERT_TRUE(server.start()) << server.log();
+  const uint16_t port = server.port();
+  Json docs = Json::array();
+  for (int i = 0; i < 40; ++i) {
+    docs.push_back(Json{{"id", "d" + std::to_string(i)}, {"title", "Doc"}, {"text", texts[i % 2]}});
+  }
+  ASSERT_EQ(http_post(port, "/v1/documents", Json{{"documents", docs}}.dump()).status, 200);
+  const std::string before = Json::parse(http_get(port, "/v1/stats").body)["encoder"];
+  HttpResult act = http_post(port, "/v1/registry/models/enc/activate", "");
+  ASSERT_EQ(act.status, 200) << act.body;
+  EXPECT_EQ(Json::parse(act.body)["applies"], "after the background reindex");
+  Json stats;
+  for (int i = 0; i < 300; ++i) {
+    EXPECT_EQ(http_post(port, "/v1/search", R"({"query":"reset the vpn client","k":3})").status, 200);
+    stats = Json::parse(http_get(port, "/v1/stats").body);
+    if (stats["reindex"]["state"] == "done") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(stats["reindex"]["state"], "done") << stats.dump();
+  EXPECT_NE(stats["encoder"], before) << stats.dump();
+  EXPECT_EQ(stats["encoder"], stats["reindex"]["target"]) << stats.dump();
+  HttpResult hits = http_post(port, "/v1/search", R"({"query":"reset the vpn client","k":3,"mode":"vector"})");
+  ASSERT_EQ(hits.status, 200) << hits.body;
+  EXPECT_FALSE(Json::parse(hits.body)["hits"].empty()) << hits.body;
+  // Activating it again: already bound, nothing to do.
+  EXPECT_EQ(http_post(port, "/v1/registry/models/enc/activate", "").status, 200);
   ASSERT_EQ(server.stop(), 0);
 }
 
