@@ -14,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,8 +33,9 @@ struct AnswerRequest {
   // Query, k, mode, filters and the caller's groups.
   SearchRequest search;
   // The collection to answer from (service/collections.h); null = the
-  // answerer's own ServiceContext (the default collection).
-  const ServiceContext* context = nullptr;
+  // answerer's own ServiceContext (the default collection). Holding it keeps
+  // a collection that is deleted meanwhile open until the answer is done.
+  std::shared_ptr<const ServiceContext> context;
   // The collection's name ("" = the default), for per-collection policies
   // (govern/escalation.h).
   std::string collection;
