@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "generate/prompt_templates.h"
 #include "model/sampler.h"
@@ -43,6 +44,11 @@ struct AnswerRequest {
   // Default: answer.
   PromptTask task = PromptTask::kAnswer;
   std::string input;
+  // LLM only: the passages to answer from instead of retrieving (ticket
+  // tasks: the ticket's own description and work notes, and its similar
+  // tickets' resolutions, which are not in the store as such). Their
+  // doc_id/chunk_id come back in the answer's citations. Empty = retrieve.
+  std::vector<Hit> passages;
   // X-Request-Id of the HTTP request; "" = generated (LLM) or none.
   std::string request_id;
   // Who asked, for the audit log; "" = unknown.
