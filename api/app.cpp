@@ -1,8 +1,11 @@
 #include "api/app.h"
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "api/process_memory.h"
+#include "service/collections.h"
 
 namespace ragd::api {
 
@@ -52,6 +55,7 @@ std::vector<Route> App::route_table() {
       {"POST",   "/v1/webhooks/{source}", h(handle_webhook),         false, std::nullopt},
       {"GET",    "/v1/collections",      h(handle_list_collections), false, Action::kSearch},
       {"POST",   "/v1/collections",      h(handle_create_collection), false, Action::kManageKeys},
+      {"DELETE", "/v1/collections/{name}", h(handle_delete_collection), false, Action::kManageKeys},
   };
 }
 
@@ -87,6 +91,21 @@ App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmS
       reindex_total_(registry.gauge("ragd_reindex_chunks_to_do",
                                     "Chunks the current or last reindex has to embed.").get()),
       in_flight_(registry.gauge("ragd_http_requests_in_flight", "HTTP requests being handled.").get()),
+      collection_requests_(registry.counter("ragd_collection_requests_total",
+                                            "HTTP requests to a collection's routes answered below 400, by collection "
+                                            "(\"default\" for the routes without /v1/collections/NAME/).",
+                                            {"collection"})),
+      collection_documents_(registry.gauge("ragd_collection_documents",
+                                           "Documents in each open collection's store.", {"collection"})),
+      collection_chunks_(registry.gauge("ragd_collection_chunks", "Chunks in each open collection's store.",
+                                        {"collection"})),
+      collection_disk_full_(registry.gauge("ragd_collection_disk_full",
+                                           "1 while the collection's store writes fail for lack of disk space.",
+                                           {"collection"})),
+      collection_read_errors_(registry.gauge("ragd_collection_read_errors",
+                                             "Corruption or I/O errors met reading the collection's store since it "
+                                             "opened (the collection's /healthz-worthy faults).",
+                                             {"collection"})),
       feedback_rated_(registry.gauge("ragd_ticket_feedback_rated",
                                      "Ticket assist feedback records that rate a part (stored, since the start of the "
                                      "store), by part: suggestion, similar, triage.",
@@ -113,6 +132,7 @@ App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmS
     reindex_running_.set(r.active() ? 1 : 0);
     reindex_done_.set(static_cast<double>(r.done));
     reindex_total_.set(static_cast<double>(r.total));
+    collect_collections();
     const FeedbackCounts f = tickets_->feedback_counts();
     const std::pair<const char*, std::pair<uint64_t, uint64_t>> parts[] = {
         {"suggestion", {f.suggestion_rated, f.suggestion_helpful}},
@@ -126,9 +146,36 @@ App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmS
   });
 }
 
+void App::collect_collections() {
+  std::set<std::string> open;
+  auto set = [&](const std::string& name, const ServiceContext& ctx) {
+    const StoreStats s = ctx.store().stats();
+    collection_documents_.with({name}).set(static_cast<double>(s.documents));
+    collection_chunks_.with({name}).set(static_cast<double>(s.chunks));
+    collection_disk_full_.with({name}).set(s.disk_full ? 1 : 0);
+    collection_read_errors_.with({name}).set(static_cast<double>(s.read_errors));
+    open.insert(name);
+  };
+  if (api_.collections != nullptr) {
+    api_.collections->for_each_open(set);
+  } else {
+    set("default", api_.service);
+  }
+  // A deleted collection's series go with it.
+  auto is_open = [&](const LabelValues& v) { return open.count(v.at(0)) != 0; };
+  for (GaugeFamily* g : {&collection_documents_, &collection_chunks_, &collection_disk_full_, &collection_read_errors_}) {
+    g->retain(is_open);
+  }
+}
+
 void App::observe(const Request& req, int status, double seconds) {
   const std::string route = router_.label(req);
   requests_.with({route, std::to_string(status)}).inc();
+  // Answered requests only: an unknown collection's name (404) never becomes
+  // a series, so a caller cannot grow /metrics without bound.
+  if (status < 400 && route.starts_with("/v1/") && !route.starts_with("/v1/collections")) {
+    collection_requests_.with({req.collection.empty() ? "default" : req.collection}).inc();
+  }
   latency_.with({route}).observe(seconds);
 }
 

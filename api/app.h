@@ -51,6 +51,8 @@ class App {
  private:
   std::vector<Route> route_table();
   void count_ingest(const Response& resp);
+  // Sets the per-collection gauges (called by the metrics collector).
+  void collect_collections();
 
   // Before api_, which points at it.
   std::unique_ptr<TicketAssist> tickets_;
@@ -71,6 +73,12 @@ class App {
   Gauge& reindex_done_;
   Gauge& reindex_total_;
   Gauge& in_flight_;
+  // Per collection ("default" and every open one); set by the collector.
+  CounterFamily& collection_requests_;
+  GaugeFamily& collection_documents_;
+  GaugeFamily& collection_chunks_;
+  GaugeFamily& collection_disk_full_;
+  GaugeFamily& collection_read_errors_;
   GaugeFamily& feedback_rated_;
   GaugeFamily& feedback_accepted_;
   GaugeFamily& feedback_rate_;

@@ -101,6 +101,10 @@ class Family {
   const std::vector<std::string>& label_names() const { return label_names_; }
   // Calls f(values, child) for every child, in label order.
   void for_each(const std::function<void(const LabelValues&, const T&)>& f) const;
+  // Drops the children for which keep(values) is false (a collection that
+  // was deleted). REQUIRES: nobody keeps a reference to those children, as
+  // for gauges that only a collector sets.
+  void retain(const std::function<bool(const LabelValues&)>& keep);
 
  private:
   std::string name_, help_;
@@ -171,6 +175,12 @@ template <typename T>
 void Family<T>::for_each(const std::function<void(const LabelValues&, const T&)>& f) const {
   std::shared_lock lock(mu_);
   for (const auto& [values, child] : children_) f(values, *child);
+}
+
+template <typename T>
+void Family<T>::retain(const std::function<bool(const LabelValues&)>& keep) {
+  std::unique_lock lock(mu_);
+  std::erase_if(children_, [&](const auto& child) { return !keep(child.first); });
 }
 
 }  // namespace ragd::api

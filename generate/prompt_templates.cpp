@@ -16,6 +16,8 @@ const char* prompt_task_name(PromptTask task) {
     case PromptTask::kAnswer: return "answer";
     case PromptTask::kSummarizeTicket: return "summarize_ticket";
     case PromptTask::kSuggestResolution: return "suggest_resolution";
+    case PromptTask::kResolutionNote: return "resolution_note";
+    case PromptTask::kKbDraft: return "kb_draft";
   }
   return "answer";
 }
@@ -24,6 +26,8 @@ std::optional<PromptTask> parse_prompt_task(std::string_view name) {
   if (name == "answer" || name == "qa") return PromptTask::kAnswer;
   if (name == "summarize_ticket" || name == "summarize" || name == "summarise") return PromptTask::kSummarizeTicket;
   if (name == "suggest_resolution" || name == "suggest" || name == "resolve") return PromptTask::kSuggestResolution;
+  if (name == "resolution_note" || name == "close_note") return PromptTask::kResolutionNote;
+  if (name == "kb_draft") return PromptTask::kKbDraft;
   return std::nullopt;
 }
 

@@ -26,10 +26,13 @@ enum class PromptTask {
   kAnswer,             // answer a question                     (answer.txt)
   kSummarizeTicket,    // summarise a ticket thread              (summarize_ticket.txt)
   kSuggestResolution,  // suggest a fix for a new ticket         (suggest_resolution.txt)
+  kResolutionNote,     // draft a ticket's close note            (resolution_note.txt)
+  kKbDraft,            // draft a KB article from resolved tickets (kb_draft.txt)
 };
-inline constexpr int kPromptTaskCount = 3;
+inline constexpr int kPromptTaskCount = 5;
 
-// "answer", "summarize_ticket", "suggest_resolution".
+// "answer", "summarize_ticket", "suggest_resolution", "resolution_note",
+// "kb_draft".
 const char* prompt_task_name(PromptTask task);
 // Accepts the names above (and "summarize"/"summarise", "suggest"); nullopt otherwise.
 std::optional<PromptTask> parse_prompt_task(std::string_view name);

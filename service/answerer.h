@@ -14,9 +14,11 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "generate/prompt_templates.h"
 #include "model/sampler.h"
@@ -32,8 +34,9 @@ struct AnswerRequest {
   // Query, k, mode, filters and the caller's groups.
   SearchRequest search;
   // The collection to answer from (service/collections.h); null = the
-  // answerer's own ServiceContext (the default collection).
-  const ServiceContext* context = nullptr;
+  // answerer's own ServiceContext (the default collection). Holding it keeps
+  // a collection that is deleted meanwhile open until the answer is done.
+  std::shared_ptr<const ServiceContext> context;
   // The collection's name ("" = the default), for per-collection policies
   // (govern/escalation.h).
   std::string collection;
@@ -41,6 +44,11 @@ struct AnswerRequest {
   // Default: answer.
   PromptTask task = PromptTask::kAnswer;
   std::string input;
+  // LLM only: the passages to answer from instead of retrieving (ticket
+  // tasks: the ticket's own description and work notes, and its similar
+  // tickets' resolutions, which are not in the store as such). Their
+  // doc_id/chunk_id come back in the answer's citations. Empty = retrieve.
+  std::vector<Hit> passages;
   // X-Request-Id of the HTTP request; "" = generated (LLM) or none.
   std::string request_id;
   // Who asked, for the audit log; "" = unknown.

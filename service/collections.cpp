@@ -1,8 +1,56 @@
 #include "service/collections.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+
+#include <spdlog/spdlog.h>
 
 namespace ragd {
+namespace {
+
+constexpr std::string_view kDeletedPrefix = ".deleted-";
+
+// Renames the collection's directory out of the way (one atomic step), then
+// deletes it; a leftover of a crash in between is removed at the next start.
+Status delete_dir(const std::filesystem::path& data, std::string_view name) {
+  static std::atomic<uint64_t> seq{0};
+  const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
+  const std::filesystem::path from = Collections::dir_of(data, name);
+  const std::filesystem::path to = data / "collections" /
+                                   (std::string(kDeletedPrefix) + std::string(name) + "-" + std::to_string(stamp) +
+                                    "-" + std::to_string(seq.fetch_add(1)));
+  std::error_code ec;
+  std::filesystem::rename(from, to, ec);
+  if (ec) return Status::io_error("deleting collection '" + std::string(name) + "': " + ec.message());
+  std::filesystem::remove_all(to, ec);
+  if (ec) {
+    return Status::io_error("collection '" + std::string(name) + "' is deleted, but its files could not all be "
+                            "removed (they go at the next start): " + ec.message());
+  }
+  return Status::ok();
+}
+
+// The leftovers of deletions that a crash interrupted.
+void remove_deleted_leftovers(const std::filesystem::path& data) {
+  std::error_code ec;
+  std::vector<std::filesystem::path> leftovers;
+  for (std::filesystem::directory_iterator it(data / "collections", ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().starts_with(kDeletedPrefix)) leftovers.push_back(it->path());
+  }
+  for (const auto& p : leftovers) {
+    std::error_code rm_ec;
+    std::filesystem::remove_all(p, rm_ec);
+    if (rm_ec) spdlog::warn("could not remove {}: {}", p.string(), rm_ec.message());
+  }
+}
+
+}  // namespace
+
+bool Collections::Deleting::contains(std::string_view name) {
+  std::lock_guard lock(mu);
+  return names.find(name) != names.end();
+}
 
 Collections::Collections(ServiceContext& default_ctx, ServiceOptions options)
     : default_(default_ctx), options_(std::move(options)), data_(options_.store.dir) {
@@ -11,6 +59,7 @@ Collections::Collections(ServiceContext& default_ctx, ServiceOptions options)
   // A collection's store is bound to the encoder it first sees, like the
   // default one; the background reindex stays the default's business.
   options_.reindex.enabled = false;
+  remove_deleted_leftovers(data_);
 }
 
 Collections::~Collections() = default;
@@ -45,21 +94,35 @@ Status Collections::create_on_disk(const std::filesystem::path& data, std::strin
   return Status::ok();
 }
 
-Result<ServiceContext*> Collections::get(std::string_view name) {
-  if (name.empty()) return &default_;
+Status Collections::remove_on_disk(const std::filesystem::path& data, std::string_view name) {
+  RAGD_RETURN_IF_ERROR(check_name(name));
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir_of(data, name), ec)) {
+    return Status::not_found("no collection '" + std::string(name) + "'");
+  }
+  return delete_dir(data, name);
+}
+
+Result<std::shared_ptr<ServiceContext>> Collections::get(std::string_view name) {
+  // The default is owned by the server; the pointer does not own it.
+  if (name.empty()) return std::shared_ptr<ServiceContext>(std::shared_ptr<ServiceContext>(), &default_);
   RAGD_RETURN_IF_ERROR(check_name(name));
   std::lock_guard lock(mu_);
-  if (auto it = open_.find(name); it != open_.end()) return it->second.get();
+  if (auto it = open_.find(name); it != open_.end()) return it->second;
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir_of(data_, name), ec)) {
+  if (deleting_->contains(name) || !std::filesystem::is_directory(dir_of(data_, name), ec)) {
     return Status::not_found("no collection '" + std::string(name) + "' (create it with POST /v1/collections)");
   }
   return open_locked(std::string(name));
 }
 
-Result<ServiceContext*> Collections::create(const std::string& name) {
+Result<std::shared_ptr<ServiceContext>> Collections::create(const std::string& name) {
   RAGD_RETURN_IF_ERROR(check_name(name));
   std::lock_guard lock(mu_);
+  if (deleting_->contains(name)) {
+    return Status::failed_precondition("collection '" + name +
+                                       "' is still being deleted (requests to it are running); try again shortly");
+  }
   RAGD_RETURN_IF_ERROR(create_on_disk(data_, name));
   auto opened = open_locked(name);
   if (!opened.is_ok()) {
@@ -70,14 +133,55 @@ Result<ServiceContext*> Collections::create(const std::string& name) {
   return opened;
 }
 
-Result<ServiceContext*> Collections::open_locked(const std::string& name) {
+Result<std::shared_ptr<ServiceContext>> Collections::open_locked(const std::string& name) {
   ServiceOptions o = options_;
   o.store.dir = dir_of(data_, name);
   auto svc = ServiceContext::open(std::move(o));
   if (!svc.is_ok()) return svc.status().with_context("opening collection '" + name + "'");
-  ServiceContext* raw = svc->get();
-  open_.emplace(name, std::move(svc).value());
-  return raw;
+  // Closes the store when the last holder lets go; if the collection was
+  // deleted meanwhile, its directory goes too.
+  auto deleter = [deleting = deleting_, data = data_, name](ServiceContext* ctx) {
+    delete ctx;
+    if (!deleting->contains(name)) return;
+    if (Status s = delete_dir(data, name); !s.is_ok()) spdlog::warn("{}", s.message());
+    std::lock_guard lock(deleting->mu);
+    deleting->names.erase(name);
+  };
+  std::shared_ptr<ServiceContext> shared(svc->release(), std::move(deleter));
+  open_.emplace(name, shared);
+  return shared;
+}
+
+Result<bool> Collections::remove(std::string_view name) {
+  if (name.empty() || name == "default") {
+    return Status::invalid_argument("the default collection cannot be deleted (delete its documents instead)");
+  }
+  RAGD_RETURN_IF_ERROR(check_name(name));
+  std::shared_ptr<ServiceContext> held;
+  {
+    std::lock_guard lock(mu_);
+    std::error_code ec;
+    if (deleting_->contains(name) || !std::filesystem::is_directory(dir_of(data_, name), ec)) {
+      return Status::not_found("no collection '" + std::string(name) + "'");
+    }
+    auto it = open_.find(name);
+    if (it == open_.end()) {
+      RAGD_RETURN_IF_ERROR(delete_dir(data_, name));
+      return true;
+    }
+    {
+      std::lock_guard d(deleting_->mu);
+      deleting_->names.emplace(name);
+    }
+    held = std::move(it->second);
+    open_.erase(it);
+  }
+  spdlog::info("collection '{}' deleted", name);
+  // Outside mu_: when this is the last holder, the deleter closes the store
+  // and deletes the directory here and now.
+  std::weak_ptr<ServiceContext> watch = held;
+  held.reset();
+  return watch.expired() && !deleting_->contains(name);
 }
 
 std::vector<std::string> Collections::names() const {
@@ -86,10 +190,16 @@ std::vector<std::string> Collections::names() const {
   for (std::filesystem::directory_iterator it(data_ / "collections", ec), end; !ec && it != end; it.increment(ec)) {
     std::error_code dir_ec;
     const std::string n = it->path().filename().string();
-    if (it->is_directory(dir_ec) && check_name(n).is_ok()) out.push_back(n);
+    if (it->is_directory(dir_ec) && check_name(n).is_ok() && !deleting_->contains(n)) out.push_back(n);
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+void Collections::for_each_open(const std::function<void(const std::string&, const ServiceContext&)>& f) const {
+  f("default", default_);
+  std::lock_guard lock(mu_);
+  for (const auto& [name, ctx] : open_) f(name, *ctx);
 }
 
 }  // namespace ragd

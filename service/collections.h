@@ -12,13 +12,20 @@
 // Names: 1-64 characters of [a-z0-9_-], starting with a letter or a digit
 // (they are directory names and path segments; "default" is reserved).
 //
+// Deletion: remove() takes the collection out of service at once (new
+// requests get kNotFound); the requests already running keep it alive through
+// the shared_ptr they hold, and the last one to finish closes its store and
+// deletes its directory (renamed to collections/.deleted-NAME-N first, so a
+// crash half way leaves only a leftover that the next start removes).
+//
 // Thread safety: every method may be called from many threads at once. A
-// collection, once opened, stays open until the Collections is destroyed,
-// so a returned ServiceContext* stays valid that long.
+// returned ServiceContext stays valid as long as the caller holds it.
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,23 +55,49 @@ class Collections {
   // create`, POST /v1/collections). kAlreadyExists when it exists.
   static Status create_on_disk(const std::filesystem::path& data, std::string_view name);
 
-  // The collection's service: "" is the default; another name is opened on
+  // Deletes the directory of collection `name` (renamed first, as above).
+  // REQUIRES: no process has it open (`ragd collections delete` opens it
+  // first, which fails while a server holds its store). kNotFound when
+  // there is none.
+  static Status remove_on_disk(const std::filesystem::path& data, std::string_view name);
+
+  // The collection's service: "" is the default (held by the caller of the
+  // constructor, not by the returned pointer); another name is opened on
   // first use (it may have been created by the CLI meanwhile). kNotFound
-  // when there is no such collection.
-  Result<ServiceContext*> get(std::string_view name);
-  // Creates and opens a collection. kAlreadyExists when it exists.
-  Result<ServiceContext*> create(const std::string& name);
-  // Every collection on disk, sorted, without the default.
+  // when there is no such collection or it is being deleted.
+  Result<std::shared_ptr<ServiceContext>> get(std::string_view name);
+  // Creates and opens a collection. kAlreadyExists when it exists,
+  // kFailedPrecondition while one of that name is still being deleted.
+  Result<std::shared_ptr<ServiceContext>> create(const std::string& name);
+  // Takes collection `name` out of service and deletes it with all its data
+  // (see "Deletion" above). True when it is gone when this returns, false
+  // when running requests still hold it (it goes when the last one ends).
+  // kNotFound when there is no such collection; the default cannot be
+  // deleted (kInvalidArgument).
+  Result<bool> remove(std::string_view name);
+  // Every collection on disk, sorted, without the default and without the
+  // ones being deleted.
   std::vector<std::string> names() const;
+  // Calls f(name, service) for the default ("default") and every open
+  // collection, in name order. REQUIRES: f does not call back into this.
+  void for_each_open(const std::function<void(const std::string&, const ServiceContext&)>& f) const;
 
  private:
-  Result<ServiceContext*> open_locked(const std::string& name);  // REQUIRES: mu_ held
+  // Names whose deletion waits for running requests; shared with the
+  // deleters of the open collections, which may outlive a call to remove().
+  struct Deleting {
+    std::mutex mu;
+    std::set<std::string, std::less<>> names;  // guarded by mu
+    bool contains(std::string_view name);
+  };
+  Result<std::shared_ptr<ServiceContext>> open_locked(const std::string& name);  // REQUIRES: mu_ held
 
   ServiceContext& default_;
   ServiceOptions options_;
   std::filesystem::path data_;
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<ServiceContext>, std::less<>> open_;  // guarded by mu_
+  std::shared_ptr<Deleting> deleting_ = std::make_shared<Deleting>();
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<ServiceContext>, std::less<>> open_;  // guarded by mu_
 };
 
 }  // namespace ragd

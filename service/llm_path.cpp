@@ -66,7 +66,11 @@ Result<Answer> LlmAnswerPath::answer(const AnswerRequest& request, AnswerSink* s
   }
   std::optional<Result<LlmAnswer>> out;
   threads_.run([&] {
-    lr.retrieved = (request.context != nullptr ? *request.context : ctx_).search(lr.search);
+    if (!request.passages.empty()) {
+      lr.retrieved = request.passages;
+    } else {
+      lr.retrieved = (request.context != nullptr ? *request.context : ctx_).search(lr.search);
+    }
     out.emplace(answerer_->answer(lr, on_delta));
   });
   RAGD_ASSIGN_OR_RETURN(LlmAnswer a, std::move(*out));

@@ -10,6 +10,7 @@
 
 #include "connectors/connector.h"
 #include "generate/sentences.h"
+#include "generate/verifier.h"
 
 namespace ragd {
 namespace {
@@ -516,7 +517,7 @@ Result<AssistResult> TicketAssist::assist(const AssistRequest& request) const {
   }
   out.suggestion = suggest(request);
   if (triage_) out.triage = triage_->predict(t.subject, t.description, t.fields);
-  for (const auto& task : request.tasks) out.tasks.push_back(task_from(task, t, out.similar));
+  for (const auto& task : request.tasks) out.tasks.push_back(task_from(task, request, out.similar));
   return out;
 }
 
@@ -537,11 +538,149 @@ Result<TaskResult> TicketAssist::run_task(const std::string& task, const AssistR
       similar.push_back(std::move(s));
     }
   }
-  return task_from(task, request.ticket, similar);
+  return task_from(task, request, similar);
 }
 
-TaskResult TicketAssist::task_from(const std::string& task, const TicketInput& t,
+TaskResult TicketAssist::task_from(const std::string& task, const AssistRequest& request,
                                    const std::vector<SimilarTicket>& similar) const {
+  if (!answerer_.generates()) return extractive_task(task, request.ticket, similar);
+  auto generated = llm_task(task, request, similar);
+  if (generated.is_ok() && generated->llm_fallback.empty()) return std::move(generated).value();
+  TaskResult out = extractive_task(task, request.ticket, similar);
+  out.llm_fallback = generated.is_ok() ? generated->llm_fallback : generated.status().to_string();
+  return out;
+}
+
+namespace {
+
+// The parts of a ticket a task's LLM reads, as numbered passages: its own
+// description, comments and resolution (doc_id: the ticket's id, chunk_id:
+// the part), and for kb_draft its siblings' resolutions.
+std::vector<Hit> task_passages(const std::string& task, const TicketInput& t,
+                               const std::vector<SimilarTicket>& similar) {
+  std::vector<Hit> out;
+  const std::string own = t.id.empty() ? "ticket" : t.id;
+  auto add = [&](const std::string& doc, const std::string& part, const std::string& title, std::string_view text) {
+    if (trim(text).empty()) return;
+    Hit h;
+    h.doc_id = doc;
+    h.chunk_id = part;
+    h.title = title;
+    h.kind = "ticket";
+    h.text = std::string(trim(text));
+    h.score = 1;
+    out.push_back(std::move(h));
+  };
+  add(own, "description", t.subject, t.description);
+  for (size_t i = 0; i < t.comments.size(); ++i) {
+    add(own, "comment " + std::to_string(i + 1), t.subject, strip_entry_header(t.comments[i]));
+  }
+  add(own, "resolution", t.subject, t.resolution);
+  if (task == "kb_draft") {
+    for (const auto& sim : similar) add(sim.id, "resolution", sim.title, sim.resolution);
+  }
+  return out;
+}
+
+// The section a sentence opens with a "Name:" heading the task's template
+// asks for ("Cause: ..."), with the heading removed; "" when it has none.
+std::string take_heading(std::string& sentence, const std::vector<std::string>& names) {
+  const size_t colon = sentence.find(':');
+  if (colon == std::string::npos || colon > 24) return "";
+  std::string head;
+  for (char c : sentence.substr(0, colon)) {
+    if (std::isalpha(static_cast<unsigned char>(c))) head += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (c == ' ' && !head.empty()) head += '_';
+  }
+  for (const auto& n : names) {
+    if (head == n) {
+      sentence = std::string(trim(sentence.substr(colon + 1)));
+      return n;
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+Result<TaskResult> TicketAssist::llm_task(const std::string& task, const AssistRequest& request,
+                                          const std::vector<SimilarTicket>& similar) const {
+  const TicketInput& t = request.ticket;
+  TaskResult out;
+  out.task = task;
+  AnswerRequest ar;
+  ar.task = task == "summarize"         ? PromptTask::kSummarizeTicket
+            : task == "resolution_note" ? PromptTask::kResolutionNote
+                                        : PromptTask::kKbDraft;
+  ar.passages = task_passages(task, t, similar);
+  if (ar.passages.empty()) {
+    out.llm_fallback = "the ticket has no text to write from";
+    return out;
+  }
+  ar.input = t.subject;
+  ar.search.query = t.subject.empty() ? ar.passages.front().text.substr(0, 200) : t.subject;
+  ar.search.groups = request.groups;
+  ar.caller = request.caller;
+  ar.request_id = request.request_id;
+  ar.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  RAGD_ASSIGN_OR_RETURN(Answer a, answerer_.answer(ar, nullptr));
+  out.model_file = a.model_file;
+  out.prompt_version = a.prompt_version;
+  if (a.refused || a.grounding == Grounding::kRefused) {
+    out.llm_fallback = "the model said the ticket's text does not answer this";
+    return out;
+  }
+  if (a.grounding != Grounding::kVerified && a.grounding != Grounding::kPartial) {
+    out.llm_fallback = "no sentence of the model's text was supported by the passage it cites";
+    return out;
+  }
+  // Each kept sentence, its heading and its citations' parts.
+  std::map<int, const Citation*> by_n;
+  for (const auto& c : a.citations) by_n[c.n] = &c;
+  const std::string own = t.id.empty() ? "ticket" : t.id;
+  const std::vector<std::string> names = task == "summarize"         ? std::vector<std::string>{}
+                                         : task == "resolution_note" ? std::vector<std::string>{"cause", "resolution"}
+                                                                     : std::vector<std::string>{"symptoms", "cause",
+                                                                                                "resolution"};
+  std::vector<TaskSection> sections;
+  std::string current = task == "summarize" ? "summary" : names.front();
+  for (std::string sentence : split_sentences(a.text)) {
+    std::string cite;
+    std::string plain;
+    size_t at = 0;
+    for (const auto& m : find_citation_markers(sentence)) {
+      // "left on the VM [2]." reads "left on the VM."
+      std::string_view before = std::string_view(sentence).substr(at, m.begin - at);
+      while (!before.empty() && before.back() == ' ') before.remove_suffix(1);
+      plain += before;
+      at = m.end;
+      for (int n : m.numbers) {
+        auto c = by_n.find(n);
+        if (c == by_n.end()) continue;
+        const std::string part = c->second->doc_id == own ? c->second->chunk_id
+                                                          : c->second->doc_id + " (" + c->second->chunk_id + ")";
+        if (cite.find(part) == std::string::npos) cite += (cite.empty() ? "" : ", ") + part;
+      }
+    }
+    plain += sentence.substr(at);
+    plain = std::string(trim(plain));
+    if (const std::string head = take_heading(plain, names); !head.empty()) current = head;
+    if (plain.empty() || cite.empty()) continue;
+    if (sections.empty() || sections.back().name != current) sections.push_back({current, {}});
+    sections.back().sentences.push_back({plain, cite});
+  }
+  if (sections.empty()) {
+    out.llm_fallback = "the model's verified text carried no citation";
+    return out;
+  }
+  out.sections = std::move(sections);
+  out.generated_by = "llm";
+  out.grounding = std::string(grounding_name(a.grounding));
+  return out;
+}
+
+TaskResult TicketAssist::extractive_task(const std::string& task, const TicketInput& t,
+                                         const std::vector<SimilarTicket>& similar) const {
   const size_t n = static_cast<size_t>(std::max(2, options_.task_sentences));
   TaskResult out;
   out.task = task;

@@ -17,10 +17,14 @@
 // list goes through the caller's groups (SearchRequest::groups), so a
 // ticket never shows what the key may not read.
 //
-// Tasks (summarize, resolution_note, kb_draft) select sentences
-// (generate/sentences.h) from the ticket's own text and from the similar
-// tickets; every sentence carries its citation ("comment 3", "description",
-// or "<doc>#<chunk>").
+// Tasks (summarize, resolution_note, kb_draft): with an LLM loaded, the
+// Answerer writes them from the ticket's own description, comments and
+// resolution and (kb_draft) its siblings' resolutions, given as passages
+// (AnswerRequest::passages), with the task's prompt template; only verified
+// sentences are kept, and each names the part it cites. Without an LLM, or
+// when nothing of the model's text is verified, they select sentences
+// (generate/sentences.h) from the same parts. Every sentence carries its
+// citation ("comment 3", "description", "resolution", or "<doc> (resolution)").
 //
 // Feedback: one durable state record per call under "ticket_feedback/"
 // (Store::put_state), the acceptance counters loaded from there at start.
@@ -181,6 +185,16 @@ struct TaskSection {
 struct TaskResult {
   std::string task;  // summarize | resolution_note | kb_draft
   std::vector<TaskSection> sections;
+  // What wrote it: "llm" (the loaded model, every sentence kept only when
+  // the verifier found it supported by the passage it cites) or
+  // "extractive" (sentences selected from the ticket and its siblings).
+  std::string generated_by = "extractive";
+  // LLM only: the verifier's verdict ("verified" or "partial"), the model
+  // file and the prompt template version.
+  std::string grounding, model_file, prompt_version;
+  // With an LLM loaded, why its text was not used ("" when it was): it
+  // failed verification, said the passages do not answer, or failed.
+  std::string llm_fallback;
 };
 
 struct AssistResult {
@@ -249,8 +263,14 @@ class TicketAssist {
   struct Candidates;
   Result<Candidates> retrieve(const TicketInput& ticket, const std::vector<std::string>& groups) const;
   Suggestion suggest(const AssistRequest& request) const;
-  TaskResult task_from(const std::string& task, const TicketInput& ticket,
+  // The LLM's version when one is loaded and its text is verified, else
+  // the extractive one (with TaskResult::llm_fallback saying why).
+  TaskResult task_from(const std::string& task, const AssistRequest& request,
                        const std::vector<SimilarTicket>& similar) const;
+  Result<TaskResult> llm_task(const std::string& task, const AssistRequest& request,
+                              const std::vector<SimilarTicket>& similar) const;
+  TaskResult extractive_task(const std::string& task, const TicketInput& ticket,
+                             const std::vector<SimilarTicket>& similar) const;
   void count(const TicketFeedback& f);
 
   const ServiceContext& ctx_;

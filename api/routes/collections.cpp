@@ -1,4 +1,4 @@
-// GET /v1/collections, POST /v1/collections, and the collection a request
+// GET, POST /v1/collections, DELETE /v1/collections/{name}, and the collection a request
 // works in (service/collections.h). A collection's routes are the default
 // ones under "/v1/collections/{name}/" (the router strips the prefix and
 // sets req.collection): /v1/collections/kb2/search, .../documents/{id},
@@ -16,14 +16,14 @@
 
 namespace ragd::api {
 
-Result<ServiceContext*> collection_service(const Request& req, const Api& api) {
+Result<std::shared_ptr<ServiceContext>> collection_service(const Request& req, const Api& api) {
   if (req.principal && !auth::collection_allows(*req.principal, req.collection)) {
     return Status::permission_denied(
         req.collection.empty() ? "this key is bound to collection '" + req.principal->collection +
                                      "': use /v1/collections/" + req.principal->collection + "/..."
                                : "this key may not use collection '" + req.collection + "'");
   }
-  if (req.collection.empty()) return &api.service;
+  if (req.collection.empty()) return std::shared_ptr<ServiceContext>(std::shared_ptr<ServiceContext>(), &api.service);
   if (api.collections == nullptr) return Status::not_found("no collection '" + req.collection + "'");
   return api.collections->get(req.collection);
 }
@@ -62,6 +62,25 @@ Response handle_create_collection(const Request& req, Api& api) {
   r.status = 201;
   r.body = Json{{"name", name}, {"path", "/v1/collections/" + name}}.dump();
   return r;
+}
+
+Response handle_delete_collection(const Request& req, Api& api) {
+  // A key bound to one collection manages only that one; deleting is for
+  // an administrator of them all.
+  if (req.principal && !req.principal->collection.empty()) {
+    return error_response(Status::permission_denied("deleting a collection needs an admin key for all collections"));
+  }
+  if (api.collections == nullptr) {
+    return error_response(Status::unimplemented("this server was started without collections"));
+  }
+  std::string name;
+  if (!percent_decode(req.path_param, name, false)) {
+    return error_response(Status::invalid_argument("malformed collection name in path"));
+  }
+  auto gone = api.collections->remove(name);
+  if (!gone.is_ok()) return error_response(gone.status());
+  // 202 when running requests still hold it: its data goes when they end.
+  return json_response(Json{{"name", name}, {"deleted", true}, {"pending", !*gone}}, *gone ? 200 : 202);
 }
 
 }  // namespace ragd::api

@@ -28,9 +28,9 @@ Response handle_purge(const Request& req, Api& api) {
     if (!e->is_boolean()) return error_response(Status::invalid_argument("field 'everywhere': expected a boolean"));
     everywhere = e->get<bool>();
   }
-  std::vector<std::pair<std::string, ServiceContext*>> targets;
+  std::vector<std::pair<std::string, std::shared_ptr<ServiceContext>>> targets;
   if (everywhere) {
-    targets.emplace_back("default", &api.service);
+    targets.emplace_back("default", std::shared_ptr<ServiceContext>(std::shared_ptr<ServiceContext>(), &api.service));
     if (api.collections != nullptr) {
       for (const auto& name : api.collections->names()) {
         auto ctx = api.collections->get(name);

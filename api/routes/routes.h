@@ -94,9 +94,10 @@ struct Api {
 // The service of the request's collection (req.collection; "" = the
 // default, api.service): kPermissionDenied when the caller's key is bound
 // to another collection, kNotFound for an unknown one.
-Result<ServiceContext*> collection_service(const Request& req, const Api& api);
+Result<std::shared_ptr<ServiceContext>> collection_service(const Request& req, const Api& api);
 Response handle_list_collections(const Request& req, Api& api);
 Response handle_create_collection(const Request& req, Api& api);
+Response handle_delete_collection(const Request& req, Api& api);
 
 Response handle_healthz(const Request& req, Api& api);
 Response handle_stats(const Request& req, Api& api);

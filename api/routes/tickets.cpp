@@ -158,7 +158,14 @@ Json task_json(const TaskResult& t) {
     }
     sections[s.name] = std::move(list);
   }
-  return Json{{"task", t.task}, {"sections", std::move(sections)}, {"text", text}, {"generated_by", "extractive"}};
+  Json j{{"task", t.task}, {"sections", std::move(sections)}, {"text", text}, {"generated_by", t.generated_by}};
+  if (t.generated_by == "llm") {
+    j["grounding"] = t.grounding;
+    j["model_file"] = t.model_file;
+    j["prompt_version"] = t.prompt_version;
+  }
+  if (!t.llm_fallback.empty()) j["llm_fallback"] = t.llm_fallback;
+  return j;
 }
 
 std::string clip(std::string s, size_t n) {

@@ -170,5 +170,84 @@ TEST_F(CollectionsHttp, SameIdsNeverCrossKeysAreBoundAndRestartKeepsThem) {
   EXPECT_EQ(server->stop(), 0) << server->log();
 }
 
+// The value of the series `name{collection="c"}` in /metrics; -1 when absent.
+double collection_metric(const std::string& metrics, const std::string& name, const std::string& collection) {
+  const std::string key = name + "{collection=\"" + collection + "\"} ";
+  const size_t at = metrics.find(key);
+  if (at == std::string::npos) return -1;
+  return std::stod(metrics.substr(at + key.size()));
+}
+
+TEST_F(CollectionsHttp, DeleteRemovesDataSeriesAndNameAndMetricsArePerCollection) {
+  std::string bound_admin;
+  {
+    auto ks = auth::KeyStore::open(data_.string());
+    ASSERT_TRUE(ks.is_ok());
+    auto made = (*ks)->create("admin-kb2", auth::Role::kAdmin, {}, "kb2", 0);
+    ASSERT_TRUE(made.is_ok());
+    bound_admin = made->secret;
+  }
+  auto server = std::make_unique<ServerProcess>(data_, glove_);
+  ASSERT_TRUE(server->start()) << server->log();
+  const uint16_t port = server->port();
+  for (const char* name : {"kb2", "kb3"}) {
+    ASSERT_EQ(call(port, "POST", "/v1/collections", admin_, Json{{"name", name}}.dump()).status, 201);
+  }
+  ASSERT_EQ(call(port, "POST", "/v1/collections/kb2/documents", writer_kb2_, docs_json("betamark")).status, 200);
+  ASSERT_EQ(call(port, "POST", "/v1/documents", admin_, docs_json("alphamark")).status, 200);
+  ASSERT_EQ(call(port, "POST", "/v1/collections/kb2/search", reader_kb2_, R"({"query":"betamark"})").status, 200);
+  EXPECT_EQ(call(port, "POST", "/v1/collections/nope/search", admin_, R"({"query":"x"})").status, 404);
+
+  HttpResult m = call(port, "GET", "/metrics", admin_);
+  ASSERT_EQ(m.status, 200) << m.body;
+  EXPECT_EQ(collection_metric(m.body, "ragd_collection_documents", "kb2"), 2) << m.body;
+  EXPECT_EQ(collection_metric(m.body, "ragd_collection_documents", "default"), 2) << m.body;
+  EXPECT_EQ(collection_metric(m.body, "ragd_collection_documents", "kb3"), 0) << m.body;
+  EXPECT_GT(collection_metric(m.body, "ragd_collection_chunks", "kb2"), 0) << m.body;
+  EXPECT_EQ(collection_metric(m.body, "ragd_collection_disk_full", "kb2"), 0) << m.body;
+  EXPECT_EQ(collection_metric(m.body, "ragd_collection_read_errors", "kb2"), 0) << m.body;
+  EXPECT_EQ(collection_metric(m.body, "ragd_collection_requests_total", "kb2"), 2) << m.body;
+  EXPECT_EQ(collection_metric(m.body, "ragd_collection_requests_total", "nope"), -1) << m.body;
+
+  // Who may delete: an admin of all collections; not the default.
+  EXPECT_EQ(call(port, "DELETE", "/v1/collections/kb2", writer_kb2_).status, 403);
+  EXPECT_EQ(call(port, "DELETE", "/v1/collections/kb2", bound_admin).status, 403);
+  EXPECT_EQ(call(port, "DELETE", "/v1/collections/default", admin_).status, 400);
+  EXPECT_EQ(call(port, "DELETE", "/v1/collections/nope", admin_).status, 404);
+  EXPECT_EQ(call(port, "DELETE", "/v1/collections/..%2Fkeys", admin_).status, 400);
+
+  HttpResult d = call(port, "DELETE", "/v1/collections/kb2", admin_);
+  ASSERT_EQ(d.status, 200) << d.body;
+  EXPECT_EQ(Json::parse(d.body).value("pending", true), false) << d.body;
+  EXPECT_FALSE(fs::exists(data_ / "collections" / "kb2"));
+  EXPECT_EQ(call(port, "POST", "/v1/collections/kb2/search", admin_, R"({"query":"betamark"})").status, 404);
+  EXPECT_EQ(call(port, "DELETE", "/v1/collections/kb2", admin_).status, 404);
+  HttpResult listed = call(port, "GET", "/v1/collections", admin_);
+  EXPECT_EQ(listed.body.find("kb2"), std::string::npos) << listed.body;
+  m = call(port, "GET", "/metrics", admin_);
+  EXPECT_EQ(collection_metric(m.body, "ragd_collection_documents", "kb2"), -1) << m.body;
+  EXPECT_EQ(collection_metric(m.body, "ragd_collection_documents", "default"), 2) << m.body;
+  // The default collection keeps its own documents of the same ids.
+  EXPECT_EQ(call(port, "GET", "/v1/documents/runbooks%2Fvpn.md", admin_).status, 200);
+
+  // The name can be used again: a new, empty collection.
+  ASSERT_EQ(call(port, "POST", "/v1/collections", admin_, R"({"name":"kb2"})").status, 201);
+  HttpResult fresh = call(port, "POST", "/v1/collections/kb2/search", admin_, R"({"query":"betamark vpn"})");
+  ASSERT_EQ(fresh.status, 200) << fresh.body;
+  EXPECT_EQ(fresh.body.find("betamark"), std::string::npos) << fresh.body;
+
+  // The CLI refuses a collection that a running server holds, and deletes
+  // it once the server is stopped.
+  std::string out;
+  EXPECT_NE(run_ragd({"collections", "delete", "kb3", "--data", data_.string(), "--glove", glove_.string()}, &out), 0)
+      << out;
+  EXPECT_TRUE(fs::exists(data_ / "collections" / "kb3"));
+  EXPECT_EQ(server->stop(), 0) << server->log();
+  ASSERT_EQ(run_ragd({"collections", "delete", "kb3", "--data", data_.string(), "--glove", glove_.string()}, &out), 0)
+      << out;
+  EXPECT_FALSE(fs::exists(data_ / "collections" / "kb3"));
+  EXPECT_NE(run_ragd({"collections", "delete", "kb3", "--data", data_.string(), "--glove", glove_.string()}, &out), 0);
+}
+
 }  // namespace
 }  // namespace ragd::test

@@ -222,6 +222,34 @@ TEST_F(LlmHttpTest, RandomWeightsAreNeverVerified) {
   EXPECT_NE(run_ragd({"audit", "--audit-log", audit_.string(), "--since", "yesterday-ish"}, &out), 0);
 }
 
+// The ticket tasks go through the model with the ticket's parts as its
+// passages; random weights are never verified, so the task falls back to
+// the extractive version and says why. The audit log has the generation.
+TEST_F(LlmHttpTest, TicketTaskRunsTheModelAndFallsBackWhenUnverified) {
+  Json t{{"id", "INC4242"},
+         {"subject", "Backup job failed"},
+         {"description", "The nightly backup job failed with 'Failed to create VM snapshot'."},
+         {"comments", Json::array({"Checked the job log, the snapshot step fails.",
+                                   "Orphaned snapshots were left on the VM. Consolidated the disks."})}};
+  HttpResult r = http_request(port(), "POST", "/v1/tickets/resolution_note", t.dump(), "application/json",
+                              {"X-Request-Id: task-note-1"});
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json j = Json::parse(r.body);
+  EXPECT_EQ(j["generated_by"], "extractive") << j.dump(2);
+  EXPECT_FALSE(j.value("llm_fallback", "").empty()) << j.dump(2);
+  ASSERT_TRUE(j["sections"].is_object());
+  EXPECT_FALSE(j["sections"].empty()) << j.dump(2);
+  const std::string log = read_file(audit_);
+  const size_t at = log.find("\"task\":\"resolution_note\"");
+  ASSERT_NE(at, std::string::npos) << "the model ran for the task";
+  const size_t line = log.rfind('\n', at) + 1;
+  const Json rec = Json::parse(log.substr(line, log.find('\n', at) - line), nullptr, false);
+  ASSERT_TRUE(rec.is_object());
+  EXPECT_EQ(rec["request_id"], "task-note-1");
+  EXPECT_GE(rec["completion_tokens"].get<int>(), 1);
+  EXPECT_EQ(rec["retrieved_doc_ids"], Json::array({"INC4242"})) << "the passages are the ticket's, not a search";
+}
+
 // The client's X-Request-Id is the answer's request_id and the audit
 // record's; a stream's headers carry the id its final event names.
 TEST_F(LlmHttpTest, RequestIdReachesTheAuditLog) {

@@ -249,6 +249,136 @@ TEST_F(TicketAssistKb, Tasks) {
   EXPECT_FALSE(assist_->run_task("poem", r).is_ok());
 }
 
+// Stands in for the LLM answer path in the task tests: it answers with a
+// script in which "{doc#part}" becomes the [n] of the passage it was given
+// for that part, as a model that cites the passages would, so the tests
+// see which passages a task sends and how verified text becomes sections.
+// The real model path (random weights, never verified) is in
+// llm_http_test.cpp.
+class ScriptedLlm final : public Answerer {
+ public:
+  std::string script;
+  Grounding grounding = Grounding::kVerified;
+  mutable AnswerRequest seen;
+
+  Result<Answer> answer(const AnswerRequest& r, AnswerSink*) const override {
+    seen = r;
+    Answer a;
+    a.answerer = "llm";
+    a.model_file = "scripted.gguf";
+    a.prompt_version = std::string(prompt_task_name(r.task)) + ".txt@00000000";
+    a.grounding = grounding;
+    a.refused = grounding == Grounding::kRefused;
+    a.text = script;
+    for (size_t i = 0; i < r.passages.size(); ++i) {
+      const std::string key = "{" + r.passages[i].doc_id + "#" + r.passages[i].chunk_id + "}";
+      const std::string n = "[" + std::to_string(i + 1) + "]";
+      bool used = false;
+      for (size_t at; (at = a.text.find(key)) != std::string::npos; used = true) a.text.replace(at, key.size(), n);
+      if (!used) continue;
+      Citation c;
+      c.n = static_cast<int>(i + 1);
+      c.doc_id = r.passages[i].doc_id;
+      c.chunk_id = r.passages[i].chunk_id;
+      a.citations.push_back(c);
+    }
+    return a;
+  }
+  bool generates() const override { return true; }
+};
+
+AssistRequest backup_ticket() {
+  AssistRequest r;
+  r.ticket.id = "INC9";
+  r.ticket.subject = "Backup job FS01-Daily failed";
+  r.ticket.description = "The nightly backup job failed with 'Failed to create VM snapshot'.";
+  r.ticket.comments = {
+      "2024-05-02 08:00:00 - Ann Agent (Work notes)\nChecked the Veeam job log, the snapshot step fails.",
+      "2024-05-02 10:30:00 - Bob Admin (Work notes)\nOrphaned snapshots were left on the VM. "
+      "Consolidated the disks and restarted the VSS writer."};
+  return r;
+}
+
+TEST_F(TicketAssistKb, LlmTasksReadTheTicketsPartsAndKeepTheirCitations) {
+  ScriptedLlm llm;
+  TicketAssist assist(*svc_, llm, nullptr);
+  AssistRequest r = backup_ticket();
+  llm.script =
+      "Cause: Orphaned snapshots were left on the VM {INC9#comment 2}. Resolution: Consolidated the disks "
+      "{INC9#comment 2}. The job had failed to create a VM snapshot {INC9#description}{INC9#comment 2}. "
+      "An uncited sentence is dropped.";
+  auto note = assist.run_task("resolution_note", r);
+  ASSERT_TRUE(note.is_ok()) << note.status().to_string();
+  EXPECT_EQ(llm.seen.task, PromptTask::kResolutionNote);
+  // The passages are the ticket's own parts, not a search of the store.
+  ASSERT_EQ(llm.seen.passages.size(), 3u);
+  EXPECT_EQ(llm.seen.passages[0].chunk_id, "description");
+  EXPECT_EQ(llm.seen.passages[2].chunk_id, "comment 2");
+  EXPECT_EQ(llm.seen.passages[2].text.find("Bob Admin"), std::string::npos) << "entry headers are not passages";
+  EXPECT_EQ(note->generated_by, "llm");
+  EXPECT_EQ(note->grounding, "verified");
+  EXPECT_EQ(note->model_file, "scripted.gguf");
+  EXPECT_TRUE(note->llm_fallback.empty());
+  ASSERT_EQ(note->sections.size(), 2u);
+  EXPECT_EQ(note->sections[0].name, "cause");
+  ASSERT_EQ(note->sections[0].sentences.size(), 1u);
+  EXPECT_EQ(note->sections[0].sentences[0].text, "Orphaned snapshots were left on the VM.");
+  EXPECT_EQ(note->sections[0].sentences[0].cite, "comment 2");
+  EXPECT_EQ(note->sections[1].name, "resolution");
+  ASSERT_EQ(note->sections[1].sentences.size(), 2u);
+  EXPECT_EQ(note->sections[1].sentences[1].cite, "description, comment 2");
+
+  // kb_draft also reads the siblings' close notes; its parts are cited by document.
+  llm.script = "Symptoms: The backup fails {INC9#description}.";
+  auto kb = assist.run_task("kb_draft", r);
+  ASSERT_TRUE(kb.is_ok()) << kb.status().to_string();
+  EXPECT_EQ(llm.seen.task, PromptTask::kKbDraft);
+  ASSERT_GE(llm.seen.passages.size(), 3u);
+  EXPECT_EQ(kb->sections.at(0).name, "symptoms");
+  for (const auto& p : llm.seen.passages) {
+    if (p.doc_id != "INC9") EXPECT_EQ(p.chunk_id, "resolution") << p.doc_id;
+  }
+
+  llm.script = "The backup failed {INC9#description}. The disks were consolidated {INC9#comment 2}.";
+  auto sum = assist.run_task("summarize", r);
+  ASSERT_TRUE(sum.is_ok());
+  EXPECT_EQ(llm.seen.task, PromptTask::kSummarizeTicket);
+  ASSERT_EQ(sum->sections.size(), 1u);
+  EXPECT_EQ(sum->sections[0].name, "summary");
+  EXPECT_EQ(sum->sections[0].sentences.size(), 2u);
+}
+
+TEST_F(TicketAssistKb, LlmTaskFallsBackToExtractiveWhenNothingIsVerified) {
+  ScriptedLlm llm;
+  TicketAssist assist(*svc_, llm, nullptr);
+  AssistRequest r = backup_ticket();
+  auto extractive = assist_->run_task("resolution_note", r);
+  ASSERT_TRUE(extractive.is_ok());
+  for (Grounding g : {Grounding::kNone, Grounding::kRefused, Grounding::kFallback}) {
+    llm.grounding = g;
+    llm.script = "Cause: The moon was in the wrong phase {INC9#comment 2}.";
+    auto t = assist.run_task("resolution_note", r);
+    ASSERT_TRUE(t.is_ok());
+    EXPECT_EQ(t->generated_by, "extractive") << grounding_name(g);
+    EXPECT_FALSE(t->llm_fallback.empty()) << grounding_name(g);
+    ASSERT_EQ(t->sections.size(), extractive->sections.size());
+    for (size_t i = 0; i < t->sections.size(); ++i) {
+      ASSERT_EQ(t->sections[i].sentences.size(), extractive->sections[i].sentences.size());
+      for (size_t k = 0; k < t->sections[i].sentences.size(); ++k) {
+        EXPECT_EQ(t->sections[i].sentences[k].text, extractive->sections[i].sentences[k].text);
+        EXPECT_EQ(t->sections[i].sentences[k].text.find("moon"), std::string::npos);
+      }
+    }
+  }
+  // Verified, but with no citation left: nothing to keep either.
+  llm.grounding = Grounding::kVerified;
+  llm.script = "Cause: unknown.";
+  auto bare = assist.run_task("resolution_note", r);
+  ASSERT_TRUE(bare.is_ok());
+  EXPECT_EQ(bare->generated_by, "extractive");
+  EXPECT_FALSE(bare->llm_fallback.empty());
+}
+
 // Duplicates and the ACL on a small store of their own.
 TEST(TicketAssistDuplicates, SameErrorSameCiInWindowAndAclApplies) {
   if (!fs::exists(default_glove_path())) GTEST_SKIP() << "GloVe file absent";
