@@ -32,6 +32,10 @@ namespace ragd::sync {
 class Scheduler;
 }
 
+namespace ragd::cluster {
+class Node;
+}
+
 namespace ragd {
 class Collections;
 }
@@ -72,6 +76,10 @@ struct Api {
   // Retrains the triage models in the server (service/triage_retrainer.h);
   // null = POST /v1/triage/train answers 501.
   TriageRetrainer* retrainer = nullptr;
+  // `serve --cluster`: the default collection's writes go to the cluster's
+  // log and its searches fan out over the shards (cluster/node.h); null =
+  // single node.
+  cluster::Node* cluster = nullptr;
 };
 
 // The service of the request's collection (req.collection; "" = the
