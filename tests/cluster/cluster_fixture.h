@@ -138,7 +138,7 @@ struct ClusterServers {
   }
 
   std::string cluster_file(const std::string& node_id, const std::vector<std::string>& nodes, int shards,
-                           int shard_replicas, int stream_replicas) const {
+                           int shard_replicas, int stream_replicas, int publish_timeout_ms) const {
     auto list = [](const std::vector<std::string>& v) {
       std::string s = "[";
       for (size_t i = 0; i < v.size(); ++i) s += (i ? ", \"" : "\"") + v[i] + "\"";
@@ -149,7 +149,8 @@ struct ClusterServers {
     return "name = \"t\"\nnode_id = \"" + node_id + "\"\nnats = " + list(urls) + "\netcd = [\"http://127.0.0.1:" +
            std::to_string(etcd_port) + "\"]\nnodes = " + list(nodes) + "\nshards = " + std::to_string(shards) +
            "\nshard_replicas = " + std::to_string(shard_replicas) + "\nstream_replicas = " +
-           std::to_string(stream_replicas) + "\nlease_ttl_seconds = 2\npublish_timeout_ms = 20000\n";
+           std::to_string(stream_replicas) + "\nlease_ttl_seconds = 2\npublish_timeout_ms = " +
+           std::to_string(publish_timeout_ms) + "\n";
   }
 };
 
@@ -181,9 +182,11 @@ class ClusterTest : public ::testing::Test {
   }
 
   // Node `id` of `nodes`; started by start_node().
-  ServerProcess& node(const std::string& id, const std::vector<std::string>& nodes, int shard_replicas) {
+  // A publish waits `publish_timeout_ms` for JetStream's ack.
+  ServerProcess& node(const std::string& id, const std::vector<std::string>& nodes, int shard_replicas,
+                      int publish_timeout_ms = 20000) {
     const fs::path file = tmp_.path / (id + ".toml");
-    write_file(file, servers_.cluster_file(id, nodes, kShards, shard_replicas, 3));
+    write_file(file, servers_.cluster_file(id, nodes, kShards, shard_replicas, 3, publish_timeout_ms));
     auto& p = nodes_[id];
     p = std::make_unique<ServerProcess>(tmp_.path / ("data-" + id), glove_,
                                         std::vector<std::string>{"--cluster", file.string()});

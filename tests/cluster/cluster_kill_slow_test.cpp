@@ -7,6 +7,7 @@
 // deleted, and nothing else is there. About 25 s: labelled slow.
 #include <gtest/gtest.h>
 
+#include "cluster/jetstream.h"
 #include "tests/cluster/cluster_fixture.h"
 
 namespace ragd::test {
@@ -57,6 +58,29 @@ TEST_F(ClusterTest, KillNineAfterAcksLosesNothingAndAppliesNothingTwice) {
     }
     // Nothing more than the live documents (no resurrected delete).
     EXPECT_EQ(stored_documents(n->port()), live);
+  }
+  // Every replica applied each shard's stream to its last message: the
+  // applied sequence (kept with the documents) equals JetStream's.
+  std::vector<std::string> urls;
+  for (uint16_t p : servers_.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(p));
+  auto js = cluster::JetStream::connect(urls, "ragd-test");
+  ASSERT_TRUE(js.is_ok()) << js.status().to_string();
+  for (uint32_t s = 0; s < kShards; ++s) {
+    auto last = (*js)->last_sequence("t_S" + std::to_string(s));
+    ASSERT_TRUE(last.is_ok()) << last.status().to_string();
+    EXPECT_GT(*last, 0u);
+    for (ServerProcess* n : {&a, &b}) {
+      uint64_t applied = 0;
+      EXPECT_TRUE(wait_until([&] {
+        HttpResult st = http_get(n->port(), "/v1/stats");
+        if (st.status != 200) return false;
+        const Json j = Json::parse(st.body);
+        for (const auto& sh : j["cluster"]["applying"]) {
+          if (sh["shard"] == s) applied = sh["applied"].get<uint64_t>();
+        }
+        return applied == *last;
+      }, 10000)) << "shard " << s << " on port " << n->port() << ": applied " << applied << " of " << *last;
+    }
   }
 }
 

@@ -4,6 +4,9 @@
 // servers. The kill -9 test is cluster_kill_slow_test.cpp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cluster/message.h"
@@ -18,13 +21,15 @@ namespace {
 TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
   // One replica per shard: node b holds half the shards, so its searches
   // must reach node a's shards over HTTP.
-  ServerProcess& a = node("a", {"a", "b"}, 1);
-  ServerProcess& b = node("b", {"a", "b"}, 1);
+  ServerProcess& a = node("a", {"a", "b"}, 1, 3000);
+  ServerProcess& b = node("b", {"a", "b"}, 1, 3000);
   ASSERT_TRUE(a.start(30)) << a.log();
   ASSERT_TRUE(b.start(30)) << b.log();
   std::vector<int> ids;
   for (int i = 0; i < 30; ++i) ids.push_back(i);
+  const auto w0 = std::chrono::steady_clock::now();
   HttpResult w = post_docs(a.port(), ids, 0);
+  const double write_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - w0).count();
   ASSERT_EQ(w.status, 200) << w.body;
   EXPECT_EQ(Json::parse(w.body)["ingested"], 30);
 
@@ -40,6 +45,27 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
   EXPECT_GT(stored_documents(b.port()), 0u);
   EXPECT_EQ(stored_documents(a.port()) + stored_documents(b.port()), 30u);
 
+  // Figures (one run, loopback, shared machine): a search through the
+  // coordinator (4 shards on 2 nodes over HTTP) against one shard's own
+  // search on the same node.
+  auto p50 = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::vector<double> fanout, direct;
+  const std::string q = Json{{"query", "vpn tunnel firewall"}, {"k", 10}, {"mode", "hybrid"}}.dump();
+  for (int r = 0; r < 40; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(http_post(b.port(), "/v1/search", q).status, 200);
+    auto t1 = std::chrono::steady_clock::now();
+    EXPECT_EQ(http_post(b.port(), "/v1/collections/shard-1/search", q).status, 200);
+    auto t2 = std::chrono::steady_clock::now();
+    fanout.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    direct.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+  }
+  std::cout << "[ figures ] write of 30 documents acknowledged in " << write_ms << " ms; search p50 through the "
+            << "coordinator " << p50(fanout) << " ms, one shard directly " << p50(direct) << " ms\n";
+
   // A delete through b disappears from searches through a.
   HttpResult d = http_request(b.port(), "DELETE", "/v1/documents/" + doc_id(7));
   ASSERT_EQ(d.status, 200) << d.body;
@@ -53,6 +79,15 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
   a.kill_hard();
   EXPECT_TRUE(wait_until([&] { return http_post(b.port(), "/v1/search", R"({"query":"vpn","k":5})").status == 503; },
                          10000));
+
+  // Cut off from NATS, a node acknowledges no write: 503 once the publish
+  // timeout has passed, naming JetStream.
+  for (auto& n : servers_.nats) n->kill_hard();
+  const auto t0 = std::chrono::steady_clock::now();
+  HttpResult refused = post_docs(b.port(), {50}, 0);
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_NE(refused.body.find("JetStream did not acknowledge"), std::string::npos) << refused.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
 }
 
 TEST(ClusterUnitTest, ShardOfIsStableAndSpreads) {
