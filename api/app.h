@@ -45,6 +45,10 @@ class App {
   // The route's pattern ("/v1/documents/{id}"), "other" for unknown paths.
   std::string route_label(const Request& req) const { return router_.label(req); }
 
+  // `serve --cluster`: the default collection's writes and searches go
+  // through the cluster (api.cluster). Call before serving. Null: off.
+  void set_cluster(cluster::Node* node) { api_.cluster = node; }
+
   const Router& router() const { return router_; }
   Registry& registry() { return registry_; }
 

@@ -639,6 +639,22 @@ Result<bool> StoreImpl::purge(const std::string& doc_id) {
   return removed;
 }
 
+Result<bool> StoreImpl::remove(const std::string& doc_id, const StateWrite& state) {
+  RAGD_RETURN_IF_ERROR(check_state(state.key, state.value));
+  if (options_.read_only) return Status::failed_precondition("store is open read-only");
+  std::lock_guard w(write_mu_);
+  if (!docs_.count(doc_id)) {
+    RAGD_RETURN_IF_ERROR(put_state_locked(state.key, state.value));
+    return false;
+  }
+  std::vector<Pending> group(1);
+  group[0].doc_id = doc_id;
+  group[0].remove_only = true;
+  group[0].state = &state;
+  RAGD_RETURN_IF_ERROR(commit(group).with_context("removing '" + doc_id + "'"));
+  return true;
+}
+
 std::vector<Result<UpsertResult>> StoreImpl::upsert_batch(std::span<const DocumentWrite> writes) {
   std::vector<Result<UpsertResult>> results(writes.size(), Result<UpsertResult>(UpsertResult{}));
   if (options_.read_only) {
@@ -672,6 +688,15 @@ std::vector<Result<UpsertResult>> StoreImpl::upsert_batch(std::span<const Docume
     }
     p.index = i;
     if (p.unchanged) {
+      // Its state is still due; the documents before it in this call are
+      // written first, so the state never runs ahead of them.
+      if (dw.state) {
+        commit_group();
+        if (Status st = put_state_locked(dw.state->key, dw.state->value); !st.is_ok()) {
+          results[i] = std::move(st);
+          continue;
+        }
+      }
       results[i] = UpsertResult{false, p.unchanged_chunks};
       continue;
     }
@@ -685,6 +710,7 @@ std::vector<Result<UpsertResult>> StoreImpl::upsert_batch(std::span<const Docume
 // REQUIRES: write_mu_ held.
 Status StoreImpl::prepare(const DocumentWrite& w, Pending& p) const {
   if (!w.doc) return Status::invalid_argument("upsert: null document");
+  if (w.state) RAGD_RETURN_IF_ERROR(check_state(w.state->key, w.state->value));
   const Document& doc = *w.doc;
   const std::string where = "document '" + doc.id + "'" + (doc.origin.empty() ? "" : " (" + doc.origin + ")");
   if (doc.id.empty()) {
@@ -712,6 +738,7 @@ Status StoreImpl::prepare(const DocumentWrite& w, Pending& p) const {
     }
   }
   p.doc_id = doc.id;
+  p.state = w.state;
   p.hash = content_hash(doc);
   auto it = docs_.find(doc.id);
   const bool has_vectors = !w.vectors.empty();
@@ -835,6 +862,9 @@ Status StoreImpl::commit(std::vector<Pending>& group) {
     p.info = std::make_shared<const DocInfo>(rec.info);
     batch.Put(cf(Cf::kDocuments), p.doc_id, encode_doc_record(rec));
     batch.Put(cf(Cf::kDocText), p.doc_id, encode_doc_text(doc));
+  }
+  for (const auto& p : group) {
+    if (p.state) batch.Put(cf(Cf::kMeta), state_record_key(p.state->key), p.state->value);
   }
   batch.Put(cf(Cf::kMeta), "next_label", std::to_string(label));
   batch.Put(cf(Cf::kMeta), "op_seq", std::to_string(op));

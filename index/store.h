@@ -114,6 +114,14 @@ struct UpsertResult {
 // lengths), as upsert() computes it. Opaque outside index/.
 struct ChunkAnalysis;
 
+// A client state key (as put_state()) written in the same RocksDB
+// WriteBatch as a document change, so the two are durable together or not
+// at all: a cluster node's applied stream sequence (cluster/README.md).
+struct StateWrite {
+  std::string key;
+  std::string value;
+};
+
 // One document of an upsert_batch(): the same arguments as upsert().
 struct DocumentWrite {
   const Document* doc = nullptr;
@@ -125,6 +133,10 @@ struct DocumentWrite {
   // written). Null: the store analyses the chunks itself.
   // REQUIRES: made from this document's title and these chunks.
   std::shared_ptr<const ChunkAnalysis> analysis = nullptr;
+  // Optional: a state key written with this document, in the same
+  // WriteBatch. An unchanged document (same content hash) still gets its
+  // state written (alone). Null: none.
+  const StateWrite* state = nullptr;
 };
 
 // A reindex in progress (Store::reindex_begin .. reindex_commit).
@@ -212,6 +224,11 @@ class Store {
   // their tombstones are dropped. Costs a rewrite of the SST files that
   // overlap those ranges.
   virtual Result<bool> purge(const std::string& doc_id) = 0;
+
+  // remove() that also writes `state` in the same WriteBatch (alone when
+  // there was no such document), so the removal and the state are durable
+  // together.
+  virtual Result<bool> remove(const std::string& doc_id, const StateWrite& state) = 0;
 
   // Small durable state of a client of the store (a sync source's cursor),
   // kept in the meta column family under "state:<key>". get_state: "" when

@@ -67,6 +67,7 @@ class StoreImpl final : public Store {
   std::vector<Result<UpsertResult>> upsert_batch(std::span<const DocumentWrite> writes) override;
   Result<bool> remove(const std::string& doc_id) override;
   Result<bool> purge(const std::string& doc_id) override;
+  Result<bool> remove(const std::string& doc_id, const StateWrite& state) override;
   Result<std::string> get_state(const std::string& key) const override;  // store_state.cpp
   Status put_state(const std::string& key, const std::string& value) override;
   Result<std::vector<std::pair<std::string, std::string>>> list_state(const std::string& prefix,
@@ -113,6 +114,7 @@ class StoreImpl final : public Store {
     std::vector<Chunk> chunks;
     std::vector<float> vectors;  // normalised
     std::shared_ptr<const ChunkAnalysis> analysis;  // one entry per chunk
+    const StateWrite* state = nullptr;  // written in the same batch; null: none
     // Filled by commit().
     std::vector<uint64_t> old_labels;
     bool old_had_vectors = false;
@@ -144,6 +146,12 @@ class StoreImpl final : public Store {
   Status snapshot_files_locked();
   Status prepare(const DocumentWrite& w, Pending& p) const;
   Status commit(std::vector<Pending>& group);
+  // The meta column family's key of client state `key` ("state:<key>").
+  static std::string state_record_key(const std::string& key);
+  // kInvalidArgument when the key or value is out of bounds.
+  static Status check_state(const std::string& key, const std::string& value);
+  // One synced write of a state key. REQUIRES: write_mu_ held.
+  Status put_state_locked(const std::string& key, const std::string& value);
   void set_slot(uint64_t label, std::shared_ptr<const DocInfo> info);
   // Logs a rebuild of the ANN or the inverted index from RocksDB (warn when
   // its snapshot was damaged, else info) and counts it. Thread-safe.

@@ -67,6 +67,19 @@ void Ingestor::add(Document doc) {
 
 void Ingestor::flush() { flush_batch(true); }
 
+Status Ingestor::add_with_state(Document doc, const StateWrite& state) {
+  flush();
+  write_state_ = &state;
+  state_written_ = false;
+  state_error_ = Status::ok();
+  add(std::move(doc));
+  flush_batch(true);
+  write_state_ = nullptr;
+  if (state_written_) return Status::ok();
+  if (!state_error_.is_ok()) return state_error_;
+  return store_.put_state(state.key, state.value);
+}
+
 void Ingestor::flush_batch(bool durable) {
   if (pending_.empty()) {
     if (durable) finish_write();
@@ -84,6 +97,7 @@ void Ingestor::flush_batch(bool durable) {
   if (!encoder_bound_) {
     Status s = store_.bind_encoder(embedder_.fingerprint(), embedder_.dim());
     if (!s.is_ok()) {
+      if (write_state_) state_error_ = s;  // not the document's fault: retry it
       for (const auto& d : batch) fail(name(d), s);
       if (durable) finish_write();
       return;
@@ -147,6 +161,7 @@ void Ingestor::flush_batch(bool durable) {
                              std::to_string(mine.size()) + " texts of dim " + std::to_string(dim));
       if (!s.is_ok()) {
         w.failed = true;
+        if (write_state_) state_error_ = s.with_context("embedding");  // the encoder's fault: retry it
         fail(w.doc.id, s.with_context("embedding"));
         continue;
       }
@@ -179,6 +194,7 @@ void Ingestor::flush_batch(bool durable) {
     dw.chunks = w.chunks;
     dw.vectors = std::span<const float>(f->vectors.data() + w.first_vector * dim, w.chunks.size() * dim);
     dw.analysis = w.analysis;
+    dw.state = write_state_;
     writes.push_back(dw);
     f->written.push_back(&w);
   }
@@ -212,9 +228,13 @@ void Ingestor::finish_write() {
           (c == StatusCode::kNoSpace || c == StatusCode::kIoError || c == StatusCode::kCorruption)) {
         stats_.store_error = r.status();
       }
+      if (write_state_ && (c == StatusCode::kNoSpace || c == StatusCode::kIoError || c == StatusCode::kCorruption)) {
+        state_error_ = r.status();
+      }
       fail(d.id, r.status());
       continue;
     }
+    if (written.size() == 1 && write_state_) state_written_ = true;
     if (r->changed) {
       ++stats_.ingested;
       stats_.chunks += r->chunks;

@@ -64,6 +64,12 @@ class Ingestor {
   void add(Document doc);
   // Writes everything queued. Durable when it returns.
   void flush();
+  // Writes everything queued, then `doc` with `state` (Store::StateWrite)
+  // in the same RocksDB WriteBatch; durable when it returns. A document that
+  // is unchanged or rejected (counted in stats() as usual) still gets its
+  // state written, so a consumer's position moves past it. Fails only when
+  // the store could not write: then neither is written.
+  Status add_with_state(Document doc, const StateWrite& state);
   const IngestStats& stats() const { return stats_; }
   // Called after each flushed document (for progress bars).
   std::function<void(const IngestStats&)> on_progress;
@@ -75,6 +81,12 @@ class Ingestor {
   std::vector<Document> pending_;
   IngestStats stats_;
   bool encoder_bound_ = false;  // bind_encoder() succeeded once
+  // add_with_state(): the state that rides with the batch's one document,
+  // whether a store write carrying it succeeded, and the storage error that
+  // stopped it.
+  const StateWrite* write_state_ = nullptr;
+  bool state_written_ = false;
+  Status state_error_;
 
   struct InFlight;
   // Prepares and embeds the queued documents and starts their write; with

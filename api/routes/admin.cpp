@@ -5,6 +5,7 @@
 #include "api/routes/routes.h"
 #include "api/status_http.h"
 #include "api/web_assets.h"
+#include "cluster/node.h"
 #include "ragd/version.h"
 #include "triage/triage.h"
 
@@ -87,6 +88,21 @@ Response handle_stats(const Request& req, Api& api) {
   j["ann_state"] = st.ann_state;
   j["lexical_state"] = st.lexical_state;
   j["index_rebuilds"] = Json{{"count", st.index_rebuilds}, {"last", st.last_rebuild}, {"last_ms", st.last_rebuild_ms}};
+  if (api.cluster != nullptr && req.collection.empty()) {
+    // This node's view of the cluster: the shard map's version and the
+    // position of each shard it applies (cluster/README.md).
+    Json shards = Json::array();
+    for (const auto& sh : api.cluster->shard_status()) {
+      // The failures' messages can name server paths: they are in the log.
+      shards.push_back(Json{{"shard", sh.shard}, {"applied", sh.applied}, {"failures", sh.failures}});
+    }
+    const auto& co = api.cluster->options();
+    j["cluster"] = Json{{"name", co.name},
+                        {"node_id", co.node_id},
+                        {"shards", co.shards},
+                        {"shard_map_revision", api.cluster->shard_map().revision},
+                        {"applying", shards}};
+  }
   add_build_info(j);
   return json_response(j);
 }

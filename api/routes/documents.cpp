@@ -9,6 +9,7 @@
 #include "api/multipart.h"
 #include "api/routes/routes.h"
 #include "api/status_http.h"
+#include "cluster/node.h"
 #include "connectors/connector.h"
 
 namespace ragd::api {
@@ -99,6 +100,15 @@ Status check_writable(const Request& req, const Store& store, const std::vector<
   return Status::ok();
 }
 
+// Ingest into the request's collection, or, for the default collection of
+// `serve --cluster`, publish to the cluster's log (acknowledged once
+// JetStream holds each document; the shards' nodes apply them).
+Result<IngestStats> ingest_documents(const Request& req, Api& api, ServiceContext& service,
+                                     std::vector<Document> docs) {
+  if (api.cluster != nullptr && req.collection.empty()) return api.cluster->write(std::move(docs));
+  return service.ingest(std::move(docs));
+}
+
 // A file upload: multipart/form-data or a raw body named by ?filename=.
 Response ingest_upload(const Request& req, Api& api, ServiceContext& service) {
   auto fo = upload_options(req);
@@ -149,7 +159,7 @@ Response ingest_upload(const Request& req, Api& api, ServiceContext& service) {
                                                      std::to_string(api.options.max_documents_per_request)));
   }
   if (Status w = check_writable(req, service.store(), docs); !w.is_ok()) return error_response(w);
-  auto stats = service.ingest(std::move(docs));
+  auto stats = ingest_documents(req, api, service, std::move(docs));
   if (!stats.is_ok()) return error_response(stats.status());
   return ingest_response(*stats, std::move(errors));
 }
@@ -205,7 +215,7 @@ Response handle_post_documents(const Request& req, Api& api) {
   }
   size_t rejected = errors.size();
   if (Status w = check_writable(req, service.store(), docs); !w.is_ok()) return error_response(w);
-  auto stats = service.ingest(std::move(docs));
+  auto stats = ingest_documents(req, api, service, std::move(docs));
   if (!stats.is_ok()) return error_response(stats.status());
   stats->failed += rejected;
   return ingest_response(*stats, std::move(errors));
@@ -233,6 +243,16 @@ Response handle_delete_document(const Request& req, Api& api) {
   const std::string& id = *decoded;
   auto svc = collection_service(req, api);
   if (!svc.is_ok()) return error_response(svc.status());
+  if (api.cluster != nullptr && req.collection.empty()) {
+    // The document lives on its shard's nodes, not here: the ACL check of
+    // a keyed caller is not built for the cluster yet (cluster/README.md).
+    if (req.principal) {
+      return error_response(Status::unimplemented("deleting with an API key is not supported in a cluster yet"));
+    }
+    Status st = api.cluster->remove(id);
+    if (!st.is_ok()) return error_response(st);
+    return json_response(Json{{"deleted", id}});
+  }
   Store& store = (*svc)->store();
   if (req.principal) {
     auto doc = store.get_document(id);

@@ -34,6 +34,10 @@ namespace ragd::sync {
 class Scheduler;
 }
 
+namespace ragd::cluster {
+class Node;
+}
+
 namespace ragd {
 class Collections;
 }
@@ -89,6 +93,10 @@ struct Api {
   // null = POST /v1/triage/train answers 501.
   TriageRetrainer* retrainer = nullptr;
   BackgroundJobs jobs;
+  // `serve --cluster`: the default collection's writes go to the cluster's
+  // log and its searches fan out over the shards (cluster/node.h); null =
+  // single node.
+  cluster::Node* cluster = nullptr;
 };
 
 // The service of the request's collection (req.collection; "" = the

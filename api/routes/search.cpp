@@ -6,6 +6,7 @@
 #include "api/json_codec.h"
 #include "api/routes/routes.h"
 #include "api/status_http.h"
+#include "cluster/node.h"
 
 namespace ragd::api {
 
@@ -16,6 +17,15 @@ Response handle_search(const Request& req, Api& api) {
   auto sr = parse_search_request(*body, api.options.max_k);
   if (!sr.is_ok()) return error_response(sr.status());
   bind_groups(req, *sr);
+  if (api.cluster != nullptr && req.collection.empty()) {
+    // Each shard's node applies the caller's key and groups itself: the
+    // request goes on as it came, with its Authorization header.
+    auto merged = api.cluster->search(req.body, sr->k, req.header("authorization"));
+    if (!merged.is_ok()) return error_response(merged.status());
+    Response r;
+    r.body = std::move(merged).value();
+    return r;
+  }
   auto svc = collection_service(req, api);
   if (!svc.is_ok()) return error_response(svc.status());
   auto hits = (*svc)->search(*sr);

@@ -258,6 +258,15 @@ inline int run_ragd(const std::vector<std::string>& args, std::string* output = 
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// SIGKILLs the child `pid` (if any), waits for it and sets `pid` to -1.
+inline void kill_and_reap(pid_t& pid) {
+  if (pid <= 0) return;
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  pid = -1;
+}
+
 // `ragd serve` on a free loopback port.
 class ServerProcess {
  public:
@@ -317,13 +326,7 @@ class ServerProcess {
     return wait(timeout_s);
   }
 
-  void kill_hard() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
+  void kill_hard() { kill_and_reap(pid_); }
 
   // Waits for the process to exit by itself.
   int wait(int timeout_s) {

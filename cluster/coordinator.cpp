@@ -1,0 +1,133 @@
+// The read path: one live replica per shard, in parallel, merged by score.
+// Each shard's answer is its own hybrid retrieval over its own store, so a
+// lexical score uses that shard's BM25 statistics (cluster/README.md, "Not
+// built yet": global statistics).
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <nlohmann/json.hpp>
+
+#include "cluster/node.h"
+#include "cluster/etcd.h"
+#include "sync/http.h"
+
+namespace ragd::cluster {
+namespace {
+
+using Json = nlohmann::json;
+
+// How long the live-node list is reused before etcd is asked again, ms.
+constexpr int64_t kLiveCacheMs = 500;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct ShardAnswer {
+  Status status;
+  Json hits = Json::array();
+  std::string mode;
+};
+
+}  // namespace
+
+Result<std::map<std::string, std::string>> Node::live_nodes() {
+  {
+    std::lock_guard lock(live_mu_);
+    if (!live_.empty() && now_ms() - live_read_ms_ < kLiveCacheMs) return live_;
+  }
+  const std::string prefix = etcd_prefix(options_) + "nodes/";
+  RAGD_ASSIGN_OR_RETURN(EtcdRange r, etcd_->range_prefix(prefix));
+  std::map<std::string, std::string> out;
+  for (const auto& kv : r.kvs) out[kv.key.substr(prefix.size())] = kv.value;
+  std::lock_guard lock(live_mu_);
+  live_ = out;
+  live_read_ms_ = now_ms();
+  return out;
+}
+
+Result<std::string> Node::search(const std::string& body, size_t k, const std::string& authorization) {
+  const auto start = std::chrono::steady_clock::now();
+  RAGD_ASSIGN_OR_RETURN(auto live, live_nodes());
+  const uint32_t shards = options_.shards;
+  std::vector<std::future<ShardAnswer>> futures;
+  futures.reserve(shards);
+  for (uint32_t s = 0; s < shards; ++s) {
+    // This node first when it holds the shard (no network hop to a peer),
+    // then the map's order.
+    std::vector<std::string> urls;
+    for (const auto& n : map_.replicas[s]) {
+      auto it = live.find(n);
+      if (it == live.end()) continue;
+      if (n == options_.node_id) urls.insert(urls.begin(), it->second);
+      else urls.push_back(it->second);
+    }
+    futures.push_back(std::async(std::launch::async, [this, s, urls, &body, &authorization] {
+      ShardAnswer a;
+      if (urls.empty()) {
+        a.status = Status::unavailable("shard " + std::to_string(s) + " has no live replica");
+        return a;
+      }
+      sync::HttpOptions ho;
+      ho.timeout_seconds = options_.search_timeout_seconds;
+      ho.connect_timeout_seconds = 2;
+      ho.max_attempts = 1;  // the next replica is the retry
+      sync::HttpClient http(ho);
+      if (authorization.rfind("Bearer ", 0) == 0) http.set_bearer(authorization.substr(7));
+      Status last;
+      for (const auto& url : urls) {
+        auto r = http.post_json(url + "/v1/collections/" + shard_collection(s) + "/search", body);
+        if (!r.is_ok()) {
+          // A 4xx is the request's fault: every replica would say the same.
+          if (r.status().code() == StatusCode::kInvalidArgument) {
+            a.status = r.status();
+            return a;
+          }
+          last = r.status();
+          continue;
+        }
+        Json j = Json::parse(r->body, nullptr, false);
+        if (j.is_discarded() || !j.contains("hits") || !j["hits"].is_array()) {
+          last = Status::unavailable("a malformed answer from " + url);
+          continue;
+        }
+        a.hits = std::move(j["hits"]);
+        a.mode = j.value("mode", "");
+        return a;
+      }
+      a.status = Status::unavailable("shard " + std::to_string(s) + ": no replica answered (" + last.message() + ")");
+      return a;
+    }));
+  }
+  std::vector<Json> hits;
+  std::string mode;
+  Status failed;
+  for (auto& f : futures) {
+    ShardAnswer a = f.get();
+    if (!a.status.is_ok()) {
+      if (failed.is_ok()) failed = a.status;
+      continue;
+    }
+    if (mode.empty()) mode = a.mode;
+    for (auto& h : a.hits) hits.push_back(std::move(h));
+  }
+  if (!failed.is_ok()) return failed;
+  // Best score first; ties by document and chunk id, so the order does not
+  // depend on which shard answered first.
+  std::stable_sort(hits.begin(), hits.end(), [](const Json& a, const Json& b) {
+    const double sa = a.value("score", 0.0), sb = b.value("score", 0.0);
+    if (sa != sb) return sa > sb;
+    const std::string da = a.value("doc_id", ""), db = b.value("doc_id", "");
+    if (da != db) return da < db;
+    return a.value("chunk_id", "") < b.value("chunk_id", "");
+  });
+  if (hits.size() > k) hits.resize(k);
+  Json out{{"hits", hits},
+           {"mode", mode},
+           {"took_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count()},
+           {"shards", shards}};
+  return out.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+}  // namespace ragd::cluster

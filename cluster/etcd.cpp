@@ -1,0 +1,153 @@
+#include "cluster/etcd.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "auth/crypto.h"
+#include "sync/http.h"
+
+namespace ragd::cluster {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string b64(const std::string& s) { return auth::base64_encode(s); }
+
+// etcd's gateway sends standard base64 with padding; auth/ decodes the URL
+// alphabet without it.
+Result<std::string> unb64(const std::string& s) {
+  std::string t;
+  t.reserve(s.size());
+  for (char c : s) {
+    if (c == '=') break;
+    t += c == '+' ? '-' : c == '/' ? '_' : c;
+  }
+  return auth::base64url_decode(t);
+}
+
+// The gateway writes int64 fields as JSON strings, and leaves out zeros.
+int64_t int_field(const Json& j, const char* name) {
+  auto it = j.find(name);
+  if (it == j.end()) return 0;
+  if (it->is_number_integer()) return it->get<int64_t>();
+  if (it->is_string()) {
+    try {
+      return std::stoll(it->get<std::string>());
+    } catch (const std::exception&) {
+      return 0;
+    }
+  }
+  return 0;
+}
+
+Result<Json> parse(const std::string& body, const std::string& what) {
+  Json j = Json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::unavailable("etcd " + what + ": not a JSON answer");
+  if (j.contains("error")) return Status::unavailable("etcd " + what + ": " + j["error"].dump());
+  return j;
+}
+
+Result<EtcdKeyValue> decode_kv(const Json& kv) {
+  EtcdKeyValue out;
+  RAGD_ASSIGN_OR_RETURN(out.key, unb64(kv.value("key", "")));
+  RAGD_ASSIGN_OR_RETURN(out.value, unb64(kv.value("value", "")));
+  out.mod_revision = int_field(kv, "mod_revision");
+  out.lease = int_field(kv, "lease");
+  return out;
+}
+
+}  // namespace
+
+Etcd::Etcd(std::vector<std::string> endpoints, long timeout_seconds) : endpoints_(std::move(endpoints)) {
+  sync::HttpOptions o;
+  o.timeout_seconds = timeout_seconds;
+  o.connect_timeout_seconds = std::min(timeout_seconds, 2L);
+  // Failover to the next endpoint is the retry; the callers retry on their
+  // own schedule (keepalives every ttl/3).
+  o.max_attempts = 1;
+  http_ = std::make_unique<sync::HttpClient>(o);
+}
+
+Etcd::~Etcd() = default;
+
+Result<std::string> Etcd::call(const std::string& path, const std::string& body) {
+  std::lock_guard lock(mu_);
+  Status last = Status::unavailable("no etcd endpoint configured");
+  for (const auto& e : endpoints_) {
+    auto r = http_->post_json(e + path, body);
+    if (r.is_ok()) return std::move(r->body);
+    last = r.status();
+  }
+  return Status::unavailable("etcd unreachable (" + last.message() + "); check the etcd URLs");
+}
+
+Result<int64_t> Etcd::lease_grant(int ttl_seconds) {
+  RAGD_ASSIGN_OR_RETURN(std::string body, call("/v3/lease/grant", Json{{"TTL", ttl_seconds}}.dump()));
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(body, "lease grant"));
+  const int64_t id = int_field(j, "ID");
+  if (id == 0) return Status::unavailable("etcd lease grant: no lease id in " + body.substr(0, 200));
+  return id;
+}
+
+Result<int64_t> Etcd::lease_keepalive(int64_t lease) {
+  RAGD_ASSIGN_OR_RETURN(std::string body, call("/v3/lease/keepalive", Json{{"ID", std::to_string(lease)}}.dump()));
+  // A streaming RPC: the gateway answers {"result": {...}} per message.
+  Json j = Json::parse(body.substr(0, body.find('\n')), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::unavailable("etcd lease keepalive: not a JSON answer");
+  if (j.contains("error")) return Status::unavailable("etcd lease keepalive: " + j["error"].dump());
+  const Json& r = j.contains("result") ? j["result"] : j;
+  return int_field(r, "TTL");
+}
+
+Status Etcd::put(const std::string& key, const std::string& value, int64_t lease) {
+  Json req{{"key", b64(key)}, {"value", b64(value)}};
+  if (lease != 0) req["lease"] = std::to_string(lease);
+  RAGD_ASSIGN_OR_RETURN(std::string body, call("/v3/kv/put", req.dump()));
+  return parse(body, "put").status();
+}
+
+Result<std::string> Etcd::put_if_absent(const std::string& key, const std::string& value) {
+  // create_revision == 0 means "no such key"; the gateway omits zero
+  // fields, so the compare names it explicitly as a string.
+  Json req{{"compare", Json::array({Json{{"key", b64(key)}, {"result", "EQUAL"}, {"target", "CREATE"},
+                                         {"create_revision", "0"}}})},
+           {"success", Json::array({Json{{"request_put", Json{{"key", b64(key)}, {"value", b64(value)}}}}})},
+           {"failure", Json::array({Json{{"request_range", Json{{"key", b64(key)}}}}})}};
+  RAGD_ASSIGN_OR_RETURN(std::string body, call("/v3/kv/txn", req.dump()));
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(body, "txn"));
+  if (j.value("succeeded", false)) return value;
+  for (const auto& r : j.value("responses", Json::array())) {
+    auto rr = r.find("response_range");
+    if (rr == r.end()) continue;
+    for (const auto& kv : rr->value("kvs", Json::array())) {
+      RAGD_ASSIGN_OR_RETURN(EtcdKeyValue got, decode_kv(kv));
+      return got.value;
+    }
+  }
+  return Status::unavailable("etcd txn on " + key + ": neither created nor found");
+}
+
+Result<EtcdRange> Etcd::range_prefix(const std::string& prefix) {
+  // range_end: the prefix with its last byte incremented (etcd's rule for
+  // "every key with this prefix").
+  std::string end = prefix;
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xFF) end.pop_back();
+  if (!end.empty()) end.back() = static_cast<char>(end.back() + 1);
+  Json req{{"key", b64(prefix)}, {"range_end", end.empty() ? b64(std::string(1, '\0')) : b64(end)}};
+  RAGD_ASSIGN_OR_RETURN(std::string body, call("/v3/kv/range", req.dump()));
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(body, "range"));
+  EtcdRange out;
+  out.revision = j.contains("header") ? int_field(j["header"], "revision") : 0;
+  for (const auto& kv : j.value("kvs", Json::array())) {
+    RAGD_ASSIGN_OR_RETURN(EtcdKeyValue got, decode_kv(kv));
+    out.kvs.push_back(std::move(got));
+  }
+  return out;
+}
+
+Status Etcd::remove(const std::string& key) {
+  RAGD_ASSIGN_OR_RETURN(std::string body, call("/v3/kv/deleterange", Json{{"key", b64(key)}}.dump()));
+  return parse(body, "delete").status();
+}
+
+}  // namespace ragd::cluster

@@ -1,0 +1,66 @@
+// etcd v3 through its JSON gRPC gateway (etcd 3.4: /v3/kv/*, /v3/lease/*;
+// keys and values base64), over sync/'s HttpClient (libcurl). Debian 12
+// ships no C/C++ etcd client; the gateway is etcd's documented API.
+//
+// Thread safety: every method may be called from many threads (one HTTP
+// client, behind a mutex).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "ragd/status.h"
+
+namespace ragd::sync {
+class HttpClient;
+}
+
+namespace ragd::cluster {
+
+struct EtcdKeyValue {
+  std::string key;
+  std::string value;
+  int64_t mod_revision = 0;
+  int64_t lease = 0;
+};
+
+struct EtcdRange {
+  std::vector<EtcdKeyValue> kvs;
+  int64_t revision = 0;  // the store's revision the answer was read at
+};
+
+class Etcd {
+ public:
+  // `endpoints`: client URLs; a request that fails on one is tried on the
+  // next. `timeout_seconds` bounds each HTTP request.
+  Etcd(std::vector<std::string> endpoints, long timeout_seconds);
+  ~Etcd();
+  Etcd(const Etcd&) = delete;
+  Etcd& operator=(const Etcd&) = delete;
+
+  // A lease of `ttl_seconds`; returns its id.
+  Result<int64_t> lease_grant(int ttl_seconds);
+  // Renews the lease once; returns the TTL left, 0 when it had expired.
+  Result<int64_t> lease_keepalive(int64_t lease);
+  // Puts `key` (bound to `lease` unless 0).
+  Status put(const std::string& key, const std::string& value, int64_t lease = 0);
+  // Puts `key` only when it does not exist (one transaction). Returns the
+  // value now stored: `value`, or what another writer put first.
+  Result<std::string> put_if_absent(const std::string& key, const std::string& value);
+  // Every key starting with `prefix`, in key order.
+  Result<EtcdRange> range_prefix(const std::string& prefix);
+  // Deletes `key` (absent is fine).
+  Status remove(const std::string& key);
+
+ private:
+  // POSTs `body` to `path` on the first endpoint that answers.
+  Result<std::string> call(const std::string& path, const std::string& body);
+  std::vector<std::string> endpoints_;
+  std::mutex mu_;
+  std::unique_ptr<sync::HttpClient> http_;  // guarded by mu_
+};
+
+}  // namespace ragd::cluster

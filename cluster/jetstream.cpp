@@ -1,0 +1,197 @@
+// libnats adapter: every natsStatus becomes a Status here.
+#include "cluster/jetstream.h"
+
+#include <nats/nats.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+namespace ragd::cluster {
+namespace {
+
+std::string nats_error(natsStatus s, jsErrCode code = static_cast<jsErrCode>(0)) {
+  std::string m = natsStatus_GetText(s);
+  const char* last = nats_GetLastError(nullptr);
+  if (last != nullptr && *last != '\0') m += std::string(": ") + last;
+  if (code != 0) m += " (JetStream error " + std::to_string(static_cast<int>(code)) + ")";
+  return m;
+}
+
+class NatsPullConsumer final : public PullConsumer {
+ public:
+  explicit NatsPullConsumer(natsSubscription* sub) : sub_(sub) {}
+  ~NatsPullConsumer() override {
+    natsMsgList_Destroy(&list_);
+    // Unsubscribing would delete the durable consumer; only let go of it.
+    natsSubscription_Destroy(sub_);
+  }
+
+  Result<std::vector<StreamMessage>> fetch(int max, int64_t timeout_ms) override {
+    natsMsgList_Destroy(&list_);
+    list_ = natsMsgList{};
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = natsSubscription_Fetch(&list_, sub_, max, timeout_ms, &code);
+    std::vector<StreamMessage> out;
+    if (s == NATS_TIMEOUT) return out;
+    if (s != NATS_OK) return Status::unavailable("fetching from JetStream: " + nats_error(s, code));
+    for (int i = 0; i < list_.Count; ++i) {
+      natsMsg* m = list_.Msgs[i];
+      jsMsgMetaData* meta = nullptr;
+      if (natsMsg_GetMetaData(&meta, m) != NATS_OK) continue;  // not a stream message (a status)
+      StreamMessage sm;
+      sm.stream_seq = meta->Sequence.Stream;
+      sm.data.assign(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
+      sm.index = static_cast<size_t>(i);
+      jsMsgMetaData_Destroy(meta);
+      out.push_back(std::move(sm));
+    }
+    return out;
+  }
+
+  Status ack(const StreamMessage& m) override {
+    if (m.index >= static_cast<size_t>(list_.Count)) return Status::invalid_argument("ack of a message not fetched");
+    natsStatus s = natsMsg_Ack(list_.Msgs[m.index], nullptr);
+    if (s != NATS_OK) return Status::unavailable("acknowledging to JetStream: " + nats_error(s));
+    return Status::ok();
+  }
+
+ private:
+  natsSubscription* sub_;
+  natsMsgList list_{};
+};
+
+class NatsJetStream final : public JetStream {
+ public:
+  NatsJetStream(natsConnection* nc, jsCtx* js) : nc_(nc), js_(js) {}
+  ~NatsJetStream() override {
+    jsCtx_Destroy(js_);
+    natsConnection_Destroy(nc_);
+  }
+
+  Status ensure_stream(const std::string& stream, const std::string& subject, int replicas) override {
+    jsStreamInfo* si = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, &code);
+    if (s == NATS_OK) {
+      jsStreamInfo_Destroy(si);
+      return Status::ok();
+    }
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char* subjects[] = {subject.c_str()};
+    cfg.Name = stream.c_str();
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = replicas;
+    s = js_AddStream(&si, js_, &cfg, nullptr, &code);
+    if (s == NATS_OK) {
+      jsStreamInfo_Destroy(si);
+      return Status::ok();
+    }
+    // Another node may have created it meanwhile.
+    if (js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, nullptr) == NATS_OK) {
+      jsStreamInfo_Destroy(si);
+      return Status::ok();
+    }
+    return Status::unavailable("creating JetStream stream " + stream + " (" + std::to_string(replicas) +
+                               " replicas; that many NATS servers must run with -js): " + nats_error(s, code));
+  }
+
+  Result<uint64_t> publish(const std::string& subject, const std::string& msg_id, std::string_view data,
+                           int64_t timeout_ms) override {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    std::string last;
+    for (;;) {
+      const int64_t left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               deadline - std::chrono::steady_clock::now()).count();
+      if (left <= 0) break;
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MsgId = msg_id.c_str();
+      po.MaxWait = std::min<int64_t>(left, 2000);
+      jsPubAck* pa = nullptr;
+      jsErrCode code = static_cast<jsErrCode>(0);
+      natsStatus s = js_Publish(&pa, js_, subject.c_str(), data.data(), static_cast<int>(data.size()), &po, &code);
+      if (s == NATS_OK) {
+        const uint64_t seq = pa->Sequence;
+        jsPubAck_Destroy(pa);
+        return seq;
+      }
+      last = nats_error(s, code);
+      // No responders / not connected: the stream's leader is being elected
+      // or the connection is reconnecting. Retry with the same id.
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(100, std::max<int64_t>(left, 1))));
+    }
+    return Status::unavailable("JetStream did not acknowledge the write within " + std::to_string(timeout_ms) +
+                               " ms (" + last + "); check the NATS servers");
+  }
+
+  Result<std::unique_ptr<PullConsumer>> consume(const std::string& stream, const std::string& subject,
+                                                const std::string& durable, uint64_t start_seq) override {
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_DeleteConsumer(js_, stream.c_str(), durable.c_str(), nullptr, &code);
+    if (s != NATS_OK && code != JSConsumerNotFoundErr && s != NATS_NOT_FOUND) {
+      return Status::unavailable("resetting consumer " + durable + " of " + stream + ": " + nats_error(s, code));
+    }
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = stream.c_str();
+    so.ManualAck = true;
+    so.Config.Durable = durable.c_str();
+    so.Config.AckPolicy = js_AckExplicit;
+    so.Config.DeliverPolicy = start_seq <= 1 ? js_DeliverAll : js_DeliverByStartSequence;
+    so.Config.OptStartSeq = start_seq <= 1 ? 0 : start_seq;
+    natsSubscription* sub = nullptr;
+    code = static_cast<jsErrCode>(0);
+    s = js_PullSubscribe(&sub, js_, subject.c_str(), durable.c_str(), nullptr, &so, &code);
+    if (s != NATS_OK) {
+      return Status::unavailable("subscribing " + durable + " to " + stream + ": " + nats_error(s, code));
+    }
+    return std::unique_ptr<PullConsumer>(std::make_unique<NatsPullConsumer>(sub));
+  }
+
+  Result<uint64_t> last_sequence(const std::string& stream) override {
+    jsStreamInfo* si = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, &code);
+    if (s != NATS_OK) return Status::unavailable("reading stream " + stream + ": " + nats_error(s, code));
+    const uint64_t last = si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
+    return last;
+  }
+
+ private:
+  natsConnection* nc_;
+  jsCtx* js_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::string>& urls,
+                                                      const std::string& client_name) {
+  natsOptions* opts = nullptr;
+  if (natsOptions_Create(&opts) != NATS_OK) return Status::internal("natsOptions_Create failed");
+  std::vector<const char*> servers;
+  for (const auto& u : urls) servers.push_back(u.c_str());
+  natsStatus s = natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
+  if (s == NATS_OK) s = natsOptions_SetName(opts, client_name.c_str());
+  // A node outlives NATS restarts: reconnect for ever, quickly.
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
+  if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2000);
+  natsConnection* nc = nullptr;
+  if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
+  natsOptions_Destroy(opts);
+  if (s != NATS_OK) return Status::unavailable("connecting to NATS: " + nats_error(s) + "; check the nats URLs");
+  jsCtx* js = nullptr;
+  s = natsConnection_JetStream(&js, nc, nullptr);
+  if (s != NATS_OK) {
+    natsConnection_Destroy(nc);
+    return Status::unavailable("JetStream context: " + nats_error(s));
+  }
+  return std::unique_ptr<JetStream>(std::make_unique<NatsJetStream>(nc, js));
+}
+
+}  // namespace ragd::cluster

@@ -1,0 +1,63 @@
+// The cluster's log: NATS JetStream through libnats (the only file that
+// includes it is jetstream.cpp). One stream per shard, replicated by
+// JetStream's own Raft groups; ragd keeps no log of its own.
+//
+// Thread safety: JetStream's methods may be called from many threads (the
+// libnats connection is thread-safe). A PullConsumer is used by one thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ragd/status.h"
+
+namespace ragd::cluster {
+
+// One fetched message; `index` names it to PullConsumer::ack().
+struct StreamMessage {
+  uint64_t stream_seq = 0;
+  std::string data;
+  size_t index = 0;
+};
+
+class PullConsumer {
+ public:
+  virtual ~PullConsumer() = default;
+  // Up to `max` messages, waiting at most `timeout_ms` for the first; an
+  // empty list when none came. Acks of the previous fetch must be done.
+  virtual Result<std::vector<StreamMessage>> fetch(int max, int64_t timeout_ms) = 0;
+  // Acknowledges a message of the last fetch (fire and forget: a lost ack
+  // only means a redelivery, which the applier skips by sequence).
+  virtual Status ack(const StreamMessage& m) = 0;
+};
+
+class JetStream {
+ public:
+  // Connects to any of `urls` (and follows the cluster's other servers),
+  // reconnecting for ever in the background. kUnavailable when none answers.
+  static Result<std::unique_ptr<JetStream>> connect(const std::vector<std::string>& urls,
+                                                    const std::string& client_name);
+  virtual ~JetStream() = default;
+
+  // Creates the stream (file storage, `replicas`) unless it exists.
+  virtual Status ensure_stream(const std::string& stream, const std::string& subject, int replicas) = 0;
+  // Publishes with the Nats-Msg-Id header `msg_id` and waits for the
+  // stream's acknowledgement (stored on a quorum of its replicas), retrying
+  // with the same id until `timeout_ms` (JetStream drops the duplicates).
+  // Returns the message's stream sequence; kUnavailable when no ack came.
+  virtual Result<uint64_t> publish(const std::string& subject, const std::string& msg_id, std::string_view data,
+                                   int64_t timeout_ms) = 0;
+  // The durable pull consumer `durable` of `stream`, (re)created to start
+  // at `start_seq` with explicit acks: the applier's own position (kept in
+  // its store) decides where delivery starts, so a wiped store replays the
+  // stream and a consumer left ahead of the store cannot skip messages.
+  virtual Result<std::unique_ptr<PullConsumer>> consume(const std::string& stream, const std::string& subject,
+                                                        const std::string& durable, uint64_t start_seq) = 0;
+  // The last sequence stored in the stream (0 when empty).
+  virtual Result<uint64_t> last_sequence(const std::string& stream) = 0;
+};
+
+}  // namespace ragd::cluster

@@ -1,0 +1,23 @@
+// What a shard's stream carries: one write per message, a whole normalised
+// Document (every field, so each replica computes the same content hash) or
+// a delete by id. JSON, so a message can be read with `nats stream view`.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "ragd/document.h"
+#include "ragd/status.h"
+
+namespace ragd::cluster {
+
+struct WriteMessage {
+  bool remove = false;  // true: delete `doc.id`; the other fields are empty
+  Document doc;
+};
+
+std::string encode_message(const WriteMessage& m);
+// kInvalidArgument for anything that is not a message encode_message() made.
+Result<WriteMessage> decode_message(std::string_view bytes);
+
+}  // namespace ragd::cluster

@@ -1,0 +1,340 @@
+// Joining, membership, the write path and the appliers. The read path is in
+// coordinator.cpp.
+#include "cluster/node.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "auth/crypto.h"
+#include "cluster/etcd.h"
+#include "cluster/jetstream.h"
+#include "cluster/message.h"
+#include "cluster/shard.h"
+#include "index/store.h"
+#include "ingest/chunker.h"
+#include "ingest/limits.h"
+
+namespace ragd::cluster {
+namespace {
+
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+
+spdlog::logger& log() {
+  static std::shared_ptr<spdlog::logger> logger = [] {
+    if (auto existing = spdlog::get("ragd.cluster")) return existing;
+    auto l = spdlog::default_logger()->clone("ragd.cluster");
+    spdlog::register_logger(l);
+    return l;
+  }();
+  return *logger;
+}
+
+// The applied sequence of a shard's store, written with each document.
+constexpr const char* kAppliedKey = "cluster:applied";
+
+std::string stream_name(const ClusterOptions& o, uint32_t s) { return o.name + "_S" + std::to_string(s); }
+std::string stream_subject(const ClusterOptions& o, uint32_t s) {
+  return "ragd." + o.name + ".shard." + std::to_string(s);
+}
+
+}  // namespace
+
+ShardMap deal_shard_map(const std::vector<std::string>& nodes, uint32_t shards, uint32_t per_shard) {
+  ShardMap m;
+  m.replicas.resize(shards);
+  const size_t n = nodes.size();
+  const size_t r = std::min<size_t>(per_shard, n);
+  for (uint32_t s = 0; s < shards; ++s) {
+    for (size_t i = 0; i < r; ++i) m.replicas[s].push_back(nodes[(s + i) % n]);
+  }
+  return m;
+}
+
+std::string shard_map_to_json(const ShardMap& m) { return Json{{"replicas", m.replicas}}.dump(); }
+
+Result<ShardMap> shard_map_from_json(const std::string& text, uint32_t shards) {
+  Json j = Json::parse(text, nullptr, false);
+  ShardMap m;
+  try {
+    if (j.is_discarded()) throw std::invalid_argument("not JSON");
+    m.replicas = j.at("replicas").get<std::vector<std::vector<std::string>>>();
+  } catch (const std::exception& e) {
+    return Status::corruption(std::string("the shard map in etcd is malformed: ") + e.what());
+  }
+  if (m.replicas.size() != shards) {
+    return Status::failed_precondition("the shard map in etcd has " + std::to_string(m.replicas.size()) +
+                                       " shards, the cluster file says " + std::to_string(shards) +
+                                       "; the shard count is fixed for a cluster's life");
+  }
+  return m;
+}
+
+std::string shard_collection(uint32_t s) { return "shard-" + std::to_string(s); }
+std::string etcd_prefix(const ClusterOptions& o) { return "/ragd/" + o.name + "/"; }
+
+Node::Node(ClusterOptions options, Collections& collections)
+    : options_(std::move(options)), collections_(collections) {}
+
+Result<std::unique_ptr<Node>> Node::start(ClusterOptions options, Collections& collections) {
+  RAGD_RETURN_IF_ERROR(check_cluster_options(options));
+  std::unique_ptr<Node> node(new Node(std::move(options), collections));
+  RAGD_RETURN_IF_ERROR(node->join());
+  return node;
+}
+
+Status Node::join() {
+  const ClusterOptions& o = options_;
+  RAGD_ASSIGN_OR_RETURN(js_, JetStream::connect(o.nats, "ragd-" + o.node_id));
+  etcd_ = std::make_unique<Etcd>(o.etcd, 5);
+  RAGD_ASSIGN_OR_RETURN(std::string nonce, auth::random_bytes(6));
+  write_nonce_ = o.node_id + "-" + auth::hex_encode(nonce);
+  // A JetStream cluster that has just started needs a few seconds to
+  // elect its meta leader before it can create replicated streams.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.join_timeout_seconds);
+  for (uint32_t s = 0; s < o.shards; ++s) {
+    for (;;) {
+      Status st = js_->ensure_stream(stream_name(o, s), stream_subject(o, s), o.stream_replicas);
+      if (st.is_ok()) break;
+      if (std::chrono::steady_clock::now() >= deadline) return st;
+      std::this_thread::sleep_for(250ms);
+    }
+  }
+  // The shard map: the first node up writes the one dealt from the file;
+  // everyone reads whatever is there (its revision names the version).
+  const std::string map_key = etcd_prefix(o) + "shardmap";
+  RAGD_ASSIGN_OR_RETURN(std::string stored,
+                        etcd_->put_if_absent(map_key, shard_map_to_json(deal_shard_map(o.nodes, o.shards,
+                                                                                       o.shard_replicas))));
+  RAGD_ASSIGN_OR_RETURN(map_, shard_map_from_json(stored, o.shards));
+  RAGD_ASSIGN_OR_RETURN(EtcdRange got, etcd_->range_prefix(map_key));
+  for (const auto& kv : got.kvs) {
+    if (kv.key == map_key) map_.revision = kv.mod_revision;
+  }
+  // Liveness: this node's URL under a lease that keepalive_loop renews.
+  RAGD_ASSIGN_OR_RETURN(lease_, etcd_->lease_grant(o.lease_ttl_seconds));
+  if (!o.advertise.empty()) RAGD_RETURN_IF_ERROR(set_advertise(o.advertise));
+  // Open the owned shards' stores before any applier runs, so a failure
+  // is reported here rather than in a thread.
+  for (uint32_t s = 0; s < o.shards; ++s) {
+    const auto& r = map_.replicas[s];
+    if (std::find(r.begin(), r.end(), o.node_id) == r.end()) continue;
+    auto svc = collections_.get(shard_collection(s));
+    if (!svc.is_ok() && svc.status().code() == StatusCode::kNotFound) svc = collections_.create(shard_collection(s));
+    if (!svc.is_ok()) return svc.status().with_context("opening the store of shard " + std::to_string(s));
+    std::lock_guard lock(status_mu_);
+    status_[s].shard = s;
+  }
+  keepalive_ = std::thread([this] { keepalive_loop(); });
+  std::vector<uint32_t> owned;
+  {
+    std::lock_guard lock(status_mu_);
+    for (const auto& [s, st] : status_) owned.push_back(s);
+  }
+  for (uint32_t s : owned) appliers_.emplace_back([this, s] { apply_loop(s); });
+  log().info("node {} joined cluster {}: {} shards, owns {}, shard map revision {}", o.node_id, o.name, o.shards,
+             owned.size(), map_.revision);
+  return Status::ok();
+}
+
+Status Node::set_advertise(const std::string& url) {
+  std::lock_guard lock(lease_mu_);
+  RAGD_RETURN_IF_ERROR(etcd_->put(etcd_prefix(options_) + "nodes/" + options_.node_id, url, lease_));
+  advertise_ = url;
+  return Status::ok();
+}
+
+Node::~Node() {
+  stop_ = true;
+  for (auto& t : appliers_) t.join();
+  if (keepalive_.joinable()) keepalive_.join();
+}
+
+void Node::keepalive_loop() {
+  const auto every = std::chrono::milliseconds(options_.lease_ttl_seconds * 1000 / 3);
+  auto next = std::chrono::steady_clock::now() + every;
+  while (!stop_) {
+    if (std::chrono::steady_clock::now() < next) {
+      std::this_thread::sleep_for(50ms);
+      continue;
+    }
+    next = std::chrono::steady_clock::now() + every;
+    int64_t lease;
+    std::string url;
+    {
+      std::lock_guard lock(lease_mu_);
+      lease = lease_;
+      url = advertise_;
+    }
+    auto ttl = etcd_->lease_keepalive(lease);
+    if (ttl.is_ok() && *ttl > 0) continue;
+    if (!ttl.is_ok()) {
+      log().warn("node {}: renewing its etcd lease failed: {}", options_.node_id, ttl.status().to_string());
+      continue;
+    }
+    // Expired (etcd was away longer than the TTL): register again.
+    auto fresh = etcd_->lease_grant(options_.lease_ttl_seconds);
+    if (!fresh.is_ok()) continue;
+    if (url.empty() || etcd_->put(etcd_prefix(options_) + "nodes/" + options_.node_id, url, *fresh).is_ok()) {
+      std::lock_guard lock(lease_mu_);
+      lease_ = *fresh;
+      log().info("node {}: lease had expired; registered again", options_.node_id);
+    }
+  }
+}
+
+Result<uint64_t> Node::publish(const Document& doc, bool remove) {
+  const uint32_t s = shard_of(doc.id, options_.shards);
+  WriteMessage m;
+  m.remove = remove;
+  m.doc = doc;
+  // Nats-Msg-Id: the id and content hash (as issue 15 proposes) plus this
+  // write's own number. JetStream drops a message whose id it saw within
+  // its duplicate window, so id + hash alone would drop the third write of
+  // "put A, delete A, put A again" made within two minutes; the write
+  // number keeps the de-duplication to what it is for: our own retries of
+  // one publish (publish() resends the same id after a lost ack).
+  const std::string id = auth::hex_encode(auth::sha256(doc.id)).substr(0, 32) + ":" +
+                         (remove ? std::string("delete") : auth::hex_encode(Store::content_hash(doc)).substr(0, 32)) +
+                         ":" + write_nonce_ + "-" + std::to_string(++write_counter_);
+  return js_->publish(stream_subject(options_, s), id, encode_message(m), options_.publish_timeout_ms);
+}
+
+IngestStats Node::write(std::vector<Document> docs) {
+  IngestStats st;
+  const DocumentLimits limits;
+  for (auto& d : docs) {
+    ++st.seen;
+    Status ok = normalize_document(d);
+    if (ok.is_ok()) ok = check_metadata_limits(d, limits);
+    if (ok.is_ok() && d.id.size() > kMaxDocumentIdBytes) ok = Status::invalid_argument("id too long");
+    if (!ok.is_ok()) {
+      ++st.failed;
+      st.errors.push_back((d.id.empty() ? d.origin : d.id) + ": " + ok.to_string());
+      continue;
+    }
+    auto seq = publish(d, false);
+    if (!seq.is_ok()) {
+      st.store_error = seq.status();
+      break;
+    }
+    ++st.ingested;
+  }
+  return st;
+}
+
+Status Node::remove(const std::string& doc_id) {
+  if (doc_id.empty() || doc_id.size() > kMaxDocumentIdBytes) return Status::invalid_argument("bad document id");
+  Document d;
+  d.id = doc_id;
+  return publish(d, true).status();
+}
+
+std::vector<ShardStatus> Node::shard_status() const {
+  std::lock_guard lock(status_mu_);
+  std::vector<ShardStatus> out;
+  for (const auto& [s, st] : status_) out.push_back(st);
+  return out;
+}
+
+void Node::apply_loop(uint32_t shard) {
+  auto svc = collections_.get(shard_collection(shard));
+  if (!svc.is_ok()) {
+    log().error("shard {}: cannot open its store: {}", shard, svc.status().to_string());
+    return;
+  }
+  ServiceContext& ctx = **svc;
+  Store& store = ctx.store();
+  auto note = [&](uint64_t applied, const Status& err) {
+    std::lock_guard lock(status_mu_);
+    ShardStatus& st = status_[shard];
+    st.applied = applied;
+    if (!err.is_ok()) {
+      ++st.failures;
+      st.last_error = err.to_string();
+    }
+  };
+  std::unique_ptr<Ingestor> ingestor;
+  std::unique_ptr<PullConsumer> consumer;
+  uint64_t applied = 0;
+  const std::string durable = options_.node_id + "_s" + std::to_string(shard);
+  while (!stop_) {
+    if (!consumer) {
+      // The store's applied sequence is the truth: (re)start delivery right
+      // after it. Read again after every failure, since a failed write left
+      // it where it was.
+      auto got = store.get_state(kAppliedKey);
+      if (!got.is_ok()) {
+        note(applied, got.status());
+        std::this_thread::sleep_for(500ms);
+        continue;
+      }
+      try {
+        applied = got->empty() ? 0 : std::stoull(*got);
+      } catch (const std::exception&) {
+        note(applied, Status::corruption("shard " + std::to_string(shard) + ": applied sequence '" + *got +
+                                         "' is not a number; wipe the shard's store to replay its stream"));
+        std::this_thread::sleep_for(5s);
+        continue;
+      }
+      note(applied, Status::ok());
+      auto c = js_->consume(stream_name(options_, shard), stream_subject(options_, shard), durable, applied + 1);
+      if (!c.is_ok()) {
+        note(applied, c.status());
+        std::this_thread::sleep_for(500ms);
+        continue;
+      }
+      consumer = std::move(c).value();
+    }
+    auto msgs = consumer->fetch(64, 500);
+    if (!msgs.is_ok()) {
+      note(applied, msgs.status());
+      consumer.reset();
+      std::this_thread::sleep_for(200ms);
+      continue;
+    }
+    for (const auto& m : *msgs) {
+      if (stop_) break;
+      if (m.stream_seq <= applied) {  // a redelivery of what the store already holds
+        (void)consumer->ack(m);
+        continue;
+      }
+      const StateWrite state{kAppliedKey, std::to_string(m.stream_seq)};
+      Status s;
+      auto decoded = decode_message(m.data);
+      if (!decoded.is_ok()) {
+        // Not ours to fix by retrying: skip it, but keep the position.
+        log().error("shard {}: message {} skipped: {}", shard, m.stream_seq, decoded.status().to_string());
+        s = store.put_state(state.key, state.value);
+      } else if (decoded->remove) {
+        s = store.remove(decoded->doc.id, state).status();
+      } else {
+        const Embedder* e = ctx.embedder();
+        if (e == nullptr) {
+          s = Status::failed_precondition("no encoder loaded");
+        } else {
+          if (!ingestor) ingestor = std::make_unique<Ingestor>(store, *e, ctx.options().ingest);
+          s = ingestor->add_with_state(std::move(decoded->doc), state);
+        }
+      }
+      if (!s.is_ok()) {
+        // Not applied and not acknowledged: start again from the store's
+        // position after a pause (JetStream keeps the message).
+        log().warn("shard {}: applying message {} failed, retrying: {}", shard, m.stream_seq, s.to_string());
+        note(applied, s);
+        consumer.reset();
+        ingestor.reset();
+        std::this_thread::sleep_for(500ms);
+        break;
+      }
+      applied = m.stream_seq;
+      note(applied, Status::ok());
+      (void)consumer->ack(m);
+    }
+  }
+}
+
+}  // namespace ragd::cluster

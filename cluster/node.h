@@ -1,0 +1,121 @@
+// A ragd node in a cluster (cluster/README.md): the write path publishes to
+// the shard's JetStream stream, appliers materialise the owned shards into
+// local stores, membership and the shard map live in etcd, and any node
+// coordinates a search across one live replica per shard.
+//
+// Thread safety: every public method may be called from many threads.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster/options.h"
+#include "ingest/pipeline.h"
+#include "ragd/document.h"
+#include "ragd/status.h"
+#include "service/collections.h"
+
+namespace ragd::cluster {
+
+class JetStream;
+class Etcd;
+
+// The revisioned shard map: replicas[shard] = the node ids that
+// materialise it. Written once to etcd (first node up), read by all.
+struct ShardMap {
+  int64_t revision = 0;  // etcd mod_revision of the map key
+  std::vector<std::vector<std::string>> replicas;
+};
+
+// Deals `shards` shards round-robin over `nodes`, `per_shard` replicas each
+// (capped at nodes.size()): shard s goes to nodes s, s+1, ... (mod N).
+ShardMap deal_shard_map(const std::vector<std::string>& nodes, uint32_t shards, uint32_t per_shard);
+std::string shard_map_to_json(const ShardMap& m);
+Result<ShardMap> shard_map_from_json(const std::string& text, uint32_t shards);
+
+// The collection that holds shard `s` on a node ("shard-<s>").
+std::string shard_collection(uint32_t s);
+// The etcd key prefix of the cluster ("/ragd/<name>/").
+std::string etcd_prefix(const ClusterOptions& o);
+
+struct ShardStatus {
+  uint32_t shard = 0;
+  uint64_t applied = 0;   // last stream sequence written to the local store
+  uint64_t failures = 0;  // apply attempts that failed (retried)
+  std::string last_error;
+};
+
+class Node {
+ public:
+  // Joins the cluster: connects to NATS and etcd, creates the shards'
+  // streams, writes the shard map unless one exists, registers this node
+  // under a lease, opens the owned shards' stores (collections "shard-<s>"
+  // of `collections`) and starts one applier thread per owned shard.
+  // kUnavailable when NATS or etcd cannot be reached.
+  static Result<std::unique_ptr<Node>> start(ClusterOptions options, Collections& collections);
+  // Stops the appliers and the lease keepalive (the lease then expires).
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // The write path. Each document is normalised, checked against the
+  // ingest limits and published to its shard's stream; a document counts as
+  // ingested once JetStream acknowledged it (durable on a quorum). The first
+  // publish that fails stops the call: its status is in store_error
+  // (kUnavailable, HTTP 503), the documents before it stay acknowledged.
+  IngestStats write(std::vector<Document> docs);
+  // Publishes the deletion of `doc_id`; ok once acknowledged.
+  Status remove(const std::string& doc_id);
+
+  // The read path: POSTs `body` (a /v1/search request) to
+  // /v1/collections/shard-<s>/search on one live replica per shard (the next
+  // replica when one fails), then merges the hits by score and keeps the
+  // best `k`. `authorization` is passed on. kUnavailable when a shard has no
+  // replica that answers: never a partial result.
+  Result<std::string> search(const std::string& body, size_t k, const std::string& authorization);
+
+  // Registers this node's URL (under its lease) when the cluster file left
+  // `advertise` empty: `serve` calls it once it knows the port it bound.
+  Status set_advertise(const std::string& url);
+
+  // For /v1/stats: the node, the shard map and each owned shard's applier.
+  const ClusterOptions& options() const { return options_; }
+  ShardMap shard_map() const { return map_; }
+  std::vector<ShardStatus> shard_status() const;
+
+ private:
+  Node(ClusterOptions options, Collections& collections);
+  Status join();
+  void keepalive_loop();
+  void apply_loop(uint32_t shard);
+  Result<uint64_t> publish(const Document& doc, bool remove);
+  // Node id -> advertised URL of the nodes whose lease is alive.
+  Result<std::map<std::string, std::string>> live_nodes();
+
+  ClusterOptions options_;
+  Collections& collections_;
+  std::unique_ptr<JetStream> js_;
+  std::unique_ptr<Etcd> etcd_;
+  ShardMap map_;  // fixed after join()
+  std::string write_nonce_;  // per process: part of each Nats-Msg-Id
+  std::atomic<uint64_t> write_counter_{0};
+  int64_t lease_ = 0;     // guarded by lease_mu_
+  std::string advertise_;  // guarded by lease_mu_; "" until known
+  std::mutex lease_mu_;
+  std::atomic<bool> stop_{false};
+  std::thread keepalive_;
+  std::vector<std::thread> appliers_;
+  mutable std::mutex status_mu_;
+  std::map<uint32_t, ShardStatus> status_;  // guarded by status_mu_
+  std::mutex live_mu_;
+  std::map<std::string, std::string> live_;  // guarded by live_mu_
+  int64_t live_read_ms_ = 0;                 // guarded by live_mu_
+};
+
+}  // namespace ragd::cluster

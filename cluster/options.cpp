@@ -1,0 +1,96 @@
+// The --cluster file: top-level keys only, read with sync/'s TOML reader so
+// errors carry "file:line".
+#include <cctype>
+#include <stdexcept>
+#include <string>
+
+#include "cluster/options.h"
+#include "sync/toml_items.h"
+
+namespace ragd::cluster {
+namespace {
+
+bool valid_name(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
+  }
+  return true;
+}
+
+long to_long(const sync::TomlItem& it, const std::string& where, long lo, long hi) {
+  if (it.inputs.size() != 1) throw std::invalid_argument(where + ": '" + it.name + "' expects one number");
+  size_t used = 0;
+  long v = 0;
+  try {
+    v = std::stol(it.inputs[0], &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != it.inputs[0].size() || v < lo || v > hi) {
+    throw std::invalid_argument(where + ": '" + it.name + "' must be a whole number from " + std::to_string(lo) +
+                                " to " + std::to_string(hi) + ", got '" + it.inputs[0] + "'");
+  }
+  return v;
+}
+
+std::string to_string(const sync::TomlItem& it, const std::string& where) {
+  if (it.inputs.size() != 1) throw std::invalid_argument(where + ": '" + it.name + "' expects one string");
+  return it.inputs[0];
+}
+
+}  // namespace
+
+Status check_cluster_options(const ClusterOptions& o) {
+  if (!valid_name(o.name)) return Status::invalid_argument("cluster name must be 1-64 characters of [A-Za-z0-9_-]");
+  if (!valid_name(o.node_id)) return Status::invalid_argument("node_id must be 1-64 characters of [A-Za-z0-9_-]");
+  if (!o.advertise.empty() && o.advertise.rfind("http://", 0) != 0 && o.advertise.rfind("https://", 0) != 0) {
+    return Status::invalid_argument("advertise must be the node's http:// or https:// base URL");
+  }
+  if (o.nats.empty()) return Status::invalid_argument("nats: name at least one NATS server URL");
+  if (o.etcd.empty()) return Status::invalid_argument("etcd: name at least one etcd client URL");
+  bool listed = false;
+  for (const auto& n : o.nodes) {
+    if (!valid_name(n)) return Status::invalid_argument("nodes: '" + n + "' is not a valid node id");
+    listed = listed || n == o.node_id;
+  }
+  if (!listed) return Status::invalid_argument("nodes: must list this node's id '" + o.node_id + "'");
+  if (o.shards == 0 || o.shards > 4096) return Status::invalid_argument("shards must be 1-4096");
+  if (o.shard_replicas == 0) return Status::invalid_argument("shard_replicas must be at least 1");
+  if (o.stream_replicas != 1 && o.stream_replicas != 3 && o.stream_replicas != 5) {
+    return Status::invalid_argument("stream_replicas must be 1, 3 or 5");
+  }
+  return Status::ok();
+}
+
+Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
+  RAGD_ASSIGN_OR_RETURN(std::string text, sync::read_config_file(file.string()));
+  RAGD_ASSIGN_OR_RETURN(auto items, sync::read_toml_items(text, file.string()));
+  ClusterOptions o;
+  try {
+    for (const auto& it : items) {
+      const std::string where = file.string() + ":" + std::to_string(it.line);
+      if (!it.parents.empty()) throw std::invalid_argument(where + ": the cluster file has no tables");
+      if (it.name == "name") o.name = to_string(it, where);
+      else if (it.name == "node_id") o.node_id = to_string(it, where);
+      else if (it.name == "advertise") o.advertise = to_string(it, where);
+      else if (it.name == "nats") o.nats = it.inputs;
+      else if (it.name == "etcd") o.etcd = it.inputs;
+      else if (it.name == "nodes") o.nodes = it.inputs;
+      else if (it.name == "shards") o.shards = static_cast<uint32_t>(to_long(it, where, 1, 4096));
+      else if (it.name == "shard_replicas") o.shard_replicas = static_cast<uint32_t>(to_long(it, where, 1, 64));
+      else if (it.name == "stream_replicas") o.stream_replicas = static_cast<int>(to_long(it, where, 1, 5));
+      else if (it.name == "lease_ttl_seconds") o.lease_ttl_seconds = static_cast<int>(to_long(it, where, 2, 600));
+      else if (it.name == "publish_timeout_ms") o.publish_timeout_ms = to_long(it, where, 100, 600000);
+      else if (it.name == "join_timeout_seconds") o.join_timeout_seconds = static_cast<int>(to_long(it, where, 1, 3600));
+      else if (it.name == "search_timeout_seconds") o.search_timeout_seconds = to_long(it, where, 1, 600);
+      else throw std::invalid_argument(where + ": unknown key '" + it.name + "'");
+    }
+  } catch (const std::invalid_argument& e) {
+    return Status::invalid_argument(e.what());
+  }
+  RAGD_RETURN_IF_ERROR(check_cluster_options(o).with_context(file.string()));
+  return o;
+}
+
+}  // namespace ragd::cluster

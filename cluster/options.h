@@ -1,0 +1,70 @@
+// ClusterOptions: how `ragd serve --cluster FILE` joins a cluster
+// (cluster/README.md). The file is TOML, read with CLI11's reader:
+//
+//   name = "ragd"
+//   node_id = "n1"
+//   advertise = "http://127.0.0.1:8081"
+//   nats = ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]
+//   etcd = ["http://127.0.0.1:2379"]
+//   nodes = ["n1", "n2", "n3"]
+//   shards = 8
+//   shard_replicas = 2
+//   stream_replicas = 3
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "ragd/status.h"
+
+namespace ragd::cluster {
+
+struct ClusterOptions {
+  // Cluster name: prefixes the JetStream streams ("<NAME>_S<shard>") and
+  // the etcd keys ("/ragd/<name>/"). [A-Za-z0-9_-]. Default: "ragd".
+  std::string name = "ragd";
+  // This node's id, one of `nodes`. Required.
+  std::string node_id;
+  // The base URL other nodes reach this node's HTTP API at. Default: ""
+  // = http://<--listen host>:<bound port> (`serve` fills it in once bound;
+  // set it when listening on 0.0.0.0 or behind NAT).
+  std::string advertise;
+  // NATS server URLs (any subset of the JetStream cluster). Required.
+  std::vector<std::string> nats;
+  // etcd client URLs (any member; the first that answers is used). Required.
+  std::vector<std::string> etcd;
+  // Every node of the cluster, in the order the shard map is dealt from.
+  // Required; the map is written once to etcd by the first node up.
+  std::vector<std::string> nodes;
+  // Shards documents are hashed to (cluster/shard.h). Fixed for the
+  // cluster's life. Default: 8.
+  uint32_t shards = 8;
+  // ragd nodes that materialise each shard (capped at nodes.size()).
+  // Default: 2.
+  uint32_t shard_replicas = 2;
+  // JetStream replicas of each shard's stream (1, 3 or 5; needs that many
+  // NATS servers). A write is acknowledged once a quorum holds it.
+  // Default: 3.
+  int stream_replicas = 3;
+  // etcd lease of a node's liveness key, seconds: a node that stops
+  // renewing leaves the read path within this time. Default: 5.
+  int lease_ttl_seconds = 5;
+  // How long a write waits for JetStream's acknowledgement, ms. Default: 5000.
+  int64_t publish_timeout_ms = 5000;
+  // How long joining may wait for the JetStream cluster to create the
+  // shards' streams (a fresh cluster elects its leaders first), s.
+  // Default: 30.
+  int join_timeout_seconds = 30;
+  // How long a shard's search may take on a replica before it fails, s.
+  // Default: 10.
+  long search_timeout_seconds = 10;
+};
+
+// Reads and checks the file; errors name the file and key.
+Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file);
+// Checks the fields (required ones present, counts in range).
+Status check_cluster_options(const ClusterOptions& o);
+
+}  // namespace ragd::cluster

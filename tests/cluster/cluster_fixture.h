@@ -1,0 +1,240 @@
+// A cluster on loopback for the tests: three nats-server processes in one
+// JetStream cluster, one etcd member, and `ragd serve --cluster` nodes, all
+// started and killed by the test (tests/api/test_support.h for the ragd
+// side). Skips when nats-server or etcd is not installed.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cluster/node.h"
+#include "cluster/shard.h"
+#include "tests/api/test_support.h"
+
+namespace ragd::test {
+
+// A loopback port nobody listens on right now (bind to 0, read, close).
+inline uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+inline bool port_open(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+inline std::string find_binary(const std::vector<std::string>& candidates) {
+  for (const auto& c : candidates) {
+    if (fs::exists(c)) return c;
+  }
+  return "";
+}
+
+// A child process with its output in `log`; SIGKILLed when destroyed.
+class Child {
+ public:
+  Child() = default;
+  ~Child() { kill_hard(); }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  void start(std::vector<std::string> argv, const fs::path& log) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+  }
+  void kill_hard() { kill_and_reap(pid_); }
+  bool running() const { return pid_ > 0; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+inline bool wait_until(const std::function<bool()>& ok, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ok()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return ok();
+}
+
+struct ClusterServers {
+  std::string nats_bin = find_binary({"/usr/bin/nats-server", "/usr/sbin/nats-server"});
+  std::string etcd_bin = find_binary({"/usr/bin/etcd", "/usr/sbin/etcd"});
+  fs::path dir;
+  std::vector<uint16_t> nats_ports, route_ports;
+  uint16_t etcd_port = 0, etcd_peer_port = 0;
+  std::vector<std::unique_ptr<Child>> nats;
+  std::unique_ptr<Child> etcd;
+
+  bool available() const { return !nats_bin.empty() && !etcd_bin.empty(); }
+
+  void start_nats(size_t i) {
+    std::string routes;
+    for (size_t j = 0; j < route_ports.size(); ++j) {
+      if (j == i) continue;
+      if (!routes.empty()) routes += ",";
+      routes += "nats://127.0.0.1:" + std::to_string(route_ports[j]);
+    }
+    const fs::path store = dir / ("nats" + std::to_string(i));
+    fs::create_directories(store);
+    nats[i] = std::make_unique<Child>();
+    nats[i]->start({nats_bin, "-js", "-a", "127.0.0.1", "-p", std::to_string(nats_ports[i]), "-sd", store.string(),
+                    "-n", "n" + std::to_string(i), "--cluster_name", "ragdtest", "--cluster",
+                    "nats://127.0.0.1:" + std::to_string(route_ports[i]), "--routes", routes},
+                   dir / ("nats" + std::to_string(i) + ".log"));
+  }
+
+  // Three NATS servers (JetStream, clustered) and one etcd member.
+  bool start(const fs::path& d, size_t nats_servers = 3) {
+    dir = d;
+    nats.resize(nats_servers);
+    for (size_t i = 0; i < nats_servers; ++i) {
+      nats_ports.push_back(free_port());
+      route_ports.push_back(free_port());
+    }
+    for (size_t i = 0; i < nats_servers; ++i) start_nats(i);
+    etcd_port = free_port();
+    etcd_peer_port = free_port();
+    const std::string client = "http://127.0.0.1:" + std::to_string(etcd_port);
+    const std::string peer = "http://127.0.0.1:" + std::to_string(etcd_peer_port);
+    etcd = std::make_unique<Child>();
+    etcd->start({etcd_bin, "--name", "e0", "--data-dir", (dir / "etcd").string(), "--listen-client-urls", client,
+                 "--advertise-client-urls", client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                 "--initial-cluster", "e0=" + peer},
+                dir / "etcd.log");
+    return wait_until(
+        [&] {
+          for (uint16_t p : nats_ports) {
+            if (!port_open(p)) return false;
+          }
+          return port_open(etcd_port);
+        },
+        20000);
+  }
+
+  std::string cluster_file(const std::string& node_id, const std::vector<std::string>& nodes, int shards,
+                           int shard_replicas, int stream_replicas, int publish_timeout_ms) const {
+    auto list = [](const std::vector<std::string>& v) {
+      std::string s = "[";
+      for (size_t i = 0; i < v.size(); ++i) s += (i ? ", \"" : "\"") + v[i] + "\"";
+      return s + "]";
+    };
+    std::vector<std::string> urls;
+    for (uint16_t p : nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(p));
+    return "name = \"t\"\nnode_id = \"" + node_id + "\"\nnats = " + list(urls) + "\netcd = [\"http://127.0.0.1:" +
+           std::to_string(etcd_port) + "\"]\nnodes = " + list(nodes) + "\nshards = " + std::to_string(shards) +
+           "\nshard_replicas = " + std::to_string(shard_replicas) + "\nstream_replicas = " +
+           std::to_string(stream_replicas) + "\nlease_ttl_seconds = 2\npublish_timeout_ms = " +
+           std::to_string(publish_timeout_ms) + "\n";
+  }
+};
+
+using Json = nlohmann::json;
+
+inline std::string doc_id(int i) { return "doc-" + std::to_string(i); }
+inline std::string token(int i, int version) { return "zqc" + std::to_string(i) + "v" + std::to_string(version) + "x"; }
+inline std::string text_of(int i, int version) {
+  return token(i, version) + " the vpn tunnel drops after the firewall rule update on the printer queue " +
+         std::to_string(i);
+}
+
+inline constexpr int kShards = 4;
+
+// Three NATS servers, one etcd, a tiny GloVe file; ragd nodes on demand.
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!servers_.available()) {
+      GTEST_SKIP() << "nats-server or etcd is not installed (scripts/install-deps.sh test installs both)";
+    }
+    ASSERT_TRUE(servers_.start(tmp_.path)) << "nats-server or etcd did not start; logs in " << tmp_.path;
+    std::vector<std::string> texts;
+    for (int i = 0; i < 60; ++i) {
+      for (int v = 0; v < 4; ++v) texts.push_back(text_of(i, v));
+    }
+    glove_ = tmp_.path / "glove.bin";
+    make_tiny_glove(glove_, texts);
+  }
+
+  // Node `id` of `nodes`; started by start_node().
+  // A publish waits `publish_timeout_ms` for JetStream's ack.
+  ServerProcess& node(const std::string& id, const std::vector<std::string>& nodes, int shard_replicas,
+                      int publish_timeout_ms = 20000) {
+    const fs::path file = tmp_.path / (id + ".toml");
+    write_file(file, servers_.cluster_file(id, nodes, kShards, shard_replicas, 3, publish_timeout_ms));
+    auto& p = nodes_[id];
+    p = std::make_unique<ServerProcess>(tmp_.path / ("data-" + id), glove_,
+                                        std::vector<std::string>{"--cluster", file.string()});
+    return *p;
+  }
+
+  static HttpResult post_docs(uint16_t port, const std::vector<int>& ids, int version) {
+    Json docs = Json::array();
+    for (int i : ids) {
+      docs.push_back({{"id", doc_id(i)}, {"title", "Doc " + std::to_string(i)}, {"text", text_of(i, version)},
+                      {"kind", "runbook"}});
+    }
+    return http_post(port, "/v1/documents", Json{{"documents", docs}}.dump());
+  }
+
+  // The ids a lexical search for `tok` finds through `port`; nullopt when
+  // the search failed.
+  static std::optional<std::set<std::string>> search(uint16_t port, const std::string& tok) {
+    HttpResult r = http_post(port, "/v1/search", Json{{"query", tok}, {"k", 5}, {"mode", "lexical"}}.dump());
+    if (r.status != 200) return std::nullopt;
+    std::set<std::string> ids;
+    const Json body = Json::parse(r.body);
+    for (const auto& h : body["hits"]) ids.insert(h["doc_id"].get<std::string>());
+    return ids;
+  }
+
+  // The document's text in its shard's store on the node at `port`; "" when
+  // the store has no such document.
+  static std::string stored_text(uint16_t port, int i) {
+    const uint32_t s = cluster::shard_of(doc_id(i), kShards);
+    HttpResult r = http_get(port, "/v1/collections/" + cluster::shard_collection(s) + "/documents/" + doc_id(i));
+    if (r.status != 200) return "";
+    return Json::parse(r.body).value("text", "");
+  }
+
+  static uint64_t stored_documents(uint16_t port) {
+    uint64_t n = 0;
+    for (uint32_t s = 0; s < kShards; ++s) {
+      HttpResult r = http_get(port, "/v1/collections/" + cluster::shard_collection(s) + "/stats");
+      if (r.status == 200) n += Json::parse(r.body).value("documents", uint64_t{0});
+    }
+    return n;
+  }
+
+  TempDir tmp_{"cluster"};
+  ClusterServers servers_;
+  fs::path glove_;
+  std::map<std::string, std::unique_ptr<ServerProcess>> nodes_;
+};
+
+}  // namespace ragd::test
