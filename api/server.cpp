@@ -404,8 +404,12 @@ void Server::Impl::begin_shutdown() {
   // Once the last connection has ended (in-flight requests answered), stop.
   // The signal set and the acceptor live on listen_strand, so this does too.
   net::post(listen_strand, [this] {
+    // The function holds itself only weakly (a strong self-reference would
+    // never be freed); each pending timer holds it strongly.
     auto check = std::make_shared<std::function<void()>>();
-    *check = [this, check] {
+    *check = [this, weak = std::weak_ptr<std::function<void()>>(check)] {
+      auto self = weak.lock();
+      if (!self) return;
       bool empty;
       {
         std::lock_guard<std::mutex> lock(mu);
@@ -418,7 +422,7 @@ void Server::Impl::begin_shutdown() {
         return;
       }
       auto timer = std::make_shared<net::steady_timer>(listen_strand, std::chrono::milliseconds(20));
-      timer->async_wait([timer, check](const boost::system::error_code&) { (*check)(); });
+      timer->async_wait([timer, self](const boost::system::error_code&) { (*self)(); });
     };
     (*check)();
   });

@@ -149,11 +149,34 @@ class HnswIndex final : public VectorIndex {
       return Status::corruption("hnswlib: loading " + file.string() + ": " + e.what());
     }
     fresh->setEf(1);  // see init()
+    RAGD_RETURN_IF_ERROR(pad_link_lists(*fresh));
     std::unique_lock lock(mu_);
     size_t deleted = fresh->num_deleted_;
     live_ = fresh->cur_element_count - deleted;
     deleted_ = deleted;
     hnsw_ = std::move(fresh);
+    return Status::ok();
+  }
+
+  // hnswlib's beam search prefetches the entry after a list's last one
+  // (`*(datal + j + 1)` in searchBaseLayer and searchBaseLayerST), so on a
+  // full upper-level list it reads 4 bytes past the list's allocation: a
+  // heap overflow that AddressSanitizer reports (the value only feeds a
+  // prefetch). Every upper-level list therefore gets kLinkListPad spare
+  // bytes: add_slice() allocates them so, and pad_link_lists() reallocates
+  // the lists loadIndex() read. Level 0 lives in one array whose lists are
+  // followed by each point's vector, so it needs none.
+  static constexpr size_t kLinkListPad = sizeof(hnswlib::tableint);
+  static Status pad_link_lists(Graph& g) {
+    for (size_t id = 0; id < g.cur_element_count; ++id) {
+      const int level = g.element_levels_[id];
+      if (level <= 0 || g.linkLists_[id] == nullptr) continue;
+      const size_t bytes = g.size_links_per_element_ * static_cast<size_t>(level);
+      char* grown = static_cast<char*>(std::realloc(g.linkLists_[id], bytes + kLinkListPad));
+      if (grown == nullptr) return Status::resource_exhausted("hnswlib: out of memory padding the link lists");
+      std::memset(grown + bytes, 0, kLinkListPad);
+      g.linkLists_[id] = grown;
+    }
     return Status::ok();
   }
 
@@ -262,7 +285,7 @@ class HnswIndex final : public VectorIndex {
       std::memcpy(g.getExternalLabeLp(id), &label, sizeof label);
       std::memcpy(g.getDataByInternalId(id), data, g.data_size_);
       if (level > 0) {
-        const size_t bytes = g.size_links_per_element_ * static_cast<size_t>(level) + 1;
+        const size_t bytes = g.size_links_per_element_ * static_cast<size_t>(level) + 1 + kLinkListPad;
         g.linkLists_[id] = static_cast<char*>(std::calloc(1, bytes));
         if (g.linkLists_[id] == nullptr) throw std::bad_alloc();
       }
