@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "api/process_memory.h"
+#include "api/status_http.h"
+#include "cluster/node.h"
 #include "service/collections.h"
 
 namespace ragd::api {
@@ -18,7 +20,7 @@ std::vector<Route> App::route_table() {
   };
   const bool llm = api.llm != nullptr;
   // method, pattern, handler, generation route, what the caller needs[, lane, body type]
-  return {
+  std::vector<Route> table = {
       {"GET",    "/healthz",             h(handle_healthz),          false, std::nullopt, Lane::kProbe},
       {"GET",    "/",                    h(handle_web_page),         false, std::nullopt},
       {"HEAD",   "/",                    h(handle_web_page),         false, std::nullopt},
@@ -57,6 +59,25 @@ std::vector<Route> App::route_table() {
       {"POST",   "/v1/collections",      h(handle_create_collection), false, Action::kManageKeys},
       {"DELETE", "/v1/collections/{name}", h(handle_delete_collection), false, Action::kManageKeys},
   };
+  // On a cluster node the collections "shard-<s>" are replicas written by
+  // their appliers alone, from their streams: a write, delete or admin
+  // operation through /v1/collections/shard-<s>/... would make this replica
+  // differ from the others, behind the log's back. Reads stay open (peers'
+  // coordinators search them over HTTP).
+  for (Route& r : table) {
+    const bool reads = r.method == "GET" || r.method == "HEAD" ||
+                       (r.action && auth::required_role(*r.action) == auth::Role::kReader);
+    if (reads) continue;
+    r.handler = [&api, inner = std::move(r.handler)](const Request& req) {
+      if (api.cluster != nullptr && cluster::is_shard_collection(req.collection)) {
+        return error_response(Status::failed_precondition(
+            "collection '" + req.collection + "' is a cluster shard's replica, written only from its stream: "
+            "write and delete through /v1/documents"));
+      }
+      return inner(req);
+    };
+  }
+  return table;
 }
 
 App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes,

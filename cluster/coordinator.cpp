@@ -30,6 +30,15 @@ struct ShardAnswer {
   std::string mode;
 };
 
+// Reads a shard's /v1/search answer into `a`; false when it is malformed.
+bool read_answer(const std::string& body, ShardAnswer& a) {
+  Json j = Json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.contains("hits") || !j["hits"].is_array()) return false;
+  a.hits = std::move(j["hits"]);
+  a.mode = j.value("mode", "");
+  return true;
+}
+
 }  // namespace
 
 Result<std::map<std::string, std::string>> Node::live_nodes() {
@@ -47,27 +56,37 @@ Result<std::map<std::string, std::string>> Node::live_nodes() {
   return out;
 }
 
-Result<std::string> Node::search(const std::string& body, size_t k, const std::string& authorization) {
+Result<std::string> Node::search(const std::string& body, size_t k, const std::string& authorization,
+                                 const LocalSearch& local) {
   const auto start = std::chrono::steady_clock::now();
   RAGD_ASSIGN_OR_RETURN(auto live, live_nodes());
   const uint32_t shards = options_.shards;
   std::vector<std::future<ShardAnswer>> futures;
   futures.reserve(shards);
   for (uint32_t s = 0; s < shards; ++s) {
-    // This node first when it holds the shard (no network hop to a peer),
-    // then the map's order.
+    // A shard held here is searched in process; the other live replicas,
+    // in the map's order, are asked over HTTP (and are the fallback).
+    bool held = false;
     std::vector<std::string> urls;
     for (const auto& n : map_.replicas[s]) {
-      auto it = live.find(n);
-      if (it == live.end()) continue;
-      if (n == options_.node_id) urls.insert(urls.begin(), it->second);
-      else urls.push_back(it->second);
+      if (n == options_.node_id) {
+        held = true;
+        continue;
+      }
+      if (auto it = live.find(n); it != live.end()) urls.push_back(it->second);
     }
-    futures.push_back(std::async(std::launch::async, [this, s, urls, &body, &authorization] {
+    futures.push_back(std::async(std::launch::async, [this, s, held, urls, &body, &authorization, &local] {
       ShardAnswer a;
-      if (urls.empty()) {
-        a.status = Status::unavailable("shard " + std::to_string(s) + " has no live replica");
-        return a;
+      Status last = Status::unavailable("no live replica");
+      if (held) {
+        auto svc = collections_.get(shard_collection(s));
+        auto r = svc.is_ok() ? local(**svc) : Result<std::string>(svc.status());
+        if (r.is_ok() && read_answer(*r, a)) return a;
+        if (!r.is_ok() && r.status().code() == StatusCode::kInvalidArgument) {
+          a.status = r.status();
+          return a;
+        }
+        last = r.is_ok() ? Status::internal("a malformed local answer") : r.status();
       }
       sync::HttpOptions ho;
       ho.timeout_seconds = options_.search_timeout_seconds;
@@ -75,7 +94,6 @@ Result<std::string> Node::search(const std::string& body, size_t k, const std::s
       ho.max_attempts = 1;  // the next replica is the retry
       sync::HttpClient http(ho);
       if (authorization.rfind("Bearer ", 0) == 0) http.set_bearer(authorization.substr(7));
-      Status last;
       for (const auto& url : urls) {
         auto r = http.post_json(url + "/v1/collections/" + shard_collection(s) + "/search", body);
         if (!r.is_ok()) {
@@ -87,14 +105,8 @@ Result<std::string> Node::search(const std::string& body, size_t k, const std::s
           last = r.status();
           continue;
         }
-        Json j = Json::parse(r->body, nullptr, false);
-        if (j.is_discarded() || !j.contains("hits") || !j["hits"].is_array()) {
-          last = Status::unavailable("a malformed answer from " + url);
-          continue;
-        }
-        a.hits = std::move(j["hits"]);
-        a.mode = j.value("mode", "");
-        return a;
+        if (read_answer(r->body, a)) return a;
+        last = Status::unavailable("a malformed answer from " + url);
       }
       a.status = Status::unavailable("shard " + std::to_string(s) + ": no replica answered (" + last.message() + ")");
       return a;

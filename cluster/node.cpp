@@ -74,6 +74,7 @@ Result<ShardMap> shard_map_from_json(const std::string& text, uint32_t shards) {
 }
 
 std::string shard_collection(uint32_t s) { return "shard-" + std::to_string(s); }
+bool is_shard_collection(std::string_view name) { return name.starts_with("shard-"); }
 std::string etcd_prefix(const ClusterOptions& o) { return "/ragd/" + o.name + "/"; }
 
 Node::Node(ClusterOptions options, Collections& collections)
@@ -88,6 +89,10 @@ Result<std::unique_ptr<Node>> Node::start(ClusterOptions options, Collections& c
 
 Status Node::join() {
   const ClusterOptions& o = options_;
+  // The appliers ingest with the collections' options (every collection
+  // has the default's): the write path checks against the same ones.
+  RAGD_ASSIGN_OR_RETURN(std::shared_ptr<ServiceContext> default_ctx, collections_.get(""));
+  ingest_ = default_ctx->options().ingest;
   RAGD_ASSIGN_OR_RETURN(js_, JetStream::connect(o.nats, "ragd-" + o.node_id));
   etcd_ = std::make_unique<Etcd>(o.etcd, 5);
   RAGD_ASSIGN_OR_RETURN(std::string nonce, auth::random_bytes(6));
@@ -203,14 +208,34 @@ Result<uint64_t> Node::publish(const Document& doc, bool remove) {
   return js_->publish(stream_subject(options_, s), id, encode_message(m), options_.publish_timeout_ms);
 }
 
+Status check_publishable(Document& doc, const IngestOptions& options) {
+  RAGD_RETURN_IF_ERROR(normalize_document(doc));
+  RAGD_RETURN_IF_ERROR(check_metadata_limits(doc, options.limits));
+  if (doc.id.size() > kMaxDocumentIdBytes) {
+    return Status::invalid_argument("id of " + std::to_string(doc.id.size()) + " bytes, more than the limit of " +
+                                    std::to_string(kMaxDocumentIdBytes));
+  }
+  // The applier chunks it again with the same options; counting here costs
+  // a split but no embedding.
+  const size_t chunks = Chunker(options.chunker).split(doc).size();
+  if (chunks > options.limits.max_chunks) {
+    return Status::resource_exhausted(std::to_string(chunks) + " chunks, more than the limit of " +
+                                      std::to_string(options.limits.max_chunks) +
+                                      " per document (split the file, or raise max_chunks)");
+  }
+  return Status::ok();
+}
+
 IngestStats Node::write(std::vector<Document> docs) {
   IngestStats st;
-  const DocumentLimits limits;
   for (auto& d : docs) {
     ++st.seen;
-    Status ok = normalize_document(d);
-    if (ok.is_ok()) ok = check_metadata_limits(d, limits);
-    if (ok.is_ok() && d.id.size() > kMaxDocumentIdBytes) ok = Status::invalid_argument("id too long");
+    Status ok;
+    try {
+      ok = check_publishable(d, ingest_);
+    } catch (const std::bad_alloc&) {
+      ok = Status::resource_exhausted("out of memory while chunking");
+    }
     if (!ok.is_ok()) {
       ++st.failed;
       st.errors.push_back((d.id.empty() ? d.origin : d.id) + ": " + ok.to_string());
@@ -261,78 +286,102 @@ void Node::apply_loop(uint32_t shard) {
   std::unique_ptr<PullConsumer> consumer;
   uint64_t applied = 0;
   const std::string durable = options_.node_id + "_s" + std::to_string(shard);
+  // A message that keeps failing is retried after a pause that doubles up
+  // to kMaxBackoff, so a persistent fault neither spins nor floods the log.
+  constexpr auto kFirstBackoff = 500ms;
+  constexpr auto kMaxBackoff = 30s;
+  std::chrono::milliseconds backoff = kFirstBackoff;
+  auto pause = [&] {
+    const auto until = std::chrono::steady_clock::now() + backoff;
+    while (!stop_ && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, kMaxBackoff);
+  };
+  auto fail_round = [&](const Status& err) {
+    log().error("{}; retrying", err.to_string());
+    note(applied, err);
+    consumer.reset();
+    ingestor.reset();
+    pause();
+  };
   while (!stop_) {
-    if (!consumer) {
-      // The store's applied sequence is the truth: (re)start delivery right
-      // after it. Read again after every failure, since a failed write left
-      // it where it was.
-      auto got = store.get_state(kAppliedKey);
-      if (!got.is_ok()) {
-        note(applied, got.status());
-        std::this_thread::sleep_for(500ms);
-        continue;
-      }
-      try {
-        applied = got->empty() ? 0 : std::stoull(*got);
-      } catch (const std::exception&) {
-        note(applied, Status::corruption("shard " + std::to_string(shard) + ": applied sequence '" + *got +
-                                         "' is not a number; wipe the shard's store to replay its stream"));
-        std::this_thread::sleep_for(5s);
-        continue;
-      }
-      note(applied, Status::ok());
-      auto c = js_->consume(stream_name(options_, shard), stream_subject(options_, shard), durable, applied + 1);
-      if (!c.is_ok()) {
-        note(applied, c.status());
-        std::this_thread::sleep_for(500ms);
-        continue;
-      }
-      consumer = std::move(c).value();
-    }
-    auto msgs = consumer->fetch(64, 500);
-    if (!msgs.is_ok()) {
-      note(applied, msgs.status());
-      consumer.reset();
-      std::this_thread::sleep_for(200ms);
-      continue;
-    }
-    for (const auto& m : *msgs) {
-      if (stop_) break;
-      if (m.stream_seq <= applied) {  // a redelivery of what the store already holds
-        (void)consumer->ack(m);
-        continue;
-      }
-      const StateWrite state{kAppliedKey, std::to_string(m.stream_seq)};
-      Status s;
-      auto decoded = decode_message(m.data);
-      if (!decoded.is_ok()) {
-        // Not ours to fix by retrying: skip it, but keep the position.
-        log().error("shard {}: message {} skipped: {}", shard, m.stream_seq, decoded.status().to_string());
-        s = store.put_state(state.key, state.value);
-      } else if (decoded->remove) {
-        s = store.remove(decoded->doc.id, state).status();
-      } else {
-        const Embedder* e = ctx.embedder();
-        if (e == nullptr) {
-          s = Status::failed_precondition("no encoder loaded");
-        } else {
-          if (!ingestor) ingestor = std::make_unique<Ingestor>(store, *e, ctx.options().ingest);
-          s = ingestor->add_with_state(std::move(decoded->doc), state);
+    try {
+      if (!consumer) {
+        // The store's applied sequence is the truth: (re)start delivery right
+        // after it. Read again after every failure, since a failed write left
+        // it where it was.
+        auto got = store.get_state(kAppliedKey);
+        if (!got.is_ok()) {
+          note(applied, got.status());
+          std::this_thread::sleep_for(500ms);
+          continue;
         }
+        try {
+          applied = got->empty() ? 0 : std::stoull(*got);
+        } catch (const std::exception&) {
+          note(applied, Status::corruption("shard " + std::to_string(shard) + ": applied sequence '" + *got +
+                                           "' is not a number; wipe the shard's store to replay its stream"));
+          std::this_thread::sleep_for(5s);
+          continue;
+        }
+        note(applied, Status::ok());
+        auto c = js_->consume(stream_name(options_, shard), stream_subject(options_, shard), durable, applied + 1);
+        if (!c.is_ok()) {
+          note(applied, c.status());
+          std::this_thread::sleep_for(500ms);
+          continue;
+        }
+        consumer = std::move(c).value();
       }
-      if (!s.is_ok()) {
-        // Not applied and not acknowledged: start again from the store's
-        // position after a pause (JetStream keeps the message).
-        log().warn("shard {}: applying message {} failed, retrying: {}", shard, m.stream_seq, s.to_string());
-        note(applied, s);
+      auto msgs = consumer->fetch(64, 500);
+      if (!msgs.is_ok()) {
+        note(applied, msgs.status());
         consumer.reset();
-        ingestor.reset();
-        std::this_thread::sleep_for(500ms);
-        break;
+        std::this_thread::sleep_for(200ms);
+        continue;
       }
-      applied = m.stream_seq;
-      note(applied, Status::ok());
-      (void)consumer->ack(m);
+      for (const auto& m : *msgs) {
+        if (stop_) break;
+        if (m.stream_seq <= applied) {  // a redelivery of what the store already holds
+          (void)consumer->ack(m);
+          continue;
+        }
+        const StateWrite state{kAppliedKey, std::to_string(m.stream_seq)};
+        Status s;
+        auto decoded = decode_message(m.data);
+        if (!decoded.is_ok()) {
+          // Not ours to fix by retrying: skip it, but keep the position.
+          log().error("shard {}: message {} skipped: {}", shard, m.stream_seq, decoded.status().to_string());
+          s = store.put_state(state.key, state.value);
+        } else if (decoded->remove) {
+          s = store.remove(decoded->doc.id, state).status();
+        } else {
+          const Embedder* e = ctx.embedder();
+          if (e == nullptr) {
+            s = Status::failed_precondition("no encoder loaded");
+          } else {
+            if (!ingestor) ingestor = std::make_unique<Ingestor>(store, *e, ctx.options().ingest);
+            s = ingestor->add_with_state(std::move(decoded->doc), state);
+          }
+        }
+        if (!s.is_ok()) {
+          // Not applied and not acknowledged: start again from the store's
+          // position after a pause (JetStream keeps the message).
+          fail_round(s.with_context("shard " + std::to_string(shard) + ": applying message " +
+                                    std::to_string(m.stream_seq)));
+          break;
+        }
+        applied = m.stream_seq;
+        backoff = kFirstBackoff;
+        note(applied, Status::ok());
+        (void)consumer->ack(m);
+      }
+    } catch (const std::exception& e) {
+      // An exception from a dependency (std::bad_alloc, a library's throw)
+      // must not end the process: the message is not acknowledged, so it is
+      // delivered again once the consumer restarts from the store's position.
+      fail_round(Status::internal(std::string("shard ") + std::to_string(shard) + ": applying failed: " + e.what()));
+    } catch (...) {
+      fail_round(Status::internal("shard " + std::to_string(shard) + ": applying failed: an unknown exception"));
     }
   }
 }

@@ -8,10 +8,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -41,6 +43,9 @@ Result<ShardMap> shard_map_from_json(const std::string& text, uint32_t shards);
 
 // The collection that holds shard `s` on a node ("shard-<s>").
 std::string shard_collection(uint32_t s);
+// True for the names shard_collection() makes ("shard-" and anything): on a
+// cluster node those collections are written by the appliers alone.
+bool is_shard_collection(std::string_view name);
 // The etcd key prefix of the cluster ("/ragd/<name>/").
 std::string etcd_prefix(const ClusterOptions& o);
 
@@ -50,6 +55,12 @@ struct ShardStatus {
   uint64_t failures = 0;  // apply attempts that failed (retried)
   std::string last_error;
 };
+
+// The write path's check of one document before it is published, against
+// the ingest options the appliers use (limits, chunker and its max_chunks):
+// a document the applier would refuse must not be acknowledged. Normalises
+// `doc` in place. kInvalidArgument or kResourceExhausted naming the limit.
+Status check_publishable(Document& doc, const IngestOptions& options);
 
 class Node {
  public:
@@ -73,12 +84,20 @@ class Node {
   // Publishes the deletion of `doc_id`; ok once acknowledged.
   Status remove(const std::string& doc_id);
 
-  // The read path: POSTs `body` (a /v1/search request) to
-  // /v1/collections/shard-<s>/search on one live replica per shard (the next
-  // replica when one fails), then merges the hits by score and keeps the
-  // best `k`. `authorization` is passed on. kUnavailable when a shard has no
-  // replica that answers: never a partial result.
-  Result<std::string> search(const std::string& body, size_t k, const std::string& authorization);
+  // Searches one shard's store in this process and answers /v1/search's
+  // JSON body: the api/ route, with the caller's request and groups bound.
+  using LocalSearch = std::function<Result<std::string>(ServiceContext& shard)>;
+
+  // The read path: a shard this node materialises is searched in process
+  // with `local` (a request to ourselves over HTTP would need a second route
+  // worker while this one waits: as many concurrent searches as workers
+  // would stall); every other shard gets `body` (the /v1/search request)
+  // POSTed to /v1/collections/shard-<s>/search on one live replica (the
+  // next replica when one fails), with `authorization` passed on. The hits
+  // are merged by score and the best `k` kept. kUnavailable when a shard
+  // has no replica that answers: never a partial result.
+  Result<std::string> search(const std::string& body, size_t k, const std::string& authorization,
+                             const LocalSearch& local);
 
   // Registers this node's URL (under its lease) when the cluster file left
   // `advertise` empty: `serve` calls it once it knows the port it bound.
@@ -103,6 +122,7 @@ class Node {
   std::unique_ptr<JetStream> js_;
   std::unique_ptr<Etcd> etcd_;
   ShardMap map_;  // fixed after join()
+  IngestOptions ingest_;  // the collections' ingest options; fixed after join()
   std::string write_nonce_;  // per process: part of each Nats-Msg-Id
   std::atomic<uint64_t> write_counter_{0};
   int64_t lease_ = 0;     // guarded by lease_mu_

@@ -12,6 +12,7 @@
 #include "api/json_codec.h"
 #include "api/routes/routes.h"
 #include "api/status_http.h"
+#include "cluster/node.h"
 #include "service/collections.h"
 
 namespace ragd::api {
@@ -56,6 +57,13 @@ Response handle_create_collection(const Request& req, Api& api) {
     return error_response(Status::unimplemented("this server was started without collections"));
   }
   const std::string name = it->get<std::string>();
+  if (api.cluster != nullptr && cluster::is_shard_collection(name)) {
+    // The cluster's shard replicas are named so; one made by hand would be
+    // mistaken for a shard's (and written behind its stream's back).
+    return error_response(Status::invalid_argument("collection name '" + name +
+                                                   "': names starting with 'shard-' are reserved for the cluster's "
+                                                   "shards; choose another name"));
+  }
   auto created = api.collections->create(name);
   if (!created.is_ok()) return error_response(created.status());
   Response r;

@@ -17,17 +17,25 @@ Response handle_search(const Request& req, Api& api) {
   auto sr = parse_search_request(*body, api.options.max_k);
   if (!sr.is_ok()) return error_response(sr.status());
   bind_groups(req, *sr);
+  auto svc = collection_service(req, api);
+  if (!svc.is_ok()) return error_response(svc.status());
   if (api.cluster != nullptr && req.collection.empty()) {
-    // Each shard's node applies the caller's key and groups itself: the
+    // The shards held here are searched in process with the request bound
+    // above; a peer's node applies the caller's key and groups itself: the
     // request goes on as it came, with its Authorization header.
-    auto merged = api.cluster->search(req.body, sr->k, req.header("authorization"));
+    const std::string_view mode = search_mode_name(sr->mode);
+    auto local = [&](ServiceContext& shard) -> Result<std::string> {
+      const auto t0 = std::chrono::steady_clock::now();
+      RAGD_ASSIGN_OR_RETURN(auto hits, shard.search(*sr));
+      return search_response_body(
+          hits, mode, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    };
+    auto merged = api.cluster->search(req.body, sr->k, req.header("authorization"), local);
     if (!merged.is_ok()) return error_response(merged.status());
     Response r;
     r.body = std::move(merged).value();
     return r;
   }
-  auto svc = collection_service(req, api);
-  if (!svc.is_ok()) return error_response(svc.status());
   auto hits = (*svc)->search(*sr);
   if (!hits.is_ok()) return error_response(hits.status());
   // Written directly rather than through a Json tree: building and dumping

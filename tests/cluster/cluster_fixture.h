@@ -214,11 +214,14 @@ class ClusterTest : public ::testing::Test {
   }
 
   // The document's text in its shard's store on the node at `port`; "" when
-  // the store has no such document.
+  // the store has no such document (404). Any other answer fails the test:
+  // a node that is down or a store that errs must not pass for "deleted".
   static std::string stored_text(uint16_t port, int i) {
     const uint32_t s = cluster::shard_of(doc_id(i), kShards);
     HttpResult r = http_get(port, "/v1/collections/" + cluster::shard_collection(s) + "/documents/" + doc_id(i));
-    if (r.status != 200) return "";
+    if (r.status == 404) return "";
+    EXPECT_EQ(r.status, 200) << "GET " << doc_id(i) << " on port " << port << ": " << r.body;
+    if (r.status != 200) return "<no answer: HTTP " + std::to_string(r.status) + ">";
     return Json::parse(r.body).value("text", "");
   }
 

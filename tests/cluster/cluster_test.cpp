@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -13,6 +14,7 @@
 #include "cluster/node.h"
 #include "cluster/options.h"
 #include "cluster/shard.h"
+#include "ingest/chunker.h"
 #include "tests/cluster/cluster_fixture.h"
 
 namespace ragd::test {
@@ -90,9 +92,146 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
 }
 
+// `ragd keys create` in `data`; returns the secret ("" on failure).
+std::string make_key(const fs::path& data, const std::string& name, const std::string& role) {
+  std::string out;
+  if (run_ragd({"keys", "create", "--data", data.string(), "--name", name, "--role", role}, &out) != 0) {
+    ADD_FAILURE() << "ragd keys create: " << out;
+    return "";
+  }
+  return out.substr(0, out.find('\n'));
+}
+
+HttpResult keyed(uint16_t port, const std::string& method, const std::string& target, const std::string& secret,
+                 const std::string& body = {}, const std::string& content_type = "application/json") {
+  return http_request(port, method, target, body, content_type, {"Authorization: Bearer " + secret});
+}
+
+TEST_F(ClusterTest, KeyedWritesAndWritesToShardCollectionsAreRefused) {
+  const fs::path data = tmp_.path / "data-a";
+  const std::string writer = make_key(data, "w1", "writer");
+  const std::string admin = make_key(data, "adm", "admin");
+  ASSERT_FALSE(writer.empty());
+  ASSERT_FALSE(admin.empty());
+  ServerProcess& a = node("a", {"a"}, 1);
+  ASSERT_TRUE(a.start(30)) << a.log();
+  const uint16_t port = a.port();
+  // No ACL: the writer's groups cover it, so only the cluster's refusal
+  // stands in its way.
+  const std::string docs = Json{{"documents", {{{"id", doc_id(1)}, {"text", text_of(1, 0)}}}}}.dump();
+
+  // The ACL check of a keyed write cannot see the shards' documents (it
+  // would read this node's empty default store and let a writer replace a
+  // restricted document): 501, JSON and uploads alike, until it can.
+  HttpResult w = keyed(port, "POST", "/v1/documents", writer, docs);
+  EXPECT_EQ(w.status, 501) << w.body;
+  EXPECT_NE(w.body.find("not supported in a cluster"), std::string::npos) << w.body;
+  HttpResult up = keyed(port, "POST", "/v1/documents?filename=a.txt", writer, "plain text", "text/plain");
+  EXPECT_EQ(up.status, 501) << up.body;
+  EXPECT_EQ(keyed(port, "DELETE", "/v1/documents/" + doc_id(1), writer).status, 501);
+
+  // A shard's replica is written from its stream alone: writes, deletes
+  // and admin operations through /v1/collections/shard-<s>/ are refused.
+  for (uint32_t s = 0; s < kShards; ++s) {
+    const std::string base = "/v1/collections/" + cluster::shard_collection(s);
+    HttpResult p = keyed(port, "POST", base + "/documents", writer, docs);
+    EXPECT_EQ(p.status, 409) << p.body;
+    EXPECT_NE(p.body.find("written only from its stream"), std::string::npos) << p.body;
+    EXPECT_EQ(keyed(port, "DELETE", base + "/documents/" + doc_id(1), writer).status, 409);
+    EXPECT_EQ(keyed(port, "POST", base + "/purge", admin, R"({"ids":["x"]})").status, 409);
+  }
+  // Nor may a collection take a shard's name.
+  HttpResult c = keyed(port, "POST", "/v1/collections", admin, R"({"name":"shard-9"})");
+  EXPECT_EQ(c.status, 400) << c.body;
+  EXPECT_EQ(keyed(port, "POST", "/v1/collections", admin, R"({"name":"kb2"})").status, 201);
+  // Reads stay open: a peer's coordinator searches a shard over HTTP.
+  const std::string q = Json{{"query", "vpn"}, {"k", 5}}.dump();
+  EXPECT_EQ(keyed(port, "POST", "/v1/collections/shard-0/search", writer, q).status, 200);
+  EXPECT_EQ(keyed(port, "GET", "/v1/collections/shard-0/stats", admin).status, 200);
+  EXPECT_EQ(keyed(port, "POST", "/v1/search", writer, q).status, 200);
+  // Nothing refused reached a store.
+  for (uint32_t s = 0; s < kShards; ++s) {
+    HttpResult st = keyed(port, "GET", "/v1/collections/" + cluster::shard_collection(s) + "/stats", admin);
+    ASSERT_EQ(st.status, 200) << st.body;
+    EXPECT_EQ(Json::parse(st.body).value("documents", uint64_t{1}), 0u) << "shard " << s;
+  }
+}
+
+TEST_F(ClusterTest, ConcurrentSearchesOnANodeThatHoldsEveryShardDoNotStall) {
+  // Two route workers (--threads 2) and more concurrent searches than
+  // that: a coordinator that asked its own shards over HTTP would wait for
+  // workers its own searches hold, until the search timeout (10 s).
+  ServerProcess& a = node("a", {"a"}, 1);
+  ASSERT_TRUE(a.start(30)) << a.log();
+  ASSERT_EQ(post_docs(a.port(), {1, 2, 3}, 0).status, 200);
+  ASSERT_TRUE(wait_until([&] {
+    auto got = search(a.port(), token(2, 0));
+    return got && got->count(doc_id(2)) == 1;
+  }, 20000)) << a.log();
+  constexpr int kConcurrent = 6;
+  std::vector<int> codes(kConcurrent);
+  std::vector<double> ms(kConcurrent);
+  std::vector<std::thread> threads;
+  const std::string q = Json{{"query", "vpn tunnel firewall"}, {"k", 5}, {"mode", "hybrid"}}.dump();
+  for (int t = 0; t < kConcurrent; ++t) {
+    threads.emplace_back([&, t] {
+      const auto t0 = std::chrono::steady_clock::now();
+      codes[t] = http_request(a.port(), "POST", "/v1/search", q, "application/json", {}, 30).status;
+      ms[t] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kConcurrent; ++t) {
+    EXPECT_EQ(codes[t], 200) << "search " << t;
+    EXPECT_LT(ms[t], 5000) << "search " << t;
+  }
+  std::cout << "[ figures ] " << kConcurrent << " concurrent searches on 2 workers, slowest "
+            << *std::max_element(ms.begin(), ms.end()) << " ms\n";
+}
+
+TEST(ClusterUnitTest, PublishCheckUsesTheConfiguredIngestOptions) {
+  // The appliers ingest with the node's IngestOptions: a document they
+  // would refuse must be refused before it is acknowledged.
+  Document d;
+  d.id = "big";
+  d.title = "Big";
+  for (int i = 0; i < 3000; ++i) d.text += "word" + std::to_string(i) + " ";
+  IngestOptions o;
+  Document copy = d;
+  ASSERT_TRUE(cluster::check_publishable(copy, o).is_ok());
+  ASSERT_GT(Chunker(o.chunker).split(copy).size(), 2u);
+  o.limits.max_chunks = 2;
+  copy = d;
+  Status st = cluster::check_publishable(copy, o);
+  EXPECT_EQ(st.code(), StatusCode::kResourceExhausted) << st.to_string();
+  EXPECT_NE(st.message().find("max_chunks"), std::string::npos) << st.message();
+
+  o = IngestOptions{};
+  o.limits.max_metadata_keys = 1;
+  copy = d;
+  copy.metadata = {{"a", "1"}, {"b", "2"}};
+  EXPECT_EQ(cluster::check_publishable(copy, o).code(), StatusCode::kResourceExhausted);
+  copy = d;
+  copy.id = std::string(kMaxDocumentIdBytes + 1, 'x');
+  EXPECT_EQ(cluster::check_publishable(copy, IngestOptions{}).code(), StatusCode::kInvalidArgument);
+}
+
 TEST(ClusterUnitTest, ShardOfIsStableAndSpreads) {
-  // Fixed values: every node and every version must agree forever.
-  EXPECT_EQ(cluster::shard_of("INC0012345", 8), cluster::shard_of("INC0012345", 8));
+  // Fixed values: every node and every version must agree forever. The
+  // FNV-1a 64 hashes (the published test vectors for "", "a" and "foobar")
+  // are checked through moduli large enough to expose any other hash.
+  struct Vector {
+    const char* id;
+    uint64_t fnv1a64;
+  };
+  for (const Vector& v : {Vector{"", 0xcbf29ce484222325ull}, Vector{"a", 0xaf63dc4c8601ec8cull},
+                          Vector{"foobar", 0x85944171f73967e8ull}, Vector{"INC0012345", 0xdbbba807e400520eull}}) {
+    for (uint32_t shards : {4u, 8u, 1000003u, 4294967291u}) {
+      EXPECT_EQ(cluster::shard_of(v.id, shards), v.fnv1a64 % shards) << v.id << " mod " << shards;
+    }
+  }
+  EXPECT_EQ(cluster::shard_of("INC0012345", 8), 6u);
+  EXPECT_EQ(cluster::shard_of("doc-0", 4), 0u);
   std::vector<int> counts(8);
   for (int i = 0; i < 8000; ++i) ++counts[cluster::shard_of("doc-" + std::to_string(i), 8)];
   for (int c : counts) EXPECT_NEAR(c, 1000, 150);
