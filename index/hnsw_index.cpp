@@ -167,7 +167,7 @@ class HnswIndex final : public VectorIndex {
   // the lists loadIndex() read. Level 0 lives in one array whose lists are
   // followed by each point's vector, so it needs none.
   static constexpr size_t kLinkListPad = sizeof(hnswlib::tableint);
-  static Status pad_link_lists(Graph& g) {
+  static Status pad_link_lists(hnswlib::HierarchicalNSW<float>& g) {
     for (size_t id = 0; id < g.cur_element_count; ++id) {
       const int level = g.element_levels_[id];
       if (level <= 0 || g.linkLists_[id] == nullptr) continue;
