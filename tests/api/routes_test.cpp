@@ -346,8 +346,9 @@ TEST_F(RoutesTest, OneRouteTableGivesLabelsAndGenerationFlags) {
   EXPECT_EQ(app_->route_label(make_request("POST", "/v1/collections/kb2/search")), "/v1/search");
   EXPECT_EQ(app_->route_label(make_request("GET", "/v1/collections/kb2/documents/a%2Fb.md")), "/v1/documents/{id}");
   EXPECT_EQ(app_->route_label(make_request("GET", "/v1/collections")), "/v1/collections");
-  EXPECT_EQ(app_->route_label(make_request("GET", "/v1/collections/kb2")), "other");
-  EXPECT_EQ(app_->route_label(make_request("GET", "/v1/collections/kb2/")), "other");
+  // "/v1/collections/kb2" itself is DELETE /v1/collections/{name}'s path.
+  EXPECT_EQ(app_->route_label(make_request("DELETE", "/v1/collections/kb2")), "/v1/collections/{name}");
+  EXPECT_EQ(app_->route_label(make_request("GET", "/v1/collections/kb2/")), "/v1/collections/{name}");
   EXPECT_EQ(app_->route_label(make_request("GET", "/v1/documents/runbooks%2Fvpn.md")), "/v1/documents/{id}");
   EXPECT_EQ(app_->route_label(make_request("POST", "/v1/search")), "/v1/search");
   EXPECT_EQ(app_->route_label(make_request("GET", "/v1/documents/")), "other");
