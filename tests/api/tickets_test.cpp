@@ -336,7 +336,9 @@ TEST_F(TicketAssistKb, LlmTasksReadTheTicketsPartsAndKeepTheirCitations) {
   ASSERT_GE(llm.seen.passages.size(), 3u);
   EXPECT_EQ(kb->sections.at(0).name, "symptoms");
   for (const auto& p : llm.seen.passages) {
-    if (p.doc_id != "INC9") EXPECT_EQ(p.chunk_id, "resolution") << p.doc_id;
+    if (p.doc_id != "INC9") {
+      EXPECT_EQ(p.chunk_id, "resolution") << p.doc_id;
+    }
   }
 
   llm.script = "The backup failed {INC9#description}. The disks were consolidated {INC9#comment 2}.";
