@@ -49,10 +49,7 @@ std::vector<CitationMarker> find_citation_markers(std::string_view text) {
   return out;
 }
 
-namespace {
-
-// The sentence without markers, spaces tidied ("listener [1]." -> "listener.").
-std::string strip_markers(std::string_view s, const std::vector<CitationMarker>& markers) {
+std::string strip_citation_markers(std::string_view s, const std::vector<CitationMarker>& markers) {
   std::string out;
   size_t pos = 0;
   for (const auto& m : markers) {
@@ -73,6 +70,8 @@ std::string strip_markers(std::string_view s, const std::vector<CitationMarker>&
   while (!tidy.empty() && (tidy.back() == ' ' || tidy.back() == '\n')) tidy.pop_back();
   return tidy;
 }
+
+namespace {
 
 bool has_alnum(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || (c & 0x80); });
@@ -164,7 +163,7 @@ Verification Verifier::verify(std::string_view answer, std::span<const std::stri
         numbers.insert(numbers.end(), m.numbers.begin(), m.numbers.end());
       }
     }
-    std::string clean = strip_markers(s, markers);
+    std::string clean = strip_citation_markers(s, markers);
     if (!has_alnum(clean)) {
       if (!raw.empty()) raw.back().numbers.insert(raw.back().numbers.end(), numbers.begin(), numbers.end());
       continue;

@@ -75,6 +75,9 @@ struct CitationMarker {
   std::vector<int> numbers;
 };
 std::vector<CitationMarker> find_citation_markers(std::string_view text);
+// `s` without its `markers` (from find_citation_markers(s)), spaces tidied:
+// "listener [1]." -> "listener.".
+std::string strip_citation_markers(std::string_view s, const std::vector<CitationMarker>& markers);
 
 // Thread-safe: verify() is const; the Embedder is shared.
 class Verifier {

@@ -47,6 +47,10 @@ void remove_deleted_leftovers(const std::filesystem::path& data) {
 
 }  // namespace
 
+std::shared_ptr<ServiceContext> unowned_service(ServiceContext& ctx) {
+  return std::shared_ptr<ServiceContext>(std::shared_ptr<ServiceContext>(), &ctx);
+}
+
 bool Collections::Deleting::contains(std::string_view name) {
   std::lock_guard lock(mu);
   return names.find(name) != names.end();
@@ -104,8 +108,7 @@ Status Collections::remove_on_disk(const std::filesystem::path& data, std::strin
 }
 
 Result<std::shared_ptr<ServiceContext>> Collections::get(std::string_view name) {
-  // The default is owned by the server; the pointer does not own it.
-  if (name.empty()) return std::shared_ptr<ServiceContext>(std::shared_ptr<ServiceContext>(), &default_);
+  if (name.empty()) return unowned_service(default_);
   RAGD_RETURN_IF_ERROR(check_name(name));
   std::lock_guard lock(mu_);
   if (auto it = open_.find(name); it != open_.end()) return it->second;

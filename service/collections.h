@@ -37,6 +37,10 @@
 
 namespace ragd {
 
+// A pointer to `ctx` that does not own it: the default collection, which
+// the server owns, handed out where collections are held by shared_ptr.
+std::shared_ptr<ServiceContext> unowned_service(ServiceContext& ctx);
+
 class Collections {
  public:
   // `default_ctx` serves the default collection and must outlive this;

@@ -645,15 +645,9 @@ Result<TaskResult> TicketAssist::llm_task(const std::string& task, const AssistR
   std::vector<TaskSection> sections;
   std::string current = task == "summarize" ? "summary" : names.front();
   for (std::string sentence : split_sentences(a.text)) {
+    const std::vector<CitationMarker> markers = find_citation_markers(sentence);
     std::string cite;
-    std::string plain;
-    size_t at = 0;
-    for (const auto& m : find_citation_markers(sentence)) {
-      // "left on the VM [2]." reads "left on the VM."
-      std::string_view before = std::string_view(sentence).substr(at, m.begin - at);
-      while (!before.empty() && before.back() == ' ') before.remove_suffix(1);
-      plain += before;
-      at = m.end;
+    for (const auto& m : markers) {
       for (int n : m.numbers) {
         auto c = by_n.find(n);
         if (c == by_n.end()) continue;
@@ -662,8 +656,7 @@ Result<TaskResult> TicketAssist::llm_task(const std::string& task, const AssistR
         if (cite.find(part) == std::string::npos) cite += (cite.empty() ? "" : ", ") + part;
       }
     }
-    plain += sentence.substr(at);
-    plain = std::string(trim(plain));
+    std::string plain = strip_citation_markers(sentence, markers);
     if (const std::string head = take_heading(plain, names); !head.empty()) current = head;
     if (plain.empty() || cite.empty()) continue;
     if (sections.empty() || sections.back().name != current) sections.push_back({current, {}});

@@ -24,7 +24,7 @@ Result<std::shared_ptr<ServiceContext>> collection_service(const Request& req, c
                                      "': use /v1/collections/" + req.principal->collection + "/..."
                                : "this key may not use collection '" + req.collection + "'");
   }
-  if (req.collection.empty()) return std::shared_ptr<ServiceContext>(std::shared_ptr<ServiceContext>(), &api.service);
+  if (req.collection.empty()) return unowned_service(api.service);
   if (api.collections == nullptr) return Status::not_found("no collection '" + req.collection + "'");
   return api.collections->get(req.collection);
 }

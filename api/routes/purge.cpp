@@ -30,7 +30,7 @@ Response handle_purge(const Request& req, Api& api) {
   }
   std::vector<std::pair<std::string, std::shared_ptr<ServiceContext>>> targets;
   if (everywhere) {
-    targets.emplace_back("default", std::shared_ptr<ServiceContext>(std::shared_ptr<ServiceContext>(), &api.service));
+    targets.emplace_back("default", unowned_service(api.service));
     if (api.collections != nullptr) {
       for (const auto& name : api.collections->names()) {
         auto ctx = api.collections->get(name);
