@@ -86,17 +86,28 @@ LlmService::LlmService(LiveLlm& llm, LlmServiceOptions options, Registry& regist
   auto& misses = registry.counter("ragd_llm_prefix_cache_misses_total", "Prompts with no cached prefix.").get();
   auto& reused = registry.counter("ragd_llm_prefix_cache_tokens_total", "Prompt tokens taken from the cache.").get();
   auto& bytes = registry.gauge("ragd_llm_prefix_cache_bytes", "Bytes of keys and values in the prefix cache.").get();
-  auto seen = std::make_shared<std::pair<std::mutex, PrefixCacheStats>>();
-  registry.add_collector([this, &hits, &misses, &reused, &bytes, seen] {
+  // A switched model starts its counters at zero: the last values seen are
+  // forgotten when the switch count moves, and a counter found below its
+  // last value (a switch between the two reads) counts from zero, so an
+  // increment is never negative.
+  auto since = [](int64_t now, int64_t before) { return static_cast<double>(now >= before ? now - before : now); };
+  struct PrefixSeen {
+    std::mutex mu;
+    uint64_t switches = 0;
+    PrefixCacheStats stats;
+  };
+  auto seen = std::make_shared<PrefixSeen>();
+  registry.add_collector([this, &hits, &misses, &reused, &bytes, seen, since] {
+    const uint64_t switches = live_.switches();
     const PrefixCacheStats now = live_.current()->prefix_cache_stats();
-    std::lock_guard lock(seen->first);
-    // A switched model starts its counters at zero.
-    if (now.hits < seen->second.hits || now.misses < seen->second.misses) seen->second = PrefixCacheStats{};
-    hits.inc(static_cast<double>(now.hits - seen->second.hits));
-    misses.inc(static_cast<double>(now.misses - seen->second.misses));
-    reused.inc(static_cast<double>(now.tokens_reused - seen->second.tokens_reused));
+    std::lock_guard lock(seen->mu);
+    if (switches != seen->switches) seen->stats = PrefixCacheStats{};
+    hits.inc(since(now.hits, seen->stats.hits));
+    misses.inc(since(now.misses, seen->stats.misses));
+    reused.inc(since(now.tokens_reused, seen->stats.tokens_reused));
     bytes.set(static_cast<double>(now.bytes));
-    seen->second = now;
+    seen->stats = now;
+    seen->switches = switches;
   });
   // Continuous batching (model/batch_scheduler.h): rows per pass is how
   // many tokens each pass over the weights served.
@@ -108,16 +119,23 @@ LlmService::LlmService(LiveLlm& llm, LlmServiceOptions options, Registry& regist
                                        "Of those, tokens of decode-sized items (at most 16 tokens).")
                           .get();
   auto& widest = registry.gauge("ragd_llm_batch_max_sequences", "Most sequences that shared one forward pass.").get();
-  auto batch_seen = std::make_shared<std::pair<std::mutex, BatchSchedulerStats>>();
-  registry.add_collector([this, &passes, &rows, &decode_rows, &widest, batch_seen] {
+  struct BatchSeen {
+    std::mutex mu;
+    uint64_t switches = 0;
+    BatchSchedulerStats stats;
+  };
+  auto batch_seen = std::make_shared<BatchSeen>();
+  registry.add_collector([this, &passes, &rows, &decode_rows, &widest, batch_seen, since] {
+    const uint64_t switches = live_.switches();
     const BatchSchedulerStats now = live_.current()->batch_stats();
-    std::lock_guard lock(batch_seen->first);
-    if (now.passes < batch_seen->second.passes) batch_seen->second = BatchSchedulerStats{};
-    passes.inc(static_cast<double>(now.passes - batch_seen->second.passes));
-    rows.inc(static_cast<double>(now.rows - batch_seen->second.rows));
-    decode_rows.inc(static_cast<double>(now.decode_rows - batch_seen->second.decode_rows));
+    std::lock_guard lock(batch_seen->mu);
+    if (switches != batch_seen->switches) batch_seen->stats = BatchSchedulerStats{};
+    passes.inc(since(now.passes, batch_seen->stats.passes));
+    rows.inc(since(now.rows, batch_seen->stats.rows));
+    decode_rows.inc(since(now.decode_rows, batch_seen->stats.decode_rows));
     widest.set(static_cast<double>(now.max_items));
-    batch_seen->second = now;
+    batch_seen->stats = now;
+    batch_seen->switches = switches;
   });
 }
 

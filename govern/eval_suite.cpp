@@ -391,8 +391,12 @@ Result<GateVerdict> activation_gate(const Store& store, const std::string& model
 }
 
 Result<GatedActivation> activate_gated(Store& store, const std::string& name, double tolerance, bool force,
-                                       AuditLog* audit, const std::string& caller) {
+                                       AuditLog* audit, const std::string& caller,
+                                       const std::function<Status(const ModelEntry&)>& apply) {
   GatedActivation out;
+  RAGD_ASSIGN_OR_RETURN(auto entries, list_models(store));
+  auto entry = std::find_if(entries.begin(), entries.end(), [&](const ModelEntry& e) { return e.name == name; });
+  if (entry == entries.end()) return Status::not_found("no model '" + name + "' in the registry (ragd models add)");
   RAGD_ASSIGN_OR_RETURN(out.verdict, activation_gate(store, name, tolerance));
   if (!out.verdict.pass) {
     if (!force) {
@@ -400,7 +404,6 @@ Result<GatedActivation> activate_gated(Store& store, const std::string& name, do
                                          " (--force activates it anyway, recorded in the audit log)");
     }
     if (audit == nullptr) return Status::failed_precondition("a forced activation needs the audit log");
-    RAGD_ASSIGN_OR_RETURN(auto entries, list_models(store));
     AuditRecord rec;
     rec.request_id = "activate-" + name + "-" + std::to_string(now_ms());
     rec.time_ms = now_ms();
@@ -409,14 +412,12 @@ Result<GatedActivation> activate_gated(Store& store, const std::string& name, do
     rec.query = "activate " + name;
     rec.outcome = "forced";
     rec.finish_reason = out.verdict.reason;
-    for (const auto& e : entries) {
-      if (e.name != name) continue;
-      rec.model_file = e.path;
-      rec.model_sha256 = e.sha256;
-    }
+    rec.model_file = entry->path;
+    rec.model_sha256 = entry->sha256;
     RAGD_RETURN_IF_ERROR(audit->append(rec).with_context("recording the forced activation"));
     out.forced = true;
   }
+  if (apply) RAGD_RETURN_IF_ERROR(apply(*entry));
   RAGD_ASSIGN_OR_RETURN(out.entry, activate_model(store, name));
   return out;
 }

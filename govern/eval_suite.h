@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -166,14 +167,17 @@ struct GatedActivation {
 };
 
 // `ragd models activate NAME [--force]` and its HTTP route: the gate
-// (activation_gate), then activate_model(). A failing verdict is
+// (activation_gate), then `apply` (a running server loads the model or
+// starts the reindex), then activate_model(). A failing verdict is
 // kFailedPrecondition naming the metric, unless `force`; a forced
 // activation of a failing candidate is appended to `audit` (task
 // "model_activation", outcome "forced", the verdict in finish_reason) before
-// the activation is written, and fails when it cannot be (audit may be null
-// only when not forcing).
+// anything is applied, and fails when it cannot be (audit may be null only
+// when not forcing). When `apply` fails, its error is returned and the
+// registry is left as it was, so it never names a model that did not load.
 Result<GatedActivation> activate_gated(Store& store, const std::string& name, double tolerance, bool force,
-                                       AuditLog* audit, const std::string& caller);
+                                       AuditLog* audit, const std::string& caller,
+                                       const std::function<Status(const ModelEntry&)>& apply = {});
 
 // One suite run of `ragd eval suite` and of the server's schedule: the
 // active configuration (the registry's active LLM, else the extractive

@@ -41,9 +41,10 @@ bool rule_matches(const RetentionRule& r, const Document& d) {
 Result<PurgeResult> purge_document(Store& store, const std::string& doc_id) {
   if (doc_id.empty()) return Status::invalid_argument("purge needs a document id");
   PurgeResult out;
-  RAGD_ASSIGN_OR_RETURN(out.removed, store.purge(doc_id));
-  RAGD_RETURN_IF_ERROR(store.put_state(std::string(sync::kTombstonePrefix) + doc_id,
-                                       json{{"purged_ms", now_ms()}}.dump()));
+  // The tombstone goes in the removal's batch: a crash cannot keep one
+  // without the other, so a later sync never brings the document back.
+  const StateWrite tombstone{std::string(sync::kTombstonePrefix) + doc_id, json{{"purged_ms", now_ms()}}.dump()};
+  RAGD_ASSIGN_OR_RETURN(out.removed, store.purge(doc_id, tombstone));
   out.tombstoned = true;
   // The ANN snapshot on disk was written before the removal: write a new
   // one now so no file still holds the document's vectors.

@@ -598,26 +598,46 @@ Result<UpsertResult> StoreImpl::upsert(const Document& doc, std::span<const Chun
   return std::move(results[0]);
 }
 
-Result<bool> StoreImpl::remove(const std::string& doc_id) {
-  if (options_.read_only) return Status::failed_precondition("store is open read-only");
-  std::lock_guard w(write_mu_);
-  if (!docs_.count(doc_id)) return false;
+Result<bool> StoreImpl::remove_locked(const std::string& doc_id, const StateWrite* state,
+                                      std::vector<uint64_t>* labels) {
+  auto it = docs_.find(doc_id);
+  if (it == docs_.end()) {
+    if (state != nullptr) RAGD_RETURN_IF_ERROR(put_state_locked(state->key, state->value));
+    return false;
+  }
+  if (labels != nullptr) *labels = it->second.labels;
   std::vector<Pending> group(1);
   group[0].doc_id = doc_id;
   group[0].remove_only = true;
+  group[0].state = state;
   RAGD_RETURN_IF_ERROR(commit(group).with_context("removing '" + doc_id + "'"));
   return true;
 }
 
-Result<bool> StoreImpl::purge(const std::string& doc_id) {
+Result<bool> StoreImpl::remove(const std::string& doc_id) {
+  if (options_.read_only) return Status::failed_precondition("store is open read-only");
+  std::lock_guard w(write_mu_);
+  return remove_locked(doc_id, nullptr, nullptr);
+}
+
+Result<bool> StoreImpl::remove(const std::string& doc_id, const StateWrite& state) {
+  RAGD_RETURN_IF_ERROR(check_state(state.key, state.value));
+  if (options_.read_only) return Status::failed_precondition("store is open read-only");
+  std::lock_guard w(write_mu_);
+  return remove_locked(doc_id, &state, nullptr);
+}
+
+Result<bool> StoreImpl::purge(const std::string& doc_id, const StateWrite& state) {
+  RAGD_RETURN_IF_ERROR(check_state(state.key, state.value));
   if (options_.read_only) return Status::failed_precondition("store is open read-only");
   std::vector<uint64_t> labels;
+  bool removed = false;
   {
     std::lock_guard w(write_mu_);
-    if (auto it = docs_.find(doc_id); it != docs_.end()) labels = it->second.labels;
+    RAGD_ASSIGN_OR_RETURN(removed, remove_locked(doc_id, &state, &labels));
   }
-  RAGD_ASSIGN_OR_RETURN(bool removed, remove(doc_id));
-  std::lock_guard w(write_mu_);
+  // Flush and compaction run without the writer lock (RocksDB allows them
+  // beside writes), so ingest is not held up by the rewrite.
   rocksdb::FlushOptions fo;
   fo.wait = true;
   RAGD_RETURN_IF_ERROR(from_rocks(db_->Flush(fo, cfs_), "flushing after purging '" + doc_id + "'"));
@@ -637,22 +657,6 @@ Result<bool> StoreImpl::purge(const std::string& doc_id) {
     RAGD_RETURN_IF_ERROR(compact(shadow_cf(), b, e));
   }
   return removed;
-}
-
-Result<bool> StoreImpl::remove(const std::string& doc_id, const StateWrite& state) {
-  RAGD_RETURN_IF_ERROR(check_state(state.key, state.value));
-  if (options_.read_only) return Status::failed_precondition("store is open read-only");
-  std::lock_guard w(write_mu_);
-  if (!docs_.count(doc_id)) {
-    RAGD_RETURN_IF_ERROR(put_state_locked(state.key, state.value));
-    return false;
-  }
-  std::vector<Pending> group(1);
-  group[0].doc_id = doc_id;
-  group[0].remove_only = true;
-  group[0].state = &state;
-  RAGD_RETURN_IF_ERROR(commit(group).with_context("removing '" + doc_id + "'"));
-  return true;
 }
 
 std::vector<Result<UpsertResult>> StoreImpl::upsert_batch(std::span<const DocumentWrite> writes) {

@@ -216,14 +216,16 @@ class Store {
   // Deletes a document and everything derived from it. Returns false when
   // there was no such document.
   virtual Result<bool> remove(const std::string& doc_id) = 0;
-  // remove(), then makes the deleted bytes leave the files (the right to be
-  // forgotten): flushes the memtables, so the WAL that holds the document's
+  // remove(doc_id, state), then makes the deleted bytes leave the files (the
+  // right to be forgotten): `state` (the purge's tombstone) is written in the
+  // removal's batch, so the two are durable together; then, without the
+  // writer lock, it flushes the memtables, so the WAL that holds the document's
   // text is retired, and compacts the key ranges that held it (its id in
   // documents and doc_text, its chunk labels in chunks, chunkinfo and both
   // vector families) down to the bottom level, where the deleted values and
   // their tombstones are dropped. Costs a rewrite of the SST files that
   // overlap those ranges.
-  virtual Result<bool> purge(const std::string& doc_id) = 0;
+  virtual Result<bool> purge(const std::string& doc_id, const StateWrite& state) = 0;
 
   // remove() that also writes `state` in the same WriteBatch (alone when
   // there was no such document), so the removal and the state are durable

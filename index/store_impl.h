@@ -66,8 +66,13 @@ class StoreImpl final : public Store {
                               std::span<const float> vectors) override;
   std::vector<Result<UpsertResult>> upsert_batch(std::span<const DocumentWrite> writes) override;
   Result<bool> remove(const std::string& doc_id) override;
-  Result<bool> purge(const std::string& doc_id) override;
+  Result<bool> purge(const std::string& doc_id, const StateWrite& state) override;
   Result<bool> remove(const std::string& doc_id, const StateWrite& state) override;
+  // remove() and purge(): removes `doc_id` with `state` (if any) in the same
+  // batch, or writes the state alone when there is no such document; the
+  // removed document's chunk labels go to `labels` (if given).
+  // REQUIRES: write_mu_ held.
+  Result<bool> remove_locked(const std::string& doc_id, const StateWrite* state, std::vector<uint64_t>* labels);
   Result<std::string> get_state(const std::string& key) const override;  // store_state.cpp
   Status put_state(const std::string& key, const std::string& value) override;
   Result<std::vector<std::pair<std::string, std::string>>> list_state(const std::string& prefix,

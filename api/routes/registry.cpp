@@ -71,37 +71,30 @@ Response handle_registry_action(const Request& req, Api& api) {
     if (!opened.is_ok()) return error_response(opened.status());
     audit = std::move(opened).value();
   }
-  // The active entry of the model's role, restored if the switch fails.
-  auto all = govern::list_models(api.service.store());
-  if (!all.is_ok()) return error_response(all.status());
-  std::optional<std::string> previous;
-  for (const auto& e : *all) {
-    if (e.name != name) continue;
-    for (const auto& other : *all)
-      if (other.role == e.role && other.active) previous = other.name;
-  }
+  // A running server switches first; the registry names the model only
+  // once it serves (a model that fails to load changes nothing).
+  std::string applies = "next start";
+  auto apply = [&](const govern::ModelEntry& e) -> Status {
+    Status switched = Status::ok();
+    if (e.role == govern::ModelRole::kLlm && api.llm != nullptr) {
+      switched = api.llm->switch_model(e.path);
+      applies = "now";
+    } else if (e.role == govern::ModelRole::kEncoder) {
+      // The default collection re-embeds in the background; the old encoder
+      // serves until the switch (GET /v1/stats "reindex").
+      switched = api.service.reindex_to(e.path);
+      if (switched.code() == StatusCode::kAlreadyExists) switched = Status::ok();
+      applies = "after the background reindex";
+    }
+    return switched.is_ok() ? switched : switched.with_context("the previous model keeps serving");
+  };
   auto g = govern::activate_gated(api.service.store(), name, api.options.eval_tolerance, force, audit.get(),
-                                  req.caller.empty() ? "http" : req.caller);
+                                  req.caller.empty() ? "http" : req.caller, apply);
   if (!g.is_ok()) return error_response(g.status());
   Json j = entry_json(g->entry);
   j["forced"] = g->forced;
   j["gate"] = g->verdict.pass ? "pass" : g->verdict.reason;
-  j["applies"] = "next start";
-  Status switched = Status::ok();
-  if (g->entry.role == govern::ModelRole::kLlm && api.llm != nullptr) {
-    switched = api.llm->switch_model(g->entry.path);
-    j["applies"] = "now";
-  } else if (g->entry.role == govern::ModelRole::kEncoder) {
-    // The default collection re-embeds in the background; the old encoder
-    // serves until the switch (GET /v1/stats "reindex").
-    switched = api.service.reindex_to(g->entry.path);
-    if (switched.code() == StatusCode::kAlreadyExists) switched = Status::ok();
-    j["applies"] = "after the background reindex";
-  }
-  if (!switched.is_ok()) {
-    if (previous) (void)govern::activate_model(api.service.store(), *previous);
-    return error_response(switched.with_context("the previous model keeps serving"));
-  }
+  j["applies"] = applies;
   Response r;
   r.body = dump(j);
   return r;

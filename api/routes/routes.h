@@ -24,6 +24,7 @@
 
 #include "api/http_types.h"
 #include "api/metrics.h"
+#include "govern/eval_suite.h"
 #include "service/answerer.h"
 #include "service/periodic_job.h"
 #include "service/service.h"
@@ -58,7 +59,7 @@ struct RouteOptions {
   // How much worse (absolute) a candidate's evaluation suite metric may be
   // than the active one's before POST /v1/registry/models/{name}/activate
   // refuses it without "force" (govern/eval_suite.h). Default: 0.02.
-  double eval_tolerance = 0.02;
+  double eval_tolerance = govern::kDefaultEvalTolerance;
 };
 
 // The governance jobs of `ragd serve` (service/periodic_job.h); null = not
