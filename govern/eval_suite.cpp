@@ -96,9 +96,7 @@ Status run_retrieval(const EvalSpec& spec, const SuiteTarget& t, EvalResult& out
 Status run_answers(const EvalSpec& spec, const SuiteTarget& t, EvalResult& out) {
   if (t.answerer == nullptr) return Status::failed_precondition("no answerer to evaluate");
   RAGD_ASSIGN_OR_RETURN(auto questions, load_answer_questions(resolve(t.base_dir, spec.answers)));
-  std::vector<AnswerQuestion> qs;
-  for (auto& q : questions)
-    if (spec.split == "all" || q.split == spec.split) qs.push_back(std::move(q));
+  std::vector<AnswerQuestion> qs = questions_of_split(std::move(questions), spec.split);
   if (qs.empty()) return Status::invalid_argument("no question of split '" + spec.split + "'");
   std::vector<AnswerOutcome> outcomes;
   for (const AnswerQuestion& q : qs) {
@@ -109,14 +107,12 @@ Status run_answers(const EvalSpec& spec, const SuiteTarget& t, EvalResult& out) 
     r.caller = "eval-suite";
     auto ans = t.answerer->answer(r, nullptr);
     if (!ans.is_ok()) return ans.status().with_context("question " + q.id);
-    AnswerOutcome o;
-    o.refused = ans->refused;
-    o.text = ans->text;
-    for (const auto& c : ans->citations) o.cited_doc_ids.push_back(c.doc_id);
-    for (const auto& h : ans->hits)
-      if (std::find(o.retrieved_doc_ids.begin(), o.retrieved_doc_ids.end(), h.doc_id) == o.retrieved_doc_ids.end())
-        o.retrieved_doc_ids.push_back(h.doc_id);
-    outcomes.push_back(std::move(o));
+    // Retrieval is judged as `ragd eval --answers` judges it.
+    SearchRequest rr = r.search;
+    rr.k = kAnswerEvalRetrievalK;
+    auto hits = t.service->search(rr);
+    if (!hits.is_ok()) return hits.status().with_context("question " + q.id);
+    outcomes.push_back(answer_outcome(*ans, *hits));
   }
   const AnswerTally all = score_answers(qs, outcomes).overall;
   const double n = static_cast<double>(std::max<size_t>(all.questions, 1));

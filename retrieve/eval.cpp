@@ -271,6 +271,27 @@ Result<std::vector<std::string>> string_list(const nlohmann::json& j, const char
 
 }  // namespace
 
+std::vector<AnswerQuestion> questions_of_split(std::vector<AnswerQuestion> questions, const std::string& split) {
+  std::vector<AnswerQuestion> out;
+  for (auto& q : questions) {
+    if (split == "all" || q.split == split) out.push_back(std::move(q));
+  }
+  return out;
+}
+
+AnswerOutcome answer_outcome(const Answer& answer, const std::vector<Hit>& retrieved) {
+  AnswerOutcome o;
+  o.refused = answer.refused;
+  o.text = answer.text;
+  for (const auto& c : answer.citations) o.cited_doc_ids.push_back(c.doc_id);
+  for (const auto& h : retrieved) {
+    if (std::find(o.retrieved_doc_ids.begin(), o.retrieved_doc_ids.end(), h.doc_id) == o.retrieved_doc_ids.end()) {
+      o.retrieved_doc_ids.push_back(h.doc_id);
+    }
+  }
+  return o;
+}
+
 Result<std::vector<AnswerQuestion>> load_answer_questions(const std::filesystem::path& path) {
   std::vector<AnswerQuestion> out;
   Status st = for_each_json_line(path, [&](const nlohmann::json& j, size_t lineno) -> Status {

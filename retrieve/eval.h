@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ragd/answer.h"
 #include "ragd/document.h"
 #include "ragd/search.h"
 #include "ragd/status.h"
@@ -102,6 +103,12 @@ struct AnswerQuestion {
   std::vector<std::string> groups;
 };
 Result<std::vector<AnswerQuestion>> load_answer_questions(const std::filesystem::path& path);
+// The questions of `split` ("all": every one), in file order.
+std::vector<AnswerQuestion> questions_of_split(std::vector<AnswerQuestion> questions, const std::string& split);
+
+// How answer metrics see retrieval: the documents of a k=20 search of the
+// question (ragd eval --answers and the evaluation suite alike).
+inline constexpr int kAnswerEvalRetrievalK = 20;
 
 // What the answerer did with one question.
 struct AnswerOutcome {
@@ -110,6 +117,9 @@ struct AnswerOutcome {
   std::vector<std::string> cited_doc_ids;
   std::vector<std::string> retrieved_doc_ids;  // distinct, best first
 };
+// The outcome of `answer`, with the documents of `retrieved` (distinct, in
+// order) as what was retrieved.
+AnswerOutcome answer_outcome(const Answer& answer, const std::vector<Hit>& retrieved);
 
 enum class AnswerVerdict { kCorrect, kWrong, kFalseRefusal, kCorrectRefusal, kHallucinated };
 const char* answer_verdict_name(AnswerVerdict v);

@@ -121,9 +121,7 @@ std::string flat(std::string s) {
 int run_answer_eval(const EvalArgs& a) {
   auto questions = load_answer_questions(a.answers);
   if (!questions.is_ok()) return fail(questions.status());
-  std::vector<AnswerQuestion> qs;
-  for (auto& q : *questions)
-    if (a.split == "all" || q.split == a.split) qs.push_back(std::move(q));
+  std::vector<AnswerQuestion> qs = questions_of_split(std::move(questions).value(), a.split);
   if (qs.empty()) return fail(Status::invalid_argument("--answers: no question of split '" + a.split + "'"));
   auto svc = open_service(a.common, EmbedderLoad::kOptional, /*read_only=*/false);
   if (!svc.is_ok()) return fail(svc.status());
@@ -136,17 +134,11 @@ int run_answer_eval(const EvalArgs& a) {
     r.groups = q.groups;
     auto ans = s.answer(r);
     if (!ans.is_ok()) return fail(ans.status().with_context(q.id));
-    AnswerOutcome o;
-    o.refused = ans->refused;
-    o.text = ans->text;
-    for (const auto& c : ans->citations) o.cited_doc_ids.push_back(c.doc_id);
     SearchRequest rr = r;
-    rr.k = 20;
+    rr.k = kAnswerEvalRetrievalK;
     auto hits = s.search(rr);
     if (!hits.is_ok()) return fail(hits.status().with_context(q.id));
-    for (const auto& h : *hits)
-      if (std::find(o.retrieved_doc_ids.begin(), o.retrieved_doc_ids.end(), h.doc_id) == o.retrieved_doc_ids.end())
-        o.retrieved_doc_ids.push_back(h.doc_id);
+    const AnswerOutcome o = answer_outcome(*ans, *hits);
     if (a.verbose) {
       std::printf("%s [%s] %s -> %s (confidence %.3f, intent %s)\n", q.id.c_str(), q.category.c_str(),
                   q.question.c_str(), answer_verdict_name(judge_answer(q, o)), ans->confidence, ans->intent.c_str());

@@ -26,9 +26,35 @@ Result<std::unique_ptr<ServeJobs>> make_serve_jobs(ServiceContext& ctx, const Se
   }
   govern::SuiteRun suite = o.suite;
   if (!o.config_file.empty()) suite.base_dir = std::filesystem::path(o.config_file).parent_path().string();
+  // The stored suite results change only when a suite run stores one: the
+  // gauges are set at start and after each run, not read at every scrape.
+  auto& metric = registry.gauge("ragd_eval_metric",
+                                "The stored evaluation suite results, by configuration (active, candidate/NAME), "
+                                "evaluation and metric.",
+                                {"label", "eval", "metric"});
+  auto& failed = registry.gauge("ragd_eval_failed", "1 when the evaluation failed to run in the stored result.",
+                                {"label", "eval"});
+  auto& when = registry.gauge("ragd_eval_last_run_timestamp_seconds", "When the stored suite result was made.",
+                              {"label"});
+  auto publish = [c = &ctx, &metric, &failed, &when] {
+    auto results = govern::list_suite_results(c->store());
+    if (!results.is_ok()) {
+      spdlog::warn("evaluation suite results: {}", results.status().to_string());
+      return;
+    }
+    for (const auto& r : *results) {
+      when.with({r.label}).set(static_cast<double>(r.time_ms) / 1000.0);
+      for (const auto& e : r.evals) {
+        failed.with({r.label, e.name}).set(e.error.empty() ? 0.0 : 1.0);
+        for (const auto& [name, value] : e.metrics) metric.with({r.label, e.name, name}).set(value);
+      }
+    }
+  };
+  publish();
   ServeJobs* j = jobs.get();
   ServiceContext* c = &ctx;
-  jobs->evals = std::make_unique<PeriodicJob>(o.eval_interval_seconds, [j, c, suite](const std::string& candidate) {
+  jobs->evals = std::make_unique<PeriodicJob>(o.eval_interval_seconds, [j, c, suite,
+                                                                      publish](const std::string& candidate) {
     govern::SuiteRun run = suite;
     run.candidate = candidate;
     auto r = govern::run_and_store_suite(*c, j->eval_specs, run);
@@ -38,6 +64,7 @@ Result<std::unique_ptr<ServeJobs>> make_serve_jobs(ServiceContext& ctx, const Se
       return r.status().to_string();
     }
     spdlog::info("evaluation suite {}: {} evaluation(s) in {:.1f}s, stored", r->label, r->evals.size(), r->seconds);
+    publish();
     return std::string();
   });
   jobs->retention = std::make_unique<PeriodicJob>(o.retention_interval_seconds, [j, c](const std::string&) {
@@ -55,14 +82,6 @@ Result<std::unique_ptr<ServeJobs>> make_serve_jobs(ServiceContext& ctx, const Se
     return std::string();
   });
 
-  auto& metric = registry.gauge("ragd_eval_metric",
-                                "The stored evaluation suite results, by configuration (active, candidate/NAME), "
-                                "evaluation and metric.",
-                                {"label", "eval", "metric"});
-  auto& failed = registry.gauge("ragd_eval_failed", "1 when the evaluation failed to run in the stored result.",
-                                {"label", "eval"});
-  auto& when = registry.gauge("ragd_eval_last_run_timestamp_seconds", "When the stored suite result was made.",
-                              {"label"});
   auto& running = registry.gauge("ragd_job_running", "1 while the background job runs.", {"job"});
   auto& runs = registry.gauge("ragd_job_runs", "Finished runs of the background job since start.", {"job"});
   auto& failures = registry.gauge("ragd_job_failures", "Runs of the background job that failed since start.", {"job"});
@@ -70,16 +89,7 @@ Result<std::unique_ptr<ServeJobs>> make_serve_jobs(ServiceContext& ctx, const Se
                                   {"job"});
   auto& deleted = registry.gauge("ragd_retention_deleted_documents",
                                  "Documents deleted by the scheduled retention since start.");
-  registry.add_collector([j, c, &metric, &failed, &when, &running, &runs, &failures, &last_end, &deleted] {
-    if (auto results = govern::list_suite_results(c->store()); results.is_ok()) {
-      for (const auto& r : *results) {
-        when.with({r.label}).set(static_cast<double>(r.time_ms) / 1000.0);
-        for (const auto& e : r.evals) {
-          failed.with({r.label, e.name}).set(e.error.empty() ? 0.0 : 1.0);
-          for (const auto& [name, value] : e.metrics) metric.with({r.label, e.name, name}).set(value);
-        }
-      }
-    }
+  registry.add_collector([j, &running, &runs, &failures, &last_end, &deleted] {
     for (const auto& [name, job] : {std::pair<const char*, PeriodicJob*>{"evals", j->evals.get()},
                                     std::pair<const char*, PeriodicJob*>{"retention", j->retention.get()}}) {
       const JobStatus s = job->status();
