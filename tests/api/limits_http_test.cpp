@@ -342,9 +342,10 @@ TEST_F(LimitsHttp, HealthzAndSearchStayFastDuringSlowIngests) {
               kIngests, kDocs, total_ms, *std::min_element(ingest_ms.begin(), ingest_ms.end()),
               *std::max_element(ingest_ms.begin(), ingest_ms.end()), healthz_ms.size(), p50(healthz_ms),
               healthz_ms.back(), p50(search_ms), search_ms.back());
-  // The ingests kept the server busy for a while (else this proves nothing).
-  EXPECT_GT(total_ms, 2000);
-  EXPECT_GE(healthz_ms.size(), 5u);
+  // The ingests kept the server busy while the probes ran (else this proves
+  // nothing): counted in probes, not milliseconds, since a quiet machine
+  // finishes them in under 2 s and a loaded one takes many times that.
+  EXPECT_GE(healthz_ms.size(), 10u);
   // On a quiet machine both answer in a few ms; the bounds leave room for a
   // loaded one, and are far below an ingest's duration.
   EXPECT_LT(p50(healthz_ms), 200);
