@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "api/openai.h"
+#include "ragd/clock.h"
 
 namespace ragd::api {
 
@@ -73,7 +74,7 @@ LlmService::LlmService(LiveLlm& llm, LlmServiceOptions options, Registry& regist
     std::lock_guard lock(id_mu_);
     set_identity(*live_.current());
   }
-  created_ = openai::now_seconds();
+  created_ = unix_seconds();
   auto& waiting = registry.gauge("ragd_llm_queue_waiting", "Requests waiting for a generation slot.").get();
   auto& running = registry.gauge("ragd_llm_queue_running", "Generations running.").get();
   registry.add_collector([this, &waiting, &running] {

@@ -7,6 +7,7 @@
 #include "api/json_codec.h"
 #include "api/status_http.h"
 #include "api/sse.h"
+#include "ragd/clock.h"
 
 namespace ragd::api::openai {
 
@@ -198,13 +199,8 @@ std::string new_completion_id() {
   return id;
 }
 
-int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string finish_reason(std::string_view r) {
-  if (r == "length" || r == "max_tokens" || r == "context_full") return "length";
-  return "stop";
+std::string_view finish_reason(AnswerFinish f) {
+  return f == AnswerFinish::kLength || f == AnswerFinish::kContextFull ? "length" : "stop";
 }
 
 Json usage_json(const Usage& u) {

@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ragd/answer.h"
 #include "ragd/status.h"
 
 namespace ragd::api::openai {
@@ -61,12 +62,10 @@ Result<EmbeddingsRequest> parse_embeddings_request(std::string_view body);
 
 // "chatcmpl-" + 24 random alphanumerics.
 std::string new_completion_id();
-// Unix seconds.
-int64_t now_seconds();
 
-// ragd finish reasons ("stop", "length", "context_full", "end_of_generation",
-// "stop_string", ...) to OpenAI's ("stop" or "length").
-std::string finish_reason(std::string_view ragd_reason);
+// An answer's finish reason as OpenAI's: "length" when the answer was cut
+// (max_tokens, a full context), else "stop".
+std::string_view finish_reason(AnswerFinish f);
 
 struct Usage {
   int prompt_tokens = 0;

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "auth/crypto.h"
+#include "ragd/clock.h"
 
 namespace ragd::auth {
 
@@ -286,8 +287,7 @@ Result<std::unique_ptr<JwtVerifier>> JwtVerifier::load(const std::string& jwks_p
 }
 
 Result<JwtClaims> JwtVerifier::verify(std::string_view token) const {
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
-  return verify(token, now.count());
+  return verify(token, unix_seconds());
 }
 
 Result<JwtClaims> JwtVerifier::verify(std::string_view token, int64_t now) const {

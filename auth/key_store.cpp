@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/crypto.h"
+#include "ragd/clock.h"
 
 namespace ragd::auth {
 
@@ -171,8 +172,7 @@ KeyStore::KeyStore(std::string dir, KeyStoreOptions options)
 
 int64_t KeyStore::now() const {
   if (options_.now) return options_.now();
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return unix_seconds();
 }
 
 Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& data_dir, KeyStoreOptions options) {

@@ -6,6 +6,7 @@
 
 #include "generate/sentences.h"
 #include "index/analyzer.h"
+#include "ragd/clock.h"
 
 namespace ragd {
 
@@ -32,7 +33,7 @@ double ms_since(Clock::time_point t0) {
 struct LoopState {
   std::vector<int32_t> tokens;
   std::string text;
-  std::string finish;
+  AnswerFinish finish = AnswerFinish::kNone;
   double first_token_ms = 0;
 };
 
@@ -94,14 +95,14 @@ Status run_generation(const Generator& generator, DecoderSession& session, std::
   st.text = lead == std::string::npos ? std::string() : gen.text.substr(lead);
   if (st.first_token_ms == 0 && !st.tokens.empty()) st.first_token_ms = ms_since(p.t0);
   if (!gen.stop_status.is_ok()) {
-    st.finish = gen.stop_status.code() == StatusCode::kTimeout ? "timeout" : "cancelled";
+    st.finish = gen.stop_status.code() == StatusCode::kTimeout ? AnswerFinish::kTimeout : AnswerFinish::kCancelled;
     return gen.stop_status;
   }
   if (gen.finish == FinishReason::kCancelled || consumer_gone) {
-    st.finish = "cancelled";
+    st.finish = AnswerFinish::kCancelled;
     return Status::cancelled("the stream consumer cancelled after " + std::to_string(st.tokens.size()) + " tokens");
   }
-  st.finish = std::string(finish_reason_name(gen.finish));
+  st.finish = answer_finish_of(gen.finish);
   return Status::ok();
 }
 
@@ -142,6 +143,17 @@ void copy_provenance(const AuditRecord& rec, Answer& ans) {
 
 }  // namespace
 
+AnswerFinish answer_finish_of(FinishReason r) {
+  switch (r) {
+    case FinishReason::kMaxTokens: return AnswerFinish::kLength;
+    case FinishReason::kEndOfGeneration: return AnswerFinish::kStop;
+    case FinishReason::kStopString: return AnswerFinish::kStopString;
+    case FinishReason::kContextFull: return AnswerFinish::kContextFull;
+    case FinishReason::kCancelled: return AnswerFinish::kCancelled;
+  }
+  return AnswerFinish::kStop;
+}
+
 LlmAnswerer::LlmAnswerer(const Retriever& retriever, std::shared_ptr<const Generator> generator,
                          const PromptLibrary& prompts, LlmAnswererOptions options, const Embedder* embedder,
                          AuditLog* audit)
@@ -178,8 +190,7 @@ LlmAnswerer::LlmAnswerer(const Retriever& retriever, std::shared_ptr<const Gener
 
 Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCallback& on_delta) const {
   const auto t0 = Clock::now();
-  const int64_t time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch()).count();
+  const int64_t time_ms = unix_ms();
   const Tokenizer* tok = generator_->tokenizer();
   if (!tok) return Status::failed_precondition("the LLM answer path needs the model's tokenizer");
   const int max_tokens = request.max_tokens > 0 ? request.max_tokens : options_.max_tokens;
@@ -285,7 +296,8 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   if (prefix_cache_) prefix_cache_->store(*session, ctx.tokens);
   out.prompt_tokens = rec.prompt_tokens = static_cast<int>(ctx.tokens.size());
   out.completion_tokens = rec.completion_tokens = static_cast<int>(st.tokens.size());
-  out.finish_reason = rec.finish_reason = st.finish;
+  out.finish = st.finish;
+  rec.finish_reason = std::string(answer_finish_name(st.finish));
   out.first_token_ms = rec.first_token_ms = st.first_token_ms;
   out.raw_text = st.text;
   if (!gen.is_ok()) return finish(gen);

@@ -113,6 +113,9 @@ struct LlmRequest {
 // complete). Return false to cancel (e.g. the client disconnected).
 using DeltaCallback = std::function<bool(std::string_view delta)>;
 
+// The model's reason (model/generator.h) as an answer's.
+AnswerFinish answer_finish_of(FinishReason r);
+
 struct LlmAnswer {
   Answer answer;                 // text, citations (n = passage number), grounding, hits = packed passages
   std::string request_id;
@@ -120,7 +123,7 @@ struct LlmAnswer {
   Verification verification;
   int prompt_tokens = 0;
   int completion_tokens = 0;
-  std::string finish_reason;     // "stop", "length", "context_full", ...
+  AnswerFinish finish = AnswerFinish::kNone;  // why generation stopped
   double first_token_ms = 0;
   // Answer start -> prompt ready for prefill: retrieval, session, packing and
   // templating, i.e. what the answer path adds before the model's own work.

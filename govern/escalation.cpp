@@ -10,17 +10,13 @@
 
 #include "generate/sentences.h"
 #include "generate/verifier.h"
+#include "ragd/clock.h"
 #include "sync/http.h"
 
 namespace ragd::govern {
 namespace {
 
 using json = nlohmann::json;
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Refused, or an LLM answer the verifier did not fully back.
 bool needs_escalation(const Answer& a) {
@@ -122,7 +118,7 @@ Result<Answer> EscalatingAnswerer::answer(const AnswerRequest& request, AnswerSi
 Result<Answer> EscalatingAnswerer::escalate(const AnswerRequest& request, Answer local, const Entry& entry) const {
   const EscalationPolicy& p = entry.policy;
   const auto start = std::chrono::steady_clock::now();
-  const int64_t started_ms = now_ms();
+  const int64_t started_ms = unix_ms();
   local.escalation_model = p.model;
   const std::vector<const Hit*> hits = pick_passages(local, p.max_passages);
   if (hits.empty()) return std::move(mark(local, "no_passages"));

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ragd/clock.h"
 #include "retrieve/eval.h"
 #include "service/extractive_path.h"
 #include "sync/toml_items.h"
@@ -25,11 +26,6 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 constexpr const char* kResultPrefix = "eval_suite/";
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::optional<EvalKind> parse_kind(std::string_view s) {
   if (s == "retrieval") return EvalKind::kRetrieval;
@@ -248,7 +244,7 @@ SuiteResult run_eval_suite(const std::vector<EvalSpec>& specs, const SuiteTarget
     r.evals.push_back(std::move(e));
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  r.time_ms = now_ms();
+  r.time_ms = unix_ms();
   return r;
 }
 
@@ -401,8 +397,8 @@ Result<GatedActivation> activate_gated(Store& store, const std::string& name, do
     }
     if (audit == nullptr) return Status::failed_precondition("a forced activation needs the audit log");
     AuditRecord rec;
-    rec.request_id = "activate-" + name + "-" + std::to_string(now_ms());
-    rec.time_ms = now_ms();
+    rec.request_id = "activate-" + name + "-" + std::to_string(unix_ms());
+    rec.time_ms = unix_ms();
     rec.caller = caller;
     rec.task = "model_activation";
     rec.query = "activate " + name;

@@ -9,6 +9,7 @@
 
 #include "auth/crypto.h"
 #include "model/gguf.h"
+#include "ragd/clock.h"
 
 namespace ragd::govern {
 namespace {
@@ -92,8 +93,7 @@ Result<ModelEntry> inspect_model(const std::string& name, const std::string& fil
   }
   if (e.quantisation.empty()) e.quantisation = "none";
   RAGD_ASSIGN_OR_RETURN(e.sha256, auth::sha256_file_hex(abs.string()));
-  e.added_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch()).count();
+  e.added_ms = unix_ms();
   return e;
 }
 

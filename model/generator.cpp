@@ -5,17 +5,6 @@
 
 namespace ragd {
 
-std::string_view finish_reason_name(FinishReason r) {
-  switch (r) {
-    case FinishReason::kMaxTokens: return "length";
-    case FinishReason::kEndOfGeneration: return "stop";
-    case FinishReason::kStopString: return "stop_string";
-    case FinishReason::kContextFull: return "context_full";
-    case FinishReason::kCancelled: return "cancelled";
-  }
-  return "?";
-}
-
 Generator::Generator(std::shared_ptr<const DecoderModel> model, std::shared_ptr<const Tokenizer> tokenizer)
     : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {}
 

@@ -60,7 +60,6 @@ struct GenerateOptions {
 };
 
 enum class FinishReason { kMaxTokens, kEndOfGeneration, kStopString, kContextFull, kCancelled };
-std::string_view finish_reason_name(FinishReason r);
 
 struct Generation {
   std::vector<int32_t> tokens;  // generated ids (an EOG token is not included)

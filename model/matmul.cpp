@@ -14,6 +14,8 @@
 #include <tuple>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "model/compute_pool.h"
 #include "model/kernels.h"
 #include "model/lowp_matmul.h"
@@ -100,7 +102,7 @@ void sgemm_nt_ld(const float* x, int64_t m, int64_t k, const float* w, int64_t n
     return;
   } catch (const dnnl::error& e) {
     if (!warned.exchange(true)) {
-      std::fprintf(stderr, "ragd: oneDNN matmul failed (%s); using the plain loop\n", e.what());
+      spdlog::warn("oneDNN matmul failed ({}); using the plain loop", e.what());
     }
   }
   sgemm_nt_loop(x, m, k, w, n, y, ldc, n_threads);

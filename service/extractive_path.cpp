@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "ragd/clock.h"
+
 namespace ragd {
 namespace {
 
@@ -10,9 +12,7 @@ namespace {
 AuditRecord audit_record(const AnswerRequest& req, const Answer& answer, double latency_ms) {
   AuditRecord rec;
   rec.request_id = req.request_id;
-  rec.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch()).count() -
-                static_cast<int64_t>(latency_ms);
+  rec.time_ms = unix_ms() - static_cast<int64_t>(latency_ms);
   rec.caller = req.caller;
   rec.task = "answer";
   rec.query = req.search.query;

@@ -77,7 +77,7 @@ Result<Answer> LlmAnswerPath::answer(const AnswerRequest& request, AnswerSink* s
   Answer answer = std::move(a.answer);
   answer.request_id = std::move(a.request_id);
   answer.raw_text = std::move(a.raw_text);
-  answer.finish_reason = std::move(a.finish_reason);
+  answer.finish = a.finish;
   answer.prompt_tokens = a.prompt_tokens;
   answer.completion_tokens = a.completion_tokens;
   answer.first_token_ms = a.first_token_ms;

@@ -1,14 +1,8 @@
 #include "service/periodic_job.h"
 
+#include "ragd/clock.h"
+
 namespace ragd {
-namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 PeriodicJob::PeriodicJob(int64_t interval_seconds, Run run) : run_(std::move(run)) {
   status_.interval_seconds = interval_seconds;
@@ -20,7 +14,7 @@ void PeriodicJob::start() {
   std::lock_guard lock(mu_);
   if (started_ || stopping_) return;
   started_ = true;
-  if (status_.interval_seconds > 0) status_.next_run_ms = now_ms() + status_.interval_seconds * 1000;
+  if (status_.interval_seconds > 0) status_.next_run_ms = unix_ms() + status_.interval_seconds * 1000;
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -58,7 +52,7 @@ void PeriodicJob::loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     const bool scheduled = status_.next_run_ms > 0;
-    auto due = [&] { return scheduled && now_ms() >= status_.next_run_ms; };
+    auto due = [&] { return scheduled && unix_ms() >= status_.next_run_ms; };
     if (scheduled) {
       cv_.wait_until(lock, std::chrono::system_clock::time_point(std::chrono::milliseconds(status_.next_run_ms)),
                      [&] { return stopping_ || requested_ || due(); });
@@ -70,13 +64,13 @@ void PeriodicJob::loop() {
     requested_ = false;
     request_.clear();
     status_.running = true;
-    status_.last_start_ms = now_ms();
+    status_.last_start_ms = unix_ms();
     status_.last_request = request;
     lock.unlock();
     std::string error = run_(request);
     lock.lock();
     status_.running = false;
-    status_.last_end_ms = now_ms();
+    status_.last_end_ms = unix_ms();
     status_.last_error = std::move(error);
     if (!status_.last_error.empty()) ++status_.failures;
     ++status_.runs;

@@ -6,6 +6,8 @@
 #include <system_error>
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
 #include "ingest/chunker.h"
 #include "model/glove_sif.h"
 
@@ -113,10 +115,9 @@ Result<std::unique_ptr<ServiceContext>> ServiceContext::open(ServiceOptions opti
     std::string why;
     std::shared_ptr<const Embedder> bound = load_bound_encoder(opt, st, svc->word_ranks_, why);
     if (!bound) {
-      std::fprintf(stderr,
-                   "ragd: warning: cannot load the store's encoder '%s' (%s): until the reindex to '%s' "
-                   "finishes, search is lexical only and ingest answers 503\n",
-                   st.encoder.c_str(), why.c_str(), target->fingerprint().c_str());
+      spdlog::warn("cannot load the store's encoder '{}' ({}): until the reindex to '{}' finishes, search is "
+                   "lexical only and ingest answers 503",
+                   st.encoder, why, target->fingerprint());
     }
     svc->encoder_ = std::make_unique<SwitchableEncoder>(std::move(bound), st.encoder, st.dim);
   } else if (embedder) {

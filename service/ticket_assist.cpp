@@ -11,6 +11,7 @@
 #include "connectors/connector.h"
 #include "generate/sentences.h"
 #include "generate/verifier.h"
+#include "ragd/clock.h"
 
 namespace ragd {
 namespace {
@@ -25,11 +26,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return s;
-}
-
-int64_t now_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -492,7 +488,7 @@ Result<AssistResult> TicketAssist::assist(const AssistRequest& request) const {
   }
   // Duplicates: open, in the window, the same error on the same CI (or a
   // very close match).
-  const int64_t when = t.opened_at ? t.opened_at : now_s();
+  const int64_t when = t.opened_at ? t.opened_at : unix_seconds();
   const std::string ci = ci_of(t.fields);
   for (const auto& tc : c.tickets) {
     if (static_cast<int>(out.duplicates.size()) >= options_.duplicates_k) break;
@@ -870,8 +866,7 @@ Result<std::string> TicketAssist::feedback(const TicketFeedback& f, Store& store
   if (trim(f.ticket_id).empty()) return Status::invalid_argument("field 'ticket_id': required");
   if (f.ticket_id.size() > 200) return Status::invalid_argument("field 'ticket_id': longer than 200 bytes");
   if (!f.value.empty() && f.field.empty()) return Status::invalid_argument("field 'field': required with 'value'");
-  const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
+  const int64_t ms = unix_ms();
   uint64_t n;
   {
     std::lock_guard<std::mutex> lock(feedback_mu_);

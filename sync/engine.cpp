@@ -6,6 +6,8 @@
 #include <set>
 #include <thread>
 
+#include "ragd/clock.h"
+
 namespace ragd::sync {
 namespace {
 
@@ -115,8 +117,7 @@ Status SyncEngine::remove_unlisted(const SourceConfig& source, const std::set<st
     if (!removed.is_ok()) return removed.status().with_context("source '" + source.name + "': pruning " + id);
     if (*removed) ++counts.deleted;
   }
-  const int64_t now =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const int64_t now = unix_ms();
   return store_.put_state(prune_key(source.name), std::to_string(now))
       .with_context("source '" + source.name + "': saving the prune time");
 }

@@ -10,6 +10,8 @@
 #include <optional>
 #include <thread>
 
+#include "ragd/clock.h"
+
 namespace ragd::sync {
 namespace {
 
@@ -187,8 +189,7 @@ Result<HttpResponse> HttpClient::send(const std::string& url, const std::string*
       }
       if (code == 429 || code == 503) {
         auto it = r->headers.find("retry-after");
-        int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
+        int64_t now = unix_seconds();
         if (it != r->headers.end()) {
           if (auto secs = parse_retry_after(it->second, now)) wait_ms = *secs * 1000;
         }

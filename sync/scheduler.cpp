@@ -5,16 +5,13 @@
 #include <cstdlib>
 #include <optional>
 
+#include "ragd/clock.h"
 #include "sync/vendor.h"
 
 namespace ragd::sync {
 namespace {
 
 using Clock = std::chrono::system_clock;
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
-}
 
 void add_counts(SyncCounts& total, const SyncCounts& c) {
   total.fetched += c.fetched;
@@ -56,7 +53,7 @@ void Scheduler::start() {
   std::lock_guard lock(mu_);
   if (started_ || stopping_) return;
   started_ = true;
-  const int64_t now = now_ms();
+  const int64_t now = unix_ms();
   for (auto& slot : slots_) {
     slot->state.next_run_ms = options_.run_at_start ? now : now + slot->config.interval_seconds * 1000;
     // The first prune is due one prune_interval after the last one stored,
@@ -131,7 +128,7 @@ void Scheduler::loop(Slot& slot) {
     slot.running = true;
     slot.state.running = true;
     slot.state.running_full = full;
-    slot.state.last_start_ms = now_ms();
+    slot.state.last_start_ms = unix_ms();
 
     const Embedder* embedder = embedder_();
     const bool prune_due = kind == PassKind::kPrune ||
@@ -154,7 +151,7 @@ void Scheduler::loop(Slot& slot) {
       lock.lock();
       slot.engine = nullptr;
     }
-    const int64_t end = now_ms();
+    const int64_t end = unix_ms();
     SourceStatus& st = slot.state;
     if (pruned) {
       st.last_prune_deleted = pruned->counts.deleted;
@@ -226,7 +223,7 @@ Result<WebhookOutcome> Scheduler::webhook(const std::string& name, const Headers
     std::lock_guard lock(mu_);
     ++slot->state.webhooks_refused;
   };
-  const int64_t now_s = now_ms() / 1000;
+  const int64_t now_s = unix_ms() / 1000;
   auto key = verify_webhook(src, slot->webhook_secret, headers, body, now_s, options_.webhook);
   if (!key.is_ok()) {
     count_refused();

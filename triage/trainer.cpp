@@ -7,6 +7,7 @@
 #include <cmath>
 #include <map>
 
+#include "ragd/clock.h"
 #include "triage/triage.h"
 
 namespace ragd::triage {
@@ -415,8 +416,7 @@ Result<TrainReport> train_field(Store& store, const TrainOptions& o) {
   if (!model.is_ok()) return model.status();
   TrainReport rep;
   rep.eval = std::move(*ev);
-  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
+  const int64_t now = unix_seconds();
   auto version = store_model(store, **model, manifest_json(rep.eval, **model, now));
   if (!version.is_ok()) return version.status();
   rep.version = *version;

@@ -13,6 +13,7 @@
 #include "api/json_codec.h"
 #include "generate/audit_log.h"
 #include "govern/retention.h"
+#include "ragd/clock.h"
 
 namespace ragd::cli {
 namespace {
@@ -34,8 +35,7 @@ Result<int64_t> parse_when(const std::string& text, const char* flag) {
     std::string num = text.substr(0, text.size() - 1);
     int64_t mult = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
     if (mult != 0 && !num.empty() && num.find_first_not_of("0123456789") == std::string::npos) {
-      auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::system_clock::now().time_since_epoch()).count();
+      auto now = unix_ms();
       return now - std::stoll(num) * mult * 1000;
     }
   }
@@ -71,8 +71,7 @@ int run_audit(const AuditArgs& a) {
   if (a.prune_days > 0) {
     const std::filesystem::path file =
         a.audit_log.empty() ? std::filesystem::path(a.common.data) / "audit.jsonl" : std::filesystem::path(a.audit_log);
-    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
+    const int64_t now = unix_ms();
     auto pruned = govern::prune_audit_log(file, now - static_cast<int64_t>(a.prune_days) * 86400 * 1000);
     if (!pruned.is_ok()) return fail(pruned.status());
     std::printf("audit log %s: %zu record(s) older than %d days dropped, %zu kept\n", file.c_str(), pruned->dropped,

@@ -92,7 +92,7 @@ Json answer_json(const Answer& a, const AnswerCall& call, const Api& api, Clock:
   if (api.answerer.generates()) {
     j["removed_sentences"] = a.removed_sentences;
     j["raw_text"] = a.raw_text;
-    j["finish_reason"] = a.finish_reason;
+    j["finish_reason"] = answer_finish_name(a.finish);
     j["usage"] = openai::usage_json({a.prompt_tokens, a.completion_tokens});
     j["first_token_ms"] = a.first_token_ms;
     j["prompt_ready_ms"] = a.prompt_ready_ms;

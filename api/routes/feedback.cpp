@@ -10,6 +10,7 @@
 #include "api/status_http.h"
 #include "generate/audit_log.h"
 #include "govern/feedback.h"
+#include "ragd/clock.h"
 
 namespace ragd::api {
 
@@ -54,8 +55,7 @@ Response handle_answer_feedback(const Request& req, Api& api) {
   auto f = govern::feedback_for(*records, h->get<bool>(), std::move(correction));
   if (!f.is_ok()) return error_response(Status::not_found("no answer with id '" + id + "' in the audit log"));
   f->caller = req.caller;
-  f->time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch()).count();
+  f->time_ms = unix_ms();
   if (Status s = govern::put_feedback((*ctx)->store(), *f); !s.is_ok()) return error_response(s);
   Response r;
   r.body = Json{{"stored", "answer_feedback/" + id}, {"answer_id", id}, {"question", f->question},

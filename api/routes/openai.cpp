@@ -17,6 +17,8 @@
 #include "api/routes/routes.h"
 #include "api/sse.h"
 #include "api/status_http.h"
+#include "generate/llm_answerer.h"
+#include "ragd/clock.h"
 #include "service/encoder.h"
 
 namespace ragd::api {
@@ -80,7 +82,7 @@ Response handle_chat_completions(const Request& req, Api& api) {
     timeout_ms = *t;
   }
   call.deadline = llm.deadline(call.start, timeout_ms);
-  call.meta = {openai::new_completion_id(), openai::now_seconds(), call.req.model, llm.fingerprint()};
+  call.meta = {openai::new_completion_id(), unix_seconds(), call.req.model, llm.fingerprint()};
   const bool rag = call.req.model == llm.options().rag_model_name;
   if (rag) {
     // Validate the retrieval part before taking a place in the queue.
@@ -239,7 +241,7 @@ Response rag_chat(const Request& req, const ChatCall& call, Api& api) {
     llm.record_generation("chat", a.prompt_tokens, a.completion_tokens, a.first_token_ms, ms_since(start));
     ChatOutcome o;
     o.content = a.text;  // the verified answer (streaming sent the raw deltas)
-    o.finish = openai::finish_reason(a.finish_reason);
+    o.finish = openai::finish_reason(a.finish);
     o.usage = {a.prompt_tokens, a.completion_tokens};
     o.extra = Json{{"citations", answer_to_json(a)["citations"]},
                    {"grounding", grounding_name(a.grounding)},
@@ -290,7 +292,7 @@ Response plain_chat(const ChatCall& call, Api& api) {
     llm.record_generation("chat", g.prompt_tokens, completion, first_ms, ms_since(start));
     ChatOutcome o;
     o.content = g.text;
-    o.finish = (g.finish == FinishReason::kMaxTokens || g.finish == FinishReason::kContextFull) ? "length" : "stop";
+    o.finish = openai::finish_reason(answer_finish_of(g.finish));
     o.usage = {g.prompt_tokens, completion};
     return o;
   };

@@ -34,6 +34,32 @@ constexpr std::string_view grounding_name(Grounding g) {
   return "none";
 }
 
+// Why an LLM answer's generation stopped.
+enum class AnswerFinish {
+  kNone,         // nothing was generated (the extractive answerer, or a refusal before generation)
+  kStop,         // the model ended its answer
+  kStopString,   // a stop string ended it
+  kLength,       // max_tokens were generated
+  kContextFull,  // the session's context filled up
+  kTimeout,      // the request's deadline passed
+  kCancelled,    // the client cancelled or went away
+};
+
+// "", "stop", "stop_string", "length", "context_full", "timeout",
+// "cancelled": the names in JSON and the audit log.
+constexpr std::string_view answer_finish_name(AnswerFinish f) {
+  switch (f) {
+    case AnswerFinish::kNone: return "";
+    case AnswerFinish::kStop: return "stop";
+    case AnswerFinish::kStopString: return "stop_string";
+    case AnswerFinish::kLength: return "length";
+    case AnswerFinish::kContextFull: return "context_full";
+    case AnswerFinish::kTimeout: return "timeout";
+    case AnswerFinish::kCancelled: return "cancelled";
+  }
+  return "";
+}
+
 struct Citation {
   int n = 0;  // the [n] used in the answer text, from 1
   std::string doc_id;
@@ -66,12 +92,12 @@ struct Answer {
   int prompt_tokens = 0;
   int completion_tokens = 0;
   // LLM path only: the request id in the audit log, the model's text before
-  // verification, why generation stopped ("stop", "length", ...), answer
-  // start to the first token and to the prompt being ready (retrieval,
-  // packing, templating), milliseconds.
+  // verification, why generation stopped, answer start to the first token
+  // and to the prompt being ready (retrieval, packing, templating),
+  // milliseconds.
   std::string request_id;
   std::string raw_text;
-  std::string finish_reason;
+  AnswerFinish finish = AnswerFinish::kNone;
   double first_token_ms = 0;
   double prompt_ready_ms = 0;
   // Provenance: what produced this answer, so that it can be explained

@@ -9,6 +9,8 @@
 
 #include "api/openai.h"
 #include "api/sse.h"
+#include "generate/llm_answerer.h"
+#include "ragd/clock.h"
 
 namespace ragd::api {
 namespace {
@@ -136,7 +138,7 @@ TEST(OpenAiTest, ParsesEmbeddingsRequest) {
 }
 
 TEST(OpenAiTest, CompletionAndChunksFollowTheSchema) {
-  openai::CompletionMeta meta{openai::new_completion_id(), openai::now_seconds(), "ragd", "fp_abc"};
+  openai::CompletionMeta meta{openai::new_completion_id(), unix_seconds(), "ragd", "fp_abc"};
   EXPECT_EQ(meta.id.rfind("chatcmpl-", 0), 0u);
   EXPECT_EQ(meta.id.size(), 9u + 24u);
   Json c = openai::chat_completion(meta, "hi [1]", "stop", {10, 3}, Json{{"citations", Json::array()}});
@@ -164,9 +166,12 @@ TEST(OpenAiTest, CompletionAndChunksFollowTheSchema) {
   std::string ev = openai::sse_chunk(openai::chunk_delta(meta, "line1\nline2", false));
   EXPECT_EQ(ev.find('\n'), ev.size() - 2) << "a chunk is one data line: JSON escapes the newline";
 
-  EXPECT_EQ(openai::finish_reason("context_full"), "length");
-  EXPECT_EQ(openai::finish_reason("length"), "length");
-  EXPECT_EQ(openai::finish_reason("end_of_generation"), "stop");
+  EXPECT_EQ(openai::finish_reason(AnswerFinish::kContextFull), "length");
+  EXPECT_EQ(openai::finish_reason(AnswerFinish::kLength), "length");
+  EXPECT_EQ(openai::finish_reason(AnswerFinish::kStop), "stop");
+  EXPECT_EQ(openai::finish_reason(AnswerFinish::kStopString), "stop");
+  EXPECT_EQ(answer_finish_of(FinishReason::kEndOfGeneration), AnswerFinish::kStop);
+  EXPECT_EQ(answer_finish_of(FinishReason::kMaxTokens), AnswerFinish::kLength);
 }
 
 TEST(OpenAiTest, EmbeddingsBase64IsLittleEndianFloat32) {
