@@ -202,6 +202,11 @@ int run_export_feedback(ExportFeedbackArgs a) {
   return 0;
 }
 
+// Exit status of `ragd eval suite --candidate` when the candidate fails the
+// gate (the results are still printed and stored), so a release script can
+// stop on it; 1 stays "the suite could not run".
+constexpr int kGateFailedExit = 3;
+
 struct SuiteArgs {
   CommonOptions common;
   std::string candidate;  // --candidate NAME: a registered model beside the active configuration
@@ -253,10 +258,12 @@ int run_suite(const SuiteArgs& a) {
     if (!c.is_ok()) return fail(c.status());
     cand = std::move(c).value();
   }
+  std::optional<govern::GateVerdict> verdict;
+  if (cand) verdict = govern::compare_suites(*active, *cand, a.tolerance);
   if (a.json) {
     nlohmann::json out{{"active", nlohmann::json::parse(govern::suite_result_to_json(*active))}};
     if (cand) {
-      const govern::GateVerdict v = govern::compare_suites(*active, *cand, a.tolerance);
+      const govern::GateVerdict& v = *verdict;
       out["candidate"] = nlohmann::json::parse(govern::suite_result_to_json(*cand));
       nlohmann::json deltas = nlohmann::json::array();
       for (const auto& d : v.deltas)
@@ -272,7 +279,7 @@ int run_suite(const SuiteArgs& a) {
     print_suite(*active);
     if (cand) {
       print_suite(*cand);
-      const govern::GateVerdict v = govern::compare_suites(*active, *cand, a.tolerance);
+      const govern::GateVerdict& v = *verdict;
       std::printf("%-20s %-20s %10s %10s %10s\n", "eval", "metric", "active", "candidate", "delta");
       for (const auto& d : v.deltas)
         std::printf("%-20s %-20s %10.4f %10.4f %+10.4f%s\n", d.eval.c_str(), d.metric.c_str(), d.active, d.candidate,
@@ -282,7 +289,7 @@ int run_suite(const SuiteArgs& a) {
   }
   Status closed = (*svc)->close();
   if (!closed.is_ok()) return fail(closed);
-  return 0;
+  return verdict && !verdict->pass ? kGateFailedExit : 0;
 }
 
 }  // namespace
@@ -314,7 +321,8 @@ void add_eval_command(CLI::App& app, int& exit_code) {
   auto su = std::make_shared<SuiteArgs>();
   CLI::App* suite = cmd->add_subcommand(
       "suite", "run the config file's [[eval]] tables against the active configuration (and --candidate) and store "
-               "the results with their versions: the release gate of `ragd models activate`");
+               "the results with their versions: the release gate of `ragd models activate`. Exit status 3 when the "
+               "--candidate fails the gate");
   add_common_options(*suite, su->common);
   suite->add_option("--candidate", su->candidate, "a registered model (ragd models add) evaluated beside the active one");
   suite->add_option("--tolerance", su->tolerance, "with --candidate: how much worse a metric may be (absolute)")
