@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ragd/clock.h"
 #include "sync/source.h"
 #include "sync/toml_items.h"
 
@@ -20,11 +21,6 @@ namespace ragd::govern {
 namespace {
 
 using json = nlohmann::json;
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool rule_matches(const RetentionRule& r, const Document& d) {
   if (!r.kind.empty() && d.kind != r.kind) return false;
@@ -43,7 +39,7 @@ Result<PurgeResult> purge_document(Store& store, const std::string& doc_id) {
   PurgeResult out;
   // The tombstone goes in the removal's batch: a crash cannot keep one
   // without the other, so a later sync never brings the document back.
-  const StateWrite tombstone{std::string(sync::kTombstonePrefix) + doc_id, json{{"purged_ms", now_ms()}}.dump()};
+  const StateWrite tombstone{std::string(sync::kTombstonePrefix) + doc_id, json{{"purged_ms", unix_ms()}}.dump()};
   RAGD_ASSIGN_OR_RETURN(out.removed, store.purge(doc_id, tombstone));
   out.tombstoned = true;
   // The ANN snapshot on disk was written before the removal: write a new
@@ -64,6 +60,9 @@ Result<std::vector<RetentionRule>> parse_retention_rules(std::string_view toml, 
       r.source = v;
     } else if (it.name == "kind") {
       r.kind = v;
+    } else if (it.name == "collection") {
+      if (v.empty()) throw std::invalid_argument(where + ": collection must name a collection (or \"default\")");
+      r.collection = v;
     } else if (it.name == "max_age_days") {
       char* end = nullptr;
       errno = 0;
@@ -73,7 +72,8 @@ Result<std::vector<RetentionRule>> parse_retention_rules(std::string_view toml, 
       }
       r.max_age_days = static_cast<int>(n);
     } else {
-      throw std::invalid_argument(where + ": unknown key '" + it.name + "' in [[retention]] (source, kind, max_age_days)");
+      throw std::invalid_argument(where + ": unknown key '" + it.name +
+                                  "' in [[retention]] (source, kind, collection, max_age_days)");
     }
   };
   return sync::read_tables<RetentionRule>(toml, path, "retention", set, [](RetentionRule& r, const std::string& at) {
@@ -85,6 +85,14 @@ Result<std::vector<RetentionRule>> read_retention_rules(const std::string& path)
   auto text = sync::read_config_file(path);
   if (!text.is_ok()) return text.status();
   return parse_retention_rules(*text, path);
+}
+
+std::vector<RetentionRule> rules_for_collection(const std::vector<RetentionRule>& rules, std::string_view name) {
+  std::vector<RetentionRule> out;
+  for (const auto& r : rules) {
+    if (r.collection.empty() || r.collection == name) out.push_back(r);
+  }
+  return out;
 }
 
 Result<RetentionReport> apply_retention(Store& store, const std::vector<RetentionRule>& rules, int64_t now_unix,

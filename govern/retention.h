@@ -6,8 +6,9 @@
 //                                 (sync::kTombstonePrefix), and a fresh ANN
 //                                 snapshot so no file on disk still holds
 //                                 its vectors
-//   [[retention]] tables          per source and/or kind: delete documents
-//                                 whose update time is older than N days
+//   [[retention]] tables          per source, kind and/or collection:
+//                                 delete documents whose update time is
+//                                 older than N days
 //   prune_audit_log(path, days)   drops audit records older than N days
 //                                 (rewritten beside and renamed over; a
 //                                 running server's AuditLog reopens the new
@@ -43,6 +44,9 @@ struct RetentionRule {
   std::string source;
   // Match documents of this kind ("ticket", "runbook", ...); "" = any.
   std::string kind;
+  // Match documents of this collection only ("default" is the default
+  // collection); "" = every collection. Default: "".
+  std::string collection;
   // Delete matching documents whose update time (created time when it has
   // none; a document with neither is kept) is older than this many days.
   // Required, 1-36500.
@@ -53,6 +57,10 @@ struct RetentionRule {
 // Reads every [[retention]] table. Errors name the file and line.
 Result<std::vector<RetentionRule>> parse_retention_rules(std::string_view toml, const std::string& path);
 Result<std::vector<RetentionRule>> read_retention_rules(const std::string& path);
+
+// The rules that apply to collection `name` ("default" for the default
+// collection).
+std::vector<RetentionRule> rules_for_collection(const std::vector<RetentionRule>& rules, std::string_view name);
 
 struct RetentionReport {
   size_t examined = 0;

@@ -13,8 +13,10 @@
 
 #include "api/cli/cli.h"
 #include "api/cli/config.h"
+#include "cluster/node.h"
 #include "govern/drift.h"
 #include "govern/retention.h"
+#include "ragd/clock.h"
 #include "service/collections.h"
 
 namespace ragd::cli {
@@ -79,6 +81,8 @@ int run_purge(const PurgeArgs& a) {
   return 0;
 }
 
+// The rules apply to the default collection and every other collection on
+// disk, each store getting the rules that name it or no collection.
 int run_retention(const RetentionArgs& a) {
   const std::string& file = effective_config_file();
   if (file.empty()) return fail(Status::invalid_argument("retention needs a config file with [[retention]] tables (--config)"));
@@ -88,18 +92,32 @@ int run_retention(const RetentionArgs& a) {
     std::printf("no [[retention]] tables in %s: nothing to do\n", file.c_str());
     return 0;
   }
-  auto svc = open_service(a.common, EmbedderLoad::kNone, /*read_only=*/a.dry_run, /*bind_encoder=*/false);
-  if (!svc.is_ok()) return fail(svc.status());
-  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
-  auto report = govern::apply_retention((*svc)->store(), *rules, now, a.dry_run);
-  if (!report.is_ok()) return fail(report.status());
-  for (const auto& id : report->deleted) std::printf("%s %s\n", a.dry_run ? "would delete" : "deleted", id.c_str());
-  std::printf("retention: %zu document(s) examined, %zu %s\n", report->examined, report->deleted.size(),
-              a.dry_run ? "past their maximum age (dry run: nothing deleted)" : "deleted");
-  if (!a.dry_run) {
-    if (Status s = (*svc)->close(); !s.is_ok()) return fail(s);
+  auto stores = stores_of(a.common, "", /*everywhere=*/true);
+  if (!stores.is_ok()) return fail(stores.status());
+  const int64_t now = unix_seconds();
+  size_t examined = 0, deleted = 0;
+  for (const auto& [name, dir] : *stores) {
+    // A cluster node's shard replicas follow their streams (cluster/README.md).
+    if (cluster::is_shard_collection(name)) continue;
+    const std::vector<govern::RetentionRule> mine = govern::rules_for_collection(*rules, name);
+    if (mine.empty()) continue;
+    CommonOptions c = a.common;
+    c.data = dir;
+    auto svc = open_service(c, EmbedderLoad::kNone, /*read_only=*/a.dry_run, /*bind_encoder=*/false);
+    if (!svc.is_ok()) return fail(svc.status().with_context("collection '" + name + "'"));
+    auto report = govern::apply_retention((*svc)->store(), mine, now, a.dry_run);
+    if (!report.is_ok()) return fail(report.status().with_context("collection '" + name + "'"));
+    for (const auto& id : report->deleted) {
+      std::printf("%s: %s %s\n", name.c_str(), a.dry_run ? "would delete" : "deleted", id.c_str());
+    }
+    examined += report->examined;
+    deleted += report->deleted.size();
+    if (!a.dry_run) {
+      if (Status s = (*svc)->close(); !s.is_ok()) return fail(s.with_context("collection '" + name + "'"));
+    }
   }
+  std::printf("retention: %zu document(s) examined in %zu store(s), %zu %s\n", examined, stores->size(), deleted,
+              a.dry_run ? "past their maximum age (dry run: nothing deleted)" : "deleted");
   return 0;
 }
 
@@ -117,7 +135,8 @@ void add_retention_commands(CLI::App& app, int& exit_code) {
 
   auto r = std::make_shared<RetentionArgs>();
   CLI::App* retention = app.add_subcommand(
-      "retention", "delete the documents older than the [[retention]] tables of the config file allow");
+      "retention",
+      "delete the documents older than the [[retention]] tables of the config file allow, in every collection");
   add_common_options(*retention, r->common);
   retention->add_flag("--dry-run", r->dry_run, "list what would be deleted, delete nothing");
   retention->callback([r, &exit_code] { exit_code = run_retention(*r); });

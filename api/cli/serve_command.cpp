@@ -374,7 +374,7 @@ int run_serve(const ServeArgs& a) {
   jo.suite.llm.answerer.n_threads = a.llm_threads;
   jo.suite.llm.answerer.n_ctx = a.llm_ctx;
   jo.suite.llm.answerer.max_tokens = a.max_tokens;
-  auto jobs = make_serve_jobs(**svc, jo, registry);
+  auto jobs = make_serve_jobs(**svc, collections, jo, registry);
   if (!jobs.is_ok()) return fail(jobs.status());
   api::RouteOptions route_options;
   route_options.audit_log = audit_path;

@@ -5,6 +5,9 @@
 #include <chrono>
 #include <filesystem>
 
+#include "cluster/node.h"
+#include "ragd/clock.h"
+
 namespace ragd::cli {
 
 void ServeJobs::start() {
@@ -17,8 +20,44 @@ void ServeJobs::stop() {
   retention->stop();
 }
 
-Result<std::unique_ptr<ServeJobs>> make_serve_jobs(ServiceContext& ctx, const ServeJobsOptions& o,
-                                                   api::Registry& registry) {
+namespace {
+
+// One retention pass over the default collection and every other one, each
+// with the rules that apply to it. Returns "" or the first error.
+std::string run_retention(ServeJobs& j, ServiceContext& default_ctx, Collections& collections) {
+  if (j.retention_rules.empty()) return "no [[retention]] tables in the config file";
+  const int64_t now = unix_seconds();
+  std::vector<std::pair<std::string, std::shared_ptr<ServiceContext>>> targets{
+      {"default", unowned_service(default_ctx)}};
+  for (const std::string& name : collections.names()) {
+    if (cluster::is_shard_collection(name)) continue;
+    auto c = collections.get(name);
+    if (c.is_ok()) targets.emplace_back(name, std::move(c).value());  // else deleted meanwhile
+  }
+  size_t examined = 0, deleted = 0;
+  for (const auto& [name, c] : targets) {
+    const std::vector<govern::RetentionRule> rules = govern::rules_for_collection(j.retention_rules, name);
+    if (rules.empty()) continue;
+    auto r = govern::apply_retention(c->store(), rules, now, /*dry_run=*/false);
+    if (!r.is_ok()) {
+      const std::string error = "collection '" + name + "': " + r.status().to_string();
+      spdlog::warn("retention: {}", error);
+      return error;
+    }
+    if (!r->deleted.empty()) c->retriever().clear_chunk_cache();
+    examined += r->examined;
+    deleted += r->deleted.size();
+    j.retention_deleted += r->deleted.size();
+  }
+  spdlog::info("retention: {} document(s) examined in {} collection(s), {} deleted", examined, targets.size(),
+               deleted);
+  return std::string();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ServeJobs>> make_serve_jobs(ServiceContext& ctx, Collections& collections,
+                                                   const ServeJobsOptions& o, api::Registry& registry) {
   auto jobs = std::make_unique<ServeJobs>();
   if (!o.config_file.empty()) {
     RAGD_ASSIGN_OR_RETURN(jobs->eval_specs, govern::read_eval_specs(o.config_file));
@@ -67,20 +106,9 @@ Result<std::unique_ptr<ServeJobs>> make_serve_jobs(ServiceContext& ctx, const Se
     publish();
     return std::string();
   });
-  jobs->retention = std::make_unique<PeriodicJob>(o.retention_interval_seconds, [j, c](const std::string&) {
-    if (j->retention_rules.empty()) return std::string("no [[retention]] tables in the config file");
-    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
-    auto r = govern::apply_retention(c->store(), j->retention_rules, now, /*dry_run=*/false);
-    if (!r.is_ok()) {
-      spdlog::warn("retention: {}", r.status().to_string());
-      return r.status().to_string();
-    }
-    if (!r->deleted.empty()) c->retriever().clear_chunk_cache();
-    j->retention_deleted += r->deleted.size();
-    spdlog::info("retention: {} document(s) examined, {} deleted", r->examined, r->deleted.size());
-    return std::string();
-  });
+  jobs->retention = std::make_unique<PeriodicJob>(
+      o.retention_interval_seconds,
+      [j, c, cs = &collections](const std::string&) { return run_retention(*j, *c, *cs); });
 
   auto& running = registry.gauge("ragd_job_running", "1 while the background job runs.", {"job"});
   auto& runs = registry.gauge("ragd_job_runs", "Finished runs of the background job since start.", {"job"});

@@ -13,6 +13,7 @@
 #include "api/metrics.h"
 #include "govern/eval_suite.h"
 #include "govern/retention.h"
+#include "service/collections.h"
 #include "service/periodic_job.h"
 #include "service/service.h"
 
@@ -40,8 +41,11 @@ struct ServeJobs {
 };
 
 // Reads the tables (errors name file:line), makes both jobs and registers
-// their metrics. `ctx` and `registry` must outlive the jobs.
-Result<std::unique_ptr<ServeJobs>> make_serve_jobs(ServiceContext& ctx, const ServeJobsOptions& options,
-                                                   api::Registry& registry);
+// their metrics. Retention runs over `ctx` (the default collection) and
+// every collection of `collections` except a cluster node's shard replicas,
+// which follow their streams. `ctx`, `collections` and `registry` must
+// outlive the jobs.
+Result<std::unique_ptr<ServeJobs>> make_serve_jobs(ServiceContext& ctx, Collections& collections,
+                                                   const ServeJobsOptions& options, api::Registry& registry);
 
 }  // namespace ragd::cli

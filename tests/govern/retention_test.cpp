@@ -29,10 +29,19 @@ TEST(Retention, RulesAndTheirErrors) {
   EXPECT_EQ((*rules)[0].max_age_days, 30);
   EXPECT_EQ((*rules)[1].kind, "ticket");
   EXPECT_EQ((*rules)[1].line, 5);
+  EXPECT_EQ((*rules)[1].collection, "");
+  // A rule may name its collection; the others apply to every collection.
+  auto scoped = govern::parse_retention_rules(
+      "[[retention]]\ncollection = \"hr\"\nmax_age_days = 7\n\n[[retention]]\nmax_age_days = 365\n", "ragd.toml");
+  ASSERT_TRUE(scoped.is_ok()) << scoped.status().to_string();
+  ASSERT_EQ(govern::rules_for_collection(*scoped, "hr").size(), 2u);
+  ASSERT_EQ(govern::rules_for_collection(*scoped, "default").size(), 1u);
+  EXPECT_EQ(govern::rules_for_collection(*scoped, "default")[0].max_age_days, 365);
   for (const auto& [toml, expect] : std::vector<std::pair<std::string, std::string>>{
            {"[[retention]]\nkind = \"ticket\"\n", "ragd.toml:1: [[retention]] needs max_age_days"},
            {"[[retention]]\nmax_age_days = 0\n", "ragd.toml:2: max_age_days must be a whole number"},
-           {"[[retention]]\nmax_age_days = 3\nwhen = 1\n", "ragd.toml:3: unknown key 'when'"}}) {
+           {"[[retention]]\nmax_age_days = 3\nwhen = 1\n", "ragd.toml:3: unknown key 'when'"},
+           {"[[retention]]\nmax_age_days = 3\ncollection = \"\"\n", "ragd.toml:3: collection must name a collection"}}) {
     auto r = govern::parse_retention_rules(toml, "ragd.toml");
     ASSERT_FALSE(r.is_ok()) << toml;
     EXPECT_NE(r.status().message().find(expect), std::string::npos) << r.status().message();
@@ -124,15 +133,25 @@ TEST(PurgeHttp, EverywhereAndRetention) {
   // The CLI: everywhere, then retention from the config file.
   ASSERT_EQ(run_ragd({"purge", "--doc", "kb/printer.md", "--everywhere", "--data", data.string()}, &out), 0) << out;
   EXPECT_NE(out.find("purged kb/printer.md from 2 of 2 store(s)"), std::string::npos) << out;
+  // A table naming a collection applies there only; one without applies to
+  // every collection.
   const fs::path config = dir.path / "ragd.toml";
+  write_file(config, "[[retention]]\nsource = \"zendesk\"\nkind = \"ticket\"\ncollection = \"kb2\"\nmax_age_days = 365\n");
+  ASSERT_EQ(run_ragd({"retention", "--dry-run", "--config", config.string(), "--data", data.string()}, &out), 0) << out;
+  EXPECT_NE(out.find("kb2: would delete INC-OLD"), std::string::npos) << out;
+  EXPECT_EQ(out.find("default: would delete"), std::string::npos) << out;
   write_file(config, "[[retention]]\nsource = \"zendesk\"\nkind = \"ticket\"\nmax_age_days = 365\n");
   ASSERT_EQ(run_ragd({"retention", "--dry-run", "--config", config.string(), "--data", data.string()}, &out), 0) << out;
-  EXPECT_NE(out.find("would delete INC-OLD"), std::string::npos) << out;
+  EXPECT_NE(out.find("default: would delete INC-OLD"), std::string::npos) << out;
+  EXPECT_NE(out.find("kb2: would delete INC-OLD"), std::string::npos) << out;
   ASSERT_EQ(run_ragd({"retention", "--config", config.string(), "--data", data.string()}, &out), 0) << out;
-  EXPECT_NE(out.find("deleted INC-OLD"), std::string::npos) << out;
-  EXPECT_NE(out.find("1 deleted"), std::string::npos) << out;
-  ASSERT_EQ(run_ragd({"stats", "--json", "--data", data.string()}, &out), 0) << out;
-  EXPECT_NE(out.find("\"documents\": 0"), std::string::npos) << out;
+  EXPECT_NE(out.find("default: deleted INC-OLD"), std::string::npos) << out;
+  EXPECT_NE(out.find("kb2: deleted INC-OLD"), std::string::npos) << out;
+  EXPECT_NE(out.find("in 2 store(s), 2 deleted"), std::string::npos) << out;
+  for (const fs::path& store : {data, data / "collections" / "kb2"}) {
+    ASSERT_EQ(run_ragd({"stats", "--json", "--data", store.string()}, &out), 0) << out;
+    EXPECT_NE(out.find("\"documents\": 0"), std::string::npos) << store << out;
+  }
 }
 
 // Whether any file under `dir` holds `needle` (as `grep -r` would find it).
@@ -191,23 +210,32 @@ TEST(RetentionSchedule, ServeAppliesTheTablesOnItsInterval) {
   ServerProcess server(data, glove, {"--config", config.string(), "--retention-interval", "1s"});
   ASSERT_TRUE(server.start()) << server.log();
   const uint16_t port = server.port();
-  ASSERT_EQ(http_post(port, "/v1/documents", docs_json(now)).status, 200);
+  // The default collection and another one: the table names neither, so it
+  // applies to both.
+  ASSERT_EQ(http_post(port, "/v1/collections", R"({"name":"kb2"})").status, 201);
+  for (const std::string prefix : {"/v1", "/v1/collections/kb2"}) {
+    ASSERT_EQ(http_post(port, prefix + "/documents", docs_json(now)).status, 200);
+  }
   Json stats;
   for (int i = 0; i < 300; ++i) {
-    stats = Json::parse(http_get(port, "/v1/stats").body);
-    if (http_get(port, "/v1/documents/INC-OLD").status == 404) break;
+    if (http_get(port, "/v1/documents/INC-OLD").status == 404 &&
+        http_get(port, "/v1/collections/kb2/documents/INC-OLD").status == 404) {
+      break;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  EXPECT_EQ(http_get(port, "/v1/documents/INC-OLD").status, 404);
-  EXPECT_EQ(http_get(port, "/v1/documents/INC-NEW").status, 200);
-  EXPECT_EQ(http_get(port, "/v1/documents/kb%2Fprinter.md").status, 200);  // a runbook: no rule
+  for (const std::string prefix : {"/v1", "/v1/collections/kb2"}) {
+    EXPECT_EQ(http_get(port, prefix + "/documents/INC-OLD").status, 404) << prefix;
+    EXPECT_EQ(http_get(port, prefix + "/documents/INC-NEW").status, 200) << prefix;
+    EXPECT_EQ(http_get(port, prefix + "/documents/kb%2Fprinter.md").status, 200) << prefix;  // a runbook: no rule
+  }
   stats = Json::parse(http_get(port, "/v1/stats").body);
   EXPECT_GE(stats["retention"]["runs"].get<uint64_t>(), 1u) << stats.dump();
   EXPECT_EQ(stats["retention"]["interval_seconds"], 1);
   EXPECT_TRUE(stats["retention"]["last_error"].is_null()) << stats.dump();
   EXPECT_TRUE(stats["evals"].is_object());
   const std::string metrics = http_get(port, "/metrics").body;
-  EXPECT_NE(metrics.find("ragd_retention_deleted_documents 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("ragd_retention_deleted_documents 2"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("ragd_job_runs{job=\"retention\"}"), std::string::npos);
   // On request too (202, or 409 when the scheduled pass is running).
   const int st = http_post(port, "/v1/retention/run", "").status;
