@@ -1,6 +1,5 @@
 #include "api/openai.h"
 
-#include <chrono>
 #include <cstring>
 #include <random>
 

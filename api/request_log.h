@@ -20,7 +20,9 @@ namespace ragd::api {
 enum class LogFormat { kText, kJson };
 
 // Sets the process's log format (spdlog's default logger, and the request
-// records). Call before the server starts; not thread-safe against logging.
+// records), and sends the default logger to stdout beside the access log
+// (the other commands keep it on stderr, cli/main.cpp). Call before the
+// server starts; not thread-safe against logging.
 void set_log_format(LogFormat format);
 LogFormat log_format();
 

@@ -7,7 +7,6 @@
 #include <openssl/param_build.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>

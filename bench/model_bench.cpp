@@ -28,8 +28,9 @@
 // 2. Measures the machine's memory bandwidth (read and STREAM triad over
 //    256 MiB arrays, median of 5) at each thread count.
 //    Then times oneDNN's f32, bf16 and int8 (u8 x s8) matmuls at M = 1 and
-//    M = 32 (K 576, N 1536), the figures behind model/README.md's notes on
-//    why ragd's quantised paths do not use oneDNN's int8 / bf16 here.
+//    M = 32 (K 576, N 1536), the figures (bench/README.md) behind
+//    model/README.md's notes on why ragd's quantised paths do not use
+//    oneDNN's int8 / bf16 here.
 // 3. For each model and thread count, in a child process (fresh peak RSS):
 //    decoders: prompt processing (one pp-token batch, logits of the last
 //    position) and generation (tg tokens one by one from an empty cache), as

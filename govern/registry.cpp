@@ -1,7 +1,6 @@
 #include "govern/registry.h"
 
 #include <cctype>
-#include <chrono>
 #include <filesystem>
 #include <map>
 

@@ -1,7 +1,6 @@
 #include "govern/retention.h"
 
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -14,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ragd/clock.h"
+#include "service/collections.h"
 #include "sync/source.h"
 #include "sync/toml_items.h"
 
@@ -61,7 +61,9 @@ Result<std::vector<RetentionRule>> parse_retention_rules(std::string_view toml, 
     } else if (it.name == "kind") {
       r.kind = v;
     } else if (it.name == "collection") {
-      if (v.empty()) throw std::invalid_argument(where + ": collection must name a collection (or \"default\")");
+      if (v != "default" && !Collections::check_name(v).is_ok()) {
+        throw std::invalid_argument(where + ": collection must be \"default\" or a collection name, got \"" + v + "\"");
+      }
       r.collection = v;
     } else if (it.name == "max_age_days") {
       char* end = nullptr;

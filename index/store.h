@@ -34,7 +34,7 @@ struct StoreOptions {
   int hnsw_m = 16;
   // HNSW construction beam width. 100 builds the graph twice as fast as 200
   // at 100k GloVe chunks; recall@10 at ef_search 64 drops from 0.89 to 0.85
-  // there (index/README.md, "Performance"). Default: 100.
+  // there (bench/README.md, store_bench). Default: 100.
   int hnsw_ef_construction = 100;
   // HNSW search beam width (raised to k when k is larger). Default: 64.
   int hnsw_ef_search = 64;

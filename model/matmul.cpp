@@ -6,14 +6,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <oneapi/dnnl/dnnl.hpp>
 #include <tuple>
 #include <vector>
 
+#include <oneapi/dnnl/dnnl.hpp>
 #include <spdlog/spdlog.h>
 
 #include "model/compute_pool.h"

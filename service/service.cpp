@@ -1,7 +1,6 @@
 #include "service/service.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <system_error>
 #include <utility>

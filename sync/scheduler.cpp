@@ -223,7 +223,7 @@ Result<WebhookOutcome> Scheduler::webhook(const std::string& name, const Headers
     std::lock_guard lock(mu_);
     ++slot->state.webhooks_refused;
   };
-  const int64_t now_s = unix_ms() / 1000;
+  const int64_t now_s = unix_seconds();
   auto key = verify_webhook(src, slot->webhook_secret, headers, body, now_s, options_.webhook);
   if (!key.is_ok()) {
     count_refused();

@@ -3,7 +3,6 @@
 // appends to: by default <data>/audit.jsonl, or --audit-log FILE.
 #include <CLI/CLI.hpp>
 
-#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <memory>

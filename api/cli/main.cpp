@@ -1,9 +1,12 @@
 // `ragd`: one binary for every command. Each command group lives in its own
 // file; this one only assembles them.
-#include <CLI/CLI.hpp>
-
 #include <csignal>
 #include <cstdio>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "api/cli/cli.h"
 #include "api/cli/config.h"
@@ -15,6 +18,11 @@
 int main(int argc, char** argv) {
   // A closed pipe (`ragd search ... | head`) must not kill us mid-write.
   std::signal(SIGPIPE, SIG_IGN);
+  // Diagnostics (the store's, the model's) go to stderr, so that what a
+  // command prints (`--json`) stays clean; `ragd serve` logs to stdout
+  // (api/request_log.h set_log_format).
+  spdlog::set_default_logger(
+      std::make_shared<spdlog::logger>("", std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
   CLI::App app{"ragd: retrieval-augmented answers over IT knowledge (tickets, runbooks, policies)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", ragd::version_line());

@@ -4,7 +4,7 @@
 // server is stopped (RocksDB allows one writer), or use POST /v1/purge.
 #include <CLI/CLI.hpp>
 
-#include <chrono>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -13,7 +13,6 @@
 
 #include "api/cli/cli.h"
 #include "api/cli/config.h"
-#include "cluster/node.h"
 #include "govern/drift.h"
 #include "govern/retention.h"
 #include "ragd/clock.h"
@@ -54,6 +53,7 @@ Result<std::vector<std::pair<std::string, std::string>>> stores_of(const CommonO
     const std::string n = it->path().filename().string();
     if (Collections::check_name(n).is_ok()) out.emplace_back(n, it->path().string());
   }
+  std::sort(out.begin() + 1, out.end());
   return out;
 }
 
@@ -95,10 +95,8 @@ int run_retention(const RetentionArgs& a) {
   auto stores = stores_of(a.common, "", /*everywhere=*/true);
   if (!stores.is_ok()) return fail(stores.status());
   const int64_t now = unix_seconds();
-  size_t examined = 0, deleted = 0;
+  size_t examined = 0, deleted = 0, visited = 0;
   for (const auto& [name, dir] : *stores) {
-    // A cluster node's shard replicas follow their streams (cluster/README.md).
-    if (cluster::is_shard_collection(name)) continue;
     const std::vector<govern::RetentionRule> mine = govern::rules_for_collection(*rules, name);
     if (mine.empty()) continue;
     CommonOptions c = a.common;
@@ -110,13 +108,14 @@ int run_retention(const RetentionArgs& a) {
     for (const auto& id : report->deleted) {
       std::printf("%s: %s %s\n", name.c_str(), a.dry_run ? "would delete" : "deleted", id.c_str());
     }
+    ++visited;
     examined += report->examined;
     deleted += report->deleted.size();
     if (!a.dry_run) {
       if (Status s = (*svc)->close(); !s.is_ok()) return fail(s.with_context("collection '" + name + "'"));
     }
   }
-  std::printf("retention: %zu document(s) examined in %zu store(s), %zu %s\n", examined, stores->size(), deleted,
+  std::printf("retention: %zu document(s) examined in %zu store(s), %zu %s\n", examined, visited, deleted,
               a.dry_run ? "past their maximum age (dry run: nothing deleted)" : "deleted");
   return 0;
 }

@@ -369,6 +369,7 @@ int run_serve(const ServeArgs& a) {
     if (!secs) return fail(Status::invalid_argument(std::string(flag) + " must look like 30m, 12h or 7d, got '" + *text + "'"));
     *out = *secs;
   }
+  jo.skip_shard_collections = !a.cluster.empty();
   jo.suite.loaded_llm = live_llm;
   jo.suite.llm.prompts = a.prompts;
   jo.suite.llm.answerer.n_threads = a.llm_threads;

@@ -1,9 +1,8 @@
 #include "api/cli/serve_jobs.h"
 
-#include <spdlog/spdlog.h>
-
-#include <chrono>
 #include <filesystem>
+
+#include <spdlog/spdlog.h>
 
 #include "cluster/node.h"
 #include "ragd/clock.h"
@@ -23,35 +22,53 @@ void ServeJobs::stop() {
 namespace {
 
 // One retention pass over the default collection and every other one, each
-// with the rules that apply to it. Returns "" or the first error.
-std::string run_retention(ServeJobs& j, ServiceContext& default_ctx, Collections& collections) {
+// with the rules that apply to it (on a cluster node, not the shard
+// replicas: they follow their streams). A collection is opened only when a
+// rule applies to it, and held only while it is examined. Returns "" or the
+// errors, one per collection that failed; the others are still examined.
+std::string run_retention(ServeJobs& j, ServiceContext& default_ctx, Collections& collections,
+                          bool skip_shard_collections) {
   if (j.retention_rules.empty()) return "no [[retention]] tables in the config file";
   const int64_t now = unix_seconds();
-  std::vector<std::pair<std::string, std::shared_ptr<ServiceContext>>> targets{
-      {"default", unowned_service(default_ctx)}};
-  for (const std::string& name : collections.names()) {
-    if (cluster::is_shard_collection(name)) continue;
-    auto c = collections.get(name);
-    if (c.is_ok()) targets.emplace_back(name, std::move(c).value());  // else deleted meanwhile
+  std::vector<std::string> names{"default"};
+  for (std::string& name : collections.names()) {
+    if (skip_shard_collections && cluster::is_shard_collection(name)) continue;
+    names.push_back(std::move(name));
   }
-  size_t examined = 0, deleted = 0;
-  for (const auto& [name, c] : targets) {
+  size_t examined = 0, deleted = 0, visited = 0;
+  std::string errors;
+  auto failed = [&errors](const std::string& name, const Status& s) {
+    const std::string error = "collection '" + name + "': " + s.to_string();
+    spdlog::warn("retention: {}", error);
+    errors += (errors.empty() ? "" : "; ") + error;
+  };
+  for (const std::string& name : names) {
     const std::vector<govern::RetentionRule> rules = govern::rules_for_collection(j.retention_rules, name);
     if (rules.empty()) continue;
+    std::shared_ptr<ServiceContext> c;
+    if (name == "default") {
+      c = unowned_service(default_ctx);
+    } else {
+      auto got = collections.get(name);
+      if (!got.is_ok()) {
+        if (got.status().code() != StatusCode::kNotFound) failed(name, got.status());  // else deleted meanwhile
+        continue;
+      }
+      c = std::move(got).value();
+    }
     auto r = govern::apply_retention(c->store(), rules, now, /*dry_run=*/false);
     if (!r.is_ok()) {
-      const std::string error = "collection '" + name + "': " + r.status().to_string();
-      spdlog::warn("retention: {}", error);
-      return error;
+      failed(name, r.status());
+      continue;
     }
+    ++visited;
     if (!r->deleted.empty()) c->retriever().clear_chunk_cache();
     examined += r->examined;
     deleted += r->deleted.size();
     j.retention_deleted += r->deleted.size();
   }
-  spdlog::info("retention: {} document(s) examined in {} collection(s), {} deleted", examined, targets.size(),
-               deleted);
-  return std::string();
+  spdlog::info("retention: {} document(s) examined in {} collection(s), {} deleted", examined, visited, deleted);
+  return errors;
 }
 
 }  // namespace
@@ -108,7 +125,9 @@ Result<std::unique_ptr<ServeJobs>> make_serve_jobs(ServiceContext& ctx, Collecti
   });
   jobs->retention = std::make_unique<PeriodicJob>(
       o.retention_interval_seconds,
-      [j, c, cs = &collections](const std::string&) { return run_retention(*j, *c, *cs); });
+      [j, c, cs = &collections, skip = o.skip_shard_collections](const std::string&) {
+        return run_retention(*j, *c, *cs, skip);
+      });
 
   auto& running = registry.gauge("ragd_job_running", "1 while the background job runs.", {"job"});
   auto& runs = registry.gauge("ragd_job_runs", "Finished runs of the background job since start.", {"job"});

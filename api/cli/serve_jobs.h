@@ -25,6 +25,9 @@ struct ServeJobsOptions {
   // Seconds between scheduled runs; 0 = only on request. Default: 0 (off).
   int64_t eval_interval_seconds = 0;
   int64_t retention_interval_seconds = 0;
+  // A cluster node: retention leaves the shard replicas ("shard-<s>"
+  // collections) alone; they follow their streams. Default: false.
+  bool skip_shard_collections = false;
   // How the suite loads a candidate LLM, and the server's loaded one.
   govern::SuiteRun suite;
 };
@@ -42,9 +45,8 @@ struct ServeJobs {
 
 // Reads the tables (errors name file:line), makes both jobs and registers
 // their metrics. Retention runs over `ctx` (the default collection) and
-// every collection of `collections` except a cluster node's shard replicas,
-// which follow their streams. `ctx`, `collections` and `registry` must
-// outlive the jobs.
+// every collection of `collections`. `ctx`, `collections` and `registry`
+// must outlive the jobs.
 Result<std::unique_ptr<ServeJobs>> make_serve_jobs(ServiceContext& ctx, Collections& collections,
                                                    const ServeJobsOptions& options, api::Registry& registry);
 

@@ -2,7 +2,6 @@
 // audit record by the answer's id (its request_id), stored in the
 // collection's store (govern/feedback.h). 404 when the audit log holds no
 // answer with that id.
-#include <chrono>
 
 #include "api/auth_hook.h"
 #include "api/json_codec.h"

@@ -220,6 +220,7 @@ TEST(EvalSuite, CliCandidateGateAndServer) {
   // (random weights can go either way).
   const int cand_rc = ragd({"eval", "suite", "--config", config.string(), "--candidate", "cand", "--json", "--prompts",
                             testing_llm::prompts_dir(), "--llm-threads", "1", "--max-tokens", "24"});
+  ASSERT_TRUE(cand_rc == 0 || cand_rc == 3) << out;
   Json both = json_of(out);
   ASSERT_TRUE(both.contains("pass")) << out;
   EXPECT_EQ(cand_rc, both["pass"].get<bool>() ? 0 : 3) << out;
@@ -240,6 +241,13 @@ TEST(EvalSuite, CliCandidateGateAndServer) {
   EXPECT_NE(out.find("candidate/cand: answerer=llm model=cand"), std::string::npos) << out;
   EXPECT_NE(out.find("gate (tolerance 0.0200)"), std::string::npos) << out;
   EXPECT_EQ(text_rc, out.find("gate (tolerance 0.0200): pass") != std::string::npos ? 0 : 3) << out;
+  // A negative tolerance asks every metric to improve: retrieval is the
+  // same for both (same encoder), so the gate fails, and the status says so.
+  EXPECT_EQ(ragd({"eval", "suite", "--config", config.string(), "--candidate", "cand", "--tolerance=-1", "--prompts",
+                  testing_llm::prompts_dir(), "--llm-threads", "1", "--max-tokens", "24"}),
+            3)
+      << out;
+  EXPECT_NE(out.find("gate (tolerance -1.0000): fail"), std::string::npos) << out;
 
   // Make the stored candidate result clearly worse (the tiny model's own
   // outcome is whatever random weights give): activation refuses it.
