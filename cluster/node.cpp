@@ -119,8 +119,11 @@ Status Node::join() {
   for (const auto& kv : got.kvs) {
     if (kv.key == map_key) map_.revision = kv.mod_revision;
   }
-  // Liveness: this node's URL under a lease that keepalive_loop renews.
+  // Liveness: this node's URL under a lease that keepalive_loop renews,
+  // from now on: opening the shards' stores below may take longer than the
+  // lease's TTL.
   RAGD_ASSIGN_OR_RETURN(lease_, etcd_->lease_grant(o.lease_ttl_seconds));
+  keepalive_ = std::thread([this] { keepalive_loop(); });
   if (!o.advertise.empty()) RAGD_RETURN_IF_ERROR(set_advertise(o.advertise));
   // Open the owned shards' stores before any applier runs, so a failure
   // is reported here rather than in a thread.
@@ -133,7 +136,6 @@ Status Node::join() {
     std::lock_guard lock(status_mu_);
     status_[s].shard = s;
   }
-  keepalive_ = std::thread([this] { keepalive_loop(); });
   std::vector<uint32_t> owned;
   {
     std::lock_guard lock(status_mu_);
@@ -147,7 +149,16 @@ Status Node::join() {
 
 Status Node::set_advertise(const std::string& url) {
   std::lock_guard lock(lease_mu_);
-  RAGD_RETURN_IF_ERROR(etcd_->put(etcd_prefix(options_) + "nodes/" + options_.node_id, url, lease_));
+  const std::string key = etcd_prefix(options_) + "nodes/" + options_.node_id;
+  Status put = etcd_->put(key, url, lease_);
+  if (!put.is_ok()) {
+    // etcd refuses a put under a lease that has expired (a start slower
+    // than the TTL, etcd away for longer): register under a fresh one.
+    auto fresh = etcd_->lease_grant(options_.lease_ttl_seconds);
+    if (!fresh.is_ok()) return put;
+    RAGD_RETURN_IF_ERROR(etcd_->put(key, url, *fresh));
+    lease_ = *fresh;
+  }
   advertise_ = url;
   return Status::ok();
 }

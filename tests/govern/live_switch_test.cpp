@@ -109,7 +109,8 @@ TEST(LiveSwitch, ActivateSwitchesTheServedLlm) {
   EXPECT_NE(bad.body.find("the previous model keeps serving"), std::string::npos) << bad.body;
   EXPECT_EQ(answer_sha(), sha_second);
   HttpResult list = http_get(port, "/v1/registry/models");
-  for (const auto& m : Json::parse(list.body)["models"]) {
+  const Json listed = Json::parse(list.body);  // held: a range-for over a temporary's element dangles
+  for (const auto& m : listed["models"]) {
     EXPECT_EQ(m["active"].get<bool>(), m["name"] == "second") << list.body;
   }
 
