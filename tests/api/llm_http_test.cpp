@@ -17,6 +17,7 @@
 #include "../generate/llm_test_support.h"
 #include "api/sse.h"
 #include "test_support.h"
+#include "tests/sanitizer.h"
 
 namespace ragd::test {
 namespace {
@@ -495,7 +496,12 @@ TEST_F(LlmHttpTest, ParallelStreamsShareThePassesAndMatchAlone) {
     last_first = std::max(last_first, o.first);
     first_last = std::min(first_last, o.last);
   }
-  EXPECT_LT(last_first, first_last) << "every stream had its first token before any stream ended";
+  // Under a sanitizer (5-15 times slower) a stream can end before the last
+  // client's request is even read: the overlap is timing, checked in plain
+  // builds; the texts above are checked in every build.
+  if (!ragd::testing::kSanitized) {
+    EXPECT_LT(last_first, first_last) << "every stream had its first token before any stream ended";
+  }
   // The scheduler's counters in /metrics: passes ran and some were shared.
   const std::string m = http_get(batched.port(), "/metrics").body;
   auto value = [&m](const std::string& name) {
