@@ -95,8 +95,30 @@ TEST_F(LimitsHttp, ConnectionsBeyondTheCapAreClosedAndCounted) {
     fds.push_back(connect_loopback(server.port()));
     ASSERT_GE(fds.back(), 0);
   }
-  for (int i = kCap; i < kCap + kExtra; ++i) EXPECT_TRUE(closed_by_peer(fds[i], 5000)) << "extra connection " << i;
-  for (int i = 0; i < kCap; ++i) EXPECT_FALSE(closed_by_peer(fds[i], 100)) << "connection " << i << " within the cap";
+  // Exactly kExtra connections are closed by the server. Which ones depends
+  // on when the start-up probe's connection ends: while it lingers it holds
+  // a slot, so the last of the first kCap is refused and one extra takes
+  // that slot once the probe is gone (seen on a loaded machine). So count.
+  std::vector<bool> closed(fds.size(), false);
+  int n_closed = 0;
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (n_closed < kExtra && Clock::now() < deadline) {
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (!closed[i] && closed_by_peer(fds[i], 10)) {
+        closed[i] = true;
+        ++n_closed;
+      }
+    }
+  }
+  EXPECT_EQ(n_closed, kExtra);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (size_t i = 0; i < fds.size(); ++i) {
+    if (closed[i]) {
+      EXPECT_GE(i, static_cast<size_t>(kCap - 1)) << "connection " << i << " within the cap was closed";
+    } else {
+      EXPECT_FALSE(closed_by_peer(fds[i], 100)) << "connection " << i << " was closed late";
+    }
+  }
   // Full: a fresh connection is closed too.
   EXPECT_EQ(http_get(server.port(), "/healthz").status, 0);
   // Close some; a fresh connection is served again.
