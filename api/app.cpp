@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/llm_service.h"
 #include "api/process_memory.h"
 #include "api/status_http.h"
 #include "cluster/node.h"
@@ -12,6 +13,10 @@
 namespace ragd::api {
 
 using auth::Action;
+
+bool App::is_generation(const Request& req) const {
+  return router_.is_generation(req) && api_.llm != nullptr && api_.llm->path() != nullptr;
+}
 
 std::vector<Route> App::route_table() {
   Api& api = api_;

@@ -23,7 +23,8 @@ namespace ragd::api {
 
 class App {
  public:
-  // `llm` may be null (no --llm); `auth` null = admit everything;
+  // `llm` may be null (no LLM service: chat is 503, an LLM activation
+  // "applies" at the next start); `auth` null = admit everything;
   // `triage` null = ticket assist answers "triage": {}; `sources` null = no
   // sync sources; `collections` null = only the default collection (`ctx`);
   // `retrainer` null = POST /v1/triage/train answers 501; `jobs`: the
@@ -36,8 +37,10 @@ class App {
 
   Response handle(Request& req);
   // True for requests that wait for the model (run them off the route
-  // workers so a long generation never stalls search).
-  bool is_generation(const Request& req) const { return router_.is_generation(req); }
+  // workers so a long generation never stalls search): a generation route
+  // while an LLM serves. Before one is activated, /v1/answer is extractive
+  // and runs on the route workers like search.
+  bool is_generation(const Request& req) const;
   // The server lane of the request's route (router.h).
   Lane lane(const Request& req) const { return router_.lane(req); }
   // Called once a response has been sent (streams: once they end).

@@ -27,6 +27,19 @@ LlmMetrics::LlmMetrics(Registry& r)
 
 // ---- the service ----
 
+namespace {
+
+// The serving model's counters as the last scrape saw them, and the switch
+// count then, for copying increments into the registry's counters.
+template <class Stats>
+struct LastSeen {
+  std::mutex mu;
+  uint64_t switches = 0;
+  Stats stats;
+};
+
+}  // namespace
+
 const char* outcome_of(const Status& s) {
   switch (s.code()) {
     case StatusCode::kOk: return "ok";
@@ -59,20 +72,23 @@ std::string LlmService::fingerprint() const {
 }
 
 Status LlmService::switch_model(const std::filesystem::path& model) {
-  RAGD_RETURN_IF_ERROR(live_.switch_to(model));
-  std::lock_guard lock(id_mu_);
-  set_identity(*live_.current());
-  return Status::ok();
+  // The new identity is set before the model serves: a request that sees
+  // the new model never reads an empty one (the first model) or the old
+  // one's. Requests finishing on the old model may read the new one's.
+  return live_.switch_to(model, [this](const LlmAnswerPath& path) {
+    std::lock_guard lock(id_mu_);
+    set_identity(path);
+  });
 }
 
 LlmService::LlmService(LiveLlm& llm, LlmServiceOptions options, Registry& registry)
     : live_(llm),
       options_(std::move(options)),
-      queue_(std::max(1, llm.current()->options().max_concurrent), std::max(0, options_.max_queue)),
+      queue_(std::max(1, llm.options().max_concurrent), std::max(0, options_.max_queue)),
       metrics_(registry) {
-  {
+  if (auto path = live_.current()) {
     std::lock_guard lock(id_mu_);
-    set_identity(*live_.current());
+    set_identity(*path);
   }
   created_ = unix_seconds();
   auto& waiting = registry.gauge("ragd_llm_queue_waiting", "Requests waiting for a generation slot.").get();
@@ -92,15 +108,12 @@ LlmService::LlmService(LiveLlm& llm, LlmServiceOptions options, Registry& regist
   // last value (a switch between the two reads) counts from zero, so an
   // increment is never negative.
   auto since = [](int64_t now, int64_t before) { return static_cast<double>(now >= before ? now - before : now); };
-  struct PrefixSeen {
-    std::mutex mu;
-    uint64_t switches = 0;
-    PrefixCacheStats stats;
-  };
-  auto seen = std::make_shared<PrefixSeen>();
+  auto seen = std::make_shared<LastSeen<PrefixCacheStats>>();
   registry.add_collector([this, &hits, &misses, &reused, &bytes, seen, since] {
     const uint64_t switches = live_.switches();
-    const PrefixCacheStats now = live_.current()->prefix_cache_stats();
+    const auto path = live_.current();
+    if (path == nullptr) return;  // no model yet
+    const PrefixCacheStats now = path->prefix_cache_stats();
     std::lock_guard lock(seen->mu);
     if (switches != seen->switches) seen->stats = PrefixCacheStats{};
     hits.inc(since(now.hits, seen->stats.hits));
@@ -120,15 +133,12 @@ LlmService::LlmService(LiveLlm& llm, LlmServiceOptions options, Registry& regist
                                        "Of those, tokens of decode-sized items (at most 16 tokens).")
                           .get();
   auto& widest = registry.gauge("ragd_llm_batch_max_sequences", "Most sequences that shared one forward pass.").get();
-  struct BatchSeen {
-    std::mutex mu;
-    uint64_t switches = 0;
-    BatchSchedulerStats stats;
-  };
-  auto batch_seen = std::make_shared<BatchSeen>();
+  auto batch_seen = std::make_shared<LastSeen<BatchSchedulerStats>>();
   registry.add_collector([this, &passes, &rows, &decode_rows, &widest, batch_seen, since] {
     const uint64_t switches = live_.switches();
-    const BatchSchedulerStats now = live_.current()->batch_stats();
+    const auto path = live_.current();
+    if (path == nullptr) return;
+    const BatchSchedulerStats now = path->batch_stats();
     std::lock_guard lock(batch_seen->mu);
     if (switches != batch_seen->switches) batch_seen->stats = BatchSchedulerStats{};
     passes.inc(since(now.passes, batch_seen->stats.passes));
@@ -141,7 +151,7 @@ LlmService::LlmService(LiveLlm& llm, LlmServiceOptions options, Registry& regist
 }
 
 Clock::time_point LlmService::deadline(Clock::time_point start, int requested_ms) const {
-  auto timeout = live_.current()->options().answerer.timeout;
+  auto timeout = live_.options().answerer.timeout;
   if (requested_ms > 0) {
     auto req = std::chrono::milliseconds(requested_ms);
     timeout = timeout.count() > 0 ? std::min(req, timeout) : req;

@@ -1,9 +1,10 @@
-// The LLM's transport state (`ragd serve --llm`): the bounded admission
+// The LLM's transport state (`ragd serve`): the bounded admission
 // queue of the generation routes (POST /v1/answer with the LLM,
 // POST /v1/chat/completions), their metrics, and the model's identity as the
 // OpenAI routes show it. The model itself, its sessions and threads are
 // service/'s LlmAnswerPath, reached through LiveLlm (service/live_llm.h) so
-// that an activation can switch it while serving.
+// that an activation can switch it while serving, also in a server started
+// without one (path() is null until then).
 //
 // Queue (admission.h): at most `max_concurrent` generations run; up to
 // `max_queue` more wait, holding no thread; beyond that a request is refused
@@ -55,14 +56,16 @@ class LlmService {
   // `llm` and `registry` must outlive the service.
   LlmService(LiveLlm& llm, LlmServiceOptions options, Registry& registry);
 
-  // The model serving now; hold the pointer for the whole request.
+  // The model serving now, null before the first one; hold the pointer for
+  // the whole request.
   std::shared_ptr<const LlmAnswerPath> path() const { return live_.current(); }
   // Loads `model` and makes it serve (LiveLlm::switch_to); model_id() and
   // fingerprint() follow. Requests in flight finish on the old model.
   Status switch_model(const std::filesystem::path& model);
   const LlmServiceOptions& options() const { return options_; }
   AdmissionQueue& queue() { return queue_; }
-  // The plain-chat model id: the model file's stem (e.g. "smollm2-135m").
+  // The plain-chat model id: the model file's stem (e.g. "smollm2-135m");
+  // "" before the first model.
   std::string model_id() const;
   // "fp_" + the first 10 hex digits of the model's SHA-256.
   std::string fingerprint() const;

@@ -791,7 +791,6 @@ net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session<S>> sp) {
       if (slow) {
         auto ex = generation.get_executor();
         resp = co_await net::co_spawn(ex, std::move(on_worker), net::use_awaitable);
-        if (resp.deferred) resp = co_await admit(std::move(resp.deferred));
       } else if (lane == Lane::kProbe) {
         auto ex = probe.get_executor();
         resp = co_await net::co_spawn(ex, std::move(on_worker), net::use_awaitable);
@@ -802,6 +801,10 @@ net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session<S>> sp) {
         auto ex = workers.get_executor();
         resp = co_await net::co_spawn(ex, std::move(on_worker), net::use_awaitable);
       }
+      // A generation waits for its admission slot. Normally from the
+      // generation pool; a request that arrived on a worker while the first
+      // LLM was being activated may also return one.
+      if (resp.deferred) resp = co_await admit(std::move(resp.deferred));
       if (counted) inflight.fetch_sub(1);
       if (resp.status >= 500) {
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - arrived).count();

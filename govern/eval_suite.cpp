@@ -444,8 +444,8 @@ Result<SuiteResult> run_and_store_suite(ServiceContext& ctx, const std::vector<E
     target.versions.model_sha256 = path.model_sha256();
     target.versions.prompt_version = path.prompt_version();
   };
-  if (run.candidate.empty() && run.loaded_llm != nullptr) {
-    std::shared_ptr<const LlmAnswerPath> now = run.loaded_llm->current();
+  std::shared_ptr<const LlmAnswerPath> now = run.loaded_llm != nullptr ? run.loaded_llm->current() : nullptr;
+  if (run.candidate.empty() && now != nullptr) {
     describe_llm(*now);
     RAGD_ASSIGN_OR_RETURN(auto all, list_models(ctx.store()));
     for (const auto& e : all) {

@@ -192,8 +192,8 @@ struct SuiteRun {
   // so evaluation questions stay out of the answer audit trail).
   LlmPathOptions llm;
   // The LLM the server answers with (the active configuration; its
-  // registry name is found by sha256); null = load the registry's active
-  // one. Used only without a candidate.
+  // registry name is found by sha256); null, or serving no model yet = load
+  // the registry's active one. Used only without a candidate.
   const LiveLlm* loaded_llm = nullptr;
   std::string base_dir;
   std::string temp_dir;

@@ -61,7 +61,8 @@ Collections::Collections(ServiceContext& default_ctx, ServiceOptions options)
   // One GloVe encoder for all: a collection does not load the file again.
   if (options_.encoder.model.empty() && !options_.shared_glove) options_.shared_glove = default_.shared_word_ranks();
   // A collection's store is bound to the encoder it first sees, like the
-  // default one; the background reindex stays the default's business.
+  // default one; it reindexes only when the registry's encoder activation
+  // asks for it (reindex_to), not at open.
   options_.reindex.enabled = false;
   remove_deleted_leftovers(data_);
 }
@@ -196,6 +197,29 @@ std::vector<std::string> Collections::names() const {
     if (it->is_directory(dir_ec) && check_name(n).is_ok() && !deleting_->contains(n)) out.push_back(n);
   }
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, Status>>> Collections::reindex_to(const std::filesystem::path& model) {
+  // Already bound: the others may still need it (an earlier activation
+  // that one of them failed).
+  Status first = default_.reindex_to(model);
+  if (!first.is_ok() && first.code() != StatusCode::kAlreadyExists) return first;
+  std::vector<std::pair<std::string, Status>> out = {{"default", first}};
+  std::vector<std::pair<std::string, std::shared_ptr<ServiceContext>>> all;
+  {
+    std::lock_guard lock(mu_);
+    for (const std::string& name : names()) {
+      if (open_.count(name) != 0) continue;
+      // Opened on the encoder it is bound to (options_ still names it).
+      if (auto opened = open_locked(name); !opened.is_ok()) out.emplace_back(name, opened.status());
+    }
+    for (const auto& [name, ctx] : open_) all.emplace_back(name, ctx);
+    options_.encoder.model = model;
+  }
+  // Outside the lock: each loads the encoder file.
+  for (const auto& [name, ctx] : all) out.emplace_back(name, ctx->reindex_to(model));
+  std::sort(out.begin() + 1, out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;
 }
 

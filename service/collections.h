@@ -82,6 +82,16 @@ class Collections {
   // Every collection on disk, sorted, without the default and without the
   // ones being deleted.
   std::vector<std::string> names() const;
+  // The registry's encoder activation in a running server: starts the
+  // background reindex (ServiceContext::reindex_to) of the default
+  // collection to the GGUF encoder `model`, then of every other one (those
+  // on disk that are not open yet are opened first, on the encoder they are
+  // bound to), and makes collections created from now on use `model`. Each
+  // collection loads the encoder for itself. The default's error is
+  // returned (nothing else starts then); otherwise every outcome, by name
+  // ("default" first, then sorted; kAlreadyExists = bound to `model`
+  // already). A collection that fails keeps serving on its old encoder.
+  Result<std::vector<std::pair<std::string, Status>>> reindex_to(const std::filesystem::path& model);
   // Calls f(name, service) for the default ("default") and every open
   // collection, in name order. REQUIRES: f does not call back into this.
   void for_each_open(const std::function<void(const std::string&, const ServiceContext&)>& f) const;
@@ -97,7 +107,7 @@ class Collections {
   Result<std::shared_ptr<ServiceContext>> open_locked(const std::string& name);  // REQUIRES: mu_ held
 
   ServiceContext& default_;
-  ServiceOptions options_;
+  ServiceOptions options_;  // guarded by mu_ (reindex_to changes the encoder)
   std::filesystem::path data_;
   std::shared_ptr<Deleting> deleting_ = std::make_shared<Deleting>();
   mutable std::mutex mu_;

@@ -4,15 +4,23 @@
 
 namespace ragd {
 
-LiveLlm::LiveLlm(const ServiceContext& ctx, LlmPathOptions options, std::shared_ptr<const LlmAnswerPath> first)
-    : ctx_(ctx), options_(std::move(options)), current_(std::move(first)) {}
+LiveLlm::LiveLlm(const ServiceContext& ctx, LlmPathOptions options, std::shared_ptr<const LlmAnswerPath> first,
+                 const Answerer& fallback)
+    : ctx_(ctx), options_(std::move(options)), fallback_(fallback), current_(std::move(first)) {}
+
+Result<Answer> LiveLlm::answer(const AnswerRequest& request, AnswerSink* sink) const {
+  std::shared_ptr<const LlmAnswerPath> model = current();
+  if (model == nullptr) return fallback_.answer(request, sink);
+  return model->answer(request, sink);
+}
 
 std::shared_ptr<const LlmAnswerPath> LiveLlm::current() const {
   std::lock_guard lock(mu_);
   return current_;
 }
 
-Status LiveLlm::switch_to(const std::filesystem::path& model) {
+Status LiveLlm::switch_to(const std::filesystem::path& model,
+                          const std::function<void(const LlmAnswerPath&)>& loaded) {
   std::lock_guard switching(switch_mu_);
   LlmPathOptions o = options_;
   o.model = model;
@@ -20,6 +28,7 @@ Status LiveLlm::switch_to(const std::filesystem::path& model) {
   auto opened = LlmAnswerPath::open(ctx_, o);
   if (!opened.is_ok()) return opened.status().with_context("switching to " + model.string());
   std::shared_ptr<const LlmAnswerPath> next = std::move(opened).value();
+  if (loaded) loaded(*next);
   std::shared_ptr<const LlmAnswerPath> old;
   {
     std::lock_guard lock(mu_);

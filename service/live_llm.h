@@ -9,12 +9,21 @@
 // freed when the last of them drops it; the load happens before the swap,
 // so a file that fails to load leaves the old model serving.
 //
+// A server started without an LLM serves with none (current() is null):
+// answer() goes to the fallback answerer (the extractive one) and
+// generates() is false until the first switch_to() loads one. There is no
+// switch back to none. A caller that read generates() just before that
+// first switch may still be answered by the new model through answer()
+// (outside the generation queue, encoded as an extractive answer): once,
+// at the switch.
+//
 // Thread safety: every method may be called from many threads at once;
 // switches are serialised.
 #pragma once
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -25,28 +34,36 @@ namespace ragd {
 
 class LiveLlm final : public Answerer {
  public:
-  // `ctx` must outlive this; `options` are those `first` was opened with.
-  LiveLlm(const ServiceContext& ctx, LlmPathOptions options, std::shared_ptr<const LlmAnswerPath> first);
+  // `ctx` and `fallback` must outlive this; `options` are those `first` was
+  // opened with (and every later model will be). `first` null = no model
+  // yet: `fallback` answers until switch_to() loads one.
+  LiveLlm(const ServiceContext& ctx, LlmPathOptions options, std::shared_ptr<const LlmAnswerPath> first,
+          const Answerer& fallback);
 
-  Result<Answer> answer(const AnswerRequest& request, AnswerSink* sink) const override {
-    return current()->answer(request, sink);
-  }
-  bool generates() const override { return true; }
+  Result<Answer> answer(const AnswerRequest& request, AnswerSink* sink) const override;
+  bool generates() const override { return current() != nullptr; }
 
-  // The model serving now; hold the pointer for the whole request.
+  // The model serving now (null before the first model); hold the pointer
+  // for the whole request.
   std::shared_ptr<const LlmAnswerPath> current() const;
-  // Loads `model` and makes it serve. Errors: LlmAnswerPath::open's (the old
+  // The options every model is opened with (their `model` aside).
+  const LlmPathOptions& options() const { return options_; }
+  // Loads `model` and makes it serve; `loaded` (optional) is called with it
+  // after the load and before it serves (what describes the model is set
+  // before any request sees it). Errors: LlmAnswerPath::open's (the old
   // model keeps serving).
-  Status switch_to(const std::filesystem::path& model);
+  Status switch_to(const std::filesystem::path& model,
+                   const std::function<void(const LlmAnswerPath&)>& loaded = {});
   // Completed switches since start.
   uint64_t switches() const { return switches_.load(); }
 
  private:
   const ServiceContext& ctx_;
   const LlmPathOptions options_;
+  const Answerer& fallback_;
   std::mutex switch_mu_;  // one load at a time
   mutable std::mutex mu_;
-  std::shared_ptr<const LlmAnswerPath> current_;  // guarded by mu_
+  std::shared_ptr<const LlmAnswerPath> current_;  // guarded by mu_; null = none yet
   std::atomic<uint64_t> switches_{0};
 };
 

@@ -197,14 +197,19 @@ int run_serve(const ServeArgs& a) {
   }
   const std::filesystem::path audit_path =
       a.audit_log.empty() ? std::filesystem::path(a.common.data) / "audit.jsonl" : std::filesystem::path(a.audit_log);
-  // The Answerer of POST /v1/answer: the LLM with --llm, else extractive;
-  // either records its answers in the audit log.
+  // The Answerer of POST /v1/answer: the LLM (--llm, or the registry's
+  // active one), else the extractive answerer until an LLM is activated
+  // (POST /v1/registry/models/{name}/activate switches it in live). Either
+  // records its answers in the audit log.
   api::Registry registry;
-  std::unique_ptr<Answerer> answerer;
-  std::unique_ptr<AuditLog> extractive_audit;
-  std::unique_ptr<api::LlmService> llm;
+  std::unique_ptr<AuditLog> audit;  // the extractive answers' and escalations' (an LLM opens its own)
+  if (auto opened = AuditLog::open(audit_path); opened.is_ok()) {
+    audit = std::move(opened).value();
+  } else {
+    return fail(opened.status());
+  }
+  ExtractiveAnswerPath extractive(**svc, audit.get());
   std::string llm_file = a.llm;
-  const LiveLlm* live_llm = nullptr;  // the loaded LLM, for the evaluation suite
   // Without --llm, the registry's active LLM (`ragd models activate`).
   if (llm_file.empty()) {
     auto active = govern::active_model((*svc)->store(), govern::ModelRole::kLlm);
@@ -214,33 +219,30 @@ int run_serve(const ServeArgs& a) {
       note("the registry's active LLM '" + (*active)->name + "' (" + (*active)->sha256.substr(0, 12) + ")");
     }
   }
+  LlmPathOptions lo;
+  lo.prompts = a.prompts;
+  lo.audit_log = audit_path;
+  lo.max_concurrent = a.max_concurrent > 0 ? a.max_concurrent : a.parallel;
+  lo.parallel = a.parallel;
+  lo.answerer.max_tokens = a.max_tokens;
+  lo.answerer.n_threads = a.llm_threads;
+  lo.answerer.n_ctx = a.llm_ctx;
+  lo.answerer.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.request_timeout * 1000));
+  std::shared_ptr<const LlmAnswerPath> first;
   if (!llm_file.empty()) {
-    LlmPathOptions lo;
-    lo.model = llm_file;
-    lo.prompts = a.prompts;
-    lo.audit_log = audit_path;
-    lo.max_concurrent = a.max_concurrent > 0 ? a.max_concurrent : a.parallel;
-    lo.parallel = a.parallel;
-    lo.answerer.max_tokens = a.max_tokens;
-    lo.answerer.n_threads = a.llm_threads;
-    lo.answerer.n_ctx = a.llm_ctx;
-    lo.answerer.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.request_timeout * 1000));
-    auto opened = LlmAnswerPath::open(**svc, lo);
+    LlmPathOptions o = lo;
+    o.model = llm_file;
+    auto opened = LlmAnswerPath::open(**svc, o);
     if (!opened.is_ok()) return fail(opened.status());
-    // Switchable while serving (POST /v1/registry/models/{name}/activate).
-    auto live = std::make_unique<LiveLlm>(**svc, lo, std::shared_ptr<const LlmAnswerPath>(std::move(opened).value()));
-    live_llm = live.get();
-    api::LlmServiceOptions qo;
-    qo.max_queue = a.max_queue;
-    llm = std::make_unique<api::LlmService>(*live, qo, registry);
-    answerer = std::move(live);
-    note("LLM " + llm_file + " loaded (models \"" + qo.rag_model_name + "\" and \"" + llm->model_id() +
+    first = std::move(opened).value();
+  }
+  LiveLlm live(**svc, lo, std::move(first), extractive);
+  api::LlmServiceOptions qo;
+  qo.max_queue = a.max_queue;
+  api::LlmService llm(live, qo, registry);
+  if (live.current() != nullptr) {
+    note("LLM " + llm_file + " loaded (models \"" + qo.rag_model_name + "\" and \"" + llm.model_id() +
          "\"), audit log " + lo.audit_log.string());
-  } else {
-    auto opened = AuditLog::open(audit_path);
-    if (!opened.is_ok()) return fail(opened.status());
-    extractive_audit = std::move(opened).value();
-    answerer = std::make_unique<ExtractiveAnswerPath>(**svc, extractive_audit.get());
   }
   // Drift signals of the local answers (govern/drift.h) in /metrics: the
   // last window against the stored baseline window.
@@ -290,26 +292,18 @@ int run_serve(const ServeArgs& a) {
       }
     });
   }
-  govern::DriftAnswerer drift_answerer(*answerer, **svc, drift);
+  govern::DriftAnswerer drift_answerer(live, **svc, drift);
   // The [[escalation]] tables: a refused or unverified answer may go to a
   // collection's larger model when the policy and the request allow it
   // (govern/escalation.h). Its records go to the same audit log.
   std::unique_ptr<govern::EscalatingAnswerer> escalating;
-  std::unique_ptr<AuditLog> escalation_audit;
   if (const std::string& file = effective_config_file(); !file.empty()) {
     auto policies = govern::read_escalation_policies(file);
     if (!policies.is_ok()) return fail(policies.status());
     if (!policies->empty()) {
-      AuditLog* audit = extractive_audit.get();
-      if (audit == nullptr) {
-        auto opened = AuditLog::open(audit_path);
-        if (!opened.is_ok()) return fail(opened.status());
-        escalation_audit = std::move(opened).value();
-        audit = escalation_audit.get();
-      }
       size_t allowed = 0;
       for (const auto& p : *policies) allowed += p.allow ? 1 : 0;
-      auto made = govern::EscalatingAnswerer::make(drift_answerer, **svc, std::move(policies).value(), audit);
+      auto made = govern::EscalatingAnswerer::make(drift_answerer, **svc, std::move(policies).value(), audit.get());
       if (!made.is_ok()) return fail(made.status());
       escalating = std::move(made).value();
       auto& outcomes = registry.counter("ragd_escalations_total",
@@ -370,7 +364,7 @@ int run_serve(const ServeArgs& a) {
     *out = *secs;
   }
   jo.skip_shard_collections = !a.cluster.empty();
-  jo.suite.loaded_llm = live_llm;
+  jo.suite.loaded_llm = &live;
   jo.suite.llm.prompts = a.prompts;
   jo.suite.llm.answerer.n_threads = a.llm_threads;
   jo.suite.llm.answerer.n_ctx = a.llm_ctx;
@@ -380,7 +374,7 @@ int run_serve(const ServeArgs& a) {
   api::RouteOptions route_options;
   route_options.audit_log = audit_path;
   route_options.eval_tolerance = a.eval_tolerance;
-  api::App app(**svc, served, registry, llm.get(), route_options, &key_auth, triage->get(), scheduler.get(), &collections,
+  api::App app(**svc, served, registry, &llm, route_options, &key_auth, triage->get(), scheduler.get(), &collections,
                &retrainer, api::BackgroundJobs{(*jobs)->evals.get(), (*jobs)->retention.get()});
   // A cluster node: the default collection's writes go to the shards'
   // JetStream streams and its searches fan out (cluster/README.md).

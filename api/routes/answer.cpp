@@ -43,6 +43,10 @@ Result<bool> optional_bool(const Json& j, const char* name, bool strict) {
 // The request as parsed, once.
 struct AnswerCall {
   AnswerRequest request;
+  // The answerer generated when the request arrived (an LLM activated in a
+  // server started without one switches it on while serving): the request
+  // is parsed, queued and encoded by this one reading.
+  bool generates = false;
   bool stream = false;
   bool include_hits = false;
   int timeout_ms = 0;
@@ -51,9 +55,11 @@ struct AnswerCall {
 Result<AnswerCall> parse_answer_call(const Request& req, const Json& body, const Api& api) {
   const bool llm = api.answerer.generates();
   AnswerCall call;
+  call.generates = llm;
   RAGD_ASSIGN_OR_RETURN(call.stream, optional_bool(body, "stream", llm));
   if (call.stream && !llm) {
-    return Status::unimplemented("field 'stream': streaming needs the LLM answer path (--llm)");
+    return Status::unimplemented(
+        "field 'stream': streaming needs an LLM (--llm, or activate one: POST /v1/registry/models/{name}/activate)");
   }
   RAGD_ASSIGN_OR_RETURN(call.request.search, parse_search_request(body, api.options.max_k));
   bind_groups(req, call.request.search);
@@ -89,7 +95,7 @@ Result<AnswerCall> parse_answer_call(const Request& req, const Json& body, const
 Json answer_json(const Answer& a, const AnswerCall& call, const Api& api, Clock::time_point start) {
   Json j = answer_to_json(a);
   if (!a.request_id.empty()) j["request_id"] = a.request_id;
-  if (api.answerer.generates()) {
+  if (call.generates) {
     j["removed_sentences"] = a.removed_sentences;
     j["raw_text"] = a.raw_text;
     j["finish_reason"] = answer_finish_name(a.finish);
@@ -210,7 +216,7 @@ Response handle_answer(const Request& req, Api& api) {
   if (!body.is_ok()) return error_response(body.status());
   auto call = parse_answer_call(req, *body, api);
   if (!call.is_ok()) return error_response(call.status());
-  if (api.answerer.generates()) return generated_answer(std::move(call).value(), api, start);
+  if (call->generates) return generated_answer(std::move(call).value(), api, start);
   auto answer = api.answerer.answer(call->request, nullptr);
   if (!answer.is_ok()) return error_response(answer.status());
   return json_response(answer_json(*answer, *call, api, start));

@@ -64,16 +64,22 @@ Response chat_refused(const ChatCall& call, const Status& status);
 }  // namespace
 
 Response handle_chat_completions(const Request& req, Api& api) {
-  if (!api.llm) return openai_error_response(Status::unavailable("no language model is loaded (start with --llm)"));
+  // The model serving now, for the checks below (the generation runs on the
+  // one serving when the slot is granted).
+  const std::shared_ptr<const LlmAnswerPath> path = api.llm ? api.llm->path() : nullptr;
+  if (path == nullptr) {
+    return openai_error_response(Status::unavailable(
+        "no language model is loaded (start with --llm, or activate one: POST /v1/registry/models/{name}/activate)"));
+  }
   LlmService& llm = *api.llm;
   ChatCall call;
   call.start = Clock::now();
   auto parsed = openai::parse_chat_completion_request(req.body);
   if (!parsed.is_ok()) return openai_error_response(parsed.status());
   call.req = std::move(parsed).value();
-  if (call.req.max_tokens > llm.path()->options().answerer.max_tokens_limit) {
+  if (call.req.max_tokens > path->options().answerer.max_tokens_limit) {
     return openai_error_response(Status::invalid_argument("field 'max_tokens': at most " +
-                                                          std::to_string(llm.path()->options().answerer.max_tokens_limit)));
+                                                          std::to_string(path->options().answerer.max_tokens_limit)));
   }
   int timeout_ms = 0;
   if (call.req.ragd.is_object()) {
@@ -271,8 +277,9 @@ Response plain_chat(const ChatCall& call, Api& api) {
   go.prompt_chunk = ao.prefill_chunk;
   const auto start = call.start;
   const auto deadline = call.deadline;
-  ChatRun run = [&llm, msgs, go, start, deadline](const std::function<bool(std::string_view)>& on_delta,
-                                                    const std::function<bool()>& cancelled) mutable -> Result<ChatOutcome> {
+  ChatRun run = [&llm, path, msgs, go, start, deadline](const std::function<bool(std::string_view)>& on_delta,
+                                                          const std::function<bool()>& cancelled) mutable
+      -> Result<ChatOutcome> {
     double first_ms = 0;
     go.should_stop = [&](int) -> Status {
       if (cancelled && cancelled()) return Status::cancelled("client went away");
@@ -284,7 +291,7 @@ Response plain_chat(const ChatCall& call, Api& api) {
       if (pieces++ == 0) first_ms = ms_since(start);
       return on_delta ? on_delta(piece) : true;
     };
-    RAGD_ASSIGN_OR_RETURN(Generation g, llm.path()->chat(msgs, go, cb));
+    RAGD_ASSIGN_OR_RETURN(Generation g, path->chat(msgs, go, cb));
     if (!g.stop_status.is_ok()) return g.stop_status;
     if (g.finish == FinishReason::kCancelled) return Status::cancelled("client went away");
     const int completion = static_cast<int>(g.tokens.size());
@@ -304,7 +311,7 @@ Response plain_chat(const ChatCall& call, Api& api) {
 // ---- GET /v1/models ----
 
 Response handle_models(const Request&, Api& api) {
-  if (!api.llm) {
+  if (!api.llm || !api.llm->path()) {
     Json list = {{"object", "list"}, {"data", Json::array()}};
     if (api.service.embedder()) {
       list["data"].push_back({{"id", "ragd-embed"}, {"object", "model"}, {"created", 0}, {"owned_by", "ragd"}});

@@ -51,7 +51,9 @@ Response handle_purge(const Request& req, Api& api) {
     results.push_back(Json{{"collection", name}, {"removed", r->removed}, {"tombstoned", r->tombstoned}});
   }
   // Cached prompts hold the passages that were sent to the LLM.
-  if (api.llm != nullptr) api.llm->path()->clear_prefix_cache();
+  if (api.llm != nullptr) {
+    if (auto path = api.llm->path()) path->clear_prefix_cache();
+  }
   Response resp;
   resp.body = Json{{"doc_id", id->get<std::string>()}, {"collections", std::move(results)}}.dump(
       -1, ' ', false, Json::error_handler_t::replace);

@@ -3,17 +3,23 @@
 //   POST /v1/registry/models/{name}/activate make it the active one of its role
 //        {"force": true} (optional): past a failing evaluation suite gate
 //        (govern/eval_suite.h), recorded in the audit log
-// Activating an LLM in a server that answers with an LLM switches it live
-// (LlmService::switch_model: loaded first, in-flight requests finish on the
-// old one; "applies": "now"). An encoder starts the background reindex of
-// the default collection (ServiceContext::reindex_to; "applies": "after the
-// background reindex"). If the new file fails to load, the previous active
-// entry is restored and the old model keeps serving. An LLM for a server
-// started without one "applies": "next start".
+// Activating an LLM switches the served one live (LlmService::switch_model:
+// loaded first, in-flight requests finish on the old one; "applies":
+// "now"); in a server that answered extractively the LLM takes over
+// /v1/answer and opens /v1/chat/completions. An encoder starts the
+// background reindex of every collection (Collections::reindex_to;
+// "applies": "after the background reindex", "reindex": {collection:
+// "started" | "bound already" | the error}). If the new file fails to
+// load, the registry is not changed and the old model (or the extractive
+// answerer) keeps serving. "next start" is left for a server
+// with no LLM service (an App built without one).
 // Registering a file stays on the CLI (`ragd models add`): a route that opens
 // a server-side path named by a client would read any file on the box.
+#include <filesystem>
 #include <optional>
 #include <string>
+
+#include <spdlog/spdlog.h>
 
 #include "api/json_codec.h"
 #include "api/llm_service.h"
@@ -22,6 +28,7 @@
 #include "generate/audit_log.h"
 #include "govern/eval_suite.h"
 #include "govern/registry.h"
+#include "service/collections.h"
 
 namespace ragd::api {
 namespace {
@@ -33,6 +40,41 @@ Json entry_json(const govern::ModelEntry& e) {
 }
 
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+// A collection's reindex as the response shows it. A storage error names
+// server paths: only its kind (the server log has the rest).
+std::string reindex_outcome(const std::string& collection, const Status& s) {
+  if (s.is_ok()) return "started";
+  if (s.code() == StatusCode::kAlreadyExists) return "bound already";
+  spdlog::warn("collection '{}': the reindex did not start: {}", collection, s.message());
+  switch (s.code()) {
+    case StatusCode::kIoError:
+    case StatusCode::kCorruption:
+    case StatusCode::kNoSpace:
+      return std::string(status_code_name(s.code())) + "; the server log has the details";
+    default:
+      return s.message();
+  }
+}
+
+// An encoder activation: every collection re-embeds in the background
+// (Collections::reindex_to; the old encoder serves each until its switch).
+// Each one's outcome goes to `outcomes`. An error = the default's: nothing
+// started.
+Status start_reindex(Api& api, const std::filesystem::path& model, Json& outcomes) {
+  if (api.collections == nullptr) {  // the default collection alone
+    Status s = api.service.reindex_to(model);
+    if (!s.is_ok() && s.code() != StatusCode::kAlreadyExists) {
+      return s.with_context("the previous model keeps serving");
+    }
+    outcomes["default"] = reindex_outcome("default", s);
+    return Status::ok();
+  }
+  auto started = api.collections->reindex_to(model);
+  if (!started.is_ok()) return started.status().with_context("the previous model keeps serving");
+  for (const auto& [collection, s] : *started) outcomes[collection] = reindex_outcome(collection, s);
+  return Status::ok();
+}
 
 }  // namespace
 
@@ -74,19 +116,18 @@ Response handle_registry_action(const Request& req, Api& api) {
   // A running server switches first; the registry names the model only
   // once it serves (a model that fails to load changes nothing).
   std::string applies = "next start";
+  Json reindex = Json::object();  // an encoder: each collection's reindex
   auto apply = [&](const govern::ModelEntry& e) -> Status {
-    Status switched = Status::ok();
-    if (e.role == govern::ModelRole::kLlm && api.llm != nullptr) {
-      switched = api.llm->switch_model(e.path);
-      applies = "now";
-    } else if (e.role == govern::ModelRole::kEncoder) {
-      // The default collection re-embeds in the background; the old encoder
-      // serves until the switch (GET /v1/stats "reindex").
-      switched = api.service.reindex_to(e.path);
-      if (switched.code() == StatusCode::kAlreadyExists) switched = Status::ok();
+    if (e.role == govern::ModelRole::kEncoder) {
       applies = "after the background reindex";
+      return start_reindex(api, e.path, reindex);
     }
-    return switched.is_ok() ? switched : switched.with_context("the previous model keeps serving");
+    if (api.llm == nullptr) return Status::ok();
+    applies = "now";
+    const bool had_model = api.llm->path() != nullptr;
+    Status switched = api.llm->switch_model(e.path);
+    if (switched.is_ok()) return switched;
+    return switched.with_context(had_model ? "the previous model keeps serving" : "the extractive answerer keeps serving");
   };
   auto g = govern::activate_gated(api.service.store(), name, api.options.eval_tolerance, force, audit.get(),
                                   req.caller.empty() ? "http" : req.caller, apply);
@@ -95,6 +136,7 @@ Response handle_registry_action(const Request& req, Api& api) {
   j["forced"] = g->forced;
   j["gate"] = g->verdict.pass ? "pass" : g->verdict.reason;
   j["applies"] = applies;
+  if (!reindex.empty()) j["reindex"] = std::move(reindex);
   Response r;
   r.body = dump(j);
   return r;

@@ -3,7 +3,7 @@
 //   admin.cpp      GET /healthz, GET /v1/stats, GET /metrics, GET / (web page)
 //   documents.cpp  POST /v1/documents, GET|DELETE /v1/documents/{id}
 //   search.cpp     POST /v1/search
-//   answer.cpp     POST /v1/answer (extractive, or the LLM with --llm)
+//   answer.cpp     POST /v1/answer (extractive, or the LLM while one serves)
 //   feedback.cpp   POST /v1/answers/{id}/feedback (govern/feedback.h)
 //   registry.cpp   GET /v1/registry/models, POST /v1/registry/models/{name}/activate
 //   purge.cpp      POST /v1/purge, POST /v1/retention/run (govern/retention.h)
@@ -77,7 +77,8 @@ struct Api {
   ServiceContext& service;
   // Answers POST /v1/answer: the extractive answerer, or the LLM one.
   const Answerer& answerer;
-  // The LLM's admission queue, metrics and plain chat; null without --llm.
+  // The LLM's admission queue, metrics and plain chat (its model may be
+  // none yet: LlmService::path() null); null = no LLM service.
   LlmService* llm = nullptr;
   // /metrics; null = the route answers an empty exposition.
   Registry* registry = nullptr;

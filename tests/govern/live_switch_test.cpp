@@ -128,9 +128,92 @@ TEST(LiveSwitch, ActivateSwitchesTheServedLlm) {
   ASSERT_EQ(server.stop(), 0);
 }
 
-// Activating an encoder in a running server starts the background reindex:
-// the old encoder serves until the switch, then the store is bound to the
-// new one; search answers throughout.
+// A server started without an LLM answers extractively; activating one
+// makes it the answerer at once (no restart): /v1/answer generates and
+// streams, /v1/chat/completions and /v1/models open, and the generation
+// metrics count it.
+TEST(LiveSwitch, ActivatingAnLlmInAServerWithoutOne) {
+  TempDir dir("live-from-none");
+  const fs::path data = dir.path / "data";
+  fs::create_directories(data);
+  const fs::path glove = dir.path / "glove.bin";
+  const std::vector<std::string> texts = {
+      "To reset the VPN client remove the stale profile and reconnect.",
+      "A printer paper jam is cleared by opening tray two.",
+      "how do i reset the vpn client"};
+  make_tiny_glove(glove, texts);
+  testing_llm::TinyLlmSpec spec;
+  spec.words = testing_llm::words_of(texts);
+  const fs::path model = dir.path / "late-llm.gguf";
+  fs::rename(testing_llm::write_tiny_llm(spec, "late"), model);
+  const std::string sha = auth::hex_encode(auth::sha256(read_file(model)));
+  std::string out;
+  ASSERT_EQ(run_ragd({"models", "add", "late", model.string(), "--data", data.string(), "--glove", glove.string()},
+                     &out),
+            0)
+      << out;
+
+  ServerProcess server(data, glove,
+                       {"--prompts", testing_llm::prompts_dir(), "--llm-threads", "1", "--parallel", "1",
+                        "--max-concurrent", "2", "--max-tokens", "16", "--request-timeout", "60"});
+  ASSERT_TRUE(server.start()) << server.log();
+  const uint16_t port = server.port();
+  Json docs = Json::array();
+  docs.push_back(Json{{"id", "vpn"}, {"title", "VPN"}, {"text", texts[0]}});
+  docs.push_back(Json{{"id", "printer"}, {"title", "Printer"}, {"text", texts[1]}});
+  ASSERT_EQ(http_post(port, "/v1/documents", Json{{"documents", docs}}.dump()).status, 200);
+  const std::string question = R"({"query":"how do i reset the vpn client","max_tokens":8})";
+  const std::string chat =
+      R"({"model":"ragd","messages":[{"role":"user","content":"how do i reset the vpn client"}],"max_tokens":8})";
+  const std::string streamed = R"({"query":"how do i reset the vpn client","max_tokens":8,"stream":true})";
+
+  // Extractive: no model in the answer, no chat, no stream.
+  HttpResult before = http_post(port, "/v1/answer", question);
+  ASSERT_EQ(before.status, 200) << before.body;
+  Json b = Json::parse(before.body);
+  EXPECT_FALSE(b.contains("model")) << before.body;
+  EXPECT_EQ(b["provenance"].value("model_sha256", std::string()), "") << before.body;
+  EXPECT_EQ(http_post(port, "/v1/chat/completions", chat).status, 503);
+  EXPECT_EQ(http_post(port, "/v1/answer", streamed).status, 501);
+  EXPECT_EQ(http_get(port, "/v1/models").body.find("late-llm"), std::string::npos);
+
+  HttpResult act = http_post(port, "/v1/registry/models/late/activate", "");
+  ASSERT_EQ(act.status, 200) << act.body;
+  EXPECT_EQ(Json::parse(act.body)["applies"], "now");
+
+  HttpResult after = http_post(port, "/v1/answer", question);
+  ASSERT_EQ(after.status, 200) << after.body;
+  Json a = Json::parse(after.body);
+  EXPECT_EQ(a["provenance"].value("model_sha256", std::string()), sha) << after.body;
+  EXPECT_EQ(a.value("model", std::string()), "late-llm") << after.body;
+  EXPECT_TRUE(a.contains("usage")) << after.body;
+  HttpResult c = http_post(port, "/v1/chat/completions", chat);
+  ASSERT_EQ(c.status, 200) << c.body;
+  EXPECT_EQ(Json::parse(c.body)["object"], "chat.completion") << c.body;
+  HttpResult s = http_post(port, "/v1/answer", streamed);
+  ASSERT_EQ(s.status, 200) << s.body;
+  EXPECT_EQ(s.headers["content-type"].rfind("text/event-stream", 0), 0u) << s.body;
+  EXPECT_NE(s.body.find("event: done"), std::string::npos) << s.body;
+  EXPECT_NE(http_get(port, "/v1/models").body.find("late-llm"), std::string::npos);
+  // The answers and the chat above went through the generation queue.
+  const std::string metrics = http_get(port, "/metrics").body;
+  EXPECT_NE(metrics.find("ragd_llm_requests_total{route=\"answer\",outcome=\"ok\"} 2\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("ragd_llm_requests_total{route=\"chat\",outcome=\"ok\"} 1\n"), std::string::npos) << metrics;
+  ASSERT_EQ(server.stop(), 0);
+
+  // The next start loads the registry's active LLM.
+  ServerProcess again(data, glove, {"--prompts", testing_llm::prompts_dir(), "--llm-threads", "1", "--parallel", "1"});
+  ASSERT_TRUE(again.start()) << again.log();
+  HttpResult restarted = http_post(again.port(), "/v1/answer", question);
+  ASSERT_EQ(restarted.status, 200) << restarted.body;
+  EXPECT_EQ(Json::parse(restarted.body)["provenance"].value("model_sha256", std::string()), sha);
+  ASSERT_EQ(again.stop(), 0);
+}
+
+// Activating an encoder in a running server starts the background reindex
+// of every collection (open or only on disk): the old encoder serves each
+// until its switch, then its store is bound to the new one; search answers
+// throughout, and collections made later start on the new encoder.
 TEST(LiveSwitch, EncoderActivationReindexesInTheBackground) {
   TempDir dir("live-encoder");
   const fs::path data = dir.path / "data";
@@ -146,6 +229,17 @@ TEST(LiveSwitch, EncoderActivationReindexesInTheBackground) {
   ASSERT_EQ(run_ragd({"models", "add", "enc", encoder.string(), "--role", "encoder", "--data", data.string()}, &out),
             0)
       << out;
+  // Collection "kb3" exists on disk with documents, but no request opens it
+  // before the activation; "kb2" is made and filled over HTTP.
+  const fs::path kb3_file = dir.path / "kb3.md";
+  write_file(kb3_file, "# Printer\n\n" + texts[1] + "\n");
+  ASSERT_EQ(run_ragd({"collections", "create", "kb3", "--data", data.string(), "--glove", glove.string()}, &out), 0)
+      << out;
+  ASSERT_EQ(run_ragd({"ingest", kb3_file.string(), "--collection", "kb3", "--data", data.string(), "--glove",
+                      glove.string()},
+                     &out),
+            0)
+      << out;
   ServerProcess server(data, glove);
   ASSERT_TRUE(server.start()) << server.log();
   const uint16_t port = server.port();
@@ -154,25 +248,44 @@ TEST(LiveSwitch, EncoderActivationReindexesInTheBackground) {
     docs.push_back(Json{{"id", "d" + std::to_string(i)}, {"title", "Doc"}, {"text", texts[i % 2]}});
   }
   ASSERT_EQ(http_post(port, "/v1/documents", Json{{"documents", docs}}.dump()).status, 200);
+  ASSERT_EQ(http_post(port, "/v1/collections", R"({"name":"kb2"})").status, 201);
+  ASSERT_EQ(http_post(port, "/v1/collections/kb2/documents", Json{{"documents", docs}}.dump()).status, 200);
   const std::string before = Json::parse(http_get(port, "/v1/stats").body)["encoder"];
   HttpResult act = http_post(port, "/v1/registry/models/enc/activate", "");
   ASSERT_EQ(act.status, 200) << act.body;
-  EXPECT_EQ(Json::parse(act.body)["applies"], "after the background reindex");
-  Json stats;
-  for (int i = 0; i < 300; ++i) {
-    EXPECT_EQ(http_post(port, "/v1/search", R"({"query":"reset the vpn client","k":3})").status, 200);
-    stats = Json::parse(http_get(port, "/v1/stats").body);
-    if (stats["reindex"]["state"] == "done") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const Json activated = Json::parse(act.body);
+  EXPECT_EQ(activated["applies"], "after the background reindex");
+  EXPECT_EQ(activated["reindex"], (Json{{"default", "started"}, {"kb2", "started"}, {"kb3", "started"}})) << act.body;
+  // Every collection reindexes; search answers throughout.
+  for (const std::string prefix : {"", "/v1/collections/kb2", "/v1/collections/kb3"}) {
+    const std::string stats_path = prefix.empty() ? "/v1/stats" : prefix + "/stats";
+    Json stats;
+    for (int i = 0; i < 300; ++i) {
+      EXPECT_EQ(http_post(port, (prefix.empty() ? "/v1" : prefix) + "/search",
+                          R"({"query":"reset the vpn client","k":3})")
+                    .status,
+                200);
+      stats = Json::parse(http_get(port, stats_path).body);
+      if (stats["reindex"]["state"] == "done") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(stats["reindex"]["state"], "done") << stats_path << " " << stats.dump();
+    EXPECT_NE(stats["encoder"], before) << stats_path << " " << stats.dump();
+    EXPECT_EQ(stats["encoder"], stats["reindex"]["target"]) << stats_path << " " << stats.dump();
+    HttpResult hits = http_post(port, (prefix.empty() ? "/v1" : prefix) + "/search",
+                                R"({"query":"printer paper jam","k":3,"mode":"vector"})");
+    ASSERT_EQ(hits.status, 200) << hits.body;
+    EXPECT_FALSE(Json::parse(hits.body)["hits"].empty()) << stats_path << " " << hits.body;
   }
-  ASSERT_EQ(stats["reindex"]["state"], "done") << stats.dump();
-  EXPECT_NE(stats["encoder"], before) << stats.dump();
-  EXPECT_EQ(stats["encoder"], stats["reindex"]["target"]) << stats.dump();
-  HttpResult hits = http_post(port, "/v1/search", R"({"query":"reset the vpn client","k":3,"mode":"vector"})");
-  ASSERT_EQ(hits.status, 200) << hits.body;
-  EXPECT_FALSE(Json::parse(hits.body)["hits"].empty()) << hits.body;
+  // A collection made after the activation starts on the new encoder.
+  ASSERT_EQ(http_post(port, "/v1/collections", R"({"name":"kb4"})").status, 201);
+  ASSERT_EQ(http_post(port, "/v1/collections/kb4/documents", Json{{"documents", docs}}.dump()).status, 200);
+  const Json kb4 = Json::parse(http_get(port, "/v1/collections/kb4/stats").body);
+  EXPECT_EQ(kb4["encoder"], Json::parse(http_get(port, "/v1/stats").body)["encoder"]) << kb4.dump();
   // Activating it again: already bound, nothing to do.
-  EXPECT_EQ(http_post(port, "/v1/registry/models/enc/activate", "").status, 200);
+  HttpResult again = http_post(port, "/v1/registry/models/enc/activate", "");
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(Json::parse(again.body)["reindex"]["kb2"], "bound already") << again.body;
   ASSERT_EQ(server.stop(), 0);
 }
 
