@@ -437,32 +437,50 @@ Result<SuiteResult> run_and_store_suite(ServiceContext& ctx, const std::vector<E
     }
   }
   // Whichever answers: the served model (held so a switch meanwhile lets
-  // this run finish on it), a loaded LLM, or the extractive answerer.
+  // this run finish on it), a loaded LLM, or the extractive answerer. A
+  // prompt-template candidate loads its LLM with those templates.
+  const bool prompt_candidate = !run.candidate_prompts.empty();
   std::shared_ptr<const Answerer> answerer;
-  auto describe_llm = [&](const LlmAnswerPath& path) {
+  auto describe_llm = [&](const LlmAnswerPath& path) -> Status {
     target.versions.answerer = "llm";
     target.versions.model_sha256 = path.model_sha256();
     target.versions.prompt_version = path.prompt_version();
-  };
-  std::shared_ptr<const LlmAnswerPath> now = run.loaded_llm != nullptr ? run.loaded_llm->current() : nullptr;
-  if (run.candidate.empty() && now != nullptr) {
-    describe_llm(*now);
+    if (!target.versions.model_name.empty()) return Status::ok();
     RAGD_ASSIGN_OR_RETURN(auto all, list_models(ctx.store()));
     for (const auto& e : all) {
-      if (e.role == ModelRole::kLlm && e.sha256 == now->model_sha256()) target.versions.model_name = e.name;
+      if (e.role == ModelRole::kLlm && e.sha256 == path.model_sha256()) target.versions.model_name = e.name;
     }
+    return Status::ok();
+  };
+  std::shared_ptr<const LlmAnswerPath> now = run.loaded_llm != nullptr ? run.loaded_llm->current() : nullptr;
+  // Without a model candidate, the served model is the active one.
+  const bool served = run.candidate.empty() && now != nullptr;
+  if (served && !prompt_candidate) {
+    RAGD_RETURN_IF_ERROR(describe_llm(*now));
     answerer = std::move(now);
-  } else if (llm) {
-    LlmPathOptions lo = run.llm;
-    lo.model = llm->path;
+  } else if (llm || served) {
+    LlmPathOptions lo = served ? now->options() : run.llm;
+    if (!served) {
+      lo.model = llm->path;
+      target.versions.model_name = llm->name;
+    }
+    if (prompt_candidate) lo.prompts = run.candidate_prompts;
     lo.audit_log.clear();
-    RAGD_ASSIGN_OR_RETURN(auto path, LlmAnswerPath::open(ctx, lo));
-    describe_llm(*path);
-    target.versions.model_name = llm->name;
-    answerer = std::move(path);
+    auto path = LlmAnswerPath::open(ctx, lo);
+    if (!path.is_ok()) return path.status().with_context(prompt_candidate ? "the candidate's prompts" : "the LLM");
+    RAGD_RETURN_IF_ERROR(describe_llm(**path));
+    answerer = std::move(path).value();
+  } else if (prompt_candidate) {
+    return Status::failed_precondition(
+        "a prompt-template candidate needs an LLM to answer with: activate one (ragd models activate), or name one "
+        "with --candidate");
   } else {
     answerer = std::make_shared<ExtractiveAnswerPath>(ctx, nullptr);
     target.versions.answerer = "extractive";
+  }
+  if (prompt_candidate) {
+    target.label = (run.candidate.empty() ? std::string("candidate/") : target.label + "+") + "prompts@" +
+                   target.versions.prompt_version;
   }
   target.answerer = answerer.get();
   SuiteResult r = run_eval_suite(specs, target);

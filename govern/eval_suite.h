@@ -2,12 +2,14 @@
 //
 //   [[eval]] tables (config file)  which evaluations make the suite
 //   run_eval_suite(specs, target)  runs them against one configuration (the
-//                                  active one, or a registry candidate)
+//                                  active one, or a candidate: a registered
+//                                  model and/or a prompt-template folder)
 //   store_suite_result / load_suite_result
 //                                  the result with the versions that produced
 //                                  it, in the store's state keys
-//                                  (eval_suite/<label>, label "active" or
-//                                  "candidate/<model name>")
+//                                  (eval_suite/<label>, label "active",
+//                                  "candidate/<model name>" or with prompts
+//                                  "candidate/[<name>+]prompts@<version>")
 //   compare_suites(active, cand)   the deltas and the gate's verdict that
 //                                  `ragd models activate` enforces
 //
@@ -109,7 +111,7 @@ struct SuiteTarget {
   std::string base_dir;
   // Temporary stores go under here. Default: the system's temp folder.
   std::string temp_dir;
-  // "active" or "candidate/<name>".
+  // "active", "candidate/<name>", "candidate/[<name>+]prompts@<version>".
   std::string label = "active";
   // A GGUF encoder for the retrieval evaluations' temporary stores instead
   // of the service's (an encoder candidate); empty = the service's.
@@ -181,13 +183,20 @@ Result<GatedActivation> activate_gated(Store& store, const std::string& name, do
 
 // One suite run of `ragd eval suite` and of the server's schedule: the
 // active configuration (the registry's active LLM, else the extractive
-// answerer) or a registry candidate (an LLM answers instead of the active
-// one; an encoder builds the retrieval evaluations' stores, while answers
-// and triage run on the data store as it is indexed now). The result is
+// answerer) or a candidate: a registered model (an LLM answers instead of
+// the active one; an encoder builds the retrieval evaluations' stores, while
+// answers and triage run on the data store as it is indexed now) and/or a
+// prompt-template folder (the LLM answers with it). The result is
 // stored (store_suite_result) before it is returned.
 struct SuiteRun {
   // "" = the active configuration; else a registered model's name.
   std::string candidate;
+  // A prompt-template folder (PromptLibrary::load) evaluated in place of
+  // llm.prompts: a candidate of its own, labelled
+  // "candidate/prompts@<answer template version>" (or, with `candidate`,
+  // "candidate/<name>+prompts@<version>"). It needs an LLM: the candidate,
+  // else the served one, else the registry's active one. "" = none.
+  std::string candidate_prompts;
   // How an LLM is loaded (model, audit_log are set per run: no audit log,
   // so evaluation questions stay out of the answer audit trail).
   LlmPathOptions llm;

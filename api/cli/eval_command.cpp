@@ -210,6 +210,7 @@ constexpr int kGateFailedExit = 3;
 struct SuiteArgs {
   CommonOptions common;
   std::string candidate;  // --candidate NAME: a registered model beside the active configuration
+  std::string candidate_prompts;  // --candidate-prompts DIR: prompt templates beside the active ones
   double tolerance = govern::kDefaultEvalTolerance;
   bool json = false;
   std::string prompts;
@@ -233,7 +234,7 @@ void print_suite(const govern::SuiteResult& r) {
   }
 }
 
-// `ragd eval suite [--candidate NAME]`: the [[eval]] tables of the config
+// `ragd eval suite [--candidate NAME] [--candidate-prompts DIR]`: the [[eval]] tables of the config
 // file against the active configuration (and a candidate beside it), the
 // results stored with their versions (govern/eval_suite.h).
 int run_suite(const SuiteArgs& a) {
@@ -252,8 +253,9 @@ int run_suite(const SuiteArgs& a) {
   auto active = govern::run_and_store_suite(**svc, *specs, run);
   if (!active.is_ok()) return fail(active.status());
   std::optional<govern::SuiteResult> cand;
-  if (!a.candidate.empty()) {
+  if (!a.candidate.empty() || !a.candidate_prompts.empty()) {
     run.candidate = a.candidate;
+    run.candidate_prompts = a.candidate_prompts;
     auto c = govern::run_and_store_suite(**svc, *specs, run);
     if (!c.is_ok()) return fail(c.status());
     cand = std::move(c).value();
@@ -322,10 +324,13 @@ void add_eval_command(CLI::App& app, int& exit_code) {
   CLI::App* suite = cmd->add_subcommand(
       "suite", "run the config file's [[eval]] tables against the active configuration (and --candidate) and store "
                "the results with their versions: the release gate of `ragd models activate`. Exit status 3 when the "
-               "--candidate fails the gate");
+               "candidate fails the gate");
   add_common_options(*suite, su->common);
   suite->add_option("--candidate", su->candidate, "a registered model (ragd models add) evaluated beside the active one");
-  suite->add_option("--tolerance", su->tolerance, "with --candidate: how much worse a metric may be (absolute)")
+  suite->add_option("--candidate-prompts", su->candidate_prompts,
+                    "a folder of task prompt templates evaluated beside the active ones (--prompts), with the "
+                    "--candidate LLM or else the active one");
+  suite->add_option("--tolerance", su->tolerance, "with a candidate: how much worse a metric may be (absolute)")
       ->capture_default_str();
   suite->add_flag("--json", su->json, "as JSON");
   suite->add_option("--prompts", su->prompts, "task prompt templates of an LLM (default: the built-in ones)");

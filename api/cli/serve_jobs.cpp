@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "cluster/node.h"
@@ -110,12 +111,20 @@ Result<std::unique_ptr<ServeJobs>> make_serve_jobs(ServiceContext& ctx, Collecti
   ServeJobs* j = jobs.get();
   ServiceContext* c = &ctx;
   jobs->evals = std::make_unique<PeriodicJob>(o.eval_interval_seconds, [j, c, suite,
-                                                                      publish](const std::string& candidate) {
+                                                                      publish](const std::string& request) {
+    // "" (the schedule, or POST /v1/evals/run without a candidate), or the
+    // route's {"candidate": NAME, "prompts": DIR}.
     govern::SuiteRun run = suite;
-    run.candidate = candidate;
+    if (!request.empty()) {
+      const auto req = nlohmann::json::parse(request, nullptr, /*allow_exceptions=*/false);
+      if (!req.is_object()) return std::string("evaluation suite: the run's request is not a JSON object");
+      run.candidate = req.value("candidate", "");
+      run.candidate_prompts = req.value("prompts", "");
+    }
     auto r = govern::run_and_store_suite(*c, j->eval_specs, run);
     if (!r.is_ok()) {
-      spdlog::warn("evaluation suite{}: {}", candidate.empty() ? "" : " of candidate " + candidate,
+      spdlog::warn("evaluation suite{}{}: {}", run.candidate.empty() ? "" : " of candidate " + run.candidate,
+                   run.candidate_prompts.empty() ? "" : " with prompts " + run.candidate_prompts,
                    r.status().to_string());
       return r.status().to_string();
     }

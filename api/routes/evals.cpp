@@ -1,8 +1,10 @@
 // The evaluation suite over HTTP (govern/eval_suite.h), admin only:
 //   GET  /v1/evals      the stored results (the active configuration's and
 //                       each candidate's, with their versions) and the job
-//   POST /v1/evals/run  {"candidate": NAME} (optional): a run in the
-//                       background (202; 409 while one runs)
+//   POST /v1/evals/run  {"candidate": NAME, "prompts": DIR} (both optional):
+//                       a run in the background of the active configuration
+//                       or of a candidate (a registered model, a folder of
+//                       prompt templates, or both) (202; 409 while one runs)
 // Results can hold the evaluation's questions' outcomes only as metrics, but
 // they name the deployed models and prompts: readers do not need them.
 #include "api/json_codec.h"
@@ -26,23 +28,29 @@ Response handle_run_evals(const Request& req, Api& api) {
   if (api.jobs.evals == nullptr) {
     return error_response(Status::unimplemented("the evaluation suite is not wired in this server"));
   }
-  std::string candidate;
+  // The job's request: {"candidate": NAME, "prompts": DIR} with the ones
+  // given, "" for the active configuration.
+  Json run = Json::object();
   auto body = parse_optional_json_body(req.body);
   if (!body.is_ok()) return error_response(body.status());
   for (const auto& [key, value] : body->items()) {
-    if (key != "candidate") {
-      return error_response(Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (candidate)"));
+    if (key != "candidate" && key != "prompts") {
+      return error_response(Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (candidate, prompts)"));
     }
     if (value.is_null()) continue;
-    if (!value.is_string() || value.get<std::string>().empty() || value.get<std::string>().size() > 64) {
-      return error_response(Status::invalid_argument("field 'candidate': a registered model's name"));
+    const size_t max = key == "candidate" ? 64 : 4096;
+    if (!value.is_string() || value.get<std::string>().empty() || value.get<std::string>().size() > max) {
+      return error_response(Status::invalid_argument(
+          key == "candidate" ? "field 'candidate': a registered model's name"
+                             : "field 'prompts': a folder of prompt templates on the server"));
     }
-    candidate = value.get<std::string>();
+    run[key] = value;
   }
-  if (!api.jobs.evals->trigger(candidate)) {
+  if (!api.jobs.evals->trigger(run.empty() ? std::string() : run.dump())) {
     return error_response(Status::already_exists("an evaluation suite run is already running"));
   }
-  return json_response(Json{{"started", true}, {"candidate", candidate.empty() ? Json(nullptr) : Json(candidate)}},
+  return json_response(Json{{"started", true}, {"candidate", run.value("candidate", Json(nullptr))},
+                            {"prompts", run.value("prompts", Json(nullptr))}},
                        202);
 }
 

@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -333,6 +335,137 @@ TEST(EvalSuite, CliCandidateGateAndServer) {
   size_t activations = 0;
   for (const auto& r : *server_audit) activations += r.task == "model_activation" ? 1 : 0;
   EXPECT_EQ(activations, 1u);
+}
+
+// A folder of prompt templates as a candidate: evaluated with an LLM (the
+// --candidate one here; without any LLM it is refused), stored under its
+// answer template's version, beside the active result and gated the same
+// way; over HTTP too. A folder that does not load is an error naming the file.
+TEST(EvalSuite, PromptTemplateCandidate) {
+  TempDir dir("eval-suite-prompts");
+  const fs::path data = dir.path / "data";
+  fs::create_directories(data);
+  const fs::path glove = dir.path / "glove.bin";
+  make_tiny_glove(glove, all_texts());
+  const fs::path config = write_eval_files(dir.path);
+  std::string out;
+  auto ragd = [&](std::vector<std::string> args) {
+    args.insert(args.end(), {"--data", data.string(), "--glove", glove.string()});
+    return run_ragd(args, &out);
+  };
+  Json docs = Json::array();
+  for (const auto& [id, text] : kDocs) docs.push_back(Json{{"id", id}, {"title", id}, {"text", text}});
+  const fs::path docs_file = dir.path / "docs.jsonl";
+  std::string lines;
+  for (const auto& d : docs) lines += d.dump() + "\n";
+  write_file(docs_file, lines);
+  ASSERT_EQ(ragd({"ingest", docs_file.string()}), 0) << out;
+  // The candidate folder: the shipped templates with the answer
+  // template's system text changed.
+  const fs::path candidate = dir.path / "prompts-v2";
+  fs::copy(testing_llm::prompts_dir(), candidate);
+  {
+    std::ifstream in(candidate / "answer.txt");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t at = text.find("[system]\n");
+    ASSERT_NE(at, std::string::npos);
+    text.insert(at + 9, "Prefer the passage that gives the fix over the one that describes the symptom.\n");
+    write_file(candidate / "answer.txt", text);
+  }
+  const std::vector<std::string> llm_flags = {"--prompts", testing_llm::prompts_dir(), "--llm-threads", "1",
+                                              "--max-tokens", "16"};
+  auto with = [&](std::vector<std::string> args, const std::vector<std::string>& more) {
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  // No LLM anywhere: nothing to answer with the templates.
+  EXPECT_EQ(ragd(with({"eval", "suite", "--config", config.string(), "--candidate-prompts", candidate.string()},
+                      llm_flags)),
+            1)
+      << out;
+  EXPECT_NE(out.find("a prompt-template candidate needs an LLM"), std::string::npos) << out;
+
+  testing_llm::TinyLlmSpec spec;
+  spec.words = testing_llm::words_of(all_texts());
+  const fs::path model = dir.path / "cand.gguf";
+  fs::rename(testing_llm::write_tiny_llm(spec, "eval-suite-prompts"), model);
+  ASSERT_EQ(ragd({"models", "add", "cand", model.string()}), 0) << out;
+  // The model alone, then the model with the candidate templates: same
+  // model, different answer template versions, each stored under its label.
+  const int model_rc =
+      ragd(with({"eval", "suite", "--config", config.string(), "--candidate", "cand", "--json"}, llm_flags));
+  ASSERT_TRUE(model_rc == 0 || model_rc == 3) << out;
+  const Json model_only = json_of(out)["candidate"];
+  const std::string stock_version = model_only["versions"]["prompt_version"].get<std::string>();
+  ASSERT_EQ(stock_version.rfind("answer.txt@", 0), 0u) << out;
+  const int rc = ragd(with({"eval", "suite", "--config", config.string(), "--candidate", "cand",
+                            "--candidate-prompts", candidate.string(), "--json"},
+                           llm_flags));
+  ASSERT_TRUE(rc == 0 || rc == 3) << out;
+  const Json both = json_of(out);
+  EXPECT_EQ(rc, both["pass"].get<bool>() ? 0 : 3) << out;
+  const Json& cand = both["candidate"];
+  const std::string cand_version = cand["versions"]["prompt_version"].get<std::string>();
+  EXPECT_EQ(cand_version.rfind("answer.txt@", 0), 0u) << out;
+  EXPECT_NE(cand_version, stock_version);
+  EXPECT_EQ(cand["label"], "candidate/cand+prompts@" + cand_version);
+  EXPECT_EQ(cand["versions"]["answerer"], "llm");
+  EXPECT_EQ(cand["versions"]["model_name"], "cand");
+  EXPECT_EQ(cand["versions"]["model_sha256"], model_only["versions"]["model_sha256"]);
+  ASSERT_EQ(cand["evals"].size(), 2u) << out;
+  EXPECT_EQ(cand["evals"][1]["metrics"]["questions"].get<double>(), 3.0) << out;
+  // A folder without the templates: the error names the missing file, and
+  // nothing is stored for it.
+  const fs::path empty = dir.path / "no-prompts";
+  fs::create_directories(empty);
+  EXPECT_EQ(ragd(with({"eval", "suite", "--config", config.string(), "--candidate", "cand", "--candidate-prompts",
+                       empty.string()},
+                      llm_flags)),
+            1)
+      << out;
+  EXPECT_NE(out.find("answer.txt"), std::string::npos) << out;
+  EXPECT_NE(out.find("the candidate's prompts"), std::string::npos) << out;
+
+  // Over HTTP: {"prompts": DIR} with the candidate model; the stored
+  // results list it under the same label.
+  ServerProcess server(data, glove,
+                       {"--config", config.string(), "--prompts", testing_llm::prompts_dir(), "--llm-threads", "1",
+                        "--parallel", "1", "--max-tokens", "16", "--eval-interval", "1h"});
+  ASSERT_TRUE(server.start()) << server.log();
+  const uint16_t port = server.port();
+  EXPECT_EQ(http_post(port, "/v1/evals/run", R"({"prompts": 5})").status, 400);
+  EXPECT_EQ(http_post(port, "/v1/evals/run", R"({"prompts": ""})").status, 400);
+  HttpResult run = http_post(port, "/v1/evals/run",
+                             Json{{"candidate", "cand"}, {"prompts", empty.string()}}.dump());
+  ASSERT_EQ(run.status, 202) << run.body;
+  auto wait_runs = [&](uint64_t n) {
+    Json listed;
+    for (int i = 0; i < 600; ++i) {
+      listed = Json::parse(http_get(port, "/v1/evals").body);
+      if (listed["job"]["runs"].get<uint64_t>() >= n && !listed["job"]["running"].get<bool>()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return listed;
+  };
+  Json listed = wait_runs(1);
+  ASSERT_EQ(listed["job"]["runs"], 1) << listed.dump();
+  ASSERT_TRUE(listed["job"]["last_error"].is_string()) << listed.dump();
+  EXPECT_NE(listed["job"]["last_error"].get<std::string>().find("answer.txt"), std::string::npos) << listed.dump();
+  run = http_post(port, "/v1/evals/run", Json{{"candidate", "cand"}, {"prompts", candidate.string()}}.dump());
+  ASSERT_EQ(run.status, 202) << run.body;
+  EXPECT_EQ(Json::parse(run.body)["prompts"], candidate.string());
+  listed = wait_runs(2);
+  ASSERT_EQ(listed["job"]["runs"], 2) << listed.dump();
+  EXPECT_TRUE(listed["job"]["last_error"].is_null()) << listed.dump();
+  bool found = false;
+  for (const auto& r : listed["results"]) {
+    if (r["label"] != "candidate/cand+prompts@" + cand_version) continue;
+    found = true;
+    EXPECT_EQ(r["versions"]["prompt_version"], cand_version);
+    EXPECT_GT(r["time_ms"].get<int64_t>(), cand["time_ms"].get<int64_t>());  // this run's, not the CLI's
+  }
+  EXPECT_TRUE(found) << listed.dump();
+  ASSERT_EQ(server.stop(), 0);
 }
 
 }  // namespace
