@@ -6,11 +6,29 @@
 #include <chrono>
 #include <utility>
 
+#include "ragd/clock.h"
+
 namespace ragd {
 namespace {
 // The request string of a triggered run (a scheduled one gets "").
 constexpr const char* kRequested = "requested";
 }  // namespace
+
+std::function<Status(const std::string&, const std::string&, const std::string&)> audit_forced_triage(
+    AuditLog& audit, std::string caller) {
+  return [&audit, caller = std::move(caller)](const std::string& field, const std::string& version,
+                                              const std::string& verdict) {
+    AuditRecord rec;
+    rec.time_ms = unix_ms();
+    rec.request_id = "triage-activate-" + field + "-" + version + "-" + std::to_string(rec.time_ms);
+    rec.caller = caller;
+    rec.task = "triage_activation";
+    rec.query = "activate triage " + field + " " + version;
+    rec.outcome = "forced";
+    rec.finish_reason = verdict;
+    return audit.append(rec);
+  };
+}
 
 TriageRetrainer::TriageRetrainer(Store& store, StoredTriage& triage, RetrainOptions options)
     : store_(store),
@@ -19,14 +37,17 @@ TriageRetrainer::TriageRetrainer(Store& store, StoredTriage& triage, RetrainOpti
       job_(options_.interval_seconds, [this](const std::string& request) {
         std::vector<std::string> fields;
         bool force = false;
+        std::string caller = "schedule";
         if (request == kRequested) {
           std::lock_guard lock(mu_);
           fields = std::move(requested_fields_);
           force = requested_force_;
+          caller = std::move(requested_caller_);
           requested_fields_.clear();
           requested_force_ = false;
+          requested_caller_.clear();
         }
-        std::vector<RetrainFieldResult> results = run(fields, force);
+        std::vector<RetrainFieldResult> results = run(fields, force, caller);
         std::lock_guard lock(mu_);
         last_ = std::move(results);
         return std::string();  // per-field errors are in last_
@@ -34,14 +55,16 @@ TriageRetrainer::TriageRetrainer(Store& store, StoredTriage& triage, RetrainOpti
 
 TriageRetrainer::~TriageRetrainer() { job_.stop(); }
 
-TriageRetrainer::Trigger TriageRetrainer::trigger(std::vector<std::string> fields, bool force) {
+TriageRetrainer::Trigger TriageRetrainer::trigger(std::vector<std::string> fields, bool force, std::string caller) {
   // Held across the job's trigger, so the run it starts reads these.
   std::lock_guard lock(mu_);
   std::vector<std::string> before = std::exchange(requested_fields_, std::move(fields));
   const bool force_before = std::exchange(requested_force_, force);
+  std::string caller_before = std::exchange(requested_caller_, std::move(caller));
   if (!job_.trigger(kRequested)) {
     requested_fields_ = std::move(before);
     requested_force_ = force_before;
+    requested_caller_ = std::move(caller_before);
     return Trigger::kAlreadyRunning;
   }
   return Trigger::kStarted;
@@ -61,7 +84,8 @@ RetrainStatus TriageRetrainer::status() const {
   return s;
 }
 
-std::vector<RetrainFieldResult> TriageRetrainer::run(const std::vector<std::string>& asked, bool force) {
+std::vector<RetrainFieldResult> TriageRetrainer::run(const std::vector<std::string>& asked, bool force,
+                                                     const std::string& caller) {
   std::vector<std::string> fields = asked.empty() ? options_.fields : asked;
   if (fields.empty()) {
     for (const auto& m : triage_.served()) fields.push_back(m.field);
@@ -72,7 +96,9 @@ std::vector<RetrainFieldResult> TriageRetrainer::run(const std::vector<std::stri
     r.field = field;
     triage::TrainOptions o = options_.train;
     o.field = field;
-    o.force = force;
+    // Without an audit log to record it, a worse model is not forced in.
+    o.force = force && options_.audit != nullptr;
+    if (o.force) o.before_forced_activation = audit_forced_triage(*options_.audit, caller.empty() ? "http" : caller);
     const auto t0 = std::chrono::steady_clock::now();
     auto report = triage::train_field(store_, o);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -4,7 +4,8 @@
 // background thread of the server, on a schedule (--triage-retrain) and on
 // request (POST /v1/triage/train), then reloads the models that ticket
 // assist serves. A new version is activated only when its held-out metrics
-// are not worse than the active one (train_field decides and says why).
+// are not worse than the active one (train_field decides and says why); a
+// forced run that activates a worse one records it in the audit log first.
 //
 // Thread safety: every public method may be called from any thread; one
 // training run at a time. stop() (or the destructor) waits for a running
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "generate/audit_log.h"
 #include "index/store.h"
 #include "ragd/status.h"
 #include "service/periodic_job.h"
@@ -34,7 +36,17 @@ struct RetrainOptions {
   int64_t interval_seconds = 0;
   // Settings of every run (the field is set per run).
   triage::TrainOptions train;
+  // Where a forced activation of a worse model is recorded before it serves
+  // (audit_forced_triage); null: a forced run activates only models that
+  // are not worse. Must outlive the retrainer.
+  AuditLog* audit = nullptr;
 };
+
+// A TrainOptions::before_forced_activation that appends to `audit` a record
+// with task "triage_activation", outcome "forced", the caller, query
+// "activate triage FIELD VERSION" and the verdict in finish_reason.
+std::function<Status(const std::string&, const std::string&, const std::string&)> audit_forced_triage(
+    AuditLog& audit, std::string caller);
 
 // One field of a run.
 struct RetrainFieldResult {
@@ -76,8 +88,9 @@ class TriageRetrainer {
 
   enum class Trigger { kStarted, kAlreadyRunning };
   // A run now over `fields` (empty: RetrainOptions::fields, else the served
-  // fields); `force` activates even a worse model.
-  Trigger trigger(std::vector<std::string> fields, bool force);
+  // fields); `force` activates even a worse model (recorded in the audit
+  // log for `caller`, the API key's name).
+  Trigger trigger(std::vector<std::string> fields, bool force, std::string caller = "");
   RetrainStatus status() const;
   // Waits until `runs` runs have finished. False on timeout.
   bool wait_runs(uint64_t runs, std::chrono::milliseconds timeout) const {
@@ -85,7 +98,7 @@ class TriageRetrainer {
   }
 
  private:
-  std::vector<RetrainFieldResult> run(const std::vector<std::string>& fields, bool force);
+  std::vector<RetrainFieldResult> run(const std::vector<std::string>& fields, bool force, const std::string& caller);
 
   Store& store_;
   StoredTriage& triage_;
@@ -94,6 +107,7 @@ class TriageRetrainer {
   // Guarded by mu_: what trigger() asked for, taken by the run it starts.
   std::vector<std::string> requested_fields_;
   bool requested_force_ = false;
+  std::string requested_caller_;
   std::vector<RetrainFieldResult> last_;  // guarded by mu_
   // Last: its thread runs run(); stopped before the members above go.
   PeriodicJob job_;

@@ -445,6 +445,11 @@ Result<TrainReport> train_field(Store& store, const TrainOptions& o) {
     rep.decision = "no active model";
   }
   if (better || o.force) {
+    if (!better && o.before_forced_activation) {
+      RAGD_RETURN_IF_ERROR(o.before_forced_activation(o.field, rep.version, rep.decision)
+                               .with_context("recording the forced activation of " + o.field + " " + rep.version +
+                                             " (stored, not served)"));
+    }
     Status st = activate(store, o.field, rep.version);
     if (!st.is_ok()) return st;
     rep.activated = true;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,13 @@ struct TrainOptions {
   double activation_tolerance = 0;
   // Activate even if worse. Default: false.
   bool force = false;
+  // Called before `force` activates a model that is worse than the active
+  // one, with the field, the new version and the verdict, so the override is
+  // on record before it serves (the audit log: service/triage_retrainer.h).
+  // Its error stops the activation and is returned; the new version stays
+  // stored, not served. Unset: nothing is called.
+  std::function<Status(const std::string& field, const std::string& version, const std::string& verdict)>
+      before_forced_activation;
 };
 
 struct FamilyResult {

@@ -342,6 +342,7 @@ int run_serve(const ServeArgs& a) {
   // schedule with --triage-retrain, and on POST /v1/triage/train.
   RetrainOptions ro;
   ro.fields = a.triage_fields;
+  ro.audit = audit.get();  // a forced activation of a worse model is recorded there first
   if (!a.triage_retrain.empty()) {
     auto secs = sync::parse_interval(a.triage_retrain);
     if (!secs) {

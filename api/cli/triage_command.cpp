@@ -1,18 +1,23 @@
 // `ragd triage train|eval|list`: triage models learned from the tickets in
 // the store (triage/README.md).
 //   ragd triage train [--field F]... [--force]   evaluate, store a version, activate if not worse
+//                                                (--force past a worse verdict is audited)
 //   ragd triage eval  [--field F]...             the held-out table, nothing stored
 //   ragd triage list  [--field F]                stored versions and which one serves
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "api/cli/cli.h"
+#include "generate/audit_log.h"
+#include "service/triage_retrainer.h"
 #include "triage/trainer.h"
 #include "triage/triage.h"
 
@@ -24,6 +29,8 @@ struct TriageArgs {
   std::vector<std::string> fields;
   double target_precision = 0.9;
   bool force = false;
+  double tolerance = 0;   // train: how much worse (absolute) the new model's held-out metrics may be
+  std::string audit_log;  // train: where a forced activation is recorded; "" = <data>/audit.jsonl
   bool first_comment = false;
 };
 
@@ -42,6 +49,7 @@ triage::TrainOptions train_options(const TriageArgs& a, const std::string& field
   o.field = field;
   o.target_precision = a.target_precision;
   o.force = a.force;
+  o.activation_tolerance = a.tolerance;
   o.first_comment = a.first_comment;
   return o;
 }
@@ -66,9 +74,19 @@ void print_table(const triage::Evaluation& ev) {
 int run_train(const TriageArgs& a) {
   auto svc = open_service(a.common, EmbedderLoad::kNone);
   if (!svc.is_ok()) return fail(svc.status());
+  std::unique_ptr<AuditLog> audit;
+  if (a.force) {
+    auto opened = AuditLog::open(a.audit_log.empty() ? std::filesystem::path(a.common.data) / "audit.jsonl"
+                                                     : std::filesystem::path(a.audit_log));
+    if (!opened.is_ok()) return fail(opened.status());
+    audit = std::move(opened).value();
+  }
+  const char* user = std::getenv("USER");
   int code = 0;
   for (const auto& field : a.fields) {
-    auto rep = triage::train_field((*svc)->store(), train_options(a, field));
+    triage::TrainOptions o = train_options(a, field);
+    if (audit) o.before_forced_activation = audit_forced_triage(*audit, std::string("cli:") + (user ? user : "unknown"));
+    auto rep = triage::train_field((*svc)->store(), o);
     if (!rep.is_ok()) {
       code = fail(rep.status().with_context("triage train " + field));
       continue;
@@ -156,7 +174,12 @@ void add_triage_command(CLI::App& app, int& exit_code) {
     return sub;
   };
   CLI::App* train = add("train", "train, evaluate on the newest 20%, store and activate if not worse", run_train, true);
-  train->add_flag("--force", args->force, "activate even when the held-out metrics are worse");
+  train->add_flag("--force", args->force, "activate even when the held-out metrics are worse (audited)");
+  train->add_option("--tolerance", args->tolerance,
+                    "how much worse (absolute) the new model's held-out accuracy and macro-F1 may be than the "
+                    "active one's and still be activated")
+      ->capture_default_str();
+  train->add_option("--audit-log", args->audit_log, "where a forced activation is recorded (default: <data>/audit.jsonl)");
   add("eval", "held-out metrics beside the majority and TF-IDF kNN baselines (nothing stored)", run_eval, true);
   add("list", "stored model versions and which one serves", run_list, false);
 }

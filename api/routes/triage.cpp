@@ -86,7 +86,7 @@ Response handle_triage_train(const Request& req, Api& api) {
       return error_response(Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (fields, force)"));
     }
   }
-  switch (api.retrainer->trigger(fields, force)) {
+  switch (api.retrainer->trigger(fields, force, req.caller)) {
     case TriageRetrainer::Trigger::kAlreadyRunning:
       return error_response(Status::already_exists("a triage training run is already running"));
     case TriageRetrainer::Trigger::kStarted: break;

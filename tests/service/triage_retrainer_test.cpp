@@ -1,11 +1,14 @@
 // Triage retraining inside the server (service/triage_retrainer.h): on
 // request and on a schedule, over a real store, and the served models swap
-// without a restart.
+// without a restart; a forced activation of a worse model is audited first,
+// in the server and in `ragd triage train --force`.
 #include <gtest/gtest.h>
 
 #include <chrono>
 
+#include "generate/audit_log.h"
 #include "service/triage_retrainer.h"
+#include "tests/api/test_support.h"
 #include "tests/support/scratch_store.h"
 #include "tests/support/synthetic_tickets.h"
 #include "triage/triage.h"
@@ -121,6 +124,129 @@ TEST_F(RetrainerTest, OneRunAtATimeAndAScheduleRuns) {
   const uint64_t runs = r.status().runs;
   (void)r.trigger({}, false);
   EXPECT_FALSE(r.wait_runs(runs + 1, std::chrono::milliseconds(300)));
+}
+
+// With a negative tolerance every new model counts as worse than the
+// active one, so the verdict does not depend on the data.
+TEST_F(RetrainerTest, AForcedActivationOfAWorseModelIsAuditedFirst) {
+  ASSERT_TRUE(triage::put_ticket_documents(store(), tickets(400, 7)).is_ok());
+  auto served = StoredTriage::open(store());
+  ASSERT_TRUE(served.is_ok());
+  const std::filesystem::path audit_path = scratch_->dir().parent_path() /
+                                           (scratch_->dir().filename().string() + "-audit.jsonl");
+  auto audit = AuditLog::open(audit_path);
+  ASSERT_TRUE(audit.is_ok()) << audit.status().to_string();
+  RetrainOptions o = quick();
+  o.fields = {"assignment_group"};
+  o.train.activation_tolerance = -1;
+  o.audit = audit->get();
+  TriageRetrainer r(store(), **served, o);
+  r.start();
+  auto forced_records = [&] {
+    auto got = query_audit_log(audit_path, {});
+    EXPECT_TRUE(got.is_ok());
+    std::vector<AuditRecord> out;
+    for (const auto& rec : got.is_ok() ? *got : std::vector<AuditRecord>{}) {
+      if (rec.task == "triage_activation") out.push_back(rec);
+    }
+    return out;
+  };
+  ASSERT_EQ(r.trigger({}, false), TriageRetrainer::Trigger::kStarted);  // nothing active yet: serves
+  ASSERT_TRUE(r.wait_runs(1, std::chrono::minutes(3)));
+  EXPECT_EQ(active(), "v000001");
+  ASSERT_EQ(r.trigger({}, false), TriageRetrainer::Trigger::kStarted);  // worse: kept
+  ASSERT_TRUE(r.wait_runs(2, std::chrono::minutes(3)));
+  EXPECT_FALSE(r.status().last[0].activated);
+  EXPECT_NE(r.status().last[0].decision.find("kept, not served (worse)"), std::string::npos);
+  EXPECT_EQ(active(), "v000001");
+  EXPECT_TRUE(forced_records().empty());
+  ASSERT_EQ(r.trigger({}, true, "key:ops"), TriageRetrainer::Trigger::kStarted);  // forced: audited, serves
+  ASSERT_TRUE(r.wait_runs(3, std::chrono::minutes(3)));
+  EXPECT_TRUE(r.status().last[0].activated);
+  EXPECT_NE(r.status().last[0].decision.find("activated (forced, worse)"), std::string::npos);
+  EXPECT_EQ(active(), "v000003");
+  const auto records = forced_records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].caller, "key:ops");
+  EXPECT_EQ(records[0].outcome, "forced");
+  EXPECT_EQ(records[0].query, "activate triage assignment_group v000003");
+  EXPECT_NE(records[0].finish_reason.find("of active v000001"), std::string::npos) << records[0].finish_reason;
+  r.stop();
+
+  // Without an audit log to record it, force does not put a worse model in.
+  o.audit = nullptr;
+  TriageRetrainer unaudited(store(), **served, o);
+  unaudited.start();
+  ASSERT_EQ(unaudited.trigger({}, true), TriageRetrainer::Trigger::kStarted);
+  ASSERT_TRUE(unaudited.wait_runs(1, std::chrono::minutes(3)));
+  EXPECT_FALSE(unaudited.status().last[0].activated);
+  EXPECT_EQ(active(), "v000003");
+  std::filesystem::remove(audit_path);
+}
+
+// The hook's error stops the activation: the version is stored, not served.
+TEST_F(RetrainerTest, AFailedRecordStopsTheForcedActivation) {
+  ASSERT_TRUE(triage::put_ticket_documents(store(), tickets(400, 9)).is_ok());
+  triage::TrainOptions o = quick().train;
+  ASSERT_TRUE(triage::train_field(store(), o).is_ok());
+  EXPECT_EQ(active(), "v000001");
+  o.activation_tolerance = -1;
+  o.force = true;
+  int calls = 0;
+  o.before_forced_activation = [&](const std::string& field, const std::string& version, const std::string&) {
+    ++calls;
+    EXPECT_EQ(field, "assignment_group");
+    EXPECT_EQ(version, "v000002");
+    return Status::io_error("disk full");
+  };
+  auto rep = triage::train_field(store(), o);
+  ASSERT_FALSE(rep.is_ok());
+  EXPECT_NE(rep.status().message().find("disk full"), std::string::npos) << rep.status().to_string();
+  EXPECT_NE(rep.status().message().find("v000002 (stored, not served)"), std::string::npos)
+      << rep.status().to_string();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(active(), "v000001");
+  auto versions = triage::list_versions(store(), "assignment_group");
+  ASSERT_TRUE(versions.is_ok());
+  EXPECT_EQ(versions->size(), 2u);
+}
+
+// `ragd triage train`: --tolerance, and --force past a worse verdict is
+// recorded in --audit-log (caller cli:USER) before the version serves.
+TEST(TriageTrainCli, ForceIsAudited) {
+  test::TempDir dir("triage-force");
+  const std::filesystem::path data = dir.path / "data";
+  {
+    StoreOptions so;
+    so.dir = data;
+    auto s = Store::open(so);
+    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+    ASSERT_TRUE((*s)->bind_encoder("test", 4).is_ok());
+    Status put = triage::put_ticket_documents(**s, tickets(400, 11));
+    ASSERT_TRUE(put.is_ok()) << put.to_string();
+  }
+  const std::filesystem::path audit = dir.path / "audit.jsonl";
+  std::string out;
+  auto train = [&](std::vector<std::string> more) {
+    std::vector<std::string> args = {"triage", "train", "--data", data.string(), "--audit-log", audit.string()};
+    args.insert(args.end(), more.begin(), more.end());
+    return test::run_ragd(args, &out);
+  };
+  ASSERT_EQ(train({}), 0) << out;
+  EXPECT_NE(out.find("stored assignment_group v000001"), std::string::npos) << out;
+  ASSERT_EQ(train({"--tolerance=-1"}), 0) << out;
+  EXPECT_NE(out.find("kept, not served (worse)"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(audit) && std::filesystem::file_size(audit) > 0);
+  ASSERT_EQ(train({"--tolerance=-1", "--force"}), 0) << out;
+  EXPECT_NE(out.find("activated (forced, worse)"), std::string::npos) << out;
+  auto records = query_audit_log(audit, {});
+  ASSERT_TRUE(records.is_ok());
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ(records->front().task, "triage_activation");
+  EXPECT_EQ(records->front().query, "activate triage assignment_group v000003");
+  EXPECT_EQ(records->front().caller.rfind("cli:", 0), 0u);
+  ASSERT_EQ(test::run_ragd({"triage", "list", "--data", data.string()}, &out), 0) << out;
+  EXPECT_NE(out.find("v000003 ACTIVE"), std::string::npos) << out;
 }
 
 }  // namespace
