@@ -51,13 +51,17 @@ const char* outcome_of(const Status& s) {
 }
 
 void LlmService::set_identity(const LlmAnswerPath& path) {
-  model_id_ = path.options().model.stem().string();
-  if (model_id_.empty() || model_id_ == options_.rag_model_name) model_id_ = "llm";
+  // Worked out before the lock: hashing a model file takes seconds, and
+  // every response reads the identity.
+  std::string id = path.options().model.stem().string();
+  if (id.empty() || id == options_.rag_model_name) id = "llm";
   std::string sha = path.model_sha256();
   if (sha.empty()) {
     auto h = sha256_file(path.options().model);
     if (h.is_ok()) sha = *h;
   }
+  std::lock_guard lock(id_mu_);
+  model_id_ = std::move(id);
   fingerprint_ = "fp_" + sha.substr(0, std::min<size_t>(10, sha.size()));
 }
 
@@ -75,10 +79,7 @@ Status LlmService::switch_model(const std::filesystem::path& model) {
   // The new identity is set before the model serves: a request that sees
   // the new model never reads an empty one (the first model) or the old
   // one's. Requests finishing on the old model may read the new one's.
-  return live_.switch_to(model, [this](const LlmAnswerPath& path) {
-    std::lock_guard lock(id_mu_);
-    set_identity(path);
-  });
+  return live_.switch_to(model, [this](const LlmAnswerPath& path) { set_identity(path); });
 }
 
 LlmService::LlmService(LiveLlm& llm, LlmServiceOptions options, Registry& registry)
@@ -86,10 +87,7 @@ LlmService::LlmService(LiveLlm& llm, LlmServiceOptions options, Registry& regist
       options_(std::move(options)),
       queue_(std::max(1, llm.options().max_concurrent), std::max(0, options_.max_queue)),
       metrics_(registry) {
-  if (auto path = live_.current()) {
-    std::lock_guard lock(id_mu_);
-    set_identity(*path);
-  }
+  if (auto path = live_.current()) set_identity(*path);
   created_ = unix_seconds();
   auto& waiting = registry.gauge("ragd_llm_queue_waiting", "Requests waiting for a generation slot.").get();
   auto& running = registry.gauge("ragd_llm_queue_running", "Generations running.").get();

@@ -85,7 +85,7 @@ class LlmService {
   void record_grounding(Grounding grounding);
 
  private:
-  // Sets model_id_ and fingerprint_ from `path`. REQUIRES: id_mu_ held.
+  // Sets model_id_ and fingerprint_ from `path` (locks id_mu_ only to store them).
   void set_identity(const LlmAnswerPath& path);
 
   LiveLlm& live_;
