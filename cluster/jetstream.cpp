@@ -101,6 +101,16 @@ class NatsJetStream final : public JetStream {
 
   Result<uint64_t> publish(const std::string& subject, const std::string& msg_id, std::string_view data,
                            int64_t timeout_ms) override {
+    // A message over the servers' max_payload can never be stored: it
+    // fails now rather than being retried until the timeout.
+    auto too_big = [&](int64_t max) {
+      return Status::resource_exhausted("its cluster message is " + std::to_string(data.size()) +
+                                        " bytes, more than the NATS servers' max_payload of " +
+                                        (max > 0 ? std::to_string(max) + " bytes" : std::string("this connection")) +
+                                        " (split the document, or raise max_payload in nats-server's configuration)");
+    };
+    const int64_t max = natsConnection_GetMaxPayload(nc_);
+    if (max > 0 && static_cast<int64_t>(data.size()) > max) return too_big(max);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     std::string last;
     for (;;) {
@@ -119,6 +129,7 @@ class NatsJetStream final : public JetStream {
         jsPubAck_Destroy(pa);
         return seq;
       }
+      if (s == NATS_MAX_PAYLOAD) return too_big(natsConnection_GetMaxPayload(nc_));
       last = nats_error(s, code);
       // No responders / not connected: the stream's leader is being elected
       // or the connection is reconnecting. Retry with the same id.

@@ -47,7 +47,9 @@ class JetStream {
   // Publishes with the Nats-Msg-Id header `msg_id` and waits for the
   // stream's acknowledgement (stored on a quorum of its replicas), retrying
   // with the same id until `timeout_ms` (JetStream drops the duplicates).
-  // Returns the message's stream sequence; kUnavailable when no ack came.
+  // Returns the message's stream sequence; kUnavailable when no ack came;
+  // kResourceExhausted at once, without retrying, when `data` is over the
+  // servers' max_payload.
   virtual Result<uint64_t> publish(const std::string& subject, const std::string& msg_id, std::string_view data,
                                    int64_t timeout_ms) = 0;
   // The durable pull consumer `durable` of `stream`, (re)created to start

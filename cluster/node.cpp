@@ -253,6 +253,12 @@ IngestStats Node::write(std::vector<Document> docs) {
       continue;
     }
     auto seq = publish(d, false);
+    if (!seq.is_ok() && seq.status().code() == StatusCode::kResourceExhausted) {
+      // Too big for the cluster's messages: this document fails, the rest go on.
+      ++st.failed;
+      st.errors.push_back(d.id + ": " + seq.status().to_string());
+      continue;
+    }
     if (!seq.is_ok()) {
       st.store_error = seq.status();
       break;

@@ -68,6 +68,30 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
   std::cout << "[ figures ] write of 30 documents acknowledged in " << write_ms << " ms; search p50 through the "
             << "coordinator " << p50(fanout) << " ms, one shard directly " << p50(direct) << " ms\n";
 
+  // A document whose message is over NATS's max_payload (1 MB by default)
+  // fails at once with a clear error, and the other documents of the
+  // request are still written.
+  {
+    std::string big = "zqcbig ";
+    while (big.size() < (1200u << 10)) big += "the vpn tunnel drops after the firewall rule update ";
+    Json docs = Json::array({Json{{"id", "doc-big"}, {"title", "Big"}, {"text", big}},
+                             Json{{"id", doc_id(40)}, {"title", "Doc 40"}, {"text", text_of(40, 0)}}});
+    HttpResult mixed = http_post(a.port(), "/v1/documents", Json{{"documents", docs}}.dump());
+    ASSERT_EQ(mixed.status, 200) << mixed.body;
+    const Json body = Json::parse(mixed.body);
+    EXPECT_EQ(body["ingested"], 1) << mixed.body;
+    EXPECT_EQ(body["failed"], 1) << mixed.body;
+    ASSERT_EQ(body["errors"].size(), 1u) << mixed.body;
+    const std::string error = body["errors"][0].get<std::string>();
+    EXPECT_EQ(error.rfind("doc-big: ", 0), 0u) << error;
+    EXPECT_NE(error.find("max_payload of 1048576 bytes"), std::string::npos) << error;
+    EXPECT_EQ(error.find("did not acknowledge"), std::string::npos) << error;  // not retried to the timeout
+    EXPECT_TRUE(wait_until([&] {
+      auto got = search(b.port(), token(40, 0));
+      return got && got->count(doc_id(40)) == 1;
+    }, 20000));
+  }
+
   // A delete through b disappears from searches through a.
   HttpResult d = http_request(b.port(), "DELETE", "/v1/documents/" + doc_id(7));
   ASSERT_EQ(d.status, 200) << d.body;
