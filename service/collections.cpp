@@ -61,8 +61,8 @@ Collections::Collections(ServiceContext& default_ctx, ServiceOptions options)
   // One GloVe encoder for all: a collection does not load the file again.
   if (options_.encoder.model.empty() && !options_.shared_glove) options_.shared_glove = default_.shared_word_ranks();
   // A collection's store is bound to the encoder it first sees, like the
-  // default one; it reindexes only when the registry's encoder activation
-  // asks for it (reindex_to), not at open.
+  // default one; it reindexes only after the registry's encoder activation
+  // (reindex_to), not at open.
   options_.reindex.enabled = false;
   remove_deleted_leftovers(data_);
 }
@@ -206,19 +206,36 @@ Result<std::vector<std::pair<std::string, Status>>> Collections::reindex_to(cons
   Status first = default_.reindex_to(model);
   if (!first.is_ok() && first.code() != StatusCode::kAlreadyExists) return first;
   std::vector<std::pair<std::string, Status>> out = {{"default", first}};
-  std::vector<std::pair<std::string, std::shared_ptr<ServiceContext>>> all;
+  std::vector<std::pair<std::string, std::shared_ptr<ServiceContext>>> open;
+  std::vector<std::string> closed;
   {
     std::lock_guard lock(mu_);
-    for (const std::string& name : names()) {
-      if (open_.count(name) != 0) continue;
-      // Opened on the encoder it is bound to (options_ still names it).
-      if (auto opened = open_locked(name); !opened.is_ok()) out.emplace_back(name, opened.status());
+    // From now on a collection opens on `model`; one still bound to another
+    // encoder re-embeds in the background from its open, served meanwhile by
+    // the encoder before this activation (GloVe when that was none).
+    if (options_.encoder.model != model) {
+      options_.reindex.previous = options_.encoder;
+      options_.encoder.model = model;
     }
-    for (const auto& [name, ctx] : open_) all.emplace_back(name, ctx);
-    options_.encoder.model = model;
+    options_.reindex.enabled = true;
+    for (const auto& [name, ctx] : open_) open.emplace_back(name, ctx);
+    for (const std::string& name : names()) {
+      if (open_.count(name) == 0) closed.push_back(name);
+    }
   }
-  // Outside the lock: each loads the encoder file.
-  for (const auto& [name, ctx] : all) out.emplace_back(name, ctx->reindex_to(model));
+  // Outside the lock: each loads the encoder file, and requests to the
+  // other collections go on.
+  for (const auto& [name, ctx] : open) out.emplace_back(name, ctx->reindex_to(model));
+  for (const std::string& name : closed) {
+    auto got = get(name);  // the reindex starts at open (ServiceOptions::reindex)
+    if (!got.is_ok()) {
+      out.emplace_back(name, got.status());
+    } else if ((*got)->reindex_status().state == ReindexState::kIdle) {
+      out.emplace_back(name, Status::already_exists("the store is already bound to this encoder"));
+    } else {
+      out.emplace_back(name, Status::ok());
+    }
+  }
   std::sort(out.begin() + 1, out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;
 }

@@ -84,13 +84,16 @@ class Collections {
   std::vector<std::string> names() const;
   // The registry's encoder activation in a running server: starts the
   // background reindex (ServiceContext::reindex_to) of the default
-  // collection to the GGUF encoder `model`, then of every other one (those
-  // on disk that are not open yet are opened first, on the encoder they are
-  // bound to), and makes collections created from now on use `model`. Each
-  // collection loads the encoder for itself. The default's error is
+  // collection to the GGUF encoder `model`, then of every other one, and
+  // makes collections opened or created from now on use `model`: one on
+  // disk that is not open yet (or is made by the CLI later) re-embeds in the
+  // background from its open (ServiceOptions::reindex), served meanwhile by
+  // the encoder before this activation. Each collection loads the encoder
+  // for itself; the lock is not held while they do. The default's error is
   // returned (nothing else starts then); otherwise every outcome, by name
   // ("default" first, then sorted; kAlreadyExists = bound to `model`
-  // already). A collection that fails keeps serving on its old encoder.
+  // already). A collection that fails keeps serving on its old encoder, and
+  // activating `model` again retries it.
   Result<std::vector<std::pair<std::string, Status>>> reindex_to(const std::filesystem::path& model);
   // Calls f(name, service) for the default ("default") and every open
   // collection, in name order. REQUIRES: f does not call back into this.
