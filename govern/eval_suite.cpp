@@ -453,8 +453,9 @@ Result<SuiteResult> run_and_store_suite(ServiceContext& ctx, const std::vector<E
     return Status::ok();
   };
   std::shared_ptr<const LlmAnswerPath> now = run.loaded_llm != nullptr ? run.loaded_llm->current() : nullptr;
-  // Without a model candidate, the served model is the active one.
-  const bool served = run.candidate.empty() && now != nullptr;
+  // Unless the candidate is an LLM, the served model is the active one.
+  const bool llm_candidate = !run.candidate.empty() && target.encoder_model.empty();
+  const bool served = !llm_candidate && now != nullptr;
   if (served && !prompt_candidate) {
     RAGD_RETURN_IF_ERROR(describe_llm(*now));
     answerer = std::move(now);
@@ -467,7 +468,10 @@ Result<SuiteResult> run_and_store_suite(ServiceContext& ctx, const std::vector<E
     if (prompt_candidate) lo.prompts = run.candidate_prompts;
     lo.audit_log.clear();
     auto path = LlmAnswerPath::open(ctx, lo);
-    if (!path.is_ok()) return path.status().with_context(prompt_candidate ? "the candidate's prompts" : "the LLM");
+    if (!path.is_ok()) {
+      return path.status().with_context(prompt_candidate ? "loading the LLM with the candidate's prompts"
+                                                         : "loading the LLM");
+    }
     RAGD_RETURN_IF_ERROR(describe_llm(**path));
     answerer = std::move(path).value();
   } else if (prompt_candidate) {

@@ -1,12 +1,18 @@
 // The evaluation suite over HTTP (govern/eval_suite.h), admin only:
 //   GET  /v1/evals      the stored results (the active configuration's and
 //                       each candidate's, with their versions) and the job
-//   POST /v1/evals/run  {"candidate": NAME, "prompts": DIR} (both optional):
+//   POST /v1/evals/run  {"candidate": NAME, "prompts": NAME} (both optional):
 //                       a run in the background of the active configuration
 //                       or of a candidate (a registered model, a folder of
-//                       prompt templates, or both) (202; 409 while one runs)
+//                       prompt templates <data>/prompts/NAME, or both) (202;
+//                       409 while one runs)
+// A client names a templates folder, never a path: the route reads only
+// under the data directory (as the registry's routes take names, not files).
 // Results can hold the evaluation's questions' outcomes only as metrics, but
 // they name the deployed models and prompts: readers do not need them.
+#include <algorithm>
+#include <cctype>
+
 #include "api/json_codec.h"
 #include "api/routes/routes.h"
 #include "api/status_http.h"
@@ -30,6 +36,12 @@ Response handle_run_evals(const Request& req, Api& api) {
   }
   // The job's request: {"candidate": NAME, "prompts": DIR} with the ones
   // given, "" for the active configuration.
+  auto is_name = [](const std::string& s) {
+    return !s.empty() && s.size() <= 64 && s != "." && s != ".." &&
+           std::all_of(s.begin(), s.end(), [](char c) {
+             return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+           });
+  };
   Json run = Json::object();
   auto body = parse_optional_json_body(req.body);
   if (!body.is_ok()) return error_response(body.status());
@@ -38,19 +50,21 @@ Response handle_run_evals(const Request& req, Api& api) {
       return error_response(Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (candidate, prompts)"));
     }
     if (value.is_null()) continue;
-    const size_t max = key == "candidate" ? 64 : 4096;
-    if (!value.is_string() || value.get<std::string>().empty() || value.get<std::string>().size() > max) {
+    if (!value.is_string() || !is_name(value.get<std::string>())) {
       return error_response(Status::invalid_argument(
           key == "candidate" ? "field 'candidate': a registered model's name"
-                             : "field 'prompts': a folder of prompt templates on the server"));
+                             : "field 'prompts': the name of a folder of prompt templates in <data>/prompts/ "
+                               "(1-64 of a-z A-Z 0-9 . _ -)"));
     }
-    run[key] = value;
+    run[key] = key == "candidate" ? value.get<std::string>()
+                                  : (api.service.options().store.dir / "prompts" / value.get<std::string>()).string();
   }
   if (!api.jobs.evals->trigger(run.empty() ? std::string() : run.dump())) {
     return error_response(Status::already_exists("an evaluation suite run is already running"));
   }
+  Json prompts = body->contains("prompts") ? (*body)["prompts"] : Json(nullptr);
   return json_response(Json{{"started", true}, {"candidate", run.value("candidate", Json(nullptr))},
-                            {"prompts", run.value("prompts", Json(nullptr))}},
+                            {"prompts", std::move(prompts)}},
                        202);
 }
 

@@ -426,8 +426,12 @@ TEST(EvalSuite, PromptTemplateCandidate) {
   EXPECT_NE(out.find("answer.txt"), std::string::npos) << out;
   EXPECT_NE(out.find("the candidate's prompts"), std::string::npos) << out;
 
-  // Over HTTP: {"prompts": DIR} with the candidate model; the stored
-  // results list it under the same label.
+  // Over HTTP: {"prompts": NAME}, a folder in <data>/prompts/, with the
+  // candidate model; the stored results list it under the same label. A
+  // path is refused: a client names a folder, it does not pick files.
+  fs::create_directories(data / "prompts");
+  fs::copy(candidate, data / "prompts" / "v2");
+  fs::create_directories(data / "prompts" / "empty");
   ServerProcess server(data, glove,
                        {"--config", config.string(), "--prompts", testing_llm::prompts_dir(), "--llm-threads", "1",
                         "--parallel", "1", "--max-tokens", "16", "--eval-interval", "1h"});
@@ -435,8 +439,9 @@ TEST(EvalSuite, PromptTemplateCandidate) {
   const uint16_t port = server.port();
   EXPECT_EQ(http_post(port, "/v1/evals/run", R"({"prompts": 5})").status, 400);
   EXPECT_EQ(http_post(port, "/v1/evals/run", R"({"prompts": ""})").status, 400);
-  HttpResult run = http_post(port, "/v1/evals/run",
-                             Json{{"candidate", "cand"}, {"prompts", empty.string()}}.dump());
+  EXPECT_EQ(http_post(port, "/v1/evals/run", R"({"prompts": ".."})").status, 400);
+  EXPECT_EQ(http_post(port, "/v1/evals/run", Json{{"prompts", candidate.string()}}.dump()).status, 400);
+  HttpResult run = http_post(port, "/v1/evals/run", R"({"candidate": "cand", "prompts": "empty"})");
   ASSERT_EQ(run.status, 202) << run.body;
   auto wait_runs = [&](uint64_t n) {
     Json listed;
@@ -451,9 +456,9 @@ TEST(EvalSuite, PromptTemplateCandidate) {
   ASSERT_EQ(listed["job"]["runs"], 1) << listed.dump();
   ASSERT_TRUE(listed["job"]["last_error"].is_string()) << listed.dump();
   EXPECT_NE(listed["job"]["last_error"].get<std::string>().find("answer.txt"), std::string::npos) << listed.dump();
-  run = http_post(port, "/v1/evals/run", Json{{"candidate", "cand"}, {"prompts", candidate.string()}}.dump());
+  run = http_post(port, "/v1/evals/run", R"({"candidate": "cand", "prompts": "v2"})");
   ASSERT_EQ(run.status, 202) << run.body;
-  EXPECT_EQ(Json::parse(run.body)["prompts"], candidate.string());
+  EXPECT_EQ(Json::parse(run.body)["prompts"], "v2");
   listed = wait_runs(2);
   ASSERT_EQ(listed["job"]["runs"], 2) << listed.dump();
   EXPECT_TRUE(listed["job"]["last_error"].is_null()) << listed.dump();
