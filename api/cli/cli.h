@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "generate/audit_log.h"
 #include "service/service.h"
 #include "ragd/status.h"
 
@@ -50,6 +51,12 @@ Result<std::unique_ptr<ServiceContext>> open_service(const CommonOptions& opts, 
 
 // Prints "ragd: <message>" to stderr and returns exit code 1 (2 for usage).
 int fail(const Status& status);
+
+// The audit log where a command records a forced activation: `path`, or
+// <data>/audit.jsonl when it is empty.
+Result<std::unique_ptr<AuditLog>> open_audit_log(const CommonOptions& opts, const std::string& path);
+// The audit records' caller of a command: "cli:$USER" ("cli:unknown").
+std::string cli_caller();
 
 // Each adds one or more subcommands. A subcommand's callback stores its exit
 // code in `exit_code`.

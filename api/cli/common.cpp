@@ -1,6 +1,8 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 
 #include "api/cli/cli.h"
 #include "api/cli/config.h"
@@ -55,6 +57,15 @@ Result<std::unique_ptr<ServiceContext>> open_service(const CommonOptions& opts, 
 int fail(const Status& status) {
   std::fprintf(stderr, "ragd: %s\n", status.to_string().c_str());
   return status.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+Result<std::unique_ptr<AuditLog>> open_audit_log(const CommonOptions& opts, const std::string& path) {
+  return AuditLog::open(path.empty() ? std::filesystem::path(opts.data) / "audit.jsonl" : std::filesystem::path(path));
+}
+
+std::string cli_caller() {
+  const char* user = std::getenv("USER");
+  return std::string("cli:") + (user != nullptr ? user : "unknown");
 }
 
 }  // namespace ragd::cli

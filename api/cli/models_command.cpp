@@ -85,14 +85,11 @@ int run_activate(const ModelsArgs& a) {
   if (!svc.is_ok()) return fail(svc.status());
   std::unique_ptr<AuditLog> audit;
   if (a.force) {
-    auto opened = AuditLog::open(a.audit_log.empty() ? std::filesystem::path(a.common.data) / "audit.jsonl"
-                                                     : std::filesystem::path(a.audit_log));
+    auto opened = open_audit_log(a.common, a.audit_log);
     if (!opened.is_ok()) return fail(opened.status());
     audit = std::move(opened).value();
   }
-  const char* user = std::getenv("USER");
-  auto g = govern::activate_gated((*svc)->store(), a.name, a.tolerance, a.force, audit.get(),
-                                  std::string("cli:") + (user != nullptr ? user : "unknown"));
+  auto g = govern::activate_gated((*svc)->store(), a.name, a.tolerance, a.force, audit.get(), cli_caller());
   if (!g.is_ok()) return fail(g.status());
   const govern::ModelEntry& e = g->entry;
   if (g->forced) std::printf("forced past the evaluation gate (%s); recorded in the audit log\n", g->verdict.reason.c_str());

@@ -8,15 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "api/cli/cli.h"
-#include "generate/audit_log.h"
 #include "service/triage_retrainer.h"
 #include "triage/trainer.h"
 #include "triage/triage.h"
@@ -76,16 +73,14 @@ int run_train(const TriageArgs& a) {
   if (!svc.is_ok()) return fail(svc.status());
   std::unique_ptr<AuditLog> audit;
   if (a.force) {
-    auto opened = AuditLog::open(a.audit_log.empty() ? std::filesystem::path(a.common.data) / "audit.jsonl"
-                                                     : std::filesystem::path(a.audit_log));
+    auto opened = open_audit_log(a.common, a.audit_log);
     if (!opened.is_ok()) return fail(opened.status());
     audit = std::move(opened).value();
   }
-  const char* user = std::getenv("USER");
   int code = 0;
   for (const auto& field : a.fields) {
     triage::TrainOptions o = train_options(a, field);
-    if (audit) o.before_forced_activation = audit_forced_triage(*audit, std::string("cli:") + (user ? user : "unknown"));
+    if (audit) o.before_forced_activation = audit_forced_triage(*audit, cli_caller());
     auto rep = triage::train_field((*svc)->store(), o);
     if (!rep.is_ok()) {
       code = fail(rep.status().with_context("triage train " + field));

@@ -25,18 +25,30 @@ namespace {
 
 using Json = nlohmann::json;
 
-TEST(LiveSwitch, ActivateSwitchesTheServedLlm) {
-  TempDir dir("live-switch");
+// The set-up of the LLM switch tests: a data directory, a GloVe file over
+// two documents' words and a tiny-LLM spec of the same words.
+struct LlmScene {
+  explicit LlmScene(const std::string& tag) : dir(tag) {
+    fs::create_directories(data);
+    make_tiny_glove(glove, texts);
+    spec.words = testing_llm::words_of(texts);
+  }
+  TempDir dir;
   const fs::path data = dir.path / "data";
-  fs::create_directories(data);
   const fs::path glove = dir.path / "glove.bin";
-  const std::vector<std::string> texts = {
-      "To reset the VPN client remove the stale profile and reconnect.",
-      "A printer paper jam is cleared by opening tray two.",
-      "how do i reset the vpn client"};
-  make_tiny_glove(glove, texts);
+  const std::vector<std::string> texts = {"To reset the VPN client remove the stale profile and reconnect.",
+                                          "A printer paper jam is cleared by opening tray two.",
+                                          "how do i reset the vpn client"};
   testing_llm::TinyLlmSpec spec;
-  spec.words = testing_llm::words_of(texts);
+};
+
+TEST(LiveSwitch, ActivateSwitchesTheServedLlm) {
+  LlmScene scene("live-switch");
+  const TempDir& dir = scene.dir;
+  const fs::path& data = scene.data;
+  const fs::path& glove = scene.glove;
+  const std::vector<std::string>& texts = scene.texts;
+  testing_llm::TinyLlmSpec& spec = scene.spec;
   const fs::path first = dir.path / "first-llm.gguf";
   const fs::path second = dir.path / "second-llm.gguf";
   fs::rename(testing_llm::write_tiny_llm(spec, "switch-a"), first);
@@ -133,17 +145,12 @@ TEST(LiveSwitch, ActivateSwitchesTheServedLlm) {
 // streams, /v1/chat/completions and /v1/models open, and the generation
 // metrics count it.
 TEST(LiveSwitch, ActivatingAnLlmInAServerWithoutOne) {
-  TempDir dir("live-from-none");
-  const fs::path data = dir.path / "data";
-  fs::create_directories(data);
-  const fs::path glove = dir.path / "glove.bin";
-  const std::vector<std::string> texts = {
-      "To reset the VPN client remove the stale profile and reconnect.",
-      "A printer paper jam is cleared by opening tray two.",
-      "how do i reset the vpn client"};
-  make_tiny_glove(glove, texts);
-  testing_llm::TinyLlmSpec spec;
-  spec.words = testing_llm::words_of(texts);
+  LlmScene scene("live-from-none");
+  const TempDir& dir = scene.dir;
+  const fs::path& data = scene.data;
+  const fs::path& glove = scene.glove;
+  const std::vector<std::string>& texts = scene.texts;
+  testing_llm::TinyLlmSpec& spec = scene.spec;
   const fs::path model = dir.path / "late-llm.gguf";
   fs::rename(testing_llm::write_tiny_llm(spec, "late"), model);
   const std::string sha = auth::hex_encode(auth::sha256(read_file(model)));
