@@ -40,6 +40,18 @@ struct LlmScene {
                                           "A printer paper jam is cleared by opening tray two.",
                                           "how do i reset the vpn client"};
   testing_llm::TinyLlmSpec spec;
+
+  // The server's LLM flags.
+  static std::vector<std::string> serve_flags() {
+    return {"--prompts", testing_llm::prompts_dir(), "--llm-threads", "1", "--parallel", "1",
+            "--max-concurrent", "2", "--max-tokens", "16", "--request-timeout", "60"};
+  }
+  // The two documents, over HTTP; the status.
+  int post_documents(uint16_t port) const {
+    Json docs = Json::array({Json{{"id", "vpn"}, {"title", "VPN"}, {"text", texts[0]}},
+                             Json{{"id", "printer"}, {"title", "Printer"}, {"text", texts[1]}}});
+    return http_post(port, "/v1/documents", Json{{"documents", docs}}.dump()).status;
+  }
 };
 
 TEST(LiveSwitch, ActivateSwitchesTheServedLlm) {
@@ -47,7 +59,6 @@ TEST(LiveSwitch, ActivateSwitchesTheServedLlm) {
   const TempDir& dir = scene.dir;
   const fs::path& data = scene.data;
   const fs::path& glove = scene.glove;
-  const std::vector<std::string>& texts = scene.texts;
   testing_llm::TinyLlmSpec& spec = scene.spec;
   const fs::path first = dir.path / "first-llm.gguf";
   const fs::path second = dir.path / "second-llm.gguf";
@@ -76,15 +87,10 @@ TEST(LiveSwitch, ActivateSwitchesTheServedLlm) {
   ASSERT_EQ(ragd({"models", "add", "broken", broken.string()}), 0) << out;
   ASSERT_EQ(ragd({"models", "activate", "first"}), 0) << out;
 
-  ServerProcess server(data, glove,
-                       {"--prompts", testing_llm::prompts_dir(), "--llm-threads", "1", "--parallel", "1",
-                        "--max-concurrent", "2", "--max-tokens", "16", "--request-timeout", "60"});
+  ServerProcess server(data, glove, LlmScene::serve_flags());
   ASSERT_TRUE(server.start()) << server.log();
   const uint16_t port = server.port();
-  Json docs = Json::array();
-  docs.push_back(Json{{"id", "vpn"}, {"title", "VPN"}, {"text", texts[0]}});
-  docs.push_back(Json{{"id", "printer"}, {"title", "Printer"}, {"text", texts[1]}});
-  ASSERT_EQ(http_post(port, "/v1/documents", Json{{"documents", docs}}.dump()).status, 200);
+  ASSERT_EQ(scene.post_documents(port), 200);
   auto answer_sha = [&] {
     HttpResult r = http_post(port, "/v1/answer", R"({"query":"how do i reset the vpn client","max_tokens":8})");
     EXPECT_EQ(r.status, 200) << r.body;
@@ -149,7 +155,6 @@ TEST(LiveSwitch, ActivatingAnLlmInAServerWithoutOne) {
   const TempDir& dir = scene.dir;
   const fs::path& data = scene.data;
   const fs::path& glove = scene.glove;
-  const std::vector<std::string>& texts = scene.texts;
   testing_llm::TinyLlmSpec& spec = scene.spec;
   const fs::path model = dir.path / "late-llm.gguf";
   fs::rename(testing_llm::write_tiny_llm(spec, "late"), model);
@@ -160,15 +165,10 @@ TEST(LiveSwitch, ActivatingAnLlmInAServerWithoutOne) {
             0)
       << out;
 
-  ServerProcess server(data, glove,
-                       {"--prompts", testing_llm::prompts_dir(), "--llm-threads", "1", "--parallel", "1",
-                        "--max-concurrent", "2", "--max-tokens", "16", "--request-timeout", "60"});
+  ServerProcess server(data, glove, LlmScene::serve_flags());
   ASSERT_TRUE(server.start()) << server.log();
   const uint16_t port = server.port();
-  Json docs = Json::array();
-  docs.push_back(Json{{"id", "vpn"}, {"title", "VPN"}, {"text", texts[0]}});
-  docs.push_back(Json{{"id", "printer"}, {"title", "Printer"}, {"text", texts[1]}});
-  ASSERT_EQ(http_post(port, "/v1/documents", Json{{"documents", docs}}.dump()).status, 200);
+  ASSERT_EQ(scene.post_documents(port), 200);
   const std::string question = R"({"query":"how do i reset the vpn client","max_tokens":8})";
   const std::string chat =
       R"({"model":"ragd","messages":[{"role":"user","content":"how do i reset the vpn client"}],"max_tokens":8})";
