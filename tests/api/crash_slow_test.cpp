@@ -121,7 +121,14 @@ TEST(CrashSlow, KillNineDuringBulkIngest) {
   std::atomic<int> next{0};
   std::vector<int> boundaries;  // next document at each kill
   std::mt19937_64 rng(kSeed);
-  std::uniform_int_distribution<int> kill_after_ms(150, 1200);
+  // Each kill lands after a random number of documents more have been sent
+  // in its round, not after a random time: how fast the ingest goes depends
+  // on the machine (an idle one finished all 6000 before the last kill), and
+  // 4 rounds of at most kDocs / 6 leave the last round some to finish.
+  std::uniform_int_distribution<int> kill_after_docs(kDocs / 20, kDocs / 6);
+  // Then up to a few batches' time more, so the kill falls inside a request
+  // as often as between two.
+  std::uniform_int_distribution<int> then_us(0, 20000);
 
   for (int round = 0; round < kRounds; ++round) {
     ServerProcess server(data, glove);
@@ -225,9 +232,16 @@ TEST(CrashSlow, KillNineDuringBulkIngest) {
       return;
     }
 
+    const int target = next.load() + kill_after_docs(rng);
+    const auto started = std::chrono::steady_clock::now();
     std::thread writer([&] { ingest_until_failure(port, texts, next, ledger); });
-    const int wait_ms = kill_after_ms(rng);
-    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+    while (next.load() < target && std::chrono::steady_clock::now() - started < std::chrono::seconds(120)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(then_us(rng)));
+    const int wait_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::steady_clock::now() - started)
+                                             .count());
     const int sent_before_kill = next.load();
     server.kill_hard();
     boundaries.push_back(next.load());
