@@ -211,9 +211,9 @@ int main(int argc, char** argv) {
   }
   auto store = std::move(opened).value();
   if (reuse) {
-    std::printf("reused store: open %.2f s (ANN: %s; lexical: %s); peak RSS %ld MB\n",
-                std::chrono::duration<double>(Clock::now() - t_open).count(), store->stats().ann_state.c_str(),
-                store->stats().lexical_state.c_str(), peak_rss_mb());
+    std::printf("reused store: open %.2f s (%s; ANN: %s; lexical: %s); peak RSS %ld MB\n",
+                std::chrono::duration<double>(Clock::now() - t_open).count(), store->stats().open_phases.c_str(),
+                store->stats().ann_state.c_str(), store->stats().lexical_state.c_str(), peak_rss_mb());
     if (env_size("RAGD_BENCH_OPEN_ONLY", 0)) return 0;
   }
   if (!store->bind_encoder(embedder->fingerprint(), static_cast<int>(dim)).is_ok()) return 1;
@@ -349,6 +349,10 @@ int main(int argc, char** argv) {
               "p99 %.2f ms | hybrid (Retriever, k=10) p50 %.2f ms p99 %.2f ms  [avg hits: lexical %.0f, hybrid %.1f]\n",
               nq, percentile(lex, 0.5), percentile(lex, 0.99), percentile(vec, 0.5), percentile(vec, 0.99), percentile(hyb, 0.5), percentile(hyb, 0.99),
               static_cast<double>(lex_hits) / nq, static_cast<double>(hyb_hits) / nq);
+  // With RAGD_BENCH_REUSE this is the memory of a store opened and searched
+  // (GloVe and the sentence pool included); the brute force below adds a
+  // copy of every vector.
+  std::printf("peak RSS after search: %ld MB\n", peak_rss_mb());
 
   // ANN recall@10 against brute force over every stored vector.
   {
@@ -406,7 +410,8 @@ int main(int argc, char** argv) {
     t0 = Clock::now();
     auto again = ragd::Store::open(o);
     reopen_s.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-    std::printf("reopen %zu: %.2f s (ANN: %s; lexical: %s)\n", r + 1, reopen_s.back(),
+    std::printf("reopen %zu: %.2f s (%s; ANN: %s; lexical: %s)\n", r + 1, reopen_s.back(),
+                again.is_ok() ? (*again)->stats().open_phases.c_str() : "",
                 again.is_ok() ? (*again)->stats().ann_state.c_str() : again.status().to_string().c_str(),
                 again.is_ok() ? (*again)->stats().lexical_state.c_str() : "");
   }

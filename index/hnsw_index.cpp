@@ -5,17 +5,21 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <stdexcept>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <queue>
 #include <shared_mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "index/snapshot.h"
 #include "index/vector_index.h"
 
 namespace ragd {
@@ -135,59 +139,15 @@ class HnswIndex final : public VectorIndex {
     return Status::ok();
   }
 
+  // Reads the file saveIndex() wrote in one sequential pass through a 1 MiB
+  // buffer, checking every size and link against the header and the file
+  // length before it is used. hnswlib's own loadIndex() trusts its input (its
+  // destructor then frees uninitialised pointers), and asks the file position
+  // twice per point: a system call each, seconds at a million points.
   Status load(const std::filesystem::path& file) override {
-    // hnswlib's loadIndex trusts its input, and its destructor frees
-    // pointers that a failed load leaves uninitialised, so the layout is
-    // checked here first.
-    RAGD_RETURN_IF_ERROR(check_layout(file));
-    auto fresh = std::make_unique<hnswlib::HierarchicalNSW<float>>(&space_);
-    fresh->num_deleted_ = 0;  // this constructor leaves it uninitialised
-    try {
-      fresh->loadIndex(file.string(), &space_);
-    } catch (const std::exception& e) {
-      (void)fresh.release();  // its destructor is unsafe after a failed load: leak it
-      return Status::corruption("hnswlib: loading " + file.string() + ": " + e.what());
-    }
-    fresh->setEf(1);  // see init()
-    RAGD_RETURN_IF_ERROR(pad_link_lists(*fresh));
-    std::unique_lock lock(mu_);
-    size_t deleted = fresh->num_deleted_;
-    live_ = fresh->cur_element_count - deleted;
-    deleted_ = deleted;
-    hnsw_ = std::move(fresh);
-    return Status::ok();
-  }
-
-  // hnswlib's beam search prefetches the entry after a list's last one
-  // (`*(datal + j + 1)` in searchBaseLayer and searchBaseLayerST), so on a
-  // full upper-level list it reads 4 bytes past the list's allocation: a
-  // heap overflow that AddressSanitizer reports (the value only feeds a
-  // prefetch). Every upper-level list therefore gets kLinkListPad spare
-  // bytes: add_slice() allocates them so, and pad_link_lists() reallocates
-  // the lists loadIndex() read. Level 0 lives in one array whose lists are
-  // followed by each point's vector, so it needs none.
-  static constexpr size_t kLinkListPad = sizeof(hnswlib::tableint);
-  static Status pad_link_lists(hnswlib::HierarchicalNSW<float>& g) {
-    for (size_t id = 0; id < g.cur_element_count; ++id) {
-      const int level = g.element_levels_[id];
-      if (level <= 0 || g.linkLists_[id] == nullptr) continue;
-      const size_t bytes = g.size_links_per_element_ * static_cast<size_t>(level);
-      char* grown = static_cast<char*>(std::realloc(g.linkLists_[id], bytes + kLinkListPad));
-      if (grown == nullptr) return Status::resource_exhausted("hnswlib: out of memory padding the link lists");
-      std::memset(grown + bytes, 0, kLinkListPad);
-      g.linkLists_[id] = grown;
-    }
-    return Status::ok();
-  }
-
-  // Walks the file as saveIndex() wrote it and checks every size against the
-  // space and the file length.
-  Status check_layout(const std::filesystem::path& file) const {
     auto corrupt = [&](const std::string& why) {
       return Status::corruption("hnswlib: " + file.string() + ": " + why);
     };
-    // The link lists are walked with ignore() through a 1 MiB buffer: a
-    // seekg() per point was a system call per point (a million at 1M).
     std::vector<char> buffer(1 << 20);
     std::ifstream in;
     in.rdbuf()->pubsetbuf(buffer.data(), static_cast<std::streamsize>(buffer.size()));
@@ -196,44 +156,132 @@ class HnswIndex final : public VectorIndex {
     std::error_code ec;
     const uint64_t file_size = std::filesystem::file_size(file, ec);
     if (ec) return Status::io_error("hnswlib: " + file.string() + ": " + ec.message());
-    size_t offset_level0, max_elements, count, size_per_element, label_offset, offset_data;
-    int max_level;
-    unsigned int enter_point;
-    size_t max_m, max_m0, m;
-    double mult;
-    size_t ef_construction;
-    auto get = [&](auto& v) { in.read(reinterpret_cast<char*>(&v), sizeof v); return static_cast<bool>(in); };
-    if (!get(offset_level0) || !get(max_elements) || !get(count) || !get(size_per_element) || !get(label_offset) ||
-        !get(offset_data) || !get(max_level) || !get(enter_point) || !get(max_m) || !get(max_m0) || !get(m) ||
-        !get(mult) || !get(ef_construction)) {
+    auto get = [&](void* p, size_t n) {
+      in.read(static_cast<char*>(p), static_cast<std::streamsize>(n));
+      return static_cast<bool>(in);
+    };
+    Header h;
+    if (!get(&h.offset_level0, 8) || !get(&h.max_elements, 8) || !get(&h.count, 8) || !get(&h.size_per_element, 8) ||
+        !get(&h.label_offset, 8) || !get(&h.offset_data, 8) || !get(&h.max_level, 4) || !get(&h.enter_point, 4) ||
+        !get(&h.max_m, 8) || !get(&h.max_m0, 8) || !get(&h.m, 8) || !get(&h.mult, 8) || !get(&h.ef_construction, 8)) {
       return corrupt("truncated header");
     }
-    const size_t data_size = static_cast<size_t>(options_.dim) * sizeof(float);
-    if (max_m0 == 0 || max_m0 > 4096 || max_m == 0 || max_m > 4096 || offset_level0 != 0 ||
-        offset_data != max_m0 * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint) ||
-        label_offset != offset_data + data_size || size_per_element != label_offset + sizeof(hnswlib::labeltype) ||
-        count > (uint64_t{1} << 32) || max_level < 0 || max_level > 64 || (count > 0 && enter_point >= count) ||
-        !(mult > 0) || mult > 10) {
-      return corrupt("header does not match a dim " + std::to_string(options_.dim) + " index");
+    if (std::string why = check_header(h); !why.empty()) return corrupt(why);
+    const uint64_t level0_bytes = h.count * h.size_per_element;
+    if (kHeaderBytes + level0_bytes + h.count * sizeof(uint32_t) > file_size) return corrupt("truncated vectors");
+
+    std::unique_ptr<Graph> g;
+    try {
+      g = std::make_unique<Graph>(&space_, std::max<size_t>(h.count, 1024), h.m, h.ef_construction, options_.seed);
+    } catch (const std::exception& e) {
+      return Status::resource_exhausted(std::string("hnswlib: loading ") + file.string() + ": " + e.what());
     }
-    const size_t links_per_level = max_m * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
-    uint64_t pos = static_cast<uint64_t>(in.tellg()) + count * size_per_element;
-    if (pos > file_size) return corrupt("truncated vectors");
-    in.seekg(static_cast<std::streamoff>(pos));
-    for (size_t i = 0; i < count; ++i) {
-      unsigned int size = 0;
-      if (!get(size)) return corrupt("truncated link lists");
-      if (size % links_per_level != 0 || size / links_per_level > 64) return corrupt("bad link list size");
-      pos += sizeof(size) + size;
+    advise_huge_pages(g->data_level0_memory_, g->max_elements_ * g->size_data_per_element_);
+    g->mult_ = h.mult;
+    g->revSize_ = 1.0 / h.mult;
+    g->ef_construction_ = h.ef_construction;
+    if (!get(g->data_level0_memory_, level0_bytes)) return corrupt("truncated vectors");
+    // The destructor frees linkLists_[i] for the points below
+    // cur_element_count whose level is above 0; levels stay 0 until a list is
+    // in place, so a failure below leaves a graph that is safe to destroy.
+    g->cur_element_count = h.count;
+    std::fill_n(g->linkLists_, h.count, nullptr);
+    const size_t links_per_level = h.max_m * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+    uint64_t pos = kHeaderBytes + level0_bytes;
+    size_t deleted = 0;
+    g->label_lookup_.reserve(h.count);
+    for (size_t i = 0; i < h.count; ++i) {
+      uint32_t size = 0;
+      if (!get(&size, sizeof size)) return corrupt("truncated link lists");
+      pos += sizeof size + size;
       if (pos > file_size) return corrupt("truncated link lists");
-      in.ignore(static_cast<std::streamsize>(size));
+      if (size % links_per_level != 0 || static_cast<int64_t>(size / links_per_level) > h.max_level) {
+        return corrupt("bad link list size at point " + std::to_string(i));
+      }
+      const auto id = static_cast<hnswlib::tableint>(i);
+      if (size > 0) {
+        char* lists = static_cast<char*>(std::malloc(size + kLinkListPad));
+        if (lists == nullptr) return Status::resource_exhausted("hnswlib: out of memory loading " + file.string());
+        std::memset(lists + size, 0, kLinkListPad);
+        g->linkLists_[i] = lists;
+        g->element_levels_[i] = static_cast<int>(size / links_per_level);
+        if (!get(lists, size)) return corrupt("truncated link lists");
+      }
+      for (int level = 0; level <= g->element_levels_[i]; ++level) {
+        if (!links_in_range(*g, id, level)) return corrupt("bad link at point " + std::to_string(i));
+      }
+      g->label_lookup_[g->getExternalLabel(id)] = id;
+      if (g->isMarkedDeleted(id)) ++deleted;
     }
     if (pos != file_size) return corrupt("trailing bytes");
+    g->maxlevel_ = h.max_level;
+    g->enterpoint_node_ = h.count > 0 ? h.enter_point : static_cast<hnswlib::tableint>(-1);
+    if (h.count > 0 && g->element_levels_[h.enter_point] != h.max_level) {
+      return corrupt("the entry point is not on the top level");
+    }
+    g->num_deleted_ = deleted;
+    g->setEf(1);  // see init()
+    std::unique_lock lock(mu_);
+    live_ = h.count - deleted;
+    deleted_ = deleted;
+    hnsw_ = std::move(g);
     return Status::ok();
   }
 
  private:
   using Graph = hnswlib::HierarchicalNSW<float>;
+
+  // hnswlib's beam search prefetches the entry after a list's last one
+  // (`*(datal + j + 1)` in searchBaseLayer and searchBaseLayerST), so on a
+  // full upper-level list it reads 4 bytes past the list's allocation: a
+  // heap overflow that AddressSanitizer reports (the value only feeds a
+  // prefetch). Every upper-level list therefore gets kLinkListPad spare
+  // bytes, from add_slice() and from load(). Level 0 lives in one array
+  // whose lists are followed by each point's vector, so it needs none.
+  static constexpr size_t kLinkListPad = sizeof(hnswlib::tableint);
+
+  // The fixed header saveIndex() writes, in its order.
+  struct Header {
+    size_t offset_level0 = 0, max_elements = 0, count = 0, size_per_element = 0, label_offset = 0, offset_data = 0;
+    int max_level = 0;
+    unsigned int enter_point = 0;
+    size_t max_m = 0, max_m0 = 0, m = 0;
+    double mult = 0;
+    size_t ef_construction = 0;
+  };
+  static constexpr uint64_t kHeaderBytes = 6 * 8 + 4 + 4 + 3 * 8 + 8 + 8;
+
+  // Empty when the header describes an index of this space that saveIndex()
+  // could have written (M within make_hnsw_index's bounds), else why not.
+  std::string check_header(const Header& h) const {
+    const size_t data_size = static_cast<size_t>(options_.dim) * sizeof(float);
+    if (h.m < 2 || h.m > 256 || h.max_m != h.m || h.max_m0 != 2 * h.m || h.offset_level0 != 0 ||
+        h.offset_data != h.max_m0 * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint) ||
+        h.label_offset != h.offset_data + data_size ||
+        h.size_per_element != h.label_offset + sizeof(hnswlib::labeltype) || h.ef_construction < 1 ||
+        h.ef_construction > (1u << 20)) {
+      return "header does not match a dim " + std::to_string(options_.dim) + " index";
+    }
+    // An empty graph has no entry point and level -1.
+    if (h.count > (uint64_t{1} << 32) || h.count > h.max_elements || h.max_level < -1 || h.max_level > 64 ||
+        (h.count > 0 && (h.max_level < 0 || h.enter_point >= h.count)) || !(h.mult > 0) || h.mult > 10) {
+      return "bad point count, level or entry point";
+    }
+    return "";
+  }
+
+  // The list of point `id` on `level` holds at most the level's M links, each
+  // to a point of the graph: what searches may then follow without checks.
+  static bool links_in_range(Graph& g, hnswlib::tableint id, int level) {
+    hnswlib::linklistsizeint* list = level == 0 ? g.get_linklist0(id) : g.get_linklist(id, level);
+    const size_t size = g.getListCount(list);
+    if (size > (level == 0 ? g.maxM0_ : g.maxM_)) return false;
+    const auto* ids = reinterpret_cast<const hnswlib::tableint*>(list + 1);
+    for (size_t j = 0; j < size; ++j) {
+      if (ids[j] >= g.cur_element_count) return false;
+    }
+    return true;
+  }
 
   // REQUIRES: mu_ held exclusively.
   //

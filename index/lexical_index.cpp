@@ -481,6 +481,8 @@ Result<uint64_t> LexicalIndex::load(const std::filesystem::path& file) {
         count > r.left() / sizeof(Posting) || l.df == 0 || l.df > count) {
       return corrupt("truncated term list");
     }
+    l.postings.reserve(count);
+    advise_huge_pages(l.postings.data(), count * sizeof(Posting));
     l.postings.resize(count);
     if (!r.raw(l.postings.data(), count * sizeof(Posting))) return corrupt("truncated postings");
     uint64_t previous = 0;

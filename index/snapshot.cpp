@@ -2,6 +2,7 @@
 #include "index/snapshot.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -124,6 +125,15 @@ Status fsync_path(const std::filesystem::path& p, bool directory) {
   ::close(fd);
   if (rc != 0) return file_write_error("fsync " + p.string(), err);
   return Status::ok();
+}
+
+void advise_huge_pages(void* p, size_t bytes) {
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  if (p == nullptr || bytes < 2 * kHuge) return;
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t begin = (at + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t end = (at + bytes) & ~(kHuge - 1);
+  if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
 }
 
 Status file_write_error(const std::string& what, int err) {

@@ -5,6 +5,7 @@
 // old pair or a mismatch that load_snapshot() detects.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -32,6 +33,13 @@ Result<SnapshotTag> load_snapshot(VectorIndex& index, const std::filesystem::pat
 // fsync of a file, or of a directory (so a rename into it is durable). Shared
 // by the ANN snapshot and the lexical index snapshot.
 Status fsync_path(const std::filesystem::path& p, bool directory);
+
+// Asks for transparent huge pages over the 2 MiB-aligned part of a large
+// allocation that a snapshot load is about to fill (the HNSW level-0 array,
+// the longest posting lists). Filling touches every page once, and on a VM
+// each 4 KiB page fault is costly; searches then also miss the TLB less.
+// Advice only: with THP set to "never", or below 4 MiB, nothing changes.
+void advise_huge_pages(void* p, size_t bytes);
 
 // A failed write to a file of ours, from its errno: kNoSpace for ENOSPC and
 // EDQUOT (the HTTP layer answers 507), else kIoError.

@@ -36,6 +36,10 @@ std::string hex64(uint64_t v) {
   return buf;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 }  // namespace
 
 Status from_rocks(const rocksdb::Status& s, const std::string& what) {
@@ -100,8 +104,11 @@ std::string Store::content_hash(const Document& doc) {
 
 Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   auto store = std::make_unique<StoreImpl>(options);
+  const auto start = std::chrono::steady_clock::now();
   RAGD_RETURN_IF_ERROR(store->open_db().with_context("opening store " + options.dir.string()));
+  const double rocksdb_s = seconds_since(start);
   RAGD_RETURN_IF_ERROR(store->load().with_context("loading store " + options.dir.string()));
+  store->set_open_times(seconds_since(start), rocksdb_s);
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -216,6 +223,7 @@ Status StoreImpl::load() {
   }
 
   // Documents and their chunk labels.
+  auto phase = std::chrono::steady_clock::now();
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kDocuments)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     DocRecord rec;
@@ -237,7 +245,20 @@ Status StoreImpl::load() {
   }
   RAGD_RETURN_IF_ERROR(from_rocks(it->status(), "reading documents"));
 
-  RAGD_RETURN_IF_ERROR(load_lexical());
+  load_documents_s_ = seconds_since(phase);
+
+  // The two derived indexes load from their snapshots side by side: the
+  // vector index on a second thread (it reads only its snapshot files and
+  // the op log), the inverted index on this one. A rebuild of either, and
+  // everything that writes, waits until both are in.
+  std::future<Result<AnnFromSnapshot>> ann;
+  if (dim_ > 0) ann = std::async(std::launch::async, [this] { return load_ann_snapshot(); });
+  phase = std::chrono::steady_clock::now();
+  Status lexical = load_lexical();
+  load_lexical_s_ = seconds_since(phase);
+  Result<AnnFromSnapshot> ann_loaded = ann.valid() ? ann.get() : Result<AnnFromSnapshot>(AnnFromSnapshot{});
+  RAGD_RETURN_IF_ERROR(lexical);
+  RAGD_RETURN_IF_ERROR(ann_loaded.status());
   // Layout 1 also kept one postings key per (term, chunk); they are derived
   // from chunkinfo and no longer read, so an old store sheds them once.
   if (!options_.read_only && get_meta("layout") != "2") {
@@ -247,8 +268,18 @@ Status StoreImpl::load() {
     RAGD_RETURN_IF_ERROR(from_rocks(db_->Write(sync_options(), &batch), "dropping layout-1 postings"));
   }
 
-  if (dim_ > 0) RAGD_RETURN_IF_ERROR(load_ann());
+  load_ann_s_ = ann_loaded->seconds;
+  if (dim_ > 0) RAGD_RETURN_IF_ERROR(load_ann(std::move(*ann_loaded)));
   return Status::ok();
+}
+
+void StoreImpl::set_open_times(double total, double rocksdb) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "RocksDB %.2f s, documents %.2f s, inverted index %.2f s, vector index %.2f s",
+                rocksdb, load_documents_s_, load_lexical_s_, load_ann_s_);
+  open_seconds_ = total;
+  open_phases_ = buf;
+  index_log().debug("store {}: opened in {:.2f} s ({})", options_.dir.string(), total, open_phases_);
 }
 
 // The inverted index: the snapshot (lex.index) holds every chunk below its
@@ -324,35 +355,45 @@ VectorIndexOptions StoreImpl::index_options(int dim) const {
   return o;
 }
 
-Status StoreImpl::load_ann() {
+Result<StoreImpl::AnnFromSnapshot> StoreImpl::load_ann_snapshot() {
+  const auto start = std::chrono::steady_clock::now();
+  AnnFromSnapshot out;
   RAGD_ASSIGN_OR_RETURN(auto index, make_vector_index(index_options(dim_)));
   auto tag = load_snapshot(*index, options_.dir);
-  std::string why;
   if (!tag.is_ok()) {
-    why = tag.status().message();
+    out.why = tag.status().message();
   } else if (tag->encoder != encoder_) {
-    why = "snapshot was made with encoder '" + tag->encoder + "'";
+    out.why = "snapshot was made with encoder '" + tag->encoder + "'";
   } else if (tag->op > op_seq_) {
-    why = "snapshot is ahead of the store (op " + std::to_string(tag->op) + " > " +
-          std::to_string(op_seq_) + ")";
+    out.why = "snapshot is ahead of the store (op " + std::to_string(tag->op) + " > " + std::to_string(op_seq_) + ")";
   } else if (tag->op < oplog_trimmed_) {
-    why = "snapshot is older than the op log (op " + std::to_string(tag->op) + ")";
+    out.why = "snapshot is older than the op log (op " + std::to_string(tag->op) + ")";
   } else {
     auto replayed = replay_oplog(*index, tag->op);
     if (!replayed.is_ok()) {
-      why = replayed.status().message();
+      out.why = replayed.status().message();
     } else if (index->size() != expected_vectors_) {
-      why = "snapshot+replay holds " + std::to_string(index->size()) + " vectors, the store " +
-            std::to_string(expected_vectors_);
+      out.why = "snapshot+replay holds " + std::to_string(index->size()) + " vectors, the store " +
+                std::to_string(expected_vectors_);
     } else {
-      ann_ = std::move(index);
-      ann_state_ = "snapshot op " + std::to_string(tag->op) + " + " + std::to_string(*replayed) +
-                   " replayed";
-      snapshot_current_ = *replayed == 0;
-      ops_since_snapshot_ = *replayed;
-      return Status::ok();
+      out.index = std::move(index);
+      out.op = tag->op;
+      out.replayed = *replayed;
     }
   }
+  out.seconds = seconds_since(start);
+  return out;
+}
+
+Status StoreImpl::load_ann(AnnFromSnapshot loaded) {
+  if (loaded.index) {
+    ann_ = std::move(loaded.index);
+    ann_state_ = "snapshot op " + std::to_string(loaded.op) + " + " + std::to_string(loaded.replayed) + " replayed";
+    snapshot_current_ = loaded.replayed == 0;
+    ops_since_snapshot_ = loaded.replayed;
+    return Status::ok();
+  }
+  const std::string& why = loaded.why;
   const auto rebuild_start = std::chrono::steady_clock::now();
   RAGD_ASSIGN_OR_RETURN(ann_, build_ann(dim_));
   log_rebuild("vector index", why, rebuild_start);
@@ -392,7 +433,7 @@ Result<uint64_t> StoreImpl::replay_oplog(VectorIndex& index, uint64_t after) {
   for (uint64_t l : add_order) {
     if (!added.count(l)) continue;  // removed again later
     rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf(Cf::kVectors), codec::key_u64(l), &v);
-    if (rs.IsNotFound()) continue;  // the count check in load_ann() decides
+    if (rs.IsNotFound()) continue;  // the count check in load_ann_snapshot() decides
     if (!rs.ok()) return read_failure(rs, "replaying the op log: vector of chunk " + std::to_string(l));
     if (v.size() != static_cast<size_t>(dim_) * sizeof(float)) {
       return read_failure(Status::corruption("replaying the op log: vector of chunk " + std::to_string(l) +

@@ -161,6 +161,10 @@ struct StoreStats {
   // How the inverted index was obtained at open, e.g. "snapshot label 100 +
   // 20 read" or "rebuilt from chunkinfo: <why>".
   std::string lexical_state;
+  // How long the open took, and its phases ("RocksDB 0.05 s, documents
+  // 0.40 s, inverted index 1.20 s, vector index 0.70 s").
+  double open_seconds = 0;
+  std::string open_phases;
   // The reindex in progress, if any.
   ReindexProgress reindex;
   // Fingerprint of an interrupted reindex that open() discarded (the store

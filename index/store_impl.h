@@ -59,6 +59,8 @@ class StoreImpl final : public Store {
 
   Status open_db();
   Status load();
+  // Records how long the open took (StoreStats::open_seconds, open_phases).
+  void set_open_times(double total, double rocksdb);
 
   Status bind_encoder(const std::string& fingerprint, int dim) override;
   bool is_current(const std::string& doc_id, const std::string& hash) const override;
@@ -141,7 +143,20 @@ class StoreImpl final : public Store {
   uint64_t get_meta_u64(const std::string& key) const;
   VectorIndexOptions index_options(int dim) const;
 
-  Status load_ann();
+  // What load_ann_snapshot() found: the vector index from its snapshot and
+  // the op log, or why it must be rebuilt.
+  struct AnnFromSnapshot {
+    std::unique_ptr<VectorIndex> index;  // null: rebuild, for `why`
+    std::string why;
+    uint64_t op = 0, replayed = 0;
+    double seconds = 0;
+  };
+  // Reads only (the snapshot, the op log and the vectors it names), so it
+  // runs beside load_lexical().
+  Result<AnnFromSnapshot> load_ann_snapshot();
+  // Adopts what load_ann_snapshot() found, or rebuilds from RocksDB (and
+  // snapshots the result).
+  Status load_ann(AnnFromSnapshot loaded);
   Status load_lexical();
   Result<uint64_t> replay_oplog(VectorIndex& index, uint64_t after);
   Result<std::unique_ptr<VectorIndex>> build_ann(int dim) const;
@@ -268,6 +283,11 @@ class StoreImpl final : public Store {
   mutable uint64_t rebuilds_ = 0;        // guarded by rebuild_mu_
   mutable std::string last_rebuild_;     // guarded by rebuild_mu_
   mutable double last_rebuild_ms_ = 0;   // guarded by rebuild_mu_
+  // Seconds of load()'s phases, and the open's totals (written once, by the
+  // open).
+  double load_documents_s_ = 0, load_lexical_s_ = 0, load_ann_s_ = 0;
+  double open_seconds_ = 0;
+  std::string open_phases_;
 };
 
 }  // namespace ragd

@@ -310,6 +310,8 @@ StoreStats StoreImpl::stats() const {
   s.lexical_terms = lexical_.terms();
   s.ann_state = ann_state_;
   s.lexical_state = lexical_state_;
+  s.open_seconds = open_seconds_;
+  s.open_phases = open_phases_;
   if (!reindex_target_.empty()) {
     s.reindex.target = reindex_target_;
     s.reindex.dim = reindex_dim_;

@@ -87,6 +87,7 @@ Response handle_stats(const Request& req, Api& api) {
   // (each one is in the server log with its reason and duration).
   j["ann_state"] = st.ann_state;
   j["lexical_state"] = st.lexical_state;
+  j["open"] = Json{{"seconds", st.open_seconds}, {"phases", st.open_phases}};
   j["index_rebuilds"] = Json{{"count", st.index_rebuilds}, {"last", st.last_rebuild}, {"last_ms", st.last_rebuild_ms}};
   if (api.cluster != nullptr && req.collection.empty()) {
     // This node's view of the cluster: the shard map's version and the

@@ -419,6 +419,8 @@ TEST_P(SnapshotTest, ReplayAfterSnapshotAndRebuildWhenCorrupt) {
     auto store = open_store(at_dir(o, p));
     ASSERT_TRUE(store);
     EXPECT_EQ(store->stats().ann_state.rfind(state_prefix, 0), 0u) << store->stats().ann_state;
+    EXPECT_GT(store->stats().open_seconds, 0.0);
+    EXPECT_NE(store->stats().open_phases.find("vector index"), std::string::npos) << store->stats().open_phases;
     EXPECT_EQ(store->stats().documents, 600u - 86u);
     for (int qi = 0; qi < 10; ++qi) {
       auto got = top_labels(*store, std::vector<float>(queries.begin() + qi * dim, queries.begin() + (qi + 1) * dim), 10);

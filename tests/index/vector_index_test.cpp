@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -132,6 +134,167 @@ TEST(VectorIndexTest, HnswParallelAddUpdatesAndGrows) {
     ++probes;
   }
   EXPECT_GE(static_cast<double>(self) / static_cast<double>(probes), 0.95);
+}
+
+std::string read_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_bytes(const std::filesystem::path& p, const std::string& bytes) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+template <typename T>
+T get_at(const std::string& b, size_t at) {
+  T v;
+  std::memcpy(&v, b.data() + at, sizeof v);
+  return v;
+}
+
+template <typename T>
+void put_at(std::string& b, size_t at, T v) {
+  std::memcpy(b.data() + at, &v, sizeof v);
+}
+
+// HNSW load reads hnswlib's file itself: the same graph comes back, and a
+// file whose sizes, links, levels or entry point are wrong is refused with
+// kCorruption (no crash, no read out of bounds under ASan), leaving the index
+// as it was. The snapshot's checksum normally catches damage first; this is
+// what stands behind it.
+TEST(VectorIndexTest, HnswLoadChecksEverySizeAndLink) {
+  const int dim = 16;
+  const size_t n = 2000;
+  VectorIndexOptions o;
+  o.dim = dim;
+  o.add_threads = 2;
+  auto index = make_vector_index(o);
+  ASSERT_TRUE(index.is_ok());
+  std::vector<float> v = random_vectors(n, dim, 21);
+  std::vector<uint64_t> labels(n);
+  for (size_t i = 0; i < n; ++i) labels[i] = 5000 + i;
+  ASSERT_TRUE((*index)->add(labels, v).is_ok());
+  for (size_t i = 0; i < n; i += 5) ASSERT_TRUE((*index)->remove(labels[i]).is_ok());
+  TempDir dir("hnsw-load");
+  const auto good = dir.path() / "good.index";
+  ASSERT_TRUE((*index)->save(good).is_ok());
+
+  auto loaded = make_vector_index(o);
+  ASSERT_TRUE(loaded.is_ok());
+  Status st = (*loaded)->load(good);
+  ASSERT_TRUE(st.is_ok()) << st.to_string();
+  EXPECT_EQ((*loaded)->size(), (*index)->size());
+  EXPECT_EQ((*loaded)->deleted(), (*index)->deleted());
+  auto same_answers = [&](VectorIndex& a, VectorIndex& b) {
+    for (size_t i = 1; i < n; i += 37) {
+      std::span<const float> q(v.data() + i * dim, dim);
+      auto x = a.search(q, 10);
+      auto y = b.search(q, 10);
+      if (!x.is_ok() || !y.is_ok() || x->size() != y->size()) return false;
+      for (size_t j = 0; j < x->size(); ++j) {
+        if ((*x)[j].label != (*y)[j].label) return false;
+      }
+    }
+    return true;
+  };
+  EXPECT_TRUE(same_answers(**index, **loaded));
+  // The loaded graph takes new points and grows.
+  std::vector<float> more = random_vectors(1500, dim, 22);
+  std::vector<uint64_t> more_labels(1500);
+  for (size_t i = 0; i < more_labels.size(); ++i) more_labels[i] = 90000 + i;
+  ASSERT_TRUE((*loaded)->add(more_labels, more).is_ok());
+  auto hit = (*loaded)->search(std::span<const float>(more.data() + 3 * dim, dim), 1);
+  ASSERT_TRUE(hit.is_ok());
+  ASSERT_EQ(hit->size(), 1u);
+  EXPECT_EQ((*hit)[0].label, 90003u);
+
+  // The layout saveIndex() writes: a 96-byte header, then every point's
+  // level-0 record (its list, vector and label), then per point the size of
+  // its upper-level lists and the lists.
+  const std::string bytes = read_bytes(good);
+  ASSERT_EQ(get_at<size_t>(bytes, 16), n);
+  const size_t record = get_at<size_t>(bytes, 24);
+  const size_t max_m0 = get_at<size_t>(bytes, 64);
+  const size_t upper_start = 96 + n * record;
+  const auto list0 = [&](size_t point) { return 96 + point * record; };
+  // The first point with upper-level lists, and where its size sits.
+  size_t upper_point = 0, upper_size_at = upper_start;
+  for (size_t at = upper_start;; ++upper_point) {
+    ASSERT_LT(upper_point, n);
+    const auto size = get_at<uint32_t>(bytes, at);
+    if (size > 0) {
+      upper_size_at = at;
+      break;
+    }
+    at += 4;
+  }
+
+  struct Damage {
+    const char* what;
+    std::function<void(std::string&)> apply;
+  };
+  const std::vector<Damage> damages = {
+      {"empty file", [](std::string& b) { b.clear(); }},
+      {"cut in the header", [](std::string& b) { b.resize(50); }},
+      {"cut in the vectors", [&](std::string& b) { b.resize(upper_start - 100); }},
+      {"cut in the link lists", [&](std::string& b) { b.resize(upper_size_at + 6); }},
+      {"a trailing byte", [](std::string& b) { b.push_back('\0'); }},
+      {"another M", [](std::string& b) { put_at<size_t>(b, 72, 12); }},
+      {"another dimension", [](std::string& b) { put_at<size_t>(b, 32, get_at<size_t>(b, 32) + 4); }},
+      {"more points than capacity", [](std::string& b) { put_at<size_t>(b, 8, 10); }},
+      {"the entry point out of range", [&](std::string& b) { put_at<uint32_t>(b, 52, static_cast<uint32_t>(n)); }},
+      {"the entry point below the top level", [&](std::string& b) {
+         for (size_t i = 0, at = upper_start; i < n; ++i) {
+           if (get_at<uint32_t>(b, at) == 0) {
+             put_at<uint32_t>(b, 52, static_cast<uint32_t>(i));
+             return;
+           }
+           at += 4 + get_at<uint32_t>(b, at);
+         }
+       }},
+      {"the top level too high", [](std::string& b) { put_at<int>(b, 48, 65); }},
+      {"a level-0 list over M0", [&](std::string& b) {
+         put_at<uint16_t>(b, list0(7), static_cast<uint16_t>(max_m0 + 1));
+       }},
+      {"a level-0 link out of range", [&](std::string& b) {
+         put_at<uint16_t>(b, list0(9), 1);
+         put_at<uint32_t>(b, list0(9) + 4, static_cast<uint32_t>(n + 7));
+       }},
+      {"an upper list size not a whole level", [&](std::string& b) {
+         put_at<uint32_t>(b, upper_size_at, get_at<uint32_t>(b, upper_size_at) - 4);
+       }},
+      {"an upper-level link out of range", [&](std::string& b) {
+         put_at<uint16_t>(b, upper_size_at + 4, 1);
+         put_at<uint32_t>(b, upper_size_at + 8, 0xfffffff0u);
+       }},
+  };
+  const auto bad = dir.path() / "bad.index";
+  for (const auto& d : damages) {
+    std::string b = bytes;
+    d.apply(b);
+    ASSERT_NE(b, bytes) << d.what;
+    write_bytes(bad, b);
+    Status s = (*loaded)->load(bad);
+    EXPECT_EQ(s.code(), StatusCode::kCorruption) << d.what << ": " << s.to_string();
+    // The index keeps serving what it held.
+    auto still = (*loaded)->search(std::span<const float>(more.data() + 3 * dim, dim), 1);
+    ASSERT_TRUE(still.is_ok()) << d.what;
+    ASSERT_EQ(still->size(), 1u) << d.what;
+    EXPECT_EQ((*still)[0].label, 90003u) << d.what;
+  }
+
+  // An empty index round-trips too.
+  auto empty = make_vector_index(o);
+  ASSERT_TRUE(empty.is_ok());
+  ASSERT_TRUE((*empty)->save(dir.path() / "empty.index").is_ok());
+  auto empty_loaded = make_vector_index(o);
+  ASSERT_TRUE(empty_loaded.is_ok());
+  st = (*empty_loaded)->load(dir.path() / "empty.index");
+  ASSERT_TRUE(st.is_ok()) << st.to_string();
+  EXPECT_EQ((*empty_loaded)->size(), 0u);
+  ASSERT_TRUE((*empty_loaded)->add(std::span(labels).subspan(0, 10), std::span(v).subspan(0, 10 * dim)).is_ok());
+  EXPECT_EQ((*empty_loaded)->size(), 10u);
 }
 
 TEST(VectorIndexTest, FaissFactoryStringsSearchAndRemove) {
