@@ -148,15 +148,131 @@ void qk_generic(const float* q, const float* k, int64_t kstride, int n, int hd, 
   for (; j < n; ++j) scores[j] = dot_f32(q, k + j * kstride, hd) * scale;
 }
 
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define RAGD_F16_DECODE 1
+// out_h[hd] = sum_j p_h[j] * V[j] for the HP heads h of a pass (rows of
+// f16 V, vstride apart, widened where they are read): pv_acc's FMAs in its
+// order, so each output equals pv_generic's over the widened rows.
+template <int NV, int HP>
+void pv_f16_heads(const float* const* p, int n, const uint16_t* v, int64_t vstride, float* const* out) {
+  __m256 acc[HP][NV];
+  for (int h = 0; h < HP; ++h) {
+    for (int k = 0; k < NV; ++k) acc[h][k] = _mm256_setzero_ps();
+  }
+  for (int j = 0; j < n; ++j) {
+    const uint16_t* row = v + j * vstride;
+    __m256 pj[HP];
+    for (int h = 0; h < HP; ++h) pj[h] = _mm256_broadcast_ss(p[h] + j);
+    for (int k = 0; k < NV; ++k) {
+      const __m256 vk = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 8 * k)));
+      for (int h = 0; h < HP; ++h) acc[h][k] = _mm256_fmadd_ps(pj[h], vk, acc[h][k]);
+    }
+  }
+  for (int h = 0; h < HP; ++h) {
+    for (int k = 0; k < NV; ++k) _mm256_storeu_ps(out[h] + 8 * k, acc[h][k]);
+  }
+}
+
+// Heads [0, nh) of one group, two at a time where the registers allow.
+template <int NV>
+void pv_f16_group(float* const* p, int nh, int n, const uint16_t* v, int64_t vstride, float* const* out) {
+  constexpr int kPair = NV <= 8 ? 2 : 1;
+  int h = 0;
+  for (; h + kPair <= nh; h += kPair) pv_f16_heads<NV, kPair>(p + h, n, v, vstride, out + h);
+  for (; h < nh; ++h) pv_f16_heads<NV, 1>(p + h, n, v, vstride, out + h);
+}
+#endif
+
 }  // namespace
 
 // Keys and values are read as f32 rows: an f16 cache is widened once per
 // call (exactly; every head of a group then reads the same f32 rows), so the
 // inner loops are plain FMAs: 8 keys per q.K step, hd/8 accumulators for P.V.
+namespace {
+
+#ifdef RAGD_F16_DECODE
+// Generation over an f16 cache (fewer than 16 query rows): each key and value
+// row is widened where it is read and serves every query head of its group
+// (grouped-query attention: 7 heads per K/V head in Qwen2.5-0.5B), instead of
+// widening the whole cache per call into buffers that every head then reads
+// again (at a 1,600-token context that traffic was most of a decode step's
+// attention). Q.K is dot_f32 per key and P.V is pv_acc's order, on the same
+// f16-rounded Q and P, so every output is the one attention() computed before.
+void attention_f16_decode(const float* q, int64_t q_stride, int n_q, int q_pos0, const KvView& kv, int key_begin,
+                          int n_kv, bool causal, const AttentionShape& shape, float* out, int64_t out_stride,
+                          int n_threads) {
+  const int hd = shape.head_dim;
+  const int group = shape.n_head / shape.n_head_kv;
+  // Tasks: (query row, K/V head, part of its group). Enough parts that every
+  // thread has work when there are fewer K/V heads than threads.
+  const int units = n_q * shape.n_head_kv;
+  const int parts = std::clamp((2 * std::max(n_threads, 1) + units - 1) / units, 1, group);
+  const int per_part = (group + parts - 1) / parts;
+  const auto* kbase = static_cast<const uint16_t*>(kv.k);
+  const auto* vbase = static_cast<const uint16_t*>(kv.v);
+  parallel_for(static_cast<int64_t>(units) * parts, n_threads, [&](int64_t t) {
+    const int part = static_cast<int>(t % parts);
+    const int g = static_cast<int>((t / parts) % shape.n_head_kv);
+    // Latest queries first: with a causal mask they are the longest tasks.
+    const int i = n_q - 1 - static_cast<int>(t / (static_cast<int64_t>(parts) * shape.n_head_kv));
+    const int h0 = g * group + part * per_part;
+    const int nh = std::min(per_part, (g + 1) * group - h0);
+    if (nh <= 0) return;
+    int n_vis = n_kv;
+    if (causal) n_vis = std::clamp(q_pos0 + i + 1 - key_begin, 0, n_kv);
+    if (n_vis == 0) {
+      for (int h = 0; h < nh; ++h) {
+        float* o = out + i * out_stride + static_cast<int64_t>(h0 + h) * hd;
+        std::fill(o, o + hd, 0.0f);
+      }
+      return;
+    }
+    thread_local std::vector<float> qh_buf, scores_buf, krow_buf;
+    const size_t row = static_cast<size_t>(n_vis) + 8;
+    if (qh_buf.size() < static_cast<size_t>(nh) * hd) qh_buf.resize(static_cast<size_t>(nh) * hd);
+    if (scores_buf.size() < static_cast<size_t>(nh) * row) scores_buf.resize(static_cast<size_t>(nh) * row);
+    if (krow_buf.size() < static_cast<size_t>(hd)) krow_buf.resize(static_cast<size_t>(hd));
+    float* krow = krow_buf.data();
+    float* qh[64];
+    float* scores[64];
+    float* o[64];
+    for (int h = 0; h < nh; ++h) {
+      qh[h] = qh_buf.data() + static_cast<size_t>(h) * hd;
+      scores[h] = scores_buf.data() + static_cast<size_t>(h) * row;
+      o[h] = out + i * out_stride + static_cast<int64_t>(h0 + h) * hd;
+      round_row_to_fp16(q + i * q_stride + static_cast<int64_t>(h0 + h) * hd, qh[h], hd);
+    }
+    const int64_t goff = static_cast<int64_t>(g) * hd;
+    for (int j = 0; j < n_vis; ++j) {
+      fp16_to_fp32_row(kbase + static_cast<int64_t>(key_begin + j) * kv.stride + goff, krow, hd);
+      for (int h = 0; h < nh; ++h) scores[h][j] = dot_f32(qh[h], krow, hd) * shape.scale;
+    }
+    for (int h = 0; h < nh; ++h) {
+      softmax(scores[h], n_vis);
+      round_row_to_fp16(scores[h], scores[h], n_vis);
+    }
+    const uint16_t* vg = vbase + static_cast<int64_t>(key_begin) * kv.stride + goff;
+    switch (hd) {
+      case 32: pv_f16_group<4>(scores, nh, n_vis, vg, kv.stride, o); break;
+      case 64: pv_f16_group<8>(scores, nh, n_vis, vg, kv.stride, o); break;
+      default: pv_f16_group<16>(scores, nh, n_vis, vg, kv.stride, o); break;
+    }
+  });
+}
+#endif
+
+}  // namespace
+
 void attention(const float* q, int64_t q_stride, int n_q, int q_pos0, const KvView& kv, int key_begin, int n_kv,
                bool causal, const AttentionShape& shape, float* out, int64_t out_stride, int n_threads) {
   const int hd = shape.head_dim;
   const int group = shape.n_head / shape.n_head_kv;
+#ifdef RAGD_F16_DECODE
+  if (kv.f16 && n_q < 16 && (hd == 32 || hd == 64 || hd == 128) && group <= 64) {
+    attention_f16_decode(q, q_stride, n_q, q_pos0, kv, key_begin, n_kv, causal, shape, out, out_stride, n_threads);
+    return;
+  }
+#endif
   const int64_t total = static_cast<int64_t>(n_q) * shape.n_head;
   const int64_t kv_dim = static_cast<int64_t>(shape.n_head_kv) * hd;
   const float* kf = nullptr;

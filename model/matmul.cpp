@@ -164,10 +164,17 @@ void dot_f16_rows(const uint16_t* w, const float* x, int64_t ldx, int mc, int64_
 
 #ifdef RAGD_AVX2
 // Signed int8 dot product of 32 pairs as 8 int32 lanes (ggml's trick: |w| and
-// sign(x, w) make maddubs' unsigned x signed operands exact).
+// sign(x, w) make maddubs' unsigned x signed operands exact). Each lane sums
+// 4 consecutive products; with AVX-512 VNNI one dpbusd does what maddubs +
+// madd do (maddubs cannot saturate here: 2 * 127 * 128 < 2^15), so the
+// lanes, and every result, are the same.
 inline __m256 dot_i8_32(__m256i aw, __m256i wq, __m256i xq) {
   const __m256i sx = _mm256_sign_epi8(xq, wq);
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sx));
+#else
   return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1)));
+#endif
 }
 #endif
 
