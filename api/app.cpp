@@ -85,6 +85,11 @@ std::vector<Route> App::route_table() {
   return table;
 }
 
+void App::set_cluster(cluster::Node* node) {
+  api_.cluster = node;
+  if (node != nullptr) register_cluster_metrics(registry_, *node);
+}
+
 App::App(ServiceContext& ctx, const Answerer& answerer, Registry& registry, LlmService* llm, RouteOptions routes,
          const Authenticator* auth, const TriagePredictor* triage, sync::Scheduler* sources,
          Collections* collections, TriageRetrainer* retrainer, BackgroundJobs jobs)

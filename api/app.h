@@ -50,7 +50,9 @@ class App {
 
   // `serve --cluster`: the default collection's writes and searches go
   // through the cluster (api.cluster). Call before serving. Null: off.
-  void set_cluster(cluster::Node* node) { api_.cluster = node; }
+  // Also adds the cluster's series to /metrics; the node must outlive the
+  // server's use of the registry.
+  void set_cluster(cluster::Node* node);
 
   const Router& router() const { return router_; }
   Registry& registry() { return registry_; }

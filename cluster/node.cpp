@@ -308,6 +308,7 @@ void Node::apply_loop(uint32_t shard) {
   constexpr auto kFirstBackoff = 500ms;
   constexpr auto kMaxBackoff = 30s;
   std::chrono::milliseconds backoff = kFirstBackoff;
+  auto next_stream_read = std::chrono::steady_clock::now();
   auto pause = [&] {
     const auto until = std::chrono::steady_clock::now() + backoff;
     while (!stop_ && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
@@ -355,6 +356,15 @@ void Node::apply_loop(uint32_t shard) {
         consumer.reset();
         std::this_thread::sleep_for(200ms);
         continue;
+      }
+      if (std::chrono::steady_clock::now() >= next_stream_read) {
+        // For the lag in /metrics; a failed read only leaves the last value.
+        auto last = js_->last_sequence(stream_name(options_, shard));
+        if (last.is_ok()) {
+          std::lock_guard lock(status_mu_);
+          status_[shard].stream_last = *last;
+        }
+        next_stream_read = std::chrono::steady_clock::now() + 1s;
       }
       for (const auto& m : *msgs) {
         if (stop_) break;

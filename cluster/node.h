@@ -54,6 +54,10 @@ struct ShardStatus {
   uint64_t applied = 0;   // last stream sequence written to the local store
   uint64_t failures = 0;  // apply attempts that failed (retried)
   std::string last_error;
+  // The stream's last sequence as the applier last read it (about once a
+  // second while it runs), 0 before the first read: stream_last - applied
+  // is how far this replica is behind.
+  uint64_t stream_last = 0;
 };
 
 // The write path's check of one document before it is published, against

@@ -1,4 +1,7 @@
 // GET /healthz, GET /v1/stats, GET /metrics, GET / (the web page).
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "api/json_codec.h"
@@ -106,6 +109,36 @@ Response handle_stats(const Request& req, Api& api) {
   }
   add_build_info(j);
   return json_response(j);
+}
+
+void register_cluster_metrics(Registry& registry, cluster::Node& node) {
+  auto& revision = registry.gauge("ragd_cluster_shard_map_revision", "Revision of the shard map this node serves.");
+  auto& applied = registry.gauge("ragd_cluster_shard_applied_sequence",
+                                 "Last stream sequence this node wrote to its store, by shard it applies.", {"shard"});
+  auto& stream = registry.gauge("ragd_cluster_shard_stream_sequence",
+                                "The shard stream's last sequence as the applier last read it (about each second).",
+                                {"shard"});
+  auto& lag = registry.gauge("ragd_cluster_shard_lag_messages",
+                             "Messages of the shard's stream this node has not applied yet.", {"shard"});
+  auto& failures = registry.counter("ragd_cluster_shard_apply_failures_total",
+                                    "Attempts to apply a shard's message that failed (each is retried).", {"shard"});
+  auto seen = std::make_shared<std::map<uint32_t, uint64_t>>();  // failures counted so far, per shard
+  auto seen_mu = std::make_shared<std::mutex>();
+  registry.add_collector([&node, seen, seen_mu, revision = &revision, applied = &applied, stream = &stream,
+                          lag = &lag, failures = &failures] {
+    revision->get().set(static_cast<double>(node.shard_map().revision));
+    std::lock_guard lock(*seen_mu);
+    for (const auto& sh : node.shard_status()) {
+      const std::string s = std::to_string(sh.shard);
+      applied->with({s}).set(static_cast<double>(sh.applied));
+      stream->with({s}).set(static_cast<double>(sh.stream_last));
+      lag->with({s}).set(sh.stream_last > sh.applied ? static_cast<double>(sh.stream_last - sh.applied) : 0.0);
+      uint64_t& counted = (*seen)[sh.shard];
+      Counter& c = failures->with({s});  // present from the first scrape, at 0
+      if (sh.failures > counted) c.inc(static_cast<double>(sh.failures - counted));
+      counted = sh.failures;
+    }
+  });
 }
 
 Response handle_metrics(const Request&, Api& api) {

@@ -146,6 +146,10 @@ Response handle_webhook(const Request& req, Api& api);
 // Per-source counters and lag on /metrics, read from the scheduler at each
 // scrape. Both must outlive each other's use (the scheduler the registry).
 void register_sync_metrics(Registry& registry, sync::Scheduler& scheduler);
+// The cluster node's series on /metrics (shard map revision, and per applied
+// shard its sequence, the stream's, the lag and the failed attempts), read
+// from the node at each scrape without any NATS or etcd call.
+void register_cluster_metrics(Registry& registry, cluster::Node& node);
 
 // The JSON error body of the OpenAI routes, with the HTTP code http_status()
 // gives (and Retry-After on 503).

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <thread>
 #include <iostream>
+#include <map>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "cluster/message.h"
@@ -46,6 +48,45 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
   EXPECT_GT(stored_documents(a.port()), 0u);
   EXPECT_GT(stored_documents(b.port()), 0u);
   EXPECT_EQ(stored_documents(a.port()) + stored_documents(b.port()), 30u);
+
+  // /metrics: each node's applied shards, their streams and lag. With one
+  // replica per shard every message is applied by exactly one node, so the
+  // applied sequences of the two nodes add up to the 30 messages, and once
+  // the appliers have read their streams' ends the lag is 0 everywhere.
+  auto series = [](uint16_t port, const std::string& name) {
+    std::map<std::string, double> out;  // labels -> value
+    std::istringstream in(http_get(port, "/metrics").body);
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind(name + "{", 0) != 0 && line.rfind(name + " ", 0) != 0) continue;
+      const size_t space = line.rfind(' ');
+      out[line.substr(name.size(), space - name.size())] = std::stod(line.substr(space + 1));
+    }
+    return out;
+  };
+  auto total = [](const std::map<std::string, double>& m) {
+    double sum = 0;
+    for (const auto& [labels, v] : m) sum += v;
+    return sum;
+  };
+  EXPECT_EQ(total(series(a.port(), "ragd_cluster_shard_applied_sequence")) +
+                total(series(b.port(), "ragd_cluster_shard_applied_sequence")),
+            30.0);
+  EXPECT_EQ(series(a.port(), "ragd_cluster_shard_applied_sequence").size() +
+                series(b.port(), "ragd_cluster_shard_applied_sequence").size(),
+            4u)
+      << "every shard is applied by one node";
+  EXPECT_TRUE(wait_until([&] {
+    for (uint16_t port : {a.port(), b.port()}) {
+      const auto lag = series(port, "ragd_cluster_shard_lag_messages");
+      const auto streams = series(port, "ragd_cluster_shard_stream_sequence");
+      if (lag.empty() || total(lag) != 0 || total(streams) == 0) return false;
+    }
+    return total(series(a.port(), "ragd_cluster_shard_stream_sequence")) +
+               total(series(b.port(), "ragd_cluster_shard_stream_sequence")) ==
+           30.0;
+  }, 10000)) << http_get(a.port(), "/metrics").body;
+  EXPECT_GT(total(series(a.port(), "ragd_cluster_shard_map_revision")), 0.0);
+  EXPECT_EQ(total(series(a.port(), "ragd_cluster_shard_apply_failures_total")), 0.0);
 
   // Figures (one run, loopback, shared machine): a search through the
   // coordinator (4 shards on 2 nodes over HTTP) against one shard's own
