@@ -20,6 +20,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <memory>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -38,7 +39,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
 #include "api/admission.h"
@@ -153,12 +158,29 @@ Status make_tls_context(const std::filesystem::path& cert, const std::filesystem
     return Status::invalid_argument("--tls-cert " + cert.string() +
                                     ": cannot load a PEM certificate chain: " + ec.message());
   }
-  ctx->use_private_key_file(key.string(), net::ssl::context::pem, ec);
-  if (ec) return Status::invalid_argument("--tls-key " + key.string() + ": cannot load a PEM private key: " + ec.message());
-  if (SSL_CTX_check_private_key(native) != 1) {
+  // The key is read here and compared with the certificate before the
+  // context takes it: OpenSSL 3 refuses a mismatched key inside
+  // SSL_CTX_use_PrivateKey with only "key values mismatch", and the operator
+  // should learn which two files disagree.
+  const auto mismatch = [&] {
     return Status::invalid_argument("--tls-key " + key.string() + " does not match the certificate in --tls-cert " +
                                     cert.string());
+  };
+  {
+    ERR_clear_error();
+    std::unique_ptr<BIO, decltype(&BIO_free)> in(BIO_new_file(key.c_str(), "r"), BIO_free);
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pkey(
+        in ? PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr) : nullptr, EVP_PKEY_free);
+    X509* leaf = SSL_CTX_get0_certificate(native);
+    if (pkey && leaf != nullptr && X509_check_private_key(leaf, pkey.get()) != 1) {
+      ERR_clear_error();
+      return mismatch();
+    }
+    ERR_clear_error();
   }
+  ctx->use_private_key_file(key.string(), net::ssl::context::pem, ec);
+  if (ec) return Status::invalid_argument("--tls-key " + key.string() + ": cannot load a PEM private key: " + ec.message());
+  if (SSL_CTX_check_private_key(native) != 1) return mismatch();
   out = std::move(ctx);
   return Status::ok();
 }
