@@ -170,7 +170,10 @@ Status make_tls_context(const std::filesystem::path& cert, const std::filesystem
     ERR_clear_error();
     std::unique_ptr<BIO, decltype(&BIO_free)> in(BIO_new_file(key.c_str(), "r"), BIO_free);
     std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pkey(
-        in ? PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr) : nullptr, EVP_PKEY_free);
+        in ? PEM_read_bio_PrivateKey(in.get(), nullptr, SSL_CTX_get_default_passwd_cb(native),
+                                     SSL_CTX_get_default_passwd_cb_userdata(native))
+           : nullptr,
+        EVP_PKEY_free);
     X509* leaf = SSL_CTX_get0_certificate(native);
     if (pkey && leaf != nullptr && X509_check_private_key(leaf, pkey.get()) != 1) {
       ERR_clear_error();

@@ -180,40 +180,50 @@ class HnswIndex final : public VectorIndex {
     g->mult_ = h.mult;
     g->revSize_ = 1.0 / h.mult;
     g->ef_construction_ = h.ef_construction;
-    if (!get(g->data_level0_memory_, level0_bytes)) return corrupt("truncated vectors");
-    // The destructor frees linkLists_[i] for the points below
-    // cur_element_count whose level is above 0; levels stay 0 until a list is
-    // in place, so a failure below leaves a graph that is safe to destroy.
-    g->cur_element_count = h.count;
-    std::fill_n(g->linkLists_, h.count, nullptr);
-    const size_t links_per_level = h.max_m * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
-    uint64_t pos = kHeaderBytes + level0_bytes;
     size_t deleted = 0;
-    g->label_lookup_.reserve(h.count);
-    for (size_t i = 0; i < h.count; ++i) {
-      uint32_t size = 0;
-      if (!get(&size, sizeof size)) return corrupt("truncated link lists");
-      pos += sizeof size + size;
-      if (pos > file_size) return corrupt("truncated link lists");
-      if (size % links_per_level != 0 || static_cast<int64_t>(size / links_per_level) > h.max_level) {
-        return corrupt("bad link list size at point " + std::to_string(i));
+    try {
+      if (!get(g->data_level0_memory_, level0_bytes)) return corrupt("truncated vectors");
+      // The destructor frees linkLists_[i] for the points below
+      // cur_element_count whose level is above 0; levels stay 0 until a list
+      // is in place, so a failure below leaves a graph that is safe to destroy.
+      g->cur_element_count = h.count;
+      std::fill_n(g->linkLists_, h.count, nullptr);
+      const size_t links_per_level = h.max_m * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+      uint64_t pos = kHeaderBytes + level0_bytes;
+      g->label_lookup_.reserve(h.count);
+      for (size_t i = 0; i < h.count; ++i) {
+        uint32_t size = 0;
+        if (!get(&size, sizeof size)) return corrupt("truncated link lists");
+        pos += sizeof size + size;
+        if (pos > file_size) return corrupt("truncated link lists");
+        if (size % links_per_level != 0 || static_cast<int64_t>(size / links_per_level) > h.max_level) {
+          return corrupt("bad link list size at point " + std::to_string(i));
+        }
+        const auto id = static_cast<hnswlib::tableint>(i);
+        if (size > 0) {
+          char* lists = static_cast<char*>(std::malloc(size + kLinkListPad));
+          if (lists == nullptr) return Status::resource_exhausted("hnswlib: out of memory loading " + file.string());
+          std::memset(lists + size, 0, kLinkListPad);
+          g->linkLists_[i] = lists;
+          g->element_levels_[i] = static_cast<int>(size / links_per_level);
+          if (!get(lists, size)) return corrupt("truncated link lists");
+        }
+        const hnswlib::labeltype label = g->getExternalLabel(id);
+        if (!g->label_lookup_.emplace(label, id).second) return corrupt("label " + std::to_string(label) + " twice");
+        if (g->isMarkedDeleted(id)) ++deleted;
       }
-      const auto id = static_cast<hnswlib::tableint>(i);
-      if (size > 0) {
-        char* lists = static_cast<char*>(std::malloc(size + kLinkListPad));
-        if (lists == nullptr) return Status::resource_exhausted("hnswlib: out of memory loading " + file.string());
-        std::memset(lists + size, 0, kLinkListPad);
-        g->linkLists_[i] = lists;
-        g->element_levels_[i] = static_cast<int>(size / links_per_level);
-        if (!get(lists, size)) return corrupt("truncated link lists");
+      if (pos != file_size) return corrupt("trailing bytes");
+      // With every point's level known: each link of each level is checked.
+      for (size_t i = 0; i < h.count; ++i) {
+        for (int level = 0; level <= g->element_levels_[i]; ++level) {
+          if (!links_in_range(*g, static_cast<hnswlib::tableint>(i), level)) {
+            return corrupt("bad link at point " + std::to_string(i));
+          }
+        }
       }
-      for (int level = 0; level <= g->element_levels_[i]; ++level) {
-        if (!links_in_range(*g, id, level)) return corrupt("bad link at point " + std::to_string(i));
-      }
-      g->label_lookup_[g->getExternalLabel(id)] = id;
-      if (g->isMarkedDeleted(id)) ++deleted;
+    } catch (const std::exception& e) {
+      return Status::resource_exhausted(std::string("hnswlib: loading ") + file.string() + ": " + e.what());
     }
-    if (pos != file_size) return corrupt("trailing bytes");
     g->maxlevel_ = h.max_level;
     g->enterpoint_node_ = h.count > 0 ? h.enter_point : static_cast<hnswlib::tableint>(-1);
     if (h.count > 0 && g->element_levels_[h.enter_point] != h.max_level) {
@@ -264,21 +274,23 @@ class HnswIndex final : public VectorIndex {
     }
     // An empty graph has no entry point and level -1.
     if (h.count > (uint64_t{1} << 32) || h.count > h.max_elements || h.max_level < -1 || h.max_level > 64 ||
-        (h.count > 0 && (h.max_level < 0 || h.enter_point >= h.count)) || !(h.mult > 0) || h.mult > 10) {
+        (h.count > 0 && (h.max_level < 0 || h.enter_point >= h.count)) || (h.count == 0 && h.max_level != -1) ||
+        !(h.mult > 0) || h.mult > 10) {
       return "bad point count, level or entry point";
     }
     return "";
   }
 
   // The list of point `id` on `level` holds at most the level's M links, each
-  // to a point of the graph: what searches may then follow without checks.
+  // to a point of the graph that reaches that level (a search reads the
+  // target's list of the same level): what searches then follow unchecked.
   static bool links_in_range(Graph& g, hnswlib::tableint id, int level) {
     hnswlib::linklistsizeint* list = level == 0 ? g.get_linklist0(id) : g.get_linklist(id, level);
     const size_t size = g.getListCount(list);
     if (size > (level == 0 ? g.maxM0_ : g.maxM_)) return false;
     const auto* ids = reinterpret_cast<const hnswlib::tableint*>(list + 1);
     for (size_t j = 0; j < size; ++j) {
-      if (ids[j] >= g.cur_element_count) return false;
+      if (ids[j] >= g.cur_element_count || g.element_levels_[ids[j]] < level) return false;
     }
     return true;
   }

@@ -206,6 +206,7 @@ void attention_f16_decode(const float* q, int64_t q_stride, int n_q, int q_pos0,
   // Tasks: (query row, K/V head, part of its group). Enough parts that every
   // thread has work when there are fewer K/V heads than threads.
   const int units = n_q * shape.n_head_kv;
+  if (units <= 0) return;
   const int parts = std::clamp((2 * std::max(n_threads, 1) + units - 1) / units, 1, group);
   const int per_part = (group + parts - 1) / parts;
   const auto* kbase = static_cast<const uint16_t*>(kv.k);

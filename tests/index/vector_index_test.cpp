@@ -264,6 +264,20 @@ TEST(VectorIndexTest, HnswLoadChecksEverySizeAndLink) {
       {"an upper list size not a whole level", [&](std::string& b) {
          put_at<uint32_t>(b, upper_size_at, get_at<uint32_t>(b, upper_size_at) - 4);
        }},
+      {"an upper-level link to a point below that level", [&](std::string& b) {
+         for (size_t i = 0, at = upper_start; i < n; ++i) {
+           if (get_at<uint32_t>(b, at) == 0) {  // point i has level 0
+             put_at<uint16_t>(b, upper_size_at + 4, 1);
+             put_at<uint32_t>(b, upper_size_at + 8, static_cast<uint32_t>(i));
+             return;
+           }
+           at += 4 + get_at<uint32_t>(b, at);
+         }
+       }},
+      {"a label twice", [&](std::string& b) {
+         const size_t label_offset = get_at<size_t>(b, 32);
+         put_at<uint64_t>(b, list0(1) + label_offset, get_at<uint64_t>(b, list0(0) + label_offset));
+       }},
       {"an upper-level link out of range", [&](std::string& b) {
          put_at<uint16_t>(b, upper_size_at + 4, 1);
          put_at<uint32_t>(b, upper_size_at + 8, 0xfffffff0u);
