@@ -245,7 +245,7 @@ Status StoreImpl::load() {
   }
   RAGD_RETURN_IF_ERROR(from_rocks(it->status(), "reading documents"));
 
-  load_documents_s_ = seconds_since(phase);
+  const double documents_s = seconds_since(phase);
 
   // The two derived indexes load from their snapshots side by side: the
   // vector index on a second thread (it reads only its snapshot files and
@@ -255,7 +255,7 @@ Status StoreImpl::load() {
   if (dim_ > 0) ann = std::async(std::launch::async, [this] { return load_ann_snapshot(); });
   phase = std::chrono::steady_clock::now();
   Status lexical = load_lexical();
-  load_lexical_s_ = seconds_since(phase);
+  const double lexical_s = seconds_since(phase);
   Result<AnnFromSnapshot> ann_loaded = ann.valid() ? ann.get() : Result<AnnFromSnapshot>(AnnFromSnapshot{});
   RAGD_RETURN_IF_ERROR(lexical);
   RAGD_RETURN_IF_ERROR(ann_loaded.status());
@@ -268,17 +268,19 @@ Status StoreImpl::load() {
     RAGD_RETURN_IF_ERROR(from_rocks(db_->Write(sync_options(), &batch), "dropping layout-1 postings"));
   }
 
-  load_ann_s_ = ann_loaded->seconds;
+  char phases[128];
+  std::snprintf(phases, sizeof phases, "documents %.2f s, inverted index %.2f s, vector index %.2f s", documents_s,
+                lexical_s, ann_loaded->seconds);
+  open_phases_ = phases;
   if (dim_ > 0) RAGD_RETURN_IF_ERROR(load_ann(std::move(*ann_loaded)));
   return Status::ok();
 }
 
 void StoreImpl::set_open_times(double total, double rocksdb) {
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "RocksDB %.2f s, documents %.2f s, inverted index %.2f s, vector index %.2f s",
-                rocksdb, load_documents_s_, load_lexical_s_, load_ann_s_);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "RocksDB %.2f s, ", rocksdb);
   open_seconds_ = total;
-  open_phases_ = buf;
+  open_phases_ = buf + open_phases_;
   index_log().debug("store {}: opened in {:.2f} s ({})", options_.dir.string(), total, open_phases_);
 }
 

@@ -283,9 +283,8 @@ class StoreImpl final : public Store {
   mutable uint64_t rebuilds_ = 0;        // guarded by rebuild_mu_
   mutable std::string last_rebuild_;     // guarded by rebuild_mu_
   mutable double last_rebuild_ms_ = 0;   // guarded by rebuild_mu_
-  // Seconds of load()'s phases, and the open's totals (written once, by the
-  // open).
-  double load_documents_s_ = 0, load_lexical_s_ = 0, load_ann_s_ = 0;
+  // How long the open took, and its phases (load() writes the phases,
+  // set_open_times() adds RocksDB's and the total; written once).
   double open_seconds_ = 0;
   std::string open_phases_;
 };
