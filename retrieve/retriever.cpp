@@ -297,8 +297,19 @@ Result<std::vector<Hit>> Retriever::materialise(const CandidateSet& set, const S
   };
   std::vector<Kept> kept;
   const size_t k = static_cast<size_t>(request.k);
+  auto near = [&](const std::vector<float>& a, const std::vector<float>& b) {
+    return !a.empty() && a.size() == b.size() && dot(a, b) >= options_.dedup_similarity;
+  };
   for (const Candidate& c : set.items) {
     if (hits.size() >= k) break;
+    // The vector test first: vectors are in memory, while a chunk's text may
+    // be a disk read, and where near-duplicates abound most candidates end
+    // here.
+    std::vector<float> vec;
+    if (request.dedup && set.vector_searched) {
+      RAGD_ASSIGN_OR_RETURN(vec, store_.chunk_vector(c.label));
+      if (std::any_of(kept.begin(), kept.end(), [&](const Kept& o) { return near(vec, o.vec); })) continue;
+    }
     std::shared_ptr<const CachedChunk> cc = cache_ ? cache_->get(c.label) : nullptr;
     if (!cc) {
       // A read error fails the search: a hit must not vanish silently.
@@ -312,21 +323,11 @@ Result<std::vector<Hit>> Retriever::materialise(const CandidateSet& set, const S
     }
     const StoredChunk* sc = &cc->stored;
     if (request.dedup) {
-      Kept mine{cc, {}};
-      if (set.vector_searched) {
-        RAGD_ASSIGN_OR_RETURN(mine.vec, store_.chunk_vector(c.label));
-      }
-      bool dup = false;
-      for (const Kept& o : kept) {
-        if (jaccard_sorted(mine.chunk->shingles, o.chunk->shingles) >= options_.dedup_jaccard ||
-            (!mine.vec.empty() && mine.vec.size() == o.vec.size() &&
-             dot(mine.vec, o.vec) >= options_.dedup_similarity)) {
-          dup = true;
-          break;
-        }
-      }
-      if (dup) continue;
-      kept.push_back(std::move(mine));
+      if (std::any_of(kept.begin(), kept.end(), [&](const Kept& o) {
+            return jaccard_sorted(cc->shingles, o.chunk->shingles) >= options_.dedup_jaccard;
+          }))
+        continue;
+      kept.push_back({cc, std::move(vec)});
     }
     Hit h;
     h.doc_id = sc->doc->id;
