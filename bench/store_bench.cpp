@@ -9,6 +9,9 @@
 //   RAGD_BENCH_BATCH=N   documents per synced upsert_batch (default 32)
 //   RAGD_BENCH_REOPENS=N reopen runs (default 3; the median is printed)
 //   RAGD_BENCH_OPEN_ONLY=1 with REUSE: only time the open (for profiling)
+//   RAGD_BENCH_SLOWEST=N print the N slowest hybrid queries (thread CPU time
+//                        of retrieve(), the wall time of a second gather()
+//                        and the thread CPU time of lexical k=100)
 //   RAGD_GLOVE=FILE      GloVe-SIF binary (default: the build's default path);
 //                        without it, 100-d feature hashing stands in.
 //
@@ -337,6 +340,20 @@ int main(int argc, char** argv) {
     lex.push_back(std::chrono::duration<double, std::milli>(tm - ts).count());
     vec.push_back(std::chrono::duration<double, std::milli>(te - tm).count());
     hyb.push_back(std::chrono::duration<double, std::milli>(th - te).count());
+  }
+  if (const size_t slowest = std::min(env_size("RAGD_BENCH_SLOWEST", 0), queries.size())) {
+    std::vector<size_t> order(queries.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(slowest), order.end(),
+                      [&](size_t a, size_t b) { return hyb_cpu[a] > hyb_cpu[b]; });
+    for (size_t r = 0; r < slowest; ++r) {
+      const size_t i = order[r];
+      std::string terms;
+      for (const auto& t : ragd::analyze(queries[i])) terms += t + " ";
+      std::printf("slow query %zu: retrieve() %.2f ms (CPU), gather() again %.2f ms (wall), lexical k=100 %.2f ms (CPU): "
+                  "[%s]\n",
+                  r + 1, hyb_cpu[i], gat[i], lex_cpu[i], terms.c_str());
+    }
   }
   std::printf("hybrid: gather alone p50 %.2f ms p99 %.2f ms; thread CPU time of retrieve() p50 %.2f ms p99 %.2f ms\n",
               percentile(gat, 0.5), percentile(gat, 0.99), percentile(hyb_cpu, 0.5), percentile(hyb_cpu, 0.99));

@@ -97,6 +97,50 @@ void LexicalIndex::append(TermList& list, uint32_t label, uint32_t tf, uint32_t 
   p.push_back({label, tf});
 }
 
+void LexicalIndex::Block::note(uint32_t tf_in, uint32_t length_in) {
+  if (tf_in == 0) return;
+  const auto t = static_cast<uint16_t>(std::min<uint32_t>(tf_in, UINT16_MAX));
+  const auto l = static_cast<uint16_t>(std::clamp<uint32_t>(length_in, 1, UINT16_MAX));
+  // Dominated by a kept pair: nothing changes. Pairs ascend in both tf and
+  // length, so the first pair with a tf as large is the shortest of those.
+  size_t n = 0;
+  while (n < kPairs && tf[n] != 0 && tf[n] < t) ++n;
+  if (n < kPairs && tf[n] != 0 && length[n] <= l) return;
+  while (n < kPairs && tf[n] != 0) ++n;
+  // Drop the pairs the new one dominates, and insert it in tf order (with
+  // no pair dominating another, ascending tf means ascending length).
+  std::array<uint16_t, kPairs + 1> nt{}, nl{};
+  size_t m = 0;
+  bool placed = false;
+  for (size_t i = 0; i < n; ++i) {
+    if (tf[i] <= t && length[i] >= l) continue;
+    if (!placed && tf[i] > t) {
+      nt[m] = t, nl[m] = l, ++m;
+      placed = true;
+    }
+    nt[m] = tf[i], nl[m] = length[i], ++m;
+  }
+  if (!placed) nt[m] = t, nl[m] = l, ++m;
+  if (m > kPairs) {
+    // Merge the neighbours closest together (relative gaps in tf and length)
+    // into the pair that covers both.
+    size_t best = 0;
+    double best_gap = 1e300;
+    for (size_t i = 0; i + 1 < m; ++i) {
+      const double gap = static_cast<double>(nt[i + 1] - nt[i]) / nt[i + 1] +
+                         static_cast<double>(nl[i + 1] - nl[i]) / nl[i + 1];
+      if (gap < best_gap) best_gap = gap, best = i;
+    }
+    nt[best] = nt[best + 1];  // the larger tf with the shorter length
+    for (size_t i = best + 1; i + 1 < m; ++i) nt[i] = nt[i + 1], nl[i] = nl[i + 1];
+    --m;
+  }
+  for (size_t i = 0; i < kPairs; ++i) {
+    tf[i] = i < m ? nt[i] : 0;
+    length[i] = i < m ? nl[i] : 0;
+  }
+}
+
 void LexicalIndex::rebuild_blocks(TermList& list) const {
   const auto& p = list.postings;
   list.blocks.clear();
@@ -105,10 +149,24 @@ void LexicalIndex::rebuild_blocks(TermList& list) const {
     const size_t end = std::min(p.size(), at + kBlock);
     // Dead postings are never scored, so they do not count towards the
     // bound (a block of only dead postings bounds nothing).
+    // The shortest chunk per small tf first, then only the candidates for
+    // the frontier go through note(), largest tf first: a block of 128
+    // postings has a handful of them.
     Block blk{p[end - 1].label};
+    constexpr uint32_t kSmallTf = 32;
+    std::array<uint32_t, kSmallTf> shortest;
+    shortest.fill(UINT32_MAX);
     for (size_t i = at; i < end; ++i) {
       const uint32_t len = p[i].label < length_.size() ? length_[p[i].label] : 0;
-      if (len != 0) blk.note(p[i].tf, len);
+      if (len == 0) continue;
+      if (p[i].tf < kSmallTf) shortest[p[i].tf] = std::min(shortest[p[i].tf], len);
+      else blk.note(p[i].tf, len);
+    }
+    uint32_t shorter_above = UINT32_MAX;  // shortest chunk with a larger tf
+    for (uint32_t tf = kSmallTf; tf-- > 1;) {
+      if (shortest[tf] >= shorter_above) continue;  // dominated
+      blk.note(tf, shortest[tf]);
+      shorter_above = shortest[tf];
     }
     list.blocks.push_back(blk);
   }
@@ -152,11 +210,39 @@ void LexicalIndex::remove(uint32_t label, std::span<const TermFreq> terms) {
   }
 }
 
+const LexicalIndex::Posting* LexicalIndex::first_at(const TermList& list, uint32_t label) {
+  const auto& blocks = list.blocks;
+  auto blk = std::lower_bound(blocks.begin(), blocks.end(), label,
+                              [](const Block& b, uint32_t l) { return b.last < l; });
+  const Posting* end = list.postings.data() + list.postings.size();
+  if (blk == blocks.end()) return end;
+  const Posting* lo = list.postings.data() + static_cast<size_t>(blk - blocks.begin()) * kBlock;
+  const Posting* hi = std::min(end, lo + kBlock);
+  return std::lower_bound(lo, hi, label, [](const Posting& p, uint32_t l) { return p.label < l; });
+}
+
+LexicalIndex::Split LexicalIndex::split_point(std::span<const std::string> terms) const {
+  Split split;
+  size_t longest = 0;
+  for (const auto& t : terms) {
+    auto it = ids_.find(std::string_view(t));
+    if (it == ids_.end()) continue;
+    const auto& postings = lists_[it->second].postings;
+    split.postings += postings.size();
+    if (postings.size() > longest) {
+      longest = postings.size();
+      split.label = postings[postings.size() / 2].label;
+    }
+  }
+  return split;
+}
+
 std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms, size_t k,
                                              Bm25Params params,
-                                             const std::function<bool(uint32_t)>& accept) const {
+                                             const std::function<bool(uint32_t)>& accept,
+                                             LabelRange range) const {
   std::vector<LexicalHit> hits;
-  if (k == 0 || live_ == 0) return hits;
+  if (k == 0 || live_ == 0 || range.begin >= range.end) return hits;
 
   struct Term {
     const Posting* begin;
@@ -166,6 +252,7 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
     size_t n_blocks;
     float weight;      // idf * (k1 + 1)
     float bound;       // upper bound of this term's contribution to any chunk
+    uint32_t max_tf;   // the list's
     size_t order;      // position among the query's terms: the summation order
     size_t block = 0;  // block of the last shallow move (see block_bound)
     float block_ub = -1;  // bound of `block`, or -1 before it is computed
@@ -203,8 +290,10 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
     const float weight = idf * (k1 + 1.0f);
     const float bound = bound_of(weight, list.max_tf, list.min_length);
     const Posting* p = list.postings.data();
-    cur.push_back({p, p, p + list.postings.size(), list.blocks.data(), list.blocks.size(), weight, bound,
-                   cur.size()});
+    const Posting* from = range.begin == 0 ? p : first_at(list, range.begin);
+    const Posting* to = range.end == UINT32_MAX ? p + list.postings.size() : first_at(list, range.end);
+    if (from == to) continue;  // nothing in the range
+    cur.push_back({p, from, to, list.blocks.data(), list.blocks.size(), weight, bound, list.max_tf, cur.size()});
   }
   if (cur.empty()) return hits;
   std::sort(cur.begin(), cur.end(), [](const Term& x, const Term& y) { return x.bound < y.bound; });
@@ -219,6 +308,7 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
   // first block that ends at or after doc (0 and no limit past the list's
   // end). Moves only forward; doc never decreases.
   auto block_bound = [&](Term& t, uint32_t doc, uint32_t* last) {
+    if (t.it == t.end) return 0.0f;  // no posting left in the range
     size_t j = std::max(t.block, static_cast<size_t>(t.it - t.begin) / kBlock);
     while (j < t.n_blocks && t.blocks[j].last < doc) ++j;
     if (j == t.n_blocks) {
@@ -228,8 +318,12 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
     if (j != t.block || t.block_ub < 0) {
       t.block = j;
       const Block& blk = t.blocks[j];
-      t.block_ub = std::max({bound_of(t.weight, 1, blk.min_length1), bound_of(t.weight, 2, blk.min_length2),
-                             bound_of(t.weight, blk.max_tf, blk.min_length)});
+      float ub = 0;
+      for (size_t c = 0; c < kPairs && blk.tf[c] != 0; ++c) {
+        const uint32_t tf = blk.tf[c] == UINT16_MAX ? std::max<uint32_t>(t.max_tf, UINT16_MAX) : blk.tf[c];
+        ub = std::max(ub, bound_of(t.weight, tf, blk.length[c]));
+      }
+      t.block_ub = ub;
     }
     *last = std::min(*last, t.blocks[j].last);
     return t.block_ub;
@@ -237,6 +331,15 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
   // Moves t to its first posting with a label >= target, block by block.
   auto advance = [](Term& t, uint32_t target) {
     if (t.it == t.end || t.it->label >= target) return;
+    // In a dense list the target is mostly a few postings on: a short scan
+    // costs less than a binary search's mispredicted branches.
+    const Posting* near_end = std::min(t.end, t.it + 8);
+    for (const Posting* p = t.it + 1; p < near_end; ++p) {
+      if (p->label >= target) {
+        t.it = p;
+        return;
+      }
+    }
     size_t j = static_cast<size_t>(t.it - t.begin) / kBlock;
     while (j < t.n_blocks && t.blocks[j].last < target) ++j;
     if (j == t.n_blocks) {
@@ -245,6 +348,10 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
     }
     const Posting* lo = std::max(t.it, t.begin + j * kBlock);
     const Posting* hi = std::min(t.end, t.begin + (j + 1) * kBlock);
+    if (lo >= hi) {  // that block starts past the range's end
+      t.it = t.end;
+      return;
+    }
     t.it = std::lower_bound(lo, hi, target, [](const Posting& p, uint32_t l) { return p.label < l; });
   };
 

@@ -13,12 +13,14 @@
 // score contribution, and the terms whose bounds together cannot lift a
 // chunk into the current top k are only probed for chunks that the other
 // terms already make competitive. Each list is also cut into blocks of
-// kBlock postings that carry the shortest chunk per tf class (1, 2, >= 3,
-// with the largest tf), from which the query's BM25 parameters give a bound for the block;
+// kBlock postings that carry the shortest chunk per tf class (see Block),
+// from which the query's BM25 parameters give a bound for the block;
 // where the blocks under the current chunk of every term together cannot
 // reach the top k, the whole stretch up to the nearest block end is skipped
 // without reading its postings. A chunk's score is summed in the query's
-// term order, so it does not depend on how the traversal reached it.
+// term order, so it does not depend on how the traversal reached it. A
+// search can cover a range of labels, so that a long one can run in parts
+// on several threads (the store splits it in two when a core is spare).
 //
 // Thread safety: none inside, apart from search() using thread-local scratch.
 // The store calls the mutators with its lock held exclusively and search()
@@ -26,6 +28,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -57,6 +60,12 @@ struct LexicalHit {
   float score = 0;
 };
 
+// Labels [begin, end): the part of the index a search covers.
+struct LabelRange {
+  uint32_t begin = 0;
+  uint32_t end = UINT32_MAX;
+};
+
 class LexicalIndex {
  public:
   // Adds a chunk. Labels must increase from one add() to the next (the store
@@ -71,9 +80,20 @@ class LexicalIndex {
 
   // The best k chunks for these query terms that `accept` lets through,
   // best first (ties: lower label first). `accept` is asked only about
-  // chunks that would enter the current top k.
+  // chunks that would enter the current top k. With a range, only chunks
+  // whose labels lie in it count; the scores stay those of the whole index,
+  // so the best k of each part of a split together hold the best k overall.
   std::vector<LexicalHit> search(std::span<const std::string> terms, size_t k, Bm25Params params,
-                                 const std::function<bool(uint32_t)>& accept) const;
+                                 const std::function<bool(uint32_t)>& accept, LabelRange range = {}) const;
+
+  // How many postings a search for these terms may visit, and the label that
+  // cuts the longest of their lists in half: where to split a search that is
+  // worth running in two parts.
+  struct Split {
+    size_t postings = 0;
+    uint32_t label = 0;
+  };
+  Split split_point(std::span<const std::string> terms) const;
 
   // Snapshot: writes the whole index to `file` (temp + rename, fsynced,
   // checksummed), tagged with the store's next label at that moment.
@@ -95,25 +115,23 @@ class LexicalIndex {
   };
   // Postings [i * kBlock, (i + 1) * kBlock) of a list form block i.
   static constexpr size_t kBlock = 128;
-  // Most postings have tf 1 or 2, so the shortest chunk is kept per tf
-  // class: a posting's score is at most that of (its class's tf, the class's
-  // shortest chunk), which is tighter than (largest tf, shortest chunk).
+  // A posting's score rises with its tf and falls with its chunk's length,
+  // whatever the BM25 parameters, so a block keeps the pairs (tf, length)
+  // of its postings that no other posting beats on both (the Pareto
+  // frontier, Lucene's "impacts"): the best score in the block is the best of
+  // those pairs'. In a list where nearly every chunk holds the term, the
+  // top k are only a little above the rest, and one (largest tf, shortest
+  // chunk) pair per block bounds too loosely to skip anything. At most
+  // kPairs are kept: beyond that two neighbours merge into (the larger tf,
+  // the shorter length), still a bound, just a looser one. Both are kept as
+  // 16 bits: a length rounds down, and a tf of 65535 stands for "up to the
+  // list's max_tf", so a bound stays a bound.
+  static constexpr size_t kPairs = 6;
   struct Block {
-    uint32_t last;                   // label of the block's last posting
-    uint32_t max_tf = 0;             // largest tf of a posting with tf >= 3 (0: none)
-    uint32_t min_length = UINT32_MAX;  // shortest chunk with tf >= 3
-    uint32_t min_length1 = UINT32_MAX;  // shortest chunk with tf 1
-    uint32_t min_length2 = UINT32_MAX;  // shortest chunk with tf 2
-    void note(uint32_t tf, uint32_t length) {
-      if (tf == 1) {
-        min_length1 = std::min(min_length1, length);
-      } else if (tf == 2) {
-        min_length2 = std::min(min_length2, length);
-      } else if (tf > 2) {
-        max_tf = std::max(max_tf, tf);
-        min_length = std::min(min_length, length);
-      }
-    }
+    uint32_t last;                          // label of the block's last posting
+    std::array<uint16_t, kPairs> tf{};      // ascending; 0 ends the list
+    std::array<uint16_t, kPairs> length{};  // ascending, with tf
+    void note(uint32_t tf, uint32_t length);
   };
   struct TermList {
     std::vector<Posting> postings;  // sorted by label; may hold dead labels
@@ -127,6 +145,8 @@ class LexicalIndex {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
   };
 
+  // The first posting of `list` with a label >= `label` (its end if none).
+  static const Posting* first_at(const TermList& list, uint32_t label);
   TermList& list_for(std::string_view term);
   void append(TermList& list, uint32_t label, uint32_t tf, uint32_t length);
   void set_length(uint32_t label, uint32_t length);

@@ -48,6 +48,13 @@ struct StoreOptions {
   // Threads that insert into the HNSW graph for large batches and rebuilds.
   // Default: 2.
   int index_threads = 2;
+  // A lexical search whose terms hold this many postings or more runs as two
+  // halves of the label space side by side, when a core is spare (the
+  // process lends out at most hardware_concurrency - 1 such helper threads
+  // at once, so under a full request load searches run whole). 2^18 postings
+  // are about 2 ms of work, far above the cost of starting a thread.
+  // 0 = never. Default: 262144.
+  size_t lexical_split_postings = size_t{1} << 18;
   // Writes a fresh ANN snapshot after this many index operations (adds and
   // removals) since the last one, bounding the replay work at open.
   // 0 = only on snapshot() and close. Default: 200000.
@@ -173,6 +180,9 @@ struct StoreStats {
   // Reads since open that met corruption or an I/O error (each one was
   // returned to its caller and logged).
   uint64_t read_errors = 0;
+  // Lexical searches since open that ran as two halves side by side
+  // (StoreOptions::lexical_split_postings).
+  uint64_t lexical_split_searches = 0;
   // Rebuilds of a derived index from RocksDB since open: the ANN or the
   // inverted index at open (snapshot missing, damaged, stale or not
   // matching) or later (an ANN holding too many deleted vectors). Each is
@@ -266,7 +276,8 @@ class Store {
   virtual Result<std::vector<float>> chunk_vector(uint64_t label) const = 0;
 
   // BM25 over the analysed query terms (see index/analyzer.h), best first.
-  // Served from memory: it cannot meet a read error.
+  // Served from memory: it cannot meet a read error. A long search may run
+  // in two halves on two threads, so `allow` may be called from both at once.
   virtual std::vector<ScoredChunk> search_lexical(std::span<const std::string> terms, size_t k,
                                                   const DocPredicate& allow) const = 0;
   // Cosine similarity to an L2-normalised query vector, best first. A failed

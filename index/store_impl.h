@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -88,6 +89,10 @@ class StoreImpl final : public Store {
                                           const DocPredicate& allow) const override;
   Result<std::vector<ScoredChunk>> search_vector(std::span<const float> query, size_t k,
                                                  const DocPredicate& allow) const override;
+  // A long lexical search run as two halves side by side, or nullopt when
+  // it is short or no core is spare (the caller then runs it whole).
+  std::optional<std::vector<LexicalHit>> search_lexical_split(std::span<const std::string> terms, size_t k,
+                                                              Bm25Params params, const DocPredicate& allow) const;
   void for_each_document(const std::function<void(const std::string&)>& fn) const override;
   void for_each_document_info(const std::function<void(const DocInfo&)>& fn) const override;
   Status reindex_begin(const std::string& fingerprint, int dim) override;
@@ -277,6 +282,7 @@ class StoreImpl final : public Store {
   int reindex_dim_ = 0;
   std::string reindex_discarded_;  // interrupted reindex dropped at open
   mutable std::atomic<uint64_t> read_errors_{0};
+  mutable std::atomic<uint64_t> lexical_split_searches_{0};
   std::atomic<bool> no_space_{false};  // written with write_mu_ held
   // Index rebuilds (StoreStats::index_rebuilds), counted by log_rebuild().
   mutable std::mutex rebuild_mu_;

@@ -5,8 +5,12 @@
 #include <rocksdb/snapshot.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <exception>
+#include <system_error>
+#include <thread>
 #include <unordered_map>
 
 #include "index/codec.h"
@@ -38,6 +42,21 @@ class AllowCache {
   const DocInfo* last_doc_ = nullptr;
   bool last_answer_ = false;
 };
+
+// The cores beyond the caller's that split searches may use at once, over
+// all stores of the process. Under a full request load none is spare, and
+// searches run whole on their own thread.
+std::atomic<int> spare_cores{static_cast<int>(std::max(2u, std::thread::hardware_concurrency())) - 1};
+
+bool claim_spare_core() {
+  int n = spare_cores.load(std::memory_order_relaxed);
+  while (n > 0) {
+    if (spare_cores.compare_exchange_weak(n, n - 1, std::memory_order_acquire)) return true;
+  }
+  return false;
+}
+
+void release_spare_core() { spare_cores.fetch_add(1, std::memory_order_release); }
 
 }  // namespace
 
@@ -173,12 +192,16 @@ Result<std::vector<float>> StoreImpl::chunk_vector(uint64_t label) const {
 std::vector<ScoredChunk> StoreImpl::search_lexical(std::span<const std::string> terms, size_t k,
                                                    const DocPredicate& allow) const {
   std::shared_lock lock(mu_);
-  AllowCache cache(allow);
-  auto accept = [&](uint32_t label) { return live(label) && cache(slots_[label].get()); };
-  auto hits = lexical_.search(terms, k, Bm25Params{options_.bm25_k1, options_.bm25_b}, accept);
+  const Bm25Params params{options_.bm25_k1, options_.bm25_b};
+  std::optional<std::vector<LexicalHit>> hits = search_lexical_split(terms, k, params, allow);
+  if (!hits) {
+    AllowCache cache(allow);
+    auto accept = [&](uint32_t label) { return live(label) && cache(slots_[label].get()); };
+    hits = lexical_.search(terms, k, params, accept);
+  }
   std::vector<ScoredChunk> out;
-  out.reserve(hits.size());
-  for (const auto& h : hits) out.push_back({h.label, h.score});
+  out.reserve(hits->size());
+  for (const auto& h : *hits) out.push_back({h.label, h.score});
   return out;
 }
 
@@ -202,29 +225,89 @@ Result<std::vector<ScoredChunk>> StoreImpl::search_vector(std::span<const float>
   // beam below (x4 a round) and ends in an exact scan.
   size_t fetch = allow ? k + k / 4 + 32 : k + 16;
   constexpr size_t kMaxFetch = 4096;
-  bool complete = false;
   for (;;) {
     auto hits = ann_->search(q, fetch, std::max<size_t>(fetch, static_cast<size_t>(options_.hnsw_ef_search)));
     if (!hits.is_ok()) return read_failure(hits.status().with_context("vector search"));
     out.clear();
+    size_t rejected = 0;
     for (const auto& h : *hits) {
-      if (!live(h.label) || !cache(slots_[h.label].get())) continue;
+      if (!live(h.label) || !cache(slots_[h.label].get())) {
+        ++rejected;
+        continue;
+      }
       out.push_back({h.label, h.score});
       if (out.size() == k) break;
     }
     if (out.size() >= k) return out;
-    if (hits->size() < fetch && fetch >= live_vectors) {
-      complete = true;  // the index had nothing more to give
+    if (hits->size() < fetch) {
+      // The walk reached every point it could: a wider beam finds nothing
+      // more. Either it saw every vector (so `out` holds every allowed chunk
+      // with its exact cosine), or the graph's reach from its entry point is
+      // short (a knot of near-duplicates that links only to itself). Then
+      // nothing was filtered out, and a full exact scan (seconds at 1M
+      // chunks) would only fill in what an approximate search may miss
+      // anyway: the search returns what the graph gives.
+      if (hits->size() >= live_vectors || rejected == 0) return out;
       break;
     }
     if (fetch >= kMaxFetch || fetch >= live_vectors) break;
     fetch = std::min(fetch * 4, kMaxFetch);
   }
-  // The index gave every vector it holds, so `out` already holds every
-  // allowed chunk with its exact cosine.
-  if (complete) return out;
   // Selective filter: score the allowed chunks exactly.
   return exact_vector_search(q, k, allow);
+}
+
+// REQUIRES: mu_ held shared (the helper thread reads under the caller's lock,
+// which is held until it has joined).
+std::optional<std::vector<LexicalHit>> StoreImpl::search_lexical_split(std::span<const std::string> terms, size_t k,
+                                                                       Bm25Params params,
+                                                                       const DocPredicate& allow) const {
+  const LexicalIndex::Split split = lexical_.split_point(terms);
+  if (options_.lexical_split_postings == 0 || split.postings < options_.lexical_split_postings ||
+      split.label == 0 || k == 0 || !claim_spare_core())
+    return std::nullopt;
+  std::vector<LexicalHit> upper;
+  std::exception_ptr upper_error;
+  auto search_upper = [&] {
+    try {
+      AllowCache cache(allow);
+      auto accept = [&](uint32_t label) { return live(label) && cache(slots_[label].get()); };
+      upper = lexical_.search(terms, k, params, accept, {split.label, UINT32_MAX});
+    } catch (...) {
+      upper_error = std::current_exception();
+    }
+  };
+  std::thread helper;
+  try {
+    helper = std::thread(search_upper);
+  } catch (const std::system_error&) {
+    release_spare_core();  // no thread to be had: the caller searches whole
+    return std::nullopt;
+  }
+  std::vector<LexicalHit> lower;
+  std::exception_ptr lower_error;
+  try {
+    AllowCache cache(allow);
+    auto accept = [&](uint32_t label) { return live(label) && cache(slots_[label].get()); };
+    lower = lexical_.search(terms, k, params, accept, {0, split.label});
+  } catch (...) {
+    lower_error = std::current_exception();
+  }
+  helper.join();
+  release_spare_core();
+  lexical_split_searches_.fetch_add(1, std::memory_order_relaxed);
+  if (lower_error) std::rethrow_exception(lower_error);
+  if (upper_error) std::rethrow_exception(upper_error);
+  // Both halves are best first, ties by label, and every label of `lower`
+  // is below every label of `upper`: a merge keeps that order.
+  std::vector<LexicalHit> merged;
+  merged.reserve(std::min(k, lower.size() + upper.size()));
+  std::merge(lower.begin(), lower.end(), upper.begin(), upper.end(), std::back_inserter(merged),
+             [](const LexicalHit& x, const LexicalHit& y) {
+               return x.score != y.score ? x.score > y.score : x.label < y.label;
+             });
+  if (merged.size() > k) merged.resize(k);
+  return merged;
 }
 
 // REQUIRES: mu_ held shared.
@@ -320,6 +403,7 @@ StoreStats StoreImpl::stats() const {
   }
   s.reindex_discarded = reindex_discarded_;
   s.read_errors = read_errors_.load(std::memory_order_relaxed);
+  s.lexical_split_searches = lexical_split_searches_.load(std::memory_order_relaxed);
   s.disk_full = no_space_.load();
   std::lock_guard rebuild_lock(rebuild_mu_);
   s.index_rebuilds = rebuilds_;

@@ -252,9 +252,15 @@ TEST(LexicalIndexTest, BlockMaxSearchEqualsExhaustiveBm25Exactly) {
   std::vector<Chunk> chunks;
   auto make = [&] {
     std::map<std::string, uint32_t> counts;
-    const uint32_t len = rng() % 10 == 0 ? 1 + rng() % 4 : 5 + rng() % 300;
+    uint32_t len = rng() % 10 == 0 ? 1 + rng() % 4 : 5 + rng() % 300;
     for (uint32_t i = 0; i < len; ++i) ++counts[term(zipf(rng))];
     if (rng() % 20 == 0) counts[term(static_cast<int>(rng() % 50))] += 1 + rng() % 30;  // a term repeated
+    // A term in nearly every chunk, its tf spread wide: the blocks' (tf,
+    // length) frontiers fill up and merge.
+    counts["dense"] += 1 + rng() % (rng() % 8 == 0 ? 60 : 6);
+    // Beyond 16 bits, where the blocks round: a tf and a length.
+    if (rng() % 3000 == 0) counts[term(2)] += 70000;
+    if (rng() % 3000 == 0) len += 70000;
     Chunk c;
     for (const auto& [t, tf] : counts) c.terms.push_back({t, tf});
     c.length = len;
@@ -276,6 +282,7 @@ TEST(LexicalIndexTest, BlockMaxSearchEqualsExhaustiveBm25Exactly) {
       for (int i = 0; i < len; ++i) query.push_back(term(rng() % 4 == 0 ? static_cast<int>(rng() % vocab) : zipf(rng)));
       if (qi % 9 == 0) query.push_back("never-seen");
       if (qi % 4 == 0) query.push_back(query.front());
+      if (qi % 3 == 0) query.push_back("dense");
       for (size_t k : {1u, 10u, 100u}) {
         for (const auto* f : {static_cast<const std::function<bool(uint32_t)>*>(nullptr), &most, &rare}) {
           const std::function<bool(uint32_t)> a = f ? *f : nullptr;
@@ -286,6 +293,23 @@ TEST(LexicalIndexTest, BlockMaxSearchEqualsExhaustiveBm25Exactly) {
             ASSERT_EQ(got[i].label, want[i].label) << stage << " query " << qi << " k " << k << " rank " << i;
             ASSERT_EQ(got[i].score, want[i].score) << stage << " query " << qi << " k " << k << " rank " << i;
             ++compared;
+          }
+          // Split at a random label (as the store does with a spare core):
+          // the best k of each part, merged, are the best k overall.
+          const auto cut = static_cast<uint32_t>(rng() % (chunks.size() + 1));
+          auto parts = idx.search(query, k, Bm25Params{0.9f, 0.4f}, a, {0, cut});
+          const auto upper = idx.search(query, k, Bm25Params{0.9f, 0.4f}, a, {cut, UINT32_MAX});
+          for (const auto& h : parts) ASSERT_LT(h.label, cut) << stage;
+          for (const auto& h : upper) ASSERT_GE(h.label, cut) << stage;
+          parts.insert(parts.end(), upper.begin(), upper.end());
+          std::sort(parts.begin(), parts.end(), [](const LexicalHit& x, const LexicalHit& y) {
+            return x.score != y.score ? x.score > y.score : x.label < y.label;
+          });
+          if (parts.size() > k) parts.resize(k);
+          ASSERT_EQ(parts.size(), want.size()) << stage << " query " << qi << " k " << k << " cut " << cut;
+          for (size_t i = 0; i < parts.size(); ++i) {
+            ASSERT_EQ(parts[i].label, want[i].label) << stage << " split, query " << qi << " k " << k << " rank " << i;
+            ASSERT_EQ(parts[i].score, want[i].score) << stage << " split, query " << qi << " k " << k << " rank " << i;
           }
         }
       }

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <fstream>
+#include <random>
 #include <set>
+#include <thread>
 
 #include "index/analyzer.h"
 #include "test_util.h"
@@ -245,6 +247,69 @@ TEST(StoreTest, FiltersAndAclOnLexicalAndVectorSearch) {
   EXPECT_EQ(test::live_chunk(*store, unfiltered[0].label).chunk.doc_id, "D99");
   DocPredicate p1 = [](const DocInfo& d) { return d.metadata.count("priority") && d.metadata.at("priority") == "1"; };
   for (const auto& h : test::search_vector(*store, q, 20, p1)) EXPECT_EQ(test::live_chunk(*store, h.label).doc->metadata.at("priority"), "1");
+}
+
+// A long lexical search runs as two halves on two threads: the same answers
+// as one pass, with filters, deletions and concurrent callers (who compete
+// for the spare core and run whole when they lose).
+TEST(StoreTest, SplitLexicalSearchAnswersAsOnePassDoes) {
+  TempDir dir_whole("split-whole"), dir_split("split-halves");
+  StoreOptions whole_options = options_for(dir_whole.path());
+  whole_options.lexical_split_postings = 0;
+  StoreOptions split_options = options_for(dir_split.path());
+  split_options.lexical_split_postings = 1;
+  auto whole = open_store(whole_options);
+  auto split = open_store(split_options);
+  std::mt19937 rng(99);
+  const std::vector<std::string> words = {"printer", "vpn",  "disk",  "queue",  "timeout", "token",
+                                          "reset",   "cert", "proxy", "mailbox", "driver",  "login"};
+  for (int i = 0; i < 600; ++i) {
+    std::string id = "D" + std::to_string(i);
+    auto doc = make_doc(id, "ticket " + std::to_string(i));
+    if (i % 4 == 0) doc.acl = {"hr"};
+    std::vector<std::string> texts;
+    for (int c = 0; c < 3; ++c) {
+      std::string text;
+      const int len = 3 + static_cast<int>(rng() % 25);
+      for (int w = 0; w < len; ++w) text += words[rng() % (rng() % 3 == 0 ? words.size() : 4)] + " ";
+      texts.push_back(text);
+    }
+    for (auto* store : {whole.get(), split.get()}) {
+      ASSERT_TRUE(store->upsert(doc, make_chunks(id, texts), {}).is_ok());
+    }
+  }
+  for (int i = 0; i < 600; i += 7) {
+    for (auto* store : {whole.get(), split.get()}) ASSERT_TRUE(store->remove("D" + std::to_string(i)).is_ok());
+  }
+  DocPredicate no_hr = [](const DocInfo& d) { return d.acl.empty(); };
+  std::vector<std::string> queries = {"printer", "vpn disk", "queue timeout token", "reset printer vpn disk",
+                                      "cert proxy", "mailbox driver login printer"};
+  auto same = [&](const std::string& q, size_t k, const DocPredicate& allow) {
+    auto want = lexical(*whole, q, k, allow);
+    auto got = lexical(*split, q, k, allow);
+    EXPECT_FALSE(want.empty()) << q;
+    EXPECT_EQ(got.size(), want.size()) << q << " k " << k;
+    for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+      EXPECT_EQ(got[i].label, want[i].label) << q << " k " << k << " rank " << i;
+      EXPECT_EQ(got[i].score, want[i].score) << q << " k " << k << " rank " << i;
+    }
+  };
+  for (const auto& q : queries) {
+    for (size_t k : {1u, 10u, 100u, 1000u}) {
+      same(q, k, nullptr);
+      same(q, k, no_hr);
+    }
+  }
+  EXPECT_GT(split->stats().lexical_split_searches, 0u);
+  EXPECT_EQ(whole->stats().lexical_split_searches, 0u);
+  // Callers on four threads at once: each answer is still the one-pass one.
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&, t] {
+      for (int r = 0; r < 30; ++r) same(queries[(t + r) % queries.size()], 10, r % 2 ? no_hr : nullptr);
+    });
+  }
+  for (auto& c : callers) c.join();
 }
 
 TEST(StoreTest, UpsertBatchIsPerDocumentAtomicAndHandlesDuplicates) {
