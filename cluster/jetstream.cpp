@@ -173,6 +173,23 @@ class NatsJetStream final : public JetStream {
     return last;
   }
 
+  Result<int64_t> stream_created(const std::string& stream) override {
+    jsStreamInfo* si = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, &code);
+    if (s != NATS_OK) return Status::unavailable("reading stream " + stream + ": " + nats_error(s, code));
+    const int64_t created = si->Created;
+    jsStreamInfo_Destroy(si);
+    return created;
+  }
+
+  Status delete_stream(const std::string& stream) override {
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_DeleteStream(js_, stream.c_str(), nullptr, &code);
+    if (s != NATS_OK) return Status::unavailable("deleting stream " + stream + ": " + nats_error(s, code));
+    return Status::ok();
+  }
+
  private:
   natsConnection* nc_;
   jsCtx* js_;

@@ -60,6 +60,12 @@ class JetStream {
                                                         const std::string& durable, uint64_t start_seq) = 0;
   // The last sequence stored in the stream (0 when empty).
   virtual Result<uint64_t> last_sequence(const std::string& stream) = 0;
+  // When the stream was created (UTC nanoseconds): its identity. A stream
+  // deleted and created again under the same name gets a new one, and its
+  // sequences restart at 1.
+  virtual Result<int64_t> stream_created(const std::string& stream) = 0;
+  // Deletes the stream and its messages (operators' tooling; tests).
+  virtual Status delete_stream(const std::string& stream) = 0;
 };
 
 }  // namespace ragd::cluster

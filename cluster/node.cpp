@@ -35,6 +35,8 @@ spdlog::logger& log() {
 
 // The applied sequence of a shard's store, written with each document.
 constexpr const char* kAppliedKey = "cluster:applied";
+// The creation time of the stream the store applies (JetStream::stream_created).
+constexpr const char* kStreamEpochKey = "cluster:stream_epoch";
 
 std::string stream_name(const ClusterOptions& o, uint32_t s) { return o.name + "_S" + std::to_string(s); }
 std::string stream_subject(const ClusterOptions& o, uint32_t s) {
@@ -340,6 +342,41 @@ void Node::apply_loop(uint32_t shard) {
                                            "' is not a number; wipe the shard's store to replay its stream"));
           std::this_thread::sleep_for(5s);
           continue;
+        }
+        // The stream must be the one the store has applied: one deleted and
+        // created again restarts at sequence 1, below `applied`, so its
+        // messages would all be skipped as redeliveries.
+        auto created = js_->stream_created(stream_name(options_, shard));
+        if (!created.is_ok()) {
+          note(applied, created.status());
+          std::this_thread::sleep_for(500ms);
+          continue;
+        }
+        const std::string epoch = std::to_string(*created);
+        auto kept = store.get_state(kStreamEpochKey);
+        if (!kept.is_ok()) {
+          note(applied, kept.status());
+          std::this_thread::sleep_for(500ms);
+          continue;
+        }
+        if (*kept != epoch) {
+          if (!kept->empty() && applied > 0) {
+            fail_round(Status::failed_precondition(
+                "shard " + std::to_string(shard) + ": stream " + stream_name(options_, shard) +
+                " was deleted and created again since this store applied it (store: stream created at " + *kept +
+                ", applied up to " + std::to_string(applied) + "; stream now: created at " + epoch +
+                "); the store may hold documents the new stream lacks, so nothing is applied: wipe the shard's "
+                "store to replay the stream"));
+            continue;
+          }
+          // A store that has applied nothing takes the stream as it is (so
+          // does one written before the epoch was kept: nothing to compare).
+          Status put = store.put_state(kStreamEpochKey, epoch);
+          if (!put.is_ok()) {
+            note(applied, put);
+            std::this_thread::sleep_for(500ms);
+            continue;
+          }
         }
         note(applied, Status::ok());
         auto c = js_->consume(stream_name(options_, shard), stream_subject(options_, shard), durable, applied + 1);

@@ -6,6 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <sstream>
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 #include "cluster/node.h"
@@ -164,6 +168,24 @@ inline std::string text_of(int i, int version) {
 }
 
 inline constexpr int kShards = 4;
+
+// The samples of one /metrics family on a node: labels -> value.
+inline std::map<std::string, double> series(uint16_t port, const std::string& name) {
+  std::map<std::string, double> out;
+  std::istringstream in(http_get(port, "/metrics").body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(name + "{", 0) != 0 && line.rfind(name + " ", 0) != 0) continue;
+    const size_t space = line.rfind(' ');
+    out[line.substr(name.size(), space - name.size())] = std::stod(line.substr(space + 1));
+  }
+  return out;
+}
+
+inline double total(const std::map<std::string, double>& samples) {
+  double sum = 0;
+  for (const auto& [labels, v] : samples) sum += v;
+  return sum;
+}
 
 // Three NATS servers, one etcd, a tiny GloVe file; ragd nodes on demand.
 class ClusterTest : public ::testing::Test {

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <nlohmann/json.hpp>
 
+#include "cluster/jetstream.h"
 #include "cluster/message.h"
 #include "cluster/node.h"
 #include "cluster/options.h"
@@ -53,21 +54,6 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
   // replica per shard every message is applied by exactly one node, so the
   // applied sequences of the two nodes add up to the 30 messages, and once
   // the appliers have read their streams' ends the lag is 0 everywhere.
-  auto series = [](uint16_t port, const std::string& name) {
-    std::map<std::string, double> out;  // labels -> value
-    std::istringstream in(http_get(port, "/metrics").body);
-    for (std::string line; std::getline(in, line);) {
-      if (line.rfind(name + "{", 0) != 0 && line.rfind(name + " ", 0) != 0) continue;
-      const size_t space = line.rfind(' ');
-      out[line.substr(name.size(), space - name.size())] = std::stod(line.substr(space + 1));
-    }
-    return out;
-  };
-  auto total = [](const std::map<std::string, double>& m) {
-    double sum = 0;
-    for (const auto& [labels, v] : m) sum += v;
-    return sum;
-  };
   EXPECT_EQ(total(series(a.port(), "ragd_cluster_shard_applied_sequence")) +
                 total(series(b.port(), "ragd_cluster_shard_applied_sequence")),
             30.0);
@@ -170,6 +156,47 @@ std::string make_key(const fs::path& data, const std::string& name, const std::s
 HttpResult keyed(uint16_t port, const std::string& method, const std::string& target, const std::string& secret,
                  const std::string& body = {}, const std::string& content_type = "application/json") {
   return http_request(port, method, target, body, content_type, {"Authorization: Bearer " + secret});
+}
+
+// A stream deleted and created again restarts its sequences at 1. A store
+// that applied the old stream must not take the new one for a continuation
+// (every message would be skipped as a redelivery of one it holds): it
+// applies nothing and says why, until it is wiped and replays the new stream.
+TEST_F(ClusterTest, AStreamCreatedAgainIsRefusedUntilTheStoreIsWiped) {
+  ServerProcess& a = node("a", {"a"}, 1, 3000);
+  ASSERT_TRUE(a.start(30)) << a.log();
+  std::vector<int> ids;
+  for (int i = 0; i < 8; ++i) ids.push_back(i);
+  ASSERT_EQ(post_docs(a.port(), ids, 0).status, 200);
+  ASSERT_TRUE(wait_until([&] { return stored_documents(a.port()) == 8; }, 20000)) << a.log();
+  EXPECT_EQ(total(series(a.port(), "ragd_cluster_shard_apply_failures_total")), 0.0);
+
+  a.kill_hard();
+  std::vector<std::string> urls;
+  for (uint16_t p : servers_.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(p));
+  auto js = cluster::JetStream::connect(urls, "ragd-test");
+  ASSERT_TRUE(js.is_ok()) << js.status().to_string();
+  for (uint32_t s = 0; s < kShards; ++s) {
+    ASSERT_TRUE((*js)->delete_stream("t_S" + std::to_string(s)).is_ok());
+  }
+  // The node creates the streams again on start; a new write lands in one.
+  ASSERT_TRUE(a.start(30)) << a.log();
+  ASSERT_EQ(post_docs(a.port(), {100}, 0).status, 200);
+  EXPECT_TRUE(wait_until([&] { return total(series(a.port(), "ragd_cluster_shard_apply_failures_total")) >= 4; },
+                         20000))
+      << a.log();
+  EXPECT_NE(a.log().find("was deleted and created again"), std::string::npos) << a.log();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(stored_documents(a.port()), 8u) << "nothing of the new stream is applied";
+  EXPECT_EQ(stored_text(a.port(), 100), "");
+
+  // Wiped, the node replays the new streams: the new document only.
+  a.kill_hard();
+  fs::remove_all(tmp_.path / "data-a");
+  ASSERT_TRUE(a.start(30)) << a.log();
+  EXPECT_TRUE(wait_until([&] { return stored_text(a.port(), 100) == text_of(100, 0); }, 20000)) << a.log();
+  EXPECT_EQ(stored_documents(a.port()), 1u);
+  EXPECT_EQ(total(series(a.port(), "ragd_cluster_shard_apply_failures_total")), 0.0);
 }
 
 TEST_F(ClusterTest, KeyedWritesAndWritesToShardCollectionsAreRefused) {
