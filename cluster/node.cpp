@@ -301,7 +301,6 @@ void Node::apply_loop(uint32_t shard) {
       st.last_error = err.to_string();
     }
   };
-  std::unique_ptr<Ingestor> ingestor;
   std::unique_ptr<PullConsumer> consumer;
   uint64_t applied = 0;
   const std::string durable = options_.node_id + "_s" + std::to_string(shard);
@@ -320,7 +319,6 @@ void Node::apply_loop(uint32_t shard) {
     log().error("{}; retrying", err.to_string());
     note(applied, err);
     consumer.reset();
-    ingestor.reset();
     pause();
   };
   while (!stop_) {
@@ -403,42 +401,39 @@ void Node::apply_loop(uint32_t shard) {
         }
         next_stream_read = std::chrono::steady_clock::now() + 1s;
       }
-      for (const auto& m : *msgs) {
-        if (stop_) break;
-        if (m.stream_seq <= applied) {  // a redelivery of what the store already holds
-          (void)consumer->ack(m);
-          continue;
-        }
-        const StateWrite state{kAppliedKey, std::to_string(m.stream_seq)};
-        Status s;
-        auto decoded = decode_message(m.data);
-        if (!decoded.is_ok()) {
-          // Not ours to fix by retrying: skip it, but keep the position.
-          log().error("shard {}: message {} skipped: {}", shard, m.stream_seq, decoded.status().to_string());
-          s = store.put_state(state.key, state.value);
-        } else if (decoded->remove) {
-          s = store.remove(decoded->doc.id, state).status();
-        } else {
-          const Embedder* e = ctx.embedder();
-          if (e == nullptr) {
-            s = Status::failed_precondition("no encoder loaded");
-          } else {
-            if (!ingestor) ingestor = std::make_unique<Ingestor>(store, *e, ctx.options().ingest);
-            s = ingestor->add_with_state(std::move(decoded->doc), state);
+      // One batch inside the service's ingest gate: a reindex switch waits
+      // for it (and it for a switch), so its vectors come from the encoder
+      // the store is bound to.
+      Status batch = ctx.with_ingestor([&](Ingestor& ingestor) {
+        for (const auto& m : *msgs) {
+          if (stop_) break;
+          if (m.stream_seq <= applied) {  // a redelivery of what the store already holds
+            (void)consumer->ack(m);
+            continue;
           }
+          const StateWrite state{kAppliedKey, std::to_string(m.stream_seq)};
+          Status s;
+          auto decoded = decode_message(m.data);
+          if (!decoded.is_ok()) {
+            // Not ours to fix by retrying: skip it, but keep the position.
+            log().error("shard {}: message {} skipped: {}", shard, m.stream_seq, decoded.status().to_string());
+            s = store.put_state(state.key, state.value);
+          } else if (decoded->remove) {
+            s = store.remove(decoded->doc.id, state).status();
+          } else {
+            s = ingestor.add_with_state(std::move(decoded->doc), state);
+          }
+          // Not applied and not acknowledged: the caller starts again from
+          // the store's position after a pause (JetStream keeps the message).
+          if (!s.is_ok()) return s.with_context("applying message " + std::to_string(m.stream_seq));
+          applied = m.stream_seq;
+          backoff = kFirstBackoff;
+          note(applied, Status::ok());
+          (void)consumer->ack(m);
         }
-        if (!s.is_ok()) {
-          // Not applied and not acknowledged: start again from the store's
-          // position after a pause (JetStream keeps the message).
-          fail_round(s.with_context("shard " + std::to_string(shard) + ": applying message " +
-                                    std::to_string(m.stream_seq)));
-          break;
-        }
-        applied = m.stream_seq;
-        backoff = kFirstBackoff;
-        note(applied, Status::ok());
-        (void)consumer->ack(m);
-      }
+        return Status::ok();
+      });
+      if (!batch.is_ok()) fail_round(batch.with_context("shard " + std::to_string(shard)));
     } catch (const std::exception& e) {
       // An exception from a dependency (std::bad_alloc, a library's throw)
       // must not end the process: the message is not acknowledged, so it is

@@ -184,6 +184,18 @@ Result<Answer> ServiceContext::answer(const SearchRequest& request) const {
 
 Result<IngestStats> ServiceContext::ingest(std::vector<Document> docs,
                                            const std::function<void(const IngestStats&)>& progress) {
+  IngestStats stats;
+  RAGD_RETURN_IF_ERROR(with_ingestor([&](Ingestor& ingestor) {
+    if (progress) ingestor.on_progress = progress;
+    for (auto& d : docs) ingestor.add(std::move(d));
+    ingestor.flush();
+    stats = ingestor.stats();
+    return Status::ok();
+  }));
+  return stats;
+}
+
+Status ServiceContext::with_ingestor(const std::function<Status(Ingestor&)>& fn) {
   if (options_.store.read_only) return Status::failed_precondition("the store is open read-only");
   if (!encoder_) {
     return Status::failed_precondition(
@@ -209,10 +221,7 @@ Result<IngestStats> ServiceContext::ingest(std::vector<Document> docs,
                                "' finishes (the store's old encoder could not be loaded)");
   }
   Ingestor ingestor(*store_, *enc, options_.ingest);
-  if (progress) ingestor.on_progress = progress;
-  for (auto& d : docs) ingestor.add(std::move(d));
-  ingestor.flush();
-  return ingestor.stats();
+  return fn(ingestor);
 }
 
 Status ServiceContext::reindex_to(const std::filesystem::path& model) {

@@ -144,6 +144,13 @@ class ServiceContext {
   // waits for the switch to finish.
   Result<IngestStats> ingest(std::vector<Document> docs,
                              const std::function<void(const IngestStats&)>& progress = {});
+  // Runs `fn` with an Ingestor on the current encoder inside the same gate
+  // as ingest(): a reindex switch waits until `fn` returns, and `fn` waits
+  // for a switch in progress, so every vector it writes comes from the
+  // encoder the store is bound to. For writers that carry their own state
+  // with each document (the cluster's appliers). Returns fn's status;
+  // kFailedPrecondition (read-only store, no encoder) without calling it.
+  Status with_ingestor(const std::function<Status(Ingestor&)>& fn);
 
   ReindexStatus reindex_status() const;
   // Waits until the background reindex ends (done, failed or none). False
