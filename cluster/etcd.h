@@ -2,8 +2,10 @@
 // keys and values base64), over sync/'s HttpClient (libcurl). Debian 12
 // ships no C/C++ etcd client; the gateway is etcd's documented API.
 //
-// Thread safety: every method may be called from many threads (one HTTP
-// client, behind a mutex).
+// Thread safety: every method may be called from many threads. Each call
+// takes an idle HTTP client (a libcurl handle that keeps its connection) or
+// makes one, so a slow call (a range read behind a busy etcd) never holds
+// up another (a lease renewal).
 #pragma once
 
 #include <cstdint>
@@ -59,8 +61,9 @@ class Etcd {
   // POSTs `body` to `path` on the first endpoint that answers.
   Result<std::string> call(const std::string& path, const std::string& body);
   std::vector<std::string> endpoints_;
+  long timeout_seconds_;
   std::mutex mu_;
-  std::unique_ptr<sync::HttpClient> http_;  // guarded by mu_
+  std::vector<std::unique_ptr<sync::HttpClient>> idle_;  // guarded by mu_
 };
 
 }  // namespace ragd::cluster

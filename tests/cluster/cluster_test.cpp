@@ -12,6 +12,7 @@
 #include <sstream>
 #include <nlohmann/json.hpp>
 
+#include "cluster/etcd.h"
 #include "cluster/jetstream.h"
 #include "cluster/message.h"
 #include "cluster/node.h"
@@ -19,6 +20,7 @@
 #include "cluster/shard.h"
 #include "ingest/chunker.h"
 #include "tests/cluster/cluster_fixture.h"
+#include "tests/sync/loopback_server.h"
 
 namespace ragd::test {
 namespace {
@@ -306,6 +308,44 @@ TEST(ClusterUnitTest, PublishCheckUsesTheConfiguredIngestOptions) {
   copy = d;
   copy.id = std::string(kMaxDocumentIdBytes + 1, 'x');
   EXPECT_EQ(cluster::check_publishable(copy, IngestOptions{}).code(), StatusCode::kInvalidArgument);
+}
+
+// A slow etcd call (a range read) must not hold up another (a lease
+// renewal): the client used to send every call through one HTTP handle
+// behind a mutex, so the renewal waited out the read and the lease could
+// lapse. A local server plays etcd's JSON gateway.
+TEST(ClusterUnitTest, ASlowEtcdCallDoesNotHoldUpAnother) {
+  sync::testing::LoopbackServer gateway(
+      [](const sync::testing::Request& r) {
+        sync::testing::Response out;
+        if (r.path == "/v3/kv/range") {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+          out.body = R"({"header":{"revision":"7"},"kvs":[]})";
+        } else if (r.path == "/v3/lease/keepalive") {
+          out.body = R"({"result":{"ID":"5","TTL":"9"}})";
+        } else {
+          out.status = 404;
+        }
+        return out;
+      },
+      /*concurrent=*/true);
+  cluster::Etcd etcd({gateway.url()}, 5);
+  std::thread slow([&] {
+    auto range = etcd.range_prefix("ragd/t/");
+    EXPECT_TRUE(range.is_ok()) << range.status().to_string();
+    if (range.is_ok()) {
+      EXPECT_EQ(range->revision, 7);
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the read is in flight
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ttl = etcd.lease_keepalive(5);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  slow.join();
+  ASSERT_TRUE(ttl.is_ok()) << ttl.status().to_string();
+  EXPECT_EQ(*ttl, 9);
+  EXPECT_LT(ms, 800) << "the renewal waited for the range read";
+  EXPECT_EQ(gateway.requests(), 2);
 }
 
 TEST(ClusterUnitTest, ShardOfIsStableAndSpreads) {

@@ -1,7 +1,9 @@
 // A tiny HTTP/1.1 server on 127.0.0.1 for the sync tests and bench: one
 // thread, one request per connection (Connection: close), the handler
 // answers from the test's fake vendor. Good enough for libcurl; not a
-// general server.
+// general server. `concurrent` serves each connection on a thread of its
+// own (for tests of clients that must not serialise their calls); the
+// handler must then be thread-safe.
 #pragma once
 
 #include <arpa/inet.h>
@@ -53,7 +55,8 @@ inline std::string url_decode(const std::string& s) {
 class LoopbackServer {
  public:
   using Handler = std::function<Response(const Request&)>;
-  explicit LoopbackServer(Handler handler) : handler_(std::move(handler)) {
+  explicit LoopbackServer(Handler handler, bool concurrent = false)
+      : handler_(std::move(handler)), concurrent_(concurrent) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -72,6 +75,7 @@ class LoopbackServer {
   ~LoopbackServer() {
     stop_ = true;
     thread_.join();
+    for (auto& t : connections_) t.join();
     ::close(fd_);
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
@@ -92,6 +96,13 @@ class LoopbackServer {
       if (::poll(&p, 1, 50) <= 0) continue;
       int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) continue;
+      if (concurrent_) {
+        connections_.emplace_back([this, c] {
+          serve(c);
+          ::close(c);
+        });
+        continue;
+      }
       serve(c);
       ::close(c);
     }
@@ -173,6 +184,8 @@ class LoopbackServer {
   }
 
   Handler handler_;
+  bool concurrent_ = false;
+  std::vector<std::thread> connections_;  // concurrent mode; touched by the accept thread only
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
