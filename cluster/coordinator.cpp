@@ -46,10 +46,7 @@ Result<std::map<std::string, std::string>> Node::live_nodes() {
     std::lock_guard lock(live_mu_);
     if (!live_.empty() && now_ms() - live_read_ms_ < kLiveCacheMs) return live_;
   }
-  const std::string prefix = etcd_prefix(options_) + "nodes/";
-  RAGD_ASSIGN_OR_RETURN(EtcdRange r, etcd_->range_prefix(prefix));
-  std::map<std::string, std::string> out;
-  for (const auto& kv : r.kvs) out[kv.key.substr(prefix.size())] = kv.value;
+  RAGD_ASSIGN_OR_RETURN(auto out, read_live_nodes(*etcd_, options_));
   std::lock_guard lock(live_mu_);
   live_ = out;
   live_read_ms_ = now_ms();

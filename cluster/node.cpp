@@ -38,7 +38,6 @@ constexpr const char* kAppliedKey = "cluster:applied";
 // The creation time of the stream the store applies (JetStream::stream_created).
 constexpr const char* kStreamEpochKey = "cluster:stream_epoch";
 
-std::string stream_name(const ClusterOptions& o, uint32_t s) { return o.name + "_S" + std::to_string(s); }
 std::string stream_subject(const ClusterOptions& o, uint32_t s) {
   return "ragd." + o.name + ".shard." + std::to_string(s);
 }
@@ -75,6 +74,27 @@ Result<ShardMap> shard_map_from_json(const std::string& text, uint32_t shards) {
   return m;
 }
 
+Result<ShardMap> read_shard_map(Etcd& etcd, const ClusterOptions& o) {
+  const std::string map_key = etcd_prefix(o) + "shardmap";
+  RAGD_ASSIGN_OR_RETURN(EtcdRange got, etcd.range_prefix(map_key));
+  for (const auto& kv : got.kvs) {
+    if (kv.key != map_key) continue;
+    RAGD_ASSIGN_OR_RETURN(ShardMap m, shard_map_from_json(kv.value, o.shards));
+    m.revision = kv.mod_revision;
+    return m;
+  }
+  return Status::not_found("cluster '" + o.name + "' has no shard map in etcd: no node has joined it yet");
+}
+
+Result<std::map<std::string, std::string>> read_live_nodes(Etcd& etcd, const ClusterOptions& o) {
+  const std::string prefix = etcd_prefix(o) + "nodes/";
+  RAGD_ASSIGN_OR_RETURN(EtcdRange r, etcd.range_prefix(prefix));
+  std::map<std::string, std::string> out;
+  for (const auto& kv : r.kvs) out[kv.key.substr(prefix.size())] = kv.value;
+  return out;
+}
+
+std::string stream_name(const ClusterOptions& o, uint32_t s) { return o.name + "_S" + std::to_string(s); }
 std::string shard_collection(uint32_t s) { return "shard-" + std::to_string(s); }
 bool is_shard_collection(std::string_view name) { return name.starts_with("shard-"); }
 std::string etcd_prefix(const ClusterOptions& o) { return "/ragd/" + o.name + "/"; }
@@ -116,11 +136,8 @@ Status Node::join() {
   RAGD_ASSIGN_OR_RETURN(std::string stored,
                         etcd_->put_if_absent(map_key, shard_map_to_json(deal_shard_map(o.nodes, o.shards,
                                                                                        o.shard_replicas))));
-  RAGD_ASSIGN_OR_RETURN(map_, shard_map_from_json(stored, o.shards));
-  RAGD_ASSIGN_OR_RETURN(EtcdRange got, etcd_->range_prefix(map_key));
-  for (const auto& kv : got.kvs) {
-    if (kv.key == map_key) map_.revision = kv.mod_revision;
-  }
+  RAGD_RETURN_IF_ERROR(shard_map_from_json(stored, o.shards).status());
+  RAGD_ASSIGN_OR_RETURN(map_, read_shard_map(*etcd_, o));
   // Liveness: this node's URL under a lease that keepalive_loop renews,
   // from now on: opening the shards' stores below may take longer than the
   // lease's TTL.

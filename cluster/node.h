@@ -41,6 +41,15 @@ ShardMap deal_shard_map(const std::vector<std::string>& nodes, uint32_t shards, 
 std::string shard_map_to_json(const ShardMap& m);
 Result<ShardMap> shard_map_from_json(const std::string& text, uint32_t shards);
 
+// Node id -> advertised URL of the nodes whose lease is alive, from etcd.
+Result<std::map<std::string, std::string>> read_live_nodes(Etcd& etcd, const ClusterOptions& o);
+// The shard map in etcd with its revision; kNotFound when no node has
+// written one yet.
+Result<ShardMap> read_shard_map(Etcd& etcd, const ClusterOptions& o);
+
+// The JetStream stream of shard `s` ("<name>_S<s>").
+std::string stream_name(const ClusterOptions& o, uint32_t s);
+
 // The collection that holds shard `s` on a node ("shard-<s>").
 std::string shard_collection(uint32_t s);
 // True for the names shard_collection() makes ("shard-" and anything): on a

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   ragd::cli::add_collections_command(app, exit_code);
   ragd::cli::add_models_command(app, exit_code);
   ragd::cli::add_retention_commands(app, exit_code);
+  ragd::cli::add_cluster_command(app, exit_code);
 #ifdef RAGD_HAVE_MODEL_COMMANDS
   ragd::cli::add_model_commands(app);
 #endif

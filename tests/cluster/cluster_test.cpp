@@ -129,11 +129,47 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
     return got && got->count(doc_id(7)) == 0;
   }, 20000));
 
+  // `ragd cluster status` from outside: both nodes live, every shard's one
+  // replica answers and, once applied, is level with its stream.
+  auto status = [&](std::string* text) {
+    return run_ragd({"cluster", "status", "--cluster", (tmp_.path / "a.toml").string(), "--json"}, text);
+  };
+  std::string view_text;
+  Json view;
+  EXPECT_TRUE(wait_until([&] {
+    if (status(&view_text) != 0) return false;
+    view = Json::parse(view_text.substr(std::min(view_text.find('{'), view_text.size())), nullptr, false);
+    if (view.is_discarded()) return false;
+    for (const auto& sh : view["shards"]) {
+      if (!sh["serving"].get<bool>()) return false;
+    }
+    return true;
+  }, 10000)) << view_text;
+  if (!view.is_discarded()) {
+    EXPECT_EQ(view["live_nodes"].size(), 2u) << view_text;
+    EXPECT_TRUE(view["searchable"].get<bool>());
+    ASSERT_EQ(view["shards"].size(), static_cast<size_t>(kShards)) << view_text;
+    uint64_t applied = 0, streams = 0;
+    for (const auto& sh : view["shards"]) {
+      ASSERT_EQ(sh["replicas"].size(), 1u) << view_text;
+      EXPECT_TRUE(sh["replicas"][0]["answered"].get<bool>()) << view_text;
+      EXPECT_EQ(sh["replicas"][0]["behind"], 0) << view_text;
+      applied += sh["replicas"][0]["applied"].get<uint64_t>();
+      streams += sh["stream_last"].get<uint64_t>();
+    }
+    EXPECT_EQ(applied, streams);
+    EXPECT_GE(streams, 31u);  // 30 documents, the one that fit of the mixed batch, a delete
+  }
+
   // With one node down, its shards have no replica: the search fails with
   // 503 rather than answering from half the shards.
   a.kill_hard();
   EXPECT_TRUE(wait_until([&] { return http_post(b.port(), "/v1/search", R"({"query":"vpn","k":5})").status == 503; },
                          10000));
+  // ... and `ragd cluster status` says so: exit 1, a's shards unanswered.
+  std::string down;
+  EXPECT_EQ(run_ragd({"cluster", "status", "--cluster", (tmp_.path / "a.toml").string()}, &down), 1) << down;
+  EXPECT_NE(down.find("NOT SEARCHABLE"), std::string::npos) << down;
 
   // Cut off from NATS, a node acknowledges no write: 503 once the publish
   // timeout has passed, naming JetStream.
