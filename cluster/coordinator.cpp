@@ -54,7 +54,7 @@ Result<std::map<std::string, std::string>> Node::live_nodes() {
 }
 
 Result<std::string> Node::search(const std::string& body, size_t k, const std::string& authorization,
-                                 const LocalSearch& local) {
+                                 const LocalSearch& local, const StreamPositions& after) {
   const auto start = std::chrono::steady_clock::now();
   RAGD_ASSIGN_OR_RETURN(auto live, live_nodes());
   const uint32_t shards = options_.shards;
@@ -72,10 +72,23 @@ Result<std::string> Node::search(const std::string& body, size_t k, const std::s
       }
       if (auto it = live.find(n); it != live.end()) urls.push_back(it->second);
     }
-    futures.push_back(std::async(std::launch::async, [this, s, held, urls, &body, &authorization, &local] {
+    const auto pos = after.find(s);
+    const uint64_t need = pos == after.end() ? 0 : pos->second;
+    futures.push_back(std::async(std::launch::async, [this, s, held, need, urls, &body, &authorization, &local] {
       ShardAnswer a;
       Status last = Status::unavailable("no live replica");
-      if (held) {
+      // Read-your-writes: this replica only once it has applied the
+      // token's position (the peers wait the same way, reading the token
+      // from `body`; one still behind answers 503 and the next is asked).
+      bool here = held;
+      if (here && need > 0) {
+        Status caught_up = wait_applied(s, need, std::chrono::milliseconds(options_.consistency_wait_ms));
+        if (!caught_up.is_ok()) {
+          here = false;
+          last = caught_up;
+        }
+      }
+      if (here) {
         auto svc = collections_.get(shard_collection(s));
         auto r = svc.is_ok() ? local(**svc) : Result<std::string>(svc.status());
         if (r.is_ok() && read_answer(*r, a)) return a;

@@ -74,6 +74,48 @@ Result<ShardMap> shard_map_from_json(const std::string& text, uint32_t shards) {
   return m;
 }
 
+std::string format_consistency_token(const StreamPositions& at) {
+  std::string out;
+  for (const auto& [shard, seq] : at) {
+    if (!out.empty()) out += ",";
+    out += std::to_string(shard) + ":" + std::to_string(seq);
+  }
+  return out;
+}
+
+Result<StreamPositions> parse_consistency_token(std::string_view token, uint32_t shards) {
+  StreamPositions out;
+  auto bad = [&](const std::string& why) {
+    return Status::invalid_argument("consistency_token '" + std::string(token.substr(0, 200)) + "': " + why);
+  };
+  auto number = [](std::string_view t, uint64_t& v) {
+    if (t.empty() || t.size() > 19) return false;
+    v = 0;
+    for (char c : t) {
+      if (c < '0' || c > '9') return false;
+      v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return true;
+  };
+  size_t start = 0;
+  while (start < token.size()) {
+    size_t comma = token.find(',', start);
+    if (comma == std::string_view::npos) comma = token.size();
+    const std::string_view part = token.substr(start, comma - start);
+    const size_t colon = part.find(':');
+    uint64_t shard = 0, seq = 0;
+    if (colon == std::string_view::npos || !number(part.substr(0, colon), shard) ||
+        !number(part.substr(colon + 1), seq)) {
+      return bad("expected <shard>:<sequence>[,...]");
+    }
+    if (shard >= shards) return bad("shard " + std::to_string(shard) + " does not exist");
+    uint64_t& pos = out[static_cast<uint32_t>(shard)];
+    pos = std::max(pos, seq);
+    start = comma + 1;
+  }
+  return out;
+}
+
 Result<ShardMap> read_shard_map(Etcd& etcd, const ClusterOptions& o) {
   const std::string map_key = etcd_prefix(o) + "shardmap";
   RAGD_ASSIGN_OR_RETURN(EtcdRange got, etcd.range_prefix(map_key));
@@ -184,6 +226,10 @@ Status Node::set_advertise(const std::string& url) {
 
 Node::~Node() {
   stop_ = true;
+  {
+    std::lock_guard lock(status_mu_);  // a waiter between its check and its wait sees stop_
+  }
+  applied_cv_.notify_all();
   for (auto& t : appliers_) t.join();
   if (keepalive_.joinable()) keepalive_.join();
 }
@@ -258,6 +304,7 @@ Status check_publishable(Document& doc, const IngestOptions& options) {
 
 IngestStats Node::write(std::vector<Document> docs) {
   IngestStats st;
+  StreamPositions at;
   for (auto& d : docs) {
     ++st.seen;
     Status ok;
@@ -283,15 +330,33 @@ IngestStats Node::write(std::vector<Document> docs) {
       break;
     }
     ++st.ingested;
+    uint64_t& pos = at[shard_of(d.id, options_.shards)];
+    pos = std::max(pos, *seq);
   }
+  st.consistency_token = format_consistency_token(at);
   return st;
 }
 
-Status Node::remove(const std::string& doc_id) {
+Result<std::string> Node::remove(const std::string& doc_id) {
   if (doc_id.empty() || doc_id.size() > kMaxDocumentIdBytes) return Status::invalid_argument("bad document id");
   Document d;
   d.id = doc_id;
-  return publish(d, true).status();
+  RAGD_ASSIGN_OR_RETURN(uint64_t seq, publish(d, true));
+  return format_consistency_token({{shard_of(doc_id, options_.shards), seq}});
+}
+
+Status Node::wait_applied(uint32_t shard, uint64_t sequence, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(status_mu_);
+  auto it = status_.find(shard);
+  if (it == status_.end()) {
+    return Status::failed_precondition("node " + options_.node_id + " does not apply shard " + std::to_string(shard));
+  }
+  if (applied_cv_.wait_for(lock, timeout, [&] { return stop_ || it->second.applied >= sequence; }) && !stop_) {
+    return Status::ok();
+  }
+  return Status::unavailable("shard " + std::to_string(shard) + " on node " + options_.node_id + " has applied up to " +
+                             std::to_string(it->second.applied) + ", not yet " + std::to_string(sequence) +
+                             " (the consistency token's position)");
 }
 
 std::vector<ShardStatus> Node::shard_status() const {
@@ -310,13 +375,16 @@ void Node::apply_loop(uint32_t shard) {
   ServiceContext& ctx = **svc;
   Store& store = ctx.store();
   auto note = [&](uint64_t applied, const Status& err) {
-    std::lock_guard lock(status_mu_);
-    ShardStatus& st = status_[shard];
-    st.applied = applied;
-    if (!err.is_ok()) {
-      ++st.failures;
-      st.last_error = err.to_string();
+    {
+      std::lock_guard lock(status_mu_);
+      ShardStatus& st = status_[shard];
+      st.applied = applied;
+      if (!err.is_ok()) {
+        ++st.failures;
+        st.last_error = err.to_string();
+      }
     }
+    applied_cv_.notify_all();
   };
   std::unique_ptr<PullConsumer> consumer;
   uint64_t applied = 0;

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -69,6 +71,15 @@ struct ShardStatus {
   uint64_t stream_last = 0;
 };
 
+// Read-your-writes. A write answers with a consistency token, the stream
+// positions it reached: "<shard>:<sequence>" joined by commas, one per shard
+// written, the highest sequence of each. A search given the token is
+// answered only by replicas that have applied at least that far.
+using StreamPositions = std::map<uint32_t, uint64_t>;
+std::string format_consistency_token(const StreamPositions& at);
+// kInvalidArgument when malformed or naming a shard >= `shards`.
+Result<StreamPositions> parse_consistency_token(std::string_view token, uint32_t shards);
+
 // The write path's check of one document before it is published, against
 // the ingest options the appliers use (limits, chunker and its max_chunks):
 // a document the applier would refuse must not be acknowledged. Normalises
@@ -93,9 +104,15 @@ class Node {
   // ingested once JetStream acknowledged it (durable on a quorum). The first
   // publish that fails stops the call: its status is in store_error
   // (kUnavailable, HTTP 503), the documents before it stay acknowledged.
+  // consistency_token names the positions of the acknowledged ones.
   IngestStats write(std::vector<Document> docs);
-  // Publishes the deletion of `doc_id`; ok once acknowledged.
-  Status remove(const std::string& doc_id);
+  // Publishes the deletion of `doc_id`; its consistency token once
+  // acknowledged.
+  Result<std::string> remove(const std::string& doc_id);
+  // Waits until this node has applied shard `shard` up to `sequence`, at
+  // most `timeout`. kUnavailable when it has not by then (naming how far it
+  // got), kFailedPrecondition when it does not apply that shard.
+  Status wait_applied(uint32_t shard, uint64_t sequence, std::chrono::milliseconds timeout);
 
   // Searches one shard's store in this process and answers /v1/search's
   // JSON body: the api/ route, with the caller's request and groups bound.
@@ -108,9 +125,12 @@ class Node {
   // POSTed to /v1/collections/shard-<s>/search on one live replica (the
   // next replica when one fails), with `authorization` passed on. The hits
   // are merged by score and the best `k` kept. kUnavailable when a shard
-  // has no replica that answers: never a partial result.
+  // has no replica that answers: never a partial result. With `after` (a
+  // parsed consistency token, also carried in `body` for the peers), a
+  // shard is answered only by a replica that has applied its position,
+  // waiting up to consistency_wait_ms on each.
   Result<std::string> search(const std::string& body, size_t k, const std::string& authorization,
-                             const LocalSearch& local);
+                             const LocalSearch& local, const StreamPositions& after = {});
 
   // Registers this node's URL (under its lease) when the cluster file left
   // `advertise` empty: `serve` calls it once it knows the port it bound.
@@ -145,6 +165,7 @@ class Node {
   std::thread keepalive_;
   std::vector<std::thread> appliers_;
   mutable std::mutex status_mu_;
+  std::condition_variable applied_cv_;      // notified when an applied sequence moves
   std::map<uint32_t, ShardStatus> status_;  // guarded by status_mu_
   std::mutex live_mu_;
   std::map<std::string, std::string> live_;  // guarded by live_mu_

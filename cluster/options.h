@@ -60,6 +60,11 @@ struct ClusterOptions {
   // How long a shard's search may take on a replica before it fails, s.
   // Default: 10.
   long search_timeout_seconds = 10;
+  // How long a search with a consistency token (read-your-writes) waits for
+  // a replica to apply the token's position of its shard before the next
+  // replica is tried (or, with none left, the search fails with 503), ms.
+  // Default: 2000.
+  int64_t consistency_wait_ms = 2000;
 };
 
 // Reads and checks the file; errors name the file and key.

@@ -31,6 +31,9 @@ struct IngestStats {
   // kIoError, kCorruption), not because of the document; else ok. The
   // HTTP layer answers with it (507 for a full disk) instead of a 400.
   Status store_error;
+  // Where the writes landed in a replicated log, for a search that must see
+  // them (the cluster's consistency token, cluster/node.h); "" otherwise.
+  std::string consistency_token;
   // Wall time per stage, seconds: normalise + hash check + chunk, embed,
   // BM25 analysis (Store::analyze_chunks), store write (durable). The write
   // of one batch overlaps the other stages of the next.

@@ -44,6 +44,8 @@ Response ingest_response(const IngestStats& st, std::vector<std::string> errors)
   for (auto& e : errors) e = bounded_message(e);
   Json body{{"ingested", st.ingested}, {"unchanged", st.unchanged}, {"failed", st.failed},
             {"chunks", st.chunks}, {"errors", errors}};
+  // A cluster's write: where it landed, for a search that must see it.
+  if (!st.consistency_token.empty()) body["consistency_token"] = st.consistency_token;
   if (st.ingested + st.unchanged == 0 && !errors.empty()) {
     Json err = error_to_json("invalid_argument", "no document was ingested: " + errors.front());
     err["error"]["errors"] = errors;
@@ -258,9 +260,9 @@ Response handle_delete_document(const Request& req, Api& api) {
     if (req.principal) {
       return error_response(Status::unimplemented("deleting with an API key is not supported in a cluster yet"));
     }
-    Status st = api.cluster->remove(id);
-    if (!st.is_ok()) return error_response(st);
-    return json_response(Json{{"deleted", id}});
+    auto token = api.cluster->remove(id);
+    if (!token.is_ok()) return error_response(token.status());
+    return json_response(Json{{"deleted", id}, {"consistency_token", *token}});
   }
   Store& store = (*svc)->store();
   if (req.principal) {

@@ -1,6 +1,8 @@
 // POST /v1/search: parse, ServiceContext::search() (hybrid retrieval, rerun
 // across a reindex switch), encode.
+#include <charconv>
 #include <chrono>
+#include <string_view>
 
 #include "api/auth_hook.h"
 #include "api/json_codec.h"
@@ -19,6 +21,29 @@ Response handle_search(const Request& req, Api& api) {
   bind_groups(req, *sr);
   auto svc = collection_service(req, api);
   if (!svc.is_ok()) return error_response(svc.status());
+  // Read-your-writes in a cluster: the token a write answered with.
+  cluster::StreamPositions after;
+  if (api.cluster != nullptr) {
+    if (auto t = body->find("consistency_token"); t != body->end() && !t->is_null()) {
+      if (!t->is_string()) return error_response(Status::invalid_argument("field 'consistency_token': a string"));
+      auto parsed = cluster::parse_consistency_token(t->get<std::string>(), api.cluster->options().shards);
+      if (!parsed.is_ok()) return error_response(parsed.status());
+      after = std::move(parsed).value();
+    }
+  }
+  if (api.cluster != nullptr && !req.collection.empty() && cluster::is_shard_collection(req.collection)) {
+    // A coordinator asks this replica for its shard: answer only once it
+    // has applied the token's position (else 503, and the next replica).
+    uint32_t shard = 0;
+    const std::string_view digits = std::string_view(req.collection).substr(6);  // after "shard-"
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), shard);
+    const bool numbered = ec == std::errc() && end == digits.data() + digits.size();
+    if (auto it = after.find(shard); numbered && it != after.end()) {
+      Status caught_up = api.cluster->wait_applied(
+          shard, it->second, std::chrono::milliseconds(api.cluster->options().consistency_wait_ms));
+      if (!caught_up.is_ok()) return error_response(caught_up);
+    }
+  }
   if (api.cluster != nullptr && req.collection.empty()) {
     // The shards held here are searched in process with the request bound
     // above; a peer's node applies the caller's key and groups itself: the
@@ -30,7 +55,7 @@ Response handle_search(const Request& req, Api& api) {
       return search_response_body(
           hits, mode, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     };
-    auto merged = api.cluster->search(req.body, sr->k, req.header("authorization"), local);
+    auto merged = api.cluster->search(req.body, sr->k, req.header("authorization"), local, after);
     if (!merged.is_ok()) return error_response(merged.status());
     Response r;
     r.body = std::move(merged).value();

@@ -9,6 +9,7 @@
 #include <thread>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <nlohmann/json.hpp>
 
@@ -160,6 +161,43 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
     EXPECT_EQ(applied, streams);
     EXPECT_GE(streams, 31u);  // 30 documents, the one that fit of the mixed batch, a delete
   }
+
+  // Read-your-writes: a write answers with a consistency token, and a
+  // search through the other node that carries it sees the write at once,
+  // every time, without polling; so does a delete. A token ahead of every
+  // stream is refused with 503 once the replicas have waited
+  // consistency_wait_ms (2 s) for it.
+  auto hit_ids = [&](const std::string& query, const std::string& tok) {
+    std::set<std::string> ids;
+    HttpResult r = http_post(b.port(), "/v1/search",
+                             Json{{"query", query}, {"k", 5}, {"mode", "lexical"}, {"consistency_token", tok}}.dump());
+    EXPECT_EQ(r.status, 200) << r.body;
+    Json j = Json::parse(r.body, nullptr, false);
+    if (!j.is_discarded() && j.contains("hits")) {
+      for (const auto& h : j["hits"]) ids.insert(h.value("doc_id", ""));
+    }
+    return ids;
+  };
+  for (int i = 60; i < 70; ++i) {
+    HttpResult put = post_docs(a.port(), {i}, 0);
+    ASSERT_EQ(put.status, 200) << put.body;
+    const std::string tok = Json::parse(put.body).value("consistency_token", "");
+    ASSERT_NE(tok.find(':'), std::string::npos) << put.body;
+    EXPECT_EQ(hit_ids(token(i, 0), tok).count(doc_id(i)), 1u) << "write " << i << " not seen with token " << tok;
+  }
+  HttpResult del = http_request(a.port(), "DELETE", "/v1/documents/" + doc_id(61));
+  ASSERT_EQ(del.status, 200) << del.body;
+  const std::string del_tok = Json::parse(del.body).value("consistency_token", "");
+  EXPECT_EQ(hit_ids(token(61, 0), del_tok).count(doc_id(61)), 0u) << "delete not seen with token " << del_tok;
+  std::string ahead;
+  for (int s = 0; s < kShards; ++s) ahead += (s ? "," : "") + std::to_string(s) + ":999999";
+  const auto t_ahead = std::chrono::steady_clock::now();
+  HttpResult behind = http_post(b.port(), "/v1/search",
+                                Json{{"query", "vpn"}, {"k", 5}, {"consistency_token", ahead}}.dump());
+  EXPECT_EQ(behind.status, 503) << behind.body;
+  EXPECT_GE(std::chrono::steady_clock::now() - t_ahead, std::chrono::milliseconds(1900));
+  EXPECT_EQ(http_post(b.port(), "/v1/search", R"({"query":"vpn","consistency_token":"0:x"})").status, 400);
+  EXPECT_EQ(http_post(b.port(), "/v1/search", R"({"query":"vpn","consistency_token":"99:1"})").status, 400);
 
   // With one node down, its shards have no replica: the search fails with
   // 503 rather than answering from half the shards.
