@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -89,13 +90,8 @@ Result<StreamPositions> parse_consistency_token(std::string_view token, uint32_t
     return Status::invalid_argument("consistency_token '" + std::string(token.substr(0, 200)) + "': " + why);
   };
   auto number = [](std::string_view t, uint64_t& v) {
-    if (t.empty() || t.size() > 19) return false;
-    v = 0;
-    for (char c : t) {
-      if (c < '0' || c > '9') return false;
-      v = v * 10 + static_cast<uint64_t>(c - '0');
-    }
-    return true;
+    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    return !t.empty() && ec == std::errc() && end == t.data() + t.size();
   };
   size_t start = 0;
   while (start < token.size()) {
@@ -175,10 +171,10 @@ Status Node::join() {
   // The shard map: the first node up writes the one dealt from the file;
   // everyone reads whatever is there (its revision names the version).
   const std::string map_key = etcd_prefix(o) + "shardmap";
-  RAGD_ASSIGN_OR_RETURN(std::string stored,
-                        etcd_->put_if_absent(map_key, shard_map_to_json(deal_shard_map(o.nodes, o.shards,
-                                                                                       o.shard_replicas))));
-  RAGD_RETURN_IF_ERROR(shard_map_from_json(stored, o.shards).status());
+  // Whichever map is stored now, read_shard_map reads and checks it with its revision.
+  RAGD_RETURN_IF_ERROR(
+      etcd_->put_if_absent(map_key, shard_map_to_json(deal_shard_map(o.nodes, o.shards, o.shard_replicas)))
+          .status());
   RAGD_ASSIGN_OR_RETURN(map_, read_shard_map(*etcd_, o));
   // Liveness: this node's URL under a lease that keepalive_loop renews,
   // from now on: opening the shards' stores below may take longer than the

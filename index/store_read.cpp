@@ -262,10 +262,9 @@ Result<std::vector<ScoredChunk>> StoreImpl::search_vector(std::span<const float>
 std::optional<std::vector<LexicalHit>> StoreImpl::search_lexical_split(std::span<const std::string> terms, size_t k,
                                                                        Bm25Params params,
                                                                        const DocPredicate& allow) const {
+  if (options_.lexical_split_postings == 0 || k == 0) return std::nullopt;
   const LexicalIndex::Split split = lexical_.split_point(terms);
-  if (options_.lexical_split_postings == 0 || split.postings < options_.lexical_split_postings ||
-      split.label == 0 || k == 0 || !claim_spare_core())
-    return std::nullopt;
+  if (split.postings < options_.lexical_split_postings || split.label == 0 || !claim_spare_core()) return std::nullopt;
   std::vector<LexicalHit> upper;
   std::exception_ptr upper_error;
   auto search_upper = [&] {
