@@ -1,20 +1,26 @@
-// The read path: one live replica per shard, in parallel, merged by score.
-// Each shard's answer is its own hybrid retrieval over its own store, so a
-// lexical score uses that shard's BM25 statistics (cluster/README.md, "Not
-// built yet": global statistics).
+// The read path: one search over every shard, answered as one store holding
+// all their documents would answer it (cluster/README.md, "Read path").
+//
+//   live replicas        etcd (cached 0.5 s); one replica per shard
+//   1. stats             each shard's BM25 statistics for the query terms,
+//                        summed here
+//   2. candidates        each shard gathers both halves with the sums; the
+//                        best `depth` of each half over all shards are kept
+//                        and fused (Retriever::fuse)
+//   3. fetch             the fused list walked in batches: each shard's
+//                        chunks (and vectors) read from it, near-duplicates
+//                        dropped (NearDuplicates), until k hits
 #include <algorithm>
 #include <chrono>
 #include <future>
-#include <nlohmann/json.hpp>
 
-#include "cluster/node.h"
 #include "cluster/etcd.h"
+#include "cluster/node.h"
+#include "cluster/shard_search.h"
 #include "sync/http.h"
 
 namespace ragd::cluster {
 namespace {
-
-using Json = nlohmann::json;
 
 // How long the live-node list is reused before etcd is asked again, ms.
 constexpr int64_t kLiveCacheMs = 500;
@@ -24,19 +30,101 @@ int64_t now_ms() {
       .count();
 }
 
-struct ShardAnswer {
-  Status status;
-  Json hits = Json::array();
-  std::string mode;
+// Runs fn(s) for every s in [0, n) side by side; returns the first error in
+// shard order.
+Status for_each_shard(uint32_t n, const std::function<Status(uint32_t)>& fn) {
+  std::vector<std::future<Status>> futures;
+  futures.reserve(n);
+  for (uint32_t s = 0; s < n; ++s) futures.push_back(std::async(std::launch::async, fn, s));
+  Status first;
+  for (auto& f : futures) {
+    Status st = f.get();
+    if (first.is_ok() && !st.is_ok()) first = st;
+  }
+  return first;
+}
+
+// The replica that answers one shard for the whole of a search: labels are
+// a store's own, so the fetch goes where the candidates came from.
+struct Replica {
+  uint32_t shard = 0;
+  std::shared_ptr<ServiceContext> local;  // held here (and caught up): searched in process
+  std::vector<std::string> urls;          // the live peers holding it, in the map's order
+  size_t at = 0;                          // the peer asked now, when not local
+  std::unique_ptr<sync::HttpClient> http;
+  CandidateSet candidates;
+
+  // POSTs a phase's body to the current peer. With `may_move`, a peer that
+  // fails is left for the next one; a 4xx is the request's fault (every
+  // replica would say the same) and ends the search.
+  Result<std::string> ask(const std::string& body, bool may_move) {
+    Status last = Status::unavailable("no live replica");
+    while (at < urls.size()) {
+      auto r = http->post_json(urls[at] + "/v1/collections/" + shard_collection(shard) + "/search", body);
+      if (r.is_ok()) return std::move(r->body);
+      if (r.status().code() == StatusCode::kInvalidArgument) return r.status();
+      last = r.status();
+      if (!may_move) break;
+      ++at;
+    }
+    return Status::unavailable("shard " + std::to_string(shard) + ": no replica answered (" + last.message() + ")");
+  }
 };
 
-// Reads a shard's /v1/search answer into `a`; false when it is malformed.
-bool read_answer(const std::string& body, ShardAnswer& a) {
-  Json j = Json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.contains("hits") || !j["hits"].is_array()) return false;
-  a.hits = std::move(j["hits"]);
-  a.mode = j.value("mode", "");
-  return true;
+struct Ref {
+  uint32_t shard;
+  uint64_t label;
+};
+
+// The shards' candidates as one store's: the best `depth` of each half
+// over all shards (ties by shard and label), the rest dropped, each kept
+// candidate scored as one store would have scored it. Candidate::label
+// becomes an index into `refs`.
+CandidateSet merge_candidates(std::vector<Replica>& replicas, size_t depth, std::vector<Ref>& refs) {
+  std::vector<Candidate> all;
+  CandidateSet set;
+  for (Replica& r : replicas) {
+    set.lexical_searched |= r.candidates.lexical_searched;
+    set.vector_searched |= r.candidates.vector_searched;
+    std::vector<Candidate>& items = r.candidates.items;
+    std::sort(items.begin(), items.end(), [](const Candidate& a, const Candidate& b) { return a.label < b.label; });
+    for (const Candidate& c : items) {
+      refs.push_back({r.shard, c.label});
+      all.push_back(c);
+      all.back().label = all.size() - 1;
+    }
+  }
+  auto best = [&](bool Candidate::*in, double Candidate::*score) {
+    std::vector<size_t> order;
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (all[i].*in) order.push_back(i);
+    }
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      if (all[a].*score != all[b].*score) return all[a].*score > all[b].*score;
+      return a < b;
+    });
+    if (order.size() > depth) order.resize(depth);
+    std::vector<bool> kept(all.size(), false);
+    for (size_t i : order) kept[i] = true;
+    return kept;
+  };
+  const std::vector<bool> lexical = best(&Candidate::has_lexical, &Candidate::lexical);
+  const std::vector<bool> vector = best(&Candidate::vector_hit, &Candidate::vector);
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (!lexical[i] && !vector[i]) continue;
+    Candidate c = all[i];
+    if (!lexical[i]) {
+      c.has_lexical = false;
+      c.lexical = 0;
+    } else if (c.vector_hit && !vector[i]) {
+      // Its shard's vector half returned it, the cluster's does not: one
+      // store scores it as a lexical candidate, with the exact cosine.
+      c.vector = c.exact_vector;
+    }
+    c.vector_hit = vector[i];
+    set.items.push_back(c);
+  }
+  return set;
 }
 
 }  // namespace
@@ -53,103 +141,129 @@ Result<std::map<std::string, std::string>> Node::live_nodes() {
   return out;
 }
 
-Result<std::string> Node::search(const std::string& body, size_t k, const std::string& authorization,
-                                 const LocalSearch& local, const StreamPositions& after) {
-  const auto start = std::chrono::steady_clock::now();
+Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::string& body,
+                                      const std::string& authorization, const StreamPositions& after) {
   RAGD_ASSIGN_OR_RETURN(auto live, live_nodes());
+  RAGD_ASSIGN_OR_RETURN(auto coordinator, collections_.get(""));
+  const Retriever& retriever = coordinator->retriever();
   const uint32_t shards = options_.shards;
-  std::vector<std::future<ShardAnswer>> futures;
-  futures.reserve(shards);
+  sync::HttpOptions ho;
+  ho.timeout_seconds = options_.search_timeout_seconds;
+  ho.connect_timeout_seconds = 2;
+  ho.max_attempts = 1;  // the next replica is the retry
+
+  std::vector<Replica> replicas(shards);
   for (uint32_t s = 0; s < shards; ++s) {
-    // A shard held here is searched in process; the other live replicas,
-    // in the map's order, are asked over HTTP (and are the fallback).
+    Replica& r = replicas[s];
+    r.shard = s;
+    r.http = std::make_unique<sync::HttpClient>(ho);
+    if (authorization.rfind("Bearer ", 0) == 0) r.http->set_bearer(authorization.substr(7));
     bool held = false;
-    std::vector<std::string> urls;
     for (const auto& n : map_.replicas[s]) {
       if (n == options_.node_id) {
         held = true;
-        continue;
+      } else if (auto it = live.find(n); it != live.end()) {
+        r.urls.push_back(it->second);
       }
-      if (auto it = live.find(n); it != live.end()) urls.push_back(it->second);
     }
-    const auto pos = after.find(s);
-    const uint64_t need = pos == after.end() ? 0 : pos->second;
-    futures.push_back(std::async(std::launch::async, [this, s, held, need, urls, &body, &authorization, &local] {
-      ShardAnswer a;
-      Status last = Status::unavailable("no live replica");
-      // Read-your-writes: this replica only once it has applied the
-      // token's position (the peers wait the same way, reading the token
-      // from `body`; one still behind answers 503 and the next is asked).
-      bool here = held;
-      if (here && need > 0) {
-        Status caught_up = wait_applied(s, need, std::chrono::milliseconds(options_.consistency_wait_ms));
-        if (!caught_up.is_ok()) {
-          here = false;
-          last = caught_up;
-        }
+    if (held) {
+      auto svc = collections_.get(shard_collection(s));
+      if (svc.is_ok()) r.local = *svc;
+    }
+  }
+
+  // 1. Statistics. Read-your-writes: this node's replica only once it has
+  // applied the token's position (a peer waits the same way, reading the
+  // token from `body`; one still behind answers 503 and the next is asked).
+  std::vector<LexicalStats> stats(shards);
+  RAGD_RETURN_IF_ERROR(for_each_shard(shards, [&](uint32_t s) -> Status {
+    Replica& r = replicas[s];
+    if (r.local) {
+      const auto pos = after.find(s);
+      if (pos == after.end() ||
+          wait_applied(s, pos->second, std::chrono::milliseconds(options_.consistency_wait_ms)).is_ok()) {
+        stats[s] = shard_stats(*r.local, request);
+        return Status::ok();
       }
-      if (here) {
-        auto svc = collections_.get(shard_collection(s));
-        auto r = svc.is_ok() ? local(**svc) : Result<std::string>(svc.status());
-        if (r.is_ok() && read_answer(*r, a)) return a;
-        if (!r.is_ok() && r.status().code() == StatusCode::kInvalidArgument) {
-          a.status = r.status();
-          return a;
-        }
-        last = r.is_ok() ? Status::internal("a malformed local answer") : r.status();
+      r.local.reset();
+    }
+    RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(stats_request(body), true));
+    RAGD_ASSIGN_OR_RETURN(stats[s], read_stats(answer));
+    return Status::ok();
+  }));
+  LexicalStats corpus;
+  for (const LexicalStats& s : stats) {
+    corpus.chunks += s.chunks;
+    corpus.total_length += s.total_length;
+    for (const auto& [term, n] : s.df) corpus.df[term] += n;
+  }
+
+  // 2. Candidates, scored with the cluster's statistics.
+  const std::string candidates_body = candidates_request(body, corpus);
+  RAGD_RETURN_IF_ERROR(for_each_shard(shards, [&](uint32_t s) -> Status {
+    Replica& r = replicas[s];
+    if (r.local) {
+      auto set = shard_candidates(*r.local, request, corpus);
+      if (set.is_ok() || set.status().code() == StatusCode::kInvalidArgument) {
+        if (!set.is_ok()) return set.status();
+        r.candidates = std::move(set).value();
+        return Status::ok();
       }
-      sync::HttpOptions ho;
-      ho.timeout_seconds = options_.search_timeout_seconds;
-      ho.connect_timeout_seconds = 2;
-      ho.max_attempts = 1;  // the next replica is the retry
-      sync::HttpClient http(ho);
-      if (authorization.rfind("Bearer ", 0) == 0) http.set_bearer(authorization.substr(7));
-      for (const auto& url : urls) {
-        auto r = http.post_json(url + "/v1/collections/" + shard_collection(s) + "/search", body);
-        if (!r.is_ok()) {
-          // A 4xx is the request's fault: every replica would say the same.
-          if (r.status().code() == StatusCode::kInvalidArgument) {
-            a.status = r.status();
-            return a;
-          }
-          last = r.status();
-          continue;
-        }
-        if (read_answer(r->body, a)) return a;
-        last = Status::unavailable("a malformed answer from " + url);
+      r.local.reset();  // the peers are the fallback
+    }
+    RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(candidates_body, true));
+    RAGD_ASSIGN_OR_RETURN(r.candidates, read_candidates(answer));
+    return Status::ok();
+  }));
+  std::vector<Ref> refs;
+  CandidateSet set = merge_candidates(replicas, static_cast<size_t>(retriever.depth(request.k)), refs);
+  Retriever::fuse(set, request.mode, retriever.options());
+
+  // 3. Walk the fused list as Retriever::retrieve does, fetching the chunks
+  // in batches, each shard's from the replica that gave its candidates.
+  const bool vectors = request.dedup && set.vector_searched;
+  NearDuplicates dups(retriever.options());
+  std::vector<Hit> hits;
+  const size_t k = static_cast<size_t>(request.k);
+  for (size_t pos = 0; hits.size() < k && pos < set.items.size();) {
+    const size_t end = std::min(set.items.size(), pos + std::max<size_t>(2 * (k - hits.size()), 16));
+    std::vector<std::vector<uint64_t>> labels(shards);
+    for (size_t i = pos; i < end; ++i) {
+      const Ref& ref = refs[set.items[i].label];
+      labels[ref.shard].push_back(ref.label);
+    }
+    std::vector<std::vector<FetchedChunk>> fetched(shards);
+    RAGD_RETURN_IF_ERROR(for_each_shard(shards, [&](uint32_t s) -> Status {
+      if (labels[s].empty()) return Status::ok();
+      Replica& r = replicas[s];
+      if (r.local) {
+        RAGD_ASSIGN_OR_RETURN(fetched[s], shard_fetch(*r.local, request, labels[s], vectors));
+      } else {
+        RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(fetch_request(body, labels[s], vectors), false));
+        RAGD_ASSIGN_OR_RETURN(fetched[s], read_fetched(answer));
       }
-      a.status = Status::unavailable("shard " + std::to_string(s) + ": no replica answered (" + last.message() + ")");
-      return a;
+      if (fetched[s].size() != labels[s].size())
+        return Status::unavailable("shard " + std::to_string(s) + " answered for another number of chunks");
+      return Status::ok();
     }));
-  }
-  std::vector<Json> hits;
-  std::string mode;
-  Status failed;
-  for (auto& f : futures) {
-    ShardAnswer a = f.get();
-    if (!a.status.is_ok()) {
-      if (failed.is_ok()) failed = a.status;
-      continue;
+    std::vector<size_t> next(shards, 0);
+    for (size_t i = pos; i < end && hits.size() < k; ++i) {
+      const Candidate& c = set.items[i];
+      FetchedChunk& f = fetched[refs[c.label].shard][next[refs[c.label].shard]++];
+      if (!f.hit) continue;  // deleted since phase 2
+      if (vectors && dups.near_vector(f.vector)) continue;
+      if (request.dedup &&
+          !dups.keep(std::make_shared<const std::vector<uint64_t>>(word_shingles(f.hit->text)), std::move(f.vector)))
+        continue;
+      Hit h = std::move(*f.hit);
+      h.score = c.score;
+      h.score_lexical = c.lexical;
+      h.score_vector = c.vector;
+      hits.push_back(std::move(h));
     }
-    if (mode.empty()) mode = a.mode;
-    for (auto& h : a.hits) hits.push_back(std::move(h));
+    pos = end;
   }
-  if (!failed.is_ok()) return failed;
-  // Best score first; ties by document and chunk id, so the order does not
-  // depend on which shard answered first.
-  std::stable_sort(hits.begin(), hits.end(), [](const Json& a, const Json& b) {
-    const double sa = a.value("score", 0.0), sb = b.value("score", 0.0);
-    if (sa != sb) return sa > sb;
-    const std::string da = a.value("doc_id", ""), db = b.value("doc_id", "");
-    if (da != db) return da < db;
-    return a.value("chunk_id", "") < b.value("chunk_id", "");
-  });
-  if (hits.size() > k) hits.resize(k);
-  Json out{{"hits", hits},
-           {"mode", mode},
-           {"took_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count()},
-           {"shards", shards}};
-  return out.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return hits;
 }
 
 }  // namespace ragd::cluster

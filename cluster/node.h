@@ -22,6 +22,7 @@
 #include "cluster/options.h"
 #include "ingest/pipeline.h"
 #include "ragd/document.h"
+#include "ragd/search.h"
 #include "ragd/status.h"
 #include "service/collections.h"
 
@@ -114,23 +115,24 @@ class Node {
   // got), kFailedPrecondition when it does not apply that shard.
   Status wait_applied(uint32_t shard, uint64_t sequence, std::chrono::milliseconds timeout);
 
-  // Searches one shard's store in this process and answers /v1/search's
-  // JSON body: the api/ route, with the caller's request and groups bound.
-  using LocalSearch = std::function<Result<std::string>(ServiceContext& shard)>;
-
-  // The read path: a shard this node materialises is searched in process
-  // with `local` (a request to ourselves over HTTP would need a second route
+  // The read path (coordinator.cpp): `request` (parsed from `body`, the
+  // caller's /v1/search body, with the caller's groups bound) answered over
+  // every shard as one store holding all their documents would answer it,
+  // in three phases over one replica per shard (shard_search.h): BM25
+  // statistics summed over the shards, each shard's candidates scored with
+  // them and fused here, then the chunks walked in fused order for
+  // near-duplicate removal. A shard this node materialises is searched in
+  // process (a request to ourselves over HTTP would need a second route
   // worker while this one waits: as many concurrent searches as workers
-  // would stall); every other shard gets `body` (the /v1/search request)
-  // POSTed to /v1/collections/shard-<s>/search on one live replica (the
-  // next replica when one fails), with `authorization` passed on. The hits
-  // are merged by score and the best `k` kept. kUnavailable when a shard
-  // has no replica that answers: never a partial result. With `after` (a
-  // parsed consistency token, also carried in `body` for the peers), a
-  // shard is answered only by a replica that has applied its position,
-  // waiting up to consistency_wait_ms on each.
-  Result<std::string> search(const std::string& body, size_t k, const std::string& authorization,
-                             const LocalSearch& local, const StreamPositions& after = {});
+  // would stall); the others get `body` with the phase's fields POSTed to
+  // /v1/collections/shard-<s>/search on one live replica, with
+  // `authorization` passed on (the next replica when one fails in the first
+  // two phases). kUnavailable when a shard has no replica that answers:
+  // never a partial result. With `after` (a parsed consistency token, also
+  // carried in `body` for the peers), a shard is answered only by a replica
+  // that has applied its position, waiting up to consistency_wait_ms.
+  Result<std::vector<Hit>> search(const SearchRequest& request, const std::string& body,
+                                  const std::string& authorization, const StreamPositions& after = {});
 
   // Registers this node's URL (under its lease) when the cluster file left
   // `advertise` empty: `serve` calls it once it knows the port it bound.

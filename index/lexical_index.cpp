@@ -237,10 +237,21 @@ LexicalIndex::Split LexicalIndex::split_point(std::span<const std::string> terms
   return split;
 }
 
+LexicalStats LexicalIndex::stats(std::span<const std::string> terms) const {
+  LexicalStats out;
+  out.chunks = live_;
+  out.total_length = total_length_;
+  for (const auto& t : terms) {
+    auto it = ids_.find(std::string_view(t));
+    out.df[t] = it == ids_.end() ? 0 : lists_[it->second].df;
+  }
+  return out;
+}
+
 std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms, size_t k,
                                              Bm25Params params,
                                              const std::function<bool(uint32_t)>& accept,
-                                             LabelRange range) const {
+                                             LabelRange range, const LexicalStats* corpus) const {
   std::vector<LexicalHit> hits;
   if (k == 0 || live_ == 0 || range.begin >= range.end) return hits;
 
@@ -265,8 +276,10 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
   cur.clear();
   seen.clear();
 
-  const double n = static_cast<double>(live_);
-  const float avgdl = static_cast<float>(static_cast<double>(total_length_) / n);
+  const bool global = corpus != nullptr && corpus->chunks > 0;
+  const double n = static_cast<double>(global ? corpus->chunks : live_);
+  const float avgdl =
+      static_cast<float>(static_cast<double>(global ? corpus->total_length : total_length_) / n);
   const float k1 = params.k1;
   const float b = params.b;
   // Score rises with tf and falls with length: the largest tf and the
@@ -285,7 +298,10 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
     seen.push_back(it->second);
     const TermList& list = lists_[it->second];
     if (list.df == 0) continue;
-    const double df = static_cast<double>(list.df);
+    double df = static_cast<double>(list.df);
+    if (global) {
+      if (auto g = corpus->df.find(t); g != corpus->df.end() && g->second > 0) df = static_cast<double>(g->second);
+    }
     const auto idf = static_cast<float>(std::log(1.0 + (n - df + 0.5) / (df + 0.5)));
     const float weight = idf * (k1 + 1.0f);
     const float bound = bound_of(weight, list.max_tf, list.min_length);

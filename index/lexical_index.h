@@ -38,6 +38,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "index/store.h"
 #include "ragd/status.h"
 
 namespace ragd {
@@ -83,8 +84,13 @@ class LexicalIndex {
   // chunks that would enter the current top k. With a range, only chunks
   // whose labels lie in it count; the scores stay those of the whole index,
   // so the best k of each part of a split together hold the best k overall.
+  // With `corpus`, idf and the average length come from it instead of this
+  // index (a term it lacks keeps this index's document frequency).
   std::vector<LexicalHit> search(std::span<const std::string> terms, size_t k, Bm25Params params,
-                                 const std::function<bool(uint32_t)>& accept, LabelRange range = {}) const;
+                                 const std::function<bool(uint32_t)>& accept, LabelRange range = {},
+                                 const LexicalStats* corpus = nullptr) const;
+  // This index's statistics for these terms (each distinct term once).
+  LexicalStats stats(std::span<const std::string> terms) const;
 
   // How many postings a search for these terms may visit, and the label that
   // cuts the longest of their lists in half: where to split a search that is

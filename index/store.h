@@ -16,6 +16,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ragd/document.h"
@@ -102,6 +103,17 @@ struct DocInfo {
 struct StoredChunk {
   Chunk chunk;
   std::shared_ptr<const DocInfo> doc;
+};
+
+// BM25's collection statistics as a query sees them: live chunks, their
+// summed lengths, and for each query term the live chunks that hold it. A
+// cluster's coordinator sums them over the shards and hands the sums to
+// every shard's search, so that a score does not depend on which shard
+// holds the chunk (cluster/README.md, "Read path").
+struct LexicalStats {
+  uint64_t chunks = 0;
+  uint64_t total_length = 0;
+  std::unordered_map<std::string, uint64_t> df;  // by analysed term
 };
 
 struct ScoredChunk {
@@ -278,8 +290,17 @@ class Store {
   // BM25 over the analysed query terms (see index/analyzer.h), best first.
   // Served from memory: it cannot meet a read error. A long search may run
   // in two halves on two threads, so `allow` may be called from both at once.
+  // With `corpus`, BM25's statistics are those (a cluster's sums over its
+  // shards) instead of this store's.
   virtual std::vector<ScoredChunk> search_lexical(std::span<const std::string> terms, size_t k,
-                                                  const DocPredicate& allow) const = 0;
+                                                  const DocPredicate& allow, const LexicalStats* corpus) const = 0;
+  std::vector<ScoredChunk> search_lexical(std::span<const std::string> terms, size_t k,
+                                          const DocPredicate& allow) const {
+    return search_lexical(terms, k, allow, nullptr);
+  }
+  // BM25's statistics of this store for these terms (live chunks, their
+  // summed lengths, each term's document frequency). Served from memory.
+  virtual LexicalStats lexical_stats(std::span<const std::string> terms) const = 0;
   // Cosine similarity to an L2-normalised query vector, best first. A failed
   // ANN search or a vector that cannot be read in the exact scan (selective
   // filters) is an error.

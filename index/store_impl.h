@@ -85,14 +85,17 @@ class StoreImpl final : public Store {
   Result<std::vector<Chunk>> chunks_of(const std::string& doc_id) const override;
   Result<std::optional<StoredChunk>> chunk(uint64_t label) const override;
   Result<std::vector<float>> chunk_vector(uint64_t label) const override;
-  std::vector<ScoredChunk> search_lexical(std::span<const std::string> terms, size_t k,
-                                          const DocPredicate& allow) const override;
+  using Store::search_lexical;
+  std::vector<ScoredChunk> search_lexical(std::span<const std::string> terms, size_t k, const DocPredicate& allow,
+                                          const LexicalStats* corpus) const override;
+  LexicalStats lexical_stats(std::span<const std::string> terms) const override;
   Result<std::vector<ScoredChunk>> search_vector(std::span<const float> query, size_t k,
                                                  const DocPredicate& allow) const override;
   // A long lexical search run as two halves side by side, or nullopt when
   // it is short or no core is spare (the caller then runs it whole).
   std::optional<std::vector<LexicalHit>> search_lexical_split(std::span<const std::string> terms, size_t k,
-                                                              Bm25Params params, const DocPredicate& allow) const;
+                                                              Bm25Params params, const DocPredicate& allow,
+                                                              const LexicalStats* corpus) const;
   void for_each_document(const std::function<void(const std::string&)>& fn) const override;
   void for_each_document_info(const std::function<void(const DocInfo&)>& fn) const override;
   Status reindex_begin(const std::string& fingerprint, int dim) override;

@@ -190,19 +190,24 @@ Result<std::vector<float>> StoreImpl::chunk_vector(uint64_t label) const {
 }
 
 std::vector<ScoredChunk> StoreImpl::search_lexical(std::span<const std::string> terms, size_t k,
-                                                   const DocPredicate& allow) const {
+                                                   const DocPredicate& allow, const LexicalStats* corpus) const {
   std::shared_lock lock(mu_);
   const Bm25Params params{options_.bm25_k1, options_.bm25_b};
-  std::optional<std::vector<LexicalHit>> hits = search_lexical_split(terms, k, params, allow);
+  std::optional<std::vector<LexicalHit>> hits = search_lexical_split(terms, k, params, allow, corpus);
   if (!hits) {
     AllowCache cache(allow);
     auto accept = [&](uint32_t label) { return live(label) && cache(slots_[label].get()); };
-    hits = lexical_.search(terms, k, params, accept);
+    hits = lexical_.search(terms, k, params, accept, {}, corpus);
   }
   std::vector<ScoredChunk> out;
   out.reserve(hits->size());
   for (const auto& h : *hits) out.push_back({h.label, h.score});
   return out;
+}
+
+LexicalStats StoreImpl::lexical_stats(std::span<const std::string> terms) const {
+  std::shared_lock lock(mu_);
+  return lexical_.stats(terms);
 }
 
 Result<std::vector<ScoredChunk>> StoreImpl::search_vector(std::span<const float> query, size_t k,
@@ -261,7 +266,8 @@ Result<std::vector<ScoredChunk>> StoreImpl::search_vector(std::span<const float>
 // which is held until it has joined).
 std::optional<std::vector<LexicalHit>> StoreImpl::search_lexical_split(std::span<const std::string> terms, size_t k,
                                                                        Bm25Params params,
-                                                                       const DocPredicate& allow) const {
+                                                                       const DocPredicate& allow,
+                                                                       const LexicalStats* corpus) const {
   if (options_.lexical_split_postings == 0 || k == 0) return std::nullopt;
   const LexicalIndex::Split split = lexical_.split_point(terms);
   if (split.postings < options_.lexical_split_postings || split.label == 0 || !claim_spare_core()) return std::nullopt;
@@ -271,7 +277,7 @@ std::optional<std::vector<LexicalHit>> StoreImpl::search_lexical_split(std::span
     try {
       AllowCache cache(allow);
       auto accept = [&](uint32_t label) { return live(label) && cache(slots_[label].get()); };
-      upper = lexical_.search(terms, k, params, accept, {split.label, UINT32_MAX});
+      upper = lexical_.search(terms, k, params, accept, {split.label, UINT32_MAX}, corpus);
     } catch (...) {
       upper_error = std::current_exception();
     }
@@ -288,7 +294,7 @@ std::optional<std::vector<LexicalHit>> StoreImpl::search_lexical_split(std::span
   try {
     AllowCache cache(allow);
     auto accept = [&](uint32_t label) { return live(label) && cache(slots_[label].get()); };
-    lower = lexical_.search(terms, k, params, accept, {0, split.label});
+    lower = lexical_.search(terms, k, params, accept, {0, split.label}, corpus);
   } catch (...) {
     lower_error = std::current_exception();
   }

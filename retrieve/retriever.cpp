@@ -16,7 +16,7 @@ namespace ragd {
 namespace {
 
 
-std::vector<uint64_t> shingles(const std::string& text) {
+std::vector<uint64_t> shingles_of(const std::string& text) {
   std::vector<uint64_t> words;
   uint64_t h = 1469598103934665603ull;
   bool in_word = false;
@@ -80,8 +80,27 @@ void sort_by_score(std::vector<Candidate>& items) {
 // A stored chunk as hits need it, with its shingles computed once.
 struct CachedChunk {
   StoredChunk stored;
-  std::vector<uint64_t> shingles;
+  std::shared_ptr<const std::vector<uint64_t>> shingles;
 };
+
+namespace {
+
+Hit hit_of(const StoredChunk& sc) {
+  Hit h;
+  h.doc_id = sc.doc->id;
+  h.chunk_id = sc.chunk.id;
+  h.title = sc.doc->title;
+  h.kind = sc.doc->kind;
+  h.source = sc.doc->source;
+  h.url = sc.doc->url;
+  h.section_path = sc.chunk.section_path;
+  h.role = sc.chunk.role;
+  h.text = sc.chunk.text;
+  h.metadata = sc.doc->metadata;
+  return h;
+}
+
+}  // namespace
 
 // Label -> CachedChunk, LRU per shard; a shard's mutex is held only for the
 // map lookup and the list splice, never while reading the store.
@@ -132,8 +151,25 @@ class ChunkCache {
   std::array<Shard, kShards> shards_;
 };
 
+std::vector<uint64_t> word_shingles(const std::string& text) { return shingles_of(text); }
+
 double shingle_jaccard(const std::string& a, const std::string& b) {
-  return jaccard_sorted(shingles(a), shingles(b));
+  return jaccard_sorted(shingles_of(a), shingles_of(b));
+}
+
+bool NearDuplicates::near_vector(const std::vector<float>& vec) const {
+  if (vec.empty()) return false;
+  return std::any_of(kept_.begin(), kept_.end(), [&](const Kept& o) {
+    return o.vec.size() == vec.size() && dot(vec, o.vec) >= similarity_;
+  });
+}
+
+bool NearDuplicates::keep(std::shared_ptr<const std::vector<uint64_t>> shingles, std::vector<float> vec) {
+  if (std::any_of(kept_.begin(), kept_.end(),
+                  [&](const Kept& o) { return jaccard_sorted(*shingles, *o.shingles) >= jaccard_; }))
+    return false;
+  kept_.push_back({std::move(shingles), std::move(vec)});
+  return true;
 }
 
 DocPredicate make_doc_predicate(const SearchFilters& filters, const std::vector<std::string>& groups) {
@@ -186,7 +222,12 @@ void Retriever::clear_chunk_cache() const {
   if (cache_) cache_->clear();
 }
 
-Result<CandidateSet> Retriever::gather(const SearchRequest& request, int depth) const {
+int Retriever::depth(int k) const {
+  // Extra depth so that dropped duplicates and deleted chunks leave k hits.
+  return std::max(options_.candidates, k + std::min(k, 50));
+}
+
+Result<CandidateSet> Retriever::gather(const SearchRequest& request, int depth, const LexicalStats* corpus) const {
   CandidateSet set;
   bool blank = std::all_of(request.query.begin(), request.query.end(),
                            [](unsigned char c) { return std::isspace(c); });
@@ -213,9 +254,9 @@ Result<CandidateSet> Retriever::gather(const SearchRequest& request, int depth) 
     set.query_terms = distinct.size();
     set.lexical_searched = true;
     if (!terms.empty()) {
-      for (const ScoredChunk& sc : store_.search_lexical(terms, n, allow)) {
+      for (const ScoredChunk& sc : store_.search_lexical(terms, n, allow, corpus)) {
         at.emplace(sc.label, set.items.size());
-        set.items.push_back({sc.label, sc.score, 0, true, false, 0});
+        set.items.push_back({sc.label, sc.score, 0, true, false, false, 0, 0});
       }
     }
   }
@@ -224,18 +265,24 @@ Result<CandidateSet> Retriever::gather(const SearchRequest& request, int depth) 
     RAGD_ASSIGN_OR_RETURN(std::vector<ScoredChunk> vector_hits, store_.search_vector(qvec, n, allow));
     for (const ScoredChunk& sc : vector_hits) {
       auto [it, inserted] = at.emplace(sc.label, set.items.size());
-      if (inserted) set.items.push_back({sc.label, 0, sc.score, false, true, 0});
+      if (inserted) set.items.push_back({sc.label, 0, sc.score, false, true, true, 0, 0});
       else {
         set.items[it->second].vector = sc.score;
         set.items[it->second].has_vector = true;
+        set.items[it->second].vector_hit = true;
       }
     }
-    // Exact cosine for lexical candidates the ANN search did not return.
+    // Exact cosine for lexical candidates the ANN search did not return
+    // (and, for a coordinator, for those it did).
     for (Candidate& c : set.items) {
-      if (c.has_vector) continue;
+      if (c.has_vector && !(corpus && c.has_lexical)) continue;
       RAGD_ASSIGN_OR_RETURN(std::vector<float> v, store_.chunk_vector(c.label));
       if (v.size() != qvec.size()) continue;
-      c.vector = dot(v, qvec);
+      if (c.has_vector) {
+        c.exact_vector = dot(v, qvec);
+        continue;
+      }
+      c.vector = c.exact_vector = dot(v, qvec);
       c.has_vector = true;
     }
   }
@@ -289,17 +336,35 @@ void Retriever::fuse(CandidateSet& set, SearchMode mode, const RetrieverOptions&
   sort_by_score(items);
 }
 
+namespace {
+
+// Reads a live chunk through the cache; nullptr when it is gone (deleted
+// since the search).
+Result<std::shared_ptr<const CachedChunk>> cached_chunk(const Store& store, ChunkCache* cache, uint64_t label) {
+  std::shared_ptr<const CachedChunk> cc = cache ? cache->get(label) : nullptr;
+  if (cc) return cc;
+  // A read error fails the search: a hit must not vanish silently.
+  RAGD_ASSIGN_OR_RETURN(std::optional<StoredChunk> sc, store.chunk(label));
+  if (!sc || !sc->doc) return std::shared_ptr<const CachedChunk>();
+  auto fresh = std::make_shared<CachedChunk>();
+  fresh->stored = std::move(*sc);
+  fresh->shingles = std::make_shared<const std::vector<uint64_t>>(shingles_of(fresh->stored.chunk.text));
+  if (cache) cache->put(label, fresh);
+  return std::shared_ptr<const CachedChunk>(std::move(fresh));
+}
+
+}  // namespace
+
+Result<std::optional<Hit>> Retriever::hit(uint64_t label, const DocPredicate& allow) const {
+  RAGD_ASSIGN_OR_RETURN(auto cc, cached_chunk(store_, cache_.get(), label));
+  if (!cc || (allow && !allow(*cc->stored.doc))) return std::optional<Hit>();
+  return std::optional<Hit>(hit_of(cc->stored));
+}
+
 Result<std::vector<Hit>> Retriever::materialise(const CandidateSet& set, const SearchRequest& request) const {
   std::vector<Hit> hits;
-  struct Kept {
-    std::shared_ptr<const CachedChunk> chunk;  // for its shingles
-    std::vector<float> vec;
-  };
-  std::vector<Kept> kept;
+  NearDuplicates dups(options_);
   const size_t k = static_cast<size_t>(request.k);
-  auto near = [&](const std::vector<float>& a, const std::vector<float>& b) {
-    return !a.empty() && a.size() == b.size() && dot(a, b) >= options_.dedup_similarity;
-  };
   for (const Candidate& c : set.items) {
     if (hits.size() >= k) break;
     // The vector test first: vectors are in memory, while a chunk's text may
@@ -308,50 +373,22 @@ Result<std::vector<Hit>> Retriever::materialise(const CandidateSet& set, const S
     std::vector<float> vec;
     if (request.dedup && set.vector_searched) {
       RAGD_ASSIGN_OR_RETURN(vec, store_.chunk_vector(c.label));
-      if (std::any_of(kept.begin(), kept.end(), [&](const Kept& o) { return near(vec, o.vec); })) continue;
+      if (dups.near_vector(vec)) continue;
     }
-    std::shared_ptr<const CachedChunk> cc = cache_ ? cache_->get(c.label) : nullptr;
-    if (!cc) {
-      // A read error fails the search: a hit must not vanish silently.
-      RAGD_ASSIGN_OR_RETURN(std::optional<StoredChunk> sc, store_.chunk(c.label));
-      if (!sc || !sc->doc) continue;  // deleted since the search
-      auto fresh = std::make_shared<CachedChunk>();
-      fresh->stored = std::move(*sc);
-      fresh->shingles = shingles(fresh->stored.chunk.text);
-      if (cache_) cache_->put(c.label, fresh);
-      cc = std::move(fresh);
-    }
-    const StoredChunk* sc = &cc->stored;
-    if (request.dedup) {
-      if (std::any_of(kept.begin(), kept.end(), [&](const Kept& o) {
-            return jaccard_sorted(cc->shingles, o.chunk->shingles) >= options_.dedup_jaccard;
-          }))
-        continue;
-      kept.push_back({cc, std::move(vec)});
-    }
-    Hit h;
-    h.doc_id = sc->doc->id;
-    h.chunk_id = sc->chunk.id;
+    RAGD_ASSIGN_OR_RETURN(auto cc, cached_chunk(store_, cache_.get(), c.label));
+    if (!cc) continue;  // deleted since the search
+    if (request.dedup && !dups.keep(cc->shingles, std::move(vec))) continue;
+    Hit h = hit_of(cc->stored);
     h.score = c.score;
     h.score_lexical = c.lexical;
     h.score_vector = c.vector;
-    h.title = sc->doc->title;
-    h.kind = sc->doc->kind;
-    h.source = sc->doc->source;
-    h.url = sc->doc->url;
-    h.section_path = sc->chunk.section_path;
-    h.role = sc->chunk.role;
-    h.text = sc->chunk.text;
-    h.metadata = sc->doc->metadata;
     hits.push_back(std::move(h));
   }
   return hits;
 }
 
 Result<std::vector<Hit>> Retriever::retrieve(const SearchRequest& request) const {
-  // Extra depth so that dropped duplicates and deleted chunks leave k hits.
-  const int depth = std::max(options_.candidates, request.k + std::min(request.k, 50));
-  RAGD_ASSIGN_OR_RETURN(CandidateSet set, gather(request, depth));
+  RAGD_ASSIGN_OR_RETURN(CandidateSet set, gather(request, depth(request.k)));
   fuse(set, request.mode, options_);
   return materialise(set, request);
 }

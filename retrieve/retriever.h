@@ -66,6 +66,12 @@ struct Candidate {
   double vector = 0;       // cosine, 0 when not scored
   bool has_lexical = false;
   bool has_vector = false;
+  bool vector_hit = false;  // returned by the vector half (not only scored)
+  // Only from gather() with a corpus (a cluster shard's candidates): for a
+  // lexical candidate the vector half also returned, its cosine computed as
+  // for one it did not (Store::chunk_vector): what a single store would give
+  // it if another shard's chunks pushed it out of the vector half.
+  double exact_vector = 0;
   double score = 0;        // fused
 };
 
@@ -98,12 +104,21 @@ class Retriever {
   // that already hold one of its hits (the ACL is per document).
   const Store& store() const { return store_; }
 
-  // The stages of retrieve(), public for evaluation and tuning.
+  // The stages of retrieve(), public for evaluation, tuning and the
+  // cluster's coordinator (which runs fuse() and NearDuplicates over the
+  // candidates its shards gathered).
+  // How many candidates each half gathers for a request's k.
+  int depth(int k) const;
   // Searches the halves `mode` needs (hybrid gets both scores for every
   // candidate: cosine from Store::chunk_vector, BM25 only where matched).
-  Result<CandidateSet> gather(const SearchRequest& request, int depth) const;
+  // With `corpus`, BM25 scores with those statistics (Store::search_lexical)
+  // and Candidate::exact_vector is filled in.
+  Result<CandidateSet> gather(const SearchRequest& request, int depth, const LexicalStats* corpus = nullptr) const;
   // Sets Candidate::score and sorts best first (ties by label).
   static void fuse(CandidateSet& set, SearchMode mode, const RetrieverOptions& options);
+  // A live chunk as a hit (scores 0) when `allow` passes its document;
+  // nullopt when it is gone or not allowed. Through the chunk cache.
+  Result<std::optional<Hit>> hit(uint64_t label, const DocPredicate& allow) const;
 
  private:
   // Drops near-duplicates and fetches up to k chunks as hits.
@@ -114,6 +129,32 @@ class Retriever {
   RetrieverOptions options_;
   std::unique_ptr<ChunkCache> cache_;  // null when options_.chunk_cache_entries == 0; thread-safe
 };
+
+// Near-duplicate removal over a fused list, best first: a chunk is dropped
+// when its embedding cosine to a kept one reaches `similarity`, or its
+// word-3-gram Jaccard similarity reaches `jaccard`. The vector test can run
+// before the chunk's text is read.
+class NearDuplicates {
+ public:
+  explicit NearDuplicates(const RetrieverOptions& options)
+      : similarity_(options.dedup_similarity), jaccard_(options.dedup_jaccard) {}
+  // True when `vec` (empty: none) is near a kept chunk's.
+  bool near_vector(const std::vector<float>& vec) const;
+  // False when the text is near a kept chunk's; else keeps the chunk.
+  bool keep(std::shared_ptr<const std::vector<uint64_t>> shingles, std::vector<float> vec);
+
+ private:
+  double similarity_, jaccard_;
+  struct Kept {
+    std::shared_ptr<const std::vector<uint64_t>> shingles;
+    std::vector<float> vec;
+  };
+  std::vector<Kept> kept_;
+};
+
+// Sorted distinct hashes of a text's word 3-grams (lowercased words): what
+// NearDuplicates compares.
+std::vector<uint64_t> word_shingles(const std::string& text);
 
 // The predicate for a request's filters and the caller's groups: a document
 // passes when every filter matches and its ACL is empty or shares a group.

@@ -168,6 +168,10 @@ Result<std::vector<Hit>> ServiceContext::search(const SearchRequest& request) co
   return retry_across_switch([&] { return retriever_->retrieve(request); });
 }
 
+Result<CandidateSet> ServiceContext::gather(const SearchRequest& request, const LexicalStats* corpus) const {
+  return retry_across_switch([&] { return retriever_->gather(request, retriever_->depth(request.k), corpus); });
+}
+
 Result<Answer> ServiceContext::answer(const SearchRequest& request) const {
   const uint64_t sequence = store_->stats().sequence;
   auto ans = retry_across_switch([&] { return answerer_->answer(request); });

@@ -137,6 +137,10 @@ class ServiceContext {
   // vectors always come from the same encoder.
   Result<std::vector<Hit>> search(const SearchRequest& request) const;
   Result<Answer> answer(const SearchRequest& request) const;
+  // retriever().gather() to its full depth, BM25 scored with `corpus` when
+  // given, rerun like search(): a cluster shard's part of a search that its
+  // coordinator fuses (cluster/README.md, "Read path").
+  Result<CandidateSet> gather(const SearchRequest& request, const LexicalStats* corpus) const;
 
   // Chunks, embeds and stores the documents; durable when it returns.
   // Fails (without writing) only when no encoder is loaded; per-document

@@ -9,6 +9,7 @@
 #include "api/routes/routes.h"
 #include "api/status_http.h"
 #include "cluster/node.h"
+#include "cluster/shard_search.h"
 
 namespace ragd::api {
 
@@ -44,21 +45,26 @@ Response handle_search(const Request& req, Api& api) {
       if (!caught_up.is_ok()) return error_response(caught_up);
     }
   }
+  if (api.cluster != nullptr && !req.collection.empty() && cluster::is_shard_collection(req.collection)) {
+    // A coordinator's phase of a cluster search (cluster/shard_search.h).
+    if (auto phase = cluster::answer_shard_phase(req.body, **svc, *sr)) {
+      if (!phase->is_ok()) return error_response(phase->status());
+      Response r;
+      r.body = std::move(*phase).value();
+      return r;
+    }
+  }
   if (api.cluster != nullptr && req.collection.empty()) {
-    // The shards held here are searched in process with the request bound
-    // above; a peer's node applies the caller's key and groups itself: the
-    // request goes on as it came, with its Authorization header.
-    const std::string_view mode = search_mode_name(sr->mode);
-    auto local = [&](ServiceContext& shard) -> Result<std::string> {
-      const auto t0 = std::chrono::steady_clock::now();
-      RAGD_ASSIGN_OR_RETURN(auto hits, shard.search(*sr));
-      return search_response_body(
-          hits, mode, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    };
-    auto merged = api.cluster->search(req.body, sr->k, req.header("authorization"), local, after);
-    if (!merged.is_ok()) return error_response(merged.status());
+    // Every shard, as one store (cluster/coordinator.cpp): the shards held
+    // here are searched in process with the request bound above; a peer's
+    // node applies the caller's key and groups itself: the request goes on
+    // as it came, with its Authorization header.
+    auto hits = api.cluster->search(*sr, req.body, req.header("authorization"), after);
+    if (!hits.is_ok()) return error_response(hits.status());
     Response r;
-    r.body = std::move(merged).value();
+    r.body = search_response_body(
+        *hits, search_mode_name(sr->mode),
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     return r;
   }
   auto hits = (*svc)->search(*sr);

@@ -205,13 +205,14 @@ class ClusterTest : public ::testing::Test {
 
   // Node `id` of `nodes`; started by start_node().
   // A publish waits `publish_timeout_ms` for JetStream's ack.
+  // `extra`: more `serve` arguments.
   ServerProcess& node(const std::string& id, const std::vector<std::string>& nodes, int shard_replicas,
-                      int publish_timeout_ms = 20000) {
+                      int publish_timeout_ms = 20000, int shards = kShards, std::vector<std::string> extra = {}) {
     const fs::path file = tmp_.path / (id + ".toml");
-    write_file(file, servers_.cluster_file(id, nodes, kShards, shard_replicas, 3, publish_timeout_ms));
+    write_file(file, servers_.cluster_file(id, nodes, shards, shard_replicas, 3, publish_timeout_ms));
     auto& p = nodes_[id];
-    p = std::make_unique<ServerProcess>(tmp_.path / ("data-" + id), glove_,
-                                        std::vector<std::string>{"--cluster", file.string()});
+    extra.insert(extra.begin(), {"--cluster", file.string()});
+    p = std::make_unique<ServerProcess>(tmp_.path / ("data-" + id), glove_, std::move(extra));
     return *p;
   }
 

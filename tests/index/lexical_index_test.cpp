@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -374,6 +375,81 @@ TEST(LexicalIndexTest, RemovedChunksNeverReturnAndTermsCount) {
   // The filter is honoured and k = 0 returns nothing.
   EXPECT_TRUE(index.search(q2, 10, {}, [](uint32_t) { return false; }).empty());
   EXPECT_TRUE(index.search(q2, 0, {}, nullptr).empty());
+}
+
+// A cluster's shards (cluster/coordinator.cpp): chunks spread over three
+// indexes, each searched with the three's summed statistics, merged, give
+// the labels and the float scores of one index holding them all; with each
+// index's own statistics they do not.
+TEST(LexicalIndexTest, ShardsScoredWithSummedStatisticsEqualOneIndex) {
+  std::mt19937 rng(15);
+  const int vocab = 800;
+  auto term = [](int i) { return "w" + std::to_string(i); };
+  std::vector<double> w(vocab);
+  for (int i = 0; i < vocab; ++i) w[i] = 1.0 / std::pow(i + 1, 0.9);
+  std::discrete_distribution<int> zipf(w.begin(), w.end());
+  LexicalIndex whole;
+  std::array<LexicalIndex, 3> shards;
+  std::vector<std::vector<TermFreq>> terms;
+  for (uint32_t label = 0; label < 6000; ++label) {
+    std::map<std::string, uint32_t> counts;
+    // Skewed shards: one holds chunks about twice as long as the others.
+    const size_t s = (label * 2654435761u) % 3;
+    const uint32_t len = 5 + rng() % (s == 0 ? 400 : 200);
+    for (uint32_t i = 0; i < len; ++i) ++counts[term(zipf(rng))];
+    std::vector<TermFreq> t;
+    for (const auto& [name, tf] : counts) t.push_back({name, tf});
+    whole.add(label, t, len);
+    shards[s].add(label, t, len);
+    terms.push_back(std::move(t));
+  }
+  for (uint32_t label = 0; label < terms.size(); label += 5) {  // removals count too
+    whole.remove(label, terms[label]);
+    shards[(label * 2654435761u) % 3].remove(label, terms[label]);
+  }
+  const Bm25Params p{0.9f, 0.4f};
+  auto better = [](const LexicalHit& x, const LexicalHit& y) {
+    return x.score != y.score ? x.score > y.score : x.label < y.label;
+  };
+  size_t compared = 0, differ_alone = 0;
+  for (int qi = 0; qi < 80; ++qi) {
+    std::vector<std::string> query;
+    for (int i = 0, n = 1 + static_cast<int>(rng() % 5); i < n; ++i) query.push_back(term(zipf(rng)));
+    if (qi % 7 == 0) query.push_back("never-seen");
+    LexicalStats sum;
+    for (const auto& s : shards) {
+      const LexicalStats one = s.stats(query);
+      sum.chunks += one.chunks;
+      sum.total_length += one.total_length;
+      for (const auto& [t, df] : one.df) sum.df[t] += df;
+    }
+    EXPECT_EQ(sum.chunks, whole.chunks());
+    for (size_t k : {10u, 100u}) {
+      const auto want = whole.search(query, k, p, nullptr);
+      const std::array<const LexicalStats*, 2> ways{&sum, nullptr};
+      for (const LexicalStats* stats : ways) {
+        std::vector<LexicalHit> got;
+        for (const auto& s : shards) {
+          const auto part = s.search(query, k, p, nullptr, {}, stats);
+          got.insert(got.end(), part.begin(), part.end());
+        }
+        std::sort(got.begin(), got.end(), better);
+        if (got.size() > k) got.resize(k);
+        bool same = got.size() == want.size();
+        for (size_t i = 0; same && i < got.size(); ++i) {
+          same = got[i].label == want[i].label && got[i].score == want[i].score;
+        }
+        if (stats == nullptr) {
+          differ_alone += !same;
+          continue;
+        }
+        ASSERT_TRUE(same) << "query " << qi << " k " << k;
+        compared += got.size();
+      }
+    }
+  }
+  EXPECT_GT(compared, 5000u);
+  EXPECT_GT(differ_alone, 80u) << "each index's own statistics should give other scores";
 }
 
 }  // namespace

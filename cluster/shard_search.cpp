@@ -1,0 +1,226 @@
+#include "cluster/shard_search.h"
+
+#include <nlohmann/json.hpp>
+
+#include "index/analyzer.h"
+
+namespace ragd::cluster {
+namespace {
+
+using Json = nlohmann::json;
+
+// Candidate flags on the wire.
+constexpr int kHasLexical = 1, kHasVector = 2, kVectorHit = 4;
+
+std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+Result<Json> parse(const std::string& text, const char* what) {
+  Json j = Json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::invalid_argument(std::string(what) + ": not a JSON object");
+  return j;
+}
+
+// The caller's body with the phase's fields added.
+std::string with_fields(const std::string& body, const Json& fields) {
+  Json j = Json::parse(body, nullptr, false);
+  if (!j.is_object()) j = Json::object();
+  for (const auto& [key, value] : fields.items()) j[key] = value;
+  return dump(j);
+}
+
+Json stats_to_json(const LexicalStats& s) {
+  Json df = Json::object();
+  for (const auto& [term, n] : s.df) df[term] = n;
+  return Json{{"chunks", s.chunks}, {"total_length", s.total_length}, {"df", df}};
+}
+
+Result<LexicalStats> stats_from_json(const Json& j) {
+  auto bad = [] { return Status::invalid_argument("shard search: 'corpus' must be {chunks, total_length, df}"); };
+  if (!j.is_object()) return bad();
+  auto chunks = j.find("chunks"), total = j.find("total_length"), df = j.find("df");
+  if (chunks == j.end() || total == j.end() || df == j.end() || !chunks->is_number_unsigned() ||
+      !total->is_number_unsigned() || !df->is_object())
+    return bad();
+  LexicalStats s;
+  s.chunks = chunks->get<uint64_t>();
+  s.total_length = total->get<uint64_t>();
+  for (const auto& [term, n] : df->items()) {
+    if (!n.is_number_unsigned()) return bad();
+    s.df[term] = n.get<uint64_t>();
+  }
+  return s;
+}
+
+Json hit_to_json(const Hit& h) {
+  return Json{{"doc_id", h.doc_id}, {"chunk_id", h.chunk_id}, {"title", h.title},
+              {"kind", h.kind},     {"source", h.source},     {"url", h.url},
+              {"section_path", h.section_path}, {"role", h.role}, {"text", h.text},
+              {"metadata", h.metadata}};
+}
+
+Result<Hit> hit_from_json(const Json& j) {
+  Hit h;
+  try {
+    h.doc_id = j.at("doc_id").get<std::string>();
+    h.chunk_id = j.at("chunk_id").get<std::string>();
+    h.title = j.at("title").get<std::string>();
+    h.kind = j.at("kind").get<std::string>();
+    h.source = j.at("source").get<std::string>();
+    h.url = j.at("url").get<std::string>();
+    h.section_path = j.at("section_path").get<std::vector<std::string>>();
+    h.role = j.at("role").get<std::string>();
+    h.text = j.at("text").get<std::string>();
+    h.metadata = j.at("metadata").get<std::map<std::string, std::string>>();
+  } catch (const Json::exception& e) {
+    return Status::unavailable(std::string("a malformed chunk in a shard's answer: ") + e.what());
+  }
+  return h;
+}
+
+}  // namespace
+
+LexicalStats shard_stats(const ServiceContext& shard, const SearchRequest& request) {
+  return shard.store().lexical_stats(analyze(request.query));
+}
+
+Result<CandidateSet> shard_candidates(const ServiceContext& shard, const SearchRequest& request,
+                                      const LexicalStats& corpus) {
+  return shard.gather(request, &corpus);
+}
+
+Result<std::vector<FetchedChunk>> shard_fetch(const ServiceContext& shard, const SearchRequest& request,
+                                              std::span<const uint64_t> labels, bool vectors) {
+  const DocPredicate allow = make_doc_predicate(request.filters, request.groups);
+  std::vector<FetchedChunk> out;
+  out.reserve(labels.size());
+  for (uint64_t label : labels) {
+    FetchedChunk f;
+    RAGD_ASSIGN_OR_RETURN(f.hit, shard.retriever().hit(label, allow));
+    if (f.hit && vectors) {
+      RAGD_ASSIGN_OR_RETURN(f.vector, shard.store().chunk_vector(label));
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::string stats_request(const std::string& body) { return with_fields(body, Json{{"shard_phase", "stats"}}); }
+
+std::string candidates_request(const std::string& body, const LexicalStats& corpus) {
+  return with_fields(body, Json{{"shard_phase", "candidates"}, {"corpus", stats_to_json(corpus)}});
+}
+
+std::string fetch_request(const std::string& body, std::span<const uint64_t> labels, bool vectors) {
+  return with_fields(body, Json{{"shard_phase", "fetch"},
+                                {"labels", std::vector<uint64_t>(labels.begin(), labels.end())},
+                                {"vectors", vectors}});
+}
+
+Result<LexicalStats> read_stats(const std::string& answer) {
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(answer, "a shard's statistics"));
+  auto s = stats_from_json(j);
+  if (!s.is_ok()) return Status::unavailable("a malformed statistics answer from a shard");
+  return s;
+}
+
+Result<CandidateSet> read_candidates(const std::string& answer) {
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(answer, "a shard's candidates"));
+  auto bad = [] { return Status::unavailable("a malformed candidates answer from a shard"); };
+  CandidateSet set;
+  auto items = j.find("candidates");
+  if (items == j.end() || !items->is_array()) return bad();
+  set.lexical_searched = j.value("lexical_searched", false);
+  set.vector_searched = j.value("vector_searched", false);
+  for (const auto& c : *items) {
+    if (!c.is_array() || c.size() != 5 || !c[0].is_number_unsigned() || !c[1].is_number() || !c[2].is_number() ||
+        !c[3].is_number() || !c[4].is_number_unsigned())
+      return bad();
+    const int flags = c[4].get<int>();
+    set.items.push_back({c[0].get<uint64_t>(), c[1].get<double>(), c[2].get<double>(), (flags & kHasLexical) != 0,
+                         (flags & kHasVector) != 0, (flags & kVectorHit) != 0, c[3].get<double>(), 0});
+  }
+  return set;
+}
+
+Result<std::vector<FetchedChunk>> read_fetched(const std::string& answer) {
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(answer, "a shard's chunks"));
+  auto chunks = j.find("chunks");
+  if (chunks == j.end() || !chunks->is_array()) return Status::unavailable("a malformed chunks answer from a shard");
+  std::vector<FetchedChunk> out;
+  out.reserve(chunks->size());
+  for (const auto& c : *chunks) {
+    FetchedChunk f;
+    if (!c.is_null()) {
+      RAGD_ASSIGN_OR_RETURN(Hit h, hit_from_json(c));
+      f.hit = std::move(h);
+      if (auto v = c.find("vector"); v != c.end()) {
+        if (!v->is_array()) return Status::unavailable("a malformed vector in a shard's answer");
+        f.vector.reserve(v->size());
+        for (const auto& x : *v) {
+          if (!x.is_number()) return Status::unavailable("a malformed vector in a shard's answer");
+          f.vector.push_back(x.get<float>());
+        }
+      }
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::optional<Result<std::string>> answer_shard_phase(const std::string& body, const ServiceContext& shard,
+                                                      const SearchRequest& request) {
+  Json j = Json::parse(body, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  auto phase = j.find("shard_phase");
+  if (phase == j.end() || phase->is_null()) return std::nullopt;
+  const std::string name = phase->is_string() ? phase->get<std::string>() : "";
+  if (name == "stats") return dump(stats_to_json(shard_stats(shard, request)));
+  if (name == "candidates") {
+    auto corpus = stats_from_json(j.value("corpus", Json()));
+    if (!corpus.is_ok()) return Result<std::string>(corpus.status());
+    auto set = shard_candidates(shard, request, *corpus);
+    if (!set.is_ok()) return Result<std::string>(set.status());
+    Json items = Json::array();
+    for (const Candidate& c : set->items) {
+      const int flags = (c.has_lexical ? kHasLexical : 0) | (c.has_vector ? kHasVector : 0) |
+                        (c.vector_hit ? kVectorHit : 0);
+      items.push_back(Json::array({c.label, c.lexical, c.vector, c.exact_vector, flags}));
+    }
+    return dump(Json{{"lexical_searched", set->lexical_searched},
+                     {"vector_searched", set->vector_searched},
+                     {"candidates", std::move(items)}});
+  }
+  if (name == "fetch") {
+    auto labels = j.find("labels");
+    if (labels == j.end() || !labels->is_array() || labels->size() > kMaxFetchLabels)
+      return Result<std::string>(Status::invalid_argument(
+          "shard search: 'labels' must be an array of at most " + std::to_string(kMaxFetchLabels) + " chunk labels"));
+    std::vector<uint64_t> want;
+    want.reserve(labels->size());
+    for (const auto& l : *labels) {
+      if (!l.is_number_unsigned())
+        return Result<std::string>(Status::invalid_argument("shard search: a chunk label is a non-negative integer"));
+      want.push_back(l.get<uint64_t>());
+    }
+    auto vectors = j.find("vectors");
+    if (vectors != j.end() && !vectors->is_boolean())
+      return Result<std::string>(Status::invalid_argument("shard search: 'vectors' must be true or false"));
+    auto fetched = shard_fetch(shard, request, want, vectors != j.end() && vectors->get<bool>());
+    if (!fetched.is_ok()) return Result<std::string>(fetched.status());
+    Json chunks = Json::array();
+    for (auto& f : *fetched) {
+      if (!f.hit) {
+        chunks.push_back(nullptr);
+        continue;
+      }
+      Json c = hit_to_json(*f.hit);
+      if (!f.vector.empty()) c["vector"] = f.vector;
+      chunks.push_back(std::move(c));
+    }
+    return dump(Json{{"chunks", std::move(chunks)}});
+  }
+  return Result<std::string>(
+      Status::invalid_argument("shard search: 'shard_phase' must be \"stats\", \"candidates\" or \"fetch\""));
+}
+
+}  // namespace ragd::cluster

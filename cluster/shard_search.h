@@ -1,0 +1,70 @@
+// A shard replica's part of a coordinated search, and its wire format.
+//
+// The coordinator (coordinator.cpp) runs one search in three phases over
+// one replica per shard, so that a sharded store answers as a single store
+// with the same documents would (cluster/README.md, "Read path"):
+//   1. stats:      BM25's statistics of the query's terms on each shard,
+//                  summed by the coordinator;
+//   2. candidates: each shard gathers both halves' candidates to the
+//                  retriever's full depth, BM25 scored with the sums;
+//                  the coordinator keeps the best of each half over all
+//                  shards and fuses them (Retriever::fuse);
+//   3. fetch:      the chunks the coordinator walks in fused order, with
+//                  their vectors, for near-duplicate removal and the hits.
+// A shard held by the coordinator's node answers in process through these
+// functions; a peer's answers through POST /v1/collections/shard-<s>/search
+// with "shard_phase" in the body (the caller's request, with its filters,
+// and the caller's key, whose groups the peer binds itself).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "index/store.h"
+#include "ragd/search.h"
+#include "ragd/status.h"
+#include "retrieve/retriever.h"
+#include "service/service.h"
+
+namespace ragd::cluster {
+
+// Phase 1: the shard's statistics for the request's analysed query terms.
+LexicalStats shard_stats(const ServiceContext& shard, const SearchRequest& request);
+
+// Phase 2: the shard's candidates, BM25 scored with `corpus`.
+Result<CandidateSet> shard_candidates(const ServiceContext& shard, const SearchRequest& request,
+                                      const LexicalStats& corpus);
+
+// Phase 3: one chunk the coordinator walks; `hit` is empty when the chunk is
+// gone (deleted since phase 2) or the request's filters and groups do not
+// let its document through (checked again here, not trusted to the caller).
+struct FetchedChunk {
+  std::optional<Hit> hit;
+  std::vector<float> vector;  // only when asked for, and stored
+};
+Result<std::vector<FetchedChunk>> shard_fetch(const ServiceContext& shard, const SearchRequest& request,
+                                              std::span<const uint64_t> labels, bool vectors);
+
+// The largest number of labels one fetch may name.
+inline constexpr size_t kMaxFetchLabels = 20000;
+
+// The wire format. The request side adds fields to the caller's /v1/search
+// body; the answer side is the body a peer answers with.
+std::string stats_request(const std::string& body);
+std::string candidates_request(const std::string& body, const LexicalStats& corpus);
+std::string fetch_request(const std::string& body, std::span<const uint64_t> labels, bool vectors);
+Result<LexicalStats> read_stats(const std::string& answer);
+Result<CandidateSet> read_candidates(const std::string& answer);
+Result<std::vector<FetchedChunk>> read_fetched(const std::string& answer);
+
+// The peer's side: when the body of a shard collection's search names a
+// "shard_phase", answers it (phases 1 to 3 above) and returns the answer's
+// body; nullopt when the body names none (an ordinary search). A malformed
+// phase request is kInvalidArgument.
+std::optional<Result<std::string>> answer_shard_phase(const std::string& body, const ServiceContext& shard,
+                                                      const SearchRequest& request);
+
+}  // namespace ragd::cluster
