@@ -12,11 +12,15 @@
 //                        dropped (NearDuplicates), until k hits
 #include <algorithm>
 #include <chrono>
-#include <future>
+#include <optional>
 
 #include "cluster/etcd.h"
+#include "cluster/fan_out.h"
+#include "cluster/http_pool.h"
 #include "cluster/node.h"
 #include "cluster/shard_search.h"
+#include "cluster/stats_cache.h"
+#include "index/analyzer.h"
 #include "sync/http.h"
 
 namespace ragd::cluster {
@@ -30,20 +34,6 @@ int64_t now_ms() {
       .count();
 }
 
-// Runs fn(s) for every s in [0, n) side by side; returns the first error in
-// shard order.
-Status for_each_shard(uint32_t n, const std::function<Status(uint32_t)>& fn) {
-  std::vector<std::future<Status>> futures;
-  futures.reserve(n);
-  for (uint32_t s = 0; s < n; ++s) futures.push_back(std::async(std::launch::async, fn, s));
-  Status first;
-  for (auto& f : futures) {
-    Status st = f.get();
-    if (first.is_ok() && !st.is_ok()) first = st;
-  }
-  return first;
-}
-
 // The replica that answers one shard for the whole of a search: labels are
 // a store's own, so the fetch goes where the candidates came from.
 struct Replica {
@@ -51,7 +41,7 @@ struct Replica {
   std::shared_ptr<ServiceContext> local;  // held here (and caught up): searched in process
   std::vector<std::string> urls;          // the live peers holding it, in the map's order
   size_t at = 0;                          // the peer asked now, when not local
-  std::unique_ptr<sync::HttpClient> http;
+  std::optional<HttpClientPool::Handle> http;  // taken from the node's pool for this search
   CandidateSet candidates;
 
   // POSTs a phase's body to the current peer. With `may_move`, a peer that
@@ -60,7 +50,7 @@ struct Replica {
   Result<std::string> ask(const std::string& body, bool may_move) {
     Status last = Status::unavailable("no live replica");
     while (at < urls.size()) {
-      auto r = http->post_json(urls[at] + "/v1/collections/" + shard_collection(shard) + "/search", body);
+      auto r = (*http)->post_json(urls[at] + "/v1/collections/" + shard_collection(shard) + "/search", body);
       if (r.is_ok()) return std::move(r->body);
       if (r.status().code() == StatusCode::kInvalidArgument) return r.status();
       last = r.status();
@@ -141,23 +131,34 @@ Result<std::map<std::string, std::string>> Node::live_nodes() {
   return out;
 }
 
+Status Node::for_each_shard(const std::function<Status(uint32_t)>& fn) {
+  std::vector<Status> out(options_.shards);
+  fan_out_->run(options_.shards, [&](size_t s) {
+    try {
+      out[s] = fn(static_cast<uint32_t>(s));
+    } catch (const std::exception& e) {  // std::bad_alloc, a dependency's throw
+      out[s] = Status::internal(std::string("searching a shard: ") + e.what());
+    }
+  });
+  for (Status& st : out) {
+    if (!st.is_ok()) return st;
+  }
+  return Status::ok();
+}
+
 Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::string& body,
                                       const std::string& authorization, const StreamPositions& after) {
   RAGD_ASSIGN_OR_RETURN(auto live, live_nodes());
   RAGD_ASSIGN_OR_RETURN(auto coordinator, collections_.get(""));
   const Retriever& retriever = coordinator->retriever();
   const uint32_t shards = options_.shards;
-  sync::HttpOptions ho;
-  ho.timeout_seconds = options_.search_timeout_seconds;
-  ho.connect_timeout_seconds = 2;
-  ho.max_attempts = 1;  // the next replica is the retry
 
   std::vector<Replica> replicas(shards);
   for (uint32_t s = 0; s < shards; ++s) {
     Replica& r = replicas[s];
     r.shard = s;
-    r.http = std::make_unique<sync::HttpClient>(ho);
-    if (authorization.rfind("Bearer ", 0) == 0) r.http->set_bearer(authorization.substr(7));
+    r.http.emplace(peers_->take());
+    (*r.http)->set_bearer(authorization.rfind("Bearer ", 0) == 0 ? authorization.substr(7) : std::string());
     bool held = false;
     for (const auto& n : map_.replicas[s]) {
       if (n == options_.node_id) {
@@ -172,49 +173,85 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
     }
   }
 
-  // 1. Statistics. Read-your-writes: this node's replica only once it has
-  // applied the token's position (a peer waits the same way, reading the
-  // token from `body`; one still behind answers 503 and the next is asked).
-  std::vector<LexicalStats> stats(shards);
-  RAGD_RETURN_IF_ERROR(for_each_shard(shards, [&](uint32_t s) -> Status {
-    Replica& r = replicas[s];
-    if (r.local) {
-      const auto pos = after.find(s);
-      if (pos == after.end() ||
-          wait_applied(s, pos->second, std::chrono::milliseconds(options_.consistency_wait_ms)).is_ok()) {
-        stats[s] = shard_stats(*r.local, request);
-        return Status::ok();
-      }
-      r.local.reset();
+  // Read-your-writes: this node's replica only once it has applied the
+  // token's position (a peer waits the same way, reading the token from
+  // `body`; one still behind answers 503 and the next is asked).
+  RAGD_RETURN_IF_ERROR(for_each_shard([&](uint32_t s) -> Status {
+    const auto pos = after.find(s);
+    if (replicas[s].local && pos != after.end() &&
+        !wait_applied(s, pos->second, std::chrono::milliseconds(options_.consistency_wait_ms)).is_ok()) {
+      replicas[s].local.reset();
     }
-    RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(stats_request(body), true));
-    RAGD_ASSIGN_OR_RETURN(stats[s], read_stats(answer));
     return Status::ok();
   }));
-  LexicalStats corpus;
-  for (const LexicalStats& s : stats) {
-    corpus.chunks += s.chunks;
-    corpus.total_length += s.total_length;
-    for (const auto& [term, n] : s.df) corpus.df[term] += n;
-  }
 
-  // 2. Candidates, scored with the cluster's statistics.
-  const std::string candidates_body = candidates_request(body, corpus);
-  RAGD_RETURN_IF_ERROR(for_each_shard(shards, [&](uint32_t s) -> Status {
-    Replica& r = replicas[s];
-    if (r.local) {
-      auto set = shard_candidates(*r.local, request, corpus);
-      if (set.is_ok() || set.status().code() == StatusCode::kInvalidArgument) {
-        if (!set.is_ok()) return set.status();
-        r.candidates = std::move(set).value();
+  // The statistics are about the query's distinct analysed terms.
+  std::vector<std::string> terms = analyze(request.query);
+  std::sort(terms.begin(), terms.end());
+  terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
+  // The sequence each shard's statistics hold: a replica that answers phase
+  // 2 at another one has applied messages since (or is another replica), so
+  // its statistics are read again and phase 2 runs again, once.
+  std::vector<uint64_t> stats_at(shards, 0);
+  for (int attempt = 0;; ++attempt) {
+    // 1. Statistics: from the cache (stats_cache.h), else from the replica.
+    std::vector<LexicalStats> stats(shards);
+    RAGD_RETURN_IF_ERROR(for_each_shard([&](uint32_t s) -> Status {
+      Replica& r = replicas[s];
+      if (auto hit = stats_cache_->get(s, terms)) {
+        stats[s] = std::move(hit->stats);
+        stats_at[s] = hit->applied;
+        stats_cached_.fetch_add(1, std::memory_order_relaxed);
         return Status::ok();
       }
-      r.local.reset();  // the peers are the fallback
+      if (r.local) {
+        stats_at[s] = applied_sequence(s);
+        stats[s] = shard_stats(*r.local, request);
+      } else {
+        RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(stats_request(body), true));
+        RAGD_ASSIGN_OR_RETURN(stats[s], read_stats(answer, &stats_at[s]));
+      }
+      stats_cache_->put(s, stats_at[s], stats[s]);
+      stats_reads_.fetch_add(1, std::memory_order_relaxed);
+      return Status::ok();
+    }));
+    LexicalStats corpus;
+    for (const LexicalStats& one : stats) {
+      corpus.chunks += one.chunks;
+      corpus.total_length += one.total_length;
+      for (const auto& [term, n] : one.df) corpus.df[term] += n;
     }
-    RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(candidates_body, true));
-    RAGD_ASSIGN_OR_RETURN(r.candidates, read_candidates(answer));
-    return Status::ok();
-  }));
+
+    // 2. Candidates, scored with the cluster's statistics.
+    const std::string candidates_body = candidates_request(body, corpus);
+    std::vector<uint64_t> searched_at(shards, 0);
+    RAGD_RETURN_IF_ERROR(for_each_shard([&](uint32_t s) -> Status {
+      Replica& r = replicas[s];
+      if (r.local) {
+        searched_at[s] = applied_sequence(s);
+        auto got = shard_candidates(*r.local, request, corpus);
+        if (got.is_ok() || got.status().code() == StatusCode::kInvalidArgument) {
+          if (!got.is_ok()) return got.status();
+          r.candidates = std::move(got).value();
+          return Status::ok();
+        }
+        r.local.reset();  // the peers are the fallback
+      }
+      RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(candidates_body, true));
+      RAGD_ASSIGN_OR_RETURN(r.candidates, read_candidates(answer, &searched_at[s]));
+      return Status::ok();
+    }));
+    // A second time still stale: the shards are being written; the search
+    // stands (its statistics lag the writes by the messages in between).
+    bool stale = false;
+    for (uint32_t s = 0; s < shards && attempt == 0; ++s) {
+      if (searched_at[s] == stats_at[s]) continue;
+      stats_cache_->drop(s);
+      stats_stale_.fetch_add(1, std::memory_order_relaxed);
+      stale = true;
+    }
+    if (!stale) break;
+  }
   std::vector<Ref> refs;
   CandidateSet set = merge_candidates(replicas, static_cast<size_t>(retriever.depth(request.k)), refs);
   Retriever::fuse(set, request.mode, retriever.options());
@@ -233,7 +270,7 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
       labels[ref.shard].push_back(ref.label);
     }
     std::vector<std::vector<FetchedChunk>> fetched(shards);
-    RAGD_RETURN_IF_ERROR(for_each_shard(shards, [&](uint32_t s) -> Status {
+    RAGD_RETURN_IF_ERROR(for_each_shard([&](uint32_t s) -> Status {
       if (labels[s].empty()) return Status::ok();
       Replica& r = replicas[s];
       if (r.local) {

@@ -58,43 +58,34 @@ Result<EtcdKeyValue> decode_kv(const Json& kv) {
 
 }  // namespace
 
+namespace {
+
+sync::HttpOptions etcd_http_options(long timeout_seconds) {
+  sync::HttpOptions o;
+  o.timeout_seconds = timeout_seconds;
+  o.connect_timeout_seconds = std::min(timeout_seconds, 2L);
+  // Failover to the next endpoint is the retry; the callers retry on their
+  // own schedule (keepalives every ttl/3).
+  o.max_attempts = 1;
+  return o;
+}
+
+}  // namespace
+
 Etcd::Etcd(std::vector<std::string> endpoints, long timeout_seconds)
-    : endpoints_(std::move(endpoints)), timeout_seconds_(timeout_seconds) {}
+    : endpoints_(std::move(endpoints)), clients_(etcd_http_options(timeout_seconds)) {}
 
 Etcd::~Etcd() = default;
 
 Result<std::string> Etcd::call(const std::string& path, const std::string& body) {
-  std::unique_ptr<sync::HttpClient> http;
-  {
-    std::lock_guard lock(mu_);
-    if (!idle_.empty()) {
-      http = std::move(idle_.back());
-      idle_.pop_back();
-    }
-  }
-  if (!http) {
-    sync::HttpOptions o;
-    o.timeout_seconds = timeout_seconds_;
-    o.connect_timeout_seconds = std::min(timeout_seconds_, 2L);
-    // Failover to the next endpoint is the retry; the callers retry on their
-    // own schedule (keepalives every ttl/3).
-    o.max_attempts = 1;
-    http = std::make_unique<sync::HttpClient>(o);
-  }
-  Result<std::string> out = Status::unavailable("no etcd endpoint configured");
-  Status last = out.status();
+  auto http = clients_.take();
+  Status last = Status::unavailable("no etcd endpoint configured");
   for (const auto& e : endpoints_) {
     auto r = http->post_json(e + path, body);
-    if (r.is_ok()) {
-      out = std::move(r->body);
-      break;
-    }
+    if (r.is_ok()) return std::move(r->body);
     last = r.status();
   }
-  if (!out.is_ok()) out = Status::unavailable("etcd unreachable (" + last.message() + "); check the etcd URLs");
-  std::lock_guard lock(mu_);
-  idle_.push_back(std::move(http));
-  return out;
+  return Status::unavailable("etcd unreachable (" + last.message() + "); check the etcd URLs");
 }
 
 Result<int64_t> Etcd::lease_grant(int ttl_seconds) {

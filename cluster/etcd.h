@@ -3,9 +3,9 @@
 // ships no C/C++ etcd client; the gateway is etcd's documented API.
 //
 // Thread safety: every method may be called from many threads. Each call
-// takes an idle HTTP client (a libcurl handle that keeps its connection) or
-// makes one, so a slow call (a range read behind a busy etcd) never holds
-// up another (a lease renewal).
+// takes an idle HTTP client from a pool (http_pool.h) or makes one, so a
+// slow call (a range read behind a busy etcd) never holds up another (a
+// lease renewal).
 #pragma once
 
 #include <cstdint>
@@ -14,11 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "cluster/http_pool.h"
 #include "ragd/status.h"
-
-namespace ragd::sync {
-class HttpClient;
-}
 
 namespace ragd::cluster {
 
@@ -61,9 +58,7 @@ class Etcd {
   // POSTs `body` to `path` on the first endpoint that answers.
   Result<std::string> call(const std::string& path, const std::string& body);
   std::vector<std::string> endpoints_;
-  long timeout_seconds_;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<sync::HttpClient>> idle_;  // guarded by mu_
+  HttpClientPool clients_;
 };
 
 }  // namespace ragd::cluster

@@ -11,6 +11,9 @@
 
 #include "auth/crypto.h"
 #include "cluster/etcd.h"
+#include "cluster/fan_out.h"
+#include "cluster/http_pool.h"
+#include "cluster/stats_cache.h"
 #include "cluster/jetstream.h"
 #include "cluster/message.h"
 #include "cluster/shard.h"
@@ -138,7 +141,18 @@ bool is_shard_collection(std::string_view name) { return name.starts_with("shard
 std::string etcd_prefix(const ClusterOptions& o) { return "/ragd/" + o.name + "/"; }
 
 Node::Node(ClusterOptions options, Collections& collections)
-    : options_(std::move(options)), collections_(collections) {}
+    : options_(std::move(options)),
+      collections_(collections),
+      // Helpers for up to two searches' steps at once (a peer's part mostly
+      // waits on its HTTP answer); more searches run their parts themselves.
+      fan_out_(std::make_unique<FanOut>(std::clamp<size_t>(2 * options_.shards, 4, 32))) {
+  sync::HttpOptions o;
+  o.timeout_seconds = options_.search_timeout_seconds;
+  o.connect_timeout_seconds = 2;
+  o.max_attempts = 1;  // the next replica is the retry
+  peers_ = std::make_unique<HttpClientPool>(o);
+  stats_cache_ = std::make_unique<StatsCache>(options_.shards);
+}
 
 Result<std::unique_ptr<Node>> Node::start(ClusterOptions options, Collections& collections) {
   RAGD_RETURN_IF_ERROR(check_cluster_options(options));
@@ -353,6 +367,12 @@ Status Node::wait_applied(uint32_t shard, uint64_t sequence, std::chrono::millis
   return Status::unavailable("shard " + std::to_string(shard) + " on node " + options_.node_id + " has applied up to " +
                              std::to_string(it->second.applied) + ", not yet " + std::to_string(sequence) +
                              " (the consistency token's position)");
+}
+
+uint64_t Node::applied_sequence(uint32_t shard) const {
+  std::lock_guard lock(status_mu_);
+  auto it = status_.find(shard);
+  return it == status_.end() ? 0 : it->second.applied;
 }
 
 std::vector<ShardStatus> Node::shard_status() const {

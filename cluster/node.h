@@ -30,6 +30,9 @@ namespace ragd::cluster {
 
 class JetStream;
 class Etcd;
+class FanOut;
+class HttpClientPool;
+class StatsCache;
 
 // The revisioned shard map: replicas[shard] = the node ids that
 // materialise it. Written once to etcd (first node up), read by all.
@@ -138,6 +141,19 @@ class Node {
   // `advertise` empty: `serve` calls it once it knows the port it bound.
   Status set_advertise(const std::string& url);
 
+  // The stream sequence this node has applied to `shard`; 0 when it does
+  // not apply it.
+  uint64_t applied_sequence(uint32_t shard) const;
+  // The coordinator's BM25 statistics per shard (coordinator.cpp): read
+  // from a replica, taken from the cache, and found stale after the fact
+  // (a replica answered phase 2 at another sequence: phase 1 ran again).
+  struct StatsCounts {
+    uint64_t read = 0, cached = 0, stale = 0;
+  };
+  StatsCounts stats_counts() const {
+    return {stats_reads_.load(), stats_cached_.load(), stats_stale_.load()};
+  }
+
   // For /v1/stats: the node, the shard map and each owned shard's applier.
   const ClusterOptions& options() const { return options_; }
   ShardMap shard_map() const { return map_; }
@@ -151,6 +167,9 @@ class Node {
   Result<uint64_t> publish(const Document& doc, bool remove);
   // Node id -> advertised URL of the nodes whose lease is alive.
   Result<std::map<std::string, std::string>> live_nodes();
+  // Runs fn(s) for every shard s side by side (fan_out_); the first error
+  // in shard order.
+  Status for_each_shard(const std::function<Status(uint32_t)>& fn);
 
   ClusterOptions options_;
   Collections& collections_;
@@ -172,6 +191,10 @@ class Node {
   std::mutex live_mu_;
   std::map<std::string, std::string> live_;  // guarded by live_mu_
   int64_t live_read_ms_ = 0;                 // guarded by live_mu_
+  std::unique_ptr<FanOut> fan_out_;          // the searches' helper threads
+  std::unique_ptr<HttpClientPool> peers_;    // the searches' HTTP clients, kept with their connections
+  std::unique_ptr<StatsCache> stats_cache_;  // the shards' BM25 statistics (phase 1)
+  std::atomic<uint64_t> stats_reads_{0}, stats_cached_{0}, stats_stale_{0};
 };
 
 }  // namespace ragd::cluster

@@ -116,16 +116,22 @@ std::string fetch_request(const std::string& body, std::span<const uint64_t> lab
                                 {"vectors", vectors}});
 }
 
-Result<LexicalStats> read_stats(const std::string& answer) {
+Result<LexicalStats> read_stats(const std::string& answer, uint64_t* applied) {
   RAGD_ASSIGN_OR_RETURN(Json j, parse(answer, "a shard's statistics"));
   auto s = stats_from_json(j);
-  if (!s.is_ok()) return Status::unavailable("a malformed statistics answer from a shard");
+  auto a = j.find("applied");
+  if (!s.is_ok() || a == j.end() || !a->is_number_unsigned())
+    return Status::unavailable("a malformed statistics answer from a shard");
+  *applied = a->get<uint64_t>();
   return s;
 }
 
-Result<CandidateSet> read_candidates(const std::string& answer) {
+Result<CandidateSet> read_candidates(const std::string& answer, uint64_t* applied) {
   RAGD_ASSIGN_OR_RETURN(Json j, parse(answer, "a shard's candidates"));
   auto bad = [] { return Status::unavailable("a malformed candidates answer from a shard"); };
+  auto a = j.find("applied");
+  if (a == j.end() || !a->is_number_unsigned()) return bad();
+  *applied = a->get<uint64_t>();
   CandidateSet set;
   auto items = j.find("candidates");
   if (items == j.end() || !items->is_array()) return bad();
@@ -168,13 +174,17 @@ Result<std::vector<FetchedChunk>> read_fetched(const std::string& answer) {
 }
 
 std::optional<Result<std::string>> answer_shard_phase(const std::string& body, const ServiceContext& shard,
-                                                      const SearchRequest& request) {
+                                                      const SearchRequest& request, uint64_t applied) {
   Json j = Json::parse(body, nullptr, false);
   if (!j.is_object()) return std::nullopt;
   auto phase = j.find("shard_phase");
   if (phase == j.end() || phase->is_null()) return std::nullopt;
   const std::string name = phase->is_string() ? phase->get<std::string>() : "";
-  if (name == "stats") return dump(stats_to_json(shard_stats(shard, request)));
+  if (name == "stats") {
+    Json out = stats_to_json(shard_stats(shard, request));
+    out["applied"] = applied;
+    return dump(out);
+  }
   if (name == "candidates") {
     auto corpus = stats_from_json(j.value("corpus", Json()));
     if (!corpus.is_ok()) return Result<std::string>(corpus.status());
@@ -186,7 +196,8 @@ std::optional<Result<std::string>> answer_shard_phase(const std::string& body, c
                         (c.vector_hit ? kVectorHit : 0);
       items.push_back(Json::array({c.label, c.lexical, c.vector, c.exact_vector, flags}));
     }
-    return dump(Json{{"lexical_searched", set->lexical_searched},
+    return dump(Json{{"applied", applied},
+                     {"lexical_searched", set->lexical_searched},
                      {"vector_searched", set->vector_searched},
                      {"candidates", std::move(items)}});
   }

@@ -56,15 +56,19 @@ inline constexpr size_t kMaxFetchLabels = 20000;
 std::string stats_request(const std::string& body);
 std::string candidates_request(const std::string& body, const LexicalStats& corpus);
 std::string fetch_request(const std::string& body, std::span<const uint64_t> labels, bool vectors);
-Result<LexicalStats> read_stats(const std::string& answer);
-Result<CandidateSet> read_candidates(const std::string& answer);
+// The first two also give the stream sequence the replica had applied when
+// it answered (`applied`).
+Result<LexicalStats> read_stats(const std::string& answer, uint64_t* applied);
+Result<CandidateSet> read_candidates(const std::string& answer, uint64_t* applied);
 Result<std::vector<FetchedChunk>> read_fetched(const std::string& answer);
 
 // The peer's side: when the body of a shard collection's search names a
 // "shard_phase", answers it (phases 1 to 3 above) and returns the answer's
 // body; nullopt when the body names none (an ordinary search). A malformed
-// phase request is kInvalidArgument.
+// phase request is kInvalidArgument. `applied` is the stream sequence this
+// replica has applied (read before the shard is searched), which the
+// statistics and candidates answers carry.
 std::optional<Result<std::string>> answer_shard_phase(const std::string& body, const ServiceContext& shard,
-                                                      const SearchRequest& request);
+                                                      const SearchRequest& request, uint64_t applied);
 
 }  // namespace ragd::cluster

@@ -122,12 +122,23 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
                              "Messages of the shard's stream this node has not applied yet.", {"shard"});
   auto& failures = registry.counter("ragd_cluster_shard_apply_failures_total",
                                     "Attempts to apply a shard's message that failed (each is retried).", {"shard"});
+  auto& shard_stats = registry.counter(
+      "ragd_cluster_search_shard_stats_total",
+      "BM25 statistics of a shard a search needed, by where they came from: read from a replica, cached, or "
+      "stale (the replica had applied more by phase 2, so the search read them again).",
+      {"source"});
   auto seen = std::make_shared<std::map<uint32_t, uint64_t>>();  // failures counted so far, per shard
+  auto seen_stats = std::make_shared<cluster::Node::StatsCounts>();  // stats counted so far
   auto seen_mu = std::make_shared<std::mutex>();
-  registry.add_collector([&node, seen, seen_mu, revision = &revision, applied = &applied, stream = &stream,
-                          lag = &lag, failures = &failures] {
+  registry.add_collector([&node, seen, seen_stats, seen_mu, revision = &revision, applied = &applied,
+                          stream = &stream, lag = &lag, failures = &failures, shard_stats = &shard_stats] {
     revision->get().set(static_cast<double>(node.shard_map().revision));
     std::lock_guard lock(*seen_mu);
+    const cluster::Node::StatsCounts now = node.stats_counts();
+    shard_stats->with({"read"}).inc(static_cast<double>(now.read - seen_stats->read));
+    shard_stats->with({"cached"}).inc(static_cast<double>(now.cached - seen_stats->cached));
+    shard_stats->with({"stale"}).inc(static_cast<double>(now.stale - seen_stats->stale));
+    *seen_stats = now;
     for (const auto& sh : node.shard_status()) {
       const std::string s = std::to_string(sh.shard);
       applied->with({s}).set(static_cast<double>(sh.applied));

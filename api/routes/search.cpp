@@ -44,10 +44,10 @@ Response handle_search(const Request& req, Api& api) {
           shard, it->second, std::chrono::milliseconds(api.cluster->options().consistency_wait_ms));
       if (!caught_up.is_ok()) return error_response(caught_up);
     }
-  }
-  if (api.cluster != nullptr && !req.collection.empty() && cluster::is_shard_collection(req.collection)) {
-    // A coordinator's phase of a cluster search (cluster/shard_search.h).
-    if (auto phase = cluster::answer_shard_phase(req.body, **svc, *sr)) {
+    // A coordinator's phase of a cluster search (cluster/shard_search.h),
+    // tagged with how far this replica has applied its shard.
+    const uint64_t applied = numbered ? api.cluster->applied_sequence(shard) : 0;
+    if (auto phase = cluster::answer_shard_phase(req.body, **svc, *sr, applied)) {
       if (!phase->is_ok()) return error_response(phase->status());
       Response r;
       r.body = std::move(*phase).value();

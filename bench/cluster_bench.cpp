@@ -1,0 +1,215 @@
+// The cluster's cost on one machine (issue 15): the same documents and
+// queries through a single `ragd serve` and through clusters of 1, 2 and 4
+// `ragd serve --cluster` nodes (8 shards, 2 replicas per shard where there
+// are 2 nodes or more; three nats-server processes in one JetStream cluster
+// with 3 stream replicas, one etcd), printed side by side in one run. On one
+// machine every process shares the same cores, so this measures what the
+// log, the fan-out and the merge cost, not a speed-up.
+//
+// Run from the repository root (build dir "build" below; any works):
+//
+//   build/bench/cluster_bench [--docs N] [--queries M] [--nodes 1,2,4] [--shards S] [--mode MODE]
+//                             [--glove FILE] [--dir DIR]
+//
+//   --docs     SciFact abstracts written (testdata eval/scifact). Default: 5183 (all).
+//   --queries  SciFact train queries searched, one at a time. Default: 400.
+//   --nodes    cluster sizes, comma-separated. Default: 1,2,4.
+//   --shards   shards of every cluster. Default: 8.
+//   --mode     search mode. Default: hybrid.
+//   --glove    GloVe file. Default: .cache/ragd/glove-wink-sg-100d.bin (scripts/setup.sh).
+//   --dir      work dir. Default: a fresh one under the temp dir, removed after.
+//
+// Writes go through the first node, 100 documents per request, one request
+// at a time: "acked" is documents over the time until every request was
+// acknowledged (the documents are durable in JetStream), "applied" over the
+// time until every replica had applied them (ragd_cluster_shard_applied_
+// sequence on every node). Searches go through the nodes in turn, one at a
+// time, k = 10, twice over the queries: the first pass reads most of the
+// shards' BM25 statistics, the second finds them in the coordinators'
+// caches (terms repeat across real queries; here each query comes again). Needs nats-server and etcd (scripts/install-deps.sh test).
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench_args.h"
+#include "bench_stats.h"
+#include "retrieve/eval.h"
+#include "tests/cluster/cluster_servers.h"
+#include "tests/testdata.h"
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using namespace ragd;
+using ragd::test::ServerProcess;
+
+namespace {
+
+struct Args {
+  size_t docs = 5183, queries = 400;
+  std::vector<int> nodes{1, 2, 4};
+  int shards = 8;
+  std::string mode = "hybrid";
+  std::string glove = ".cache/ragd/glove-wink-sg-100d.bin", dir;
+};
+
+struct Row {
+  std::string setup;
+  double acked = 0, applied = 0;
+  double p50 = 0, p99 = 0;            // the first pass over the queries
+  double again50 = 0, again99 = 0;    // the second
+  size_t failed = 0;
+};
+
+// Two passes over the queries: a coordinator caches the shards' BM25
+// statistics per term, so the first pass reads most of them and the second
+// finds them cached (cluster/stats_cache.h).
+void search_twice(Row& row, const std::vector<uint16_t>& ports, const std::vector<BeirQuery>& queries,
+                  const std::string& mode);
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// Writes the documents through `port` in requests of 100; the seconds until
+// the last was acknowledged.
+double write_all(uint16_t port, const std::vector<Document>& docs) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (size_t begin = 0; begin < docs.size(); begin += 100) {
+    Json batch = Json::array();
+    for (size_t i = begin; i < std::min(docs.size(), begin + 100); ++i) {
+      batch.push_back({{"id", docs[i].id}, {"title", docs[i].title}, {"text", docs[i].text}});
+    }
+    auto r = test::http_post(port, "/v1/documents", Json{{"documents", batch}}.dump());
+    if (r.status != 200) bench::die(Status::internal("a write answered " + std::to_string(r.status) + ": " + r.body));
+  }
+  return seconds_since(t0);
+}
+
+// Each query once, through the ports in turn: latencies in ms, and failures.
+std::vector<double> search_all(const std::vector<uint16_t>& ports, const std::vector<BeirQuery>& queries,
+                               const std::string& mode, size_t* failed) {
+  std::vector<double> ms;
+  for (size_t q = 0; q < queries.size(); ++q) {
+    const std::string body = Json{{"query", queries[q].text}, {"k", 10}, {"mode", mode}}.dump();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = test::http_post(ports[q % ports.size()], "/v1/search", body);
+    ms.push_back(seconds_since(t0) * 1000);
+    if (r.status != 200) ++*failed;
+  }
+  return ms;
+}
+
+void search_twice(Row& row, const std::vector<uint16_t>& ports, const std::vector<BeirQuery>& queries,
+                  const std::string& mode) {
+  auto first = search_all(ports, queries, mode, &row.failed);
+  row.p50 = bench::median(first);
+  row.p99 = bench::percentile(first, 0.99);
+  auto again = search_all(ports, queries, mode, &row.failed);
+  row.again50 = bench::median(again);
+  row.again99 = bench::percentile(again, 0.99);
+}
+
+Row run_single(const Args& a, const fs::path& dir, const std::vector<Document>& docs,
+               const std::vector<BeirQuery>& queries) {
+  ServerProcess single(dir / "single", a.glove);
+  if (!single.start(120)) bench::die(Status::internal("ragd serve did not start:\n" + single.log()));
+  Row row{"single ragd serve"};
+  const double s = write_all(single.port(), docs);
+  row.acked = row.applied = static_cast<double>(docs.size()) / s;
+  search_twice(row, {single.port()}, queries, a.mode);
+  return row;
+}
+
+Row run_cluster(const Args& a, const fs::path& dir, int n, const std::vector<Document>& docs,
+                const std::vector<BeirQuery>& queries) {
+  test::ClusterServers servers;
+  if (!servers.available()) bench::die(Status::failed_precondition("nats-server or etcd is not installed"));
+  fs::create_directories(dir);
+  if (!servers.start(dir)) bench::die(Status::internal("nats-server or etcd did not start; logs in " + dir.string()));
+  std::vector<std::string> ids;
+  for (int i = 0; i < n; ++i) ids.push_back("n" + std::to_string(i));
+  const int replicas = n >= 2 ? 2 : 1;
+  std::vector<std::unique_ptr<ServerProcess>> nodes;
+  std::vector<uint16_t> ports;
+  for (const auto& id : ids) {
+    const fs::path file = dir / (id + ".toml");
+    test::write_file(file, servers.cluster_file(id, ids, a.shards, replicas, 3, 20000));
+    nodes.push_back(std::make_unique<ServerProcess>(dir / ("data-" + id), a.glove,
+                                                    std::vector<std::string>{"--cluster", file.string()}));
+  }
+  for (auto& p : nodes) {
+    if (!p->start(120)) bench::die(Status::internal("a cluster node did not start:\n" + p->log()));
+    ports.push_back(p->port());
+  }
+  Row row{"cluster, " + std::to_string(n) + " node" + (n > 1 ? "s" : "") + ", " + std::to_string(a.shards) +
+          " shards x " + std::to_string(replicas)};
+  const auto t0 = std::chrono::steady_clock::now();
+  const double acked = write_all(ports[0], docs);
+  row.acked = static_cast<double>(docs.size()) / acked;
+  const double want = static_cast<double>(replicas * docs.size());
+  const bool applied = test::wait_until([&] {
+    double sum = 0;
+    for (uint16_t p : ports) sum += test::total(test::series(p, "ragd_cluster_shard_applied_sequence"));
+    return sum >= want;
+  }, 600000);
+  if (!applied) bench::die(Status::internal("the replicas did not apply every document within 10 minutes"));
+  row.applied = static_cast<double>(docs.size()) / seconds_since(t0);
+  search_twice(row, ports, queries, a.mode);
+  return row;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  bench::ArgReader args(argc, argv);
+  while (args.next()) {
+    const std::string& f = args.flag();
+    if (f == "--docs") a.docs = std::stoul(args.value());
+    else if (f == "--queries") a.queries = std::stoul(args.value());
+    else if (f == "--shards") a.shards = std::stoi(args.value());
+    else if (f == "--mode") a.mode = args.value();
+    else if (f == "--glove") a.glove = args.value();
+    else if (f == "--dir") a.dir = args.value();
+    else if (f == "--nodes") {
+      a.nodes.clear();
+      std::stringstream in(args.value());
+      for (std::string n; std::getline(in, n, ',');) a.nodes.push_back(std::stoi(n));
+    } else {
+      args.unknown();
+    }
+  }
+  const fs::path data = ragd::testing::shared_testdata_dir() / "eval/scifact";
+  auto corpus = load_beir_corpus(data / "corpus.jsonl");
+  if (!corpus.is_ok()) bench::die(corpus.status());
+  auto queries = load_beir_queries(data / "queries-train.jsonl");
+  if (!queries.is_ok()) bench::die(queries.status());
+  if (corpus->size() > a.docs) corpus->resize(a.docs);
+  if (queries->size() > a.queries) queries->resize(a.queries);
+  if (!fs::exists(a.glove)) bench::die(Status::not_found("GloVe file " + a.glove + " (scripts/setup.sh fetches it)"));
+  a.glove = fs::absolute(a.glove).string();
+  std::unique_ptr<test::TempDir> temp;
+  fs::path dir = a.dir;
+  if (dir.empty()) {
+    temp = std::make_unique<test::TempDir>("cluster-bench");
+    dir = temp->path;
+  }
+  std::printf("cluster_bench: %zu SciFact abstracts, %zu queries (%s, k=10), one client; loopback, one machine\n",
+              corpus->size(), queries->size(), a.mode.c_str());
+  std::vector<Row> rows{run_single(a, dir, *corpus, *queries)};
+  for (int n : a.nodes) rows.push_back(run_cluster(a, dir / ("cluster-" + std::to_string(n)), n, *corpus, *queries));
+  std::printf("\n%-32s %11s %10s | %-21s %6s | %-21s %6s | %6s\n", "", "acked", "applied", "first pass (ms)", "",
+              "second pass (ms)", "", "");
+  std::printf("%-32s %11s %10s | %10s %10s %6s | %10s %10s %6s | %6s\n", "setup", "doc/s", "doc/s", "p50", "p99",
+              "x p50", "p50", "p99", "x p50", "failed");
+  for (const Row& r : rows) {
+    std::printf("%-32s %11.0f %10.0f | %10.2f %10.2f %5.2fx | %10.2f %10.2f %5.2fx | %6zu\n", r.setup.c_str(),
+                r.acked, r.applied, r.p50, r.p99, r.p50 / rows[0].p50, r.again50, r.again99,
+                r.again50 / rows[0].again50, r.failed);
+  }
+  std::printf("x p50: the setup's median over the single server's, same pass\n");
+  return 0;
+}

@@ -1,0 +1,176 @@
+// The processes of a cluster on loopback, for the tests and bench/
+// cluster_bench: three nats-server processes in one JetStream cluster and
+// one etcd member, started and killed by the caller, and the cluster file
+// of a `ragd serve --cluster` node among them (tests/api/test_support.h
+// starts the ragd side).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/api/test_support.h"
+
+namespace ragd::test {
+
+// A loopback port nobody listens on right now (bind to 0, read, close).
+inline uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+inline bool port_open(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+inline std::string find_binary(const std::vector<std::string>& candidates) {
+  for (const auto& c : candidates) {
+    if (fs::exists(c)) return c;
+  }
+  return "";
+}
+
+// A child process with its output in `log`; SIGKILLed when destroyed.
+class Child {
+ public:
+  Child() = default;
+  ~Child() { kill_hard(); }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  void start(std::vector<std::string> argv, const fs::path& log) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+  }
+  void kill_hard() { kill_and_reap(pid_); }
+  bool running() const { return pid_ > 0; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+inline bool wait_until(const std::function<bool()>& ok, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ok()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return ok();
+}
+
+struct ClusterServers {
+  std::string nats_bin = find_binary({"/usr/bin/nats-server", "/usr/sbin/nats-server"});
+  std::string etcd_bin = find_binary({"/usr/bin/etcd", "/usr/sbin/etcd"});
+  fs::path dir;
+  std::vector<uint16_t> nats_ports, route_ports;
+  uint16_t etcd_port = 0, etcd_peer_port = 0;
+  std::vector<std::unique_ptr<Child>> nats;
+  std::unique_ptr<Child> etcd;
+
+  bool available() const { return !nats_bin.empty() && !etcd_bin.empty(); }
+
+  void start_nats(size_t i) {
+    std::string routes;
+    for (size_t j = 0; j < route_ports.size(); ++j) {
+      if (j == i) continue;
+      if (!routes.empty()) routes += ",";
+      routes += "nats://127.0.0.1:" + std::to_string(route_ports[j]);
+    }
+    const fs::path store = dir / ("nats" + std::to_string(i));
+    fs::create_directories(store);
+    nats[i] = std::make_unique<Child>();
+    nats[i]->start({nats_bin, "-js", "-a", "127.0.0.1", "-p", std::to_string(nats_ports[i]), "-sd", store.string(),
+                    "-n", "n" + std::to_string(i), "--cluster_name", "ragdtest", "--cluster",
+                    "nats://127.0.0.1:" + std::to_string(route_ports[i]), "--routes", routes},
+                   dir / ("nats" + std::to_string(i) + ".log"));
+  }
+
+  // Three NATS servers (JetStream, clustered) and one etcd member.
+  bool start(const fs::path& d, size_t nats_servers = 3) {
+    dir = d;
+    nats.resize(nats_servers);
+    for (size_t i = 0; i < nats_servers; ++i) {
+      nats_ports.push_back(free_port());
+      route_ports.push_back(free_port());
+    }
+    for (size_t i = 0; i < nats_servers; ++i) start_nats(i);
+    etcd_port = free_port();
+    etcd_peer_port = free_port();
+    const std::string client = "http://127.0.0.1:" + std::to_string(etcd_port);
+    const std::string peer = "http://127.0.0.1:" + std::to_string(etcd_peer_port);
+    etcd = std::make_unique<Child>();
+    etcd->start({etcd_bin, "--name", "e0", "--data-dir", (dir / "etcd").string(), "--listen-client-urls", client,
+                 "--advertise-client-urls", client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                 "--initial-cluster", "e0=" + peer},
+                dir / "etcd.log");
+    return wait_until(
+        [&] {
+          for (uint16_t p : nats_ports) {
+            if (!port_open(p)) return false;
+          }
+          return port_open(etcd_port);
+        },
+        20000);
+  }
+
+  std::string cluster_file(const std::string& node_id, const std::vector<std::string>& nodes, int shards,
+                           int shard_replicas, int stream_replicas, int publish_timeout_ms) const {
+    auto list = [](const std::vector<std::string>& v) {
+      std::string s = "[";
+      for (size_t i = 0; i < v.size(); ++i) s += (i ? ", \"" : "\"") + v[i] + "\"";
+      return s + "]";
+    };
+    std::vector<std::string> urls;
+    for (uint16_t p : nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(p));
+    return "name = \"t\"\nnode_id = \"" + node_id + "\"\nnats = " + list(urls) + "\netcd = [\"http://127.0.0.1:" +
+           std::to_string(etcd_port) + "\"]\nnodes = " + list(nodes) + "\nshards = " + std::to_string(shards) +
+           "\nshard_replicas = " + std::to_string(shard_replicas) + "\nstream_replicas = " +
+           std::to_string(stream_replicas) + "\nlease_ttl_seconds = 2\npublish_timeout_ms = " +
+           std::to_string(publish_timeout_ms) + "\n";
+  }
+};
+
+// The samples of one /metrics family on a node: labels -> value.
+inline std::map<std::string, double> series(uint16_t port, const std::string& name) {
+  std::map<std::string, double> out;
+  std::istringstream in(http_get(port, "/metrics").body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(name + "{", 0) != 0 && line.rfind(name + " ", 0) != 0) continue;
+    const size_t space = line.rfind(' ');
+    out[line.substr(name.size(), space - name.size())] = std::stod(line.substr(space + 1));
+  }
+  return out;
+}
+
+inline double total(const std::map<std::string, double>& samples) {
+  double sum = 0;
+  for (const auto& [labels, v] : samples) sum += v;
+  return sum;
+}
+
+}  // namespace ragd::test
