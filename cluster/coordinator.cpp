@@ -124,11 +124,22 @@ Result<std::map<std::string, std::string>> Node::live_nodes() {
     std::lock_guard lock(live_mu_);
     if (!live_.empty() && now_ms() - live_read_ms_ < kLiveCacheMs) return live_;
   }
-  RAGD_ASSIGN_OR_RETURN(auto out, read_live_nodes(*etcd_, options_));
+  return refresh_live_nodes();
+}
+
+Result<std::map<std::string, std::string>> Node::refresh_live_nodes() {
+  auto out = read_live_nodes(*etcd_, options_);
   std::lock_guard lock(live_mu_);
-  live_ = out;
+  live_etcd_ok_ = out.is_ok();
+  if (!out.is_ok()) return out.status();
+  live_ = *out;
   live_read_ms_ = now_ms();
   return out;
+}
+
+Node::LiveView Node::live_view() const {
+  std::lock_guard lock(live_mu_);
+  return {live_.size(), live_etcd_ok_};
 }
 
 Status Node::for_each_shard(const std::function<Status(uint32_t)>& fn) {

@@ -152,6 +152,26 @@ Result<EtcdRange> Etcd::range_prefix(const std::string& prefix) {
   return out;
 }
 
+Result<EtcdMemberStatus> Etcd::member_status(const std::string& endpoint) {
+  auto http = clients_.take();
+  auto r = http->post_json(endpoint + "/v3/maintenance/status", "{}");
+  if (!r.is_ok()) return Status::unavailable("etcd member " + endpoint + ": " + r.status().message());
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(r->body, "status"));
+  // Member ids are unsigned 64-bit: kept as the gateway's decimal strings.
+  auto text = [](const Json& o, const char* name) {
+    auto it = o.find(name);
+    if (it == o.end()) return std::string();
+    return it->is_string() ? it->get<std::string>() : it->dump();
+  };
+  EtcdMemberStatus out;
+  if (auto h = j.find("header"); h != j.end() && h->is_object()) out.member_id = text(*h, "member_id");
+  out.leader_id = text(j, "leader");
+  out.version = text(j, "version");
+  out.db_size = int_field(j, "dbSize");
+  out.raft_term = int_field(j, "raftTerm");
+  return out;
+}
+
 Status Etcd::remove(const std::string& key) {
   RAGD_ASSIGN_OR_RETURN(std::string body, call("/v3/kv/deleterange", Json{{"key", b64(key)}}.dump()));
   return parse(body, "delete").status();

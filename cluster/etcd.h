@@ -31,6 +31,15 @@ struct EtcdRange {
   int64_t revision = 0;  // the store's revision the answer was read at
 };
 
+// One member's view of the etcd cluster (/v3/maintenance/status).
+struct EtcdMemberStatus {
+  std::string member_id;  // its own id (decimal, as the gateway writes it)
+  std::string leader_id;  // the leader it follows; "" or "0" when it has none
+  std::string version;
+  int64_t db_size = 0;
+  int64_t raft_term = 0;
+};
+
 class Etcd {
  public:
   // `endpoints`: client URLs; a request that fails on one is tried on the
@@ -53,6 +62,9 @@ class Etcd {
   Result<EtcdRange> range_prefix(const std::string& prefix);
   // Deletes `key` (absent is fine).
   Status remove(const std::string& key);
+  // The status of the member at `endpoint` itself (one of the endpoints,
+  // no failover: `ragd cluster status` asks each).
+  Result<EtcdMemberStatus> member_status(const std::string& endpoint);
 
  private:
   // POSTs `body` to `path` on the first endpoint that answers.

@@ -173,6 +173,28 @@ class NatsJetStream final : public JetStream {
     return last;
   }
 
+  Result<StreamHealth> stream_health(const std::string& stream) override {
+    jsStreamInfo* si = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, &code);
+    if (s != NATS_OK) return Status::unavailable("reading stream " + stream + ": " + nats_error(s, code));
+    StreamHealth h;
+    h.last_seq = si->State.LastSeq;
+    const jsClusterInfo* c = si->Cluster;
+    if (c == nullptr || c->Name == nullptr || *c->Name == '\0') {
+      h.leader = "(one server)";  // JetStream not clustered: no Raft group, the server takes the writes
+    } else {
+      if (c->Leader != nullptr) h.leader = c->Leader;
+      for (int i = 0; i < c->ReplicasLen; ++i) {
+        const jsPeerInfo* p = c->Replicas[i];
+        if (p == nullptr) continue;
+        h.replicas.push_back({p->Name != nullptr ? p->Name : "", p->Current, p->Offline, p->Lag});
+      }
+    }
+    jsStreamInfo_Destroy(si);
+    return h;
+  }
+
   Result<int64_t> stream_created(const std::string& stream) override {
     jsStreamInfo* si = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);

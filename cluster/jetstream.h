@@ -23,6 +23,22 @@ struct StreamMessage {
   size_t index = 0;
 };
 
+// A stream's Raft group as JetStream reports it: the server that leads it
+// (takes its writes) and the other replicas.
+struct StreamPeer {
+  std::string name;      // the nats-server's name (-n)
+  bool current = false;  // caught up with the leader
+  bool offline = false;
+  uint64_t lag = 0;      // operations behind the leader
+};
+struct StreamHealth {
+  uint64_t last_seq = 0;
+  // "" while the group has none (no quorum): writes fail. "(one server)"
+  // when JetStream is not clustered.
+  std::string leader;
+  std::vector<StreamPeer> replicas;  // without the leader
+};
+
 class PullConsumer {
  public:
   virtual ~PullConsumer() = default;
@@ -60,6 +76,8 @@ class JetStream {
                                                         const std::string& durable, uint64_t start_seq) = 0;
   // The last sequence stored in the stream (0 when empty).
   virtual Result<uint64_t> last_sequence(const std::string& stream) = 0;
+  // The last sequence, the leader and the replicas (`ragd cluster status`).
+  virtual Result<StreamHealth> stream_health(const std::string& stream) = 0;
   // When the stream was created (UTC nanoseconds): its identity. A stream
   // deleted and created again under the same name gets a new one, and its
   // sequences restart at 1.

@@ -261,6 +261,9 @@ void Node::keepalive_loop() {
       url = advertise_;
     }
     auto ttl = etcd_->lease_keepalive(lease);
+    // The live nodes too, for /metrics (a scrape makes no etcd call) and the
+    // searches (which reuse a list up to 0.5 s old).
+    (void)refresh_live_nodes();  // a failure shows in live_view()
     if (ttl.is_ok() && *ttl > 0) continue;
     if (!ttl.is_ok()) {
       log().warn("node {}: renewing its etcd lease failed: {}", options_.node_id, ttl.status().to_string());

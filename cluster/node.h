@@ -154,6 +154,14 @@ class Node {
     return {stats_reads_.load(), stats_cached_.load(), stats_stale_.load()};
   }
 
+  // The live nodes as last read from etcd (each lease renewal, and by
+  // searches), and whether that read answered: for /metrics, without a call.
+  struct LiveView {
+    size_t nodes = 0;
+    bool etcd_ok = false;
+  };
+  LiveView live_view() const;
+
   // For /v1/stats: the node, the shard map and each owned shard's applier.
   const ClusterOptions& options() const { return options_; }
   ShardMap shard_map() const { return map_; }
@@ -167,6 +175,8 @@ class Node {
   Result<uint64_t> publish(const Document& doc, bool remove);
   // Node id -> advertised URL of the nodes whose lease is alive.
   Result<std::map<std::string, std::string>> live_nodes();
+  // Reads them from etcd now (the keepalive thread does, each renewal).
+  Result<std::map<std::string, std::string>> refresh_live_nodes();
   // Runs fn(s) for every shard s side by side (fan_out_); the first error
   // in shard order.
   Status for_each_shard(const std::function<Status(uint32_t)>& fn);
@@ -188,9 +198,10 @@ class Node {
   mutable std::mutex status_mu_;
   std::condition_variable applied_cv_;      // notified when an applied sequence moves
   std::map<uint32_t, ShardStatus> status_;  // guarded by status_mu_
-  std::mutex live_mu_;
+  mutable std::mutex live_mu_;
   std::map<std::string, std::string> live_;  // guarded by live_mu_
   int64_t live_read_ms_ = 0;                 // guarded by live_mu_
+  bool live_etcd_ok_ = false;                // the last read answered; guarded by live_mu_
   std::unique_ptr<FanOut> fan_out_;          // the searches' helper threads
   std::unique_ptr<HttpClientPool> peers_;    // the searches' HTTP clients, kept with their connections
   std::unique_ptr<StatsCache> stats_cache_;  // the shards' BM25 statistics (phase 1)

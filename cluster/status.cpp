@@ -63,10 +63,41 @@ bool ClusterView::searchable() const {
   });
 }
 
+bool ClusterView::writable() const {
+  if (shards.empty() || !std::all_of(shards.begin(), shards.end(), [](const ShardView& s) { return s.writable(); }))
+    return false;
+  std::string leader;
+  size_t following = 0;
+  for (const auto& m : etcd) {
+    if (m.leads()) {
+      if (!leader.empty()) return false;  // two members claim to lead
+      leader = m.member_id;
+    }
+  }
+  for (const auto& m : etcd) following += m.answered && !leader.empty() && m.leader_id == leader;
+  return !leader.empty() && 2 * following > etcd.size();
+}
+
 Result<ClusterView> read_cluster_view(const ClusterOptions& o, const std::string& api_key) {
   ClusterView v;
   v.name = o.name;
   Etcd etcd(o.etcd, 5);
+  for (const auto& e : o.etcd) {
+    EtcdMemberView m;
+    m.endpoint = e;
+    auto st = etcd.member_status(e);
+    if (st.is_ok()) {
+      m.answered = true;
+      m.member_id = st->member_id;
+      m.leader_id = st->leader_id;
+      m.version = st->version;
+      m.db_size = st->db_size;
+      m.raft_term = st->raft_term;
+    } else {
+      m.error = st.status().message();
+    }
+    v.etcd.push_back(std::move(m));
+  }
   RAGD_ASSIGN_OR_RETURN(ShardMap map, read_shard_map(etcd, o));
   RAGD_ASSIGN_OR_RETURN(v.live, read_live_nodes(etcd, o));
   v.shard_map_revision = map.revision;
@@ -81,9 +112,14 @@ Result<ClusterView> read_cluster_view(const ClusterOptions& o, const std::string
     if (!js.is_ok()) {
       sv.stream_error = js.status().message();
     } else {
-      auto last = (*js)->last_sequence(stream_name(o, s));
-      if (last.is_ok()) sv.stream_last = *last;
-      else sv.stream_error = last.status().message();
+      auto h = (*js)->stream_health(stream_name(o, s));
+      if (h.is_ok()) {
+        sv.stream_last = h->last_seq;
+        sv.stream_leader = h->leader;
+        for (const auto& p : h->replicas) sv.stream_replicas.push_back({p.name, p.current, p.offline, p.lag});
+      } else {
+        sv.stream_error = h.status().message();
+      }
     }
     for (const auto& node : map.replicas[s]) {
       ReplicaView r;
@@ -122,14 +158,36 @@ std::string cluster_view_json(const ClusterView& v) {
       }
       replicas.push_back(std::move(jr));
     }
-    Json js{{"shard", s.shard}, {"stream_last", s.stream_last}, {"serving", s.serving()}, {"replicas", replicas}};
+    Json peers = Json::array();
+    for (const auto& p : s.stream_replicas) {
+      peers.push_back({{"name", p.name}, {"current", p.current}, {"offline", p.offline}, {"lag", p.lag}});
+    }
+    Json js{{"shard", s.shard},          {"stream_last", s.stream_last},     {"serving", s.serving()},
+            {"writable", s.writable()}, {"stream_leader", s.stream_leader}, {"stream_replicas", peers},
+            {"replicas", replicas}};
     if (!s.stream_error.empty()) js["stream_error"] = s.stream_error;
     shards.push_back(std::move(js));
+  }
+  Json etcd = Json::array();
+  for (const auto& m : v.etcd) {
+    Json jm{{"endpoint", m.endpoint}, {"answered", m.answered}, {"leader", m.leads()}};
+    if (m.answered) {
+      jm["member_id"] = m.member_id;
+      jm["follows"] = m.leader_id;
+      jm["version"] = m.version;
+      jm["db_size"] = m.db_size;
+      jm["raft_term"] = m.raft_term;
+    } else {
+      jm["error"] = m.error;
+    }
+    etcd.push_back(std::move(jm));
   }
   return Json{{"cluster", v.name},
               {"shard_map_revision", v.shard_map_revision},
               {"live_nodes", v.live},
               {"searchable", v.searchable()},
+              {"writable", v.writable()},
+              {"etcd", etcd},
               {"shards", shards}}
       .dump(2);
 }
@@ -138,33 +196,52 @@ std::string cluster_view_table(const ClusterView& v) {
   std::string out = "cluster " + v.name + ", shard map revision " + std::to_string(v.shard_map_revision) + ", " +
                     std::to_string(v.live.size()) + " live node(s):";
   for (const auto& [node, url] : v.live) out += " " + node + " (" + url + ")";
-  out += "\n";
-  char line[256];
-  std::snprintf(line, sizeof line, "%-6s %-12s %-10s %10s %8s %9s  %s\n", "shard", "stream last", "replica", "applied",
-                "behind", "failures", "state");
+  out += "\netcd:";
+  for (const auto& m : v.etcd) {
+    out += " " + m.endpoint + " ";
+    if (!m.answered) out += "UNREACHABLE (" + m.error + ")";
+    else if (m.leads()) out += "leader";
+    else if (m.leader_id.empty() || m.leader_id == "0") out += "NO LEADER";
+    else out += "follower";
+    out += ";";
+  }
+  out.back() = '\n';
+  char line[320];
+  std::snprintf(line, sizeof line, "%-6s %-12s %-12s %-10s %10s %8s %9s  %s\n", "shard", "stream last", "log leader",
+                "replica", "applied", "behind", "failures", "state");
   out += line;
   for (const auto& s : v.shards) {
     bool first = true;
     for (const auto& r : s.replicas) {
       const std::string shard = first ? std::to_string(s.shard) : "";
       const std::string last = first ? (s.stream_error.empty() ? std::to_string(s.stream_last) : "?") : "";
+      const std::string leader = !first ? "" : !s.stream_error.empty() ? "?" : s.stream_leader.empty() ? "NONE"
+                                                                                                      : s.stream_leader;
       if (r.answered) {
         const uint64_t behind = s.stream_last > r.applied ? s.stream_last - r.applied : 0;
-        std::snprintf(line, sizeof line, "%-6s %-12s %-10s %10llu %8llu %9llu  %s\n", shard.c_str(), last.c_str(),
-                      r.node.c_str(), static_cast<unsigned long long>(r.applied),
+        std::snprintf(line, sizeof line, "%-6s %-12s %-12s %-10s %10llu %8llu %9llu  %s\n", shard.c_str(),
+                      last.c_str(), leader.c_str(), r.node.c_str(), static_cast<unsigned long long>(r.applied),
                       static_cast<unsigned long long>(behind), static_cast<unsigned long long>(r.failures),
                       behind == 0 ? "level" : "catching up");
       } else {
-        std::snprintf(line, sizeof line, "%-6s %-12s %-10s %10s %8s %9s  %s\n", shard.c_str(), last.c_str(),
-                      r.node.c_str(), "-", "-", "-", r.error.c_str());
+        std::snprintf(line, sizeof line, "%-6s %-12s %-12s %-10s %10s %8s %9s  %s\n", shard.c_str(), last.c_str(),
+                      leader.c_str(), r.node.c_str(), "-", "-", "-", r.error.c_str());
       }
       out += line;
       first = false;
     }
     if (!s.stream_error.empty()) out += "       stream: " + s.stream_error + "\n";
+    // The log's replicas, when one is not keeping up.
+    std::string peers;
+    for (const auto& p : s.stream_replicas) {
+      if (p.current && !p.offline) continue;
+      peers += " " + p.name + (p.offline ? " OFFLINE" : " behind") + " (lag " + std::to_string(p.lag) + ")";
+    }
+    if (!peers.empty()) out += "       log replicas:" + peers + "\n";
   }
-  out += v.searchable() ? "every shard has a live replica that answers\n"
-                        : "NOT SEARCHABLE: a shard has no live replica that answers\n";
+  if (!v.searchable()) out += "NOT SEARCHABLE: a shard has no live replica that answers\n";
+  else if (!v.writable()) out += "WRITES FAIL: a shard's log has no leader, or etcd has none\n";
+  else out += "every shard has a live replica that answers; every log and etcd have a leader\n";
   return out;
 }
 

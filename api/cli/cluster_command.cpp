@@ -1,7 +1,9 @@
 // `ragd cluster status`: the shard map, the live nodes and how far each
 // replica has applied its shard's stream, read from etcd, JetStream and the
 // nodes themselves (cluster/status.h). Exit code 0 when every shard has a
-// live replica that answers, 1 otherwise (or when etcd cannot be read).
+// live replica that answers and every shard's log and etcd have a leader;
+// 1 when a shard cannot be searched (or etcd cannot be read); 2 when every
+// shard can be searched but writes fail (a log or etcd without a leader).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -33,7 +35,8 @@ int run_cluster_status(const ClusterStatusArgs& a) {
   if (!view.is_ok()) return fail(view.status());
   const std::string text = a.json ? cluster::cluster_view_json(*view) + "\n" : cluster::cluster_view_table(*view);
   std::fputs(text.c_str(), stdout);
-  return view->searchable() ? 0 : 1;
+  if (!view->searchable()) return 1;
+  return view->writable() ? 0 : 2;
 }
 
 }  // namespace
@@ -43,8 +46,9 @@ void add_cluster_command(CLI::App& app, int& exit_code) {
   cluster->require_subcommand(1);
   auto a = std::make_shared<ClusterStatusArgs>();
   CLI::App* status = cluster->add_subcommand(
-      "status", "shard map, live nodes, each replica's applied position against its stream; exit 1 when a shard "
-                "has no live replica that answers");
+      "status", "shard map, live nodes, each replica's applied position against its stream, the leaders of the "
+                "shards' logs and of etcd; exit 1 when a shard has no live replica that answers, 2 when writes fail "
+                "(a log or etcd without a leader)");
   status->add_option("--cluster", a->cluster_file, "the cluster file (any node's: its etcd and NATS URLs)")
       ->required();
   status->add_option("--api-key", a->api_key,

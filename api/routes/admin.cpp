@@ -127,12 +127,20 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
       "BM25 statistics of a shard a search needed, by where they came from: read from a replica, cached, or "
       "stale (the replica had applied more by phase 2, so the search read them again).",
       {"source"});
+  auto& live = registry.gauge("ragd_cluster_live_nodes",
+                              "Nodes whose etcd lease is alive, as this node last read them (each lease renewal).");
+  auto& etcd_up = registry.gauge("ragd_cluster_etcd_reachable",
+                                 "1 when this node's last read of the live nodes from etcd answered, else 0.");
   auto seen = std::make_shared<std::map<uint32_t, uint64_t>>();  // failures counted so far, per shard
   auto seen_stats = std::make_shared<cluster::Node::StatsCounts>();  // stats counted so far
   auto seen_mu = std::make_shared<std::mutex>();
   registry.add_collector([&node, seen, seen_stats, seen_mu, revision = &revision, applied = &applied,
-                          stream = &stream, lag = &lag, failures = &failures, shard_stats = &shard_stats] {
+                          stream = &stream, lag = &lag, failures = &failures, shard_stats = &shard_stats,
+                          live = &live, etcd_up = &etcd_up] {
     revision->get().set(static_cast<double>(node.shard_map().revision));
+    const cluster::Node::LiveView lv = node.live_view();
+    live->get().set(static_cast<double>(lv.nodes));
+    etcd_up->get().set(lv.etcd_ok ? 1.0 : 0.0);
     std::lock_guard lock(*seen_mu);
     const cluster::Node::StatsCounts now = node.stats_counts();
     shard_stats->with({"read"}).inc(static_cast<double>(now.read - seen_stats->read));

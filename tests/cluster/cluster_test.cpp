@@ -75,6 +75,9 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
            30.0;
   }, 10000)) << http_get(a.port(), "/metrics").body;
   EXPECT_GT(total(series(a.port(), "ragd_cluster_shard_map_revision")), 0.0);
+  // Both nodes live, as each node last read etcd (every lease renewal).
+  EXPECT_TRUE(wait_until([&] { return total(series(a.port(), "ragd_cluster_live_nodes")) == 2.0; }, 5000));
+  EXPECT_EQ(total(series(b.port(), "ragd_cluster_etcd_reachable")), 1.0);
   EXPECT_EQ(total(series(a.port(), "ragd_cluster_shard_apply_failures_total")), 0.0);
 
   // Figures (one run, loopback, shared machine): a search through the
@@ -160,6 +163,17 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
     }
     EXPECT_EQ(applied, streams);
     EXPECT_GE(streams, 31u);  // 30 documents, the one that fit of the mixed batch, a delete
+    // Leader health: every shard's log is led by one of the three NATS
+    // servers, with the other two as its replicas; the one etcd member leads.
+    EXPECT_TRUE(view["writable"].get<bool>()) << view_text;
+    for (const auto& sh : view["shards"]) {
+      const std::string leader = sh["stream_leader"].get<std::string>();
+      EXPECT_TRUE(leader == "n0" || leader == "n1" || leader == "n2") << view_text;
+      ASSERT_EQ(sh["stream_replicas"].size(), 2u) << view_text;
+      for (const auto& p : sh["stream_replicas"]) EXPECT_NE(p["name"].get<std::string>(), leader) << view_text;
+    }
+    ASSERT_EQ(view["etcd"].size(), 1u) << view_text;
+    EXPECT_TRUE(view["etcd"][0]["leader"].get<bool>()) << view_text;
   }
 
   // Read-your-writes: a write answers with a consistency token, and a
@@ -199,6 +213,28 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
   EXPECT_EQ(http_post(b.port(), "/v1/search", R"({"query":"vpn","consistency_token":"0:x"})").status, 400);
   EXPECT_EQ(http_post(b.port(), "/v1/search", R"({"query":"vpn","consistency_token":"99:1"})").status, 400);
 
+  // One NATS server down: the logs keep a quorum, so writes still work,
+  // and `ragd cluster status` names the server every log misses (exit 0).
+  servers_.nats[2]->kill_hard();
+  std::string one_down;
+  EXPECT_TRUE(wait_until([&] {
+    if (status(&one_down) != 0) return false;
+    Json j = Json::parse(one_down.substr(std::min(one_down.find('{'), one_down.size())), nullptr, false);
+    if (j.is_discarded() || !j["writable"].get<bool>()) return false;
+    for (const auto& sh : j["shards"]) {
+      bool missed = false;
+      for (const auto& p : sh["stream_replicas"]) {
+        missed |= p["name"] == "n2" && (p["offline"].get<bool>() || !p["current"].get<bool>());
+      }
+      if (sh["stream_leader"] == "n2" || !missed) return false;
+    }
+    return true;
+  }, 20000)) << one_down;
+  std::string table;
+  EXPECT_EQ(run_ragd({"cluster", "status", "--cluster", (tmp_.path / "a.toml").string()}, &table), 0) << table;
+  EXPECT_NE(table.find("log replicas: n2"), std::string::npos) << table;
+  servers_.start_nats(2);
+
   // With one node down, its shards have no replica: the search fails with
   // 503 rather than answering from half the shards.
   a.kill_hard();
@@ -208,6 +244,8 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
   std::string down;
   EXPECT_EQ(run_ragd({"cluster", "status", "--cluster", (tmp_.path / "a.toml").string()}, &down), 1) << down;
   EXPECT_NE(down.find("NOT SEARCHABLE"), std::string::npos) << down;
+  // b's /metrics sees a go once a's lease expires.
+  EXPECT_TRUE(wait_until([&] { return total(series(b.port(), "ragd_cluster_live_nodes")) == 1.0; }, 10000));
 
   // Cut off from NATS, a node acknowledges no write: 503 once the publish
   // timeout has passed, naming JetStream.
