@@ -17,6 +17,7 @@
 #include "cluster/etcd.h"
 #include "cluster/fan_out.h"
 #include "cluster/http_pool.h"
+#include "cluster/shard.h"
 #include "cluster/node.h"
 #include "cluster/shard_search.h"
 #include "cluster/stats_cache.h"
@@ -157,8 +158,9 @@ Status Node::for_each_shard(const std::function<Status(uint32_t)>& fn) {
   return Status::ok();
 }
 
-Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::string& body,
-                                      const std::string& authorization, const StreamPositions& after) {
+Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::string& authorization,
+                                      const StreamPositions& after) {
+  const std::string body = search_body(request, format_consistency_token(after));
   RAGD_ASSIGN_OR_RETURN(auto live, live_nodes());
   RAGD_ASSIGN_OR_RETURN(auto coordinator, collections_.get(""));
   const Retriever& retriever = coordinator->retriever();
@@ -312,6 +314,39 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
     pos = end;
   }
   return hits;
+}
+
+Result<std::vector<Chunk>> Node::chunks_of(const SearchRequest& request, const std::string& doc_id,
+                                           const std::string& authorization) {
+  const uint32_t s = shard_of(doc_id, options_.shards);
+  const auto& holders = map_.replicas[s];
+  if (std::find(holders.begin(), holders.end(), options_.node_id) != holders.end()) {
+    auto svc = collections_.get(shard_collection(s));
+    if (svc.is_ok()) {
+      auto local = shard_chunks(**svc, request, doc_id);
+      if (local.is_ok()) return local;
+    }
+  }
+  RAGD_ASSIGN_OR_RETURN(auto live, live_nodes());
+  Replica r;
+  r.shard = s;
+  for (const auto& n : holders) {
+    if (n == options_.node_id) continue;
+    if (auto it = live.find(n); it != live.end()) r.urls.push_back(it->second);
+  }
+  r.http.emplace(peers_->take());
+  (*r.http)->set_bearer(authorization.rfind("Bearer ", 0) == 0 ? authorization.substr(7) : std::string());
+  RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(chunks_request(search_body(request, ""), doc_id), true));
+  return read_chunks(answer);
+}
+
+KnowledgeReader Node::reader(const std::string& authorization, const StreamPositions& after) {
+  KnowledgeReader out;
+  out.retrieve = [this, authorization, after](const SearchRequest& r) { return search(r, authorization, after); };
+  out.chunks_of = [this, authorization](const SearchRequest& r, const std::string& doc_id) {
+    return chunks_of(r, doc_id, authorization);
+  };
+  return out;
 }
 
 }  // namespace ragd::cluster

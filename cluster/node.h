@@ -118,24 +118,31 @@ class Node {
   // got), kFailedPrecondition when it does not apply that shard.
   Status wait_applied(uint32_t shard, uint64_t sequence, std::chrono::milliseconds timeout);
 
-  // The read path (coordinator.cpp): `request` (parsed from `body`, the
-  // caller's /v1/search body, with the caller's groups bound) answered over
-  // every shard as one store holding all their documents would answer it,
-  // in three phases over one replica per shard (shard_search.h): BM25
-  // statistics summed over the shards, each shard's candidates scored with
-  // them and fused here, then the chunks walked in fused order for
-  // near-duplicate removal. A shard this node materialises is searched in
-  // process (a request to ourselves over HTTP would need a second route
-  // worker while this one waits: as many concurrent searches as workers
-  // would stall); the others get `body` with the phase's fields POSTed to
-  // /v1/collections/shard-<s>/search on one live replica, with
-  // `authorization` passed on (the next replica when one fails in the first
-  // two phases). kUnavailable when a shard has no replica that answers:
-  // never a partial result. With `after` (a parsed consistency token, also
-  // carried in `body` for the peers), a shard is answered only by a replica
-  // that has applied its position, waiting up to consistency_wait_ms.
-  Result<std::vector<Hit>> search(const SearchRequest& request, const std::string& body,
-                                  const std::string& authorization, const StreamPositions& after = {});
+  // The read path (coordinator.cpp): `request` (with the caller's groups
+  // bound) answered over every shard as one store holding all their
+  // documents would answer it, in three phases over one replica per shard
+  // (shard_search.h): BM25 statistics summed over the shards, each shard's
+  // candidates scored with them and fused here, then the chunks walked in
+  // fused order for near-duplicate removal. A shard this node materialises
+  // is searched in process (a request to ourselves over HTTP would need a
+  // second route worker while this one waits: as many concurrent searches
+  // as workers would stall); the others get the request with the phase's
+  // fields POSTed to /v1/collections/shard-<s>/search on one live replica,
+  // with `authorization` passed on (the next replica when one fails in the
+  // first two phases). kUnavailable when a shard has no replica that
+  // answers: never a partial result. With `after` (a parsed consistency
+  // token), a shard is answered only by a replica that has applied its
+  // position, waiting up to consistency_wait_ms.
+  Result<std::vector<Hit>> search(const SearchRequest& request, const std::string& authorization,
+                                  const StreamPositions& after = {});
+  // A document's chunks from its shard (a replica held here, else a live
+  // peer), for an answer: empty when it is gone or `request`'s groups do
+  // not let the caller see it.
+  Result<std::vector<Chunk>> chunks_of(const SearchRequest& request, const std::string& doc_id,
+                                       const std::string& authorization);
+  // Both as a KnowledgeReader for the answer paths (valid while this node
+  // and `authorization` live).
+  KnowledgeReader reader(const std::string& authorization, const StreamPositions& after = {});
 
   // Registers this node's URL (under its lease) when the cluster file left
   // `advertise` empty: `serve` calls it once it knows the port it bound.

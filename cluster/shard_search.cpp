@@ -104,6 +104,40 @@ Result<std::vector<FetchedChunk>> shard_fetch(const ServiceContext& shard, const
   return out;
 }
 
+Result<std::vector<Chunk>> shard_chunks(const ServiceContext& shard, const SearchRequest& request,
+                                        const std::string& doc_id) {
+  // Visibility by the caller's groups alone: the document was met in a hit
+  // of this request, or is named by the question.
+  const DocPredicate allow = make_doc_predicate({}, request.groups);
+  auto doc = shard.store().get_document(doc_id);
+  if (!doc.is_ok()) {
+    if (doc.status().code() == StatusCode::kNotFound) return std::vector<Chunk>();
+    return doc.status();
+  }
+  DocInfo info;
+  info.id = doc->id;
+  info.acl = doc->acl;
+  if (!allow(info)) return std::vector<Chunk>();
+  return shard.store().chunks_of(doc_id);
+}
+
+std::string search_body(const SearchRequest& request, const std::string& consistency_token) {
+  Json filters = Json::object();
+  if (!request.filters.kinds.empty()) filters["kinds"] = request.filters.kinds;
+  if (!request.filters.sources.empty()) filters["sources"] = request.filters.sources;
+  if (!request.filters.fields.empty()) filters["fields"] = request.filters.fields;
+  if (request.filters.updated_after) filters["updated_after"] = *request.filters.updated_after;
+  if (request.filters.updated_before) filters["updated_before"] = *request.filters.updated_before;
+  Json j{{"query", request.query},
+         {"k", request.k},
+         {"mode", search_mode_name(request.mode)},
+         {"dedup", request.dedup},
+         {"groups", request.groups},
+         {"filters", filters}};
+  if (!consistency_token.empty()) j["consistency_token"] = consistency_token;
+  return dump(j);
+}
+
 std::string stats_request(const std::string& body) { return with_fields(body, Json{{"shard_phase", "stats"}}); }
 
 std::string candidates_request(const std::string& body, const LexicalStats& corpus) {
@@ -114,6 +148,33 @@ std::string fetch_request(const std::string& body, std::span<const uint64_t> lab
   return with_fields(body, Json{{"shard_phase", "fetch"},
                                 {"labels", std::vector<uint64_t>(labels.begin(), labels.end())},
                                 {"vectors", vectors}});
+}
+
+std::string chunks_request(const std::string& body, const std::string& doc_id) {
+  return with_fields(body, Json{{"shard_phase", "chunks"}, {"doc_id", doc_id}});
+}
+
+Result<std::vector<Chunk>> read_chunks(const std::string& answer) {
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(answer, "a shard's document chunks"));
+  auto chunks = j.find("chunks");
+  if (chunks == j.end() || !chunks->is_array()) return Status::unavailable("a malformed chunks answer from a shard");
+  std::vector<Chunk> out;
+  try {
+    for (const auto& c : *chunks) {
+      Chunk k;
+      k.id = c.at("id").get<std::string>();
+      k.doc_id = c.at("doc_id").get<std::string>();
+      k.ordinal = c.at("ordinal").get<uint32_t>();
+      k.role = c.at("role").get<std::string>();
+      k.section_path = c.at("section_path").get<std::vector<std::string>>();
+      k.text = c.at("text").get<std::string>();
+      k.n_tokens = c.at("n_tokens").get<uint32_t>();
+      out.push_back(std::move(k));
+    }
+  } catch (const Json::exception& e) {
+    return Status::unavailable(std::string("a malformed chunk in a shard's answer: ") + e.what());
+  }
+  return out;
 }
 
 Result<LexicalStats> read_stats(const std::string& answer, uint64_t* applied) {
@@ -230,8 +291,26 @@ std::optional<Result<std::string>> answer_shard_phase(const std::string& body, c
     }
     return dump(Json{{"chunks", std::move(chunks)}});
   }
-  return Result<std::string>(
-      Status::invalid_argument("shard search: 'shard_phase' must be \"stats\", \"candidates\" or \"fetch\""));
+  if (name == "chunks") {
+    auto id = j.find("doc_id");
+    if (id == j.end() || !id->is_string())
+      return Result<std::string>(Status::invalid_argument("shard search: 'doc_id' must be a string"));
+    auto chunks = shard_chunks(shard, request, id->get<std::string>());
+    if (!chunks.is_ok()) return Result<std::string>(chunks.status());
+    Json out = Json::array();
+    for (const Chunk& c : *chunks) {
+      out.push_back({{"id", c.id},
+                     {"doc_id", c.doc_id},
+                     {"ordinal", c.ordinal},
+                     {"role", c.role},
+                     {"section_path", c.section_path},
+                     {"text", c.text},
+                     {"n_tokens", c.n_tokens}});
+    }
+    return dump(Json{{"chunks", std::move(out)}});
+  }
+  return Result<std::string>(Status::invalid_argument(
+      "shard search: 'shard_phase' must be \"stats\", \"candidates\", \"fetch\" or \"chunks\""));
 }
 
 }  // namespace ragd::cluster

@@ -48,22 +48,34 @@ struct FetchedChunk {
 Result<std::vector<FetchedChunk>> shard_fetch(const ServiceContext& shard, const SearchRequest& request,
                                               std::span<const uint64_t> labels, bool vectors);
 
+// A document's chunks for an answer (KnowledgeReader::chunks_of): empty
+// when it is not in this shard or the caller's groups do not let its
+// document through.
+Result<std::vector<Chunk>> shard_chunks(const ServiceContext& shard, const SearchRequest& request,
+                                        const std::string& doc_id);
+
 // The largest number of labels one fetch may name.
 inline constexpr size_t kMaxFetchLabels = 20000;
 
 // The wire format. The request side adds fields to the caller's /v1/search
 // body; the answer side is the body a peer answers with.
+// The body of a /v1/search request as the api/ route parses it
+// (api/json_codec.h), with the caller's groups and `consistency_token`
+// ("" = none): what every phase's request starts from.
+std::string search_body(const SearchRequest& request, const std::string& consistency_token);
 std::string stats_request(const std::string& body);
 std::string candidates_request(const std::string& body, const LexicalStats& corpus);
 std::string fetch_request(const std::string& body, std::span<const uint64_t> labels, bool vectors);
+std::string chunks_request(const std::string& body, const std::string& doc_id);
 // The first two also give the stream sequence the replica had applied when
 // it answered (`applied`).
 Result<LexicalStats> read_stats(const std::string& answer, uint64_t* applied);
 Result<CandidateSet> read_candidates(const std::string& answer, uint64_t* applied);
 Result<std::vector<FetchedChunk>> read_fetched(const std::string& answer);
+Result<std::vector<Chunk>> read_chunks(const std::string& answer);
 
 // The peer's side: when the body of a shard collection's search names a
-// "shard_phase", answers it (phases 1 to 3 above) and returns the answer's
+// "shard_phase", answers it (phases 1 to 3 above, or "chunks") and returns the answer's
 // body; nullopt when the body names none (an ordinary search). A malformed
 // phase request is kInvalidArgument. `applied` is the stream sequence this
 // replica has applied (read before the shard is searched), which the

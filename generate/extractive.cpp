@@ -255,13 +255,23 @@ std::string clean_title(const Hit& h) {
 
 }  // namespace
 
-ExtractiveAnswerer::ExtractiveAnswerer(const Retriever& retriever, ExtractiveOptions options)
-    : retriever_(retriever), options_(options) {}
+ExtractiveAnswerer::ExtractiveAnswerer(const Retriever& retriever, ExtractiveOptions options,
+                                       const KnowledgeReader* reader)
+    : retriever_(retriever), options_(options), reader_(reader) {}
+
+Result<std::vector<Hit>> ExtractiveAnswerer::retrieve(const SearchRequest& request) const {
+  return reader_ != nullptr ? reader_->retrieve(request) : retriever_.retrieve(request);
+}
+
+Result<std::vector<Chunk>> ExtractiveAnswerer::chunks_of(const SearchRequest& request,
+                                                         const std::string& doc_id) const {
+  return reader_ != nullptr ? reader_->chunks_of(request, doc_id) : retriever_.store().chunks_of(doc_id);
+}
 
 Result<Answer> ExtractiveAnswerer::answer(const SearchRequest& request) const {
   SearchRequest req = request;
   req.k = chunks_for(request);
-  RAGD_ASSIGN_OR_RETURN(std::vector<Hit> hits, retriever_.retrieve(req));
+  RAGD_ASSIGN_OR_RETURN(std::vector<Hit> hits, retrieve(req));
   return answer_from(request, std::move(hits));
 }
 
@@ -293,7 +303,6 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   if (hits.size() > static_cast<size_t>(chunks_for(request))) hits.resize(static_cast<size_t>(chunks_for(request)));
   Evidence ev;
   ev.intent = classify_question(request.query);
-  const Store& store = retriever_.store();
   const size_t n_hits = hits.size();
   std::vector<Hit>& src = ev.sources;
   src = std::move(hits);
@@ -308,11 +317,11 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     SearchRequest r = request;
     r.filters.fields["id"] = id;
     r.k = 1;
-    auto found = retriever_.retrieve(r);
+    auto found = retrieve(r);
     if (!found.is_ok() || found->empty()) continue;
     ev.named_id = id;
     const Hit like = (*found)[0];
-    RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> named_chunks, store.chunks_of(id));
+    RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> named_chunks, chunks_of(request, id));
     for (const Chunk& c : named_chunks)
       if (have.insert(c.id).second) src.push_back(hit_of_chunk(like, c));
     doc_rank.emplace(id, doc_rank.size());
@@ -326,7 +335,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     for (size_t i = 0; i < n_hits && seen_docs.size() < 3; ++i) {
       if (!seen_docs.insert(src[i].doc_id).second) continue;
       const Hit like = src[i];
-      RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> doc_chunks, store.chunks_of(like.doc_id));
+      RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> doc_chunks, chunks_of(request, like.doc_id));
       for (const Chunk& c : doc_chunks) {
         SectionRole role = section_role(c.section_path, c.role);
         bool wanted = ev.intent.kind == Intent::kFix ? role == SectionRole::kResolution : role == SectionRole::kCause;

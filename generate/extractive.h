@@ -119,7 +119,11 @@ struct Evidence {
 // Thread-safe: answer() is const.
 class ExtractiveAnswerer {
  public:
-  ExtractiveAnswerer(const Retriever& retriever, ExtractiveOptions options = {});
+  // With `reader` (not owned; may be null), the answerer searches and
+  // reads documents' other chunks through it instead of `retriever` and its
+  // store (a cluster's coordinator); the retriever still gives the encoder.
+  ExtractiveAnswerer(const Retriever& retriever, ExtractiveOptions options = {},
+                     const KnowledgeReader* reader = nullptr);
   Result<Answer> answer(const SearchRequest& request) const;
   // The same from hits already retrieved for `request` (best first; the
   // first max_chunks are used), e.g. the LLM path's fallback.
@@ -131,8 +135,11 @@ class ExtractiveAnswerer {
  private:
   // Top chunks used for a request: its k, capped by max_chunks.
   int chunks_for(const SearchRequest& request) const;
+  Result<std::vector<Hit>> retrieve(const SearchRequest& request) const;
+  Result<std::vector<Chunk>> chunks_of(const SearchRequest& request, const std::string& doc_id) const;
   const Retriever& retriever_;
   ExtractiveOptions options_;
+  const KnowledgeReader* reader_;
 };
 
 // The hits for an LLM prompt with the evidence first: one passage per

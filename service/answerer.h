@@ -40,6 +40,11 @@ struct AnswerRequest {
   // The collection's name ("" = the default), for per-collection policies
   // (govern/escalation.h).
   std::string collection;
+  // Where to retrieve instead of the collection's own store (a cluster's
+  // coordinator; not owned). Null = the collection. The extractive path also
+  // reads documents' other chunks through it; the LLM path retrieves
+  // through it and picks its evidence order from the local store.
+  const KnowledgeReader* reader = nullptr;
   // LLM only: the task template and its input ("" = search.query).
   // Default: answer.
   PromptTask task = PromptTask::kAnswer;

@@ -35,7 +35,7 @@ AuditRecord audit_record(const AnswerRequest& req, const Answer& answer, double 
 Result<Answer> ExtractiveAnswerPath::answer(const AnswerRequest& request, AnswerSink*) const {
   const auto start = std::chrono::steady_clock::now();
   const ServiceContext& ctx = request.context != nullptr ? *request.context : ctx_;
-  RAGD_ASSIGN_OR_RETURN(Answer answer, ctx.answer(request.search));
+  RAGD_ASSIGN_OR_RETURN(Answer answer, ctx.answer(request.search, request.reader));
   answer.request_id = request.request_id;  // the answer's id: its audit record's, feedback's key
   if (audit_) {
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

@@ -69,7 +69,8 @@ Result<Answer> LlmAnswerPath::answer(const AnswerRequest& request, AnswerSink* s
     if (!request.passages.empty()) {
       lr.retrieved = request.passages;
     } else {
-      lr.retrieved = (request.context != nullptr ? *request.context : ctx_).search(lr.search);
+      lr.retrieved = request.reader != nullptr ? request.reader->retrieve(lr.search)
+                                               : (request.context != nullptr ? *request.context : ctx_).search(lr.search);
     }
     out.emplace(answerer_->answer(lr, on_delta));
   });

@@ -172,9 +172,12 @@ Result<CandidateSet> ServiceContext::gather(const SearchRequest& request, const 
   return retry_across_switch([&] { return retriever_->gather(request, retriever_->depth(request.k), corpus); });
 }
 
-Result<Answer> ServiceContext::answer(const SearchRequest& request) const {
+Result<Answer> ServiceContext::answer(const SearchRequest& request, const KnowledgeReader* reader) const {
   const uint64_t sequence = store_->stats().sequence;
-  auto ans = retry_across_switch([&] { return answerer_->answer(request); });
+  auto ans = retry_across_switch([&] {
+    if (reader == nullptr) return answerer_->answer(request);
+    return ExtractiveAnswerer(*retriever_, answerer_->options(), reader).answer(request);
+  });
   if (ans.is_ok()) {
     // Provenance: the answer was computed from the store at (at least) this
     // sequence, with this encoder.

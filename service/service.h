@@ -136,7 +136,9 @@ class ServiceContext {
   // switch happened while they ran, so that the query vector and the stored
   // vectors always come from the same encoder.
   Result<std::vector<Hit>> search(const SearchRequest& request) const;
-  Result<Answer> answer(const SearchRequest& request) const;
+  // With `reader`, the extractive answer retrieves and reads through it
+  // (AnswerRequest::reader).
+  Result<Answer> answer(const SearchRequest& request, const KnowledgeReader* reader = nullptr) const;
   // retriever().gather() to its full depth, BM25 scored with `corpus` when
   // given, rerun like search(): a cluster shard's part of a search that its
   // coordinator fuses (cluster/README.md, "Read path").

@@ -20,6 +20,7 @@
 #include "api/routes/routes.h"
 #include "api/sse.h"
 #include "api/status_http.h"
+#include "cluster/node.h"
 
 namespace ragd::api {
 namespace {
@@ -50,6 +51,9 @@ struct AnswerCall {
   bool stream = false;
   bool include_hits = false;
   int timeout_ms = 0;
+  // On a cluster node, the default collection is every shard: the answer
+  // reads through the coordinator (request.reader points here).
+  std::shared_ptr<const KnowledgeReader> cluster_reader;
 };
 
 Result<AnswerCall> parse_answer_call(const Request& req, const Json& body, const Api& api) {
@@ -72,6 +76,10 @@ Result<AnswerCall> parse_answer_call(const Request& req, const Json& body, const
   RAGD_ASSIGN_OR_RETURN(call.include_hits, optional_bool(body, "include_hits", llm));
   RAGD_ASSIGN_OR_RETURN(call.request.escalate, optional_bool(body, "escalate", /*strict=*/true));
   call.request.collection = req.collection;
+  if (api.cluster != nullptr && req.collection.empty()) {
+    call.cluster_reader = std::make_shared<const KnowledgeReader>(api.cluster->reader(req.header("authorization")));
+    call.request.reader = call.cluster_reader.get();
+  }
   if (llm) {
     if (auto t = body.find("task"); t != body.end() && !t->is_null()) {
       auto task = t->is_string() ? parse_prompt_task(t->get<std::string>()) : std::nullopt;

@@ -59,7 +59,7 @@ Response handle_search(const Request& req, Api& api) {
     // here are searched in process with the request bound above; a peer's
     // node applies the caller's key and groups itself: the request goes on
     // as it came, with its Authorization header.
-    auto hits = api.cluster->search(*sr, req.body, req.header("authorization"), after);
+    auto hits = api.cluster->search(*sr, req.header("authorization"), after);
     if (!hits.is_ok()) return error_response(hits.status());
     Response r;
     r.body = search_response_body(

@@ -2,10 +2,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "ragd/document.h"
+#include "ragd/status.h"
 
 namespace ragd {
 
@@ -70,5 +74,15 @@ inline std::optional<SearchMode> parse_search_mode(const std::string& name) {
   if (name == "hybrid") return SearchMode::kHybrid;
   return std::nullopt;
 }
+
+// Where an answerer reads when not from its own store: a cluster's
+// coordinator, which answers for every shard as one store (cluster/). Both
+// get the caller's request with its groups bound; chunks_of is asked only
+// about documents the caller has met in a hit, and answers empty when the
+// document is gone or the caller may not see it.
+struct KnowledgeReader {
+  std::function<Result<std::vector<Hit>>(const SearchRequest&)> retrieve;
+  std::function<Result<std::vector<Chunk>>(const SearchRequest&, const std::string& doc_id)> chunks_of;
+};
 
 }  // namespace ragd

@@ -213,6 +213,28 @@ TEST_F(ClusterTest, ShardedEqualsSingleForEveryModeThroughEveryNode) {
   compare_all({"lexical", "hybrid"}, kQueries / 2);
   if (HasFatalFailure()) return;
   EXPECT_GT(stats_total("stale"), 0.0) << "no search found its cached statistics stale";
+
+  // Answers read the cluster as one store too: the same extractive answer
+  // through any node as from the single server (the evidence includes
+  // other chunks of the top documents, read from their shards).
+  size_t answered = 0;
+  for (size_t q = 0; q < 40; ++q) {
+    const std::string body = Json{{"query", (*queries)[q].text}, {"k", 5}, {"include_hits", true}}.dump();
+    HttpResult one = http_post(single.port(), "/v1/answer", body);
+    HttpResult many = http_post(nodes[q % nodes.size()]->port(), "/v1/answer", body);
+    ASSERT_EQ(one.status, 200) << one.body;
+    ASSERT_EQ(many.status, 200) << many.body;
+    const Json a = Json::parse(one.body), b = Json::parse(many.body);
+    ASSERT_TRUE(a.contains("answer") && a.contains("hits") && b.contains("answer") && b.contains("hits")) << many.body;
+    EXPECT_EQ(a["answer"], b["answer"]) << "answer " << q;
+    EXPECT_EQ(a["citations"], b["citations"]) << "answer " << q;
+    EXPECT_EQ(a["refused"], b["refused"]) << "answer " << q;
+    EXPECT_EQ(a["confidence"], b["confidence"]) << "answer " << q;
+    ASSERT_EQ(a["hits"].size(), b["hits"].size()) << "answer " << q;
+    for (size_t i = 0; i < a["hits"].size(); ++i) EXPECT_EQ(a["hits"][i]["chunk_id"], b["hits"][i]["chunk_id"]);
+    answered += !a["refused"].get<bool>();
+  }
+  EXPECT_GT(answered, 5u) << "too few questions answered to compare";
   EXPECT_GT(stats_total("read"), reads_before);
   std::cout << "[ figures ] " << compared << " searches equal; " << tied
             << " hybrid searches with a tie at a half's cut left out\n";
