@@ -78,6 +78,10 @@ void bind_groups(const Request& req, SearchRequest& search) {
   if (req.principal) search.groups = auth::narrow_groups(*req.principal, search.groups);
 }
 
+void bind_bound_groups(const Request& req, SearchRequest& search) {
+  if (req.principal && !search.groups.empty()) search.groups = auth::narrow_groups(*req.principal, search.groups);
+}
+
 bool may_read(const Request& req, const std::vector<std::string>& acl) {
   if (acl.empty()) return true;
   std::vector<std::string> groups = query_groups(req);

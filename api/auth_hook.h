@@ -42,6 +42,11 @@ class KeyAuth final : public Authenticator {
 // request's `groups` narrowed to the caller's (never widened); without one
 // (authentication off), the request's as given.
 void bind_groups(const Request& req, SearchRequest& search);
+// The same for groups that a cluster's coordinator has bound already (a
+// shard phase, cluster/shard_search.h): the key's groups among them, and
+// none when the list is empty, since the coordinator's binding left it so
+// (bind_groups would read an empty list as "all of the key's groups").
+void bind_bound_groups(const Request& req, SearchRequest& search);
 
 // True when the request carries no Origin, or one naming the Host it was
 // sent to, or one of `allowed`.

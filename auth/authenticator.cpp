@@ -12,8 +12,8 @@ double monotonic_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// The token of "Bearer <token>" (scheme case-insensitive, RFC 7235), or
-// nullopt for any other form.
+}  // namespace
+
 std::optional<std::string_view> bearer_token(std::string_view authorization) {
   constexpr std::string_view kScheme = "bearer ";
   if (authorization.size() <= kScheme.size()) return std::nullopt;
@@ -28,8 +28,6 @@ std::optional<std::string_view> bearer_token(std::string_view authorization) {
   if (token.empty()) return std::nullopt;
   return token;
 }
-
-}  // namespace
 
 Result<std::unique_ptr<Authenticator>> Authenticator::make(std::unique_ptr<KeyStore> keys,
                                                            std::unique_ptr<JwtVerifier> jwt,

@@ -48,6 +48,10 @@ struct Admission {
   int64_t retry_after_seconds = 0;
 };
 
+// The token of "Bearer <token>" (scheme case-insensitive, RFC 7235, spaces
+// around the token dropped), or nullopt for any other form.
+std::optional<std::string_view> bearer_token(std::string_view authorization);
+
 class Authenticator {
  public:
   // `keys` is required; `jwt` may be null (no SSO). kInvalidArgument for bad

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <optional>
 
+#include "auth/authenticator.h"
 #include "cluster/etcd.h"
 #include "cluster/fan_out.h"
 #include "cluster/http_pool.h"
@@ -29,6 +30,8 @@ namespace {
 
 // How long the live-node list is reused before etcd is asked again, ms.
 constexpr int64_t kLiveCacheMs = 500;
+// How old a list may be to serve searches while etcd does not answer, ms.
+constexpr int64_t kLiveStaleMs = 30000;
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -125,7 +128,13 @@ Result<std::map<std::string, std::string>> Node::live_nodes() {
     std::lock_guard lock(live_mu_);
     if (!live_.empty() && now_ms() - live_read_ms_ < kLiveCacheMs) return live_;
   }
-  return refresh_live_nodes();
+  auto fresh = refresh_live_nodes();
+  if (fresh.is_ok()) return fresh;
+  // etcd away for a moment: the last list read, while it is recent (a peer
+  // that died since fails its request and the next replica is asked).
+  std::lock_guard lock(live_mu_);
+  if (!live_.empty() && now_ms() - live_read_ms_ < kLiveStaleMs) return live_;
+  return fresh.status();
 }
 
 Result<std::map<std::string, std::string>> Node::refresh_live_nodes() {
@@ -148,8 +157,8 @@ Status Node::for_each_shard(const std::function<Status(uint32_t)>& fn) {
   fan_out_->run(options_.shards, [&](size_t s) {
     try {
       out[s] = fn(static_cast<uint32_t>(s));
-    } catch (const std::exception& e) {  // std::bad_alloc, a dependency's throw
-      out[s] = Status::internal(std::string("searching a shard: ") + e.what());
+    } catch (...) {  // std::bad_alloc, a dependency's throw
+      out[s] = Status::internal("searching shard " + std::to_string(s) + " failed with an exception");
     }
   });
   for (Status& st : out) {
@@ -171,7 +180,7 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
     Replica& r = replicas[s];
     r.shard = s;
     r.http.emplace(peers_->take());
-    (*r.http)->set_bearer(authorization.rfind("Bearer ", 0) == 0 ? authorization.substr(7) : std::string());
+    (*r.http)->set_bearer(std::string(auth::bearer_token(authorization).value_or("")));
     bool held = false;
     for (const auto& n : map_.replicas[s]) {
       if (n == options_.node_id) {
@@ -217,14 +226,18 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
         stats_cached_.fetch_add(1, std::memory_order_relaxed);
         return Status::ok();
       }
+      // Cached only when no message was applied while they were read (the
+      // applier writes the store before it moves its sequence).
+      bool steady = false;
       if (r.local) {
         stats_at[s] = applied_sequence(s);
         stats[s] = shard_stats(*r.local, request);
+        steady = applied_sequence(s) == stats_at[s];
       } else {
         RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(stats_request(body), true));
-        RAGD_ASSIGN_OR_RETURN(stats[s], read_stats(answer, &stats_at[s]));
+        RAGD_ASSIGN_OR_RETURN(stats[s], read_stats(answer, &stats_at[s], &steady));
       }
-      stats_cache_->put(s, stats_at[s], stats[s]);
+      if (steady) stats_cache_->put(s, stats_at[s], stats[s]);
       stats_reads_.fetch_add(1, std::memory_order_relaxed);
       return Status::ok();
     }));
@@ -335,7 +348,7 @@ Result<std::vector<Chunk>> Node::chunks_of(const SearchRequest& request, const s
     if (auto it = live.find(n); it != live.end()) r.urls.push_back(it->second);
   }
   r.http.emplace(peers_->take());
-  (*r.http)->set_bearer(authorization.rfind("Bearer ", 0) == 0 ? authorization.substr(7) : std::string());
+  (*r.http)->set_bearer(std::string(auth::bearer_token(authorization).value_or("")));
   RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(chunks_request(search_body(request, ""), doc_id), true));
   return read_chunks(answer);
 }

@@ -18,8 +18,14 @@ FanOut::~FanOut() {
 
 void FanOut::work_on(Batch& b) {
   for (size_t i; (i = b.next.fetch_add(1)) < b.n;) {
-    (*b.fn)(i);
+    std::exception_ptr error;
+    try {
+      (*b.fn)(i);
+    } catch (...) {
+      error = std::current_exception();
+    }
     std::lock_guard lock(b.mu);
+    if (error && !b.error) b.error = error;
     if (++b.done == b.n) b.cv.notify_all();
   }
 }
@@ -39,6 +45,7 @@ void FanOut::run(size_t n, const std::function<void(size_t)>& fn) {
   work_on(*b);
   std::unique_lock lock(b->mu);
   b->cv.wait(lock, [&] { return b->done == b->n; });
+  if (b->error) std::rethrow_exception(b->error);
 }
 
 void FanOut::helper() {

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -28,7 +29,8 @@ class FanOut {
   FanOut& operator=(const FanOut&) = delete;
 
   // Runs fn(0), ..., fn(n - 1), on this thread and idle helpers, and
-  // returns when all have returned. REQUIRES: fn does not throw.
+  // returns when all have returned; then rethrows the first exception a
+  // part threw, if one did. Thread-safe: searches call it side by side.
   void run(size_t n, const std::function<void(size_t)>& fn);
 
  private:
@@ -38,7 +40,8 @@ class FanOut {
     std::atomic<size_t> next{0};  // the next part to claim
     std::mutex mu;
     std::condition_variable cv;
-    size_t done = 0;  // guarded by mu
+    size_t done = 0;                // guarded by mu
+    std::exception_ptr error;       // the first part's exception; guarded by mu
   };
   // Claims and runs parts of `b` until none is left.
   static void work_on(Batch& b);

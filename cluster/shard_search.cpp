@@ -1,5 +1,6 @@
 #include "cluster/shard_search.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "index/analyzer.h"
@@ -41,9 +42,14 @@ Result<LexicalStats> stats_from_json(const Json& j) {
   if (chunks == j.end() || total == j.end() || df == j.end() || !chunks->is_number_unsigned() ||
       !total->is_number_unsigned() || !df->is_object())
     return bad();
+  if (df->size() > kMaxCorpusTerms) {
+    return Status::invalid_argument("shard search: 'corpus.df' names more than " + std::to_string(kMaxCorpusTerms) +
+                                    " terms");
+  }
   LexicalStats s;
   s.chunks = chunks->get<uint64_t>();
   s.total_length = total->get<uint64_t>();
+  if (s.total_length < s.chunks) return bad();  // every live chunk has a length of at least 1
   for (const auto& [term, n] : df->items()) {
     if (!n.is_number_unsigned()) return bad();
     s.df[term] = n.get<uint64_t>();
@@ -177,13 +183,14 @@ Result<std::vector<Chunk>> read_chunks(const std::string& answer) {
   return out;
 }
 
-Result<LexicalStats> read_stats(const std::string& answer, uint64_t* applied) {
+Result<LexicalStats> read_stats(const std::string& answer, uint64_t* applied, bool* steady) {
   RAGD_ASSIGN_OR_RETURN(Json j, parse(answer, "a shard's statistics"));
   auto s = stats_from_json(j);
-  auto a = j.find("applied");
-  if (!s.is_ok() || a == j.end() || !a->is_number_unsigned())
+  auto a = j.find("applied"), after = j.find("applied_after");
+  if (!s.is_ok() || a == j.end() || !a->is_number_unsigned() || after == j.end() || !after->is_number_unsigned())
     return Status::unavailable("a malformed statistics answer from a shard");
   *applied = a->get<uint64_t>();
+  *steady = after->get<uint64_t>() == *applied;
   return s;
 }
 
@@ -235,18 +242,22 @@ Result<std::vector<FetchedChunk>> read_fetched(const std::string& answer) {
 }
 
 std::optional<Result<std::string>> answer_shard_phase(const std::string& body, const ServiceContext& shard,
-                                                      const SearchRequest& request, uint64_t applied) {
+                                                      const SearchRequest& request,
+                                                      const std::function<uint64_t()>& applied) {
   Json j = Json::parse(body, nullptr, false);
   if (!j.is_object()) return std::nullopt;
   auto phase = j.find("shard_phase");
   if (phase == j.end() || phase->is_null()) return std::nullopt;
   const std::string name = phase->is_string() ? phase->get<std::string>() : "";
   if (name == "stats") {
+    const uint64_t before = applied();
     Json out = stats_to_json(shard_stats(shard, request));
-    out["applied"] = applied;
+    out["applied"] = before;
+    out["applied_after"] = applied();
     return dump(out);
   }
   if (name == "candidates") {
+    const uint64_t before = applied();
     auto corpus = stats_from_json(j.value("corpus", Json()));
     if (!corpus.is_ok()) return Result<std::string>(corpus.status());
     auto set = shard_candidates(shard, request, *corpus);
@@ -257,7 +268,7 @@ std::optional<Result<std::string>> answer_shard_phase(const std::string& body, c
                         (c.vector_hit ? kVectorHit : 0);
       items.push_back(Json::array({c.label, c.lexical, c.vector, c.exact_vector, flags}));
     }
-    return dump(Json{{"applied", applied},
+    return dump(Json{{"applied", before},
                      {"lexical_searched", set->lexical_searched},
                      {"vector_searched", set->vector_searched},
                      {"candidates", std::move(items)}});
@@ -274,6 +285,10 @@ std::optional<Result<std::string>> answer_shard_phase(const std::string& body, c
         return Result<std::string>(Status::invalid_argument("shard search: a chunk label is a non-negative integer"));
       want.push_back(l.get<uint64_t>());
     }
+    std::vector<uint64_t> sorted = want;
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+      return Result<std::string>(Status::invalid_argument("shard search: 'labels' names a chunk twice"));
     auto vectors = j.find("vectors");
     if (vectors != j.end() && !vectors->is_boolean())
       return Result<std::string>(Status::invalid_argument("shard search: 'vectors' must be true or false"));

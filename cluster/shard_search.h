@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -54,8 +55,10 @@ Result<std::vector<FetchedChunk>> shard_fetch(const ServiceContext& shard, const
 Result<std::vector<Chunk>> shard_chunks(const ServiceContext& shard, const SearchRequest& request,
                                         const std::string& doc_id);
 
-// The largest number of labels one fetch may name.
-inline constexpr size_t kMaxFetchLabels = 20000;
+// The largest number of labels one fetch may name (a coordinator asks for
+// at most twice the hits still missing), and of terms in a corpus.
+inline constexpr size_t kMaxFetchLabels = 2 * kMaxSearchK;
+inline constexpr size_t kMaxCorpusTerms = 4096;
 
 // The wire format. The request side adds fields to the caller's /v1/search
 // body; the answer side is the body a peer answers with.
@@ -68,8 +71,9 @@ std::string candidates_request(const std::string& body, const LexicalStats& corp
 std::string fetch_request(const std::string& body, std::span<const uint64_t> labels, bool vectors);
 std::string chunks_request(const std::string& body, const std::string& doc_id);
 // The first two also give the stream sequence the replica had applied when
-// it answered (`applied`).
-Result<LexicalStats> read_stats(const std::string& answer, uint64_t* applied);
+// it answered (`applied`); read_stats also whether that sequence stayed
+// the same while the statistics were read (`steady`).
+Result<LexicalStats> read_stats(const std::string& answer, uint64_t* applied, bool* steady);
 Result<CandidateSet> read_candidates(const std::string& answer, uint64_t* applied);
 Result<std::vector<FetchedChunk>> read_fetched(const std::string& answer);
 Result<std::vector<Chunk>> read_chunks(const std::string& answer);
@@ -77,10 +81,11 @@ Result<std::vector<Chunk>> read_chunks(const std::string& answer);
 // The peer's side: when the body of a shard collection's search names a
 // "shard_phase", answers it (phases 1 to 3 above, or "chunks") and returns the answer's
 // body; nullopt when the body names none (an ordinary search). A malformed
-// phase request is kInvalidArgument. `applied` is the stream sequence this
-// replica has applied (read before the shard is searched), which the
-// statistics and candidates answers carry.
+// phase request is kInvalidArgument. `applied` reads the stream sequence
+// this replica has applied; the statistics and candidates answers carry it
+// (read before the shard is searched, and for statistics after as well).
 std::optional<Result<std::string>> answer_shard_phase(const std::string& body, const ServiceContext& shard,
-                                                      const SearchRequest& request, uint64_t applied);
+                                                      const SearchRequest& request,
+                                                      const std::function<uint64_t()>& applied);
 
 }  // namespace ragd::cluster

@@ -19,7 +19,12 @@ Response handle_search(const Request& req, Api& api) {
   if (!body.is_ok()) return error_response(body.status());
   auto sr = parse_search_request(*body, api.options.max_k);
   if (!sr.is_ok()) return error_response(sr.status());
-  bind_groups(req, *sr);
+  const bool shard_phase = body->contains("shard_phase");
+  if (shard_phase) {
+    bind_bound_groups(req, *sr);
+  } else {
+    bind_groups(req, *sr);
+  }
   auto svc = collection_service(req, api);
   if (!svc.is_ok()) return error_response(svc.status());
   // Read-your-writes in a cluster: the token a write answered with.
@@ -46,7 +51,7 @@ Response handle_search(const Request& req, Api& api) {
     }
     // A coordinator's phase of a cluster search (cluster/shard_search.h),
     // tagged with how far this replica has applied its shard.
-    const uint64_t applied = numbered ? api.cluster->applied_sequence(shard) : 0;
+    auto applied = [&] { return numbered ? api.cluster->applied_sequence(shard) : 0; };
     if (auto phase = cluster::answer_shard_phase(req.body, **svc, *sr, applied)) {
       if (!phase->is_ok()) return error_response(phase->status());
       Response r;
