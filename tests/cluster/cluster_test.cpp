@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <stdexcept>
 #include <chrono>
 #include <thread>
 #include <iostream>
@@ -14,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/etcd.h"
+#include "cluster/fan_out.h"
 #include "cluster/jetstream.h"
 #include "cluster/message.h"
 #include "cluster/node.h"
@@ -476,6 +479,36 @@ TEST_F(ClusterTest, AKeysGroupsHoldOnEveryShard) {
   EXPECT_EQ(phase({{"shard_phase", "chunks"}, {"doc_id", 7}}), 400);
   EXPECT_EQ(phase({{"shard_phase", "stats"}}), 200);
   EXPECT_EQ(http_get(a.port(), "/healthz").status, 200);
+}
+
+TEST(ClusterUnitTest, FanOutRunsEveryPartOnceAndRethrowsAfterAllEnd) {
+  cluster::FanOut fan(3);
+  // Four callers at once, each with 50 batches of 8 parts: every part runs
+  // exactly once and run() returns only after all of its parts did.
+  std::vector<std::thread> callers;
+  std::atomic<int> wrong{0};
+  for (int c = 0; c < 4; ++c) {
+    callers.emplace_back([&] {
+      for (int round = 0; round < 50; ++round) {
+        std::vector<std::atomic<int>> ran(8);
+        fan.run(8, [&](size_t i) { ran[i].fetch_add(1); });
+        for (auto& r : ran) wrong += r.load() != 1;
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  // A part that throws: the others still run to their end before run()
+  // rethrows (they use the caller's state).
+  std::atomic<int> finished{0};
+  EXPECT_THROW(fan.run(6,
+                       [&](size_t i) {
+                         if (i == 0) throw std::runtime_error("part 0");
+                         std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                         finished.fetch_add(1);
+                       }),
+               std::runtime_error);
+  EXPECT_EQ(finished.load(), 5);
 }
 
 TEST(ClusterUnitTest, PublishCheckUsesTheConfiguredIngestOptions) {
