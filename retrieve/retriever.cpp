@@ -13,10 +13,8 @@
 #include "index/analyzer.h"
 
 namespace ragd {
-namespace {
 
-
-std::vector<uint64_t> shingles_of(const std::string& text) {
+std::vector<uint64_t> word_shingles(const std::string& text) {
   std::vector<uint64_t> words;
   uint64_t h = 1469598103934665603ull;
   bool in_word = false;
@@ -45,6 +43,10 @@ std::vector<uint64_t> shingles_of(const std::string& text) {
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
+
+namespace {
+
+
 
 double jaccard_sorted(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
   if (a.empty() && b.empty()) return 1.0;
@@ -151,10 +153,8 @@ class ChunkCache {
   std::array<Shard, kShards> shards_;
 };
 
-std::vector<uint64_t> word_shingles(const std::string& text) { return shingles_of(text); }
-
 double shingle_jaccard(const std::string& a, const std::string& b) {
-  return jaccard_sorted(shingles_of(a), shingles_of(b));
+  return jaccard_sorted(word_shingles(a), word_shingles(b));
 }
 
 bool NearDuplicates::near_vector(const std::vector<float>& vec) const {
@@ -348,7 +348,7 @@ Result<std::shared_ptr<const CachedChunk>> cached_chunk(const Store& store, Chun
   if (!sc || !sc->doc) return std::shared_ptr<const CachedChunk>();
   auto fresh = std::make_shared<CachedChunk>();
   fresh->stored = std::move(*sc);
-  fresh->shingles = std::make_shared<const std::vector<uint64_t>>(shingles_of(fresh->stored.chunk.text));
+  fresh->shingles = std::make_shared<const std::vector<uint64_t>>(word_shingles(fresh->stored.chunk.text));
   if (cache) cache->put(label, fresh);
   return std::shared_ptr<const CachedChunk>(std::move(fresh));
 }
