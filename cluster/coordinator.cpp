@@ -174,6 +174,7 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
   RAGD_ASSIGN_OR_RETURN(auto coordinator, collections_.get(""));
   const Retriever& retriever = coordinator->retriever();
   const uint32_t shards = options_.shards;
+  const ShardMap map = shard_map();  // this search keeps the map it began with
 
   std::vector<Replica> replicas(shards);
   for (uint32_t s = 0; s < shards; ++s) {
@@ -182,7 +183,7 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
     r.http.emplace(peers_->take());
     (*r.http)->set_bearer(std::string(auth::bearer_token(authorization).value_or("")));
     bool held = false;
-    for (const auto& n : map_.replicas[s]) {
+    for (const auto& n : map.replicas[s]) {
       if (n == options_.node_id) {
         held = true;
       } else if (auto it = live.find(n); it != live.end()) {
@@ -332,7 +333,7 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
 Result<std::vector<Chunk>> Node::chunks_of(const SearchRequest& request, const std::string& doc_id,
                                            const std::string& authorization) {
   const uint32_t s = shard_of(doc_id, options_.shards);
-  const auto& holders = map_.replicas[s];
+  const std::vector<std::string> holders = shard_map().replicas[s];
   if (std::find(holders.begin(), holders.end(), options_.node_id) != holders.end()) {
     auto svc = collections_.get(shard_collection(s));
     if (svc.is_ok()) {

@@ -134,6 +134,15 @@ Result<std::string> Etcd::put_if_absent(const std::string& key, const std::strin
   return Status::unavailable("etcd txn on " + key + ": neither created nor found");
 }
 
+Result<bool> Etcd::put_if_revision(const std::string& key, const std::string& value, int64_t mod_revision) {
+  Json req{{"compare", Json::array({Json{{"key", b64(key)}, {"result", "EQUAL"}, {"target", "MOD"},
+                                         {"mod_revision", std::to_string(mod_revision)}}})},
+           {"success", Json::array({Json{{"request_put", Json{{"key", b64(key)}, {"value", b64(value)}}}}})}};
+  RAGD_ASSIGN_OR_RETURN(std::string body, call("/v3/kv/txn", req.dump()));
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(body, "txn"));
+  return j.value("succeeded", false);
+}
+
 Result<EtcdRange> Etcd::range_prefix(const std::string& prefix) {
   // range_end: the prefix with its last byte incremented (etcd's rule for
   // "every key with this prefix").

@@ -58,6 +58,10 @@ class Etcd {
   // Puts `key` only when it does not exist (one transaction). Returns the
   // value now stored: `value`, or what another writer put first.
   Result<std::string> put_if_absent(const std::string& key, const std::string& value);
+  // Puts `key` only when its mod_revision is still `mod_revision` (one
+  // transaction): a compare-and-swap on a key read before. False when
+  // another writer changed it first.
+  Result<bool> put_if_revision(const std::string& key, const std::string& value, int64_t mod_revision);
   // Every key starting with `prefix`, in key order.
   Result<EtcdRange> range_prefix(const std::string& prefix);
   // Deletes `key` (absent is fine).

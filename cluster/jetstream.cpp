@@ -163,6 +163,14 @@ class NatsJetStream final : public JetStream {
     return std::unique_ptr<PullConsumer>(std::make_unique<NatsPullConsumer>(sub));
   }
 
+  Status delete_consumer(const std::string& stream, const std::string& durable) override {
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_DeleteConsumer(js_, stream.c_str(), durable.c_str(), nullptr, &code);
+    if (s == NATS_NOT_FOUND || code == JSConsumerNotFoundErr) return Status::ok();
+    if (s != NATS_OK) return Status::unavailable("deleting consumer " + durable + " of " + stream + ": " + nats_error(s, code));
+    return Status::ok();
+  }
+
   Result<uint64_t> last_sequence(const std::string& stream) override {
     jsStreamInfo* si = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);

@@ -74,6 +74,9 @@ class JetStream {
   // stream and a consumer left ahead of the store cannot skip messages.
   virtual Result<std::unique_ptr<PullConsumer>> consume(const std::string& stream, const std::string& subject,
                                                         const std::string& durable, uint64_t start_seq) = 0;
+  // Deletes the durable consumer `durable` of `stream` (a shard replica
+  // retired from this node); one that does not exist is not an error.
+  virtual Status delete_consumer(const std::string& stream, const std::string& durable) = 0;
   // The last sequence stored in the stream (0 when empty).
   virtual Result<uint64_t> last_sequence(const std::string& stream) = 0;
   // The last sequence, the leader and the replicas (`ragd cluster status`).

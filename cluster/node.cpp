@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "auth/crypto.h"
@@ -59,7 +60,27 @@ ShardMap deal_shard_map(const std::vector<std::string>& nodes, uint32_t shards, 
   return m;
 }
 
-std::string shard_map_to_json(const ShardMap& m) { return Json{{"replicas", m.replicas}}.dump(); }
+std::vector<uint32_t> ShardMap::shards_of(const std::string& node) const {
+  std::vector<uint32_t> out;
+  for (uint32_t s = 0; s < replicas.size(); ++s) {
+    if (std::find(replicas[s].begin(), replicas[s].end(), node) != replicas[s].end()) out.push_back(s);
+  }
+  for (const ShardMove& m : moves) {
+    if (m.to == node && std::find(out.begin(), out.end(), m.shard) == out.end()) out.push_back(m.shard);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string shard_map_to_json(const ShardMap& m) {
+  Json moves = Json::array();
+  for (const ShardMove& mv : m.moves) {
+    moves.push_back({{"shard", mv.shard}, {"from", mv.from}, {"to", mv.to}, {"id", mv.id}});
+  }
+  Json j{{"replicas", m.replicas}};
+  if (!m.moves.empty()) j["moves"] = std::move(moves);
+  return j.dump();
+}
 
 Result<ShardMap> shard_map_from_json(const std::string& text, uint32_t shards) {
   Json j = Json::parse(text, nullptr, false);
@@ -67,6 +88,12 @@ Result<ShardMap> shard_map_from_json(const std::string& text, uint32_t shards) {
   try {
     if (j.is_discarded()) throw std::invalid_argument("not JSON");
     m.replicas = j.at("replicas").get<std::vector<std::vector<std::string>>>();
+    for (const Json& mv : j.value("moves", Json::array())) {
+      ShardMove one{mv.at("shard").get<uint32_t>(), mv.at("from").get<std::string>(), mv.at("to").get<std::string>(),
+                    mv.at("id").get<std::string>()};
+      if (one.shard >= shards || one.to.empty() || one.id.empty()) throw std::invalid_argument("a bad move");
+      m.moves.push_back(std::move(one));
+    }
   } catch (const std::exception& e) {
     return Status::corruption(std::string("the shard map in etcd is malformed: ") + e.what());
   }
@@ -116,7 +143,7 @@ Result<StreamPositions> parse_consistency_token(std::string_view token, uint32_t
 }
 
 Result<ShardMap> read_shard_map(Etcd& etcd, const ClusterOptions& o) {
-  const std::string map_key = etcd_prefix(o) + "shardmap";
+  const std::string map_key = shard_map_key(o);
   RAGD_ASSIGN_OR_RETURN(EtcdRange got, etcd.range_prefix(map_key));
   for (const auto& kv : got.kvs) {
     if (kv.key != map_key) continue;
@@ -139,6 +166,11 @@ std::string stream_name(const ClusterOptions& o, uint32_t s) { return o.name + "
 std::string shard_collection(uint32_t s) { return "shard-" + std::to_string(s); }
 bool is_shard_collection(std::string_view name) { return name.starts_with("shard-"); }
 std::string etcd_prefix(const ClusterOptions& o) { return "/ragd/" + o.name + "/"; }
+std::string shard_map_key(const ClusterOptions& o) { return etcd_prefix(o) + "shardmap"; }
+std::string ready_key(const ClusterOptions& o, uint32_t shard, const std::string& node) {
+  return etcd_prefix(o) + "ready/" + std::to_string(shard) + "/" + node;
+}
+std::string consumer_name(const std::string& node, uint32_t shard) { return node + "_s" + std::to_string(shard); }
 
 Node::Node(ClusterOptions options, Collections& collections)
     : options_(std::move(options)),
@@ -184,38 +216,176 @@ Status Node::join() {
   }
   // The shard map: the first node up writes the one dealt from the file;
   // everyone reads whatever is there (its revision names the version).
-  const std::string map_key = etcd_prefix(o) + "shardmap";
   // Whichever map is stored now, read_shard_map reads and checks it with its revision.
   RAGD_RETURN_IF_ERROR(
-      etcd_->put_if_absent(map_key, shard_map_to_json(deal_shard_map(o.nodes, o.shards, o.shard_replicas)))
+      etcd_->put_if_absent(shard_map_key(o), shard_map_to_json(deal_shard_map(o.nodes, o.shards, o.shard_replicas)))
           .status());
-  RAGD_ASSIGN_OR_RETURN(map_, read_shard_map(*etcd_, o));
+  {
+    RAGD_ASSIGN_OR_RETURN(ShardMap m, read_shard_map(*etcd_, o));
+    std::lock_guard lock(map_mu_);
+    map_ = std::move(m);
+  }
   // Liveness: this node's URL under a lease that keepalive_loop renews,
   // from now on: opening the shards' stores below may take longer than the
   // lease's TTL.
   RAGD_ASSIGN_OR_RETURN(lease_, etcd_->lease_grant(o.lease_ttl_seconds));
   keepalive_ = std::thread([this] { keepalive_loop(); });
   if (!o.advertise.empty()) RAGD_RETURN_IF_ERROR(set_advertise(o.advertise));
-  // Open the owned shards' stores before any applier runs, so a failure
-  // is reported here rather than in a thread.
-  for (uint32_t s = 0; s < o.shards; ++s) {
-    const auto& r = map_.replicas[s];
-    if (std::find(r.begin(), r.end(), o.node_id) == r.end()) continue;
+  // The owned shards' stores are opened here, so a failure is reported by
+  // the start rather than by a thread; then the map is followed.
+  RAGD_RETURN_IF_ERROR(follow_map());
+  watcher_ = std::thread([this] { watch_loop(); });
+  const ShardMap m = shard_map();
+  log().info("node {} joined cluster {}: {} shards, owns {}, shard map revision {}", o.node_id, o.name, o.shards,
+             m.shards_of(o.node_id).size(), m.revision);
+  return Status::ok();
+}
+
+ShardMap Node::shard_map() const {
+  std::lock_guard lock(map_mu_);
+  return map_;
+}
+
+void Node::watch_loop() {
+  int64_t seen = shard_map().revision;
+  while (!stop_) {
+    for (int i = 0; i < 20 && !stop_; ++i) std::this_thread::sleep_for(50ms);
+    if (stop_) break;
+    auto m = read_shard_map(*etcd_, options_);
+    if (m.is_ok() && m->revision != seen) {
+      seen = m->revision;
+      log().info("node {}: shard map revision {} ({} moves pending)", options_.node_id, m->revision,
+                 m->moves.size());
+      std::lock_guard lock(map_mu_);
+      map_ = std::move(m).value();
+    } else if (!m.is_ok()) {
+      log().warn("node {}: reading the shard map: {}", options_.node_id, m.status().to_string());
+    }
+    Status followed = follow_map();
+    if (!followed.is_ok()) log().error("node {}: following the shard map: {}", options_.node_id, followed.to_string());
+    report_ready();
+  }
+}
+
+Status Node::follow_map() {
+  const ShardMap m = shard_map();
+  const std::string& me = options_.node_id;
+  const std::vector<uint32_t> wanted = m.shards_of(me);
+  auto is_wanted = [&](uint32_t s) { return std::binary_search(wanted.begin(), wanted.end(), s); };
+  Status first;
+  auto keep_first = [&](const Status& st) {
+    if (first.is_ok() && !st.is_ok()) first = st;
+  };
+  // Start what is here or coming here.
+  for (uint32_t s : wanted) {
+    const auto& serving = m.replicas[s];
+    const bool joining = std::find(serving.begin(), serving.end(), me) == serving.end();
+    retiring_.erase(s);
+    {
+      std::lock_guard lock(status_mu_);
+      if (auto it = status_.find(s); it != status_.end()) it->second.role = joining ? "joining" : "serving";
+    }
+    if (appliers_.count(s)) continue;
     auto svc = collections_.get(shard_collection(s));
     if (!svc.is_ok() && svc.status().code() == StatusCode::kNotFound) svc = collections_.create(shard_collection(s));
-    if (!svc.is_ok()) return svc.status().with_context("opening the store of shard " + std::to_string(s));
-    std::lock_guard lock(status_mu_);
-    status_[s].shard = s;
+    if (!svc.is_ok()) {
+      keep_first(svc.status().with_context("opening the store of shard " + std::to_string(s)));
+      continue;
+    }
+    {
+      std::lock_guard lock(status_mu_);
+      ShardStatus& st = status_[s];
+      st.shard = s;
+      st.role = joining ? "joining" : "serving";
+    }
+    auto a = std::make_unique<Applier>();
+    Applier& ref = *a;
+    a->thread = std::thread([this, s, &ref] { apply_loop(s, ref.quit); });
+    appliers_[s] = std::move(a);
+    if (joining) log().info("node {}: bootstrapping shard {} (moving here)", me, s);
   }
-  std::vector<uint32_t> owned;
+  // Retire what moved away, once no peer can still be in a search that
+  // began with the old map.
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = appliers_.begin(); it != appliers_.end();) {
+    const uint32_t s = it->first;
+    if (is_wanted(s)) {
+      ++it;
+      continue;
+    }
+    auto [when, added] = retiring_.emplace(s, now + std::chrono::seconds(options_.retire_grace_seconds));
+    if (added) {
+      std::lock_guard lock(status_mu_);
+      status_[s].role = "retiring";
+      log().info("node {}: shard {} moved away; its copy goes in {} s", me, s, options_.retire_grace_seconds);
+    }
+    if (now < when->second) {
+      ++it;
+      continue;
+    }
+    it->second->quit = true;
+    it->second->thread.join();
+    it = appliers_.erase(it);
+    retiring_.erase(s);
+    {
+      std::lock_guard lock(status_mu_);
+      status_.erase(s);
+    }
+    applied_cv_.notify_all();  // a read-your-writes wait on this shard ends
+    keep_first(js_->delete_consumer(stream_name(options_, s), consumer_name(me, s)));
+    auto removed = collections_.remove(shard_collection(s));
+    if (!removed.is_ok() && removed.status().code() != StatusCode::kNotFound) keep_first(removed.status());
+    log().info("node {}: retired shard {}", me, s);
+  }
+  // A shard's copy left on disk that the map does not give this node (it
+  // was retired while this node was down, or the node stopped half way):
+  // no peer reads it, so it goes at once.
+  for (const std::string& name : collections_.names()) {
+    if (!is_shard_collection(name)) continue;
+    uint32_t s = 0;
+    const std::string_view digits = std::string_view(name).substr(6);
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), s);
+    if (ec != std::errc() || end != digits.data() + digits.size() || s >= options_.shards) continue;
+    if (is_wanted(s) || appliers_.count(s)) continue;
+    auto removed = collections_.remove(name);
+    if (!removed.is_ok() && removed.status().code() != StatusCode::kNotFound) keep_first(removed.status());
+    keep_first(js_->delete_consumer(stream_name(options_, s), consumer_name(me, s)));
+    log().info("node {}: deleted the copy of shard {} left on disk (the map gives it to others)", me, s);
+  }
+  return first;
+}
+
+void Node::report_ready() {
+  const ShardMap m = shard_map();
+  std::map<uint32_t, std::string> pending;  // shard -> id of a move to this node
+  for (const ShardMove& mv : m.moves) {
+    if (mv.to == options_.node_id) pending[mv.shard] = mv.id;
+  }
+  int64_t lease;
   {
-    std::lock_guard lock(status_mu_);
-    for (const auto& [s, st] : status_) owned.push_back(s);
+    std::lock_guard lock(lease_mu_);
+    lease = lease_;
   }
-  for (uint32_t s : owned) appliers_.emplace_back([this, s] { apply_loop(s); });
-  log().info("node {} joined cluster {}: {} shards, owns {}, shard map revision {}", o.node_id, o.name, o.shards,
-             owned.size(), map_.revision);
-  return Status::ok();
+  for (auto it = ready_sent_.begin(); it != ready_sent_.end();) {
+    auto p = pending.find(it->first);
+    if (p != pending.end() && p->second == it->second) {
+      ++it;
+      continue;
+    }
+    (void)etcd_->remove(ready_key(options_, it->first, options_.node_id));  // under the lease anyway
+    it = ready_sent_.erase(it);
+  }
+  for (const auto& [s, id] : pending) {
+    if (!appliers_.count(s)) continue;
+    // Caught up: everything the stream held a moment ago is applied here.
+    auto last = js_->last_sequence(stream_name(options_, s));
+    if (!last.is_ok() || applied_sequence(s) < *last) continue;
+    // Put again each round: a lease renewed under a fresh id dropped it.
+    if (etcd_->put(ready_key(options_, s, options_.node_id), id, lease).is_ok()) {
+      if (!ready_sent_.count(s)) log().info("node {}: shard {} caught up (sequence {}): ready", options_.node_id, s, *last);
+      ready_sent_[s] = id;
+    }
+  }
 }
 
 Status Node::set_advertise(const std::string& url) {
@@ -240,7 +410,8 @@ Node::~Node() {
     std::lock_guard lock(status_mu_);  // a waiter between its check and its wait sees stop_
   }
   applied_cv_.notify_all();
-  for (auto& t : appliers_) t.join();
+  if (watcher_.joinable()) watcher_.join();
+  for (auto& [s, a] : appliers_) a->thread.join();
   if (keepalive_.joinable()) keepalive_.join();
 }
 
@@ -360,15 +531,25 @@ Result<std::string> Node::remove(const std::string& doc_id) {
 
 Status Node::wait_applied(uint32_t shard, uint64_t sequence, std::chrono::milliseconds timeout) {
   std::unique_lock lock(status_mu_);
-  auto it = status_.find(shard);
-  if (it == status_.end()) {
+  auto not_here = [&] {
     return Status::failed_precondition("node " + options_.node_id + " does not apply shard " + std::to_string(shard));
-  }
-  if (applied_cv_.wait_for(lock, timeout, [&] { return stop_ || it->second.applied >= sequence; }) && !stop_) {
-    return Status::ok();
-  }
+  };
+  if (!status_.count(shard)) return not_here();
+  // Looked up each time: a retired shard's entry goes while we wait.
+  auto applied = [&]() -> std::optional<uint64_t> {
+    auto it = status_.find(shard);
+    if (it == status_.end()) return std::nullopt;
+    return it->second.applied;
+  };
+  applied_cv_.wait_for(lock, timeout, [&] {
+    const auto a = applied();
+    return stop_ || !a || *a >= sequence;
+  });
+  const auto a = applied();
+  if (!a) return not_here();
+  if (*a >= sequence && !stop_) return Status::ok();
   return Status::unavailable("shard " + std::to_string(shard) + " on node " + options_.node_id + " has applied up to " +
-                             std::to_string(it->second.applied) + ", not yet " + std::to_string(sequence) +
+                             std::to_string(*a) + ", not yet " + std::to_string(sequence) +
                              " (the consistency token's position)");
 }
 
@@ -385,7 +566,8 @@ std::vector<ShardStatus> Node::shard_status() const {
   return out;
 }
 
-void Node::apply_loop(uint32_t shard) {
+void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
+  auto stopping = [&] { return stop_ || quit; };
   auto svc = collections_.get(shard_collection(shard));
   if (!svc.is_ok()) {
     log().error("shard {}: cannot open its store: {}", shard, svc.status().to_string());
@@ -407,7 +589,7 @@ void Node::apply_loop(uint32_t shard) {
   };
   std::unique_ptr<PullConsumer> consumer;
   uint64_t applied = 0;
-  const std::string durable = options_.node_id + "_s" + std::to_string(shard);
+  const std::string durable = consumer_name(options_.node_id, shard);
   // A message that keeps failing is retried after a pause that doubles up
   // to kMaxBackoff, so a persistent fault neither spins nor floods the log.
   constexpr auto kFirstBackoff = 500ms;
@@ -416,7 +598,7 @@ void Node::apply_loop(uint32_t shard) {
   auto next_stream_read = std::chrono::steady_clock::now();
   auto pause = [&] {
     const auto until = std::chrono::steady_clock::now() + backoff;
-    while (!stop_ && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
+    while (!stopping() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
     backoff = std::min<std::chrono::milliseconds>(backoff * 2, kMaxBackoff);
   };
   auto fail_round = [&](const Status& err) {
@@ -425,7 +607,7 @@ void Node::apply_loop(uint32_t shard) {
     consumer.reset();
     pause();
   };
-  while (!stop_) {
+  while (!stopping()) {
     try {
       if (!consumer) {
         // The store's applied sequence is the truth: (re)start delivery right
@@ -510,7 +692,7 @@ void Node::apply_loop(uint32_t shard) {
       // the store is bound to.
       Status batch = ctx.with_ingestor([&](Ingestor& ingestor) {
         for (const auto& m : *msgs) {
-          if (stop_) break;
+          if (stopping()) break;
           if (m.stream_seq <= applied) {  // a redelivery of what the store already holds
             (void)consumer->ack(m);
             continue;

@@ -34,11 +34,25 @@ class FanOut;
 class HttpClientPool;
 class StatsCache;
 
-// The revisioned shard map: replicas[shard] = the node ids that
-// materialise it. Written once to etcd (first node up), read by all.
+// A replica on its way from node `from` to node `to` (`ragd cluster
+// rebalance`, rebalance.h): `to` bootstraps the shard by replaying its
+// stream while `from` keeps serving it, reports ready in etcd
+// (ready_key), and the rebalancer then switches the map; `from` retires its
+// copy retire_grace_seconds later. `id` names this move alone.
+struct ShardMove {
+  uint32_t shard = 0;
+  std::string from, to, id;
+};
+
+// The revisioned shard map: replicas[shard] = the node ids that serve it.
+// Dealt and written to etcd by the first node up; changed only by the
+// rebalancer (compare-and-swap on its revision); every node follows it.
 struct ShardMap {
   int64_t revision = 0;  // etcd mod_revision of the map key
   std::vector<std::vector<std::string>> replicas;
+  std::vector<ShardMove> moves;  // pending: `to` is not in replicas yet
+  // The shards `node` materialises: those it serves and those moving to it.
+  std::vector<uint32_t> shards_of(const std::string& node) const;
 };
 
 // Deals `shards` shards round-robin over `nodes`, `per_shard` replicas each
@@ -63,6 +77,13 @@ std::string shard_collection(uint32_t s);
 bool is_shard_collection(std::string_view name);
 // The etcd key prefix of the cluster ("/ragd/<name>/").
 std::string etcd_prefix(const ClusterOptions& o);
+// The key of the shard map, and the key under which node `node` says it has
+// caught up with shard `shard` for a move (value: the move's id; under the
+// node's lease).
+std::string shard_map_key(const ClusterOptions& o);
+std::string ready_key(const ClusterOptions& o, uint32_t shard, const std::string& node);
+// The durable JetStream consumer of node `node` for shard `shard`.
+std::string consumer_name(const std::string& node, uint32_t shard);
 
 struct ShardStatus {
   uint32_t shard = 0;
@@ -73,6 +94,10 @@ struct ShardStatus {
   // second while it runs), 0 before the first read: stream_last - applied
   // is how far this replica is behind.
   uint64_t stream_last = 0;
+  // "serving" (in the map), "joining" (a move to this node: bootstrapping,
+  // not searched) or "retiring" (moved away: still answers the peers that
+  // have not read the new map, deleted after retire_grace_seconds).
+  std::string role = "serving";
 };
 
 // Read-your-writes. A write answers with a consistency token, the stream
@@ -95,8 +120,10 @@ class Node {
   // Joins the cluster: connects to NATS and etcd, creates the shards'
   // streams, writes the shard map unless one exists, registers this node
   // under a lease, opens the owned shards' stores (collections "shard-<s>"
-  // of `collections`) and starts one applier thread per owned shard.
-  // kUnavailable when NATS or etcd cannot be reached.
+  // of `collections`) and starts one applier thread per owned shard. From
+  // then on it reads the map every second and follows it: an applier for a
+  // shard moved here, retirement of one moved away (cluster/README.md,
+  // "Rebalancing"). kUnavailable when NATS or etcd cannot be reached.
   static Result<std::unique_ptr<Node>> start(ClusterOptions options, Collections& collections);
   // Stops the appliers and the lease keepalive (the lease then expires).
   ~Node();
@@ -171,14 +198,27 @@ class Node {
 
   // For /v1/stats: the node, the shard map and each owned shard's applier.
   const ClusterOptions& options() const { return options_; }
-  ShardMap shard_map() const { return map_; }
+  ShardMap shard_map() const;
   std::vector<ShardStatus> shard_status() const;
 
  private:
   Node(ClusterOptions options, Collections& collections);
   Status join();
   void keepalive_loop();
-  void apply_loop(uint32_t shard);
+  // Reads the shard map every second and calls follow_map().
+  void watch_loop();
+  // Makes this node's appliers match the map: starts the ones of shards
+  // that are (or are moving) here, marks the others retiring and retires
+  // those whose grace is over (stops the applier, deletes the consumer and
+  // the collection). Collections shard-<s> left on disk that the map does
+  // not give this node are deleted. The first error, after doing the rest.
+  Status follow_map();
+  // For each move to this node whose shard it has applied to the stream's
+  // end: its ready key in etcd (again each second until the map switches;
+  // the ones of finished moves are deleted).
+  void report_ready();
+  // An applier stops when `quit` (or the node's stop_) is set.
+  void apply_loop(uint32_t shard, const std::atomic<bool>& quit);
   Result<uint64_t> publish(const Document& doc, bool remove);
   // Node id -> advertised URL of the nodes whose lease is alive.
   Result<std::map<std::string, std::string>> live_nodes();
@@ -192,7 +232,8 @@ class Node {
   Collections& collections_;
   std::unique_ptr<JetStream> js_;
   std::unique_ptr<Etcd> etcd_;
-  ShardMap map_;  // fixed after join()
+  mutable std::mutex map_mu_;
+  ShardMap map_;  // guarded by map_mu_; replaced by watch_loop
   IngestOptions ingest_;  // the collections' ingest options; fixed after join()
   std::string write_nonce_;  // per process: part of each Nats-Msg-Id
   std::atomic<uint64_t> write_counter_{0};
@@ -201,7 +242,16 @@ class Node {
   std::mutex lease_mu_;
   std::atomic<bool> stop_{false};
   std::thread keepalive_;
-  std::vector<std::thread> appliers_;
+  std::thread watcher_;
+  // The running appliers, each with its own stop flag. Touched by join()
+  // and then by the watcher thread alone (and the destructor once it ended).
+  struct Applier {
+    std::atomic<bool> quit{false};
+    std::thread thread;
+  };
+  std::map<uint32_t, std::unique_ptr<Applier>> appliers_;
+  std::map<uint32_t, std::chrono::steady_clock::time_point> retiring_;  // shard -> when it goes; watcher only
+  std::map<uint32_t, std::string> ready_sent_;  // shard -> move id of a ready key written; watcher only
   mutable std::mutex status_mu_;
   std::condition_variable applied_cv_;      // notified when an applied sequence moves
   std::map<uint32_t, ShardStatus> status_;  // guarded by status_mu_

@@ -49,6 +49,8 @@ Status check_cluster_options(const ClusterOptions& o) {
   }
   if (o.nats.empty()) return Status::invalid_argument("nats: name at least one NATS server URL");
   if (o.etcd.empty()) return Status::invalid_argument("etcd: name at least one etcd client URL");
+  // `nodes` deals the first shard map; a node added later lists itself
+  // (the map in etcd, changed by `ragd cluster rebalance`, is what counts).
   bool listed = false;
   for (const auto& n : o.nodes) {
     if (!valid_name(n)) return Status::invalid_argument("nodes: '" + n + "' is not a valid node id");
@@ -85,6 +87,7 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
       else if (it.name == "join_timeout_seconds") o.join_timeout_seconds = static_cast<int>(to_long(it, where, 1, 3600));
       else if (it.name == "search_timeout_seconds") o.search_timeout_seconds = to_long(it, where, 1, 600);
       else if (it.name == "consistency_wait_ms") o.consistency_wait_ms = to_long(it, where, 0, 600000);
+      else if (it.name == "retire_grace_seconds") o.retire_grace_seconds = static_cast<int>(to_long(it, where, 0, 86400));
       else throw std::invalid_argument(where + ": unknown key '" + it.name + "'");
     }
   } catch (const std::invalid_argument& e) {

@@ -65,6 +65,11 @@ struct ClusterOptions {
   // replica is tried (or, with none left, the search fails with 503), ms.
   // Default: 2000.
   int64_t consistency_wait_ms = 2000;
+  // How long a node keeps answering for a shard moved away from it (`ragd
+  // cluster rebalance`) before it deletes its copy: the other nodes read
+  // the new map within a second, and a search they began before that must
+  // still find its chunks here, s. Default: 30.
+  int retire_grace_seconds = 30;
 };
 
 // Reads and checks the file; errors name the file and key.

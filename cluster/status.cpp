@@ -52,14 +52,14 @@ NodeReport ask_node(const std::string& url, const std::string& api_key) {
 
 bool ShardView::serving() const {
   return std::any_of(replicas.begin(), replicas.end(), [&](const ReplicaView& r) {
-    return r.live && r.answered && stream_error.empty() && r.applied >= stream_last;
+    return !r.joining && r.live && r.answered && stream_error.empty() && r.applied >= stream_last;
   });
 }
 
 bool ClusterView::searchable() const {
   return !shards.empty() && std::all_of(shards.begin(), shards.end(), [](const ShardView& s) {
     return std::any_of(s.replicas.begin(), s.replicas.end(),
-                       [](const ReplicaView& r) { return r.live && r.answered; });
+                       [](const ReplicaView& r) { return !r.joining && r.live && r.answered; });
   });
 }
 
@@ -121,9 +121,17 @@ Result<ClusterView> read_cluster_view(const ClusterOptions& o, const std::string
         sv.stream_error = h.status().message();
       }
     }
-    for (const auto& node : map.replicas[s]) {
-      ReplicaView r;
-      r.node = node;
+    std::vector<ReplicaView> replicas;
+    for (const auto& node : map.replicas[s]) replicas.emplace_back().node = node;
+    for (const auto& m : map.moves) {
+      if (m.shard != s) continue;
+      ReplicaView& r = replicas.emplace_back();
+      r.node = m.to;
+      r.joining = true;
+      r.joining_from = m.from;
+    }
+    for (ReplicaView& r : replicas) {
+      const std::string& node = r.node;
       r.live = v.live.count(node) != 0;
       if (!r.live) {
         r.error = "not live (no lease in etcd)";
@@ -149,6 +157,7 @@ std::string cluster_view_json(const ClusterView& v) {
     Json replicas = Json::array();
     for (const auto& r : s.replicas) {
       Json jr{{"node", r.node}, {"live", r.live}, {"answered", r.answered}};
+      if (r.joining) jr["joining_from"] = r.joining_from;
       if (r.answered) {
         jr["applied"] = r.applied;
         jr["behind"] = s.stream_last > r.applied ? s.stream_last - r.applied : 0;
@@ -222,7 +231,9 @@ std::string cluster_view_table(const ClusterView& v) {
         std::snprintf(line, sizeof line, "%-6s %-12s %-12s %-10s %10llu %8llu %9llu  %s\n", shard.c_str(),
                       last.c_str(), leader.c_str(), r.node.c_str(), static_cast<unsigned long long>(r.applied),
                       static_cast<unsigned long long>(behind), static_cast<unsigned long long>(r.failures),
-                      behind == 0 ? "level" : "catching up");
+                      r.joining ? ("joining, replacing " + r.joining_from).c_str()
+                      : behind == 0 ? "level"
+                                    : "catching up");
       } else {
         std::snprintf(line, sizeof line, "%-6s %-12s %-12s %-10s %10s %8s %9s  %s\n", shard.c_str(), last.c_str(),
                       leader.c_str(), r.node.c_str(), "-", "-", "-", r.error.c_str());

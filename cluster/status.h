@@ -19,6 +19,10 @@ struct ReplicaView {
   std::string node;
   bool live = false;      // its lease is alive in etcd
   bool answered = false;  // its /v1/stats answered and listed the shard
+  // A rebalance is moving the shard to this node: it bootstraps and is not
+  // searched until the map switches (it counts for no verdict).
+  bool joining = false;
+  std::string joining_from;  // the replica it replaces
   uint64_t applied = 0;
   uint64_t failures = 0;  // apply attempts that failed since it started
   std::string error;      // why it did not answer

@@ -98,7 +98,8 @@ Response handle_stats(const Request& req, Api& api) {
     Json shards = Json::array();
     for (const auto& sh : api.cluster->shard_status()) {
       // The failures' messages can name server paths: they are in the log.
-      shards.push_back(Json{{"shard", sh.shard}, {"applied", sh.applied}, {"failures", sh.failures}});
+      shards.push_back(
+          Json{{"shard", sh.shard}, {"applied", sh.applied}, {"failures", sh.failures}, {"role", sh.role}});
     }
     const auto& co = api.cluster->options();
     j["cluster"] = Json{{"name", co.name},

@@ -151,7 +151,7 @@ struct ClusterServers {
            std::to_string(etcd_port) + "\"]\nnodes = " + list(nodes) + "\nshards = " + std::to_string(shards) +
            "\nshard_replicas = " + std::to_string(shard_replicas) + "\nstream_replicas = " +
            std::to_string(stream_replicas) + "\nlease_ttl_seconds = 2\npublish_timeout_ms = " +
-           std::to_string(publish_timeout_ms) + "\n";
+           std::to_string(publish_timeout_ms) + "\nretire_grace_seconds = 3\n";
   }
 };
 

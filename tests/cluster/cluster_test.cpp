@@ -21,6 +21,7 @@
 #include "cluster/message.h"
 #include "cluster/node.h"
 #include "cluster/options.h"
+#include "cluster/rebalance.h"
 #include "cluster/shard.h"
 #include "ingest/chunker.h"
 #include "tests/cluster/cluster_fixture.h"
@@ -607,6 +608,99 @@ TEST(ClusterUnitTest, ShardMapIsDealtRoundRobin) {
   EXPECT_EQ(back->replicas, m.replicas);
   EXPECT_FALSE(cluster::shard_map_from_json(cluster::shard_map_to_json(m), 8).is_ok());
   EXPECT_FALSE(cluster::shard_map_from_json("{", 4).is_ok());
+}
+
+// Every shard keeps `per_shard` distinct replicas, and the nodes in
+// `nodes` hold between lo and hi replicas each.
+void expect_even(const cluster::ShardMap& m, const std::vector<std::string>& nodes, size_t per_shard, size_t lo,
+                 size_t hi) {
+  std::map<std::string, size_t> load;
+  for (const auto& r : m.replicas) {
+    EXPECT_EQ(r.size(), per_shard);
+    EXPECT_EQ(std::set<std::string>(r.begin(), r.end()).size(), r.size()) << "two replicas of a shard on one node";
+    for (const auto& n : r) ++load[n];
+  }
+  for (const auto& n : nodes) EXPECT_TRUE(load[n] >= lo && load[n] <= hi) << n << " holds " << load[n];
+}
+
+// Applies a plan the way the rebalancer does: ids, then the switch.
+cluster::ShardMap apply_plan(cluster::ShardMap m, std::vector<cluster::ShardMove> plan) {
+  std::set<std::string> ids;
+  for (size_t i = 0; i < plan.size(); ++i) ids.insert(plan[i].id = "m" + std::to_string(i));
+  m.moves = std::move(plan);
+  return cluster::switch_moves(m, ids);
+}
+
+TEST(ClusterUnitTest, APlanGivesANewNodeItsShareWithTheFewestMoves) {
+  const std::vector<std::string> four{"n1", "n2", "n3", "n4"}, five{"n1", "n2", "n3", "n4", "n5"};
+  const auto m = cluster::deal_shard_map(four, 8, 2);
+  auto plan = cluster::plan_moves(m, {five.begin(), five.end()}, {});
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  // 16 replicas over 5 nodes: 3 or 4 each, so n5 needs 3 and no more move.
+  ASSERT_EQ(plan->size(), 3u);
+  for (const auto& mv : *plan) EXPECT_EQ(mv.to, "n5");
+  const auto after = apply_plan(m, *plan);
+  expect_even(after, five, 2, 3, 4);
+  EXPECT_TRUE(after.moves.empty());
+  // Balanced now: nothing more to plan, and the plan is the same each time.
+  EXPECT_TRUE(cluster::plan_moves(after, {five.begin(), five.end()}, {})->empty());
+  EXPECT_EQ(cluster::plan_moves(m, {five.begin(), five.end()}, {})->at(0).shard, plan->at(0).shard);
+  // Growing from 2 nodes to 4 at once.
+  const auto two = cluster::deal_shard_map({"n1", "n2"}, 8, 2);
+  plan = cluster::plan_moves(two, {four.begin(), four.end()}, {});
+  ASSERT_TRUE(plan.is_ok());
+  EXPECT_EQ(plan->size(), 8u);
+  expect_even(apply_plan(two, *plan), four, 2, 4, 4);
+}
+
+TEST(ClusterUnitTest, ADrainEmptiesTheNodeAndADeadNodeKeepsItsReplicas) {
+  const std::vector<std::string> four{"n1", "n2", "n3", "n4"};
+  const auto m = cluster::deal_shard_map(four, 8, 2);
+  auto plan = cluster::plan_moves(m, {four.begin(), four.end()}, {"n2"});
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  EXPECT_EQ(plan->size(), 4u);  // n2's four replicas, nothing else
+  for (const auto& mv : *plan) EXPECT_EQ(mv.from, "n2");
+  const auto after = apply_plan(m, *plan);
+  expect_even(after, {"n1", "n3", "n4"}, 2, 5, 6);
+  EXPECT_TRUE(after.shards_of("n2").empty());
+  // n4 is not live (restarting?): it neither gives nor takes; n5 is new.
+  plan = cluster::plan_moves(m, {"n1", "n2", "n3", "n5"}, {});
+  ASSERT_TRUE(plan.is_ok());
+  for (const auto& mv : *plan) {
+    EXPECT_NE(mv.from, "n4");
+    EXPECT_EQ(mv.to, "n5");
+  }
+  // Two nodes, two replicas each: a drained replica has nowhere to go.
+  const auto two = cluster::deal_shard_map({"a", "b"}, 4, 2);
+  auto refused = cluster::plan_moves(two, {"a", "b"}, {"b"});
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(cluster::plan_moves(two, {"b"}, {"b"}).is_ok());
+}
+
+TEST(ClusterUnitTest, PendingMovesRoundTripAndSwitchOneAtATime) {
+  auto m = cluster::deal_shard_map({"a", "b", "c"}, 4, 2);
+  m.moves = {{1, "b", "d", "x1"}, {2, "c", "d", "x2"}};
+  auto back = cluster::shard_map_from_json(cluster::shard_map_to_json(m), 4);
+  ASSERT_TRUE(back.is_ok()) << back.status().to_string();
+  ASSERT_EQ(back->moves.size(), 2u);
+  EXPECT_EQ(back->moves[1].to, "d");
+  EXPECT_EQ(back->moves[1].id, "x2");
+  // The target materialises a shard moving to it before the switch.
+  EXPECT_EQ(back->shards_of("d"), (std::vector<uint32_t>{1, 2}));
+  EXPECT_EQ(back->shards_of("b"), (std::vector<uint32_t>{0, 1, 3}));
+  const auto one = cluster::switch_moves(*back, {"x1"});
+  EXPECT_EQ(one.replicas[1], (std::vector<std::string>{"d", "c"}));  // d takes b's place
+  ASSERT_EQ(one.moves.size(), 1u);
+  EXPECT_EQ(one.moves[0].id, "x2");
+  EXPECT_EQ(one.shards_of("b"), (std::vector<uint32_t>{0, 3}));
+  EXPECT_EQ(one.shards_of("d"), (std::vector<uint32_t>{1, 2}));
+  // A move naming a shard the cluster lacks is a malformed map.
+  EXPECT_FALSE(cluster::shard_map_from_json(R"({"replicas":[["a"],["a"]],"moves":[{"shard":5,"from":"a",)"
+                                            R"("to":"b","id":"z"}]})",
+                                            2)
+                   .is_ok());
+  EXPECT_FALSE(cluster::shard_map_from_json(R"({"replicas":[["a"]],"moves":[{"shard":0}]})", 1).is_ok());
 }
 
 TEST(ClusterUnitTest, MessagesRoundTripEveryField) {
