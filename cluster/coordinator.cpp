@@ -40,13 +40,81 @@ int64_t now_ms() {
 
 // The replica that answers one shard for the whole of a search: labels are
 // a store's own, so the fetch goes where the candidates came from.
+//
+// Which one: the first that is level with its shard's stream (behind == 0
+// in shard_search.h's ShardPosition), the one held here first, then the
+// peers in the map's order; when none is, the least behind. A replica
+// still replaying its shard (just added, wiped, or back from a long stop)
+// would otherwise answer without documents every other replica has. The
+// choice is made by the first phase that reaches a replica (phase 1, or
+// phase 2 when the statistics were cached) and kept after that, except
+// that a replica that fails in phases 1 and 2 is left for the next.
 struct Replica {
   uint32_t shard = 0;
-  std::shared_ptr<ServiceContext> local;  // held here (and caught up): searched in process
+  std::shared_ptr<ServiceContext> local;  // held here: searched in process
+  uint64_t local_behind = 0;              // how far behind the one held here is
   std::vector<std::string> urls;          // the live peers holding it, in the map's order
   size_t at = 0;                          // the peer asked now, when not local
+  bool chosen = false;                    // a phase has picked local or urls[at]
   std::optional<HttpClientPool::Handle> http;  // taken from the node's pool for this search
   CandidateSet candidates;
+
+  // Phase 1 or 2 of this shard: `in_process` on the replica held here, or
+  // the peers asked with `body` and their answers read with `read`, picking
+  // the replica as above. T carries a ShardPosition `at`.
+  template <class T>
+  Result<T> answer(const std::function<Result<T>()>& in_process, const std::string& body,
+                   const std::function<Result<T>(const std::string&)>& read) {
+    if (local && (chosen || local_behind == 0 || urls.empty())) {
+      chosen = true;
+      auto got = in_process();
+      if (got.is_ok() || got.status().code() == StatusCode::kInvalidArgument) return got;
+      local.reset();  // the peers are the fallback
+    }
+    auto got = ask_level(body, read);
+    if (local) {  // held here but behind: kept when no peer does better
+      chosen = true;
+      if (!got.is_ok() || got->at.behind >= local_behind) {
+        at = 0;
+        return in_process();
+      }
+      local.reset();
+    }
+    chosen = true;
+    return got;
+  }
+
+  // The peers from `at` on: the first level one's answer, else the least
+  // behind one's (`at` is left on the peer that answered).
+  template <class T>
+  Result<T> ask_level(const std::string& body, const std::function<Result<T>(const std::string&)>& read) {
+    std::optional<T> best;
+    size_t best_at = 0;
+    Status last = Status::unavailable("no live replica");
+    for (; at < urls.size(); ++at) {
+      auto answer = ask(body, false);
+      if (!answer.is_ok()) {
+        if (answer.status().code() == StatusCode::kInvalidArgument) return answer.status();
+        last = answer.status();
+        continue;
+      }
+      auto got = read(*answer);
+      if (!got.is_ok()) {
+        last = got.status();
+        continue;
+      }
+      if (got->at.behind == 0 || chosen) return got;
+      if (!best || got->at.behind < best->at.behind) {
+        best = std::move(got).value();
+        best_at = at;
+      }
+    }
+    if (best) {
+      at = best_at;
+      return std::move(*best);
+    }
+    return Status::unavailable("shard " + std::to_string(shard) + ": no replica answered (" + last.message() + ")");
+  }
 
   // POSTs a phase's body to the current peer. With `may_move`, a peer that
   // fails is left for the next one; a 4xx is the request's fault (every
@@ -193,6 +261,7 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
     if (held) {
       auto svc = collections_.get(shard_collection(s));
       if (svc.is_ok()) r.local = *svc;
+      r.local_behind = position(s).behind;
     }
   }
 
@@ -229,16 +298,17 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
       }
       // Cached only when no message was applied while they were read (the
       // applier writes the store before it moves its sequence).
-      bool steady = false;
-      if (r.local) {
-        stats_at[s] = applied_sequence(s);
-        stats[s] = shard_stats(*r.local, request);
-        steady = applied_sequence(s) == stats_at[s];
-      } else {
-        RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(stats_request(body), true));
-        RAGD_ASSIGN_OR_RETURN(stats[s], read_stats(answer, &stats_at[s], &steady));
-      }
-      if (steady) stats_cache_->put(s, stats_at[s], stats[s]);
+      auto here = [&]() -> Result<StatsAnswer> {
+        StatsAnswer a;
+        a.at = position(s);
+        a.stats = shard_stats(*r.local, request);
+        a.steady = applied_sequence(s) == a.at.applied;
+        return a;
+      };
+      RAGD_ASSIGN_OR_RETURN(StatsAnswer got, r.answer<StatsAnswer>(here, stats_request(body), read_stats));
+      stats[s] = std::move(got.stats);
+      stats_at[s] = got.at.applied;
+      if (got.steady) stats_cache_->put(s, stats_at[s], stats[s]);
       stats_reads_.fetch_add(1, std::memory_order_relaxed);
       return Status::ok();
     }));
@@ -254,18 +324,15 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
     std::vector<uint64_t> searched_at(shards, 0);
     RAGD_RETURN_IF_ERROR(for_each_shard([&](uint32_t s) -> Status {
       Replica& r = replicas[s];
-      if (r.local) {
-        searched_at[s] = applied_sequence(s);
-        auto got = shard_candidates(*r.local, request, corpus);
-        if (got.is_ok() || got.status().code() == StatusCode::kInvalidArgument) {
-          if (!got.is_ok()) return got.status();
-          r.candidates = std::move(got).value();
-          return Status::ok();
-        }
-        r.local.reset();  // the peers are the fallback
-      }
-      RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(candidates_body, true));
-      RAGD_ASSIGN_OR_RETURN(r.candidates, read_candidates(answer, &searched_at[s]));
+      auto here = [&]() -> Result<CandidatesAnswer> {
+        CandidatesAnswer a;
+        a.at = position(s);
+        RAGD_ASSIGN_OR_RETURN(a.set, shard_candidates(*r.local, request, corpus));
+        return a;
+      };
+      RAGD_ASSIGN_OR_RETURN(CandidatesAnswer got, r.answer<CandidatesAnswer>(here, candidates_body, read_candidates));
+      r.candidates = std::move(got.set);
+      searched_at[s] = got.at.applied;
       return Status::ok();
     }));
     // A second time still stale: the shards are being written; the search

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <chrono>
 #include <optional>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "auth/crypto.h"
@@ -88,10 +89,22 @@ Result<ShardMap> shard_map_from_json(const std::string& text, uint32_t shards) {
   try {
     if (j.is_discarded()) throw std::invalid_argument("not JSON");
     m.replicas = j.at("replicas").get<std::vector<std::vector<std::string>>>();
+    for (const auto& r : m.replicas) {
+      if (std::set<std::string>(r.begin(), r.end()).size() != r.size())
+        throw std::invalid_argument("a shard with two replicas on one node");
+    }
+    std::set<std::string> ids;
+    std::set<uint32_t> moved;
     for (const Json& mv : j.value("moves", Json::array())) {
       ShardMove one{mv.at("shard").get<uint32_t>(), mv.at("from").get<std::string>(), mv.at("to").get<std::string>(),
                     mv.at("id").get<std::string>()};
-      if (one.shard >= shards || one.to.empty() || one.id.empty()) throw std::invalid_argument("a bad move");
+      // One move per shard, from one of its replicas to a node without one.
+      if (one.shard >= m.replicas.size() || one.id.empty() || !ids.insert(one.id).second ||
+          !moved.insert(one.shard).second)
+        throw std::invalid_argument("a bad move");
+      const auto& r = m.replicas[one.shard];
+      if (std::find(r.begin(), r.end(), one.from) == r.end() || std::find(r.begin(), r.end(), one.to) != r.end())
+        throw std::invalid_argument("a move of shard " + std::to_string(one.shard) + " that does not fit its replicas");
       m.moves.push_back(std::move(one));
     }
   } catch (const std::exception& e) {
@@ -323,6 +336,17 @@ Status Node::follow_map() {
       ++it;
       continue;
     }
+    // The copy goes only while every replica the map now names is live: a
+    // replacement that died right after reporting ready leaves this one as
+    // the shard's copy until it is back (or the map changes again).
+    if (!replicas_live(m.replicas[s])) {
+      if (retire_held_.insert(s).second) {
+        log().warn("node {}: keeping its copy of shard {}: a replica the map names is not live", me, s);
+      }
+      ++it;
+      continue;
+    }
+    retire_held_.erase(s);
     it->second->quit = true;
     it->second->thread.join();
     it = appliers_.erase(it);
@@ -347,12 +371,39 @@ Status Node::follow_map() {
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), s);
     if (ec != std::errc() || end != digits.data() + digits.size() || s >= options_.shards) continue;
     if (is_wanted(s) || appliers_.count(s)) continue;
+    // Only a copy that the shard's stream can rebuild, and that the map
+    // holds live elsewhere: one of another stream (deleted and created
+    // again, see apply_loop) may be the only copy of its documents.
+    if (m.replicas[s].empty() || !replicas_live(m.replicas[s]) || !rebuildable(s)) continue;
     auto removed = collections_.remove(name);
     if (!removed.is_ok() && removed.status().code() != StatusCode::kNotFound) keep_first(removed.status());
     keep_first(js_->delete_consumer(stream_name(options_, s), consumer_name(me, s)));
     log().info("node {}: deleted the copy of shard {} left on disk (the map gives it to others)", me, s);
   }
   return first;
+}
+
+bool Node::replicas_live(const std::vector<std::string>& nodes) {
+  auto live = live_nodes();
+  if (!live.is_ok()) return false;
+  return std::all_of(nodes.begin(), nodes.end(),
+                     [&](const std::string& n) { return n == options_.node_id || live->count(n) != 0; });
+}
+
+bool Node::rebuildable(uint32_t s) {
+  auto svc = collections_.get(shard_collection(s));
+  auto created = js_->stream_created(stream_name(options_, s));
+  if (!svc.is_ok() || !created.is_ok()) return false;
+  auto kept = (*svc)->store().get_state(kStreamEpochKey);
+  auto applied = (*svc)->store().get_state(kAppliedKey);
+  if (!kept.is_ok() || !applied.is_ok()) return false;
+  if (applied->empty() || *applied == "0" || *kept == std::to_string(*created)) return true;
+  if (retire_held_.insert(s).second) {
+    log().warn("node {}: keeping the copy of shard {} left on disk: it applied another stream than {} now is (wipe "
+               "it by hand once it is not needed)",
+               options_.node_id, s, stream_name(options_, s));
+  }
+  return false;
 }
 
 void Node::report_ready() {
@@ -378,11 +429,19 @@ void Node::report_ready() {
   for (const auto& [s, id] : pending) {
     if (!appliers_.count(s)) continue;
     // Caught up: everything the stream held a moment ago is applied here.
-    auto last = js_->last_sequence(stream_name(options_, s));
-    if (!last.is_ok() || applied_sequence(s) < *last) continue;
+    // One that falls behind again (a failing disk) takes its word back.
+    // (The applier's own measure, as for the searches' choice of replica:
+    // it has applied what the stream held when it last looked, a second
+    // ago at most; under steady writes it is never level with this instant.)
+    const ShardPosition at = position(s);
+    if (at.behind != 0) {
+      if (ready_sent_.erase(s) != 0) (void)etcd_->remove(ready_key(options_, s, options_.node_id));
+      continue;
+    }
     // Put again each round: a lease renewed under a fresh id dropped it.
     if (etcd_->put(ready_key(options_, s, options_.node_id), id, lease).is_ok()) {
-      if (!ready_sent_.count(s)) log().info("node {}: shard {} caught up (sequence {}): ready", options_.node_id, s, *last);
+      if (!ready_sent_.count(s))
+        log().info("node {}: shard {} caught up (sequence {}): ready", options_.node_id, s, at.applied);
       ready_sent_[s] = id;
     }
   }
@@ -559,6 +618,17 @@ uint64_t Node::applied_sequence(uint32_t shard) const {
   return it == status_.end() ? 0 : it->second.applied;
 }
 
+ShardPosition Node::position(uint32_t shard) const {
+  std::lock_guard lock(status_mu_);
+  auto it = status_.find(shard);
+  if (it == status_.end()) return {};
+  const ShardStatus& st = it->second;
+  // Before its applier has read the stream's end, how far behind it is is
+  // not known: a replica that has just started counts as behind every other.
+  if (!st.stream_read) return {st.applied, UINT64_MAX};
+  return {st.applied, st.stream_last > st.applied ? st.stream_last - st.applied : 0};
+}
+
 std::vector<ShardStatus> Node::shard_status() const {
   std::lock_guard lock(status_mu_);
   std::vector<ShardStatus> out;
@@ -568,6 +638,11 @@ std::vector<ShardStatus> Node::shard_status() const {
 
 void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
   auto stopping = [&] { return stop_ || quit; };
+  // A pause that a stop (the node's, or this shard's retirement) cuts short.
+  auto nap = [&](std::chrono::milliseconds d) {
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (!stopping() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
+  };
   auto svc = collections_.get(shard_collection(shard));
   if (!svc.is_ok()) {
     log().error("shard {}: cannot open its store: {}", shard, svc.status().to_string());
@@ -597,8 +672,7 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
   std::chrono::milliseconds backoff = kFirstBackoff;
   auto next_stream_read = std::chrono::steady_clock::now();
   auto pause = [&] {
-    const auto until = std::chrono::steady_clock::now() + backoff;
-    while (!stopping() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
+    nap(backoff);
     backoff = std::min<std::chrono::milliseconds>(backoff * 2, kMaxBackoff);
   };
   auto fail_round = [&](const Status& err) {
@@ -616,7 +690,7 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
         auto got = store.get_state(kAppliedKey);
         if (!got.is_ok()) {
           note(applied, got.status());
-          std::this_thread::sleep_for(500ms);
+          nap(500ms);
           continue;
         }
         try {
@@ -624,7 +698,7 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
         } catch (const std::exception&) {
           note(applied, Status::corruption("shard " + std::to_string(shard) + ": applied sequence '" + *got +
                                            "' is not a number; wipe the shard's store to replay its stream"));
-          std::this_thread::sleep_for(5s);
+          nap(5s);
           continue;
         }
         // The stream must be the one the store has applied: one deleted and
@@ -633,14 +707,14 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
         auto created = js_->stream_created(stream_name(options_, shard));
         if (!created.is_ok()) {
           note(applied, created.status());
-          std::this_thread::sleep_for(500ms);
+          nap(500ms);
           continue;
         }
         const std::string epoch = std::to_string(*created);
         auto kept = store.get_state(kStreamEpochKey);
         if (!kept.is_ok()) {
           note(applied, kept.status());
-          std::this_thread::sleep_for(500ms);
+          nap(500ms);
           continue;
         }
         if (*kept != epoch) {
@@ -658,7 +732,7 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
           Status put = store.put_state(kStreamEpochKey, epoch);
           if (!put.is_ok()) {
             note(applied, put);
-            std::this_thread::sleep_for(500ms);
+            nap(500ms);
             continue;
           }
         }
@@ -666,26 +740,28 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
         auto c = js_->consume(stream_name(options_, shard), stream_subject(options_, shard), durable, applied + 1);
         if (!c.is_ok()) {
           note(applied, c.status());
-          std::this_thread::sleep_for(500ms);
+          nap(500ms);
           continue;
         }
         consumer = std::move(c).value();
+      }
+      if (std::chrono::steady_clock::now() >= next_stream_read) {
+        // For the lag in /metrics and the coordinators' choice of replica
+        // (position()); a failed read only leaves the last value.
+        auto last = js_->last_sequence(stream_name(options_, shard));
+        if (last.is_ok()) {
+          std::lock_guard lock(status_mu_);
+          status_[shard].stream_last = *last;
+          status_[shard].stream_read = true;
+        }
+        next_stream_read = std::chrono::steady_clock::now() + 1s;
       }
       auto msgs = consumer->fetch(64, 500);
       if (!msgs.is_ok()) {
         note(applied, msgs.status());
         consumer.reset();
-        std::this_thread::sleep_for(200ms);
+        nap(200ms);
         continue;
-      }
-      if (std::chrono::steady_clock::now() >= next_stream_read) {
-        // For the lag in /metrics; a failed read only leaves the last value.
-        auto last = js_->last_sequence(stream_name(options_, shard));
-        if (last.is_ok()) {
-          std::lock_guard lock(status_mu_);
-          status_[shard].stream_last = *last;
-        }
-        next_stream_read = std::chrono::steady_clock::now() + 1s;
       }
       // One batch inside the service's ingest gate: a reindex switch waits
       // for it (and it for a switch), so its vectors come from the encoder

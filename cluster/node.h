@@ -14,12 +14,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "cluster/options.h"
+#include "cluster/shard_search.h"
 #include "ingest/pipeline.h"
 #include "ragd/document.h"
 #include "ragd/search.h"
@@ -94,6 +96,7 @@ struct ShardStatus {
   // second while it runs), 0 before the first read: stream_last - applied
   // is how far this replica is behind.
   uint64_t stream_last = 0;
+  bool stream_read = false;  // stream_last has been read once
   // "serving" (in the map), "joining" (a move to this node: bootstrapping,
   // not searched) or "retiring" (moved away: still answers the peers that
   // have not read the new map, deleted after retire_grace_seconds).
@@ -178,6 +181,9 @@ class Node {
   // The stream sequence this node has applied to `shard`; 0 when it does
   // not apply it.
   uint64_t applied_sequence(uint32_t shard) const;
+  // That, and how far behind the stream's end (as the applier last read
+  // it) it is: shard_search.h's ShardPosition.
+  ShardPosition position(uint32_t shard) const;
   // The coordinator's BM25 statistics per shard (coordinator.cpp): read
   // from a replica, taken from the cache, and found stale after the fact
   // (a replica answered phase 2 at another sequence: phase 1 ran again).
@@ -217,6 +223,12 @@ class Node {
   // end: its ready key in etcd (again each second until the map switches;
   // the ones of finished moves are deleted).
   void report_ready();
+  // Every node of `nodes` but this one has a live lease (the searches'
+  // cached list of live nodes).
+  bool replicas_live(const std::vector<std::string>& nodes);
+  // This node's copy of shard `s` was applied from the shard's current
+  // stream (or applied nothing), so the stream can rebuild it.
+  bool rebuildable(uint32_t s);
   // An applier stops when `quit` (or the node's stop_) is set.
   void apply_loop(uint32_t shard, const std::atomic<bool>& quit);
   Result<uint64_t> publish(const Document& doc, bool remove);
@@ -252,6 +264,7 @@ class Node {
   std::map<uint32_t, std::unique_ptr<Applier>> appliers_;
   std::map<uint32_t, std::chrono::steady_clock::time_point> retiring_;  // shard -> when it goes; watcher only
   std::map<uint32_t, std::string> ready_sent_;  // shard -> move id of a ready key written; watcher only
+  std::set<uint32_t> retire_held_;  // shards whose deletion waits (warned once); watcher only
   mutable std::mutex status_mu_;
   std::condition_variable applied_cv_;      // notified when an applied sequence moves
   std::map<uint32_t, ShardStatus> status_;  // guarded by status_mu_

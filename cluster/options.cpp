@@ -87,7 +87,7 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
       else if (it.name == "join_timeout_seconds") o.join_timeout_seconds = static_cast<int>(to_long(it, where, 1, 3600));
       else if (it.name == "search_timeout_seconds") o.search_timeout_seconds = to_long(it, where, 1, 600);
       else if (it.name == "consistency_wait_ms") o.consistency_wait_ms = to_long(it, where, 0, 600000);
-      else if (it.name == "retire_grace_seconds") o.retire_grace_seconds = static_cast<int>(to_long(it, where, 0, 86400));
+      else if (it.name == "retire_grace_seconds") o.retire_grace_seconds = static_cast<int>(to_long(it, where, 1, 86400));
       else throw std::invalid_argument(where + ": unknown key '" + it.name + "'");
     }
   } catch (const std::invalid_argument& e) {

@@ -68,7 +68,8 @@ struct ClusterOptions {
   // How long a node keeps answering for a shard moved away from it (`ragd
   // cluster rebalance`) before it deletes its copy: the other nodes read
   // the new map within a second, and a search they began before that must
-  // still find its chunks here, s. Default: 30.
+  // still find its chunks here: longer than the longest search (three
+  // phases of search_timeout_seconds at worst), s. Default: 30.
   int retire_grace_seconds = 30;
 };
 

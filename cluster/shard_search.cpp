@@ -183,23 +183,39 @@ Result<std::vector<Chunk>> read_chunks(const std::string& answer) {
   return out;
 }
 
-Result<LexicalStats> read_stats(const std::string& answer, uint64_t* applied, bool* steady) {
-  RAGD_ASSIGN_OR_RETURN(Json j, parse(answer, "a shard's statistics"));
-  auto s = stats_from_json(j);
-  auto a = j.find("applied"), after = j.find("applied_after");
-  if (!s.is_ok() || a == j.end() || !a->is_number_unsigned() || after == j.end() || !after->is_number_unsigned())
-    return Status::unavailable("a malformed statistics answer from a shard");
-  *applied = a->get<uint64_t>();
-  *steady = after->get<uint64_t>() == *applied;
-  return s;
+namespace {
+
+// The "applied" and "behind" fields of a phase answer ("behind" is absent
+// in the answers of a node from before it was added: level).
+std::optional<ShardPosition> position_of(const Json& j) {
+  auto a = j.find("applied"), b = j.find("behind");
+  if (a == j.end() || !a->is_number_unsigned()) return std::nullopt;
+  ShardPosition p;
+  p.applied = a->get<uint64_t>();
+  if (b != j.end()) {
+    if (!b->is_number_unsigned()) return std::nullopt;
+    p.behind = b->get<uint64_t>();
+  }
+  return p;
 }
 
-Result<CandidateSet> read_candidates(const std::string& answer, uint64_t* applied) {
+}  // namespace
+
+Result<StatsAnswer> read_stats(const std::string& answer) {
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(answer, "a shard's statistics"));
+  auto s = stats_from_json(j);
+  auto at = position_of(j);
+  auto after = j.find("applied_after");
+  if (!s.is_ok() || !at || after == j.end() || !after->is_number_unsigned())
+    return Status::unavailable("a malformed statistics answer from a shard");
+  return StatsAnswer{std::move(s).value(), *at, after->get<uint64_t>() == at->applied};
+}
+
+Result<CandidatesAnswer> read_candidates(const std::string& answer) {
   RAGD_ASSIGN_OR_RETURN(Json j, parse(answer, "a shard's candidates"));
   auto bad = [] { return Status::unavailable("a malformed candidates answer from a shard"); };
-  auto a = j.find("applied");
-  if (a == j.end() || !a->is_number_unsigned()) return bad();
-  *applied = a->get<uint64_t>();
+  auto at = position_of(j);
+  if (!at) return bad();
   CandidateSet set;
   auto items = j.find("candidates");
   if (items == j.end() || !items->is_array()) return bad();
@@ -213,7 +229,7 @@ Result<CandidateSet> read_candidates(const std::string& answer, uint64_t* applie
     set.items.push_back({c[0].get<uint64_t>(), c[1].get<double>(), c[2].get<double>(), (flags & kHasLexical) != 0,
                          (flags & kHasVector) != 0, (flags & kVectorHit) != 0, c[3].get<double>(), 0});
   }
-  return set;
+  return CandidatesAnswer{std::move(set), *at};
 }
 
 Result<std::vector<FetchedChunk>> read_fetched(const std::string& answer) {
@@ -243,21 +259,22 @@ Result<std::vector<FetchedChunk>> read_fetched(const std::string& answer) {
 
 std::optional<Result<std::string>> answer_shard_phase(const std::string& body, const ServiceContext& shard,
                                                       const SearchRequest& request,
-                                                      const std::function<uint64_t()>& applied) {
+                                                      const std::function<ShardPosition()>& position) {
   Json j = Json::parse(body, nullptr, false);
   if (!j.is_object()) return std::nullopt;
   auto phase = j.find("shard_phase");
   if (phase == j.end() || phase->is_null()) return std::nullopt;
   const std::string name = phase->is_string() ? phase->get<std::string>() : "";
   if (name == "stats") {
-    const uint64_t before = applied();
+    const ShardPosition before = position();
     Json out = stats_to_json(shard_stats(shard, request));
-    out["applied"] = before;
-    out["applied_after"] = applied();
+    out["applied"] = before.applied;
+    out["behind"] = before.behind;
+    out["applied_after"] = position().applied;
     return dump(out);
   }
   if (name == "candidates") {
-    const uint64_t before = applied();
+    const ShardPosition before = position();
     auto corpus = stats_from_json(j.value("corpus", Json()));
     if (!corpus.is_ok()) return Result<std::string>(corpus.status());
     auto set = shard_candidates(shard, request, *corpus);
@@ -268,7 +285,8 @@ std::optional<Result<std::string>> answer_shard_phase(const std::string& body, c
                         (c.vector_hit ? kVectorHit : 0);
       items.push_back(Json::array({c.label, c.lexical, c.vector, c.exact_vector, flags}));
     }
-    return dump(Json{{"applied", before},
+    return dump(Json{{"applied", before.applied},
+                     {"behind", before.behind},
                      {"lexical_searched", set->lexical_searched},
                      {"vector_searched", set->vector_searched},
                      {"candidates", std::move(items)}});

@@ -70,22 +70,39 @@ std::string stats_request(const std::string& body);
 std::string candidates_request(const std::string& body, const LexicalStats& corpus);
 std::string fetch_request(const std::string& body, std::span<const uint64_t> labels, bool vectors);
 std::string chunks_request(const std::string& body, const std::string& doc_id);
-// The first two also give the stream sequence the replica had applied when
-// it answered (`applied`); read_stats also whether that sequence stayed
-// the same while the statistics were read (`steady`).
-Result<LexicalStats> read_stats(const std::string& answer, uint64_t* applied, bool* steady);
-Result<CandidateSet> read_candidates(const std::string& answer, uint64_t* applied);
+// Where a replica stood when it answered: the stream sequence it had
+// applied (read before it searched), and how far behind its stream it was:
+// the stream's last sequence as its applier last read it (about once a
+// second) minus that, 0 when level or not known yet. A healthy replica
+// applies a message within milliseconds, so `behind` > 0 means it has not
+// applied what the stream held a second ago: it is replaying or stuck.
+struct ShardPosition {
+  uint64_t applied = 0;
+  uint64_t behind = 0;
+};
+struct StatsAnswer {
+  LexicalStats stats;
+  ShardPosition at;
+  bool steady = false;  // `applied` did not move while the statistics were read
+};
+struct CandidatesAnswer {
+  CandidateSet set;
+  ShardPosition at;
+};
+// kUnavailable when an answer is malformed (the next replica may do better).
+Result<StatsAnswer> read_stats(const std::string& answer);
+Result<CandidatesAnswer> read_candidates(const std::string& answer);
 Result<std::vector<FetchedChunk>> read_fetched(const std::string& answer);
 Result<std::vector<Chunk>> read_chunks(const std::string& answer);
 
 // The peer's side: when the body of a shard collection's search names a
 // "shard_phase", answers it (phases 1 to 3 above, or "chunks") and returns the answer's
 // body; nullopt when the body names none (an ordinary search). A malformed
-// phase request is kInvalidArgument. `applied` reads the stream sequence
-// this replica has applied; the statistics and candidates answers carry it
-// (read before the shard is searched, and for statistics after as well).
+// phase request is kInvalidArgument. `position` reads where this replica
+// stands; the statistics and candidates answers carry it (read before the
+// shard is searched, and for statistics the applied sequence after as well).
 std::optional<Result<std::string>> answer_shard_phase(const std::string& body, const ServiceContext& shard,
                                                       const SearchRequest& request,
-                                                      const std::function<uint64_t()>& applied);
+                                                      const std::function<ShardPosition()>& position);
 
 }  // namespace ragd::cluster

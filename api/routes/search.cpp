@@ -51,8 +51,8 @@ Response handle_search(const Request& req, Api& api) {
     }
     // A coordinator's phase of a cluster search (cluster/shard_search.h),
     // tagged with how far this replica has applied its shard.
-    auto applied = [&] { return numbered ? api.cluster->applied_sequence(shard) : 0; };
-    if (auto phase = cluster::answer_shard_phase(req.body, **svc, *sr, applied)) {
+    auto position = [&] { return numbered ? api.cluster->position(shard) : cluster::ShardPosition{}; };
+    if (auto phase = cluster::answer_shard_phase(req.body, **svc, *sr, position)) {
       if (!phase->is_ok()) return error_response(phase->status());
       Response r;
       r.body = std::move(*phase).value();

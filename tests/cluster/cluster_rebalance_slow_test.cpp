@@ -80,12 +80,18 @@ TEST_F(ClusterTest, AFifthNodeTakesItsShareWhileSearchesAndWritesGoOn) {
   auto before = cluster::read_shard_map(etcd, *options);
   ASSERT_TRUE(before.is_ok());
   EXPECT_TRUE(before->shards_of("n5").empty());
+  const std::string n5_file = (tmp_.path / "n5.toml").string();
+  std::string out;
+  // A dry run prints the plan and changes nothing.
+  ASSERT_EQ(run_ragd({"cluster", "rebalance", "--cluster", n5_file, "--dry-run"}, &out), 0) << out;
+  EXPECT_NE(out.find("would move shard"), std::string::npos) << out;
+  EXPECT_EQ(cluster::read_shard_map(etcd, *options)->revision, before->revision);
 
   // Searches through n2 and n5 (which holds nothing yet, then its share),
   // writes through n3, all through the move.
   const uint16_t n2_port = nodes_["n2"]->port(), n3_port = nodes_["n3"]->port(), n5_port = n5.port();
   std::atomic<bool> done{false};
-  std::atomic<int> searches{0};
+  std::atomic<int> searches{0}, writes{0};
   std::mutex mu;
   std::vector<std::string> failures;  // guarded by mu
   std::thread searcher([&] {
@@ -114,6 +120,7 @@ TEST_F(ClusterTest, AFifthNodeTakesItsShareWhileSearchesAndWritesGoOn) {
       std::lock_guard lock(mu);
       if (w.status == 200 && Json::parse(w.body).value("ingested", 0) == 1) {
         written[i] = version;
+        ++writes;
       } else {
         failures.push_back("write " + doc_id(i) + ": HTTP " + std::to_string(w.status) + " " + w.body.substr(0, 300));
       }
@@ -121,9 +128,19 @@ TEST_F(ClusterTest, AFifthNodeTakesItsShareWhileSearchesAndWritesGoOn) {
     }
   });
 
-  std::string out;
-  const int rc = run_ragd({"cluster", "rebalance", "--cluster", (tmp_.path / "n5.toml").string(), "--timeout", "90"}, &out);
+  const int rc = run_ragd({"cluster", "rebalance", "--cluster", n5_file, "--timeout", "90"}, &out);
   auto after = cluster::read_shard_map(etcd, *options);
+  // A switch waits for the new replica to catch up: the moment the
+  // rebalance returns, n5's shards hold every document written before it
+  // began.
+  std::vector<std::string> short_of;
+  for (uint32_t s : after.is_ok() ? after->shards_of("n5") : std::vector<uint32_t>{}) {
+    const auto have = shard_contents(n5_port, s);
+    for (int i = 0; i < 40; ++i) {
+      if (cluster::shard_of(doc_id(i), kMoveShards) == s && (!have || have->count(doc_id(i)) == 0))
+        short_of.push_back(doc_id(i));
+    }
+  }
   // The old copies retire 3 s (retire_grace_seconds) after their switch,
   // while the searches and writes still run: wait until every node a shard
   // left neither applies it nor has its collection.
@@ -151,15 +168,17 @@ TEST_F(ClusterTest, AFifthNodeTakesItsShareWhileSearchesAndWritesGoOn) {
 
   ASSERT_EQ(rc, 0) << out << "\n" << n5.log();
   EXPECT_NE(out.find("switched"), std::string::npos) << out;
+  EXPECT_TRUE(short_of.empty()) << short_of.size() << " documents missing on n5 at the switch, first "
+                                << short_of.front();
   EXPECT_TRUE(retired);
   {
     std::lock_guard lock(mu);
     std::string all;
     for (const auto& f : failures) all += f + "\n";
     EXPECT_TRUE(failures.empty()) << failures.size() << " of " << searches << " searches or writes failed:\n" << all;
-    std::printf("during the rebalance: %d searches, %zu documents written\n", searches.load(), written.size());
+    std::printf("during the rebalance: %d searches, %d writes acknowledged\n", searches.load(), writes.load());
     EXPECT_GT(searches, 20);
-    EXPECT_GT(written.size(), 5u);  // distinct documents; every write was acknowledged
+    EXPECT_GT(writes, 20);
     for (const auto& [i, v] : written) latest[i] = v;
   }
 
@@ -200,9 +219,33 @@ TEST_F(ClusterTest, AFifthNodeTakesItsShareWhileSearchesAndWritesGoOn) {
   }
 
   // Nothing more to move; the cluster's status is all well.
-  EXPECT_EQ(run_ragd({"cluster", "rebalance", "--cluster", (tmp_.path / "n5.toml").string()}, &out), 0) << out;
+  EXPECT_EQ(run_ragd({"cluster", "rebalance", "--cluster", n5_file}, &out), 0) << out;
   EXPECT_NE(out.find("balanced"), std::string::npos) << out;
   EXPECT_EQ(run_ragd({"cluster", "status", "--cluster", (tmp_.path / "n1.toml").string()}, &out), 0) << out;
+
+  // Draining n5 moves its three replicas back: it ends with none, every
+  // shard's two replicas still hold its documents.
+  ASSERT_EQ(run_ragd({"cluster", "rebalance", "--cluster", n5_file, "--drain", "n5", "--timeout", "90"}, &out), 0)
+      << out;
+  auto drained = cluster::read_shard_map(etcd, *options);
+  ASSERT_TRUE(drained.is_ok());
+  EXPECT_TRUE(drained->shards_of("n5").empty());
+  for (uint32_t s = 0; s < kMoveShards; ++s) {
+    ASSERT_EQ(drained->replicas[s].size(), 2u);
+    for (const auto& id : drained->replicas[s]) {
+      std::optional<std::map<std::string, std::string>> have;
+      EXPECT_TRUE(wait_until([&] { return (have = shard_contents(nodes_[id]->port(), s)).has_value(); }, 10000));
+      size_t want = 0;
+      for (const auto& [i, v] : latest) want += cluster::shard_of(doc_id(i), kMoveShards) == s ? 1 : 0;
+      EXPECT_EQ(have ? have->size() : 0, want) << "shard " << s << " on " << id;
+    }
+  }
+  EXPECT_TRUE(wait_until([&] {
+    for (uint32_t s = 0; s < kMoveShards; ++s) {
+      if (shard_contents(n5_port, s)) return false;
+    }
+    return true;
+  }, 20000)) << "n5 still holds a shard after the grace";
 }
 
 }  // namespace

@@ -644,7 +644,14 @@ TEST(ClusterUnitTest, APlanGivesANewNodeItsShareWithTheFewestMoves) {
   EXPECT_TRUE(after.moves.empty());
   // Balanced now: nothing more to plan, and the plan is the same each time.
   EXPECT_TRUE(cluster::plan_moves(after, {five.begin(), five.end()}, {})->empty());
-  EXPECT_EQ(cluster::plan_moves(m, {five.begin(), five.end()}, {})->at(0).shard, plan->at(0).shard);
+  auto again = cluster::plan_moves(m, {five.begin(), five.end()}, {});
+  ASSERT_TRUE(again.is_ok());
+  ASSERT_EQ(again->size(), plan->size());
+  for (size_t i = 0; i < plan->size(); ++i) {
+    EXPECT_EQ(again->at(i).shard, plan->at(i).shard);
+    EXPECT_EQ(again->at(i).from, plan->at(i).from);
+    EXPECT_EQ(again->at(i).to, plan->at(i).to);
+  }
   // Growing from 2 nodes to 4 at once.
   const auto two = cluster::deal_shard_map({"n1", "n2"}, 8, 2);
   plan = cluster::plan_moves(two, {four.begin(), four.end()}, {});
@@ -670,6 +677,20 @@ TEST(ClusterUnitTest, ADrainEmptiesTheNodeAndADeadNodeKeepsItsReplicas) {
     EXPECT_NE(mv.from, "n4");
     EXPECT_EQ(mv.to, "n5");
   }
+  // Both replicas of shard 0 (n1, n2) drained: one moves per round, as the
+  // rebalancer plans again after each round.
+  auto map = m;
+  for (int round = 0; round < 4; ++round) {
+    auto next = cluster::plan_moves(map, {four.begin(), four.end()}, {"n1", "n2"});
+    ASSERT_TRUE(next.is_ok()) << next.status().to_string();
+    if (next->empty()) break;
+    std::set<uint32_t> shards;
+    for (const auto& mv : *next) EXPECT_TRUE(shards.insert(mv.shard).second) << "shard " << mv.shard << " twice";
+    map = apply_plan(map, *next);
+  }
+  EXPECT_TRUE(map.shards_of("n1").empty());
+  EXPECT_TRUE(map.shards_of("n2").empty());
+  expect_even(map, {"n3", "n4"}, 2, 8, 8);
   // Two nodes, two replicas each: a drained replica has nowhere to go.
   const auto two = cluster::deal_shard_map({"a", "b"}, 4, 2);
   auto refused = cluster::plan_moves(two, {"a", "b"}, {"b"});
@@ -701,6 +722,17 @@ TEST(ClusterUnitTest, PendingMovesRoundTripAndSwitchOneAtATime) {
                                             2)
                    .is_ok());
   EXPECT_FALSE(cluster::shard_map_from_json(R"({"replicas":[["a"]],"moves":[{"shard":0}]})", 1).is_ok());
+  // Moves that do not fit the replicas, a second move of a shard, a shard
+  // with two replicas on one node: all malformed, never applied.
+  for (const char* bad : {R"({"replicas":[["a","b"]],"moves":[{"shard":0,"from":"c","to":"d","id":"1"}]})",
+                          R"({"replicas":[["a","b"]],"moves":[{"shard":0,"from":"a","to":"b","id":"1"}]})",
+                          R"({"replicas":[["a","b"]],"moves":[{"shard":0,"from":"a","to":"c","id":"1"},)"
+                          R"({"shard":0,"from":"b","to":"d","id":"2"}]})",
+                          R"({"replicas":[["a","a"]]})"}) {
+    auto got = cluster::shard_map_from_json(bad, 1);
+    ASSERT_FALSE(got.is_ok()) << bad;
+    EXPECT_EQ(got.status().code(), StatusCode::kCorruption) << bad;
+  }
 }
 
 TEST(ClusterUnitTest, MessagesRoundTripEveryField) {
