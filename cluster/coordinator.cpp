@@ -28,10 +28,13 @@
 namespace ragd::cluster {
 namespace {
 
-// How long the live-node list is reused before etcd is asked again, ms.
+// How long the live-node list is reused before a search asks etcd itself,
+// ms (the keepalive thread reads it at every lease renewal too).
 constexpr int64_t kLiveCacheMs = 500;
-// How old a list may be to serve searches while etcd does not answer, ms.
-constexpr int64_t kLiveStaleMs = 30000;
+// After a read that failed, how long searches keep to the last list
+// without asking etcd again (a hung etcd holds each call for its timeout),
+// ms.
+constexpr int64_t kLiveRetryMs = 5000;
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -194,14 +197,16 @@ CandidateSet merge_candidates(std::vector<Replica>& replicas, size_t depth, std:
 Result<std::map<std::string, std::string>> Node::live_nodes() {
   {
     std::lock_guard lock(live_mu_);
-    if (!live_.empty() && now_ms() - live_read_ms_ < kLiveCacheMs) return live_;
+    const int64_t now = now_ms();
+    if (!live_.empty() && (now - live_read_ms_ < kLiveCacheMs || now - live_failed_ms_ < kLiveRetryMs)) return live_;
   }
   auto fresh = refresh_live_nodes();
   if (fresh.is_ok()) return fresh;
-  // etcd away for a moment: the last list read, while it is recent (a peer
-  // that died since fails its request and the next replica is asked).
+  // etcd away: the last list read, however old. A node that died since
+  // fails its request and the next replica is asked; searches must not stop
+  // because membership cannot be read (/healthz says it cannot).
   std::lock_guard lock(live_mu_);
-  if (!live_.empty() && now_ms() - live_read_ms_ < kLiveStaleMs) return live_;
+  if (!live_.empty()) return live_;
   return fresh.status();
 }
 
@@ -209,7 +214,10 @@ Result<std::map<std::string, std::string>> Node::refresh_live_nodes() {
   auto out = read_live_nodes(*etcd_, options_);
   std::lock_guard lock(live_mu_);
   live_etcd_ok_ = out.is_ok();
-  if (!out.is_ok()) return out.status();
+  if (!out.is_ok()) {
+    live_failed_ms_ = now_ms();
+    return out.status();
+  }
   live_ = *out;
   live_read_ms_ = now_ms();
   return out;

@@ -4,11 +4,17 @@
 #include <nats/nats.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <thread>
 
 namespace ragd::cluster {
 namespace {
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 std::string nats_error(natsStatus s, jsErrCode code = static_cast<jsErrCode>(0)) {
   std::string m = natsStatus_GetText(s);
@@ -63,10 +69,18 @@ class NatsPullConsumer final : public PullConsumer {
 
 class NatsJetStream final : public JetStream {
  public:
-  NatsJetStream(natsConnection* nc, jsCtx* js) : nc_(nc), js_(js) {}
+  NatsJetStream(natsConnection* nc, jsCtx* js, std::unique_ptr<std::atomic<int64_t>> down_since)
+      : nc_(nc), js_(js), down_since_(std::move(down_since)) {}
   ~NatsJetStream() override {
     jsCtx_Destroy(js_);
     natsConnection_Destroy(nc_);
+  }
+
+  // From the connection's callbacks: natsConnection_Status would wait for
+  // the connection's lock, which a reconnect attempt holds for its timeout.
+  int64_t down_for_ms() const override {
+    const int64_t since = down_since_->load();
+    return since == 0 ? 0 : std::max<int64_t>(1, steady_ms() - since);
   }
 
   Status ensure_stream(const std::string& stream, const std::string& subject, int replicas) override {
@@ -223,7 +237,15 @@ class NatsJetStream final : public JetStream {
  private:
   natsConnection* nc_;
   jsCtx* js_;
+  // When the connection went (steady_ms), 0 while it is up: set by the
+  // callbacks; outlives nc_ (destroyed first).
+  std::unique_ptr<std::atomic<int64_t>> down_since_;
 };
+
+void on_disconnected(natsConnection*, void* since) {
+  static_cast<std::atomic<int64_t>*>(since)->store(std::max<int64_t>(1, steady_ms()));
+}
+void on_reconnected(natsConnection*, void* since) { static_cast<std::atomic<int64_t>*>(since)->store(0); }
 
 }  // namespace
 
@@ -239,6 +261,14 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
   if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2000);
+  // A server that stops answering without closing the connection (a
+  // partition) is given up on after two unanswered pings (libnats' default
+  // is two minutes apart): connected() then says so.
+  if (s == NATS_OK) s = natsOptions_SetPingInterval(opts, 2000);
+  if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts, 2);
+  auto down_since = std::make_unique<std::atomic<int64_t>>(0);
+  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, down_since.get());
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, down_since.get());
   natsConnection* nc = nullptr;
   if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
   natsOptions_Destroy(opts);
@@ -249,7 +279,7 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
     natsConnection_Destroy(nc);
     return Status::unavailable("JetStream context: " + nats_error(s));
   }
-  return std::unique_ptr<JetStream>(std::make_unique<NatsJetStream>(nc, js));
+  return std::unique_ptr<JetStream>(std::make_unique<NatsJetStream>(nc, js, std::move(down_since)));
 }
 
 }  // namespace ragd::cluster

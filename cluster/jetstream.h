@@ -58,6 +58,12 @@ class JetStream {
                                                     const std::string& client_name);
   virtual ~JetStream() = default;
 
+  // How long the connection to NATS has been down, ms; 0 while it is up.
+  // A server that stops answering (a partition, a hung process) is noticed
+  // within about 6 s (pings every 2 s, two unanswered end the connection);
+  // one that goes away, at once. Reconnecting (to any server) goes on for
+  // ever, and usually takes a fraction of a second.
+  virtual int64_t down_for_ms() const = 0;
   // Creates the stream (file storage, `replicas`) unless it exists.
   virtual Status ensure_stream(const std::string& stream, const std::string& subject, int replicas) = 0;
   // Publishes with the Nats-Msg-Id header `msg_id` and waits for the

@@ -305,11 +305,25 @@ Status Node::follow_map() {
       keep_first(svc.status().with_context("opening the store of shard " + std::to_string(s)));
       continue;
     }
+    // Where the stream ends, read now (before the node serves): how far
+    // behind this replica is must be known from its first search on, or a
+    // replica just restarted would count as behind one being rebuilt.
+    auto last = js_->last_sequence(stream_name(options_, s));
+    auto applied = (*svc)->store().get_state(kAppliedKey);
     {
       std::lock_guard lock(status_mu_);
       ShardStatus& st = status_[s];
       st.shard = s;
       st.role = joining ? "joining" : "serving";
+      if (last.is_ok() && applied.is_ok()) {
+        st.stream_last = *last;
+        st.stream_read = true;
+        try {
+          st.applied = applied->empty() ? 0 : std::stoull(*applied);
+        } catch (const std::exception&) {
+          st.stream_read = false;  // the applier reports the bad value
+        }
+      }
     }
     auto a = std::make_unique<Applier>();
     Applier& ref = *a;
@@ -545,9 +559,23 @@ Status check_publishable(Document& doc, const IngestOptions& options) {
   return Status::ok();
 }
 
+Node::Health Node::health() const { return {js_->down_for_ms() == 0, cut_off_from_nats(), live_view().etcd_ok}; }
+
+bool Node::cut_off_from_nats() const { return js_->down_for_ms() > options_.publish_timeout_ms; }
+
 IngestStats Node::write(std::vector<Document> docs) {
   IngestStats st;
   StreamPositions at;
+  if (cut_off_from_nats()) {
+    // No write can be made durable; say so at once rather than after
+    // publish_timeout_ms per request. (A connection down for less than that
+    // is usually a reconnect to another server: publish() waits for it.)
+    st.seen = docs.size();
+    st.store_error = Status::unavailable("node " + options_.node_id +
+                                         " has lost its connection to NATS (reconnecting): writes are refused until "
+                                         "it is back; nothing of this request was acknowledged");
+    return st;
+  }
   for (auto& d : docs) {
     ++st.seen;
     Status ok;
@@ -582,6 +610,11 @@ IngestStats Node::write(std::vector<Document> docs) {
 
 Result<std::string> Node::remove(const std::string& doc_id) {
   if (doc_id.empty() || doc_id.size() > kMaxDocumentIdBytes) return Status::invalid_argument("bad document id");
+  if (cut_off_from_nats()) {
+    return Status::unavailable("node " + options_.node_id +
+                               " has lost its connection to NATS (reconnecting): the delete is refused until it is "
+                               "back");
+  }
   Document d;
   d.id = doc_id;
   RAGD_ASSIGN_OR_RETURN(uint64_t seq, publish(d, true));

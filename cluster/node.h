@@ -201,6 +201,16 @@ class Node {
     bool etcd_ok = false;
   };
   LiveView live_view() const;
+  // Whether this node can take writes and keep its view of the cluster:
+  // its NATS connection is up (writes are refused at once when it has been
+  // down for longer than publish_timeout_ms), and its last etcd read
+  // answered. For /healthz; no call is made.
+  struct Health {
+    bool nats_connected = false;
+    bool writes_refused = false;  // cut off for longer than publish_timeout_ms
+    bool etcd_ok = false;
+  };
+  Health health() const;
 
   // For /v1/stats: the node, the shard map and each owned shard's applier.
   const ClusterOptions& options() const { return options_; }
@@ -210,6 +220,8 @@ class Node {
  private:
   Node(ClusterOptions options, Collections& collections);
   Status join();
+  // The NATS connection has been down for longer than a publish may wait.
+  bool cut_off_from_nats() const;
   void keepalive_loop();
   // Reads the shard map every second and calls follow_map().
   void watch_loop();
@@ -271,6 +283,7 @@ class Node {
   mutable std::mutex live_mu_;
   std::map<std::string, std::string> live_;  // guarded by live_mu_
   int64_t live_read_ms_ = 0;                 // guarded by live_mu_
+  int64_t live_failed_ms_ = 0;               // the last read that failed; guarded by live_mu_
   bool live_etcd_ok_ = false;                // the last read answered; guarded by live_mu_
   std::unique_ptr<FanOut> fan_out_;          // the searches' helper threads
   std::unique_ptr<HttpClientPool> peers_;    // the searches' HTTP clients, kept with their connections

@@ -66,6 +66,23 @@ Response handle_healthz(const Request&, Api& api) {
   } else if (read_errors > 0) {
     j["reason"] = "the store met damaged or unreadable data; the server log names it";
   }
+  if (api.cluster != nullptr) {
+    // A cluster node cut off from NATS refuses writes; one cut off from
+    // etcd serves searches from its last view of the live nodes (for up to
+    // 30 s) and cannot renew its lease.
+    const auto h = api.cluster->health();
+    j["cluster"] = Json{{"nats", h.nats_connected ? "connected" : "disconnected"},
+                        {"etcd", h.etcd_ok ? "reachable" : "unreachable"},
+                        {"writes", h.writes_refused ? "refused" : "accepted"}};
+    if (!h.nats_connected || !h.etcd_ok) {
+      j["status"] = "degraded";
+      if (!j.contains("reason")) {
+        j["reason"] = !h.nats_connected ? "cut off from NATS: writes wait for the connection, and are refused once "
+                                          "it has been down for longer than publish_timeout_ms"
+                                        : "cut off from etcd: membership and the shard map cannot be read";
+      }
+    }
+  }
   add_build_info(j);
   return json_response(j);
 }

@@ -30,14 +30,16 @@ inline std::string text_of(int i, int version) {
 
 inline constexpr int kShards = 4;
 
-// Three NATS servers, one etcd, a tiny GloVe file; ragd nodes on demand.
+// Three NATS servers, one etcd (or three), a tiny GloVe file; ragd nodes on
+// demand.
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!servers_.available()) {
       GTEST_SKIP() << "nats-server or etcd is not installed (scripts/install-deps.sh test installs both)";
     }
-    ASSERT_TRUE(servers_.start(tmp_.path)) << "nats-server or etcd did not start; logs in " << tmp_.path;
+    ASSERT_TRUE(servers_.start(tmp_.path, 3, etcd_members())) << "nats-server or etcd did not start; logs in "
+                                                             << tmp_.path;
     std::vector<std::string> texts;
     for (int i = 0; i < 60; ++i) {
       for (int v = 0; v < 4; ++v) texts.push_back(text_of(i, v));
@@ -45,6 +47,9 @@ class ClusterTest : public ::testing::Test {
     glove_ = tmp_.path / "glove.bin";
     make_tiny_glove(glove_, texts);
   }
+
+  // etcd members to start: one, or three for a test that kills one.
+  virtual size_t etcd_members() const { return 1; }
 
   // Node `id` of `nodes`; started by start_node().
   // A publish waits `publish_timeout_ms` for JetStream's ack.

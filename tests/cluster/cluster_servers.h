@@ -1,6 +1,6 @@
 // The processes of a cluster on loopback, for the tests and bench/
 // cluster_bench: three nats-server processes in one JetStream cluster and
-// one etcd member, started and killed by the caller, and the cluster file
+// one or three etcd members, started, stopped and killed by the caller, and the cluster file
 // of a `ragd serve --cluster` node among them (tests/api/test_support.h
 // starts the ragd side).
 #pragma once
@@ -68,6 +68,14 @@ class Child {
     }
   }
   void kill_hard() { kill_and_reap(pid_); }
+  // SIGSTOP / SIGCONT: a stopped server holds its connections and answers
+  // nothing, as one cut off by a partition does.
+  void pause() {
+    if (pid_ > 0) ::kill(pid_, SIGSTOP);
+  }
+  void resume() {
+    if (pid_ > 0) ::kill(pid_, SIGCONT);
+  }
   bool running() const { return pid_ > 0; }
 
  private:
@@ -88,9 +96,10 @@ struct ClusterServers {
   std::string etcd_bin = find_binary({"/usr/bin/etcd", "/usr/sbin/etcd"});
   fs::path dir;
   std::vector<uint16_t> nats_ports, route_ports;
-  uint16_t etcd_port = 0, etcd_peer_port = 0;
+  std::vector<uint16_t> etcd_ports, etcd_peer_ports;
+  uint16_t etcd_port = 0;  // the first member's
   std::vector<std::unique_ptr<Child>> nats;
-  std::unique_ptr<Child> etcd;
+  std::vector<std::unique_ptr<Child>> etcd;
 
   bool available() const { return !nats_bin.empty() && !etcd_bin.empty(); }
 
@@ -110,8 +119,27 @@ struct ClusterServers {
                    dir / ("nats" + std::to_string(i) + ".log"));
   }
 
-  // Three NATS servers (JetStream, clustered) and one etcd member.
-  bool start(const fs::path& d, size_t nats_servers = 3) {
+  // Member i of the etcd cluster (again, after a kill: its data directory
+  // makes it rejoin).
+  void start_etcd(size_t i) {
+    std::string initial;
+    for (size_t j = 0; j < etcd_ports.size(); ++j) {
+      initial += (j ? "," : "") + std::string("e") + std::to_string(j) +
+                 "=http://127.0.0.1:" + std::to_string(etcd_peer_ports[j]);
+    }
+    const std::string client = "http://127.0.0.1:" + std::to_string(etcd_ports[i]);
+    const std::string peer = "http://127.0.0.1:" + std::to_string(etcd_peer_ports[i]);
+    etcd[i] = std::make_unique<Child>();
+    etcd[i]->start({etcd_bin, "--name", "e" + std::to_string(i), "--data-dir",
+                    (dir / ("etcd" + std::to_string(i))).string(), "--listen-client-urls", client,
+                    "--advertise-client-urls", client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls",
+                    peer, "--initial-cluster", initial, "--initial-cluster-token", "ragdtest"},
+                   dir / ("etcd" + std::to_string(i) + ".log"));
+  }
+
+  // Three NATS servers (JetStream, clustered) and `etcd_members` etcd
+  // members (one, or three in one cluster).
+  bool start(const fs::path& d, size_t nats_servers = 3, size_t etcd_members = 1) {
     dir = d;
     nats.resize(nats_servers);
     for (size_t i = 0; i < nats_servers; ++i) {
@@ -119,21 +147,22 @@ struct ClusterServers {
       route_ports.push_back(free_port());
     }
     for (size_t i = 0; i < nats_servers; ++i) start_nats(i);
-    etcd_port = free_port();
-    etcd_peer_port = free_port();
-    const std::string client = "http://127.0.0.1:" + std::to_string(etcd_port);
-    const std::string peer = "http://127.0.0.1:" + std::to_string(etcd_peer_port);
-    etcd = std::make_unique<Child>();
-    etcd->start({etcd_bin, "--name", "e0", "--data-dir", (dir / "etcd").string(), "--listen-client-urls", client,
-                 "--advertise-client-urls", client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                 "--initial-cluster", "e0=" + peer},
-                dir / "etcd.log");
+    etcd.resize(etcd_members);
+    for (size_t i = 0; i < etcd_members; ++i) {
+      etcd_ports.push_back(free_port());
+      etcd_peer_ports.push_back(free_port());
+    }
+    etcd_port = etcd_ports[0];
+    for (size_t i = 0; i < etcd_members; ++i) start_etcd(i);
     return wait_until(
         [&] {
           for (uint16_t p : nats_ports) {
             if (!port_open(p)) return false;
           }
-          return port_open(etcd_port);
+          for (uint16_t p : etcd_ports) {
+            if (!port_open(p)) return false;
+          }
+          return true;
         },
         20000);
   }
@@ -147,8 +176,10 @@ struct ClusterServers {
     };
     std::vector<std::string> urls;
     for (uint16_t p : nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(p));
-    return "name = \"t\"\nnode_id = \"" + node_id + "\"\nnats = " + list(urls) + "\netcd = [\"http://127.0.0.1:" +
-           std::to_string(etcd_port) + "\"]\nnodes = " + list(nodes) + "\nshards = " + std::to_string(shards) +
+    std::vector<std::string> etcd_urls;
+    for (uint16_t p : etcd_ports) etcd_urls.push_back("http://127.0.0.1:" + std::to_string(p));
+    return "name = \"t\"\nnode_id = \"" + node_id + "\"\nnats = " + list(urls) + "\netcd = " + list(etcd_urls) +
+           "\nnodes = " + list(nodes) + "\nshards = " + std::to_string(shards) +
            "\nshard_replicas = " + std::to_string(shard_replicas) + "\nstream_replicas = " +
            std::to_string(stream_replicas) + "\nlease_ttl_seconds = 2\npublish_timeout_ms = " +
            std::to_string(publish_timeout_ms) + "\nretire_grace_seconds = 3\n";
