@@ -565,7 +565,6 @@ bool Node::cut_off_from_nats() const { return js_->down_for_ms() > options_.publ
 
 IngestStats Node::write(std::vector<Document> docs) {
   IngestStats st;
-  StreamPositions at;
   if (cut_off_from_nats()) {
     // No write can be made durable; say so at once rather than after
     // publish_timeout_ms per request. (A connection down for less than that
@@ -576,7 +575,12 @@ IngestStats Node::write(std::vector<Document> docs) {
                                          "it is back; nothing of this request was acknowledged");
     return st;
   }
-  for (auto& d : docs) {
+  // Checked first, in request order; then each shard's documents published
+  // in request order (a document's writes keep their order: it always goes
+  // to the same shard), the shards side by side.
+  std::map<uint32_t, std::vector<size_t>> by_shard;
+  for (size_t i = 0; i < docs.size(); ++i) {
+    Document& d = docs[i];
     ++st.seen;
     Status ok;
     try {
@@ -589,20 +593,65 @@ IngestStats Node::write(std::vector<Document> docs) {
       st.errors.push_back((d.id.empty() ? d.origin : d.id) + ": " + ok.to_string());
       continue;
     }
-    auto seq = publish(d, false);
-    if (!seq.is_ok() && seq.status().code() == StatusCode::kResourceExhausted) {
-      // Too big for the cluster's messages: this document fails, the rest go on.
+    by_shard[shard_of(d.id, options_.shards)].push_back(i);
+  }
+  struct ShardWrite {
+    uint32_t shard = 0;
+    std::vector<size_t> docs;
+    uint64_t acked = 0, position = 0;
+    std::vector<std::string> errors;  // documents too big for a message
+    size_t too_big = 0;
+    Status failed;                    // the publish that stopped this shard
+    size_t stopped_at = SIZE_MAX;     // index into `docs` of that document
+  };
+  std::vector<ShardWrite> parts;
+  for (auto& [s, idx] : by_shard) {
+    ShardWrite& w = parts.emplace_back();
+    w.shard = s;
+    w.docs = std::move(idx);
+  }
+  fan_out_->run(parts.size(), [&](size_t p) {
+    ShardWrite& w = parts[p];
+    for (size_t k = 0; k < w.docs.size(); ++k) {
+      const Document& d = docs[w.docs[k]];
+      Result<uint64_t> seq = Status::internal("not published");
+      try {
+        seq = publish(d, false);
+      } catch (const std::exception& e) {
+        seq = Status::internal(std::string("publishing failed: ") + e.what());
+      }
+      if (!seq.is_ok() && seq.status().code() == StatusCode::kResourceExhausted) {
+        // Too big for the cluster's messages: this document fails, the rest go on.
+        ++w.too_big;
+        w.errors.push_back(d.id + ": " + seq.status().to_string());
+        continue;
+      }
+      if (!seq.is_ok()) {
+        w.failed = seq.status();
+        w.stopped_at = k;
+        return;
+      }
+      ++w.acked;
+      w.position = std::max(w.position, *seq);
+    }
+  });
+  StreamPositions at;
+  size_t first_stop = SIZE_MAX;
+  for (ShardWrite& w : parts) {
+    st.ingested += w.acked;
+    st.failed += w.too_big;
+    for (auto& e : w.errors) st.errors.push_back(std::move(e));
+    if (w.acked > 0) at[w.shard] = w.position;
+    if (w.stopped_at == SIZE_MAX) continue;
+    // Not acknowledged: this shard's documents from the one that failed on.
+    for (size_t k = w.stopped_at; k < w.docs.size(); ++k) {
       ++st.failed;
-      st.errors.push_back(d.id + ": " + seq.status().to_string());
-      continue;
+      st.errors.push_back(docs[w.docs[k]].id + ": not acknowledged (" + w.failed.message() + ")");
     }
-    if (!seq.is_ok()) {
-      st.store_error = seq.status();
-      break;
+    if (w.docs[w.stopped_at] < first_stop) {
+      first_stop = w.docs[w.stopped_at];
+      st.store_error = w.failed;
     }
-    ++st.ingested;
-    uint64_t& pos = at[shard_of(d.id, options_.shards)];
-    pos = std::max(pos, *seq);
   }
   st.consistency_token = format_consistency_token(at);
   return st;

@@ -135,10 +135,14 @@ class Node {
 
   // The write path. Each document is normalised, checked against the
   // ingest limits and published to its shard's stream; a document counts as
-  // ingested once JetStream acknowledged it (durable on a quorum). The first
-  // publish that fails stops the call: its status is in store_error
-  // (kUnavailable, HTTP 503), the documents before it stay acknowledged.
-  // consistency_token names the positions of the acknowledged ones.
+  // ingested once JetStream acknowledged it (durable on a quorum). Each
+  // shard's documents go in request order (a document's writes keep their
+  // order: an id always maps to one shard), the shards side by side. A
+  // publish that fails stops its shard: its status is in store_error
+  // (kUnavailable, HTTP 503; the first such document in request order),
+  // `errors` names every document not acknowledged, the others stay
+  // acknowledged. consistency_token names the positions of the
+  // acknowledged ones.
   IngestStats write(std::vector<Document> docs);
   // Publishes the deletion of `doc_id`; its consistency token once
   // acknowledged.

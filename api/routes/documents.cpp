@@ -18,20 +18,7 @@ namespace {
 // Turns ingest stats into the response: 200 when anything was accepted (new
 // or unchanged), else 400 listing why nothing was.
 Response ingest_response(const IngestStats& st, std::vector<std::string> errors) {
-  if (!st.store_error.is_ok()) {
-    // The store could not write (disk full: 507): its errors name server
-    // paths, so the client gets the short message and the counts; what was
-    // acknowledged as ingested is durable.
-    Response r = error_response(st.store_error);
-    Json err = Json::parse(r.body, nullptr, false);
-    if (err.is_object()) {
-      err["error"]["ingested"] = st.ingested;
-      err["error"]["unchanged"] = st.unchanged;
-      err["error"]["failed"] = st.failed + errors.size();
-      r.body = err.dump(-1, ' ', false, Json::error_handler_t::replace);
-    }
-    return r;
-  }
+  const size_t refused_here = errors.size();  // the caller's: not in st.failed
   for (const auto& e : st.errors) errors.push_back(e);
   // Each message bounded, and at most kMaxListedErrors of them: an error
   // body never echoes a huge input back.
@@ -42,6 +29,25 @@ Response ingest_response(const IngestStats& st, std::vector<std::string> errors)
     errors.push_back("... and " + std::to_string(more) + " more");
   }
   for (auto& e : errors) e = bounded_message(e);
+  if (!st.store_error.is_ok()) {
+    // The store could not write (disk full: 507), or a cluster's log did
+    // not acknowledge (503): its errors name server paths, so the client
+    // gets the short message and the counts; what was acknowledged as
+    // ingested is durable. `errors` names the documents (a cluster lists
+    // each one not acknowledged), and a cluster's consistency token the
+    // positions of those that were.
+    Response r = error_response(st.store_error);
+    Json err = Json::parse(r.body, nullptr, false);
+    if (err.is_object()) {
+      err["error"]["ingested"] = st.ingested;
+      err["error"]["unchanged"] = st.unchanged;
+      err["error"]["failed"] = st.failed + refused_here;
+      if (!errors.empty()) err["error"]["errors"] = errors;
+      if (!st.consistency_token.empty()) err["error"]["consistency_token"] = st.consistency_token;
+      r.body = err.dump(-1, ' ', false, Json::error_handler_t::replace);
+    }
+    return r;
+  }
   Json body{{"ingested", st.ingested}, {"unchanged", st.unchanged}, {"failed", st.failed},
             {"chunks", st.chunks}, {"errors", errors}};
   // A cluster's write: where it landed, for a search that must see it.

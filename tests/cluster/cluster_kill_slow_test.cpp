@@ -56,7 +56,19 @@ TEST_F(ClusterKillTest, KillNineAfterAcksLosesNothingAndAppliesNothingTwice) {
   std::mutex mu;
   int found = 0, failed_fast = 0;                  // guarded by mu
   std::vector<std::string> partial, slow, wrong;   // guarded by mu
-  std::thread searcher([&] {
+  std::thread searcher;
+  // Stops and joins the searcher however the test leaves (an ASSERT
+  // returns early; a joinable thread's destruction would abort the run
+  // and leave the servers running).
+  struct Joiner {
+    std::atomic<bool>& done;
+    std::thread& t;
+    ~Joiner() {
+      done = true;
+      if (t.joinable()) t.join();
+    }
+  } joiner{done, searcher};
+  searcher = std::thread([&] {
     for (int n = 0; !done; ++n) {
       const uint16_t port = (n % 2 ? port_b : port_a).load();
       if (port == 0) continue;

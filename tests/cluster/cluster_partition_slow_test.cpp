@@ -33,37 +33,38 @@ TEST_F(ClusterTest, ANodeCutOffFromNatsAndEtcdRefusesWritesAndSaysSo) {
   for (auto& n : servers_.nats) n->pause();
   for (auto& e : servers_.etcd) e->pause();
 
-  // Every write for 10 s: 503, none acknowledged, each within the publish
-  // timeout (3 s) and the NATS client's reconnect attempts (2 s each); once
-  // the node has noticed the lost connection (pings), at once.
+  // Every write for 12 s: 503, none acknowledged, each within the publish
+  // timeout (3 s) and the NATS client's reconnect attempts.
   std::vector<std::string> acknowledged;
   int refused = 0;
-  double last_s = 0;
-  std::string last_body;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(12);
   for (int n = 0; std::chrono::steady_clock::now() < until; ++n) {
     const auto t0 = std::chrono::steady_clock::now();
     HttpResult w = n % 3 == 2 ? http_request(a.port(), "DELETE", "/v1/documents/" + doc_id(1))
                               : post_docs(a.port(), {20 + n}, 0);
-    last_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (w.status == 200) acknowledged.push_back(w.body);
     EXPECT_EQ(w.status, 503) << w.body;
-    EXPECT_LT(last_s, 8.0) << w.body;
+    EXPECT_LT(s, 10.0) << w.body;
     refused += w.status == 503 ? 1 : 0;
-    last_body = w.body;
   }
   EXPECT_TRUE(acknowledged.empty()) << acknowledged.size() << " writes acknowledged while cut off";
-  EXPECT_GE(refused, 4);
-  EXPECT_LT(last_s, 0.5) << "a write still waited for NATS after 10 s cut off";
-  EXPECT_NE(last_body.find("lost its connection to NATS"), std::string::npos) << last_body;
-  // It says so.
+  EXPECT_GE(refused, 2);
+  // It says so, once the NATS client has given the silent connection up
+  // (unanswered pings) and it has been down for longer than a publish may
+  // wait; from then on a write is refused at once, naming the cause.
   Json health;
   EXPECT_TRUE(wait_until([&] {
     health = Json::parse(http_get(a.port(), "/healthz").body);
-    return health["status"] == "degraded" && health["cluster"]["etcd"] == "unreachable";
-  }, 15000)) << health.dump();
+    return health["status"] == "degraded" && health["cluster"]["etcd"] == "unreachable" &&
+           health["cluster"]["writes"] == "refused";
+  }, 40000)) << health.dump();
   EXPECT_EQ(health["cluster"]["nats"], "disconnected");
-  EXPECT_EQ(health["cluster"]["writes"], "refused");
+  const auto t0 = std::chrono::steady_clock::now();
+  HttpResult fast = post_docs(a.port(), {49}, 0);
+  EXPECT_EQ(fast.status, 503) << fast.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500));
+  EXPECT_NE(fast.body.find("lost its connection to NATS"), std::string::npos) << fast.body;
   EXPECT_EQ(total(series(a.port(), "ragd_cluster_etcd_reachable")), 0.0);
   // Searches go on from the shards a holds (every one: 2 replicas, 2 nodes).
   for (int i : first) {

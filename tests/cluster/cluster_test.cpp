@@ -129,6 +129,30 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
     }, 20000));
   }
 
+  // One request writing a document twice, among others: the shards are
+  // published side by side, but a document's versions keep their order.
+  {
+    Json docs = Json::array();
+    for (int v = 1; v <= 3; ++v) {
+      for (int i : {41, 42, 43, 44}) {
+        docs.push_back({{"id", doc_id(i)}, {"title", "Doc"}, {"text", text_of(i, v)}, {"kind", "runbook"}});
+      }
+    }
+    HttpResult w3 = http_post(a.port(), "/v1/documents", Json{{"documents", docs}}.dump());
+    ASSERT_EQ(w3.status, 200) << w3.body;
+    EXPECT_EQ(Json::parse(w3.body)["ingested"], 12) << w3.body;
+    const std::string tok = Json::parse(w3.body)["consistency_token"].get<std::string>();
+    for (int i : {41, 42, 43, 44}) {
+      HttpResult r = http_post(b.port(), "/v1/search",
+                               Json{{"query", token(i, 3)}, {"k", 5}, {"mode", "lexical"}, {"consistency_token", tok}}
+                                   .dump());
+      ASSERT_EQ(r.status, 200) << r.body;
+      const Json hits = Json::parse(r.body)["hits"];
+      ASSERT_FALSE(hits.empty()) << doc_id(i) << ": " << r.body;
+      EXPECT_EQ(hits[0]["text"], text_of(i, 3)) << doc_id(i) << " ends at its last version";
+    }
+  }
+
   // A delete through b disappears from searches through a.
   HttpResult d = http_request(b.port(), "DELETE", "/v1/documents/" + doc_id(7));
   ASSERT_EQ(d.status, 200) << d.body;
@@ -260,6 +284,11 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
   EXPECT_EQ(refused.status, 503) << refused.body;
   EXPECT_TRUE(refused.body.find("JetStream did not acknowledge") != std::string::npos ||
               refused.body.find("lost its connection to NATS") != std::string::npos)
+      << refused.body;
+  // The answer says which documents were not acknowledged (or that none of
+  // the request was).
+  EXPECT_TRUE(refused.body.find("doc-50: not acknowledged") != std::string::npos ||
+              refused.body.find("nothing of this request was acknowledged") != std::string::npos)
       << refused.body;
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
 }
