@@ -30,19 +30,19 @@ Response ingest_response(const IngestStats& st, std::vector<std::string> errors)
   }
   for (auto& e : errors) e = bounded_message(e);
   if (!st.store_error.is_ok()) {
-    // The store could not write (disk full: 507), or a cluster's log did
-    // not acknowledge (503): its errors name server paths, so the client
-    // gets the short message and the counts; what was acknowledged as
-    // ingested is durable. `errors` names the documents (a cluster lists
-    // each one not acknowledged), and a cluster's consistency token the
-    // positions of those that were.
+    // The store could not write (disk full: 507): its errors name server
+    // paths, so the client gets the short message and the counts; what was
+    // acknowledged as ingested is durable. A cluster's log that did not
+    // acknowledge (503) names no path: there `errors` lists each document
+    // not acknowledged, and the consistency token the positions of those
+    // that were.
     Response r = error_response(st.store_error);
     Json err = Json::parse(r.body, nullptr, false);
     if (err.is_object()) {
       err["error"]["ingested"] = st.ingested;
       err["error"]["unchanged"] = st.unchanged;
       err["error"]["failed"] = st.failed + refused_here;
-      if (!errors.empty()) err["error"]["errors"] = errors;
+      if (st.store_error.code() == StatusCode::kUnavailable && !errors.empty()) err["error"]["errors"] = errors;
       if (!st.consistency_token.empty()) err["error"]["consistency_token"] = st.consistency_token;
       r.body = err.dump(-1, ' ', false, Json::error_handler_t::replace);
     }
