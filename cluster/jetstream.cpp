@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 namespace ragd::cluster {
@@ -67,19 +69,52 @@ class NatsPullConsumer final : public PullConsumer {
   natsMsgList list_{};
 };
 
+// What the connection's callbacks write. libnats calls them on its own
+// thread, even after natsConnection_Destroy: the owner closes the
+// connection and waits for the closed callback (queued after the others)
+// before it lets this go.
+struct ConnectionState {
+  std::atomic<int64_t> down_since{0};  // steady_ms when the connection went; 0 while up
+  std::mutex mu;
+  std::condition_variable cv;
+  bool closed = false;  // guarded by mu
+};
+
+void on_disconnected(natsConnection*, void* state) {
+  static_cast<ConnectionState*>(state)->down_since.store(std::max<int64_t>(1, steady_ms()));
+}
+void on_reconnected(natsConnection*, void* state) { static_cast<ConnectionState*>(state)->down_since.store(0); }
+void on_closed(natsConnection*, void* state) {
+  auto* st = static_cast<ConnectionState*>(state);
+  std::lock_guard lock(st->mu);
+  st->closed = true;
+  st->cv.notify_all();
+}
+
+// Closes `nc`, waits (a few seconds at most) for its last callback, and
+// destroys it: `state` may go after this.
+void close_connection(natsConnection* nc, ConnectionState& state) {
+  natsConnection_Close(nc);
+  {
+    std::unique_lock lock(state.mu);
+    state.cv.wait_for(lock, std::chrono::seconds(5), [&] { return state.closed; });
+  }
+  natsConnection_Destroy(nc);
+}
+
 class NatsJetStream final : public JetStream {
  public:
-  NatsJetStream(natsConnection* nc, jsCtx* js, std::unique_ptr<std::atomic<int64_t>> down_since)
-      : nc_(nc), js_(js), down_since_(std::move(down_since)) {}
+  NatsJetStream(natsConnection* nc, jsCtx* js, std::unique_ptr<ConnectionState> state)
+      : nc_(nc), js_(js), state_(std::move(state)) {}
   ~NatsJetStream() override {
     jsCtx_Destroy(js_);
-    natsConnection_Destroy(nc_);
+    close_connection(nc_, *state_);
   }
 
   // From the connection's callbacks: natsConnection_Status would wait for
   // the connection's lock, which a reconnect attempt holds for its timeout.
   int64_t down_for_ms() const override {
-    const int64_t since = down_since_->load();
+    const int64_t since = state_->down_since.load();
     return since == 0 ? 0 : std::max<int64_t>(1, steady_ms() - since);
   }
 
@@ -237,15 +272,8 @@ class NatsJetStream final : public JetStream {
  private:
   natsConnection* nc_;
   jsCtx* js_;
-  // When the connection went (steady_ms), 0 while it is up: set by the
-  // callbacks; outlives nc_ (destroyed first).
-  std::unique_ptr<std::atomic<int64_t>> down_since_;
+  std::unique_ptr<ConnectionState> state_;  // the callbacks'; outlives nc_ (see close_connection)
 };
-
-void on_disconnected(natsConnection*, void* since) {
-  static_cast<std::atomic<int64_t>*>(since)->store(std::max<int64_t>(1, steady_ms()));
-}
-void on_reconnected(natsConnection*, void* since) { static_cast<std::atomic<int64_t>*>(since)->store(0); }
 
 }  // namespace
 
@@ -266,9 +294,10 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
   // is two minutes apart): connected() then says so.
   if (s == NATS_OK) s = natsOptions_SetPingInterval(opts, 2000);
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts, 2);
-  auto down_since = std::make_unique<std::atomic<int64_t>>(0);
-  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, down_since.get());
-  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, down_since.get());
+  auto state = std::make_unique<ConnectionState>();
+  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, state.get());
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, state.get());
+  if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, on_closed, state.get());
   natsConnection* nc = nullptr;
   if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
   natsOptions_Destroy(opts);
@@ -276,10 +305,10 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
   jsCtx* js = nullptr;
   s = natsConnection_JetStream(&js, nc, nullptr);
   if (s != NATS_OK) {
-    natsConnection_Destroy(nc);
+    close_connection(nc, *state);
     return Status::unavailable("JetStream context: " + nats_error(s));
   }
-  return std::unique_ptr<JetStream>(std::make_unique<NatsJetStream>(nc, js, std::move(down_since)));
+  return std::unique_ptr<JetStream>(std::make_unique<NatsJetStream>(nc, js, std::move(state)));
 }
 
 }  // namespace ragd::cluster

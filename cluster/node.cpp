@@ -44,6 +44,15 @@ constexpr const char* kAppliedKey = "cluster:applied";
 // The creation time of the stream the store applies (JetStream::stream_created).
 constexpr const char* kStreamEpochKey = "cluster:stream_epoch";
 
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// A stream read older than this leaves a replica's position unknown (its
+// applier reads every second while NATS answers), ms.
+constexpr int64_t kStreamReadFreshMs = 3000;
+
 std::string stream_subject(const ClusterOptions& o, uint32_t s) {
   return "ragd." + o.name + ".shard." + std::to_string(s);
 }
@@ -190,7 +199,10 @@ Node::Node(ClusterOptions options, Collections& collections)
       collections_(collections),
       // Helpers for up to two searches' steps at once (a peer's part mostly
       // waits on its HTTP answer); more searches run their parts themselves.
-      fan_out_(std::make_unique<FanOut>(std::clamp<size_t>(2 * options_.shards, 4, 32))) {
+      fan_out_(std::make_unique<FanOut>(std::clamp<size_t>(2 * options_.shards, 4, 32))),
+      // The writes' own: a bulk write holding helpers for its publishes
+      // must not leave the searches without any.
+      write_fan_out_(std::make_unique<FanOut>(std::clamp<size_t>(options_.shards, 2, 8))) {
   sync::HttpOptions o;
   o.timeout_seconds = options_.search_timeout_seconds;
   o.connect_timeout_seconds = 2;
@@ -316,12 +328,12 @@ Status Node::follow_map() {
       st.shard = s;
       st.role = joining ? "joining" : "serving";
       if (last.is_ok() && applied.is_ok()) {
-        st.stream_last = *last;
-        st.stream_read = true;
         try {
           st.applied = applied->empty() ? 0 : std::stoull(*applied);
+          st.stream_last = st.stream_last_before = *last;
+          st.stream_read_ms = steady_ms();
         } catch (const std::exception&) {
-          st.stream_read = false;  // the applier reports the bad value
+          // the applier reports the bad value
         }
       }
     }
@@ -398,7 +410,7 @@ Status Node::follow_map() {
 }
 
 bool Node::replicas_live(const std::vector<std::string>& nodes) {
-  auto live = live_nodes();
+  auto live = refresh_live_nodes();  // not the searches' cached list: a copy is deleted on this answer
   if (!live.is_ok()) return false;
   return std::all_of(nodes.begin(), nodes.end(),
                      [&](const std::string& n) { return n == options_.node_id || live->count(n) != 0; });
@@ -569,10 +581,11 @@ IngestStats Node::write(std::vector<Document> docs) {
     // No write can be made durable; say so at once rather than after
     // publish_timeout_ms per request. (A connection down for less than that
     // is usually a reconnect to another server: publish() waits for it.)
-    st.seen = docs.size();
+    st.seen = st.failed = docs.size();
     st.store_error = Status::unavailable("node " + options_.node_id +
                                          " has lost its connection to NATS (reconnecting): writes are refused until "
                                          "it is back; nothing of this request was acknowledged");
+    for (const Document& d : docs) st.errors.push_back(d.id + ": not acknowledged (no connection to NATS)");
     return st;
   }
   // Checked first, in request order; then each shard's documents published
@@ -610,7 +623,7 @@ IngestStats Node::write(std::vector<Document> docs) {
     w.shard = s;
     w.docs = std::move(idx);
   }
-  fan_out_->run(parts.size(), [&](size_t p) {
+  write_fan_out_->run(parts.size(), [&](size_t p) {
     ShardWrite& w = parts[p];
     for (size_t k = 0; k < w.docs.size(); ++k) {
       const Document& d = docs[w.docs[k]];
@@ -705,10 +718,16 @@ ShardPosition Node::position(uint32_t shard) const {
   auto it = status_.find(shard);
   if (it == status_.end()) return {};
   const ShardStatus& st = it->second;
-  // Before its applier has read the stream's end, how far behind it is is
-  // not known: a replica that has just started counts as behind every other.
-  if (!st.stream_read) return {st.applied, UINT64_MAX};
-  return {st.applied, st.stream_last > st.applied ? st.stream_last - st.applied : 0};
+  // Unknown, so behind every replica that knows: before the stream's end
+  // was read, when the last read is stale (NATS away: the applier cannot
+  // read), or while this node's NATS connection is down.
+  if (st.stream_read_ms == 0 || steady_ms() - st.stream_read_ms > kStreamReadFreshMs || js_->down_for_ms() > 0) {
+    return {st.applied, UINT64_MAX};
+  }
+  // Measured against the read before the last: a healthy applier has
+  // applied what the stream held a second ago, while it may still be
+  // embedding what arrived since (that is no lag).
+  return {st.applied, st.stream_last_before > st.applied ? st.stream_last_before - st.applied : 0};
 }
 
 std::vector<ShardStatus> Node::shard_status() const {
@@ -833,8 +852,10 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
         auto last = js_->last_sequence(stream_name(options_, shard));
         if (last.is_ok()) {
           std::lock_guard lock(status_mu_);
-          status_[shard].stream_last = *last;
-          status_[shard].stream_read = true;
+          ShardStatus& st = status_[shard];
+          st.stream_last_before = st.stream_read_ms == 0 ? *last : st.stream_last;
+          st.stream_last = *last;
+          st.stream_read_ms = steady_ms();
         }
         next_stream_read = std::chrono::steady_clock::now() + 1s;
       }

@@ -96,7 +96,10 @@ struct ShardStatus {
   // second while it runs), 0 before the first read: stream_last - applied
   // is how far this replica is behind.
   uint64_t stream_last = 0;
-  bool stream_read = false;  // stream_last has been read once
+  // The read before that, a second or more earlier: what a healthy replica
+  // has applied by now (its `behind` is measured against it).
+  uint64_t stream_last_before = 0;
+  int64_t stream_read_ms = 0;  // steady clock, ms, of the last read; 0 before the first
   // "serving" (in the map), "joining" (a move to this node: bootstrapping,
   // not searched) or "retiring" (moved away: still answers the peers that
   // have not read the new map, deleted after retire_grace_seconds).
@@ -290,6 +293,7 @@ class Node {
   int64_t live_failed_ms_ = 0;               // the last read that failed; guarded by live_mu_
   bool live_etcd_ok_ = false;                // the last read answered; guarded by live_mu_
   std::unique_ptr<FanOut> fan_out_;          // the searches' helper threads
+  std::unique_ptr<FanOut> write_fan_out_;    // the writes' (shards published side by side)
   std::unique_ptr<HttpClientPool> peers_;    // the searches' HTTP clients, kept with their connections
   std::unique_ptr<StatsCache> stats_cache_;  // the shards' BM25 statistics (phase 1)
   std::atomic<uint64_t> stats_reads_{0}, stats_cached_{0}, stats_stale_{0};

@@ -187,12 +187,6 @@ Result<ShardMap> rebalance(const ClusterOptions& o, const RebalanceOptions& r) {
     say("no moves pending");
     return map;
   }
-  if (!map.moves.empty() && !drain.empty()) {
-    return Status::failed_precondition(std::to_string(map.moves.size()) +
-                                       " move(s) of an earlier run are pending: let them finish (run again without "
-                                       "--drain) or --cancel them, then drain");
-  }
-
   // Rounds: plan (at most one move per shard), then switch each move as its
   // target reports ready, until a plan comes out empty.
   for (int round = 0;; ++round) {
@@ -247,8 +241,8 @@ Result<ShardMap> rebalance(const ClusterOptions& o, const RebalanceOptions& r) {
         std::string pending;
         for (const ShardMove& m : map.moves) pending += (pending.empty() ? "" : "; ") + describe(m);
         return Status::timeout("after " + std::to_string(r.timeout_seconds) +
-                               " s these moves are still bootstrapping (they stay planned: run again to resume, or "
-                               "--cancel): " + pending);
+                               " s these moves are still bootstrapping (they stay planned: run the same command "
+                               "again to resume, or --cancel): " + pending);
       }
       std::this_thread::sleep_for(250ms);
     }

@@ -68,8 +68,8 @@ Response handle_healthz(const Request&, Api& api) {
   }
   if (api.cluster != nullptr) {
     // A cluster node cut off from NATS refuses writes; one cut off from
-    // etcd serves searches from its last view of the live nodes (for up to
-    // 30 s) and cannot renew its lease.
+    // etcd serves searches from its last view of the live nodes and cannot
+    // renew its lease.
     const auto h = api.cluster->health();
     j["cluster"] = Json{{"nats", h.nats_connected ? "connected" : "disconnected"},
                         {"etcd", h.etcd_ok ? "reachable" : "unreachable"},

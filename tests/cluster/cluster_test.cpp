@@ -285,11 +285,11 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
   EXPECT_TRUE(refused.body.find("JetStream did not acknowledge") != std::string::npos ||
               refused.body.find("lost its connection to NATS") != std::string::npos)
       << refused.body;
-  // The answer says which documents were not acknowledged (or that none of
-  // the request was).
-  EXPECT_TRUE(refused.body.find("doc-50: not acknowledged") != std::string::npos ||
-              refused.body.find("nothing of this request was acknowledged") != std::string::npos)
-      << refused.body;
+  // The answer names the document not acknowledged and counts it failed.
+  EXPECT_NE(refused.body.find("doc-50: not acknowledged"), std::string::npos) << refused.body;
+  const Json refused_body = Json::parse(refused.body);
+  EXPECT_EQ(refused_body["error"]["failed"], 1) << refused.body;
+  EXPECT_EQ(refused_body["error"]["ingested"], 0) << refused.body;
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
 }
 
