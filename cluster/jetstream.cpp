@@ -166,6 +166,14 @@ class NatsJetStream final : public JetStream {
       const int64_t left = std::chrono::duration_cast<std::chrono::milliseconds>(
                                deadline - std::chrono::steady_clock::now()).count();
       if (left <= 0) break;
+      if (state_->down_since.load() != 0) {
+        // Reconnecting: a publish now would wait behind the connection's
+        // lock, which a connect attempt to a silent server holds for its
+        // timeout; wait for the reconnect (or the deadline) instead.
+        last = "no connection to NATS";
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(50, left)));
+        continue;
+      }
       jsPubOptions po;
       jsPubOptions_Init(&po);
       po.MsgId = msg_id.c_str();

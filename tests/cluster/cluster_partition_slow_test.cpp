@@ -33,8 +33,9 @@ TEST_F(ClusterTest, ANodeCutOffFromNatsAndEtcdRefusesWritesAndSaysSo) {
   for (auto& n : servers_.nats) n->pause();
   for (auto& e : servers_.etcd) e->pause();
 
-  // Every write for 12 s: 503, none acknowledged, each within the publish
-  // timeout (3 s) and the NATS client's reconnect attempts.
+  // Every write for 12 s: 503, none acknowledged. (Each usually within the
+  // publish timeout, 3 s; a publish already waiting in libnats when the
+  // connection is given up can take longer, so the bound is loose.)
   std::vector<std::string> acknowledged;
   int refused = 0;
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(12);
@@ -45,7 +46,7 @@ TEST_F(ClusterTest, ANodeCutOffFromNatsAndEtcdRefusesWritesAndSaysSo) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (w.status == 200) acknowledged.push_back(w.body);
     EXPECT_EQ(w.status, 503) << w.body;
-    EXPECT_LT(s, 10.0) << w.body;
+    EXPECT_LT(s, 20.0) << w.body;
     refused += w.status == 503 ? 1 : 0;
   }
   EXPECT_TRUE(acknowledged.empty()) << acknowledged.size() << " writes acknowledged while cut off";
