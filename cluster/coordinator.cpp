@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "auth/authenticator.h"
+#include "cluster/clock.h"
 #include "cluster/etcd.h"
 #include "cluster/fan_out.h"
 #include "cluster/http_pool.h"
@@ -35,11 +36,6 @@ constexpr int64_t kLiveCacheMs = 500;
 // without asking etcd again (a hung etcd holds each call for its timeout),
 // ms.
 constexpr int64_t kLiveRetryMs = 5000;
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // The replica that answers one shard for the whole of a search: labels are
 // a store's own, so the fetch goes where the candidates came from.
@@ -197,7 +193,7 @@ CandidateSet merge_candidates(std::vector<Replica>& replicas, size_t depth, std:
 Result<std::map<std::string, std::string>> Node::live_nodes() {
   {
     std::lock_guard lock(live_mu_);
-    const int64_t now = now_ms();
+    const int64_t now = steady_ms();
     if (!live_.empty() && (now - live_read_ms_ < kLiveCacheMs || now - live_failed_ms_ < kLiveRetryMs)) return live_;
   }
   auto fresh = refresh_live_nodes();
@@ -215,11 +211,11 @@ Result<std::map<std::string, std::string>> Node::refresh_live_nodes() {
   std::lock_guard lock(live_mu_);
   live_etcd_ok_ = out.is_ok();
   if (!out.is_ok()) {
-    live_failed_ms_ = now_ms();
+    live_failed_ms_ = steady_ms();
     return out.status();
   }
   live_ = *out;
-  live_read_ms_ = now_ms();
+  live_read_ms_ = steady_ms();
   return out;
 }
 

@@ -1,6 +1,8 @@
 // libnats adapter: every natsStatus becomes a Status here.
 #include "cluster/jetstream.h"
 
+#include "cluster/clock.h"
+
 #include <nats/nats.h>
 
 #include <algorithm>
@@ -12,11 +14,6 @@
 
 namespace ragd::cluster {
 namespace {
-
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string nats_error(natsStatus s, jsErrCode code = static_cast<jsErrCode>(0)) {
   std::string m = natsStatus_GetText(s);

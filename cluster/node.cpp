@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/crypto.h"
+#include "cluster/clock.h"
 #include "cluster/etcd.h"
 #include "cluster/fan_out.h"
 #include "cluster/http_pool.h"
@@ -43,11 +44,6 @@ spdlog::logger& log() {
 constexpr const char* kAppliedKey = "cluster:applied";
 // The creation time of the stream the store applies (JetStream::stream_created).
 constexpr const char* kStreamEpochKey = "cluster:stream_epoch";
-
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // A stream read older than this leaves a replica's position unknown (its
 // applier reads every second while NATS answers), ms.
@@ -187,6 +183,14 @@ Result<std::map<std::string, std::string>> read_live_nodes(Etcd& etcd, const Clu
 std::string stream_name(const ClusterOptions& o, uint32_t s) { return o.name + "_S" + std::to_string(s); }
 std::string shard_collection(uint32_t s) { return "shard-" + std::to_string(s); }
 bool is_shard_collection(std::string_view name) { return name.starts_with("shard-"); }
+std::optional<uint32_t> shard_number(std::string_view name) {
+  if (!is_shard_collection(name)) return std::nullopt;
+  const std::string_view digits = name.substr(6);
+  uint32_t s = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), s);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  return s;
+}
 std::string etcd_prefix(const ClusterOptions& o) { return "/ragd/" + o.name + "/"; }
 std::string shard_map_key(const ClusterOptions& o) { return etcd_prefix(o) + "shardmap"; }
 std::string ready_key(const ClusterOptions& o, uint32_t shard, const std::string& node) {
@@ -389,13 +393,14 @@ Status Node::follow_map() {
   }
   // A shard's copy left on disk that the map does not give this node (it
   // was retired while this node was down, or the node stopped half way):
-  // no peer reads it, so it goes at once.
+  // no peer reads it, so it goes at once. Looked for at the start and when
+  // the map changes (or while one is kept back), not every second.
+  if (m.revision == leftovers_checked_at_ && retire_held_.empty()) return first;
+  leftovers_checked_at_ = m.revision;
   for (const std::string& name : collections_.names()) {
-    if (!is_shard_collection(name)) continue;
-    uint32_t s = 0;
-    const std::string_view digits = std::string_view(name).substr(6);
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), s);
-    if (ec != std::errc() || end != digits.data() + digits.size() || s >= options_.shards) continue;
+    const auto number = shard_number(name);
+    if (!number || *number >= options_.shards) continue;
+    const uint32_t s = *number;
     if (is_wanted(s) || appliers_.count(s)) continue;
     // Only a copy that the shard's stream can rebuild, and that the map
     // holds live elsewhere: one of another stream (deleted and created

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -77,6 +78,9 @@ std::string shard_collection(uint32_t s);
 // True for the names shard_collection() makes ("shard-" and anything): on a
 // cluster node those collections are written by the appliers alone.
 bool is_shard_collection(std::string_view name);
+// The shard a collection named by shard_collection() holds; nullopt for
+// any other name.
+std::optional<uint32_t> shard_number(std::string_view name);
 // The etcd key prefix of the cluster ("/ragd/<name>/").
 std::string etcd_prefix(const ClusterOptions& o);
 // The key of the shard map, and the key under which node `node` says it has
@@ -284,6 +288,7 @@ class Node {
   std::map<uint32_t, std::chrono::steady_clock::time_point> retiring_;  // shard -> when it goes; watcher only
   std::map<uint32_t, std::string> ready_sent_;  // shard -> move id of a ready key written; watcher only
   std::set<uint32_t> retire_held_;  // shards whose deletion waits (warned once); watcher only
+  int64_t leftovers_checked_at_ = -1;  // map revision of the last look for leftover copies; watcher only
   mutable std::mutex status_mu_;
   std::condition_variable applied_cv_;      // notified when an applied sequence moves
   std::map<uint32_t, ShardStatus> status_;  // guarded by status_mu_

@@ -1,6 +1,5 @@
 // POST /v1/search: parse, ServiceContext::search() (hybrid retrieval, rerun
 // across a reindex switch), encode.
-#include <charconv>
 #include <chrono>
 #include <string_view>
 
@@ -40,18 +39,15 @@ Response handle_search(const Request& req, Api& api) {
   if (api.cluster != nullptr && !req.collection.empty() && cluster::is_shard_collection(req.collection)) {
     // A coordinator asks this replica for its shard: answer only once it
     // has applied the token's position (else 503, and the next replica).
-    uint32_t shard = 0;
-    const std::string_view digits = std::string_view(req.collection).substr(6);  // after "shard-"
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), shard);
-    const bool numbered = ec == std::errc() && end == digits.data() + digits.size();
-    if (auto it = after.find(shard); numbered && it != after.end()) {
+    const std::optional<uint32_t> shard = cluster::shard_number(req.collection);
+    if (auto it = shard ? after.find(*shard) : after.end(); it != after.end()) {
       Status caught_up = api.cluster->wait_applied(
-          shard, it->second, std::chrono::milliseconds(api.cluster->options().consistency_wait_ms));
+          *shard, it->second, std::chrono::milliseconds(api.cluster->options().consistency_wait_ms));
       if (!caught_up.is_ok()) return error_response(caught_up);
     }
     // A coordinator's phase of a cluster search (cluster/shard_search.h),
     // tagged with how far this replica has applied its shard.
-    auto position = [&] { return numbered ? api.cluster->position(shard) : cluster::ShardPosition{}; };
+    auto position = [&] { return shard ? api.cluster->position(*shard) : cluster::ShardPosition{}; };
     if (auto phase = cluster::answer_shard_phase(req.body, **svc, *sr, position)) {
       if (!phase->is_ok()) return error_response(phase->status());
       Response r;
