@@ -56,6 +56,7 @@ std::vector<Route> App::route_table() {
       {"POST",   "/v1/embeddings",       h(handle_embeddings),       false, Action::kEmbed},
       {"GET",    "/v1/triage",           h(handle_triage_status),    false, Action::kStats},
       {"POST",   "/v1/triage/train",     h(handle_triage_train),     false, Action::kTrainTriage},
+      {"POST",   "/v1/triage/activate",  h(handle_triage_activate),  false, Action::kTrainTriage},
       {"GET",    "/v1/sources",          h(handle_list_sources),     false, Action::kSync},
       {"POST",   "/v1/sources/{name}",   h(handle_source_action),    false, Action::kSync},  // {name}/sync
       // The vendor's signature authenticates a webhook, not an API key.

@@ -16,6 +16,7 @@
 #include "ragd/clock.h"
 #include "retrieve/eval.h"
 #include "service/extractive_path.h"
+#include "service/triage_retrainer.h"
 #include "sync/toml_items.h"
 #include "triage/trainer.h"
 #include "triage/triage.h"
@@ -121,9 +122,46 @@ Status run_answers(const EvalSpec& spec, const SuiteTarget& t, EvalResult& out) 
   return Status::ok();
 }
 
-Status run_triage(const EvalSpec& spec, const SuiteTarget& t, EvalResult& out) {
+// A stored version's recipe, after checking that its weights load. "" = no
+// version: the default recipe. `old_ok`: a version from before recipes were
+// stored is measured with the default recipe instead of failing.
+Result<triage::TrainOptions> recipe_of(const Store& store, const std::string& field, const std::string& version,
+                                       bool old_ok) {
   triage::TrainOptions o;
-  o.field = spec.field;
+  o.field = field;
+  if (version.empty()) return o;
+  const std::string where = "triage model " + field + " " + version;
+  RAGD_ASSIGN_OR_RETURN(std::string manifest, triage::version_manifest(store, field, version));
+  auto recipe = triage::stored_recipe(manifest);
+  if (recipe.is_ok()) {
+    o = std::move(recipe).value();
+    o.field = field;
+  } else if (!old_ok || recipe.status().code() != StatusCode::kFailedPrecondition) {
+    return recipe.status().with_context(where);
+  }
+  auto weights = triage::load_model(store, field, version);
+  if (!weights.is_ok()) return weights.status().with_context(where);
+  return o;
+}
+
+// The recipe a triage evaluation measures: the active version's, or a named
+// candidate's with the active recipe's slices, so that both are tuned and
+// scored on the same tickets (see run_eval_suite in the header).
+Result<triage::TrainOptions> triage_recipe(const EvalSpec& spec, const SuiteTarget& t) {
+  const Store& store = t.service->store();
+  RAGD_ASSIGN_OR_RETURN(std::string active, triage::active_version(store, spec.field));
+  auto named = t.triage_versions.find(spec.field);
+  if (named == t.triage_versions.end()) return recipe_of(store, spec.field, active, /*old_ok=*/true);
+  RAGD_ASSIGN_OR_RETURN(triage::TrainOptions o, recipe_of(store, spec.field, named->second, /*old_ok=*/false));
+  triage::TrainOptions split;  // the active recipe's slices (the default ones when it cannot be read)
+  if (auto a = recipe_of(store, spec.field, active, /*old_ok=*/true); a.is_ok()) split = *a;
+  o.holdout_fraction = split.holdout_fraction;
+  o.validation_fraction = split.validation_fraction;
+  return o;
+}
+
+Status run_triage(const EvalSpec& spec, const SuiteTarget& t, EvalResult& out) {
+  RAGD_ASSIGN_OR_RETURN(triage::TrainOptions o, triage_recipe(spec, t));
   RAGD_ASSIGN_OR_RETURN(triage::Evaluation ev, triage::evaluate_field(t.service->store(), o));
   for (const auto& f : ev.families) {
     if (f.family != ev.chosen) continue;
@@ -224,8 +262,10 @@ SuiteResult run_eval_suite(const std::vector<EvalSpec>& specs, const SuiteTarget
   r.versions.store_sequence = st.sequence;
   if (r.versions.encoder.empty()) r.versions.encoder = st.encoder;
   if (auto served = triage::served_versions(target.service->store()); served.is_ok()) {
+    std::map<std::string, std::string> fields = target.triage_versions;
+    for (const auto& v : *served) fields.emplace(v.field, v.version);
     std::string t;
-    for (const auto& v : *served) t += (t.empty() ? "" : ",") + v.field + "=" + v.version;
+    for (const auto& [field, version] : fields) t += (t.empty() ? "" : ",") + field + "=" + version;
     r.versions.triage = t;
   }
   for (const EvalSpec& spec : specs) {
@@ -306,6 +346,28 @@ Result<SuiteResult> suite_result_from_json(std::string_view text) {
 
 std::string candidate_label(const std::string& model_name) { return "candidate/" + model_name; }
 
+std::string triage_candidate_label(const std::string& field, const std::string& version) {
+  return "candidate/triage:" + field + "@" + version;
+}
+
+std::string triage_baseline_label(const std::string& field, const std::string& version) {
+  return "baseline/triage:" + field + "@" + version;
+}
+
+Result<std::pair<std::string, std::string>> parse_triage_candidate(std::string_view text) {
+  const size_t at = text.rfind('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == text.size()) {
+    return Status::invalid_argument("a triage candidate is FIELD@VERSION (ragd triage list), got '" +
+                                    std::string(text.substr(0, 200)) + "'");
+  }
+  std::string field(text.substr(0, at)), version(text.substr(at + 1));
+  if (!valid_name(version) || field.size() > 256) {
+    return Status::invalid_argument("a triage candidate is FIELD@VERSION (ragd triage list), got '" +
+                                    std::string(text.substr(0, 200)) + "'");
+  }
+  return std::make_pair(std::move(field), std::move(version));
+}
+
 Status store_suite_result(Store& store, const SuiteResult& r) {
   return store.put_state(kResultPrefix + r.label, suite_result_to_json(r));
 }
@@ -382,6 +444,77 @@ Result<GateVerdict> activation_gate(const Store& store, const std::string& model
   return compare_suites(*active, *cand, tolerance);
 }
 
+Result<GateVerdict> triage_activation_gate(const Store& store, const std::string& field, const std::string& version,
+                                           double tolerance) {
+  RAGD_ASSIGN_OR_RETURN(auto cand, load_suite_result(store, triage_candidate_label(field, version)));
+  RAGD_ASSIGN_OR_RETURN(auto base, load_suite_result(store, triage_baseline_label(field, version)));
+  GateVerdict v;
+  auto refuse = [&v](std::string why) {
+    v.pass = false;
+    v.reason = std::move(why);
+    return v;
+  };
+  const std::string again = "run `ragd eval suite --candidate-triage " + field + "@" + version + "`";
+  if (!cand || !base) {
+    RAGD_ASSIGN_OR_RETURN(auto active, load_suite_result(store, "active"));
+    if (!active) return GateVerdict{};  // no suite has run: no gate
+    return refuse("no evaluation suite result for triage " + field + " " + version + ": " + again + " first");
+  }
+  // The baseline measured the version that serves now, or it says nothing
+  // about what the candidate would replace.
+  RAGD_ASSIGN_OR_RETURN(std::string serving, triage::active_version(store, field));
+  std::string measured;
+  const std::string& served = base->versions.triage;
+  for (size_t at = 0; at <= served.size();) {
+    const size_t end = std::min(served.find(',', at), served.size());
+    const std::string item = served.substr(at, end - at);
+    if (item.rfind(field + "=", 0) == 0) measured = item.substr(field.size() + 1);
+    at = end + 1;
+  }
+  if (measured != serving) {
+    return refuse("the evaluation compared the candidate with " + (measured.empty() ? "no active version" : measured) +
+                  ", but " + (serving.empty() ? "none" : serving) + " serves now: " + again + " again");
+  }
+  for (const EvalResult& c : cand->evals) {
+    if (!c.error.empty()) return refuse("evaluation '" + c.name + "' failed for the candidate: " + c.error);
+    const EvalResult* b = base->find(c.name);
+    if (b == nullptr || !b->error.empty()) {
+      return refuse("evaluation '" + c.name + "' of the serving version " + (b ? "failed: " + b->error : "is missing") +
+                    ", so there is nothing to compare the candidate with");
+    }
+  }
+  v = compare_suites(*base, *cand, tolerance);
+  if (v.pass && v.deltas.empty()) return refuse("no metric was compared: " + again);
+  return v;
+}
+
+Result<GatedTriageActivation> activate_triage_gated(Store& store, const std::string& field,
+                                                    const std::string& version, double tolerance, bool force,
+                                                    AuditLog* audit, const std::string& caller) {
+  GatedTriageActivation out;
+  out.field = field;
+  out.version = version;
+  RAGD_RETURN_IF_ERROR(triage::version_manifest(store, field, version).status());
+  // A version whose weights do not load never becomes the pointer the server
+  // reads at start.
+  RAGD_RETURN_IF_ERROR(triage::load_model(store, field, version).status());
+  RAGD_ASSIGN_OR_RETURN(out.previous, triage::active_version(store, field));
+  RAGD_ASSIGN_OR_RETURN(out.verdict, triage_activation_gate(store, field, version, tolerance));
+  if (!out.verdict.pass) {
+    if (!force) {
+      return Status::failed_precondition("refusing to activate triage " + field + " " + version + ": " +
+                                         out.verdict.reason +
+                                         " (--force activates it anyway, recorded in the audit log)");
+    }
+    if (audit == nullptr) return Status::failed_precondition("a forced activation needs the audit log");
+    RAGD_RETURN_IF_ERROR(audit_forced_triage(*audit, caller)(field, version, out.verdict.reason)
+                             .with_context("recording the forced activation"));
+    out.forced = true;
+  }
+  RAGD_RETURN_IF_ERROR(triage::activate(store, field, version));
+  return out;
+}
+
 Result<GatedActivation> activate_gated(Store& store, const std::string& name, double tolerance, bool force,
                                        AuditLog* audit, const std::string& caller,
                                        const std::function<Status(const ModelEntry&)>& apply) {
@@ -420,6 +553,34 @@ Result<SuiteResult> run_and_store_suite(ServiceContext& ctx, const std::vector<E
   target.service = &ctx;
   target.base_dir = run.base_dir;
   target.temp_dir = run.temp_dir;
+  if (!run.candidate_triage_field.empty()) {
+    // A triage candidate: its field's triage evaluations, nothing else.
+    const std::string& field = run.candidate_triage_field;
+    if (!run.candidate.empty() || !run.candidate_prompts.empty()) {
+      return Status::invalid_argument("a triage candidate is evaluated on its own, without a model or prompt candidate");
+    }
+    RAGD_RETURN_IF_ERROR(triage::version_manifest(ctx.store(), field, run.candidate_triage_version).status());
+    std::vector<EvalSpec> mine;
+    for (const EvalSpec& s : specs) {
+      if (s.kind == EvalKind::kTriage && s.field == field) mine.push_back(s);
+    }
+    if (mine.empty()) {
+      return Status::invalid_argument("no [[eval]] of kind triage measures field '" + field +
+                                      "' in the config file: add one (kind = \"triage\", field = \"" + field +
+                                      "\")");
+    }
+    // The serving version's recipe first, on the same tickets: the
+    // baseline the gate holds the candidate to.
+    SuiteTarget base = target;
+    base.label = triage_baseline_label(field, run.candidate_triage_version);
+    const SuiteResult b = run_eval_suite(mine, base);
+    target.label = triage_candidate_label(field, run.candidate_triage_version);
+    target.triage_versions[field] = run.candidate_triage_version;
+    SuiteResult r = run_eval_suite(mine, target);
+    RAGD_RETURN_IF_ERROR(store_suite_result(ctx.store(), b));
+    RAGD_RETURN_IF_ERROR(store_suite_result(ctx.store(), r));
+    return r;
+  }
   std::optional<ModelEntry> llm;
   if (run.candidate.empty()) {
     RAGD_ASSIGN_OR_RETURN(llm, active_model(ctx.store(), ModelRole::kLlm));

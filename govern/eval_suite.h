@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "generate/audit_log.h"
@@ -116,11 +117,25 @@ struct SuiteTarget {
   // A GGUF encoder for the retrieval evaluations' temporary stores instead
   // of the service's (an encoder candidate); empty = the service's.
   std::string encoder_model;
+  // Triage field -> the stored version whose recipe its evaluations measure
+  // (a triage candidate); a field not named uses its active version's.
+  std::map<std::string, std::string> triage_versions;
   EvalVersions versions;
 };
 
 // Runs every spec; a failing one is recorded with its error and the rest
 // still run. Fills versions.store_sequence, encoder and triage from the store.
+//
+// A triage evaluation measures a model version's recipe (triage::stored_recipe:
+// the settings it was trained with) on the store's labelled tickets as they
+// are now: tuned on the older slices and scored on the newest ones, as
+// `ragd triage eval` does. A candidate's recipe is run with the serving
+// recipe's slice fractions, so both are scored on the same held-out
+// tickets, which their stored weights cannot be: the newer one was refit on
+// all tickets up to its training, the held-out ones included. The version's
+// stored weights must still load (a damaged version fails its evaluation).
+// A field without an active version, or whose active version predates
+// stored recipes, is measured with the default recipe.
 SuiteResult run_eval_suite(const std::vector<EvalSpec>& specs, const SuiteTarget& target);
 
 std::string suite_result_to_json(const SuiteResult& r);
@@ -128,6 +143,13 @@ Result<SuiteResult> suite_result_from_json(std::string_view text);
 
 // The label of a candidate's result.
 std::string candidate_label(const std::string& model_name);
+// The label of a triage candidate's result: "candidate/triage:FIELD@VERSION",
+// and of the serving version's result measured beside it in the same run:
+// "baseline/triage:FIELD@VERSION".
+std::string triage_candidate_label(const std::string& field, const std::string& version);
+std::string triage_baseline_label(const std::string& field, const std::string& version);
+// "FIELD@VERSION" -> {field, version}; kInvalidArgument naming the form.
+Result<std::pair<std::string, std::string>> parse_triage_candidate(std::string_view text);
 // eval_suite/<label>: one synced write.
 Status store_suite_result(Store& store, const SuiteResult& r);
 // nullopt when none was stored.
@@ -181,6 +203,36 @@ Result<GatedActivation> activate_gated(Store& store, const std::string& name, do
                                        AuditLog* audit, const std::string& caller,
                                        const std::function<Status(const ModelEntry&)>& apply = {});
 
+// The gate for `ragd triage activate FIELD VERSION` and POST
+// /v1/triage/activate. Passes when no suite result is stored at all (no
+// suite in use). Otherwise the version needs the two results of `ragd eval
+// suite --candidate-triage FIELD@VERSION` (candidate and baseline, measured
+// in one run), and it fails when the baseline measured another version than
+// the one serving now, when either evaluation failed, when nothing was
+// compared, or when a metric is worse than the baseline's beyond
+// `tolerance` (compare_suites).
+Result<GateVerdict> triage_activation_gate(const Store& store, const std::string& field, const std::string& version,
+                                           double tolerance);
+
+struct GatedTriageActivation {
+  std::string field, version;
+  std::string previous;  // the version that served before, "" when none
+  GateVerdict verdict;
+  bool forced = false;
+};
+
+// The gate (triage_activation_gate), then triage::activate(). A failing
+// verdict is kFailedPrecondition naming the metric, unless `force`; a forced
+// activation is first appended to `audit` (task "triage_activation",
+// outcome "forced", query "activate triage FIELD VERSION", the verdict in
+// finish_reason), and fails when it cannot be. kNotFound when the version is
+// not stored, kInvalidArgument for a malformed name, and the load error when
+// its weights do not load (checked before anything is written). The caller
+// reloads what serves (TriageRetrainer::change_models).
+Result<GatedTriageActivation> activate_triage_gated(Store& store, const std::string& field,
+                                                    const std::string& version, double tolerance, bool force,
+                                                    AuditLog* audit, const std::string& caller);
+
 // One suite run of `ragd eval suite` and of the server's schedule: the
 // active configuration (the registry's active LLM, else the extractive
 // answerer) or a candidate: a registered model (an LLM answers instead of
@@ -191,6 +243,13 @@ Result<GatedActivation> activate_gated(Store& store, const std::string& name, do
 struct SuiteRun {
   // "" = the active configuration; else a registered model's name.
   std::string candidate;
+  // A stored triage version (`ragd triage train --no-activate`) of a field:
+  // a candidate of its own. Only the field's triage evaluations run (there
+  // must be one), twice: with the serving version's recipe (stored as
+  // triage_baseline_label()) and with the candidate's (returned, stored as
+  // triage_candidate_label()). It cannot be combined with `candidate` or
+  // `candidate_prompts`. "" = none.
+  std::string candidate_triage_field, candidate_triage_version;
   // A prompt-template folder (PromptLibrary::load) evaluated in place of
   // llm.prompts: a candidate of its own, labelled
   // "candidate/prompts@<answer template version>" (or, with `candidate`,

@@ -36,18 +36,20 @@ TriageRetrainer::TriageRetrainer(Store& store, StoredTriage& triage, RetrainOpti
       options_(std::move(options)),
       job_(options_.interval_seconds, [this](const std::string& request) {
         std::vector<std::string> fields;
-        bool force = false;
+        bool force = false, activate = true;
         std::string caller = "schedule";
         if (request == kRequested) {
           std::lock_guard lock(mu_);
           fields = std::move(requested_fields_);
           force = requested_force_;
+          activate = requested_activate_;
           caller = std::move(requested_caller_);
           requested_fields_.clear();
           requested_force_ = false;
+          requested_activate_ = true;
           requested_caller_.clear();
         }
-        std::vector<RetrainFieldResult> results = run(fields, force, caller);
+        std::vector<RetrainFieldResult> results = run(fields, force, caller, activate);
         std::lock_guard lock(mu_);
         last_ = std::move(results);
         return std::string();  // per-field errors are in last_
@@ -55,15 +57,18 @@ TriageRetrainer::TriageRetrainer(Store& store, StoredTriage& triage, RetrainOpti
 
 TriageRetrainer::~TriageRetrainer() { job_.stop(); }
 
-TriageRetrainer::Trigger TriageRetrainer::trigger(std::vector<std::string> fields, bool force, std::string caller) {
+TriageRetrainer::Trigger TriageRetrainer::trigger(std::vector<std::string> fields, bool force, std::string caller,
+                                                  bool activate) {
   // Held across the job's trigger, so the run it starts reads these.
   std::lock_guard lock(mu_);
   std::vector<std::string> before = std::exchange(requested_fields_, std::move(fields));
   const bool force_before = std::exchange(requested_force_, force);
+  const bool activate_before = std::exchange(requested_activate_, activate);
   std::string caller_before = std::exchange(requested_caller_, std::move(caller));
   if (!job_.trigger(kRequested)) {
     requested_fields_ = std::move(before);
     requested_force_ = force_before;
+    requested_activate_ = activate_before;
     requested_caller_ = std::move(caller_before);
     return Trigger::kAlreadyRunning;
   }
@@ -84,8 +89,17 @@ RetrainStatus TriageRetrainer::status() const {
   return s;
 }
 
+Status TriageRetrainer::change_models(const std::function<Status()>& change) {
+  std::unique_lock lock(models_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return Status::already_exists("a triage training run is running; try again after it ends");
+  RAGD_RETURN_IF_ERROR(change());
+  return triage_.reload(store_).with_context("stored, but the server could not load the models; the previous ones "
+                                             "keep serving");
+}
+
 std::vector<RetrainFieldResult> TriageRetrainer::run(const std::vector<std::string>& asked, bool force,
-                                                     const std::string& caller) {
+                                                     const std::string& caller, bool activate) {
+  std::lock_guard models(models_mu_);
   std::vector<std::string> fields = asked.empty() ? options_.fields : asked;
   if (fields.empty()) {
     for (const auto& m : triage_.served()) fields.push_back(m.field);
@@ -96,6 +110,7 @@ std::vector<RetrainFieldResult> TriageRetrainer::run(const std::vector<std::stri
     r.field = field;
     triage::TrainOptions o = options_.train;
     o.field = field;
+    o.activate = activate;
     // Without an audit log to record it, a worse model is not forced in.
     o.force = force && options_.audit != nullptr;
     if (o.force) o.before_forced_activation = audit_forced_triage(*options_.audit, caller.empty() ? "http" : caller);

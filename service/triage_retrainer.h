@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -89,8 +90,15 @@ class TriageRetrainer {
   enum class Trigger { kStarted, kAlreadyRunning };
   // A run now over `fields` (empty: RetrainOptions::fields, else the served
   // fields); `force` activates even a worse model (recorded in the audit
-  // log for `caller`, the API key's name).
-  Trigger trigger(std::vector<std::string> fields, bool force, std::string caller = "");
+  // log for `caller`, the API key's name); `activate` false stores the new
+  // versions as candidates without serving them (force is then moot).
+  Trigger trigger(std::vector<std::string> fields, bool force, std::string caller = "", bool activate = true);
+  // Runs `change` (an activation written to the store, POST
+  // /v1/triage/activate), then reloads what serves. One at a time with
+  // training runs: while one runs, kAlreadyExists and `change` is not
+  // called. `change`'s error is returned as is (nothing reloaded); a reload
+  // error leaves the current models serving.
+  Status change_models(const std::function<Status()>& change);
   RetrainStatus status() const;
   // Waits until `runs` runs have finished. False on timeout.
   bool wait_runs(uint64_t runs, std::chrono::milliseconds timeout) const {
@@ -98,15 +106,20 @@ class TriageRetrainer {
   }
 
  private:
-  std::vector<RetrainFieldResult> run(const std::vector<std::string>& fields, bool force, const std::string& caller);
+  std::vector<RetrainFieldResult> run(const std::vector<std::string>& fields, bool force, const std::string& caller,
+                                      bool activate);
 
   Store& store_;
   StoredTriage& triage_;
+  // Held by a training run and by change_models(): what serves changes
+  // through one of them at a time.
+  std::mutex models_mu_;
   RetrainOptions options_;
   mutable std::mutex mu_;
   // Guarded by mu_: what trigger() asked for, taken by the run it starts.
   std::vector<std::string> requested_fields_;
   bool requested_force_ = false;
+  bool requested_activate_ = true;
   std::string requested_caller_;
   std::vector<RetrainFieldResult> last_;  // guarded by mu_
   // Last: its thread runs run(); stopped before the members above go.

@@ -357,7 +357,49 @@ nlohmann::json metrics_json(const Metrics& m) {
 
 }  // namespace
 
-std::string manifest_json(const Evaluation& ev, const FieldModel& model, int64_t trained_at) {
+std::string recipe_json(const TrainOptions& o) {
+  nlohmann::json j = {{"field", o.field},
+                      {"first_comment", o.first_comment},
+                      {"target_precision", o.target_precision},
+                      {"holdout_fraction", o.holdout_fraction},
+                      {"validation_fraction", o.validation_fraction},
+                      {"hash_bits", o.features.hash_bits},
+                      {"min_examples", o.min_examples}};
+  return j.dump();
+}
+
+Result<TrainOptions> stored_recipe(std::string_view manifest) {
+  const nlohmann::json j = nlohmann::json::parse(manifest, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return Status::corruption("triage manifest is not a JSON object");
+  if (!j.contains("options")) {
+    return Status::failed_precondition(
+        "the model was trained before training settings were stored with a version; train it again (ragd triage "
+        "train --no-activate)");
+  }
+  TrainOptions o;
+  try {
+    const nlohmann::json& r = j.at("options");
+    o.field = r.at("field").get<std::string>();
+    o.first_comment = r.at("first_comment").get<bool>();
+    o.target_precision = r.at("target_precision").get<double>();
+    o.holdout_fraction = r.at("holdout_fraction").get<double>();
+    o.validation_fraction = r.at("validation_fraction").get<double>();
+    o.features.hash_bits = r.at("hash_bits").get<uint32_t>();
+    o.min_examples = r.at("min_examples").get<size_t>();
+  } catch (const nlohmann::json::exception& e) {
+    return Status::corruption(std::string("triage manifest's options: ") + e.what());
+  }
+  auto fraction = [](double f) { return f > 0 && f < 1; };
+  if (o.field.empty() || o.features.hash_bits < 8 || o.features.hash_bits > 24 || !fraction(o.holdout_fraction) ||
+      !fraction(o.validation_fraction) || !(o.target_precision >= 0 && o.target_precision <= 1)) {
+    return Status::corruption(
+        "triage manifest's options: empty field, hash_bits outside 8..24, a slice fraction outside (0, 1) or a "
+        "target precision outside [0, 1]");
+  }
+  return o;
+}
+
+std::string manifest_json(const Evaluation& ev, const FieldModel& model, int64_t trained_at, const TrainOptions& o) {
   nlohmann::json fams = nlohmann::json::array();
   for (const auto& f : ev.families) {
     fams.push_back({{"family", f.family},
@@ -390,6 +432,7 @@ std::string manifest_json(const Evaluation& ev, const FieldModel& model, int64_t
       {"temperature", model.temperature},
       {"threshold", model.threshold},
       {"train_seconds", ev.seconds},
+      {"options", nlohmann::json::parse(recipe_json(o))},
   };
   return j.dump();
 }
@@ -417,7 +460,7 @@ Result<TrainReport> train_field(Store& store, const TrainOptions& o) {
   TrainReport rep;
   rep.eval = std::move(*ev);
   const int64_t now = unix_seconds();
-  auto version = store_model(store, **model, manifest_json(rep.eval, **model, now));
+  auto version = store_model(store, **model, manifest_json(rep.eval, **model, now, o));
   if (!version.is_ok()) return version.status();
   rep.version = *version;
   auto prev = active_version(store, o.field);
@@ -444,7 +487,9 @@ Result<TrainReport> train_field(Store& store, const TrainOptions& o) {
   } else {
     rep.decision = "no active model";
   }
-  if (better || o.force) {
+  if (!o.activate) {
+    rep.decision = "stored as a candidate, not activated: " + rep.decision;
+  } else if (better || o.force) {
     if (!better && o.before_forced_activation) {
       RAGD_RETURN_IF_ERROR(o.before_forced_activation(o.field, rep.version, rep.decision)
                                .with_context("recording the forced activation of " + o.field + " " + rep.version +

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "index/store.h"
@@ -58,6 +59,10 @@ struct TrainOptions {
   double activation_tolerance = 0;
   // Activate even if worse. Default: false.
   bool force = false;
+  // False: store the new version without activating it, a candidate for
+  // `ragd eval suite --candidate-triage FIELD@VERSION` and `ragd triage
+  // activate`. Default: true.
+  bool activate = true;
   // Called before `force` activates a model that is worse than the active
   // one, with the field, the new version and the verdict, so the override is
   // on record before it serves (the audit log: service/triage_retrainer.h).
@@ -117,8 +122,20 @@ struct TrainReport {
   double seconds = 0;           // whole run
 };
 
-// The manifest stored with a model (metrics, window, time) as JSON.
-std::string manifest_json(const Evaluation& eval, const FieldModel& model, int64_t trained_at);
+// The manifest stored with a model (metrics, window, time, and the training
+// settings under "options": recipe_json) as JSON.
+std::string manifest_json(const Evaluation& eval, const FieldModel& model, int64_t trained_at,
+                          const TrainOptions& o);
+
+// A version's recipe: the settings it was trained with that a caller can
+// set (field, first comment, target precision, the two slice fractions,
+// hash bits, minimum examples). The tuning grids are the trainer's own, so
+// they are not part of it.
+std::string recipe_json(const TrainOptions& o);
+// The recipe stored in a manifest, over default TrainOptions.
+// kFailedPrecondition when the manifest holds none (a version trained before
+// recipes were stored), kCorruption when it is not valid.
+Result<TrainOptions> stored_recipe(std::string_view manifest_json);
 
 // Loads the examples of o.field from the store, evaluates, refits, stores a
 // new version and activates it when it is not worse than the active one.

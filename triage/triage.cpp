@@ -37,6 +37,17 @@ Status check_field_name(const std::string& field) {
   return Status::ok();
 }
 
+// Versions are written as "v" and at least six digits (store_model).
+Status check_version_name(const std::string& field, const std::string& version) {
+  const bool ok = version.size() >= 7 && version.size() <= 12 && version[0] == 'v' &&
+                  std::all_of(version.begin() + 1, version.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!ok) {
+    return Status::invalid_argument("triage model version '" + version.substr(0, 64) + "' of '" + field.substr(0, 128) +
+                                    "': versions look like v000012 (ragd triage list)");
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<std::string> active_version(const Store& store, const std::string& field) {
@@ -118,11 +129,18 @@ Result<std::string> store_model(Store& store, const FieldModel& model, const std
 }
 
 Status activate(Store& store, const std::string& field, const std::string& version) {
+  auto m = version_manifest(store, field, version);
+  if (!m.is_ok()) return m.status();
+  return store.put_state(kActivePrefix + field, version);
+}
+
+Result<std::string> version_manifest(const Store& store, const std::string& field, const std::string& version) {
   if (Status st = check_field_name(field); !st.is_ok()) return st;
+  if (Status st = check_version_name(field, version); !st.is_ok()) return st;
   auto m = store.get_state(model_key(field, version));
   if (!m.is_ok()) return m.status();
   if (m->empty()) return Status::not_found("triage model " + field + " " + version + " is not stored");
-  return store.put_state(kActivePrefix + field, version);
+  return std::move(*m);
 }
 
 Result<std::unique_ptr<FieldModel>> load_model(const Store& store, const std::string& field,

@@ -88,6 +88,9 @@ Result<std::string> active_version(const Store& store, const std::string& field)
 // returns the version. Does not activate it.
 Result<std::string> store_model(Store& store, const FieldModel& model, const std::string& manifest_json);
 Status activate(Store& store, const std::string& field, const std::string& version);
+// A stored version's manifest; kNotFound when the version is not stored,
+// kInvalidArgument for a field or version name that cannot be one.
+Result<std::string> version_manifest(const Store& store, const std::string& field, const std::string& version);
 Result<std::unique_ptr<FieldModel>> load_model(const Store& store, const std::string& field,
                                                const std::string& version);
 

@@ -11,6 +11,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -22,6 +23,7 @@
 #include "govern/eval_suite.h"
 #include "govern/feedback.h"
 #include "retrieve/eval.h"
+#include "triage/triage.h"
 #include "service/collections.h"
 
 namespace ragd::cli {
@@ -211,6 +213,7 @@ struct SuiteArgs {
   CommonOptions common;
   std::string candidate;  // --candidate NAME: a registered model beside the active configuration
   std::string candidate_prompts;  // --candidate-prompts DIR: prompt templates beside the active ones
+  std::string candidate_triage;  // --candidate-triage FIELD@VERSION: a stored triage version
   double tolerance = govern::kDefaultEvalTolerance;
   bool json = false;
   std::string prompts;
@@ -250,18 +253,45 @@ int run_suite(const SuiteArgs& a) {
   run.llm.answerer.n_threads = a.llm_threads;
   run.llm.answerer.n_ctx = a.llm_ctx;
   run.llm.answerer.max_tokens = a.max_tokens;
+  std::string triage_field, triage_version;
+  if (!a.candidate_triage.empty()) {
+    auto fv = govern::parse_triage_candidate(a.candidate_triage);
+    if (!fv.is_ok()) return fail(fv.status());
+    std::tie(triage_field, triage_version) = *fv;
+    if (!a.candidate.empty() || !a.candidate_prompts.empty()) {
+      return fail(Status::invalid_argument(
+          "--candidate-triage is evaluated on its own: leave out --candidate and --candidate-prompts"));
+    }
+    auto stored = triage::version_manifest((*svc)->store(), triage_field, triage_version);
+    if (!stored.is_ok()) return fail(stored.status().with_context("--candidate-triage (ragd triage list)"));
+    const bool measured = std::any_of(specs->begin(), specs->end(), [&](const govern::EvalSpec& s) {
+      return s.kind == govern::EvalKind::kTriage && s.field == triage_field;
+    });
+    if (!measured) {
+      return fail(Status::invalid_argument("no [[eval]] of kind triage measures field '" + triage_field + "' in " +
+                                           file + ": add one (kind = \"triage\", field = \"" + triage_field + "\")"));
+    }
+  }
   auto active = govern::run_and_store_suite(**svc, *specs, run);
   if (!active.is_ok()) return fail(active.status());
   std::optional<govern::SuiteResult> cand;
-  if (!a.candidate.empty() || !a.candidate_prompts.empty()) {
+  if (!a.candidate.empty() || !a.candidate_prompts.empty() || !triage_field.empty()) {
     run.candidate = a.candidate;
     run.candidate_prompts = a.candidate_prompts;
+    run.candidate_triage_field = triage_field;
+    run.candidate_triage_version = triage_version;
     auto c = govern::run_and_store_suite(**svc, *specs, run);
     if (!c.is_ok()) return fail(c.status());
     cand = std::move(c).value();
   }
   std::optional<govern::GateVerdict> verdict;
-  if (cand) verdict = govern::compare_suites(*active, *cand, a.tolerance);
+  if (cand && !triage_field.empty()) {
+    // The gate `ragd triage activate` applies: the field's triage evaluations.
+    auto v = govern::triage_activation_gate((*svc)->store(), triage_field, triage_version, a.tolerance);
+    if (!v.is_ok()) return fail(v.status());
+    verdict = std::move(v).value();
+  }
+  if (cand && !verdict) verdict = govern::compare_suites(*active, *cand, a.tolerance);
   if (a.json) {
     nlohmann::json out{{"active", nlohmann::json::parse(govern::suite_result_to_json(*active))}};
     if (cand) {
@@ -330,6 +360,10 @@ void add_eval_command(CLI::App& app, int& exit_code) {
   suite->add_option("--candidate-prompts", su->candidate_prompts,
                     "a folder of task prompt templates evaluated beside the active ones (--prompts), with the "
                     "--candidate LLM or else the active one");
+  suite->add_option("--candidate-triage", su->candidate_triage,
+                    "a stored triage model version FIELD@VERSION (ragd triage train --no-activate) evaluated beside "
+                    "the active one on the config's triage evaluations of that field: the gate of `ragd triage "
+                    "activate`");
   suite->add_option("--tolerance", su->tolerance, "with a candidate: how much worse a metric may be (absolute)")
       ->capture_default_str();
   suite->add_flag("--json", su->json, "as JSON");

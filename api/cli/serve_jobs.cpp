@@ -1,6 +1,7 @@
 #include "api/cli/serve_jobs.h"
 
 #include <filesystem>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -113,18 +114,26 @@ Result<std::unique_ptr<ServeJobs>> make_serve_jobs(ServiceContext& ctx, Collecti
   jobs->evals = std::make_unique<PeriodicJob>(o.eval_interval_seconds, [j, c, suite,
                                                                       publish](const std::string& request) {
     // "" (the schedule, or POST /v1/evals/run without a candidate), or the
-    // route's {"candidate": NAME, "prompts": DIR}.
+    // route's {"candidate": NAME, "prompts": DIR} or {"triage": FIELD@VERSION}.
     govern::SuiteRun run = suite;
     if (!request.empty()) {
       const auto req = nlohmann::json::parse(request, nullptr, /*allow_exceptions=*/false);
       if (!req.is_object()) return std::string("evaluation suite: the run's request is not a JSON object");
       run.candidate = req.value("candidate", "");
       run.candidate_prompts = req.value("prompts", "");
+      if (const std::string t = req.value("triage", ""); !t.empty()) {
+        auto fv = govern::parse_triage_candidate(t);
+        if (!fv.is_ok()) return fv.status().to_string();
+        std::tie(run.candidate_triage_field, run.candidate_triage_version) = *fv;
+      }
     }
     auto r = govern::run_and_store_suite(*c, j->eval_specs, run);
     if (!r.is_ok()) {
-      spdlog::warn("evaluation suite{}{}: {}", run.candidate.empty() ? "" : " of candidate " + run.candidate,
+      spdlog::warn("evaluation suite{}{}{}: {}", run.candidate.empty() ? "" : " of candidate " + run.candidate,
                    run.candidate_prompts.empty() ? "" : " with prompts " + run.candidate_prompts,
+                   run.candidate_triage_field.empty()
+                       ? ""
+                       : " of triage " + run.candidate_triage_field + "@" + run.candidate_triage_version,
                    r.status().to_string());
       return r.status().to_string();
     }

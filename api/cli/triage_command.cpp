@@ -4,6 +4,10 @@
 //                                                (--force past a worse verdict is audited)
 //   ragd triage eval  [--field F]...             the held-out table, nothing stored
 //   ragd triage list  [--field F]                stored versions and which one serves
+//   ragd triage train --no-activate              store a candidate version, serve the old one
+//   ragd triage activate FIELD VERSION [--force] serve a stored version, gated by the
+//                                                evaluation suite (`ragd eval suite
+//                                                --candidate-triage FIELD@VERSION`)
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -14,6 +18,7 @@
 #include <vector>
 
 #include "api/cli/cli.h"
+#include "govern/eval_suite.h"
 #include "service/triage_retrainer.h"
 #include "triage/trainer.h"
 #include "triage/triage.h"
@@ -29,6 +34,11 @@ struct TriageArgs {
   double tolerance = 0;   // train: how much worse (absolute) the new model's held-out metrics may be
   std::string audit_log;  // train: where a forced activation is recorded; "" = <data>/audit.jsonl
   bool first_comment = false;
+  bool no_activate = false;  // train: store the new version as a candidate only
+  // activate: the stored version, and how much worse than the active
+  // configuration its suite result may be.
+  std::string field, version;
+  double gate_tolerance = govern::kDefaultEvalTolerance;
 };
 
 std::string day(int64_t t) {
@@ -48,6 +58,7 @@ triage::TrainOptions train_options(const TriageArgs& a, const std::string& field
   o.force = a.force;
   o.activation_tolerance = a.tolerance;
   o.first_comment = a.first_comment;
+  o.activate = !a.no_activate;
   return o;
 }
 
@@ -69,6 +80,9 @@ void print_table(const triage::Evaluation& ev) {
 }
 
 int run_train(const TriageArgs& a) {
+  if (a.force && a.no_activate) {
+    return fail(Status::invalid_argument("--force activates a worse version; --no-activate activates none: choose one"));
+  }
   auto svc = open_service(a.common, EmbedderLoad::kNone);
   if (!svc.is_ok()) return fail(svc.status());
   std::unique_ptr<AuditLog> audit;
@@ -144,6 +158,30 @@ int run_list(const TriageArgs& a) {
   return 0;
 }
 
+int run_activate(const TriageArgs& a) {
+  auto svc = open_service(a.common, EmbedderLoad::kNone);
+  if (!svc.is_ok()) return fail(svc.status());
+  std::unique_ptr<AuditLog> audit;
+  if (a.force) {
+    auto opened = open_audit_log(a.common, a.audit_log);
+    if (!opened.is_ok()) return fail(opened.status());
+    audit = std::move(opened).value();
+  }
+  const std::string& field = a.field;
+  auto g = govern::activate_triage_gated((*svc)->store(), field, a.version, a.gate_tolerance, a.force, audit.get(),
+                                         cli_caller());
+  if (!g.is_ok()) return fail(g.status());
+  if (g->forced) std::printf("forced past the evaluation gate (%s); recorded in the audit log\n", g->verdict.reason.c_str());
+  for (const auto& d : g->verdict.deltas)
+    std::printf("  %-20s %-12s active %.4f  candidate %.4f  %+.4f%s\n", d.eval.c_str(), d.metric.c_str(), d.active,
+                d.candidate, d.delta, d.worse ? "  WORSE" : "");
+  std::printf("triage %s: %s serves (was %s); a running server reloads on POST /v1/triage/activate\n", field.c_str(),
+              a.version.c_str(), g->previous.empty() ? "none" : g->previous.c_str());
+  Status closed = (*svc)->close();
+  if (!closed.is_ok()) return fail(closed.with_context("closing the store"));
+  return 0;
+}
+
 }  // namespace
 
 void add_triage_command(CLI::App& app, int& exit_code) {
@@ -175,6 +213,20 @@ void add_triage_command(CLI::App& app, int& exit_code) {
                     "active one's and still be activated")
       ->capture_default_str();
   train->add_option("--audit-log", args->audit_log, "where a forced activation is recorded (default: <data>/audit.jsonl)");
+  train->add_flag("--no-activate", args->no_activate,
+                  "store the new version as a candidate without serving it (ragd eval suite --candidate-triage, "
+                  "ragd triage activate)");
+  CLI::App* activate = cmd->add_subcommand(
+      "activate", "serve a stored version, if the evaluation suite's result for it (ragd eval suite "
+                  "--candidate-triage FIELD@VERSION) is not worse than the active configuration's");
+  add_common_options(*activate, args->common);
+  activate->add_option("field", args->field, "the ticket field")->required();
+  activate->add_option("version", args->version, "the stored version (ragd triage list)")->required();
+  activate->add_flag("--force", args->force, "activate even when the gate fails (audited)");
+  activate->add_option("--tolerance", args->gate_tolerance, "how much worse (absolute) a metric may be")
+      ->capture_default_str();
+  activate->add_option("--audit-log", args->audit_log, "where a forced activation is recorded (default: <data>/audit.jsonl)");
+  activate->callback([args, &exit_code] { exit_code = run_activate(*args); });
   add("eval", "held-out metrics beside the majority and TF-IDF kNN baselines (nothing stored)", run_eval, true);
   add("list", "stored model versions and which one serves", run_list, false);
 }

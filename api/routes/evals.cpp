@@ -1,11 +1,12 @@
 // The evaluation suite over HTTP (govern/eval_suite.h), admin only:
 //   GET  /v1/evals      the stored results (the active configuration's and
 //                       each candidate's, with their versions) and the job
-//   POST /v1/evals/run  {"candidate": NAME, "prompts": NAME} (both optional):
-//                       a run in the background of the active configuration
-//                       or of a candidate (a registered model, a folder of
-//                       prompt templates <data>/prompts/NAME, or both) (202;
-//                       409 while one runs)
+//   POST /v1/evals/run  {"candidate": NAME, "prompts": NAME} (both optional),
+//                       or {"triage": "FIELD@VERSION"}: a run in the
+//                       background of the active configuration or of a
+//                       candidate (a registered model, a folder of prompt
+//                       templates <data>/prompts/NAME, or both; or a stored
+//                       triage version, alone) (202; 409 while one runs)
 // A client names a templates folder, never a path: the route reads only
 // under the data directory (as the registry's routes take names, not files).
 // Results can hold the evaluation's questions' outcomes only as metrics, but
@@ -17,6 +18,7 @@
 #include "api/routes/routes.h"
 #include "api/status_http.h"
 #include "govern/eval_suite.h"
+#include "triage/triage.h"
 
 namespace ragd::api {
 
@@ -46,10 +48,21 @@ Response handle_run_evals(const Request& req, Api& api) {
   auto body = parse_optional_json_body(req.body);
   if (!body.is_ok()) return error_response(body.status());
   for (const auto& [key, value] : body->items()) {
-    if (key != "candidate" && key != "prompts") {
-      return error_response(Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (candidate, prompts)"));
+    if (key != "candidate" && key != "prompts" && key != "triage") {
+      return error_response(
+          Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (candidate, prompts, triage)"));
     }
     if (value.is_null()) continue;
+    if (key == "triage") {
+      if (!value.is_string()) return error_response(Status::invalid_argument("field 'triage': FIELD@VERSION"));
+      auto fv = govern::parse_triage_candidate(value.get<std::string>());
+      if (!fv.is_ok()) return error_response(fv.status().with_context("field 'triage'"));
+      // Refused now (400, 404) rather than later in the job's last_error.
+      auto stored = triage::version_manifest(api.service.store(), fv->first, fv->second);
+      if (!stored.is_ok()) return error_response(stored.status().with_context("field 'triage'"));
+      run[key] = value.get<std::string>();
+      continue;
+    }
     if (!value.is_string() || !is_name(value.get<std::string>())) {
       return error_response(Status::invalid_argument(
           key == "candidate" ? "field 'candidate': a registered model's name"
@@ -59,12 +72,16 @@ Response handle_run_evals(const Request& req, Api& api) {
     run[key] = key == "candidate" ? value.get<std::string>()
                                   : (api.service.options().store.dir / "prompts" / value.get<std::string>()).string();
   }
+  if (run.contains("triage") && (run.contains("candidate") || run.contains("prompts"))) {
+    return error_response(Status::invalid_argument("a triage candidate is evaluated on its own: leave out 'candidate' "
+                                                   "and 'prompts'"));
+  }
   if (!api.jobs.evals->trigger(run.empty() ? std::string() : run.dump())) {
     return error_response(Status::already_exists("an evaluation suite run is already running"));
   }
   Json prompts = body->contains("prompts") ? (*body)["prompts"] : Json(nullptr);
   return json_response(Json{{"started", true}, {"candidate", run.value("candidate", Json(nullptr))},
-                            {"prompts", std::move(prompts)}},
+                            {"prompts", std::move(prompts)}, {"triage", run.value("triage", Json(nullptr))}},
                        202);
 }
 

@@ -141,6 +141,7 @@ Response handle_embeddings(const Request& req, Api& api);
 Response handle_list_sources(const Request& req, Api& api);
 Response handle_triage_status(const Request& req, Api& api);
 Response handle_triage_train(const Request& req, Api& api);
+Response handle_triage_activate(const Request& req, Api& api);
 Response handle_source_action(const Request& req, Api& api);
 Response handle_webhook(const Request& req, Api& api);
 // Per-source counters and lag on /metrics, read from the scheduler at each

@@ -1,11 +1,16 @@
-// GET /v1/triage and POST /v1/triage/train: the triage models ticket assist
-// serves, and retraining them inside the server (service/triage_retrainer.h).
+// GET /v1/triage, POST /v1/triage/train and POST /v1/triage/activate: the
+// triage models ticket assist serves, retraining them inside the server
+// (service/triage_retrainer.h), and serving a stored version past the
+// evaluation suite's gate (govern/eval_suite.h).
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "api/json_codec.h"
 #include "api/routes/routes.h"
 #include "api/status_http.h"
+#include "generate/audit_log.h"
+#include "govern/eval_suite.h"
 #include "service/triage_retrainer.h"
 #include "triage/triage.h"
 
@@ -65,7 +70,7 @@ Response handle_triage_train(const Request& req, Api& api) {
     return error_response(Status::unimplemented("triage retraining is not wired in this server"));
   }
   std::vector<std::string> fields;
-  bool force = false;
+  bool force = false, activate = true;
   auto body = parse_optional_json_body(req.body);
   if (!body.is_ok()) return error_response(body.status());
   for (const auto& [key, value] : body->items()) {
@@ -79,19 +84,70 @@ Response handle_triage_train(const Request& req, Api& api) {
         }
         fields.push_back(f.get<std::string>());
       }
-    } else if (key == "force") {
-      if (!value.is_boolean()) return error_response(Status::invalid_argument("field 'force': a boolean"));
-      force = value.get<bool>();
+    } else if (key == "force" || key == "activate") {
+      if (!value.is_boolean()) return error_response(Status::invalid_argument("field '" + key + "': a boolean"));
+      (key == "force" ? force : activate) = value.get<bool>();
     } else {
-      return error_response(Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (fields, force)"));
+      return error_response(
+          Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (fields, force, activate)"));
     }
   }
-  switch (api.retrainer->trigger(fields, force, req.caller)) {
+  if (force && !activate) {
+    return error_response(
+        Status::invalid_argument("'force' activates a worse version and 'activate': false activates none: choose one"));
+  }
+  switch (api.retrainer->trigger(fields, force, req.caller, activate)) {
     case TriageRetrainer::Trigger::kAlreadyRunning:
       return error_response(Status::already_exists("a triage training run is already running"));
     case TriageRetrainer::Trigger::kStarted: break;
   }
-  return json_response(Json{{"started", true}, {"fields", fields}, {"force", force}}, 202);
+  return json_response(Json{{"started", true}, {"fields", fields}, {"force", force}, {"activate", activate}}, 202);
+}
+
+Response handle_triage_activate(const Request& req, Api& api) {
+  if (api.retrainer == nullptr) {
+    return error_response(Status::unimplemented("triage models are not served by this server"));
+  }
+  std::string field, version;
+  bool force = false;
+  auto body = parse_optional_json_body(req.body);
+  if (!body.is_ok()) return error_response(body.status());
+  for (const auto& [key, value] : body->items()) {
+    if (key == "field" || key == "version") {
+      if (!value.is_string() || value.get<std::string>().empty() || value.get<std::string>().size() > 256) {
+        return error_response(Status::invalid_argument("field '" + key + "': a non-empty string of at most 256 bytes"));
+      }
+      (key == "field" ? field : version) = value.get<std::string>();
+    } else if (key == "force") {
+      if (!value.is_boolean()) return error_response(Status::invalid_argument("field 'force': a boolean"));
+      force = value.get<bool>();
+    } else {
+      return error_response(
+          Status::invalid_argument("unknown field '" + key.substr(0, 100) + "' (field, version, force)"));
+    }
+  }
+  if (field.empty() || version.empty()) {
+    return error_response(Status::invalid_argument("'field' and 'version' are required (GET /v1/triage lists them)"));
+  }
+  std::unique_ptr<AuditLog> audit;
+  if (force && !api.options.audit_log.empty()) {
+    auto opened = AuditLog::open(api.options.audit_log);
+    if (!opened.is_ok()) return error_response(opened.status());
+    audit = std::move(opened).value();
+  }
+  // Not while a training run may activate what it trains.
+  Result<govern::GatedTriageActivation> g = Status::internal("not run");
+  Status changed = api.retrainer->change_models([&] {
+    g = govern::activate_triage_gated(api.service.store(), field, version, api.options.eval_tolerance, force,
+                                      audit.get(), req.caller.empty() ? "http" : req.caller);
+    return g.status();
+  });
+  if (!changed.is_ok()) return error_response(changed);
+  return json_response(Json{{"field", field},
+                            {"version", version},
+                            {"previous", g->previous.empty() ? Json(nullptr) : Json(g->previous)},
+                            {"forced", g->forced},
+                            {"gate", g->verdict.pass ? "pass" : g->verdict.reason}});
 }
 
 }  // namespace ragd::api

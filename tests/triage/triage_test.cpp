@@ -220,6 +220,19 @@ TEST(TriageStoreTest, ModelRoundTripsThroughARealStore) {
     EXPECT_DOUBLE_EQ(p["assignment_group"].confidence, before[i].confidence);
     EXPECT_LE(p["assignment_group"].alternatives.size(), 3u);
   }
+  // The recipe is stored with the version and read back.
+  auto stored = version_manifest(*store, "assignment_group", "v000001");
+  ASSERT_TRUE(stored.is_ok()) << stored.status().to_string();
+  auto recipe = stored_recipe(*stored);
+  ASSERT_TRUE(recipe.is_ok()) << recipe.status().to_string();
+  EXPECT_EQ(recipe->field, "assignment_group");
+  EXPECT_EQ(recipe->features.hash_bits, 18u);
+  EXPECT_DOUBLE_EQ(recipe->target_precision, o.target_precision);
+  EXPECT_EQ(version_manifest(*store, "assignment_group", "v000002").status().code(), StatusCode::kNotFound);
+  // A manifest without a recipe (an older version) and a damaged one.
+  EXPECT_EQ(stored_recipe(R"({"field": "assignment_group"})").status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(stored_recipe(R"({"options": {"field": "x"}})").status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(stored_recipe("[").status().code(), StatusCode::kCorruption);
   // The model is larger than one state value (1 MiB), so it is split.
   auto versions = list_versions(*store, "assignment_group");
   ASSERT_TRUE(versions.is_ok());
