@@ -3,6 +3,7 @@
 #include "index/lexical_index.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -50,6 +51,74 @@ std::vector<TermFreq> count_terms(std::span<const std::string> tokens) {
   }
   return out;
 }
+
+class LexicalIndex::PostingArena {
+ public:
+  // A mapping of `bytes` (rounded up to 2 MiB), reserved but not committed;
+  // null when the system refuses it (the lists then use the heap).
+  static std::unique_ptr<PostingArena> map(size_t bytes) {
+    constexpr size_t kHuge = size_t{2} << 20;
+    const size_t cap = (std::max<size_t>(bytes, 1) + kHuge - 1) & ~(kHuge - 1);
+    void* p = ::mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return nullptr;
+    advise_huge_pages(p, cap);
+    return std::unique_ptr<PostingArena>(new PostingArena(static_cast<char*>(p), cap));
+  }
+  ~PostingArena() { ::munmap(base_, cap_); }
+  PostingArena(const PostingArena&) = delete;
+  PostingArena& operator=(const PostingArena&) = delete;
+
+  // The next `bytes`, 8-aligned; null once frozen or full.
+  void* take(size_t bytes) {
+    bytes = (bytes + 7) & ~size_t{7};
+    if (frozen_ || bytes > cap_ - used_) return nullptr;
+    void* p = base_ + used_;
+    used_ += bytes;
+    return p;
+  }
+  bool owns(const void* p) const {
+    const char* c = static_cast<const char*>(p);
+    return c >= base_ && c < base_ + cap_;
+  }
+  // A list left [p, p + bytes): the whole pages inside it go back to the
+  // kernel (a neighbour's partial page stays).
+  void give_back(void* p, size_t bytes) {
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto at = reinterpret_cast<uintptr_t>(p);
+    const uintptr_t begin = (at + page - 1) & ~(page - 1);
+    const uintptr_t end = (at + bytes) & ~(page - 1);
+    if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
+  // The load is done: later allocations go to the heap.
+  void freeze() { frozen_ = true; }
+
+ private:
+  PostingArena(char* base, size_t cap) : base_(base), cap_(cap) {}
+  char* base_;
+  size_t cap_;
+  size_t used_ = 0;
+  bool frozen_ = false;
+};
+
+void* LexicalIndex::arena_allocate(PostingArena* arena, size_t bytes) {
+  if (arena != nullptr) {
+    if (void* p = arena->take(bytes)) return p;
+  }
+  return ::operator new(bytes);
+}
+
+void LexicalIndex::arena_deallocate(PostingArena* arena, void* p, size_t bytes) {
+  if (arena != nullptr && arena->owns(p)) {
+    arena->give_back(p, bytes);
+    return;
+  }
+  ::operator delete(p);
+}
+
+LexicalIndex::LexicalIndex() = default;
+LexicalIndex::LexicalIndex(LexicalIndex&&) noexcept = default;
+LexicalIndex& LexicalIndex::operator=(LexicalIndex&&) noexcept = default;
+LexicalIndex::~LexicalIndex() { lists_.clear(); }
 
 void LexicalIndex::set_length(uint32_t label, uint32_t length) {
   if (length_.size() <= label) length_.resize(std::max<size_t>(label + 1, length_.size() * 3 / 2));
@@ -570,7 +639,12 @@ Result<uint64_t> LexicalIndex::load(const std::filesystem::path& file) {
   File f(std::fopen(file.c_str(), "rb"));
   if (!f) return Status::not_found("cannot open " + file.string());
   auto corrupt = [&](const std::string& why) {
+    // The arena outlives the reset: the lists it releases (and the one being
+    // read, a local of this function) give their storage back to it.
+    std::unique_ptr<PostingArena> arena = std::move(arena_);
     *this = LexicalIndex{};
+    arena_ = std::move(arena);
+    if (arena_) arena_->freeze();
     return Status::corruption("lexical snapshot " + file.string() + ": " + why);
   };
   if (size < sizeof(uint64_t)) return corrupt("truncated");
@@ -591,6 +665,8 @@ Result<uint64_t> LexicalIndex::load(const std::filesystem::path& file) {
     total_length_ += len;
   }
   if (!r.pod(n_terms) || n_terms > r.left()) return corrupt("bad term count");
+  // Every posting that follows fits in what is left of the file.
+  arena_ = PostingArena::map(r.left());
   lists_.reserve(n_terms);
   ids_.reserve(n_terms);
   std::string term;
@@ -598,15 +674,13 @@ Result<uint64_t> LexicalIndex::load(const std::filesystem::path& file) {
     uint32_t len = 0;
     if (!r.pod(len) || len > r.left()) return corrupt("truncated term");
     term.resize(len);
-    TermList l;
+    TermList l(arena_.get());
     uint64_t count = 0;
     if (!r.raw(term.data(), len) || !r.pod(l.df) || !r.pod(l.max_tf) || !r.pod(l.min_length) || !r.pod(count) ||
         count > r.left() / sizeof(Posting) || l.df == 0 || l.df > count) {
       return corrupt("truncated term list");
     }
-    l.postings.reserve(count);
-    advise_huge_pages(l.postings.data(), count * sizeof(Posting));
-    l.postings.resize(count);
+    l.postings.resize(count);  // from the arena, not zeroed
     if (!r.raw(l.postings.data(), count * sizeof(Posting))) return corrupt("truncated postings");
     uint64_t previous = 0;
     bool first = true;
@@ -621,6 +695,7 @@ Result<uint64_t> LexicalIndex::load(const std::filesystem::path& file) {
     ++live_terms_;
   }
   if (!r.finish()) return corrupt("checksum mismatch");
+  if (arena_) arena_->freeze();
   return next_label;
 }
 

@@ -32,10 +32,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "index/store.h"
@@ -114,10 +117,56 @@ class LexicalIndex {
   size_t terms() const { return live_terms_; }
   size_t chunks() const { return live_; }
 
+  LexicalIndex();
+  LexicalIndex(LexicalIndex&&) noexcept;
+  // Members move in declaration order: the lists (and the storage they give
+  // back) before the arena they may live in.
+  LexicalIndex& operator=(LexicalIndex&&) noexcept;
+  ~LexicalIndex();
+
  private:
   struct Posting {
     uint32_t label;
     uint32_t tf;
+  };
+  // Storage of the lists a snapshot load fills: one anonymous mapping
+  // advised for transparent huge pages, so filling it takes a page fault
+  // per 2 MiB rather than per 4 KiB (a fault costs microseconds on a VM, and
+  // a 1M-chunk load fills half a gigabyte across ~40,000 lists, most of them
+  // too small for malloc to place on huge pages). Once the load is done it
+  // hands out nothing more: a list that grows later moves to the heap, and
+  // the whole pages it leaves are given back to the kernel.
+  class PostingArena;
+  static void* arena_allocate(PostingArena* arena, size_t bytes);
+  static void arena_deallocate(PostingArena* arena, void* p, size_t bytes);
+  // A list's allocator: the arena during a load, else the heap. A resize()
+  // leaves new postings uninitialised: the load reads over them at once, so
+  // zeroing them first would only write the memory twice.
+  template <typename T>
+  struct PostingAlloc {
+    using value_type = T;
+    using propagate_on_container_copy_assignment = std::true_type;
+    using propagate_on_container_move_assignment = std::true_type;
+    using propagate_on_container_swap = std::true_type;
+    PostingArena* arena = nullptr;
+    PostingAlloc() = default;
+    explicit PostingAlloc(PostingArena* a) : arena(a) {}
+    template <typename U>
+    PostingAlloc(const PostingAlloc<U>& o) : arena(o.arena) {}  // NOLINT: rebinding converts implicitly
+    T* allocate(size_t n) { return static_cast<T*>(arena_allocate(arena, n * sizeof(T))); }
+    void deallocate(T* p, size_t n) { arena_deallocate(arena, p, n * sizeof(T)); }
+    template <typename U>
+    void construct(U* p) {
+      ::new (static_cast<void*>(p)) U;
+    }
+    template <typename U, typename... Args>
+    void construct(U* p, Args&&... args) {
+      ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+    template <typename U>
+    bool operator==(const PostingAlloc<U>& o) const {
+      return arena == o.arena;
+    }
   };
   // Postings [i * kBlock, (i + 1) * kBlock) of a list form block i.
   static constexpr size_t kBlock = 128;
@@ -140,7 +189,9 @@ class LexicalIndex {
     void note(uint32_t tf, uint32_t length);
   };
   struct TermList {
-    std::vector<Posting> postings;  // sorted by label; may hold dead labels
+    TermList() = default;
+    explicit TermList(PostingArena* arena) : postings(PostingAlloc<Posting>(arena)) {}
+    std::vector<Posting, PostingAlloc<Posting>> postings;  // sorted by label; may hold dead labels
     std::vector<Block> blocks;      // one per kBlock postings
     uint32_t df = 0;                // live postings
     uint32_t max_tf = 0;            // over every posting ever added: a bound
@@ -167,6 +218,9 @@ class LexicalIndex {
   size_t live_ = 0;
   size_t live_terms_ = 0;
   uint64_t total_length_ = 0;
+  // After lists_: a move assignment releases the old lists before the old
+  // arena, and the destructor empties lists_ first.
+  std::unique_ptr<PostingArena> arena_;
 };
 
 }  // namespace ragd

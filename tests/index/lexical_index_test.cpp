@@ -10,6 +10,7 @@
 #include <array>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <set>
@@ -349,10 +350,57 @@ TEST(LexicalIndexTest, BlockMaxSearchEqualsExhaustiveBm25Exactly) {
   ASSERT_TRUE(index.save(file, chunks.size()).is_ok());
   LexicalIndex loaded;
   auto tag = loaded.load(file);
-  std::filesystem::remove(file);
   ASSERT_TRUE(tag.is_ok()) << tag.status().to_string();
   EXPECT_EQ(*tag, chunks.size());
   check(loaded, "loaded");
+
+  // The loaded lists live in the load's arena: growing them (they move to
+  // the heap), emptying them and compacting them must keep the index exact,
+  // and so must moving the index (the arena goes with it).
+  {
+    LexicalIndex moved(std::move(loaded));
+    loaded = std::move(moved);
+  }
+  auto add_loaded = [&](Chunk c) {
+    loaded.add(static_cast<uint32_t>(chunks.size()), c.terms, c.length);
+    chunks.push_back(std::move(c));
+  };
+  for (int i = 0; i < 3000; ++i) {
+    const auto old = static_cast<uint32_t>(rng() % chunks.size());
+    if (chunks[old].live && rng() % 2 == 0) {
+      loaded.remove(old, chunks[old].terms);
+      chunks[old].live = false;
+    }
+    add_loaded(make());
+  }
+  check(loaded, "loaded, then upserts");
+  // Most of the old chunks go: lists compact or empty out entirely.
+  for (uint32_t label = 0; label < 12000; ++label) {
+    if (chunks[label].live && rng() % 10 < 8) {
+      loaded.remove(label, chunks[label].terms);
+      chunks[label].live = false;
+    }
+  }
+  check(loaded, "loaded, then most removed");
+  // A snapshot with postings overwritten (most of the file is postings, so
+  // the damage shows while a list is being read): refused, and the index is
+  // empty and usable (the list being read is released first).
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(file) / 2));
+    const std::string junk(4096, '\xff');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  LexicalIndex damaged;
+  auto refused = damaged.load(file);
+  std::filesystem::remove(file);
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kCorruption) << refused.status().to_string();
+  EXPECT_EQ(damaged.chunks(), 0u);
+  std::vector<TermFreq> one{{"printer", 1}};
+  damaged.add(0, one, 1);
+  std::vector<std::string> q{"printer"};
+  EXPECT_EQ(damaged.search(q, 10, {}, nullptr).size(), 1u);
   EXPECT_GT(compared, 50000u);
 }
 
