@@ -55,6 +55,9 @@ int fail(const Status& status);
 // The audit log where a command records a forced activation: `path`, or
 // <data>/audit.jsonl when it is empty.
 Result<std::unique_ptr<AuditLog>> open_audit_log(const CommonOptions& opts, const std::string& path);
+// open_audit_log() for a --force that may override a gate; null when not
+// forcing (nothing is recorded then).
+Result<std::unique_ptr<AuditLog>> audit_log_if_forced(bool force, const CommonOptions& opts, const std::string& path);
 // The audit records' caller of a command: "cli:$USER" ("cli:unknown").
 std::string cli_caller();
 

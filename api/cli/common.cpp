@@ -63,6 +63,11 @@ Result<std::unique_ptr<AuditLog>> open_audit_log(const CommonOptions& opts, cons
   return AuditLog::open(path.empty() ? std::filesystem::path(opts.data) / "audit.jsonl" : std::filesystem::path(path));
 }
 
+Result<std::unique_ptr<AuditLog>> audit_log_if_forced(bool force, const CommonOptions& opts, const std::string& path) {
+  if (!force) return std::unique_ptr<AuditLog>();
+  return open_audit_log(opts, path);
+}
+
 std::string cli_caller() {
   const char* user = std::getenv("USER");
   return std::string("cli:") + (user != nullptr ? user : "unknown");

@@ -83,12 +83,9 @@ int run_list(const ModelsArgs& a) {
 int run_activate(const ModelsArgs& a) {
   auto svc = open_service(a.common, EmbedderLoad::kNone, /*read_only=*/false, /*bind_encoder=*/false);
   if (!svc.is_ok()) return fail(svc.status());
-  std::unique_ptr<AuditLog> audit;
-  if (a.force) {
-    auto opened = open_audit_log(a.common, a.audit_log);
-    if (!opened.is_ok()) return fail(opened.status());
-    audit = std::move(opened).value();
-  }
+  auto opened = audit_log_if_forced(a.force, a.common, a.audit_log);
+  if (!opened.is_ok()) return fail(opened.status());
+  std::unique_ptr<AuditLog> audit = std::move(opened).value();
   auto g = govern::activate_gated((*svc)->store(), a.name, a.tolerance, a.force, audit.get(), cli_caller());
   if (!g.is_ok()) return fail(g.status());
   const govern::ModelEntry& e = g->entry;

@@ -85,12 +85,9 @@ int run_train(const TriageArgs& a) {
   }
   auto svc = open_service(a.common, EmbedderLoad::kNone);
   if (!svc.is_ok()) return fail(svc.status());
-  std::unique_ptr<AuditLog> audit;
-  if (a.force) {
-    auto opened = open_audit_log(a.common, a.audit_log);
-    if (!opened.is_ok()) return fail(opened.status());
-    audit = std::move(opened).value();
-  }
+  auto opened = audit_log_if_forced(a.force, a.common, a.audit_log);
+  if (!opened.is_ok()) return fail(opened.status());
+  std::unique_ptr<AuditLog> audit = std::move(opened).value();
   int code = 0;
   for (const auto& field : a.fields) {
     triage::TrainOptions o = train_options(a, field);
@@ -161,12 +158,9 @@ int run_list(const TriageArgs& a) {
 int run_activate(const TriageArgs& a) {
   auto svc = open_service(a.common, EmbedderLoad::kNone);
   if (!svc.is_ok()) return fail(svc.status());
-  std::unique_ptr<AuditLog> audit;
-  if (a.force) {
-    auto opened = open_audit_log(a.common, a.audit_log);
-    if (!opened.is_ok()) return fail(opened.status());
-    audit = std::move(opened).value();
-  }
+  auto opened = audit_log_if_forced(a.force, a.common, a.audit_log);
+  if (!opened.is_ok()) return fail(opened.status());
+  std::unique_ptr<AuditLog> audit = std::move(opened).value();
   const std::string& field = a.field;
   auto g = govern::activate_triage_gated((*svc)->store(), field, a.version, a.gate_tolerance, a.force, audit.get(),
                                          cli_caller());
