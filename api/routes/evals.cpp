@@ -23,12 +23,15 @@
 namespace ragd::api {
 
 Response handle_list_evals(const Request&, Api& api) {
+  // The job's status before the results: a run it counts as finished has
+  // stored its results, so they are in the list read after it.
+  Json job = api.jobs.evals ? job_status_json(api.jobs.evals->status()) : Json(nullptr);
   auto results = govern::list_suite_results(api.service.store());
   if (!results.is_ok()) return error_response(results.status());
   Json list = Json::array();
   for (const auto& r : *results) list.push_back(Json::parse(govern::suite_result_to_json(r)));
   Json j{{"results", std::move(list)}};
-  j["job"] = api.jobs.evals ? job_status_json(api.jobs.evals->status()) : Json(nullptr);
+  j["job"] = std::move(job);
   return json_response(j);
 }
 

@@ -35,6 +35,22 @@ Json field_result_json(const RetrainFieldResult& r) {
 }  // namespace
 
 Response handle_triage_status(const Request&, Api& api) {
+  // The retrain status before the served versions: a run it counts as
+  // finished has activated what it activates, so the list read after it
+  // shows that.
+  Json retrain = nullptr;
+  if (api.retrainer != nullptr) {
+    const RetrainStatus st = api.retrainer->status();
+    Json last = Json::array();
+    for (const auto& r : st.last) last.push_back(field_result_json(r));
+    retrain = Json{{"running", st.running},
+                   {"interval_seconds", st.interval_seconds},
+                   {"runs", st.runs},
+                   {"last_start", time_json(st.last_start_ms)},
+                   {"last_end", time_json(st.last_end_ms)},
+                   {"next_run", time_json(st.next_run_ms)},
+                   {"last", last}};
+  }
   // The active versions in the store: the server serves them (a retrain
   // reloads what it activates; `ragd triage train` runs only while the
   // server is down).
@@ -47,22 +63,7 @@ Response handle_triage_status(const Request&, Api& api) {
                           {"version", m.version},
                           {"manifest", manifest.is_discarded() ? Json(nullptr) : manifest}});
   }
-  Json j{{"served", served}};
-  if (api.retrainer != nullptr) {
-    const RetrainStatus st = api.retrainer->status();
-    Json last = Json::array();
-    for (const auto& r : st.last) last.push_back(field_result_json(r));
-    j["retrain"] = Json{{"running", st.running},
-                        {"interval_seconds", st.interval_seconds},
-                        {"runs", st.runs},
-                        {"last_start", time_json(st.last_start_ms)},
-                        {"last_end", time_json(st.last_end_ms)},
-                        {"next_run", time_json(st.next_run_ms)},
-                        {"last", last}};
-  } else {
-    j["retrain"] = nullptr;
-  }
-  return json_response(j);
+  return json_response(Json{{"served", std::move(served)}, {"retrain", std::move(retrain)}});
 }
 
 Response handle_triage_train(const Request& req, Api& api) {
