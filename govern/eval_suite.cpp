@@ -154,7 +154,9 @@ Result<triage::TrainOptions> triage_recipe(const EvalSpec& spec, const SuiteTarg
   if (named == t.triage_versions.end()) return recipe_of(store, spec.field, active, /*old_ok=*/true);
   RAGD_ASSIGN_OR_RETURN(triage::TrainOptions o, recipe_of(store, spec.field, named->second, /*old_ok=*/false));
   triage::TrainOptions split;  // the active recipe's slices (the default ones when it cannot be read)
-  if (auto a = recipe_of(store, spec.field, active, /*old_ok=*/true); a.is_ok()) split = *a;
+  if (auto m = triage::version_manifest(store, spec.field, active); m.is_ok()) {
+    if (auto a = triage::stored_recipe(*m); a.is_ok()) split = *a;
+  }
   o.holdout_fraction = split.holdout_fraction;
   o.validation_fraction = split.validation_fraction;
   return o;
@@ -456,8 +458,8 @@ Result<GateVerdict> triage_activation_gate(const Store& store, const std::string
   };
   const std::string again = "run `ragd eval suite --candidate-triage " + field + "@" + version + "`";
   if (!cand || !base) {
-    RAGD_ASSIGN_OR_RETURN(auto active, load_suite_result(store, "active"));
-    if (!active) return GateVerdict{};  // no suite has run: no gate
+    RAGD_ASSIGN_OR_RETURN(auto stored, list_suite_results(store));
+    if (stored.empty()) return GateVerdict{};  // no suite has run: no gate
     return refuse("no evaluation suite result for triage " + field + " " + version + ": " + again + " first");
   }
   // The baseline measured the version that serves now, or it says nothing

@@ -272,7 +272,11 @@ int run_suite(const SuiteArgs& a) {
                                            file + ": add one (kind = \"triage\", field = \"" + triage_field + "\")"));
     }
   }
-  auto active = govern::run_and_store_suite(**svc, *specs, run);
+  // A triage candidate's run measures the serving version too (its
+  // baseline), which is the side printed as active; the rest of the
+  // active suite says nothing about it and is not run again.
+  Result<govern::SuiteResult> active = triage_field.empty() ? govern::run_and_store_suite(**svc, *specs, run)
+                                                            : Result<govern::SuiteResult>(govern::SuiteResult{});
   if (!active.is_ok()) return fail(active.status());
   std::optional<govern::SuiteResult> cand;
   if (!a.candidate.empty() || !a.candidate_prompts.empty() || !triage_field.empty()) {
@@ -286,6 +290,11 @@ int run_suite(const SuiteArgs& a) {
   }
   std::optional<govern::GateVerdict> verdict;
   if (cand && !triage_field.empty()) {
+    auto base = govern::load_suite_result((*svc)->store(), govern::triage_baseline_label(triage_field, triage_version));
+    if (!base.is_ok() || !base->has_value()) {
+      return fail(base.is_ok() ? Status::internal("the triage candidate's baseline was not stored") : base.status());
+    }
+    *active = std::move(**base);
     // The gate `ragd triage activate` applies: the field's triage evaluations.
     auto v = govern::triage_activation_gate((*svc)->store(), triage_field, triage_version, a.tolerance);
     if (!v.is_ok()) return fail(v.status());
