@@ -222,6 +222,20 @@ Status StoreImpl::load() {
     }
   }
 
+  // The snapshot files of the two derived indexes are read on two threads
+  // while this one reads the documents: the vector index's snapshot and op
+  // log, and the inverted index's snapshot (the chunks it keeps are decided
+  // below, once the documents say which are live). Both threads read only
+  // files and RocksDB, and write only what they return; the futures' waits
+  // join them on every path out of this function.
+  std::future<Result<AnnFromSnapshot>> ann;
+  if (dim_ > 0) ann = std::async(std::launch::async, [this] { return load_ann_snapshot(); });
+  auto lexical_file = std::async(std::launch::async, [this] {
+    const auto start = std::chrono::steady_clock::now();
+    auto tag = lexical_.load(options_.dir / kLexicalSnapshot);
+    return std::make_pair(std::move(tag), seconds_since(start));
+  });
+
   // Documents and their chunk labels.
   auto phase = std::chrono::steady_clock::now();
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::kDocuments)));
@@ -247,18 +261,20 @@ Status StoreImpl::load() {
 
   const double documents_s = seconds_since(phase);
 
-  // The two derived indexes load from their snapshots side by side: the
-  // vector index on a second thread (it reads only its snapshot files and
-  // the op log), the inverted index on this one. A rebuild of either, and
-  // everything that writes, waits until both are in.
-  std::future<Result<AnnFromSnapshot>> ann;
-  if (dim_ > 0) ann = std::async(std::launch::async, [this] { return load_ann_snapshot(); });
+  // A rebuild of either index, and everything that writes, waits until both
+  // snapshots are in.
+  auto [lexical_tag, lexical_file_s] = lexical_file.get();
   phase = std::chrono::steady_clock::now();
-  Status lexical = load_lexical();
-  const double lexical_s = seconds_since(phase);
+  Status lexical = load_lexical(std::move(lexical_tag));
+  const double lexical_s = lexical_file_s + seconds_since(phase);
   Result<AnnFromSnapshot> ann_loaded = ann.valid() ? ann.get() : Result<AnnFromSnapshot>(AnnFromSnapshot{});
   RAGD_RETURN_IF_ERROR(lexical);
   RAGD_RETURN_IF_ERROR(ann_loaded.status());
+  if (ann_loaded->index && ann_loaded->index->size() != expected_vectors_) {
+    ann_loaded->why = "snapshot+replay holds " + std::to_string(ann_loaded->index->size()) + " vectors, the store " +
+                      std::to_string(expected_vectors_);
+    ann_loaded->index.reset();
+  }
   // Layout 1 also kept one postings key per (term, chunk); they are derived
   // from chunkinfo and no longer read, so an old store sheds them once.
   if (!options_.read_only && get_meta("layout") != "2") {
@@ -290,11 +306,10 @@ void StoreImpl::set_open_times(double total, double rocksdb) {
 // longer live and reading the term lists of those added since (labels from
 // the tag on) from chunkinfo. Without a usable snapshot every live chunk's
 // term list is read.
-Status StoreImpl::load_lexical() {
+Status StoreImpl::load_lexical(Result<uint64_t> tag) {
   uint64_t from = 0;
   size_t dropped = 0;
   std::string why;
-  auto tag = lexical_.load(options_.dir / kLexicalSnapshot);
   if (!tag.is_ok()) {
     why = tag.status().message();
   } else if (*tag > next_label_) {
@@ -374,9 +389,6 @@ Result<StoreImpl::AnnFromSnapshot> StoreImpl::load_ann_snapshot() {
     auto replayed = replay_oplog(*index, tag->op);
     if (!replayed.is_ok()) {
       out.why = replayed.status().message();
-    } else if (index->size() != expected_vectors_) {
-      out.why = "snapshot+replay holds " + std::to_string(index->size()) + " vectors, the store " +
-                std::to_string(expected_vectors_);
     } else {
       out.index = std::move(index);
       out.op = tag->op;
@@ -435,7 +447,7 @@ Result<uint64_t> StoreImpl::replay_oplog(VectorIndex& index, uint64_t after) {
   for (uint64_t l : add_order) {
     if (!added.count(l)) continue;  // removed again later
     rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf(Cf::kVectors), codec::key_u64(l), &v);
-    if (rs.IsNotFound()) continue;  // the count check in load_ann_snapshot() decides
+    if (rs.IsNotFound()) continue;  // the count check in load() decides
     if (!rs.ok()) return read_failure(rs, "replaying the op log: vector of chunk " + std::to_string(l));
     if (v.size() != static_cast<size_t>(dim_) * sizeof(float)) {
       return read_failure(Status::corruption("replaying the op log: vector of chunk " + std::to_string(l) +

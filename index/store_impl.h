@@ -159,13 +159,18 @@ class StoreImpl final : public Store {
     uint64_t op = 0, replayed = 0;
     double seconds = 0;
   };
-  // Reads only (the snapshot, the op log and the vectors it names), so it
-  // runs beside load_lexical().
+  // Reads only (the snapshot, the op log and the vectors it names) and
+  // needs no document, so it runs beside the documents' load; load() then
+  // checks its size against the documents' vector count.
   Result<AnnFromSnapshot> load_ann_snapshot();
   // Adopts what load_ann_snapshot() found, or rebuilds from RocksDB (and
   // snapshots the result).
   Status load_ann(AnnFromSnapshot loaded);
-  Status load_lexical();
+  // Completes the inverted index once the documents are in: `tag` is what
+  // LexicalIndex::load() of the snapshot returned (read beside the
+  // documents); the snapshot is trimmed to the live chunks and brought up to
+  // date from chunkinfo, or the index is rebuilt from chunkinfo.
+  Status load_lexical(Result<uint64_t> tag);
   Result<uint64_t> replay_oplog(VectorIndex& index, uint64_t after);
   Result<std::unique_ptr<VectorIndex>> build_ann(int dim) const;
   // Writes the snapshots; on failure removes their temporary files and
