@@ -11,6 +11,8 @@
 #include <cmath>
 #include <cstdio>
 #include <future>
+#include <system_error>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -34,6 +36,17 @@ std::string hex64(uint64_t v) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
   return buf;
+}
+
+// `fn` on a thread of its own or, when no thread can be started (a pids
+// limit), deferred: get() then runs it on the caller's thread.
+template <class Fn>
+auto start_async(Fn fn) -> std::future<std::invoke_result_t<Fn>> {
+  try {
+    return std::async(std::launch::async, fn);
+  } catch (const std::system_error&) {
+    return std::async(std::launch::deferred, fn);
+  }
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -225,12 +238,15 @@ Status StoreImpl::load() {
   // The snapshot files of the two derived indexes are read on two threads
   // while this one reads the documents: the vector index's snapshot and op
   // log, and the inverted index's snapshot (the chunks it keeps are decided
-  // below, once the documents say which are live). Both threads read only
-  // files and RocksDB, and write only what they return; the futures' waits
-  // join them on every path out of this function.
+  // below, once the documents say which are live). The first thread reads
+  // only members set above and returns what it built; the second fills
+  // lexical_ in place, which nothing on this thread touches until
+  // lexical_file.get() (before the store is published, so without mu_).
+  // The futures' destructors join both on every path out of this function
+  // (an open that fails on a damaged document record still waits for them).
   std::future<Result<AnnFromSnapshot>> ann;
-  if (dim_ > 0) ann = std::async(std::launch::async, [this] { return load_ann_snapshot(); });
-  auto lexical_file = std::async(std::launch::async, [this] {
+  if (dim_ > 0) ann = start_async([this] { return load_ann_snapshot(); });
+  auto lexical_file = start_async([this] {
     const auto start = std::chrono::steady_clock::now();
     auto tag = lexical_.load(options_.dir / kLexicalSnapshot);
     return std::make_pair(std::move(tag), seconds_since(start));
@@ -261,8 +277,9 @@ Status StoreImpl::load() {
 
   const double documents_s = seconds_since(phase);
 
-  // A rebuild of either index, and everything that writes, waits until both
-  // snapshots are in.
+  // The inverted index is completed (or rebuilt from chunkinfo) while the
+  // vector index may still load; a vector index rebuild, and every write,
+  // waits until both are in.
   auto [lexical_tag, lexical_file_s] = lexical_file.get();
   phase = std::chrono::steady_clock::now();
   Status lexical = load_lexical(std::move(lexical_tag));

@@ -525,29 +525,30 @@ INSTANTIATE_TEST_SUITE_P(Types, SnapshotTest,
 
 // The vector snapshot is read beside the documents, so its size is checked
 // against theirs only afterwards: a snapshot whose op number and encoder fit
-// but whose vectors are not the store's (here another store's, copied in)
-// must still be rebuilt, not served.
+// but whose vector count is not the store's (here another store's, copied
+// in) must still be rebuilt, not served.
 TEST(StoreTest, VectorSnapshotWhoseCountDisagreesWithTheDocumentsIsRebuilt) {
   TempDir a("snap_count_a");
   TempDir b("snap_count_b");
   TempDir b_crash("snap_count_b_crash");
   const int dim = 8;
-  auto vecs = random_vectors(10, dim, 11);
-  auto put = [&](Store& s, int i) {
+  const auto a_vecs = random_vectors(10, dim, 11);
+  const auto vecs = random_vectors(10, dim, 12);  // b's: other vectors under the same labels
+  auto put = [&](Store& s, int i, const std::vector<float>& from) {
     const std::string id = "D" + std::to_string(i);
     ASSERT_TRUE(s.upsert(make_doc(id, id), make_chunks(id, {"text " + id}),
-                         std::span<const float>(vecs.data() + i * dim, dim))
+                         std::span<const float>(from.data() + i * dim, dim))
                     .is_ok());
   };
   {
     auto store = open_store(options_for(a.path()));  // ops 1-10: ten vectors
     ASSERT_TRUE(store->bind_encoder("enc", dim).is_ok());
-    for (int i = 0; i < 10; ++i) put(*store, i);
+    for (int i = 0; i < 10; ++i) put(*store, i, a_vecs);
   }
   {
     auto store = open_store(options_for(b.path()));  // ops 1-8 add, 9-12 remove: four vectors
     ASSERT_TRUE(store->bind_encoder("enc", dim).is_ok());
-    for (int i = 0; i < 8; ++i) put(*store, i);
+    for (int i = 0; i < 8; ++i) put(*store, i, vecs);
     for (int i = 0; i < 4; ++i) ASSERT_TRUE(*store->remove("D" + std::to_string(i)));
     copy_store_files(b.path(), b_crash.path());  // as a crash leaves it: the op log untrimmed
   }
@@ -560,6 +561,13 @@ TEST(StoreTest, VectorSnapshotWhoseCountDisagreesWithTheDocumentsIsRebuilt) {
   EXPECT_EQ(st.ann_state.rfind("rebuilt from RocksDB: snapshot+replay holds 8 vectors, the store 4", 0), 0u)
       << st.ann_state;
   EXPECT_EQ(top_labels(*store, std::vector<float>(vecs.begin(), vecs.begin() + dim), 10).size(), 4u);
+  // The vectors served are b's own: D4's vector finds D4 (label 4) at
+  // cosine 1, which a's vector under label 4 would not give.
+  const std::vector<float> d4(vecs.begin() + 4 * dim, vecs.begin() + 5 * dim);
+  const auto hits = test::search_vector(*store, d4, 1, nullptr);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].label, 4u);
+  EXPECT_NEAR(hits[0].score, 1.0, 1e-4);
 }
 
 TEST(StoreTest, StateListsByPrefixInKeyOrderAndDeletes) {
