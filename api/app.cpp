@@ -68,12 +68,29 @@ std::vector<Route> App::route_table() {
   // On a cluster node the collections "shard-<s>" are replicas written by
   // their appliers alone, from their streams: a write, delete or admin
   // operation through /v1/collections/shard-<s>/... would make this replica
-  // differ from the others, behind the log's back. Reads stay open (peers'
-  // coordinators search them over HTTP).
+  // differ from the others, behind the log's back. Reads stay open to
+  // peers' coordinators, which search them over HTTP; with a cluster
+  // secret to them alone (signed requests, Request::peer), and to an
+  // admin's GETs: a replica's search phases, answers and BM25 scores are
+  // computed over documents the caller may not read (cluster/README.md,
+  // "Between nodes").
   for (Route& r : table) {
     const bool reads = r.method == "GET" || r.method == "HEAD" ||
                        (r.action && auth::required_role(*r.action) == auth::Role::kReader);
-    if (reads) continue;
+    if (reads) {
+      r.handler = [&api, inner = std::move(r.handler)](const Request& req) {
+        if (api.cluster != nullptr && !api.cluster->options().secret.empty() && req.peer.empty() &&
+            cluster::is_shard_collection(req.collection) &&
+            !((req.method == "GET" || req.method == "HEAD") && req.principal &&
+              req.principal->role == auth::Role::kAdmin)) {
+          return error_response(Status::permission_denied(
+              "collection '" + req.collection + "' is a cluster shard's replica: with a cluster secret only the "
+              "cluster's nodes search it; search through /v1/search"));
+        }
+        return inner(req);
+      };
+      continue;
+    }
     r.handler = [&api, inner = std::move(r.handler)](const Request& req) {
       if (api.cluster != nullptr && cluster::is_shard_collection(req.collection)) {
         return error_response(Status::failed_precondition(

@@ -1,8 +1,11 @@
 #include "api/auth_hook.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "api/status_http.h"
+#include "auth/peer.h"
+#include "cluster/node.h"
 
 namespace ragd::api {
 
@@ -49,6 +52,7 @@ std::optional<Response> KeyAuth::admit(const std::optional<auth::Action>& action
                                                     "' refused (same origin only; see --allow-origin)"));
   }
   if (!action) return std::nullopt;
+  if (req.headers.count(auth::kPeerHeader)) return admit_peer(action, req);
   const std::string authorization = req.header("authorization");
   if (req.path == "/metrics" && authn_.is_metrics_token(authorization)) {
     req.caller = "metrics-scraper";
@@ -72,6 +76,27 @@ std::optional<Response> KeyAuth::admit(const std::optional<auth::Action>& action
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"ragd\"");
   }
   return r;
+}
+
+std::optional<Response> KeyAuth::admit_peer(const std::optional<auth::Action>& action, Request& req) const {
+  if (peer_secret_.empty()) {
+    return error_response(auth::unauthenticated("X-Ragd-Peer: this node has no cluster secret to check it with"));
+  }
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  auto node = auth::verify_peer_request(peer_secret_, peer_cluster_, req.header(auth::kPeerHeader), now_ms,
+                                        req.method, req.target, req.body);
+  if (!node.is_ok()) return error_response(node.status());
+  if (action != auth::Action::kSearch || req.method != "POST" || req.path != "/v1/search" ||
+      !cluster::is_shard_collection(req.collection)) {
+    return error_response(
+        Status::permission_denied("a peer's signature admits only searches of a shard replica "
+                                  "(POST /v1/collections/shard-<s>/search)"));
+  }
+  req.peer = *node;
+  req.caller = "peer:" + *node;
+  return std::nullopt;
 }
 
 void bind_groups(const Request& req, SearchRequest& search) {

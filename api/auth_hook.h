@@ -31,11 +31,23 @@ class KeyAuth final : public Authenticator {
   // ("https://portal.example.com") that may send writes.
   explicit KeyAuth(const auth::Authenticator& authn, std::vector<std::string> allowed_origins = {})
       : authn_(authn), allowed_origins_(std::move(allowed_origins)) {}
+  // A cluster node's secret (cluster/options.h secret_file) and cluster
+  // name: a request signed with them (X-Ragd-Peer, auth/peer.h) is
+  // admitted without a key, as Request::peer, for a search of a shard
+  // replica only (POST /v1/collections/shard-<s>/search; 403 for any other
+  // route); a bad or expired signature is 401. Call before serving.
+  void accept_peers(std::string secret, std::string cluster) {
+    peer_secret_ = std::move(secret);
+    peer_cluster_ = std::move(cluster);
+  }
   std::optional<Response> admit(const std::optional<auth::Action>& action, Request& req) const override;
 
  private:
+  std::optional<Response> admit_peer(const std::optional<auth::Action>& action, Request& req) const;
+
   const auth::Authenticator& authn_;
   std::vector<std::string> allowed_origins_;
+  std::string peer_secret_, peer_cluster_;
 };
 
 // The groups a request searches with: with an authenticated caller, the

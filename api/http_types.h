@@ -34,6 +34,10 @@ struct Request {
   // The authenticated caller (api/auth_hook.h); unset when authentication is
   // off. Its groups bound what every route may show.
   std::optional<auth::Principal> principal;
+  // The node id of a cluster peer whose signature (auth/peer.h) was
+  // verified; "" otherwise. Such a request has no principal: the groups in
+  // its body were bound by the signing coordinator.
+  std::string peer;
   // The value of the route pattern's "{name}" part (api/router.h), still
   // percent-encoded; "" for routes without one.
   std::string path_param;

@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "auth/authenticator.h"
+#include "auth/peer.h"
 #include "cluster/clock.h"
 #include "cluster/etcd.h"
 #include "cluster/fan_out.h"
@@ -224,6 +225,27 @@ Node::LiveView Node::live_view() const {
   return {live_.size(), live_etcd_ok_};
 }
 
+void Node::authorise(sync::HttpClient& http, const std::string& authorization) const {
+  if (options_.secret.empty()) {
+    http.request_header = nullptr;
+    http.set_bearer(std::string(auth::bearer_token(authorization).value_or("")));
+    return;
+  }
+  http.set_bearer("");
+  http.request_header = [this](const std::string& method, const std::string& url, const std::string& body) {
+    // The route's path, from "/v1/collections/" on: an advertised URL's own
+    // path (a proxy's prefix that it strips) is not part of what the peer
+    // sees.
+    const size_t path = url.rfind("/v1/collections/");
+    const std::string target = path == std::string::npos ? "/" : url.substr(path);
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    return std::string("X-Ragd-Peer: ") +
+           auth::sign_peer_request(options_.secret, options_.name, options_.node_id, now_ms, method, target, body);
+  };
+}
+
 Status Node::for_each_shard(const std::function<Status(uint32_t)>& fn) {
   std::vector<Status> out(options_.shards);
   fan_out_->run(options_.shards, [&](size_t s) {
@@ -253,7 +275,7 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
     Replica& r = replicas[s];
     r.shard = s;
     r.http.emplace(peers_->take());
-    (*r.http)->set_bearer(std::string(auth::bearer_token(authorization).value_or("")));
+    authorise(**r.http, authorization);
     bool held = false;
     for (const auto& n : map.replicas[s]) {
       if (n == options_.node_id) {
@@ -420,7 +442,7 @@ Result<std::vector<Chunk>> Node::chunks_of(const SearchRequest& request, const s
     if (auto it = live.find(n); it != live.end()) r.urls.push_back(it->second);
   }
   r.http.emplace(peers_->take());
-  (*r.http)->set_bearer(std::string(auth::bearer_token(authorization).value_or("")));
+  authorise(**r.http, authorization);
   RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(chunks_request(search_body(request, ""), doc_id), true));
   return read_chunks(answer);
 }

@@ -30,6 +30,7 @@ class HttpClientPool {
     Handle(Handle&&) = default;
     Handle& operator=(Handle&&) = default;
     sync::HttpClient* operator->() const { return http_.get(); }
+    sync::HttpClient& operator*() const { return *http_; }
 
    private:
     HttpClientPool* pool_;
@@ -50,6 +51,9 @@ class HttpClientPool {
 
  private:
   void give_back(std::unique_ptr<sync::HttpClient> http) {
+    // No caller's credential or signer waits in an idle client.
+    http->set_bearer("");
+    http->request_header = nullptr;
     std::lock_guard lock(mu_);
     if (idle_.size() < max_idle_) idle_.push_back(std::move(http));
   }

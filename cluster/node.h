@@ -29,6 +29,10 @@
 #include "ragd/status.h"
 #include "service/collections.h"
 
+namespace ragd::sync {
+class HttpClient;
+}  // namespace ragd::sync
+
 namespace ragd::cluster {
 
 class JetStream;
@@ -169,8 +173,8 @@ class Node {
   // second route worker while this one waits: as many concurrent searches
   // as workers would stall); the others get the request with the phase's
   // fields POSTed to /v1/collections/shard-<s>/search on one live replica,
-  // with `authorization` passed on (the next replica when one fails in the
-  // first two phases). kUnavailable when a shard has no replica that
+  // signed with the cluster secret, or else with `authorization` passed on
+  // (the next replica when one fails in the first two phases). kUnavailable when a shard has no replica that
   // answers: never a partial result. With `after` (a parsed consistency
   // token), a shard is answered only by a replica that has applied its
   // position, waiting up to consistency_wait_ms.
@@ -255,6 +259,10 @@ class Node {
   // An applier stops when `quit` (or the node's stop_) is set.
   void apply_loop(uint32_t shard, const std::atomic<bool>& quit);
   Result<uint64_t> publish(const Document& doc, bool remove);
+  // Readies a client for requests to peers: signed with the cluster secret
+  // when there is one (auth/peer.h), else carrying the caller's
+  // `authorization` on.
+  void authorise(sync::HttpClient& http, const std::string& authorization) const;
   // Node id -> advertised URL of the nodes whose lease is alive.
   Result<std::map<std::string, std::string>> live_nodes();
   // Reads them from etcd now (the keepalive thread does, each renewal).

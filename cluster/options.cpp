@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "auth/peer.h"
 #include "cluster/options.h"
 #include "sync/toml_items.h"
 
@@ -88,13 +89,37 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
       else if (it.name == "search_timeout_seconds") o.search_timeout_seconds = to_long(it, where, 1, 600);
       else if (it.name == "consistency_wait_ms") o.consistency_wait_ms = to_long(it, where, 0, 600000);
       else if (it.name == "retire_grace_seconds") o.retire_grace_seconds = static_cast<int>(to_long(it, where, 1, 86400));
+      else if (it.name == "secret_file") o.secret_file = to_string(it, where);
       else throw std::invalid_argument(where + ": unknown key '" + it.name + "'");
     }
   } catch (const std::invalid_argument& e) {
     return Status::invalid_argument(e.what());
   }
   RAGD_RETURN_IF_ERROR(check_cluster_options(o).with_context(file.string()));
+  if (!o.secret_file.empty() && o.secret_file.is_relative()) o.secret_file = file.parent_path() / o.secret_file;
   return o;
+}
+
+Result<std::string> read_cluster_secret(const std::filesystem::path& file) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(file, ec);
+  if (ec || !std::filesystem::is_regular_file(st)) {
+    return Status::not_found("secret_file " + file.string() + ": no such file");
+  }
+  using std::filesystem::perms;
+  if ((st.permissions() & (perms::group_all | perms::others_all)) != perms::none) {
+    return Status::failed_precondition("secret_file " + file.string() +
+                                       ": readable by others than its owner (chmod 600 it)");
+  }
+  auto read = sync::read_config_file(file.string());
+  if (!read.is_ok()) return Status::not_found("secret_file " + file.string() + ": cannot be read");
+  std::string secret = std::move(read).value();
+  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) secret.pop_back();
+  if (secret.size() < auth::kMinPeerSecretBytes) {
+    return Status::invalid_argument("secret_file " + file.string() + ": the secret must be at least " +
+                                    std::to_string(auth::kMinPeerSecretBytes) + " bytes (e.g. `openssl rand -hex 32`)");
+  }
+  return secret;
 }
 
 }  // namespace ragd::cluster

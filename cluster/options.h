@@ -10,6 +10,7 @@
 //   shards = 8
 //   shard_replicas = 2
 //   stream_replicas = 3
+//   secret_file = "cluster.secret"
 #pragma once
 
 #include <cstdint>
@@ -71,11 +72,27 @@ struct ClusterOptions {
   // still find its chunks here: longer than the longest search (three
   // phases of search_timeout_seconds at worst), s. Default: 30.
   int retire_grace_seconds = 30;
+  // The file holding the secret every node of the cluster shares (at least
+  // 32 bytes; its trailing whitespace is dropped; readable by its owner
+  // only). A relative path is relative to the cluster file. With it, a
+  // node signs the requests it sends its peers (auth/peer.h) instead of
+  // passing the caller's API key on, and its shard replicas answer only
+  // signed requests (an admin's GETs aside): a key needs to exist only on
+  // the nodes its clients call, and no key can search a shard replica or
+  // ask its statistics directly (cluster/README.md, "Between nodes").
+  // Default: "" = no secret.
+  std::filesystem::path secret_file;
+  // Its contents: read by `serve` alone (read_cluster_secret), so that
+  // `ragd cluster status` needs only the cluster file; never logged.
+  std::string secret;
 };
 
 // Reads and checks the file; errors name the file and key.
 Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file);
 // Checks the fields (required ones present, counts in range).
 Status check_cluster_options(const ClusterOptions& o);
+// A secret_file's secret: the file must be a regular file that only its
+// owner may read, holding at least auth::kMinPeerSecretBytes bytes.
+Result<std::string> read_cluster_secret(const std::filesystem::path& file);
 
 }  // namespace ragd::cluster

@@ -263,8 +263,12 @@ toml_list() {  # toml_list PREFIX PORT...: ["PREFIXPORT", ...]
 }
 nats_urls="$(toml_list nats://127.0.0.1: "${nats_ports[@]}")"
 etcd_urls="$(toml_list http://127.0.0.1: "${etcd_ports[@]}")"
+# The secret the nodes sign their requests to each other with
+# (cluster/README.md, "Between nodes").
+(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$work/cluster.secret")
 for n in 1 2 3 4; do
   cat >"$work/n$n.toml" <<EOF
+secret_file = "cluster.secret"
 name = "demo"
 node_id = "n$n"
 nats = $nats_urls
@@ -276,8 +280,10 @@ stream_replicas = 3
 EOF
 done
 for n in 1 2 3 4; do
+  # No API keys on this loopback demo: a node with a secret_file asks for
+  # --insecure-no-auth then (the other nodes trust its callers).
   start "n$n" "$ragd" serve --cluster "$work/n$n.toml" --listen "127.0.0.1:${ragd_ports[$((n - 1))]}" \
-    --data "$work/node$n"
+    --data "$work/node$n" --insecure-no-auth
 done
 for n in 1 2 3 4; do wait_ready "n$n" 120 ragd_healthy "${ragd_ports[$((n - 1))]}"; done
 echo "== ragd nodes up: n1..n4 on ports ${ragd_ports[*]} (8 shards, 2 replicas each, streams with 3 replicas)"

@@ -141,6 +141,12 @@ Result<HttpResponse> HttpClient::send_once(const std::string& url, const std::st
     headers = curl_slist_append(headers, "Content-Type: application/json");
     headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
   }
+  std::string extra_header;
+  if (request_header) {
+    static const std::string kNoBody;
+    extra_header = request_header(method, url, post_body != nullptr ? *post_body : kNoBody);
+    if (!extra_header.empty()) headers = curl_slist_append(headers, extra_header.c_str());
+  }
   std::string bearer_header;
   if (!bearer_.empty()) {
     bearer_header = "Authorization: Bearer " + bearer_;

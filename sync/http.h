@@ -63,6 +63,11 @@ class HttpClient {
   // rules and errors. For calls that may be repeated (a chat completion).
   Result<HttpResponse> post_json(const std::string& url, const std::string& body);
 
+  // A header line ("Name: value") computed for each attempt from its method,
+  // URL and body, or "" for none: cluster/ signs its requests to peers with
+  // it (auth/peer.h). Default: unset.
+  std::function<std::string(const std::string& method, const std::string& url, const std::string& body)>
+      request_header;
   // Waits between retries; tests replace it to record the waits. Default:
   // sleeps, returning early (false) when `stop` is set.
   std::function<bool(int64_t ms)> sleep;

@@ -383,10 +383,31 @@ int run_serve(const ServeArgs& a) {
   if (!a.cluster.empty()) {
     auto co = cluster::read_cluster_options(a.cluster);
     if (!co.is_ok()) return fail(co.status());
+    if (!co->secret_file.empty()) {
+      auto secret = cluster::read_cluster_secret(co->secret_file);
+      if (!secret.is_ok()) return fail(secret.status().with_context(a.cluster));
+      co->secret = std::move(secret).value();
+      // The peers take this node's word for who the caller is: a node that
+      // asks no key would let anyone read every shard's restricted documents.
+      if (!(*authn)->required() && !a.insecure_no_auth) {
+        return fail(Status::failed_precondition(
+            "the cluster file has a secret_file, so the other nodes trust this node's callers, but this node "
+            "requires no key: create one with `ragd keys create --data " + a.common.data +
+            " --name NAME --role admin`, or pass --insecure-no-auth"));
+      }
+    }
     auto node = cluster::Node::start(std::move(co).value(), collections);
     if (!node.is_ok()) return fail(node.status().with_context("joining the cluster"));
     cluster_node = std::move(node).value();
     app.set_cluster(cluster_node.get());
+    if (!cluster_node->options().secret.empty()) {
+      key_auth.accept_peers(cluster_node->options().secret, cluster_node->options().name);
+    } else if ((*authn)->required()) {
+      note("the cluster file has no secret_file: searches pass each caller's key on to the other nodes, so every "
+           "node needs the same keys, and any key may ask a shard's statistics (cluster/README.md, \"Between "
+           "nodes\")",
+           true);
+    }
     note("cluster node " + cluster_node->options().node_id + " of '" + cluster_node->options().name + "': " +
          std::to_string(cluster_node->options().shards) + " shards");
   }
@@ -514,8 +535,8 @@ void add_serve_options(CLI::App& cmd_ref, ServeArgs& args) {
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   cmd->add_flag("--insecure-no-auth", a->insecure_no_auth,
-                "allow a non-loopback --listen with no API keys and no --jwks (anyone who reaches the port may "
-                "read, write and delete)");
+                "allow a non-loopback --listen, or a cluster node with a secret_file, with no API keys and no "
+                "--jwks (anyone who reaches the port may read, write and delete)");
   cmd->add_option("--metrics-token", a->metrics_token,
                   "bearer token that GET /metrics accepts besides an admin key (for a Prometheus scraper); "
                   "prefer $RAGD_METRICS_TOKEN");

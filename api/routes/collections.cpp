@@ -85,6 +85,11 @@ Response handle_delete_collection(const Request& req, Api& api) {
   if (!percent_decode(req.path_param, name, false)) {
     return error_response(Status::invalid_argument("malformed collection name in path"));
   }
+  if (api.cluster != nullptr && cluster::is_shard_collection(name)) {
+    // A replica goes when the shard map moves it (cluster/README.md).
+    return error_response(Status::failed_precondition(
+        "collection '" + name + "' is a cluster shard's replica: the shard map decides where it lives"));
+  }
   auto gone = api.collections->remove(name);
   if (!gone.is_ok()) return error_response(gone.status());
   // 202 when running requests still hold it: its data goes when they end.

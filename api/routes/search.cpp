@@ -57,9 +57,10 @@ Response handle_search(const Request& req, Api& api) {
   }
   if (api.cluster != nullptr && req.collection.empty()) {
     // Every shard, as one store (cluster/coordinator.cpp): the shards held
-    // here are searched in process with the request bound above; a peer's
-    // node applies the caller's key and groups itself: the request goes on
-    // as it came, with its Authorization header.
+    // here are searched in process with the request bound above; a peer
+    // gets the groups bound here, in a request signed with the cluster
+    // secret, or without one the caller's Authorization header, with which
+    // it binds them again.
     auto hits = api.cluster->search(*sr, req.header("authorization"), after);
     if (!hits.is_ok()) return error_response(hits.status());
     Response r;

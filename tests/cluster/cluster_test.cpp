@@ -9,12 +9,14 @@
 #include <stdexcept>
 #include <chrono>
 #include <thread>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <nlohmann/json.hpp>
 
+#include "auth/peer.h"
 #include "cluster/etcd.h"
 #include "cluster/fan_out.h"
 #include "cluster/jetstream.h"
@@ -512,6 +514,188 @@ TEST_F(ClusterTest, AKeysGroupsHoldOnEveryShard) {
   EXPECT_EQ(phase({{"shard_phase", "chunks"}, {"doc_id", 7}}), 400);
   EXPECT_EQ(phase({{"shard_phase", "stats"}}), 200);
   EXPECT_EQ(http_get(a.port(), "/healthz").status, 200);
+}
+
+// With a cluster secret (secret_file), a coordinator signs its requests to
+// the shards' replicas instead of passing the caller's key on: a key that
+// exists on the coordinating node only searches every shard, its groups
+// still bound; and a shard replica answers only signed requests, so no key
+// asks it a term's document frequency, an answer or BM25 scores over
+// documents the key may not see.
+TEST_F(ClusterTest, WithASecretTheNodesSignAndOnlyTheyAskTheShards) {
+  const std::string secret = "4f1c0d3e9a7b5c2d8e6f0a1b3c5d7e9f-test-secret";
+  write_file(tmp_.path / "cluster.secret", secret + "\n");
+  fs::permissions(tmp_.path / "cluster.secret", fs::perms::owner_read | fs::perms::owner_write);
+  // Written before any key exists (keyed writes are not built for a
+  // cluster yet), so the nodes start without keys: --insecure-no-auth.
+  ServerProcess& a = node("a", {"a", "b"}, 1, 3000, kShards, {"--insecure-no-auth"});
+  ServerProcess& b = node("b", {"a", "b"}, 1, 3000, kShards, {"--insecure-no-auth"});
+  for (const char* id : {"a", "b"}) {
+    std::ofstream(tmp_.path / (std::string(id) + ".toml"), std::ios::app) << "secret_file = \"cluster.secret\"\n";
+  }
+  {
+    // Without it a keyless node with a secret refuses to start: the other
+    // nodes would take its word for any caller's groups.
+    std::string refused;
+    EXPECT_NE(run_ragd({"serve", "--cluster", (tmp_.path / "a.toml").string(), "--data",
+                        (tmp_.path / "data-refused").string(), "--listen", "127.0.0.1:0"},
+                       &refused),
+              0);
+    EXPECT_NE(refused.find("requires no key"), std::string::npos) << refused;
+  }
+  ASSERT_TRUE(a.start(30)) << a.log();
+  ASSERT_TRUE(b.start(30)) << b.log();
+  Json docs = Json::array();
+  for (int i = 0; i < 24; ++i) {
+    Json d{{"id", doc_id(i)},
+           {"title", "Doc " + std::to_string(i)},
+           {"text", (i < 12 ? "zqcsecret " : "zqcpublic ") + text_of(i, 0)}};
+    if (i < 12) d["acl"] = {"hr"};
+    docs.push_back(d);
+  }
+  ASSERT_EQ(http_post(a.port(), "/v1/documents", Json{{"documents", docs}}.dump()).status, 200);
+  ASSERT_TRUE(wait_until([&] {
+    return total(series(a.port(), "ragd_cluster_shard_applied_sequence")) +
+               total(series(b.port(), "ragd_cluster_shard_applied_sequence")) ==
+           24.0;
+  }, 20000));
+  // A reader key on a only; b has keys of its own (so it requires one).
+  ASSERT_EQ(a.stop(), 0);
+  ASSERT_EQ(b.stop(), 0);
+  std::string out;
+  ASSERT_EQ(run_ragd({"keys", "create", "--data", (tmp_.path / "data-a").string(), "--name", "r", "--role", "reader",
+                      "--groups", "hr,eng"},
+                     &out),
+            0)
+      << out;
+  const std::string key = out.substr(0, out.find('\n'));
+  const std::string b_admin = make_key(tmp_.path / "data-b", "b-admin", "admin");
+  ASSERT_TRUE(a.start(30)) << a.log();
+  ASSERT_TRUE(b.start(30)) << b.log();
+  ASSERT_TRUE(wait_until([&] {
+    return keyed(a.port(), "POST", "/v1/search", key, R"({"query":"zqcpublic"})").status == 200;
+  }, 15000)) << keyed(a.port(), "POST", "/v1/search", key, R"({"query":"zqcpublic"})").body << a.log();
+
+  auto found = [&](const std::string& query, const Json& groups) {
+    Json body{{"query", query}, {"k", 50}, {"mode", "lexical"}, {"dedup", false}};
+    if (!groups.is_null()) body["groups"] = groups;
+    HttpResult r = keyed(a.port(), "POST", "/v1/search", key, body.dump());
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::set<std::string> ids;
+    const Json j = Json::parse(r.body, nullptr, false);
+    if (!j.is_discarded() && j.contains("hits")) {
+      for (const auto& h : j["hits"]) ids.insert(h["doc_id"].get<std::string>());
+    }
+    return ids.size();
+  };
+  EXPECT_EQ(found("zqcsecret", nullptr), 12u) << "the key, unknown to b, reads b's shards through a";
+  EXPECT_EQ(found("zqcsecret", Json::array({"sales"})), 0u) << "a's binding of the groups holds on b";
+  EXPECT_EQ(found("zqcpublic", nullptr), 12u);
+  // The key is not valid on b itself.
+  EXPECT_EQ(keyed(b.port(), "POST", "/v1/search", key, R"({"query":"zqcpublic"})").status, 401);
+
+  // A shard b holds.
+  HttpResult stats = keyed(b.port(), "GET", "/v1/stats", b_admin);
+  ASSERT_EQ(stats.status, 200) << stats.body;
+  const Json shards = Json::parse(stats.body)["cluster"]["applying"];
+  ASSERT_FALSE(shards.empty()) << stats.body;
+  const std::string target = "/v1/collections/shard-" + std::to_string(shards[0]["shard"].get<int>()) + "/search";
+  const std::string phase = R"({"query":"zqcsecret","k":5,"shard_phase":"stats"})";
+  // No key asks a shard's phases directly, not even an admin's.
+  HttpResult direct = keyed(b.port(), "POST", target, b_admin, phase);
+  EXPECT_EQ(direct.status, 403) << direct.body;
+  EXPECT_EQ(keyed(a.port(), "POST", "/v1/collections/shard-0/search", key, phase).status, 403);
+  // Signed requests: the right secret passes; another secret, another body,
+  // an old signature or another route does not.
+  auto signed_by = [&](const std::string& with, const std::string& method, const std::string& path,
+                       const std::string& body, int64_t age_ms = 0) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    return http_request(b.port(), method, path, body, "application/json",
+                        {"X-Ragd-Peer: " + auth::sign_peer_request(with, "t", "a", now - age_ms, method, path, body)});
+  };
+  HttpResult ok = signed_by(secret, "POST", target, phase);
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_NE(ok.body.find("\"df\""), std::string::npos) << ok.body;
+  EXPECT_EQ(signed_by(secret + "x", "POST", target, phase).status, 401);
+  EXPECT_EQ(signed_by(secret, "POST", target, phase, 120000).status, 401);
+  HttpResult moved = http_request(
+      b.port(), "POST", target, R"({"query":"zqcpublic","k":5,"shard_phase":"stats"})", "application/json",
+      {"X-Ragd-Peer: " + auth::sign_peer_request(secret, "t", "a",
+                                                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                     std::chrono::system_clock::now().time_since_epoch())
+                                                     .count(),
+                                                 "POST", target, phase)});
+  EXPECT_EQ(moved.status, 401) << "a signature does not carry over to another body";
+  EXPECT_EQ(signed_by(secret, "POST", "/v1/search", R"({"query":"zqcpublic"})").status, 403);
+  EXPECT_EQ(signed_by(secret, "GET", "/v1/stats", "").status, 403);
+  const std::string shard_answer = target.substr(0, target.rfind('/')) + "/answer";
+  EXPECT_EQ(signed_by(secret, "POST", shard_answer, R"({"query":"zqcsecret"})").status, 403);
+  {
+    // Another cluster with the same secret file.
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    HttpResult other = http_request(b.port(), "POST", target, phase, "application/json",
+                                    {"X-Ragd-Peer: " + auth::sign_peer_request(secret, "staging", "a", now, "POST",
+                                                                               target, phase)});
+    EXPECT_EQ(other.status, 401) << other.body;
+  }
+  // No route of a replica answers a key, not a search, not an answer (with
+  // its hits' BM25 scores) and not a plain search; an admin may GET.
+  EXPECT_EQ(keyed(b.port(), "POST", shard_answer, b_admin, R"({"query":"zqcsecret","include_hits":true})").status,
+            403);
+  EXPECT_EQ(keyed(b.port(), "POST", target, b_admin, R"({"query":"zqcsecret"})").status, 403);
+  EXPECT_EQ(keyed(a.port(), "POST", "/v1/collections/shard-0/search", key, R"({"query":"zqcsecret"})").status, 403);
+  HttpResult admin_get =
+      keyed(b.port(), "GET", target.substr(0, target.rfind('/')) + "/documents/" + doc_id(0), b_admin);
+  EXPECT_TRUE(admin_get.status == 200 || admin_get.status == 404) << admin_get.status << " " << admin_get.body;
+  EXPECT_EQ(keyed(a.port(), "GET", "/v1/collections/shard-0/documents/" + doc_id(0), key).status, 403)
+      << "a reader's GET of a replica";
+  EXPECT_EQ(keyed(b.port(), "DELETE", target.substr(0, target.rfind('/')), b_admin).status, 409)
+      << "a replica is not deleted by hand";
+  // The answer path reads b's shards through a too (the chunks phase is
+  // signed like the search's).
+  HttpResult answer = keyed(a.port(), "POST", "/v1/answer", key, R"({"query":"zqcsecret","include_hits":true})");
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  const Json answered = Json::parse(answer.body);
+  ASSERT_TRUE(answered.contains("hits")) << answer.body;
+  EXPECT_FALSE(answered["hits"].empty()) << answer.body;
+  EXPECT_EQ(http_get(b.port(), "/healthz").status, 200);
+}
+
+TEST(ClusterUnitTest, ClusterSecretFileMustBePrivateAndLongEnough) {
+  TempDir tmp("secret");
+  const fs::path file = tmp.path / "s";
+  write_file(file, std::string(40, 'k') + "\n\n");
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+  auto read = cluster::read_cluster_secret(file);
+  ASSERT_TRUE(read.is_ok()) << read.status().message();
+  EXPECT_EQ(*read, std::string(40, 'k')) << "trailing whitespace dropped";
+  fs::permissions(file, fs::perms::group_read, fs::perm_options::add);
+  read = cluster::read_cluster_secret(file);
+  ASSERT_FALSE(read.is_ok());
+  EXPECT_NE(read.status().message().find("chmod 600"), std::string::npos) << read.status().message();
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+  write_file(file, std::string(31, 'k') + "   \n");
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+  read = cluster::read_cluster_secret(file);
+  ASSERT_FALSE(read.is_ok());
+  EXPECT_NE(read.status().message().find("at least 32 bytes"), std::string::npos) << read.status().message();
+  EXPECT_FALSE(cluster::read_cluster_secret(tmp.path / "missing").is_ok());
+  // In a cluster file, relative to the file.
+  write_file(file, std::string(32, 'z'));
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+  write_file(tmp.path / "c.toml",
+             "node_id = \"n1\"\nnats = [\"nats://127.0.0.1:1\"]\netcd = [\"http://127.0.0.1:2\"]\n"
+             "nodes = [\"n1\"]\nsecret_file = \"s\"\n");
+  auto options = cluster::read_cluster_options(tmp.path / "c.toml");
+  ASSERT_TRUE(options.is_ok()) << options.status().message();
+  EXPECT_EQ(options->secret_file, tmp.path / "s");
+  EXPECT_EQ(options->secret, "") << "read by serve alone: `ragd cluster status` needs only the cluster file";
+  fs::permissions(file, fs::perms::none);
+  EXPECT_TRUE(cluster::read_cluster_options(tmp.path / "c.toml").is_ok());
 }
 
 TEST(ClusterUnitTest, FanOutRunsEveryPartOnceAndRethrowsAfterAllEnd) {
