@@ -437,13 +437,11 @@ TEST_F(ClusterTest, ConcurrentSearchesOnANodeThatHoldsEveryShardDoNotStall) {
 // binds them once and its peers must not widen them again (an empty list
 // stays empty). The scheme of the bearer token may come in any case, and a
 // malformed shard phase is a 400.
-TEST_F(ClusterTest, AKeysGroupsHoldOnEveryShard) {
-  ServerProcess& a = node("a", {"a", "b"}, 1, 3000);
-  ServerProcess& b = node("b", {"a", "b"}, 1, 3000);
-  ASSERT_TRUE(a.start(30)) << a.log();
-  ASSERT_TRUE(b.start(30)) << b.log();
-  // Written before any key exists (a keyed write is not supported in a
-  // cluster yet): 12 restricted to "hr", 12 public.
+// Writes 24 documents through `a`: 12 restricted to "hr" (text
+// "zqcsecret ..."), 12 public ("zqcpublic ..."); waits until `a` and `b`
+// applied them, stops both, and creates a reader key holding hr and eng in
+// `key_data` (returned in `key`).
+void write_acl_corpus_then_key(ServerProcess& a, ServerProcess& b, const fs::path& key_data, std::string& key) {
   Json docs = Json::array();
   for (int i = 0; i < 24; ++i) {
     Json d{{"id", doc_id(i)},
@@ -458,16 +456,27 @@ TEST_F(ClusterTest, AKeysGroupsHoldOnEveryShard) {
                total(series(b.port(), "ragd_cluster_shard_applied_sequence")) ==
            24.0;
   }, 20000));
-  // The same key on both nodes.
   ASSERT_EQ(a.stop(), 0);
   ASSERT_EQ(b.stop(), 0);
   std::string out;
-  ASSERT_EQ(run_ragd({"keys", "create", "--data", (tmp_.path / "data-a").string(), "--name", "r", "--role", "reader",
-                      "--groups", "hr,eng"},
+  ASSERT_EQ(run_ragd({"keys", "create", "--data", key_data.string(), "--name", "r", "--role", "reader", "--groups",
+                      "hr,eng"},
                      &out),
             0)
       << out;
-  const std::string key = out.substr(0, out.find('\n'));
+  key = out.substr(0, out.find('\n'));
+}
+
+TEST_F(ClusterTest, AKeysGroupsHoldOnEveryShard) {
+  ServerProcess& a = node("a", {"a", "b"}, 1, 3000);
+  ServerProcess& b = node("b", {"a", "b"}, 1, 3000);
+  ASSERT_TRUE(a.start(30)) << a.log();
+  ASSERT_TRUE(b.start(30)) << b.log();
+  // Written before any key exists (a keyed write is not supported in a
+  // cluster yet).
+  std::string key;
+  ASSERT_NO_FATAL_FAILURE(write_acl_corpus_then_key(a, b, tmp_.path / "data-a", key));
+  // The same key on both nodes.
   fs::copy_file(tmp_.path / "data-a" / "keys.json", tmp_.path / "data-b" / "keys.json",
                 fs::copy_options::overwrite_existing);
   ASSERT_TRUE(a.start(30)) << a.log();
@@ -545,30 +554,9 @@ TEST_F(ClusterTest, WithASecretTheNodesSignAndOnlyTheyAskTheShards) {
   }
   ASSERT_TRUE(a.start(30)) << a.log();
   ASSERT_TRUE(b.start(30)) << b.log();
-  Json docs = Json::array();
-  for (int i = 0; i < 24; ++i) {
-    Json d{{"id", doc_id(i)},
-           {"title", "Doc " + std::to_string(i)},
-           {"text", (i < 12 ? "zqcsecret " : "zqcpublic ") + text_of(i, 0)}};
-    if (i < 12) d["acl"] = {"hr"};
-    docs.push_back(d);
-  }
-  ASSERT_EQ(http_post(a.port(), "/v1/documents", Json{{"documents", docs}}.dump()).status, 200);
-  ASSERT_TRUE(wait_until([&] {
-    return total(series(a.port(), "ragd_cluster_shard_applied_sequence")) +
-               total(series(b.port(), "ragd_cluster_shard_applied_sequence")) ==
-           24.0;
-  }, 20000));
   // A reader key on a only; b has keys of its own (so it requires one).
-  ASSERT_EQ(a.stop(), 0);
-  ASSERT_EQ(b.stop(), 0);
-  std::string out;
-  ASSERT_EQ(run_ragd({"keys", "create", "--data", (tmp_.path / "data-a").string(), "--name", "r", "--role", "reader",
-                      "--groups", "hr,eng"},
-                     &out),
-            0)
-      << out;
-  const std::string key = out.substr(0, out.find('\n'));
+  std::string key;
+  ASSERT_NO_FATAL_FAILURE(write_acl_corpus_then_key(a, b, tmp_.path / "data-a", key));
   const std::string b_admin = make_key(tmp_.path / "data-b", "b-admin", "admin");
   ASSERT_TRUE(a.start(30)) << a.log();
   ASSERT_TRUE(b.start(30)) << b.log();
