@@ -467,6 +467,22 @@ void write_acl_corpus_then_key(ServerProcess& a, ServerProcess& b, const fs::pat
   key = out.substr(0, out.find('\n'));
 }
 
+// The distinct documents a lexical search for `query` (k 50, no
+// de-duplication, with `groups` unless null) finds through `port`.
+size_t documents_found(uint16_t port, const std::string& authorization, const std::string& query, const Json& groups) {
+  Json body{{"query", query}, {"k", 50}, {"mode", "lexical"}, {"dedup", false}};
+  if (!groups.is_null()) body["groups"] = groups;
+  HttpResult r = http_request(port, "POST", "/v1/search", body.dump(), "application/json",
+                              {"Authorization: " + authorization});
+  EXPECT_EQ(r.status, 200) << r.body;
+  std::set<std::string> ids;
+  const Json j = Json::parse(r.body, nullptr, false);
+  if (!j.is_discarded() && j.contains("hits")) {
+    for (const auto& h : j["hits"]) ids.insert(h["doc_id"].get<std::string>());
+  }
+  return ids.size();
+}
+
 TEST_F(ClusterTest, AKeysGroupsHoldOnEveryShard) {
   ServerProcess& a = node("a", {"a", "b"}, 1, 3000);
   ServerProcess& b = node("b", {"a", "b"}, 1, 3000);
@@ -487,17 +503,7 @@ TEST_F(ClusterTest, AKeysGroupsHoldOnEveryShard) {
   }, 15000)) << keyed(a.port(), "POST", "/v1/search", key, R"({"query":"zqcpublic"})").body;
 
   auto found = [&](const std::string& query, const Json& groups, const std::string& scheme) {
-    Json body{{"query", query}, {"k", 50}, {"mode", "lexical"}, {"dedup", false}};
-    if (!groups.is_null()) body["groups"] = groups;
-    HttpResult r = http_request(a.port(), "POST", "/v1/search", body.dump(), "application/json",
-                                {"Authorization: " + scheme + " " + key});
-    EXPECT_EQ(r.status, 200) << r.body;
-    std::set<std::string> ids;
-    const Json j = Json::parse(r.body, nullptr, false);
-    if (!j.is_discarded() && j.contains("hits")) {
-      for (const auto& h : j["hits"]) ids.insert(h["doc_id"].get<std::string>());
-    }
-    return ids.size();
+    return documents_found(a.port(), scheme + " " + key, query, groups);
   };
   EXPECT_EQ(found("zqcsecret", nullptr, "Bearer"), 12u) << "the key holds hr: every shard's restricted documents";
   EXPECT_EQ(found("zqcsecret", Json::array({"sales"}), "Bearer"), 0u)
@@ -565,16 +571,7 @@ TEST_F(ClusterTest, WithASecretTheNodesSignAndOnlyTheyAskTheShards) {
   }, 15000)) << keyed(a.port(), "POST", "/v1/search", key, R"({"query":"zqcpublic"})").body << a.log();
 
   auto found = [&](const std::string& query, const Json& groups) {
-    Json body{{"query", query}, {"k", 50}, {"mode", "lexical"}, {"dedup", false}};
-    if (!groups.is_null()) body["groups"] = groups;
-    HttpResult r = keyed(a.port(), "POST", "/v1/search", key, body.dump());
-    EXPECT_EQ(r.status, 200) << r.body;
-    std::set<std::string> ids;
-    const Json j = Json::parse(r.body, nullptr, false);
-    if (!j.is_discarded() && j.contains("hits")) {
-      for (const auto& h : j["hits"]) ids.insert(h["doc_id"].get<std::string>());
-    }
-    return ids.size();
+    return documents_found(a.port(), "Bearer " + key, query, groups);
   };
   EXPECT_EQ(found("zqcsecret", nullptr), 12u) << "the key, unknown to b, reads b's shards through a";
   EXPECT_EQ(found("zqcsecret", Json::array({"sales"})), 0u) << "a's binding of the groups holds on b";
