@@ -21,6 +21,9 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <map>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "api/http_types.h"
 #include "api/metrics.h"
@@ -105,6 +108,10 @@ struct Api {
 // default, api.service): kPermissionDenied when the caller's key is bound
 // to another collection, kNotFound for an unknown one.
 Result<std::shared_ptr<ServiceContext>> collection_service(const Request& req, const Api& api);
+// Read-your-writes on a cluster node: the body's `consistency_token` (the
+// one a write answered with) as shard -> stream sequence; empty without a
+// token or off a cluster. kInvalidArgument for a malformed one.
+Result<std::map<uint32_t, uint64_t>> consistency_positions(const nlohmann::json& body, const Api& api);
 Response handle_list_collections(const Request& req, Api& api);
 Response handle_create_collection(const Request& req, Api& api);
 Response handle_delete_collection(const Request& req, Api& api);

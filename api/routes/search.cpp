@@ -12,6 +12,14 @@
 
 namespace ragd::api {
 
+Result<std::map<uint32_t, uint64_t>> consistency_positions(const Json& body, const Api& api) {
+  if (api.cluster == nullptr) return cluster::StreamPositions{};
+  auto t = body.find("consistency_token");
+  if (t == body.end() || t->is_null()) return cluster::StreamPositions{};
+  if (!t->is_string()) return Status::invalid_argument("field 'consistency_token': a string");
+  return cluster::parse_consistency_token(t->get<std::string>(), api.cluster->options().shards);
+}
+
 Response handle_search(const Request& req, Api& api) {
   const auto start = std::chrono::steady_clock::now();
   auto body = parse_json_body(req.body);
@@ -26,16 +34,9 @@ Response handle_search(const Request& req, Api& api) {
   }
   auto svc = collection_service(req, api);
   if (!svc.is_ok()) return error_response(svc.status());
-  // Read-your-writes in a cluster: the token a write answered with.
-  cluster::StreamPositions after;
-  if (api.cluster != nullptr) {
-    if (auto t = body->find("consistency_token"); t != body->end() && !t->is_null()) {
-      if (!t->is_string()) return error_response(Status::invalid_argument("field 'consistency_token': a string"));
-      auto parsed = cluster::parse_consistency_token(t->get<std::string>(), api.cluster->options().shards);
-      if (!parsed.is_ok()) return error_response(parsed.status());
-      after = std::move(parsed).value();
-    }
-  }
+  auto positions = consistency_positions(*body, api);
+  if (!positions.is_ok()) return error_response(positions.status());
+  const cluster::StreamPositions& after = *positions;
   if (api.cluster != nullptr && !req.collection.empty() && cluster::is_shard_collection(req.collection)) {
     // A coordinator asks this replica for its shard: answer only once it
     // has applied the token's position (else 503, and the next replica).

@@ -229,6 +229,20 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
     ASSERT_NE(tok.find(':'), std::string::npos) << put.body;
     EXPECT_EQ(hit_ids(token(i, 0), tok).count(doc_id(i)), 1u) << "write " << i << " not seen with token " << tok;
   }
+  {
+    // An answer's evidence too: a write through a, answered through b at once.
+    HttpResult put = post_docs(a.port(), {70}, 0);
+    ASSERT_EQ(put.status, 200) << put.body;
+    const std::string tok = Json::parse(put.body).value("consistency_token", "");
+    HttpResult answer =
+        http_post(b.port(), "/v1/answer",
+                  Json{{"query", token(70, 0)}, {"include_hits", true}, {"consistency_token", tok}}.dump());
+    ASSERT_EQ(answer.status, 200) << answer.body;
+    std::set<std::string> ids;
+    for (const auto& h : Json::parse(answer.body).value("hits", Json::array())) ids.insert(h.value("doc_id", ""));
+    EXPECT_EQ(ids.count(doc_id(70)), 1u) << "the answer's evidence misses the write its token names: " << answer.body;
+    EXPECT_EQ(http_post(b.port(), "/v1/answer", Json{{"query", "vpn"}, {"consistency_token", 5}}.dump()).status, 400);
+  }
   HttpResult del = http_request(a.port(), "DELETE", "/v1/documents/" + doc_id(61));
   ASSERT_EQ(del.status, 200) << del.body;
   const std::string del_tok = Json::parse(del.body).value("consistency_token", "");
@@ -242,6 +256,10 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
   EXPECT_GE(std::chrono::steady_clock::now() - t_ahead, std::chrono::milliseconds(1900));
   EXPECT_EQ(http_post(b.port(), "/v1/search", R"({"query":"vpn","consistency_token":"0:x"})").status, 400);
   EXPECT_EQ(http_post(b.port(), "/v1/search", R"({"query":"vpn","consistency_token":"99:1"})").status, 400);
+  // An answer waits for the token's writes the same way.
+  HttpResult answer_behind =
+      http_post(b.port(), "/v1/answer", Json{{"query", "vpn"}, {"consistency_token", ahead}}.dump());
+  EXPECT_EQ(answer_behind.status, 503) << answer_behind.body;
 
   // One NATS server down: the logs keep a quorum, so writes still work,
   // and `ragd cluster status` names the server every log misses (exit 0).
