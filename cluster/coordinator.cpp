@@ -126,6 +126,17 @@ struct Replica {
       if (r.is_ok()) return std::move(r->body);
       if (r.status().code() == StatusCode::kInvalidArgument) return r.status();
       last = r.status();
+      if (last.code() == StatusCode::kFailedPrecondition) {
+        // A 401 or 403: the peer refused this node (sync/'s hint about a
+        // source's user and secret is not the one that helps here).
+        last = Status::unavailable(
+            urls[at] + " refused this node's request (401 or 403): " +
+            ((*http)->request_header
+                 ? "the nodes' secret_file, cluster name or clocks (more than 60 s apart) differ, or it has no "
+                   "secret_file"
+                 : "the caller's key is not valid there (without a secret_file every node needs the same keys), "
+                   "or it has a secret_file and this node has none"));
+      }
       if (!may_move) break;
       ++at;
     }

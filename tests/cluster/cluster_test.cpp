@@ -666,6 +666,19 @@ TEST_F(ClusterTest, WithASecretTheNodesSignAndOnlyTheyAskTheShards) {
   ASSERT_TRUE(answered.contains("hits")) << answer.body;
   EXPECT_FALSE(answered["hits"].empty()) << answer.body;
   EXPECT_EQ(http_get(b.port(), "/healthz").status, 200);
+
+  // b restarted with another secret: a's searches that need b's shards fail
+  // with 503, naming what to check.
+  ASSERT_EQ(b.stop(), 0);
+  write_file(tmp_.path / "cluster.secret", secret + "-rotated-on-b-only\n");
+  fs::permissions(tmp_.path / "cluster.secret", fs::perms::owner_read | fs::perms::owner_write);
+  ASSERT_TRUE(b.start(30)) << b.log();
+  HttpResult mismatched;
+  ASSERT_TRUE(wait_until([&] {
+    mismatched = keyed(a.port(), "POST", "/v1/search", key, R"({"query":"zqcpublic"})");
+    return mismatched.status == 503 && mismatched.body.find("refused this node") != std::string::npos;
+  }, 15000)) << mismatched.status << " " << mismatched.body;
+  EXPECT_NE(mismatched.body.find("secret_file"), std::string::npos) << mismatched.body;
 }
 
 TEST(ClusterUnitTest, ClusterSecretFileMustBePrivateAndLongEnough) {
