@@ -1,7 +1,6 @@
 #include "api/auth_hook.h"
 
 #include <algorithm>
-#include <chrono>
 
 #include "api/status_http.h"
 #include "auth/peer.h"
@@ -82,11 +81,8 @@ std::optional<Response> KeyAuth::admit_peer(const std::optional<auth::Action>& a
   if (peer_secret_.empty()) {
     return error_response(auth::unauthenticated("X-Ragd-Peer: this node has no cluster secret to check it with"));
   }
-  const int64_t now_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
-  auto node = auth::verify_peer_request(peer_secret_, peer_cluster_, req.header(auth::kPeerHeader), now_ms,
-                                        req.method, req.target, req.body);
+  auto node = auth::verify_peer_request(peer_secret_, peer_cluster_, req.header(auth::kPeerHeader),
+                                        auth::peer_clock_ms(), req.method, req.target, req.body);
   if (!node.is_ok()) return error_response(node.status());
   if (action != auth::Action::kSearch || req.method != "POST" || req.path != "/v1/search" ||
       !cluster::is_shard_collection(req.collection)) {

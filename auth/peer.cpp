@@ -1,6 +1,7 @@
 #include "auth/peer.h"
 
 #include <charconv>
+#include <chrono>
 #include <vector>
 
 #include "auth/crypto.h"
@@ -29,6 +30,11 @@ bool plain_id(std::string_view s) {
 }
 
 }  // namespace
+
+int64_t peer_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 std::string sign_peer_request(std::string_view secret, std::string_view cluster, std::string_view node_id,
                               int64_t unix_ms, std::string_view method, std::string_view target,

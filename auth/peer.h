@@ -30,6 +30,9 @@ inline constexpr const char* kPeerHeader = "x-ragd-peer";
 // A secret shorter than this is refused where it is read.
 inline constexpr size_t kMinPeerSecretBytes = 32;
 
+// The clock signatures carry: unix time in milliseconds.
+int64_t peer_clock_ms();
+
 // The header's value for this request.
 std::string sign_peer_request(std::string_view secret, std::string_view cluster, std::string_view node_id,
                               int64_t unix_ms, std::string_view method, std::string_view target,

@@ -249,11 +249,8 @@ void Node::authorise(sync::HttpClient& http, const std::string& authorization) c
     // sees.
     const size_t path = url.rfind("/v1/collections/");
     const std::string target = path == std::string::npos ? "/" : url.substr(path);
-    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
-    return std::string("X-Ragd-Peer: ") +
-           auth::sign_peer_request(options_.secret, options_.name, options_.node_id, now_ms, method, target, body);
+    return std::string("X-Ragd-Peer: ") + auth::sign_peer_request(options_.secret, options_.name, options_.node_id,
+                                                                  auth::peer_clock_ms(), method, target, body);
   };
 }
 

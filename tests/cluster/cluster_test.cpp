@@ -612,9 +612,7 @@ TEST_F(ClusterTest, WithASecretTheNodesSignAndOnlyTheyAskTheShards) {
   // an old signature or another route does not.
   auto signed_by = [&](const std::string& with, const std::string& method, const std::string& path,
                        const std::string& body, int64_t age_ms = 0) {
-    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+    const int64_t now = auth::peer_clock_ms();
     return http_request(b.port(), method, path, body, "application/json",
                         {"X-Ragd-Peer: " + auth::sign_peer_request(with, "t", "a", now - age_ms, method, path, body)});
   };
@@ -626,9 +624,7 @@ TEST_F(ClusterTest, WithASecretTheNodesSignAndOnlyTheyAskTheShards) {
   HttpResult moved = http_request(
       b.port(), "POST", target, R"({"query":"zqcpublic","k":5,"shard_phase":"stats"})", "application/json",
       {"X-Ragd-Peer: " + auth::sign_peer_request(secret, "t", "a",
-                                                 std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                     std::chrono::system_clock::now().time_since_epoch())
-                                                     .count(),
+                                                 auth::peer_clock_ms(),
                                                  "POST", target, phase)});
   EXPECT_EQ(moved.status, 401) << "a signature does not carry over to another body";
   EXPECT_EQ(signed_by(secret, "POST", "/v1/search", R"({"query":"zqcpublic"})").status, 403);
@@ -637,9 +633,7 @@ TEST_F(ClusterTest, WithASecretTheNodesSignAndOnlyTheyAskTheShards) {
   EXPECT_EQ(signed_by(secret, "POST", shard_answer, R"({"query":"zqcsecret"})").status, 403);
   {
     // Another cluster with the same secret file.
-    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+    const int64_t now = auth::peer_clock_ms();
     HttpResult other = http_request(b.port(), "POST", target, phase, "application/json",
                                     {"X-Ragd-Peer: " + auth::sign_peer_request(secret, "staging", "a", now, "POST",
                                                                                target, phase)});
