@@ -114,7 +114,7 @@ bool may_write(const Request& req, const std::vector<std::string>& acl) {
   // An admin can mint a key with any groups, so holding it back would only
   // be a detour.
   if (!req.principal || req.principal->role == auth::Role::kAdmin) return true;
-  return std::all_of(acl.begin(), acl.end(), [&](const std::string& g) { return holds(req.principal->groups, g); });
+  return auth::groups_cover(req.principal->groups, acl);
 }
 
 }  // namespace ragd::api

@@ -76,6 +76,11 @@ std::vector<std::string> narrow_groups(const Principal& principal,
   return out;
 }
 
+bool groups_cover(const std::vector<std::string>& groups, const std::vector<std::string>& acl) {
+  return std::all_of(acl.begin(), acl.end(),
+                     [&](const std::string& g) { return std::find(groups.begin(), groups.end(), g) != groups.end(); });
+}
+
 bool collection_allows(const Principal& principal, std::string_view collection) {
   return principal.collection.empty() || principal.collection == collection;
 }

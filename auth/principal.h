@@ -65,6 +65,12 @@ struct Principal {
 std::vector<std::string> narrow_groups(const Principal& principal,
                                        const std::vector<std::string>& requested);
 
+// True when `groups` hold every group of `acl`: what a writer that is not an
+// admin needs to write a document with that ACL, and to replace or delete a
+// stored one (no one can unrestrict a document, or restrict one to groups
+// they lack). An empty ACL is covered by any groups.
+bool groups_cover(const std::vector<std::string>& groups, const std::vector<std::string>& acl);
+
 // True when the principal may use `collection` ("" = the default collection).
 bool collection_allows(const Principal& principal, std::string_view collection);
 

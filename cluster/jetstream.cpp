@@ -10,7 +10,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace ragd::cluster {
 namespace {
@@ -116,19 +119,21 @@ class NatsJetStream final : public JetStream {
   }
 
   Status ensure_stream(const std::string& stream, const std::string& subject, int replicas) override {
+    const std::string below = subject + ".*";
     jsStreamInfo* si = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
     natsStatus s = js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, &code);
     if (s == NATS_OK) {
+      Status st = add_subject(si, below);
       jsStreamInfo_Destroy(si);
-      return Status::ok();
+      return st.with_context("stream " + stream);
     }
     jsStreamConfig cfg;
     jsStreamConfig_Init(&cfg);
-    const char* subjects[] = {subject.c_str()};
+    const char* subjects[] = {subject.c_str(), below.c_str()};
     cfg.Name = stream.c_str();
     cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
+    cfg.SubjectsLen = 2;
     cfg.Storage = js_FileStorage;
     cfg.Replicas = replicas;
     s = js_AddStream(&si, js_, &cfg, nullptr, &code);
@@ -193,28 +198,56 @@ class NatsJetStream final : public JetStream {
                                " ms (" + last + "); check the NATS servers");
   }
 
-  Result<std::unique_ptr<PullConsumer>> consume(const std::string& stream, const std::string& subject,
-                                                const std::string& durable, uint64_t start_seq) override {
+  Result<std::unique_ptr<PullConsumer>> consume(const std::string& stream, const std::string& durable,
+                                                uint64_t start_seq) override {
     jsErrCode code = static_cast<jsErrCode>(0);
     natsStatus s = js_DeleteConsumer(js_, stream.c_str(), durable.c_str(), nullptr, &code);
     if (s != NATS_OK && code != JSConsumerNotFoundErr && s != NATS_NOT_FOUND) {
       return Status::unavailable("resetting consumer " + durable + " of " + stream + ": " + nats_error(s, code));
     }
+    // Created without a filter subject (every subject of the stream: one
+    // per document, and the shard's own of an earlier ragd), then bound.
+    jsConsumerConfig cfg;
+    jsConsumerConfig_Init(&cfg);
+    cfg.Durable = durable.c_str();
+    cfg.AckPolicy = js_AckExplicit;
+    cfg.DeliverPolicy = start_seq <= 1 ? js_DeliverAll : js_DeliverByStartSequence;
+    cfg.OptStartSeq = start_seq <= 1 ? 0 : start_seq;
+    jsConsumerInfo* ci = nullptr;
+    code = static_cast<jsErrCode>(0);
+    s = js_AddConsumer(&ci, js_, stream.c_str(), &cfg, nullptr, &code);
+    if (s != NATS_OK) {
+      return Status::unavailable("creating consumer " + durable + " of " + stream + ": " + nats_error(s, code));
+    }
+    jsConsumerInfo_Destroy(ci);
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = stream.c_str();
+    so.Consumer = durable.c_str();
     so.ManualAck = true;
-    so.Config.Durable = durable.c_str();
-    so.Config.AckPolicy = js_AckExplicit;
-    so.Config.DeliverPolicy = start_seq <= 1 ? js_DeliverAll : js_DeliverByStartSequence;
-    so.Config.OptStartSeq = start_seq <= 1 ? 0 : start_seq;
     natsSubscription* sub = nullptr;
     code = static_cast<jsErrCode>(0);
-    s = js_PullSubscribe(&sub, js_, subject.c_str(), durable.c_str(), nullptr, &so, &code);
+    s = js_PullSubscribe(&sub, js_, nullptr, durable.c_str(), nullptr, &so, &code);
     if (s != NATS_OK) {
       return Status::unavailable("subscribing " + durable + " to " + stream + ": " + nats_error(s, code));
     }
     return std::unique_ptr<PullConsumer>(std::make_unique<NatsPullConsumer>(sub));
+  }
+
+  Result<std::optional<StreamMessage>> last_message(const std::string& stream, const std::string& subject) override {
+    natsMsg* msg = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetLastMsg(&msg, js_, stream.c_str(), subject.c_str(), nullptr, &code);
+    if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) return std::optional<StreamMessage>();
+    if (s != NATS_OK) {
+      return Status::unavailable("reading the last message of " + subject + " in " + stream + ": " +
+                                 nats_error(s, code));
+    }
+    StreamMessage m;
+    m.stream_seq = natsMsg_GetSequence(msg);
+    m.data.assign(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+    natsMsg_Destroy(msg);
+    return std::optional<StreamMessage>(std::move(m));
   }
 
   Status delete_consumer(const std::string& stream, const std::string& durable) override {
@@ -275,6 +308,27 @@ class NatsJetStream final : public JetStream {
   }
 
  private:
+  // Adds `subject` to the stream `si` describes unless it has it.
+  Status add_subject(const jsStreamInfo* si, const std::string& subject) {
+    const jsStreamConfig* have = si->Config;
+    if (have == nullptr) return Status::unavailable("JetStream gave no stream configuration");
+    std::vector<const char*> subjects;
+    for (int i = 0; i < have->SubjectsLen; ++i) {
+      if (subject == have->Subjects[i]) return Status::ok();
+      subjects.push_back(have->Subjects[i]);
+    }
+    subjects.push_back(subject.c_str());
+    jsStreamConfig cfg = *have;  // shallow: its strings stay si's while we call
+    cfg.Subjects = subjects.data();
+    cfg.SubjectsLen = static_cast<int>(subjects.size());
+    jsStreamInfo* updated = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_UpdateStream(&updated, js_, &cfg, nullptr, &code);
+    if (s != NATS_OK) return Status::unavailable("adding subject " + subject + ": " + nats_error(s, code));
+    jsStreamInfo_Destroy(updated);
+    return Status::ok();
+  }
+
   natsConnection* nc_;
   jsCtx* js_;
   std::unique_ptr<ConnectionState> state_;  // the callbacks'; outlives nc_ (see close_connection)

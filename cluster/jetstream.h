@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,7 +65,9 @@ class JetStream {
   // one that goes away, at once. Reconnecting (to any server) goes on for
   // ever, and usually takes a fraction of a second.
   virtual int64_t down_for_ms() const = 0;
-  // Creates the stream (file storage, `replicas`) unless it exists.
+  // Creates the stream (file storage, `replicas`) unless it exists, taking
+  // `subject` and every subject under it (`subject`.*). A stream made with
+  // `subject` alone (by an earlier ragd) gets the subjects under it added.
   virtual Status ensure_stream(const std::string& stream, const std::string& subject, int replicas) = 0;
   // Publishes with the Nats-Msg-Id header `msg_id` and waits for the
   // stream's acknowledgement (stored on a quorum of its replicas), retrying
@@ -75,11 +78,17 @@ class JetStream {
   virtual Result<uint64_t> publish(const std::string& subject, const std::string& msg_id, std::string_view data,
                                    int64_t timeout_ms) = 0;
   // The durable pull consumer `durable` of `stream`, (re)created to start
-  // at `start_seq` with explicit acks: the applier's own position (kept in
-  // its store) decides where delivery starts, so a wiped store replays the
-  // stream and a consumer left ahead of the store cannot skip messages.
-  virtual Result<std::unique_ptr<PullConsumer>> consume(const std::string& stream, const std::string& subject,
-                                                        const std::string& durable, uint64_t start_seq) = 0;
+  // at `start_seq` with explicit acks, over every subject of the stream:
+  // the applier's own position (kept in its store) decides where delivery
+  // starts, so a wiped store replays the stream and a consumer left ahead
+  // of the store cannot skip messages.
+  virtual Result<std::unique_ptr<PullConsumer>> consume(const std::string& stream, const std::string& durable,
+                                                        uint64_t start_seq) = 0;
+  // The last message of `stream` on `subject` (index unused), as the
+  // stream's leader holds it: every acknowledged publish is in it. nullopt
+  // when the subject has none.
+  virtual Result<std::optional<StreamMessage>> last_message(const std::string& stream,
+                                                            const std::string& subject) = 0;
   // Deletes the durable consumer `durable` of `stream` (a shard replica
   // retired from this node); one that does not exist is not an error.
   virtual Status delete_consumer(const std::string& stream, const std::string& durable) = 0;

@@ -18,6 +18,7 @@ std::string encode_message(const WriteMessage& m) {
              {"source", d.source},  {"url", d.url},       {"metadata", d.metadata}, {"acl", d.acl},
              {"created_at", d.created_at}, {"updated_at", d.updated_at}, {"text", d.text}, {"blocks", blocks}};
   }
+  if (m.writer_groups) j["writer_groups"] = *m.writer_groups;
   // Invalid UTF-8 cannot reach here (ingest's normaliser repairs it), but
   // a replacement character is better than an exception on the write path.
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -30,6 +31,7 @@ Result<WriteMessage> decode_message(std::string_view bytes) {
     WriteMessage m;
     const std::string op = j.at("op").get<std::string>();
     m.doc.id = j.at("id").get<std::string>();
+    if (auto w = j.find("writer_groups"); w != j.end()) m.writer_groups = w->get<std::vector<std::string>>();
     if (op == "delete") {
       m.remove = true;
       return m;

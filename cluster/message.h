@@ -3,8 +3,10 @@
 // a delete by id. JSON, so a message can be read with `nats stream view`.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ragd/document.h"
 #include "ragd/status.h"
@@ -14,6 +16,11 @@ namespace ragd::cluster {
 struct WriteMessage {
   bool remove = false;  // true: delete `doc.id`; the other fields are empty
   Document doc;
+  // A keyed caller's write carries the caller's groups: the applier makes
+  // it only when they cover the ACL of the document it replaces or deletes
+  // (cluster/README.md, "Keyed writes"). nullopt: an unrestricted writer
+  // (an admin, or a node without keys).
+  std::optional<std::vector<std::string>> writer_groups;
 };
 
 std::string encode_message(const WriteMessage& m);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/crypto.h"
+#include "auth/principal.h"
 #include "cluster/clock.h"
 #include "cluster/etcd.h"
 #include "cluster/fan_out.h"
@@ -49,8 +50,28 @@ constexpr const char* kStreamEpochKey = "cluster:stream_epoch";
 // applier reads every second while NATS answers), ms.
 constexpr int64_t kStreamReadFreshMs = 3000;
 
+// The shard's stream takes this subject and the ones below it.
 std::string stream_subject(const ClusterOptions& o, uint32_t s) {
   return "ragd." + o.name + ".shard." + std::to_string(s);
+}
+
+// The applier's check of a keyed write against the store it applies to:
+// kPermissionDenied when the writer's groups do not cover the new ACL, or
+// the ACL of the stored document the message replaces or deletes; a store
+// error as it is (the message is retried). Every replica applies the same
+// messages in the same order from the same state, so all decide alike.
+Status check_writer(const Store& store, const WriteMessage& m) {
+  if (!m.writer_groups) return Status::ok();
+  const std::vector<std::string>& groups = *m.writer_groups;
+  if (!m.remove && !auth::groups_cover(groups, m.doc.acl)) {
+    return Status::permission_denied("its acl names groups the writer does not hold");
+  }
+  auto old = store.get_document(m.doc.id);
+  if (!old.is_ok()) return old.status().code() == StatusCode::kNotFound ? Status::ok() : old.status();
+  if (!auth::groups_cover(groups, old->acl)) {
+    return Status::permission_denied("the stored document's acl names groups the writer does not hold");
+  }
+  return Status::ok();
 }
 
 }  // namespace
@@ -181,6 +202,11 @@ Result<std::map<std::string, std::string>> read_live_nodes(Etcd& etcd, const Clu
 }
 
 std::string stream_name(const ClusterOptions& o, uint32_t s) { return o.name + "_S" + std::to_string(s); }
+
+std::string document_subject(const ClusterOptions& o, const std::string& doc_id) {
+  return stream_subject(o, shard_of(doc_id, o.shards)) + "." + auth::hex_encode(auth::sha256(doc_id)).substr(0, 32);
+}
+
 std::string shard_collection(uint32_t s) { return "shard-" + std::to_string(s); }
 bool is_shard_collection(std::string_view name) { return name.starts_with("shard-"); }
 std::optional<uint32_t> shard_number(std::string_view name) {
@@ -541,11 +567,11 @@ void Node::keepalive_loop() {
   }
 }
 
-Result<uint64_t> Node::publish(const Document& doc, bool remove) {
-  const uint32_t s = shard_of(doc.id, options_.shards);
+Result<uint64_t> Node::publish(const Document& doc, bool remove, const WriterGroups& writer) {
   WriteMessage m;
   m.remove = remove;
   m.doc = doc;
+  m.writer_groups = writer;
   // Nats-Msg-Id: the id and content hash (as issue 15 proposes) plus this
   // write's own number. JetStream drops a message whose id it saw within
   // its duplicate window, so id + hash alone would drop the third write of
@@ -555,7 +581,7 @@ Result<uint64_t> Node::publish(const Document& doc, bool remove) {
   const std::string id = auth::hex_encode(auth::sha256(doc.id)).substr(0, 32) + ":" +
                          (remove ? std::string("delete") : auth::hex_encode(Store::content_hash(doc)).substr(0, 32)) +
                          ":" + write_nonce_ + "-" + std::to_string(++write_counter_);
-  return js_->publish(stream_subject(options_, s), id, encode_message(m), options_.publish_timeout_ms);
+  return js_->publish(document_subject(options_, doc.id), id, encode_message(m), options_.publish_timeout_ms);
 }
 
 Status check_publishable(Document& doc, const IngestOptions& options) {
@@ -580,7 +606,7 @@ Node::Health Node::health() const { return {js_->down_for_ms() == 0, cut_off_fro
 
 bool Node::cut_off_from_nats() const { return js_->down_for_ms() > options_.publish_timeout_ms; }
 
-IngestStats Node::write(std::vector<Document> docs) {
+IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer) {
   IngestStats st;
   if (cut_off_from_nats()) {
     // No write can be made durable; say so at once rather than after
@@ -634,7 +660,7 @@ IngestStats Node::write(std::vector<Document> docs) {
       const Document& d = docs[w.docs[k]];
       Result<uint64_t> seq = Status::internal("not published");
       try {
-        seq = publish(d, false);
+        seq = publish(d, false, writer);
       } catch (const std::exception& e) {
         seq = Status::internal(std::string("publishing failed: ") + e.what());
       }
@@ -675,7 +701,7 @@ IngestStats Node::write(std::vector<Document> docs) {
   return st;
 }
 
-Result<std::string> Node::remove(const std::string& doc_id) {
+Result<std::string> Node::remove(const std::string& doc_id, const WriterGroups& writer) {
   if (doc_id.empty() || doc_id.size() > kMaxDocumentIdBytes) return Status::invalid_argument("bad document id");
   if (cut_off_from_nats()) {
     return Status::unavailable("node " + options_.node_id +
@@ -684,8 +710,39 @@ Result<std::string> Node::remove(const std::string& doc_id) {
   }
   Document d;
   d.id = doc_id;
-  RAGD_ASSIGN_OR_RETURN(uint64_t seq, publish(d, true));
+  RAGD_ASSIGN_OR_RETURN(uint64_t seq, publish(d, true, writer));
   return format_consistency_token({{shard_of(doc_id, options_.shards), seq}});
+}
+
+Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(const std::vector<std::string>& ids) {
+  std::vector<std::optional<std::vector<std::string>>> out(ids.size());
+  std::map<uint32_t, std::vector<size_t>> by_shard;
+  for (size_t i = 0; i < ids.size(); ++i) by_shard[shard_of(ids[i], options_.shards)].push_back(i);
+  std::vector<std::pair<uint32_t, std::vector<size_t>>> parts(by_shard.begin(), by_shard.end());
+  std::vector<Status> failed(parts.size());
+  write_fan_out_->run(parts.size(), [&](size_t p) {
+    const std::string stream = stream_name(options_, parts[p].first);
+    for (size_t i : parts[p].second) {
+      auto last = js_->last_message(stream, document_subject(options_, ids[i]));
+      if (!last.is_ok()) {
+        failed[p] = last.status();
+        return;
+      }
+      if (!last->has_value()) continue;
+      auto m = decode_message((*last)->data);
+      if (!m.is_ok()) {
+        // Not a message of ours; the appliers skip it, so it changed nothing.
+        log().warn("document {}: its last message ({}) is unreadable: {}", ids[i].substr(0, 200),
+                   (*last)->stream_seq, m.status().to_string());
+        continue;
+      }
+      if (!m->remove) out[i] = std::move(m->doc.acl);
+    }
+  });
+  for (const Status& f : failed) {
+    if (!f.is_ok()) return f;
+  }
+  return out;
 }
 
 Status Node::wait_applied(uint32_t shard, uint64_t sequence, std::chrono::milliseconds timeout) {
@@ -843,7 +900,7 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
           }
         }
         note(applied, Status::ok());
-        auto c = js_->consume(stream_name(options_, shard), stream_subject(options_, shard), durable, applied + 1);
+        auto c = js_->consume(stream_name(options_, shard), durable, applied + 1);
         if (!c.is_ok()) {
           note(applied, c.status());
           nap(500ms);
@@ -888,6 +945,18 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
             // Not ours to fix by retrying: skip it, but keep the position.
             log().error("shard {}: message {} skipped: {}", shard, m.stream_seq, decoded.status().to_string());
             s = store.put_state(state.key, state.value);
+          } else if (Status allowed = check_writer(store, *decoded); !allowed.is_ok()) {
+            if (allowed.code() != StatusCode::kPermissionDenied) {
+              return allowed.with_context("applying message " + std::to_string(m.stream_seq));
+            }
+            // Refused here as on every replica: the position moves on.
+            log().warn("shard {}: message {} ({} of '{}') refused: {}", shard, m.stream_seq,
+                       decoded->remove ? "delete" : "write", decoded->doc.id.substr(0, 200), allowed.message());
+            s = store.put_state(state.key, state.value);
+            if (s.is_ok()) {
+              std::lock_guard lock(status_mu_);
+              ++status_[shard].refused;
+            }
           } else if (decoded->remove) {
             s = store.remove(decoded->doc.id, state).status();
           } else {

@@ -77,6 +77,12 @@ Result<ShardMap> read_shard_map(Etcd& etcd, const ClusterOptions& o);
 // The JetStream stream of shard `s` ("<name>_S<s>").
 std::string stream_name(const ClusterOptions& o, uint32_t s);
 
+// The subject of document `doc_id`'s writes in its shard's stream
+// ("ragd.<name>.shard.<s>.<first 32 hex digits of sha256(id)>"): one per
+// document, so that the log can say what a document holds now
+// (Node::current_acls).
+std::string document_subject(const ClusterOptions& o, const std::string& doc_id);
+
 // The collection that holds shard `s` on a node ("shard-<s>").
 std::string shard_collection(uint32_t s);
 // True for the names shard_collection() makes ("shard-" and anything): on a
@@ -99,6 +105,11 @@ struct ShardStatus {
   uint32_t shard = 0;
   uint64_t applied = 0;   // last stream sequence written to the local store
   uint64_t failures = 0;  // apply attempts that failed (retried)
+  // Keyed writes this replica refused to make since the node started: the
+  // document they replace or delete has an ACL the writer's groups do not
+  // cover (cluster/README.md, "Keyed writes"). Every replica refuses the
+  // same ones.
+  uint64_t refused = 0;
   std::string last_error;
   // The stream's last sequence as the applier last read it (about once a
   // second while it runs), 0 before the first read: stream_last - applied
@@ -129,6 +140,12 @@ Result<StreamPositions> parse_consistency_token(std::string_view token, uint32_t
 // `doc` in place. kInvalidArgument or kResourceExhausted naming the limit.
 Status check_publishable(Document& doc, const IngestOptions& options);
 
+// A keyed caller's part in a write (cluster/README.md, "Keyed writes"): the
+// caller's groups, which must cover the ACL of each document the write
+// replaces or deletes. nullopt: an unrestricted writer (an admin, or a
+// node without keys).
+using WriterGroups = std::optional<std::vector<std::string>>;
+
 class Node {
  public:
   // Joins the cluster: connects to NATS and etcd, creates the shards'
@@ -154,10 +171,21 @@ class Node {
   // `errors` names every document not acknowledged, the others stay
   // acknowledged. consistency_token names the positions of the
   // acknowledged ones.
-  IngestStats write(std::vector<Document> docs);
+  // A keyed caller's documents carry `writer` to the appliers, which
+  // write one only when the groups cover the ACL of the stored document it
+  // replaces (the HTTP layer checked that first, with current_acls()).
+  IngestStats write(std::vector<Document> docs, const WriterGroups& writer = std::nullopt);
   // Publishes the deletion of `doc_id`; its consistency token once
-  // acknowledged.
-  Result<std::string> remove(const std::string& doc_id);
+  // acknowledged. With `writer`, as write().
+  Result<std::string> remove(const std::string& doc_id, const WriterGroups& writer = std::nullopt);
+  // The ACL each document of `ids` has now, in order; nullopt for one that
+  // does not exist (never written, or deleted). Read from the log, not a
+  // replica: the last message on the document's subject, as its shard's
+  // stream leader holds it, so every acknowledged write counts, applied or
+  // not. The shards side by side. kUnavailable when a stream cannot be
+  // read. A document written before the log had one subject per document
+  // is not found here; the appliers' own check still holds for it.
+  Result<std::vector<std::optional<std::vector<std::string>>>> current_acls(const std::vector<std::string>& ids);
   // Waits until this node has applied shard `shard` up to `sequence`, at
   // most `timeout`. kUnavailable when it has not by then (naming how far it
   // got), kFailedPrecondition when it does not apply that shard.
@@ -258,7 +286,7 @@ class Node {
   bool rebuildable(uint32_t s);
   // An applier stops when `quit` (or the node's stop_) is set.
   void apply_loop(uint32_t shard, const std::atomic<bool>& quit);
-  Result<uint64_t> publish(const Document& doc, bool remove);
+  Result<uint64_t> publish(const Document& doc, bool remove, const WriterGroups& writer);
   // Readies a client for requests to peers: signed with the cluster secret
   // when there is one (auth/peer.h), else carrying the caller's
   // `authorization` on.

@@ -116,7 +116,8 @@ Response handle_stats(const Request& req, Api& api) {
     for (const auto& sh : api.cluster->shard_status()) {
       // The failures' messages can name server paths: they are in the log.
       shards.push_back(
-          Json{{"shard", sh.shard}, {"applied", sh.applied}, {"failures", sh.failures}, {"role", sh.role}});
+          Json{{"shard", sh.shard}, {"applied", sh.applied}, {"failures", sh.failures}, {"refused", sh.refused},
+               {"role", sh.role}});
     }
     const auto& co = api.cluster->options();
     j["cluster"] = Json{{"name", co.name},
@@ -140,6 +141,10 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
                              "Messages of the shard's stream this node has not applied yet.", {"shard"});
   auto& failures = registry.counter("ragd_cluster_shard_apply_failures_total",
                                     "Attempts to apply a shard's message that failed (each is retried).", {"shard"});
+  auto& refused = registry.counter("ragd_cluster_shard_writes_refused_total",
+                                   "Keyed writes a shard's replica refused to make: the document they replace or "
+                                   "delete has an ACL the writer's groups do not cover.",
+                                   {"shard"});
   auto& shard_stats = registry.counter(
       "ragd_cluster_search_shard_stats_total",
       "BM25 statistics of a shard a search needed, by where they came from: read from a replica, cached, or "
@@ -149,11 +154,13 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
                               "Nodes whose etcd lease is alive, as this node last read them (each lease renewal).");
   auto& etcd_up = registry.gauge("ragd_cluster_etcd_reachable",
                                  "1 when this node's last read of the live nodes from etcd answered, else 0.");
-  auto seen = std::make_shared<std::map<uint32_t, uint64_t>>();  // failures counted so far, per shard
+  // Per shard, the failures and refusals counted so far.
+  auto seen = std::make_shared<std::map<uint32_t, std::pair<uint64_t, uint64_t>>>();
   auto seen_stats = std::make_shared<cluster::Node::StatsCounts>();  // stats counted so far
   auto seen_mu = std::make_shared<std::mutex>();
   registry.add_collector([&node, seen, seen_stats, seen_mu, revision = &revision, applied = &applied,
-                          stream = &stream, lag = &lag, failures = &failures, shard_stats = &shard_stats,
+                          stream = &stream, lag = &lag, failures = &failures, refused = &refused,
+                          shard_stats = &shard_stats,
                           live = &live, etcd_up = &etcd_up] {
     revision->get().set(static_cast<double>(node.shard_map().revision));
     const cluster::Node::LiveView lv = node.live_view();
@@ -170,10 +177,14 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
       applied->with({s}).set(static_cast<double>(sh.applied));
       stream->with({s}).set(static_cast<double>(sh.stream_last));
       lag->with({s}).set(sh.stream_last > sh.applied ? static_cast<double>(sh.stream_last - sh.applied) : 0.0);
-      uint64_t& counted = (*seen)[sh.shard];
-      Counter& c = failures->with({s});  // present from the first scrape, at 0
-      if (sh.failures > counted) c.inc(static_cast<double>(sh.failures - counted));
-      counted = sh.failures;
+      auto& [failed_seen, refused_seen] = (*seen)[sh.shard];
+      // Both present from the first scrape, at 0.
+      Counter& f = failures->with({s});
+      if (sh.failures > failed_seen) f.inc(static_cast<double>(sh.failures - failed_seen));
+      failed_seen = sh.failures;
+      Counter& r = refused->with({s});
+      if (sh.refused > refused_seen) r.inc(static_cast<double>(sh.refused - refused_seen));
+      refused_seen = sh.refused;
     }
   });
 }

@@ -1,4 +1,5 @@
 // POST /v1/documents (JSON or a file upload), GET and DELETE /v1/documents/{id}.
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -85,27 +86,56 @@ Result<FetchOptions> upload_options(const Request& req) {
   return fo;
 }
 
+// The ACL each of `ids` has now (nullopt: no such document): from the
+// collection's store, or for the default collection of `serve --cluster`
+// from the cluster's log (this node's own default store is never written).
+Result<std::vector<std::optional<std::vector<std::string>>>> current_acls(const Request& req, Api& api,
+                                                                           const Store& store,
+                                                                           const std::vector<std::string>& ids) {
+  if (api.cluster != nullptr && req.collection.empty()) return api.cluster->current_acls(ids);
+  std::vector<std::optional<std::vector<std::string>>> out;
+  out.reserve(ids.size());
+  for (const auto& id : ids) {
+    auto doc = store.get_document(id);
+    if (doc.is_ok()) {
+      out.emplace_back(std::move(doc->acl));
+    } else if (doc.status().code() == StatusCode::kNotFound) {
+      out.emplace_back();
+    } else {
+      return doc.status();
+    }
+  }
+  return out;
+}
+
 // With an authenticated caller, every document written must carry an ACL
 // the caller's groups cover, and so must the stored document it replaces: no
 // one can unrestrict a document, or restrict one to groups they lack.
-Status check_writable(const Request& req, const Store& store, const std::vector<Document>& docs) {
+Status check_writable(const Request& req, Api& api, const Store& store, const std::vector<Document>& docs) {
   if (!req.principal) return Status::ok();
+  std::vector<std::string> ids;
   for (const auto& d : docs) {
     if (!may_write(req, d.acl)) {
       return Status::permission_denied("document '" + d.id.substr(0, 200) +
                                        "': its acl names groups the caller does not hold");
     }
-    auto old = store.get_document(d.id);
-    if (!old.is_ok()) {
-      if (old.status().code() == StatusCode::kNotFound) continue;
-      return old.status();
-    }
-    if (!may_write(req, old->acl)) {
-      return Status::permission_denied("document '" + d.id.substr(0, 200) +
+    ids.push_back(d.id);
+  }
+  RAGD_ASSIGN_OR_RETURN(auto acls, current_acls(req, api, store, ids));
+  for (size_t i = 0; i < docs.size(); ++i) {
+    if (acls[i] && !may_write(req, *acls[i])) {
+      return Status::permission_denied("document '" + docs[i].id.substr(0, 200) +
                                        "' exists with an acl the caller's groups do not cover");
     }
   }
   return Status::ok();
+}
+
+// The groups a cluster's appliers hold a write to (cluster::WriterGroups):
+// none for an admin or a node without keys, who may write anything.
+cluster::WriterGroups writer_groups(const Request& req) {
+  if (!req.principal || req.principal->role == auth::Role::kAdmin) return std::nullopt;
+  return req.principal->groups;
 }
 
 // Ingest into the request's collection, or, for the default collection of
@@ -113,7 +143,7 @@ Status check_writable(const Request& req, const Store& store, const std::vector<
 // JetStream holds each document; the shards' nodes apply them).
 Result<IngestStats> ingest_documents(const Request& req, Api& api, ServiceContext& service,
                                      std::vector<Document> docs) {
-  if (api.cluster != nullptr && req.collection.empty()) return api.cluster->write(std::move(docs));
+  if (api.cluster != nullptr && req.collection.empty()) return api.cluster->write(std::move(docs), writer_groups(req));
   return service.ingest(std::move(docs));
 }
 
@@ -166,7 +196,7 @@ Response ingest_upload(const Request& req, Api& api, ServiceContext& service) {
                                                      std::to_string(docs.size()) + " documents; the limit is " +
                                                      std::to_string(api.options.max_documents_per_request)));
   }
-  if (Status w = check_writable(req, service.store(), docs); !w.is_ok()) return error_response(w);
+  if (Status w = check_writable(req, api, service.store(), docs); !w.is_ok()) return error_response(w);
   auto stats = ingest_documents(req, api, service, std::move(docs));
   if (!stats.is_ok()) return error_response(stats.status());
   return ingest_response(*stats, std::move(errors));
@@ -189,15 +219,6 @@ Response handle_post_documents(const Request& req, Api& api) {
   auto svc = collection_service(req, api);
   if (!svc.is_ok()) return error_response(svc.status());
   ServiceContext& service = **svc;
-  if (api.cluster != nullptr && req.collection.empty() && req.principal) {
-    // check_writable would read the replaced documents' ACLs from this
-    // node's own default store, which the cluster never writes: a writer
-    // could overwrite a document restricted to groups they lack. Refused
-    // until the check asks the document's shard (cluster/README.md).
-    return error_response(Status::unimplemented(
-        "writing documents with an API key is not supported in a cluster yet: the ACL check of a replaced "
-        "document needs the shard that holds it"));
-  }
   const std::string ctype = req.header("content-type");
   if (ctype.rfind("multipart/", 0) == 0 || req.query.count("filename") != 0 || req.query.count("format") != 0) {
     return ingest_upload(req, api, service);
@@ -231,7 +252,7 @@ Response handle_post_documents(const Request& req, Api& api) {
                                    {"errors", Json::array()}});
   }
   size_t rejected = errors.size();
-  if (Status w = check_writable(req, service.store(), docs); !w.is_ok()) return error_response(w);
+  if (Status w = check_writable(req, api, service.store(), docs); !w.is_ok()) return error_response(w);
   auto stats = ingest_documents(req, api, service, std::move(docs));
   if (!stats.is_ok()) return error_response(stats.status());
   stats->failed += rejected;
@@ -260,25 +281,23 @@ Response handle_delete_document(const Request& req, Api& api) {
   const std::string& id = *decoded;
   auto svc = collection_service(req, api);
   if (!svc.is_ok()) return error_response(svc.status());
-  if (api.cluster != nullptr && req.collection.empty()) {
-    // The document lives on its shard's nodes, not here: the ACL check of
-    // a keyed caller is not built for the cluster yet (cluster/README.md).
-    if (req.principal) {
-      return error_response(Status::unimplemented("deleting with an API key is not supported in a cluster yet"));
-    }
-    auto token = api.cluster->remove(id);
-    if (!token.is_ok()) return error_response(token.status());
-    return json_response(Json{{"deleted", id}, {"consistency_token", *token}});
-  }
   Store& store = (*svc)->store();
   if (req.principal) {
-    auto doc = store.get_document(id);
-    if (!doc.is_ok()) return error_response(doc.status());
-    if (!may_read(req, doc->acl)) return error_response(Status::not_found("no document '" + id + "'"));
-    if (!may_write(req, doc->acl)) {
+    auto acls = current_acls(req, api, store, {id});
+    if (!acls.is_ok()) return error_response(acls.status());
+    const auto& acl = acls->front();
+    if (!acl || !may_read(req, *acl)) return error_response(Status::not_found("no document '" + id + "'"));
+    if (!may_write(req, *acl)) {
       return error_response(
           Status::permission_denied("document '" + id + "' has an acl the caller's groups do not cover"));
     }
+  }
+  if (api.cluster != nullptr && req.collection.empty()) {
+    // Published to the document's shard; its appliers delete it (and check
+    // the caller's groups again, in the log's order).
+    auto token = api.cluster->remove(id, writer_groups(req));
+    if (!token.is_ok()) return error_response(token.status());
+    return json_response(Json{{"deleted", id}, {"consistency_token", *token}});
   }
   auto removed = store.remove(id);
   if (!removed.is_ok()) return error_response(removed.status());

@@ -186,10 +186,15 @@ struct ClusterServers {
   }
 };
 
-// The samples of one /metrics family on a node: labels -> value.
-inline std::map<std::string, double> series(uint16_t port, const std::string& name) {
+// The samples of one /metrics family on a node: labels -> value. With
+// `admin_key` when the node has keys.
+inline std::map<std::string, double> series(uint16_t port, const std::string& name,
+                                            const std::string& admin_key = {}) {
   std::map<std::string, double> out;
-  std::istringstream in(http_get(port, "/metrics").body);
+  std::istringstream in(admin_key.empty() ? http_get(port, "/metrics").body
+                                          : http_request(port, "GET", "/metrics", "", "application/json",
+                                                         {"Authorization: Bearer " + admin_key})
+                                                .body);
   for (std::string line; std::getline(in, line);) {
     if (line.rfind(name + "{", 0) != 0 && line.rfind(name + " ", 0) != 0) continue;
     const size_t space = line.rfind(' ');

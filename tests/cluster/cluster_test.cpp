@@ -369,7 +369,7 @@ TEST_F(ClusterTest, AStreamCreatedAgainIsRefusedUntilTheStoreIsWiped) {
   EXPECT_EQ(total(series(a.port(), "ragd_cluster_shard_apply_failures_total")), 0.0);
 }
 
-TEST_F(ClusterTest, KeyedWritesAndWritesToShardCollectionsAreRefused) {
+TEST_F(ClusterTest, WritesToShardCollectionsAreRefused) {
   const fs::path data = tmp_.path / "data-a";
   const std::string writer = make_key(data, "w1", "writer");
   const std::string admin = make_key(data, "adm", "admin");
@@ -378,19 +378,7 @@ TEST_F(ClusterTest, KeyedWritesAndWritesToShardCollectionsAreRefused) {
   ServerProcess& a = node("a", {"a"}, 1);
   ASSERT_TRUE(a.start(30)) << a.log();
   const uint16_t port = a.port();
-  // No ACL: the writer's groups cover it, so only the cluster's refusal
-  // stands in its way.
   const std::string docs = Json{{"documents", {{{"id", doc_id(1)}, {"text", text_of(1, 0)}}}}}.dump();
-
-  // The ACL check of a keyed write cannot see the shards' documents (it
-  // would read this node's empty default store and let a writer replace a
-  // restricted document): 501, JSON and uploads alike, until it can.
-  HttpResult w = keyed(port, "POST", "/v1/documents", writer, docs);
-  EXPECT_EQ(w.status, 501) << w.body;
-  EXPECT_NE(w.body.find("not supported in a cluster"), std::string::npos) << w.body;
-  HttpResult up = keyed(port, "POST", "/v1/documents?filename=a.txt", writer, "plain text", "text/plain");
-  EXPECT_EQ(up.status, 501) << up.body;
-  EXPECT_EQ(keyed(port, "DELETE", "/v1/documents/" + doc_id(1), writer).status, 501);
 
   // A shard's replica is written from its stream alone: writes, deletes
   // and admin operations through /v1/collections/shard-<s>/ are refused.
@@ -417,6 +405,134 @@ TEST_F(ClusterTest, KeyedWritesAndWritesToShardCollectionsAreRefused) {
     ASSERT_EQ(st.status, 200) << st.body;
     EXPECT_EQ(Json::parse(st.body).value("documents", uint64_t{1}), 0u) << "shard " << s;
   }
+}
+
+// A keyed caller writes in a cluster as on one node: the caller's groups
+// must cover the ACL of the new document and of the stored one it replaces
+// or deletes. The stored one is read from the log (the last message on the
+// document's subject), so a write acknowledged a moment ago counts before
+// any replica has applied it; and every replica checks again as it applies,
+// in the log's order, which settles two writers racing past the first check.
+TEST_F(ClusterTest, KeyedWritesAreCheckedAgainstTheDocumentsInTheLog) {
+  const fs::path data = tmp_.path / "data-a";
+  auto key = [&](const std::string& name, const std::string& role, const std::string& groups) {
+    std::vector<std::string> args{"keys", "create", "--data", data.string(), "--name", name, "--role", role};
+    if (!groups.empty()) args.insert(args.end(), {"--groups", groups});
+    std::string out;
+    EXPECT_EQ(run_ragd(args, &out), 0) << out;
+    return out.substr(0, out.find('\n'));
+  };
+  const std::string hr = key("hr-writer", "writer", "hr");
+  const std::string eng = key("eng-writer", "writer", "eng");
+  const std::string admin = key("adm", "admin", "");
+  fs::create_directories(tmp_.path / "data-b");
+  fs::copy_file(data / "keys.json", tmp_.path / "data-b" / "keys.json");
+  // One replica per shard: half of the documents live on b alone.
+  ServerProcess& a = node("a", {"a", "b"}, 1);
+  ServerProcess& b = node("b", {"a", "b"}, 1);
+  ASSERT_TRUE(a.start(30)) << a.log();
+  ASSERT_TRUE(b.start(30)) << b.log();
+  const uint16_t port = a.port();
+  auto doc = [](int i, int version, const Json& acl) {
+    Json d{{"id", doc_id(i)}, {"title", "Doc " + std::to_string(i)}, {"text", text_of(i, version)}};
+    if (!acl.is_null()) d["acl"] = acl;
+    return d;
+  };
+  auto post = [&](const std::string& secret, const Json& docs) {
+    return keyed(port, "POST", "/v1/documents", secret, Json{{"documents", docs}}.dump());
+  };
+  const Json hr_only = Json::array({"hr"});
+
+  Json first = Json::array();
+  for (int i = 0; i < 6; ++i) first.push_back(doc(i, 0, hr_only));
+  HttpResult w = post(hr, first);
+  ASSERT_EQ(w.status, 200) << w.body;
+  std::set<uint32_t> shards;
+  for (int i = 0; i < 6; ++i) shards.insert(cluster::shard_of(doc_id(i), kShards));
+  ASSERT_GT(shards.size(), 2u) << "the documents spread over the shards of both nodes";
+
+  // At once, with no wait for the appliers: eng may not replace or delete
+  // hr's documents, nor write one restricted to hr. Nothing of a refused
+  // request is published.
+  HttpResult replace = post(eng, Json::array({doc(10, 0, nullptr), doc(0, 1, nullptr)}));
+  EXPECT_EQ(replace.status, 403) << replace.body;
+  EXPECT_NE(replace.body.find("exists with an acl"), std::string::npos) << replace.body;
+  HttpResult restrict = post(eng, Json::array({doc(10, 0, hr_only)}));
+  EXPECT_EQ(restrict.status, 403) << restrict.body;
+  EXPECT_EQ(keyed(port, "DELETE", "/v1/documents/" + doc_id(1), eng).status, 404) << "eng cannot see it";
+  // Its own documents, JSON and uploads alike.
+  HttpResult own = post(eng, Json::array({doc(11, 0, Json::array({"eng"}))}));
+  EXPECT_EQ(own.status, 200) << own.body;
+  HttpResult up = keyed(port, "POST", "/v1/documents?filename=eng-note.txt", eng, "zqcnote from eng", "text/plain");
+  EXPECT_EQ(up.status, 200) << up.body;
+  EXPECT_EQ(keyed(port, "DELETE", "/v1/documents/" + doc_id(11), hr).status, 404);
+  EXPECT_EQ(keyed(port, "DELETE", "/v1/documents/no-such-doc", hr).status, 404);
+  // hr replaces and deletes its own.
+  EXPECT_EQ(post(hr, Json::array({doc(2, 1, hr_only)})).status, 200);
+  HttpResult del = keyed(port, "DELETE", "/v1/documents/" + doc_id(1), hr);
+  EXPECT_EQ(del.status, 200) << del.body;
+  EXPECT_NE(del.body.find("consistency_token"), std::string::npos) << del.body;
+
+  // Two writers racing past the node's check: messages published straight
+  // to the log with the writers' groups, as a node writes them. eng's
+  // replacement of hr's doc-3 is refused by the replica; hr's of doc-4, after
+  // it in the same shard's log or another's, is made.
+  std::vector<std::string> urls;
+  for (uint16_t p : servers_.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(p));
+  auto js = cluster::JetStream::connect(urls, "ragd-test");
+  ASSERT_TRUE(js.is_ok()) << js.status().to_string();
+  cluster::ClusterOptions co;
+  co.name = "t";
+  co.shards = kShards;
+  auto raced = [&](int i, const std::string& group) {
+    cluster::WriteMessage m;
+    m.doc.id = doc_id(i);
+    m.doc.title = "Doc " + std::to_string(i);
+    m.doc.text = text_of(i, 1);
+    m.doc.kind = "text";
+    m.writer_groups = std::vector<std::string>{group};
+    auto seq = (*js)->publish(cluster::document_subject(co, m.doc.id), "raced-" + std::to_string(i),
+                              cluster::encode_message(m), 5000);
+    EXPECT_TRUE(seq.is_ok()) << seq.status().to_string();
+  };
+  raced(3, "eng");
+  raced(4, "hr");
+
+  // Read as hr (documents restricted to eng as eng): an admin's key holds no
+  // groups.
+  auto text = [&](int i) {
+    const uint32_t s = cluster::shard_of(doc_id(i), kShards);
+    for (ServerProcess* n : {&a, &b}) {
+      HttpResult r = keyed(n->port(), "GET",
+                           "/v1/collections/" + cluster::shard_collection(s) + "/documents/" + doc_id(i),
+                           i == 11 ? eng : hr);
+      if (r.status == 200) return Json::parse(r.body).value("text", "");
+    }
+    return std::string();
+  };
+  // Counted on the node that applies doc-3's shard.
+  auto refused = [&] {
+    double n = 0;
+    for (ServerProcess* p : {&a, &b}) n += total(series(p->port(), "ragd_cluster_shard_writes_refused_total", admin));
+    return n;
+  };
+  EXPECT_TRUE(wait_until([&] { return refused() == 1.0; }, 20000)) << a.log() << b.log();
+  EXPECT_TRUE(wait_until([&] { return text(4) == text_of(4, 1); }, 20000)) << a.log() << b.log();
+  EXPECT_TRUE(wait_until([&] { return text(2) == text_of(2, 1) && text(1).empty(); }, 20000));
+  EXPECT_EQ(text(3), text_of(3, 0)) << "eng's raced replacement was refused where it was applied";
+  EXPECT_EQ(text(0), text_of(0, 0));
+  EXPECT_EQ(text(11), text_of(11, 0));
+  EXPECT_EQ(text(10), "");
+  // And shown in its stats.
+  uint64_t shown = 0;
+  for (ServerProcess* n : {&a, &b}) {
+    HttpResult st = keyed(n->port(), "GET", "/v1/stats", admin);
+    ASSERT_EQ(st.status, 200) << st.body;
+    const Json stats = Json::parse(st.body);
+    for (const auto& sh : stats["cluster"]["applying"]) shown += sh.value("refused", uint64_t{0});
+  }
+  EXPECT_EQ(shown, 1u);
+  EXPECT_EQ(refused(), 1.0);
 }
 
 TEST_F(ClusterTest, ConcurrentSearchesOnANodeThatHoldsEveryShardDoNotStall) {
@@ -506,8 +622,7 @@ TEST_F(ClusterTest, AKeysGroupsHoldOnEveryShard) {
   ServerProcess& b = node("b", {"a", "b"}, 1, 3000);
   ASSERT_TRUE(a.start(30)) << a.log();
   ASSERT_TRUE(b.start(30)) << b.log();
-  // Written before any key exists (a keyed write is not supported in a
-  // cluster yet).
+  // Written before any key exists.
   std::string key;
   ASSERT_NO_FATAL_FAILURE(write_acl_corpus_then_key(a, b, tmp_.path / "data-a", key));
   // The same key on both nodes.
@@ -979,13 +1094,22 @@ TEST(ClusterUnitTest, MessagesRoundTripEveryField) {
   EXPECT_FALSE(back->remove);
   EXPECT_EQ(Store::content_hash(back->doc), Store::content_hash(m.doc));
   EXPECT_EQ(back->doc.blocks.at(0).section_path, m.doc.blocks[0].section_path);
+  EXPECT_FALSE(back->writer_groups.has_value()) << "an unrestricted writer stays unrestricted";
   cluster::WriteMessage del;
   del.remove = true;
   del.doc.id = "INC2";
+  del.writer_groups = std::vector<std::string>{"it"};
   back = cluster::decode_message(cluster::encode_message(del));
   ASSERT_TRUE(back.is_ok());
   EXPECT_TRUE(back->remove);
   EXPECT_EQ(back->doc.id, "INC2");
+  ASSERT_TRUE(back->writer_groups.has_value());
+  EXPECT_EQ(*back->writer_groups, std::vector<std::string>{"it"});
+  // A writer with no groups is not an unrestricted one.
+  del.writer_groups = std::vector<std::string>{};
+  back = cluster::decode_message(cluster::encode_message(del));
+  ASSERT_TRUE(back.is_ok());
+  EXPECT_TRUE(back->writer_groups.has_value());
   // Anything else is refused, never a crash.
   for (const char* bad : {"", "{", "[]", R"({"op":"put","id":"x"})", R"({"op":"zap","id":"x"})",
                           R"({"op":"put","id":"x","title":1})"}) {
