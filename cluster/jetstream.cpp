@@ -300,6 +300,19 @@ class NatsJetStream final : public JetStream {
     return created;
   }
 
+  Status purge_subject(const std::string& stream, const std::string& subject, uint64_t before_seq) override {
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Stream.Purge.Subject = subject.c_str();
+    o.Stream.Purge.Sequence = before_seq;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_PurgeStream(js_, stream.c_str(), &o, &code);
+    if (s != NATS_OK) {
+      return Status::unavailable("purging " + subject + " from " + stream + ": " + nats_error(s, code));
+    }
+    return Status::ok();
+  }
+
   Status delete_stream(const std::string& stream) override {
     jsErrCode code = static_cast<jsErrCode>(0);
     natsStatus s = js_DeleteStream(js_, stream.c_str(), nullptr, &code);

@@ -100,6 +100,9 @@ class JetStream {
   // deleted and created again under the same name gets a new one, and its
   // sequences restart at 1.
   virtual Result<int64_t> stream_created(const std::string& stream) = 0;
+  // Deletes from `stream` the messages on `subject` whose sequence is below
+  // `before_seq` (the right to be forgotten: a purged document's content).
+  virtual Status purge_subject(const std::string& stream, const std::string& subject, uint64_t before_seq) = 0;
   // Deletes the stream and its messages (operators' tooling; tests).
   virtual Status delete_stream(const std::string& stream) = 0;
 };

@@ -9,7 +9,7 @@ using Json = nlohmann::json;
 std::string encode_message(const WriteMessage& m) {
   Json j;
   if (m.remove) {
-    j = Json{{"op", "delete"}, {"id", m.doc.id}};
+    j = Json{{"op", m.purge ? "purge" : "delete"}, {"id", m.doc.id}};
   } else {
     const Document& d = m.doc;
     Json blocks = Json::array();
@@ -32,8 +32,9 @@ Result<WriteMessage> decode_message(std::string_view bytes) {
     const std::string op = j.at("op").get<std::string>();
     m.doc.id = j.at("id").get<std::string>();
     if (auto w = j.find("writer_groups"); w != j.end()) m.writer_groups = w->get<std::vector<std::string>>();
-    if (op == "delete") {
+    if (op == "delete" || op == "purge") {
       m.remove = true;
+      m.purge = op == "purge";
       return m;
     }
     if (op != "put") return Status::invalid_argument("stream message has unknown op '" + op + "'");

@@ -15,6 +15,10 @@ namespace ragd::cluster {
 
 struct WriteMessage {
   bool remove = false;  // true: delete `doc.id`; the other fields are empty
+  // With `remove`: the right to be forgotten (POST /v1/purge), applied as
+  // govern::purge_document (the files compacted, a tombstone written); the
+  // document's earlier messages are purged from the stream.
+  bool purge = false;
   Document doc;
   // A keyed caller's write carries the caller's groups: the applier makes
   // it only when they cover the ACL of the document it replaces or deletes

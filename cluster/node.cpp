@@ -21,6 +21,7 @@
 #include "cluster/jetstream.h"
 #include "cluster/message.h"
 #include "cluster/shard.h"
+#include "govern/retention.h"
 #include "index/store.h"
 #include "ingest/chunker.h"
 #include "ingest/limits.h"
@@ -567,21 +568,19 @@ void Node::keepalive_loop() {
   }
 }
 
-Result<uint64_t> Node::publish(const Document& doc, bool remove, const WriterGroups& writer) {
-  WriteMessage m;
-  m.remove = remove;
-  m.doc = doc;
-  m.writer_groups = writer;
+Result<uint64_t> Node::publish(const WriteMessage& m) {
   // Nats-Msg-Id: the id and content hash (as issue 15 proposes) plus this
   // write's own number. JetStream drops a message whose id it saw within
   // its duplicate window, so id + hash alone would drop the third write of
   // "put A, delete A, put A again" made within two minutes; the write
   // number keeps the de-duplication to what it is for: our own retries of
   // one publish (publish() resends the same id after a lost ack).
-  const std::string id = auth::hex_encode(auth::sha256(doc.id)).substr(0, 32) + ":" +
-                         (remove ? std::string("delete") : auth::hex_encode(Store::content_hash(doc)).substr(0, 32)) +
-                         ":" + write_nonce_ + "-" + std::to_string(++write_counter_);
-  return js_->publish(document_subject(options_, doc.id), id, encode_message(m), options_.publish_timeout_ms);
+  const std::string what = m.purge    ? std::string("purge")
+                           : m.remove ? std::string("delete")
+                                      : auth::hex_encode(Store::content_hash(m.doc)).substr(0, 32);
+  const std::string id = auth::hex_encode(auth::sha256(m.doc.id)).substr(0, 32) + ":" + what + ":" + write_nonce_ +
+                         "-" + std::to_string(++write_counter_);
+  return js_->publish(document_subject(options_, m.doc.id), id, encode_message(m), options_.publish_timeout_ms);
 }
 
 Status check_publishable(Document& doc, const IngestOptions& options) {
@@ -660,7 +659,10 @@ IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer) 
       const Document& d = docs[w.docs[k]];
       Result<uint64_t> seq = Status::internal("not published");
       try {
-        seq = publish(d, false, writer);
+        WriteMessage m;
+        m.doc = d;
+        m.writer_groups = writer;
+        seq = publish(m);
       } catch (const std::exception& e) {
         seq = Status::internal(std::string("publishing failed: ") + e.what());
       }
@@ -708,10 +710,41 @@ Result<std::string> Node::remove(const std::string& doc_id, const WriterGroups& 
                                " has lost its connection to NATS (reconnecting): the delete is refused until it is "
                                "back");
   }
-  Document d;
-  d.id = doc_id;
-  RAGD_ASSIGN_OR_RETURN(uint64_t seq, publish(d, true, writer));
+  WriteMessage m;
+  m.remove = true;
+  m.doc.id = doc_id;
+  m.writer_groups = writer;
+  RAGD_ASSIGN_OR_RETURN(uint64_t seq, publish(m));
   return format_consistency_token({{shard_of(doc_id, options_.shards), seq}});
+}
+
+Result<std::string> Node::purge(const std::string& doc_id) {
+  if (doc_id.empty() || doc_id.size() > kMaxDocumentIdBytes) return Status::invalid_argument("bad document id");
+  if (cut_off_from_nats()) {
+    return Status::unavailable("node " + options_.node_id +
+                               " has lost its connection to NATS (reconnecting): the purge is refused until it is "
+                               "back");
+  }
+  WriteMessage m;
+  m.remove = m.purge = true;
+  m.doc.id = doc_id;
+  // The purge first, then what came before it on the document's subject: a
+  // replica that had not applied those yet skips to the purge, and one
+  // replaying the stream later never sees them.
+  RAGD_ASSIGN_OR_RETURN(uint64_t seq, publish(m));
+  const uint32_t s = shard_of(doc_id, options_.shards);
+  Status cleared = js_->purge_subject(stream_name(options_, s), document_subject(options_, doc_id), seq);
+  if (!cleared.is_ok()) {
+    return Status::unavailable("the purge of '" + doc_id.substr(0, 200) + "' is in the log (every replica applies it), "
+                               "but its earlier messages could not be removed from stream " + stream_name(options_, s) +
+                               " (" + cleared.message() + "): purge it again");
+  }
+  return format_consistency_token({{s, seq}});
+}
+
+void Node::set_purge_listener(std::function<void(const std::string&)> listener) {
+  std::lock_guard lock(purge_listener_mu_);
+  purge_listener_ = std::move(listener);
 }
 
 Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(const std::vector<std::string>& ids) {
@@ -956,6 +989,15 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
             if (s.is_ok()) {
               std::lock_guard lock(status_mu_);
               ++status_[shard].refused;
+            }
+          } else if (decoded->purge) {
+            // Idempotent: a crash before the position is written purges again.
+            auto purged = govern::purge_document(store, decoded->doc.id);
+            s = purged.is_ok() ? store.put_state(state.key, state.value) : purged.status();
+            if (s.is_ok()) {
+              ctx.retriever().clear_chunk_cache();
+              std::lock_guard lock(purge_listener_mu_);
+              if (purge_listener_) purge_listener_(decoded->doc.id);
             }
           } else if (decoded->remove) {
             s = store.remove(decoded->doc.id, state).status();

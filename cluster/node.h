@@ -40,6 +40,7 @@ class Etcd;
 class FanOut;
 class HttpClientPool;
 class StatsCache;
+struct WriteMessage;
 
 // A replica on its way from node `from` to node `to` (`ragd cluster
 // rebalance`, rebalance.h): `to` bootstraps the shard by replaying its
@@ -178,6 +179,17 @@ class Node {
   // Publishes the deletion of `doc_id`; its consistency token once
   // acknowledged. With `writer`, as write().
   Result<std::string> remove(const std::string& doc_id, const WriterGroups& writer = std::nullopt);
+  // The right to be forgotten (cluster/README.md, "Purge"): publishes a
+  // purge of `doc_id`, which every replica of its shard applies as
+  // govern::purge_document does on one node (removed, files compacted, a
+  // tombstone), then deletes the document's earlier messages from the
+  // stream. Its consistency token once both are done; kUnavailable when
+  // either fails (the message names which: a purge whose earlier messages
+  // stayed in the log is to be repeated).
+  Result<std::string> purge(const std::string& doc_id);
+  // Called by an applier after it purged a document (serve clears the LLM's
+  // prompt-prefix cache, which may hold its passages). Thread-safe.
+  void set_purge_listener(std::function<void(const std::string&)> listener);
   // The ACL each document of `ids` has now, in order; nullopt for one that
   // does not exist (never written, or deleted). Read from the log, not a
   // replica: the last message on the document's subject, as its shard's
@@ -286,7 +298,7 @@ class Node {
   bool rebuildable(uint32_t s);
   // An applier stops when `quit` (or the node's stop_) is set.
   void apply_loop(uint32_t shard, const std::atomic<bool>& quit);
-  Result<uint64_t> publish(const Document& doc, bool remove, const WriterGroups& writer);
+  Result<uint64_t> publish(const WriteMessage& m);
   // Readies a client for requests to peers: signed with the cluster secret
   // when there is one (auth/peer.h), else carrying the caller's
   // `authorization` on.
@@ -337,6 +349,8 @@ class Node {
   std::unique_ptr<FanOut> write_fan_out_;    // the writes' (shards published side by side)
   std::unique_ptr<HttpClientPool> peers_;    // the searches' HTTP clients, kept with their connections
   std::unique_ptr<StatsCache> stats_cache_;  // the shards' BM25 statistics (phase 1)
+  std::mutex purge_listener_mu_;
+  std::function<void(const std::string&)> purge_listener_;  // guarded by purge_listener_mu_
   std::atomic<uint64_t> stats_reads_{0}, stats_cached_{0}, stats_stale_{0};
 };
 

@@ -400,6 +400,11 @@ int run_serve(const ServeArgs& a) {
     if (!node.is_ok()) return fail(node.status().with_context("joining the cluster"));
     cluster_node = std::move(node).value();
     app.set_cluster(cluster_node.get());
+    // A purge applied here, whichever node took it: cached prompts may hold
+    // the document's passages.
+    cluster_node->set_purge_listener([&llm](const std::string&) {
+      if (auto path = llm.path()) path->clear_prefix_cache();
+    });
     if (!cluster_node->options().secret.empty()) {
       key_auth.accept_peers(cluster_node->options().secret, cluster_node->options().name);
     } else if ((*authn)->required()) {

@@ -4,11 +4,16 @@
 // (the files too: Store::purge compacts its key ranges), and a tombstone keeps sync
 // from bringing it back (govern/retention.h). "everywhere": the default
 // collection and every other one; else the request's collection
-// (/v1/collections/{name}/purge).
+// (/v1/collections/{name}/purge). On a cluster node the default collection
+// and "everywhere" include the cluster's copy: a purge through the log that
+// every replica of the document's shard applies, and the document's earlier
+// messages deleted from the stream (cluster/README.md, "Purge"); the
+// node's own shard-* collections are left to that.
 #include "api/json_codec.h"
 #include "api/llm_service.h"
 #include "api/routes/routes.h"
 #include "api/status_http.h"
+#include "cluster/node.h"
 #include "govern/retention.h"
 #include "service/collections.h"
 
@@ -28,11 +33,21 @@ Response handle_purge(const Request& req, Api& api) {
     if (!e->is_boolean()) return error_response(Status::invalid_argument("field 'everywhere': expected a boolean"));
     everywhere = e->get<bool>();
   }
+  const std::string doc_id = id->get<std::string>();
+  Json results = Json::array();
+  std::string token;
+  if (api.cluster != nullptr && (everywhere || req.collection.empty())) {
+    auto purged = api.cluster->purge(doc_id);
+    if (!purged.is_ok()) return error_response(purged.status());
+    token = *purged;
+    results.push_back(Json{{"collection", "cluster"}, {"consistency_token", token}});
+  }
   std::vector<std::pair<std::string, std::shared_ptr<ServiceContext>>> targets;
   if (everywhere) {
     targets.emplace_back("default", unowned_service(api.service));
     if (api.collections != nullptr) {
       for (const auto& name : api.collections->names()) {
+        if (api.cluster != nullptr && cluster::is_shard_collection(name)) continue;
         auto ctx = api.collections->get(name);
         if (!ctx.is_ok()) return error_response(ctx.status());
         targets.emplace_back(name, *ctx);
@@ -43,9 +58,8 @@ Response handle_purge(const Request& req, Api& api) {
     if (!ctx.is_ok()) return error_response(ctx.status());
     targets.emplace_back(req.collection.empty() ? "default" : req.collection, *ctx);
   }
-  Json results = Json::array();
   for (auto& [name, ctx] : targets) {
-    auto r = govern::purge_document(ctx->store(), id->get<std::string>());
+    auto r = govern::purge_document(ctx->store(), doc_id);
     if (!r.is_ok()) return error_response(r.status());
     ctx->retriever().clear_chunk_cache();
     results.push_back(Json{{"collection", name}, {"removed", r->removed}, {"tombstoned", r->tombstoned}});
@@ -55,8 +69,10 @@ Response handle_purge(const Request& req, Api& api) {
     if (auto path = api.llm->path()) path->clear_prefix_cache();
   }
   Response resp;
-  resp.body = Json{{"doc_id", id->get<std::string>()}, {"collections", std::move(results)}}.dump(
-      -1, ' ', false, Json::error_handler_t::replace);
+  Json out{{"doc_id", doc_id}, {"collections", std::move(results)}};
+  // The replicas' purge: a search or answer given it waits until they applied it.
+  if (!token.empty()) out["consistency_token"] = token;
+  resp.body = out.dump(-1, ' ', false, Json::error_handler_t::replace);
   return resp;
 }
 

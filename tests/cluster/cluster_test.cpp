@@ -25,6 +25,8 @@
 #include "cluster/options.h"
 #include "cluster/rebalance.h"
 #include "cluster/shard.h"
+#include "govern/retention.h"
+#include "index/store.h"
 #include "ingest/chunker.h"
 #include "tests/cluster/cluster_fixture.h"
 #include "tests/sync/loopback_server.h"
@@ -533,6 +535,95 @@ TEST_F(ClusterTest, KeyedWritesAreCheckedAgainstTheDocumentsInTheLog) {
   }
   EXPECT_EQ(shown, 1u);
   EXPECT_EQ(refused(), 1.0);
+}
+
+// The right to be forgotten in a cluster: POST /v1/purge on one node puts a
+// purge in the log, which every replica of the document's shard applies
+// (removed, a tombstone), and deletes the document's earlier messages from
+// the stream, so that no replica replaying it later, nor anyone reading
+// the stream, finds the content again.
+TEST_F(ClusterTest, APurgeReachesEveryReplicaAndLeavesNothingInTheLog) {
+  // Every shard on both nodes.
+  ServerProcess& a = node("a", {"a", "b"}, 2);
+  ServerProcess& b = node("b", {"a", "b"}, 2);
+  ASSERT_TRUE(a.start(30)) << a.log();
+  ASSERT_TRUE(b.start(30)) << b.log();
+  ASSERT_EQ(post_docs(a.port(), {0, 1, 2}, 0).status, 200);
+  ASSERT_EQ(post_docs(a.port(), {0}, 1).status, 200);
+  for (ServerProcess* n : {&a, &b}) {
+    ASSERT_TRUE(wait_until([&] { return stored_text(n->port(), 0) == text_of(0, 1) &&
+                                        stored_text(n->port(), 1) == text_of(1, 0) &&
+                                        stored_text(n->port(), 2) == text_of(2, 0); }, 20000))
+        << n->log();
+  }
+
+  HttpResult p = http_post(b.port(), "/v1/purge", Json{{"doc_id", doc_id(0)}}.dump());
+  ASSERT_EQ(p.status, 200) << p.body;
+  const Json body = Json::parse(p.body);
+  ASSERT_TRUE(body.contains("consistency_token")) << p.body;
+  EXPECT_EQ(body["collections"][0]["collection"], "cluster") << p.body;
+  // Through a, with b's token: the purge is applied there, and doc-0 is
+  // found by neither of its versions' words.
+  HttpResult after = http_post(a.port(), "/v1/search",
+                               Json{{"query", "zqc0v0x zqc0v1x zqc1v0x"}, {"k", 10}, {"mode", "lexical"},
+                                    {"consistency_token", body["consistency_token"]}}.dump());
+  ASSERT_EQ(after.status, 200) << after.body;
+  std::set<std::string> found;
+  const Json hits = Json::parse(after.body)["hits"];
+  for (const auto& h : hits) found.insert(h["doc_id"].get<std::string>());
+  EXPECT_EQ(found, std::set<std::string>{doc_id(1)}) << after.body;
+  for (ServerProcess* n : {&a, &b}) {
+    EXPECT_TRUE(wait_until([&] { return stored_text(n->port(), 0).empty(); }, 20000)) << n->log();
+    EXPECT_EQ(stored_text(n->port(), 1), text_of(1, 0)) << n->log();
+  }
+
+  // The stream, read from its start: doc-0's purge and nothing of its
+  // content; the other documents' messages are all there.
+  std::vector<std::string> urls;
+  for (uint16_t port : servers_.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(port));
+  auto js = cluster::JetStream::connect(urls, "ragd-test");
+  ASSERT_TRUE(js.is_ok()) << js.status().to_string();
+  const uint32_t shard = cluster::shard_of(doc_id(0), kShards);
+  const std::string stream = "t_S" + std::to_string(shard);
+  auto consumer = (*js)->consume(stream, "purge-check", 1);
+  ASSERT_TRUE(consumer.is_ok()) << consumer.status().to_string();
+  std::vector<std::string> messages;
+  for (int round = 0; round < 5; ++round) {
+    auto got = (*consumer)->fetch(64, 500);
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    for (const auto& m : *got) messages.push_back(m.data);
+  }
+  size_t purges = 0, others = 0;
+  for (const std::string& m : messages) {
+    EXPECT_EQ(m.find("zqc0v"), std::string::npos) << "doc-0's content is still in the log: " << m.substr(0, 200);
+    auto decoded = cluster::decode_message(m);
+    ASSERT_TRUE(decoded.is_ok()) << m;
+    if (decoded->purge && decoded->doc.id == doc_id(0)) ++purges;
+    if (!decoded->remove) ++others;
+  }
+  EXPECT_EQ(purges, 1u);
+  size_t expected = 0;
+  for (int i : {1, 2}) expected += cluster::shard_of(doc_id(i), kShards) == shard ? 1 : 0;
+  EXPECT_EQ(others, expected) << "the stream holds the shard's other documents";
+  ASSERT_TRUE((*js)->delete_consumer(stream, "purge-check").is_ok());
+
+  // b wiped replays every stream: doc-0 never comes back.
+  b.kill_hard();
+  fs::remove_all(tmp_.path / "data-b");
+  ASSERT_TRUE(b.start(30)) << b.log();
+  EXPECT_TRUE(wait_until([&] { return stored_text(b.port(), 1) == text_of(1, 0) &&
+                                      stored_text(b.port(), 2) == text_of(2, 0); }, 20000))
+      << b.log();
+  EXPECT_EQ(stored_text(b.port(), 0), "");
+  // And a's replica holds the purge's tombstone (sync never brings it back).
+  ASSERT_EQ(a.stop(), 0);
+  StoreOptions so;
+  so.dir = tmp_.path / "data-a" / "collections" / cluster::shard_collection(shard);
+  auto store = Store::open(so);
+  ASSERT_TRUE(store.is_ok()) << store.status().to_string();
+  auto tomb = govern::tombstone_of(**store, doc_id(0));
+  ASSERT_TRUE(tomb.is_ok()) << tomb.status().to_string();
+  EXPECT_NE(*tomb, "");
 }
 
 TEST_F(ClusterTest, ConcurrentSearchesOnANodeThatHoldsEveryShardDoNotStall) {
