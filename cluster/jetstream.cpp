@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace ragd::cluster {
@@ -68,6 +69,32 @@ class NatsPullConsumer final : public PullConsumer {
   natsSubscription* sub_;
   natsMsgList list_{};
 };
+
+// The acknowledgements of one publish_all(): filled by the async publish
+// callback (libnats' thread) by message id, read by the publisher.
+struct AsyncBatch {
+  std::mutex mu;
+  std::unordered_map<std::string, size_t> index;  // Nats-Msg-Id -> position
+  std::vector<Result<uint64_t>>* out = nullptr;   // guarded by mu
+};
+
+void on_async_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+  auto* batch = static_cast<AsyncBatch*>(closure);
+  const char* id = nullptr;
+  if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK && id != nullptr) {
+    std::lock_guard lock(batch->mu);
+    if (auto it = batch->index.find(id); it != batch->index.end()) {
+      if (pa != nullptr) {
+        (*batch->out)[it->second] = pa->Sequence;
+      } else {
+        std::string why = pae != nullptr && pae->ErrText != nullptr ? pae->ErrText : "no acknowledgement";
+        if (pae != nullptr && pae->ErrCode != 0) why += " (JetStream error " + std::to_string(pae->ErrCode) + ")";
+        (*batch->out)[it->second] = Status::unavailable("JetStream did not acknowledge the write: " + why);
+      }
+    }
+  }
+  natsMsg_Destroy(msg);
+}
 
 // What the connection's callbacks write. libnats calls them on its own
 // thread, even after natsConnection_Destroy: the owner closes the
@@ -154,14 +181,8 @@ class NatsJetStream final : public JetStream {
                            int64_t timeout_ms) override {
     // A message over the servers' max_payload can never be stored: it
     // fails now rather than being retried until the timeout.
-    auto too_big = [&](int64_t max) {
-      return Status::resource_exhausted("its cluster message is " + std::to_string(data.size()) +
-                                        " bytes, more than the NATS servers' max_payload of " +
-                                        (max > 0 ? std::to_string(max) + " bytes" : std::string("this connection")) +
-                                        " (split the document, or raise max_payload in nats-server's configuration)");
-    };
     const int64_t max = natsConnection_GetMaxPayload(nc_);
-    if (max > 0 && static_cast<int64_t>(data.size()) > max) return too_big(max);
+    if (max > 0 && static_cast<int64_t>(data.size()) > max) return too_big(data.size(), max);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     std::string last;
     for (;;) {
@@ -188,7 +209,7 @@ class NatsJetStream final : public JetStream {
         jsPubAck_Destroy(pa);
         return seq;
       }
-      if (s == NATS_MAX_PAYLOAD) return too_big(natsConnection_GetMaxPayload(nc_));
+      if (s == NATS_MAX_PAYLOAD) return too_big(data.size(), natsConnection_GetMaxPayload(nc_));
       last = nats_error(s, code);
       // No responders / not connected: the stream's leader is being elected
       // or the connection is reconnecting. Retry with the same id.
@@ -196,6 +217,67 @@ class NatsJetStream final : public JetStream {
     }
     return Status::unavailable("JetStream did not acknowledge the write within " + std::to_string(timeout_ms) +
                                " ms (" + last + "); check the NATS servers");
+  }
+
+  std::vector<Result<uint64_t>> publish_all(const std::vector<OutgoingMessage>& msgs, int64_t timeout_ms) override {
+    // What stays of those no answer came for.
+    const Status unanswered = Status::unavailable(
+        "JetStream did not acknowledge the write within " + std::to_string(timeout_ms) + " ms (" +
+        (state_->down_since.load() != 0 ? std::string("no connection to NATS") : std::string("no answer")) +
+        "); check the NATS servers");
+    std::vector<Result<uint64_t>> out(msgs.size(), unanswered);
+    const int64_t max = natsConnection_GetMaxPayload(nc_);
+    AsyncBatch batch;
+    batch.out = &out;
+    // A context of its own: its callback writes this batch's results, and
+    // waiting for it waits for this batch alone.
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.PublishAsync.AckHandler = on_async_ack;
+    o.PublishAsync.AckHandlerClosure = &batch;
+    o.PublishAsync.MaxPending = 1024;
+    o.PublishAsync.StallWait = std::max<int64_t>(timeout_ms, 1);
+    jsCtx* js = nullptr;
+    if (natsStatus s = natsConnection_JetStream(&js, nc_, &o); s != NATS_OK) {
+      for (auto& r : out) r = Status::unavailable("JetStream context: " + nats_error(s));
+      return out;
+    }
+    {
+      std::lock_guard lock(batch.mu);
+      for (size_t i = 0; i < msgs.size(); ++i) batch.index.emplace(msgs[i].msg_id, i);
+    }
+    for (size_t i = 0; i < msgs.size(); ++i) {
+      const OutgoingMessage& m = msgs[i];
+      if (max > 0 && static_cast<int64_t>(m.data.size()) > max) {
+        std::lock_guard lock(batch.mu);
+        out[i] = too_big(m.data.size(), max);
+        continue;
+      }
+      natsMsg* msg = nullptr;
+      natsStatus s = natsMsg_Create(&msg, m.subject.c_str(), nullptr, m.data.data(), static_cast<int>(m.data.size()));
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MsgId = m.msg_id.c_str();
+      if (s == NATS_OK) s = js_PublishMsgAsync(js, &msg, &po);
+      natsMsg_Destroy(msg);  // no-op once the library took it
+      if (s != NATS_OK) {
+        std::lock_guard lock(batch.mu);
+        out[i] = Status::unavailable("publishing to JetStream: " + nats_error(s));
+      }
+    }
+    jsPubOptions wait;
+    jsPubOptions_Init(&wait);
+    wait.MaxWait = std::max<int64_t>(timeout_ms, 1);
+    if (js_PublishAsyncComplete(js, &wait) != NATS_OK) {
+      // Those still unanswered stay "not acknowledged"; their late acks are
+      // dropped. Then wait for callbacks already running (they hold `batch`).
+      natsMsgList pending{};
+      if (js_PublishAsyncGetPendingList(&pending, js) == NATS_OK) natsMsgList_Destroy(&pending);
+      (void)js_PublishAsyncComplete(js, nullptr);
+    }
+    jsCtx_Destroy(js);
+    std::lock_guard lock(batch.mu);
+    return out;
   }
 
   Result<std::unique_ptr<PullConsumer>> consume(const std::string& stream, const std::string& durable,
@@ -321,6 +403,13 @@ class NatsJetStream final : public JetStream {
   }
 
  private:
+  static Status too_big(size_t bytes, int64_t max) {
+    return Status::resource_exhausted("its cluster message is " + std::to_string(bytes) +
+                                      " bytes, more than the NATS servers' max_payload of " +
+                                      (max > 0 ? std::to_string(max) + " bytes" : std::string("this connection")) +
+                                      " (split the document, or raise max_payload in nats-server's configuration)");
+  }
+
   // Adds `subject` to the stream `si` describes unless it has it.
   Status add_subject(const jsStreamInfo* si, const std::string& subject) {
     const jsStreamConfig* have = si->Config;

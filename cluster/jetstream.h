@@ -40,6 +40,13 @@ struct StreamHealth {
   std::vector<StreamPeer> replicas;  // without the leader
 };
 
+// A message for JetStream::publish_all.
+struct OutgoingMessage {
+  std::string subject;
+  std::string msg_id;  // the Nats-Msg-Id header
+  std::string data;
+};
+
 class PullConsumer {
  public:
   virtual ~PullConsumer() = default;
@@ -77,6 +84,15 @@ class JetStream {
   // servers' max_payload.
   virtual Result<uint64_t> publish(const std::string& subject, const std::string& msg_id, std::string_view data,
                                    int64_t timeout_ms) = 0;
+  // Publishes `msgs` in order without waiting for each acknowledgement (one
+  // connection keeps their order), then waits for all of them, at most
+  // `timeout_ms` in all. One result per message, in order: its stream
+  // sequence, or why it was not acknowledged (kUnavailable; a message over
+  // max_payload kResourceExhausted without being sent). Nothing is retried
+  // here: a message that failed may still have been stored, and the caller
+  // decides what a retry (publish() with the same id) may reorder.
+  virtual std::vector<Result<uint64_t>> publish_all(const std::vector<OutgoingMessage>& msgs,
+                                                    int64_t timeout_ms) = 0;
   // The durable pull consumer `durable` of `stream`, (re)created to start
   // at `start_seq` with explicit acks, over every subject of the stream:
   // the applier's own position (kept in its store) decides where delivery

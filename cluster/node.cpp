@@ -568,7 +568,7 @@ void Node::keepalive_loop() {
   }
 }
 
-Result<uint64_t> Node::publish(const WriteMessage& m) {
+OutgoingMessage Node::outgoing(const WriteMessage& m) {
   // Nats-Msg-Id: the id and content hash (as issue 15 proposes) plus this
   // write's own number. JetStream drops a message whose id it saw within
   // its duplicate window, so id + hash alone would drop the third write of
@@ -578,9 +578,17 @@ Result<uint64_t> Node::publish(const WriteMessage& m) {
   const std::string what = m.purge    ? std::string("purge")
                            : m.remove ? std::string("delete")
                                       : auth::hex_encode(Store::content_hash(m.doc)).substr(0, 32);
-  const std::string id = auth::hex_encode(auth::sha256(m.doc.id)).substr(0, 32) + ":" + what + ":" + write_nonce_ +
-                         "-" + std::to_string(++write_counter_);
-  return js_->publish(document_subject(options_, m.doc.id), id, encode_message(m), options_.publish_timeout_ms);
+  OutgoingMessage out;
+  out.subject = document_subject(options_, m.doc.id);
+  out.msg_id = auth::hex_encode(auth::sha256(m.doc.id)).substr(0, 32) + ":" + what + ":" + write_nonce_ + "-" +
+               std::to_string(++write_counter_);
+  out.data = encode_message(m);
+  return out;
+}
+
+Result<uint64_t> Node::publish(const WriteMessage& m) {
+  const OutgoingMessage o = outgoing(m);
+  return js_->publish(o.subject, o.msg_id, o.data, options_.publish_timeout_ms);
 }
 
 Status check_publishable(Document& doc, const IngestOptions& options) {
@@ -644,8 +652,9 @@ IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer) 
     uint64_t acked = 0, position = 0;
     std::vector<std::string> errors;  // documents too big for a message
     size_t too_big = 0;
-    Status failed;                    // the publish that stopped this shard
+    Status failed;                    // the first document not acknowledged
     size_t stopped_at = SIZE_MAX;     // index into `docs` of that document
+    std::vector<std::pair<size_t, Status>> not_acked;  // index into `docs`, why
   };
   std::vector<ShardWrite> parts;
   for (auto& [s, idx] : by_shard) {
@@ -655,27 +664,58 @@ IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer) 
   }
   write_fan_out_->run(parts.size(), [&](size_t p) {
     ShardWrite& w = parts[p];
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.publish_timeout_ms);
+    // The shard's documents in request order, sent without waiting for each
+    // acknowledgement (one connection keeps their order in the stream).
+    std::vector<OutgoingMessage> msgs(w.docs.size());
+    std::vector<Result<uint64_t>> seqs;
+    try {
+      for (size_t k = 0; k < w.docs.size(); ++k) {
+        WriteMessage m;
+        m.doc = docs[w.docs[k]];
+        m.writer_groups = writer;
+        msgs[k] = outgoing(m);
+      }
+      seqs = js_->publish_all(msgs, options_.publish_timeout_ms);
+    } catch (const std::exception& e) {
+      seqs.assign(w.docs.size(), Status::internal(std::string("publishing failed: ") + e.what()));
+    }
+    // The last position of each document id in this shard's list.
+    std::map<std::string_view, size_t> last_of;
+    for (size_t k = 0; k < w.docs.size(); ++k) last_of[docs[w.docs[k]].id] = k;
     for (size_t k = 0; k < w.docs.size(); ++k) {
       const Document& d = docs[w.docs[k]];
-      Result<uint64_t> seq = Status::internal("not published");
-      try {
-        WriteMessage m;
-        m.doc = d;
-        m.writer_groups = writer;
-        seq = publish(m);
-      } catch (const std::exception& e) {
-        seq = Status::internal(std::string("publishing failed: ") + e.what());
-      }
+      Result<uint64_t>& seq = seqs[k];
       if (!seq.is_ok() && seq.status().code() == StatusCode::kResourceExhausted) {
         // Too big for the cluster's messages: this document fails, the rest go on.
         ++w.too_big;
         w.errors.push_back(d.id + ": " + seq.status().to_string());
         continue;
       }
+      if (!seq.is_ok() && last_of[d.id] == k) {
+        // Not acknowledged (it may still have been stored): sent again with
+        // the same id, which JetStream de-duplicates, while there is time.
+        // Not when the request writes the same document again later: a
+        // resend could land after that later version.
+        const int64_t left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 deadline - std::chrono::steady_clock::now()).count();
+        if (left > 0) {
+          try {
+            seq = js_->publish(msgs[k].subject, msgs[k].msg_id, msgs[k].data, left);
+          } catch (const std::exception& e) {
+            seq = Status::internal(std::string("publishing failed: ") + e.what());
+          }
+        }
+      }
       if (!seq.is_ok()) {
-        w.failed = seq.status();
-        w.stopped_at = k;
-        return;
+        // The others go on: each counts as acknowledged only if JetStream
+        // said so.
+        if (w.stopped_at == SIZE_MAX) {
+          w.failed = seq.status();
+          w.stopped_at = k;
+        }
+        w.not_acked.emplace_back(k, seq.status());
+        continue;
       }
       ++w.acked;
       w.position = std::max(w.position, *seq);
@@ -689,10 +729,9 @@ IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer) 
     for (auto& e : w.errors) st.errors.push_back(std::move(e));
     if (w.acked > 0) at[w.shard] = w.position;
     if (w.stopped_at == SIZE_MAX) continue;
-    // Not acknowledged: this shard's documents from the one that failed on.
-    for (size_t k = w.stopped_at; k < w.docs.size(); ++k) {
+    for (const auto& [k, why] : w.not_acked) {
       ++st.failed;
-      st.errors.push_back(docs[w.docs[k]].id + ": not acknowledged (" + w.failed.message() + ")");
+      st.errors.push_back(docs[w.docs[k]].id + ": not acknowledged (" + why.message() + ")");
     }
     if (w.docs[w.stopped_at] < first_stop) {
       first_stop = w.docs[w.stopped_at];

@@ -41,6 +41,7 @@ class FanOut;
 class HttpClientPool;
 class StatsCache;
 struct WriteMessage;
+struct OutgoingMessage;
 
 // A replica on its way from node `from` to node `to` (`ragd cluster
 // rebalance`, rebalance.h): `to` bootstraps the shard by replaying its
@@ -298,6 +299,9 @@ class Node {
   bool rebuildable(uint32_t s);
   // An applier stops when `quit` (or the node's stop_) is set.
   void apply_loop(uint32_t shard, const std::atomic<bool>& quit);
+  // `m` as a message for its document's subject, with a Nats-Msg-Id of its own.
+  OutgoingMessage outgoing(const WriteMessage& m);
+  // Publishes `m`, retrying until publish_timeout_ms (JetStream::publish).
   Result<uint64_t> publish(const WriteMessage& m);
   // Readies a client for requests to peers: signed with the cluster secret
   // when there is one (auth/peer.h), else carrying the caller's
