@@ -174,4 +174,18 @@ std::string base64_encode(std::string_view bytes) {
   return out;
 }
 
+Result<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return Status::invalid_argument("bad base64 length");
+  std::string out(3 * (text.size() / 4), '\0');
+  if (text.empty()) return out;
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  if (n < 0) return Status::invalid_argument("bad base64");
+  // EVP_DecodeBlock counts the padding as zero bytes.
+  size_t pad = 0;
+  if (text.back() == '=') pad = text[text.size() - 2] == '=' ? 2 : 1;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
 }  // namespace ragd::auth

@@ -40,6 +40,8 @@ std::string hex_encode(std::string_view bytes);
 // RFC 4648 section 4 (the standard alphabet, with '=' padding), as Zendesk
 // writes its webhook signatures.
 std::string base64_encode(std::string_view bytes);
+// Its inverse; kInvalidArgument for anything else.
+Result<std::string> base64_decode(std::string_view text);
 
 // Constant-time equality for equal-length inputs (CRYPTO_memcmp); false
 // when the lengths differ, which leaks only the length.

@@ -1,9 +1,11 @@
 // libnats adapter: every natsStatus becomes a Status here.
 #include "cluster/jetstream.h"
 
+#include "auth/crypto.h"
 #include "cluster/clock.h"
 
 #include <nats/nats.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -18,6 +20,8 @@
 
 namespace ragd::cluster {
 namespace {
+
+using Json = nlohmann::json;
 
 std::string nats_error(natsStatus s, jsErrCode code = static_cast<jsErrCode>(0)) {
   std::string m = natsStatus_GetText(s);
@@ -320,7 +324,7 @@ class NatsJetStream final : public JetStream {
     natsMsg* msg = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
     natsStatus s = js_GetLastMsg(&msg, js_, stream.c_str(), subject.c_str(), nullptr, &code);
-    if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) return std::optional<StreamMessage>();
+    if (code == JSNoMessageFoundErr) return std::optional<StreamMessage>();
     if (s != NATS_OK) {
       return Status::unavailable("reading the last message of " + subject + " in " + stream + ": " +
                                  nats_error(s, code));
@@ -382,17 +386,44 @@ class NatsJetStream final : public JetStream {
     return created;
   }
 
-  Status purge_subject(const std::string& stream, const std::string& subject, uint64_t before_seq) override {
-    jsOptions o;
-    jsOptions_Init(&o);
-    o.Stream.Purge.Subject = subject.c_str();
-    o.Stream.Purge.Sequence = before_seq;
-    jsErrCode code = static_cast<jsErrCode>(0);
-    natsStatus s = js_PurgeStream(js_, stream.c_str(), &o, &code);
-    if (s != NATS_OK) {
-      return Status::unavailable("purging " + subject + " from " + stream + ": " + nats_error(s, code));
+  Result<std::optional<StreamMessage>> next_message(const std::string& stream, const std::string& subject,
+                                                    uint64_t from_seq) override {
+    // STREAM.MSG.GET with next_by_subj, which libnats' js_GetMsg cannot ask.
+    const std::string api = "$JS.API.STREAM.MSG.GET." + stream;
+    const std::string req =
+        Json{{"seq", std::max<uint64_t>(from_seq, 1)}, {"next_by_subj", subject}}.dump();
+    natsMsg* reply = nullptr;
+    natsStatus s = natsConnection_Request(&reply, nc_, api.c_str(), req.data(), static_cast<int>(req.size()), 5000);
+    if (s != NATS_OK) return Status::unavailable("reading " + subject + " in " + stream + ": " + nats_error(s));
+    const Json j = Json::parse(std::string_view(natsMsg_GetData(reply), static_cast<size_t>(natsMsg_GetDataLength(reply))),
+                               nullptr, false);
+    natsMsg_Destroy(reply);
+    if (j.is_discarded() || !j.is_object()) return Status::unavailable("reading " + subject + ": not a JetStream answer");
+    if (auto e = j.find("error"); e != j.end()) {
+      if (e->value("err_code", 0) == JSNoMessageFoundErr) return std::optional<StreamMessage>();
+      return Status::unavailable("reading " + subject + " in " + stream + ": " + e->value("description", e->dump()));
     }
-    return Status::ok();
+    auto m = j.find("message");
+    if (m == j.end() || !m->is_object() || !m->contains("seq")) {
+      return Status::unavailable("reading " + subject + ": JetStream's answer has no message");
+    }
+    StreamMessage out;
+    out.stream_seq = m->value("seq", uint64_t{0});
+    auto data = auth::base64_decode(m->value("data", std::string()));
+    if (!data.is_ok()) return Status::unavailable("reading " + subject + ": " + data.status().message());
+    out.data = std::move(data).value();
+    return std::optional<StreamMessage>(std::move(out));
+  }
+
+  Status erase_message(const std::string& stream, uint64_t seq) override {
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_EraseMsg(js_, stream.c_str(), seq, nullptr, &code);
+    if (s == NATS_OK || code == JSNoMessageFoundErr || code == JSSequenceNotFoundErr) return Status::ok();
+    const std::string why = nats_error(s, code);
+    // nats-server 2.9 answers a message already gone with the generic
+    // deletion error and this description.
+    if (code == JSStreamMsgDeleteFailed && why.find("no message found") != std::string::npos) return Status::ok();
+    return Status::unavailable("erasing message " + std::to_string(seq) + " of " + stream + ": " + why);
   }
 
   Status delete_stream(const std::string& stream) override {

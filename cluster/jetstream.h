@@ -116,9 +116,19 @@ class JetStream {
   // deleted and created again under the same name gets a new one, and its
   // sequences restart at 1.
   virtual Result<int64_t> stream_created(const std::string& stream) = 0;
-  // Deletes from `stream` the messages on `subject` whose sequence is below
-  // `before_seq` (the right to be forgotten: a purged document's content).
-  virtual Status purge_subject(const std::string& stream, const std::string& subject, uint64_t before_seq) = 0;
+  // The first message of `stream` on `subject` at or after `from_seq` (index
+  // unused); nullopt when there is none. Asked of the stream's leader.
+  virtual Result<std::optional<StreamMessage>> next_message(const std::string& stream, const std::string& subject,
+                                                            uint64_t from_seq) = 0;
+  // Deletes message `seq` of `stream`, its bytes overwritten on the servers'
+  // disks (the right to be forgotten). Consumers are not moved: one that
+  // had not reached it skips it. One already gone is not an error.
+  //
+  // Not JetStream's purge by subject: in nats-server 2.9 that moves every
+  // consumer whose filter covers the subject (ragd's appliers have none)
+  // past everything before the purge point, and a server recovering its
+  // Raft log replays it as a purge of the whole stream.
+  virtual Status erase_message(const std::string& stream, uint64_t seq) = 0;
   // Deletes the stream and its messages (operators' tooling; tests).
   virtual Status delete_stream(const std::string& stream) = 0;
 };

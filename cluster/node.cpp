@@ -56,21 +56,31 @@ std::string stream_subject(const ClusterOptions& o, uint32_t s) {
   return "ragd." + o.name + ".shard." + std::to_string(s);
 }
 
+// Whether a keyed write may be made over a stored document with ACL
+// `stored` (nullopt: none): the writer's groups cover the new ACL and the
+// stored one. An unrestricted writer's always may. What the appliers decide
+// (check_writer) and what the log's lookup replays (Node::current_acls).
+bool writer_may(const WriteMessage& m, const std::optional<std::vector<std::string>>& stored) {
+  if (!m.writer_groups) return true;
+  if (!m.remove && !auth::groups_cover(*m.writer_groups, m.doc.acl)) return false;
+  return !stored || auth::groups_cover(*m.writer_groups, *stored);
+}
+
 // The applier's check of a keyed write against the store it applies to:
-// kPermissionDenied when the writer's groups do not cover the new ACL, or
-// the ACL of the stored document the message replaces or deletes; a store
-// error as it is (the message is retried). Every replica applies the same
-// messages in the same order from the same state, so all decide alike.
+// kPermissionDenied when writer_may() says no; a store error as it is (the
+// message is retried). Every replica applies the same messages in the same
+// order from the same state, so all decide alike.
 Status check_writer(const Store& store, const WriteMessage& m) {
   if (!m.writer_groups) return Status::ok();
-  const std::vector<std::string>& groups = *m.writer_groups;
-  if (!m.remove && !auth::groups_cover(groups, m.doc.acl)) {
-    return Status::permission_denied("its acl names groups the writer does not hold");
-  }
+  std::optional<std::vector<std::string>> stored;
   auto old = store.get_document(m.doc.id);
-  if (!old.is_ok()) return old.status().code() == StatusCode::kNotFound ? Status::ok() : old.status();
-  if (!auth::groups_cover(groups, old->acl)) {
-    return Status::permission_denied("the stored document's acl names groups the writer does not hold");
+  if (old.is_ok()) {
+    stored = std::move(old->acl);
+  } else if (old.status().code() != StatusCode::kNotFound) {
+    return old.status();
+  }
+  if (!writer_may(m, stored)) {
+    return Status::permission_denied("the writer's groups do not cover the new acl or the stored document's");
   }
   return Status::ok();
 }
@@ -767,16 +777,29 @@ Result<std::string> Node::purge(const std::string& doc_id) {
   WriteMessage m;
   m.remove = m.purge = true;
   m.doc.id = doc_id;
-  // The purge first, then what came before it on the document's subject: a
-  // replica that had not applied those yet skips to the purge, and one
-  // replaying the stream later never sees them.
+  // The purge first, then what came before it on the document's subject,
+  // message by message: a replica that had not applied those yet skips
+  // them, and one replaying the stream later never sees them.
   RAGD_ASSIGN_OR_RETURN(uint64_t seq, publish(m));
   const uint32_t s = shard_of(doc_id, options_.shards);
-  Status cleared = js_->purge_subject(stream_name(options_, s), document_subject(options_, doc_id), seq);
+  const std::string stream = stream_name(options_, s);
+  const std::string subject = document_subject(options_, doc_id);
+  Status cleared = Status::ok();
+  for (uint64_t from = 1;;) {
+    auto next = js_->next_message(stream, subject, from);
+    if (!next.is_ok()) {
+      cleared = next.status();
+      break;
+    }
+    if (!next->has_value() || (*next)->stream_seq >= seq) break;
+    cleared = js_->erase_message(stream, (*next)->stream_seq);
+    if (!cleared.is_ok()) break;
+    from = (*next)->stream_seq + 1;
+  }
   if (!cleared.is_ok()) {
     return Status::unavailable("the purge of '" + doc_id.substr(0, 200) + "' is in the log (every replica applies it), "
-                               "but its earlier messages could not be removed from stream " + stream_name(options_, s) +
-                               " (" + cleared.message() + "): purge it again");
+                               "but its earlier messages could not all be erased from stream " + stream + " (" +
+                               cleared.message() + "): purge it again");
   }
   return format_consistency_token({{s, seq}});
 }
@@ -792,10 +815,17 @@ Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(
   for (size_t i = 0; i < ids.size(); ++i) by_shard[shard_of(ids[i], options_.shards)].push_back(i);
   std::vector<std::pair<uint32_t, std::vector<size_t>>> parts(by_shard.begin(), by_shard.end());
   std::vector<Status> failed(parts.size());
+  auto unreadable = [&](const std::string& id, uint64_t seq, const Status& why) {
+    // The appliers skip it; whether they made the messages after it cannot be
+    // told from here, so the check fails rather than guess.
+    return Status::unavailable("document '" + id.substr(0, 200) + "': message " + std::to_string(seq) +
+                               " of its shard's stream is unreadable (" + why.message() + ")");
+  };
   write_fan_out_->run(parts.size(), [&](size_t p) {
     const std::string stream = stream_name(options_, parts[p].first);
     for (size_t i : parts[p].second) {
-      auto last = js_->last_message(stream, document_subject(options_, ids[i]));
+      const std::string subject = document_subject(options_, ids[i]);
+      auto last = js_->last_message(stream, subject);
       if (!last.is_ok()) {
         failed[p] = last.status();
         return;
@@ -803,12 +833,40 @@ Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(
       if (!last->has_value()) continue;
       auto m = decode_message((*last)->data);
       if (!m.is_ok()) {
-        // Not a message of ours; the appliers skip it, so it changed nothing.
-        log().warn("document {}: its last message ({}) is unreadable: {}", ids[i].substr(0, 200),
-                   (*last)->stream_seq, m.status().to_string());
+        failed[p] = unreadable(ids[i], (*last)->stream_seq, m.status());
+        return;
+      }
+      if (!m->writer_groups) {
+        // An unrestricted writer's message: every replica made it.
+        if (!m->remove) out[i] = std::move(m->doc.acl);
         continue;
       }
-      if (!m->remove) out[i] = std::move(m->doc.acl);
+      // A keyed writer's, which the replicas may have refused: the
+      // document's messages replayed as they decide (writer_may), from the
+      // first still in the stream (a purge erased those before it).
+      std::optional<std::vector<std::string>> acl;
+      for (uint64_t from = 1; from <= (*last)->stream_seq;) {
+        auto next = js_->next_message(stream, subject, from);
+        if (!next.is_ok()) {
+          failed[p] = next.status();
+          return;
+        }
+        if (!next->has_value()) break;
+        auto one = decode_message((*next)->data);
+        if (!one.is_ok()) {
+          failed[p] = unreadable(ids[i], (*next)->stream_seq, one.status());
+          return;
+        }
+        if (writer_may(*one, acl)) {
+          if (one->remove) {
+            acl.reset();
+          } else {
+            acl = std::move(one->doc.acl);
+          }
+        }
+        from = (*next)->stream_seq + 1;
+      }
+      out[i] = std::move(acl);
     }
   });
   for (const Status& f : failed) {

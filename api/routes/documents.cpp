@@ -12,6 +12,7 @@
 #include "api/status_http.h"
 #include "cluster/node.h"
 #include "connectors/connector.h"
+#include "ingest/chunker.h"
 
 namespace ragd::api {
 namespace {
@@ -110,21 +111,27 @@ Result<std::vector<std::optional<std::vector<std::string>>>> current_acls(const 
 
 // With an authenticated caller, every document written must carry an ACL
 // the caller's groups cover, and so must the stored document it replaces: no
-// one can unrestrict a document, or restrict one to groups they lack.
+// one can unrestrict a document, or restrict one to groups they lack. Both
+// as ingest will store them (normalize_document: "D " is document D).
 Status check_writable(const Request& req, Api& api, const Store& store, const std::vector<Document>& docs) {
   if (!req.principal) return Status::ok();
+  const bool admin = req.principal->role == auth::Role::kAdmin;
   std::vector<std::string> ids;
   for (const auto& d : docs) {
-    if (!may_write(req, d.acl)) {
-      return Status::permission_denied("document '" + d.id.substr(0, 200) +
+    Document stored = d;
+    // One that does not normalise is refused by ingest, naming why.
+    if (!normalize_document(stored).is_ok()) continue;
+    if (!may_write(req, stored.acl)) {
+      return Status::permission_denied("document '" + stored.id.substr(0, 200) +
                                        "': its acl names groups the caller does not hold");
     }
-    ids.push_back(d.id);
+    ids.push_back(std::move(stored.id));
   }
+  if (admin) return Status::ok();  // may replace anything
   RAGD_ASSIGN_OR_RETURN(auto acls, current_acls(req, api, store, ids));
-  for (size_t i = 0; i < docs.size(); ++i) {
+  for (size_t i = 0; i < ids.size(); ++i) {
     if (acls[i] && !may_write(req, *acls[i])) {
-      return Status::permission_denied("document '" + docs[i].id.substr(0, 200) +
+      return Status::permission_denied("document '" + ids[i].substr(0, 200) +
                                        "' exists with an acl the caller's groups do not cover");
     }
   }

@@ -190,6 +190,9 @@ TEST_F(AuthHttp, WritesNeedGroupsCoveringTheExistingAcl) {
   // without it the document does not exist, so it cannot delete it either.
   const std::string planted = R"({"documents":[{"id":"bg.md","text":"Planted text.","acl":[]}]})";
   EXPECT_EQ(call(port, "POST", "/v1/documents", ops, planted).status, 403);
+  // Nor under an id that ingest stores as the same one.
+  EXPECT_EQ(call(port, "POST", "/v1/documents", ops,
+                 R"({"documents":[{"id":" bg.md\t","text":"Planted text.","acl":["ops"]}]})").status, 403);
   EXPECT_EQ(call(port, "DELETE", "/v1/documents/bg.md", ops).status, 404);
   // A writer that can read a document but not cover its whole ACL may not
   // delete it.

@@ -50,6 +50,30 @@ TEST(Crypto, Base64urlRoundTripsRandomBytes) {
   }
 }
 
+TEST(Crypto, Base64MatchesRfc4648VectorsAndRoundTrips) {
+  // RFC 4648 section 10, with padding (what JetStream's API answers carry).
+  const std::pair<const char*, const char*> vectors[] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
+  for (auto [plain, encoded] : vectors) {
+    EXPECT_EQ(base64_encode(plain), encoded);
+    auto back = base64_decode(encoded);
+    ASSERT_TRUE(back) << encoded;
+    EXPECT_EQ(*back, plain) << encoded;
+  }
+  std::mt19937 rng(7);
+  for (int i = 0; i < 500; ++i) {
+    std::string bytes(rng() % 70, '\0');
+    for (auto& c : bytes) c = static_cast<char>(rng());
+    auto back = base64_decode(base64_encode(bytes));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(*back, bytes);
+  }
+  for (const char* bad : {"Zg=", "Zm9", "Zm9v!!!!", "Zm9v\xff\xff\xff\xff", "Zm-_"}) {
+    EXPECT_FALSE(base64_decode(bad)) << bad;
+  }
+}
+
 TEST(Crypto, Sha256AndSaltedSha256) {
   EXPECT_EQ(hex(sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(salted_sha256("ab", "c"), sha256("abc"));

@@ -461,6 +461,11 @@ TEST_F(ClusterTest, KeyedWritesAreCheckedAgainstTheDocumentsInTheLog) {
   EXPECT_NE(replace.body.find("exists with an acl"), std::string::npos) << replace.body;
   HttpResult restrict = post(eng, Json::array({doc(10, 0, hr_only)}));
   EXPECT_EQ(restrict.status, 403) << restrict.body;
+  // Nor under an id the cluster stores as hr's (ingest trims it).
+  Json padded = doc(0, 1, Json::array({"eng"}));
+  padded["id"] = " " + doc_id(0) + "\t";
+  HttpResult trimmed = post(eng, Json::array({padded}));
+  EXPECT_EQ(trimmed.status, 403) << trimmed.body;
   EXPECT_EQ(keyed(port, "DELETE", "/v1/documents/" + doc_id(1), eng).status, 404) << "eng cannot see it";
   // Its own documents, JSON and uploads alike.
   HttpResult own = post(eng, Json::array({doc(11, 0, Json::array({"eng"}))}));
@@ -535,6 +540,14 @@ TEST_F(ClusterTest, KeyedWritesAreCheckedAgainstTheDocumentsInTheLog) {
   }
   EXPECT_EQ(shown, 1u);
   EXPECT_EQ(refused(), 1.0);
+  // The refused message is doc-3's last in the log; the lookup replays the
+  // document's messages as the replicas decided, so hr still owns it and
+  // eng still may not touch it.
+  EXPECT_EQ(post(eng, Json::array({doc(3, 2, Json::array({"eng"}))})).status, 403);
+  HttpResult again = post(hr, Json::array({doc(3, 2, hr_only)}));
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_TRUE(wait_until([&] { return text(3) == text_of(3, 2); }, 20000));
+  EXPECT_EQ(refused(), 1.0);
 }
 
 // The right to be forgotten in a cluster: POST /v1/purge on one node puts a
@@ -557,8 +570,18 @@ TEST_F(ClusterTest, APurgeReachesEveryReplicaAndLeavesNothingInTheLog) {
         << n->log();
   }
 
-  HttpResult p = http_post(b.port(), "/v1/purge", Json{{"doc_id", doc_id(0)}}.dump());
+  // b down while more documents arrive and doc-0 is purged: b's consumer is
+  // behind the purge when it comes back, and must still apply them all.
+  b.kill_hard();
+  std::vector<int> more;
+  for (int i = 5; i < 25; ++i) more.push_back(i);
+  ASSERT_EQ(post_docs(a.port(), more, 0).status, 200);
+  HttpResult p = http_post(a.port(), "/v1/purge", Json{{"doc_id", doc_id(0)}}.dump());
   ASSERT_EQ(p.status, 200) << p.body;
+  // A NATS server restarted right after: its copy of the streams is whole.
+  servers_.nats[1]->kill_hard();
+  servers_.start_nats(1);
+  ASSERT_TRUE(b.start(30)) << b.log();
   const Json body = Json::parse(p.body);
   ASSERT_TRUE(body.contains("consistency_token")) << p.body;
   EXPECT_EQ(body["collections"][0]["collection"], "cluster") << p.body;
@@ -575,6 +598,10 @@ TEST_F(ClusterTest, APurgeReachesEveryReplicaAndLeavesNothingInTheLog) {
   for (ServerProcess* n : {&a, &b}) {
     EXPECT_TRUE(wait_until([&] { return stored_text(n->port(), 0).empty(); }, 20000)) << n->log();
     EXPECT_EQ(stored_text(n->port(), 1), text_of(1, 0)) << n->log();
+    for (int i : more) {
+      EXPECT_TRUE(wait_until([&] { return stored_text(n->port(), i) == text_of(i, 0); }, 20000))
+          << doc_id(i) << " on port " << n->port();
+    }
   }
 
   // The stream, read from its start: doc-0's purge and nothing of its
@@ -604,6 +631,7 @@ TEST_F(ClusterTest, APurgeReachesEveryReplicaAndLeavesNothingInTheLog) {
   EXPECT_EQ(purges, 1u);
   size_t expected = 0;
   for (int i : {1, 2}) expected += cluster::shard_of(doc_id(i), kShards) == shard ? 1 : 0;
+  for (int i : more) expected += cluster::shard_of(doc_id(i), kShards) == shard ? 1 : 0;
   EXPECT_EQ(others, expected) << "the stream holds the shard's other documents";
   ASSERT_TRUE((*js)->delete_consumer(stream, "purge-check").is_ok());
 
@@ -611,9 +639,8 @@ TEST_F(ClusterTest, APurgeReachesEveryReplicaAndLeavesNothingInTheLog) {
   b.kill_hard();
   fs::remove_all(tmp_.path / "data-b");
   ASSERT_TRUE(b.start(30)) << b.log();
-  EXPECT_TRUE(wait_until([&] { return stored_text(b.port(), 1) == text_of(1, 0) &&
-                                      stored_text(b.port(), 2) == text_of(2, 0); }, 20000))
-      << b.log();
+  EXPECT_TRUE(wait_until([&] { return stored_documents(b.port()) == 2 + more.size(); }, 20000)) << b.log();
+  EXPECT_EQ(stored_text(b.port(), 2), text_of(2, 0));
   EXPECT_EQ(stored_text(b.port(), 0), "");
   // And a's replica holds the purge's tombstone (sync never brings it back).
   ASSERT_EQ(a.stop(), 0);
@@ -624,6 +651,55 @@ TEST_F(ClusterTest, APurgeReachesEveryReplicaAndLeavesNothingInTheLog) {
   auto tomb = govern::tombstone_of(**store, doc_id(0));
   ASSERT_TRUE(tomb.is_ok()) << tomb.status().to_string();
   EXPECT_NE(*tomb, "");
+}
+
+// What a purge relies on: erasing a message of one subject does not move a
+// consumer over the whole stream (nats-server 2.9's purge by subject does:
+// it sets every consumer whose filter covers the subject, and an unfiltered
+// one does, to the purge point). A subject's messages are found one by one.
+TEST_F(ClusterTest, ErasingAMessageLeavesAConsumerWhereItWas) {
+  std::vector<std::string> urls;
+  for (uint16_t port : servers_.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(port));
+  auto js = cluster::JetStream::connect(urls, "ragd-test");
+  ASSERT_TRUE(js.is_ok()) << js.status().to_string();
+  ASSERT_TRUE((*js)->ensure_stream("erase", "x", 3).is_ok());
+  auto consumer = (*js)->consume("erase", "c", 1);
+  ASSERT_TRUE(consumer.is_ok()) << consumer.status().to_string();
+  int n = 0;
+  auto put = [&](const std::string& subject, const std::string& data) {
+    auto seq = (*js)->publish(subject, "m" + std::to_string(++n), data, 5000);
+    EXPECT_TRUE(seq.is_ok()) << seq.status().to_string();
+    return seq.is_ok() ? *seq : 0;
+  };
+  const uint64_t a1 = put("x.a", "a1");
+  put("x.b", "b1");
+  put("x.a", "a2");
+  put("x.b", "b2");
+  // x.a's messages from the start, then the first erased.
+  auto first = (*js)->next_message("erase", "x.a", 1);
+  ASSERT_TRUE(first.is_ok() && first->has_value());
+  EXPECT_EQ((*first)->stream_seq, a1);
+  EXPECT_EQ((*first)->data, "a1");
+  auto second = (*js)->next_message("erase", "x.a", a1 + 1);
+  ASSERT_TRUE(second.is_ok() && second->has_value());
+  EXPECT_EQ((*second)->data, "a2");
+  auto none = (*js)->next_message("erase", "x.a", (*second)->stream_seq + 1);
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE((*js)->erase_message("erase", a1).is_ok());
+  Status twice = (*js)->erase_message("erase", a1);
+  ASSERT_TRUE(twice.is_ok()) << "one already gone is no error: " << twice.to_string();
+  std::vector<std::string> got;
+  for (int round = 0; round < 3 && got.size() < 3; ++round) {
+    auto batch = (*consumer)->fetch(10, 1000);
+    ASSERT_TRUE(batch.is_ok()) << batch.status().to_string();
+    for (const auto& m : *batch) got.push_back(m.data);
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"b1", "a2", "b2"}));
+  auto after = (*js)->next_message("erase", "x.a", 1);
+  ASSERT_TRUE(after.is_ok() && after->has_value());
+  EXPECT_EQ((*after)->data, "a2");
+  EXPECT_TRUE((*js)->delete_stream("erase").is_ok());
 }
 
 TEST_F(ClusterTest, ConcurrentSearchesOnANodeThatHoldsEveryShardDoNotStall) {
