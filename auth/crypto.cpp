@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -176,6 +177,14 @@ std::string base64_encode(std::string_view bytes) {
 
 Result<std::string> base64_decode(std::string_view text) {
   if (text.size() % 4 != 0) return Status::invalid_argument("bad base64 length");
+  // EVP_DecodeBlock skips blanks and reads '=' anywhere as zero bits: only
+  // the alphabet, and padding only at the end, get this far.
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const bool alphabet = std::isalnum(c) || c == '+' || c == '/';
+    const bool padding = c == '=' && i + 2 >= text.size() && (i + 1 == text.size() || text.back() == '=');
+    if (!alphabet && !padding) return Status::invalid_argument("bad base64 character");
+  }
   std::string out(3 * (text.size() / 4), '\0');
   if (text.empty()) return out;
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),

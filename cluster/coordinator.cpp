@@ -431,15 +431,20 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
   return hits;
 }
 
-Result<std::vector<Chunk>> Node::chunks_of(const SearchRequest& request, const std::string& doc_id,
-                                           const std::string& authorization) {
+// A document's shard asked `local` (a replica held here) or, failing that,
+// `remote` with one of its live peers' answers.
+template <class T>
+Result<T> Node::from_document_shard(const std::string& doc_id, const std::string& authorization,
+                                    const std::function<Result<T>(const ServiceContext&)>& local,
+                                    const std::string& request_body,
+                                    const std::function<Result<T>(const std::string&)>& remote) {
   const uint32_t s = shard_of(doc_id, options_.shards);
   const std::vector<std::string> holders = shard_map().replicas[s];
   if (std::find(holders.begin(), holders.end(), options_.node_id) != holders.end()) {
     auto svc = collections_.get(shard_collection(s));
     if (svc.is_ok()) {
-      auto local = shard_chunks(**svc, request, doc_id);
-      if (local.is_ok()) return local;
+      auto here = local(**svc);
+      if (here.is_ok()) return here;
     }
   }
   RAGD_ASSIGN_OR_RETURN(auto live, live_nodes());
@@ -451,8 +456,26 @@ Result<std::vector<Chunk>> Node::chunks_of(const SearchRequest& request, const s
   }
   r.http.emplace(peers_->take());
   authorise(**r.http, authorization);
-  RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(chunks_request(search_body(request, ""), doc_id), true));
-  return read_chunks(answer);
+  RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(request_body, true));
+  return remote(answer);
+}
+
+Result<std::vector<Chunk>> Node::chunks_of(const SearchRequest& request, const std::string& doc_id,
+                                           const std::string& authorization) {
+  return from_document_shard<std::vector<Chunk>>(
+      doc_id, authorization, [&](const ServiceContext& shard) { return shard_chunks(shard, request, doc_id); },
+      chunks_request(search_body(request, ""), doc_id), read_chunks);
+}
+
+Result<std::optional<Document>> Node::document_of(const SearchRequest& request, const std::string& doc_id,
+                                                  const std::string& authorization) {
+  // The peer's route reads the body as a search, which needs a query: a
+  // read by id (ticket assist's stored ticket) carries the id.
+  SearchRequest as_search = request;
+  if (as_search.query.empty()) as_search.query = doc_id;
+  return from_document_shard<std::optional<Document>>(
+      doc_id, authorization, [&](const ServiceContext& shard) { return shard_document(shard, request, doc_id); },
+      document_request(search_body(as_search, ""), doc_id), read_document);
 }
 
 KnowledgeReader Node::reader(const std::string& authorization, const StreamPositions& after) {
@@ -460,6 +483,9 @@ KnowledgeReader Node::reader(const std::string& authorization, const StreamPosit
   out.retrieve = [this, authorization, after](const SearchRequest& r) { return search(r, authorization, after); };
   out.chunks_of = [this, authorization](const SearchRequest& r, const std::string& doc_id) {
     return chunks_of(r, doc_id, authorization);
+  };
+  out.document = [this, authorization](const SearchRequest& r, const std::string& doc_id) {
+    return document_of(r, doc_id, authorization);
   };
   return out;
 }

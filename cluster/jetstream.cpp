@@ -80,25 +80,56 @@ struct AsyncBatch {
   std::mutex mu;
   std::unordered_map<std::string, size_t> index;  // Nats-Msg-Id -> position
   std::vector<Result<uint64_t>>* out = nullptr;   // guarded by mu
+  std::vector<bool> answered;                     // guarded by mu
 };
 
-void on_async_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+void on_async_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) noexcept {
   auto* batch = static_cast<AsyncBatch*>(closure);
   const char* id = nullptr;
-  if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK && id != nullptr) {
-    std::lock_guard lock(batch->mu);
-    if (auto it = batch->index.find(id); it != batch->index.end()) {
-      if (pa != nullptr) {
-        (*batch->out)[it->second] = pa->Sequence;
-      } else {
-        std::string why = pae != nullptr && pae->ErrText != nullptr ? pae->ErrText : "no acknowledgement";
-        if (pae != nullptr && pae->ErrCode != 0) why += " (JetStream error " + std::to_string(pae->ErrCode) + ")";
-        (*batch->out)[it->second] = Status::unavailable("JetStream did not acknowledge the write: " + why);
+  try {
+    if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK && id != nullptr) {
+      std::lock_guard lock(batch->mu);
+      if (auto it = batch->index.find(id); it != batch->index.end()) {
+        batch->answered[it->second] = true;
+        if (pa != nullptr) {
+          (*batch->out)[it->second] = pa->Sequence;
+        } else {
+          std::string why = pae != nullptr && pae->ErrText != nullptr ? pae->ErrText : "no acknowledgement";
+          if (pae != nullptr && pae->ErrCode != 0) why += " (JetStream error " + std::to_string(pae->ErrCode) + ")";
+          (*batch->out)[it->second] = Status::unavailable("JetStream did not acknowledge the write: " + why);
+        }
       }
     }
+  } catch (...) {
+    // Out of memory on libnats' thread: the message stays "not
+    // acknowledged", and the publisher resends it.
   }
   natsMsg_Destroy(msg);
 }
+
+// Owns a publish_all() context: on every way out, takes back what is still
+// unanswered (their late acks are dropped), waits for the callbacks already
+// running (they hold the batch), and destroys it.
+struct AsyncContext {
+  jsCtx* js = nullptr;
+  // A message was taken by the library. Before the first, libnats may have
+  // no pending map, which js_PublishAsyncGetPendingList reads unchecked.
+  bool sent = false;
+  AsyncContext() = default;
+  AsyncContext(const AsyncContext&) = delete;
+  AsyncContext& operator=(const AsyncContext&) = delete;
+  ~AsyncContext() { close(); }
+  void close() {
+    if (js == nullptr) return;
+    if (sent) {
+      natsMsgList pending{};
+      if (js_PublishAsyncGetPendingList(&pending, js) == NATS_OK) natsMsgList_Destroy(&pending);
+      (void)js_PublishAsyncComplete(js, nullptr);
+    }
+    jsCtx_Destroy(js);
+    js = nullptr;
+  }
+};
 
 // What the connection's callbacks write. libnats calls them on its own
 // thread, even after natsConnection_Destroy: the owner closes the
@@ -224,64 +255,85 @@ class NatsJetStream final : public JetStream {
   }
 
   std::vector<Result<uint64_t>> publish_all(const std::vector<OutgoingMessage>& msgs, int64_t timeout_ms) override {
-    // What stays of those no answer came for.
-    const Status unanswered = Status::unavailable(
-        "JetStream did not acknowledge the write within " + std::to_string(timeout_ms) + " ms (" +
-        (state_->down_since.load() != 0 ? std::string("no connection to NATS") : std::string("no answer")) +
-        "); check the NATS servers");
-    std::vector<Result<uint64_t>> out(msgs.size(), unanswered);
-    const int64_t max = natsConnection_GetMaxPayload(nc_);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 1));
+    auto left_ms = [&] {
+      return std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      deadline - std::chrono::steady_clock::now()).count());
+    };
+    auto unanswered = [&] {
+      return Status::unavailable(
+          "JetStream did not acknowledge the write within " + std::to_string(timeout_ms) + " ms (" +
+          (state_->down_since.load() != 0 ? std::string("no connection to NATS") : std::string("no answer")) +
+          "); check the NATS servers");
+    };
+    std::vector<Result<uint64_t>> out(msgs.size(), Status::unavailable("not sent"));
     AsyncBatch batch;
     batch.out = &out;
+    batch.answered.assign(msgs.size(), false);
+    // Those no answer came for say so, as it stands when this returns.
+    auto finish = [&] {
+      const Status none = unanswered();
+      for (size_t i = 0; i < out.size(); ++i) {
+        if (!batch.answered[i]) out[i] = none;
+      }
+      return std::move(out);
+    };
+    // Reconnecting: a publish would wait behind the connection's lock. The
+    // caller's resends (publish()) wait for the reconnect instead.
+    if (msgs.empty() || state_->down_since.load() != 0) return finish();
+    const int64_t max = natsConnection_GetMaxPayload(nc_);
+    for (size_t i = 0; i < msgs.size(); ++i) batch.index.emplace(msgs[i].msg_id, i);
     // A context of its own: its callback writes this batch's results, and
-    // waiting for it waits for this batch alone.
+    // waiting for it waits for this batch alone. At most kMaxInFlight
+    // unanswered: beyond, a publish waits for a slot, then fails.
+    constexpr int kMaxInFlight = 1024;
     jsOptions o;
     jsOptions_Init(&o);
     o.PublishAsync.AckHandler = on_async_ack;
     o.PublishAsync.AckHandlerClosure = &batch;
-    o.PublishAsync.MaxPending = 1024;
-    o.PublishAsync.StallWait = std::max<int64_t>(timeout_ms, 1);
-    jsCtx* js = nullptr;
-    if (natsStatus s = natsConnection_JetStream(&js, nc_, &o); s != NATS_OK) {
-      for (auto& r : out) r = Status::unavailable("JetStream context: " + nats_error(s));
-      return out;
-    }
-    {
-      std::lock_guard lock(batch.mu);
-      for (size_t i = 0; i < msgs.size(); ++i) batch.index.emplace(msgs[i].msg_id, i);
+    o.PublishAsync.MaxPending = kMaxInFlight;
+    o.PublishAsync.StallWait = std::min<int64_t>(2000, std::max<int64_t>(left_ms(), 1));
+    AsyncContext ctx;  // declared after `batch`: drained before it goes
+    if (natsStatus s = natsConnection_JetStream(&ctx.js, nc_, &o); s != NATS_OK) {
+      ctx.js = nullptr;
+      return finish();
     }
     for (size_t i = 0; i < msgs.size(); ++i) {
       const OutgoingMessage& m = msgs[i];
       if (max > 0 && static_cast<int64_t>(m.data.size()) > max) {
         std::lock_guard lock(batch.mu);
         out[i] = too_big(m.data.size(), max);
+        batch.answered[i] = true;
         continue;
       }
+      // Out of time, or the connection stalled (no slot freed): the rest
+      // stay unanswered, for the caller to resend.
+      if (left_ms() == 0) break;
       natsMsg* msg = nullptr;
       natsStatus s = natsMsg_Create(&msg, m.subject.c_str(), nullptr, m.data.data(), static_cast<int>(m.data.size()));
       jsPubOptions po;
       jsPubOptions_Init(&po);
       po.MsgId = m.msg_id.c_str();
-      if (s == NATS_OK) s = js_PublishMsgAsync(js, &msg, &po);
+      if (s == NATS_OK) s = js_PublishMsgAsync(ctx.js, &msg, &po);
+      if (s == NATS_OK) ctx.sent = true;
       natsMsg_Destroy(msg);  // no-op once the library took it
-      if (s != NATS_OK) {
+      if (s == NATS_MAX_PAYLOAD) {
+        // The headers count against max_payload too.
         std::lock_guard lock(batch.mu);
-        out[i] = Status::unavailable("publishing to JetStream: " + nats_error(s));
+        out[i] = too_big(m.data.size(), natsConnection_GetMaxPayload(nc_));
+        batch.answered[i] = true;
+        continue;
       }
+      if (s != NATS_OK) break;
     }
+    // The acknowledgements: a short wait, not the whole budget, so that the
+    // caller has time to resend what got none (a lost ack, a leader change).
     jsPubOptions wait;
     jsPubOptions_Init(&wait);
-    wait.MaxWait = std::max<int64_t>(timeout_ms, 1);
-    if (js_PublishAsyncComplete(js, &wait) != NATS_OK) {
-      // Those still unanswered stay "not acknowledged"; their late acks are
-      // dropped. Then wait for callbacks already running (they hold `batch`).
-      natsMsgList pending{};
-      if (js_PublishAsyncGetPendingList(&pending, js) == NATS_OK) natsMsgList_Destroy(&pending);
-      (void)js_PublishAsyncComplete(js, nullptr);
-    }
-    jsCtx_Destroy(js);
-    std::lock_guard lock(batch.mu);
-    return out;
+    wait.MaxWait = std::max<int64_t>(1, std::min<int64_t>(left_ms(), 2000));
+    (void)js_PublishAsyncComplete(ctx.js, &wait);
+    ctx.close();  // no callback runs after this: `out` is final
+    return finish();
   }
 
   Result<std::unique_ptr<PullConsumer>> consume(const std::string& stream, const std::string& durable,
@@ -399,20 +451,23 @@ class NatsJetStream final : public JetStream {
                                nullptr, false);
     natsMsg_Destroy(reply);
     if (j.is_discarded() || !j.is_object()) return Status::unavailable("reading " + subject + ": not a JetStream answer");
-    if (auto e = j.find("error"); e != j.end()) {
-      if (e->value("err_code", 0) == JSNoMessageFoundErr) return std::optional<StreamMessage>();
-      return Status::unavailable("reading " + subject + " in " + stream + ": " + e->value("description", e->dump()));
+    try {
+      if (auto e = j.find("error"); e != j.end()) {
+        if (e->is_object() && e->value("err_code", 0) == JSNoMessageFoundErr) return std::optional<StreamMessage>();
+        return Status::unavailable("reading " + subject + " in " + stream + ": " + e->dump());
+      }
+      auto m = j.find("message");
+      if (m == j.end() || !m->is_object()) return Status::unavailable("reading " + subject + ": no message in the answer");
+      StreamMessage out;
+      out.stream_seq = m->at("seq").get<uint64_t>();
+      if (out.stream_seq == 0) return Status::unavailable("reading " + subject + ": a message without a sequence");
+      auto data = auth::base64_decode(m->value("data", std::string()));
+      if (!data.is_ok()) return Status::unavailable("reading " + subject + ": " + data.status().message());
+      out.data = std::move(data).value();
+      return std::optional<StreamMessage>(std::move(out));
+    } catch (const Json::exception& e) {
+      return Status::unavailable("reading " + subject + ": a malformed JetStream answer (" + e.what() + ")");
     }
-    auto m = j.find("message");
-    if (m == j.end() || !m->is_object() || !m->contains("seq")) {
-      return Status::unavailable("reading " + subject + ": JetStream's answer has no message");
-    }
-    StreamMessage out;
-    out.stream_seq = m->value("seq", uint64_t{0});
-    auto data = auth::base64_decode(m->value("data", std::string()));
-    if (!data.is_ok()) return Status::unavailable("reading " + subject + ": " + data.status().message());
-    out.data = std::move(data).value();
-    return std::optional<StreamMessage>(std::move(out));
   }
 
   Status erase_message(const std::string& stream, uint64_t seq) override {

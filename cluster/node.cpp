@@ -702,7 +702,7 @@ IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer) 
         w.errors.push_back(d.id + ": " + seq.status().to_string());
         continue;
       }
-      if (!seq.is_ok() && last_of[d.id] == k) {
+      if (!seq.is_ok() && last_of[d.id] == k && !msgs[k].msg_id.empty()) {
         // Not acknowledged (it may still have been stored): sent again with
         // the same id, which JetStream de-duplicates, while there is time.
         // Not when the request writes the same document again later: a
@@ -792,6 +792,10 @@ Result<std::string> Node::purge(const std::string& doc_id) {
       break;
     }
     if (!next->has_value() || (*next)->stream_seq >= seq) break;
+    if ((*next)->stream_seq < from) {
+      cleared = Status::unavailable("JetStream answered an earlier message than asked for");
+      break;
+    }
     cleared = js_->erase_message(stream, (*next)->stream_seq);
     if (!cleared.is_ok()) break;
     from = (*next)->stream_seq + 1;
@@ -815,12 +819,6 @@ Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(
   for (size_t i = 0; i < ids.size(); ++i) by_shard[shard_of(ids[i], options_.shards)].push_back(i);
   std::vector<std::pair<uint32_t, std::vector<size_t>>> parts(by_shard.begin(), by_shard.end());
   std::vector<Status> failed(parts.size());
-  auto unreadable = [&](const std::string& id, uint64_t seq, const Status& why) {
-    // The appliers skip it; whether they made the messages after it cannot be
-    // told from here, so the check fails rather than guess.
-    return Status::unavailable("document '" + id.substr(0, 200) + "': message " + std::to_string(seq) +
-                               " of its shard's stream is unreadable (" + why.message() + ")");
-  };
   write_fan_out_->run(parts.size(), [&](size_t p) {
     const std::string stream = stream_name(options_, parts[p].first);
     for (size_t i : parts[p].second) {
@@ -832,11 +830,7 @@ Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(
       }
       if (!last->has_value()) continue;
       auto m = decode_message((*last)->data);
-      if (!m.is_ok()) {
-        failed[p] = unreadable(ids[i], (*last)->stream_seq, m.status());
-        return;
-      }
-      if (!m->writer_groups) {
+      if (m.is_ok() && m->doc.id == ids[i] && !m->writer_groups) {
         // An unrestricted writer's message: every replica made it.
         if (!m->remove) out[i] = std::move(m->doc.acl);
         continue;
@@ -852,11 +846,15 @@ Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(
           return;
         }
         if (!next->has_value()) break;
-        auto one = decode_message((*next)->data);
-        if (!one.is_ok()) {
-          failed[p] = unreadable(ids[i], (*next)->stream_seq, one.status());
+        if ((*next)->stream_seq < from) {
+          failed[p] = Status::unavailable("JetStream answered message " + std::to_string((*next)->stream_seq) +
+                                          " when asked for one from " + std::to_string(from));
           return;
         }
+        from = (*next)->stream_seq + 1;
+        auto one = decode_message((*next)->data);
+        // Skipped as the appliers skip it: unreadable, or another document's.
+        if (!one.is_ok() || one->doc.id != ids[i]) continue;
         if (writer_may(*one, acl)) {
           if (one->remove) {
             acl.reset();
@@ -864,7 +862,6 @@ Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(
             acl = std::move(one->doc.acl);
           }
         }
-        from = (*next)->stream_seq + 1;
       }
       out[i] = std::move(acl);
     }

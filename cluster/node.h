@@ -166,11 +166,12 @@ class Node {
   // The write path. Each document is normalised, checked against the
   // ingest limits and published to its shard's stream; a document counts as
   // ingested once JetStream acknowledged it (durable on a quorum). Each
-  // shard's documents go in request order (a document's writes keep their
-  // order: an id always maps to one shard), the shards side by side. A
-  // publish that fails stops its shard: its status is in store_error
-  // (kUnavailable, HTTP 503; the first such document in request order),
-  // `errors` names every document not acknowledged, the others stay
+  // shard's documents are pipelined in request order, the shards side by
+  // side; one left unacknowledged is resent until publish_timeout_ms, never
+  // after a later write of the same document (a document's writes keep
+  // their order). One that stays unacknowledged puts its status in
+  // store_error (kUnavailable, HTTP 503; the first such document in request
+  // order), `errors` names every document not acknowledged, the others stay
   // acknowledged. consistency_token names the positions of the
   // acknowledged ones.
   // A keyed caller's documents carry `writer` to the appliers, which
@@ -193,11 +194,13 @@ class Node {
   void set_purge_listener(std::function<void(const std::string&)> listener);
   // The ACL each document of `ids` has now, in order; nullopt for one that
   // does not exist (never written, or deleted). Read from the log, not a
-  // replica: the last message on the document's subject, as its shard's
-  // stream leader holds it, so every acknowledged write counts, applied or
-  // not. The shards side by side. kUnavailable when a stream cannot be
-  // read. A document written before the log had one subject per document
-  // is not found here; the appliers' own check still holds for it.
+  // replica, as its shard's stream leader holds it, so every acknowledged
+  // write counts, applied or not: the last message on the document's
+  // subject, or, when a keyed writer's (which the replicas may have
+  // refused), the subject's messages replayed as the appliers decide them.
+  // The shards side by side. kUnavailable when a stream cannot be read. A
+  // document written before the log had one subject per document is not
+  // found here; the appliers' own check still holds for it.
   Result<std::vector<std::optional<std::vector<std::string>>>> current_acls(const std::vector<std::string>& ids);
   // Waits until this node has applied shard `shard` up to `sequence`, at
   // most `timeout`. kUnavailable when it has not by then (naming how far it
@@ -226,8 +229,13 @@ class Node {
   // not let the caller see it.
   Result<std::vector<Chunk>> chunks_of(const SearchRequest& request, const std::string& doc_id,
                                        const std::string& authorization);
-  // Both as a KnowledgeReader for the answer paths (valid while this node
-  // and `authorization` live).
+  // A document as stored, from its shard (a replica held here, else a live
+  // peer), for ticket assist: nullopt when it is gone or `request`'s groups
+  // do not let the caller see it.
+  Result<std::optional<Document>> document_of(const SearchRequest& request, const std::string& doc_id,
+                                              const std::string& authorization);
+  // The three as a KnowledgeReader for the answer and ticket paths (valid
+  // while this node and `authorization` live).
   KnowledgeReader reader(const std::string& authorization, const StreamPositions& after = {});
 
   // Registers this node's URL (under its lease) when the cluster file left
@@ -311,6 +319,13 @@ class Node {
   Result<std::map<std::string, std::string>> live_nodes();
   // Reads them from etcd now (the keepalive thread does, each renewal).
   Result<std::map<std::string, std::string>> refresh_live_nodes();
+  // chunks_of() and document_of(): the document's shard answers `local` on
+  // a replica held here, else a live peer `request_body` (read by `remote`).
+  template <class T>
+  Result<T> from_document_shard(const std::string& doc_id, const std::string& authorization,
+                                const std::function<Result<T>(const ServiceContext&)>& local,
+                                const std::string& request_body,
+                                const std::function<Result<T>(const std::string&)>& remote);
   // Runs fn(s) for every shard s side by side (fan_out_); the first error
   // in shard order.
   Status for_each_shard(const std::function<Status(uint32_t)>& fn);

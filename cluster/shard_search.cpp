@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "cluster/message.h"
 #include "index/analyzer.h"
 
 namespace ragd::cluster {
@@ -110,21 +111,34 @@ Result<std::vector<FetchedChunk>> shard_fetch(const ServiceContext& shard, const
   return out;
 }
 
-Result<std::vector<Chunk>> shard_chunks(const ServiceContext& shard, const SearchRequest& request,
-                                        const std::string& doc_id) {
-  // Visibility by the caller's groups alone: the document was met in a hit
-  // of this request, or is named by the question.
+// The stored document `doc_id` when the caller's groups alone let it
+// through (it was met in a hit of this request, or is named by the
+// question); nullopt when it is not here or they do not.
+Result<std::optional<Document>> visible_document(const ServiceContext& shard, const SearchRequest& request,
+                                                 const std::string& doc_id) {
   const DocPredicate allow = make_doc_predicate({}, request.groups);
   auto doc = shard.store().get_document(doc_id);
   if (!doc.is_ok()) {
-    if (doc.status().code() == StatusCode::kNotFound) return std::vector<Chunk>();
+    if (doc.status().code() == StatusCode::kNotFound) return std::optional<Document>();
     return doc.status();
   }
   DocInfo info;
   info.id = doc->id;
   info.acl = doc->acl;
-  if (!allow(info)) return std::vector<Chunk>();
+  if (!allow(info)) return std::optional<Document>();
+  return std::optional<Document>(std::move(doc).value());
+}
+
+Result<std::vector<Chunk>> shard_chunks(const ServiceContext& shard, const SearchRequest& request,
+                                        const std::string& doc_id) {
+  RAGD_ASSIGN_OR_RETURN(auto doc, visible_document(shard, request, doc_id));
+  if (!doc) return std::vector<Chunk>();
   return shard.store().chunks_of(doc_id);
+}
+
+Result<std::optional<Document>> shard_document(const ServiceContext& shard, const SearchRequest& request,
+                                               const std::string& doc_id) {
+  return visible_document(shard, request, doc_id);
 }
 
 std::string search_body(const SearchRequest& request, const std::string& consistency_token) {
@@ -158,6 +172,22 @@ std::string fetch_request(const std::string& body, std::span<const uint64_t> lab
 
 std::string chunks_request(const std::string& body, const std::string& doc_id) {
   return with_fields(body, Json{{"shard_phase", "chunks"}, {"doc_id", doc_id}});
+}
+
+std::string document_request(const std::string& body, const std::string& doc_id) {
+  return with_fields(body, Json{{"shard_phase", "document"}, {"doc_id", doc_id}});
+}
+
+// The document travels as the stream's put message carries it (message.h):
+// every field, so the coordinator reads what the replica holds.
+Result<std::optional<Document>> read_document(const std::string& answer) {
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(answer, "a shard's document"));
+  auto doc = j.find("document");
+  if (doc == j.end()) return Status::unavailable("a malformed document answer from a shard");
+  if (doc->is_null()) return std::optional<Document>();
+  auto m = decode_message(doc->dump());
+  if (!m.is_ok() || m->remove) return Status::unavailable("a malformed document answer from a shard");
+  return std::optional<Document>(std::move(m->doc));
 }
 
 Result<std::vector<Chunk>> read_chunks(const std::string& answer) {
@@ -342,8 +372,19 @@ std::optional<Result<std::string>> answer_shard_phase(const std::string& body, c
     }
     return dump(Json{{"chunks", std::move(out)}});
   }
+  if (name == "document") {
+    auto id = j.find("doc_id");
+    if (id == j.end() || !id->is_string())
+      return Result<std::string>(Status::invalid_argument("shard search: 'doc_id' must be a string"));
+    auto doc = shard_document(shard, request, id->get<std::string>());
+    if (!doc.is_ok()) return Result<std::string>(doc.status());
+    if (!*doc) return dump(Json{{"document", nullptr}});
+    WriteMessage m;
+    m.doc = std::move(**doc);
+    return dump(Json{{"document", Json::parse(encode_message(m))}});
+  }
   return Result<std::string>(Status::invalid_argument(
-      "shard search: 'shard_phase' must be \"stats\", \"candidates\", \"fetch\" or \"chunks\""));
+      "shard search: 'shard_phase' must be \"stats\", \"candidates\", \"fetch\", \"chunks\" or \"document\""));
 }
 
 }  // namespace ragd::cluster

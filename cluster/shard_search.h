@@ -55,6 +55,11 @@ Result<std::vector<FetchedChunk>> shard_fetch(const ServiceContext& shard, const
 Result<std::vector<Chunk>> shard_chunks(const ServiceContext& shard, const SearchRequest& request,
                                         const std::string& doc_id);
 
+// A document as stored (KnowledgeReader::document): nullopt when it is not
+// in this shard or the caller's groups do not let it through.
+Result<std::optional<Document>> shard_document(const ServiceContext& shard, const SearchRequest& request,
+                                               const std::string& doc_id);
+
 // The largest number of labels one fetch may name (a coordinator asks for
 // at most twice the hits still missing), and of terms in a corpus.
 inline constexpr size_t kMaxFetchLabels = 2 * kMaxSearchK;
@@ -70,6 +75,7 @@ std::string stats_request(const std::string& body);
 std::string candidates_request(const std::string& body, const LexicalStats& corpus);
 std::string fetch_request(const std::string& body, std::span<const uint64_t> labels, bool vectors);
 std::string chunks_request(const std::string& body, const std::string& doc_id);
+std::string document_request(const std::string& body, const std::string& doc_id);
 // Where a replica stood when it answered: the stream sequence it had
 // applied (read before it searched), and how far behind its stream it was:
 // the stream's last sequence as its applier last read it (about once a
@@ -94,9 +100,10 @@ Result<StatsAnswer> read_stats(const std::string& answer);
 Result<CandidatesAnswer> read_candidates(const std::string& answer);
 Result<std::vector<FetchedChunk>> read_fetched(const std::string& answer);
 Result<std::vector<Chunk>> read_chunks(const std::string& answer);
+Result<std::optional<Document>> read_document(const std::string& answer);
 
 // The peer's side: when the body of a shard collection's search names a
-// "shard_phase", answers it (phases 1 to 3 above, or "chunks") and returns the answer's
+// "shard_phase", answers it (phases 1 to 3 above, "chunks" or "document") and returns the answer's
 // body; nullopt when the body names none (an ordinary search). A malformed
 // phase request is kInvalidArgument. `position` reads where this replica
 // stands; the statistics and candidates answers carry it (read before the

@@ -338,7 +338,8 @@ struct TicketAssist::Candidates {
 };
 
 Result<TicketAssist::Candidates> TicketAssist::retrieve(const TicketInput& ticket,
-                                                        const std::vector<std::string>& groups) const {
+                                                        const std::vector<std::string>& groups,
+                                                        const KnowledgeReader* reader) const {
   Candidates c;
   const std::string ci = ci_of(ticket.fields);
   c.identifiers = extract_identifiers(ticket.subject + "\n" + ticket.description);
@@ -356,7 +357,7 @@ Result<TicketAssist::Candidates> TicketAssist::retrieve(const TicketInput& ticke
   sr.k = options_.candidates;
   sr.groups = groups;
   sr.dedup = false;  // duplicates are what this looks for
-  RAGD_ASSIGN_OR_RETURN(std::vector<Hit> hits, ctx_.search(sr));
+  RAGD_ASSIGN_OR_RETURN(std::vector<Hit> hits, reader ? reader->retrieve(sr) : ctx_.search(sr));
 
   // Best chunk per document, in rank order.
   std::vector<const Hit*> best;
@@ -371,14 +372,18 @@ Result<TicketAssist::Candidates> TicketAssist::retrieve(const TicketInput& ticke
   }
   for (const Hit* h : best) {
     if (h->kind == "ticket") {
-      auto doc = ctx_.store().get_document(h->doc_id);
-      if (!doc.is_ok()) {
-        if (doc.status().code() == StatusCode::kNotFound) continue;  // deleted since the search
-        return doc.status();
+      std::optional<Document> doc;
+      if (reader) {
+        RAGD_ASSIGN_OR_RETURN(doc, reader->document(sr, h->doc_id));
+      } else if (auto stored = ctx_.store().get_document(h->doc_id); stored.is_ok()) {
+        doc = std::move(stored).value();
+      } else if (stored.status().code() != StatusCode::kNotFound) {
+        return stored.status();
       }
+      if (!doc) continue;  // deleted since the search
       if (same_ticket(ticket, *doc)) continue;
       Candidates::TicketCand t;
-      t.doc = std::move(doc).value();
+      t.doc = std::move(*doc);
       t.retrieval = top_ticket > 0 ? h->score / top_ticket : 0;
       auto ids = extract_identifiers(full_text(t.doc));
       std::unordered_set<std::string> have(ids.begin(), ids.end());
@@ -425,6 +430,7 @@ Suggestion TicketAssist::suggest(const AssistRequest& request) const {
   ar.search.groups = request.groups;
   ar.caller = request.caller;
   ar.request_id = request.request_id;
+  ar.reader = request.reader;
   if (answerer_.generates()) {
     ar.task = PromptTask::kSuggestResolution;
     ar.input = t.subject + "\n\n" + t.description;
@@ -460,7 +466,7 @@ Result<AssistResult> TicketAssist::assist(const AssistRequest& request) const {
   AssistResult out;
   out.store_sequence = ctx_.store().stats().sequence;
   if (const Embedder* e = ctx_.embedder()) out.encoder = e->fingerprint();
-  RAGD_ASSIGN_OR_RETURN(Candidates c, retrieve(t, request.groups));
+  RAGD_ASSIGN_OR_RETURN(Candidates c, retrieve(t, request.groups, request.reader));
   for (const auto& tc : c.tickets) {
     if (static_cast<int>(out.similar.size()) >= options_.similar_k) break;
     SimilarTicket s;
@@ -523,7 +529,7 @@ Result<TaskResult> TicketAssist::run_task(const std::string& task, const AssistR
   }
   std::vector<SimilarTicket> similar;
   if (task == "kb_draft") {
-    RAGD_ASSIGN_OR_RETURN(Candidates c, retrieve(request.ticket, request.groups));
+    RAGD_ASSIGN_OR_RETURN(Candidates c, retrieve(request.ticket, request.groups, request.reader));
     for (const auto& tc : c.tickets) {
       if (similar.size() >= 2) break;
       if (!tc.resolved || tc.overlap <= 0) continue;  // siblings only: they share an identifier

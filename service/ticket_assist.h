@@ -217,6 +217,10 @@ struct AssistRequest {
   // Tasks to run as well: "summarize", "resolution_note", "kb_draft".
   std::vector<std::string> tasks;
   std::string caller, request_id;
+  // Where to search and read documents when not this service's store: a
+  // cluster's coordinator (KnowledgeReader::retrieve and ::document, and
+  // the suggestion's answer through it). Null: the store.
+  const KnowledgeReader* reader = nullptr;
 };
 
 // What the agent did with an assist result.
@@ -261,7 +265,8 @@ class TicketAssist {
 
  private:
   struct Candidates;
-  Result<Candidates> retrieve(const TicketInput& ticket, const std::vector<std::string>& groups) const;
+  Result<Candidates> retrieve(const TicketInput& ticket, const std::vector<std::string>& groups,
+                              const KnowledgeReader* reader) const;
   Suggestion suggest(const AssistRequest& request) const;
   // The LLM's version when one is loaded and its text is verified, else
   // the extractive one (with TaskResult::llm_fallback saying why).

@@ -14,6 +14,7 @@
 #include "api/json_codec.h"
 #include "api/routes/routes.h"
 #include "api/status_http.h"
+#include "cluster/node.h"
 #include "connectors/connector.h"
 #include "service/ticket_assist.h"
 
@@ -106,12 +107,18 @@ Result<TicketInput> parse_ticket(const Request& req, const Json& body, Api& api)
   if (t.subject.empty() && t.description.empty()) {
     if (t.id.empty()) return Status::invalid_argument("the ticket needs 'subject' or 'description', 'record', or 'id'");
     // A stored ticket: read it as the caller may (an unreadable one does
-    // not exist for them).
-    auto doc = api.service.store().get_document(t.id);
-    if (!doc.is_ok() || !may_read(req, doc->acl)) {
-      if (!doc.is_ok() && doc.status().code() != StatusCode::kNotFound) return doc.status();
-      return Status::not_found("no ticket '" + t.id + "'");
+    // not exist for them); on a cluster node, from its shard.
+    std::optional<Document> doc;
+    if (api.cluster != nullptr && req.collection.empty()) {
+      SearchRequest as_caller;
+      bind_groups(req, as_caller);
+      RAGD_ASSIGN_OR_RETURN(doc, api.cluster->document_of(as_caller, t.id, req.header("authorization")));
+    } else if (auto stored = api.service.store().get_document(t.id); stored.is_ok()) {
+      if (may_read(req, stored->acl)) doc = std::move(stored).value();
+    } else if (stored.status().code() != StatusCode::kNotFound) {
+      return stored.status();
     }
+    if (!doc) return Status::not_found("no ticket '" + t.id + "'");
     TicketInput stored = ticket_from_document(*doc);
     if (t.opened_at) stored.opened_at = t.opened_at;
     for (auto& [k, v] : t.fields) stored.fields[k] = v;
@@ -295,6 +302,16 @@ Json assist_json(const AssistResult& a) {
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
+// On a cluster node the default collection is every shard: assist searches
+// and reads the tickets through the coordinator, from replicas that have
+// applied the body's consistency_token (as /v1/search and /v1/answer do).
+// Null elsewhere.
+Result<std::shared_ptr<const KnowledgeReader>> cluster_reader(const Request& req, const Json& body, const Api& api) {
+  if (api.cluster == nullptr || !req.collection.empty()) return std::shared_ptr<const KnowledgeReader>();
+  RAGD_ASSIGN_OR_RETURN(auto after, consistency_positions(body, api));
+  return std::make_shared<const KnowledgeReader>(api.cluster->reader(req.header("authorization"), std::move(after)));
+}
+
 Response no_assist() {
   return error_response(Status::unimplemented("ticket assist is not wired in this server"));
 }
@@ -306,6 +323,9 @@ Response run_task_route(const Request& req, Api& api, const std::string& task) {
   if (!body.is_ok()) return error_response(body.status());
   auto ar = parse_assist(req, *body, api);
   if (!ar.is_ok()) return error_response(ar.status());
+  auto reader = cluster_reader(req, *body, api);
+  if (!reader.is_ok()) return error_response(reader.status());
+  ar->reader = reader->get();
   auto t = api.tickets->run_task(task, *ar);
   if (!t.is_ok()) return error_response(t.status());
   Json j = task_json(*t);
@@ -323,6 +343,9 @@ Response handle_ticket_assist(const Request& req, Api& api) {
   if (!body.is_ok()) return error_response(body.status());
   auto ar = parse_assist(req, *body, api);
   if (!ar.is_ok()) return error_response(ar.status());
+  auto reader = cluster_reader(req, *body, api);
+  if (!reader.is_ok()) return error_response(reader.status());
+  ar->reader = reader->get();
   auto a = api.tickets->assist(*ar);
   if (!a.is_ok()) return error_response(a.status());
   Json j = assist_json(*a);

@@ -83,6 +83,9 @@ inline std::optional<SearchMode> parse_search_mode(const std::string& name) {
 struct KnowledgeReader {
   std::function<Result<std::vector<Hit>>(const SearchRequest&)> retrieve;
   std::function<Result<std::vector<Chunk>>(const SearchRequest&, const std::string& doc_id)> chunks_of;
+  // A document as stored (ticket assist reads the tickets its hits name);
+  // nullopt when it is gone or the caller's groups do not let it through.
+  std::function<Result<std::optional<Document>>(const SearchRequest&, const std::string& doc_id)> document;
 };
 
 }  // namespace ragd

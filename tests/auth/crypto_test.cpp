@@ -69,7 +69,8 @@ TEST(Crypto, Base64MatchesRfc4648VectorsAndRoundTrips) {
     ASSERT_TRUE(back);
     EXPECT_EQ(*back, bytes);
   }
-  for (const char* bad : {"Zg=", "Zm9", "Zm9v!!!!", "Zm9v\xff\xff\xff\xff", "Zm-_"}) {
+  for (const char* bad : {"Zg=", "Zm9", "Zm9v!!!!", "Zm9v\xff\xff\xff\xff", "Zm-_", "QQ==QUJD", "QQ==\n\n\n\n",
+                          " Zm9", "Z=g=", "Zm9v\n", "Zg=A"}) {
     EXPECT_FALSE(base64_decode(bad)) << bad;
   }
 }

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <atomic>
 #include <stdexcept>
 #include <chrono>
@@ -700,6 +702,83 @@ TEST_F(ClusterTest, ErasingAMessageLeavesAConsumerWhereItWas) {
   ASSERT_TRUE(after.is_ok() && after->has_value());
   EXPECT_EQ((*after)->data, "a2");
   EXPECT_TRUE((*js)->delete_stream("erase").is_ok());
+}
+
+// Ticket assist on a cluster node reads every shard through the
+// coordinator, so it answers as a single store with the same documents
+// does: the sample knowledge base uploaded file by file to a single server
+// and through node a of a 2-node cluster, then every ticket of
+// examples/kb-eval/ticket_siblings.jsonl assisted by id (the stored ticket
+// itself read from its shard) through b.
+TEST_F(ClusterTest, TicketAssistOnANodeAnswersAsOneStoreDoes) {
+  ServerProcess single(tmp_.path / "single", glove_);
+  ServerProcess& a = node("a", {"a", "b"}, 1);
+  ServerProcess& b = node("b", {"a", "b"}, 1);
+  ASSERT_TRUE(single.start(30)) << single.log();
+  ASSERT_TRUE(a.start(30)) << a.log();
+  ASSERT_TRUE(b.start(30)) << b.log();
+  const fs::path kb = fs::path(RAGD_SOURCE_DIR) / "examples/kb";
+  auto encode = [](const std::string& s) {
+    std::string out;
+    for (unsigned char c : s) {
+      if (std::isalnum(c) || c == '-' || c == '.' || c == '_') {
+        out += static_cast<char>(c);
+      } else {
+        char buf[4];
+        std::snprintf(buf, sizeof buf, "%%%02X", c);
+        out += buf;
+      }
+    }
+    return out;
+  };
+  for (const auto& f : list_files(kb)) {
+    std::ifstream in(f, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string target = "/v1/documents?filename=" + encode(fs::relative(f, kb).string());
+    for (uint16_t port : {single.port(), a.port()}) {
+      HttpResult up = http_request(port, "POST", target, bytes, "application/octet-stream");
+      ASSERT_EQ(up.status, 200) << f << ": " << up.body;
+    }
+  }
+  HttpResult st = http_get(single.port(), "/v1/stats");
+  ASSERT_EQ(st.status, 200);
+  const uint64_t documents = Json::parse(st.body).value("documents", uint64_t{0});
+  ASSERT_GT(documents, 50u);
+  ASSERT_TRUE(wait_until([&] { return stored_documents(a.port()) + stored_documents(b.port()) == documents; },
+                         30000));
+
+  std::ifstream lines(fs::path(RAGD_SOURCE_DIR) / "examples/kb-eval/ticket_siblings.jsonl");
+  size_t tickets = 0, with_similar = 0, grounded = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    const std::string id = Json::parse(line)["ticket"].get<std::string>();
+    const std::string body = Json{{"id", id}}.dump();
+    HttpResult one = http_post(single.port(), "/v1/tickets/assist", body);
+    HttpResult many = http_post(b.port(), "/v1/tickets/assist", body);
+    ASSERT_EQ(one.status, 200) << id << ": " << one.body;
+    ASSERT_EQ(many.status, 200) << id << ": " << many.body;
+    const Json x = Json::parse(one.body), y = Json::parse(many.body);
+    auto ids = [](const Json& list) {
+      std::vector<std::string> out;
+      for (const auto& e : list) out.push_back(e.value("id", ""));
+      return out;
+    };
+    EXPECT_EQ(ids(y["similar"]), ids(x["similar"])) << id;
+    ASSERT_EQ(y["similar"].size(), x["similar"].size()) << id;
+    for (size_t i = 0; i < x["similar"].size(); ++i) {
+      EXPECT_NEAR(y["similar"][i].value("score", 0.0), x["similar"][i].value("score", 0.0), 1e-6) << id;
+      EXPECT_EQ(y["similar"][i].value("resolution", ""), x["similar"][i].value("resolution", "")) << id;
+    }
+    EXPECT_EQ(ids(y["runbooks"]), ids(x["runbooks"])) << id;
+    EXPECT_EQ(ids(y["duplicates"]), ids(x["duplicates"])) << id;
+    EXPECT_EQ(y["suggestion"].value("text", ""), x["suggestion"].value("text", "")) << id;
+    ++tickets;
+    with_similar += x["similar"].empty() ? 0 : 1;
+    grounded += x["suggestion"].value("grounded", false) ? 1 : 0;
+  }
+  EXPECT_GE(tickets, 20u);
+  EXPECT_GE(with_similar, tickets / 2) << "the comparison is of real answers, not of empty ones";
+  EXPECT_GE(grounded, 1u);
 }
 
 TEST_F(ClusterTest, ConcurrentSearchesOnANodeThatHoldsEveryShardDoNotStall) {
