@@ -103,10 +103,15 @@ void bind_bound_groups(const Request& req, SearchRequest& search) {
   if (req.principal && !search.groups.empty()) search.groups = auth::narrow_groups(*req.principal, search.groups);
 }
 
-bool may_read(const Request& req, const std::vector<std::string>& acl) {
-  if (acl.empty()) return true;
+std::vector<std::string> read_groups(const Request& req) {
   std::vector<std::string> groups = query_groups(req);
   if (req.principal) groups = auth::narrow_groups(*req.principal, groups);
+  return groups;
+}
+
+bool may_read(const Request& req, const std::vector<std::string>& acl) {
+  if (acl.empty()) return true;
+  const std::vector<std::string> groups = read_groups(req);
   return std::any_of(acl.begin(), acl.end(), [&](const std::string& g) { return holds(groups, g); });
 }
 

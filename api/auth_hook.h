@@ -64,6 +64,10 @@ void bind_bound_groups(const Request& req, SearchRequest& search);
 // sent to, or one of `allowed`.
 bool same_origin_or_allowed(const Request& req, const std::vector<std::string>& allowed);
 
+// The groups a caller reads documents by: the request's `?groups=`, narrowed
+// to an authenticated caller's (all of theirs when it names none).
+std::vector<std::string> read_groups(const Request& req);
+
 // Whether the caller may read a document with this ACL: with an
 // authenticated caller, when the ACL is empty or shares one of the caller's
 // groups (narrowed by `?groups=`); without one, by the request's `?groups=`.

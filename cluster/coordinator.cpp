@@ -435,12 +435,20 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
 // `remote` with one of its live peers' answers.
 template <class T>
 Result<T> Node::from_document_shard(const std::string& doc_id, const std::string& authorization,
+                                    const StreamPositions& after,
                                     const std::function<Result<T>(const ServiceContext&)>& local,
-                                    const std::string& request_body,
+                                    const std::function<std::string(const std::string&)>& request_body,
                                     const std::function<Result<T>(const std::string&)>& remote) {
   const uint32_t s = shard_of(doc_id, options_.shards);
   const std::vector<std::string> holders = shard_map().replicas[s];
-  if (std::find(holders.begin(), holders.end(), options_.node_id) != holders.end()) {
+  // Read-your-writes as for a search: the replica held here only once it
+  // has applied the token's position for this shard, a peer the same way
+  // (the token travels in the body; one still behind answers 503).
+  StreamPositions mine;
+  if (auto pos = after.find(s); pos != after.end()) mine[s] = pos->second;
+  const bool level = mine.empty() || wait_applied(s, mine[s],
+                                                  std::chrono::milliseconds(options_.consistency_wait_ms)).is_ok();
+  if (level && std::find(holders.begin(), holders.end(), options_.node_id) != holders.end()) {
     auto svc = collections_.get(shard_collection(s));
     if (svc.is_ok()) {
       auto here = local(**svc);
@@ -456,36 +464,39 @@ Result<T> Node::from_document_shard(const std::string& doc_id, const std::string
   }
   r.http.emplace(peers_->take());
   authorise(**r.http, authorization);
-  RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(request_body, true));
+  RAGD_ASSIGN_OR_RETURN(std::string answer, r.ask(request_body(format_consistency_token(mine)), true));
   return remote(answer);
 }
 
 Result<std::vector<Chunk>> Node::chunks_of(const SearchRequest& request, const std::string& doc_id,
-                                           const std::string& authorization) {
+                                           const std::string& authorization, const StreamPositions& after) {
   return from_document_shard<std::vector<Chunk>>(
-      doc_id, authorization, [&](const ServiceContext& shard) { return shard_chunks(shard, request, doc_id); },
-      chunks_request(search_body(request, ""), doc_id), read_chunks);
+      doc_id, authorization, after,
+      [&](const ServiceContext& shard) { return shard_chunks(shard, request, doc_id); },
+      [&](const std::string& token) { return chunks_request(search_body(request, token), doc_id); }, read_chunks);
 }
 
 Result<std::optional<Document>> Node::document_of(const SearchRequest& request, const std::string& doc_id,
-                                                  const std::string& authorization) {
+                                                  const std::string& authorization, const StreamPositions& after) {
   // The peer's route reads the body as a search, which needs a query: a
-  // read by id (ticket assist's stored ticket) carries the id.
+  // read by id alone (ticket assist's stored ticket) carries a placeholder.
   SearchRequest as_search = request;
-  if (as_search.query.empty()) as_search.query = doc_id;
+  if (as_search.query.empty()) as_search.query = "document";
   return from_document_shard<std::optional<Document>>(
-      doc_id, authorization, [&](const ServiceContext& shard) { return shard_document(shard, request, doc_id); },
-      document_request(search_body(as_search, ""), doc_id), read_document);
+      doc_id, authorization, after,
+      [&](const ServiceContext& shard) { return shard_document(shard, request, doc_id); },
+      [&](const std::string& token) { return document_request(search_body(as_search, token), doc_id); },
+      read_document);
 }
 
 KnowledgeReader Node::reader(const std::string& authorization, const StreamPositions& after) {
   KnowledgeReader out;
   out.retrieve = [this, authorization, after](const SearchRequest& r) { return search(r, authorization, after); };
-  out.chunks_of = [this, authorization](const SearchRequest& r, const std::string& doc_id) {
-    return chunks_of(r, doc_id, authorization);
+  out.chunks_of = [this, authorization, after](const SearchRequest& r, const std::string& doc_id) {
+    return chunks_of(r, doc_id, authorization, after);
   };
-  out.document = [this, authorization](const SearchRequest& r, const std::string& doc_id) {
-    return document_of(r, doc_id, authorization);
+  out.document = [this, authorization, after](const SearchRequest& r, const std::string& doc_id) {
+    return document_of(r, doc_id, authorization, after);
   };
   return out;
 }

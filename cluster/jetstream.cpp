@@ -90,7 +90,6 @@ void on_async_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* cl
     if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK && id != nullptr) {
       std::lock_guard lock(batch->mu);
       if (auto it = batch->index.find(id); it != batch->index.end()) {
-        batch->answered[it->second] = true;
         if (pa != nullptr) {
           (*batch->out)[it->second] = pa->Sequence;
         } else {
@@ -98,6 +97,7 @@ void on_async_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* cl
           if (pae != nullptr && pae->ErrCode != 0) why += " (JetStream error " + std::to_string(pae->ErrCode) + ")";
           (*batch->out)[it->second] = Status::unavailable("JetStream did not acknowledge the write: " + why);
         }
+        batch->answered[it->second] = true;
       }
     }
   } catch (...) {
@@ -541,6 +541,9 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
   // is two minutes apart): connected() then says so.
   if (s == NATS_OK) s = natsOptions_SetPingInterval(opts, 2000);
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts, 2);
+  // A write to a server that stopped reading (its socket buffer full) gives
+  // up after 2 s instead of blocking the connection, and every publish.
+  if (s == NATS_OK) s = natsOptions_SetWriteDeadline(opts, 2000);
   auto state = std::make_unique<ConnectionState>();
   if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, state.get());
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, state.get());

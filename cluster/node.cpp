@@ -752,13 +752,17 @@ IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer) 
   return st;
 }
 
-Result<std::string> Node::remove(const std::string& doc_id, const WriterGroups& writer) {
+Status Node::check_removal(const std::string& doc_id, const std::string& what) const {
   if (doc_id.empty() || doc_id.size() > kMaxDocumentIdBytes) return Status::invalid_argument("bad document id");
   if (cut_off_from_nats()) {
-    return Status::unavailable("node " + options_.node_id +
-                               " has lost its connection to NATS (reconnecting): the delete is refused until it is "
-                               "back");
+    return Status::unavailable("node " + options_.node_id + " has lost its connection to NATS (reconnecting): the " +
+                               what + " is refused until it is back");
   }
+  return Status::ok();
+}
+
+Result<std::string> Node::remove(const std::string& doc_id, const WriterGroups& writer) {
+  RAGD_RETURN_IF_ERROR(check_removal(doc_id, "delete"));
   WriteMessage m;
   m.remove = true;
   m.doc.id = doc_id;
@@ -768,12 +772,7 @@ Result<std::string> Node::remove(const std::string& doc_id, const WriterGroups& 
 }
 
 Result<std::string> Node::purge(const std::string& doc_id) {
-  if (doc_id.empty() || doc_id.size() > kMaxDocumentIdBytes) return Status::invalid_argument("bad document id");
-  if (cut_off_from_nats()) {
-    return Status::unavailable("node " + options_.node_id +
-                               " has lost its connection to NATS (reconnecting): the purge is refused until it is "
-                               "back");
-  }
+  RAGD_RETURN_IF_ERROR(check_removal(doc_id, "purge"));
   WriteMessage m;
   m.remove = m.purge = true;
   m.doc.id = doc_id;

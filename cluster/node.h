@@ -228,12 +228,13 @@ class Node {
   // peer), for an answer: empty when it is gone or `request`'s groups do
   // not let the caller see it.
   Result<std::vector<Chunk>> chunks_of(const SearchRequest& request, const std::string& doc_id,
-                                       const std::string& authorization);
+                                       const std::string& authorization, const StreamPositions& after = {});
   // A document as stored, from its shard (a replica held here, else a live
   // peer), for ticket assist: nullopt when it is gone or `request`'s groups
-  // do not let the caller see it.
+  // do not let the caller see it. Both read, with `after`, only from a
+  // replica that has applied its position for the document's shard.
   Result<std::optional<Document>> document_of(const SearchRequest& request, const std::string& doc_id,
-                                              const std::string& authorization);
+                                              const std::string& authorization, const StreamPositions& after = {});
   // The three as a KnowledgeReader for the answer and ticket paths (valid
   // while this node and `authorization` live).
   KnowledgeReader reader(const std::string& authorization, const StreamPositions& after = {});
@@ -284,6 +285,9 @@ class Node {
  private:
   Node(ClusterOptions options, Collections& collections);
   Status join();
+  // A delete or purge (`what`) of `doc_id` may be published: a valid id,
+  // and a connection to NATS.
+  Status check_removal(const std::string& doc_id, const std::string& what) const;
   // The NATS connection has been down for longer than a publish may wait.
   bool cut_off_from_nats() const;
   void keepalive_loop();
@@ -320,11 +324,13 @@ class Node {
   // Reads them from etcd now (the keepalive thread does, each renewal).
   Result<std::map<std::string, std::string>> refresh_live_nodes();
   // chunks_of() and document_of(): the document's shard answers `local` on
-  // a replica held here, else a live peer `request_body` (read by `remote`).
+  // a replica held here, else a live peer request_body(token) (read by
+  // `remote`), with `after`'s position for that shard.
   template <class T>
   Result<T> from_document_shard(const std::string& doc_id, const std::string& authorization,
+                                const StreamPositions& after,
                                 const std::function<Result<T>(const ServiceContext&)>& local,
-                                const std::string& request_body,
+                                const std::function<std::string(const std::string&)>& request_body,
                                 const std::function<Result<T>(const std::string&)>& remote);
   // Runs fn(s) for every shard s side by side (fan_out_); the first error
   // in shard order.

@@ -354,11 +354,16 @@ std::optional<Result<std::string>> answer_shard_phase(const std::string& body, c
     }
     return dump(Json{{"chunks", std::move(chunks)}});
   }
-  if (name == "chunks") {
+  // The "chunks" and "document" phases name one document.
+  auto doc_id = [&]() -> Result<std::string> {
     auto id = j.find("doc_id");
-    if (id == j.end() || !id->is_string())
-      return Result<std::string>(Status::invalid_argument("shard search: 'doc_id' must be a string"));
-    auto chunks = shard_chunks(shard, request, id->get<std::string>());
+    if (id == j.end() || !id->is_string()) return Status::invalid_argument("shard search: 'doc_id' must be a string");
+    return id->get<std::string>();
+  };
+  if (name == "chunks") {
+    auto id = doc_id();
+    if (!id.is_ok()) return Result<std::string>(id.status());
+    auto chunks = shard_chunks(shard, request, *id);
     if (!chunks.is_ok()) return Result<std::string>(chunks.status());
     Json out = Json::array();
     for (const Chunk& c : *chunks) {
@@ -373,10 +378,9 @@ std::optional<Result<std::string>> answer_shard_phase(const std::string& body, c
     return dump(Json{{"chunks", std::move(out)}});
   }
   if (name == "document") {
-    auto id = j.find("doc_id");
-    if (id == j.end() || !id->is_string())
-      return Result<std::string>(Status::invalid_argument("shard search: 'doc_id' must be a string"));
-    auto doc = shard_document(shard, request, id->get<std::string>());
+    auto id = doc_id();
+    if (!id.is_ok()) return Result<std::string>(id.status());
+    auto doc = shard_document(shard, request, *id);
     if (!doc.is_ok()) return Result<std::string>(doc.status());
     if (!*doc) return dump(Json{{"document", nullptr}});
     WriteMessage m;

@@ -464,7 +464,8 @@ Result<AssistResult> TicketAssist::assist(const AssistRequest& request) const {
     }
   }
   AssistResult out;
-  out.store_sequence = ctx_.store().stats().sequence;
+  // Through a reader (a cluster's coordinator) there is no one store.
+  out.store_sequence = request.reader ? 0 : ctx_.store().stats().sequence;
   if (const Embedder* e = ctx_.embedder()) out.encoder = e->fingerprint();
   RAGD_ASSIGN_OR_RETURN(Candidates c, retrieve(t, request.groups, request.reader));
   for (const auto& tc : c.tickets) {

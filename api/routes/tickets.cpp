@@ -56,7 +56,17 @@ std::string iso_time(int64_t t) {
 
 // The ticket of a request: {"record","format"}, {"id"} alone (a stored
 // ticket the caller may read), or the plain fields.
-Result<TicketInput> parse_ticket(const Request& req, const Json& body, Api& api) {
+// On a cluster node the default collection is every shard: assist searches
+// and reads the tickets through the coordinator, from replicas that have
+// applied the body's consistency_token (as /v1/search and /v1/answer do).
+// Null elsewhere.
+Result<std::shared_ptr<const KnowledgeReader>> cluster_reader(const Request& req, const Json& body, const Api& api) {
+  if (api.cluster == nullptr || !req.collection.empty()) return std::shared_ptr<const KnowledgeReader>();
+  RAGD_ASSIGN_OR_RETURN(auto after, consistency_positions(body, api));
+  return std::make_shared<const KnowledgeReader>(api.cluster->reader(req.header("authorization"), std::move(after)));
+}
+
+Result<TicketInput> parse_ticket(const Request& req, const Json& body, Api& api, const KnowledgeReader* reader) {
   if (auto rec = body.find("record"); rec != body.end() && !rec->is_null()) {
     if (!rec->is_object()) return Status::invalid_argument("field 'record': expected an object");
     RAGD_ASSIGN_OR_RETURN(std::string format, string_field(body, "format"));
@@ -107,12 +117,13 @@ Result<TicketInput> parse_ticket(const Request& req, const Json& body, Api& api)
   if (t.subject.empty() && t.description.empty()) {
     if (t.id.empty()) return Status::invalid_argument("the ticket needs 'subject' or 'description', 'record', or 'id'");
     // A stored ticket: read it as the caller may (an unreadable one does
-    // not exist for them); on a cluster node, from its shard.
+    // not exist for them); on a cluster node, from its shard, with the
+    // groups may_read() uses (bound already: the peer narrows, never widens).
     std::optional<Document> doc;
-    if (api.cluster != nullptr && req.collection.empty()) {
+    if (reader != nullptr) {
       SearchRequest as_caller;
-      bind_groups(req, as_caller);
-      RAGD_ASSIGN_OR_RETURN(doc, api.cluster->document_of(as_caller, t.id, req.header("authorization")));
+      as_caller.groups = read_groups(req);
+      RAGD_ASSIGN_OR_RETURN(doc, reader->document(as_caller, t.id));
     } else if (auto stored = api.service.store().get_document(t.id); stored.is_ok()) {
       if (may_read(req, stored->acl)) doc = std::move(stored).value();
     } else if (stored.status().code() != StatusCode::kNotFound) {
@@ -127,9 +138,10 @@ Result<TicketInput> parse_ticket(const Request& req, const Json& body, Api& api)
   return t;
 }
 
-Result<AssistRequest> parse_assist(const Request& req, const Json& body, Api& api) {
+Result<AssistRequest> parse_assist(const Request& req, const Json& body, Api& api, const KnowledgeReader* reader) {
   AssistRequest ar;
-  RAGD_ASSIGN_OR_RETURN(ar.ticket, parse_ticket(req, body, api));
+  ar.reader = reader;
+  RAGD_ASSIGN_OR_RETURN(ar.ticket, parse_ticket(req, body, api, reader));
   SearchRequest groups;
   if (auto g = body.find("groups"); g != body.end() && !g->is_null()) {
     if (!g->is_array()) return Status::invalid_argument("field 'groups': expected an array of strings");
@@ -302,16 +314,6 @@ Json assist_json(const AssistResult& a) {
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
-// On a cluster node the default collection is every shard: assist searches
-// and reads the tickets through the coordinator, from replicas that have
-// applied the body's consistency_token (as /v1/search and /v1/answer do).
-// Null elsewhere.
-Result<std::shared_ptr<const KnowledgeReader>> cluster_reader(const Request& req, const Json& body, const Api& api) {
-  if (api.cluster == nullptr || !req.collection.empty()) return std::shared_ptr<const KnowledgeReader>();
-  RAGD_ASSIGN_OR_RETURN(auto after, consistency_positions(body, api));
-  return std::make_shared<const KnowledgeReader>(api.cluster->reader(req.header("authorization"), std::move(after)));
-}
-
 Response no_assist() {
   return error_response(Status::unimplemented("ticket assist is not wired in this server"));
 }
@@ -321,11 +323,10 @@ Response run_task_route(const Request& req, Api& api, const std::string& task) {
   if (!api.tickets) return no_assist();
   auto body = parse_json_body(req.body);
   if (!body.is_ok()) return error_response(body.status());
-  auto ar = parse_assist(req, *body, api);
-  if (!ar.is_ok()) return error_response(ar.status());
   auto reader = cluster_reader(req, *body, api);
   if (!reader.is_ok()) return error_response(reader.status());
-  ar->reader = reader->get();
+  auto ar = parse_assist(req, *body, api, reader->get());
+  if (!ar.is_ok()) return error_response(ar.status());
   auto t = api.tickets->run_task(task, *ar);
   if (!t.is_ok()) return error_response(t.status());
   Json j = task_json(*t);
@@ -341,11 +342,10 @@ Response handle_ticket_assist(const Request& req, Api& api) {
   if (!api.tickets) return no_assist();
   auto body = parse_json_body(req.body);
   if (!body.is_ok()) return error_response(body.status());
-  auto ar = parse_assist(req, *body, api);
-  if (!ar.is_ok()) return error_response(ar.status());
   auto reader = cluster_reader(req, *body, api);
   if (!reader.is_ok()) return error_response(reader.status());
-  ar->reader = reader->get();
+  auto ar = parse_assist(req, *body, api, reader->get());
+  if (!ar.is_ok()) return error_response(ar.status());
   auto a = api.tickets->assist(*ar);
   if (!a.is_ok()) return error_response(a.status());
   Json j = assist_json(*a);

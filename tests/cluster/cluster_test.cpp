@@ -779,6 +779,32 @@ TEST_F(ClusterTest, TicketAssistOnANodeAnswersAsOneStoreDoes) {
   EXPECT_GE(tickets, 20u);
   EXPECT_GE(with_similar, tickets / 2) << "the comparison is of real answers, not of empty ones";
   EXPECT_GE(grounded, 1u);
+
+  // A ticket restricted to hr, written through a and assisted by id through
+  // b at once with the write's token: read from a replica that has it, and
+  // only by a caller asking as hr, as on the single server.
+  // Behind 300 other documents in the same write, so that the replicas are
+  // still applying when the assist comes.
+  Json restricted{{"documents", Json::array()}};
+  for (int i = 100; i < 400; ++i) {
+    restricted["documents"].push_back({{"id", doc_id(i)}, {"title", "Doc " + std::to_string(i)}, {"text", text_of(i, 0)}});
+  }
+  restricted["documents"].push_back({{"id", "INC-ACL-1"},
+                                     {"kind", "ticket"},
+                                     {"title", "VPN error 809 at the branch office"},
+                                     {"text", "The branch office VPN fails with error 809 since this morning."},
+                                     {"acl", {"hr"}}});
+  ASSERT_EQ(http_post(single.port(), "/v1/documents", restricted.dump()).status, 200);
+  HttpResult w = http_post(a.port(), "/v1/documents", restricted.dump());
+  ASSERT_EQ(w.status, 200) << w.body;
+  const std::string token = Json::parse(w.body)["consistency_token"].get<std::string>();
+  const std::string by_id = Json{{"id", "INC-ACL-1"}, {"consistency_token", token}}.dump();
+  for (uint16_t port : {single.port(), b.port()}) {
+    HttpResult as_hr = http_post(port, "/v1/tickets/assist?groups=hr", by_id);
+    EXPECT_EQ(as_hr.status, 200) << port << ": " << as_hr.body;
+    EXPECT_EQ(http_post(port, "/v1/tickets/assist", by_id).status, 404) << port;
+    EXPECT_EQ(http_post(port, "/v1/tickets/assist?groups=sales", by_id).status, 404) << port;
+  }
 }
 
 TEST_F(ClusterTest, ConcurrentSearchesOnANodeThatHoldsEveryShardDoNotStall) {
