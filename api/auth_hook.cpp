@@ -78,11 +78,18 @@ std::optional<Response> KeyAuth::admit(const std::optional<auth::Action>& action
 }
 
 std::optional<Response> KeyAuth::admit_peer(const std::optional<auth::Action>& action, Request& req) const {
-  if (peer_secret_.empty()) {
+  if (peer_secrets_.empty() || peer_secrets_.front().empty()) {
     return error_response(auth::unauthenticated("X-Ragd-Peer: this node has no cluster secret to check it with"));
   }
-  auto node = auth::verify_peer_request(peer_secret_, peer_cluster_, req.header(auth::kPeerHeader),
-                                        auth::peer_clock_ms(), req.method, req.target, req.body);
+  // The signing secret first, then those accepted during a rotation; the
+  // first one's refusal is the answer when none admits it.
+  Result<std::string> node = Status::internal("no secret");
+  for (size_t i = 0; i < peer_secrets_.size(); ++i) {
+    auto got = auth::verify_peer_request(peer_secrets_[i], peer_cluster_, req.header(auth::kPeerHeader),
+                                         auth::peer_clock_ms(), req.method, req.target, req.body);
+    if (i == 0 || got.is_ok()) node = std::move(got);
+    if (node.is_ok()) break;
+  }
   if (!node.is_ok()) return error_response(node.status());
   if (action != auth::Action::kSearch || req.method != "POST" || req.path != "/v1/search" ||
       !cluster::is_shard_collection(req.collection)) {

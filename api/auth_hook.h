@@ -36,8 +36,10 @@ class KeyAuth final : public Authenticator {
   // admitted without a key, as Request::peer, for a search of a shard
   // replica only (POST /v1/collections/shard-<s>/search; 403 for any other
   // route); a bad or expired signature is 401. Call before serving.
-  void accept_peers(std::string secret, std::string cluster) {
-    peer_secret_ = std::move(secret);
+  // `also`: secrets accepted as well, during a rotation (never signed with).
+  void accept_peers(std::string secret, std::string cluster, std::vector<std::string> also = {}) {
+    peer_secrets_ = {std::move(secret)};
+    for (auto& s : also) peer_secrets_.push_back(std::move(s));
     peer_cluster_ = std::move(cluster);
   }
   std::optional<Response> admit(const std::optional<auth::Action>& action, Request& req) const override;
@@ -47,7 +49,8 @@ class KeyAuth final : public Authenticator {
 
   const auth::Authenticator& authn_;
   std::vector<std::string> allowed_origins_;
-  std::string peer_secret_, peer_cluster_;
+  std::vector<std::string> peer_secrets_;  // the signing one first
+  std::string peer_cluster_;
 };
 
 // The groups a request searches with: with an authenticated caller, the

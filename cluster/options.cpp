@@ -49,6 +49,9 @@ Status check_cluster_options(const ClusterOptions& o) {
     return Status::invalid_argument("advertise must be the node's http:// or https:// base URL");
   }
   if (o.nats.empty()) return Status::invalid_argument("nats: name at least one NATS server URL");
+  if (!o.accept_secret_files.empty() && o.secret_file.empty()) {
+    return Status::invalid_argument("accept_secret_files: needs a secret_file (the secret this node signs with)");
+  }
   if (o.etcd.empty()) return Status::invalid_argument("etcd: name at least one etcd client URL");
   // `nodes` deals the first shard map; a node added later lists itself
   // (the map in etcd, changed by `ragd cluster rebalance`, is what counts).
@@ -90,6 +93,7 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
       else if (it.name == "consistency_wait_ms") o.consistency_wait_ms = to_long(it, where, 0, 600000);
       else if (it.name == "retire_grace_seconds") o.retire_grace_seconds = static_cast<int>(to_long(it, where, 1, 86400));
       else if (it.name == "secret_file") o.secret_file = to_string(it, where);
+      else if (it.name == "accept_secret_files") o.accept_secret_files.assign(it.inputs.begin(), it.inputs.end());
       else throw std::invalid_argument(where + ": unknown key '" + it.name + "'");
     }
   } catch (const std::invalid_argument& e) {
@@ -97,6 +101,9 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
   }
   RAGD_RETURN_IF_ERROR(check_cluster_options(o).with_context(file.string()));
   if (!o.secret_file.empty() && o.secret_file.is_relative()) o.secret_file = file.parent_path() / o.secret_file;
+  for (auto& f : o.accept_secret_files) {
+    if (f.is_relative()) f = file.parent_path() / f;
+  }
   return o;
 }
 

@@ -11,6 +11,7 @@
 //   shard_replicas = 2
 //   stream_replicas = 3
 //   secret_file = "cluster.secret"
+//   accept_secret_files = ["cluster.secret.old"]
 #pragma once
 
 #include <cstdint>
@@ -85,6 +86,12 @@ struct ClusterOptions {
   // Its contents: read by `serve` alone (read_cluster_secret), so that
   // `ragd cluster status` needs only the cluster file; never logged.
   std::string secret;
+  // Files of secrets accepted as well (checked like secret_file), never
+  // signed with: a secret is rotated with rolling restarts and no downtime
+  // (cluster/README.md, "Between nodes"). Default: none.
+  std::vector<std::filesystem::path> accept_secret_files;
+  // Their contents, read by `serve` alone.
+  std::vector<std::string> accepted_secrets;
 };
 
 // Reads and checks the file; errors name the file and key.

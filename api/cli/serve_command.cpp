@@ -387,6 +387,11 @@ int run_serve(const ServeArgs& a) {
       auto secret = cluster::read_cluster_secret(co->secret_file);
       if (!secret.is_ok()) return fail(secret.status().with_context(a.cluster));
       co->secret = std::move(secret).value();
+      for (const auto& f : co->accept_secret_files) {
+        auto also = cluster::read_cluster_secret(f);
+        if (!also.is_ok()) return fail(also.status().with_context(a.cluster + ": accept_secret_files"));
+        co->accepted_secrets.push_back(std::move(also).value());
+      }
       // The peers take this node's word for who the caller is: a node that
       // asks no key would let anyone read every shard's restricted documents.
       if (!(*authn)->required() && !a.insecure_no_auth) {
@@ -406,7 +411,8 @@ int run_serve(const ServeArgs& a) {
       if (auto path = llm.path()) path->clear_prefix_cache();
     });
     if (!cluster_node->options().secret.empty()) {
-      key_auth.accept_peers(cluster_node->options().secret, cluster_node->options().name);
+      key_auth.accept_peers(cluster_node->options().secret, cluster_node->options().name,
+                            cluster_node->options().accepted_secrets);
     } else if ((*authn)->required()) {
       note("the cluster file has no secret_file: searches pass each caller's key on to the other nodes, so every "
            "node needs the same keys, and any key may ask a shard's statistics (cluster/README.md, \"Between "

@@ -946,8 +946,8 @@ TEST_F(ClusterTest, WithASecretTheNodesSignAndOnlyTheyAskTheShards) {
   const std::string secret = "4f1c0d3e9a7b5c2d8e6f0a1b3c5d7e9f-test-secret";
   write_file(tmp_.path / "cluster.secret", secret + "\n");
   fs::permissions(tmp_.path / "cluster.secret", fs::perms::owner_read | fs::perms::owner_write);
-  // Written before any key exists (keyed writes are not built for a
-  // cluster yet), so the nodes start without keys: --insecure-no-auth.
+  // Written before any key exists, so the nodes start without keys:
+  // --insecure-no-auth.
   ServerProcess& a = node("a", {"a", "b"}, 1, 3000, kShards, {"--insecure-no-auth"});
   ServerProcess& b = node("b", {"a", "b"}, 1, 3000, kShards, {"--insecure-no-auth"});
   for (const char* id : {"a", "b"}) {
@@ -1062,6 +1062,54 @@ TEST_F(ClusterTest, WithASecretTheNodesSignAndOnlyTheyAskTheShards) {
   EXPECT_NE(mismatched.body.find("secret_file"), std::string::npos) << mismatched.body;
 }
 
+// A secret rotated with rolling restarts: halfway through the round where
+// the nodes switch to signing with the new secret, a signs with the new one
+// and accepts the old, b signs with the old and accepts the new: each
+// searches the other's shards. Without the new secret accepted, b refuses a.
+TEST_F(ClusterTest, ASecretIsRotatedWhileTheNodesKeepSearchingEachOther) {
+  auto private_file = [&](const std::string& name, const std::string& secret) {
+    write_file(tmp_.path / name, secret + "\n");
+    fs::permissions(tmp_.path / name, fs::perms::owner_read | fs::perms::owner_write);
+  };
+  private_file("old.secret", "0123456789abcdef0123456789abcdef-old-secret");
+  private_file("new.secret", "fedcba9876543210fedcba9876543210-new-secret");
+  ServerProcess& a = node("a", {"a", "b"}, 1, 3000, kShards, {"--insecure-no-auth"});
+  ServerProcess& b = node("b", {"a", "b"}, 1, 3000, kShards, {"--insecure-no-auth"});
+  const std::string a_file = (tmp_.path / "a.toml").string(), b_file = (tmp_.path / "b.toml").string();
+  const std::string a_base = read_file(a_file), b_base = read_file(b_file);
+  write_file(a_file, a_base + "secret_file = \"new.secret\"\naccept_secret_files = [\"old.secret\"]\n");
+  write_file(b_file, b_base + "secret_file = \"old.secret\"\naccept_secret_files = [\"new.secret\"]\n");
+  ASSERT_TRUE(a.start(30)) << a.log();
+  ASSERT_TRUE(b.start(30)) << b.log();
+  std::vector<int> ids;
+  for (int i = 0; i < 12; ++i) ids.push_back(i);
+  ASSERT_EQ(post_docs(a.port(), ids, 0).status, 200);
+  auto all_found = [&](uint16_t port) {
+    for (int i : ids) {
+      auto got = search(port, token(i, 0));
+      if (!got || got->count(doc_id(i)) != 1) return false;
+    }
+    return true;
+  };
+  EXPECT_TRUE(wait_until([&] { return all_found(a.port()); }, 20000)) << "a signs with the new secret; b accepts it";
+  EXPECT_TRUE(all_found(b.port())) << "b signs with the old secret; a accepts it";
+  // b accepting only its own (old) secret: a's requests are refused.
+  ASSERT_EQ(b.stop(), 0);
+  write_file(b_file, b_base + "secret_file = \"old.secret\"\n");
+  ASSERT_TRUE(b.start(30)) << b.log();
+  EXPECT_TRUE(wait_until([&] { return all_found(b.port()); }, 20000)) << "a still accepts the old secret";
+  HttpResult refused = http_post(a.port(), "/v1/search", Json{{"query", token(0, 0)}, {"mode", "lexical"}}.dump());
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  // A missing accepted file is an error at start, naming it.
+  write_file(b_file, b_base + "secret_file = \"old.secret\"\naccept_secret_files = [\"gone.secret\"]\n");
+  std::string out;
+  EXPECT_NE(run_ragd({"serve", "--cluster", b_file, "--data", (tmp_.path / "data-x").string(), "--listen",
+                      "127.0.0.1:0", "--insecure-no-auth"},
+                     &out),
+            0);
+  EXPECT_NE(out.find("gone.secret"), std::string::npos) << out;
+}
+
 TEST(ClusterUnitTest, ClusterSecretFileMustBePrivateAndLongEnough) {
   TempDir tmp("secret");
   const fs::path file = tmp.path / "s";
@@ -1093,6 +1141,19 @@ TEST(ClusterUnitTest, ClusterSecretFileMustBePrivateAndLongEnough) {
   EXPECT_EQ(options->secret, "") << "read by serve alone: `ragd cluster status` needs only the cluster file";
   fs::permissions(file, fs::perms::none);
   EXPECT_TRUE(cluster::read_cluster_options(tmp.path / "c.toml").is_ok());
+  // Secrets accepted during a rotation: relative to the file too, and only
+  // beside one to sign with.
+  const std::string base = "node_id = \"n1\"\nnats = [\"nats://127.0.0.1:1\"]\netcd = [\"http://127.0.0.1:2\"]\n"
+                           "nodes = [\"n1\"]\n";
+  write_file(tmp.path / "c.toml", base + "secret_file = \"s\"\naccept_secret_files = [\"old\", \"/abs/older\"]\n");
+  options = cluster::read_cluster_options(tmp.path / "c.toml");
+  ASSERT_TRUE(options.is_ok()) << options.status().message();
+  EXPECT_EQ(options->accept_secret_files,
+            (std::vector<fs::path>{tmp.path / "old", fs::path("/abs/older")}));
+  write_file(tmp.path / "c.toml", base + "accept_secret_files = [\"old\"]\n");
+  options = cluster::read_cluster_options(tmp.path / "c.toml");
+  ASSERT_FALSE(options.is_ok());
+  EXPECT_NE(options.status().message().find("accept_secret_files"), std::string::npos) << options.status().message();
 }
 
 TEST(ClusterUnitTest, FanOutRunsEveryPartOnceAndRethrowsAfterAllEnd) {
