@@ -76,14 +76,10 @@ Result<AnswerCall> parse_answer_call(const Request& req, const Json& body, const
   RAGD_ASSIGN_OR_RETURN(call.include_hits, optional_bool(body, "include_hits", llm));
   RAGD_ASSIGN_OR_RETURN(call.request.escalate, optional_bool(body, "escalate", /*strict=*/true));
   call.request.collection = req.collection;
-  if (api.cluster != nullptr && req.collection.empty()) {
-    // Read-your-writes: the evidence comes from replicas that have applied
-    // the token's writes, as for /v1/search.
-    RAGD_ASSIGN_OR_RETURN(auto after, consistency_positions(body, api));
-    call.cluster_reader =
-        std::make_shared<const KnowledgeReader>(api.cluster->reader(req.header("authorization"), std::move(after)));
-    call.request.reader = call.cluster_reader.get();
-  }
+  // Read-your-writes: on a cluster the evidence comes from replicas that
+  // have applied the token's writes, as for /v1/search.
+  RAGD_ASSIGN_OR_RETURN(call.cluster_reader, cluster_reader(req, body, api));
+  call.request.reader = call.cluster_reader.get();
   if (llm) {
     if (auto t = body.find("task"); t != body.end() && !t->is_null()) {
       auto task = t->is_string() ? parse_prompt_task(t->get<std::string>()) : std::nullopt;

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <map>
+#include <memory>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -112,6 +113,12 @@ Result<std::shared_ptr<ServiceContext>> collection_service(const Request& req, c
 // one a write answered with) as shard -> stream sequence; empty without a
 // token or off a cluster. kInvalidArgument for a malformed one.
 Result<std::map<uint32_t, uint64_t>> consistency_positions(const nlohmann::json& body, const Api& api);
+// On a cluster node the default collection is every shard: the reader an
+// answer or a ticket assist reads through (the coordinator, from replicas
+// that have applied the body's consistency_token). Null for any other
+// collection, and off a cluster.
+Result<std::shared_ptr<const KnowledgeReader>> cluster_reader(const Request& req, const nlohmann::json& body,
+                                                              const Api& api);
 Response handle_list_collections(const Request& req, Api& api);
 Response handle_create_collection(const Request& req, Api& api);
 Response handle_delete_collection(const Request& req, Api& api);

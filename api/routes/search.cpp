@@ -20,6 +20,12 @@ Result<std::map<uint32_t, uint64_t>> consistency_positions(const Json& body, con
   return cluster::parse_consistency_token(t->get<std::string>(), api.cluster->options().shards);
 }
 
+Result<std::shared_ptr<const KnowledgeReader>> cluster_reader(const Request& req, const Json& body, const Api& api) {
+  if (api.cluster == nullptr || !req.collection.empty()) return std::shared_ptr<const KnowledgeReader>();
+  RAGD_ASSIGN_OR_RETURN(auto after, consistency_positions(body, api));
+  return std::make_shared<const KnowledgeReader>(api.cluster->reader(req.header("authorization"), std::move(after)));
+}
+
 Response handle_search(const Request& req, Api& api) {
   const auto start = std::chrono::steady_clock::now();
   auto body = parse_json_body(req.body);

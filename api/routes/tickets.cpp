@@ -56,16 +56,6 @@ std::string iso_time(int64_t t) {
 
 // The ticket of a request: {"record","format"}, {"id"} alone (a stored
 // ticket the caller may read), or the plain fields.
-// On a cluster node the default collection is every shard: assist searches
-// and reads the tickets through the coordinator, from replicas that have
-// applied the body's consistency_token (as /v1/search and /v1/answer do).
-// Null elsewhere.
-Result<std::shared_ptr<const KnowledgeReader>> cluster_reader(const Request& req, const Json& body, const Api& api) {
-  if (api.cluster == nullptr || !req.collection.empty()) return std::shared_ptr<const KnowledgeReader>();
-  RAGD_ASSIGN_OR_RETURN(auto after, consistency_positions(body, api));
-  return std::make_shared<const KnowledgeReader>(api.cluster->reader(req.header("authorization"), std::move(after)));
-}
-
 Result<TicketInput> parse_ticket(const Request& req, const Json& body, Api& api, const KnowledgeReader* reader) {
   if (auto rec = body.find("record"); rec != body.end() && !rec->is_null()) {
     if (!rec->is_object()) return Status::invalid_argument("field 'record': expected an object");
