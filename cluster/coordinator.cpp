@@ -431,15 +431,13 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
   return hits;
 }
 
-// A document's shard asked `local` (a replica held here) or, failing that,
-// `remote` with one of its live peers' answers.
+// Shard `s` asked `local` (a replica held here) or, failing that, `remote`
+// with one of its live peers' answers.
 template <class T>
-Result<T> Node::from_document_shard(const std::string& doc_id, const std::string& authorization,
-                                    const StreamPositions& after,
-                                    const std::function<Result<T>(const ServiceContext&)>& local,
-                                    const std::function<std::string(const std::string&)>& request_body,
-                                    const std::function<Result<T>(const std::string&)>& remote) {
-  const uint32_t s = shard_of(doc_id, options_.shards);
+Result<T> Node::from_shard(uint32_t s, const std::string& authorization, const StreamPositions& after,
+                           const std::function<Result<T>(const ServiceContext&)>& local,
+                           const std::function<std::string(const std::string&)>& request_body,
+                           const std::function<Result<T>(const std::string&)>& remote) {
   const std::vector<std::string> holders = shard_map().replicas[s];
   // Read-your-writes as for a search: the replica held here only once it
   // has applied the token's position for this shard, a peer the same way
@@ -470,8 +468,8 @@ Result<T> Node::from_document_shard(const std::string& doc_id, const std::string
 
 Result<std::vector<Chunk>> Node::chunks_of(const SearchRequest& request, const std::string& doc_id,
                                            const std::string& authorization, const StreamPositions& after) {
-  return from_document_shard<std::vector<Chunk>>(
-      doc_id, authorization, after,
+  return from_shard<std::vector<Chunk>>(
+      shard_of(doc_id, options_.shards), authorization, after,
       [&](const ServiceContext& shard) { return shard_chunks(shard, request, doc_id); },
       [&](const std::string& token) { return chunks_request(search_body(request, token), doc_id); }, read_chunks);
 }
@@ -482,11 +480,34 @@ Result<std::optional<Document>> Node::document_of(const SearchRequest& request, 
   // read by id alone (ticket assist's stored ticket) carries a placeholder.
   SearchRequest as_search = request;
   if (as_search.query.empty()) as_search.query = "document";
-  return from_document_shard<std::optional<Document>>(
-      doc_id, authorization, after,
+  return from_shard<std::optional<Document>>(
+      shard_of(doc_id, options_.shards), authorization, after,
       [&](const ServiceContext& shard) { return shard_document(shard, request, doc_id); },
       [&](const std::string& token) { return document_request(search_body(as_search, token), doc_id); },
       read_document);
+}
+
+Result<std::vector<std::string>> Node::documents_where(const std::string& key, const std::string& value) {
+  // Asked as this node itself: signed with the cluster secret, or with no
+  // key (a cluster whose nodes require keys and share no secret cannot
+  // list; the peers answer 401).
+  SearchRequest request;
+  request.query = "documents";
+  const std::string body = search_body(request, "");
+  std::vector<std::vector<std::string>> ids(options_.shards);
+  RAGD_RETURN_IF_ERROR(for_each_shard([&](uint32_t s) -> Status {
+    RAGD_ASSIGN_OR_RETURN(
+        ids[s], from_shard<std::vector<std::string>>(
+                    s, "", {},
+                    [&](const ServiceContext& shard) -> Result<std::vector<std::string>> {
+                      return shard_documents_where(shard, key, value);
+                    },
+                    [&](const std::string&) { return documents_where_request(body, key, value); }, read_ids));
+    return Status::ok();
+  }));
+  std::vector<std::string> out;
+  for (auto& v : ids) out.insert(out.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
+  return out;
 }
 
 KnowledgeReader Node::reader(const std::string& authorization, const StreamPositions& after) {

@@ -113,12 +113,14 @@ Status Etcd::put(const std::string& key, const std::string& value, int64_t lease
   return parse(body, "put").status();
 }
 
-Result<std::string> Etcd::put_if_absent(const std::string& key, const std::string& value) {
+Result<std::string> Etcd::put_if_absent(const std::string& key, const std::string& value, int64_t lease) {
+  Json put{{"key", b64(key)}, {"value", b64(value)}};
+  if (lease != 0) put["lease"] = std::to_string(lease);
   // create_revision == 0 means "no such key"; the gateway omits zero
   // fields, so the compare names it explicitly as a string.
   Json req{{"compare", Json::array({Json{{"key", b64(key)}, {"result", "EQUAL"}, {"target", "CREATE"},
                                          {"create_revision", "0"}}})},
-           {"success", Json::array({Json{{"request_put", Json{{"key", b64(key)}, {"value", b64(value)}}}}})},
+           {"success", Json::array({Json{{"request_put", put}}})},
            {"failure", Json::array({Json{{"request_range", Json{{"key", b64(key)}}}}})}};
   RAGD_ASSIGN_OR_RETURN(std::string body, call("/v3/kv/txn", req.dump()));
   RAGD_ASSIGN_OR_RETURN(Json j, parse(body, "txn"));

@@ -55,9 +55,10 @@ class Etcd {
   Result<int64_t> lease_keepalive(int64_t lease);
   // Puts `key` (bound to `lease` unless 0).
   Status put(const std::string& key, const std::string& value, int64_t lease = 0);
-  // Puts `key` only when it does not exist (one transaction). Returns the
-  // value now stored: `value`, or what another writer put first.
-  Result<std::string> put_if_absent(const std::string& key, const std::string& value);
+  // Puts `key` (bound to `lease` unless 0) only when it does not exist (one
+  // transaction). Returns the value now stored: `value`, or what another
+  // writer put first.
+  Result<std::string> put_if_absent(const std::string& key, const std::string& value, int64_t lease = 0);
   // Puts `key` only when its mod_revision is still `mod_revision` (one
   // transaction): a compare-and-swap on a key read before. False when
   // another writer changed it first.

@@ -19,6 +19,7 @@ std::string encode_message(const WriteMessage& m) {
              {"created_at", d.created_at}, {"updated_at", d.updated_at}, {"text", d.text}, {"blocks", blocks}};
   }
   if (m.writer_groups) j["writer_groups"] = *m.writer_groups;
+  if (m.skip_tombstoned) j["skip_tombstoned"] = true;
   // Invalid UTF-8 cannot reach here (ingest's normaliser repairs it), but
   // a replacement character is better than an exception on the write path.
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -32,6 +33,7 @@ Result<WriteMessage> decode_message(std::string_view bytes) {
     const std::string op = j.at("op").get<std::string>();
     m.doc.id = j.at("id").get<std::string>();
     if (auto w = j.find("writer_groups"); w != j.end()) m.writer_groups = w->get<std::vector<std::string>>();
+    if (auto t = j.find("skip_tombstoned"); t != j.end()) m.skip_tombstoned = t->get<bool>();
     if (op == "delete" || op == "purge") {
       m.remove = true;
       m.purge = op == "purge";

@@ -25,6 +25,10 @@ struct WriteMessage {
   // (cluster/README.md, "Keyed writes"). nullopt: an unrestricted writer
   // (an admin, or a node without keys).
   std::optional<std::vector<std::string>> writer_groups;
+  // A sync source's write (sync/target.h): the applier skips it when the
+  // document was purged (a tombstone in its store), as sync does on one
+  // node, so a source does not bring back what was forgotten.
+  bool skip_tombstoned = false;
 };
 
 std::string encode_message(const WriteMessage& m);

@@ -25,6 +25,7 @@
 #include "index/store.h"
 #include "ingest/chunker.h"
 #include "ingest/limits.h"
+#include "sync/source.h"
 
 namespace ragd::cluster {
 namespace {
@@ -515,6 +516,34 @@ void Node::report_ready() {
   }
 }
 
+Result<std::string> Node::sync_state(const std::string& key) {
+  const std::string k = etcd_prefix(options_) + "sync/" + key;
+  RAGD_ASSIGN_OR_RETURN(EtcdRange r, etcd_->range_prefix(k));
+  for (const EtcdKeyValue& kv : r.kvs) {
+    if (kv.key == k) return kv.value;
+  }
+  return std::string();
+}
+
+Status Node::put_sync_state(const std::string& key, const std::string& value) {
+  return etcd_->put(etcd_prefix(options_) + "sync/" + key, value);
+}
+
+Result<std::string> Node::claim_source(const std::string& source) {
+  int64_t lease;
+  {
+    std::lock_guard lock(lease_mu_);
+    lease = lease_;
+  }
+  // Under this node's lease: when the node dies, or is cut off from etcd
+  // for longer than the lease, the claim goes and another node's next look
+  // takes it. (A lease renewed under a fresh id leaves the old claim to
+  // expire with the old lease: the next look after that claims again.)
+  RAGD_ASSIGN_OR_RETURN(std::string holder,
+                        etcd_->put_if_absent(etcd_prefix(options_) + "sync-claims/" + source, options_.node_id, lease));
+  return holder == options_.node_id ? std::string() : holder;
+}
+
 Status Node::set_advertise(const std::string& url) {
   std::lock_guard lock(lease_mu_);
   const std::string key = etcd_prefix(options_) + "nodes/" + options_.node_id;
@@ -623,7 +652,7 @@ Node::Health Node::health() const { return {js_->down_for_ms() == 0, cut_off_fro
 
 bool Node::cut_off_from_nats() const { return js_->down_for_ms() > options_.publish_timeout_ms; }
 
-IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer) {
+IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer, bool skip_tombstoned) {
   IngestStats st;
   if (cut_off_from_nats()) {
     // No write can be made durable; say so at once rather than after
@@ -684,6 +713,7 @@ IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer) 
         WriteMessage m;
         m.doc = docs[w.docs[k]];
         m.writer_groups = writer;
+        m.skip_tombstoned = skip_tombstoned;
         msgs[k] = outgoing(m);
       }
       seqs = js_->publish_all(msgs, options_.publish_timeout_ms);
@@ -1067,6 +1097,12 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
           const StateWrite state{kAppliedKey, std::to_string(m.stream_seq)};
           Status s;
           auto decoded = decode_message(m.data);
+          bool purged = false;
+          if (decoded.is_ok() && decoded->skip_tombstoned) {
+            auto tomb = store.get_state(std::string(sync::kTombstonePrefix) + decoded->doc.id);
+            if (!tomb.is_ok()) return tomb.status().with_context("applying message " + std::to_string(m.stream_seq));
+            purged = !tomb->empty();
+          }
           if (!decoded.is_ok()) {
             // Not ours to fix by retrying: skip it, but keep the position.
             log().error("shard {}: message {} skipped: {}", shard, m.stream_seq, decoded.status().to_string());
@@ -1083,6 +1119,10 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
               std::lock_guard lock(status_mu_);
               ++status_[shard].refused;
             }
+          } else if (decoded->skip_tombstoned && purged) {
+            // A sync source's write of a purged document: skipped on every
+            // replica alike (each applied the purge before it).
+            s = store.put_state(state.key, state.value);
           } else if (decoded->purge) {
             // Idempotent: a crash before the position is written purges again.
             auto purged = govern::purge_document(store, decoded->doc.id);

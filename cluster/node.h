@@ -177,7 +177,10 @@ class Node {
   // A keyed caller's documents carry `writer` to the appliers, which
   // write one only when the groups cover the ACL of the stored document it
   // replaces (the HTTP layer checked that first, with current_acls()).
-  IngestStats write(std::vector<Document> docs, const WriterGroups& writer = std::nullopt);
+  // With `skip_tombstoned` (a sync source's write), the appliers skip a
+  // document purged before (WriteMessage::skip_tombstoned).
+  IngestStats write(std::vector<Document> docs, const WriterGroups& writer = std::nullopt,
+                    bool skip_tombstoned = false);
   // Publishes the deletion of `doc_id`; its consistency token once
   // acknowledged. With `writer`, as write().
   Result<std::string> remove(const std::string& doc_id, const WriterGroups& writer = std::nullopt);
@@ -238,6 +241,19 @@ class Node {
   // The three as a KnowledgeReader for the answer and ticket paths (valid
   // while this node and `authorization` live).
   KnowledgeReader reader(const std::string& authorization, const StreamPositions& after = {});
+
+  // Sync on a cluster (cluster/sync_target.h, cluster/README.md "Sync").
+  // A source's value kept in etcd under <prefix>sync/<key>; "" when none.
+  Result<std::string> sync_state(const std::string& key);
+  Status put_sync_state(const std::string& key, const std::string& value);
+  // Claims the passes of source `source` for this node, under its lease (so
+  // the claim goes with the node): "" when this node holds the claim, else
+  // the id of the node that does.
+  Result<std::string> claim_source(const std::string& source);
+  // The ids of the documents with metadata `key` = `value`, over every
+  // shard (one replica each, as a search): what a sync source stored, for
+  // its pruning. kUnavailable when a shard has no replica that answers.
+  Result<std::vector<std::string>> documents_where(const std::string& key, const std::string& value);
 
   // Registers this node's URL (under its lease) when the cluster file left
   // `advertise` empty: `serve` calls it once it knows the port it bound.
@@ -323,12 +339,11 @@ class Node {
   Result<std::map<std::string, std::string>> live_nodes();
   // Reads them from etcd now (the keepalive thread does, each renewal).
   Result<std::map<std::string, std::string>> refresh_live_nodes();
-  // chunks_of() and document_of(): the document's shard answers `local` on
-  // a replica held here, else a live peer request_body(token) (read by
-  // `remote`), with `after`'s position for that shard.
+  // chunks_of(), document_of() and documents_where(): shard `s` answers
+  // `local` on a replica held here, else a live peer request_body(token)
+  // (read by `remote`), with `after`'s position for that shard.
   template <class T>
-  Result<T> from_document_shard(const std::string& doc_id, const std::string& authorization,
-                                const StreamPositions& after,
+  Result<T> from_shard(uint32_t s, const std::string& authorization, const StreamPositions& after,
                                 const std::function<Result<T>(const ServiceContext&)>& local,
                                 const std::function<std::string(const std::string&)>& request_body,
                                 const std::function<Result<T>(const std::string&)>& remote);

@@ -178,6 +178,32 @@ std::string document_request(const std::string& body, const std::string& doc_id)
   return with_fields(body, Json{{"shard_phase", "document"}, {"doc_id", doc_id}});
 }
 
+std::string documents_where_request(const std::string& body, const std::string& key, const std::string& value) {
+  return with_fields(body, Json{{"shard_phase", kDocumentsWherePhase}, {"key", key}, {"value", value}});
+}
+
+std::vector<std::string> shard_documents_where(const ServiceContext& shard, const std::string& key,
+                                               const std::string& value) {
+  std::vector<std::string> out;
+  shard.store().for_each_document_info([&](const DocInfo& doc) {
+    auto it = doc.metadata.find(key);
+    if (it != doc.metadata.end() && it->second == value) out.push_back(doc.id);
+  });
+  return out;
+}
+
+Result<std::vector<std::string>> read_ids(const std::string& answer) {
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(answer, "a shard's document ids"));
+  auto ids = j.find("ids");
+  if (ids == j.end() || !ids->is_array()) return Status::unavailable("a malformed id list from a shard");
+  std::vector<std::string> out;
+  for (const auto& id : *ids) {
+    if (!id.is_string()) return Status::unavailable("a malformed id list from a shard");
+    out.push_back(id.get<std::string>());
+  }
+  return out;
+}
+
 // The document travels as the stream's put message carries it (message.h):
 // every field, so the coordinator reads what the replica holds.
 Result<std::optional<Document>> read_document(const std::string& answer) {
@@ -387,8 +413,15 @@ std::optional<Result<std::string>> answer_shard_phase(const std::string& body, c
     m.doc = std::move(**doc);
     return dump(Json{{"document", Json::parse(encode_message(m))}});
   }
+  if (name == kDocumentsWherePhase) {
+    auto key = j.find("key"), value = j.find("value");
+    if (key == j.end() || !key->is_string() || value == j.end() || !value->is_string())
+      return Result<std::string>(Status::invalid_argument("shard search: 'key' and 'value' must be strings"));
+    return dump(Json{{"ids", shard_documents_where(shard, key->get<std::string>(), value->get<std::string>())}});
+  }
   return Result<std::string>(Status::invalid_argument(
-      "shard search: 'shard_phase' must be \"stats\", \"candidates\", \"fetch\", \"chunks\" or \"document\""));
+      "shard search: 'shard_phase' must be \"stats\", \"candidates\", \"fetch\", \"chunks\", \"document\" or "
+      "\"documents_where\""));
 }
 
 }  // namespace ragd::cluster

@@ -60,6 +60,13 @@ Result<std::vector<Chunk>> shard_chunks(const ServiceContext& shard, const Searc
 Result<std::optional<Document>> shard_document(const ServiceContext& shard, const SearchRequest& request,
                                                const std::string& doc_id);
 
+// What a sync source stored (Node::documents_where): the ids of this
+// shard's documents with metadata `key` = `value`, whatever their ACL. A
+// peer answers it only to another node or an admin (api/routes/search.cpp).
+std::vector<std::string> shard_documents_where(const ServiceContext& shard, const std::string& key,
+                                               const std::string& value);
+inline constexpr const char* kDocumentsWherePhase = "documents_where";
+
 // The largest number of labels one fetch may name (a coordinator asks for
 // at most twice the hits still missing), and of terms in a corpus.
 inline constexpr size_t kMaxFetchLabels = 2 * kMaxSearchK;
@@ -76,6 +83,7 @@ std::string candidates_request(const std::string& body, const LexicalStats& corp
 std::string fetch_request(const std::string& body, std::span<const uint64_t> labels, bool vectors);
 std::string chunks_request(const std::string& body, const std::string& doc_id);
 std::string document_request(const std::string& body, const std::string& doc_id);
+std::string documents_where_request(const std::string& body, const std::string& key, const std::string& value);
 // Where a replica stood when it answered: the stream sequence it had
 // applied (read before it searched), and how far behind its stream it was:
 // the stream's last sequence as its applier last read it (about once a
@@ -101,9 +109,10 @@ Result<CandidatesAnswer> read_candidates(const std::string& answer);
 Result<std::vector<FetchedChunk>> read_fetched(const std::string& answer);
 Result<std::vector<Chunk>> read_chunks(const std::string& answer);
 Result<std::optional<Document>> read_document(const std::string& answer);
+Result<std::vector<std::string>> read_ids(const std::string& answer);
 
 // The peer's side: when the body of a shard collection's search names a
-// "shard_phase", answers it (phases 1 to 3 above, "chunks" or "document") and returns the answer's
+// "shard_phase", answers it (phases 1 to 3 above, "chunks", "document" or "documents_where") and returns the answer's
 // body; nullopt when the body names none (an ordinary search). A malformed
 // phase request is kInvalidArgument. `position` reads where this replica
 // stands; the statistics and candidates answers carry it (read before the

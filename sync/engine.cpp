@@ -12,63 +12,36 @@ namespace ragd::sync {
 namespace {
 
 constexpr size_t kMaxErrorLines = 1000;
-constexpr const char* kSourceKey = "sync_source";
-
-// An ingest error line is "<id>: <code name>: <message>"; invalid argument
-// means the document itself was bad (skip it), anything else that the store
-// could not take the page (stop, do not move the cursor).
-bool is_document_error(const std::string& line) {
-  return line.find(": invalid argument: ") != std::string::npos;
-}
 
 }  // namespace
 
 std::string cursor_key(const std::string& source_name) { return "sync:" + source_name; }
 std::string prune_key(const std::string& source_name) { return "sync-prune:" + source_name; }
 
+SyncEngine::SyncEngine(SyncTarget& target, HttpOptions http) : target_(target), http_(http) {}
+
 SyncEngine::SyncEngine(Store& store, const Embedder& embedder, IngestOptions ingest, HttpOptions http)
-    : store_(store), embedder_(embedder), ingest_(std::move(ingest)), http_(http) {}
+    : own_target_(std::make_unique<StoreTarget>(store, embedder, std::move(ingest))), target_(*own_target_),
+      http_(http) {}
 
 Status SyncEngine::apply(const SourceConfig& source, Page& page, SyncCounts& counts,
                          std::vector<std::string>& errors) {
   auto note = [&](std::string line) {
     ++counts.failed;
-    if (errors.size() < kMaxErrorLines) errors.push_back(std::move(line));
+    if (errors.size() < kMaxErrorLines) errors.push_back(source.name + ": " + std::move(line));
   };
-  // A fresh Ingestor per page: its counts are this page's, and flush()
-  // makes the page durable before the cursor moves.
-  Ingestor ingestor(store_, embedder_, ingest_);
-  uint64_t fresh = 0;
   for (Document& d : page.documents) {
-    auto tomb = store_.get_state(std::string(kTombstonePrefix) + d.id);
-    if (!tomb.is_ok()) return tomb.status().with_context("source '" + source.name + "'");
-    if (!tomb->empty()) {
-      ++counts.tombstoned;
-      continue;
-    }
     d.acl.insert(d.acl.end(), source.acl_groups.begin(), source.acl_groups.end());
-    d.metadata[kSourceKey] = source.name;
+    d.metadata[kSourceMetadataKey] = source.name;
     counts.newest_updated_at = std::max(counts.newest_updated_at, d.updated_at);
-    if (!store_.get_document(d.id).is_ok()) ++fresh;
-    ingestor.add(std::move(d));
   }
-  ingestor.flush();
-  const IngestStats& st = ingestor.stats();
-  for (const std::string& line : st.errors) {
-    if (!is_document_error(line)) {
-      return Status::io_error("source '" + source.name + "': the store did not take a page: " + line);
-    }
-    note(source.name + ": " + line);
+  if (!page.documents.empty()) {
+    Status st = target_.write(std::move(page.documents), counts, note);
+    page.documents.clear();
+    if (!st.is_ok()) return st.with_context("source '" + source.name + "'");
   }
-  if (st.failed > st.errors.size()) {
-    return Status::internal("source '" + source.name + "': ingest failures without error lines");
-  }
-  const uint64_t added = std::min<uint64_t>(fresh, st.ingested);
-  counts.added += added;
-  counts.updated += st.ingested - added;
-  counts.unchanged += st.unchanged;
   for (const std::string& id : page.deletions) {
-    auto removed = store_.remove(id);
+    auto removed = target_.remove(id);
     if (!removed.is_ok()) return removed.status().with_context("source '" + source.name + "': deleting " + id);
     if (*removed) ++counts.deleted;
   }
@@ -95,16 +68,12 @@ Status SyncEngine::connect(const SourceConfig& source, HttpClient& http, const s
 
 Status SyncEngine::remove_unlisted(const SourceConfig& source, const std::set<std::string>& listed,
                                    double max_fraction, SyncCounts& counts) {
-  // The store's in-memory document info carries the metadata: no document
-  // is read from RocksDB to find the source's ones.
+  RAGD_ASSIGN_OR_RETURN(std::vector<std::string> stored_ids, target_.source_documents(source.name));
   std::vector<std::string> stale;
-  uint64_t stored = 0;
-  store_.for_each_document_info([&](const DocInfo& doc) {
-    auto it = doc.metadata.find(kSourceKey);
-    if (it == doc.metadata.end() || it->second != source.name) return;
-    ++stored;
-    if (listed.count(doc.id) == 0) stale.push_back(doc.id);
-  });
+  const uint64_t stored = stored_ids.size();
+  for (std::string& id : stored_ids) {
+    if (listed.count(id) == 0) stale.push_back(std::move(id));
+  }
   if (!stale.empty() && static_cast<double>(stale.size()) > max_fraction * static_cast<double>(stored)) {
     return Status::failed_precondition(
         "source '" + source.name + "': the listing leaves out " + std::to_string(stale.size()) + " of the " +
@@ -113,12 +82,12 @@ Status SyncEngine::remove_unlisted(const SourceConfig& source, const std::set<st
         "`ragd sync --full`");
   }
   for (const std::string& id : stale) {
-    auto removed = store_.remove(id);
+    auto removed = target_.remove(id);
     if (!removed.is_ok()) return removed.status().with_context("source '" + source.name + "': pruning " + id);
     if (*removed) ++counts.deleted;
   }
   const int64_t now = unix_ms();
-  return store_.put_state(prune_key(source.name), std::to_string(now))
+  return target_.put_state(prune_key(source.name), std::to_string(now))
       .with_context("source '" + source.name + "': saving the prune time");
 }
 
@@ -170,7 +139,7 @@ SyncResult SyncEngine::run(const SourceConfig& source, const SyncRunOptions& opt
   const std::string key = cursor_key(source.name);
   Cursor cursor;
   if (!options.full) {
-    auto stored = store_.get_state(key);
+    auto stored = target_.get_state(key);
     if (!stored.is_ok()) {
       out.status = stored.status();
       return out;
@@ -232,7 +201,7 @@ SyncResult SyncEngine::run(const SourceConfig& source, const SyncRunOptions& opt
       out.status = st;
       return out;
     }
-    Status put = store_.put_state(key, page.next.to_json());
+    Status put = target_.put_state(key, page.next.to_json());
     if (!put.is_ok()) {
       out.status = put.with_context("source '" + source.name + "': saving the cursor");
       return out;

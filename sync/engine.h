@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "ragd/status.h"
 #include "sync/http.h"
 #include "sync/source.h"
+#include "sync/target.h"
 #include "sync/vendor.h"
 
 namespace ragd::sync {
@@ -66,6 +68,9 @@ std::string prune_key(const std::string& source_name);
 
 class SyncEngine {
  public:
+  // Writes to `target` (kept by the caller: a cluster's log, a store).
+  explicit SyncEngine(SyncTarget& target, HttpOptions http = {});
+  // Writes to one store (a StoreTarget of its own).
   SyncEngine(Store& store, const Embedder& embedder, IngestOptions ingest = {}, HttpOptions http = {});
 
   SyncResult run(const SourceConfig& source, const SyncRunOptions& options = {});
@@ -73,6 +78,7 @@ class SyncEngine {
   // Stores a page's documents (with the source's acl_groups and metadata
   // sync_source) and removes its deletions, durable when it returns; moves
   // no cursor. run() calls it per page; webhooks call it for one record.
+  // The page's documents are moved out (to the target).
   // Counts are added to `counts`, rejected documents' lines to `errors`.
   // Not ok when the store failed (nothing of the page should be trusted).
   Status apply(const SourceConfig& source, Page& page, SyncCounts& counts, std::vector<std::string>& errors);
@@ -100,9 +106,8 @@ class SyncEngine {
   Status remove_unlisted(const SourceConfig& source, const std::set<std::string>& listed, double max_fraction,
                          SyncCounts& counts);
 
-  Store& store_;
-  const Embedder& embedder_;
-  IngestOptions ingest_;
+  std::unique_ptr<SyncTarget> own_target_;  // the second constructor's
+  SyncTarget& target_;
   HttpOptions http_;
 };
 

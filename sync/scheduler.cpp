@@ -58,7 +58,8 @@ void Scheduler::start() {
     slot->state.next_run_ms = options_.run_at_start ? now : now + slot->config.interval_seconds * 1000;
     // The first prune is due one prune_interval after the last one stored,
     // or after start when none is.
-    auto last = store_.get_state(prune_key(slot->config.name));
+    auto last = options_.target != nullptr ? options_.target->get_state(prune_key(slot->config.name))
+                                           : store_.get_state(prune_key(slot->config.name));
     if (last.is_ok() && !last->empty()) {
       try {
         slot->state.last_prune_ms = std::stoll(*last);
@@ -94,6 +95,7 @@ Scheduler::Trigger Scheduler::trigger(const std::string& name, PassKind kind) {
   Slot* slot = find(name);
   if (slot == nullptr) return Trigger::kUnknown;
   if (slot->running || slot->requested) return Trigger::kAlreadyRunning;
+  if (!slot->state.synced_by.empty()) return Trigger::kElsewhere;
   slot->requested = true;
   slot->requested_kind = kind;
   slot->state.running_full = kind == PassKind::kFull;
@@ -130,16 +132,49 @@ void Scheduler::loop(Slot& slot) {
     slot.state.running_full = full;
     slot.state.last_start_ms = unix_ms();
 
+    // On a cluster node, one node runs a source's passes: the one whose
+    // claim stands (sync/target.h).
+    if (options_.target != nullptr) {
+      lock.unlock();
+      auto holder = options_.target->claim(slot.config.name);
+      lock.lock();
+      if (stopping_) break;
+      if (holder.is_ok() && !holder->empty()) {
+        slot.state.synced_by = *holder;
+        slot.requested = false;
+        slot.running = false;
+        slot.state.running = false;
+        slot.state.running_full = false;
+        slot.state.next_run_ms =
+            unix_ms() + std::min(slot.config.interval_seconds, options_.claim_retry_seconds) * 1000;
+        cv_.notify_all();
+        continue;
+      }
+      slot.state.synced_by.clear();
+      if (!holder.is_ok()) {
+        // Not knowing who holds it, this node does not run it either.
+        slot.state.last_error = holder.status().message();
+        ++slot.state.errors;
+        slot.requested = false;
+        slot.running = false;
+        slot.state.running = false;
+        slot.state.next_run_ms =
+            unix_ms() + std::min(slot.config.interval_seconds, options_.claim_retry_seconds) * 1000;
+        cv_.notify_all();
+        continue;
+      }
+    }
     const Embedder* embedder = embedder_();
     const bool prune_due = kind == PassKind::kPrune ||
                            (slot.state.next_prune_ms > 0 && slot.state.last_start_ms >= slot.state.next_prune_ms);
     SyncResult result;
     std::optional<SyncResult> pruned;  // the id-only prune after the pass, when one ran
-    if (embedder == nullptr) {
+    if (embedder == nullptr && options_.target == nullptr) {
       result.status = Status::failed_precondition("source '" + slot.config.name +
                                                   "': no encoder loaded (give --glove or --embed-model)");
     } else {
-      SyncEngine engine(store_, *embedder, options_.ingest, options_.http);
+      std::unique_ptr<SyncTarget> own;
+      SyncEngine engine(target_for(embedder, own), options_.http);
       slot.engine = &engine;
       lock.unlock();
       SyncRunOptions run;
@@ -199,7 +234,8 @@ std::vector<SourceStatus> Scheduler::status() const {
     for (const auto& s : slots_) out.push_back(s->state);
   }
   for (SourceStatus& st : out) {
-    auto cursor = store_.get_state(cursor_key(st.name));
+    auto cursor = options_.target != nullptr ? options_.target->get_state(cursor_key(st.name))
+                                             : store_.get_state(cursor_key(st.name));
     if (cursor.is_ok()) st.cursor = *cursor;
   }
   return out;
@@ -210,6 +246,12 @@ bool Scheduler::wait_passes(const std::string& name, uint64_t passes, std::chron
   const Slot* slot = find(name);
   if (slot == nullptr) return false;
   return cv_.wait_for(lock, timeout, [&] { return slot->state.passes >= passes; });
+}
+
+SyncTarget& Scheduler::target_for(const Embedder* embedder, std::unique_ptr<SyncTarget>& own) {
+  if (options_.target != nullptr) return *options_.target;
+  own = std::make_unique<StoreTarget>(store_, *embedder, options_.ingest);
+  return *own;
 }
 
 Result<WebhookOutcome> Scheduler::webhook(const std::string& name, const Headers& headers, const std::string& body) {
@@ -273,12 +315,15 @@ Result<WebhookOutcome> Scheduler::webhook(const std::string& name, const Headers
   for (const std::string& e : page.errors) out.errors.push_back(name + ": " + e);
   out.counts.failed += page.errors.size();
   const Embedder* embedder = embedder_();
-  if (embedder == nullptr) return Status::failed_precondition("no encoder loaded (give --glove or --embed-model)");
-  if (!page.documents.empty() || !page.deletions.empty()) {
-    SyncEngine engine(store_, *embedder, options_.ingest, options_.http);
-    if (Status st = engine.apply(src, page, out.counts, out.errors); !st.is_ok()) return st;
+  if (embedder == nullptr && options_.target == nullptr) {
+    return Status::failed_precondition("no encoder loaded (give --glove or --embed-model)");
   }
   out.action = !page.deletions.empty() ? "deleted" : (!page.documents.empty() ? "upserted" : "ignored");
+  if (!page.documents.empty() || !page.deletions.empty()) {
+    std::unique_ptr<SyncTarget> own;
+    SyncEngine engine(target_for(embedder, own), options_.http);
+    if (Status st = engine.apply(src, page, out.counts, out.errors); !st.is_ok()) return st;
+  }
   std::lock_guard lock(mu_);
   add_counts(slot->state.totals, out.counts);
   slot->state.totals.fetched += page.fetched;

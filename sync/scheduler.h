@@ -39,6 +39,14 @@ struct SchedulerOptions {
   // Run each source's first pass at start (true) or one interval after it.
   // Default: true.
   bool run_at_start = true;
+  // Where passes and webhooks write (sync/target.h), kept by the caller.
+  // Null: the scheduler's store, through ingest with the current encoder.
+  // A cluster node gives its log (cluster/sync_target.h): only the node
+  // that claims a source runs its passes; the others look again every
+  // claim_retry_seconds (or the source's interval when shorter), so one
+  // takes over once the claimant's lease is gone.
+  SyncTarget* target = nullptr;
+  int64_t claim_retry_seconds = 10;
 };
 
 // One source as GET /v1/sources shows it. Times are unix milliseconds, 0 =
@@ -49,6 +57,9 @@ struct SourceStatus {
   std::string url;
   int64_t interval_seconds = 0;
   bool webhook = false;           // a webhook secret is configured and loaded
+  // On a cluster node: the node that runs this source's passes, when it is
+  // another one ("" here, or on one node). Passes are not run here then.
+  std::string synced_by;
   bool running = false;
   bool running_full = false;      // the running (or requested) pass prunes
   int64_t last_start_ms = 0;
@@ -102,7 +113,9 @@ class Scheduler {
   // Ends running passes at their next page or wait, joins. Idempotent.
   void stop();
 
-  enum class Trigger { kStarted, kAlreadyRunning, kUnknown };
+  // kElsewhere: another cluster node runs this source's passes
+  // (SourceStatus::synced_by names it); ask that one.
+  enum class Trigger { kStarted, kAlreadyRunning, kUnknown, kElsewhere };
   enum class PassKind {
     kIncremental,  // from the cursor; then a prune if one is due
     kPrune,        // from the cursor, then an id-only prune now
@@ -134,6 +147,9 @@ class Scheduler {
     SourceStatus state;
   };
   void loop(Slot& slot);
+  // The target a pass or webhook writes to: options_.target, or a
+  // StoreTarget over store_ with `embedder` (not null then; kept in `own`).
+  SyncTarget& target_for(const Embedder* embedder, std::unique_ptr<SyncTarget>& own);
   Slot* find(const std::string& name);
   const Slot* find(const std::string& name) const;
 

@@ -27,6 +27,7 @@
 #include "govern/escalation.h"
 #include "govern/registry.h"
 #include "cluster/node.h"
+#include "cluster/sync_target.h"
 #include "service/collections.h"
 #include "service/extractive_path.h"
 #include "service/live_llm.h"
@@ -314,25 +315,6 @@ int run_serve(const ServeArgs& a) {
     }
   }
   const Answerer& served = escalating ? static_cast<const Answerer&>(*escalating) : drift_answerer;
-  // The [[source]] tables of the config file: each syncs in the background
-  // on its interval (sync/scheduler.h).
-  std::unique_ptr<sync::Scheduler> scheduler;
-  if (const std::string& file = effective_config_file(); !file.empty()) {
-    auto sources = sync::read_sources(file);
-    if (!sources.is_ok()) return fail(sources.status());
-    for (const auto& s : *sources) {
-      if (!s.webhook_secret_env.empty() && std::getenv(s.webhook_secret_env.c_str()) == nullptr) {
-        note("source '" + s.name + "': " + s.webhook_secret_env + " is not set; its webhooks are refused (404)", true);
-      }
-    }
-    if (!sources->empty()) {
-      sync::SchedulerOptions sched;
-      sched.ingest = (*svc)->options().ingest;
-      ServiceContext* ctx = svc->get();
-      scheduler = std::make_unique<sync::Scheduler>(
-          ctx->store(), [ctx] { return ctx->embedder(); }, std::move(sources).value(), sched);
-    }
-  }
   // The triage models `ragd triage train` activated: /v1/tickets/assist's
   // "triage" (none trained: "triage": {}).
   auto triage = StoredTriage::open((*svc)->store());
@@ -354,29 +336,6 @@ int run_serve(const ServeArgs& a) {
   TriageRetrainer retrainer((*svc)->store(), **triage, ro);
   // The other collections, at <data>/collections/NAME (service/collections.h).
   Collections collections(**svc, (*svc)->options());
-  // The evaluation suite and retention, on their schedules and on request.
-  ServeJobsOptions jo;
-  jo.config_file = effective_config_file();
-  for (auto [flag, text, out] : {std::tuple{"--eval-interval", &a.eval_interval, &jo.eval_interval_seconds},
-                                 std::tuple{"--retention-interval", &a.retention_interval, &jo.retention_interval_seconds}}) {
-    if (text->empty()) continue;
-    auto secs = sync::parse_interval(*text);
-    if (!secs) return fail(Status::invalid_argument(std::string(flag) + " must look like 30m, 12h or 7d, got '" + *text + "'"));
-    *out = *secs;
-  }
-  jo.skip_shard_collections = !a.cluster.empty();
-  jo.suite.loaded_llm = &live;
-  jo.suite.llm.prompts = a.prompts;
-  jo.suite.llm.answerer.n_threads = a.llm_threads;
-  jo.suite.llm.answerer.n_ctx = a.llm_ctx;
-  jo.suite.llm.answerer.max_tokens = a.max_tokens;
-  auto jobs = make_serve_jobs(**svc, collections, jo, registry);
-  if (!jobs.is_ok()) return fail(jobs.status());
-  api::RouteOptions route_options;
-  route_options.audit_log = audit_path;
-  route_options.eval_tolerance = a.eval_tolerance;
-  api::App app(**svc, served, registry, &llm, route_options, &key_auth, triage->get(), scheduler.get(), &collections,
-               &retrainer, api::BackgroundJobs{(*jobs)->evals.get(), (*jobs)->retention.get()});
   // A cluster node: the default collection's writes go to the shards'
   // JetStream streams and its searches fan out (cluster/README.md).
   std::unique_ptr<cluster::Node> cluster_node;
@@ -404,7 +363,6 @@ int run_serve(const ServeArgs& a) {
     auto node = cluster::Node::start(std::move(co).value(), collections);
     if (!node.is_ok()) return fail(node.status().with_context("joining the cluster"));
     cluster_node = std::move(node).value();
-    app.set_cluster(cluster_node.get());
     // A purge applied here, whichever node took it: cached prompts may hold
     // the document's passages.
     cluster_node->set_purge_listener([&llm](const std::string&) {
@@ -422,6 +380,56 @@ int run_serve(const ServeArgs& a) {
     note("cluster node " + cluster_node->options().node_id + " of '" + cluster_node->options().name + "': " +
          std::to_string(cluster_node->options().shards) + " shards");
   }
+  // The [[source]] tables of the config file: each syncs in the background
+  // on its interval (sync/scheduler.h).
+  std::unique_ptr<cluster::LogSyncTarget> sync_log;
+  std::unique_ptr<sync::Scheduler> scheduler;
+  if (const std::string& file = effective_config_file(); !file.empty()) {
+    auto sources = sync::read_sources(file);
+    if (!sources.is_ok()) return fail(sources.status());
+    for (const auto& s : *sources) {
+      if (!s.webhook_secret_env.empty() && std::getenv(s.webhook_secret_env.c_str()) == nullptr) {
+        note("source '" + s.name + "': " + s.webhook_secret_env + " is not set; its webhooks are refused (404)", true);
+      }
+    }
+    if (!sources->empty()) {
+      sync::SchedulerOptions sched;
+      sched.ingest = (*svc)->options().ingest;
+      if (cluster_node) {
+        // Through the log, the cursors in etcd, one node per source
+        // (cluster/sync_target.h).
+        sync_log = std::make_unique<cluster::LogSyncTarget>(*cluster_node);
+        sched.target = sync_log.get();
+      }
+      ServiceContext* ctx = svc->get();
+      scheduler = std::make_unique<sync::Scheduler>(
+          ctx->store(), [ctx] { return ctx->embedder(); }, std::move(sources).value(), sched);
+    }
+  }
+  // The evaluation suite and retention, on their schedules and on request.
+  ServeJobsOptions jo;
+  jo.config_file = effective_config_file();
+  for (auto [flag, text, out] : {std::tuple{"--eval-interval", &a.eval_interval, &jo.eval_interval_seconds},
+                                 std::tuple{"--retention-interval", &a.retention_interval, &jo.retention_interval_seconds}}) {
+    if (text->empty()) continue;
+    auto secs = sync::parse_interval(*text);
+    if (!secs) return fail(Status::invalid_argument(std::string(flag) + " must look like 30m, 12h or 7d, got '" + *text + "'"));
+    *out = *secs;
+  }
+  jo.skip_shard_collections = !a.cluster.empty();
+  jo.suite.loaded_llm = &live;
+  jo.suite.llm.prompts = a.prompts;
+  jo.suite.llm.answerer.n_threads = a.llm_threads;
+  jo.suite.llm.answerer.n_ctx = a.llm_ctx;
+  jo.suite.llm.answerer.max_tokens = a.max_tokens;
+  auto jobs = make_serve_jobs(**svc, collections, jo, registry);
+  if (!jobs.is_ok()) return fail(jobs.status());
+  api::RouteOptions route_options;
+  route_options.audit_log = audit_path;
+  route_options.eval_tolerance = a.eval_tolerance;
+  api::App app(**svc, served, registry, &llm, route_options, &key_auth, triage->get(), scheduler.get(), &collections,
+               &retrainer, api::BackgroundJobs{(*jobs)->evals.get(), (*jobs)->retention.get()});
+  if (cluster_node) app.set_cluster(cluster_node.get());
   // Queued generation requests wait without a thread (api/admission.h).
   so.generation_threads = std::max(2, (a.max_concurrent > 0 ? a.max_concurrent : a.parallel) + 1);
   int code = 0;
@@ -453,8 +461,8 @@ int run_serve(const ServeArgs& a) {
     st = server.run();
     if (!st.is_ok()) code = fail(st);
   }
-  cluster_node.reset();  // appliers stop between messages: each applied one is durable with its sequence
   if (scheduler) scheduler->stop();  // running passes end at their next page; cursors stay durable
+  cluster_node.reset();  // appliers stop between messages: each applied one is durable with its sequence
   retrainer.stop();                  // a field in training finishes first: nothing half-stored
   (*jobs)->stop();                   // a running suite or retention pass finishes first
   Status closed = (*svc)->close();

@@ -55,6 +55,15 @@ Response handle_search(const Request& req, Api& api) {
     // A coordinator's phase of a cluster search (cluster/shard_search.h),
     // tagged with how far this replica has applied its shard.
     auto position = [&] { return shard ? api.cluster->position(*shard) : cluster::ShardPosition{}; };
+    // The ids a sync source stored, whatever their ACL (its pruning):
+    // another node's question, or an admin's, never a reader's.
+    if (auto p = body->find("shard_phase"); p != body->end() && p->is_string() &&
+                                             *p == cluster::kDocumentsWherePhase && req.peer.empty() &&
+                                             req.principal && req.principal->role != auth::Role::kAdmin) {
+      return error_response(Status::permission_denied(
+          "shard_phase \"documents_where\" lists documents whatever their ACL: only the cluster's nodes (with a "
+          "secret_file) and admin keys may ask it"));
+    }
     if (auto phase = cluster::answer_shard_phase(req.body, **svc, *sr, position)) {
       if (!phase->is_ok()) return error_response(phase->status());
       Response r;

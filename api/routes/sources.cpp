@@ -51,6 +51,7 @@ Json source_to_json(const sync::SourceStatus& s) {
          {"errors", s.errors},
          {"webhooks", {{"applied", s.webhooks_applied}, {"refused", s.webhooks_refused}}}};
   if (s.running) j["running_full"] = s.running_full;
+  if (!s.synced_by.empty()) j["synced_by"] = s.synced_by;
   return j;
 }
 
@@ -99,6 +100,14 @@ Response handle_source_action(const Request& req, Api& api) {
       return error_response(Status::not_found("no source named '" + name + "'"));
     case sync::Scheduler::Trigger::kAlreadyRunning:
       return error_response(Status::already_exists("source '" + name + "' is already running a pass"));
+    case sync::Scheduler::Trigger::kElsewhere: {
+      std::string by;
+      for (const auto& st : api.sources->status()) {
+        if (st.name == name) by = st.synced_by;
+      }
+      return error_response(Status::failed_precondition("source '" + name + "' is synced by cluster node '" + by +
+                                                        "': ask that node"));
+    }
     case sync::Scheduler::Trigger::kStarted: break;
   }
   return json_response(Json{{"source", name}, {"started", true}, {"full", full}, {"prune", prune}}, 202);

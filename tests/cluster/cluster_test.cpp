@@ -933,6 +933,8 @@ TEST_F(ClusterTest, AKeysGroupsHoldOnEveryShard) {
             400);
   EXPECT_EQ(phase({{"shard_phase", "chunks"}, {"doc_id", 7}}), 400);
   EXPECT_EQ(phase({{"shard_phase", "stats"}}), 200);
+  EXPECT_EQ(phase({{"shard_phase", "documents_where"}, {"key", "sync_source"}, {"value", "sn"}}), 403)
+      << "a reader's key must not list documents whatever their ACL";
   EXPECT_EQ(http_get(a.port(), "/healthz").status, 200);
 }
 

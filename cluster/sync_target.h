@@ -1,0 +1,44 @@
+// Sync on a cluster node (cluster/README.md, "Sync"): the sync engine's
+// writes go through the log like any other write, and what a source keeps
+// lives in etcd, so that whichever node runs a source's passes carries its
+// cursor on.
+//
+//   documents  Node::write, marked skip_tombstoned (a purged document stays
+//              purged); durable once JetStream acknowledged each
+//   deletions  Node::remove
+//   cursor     etcd <prefix>sync/<key>, written after the page's acks
+//   pruning    Node::documents_where("sync_source", name) over every shard
+//   passes     run by the one node whose claim stands (Node::claim_source,
+//              under its lease); the others look again every
+//              claim_retry_seconds and take over once it is gone
+//
+// Thread safety: as Node's.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cluster/node.h"
+#include "sync/target.h"
+
+namespace ragd::cluster {
+
+class LogSyncTarget : public sync::SyncTarget {
+ public:
+  explicit LogSyncTarget(Node& node) : node_(node) {}
+  Result<std::string> get_state(const std::string& key) override;
+  Status put_state(const std::string& key, const std::string& value) override;
+  // The log cannot tell a new document from a changed or unchanged one
+  // without reading it back: every acknowledged document counts as
+  // updated, and the appliers skip what did not change or was purged.
+  Status write(std::vector<Document> docs, sync::SyncCounts& counts,
+               const std::function<void(std::string)>& refused) override;
+  Result<bool> remove(const std::string& id) override;
+  Result<std::vector<std::string>> source_documents(const std::string& source) override;
+  Result<std::string> claim(const std::string& source) override;
+
+ private:
+  Node& node_;
+};
+
+}  // namespace ragd::cluster
