@@ -222,6 +222,11 @@ Response rag_chat(const Request& req, const ChatCall& call, Api& api) {
   auto svc = collection_service(req, api);
   if (!svc.is_ok()) return openai_error_response(svc.status());
   ar.context = *svc;
+  // On a cluster node the default collection is every shard: retrieved
+  // through the coordinator (with `ragd.consistency_token`, read-your-writes).
+  auto reader = cluster_reader(req, search, api);
+  if (!reader.is_ok()) return openai_error_response(reader.status().with_context("ragd"));
+  ar.reader = reader->get();
   // The authenticated caller; with authentication off, the self-asserted
   // OpenAI `user` or X-Ragd-Caller.
   ar.caller = req.principal || !req.caller.empty() ? req.caller
@@ -238,8 +243,9 @@ Response rag_chat(const Request& req, const ChatCall& call, Api& api) {
     ar.sampling = so;
   }
   const auto start = call.start;
-  ChatRun run = [&api, &llm, ar, start](const std::function<bool(std::string_view)>& on_delta,
-                                        const std::function<bool()>& cancelled) -> Result<ChatOutcome> {
+  ChatRun run = [&api, &llm, ar, start, keep = *reader](const std::function<bool(std::string_view)>& on_delta,
+                                                       const std::function<bool()>& cancelled) -> Result<ChatOutcome> {
+    (void)keep;  // ar.reader points into it
     ChatSink sink(on_delta, cancelled);
     RAGD_ASSIGN_OR_RETURN(Answer a, api.answerer.answer(ar, on_delta || cancelled ? &sink : nullptr));
     llm.record("chat", "ok");

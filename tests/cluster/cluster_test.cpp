@@ -31,6 +31,7 @@
 #include "index/store.h"
 #include "ingest/chunker.h"
 #include "tests/cluster/cluster_fixture.h"
+#include "tests/generate/llm_test_support.h"
 #include "tests/sync/loopback_server.h"
 
 namespace ragd::test {
@@ -805,6 +806,54 @@ TEST_F(ClusterTest, TicketAssistOnANodeAnswersAsOneStoreDoes) {
     EXPECT_EQ(http_post(port, "/v1/tickets/assist", by_id).status, 404) << port;
     EXPECT_EQ(http_post(port, "/v1/tickets/assist?groups=sales", by_id).status, 404) << port;
   }
+}
+
+// POST /v1/chat/completions with model "ragd" on a cluster node retrieves
+// from every shard through the coordinator, as /v1/answer does: the
+// evidence of a document whose only replica is on the other node reaches
+// the LLM (the audit log's retrieved documents say which did). The model is
+// the model builder's random-weight one: its text means nothing, the
+// retrieval does.
+TEST_F(ClusterTest, TheOpenAiRouteRetrievesFromEveryShard) {
+  std::vector<std::string> texts;
+  for (int i = 0; i < 20; ++i) texts.push_back(text_of(i, 0));
+  testing_llm::TinyLlmSpec spec;
+  spec.words = testing_llm::words_of(texts);
+  const fs::path model = tmp_.path / "tiny.gguf";
+  fs::rename(testing_llm::write_tiny_llm(spec, "cluster"), model);
+  const fs::path audit = tmp_.path / "audit.jsonl";
+  // One replica per shard: a holds shards 0 and 2, b holds 1 and 3.
+  ServerProcess& a = node("a", {"a", "b"}, 1, 20000, kShards,
+                          {"--llm", model.string(), "--audit-log", audit.string(), "--llm-threads", "1"});
+  ServerProcess& b = node("b", {"a", "b"}, 1);
+  ASSERT_TRUE(a.start(30)) << a.log();
+  ASSERT_TRUE(b.start(30)) << b.log();
+  std::vector<int> ids;
+  for (int i = 0; i < 20; ++i) ids.push_back(i);
+  HttpResult w = post_docs(b.port(), ids, 0);
+  ASSERT_EQ(w.status, 200) << w.body;
+  const std::string tok = Json::parse(w.body)["consistency_token"].get<std::string>();
+  int on_b = -1;
+  for (int i = 0; i < 20 && on_b < 0; ++i) {
+    if (cluster::shard_of(doc_id(i), kShards) % 2 == 1) on_b = i;
+  }
+  ASSERT_GE(on_b, 0);
+  const Json chat{{"model", "ragd"},
+                  {"max_tokens", 4},
+                  {"messages", Json::array({Json{{"role", "user"}, {"content", token(on_b, 0)}}})},
+                  {"ragd", Json{{"consistency_token", tok}, {"mode", "lexical"}}}};
+  HttpResult r = http_post(a.port(), "/v1/chat/completions", chat.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::ifstream in(audit);
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (!line.empty()) last = line;
+  }
+  ASSERT_FALSE(last.empty()) << "no audit record";
+  const Json rec = Json::parse(last);
+  ASSERT_TRUE(rec.contains("retrieved_doc_ids")) << last;
+  ASSERT_FALSE(rec["retrieved_doc_ids"].empty()) << last;
+  EXPECT_EQ(rec["retrieved_doc_ids"][0], doc_id(on_b)) << last;
 }
 
 TEST_F(ClusterTest, ConcurrentSearchesOnANodeThatHoldsEveryShardDoNotStall) {
