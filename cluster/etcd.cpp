@@ -145,6 +145,16 @@ Result<bool> Etcd::put_if_revision(const std::string& key, const std::string& va
   return j.value("succeeded", false);
 }
 
+Result<bool> Etcd::put_if_equal(const std::string& key, const std::string& value, const std::string& guard_key,
+                                const std::string& guard_value) {
+  Json req{{"compare", Json::array({Json{{"key", b64(guard_key)}, {"result", "EQUAL"}, {"target", "VALUE"},
+                                         {"value", b64(guard_value)}}})},
+           {"success", Json::array({Json{{"request_put", Json{{"key", b64(key)}, {"value", b64(value)}}}}})}};
+  RAGD_ASSIGN_OR_RETURN(std::string body, call("/v3/kv/txn", req.dump()));
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(body, "txn"));
+  return j.value("succeeded", false);
+}
+
 Result<EtcdRange> Etcd::range_prefix(const std::string& prefix) {
   // range_end: the prefix with its last byte incremented (etcd's rule for
   // "every key with this prefix").

@@ -63,6 +63,10 @@ class Etcd {
   // transaction): a compare-and-swap on a key read before. False when
   // another writer changed it first.
   Result<bool> put_if_revision(const std::string& key, const std::string& value, int64_t mod_revision);
+  // Puts `key` only while `guard_key` holds `guard_value` (one
+  // transaction): a write fenced by a claim. False when it does not.
+  Result<bool> put_if_equal(const std::string& key, const std::string& value, const std::string& guard_key,
+                            const std::string& guard_value);
   // Every key starting with `prefix`, in key order.
   Result<EtcdRange> range_prefix(const std::string& prefix);
   // Deletes `key` (absent is fine).

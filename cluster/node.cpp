@@ -525,8 +525,38 @@ Result<std::string> Node::sync_state(const std::string& key) {
   return std::string();
 }
 
-Status Node::put_sync_state(const std::string& key, const std::string& value) {
-  return etcd_->put(etcd_prefix(options_) + "sync/" + key, value);
+namespace {
+
+std::string claim_key(const ClusterOptions& o, const std::string& source) {
+  return etcd_prefix(o) + "sync-claims/" + source;
+}
+
+}  // namespace
+
+Status Node::put_sync_state(const std::string& source, const std::string& key, const std::string& value) {
+  RAGD_ASSIGN_OR_RETURN(bool put, etcd_->put_if_equal(etcd_prefix(options_) + "sync/" + key, value,
+                                                      claim_key(options_, source), options_.node_id));
+  if (put) return Status::ok();
+  return Status::failed_precondition("node " + options_.node_id + " no longer holds the claim of source '" + source +
+                                     "' (its etcd lease lapsed): another node runs its passes now");
+}
+
+Result<std::set<std::string>> Node::purged_ids() {
+  RAGD_ASSIGN_OR_RETURN(EtcdRange r, etcd_->range_prefix(etcd_prefix(options_) + "tombstones/"));
+  std::set<std::string> out;
+  for (EtcdKeyValue& kv : r.kvs) out.insert(std::move(kv.value));
+  return out;
+}
+
+Result<bool> Node::first_sight(const std::string& key, int ttl_seconds) {
+  RAGD_ASSIGN_OR_RETURN(int64_t lease, etcd_->lease_grant(ttl_seconds));
+  // A marker of this call alone: the value read back says who created it.
+  const std::string mine = options_.node_id + ":" + write_nonce_ + ":" + std::to_string(++write_counter_);
+  RAGD_ASSIGN_OR_RETURN(std::string held,
+                        etcd_->put_if_absent(etcd_prefix(options_) + "seen/" +
+                                                 auth::hex_encode(auth::sha256(key)).substr(0, 40),
+                                             mine, lease));
+  return held == mine;
 }
 
 Result<std::string> Node::claim_source(const std::string& source) {
@@ -539,8 +569,7 @@ Result<std::string> Node::claim_source(const std::string& source) {
   // for longer than the lease, the claim goes and another node's next look
   // takes it. (A lease renewed under a fresh id leaves the old claim to
   // expire with the old lease: the next look after that claims again.)
-  RAGD_ASSIGN_OR_RETURN(std::string holder,
-                        etcd_->put_if_absent(etcd_prefix(options_) + "sync-claims/" + source, options_.node_id, lease));
+  RAGD_ASSIGN_OR_RETURN(std::string holder, etcd_->put_if_absent(claim_key(options_, source), options_.node_id, lease));
   return holder == options_.node_id ? std::string() : holder;
 }
 
@@ -803,6 +832,11 @@ Result<std::string> Node::remove(const std::string& doc_id, const WriterGroups& 
 
 Result<std::string> Node::purge(const std::string& doc_id) {
   RAGD_RETURN_IF_ERROR(check_removal(doc_id, "purge"));
+  // Recorded first, so that no sync pass publishes the document again from
+  // now on (purged_ids); the appliers' own check covers one already under way.
+  RAGD_RETURN_IF_ERROR(etcd_->put(etcd_prefix(options_) + "tombstones/" + auth::hex_encode(auth::sha256(doc_id)),
+                                  doc_id)
+                           .with_context("recording the purge in etcd"));
   WriteMessage m;
   m.remove = m.purge = true;
   m.doc.id = doc_id;

@@ -245,11 +245,22 @@ class Node {
   // Sync on a cluster (cluster/sync_target.h, cluster/README.md "Sync").
   // A source's value kept in etcd under <prefix>sync/<key>; "" when none.
   Result<std::string> sync_state(const std::string& key);
-  Status put_sync_state(const std::string& key, const std::string& value);
+  // Fenced by the claim: written only while this node holds source
+  // `source`'s claim, else kFailedPrecondition (another node runs its
+  // passes now; the pass that asked must stop).
+  Status put_sync_state(const std::string& source, const std::string& key, const std::string& value);
   // Claims the passes of source `source` for this node, under its lease (so
   // the claim goes with the node): "" when this node holds the claim, else
   // the id of the node that does.
   Result<std::string> claim_source(const std::string& source);
+  // The ids purged through this cluster (Node::purge records each in etcd
+  // before it publishes the purge), for sync to leave out before it
+  // publishes: a purged document's text must not reach the log again.
+  Result<std::set<std::string>> purged_ids();
+  // Whether `key` is seen here for the first time in the cluster within
+  // `ttl_seconds` (etcd, under a lease of that length): a webhook replayed
+  // to another node is refused there too.
+  Result<bool> first_sight(const std::string& key, int ttl_seconds);
   // The ids of the documents with metadata `key` = `value`, over every
   // shard (one replica each, as a search): what a sync source stored, for
   // its pruning. kUnavailable when a shard has no replica that answers.

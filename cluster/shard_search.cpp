@@ -5,6 +5,7 @@
 
 #include "cluster/message.h"
 #include "index/analyzer.h"
+#include "sync/target.h"
 
 namespace ragd::cluster {
 namespace {
@@ -417,6 +418,10 @@ std::optional<Result<std::string>> answer_shard_phase(const std::string& body, c
     auto key = j.find("key"), value = j.find("value");
     if (key == j.end() || !key->is_string() || value == j.end() || !value->is_string())
       return Result<std::string>(Status::invalid_argument("shard search: 'key' and 'value' must be strings"));
+    // What it is for, and no more: the documents of one sync source.
+    if (*key != sync::kSourceMetadataKey)
+      return Result<std::string>(Status::invalid_argument(std::string("shard search: 'key' must be \"") +
+                                                          sync::kSourceMetadataKey + "\""));
     return dump(Json{{"ids", shard_documents_where(shard, key->get<std::string>(), value->get<std::string>())}});
   }
   return Result<std::string>(Status::invalid_argument(

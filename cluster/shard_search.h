@@ -62,7 +62,8 @@ Result<std::optional<Document>> shard_document(const ServiceContext& shard, cons
 
 // What a sync source stored (Node::documents_where): the ids of this
 // shard's documents with metadata `key` = `value`, whatever their ACL. A
-// peer answers it only to another node or an admin (api/routes/search.cpp).
+// peer answers it only to another node or an admin (api/routes/search.cpp),
+// and only for key "sync_source".
 std::vector<std::string> shard_documents_where(const ServiceContext& shard, const std::string& key,
                                                const std::string& value);
 inline constexpr const char* kDocumentsWherePhase = "documents_where";

@@ -1,30 +1,70 @@
 #include "cluster/sync_target.h"
 
+#include <algorithm>
+
 #include "sync/engine.h"
+#include "sync/source.h"
 
 namespace ragd::cluster {
+namespace {
+
+// A line of Node::write's errors that is the document's own fault (it
+// would fail again): malformed, or over a limit. Anything else (out of
+// memory, not acknowledged) means the page was not taken.
+bool is_document_error(const std::string& line) {
+  if (line.find(": invalid argument: ") != std::string::npos) return true;
+  return line.find(": resource exhausted: ") != std::string::npos && line.find("out of memory") == std::string::npos;
+}
+
+}  // namespace
 
 Result<std::string> LogSyncTarget::get_state(const std::string& key) { return node_.sync_state(key); }
 
-Status LogSyncTarget::put_state(const std::string& key, const std::string& value) {
-  return node_.put_sync_state(key, value);
+Status LogSyncTarget::put_state(const std::string& source, const std::string& key, const std::string& value) {
+  return node_.put_sync_state(source, key, value);
 }
 
 Status LogSyncTarget::write(std::vector<Document> docs, sync::SyncCounts& counts,
-                         const std::function<void(std::string)>& refused) {
-  IngestStats st = node_.write(std::move(docs), std::nullopt, /*skip_tombstoned=*/true);
-  // A document the write path refuses (malformed, over a limit) is the
-  // record's fault; one not acknowledged means the log did not take the
-  // page, and the cursor must not move past it.
+                            const std::function<void(std::string)>& refused) {
+  // Purged documents are left out here, before anything is published: the
+  // log must not carry their text again. Purged through the cluster (etcd),
+  // or on this node before it joined one (its own store's tombstones).
+  RAGD_ASSIGN_OR_RETURN(std::set<std::string> purged, node_.purged_ids());
+  std::vector<Document> keep;
+  keep.reserve(docs.size());
+  for (Document& d : docs) {
+    bool gone = purged.count(d.id) != 0;
+    if (!gone && local_ != nullptr) {
+      auto tomb = local_->get_state(std::string(sync::kTombstonePrefix) + d.id);
+      if (!tomb.is_ok()) return tomb.status();
+      gone = !tomb->empty();
+    }
+    if (gone) {
+      ++counts.tombstoned;
+      continue;
+    }
+    counts.newest_updated_at = std::max(counts.newest_updated_at, d.updated_at);
+    keep.push_back(std::move(d));
+  }
+  if (keep.empty()) return Status::ok();
+  IngestStats st = node_.write(std::move(keep), std::nullopt, /*skip_tombstoned=*/true);
+  // A document not acknowledged means the log did not take the page: the
+  // cursor must not move past it.
   if (!st.store_error.is_ok()) return st.store_error;
-  for (const std::string& line : st.errors) refused(line);
+  for (const std::string& line : st.errors) {
+    if (!is_document_error(line)) return Status::unavailable("the cluster did not take a page: " + line);
+    refused(line);
+  }
   counts.updated += st.ingested;
   return Status::ok();
 }
 
 Result<bool> LogSyncTarget::remove(const std::string& id) {
-  RAGD_RETURN_IF_ERROR(node_.remove(id).status());
-  return true;
+  auto removed = node_.remove(id);
+  if (removed.is_ok()) return true;
+  // An id no document can have (empty, too long): nothing to delete.
+  if (removed.status().code() == StatusCode::kInvalidArgument) return false;
+  return removed.status();
 }
 
 Result<std::vector<std::string>> LogSyncTarget::source_documents(const std::string& source) {
@@ -32,5 +72,9 @@ Result<std::vector<std::string>> LogSyncTarget::source_documents(const std::stri
 }
 
 Result<std::string> LogSyncTarget::claim(const std::string& source) { return node_.claim_source(source); }
+
+Result<bool> LogSyncTarget::first_sight(const std::string& key, int ttl_seconds) {
+  return node_.first_sight(key, ttl_seconds);
+}
 
 }  // namespace ragd::cluster

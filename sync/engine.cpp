@@ -33,7 +33,6 @@ Status SyncEngine::apply(const SourceConfig& source, Page& page, SyncCounts& cou
   for (Document& d : page.documents) {
     d.acl.insert(d.acl.end(), source.acl_groups.begin(), source.acl_groups.end());
     d.metadata[kSourceMetadataKey] = source.name;
-    counts.newest_updated_at = std::max(counts.newest_updated_at, d.updated_at);
   }
   if (!page.documents.empty()) {
     Status st = target_.write(std::move(page.documents), counts, note);
@@ -46,6 +45,13 @@ Status SyncEngine::apply(const SourceConfig& source, Page& page, SyncCounts& cou
     if (*removed) ++counts.deleted;
   }
   return Status::ok();
+}
+
+Status SyncEngine::still_claimed(const SourceConfig& source) {
+  RAGD_ASSIGN_OR_RETURN(std::string holder, target_.claim(source.name));
+  if (holder.empty()) return Status::ok();
+  return Status::failed_precondition("source '" + source.name + "' is synced by cluster node '" + holder +
+                                     "' now: this pass stops");
 }
 
 Status SyncEngine::connect(const SourceConfig& source, HttpClient& http, const std::atomic<bool>& halt) {
@@ -81,13 +87,17 @@ Status SyncEngine::remove_unlisted(const SourceConfig& source, const std::set<st
         "); nothing removed. Check the source's query and permissions, then raise prune_max_fraction or run "
         "`ragd sync --full`");
   }
+  // Still this process's source (a cluster node may have lost its claim
+  // during the listing): another node's newer records must not be pruned
+  // against this node's older listing.
+  RAGD_RETURN_IF_ERROR(still_claimed(source));
   for (const std::string& id : stale) {
     auto removed = target_.remove(id);
     if (!removed.is_ok()) return removed.status().with_context("source '" + source.name + "': pruning " + id);
     if (*removed) ++counts.deleted;
   }
   const int64_t now = unix_ms();
-  return target_.put_state(prune_key(source.name), std::to_string(now))
+  return target_.put_state(source.name, prune_key(source.name), std::to_string(now))
       .with_context("source '" + source.name + "': saving the prune time");
 }
 
@@ -197,11 +207,15 @@ SyncResult SyncEngine::run(const SourceConfig& source, const SyncRunOptions& opt
     for (auto& e : page.errors) note(source.name + ": " + e);
     if (options.full) seen.insert(page.seen_ids.begin(), page.seen_ids.end());
 
+    if (Status st = still_claimed(source); !st.is_ok()) {
+      out.status = st;
+      return out;
+    }
     if (Status st = apply(source, page, out.counts, out.errors); !st.is_ok()) {
       out.status = st;
       return out;
     }
-    Status put = target_.put_state(key, page.next.to_json());
+    Status put = target_.put_state(source.name, key, page.next.to_json());
     if (!put.is_ok()) {
       out.status = put.with_context("source '" + source.name + "': saving the cursor");
       return out;

@@ -102,6 +102,9 @@ class SyncEngine {
   // Gives `http` the source's credentials and a sleep that ends early on
   // `stop` or `halt`.
   Status connect(const SourceConfig& source, HttpClient& http, const std::atomic<bool>& halt);
+  // ok while the target still gives this process `source`'s passes
+  // (SyncTarget::claim), else kFailedPrecondition naming who has them.
+  Status still_claimed(const SourceConfig& source);
   // Removes the documents of `source` whose ids are not in `listed`.
   Status remove_unlisted(const SourceConfig& source, const std::set<std::string>& listed, double max_fraction,
                          SyncCounts& counts);

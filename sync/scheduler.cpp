@@ -19,6 +19,7 @@ void add_counts(SyncCounts& total, const SyncCounts& c) {
   total.updated += c.updated;
   total.unchanged += c.unchanged;
   total.deleted += c.deleted;
+  total.tombstoned += c.tombstoned;
   total.failed += c.failed;
   total.pages += c.pages;
   total.retries += c.retries;
@@ -50,16 +51,22 @@ Scheduler::Scheduler(Store& store, EmbedderFn embedder, std::vector<SourceConfig
 Scheduler::~Scheduler() { stop(); }
 
 void Scheduler::start() {
+  // Read before the lock (etcd on a cluster node may be slow to answer).
+  std::vector<Result<std::string>> last_prunes;
+  for (auto& slot : slots_) {
+    last_prunes.push_back(options_.target != nullptr ? options_.target->get_state(prune_key(slot->config.name))
+                                                     : store_.get_state(prune_key(slot->config.name)));
+  }
   std::lock_guard lock(mu_);
   if (started_ || stopping_) return;
   started_ = true;
   const int64_t now = unix_ms();
-  for (auto& slot : slots_) {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    auto& slot = slots_[i];
     slot->state.next_run_ms = options_.run_at_start ? now : now + slot->config.interval_seconds * 1000;
     // The first prune is due one prune_interval after the last one stored,
     // or after start when none is.
-    auto last = options_.target != nullptr ? options_.target->get_state(prune_key(slot->config.name))
-                                           : store_.get_state(prune_key(slot->config.name));
+    const auto& last = last_prunes[i];
     if (last.is_ok() && !last->empty()) {
       try {
         slot->state.last_prune_ms = std::stoll(*last);
@@ -90,12 +97,15 @@ void Scheduler::stop() {
   }
 }
 
-Scheduler::Trigger Scheduler::trigger(const std::string& name, PassKind kind) {
+Scheduler::Trigger Scheduler::trigger(const std::string& name, PassKind kind, std::string* holder) {
   std::lock_guard lock(mu_);
   Slot* slot = find(name);
   if (slot == nullptr) return Trigger::kUnknown;
+  if (!slot->state.synced_by.empty()) {
+    if (holder != nullptr) *holder = slot->state.synced_by;
+    return Trigger::kElsewhere;
+  }
   if (slot->running || slot->requested) return Trigger::kAlreadyRunning;
-  if (!slot->state.synced_by.empty()) return Trigger::kElsewhere;
   slot->requested = true;
   slot->requested_kind = kind;
   slot->state.running_full = kind == PassKind::kFull;
@@ -123,6 +133,40 @@ void Scheduler::loop(Slot& slot) {
     const auto next = Clock::time_point(std::chrono::milliseconds(slot.state.next_run_ms));
     cv_.wait_until(lock, next, [&] { return stopping_ || slot.requested || Clock::now() >= next; });
     if (stopping_) break;
+    // On a cluster node, one node runs a source's passes: the one whose
+    // claim stands (sync/target.h). The others look again after a while,
+    // and keep the cluster's cursor for GET /v1/sources.
+    if (options_.target != nullptr) {
+      lock.unlock();
+      auto holder = options_.target->claim(slot.config.name);
+      std::optional<std::string> cursor;
+      if (holder.is_ok() && !holder->empty()) {
+        auto c = options_.target->get_state(cursor_key(slot.config.name));
+        if (c.is_ok()) cursor = *c;
+      }
+      lock.lock();
+      if (stopping_) break;
+      if (!holder.is_ok() || !holder->empty()) {
+        if (holder.is_ok()) {
+          slot.state.synced_by = *holder;
+          slot.state.last_error.clear();
+          if (cursor) slot.state.cursor = *cursor;
+        } else {
+          // Not knowing who holds it, this node does not run it either.
+          slot.state.last_error = "source '" + slot.config.name + "': who runs its passes cannot be read: " +
+                                  holder.status().message();
+        }
+        // A pass asked for meanwhile is not run here (the holder runs them).
+        slot.requested = false;
+        slot.requested_kind = PassKind::kIncremental;
+        slot.state.running_full = false;
+        slot.state.next_run_ms =
+            unix_ms() + std::min(slot.config.interval_seconds, options_.claim_retry_seconds) * 1000;
+        cv_.notify_all();
+        continue;
+      }
+      slot.state.synced_by.clear();
+    }
     const PassKind kind = slot.requested ? slot.requested_kind : PassKind::kIncremental;
     const bool full = kind == PassKind::kFull;
     slot.requested = false;
@@ -132,38 +176,6 @@ void Scheduler::loop(Slot& slot) {
     slot.state.running_full = full;
     slot.state.last_start_ms = unix_ms();
 
-    // On a cluster node, one node runs a source's passes: the one whose
-    // claim stands (sync/target.h).
-    if (options_.target != nullptr) {
-      lock.unlock();
-      auto holder = options_.target->claim(slot.config.name);
-      lock.lock();
-      if (stopping_) break;
-      if (holder.is_ok() && !holder->empty()) {
-        slot.state.synced_by = *holder;
-        slot.requested = false;
-        slot.running = false;
-        slot.state.running = false;
-        slot.state.running_full = false;
-        slot.state.next_run_ms =
-            unix_ms() + std::min(slot.config.interval_seconds, options_.claim_retry_seconds) * 1000;
-        cv_.notify_all();
-        continue;
-      }
-      slot.state.synced_by.clear();
-      if (!holder.is_ok()) {
-        // Not knowing who holds it, this node does not run it either.
-        slot.state.last_error = holder.status().message();
-        ++slot.state.errors;
-        slot.requested = false;
-        slot.running = false;
-        slot.state.running = false;
-        slot.state.next_run_ms =
-            unix_ms() + std::min(slot.config.interval_seconds, options_.claim_retry_seconds) * 1000;
-        cv_.notify_all();
-        continue;
-      }
-    }
     const Embedder* embedder = embedder_();
     const bool prune_due = kind == PassKind::kPrune ||
                            (slot.state.next_prune_ms > 0 && slot.state.last_start_ms >= slot.state.next_prune_ms);
@@ -206,6 +218,7 @@ void Scheduler::loop(Slot& slot) {
       st.next_prune_ms = st.last_prune_ms + slot.config.prune_interval_seconds * 1000;
     }
     st.last_end_ms = end;
+    if (!result.cursor.empty()) st.cursor = result.cursor;
     st.last_counts = result.counts;
     add_counts(st.totals, result.counts);
     st.newest_record_at = std::max(st.newest_record_at, result.counts.newest_updated_at);
@@ -233,10 +246,13 @@ std::vector<SourceStatus> Scheduler::status() const {
     std::lock_guard lock(mu_);
     for (const auto& s : slots_) out.push_back(s->state);
   }
-  for (SourceStatus& st : out) {
-    auto cursor = options_.target != nullptr ? options_.target->get_state(cursor_key(st.name))
-                                             : store_.get_state(cursor_key(st.name));
-    if (cursor.is_ok()) st.cursor = *cursor;
+  // One store: its cursor now. Another target (a cluster's etcd): the one
+  // kept at the last pass or claim look; a scrape makes no call.
+  if (options_.target == nullptr) {
+    for (SourceStatus& st : out) {
+      auto cursor = store_.get_state(cursor_key(st.name));
+      if (cursor.is_ok()) st.cursor = *cursor;
+    }
   }
   return out;
 }
@@ -274,6 +290,16 @@ Result<WebhookOutcome> Scheduler::webhook(const std::string& name, const Headers
   if (!replay_.first_sight(*key, now_s)) {
     count_refused();
     return Status::unauthenticated("webhook refused: this event was already received (a replay)");
+  }
+  if (options_.target != nullptr) {
+    // The other nodes of a cluster write to the same documents: an event
+    // replayed to another node is a replay as well.
+    auto first = options_.target->first_sight(*key, static_cast<int>(options_.webhook.max_age_seconds) * 2 + 60);
+    if (!first.is_ok()) return Status::unavailable(first.status().message()).with_context("webhook replay check");
+    if (!*first) {
+      count_refused();
+      return Status::unauthenticated("webhook refused: this event was already received by another node (a replay)");
+    }
   }
   auto event = parse_webhook_event(src, body);
   if (!event.is_ok()) return event.status().with_context("source '" + name + "'");

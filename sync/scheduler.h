@@ -77,7 +77,9 @@ struct SourceStatus {
   uint64_t last_prune_deleted = 0;
   std::string last_prune_error;
   int64_t next_prune_ms = 0;
-  std::string cursor;             // the stored cursor (JSON), "" before the first page
+  // The stored cursor (JSON), "" before the first page. With a target
+  // other than the store (a cluster), as of the last pass or claim look.
+  std::string cursor;
   // Since the server started: passes and webhooks together.
   SyncCounts totals;
   uint64_t passes = 0;
@@ -121,8 +123,9 @@ class Scheduler {
     kPrune,        // from the cursor, then an id-only prune now
     kFull,         // from an empty cursor, removing what it did not see
   };
-  // Asks for a pass now.
-  Trigger trigger(const std::string& name, PassKind kind);
+  // Asks for a pass now. kElsewhere puts the node that runs the source's
+  // passes in `holder` (when not null).
+  Trigger trigger(const std::string& name, PassKind kind, std::string* holder = nullptr);
 
   std::vector<SourceStatus> status() const;
   size_t size() const { return slots_.size(); }

@@ -22,7 +22,8 @@ StoreTarget::StoreTarget(Store& store, const Embedder& embedder, IngestOptions i
 
 Result<std::string> StoreTarget::get_state(const std::string& key) { return store_.get_state(key); }
 
-Status StoreTarget::put_state(const std::string& key, const std::string& value) {
+Status StoreTarget::put_state(const std::string& source, const std::string& key, const std::string& value) {
+  (void)source;  // this process runs every source it has
   return store_.put_state(key, value);
 }
 
@@ -40,6 +41,7 @@ Status StoreTarget::write(std::vector<Document> docs, SyncCounts& counts,
       continue;
     }
     if (!store_.get_document(d.id).is_ok()) ++fresh;
+    counts.newest_updated_at = std::max(counts.newest_updated_at, d.updated_at);
     ingestor.add(std::move(d));
   }
   ingestor.flush();

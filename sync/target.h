@@ -24,22 +24,25 @@ class SyncTarget {
  public:
   virtual ~SyncTarget() = default;
 
-  // A value kept for the source (its cursor, the end of its last prune);
-  // "" when none was put.
+  // A value kept for source `source` (its cursor, the end of its last
+  // prune); "" when none was put. A put fails with kFailedPrecondition when
+  // this process no longer runs the source's passes (claim()).
   virtual Result<std::string> get_state(const std::string& key) = 0;
-  virtual Status put_state(const std::string& key, const std::string& value) = 0;
+  virtual Status put_state(const std::string& source, const std::string& key, const std::string& value) = 0;
 
   // Stores one page's documents, durable when it returns. A document
-  // purged with `ragd purge` is skipped (sync/source.h kTombstonePrefix).
-  // Adds to counts' added, updated, unchanged and tombstoned as far as the
-  // target can tell them apart; a document the target refuses (malformed,
-  // over a limit) is passed to `refused` as "<id>: <reason>" and the others
-  // are stored. Not ok: the target did not take the page (nothing of it is
-  // to be trusted; the cursor must not move).
+  // purged with `ragd purge` is skipped, never stored or sent anywhere
+  // (sync/source.h kTombstonePrefix). Adds to counts' added, updated,
+  // unchanged and tombstoned as far as the target can tell them apart, and
+  // newest_updated_at over the documents it took; a document the target
+  // refuses (malformed, over a limit) is passed to `refused` as "<id>:
+  // <reason>" and the others are stored. Not ok: the target did not take
+  // the page (nothing of it is to be trusted; the cursor must not move).
   virtual Status write(std::vector<Document> docs, SyncCounts& counts,
                        const std::function<void(std::string)>& refused) = 0;
   // Removes a document, durable when it returns; true when it was there
-  // (a log that cannot tell says true).
+  // (a log that cannot tell says true), false for an id no document can
+  // have.
   virtual Result<bool> remove(const std::string& id) = 0;
   // The ids of the documents stored with metadata sync_source = `source`.
   virtual Result<std::vector<std::string>> source_documents(const std::string& source) = 0;
@@ -51,6 +54,14 @@ class SyncTarget {
     (void)source;
     return std::string();
   }
+  // A verified webhook's replay key (sync/webhook.h) seen for the first
+  // time by every process that writes here, within `ttl_seconds`. One
+  // process: the scheduler's own ReplayCache decides; true.
+  virtual Result<bool> first_sight(const std::string& key, int ttl_seconds) {
+    (void)key;
+    (void)ttl_seconds;
+    return true;
+  }
 };
 
 // One store: documents through ingest (Ingestor), removals and state in
@@ -59,7 +70,7 @@ class StoreTarget : public SyncTarget {
  public:
   StoreTarget(Store& store, const Embedder& embedder, IngestOptions ingest);
   Result<std::string> get_state(const std::string& key) override;
-  Status put_state(const std::string& key, const std::string& value) override;
+  Status put_state(const std::string& source, const std::string& key, const std::string& value) override;
   Status write(std::vector<Document> docs, SyncCounts& counts,
                const std::function<void(std::string)>& refused) override;
   Result<bool> remove(const std::string& id) override;

@@ -336,6 +336,38 @@ int run_serve(const ServeArgs& a) {
   TriageRetrainer retrainer((*svc)->store(), **triage, ro);
   // The other collections, at <data>/collections/NAME (service/collections.h).
   Collections collections(**svc, (*svc)->options());
+  // The [[source]] tables of the config file: each syncs in the background
+  // on its interval (sync/scheduler.h). Read (and checked) before joining
+  // a cluster: a typo must not leave a half-started node behind.
+  std::vector<sync::SourceConfig> sources;
+  if (const std::string& file = effective_config_file(); !file.empty()) {
+    auto read = sync::read_sources(file);
+    if (!read.is_ok()) return fail(read.status());
+    sources = std::move(read).value();
+    for (const auto& s : sources) {
+      if (!s.webhook_secret_env.empty() && std::getenv(s.webhook_secret_env.c_str()) == nullptr) {
+        note("source '" + s.name + "': " + s.webhook_secret_env + " is not set; its webhooks are refused (404)", true);
+      }
+    }
+  }
+  // The evaluation suite and retention, on their schedules and on request.
+  ServeJobsOptions jo;
+  jo.config_file = effective_config_file();
+  for (auto [flag, text, out] : {std::tuple{"--eval-interval", &a.eval_interval, &jo.eval_interval_seconds},
+                                 std::tuple{"--retention-interval", &a.retention_interval, &jo.retention_interval_seconds}}) {
+    if (text->empty()) continue;
+    auto secs = sync::parse_interval(*text);
+    if (!secs) return fail(Status::invalid_argument(std::string(flag) + " must look like 30m, 12h or 7d, got '" + *text + "'"));
+    *out = *secs;
+  }
+  jo.skip_shard_collections = !a.cluster.empty();
+  jo.suite.loaded_llm = &live;
+  jo.suite.llm.prompts = a.prompts;
+  jo.suite.llm.answerer.n_threads = a.llm_threads;
+  jo.suite.llm.answerer.n_ctx = a.llm_ctx;
+  jo.suite.llm.answerer.max_tokens = a.max_tokens;
+  auto jobs = make_serve_jobs(**svc, collections, jo, registry);
+  if (!jobs.is_ok()) return fail(jobs.status());
   // A cluster node: the default collection's writes go to the shards'
   // JetStream streams and its searches fan out (cluster/README.md).
   std::unique_ptr<cluster::Node> cluster_node;
@@ -380,50 +412,21 @@ int run_serve(const ServeArgs& a) {
     note("cluster node " + cluster_node->options().node_id + " of '" + cluster_node->options().name + "': " +
          std::to_string(cluster_node->options().shards) + " shards");
   }
-  // The [[source]] tables of the config file: each syncs in the background
-  // on its interval (sync/scheduler.h).
   std::unique_ptr<cluster::LogSyncTarget> sync_log;
   std::unique_ptr<sync::Scheduler> scheduler;
-  if (const std::string& file = effective_config_file(); !file.empty()) {
-    auto sources = sync::read_sources(file);
-    if (!sources.is_ok()) return fail(sources.status());
-    for (const auto& s : *sources) {
-      if (!s.webhook_secret_env.empty() && std::getenv(s.webhook_secret_env.c_str()) == nullptr) {
-        note("source '" + s.name + "': " + s.webhook_secret_env + " is not set; its webhooks are refused (404)", true);
-      }
+  if (!sources.empty()) {
+    sync::SchedulerOptions sched;
+    sched.ingest = (*svc)->options().ingest;
+    ServiceContext* ctx = svc->get();
+    if (cluster_node) {
+      // Through the log, the cursors in etcd, one node per source
+      // (cluster/sync_target.h).
+      sync_log = std::make_unique<cluster::LogSyncTarget>(*cluster_node, &ctx->store());
+      sched.target = sync_log.get();
     }
-    if (!sources->empty()) {
-      sync::SchedulerOptions sched;
-      sched.ingest = (*svc)->options().ingest;
-      if (cluster_node) {
-        // Through the log, the cursors in etcd, one node per source
-        // (cluster/sync_target.h).
-        sync_log = std::make_unique<cluster::LogSyncTarget>(*cluster_node);
-        sched.target = sync_log.get();
-      }
-      ServiceContext* ctx = svc->get();
-      scheduler = std::make_unique<sync::Scheduler>(
-          ctx->store(), [ctx] { return ctx->embedder(); }, std::move(sources).value(), sched);
-    }
+    scheduler = std::make_unique<sync::Scheduler>(
+        ctx->store(), [ctx] { return ctx->embedder(); }, std::move(sources), sched);
   }
-  // The evaluation suite and retention, on their schedules and on request.
-  ServeJobsOptions jo;
-  jo.config_file = effective_config_file();
-  for (auto [flag, text, out] : {std::tuple{"--eval-interval", &a.eval_interval, &jo.eval_interval_seconds},
-                                 std::tuple{"--retention-interval", &a.retention_interval, &jo.retention_interval_seconds}}) {
-    if (text->empty()) continue;
-    auto secs = sync::parse_interval(*text);
-    if (!secs) return fail(Status::invalid_argument(std::string(flag) + " must look like 30m, 12h or 7d, got '" + *text + "'"));
-    *out = *secs;
-  }
-  jo.skip_shard_collections = !a.cluster.empty();
-  jo.suite.loaded_llm = &live;
-  jo.suite.llm.prompts = a.prompts;
-  jo.suite.llm.answerer.n_threads = a.llm_threads;
-  jo.suite.llm.answerer.n_ctx = a.llm_ctx;
-  jo.suite.llm.answerer.max_tokens = a.max_tokens;
-  auto jobs = make_serve_jobs(**svc, collections, jo, registry);
-  if (!jobs.is_ok()) return fail(jobs.status());
   api::RouteOptions route_options;
   route_options.audit_log = audit_path;
   route_options.eval_tolerance = a.eval_tolerance;

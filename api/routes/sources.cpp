@@ -17,7 +17,8 @@ namespace {
 
 Json counts_to_json(const sync::SyncCounts& c) {
   return Json{{"fetched", c.fetched}, {"new", c.added},        {"updated", c.updated}, {"unchanged", c.unchanged},
-              {"deleted", c.deleted}, {"failed", c.failed},    {"pages", c.pages},     {"retries", c.retries}};
+              {"deleted", c.deleted}, {"failed", c.failed},    {"pages", c.pages},     {"retries", c.retries},
+              {"tombstoned", c.tombstoned}};
 }
 
 Json source_to_json(const sync::SourceStatus& s) {
@@ -95,19 +96,15 @@ Response handle_source_action(const Request& req, Api& api) {
   const auto kind = full ? sync::Scheduler::PassKind::kFull
                          : prune ? sync::Scheduler::PassKind::kPrune : sync::Scheduler::PassKind::kIncremental;
   if (api.sources == nullptr) return error_response(Status::not_found("no [[source]] tables are configured"));
-  switch (api.sources->trigger(name, kind)) {
+  std::string holder;
+  switch (api.sources->trigger(name, kind, &holder)) {
     case sync::Scheduler::Trigger::kUnknown:
       return error_response(Status::not_found("no source named '" + name + "'"));
     case sync::Scheduler::Trigger::kAlreadyRunning:
       return error_response(Status::already_exists("source '" + name + "' is already running a pass"));
-    case sync::Scheduler::Trigger::kElsewhere: {
-      std::string by;
-      for (const auto& st : api.sources->status()) {
-        if (st.name == name) by = st.synced_by;
-      }
-      return error_response(Status::failed_precondition("source '" + name + "' is synced by cluster node '" + by +
+    case sync::Scheduler::Trigger::kElsewhere:
+      return error_response(Status::failed_precondition("source '" + name + "' is synced by cluster node '" + holder +
                                                         "': ask that node"));
-    }
     case sync::Scheduler::Trigger::kStarted: break;
   }
   return json_response(Json{{"source", name}, {"started", true}, {"full", full}, {"prune", prune}}, 202);

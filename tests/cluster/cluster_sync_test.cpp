@@ -5,10 +5,13 @@
 // dies goes on from it; a purged record stays purged; a webhook to any node
 // writes through the log; pruning lists the source's documents over every
 // shard, the peers' included.
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 
 #include "auth/crypto.h"
+#include "cluster/etcd.h"
+#include "cluster/jetstream.h"
 #include "tests/cluster/cluster_fixture.h"
 #include "tests/sync/fake_vendors.h"
 
@@ -67,10 +70,13 @@ class ClusterSync : public ClusterTest {
     sn_ = std::make_unique<st::FakeServiceNow>("incident");
     t0_ = now_s() - 3600;
     for (int n = 1; n <= 3; ++n) sn_->put(incident(n, 0, t0_ + n));
-    srv_ = std::make_unique<st::LoopbackServer>([this](const st::Request& r) { return sn_->handle(r); });
+    srv_ = std::make_unique<st::LoopbackServer>([this](const st::Request& r) {
+      if (const int ms = delay_ms_.load(); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      return sn_->handle(r);
+    });
     config_ = tmp_.path / "ragd.toml";
     std::ofstream(config_) << "[[source]]\nname = \"sn\"\ntype = \"servicenow\"\nurl = \"" << srv_->url()
-                           << "\"\ninterval = \"1h\"\nprune_interval = \"0\"\n"
+                           << "\"\ninterval = \"1h\"\nprune_interval = \"0\"\npage_size = 4\n"
                            << "webhook_secret_env = \"RAGD_TEST_CLUSTER_SN_HOOK\"\n";
     setenv("RAGD_TEST_CLUSTER_SN_HOOK", "cluster-sn-secret", 1);
   }
@@ -99,9 +105,10 @@ class ClusterSync : public ClusterTest {
     return held > 0;
   }
 
-  HttpResult webhook(uint16_t port, const Json& body) {
+  // `ts`: the signed timestamp (0: now).
+  HttpResult webhook(uint16_t port, const Json& body, int64_t ts_s = 0) {
     const std::string b = body.dump();
-    const std::string ts = std::to_string(now_s());
+    const std::string ts = std::to_string(ts_s != 0 ? ts_s : now_s());
     // Signed as the vendor-neutral scheme of sync/webhook.h says (the
     // signing itself is tested in tests/sync/serve_sync_test.cpp).
     const std::string mac = auth::hex_encode(auth::hmac_sha256("cluster-sn-secret", ts + "." + b));
@@ -109,6 +116,7 @@ class ClusterSync : public ClusterTest {
                         {"X-Ragd-Timestamp: " + ts, "X-Ragd-Signature: sha256=" + mac});
   }
 
+  std::atomic<int> delay_ms_{0};  // each answer of the fake waits this long
   std::unique_ptr<st::FakeServiceNow> sn_;
   std::unique_ptr<st::LoopbackServer> srv_;
   fs::path config_;
@@ -151,8 +159,10 @@ TEST_F(ClusterSync, ASourceSyncsThroughTheLogFromOneNodeAtATime) {
     const Json s = sources(n->port());
     EXPECT_EQ(s["synced_by"], owner) << s.dump();
     EXPECT_EQ(s["passes"], 0) << s.dump();
-    // The cursor is the cluster's (etcd), the same on every node.
-    EXPECT_EQ(s["cursor"], first["cursor"]) << s.dump();
+    // The cursor is the cluster's (etcd): the others read it at their next
+    // look at the claim (every 10 s).
+    EXPECT_TRUE(wait_until([&] { return sources(n->port())["cursor"] == first["cursor"]; }, 15000))
+        << sources(n->port()).dump() << " vs " << first.dump();
     HttpResult t = http_post(n->port(), "/v1/sources/sn/sync", "");
     EXPECT_EQ(t.status, 409) << t.body;
     EXPECT_NE(t.body.find(owner), std::string::npos) << t.body;
@@ -186,18 +196,51 @@ TEST_F(ClusterSync, ASourceSyncsThroughTheLogFromOneNodeAtATime) {
                          20000));
   EXPECT_EQ(sources(own)["last_pass"]["counts"]["fetched"], 2) << sources(own).dump();
   ASSERT_TRUE(wait_until([&] { return first_hit(others[1]->port(), token(4, 0)) == incident_id(4); }, 20000));
-  // INC0002's new version was published before INC0004 by the same pass;
-  // give the replicas a moment beyond INC0004 to show it if they would.
-  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(sources(own)["last_pass"]["counts"]["tombstoned"], 1) << sources(own).dump();
+  // A marker written after the pass to INC0002's shard: once every replica
+  // of that shard holds it, they have applied all the pass published there.
+  const uint32_t shard2 = cluster::shard_of(incident_id(2), kShards);
+  int marker = 100;
+  while (cluster::shard_of(doc_id(marker), kShards) != shard2) ++marker;
+  ASSERT_EQ(post_docs(others[0]->port(), {marker}, 0).status, 200);
+  ASSERT_TRUE(wait_until([&] { return everywhere(ports, doc_id(marker), text_of(marker, 0)); }, 20000));
   EXPECT_TRUE(everywhere(ports, incident_id(2), "")) << "a purged record came back through sync";
   EXPECT_NE(first_hit(others[1]->port(), token(2, 1)), incident_id(2));
+  // And its new text never reached the log: the pass left it out before
+  // publishing (the appliers' own check is only the backstop).
+  {
+    std::vector<std::string> urls;
+    for (uint16_t port : servers_.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(port));
+    auto js = cluster::JetStream::connect(urls, "ragd-test");
+    ASSERT_TRUE(js.is_ok()) << js.status().to_string();
+    const std::string stream = "t_S" + std::to_string(shard2);
+    auto consumer = (*js)->consume(stream, "sync-purge-check", 1);
+    ASSERT_TRUE(consumer.is_ok()) << consumer.status().to_string();
+    size_t read = 0;
+    for (int round = 0; round < 4; ++round) {
+      auto got = (*consumer)->fetch(64, 300);
+      ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+      for (const auto& m : *got) {
+        ++read;
+        EXPECT_EQ(m.data.find(token(2, 1)), std::string::npos) << "the purged record's new text is in the log";
+      }
+    }
+    EXPECT_GT(read, 0u);
+    ASSERT_TRUE((*js)->delete_consumer(stream, "sync-purge-check").is_ok());
+  }
 
   // A webhook to a node that does not run the passes writes through the
   // log as well.
-  HttpResult hook = webhook(others[1]->port(), Json{{"operation", "update"}, {"table", "incident"},
-                                                    {"record", incident(5, 0, now_s())}});
+  const Json event{{"operation", "update"}, {"table", "incident"}, {"record", incident(5, 0, now_s())}};
+  const int64_t signed_at = now_s();
+  HttpResult hook = webhook(others[1]->port(), event, signed_at);
   ASSERT_EQ(hook.status, 200) << hook.body;
   EXPECT_EQ(Json::parse(hook.body)["action"], "upserted") << hook.body;
+  // The same signed event replayed to another node is a replay there too.
+  for (uint16_t p : {others[0]->port(), own}) {
+    HttpResult again = webhook(p, event, signed_at);
+    EXPECT_EQ(again.status, 401) << again.body;
+  }
   EXPECT_TRUE(wait_until([&] { return first_hit(others[0]->port(), token(5, 0)) == incident_id(5); }, 20000));
   // The webhook's record is the source's as well: give it to the fake, so
   // that the prune below keeps it.
@@ -257,6 +300,30 @@ TEST_F(ClusterSync, ASourceSyncsThroughTheLogFromOneNodeAtATime) {
   EXPECT_EQ(taken["last_pass"]["counts"]["fetched"], 1) << "the heir went on from the cursor: " << heir;
   EXPECT_EQ(taken["last_pass"]["error"], nullptr) << heir;
   EXPECT_TRUE(wait_until([&] { return first_hit(others[0]->port(), token(6, 0)) == incident_id(6); }, 20000));
+
+  // Fencing: the claim moves to another node in the middle of a pass (as
+  // when the holder's lease lapsed and another node claimed the source).
+  // The pass stops at its next page, and its cursor writes are refused.
+  uint16_t heir_port = 0;
+  for (ServerProcess* n : others) {
+    if (!sources(n->port()).contains("synced_by")) heir_port = n->port();
+  }
+  ASSERT_NE(heir_port, 0);
+  for (int n = 21; n <= 40; ++n) sn_->put(incident(n, 0, t0_ + 100 + n));
+  delay_ms_ = 400;
+  const uint64_t passes_before = sources(heir_port).value("passes", 0);
+  ASSERT_EQ(http_post(heir_port, "/v1/sources/sn/sync", "").status, 202);
+  ASSERT_TRUE(wait_until([&] { return sources(heir_port).value("running", false); }, 10000));
+  std::vector<std::string> etcd_urls;
+  for (uint16_t port : servers_.etcd_ports) etcd_urls.push_back("http://127.0.0.1:" + std::to_string(port));
+  cluster::Etcd etcd(etcd_urls, 5);
+  ASSERT_TRUE(etcd.put("/ragd/t/sync-claims/sn", "zz").is_ok());
+  ASSERT_TRUE(wait_until([&] { return sources(heir_port).value("passes", uint64_t{0}) > passes_before; }, 30000));
+  delay_ms_ = 0;
+  const Json fenced = sources(heir_port);
+  EXPECT_NE(fenced["last_pass"]["error"].dump().find("'zz'"), std::string::npos) << fenced.dump();
+  EXPECT_LT(fenced["last_pass"]["counts"]["fetched"].get<int>(), 20) << "the pass went on without the claim";
+  ASSERT_TRUE(etcd.remove("/ragd/t/sync-claims/sn").is_ok());
 }
 
 }  // namespace
