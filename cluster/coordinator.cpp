@@ -49,6 +49,17 @@ constexpr int64_t kLiveRetryMs = 5000;
 // choice is made by the first phase that reaches a replica (phase 1, or
 // phase 2 when the statistics were cached) and kept after that, except
 // that a replica that fails in phases 1 and 2 is left for the next.
+// A 401 or 403 from the peer at `url`: it refused this node (sync/'s hint
+// about a source's user and secret is not the one that helps here).
+Status refused_by_peer(const std::string& url, bool signed_request) {
+  return Status::unavailable(
+      url + " refused this node's request (401 or 403): " +
+      (signed_request ? "the nodes' secret_file, cluster name or clocks (more than 60 s apart) differ, or it has no "
+                        "secret_file"
+                      : "the caller's key is not valid there (without a secret_file every node needs the same keys), "
+                        "or it has a secret_file and this node has none"));
+}
+
 struct Replica {
   uint32_t shard = 0;
   std::shared_ptr<ServiceContext> local;  // held here: searched in process
@@ -58,6 +69,9 @@ struct Replica {
   bool chosen = false;                    // a phase has picked local or urls[at]
   std::optional<HttpClientPool::Handle> http;  // taken from the node's pool for this search
   CandidateSet candidates;
+  // Phases 1 and 2 (Node::race): the peers from `from` on, hedged; the
+  // index of the one that answered in `won`. Unset: ask() one at a time.
+  std::function<Result<std::string>(size_t from, const std::string& body, size_t& won)> race;
 
   // Phase 1 or 2 of this shard: `in_process` on the replica held here, or
   // the peers asked with `body` and their answers read with `read`, picking
@@ -91,16 +105,21 @@ struct Replica {
     std::optional<T> best;
     size_t best_at = 0;
     Status last = Status::unavailable("no live replica");
-    for (; at < urls.size(); ++at) {
-      auto answer = ask(body, false);
+    while (at < urls.size()) {
+      size_t won = at;
+      auto answer = race ? race(at, body, won) : ask(body, false);
       if (!answer.is_ok()) {
         if (answer.status().code() == StatusCode::kInvalidArgument) return answer.status();
         last = answer.status();
+        if (race) break;  // every peer from `at` on failed
+        ++at;
         continue;
       }
+      at = won;
       auto got = read(*answer);
       if (!got.is_ok()) {
         last = got.status();
+        ++at;
         continue;
       }
       if (got->at.behind == 0 || chosen) return got;
@@ -108,6 +127,7 @@ struct Replica {
         best = std::move(got).value();
         best_at = at;
       }
+      ++at;
     }
     if (best) {
       at = best_at;
@@ -126,17 +146,7 @@ struct Replica {
       if (r.is_ok()) return std::move(r->body);
       if (r.status().code() == StatusCode::kInvalidArgument) return r.status();
       last = r.status();
-      if (last.code() == StatusCode::kFailedPrecondition) {
-        // A 401 or 403: the peer refused this node (sync/'s hint about a
-        // source's user and secret is not the one that helps here).
-        last = Status::unavailable(
-            urls[at] + " refused this node's request (401 or 403): " +
-            ((*http)->request_header
-                 ? "the nodes' secret_file, cluster name or clocks (more than 60 s apart) differ, or it has no "
-                   "secret_file"
-                 : "the caller's key is not valid there (without a secret_file every node needs the same keys), "
-                   "or it has a secret_file and this node has none"));
-      }
+      if (last.code() == StatusCode::kFailedPrecondition) last = refused_by_peer(urls[at], bool((*http)->request_header));
       if (!may_move) break;
       ++at;
     }
@@ -254,6 +264,67 @@ void Node::authorise(sync::HttpClient& http, const std::string& authorization) c
   };
 }
 
+int64_t Node::load_of(const std::string& url) const {
+  std::lock_guard lock(load_mu_);
+  int64_t load = 0;
+  if (auto it = slow_until_.find(url); it != slow_until_.end() && it->second > steady_ms()) load += 1000000;
+  if (auto it = in_flight_.find(url); it != in_flight_.end()) load += it->second;
+  return load;
+}
+
+Result<std::string> Node::race(uint32_t shard, const std::vector<std::string>& urls, size_t from,
+                               sync::HttpClient& first, const std::string& authorization, const std::string& body,
+                               size_t& won) {
+  std::vector<std::string> targets;
+  for (size_t i = from; i < urls.size(); ++i) {
+    targets.push_back(urls[i] + "/v1/collections/" + shard_collection(shard) + "/search");
+  }
+  std::vector<HttpClientPool::Handle> others;
+  others.reserve(targets.size());
+  std::vector<std::string> started;
+  auto load = [this](const std::string& url, int d) {
+    std::lock_guard lock(load_mu_);
+    if ((in_flight_[url] += d) == 0) in_flight_.erase(url);
+  };
+  struct Done {
+    std::function<void()> fn;
+    ~Done() { fn(); }
+  } done{[&] {
+    for (const auto& u : started) load(u, -1);
+  }};
+  auto client_for = [&](size_t i) -> sync::HttpClient* {
+    started.push_back(urls[from + i]);
+    load(started.back(), +1);
+    if (i == 0) return &first;
+    others.push_back(peers_->take());
+    authorise(*others.back(), authorization);
+    return &*others.back();
+  };
+  auto got = sync::HttpClient::post_json_hedged(client_for, targets, body, options_.hedge_after_ms);
+  if (!got.is_ok()) {
+    if (got.status().code() == StatusCode::kFailedPrecondition) {
+      return refused_by_peer(urls[from + std::min(started.size(), targets.size()) - 1],
+                             bool(first.request_header));
+    }
+    if (got.status().code() == StatusCode::kInvalidArgument) return got.status();
+    return Status::unavailable("shard " + std::to_string(shard) + ": no replica answered (" + got.status().message() +
+                               ")");
+  }
+  hedges_sent_.fetch_add(got->hedges, std::memory_order_relaxed);
+  if (got->hedge_won) {
+    hedges_won_.fetch_add(1, std::memory_order_relaxed);
+    // The peers started before the winner were slower: asked last for a while.
+    std::lock_guard lock(load_mu_);
+    const int64_t until = steady_ms() + 5000;
+    for (size_t i = 0; i < got->index && i < started.size(); ++i) slow_until_[started[i]] = until;
+    for (auto it = slow_until_.begin(); it != slow_until_.end();) {
+      it = it->second < steady_ms() ? slow_until_.erase(it) : std::next(it);
+    }
+  }
+  won = from + got->index;
+  return std::move(got->response.body);
+}
+
 Status Node::for_each_shard(const std::function<Status(uint32_t)>& fn) {
   std::vector<Status> out(options_.shards);
   fan_out_->run(options_.shards, [&](size_t s) {
@@ -297,6 +368,15 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
       if (svc.is_ok()) r.local = *svc;
       r.local_behind = position(s).behind;
     }
+    // The least loaded peer first (load_of), the map's order among equals.
+    std::vector<std::pair<int64_t, std::string>> by_load;
+    for (auto& u : r.urls) by_load.emplace_back(load_of(u), std::move(u));
+    std::stable_sort(by_load.begin(), by_load.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (size_t i = 0; i < by_load.size(); ++i) r.urls[i] = std::move(by_load[i].second);
+    r.race = [this, &r, &authorization](size_t from, const std::string& b, size_t& won) {
+      return race(r.shard, r.urls, from, **r.http, authorization, b, won);
+    };
   }
 
   // Read-your-writes: this node's replica only once it has applied the

@@ -285,6 +285,13 @@ class Node {
   StatsCounts stats_counts() const {
     return {stats_reads_.load(), stats_cached_.load(), stats_stale_.load()};
   }
+  // Hedged reads (ClusterOptions::hedge_after_ms): requests sent to a
+  // shard's next replica because the one asked was slow, and how many of
+  // those answered first.
+  struct HedgeCounts {
+    uint64_t sent = 0, won = 0;
+  };
+  HedgeCounts hedge_counts() const { return {hedges_sent_.load(), hedges_won_.load()}; }
 
   // The live nodes as last read from etcd (each lease renewal, and by
   // searches), and whether that read answered: for /metrics, without a call.
@@ -358,6 +365,18 @@ class Node {
                                 const std::function<Result<T>(const ServiceContext&)>& local,
                                 const std::function<std::string(const std::string&)>& request_body,
                                 const std::function<Result<T>(const std::string&)>& remote);
+  // A phase's request (statistics, candidates) for shard `shard` to its
+  // live peers urls[from..], hedged (sync::HttpClient::post_json_hedged,
+  // after hedge_after_ms): urls[from] with `first`, the others with clients
+  // of their own. The answer's body, and in `won` the index of the peer
+  // that gave it. kInvalidArgument: the request's own fault.
+  Result<std::string> race(uint32_t shard, const std::vector<std::string>& urls, size_t from,
+                           sync::HttpClient& first, const std::string& authorization, const std::string& body,
+                           size_t& won);
+  // How busy a peer looks from here, lowest first: 1,000,000 while a hedge
+  // recently answered before it (for 5 s), plus this node's requests in
+  // flight to it now. A search asks the least of a shard's replicas first.
+  int64_t load_of(const std::string& url) const;
   // Runs fn(s) for every shard s side by side (fan_out_); the first error
   // in shard order.
   Status for_each_shard(const std::function<Status(uint32_t)>& fn);
@@ -403,6 +422,12 @@ class Node {
   std::mutex purge_listener_mu_;
   std::function<void(const std::string&)> purge_listener_;  // guarded by purge_listener_mu_
   std::atomic<uint64_t> stats_reads_{0}, stats_cached_{0}, stats_stale_{0};
+  std::atomic<uint64_t> hedges_sent_{0}, hedges_won_{0};
+  mutable std::mutex load_mu_;
+  std::map<std::string, int> in_flight_;  // peer URL -> this node's requests to it now; guarded by load_mu_
+  // Peer URL -> until when (steady ms) it is asked last: a hedge answered
+  // before it. Guarded by load_mu_.
+  std::map<std::string, int64_t> slow_until_;
 };
 
 }  // namespace ragd::cluster

@@ -90,6 +90,7 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
       else if (it.name == "publish_timeout_ms") o.publish_timeout_ms = to_long(it, where, 100, 600000);
       else if (it.name == "join_timeout_seconds") o.join_timeout_seconds = static_cast<int>(to_long(it, where, 1, 3600));
       else if (it.name == "search_timeout_seconds") o.search_timeout_seconds = to_long(it, where, 1, 600);
+      else if (it.name == "hedge_after_ms") o.hedge_after_ms = to_long(it, where, 0, 600000);
       else if (it.name == "consistency_wait_ms") o.consistency_wait_ms = to_long(it, where, 0, 600000);
       else if (it.name == "retire_grace_seconds") o.retire_grace_seconds = static_cast<int>(to_long(it, where, 1, 86400));
       else if (it.name == "secret_file") o.secret_file = to_string(it, where);

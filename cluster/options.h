@@ -62,6 +62,11 @@ struct ClusterOptions {
   // How long a shard's search may take on a replica before it fails, s.
   // Default: 10.
   long search_timeout_seconds = 10;
+  // Hedged reads: when the replica asked for a shard's part of a search
+  // (statistics, candidates) has not answered within this many ms, the
+  // shard's next live replica is asked as well, and the first answer is
+  // used. 0: the next replica only after a failure. Default: 200.
+  int64_t hedge_after_ms = 200;
   // How long a search with a consistency token (read-your-writes) waits for
   // a replica to apply the token's position of its shard before the next
   // replica is tried (or, with none left, the search fails with 503), ms.

@@ -111,13 +111,23 @@ void HttpClient::set_bearer(const std::string& token) {
   password_.clear();
 }
 
-Result<HttpResponse> HttpClient::send_once(const std::string& url, const std::string* post_body, bool& timed_out) {
-  timed_out = false;
-  const std::string method = post_body != nullptr ? "POST" : "GET";
-  CURL* c = static_cast<CURL*>(curl_);
-  if (c == nullptr) return Status::internal("libcurl could not start");
+// One request's state between prepare() and finish(): the response being
+// read, and the header lines curl points at until the transfer ends.
+struct HttpClient::Attempt {
+  std::string method, url;
   HttpResponse resp;
-  Sink sink{&resp, options_.max_body_bytes};
+  Sink sink{&resp, 0};
+  curl_slist* headers = nullptr;
+  std::string extra_header, bearer_header;
+  ~Attempt() { curl_slist_free_all(headers); }
+};
+
+void* HttpClient::prepare(const std::string& url, const std::string* post_body, Attempt& a) {
+  a.method = post_body != nullptr ? "POST" : "GET";
+  a.url = url;
+  a.sink.limit = options_.max_body_bytes;
+  CURL* c = static_cast<CURL*>(curl_);
+  if (c == nullptr) return nullptr;
   curl_easy_reset(c);
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   if (post_body != nullptr) {
@@ -132,43 +142,163 @@ Result<HttpResponse> HttpClient::send_once(const std::string& url, const std::st
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, options_.connect_timeout_seconds);
   curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // gzip/deflate as the server offers
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &a.sink);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &sink);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &a.sink);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
+  a.headers = curl_slist_append(nullptr, "Accept: application/json");
   if (post_body != nullptr) {
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-    headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+    a.headers = curl_slist_append(a.headers, "Content-Type: application/json");
+    a.headers = curl_slist_append(a.headers, "Expect:");  // no 100-continue round trip
   }
-  std::string extra_header;
   if (request_header) {
     static const std::string kNoBody;
-    extra_header = request_header(method, url, post_body != nullptr ? *post_body : kNoBody);
-    if (!extra_header.empty()) headers = curl_slist_append(headers, extra_header.c_str());
+    a.extra_header = request_header(a.method, url, post_body != nullptr ? *post_body : kNoBody);
+    if (!a.extra_header.empty()) a.headers = curl_slist_append(a.headers, a.extra_header.c_str());
   }
-  std::string bearer_header;
   if (!bearer_.empty()) {
-    bearer_header = "Authorization: Bearer " + bearer_;
-    headers = curl_slist_append(headers, bearer_header.c_str());
+    a.bearer_header = "Authorization: Bearer " + bearer_;
+    a.headers = curl_slist_append(a.headers, a.bearer_header.c_str());
   } else if (!user_.empty()) {
     curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
     curl_easy_setopt(c, CURLOPT_USERNAME, user_.c_str());
     curl_easy_setopt(c, CURLOPT_PASSWORD, password_.c_str());
   }
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  CURLcode rc = curl_easy_perform(c);
-  curl_slist_free_all(headers);
-  if (sink.too_big) {
-    return Status::resource_exhausted(method + " " + without_query(url) + ": response over " +
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, a.headers);
+  return c;
+}
+
+Result<HttpResponse> HttpClient::finish(int curl_code, Attempt& a, bool& timed_out) {
+  if (a.sink.too_big) {
+    return Status::resource_exhausted(a.method + " " + without_query(a.url) + ": response over " +
                                       std::to_string(options_.max_body_bytes) + " bytes");
   }
+  const auto rc = static_cast<CURLcode>(curl_code);
   if (rc != CURLE_OK) {
     timed_out = true;
-    return Status::unavailable(method + " " + without_query(url) + ": " + curl_easy_strerror(rc));
+    return Status::unavailable(a.method + " " + without_query(a.url) + ": " + curl_easy_strerror(rc));
   }
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
-  return resp;
+  curl_easy_getinfo(static_cast<CURL*>(curl_), CURLINFO_RESPONSE_CODE, &a.resp.status);
+  return std::move(a.resp);
+}
+
+Result<HttpResponse> HttpClient::send_once(const std::string& url, const std::string* post_body, bool& timed_out) {
+  timed_out = false;
+  Attempt a;
+  void* c = prepare(url, post_body, a);
+  if (c == nullptr) return Status::internal("libcurl could not start");
+  const CURLcode rc = curl_easy_perform(static_cast<CURL*>(c));
+  return finish(rc, a, timed_out);
+}
+
+namespace {
+
+// A response's status as send() judges it before retrying: ok for 2xx;
+// 401/403 kFailedPrecondition, 404 kNotFound, other 4xx kInvalidArgument;
+// 429, 5xx kUnavailable.
+Status judge(long code, const std::string& where) {
+  if (code >= 200 && code < 300) return Status::ok();
+  if (code == 401 || code == 403) {
+    return Status::failed_precondition(where + (code == 401 ? " (unauthorized)" : " (forbidden)") +
+                                       ": check the source's user and secret and its permissions");
+  }
+  if (code == 429 || code >= 500) return Status::unavailable(where);
+  if (code == 404) return Status::not_found(where);
+  return Status::invalid_argument(where);
+}
+
+}  // namespace
+
+Result<HedgedResponse> HttpClient::post_json_hedged(const std::function<HttpClient*(size_t)>& client_for,
+                                                    const std::vector<std::string>& urls, const std::string& body,
+                                                    int64_t hedge_ms) {
+  if (urls.empty()) return Status::unavailable("no server to ask");
+  std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  struct Running {
+    HttpClient* client;
+    std::unique_ptr<Attempt> attempt;
+    size_t index;
+    bool by_timer;
+  };
+  CURLM* multi = curl_multi_init();
+  if (multi == nullptr) return Status::internal("libcurl could not start");
+  std::vector<Running> running;
+  struct Cleanup {
+    CURLM* multi;
+    std::vector<Running>& running;
+    ~Cleanup() {
+      // The ones still running are abandoned (their connections closed).
+      for (Running& r : running) curl_multi_remove_handle(multi, static_cast<CURL*>(r.client->curl_));
+      curl_multi_cleanup(multi);
+    }
+  } cleanup{multi, running};
+  HedgedResponse out;
+  Status last = Status::unavailable("no server answered");
+  size_t next = 0;
+  using Clock = std::chrono::steady_clock;
+  auto start_next = [&](bool by_timer) -> bool {
+    while (next < urls.size()) {
+      const size_t i = next++;
+      HttpClient* client = client_for(i);
+      auto attempt = std::make_unique<Attempt>();
+      void* c = client != nullptr ? client->prepare(urls[i] , &body, *attempt) : nullptr;
+      if (c == nullptr || curl_multi_add_handle(multi, static_cast<CURL*>(c)) != CURLM_OK) {
+        last = Status::internal("libcurl could not start a request to " + without_query(urls[i]));
+        continue;
+      }
+      running.push_back({client, std::move(attempt), i, by_timer});
+      if (by_timer) ++out.hedges;
+      return true;
+    }
+    return false;
+  };
+  start_next(false);
+  auto hedge_at = Clock::now() + std::chrono::milliseconds(hedge_ms);
+  while (!running.empty()) {
+    int still = 0;
+    curl_multi_perform(multi, &still);
+    int queued = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      auto it = std::find_if(running.begin(), running.end(), [&](const Running& r) {
+        return static_cast<CURL*>(r.client->curl_) == msg->easy_handle;
+      });
+      if (it == running.end()) continue;
+      const CURLcode rc = msg->data.result;
+      curl_multi_remove_handle(multi, msg->easy_handle);
+      Running done = std::move(*it);
+      running.erase(it);
+      bool transport = false;
+      auto got = done.client->finish(rc, *done.attempt, transport);
+      Status st = got.is_ok() ? judge(got->status, "POST " + without_query(urls[done.index]) + ": HTTP " +
+                                                       std::to_string(got->status))
+                              : got.status();
+      if (st.is_ok()) {
+        out.index = done.index;
+        out.hedge_won = done.by_timer;
+        out.response = std::move(got).value();
+        return out;
+      }
+      // The request's own fault: every server would say the same.
+      if (st.code() == StatusCode::kInvalidArgument) return st;
+      last = st;
+      start_next(false);  // a failure: the next one at once
+    }
+    if (running.empty()) break;
+    int wait_ms = 1000;
+    if (next < urls.size() && hedge_ms > 0) {
+      const auto now = Clock::now();
+      if (now >= hedge_at) {
+        start_next(true);
+        hedge_at = now + std::chrono::milliseconds(hedge_ms);
+        continue;
+      }
+      wait_ms = static_cast<int>(std::min<int64_t>(
+          1000, std::chrono::duration_cast<std::chrono::milliseconds>(hedge_at - now).count() + 1));
+    }
+    curl_multi_poll(multi, nullptr, 0, wait_ms, nullptr);
+  }
+  return last;
 }
 
 Result<HttpResponse> HttpClient::get(const std::string& url) { return send(url, nullptr); }
@@ -188,25 +318,17 @@ Result<HttpResponse> HttpClient::send(const std::string& url, const std::string*
     } else {
       const long code = r->status;
       const std::string where = method + " " + without_query(url) + ": HTTP " + std::to_string(code);
-      if (code >= 200 && code < 300) return r;
-      if (code == 401 || code == 403) {
-        return Status::failed_precondition(where + (code == 401 ? " (unauthorized)" : " (forbidden)") +
-                                           ": check the source's user and secret and its permissions");
-      }
+      Status judged = judge(code, where);
+      if (judged.is_ok()) return r;
+      if (judged.code() != StatusCode::kUnavailable) return judged;
       if (code == 429 || code == 503) {
         auto it = r->headers.find("retry-after");
         int64_t now = unix_seconds();
         if (it != r->headers.end()) {
           if (auto secs = parse_retry_after(it->second, now)) wait_ms = *secs * 1000;
         }
-        last = Status::unavailable(where);
-      } else if (code >= 500) {
-        last = Status::unavailable(where);
-      } else if (code == 404) {
-        return Status::not_found(where);
-      } else {
-        return Status::invalid_argument(where);
       }
+      last = judged;
     }
     if (attempt >= options_.max_attempts) {
       return last.with_context("giving up after " + std::to_string(attempt) + " attempts");

@@ -13,6 +13,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "ragd/status.h"
 
@@ -42,6 +43,14 @@ struct HttpOptions {
   uint64_t jitter_seed = 12;
 };
 
+// The answer of HttpClient::post_json_hedged: which server gave it.
+struct HedgedResponse {
+  size_t index = 0;    // into the urls
+  HttpResponse response;
+  size_t hedges = 0;   // requests started because the earlier ones were slow (not because one failed)
+  bool hedge_won = false;  // the answer came from one of those
+};
+
 class HttpClient {
  public:
   explicit HttpClient(HttpOptions options = {});
@@ -63,6 +72,20 @@ class HttpClient {
   // rules and errors. For calls that may be repeated (a chat completion).
   Result<HttpResponse> post_json(const std::string& url, const std::string& body);
 
+  // Hedged POSTs (a cluster's reads of replicas that hold the same data):
+  // the same JSON `body` to urls[0] at once, and to each next url when
+  // none of those started has answered within `hedge_ms` (0: only after a
+  // failure), or at once when one failed. The first 2xx answer is returned;
+  // the requests still running are abandoned. One attempt per url, no
+  // retries; client_for(i) gives the client (set up with its headers and
+  // credentials) for urls[i], asked only when that request starts. Not
+  // ok: a 4xx other than 401/403/404 (kInvalidArgument, the request's own
+  // fault) at once, else, when every url failed, the last failure as
+  // post_json() reports it.
+  static Result<HedgedResponse> post_json_hedged(const std::function<HttpClient*(size_t)>& client_for,
+                                                 const std::vector<std::string>& urls, const std::string& body,
+                                                 int64_t hedge_ms);
+
   // A header line ("Name: value") computed for each attempt from its method,
   // URL and body, or "" for none: cluster/ signs its requests to peers with
   // it (auth/peer.h). Default: unset.
@@ -77,6 +100,11 @@ class HttpClient {
   uint64_t retries() const { return retries_; }
 
  private:
+  struct Attempt;
+  // Sets the client's handle up for one request (kept alive by `a`); null
+  // when libcurl could not start. finish() reads its outcome.
+  void* prepare(const std::string& url, const std::string* post_body, Attempt& a);
+  Result<HttpResponse> finish(int curl_code, Attempt& a, bool& timed_out);
   // `post_body` null: GET.
   Result<HttpResponse> send_once(const std::string& url, const std::string* post_body, bool& timed_out);
   Result<HttpResponse> send(const std::string& url, const std::string* post_body);

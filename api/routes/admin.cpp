@@ -150,6 +150,11 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
       "BM25 statistics of a shard a search needed, by where they came from: read from a replica, cached, or "
       "stale (the replica had applied more by phase 2, so the search read them again).",
       {"source"});
+  auto& hedged = registry.counter(
+      "ragd_cluster_search_hedged_requests_total",
+      "Requests for a shard's part of a search sent to its next replica because the one asked had not answered "
+      "within hedge_after_ms (sent), and those that answered first (won).",
+      {"result"});
   auto& live = registry.gauge("ragd_cluster_live_nodes",
                               "Nodes whose etcd lease is alive, as this node last read them (each lease renewal).");
   auto& etcd_up = registry.gauge("ragd_cluster_etcd_reachable",
@@ -157,10 +162,11 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
   // Per shard, the failures and refusals counted so far.
   auto seen = std::make_shared<std::map<uint32_t, std::pair<uint64_t, uint64_t>>>();
   auto seen_stats = std::make_shared<cluster::Node::StatsCounts>();  // stats counted so far
+  auto seen_hedges = std::make_shared<cluster::Node::HedgeCounts>();
   auto seen_mu = std::make_shared<std::mutex>();
   registry.add_collector([&node, seen, seen_stats, seen_mu, revision = &revision, applied = &applied,
                           stream = &stream, lag = &lag, failures = &failures, refused = &refused,
-                          shard_stats = &shard_stats,
+                          shard_stats = &shard_stats, hedged = &hedged, seen_hedges,
                           live = &live, etcd_up = &etcd_up] {
     revision->get().set(static_cast<double>(node.shard_map().revision));
     const cluster::Node::LiveView lv = node.live_view();
@@ -172,6 +178,10 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
     shard_stats->with({"cached"}).inc(static_cast<double>(now.cached - seen_stats->cached));
     shard_stats->with({"stale"}).inc(static_cast<double>(now.stale - seen_stats->stale));
     *seen_stats = now;
+    const cluster::Node::HedgeCounts h = node.hedge_counts();
+    hedged->with({"sent"}).inc(static_cast<double>(h.sent - seen_hedges->sent));
+    hedged->with({"won"}).inc(static_cast<double>(h.won - seen_hedges->won));
+    *seen_hedges = h;
     for (const auto& sh : node.shard_status()) {
       const std::string s = std::to_string(sh.shard);
       applied->with({s}).set(static_cast<double>(sh.applied));

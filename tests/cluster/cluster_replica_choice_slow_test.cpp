@@ -7,6 +7,7 @@
 // and asks b first for half the shards (the map's order). 15-30 s:
 // labelled slow.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include "cluster/jetstream.h"
 #include "tests/cluster/cluster_fixture.h"
@@ -74,6 +75,49 @@ TEST_F(ClusterTest, AReplicaStillReplayingIsNotSearched) {
   std::printf("%d searches through b and c while b replayed, %zu missed\n", searched_while_behind, missed.size());
   // And b catches up in the end.
   EXPECT_TRUE(wait_until([&] { return behind(b.port()) == 0; }, 60000));
+}
+
+// Hedged reads (ClusterOptions::hedge_after_ms): a replica that stops
+// answering while its lease lives on (a stalled process: SIGSTOP, with a
+// lease far longer than the test) must not hold a search up for the
+// request timeout (10 s): the shard's other replica is asked after 200 ms.
+// c holds no shard and asks a first for half of them (the map's order).
+TEST_F(ClusterTest, AStalledReplicaIsHedgedAround) {
+  ServerProcess& a = node("a", {"a", "b"}, 2);
+  ServerProcess& b = node("b", {"a", "b"}, 2);
+  // a's lease outlives the test: a stalled a stays live in etcd.
+  const fs::path a_file = tmp_.path / "a.toml";
+  std::string text = servers_.cluster_file("a", {"a", "b"}, kShards, 2, 3, 20000);
+  text.replace(text.find("lease_ttl_seconds = 2"), 21, "lease_ttl_seconds = 120");
+  write_file(a_file, text);
+  ASSERT_TRUE(a.start(30)) << a.log();
+  ASSERT_TRUE(b.start(30)) << b.log();
+  ServerProcess& c = node("c", {"a", "b", "c"}, 2);
+  ASSERT_TRUE(c.start(30)) << c.log();
+  std::vector<int> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back(i);
+  ASSERT_EQ(post_docs(a.port(), ids, 0).status, 200);
+  // b holds every shard: once it finds them all itself, it can answer for a.
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(wait_until([&] { auto got = search(b.port(), token(i, 0)); return got && got->count(doc_id(i)); },
+                           30000))
+        << doc_id(i) << " not applied on b";
+  }
+  const auto sent_before = series(c.port(), "ragd_cluster_search_hedged_requests_total")["{result=\"sent\"}"];
+  ASSERT_EQ(::kill(a.pid(), SIGSTOP), 0);
+  std::vector<double> took;
+  for (int i = 1; i <= 6; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto got = search(c.port(), token(i, 0));
+    took.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    EXPECT_TRUE(got && got->count(doc_id(i))) << doc_id(i) << " with a stalled";
+  }
+  ::kill(a.pid(), SIGCONT);
+  for (double s : took) EXPECT_LT(s, 3.0) << "a search waited on the stalled replica";
+  const auto sent = series(c.port(), "ragd_cluster_search_hedged_requests_total")["{result=\"sent\"}"];
+  EXPECT_GT(sent, sent_before) << "no request was hedged";
+  std::printf("searches through c with a stalled: %.3f %.3f %.3f %.3f %.3f %.3f s\n", took[0], took[1], took[2],
+              took[3], took[4], took[5]);
 }
 
 }  // namespace
