@@ -69,9 +69,10 @@ struct Replica {
   bool chosen = false;                    // a phase has picked local or urls[at]
   std::optional<HttpClientPool::Handle> http;  // taken from the node's pool for this search
   CandidateSet candidates;
-  // Phases 1 and 2 (Node::race): the peers from `from` on, hedged; the
-  // index of the one that answered in `won`. Unset: ask() one at a time.
-  std::function<Result<std::string>(size_t from, const std::string& body, size_t& won)> race;
+  // Phases 1 and 2 (Node::race): the peers urls[i] for i in `which`, in
+  // that order, hedged; the index of the one that answered in `won`.
+  // Unset: ask() one at a time.
+  std::function<Result<std::string>(const std::vector<size_t>& which, const std::string& body, size_t& won)> race;
 
   // Phase 1 or 2 of this shard: `in_process` on the replica held here, or
   // the peers asked with `body` and their answers read with `read`, picking
@@ -105,34 +106,62 @@ struct Replica {
     std::optional<T> best;
     size_t best_at = 0;
     Status last = Status::unavailable("no live replica");
-    while (at < urls.size()) {
-      size_t won = at;
-      auto answer = race ? race(at, body, won) : ask(body, false);
-      if (!answer.is_ok()) {
-        if (answer.status().code() == StatusCode::kInvalidArgument) return answer.status();
-        last = answer.status();
-        if (race) break;  // every peer from `at` on failed
-        ++at;
-        continue;
+    if (!race) {
+      for (; at < urls.size(); ++at) {
+        auto answer = ask(body, false);
+        if (!answer.is_ok()) {
+          if (answer.status().code() == StatusCode::kInvalidArgument) return answer.status();
+          last = answer.status();
+          continue;
+        }
+        auto got = read(*answer);
+        if (!got.is_ok()) {
+          last = got.status();
+          continue;
+        }
+        if (got->at.behind == 0 || chosen) return got;
+        if (!best || got->at.behind < best->at.behind) {
+          best = std::move(got).value();
+          best_at = at;
+        }
       }
-      at = won;
-      auto got = read(*answer);
-      if (!got.is_ok()) {
-        last = got.status();
-        ++at;
-        continue;
+    } else {
+      // Hedged: the peers from `at` on race; a level answer ends it (or,
+      // once a replica was chosen, that replica's answer). A behind one is
+      // kept as the fallback while the others (the slow ones included)
+      // race again.
+      const size_t chosen_at = at;
+      std::vector<size_t> pending;
+      for (size_t i = at; i < urls.size(); ++i) pending.push_back(i);
+      while (!pending.empty()) {
+        size_t won = pending.front();
+        auto answer = race(pending, body, won);
+        if (!answer.is_ok()) {
+          if (answer.status().code() == StatusCode::kInvalidArgument) return answer.status();
+          last = answer.status();
+          break;  // every pending peer failed
+        }
+        pending.erase(std::find(pending.begin(), pending.end(), won));
+        auto got = read(*answer);
+        if (!got.is_ok()) {
+          last = got.status();
+          continue;
+        }
+        if (got->at.behind == 0 || (chosen && won == chosen_at)) {
+          at = won;
+          return got;
+        }
+        if (!best || got->at.behind < best->at.behind) {
+          best = std::move(got).value();
+          best_at = won;
+        }
       }
-      if (got->at.behind == 0 || chosen) return got;
-      if (!best || got->at.behind < best->at.behind) {
-        best = std::move(got).value();
-        best_at = at;
-      }
-      ++at;
     }
     if (best) {
       at = best_at;
       return std::move(*best);
     }
+    at = urls.size();  // past every peer
     return Status::unavailable("shard " + std::to_string(shard) + ": no replica answered (" + last.message() + ")");
   }
 
@@ -272,13 +301,11 @@ int64_t Node::load_of(const std::string& url) const {
   return load;
 }
 
-Result<std::string> Node::race(uint32_t shard, const std::vector<std::string>& urls, size_t from,
+Result<std::string> Node::race(uint32_t shard, const std::vector<std::string>& urls, const std::vector<size_t>& which,
                                sync::HttpClient& first, const std::string& authorization, const std::string& body,
                                size_t& won) {
   std::vector<std::string> targets;
-  for (size_t i = from; i < urls.size(); ++i) {
-    targets.push_back(urls[i] + "/v1/collections/" + shard_collection(shard) + "/search");
-  }
+  for (size_t i : which) targets.push_back(urls[i] + "/v1/collections/" + shard_collection(shard) + "/search");
   std::vector<HttpClientPool::Handle> others;
   others.reserve(targets.size());
   std::vector<std::string> started;
@@ -293,7 +320,7 @@ Result<std::string> Node::race(uint32_t shard, const std::vector<std::string>& u
     for (const auto& u : started) load(u, -1);
   }};
   auto client_for = [&](size_t i) -> sync::HttpClient* {
-    started.push_back(urls[from + i]);
+    started.push_back(urls[which[i]]);
     load(started.back(), +1);
     if (i == 0) return &first;
     others.push_back(peers_->take());
@@ -303,8 +330,7 @@ Result<std::string> Node::race(uint32_t shard, const std::vector<std::string>& u
   auto got = sync::HttpClient::post_json_hedged(client_for, targets, body, options_.hedge_after_ms);
   if (!got.is_ok()) {
     if (got.status().code() == StatusCode::kFailedPrecondition) {
-      return refused_by_peer(urls[from + std::min(started.size(), targets.size()) - 1],
-                             bool(first.request_header));
+      return refused_by_peer(started.empty() ? urls[which.front()] : started.back(), bool(first.request_header));
     }
     if (got.status().code() == StatusCode::kInvalidArgument) return got.status();
     return Status::unavailable("shard " + std::to_string(shard) + ": no replica answered (" + got.status().message() +
@@ -321,7 +347,7 @@ Result<std::string> Node::race(uint32_t shard, const std::vector<std::string>& u
       it = it->second < steady_ms() ? slow_until_.erase(it) : std::next(it);
     }
   }
-  won = from + got->index;
+  won = which[got->index];
   return std::move(got->response.body);
 }
 
@@ -374,8 +400,8 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
     std::stable_sort(by_load.begin(), by_load.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
     for (size_t i = 0; i < by_load.size(); ++i) r.urls[i] = std::move(by_load[i].second);
-    r.race = [this, &r, &authorization](size_t from, const std::string& b, size_t& won) {
-      return race(r.shard, r.urls, from, **r.http, authorization, b, won);
+    r.race = [this, &r, &authorization](const std::vector<size_t>& which, const std::string& b, size_t& won) {
+      return race(r.shard, r.urls, which, **r.http, authorization, b, won);
     };
   }
 

@@ -155,6 +155,28 @@ Result<bool> Etcd::put_if_equal(const std::string& key, const std::string& value
   return j.value("succeeded", false);
 }
 
+Result<std::vector<bool>> Etcd::exist(const std::vector<std::string>& keys) {
+  std::vector<bool> out;
+  // etcd takes at most 128 operations per transaction by default.
+  constexpr size_t kPerTxn = 100;
+  for (size_t from = 0; from < keys.size(); from += kPerTxn) {
+    const size_t to = std::min(keys.size(), from + kPerTxn);
+    Json ops = Json::array();
+    for (size_t i = from; i < to; ++i) {
+      ops.push_back(Json{{"request_range", Json{{"key", b64(keys[i])}, {"keys_only", true}}}});
+    }
+    RAGD_ASSIGN_OR_RETURN(std::string body, call("/v3/kv/txn", Json{{"success", ops}}.dump()));
+    RAGD_ASSIGN_OR_RETURN(Json j, parse(body, "txn"));
+    const Json responses = j.value("responses", Json::array());
+    if (responses.size() != to - from) return Status::unavailable("etcd txn: an answer per key was expected");
+    for (const auto& r : responses) {
+      auto rr = r.find("response_range");
+      out.push_back(rr != r.end() && !rr->value("kvs", Json::array()).empty());
+    }
+  }
+  return out;
+}
+
 Result<EtcdRange> Etcd::range_prefix(const std::string& prefix) {
   // range_end: the prefix with its last byte incremented (etcd's rule for
   // "every key with this prefix").

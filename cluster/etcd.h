@@ -67,6 +67,9 @@ class Etcd {
   // transaction): a write fenced by a claim. False when it does not.
   Result<bool> put_if_equal(const std::string& key, const std::string& value, const std::string& guard_key,
                             const std::string& guard_value);
+  // Which of `keys` exist, in order (one transaction per 100 keys, keys
+  // only).
+  Result<std::vector<bool>> exist(const std::vector<std::string>& keys);
   // Every key starting with `prefix`, in key order.
   Result<EtcdRange> range_prefix(const std::string& prefix);
   // Deletes `key` (absent is fine).

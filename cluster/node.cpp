@@ -541,23 +541,54 @@ Status Node::put_sync_state(const std::string& source, const std::string& key, c
                                      "' (its etcd lease lapsed): another node runs its passes now");
 }
 
-Result<std::set<std::string>> Node::purged_ids() {
-  RAGD_ASSIGN_OR_RETURN(EtcdRange r, etcd_->range_prefix(etcd_prefix(options_) + "tombstones/"));
-  std::set<std::string> out;
-  for (EtcdKeyValue& kv : r.kvs) out.insert(std::move(kv.value));
-  return out;
+namespace {
+
+std::string tombstone_key(const ClusterOptions& o, const std::string& id) {
+  return etcd_prefix(o) + "tombstones/" + auth::hex_encode(auth::sha256(id));
+}
+
+std::string seen_key(const ClusterOptions& o, const std::string& key) {
+  return etcd_prefix(o) + "seen/" + auth::hex_encode(auth::sha256(key)).substr(0, 40);
+}
+
+}  // namespace
+
+Result<std::vector<bool>> Node::purged(const std::vector<std::string>& ids) {
+  std::vector<std::string> keys;
+  keys.reserve(ids.size());
+  for (const auto& id : ids) keys.push_back(tombstone_key(options_, id));
+  return etcd_->exist(keys);
+}
+
+Result<std::string> Node::claim_holder(const std::string& source) {
+  const std::string k = claim_key(options_, source);
+  RAGD_ASSIGN_OR_RETURN(EtcdRange r, etcd_->range_prefix(k));
+  for (const EtcdKeyValue& kv : r.kvs) {
+    if (kv.key == k) return kv.value == options_.node_id ? std::string() : kv.value;
+  }
+  return std::string("(nobody)");
 }
 
 Result<bool> Node::first_sight(const std::string& key, int ttl_seconds) {
-  RAGD_ASSIGN_OR_RETURN(int64_t lease, etcd_->lease_grant(ttl_seconds));
+  // One lease for the keys of a few minutes: each key lives between
+  // ttl_seconds and twice that.
+  int64_t lease;
+  {
+    std::lock_guard lock(seen_lease_mu_);
+    const int64_t now = steady_ms();
+    if (seen_lease_ == 0 || seen_lease_until_ms_ - now < int64_t{ttl_seconds} * 1000) {
+      RAGD_ASSIGN_OR_RETURN(seen_lease_, etcd_->lease_grant(2 * ttl_seconds));
+      seen_lease_until_ms_ = now + int64_t{2} * ttl_seconds * 1000;
+    }
+    lease = seen_lease_;
+  }
   // A marker of this call alone: the value read back says who created it.
   const std::string mine = options_.node_id + ":" + write_nonce_ + ":" + std::to_string(++write_counter_);
-  RAGD_ASSIGN_OR_RETURN(std::string held,
-                        etcd_->put_if_absent(etcd_prefix(options_) + "seen/" +
-                                                 auth::hex_encode(auth::sha256(key)).substr(0, 40),
-                                             mine, lease));
+  RAGD_ASSIGN_OR_RETURN(std::string held, etcd_->put_if_absent(seen_key(options_, key), mine, lease));
   return held == mine;
 }
+
+void Node::forget_sight(const std::string& key) { (void)etcd_->remove(seen_key(options_, key)); }
 
 Result<std::string> Node::claim_source(const std::string& source) {
   int64_t lease;
@@ -833,10 +864,8 @@ Result<std::string> Node::remove(const std::string& doc_id, const WriterGroups& 
 Result<std::string> Node::purge(const std::string& doc_id) {
   RAGD_RETURN_IF_ERROR(check_removal(doc_id, "purge"));
   // Recorded first, so that no sync pass publishes the document again from
-  // now on (purged_ids); the appliers' own check covers one already under way.
-  RAGD_RETURN_IF_ERROR(etcd_->put(etcd_prefix(options_) + "tombstones/" + auth::hex_encode(auth::sha256(doc_id)),
-                                  doc_id)
-                           .with_context("recording the purge in etcd"));
+  // now on (Node::purged); the appliers' own check covers one already under way.
+  RAGD_RETURN_IF_ERROR(etcd_->put(tombstone_key(options_, doc_id), doc_id).with_context("recording the purge in etcd"));
   WriteMessage m;
   m.remove = m.purge = true;
   m.doc.id = doc_id;

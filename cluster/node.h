@@ -253,14 +253,20 @@ class Node {
   // the claim goes with the node): "" when this node holds the claim, else
   // the id of the node that does.
   Result<std::string> claim_source(const std::string& source);
-  // The ids purged through this cluster (Node::purge records each in etcd
-  // before it publishes the purge), for sync to leave out before it
-  // publishes: a purged document's text must not reach the log again.
-  Result<std::set<std::string>> purged_ids();
+  // Who holds source `source`'s claim now, read without claiming: "" when
+  // this node does, "(nobody)" when no node does.
+  Result<std::string> claim_holder(const std::string& source);
+  // Which of `ids` were purged through this cluster (Node::purge records
+  // each in etcd before it publishes the purge), for sync to leave out
+  // before it publishes: a purged document's text must not reach the log
+  // again.
+  Result<std::vector<bool>> purged(const std::vector<std::string>& ids);
   // Whether `key` is seen here for the first time in the cluster within
-  // `ttl_seconds` (etcd, under a lease of that length): a webhook replayed
-  // to another node is refused there too.
+  // `ttl_seconds` or more (etcd, under a lease shared by the keys of a few
+  // minutes): a webhook replayed to another node is refused there too.
+  // forget_sight() deletes it again (best effort).
   Result<bool> first_sight(const std::string& key, int ttl_seconds);
+  void forget_sight(const std::string& key);
   // The ids of the documents with metadata `key` = `value`, over every
   // shard (one replica each, as a search): what a sync source stored, for
   // its pruning. kUnavailable when a shard has no replica that answers.
@@ -366,11 +372,12 @@ class Node {
                                 const std::function<std::string(const std::string&)>& request_body,
                                 const std::function<Result<T>(const std::string&)>& remote);
   // A phase's request (statistics, candidates) for shard `shard` to its
-  // live peers urls[from..], hedged (sync::HttpClient::post_json_hedged,
-  // after hedge_after_ms): urls[from] with `first`, the others with clients
-  // of their own. The answer's body, and in `won` the index of the peer
-  // that gave it. kInvalidArgument: the request's own fault.
-  Result<std::string> race(uint32_t shard, const std::vector<std::string>& urls, size_t from,
+  // live peers urls[i] for i in `which`, in that order, hedged
+  // (sync::HttpClient::post_json_hedged, after hedge_after_ms): the first
+  // with `first`, the others with clients of their own. The answer's body,
+  // and in `won` the index (into urls) of the peer that gave it.
+  // kInvalidArgument: the request's own fault.
+  Result<std::string> race(uint32_t shard, const std::vector<std::string>& urls, const std::vector<size_t>& which,
                            sync::HttpClient& first, const std::string& authorization, const std::string& body,
                            size_t& won);
   // How busy a peer looks from here, lowest first: 1,000,000 while a hedge
@@ -423,6 +430,8 @@ class Node {
   std::function<void(const std::string&)> purge_listener_;  // guarded by purge_listener_mu_
   std::atomic<uint64_t> stats_reads_{0}, stats_cached_{0}, stats_stale_{0};
   std::atomic<uint64_t> hedges_sent_{0}, hedges_won_{0};
+  std::mutex seen_lease_mu_;
+  int64_t seen_lease_ = 0, seen_lease_until_ms_ = 0;  // first_sight's lease; guarded by seen_lease_mu_
   mutable std::mutex load_mu_;
   std::map<std::string, int> in_flight_;  // peer URL -> this node's requests to it now; guarded by load_mu_
   // Peer URL -> until when (steady ms) it is asked last: a hedge answered

@@ -29,11 +29,16 @@ Status LogSyncTarget::write(std::vector<Document> docs, sync::SyncCounts& counts
   // Purged documents are left out here, before anything is published: the
   // log must not carry their text again. Purged through the cluster (etcd),
   // or on this node before it joined one (its own store's tombstones).
-  RAGD_ASSIGN_OR_RETURN(std::set<std::string> purged, node_.purged_ids());
+  std::vector<std::string> ids;
+  ids.reserve(docs.size());
+  for (const Document& d : docs) ids.push_back(d.id);
+  RAGD_ASSIGN_OR_RETURN(std::vector<bool> purged, node_.purged(ids));
   std::vector<Document> keep;
   keep.reserve(docs.size());
-  for (Document& d : docs) {
-    bool gone = purged.count(d.id) != 0;
+  int64_t newest = 0;
+  for (size_t i = 0; i < docs.size(); ++i) {
+    Document& d = docs[i];
+    bool gone = purged[i];
     if (!gone && local_ != nullptr) {
       auto tomb = local_->get_state(std::string(sync::kTombstonePrefix) + d.id);
       if (!tomb.is_ok()) return tomb.status();
@@ -43,7 +48,7 @@ Status LogSyncTarget::write(std::vector<Document> docs, sync::SyncCounts& counts
       ++counts.tombstoned;
       continue;
     }
-    counts.newest_updated_at = std::max(counts.newest_updated_at, d.updated_at);
+    newest = std::max(newest, d.updated_at);
     keep.push_back(std::move(d));
   }
   if (keep.empty()) return Status::ok();
@@ -56,6 +61,7 @@ Status LogSyncTarget::write(std::vector<Document> docs, sync::SyncCounts& counts
     refused(line);
   }
   counts.updated += st.ingested;
+  if (st.ingested > 0) counts.newest_updated_at = std::max(counts.newest_updated_at, newest);
   return Status::ok();
 }
 
@@ -73,8 +79,12 @@ Result<std::vector<std::string>> LogSyncTarget::source_documents(const std::stri
 
 Result<std::string> LogSyncTarget::claim(const std::string& source) { return node_.claim_source(source); }
 
+Result<std::string> LogSyncTarget::holder(const std::string& source) { return node_.claim_holder(source); }
+
 Result<bool> LogSyncTarget::first_sight(const std::string& key, int ttl_seconds) {
   return node_.first_sight(key, ttl_seconds);
 }
+
+void LogSyncTarget::forget_sight(const std::string& key) { node_.forget_sight(key); }
 
 }  // namespace ragd::cluster

@@ -4,7 +4,7 @@
 // cursor on.
 //
 //   documents  Node::write, once the purged ones are left out (Node::
-//              purged_ids, and the node's own store's tombstones), marked
+//              purged, and the node's own store's tombstones), marked
 //              skip_tombstoned for the appliers' own check; durable once
 //              JetStream acknowledged each
 //   deletions  Node::remove
@@ -43,7 +43,9 @@ class LogSyncTarget : public sync::SyncTarget {
   Result<bool> remove(const std::string& id) override;
   Result<std::vector<std::string>> source_documents(const std::string& source) override;
   Result<std::string> claim(const std::string& source) override;
+  Result<std::string> holder(const std::string& source) override;
   Result<bool> first_sight(const std::string& key, int ttl_seconds) override;
+  void forget_sight(const std::string& key) override;
 
  private:
   Node& node_;

@@ -156,11 +156,25 @@ const Embedder* ServiceContext::embedder() const {
 
 template <class F>
 auto ServiceContext::retry_across_switch(F&& run) const -> decltype(run()) {
-  for (int attempt = 0;; ++attempt) {
-    const uint64_t before = switch_seq_.load(std::memory_order_acquire);
-    auto result = run();
-    if (attempt >= 3 || ((before & 1) == 0 && switch_seq_.load(std::memory_order_acquire) == before)) return result;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  // A result computed across a switch may mix the two encoders' vectors:
+  // never returned. A switch under way is waited for (it is short, but
+  // under load it may outlast a few searches), and one that keeps coming
+  // back is an error, not a wrong answer.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    uint64_t before = switch_seq_.load(std::memory_order_acquire);
+    while ((before & 1) != 0 && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      before = switch_seq_.load(std::memory_order_acquire);
+    }
+    if ((before & 1) == 0) {
+      auto result = run();
+      if (switch_seq_.load(std::memory_order_acquire) == before) return result;
+    }
+    if (std::chrono::steady_clock::now() >= give_up) {
+      return decltype(run())(Status::unavailable("a reindex switch kept changing the encoder during the search; "
+                                                 "try again"));
+    }
   }
 }
 

@@ -177,7 +177,9 @@ class ServiceContext {
 
  private:
   explicit ServiceContext(ServiceOptions options) : options_(std::move(options)) {}
-  // Runs `run` (a retrieval) again when a reindex switch overlapped it.
+  // Runs `run` (a retrieval) again when a reindex switch overlapped it,
+  // after waiting for one under way; kUnavailable when switches kept
+  // overlapping it for 10 s.
   template <class F>
   auto retry_across_switch(F&& run) const -> decltype(run());
   Status start_reindex(std::shared_ptr<const Embedder> target);

@@ -48,7 +48,7 @@ Status SyncEngine::apply(const SourceConfig& source, Page& page, SyncCounts& cou
 }
 
 Status SyncEngine::still_claimed(const SourceConfig& source) {
-  RAGD_ASSIGN_OR_RETURN(std::string holder, target_.claim(source.name));
+  RAGD_ASSIGN_OR_RETURN(std::string holder, target_.holder(source.name));
   if (holder.empty()) return Status::ok();
   return Status::failed_precondition("source '" + source.name + "' is synced by cluster node '" + holder +
                                      "' now: this pass stops");
@@ -91,7 +91,9 @@ Status SyncEngine::remove_unlisted(const SourceConfig& source, const std::set<st
   // during the listing): another node's newer records must not be pruned
   // against this node's older listing.
   RAGD_RETURN_IF_ERROR(still_claimed(source));
+  size_t n = 0;
   for (const std::string& id : stale) {
+    if (++n % 100 == 0) RAGD_RETURN_IF_ERROR(still_claimed(source));
     auto removed = target_.remove(id);
     if (!removed.is_ok()) return removed.status().with_context("source '" + source.name + "': pruning " + id);
     if (*removed) ++counts.deleted;

@@ -84,6 +84,10 @@ std::string url_encode(const std::string& s) {
 HttpClient::HttpClient(HttpOptions options) : options_(options), rng_(options.jitter_seed) {
   std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   curl_ = curl_easy_init();
+  // Every request of this client goes through its own multi handle, whose
+  // connection cache then serves its plain requests and the hedged races
+  // it leads alike (post_json_hedged): connections are kept, not reopened.
+  multi_ = curl_multi_init();
   sleep = [this](int64_t ms) {
     auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
     while (std::chrono::steady_clock::now() < until) {
@@ -96,6 +100,7 @@ HttpClient::HttpClient(HttpOptions options) : options_(options), rng_(options.ji
 }
 
 HttpClient::~HttpClient() {
+  if (multi_ != nullptr) curl_multi_cleanup(static_cast<CURLM*>(multi_));
   if (curl_ != nullptr) curl_easy_cleanup(static_cast<CURL*>(curl_));
 }
 
@@ -138,6 +143,9 @@ void* HttpClient::prepare(const std::string& url, const std::string* post_body, 
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   }
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  // An abandoned request (a hedged race's loser) does not wait for its
+  // name lookup to finish.
+  curl_easy_setopt(c, CURLOPT_QUICK_EXIT, 1L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, options_.timeout_seconds);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, options_.connect_timeout_seconds);
   curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // gzip/deflate as the server offers
@@ -187,7 +195,25 @@ Result<HttpResponse> HttpClient::send_once(const std::string& url, const std::st
   Attempt a;
   void* c = prepare(url, post_body, a);
   if (c == nullptr) return Status::internal("libcurl could not start");
-  const CURLcode rc = curl_easy_perform(static_cast<CURL*>(c));
+  auto* easy = static_cast<CURL*>(c);
+  auto* multi = static_cast<CURLM*>(multi_);
+  if (multi == nullptr || curl_multi_add_handle(multi, easy) != CURLM_OK) {
+    return finish(curl_easy_perform(easy), a, timed_out);
+  }
+  CURLcode rc = CURLE_OK;
+  for (bool done = false; !done;) {
+    int running = 0;
+    curl_multi_perform(multi, &running);
+    int queued = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
+      if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy) {
+        rc = msg->data.result;
+        done = true;
+      }
+    }
+    if (!done) curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+  }
+  curl_multi_remove_handle(multi, easy);
   return finish(rc, a, timed_out);
 }
 
@@ -220,7 +246,10 @@ Result<HedgedResponse> HttpClient::post_json_hedged(const std::function<HttpClie
     size_t index;
     bool by_timer;
   };
-  CURLM* multi = curl_multi_init();
+  // The first client leads: every attempt runs in its multi handle, so the
+  // connections they open stay in its cache for its next requests.
+  HttpClient* owner = client_for(0);
+  CURLM* multi = owner != nullptr ? static_cast<CURLM*>(owner->multi_) : nullptr;
   if (multi == nullptr) return Status::internal("libcurl could not start");
   std::vector<Running> running;
   struct Cleanup {
@@ -229,7 +258,6 @@ Result<HedgedResponse> HttpClient::post_json_hedged(const std::function<HttpClie
     ~Cleanup() {
       // The ones still running are abandoned (their connections closed).
       for (Running& r : running) curl_multi_remove_handle(multi, static_cast<CURL*>(r.client->curl_));
-      curl_multi_cleanup(multi);
     }
   } cleanup{multi, running};
   HedgedResponse out;
@@ -239,7 +267,7 @@ Result<HedgedResponse> HttpClient::post_json_hedged(const std::function<HttpClie
   auto start_next = [&](bool by_timer) -> bool {
     while (next < urls.size()) {
       const size_t i = next++;
-      HttpClient* client = client_for(i);
+      HttpClient* client = i == 0 ? owner : client_for(i);
       auto attempt = std::make_unique<Attempt>();
       void* c = client != nullptr ? client->prepare(urls[i] , &body, *attempt) : nullptr;
       if (c == nullptr || curl_multi_add_handle(multi, static_cast<CURL*>(c)) != CURLM_OK) {
@@ -282,7 +310,8 @@ Result<HedgedResponse> HttpClient::post_json_hedged(const std::function<HttpClie
       // The request's own fault: every server would say the same.
       if (st.code() == StatusCode::kInvalidArgument) return st;
       last = st;
-      start_next(false);  // a failure: the next one at once
+      // A failure: the next one at once, with a hedge delay of its own.
+      if (start_next(false)) hedge_at = Clock::now() + std::chrono::milliseconds(hedge_ms);
     }
     if (running.empty()) break;
     int wait_ms = 1000;

@@ -78,7 +78,9 @@ class HttpClient {
   // failure), or at once when one failed. The first 2xx answer is returned;
   // the requests still running are abandoned. One attempt per url, no
   // retries; client_for(i) gives the client (set up with its headers and
-  // credentials) for urls[i], asked only when that request starts. Not
+  // credentials) for urls[i], asked only when that request starts. Every
+  // request runs in the first client's multi handle, so the connections
+  // all of them open are kept in its cache. Not
   // ok: a 4xx other than 401/403/404 (kInvalidArgument, the request's own
   // fault) at once, else, when every url failed, the last failure as
   // post_json() reports it.
@@ -109,7 +111,8 @@ class HttpClient {
   Result<HttpResponse> send_once(const std::string& url, const std::string* post_body, bool& timed_out);
   Result<HttpResponse> send(const std::string& url, const std::string* post_body);
   HttpOptions options_;
-  void* curl_ = nullptr;  // CURL*
+  void* curl_ = nullptr;   // CURL*
+  void* multi_ = nullptr;  // CURLM*: every request's, so its connection cache is this client's
   std::string user_, password_, bearer_;
   std::mt19937_64 rng_;
   uint64_t retries_ = 0;

@@ -233,6 +233,11 @@ void Scheduler::loop(Slot& slot) {
       ++st.errors;
     }
     st.next_run_ms = end + slot.config.interval_seconds * 1000;
+    if (options_.target != nullptr && result.status.code() == StatusCode::kFailedPrecondition) {
+      // Stopped because the claim moved (or a fenced write was refused):
+      // look at the claim again soon, not an interval later.
+      st.next_run_ms = end + std::min(slot.config.interval_seconds, options_.claim_retry_seconds) * 1000;
+    }
     slot.running = false;
     st.running = false;
     st.running_full = slot.requested && slot.requested_kind == PassKind::kFull;
@@ -291,15 +296,28 @@ Result<WebhookOutcome> Scheduler::webhook(const std::string& name, const Headers
     count_refused();
     return Status::unauthenticated("webhook refused: this event was already received (a replay)");
   }
+  // Until the event is applied, a failure forgets its key again: the
+  // sender's retry of an event that was not applied is not a replay.
+  bool applied = false, cluster_seen = false;
+  struct Forget {
+    std::function<void()> fn;
+    ~Forget() { fn(); }
+  } forget{[&] {
+    if (applied) return;
+    replay_.forget(*key);
+    if (cluster_seen) options_.target->forget_sight(*key);
+  }};
   if (options_.target != nullptr) {
     // The other nodes of a cluster write to the same documents: an event
     // replayed to another node is a replay as well.
     auto first = options_.target->first_sight(*key, static_cast<int>(options_.webhook.max_age_seconds) * 2 + 60);
     if (!first.is_ok()) return Status::unavailable(first.status().message()).with_context("webhook replay check");
     if (!*first) {
+      applied = true;  // someone else's: not ours to forget
       count_refused();
       return Status::unauthenticated("webhook refused: this event was already received by another node (a replay)");
     }
+    cluster_seen = true;
   }
   auto event = parse_webhook_event(src, body);
   if (!event.is_ok()) return event.status().with_context("source '" + name + "'");
@@ -350,6 +368,7 @@ Result<WebhookOutcome> Scheduler::webhook(const std::string& name, const Headers
     SyncEngine engine(target_for(embedder, own), options_.http);
     if (Status st = engine.apply(src, page, out.counts, out.errors); !st.is_ok()) return st;
   }
+  applied = true;
   std::lock_guard lock(mu_);
   add_counts(slot->state.totals, out.counts);
   slot->state.totals.fetched += page.fetched;

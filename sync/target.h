@@ -62,6 +62,11 @@ class SyncTarget {
     (void)ttl_seconds;
     return true;
   }
+  // Undoes first_sight(key): the event was not applied (its sender retries).
+  virtual void forget_sight(const std::string& key) { (void)key; }
+  // Who runs `source`'s passes now, read without claiming: "" when this
+  // process does. The engine asks before each page and prune.
+  virtual Result<std::string> holder(const std::string& source) { return claim(source); }
 };
 
 // One store: documents through ingest (Ingestor), removals and state in

@@ -116,6 +116,11 @@ Result<std::string> verify_webhook(const SourceConfig& source, std::string_view 
   return source.name + ":" + auth::hex_encode(auth::sha256(key));
 }
 
+void ReplayCache::forget(const std::string& key) {
+  std::lock_guard lock(mu_);
+  seen_.erase(key);
+}
+
 bool ReplayCache::first_sight(const std::string& key, int64_t now) {
   std::lock_guard lock(mu_);
   const int64_t horizon = now - 2 * options_.max_age_seconds;

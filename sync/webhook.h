@@ -52,6 +52,9 @@ class ReplayCache {
  public:
   explicit ReplayCache(WebhookOptions options = {}) : options_(options) {}
   bool first_sight(const std::string& key, int64_t now_unix);
+  // Forgets `key`: the event it marked was not applied, and its sender's
+  // retry must be taken.
+  void forget(const std::string& key);
 
  private:
   WebhookOptions options_;

@@ -71,7 +71,10 @@ class ClusterSync : public ClusterTest {
     t0_ = now_s() - 3600;
     for (int n = 1; n <= 3; ++n) sn_->put(incident(n, 0, t0_ + n));
     srv_ = std::make_unique<st::LoopbackServer>([this](const st::Request& r) {
-      if (const int ms = delay_ms_.load(); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      if (hold_.load()) {
+        ++held_;
+        while (hold_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
       return sn_->handle(r);
     });
     config_ = tmp_.path / "ragd.toml";
@@ -116,7 +119,9 @@ class ClusterSync : public ClusterTest {
                         {"X-Ragd-Timestamp: " + ts, "X-Ragd-Signature: sha256=" + mac});
   }
 
-  std::atomic<int> delay_ms_{0};  // each answer of the fake waits this long
+  // While set, the fake holds every request (counted in held_).
+  std::atomic<bool> hold_{false};
+  std::atomic<int> held_{0};
   std::unique_ptr<st::FakeServiceNow> sn_;
   std::unique_ptr<st::LoopbackServer> srv_;
   fs::path config_;
@@ -161,7 +166,7 @@ TEST_F(ClusterSync, ASourceSyncsThroughTheLogFromOneNodeAtATime) {
     EXPECT_EQ(s["passes"], 0) << s.dump();
     // The cursor is the cluster's (etcd): the others read it at their next
     // look at the claim (every 10 s).
-    EXPECT_TRUE(wait_until([&] { return sources(n->port())["cursor"] == first["cursor"]; }, 15000))
+    EXPECT_TRUE(wait_until([&] { return sources(n->port())["cursor"] == first["cursor"]; }, 25000))
         << sources(n->port()).dump() << " vs " << first.dump();
     HttpResult t = http_post(n->port(), "/v1/sources/sn/sync", "");
     EXPECT_EQ(t.status, 409) << t.body;
@@ -310,16 +315,16 @@ TEST_F(ClusterSync, ASourceSyncsThroughTheLogFromOneNodeAtATime) {
   }
   ASSERT_NE(heir_port, 0);
   for (int n = 21; n <= 40; ++n) sn_->put(incident(n, 0, t0_ + 100 + n));
-  delay_ms_ = 400;
   const uint64_t passes_before = sources(heir_port).value("passes", 0);
+  hold_ = true;  // the pass's first page waits until the claim has moved
   ASSERT_EQ(http_post(heir_port, "/v1/sources/sn/sync", "").status, 202);
-  ASSERT_TRUE(wait_until([&] { return sources(heir_port).value("running", false); }, 10000));
+  ASSERT_TRUE(wait_until([&] { return held_.load() > 0; }, 15000));
   std::vector<std::string> etcd_urls;
   for (uint16_t port : servers_.etcd_ports) etcd_urls.push_back("http://127.0.0.1:" + std::to_string(port));
   cluster::Etcd etcd(etcd_urls, 5);
   ASSERT_TRUE(etcd.put("/ragd/t/sync-claims/sn", "zz").is_ok());
+  hold_ = false;
   ASSERT_TRUE(wait_until([&] { return sources(heir_port).value("passes", uint64_t{0}) > passes_before; }, 30000));
-  delay_ms_ = 0;
   const Json fenced = sources(heir_port);
   EXPECT_NE(fenced["last_pass"]["error"].dump().find("'zz'"), std::string::npos) << fenced.dump();
   EXPECT_LT(fenced["last_pass"]["counts"]["fetched"].get<int>(), 20) << "the pass went on without the claim";
