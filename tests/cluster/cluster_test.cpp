@@ -838,6 +838,11 @@ TEST_F(ClusterTest, TheOpenAiRouteRetrievesFromEveryShard) {
     if (cluster::shard_of(doc_id(i), kShards) % 2 == 1) on_b = i;
   }
   ASSERT_GE(on_b, 0);
+  // Until a has read b's lease, b's shards have no live replica (503).
+  ASSERT_TRUE(wait_until([&] {
+    auto got = search(a.port(), token(on_b, 0));
+    return got && got->count(doc_id(on_b));
+  }, 20000));
   const Json chat{{"model", "ragd"},
                   {"max_tokens", 4},
                   {"messages", Json::array({Json{{"role", "user"}, {"content", token(on_b, 0)}}})},
