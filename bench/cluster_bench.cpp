@@ -18,6 +18,13 @@
 //   --mode     search mode. Default: hybrid.
 //   --glove    GloVe file. Default: .cache/ragd/glove-wink-sg-100d.bin (scripts/setup.sh).
 //   --dir      work dir. Default: a fresh one under the temp dir, removed after.
+//   --stall    also, for each cluster size of 3 nodes or more, two more
+//              clusters with the last node stopped (SIGSTOP) after the
+//              writes, its lease set to outlive the run so that it stays
+//              "live": searched through the other nodes with hedged reads
+//              (hedge_after_ms = 200) and without (0: the next replica only
+//              after search_timeout_seconds, set to 2 in both). The first
+//              30 queries only.
 //
 // Writes go through the first node, 100 documents per request, one request
 // at a time: "acked" is documents over the time until every request was
@@ -27,6 +34,8 @@
 // time, k = 10, twice over the queries: the first pass reads most of the
 // shards' BM25 statistics, the second finds them in the coordinators'
 // caches (terms repeat across real queries; here each query comes again). Needs nats-server and etcd (scripts/install-deps.sh test).
+#include <signal.h>
+
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -53,6 +62,7 @@ struct Args {
   int shards = 8;
   std::string mode = "hybrid";
   std::string glove = ".cache/ragd/glove-wink-sg-100d.bin", dir;
+  bool stall = false;
 };
 
 struct Row {
@@ -123,8 +133,9 @@ Row run_single(const Args& a, const fs::path& dir, const std::vector<Document>& 
   return row;
 }
 
+// `hedge_ms` >= 0: the stalled variant (--stall) with that hedge_after_ms.
 Row run_cluster(const Args& a, const fs::path& dir, int n, const std::vector<Document>& docs,
-                const std::vector<BeirQuery>& queries) {
+                const std::vector<BeirQuery>& queries, int hedge_ms = -1) {
   test::ClusterServers servers;
   if (!servers.available()) bench::die(Status::failed_precondition("nats-server or etcd is not installed"));
   fs::create_directories(dir);
@@ -136,7 +147,16 @@ Row run_cluster(const Args& a, const fs::path& dir, int n, const std::vector<Doc
   std::vector<uint16_t> ports;
   for (const auto& id : ids) {
     const fs::path file = dir / (id + ".toml");
-    test::write_file(file, servers.cluster_file(id, ids, a.shards, replicas, 3, 20000));
+    std::string text = servers.cluster_file(id, ids, a.shards, replicas, 3, 20000);
+    if (hedge_ms >= 0) {
+      text += "hedge_after_ms = " + std::to_string(hedge_ms) + "\nsearch_timeout_seconds = 2\n";
+      // The node to stop keeps its lease for the whole run.
+      const std::string ttl = "lease_ttl_seconds = 2";
+      if (id == ids.back() && text.find(ttl) != std::string::npos) {
+        text.replace(text.find(ttl), ttl.size(), "lease_ttl_seconds = 600");
+      }
+    }
+    test::write_file(file, text);
     nodes.push_back(std::make_unique<ServerProcess>(dir / ("data-" + id), a.glove,
                                                     std::vector<std::string>{"--cluster", file.string()}));
   }
@@ -146,6 +166,7 @@ Row run_cluster(const Args& a, const fs::path& dir, int n, const std::vector<Doc
   }
   Row row{"cluster, " + std::to_string(n) + " node" + (n > 1 ? "s" : "") + ", " + std::to_string(a.shards) +
           " shards x " + std::to_string(replicas)};
+  if (hedge_ms >= 0) row.setup = std::to_string(n) + " nodes, 1 stopped, hedge " + std::to_string(hedge_ms) + " ms";
   const auto t0 = std::chrono::steady_clock::now();
   const double acked = write_all(ports[0], docs);
   row.acked = static_cast<double>(docs.size()) / acked;
@@ -157,7 +178,14 @@ Row run_cluster(const Args& a, const fs::path& dir, int n, const std::vector<Doc
   }, 600000);
   if (!applied) bench::die(Status::internal("the replicas did not apply every document within 10 minutes"));
   row.applied = static_cast<double>(docs.size()) / seconds_since(t0);
+  if (hedge_ms < 0) {
+    search_twice(row, ports, queries, a.mode);
+    return row;
+  }
+  ::kill(nodes.back()->pid(), SIGSTOP);
+  ports.pop_back();
   search_twice(row, ports, queries, a.mode);
+  ::kill(nodes.back()->pid(), SIGCONT);
   return row;
 }
 
@@ -174,6 +202,7 @@ int main(int argc, char** argv) {
     else if (f == "--mode") a.mode = args.value();
     else if (f == "--glove") a.glove = args.value();
     else if (f == "--dir") a.dir = args.value();
+    else if (f == "--stall") a.stall = true;
     else if (f == "--nodes") {
       a.nodes.clear();
       std::stringstream in(args.value());
@@ -201,6 +230,16 @@ int main(int argc, char** argv) {
               corpus->size(), queries->size(), a.mode.c_str());
   std::vector<Row> rows{run_single(a, dir, *corpus, *queries)};
   for (int n : a.nodes) rows.push_back(run_cluster(a, dir / ("cluster-" + std::to_string(n)), n, *corpus, *queries));
+  if (a.stall) {
+    const std::vector<BeirQuery> few(queries->begin(), queries->begin() + std::min<size_t>(30, queries->size()));
+    for (int n : a.nodes) {
+      if (n < 3) continue;
+      for (int hedge : {200, 0}) {
+        rows.push_back(run_cluster(a, dir / ("stalled-" + std::to_string(n) + "-" + std::to_string(hedge)), n,
+                                   *corpus, few, hedge));
+      }
+    }
+  }
   std::printf("\n%-32s %11s %10s | %-21s %6s | %-21s %6s | %6s\n", "", "acked", "applied", "first pass (ms)", "",
               "second pass (ms)", "", "");
   std::printf("%-32s %11s %10s | %10s %10s %6s | %10s %10s %6s | %6s\n", "setup", "doc/s", "doc/s", "p50", "p99",
