@@ -177,6 +177,16 @@ Result<std::vector<bool>> Etcd::exist(const std::vector<std::string>& keys) {
   return out;
 }
 
+Result<std::optional<EtcdKeyValue>> Etcd::get(const std::string& key) {
+  RAGD_ASSIGN_OR_RETURN(std::string body, call("/v3/kv/range", Json{{"key", b64(key)}}.dump()));
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(body, "range"));
+  for (const auto& kv : j.value("kvs", Json::array())) {
+    RAGD_ASSIGN_OR_RETURN(EtcdKeyValue got, decode_kv(kv));
+    return std::optional<EtcdKeyValue>(std::move(got));
+  }
+  return std::optional<EtcdKeyValue>();
+}
+
 Result<EtcdRange> Etcd::range_prefix(const std::string& prefix) {
   // range_end: the prefix with its last byte incremented (etcd's rule for
   // "every key with this prefix").

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,8 @@ class Etcd {
   // Which of `keys` exist, in order (one transaction per 100 keys, keys
   // only).
   Result<std::vector<bool>> exist(const std::vector<std::string>& keys);
+  // The key itself; nullopt when it does not exist.
+  Result<std::optional<EtcdKeyValue>> get(const std::string& key);
   // Every key starting with `prefix`, in key order.
   Result<EtcdRange> range_prefix(const std::string& prefix);
   // Deletes `key` (absent is fine).

@@ -194,12 +194,10 @@ Result<StreamPositions> parse_consistency_token(std::string_view token, uint32_t
 }
 
 Result<ShardMap> read_shard_map(Etcd& etcd, const ClusterOptions& o) {
-  const std::string map_key = shard_map_key(o);
-  RAGD_ASSIGN_OR_RETURN(EtcdRange got, etcd.range_prefix(map_key));
-  for (const auto& kv : got.kvs) {
-    if (kv.key != map_key) continue;
-    RAGD_ASSIGN_OR_RETURN(ShardMap m, shard_map_from_json(kv.value, o.shards));
-    m.revision = kv.mod_revision;
+  RAGD_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> kv, etcd.get(shard_map_key(o)));
+  if (kv) {
+    RAGD_ASSIGN_OR_RETURN(ShardMap m, shard_map_from_json(kv->value, o.shards));
+    m.revision = kv->mod_revision;
     return m;
   }
   return Status::not_found("cluster '" + o.name + "' has no shard map in etcd: no node has joined it yet");
@@ -517,12 +515,8 @@ void Node::report_ready() {
 }
 
 Result<std::string> Node::sync_state(const std::string& key) {
-  const std::string k = etcd_prefix(options_) + "sync/" + key;
-  RAGD_ASSIGN_OR_RETURN(EtcdRange r, etcd_->range_prefix(k));
-  for (const EtcdKeyValue& kv : r.kvs) {
-    if (kv.key == k) return kv.value;
-  }
-  return std::string();
+  RAGD_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> kv, etcd_->get(etcd_prefix(options_) + "sync/" + key));
+  return kv ? kv->value : std::string();
 }
 
 namespace {
@@ -561,12 +555,9 @@ Result<std::vector<bool>> Node::purged(const std::vector<std::string>& ids) {
 }
 
 Result<std::string> Node::claim_holder(const std::string& source) {
-  const std::string k = claim_key(options_, source);
-  RAGD_ASSIGN_OR_RETURN(EtcdRange r, etcd_->range_prefix(k));
-  for (const EtcdKeyValue& kv : r.kvs) {
-    if (kv.key == k) return kv.value == options_.node_id ? std::string() : kv.value;
-  }
-  return std::string("(nobody)");
+  RAGD_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> kv, etcd_->get(claim_key(options_, source)));
+  if (!kv) return std::string("(nobody)");
+  return kv->value == options_.node_id ? std::string() : kv->value;
 }
 
 Result<bool> Node::first_sight(const std::string& key, int ttl_seconds) {
