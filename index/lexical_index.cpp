@@ -462,11 +462,54 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
       // loses: these labels come later), skip the stretch.
       uint32_t last = UINT32_MAX;
       float ub = 0;
-      for (size_t i = 0; i < m; ++i) bcum[i] = ub += block_bound(cur[i], doc, &last);
+      // Failing that, the same sum over the lists with a posting at or
+      // before doc only, for the stretch before the next posting of every
+      // other list, since those add nothing there. A rare term's block spans
+      // a wide stretch of labels with few postings in it, so its bound alone
+      // would keep a common term's blocks from ever being skipped.
+      uint32_t near = UINT32_MAX;
+      float near_ub = 0;
+      for (size_t i = 0; i < m; ++i) {
+        Term& t = cur[i];
+        uint32_t block_last = UINT32_MAX;
+        const float bound = block_bound(t, doc, &block_last);
+        bcum[i] = ub += bound;
+        last = std::min(last, block_last);
+        if (t.it != t.end && t.it->label > doc) {
+          near = std::min(near, t.it->label - 1);
+        } else {
+          near_ub += bound;
+          near = std::min(near, block_last);
+        }
+      }
+      if (ub > threshold && near_ub <= threshold) {
+        ub = near_ub;
+        last = near;
+      }
       if (ub <= threshold) {
         if (last == UINT32_MAX) break;
         for (size_t i = essential; i < m; ++i) advance(cur[i], last + 1);
         continue;
+      }
+      if (essential + 1 == m) {
+        // One essential list: within [doc, last] the other lists' block
+        // bounds stay the same, so the chunks that this list cannot make
+        // competitive are passed over here in a tight loop, with the test
+        // (and the floats) of the path below.
+        Term& t = cur[essential];
+        const float rest = essential > 0 ? std::min(cum[essential - 1], bcum[essential - 1]) : 0.0f;
+        const Posting* p = t.it;
+        for (; p != t.end && p->label <= last; ++p) {
+          const uint32_t l = p->label < n_lengths ? lengths[p->label] : 0;
+          if (l == 0) continue;  // removed
+          const auto tf = static_cast<float>(p->tf);
+          const float c = t.weight * tf / (tf + k1 * (1.0f - b + b * static_cast<float>(l) / avgdl));
+          if (essential > 0 ? !(c + rest <= threshold) : c > threshold) break;
+        }
+        if (p != t.it) {
+          t.it = p;
+          continue;
+        }
       }
     }
     const uint32_t len = doc < n_lengths ? lengths[doc] : 0;

@@ -16,8 +16,9 @@
 // kBlock postings that carry the shortest chunk per tf class (see Block),
 // from which the query's BM25 parameters give a bound for the block;
 // where the blocks under the current chunk of every term together cannot
-// reach the top k, the whole stretch up to the nearest block end is skipped
-// without reading its postings. A chunk's score is summed in the query's
+// reach the top k (or those of the terms present there, up to the next
+// posting of the others), the whole stretch is skipped without reading its
+// postings. A chunk's score is summed in the query's
 // term order, so it does not depend on how the traversal reached it. A
 // search can cover a range of labels, so that a long one can run in parts
 // on several threads (the store splits it in two when a core is spare).
