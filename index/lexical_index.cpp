@@ -10,9 +10,12 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <memory>
+#include <stdexcept>
+#include <utility>
 
 #include "index/codec.h"
 #include "index/snapshot.h"
@@ -139,14 +142,149 @@ LexicalIndex::TermList& LexicalIndex::list_for(std::string_view term) {
   return lists_.emplace_back();
 }
 
+namespace {
+
+// A packed block: the label width and the tf width (one byte each), the
+// block's first label (4 bytes, little-endian), then the kBlock labels minus
+// the first and the kBlock tfs minus 1, each run at its width, least
+// significant bit first. Every value can be read on its own: a search reads
+// the postings it visits where they lie, without unpacking their block.
+constexpr size_t kPackedHeader = 6;
+constexpr size_t kValues = 128;  // LexicalIndex::kBlock
+
+size_t packed_bytes(uint32_t label_bits, uint32_t tf_bits) {
+  return kPackedHeader + kValues * label_bits / 8 + kValues * tf_bits / 8;
+}
+
+uint32_t bits_for(uint32_t v) { return v == 0 ? 0 : 32 - static_cast<uint32_t>(__builtin_clz(v)); }
+
+// Value i of a run at `bits` bits. Reads 8 bytes: a packed list ends with
+// LexicalIndex::kSlack bytes.
+inline uint32_t packed_value(const uint8_t* run, uint32_t bits, uint32_t i) {
+  const size_t bit = static_cast<size_t>(i) * bits;
+  uint64_t word;
+  std::memcpy(&word, run + bit / 8, sizeof word);
+  return static_cast<uint32_t>((word >> (bit % 8)) & ((uint64_t{1} << bits) - 1));
+}
+
+template <typename Out>
+void pack_bits(const uint32_t* v, uint32_t bits, Out& out) {
+  uint64_t acc = 0;
+  uint32_t filled = 0;
+  for (size_t i = 0; i < kValues; ++i) {
+    acc |= static_cast<uint64_t>(v[i]) << filled;
+    filled += bits;
+    while (filled >= 8) {
+      out.push_back(static_cast<uint8_t>(acc));
+      acc >>= 8;
+      filled -= 8;
+    }
+  }
+}
+
+// kValues values of W bits. Each group of 8 takes W whole bytes, so within
+// a group every shift is a constant. Reads 8 bytes at a time: the caller's
+// buffer has LexicalIndex::kSlack bytes after the last value's.
+template <uint32_t W>
+void unpack_width(const uint8_t* p, uint32_t* out) {
+  constexpr uint64_t mask = (uint64_t{1} << W) - 1;
+  for (size_t g = 0; g < kValues / 8; ++g, p += W, out += 8) {
+    for (size_t j = 0; j < 8; ++j) {
+      uint64_t word;
+      std::memcpy(&word, p + j * W / 8, sizeof word);
+      out[j] = static_cast<uint32_t>((word >> (j * W % 8)) & mask);
+    }
+  }
+}
+
+using Unpacker = void (*)(const uint8_t*, uint32_t*);
+template <size_t... W>
+constexpr std::array<Unpacker, sizeof...(W)> unpackers(std::index_sequence<W...>) {
+  return {&unpack_width<static_cast<uint32_t>(W)>...};
+}
+constexpr std::array<Unpacker, 33> kUnpack = unpackers(std::make_index_sequence<33>{});
+
+}  // namespace
+
+void LexicalIndex::pack_tail(TermList& list) {
+  auto& out = list.packed;
+  if (out.size() >= kSlack) out.resize(out.size() - kSlack);
+  const Posting* tail = list.tail.data();
+  static_assert(kBlock == kValues);
+  std::array<uint32_t, kBlock> offsets, tfs;
+  uint32_t tf_or = 0;
+  for (size_t i = 0; i < kBlock; ++i) offsets[i] = tail[i].label - tail[0].label;
+  for (size_t i = 0; i < kBlock; ++i) tf_or |= tfs[i] = tail[i].tf - 1;  // a tf of 0 wraps: 32 bits
+  const uint32_t label_bits = bits_for(offsets[kBlock - 1]), tf_bits = bits_for(tf_or);
+  if (out.size() > UINT32_MAX) throw std::length_error("lexical index: a posting list over 4 GiB");
+  list.blocks[list.count / kBlock - 1].offset = static_cast<uint32_t>(out.size());
+  out.push_back(static_cast<uint8_t>(label_bits));
+  out.push_back(static_cast<uint8_t>(tf_bits));
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(tail[0].label >> (8 * i)));
+  pack_bits(offsets.data(), label_bits, out);
+  pack_bits(tfs.data(), tf_bits, out);
+  out.resize(out.size() + kSlack, 0);
+  list.tail.clear();
+}
+
+size_t LexicalIndex::block_labels(const TermList& list, size_t b, uint32_t* labels) {
+  if (b >= list.count / kBlock) {  // the partial last block
+    for (size_t i = 0; i < list.tail.size(); ++i) labels[i] = list.tail[i].label;
+    return list.tail.size();
+  }
+  const uint8_t* p = list.packed.data() + list.blocks[b].offset;
+  uint32_t first;
+  std::memcpy(&first, p + 2, sizeof first);
+  kUnpack[p[0]](p + kPackedHeader, labels);
+  for (size_t i = 0; i < kBlock; ++i) labels[i] += first;
+  return kBlock;
+}
+
+void LexicalIndex::block_tfs(const TermList& list, size_t b, uint32_t* tfs) {
+  if (b >= list.count / kBlock) {
+    for (size_t i = 0; i < list.tail.size(); ++i) tfs[i] = list.tail[i].tf;
+    return;
+  }
+  const uint8_t* p = list.packed.data() + list.blocks[b].offset;
+  kUnpack[p[1]](p + kPackedHeader + kBlock * p[0] / 8, tfs);
+  for (size_t i = 0; i < kBlock; ++i) tfs[i] += 1;
+}
+
+std::vector<LexicalIndex::Posting> LexicalIndex::unpack_all(const TermList& list) {
+  std::vector<Posting> out;
+  out.reserve(list.count);
+  std::array<uint32_t, kBlock> labels, tfs;
+  for (size_t b = 0; b < list.blocks.size(); ++b) {
+    const size_t n = block_labels(list, b, labels.data());
+    block_tfs(list, b, tfs.data());
+    for (size_t i = 0; i < n; ++i) out.push_back({labels[i], tfs[i]});
+  }
+  return out;
+}
+
+void LexicalIndex::repack(TermList& list, std::span<const Posting> postings) const {
+  TermList fresh;
+  fresh.df = list.df;
+  fresh.max_tf = list.max_tf;
+  fresh.min_length = list.min_length;
+  for (const Posting& p : postings) {
+    if (fresh.count % kBlock == 0) fresh.blocks.push_back(Block{p.label});
+    fresh.tail.push_back(p);
+    ++fresh.count;
+    if (fresh.tail.size() == kBlock) pack_tail(fresh);
+  }
+  list = std::move(fresh);
+  rebuild_blocks(list);
+}
+
 void LexicalIndex::append(TermList& list, uint32_t label, uint32_t tf, uint32_t length) {
   if (list.df == 0) ++live_terms_;
   ++list.df;
   list.max_tf = std::max(list.max_tf, tf);
   list.min_length = std::min(list.min_length, std::max<uint32_t>(length, 1));
-  auto& p = list.postings;
-  if (!p.empty() && p.back().label >= label) {
+  if (list.count > 0 && list.blocks.back().last >= label) {
     // Out of order (never from the store): keep the list sorted anyway.
+    std::vector<Posting> p = unpack_all(list);
     auto it = std::lower_bound(p.begin(), p.end(), label,
                                [](const Posting& x, uint32_t l) { return x.label < l; });
     if (it != p.end() && it->label == label) {
@@ -155,15 +293,17 @@ void LexicalIndex::append(TermList& list, uint32_t label, uint32_t tf, uint32_t 
     } else {
       p.insert(it, {label, tf});
     }
-    rebuild_blocks(list);
+    repack(list, p);
     return;
   }
   const uint32_t l = std::max<uint32_t>(length, 1);
-  if (p.size() % kBlock == 0) list.blocks.push_back(Block{label});
+  if (list.count % kBlock == 0) list.blocks.push_back(Block{label});
   Block& blk = list.blocks.back();
   blk.last = label;
   blk.note(tf, l);
-  p.push_back({label, tf});
+  list.tail.push_back({label, tf});
+  ++list.count;
+  if (list.tail.size() == kBlock) pack_tail(list);
 }
 
 void LexicalIndex::Block::note(uint32_t tf_in, uint32_t length_in) {
@@ -211,25 +351,25 @@ void LexicalIndex::Block::note(uint32_t tf_in, uint32_t length_in) {
 }
 
 void LexicalIndex::rebuild_blocks(TermList& list) const {
-  const auto& p = list.postings;
-  list.blocks.clear();
-  list.blocks.reserve((p.size() + kBlock - 1) / kBlock);
-  for (size_t at = 0; at < p.size(); at += kBlock) {
-    const size_t end = std::min(p.size(), at + kBlock);
+  std::array<uint32_t, kBlock> labels, tfs;
+  for (size_t b = 0; b < list.blocks.size(); ++b) {
+    const size_t n = block_labels(list, b, labels.data());
+    block_tfs(list, b, tfs.data());
     // Dead postings are never scored, so they do not count towards the
     // bound (a block of only dead postings bounds nothing).
     // The shortest chunk per small tf first, then only the candidates for
     // the frontier go through note(), largest tf first: a block of 128
     // postings has a handful of them.
-    Block blk{p[end - 1].label};
+    Block blk{labels[n - 1]};
+    blk.offset = list.blocks[b].offset;
     constexpr uint32_t kSmallTf = 32;
     std::array<uint32_t, kSmallTf> shortest;
     shortest.fill(UINT32_MAX);
-    for (size_t i = at; i < end; ++i) {
-      const uint32_t len = p[i].label < length_.size() ? length_[p[i].label] : 0;
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t len = labels[i] < length_.size() ? length_[labels[i]] : 0;
       if (len == 0) continue;
-      if (p[i].tf < kSmallTf) shortest[p[i].tf] = std::min(shortest[p[i].tf], len);
-      else blk.note(p[i].tf, len);
+      if (tfs[i] < kSmallTf) shortest[tfs[i]] = std::min(shortest[tfs[i]], len);
+      else blk.note(tfs[i], len);
     }
     uint32_t shorter_above = UINT32_MAX;  // shortest chunk with a larger tf
     for (uint32_t tf = kSmallTf; tf-- > 1;) {
@@ -237,7 +377,7 @@ void LexicalIndex::rebuild_blocks(TermList& list) const {
       blk.note(tf, shortest[tf]);
       shorter_above = shortest[tf];
     }
-    list.blocks.push_back(blk);
+    list.blocks[b] = blk;
   }
 }
 
@@ -253,11 +393,12 @@ void LexicalIndex::load_chunk(uint32_t label, std::span<const std::pair<std::str
 }
 
 void LexicalIndex::compact(TermList& list) const {
-  auto& p = list.postings;
+  std::vector<Posting> p = unpack_all(list);
+  const size_t before = p.size();
   p.erase(std::remove_if(p.begin(), p.end(),
                          [&](const Posting& x) { return x.label >= length_.size() || length_[x.label] == 0; }),
           p.end());
-  rebuild_blocks(list);
+  if (p.size() != before) repack(list, p);
 }
 
 void LexicalIndex::remove(uint32_t label, std::span<const TermFreq> terms) {
@@ -273,21 +414,23 @@ void LexicalIndex::remove(uint32_t label, std::span<const TermFreq> terms) {
     if (--list.df == 0) {
       --live_terms_;
       list = TermList{};  // frees the postings and resets the bounds
-    } else if (list.postings.size() >= 64 && list.postings.size() - list.df > list.postings.size() / 2) {
+    } else if (list.count >= 64 && list.count - list.df > list.count / 2) {
       compact(list);
     }
   }
 }
 
-const LexicalIndex::Posting* LexicalIndex::first_at(const TermList& list, uint32_t label) {
+uint32_t LexicalIndex::first_at(const TermList& list, uint32_t label) {
   const auto& blocks = list.blocks;
   auto blk = std::lower_bound(blocks.begin(), blocks.end(), label,
                               [](const Block& b, uint32_t l) { return b.last < l; });
-  const Posting* end = list.postings.data() + list.postings.size();
-  if (blk == blocks.end()) return end;
-  const Posting* lo = list.postings.data() + static_cast<size_t>(blk - blocks.begin()) * kBlock;
-  const Posting* hi = std::min(end, lo + kBlock);
-  return std::lower_bound(lo, hi, label, [](const Posting& p, uint32_t l) { return p.label < l; });
+  if (blk == blocks.end()) return list.count;
+  const auto b = static_cast<size_t>(blk - blocks.begin());
+  std::array<uint32_t, kBlock> labels;
+  const size_t n = block_labels(list, b, labels.data());
+  return static_cast<uint32_t>(b * kBlock +
+                               static_cast<size_t>(std::lower_bound(labels.data(), labels.data() + n, label) -
+                                                   labels.data()));
 }
 
 LexicalIndex::Split LexicalIndex::split_point(std::span<const std::string> terms) const {
@@ -296,11 +439,14 @@ LexicalIndex::Split LexicalIndex::split_point(std::span<const std::string> terms
   for (const auto& t : terms) {
     auto it = ids_.find(std::string_view(t));
     if (it == ids_.end()) continue;
-    const auto& postings = lists_[it->second].postings;
-    split.postings += postings.size();
-    if (postings.size() > longest) {
-      longest = postings.size();
-      split.label = postings[postings.size() / 2].label;
+    const TermList& list = lists_[it->second];
+    split.postings += list.count;
+    if (list.count > longest) {
+      longest = list.count;
+      std::array<uint32_t, kBlock> labels;
+      const size_t middle = list.count / 2;
+      block_labels(list, middle / kBlock, labels.data());
+      split.label = labels[middle % kBlock];
     }
   }
   return split;
@@ -317,6 +463,59 @@ LexicalStats LexicalIndex::stats(std::span<const std::string> terms) const {
   return out;
 }
 
+// A place in one posting list: the posting at `pos` (its label in `label`)
+// of the postings [.., end) a search covers. Each posting is read where it
+// lies, from its packed block or from the partial last one.
+struct LexicalIndex::Cursor {
+  const TermList* list = nullptr;
+  uint32_t pos = 0;
+  uint32_t end = 0;
+  uint32_t label = 0;  // of the posting at pos; meaningless once done()
+
+  bool done() const { return pos == end; }
+  void go(uint32_t p) {
+    pos = p;
+    if (p == end) return;
+    const uint32_t b = p / kBlock;
+    if (b != block_) enter(b);
+    label = label_at(p % kBlock);
+  }
+  void next() { go(pos + 1); }
+  uint32_t tf() const { return tf_at(pos % kBlock); }
+  // One past the last posting of the block under pos, within the range.
+  uint32_t block_end() const { return std::min(end, static_cast<uint32_t>((pos / kBlock + 1) * kBlock)); }
+  // Posting i of the block under pos.
+  uint32_t label_at(uint32_t i) const {
+    return tail_ != nullptr ? tail_[i].label : first_ + packed_value(labels_, label_bits_, i);
+  }
+  uint32_t tf_at(uint32_t i) const {
+    return tail_ != nullptr ? tail_[i].tf : packed_value(tfs_, tf_bits_, i) + 1;
+  }
+
+ private:
+  void enter(uint32_t b) {
+    block_ = b;
+    if (b >= list->count / kBlock) {
+      tail_ = list->tail.data();
+      return;
+    }
+    tail_ = nullptr;
+    const uint8_t* p = list->packed.data() + list->blocks[b].offset;
+    label_bits_ = p[0];
+    tf_bits_ = p[1];
+    std::memcpy(&first_, p + 2, sizeof first_);
+    labels_ = p + kPackedHeader;
+    tfs_ = labels_ + kBlock * label_bits_ / 8;
+  }
+  uint32_t block_ = UINT32_MAX;  // the block under pos
+  const Posting* tail_ = nullptr;  // it, when it is the partial last block
+  const uint8_t* labels_ = nullptr;
+  const uint8_t* tfs_ = nullptr;
+  uint32_t label_bits_ = 0;
+  uint32_t tf_bits_ = 0;
+  uint32_t first_ = 0;
+};
+
 std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms, size_t k,
                                              Bm25Params params,
                                              const std::function<bool(uint32_t)>& accept,
@@ -325,9 +524,7 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
   if (k == 0 || live_ == 0 || range.begin >= range.end) return hits;
 
   struct Term {
-    const Posting* begin;
-    const Posting* it;
-    const Posting* end;
+    Cursor c;
     const Block* blocks;
     size_t n_blocks;
     float weight;      // idf * (k1 + 1)
@@ -374,11 +571,14 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
     const auto idf = static_cast<float>(std::log(1.0 + (n - df + 0.5) / (df + 0.5)));
     const float weight = idf * (k1 + 1.0f);
     const float bound = bound_of(weight, list.max_tf, list.min_length);
-    const Posting* p = list.postings.data();
-    const Posting* from = range.begin == 0 ? p : first_at(list, range.begin);
-    const Posting* to = range.end == UINT32_MAX ? p + list.postings.size() : first_at(list, range.end);
+    const uint32_t from = range.begin == 0 ? 0 : first_at(list, range.begin);
+    const uint32_t to = range.end == UINT32_MAX ? list.count : first_at(list, range.end);
     if (from == to) continue;  // nothing in the range
-    cur.push_back({p, from, to, list.blocks.data(), list.blocks.size(), weight, bound, list.max_tf, cur.size()});
+    Term term{{}, list.blocks.data(), list.blocks.size(), weight, bound, list.max_tf, cur.size()};
+    term.c.list = &list;
+    term.c.end = to;
+    term.c.go(from);
+    cur.push_back(term);
   }
   if (cur.empty()) return hits;
   std::sort(cur.begin(), cur.end(), [](const Term& x, const Term& y) { return x.bound < y.bound; });
@@ -393,8 +593,8 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
   // first block that ends at or after doc (0 and no limit past the list's
   // end). Moves only forward; doc never decreases.
   auto block_bound = [&](Term& t, uint32_t doc, uint32_t* last) {
-    if (t.it == t.end) return 0.0f;  // no posting left in the range
-    size_t j = std::max(t.block, static_cast<size_t>(t.it - t.begin) / kBlock);
+    if (t.c.done()) return 0.0f;  // no posting left in the range
+    size_t j = std::max(t.block, static_cast<size_t>(t.c.pos / kBlock));
     while (j < t.n_blocks && t.blocks[j].last < doc) ++j;
     if (j == t.n_blocks) {
       t.block = j;
@@ -415,29 +615,42 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
   };
   // Moves t to its first posting with a label >= target, block by block.
   auto advance = [](Term& t, uint32_t target) {
-    if (t.it == t.end || t.it->label >= target) return;
+    Cursor& c = t.c;
+    if (c.done() || c.label >= target) return;
     // In a dense list the target is mostly a few postings on: a short scan
-    // costs less than a binary search's mispredicted branches.
-    const Posting* near_end = std::min(t.end, t.it + 8);
-    for (const Posting* p = t.it + 1; p < near_end; ++p) {
-      if (p->label >= target) {
-        t.it = p;
+    // of the block in hand costs less than a search.
+    const uint32_t near_end = std::min(c.block_end(), c.pos + 8);
+    for (uint32_t p = c.pos + 1; p < near_end; ++p) {
+      if (c.label_at(p % kBlock) >= target) {
+        c.go(p);
         return;
       }
     }
-    size_t j = static_cast<size_t>(t.it - t.begin) / kBlock;
+    size_t j = c.pos / kBlock;
     while (j < t.n_blocks && t.blocks[j].last < target) ++j;
     if (j == t.n_blocks) {
-      t.it = t.end;
+      c.go(c.end);
       return;
     }
-    const Posting* lo = std::max(t.it, t.begin + j * kBlock);
-    const Posting* hi = std::min(t.end, t.begin + (j + 1) * kBlock);
+    const uint32_t lo = std::max(c.pos, static_cast<uint32_t>(j * kBlock));
+    const uint32_t hi = std::min(c.end, static_cast<uint32_t>((j + 1) * kBlock));
     if (lo >= hi) {  // that block starts past the range's end
-      t.it = t.end;
+      c.go(c.end);
       return;
     }
-    t.it = std::lower_bound(lo, hi, target, [](const Posting& p, uint32_t l) { return p.label < l; });
+    c.go(lo);
+    // The first posting of [lo, hi) with a label >= target (hi if none).
+    uint32_t first = lo % kBlock, count = hi - lo;
+    while (count > 0) {
+      const uint32_t half = count / 2;
+      if (c.label_at(first + half) < target) {
+        first += half + 1;
+        count -= half + 1;
+      } else {
+        count = half;
+      }
+    }
+    c.go(static_cast<uint32_t>(j * kBlock + first));
   };
 
   // Min-heap of the best k accepted so far: the front is the worst of them.
@@ -453,7 +666,7 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
   for (;;) {
     uint32_t doc = UINT32_MAX;
     for (size_t i = essential; i < m; ++i) {
-      if (cur[i].it != cur[i].end) doc = std::min(doc, cur[i].it->label);
+      if (!cur[i].c.done()) doc = std::min(doc, cur[i].c.label);
     }
     if (doc == UINT32_MAX) break;
     if (hits.size() == k) {
@@ -475,8 +688,8 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
         const float bound = block_bound(t, doc, &block_last);
         bcum[i] = ub += bound;
         last = std::min(last, block_last);
-        if (t.it != t.end && t.it->label > doc) {
-          near = std::min(near, t.it->label - 1);
+        if (!t.c.done() && t.c.label > doc) {
+          near = std::min(near, t.c.label - 1);
         } else {
           near_ub += bound;
           near = std::min(near, block_last);
@@ -494,22 +707,32 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
       if (essential + 1 == m) {
         // One essential list: within [doc, last] the other lists' block
         // bounds stay the same, so the chunks that this list cannot make
-        // competitive are passed over here in a tight loop, with the test
-        // (and the floats) of the path below.
-        Term& t = cur[essential];
+        // competitive are passed over here in a tight loop, block by block,
+        // with the test (and the floats) of the path below.
+        Cursor& c = cur[essential].c;
+        const float weight = cur[essential].weight;
         const float rest = essential > 0 ? std::min(cum[essential - 1], bcum[essential - 1]) : 0.0f;
-        const Posting* p = t.it;
-        for (; p != t.end && p->label <= last; ++p) {
-          const uint32_t l = p->label < n_lengths ? lengths[p->label] : 0;
-          if (l == 0) continue;  // removed
-          const auto tf = static_cast<float>(p->tf);
-          const float c = t.weight * tf / (tf + k1 * (1.0f - b + b * static_cast<float>(l) / avgdl));
-          if (essential > 0 ? !(c + rest <= threshold) : c > threshold) break;
+        const uint32_t start = c.pos;
+        bool found = false;
+        while (!found && !c.done() && c.label <= last) {
+          const uint32_t block_end = c.block_end();
+          uint32_t p = c.pos;
+          for (; p < block_end; ++p) {
+            const uint32_t label = c.label_at(p % kBlock);
+            if (label > last) break;
+            const uint32_t len = label < n_lengths ? lengths[label] : 0;
+            if (len == 0) continue;  // removed
+            const auto tf = static_cast<float>(c.tf_at(p % kBlock));
+            const float norm = k1 * (1.0f - b + b * static_cast<float>(len) / avgdl);
+            const float score = weight * tf / (tf + norm);
+            if (essential > 0 ? !(score + rest <= threshold) : score > threshold) {
+              found = true;
+              break;
+            }
+          }
+          c.go(p);
         }
-        if (p != t.it) {
-          t.it = p;
-          continue;
-        }
+        if (c.pos != start) continue;
       }
     }
     const uint32_t len = doc < n_lengths ? lengths[doc] : 0;
@@ -517,12 +740,12 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
     const float norm = k1 * (1.0f - b + b * static_cast<float>(len) / avgdl);
     for (size_t i = essential; i < m; ++i) {
       Term& t = cur[i];
-      if (t.it != t.end && t.it->label == doc) {
-        const auto tf = static_cast<float>(t.it->tf);
+      if (!t.c.done() && t.c.label == doc) {
+        const auto tf = static_cast<float>(t.c.tf());
         const float c = t.weight * tf / (tf + norm);
         contrib[t.order] = c;
         score += c;
-        ++t.it;
+        t.c.next();
       }
     }
     if (len == 0) {  // removed chunk, not yet compacted away
@@ -539,8 +762,8 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
       }
       Term& t = cur[i];
       advance(t, doc);
-      if (t.it != t.end && t.it->label == doc) {
-        const auto tf = static_cast<float>(t.it->tf);
+      if (!t.c.done() && t.c.label == doc) {
+        const auto tf = static_cast<float>(t.c.tf());
         const float c = t.weight * tf / (tf + norm);
         contrib[t.order] = c;
         score += c;
@@ -572,7 +795,11 @@ std::vector<LexicalHit> LexicalIndex::search(std::span<const std::string> terms,
 
 namespace {
 
-constexpr std::string_view kLexMagic = "RAGD-LEX-SNAPSHOT-1";
+// Format 2 keeps the lists packed as they are in memory; format 1 (every
+// posting as two 32-bit numbers) is read as no snapshot: the store rebuilds
+// the index from RocksDB and writes format 2 at its next snapshot.
+constexpr std::string_view kLexMagic = "RAGD-LEX-SNAPSHOT-2";
+constexpr std::string_view kLexMagicFormat1 = "RAGD-LEX-SNAPSHOT-1";
 
 // Writes and reads the snapshot in pieces, hashing every piece as it goes,
 // so writer and reader compute the checksum over the same sequence.
@@ -658,9 +885,11 @@ Status LexicalIndex::save(const std::filesystem::path& file, uint64_t next_label
       w.pod(l.df);
       w.pod(l.max_tf);
       w.pod(l.min_length);
-      const uint64_t count = l.postings.size();
-      w.pod(count);
-      w.raw(l.postings.data(), l.postings.size() * sizeof(Posting));
+      w.pod(l.count);
+      const uint64_t packed = l.packed.empty() ? 0 : l.packed.size() - kSlack;
+      w.pod(packed);
+      w.raw(l.packed.data(), packed);
+      w.raw(l.tail.data(), l.tail.size() * sizeof(Posting));
     }
     w.finish();
     if (!w.ok() || std::fflush(f.get()) != 0) {
@@ -695,7 +924,9 @@ Result<uint64_t> LexicalIndex::load(const std::filesystem::path& file) {
   uint64_t magic_len = 0;
   if (!r.pod(magic_len) || magic_len != kLexMagic.size()) return corrupt("bad magic");
   std::string magic(kLexMagic.size(), '\0');
-  if (!r.raw(magic.data(), magic.size()) || magic != kLexMagic) return corrupt("bad magic");
+  if (!r.raw(magic.data(), magic.size())) return corrupt("bad magic");
+  if (magic == kLexMagicFormat1) return corrupt("an earlier format (unpacked postings)");
+  if (magic != kLexMagic) return corrupt("bad magic");
   uint64_t next_label = 0, n_lengths = 0, n_terms = 0;
   if (!r.pod(next_label) || !r.pod(n_lengths) || n_lengths > r.left() / sizeof(uint32_t)) {
     return corrupt("truncated lengths");
@@ -718,19 +949,45 @@ Result<uint64_t> LexicalIndex::load(const std::filesystem::path& file) {
     if (!r.pod(len) || len > r.left()) return corrupt("truncated term");
     term.resize(len);
     TermList l(arena_.get());
-    uint64_t count = 0;
-    if (!r.raw(term.data(), len) || !r.pod(l.df) || !r.pod(l.max_tf) || !r.pod(l.min_length) || !r.pod(count) ||
-        count > r.left() / sizeof(Posting) || l.df == 0 || l.df > count) {
+    uint64_t packed = 0;
+    if (!r.raw(term.data(), len) || !r.pod(l.df) || !r.pod(l.max_tf) || !r.pod(l.min_length) || !r.pod(l.count) ||
+        !r.pod(packed) || packed > r.left() || l.df == 0 || l.df > l.count) {
       return corrupt("truncated term list");
     }
-    l.postings.resize(count);  // from the arena, not zeroed
-    if (!r.raw(l.postings.data(), count * sizeof(Posting))) return corrupt("truncated postings");
+    const size_t full = l.count / kBlock;
+    if (full * kPackedHeader > packed) return corrupt("truncated postings");
+    l.packed.resize(packed + kSlack);  // from the arena, not zeroed
+    if (!r.raw(l.packed.data(), packed)) return corrupt("truncated postings");
+    std::fill(l.packed.end() - kSlack, l.packed.end(), uint8_t{0});
+    // The blocks' places, from their widths: every one must fit.
+    l.blocks.reserve(full + 1);
+    uint64_t offset = 0;
+    for (size_t blk = 0; blk < full; ++blk) {
+      if (packed - offset < kPackedHeader) return corrupt("truncated postings");
+      const uint32_t label_bits = l.packed[offset], tf_bits = l.packed[offset + 1];
+      if (label_bits > 32 || tf_bits > 32) return corrupt("bad block widths");
+      const uint64_t bytes = packed_bytes(label_bits, tf_bits);
+      if (packed - offset < bytes) return corrupt("truncated postings");
+      l.blocks.push_back(Block{0});
+      l.blocks.back().offset = static_cast<uint32_t>(offset);
+      offset += bytes;
+    }
+    if (offset != packed) return corrupt("postings do not fill their blocks");
+    const size_t tail = l.count % kBlock;
+    l.tail.resize(tail);  // from the arena, not zeroed
+    if (!r.raw(l.tail.data(), tail * sizeof(Posting))) return corrupt("truncated postings");
+    if (tail > 0) l.blocks.push_back(Block{0});
+    // Labels ascend through the whole list and name a chunk the lengths know.
+    std::array<uint32_t, kBlock> labels;
     uint64_t previous = 0;
     bool first = true;
-    for (const Posting& p : l.postings) {
-      if (p.label >= n_lengths || (!first && p.label <= previous)) return corrupt("postings out of order");
-      previous = p.label;
-      first = false;
+    for (size_t blk = 0; blk < l.blocks.size(); ++blk) {
+      const size_t got = block_labels(l, blk, labels.data());
+      for (size_t j = 0; j < got; ++j) {
+        if (labels[j] >= n_lengths || (!first && labels[j] <= previous)) return corrupt("postings out of order");
+        previous = labels[j];
+        first = false;
+      }
     }
     if (!ids_.emplace(term, static_cast<uint32_t>(lists_.size())).second) return corrupt("duplicate term");
     rebuild_blocks(l);
@@ -755,7 +1012,7 @@ size_t LexicalIndex::retain_live(const std::function<bool(uint32_t)>& live) {
   live_terms_ = 0;
   for (TermList& l : lists_) {
     compact(l);
-    l.df = static_cast<uint32_t>(l.postings.size());
+    l.df = l.count;
     if (l.df == 0) {
       l = TermList{};
     } else {

@@ -3,7 +3,11 @@
 // from them on open in one pass.
 //
 // Layout: a term dictionary (term -> id) and one posting list per term id,
-// sorted by label. Removal is lazy: a removed chunk's length drops to 0 and
+// sorted by label, in blocks of kBlock postings. Every full block is packed:
+// its first label, then each label's distance from it and each tf, at the
+// fewest bits that hold the block's largest (frame of reference), so that a
+// search reads any posting in place without unpacking the block. The last,
+// partial block stays unpacked so that add() appends in place. Removal is lazy: a removed chunk's length drops to 0 and
 // its postings are skipped by search() until the list is compacted (when
 // half of it is dead), so replacing a document costs O(its terms), not
 // O(length of the lists it touches).
@@ -130,6 +134,7 @@ class LexicalIndex {
     uint32_t label;
     uint32_t tf;
   };
+  struct Cursor;
   // Storage of the lists a snapshot load fills: one anonymous mapping
   // advised for transparent huge pages, so filling it takes a page fault
   // per 2 MiB rather than per 4 KiB (a fault costs microseconds on a VM, and
@@ -141,7 +146,7 @@ class LexicalIndex {
   static void* arena_allocate(PostingArena* arena, size_t bytes);
   static void arena_deallocate(PostingArena* arena, void* p, size_t bytes);
   // A list's allocator: the arena during a load, else the heap. A resize()
-  // leaves new postings uninitialised: the load reads over them at once, so
+  // leaves new bytes uninitialised: the load reads over them at once, so
   // zeroing them first would only write the memory twice.
   template <typename T>
   struct PostingAlloc {
@@ -185,26 +190,45 @@ class LexicalIndex {
   static constexpr size_t kPairs = 6;
   struct Block {
     uint32_t last;                          // label of the block's last posting
+    uint32_t offset = 0;                    // a full block's bytes in TermList::packed
     std::array<uint16_t, kPairs> tf{};      // ascending; 0 ends the list
     std::array<uint16_t, kPairs> length{};  // ascending, with tf
     void note(uint32_t tf, uint32_t length);
   };
+  // Bytes that may be read past a packed block's end: an unpacker reads 8
+  // bytes at a time.
+  static constexpr size_t kSlack = 8;
   struct TermList {
     TermList() = default;
-    explicit TermList(PostingArena* arena) : postings(PostingAlloc<Posting>(arena)) {}
-    std::vector<Posting, PostingAlloc<Posting>> postings;  // sorted by label; may hold dead labels
-    std::vector<Block> blocks;      // one per kBlock postings
+    explicit TermList(PostingArena* arena)
+        : packed(PostingAlloc<uint8_t>(arena)), tail(PostingAlloc<Posting>(arena)) {}
+    // The full blocks, packed, one after the other, then kSlack zero bytes.
+    std::vector<uint8_t, PostingAlloc<uint8_t>> packed;
+    std::vector<Posting, PostingAlloc<Posting>> tail;  // the last, partial block: < kBlock postings
+    std::vector<Block> blocks;      // one per kBlock postings, the partial one too
+    uint32_t count = 0;             // postings; sorted by label, may hold dead labels
     uint32_t df = 0;                // live postings
     uint32_t max_tf = 0;            // over every posting ever added: a bound
     uint32_t min_length = UINT32_MAX;
   };
+  // Block b of a list (full or the partial last): its labels into `labels`
+  // (room for kBlock), returning how many postings it holds, and its tfs.
+  static size_t block_labels(const TermList& list, size_t b, uint32_t* labels);
+  static void block_tfs(const TermList& list, size_t b, uint32_t* tfs);
+  // Every posting of a list, in order.
+  static std::vector<Posting> unpack_all(const TermList& list);
+  // Replaces a list's postings (sorted by label) and rebuilds its blocks.
+  void repack(TermList& list, std::span<const Posting> postings) const;
+  // Packs the partial last block, now full.
+  static void pack_tail(TermList& list);
   struct StringHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
   };
 
-  // The first posting of `list` with a label >= `label` (its end if none).
-  static const Posting* first_at(const TermList& list, uint32_t label);
+  // The position of the first posting of `list` with a label >= `label`
+  // (its count if none).
+  static uint32_t first_at(const TermList& list, uint32_t label);
   TermList& list_for(std::string_view term);
   void append(TermList& list, uint32_t label, uint32_t tf, uint32_t length);
   void set_length(uint32_t label, uint32_t length);

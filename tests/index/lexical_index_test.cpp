@@ -425,6 +425,60 @@ TEST(LexicalIndexTest, RemovedChunksNeverReturnAndTermsCount) {
   EXPECT_TRUE(index.search(q2, 0, {}, nullptr).empty());
 }
 
+// Lists are packed per block of 128 postings (a label's distance from the
+// block's first, at the block's width): labels far apart in one block, tfs
+// and labels beyond 16 bits, and a partial last block survive a snapshot. A
+// snapshot of the earlier, unpacked format is refused as such (the store
+// then rebuilds the index from RocksDB).
+TEST(LexicalIndexTest, PackedBlocksKeepWideLabelsAndTfsAndFormatOneIsRefused) {
+  LexicalIndex index;
+  std::vector<uint32_t> labels;
+  for (uint32_t i = 0; i < 300; ++i) labels.push_back(i < 200 ? i : 200000 + (i - 200) * 4000);
+  for (uint32_t label : labels) {
+    const uint32_t tf = label == 150 ? 100000 : 1 + label % 3;
+    std::vector<TermFreq> terms{{"printer", tf}};
+    index.add(label, terms, 10 + label % 7);
+  }
+  const std::vector<std::string> q{"printer"};
+  const auto before = index.search(q, 300, {}, nullptr);
+  ASSERT_EQ(before.size(), 300u);
+  EXPECT_EQ(before[0].label, 150u);  // the tf of 100000
+  std::set<uint32_t> got;
+  for (const auto& h : before) got.insert(h.label);
+  EXPECT_EQ(got, std::set<uint32_t>(labels.begin(), labels.end()));
+
+  const auto file = std::filesystem::temp_directory_path() / ("ragd-lex-packed-" + std::to_string(::getpid()));
+  ASSERT_TRUE(index.save(file, labels.back() + 1).is_ok());
+  LexicalIndex loaded;
+  ASSERT_TRUE(loaded.load(file).is_ok());
+  const auto after = loaded.search(q, 300, {}, nullptr);
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(after[i].label, before[i].label);
+    EXPECT_EQ(after[i].score, before[i].score);
+  }
+  // A search over a range that starts and ends inside packed blocks.
+  const auto part = loaded.search(q, 300, {}, nullptr, {100, 228000});
+  ASSERT_EQ(part.size(), 100u + 7u);
+  for (const auto& h : part) EXPECT_TRUE(h.label >= 100 && h.label < 228000) << h.label;
+
+  {
+    std::ofstream f(file, std::ios::binary | std::ios::trunc);
+    const std::string magic = "RAGD-LEX-SNAPSHOT-1";
+    const uint64_t len = magic.size();
+    f.write(reinterpret_cast<const char*>(&len), sizeof len);
+    f.write(magic.data(), static_cast<std::streamsize>(magic.size()));
+    const std::string rest(64, '\0');
+    f.write(rest.data(), static_cast<std::streamsize>(rest.size()));
+  }
+  LexicalIndex old;
+  auto refused = old.load(file);
+  std::filesystem::remove(file);
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(refused.status().message().find("earlier format"), std::string::npos) << refused.status().to_string();
+}
+
 // A cluster's shards (cluster/coordinator.cpp): chunks spread over three
 // indexes, each searched with the three's summed statistics, merged, give
 // the labels and the float scores of one index holding them all; with each
