@@ -208,6 +208,7 @@ constexpr std::array<Unpacker, 33> kUnpack = unpackers(std::make_index_sequence<
 
 void LexicalIndex::pack_tail(TermList& list) {
   auto& out = list.packed;
+  if (out.size() > UINT32_MAX) throw std::length_error("lexical index: a posting list over 4 GiB");
   if (out.size() >= kSlack) out.resize(out.size() - kSlack);
   const Posting* tail = list.tail.data();
   static_assert(kBlock == kValues);
@@ -216,7 +217,6 @@ void LexicalIndex::pack_tail(TermList& list) {
   for (size_t i = 0; i < kBlock; ++i) offsets[i] = tail[i].label - tail[0].label;
   for (size_t i = 0; i < kBlock; ++i) tf_or |= tfs[i] = tail[i].tf - 1;  // a tf of 0 wraps: 32 bits
   const uint32_t label_bits = bits_for(offsets[kBlock - 1]), tf_bits = bits_for(tf_or);
-  if (out.size() > UINT32_MAX) throw std::length_error("lexical index: a posting list over 4 GiB");
   list.blocks[list.count / kBlock - 1].offset = static_cast<uint32_t>(out.size());
   out.push_back(static_cast<uint8_t>(label_bits));
   out.push_back(static_cast<uint8_t>(tf_bits));
@@ -224,7 +224,10 @@ void LexicalIndex::pack_tail(TermList& list) {
   pack_bits(offsets.data(), label_bits, out);
   pack_bits(tfs.data(), tf_bits, out);
   out.resize(out.size() + kSlack, 0);
+  // Freed, not kept for the next block: a long list would otherwise hold a
+  // block's room for nothing for as long as it is not appended to.
   list.tail.clear();
+  list.tail.shrink_to_fit();
 }
 
 size_t LexicalIndex::block_labels(const TermList& list, size_t b, uint32_t* labels) {
@@ -905,6 +908,17 @@ Status LexicalIndex::save(const std::filesystem::path& file, uint64_t next_label
 }
 
 Result<uint64_t> LexicalIndex::load(const std::filesystem::path& file) {
+  try {
+    return load_snapshot(file);
+  } catch (const std::bad_alloc&) {
+    // Counts that pass every check against the file's size and still do
+    // not fit in memory (a huge sparse file).
+    *this = LexicalIndex{};
+    return Status::corruption("lexical snapshot " + file.string() + ": does not fit in memory");
+  }
+}
+
+Result<uint64_t> LexicalIndex::load_snapshot(const std::filesystem::path& file) {
   std::error_code ec;
   const uint64_t size = std::filesystem::file_size(file, ec);
   if (ec) return Status::not_found("no lexical snapshot " + file.string());
@@ -938,7 +952,8 @@ Result<uint64_t> LexicalIndex::load(const std::filesystem::path& file) {
     ++live_;
     total_length_ += len;
   }
-  if (!r.pod(n_terms) || n_terms > r.left()) return corrupt("bad term count");
+  // A term's record takes at least 28 bytes (its lengths and counts).
+  if (!r.pod(n_terms) || n_terms > r.left() / 28) return corrupt("bad term count");
   // Every posting that follows fits in what is left of the file.
   arena_ = PostingArena::map(r.left());
   lists_.reserve(n_terms);
@@ -951,7 +966,7 @@ Result<uint64_t> LexicalIndex::load(const std::filesystem::path& file) {
     TermList l(arena_.get());
     uint64_t packed = 0;
     if (!r.raw(term.data(), len) || !r.pod(l.df) || !r.pod(l.max_tf) || !r.pod(l.min_length) || !r.pod(l.count) ||
-        !r.pod(packed) || packed > r.left() || l.df == 0 || l.df > l.count) {
+        !r.pod(packed) || packed > r.left() || packed > UINT32_MAX || l.df == 0 || l.df > l.count) {
       return corrupt("truncated term list");
     }
     const size_t full = l.count / kBlock;

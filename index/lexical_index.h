@@ -4,10 +4,11 @@
 //
 // Layout: a term dictionary (term -> id) and one posting list per term id,
 // sorted by label, in blocks of kBlock postings. Every full block is packed:
-// its first label, then each label's distance from it and each tf, at the
-// fewest bits that hold the block's largest (frame of reference), so that a
-// search reads any posting in place without unpacking the block. The last,
-// partial block stays unpacked so that add() appends in place. Removal is lazy: a removed chunk's length drops to 0 and
+// its first label, then each label's distance from it and each tf minus 1,
+// at the fewest bits that hold the block's largest (frame of reference), so
+// that a search reads any posting in place without unpacking the block.
+// The last, partial block stays unpacked so that add() appends in place.
+// Removal is lazy: a removed chunk's length drops to 0 and
 // its postings are skipped by search() until the list is compacted (when
 // half of it is dead), so replacing a document costs O(its terms), not
 // O(length of the lists it touches).
@@ -138,8 +139,8 @@ class LexicalIndex {
   // Storage of the lists a snapshot load fills: one anonymous mapping
   // advised for transparent huge pages, so filling it takes a page fault
   // per 2 MiB rather than per 4 KiB (a fault costs microseconds on a VM, and
-  // a 1M-chunk load fills half a gigabyte across ~40,000 lists, most of them
-  // too small for malloc to place on huge pages). Once the load is done it
+  // a 1M-chunk load of store_bench fills 150 MB across ~40,000 lists, most
+  // of them too small for malloc to place on huge pages). Once the load is done it
   // hands out nothing more: a list that grows later moves to the heap, and
   // the whole pages it leaves are given back to the kernel.
   class PostingArena;
@@ -202,7 +203,8 @@ class LexicalIndex {
     TermList() = default;
     explicit TermList(PostingArena* arena)
         : packed(PostingAlloc<uint8_t>(arena)), tail(PostingAlloc<Posting>(arena)) {}
-    // The full blocks, packed, one after the other, then kSlack zero bytes.
+    // The full blocks, packed, one after the other, then kSlack zero bytes
+    // (empty while the list has no full block).
     std::vector<uint8_t, PostingAlloc<uint8_t>> packed;
     std::vector<Posting, PostingAlloc<Posting>> tail;  // the last, partial block: < kBlock postings
     std::vector<Block> blocks;      // one per kBlock postings, the partial one too
@@ -226,6 +228,8 @@ class LexicalIndex {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
   };
 
+  // load() without its catch of std::bad_alloc.
+  Result<uint64_t> load_snapshot(const std::filesystem::path& file);
   // The position of the first posting of `list` with a label >= `label`
   // (its count if none).
   static uint32_t first_at(const TermList& list, uint32_t label);
