@@ -139,8 +139,30 @@ struct ClusterServers {
 
   // Three NATS servers (JetStream, clustered) and `etcd_members` etcd
   // members (one, or three in one cluster).
+  // A port free_port() found can be taken by another test's process before
+  // the server binds it (the tests run side by side): then every server of
+  // the attempt is stopped and all start again on new ports, in a directory
+  // of their own (an etcd member's data directory names its peers).
   bool start(const fs::path& d, size_t nats_servers = 3, size_t etcd_members = 1) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      if (start_once(attempt == 0 ? d : d / ("retry" + std::to_string(attempt)), nats_servers, etcd_members)) {
+        return true;
+      }
+      for (auto& c : nats) c->kill_hard();
+      for (auto& c : etcd) c->kill_hard();
+      nats.clear();
+      etcd.clear();
+      nats_ports.clear();
+      route_ports.clear();
+      etcd_ports.clear();
+      etcd_peer_ports.clear();
+    }
+    return false;
+  }
+
+  bool start_once(const fs::path& d, size_t nats_servers, size_t etcd_members) {
     dir = d;
+    fs::create_directories(dir);
     nats.resize(nats_servers);
     for (size_t i = 0; i < nats_servers; ++i) {
       nats_ports.push_back(free_port());
