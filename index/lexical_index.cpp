@@ -277,7 +277,7 @@ void LexicalIndex::repack(TermList& list, std::span<const Posting> postings) con
     if (fresh.tail.size() == kBlock) pack_tail(fresh);
   }
   list = std::move(fresh);
-  rebuild_blocks(list);
+  (void)rebuild_blocks(list);  // sorted, and every label has a length
 }
 
 void LexicalIndex::append(TermList& list, uint32_t label, uint32_t tf, uint32_t length) {
@@ -353,11 +353,16 @@ void LexicalIndex::Block::note(uint32_t tf_in, uint32_t length_in) {
   }
 }
 
-void LexicalIndex::rebuild_blocks(TermList& list) const {
+bool LexicalIndex::rebuild_blocks(TermList& list) const {
   std::array<uint32_t, kBlock> labels, tfs;
+  uint32_t previous = 0;
   for (size_t b = 0; b < list.blocks.size(); ++b) {
     const size_t n = block_labels(list, b, labels.data());
     block_tfs(list, b, tfs.data());
+    for (size_t i = 0; i < n; ++i) {
+      if (labels[i] >= length_.size() || ((b > 0 || i > 0) && labels[i] <= previous)) return false;
+      previous = labels[i];
+    }
     // Dead postings are never scored, so they do not count towards the
     // bound (a block of only dead postings bounds nothing).
     // The shortest chunk per small tf first, then only the candidates for
@@ -382,6 +387,7 @@ void LexicalIndex::rebuild_blocks(TermList& list) const {
     }
     list.blocks[b] = blk;
   }
+  return true;
 }
 
 void LexicalIndex::add(uint32_t label, std::span<const TermFreq> terms, uint32_t length) {
@@ -992,20 +998,9 @@ Result<uint64_t> LexicalIndex::load_snapshot(const std::filesystem::path& file) 
     l.tail.resize(tail);  // from the arena, not zeroed
     if (!r.raw(l.tail.data(), tail * sizeof(Posting))) return corrupt("truncated postings");
     if (tail > 0) l.blocks.push_back(Block{0});
-    // Labels ascend through the whole list and name a chunk the lengths know.
-    std::array<uint32_t, kBlock> labels;
-    uint64_t previous = 0;
-    bool first = true;
-    for (size_t blk = 0; blk < l.blocks.size(); ++blk) {
-      const size_t got = block_labels(l, blk, labels.data());
-      for (size_t j = 0; j < got; ++j) {
-        if (labels[j] >= n_lengths || (!first && labels[j] <= previous)) return corrupt("postings out of order");
-        previous = labels[j];
-        first = false;
-      }
-    }
     if (!ids_.emplace(term, static_cast<uint32_t>(lists_.size())).second) return corrupt("duplicate term");
-    rebuild_blocks(l);
+    // Labels ascend through the whole list and name a chunk the lengths know.
+    if (!rebuild_blocks(l)) return corrupt("postings out of order");
     lists_.push_back(std::move(l));
     ++live_terms_;
   }

@@ -239,7 +239,9 @@ class LexicalIndex {
   // Drops dead postings from a list.
   void compact(TermList& list) const;
   // Recomputes a list's blocks from its postings and the chunk lengths.
-  void rebuild_blocks(TermList& list) const;
+  // False when the labels do not ascend or one lies past the lengths (a
+  // damaged snapshot).
+  bool rebuild_blocks(TermList& list) const;
 
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> ids_;
   std::vector<TermList> lists_;  // by term id
