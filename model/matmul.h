@@ -7,11 +7,14 @@
 //                  m >= 8: weight tiles widened to f32, then oneDNN f32.
 //                  Activations are first rounded to f16 (bf16), as ggml does,
 //                  so products are exact and match llama.cpp closely.
-//   Q8_0           m < 32 (generation) ggml-exact: activations quantised to
-//                  Q8_0 blocks, per-block int8 dot products (AVX2 maddubs)
-//                  scaled by d_w*d_x, two weight rows x four activation rows.
-//                  m >= 32 (prompts): activations quantised to Q8_0 and back,
-//                  weight tiles widened to f32, oneDNN f32 (see exact_q8_0).
+//   Q8_0           ggml-exact: activations quantised to Q8_0 blocks,
+//                  per-block int8 dot products scaled by d_w*d_x. With
+//                  AVX-512 VNNI at any m: dpbusd on activations + 128, four
+//                  weight rows x four pairs of activation rows per tile.
+//                  Without: m < 32 (generation) AVX2 maddubs, two weight rows
+//                  x four activation rows; m >= 32 (prompts) activations
+//                  quantised to Q8_0 and back, weight tiles widened to f32,
+//                  oneDNN f32 (see exact_q8_0).
 //   Q4_K           m < 8 (generation) as ggml: activations quantised to Q8_K,
 //                  4-bit x int8 dot products per 32 weights (AVX2 maddubs),
 //                  6-bit scales and mins applied in integers per 256;
@@ -44,7 +47,8 @@ struct LinearOptions {
   // weights). Default: true.
   bool emulate_ggml = true;
   // Q8_0 weights: always use the int8 block kernel, whose sums are ggml's
-  // bit for bit. false = batches of 32 rows or more (prompts) use f32 GEMM
+  // bit for bit (with AVX-512 VNNI it always is, being the faster path).
+  // false = batches of 32 rows or more (prompts) use f32 GEMM
   // on widened tiles with the activations quantised to Q8_0 and back: the
   // same products summed in another order, about 1.5x faster on AVX2; the
   // order changes later Q8_0 roundings, so logits differ from llama.cpp by
@@ -85,10 +89,9 @@ class Linear {
   // The same as forward() on each row alone (forward(x + i*cols, 1, ...)),
   // bit for bit, for the rows of several sequences decoded in one pass
   // (model/decoder_batch.h). Each weight block is read from memory once for
-  // all m rows: Q8_0 and Q4_K through their int8 kernels at any m (two weight
-  // rows against four activation rows for Q8_0), F16 through the one-row
-  // kernel with the weight row held in L1; F32 runs row by row (no
-  // serving model uses F32 weights). Meant for small m (2 to 32).
+  // all m rows: Q8_0 and Q4_K through their int8 kernels at any m, F16
+  // through the one-row kernel with the weight row held in L1; F32 runs row
+  // by row (no serving model uses F32 weights). Meant for small m (2 to 32).
   void forward_rows(const float* x, int64_t m, float* y, int n_threads) const;
   // Dequantises row r (e.g. a token embedding) into dst[cols].
   void row(int64_t r, float* dst) const;

@@ -4,6 +4,7 @@
 // AVX2 attention against a naive loop, and Generator's should_stop hook.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -61,6 +62,42 @@ TEST(ForwardGroup, SameAsOneLayerAtATime) {
       for (size_t i = 0; i < rows.size(); ++i) {
         EXPECT_EQ(got[i], want[i]) << "type " << weight_type_name(type) << " m " << m << " layer " << i;
       }
+    }
+  }
+}
+
+// Each row of a Q8_0 product, through whichever tile shape the row count
+// picks (pairs of activation rows in 512-bit registers, fours, single rows;
+// four weight rows at a time and the rows left over), is bit for bit the
+// one-row product: the property that lets sequences share decode passes and
+// makes a prompt's numbers independent of the size of its chunks.
+TEST(Q8_0Rows, EveryRowCountGivesTheOneRowProduct) {
+  const int64_t cols = 160;
+  for (int64_t rows : {70, 37}) {
+    auto w = normal_values(static_cast<size_t>(rows * cols), 21);
+    w[5] = 40.0f;  // one block with a large scale, one nearly zero
+    for (int64_t c = 32; c < 64; ++c) w[static_cast<size_t>(c)] = 1e-4f;
+    const auto q = encode(WeightType::kQ8_0, w, rows, cols);
+    auto l = Linear::create(WeightType::kQ8_0, q.data(), rows, cols, "w");
+    ASSERT_TRUE(l.is_ok());
+    const Linear& lin = **l;
+    for (int64_t m : {1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17, 33, 70}) {
+      const auto x = normal_values(static_cast<size_t>(m * cols), 30 + static_cast<uint32_t>(m));
+      std::vector<float> rows_out(static_cast<size_t>(m * rows)), batch_out(rows_out.size()), one(rows);
+      lin.forward_rows(x.data(), m, rows_out.data(), 2);
+      lin.forward(x.data(), m, batch_out.data(), 2);
+      int differing = 0;
+      for (int64_t i = 0; i < m; ++i) {
+        lin.forward(x.data() + i * cols, 1, one.data(), 1);
+        const float* got = rows_out.data() + i * rows;
+        differing += !std::equal(one.begin(), one.end(), got);
+        if (m < 32) differing += !std::equal(one.begin(), one.end(), batch_out.data() + i * rows);
+      }
+      EXPECT_EQ(differing, 0) << "rows " << rows << " m " << m;
+      // Not trivially equal: the outputs are far from zero.
+      double norm = 0;
+      for (float v : rows_out) norm += std::fabs(v);
+      EXPECT_GT(norm / static_cast<double>(rows_out.size()), 1.0) << "m " << m;
     }
   }
 }
