@@ -154,15 +154,19 @@ void DecoderBatch::run(std::span<const DecodeItem> items) {
       rope(qi, c.n_head, hd, c.n_rot, pos, c.rope_base, c.rope_mode, freq);
       rope(ki, c.n_head_kv, hd, c.n_rot, pos, c.rope_base, c.rope_mode, freq);
     });
+    // Each sequence attends over its own cache; the calls share one
+    // parallel region where they can (attention_many).
+    calls_.clear();
     for (size_t it = 0; it < items.size(); ++it) {
       DecoderSession& s = *items[it].session;
       const size_t r0 = static_cast<size_t>(item_row0_[it]);
       const int n = static_cast<int>(items[it].tokens.size());
       const int pos0 = s.n_past_;
       s.cache_.store(l, pos0, n, &k_[r0 * kv_dim], &v_[r0 * kv_dim]);
-      attention(&q_[r0 * q_dim], q_dim, n, pos0, s.cache_.view(l), 0, pos0 + n, true, shape, &attn_[r0 * q_dim],
-                q_dim, nt);
+      calls_.push_back({&q_[r0 * q_dim], q_dim, n, pos0, s.cache_.view(l), 0, pos0 + n, true, &attn_[r0 * q_dim],
+                        q_dim});
     }
+    attention_many(calls_, shape, nt);
     linear(*L.wo, attn_.data(), q_dim, h_.data(), E, true);
     for_rows([&](int i) {
       const size_t o = static_cast<size_t>(i) * E;

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "model/compute_pool.h"
+#include "model/kv_cache.h"
 #include "model/llama.h"
 #include "ragd/status.h"
 
@@ -77,6 +78,7 @@ class DecoderBatch {
   std::vector<Group> groups_;
   std::vector<int32_t> tokens_;
   std::vector<int> row_pos_;
+  std::vector<AttentionCall> calls_;
   // Scratch, grown to the largest pass.
   std::vector<float> x_, h_, q_, k_, v_, attn_, ffn_a_, ffn_b_, g_, logits_;
 };

@@ -173,6 +173,38 @@ void pv_f16_heads(const float* const* p, int n, const uint16_t* v, int64_t vstri
   }
 }
 
+// scores_h[j] = dot_f32(q_h, K[j]) * scale for the nh heads of a group over
+// n rows of f16 K (kstride apart), each row widened in registers where it is
+// read: dot_f32's FMAs, pairing, horizontal sum and scaling in its order, so
+// every score is the one the widened row gave through dot_f32 (hd a multiple
+// of 16), without a call and a store per key.
+template <int HD>
+void qk_f16_heads(const float* const* q, int nh, int n, const uint16_t* k, int64_t kstride, float scale,
+                  float* const* scores) {
+  static_assert(HD % 16 == 0);
+  for (int j = 0; j < n; ++j) {
+    const uint16_t* row = k + j * kstride;
+    __m256 kr[HD / 8];
+#pragma GCC unroll 16
+    for (int c = 0; c < HD / 8; ++c) {
+      kr[c] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 8 * c)));
+    }
+    for (int h = 0; h < nh; ++h) {
+      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+#pragma GCC unroll 8
+      for (int c = 0; c < HD / 8; c += 2) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q[h] + 8 * c), kr[c], acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q[h] + 8 * c + 8), kr[c + 1], acc1);
+      }
+      acc0 = _mm256_add_ps(acc0, acc1);
+      __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
+      s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+      s = _mm_add_ss(s, _mm_movehdup_ps(s));
+      scores[h][j] = _mm_cvtss_f32(s) * scale;
+    }
+  }
+}
+
 // Heads [0, nh) of one group, two at a time where the registers allow.
 template <int NV>
 void pv_f16_group(float* const* p, int nh, int n, const uint16_t* v, int64_t vstride, float* const* out) {
@@ -198,79 +230,119 @@ namespace {
 // again (at a 1,600-token context that traffic was most of a decode step's
 // attention). Q.K is dot_f32 per key and P.V is pv_acc's order, on the same
 // f16-rounded Q and P, so every output is the one attention() computed before.
-void attention_f16_decode(const float* q, int64_t q_stride, int n_q, int q_pos0, const KvView& kv, int key_begin,
-                          int n_kv, bool causal, const AttentionShape& shape, float* out, int64_t out_stride,
-                          int n_threads) {
+bool f16_decode_applies(const AttentionCall& c, const AttentionShape& shape) {
+  const int hd = shape.head_dim;
+  return c.kv.f16 && c.n_q < 16 && (hd == 32 || hd == 64 || hd == 128) && shape.n_head / shape.n_head_kv <= 64;
+}
+
+// Tasks of a call: (query row, K/V head, part of its group), `parts` parts
+// per group. A task computes whole heads, so how the heads are split into
+// parts, and which thread runs a task, never changes a result.
+int64_t f16_decode_tasks(const AttentionCall& c, const AttentionShape& shape, int parts) {
+  return static_cast<int64_t>(c.n_q) * shape.n_head_kv * parts;
+}
+
+void f16_decode_task(const AttentionCall& c, const AttentionShape& shape, int parts, int64_t t) {
   const int hd = shape.head_dim;
   const int group = shape.n_head / shape.n_head_kv;
-  // Tasks: (query row, K/V head, part of its group). Enough parts that every
-  // thread has work when there are fewer K/V heads than threads.
-  const int units = n_q * shape.n_head_kv;
-  if (units <= 0) return;
-  const int parts = std::clamp((2 * std::max(n_threads, 1) + units - 1) / units, 1, group);
   const int per_part = (group + parts - 1) / parts;
-  const auto* kbase = static_cast<const uint16_t*>(kv.k);
-  const auto* vbase = static_cast<const uint16_t*>(kv.v);
-  parallel_for(static_cast<int64_t>(units) * parts, n_threads, [&](int64_t t) {
-    const int part = static_cast<int>(t % parts);
-    const int g = static_cast<int>((t / parts) % shape.n_head_kv);
-    // Latest queries first: with a causal mask they are the longest tasks.
-    const int i = n_q - 1 - static_cast<int>(t / (static_cast<int64_t>(parts) * shape.n_head_kv));
-    const int h0 = g * group + part * per_part;
-    const int nh = std::min(per_part, (g + 1) * group - h0);
-    if (nh <= 0) return;
-    int n_vis = n_kv;
-    if (causal) n_vis = std::clamp(q_pos0 + i + 1 - key_begin, 0, n_kv);
-    if (n_vis == 0) {
-      for (int h = 0; h < nh; ++h) {
-        float* o = out + i * out_stride + static_cast<int64_t>(h0 + h) * hd;
-        std::fill(o, o + hd, 0.0f);
-      }
-      return;
-    }
-    thread_local std::vector<float> qh_buf, scores_buf, krow_buf;
-    const size_t row = static_cast<size_t>(n_vis) + 8;
-    if (qh_buf.size() < static_cast<size_t>(nh) * hd) qh_buf.resize(static_cast<size_t>(nh) * hd);
-    if (scores_buf.size() < static_cast<size_t>(nh) * row) scores_buf.resize(static_cast<size_t>(nh) * row);
-    if (krow_buf.size() < static_cast<size_t>(hd)) krow_buf.resize(static_cast<size_t>(hd));
-    float* krow = krow_buf.data();
-    float* qh[64];
-    float* scores[64];
-    float* o[64];
+  const int part = static_cast<int>(t % parts);
+  const int g = static_cast<int>((t / parts) % shape.n_head_kv);
+  // Latest queries first: with a causal mask they are the longest tasks.
+  const int i = c.n_q - 1 - static_cast<int>(t / (static_cast<int64_t>(parts) * shape.n_head_kv));
+  const int h0 = g * group + part * per_part;
+  const int nh = std::min(per_part, (g + 1) * group - h0);
+  if (nh <= 0) return;
+  int n_vis = c.n_kv;
+  if (c.causal) n_vis = std::clamp(c.q_pos0 + i + 1 - c.key_begin, 0, c.n_kv);
+  if (n_vis == 0) {
     for (int h = 0; h < nh; ++h) {
-      qh[h] = qh_buf.data() + static_cast<size_t>(h) * hd;
-      scores[h] = scores_buf.data() + static_cast<size_t>(h) * row;
-      o[h] = out + i * out_stride + static_cast<int64_t>(h0 + h) * hd;
-      round_row_to_fp16(q + i * q_stride + static_cast<int64_t>(h0 + h) * hd, qh[h], hd);
+      float* o = c.out + i * c.out_stride + static_cast<int64_t>(h0 + h) * hd;
+      std::fill(o, o + hd, 0.0f);
     }
-    const int64_t goff = static_cast<int64_t>(g) * hd;
-    for (int j = 0; j < n_vis; ++j) {
-      fp16_to_fp32_row(kbase + static_cast<int64_t>(key_begin + j) * kv.stride + goff, krow, hd);
-      for (int h = 0; h < nh; ++h) scores[h][j] = dot_f32(qh[h], krow, hd) * shape.scale;
-    }
-    for (int h = 0; h < nh; ++h) {
-      softmax(scores[h], n_vis);
-      round_row_to_fp16(scores[h], scores[h], n_vis);
-    }
-    const uint16_t* vg = vbase + static_cast<int64_t>(key_begin) * kv.stride + goff;
-    switch (hd) {
-      case 32: pv_f16_group<4>(scores, nh, n_vis, vg, kv.stride, o); break;
-      case 64: pv_f16_group<8>(scores, nh, n_vis, vg, kv.stride, o); break;
-      default: pv_f16_group<16>(scores, nh, n_vis, vg, kv.stride, o); break;
-    }
-  });
+    return;
+  }
+  thread_local std::vector<float> qh_buf, scores_buf;
+  const size_t row = static_cast<size_t>(n_vis) + 8;
+  if (qh_buf.size() < static_cast<size_t>(nh) * hd) qh_buf.resize(static_cast<size_t>(nh) * hd);
+  if (scores_buf.size() < static_cast<size_t>(nh) * row) scores_buf.resize(static_cast<size_t>(nh) * row);
+  float* qh[64];
+  float* scores[64];
+  float* o[64];
+  for (int h = 0; h < nh; ++h) {
+    qh[h] = qh_buf.data() + static_cast<size_t>(h) * hd;
+    scores[h] = scores_buf.data() + static_cast<size_t>(h) * row;
+    o[h] = c.out + i * c.out_stride + static_cast<int64_t>(h0 + h) * hd;
+    round_row_to_fp16(c.q + i * c.q_stride + static_cast<int64_t>(h0 + h) * hd, qh[h], hd);
+  }
+  const int64_t goff = static_cast<int64_t>(g) * hd;
+  const auto* kg = static_cast<const uint16_t*>(c.kv.k) + static_cast<int64_t>(c.key_begin) * c.kv.stride + goff;
+  switch (hd) {
+    case 32: qk_f16_heads<32>(qh, nh, n_vis, kg, c.kv.stride, shape.scale, scores); break;
+    case 64: qk_f16_heads<64>(qh, nh, n_vis, kg, c.kv.stride, shape.scale, scores); break;
+    default: qk_f16_heads<128>(qh, nh, n_vis, kg, c.kv.stride, shape.scale, scores); break;
+  }
+  for (int h = 0; h < nh; ++h) {
+    softmax(scores[h], n_vis);
+    round_row_to_fp16(scores[h], scores[h], n_vis);
+  }
+  const auto* vg = static_cast<const uint16_t*>(c.kv.v) + static_cast<int64_t>(c.key_begin) * c.kv.stride + goff;
+  switch (hd) {
+    case 32: pv_f16_group<4>(scores, nh, n_vis, vg, c.kv.stride, o); break;
+    case 64: pv_f16_group<8>(scores, nh, n_vis, vg, c.kv.stride, o); break;
+    default: pv_f16_group<16>(scores, nh, n_vis, vg, c.kv.stride, o); break;
+  }
+}
+
+// Parts per group: enough tasks in all (`units` query rows x K/V heads) that
+// every thread has work when there are fewer units than threads.
+int f16_decode_parts(int64_t units, const AttentionShape& shape, int n_threads) {
+  if (units <= 0) return 1;
+  const int64_t want = (2 * std::max(n_threads, 1) + units - 1) / units;
+  return static_cast<int>(std::clamp<int64_t>(want, 1, shape.n_head / shape.n_head_kv));
 }
 #endif
 
 }  // namespace
+
+void attention_many(std::span<const AttentionCall> calls, const AttentionShape& shape, int n_threads) {
+#ifdef RAGD_F16_DECODE
+  // The decode calls' tasks in one parallel region; first[k] is call k's
+  // first task (calls that do not apply have none).
+  thread_local std::vector<int64_t> first;
+  first.assign(calls.size() + 1, 0);
+  int64_t units = 0;
+  for (const AttentionCall& c : calls) {
+    if (f16_decode_applies(c, shape)) units += static_cast<int64_t>(c.n_q) * shape.n_head_kv;
+  }
+  const int parts = f16_decode_parts(units, shape, n_threads);
+  for (size_t k = 0; k < calls.size(); ++k) {
+    first[k + 1] = first[k] + (f16_decode_applies(calls[k], shape) ? f16_decode_tasks(calls[k], shape, parts) : 0);
+  }
+  const int64_t* f = first.data();
+  parallel_for(first.back(), n_threads, [&](int64_t t) {
+    const size_t k = static_cast<size_t>(std::upper_bound(f, f + calls.size() + 1, t) - f - 1);
+    f16_decode_task(calls[k], shape, parts, t - f[k]);
+  });
+  for (const AttentionCall& c : calls) {
+    if (f16_decode_applies(c, shape)) continue;
+#else
+  for (const AttentionCall& c : calls) {
+#endif
+    attention(c.q, c.q_stride, c.n_q, c.q_pos0, c.kv, c.key_begin, c.n_kv, c.causal, shape, c.out, c.out_stride,
+              n_threads);
+  }
+}
 
 void attention(const float* q, int64_t q_stride, int n_q, int q_pos0, const KvView& kv, int key_begin, int n_kv,
                bool causal, const AttentionShape& shape, float* out, int64_t out_stride, int n_threads) {
   const int hd = shape.head_dim;
   const int group = shape.n_head / shape.n_head_kv;
 #ifdef RAGD_F16_DECODE
-  if (kv.f16 && n_q < 16 && (hd == 32 || hd == 64 || hd == 128) && group <= 64) {
-    attention_f16_decode(q, q_stride, n_q, q_pos0, kv, key_begin, n_kv, causal, shape, out, out_stride, n_threads);
+  if (const AttentionCall c{q, q_stride, n_q, q_pos0, kv, key_begin, n_kv, causal, out, out_stride};
+      f16_decode_applies(c, shape)) {
+    const int parts = f16_decode_parts(static_cast<int64_t>(n_q) * shape.n_head_kv, shape, n_threads);
+    parallel_for(f16_decode_tasks(c, shape, parts), n_threads, [&](int64_t t) { f16_decode_task(c, shape, parts, t); });
     return;
   }
 #endif

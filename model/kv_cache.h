@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace ragd {
@@ -36,6 +37,26 @@ struct AttentionShape {
 // absolute position). q and out rows are q_stride / out_stride apart.
 void attention(const float* q, int64_t q_stride, int n_q, int q_pos0, const KvView& kv, int key_begin, int n_kv,
                bool causal, const AttentionShape& shape, float* out, int64_t out_stride, int n_threads);
+
+// One attention() call's arguments, less the shape and the threads.
+struct AttentionCall {
+  const float* q = nullptr;
+  int64_t q_stride = 0;
+  int n_q = 0;
+  int q_pos0 = 0;
+  KvView kv;
+  int key_begin = 0;
+  int n_kv = 0;
+  bool causal = true;
+  float* out = nullptr;
+  int64_t out_stride = 0;
+};
+
+// attention() for each call, with the same results. The calls that decode a
+// few query rows over an f16 cache (the sequences of a batched decode pass,
+// each over its own cache) share one parallel region instead of one each;
+// the others run one after another. The calls' outputs must not overlap.
+void attention_many(std::span<const AttentionCall> calls, const AttentionShape& shape, int n_threads);
 
 class KvCache {
  public:

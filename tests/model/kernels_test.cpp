@@ -289,6 +289,22 @@ TEST(Attention, GroupedF16DecodeMatchesNaive) {
         const int last = causal ? pos0 + i : n_ctx - 1;
         for (int h = 0; h < c.n_head; ++h) {
           const int g = h / (c.n_head / c.n_kv);
+          // Exactly: dot_f32 on the f16-rounded query and the widened key,
+          // softmax, probabilities rounded to f16, then P.V fused in key
+          // order from zero (the orders llama.cpp's greedy tokens follow).
+          std::vector<float> qh(static_cast<size_t>(c.hd)), sc;
+          round_row_to_fp16(q.data() + i * q_dim + h * c.hd, qh.data(), c.hd);
+          for (int j = begin; j <= last; ++j) sc.push_back(dot_f32(qh.data(), &k[static_cast<size_t>(j * kv_dim + g * c.hd)], c.hd) * shape.scale);
+          softmax(sc.data(), static_cast<int>(sc.size()));
+          round_row_to_fp16(sc.data(), sc.data(), static_cast<int64_t>(sc.size()));
+          for (int d = 0; d < c.hd; ++d) {
+            float acc = 0.0f;
+            for (size_t j = 0; j < sc.size(); ++j) {
+              acc = std::fma(sc[j], v[static_cast<size_t>((static_cast<int>(j) + begin) * kv_dim + g * c.hd + d)], acc);
+            }
+            ASSERT_EQ(acc, one[static_cast<size_t>(i * q_dim + h * c.hd + d)])
+                << c.n_head << "/" << c.n_kv << " causal " << causal << " row " << i << " head " << h << " dim " << d;
+          }
           std::vector<double> p;
           double mx = -1e300;
           for (int j = begin; j <= last; ++j) {
@@ -313,6 +329,43 @@ TEST(Attention, GroupedF16DecodeMatchesNaive) {
         }
       }
     }
+  }
+}
+
+// attention_many() gives each call what attention() gives it alone, bit for
+// bit: decode calls over several caches at different lengths share one
+// parallel region, and a call with 16 query rows (the prompt path) and an
+// f32 cache run on their own.
+TEST(Attention, ManyCallsEqualEachAlone) {
+  const int n_head = 9, n_kv = 3, hd = 64, kv_dim = n_kv * hd, q_dim = n_head * hd, n_ctx = 200;
+  const AttentionShape shape{n_head, n_kv, hd, 0.125f};
+  std::vector<KvCache> caches;
+  for (int c = 0; c < 5; ++c) {
+    caches.emplace_back(1, n_ctx, kv_dim, c == 4 ? KvType::kF32 : KvType::kF16);
+    const auto k = normal_values(static_cast<size_t>(n_ctx * kv_dim), 40 + static_cast<uint32_t>(c));
+    const auto v = normal_values(static_cast<size_t>(n_ctx * kv_dim), 50 + static_cast<uint32_t>(c));
+    caches.back().store(0, 0, n_ctx, k.data(), v.data());
+  }
+  // (n_q, position of the first query row) per call.
+  const int n_q[] = {1, 3, 16, 1, 2};
+  const int pos[] = {10, 120, 150, 199 - 1, 57};
+  std::vector<std::vector<float>> qs, many, alone;
+  std::vector<AttentionCall> calls;
+  for (int c = 0; c < 5; ++c) {
+    qs.push_back(normal_values(static_cast<size_t>(n_q[c] * q_dim), 60 + static_cast<uint32_t>(c)));
+    many.emplace_back(static_cast<size_t>(n_q[c] * q_dim), -7.0f);
+    alone.emplace_back(static_cast<size_t>(n_q[c] * q_dim), -9.0f);
+  }
+  for (int c = 0; c < 5; ++c) {
+    calls.push_back({qs[static_cast<size_t>(c)].data(), q_dim, n_q[c], pos[c], caches[static_cast<size_t>(c)].view(0), 0,
+                     pos[c] + n_q[c], true, many[static_cast<size_t>(c)].data(), q_dim});
+  }
+  attention_many(calls, shape, 2);
+  for (int c = 0; c < 5; ++c) {
+    attention(qs[static_cast<size_t>(c)].data(), q_dim, n_q[c], pos[c], caches[static_cast<size_t>(c)].view(0), 0,
+              pos[c] + n_q[c], true, shape, alone[static_cast<size_t>(c)].data(), q_dim, 2);
+    EXPECT_EQ(many[static_cast<size_t>(c)], alone[static_cast<size_t>(c)]) << "call " << c;
+    EXPECT_NE(many[static_cast<size_t>(c)][0], -7.0f) << "call " << c << " was not computed";
   }
 }
 
