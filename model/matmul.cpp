@@ -178,12 +178,17 @@ inline __m256 dot_i8_32(__m256i aw, __m256i wq, __m256i xq) {
 }
 #endif
 
-// Q8_0 weight row (nb blocks) against up to 4 Q8_0 activation rows; xd holds
-// the activation block scales as floats (row j at xd + j*ldx_blocks).
-void dot_q8_0_rows(const BlockQ8_0* w, const BlockQ8_0* x, const float* xd, int64_t ldx_blocks, int mc, int64_t nb,
-                   float* out, int64_t ldo) {
+// Q8_0 weight row (nb blocks) against MC <= 4 Q8_0 activation rows; xd holds
+// the activation block scales as floats (row j at xd + j*ldx_blocks). MC is
+// a template argument so that the accumulators live in registers: with a
+// run-time count, one row (generation) took 7.0 ms over Qwen2.5-0.5B's
+// 144 MB output matrix against 4.9 ms (a one-off timing on 2 threads).
+template <int MC>
+void dot_q8_0_rows_n(const BlockQ8_0* w, const BlockQ8_0* x, const float* xd, int64_t ldx_blocks, int64_t nb,
+                     float* out, int64_t ldo) {
 #ifdef RAGD_AVX2
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  __m256 acc[MC];
+  for (int j = 0; j < MC; ++j) acc[j] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     // One weight stream per thread: asking for the line 1 KiB ahead keeps
     // more reads in flight than the hardware prefetcher alone (measured:
@@ -192,15 +197,15 @@ void dot_q8_0_rows(const BlockQ8_0* w, const BlockQ8_0* x, const float* xd, int6
     const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
     const __m256i aw = _mm256_sign_epi8(wq, wq);
     const __m256 dw = _mm256_set1_ps(fp16_to_fp32(w[b].d));
-    for (int j = 0; j < mc; ++j) {
+    for (int j = 0; j < MC; ++j) {
       const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[j * ldx_blocks + b].qs));
       const __m256 d = _mm256_mul_ps(dw, _mm256_broadcast_ss(xd + j * ldx_blocks + b));
       acc[j] = _mm256_fmadd_ps(d, dot_i8_32(aw, wq, xq), acc[j]);
     }
   }
-  for (int j = 0; j < mc; ++j) out[j * ldo] = hsum(acc[j]);
+  for (int j = 0; j < MC; ++j) out[j * ldo] = hsum(acc[j]);
 #else
-  for (int j = 0; j < mc; ++j) {
+  for (int j = 0; j < MC; ++j) {
     float sum = 0.0f;
     for (int64_t b = 0; b < nb; ++b) {
       const BlockQ8_0& xb = x[j * ldx_blocks + b];
@@ -211,6 +216,16 @@ void dot_q8_0_rows(const BlockQ8_0* w, const BlockQ8_0* x, const float* xd, int6
     out[j * ldo] = sum;
   }
 #endif
+}
+
+void dot_q8_0_rows(const BlockQ8_0* w, const BlockQ8_0* x, const float* xd, int64_t ldx_blocks, int mc, int64_t nb,
+                   float* out, int64_t ldo) {
+  switch (mc) {
+    case 1: dot_q8_0_rows_n<1>(w, x, xd, ldx_blocks, nb, out, ldo); return;
+    case 2: dot_q8_0_rows_n<2>(w, x, xd, ldx_blocks, nb, out, ldo); return;
+    case 3: dot_q8_0_rows_n<3>(w, x, xd, ldx_blocks, nb, out, ldo); return;
+    default: dot_q8_0_rows_n<4>(w, x, xd, ldx_blocks, nb, out, ldo); return;
+  }
 }
 
 #ifdef RAGD_AVX2
