@@ -172,8 +172,11 @@ LlmAnswerer::LlmAnswerer(const Retriever& retriever, std::shared_ptr<const Gener
                                                                       .n_batch = 512,
                                                                       .scheduler = options_.scheduler}});
   if (options_.prefix_cache_bytes > 0) {
-    prefix_cache_ = std::make_unique<PrefixCache>(
-        PrefixCacheOptions{.max_bytes = options_.prefix_cache_bytes, .block = std::max(1, options_.prefill_chunk)});
+    // Reuse at any token when the model's numbers do not depend on where a
+    // prompt is cut; otherwise in whole prompt chunks (prefix_cache.h).
+    const int block = generator_->model().chunk_invariant() ? 1 : std::max(1, options_.prefill_chunk);
+    prefix_cache_ =
+        std::make_unique<PrefixCache>(PrefixCacheOptions{.max_bytes = options_.prefix_cache_bytes, .block = block});
   }
   const GgufFile& file = generator_->model().gguf();
   if (!options_.chat_template.empty()) {

@@ -50,14 +50,18 @@ void DecoderBatch::run(std::span<const DecodeItem> items) {
   const int nt = n_threads_;
   const size_t V = static_cast<size_t>(c.n_vocab);
 
-  // Rows: the small items first (one group), then each long item.
+  // Rows: the small items first (one group), then each long item. With a
+  // chunk-invariant model every row is computed as alone at any size, so all
+  // items share one group: one pass over each weight matrix per pass.
+  const bool one_group = m.chunk_invariant();
+  auto in_group = [&](size_t i) { return one_group || items[i].tokens.size() <= static_cast<size_t>(kSmallItemTokens); };
   order_.clear();
   for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].tokens.size() <= static_cast<size_t>(kSmallItemTokens)) order_.push_back(i);
+    if (in_group(i)) order_.push_back(i);
   }
   const size_t n_small = order_.size();
   for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].tokens.size() > static_cast<size_t>(kSmallItemTokens)) order_.push_back(i);
+    if (!in_group(i)) order_.push_back(i);
   }
   item_row0_.assign(items.size(), 0);
   groups_.clear();

@@ -16,7 +16,9 @@
 // (chunked the same way). Items of at most kSmallItemTokens tokens share one
 // group of rows through Linear::forward_rows(), which computes each row as
 // a one-row product would; a longer item (a prompt chunk) is multiplied as a
-// group of its own, through the same kernels eval() uses for it.
+// group of its own, through the same kernels eval() uses for it, unless the
+// model is chunk-invariant (DecoderModel::chunk_invariant()): then all rows
+// of the pass form one group.
 //
 // Thread safety: one DecoderBatch is used by one thread at a time (it owns
 // scratch and a ComputePool); each session may appear once per pass and must

@@ -81,23 +81,46 @@ KvView KvCache::view(int layer) const {
 namespace {
 
 #if defined(__AVX2__) && defined(__FMA__)
-// scores[k] = q . K[k] for 8 keys (rows kstride apart), hd a multiple of 8.
+// scores[k] = q . K[k] for 8 keys (rows kstride apart), hd a multiple of 8,
+// each summed exactly as dot_f32 sums it: per key, lanes of 16-element
+// blocks split over two accumulators (a leftover 8 into the first), the two
+// added, then the horizontal sum's tree ((u0+u4)+(u2+u6)) + ((u1+u5)+(u3+u7)),
+// here done for the 8 keys at once. So every score is dot_f32's, whichever
+// path computes it, and a query row's attention does not depend on how many
+// rows share the call (the prompt's chunking).
 inline __m256 qk8(const float* q, const float* k, int64_t kstride, int hd) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-  for (int d = 0; d < hd; d += 8) {
-    const __m256 qv = _mm256_loadu_ps(q + d);
-    a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 0 * kstride + d), a0);
-    a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 1 * kstride + d), a1);
-    a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 2 * kstride + d), a2);
-    a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 3 * kstride + d), a3);
-    a4 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 4 * kstride + d), a4);
-    a5 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 5 * kstride + d), a5);
-    a6 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 6 * kstride + d), a6);
-    a7 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 7 * kstride + d), a7);
+  __m256 a[8], b[8];
+  for (int t = 0; t < 8; ++t) a[t] = b[t] = _mm256_setzero_ps();
+  int d = 0;
+  for (; d + 16 <= hd; d += 16) {
+    const __m256 q0 = _mm256_loadu_ps(q + d), q1 = _mm256_loadu_ps(q + d + 8);
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t) {
+      a[t] = _mm256_fmadd_ps(q0, _mm256_loadu_ps(k + t * kstride + d), a[t]);
+      b[t] = _mm256_fmadd_ps(q1, _mm256_loadu_ps(k + t * kstride + d + 8), b[t]);
+    }
   }
-  const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-  const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
-  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+  if (d < hd) {
+    const __m256 q0 = _mm256_loadu_ps(q + d);
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t) a[t] = _mm256_fmadd_ps(q0, _mm256_loadu_ps(k + t * kstride + d), a[t]);
+  }
+  __m256 u[8];
+#pragma GCC unroll 8
+  for (int t = 0; t < 8; ++t) u[t] = _mm256_add_ps(a[t], b[t]);
+  // Low plus high half of each key's lanes, two keys per register.
+  __m256 h[4];
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; ++t) {
+    h[t] = _mm256_add_ps(_mm256_permute2f128_ps(u[2 * t], u[2 * t + 1], 0x20),
+                         _mm256_permute2f128_ps(u[2 * t], u[2 * t + 1], 0x31));
+  }
+  // Lanes 0+2 and 1+3 of each key: keys 0,2 | 1,3 and 4,6 | 5,7.
+  const __m256 t0 = _mm256_add_ps(_mm256_shuffle_ps(h[0], h[1], 0x44), _mm256_shuffle_ps(h[0], h[1], 0xEE));
+  const __m256 t1 = _mm256_add_ps(_mm256_shuffle_ps(h[2], h[3], 0x44), _mm256_shuffle_ps(h[2], h[3], 0xEE));
+  // Their sum: keys 0,2,4,6 | 1,3,5,7, then into key order.
+  const __m256 r = _mm256_add_ps(_mm256_shuffle_ps(t0, t1, 0x88), _mm256_shuffle_ps(t0, t1, 0xDD));
+  return _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
 // out[hd] = sum_j p[j] * V[j] (rows vstride apart), NV = hd / 8.
@@ -131,16 +154,12 @@ void pv_generic(const float* p, int n, const float* v, int64_t vstride, int hd, 
   }
 }
 
-// fast8: 8 keys per step (no horizontal sum per key), faster but summed in
-// another order than dot_f32. With an f16 cache, Q and P are rounded to f16
-// and that order decides near-ties against llama.cpp, so generation over an
-// f16 cache keeps the dot_f32 order (which matches ggml's greedy tokens on
-// the golden data); prompts use fast8 (see attention()).
-void qk_generic(const float* q, const float* k, int64_t kstride, int n, int hd, float scale, float* scores,
-                bool fast8) {
+// scores[j] = dot_f32(q, K[j]) * scale: eight keys at a time through qk8,
+// which sums in dot_f32's order, the rest one by one.
+void qk_generic(const float* q, const float* k, int64_t kstride, int n, int hd, float scale, float* scores) {
   int j = 0;
 #if defined(__AVX2__) && defined(__FMA__)
-  if (fast8 && hd % 8 == 0) {
+  if (hd % 8 == 0) {
     const __m256 sv = _mm256_set1_ps(scale);
     for (; j + 8 <= n; j += 8) _mm256_storeu_ps(scores + j, _mm256_mul_ps(qk8(q, k + j * kstride, kstride, hd), sv));
   }
@@ -365,12 +384,6 @@ void attention(const float* q, int64_t q_stride, int n_q, int q_pos0, const KvVi
   }
   float* kw = kbuf.data();
   float* vw = vbuf.data();
-  // Q.K eight keys at a time, except for generation over an f16 cache, where
-  // dot_f32's order is kept: there Q and P are rounded to f16 and the order
-  // decides near-ties against llama.cpp's greedy tokens. Prompts (16 query
-  // rows or more) take the fast path: about a quarter of a 512-token prefill
-  // is attention, and prompt logits stay within the golden tolerances.
-  const bool fast8 = !kv.f16 || n_q >= 16;
   if (kv.f16) {
     // Widen in blocks of 64 positions.
     const int64_t n_blocks = (n_kv + 63) / 64;
@@ -407,7 +420,7 @@ void attention(const float* q, int64_t q_stride, int n_q, int q_pos0, const KvVi
       return;
     }
     const int64_t goff = static_cast<int64_t>(g) * hd;
-    qk_generic(qh, kf + goff, stride, n_vis, hd, shape.scale, scores, fast8);
+    qk_generic(qh, kf + goff, stride, n_vis, hd, shape.scale, scores);
     softmax(scores, n_vis);
     if (kv.f16) round_row_to_fp16(scores, scores, n_vis);
     pv_generic(scores, n_vis, vf + goff, stride, hd, o);

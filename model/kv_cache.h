@@ -31,7 +31,9 @@ struct AttentionShape {
   float scale = 1.0f;  // multiplies Q.K, usually 1/sqrt(head_dim)
 };
 
-// out[i] = softmax(q[i].K^T * scale + mask) V for n_q query rows.
+// out[i] = softmax(q[i].K^T * scale + mask) V for n_q query rows. Each
+// row's result is the same whatever n_q, n_threads and the other rows are
+// (every path sums Q.K in dot_f32's order and P.V in key order).
 // Query i attends to keys [key_begin, key_begin + n_kv) restricted, when
 // causal, to keys at or before position q_pos0 + i (keys are indexed by
 // absolute position). q and out rows are q_stride / out_stride apart.

@@ -110,6 +110,12 @@ Result<std::shared_ptr<const DecoderModel>> DecoderModel::from_gguf(std::shared_
     }
     m->layers_.push_back(std::move(L));
   }
+  m->chunk_invariant_ = (m->output_ ? m->output_ : m->token_embd_)->rows_independent();
+  for (const Layer& L : m->layers_) {
+    for (const Linear* l : {L.wq.get(), L.wk.get(), L.wv.get(), L.wo.get(), L.gate.get(), L.up.get(), L.down.get()}) {
+      m->chunk_invariant_ = m->chunk_invariant_ && l->rows_independent();
+    }
+  }
   m->file_ = std::move(file);
   return std::shared_ptr<const DecoderModel>(std::move(m));
 }

@@ -66,6 +66,12 @@ class DecoderModel {
   std::shared_ptr<const GgufFile> gguf_shared() const { return file_; }
   // Bytes of weights referenced (the mapped tensors).
   size_t weight_bytes() const { return weight_bytes_; }
+  // True when a token's numbers do not depend on how the tokens around it
+  // are grouped into eval() calls or batched passes: every weight matrix
+  // computes each row as alone (Linear::rows_independent()), and attention
+  // always does (kv_cache.h). Then a prompt may be cut anywhere, e.g. where
+  // a cached prefix ends (model/prefix_cache.h), with the same results.
+  bool chunk_invariant() const { return chunk_invariant_; }
 
  private:
   friend class DecoderSession;
@@ -84,6 +90,7 @@ class DecoderModel {
   std::vector<float> rope_freqs_;   // optional per-pair divisors (Llama 3.1)
   std::vector<Layer> layers_;
   size_t weight_bytes_ = 0;
+  bool chunk_invariant_ = false;
 };
 
 struct DecoderSessionOptions {

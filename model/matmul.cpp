@@ -597,6 +597,15 @@ void Linear::forward_f32(const float* x, int64_t m, float* y, int n_threads) con
 }
 
 
+bool Linear::rows_independent() const {
+  if (type_ != WeightType::kQ8_0) return false;
+#ifdef RAGD_Q8_VNNI_TILE
+  return options_.exact_q8_0 || !options_.int8_prompts;
+#else
+  return options_.exact_q8_0;
+#endif
+}
+
 void Linear::forward_q8_0(const float* x, int64_t m, float* y, int n_threads, bool x_writable) const {
 #ifdef RAGD_Q8_VNNI_TILE
   // With AVX-512 VNNI the int8 tiles are faster than the f32 GEMM at every

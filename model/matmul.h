@@ -93,6 +93,11 @@ class Linear {
   // through the one-row kernel with the weight row held in L1; F32 runs row
   // by row (no serving model uses F32 weights). Meant for small m (2 to 32).
   void forward_rows(const float* x, int64_t m, float* y, int n_threads) const;
+  // True when forward() and forward_rows() give every row exactly what a
+  // one-row product gives it, whatever m: Q8_0 through the int8 kernels
+  // (with AVX-512 VNNI always, unless int8_prompts sends prompts to oneDNN;
+  // otherwise with exact_q8_0).
+  bool rows_independent() const;
   // Dequantises row r (e.g. a token embedding) into dst[cols].
   void row(int64_t r, float* dst) const;
   // ys[i] = x * layers[i]^T for layers that read the same input (q/k/v,

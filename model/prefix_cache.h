@@ -11,7 +11,10 @@
 // evaluated, for its logits), and copies that many positions into the
 // session. Blocks match the generation's prompt chunks, so a restored
 // session evaluates the rest in the same chunks as from scratch and gets
-// the same numbers, bit for bit.
+// the same numbers, bit for bit. A model whose numbers do not depend on how
+// a prompt is cut (DecoderModel::chunk_invariant(): Q8_0 weights on AVX-512
+// VNNI) gets blocks of one token from the answerer, so a prompt reuses
+// everything up to its first differing token, with the same guarantee.
 //
 // Only prefixes are reused: a key holds its absolute position (RoPE), so a
 // passage that recurs at another position cannot be copied from another

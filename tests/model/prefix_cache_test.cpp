@@ -84,6 +84,90 @@ TEST(PrefixCache, RestoredPrefixGivesTheSameTokens) {
   EXPECT_EQ(cache.restore(s3, other), 0);
 }
 
+// Logits after evaluating `prompt` from the session's position in pieces of
+// `chunk` tokens (the first piece `first` tokens when given).
+std::vector<float> eval_in_pieces(DecoderSession& s, std::span<const int32_t> prompt, size_t chunk,
+                                  size_t first = 0) {
+  std::vector<float> logits;
+  for (size_t i = 0; i < prompt.size();) {
+    const size_t n = std::min(i == 0 && first > 0 ? first : chunk, prompt.size() - i);
+    EXPECT_TRUE(s.eval(prompt.subspan(i, n), &logits).is_ok());
+    i += n;
+  }
+  return logits;
+}
+
+// Q8_0 weights through the int8 kernels: a prompt cut anywhere, into pieces
+// of 1, 7, 64 or 320 tokens (decode-sized and prompt-sized calls mixed),
+// gives the same logits and the same keys and values, bit for bit. F16
+// weights are multiplied by other kernels at other sizes: not invariant.
+TEST(DecoderChunks, Q8_0PromptCutAnywhereGivesTheSameNumbers) {
+  RAGD_NEED_TESTDATA(kDir / "llama-mini-q8_0.gguf");
+  DecoderLoadOptions exact;
+  exact.exact_q8_0 = true;
+  auto model = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string(), exact);
+  ASSERT_TRUE(model.is_ok());
+  EXPECT_TRUE((*model)->chunk_invariant());
+  auto f16 = DecoderModel::load((kDir / "llama-mini-f16.gguf").string());
+  ASSERT_TRUE(f16.is_ok());
+  EXPECT_FALSE((*f16)->chunk_invariant());
+  auto plain = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string());
+  ASSERT_TRUE(plain.is_ok());
+  std::vector<std::shared_ptr<const DecoderModel>> models = {*model};
+  if ((*plain)->chunk_invariant()) models.push_back(*plain);  // AVX-512 VNNI builds
+  const auto p = prompt_with(base_prompt(), 1);
+  for (KvType kv : {KvType::kF16, KvType::kF32}) {
+    for (const auto& m : models) {
+      DecoderSessionOptions so;
+      so.n_ctx = 512;
+      so.n_threads = 2;
+      so.kv_type = kv;
+      DecoderSession whole(m, so), sevens(m, so), mixed(m, so), ones(m, so), forty(m, so);
+      const auto want = eval_in_pieces(whole, p, 320);
+      EXPECT_EQ(eval_in_pieces(sevens, p, 7), want);
+      EXPECT_EQ(eval_in_pieces(mixed, p, 64, 21), want);
+      EXPECT_EQ(eval_in_pieces(ones, std::span<const int32_t>(p).first(40), 1),
+                eval_in_pieces(forty, std::span<const int32_t>(p).first(40), 40));
+      EXPECT_EQ(sevens.export_kv(static_cast<int>(p.size())), mixed.export_kv(static_cast<int>(p.size())));
+    }
+  }
+}
+
+// With such a model a prompt reuses a cached prefix up to its first token
+// that differs (blocks of one token), and the rest evaluated from there
+// gives the logits and greedy tokens of the whole prompt evaluated afresh.
+TEST(PrefixCache, AChunkInvariantModelReusesUpToTheFirstDifferingToken) {
+  RAGD_NEED_TESTDATA(kDir / "llama-mini-q8_0.gguf");
+  DecoderLoadOptions exact;
+  exact.exact_q8_0 = true;
+  auto model = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string(), exact);
+  ASSERT_TRUE(model.is_ok());
+  Generator gen(*model, nullptr);
+  DecoderSessionOptions so;
+  so.n_ctx = 512;
+  so.n_threads = 2;
+  PrefixCache cache({.block = 1});
+  const auto base = base_prompt();
+  const auto p1 = prompt_with(base, 1), p2 = prompt_with(base, 2);
+  size_t common = 0;
+  while (p1[common] == p2[common]) ++common;
+  ASSERT_GE(common, 300u);
+  ASSERT_NE(common % 64, 0u) << "the prompts should part inside a 64-token chunk";
+  DecoderSession s1(*model, so);
+  ASSERT_TRUE(gen.generate(s1, p1, greedy()).is_ok());
+  cache.store(s1, p1);
+  DecoderSession fresh(*model, so), cached(*model, so);
+  const auto want = eval_in_pieces(fresh, p2, 64);
+  EXPECT_EQ(cache.restore(cached, p2), static_cast<int>(common));
+  EXPECT_EQ(eval_in_pieces(cached, std::span<const int32_t>(p2).subspan(common), 64), want);
+  DecoderSession plain_gen(*model, so), cached_gen(*model, so);
+  auto want_tokens = gen.generate(plain_gen, p2, greedy());
+  const int reused = cache.restore(cached_gen, p2);
+  auto got_tokens = gen.generate(cached_gen, std::span<const int32_t>(p2).subspan(static_cast<size_t>(reused)), greedy());
+  ASSERT_TRUE(want_tokens.is_ok() && got_tokens.is_ok());
+  EXPECT_EQ(got_tokens->tokens, want_tokens->tokens);
+}
+
 TEST(PrefixCache, EvictsLeastRecentlyUsedWithinTheBound) {
   RAGD_NEED_TESTDATA(kDir / "llama-mini-q8_0.gguf");
   auto model = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string());
