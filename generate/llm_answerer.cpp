@@ -46,6 +46,7 @@ struct LoopParams {
   int prefill_chunk = 64;
   int lookup_draft = 0;
   std::function<void()> on_prompt_evaluated;
+  std::span<const int32_t> context;  // GenerateOptions::context
   Clock::time_point t0;
 };
 
@@ -62,6 +63,7 @@ Status run_generation(const Generator& generator, DecoderSession& session, std::
   go.prompt_chunk = std::max(1, p.prefill_chunk);
   go.lookup_draft = p.lookup_draft;
   go.on_prompt_evaluated = p.on_prompt_evaluated;
+  go.context = p.context;
   go.should_stop = [&](int n_generated) -> Status {
     if (n_generated == 1 && st.first_token_ms == 0) st.first_token_ms = ms_since(p.t0);
     if (p.is_cancelled && *p.is_cancelled && (*p.is_cancelled)()) {
@@ -295,6 +297,7 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   // another question shared) is copied in; the rest is evaluated.
   const int reused = prefix_cache_ ? prefix_cache_->restore(*session, ctx.tokens) : 0;
   if (prefix_cache_) lp.on_prompt_evaluated = [&] { prefix_cache_->store(*session, ctx.tokens); };
+  lp.context = std::span<const int32_t>(ctx.tokens).first(static_cast<size_t>(reused));
   Status gen = run_generation(*generator_, *session, std::span<const int32_t>(ctx.tokens).subspan(reused), lp, st);
   if (prefix_cache_) prefix_cache_->store(*session, ctx.tokens);
   out.prompt_tokens = rec.prompt_tokens = static_cast<int>(ctx.tokens.size());

@@ -65,7 +65,8 @@ Result<Generation> Generator::generate(DecoderSession& session, std::span<const 
                                       std::to_string(session.n_ctx()) + "-token context");
   }
   if (prompt.empty()) return Status::invalid_argument("generate needs at least one new prompt token");
-  std::vector<int32_t> history(prompt.begin(), prompt.end());
+  std::vector<int32_t> history(options.context.begin(), options.context.end());
+  history.insert(history.end(), prompt.begin(), prompt.end());
   std::vector<float> logits;
   // True (and g set up to return) when the hook asks to stop.
   auto stop_requested = [&]() {

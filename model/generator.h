@@ -53,6 +53,12 @@ struct GenerateOptions {
   // Longest n-gram matched for drafts (shorter ones are tried next).
   // Default: 3.
   int lookup_ngram = 3;
+  // Tokens the session already holds before `prompt`, e.g. a prefix
+  // restored from a cache (model/prefix_cache.h): they lead the history
+  // that lookup drafts and the sampler's repetition penalties read, so a
+  // request samples the same tokens whether its prefix was restored or
+  // evaluated. Must outlive generate(). Default: none.
+  std::span<const int32_t> context;
   // Called once the prompt is in the cache, before the first token is
   // sampled (e.g. to store the prompt's prefix, model/prefix_cache.h).
   // Default: none.

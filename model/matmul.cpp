@@ -224,7 +224,8 @@ void dot_q8_0_rows(const BlockQ8_0* w, const BlockQ8_0* x, const float* xd, int6
     case 1: dot_q8_0_rows_n<1>(w, x, xd, ldx_blocks, nb, out, ldo); return;
     case 2: dot_q8_0_rows_n<2>(w, x, xd, ldx_blocks, nb, out, ldo); return;
     case 3: dot_q8_0_rows_n<3>(w, x, xd, ldx_blocks, nb, out, ldo); return;
-    default: dot_q8_0_rows_n<4>(w, x, xd, ldx_blocks, nb, out, ldo); return;
+    case 4: dot_q8_0_rows_n<4>(w, x, xd, ldx_blocks, nb, out, ldo); return;
+    default: return;  // callers pass 1 to 4
   }
 }
 
@@ -542,11 +543,12 @@ void Linear::row(int64_t r, float* dst) const {
   dequantize_row(type_, data_ + static_cast<size_t>(r) * row_bytes_, dst, cols_);
 }
 
-// Prompt-sized batches of Q8_0: from this many rows on, the weights are
-// widened to f32 tiles and multiplied by oneDNN's f32 GEMM (or, with int8_prompts,
-// oneDNN's int8 GEMM),
-// with the activations quantised to Q8_0 and back, so every product is the one
-// ggml computes (only the order of the f32 sums differs).
+// Prompt-sized batches of Q8_0 without AVX-512 VNNI: from this many rows on,
+// the weights are widened to f32 tiles and multiplied by oneDNN's f32 GEMM
+// (or, with int8_prompts, oneDNN's int8 GEMM), with the activations
+// quantised to Q8_0 and back, so every product is the one ggml computes
+// (only the order of the f32 sums differs). With VNNI the int8 tiles take
+// every size.
 constexpr int64_t kQ8TiledMinRows = 32;
 
 // Q4_K batches from this many rows on widen weight tiles to f32 for oneDNN;

@@ -91,7 +91,9 @@ class Linear {
   // (model/decoder_batch.h). Each weight block is read from memory once for
   // all m rows: Q8_0 and Q4_K through their int8 kernels at any m, F16
   // through the one-row kernel with the weight row held in L1; F32 runs row
-  // by row (no serving model uses F32 weights). Meant for small m (2 to 32).
+  // by row (no serving model uses F32 weights). Meant for the few rows of a
+  // decode pass; a chunk-invariant model's whole pass (prompt chunks too)
+  // also comes here (model/decoder_batch.h).
   void forward_rows(const float* x, int64_t m, float* y, int n_threads) const;
   // True when forward() and forward_rows() give every row exactly what a
   // one-row product gives it, whatever m: Q8_0 through the int8 kernels

@@ -13,8 +13,11 @@
 // session evaluates the rest in the same chunks as from scratch and gets
 // the same numbers, bit for bit. A model whose numbers do not depend on how
 // a prompt is cut (DecoderModel::chunk_invariant(): Q8_0 weights on AVX-512
-// VNNI) gets blocks of one token from the answerer, so a prompt reuses
-// everything up to its first differing token, with the same guarantee.
+// VNNI unless int8_prompts is set, or with exact_q8_0 on any CPU) gets
+// blocks of one token from the answerer, so a prompt reuses everything up to
+// its first differing token, with the same guarantee. A hit counts any
+// reuse, however short (the template's first tokens); tokens_reused says
+// how much was reused.
 //
 // Only prefixes are reused: a key holds its absolute position (RoPE), so a
 // passage that recurs at another position cannot be copied from another

@@ -99,6 +99,7 @@ Result<Generation> LlmAnswerPath::chat(std::span<const ChatMessage> messages, co
     GenerateOptions go = options;
     if (go.lookup_draft == 0) go.lookup_draft = answerer_->options().lookup_draft;
     if (cache) go.on_prompt_evaluated = [&] { cache->store(*session, ids); };
+    go.context = std::span<const int32_t>(ids).first(static_cast<size_t>(reused));
     out.emplace(generator_->generate(*session, std::span<const int32_t>(ids).subspan(static_cast<size_t>(reused)), go,
                                      on_piece));
     if (out->is_ok()) (*out)->prompt_tokens = static_cast<int>(ids.size());

@@ -2,6 +2,7 @@
 // the whole prompt; whole blocks only; LRU within the byte bound.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
