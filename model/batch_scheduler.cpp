@@ -100,13 +100,23 @@ void BatchScheduler::loop() {
       items.push_back(it);
       reqs.push_back(r);
     };
+    // A step: a few tokens of a session that was in the last pass (a token
+    // and its drafts, or the short rest of its prompt). Anything else is
+    // prompt and counts against the budget, however short: a burst of new
+    // requests with short prompts (their prefix restored from the cache) is
+    // spread over passes in arrival order, so the first get their first
+    // token early instead of all waiting for one long pass.
+    auto is_step = [&](const Request* r) {
+      return r->tokens.size() - r->fed <= small &&
+             std::find(expected_.begin(), expected_.end(), r->session) != expected_.end();
+    };
     for (Request* r : pending_) {
-      if (items.size() < max_seqs && r->tokens.size() - r->fed <= small) take(r, r->tokens.size() - r->fed);
+      if (items.size() < max_seqs && is_step(r)) take(r, r->tokens.size() - r->fed);
     }
     size_t prompt_tokens = 0;
     for (Request* r : pending_) {
       const size_t left = r->tokens.size() - r->fed;
-      if (left <= small || items.size() >= max_seqs) continue;
+      if (is_step(r) || items.size() >= max_seqs) continue;
       const size_t n = std::min(left, chunk - r->fed % chunk);
       if (prompt_tokens > 0 && prompt_tokens + n > static_cast<size_t>(std::max(1, options_.prefill_tokens))) break;
       take(r, n);
@@ -117,6 +127,7 @@ void BatchScheduler::loop() {
     lock.lock();
     ++stats_.passes;
     stats_.max_items = std::max<int64_t>(stats_.max_items, static_cast<int64_t>(items.size()));
+    stats_.max_prompt_tokens = std::max<int64_t>(stats_.max_prompt_tokens, static_cast<int64_t>(prompt_tokens));
     expected_.clear();
     for (size_t i = 0; i < items.size(); ++i) {
       Request* r = reqs[i];

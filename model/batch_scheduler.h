@@ -10,9 +10,11 @@
 //   - each sequence that is generating adds its one new token (or a token
 //     and its draft tokens) to every pass;
 //   - a prompt is cut into chunks of at most `prefill_chunk` tokens, and a
-//     pass takes at most `prefill_tokens` prompt tokens in all, so a long
-//     prompt that arrives never stalls the streams that are running for
-//     more than one chunk's time;
+//     pass takes at most `prefill_tokens` prompt tokens in all (at least one
+//     chunk), so a long prompt that arrives never stalls the streams that
+//     are running for more than one chunk's time, and a burst of arrivals
+//     is prefilled over several passes, first come first served (a new
+//     session's tokens count as prompt however few they are);
 //   - a pass waits up to `gather_wait` for the sessions of the previous pass
 //     to come back with their next token (they are sampling), so the
 //     sequences stay in step and share passes; a session whose generation
@@ -63,6 +65,7 @@ struct BatchSchedulerStats {
   int64_t rows = 0;          // tokens evaluated (all passes)
   int64_t decode_rows = 0;   // of which in items of at most 16 tokens
   int64_t max_items = 0;     // most sequences in one pass
+  int64_t max_prompt_tokens = 0;  // most prompt tokens in one pass
 };
 
 class BatchScheduler {

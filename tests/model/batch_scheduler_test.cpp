@@ -85,6 +85,55 @@ TEST(BatchScheduler, ConcurrentGenerationsMatchAlone) {
   EXPECT_LT(st.passes, st.decode_rows * 3 / 4);
 }
 
+// Twelve requests arriving together with short prompts (as after a prefix
+// cache hit) are prefilled within the prompt budget per pass, in several
+// passes, rather than all in the first one; each still gets its tokens.
+TEST(BatchScheduler, ABurstOfShortPromptsKeepsToThePromptBudget) {
+  const auto model_path = kDir / "llama-mini-q8_0.gguf";
+  RAGD_NEED_TESTDATA(model_path);
+  auto model = DecoderModel::load(model_path.string());
+  ASSERT_TRUE(model.is_ok());
+  Generator gen(*model, nullptr);
+  const int n = 12;
+  auto prompts = prompts_from(kDir / "llama-mini-q8_0.kvf16.json", n);
+  for (auto& p : prompts) p.resize(std::min<size_t>(p.size(), 3 + p.size() % 10));  // 3 to 12 tokens
+  DecoderSessionOptions so;
+  so.n_ctx = 256;
+  so.n_threads = 2;
+  std::vector<std::vector<int32_t>> alone(n);
+  for (int i = 0; i < n; ++i) {
+    DecoderSession s(*model, so);
+    auto g = gen.generate(s, prompts[static_cast<size_t>(i)], greedy(6));
+    ASSERT_TRUE(g.is_ok());
+    alone[static_cast<size_t>(i)] = g->tokens;
+  }
+  BatchSchedulerOptions bo;
+  bo.max_sequences = 16;
+  bo.prefill_chunk = 16;
+  bo.prefill_tokens = 16;
+  bo.n_threads = 2;
+  bo.gather_wait = std::chrono::milliseconds(20);
+  BatchScheduler sched(*model, bo);
+  so.scheduler = &sched;
+  std::vector<std::vector<int32_t>> batched(n);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      DecoderSession s(*model, so);
+      auto g = gen.generate(s, prompts[static_cast<size_t>(i)], greedy(6));
+      if (g.is_ok()) batched[static_cast<size_t>(i)] = g->tokens;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(batched, alone);
+  const BatchSchedulerStats st = sched.stats();
+  size_t total = 0;
+  for (const auto& p : prompts) total += p.size();
+  ASSERT_GT(total, 16u * 3);
+  EXPECT_GE(st.max_prompt_tokens, 3);
+  EXPECT_LE(st.max_prompt_tokens, 16);
+}
+
 TEST(BatchScheduler, CancelledSequenceLeavesOthersRunning) {
   const auto model_path = kDir / "llama-mini-q8_0.gguf";
   RAGD_NEED_TESTDATA(model_path);
