@@ -39,6 +39,37 @@ GenerateOptions greedy(int max_tokens) {
   return go;
 }
 
+// Each prompt generated alone, one after another.
+std::vector<std::vector<int32_t>> run_alone(const Generator& gen, const std::vector<std::vector<int32_t>>& prompts,
+                                            DecoderSessionOptions so, int max_tokens, int extra_per_prompt) {
+  std::vector<std::vector<int32_t>> out(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    DecoderSession s(gen.model_shared(), so);
+    auto g = gen.generate(s, prompts[i], greedy(max_tokens + extra_per_prompt * static_cast<int>(i)));
+    EXPECT_TRUE(g.is_ok());
+    if (g.is_ok()) out[i] = g->tokens;
+  }
+  return out;
+}
+
+// Each prompt generated on a thread of its own through `sched`, all at once.
+std::vector<std::vector<int32_t>> run_together(const Generator& gen, BatchScheduler& sched,
+                                               const std::vector<std::vector<int32_t>>& prompts,
+                                               DecoderSessionOptions so, int max_tokens, int extra_per_prompt) {
+  so.scheduler = &sched;
+  std::vector<std::vector<int32_t>> out(prompts.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    threads.emplace_back([&, i] {
+      DecoderSession s(gen.model_shared(), so);
+      auto g = gen.generate(s, prompts[i], greedy(max_tokens + extra_per_prompt * static_cast<int>(i)));
+      if (g.is_ok()) out[i] = g->tokens;
+    });
+  }
+  for (auto& t : threads) t.join();
+  return out;
+}
+
 TEST(BatchScheduler, ConcurrentGenerationsMatchAlone) {
   const auto model_path = kDir / "llama-mini-q8_0.gguf";
   RAGD_NEED_TESTDATA(model_path);
@@ -50,28 +81,12 @@ TEST(BatchScheduler, ConcurrentGenerationsMatchAlone) {
   DecoderSessionOptions so;
   so.n_ctx = 256;
   so.n_threads = 2;
-  std::vector<std::vector<int32_t>> alone(n);
-  for (int i = 0; i < n; ++i) {
-    DecoderSession s(*model, so);
-    auto g = gen.generate(s, prompts[static_cast<size_t>(i)], greedy(20 + i));
-    ASSERT_TRUE(g.is_ok());
-    alone[static_cast<size_t>(i)] = g->tokens;
-  }
+  const auto alone = run_alone(gen, prompts, so, 20, 1);
   BatchSchedulerOptions bo;
   bo.max_sequences = 8;  // fewer than the threads: some wait for a slot
   bo.n_threads = 2;
   BatchScheduler sched(*model, bo);
-  so.scheduler = &sched;
-  std::vector<std::vector<int32_t>> batched(n);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < n; ++i) {
-    threads.emplace_back([&, i] {
-      DecoderSession s(*model, so);
-      auto g = gen.generate(s, prompts[static_cast<size_t>(i)], greedy(20 + i));
-      if (g.is_ok()) batched[static_cast<size_t>(i)] = g->tokens;
-    });
-  }
-  for (auto& t : threads) t.join();
+  const auto batched = run_together(gen, sched, prompts, so, 20, 1);
   for (int i = 0; i < n; ++i) {
     EXPECT_EQ(batched[static_cast<size_t>(i)], alone[static_cast<size_t>(i)]) << "sequence " << i;
   }
@@ -100,13 +115,7 @@ TEST(BatchScheduler, ABurstOfShortPromptsKeepsToThePromptBudget) {
   DecoderSessionOptions so;
   so.n_ctx = 256;
   so.n_threads = 2;
-  std::vector<std::vector<int32_t>> alone(n);
-  for (int i = 0; i < n; ++i) {
-    DecoderSession s(*model, so);
-    auto g = gen.generate(s, prompts[static_cast<size_t>(i)], greedy(6));
-    ASSERT_TRUE(g.is_ok());
-    alone[static_cast<size_t>(i)] = g->tokens;
-  }
+  const auto alone = run_alone(gen, prompts, so, 6, 0);
   BatchSchedulerOptions bo;
   bo.max_sequences = 16;
   bo.prefill_chunk = 16;
@@ -114,18 +123,7 @@ TEST(BatchScheduler, ABurstOfShortPromptsKeepsToThePromptBudget) {
   bo.n_threads = 2;
   bo.gather_wait = std::chrono::milliseconds(20);
   BatchScheduler sched(*model, bo);
-  so.scheduler = &sched;
-  std::vector<std::vector<int32_t>> batched(n);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < n; ++i) {
-    threads.emplace_back([&, i] {
-      DecoderSession s(*model, so);
-      auto g = gen.generate(s, prompts[static_cast<size_t>(i)], greedy(6));
-      if (g.is_ok()) batched[static_cast<size_t>(i)] = g->tokens;
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(batched, alone);
+  EXPECT_EQ(run_together(gen, sched, prompts, so, 6, 0), alone);
   const BatchSchedulerStats st = sched.stats();
   size_t total = 0;
   for (const auto& p : prompts) total += p.size();
