@@ -50,6 +50,7 @@ Status BatchScheduler::eval(DecoderSession& session, std::span<const int32_t> to
 
 void BatchScheduler::pause(const DecoderSession& session) {
   std::lock_guard lock(mu_);
+  if (auto r = std::find(running_.begin(), running_.end(), &session); r != running_.end()) running_.erase(r);
   auto it = std::find(expected_.begin(), expected_.end(), &session);
   if (it == expected_.end()) return;
   expected_.erase(it);
@@ -100,15 +101,16 @@ void BatchScheduler::loop() {
       items.push_back(it);
       reqs.push_back(r);
     };
-    // A step: a few tokens of a session that was in the last pass (a token
-    // and its drafts, or the short rest of its prompt). Anything else is
-    // prompt and counts against the budget, however short: a burst of new
-    // requests with short prompts (their prefix restored from the cache) is
-    // spread over passes in arrival order, so the first get their first
-    // token early instead of all waiting for one long pass.
+    // A step: a few tokens of a session already running (a token and its
+    // drafts, or the short rest of its prompt), whether or not it made the
+    // last pass. A new session's tokens are prompt and count against the
+    // budget, however few: a burst of new requests with short prompts (their
+    // prefix restored from the cache) is spread over passes in arrival
+    // order, so the first get their first token early instead of all
+    // waiting for one long pass.
     auto is_step = [&](const Request* r) {
       return r->tokens.size() - r->fed <= small &&
-             std::find(expected_.begin(), expected_.end(), r->session) != expected_.end();
+             std::find(running_.begin(), running_.end(), r->session) != running_.end();
     };
     for (Request* r : pending_) {
       if (items.size() < max_seqs && is_step(r)) take(r, r->tokens.size() - r->fed);
@@ -127,7 +129,9 @@ void BatchScheduler::loop() {
     lock.lock();
     ++stats_.passes;
     stats_.max_items = std::max<int64_t>(stats_.max_items, static_cast<int64_t>(items.size()));
-    stats_.max_prompt_tokens = std::max<int64_t>(stats_.max_prompt_tokens, static_cast<int64_t>(prompt_tokens));
+    int64_t pass_rows = 0;
+    for (const DecodeItem& it : items) pass_rows += static_cast<int64_t>(it.tokens.size());
+    stats_.max_rows = std::max(stats_.max_rows, pass_rows);
     expected_.clear();
     for (size_t i = 0; i < items.size(); ++i) {
       Request* r = reqs[i];
@@ -135,6 +139,7 @@ void BatchScheduler::loop() {
       stats_.rows += static_cast<int64_t>(n);
       if (n <= small) stats_.decode_rows += static_cast<int64_t>(n);
       expected_.push_back(r->session);
+      if (std::find(running_.begin(), running_.end(), r->session) == running_.end()) running_.push_back(r->session);
       if (!st.is_ok()) {
         r->status = st;
         r->done = true;

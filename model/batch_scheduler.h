@@ -14,7 +14,8 @@
 //     chunk), so a long prompt that arrives never stalls the streams that
 //     are running for more than one chunk's time, and a burst of arrivals
 //     is prefilled over several passes, first come first served (a new
-//     session's tokens count as prompt however few they are);
+//     session's tokens count as prompt however few they are; a running
+//     one's step never does, even when it missed the last pass);
 //   - a pass waits up to `gather_wait` for the sessions of the previous pass
 //     to come back with their next token (they are sampling), so the
 //     sequences stay in step and share passes; a session whose generation
@@ -65,7 +66,7 @@ struct BatchSchedulerStats {
   int64_t rows = 0;          // tokens evaluated (all passes)
   int64_t decode_rows = 0;   // of which in items of at most 16 tokens
   int64_t max_items = 0;     // most sequences in one pass
-  int64_t max_prompt_tokens = 0;  // most prompt tokens in one pass
+  int64_t max_rows = 0;      // most tokens in one pass
 };
 
 class BatchScheduler {
@@ -102,6 +103,9 @@ class BatchScheduler {
   std::condition_variable done_cv_;  // requests finished
   std::deque<Request*> pending_;                  // guarded by mu_
   std::vector<const DecoderSession*> expected_;   // guarded by mu_
+  // Sessions taken into a pass and not paused since (their short requests
+  // are steps, not prompt).
+  std::vector<const DecoderSession*> running_;    // guarded by mu_
   bool stop_ = false;                             // guarded by mu_
   BatchSchedulerStats stats_;                     // guarded by mu_
   std::thread thread_;
