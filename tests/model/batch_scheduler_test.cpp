@@ -70,23 +70,35 @@ std::vector<std::vector<int32_t>> run_together(const Generator& gen, BatchSchedu
   return out;
 }
 
-TEST(BatchScheduler, ConcurrentGenerationsMatchAlone) {
-  const auto model_path = kDir / "llama-mini-q8_0.gguf";
-  RAGD_NEED_TESTDATA(model_path);
-  auto model = DecoderModel::load(model_path.string());
-  ASSERT_TRUE(model.is_ok());
-  Generator gen(*model, nullptr);
-  const int n = 12;
-  const auto prompts = prompts_from(kDir / "llama-mini-q8_0.kvf16.json", n);
+// llama-mini Q8_0, twelve prompts of its golden text, sessions of 256
+// positions on 2 threads.
+class SchedulerOnMini : public ::testing::Test {
+ protected:
+  static constexpr int n = 12;
+  void SetUp() override {
+    const auto model_path = kDir / "llama-mini-q8_0.gguf";
+    RAGD_NEED_TESTDATA(model_path);
+    auto m = DecoderModel::load(model_path.string());
+    ASSERT_TRUE(m.is_ok());
+    model = *m;
+    gen = std::make_unique<Generator>(model, nullptr);
+    prompts = prompts_from(kDir / "llama-mini-q8_0.kvf16.json", n);
+    so.n_ctx = 256;
+    so.n_threads = 2;
+  }
+  std::shared_ptr<const DecoderModel> model;
+  std::unique_ptr<Generator> gen;
+  std::vector<std::vector<int32_t>> prompts;
   DecoderSessionOptions so;
-  so.n_ctx = 256;
-  so.n_threads = 2;
-  const auto alone = run_alone(gen, prompts, so, 20, 1);
+};
+
+TEST_F(SchedulerOnMini, ConcurrentGenerationsMatchAlone) {
+  const auto alone = run_alone(*gen, prompts, so, 20, 1);
   BatchSchedulerOptions bo;
   bo.max_sequences = 8;  // fewer than the threads: some wait for a slot
   bo.n_threads = 2;
-  BatchScheduler sched(*model, bo);
-  const auto batched = run_together(gen, sched, prompts, so, 20, 1);
+  BatchScheduler sched(model, bo);
+  const auto batched = run_together(*gen, sched, prompts, so, 20, 1);
   for (int i = 0; i < n; ++i) {
     EXPECT_EQ(batched[static_cast<size_t>(i)], alone[static_cast<size_t>(i)]) << "sequence " << i;
   }
@@ -103,27 +115,17 @@ TEST(BatchScheduler, ConcurrentGenerationsMatchAlone) {
 // Twelve requests arriving together with short prompts (as after a prefix
 // cache hit) are prefilled within the prompt budget per pass, in several
 // passes, rather than all in the first one; each still gets its tokens.
-TEST(BatchScheduler, ABurstOfShortPromptsKeepsToThePromptBudget) {
-  const auto model_path = kDir / "llama-mini-q8_0.gguf";
-  RAGD_NEED_TESTDATA(model_path);
-  auto model = DecoderModel::load(model_path.string());
-  ASSERT_TRUE(model.is_ok());
-  Generator gen(*model, nullptr);
-  const int n = 12;
-  auto prompts = prompts_from(kDir / "llama-mini-q8_0.kvf16.json", n);
+TEST_F(SchedulerOnMini, ABurstOfShortPromptsKeepsToThePromptBudget) {
   for (auto& p : prompts) p.resize(std::min<size_t>(p.size(), 3 + p.size() % 10));  // 3 to 12 tokens
-  DecoderSessionOptions so;
-  so.n_ctx = 256;
-  so.n_threads = 2;
-  const auto alone = run_alone(gen, prompts, so, 6, 0);
+  const auto alone = run_alone(*gen, prompts, so, 6, 0);
   BatchSchedulerOptions bo;
   bo.max_sequences = 16;
   bo.prefill_chunk = 64;
   bo.prefill_tokens = 16;
   bo.n_threads = 2;
   bo.gather_wait = std::chrono::milliseconds(20);
-  BatchScheduler sched(*model, bo);
-  EXPECT_EQ(run_together(gen, sched, prompts, so, 6, 0), alone);
+  BatchScheduler sched(model, bo);
+  EXPECT_EQ(run_together(*gen, sched, prompts, so, 6, 0), alone);
   // A pass holds at most the 16-token budget of prompt plus one step (one
   // token, no drafts here) per running session; all twelve prompts in one
   // pass would be far more.
