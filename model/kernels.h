@@ -7,7 +7,23 @@
 
 #include <cstdint>
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
 namespace ragd {
+
+#if defined(__AVX2__) && defined(__FMA__)
+// The sum of 8 lanes, as ((v0+v4) + (v2+v6)) + ((v1+v5) + (v3+v7)): the
+// order of dot_f32 and of the int8 dot products, which the kernels that
+// must give their results bit for bit share.
+inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#endif
 
 // y = x / sqrt(mean(x^2) + eps) * w   (w may be null: no scaling).
 void rms_norm(const float* x, const float* w, float* y, int n, float eps);

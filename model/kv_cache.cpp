@@ -215,11 +215,7 @@ void qk_f16_heads(const float* const* q, int nh, int n, const uint16_t* k, int64
         acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q[h] + 8 * c), kr[c], acc0);
         acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q[h] + 8 * c + 8), kr[c + 1], acc1);
       }
-      acc0 = _mm256_add_ps(acc0, acc1);
-      __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
-      s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-      s = _mm_add_ss(s, _mm_movehdup_ps(s));
-      scores[h][j] = _mm_cvtss_f32(s) * scale;
+      scores[h][j] = hsum8(_mm256_add_ps(acc0, acc1)) * scale;
     }
   }
 }
@@ -360,8 +356,7 @@ void attention(const float* q, int64_t q_stride, int n_q, int q_pos0, const KvVi
 #ifdef RAGD_F16_DECODE
   if (const AttentionCall c{q, q_stride, n_q, q_pos0, kv, key_begin, n_kv, causal, out, out_stride};
       f16_decode_applies(c, shape)) {
-    const int parts = f16_decode_parts(static_cast<int64_t>(n_q) * shape.n_head_kv, shape, n_threads);
-    parallel_for(f16_decode_tasks(c, shape, parts), n_threads, [&](int64_t t) { f16_decode_task(c, shape, parts, t); });
+    attention_many(std::span<const AttentionCall>(&c, 1), shape, n_threads);
     return;
   }
 #endif

@@ -107,14 +107,6 @@ void sgemm_nt_ld(const float* x, int64_t m, int64_t k, const float* w, int64_t n
   sgemm_nt_loop(x, m, k, w, n, y, ldc, n_threads);
 }
 
-#ifdef RAGD_AVX2
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-#endif
 
 // dot(w16 row, x) with four independent accumulators (m = 1: generation).
 float dot_f16_row1(const uint16_t* w, const float* x, int64_t k) {
@@ -137,7 +129,7 @@ float dot_f16_row1(const uint16_t* w, const float* x, int64_t k) {
     a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i))),
                          _mm256_loadu_ps(x + i), a0);
   }
-  sum = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  sum = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
 #endif
   for (; i < k; ++i) sum += fp16_to_fp32(w[i]) * x[i];
   return sum;
@@ -153,7 +145,7 @@ void dot_f16_rows(const uint16_t* w, const float* x, int64_t ldx, int mc, int64_
     const __m256 wv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
     for (int j = 0; j < mc; ++j) acc[j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + j * ldx + i), acc[j]);
   }
-  for (int j = 0; j < mc; ++j) sums[j] = hsum(acc[j]);
+  for (int j = 0; j < mc; ++j) sums[j] = hsum8(acc[j]);
 #endif
   for (; i < k; ++i) {
     const float wv = fp16_to_fp32(w[i]);
@@ -180,9 +172,9 @@ inline __m256 dot_i8_32(__m256i aw, __m256i wq, __m256i xq) {
 
 // Q8_0 weight row (nb blocks) against MC <= 4 Q8_0 activation rows; xd holds
 // the activation block scales as floats (row j at xd + j*ldx_blocks). MC is
-// a template argument so that the accumulators live in registers: with a
-// run-time count, one row (generation) took 7.0 ms over Qwen2.5-0.5B's
-// 144 MB output matrix against 4.9 ms (a one-off timing on 2 threads).
+// a template argument so that the accumulators live in registers (with a
+// run-time count they did not: model_bench tg64 on the Qwen2.5-0.5B-shaped
+// file went from 37.0 to 51.0 tok/s, bench/README.md).
 template <int MC>
 void dot_q8_0_rows_n(const BlockQ8_0* w, const BlockQ8_0* x, const float* xd, int64_t ldx_blocks, int64_t nb,
                      float* out, int64_t ldo) {
@@ -203,7 +195,7 @@ void dot_q8_0_rows_n(const BlockQ8_0* w, const BlockQ8_0* x, const float* xd, in
       acc[j] = _mm256_fmadd_ps(d, dot_i8_32(aw, wq, xq), acc[j]);
     }
   }
-  for (int j = 0; j < MC; ++j) out[j * ldo] = hsum(acc[j]);
+  for (int j = 0; j < MC; ++j) out[j * ldo] = hsum8(acc[j]);
 #else
   for (int j = 0; j < MC; ++j) {
     float sum = 0.0f;
@@ -251,8 +243,8 @@ void dot_q8_0_2rows(const BlockQ8_0* w0, const BlockQ8_0* w1, const BlockQ8_0* x
     }
   }
   for (int j = 0; j < mc; ++j) {
-    out[j * ldo] = hsum(acc0[j]);
-    out[j * ldo + 1] = hsum(acc1[j]);
+    out[j * ldo] = hsum8(acc0[j]);
+    out[j * ldo + 1] = hsum8(acc1[j]);
   }
 }
 #endif
@@ -339,8 +331,8 @@ void dot_q8_0_tile(const BlockQ8_0* const* w, const uint8_t* xu2, const float* x
 #pragma GCC unroll 4
     for (int j = 0; j < MP; ++j) {
       const __m512d a = _mm512_castps_pd(acc[r][j]);
-      out[(2 * j) * ldo + r] = hsum(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, a, 0)));
-      if (2 * j + 1 < n_rows) out[(2 * j + 1) * ldo + r] = hsum(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, a, 1)));
+      out[(2 * j) * ldo + r] = hsum8(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, a, 0)));
+      if (2 * j + 1 < n_rows) out[(2 * j + 1) * ldo + r] = hsum8(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, a, 1)));
     }
   }
 }
@@ -442,7 +434,7 @@ float dot_q4_k_q8_k(const BlockQ4_K* w, const BlockQ8_K* x, int64_t nb) {
 #endif
   }
 #ifdef RAGD_AVX2
-  return hsum(acc) - sum_min;
+  return hsum8(acc) - sum_min;
 #else
   return sum - sum_min;
 #endif
@@ -610,8 +602,8 @@ bool Linear::rows_independent() const {
 
 void Linear::forward_q8_0(const float* x, int64_t m, float* y, int n_threads, bool x_writable) const {
 #ifdef RAGD_Q8_VNNI_TILE
-  // With AVX-512 VNNI the int8 tiles are faster than the f32 GEMM at every
-  // m (1.4x to 2.6x at 32 to 128 rows; model/README.md), and exact.
+  // With AVX-512 VNNI the int8 tiles are faster than the f32 GEMM for
+  // prompts too (model_bench pp512, bench/README.md), and exact.
   constexpr bool kTiled = false;
 #else
   constexpr bool kTiled = true;

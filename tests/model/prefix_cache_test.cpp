@@ -98,23 +98,31 @@ std::vector<float> eval_in_pieces(DecoderSession& s, std::span<const int32_t> pr
   return logits;
 }
 
+// llama-mini in Q8_0 with the int8 kernel at every size (chunk-invariant on
+// any CPU).
+std::shared_ptr<const DecoderModel> exact_q8_0_mini() {
+  DecoderLoadOptions exact;
+  exact.exact_q8_0 = true;
+  auto model = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string(), exact);
+  EXPECT_TRUE(model.is_ok()) << model.status().to_string();
+  return model.is_ok() ? *model : nullptr;
+}
+
 // Q8_0 weights through the int8 kernels: a prompt cut anywhere, into pieces
 // of 1, 7, 64 or 320 tokens (decode-sized and prompt-sized calls mixed),
 // gives the same logits and the same keys and values, bit for bit. F16
 // weights are multiplied by other kernels at other sizes: not invariant.
 TEST(DecoderChunks, Q8_0PromptCutAnywhereGivesTheSameNumbers) {
   RAGD_NEED_TESTDATA(kDir / "llama-mini-q8_0.gguf");
-  DecoderLoadOptions exact;
-  exact.exact_q8_0 = true;
-  auto model = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string(), exact);
-  ASSERT_TRUE(model.is_ok());
-  EXPECT_TRUE((*model)->chunk_invariant());
+  const auto model = exact_q8_0_mini();
+  ASSERT_TRUE(model);
+  EXPECT_TRUE(model->chunk_invariant());
   auto f16 = DecoderModel::load((kDir / "llama-mini-f16.gguf").string());
   ASSERT_TRUE(f16.is_ok());
   EXPECT_FALSE((*f16)->chunk_invariant());
   auto plain = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string());
   ASSERT_TRUE(plain.is_ok());
-  std::vector<std::shared_ptr<const DecoderModel>> models = {*model};
+  std::vector<std::shared_ptr<const DecoderModel>> models = {model};
   if ((*plain)->chunk_invariant()) models.push_back(*plain);  // AVX-512 VNNI builds
   const auto p = prompt_with(base_prompt(), 1);
   for (KvType kv : {KvType::kF16, KvType::kF32}) {
@@ -139,11 +147,9 @@ TEST(DecoderChunks, Q8_0PromptCutAnywhereGivesTheSameNumbers) {
 // gives the logits and greedy tokens of the whole prompt evaluated afresh.
 TEST(PrefixCache, AChunkInvariantModelReusesUpToTheFirstDifferingToken) {
   RAGD_NEED_TESTDATA(kDir / "llama-mini-q8_0.gguf");
-  DecoderLoadOptions exact;
-  exact.exact_q8_0 = true;
-  auto model = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string(), exact);
-  ASSERT_TRUE(model.is_ok());
-  Generator gen(*model, nullptr);
+  const auto model = exact_q8_0_mini();
+  ASSERT_TRUE(model);
+  Generator gen(model, nullptr);
   DecoderSessionOptions so;
   so.n_ctx = 512;
   so.n_threads = 2;
@@ -154,14 +160,14 @@ TEST(PrefixCache, AChunkInvariantModelReusesUpToTheFirstDifferingToken) {
   while (p1[common] == p2[common]) ++common;
   ASSERT_GE(common, 300u);
   ASSERT_NE(common % 64, 0u) << "the prompts should part inside a 64-token chunk";
-  DecoderSession s1(*model, so);
+  DecoderSession s1(model, so);
   ASSERT_TRUE(gen.generate(s1, p1, greedy()).is_ok());
   cache.store(s1, p1);
-  DecoderSession fresh(*model, so), cached(*model, so);
+  DecoderSession fresh(model, so), cached(model, so);
   const auto want = eval_in_pieces(fresh, p2, 64);
   EXPECT_EQ(cache.restore(cached, p2), static_cast<int>(common));
   EXPECT_EQ(eval_in_pieces(cached, std::span<const int32_t>(p2).subspan(common), 64), want);
-  DecoderSession plain_gen(*model, so), cached_gen(*model, so);
+  DecoderSession plain_gen(model, so), cached_gen(model, so);
   auto want_tokens = gen.generate(plain_gen, p2, greedy());
   const int reused = cache.restore(cached_gen, p2);
   auto got_tokens = gen.generate(cached_gen, std::span<const int32_t>(p2).subspan(static_cast<size_t>(reused)), greedy());
