@@ -14,6 +14,19 @@ namespace ragd::api {
 
 using auth::Action;
 
+Lane App::lane(const Request& req) const {
+  constexpr std::string_view kPrefix = "/v1/collections/";
+  std::string_view path = req.path;
+  if (api_.cluster != nullptr && req.method == "POST" && path.starts_with(kPrefix)) {
+    path.remove_prefix(kPrefix.size());
+    const size_t slash = path.find('/');
+    if (slash != std::string_view::npos && cluster::is_shard_collection(path.substr(0, slash)) &&
+        path.substr(slash) == "/search")
+      return Lane::kPeer;
+  }
+  return router_.lane(req);
+}
+
 bool App::is_generation(const Request& req) const {
   return router_.is_generation(req) && api_.llm != nullptr && api_.llm->path() != nullptr;
 }

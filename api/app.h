@@ -41,8 +41,14 @@ class App {
   // while an LLM serves. Before one is activated, /v1/answer is extractive
   // and runs on the route workers like search.
   bool is_generation(const Request& req) const;
-  // The server lane of the request's route (router.h).
-  Lane lane(const Request& req) const { return router_.lane(req); }
+  // The server lane of the request's route (router.h). A search of a
+  // cluster's shard replica (POST /v1/collections/shard-<s>/search, the
+  // phases another node's searches ask) is Lane::kPeer: it never waits for
+  // another node, while the searches coordinated here wait for their
+  // peers' phases. On the route workers, two nodes whose searches wait for
+  // each other's phases could hold every worker those phases need, and
+  // each search would wait out its timeout.
+  Lane lane(const Request& req) const;
   // Called once a response has been sent (streams: once they end).
   void observe(const Request& req, int status, double seconds);
   // The route's pattern ("/v1/documents/{id}"), "other" for unknown paths.

@@ -54,6 +54,7 @@ enum class Lane {
   kDefault,  // the route workers: search, answer, documents by id, ...
   kProbe,    // /healthz and /metrics: a thread of their own, never behind the workers
   kIngest,   // writes that may be large (POST /v1/documents): at most --max-ingest-inflight at once
+  kPeer,     // a cluster peer's phase of a search (App::lane): threads of their own
 };
 
 // What a non-empty request body must be; dispatch() answers 415 otherwise.

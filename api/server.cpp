@@ -232,6 +232,7 @@ struct Server::Impl {
         generation(static_cast<size_t>(std::max(1, opt.generation_threads))),
         ingest(static_cast<size_t>(std::max(1, opt.max_ingest_inflight))),
         probe(1),
+        peer(static_cast<size_t>(opt.peer_threads > 0 ? opt.peer_threads : hardware_threads())),
         listen_strand(net::make_strand(ioc)),
         acceptor(listen_strand),
         signals(listen_strand, SIGINT, SIGTERM) {
@@ -265,6 +266,7 @@ struct Server::Impl {
   net::thread_pool generation;  // requests that wait for the model, and their streams
   net::thread_pool ingest;      // Lane::kIngest: max_ingest_inflight threads
   net::thread_pool probe;       // Lane::kProbe: /healthz and /metrics
+  net::thread_pool peer;        // Lane::kPeer: a cluster peer's search phases
   Strand listen_strand;
   tcp::acceptor acceptor;
   net::signal_set signals;
@@ -383,6 +385,7 @@ Status Server::run() {
   s.generation.join();
   s.ingest.join();
   s.probe.join();
+  s.peer.join();
   spdlog::info("ragd stopped");
   return Status::ok();
 }
@@ -821,6 +824,9 @@ net::awaitable<void> Server::Impl::run_session(std::shared_ptr<Session<S>> sp) {
         resp = co_await net::co_spawn(ex, std::move(on_worker), net::use_awaitable);
       } else if (lane == Lane::kIngest) {
         auto ex = ingest.get_executor();
+        resp = co_await net::co_spawn(ex, std::move(on_worker), net::use_awaitable);
+      } else if (lane == Lane::kPeer) {
+        auto ex = peer.get_executor();
         resp = co_await net::co_spawn(ex, std::move(on_worker), net::use_awaitable);
       } else {
         auto ex = workers.get_executor();

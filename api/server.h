@@ -54,6 +54,10 @@ struct ServerOptions {
   // workers that search needs. /healthz and /metrics have one thread of
   // their own. Default: 2.
   int max_ingest_inflight = 2;
+  // Threads answering a cluster peer's phases of a search (Lane::kPeer,
+  // App::lane), apart from the route workers that coordinate searches and
+  // wait for their peers. Default: 0 = hardware threads (at least 2).
+  int peer_threads = 0;
   // When set, the bound port is written to this file once listening.
   std::filesystem::path port_file;
   // Generation routes (App::is_generation: they wait for the model) run,

@@ -9,7 +9,7 @@
 // Run from the repository root (build dir "build" below; any works):
 //
 //   build/bench/cluster_bench [--docs N] [--queries M] [--nodes 1,2,4] [--shards S] [--mode MODE]
-//                             [--glove FILE] [--dir DIR]
+//                             [--glove FILE] [--dir DIR] [--clients N] [--stall]
 //
 //   --docs     SciFact abstracts written (testdata eval/scifact). Default: 5183 (all).
 //   --queries  SciFact train queries searched, one at a time. Default: 400.
@@ -18,6 +18,9 @@
 //   --mode     search mode. Default: hybrid.
 //   --glove    GloVe file. Default: .cache/ragd/glove-wink-sg-100d.bin (scripts/setup.sh).
 //   --dir      work dir. Default: a fresh one under the temp dir, removed after.
+//   --clients  also a third pass with N clients at once (the queries shared
+//              out among them, through the nodes in turn): searches/s and
+//              p50/p99. Default: 1 (no third pass).
 //   --stall    also, for each cluster size of 3 nodes or more, two more
 //              clusters with the last node stopped (SIGSTOP) after the
 //              writes, its lease set to outlive the run so that it stays
@@ -41,6 +44,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench_args.h"
@@ -63,6 +67,7 @@ struct Args {
   std::string mode = "hybrid";
   std::string glove = ".cache/ragd/glove-wink-sg-100d.bin", dir;
   bool stall = false;
+  int clients = 1;
 };
 
 struct Row {
@@ -70,6 +75,7 @@ struct Row {
   double acked = 0, applied = 0;
   double p50 = 0, p99 = 0;            // the first pass over the queries
   double again50 = 0, again99 = 0;    // the second
+  double qps = 0, many50 = 0, many99 = 0;  // the third, with Args::clients at once
   size_t failed = 0;
 };
 
@@ -77,7 +83,7 @@ struct Row {
 // statistics per term, so the first pass reads most of them and the second
 // finds them cached (cluster/stats_cache.h).
 void search_twice(Row& row, const std::vector<uint16_t>& ports, const std::vector<BeirQuery>& queries,
-                  const std::string& mode);
+                  const std::string& mode, int clients);
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -113,13 +119,43 @@ std::vector<double> search_all(const std::vector<uint16_t>& ports, const std::ve
 }
 
 void search_twice(Row& row, const std::vector<uint16_t>& ports, const std::vector<BeirQuery>& queries,
-                  const std::string& mode) {
+                  const std::string& mode, int clients) {
   auto first = search_all(ports, queries, mode, &row.failed);
   row.p50 = bench::median(first);
   row.p99 = bench::percentile(first, 0.99);
   auto again = search_all(ports, queries, mode, &row.failed);
   row.again50 = bench::median(again);
   row.again99 = bench::percentile(again, 0.99);
+  if (clients <= 1) return;
+  // The third pass: client t sends queries t, t + clients, ... one at a time.
+  std::vector<std::vector<double>> ms(clients);
+  std::vector<size_t> failed(clients, 0);
+  std::vector<std::thread> threads;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int t = 0; t < clients; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<BeirQuery> mine;
+      std::vector<uint16_t> via;
+      for (size_t q = t; q < queries.size(); q += clients) {
+        mine.push_back(queries[q]);
+        via.push_back(ports[q % ports.size()]);
+      }
+      for (size_t i = 0; i < mine.size(); ++i) {
+        auto one = search_all({via[i]}, {mine[i]}, mode, &failed[t]);
+        ms[t].push_back(one.front());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const double seconds = seconds_since(t0);
+  std::vector<double> all;
+  for (int t = 0; t < clients; ++t) {
+    all.insert(all.end(), ms[t].begin(), ms[t].end());
+    row.failed += failed[t];
+  }
+  row.qps = static_cast<double>(all.size()) / seconds;
+  row.many50 = bench::median(all);
+  row.many99 = bench::percentile(all, 0.99);
 }
 
 Row run_single(const Args& a, const fs::path& dir, const std::vector<Document>& docs,
@@ -129,7 +165,7 @@ Row run_single(const Args& a, const fs::path& dir, const std::vector<Document>& 
   Row row{"single ragd serve"};
   const double s = write_all(single.port(), docs);
   row.acked = row.applied = static_cast<double>(docs.size()) / s;
-  search_twice(row, {single.port()}, queries, a.mode);
+  search_twice(row, {single.port()}, queries, a.mode, a.clients);
   return row;
 }
 
@@ -179,12 +215,12 @@ Row run_cluster(const Args& a, const fs::path& dir, int n, const std::vector<Doc
   if (!applied) bench::die(Status::internal("the replicas did not apply every document within 10 minutes"));
   row.applied = static_cast<double>(docs.size()) / seconds_since(t0);
   if (hedge_ms < 0) {
-    search_twice(row, ports, queries, a.mode);
+    search_twice(row, ports, queries, a.mode, a.clients);
     return row;
   }
   ::kill(nodes.back()->pid(), SIGSTOP);
   ports.pop_back();
-  search_twice(row, ports, queries, a.mode);
+  search_twice(row, ports, queries, a.mode, 1);
   ::kill(nodes.back()->pid(), SIGCONT);
   return row;
 }
@@ -203,6 +239,7 @@ int main(int argc, char** argv) {
     else if (f == "--glove") a.glove = args.value();
     else if (f == "--dir") a.dir = args.value();
     else if (f == "--stall") a.stall = true;
+    else if (f == "--clients") a.clients = std::max(1, std::stoi(args.value()));
     else if (f == "--nodes") {
       a.nodes.clear();
       std::stringstream in(args.value());
@@ -226,8 +263,9 @@ int main(int argc, char** argv) {
     temp = std::make_unique<test::TempDir>("cluster-bench");
     dir = temp->path;
   }
-  std::printf("cluster_bench: %zu SciFact abstracts, %zu queries (%s, k=10), one client; loopback, one machine\n",
-              corpus->size(), queries->size(), a.mode.c_str());
+  std::printf("cluster_bench: %zu SciFact abstracts, %zu queries (%s, k=10), one client%s; loopback, one machine\n",
+              corpus->size(), queries->size(), a.mode.c_str(),
+              a.clients > 1 ? (", then " + std::to_string(a.clients) + " at once").c_str() : "");
   std::vector<Row> rows{run_single(a, dir, *corpus, *queries)};
   for (int n : a.nodes) rows.push_back(run_cluster(a, dir / ("cluster-" + std::to_string(n)), n, *corpus, *queries));
   if (a.stall) {
@@ -250,5 +288,15 @@ int main(int argc, char** argv) {
                 r.again50 / rows[0].again50, r.failed);
   }
   std::printf("x p50: the setup's median over the single server's, same pass\n");
+  if (a.clients > 1) {
+    std::printf("\n%-32s | %d clients at once (statistics cached)\n", "", a.clients);
+    std::printf("%-32s | %10s %7s %10s %10s\n", "setup", "searches/s", "x", "p50 ms", "p99 ms");
+    for (const Row& r : rows) {
+      if (r.qps == 0) continue;
+      std::printf("%-32s | %10.0f %6.2fx %10.2f %10.2f\n", r.setup.c_str(), r.qps, r.qps / rows[0].qps, r.many50,
+                  r.many99);
+    }
+    std::printf("x: the setup's searches/s over the single server's\n");
+  }
   return 0;
 }
