@@ -40,6 +40,7 @@ class Etcd;
 class FanOut;
 class HttpClientPool;
 class StatsCache;
+struct PeerLink;
 struct WriteMessage;
 struct OutgoingMessage;
 
@@ -220,6 +221,7 @@ class Node {
   // second route worker while this one waits: as many concurrent searches
   // as workers would stall); the others get the request with the phase's
   // fields POSTed to /v1/collections/shard-<s>/search on one live replica,
+  // one request per peer and phase for all the shards it is asked for,
   // signed with the cluster secret, or else with `authorization` passed on
   // (the next replica when one fails in the first two phases). kUnavailable when a shard has no replica that
   // answers: never a partial result. With `after` (a parsed consistency
@@ -298,6 +300,14 @@ class Node {
     uint64_t sent = 0, won = 0;
   };
   HedgeCounts hedge_counts() const { return {hedges_sent_.load(), hedges_won_.load()}; }
+  // Requests the searches sent to peers for phases 1 to 3 (one per peer
+  // and phase however many of its shards it is asked for), hedges
+  // included.
+  uint64_t peer_requests() const { return peer_requests_.load(); }
+  // The peer's side of a search phase (shard_search.h): the shards held
+  // here, each once it has applied `after`'s position for it (waiting up to
+  // consistency_wait_ms), answered side by side on the searches' threads.
+  ShardAccess shard_access(const StreamPositions& after);
 
   // The live nodes as last read from etcd (each lease renewal, and by
   // searches), and whether that read answered: for /metrics, without a call.
@@ -371,15 +381,9 @@ class Node {
                                 const std::function<Result<T>(const ServiceContext&)>& local,
                                 const std::function<std::string(const std::string&)>& request_body,
                                 const std::function<Result<T>(const std::string&)>& remote);
-  // A phase's request (statistics, candidates) for shard `shard` to its
-  // live peers urls[i] for i in `which`, in that order, hedged
-  // (sync::HttpClient::post_json_hedged, after hedge_after_ms): the first
-  // with `first`, the others with clients of their own. The answer's body,
-  // and in `won` the index (into urls) of the peer that gave it.
-  // kInvalidArgument: the request's own fault.
-  Result<std::string> race(uint32_t shard, const std::vector<std::string>& urls, const std::vector<size_t>& which,
-                           sync::HttpClient& first, const std::string& authorization, const std::string& body,
-                           size_t& won);
+  // What a search's requests to its peers need of this node, for the
+  // caller `authorization` (coordinator.cpp).
+  PeerLink peer_link(const std::string& authorization);
   // How busy a peer looks from here, lowest first: 1,000,000 while a hedge
   // recently answered before it (for 5 s), plus this node's requests in
   // flight to it now. A search asks the least of a shard's replicas first.
@@ -429,7 +433,7 @@ class Node {
   std::mutex purge_listener_mu_;
   std::function<void(const std::string&)> purge_listener_;  // guarded by purge_listener_mu_
   std::atomic<uint64_t> stats_reads_{0}, stats_cached_{0}, stats_stale_{0};
-  std::atomic<uint64_t> hedges_sent_{0}, hedges_won_{0};
+  std::atomic<uint64_t> hedges_sent_{0}, hedges_won_{0}, peer_requests_{0};
   std::mutex seen_lease_mu_;
   int64_t seen_lease_ = 0, seen_lease_until_ms_ = 0;  // first_sight's lease; guarded by seen_lease_mu_
   mutable std::mutex load_mu_;

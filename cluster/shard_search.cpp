@@ -96,6 +96,47 @@ Result<CandidateSet> shard_candidates(const ServiceContext& shard, const SearchR
   return shard.gather(request, &corpus);
 }
 
+namespace {
+
+// Which of `all` are among the best `depth` of one half: those with `in`
+// set, by `score` (highest first), ties to the earlier in `all`.
+std::vector<bool> best_of_half(const std::vector<Candidate>& all, bool Candidate::*in, double Candidate::*score,
+                               size_t depth) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i].*in) order.push_back(i);
+  }
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (all[a].*score != all[b].*score) return all[a].*score > all[b].*score;
+    return a < b;
+  });
+  if (order.size() > depth) order.resize(depth);
+  std::vector<bool> kept(all.size(), false);
+  for (size_t i : order) kept[i] = true;
+  return kept;
+}
+
+}  // namespace
+
+BestOfHalves best_of_halves(std::span<const uint32_t> shards, std::span<CandidateSet* const> sets, size_t depth) {
+  std::vector<size_t> order(shards.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return shards[a] < shards[b]; });
+  BestOfHalves out;
+  std::vector<Candidate> all;
+  for (size_t i : order) {
+    auto& items = sets[i]->items;
+    std::sort(items.begin(), items.end(), [](const Candidate& a, const Candidate& b) { return a.label < b.label; });
+    for (size_t k = 0; k < items.size(); ++k) {
+      all.push_back(items[k]);
+      out.from.emplace_back(i, k);
+    }
+  }
+  out.lexical = best_of_half(all, &Candidate::has_lexical, &Candidate::lexical, depth);
+  out.vector = best_of_half(all, &Candidate::vector_hit, &Candidate::vector, depth);
+  return out;
+}
+
 Result<std::vector<FetchedChunk>> shard_fetch(const ServiceContext& shard, const SearchRequest& request,
                                               std::span<const uint64_t> labels, bool vectors) {
   const DocPredicate allow = make_doc_predicate(request.filters, request.groups);
@@ -159,16 +200,21 @@ std::string search_body(const SearchRequest& request, const std::string& consist
   return dump(j);
 }
 
-std::string stats_request(const std::string& body) { return with_fields(body, Json{{"shard_phase", "stats"}}); }
-
-std::string candidates_request(const std::string& body, const LexicalStats& corpus) {
-  return with_fields(body, Json{{"shard_phase", "candidates"}, {"corpus", stats_to_json(corpus)}});
+std::string stats_request(const std::string& body, std::span<const uint32_t> shards) {
+  return with_fields(body, Json{{"shard_phase", "stats"}, {"shards", shards}});
 }
 
-std::string fetch_request(const std::string& body, std::span<const uint64_t> labels, bool vectors) {
-  return with_fields(body, Json{{"shard_phase", "fetch"},
-                                {"labels", std::vector<uint64_t>(labels.begin(), labels.end())},
-                                {"vectors", vectors}});
+std::string candidates_request(const std::string& body, const LexicalStats& corpus, std::span<const uint32_t> shards,
+                               size_t depth) {
+  return with_fields(body, Json{{"shard_phase", "candidates"},
+                                {"corpus", stats_to_json(corpus)},
+                                {"shards", shards},
+                                {"depth", depth}});
+}
+
+std::string fetch_request(const std::string& body, std::span<const uint32_t> shards,
+                          std::span<const std::vector<uint64_t>> labels, bool vectors) {
+  return with_fields(body, Json{{"shard_phase", "fetch"}, {"shards", shards}, {"labels", labels}, {"vectors", vectors}});
 }
 
 std::string chunks_request(const std::string& body, const std::string& doc_id) {
@@ -256,10 +302,7 @@ std::optional<ShardPosition> position_of(const Json& j) {
   return p;
 }
 
-}  // namespace
-
-Result<StatsAnswer> read_stats(const std::string& answer) {
-  RAGD_ASSIGN_OR_RETURN(Json j, parse(answer, "a shard's statistics"));
+Result<StatsAnswer> stats_answer(const Json& j) {
   auto s = stats_from_json(j);
   auto at = position_of(j);
   auto after = j.find("applied_after");
@@ -268,8 +311,7 @@ Result<StatsAnswer> read_stats(const std::string& answer) {
   return StatsAnswer{std::move(s).value(), *at, after->get<uint64_t>() == at->applied};
 }
 
-Result<CandidatesAnswer> read_candidates(const std::string& answer) {
-  RAGD_ASSIGN_OR_RETURN(Json j, parse(answer, "a shard's candidates"));
+Result<CandidatesAnswer> candidates_answer(const Json& j) {
   auto bad = [] { return Status::unavailable("a malformed candidates answer from a shard"); };
   auto at = position_of(j);
   if (!at) return bad();
@@ -278,6 +320,9 @@ Result<CandidatesAnswer> read_candidates(const std::string& answer) {
   if (items == j.end() || !items->is_array()) return bad();
   set.lexical_searched = j.value("lexical_searched", false);
   set.vector_searched = j.value("vector_searched", false);
+  auto cut = j.find("cut");
+  if (cut != j.end() && !cut->is_boolean()) return bad();
+  const bool was_cut = cut != j.end() && cut->get<bool>();
   for (const auto& c : *items) {
     if (!c.is_array() || c.size() != 5 || !c[0].is_number_unsigned() || !c[1].is_number() || !c[2].is_number() ||
         !c[3].is_number() || !c[4].is_number_unsigned())
@@ -286,11 +331,10 @@ Result<CandidatesAnswer> read_candidates(const std::string& answer) {
     set.items.push_back({c[0].get<uint64_t>(), c[1].get<double>(), c[2].get<double>(), (flags & kHasLexical) != 0,
                          (flags & kHasVector) != 0, (flags & kVectorHit) != 0, c[3].get<double>(), 0});
   }
-  return CandidatesAnswer{std::move(set), *at};
+  return CandidatesAnswer{std::move(set), *at, was_cut};
 }
 
-Result<std::vector<FetchedChunk>> read_fetched(const std::string& answer) {
-  RAGD_ASSIGN_OR_RETURN(Json j, parse(answer, "a shard's chunks"));
+Result<std::vector<FetchedChunk>> fetched_answer(const Json& j) {
   auto chunks = j.find("chunks");
   if (chunks == j.end() || !chunks->is_array()) return Status::unavailable("a malformed chunks answer from a shard");
   std::vector<FetchedChunk> out;
@@ -314,83 +358,271 @@ Result<std::vector<FetchedChunk>> read_fetched(const std::string& answer) {
   return out;
 }
 
-std::optional<Result<std::string>> answer_shard_phase(const std::string& body, const ServiceContext& shard,
-                                                      const SearchRequest& request,
-                                                      const std::function<ShardPosition()>& position) {
+// Each entry of a batched answer read by `one`, or the replica's reason for
+// having none.
+template <class T>
+Result<ShardAnswers<T>> read_batch(const std::string& answer, size_t shards, Result<T> (*one)(const Json&)) {
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(answer, "a shard phase's answer"));
+  auto entries = j.find("shards");
+  if (entries == j.end() || !entries->is_array() || entries->size() != shards)
+    return Status::unavailable("a shard phase's answer without one entry per shard asked");
+  ShardAnswers<T> out;
+  out.reserve(shards);
+  for (const Json& e : *entries) {
+    if (!e.is_object()) {
+      out.push_back(Status::unavailable("a malformed entry in a shard phase's answer"));
+    } else if (auto error = e.find("error"); error != e.end()) {
+      out.push_back(Status::unavailable(error->is_string() ? error->get<std::string>() : "a shard failed"));
+    } else {
+      out.push_back(one(e));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<ShardAnswers<StatsAnswer>> read_stats(const std::string& answer, size_t shards) {
+  return read_batch(answer, shards, &stats_answer);
+}
+
+Result<ShardAnswers<CandidatesAnswer>> read_candidates(const std::string& answer, size_t shards) {
+  return read_batch(answer, shards, &candidates_answer);
+}
+
+Result<ShardAnswers<std::vector<FetchedChunk>>> read_fetched(const std::string& answer, size_t shards) {
+  return read_batch(answer, shards, &fetched_answer);
+}
+
+namespace {
+
+// The shards a phase's body lists ("shards"; absent: the path's alone, in
+// the same batched answer).
+Result<std::vector<uint32_t>> listed_shards(const Json& j, uint32_t path_shard, uint32_t shards) {
+  auto list = j.find("shards");
+  if (list == j.end()) return std::vector<uint32_t>{path_shard};
+  auto bad = [&] {
+    return Status::invalid_argument("shard search: 'shards' must list distinct shard numbers below " +
+                                    std::to_string(shards) + ", the path's first");
+  };
+  if (!list->is_array() || list->empty() || list->size() > shards) return bad();
+  std::vector<uint32_t> out;
+  for (const Json& n : *list) {
+    if (!n.is_number_unsigned() || n.get<uint64_t>() >= shards) return bad();
+    out.push_back(n.get<uint32_t>());
+  }
+  std::vector<uint32_t> sorted = out;
+  std::sort(sorted.begin(), sorted.end());
+  if (out.front() != path_shard || std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) return bad();
+  return out;
+}
+
+// A fetch's labels, one list per shard.
+Result<std::vector<std::vector<uint64_t>>> fetch_labels(const Json& j, size_t shards) {
+  auto bad = [] {
+    return Status::invalid_argument("shard search: 'labels' must hold one array of chunk labels per shard, at most " +
+                                    std::to_string(kMaxFetchLabels) + " in all, each named once");
+  };
+  auto labels = j.find("labels");
+  if (labels == j.end() || !labels->is_array() || labels->size() != shards) return bad();
+  std::vector<std::vector<uint64_t>> out;
+  size_t total = 0;
+  for (const Json& list : *labels) {
+    if (!list.is_array() || (total += list.size()) > kMaxFetchLabels) return bad();
+    std::vector<uint64_t> want;
+    want.reserve(list.size());
+    for (const auto& l : list) {
+      if (!l.is_number_unsigned()) return bad();
+      want.push_back(l.get<uint64_t>());
+    }
+    std::vector<uint64_t> sorted = want;
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) return bad();
+    out.push_back(std::move(want));
+  }
+  return out;
+}
+
+// Phase 1 on one shard.
+std::string stats_of(const ServiceContext& shard, const SearchRequest& request,
+                     const std::function<ShardPosition()>& position) {
+  const ShardPosition before = position();
+  Json out = stats_to_json(shard_stats(shard, request));
+  out["applied"] = before.applied;
+  out["behind"] = before.behind;
+  out["applied_after"] = position().applied;
+  return dump(out);
+}
+
+// Phase 3 on one shard.
+Result<std::string> fetch_of(const ServiceContext& shard, const SearchRequest& request,
+                             std::span<const uint64_t> labels, bool vectors) {
+  RAGD_ASSIGN_OR_RETURN(auto fetched, shard_fetch(shard, request, labels, vectors));
+  Json chunks = Json::array();
+  for (auto& f : fetched) {
+    if (!f.hit) {
+      chunks.push_back(nullptr);
+      continue;
+    }
+    Json c = hit_to_json(*f.hit);
+    if (!f.vector.empty()) c["vector"] = f.vector;
+    chunks.push_back(std::move(c));
+  }
+  return dump(Json{{"chunks", std::move(chunks)}});
+}
+
+// fn(i, shard, position) for each listed shard, side by side: its status,
+// or why this replica cannot answer it.
+std::vector<Status> for_each_listed(const std::vector<uint32_t>& shards, const ShardAccess& access,
+                                    const std::function<Status(size_t, const ServiceContext&,
+                                                               const std::function<ShardPosition()>&)>& fn) {
+  std::vector<Status> out(shards.size());
+  access.run(shards.size(), [&](size_t i) {
+    try {
+      auto shard = access.open(shards[i]);
+      out[i] = shard.is_ok() ? fn(i, **shard, [&] { return access.position(shards[i]); }) : shard.status();
+    } catch (...) {  // std::bad_alloc, a dependency's throw
+      out[i] = Status::internal("shard " + std::to_string(shards[i]) + " failed with an exception");
+    }
+  });
+  return out;
+}
+
+// {"shards": [...]}: each shard's answer, or an error entry. A malformed
+// request fails as a whole.
+Result<std::string> gather(const std::vector<Status>& status, std::vector<std::string>& answers) {
+  std::string out = "{\"shards\":[";
+  for (size_t i = 0; i < status.size(); ++i) {
+    if (i) out += ',';
+    if (status[i].is_ok()) {
+      out += answers[i];
+    } else if (status[i].code() == StatusCode::kInvalidArgument) {
+      return status[i];
+    } else {
+      out += dump(Json{{"error", status[i].message()}});
+    }
+  }
+  return out + "]}";
+}
+
+// Phases 1 and 3: `one(i, shard, position)` for each listed shard.
+Result<std::string> answer_each(const std::vector<uint32_t>& shards, const ShardAccess& access,
+                                const std::function<Result<std::string>(size_t, const ServiceContext&,
+                                                                        const std::function<ShardPosition()>&)>& one) {
+  std::vector<std::string> answers(shards.size());
+  auto status = for_each_listed(shards, access, [&](size_t i, const ServiceContext& s, const auto& position) {
+    RAGD_ASSIGN_OR_RETURN(answers[i], one(i, s, position));
+    return Status::ok();
+  });
+  return gather(status, answers);
+}
+
+// Phase 2: each shard's candidates; with `depth`, only those among the best
+// `depth` of a half over all the listed shards (best_of_halves): the
+// coordinator keeps no other. Only when every shard answered and is level
+// with its stream (else the coordinator would take another replica's
+// answer for the one that is not, and the others must not have been cut
+// against it); such answers say "cut", and the coordinator takes all of
+// them or none.
+Result<std::string> answer_candidates(const std::vector<uint32_t>& shards, const ShardAccess& access,
+                                      const SearchRequest& request, const LexicalStats& corpus,
+                                      std::optional<size_t> depth) {
+  std::vector<CandidateSet> sets(shards.size());
+  std::vector<ShardPosition> at(shards.size());
+  auto status = for_each_listed(shards, access, [&](size_t i, const ServiceContext& s, const auto& position) {
+    at[i] = position();
+    RAGD_ASSIGN_OR_RETURN(sets[i], shard_candidates(s, request, corpus));
+    return Status::ok();
+  });
+  const bool all_level = std::all_of(status.begin(), status.end(), [](const Status& st) { return st.is_ok(); }) &&
+                         std::all_of(at.begin(), at.end(), [](const ShardPosition& p) { return p.behind == 0; });
+  const bool cut = depth && shards.size() > 1 && all_level;
+  if (cut) {
+    std::vector<CandidateSet*> of;
+    for (auto& set : sets) of.push_back(&set);
+    const BestOfHalves best = best_of_halves(shards, of, *depth);
+    std::vector<std::vector<bool>> keep(shards.size());
+    for (size_t i = 0; i < shards.size(); ++i) keep[i].assign(sets[i].items.size(), false);
+    for (size_t a = 0; a < best.from.size(); ++a) {
+      keep[best.from[a].first][best.from[a].second] = best.lexical[a] || best.vector[a];
+    }
+    for (size_t i = 0; i < shards.size(); ++i) {
+      size_t k = 0;
+      std::erase_if(sets[i].items, [&](const Candidate&) { return !keep[i][k++]; });
+    }
+  }
+  std::vector<std::string> answers(shards.size());
+  for (size_t i = 0; i < shards.size(); ++i) {
+    if (!status[i].is_ok()) continue;
+    Json items = Json::array();
+    for (const Candidate& c : sets[i].items) {
+      const int flags =
+          (c.has_lexical ? kHasLexical : 0) | (c.has_vector ? kHasVector : 0) | (c.vector_hit ? kVectorHit : 0);
+      items.push_back(Json::array({c.label, c.lexical, c.vector, c.exact_vector, flags}));
+    }
+    Json answer{{"applied", at[i].applied},
+                {"behind", at[i].behind},
+                {"lexical_searched", sets[i].lexical_searched},
+                {"vector_searched", sets[i].vector_searched},
+                {"candidates", std::move(items)}};
+    if (cut) answer["cut"] = true;
+    answers[i] = dump(answer);
+  }
+  return gather(status, answers);
+}
+
+}  // namespace
+
+std::optional<Result<std::string>> answer_shard_phase(const std::string& body, uint32_t shard,
+                                                      const SearchRequest& request, const ShardAccess& access) {
   Json j = Json::parse(body, nullptr, false);
   if (!j.is_object()) return std::nullopt;
   auto phase = j.find("shard_phase");
   if (phase == j.end() || phase->is_null()) return std::nullopt;
   const std::string name = phase->is_string() ? phase->get<std::string>() : "";
-  if (name == "stats") {
-    const ShardPosition before = position();
-    Json out = stats_to_json(shard_stats(shard, request));
-    out["applied"] = before.applied;
-    out["behind"] = before.behind;
-    out["applied_after"] = position().applied;
-    return dump(out);
-  }
-  if (name == "candidates") {
-    const ShardPosition before = position();
-    auto corpus = stats_from_json(j.value("corpus", Json()));
-    if (!corpus.is_ok()) return Result<std::string>(corpus.status());
-    auto set = shard_candidates(shard, request, *corpus);
-    if (!set.is_ok()) return Result<std::string>(set.status());
-    Json items = Json::array();
-    for (const Candidate& c : set->items) {
-      const int flags = (c.has_lexical ? kHasLexical : 0) | (c.has_vector ? kHasVector : 0) |
-                        (c.vector_hit ? kVectorHit : 0);
-      items.push_back(Json::array({c.label, c.lexical, c.vector, c.exact_vector, flags}));
+  if (name == "stats" || name == "candidates" || name == "fetch") {
+    auto shards = listed_shards(j, shard, access.shards);
+    if (!shards.is_ok()) return Result<std::string>(shards.status());
+    if (name == "stats") {
+      return answer_each(*shards, access, [&](size_t, const ServiceContext& s, const auto& position) {
+        return Result<std::string>(stats_of(s, request, position));
+      });
     }
-    return dump(Json{{"applied", before.applied},
-                     {"behind", before.behind},
-                     {"lexical_searched", set->lexical_searched},
-                     {"vector_searched", set->vector_searched},
-                     {"candidates", std::move(items)}});
-  }
-  if (name == "fetch") {
-    auto labels = j.find("labels");
-    if (labels == j.end() || !labels->is_array() || labels->size() > kMaxFetchLabels)
-      return Result<std::string>(Status::invalid_argument(
-          "shard search: 'labels' must be an array of at most " + std::to_string(kMaxFetchLabels) + " chunk labels"));
-    std::vector<uint64_t> want;
-    want.reserve(labels->size());
-    for (const auto& l : *labels) {
-      if (!l.is_number_unsigned())
-        return Result<std::string>(Status::invalid_argument("shard search: a chunk label is a non-negative integer"));
-      want.push_back(l.get<uint64_t>());
+    if (name == "candidates") {
+      auto corpus = stats_from_json(j.value("corpus", Json()));
+      if (!corpus.is_ok()) return Result<std::string>(corpus.status());
+      std::optional<size_t> depth;
+      if (auto d = j.find("depth"); d != j.end()) {
+        if (!d->is_number_unsigned() || d->get<uint64_t>() < 1 || d->get<uint64_t>() > kMaxCandidateDepth)
+          return Result<std::string>(Status::invalid_argument("shard search: 'depth' must be 1 to " +
+                                                              std::to_string(kMaxCandidateDepth)));
+        depth = d->get<size_t>();
+      }
+      return answer_candidates(*shards, access, request, *corpus, depth);
     }
-    std::vector<uint64_t> sorted = want;
-    std::sort(sorted.begin(), sorted.end());
-    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
-      return Result<std::string>(Status::invalid_argument("shard search: 'labels' names a chunk twice"));
+    auto labels = fetch_labels(j, shards->size());
+    if (!labels.is_ok()) return Result<std::string>(labels.status());
     auto vectors = j.find("vectors");
     if (vectors != j.end() && !vectors->is_boolean())
       return Result<std::string>(Status::invalid_argument("shard search: 'vectors' must be true or false"));
-    auto fetched = shard_fetch(shard, request, want, vectors != j.end() && vectors->get<bool>());
-    if (!fetched.is_ok()) return Result<std::string>(fetched.status());
-    Json chunks = Json::array();
-    for (auto& f : *fetched) {
-      if (!f.hit) {
-        chunks.push_back(nullptr);
-        continue;
-      }
-      Json c = hit_to_json(*f.hit);
-      if (!f.vector.empty()) c["vector"] = f.vector;
-      chunks.push_back(std::move(c));
-    }
-    return dump(Json{{"chunks", std::move(chunks)}});
+    const bool with_vectors = vectors != j.end() && vectors->get<bool>();
+    return answer_each(*shards, access, [&](size_t i, const ServiceContext& s, const auto&) {
+      return fetch_of(s, request, (*labels)[i], with_vectors);
+    });
   }
-  // The "chunks" and "document" phases name one document.
+  // The other phases name one document of the path's shard.
   auto doc_id = [&]() -> Result<std::string> {
     auto id = j.find("doc_id");
     if (id == j.end() || !id->is_string()) return Status::invalid_argument("shard search: 'doc_id' must be a string");
     return id->get<std::string>();
   };
+  auto here = [&]() -> Result<std::shared_ptr<ServiceContext>> { return access.open(shard); };
   if (name == "chunks") {
     auto id = doc_id();
     if (!id.is_ok()) return Result<std::string>(id.status());
-    auto chunks = shard_chunks(shard, request, *id);
+    auto svc = here();
+    if (!svc.is_ok()) return Result<std::string>(svc.status());
+    auto chunks = shard_chunks(**svc, request, *id);
     if (!chunks.is_ok()) return Result<std::string>(chunks.status());
     Json out = Json::array();
     for (const Chunk& c : *chunks) {
@@ -407,7 +639,9 @@ std::optional<Result<std::string>> answer_shard_phase(const std::string& body, c
   if (name == "document") {
     auto id = doc_id();
     if (!id.is_ok()) return Result<std::string>(id.status());
-    auto doc = shard_document(shard, request, *id);
+    auto svc = here();
+    if (!svc.is_ok()) return Result<std::string>(svc.status());
+    auto doc = shard_document(**svc, request, *id);
     if (!doc.is_ok()) return Result<std::string>(doc.status());
     if (!*doc) return dump(Json{{"document", nullptr}});
     WriteMessage m;
@@ -422,7 +656,9 @@ std::optional<Result<std::string>> answer_shard_phase(const std::string& body, c
     if (*key != sync::kSourceMetadataKey)
       return Result<std::string>(Status::invalid_argument(std::string("shard search: 'key' must be \"") +
                                                           sync::kSourceMetadataKey + "\""));
-    return dump(Json{{"ids", shard_documents_where(shard, key->get<std::string>(), value->get<std::string>())}});
+    auto svc = here();
+    if (!svc.is_ok()) return Result<std::string>(svc.status());
+    return dump(Json{{"ids", shard_documents_where(**svc, key->get<std::string>(), value->get<std::string>())}});
   }
   return Result<std::string>(Status::invalid_argument(
       "shard search: 'shard_phase' must be \"stats\", \"candidates\", \"fetch\", \"chunks\", \"document\" or "

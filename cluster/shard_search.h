@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -38,6 +39,21 @@ LexicalStats shard_stats(const ServiceContext& shard, const SearchRequest& reque
 // Phase 2: the shard's candidates, BM25 scored with `corpus`.
 Result<CandidateSet> shard_candidates(const ServiceContext& shard, const SearchRequest& request,
                                       const LexicalStats& corpus);
+
+// Several shards' candidates as one store holding all their chunks picks
+// the best `depth` of each half: `sets[i]` holds shard `shards[i]`'s
+// (their items are sorted by label here). Ties in a half go to the lower
+// shard, then the lower label. Returns, for each candidate in that order
+// (`from`: its set, and its index there), whether it is among the best of
+// the lexical half and of the vector half. The coordinator keeps these
+// over all shards; a peer answering several shards first drops those of
+// its candidates that are in neither half's best over its own shards: they
+// cannot be among the best over all.
+struct BestOfHalves {
+  std::vector<std::pair<size_t, size_t>> from;
+  std::vector<bool> lexical, vector;
+};
+BestOfHalves best_of_halves(std::span<const uint32_t> shards, std::span<CandidateSet* const> sets, size_t depth);
 
 // Phase 3: one chunk the coordinator walks; `hit` is empty when the chunk is
 // gone (deleted since phase 2) or the request's filters and groups do not
@@ -72,6 +88,8 @@ inline constexpr const char* kDocumentsWherePhase = "documents_where";
 // at most twice the hits still missing), and of terms in a corpus.
 inline constexpr size_t kMaxFetchLabels = 2 * kMaxSearchK;
 inline constexpr size_t kMaxCorpusTerms = 4096;
+// The largest depth a candidates request may name.
+inline constexpr size_t kMaxCandidateDepth = 100000;
 
 // The wire format. The request side adds fields to the caller's /v1/search
 // body; the answer side is the body a peer answers with.
@@ -79,9 +97,20 @@ inline constexpr size_t kMaxCorpusTerms = 4096;
 // (api/json_codec.h), with the caller's groups and `consistency_token`
 // ("" = none): what every phase's request starts from.
 std::string search_body(const SearchRequest& request, const std::string& consistency_token);
-std::string stats_request(const std::string& body);
-std::string candidates_request(const std::string& body, const LexicalStats& corpus);
-std::string fetch_request(const std::string& body, std::span<const uint64_t> labels, bool vectors);
+// Phases 1 to 3 ask a peer for every shard of the search it is asked for
+// in one request: the body's "shards" lists them, the shard of the route's
+// path first ("shards" absent: that one alone), and a fetch's "labels"
+// holds one list per shard. Its answer, {"shards": [...]}, holds one entry
+// per shard in that order: the shard's answer, or {"error": why} when this
+// replica cannot give it (it holds no copy, or has not applied the
+// caller's consistency token in time).
+std::string stats_request(const std::string& body, std::span<const uint32_t> shards);
+// `depth`: the retriever's, the candidates of each half the coordinator
+// keeps over all shards (a peer sends no others, best_of_halves).
+std::string candidates_request(const std::string& body, const LexicalStats& corpus, std::span<const uint32_t> shards,
+                               size_t depth);
+std::string fetch_request(const std::string& body, std::span<const uint32_t> shards,
+                          std::span<const std::vector<uint64_t>> labels, bool vectors);
 std::string chunks_request(const std::string& body, const std::string& doc_id);
 std::string document_request(const std::string& body, const std::string& doc_id);
 std::string documents_where_request(const std::string& body, const std::string& key, const std::string& value);
@@ -103,23 +132,46 @@ struct StatsAnswer {
 struct CandidatesAnswer {
   CandidateSet set;
   ShardPosition at;
+  // The peer dropped candidates that are not among the best over the
+  // shards of its answer (best_of_halves): exact only when the coordinator
+  // takes every shard of that answer from it.
+  bool cut = false;
 };
-// kUnavailable when an answer is malformed (the next replica may do better).
-Result<StatsAnswer> read_stats(const std::string& answer);
-Result<CandidatesAnswer> read_candidates(const std::string& answer);
-Result<std::vector<FetchedChunk>> read_fetched(const std::string& answer);
+// A batched answer to a request for `shards` shards: each shard's answer,
+// or why it has none. kUnavailable when an answer (or the whole of it) is
+// malformed: the next replica may do better.
+template <class T>
+using ShardAnswers = std::vector<Result<T>>;
+Result<ShardAnswers<StatsAnswer>> read_stats(const std::string& answer, size_t shards);
+Result<ShardAnswers<CandidatesAnswer>> read_candidates(const std::string& answer, size_t shards);
+Result<ShardAnswers<std::vector<FetchedChunk>>> read_fetched(const std::string& answer, size_t shards);
 Result<std::vector<Chunk>> read_chunks(const std::string& answer);
 Result<std::optional<Document>> read_document(const std::string& answer);
 Result<std::vector<std::string>> read_ids(const std::string& answer);
 
+// What a node gives the peer's side for each shard a request names.
+struct ShardAccess {
+  // The cluster's number of shards: a request naming others is malformed.
+  uint32_t shards = 0;
+  // The shard's copy here, once it has applied the caller's consistency
+  // token: kNotFound when this node holds none, kUnavailable
+  // while it is behind the token.
+  std::function<Result<std::shared_ptr<ServiceContext>>(uint32_t)> open;
+  // Where the copy stands (applied, behind).
+  std::function<ShardPosition(uint32_t)> position;
+  // Runs fn(0), ..., fn(n - 1) side by side and returns when all have.
+  std::function<void(size_t n, const std::function<void(size_t)>& fn)> run;
+};
+
 // The peer's side: when the body of a shard collection's search names a
-// "shard_phase", answers it (phases 1 to 3 above, "chunks", "document" or "documents_where") and returns the answer's
-// body; nullopt when the body names none (an ordinary search). A malformed
-// phase request is kInvalidArgument. `position` reads where this replica
-// stands; the statistics and candidates answers carry it (read before the
-// shard is searched, and for statistics the applied sequence after as well).
-std::optional<Result<std::string>> answer_shard_phase(const std::string& body, const ServiceContext& shard,
-                                                      const SearchRequest& request,
-                                                      const std::function<ShardPosition()>& position);
+// "shard_phase", answers it (phases 1 to 3 above for every shard the body
+// lists, "chunks", "document" or "documents_where" for `shard`, the
+// path's) and returns the answer's body; nullopt when the body names none
+// (an ordinary search). A malformed phase request is kInvalidArgument.
+// The statistics and candidates answers carry where each replica stands
+// (read before the shard is searched, and for statistics the applied
+// sequence after as well).
+std::optional<Result<std::string>> answer_shard_phase(const std::string& body, uint32_t shard,
+                                                      const SearchRequest& request, const ShardAccess& access);
 
 }  // namespace ragd::cluster

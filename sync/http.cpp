@@ -85,8 +85,8 @@ HttpClient::HttpClient(HttpOptions options) : options_(options), rng_(options.ji
   std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   curl_ = curl_easy_init();
   // Every request of this client goes through its own multi handle, whose
-  // connection cache then serves its plain requests and the hedged races
-  // it leads alike (post_json_hedged): connections are kept, not reopened.
+  // connection cache then serves its plain requests and the parallel ones
+  // it owns alike (ParallelPosts): connections are kept, not reopened.
   multi_ = curl_multi_init();
   sleep = [this](int64_t ms) {
     auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
@@ -143,7 +143,7 @@ void* HttpClient::prepare(const std::string& url, const std::string* post_body, 
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   }
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  // An abandoned request (a hedged race's loser) does not wait for its
+  // An abandoned request (a hedged request that lost its race) does not wait for its
   // name lookup to finish.
   curl_easy_setopt(c, CURLOPT_QUICK_EXIT, 1L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, options_.timeout_seconds);
@@ -235,99 +235,81 @@ Status judge(long code, const std::string& where) {
 
 }  // namespace
 
-Result<HedgedResponse> HttpClient::post_json_hedged(const std::function<HttpClient*(size_t)>& client_for,
-                                                    const std::vector<std::string>& urls, const std::string& body,
-                                                    int64_t hedge_ms) {
-  if (urls.empty()) return Status::unavailable("no server to ask");
-  std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  struct Running {
-    HttpClient* client;
-    std::unique_ptr<Attempt> attempt;
-    size_t index;
-    bool by_timer;
-  };
-  // The first client leads: every attempt runs in its multi handle, so the
-  // connections they open stay in its cache for its next requests.
-  HttpClient* owner = client_for(0);
-  CURLM* multi = owner != nullptr ? static_cast<CURLM*>(owner->multi_) : nullptr;
-  if (multi == nullptr) return Status::internal("libcurl could not start");
-  std::vector<Running> running;
-  struct Cleanup {
-    CURLM* multi;
-    std::vector<Running>& running;
-    ~Cleanup() {
-      // The ones still running are abandoned (their connections closed).
-      for (Running& r : running) curl_multi_remove_handle(multi, static_cast<CURL*>(r.client->curl_));
-    }
-  } cleanup{multi, running};
-  HedgedResponse out;
-  Status last = Status::unavailable("no server answered");
-  size_t next = 0;
-  using Clock = std::chrono::steady_clock;
-  auto start_next = [&](bool by_timer) -> bool {
-    while (next < urls.size()) {
-      const size_t i = next++;
-      HttpClient* client = i == 0 ? owner : client_for(i);
-      auto attempt = std::make_unique<Attempt>();
-      void* c = client != nullptr ? client->prepare(urls[i] , &body, *attempt) : nullptr;
-      if (c == nullptr || curl_multi_add_handle(multi, static_cast<CURL*>(c)) != CURLM_OK) {
-        last = Status::internal("libcurl could not start a request to " + without_query(urls[i]));
-        continue;
-      }
-      running.push_back({client, std::move(attempt), i, by_timer});
-      if (by_timer) ++out.hedges;
-      return true;
-    }
-    return false;
-  };
-  start_next(false);
-  auto hedge_at = Clock::now() + std::chrono::milliseconds(hedge_ms);
-  while (!running.empty()) {
-    int still = 0;
-    curl_multi_perform(multi, &still);
-    int queued = 0;
-    while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
-      if (msg->msg != CURLMSG_DONE) continue;
-      auto it = std::find_if(running.begin(), running.end(), [&](const Running& r) {
-        return static_cast<CURL*>(r.client->curl_) == msg->easy_handle;
-      });
-      if (it == running.end()) continue;
-      const CURLcode rc = msg->data.result;
-      curl_multi_remove_handle(multi, msg->easy_handle);
-      Running done = std::move(*it);
-      running.erase(it);
-      bool transport = false;
-      auto got = done.client->finish(rc, *done.attempt, transport);
-      Status st = got.is_ok() ? judge(got->status, "POST " + without_query(urls[done.index]) + ": HTTP " +
-                                                       std::to_string(got->status))
-                              : got.status();
-      if (st.is_ok()) {
-        out.index = done.index;
-        out.hedge_won = done.by_timer;
-        out.response = std::move(got).value();
-        return out;
-      }
-      // The request's own fault: every server would say the same.
-      if (st.code() == StatusCode::kInvalidArgument) return st;
-      last = st;
-      // A failure: the next one at once, with a hedge delay of its own.
-      if (start_next(false)) hedge_at = Clock::now() + std::chrono::milliseconds(hedge_ms);
-    }
-    if (running.empty()) break;
-    int wait_ms = 1000;
-    if (next < urls.size() && hedge_ms > 0) {
-      const auto now = Clock::now();
-      if (now >= hedge_at) {
-        start_next(true);
-        hedge_at = now + std::chrono::milliseconds(hedge_ms);
-        continue;
-      }
-      wait_ms = static_cast<int>(std::min<int64_t>(
-          1000, std::chrono::duration_cast<std::chrono::milliseconds>(hedge_at - now).count() + 1));
-    }
-    curl_multi_poll(multi, nullptr, 0, wait_ms, nullptr);
+// Kept in place while it runs: curl holds pointers into the attempt and
+// the body.
+struct ParallelPosts::Running {
+  HttpClient* client = nullptr;
+  HttpClient::Attempt attempt;
+  std::string body;
+  size_t tag = 0;
+};
+
+ParallelPosts::ParallelPosts(HttpClient& owner) : multi_(owner.multi_) {}
+
+ParallelPosts::~ParallelPosts() { abandon_all(); }
+
+Status ParallelPosts::start(HttpClient& client, const std::string& url, std::string body, size_t tag) {
+  auto r = std::make_unique<Running>();
+  r->client = &client;
+  r->body = std::move(body);
+  r->tag = tag;
+  void* c = client.prepare(url, &r->body, r->attempt);
+  if (multi_ == nullptr || c == nullptr || curl_multi_add_handle(static_cast<CURLM*>(multi_), static_cast<CURL*>(c)) != CURLM_OK) {
+    return Status::internal("libcurl could not start a request to " + without_query(url));
   }
-  return last;
+  running_.push_back(std::move(r));
+  return Status::ok();
+}
+
+void ParallelPosts::collect() {
+  auto* multi = static_cast<CURLM*>(multi_);
+  int still = 0;
+  curl_multi_perform(multi, &still);
+  int queued = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    auto it = std::find_if(running_.begin(), running_.end(), [&](const std::unique_ptr<Running>& r) {
+      return static_cast<CURL*>(r->client->curl_) == msg->easy_handle;
+    });
+    if (it == running_.end()) continue;
+    const CURLcode rc = msg->data.result;
+    curl_multi_remove_handle(multi, msg->easy_handle);
+    std::unique_ptr<Running> r = std::move(*it);
+    running_.erase(it);
+    bool transport = false;
+    auto got = r->client->finish(rc, r->attempt, transport);
+    if (got.is_ok()) {
+      Status st = judge(got->status, "POST " + without_query(r->attempt.url) + ": HTTP " + std::to_string(got->status));
+      if (!st.is_ok()) got = st;
+    }
+    done_.push_back({r->tag, std::move(got)});
+  }
+}
+
+void ParallelPosts::pump() {
+  if (!running_.empty()) collect();
+}
+
+void ParallelPosts::abandon_all() {
+  for (auto& r : running_) curl_multi_remove_handle(static_cast<CURLM*>(multi_), static_cast<CURL*>(r->client->curl_));
+  running_.clear();
+  done_.clear();
+}
+
+std::optional<ParallelPosts::Done> ParallelPosts::next(std::chrono::steady_clock::time_point deadline) {
+  while (done_.empty() && !running_.empty()) {
+    collect();
+    if (!done_.empty()) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return std::nullopt;
+    const int64_t wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1;
+    curl_multi_poll(static_cast<CURLM*>(multi_), nullptr, 0, static_cast<int>(std::min<int64_t>(1000, wait_ms)),
+                    nullptr);
+  }
+  if (done_.empty()) return std::nullopt;
+  Done d = std::move(done_.front());
+  done_.erase(done_.begin());
+  return d;
 }
 
 Result<HttpResponse> HttpClient::get(const std::string& url) { return send(url, nullptr); }

@@ -7,10 +7,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -43,14 +45,6 @@ struct HttpOptions {
   uint64_t jitter_seed = 12;
 };
 
-// The answer of HttpClient::post_json_hedged: which server gave it.
-struct HedgedResponse {
-  size_t index = 0;    // into the urls
-  HttpResponse response;
-  size_t hedges = 0;   // requests started because the earlier ones were slow (not because one failed)
-  bool hedge_won = false;  // the answer came from one of those
-};
-
 class HttpClient {
  public:
   explicit HttpClient(HttpOptions options = {});
@@ -72,22 +66,6 @@ class HttpClient {
   // rules and errors. For calls that may be repeated (a chat completion).
   Result<HttpResponse> post_json(const std::string& url, const std::string& body);
 
-  // Hedged POSTs (a cluster's reads of replicas that hold the same data):
-  // the same JSON `body` to urls[0] at once, and to each next url when
-  // none of those started has answered within `hedge_ms` (0: only after a
-  // failure), or at once when one failed. The first 2xx answer is returned;
-  // the requests still running are abandoned. One attempt per url, no
-  // retries; client_for(i) gives the client (set up with its headers and
-  // credentials) for urls[i], asked only when that request starts. Every
-  // request runs in the first client's multi handle, so the connections
-  // all of them open are kept in its cache. Not
-  // ok: a 4xx other than 401/403/404 (kInvalidArgument, the request's own
-  // fault) at once, else, when every url failed, the last failure as
-  // post_json() reports it.
-  static Result<HedgedResponse> post_json_hedged(const std::function<HttpClient*(size_t)>& client_for,
-                                                 const std::vector<std::string>& urls, const std::string& body,
-                                                 int64_t hedge_ms);
-
   // A header line ("Name: value") computed for each attempt from its method,
   // URL and body, or "" for none: cluster/ signs its requests to peers with
   // it (auth/peer.h). Default: unset.
@@ -102,6 +80,7 @@ class HttpClient {
   uint64_t retries() const { return retries_; }
 
  private:
+  friend class ParallelPosts;
   struct Attempt;
   // Sets the client's handle up for one request (kept alive by `a`); null
   // when libcurl could not start. finish() reads its outcome.
@@ -116,6 +95,56 @@ class HttpClient {
   std::string user_, password_, bearer_;
   std::mt19937_64 rng_;
   uint64_t retries_ = 0;
+};
+
+// POSTs of JSON bodies run side by side in one client's multi handle,
+// started and collected by the caller: a cluster search's requests to its
+// peers, several in flight, each read as it comes, more started as the
+// answers or the time demand (hedging). Each request runs in a client of
+// its own (with its headers and credentials), one request at a time per
+// client; the connections all of them open are kept in the owner's cache,
+// so the next batch reuses them. One attempt per request, no retries.
+// Not thread-safe: one caller drives it. Requests still running when it
+// goes are abandoned (their connections closed). The clients must outlive
+// it.
+class ParallelPosts {
+ public:
+  explicit ParallelPosts(HttpClient& owner);
+  ~ParallelPosts();
+  ParallelPosts(const ParallelPosts&) = delete;
+  ParallelPosts& operator=(const ParallelPosts&) = delete;
+
+  // Starts POST `body` to `url` with `client`, which runs no other request
+  // of this batch; `tag` comes back with its answer. Not ok: libcurl could
+  // not start it.
+  Status start(HttpClient& client, const std::string& url, std::string body, size_t tag);
+  // Requests started and not yet returned by next().
+  size_t running() const { return running_.size() + done_.size(); }
+
+  struct Done {
+    size_t tag = 0;
+    // As HttpClient::post_json() judges an answer: the 2xx response; a
+    // 401/403 kFailedPrecondition, 404 kNotFound, another 4xx
+    // kInvalidArgument (the request's own fault), else kUnavailable.
+    Result<HttpResponse> response;
+  };
+  // The next request to finish, waiting for one at most until `deadline`;
+  // nullopt when none finished by then or none is running.
+  std::optional<Done> next(std::chrono::steady_clock::time_point deadline);
+  // Moves the requests on without waiting (sends what can be sent now):
+  // the caller does other work before it calls next().
+  void pump();
+  // Abandons every request running and forgets those finished and not yet
+  // returned: their clients are free again.
+  void abandon_all();
+
+ private:
+  struct Running;
+  // One curl_multi_perform, and the requests it finished into done_.
+  void collect();
+  void* multi_;  // CURLM*: the owner's
+  std::vector<std::unique_ptr<Running>> running_;
+  std::vector<Done> done_;  // finished, not yet returned
 };
 
 // Seconds to wait from a Retry-After value: delta-seconds or an HTTP date.

@@ -152,9 +152,13 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
       {"source"});
   auto& hedged = registry.counter(
       "ragd_cluster_search_hedged_requests_total",
-      "Requests for a shard's part of a search sent to its next replica because the one asked had not answered "
-      "within hedge_after_ms (sent), and those that answered first (won).",
+      "Requests for shards' parts of a search sent to their next replicas because the ones asked had not "
+      "answered within hedge_after_ms (sent), and those that answered first (won).",
       {"result"});
+  auto& peer_requests = registry.counter(
+      "ragd_cluster_search_peer_requests_total",
+      "Requests the searches coordinated here sent to peers for their statistics, candidates and chunks: one per "
+      "peer and phase for all the shards asked of it, hedges included.");
   auto& live = registry.gauge("ragd_cluster_live_nodes",
                               "Nodes whose etcd lease is alive, as this node last read them (each lease renewal).");
   auto& etcd_up = registry.gauge("ragd_cluster_etcd_reachable",
@@ -163,10 +167,12 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
   auto seen = std::make_shared<std::map<uint32_t, std::pair<uint64_t, uint64_t>>>();
   auto seen_stats = std::make_shared<cluster::Node::StatsCounts>();  // stats counted so far
   auto seen_hedges = std::make_shared<cluster::Node::HedgeCounts>();
+  auto seen_requests = std::make_shared<uint64_t>(0);
   auto seen_mu = std::make_shared<std::mutex>();
   registry.add_collector([&node, seen, seen_stats, seen_mu, revision = &revision, applied = &applied,
                           stream = &stream, lag = &lag, failures = &failures, refused = &refused,
                           shard_stats = &shard_stats, hedged = &hedged, seen_hedges,
+                          peer_requests = &peer_requests, seen_requests,
                           live = &live, etcd_up = &etcd_up] {
     revision->get().set(static_cast<double>(node.shard_map().revision));
     const cluster::Node::LiveView lv = node.live_view();
@@ -182,6 +188,9 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
     hedged->with({"sent"}).inc(static_cast<double>(h.sent - seen_hedges->sent));
     hedged->with({"won"}).inc(static_cast<double>(h.won - seen_hedges->won));
     *seen_hedges = h;
+    const uint64_t requests = node.peer_requests();
+    peer_requests->get().inc(static_cast<double>(requests - *seen_requests));
+    *seen_requests = requests;
     for (const auto& sh : node.shard_status()) {
       const std::string s = std::to_string(sh.shard);
       applied->with({s}).set(static_cast<double>(sh.applied));

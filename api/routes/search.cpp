@@ -44,17 +44,7 @@ Response handle_search(const Request& req, Api& api) {
   if (!positions.is_ok()) return error_response(positions.status());
   const cluster::StreamPositions& after = *positions;
   if (api.cluster != nullptr && !req.collection.empty() && cluster::is_shard_collection(req.collection)) {
-    // A coordinator asks this replica for its shard: answer only once it
-    // has applied the token's position (else 503, and the next replica).
     const std::optional<uint32_t> shard = cluster::shard_number(req.collection);
-    if (auto it = shard ? after.find(*shard) : after.end(); it != after.end()) {
-      Status caught_up = api.cluster->wait_applied(
-          *shard, it->second, std::chrono::milliseconds(api.cluster->options().consistency_wait_ms));
-      if (!caught_up.is_ok()) return error_response(caught_up);
-    }
-    // A coordinator's phase of a cluster search (cluster/shard_search.h),
-    // tagged with how far this replica has applied its shard.
-    auto position = [&] { return shard ? api.cluster->position(*shard) : cluster::ShardPosition{}; };
     // The ids a sync source stored, whatever their ACL (its pruning):
     // another node's question, or an admin's, never a reader's.
     if (auto p = body->find("shard_phase"); p != body->end() && p->is_string() &&
@@ -64,11 +54,35 @@ Response handle_search(const Request& req, Api& api) {
           "shard_phase \"documents_where\" lists documents whatever their ACL: only the cluster's nodes (with a "
           "secret_file) and admin keys may ask it"));
     }
-    if (auto phase = cluster::answer_shard_phase(req.body, **svc, *sr, position)) {
-      if (!phase->is_ok()) return error_response(phase->status());
-      Response r;
-      r.body = std::move(*phase).value();
-      return r;
+    // A coordinator's phase of a cluster search (cluster/shard_search.h),
+    // for this shard and any others of this node it lists, each answered
+    // once its copy has applied the token's position (else that shard's
+    // error, and the coordinator asks another replica).
+    if (shard) {
+      cluster::ShardAccess access = api.cluster->shard_access(after);
+      if (req.principal) {
+        // A key bound to a collection reads no other shard than it may.
+        access.open = [open = access.open, principal = *req.principal](uint32_t s) {
+          if (!auth::collection_allows(principal, cluster::shard_collection(s))) {
+            return Result<std::shared_ptr<ServiceContext>>(
+                Status::permission_denied("this key may not use collection '" + cluster::shard_collection(s) + "'"));
+          }
+          return open(s);
+        };
+      }
+      if (auto phase = cluster::answer_shard_phase(req.body, *shard, *sr, access)) {
+        if (!phase->is_ok()) return error_response(phase->status());
+        Response r;
+        r.body = std::move(*phase).value();
+        return r;
+      }
+    }
+    // An ordinary search of this replica: once it has applied the token's
+    // position (else 503).
+    if (auto it = shard ? after.find(*shard) : after.end(); it != after.end()) {
+      Status caught_up = api.cluster->wait_applied(
+          *shard, it->second, std::chrono::milliseconds(api.cluster->options().consistency_wait_ms));
+      if (!caught_up.is_ok()) return error_response(caught_up);
     }
   }
   if (api.cluster != nullptr && req.collection.empty()) {

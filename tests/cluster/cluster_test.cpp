@@ -894,6 +894,55 @@ TEST_F(ClusterTest, ConcurrentSearchesOnANodeThatHoldsEveryShardDoNotStall) {
             << *std::max_element(ms.begin(), ms.end()) << " ms\n";
 }
 
+// A search asks each peer once per phase, for all of the shards it holds,
+// not once per shard: three nodes, eight shards, one replica each, so the
+// coordinator asks its two peers for five shards. Each search answers what
+// a one-shard-per-request search would (every document that holds the
+// query's token is found).
+TEST_F(ClusterTest, ASearchAsksEachPeerOncePerPhase) {
+  const std::vector<std::string> ids{"a", "b", "c"};
+  constexpr int kEight = 8;
+  for (const auto& id : ids) ASSERT_TRUE(node(id, ids, 1, 20000, kEight).start(30)) << nodes_[id]->log();
+  const uint16_t a = nodes_["a"]->port();
+  std::vector<int> all(40);
+  std::iota(all.begin(), all.end(), 0);
+  ASSERT_EQ(post_docs(a, all, 0).status, 200);
+  ASSERT_TRUE(wait_until([&] {
+    double sum = 0;
+    for (const auto& id : ids) sum += total(series(nodes_[id]->port(), "ragd_cluster_shard_applied_sequence"));
+    return sum == 40.0;
+  }, 30000));
+  ASSERT_TRUE(wait_until([&] { return search(a, token(7, 0)).has_value(); }, 15000));
+  // Which shards a holds: the others are its peers'.
+  std::set<uint32_t> remote;
+  for (int i : all) remote.insert(cluster::shard_of(doc_id(i), kEight));
+  for (uint32_t s = 0; s < kEight; ++s) {
+    if (http_get(a, "/v1/collections/" + cluster::shard_collection(s) + "/stats").status == 200) remote.erase(s);
+  }
+  ASSERT_GE(remote.size(), 3u) << "the peers hold most shards";
+
+  const double before = total(series(a, "ragd_cluster_search_peer_requests_total"));
+  constexpr int kSearches = 12;
+  for (int i = 0; i < kSearches; ++i) {
+    // Each search's own term: its statistics are read, not cached. One
+    // fetch batch: k 5 without de-duplication takes the first 16 fused.
+    const Json q{{"query", token(i, 0) + " vpn"}, {"k", 5}, {"mode", "hybrid"}, {"dedup", false}};
+    HttpResult r = http_post(a, "/v1/search", q.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    const Json hits = Json::parse(r.body)["hits"];
+    bool found = false;
+    for (const auto& h : hits) found |= h["doc_id"] == doc_id(i);
+    EXPECT_TRUE(found) << "the document with the search's own token: " << r.body;
+  }
+  const double sent = total(series(a, "ragd_cluster_search_peer_requests_total")) - before;
+  // Three phases, two peers: at most 6 requests a search (a shard per
+  // request would take one per remote shard and phase: 3 x remote).
+  EXPECT_LE(sent, 6.0 * kSearches);
+  EXPECT_GE(sent, 2.0 * kSearches) << "each search asks both peers for candidates";
+  std::cout << "[ figures ] " << sent / kSearches << " peer requests a search for " << remote.size()
+            << " remote shards on 2 peers\n";
+}
+
 // Searches coordinated on two nodes at once, more of them than each node
 // has route workers (--threads 2): each waits for the other node's phases.
 // Were the phases answered by the route workers, both nodes' workers would
@@ -1022,9 +1071,14 @@ TEST_F(ClusterTest, AKeysGroupsHoldOnEveryShard) {
     return keyed(a.port(), "POST", "/v1/collections/shard-0/search", key, body.dump()).status;
   };
   EXPECT_EQ(phase({{"shard_phase", "bogus"}}), 400);
-  EXPECT_EQ(phase({{"shard_phase", "fetch"}, {"labels", {1, 1}}}), 400);
-  EXPECT_EQ(phase({{"shard_phase", "fetch"}, {"labels", std::vector<int>(2001, 0)}}), 400);
-  EXPECT_EQ(phase({{"shard_phase", "fetch"}, {"labels", {-1}}}), 400);
+  EXPECT_EQ(phase({{"shard_phase", "fetch"}, {"labels", Json::array({Json::array({1, 1})})}}), 400);
+  EXPECT_EQ(phase({{"shard_phase", "fetch"}, {"labels", Json::array({std::vector<int>(2001, 0)})}}), 400);
+  EXPECT_EQ(phase({{"shard_phase", "fetch"}, {"labels", Json::array({Json::array({-1})})}}), 400);
+  EXPECT_EQ(phase({{"shard_phase", "fetch"}, {"labels", Json::array({1})}}), 400) << "one list per shard";
+  EXPECT_EQ(phase({{"shard_phase", "stats"}, {"shards", {1, 0}}}), 400) << "the path's shard first";
+  EXPECT_EQ(phase({{"shard_phase", "stats"}, {"shards", {0, 0}}}), 400);
+  EXPECT_EQ(phase({{"shard_phase", "stats"}, {"shards", {0, 99}}}), 400);
+  EXPECT_EQ(phase({{"shard_phase", "stats"}, {"shards", Json::array()}}), 400);
   EXPECT_EQ(phase({{"shard_phase", "candidates"}, {"corpus", {{"chunks", 5}}}}), 400);
   EXPECT_EQ(phase({{"shard_phase", "candidates"},
                    {"corpus", {{"chunks", 5}, {"total_length", 1}, {"df", Json::object()}}}}),
