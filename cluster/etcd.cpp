@@ -60,8 +60,11 @@ Result<EtcdKeyValue> decode_kv(const Json& kv) {
 
 namespace {
 
-sync::HttpOptions etcd_http_options(long timeout_seconds) {
+sync::HttpOptions etcd_http_options(long timeout_seconds, const TlsFiles& tls) {
   sync::HttpOptions o;
+  o.tls_ca_file = tls.ca_file.string();
+  o.tls_cert_file = tls.cert_file.string();
+  o.tls_key_file = tls.key_file.string();
   o.timeout_seconds = timeout_seconds;
   o.connect_timeout_seconds = std::min(timeout_seconds, 2L);
   // Failover to the next endpoint is the retry; the callers retry on their
@@ -72,8 +75,8 @@ sync::HttpOptions etcd_http_options(long timeout_seconds) {
 
 }  // namespace
 
-Etcd::Etcd(std::vector<std::string> endpoints, long timeout_seconds)
-    : endpoints_(std::move(endpoints)), clients_(etcd_http_options(timeout_seconds)) {}
+Etcd::Etcd(std::vector<std::string> endpoints, long timeout_seconds, const TlsFiles& tls)
+    : endpoints_(std::move(endpoints)), clients_(etcd_http_options(timeout_seconds, tls)) {}
 
 Etcd::~Etcd() = default;
 
@@ -85,7 +88,9 @@ Result<std::string> Etcd::call(const std::string& path, const std::string& body)
     if (r.is_ok()) return std::move(r->body);
     last = r.status();
   }
-  return Status::unavailable("etcd unreachable (" + last.message() + "); check the etcd URLs");
+  return Status::unavailable("etcd unreachable (" + last.message() +
+                             "); check the etcd URLs (https:// when the members require TLS, with tls_ca_file and, "
+                             "when they verify clients, tls_cert_file)");
 }
 
 Result<int64_t> Etcd::lease_grant(int ttl_seconds) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cluster/http_pool.h"
+#include "cluster/options.h"
 #include "ragd/status.h"
 
 namespace ragd::cluster {
@@ -44,8 +45,10 @@ struct EtcdMemberStatus {
 class Etcd {
  public:
   // `endpoints`: client URLs; a request that fails on one is tried on the
-  // next. `timeout_seconds` bounds each HTTP request.
-  Etcd(std::vector<std::string> endpoints, long timeout_seconds);
+  // next. `timeout_seconds` bounds each HTTP request. https:// endpoints
+  // are verified against `tls.ca_file` (else the system's store), and
+  // `tls.cert_file` is presented when set.
+  Etcd(std::vector<std::string> endpoints, long timeout_seconds, const TlsFiles& tls = {});
   ~Etcd();
   Etcd(const Etcd&) = delete;
   Etcd& operator=(const Etcd&) = delete;

@@ -525,7 +525,7 @@ class NatsJetStream final : public JetStream {
 }  // namespace
 
 Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::string>& urls,
-                                                      const std::string& client_name) {
+                                                      const std::string& client_name, const TlsFiles& tls) {
   natsOptions* opts = nullptr;
   if (natsOptions_Create(&opts) != NATS_OK) return Status::internal("natsOptions_Create failed");
   std::vector<const char*> servers;
@@ -544,6 +544,27 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
   // A write to a server that stopped reading (its socket buffer full) gives
   // up after 2 s instead of blocking the connection, and every publish.
   if (s == NATS_OK) s = natsOptions_SetWriteDeadline(opts, 2000);
+  // TLS: tls:// URLs (check_cluster_options allows no mix).
+  const bool secure = !urls.empty() && urls.front().rfind("tls://", 0) == 0;
+  if (s == NATS_OK && secure) {
+    s = natsOptions_SetSecure(opts, true);
+    auto loaded = [&](natsStatus st, const std::string& what) {
+      if (st != NATS_OK) {
+        natsOptions_Destroy(opts);
+        return Status::invalid_argument("NATS TLS: cannot load " + what + ": " + nats_error(st));
+      }
+      return Status::ok();
+    };
+    if (s == NATS_OK && !tls.ca_file.empty()) {
+      RAGD_RETURN_IF_ERROR(loaded(natsOptions_LoadCATrustedCertificates(opts, tls.ca_file.c_str()),
+                                  "tls_ca_file " + tls.ca_file.string()));
+    }
+    if (s == NATS_OK && !tls.cert_file.empty()) {
+      RAGD_RETURN_IF_ERROR(loaded(natsOptions_LoadCertificatesChain(opts, tls.cert_file.c_str(), tls.key_file.c_str()),
+                                  "tls_cert_file " + tls.cert_file.string() + " with tls_key_file " +
+                                      tls.key_file.string()));
+    }
+  }
   auto state = std::make_unique<ConnectionState>();
   if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, state.get());
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, state.get());
@@ -551,7 +572,13 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
   natsConnection* nc = nullptr;
   if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
   natsOptions_Destroy(opts);
-  if (s != NATS_OK) return Status::unavailable("connecting to NATS: " + nats_error(s) + "; check the nats URLs");
+  if (s != NATS_OK) {
+    return Status::unavailable("connecting to NATS: " + nats_error(s) +
+                               (secure ? "; check the nats URLs, and that the servers' certificates are signed by "
+                                         "tls_ca_file and name their hosts (and tls_cert_file when they verify "
+                                         "clients)"
+                                       : "; check the nats URLs (tls:// when the servers require TLS)"));
+  }
   jsCtx* js = nullptr;
   s = natsConnection_JetStream(&js, nc, nullptr);
   if (s != NATS_OK) {

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cluster/options.h"
 #include "ragd/status.h"
 
 namespace ragd::cluster {
@@ -61,9 +62,12 @@ class PullConsumer {
 class JetStream {
  public:
   // Connects to any of `urls` (and follows the cluster's other servers),
-  // reconnecting for ever in the background. kUnavailable when none answers.
+  // reconnecting for ever in the background. tls:// URLs speak TLS,
+  // verifying the servers against `tls.ca_file` (else the system's store)
+  // and presenting `tls.cert_file` when set. kUnavailable when none
+  // answers; kInvalidArgument when a TLS file cannot be loaded.
   static Result<std::unique_ptr<JetStream>> connect(const std::vector<std::string>& urls,
-                                                    const std::string& client_name);
+                                                    const std::string& client_name, const TlsFiles& tls = {});
   virtual ~JetStream() = default;
 
   // How long the connection to NATS has been down, ms; 0 while it is up.

@@ -247,6 +247,7 @@ Node::Node(ClusterOptions options, Collections& collections)
   o.timeout_seconds = options_.search_timeout_seconds;
   o.connect_timeout_seconds = 2;
   o.max_attempts = 1;  // the next replica is the retry
+  o.tls_ca_file = options_.tls.ca_file.string();  // peers advertised as https://
   peers_ = std::make_unique<HttpClientPool>(o);
   stats_cache_ = std::make_unique<StatsCache>(options_.shards);
 }
@@ -264,8 +265,8 @@ Status Node::join() {
   // has the default's): the write path checks against the same ones.
   RAGD_ASSIGN_OR_RETURN(std::shared_ptr<ServiceContext> default_ctx, collections_.get(""));
   ingest_ = default_ctx->options().ingest;
-  RAGD_ASSIGN_OR_RETURN(js_, JetStream::connect(o.nats, "ragd-" + o.node_id));
-  etcd_ = std::make_unique<Etcd>(o.etcd, 5);
+  RAGD_ASSIGN_OR_RETURN(js_, JetStream::connect(o.nats, "ragd-" + o.node_id, o.tls));
+  etcd_ = std::make_unique<Etcd>(o.etcd, 5, o.tls);
   RAGD_ASSIGN_OR_RETURN(std::string nonce, auth::random_bytes(6));
   write_nonce_ = o.node_id + "-" + auth::hex_encode(nonce);
   // A JetStream cluster that has just started needs a few seconds to

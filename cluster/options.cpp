@@ -49,6 +49,25 @@ Status check_cluster_options(const ClusterOptions& o) {
     return Status::invalid_argument("advertise must be the node's http:// or https:// base URL");
   }
   if (o.nats.empty()) return Status::invalid_argument("nats: name at least one NATS server URL");
+  size_t tls_urls = 0;
+  for (const auto& u : o.nats) {
+    if (u.rfind("tls://", 0) == 0) {
+      ++tls_urls;
+    } else if (u.rfind("nats://", 0) != 0) {
+      return Status::invalid_argument("nats: '" + u + "' is not a nats:// or tls:// URL");
+    }
+  }
+  if (tls_urls != 0 && tls_urls != o.nats.size()) {
+    return Status::invalid_argument("nats: all URLs tls:// (TLS) or all nats://, not a mix");
+  }
+  for (const auto& u : o.etcd) {
+    if (u.rfind("http://", 0) != 0 && u.rfind("https://", 0) != 0)
+      return Status::invalid_argument("etcd: '" + u + "' is not an http:// or https:// URL");
+  }
+  if (o.tls.cert_file.empty() != o.tls.key_file.empty()) {
+    return Status::invalid_argument("tls_cert_file and tls_key_file: both or neither (a client certificate and its "
+                                    "private key)");
+  }
   if (!o.accept_secret_files.empty() && o.secret_file.empty()) {
     return Status::invalid_argument("accept_secret_files: needs a secret_file (the secret this node signs with)");
   }
@@ -95,6 +114,9 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
       else if (it.name == "retire_grace_seconds") o.retire_grace_seconds = static_cast<int>(to_long(it, where, 1, 86400));
       else if (it.name == "secret_file") o.secret_file = to_string(it, where);
       else if (it.name == "accept_secret_files") o.accept_secret_files.assign(it.inputs.begin(), it.inputs.end());
+      else if (it.name == "tls_ca_file") o.tls.ca_file = to_string(it, where);
+      else if (it.name == "tls_cert_file") o.tls.cert_file = to_string(it, where);
+      else if (it.name == "tls_key_file") o.tls.key_file = to_string(it, where);
       else throw std::invalid_argument(where + ": unknown key '" + it.name + "'");
     }
   } catch (const std::invalid_argument& e) {
@@ -104,6 +126,14 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
   if (!o.secret_file.empty() && o.secret_file.is_relative()) o.secret_file = file.parent_path() / o.secret_file;
   for (auto& f : o.accept_secret_files) {
     if (f.is_relative()) f = file.parent_path() / f;
+  }
+  for (auto* f : {&o.tls.ca_file, &o.tls.cert_file, &o.tls.key_file}) {
+    if (f->empty()) continue;
+    if (f->is_relative()) *f = file.parent_path() / *f;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(*f, ec)) {
+      return Status::not_found(file.string() + ": TLS file " + f->string() + ": no such file");
+    }
   }
   return o;
 }

@@ -12,6 +12,9 @@
 //   stream_replicas = 3
 //   secret_file = "cluster.secret"
 //   accept_secret_files = ["cluster.secret.old"]
+//   tls_ca_file = "ca.pem"        # with tls:// NATS and https:// etcd URLs
+//   tls_cert_file = "node.pem"
+//   tls_key_file = "node.key"
 #pragma once
 
 #include <cstdint>
@@ -23,6 +26,21 @@
 
 namespace ragd::cluster {
 
+// TLS to NATS, etcd and the other nodes (cluster/README.md, "TLS"): PEM
+// files. A relative path in the cluster file is relative to it.
+struct TlsFiles {
+  // The certificate authority that signed the NATS servers', etcd
+  // members' and nodes' server certificates, trusted for them instead of
+  // the system's store. Default: "" = the system's store.
+  std::filesystem::path ca_file;
+  // This node's client certificate chain and its private key, presented to
+  // NATS and etcd, which ask for one when they verify their clients
+  // (nats-server --tlsverify, etcd --client-cert-auth): both or neither.
+  // Default: "" = none.
+  std::filesystem::path cert_file;
+  std::filesystem::path key_file;
+};
+
 struct ClusterOptions {
   // Cluster name: prefixes the JetStream streams ("<NAME>_S<shard>") and
   // the etcd keys ("/ragd/<name>/"). [A-Za-z0-9_-]. Default: "ragd".
@@ -33,10 +51,16 @@ struct ClusterOptions {
   // = http://<--listen host>:<bound port> (`serve` fills it in once bound;
   // set it when listening on 0.0.0.0 or behind NAT).
   std::string advertise;
-  // NATS server URLs (any subset of the JetStream cluster). Required.
+  // NATS server URLs (any subset of the JetStream cluster): all nats://
+  // or all tls:// (TLS, with `tls`). Required.
   std::vector<std::string> nats;
-  // etcd client URLs (any member; the first that answers is used). Required.
+  // etcd client URLs (any member; the first that answers is used): http://
+  // or https:// (TLS, with `tls`). Required.
   std::vector<std::string> etcd;
+  // The files for TLS to NATS (tls:// URLs), etcd (https://) and the other
+  // nodes (an https:// `advertise`). Default: none (the system's trust
+  // store, no client certificate).
+  TlsFiles tls;
   // Every node of the cluster, in the order the shard map is dealt from.
   // Required; the map is written once to etcd by the first node up.
   std::vector<std::string> nodes;

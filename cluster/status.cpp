@@ -81,7 +81,7 @@ bool ClusterView::writable() const {
 Result<ClusterView> read_cluster_view(const ClusterOptions& o, const std::string& api_key) {
   ClusterView v;
   v.name = o.name;
-  Etcd etcd(o.etcd, 5);
+  Etcd etcd(o.etcd, 5, o.tls);
   for (const auto& e : o.etcd) {
     EtcdMemberView m;
     m.endpoint = e;
@@ -105,7 +105,7 @@ Result<ClusterView> read_cluster_view(const ClusterOptions& o, const std::string
   std::map<std::string, NodeReport> reports;
   for (const auto& [node, url] : v.live) reports[node] = ask_node(url, api_key);
 
-  auto js = JetStream::connect(o.nats, "ragd-cluster-status");
+  auto js = JetStream::connect(o.nats, "ragd-cluster-status", o.tls);
   for (uint32_t s = 0; s < o.shards; ++s) {
     ShardView sv;
     sv.shard = s;

@@ -154,6 +154,11 @@ void* HttpClient::prepare(const std::string& url, const std::string* post_body, 
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &a.sink);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (!options_.tls_ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.tls_ca_file.c_str());
+  if (!options_.tls_cert_file.empty()) {
+    curl_easy_setopt(c, CURLOPT_SSLCERT, options_.tls_cert_file.c_str());
+    curl_easy_setopt(c, CURLOPT_SSLKEY, options_.tls_key_file.c_str());
+  }
   a.headers = curl_slist_append(nullptr, "Accept: application/json");
   if (post_body != nullptr) {
     a.headers = curl_slist_append(a.headers, "Content-Type: application/json");

@@ -31,10 +31,13 @@ inline std::string openssl_errors() {
 
 // Writes a self-signed certificate (valid from a minute ago for a day,
 // CN and SAN for localhost and 127.0.0.1) and its private key as PEM.
-// Returns "" on success, else what failed.
+// `key_usage`: its extended key usage ("serverAuth,clientAuth" for one
+// that a node presents as a client too). Returns "" on success, else what
+// failed.
 inline std::string make_self_signed_cert(const std::filesystem::path& cert_file,
                                          const std::filesystem::path& key_file,
-                                         const std::string& common_name = "localhost") {
+                                         const std::string& common_name = "localhost",
+                                         const std::string& key_usage = "serverAuth") {
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), EVP_PKEY_free);
   if (!key) return "EVP_EC_gen: " + openssl_errors();
   std::unique_ptr<X509, decltype(&X509_free)> x(X509_new(), X509_free);
@@ -57,7 +60,7 @@ inline std::string make_self_signed_cert(const std::filesystem::path& cert_file,
       {"subjectKeyIdentifier", "hash"},
       {"authorityKeyIdentifier", "keyid:always"},
       {"keyUsage", "critical,digitalSignature,keyCertSign"},
-      {"extendedKeyUsage", "serverAuth"},
+      {"extendedKeyUsage", key_usage.c_str()},
       {"subjectAltName", "DNS:localhost,IP:127.0.0.1"},
   };
   for (const auto& [n, v] : exts) {

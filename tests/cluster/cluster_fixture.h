@@ -15,6 +15,7 @@
 #include "cluster/node.h"
 #include "cluster/shard.h"
 #include "tests/api/test_support.h"
+#include "tests/api/tls_test_support.h"
 #include "tests/cluster/cluster_servers.h"
 
 namespace ragd::test {
@@ -38,6 +39,13 @@ class ClusterTest : public ::testing::Test {
     if (!servers_.available()) {
       GTEST_SKIP() << "nats-server or etcd is not installed (scripts/install-deps.sh test installs both)";
     }
+    if (tls()) {
+      servers_.tls_cert = tmp_.path / "tls" / "cluster.pem";
+      servers_.tls_key = tmp_.path / "tls" / "cluster.key";
+      const std::string made =
+          make_self_signed_cert(servers_.tls_cert, servers_.tls_key, "localhost", "serverAuth,clientAuth");
+      ASSERT_EQ(made, "") << "making the cluster's certificate";
+    }
     ASSERT_TRUE(servers_.start(tmp_.path, 3, etcd_members())) << "nats-server or etcd did not start; logs in "
                                                              << tmp_.path;
     std::vector<std::string> texts;
@@ -50,6 +58,9 @@ class ClusterTest : public ::testing::Test {
 
   // etcd members to start: one, or three for a test that kills one.
   virtual size_t etcd_members() const { return 1; }
+  // NATS and etcd that speak TLS only and verify their clients
+  // (ClusterServers::tls_cert).
+  virtual bool tls() const { return false; }
 
   // Node `id` of `nodes`; started by start_node().
   // A publish waits `publish_timeout_ms` for JetStream's ack.

@@ -100,6 +100,12 @@ struct ClusterServers {
   uint16_t etcd_port = 0;  // the first member's
   std::vector<std::unique_ptr<Child>> nats;
   std::vector<std::unique_ptr<Child>> etcd;
+  // Set before start(): NATS and etcd speak TLS only, with this
+  // certificate (self-signed, serverAuth and clientAuth) as their own, as
+  // the authority they trust, and asking every client for one signed by it
+  // (nats-server --tlsverify, etcd --client-cert-auth); cluster_file()
+  // names tls:// and https:// URLs and the files.
+  fs::path tls_cert, tls_key;
 
   bool available() const { return !nats_bin.empty() && !etcd_bin.empty(); }
 
@@ -113,10 +119,13 @@ struct ClusterServers {
     const fs::path store = dir / ("nats" + std::to_string(i));
     fs::create_directories(store);
     nats[i] = std::make_unique<Child>();
-    nats[i]->start({nats_bin, "-js", "-a", "127.0.0.1", "-p", std::to_string(nats_ports[i]), "-sd", store.string(),
-                    "-n", "n" + std::to_string(i), "--cluster_name", "ragdtest", "--cluster",
-                    "nats://127.0.0.1:" + std::to_string(route_ports[i]), "--routes", routes},
-                   dir / ("nats" + std::to_string(i) + ".log"));
+    std::vector<std::string> argv{nats_bin, "-js", "-a", "127.0.0.1", "-p", std::to_string(nats_ports[i]),
+                                  "-sd", store.string(), "-n", "n" + std::to_string(i), "--cluster_name", "ragdtest",
+                                  "--cluster", "nats://127.0.0.1:" + std::to_string(route_ports[i]), "--routes",
+                                  routes};
+    const auto tls = nats_tls_args();
+    argv.insert(argv.end(), tls.begin(), tls.end());
+    nats[i]->start(argv, dir / ("nats" + std::to_string(i) + ".log"));
   }
 
   // Member i of the etcd cluster (again, after a kill: its data directory
@@ -127,15 +136,28 @@ struct ClusterServers {
       initial += (j ? "," : "") + std::string("e") + std::to_string(j) +
                  "=http://127.0.0.1:" + std::to_string(etcd_peer_ports[j]);
     }
-    const std::string client = "http://127.0.0.1:" + std::to_string(etcd_ports[i]);
+    const std::string client = etcd_scheme() + "127.0.0.1:" + std::to_string(etcd_ports[i]);
     const std::string peer = "http://127.0.0.1:" + std::to_string(etcd_peer_ports[i]);
     etcd[i] = std::make_unique<Child>();
-    etcd[i]->start({etcd_bin, "--name", "e" + std::to_string(i), "--data-dir",
-                    (dir / ("etcd" + std::to_string(i))).string(), "--listen-client-urls", client,
-                    "--advertise-client-urls", client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls",
-                    peer, "--initial-cluster", initial, "--initial-cluster-token", "ragdtest"},
-                   dir / ("etcd" + std::to_string(i) + ".log"));
+    std::vector<std::string> argv{etcd_bin, "--name", "e" + std::to_string(i), "--data-dir",
+                                  (dir / ("etcd" + std::to_string(i))).string(), "--listen-client-urls", client,
+                                  "--advertise-client-urls", client, "--listen-peer-urls", peer,
+                                  "--initial-advertise-peer-urls", peer, "--initial-cluster", initial,
+                                  "--initial-cluster-token", "ragdtest"};
+    if (!tls_cert.empty()) {
+      argv.insert(argv.end(), {"--cert-file", tls_cert.string(), "--key-file", tls_key.string(), "--trusted-ca-file",
+                               tls_cert.string(), "--client-cert-auth"});
+    }
+    etcd[i]->start(argv, dir / ("etcd" + std::to_string(i) + ".log"));
   }
+
+  std::vector<std::string> nats_tls_args() const {
+    if (tls_cert.empty()) return {};
+    return {"--tlsverify", "--tlscert", tls_cert.string(), "--tlskey", tls_key.string(), "--tlscacert",
+            tls_cert.string()};
+  }
+  std::string nats_scheme() const { return tls_cert.empty() ? "nats://" : "tls://"; }
+  std::string etcd_scheme() const { return tls_cert.empty() ? "http://" : "https://"; }
 
   // Three NATS servers (JetStream, clustered) and `etcd_members` etcd
   // members (one, or three in one cluster).
@@ -197,14 +219,19 @@ struct ClusterServers {
       return s + "]";
     };
     std::vector<std::string> urls;
-    for (uint16_t p : nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(p));
+    for (uint16_t p : nats_ports) urls.push_back(nats_scheme() + "127.0.0.1:" + std::to_string(p));
     std::vector<std::string> etcd_urls;
-    for (uint16_t p : etcd_ports) etcd_urls.push_back("http://127.0.0.1:" + std::to_string(p));
+    for (uint16_t p : etcd_ports) etcd_urls.push_back(etcd_scheme() + "127.0.0.1:" + std::to_string(p));
+    std::string tls;
+    if (!tls_cert.empty()) {
+      tls = "tls_ca_file = \"" + tls_cert.string() + "\"\ntls_cert_file = \"" + tls_cert.string() +
+            "\"\ntls_key_file = \"" + tls_key.string() + "\"\n";
+    }
     return "name = \"t\"\nnode_id = \"" + node_id + "\"\nnats = " + list(urls) + "\netcd = " + list(etcd_urls) +
            "\nnodes = " + list(nodes) + "\nshards = " + std::to_string(shards) +
            "\nshard_replicas = " + std::to_string(shard_replicas) + "\nstream_replicas = " +
            std::to_string(stream_replicas) + "\nlease_ttl_seconds = 2\npublish_timeout_ms = " +
-           std::to_string(publish_timeout_ms) + "\nretire_grace_seconds = 3\n";
+           std::to_string(publish_timeout_ms) + "\nretire_grace_seconds = 3\n" + tls;
   }
 };
 

@@ -1,0 +1,138 @@
+// TLS to NATS and etcd (cluster/README.md, "TLS"): three NATS servers and
+// an etcd member that speak TLS only and ask every client for a
+// certificate signed by the cluster's authority. A node with the files
+// joins, writes and searches, and `ragd cluster status` reads the cluster;
+// a node without its client certificate, without the authority, or with
+// plain URLs does not start, and says which of them to check.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "sync/http.h"
+#include "tests/cluster/cluster_fixture.h"
+
+namespace ragd::test {
+namespace {
+
+class ClusterTlsTest : public ClusterTest {
+ protected:
+  bool tls() const override { return true; }
+
+  // A node started with `file_text` as its cluster file: whether it came
+  // up, and its log.
+  std::pair<bool, std::string> try_node(const std::string& id, const std::string& file_text) {
+    const fs::path file = tmp_.path / (id + ".toml");
+    write_file(file, file_text);
+    ServerProcess p(tmp_.path / ("data-" + id), glove_, {"--cluster", file.string()});
+    const bool up = p.start(40);
+    return {up, p.log()};
+  }
+
+  static std::string without(std::string text, const std::string& key) {
+    const size_t at = text.find(key + " = ");
+    if (at != std::string::npos) text.erase(at, text.find('\n', at) + 1 - at);
+    return text;
+  }
+
+  static std::string replaced(std::string text, const std::string& from, const std::string& to) {
+    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+      text.replace(at, from.size(), to);
+    }
+    return text;
+  }
+};
+
+TEST_F(ClusterTlsTest, ANodeJoinsOverTlsAndOneWithoutItsFilesIsRefused) {
+  ServerProcess& a = node("a", {"a"}, 1);  // every shard on a (the map it deals first)
+  ASSERT_TRUE(a.start(60)) << a.log();
+  ASSERT_EQ(post_docs(a.port(), {1, 2, 3}, 0).status, 200);
+  ASSERT_TRUE(wait_until([&] {
+    auto got = search(a.port(), token(2, 0));
+    return got && got->count(doc_id(2)) == 1;
+  }, 20000)) << a.log();
+  std::string status;
+  EXPECT_EQ(run_ragd({"cluster", "status", "--cluster", (tmp_.path / "a.toml").string()}, &status), 0) << status;
+  EXPECT_NE(status.find("a"), std::string::npos) << status;
+
+  const std::string file_b = servers_.cluster_file("b", {"a", "b"}, kShards, 1, 3, 20000);
+  ASSERT_NE(file_b.find("tls://"), std::string::npos);
+  ASSERT_NE(file_b.find("https://"), std::string::npos);
+
+  auto [up, log] = try_node("b", without(without(file_b, "tls_cert_file"), "tls_key_file"));
+  EXPECT_FALSE(up) << "NATS verifies its clients: no certificate, no connection";
+  EXPECT_NE(log.find("tls_cert_file"), std::string::npos) << log;
+
+  std::tie(up, log) = try_node("c", without(file_b, "tls_ca_file"));
+  EXPECT_FALSE(up) << "the servers' certificate is not in the system's store";
+  EXPECT_NE(log.find("tls_ca_file"), std::string::npos) << log;
+
+  std::tie(up, log) = try_node("d", replaced(file_b, "tls://", "nats://"));
+  EXPECT_FALSE(up) << "plain NATS to a server that requires TLS";
+  EXPECT_NE(log.find("tls://"), std::string::npos) << log;
+
+  std::tie(up, log) = try_node("e", replaced(file_b, "https://", "http://"));
+  EXPECT_FALSE(up) << "plain HTTP to an etcd that serves HTTPS";
+  EXPECT_NE(log.find("etcd"), std::string::npos) << log;
+
+  // A malformed file is refused before anything is dialled.
+  std::tie(up, log) = try_node("f", without(file_b, "tls_key_file"));
+  EXPECT_FALSE(up);
+  EXPECT_NE(log.find("both or neither"), std::string::npos) << log;
+
+  // Node a kept working through all of it.
+  EXPECT_EQ(post_docs(a.port(), {4}, 0).status, 200);
+  EXPECT_TRUE(wait_until([&] {
+    auto got = search(a.port(), token(4, 0));
+    return got && got->count(doc_id(4)) == 1;
+  }, 20000));
+}
+
+// Nodes that serve HTTPS (--tls-cert) advertise https:// URLs, and a
+// coordinator reaches its peers' shards over HTTPS, verifying them against
+// tls_ca_file (the peers' certificate is in no system store: without it
+// every search that needs b's shards would fail with 503).
+TEST_F(ClusterTlsTest, NodesServingHttpsSearchEachOtherAgainstTheClustersAuthority) {
+  const std::vector<std::string> https{"--tls-cert", servers_.tls_cert.string(), "--tls-key",
+                                       servers_.tls_key.string()};
+  sync::HttpOptions o;
+  o.tls_ca_file = servers_.tls_cert.string();
+  o.max_attempts = 1;
+  sync::HttpClient client(o);
+  auto url = [](uint16_t port, const std::string& path) { return "https://127.0.0.1:" + std::to_string(port) + path; };
+  for (const std::string id : {"a", "b"}) {
+    ServerProcess& p = node(id, {"a", "b"}, 1, 20000, kShards, https);
+    p.set_ready_probe([&](uint16_t port) {
+      sync::HttpClient probe(o);
+      auto r = probe.get(url(port, "/healthz"));
+      return r.is_ok() && r->status == 200;
+    });
+    ASSERT_TRUE(p.start(60)) << p.log();
+  }
+  const uint16_t a = nodes_["a"]->port();
+  Json docs = Json::array();
+  std::set<uint32_t> shards;
+  for (int i = 0; i < 12; ++i) {
+    docs.push_back({{"id", doc_id(i)}, {"title", "Doc"}, {"text", text_of(i, 0)}});
+    shards.insert(cluster::shard_of(doc_id(i), kShards));
+  }
+  ASSERT_EQ(shards.size(), static_cast<size_t>(kShards)) << "the documents reach b's shards too";
+  auto wrote = client.post_json(url(a, "/v1/documents"), Json{{"documents", docs}}.dump());
+  ASSERT_TRUE(wrote.is_ok()) << wrote.status().message();
+  for (int i = 0; i < 12; ++i) {
+    const std::string q = Json{{"query", token(i, 0)}, {"k", 3}, {"mode", "lexical"}}.dump();
+    std::string last;
+    EXPECT_TRUE(wait_until([&] {
+      auto r = client.post_json(url(a, "/v1/search"), q);
+      if (!r.is_ok()) {
+        last = r.status().message();
+        return false;
+      }
+      last = r->body;
+      return r->body.find(doc_id(i) + "\"") != std::string::npos;
+    }, 20000)) << doc_id(i) << " on shard " << cluster::shard_of(doc_id(i), kShards) << ": " << last;
+  }
+}
+
+}  // namespace
+}  // namespace ragd::test
