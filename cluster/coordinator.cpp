@@ -207,6 +207,7 @@ class PeerPhase {
     bool forced = false;      // a replica was chosen: its answer is taken even when behind
     int in_flight = 0;
     bool done = false;
+    int64_t whole_from = -1;  // the request whose whole answer it was taken from
     std::optional<Result<T>> result;
     std::optional<T> best;  // the least behind answer so far
     size_t best_at = 0;
@@ -360,9 +361,20 @@ class PeerPhase {
       answers = read_(response->body, q.shards.size());
     }
     // An answer exact only with the rest of its request's: all of them
-    // replace what other replicas answered for those shards.
+    // replace what other replicas answered for those shards, unless one of
+    // those came with another such answer (each was cut against its own
+    // shards): then this one is dropped, as if the peer had failed.
     bool whole = answers.is_ok() && whole_ && !answers->empty();
     for (size_t j = 0; whole && j < answers->size(); ++j) whole = (*answers)[j].is_ok() && whole_(*(*answers)[j]);
+    if (whole) {
+      for (uint32_t s : q.shards) {
+        if (shards_[s].whole_from >= 0) {
+          answers = Status::unavailable(q.url + " answered shards cut against others than another replica's");
+          whole = false;
+          break;
+        }
+      }
+    }
     std::vector<std::string> beaten;
     bool won = false;
     std::vector<uint32_t> next;
@@ -375,10 +387,12 @@ class PeerPhase {
       if (!got.is_ok()) {
         p.last = got.status();
       } else if (whole || behind_(*got) == 0 || (p.forced && q.at[j] == replicas_[s].at)) {
+        const bool first = !p.done;
         p.done = true;
         p.result = std::move(got);
         replicas_[s].at = q.at[j];
-        if (q.by_timer) {
+        if (whole) p.whole_from = static_cast<int64_t>(tag);
+        if (q.by_timer && first) {
           won = true;
           // The peers asked for this shard before the hedge were slower.
           for (size_t other = 0; other < tag; ++other) {
@@ -398,6 +412,7 @@ class PeerPhase {
       link_.hedges_won->fetch_add(1, std::memory_order_relaxed);
       link_.beaten(beaten);
     }
+    if (!fatal_.is_ok()) return {};  // the search ends: no more requests
     return next;
   }
 

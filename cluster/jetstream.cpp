@@ -573,11 +573,17 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
   if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
   natsOptions_Destroy(opts);
   if (s != NATS_OK) {
-    return Status::unavailable("connecting to NATS: " + nats_error(s) +
-                               (secure ? "; check the nats URLs, and that the servers' certificates are signed by "
-                                         "tls_ca_file and name their hosts (and tls_cert_file when they verify "
-                                         "clients)"
-                                       : "; check the nats URLs (tls:// when the servers require TLS)"));
+    std::string hint = "; check the nats URLs (tls:// when the servers require TLS)";
+    if (secure) {
+      hint = "; check the nats URLs";
+      if (tls.ca_file.empty()) hint += ", set tls_ca_file to the authority that signed the servers' certificates";
+      if (tls.cert_file.empty()) hint += ", set tls_cert_file and tls_key_file when the servers verify clients";
+      if (!tls.ca_file.empty() && !tls.cert_file.empty()) {
+        hint += ", that tls_ca_file signed the servers' certificates and they name their hosts, and that the "
+                "servers accept the authority of tls_cert_file";
+      }
+    }
+    return Status::unavailable("connecting to NATS: " + nats_error(s) + hint);
   }
   jsCtx* js = nullptr;
   s = natsConnection_JetStream(&js, nc, nullptr);

@@ -49,19 +49,27 @@ Status check_cluster_options(const ClusterOptions& o) {
     return Status::invalid_argument("advertise must be the node's http:// or https:// base URL");
   }
   if (o.nats.empty()) return Status::invalid_argument("nats: name at least one NATS server URL");
+  // A URL's scheme ("" when it names none: host:port, as libnats and
+  // libcurl take it).
+  auto scheme = [](const std::string& url) {
+    const size_t sep = url.find("://");
+    return sep == std::string::npos ? std::string() : url.substr(0, sep);
+  };
   size_t tls_urls = 0;
   for (const auto& u : o.nats) {
-    if (u.rfind("tls://", 0) == 0) {
+    const std::string sc = scheme(u);
+    if (sc == "tls") {
       ++tls_urls;
-    } else if (u.rfind("nats://", 0) != 0) {
+    } else if (!sc.empty() && sc != "nats") {
       return Status::invalid_argument("nats: '" + u + "' is not a nats:// or tls:// URL");
     }
   }
   if (tls_urls != 0 && tls_urls != o.nats.size()) {
-    return Status::invalid_argument("nats: all URLs tls:// (TLS) or all nats://, not a mix");
+    return Status::invalid_argument("nats: all URLs tls:// (TLS) or none, not a mix");
   }
   for (const auto& u : o.etcd) {
-    if (u.rfind("http://", 0) != 0 && u.rfind("https://", 0) != 0)
+    const std::string sc = scheme(u);
+    if (!sc.empty() && sc != "http" && sc != "https")
       return Status::invalid_argument("etcd: '" + u + "' is not an http:// or https:// URL");
   }
   if (o.tls.cert_file.empty() != o.tls.key_file.empty()) {
@@ -129,7 +137,8 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
   }
   for (auto* f : {&o.tls.ca_file, &o.tls.cert_file, &o.tls.key_file}) {
     if (f->empty()) continue;
-    if (f->is_relative()) *f = file.parent_path() / *f;
+    // Absolute: libcurl reads them again for each new connection.
+    if (f->is_relative()) *f = std::filesystem::absolute(file.parent_path() / *f);
     std::error_code ec;
     if (!std::filesystem::is_regular_file(*f, ec)) {
       return Status::not_found(file.string() + ": TLS file " + f->string() + ": no such file");

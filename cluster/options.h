@@ -30,8 +30,9 @@ namespace ragd::cluster {
 // files. A relative path in the cluster file is relative to it.
 struct TlsFiles {
   // The certificate authority that signed the NATS servers', etcd
-  // members' and nodes' server certificates, trusted for them instead of
-  // the system's store. Default: "" = the system's store.
+  // members' and nodes' server certificates. For etcd and the nodes it is
+  // the only one trusted; libnats 3.4 trusts the system's store as well.
+  // Default: "" = the system's store.
   std::filesystem::path ca_file;
   // This node's client certificate chain and its private key, presented to
   // NATS and etcd, which ask for one when they verify their clients
@@ -51,8 +52,8 @@ struct ClusterOptions {
   // = http://<--listen host>:<bound port> (`serve` fills it in once bound;
   // set it when listening on 0.0.0.0 or behind NAT).
   std::string advertise;
-  // NATS server URLs (any subset of the JetStream cluster): all nats://
-  // or all tls:// (TLS, with `tls`). Required.
+  // NATS server URLs (any subset of the JetStream cluster): all tls://
+  // (TLS, with `tls`) or none (nats://, or host:port). Required.
   std::vector<std::string> nats;
   // etcd client URLs (any member; the first that answers is used): http://
   // or https:// (TLS, with `tls`). Required.

@@ -19,9 +19,11 @@ struct NodeReport {
   std::map<uint32_t, std::pair<uint64_t, uint64_t>> shards;
 };
 
-NodeReport ask_node(const std::string& url, const std::string& api_key) {
+// `ca_file`: the cluster's authority, for nodes that advertise https://.
+NodeReport ask_node(const std::string& url, const std::string& api_key, const std::filesystem::path& ca_file) {
   NodeReport out;
   sync::HttpOptions o;
+  o.tls_ca_file = ca_file.string();
   o.timeout_seconds = 5;
   o.connect_timeout_seconds = 2;
   o.max_attempts = 1;
@@ -103,7 +105,7 @@ Result<ClusterView> read_cluster_view(const ClusterOptions& o, const std::string
   v.shard_map_revision = map.revision;
 
   std::map<std::string, NodeReport> reports;
-  for (const auto& [node, url] : v.live) reports[node] = ask_node(url, api_key);
+  for (const auto& [node, url] : v.live) reports[node] = ask_node(url, api_key, o.tls.ca_file);
 
   auto js = JetStream::connect(o.nats, "ragd-cluster-status", o.tls);
   for (uint32_t s = 0; s < o.shards; ++s) {

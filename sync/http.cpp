@@ -154,11 +154,12 @@ void* HttpClient::prepare(const std::string& url, const std::string* post_body, 
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &a.sink);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  if (!options_.tls_ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.tls_ca_file.c_str());
-  if (!options_.tls_cert_file.empty()) {
-    curl_easy_setopt(c, CURLOPT_SSLCERT, options_.tls_cert_file.c_str());
-    curl_easy_setopt(c, CURLOPT_SSLKEY, options_.tls_key_file.c_str());
+  if (!options_.tls_ca_file.empty()) {
+    curl_easy_setopt(c, CURLOPT_CAINFO, options_.tls_ca_file.c_str());
+    curl_easy_setopt(c, CURLOPT_CAPATH, nullptr);  // this authority alone, not also the system's directory
   }
+  if (!options_.tls_cert_file.empty()) curl_easy_setopt(c, CURLOPT_SSLCERT, options_.tls_cert_file.c_str());
+  if (!options_.tls_key_file.empty()) curl_easy_setopt(c, CURLOPT_SSLKEY, options_.tls_key_file.c_str());
   a.headers = curl_slist_append(nullptr, "Accept: application/json");
   if (post_body != nullptr) {
     a.headers = curl_slist_append(a.headers, "Content-Type: application/json");
@@ -259,10 +260,11 @@ Status ParallelPosts::start(HttpClient& client, const std::string& url, std::str
   r->body = std::move(body);
   r->tag = tag;
   void* c = client.prepare(url, &r->body, r->attempt);
+  running_.push_back(std::move(r));  // before curl holds pointers into it
   if (multi_ == nullptr || c == nullptr || curl_multi_add_handle(static_cast<CURLM*>(multi_), static_cast<CURL*>(c)) != CURLM_OK) {
+    running_.pop_back();
     return Status::internal("libcurl could not start a request to " + without_query(url));
   }
-  running_.push_back(std::move(r));
   return Status::ok();
 }
 

@@ -44,8 +44,9 @@ struct HttpOptions {
   // Seed of the jitter. Default: fixed, so tests are repeatable.
   uint64_t jitter_seed = 12;
   // TLS (https:// URLs): a PEM file of the certificate authorities trusted
-  // for the servers instead of the system's store, and a client
-  // certificate chain and its key (PEM) for servers that ask for one.
+  // for the servers (alone: the system's store is not consulted), and a
+  // client certificate chain and its key (PEM) for servers that ask for
+  // one.
   // Default: "" = the system's store, no client certificate.
   std::string tls_ca_file;
   std::string tls_cert_file;

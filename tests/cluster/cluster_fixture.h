@@ -40,11 +40,19 @@ class ClusterTest : public ::testing::Test {
       GTEST_SKIP() << "nats-server or etcd is not installed (scripts/install-deps.sh test installs both)";
     }
     if (tls()) {
-      servers_.tls_cert = tmp_.path / "tls" / "cluster.pem";
-      servers_.tls_key = tmp_.path / "tls" / "cluster.key";
-      const std::string made =
-          make_self_signed_cert(servers_.tls_cert, servers_.tls_key, "localhost", "serverAuth,clientAuth");
-      ASSERT_EQ(made, "") << "making the cluster's certificate";
+      // The cluster's authority, the servers' certificate (NATS, etcd, and
+      // nodes serving HTTPS) and the nodes' client certificate.
+      const fs::path pki = tmp_.path / "pki";
+      servers_.tls_ca = pki / "ca.pem";
+      servers_.tls_cert = pki / "server.pem";
+      servers_.tls_key = pki / "server.key";
+      servers_.tls_client_cert = pki / "node.pem";
+      servers_.tls_client_key = pki / "node.key";
+      const CertIssuer ca{servers_.tls_ca, pki / "ca.key"};
+      ASSERT_EQ(make_cert(ca.cert_file, ca.key_file, "ragd test authority", "", nullptr, true), "");
+      // clientAuth too: etcd's JSON gateway dials its own member with it.
+      ASSERT_EQ(make_cert(servers_.tls_cert, servers_.tls_key, "localhost", "serverAuth,clientAuth", &ca, false), "");
+      ASSERT_EQ(make_cert(servers_.tls_client_cert, servers_.tls_client_key, "node", "clientAuth", &ca, false), "");
     }
     ASSERT_TRUE(servers_.start(tmp_.path, 3, etcd_members())) << "nats-server or etcd did not start; logs in "
                                                              << tmp_.path;

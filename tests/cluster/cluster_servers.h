@@ -100,12 +100,13 @@ struct ClusterServers {
   uint16_t etcd_port = 0;  // the first member's
   std::vector<std::unique_ptr<Child>> nats;
   std::vector<std::unique_ptr<Child>> etcd;
-  // Set before start(): NATS and etcd speak TLS only, with this
-  // certificate (self-signed, serverAuth and clientAuth) as their own, as
-  // the authority they trust, and asking every client for one signed by it
-  // (nats-server --tlsverify, etcd --client-cert-auth); cluster_file()
-  // names tls:// and https:// URLs and the files.
-  fs::path tls_cert, tls_key;
+  // Set before start(): NATS and etcd speak TLS only, with the server
+  // certificate tls_cert (signed by the authority tls_ca) as their own,
+  // and ask every client for a certificate tls_ca signed (nats-server
+  // --tlsverify, etcd --client-cert-auth); cluster_file() names tls:// and
+  // https:// URLs, the authority and the client certificate
+  // tls_client_cert.
+  fs::path tls_ca, tls_cert, tls_key, tls_client_cert, tls_client_key;
 
   bool available() const { return !nats_bin.empty() && !etcd_bin.empty(); }
 
@@ -146,7 +147,7 @@ struct ClusterServers {
                                   "--initial-cluster-token", "ragdtest"};
     if (!tls_cert.empty()) {
       argv.insert(argv.end(), {"--cert-file", tls_cert.string(), "--key-file", tls_key.string(), "--trusted-ca-file",
-                               tls_cert.string(), "--client-cert-auth"});
+                               tls_ca.string(), "--client-cert-auth"});
     }
     etcd[i]->start(argv, dir / ("etcd" + std::to_string(i) + ".log"));
   }
@@ -154,7 +155,7 @@ struct ClusterServers {
   std::vector<std::string> nats_tls_args() const {
     if (tls_cert.empty()) return {};
     return {"--tlsverify", "--tlscert", tls_cert.string(), "--tlskey", tls_key.string(), "--tlscacert",
-            tls_cert.string()};
+            tls_ca.string()};
   }
   std::string nats_scheme() const { return tls_cert.empty() ? "nats://" : "tls://"; }
   std::string etcd_scheme() const { return tls_cert.empty() ? "http://" : "https://"; }
@@ -224,8 +225,8 @@ struct ClusterServers {
     for (uint16_t p : etcd_ports) etcd_urls.push_back(etcd_scheme() + "127.0.0.1:" + std::to_string(p));
     std::string tls;
     if (!tls_cert.empty()) {
-      tls = "tls_ca_file = \"" + tls_cert.string() + "\"\ntls_cert_file = \"" + tls_cert.string() +
-            "\"\ntls_key_file = \"" + tls_key.string() + "\"\n";
+      tls = "tls_ca_file = \"" + tls_ca.string() + "\"\ntls_cert_file = \"" + tls_client_cert.string() +
+            "\"\ntls_key_file = \"" + tls_client_key.string() + "\"\n";
     }
     return "name = \"t\"\nnode_id = \"" + node_id + "\"\nnats = " + list(urls) + "\netcd = " + list(etcd_urls) +
            "\nnodes = " + list(nodes) + "\nshards = " + std::to_string(shards) +

@@ -1310,6 +1310,38 @@ TEST(ClusterUnitTest, ClusterSecretFileMustBePrivateAndLongEnough) {
   EXPECT_NE(options.status().message().find("accept_secret_files"), std::string::npos) << options.status().message();
 }
 
+TEST(ClusterUnitTest, TlsFilesAreCheckedAndResolvedWhenTheFileIsRead) {
+  TempDir tmp("cluster-tls-options");
+  fs::create_directories(tmp.path / "pki");
+  for (const char* f : {"pki/ca.pem", "pki/n1.pem", "pki/n1.key"}) write_file(tmp.path / f, "PEM");
+  const std::string node = "node_id = \"n1\"\nnodes = [\"n1\"]\n";
+  const std::string urls = "nats = [\"tls://127.0.0.1:1\", \"tls://127.0.0.1:2\"]\netcd = [\"https://127.0.0.1:3\"]\n";
+  auto read = [&](const std::string& text) {
+    write_file(tmp.path / "c.toml", text);
+    return cluster::read_cluster_options(tmp.path / "c.toml");
+  };
+  auto options = read(node + urls +
+                      "tls_ca_file = \"pki/ca.pem\"\ntls_cert_file = \"pki/n1.pem\"\ntls_key_file = \"pki/n1.key\"\n");
+  ASSERT_TRUE(options.is_ok()) << options.status().message();
+  EXPECT_EQ(options->tls.ca_file, fs::absolute(tmp.path / "pki/ca.pem")) << "relative to the cluster file";
+  EXPECT_EQ(options->tls.cert_file, fs::absolute(tmp.path / "pki/n1.pem"));
+  EXPECT_EQ(options->tls.key_file, fs::absolute(tmp.path / "pki/n1.key"));
+  auto refused = [&](const std::string& text, const std::string& why) {
+    auto got = read(text);
+    ASSERT_FALSE(got.is_ok()) << text;
+    EXPECT_NE(got.status().message().find(why), std::string::npos) << got.status().message();
+  };
+  refused(node + urls + "tls_cert_file = \"pki/n1.pem\"\n", "both or neither");
+  refused(node + urls + "tls_key_file = \"pki/n1.key\"\n", "both or neither");
+  refused(node + urls + "tls_ca_file = \"pki/missing.pem\"\n", "no such file");
+  refused(node + "nats = [\"tls://127.0.0.1:1\", \"nats://127.0.0.1:2\"]\netcd = [\"https://127.0.0.1:3\"]\n",
+          "not a mix");
+  refused(node + "nats = [\"ws://127.0.0.1:1\"]\netcd = [\"https://127.0.0.1:3\"]\n", "nats://");
+  refused(node + "nats = [\"nats://127.0.0.1:1\"]\netcd = [\"ftp://127.0.0.1:3\"]\n", "http://");
+  // A URL without a scheme still means what libnats and libcurl take it for.
+  EXPECT_TRUE(read(node + "nats = [\"127.0.0.1:1\"]\netcd = [\"127.0.0.1:3\"]\n").is_ok());
+}
+
 TEST(ClusterUnitTest, FanOutRunsEveryPartOnceAndRethrowsAfterAllEnd) {
   cluster::FanOut fan(3);
   // Four callers at once, each with 50 batches of 8 parts: every part runs

@@ -1,6 +1,6 @@
 // TLS to NATS and etcd (cluster/README.md, "TLS"): three NATS servers and
-// an etcd member that speak TLS only and ask every client for a
-// certificate signed by the cluster's authority. A node with the files
+// an etcd member that speak TLS only, with certificates the cluster's own
+// authority signed, and ask every client for a certificate it signed. A node with the files
 // joins, writes and searches, and `ragd cluster status` reads the cluster;
 // a node without its client certificate, without the authority, or with
 // plain URLs does not start, and says which of them to check.
@@ -53,7 +53,7 @@ TEST_F(ClusterTlsTest, ANodeJoinsOverTlsAndOneWithoutItsFilesIsRefused) {
   }, 20000)) << a.log();
   std::string status;
   EXPECT_EQ(run_ragd({"cluster", "status", "--cluster", (tmp_.path / "a.toml").string()}, &status), 0) << status;
-  EXPECT_NE(status.find("a"), std::string::npos) << status;
+  EXPECT_EQ(status.find("error"), std::string::npos) << status;
 
   const std::string file_b = servers_.cluster_file("b", {"a", "b"}, kShards, 1, 3, 20000);
   ASSERT_NE(file_b.find("tls://"), std::string::npos);
@@ -61,19 +61,33 @@ TEST_F(ClusterTlsTest, ANodeJoinsOverTlsAndOneWithoutItsFilesIsRefused) {
 
   auto [up, log] = try_node("b", without(without(file_b, "tls_cert_file"), "tls_key_file"));
   EXPECT_FALSE(up) << "NATS verifies its clients: no certificate, no connection";
-  EXPECT_NE(log.find("tls_cert_file"), std::string::npos) << log;
+  EXPECT_NE(log.find("set tls_cert_file"), std::string::npos) << log;
+  EXPECT_EQ(log.find("set tls_ca_file"), std::string::npos) << log;
 
   std::tie(up, log) = try_node("c", without(file_b, "tls_ca_file"));
   EXPECT_FALSE(up) << "the servers' certificate is not in the system's store";
-  EXPECT_NE(log.find("tls_ca_file"), std::string::npos) << log;
+  EXPECT_NE(log.find("set tls_ca_file"), std::string::npos) << log;
+  EXPECT_EQ(log.find("set tls_cert_file"), std::string::npos) << log;
 
   std::tie(up, log) = try_node("d", replaced(file_b, "tls://", "nats://"));
   EXPECT_FALSE(up) << "plain NATS to a server that requires TLS";
-  EXPECT_NE(log.find("tls://"), std::string::npos) << log;
+  EXPECT_NE(log.find("tls:// when the servers require TLS"), std::string::npos) << log;
 
   std::tie(up, log) = try_node("e", replaced(file_b, "https://", "http://"));
   EXPECT_FALSE(up) << "plain HTTP to an etcd that serves HTTPS";
-  EXPECT_NE(log.find("etcd"), std::string::npos) << log;
+  EXPECT_NE(log.find("etcd unreachable"), std::string::npos) << log;
+  EXPECT_NE(log.find("https:// when the members require TLS"), std::string::npos) << log;
+
+  // A client certificate from another authority: NATS refuses it.
+  const fs::path other = tmp_.path / "other";
+  const CertIssuer other_ca{other / "ca.pem", other / "ca.key"};
+  ASSERT_EQ(make_cert(other_ca.cert_file, other_ca.key_file, "another authority", "", nullptr, true), "");
+  ASSERT_EQ(make_cert(other / "node.pem", other / "node.key", "node", "clientAuth", &other_ca, false), "");
+  std::tie(up, log) = try_node("g", replaced(replaced(file_b, servers_.tls_client_cert.string(),
+                                                      (other / "node.pem").string()),
+                                             servers_.tls_client_key.string(), (other / "node.key").string()));
+  EXPECT_FALSE(up) << "a client certificate the cluster's authority did not sign";
+  EXPECT_NE(log.find("connecting to NATS"), std::string::npos) << log;
 
   // A malformed file is refused before anything is dialled.
   std::tie(up, log) = try_node("f", without(file_b, "tls_key_file"));
@@ -96,7 +110,7 @@ TEST_F(ClusterTlsTest, NodesServingHttpsSearchEachOtherAgainstTheClustersAuthori
   const std::vector<std::string> https{"--tls-cert", servers_.tls_cert.string(), "--tls-key",
                                        servers_.tls_key.string()};
   sync::HttpOptions o;
-  o.tls_ca_file = servers_.tls_cert.string();
+  o.tls_ca_file = servers_.tls_ca.string();
   o.max_attempts = 1;
   sync::HttpClient client(o);
   auto url = [](uint16_t port, const std::string& path) { return "https://127.0.0.1:" + std::to_string(port) + path; };
@@ -132,6 +146,10 @@ TEST_F(ClusterTlsTest, NodesServingHttpsSearchEachOtherAgainstTheClustersAuthori
       return r->body.find(doc_id(i) + "\"") != std::string::npos;
     }, 20000)) << doc_id(i) << " on shard " << cluster::shard_of(doc_id(i), kShards) << ": " << last;
   }
+  // `ragd cluster status` reads both nodes' /v1/stats over HTTPS too.
+  std::string status;
+  EXPECT_EQ(run_ragd({"cluster", "status", "--cluster", (tmp_.path / "a.toml").string()}, &status), 0) << status;
+  EXPECT_EQ(status.find("error"), std::string::npos) << status;
 }
 
 }  // namespace
