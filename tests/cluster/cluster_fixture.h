@@ -103,6 +103,12 @@ class ClusterTest : public ::testing::Test {
     return ids;
   }
 
+  // Whether a search through `port` for document `i`'s first token finds it.
+  static bool finds(uint16_t port, int i) {
+    auto got = search(port, token(i, 0));
+    return got && got->count(doc_id(i)) == 1;
+  }
+
   // The document's text in its shard's store on the node at `port`; "" when
   // the store has no such document (404). Any other answer fails the test:
   // a node that is down or a store that errs must not pass for "deleted".

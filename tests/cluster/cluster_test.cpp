@@ -869,10 +869,7 @@ TEST_F(ClusterTest, ConcurrentSearchesOnANodeThatHoldsEveryShardDoNotStall) {
   ServerProcess& a = node("a", {"a"}, 1);
   ASSERT_TRUE(a.start(30)) << a.log();
   ASSERT_EQ(post_docs(a.port(), {1, 2, 3}, 0).status, 200);
-  ASSERT_TRUE(wait_until([&] {
-    auto got = search(a.port(), token(2, 0));
-    return got && got->count(doc_id(2)) == 1;
-  }, 20000)) << a.log();
+  ASSERT_TRUE(wait_until([&] { return finds(a.port(), 2); }, 20000)) << a.log();
   constexpr int kConcurrent = 6;
   std::vector<int> codes(kConcurrent);
   std::vector<double> ms(kConcurrent);
@@ -956,10 +953,7 @@ TEST_F(ClusterTest, SearchesThroughTwoNodesAtOnceDoNotWaitForEachOther) {
   std::vector<int> all(30);
   std::iota(all.begin(), all.end(), 0);
   ASSERT_EQ(post_docs(a.port(), all, 0).status, 200);
-  ASSERT_TRUE(wait_until([&] {
-    auto ga = search(a.port(), token(29, 0)), gb = search(b.port(), token(29, 0));
-    return ga && gb && ga->count(doc_id(29)) == 1 && gb->count(doc_id(29)) == 1;
-  }, 20000));
+  ASSERT_TRUE(wait_until([&] { return finds(a.port(), 29) && finds(b.port(), 29); }, 20000));
   constexpr int kEach = 6;
   std::vector<int> codes(2 * kEach);
   std::vector<double> ms(2 * kEach);

@@ -47,10 +47,7 @@ TEST_F(ClusterTlsTest, ANodeJoinsOverTlsAndOneWithoutItsFilesIsRefused) {
   ServerProcess& a = node("a", {"a"}, 1);  // every shard on a (the map it deals first)
   ASSERT_TRUE(a.start(60)) << a.log();
   ASSERT_EQ(post_docs(a.port(), {1, 2, 3}, 0).status, 200);
-  ASSERT_TRUE(wait_until([&] {
-    auto got = search(a.port(), token(2, 0));
-    return got && got->count(doc_id(2)) == 1;
-  }, 20000)) << a.log();
+  ASSERT_TRUE(wait_until([&] { return finds(a.port(), 2); }, 20000)) << a.log();
   std::string status;
   EXPECT_EQ(run_ragd({"cluster", "status", "--cluster", (tmp_.path / "a.toml").string()}, &status), 0) << status;
   EXPECT_EQ(status.find("error"), std::string::npos) << status;
@@ -96,10 +93,7 @@ TEST_F(ClusterTlsTest, ANodeJoinsOverTlsAndOneWithoutItsFilesIsRefused) {
 
   // Node a kept working through all of it.
   EXPECT_EQ(post_docs(a.port(), {4}, 0).status, 200);
-  EXPECT_TRUE(wait_until([&] {
-    auto got = search(a.port(), token(4, 0));
-    return got && got->count(doc_id(4)) == 1;
-  }, 20000));
+  EXPECT_TRUE(wait_until([&] { return finds(a.port(), 4); }, 20000));
 }
 
 // Nodes that serve HTTPS (--tls-cert) advertise https:// URLs, and a
