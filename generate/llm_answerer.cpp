@@ -217,8 +217,13 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   rec.model_sha256 = options_.model_sha256;
   rec.answerer = "llm";
   rec.prompt_version = prompt_template_version(request.task, prompts_.get(request.task));
-  rec.store_sequence = retriever_.store().stats().sequence;
-  if (const Embedder* e = retriever_.embedder()) rec.encoder = e->fingerprint();
+  const Retriever& retriever = request.retriever != nullptr ? *request.retriever : retriever_;
+  // Through a reader (a cluster's coordinator) there is no one store.
+  rec.store_sequence = request.reader != nullptr ? 0 : retriever.store().stats().sequence;
+  if (const Embedder* e = retriever.embedder()) rec.encoder = e->fingerprint();
+  // The extractive answerer over the same store: the evidence order and the
+  // fallback.
+  const ExtractiveAnswerer extractive(retriever, options_.extractive, request.reader);
   // Audits the outcome; an answer that cannot be audited is not returned.
   auto finish = [&](Status status) -> Status {
     rec.latency_ms = ms_since(t0);
@@ -239,7 +244,7 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   };
 
   // 1. Retrieve.
-  auto hits = request.retrieved ? *request.retrieved : retriever_.retrieve(request.search);
+  auto hits = request.retrieved ? *request.retrieved : retriever.retrieve(request.search);
   if (!hits.is_ok()) return finish(hits.status());
   rec.retrieved_doc_ids = distinct_doc_ids(hits.value());
 
@@ -253,8 +258,7 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   // (the fix section's steps, the record's resolution, the facts) go first.
   std::vector<Hit> passages = hits.value();
   if (request.task == PromptTask::kAnswer) {
-    ExtractiveAnswerer selector(retriever_, options_.extractive);
-    auto ev = selector.select_evidence(request.search, hits.value());
+    auto ev = extractive.select_evidence(request.search, hits.value());
     if (ev.is_ok() && !ev->items.empty()) passages = evidence_first(*ev, hits.value());
   }
   auto packed = packer.pack(request.task, input, passages, kPassagesDoNotAnswer);
@@ -344,7 +348,6 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
     case Grounding::kFallback:
       if (options_.fallback_to_extractive) {
         // From the hits this answer retrieved (no second search).
-        ExtractiveAnswerer extractive(retriever_, options_.extractive);
         auto ex = extractive.answer_from(request.search, hits.value());
         if (!ex.is_ok()) return finish(ex.status());
         Answer fb = std::move(ex).value();

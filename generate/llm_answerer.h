@@ -107,6 +107,11 @@ struct LlmRequest {
   // an encoder switch); an error is audited and returned. Unset: retrieve
   // with the Retriever.
   std::optional<Result<std::vector<Hit>>> retrieved;
+  // Where the evidence order and the extractive fallback read documents'
+  // other chunks: a collection's Retriever (null = the answerer's) and a
+  // cluster's coordinator (not owned; null = the Retriever's store).
+  const Retriever* retriever = nullptr;
+  const KnowledgeReader* reader = nullptr;
 };
 
 // Receives each piece of generated text as it becomes final (UTF-8

@@ -41,9 +41,9 @@ struct AnswerRequest {
   // (govern/escalation.h).
   std::string collection;
   // Where to retrieve instead of the collection's own store (a cluster's
-  // coordinator; not owned). Null = the collection. The extractive path also
-  // reads documents' other chunks through it; the LLM path retrieves
-  // through it and picks its evidence order from the local store.
+  // coordinator; not owned). Null = the collection. Both paths also read
+  // documents' other chunks through it (the LLM path for its evidence order
+  // and its extractive fallback).
   const KnowledgeReader* reader = nullptr;
   // LLM only: the task template and its input ("" = search.query).
   // Default: answer.

@@ -64,13 +64,15 @@ Result<Answer> LlmAnswerPath::answer(const AnswerRequest& request, AnswerSink* s
     lr.is_cancelled = [sink] { return sink->cancelled(); };
     on_delta = [sink](std::string_view d) { return sink->on_delta(d); };
   }
+  const ServiceContext& ctx = request.context != nullptr ? *request.context : ctx_;
+  lr.retriever = &ctx.retriever();
+  lr.reader = request.reader;
   std::optional<Result<LlmAnswer>> out;
   threads_.run([&] {
     if (!request.passages.empty()) {
       lr.retrieved = request.passages;
     } else {
-      lr.retrieved = request.reader != nullptr ? request.reader->retrieve(lr.search)
-                                               : (request.context != nullptr ? *request.context : ctx_).search(lr.search);
+      lr.retrieved = request.reader != nullptr ? request.reader->retrieve(lr.search) : ctx.search(lr.search);
     }
     out.emplace(answerer_->answer(lr, on_delta));
   });

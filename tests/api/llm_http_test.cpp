@@ -251,6 +251,33 @@ TEST_F(LlmHttpTest, TicketTaskRunsTheModelAndFallsBackWhenUnverified) {
   EXPECT_EQ(rec["retrieved_doc_ids"], Json::array({"INC4242"})) << "the passages are the ticket's, not a search";
 }
 
+// An answer in a named collection reads that collection's documents, not
+// the default store's: the evidence order and the extractive fallback take
+// a fix question's steps from the Resolution section of the one document
+// retrieved (k 1: the section itself is not a hit), which only the
+// collection holds under this id. The random weights' few tokens are never
+// verified, so the answer is the fallback, built from those steps.
+TEST_F(LlmHttpTest, AnAnswerInACollectionReadsTheCollectionsDocuments) {
+  HttpResult made = http_post(port(), "/v1/collections", R"({"name":"llmkb"})");
+  ASSERT_EQ(made.status, 201) << made.body;
+  const std::string runbook =
+      "# Spooler zq7 stalls\n\n## Symptoms\n\nThe spooler zq7 stalls every morning and the print queue stays "
+      "empty. Jobs sent from any laptop wait without an error, and the printers at the site show no job at "
+      "all.\n\n## Resolution\n\n1. Stop the print service on the server.\n2. Delete the stale files in "
+      "the queue folder.\n3. Start the service again and print a test page.\n";
+  HttpResult put = http_request(port(), "POST", "/v1/collections/llmkb/documents?filename=zq7.md", runbook,
+                                "text/markdown");
+  ASSERT_EQ(put.status, 200) << put.body;
+  const Json q{{"query", "How do I fix the spooler zq7 stalls?"}, {"k", 1}, {"max_tokens", 2}};
+  HttpResult r = http_post(port(), "/v1/collections/llmkb/answer", q.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Json a = Json::parse(r.body);
+  ASSERT_EQ(a["grounding"], "fallback") << a.dump(2);
+  EXPECT_NE(a["answer"].get<std::string>().find("Delete the stale files"), std::string::npos) << a.dump(2);
+  ASSERT_FALSE(a["citations"].empty()) << a.dump(2);
+  for (const auto& c : a["citations"]) EXPECT_EQ(c["doc_id"], "zq7.md") << a.dump(2);
+}
+
 // The client's X-Request-Id is the answer's request_id and the audit
 // record's; a stream's headers carry the id its final event names.
 TEST_F(LlmHttpTest, RequestIdReachesTheAuditLog) {

@@ -809,13 +809,18 @@ TEST_F(ClusterTest, TicketAssistOnANodeAnswersAsOneStoreDoes) {
   }
 }
 
-// POST /v1/chat/completions with model "ragd" on a cluster node retrieves
-// from every shard through the coordinator, as /v1/answer does: the
-// evidence of a document whose only replica is on the other node reaches
-// the LLM (the audit log's retrieved documents say which did). The model is
-// the model builder's random-weight one: its text means nothing, the
-// retrieval does.
-TEST_F(ClusterTest, TheOpenAiRouteRetrievesFromEveryShard) {
+// The LLM routes on a cluster node read every shard through the
+// coordinator. The model is the model builder's random-weight one: its text
+// means nothing, the retrieval does.
+//   - POST /v1/chat/completions with model "ragd": the evidence of a
+//     document whose only replica is on the other node reaches the LLM (the
+//     audit log's retrieved documents say which did).
+//   - POST /v1/answer: a fix question whose one hit is the symptoms of a
+//     runbook held only by the other node takes the steps of that runbook's
+//     Resolution section, read through the coordinator, for its evidence
+//     order and its extractive fallback: the fallback is the extractive
+//     answer of the node without the LLM.
+TEST_F(ClusterTest, TheLlmRoutesReadEveryShard) {
   std::vector<std::string> texts;
   for (int i = 0; i < 20; ++i) texts.push_back(text_of(i, 0));
   testing_llm::TinyLlmSpec spec;
@@ -860,6 +865,30 @@ TEST_F(ClusterTest, TheOpenAiRouteRetrievesFromEveryShard) {
   ASSERT_TRUE(rec.contains("retrieved_doc_ids")) << last;
   ASSERT_FALSE(rec["retrieved_doc_ids"].empty()) << last;
   EXPECT_EQ(rec["retrieved_doc_ids"][0], doc_id(on_b)) << last;
+
+  std::string runbook_id;
+  for (int n = 0; runbook_id.empty(); ++n) {
+    if (cluster::shard_of("runbook-" + std::to_string(n), kShards) % 2 == 1) runbook_id = "runbook-" + std::to_string(n);
+  }
+  const std::string runbook =
+      "# Spooler zq7 stalls\n\n## Symptoms\n\nThe spooler zq7 stalls every morning and the print queue stays "
+      "empty. Jobs sent from any laptop wait without an error, and the printers at the site show no job at "
+      "all.\n\n## Resolution\n\n1. Stop the print service on the server.\n2. Delete the stale files in "
+      "the queue folder.\n3. Start the service again and print a test page.\n";
+  const Json doc{{"documents", Json::array({Json{{"id", runbook_id}, {"title", "Spooler zq7 stalls"}, {"text", runbook}}})}};
+  HttpResult put = http_post(b.port(), "/v1/documents", doc.dump());
+  ASSERT_EQ(put.status, 200) << put.body;
+  const std::string put_tok = Json::parse(put.body)["consistency_token"].get<std::string>();
+  const Json q{{"query", "How do I fix the spooler zq7 stalls?"}, {"k", 1}, {"max_tokens", 2},
+               {"consistency_token", put_tok}};
+  HttpResult llm = http_post(a.port(), "/v1/answer", q.dump());
+  ASSERT_EQ(llm.status, 200) << llm.body;
+  HttpResult plain = http_post(b.port(), "/v1/answer", q.dump());
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  const Json la = Json::parse(llm.body), pa = Json::parse(plain.body);
+  ASSERT_EQ(la["grounding"], "fallback") << la.dump(2);
+  EXPECT_NE(la["answer"].get<std::string>().find("Delete the stale files"), std::string::npos) << la.dump(2);
+  EXPECT_EQ(la["answer"], pa["answer"]) << la.dump(2) << "\n" << pa.dump(2);
 }
 
 TEST_F(ClusterTest, ConcurrentSearchesOnANodeThatHoldsEveryShardDoNotStall) {

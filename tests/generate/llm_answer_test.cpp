@@ -165,6 +165,58 @@ TEST_F(LlmAnswerTest, CallerRetrievedHitsAreAnsweredFrom) {
   EXPECT_EQ(plain->answer.hits.front().doc_id, "D0");
 }
 
+// A request answered from another store (a collection's Retriever, or a
+// cluster coordinator's KnowledgeReader) reads its documents' other
+// sections there too: a fix question whose one hit is a runbook's symptoms
+// gets the steps of that runbook's Resolution section, in the evidence
+// order and in the extractive fallback (random weights are never verified,
+// so the answer is the fallback, which refuses nothing here).
+TEST_F(LlmAnswerTest, EvidenceAndFallbackReadTheRequestsStore) {
+  testing::ToyStore other("llm_answer_other");
+  ASSERT_TRUE(other.ok());
+  const std::string title = "Printer offline";
+  other.add(make_doc("R1", title, "runbook", ""),
+            {"The printer queue shows offline after the driver update.",
+             "1. Remove the printer and its driver from the laptop.\n2. Install the driver package again from the "
+             "portal.\n3. Restart the print spooler service.\n4. Print a test page."},
+            {{title, "Symptoms"}, {title, "Resolution"}});
+  Retriever other_retriever(other.store(), &other.embedder());
+  LlmAnswererOptions o;
+  o.n_ctx = 1024;
+  o.n_threads = 1;
+  o.max_tokens = 1;
+  o.extractive.refuse_below = 0;
+  LlmAnswerer answerer(*retriever_, generator_, *prompts_, o, &store_->embedder(), nullptr);
+  auto ask = [&](const Retriever* retriever, const KnowledgeReader* reader) {
+    LlmRequest r = request("how do I fix the printer that shows offline");
+    r.search.k = 1;
+    r.retrieved = other_retriever.retrieve(r.search);
+    r.retriever = retriever;
+    r.reader = reader;
+    return answerer.answer(r);
+  };
+  const std::string step = "Install the driver package again";
+  auto through_retriever = ask(&other_retriever, nullptr);
+  ASSERT_TRUE(through_retriever.is_ok()) << through_retriever.status().to_string();
+  ASSERT_EQ(through_retriever->answer.grounding, Grounding::kFallback) << through_retriever->answer.text;
+  EXPECT_NE(through_retriever->answer.text.find(step), std::string::npos) << through_retriever->answer.text;
+
+  KnowledgeReader reader;
+  reader.retrieve = [&](const SearchRequest& r) { return other_retriever.retrieve(r); };
+  reader.chunks_of = [&](const SearchRequest&, const std::string& id) { return other.store().chunks_of(id); };
+  auto through_reader = ask(nullptr, &reader);
+  ASSERT_TRUE(through_reader.is_ok()) << through_reader.status().to_string();
+  EXPECT_EQ(through_reader->answer.text, through_retriever->answer.text);
+  EXPECT_EQ(through_reader->prompt_tokens, through_retriever->prompt_tokens);
+
+  // The answerer's own store does not hold R1: its steps stay out of the
+  // prompt (the evidence passage goes) and of the fallback.
+  auto own_store = ask(nullptr, nullptr);
+  ASSERT_TRUE(own_store.is_ok()) << own_store.status().to_string();
+  EXPECT_EQ(own_store->answer.text.find(step), std::string::npos) << own_store->answer.text;
+  EXPECT_LT(own_store->prompt_tokens, through_retriever->prompt_tokens);
+}
+
 TEST_F(LlmAnswerTest, CancellationStopsWithinOneToken) {
   // A run to learn how many checks the prompt takes (one per 64-token chunk
   // it evaluates; the prefix cache holds the rest after the first run, so
