@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -233,6 +234,16 @@ bool is_bare_label(const std::string& s) {
   return rest.find(' ') == std::string::npos && s.substr(0, colon).find(' ') == std::string::npos;
 }
 
+// True when some of the chunk's text is in a section of that role: its own,
+// or a sibling's the chunker merged into it.
+bool holds_section(const Chunk& c, SectionRole role) {
+  if (section_role(c.section_path, c.role) == role) return true;
+  for (const Unit& u : split_units(c.text)) {
+    if (!u.heading.empty() && section_role(unit_section(c.section_path, u), c.role) == role) return true;
+  }
+  return false;
+}
+
 Hit hit_of_chunk(const Hit& like, const Chunk& c) {
   Hit h;
   h.doc_id = like.doc_id;
@@ -336,10 +347,9 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       if (!seen_docs.insert(src[i].doc_id).second) continue;
       const Hit like = src[i];
       RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> doc_chunks, chunks_of(request, like.doc_id));
+      const SectionRole wanted = ev.intent.kind == Intent::kFix ? SectionRole::kResolution : SectionRole::kCause;
       for (const Chunk& c : doc_chunks) {
-        SectionRole role = section_role(c.section_path, c.role);
-        bool wanted = ev.intent.kind == Intent::kFix ? role == SectionRole::kResolution : role == SectionRole::kCause;
-        if (wanted && have.insert(c.id).second) src.push_back(hit_of_chunk(like, c));
+        if (holds_section(c, wanted) && have.insert(c.id).second) src.push_back(hit_of_chunk(like, c));
       }
     }
   }
@@ -376,6 +386,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       if (terms.empty()) continue;
       std::unordered_set<std::string> set(terms.begin(), terms.end());
       ScoredSentence c;
+      c.section_path = unit_section(src[h].section_path, u);
       c.text = std::move(u.text);
       c.kind = u.kind;
       c.hit = h;
@@ -405,13 +416,24 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   }
   // The refusal evidence of unit i: its soft coverage of the question
   // together with its document's title and section path.
+  // Terms of a unit's title and section path.
+  auto unit_context = [&](size_t i) {
+    const size_t h = cands[i].hit;
+    if (cands[i].section_path == src[h].section_path) return context_terms[h];
+    std::string context = src[h].title;
+    for (const auto& p : cands[i].section_path) context += " " + p;
+    std::unordered_set<std::string> terms;
+    for (auto& t : analyze(context)) terms.insert(std::move(t));
+    return terms;
+  };
   auto unit_evidence = [&](size_t i) {
-    std::unordered_set<std::string> with_context = cand_terms[i];
-    with_context.insert(context_terms[cands[i].hit].begin(), context_terms[cands[i].hit].end());
+    std::unordered_set<std::string> with_context = unit_context(i);
+    with_context.insert(cand_terms[i].begin(), cand_terms[i].end());
     std::string text = src[cands[i].hit].title;
-    for (const auto& p : src[cands[i].hit].section_path) text += " " + p;
+    for (const auto& p : cands[i].section_path) text += " " + p;
     return soft(with_context, text + " " + cands[i].text);
   };
+  auto unit_role = [&](size_t i) { return section_role(cands[i].section_path, src[cands[i].hit].role); };
   auto doc_cov = [&](const std::string& doc) {
     auto it = doc_terms.find(doc);
     return it == doc_terms.end() ? 0.0 : coverage(q, it->second);
@@ -420,20 +442,21 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   // Units of one section of one document, in text order, without the
   // repeats that chunk overlap makes.
   auto section_units = [&](const std::string& doc, const std::vector<std::string>& path, SectionRole role) {
-    std::vector<size_t> idx;
-    std::vector<std::pair<std::string, size_t>> chunks;  // chunk id order
-    for (size_t h = 0; h < src.size(); ++h)
-      if (src[h].doc_id == doc && src[h].section_path == path && section_role(src[h].section_path, src[h].role) == role)
-        chunks.emplace_back(src[h].chunk_id, h);
     auto ordinal = [](const std::string& id) {
       size_t hash = id.rfind('#');
       return hash == std::string::npos ? 0L : std::atol(id.c_str() + hash + 1);
     };
-    std::sort(chunks.begin(), chunks.end(), [&](const auto& a, const auto& b) { return ordinal(a.first) < ordinal(b.first); });
+    std::vector<size_t> in_section;
+    for (size_t i = 0; i < cands.size(); ++i)
+      if (src[cands[i].hit].doc_id == doc && cands[i].section_path == path && unit_role(i) == role)
+        in_section.push_back(i);
+    std::stable_sort(in_section.begin(), in_section.end(), [&](size_t a, size_t b) {
+      return ordinal(src[cands[a].hit].chunk_id) < ordinal(src[cands[b].hit].chunk_id);
+    });
+    std::vector<size_t> idx;
     std::set<std::string> texts;
-    for (const auto& [id, h] : chunks)
-      for (size_t i = 0; i < cands.size(); ++i)
-        if (cands[i].hit == h && texts.insert(cands[i].text).second) idx.push_back(i);
+    for (size_t i : in_section)
+      if (texts.insert(cands[i].text).second) idx.push_back(i);
     return idx;
   };
 
@@ -443,11 +466,9 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   if (!ev.named_id.empty()) {
     const bool resolution = ev.intent.kind != Intent::kCause && is_resolution_question(request.query);
     std::vector<size_t> picked;
-    for (size_t h = 0; h < src.size(); ++h) {
-      if (src[h].doc_id != ev.named_id) continue;
-      SectionRole r = section_role(src[h].section_path, src[h].role);
-      if (r != SectionRole::kResolution) continue;
-      auto units = section_units(ev.named_id, src[h].section_path, r);
+    for (size_t c = 0; c < cands.size(); ++c) {
+      if (src[cands[c].hit].doc_id != ev.named_id || unit_role(c) != SectionRole::kResolution) continue;
+      auto units = section_units(ev.named_id, cands[c].section_path, SectionRole::kResolution);
       for (size_t i : units)
         if (std::find(picked.begin(), picked.end(), i) == picked.end()) picked.push_back(i);
     }
@@ -470,8 +491,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       for (size_t i = 0; i < cands.size(); ++i)
         if (src[cands[i].hit].doc_id == ev.named_id && states_cause(cands[i].text)) all.push_back(i);
       std::stable_sort(all.begin(), all.end(), [&](size_t a, size_t b) {
-        bool ra = section_role(src[cands[a].hit].section_path, src[cands[a].hit].role) == SectionRole::kResolution;
-        bool rb = section_role(src[cands[b].hit].section_path, src[cands[b].hit].role) == SectionRole::kResolution;
+        bool ra = unit_role(a) == SectionRole::kResolution;
+        bool rb = unit_role(b) == SectionRole::kResolution;
         return ra > rb;
       });
       std::set<std::string> texts;
@@ -509,23 +530,25 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     // Candidate sections: (doc, path) with the wanted role.
     double best_doc = 0;
     for (const auto& [doc, terms] : doc_terms) best_doc = std::max(best_doc, coverage(q, terms));
-    double best_score = -1;
+    double best_score = -std::numeric_limits<double>::infinity();
     std::string best_doc_id;
     std::vector<std::string> best_path;
     std::set<std::pair<std::string, std::vector<std::string>>> tried;
-    for (size_t h = 0; h < src.size(); ++h) {
-      if (section_role(src[h].section_path, src[h].role) != want) continue;
-      if (!tried.insert({src[h].doc_id, src[h].section_path}).second) continue;
-      const double dc = doc_cov(src[h].doc_id);
+    for (size_t c = 0; c < cands.size(); ++c) {
+      if (unit_role(c) != want) continue;
+      const std::string& doc = src[cands[c].hit].doc_id;
+      const std::vector<std::string>& path = cands[c].section_path;
+      if (!tried.insert({doc, path}).second) continue;
+      const double dc = doc_cov(doc);
       if (dc < 0.5 * best_doc) continue;
-      std::unordered_set<std::string> sec_terms = context_terms[h];
-      for (size_t i : section_units(src[h].doc_id, src[h].section_path, want))
-        sec_terms.insert(cand_terms[i].begin(), cand_terms[i].end());
-      const size_t rank = doc_rank[src[h].doc_id];
+      const std::vector<size_t> units = section_units(doc, path, want);
+      std::unordered_set<std::string> sec_terms = unit_context(c);
+      for (size_t i : units) sec_terms.insert(cand_terms[i].begin(), cand_terms[i].end());
+      const size_t rank = doc_rank[doc];
       // A curated procedure (list items) reads better than a ticket's
       // free-text notes when both match the question.
       size_t items = 0, bytes = 0;
-      for (size_t i : section_units(src[h].doc_id, src[h].section_path, want)) {
+      for (size_t i : units) {
         items += cands[i].kind == UnitKind::kNumbered || cands[i].kind == UnitKind::kBullet;
         bytes += cands[i].text.size();
       }
@@ -536,8 +559,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
                            options_.w_rank / (1.0 + static_cast<double>(rank)) - (bytes < 80 ? 10.0 : 0.0);
       if (score > best_score) {
         best_score = score;
-        best_doc_id = src[h].doc_id;
-        best_path = src[h].section_path;
+        best_doc_id = doc;
+        best_path = path;
       }
     }
     if (!best_doc_id.empty()) {

@@ -91,6 +91,9 @@ struct ScoredSentence {
   std::string text;
   size_t hit = 0;         // index into Evidence::sources
   UnitKind kind = UnitKind::kSentence;
+  // Its section: its chunk's, or the sibling's the chunker merged into the
+  // chunk (units.h unit_section).
+  std::vector<std::string> section_path;
   double coverage = 0;    // rarity-weighted share of query terms it contains
   double cosine = 0;      // embedding cosine to the query (0 without encoder)
   double score = 0;

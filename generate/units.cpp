@@ -1,8 +1,10 @@
 #include "generate/units.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include "generate/sentences.h"
+#include "ragd/chunk_text.h"
 
 namespace ragd {
 namespace {
@@ -96,7 +98,7 @@ void table_units(const std::vector<std::string_view>& lines, std::vector<Unit>& 
       if (c < header.size() && !header[c].empty()) text += header[c] + ": ";
       text += row[c];
     }
-    if (!text.empty()) out.push_back({UnitKind::kTableRow, std::move(text)});
+    if (!text.empty()) out.push_back({UnitKind::kTableRow, std::move(text), {}});
   }
 }
 
@@ -109,7 +111,7 @@ void paragraph_units(const std::vector<std::string_view>& lines, std::vector<Uni
   auto flush_running = [&] {
     for (std::string& s : split_sentences(running)) {
       std::string t = clean_inline_markdown(s);
-      if (!t.empty()) out.push_back({UnitKind::kSentence, std::move(t)});
+      if (!t.empty()) out.push_back({UnitKind::kSentence, std::move(t), {}});
     }
     running.clear();
   };
@@ -119,7 +121,7 @@ void paragraph_units(const std::vector<std::string_view>& lines, std::vector<Uni
     size_t m = list_marker(line, &numbered);
     if (m > 0) {
       flush_running();
-      out.push_back({numbered ? UnitKind::kNumbered : UnitKind::kBullet, clean_inline_markdown(trim(line.substr(m)))});
+      out.push_back({numbered ? UnitKind::kNumbered : UnitKind::kBullet, clean_inline_markdown(trim(line.substr(m))), {}});
       in_item = true;
       continue;
     }
@@ -179,8 +181,16 @@ std::vector<Unit> split_units(std::string_view text) {
   bool fenced = false;
   std::string code;
   size_t pos = 0;
+  std::string heading;
   auto flush = [&] {
-    if (!para.empty()) paragraph_units(para, out);
+    std::string_view h;
+    if (para.size() == 1 && markdown_heading(para.front(), h) > 0) {
+      heading = std::string(h);
+    } else if (!para.empty()) {
+      const size_t first = out.size();
+      paragraph_units(para, out);
+      for (size_t i = first; i < out.size(); ++i) out[i].heading = heading;
+    }
     para.clear();
   };
   while (pos <= text.size()) {
@@ -190,7 +200,7 @@ std::vector<Unit> split_units(std::string_view text) {
     pos = nl + 1;
     if (line.starts_with("```") || line.starts_with("~~~")) {
       flush();
-      if (fenced && !code.empty()) out.push_back({UnitKind::kCode, code});
+      if (fenced && !code.empty()) out.push_back({UnitKind::kCode, code, heading});
       code.clear();
       fenced = !fenced;
     } else if (fenced) {
@@ -203,9 +213,19 @@ std::vector<Unit> split_units(std::string_view text) {
     }
     if (nl >= text.size()) break;
   }
-  if (fenced && !code.empty()) out.push_back({UnitKind::kCode, code});
+  if (fenced && !code.empty()) out.push_back({UnitKind::kCode, code, heading});
   flush();
   return out;
+}
+
+std::vector<std::string> unit_section(const std::vector<std::string>& chunk_path, const Unit& unit) {
+  if (unit.heading.empty() || chunk_path.empty() ||
+      std::find(chunk_path.begin(), chunk_path.end(), unit.heading) != chunk_path.end()) {
+    return chunk_path;
+  }
+  std::vector<std::string> path(chunk_path.begin(), chunk_path.end() - 1);
+  path.push_back(unit.heading);
+  return path;
 }
 
 const char* section_role_name(SectionRole role) {

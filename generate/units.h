@@ -16,9 +16,14 @@ enum class UnitKind { kSentence, kNumbered, kBullet, kTableRow, kCode };
 struct Unit {
   UnitKind kind = UnitKind::kSentence;
   std::string text;  // inline Markdown kept (`code`), emphasis markers and list markers removed
+  // The heading line of the chunk's text the unit follows: sections the
+  // chunker merged into one chunk keep their headings
+  // (ragd/chunk_text.h markdown_heading). Empty when none precedes it.
+  std::string heading;
 };
 
-// Units of a chunk's text in order. Tables are Markdown pipe tables or the
+// Units of a chunk's text in order. Heading lines are not units: they set
+// the heading of the units after them. Tables are Markdown pipe tables or the
 // " | "-separated rows the HTML/DOCX connectors write; their first row is
 // the header, and every later row is one unit that names each cell by its
 // header. Rows of a table whose header the chunk does not hold are kept as
@@ -30,6 +35,12 @@ std::vector<Unit> split_units(std::string_view text);
 enum class SectionRole { kOther, kSymptom, kCause, kResolution, kDiagnosis, kEscalation };
 const char* section_role_name(SectionRole role);
 SectionRole section_role(const std::vector<std::string>& section_path, const std::string& chunk_role);
+
+// The section path of a unit of a chunk at `chunk_path`: the chunk's own,
+// unless the unit follows the heading of a sibling section the chunker
+// merged into the chunk (a heading not on the path): then the chunk's
+// parent path and that heading.
+std::vector<std::string> unit_section(const std::vector<std::string>& chunk_path, const Unit& unit);
 
 // Inline Markdown emphasis (**b**, __b__, *i*) and links ([t](u) -> t)
 // removed; `code` kept.

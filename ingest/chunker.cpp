@@ -9,6 +9,7 @@
 #include <deque>
 
 #include "ingest/chunker.h"
+#include "ragd/chunk_text.h"
 
 namespace ragd {
 
@@ -57,20 +58,10 @@ struct Section {
   std::string role = "body";
   std::vector<std::string_view> paras;  // paragraphs or whole fenced code blocks
   uint32_t tokens = 0;
+  bool headed = false;  // paras hold merged sections, each under its heading line
 };
 
 bool is_fence(std::string_view line) { return line.starts_with("```") || line.starts_with("~~~"); }
-
-// Level of an ATX heading line ("## Title" -> 2), 0 if not a heading.
-int heading_level(std::string_view line, std::string_view& text) {
-  size_t n = 0;
-  while (n < line.size() && n < 7 && line[n] == '#') ++n;
-  if (n == 0 || n > 6 || n >= line.size() || line[n] != ' ') return 0;
-  text = line.substr(n + 1);
-  while (!text.empty() && (text.back() == '#' || text.back() == ' ')) text.remove_suffix(1);
-  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
-  return text.empty() ? 0 : static_cast<int>(n);
-}
 
 // Markdown: headings open sections; blank lines end paragraphs; a fenced
 // code block is one paragraph however many blank lines it holds.
@@ -110,7 +101,7 @@ std::vector<Section> markdown_sections(std::string_view text) {
       continue;
     }
     std::string_view heading;
-    if (int level = heading_level(line, heading)) {
+    if (int level = markdown_heading(line, heading)) {
       end_section();
       while (!stack.empty() && stack.back().first >= level) stack.pop_back();
       stack.emplace_back(level, std::string(heading));
@@ -240,7 +231,10 @@ class Splitter {
 
  private:
   // A body section under min_tokens goes into the next section when that
-  // is its child or sibling; a sibling's heading travels with its text.
+  // is its child or sibling. Once siblings share a chunk, each one's text
+  // follows its heading line (ragd/chunk_text.h markdown_heading), since the
+  // chunk's path names only the last of them: a short "Cause" merged into
+  // "Resolution" stays the cause.
   void merge_short(std::vector<Section>& sections) {
     for (size_t i = 0; i + 1 < sections.size(); ++i) {
       Section& s = sections[i];
@@ -252,14 +246,20 @@ class Splitter {
                            std::equal(s.path.begin(), s.path.end() - 1, next.path.begin());
       if (!child && !sibling) continue;
       std::vector<std::string_view> paras;
-      if (sibling) {
-        arena_.push_back(s.path.back());
+      uint32_t heading_tokens = 0;
+      auto heading = [&](const Section& of) {
+        arena_.push_back(markdown_heading_line(of.path.size(), of.path.back()));
         paras.push_back(arena_.back());
-      }
+        heading_tokens += count_tokens(arena_.back());
+      };
+      if (sibling && !s.headed) heading(s);
       paras.insert(paras.end(), s.paras.begin(), s.paras.end());
+      const bool headed = sibling || s.headed;
+      if (headed) heading(next);
       paras.insert(paras.end(), next.paras.begin(), next.paras.end());
       next.paras = std::move(paras);
-      next.tokens += s.tokens + (sibling ? count_tokens(s.path.back()) : 0);
+      next.tokens += s.tokens + heading_tokens;
+      next.headed = headed;
       s.paras.clear();
     }
   }

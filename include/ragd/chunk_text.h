@@ -3,6 +3,7 @@
 // this one function: a vector never depends on which of the two made it.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,30 @@ inline std::string chunk_embed_text(std::string_view title, const Chunk& chunk) 
   if (!out.empty()) out += '\n';
   out += chunk.text;
   return out;
+}
+
+// A section heading inside a chunk's text. The chunker merges a section too
+// short to stand alone into the next one (its sibling); the chunk's
+// section_path then names only the last section, so the merged text carries
+// each section's heading as an ATX line ("## Cause") before that section's
+// paragraphs, and a reader of the chunk can tell whose text is whose.
+// Returns the heading's level (1-6) and sets `text`; 0 when `line` is not a
+// heading line.
+inline int markdown_heading(std::string_view line, std::string_view& text) {
+  size_t n = 0;
+  while (n < line.size() && n < 7 && line[n] == '#') ++n;
+  if (n == 0 || n > 6 || n >= line.size() || line[n] != ' ') return 0;
+  std::string_view t = line.substr(n + 1);
+  while (!t.empty() && (t.back() == '#' || t.back() == ' ')) t.remove_suffix(1);
+  while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+  if (t.empty()) return 0;
+  text = t;
+  return static_cast<int>(n);
+}
+
+// The heading line of a section at `depth` in its path (1 = the top).
+inline std::string markdown_heading_line(size_t depth, std::string_view text) {
+  return std::string(std::clamp<size_t>(depth, 1, 6), '#') + " " + std::string(text);
 }
 
 }  // namespace ragd

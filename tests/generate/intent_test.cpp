@@ -60,6 +60,29 @@ TEST(Units, ListItemsCodeAndSentences) {
   EXPECT_TRUE(split_units("\n\n```\n").empty());
 }
 
+// The heading lines the chunker keeps for sections it merged into one
+// chunk are not units; each unit knows the heading it follows, and its
+// section is that sibling's unless the heading is on the chunk's path.
+TEST(Units, MergedSectionsKeepTheirHeadings) {
+  auto units = split_units("## Symptoms\n\nOutlook does not start.\n\n## Resolution\n\n1. Add a profile.\n\n"
+                           "```\noutlook.exe /safe\n```");
+  ASSERT_EQ(units.size(), 3u);
+  EXPECT_EQ(units[0].text, "Outlook does not start.");
+  EXPECT_EQ(units[0].heading, "Symptoms");
+  EXPECT_EQ(units[1].heading, "Resolution");
+  EXPECT_EQ(units[2].kind, UnitKind::kCode);
+  EXPECT_EQ(units[2].heading, "Resolution");
+  const std::vector<std::string> path{"Outlook", "Resolution"};
+  EXPECT_EQ(unit_section(path, units[0]), (std::vector<std::string>{"Outlook", "Symptoms"}));
+  EXPECT_EQ(unit_section(path, units[1]), path);
+  EXPECT_EQ(section_role(unit_section(path, units[0]), "body"), SectionRole::kSymptom);
+  // Text before any heading, and a "#" inside a paragraph, are the chunk's.
+  auto plain = split_units("Intro line.\n\nRun it\n# not a heading here");
+  ASSERT_EQ(plain.size(), 2u);
+  EXPECT_TRUE(plain[0].heading.empty());
+  EXPECT_EQ(unit_section(path, plain[0]), path);
+}
+
 TEST(Units, SectionRolesFromHeadingsAndTicketBlocks) {
   EXPECT_EQ(section_role({"VPN error 809", "Resolution"}, "body"), SectionRole::kResolution);
   EXPECT_EQ(section_role({"Guide", "Workaround for old clients"}, "body"), SectionRole::kResolution);

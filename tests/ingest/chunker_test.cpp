@@ -82,12 +82,30 @@ TEST(Chunker, MarkdownHeadingPathsAndFencedCode) {
   EXPECT_EQ(chunk_embed_text(d.title, chunks[2]), "VPN runbook > Error 809 > Fix\n" + chunks[2].text);
 }
 
+// A short section goes into the next one; siblings that share a chunk keep
+// their heading lines (the chunk's path names only the last), a parent's
+// short intro goes into its child as it is.
 TEST(Chunker, ShortSectionsMergeIntoTheirSuccessor) {
   Document d = markdown_doc("# Guide\n\n## Scope\n\nAll laptops.\n\n## Steps\n\n" + prose(1, 3));
   auto chunks = Chunker().split(d);
   ASSERT_EQ(chunks.size(), 1u);
   EXPECT_EQ(chunks[0].section_path, (std::vector<std::string>{"Guide", "Steps"}));
-  EXPECT_TRUE(chunks[0].text.starts_with("Scope\n\nAll laptops.\n\nS0 ")) << chunks[0].text;
+  EXPECT_TRUE(chunks[0].text.starts_with("## Scope\n\nAll laptops.\n\n## Steps\n\nS0 ")) << chunks[0].text;
+
+  d = markdown_doc("# KB\n\n## Symptoms\n\nError 42.\n\n## Cause\n\nA stale lock.\n\n## Resolution\n\n" +
+                   prose(1, 3));
+  chunks = Chunker().split(d);
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].section_path, (std::vector<std::string>{"KB", "Resolution"}));
+  EXPECT_TRUE(chunks[0].text.starts_with(
+      "## Symptoms\n\nError 42.\n\n## Cause\n\nA stale lock.\n\n## Resolution\n\nS0 "))
+      << chunks[0].text;
+
+  d = markdown_doc("# Fix\n\nTry in order.\n\n## First\n\n" + prose(1, 3));
+  chunks = Chunker().split(d);
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].section_path, (std::vector<std::string>{"Fix", "First"}));
+  EXPECT_TRUE(chunks[0].text.starts_with("Try in order.\n\nS0 ")) << chunks[0].text;
 }
 
 TEST(Chunker, TokenBudgetOverlapAndSentenceBoundaries) {
