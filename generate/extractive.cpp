@@ -338,6 +338,25 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     doc_rank.emplace(id, doc_rank.size());
     break;
   }
+  const Embedder* emb = retriever_.embedder();
+  std::unordered_map<std::string, std::string> q_words;
+  const TermWeights q = query_terms(request.query, options_.word_ranks, &q_words);
+  SoftCoverage soft(q, q_words, options_.word_ranks, options_.soft_match_floor);
+  // A section named after the task a how-to question asks for ("Add a new
+  // member" for "How do I add a member to a running cluster?"): its heading
+  // and its parent's (not the document's title) hold at least half the
+  // question.
+  const bool how_to = ev.intent.kind == Intent::kFix;
+  auto task_heading = [&](const std::vector<std::string>& path, const std::string& title) {
+    if (!how_to || path.empty()) return false;
+    std::unordered_set<std::string> terms;
+    for (size_t i = path.size() >= 2 ? path.size() - 2 : 0; i < path.size(); ++i) {
+      if (i == 0 && !title.empty() && title.find(path[0]) != std::string::npos) continue;
+      for (auto& t : analyze(path[i])) terms.insert(std::move(t));
+    }
+    return coverage(q, terms) >= 0.5;
+  };
+
   // Fix and cause questions: the other sections of the top documents.
   const bool want_sections = ev.named_id.empty() &&
                              (ev.intent.kind == Intent::kFix || ev.intent.kind == Intent::kCause);
@@ -349,15 +368,12 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> doc_chunks, chunks_of(request, like.doc_id));
       const SectionRole wanted = ev.intent.kind == Intent::kFix ? SectionRole::kResolution : SectionRole::kCause;
       for (const Chunk& c : doc_chunks) {
-        if (holds_section(c, wanted) && have.insert(c.id).second) src.push_back(hit_of_chunk(like, c));
+        const bool useful = holds_section(c, wanted) || task_heading(c.section_path, like.title);
+        if (useful && have.insert(c.id).second) src.push_back(hit_of_chunk(like, c));
       }
     }
   }
 
-  const Embedder* emb = retriever_.embedder();
-  std::unordered_map<std::string, std::string> q_words;
-  const TermWeights q = query_terms(request.query, options_.word_ranks, &q_words);
-  SoftCoverage soft(q, q_words, options_.word_ranks, options_.soft_match_floor);
 
   // Candidate units and their analysed terms.
   std::vector<ScoredSentence> cands;
@@ -533,15 +549,96 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     double best_score = -std::numeric_limits<double>::infinity();
     std::string best_doc_id;
     std::vector<std::string> best_path;
+    SectionRole best_role = want;
+    bool best_is_task = false;
     std::set<std::pair<std::string, std::vector<std::string>>> tried;
+    // The question's weights for telling the sections read here apart: a
+    // word most of them hold ("cluster" in a cluster's manuals, the
+    // product's name) says little about which section is meant.
+    TermWeights q_apart;
+    {
+      std::map<std::pair<std::string, std::vector<std::string>>, std::unordered_set<std::string>> sections;
+      for (size_t i = 0; i < cands.size(); ++i) {
+        auto& terms = sections[{src[cands[i].hit].doc_id, cands[i].section_path}];
+        if (terms.empty())
+          for (const auto& p : cands[i].section_path)
+            for (auto& t : analyze(p)) terms.insert(std::move(t));
+        terms.insert(cand_terms[i].begin(), cand_terms[i].end());
+      }
+      const double n = static_cast<double>(sections.size());
+      for (const auto& [t, w] : q) {
+        double df = 0;
+        for (const auto& [key, terms] : sections) df += terms.count(t) ? 1 : 0;
+        q_apart[t] = w * std::log((n + 1.0) / std::max(1.0, df));
+      }
+    }
+    // How much a section is about the question; negative when it is not.
+    // A section whose headings, below the document's own, only name roles
+    // ("Resolution", "Workaround 2") is about its document's topic: as
+    // relevant as the document's hits. One with a topic of its own (a FAQ's
+    // question, "Error 0x709", "Add a new member") must have that topic in
+    // the question: when the retriever found it first in its document, some
+    // of it (by q_apart), and then it is as relevant as its document; else
+    // 30% of the question, and it must cover the question by itself (those
+    // headings and its text) at least half as well as its document's best
+    // hit does, that coverage being its relevance.
+    auto relevance = [&](const std::string& doc, const std::vector<std::string>& path,
+                         const std::vector<size_t>& units, const std::string& title) {
+      std::unordered_set<std::string> title_terms;
+      for (auto& t : analyze(title)) title_terms.insert(std::move(t));
+      std::unordered_set<std::string> own;
+      for (size_t i = 0; i < path.size(); ++i) {
+        if (is_role_label(path[i])) continue;
+        std::vector<std::string> terms = analyze(path[i]);
+        if (i == 0) {  // the document's own heading, when it names the document
+          size_t in_title = 0;
+          for (const auto& t : terms) in_title += title_terms.count(t);
+          if (terms.empty() || in_title * 5 >= terms.size() * 4) continue;
+        }
+        for (auto& t : terms) own.insert(std::move(t));
+      }
+      size_t h = 0;
+      while (h < n_hits && src[h].doc_id != doc) ++h;
+      if (own.empty()) return doc_cov(doc);  // no topic of its own
+      // A topic the question does not name at all; or, unless the retriever
+      // found the section first in its document, barely.
+      const double named = coverage(q_apart, own);
+      if (named == 0) return -1.0;
+      if (h < n_hits && src[h].section_path == path) return doc_cov(doc);
+      if (named < 0.3) return -1.0;
+      for (size_t i : units) own.insert(cand_terms[i].begin(), cand_terms[i].end());
+      double hit_cov = 0;
+      if (h < n_hits) {
+        std::unordered_set<std::string> hit_terms = context_terms[h];
+        for (auto& t : analyze(src[h].text)) hit_terms.insert(std::move(t));
+        hit_cov = coverage(q, hit_terms);
+      }
+      const double own_cov = coverage(q, own);
+      return own_cov >= 0.5 * hit_cov ? own_cov : -1.0;
+    };
+    // Candidates: sections of the wanted role, and for a how-to question
+    // the procedures (two list items, or a command) named after its task.
     for (size_t c = 0; c < cands.size(); ++c) {
-      if (unit_role(c) != want) continue;
+      const SectionRole role = unit_role(c);
       const std::string& doc = src[cands[c].hit].doc_id;
       const std::vector<std::string>& path = cands[c].section_path;
+      const bool task = role != want && role != SectionRole::kSymptom && role != SectionRole::kCause &&
+                        task_heading(path, src[cands[c].hit].title);
+      if (role != want && !task) continue;
       if (!tried.insert({doc, path}).second) continue;
       const double dc = doc_cov(doc);
       if (dc < 0.5 * best_doc) continue;
-      const std::vector<size_t> units = section_units(doc, path, want);
+      const std::vector<size_t> units = section_units(doc, path, role);
+      const double rel = relevance(doc, path, units, src[cands[c].hit].title);
+      if (rel < 0) continue;
+      if (task) {
+        size_t steps = 0, commands = 0;
+        for (size_t i : units) {
+          steps += cands[i].kind == UnitKind::kNumbered || cands[i].kind == UnitKind::kBullet;
+          commands += cands[i].kind == UnitKind::kCode;
+        }
+        if (steps < 2 && commands == 0) continue;
+      }
       std::unordered_set<std::string> sec_terms = unit_context(c);
       for (size_t i : units) sec_terms.insert(cand_terms[i].begin(), cand_terms[i].end());
       const size_t rank = doc_rank[doc];
@@ -555,16 +652,21 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       // A note of a line or two ("Self service worked.") says that it was
       // fixed, not how: any section that says how beats it.
       const double structure = items >= 2 ? options_.w_structure : 0.0;
-      const double score = dc + 0.3 * coverage(q, sec_terms) + structure +
-                           options_.w_rank / (1.0 + static_cast<double>(rank)) - (bytes < 80 ? 10.0 : 0.0);
+      // A fix of a line or two is taken when no other qualifies; a cause
+      // is often one sentence.
+      const bool thin = want == SectionRole::kResolution && bytes < 80;
+      const double score = rel + 0.3 * coverage(q, sec_terms) + structure +
+                           options_.w_rank / (1.0 + static_cast<double>(rank)) - (thin ? 10.0 : 0.0);
       if (score > best_score) {
         best_score = score;
         best_doc_id = doc;
         best_path = path;
+        best_role = role;
+        best_is_task = task;
       }
     }
     if (!best_doc_id.empty()) {
-      auto units = section_units(best_doc_id, best_path, want);
+      auto units = section_units(best_doc_id, best_path, best_role);
       if (want == SectionRole::kCause && static_cast<int>(units.size()) > options_.max_sentences + 2)
         units.resize(static_cast<size_t>(options_.max_sentences + 2));
       if (static_cast<int>(units.size()) > options_.max_steps) units.resize(static_cast<size_t>(options_.max_steps));
@@ -575,6 +677,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       }
       if (!ev.items.empty()) {
         ev.role = want;
+        ev.task = best_is_task;
         ev.intent_specific = true;
         ev.section_title = best_path.empty() ? std::string() : best_path.back();
         ev.unit_coverage = best_unit;
@@ -646,7 +749,19 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     }
     chosen = std::move(ordered);
   }
-  for (size_t i : chosen) ev.items.push_back(cands[i]);
+  // A fact that introduces what follows ("Enable authentication:") comes
+  // with it: the code block or list right after it in its chunk.
+  for (size_t k = 0; k < chosen.size(); ++k) {
+    const size_t i = chosen[k];
+    ev.items.push_back(cands[i]);
+    if (!cands[i].text.ends_with(':')) continue;
+    for (size_t j = i + 1; j < cands.size() && cands[j].hit == cands[i].hit; ++j) {
+      if (cands[j].kind == UnitKind::kSentence || cands[j].kind == UnitKind::kTableRow) break;
+      if (std::find(chosen.begin(), chosen.end(), j) != chosen.end()) break;
+      if (static_cast<int>(ev.items.size()) >= options_.max_steps) break;
+      ev.items.push_back(cands[j]);
+    }
+  }
   ev.unit_coverage = best_single;
   ev.doc_coverage = chosen.empty() ? 0.0 : doc_cov(src[cands[chosen.front()].hit].doc_id);
   // Evidence: how much of the question (by rarity) one chosen unit covers
@@ -716,8 +831,10 @@ void compose_answer(const Evidence& ev, Answer& ans) {
     else if (ev.role == SectionRole::kCause) lead = "The cause recorded in " + ev.named_id;
     else lead = ev.named_id + " (" + clean_title(first) + ")";
   } else if (ev.role == SectionRole::kResolution) {
+    const std::string section =
+        ev.section_title.empty() ? "" : " (" + clean_inline_markdown(ev.section_title) + ")";
     lead = ticket ? "The resolution recorded in " + name
-                  : "The fix from " + name + (ev.section_title.empty() ? "" : " (" + clean_inline_markdown(ev.section_title) + ")");
+                  : (ev.task ? "The steps from " : "The fix from ") + name + section;
   } else if (ev.role == SectionRole::kCause) {
     lead = "The cause, according to " + name;
   } else {

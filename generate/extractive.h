@@ -109,6 +109,9 @@ struct Evidence {
   // kResolution when the items are a fix section's steps or a ticket's
   // resolution, kCause for a cause section, kOther for facts.
   SectionRole role = SectionRole::kOther;
+  // kResolution items from a how-to's procedure: a section named after the
+  // question's task ("Add a new member"), not a fix section.
+  bool task = false;
   std::string named_id;       // the record the question names, when found
   std::string section_title;  // heading of the section the steps come from
   // Features of the refusal decision.

@@ -158,6 +158,10 @@ QuestionIntent classify_question(std::string_view question) {
       "time", "times", "period", "periods", "deadline", "duration", "minimum", "maximum", "limit", "limits",
       "length", "number", "amount", "age", "size", "rto", "rpo", "sla", "frequency", "interval", "version"};
   if ((first == "what" || first == "which") && has(kValueNouns)) { out.kind = Intent::kFact; return out; }
+  // "what does <an error or a log line> mean": a definition, whatever verbs
+  // the quoted text holds ("apply entries took too long").
+  static const std::unordered_set<std::string> kMeaning = {"mean", "means", "meant", "meaning"};
+  if (first == "what" && has(kMeaning)) { out.kind = Intent::kFact; return out; }
   const bool wh = first == "what" || first == "who" || first == "when" || first == "which" || first == "where" ||
                   fact_openers().count(first) > 0;
   if (fix_verb && (first == "what" || !wh)) { out.kind = Intent::kFix; return out; }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <unordered_set>
 
 #include "generate/sentences.h"
 #include "ragd/chunk_text.h"
@@ -173,6 +174,41 @@ SectionRole heading_role(const std::string& heading) {
   return SectionRole::kOther;
 }
 
+bool is_role_label_word(const std::string& w) {
+  static const std::unordered_set<std::string> kWords = {
+      // heading_role's words
+      "resolution", "resolutions", "resolve", "resolving", "resolved", "solution", "solutions", "fix", "fixes",
+      "fixing", "workaround", "workarounds", "remediation", "remedy", "mitigation", "steps", "step", "procedure",
+      "procedures", "instructions", "how", "to", "what", "do", "recovery", "restore", "restoring", "repair",
+      "action", "actions", "corrective", "cause", "causes", "root", "reason", "reasons", "why", "diagnosis",
+      "diagnose", "diagnostics", "troubleshooting", "investigation", "checks", "detection", "escalation",
+      "escalate", "escalating", "symptom", "symptoms", "problem", "problems", "issue", "issues", "description",
+      "error", "message",
+      // the other sections of a knowledge article, and filler
+      "more", "information", "info", "additional", "details", "summary", "overview", "introduction",
+      "background", "prerequisites", "requirements", "before", "you", "begin", "notes", "note", "references",
+      "see", "also", "next", "verification", "verify", "validation", "rollback", "status", "applies", "scope",
+      "purpose", "method", "methods", "option", "options", "known", "possible", "common", "general", "the",
+      "a", "an", "this", "that", "these", "of", "and", "or", "for", "if", "it", "is", "in"};
+  return kWords.count(w) > 0;
+}
+
+// A Markdown link reference definition ("[label]: url" or
+// "[label]: url "title""): where a link points, not something the text says.
+bool is_link_definition(std::string_view line) {
+  if (!line.starts_with("[") || line.starts_with("[^")) return false;
+  size_t close = line.find("]:");
+  if (close == std::string_view::npos || close < 2 || line.substr(1, close - 1).find(']') != std::string_view::npos) {
+    return false;
+  }
+  std::string_view rest = trim(line.substr(close + 2));
+  if (rest.empty()) return false;
+  size_t space = rest.find(' ');
+  if (space == std::string_view::npos) return true;
+  std::string_view title = trim(rest.substr(space));
+  return title.size() >= 2 && (title.front() == '"' || title.front() == '\'' || title.front() == '(');
+}
+
 }  // namespace
 
 std::vector<Unit> split_units(std::string_view text) {
@@ -208,7 +244,7 @@ std::vector<Unit> split_units(std::string_view text) {
       code += line;
     } else if (line.empty()) {
       flush();
-    } else {
+    } else if (!is_link_definition(line)) {
       para.push_back(line);
     }
     if (nl >= text.size()) break;
@@ -216,6 +252,42 @@ std::vector<Unit> split_units(std::string_view text) {
   if (fenced && !code.empty()) out.push_back({UnitKind::kCode, code, heading});
   flush();
   return out;
+}
+
+bool is_role_label(std::string_view heading) {
+  std::vector<std::string> words;
+  std::string word;
+  for (char c : heading) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || (c & 0x80)) {
+      word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else if (!word.empty()) {
+      words.push_back(std::move(word));
+      word.clear();
+    }
+  }
+  if (!word.empty()) words.push_back(std::move(word));
+  if (words.empty()) return false;
+  auto number = [](const std::string& w) {
+    return std::all_of(w.begin(), w.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  };
+  // Only words that name parts of an article ("More information").
+  if (std::all_of(words.begin(), words.end(), [&](const std::string& w) { return number(w) || is_role_label_word(w); }))
+    return true;
+  // Or it opens with a role, whatever qualifies it: "Resolution (Service
+  // Desk)", "Workaround 2: restart the agent", "Steps to resolve".
+  static const std::unordered_set<std::string> kLead = {"to", "the", "a", "an", "how", "step", "steps", "method",
+                                                        "option", "known", "possible", "suggested", "recommended",
+                                                        "temporary", "permanent", "this", "for"};
+  static const std::unordered_set<std::string> kRole = {
+      "resolution", "resolutions", "resolve", "resolving", "resolved", "solution", "solutions", "fix", "fixes",
+      "fixing", "workaround", "workarounds", "remediation", "remedy", "mitigation", "procedure", "procedures",
+      "instructions", "corrective", "cause", "causes", "root", "reason", "reasons", "diagnosis", "diagnostics",
+      "troubleshooting", "symptom", "symptoms", "escalation"};
+  for (const std::string& w : words) {
+    if (number(w) || kLead.count(w)) continue;
+    return kRole.count(w) > 0;
+  }
+  return false;
 }
 
 std::vector<std::string> unit_section(const std::vector<std::string>& chunk_path, const Unit& unit) {
@@ -276,10 +348,10 @@ std::string clean_inline_markdown(std::string_view s) {
       bool next_alnum = i + 1 < s.size() && std::isalnum(static_cast<unsigned char>(s[i + 1]));
       if (!(prev_alnum && next_alnum)) continue;
     }
-    if (c == '[') {  // [text](url) -> text
+    if (c == '[') {  // [text](url) and [text][label] -> text
       size_t close = s.find(']', i);
-      if (close != std::string_view::npos && close + 1 < s.size() && s[close + 1] == '(') {
-        size_t end = s.find(')', close);
+      if (close != std::string_view::npos && close + 1 < s.size() && (s[close + 1] == '(' || s[close + 1] == '[')) {
+        size_t end = s.find(s[close + 1] == '(' ? ')' : ']', close + 1);
         if (end != std::string_view::npos) {
           out += clean_inline_markdown(s.substr(i + 1, close - i - 1));
           i = end;

@@ -36,6 +36,11 @@ enum class SectionRole { kOther, kSymptom, kCause, kResolution, kDiagnosis, kEsc
 const char* section_role_name(SectionRole role);
 SectionRole section_role(const std::vector<std::string>& section_path, const std::string& chunk_role);
 
+// True when a heading only names what its section is for ("Resolution",
+// "To resolve this issue", "Workaround 2", "More information"), with no
+// topic of its own ("Add a member", "Error 0x709", a FAQ's question).
+bool is_role_label(std::string_view heading);
+
 // The section path of a unit of a chunk at `chunk_path`: the chunk's own,
 // unless the unit follows the heading of a sibling section the chunker
 // merged into the chunk (a heading not on the path): then the chunk's

@@ -20,6 +20,7 @@ TEST(Intent, ReadsTheKindOfQuestion) {
   EXPECT_EQ(classify_question("Who approves a normal change?").kind, Intent::kFact);
   EXPECT_EQ(classify_question("Can I use my private phone for work email?").kind, Intent::kFact);
   EXPECT_EQ(classify_question("What is the minimum password length?").kind, Intent::kFact);
+  EXPECT_EQ(classify_question("What does 'apply entries took too long' mean?").kind, Intent::kFact);
 }
 
 TEST(Intent, FindsIdShapedTokens) {
@@ -81,6 +82,29 @@ TEST(Units, MergedSectionsKeepTheirHeadings) {
   ASSERT_EQ(plain.size(), 2u);
   EXPECT_TRUE(plain[0].heading.empty());
   EXPECT_EQ(unit_section(path, plain[0]), path);
+}
+
+// Reference-style links read as their text; their definitions are not text.
+TEST(Units, MarkdownReferenceLinks) {
+  auto units = split_units("1. [Compact][maintenance-compact] the history.\n\n[maintenance-compact]: "
+                           "maintenance.md#compaction\n[site]: https://example.com \"Site\"\n[^1]: A footnote says "
+                           "this.");
+  ASSERT_EQ(units.size(), 2u);
+  EXPECT_EQ(units[0].text, "Compact the history.");
+  EXPECT_EQ(units[1].text, "[^1]: A footnote says this.");
+}
+
+// A heading that only names its section's role, or one with a topic.
+TEST(Units, RoleLabelsHaveNoTopic) {
+  for (const char* label : {"Resolution", "To resolve this issue", "Workaround 2", "More information", "Cause",
+                            "Steps to fix", "Symptoms", "Resolution (Service Desk, first line)",
+                            "Method 1: Fix the profile"}) {
+    EXPECT_TRUE(is_role_label(label)) << label;
+  }
+  for (const char* topic : {"Add a new member", "Error 0x709", "What does \"mvcc: database space exceeded\" mean?",
+                            "Steps to add a member", "Restore a single file", ""}) {
+    EXPECT_FALSE(is_role_label(topic)) << topic;
+  }
 }
 
 TEST(Units, SectionRolesFromHeadingsAndTicketBlocks) {

@@ -3,8 +3,9 @@
 // sections too short to stand alone into the next one, so one chunk holds
 // all three under the path "... > Resolution"; the headings it keeps in the
 // text (ragd/chunk_text.h) let the answerer quote the fix steps alone for a
-// fix question, and the cause for a cause question. Ingested through the
-// real pipeline with the real GloVe vectors and the shipped options.
+// fix question, and the cause for a cause question. And a FAQ, whose
+// sections each have a topic of their own. Ingested through the real
+// pipeline with the real GloVe vectors and the shipped options.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -36,23 +37,71 @@ The OST file is damaged.
 3. Start Outlook again; it downloads the mailbox into a new OST file.
 )";
 
-class MergedSections : public ::testing::Test {
+// A FAQ: every section has a topic of its own, and the one whose heading
+// asks for a fix is not the fix of every question the FAQ's hits touch.
+constexpr const char* kFaq = R"(# Cluster FAQ
+
+## Why does a new member fail to join?
+
+A new member fails to join when its peer URL cannot be reached from the other members, or when it starts with the
+state "new" instead of "existing". Start it again with the state "existing" after the member add command.
+
+## What does "database space exceeded" mean and how do I fix it?
+
+The store raises a space alarm when its database file reaches the quota, and refuses writes until it is cleared. To
+recover from the alarm:
+
+1. Compact the key history.
+2. Defragment every endpoint.
+3. Disarm the alarm.
+
+## How do I add a member to a running cluster?
+
+Run the member add command on an existing member with the new member's name and peer URL. Then start the new member
+with the initial cluster state set to existing, and check the member list.
+)";
+
+// An administration guide: its procedures are named after their tasks, and
+// none of its headings says "fix" or "resolution".
+constexpr const char* kGuide = R"(# Runtime reconfiguration
+
+Members can be added, removed and updated while the cluster serves requests.
+
+## Remove a member
+
+Removing a member takes one command on any healthy member:
+
+```
+$ memberctl remove 8211f1d0f64f3269
+```
+
+The removed member stops itself and logs the removal.
+
+## Replace a failed disk
+
+Stop the member, mount the new disk at the data directory, restore the latest snapshot into it and start the
+member again; it catches up from the leader.
+)";
+
+class ArticleStructure : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!fs::exists(default_glove_path())) RAGD_TESTDATA_MISSING("GloVe file " + default_glove_path().string());
     auto glove = open_glove();
     ASSERT_TRUE(glove.is_ok()) << glove.status().to_string();
     glove_ = std::move(glove).value();
-    auto scratch = ScratchStore::open("merged-sections");
+    auto scratch = ScratchStore::open("article-structure");
     ASSERT_TRUE(scratch.is_ok()) << scratch.status().to_string();
     scratch_ = std::make_unique<ScratchStore>(std::move(scratch).value());
     const fs::path docs = scratch_->dir() / "docs";
     fs::create_directories(docs);
     std::ofstream(docs / "outlook-set-of-folders.md") << kArticle;
+    std::ofstream(docs / "cluster-faq.md") << kFaq;
+    std::ofstream(docs / "runtime-reconfiguration.md") << kGuide;
     const std::vector<fs::path> roots{docs};
     auto st = ingest_paths(scratch_->store(), *glove_, roots);
     ASSERT_TRUE(st.is_ok()) << st.status().to_string();
-    ASSERT_EQ(st->ingested, 1u);
+    ASSERT_EQ(st->ingested, 3u);
     auto chunks = scratch_->store().chunks_of("outlook-set-of-folders.md");
     ASSERT_TRUE(chunks.is_ok());
     ASSERT_EQ(chunks->size(), 1u) << "the three sections share one chunk";
@@ -75,7 +124,7 @@ class MergedSections : public ::testing::Test {
   std::unique_ptr<Retriever> retriever_;
 };
 
-TEST_F(MergedSections, AFixQuestionGetsTheStepsAlone) {
+TEST_F(ArticleStructure, AFixQuestionGetsTheStepsAlone) {
   const Answer a = ask("How do I fix Outlook when it cannot open the set of folders?");
   ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
   EXPECT_EQ(a.intent, "fix");
@@ -87,12 +136,33 @@ TEST_F(MergedSections, AFixQuestionGetsTheStepsAlone) {
   }
 }
 
-TEST_F(MergedSections, ACauseQuestionGetsTheCause) {
+TEST_F(ArticleStructure, ACauseQuestionGetsTheCause) {
   const Answer a = ask("Why can Outlook not open the set of folders?");
   ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
   EXPECT_EQ(a.intent, "cause");
   EXPECT_NE(a.text.find("The OST file is damaged"), std::string::npos) << a.text;
   EXPECT_EQ(a.text.find("mail profile"), std::string::npos) << a.text;
+}
+
+TEST_F(ArticleStructure, AFaqsFixSectionAnswersOnlyItsOwnQuestion) {
+  const Answer other = ask("How do I add a member to a running cluster?");
+  ASSERT_FALSE(other.refused) << other.text << " conf=" << other.confidence;
+  EXPECT_NE(other.text.find("member add command"), std::string::npos) << other.text;
+  EXPECT_EQ(other.text.find("Defragment"), std::string::npos) << other.text;
+  const Answer own = ask("How do I fix database space exceeded?");
+  ASSERT_FALSE(own.refused) << own.text << " conf=" << own.confidence;
+  EXPECT_NE(own.text.find("Defragment every endpoint"), std::string::npos) << own.text;
+}
+
+// A how-to question about a task gets the procedure named after it: the
+// sentence that introduces the command comes with the command.
+TEST_F(ArticleStructure, AHowToGetsTheProcedureNamedAfterItsTask) {
+  const Answer a = ask("How do I remove a member from the cluster?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_EQ(a.text.rfind("The steps from", 0), 0u) << a.text;
+  EXPECT_NE(a.text.find("(Remove a member)"), std::string::npos) << a.text;
+  EXPECT_NE(a.text.find("memberctl remove 8211f1d0f64f3269"), std::string::npos) << a.text;
+  EXPECT_EQ(a.text.find("new disk"), std::string::npos) << a.text;
 }
 
 }  // namespace
