@@ -238,7 +238,8 @@ bool is_bare_label(const std::string& s) {
 // or a sibling's the chunker merged into it.
 bool holds_section(const Chunk& c, SectionRole role) {
   if (section_role(c.section_path, c.role) == role) return true;
-  for (const Unit& u : split_units(c.text)) {
+  if (c.text.find("# ") == std::string::npos) return false;  // no merged section's heading
+  for (const Unit& u : chunk_units(c.text, c.section_path)) {
     if (!u.heading.empty() && section_role(unit_section(c.section_path, u), c.role) == role) return true;
   }
   return false;
@@ -292,6 +293,10 @@ int ExtractiveAnswerer::chunks_for(const SearchRequest& request) const {
 
 Result<Answer> ExtractiveAnswerer::answer_from(const SearchRequest& request, std::vector<Hit> hits) const {
   RAGD_ASSIGN_OR_RETURN(Evidence ev, select_evidence(request, std::move(hits)));
+  return answer_from_evidence(request, std::move(ev));
+}
+
+Answer ExtractiveAnswerer::answer_from_evidence(const SearchRequest& request, Evidence ev) const {
   Answer ans;
   ans.grounding = Grounding::kExtractive;
   ans.intent = intent_name(ev.intent.kind);
@@ -391,7 +396,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       for (auto& t : analyze(src[h].text)) dt.insert(std::move(t));
     }
     const bool ticket_block = src[h].role == "resolution" || src[h].role == "comment";
-    for (Unit& u : split_units(src[h].text)) {
+    for (Unit& u : chunk_units(src[h].text, src[h].section_path)) {
       if (ticket_block && u.kind != UnitKind::kCode) {
         strip_entry_header(u.text);
         if (is_bare_label(u.text)) continue;
@@ -482,8 +487,10 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   if (!ev.named_id.empty()) {
     const bool resolution = ev.intent.kind != Intent::kCause && is_resolution_question(request.query);
     std::vector<size_t> picked;
+    std::set<std::vector<std::string>> paths_done;
     for (size_t c = 0; c < cands.size(); ++c) {
       if (src[cands[c].hit].doc_id != ev.named_id || unit_role(c) != SectionRole::kResolution) continue;
+      if (!paths_done.insert(cands[c].section_path).second) continue;
       auto units = section_units(ev.named_id, cands[c].section_path, SectionRole::kResolution);
       for (size_t i : units)
         if (std::find(picked.begin(), picked.end(), i) == picked.end()) picked.push_back(i);
@@ -569,7 +576,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       for (const auto& [t, w] : q) {
         double df = 0;
         for (const auto& [key, terms] : sections) df += terms.count(t) ? 1 : 0;
-        q_apart[t] = w * std::log((n + 1.0) / std::max(1.0, df));
+        // A word no section holds tells none apart.
+        q_apart[t] = df == 0 ? 0.0 : w * std::log((n + 1.0) / df);
       }
     }
     // How much a section is about the question; negative when it is not.
@@ -750,16 +758,50 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     chosen = std::move(ordered);
   }
   // A fact that introduces what follows ("Enable authentication:") comes
-  // with it: the code block or list right after it in its chunk.
-  for (size_t k = 0; k < chosen.size(); ++k) {
-    const size_t i = chosen[k];
-    ev.items.push_back(cands[i]);
-    if (!cands[i].text.ends_with(':')) continue;
-    for (size_t j = i + 1; j < cands.size() && cands[j].hit == cands[i].hit; ++j) {
-      if (cands[j].kind == UnitKind::kSentence || cands[j].kind == UnitKind::kTableRow) break;
-      if (std::find(chosen.begin(), chosen.end(), j) != chosen.end()) break;
-      if (static_cast<int>(ev.items.size()) >= options_.max_steps) break;
-      ev.items.push_back(cands[j]);
+  // with it: the code block or list right after it in its chunk. A fact
+  // that is one item of a section of a few list items and nothing else (a
+  // reference entry: "--snapshot-count" with its description, then
+  // "default: 100000" and "env variable: ...") comes with the items of that
+  // section that are a short field and its value.
+  auto is_item = [&](size_t j) { return cands[j].kind == UnitKind::kBullet || cands[j].kind == UnitKind::kNumbered; };
+  auto is_field = [&](size_t j) {  // "default: 100000": a name of up to three words, a value of up to four
+    const std::string& t = cands[j].text;
+    const size_t colon = t.find(": ");
+    if (colon == std::string::npos || colon == 0 || t.size() > 80) return false;
+    const auto mid = t.begin() + static_cast<std::ptrdiff_t>(colon);
+    return std::count(t.begin(), mid, ' ') <= 2 && std::count(mid + 2, t.end(), ' ') <= 3;
+  };
+  std::set<size_t> taken(chosen.begin(), chosen.end());
+  auto take = [&](size_t j) {
+    if (static_cast<int>(ev.items.size()) >= options_.max_steps || !taken.insert(j).second) return;
+    ev.items.push_back(cands[j]);
+  };
+  std::set<size_t> done;  // chosen facts already placed
+  for (const size_t i : chosen) {
+    if (!done.insert(i).second) continue;
+    std::vector<size_t> entry;
+    if (is_item(i)) {
+      for (size_t j = 0; j < cands.size(); ++j)
+        if (cands[j].hit == cands[i].hit && cands[j].section_path == cands[i].section_path) entry.push_back(j);
+      const bool reference = entry.size() <= 4 && std::all_of(entry.begin(), entry.end(), is_item);
+      if (!reference) entry.clear();
+    }
+    if (entry.empty()) {
+      ev.items.push_back(cands[i]);
+      if (!cands[i].text.ends_with(':')) continue;
+      for (size_t j = i + 1; j < cands.size() && cands[j].hit == cands[i].hit; ++j) {
+        if (cands[j].kind == UnitKind::kSentence || cands[j].kind == UnitKind::kTableRow || taken.count(j)) break;
+        if (cands[j].section_path != cands[i].section_path) break;
+        take(j);
+      }
+    } else {
+      for (size_t j : entry) {
+        if (j == i || std::find(chosen.begin(), chosen.end(), j) != chosen.end()) {
+          if (j == i || done.insert(j).second) ev.items.push_back(cands[j]);
+        } else if (is_field(j)) {
+          take(j);
+        }
+      }
     }
   }
   ev.unit_coverage = best_single;

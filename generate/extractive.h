@@ -136,6 +136,9 @@ class ExtractiveAnswerer {
   Result<Answer> answer_from(const SearchRequest& request, std::vector<Hit> hits) const;
   // The evidence alone (no refusal applied), for the LLM path and calibration.
   Result<Evidence> select_evidence(const SearchRequest& request, std::vector<Hit> hits) const;
+  // The answer from evidence select_evidence() gave for `request` (the LLM
+  // path's fallback, without reading the documents again).
+  Answer answer_from_evidence(const SearchRequest& request, Evidence evidence) const;
   const ExtractiveOptions& options() const { return options_; }
 
  private:

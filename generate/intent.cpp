@@ -159,9 +159,16 @@ QuestionIntent classify_question(std::string_view question) {
       "length", "number", "amount", "age", "size", "rto", "rpo", "sla", "frequency", "interval", "version"};
   if ((first == "what" || first == "which") && has(kValueNouns)) { out.kind = Intent::kFact; return out; }
   // "what does <an error or a log line> mean": a definition, whatever verbs
-  // the quoted text holds ("apply entries took too long").
+  // the quoted text holds ("apply entries took too long"); unless a fix is
+  // asked for after it ("... mean and how do I fix it?").
   static const std::unordered_set<std::string> kMeaning = {"mean", "means", "meant", "meaning"};
-  if (first == "what" && has(kMeaning)) { out.kind = Intent::kFact; return out; }
+  if (first == "what") {
+    size_t m = s;
+    while (m < w.size() && !kMeaning.count(w[m])) ++m;
+    bool fix_after = false;
+    for (size_t i = m + 1; i < w.size(); ++i) fix_after |= w[i] == "how" || fix_verbs().count(w[i]) > 0;
+    if (m < w.size() && !fix_after) { out.kind = Intent::kFact; return out; }
+  }
   const bool wh = first == "what" || first == "who" || first == "when" || first == "which" || first == "where" ||
                   fact_openers().count(first) > 0;
   if (fix_verb && (first == "what" || !wh)) { out.kind = Intent::kFix; return out; }

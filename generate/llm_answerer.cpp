@@ -244,9 +244,16 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   };
 
   // 1. Retrieve.
-  auto hits = request.retrieved ? *request.retrieved : retriever.retrieve(request.search);
+  auto hits = request.retrieved ? *request.retrieved
+                                : (request.reader != nullptr ? request.reader->retrieve(request.search)
+                                                             : retriever.retrieve(request.search));
   if (!hits.is_ok()) return finish(hits.status());
   rec.retrieved_doc_ids = distinct_doc_ids(hits.value());
+  // Questions: the extractive answerer's intent and evidence selection (the
+  // fix section's steps, the record's resolution, the facts), read once:
+  // it goes first in the prompt and makes the fallback.
+  std::optional<Result<Evidence>> evidence;
+  if (request.task == PromptTask::kAnswer) evidence.emplace(extractive.select_evidence(request.search, hits.value()));
 
   // 2. Pack into this request's window.
   SessionPool::Lease session = sessions_->acquire();
@@ -254,13 +261,8 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   po.n_ctx = session->n_ctx();
   po.reserve_tokens = max_tokens;
   ContextPacker packer(*tok, chat_, prompts_, po);
-  // Questions: the extractive answerer's intent and evidence selection
-  // (the fix section's steps, the record's resolution, the facts) go first.
   std::vector<Hit> passages = hits.value();
-  if (request.task == PromptTask::kAnswer) {
-    auto ev = extractive.select_evidence(request.search, hits.value());
-    if (ev.is_ok() && !ev->items.empty()) passages = evidence_first(*ev, hits.value());
-  }
+  if (evidence && evidence->is_ok() && !(*evidence)->items.empty()) passages = evidence_first(**evidence, hits.value());
   auto packed = packer.pack(request.task, input, passages, kPassagesDoNotAnswer);
   if (!packed.is_ok()) return finish(packed.status());
   const PackedContext& ctx = packed.value();
@@ -347,8 +349,12 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
     case Grounding::kExtractive:  // not a verdict
     case Grounding::kFallback:
       if (options_.fallback_to_extractive) {
-        // From the hits this answer retrieved (no second search).
-        auto ex = extractive.answer_from(request.search, hits.value());
+        // From the evidence read above, or the hits this answer retrieved
+        // (no second search).
+        Result<Answer> ex = evidence ? (evidence->is_ok() ? Result<Answer>(extractive.answer_from_evidence(
+                                                                 request.search, std::move(evidence->value())))
+                                                          : Result<Answer>(evidence->status()))
+                                     : extractive.answer_from(request.search, hits.value());
         if (!ex.is_ok()) return finish(ex.status());
         Answer fb = std::move(ex).value();
         fb.removed_sentences = v.removed;

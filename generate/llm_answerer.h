@@ -107,9 +107,10 @@ struct LlmRequest {
   // an encoder switch); an error is audited and returned. Unset: retrieve
   // with the Retriever.
   std::optional<Result<std::vector<Hit>>> retrieved;
-  // Where the evidence order and the extractive fallback read documents'
-  // other chunks: a collection's Retriever (null = the answerer's) and a
-  // cluster's coordinator (not owned; null = the Retriever's store).
+  // Where the answer reads: a collection's Retriever (null = the
+  // answerer's) and a cluster's coordinator (not owned; null = the
+  // Retriever's store). Retrieval (when `retrieved` is unset), the evidence
+  // order and the extractive fallback go through the reader when set.
   const Retriever* retriever = nullptr;
   const KnowledgeReader* reader = nullptr;
 };

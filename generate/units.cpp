@@ -99,7 +99,7 @@ void table_units(const std::vector<std::string_view>& lines, std::vector<Unit>& 
       if (c < header.size() && !header[c].empty()) text += header[c] + ": ";
       text += row[c];
     }
-    if (!text.empty()) out.push_back({UnitKind::kTableRow, std::move(text), {}});
+    if (!text.empty()) out.push_back({UnitKind::kTableRow, std::move(text), {}, 0});
   }
 }
 
@@ -112,7 +112,7 @@ void paragraph_units(const std::vector<std::string_view>& lines, std::vector<Uni
   auto flush_running = [&] {
     for (std::string& s : split_sentences(running)) {
       std::string t = clean_inline_markdown(s);
-      if (!t.empty()) out.push_back({UnitKind::kSentence, std::move(t), {}});
+      if (!t.empty()) out.push_back({UnitKind::kSentence, std::move(t), {}, 0});
     }
     running.clear();
   };
@@ -122,7 +122,7 @@ void paragraph_units(const std::vector<std::string_view>& lines, std::vector<Uni
     size_t m = list_marker(line, &numbered);
     if (m > 0) {
       flush_running();
-      out.push_back({numbered ? UnitKind::kNumbered : UnitKind::kBullet, clean_inline_markdown(trim(line.substr(m))), {}});
+      out.push_back({numbered ? UnitKind::kNumbered : UnitKind::kBullet, clean_inline_markdown(trim(line.substr(m))), {}, 0});
       in_item = true;
       continue;
     }
@@ -193,6 +193,25 @@ bool is_role_label_word(const std::string& w) {
   return kWords.count(w) > 0;
 }
 
+// "[text][label]" at the start of `text_part` ("[text]") and `rest`
+// ("[label]..."), after the character `before`: a reference-style link, not
+// brackets that happen to touch ("[1][2]" citations, "[EXTERNAL][URGENT]"
+// tags, "a[i][j]"). Link labels are written in lower case ("api-mvcc").
+bool is_reference_link(std::string_view text_part, std::string_view rest, char before) {
+  if (std::isalnum(static_cast<unsigned char>(before))) return false;
+  size_t end = rest.find(']');
+  if (end == std::string_view::npos || end < 2) return false;
+  std::string_view label = rest.substr(1, end - 1);
+  bool letter = false;
+  for (char c : label) {
+    if (std::isupper(static_cast<unsigned char>(c)) || c == ' ' || c == '[') return false;
+    letter |= std::islower(static_cast<unsigned char>(c)) != 0;
+  }
+  bool lower_text = false;
+  for (char c : text_part) lower_text |= std::islower(static_cast<unsigned char>(c)) != 0;
+  return letter && lower_text;
+}
+
 // A Markdown link reference definition ("[label]: url" or
 // "[label]: url "title""): where a link points, not something the text says.
 bool is_link_definition(std::string_view line) {
@@ -204,6 +223,13 @@ bool is_link_definition(std::string_view line) {
   std::string_view rest = trim(line.substr(close + 2));
   if (rest.empty()) return false;
   size_t space = rest.find(' ');
+  // A destination: <...>, a URL, a path or an anchor ("[Status]: Resolved"
+  // is a field, not a link).
+  const std::string_view dest = rest.substr(0, space);
+  const bool looks_like_link = dest.front() == '<' || dest.front() == '/' || dest.front() == '#' ||
+                               dest.find("://") != std::string_view::npos ||
+                               dest.find('.') != std::string_view::npos;
+  if (!looks_like_link) return false;
   if (space == std::string_view::npos) return true;
   std::string_view title = trim(rest.substr(space));
   return title.size() >= 2 && (title.front() == '"' || title.front() == '\'' || title.front() == '(');
@@ -211,32 +237,44 @@ bool is_link_definition(std::string_view line) {
 
 }  // namespace
 
-std::vector<Unit> split_units(std::string_view text) {
+namespace {
+
+// The units of a chunk's text; with `headings`, a heading line alone in its
+// paragraph (not indented) is no unit but the heading of the units after it.
+std::vector<Unit> units_of(std::string_view text, bool headings) {
   std::vector<Unit> out;
   std::vector<std::string_view> para;
   bool fenced = false;
   std::string code;
   size_t pos = 0;
   std::string heading;
+  int level = 0;
+  bool indented = false;  // the paragraph's first line
   auto flush = [&] {
     std::string_view h;
-    if (para.size() == 1 && markdown_heading(para.front(), h) > 0) {
+    int l = 0;
+    if (headings && para.size() == 1 && !indented && (l = markdown_heading(para.front(), h)) > 0) {
       heading = std::string(h);
+      level = l;
     } else if (!para.empty()) {
       const size_t first = out.size();
       paragraph_units(para, out);
-      for (size_t i = first; i < out.size(); ++i) out[i].heading = heading;
+      for (size_t i = first; i < out.size(); ++i) {
+        out[i].heading = heading;
+        out[i].heading_level = level;
+      }
     }
     para.clear();
   };
   while (pos <= text.size()) {
     size_t nl = text.find('\n', pos);
     if (nl == std::string_view::npos) nl = text.size();
-    std::string_view line = trim(text.substr(pos, nl - pos));
+    const std::string_view raw = text.substr(pos, nl - pos);
+    std::string_view line = trim(raw);
     pos = nl + 1;
     if (line.starts_with("```") || line.starts_with("~~~")) {
       flush();
-      if (fenced && !code.empty()) out.push_back({UnitKind::kCode, code, heading});
+      if (fenced && !code.empty()) out.push_back({UnitKind::kCode, code, heading, level});
       code.clear();
       fenced = !fenced;
     } else if (fenced) {
@@ -245,20 +283,42 @@ std::vector<Unit> split_units(std::string_view text) {
     } else if (line.empty()) {
       flush();
     } else if (!is_link_definition(line)) {
+      if (para.empty()) indented = !raw.starts_with(line.substr(0, 1));  // code or a quote, not a heading
       para.push_back(line);
     }
     if (nl >= text.size()) break;
   }
-  if (fenced && !code.empty()) out.push_back({UnitKind::kCode, code, heading});
+  if (fenced && !code.empty()) out.push_back({UnitKind::kCode, code, heading, level});
   flush();
   return out;
+}
+
+}  // namespace
+
+std::vector<Unit> split_units(std::string_view text) { return units_of(text, false); }
+
+std::vector<Unit> chunk_units(std::string_view text, const std::vector<std::string>& chunk_path) {
+  if (chunk_path.empty() || text.find('#') == std::string_view::npos) return units_of(text, false);
+  std::vector<Unit> out = units_of(text, true);
+  // The chunker's heading lines end with the chunk's own section's, at its
+  // depth, and none is deeper; otherwise "# ..." lines are someone else's
+  // (a shell comment of a code block cut across chunks) and stay text.
+  const int depth = static_cast<int>(chunk_path.size());
+  bool own = false;
+  for (const Unit& u : out) {
+    own |= u.heading_level == depth && u.heading == chunk_path.back();
+    if (u.heading_level > depth) return units_of(text, false);
+  }
+  return own ? out : units_of(text, false);
 }
 
 bool is_role_label(std::string_view heading) {
   std::vector<std::string> words;
   std::string word;
   for (char c : heading) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || (c & 0x80)) {
+    // Bytes of other scripts and of typographic punctuation (dashes, curly
+    // quotes) split words, as in heading_role.
+    if (std::isalnum(static_cast<unsigned char>(c))) {
       word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     } else if (!word.empty()) {
       words.push_back(std::move(word));
@@ -291,11 +351,14 @@ bool is_role_label(std::string_view heading) {
 }
 
 std::vector<std::string> unit_section(const std::vector<std::string>& chunk_path, const Unit& unit) {
-  if (unit.heading.empty() || chunk_path.empty() ||
+  if (unit.heading.empty() || unit.heading_level < 1 || chunk_path.empty() ||
       std::find(chunk_path.begin(), chunk_path.end(), unit.heading) != chunk_path.end()) {
     return chunk_path;
   }
-  std::vector<std::string> path(chunk_path.begin(), chunk_path.end() - 1);
+  // A section at depth heading_level: the chunk's path above that depth,
+  // then its heading.
+  const size_t above = std::min(chunk_path.size(), static_cast<size_t>(unit.heading_level - 1));
+  std::vector<std::string> path(chunk_path.begin(), chunk_path.begin() + static_cast<std::ptrdiff_t>(above));
   path.push_back(unit.heading);
   return path;
 }
@@ -350,13 +413,19 @@ std::string clean_inline_markdown(std::string_view s) {
     }
     if (c == '[') {  // [text](url) and [text][label] -> text
       size_t close = s.find(']', i);
-      if (close != std::string_view::npos && close + 1 < s.size() && (s[close + 1] == '(' || s[close + 1] == '[')) {
-        size_t end = s.find(s[close + 1] == '(' ? ')' : ']', close + 1);
+      if (close != std::string_view::npos && close + 1 < s.size() && s[close + 1] == '(') {
+        size_t end = s.find(')', close + 1);
         if (end != std::string_view::npos) {
           out += clean_inline_markdown(s.substr(i + 1, close - i - 1));
           i = end;
           continue;
         }
+      }
+      if (close != std::string_view::npos && close + 1 < s.size() && s[close + 1] == '[' &&
+          is_reference_link(s.substr(i, close - i + 1), s.substr(close + 1), i > 0 ? s[i - 1] : ' ')) {
+        out += clean_inline_markdown(s.substr(i + 1, close - i - 1));
+        i = s.find(']', close + 1);
+        continue;
       }
     }
     out += c;

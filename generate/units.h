@@ -16,19 +16,28 @@ enum class UnitKind { kSentence, kNumbered, kBullet, kTableRow, kCode };
 struct Unit {
   UnitKind kind = UnitKind::kSentence;
   std::string text;  // inline Markdown kept (`code`), emphasis markers and list markers removed
-  // The heading line of the chunk's text the unit follows: sections the
-  // chunker merged into one chunk keep their headings
-  // (ragd/chunk_text.h markdown_heading). Empty when none precedes it.
+  // chunk_units only: the heading line of the chunk's text the unit
+  // follows, and its level (its section's depth). Sections the chunker
+  // merged into one chunk keep their headings (ragd/chunk_text.h
+  // markdown_heading). Empty and 0 when none precedes it.
   std::string heading;
+  int heading_level = 0;
 };
 
-// Units of a chunk's text in order. Heading lines are not units: they set
-// the heading of the units after them. Tables are Markdown pipe tables or the
+// Units of a text in order. Tables are Markdown pipe tables or the
 // " | "-separated rows the HTML/DOCX connectors write; their first row is
 // the header, and every later row is one unit that names each cell by its
 // header. Rows of a table whose header the chunk does not hold are kept as
 // "a; b; c".
 std::vector<Unit> split_units(std::string_view text);
+
+// The same for a chunk at `chunk_path`, reading the heading lines the
+// chunker writes for merged sections: such a line is no unit but the
+// heading of the units after it. The lines count only when one of them is
+// the chunk's own section's, at its depth, and none is deeper; otherwise
+// "# ..." lines are text (a shell comment of a code block cut across
+// chunks).
+std::vector<Unit> chunk_units(std::string_view text, const std::vector<std::string>& chunk_path);
 
 // What a section is for, from its heading path (innermost heading that has
 // a telling word wins) or a ticket block's role.
@@ -41,10 +50,10 @@ SectionRole section_role(const std::vector<std::string>& section_path, const std
 // topic of its own ("Add a member", "Error 0x709", a FAQ's question).
 bool is_role_label(std::string_view heading);
 
-// The section path of a unit of a chunk at `chunk_path`: the chunk's own,
-// unless the unit follows the heading of a sibling section the chunker
-// merged into the chunk (a heading not on the path): then the chunk's
-// parent path and that heading.
+// The section path of a unit of a chunk at `chunk_path` (chunk_units): the
+// chunk's own, unless the unit follows the heading of another section the
+// chunker merged into the chunk (a heading not on the path): then the
+// chunk's path above that heading's depth, and the heading.
 std::vector<std::string> unit_section(const std::vector<std::string>& chunk_path, const Unit& unit);
 
 // Inline Markdown emphasis (**b**, __b__, *i*) and links ([t](u) -> t)

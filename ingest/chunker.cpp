@@ -240,25 +240,28 @@ class Splitter {
       Section& s = sections[i];
       Section& next = sections[i + 1];
       if (s.role != "body" || next.role != "body" || s.tokens >= o_.min_tokens) continue;
-      if (s.tokens + next.tokens > o_.max_tokens) continue;
       const bool child = next.path.size() > s.path.size() && std::equal(s.path.begin(), s.path.end(), next.path.begin());
       const bool sibling = !s.path.empty() && next.path.size() == s.path.size() &&
                            std::equal(s.path.begin(), s.path.end() - 1, next.path.begin());
       if (!child && !sibling) continue;
-      std::vector<std::string_view> paras;
-      uint32_t heading_tokens = 0;
-      auto heading = [&](const Section& of) {
-        arena_.push_back(markdown_heading_line(of.path.size(), of.path.back()));
-        paras.push_back(arena_.back());
-        heading_tokens += count_tokens(arena_.back());
-      };
-      if (sibling && !s.headed) heading(s);
-      paras.insert(paras.end(), s.paras.begin(), s.paras.end());
+      // The heading lines count, so that the merged text fits one chunk.
       const bool headed = sibling || s.headed;
-      if (headed) heading(next);
+      const std::string s_line = sibling && !s.headed ? markdown_heading_line(s.path.size(), s.path.back()) : "";
+      const std::string next_line = headed ? markdown_heading_line(next.path.size(), next.path.back()) : "";
+      const uint32_t line_tokens = count_tokens(s_line) + count_tokens(next_line);
+      if (s.tokens + next.tokens + line_tokens > o_.max_tokens) continue;
+      std::vector<std::string_view> paras;
+      auto heading = [&](const std::string& line) {
+        if (line.empty()) return;
+        arena_.push_back(line);
+        paras.push_back(arena_.back());
+      };
+      heading(s_line);
+      paras.insert(paras.end(), s.paras.begin(), s.paras.end());
+      heading(next_line);
       paras.insert(paras.end(), next.paras.begin(), next.paras.end());
       next.paras = std::move(paras);
-      next.tokens += s.tokens + heading_tokens;
+      next.tokens += s.tokens + line_tokens;
       next.headed = headed;
       s.paras.clear();
     }

@@ -198,7 +198,8 @@ Result<Answer> ServiceContext::answer(const SearchRequest& request, const Knowle
     ans->answerer = "extractive";
     const Embedder* e = embedder();
     ans->encoder = e ? e->fingerprint() : std::string();
-    ans->store_sequence = sequence;
+    // Through a reader (a cluster's coordinator) there is no one store.
+    ans->store_sequence = reader == nullptr ? sequence : 0;
   }
   return ans;
 }

@@ -268,11 +268,14 @@ TEST_F(LlmHttpTest, AnAnswerInACollectionReadsTheCollectionsDocuments) {
   HttpResult put = http_request(port(), "POST", "/v1/collections/llmkb/documents?filename=zq7.md", runbook,
                                 "text/markdown");
   ASSERT_EQ(put.status, 200) << put.body;
-  const Json q{{"query", "How do I fix the spooler zq7 stalls?"}, {"k", 1}, {"max_tokens", 2}};
+  const Json q{{"query", "How do I fix the spooler zq7 stalls?"}, {"k", 1}, {"max_tokens", 2}, {"include_hits", true}};
   HttpResult r = http_post(port(), "/v1/collections/llmkb/answer", q.dump());
   ASSERT_EQ(r.status, 200) << r.body;
   const Json a = Json::parse(r.body);
   ASSERT_EQ(a["grounding"], "fallback") << a.dump(2);
+  // The steps are not in the one hit: they were read from the collection.
+  ASSERT_EQ(a["hits"].size(), 1u) << a.dump(2);
+  EXPECT_EQ(a["hits"][0]["section_path"].back(), "Symptoms") << a.dump(2);
   EXPECT_NE(a["answer"].get<std::string>().find("Delete the stale files"), std::string::npos) << a.dump(2);
   ASSERT_FALSE(a["citations"].empty()) << a.dump(2);
   for (const auto& c : a["citations"]) EXPECT_EQ(c["doc_id"], "zq7.md") << a.dump(2);

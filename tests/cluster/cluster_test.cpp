@@ -880,13 +880,16 @@ TEST_F(ClusterTest, TheLlmRoutesReadEveryShard) {
   ASSERT_EQ(put.status, 200) << put.body;
   const std::string put_tok = Json::parse(put.body)["consistency_token"].get<std::string>();
   const Json q{{"query", "How do I fix the spooler zq7 stalls?"}, {"k", 1}, {"max_tokens", 2},
-               {"consistency_token", put_tok}};
+               {"consistency_token", put_tok}, {"include_hits", true}};
   HttpResult llm = http_post(a.port(), "/v1/answer", q.dump());
   ASSERT_EQ(llm.status, 200) << llm.body;
   HttpResult plain = http_post(b.port(), "/v1/answer", q.dump());
   ASSERT_EQ(plain.status, 200) << plain.body;
   const Json la = Json::parse(llm.body), pa = Json::parse(plain.body);
   ASSERT_EQ(la["grounding"], "fallback") << la.dump(2);
+  // The steps are not in the one hit: they were read through the coordinator.
+  ASSERT_EQ(la["hits"].size(), 1u) << la.dump(2);
+  EXPECT_EQ(la["hits"][0]["section_path"].back(), "Symptoms") << la.dump(2);
   EXPECT_NE(la["answer"].get<std::string>().find("Delete the stale files"), std::string::npos) << la.dump(2);
   EXPECT_EQ(la["answer"], pa["answer"]) << la.dump(2) << "\n" << pa.dump(2);
 }

@@ -83,6 +83,34 @@ Stop the member, mount the new disk at the data directory, restore the latest sn
 member again; it catches up from the leader.
 )";
 
+// A setting described in running text, its command after a sentence that
+// introduces it.
+constexpr const char* kAudit = R"(# Audit trail
+
+## Settings
+
+The audit trail is off on a new server. Switch the audit trail on with:
+
+```
+auditctl trail --on --all-users
+```
+
+Entries are kept in the audit database and rotate every night.
+
+## Flags
+
+### --trail-retention
+
++ Days an audit trail entry is kept before it is purged.
++ default: 90
++ env variable: TRAIL_RETENTION_DAYS
+
+### --trail-dir
+
++ Directory where the audit trail files are written.
++ default: "/var/lib/trail"
+)";
+
 class ArticleStructure : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -98,10 +126,11 @@ class ArticleStructure : public ::testing::Test {
     std::ofstream(docs / "outlook-set-of-folders.md") << kArticle;
     std::ofstream(docs / "cluster-faq.md") << kFaq;
     std::ofstream(docs / "runtime-reconfiguration.md") << kGuide;
+    std::ofstream(docs / "audit-trail.md") << kAudit;
     const std::vector<fs::path> roots{docs};
     auto st = ingest_paths(scratch_->store(), *glove_, roots);
     ASSERT_TRUE(st.is_ok()) << st.status().to_string();
-    ASSERT_EQ(st->ingested, 3u);
+    ASSERT_EQ(st->ingested, 4u);
     auto chunks = scratch_->store().chunks_of("outlook-set-of-folders.md");
     ASSERT_TRUE(chunks.is_ok());
     ASSERT_EQ(chunks->size(), 1u) << "the three sections share one chunk";
@@ -163,6 +192,24 @@ TEST_F(ArticleStructure, AHowToGetsTheProcedureNamedAfterItsTask) {
   EXPECT_NE(a.text.find("(Remove a member)"), std::string::npos) << a.text;
   EXPECT_NE(a.text.find("memberctl remove 8211f1d0f64f3269"), std::string::npos) << a.text;
   EXPECT_EQ(a.text.find("new disk"), std::string::npos) << a.text;
+}
+
+// A fact that introduces a command (it ends with ':') brings the command.
+TEST_F(ArticleStructure, AFactThatIntroducesACommandBringsIt) {
+  const Answer a = ask("Which command switches the audit trail on?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_EQ(a.intent, "fact");
+  EXPECT_NE(a.text.find("Switch the audit trail on with"), std::string::npos) << a.text;
+  EXPECT_NE(a.text.find("auditctl trail --on --all-users"), std::string::npos) << a.text;
+}
+
+// A reference entry (a flag with its description, default and variable):
+// the description that answers brings the entry's fields.
+TEST_F(ArticleStructure, AReferenceEntryComesWithItsFields) {
+  const Answer a = ask("How many days is an audit trail entry kept before it is purged?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_NE(a.text.find("default: 90"), std::string::npos) << a.text;
+  EXPECT_EQ(a.text.find("/var/lib/trail"), std::string::npos) << a.text;
 }
 
 }  // namespace

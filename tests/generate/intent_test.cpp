@@ -21,6 +21,7 @@ TEST(Intent, ReadsTheKindOfQuestion) {
   EXPECT_EQ(classify_question("Can I use my private phone for work email?").kind, Intent::kFact);
   EXPECT_EQ(classify_question("What is the minimum password length?").kind, Intent::kFact);
   EXPECT_EQ(classify_question("What does 'apply entries took too long' mean?").kind, Intent::kFact);
+  EXPECT_EQ(classify_question("What does 'database space exceeded' mean and how do I fix it?").kind, Intent::kFix);
 }
 
 TEST(Intent, FindsIdShapedTokens) {
@@ -65,23 +66,44 @@ TEST(Units, ListItemsCodeAndSentences) {
 // chunk are not units; each unit knows the heading it follows, and its
 // section is that sibling's unless the heading is on the chunk's path.
 TEST(Units, MergedSectionsKeepTheirHeadings) {
-  auto units = split_units("## Symptoms\n\nOutlook does not start.\n\n## Resolution\n\n1. Add a profile.\n\n"
-                           "```\noutlook.exe /safe\n```");
+  const std::vector<std::string> path{"Outlook", "Resolution"};
+  auto units = chunk_units("## Symptoms\n\nOutlook does not start.\n\n## Resolution\n\n1. Add a profile.\n\n"
+                           "```\noutlook.exe /safe\n```",
+                           path);
   ASSERT_EQ(units.size(), 3u);
   EXPECT_EQ(units[0].text, "Outlook does not start.");
   EXPECT_EQ(units[0].heading, "Symptoms");
   EXPECT_EQ(units[1].heading, "Resolution");
   EXPECT_EQ(units[2].kind, UnitKind::kCode);
   EXPECT_EQ(units[2].heading, "Resolution");
-  const std::vector<std::string> path{"Outlook", "Resolution"};
   EXPECT_EQ(unit_section(path, units[0]), (std::vector<std::string>{"Outlook", "Symptoms"}));
   EXPECT_EQ(unit_section(path, units[1]), path);
   EXPECT_EQ(section_role(unit_section(path, units[0]), "body"), SectionRole::kSymptom);
   // Text before any heading, and a "#" inside a paragraph, are the chunk's.
-  auto plain = split_units("Intro line.\n\nRun it\n# not a heading here");
-  ASSERT_EQ(plain.size(), 2u);
+  auto plain = chunk_units("Intro line.\n\nRun it\n# not a heading here\n\n## Resolution\n\nDo it.", path);
+  ASSERT_EQ(plain.size(), 3u);
   EXPECT_TRUE(plain[0].heading.empty());
   EXPECT_EQ(unit_section(path, plain[0]), path);
+  // A sibling merged into a parent that then went into its child: the
+  // sibling's section is at its own depth.
+  const std::vector<std::string> deep{"KB", "B", "B1"};
+  auto nested = chunk_units("## A\n\nShort a.\n\n## B\n\nShort b.\n\n### B1\n\nThe text.", deep);
+  ASSERT_EQ(nested.size(), 3u);
+  EXPECT_EQ(unit_section(deep, nested[0]), (std::vector<std::string>{"KB", "A"}));
+  EXPECT_EQ(unit_section(deep, nested[1]), deep);
+  EXPECT_EQ(unit_section(deep, nested[2]), deep);
+  // "# ..." lines the chunker did not write (no line for the chunk's own
+  // section; indented) are text: a shell comment of a code block cut across
+  // chunks.
+  auto code = chunk_units("# compact up to revision 3\n\n$ etcdctl compact 3", path);
+  ASSERT_EQ(code.size(), 2u);
+  EXPECT_TRUE(code[0].heading.empty());
+  EXPECT_EQ(code[0].text, "compact up to revision 3");
+  auto indented = chunk_units("    # keep one hour\n\n## Resolution\n\nDo it.", path);
+  ASSERT_EQ(indented.size(), 2u);
+  EXPECT_EQ(unit_section(path, indented[0]), path);
+  // split_units reads no headings.
+  EXPECT_EQ(split_units("## Symptoms\n\nIt fails.").size(), 2u);
 }
 
 // Reference-style links read as their text; their definitions are not text.
@@ -92,13 +114,22 @@ TEST(Units, MarkdownReferenceLinks) {
   ASSERT_EQ(units.size(), 2u);
   EXPECT_EQ(units[0].text, "Compact the history.");
   EXPECT_EQ(units[1].text, "[^1]: A footnote says this.");
+  // Brackets that only touch stay: citations, tags, indexes, fields.
+  EXPECT_EQ(clean_inline_markdown("Restart it [1][2]."), "Restart it [1][2].");
+  EXPECT_EQ(clean_inline_markdown("[EXTERNAL][URGENT] VPN down"), "[EXTERNAL][URGENT] VPN down");
+  EXPECT_EQ(clean_inline_markdown("[ERROR][db01] disk full"), "[ERROR][db01] disk full");
+  EXPECT_EQ(clean_inline_markdown("use a[i][j] here"), "use a[i][j] here");
+  auto fields = split_units("[Status]: Resolved\n[12:00:01]: started");
+  ASSERT_EQ(fields.size(), 1u);
+  EXPECT_EQ(fields[0].text, "[Status]: Resolved [12:00:01]: started");
 }
 
 // A heading that only names its section's role, or one with a topic.
 TEST(Units, RoleLabelsHaveNoTopic) {
   for (const char* label : {"Resolution", "To resolve this issue", "Workaround 2", "More information", "Cause",
                             "Steps to fix", "Symptoms", "Resolution (Service Desk, first line)",
-                            "Method 1: Fix the profile"}) {
+                            "Method 1: Fix the profile", "Workaround\u2014restart the agent",
+                            "\u201cResolution\u201d"}) {
     EXPECT_TRUE(is_role_label(label)) << label;
   }
   for (const char* topic : {"Add a new member", "Error 0x709", "What does \"mvcc: database space exceeded\" mean?",

@@ -101,6 +101,14 @@ TEST(Chunker, ShortSectionsMergeIntoTheirSuccessor) {
       "## Symptoms\n\nError 42.\n\n## Cause\n\nA stale lock.\n\n## Resolution\n\nS0 "))
       << chunks[0].text;
 
+  // A sibling merged into a section that then goes into its child.
+  d = markdown_doc("# KB\n\n## A\n\nShort a.\n\n## B\n\nShort b.\n\n### B1\n\n" + prose(1, 3));
+  chunks = Chunker().split(d);
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].section_path, (std::vector<std::string>{"KB", "B", "B1"}));
+  EXPECT_TRUE(chunks[0].text.starts_with("## A\n\nShort a.\n\n## B\n\nShort b.\n\n### B1\n\nS0 "))
+      << chunks[0].text;
+
   d = markdown_doc("# Fix\n\nTry in order.\n\n## First\n\n" + prose(1, 3));
   chunks = Chunker().split(d);
   ASSERT_EQ(chunks.size(), 1u);
