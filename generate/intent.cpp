@@ -165,8 +165,17 @@ QuestionIntent classify_question(std::string_view question) {
   if (first == "what") {
     size_t m = s;
     while (m < w.size() && !kMeaning.count(w[m])) ++m;
+    // A second question joined by "and"/"or"/"then" that asks for a fix:
+    // "how do/can/should I ...", "what should/do I do", or a verb of repair.
     bool fix_after = false;
-    for (size_t i = m + 1; i < w.size(); ++i) fix_after |= w[i] == "how" || fix_verbs().count(w[i]) > 0;
+    for (size_t c = m + 1; c < w.size(); ++c) {
+      if (w[c] != "and" && w[c] != "or" && w[c] != "then") continue;
+      const std::string& a = at(c + 1);
+      const std::string& b = at(c + 2);
+      fix_after |= a == "how" && (b == "do" || b == "can" || b == "should" || b == "to" || b == "would");
+      fix_after |= a == "what" && (b == "do" || b == "should" || b == "can");
+      for (size_t i = c + 1; i < w.size() && i <= c + 3; ++i) fix_after |= fix_verbs().count(w[i]) > 0;
+    }
     if (m < w.size() && !fix_after) { out.kind = Intent::kFact; return out; }
   }
   const bool wh = first == "what" || first == "who" || first == "when" || first == "which" || first == "where" ||

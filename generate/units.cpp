@@ -226,9 +226,13 @@ bool is_link_definition(std::string_view line) {
   // A destination: <...>, a URL, a path or an anchor ("[Status]: Resolved"
   // is a field, not a link).
   const std::string_view dest = rest.substr(0, space);
+  // A dot followed by a letter: "api.md", "example.com"; not "3.5.2" or
+  // "Resolved.".
+  bool dotted_name = false;
+  for (size_t i = 0; i + 1 < dest.size(); ++i)
+    dotted_name |= dest[i] == '.' && std::isalpha(static_cast<unsigned char>(dest[i + 1]));
   const bool looks_like_link = dest.front() == '<' || dest.front() == '/' || dest.front() == '#' ||
-                               dest.find("://") != std::string_view::npos ||
-                               dest.find('.') != std::string_view::npos;
+                               dest.find("://") != std::string_view::npos || dotted_name;
   if (!looks_like_link) return false;
   if (space == std::string_view::npos) return true;
   std::string_view title = trim(rest.substr(space));
@@ -302,12 +306,23 @@ std::vector<Unit> chunk_units(std::string_view text, const std::vector<std::stri
   std::vector<Unit> out = units_of(text, true);
   // The chunker's heading lines end with the chunk's own section's, at its
   // depth, and none is deeper; otherwise "# ..." lines are someone else's
-  // (a shell comment of a code block cut across chunks) and stay text.
+  // (a shell comment of a code block cut across chunks) and stay text. The
+  // own line is compared as it reads back (markdown_heading drops a
+  // trailing "#", ATX has six levels).
   const int depth = static_cast<int>(chunk_path.size());
+  const std::string own_line = markdown_heading_line(chunk_path.size(), chunk_path.back());
+  std::string_view own_text;
+  const int own_level = markdown_heading(own_line, own_text);
   bool own = false;
-  for (const Unit& u : out) {
-    own |= u.heading_level == depth && u.heading == chunk_path.back();
-    if (u.heading_level > depth) return units_of(text, false);
+  for (Unit& u : out) {
+    if (u.heading_level > own_level) return units_of(text, false);
+    if (u.heading_level == own_level && u.heading == own_text) {
+      own = true;
+      u.heading = chunk_path.back();
+    }
+    // Six levels at most: a heading at the last one, in a deeper chunk, is
+    // the chunk's sibling.
+    if (u.heading_level == 6 && depth > 6) u.heading_level = depth;
   }
   return own ? out : units_of(text, false);
 }

@@ -7,7 +7,7 @@
 #   examples/etcd-eval/run.sh build/api/ragd /tmp/ragd-before
 set -eu
 [ $# -ge 1 ] || { echo "usage: $0 RAGD [RAGD...]" >&2; exit 2; }
-here=$(cd "$(dirname "$0")" && pwd)
+here=$(cd -P -- "$(dirname -- "$0")" >/dev/null && pwd)
 src=/usr/share/doc/etcd-server
 [ -d "$src/op-guide" ] || { echo "$src/op-guide not found: apt-get install etcd-server" >&2; exit 1; }
 work=$(mktemp -d)
@@ -18,10 +18,20 @@ for f in "$src"/op-guide/*.md "$src"/op-guide/*.md.gz "$src"/faq.md.gz "$src"/tu
   name=$(basename "$f" .gz)
   case "$f" in *.gz) gzip -dc "$f" >"$work/docs/$name" ;; *) cp "$f" "$work/docs/$name" ;; esac
 done
+# Runs a command into $work/out; on failure shows its output and stops.
+run() {
+  if ! "$@" >"$work/out" 2>&1; then
+    echo "failed: $*" >&2
+    cat "$work/out" >&2
+    exit 1
+  fi
+}
 n=0
 for ragd in "$@"; do
   n=$((n + 1))
   echo "== $ragd"
-  "$ragd" ingest --data "$work/kb$n" "$work/docs" --quiet 2>/dev/null | tail -1
-  "$ragd" eval --data "$work/kb$n" --answers "$here/answers.jsonl" 2>/dev/null | tail -n +2
+  run "$ragd" ingest --data "$work/kb$n" "$work/docs" --quiet
+  grep -v '^\[' "$work/out" | tail -n 1
+  run "$ragd" eval --data "$work/kb$n" --answers "$here/answers.jsonl"
+  grep -v '^\[' "$work/out" | tail -n +2
 done

@@ -22,6 +22,9 @@ TEST(Intent, ReadsTheKindOfQuestion) {
   EXPECT_EQ(classify_question("What is the minimum password length?").kind, Intent::kFact);
   EXPECT_EQ(classify_question("What does 'apply entries took too long' mean?").kind, Intent::kFact);
   EXPECT_EQ(classify_question("What does 'database space exceeded' mean and how do I fix it?").kind, Intent::kFix);
+  EXPECT_EQ(classify_question("What does it mean when etcd fails to send out heartbeat on time?").kind, Intent::kFact);
+  EXPECT_EQ(classify_question("What does error 42 mean and how is it counted?").kind, Intent::kFact);
+  EXPECT_EQ(classify_question("What does error 42 mean and what should I do?").kind, Intent::kFix);
 }
 
 TEST(Intent, FindsIdShapedTokens) {
@@ -102,6 +105,13 @@ TEST(Units, MergedSectionsKeepTheirHeadings) {
   auto indented = chunk_units("    # keep one hour\n\n## Resolution\n\nDo it.", path);
   ASSERT_EQ(indented.size(), 2u);
   EXPECT_EQ(unit_section(path, indented[0]), path);
+  // The own line read back as markdown_heading reads it: "C#" loses its
+  // "#"; the unit still gets the chunk's own section.
+  const std::vector<std::string> sharp{"Languages", "C#"};
+  auto csharp = chunk_units("## Java\n\nShort.\n\n## C#\n\nUse dotnet build.", sharp);
+  ASSERT_EQ(csharp.size(), 2u);
+  EXPECT_EQ(unit_section(sharp, csharp[1]), sharp);
+  EXPECT_EQ(unit_section(sharp, csharp[0]), (std::vector<std::string>{"Languages", "Java"}));
   // split_units reads no headings.
   EXPECT_EQ(split_units("## Symptoms\n\nIt fails.").size(), 2u);
 }
@@ -119,9 +129,10 @@ TEST(Units, MarkdownReferenceLinks) {
   EXPECT_EQ(clean_inline_markdown("[EXTERNAL][URGENT] VPN down"), "[EXTERNAL][URGENT] VPN down");
   EXPECT_EQ(clean_inline_markdown("[ERROR][db01] disk full"), "[ERROR][db01] disk full");
   EXPECT_EQ(clean_inline_markdown("use a[i][j] here"), "use a[i][j] here");
-  auto fields = split_units("[Status]: Resolved\n[12:00:01]: started");
-  ASSERT_EQ(fields.size(), 1u);
-  EXPECT_EQ(fields[0].text, "[Status]: Resolved [12:00:01]: started");
+  auto fields = split_units("[Status]: Resolved.\n[12:00:01]: started\n[Version]: 3.5.2");
+  ASSERT_EQ(fields.size(), 2u);
+  EXPECT_EQ(fields[0].text, "[Status]: Resolved.");
+  EXPECT_EQ(fields[1].text, "[12:00:01]: started [Version]: 3.5.2");
 }
 
 // A heading that only names its section's role, or one with a topic.
