@@ -804,6 +804,31 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       }
     }
   }
+  // A question that asks for a number, answered by a sentence without one:
+  // one of the two sentences after the best fact in its section often gives
+  // it ("... depends on having enough memory. An etcd server will cache ...
+  // Typically 8GB is enough.").
+  auto has_digit = [](const std::string& t) {
+    return std::any_of(t.begin(), t.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  };
+  if (ev.intent.asks_quantity && !chosen.empty() &&
+      std::none_of(ev.items.begin(), ev.items.end(), [&](const ScoredSentence& c) { return has_digit(c.text); })) {
+    const size_t i = chosen.front();
+    for (size_t j = i + 1; j <= i + 2 && j < cands.size(); ++j) {
+      if (cands[j].hit != cands[i].hit || cands[j].section_path != cands[i].section_path ||
+          cands[j].kind != UnitKind::kSentence) {
+        break;
+      }
+      if (!has_digit(cands[j].text)) continue;
+      if (taken.insert(j).second) {
+        auto at = std::find_if(ev.items.begin(), ev.items.end(), [&](const ScoredSentence& c) {
+          return c.hit == cands[i].hit && c.text == cands[i].text;
+        });
+        ev.items.insert(at == ev.items.end() ? at : at + 1, cands[j]);
+      }
+      break;
+    }
+  }
   ev.unit_coverage = best_single;
   ev.doc_coverage = chosen.empty() ? 0.0 : doc_cov(src[cands[chosen.front()].hit].doc_id);
   // Evidence: how much of the question (by rarity) one chosen unit covers

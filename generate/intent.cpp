@@ -136,7 +136,11 @@ QuestionIntent classify_question(std::string_view question) {
   }
   if (first == "how") {
     const std::string& next = at(s + 1);
-    if (how_quantity().count(next)) { out.kind = Intent::kFact; return out; }
+    if (how_quantity().count(next)) {
+      out.kind = Intent::kFact;
+      out.asks_quantity = true;
+      return out;
+    }
     // "how was X resolved", "how do I ...", "how to ...", "how can we ...".
     out.kind = Intent::kFix;
     return out;
@@ -157,7 +161,11 @@ QuestionIntent classify_question(std::string_view question) {
   static const std::unordered_set<std::string> kValueNouns = {
       "time", "times", "period", "periods", "deadline", "duration", "minimum", "maximum", "limit", "limits",
       "length", "number", "amount", "age", "size", "rto", "rpo", "sla", "frequency", "interval", "version"};
-  if ((first == "what" || first == "which") && has(kValueNouns)) { out.kind = Intent::kFact; return out; }
+  if ((first == "what" || first == "which") && has(kValueNouns)) {
+    out.kind = Intent::kFact;
+    out.asks_quantity = true;
+    return out;
+  }
   // "what does <an error or a log line> mean": a definition, whatever verbs
   // the quoted text holds ("apply entries took too long"); unless a fix is
   // asked for after it ("... mean and how do I fix it?").

@@ -28,6 +28,9 @@ struct QuestionIntent {
   // one names a document is for the store to say (ORA-12541 is shaped the
   // same way and names an error, not a record).
   std::vector<std::string> named_ids;
+  // "how much/many/long/often ...", "what is the minimum/default ...": the
+  // answer is a number.
+  bool asks_quantity = false;
 };
 
 QuestionIntent classify_question(std::string_view question);
