@@ -49,8 +49,14 @@ TermWeights query_terms(const std::string& query, const GloveSifEmbedder* glove,
                         std::unordered_map<std::string, std::string>* words = nullptr) {
   TermWeights w;
   double max_w = glove ? word_weight(glove, std::string("\x01")) : 1.0;
+  // The analysed forms of the question words ("does" -> "doe"), which the
+  // whole-query pass below must not count as rare terms.
+  std::unordered_set<std::string> question_terms;
   for (const std::string& word : analyze_words(query)) {
-    if (question_words().count(word)) continue;
+    if (question_words().count(word)) {
+      for (std::string& term : analyze(word)) question_terms.insert(std::move(term));
+      continue;
+    }
     double ww = word_weight(glove, word);
     for (const std::string& term : analyze(word)) {
       auto [it, inserted] = w.emplace(term, ww);
@@ -61,7 +67,7 @@ TermWeights query_terms(const std::string& query, const GloveSifEmbedder* glove,
   // Terms the whole-query analysis yields beyond the words (identifier parts
   // joined across punctuation) count as rare.
   for (const std::string& term : analyze(query)) {
-    if (question_words().count(term)) continue;
+    if (question_words().count(term) || question_terms.count(term)) continue;
     w.emplace(term, max_w);
   }
   return w;

@@ -225,5 +225,16 @@ TEST_F(ArticleStructure, AQuantityQuestionGetsTheNumberThatFollows) {
   EXPECT_NE(a.text.find("12 GB"), std::string::npos) << a.text;
 }
 
+// The question's own words do not count as terms the answer must hold,
+// whatever the analyser makes of them ("does" -> "doe"): before, such a
+// stem counted as the rarest word there is, and a section that answers was
+// refused.
+TEST_F(ArticleStructure, QuestionWordsAreNotTermsToCover) {
+  const Answer a = ask("How much memory does the Trailkeeper service need?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_GT(a.confidence, 0.8) << a.text;
+  EXPECT_NE(a.text.find("12 GB"), std::string::npos) << a.text;
+}
+
 }  // namespace
 }  // namespace ragd
