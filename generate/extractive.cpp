@@ -73,6 +73,49 @@ TermWeights query_terms(const std::string& query, const GloveSifEmbedder* glove,
   return w;
 }
 
+// The words of a text as written (letters and digits).
+std::vector<std::string> words_of(std::string_view text) {
+  std::vector<std::string> out;
+  std::string w;
+  for (char ch : text) {
+    if (std::isalnum(static_cast<unsigned char>(ch))) {
+      w += ch;
+    } else if (!w.empty()) {
+      out.push_back(std::move(w));
+      w.clear();
+    }
+  }
+  if (!w.empty()) out.push_back(std::move(w));
+  return out;
+}
+
+// The abbreviations a question's runs of two to five content words would
+// have ("CAB" for "Change Advisory Board"), each with the analysed terms of
+// its words.
+std::unordered_map<std::string, std::vector<std::string>> question_acronyms(std::string_view query) {
+  std::vector<std::string> words;
+  for (std::string& w : words_of(query)) {
+    std::string lower;
+    for (char ch : w) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (!std::isalpha(static_cast<unsigned char>(w[0])) || question_words().count(lower)) {
+      words.emplace_back();  // breaks a run
+    } else {
+      words.push_back(std::move(w));
+    }
+  }
+  std::unordered_map<std::string, std::vector<std::string>> out;
+  for (size_t i = 0; i < words.size(); ++i) {
+    std::string abbr;
+    std::vector<std::string> terms;
+    for (size_t j = i; j < words.size() && j < i + 5 && !words[j].empty(); ++j) {
+      abbr += static_cast<char>(std::toupper(static_cast<unsigned char>(words[j][0])));
+      for (std::string& t : analyze(words[j])) terms.push_back(std::move(t));
+      if (j > i) out.emplace(abbr, terms);
+    }
+  }
+  return out;
+}
+
 double coverage(const TermWeights& q, const std::unordered_set<std::string>& terms) {
   double total = 0, hit = 0;
   for (const auto& [t, w] : q) {
@@ -353,6 +396,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   std::unordered_map<std::string, std::string> q_words;
   const TermWeights q = query_terms(request.query, options_.word_ranks, &q_words);
   SoftCoverage soft(q, q_words, options_.word_ranks, options_.soft_match_floor);
+  const std::unordered_map<std::string, std::vector<std::string>> acronyms = question_acronyms(request.query);
   // A section named after the task a how-to question asks for ("Add a new
   // member" for "How do I add a member to a running cluster?"): its heading
   // and its parent's (not the document's title) hold at least half the
@@ -412,6 +456,14 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       std::vector<std::string> terms = analyze(u.text);
       if (terms.empty()) continue;
       std::unordered_set<std::string> set(terms.begin(), terms.end());
+      // An abbreviation of words of the question stands for them: "CAB"
+      // in "The CAB meets every Tuesday" for "Change Advisory Board".
+      if (!acronyms.empty()) {
+        for (const std::string& word : words_of(u.text)) {
+          auto it = acronyms.find(word);
+          if (it != acronyms.end()) set.insert(it->second.begin(), it->second.end());
+        }
+      }
       ScoredSentence c;
       c.section_path = unit_section(src[h].section_path, u);
       c.text = std::move(u.text);

@@ -102,6 +102,10 @@ Entries are kept in the audit database and rotate every night.
 Trailkeeper keeps its index in memory, and its speed depends on having enough memory. It caches every open
 session. Typically 12 GB is enough for a desk of five hundred agents.
 
+## Meetings
+
+The ROC meets on the first Monday of every month and archives the trail of the month before.
+
 ## Flags
 
 ### --trail-retention
@@ -234,6 +238,13 @@ TEST_F(ArticleStructure, QuestionWordsAreNotTermsToCover) {
   ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
   EXPECT_GT(a.confidence, 0.8) << a.text;
   EXPECT_NE(a.text.find("12 GB"), std::string::npos) << a.text;
+}
+
+// An abbreviation in the text stands for the question's words it abbreviates.
+TEST_F(ArticleStructure, AnAbbreviationStandsForTheWordsOfTheQuestion) {
+  const Answer a = ask("When does the Records Oversight Committee meet?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_NE(a.text.find("first Monday"), std::string::npos) << a.text;
 }
 
 }  // namespace
