@@ -94,14 +94,9 @@ std::vector<std::string> words_of(std::string_view text) {
 // its words.
 std::unordered_map<std::string, std::vector<std::string>> question_acronyms(std::string_view query) {
   std::vector<std::string> words;
-  for (std::string& w : words_of(query)) {
-    std::string lower;
-    for (char ch : w) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (!std::isalpha(static_cast<unsigned char>(w[0])) || question_words().count(lower)) {
-      words.emplace_back();  // breaks a run
-    } else {
-      words.push_back(std::move(w));
-    }
+  for (std::string& w : analyze_words(query)) {
+    const bool content = std::isalpha(static_cast<unsigned char>(w[0])) && !question_words().count(w);
+    words.push_back(content ? std::move(w) : std::string());  // "" breaks a run
   }
   std::unordered_map<std::string, std::vector<std::string>> out;
   for (size_t i = 0; i < words.size(); ++i) {
@@ -493,8 +488,6 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     c.score = options_.w_cover * c.coverage + options_.w_vector * std::max(0.0, c.cosine) +
               options_.w_rank / (1.0 + static_cast<double>(std::min(rank, c.hit)));
   }
-  // The refusal evidence of unit i: its soft coverage of the question
-  // together with its document's title and section path.
   // Terms of a unit's title and section path.
   auto unit_context = [&](size_t i) {
     const size_t h = cands[i].hit;
@@ -505,6 +498,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     for (auto& t : analyze(context)) terms.insert(std::move(t));
     return terms;
   };
+  // The refusal evidence of unit i: its soft coverage of the question
+  // together with its document's title and section path.
   auto unit_evidence = [&](size_t i) {
     std::unordered_set<std::string> with_context = unit_context(i);
     with_context.insert(cand_terms[i].begin(), cand_terms[i].end());

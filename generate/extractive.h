@@ -140,11 +140,13 @@ class ExtractiveAnswerer {
   // path's fallback, without reading the documents again).
   Answer answer_from_evidence(const SearchRequest& request, Evidence evidence) const;
   const ExtractiveOptions& options() const { return options_; }
+  // Hits for `request` as it is (its k): through the reader when there is
+  // one, else the retriever.
+  Result<std::vector<Hit>> retrieve(const SearchRequest& request) const;
 
  private:
   // Top chunks used for a request: its k, capped by max_chunks.
   int chunks_for(const SearchRequest& request) const;
-  Result<std::vector<Hit>> retrieve(const SearchRequest& request) const;
   Result<std::vector<Chunk>> chunks_of(const SearchRequest& request, const std::string& doc_id) const;
   const Retriever& retriever_;
   ExtractiveOptions options_;

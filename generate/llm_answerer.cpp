@@ -244,9 +244,7 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   };
 
   // 1. Retrieve.
-  auto hits = request.retrieved ? *request.retrieved
-                                : (request.reader != nullptr ? request.reader->retrieve(request.search)
-                                                             : retriever.retrieve(request.search));
+  auto hits = request.retrieved ? *request.retrieved : extractive.retrieve(request.search);
   if (!hits.is_ok()) return finish(hits.status());
   rec.retrieved_doc_ids = distinct_doc_ids(hits.value());
   // Questions: the extractive answerer's intent and evidence selection (the
@@ -351,12 +349,10 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
       if (options_.fallback_to_extractive) {
         // From the evidence read above, or the hits this answer retrieved
         // (no second search).
-        Result<Answer> ex = evidence ? (evidence->is_ok() ? Result<Answer>(extractive.answer_from_evidence(
-                                                                 request.search, std::move(evidence->value())))
-                                                          : Result<Answer>(evidence->status()))
-                                     : extractive.answer_from(request.search, hits.value());
-        if (!ex.is_ok()) return finish(ex.status());
-        Answer fb = std::move(ex).value();
+        Result<Evidence> ev =
+            evidence ? std::move(*evidence) : extractive.select_evidence(request.search, hits.value());
+        if (!ev.is_ok()) return finish(ev.status());
+        Answer fb = extractive.answer_from_evidence(request.search, std::move(ev).value());
         fb.removed_sentences = v.removed;
         fb.prompt_tokens = out.prompt_tokens;
         fb.completion_tokens = out.completion_tokens;

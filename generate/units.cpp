@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "generate/sentences.h"
+#include "index/analyzer.h"
 #include "ragd/chunk_text.h"
 
 namespace ragd {
@@ -328,19 +329,7 @@ std::vector<Unit> chunk_units(std::string_view text, const std::vector<std::stri
 }
 
 bool is_role_label(std::string_view heading) {
-  std::vector<std::string> words;
-  std::string word;
-  for (char c : heading) {
-    // Bytes of other scripts and of typographic punctuation (dashes, curly
-    // quotes) split words, as in heading_role.
-    if (std::isalnum(static_cast<unsigned char>(c))) {
-      word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    } else if (!word.empty()) {
-      words.push_back(std::move(word));
-      word.clear();
-    }
-  }
-  if (!word.empty()) words.push_back(std::move(word));
+  const std::vector<std::string> words = analyze_words(heading);
   if (words.empty()) return false;
   auto number = [](const std::string& w) {
     return std::all_of(w.begin(), w.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
