@@ -144,11 +144,20 @@ int run_answer_eval(const EvalArgs& a) {
     if (a.verbose) {
       std::printf("%s [%s] %s -> %s (confidence %.3f, intent %s)\n", q.id.c_str(), q.category.c_str(),
                   q.question.c_str(), answer_verdict_name(judge_answer(q, o)), ans->confidence, ans->intent.c_str());
-      if (auto ev = s.answerer().select_evidence(r, ans->hits); ev.is_ok())
+      auto ev = s.answerer().select_evidence(r, ans->hits);
+      if (ev.is_ok())
         std::printf("    evidence: unit %.3f doc %.3f cos %.3f intent_specific %d role %s\n", ev->unit_coverage,
                     ev->doc_coverage, ev->cosine, ev->intent_specific ? 1 : 0, section_role_name(ev->role));
       if (judge_answer(q, o) != AnswerVerdict::kCorrect && judge_answer(q, o) != AnswerVerdict::kCorrectRefusal)
         std::printf("    %s\n", flat(ans->text).c_str());
+      // A refusal's evidence as it would have been answered: is the
+      // threshold or the selection at fault?
+      if (ans->refused && ev.is_ok() && !ev->items.empty()) {
+        Answer unrefused;
+        compose_answer(*ev, unrefused);
+        const AnswerVerdict would = judge_answer(q, answer_outcome(unrefused, *hits));
+        std::printf("    unrefused: %s: %s\n", answer_verdict_name(would), flat(unrefused.text).c_str());
+      }
     }
     outcomes.push_back(std::move(o));
   }
