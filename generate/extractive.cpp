@@ -43,6 +43,15 @@ double word_weight(const GloveSifEmbedder* glove, const std::string& word) {
   return std::log1p((rank + 1.0) / 200.0);
 }
 
+// Sentences a fix answer reads on after the unit that matches the question
+// best, when no fix section answered it (list items and code lines of the
+// passage come with them, up to ExtractiveOptions::max_steps items).
+constexpr int kReadOnSentences = 4;
+
+// The weight of a question's term that only its description of the
+// situation holds, not the sentence that asks.
+constexpr double kSituationWeight = 0.5;
+
 // Analysed query terms (as index/analyzer.h stems them) with weights; the
 // surface word each term came from goes to `words` when given.
 TermWeights query_terms(const std::string& query, const GloveSifEmbedder* glove,
@@ -69,6 +78,23 @@ TermWeights query_terms(const std::string& query, const GloveSifEmbedder* glove,
   for (const std::string& term : analyze(query)) {
     if (question_words().count(term) || question_terms.count(term)) continue;
     w.emplace(term, max_w);
+  }
+  // A question that describes its situation before it asks: the words only
+  // the description holds (the error it quotes, where it happened) found
+  // the documents; the answer is what the asking sentence names.
+  const std::string_view ask = asking_sentence(query);
+  if (ask.size() < query.size()) {
+    std::unordered_set<std::string> asked;
+    for (std::string& term : analyze(ask)) asked.insert(std::move(term));
+    double asked_weight = 0, total = 0;
+    for (const auto& [t, tw] : w) {
+      total += tw;
+      if (asked.count(t)) asked_weight += tw;
+    }
+    // Unless it asks nothing of its own ("What should I do?").
+    if (asked_weight >= 0.25 * total)
+      for (auto& [t, tw] : w)
+        if (!asked.count(t)) tw *= kSituationWeight;
   }
   return w;
 }
@@ -417,8 +443,16 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       const Hit like = src[i];
       RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> doc_chunks, chunks_of(request, like.doc_id));
       const SectionRole wanted = ev.intent.kind == Intent::kFix ? SectionRole::kResolution : SectionRole::kCause;
-      for (const Chunk& c : doc_chunks) {
-        const bool useful = holds_section(c, wanted) || task_heading(c.section_path, like.title);
+      // The chunk after a hit, in its section, for a fix answer that reads
+      // on from a hit's last sentence ("... doing something like:").
+      std::set<std::string> hit_chunks;
+      for (size_t h = 0; h < n_hits; ++h)
+        if (src[h].doc_id == like.doc_id) hit_chunks.insert(src[h].chunk_id);
+      for (size_t k = 0; k < doc_chunks.size(); ++k) {
+        const Chunk& c = doc_chunks[k];
+        const bool next = ev.intent.kind == Intent::kFix && k > 0 && hit_chunks.count(doc_chunks[k - 1].id) &&
+                          doc_chunks[k - 1].section_path == c.section_path;
+        const bool useful = next || holds_section(c, wanted) || task_heading(c.section_path, like.title);
         if (useful && have.insert(c.id).second) src.push_back(hit_of_chunk(like, c));
       }
     }
@@ -797,6 +831,14 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     chosen.push_back(i);
     best_single = std::max(best_single, unit_evidence(i));
   }
+  // A fix question that no fix section answered: documentation states the
+  // situation, then what to do about it ("... pip will use that cached
+  // wheel. The recommended approach is to install from a source
+  // distribution. This usually means doing something like:" and the
+  // commands). The answer reads on from the unit that matches the question
+  // best, within its section.
+  const bool read_on = ev.intent.kind == Intent::kFix && !chosen.empty();
+  const size_t lead = chosen.empty() ? 0 : chosen.front();
   // Facts of one chunk read in text order (a rule next to its exception).
   {
     std::vector<size_t> ordered;
@@ -827,9 +869,57 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   std::set<size_t> taken(chosen.begin(), chosen.end());
   auto take = [&](size_t j) {
     if (static_cast<int>(ev.items.size()) >= options_.max_steps || !taken.insert(j).second) return;
+    // The same text from an overlapping chunk is there already.
+    for (const ScoredSentence& it : ev.items)
+      if (it.text == cands[j].text && src[it.hit].doc_id == src[cands[j].hit].doc_id) return;
     ev.items.push_back(cands[j]);
   };
+  // A fact that leans on what comes before it in its section: one that
+  // opens with a pronoun ("This implements a backtracking algorithm",
+  // "They are removed after 30 days") needs the sentence it points back
+  // to; one that points at a list "above" needs that list.
+  auto antecedents = [&](size_t i) {
+    std::vector<size_t> out;
+    if (i == 0 || cands[i].kind != UnitKind::kSentence) return out;
+    auto before = [&](size_t j) {
+      return cands[j].hit == cands[i].hit && cands[j].section_path == cands[i].section_path;
+    };
+    std::vector<std::string> words = words_of(cands[i].text);
+    if (words.empty()) return out;
+    for (std::string& w : words)
+      for (char& ch : w) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const std::string& first = words[0];
+    const std::string second = words.size() > 1 ? words[1] : "";
+    static const std::unordered_set<std::string> kPointsBack = {"this", "these", "those", "that", "they", "such", "it"};
+    const bool dummy_it = first == "it" && (second == "is" || second == "s" || second == "was");
+    if (kPointsBack.count(first) && !dummy_it && before(i - 1) && cands[i - 1].kind == UnitKind::kSentence &&
+        !taken.count(i - 1)) {
+      out.push_back(i - 1);
+    } else if (std::find(words.begin(), words.end(), "above") != words.end()) {
+      size_t j = i;
+      while (j > 0 && before(j - 1) && is_item(j - 1) && i - (j - 1) <= static_cast<size_t>(options_.max_steps)) --j;
+      for (; j < i; ++j) out.push_back(j);
+    }
+    return out;
+  };
   std::set<size_t> done;  // chosen facts already placed
+  // The units after i in its section, in text order, up to
+  // kReadOnSentences more sentences (a chosen fact among them is placed
+  // here); a ':' sentence at the end still brings its code or list.
+  auto read_on_from = [&](size_t i) {
+    const std::vector<size_t> section =
+        section_units(src[cands[i].hit].doc_id, cands[i].section_path, unit_role(i));
+    auto at = std::find_if(section.begin(), section.end(), [&](size_t j) { return cands[j].text == cands[i].text; });
+    if (at == section.end()) return;
+    int sentences = 0;
+    for (++at; at != section.end(); ++at) {
+      const size_t j = *at;
+      if (cands[j].kind == UnitKind::kSentence && sentences++ == kReadOnSentences) break;
+      auto fact = std::find_if(chosen.begin(), chosen.end(), [&](size_t c) { return cands[c].text == cands[j].text; });
+      if (fact == chosen.end()) take(j);
+      else if (done.insert(*fact).second) ev.items.push_back(cands[*fact]);
+    }
+  };
   for (const size_t i : chosen) {
     if (!done.insert(i).second) continue;
     std::vector<size_t> entry;
@@ -840,7 +930,12 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       if (!reference) entry.clear();
     }
     if (entry.empty()) {
+      for (size_t j : antecedents(i)) take(j);
       ev.items.push_back(cands[i]);
+      if (read_on && i == lead) {
+        read_on_from(i);
+        continue;
+      }
       if (!cands[i].text.ends_with(':')) continue;
       for (size_t j = i + 1; j < cands.size() && cands[j].hit == cands[i].hit; ++j) {
         if (cands[j].kind == UnitKind::kSentence || cands[j].kind == UnitKind::kTableRow || taken.count(j)) break;

@@ -68,7 +68,7 @@ const std::unordered_set<std::string>& symptom_words() {
 
 const std::unordered_set<std::string>& cause_words() {
   static const std::unordered_set<std::string> k = {"why", "cause", "causes", "caused", "causing", "reason",
-                                                    "reasons", "root"};
+                                                    "reasons"};
   return k;
 }
 
@@ -99,7 +99,37 @@ const char* intent_name(Intent intent) {
   return "general";
 }
 
-QuestionIntent classify_question(std::string_view question) {
+// A sentence ends at '.', '!' or '?' followed by a space and a capital
+// letter or a quote, so that "pip install . on" and "e.g. a file" do not
+// cut it.
+std::string_view asking_sentence(std::string_view q) {
+  size_t start = 0, ask_begin = 0, ask_end = 0;
+  bool asked = false;
+  for (size_t i = 0; i < q.size(); ++i) {
+    const char c = q[i];
+    if (c != '.' && c != '!' && c != '?') continue;
+    size_t j = i + 1;
+    while (j < q.size() && q[j] == ' ') ++j;
+    const bool end = j >= q.size();
+    const bool next_sentence = j > i + 1 && !end &&
+                               (std::isupper(static_cast<unsigned char>(q[j])) || q[j] == '"' || q[j] == '\'');
+    if (!end && !next_sentence) continue;
+    if (c == '?') {
+      ask_begin = start;
+      ask_end = i + 1;
+      asked = true;
+    }
+    start = j;
+  }
+  if (!asked || (ask_begin == 0 && ask_end >= q.size())) return q;
+  return q.substr(ask_begin, ask_end - ask_begin);
+}
+
+namespace {
+
+// The kind of one sentence's question (classify_question reads the asking
+// sentence of a longer one).
+QuestionIntent classify_sentence(std::string_view question) {
   QuestionIntent out;
   // Named ids: whitespace/punctuation-separated tokens kept with their case.
   std::string tok;
@@ -161,7 +191,13 @@ QuestionIntent classify_question(std::string_view question) {
   static const std::unordered_set<std::string> kValueNouns = {
       "time", "times", "period", "periods", "deadline", "duration", "minimum", "maximum", "limit", "limits",
       "length", "number", "amount", "age", "size", "rto", "rpo", "sla", "frequency", "interval", "version"};
-  if ((first == "what" || first == "which") && has(kValueNouns)) {
+  // "last time", "this time": when, not a value asked for.
+  static const std::unordered_set<std::string> kOccasion = {"last", "next", "first", "this", "that", "same", "every",
+                                                            "each", "any"};
+  bool value_noun = false;
+  for (size_t i = 0; i < w.size(); ++i)
+    value_noun |= kValueNouns.count(w[i]) && !(w[i].starts_with("time") && i > 0 && kOccasion.count(w[i - 1]));
+  if ((first == "what" || first == "which") && value_noun) {
     out.kind = Intent::kFact;
     out.asks_quantity = true;
     return out;
@@ -189,6 +225,11 @@ QuestionIntent classify_question(std::string_view question) {
   const bool wh = first == "what" || first == "who" || first == "when" || first == "which" || first == "where" ||
                   fact_openers().count(first) > 0;
   if (fix_verb && (first == "what" || !wh)) { out.kind = Intent::kFix; return out; }
+  // "is there a way to install ...", "is there a fix for ...": a procedure.
+  if ((first == "is" || first == "are") && at(s + 1) == "there" && fix_verb) {
+    out.kind = Intent::kFix;
+    return out;
+  }
   if (first == "can" || first == "could") {
     // "can I use X?" asks for a permission (a fact); "can you reset ..." or
     // "can I fix ..." asks for a procedure.
@@ -202,6 +243,19 @@ QuestionIntent classify_question(std::string_view question) {
   for (const auto& x : w) code |= x.size() > 3 && x[0] == '0' && x[1] == 'x';
   if (has(symptom_words()) || fix_verb || code) { out.kind = Intent::kFix; return out; }
   out.kind = Intent::kGeneral;
+  return out;
+}
+
+}  // namespace
+
+QuestionIntent classify_question(std::string_view question) {
+  const std::string_view ask = asking_sentence(question);
+  if (ask.size() == question.size()) return classify_sentence(question);
+  const QuestionIntent whole = classify_sentence(question);
+  QuestionIntent out = classify_sentence(ask);
+  out.named_ids = whole.named_ids;
+  // "Any idea?" after a complaint asks for its fix.
+  if (out.kind == Intent::kGeneral && whole.kind == Intent::kFix) out.kind = Intent::kFix;
   return out;
 }
 

@@ -33,6 +33,14 @@ struct QuestionIntent {
   bool asks_quantity = false;
 };
 
+// The sentence that asks: the last one ending in '?' of a question that
+// first describes the situation ("pip install times out behind our proxy.
+// How do I tell pip to use it?"); the whole question otherwise.
+std::string_view asking_sentence(std::string_view question);
+
+// A question that first describes the situation ("pip install times out
+// behind our proxy. How do I tell pip to use it?") is read from its last
+// sentence ending in '?'; record ids from all of it.
 QuestionIntent classify_question(std::string_view question);
 
 }  // namespace ragd

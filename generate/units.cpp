@@ -153,6 +153,49 @@ bool has_word(const std::string& lower, std::string_view word) {
   return false;
 }
 
+// The word before `lower[pos]` ("" at the start).
+std::string_view word_before(const std::string& lower, size_t pos) {
+  size_t end = pos;
+  while (end > 0 && !std::isalnum(static_cast<unsigned char>(lower[end - 1]))) --end;
+  size_t begin = end;
+  while (begin > 0 && std::isalnum(static_cast<unsigned char>(lower[begin - 1]))) --begin;
+  return std::string_view(lower).substr(begin, end - begin);
+}
+
+// Role words that are also technical nouns: "Dependency resolution", "DNS
+// resolution", "Disaster recovery", "Backup restore", "Alert actions" name
+// a topic, not the part of an article that says how to fix something. Such
+// a word names the role only when nothing but a role word, a qualifier or a
+// question's pronoun comes right before it ("Resolution", "Problem
+// resolution", "Recommended actions", "How do I restore"). Steps are a
+// procedure whatever they are for ("Handling steps"), except the "Next
+// steps" after it.
+bool names_role(const std::string& lower, std::string_view word) {
+  static const std::unordered_set<std::string_view> kTopical = {"resolution", "resolutions", "recovery", "restore",
+                                                               "restoring", "action", "actions", "steps"};
+  if (!kTopical.count(word)) return has_word(lower, word);
+  const bool steps = word == "steps";
+  static const std::unordered_set<std::string_view> kBefore = {
+      "", "and", "or", "the", "a", "an", "to", "of", "for", "i", "we", "you", "how", "possible", "suggested",
+      "recommended", "proposed", "temporary", "permanent", "known", "quick", "manual", "alternative", "final",
+      "immediate", "first", "further", "additional", "corrective", "remediation", "problem", "issue", "incident",
+      "troubleshooting", "resolution"};
+  for (size_t pos = lower.find(word); pos != std::string::npos; pos = lower.find(word, pos + 1)) {
+    const size_t end = pos + word.size();
+    const bool whole = (pos == 0 || !std::isalpha(static_cast<unsigned char>(lower[pos - 1]))) &&
+                       (end >= lower.size() || !std::isalpha(static_cast<unsigned char>(lower[end])));
+    if (!whole) continue;
+    const std::string_view before = word_before(lower, pos);
+    if (steps) {
+      if (before != "next") return true;
+      continue;
+    }
+    const bool number = !before.empty() && std::isdigit(static_cast<unsigned char>(before[0]));
+    if (number || kBefore.count(before)) return true;
+  }
+  return false;
+}
+
 SectionRole heading_role(const std::string& heading) {
   std::string h;
   for (char c : heading) h += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -167,7 +210,7 @@ SectionRole heading_role(const std::string& heading) {
   static constexpr std::string_view kEscalation[] = {"escalation", "escalate", "escalating"};
   static constexpr std::string_view kSymptom[] = {"symptom", "symptoms", "problem", "issue", "description",
                                                   "error message"};
-  for (auto w : kResolution) if (has_word(h, w)) return SectionRole::kResolution;
+  for (auto w : kResolution) if (names_role(h, w)) return SectionRole::kResolution;
   for (auto w : kCause) if (has_word(h, w)) return SectionRole::kCause;
   for (auto w : kDiagnosis) if (has_word(h, w)) return SectionRole::kDiagnosis;
   for (auto w : kEscalation) if (has_word(h, w)) return SectionRole::kEscalation;

@@ -120,6 +120,33 @@ The ROC meets on the first Monday of every month and archives the trail of the m
 + default: "/var/lib/trail"
 )";
 
+// A product manual without a fix section: facts that lean on the sentence or
+// list before them, and a problem described before what to do about it.
+constexpr const char* kManual = R"(# Trailkeeper manual
+
+## Storage engine
+
+Trailkeeper keeps its records in a separate key-value engine, ledgerdb. This provides crash-safe writes and
+snapshots without a global lock.
+
+## Supported platforms
+
+- Debian 12 and Rocky Linux 9.
+- x86-64 and arm64 processors.
+
+Trailkeeper is tested on each of the platforms listed above. Other platforms may work but are not supported.
+
+## Stale exports
+
+In some cases the export cache is undesirable. When a report was first exported without its charts, the cached
+plain export is served again even after the chart renderer is installed. The recommended approach is to export
+from the report source instead of the cache. This usually means running:
+
+```
+trailctl export --from-source monthly.rpt
+```
+)";
+
 class ArticleStructure : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -136,10 +163,11 @@ class ArticleStructure : public ::testing::Test {
     std::ofstream(docs / "cluster-faq.md") << kFaq;
     std::ofstream(docs / "runtime-reconfiguration.md") << kGuide;
     std::ofstream(docs / "audit-trail.md") << kAudit;
+    std::ofstream(docs / "trailkeeper-manual.md") << kManual;
     const std::vector<fs::path> roots{docs};
     auto st = ingest_paths(scratch_->store(), *glove_, roots);
     ASSERT_TRUE(st.is_ok()) << st.status().to_string();
-    ASSERT_EQ(st->ingested, 4u);
+    ASSERT_EQ(st->ingested, 5u);
     auto chunks = scratch_->store().chunks_of("outlook-set-of-folders.md");
     ASSERT_TRUE(chunks.is_ok());
     ASSERT_EQ(chunks->size(), 1u) << "the three sections share one chunk";
@@ -245,6 +273,32 @@ TEST_F(ArticleStructure, AnAbbreviationStandsForTheWordsOfTheQuestion) {
   const Answer a = ask("When does the Records Oversight Committee meet?");
   ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
   EXPECT_NE(a.text.find("first Monday"), std::string::npos) << a.text;
+}
+
+// A fact that opens with a pronoun ("This provides ...") comes with the
+// sentence it points back to.
+TEST_F(ArticleStructure, AFactThatPointsBackBringsWhatItPointsTo) {
+  const Answer a = ask("Which engine provides crash-safe writes and snapshots for Trailkeeper?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_NE(a.text.find("ledgerdb"), std::string::npos) << a.text;
+}
+
+// A fact about "the platforms listed above" comes with that list.
+TEST_F(ArticleStructure, AFactAboutAListAboveBringsTheList) {
+  const Answer a = ask("Which platforms is Trailkeeper tested on?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_NE(a.text.find("Debian 12 and Rocky Linux 9"), std::string::npos) << a.text;
+}
+
+// A fix question that no fix section answers, asked after its situation:
+// the answer reads on from the passage that describes the situation to
+// what to do, with the command.
+TEST_F(ArticleStructure, AFixReadsOnFromTheSituationToWhatToDo) {
+  const Answer a = ask("Trailkeeper serves the cached plain export of a report even now that the chart renderer is "
+                       "installed. How do I force a fresh export?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_EQ(a.intent, "fix");
+  EXPECT_NE(a.text.find("trailctl export --from-source monthly.rpt"), std::string::npos) << a.text;
 }
 
 }  // namespace

@@ -27,6 +27,33 @@ TEST(Intent, ReadsTheKindOfQuestion) {
   EXPECT_EQ(classify_question("What does error 42 mean and what should I do?").kind, Intent::kFix);
 }
 
+// A question that first describes the situation is read from the sentence
+// that asks; the description's words ("We're", "root", "times out") do not
+// decide the kind.
+TEST(Intent, ReadsTheSentenceThatAsks) {
+  EXPECT_EQ(classify_question("We're behind a proxy and the installer just times out. How do I make it use the proxy?")
+                .kind,
+            Intent::kFix);
+  EXPECT_EQ(classify_question("The package lives in a subfolder, not at the repo root. How do I install it from git?")
+                .kind,
+            Intent::kFix);
+  EXPECT_EQ(classify_question("I keep getting error 809 on the VPN. Who should I call?").kind, Intent::kFact);
+  EXPECT_EQ(classify_question("The backup job failed again last night. Why does that keep happening?").kind,
+            Intent::kCause);
+  // A bare "any idea?" after a complaint asks for its fix.
+  EXPECT_EQ(classify_question("Outlook crashes when I open the shared mailbox. Any idea?").kind, Intent::kFix);
+  // "Is there a way to <do something>" asks for a procedure.
+  EXPECT_EQ(classify_question("I made a venv without pip. Is there a way to install packages into it?").kind,
+            Intent::kFix);
+  // Periods inside a sentence ("pip install . on", "e.g. a") do not end it.
+  EXPECT_EQ(classify_question("Why does pip install . on my project leave files behind?").kind, Intent::kCause);
+  EXPECT_EQ(classify_question("Which file, e.g. a config, holds the proxy?").kind, Intent::kFact);
+  // Record ids anywhere in the question count.
+  const QuestionIntent ticket = classify_question("INC0012402 is back. What fixed it last time?");
+  EXPECT_EQ(ticket.kind, Intent::kFix);
+  EXPECT_EQ(ticket.named_ids, std::vector<std::string>{"INC0012402"});
+}
+
 TEST(Intent, FindsIdShapedTokens) {
   auto q = classify_question("How was INC0012402 resolved, and is ITSM-2231 related to ZD-4101 or HD-2023-1010?");
   EXPECT_EQ(q.named_ids, (std::vector<std::string>{"INC0012402", "ITSM-2231", "ZD-4101", "HD-2023-1010"}));
@@ -156,6 +183,19 @@ TEST(Units, SectionRolesFromHeadingsAndTicketBlocks) {
   EXPECT_EQ(section_role({"Guide", "Symptoms"}, "body"), SectionRole::kSymptom);
   EXPECT_EQ(section_role({"Guide", "Escalation"}, "body"), SectionRole::kEscalation);
   EXPECT_EQ(section_role({"Guide", "Networks"}, "body"), SectionRole::kOther);
+  // Role words that are also technical nouns name a topic after a word that
+  // qualifies them, and the role after a qualifier of roles.
+  EXPECT_EQ(section_role({"Dependency resolution", "Backtracking"}, "body"), SectionRole::kOther);
+  EXPECT_EQ(section_role({"Guide", "DNS resolution"}, "body"), SectionRole::kOther);
+  EXPECT_EQ(section_role({"Guide", "Disaster recovery"}, "body"), SectionRole::kOther);
+  EXPECT_EQ(section_role({"Guide", "Alert actions"}, "body"), SectionRole::kOther);
+  EXPECT_EQ(section_role({"Getting started", "Next steps"}, "body"), SectionRole::kOther);
+  EXPECT_EQ(section_role({"Guide", "Problem resolution"}, "body"), SectionRole::kResolution);
+  EXPECT_EQ(section_role({"Guide", "Recommended actions"}, "body"), SectionRole::kResolution);
+  EXPECT_EQ(section_role({"Guide", "Backup and restore"}, "body"), SectionRole::kResolution);
+  EXPECT_EQ(section_role({"Guide", "How do I restore a file?"}, "body"), SectionRole::kResolution);
+  EXPECT_EQ(section_role({"Guide", "Handling steps"}, "body"), SectionRole::kResolution);
+  EXPECT_EQ(section_role({"Guide", "Resolution 2"}, "body"), SectionRole::kResolution);
   EXPECT_EQ(section_role({}, "resolution"), SectionRole::kResolution);
   EXPECT_EQ(section_role({}, "problem"), SectionRole::kSymptom);
 }
