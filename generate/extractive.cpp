@@ -869,9 +869,11 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   std::set<size_t> taken(chosen.begin(), chosen.end());
   auto take = [&](size_t j) {
     if (static_cast<int>(ev.items.size()) >= options_.max_steps || !taken.insert(j).second) return;
-    // The same text from an overlapping chunk is there already.
+    // The same text from an overlapping chunk is there already, or the
+    // whole of which the unit is a piece (an overlapping chunk can start
+    // within a sentence).
     for (const ScoredSentence& it : ev.items)
-      if (it.text == cands[j].text && src[it.hit].doc_id == src[cands[j].hit].doc_id) return;
+      if (src[it.hit].doc_id == src[cands[j].hit].doc_id && it.text.find(cands[j].text) != std::string::npos) return;
     ev.items.push_back(cands[j]);
   };
   // A fact that leans on what comes before it in its section: one that
@@ -953,18 +955,19 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     }
   }
   // A question that asks for a number, answered by a sentence without one:
-  // one of the two sentences after the best fact in its section often gives
-  // it ("... depends on having enough memory. An etcd server will cache ...
-  // Typically 8GB is enough.").
+  // one of the three sentences or list items after the best fact in its
+  // section often gives it ("... depends on having enough memory. An etcd
+  // server will cache ... Typically 8GB is enough."; "you need to:" and
+  // "- Use Python 3.10 or newer.").
   auto has_digit = [](const std::string& t) {
     return std::any_of(t.begin(), t.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
   };
   if (ev.intent.asks_quantity && !chosen.empty() &&
       std::none_of(ev.items.begin(), ev.items.end(), [&](const ScoredSentence& c) { return has_digit(c.text); })) {
-    const size_t i = chosen.front();
-    for (size_t j = i + 1; j <= i + 2 && j < cands.size(); ++j) {
+    const size_t i = lead;
+    for (size_t j = i + 1; j <= i + 3 && j < cands.size(); ++j) {
       if (cands[j].hit != cands[i].hit || cands[j].section_path != cands[i].section_path ||
-          cands[j].kind != UnitKind::kSentence) {
+          (cands[j].kind != UnitKind::kSentence && !is_item(j))) {
         break;
       }
       if (!has_digit(cands[j].text)) continue;

@@ -136,6 +136,13 @@ snapshots without a global lock.
 
 Trailkeeper is tested on each of the platforms listed above. Other platforms may work but are not supported.
 
+## Signed exports
+
+Trailkeeper can sign its exports with the host's key store. Signing needs a recent kernel and the signing helper.
+
+- Linux 6.1 or newer.
+- trailsign 2 or newer.
+
 ## Stale exports
 
 In some cases the export cache is undesirable. When a report was first exported without its charts, the cached
@@ -281,6 +288,14 @@ TEST_F(ArticleStructure, AFactThatPointsBackBringsWhatItPointsTo) {
   const Answer a = ask("Which engine provides crash-safe writes and snapshots for Trailkeeper?");
   ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
   EXPECT_NE(a.text.find("ledgerdb"), std::string::npos) << a.text;
+}
+
+// A question that asks for a number gets it from a list item after the
+// fact that names its subject.
+TEST_F(ArticleStructure, AQuantityQuestionGetsTheNumberFromTheListThatFollows) {
+  const Answer a = ask("What is the minimum kernel version needed to sign Trailkeeper exports?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_NE(a.text.find("Linux 6.1 or newer"), std::string::npos) << a.text;
 }
 
 // A fact about "the platforms listed above" comes with that list.
