@@ -97,7 +97,8 @@ Directive describe_directive(std::string_view raw_name, std::string_view args) {
   for (const Named& a : kAdmonitions) {
     if (name == a.name) {
       d.lead = a.label;
-      d.first_line = args;  // ".. note:: Text" starts the note's text
+      d.first_line = args;
+      d.lead_alone = true;  // ".. note:: Text" starts the note's text
       return d;
     }
   }
@@ -106,6 +107,7 @@ Directive describe_directive(std::string_view raw_name, std::string_view args) {
       auto [version, rest] = first_word(args);
       d.lead = std::string(v.label) + " " + std::string(version);
       d.first_line = rest;
+      d.lead_alone = true;
       return d;
     }
   }

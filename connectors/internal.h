@@ -27,6 +27,7 @@ struct FileInput {
 
 // Single-document files. A non-ok Status means the file was skipped.
 Status parse_markdown(const FileInput& in);
+Status parse_rst(const FileInput& in);
 Status parse_text(const FileInput& in);
 Status parse_html(const FileInput& in);
 Status parse_pdf(const FileInput& in);
@@ -82,7 +83,7 @@ struct SectionBuilder {
 // File stem of a relative name: "runbooks/vpn-setup.md" -> "vpn-setup".
 std::string file_stem(std::string_view name);
 
-// ---- documentation markup (directives.cpp, markdown_dialects.cpp) ----
+// ---- documentation markup (directives.cpp, markdown_dialects.cpp, rst.cpp) ----
 
 // What a Sphinx/MyST directive's content is once it is plain Markdown.
 enum class DirectiveKind {
@@ -98,6 +99,7 @@ struct Directive {
   std::string lead;        // "Note", "New in version 6.0", a tab's label; may be ""
   std::string first_line;  // argument text that starts the content (".. note:: Text")
   std::string language;    // kCode: the fence's info string; may be ""
+  bool lead_alone = false;  // an empty note still says its lead ("New in version 6.0.")
 };
 
 // `name` as written ("note", "code-block", "py:function"); `args` the rest of
@@ -127,6 +129,10 @@ std::string role_to_markdown(std::string_view role, std::string_view content);
 // admonitions, roles, targets) as plain Markdown. Text that uses none of it
 // comes back byte for byte; code fences and inline code are never changed.
 std::string normalize_markdown_dialects(std::string_view markdown);
+
+// reStructuredText as plain Markdown (rst.cpp). The docinfo field list at
+// the top (":Author: x") goes to `docinfo` as lower-case key, value.
+std::string rst_to_markdown(std::string_view rst, std::vector<std::pair<std::string, std::string>>* docinfo);
 
 // Emits a document whose text is `markdown` (text_files.cpp): the first
 // "# " heading is its title unless `doc` has one.

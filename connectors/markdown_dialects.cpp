@@ -343,8 +343,12 @@ class DialectNormalizer {
       d.first_line.clear();
     }
     const size_t from = skip_options(body);
+    if (f.name == "eval-rst") return rst_to_markdown(join_lines(body, from), nullptr);
     switch (d.kind) {
-      case DirectiveKind::kProse: return with_lead(d.lead, prose(body, from, d.first_line));
+      case DirectiveKind::kProse: {
+        const std::string content = prose(body, from, d.first_line);
+        return trim(content).empty() && !d.lead_alone ? "" : with_lead(d.lead, content);
+      }
       case DirectiveKind::kHeading: {
         std::string rest = prose(body, from, "");
         return d.lead.empty() ? rest : "**" + d.lead + "**\n" + (rest.empty() ? "" : "\n" + rest);
