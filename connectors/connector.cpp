@@ -17,6 +17,7 @@ const char* source_format_name(SourceFormat f) {
   switch (f) {
     case SourceFormat::kAuto: return "auto";
     case SourceFormat::kMarkdown: return "markdown";
+    case SourceFormat::kRst: return "rst";
     case SourceFormat::kHtml: return "html";
     case SourceFormat::kText: return "text";
     case SourceFormat::kPdf: return "pdf";
@@ -34,6 +35,7 @@ std::optional<SourceFormat> parse_source_format(std::string_view name) {
   const std::string n = connectors::to_lower(name);
   if (n == "auto") return SourceFormat::kAuto;
   if (n == "markdown" || n == "md") return SourceFormat::kMarkdown;
+  if (n == "rst" || n == "rest" || n == "restructuredtext") return SourceFormat::kRst;
   if (n == "html" || n == "htm") return SourceFormat::kHtml;
   if (n == "text" || n == "txt") return SourceFormat::kText;
   if (n == "pdf") return SourceFormat::kPdf;
@@ -56,6 +58,7 @@ std::optional<SourceFormat> format_from_name(std::string_view filename) {
     return lower.size() >= suffix.size() && lower.compare(lower.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
   if (ends(".md") || ends(".markdown")) return SourceFormat::kMarkdown;
+  if (ends(".rst") || ends(".rest")) return SourceFormat::kRst;
   if (ends(".html") || ends(".htm")) return SourceFormat::kHtml;
   if (ends(".txt") || ends(".text")) return SourceFormat::kText;
   if (ends(".pdf")) return SourceFormat::kPdf;
@@ -69,6 +72,7 @@ std::optional<SourceFormat> format_from_name(std::string_view filename) {
 Status dispatch(const FileInput& in, SourceFormat format) {
   switch (format) {
     case SourceFormat::kMarkdown: return connectors::parse_markdown(in);
+    case SourceFormat::kRst: return connectors::parse_rst(in);
     case SourceFormat::kHtml: return connectors::parse_html(in);
     case SourceFormat::kText: return connectors::parse_text(in);
     case SourceFormat::kPdf: return connectors::parse_pdf(in);

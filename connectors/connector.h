@@ -19,6 +19,7 @@ namespace ragd {
 enum class SourceFormat {
   kAuto,        // by extension and, for JSON, by shape
   kMarkdown, kHtml, kText, kPdf, kDocx,
+  kRst,         // reStructuredText, read as Markdown
   kServiceNow,  // {"result":[...]} or {"records":[...]}
   kJira,        // {"issues":[...]}
   kZendesk,     // {"tickets":[...]} (comments inline or in a sibling file)

@@ -27,6 +27,7 @@ struct FileInput {
 
 // Single-document files. A non-ok Status means the file was skipped.
 Status parse_markdown(const FileInput& in);
+Status parse_rst(const FileInput& in);
 Status parse_text(const FileInput& in);
 Status parse_html(const FileInput& in);
 Status parse_pdf(const FileInput& in);
@@ -81,5 +82,60 @@ struct SectionBuilder {
 
 // File stem of a relative name: "runbooks/vpn-setup.md" -> "vpn-setup".
 std::string file_stem(std::string_view name);
+
+// ---- documentation markup (directives.cpp, markdown_dialects.cpp, rst.cpp) ----
+
+// What a Sphinx/MyST directive's content is once it is plain Markdown.
+enum class DirectiveKind {
+  kProse,    // admonitions, tabs, version notes: the content, under `lead`
+  kHeading,  // a rubric: `lead` is a heading of its own
+  kCode,     // code-block and friends: a fence in `language`
+  kDrop,     // toctree, image, include: nothing a reader needs
+  kOther,    // unknown: the content kept as a code fence, since it may be anything
+};
+
+struct Directive {
+  DirectiveKind kind = DirectiveKind::kProse;
+  std::string lead;        // "Note", "New in version 6.0", a tab's label; may be ""
+  std::string first_line;  // argument text that starts the content (".. note:: Text")
+  std::string language;    // kCode: the fence's info string; may be ""
+  bool lead_alone = false;  // an empty note still says its lead ("New in version 6.0.")
+};
+
+// `name` as written ("note", "code-block", "py:function"); `args` the rest of
+// the directive's line.
+Directive describe_directive(std::string_view name, std::string_view args);
+
+// Markdown `body` under `lead`: "Note: first line..." when the body starts
+// with prose, else the lead on a line of its own; "Note." alone when the
+// body is empty. The body itself when the lead is "".
+std::string with_lead(std::string_view lead, std::string_view body);
+
+// False for Markdown lines that are not a paragraph's text: fences, headings,
+// list items, tables, quotes, indented code.
+bool is_prose_line(std::string_view line);
+
+// `code` in a fence longer than any backtick run that starts one of its lines.
+std::string code_fence(std::string_view info, std::string_view code);
+
+// Length of the role name at s[pos] (letters, digits, "-_:.+"); 0 if none.
+size_t role_name_length(std::string_view s, size_t pos);
+
+// A role's content as Markdown: {ref}`text <target>` -> text, {ref}`target`
+// -> target, {file}`x` -> `x`, {pep}`517` -> PEP 517, others their text.
+std::string role_to_markdown(std::string_view role, std::string_view content);
+
+// MyST, MkDocs and Docusaurus markup (directive and colon fences,
+// admonitions, roles, targets) as plain Markdown. Text that uses none of it
+// comes back byte for byte; code fences and inline code are never changed.
+std::string normalize_markdown_dialects(std::string_view markdown);
+
+// reStructuredText as plain Markdown (rst.cpp). The docinfo field list at
+// the top (":Author: x") goes to `docinfo` as lower-case key, value.
+std::string rst_to_markdown(std::string_view rst, std::vector<std::pair<std::string, std::string>>* docinfo);
+
+// Emits a document whose text is `markdown` (text_files.cpp): the first
+// "# " heading is its title unless `doc` has one.
+Status emit_markdown(const FileInput& in, Document doc, std::string markdown);
 
 }  // namespace ragd::connectors

@@ -79,9 +79,15 @@ Status parse_markdown(const FileInput& in) {
   std::vector<std::pair<std::string, std::vector<std::string>>> fields;
   std::string_view body = split_front_matter(in.bytes, fields);
   for (const auto& [key, values] : fields) apply_field(doc, key, values);
-  if (doc.title.empty()) doc.title = first_h1(body);
+  // Documentation sites' dialects become plain Markdown first, so that a
+  // note's prose is not read as code.
+  return emit_markdown(in, std::move(doc), normalize_markdown_dialects(body));
+}
+
+Status emit_markdown(const FileInput& in, Document doc, std::string markdown) {
   // Markdown stays Markdown: the chunker reads its headings and code fences.
-  doc.text = std::string(body);
+  doc.text = std::move(markdown);
+  if (doc.title.empty()) doc.title = first_h1(doc.text);
   finish_file_document(doc, in);
   in.emit(std::move(doc));
   return Status::ok();

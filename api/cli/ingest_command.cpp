@@ -129,7 +129,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   add_common_options(*cmd, args->common);
   cmd->add_option("paths", args->paths, "files or directories")->required();
   cmd->add_option("--format", args->format,
-                  "force a connector: auto, markdown, html, text, pdf, docx, servicenow, jira, zendesk, csv, jsonl")
+                  "force a connector: auto, markdown, rst, html, text, pdf, docx, servicenow, jira, zendesk, csv, jsonl")
       ->capture_default_str();
   cmd->add_option("--csv-map", args->csv_map, "CSV column mapping field=column (id, title, text, kind, url, "
                                               "acl, updated_at, meta:<name>)")

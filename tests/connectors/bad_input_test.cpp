@@ -35,6 +35,9 @@ std::vector<Seed> seeds() {
       {"p.html", "<html><head><title>T</title></head><body><h1>A</h1><p>x <b>y</b></p><h2>B</h2><ul><li>z</li>"
                  "</ul><table><tr><td>1</td></tr></table></body></html>"},
       {"r.md", "---\ntitle: T\nacl: [a, b]\n---\n# A\n\ntext\n\n```\ncode\n```\n"},
+      {"m.md", "# A\n\n````{tab} Unix\n```{note}\nx {ref}`y <z>`\n```\n````\n!!! tip\n    t\n"},
+      {"g.rst", "=====\nTitle\n=====\n\n.. note::\n\n   x ``y``::\n\n      code\n\n* a\n* :ref:`b <c>`\n\n"
+                "=== ===\na   b\n=== ===\n"},
       {"p.pdf", testing::make_pdf({{"Title line", "Body text here."}, {"2. Section", "More text."}}, "T")},
       {"d.docx", testing::make_docx({{"Heading1", "H"}, {"", "para"}}, {{"a", "b"}}, "T")},
   };

@@ -115,7 +115,7 @@ TEST(Json, DocumentsShapeAndArraysAreDetected) {
 }
 
 TEST(Formats, NamesRoundTrip) {
-  for (SourceFormat f : {SourceFormat::kAuto, SourceFormat::kMarkdown, SourceFormat::kHtml, SourceFormat::kText,
+  for (SourceFormat f : {SourceFormat::kAuto, SourceFormat::kMarkdown, SourceFormat::kRst, SourceFormat::kHtml, SourceFormat::kText,
                          SourceFormat::kPdf, SourceFormat::kDocx, SourceFormat::kServiceNow, SourceFormat::kJira,
                          SourceFormat::kZendesk, SourceFormat::kCsv, SourceFormat::kJsonl}) {
     auto back = parse_source_format(source_format_name(f));
