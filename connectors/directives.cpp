@@ -116,6 +116,7 @@ Directive describe_directive(std::string_view raw_name, std::string_view args) {
     d.lead = args;
   } else if (listed(kTitled, name)) {
     d.lead = args;
+    d.label = name == "tab" || name == "tab-item";
   } else if (listed(kDescriptions, bare)) {
     if (!args.empty()) d.lead = "`" + std::string(args) + "`";
   } else if (listed(kContainers, name)) {
@@ -144,7 +145,7 @@ bool is_prose_line(std::string_view line) {
   return !(digits > 0 && digits + 1 < t.size() && (t[digits] == '.' || t[digits] == ')') && t[digits + 1] == ' ');
 }
 
-std::string with_lead(std::string_view lead, std::string_view body) {
+std::string with_lead(std::string_view lead, std::string_view body, bool label) {
   lead = trim(lead);
   while (!body.empty() && body.front() == '\n') body.remove_prefix(1);
   if (lead.empty()) return std::string(body);
@@ -156,7 +157,7 @@ std::string with_lead(std::string_view lead, std::string_view body) {
   }
   if (!punctuated) out += ':';
   size_t nl = body.find('\n');
-  if (is_prose_line(body.substr(0, nl))) return out + " " + std::string(body);
+  if (!label && is_prose_line(body.substr(0, nl))) return out + " " + std::string(body);
   return out + "\n\n" + std::string(body);
 }
 

@@ -100,6 +100,9 @@ struct Directive {
   std::string first_line;  // argument text that starts the content (".. note:: Text")
   std::string language;    // kCode: the fence's info string; may be ""
   bool lead_alone = false;  // an empty note still says its lead ("New in version 6.0.")
+  // The lead labels what the content applies to (a tab's "Unix"): on a line
+  // of its own, never joined to the content's first sentence.
+  bool label = false;
 };
 
 // `name` as written ("note", "code-block", "py:function"); `args` the rest of
@@ -107,9 +110,10 @@ struct Directive {
 Directive describe_directive(std::string_view name, std::string_view args);
 
 // Markdown `body` under `lead`: "Note: first line..." when the body starts
-// with prose, else the lead on a line of its own; "Note." alone when the
-// body is empty. The body itself when the lead is "".
-std::string with_lead(std::string_view lead, std::string_view body);
+// with prose and the lead is no `label`, else the lead on a line of its
+// own; "Note." alone when the body is empty. The body itself when the lead
+// is "".
+std::string with_lead(std::string_view lead, std::string_view body, bool label = false);
 
 // False for Markdown lines that are not a paragraph's text: fences, headings,
 // list items, tables, quotes, indented code.

@@ -243,6 +243,13 @@ bool convert_roles(std::string_view line, std::string& out) {
   return changed;
 }
 
+// ": text", indented at most three blanks: a definition of the term line
+// above it.
+bool definition_of(std::string_view line) {
+  const size_t n = indent_of(line);
+  return n < 4 && line.size() > n + 1 && line[n] == ':' && (line[n + 1] == ' ' || line[n + 1] == '\t');
+}
+
 // MyST's "(label)=" target line.
 bool is_target_line(std::string_view line) {
   std::string_view t = trim(line);
@@ -296,6 +303,10 @@ class DialectNormalizer {
     std::string lead;
     if (depth_ < kMaxNesting && mkdocs_admonition(line, lead)) return admonition(lines, i, lead);
     if (is_target_line(line)) return block("", "", lines, i + 1);
+    if (i + 1 < lines.size() && definition_of(lines[i + 1]) && !blank(line) && !definition_of(line) &&
+        indent_of(line) < 4) {
+      return definitions(lines, i);
+    }
     std::string converted;
     if (convert_roles(line, converted)) {
       changed_ = true;
@@ -304,6 +315,22 @@ class DialectNormalizer {
       add_line(line);
     }
     return i + 1;
+  }
+
+  // A definition list (MyST, Pandoc, PHP Markdown Extra): a term line,
+  // then ": definition" lines. Each becomes "term: definition", one line,
+  // so the term stays with what it defines; lines indented under a
+  // definition follow as they are.
+  size_t definitions(const Lines& lines, size_t i) {
+    changed_ = true;
+    const std::string_view term = trim(lines[i]);
+    size_t k = i + 1;
+    for (; k < lines.size() && definition_of(lines[k]); ++k) {
+      std::string line = std::string(term) + ": " + std::string(trim(trim(lines[k]).substr(1)));
+      std::string converted;
+      add_line(convert_roles(line, converted) ? converted : line);
+    }
+    return k;
   }
 
   void add_line(std::string_view line) {
@@ -347,7 +374,7 @@ class DialectNormalizer {
     switch (d.kind) {
       case DirectiveKind::kProse: {
         const std::string content = prose(body, from, d.first_line);
-        return trim(content).empty() && !d.lead_alone ? "" : with_lead(d.lead, content);
+        return trim(content).empty() && !d.lead_alone ? "" : with_lead(d.lead, content, d.label);
       }
       case DirectiveKind::kHeading: {
         std::string rest = prose(body, from, "");
@@ -391,7 +418,8 @@ class DialectNormalizer {
 bool may_hold_dialect(std::string_view text) {
   return text.find('{') != std::string_view::npos || text.find(":::") != std::string_view::npos ||
          text.find("!!! ") != std::string_view::npos || text.find("??? ") != std::string_view::npos ||
-         text.find("???+ ") != std::string_view::npos || text.find(")=") != std::string_view::npos;
+         text.find("???+ ") != std::string_view::npos || text.find(")=") != std::string_view::npos ||
+         text.find("\n: ") != std::string_view::npos;
 }
 
 }  // namespace

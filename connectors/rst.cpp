@@ -675,7 +675,7 @@ class RstConverter {
       case DirectiveKind::kProse: {
         const std::string md = nested(content);
         if (trim(md).empty() && !d.lead_alone) return;  // a tab whose content was dropped
-        return add(with_lead(d.lead.empty() ? d.lead : inline_text(d.lead), md));
+        return add(with_lead(d.lead.empty() ? d.lead : inline_text(d.lead), md, d.label));
       }
       case DirectiveKind::kHeading:
         return add(std::string(static_cast<size_t>(std::clamp(doc_.level + 1, 2, 6)), '#') + " " + inline_text(d.lead) +

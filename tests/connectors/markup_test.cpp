@@ -87,6 +87,29 @@ TEST(MarkdownDialects, TabsKeepNestedCodeFences) {
             "Windows:\n\n```\nC:> py -m pip install x\n```\n");
 }
 
+// A tab's label stands on its own line even when its content opens with
+// prose: "Unix:" above "Global: ...", not "Unix: Global".
+TEST(MarkdownDialects, ATabsLabelIsALineOfItsOwn) {
+  EXPECT_EQ(normalize_markdown_dialects("```{tab} Unix\nThe file is read first.\n```\n"),
+            "Unix:\n\nThe file is read first.\n");
+  EXPECT_EQ(normalize_markdown_dialects("```{note}\nThe file is read first.\n```\n"), "Note: The file is read first.\n");
+}
+
+// Definition lists (MyST, Pandoc, PHP Markdown Extra): "term" then
+// ": definition" lines read as "term: definition", roles converted.
+TEST(MarkdownDialects, DefinitionListsKeepTheTermWithItsDefinition) {
+  EXPECT_EQ(normalize_markdown_dialects("Global\n: {file}`/etc/pip.conf`\n\nUser\n: {file}`~/.config/pip/pip.conf`, or\n"
+                                        "  the legacy file.\n"),
+            "Global: `/etc/pip.conf`\n\nUser: `~/.config/pip/pip.conf`, or\n  the legacy file.\n");
+  EXPECT_EQ(normalize_markdown_dialects("Timeout\n: 60 seconds.\n: Set it per command.\n"),
+            "Timeout: 60 seconds.\nTimeout: Set it per command.\n");
+  // Not a definition: a colon line after a blank line, indented code, and
+  // anything in a code fence.
+  for (const char* same : {"Text\n\n: not a definition\n", "    code\n: x\n", "```\nterm\n: inside code\n```\n"}) {
+    EXPECT_EQ(normalize_markdown_dialects(same), same) << same;
+  }
+}
+
 TEST(MarkdownDialects, CodeDirectivesToctreeAndUnknownDirectives) {
   EXPECT_EQ(normalize_markdown_dialects("```{code-block} python\n:caption: setup.py\n\nimport os\n```\n"),
             "```python\nimport os\n```\n");
