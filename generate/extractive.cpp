@@ -1056,7 +1056,12 @@ void compose_answer(const Evidence& ev, Answer& ans) {
   } else if (ev.role == SectionRole::kCause) {
     lead = "The cause, according to " + name;
   } else {
-    lead = "According to " + name;
+    // The section the first fact is in, when it is not the document's own
+    // heading: a reference entry's term ("port (integer)", "--no-owner")
+    // is often what the fact is about and not in its text.
+    const std::vector<std::string>& path = ev.items.front().section_path;
+    const std::string section = path.size() < 2 || ticket ? "" : clean_inline_markdown(path.back());
+    lead = "According to " + name + (section.empty() || is_role_label(section) ? "" : " (" + section + ")");
   }
   std::string text;
   if (!list) {

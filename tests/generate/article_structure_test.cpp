@@ -254,6 +254,8 @@ TEST_F(ArticleStructure, AReferenceEntryComesWithItsFields) {
   ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
   EXPECT_NE(a.text.find("default: 90"), std::string::npos) << a.text;
   EXPECT_EQ(a.text.find("/var/lib/trail"), std::string::npos) << a.text;
+  // The entry's term, which its text does not repeat, leads the answer.
+  EXPECT_EQ(a.text.rfind("According to “Audit trail” (--trail-retention):", 0), 0u) << a.text;
 }
 
 // A question that asks for a number gets the number when the sentence that
