@@ -43,18 +43,22 @@ double word_weight(const GloveSifEmbedder* glove, const std::string& word) {
   return std::log1p((rank + 1.0) / 200.0);
 }
 
-// Sentences a fix answer reads on after the unit that matches the question
-// best, when no fix section answered it (list items and code lines of the
-// passage come with them, up to ExtractiveOptions::max_steps items).
-constexpr int kReadOnSentences = 4;
-
-// The weight of a question's term that only its description of the
-// situation holds, not the sentence that asks.
-constexpr double kSituationWeight = 0.5;
+// "the platforms listed above", "the above list": a sentence about the
+// list before it ("above 90%" is no such pointer). `words` lower-case.
+bool points_at_list_above(const std::vector<std::string>& words) {
+  static const std::unordered_set<std::string> kShown = {"listed", "shown", "described", "mentioned",
+                                                         "given", "outlined", "the", "see"};
+  for (size_t i = 1; i < words.size(); ++i) {
+    if (words[i] != "above" || !kShown.count(words[i - 1])) continue;
+    const bool number = i + 1 < words.size() && std::isdigit(static_cast<unsigned char>(words[i + 1][0]));
+    if (!number) return true;
+  }
+  return false;
+}
 
 // Analysed query terms (as index/analyzer.h stems them) with weights; the
 // surface word each term came from goes to `words` when given.
-TermWeights query_terms(const std::string& query, const GloveSifEmbedder* glove,
+TermWeights query_terms(const std::string& query, const GloveSifEmbedder* glove, double situation_weight,
                         std::unordered_map<std::string, std::string>* words = nullptr) {
   TermWeights w;
   double max_w = glove ? word_weight(glove, std::string("\x01")) : 1.0;
@@ -82,8 +86,13 @@ TermWeights query_terms(const std::string& query, const GloveSifEmbedder* glove,
   // A question that describes its situation before it asks: the words only
   // the description holds (the error it quotes, where it happened) found
   // the documents; the answer is what the asking sentence names.
-  const std::string_view ask = asking_sentence(query);
-  if (ask.size() < query.size()) {
+  const std::string ask = asking_sentence(query);
+  // "How do I tell pip to use it?": the description names what it means.
+  static const std::unordered_set<std::string> kPointsBack = {"it", "this", "that", "these", "those", "them", "they"};
+  const std::vector<std::string> ask_words = analyze_words(ask);
+  const bool points_back = std::any_of(ask_words.begin(), ask_words.end(),
+                                       [](const std::string& w) { return kPointsBack.count(w) > 0; });
+  if (ask.size() < query.size() && !points_back) {
     std::unordered_set<std::string> asked;
     for (std::string& term : analyze(ask)) asked.insert(std::move(term));
     double asked_weight = 0, total = 0;
@@ -94,7 +103,7 @@ TermWeights query_terms(const std::string& query, const GloveSifEmbedder* glove,
     // Unless it asks nothing of its own ("What should I do?").
     if (asked_weight >= 0.25 * total)
       for (auto& [t, tw] : w)
-        if (!asked.count(t)) tw *= kSituationWeight;
+        if (!asked.count(t)) tw *= situation_weight;
   }
   return w;
 }
@@ -415,7 +424,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   }
   const Embedder* emb = retriever_.embedder();
   std::unordered_map<std::string, std::string> q_words;
-  const TermWeights q = query_terms(request.query, options_.word_ranks, &q_words);
+  const TermWeights q = query_terms(request.query, options_.word_ranks, options_.situation_weight, &q_words);
   SoftCoverage soft(q, q_words, options_.word_ranks, options_.soft_match_floor);
   const std::unordered_map<std::string, std::vector<std::string>> acronyms = question_acronyms(request.query);
   // A section named after the task a how-to question asks for ("Add a new
@@ -867,14 +876,18 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     return std::count(t.begin(), mid, ' ') <= 2 && std::count(mid + 2, t.end(), ' ') <= 3;
   };
   std::set<size_t> taken(chosen.begin(), chosen.end());
+  // Adds unit j unless the answer is full or holds it already: the same
+  // text, or the end of a unit of the same kind from another chunk of the
+  // document (an overlapping chunk can start within a sentence).
   auto take = [&](size_t j) {
-    if (static_cast<int>(ev.items.size()) >= options_.max_steps || !taken.insert(j).second) return;
-    // The same text from an overlapping chunk is there already, or the
-    // whole of which the unit is a piece (an overlapping chunk can start
-    // within a sentence).
-    for (const ScoredSentence& it : ev.items)
-      if (src[it.hit].doc_id == src[cands[j].hit].doc_id && it.text.find(cands[j].text) != std::string::npos) return;
+    if (static_cast<int>(ev.items.size()) >= options_.max_steps || !taken.insert(j).second) return false;
+    for (const ScoredSentence& it : ev.items) {
+      if (src[it.hit].doc_id != src[cands[j].hit].doc_id) continue;
+      const bool piece = it.hit != cands[j].hit && it.kind == cands[j].kind && it.text.ends_with(cands[j].text);
+      if (it.text == cands[j].text || piece) return false;
+    }
     ev.items.push_back(cands[j]);
+    return true;
   };
   // A fact that leans on what comes before it in its section: one that
   // opens with a pronoun ("This implements a backtracking algorithm",
@@ -897,7 +910,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     if (kPointsBack.count(first) && !dummy_it && before(i - 1) && cands[i - 1].kind == UnitKind::kSentence &&
         !taken.count(i - 1)) {
       out.push_back(i - 1);
-    } else if (std::find(words.begin(), words.end(), "above") != words.end()) {
+    } else if (points_at_list_above(words)) {
       size_t j = i;
       while (j > 0 && before(j - 1) && is_item(j - 1) && i - (j - 1) <= static_cast<size_t>(options_.max_steps)) --j;
       for (; j < i; ++j) out.push_back(j);
@@ -906,7 +919,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   };
   std::set<size_t> done;  // chosen facts already placed
   // The units after i in its section, in text order, up to
-  // kReadOnSentences more sentences (a chosen fact among them is placed
+  // read_on_sentences more sentences (a chosen fact among them is placed
   // here); a ':' sentence at the end still brings its code or list.
   auto read_on_from = [&](size_t i) {
     const std::vector<size_t> section =
@@ -916,10 +929,17 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     int sentences = 0;
     for (++at; at != section.end(); ++at) {
       const size_t j = *at;
-      if (cands[j].kind == UnitKind::kSentence && sentences++ == kReadOnSentences) break;
+      const bool sentence = cands[j].kind == UnitKind::kSentence;
+      if (sentence && sentences == options_.read_on_sentences) break;
       auto fact = std::find_if(chosen.begin(), chosen.end(), [&](size_t c) { return cands[c].text == cands[j].text; });
-      if (fact == chosen.end()) take(j);
-      else if (done.insert(*fact).second) ev.items.push_back(cands[*fact]);
+      bool added = false;
+      if (fact == chosen.end()) {
+        added = take(j);
+      } else if (done.insert(*fact).second) {
+        ev.items.push_back(cands[*fact]);
+        added = true;
+      }
+      sentences += sentence && added;
     }
   };
   for (const size_t i : chosen) {
@@ -954,24 +974,29 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       }
     }
   }
-  // A question that asks for a number, answered by a sentence without one:
-  // one of the three sentences or list items after the best fact in its
-  // section often gives it ("... depends on having enough memory. An etcd
-  // server will cache ... Typically 8GB is enough."; "you need to:" and
-  // "- Use Python 3.10 or newer.").
-  auto has_digit = [](const std::string& t) {
+  // A question that asks for a number or for a default, answered by facts
+  // that give none: one of the three sentences or list items after the
+  // best fact in its section often does ("… depends on having enough
+  // memory. … Typically 8GB is enough."; "you need to:" and "- Use Python
+  // 3.10 or newer."; a setting's description, then "The default is trust.").
+  auto gives_asked = [&](const std::string& t) {
+    if (ev.intent.asks_default) {
+      std::string lower(t);
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return lower.find("default") != std::string::npos;
+    }
     return std::any_of(t.begin(), t.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
   };
-  if (ev.intent.asks_quantity && !chosen.empty() &&
-      std::none_of(ev.items.begin(), ev.items.end(), [&](const ScoredSentence& c) { return has_digit(c.text); })) {
+  if ((ev.intent.asks_quantity || ev.intent.asks_default) && !chosen.empty() &&
+      std::none_of(ev.items.begin(), ev.items.end(), [&](const ScoredSentence& c) { return gives_asked(c.text); })) {
     const size_t i = lead;
     for (size_t j = i + 1; j <= i + 3 && j < cands.size(); ++j) {
       if (cands[j].hit != cands[i].hit || cands[j].section_path != cands[i].section_path ||
           (cands[j].kind != UnitKind::kSentence && !is_item(j))) {
         break;
       }
-      if (!has_digit(cands[j].text)) continue;
-      if (taken.insert(j).second) {
+      if (!gives_asked(cands[j].text)) continue;
+      if (static_cast<int>(ev.items.size()) < options_.max_steps && taken.insert(j).second) {
         auto at = std::find_if(ev.items.begin(), ev.items.end(), [&](const ScoredSentence& c) {
           return c.hit == cands[i].hit && c.text == cands[i].text;
         });

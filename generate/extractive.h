@@ -76,6 +76,17 @@ struct ExtractiveOptions {
   // (a written procedure rather than free-text notes). A section of under
   // 80 bytes is taken only when no other qualifies. Default: 0.1.
   double w_structure = 0.1;
+  // Weight of a question's term that only its description of the situation
+  // holds, not its asking sentence ("We're behind a proxy and pip install
+  // times out. How do I tell pip to use it?" weighs "times out" less than
+  // "proxy"), unless the asking sentence holds under a quarter of the
+  // question's weight or points back ("it"). Not fitted: the calibration
+  // questions are one sentence each. Default: 0.5.
+  double situation_weight = 0.5;
+  // Sentences a fix answer reads on after the unit that matches the
+  // question best, when no fix section answered it; the list items and
+  // code of the passage come with them, up to max_steps items. Default: 4.
+  int read_on_sentences = 4;
   // Units longer than this many bytes are not quoted. Default: 600.
   size_t max_sentence_bytes = 600;
   // General-English word frequency ranks for weighting query terms by

@@ -3,6 +3,8 @@
 #include <cctype>
 #include <unordered_set>
 
+#include "generate/sentences.h"
+
 namespace ragd {
 namespace {
 
@@ -20,9 +22,11 @@ std::vector<std::string> lower_words(std::string_view q) {
   }
   if (!cur.empty()) out.push_back(std::move(cur));
   for (auto& w : out) {
-    // "can't" -> "cant", "won't" -> "wont": one form for the checks below.
+    // "can't" -> "cant", "won't" -> "wont": one form for the checks below;
+    // "what's" -> "what".
     std::string t;
     for (char c : w) if (c != '\'') t += c;
+    if (t == "whats" || t == "wheres" || t == "hows" || t == "whos" || t == "whens" || t == "whys") t.pop_back();
     w = std::move(t);
   }
   return out;
@@ -99,30 +103,21 @@ const char* intent_name(Intent intent) {
   return "general";
 }
 
-// A sentence ends at '.', '!' or '?' followed by a space and a capital
-// letter or a quote, so that "pip install . on" and "e.g. a file" do not
-// cut it.
-std::string_view asking_sentence(std::string_view q) {
-  size_t start = 0, ask_begin = 0, ask_end = 0;
-  bool asked = false;
-  for (size_t i = 0; i < q.size(); ++i) {
-    const char c = q[i];
-    if (c != '.' && c != '!' && c != '?') continue;
-    size_t j = i + 1;
-    while (j < q.size() && q[j] == ' ') ++j;
-    const bool end = j >= q.size();
-    const bool next_sentence = j > i + 1 && !end &&
-                               (std::isupper(static_cast<unsigned char>(q[j])) || q[j] == '"' || q[j] == '\'');
-    if (!end && !next_sentence) continue;
-    if (c == '?') {
-      ask_begin = start;
-      ask_end = i + 1;
-      asked = true;
-    }
-    start = j;
-  }
-  if (!asked || (ask_begin == 0 && ask_end >= q.size())) return q;
-  return q.substr(ask_begin, ask_end - ask_begin);
+std::string asking_sentence(std::string_view question) {
+  // split_sentences keeps abbreviations ("e.g.", "U.S."), versions and
+  // inline code whole.
+  const std::vector<std::string> sentences = split_sentences(question);
+  // The trailing run of sentences ending in '?' ("How long are backups
+  // kept? And where?"), from the last one that is followed by none.
+  size_t last = sentences.size();
+  while (last > 0 && !sentences[last - 1].ends_with('?')) --last;
+  if (last == 0) return std::string(question);
+  size_t first = last - 1;
+  while (first > 0 && sentences[first - 1].ends_with('?')) --first;
+  if (first == 0 && last == sentences.size()) return std::string(question);
+  std::string ask;
+  for (size_t i = first; i < last; ++i) ask += (ask.empty() ? "" : " ") + sentences[i];
+  return ask;
 }
 
 namespace {
@@ -131,6 +126,7 @@ namespace {
 // sentence of a longer one).
 QuestionIntent classify_sentence(std::string_view question) {
   QuestionIntent out;
+  for (const std::string& x : lower_words(question)) out.asks_default |= x == "default" || x == "defaults";
   // Named ids: whitespace/punctuation-separated tokens kept with their case.
   std::string tok;
   auto flush = [&] {
@@ -179,18 +175,27 @@ QuestionIntent classify_sentence(std::string_view question) {
   // "what is the fix / workaround / procedure".
   bool fix_verb = false;
   for (const auto& x : w) fix_verb |= fix_verbs().count(x) > 0;
-  for (size_t i = 0; i + 1 < w.size(); ++i)
-    if ((w[i] == "what" || w[i] == "steps") && (w[i + 1] == "do" || w[i + 1] == "should" || w[i + 1] == "to"))
-      fix_verb = true;
+  bool what_to_do = false;
+  for (size_t i = 0; i + 1 < w.size(); ++i) {
+    what_to_do |= (w[i] == "what" || w[i] == "steps") && (w[i + 1] == "do" || w[i + 1] == "should" || w[i + 1] == "to");
+    what_to_do |= w[i] == "what" && (w[i + 1] == "can" || w[i + 1] == "could" || w[i + 1] == "would") &&
+                  (at(i + 2) == "i" || at(i + 2) == "we" || at(i + 2) == "you") && at(i + 3) == "do";
+  }
+  bool fix_noun = false;
   for (const auto& x : w)
-    if (x == "fix" || x == "fixed" || x == "resolution" || x == "workaround" || x == "solution" || x == "steps" ||
-        x == "procedure" || x == "resolved" || x == "solved")
-      fix_verb = true;
+    fix_noun |= x == "fix" || x == "fixed" || x == "resolution" || x == "workaround" || x == "solution" ||
+                x == "steps" || x == "procedure" || x == "resolved" || x == "solved";
+  // "What shutdown mode does pg_ctl stop use?": a noun after "what" asks for
+  // a fact, whatever verb follows; "what fixed ..." and "what resolves ..."
+  // ask for a fix.
+  if (first == "what" && !what_to_do && !fix_noun) fix_verb = fix_verbs().count(at(s + 1)) > 0;
+  fix_verb |= what_to_do || fix_noun;
   // "what is the target resolution time", "which retention period": a
   // value is asked for, whatever verb of repair the noun phrase holds.
   static const std::unordered_set<std::string> kValueNouns = {
       "time", "times", "period", "periods", "deadline", "duration", "minimum", "maximum", "limit", "limits",
-      "length", "number", "amount", "age", "size", "rto", "rpo", "sla", "frequency", "interval", "version"};
+      "length", "number", "amount", "age", "size", "rto", "rpo", "sla", "frequency", "interval", "version",
+      "default"};
   // "last time", "this time": when, not a value asked for.
   static const std::unordered_set<std::string> kOccasion = {"last", "next", "first", "this", "that", "same", "every",
                                                             "each", "any"};
@@ -225,8 +230,12 @@ QuestionIntent classify_sentence(std::string_view question) {
   const bool wh = first == "what" || first == "who" || first == "when" || first == "which" || first == "where" ||
                   fact_openers().count(first) > 0;
   if (fix_verb && (first == "what" || !wh)) { out.kind = Intent::kFix; return out; }
-  // "is there a way to install ...", "is there a fix for ...": a procedure.
-  if ((first == "is" || first == "are") && at(s + 1) == "there" && fix_verb) {
+  // "is there a way to install ...", "is there a fix for ...": a procedure
+  // ("is there a limit on ..." asks for a fact).
+  static const std::unordered_set<std::string> kWays = {"way", "ways", "fix", "workaround", "solution",
+                                                        "procedure", "method", "option"};
+  const bool a_way = kWays.count(at(s + 2)) || kWays.count(at(s + 3));
+  if ((first == "is" || first == "are") && at(s + 1) == "there" && a_way) {
     out.kind = Intent::kFix;
     return out;
   }
@@ -246,16 +255,40 @@ QuestionIntent classify_sentence(std::string_view question) {
   return out;
 }
 
+// The question after a leading subordinate clause or phrase: "If I don't
+// give it a label, what label ends up on the backup?", "By default, how
+// often ...": the part after the first ", " that opens with a question
+// word. A statement before the comma ("Someone needs to send as the group,
+// what permission is missing?") is the question's situation, read whole.
+std::string_view main_clause(std::string_view sentence) {
+  static const std::unordered_set<std::string> kLeads = {
+      "if", "when", "whenever", "after", "before", "once", "since", "while", "unless", "because", "although",
+      "by", "for", "in", "on", "with", "without", "during", "as", "given", "assuming", "besides", "apart"};
+  const std::vector<std::string> opening = lower_words(sentence.substr(0, sentence.find(' ')));
+  if (opening.empty() || !kLeads.count(opening[0])) return sentence;
+  static const std::unordered_set<std::string> kOpeners = {"how", "what", "which", "who", "where", "when", "why",
+                                                           "can", "could", "is", "are", "does", "do", "should",
+                                                           "will", "may"};
+  for (size_t comma = sentence.find(", "); comma != std::string_view::npos; comma = sentence.find(", ", comma + 1)) {
+    const std::string_view rest = sentence.substr(comma + 2);
+    const std::vector<std::string> words = lower_words(rest.substr(0, rest.find(' ')));
+    if (!words.empty() && kOpeners.count(words[0])) return rest;
+  }
+  return sentence;
+}
+
 }  // namespace
 
 QuestionIntent classify_question(std::string_view question) {
-  const std::string_view ask = asking_sentence(question);
-  if (ask.size() == question.size()) return classify_sentence(question);
+  const std::string asked = asking_sentence(question);
+  const std::string_view ask = main_clause(asked);
+  // An asking sentence of a few words ("Any idea?", "Can you help?",
+  // "Why?") asks nothing of its own: the whole question says what it is.
+  if (ask.size() == question.size() || lower_words(ask).size() <= 3) return classify_sentence(question);
   const QuestionIntent whole = classify_sentence(question);
   QuestionIntent out = classify_sentence(ask);
   out.named_ids = whole.named_ids;
-  // "Any idea?" after a complaint asks for its fix.
-  if (out.kind == Intent::kGeneral && whole.kind == Intent::kFix) out.kind = Intent::kFix;
+  out.asks_default = whole.asks_default;
   return out;
 }
 

@@ -31,12 +31,16 @@ struct QuestionIntent {
   // "how much/many/long/often ...", "what is the minimum/default ...": the
   // answer is a number.
   bool asks_quantity = false;
+  // The question names a default ("What is the default port?", "which mode
+  // does it use by default?"): the answer says what the default is.
+  bool asks_default = false;
 };
 
-// The sentence that asks: the last one ending in '?' of a question that
-// first describes the situation ("pip install times out behind our proxy.
-// How do I tell pip to use it?"); the whole question otherwise.
-std::string_view asking_sentence(std::string_view question);
+// The sentences that ask: the last run of sentences ending in '?' of a
+// question that first describes the situation ("pip install times out
+// behind our proxy. How do I tell pip to use it?"); the whole question
+// otherwise.
+std::string asking_sentence(std::string_view question);
 
 // A question that first describes the situation ("pip install times out
 // behind our proxy. How do I tell pip to use it?") is read from its last

@@ -176,22 +176,29 @@ bool names_role(const std::string& lower, std::string_view word) {
   if (!kTopical.count(word)) return has_word(lower, word);
   const bool steps = word == "steps";
   static const std::unordered_set<std::string_view> kBefore = {
-      "", "and", "or", "the", "a", "an", "to", "of", "for", "i", "we", "you", "how", "possible", "suggested",
-      "recommended", "proposed", "temporary", "permanent", "known", "quick", "manual", "alternative", "final",
-      "immediate", "first", "further", "additional", "corrective", "remediation", "problem", "issue", "incident",
-      "troubleshooting", "resolution"};
+      "", "the", "a", "an", "to", "of", "for", "i", "we", "you", "how", "possible", "suggested", "recommended",
+      "proposed", "temporary", "permanent", "known", "quick", "manual", "alternative", "final", "immediate",
+      "first", "further", "additional", "corrective", "remediation", "problem", "problems", "issue", "issues",
+      "incident", "troubleshooting", "resolution", "symptoms", "symptom", "cause", "causes", "diagnosis",
+      "workaround", "workarounds", "fix", "fixes"};
+  // "Cause and resolution" names roles; "Backup and restore" a topic.
+  auto qualifies = [&](size_t pos) {
+    std::string_view before = word_before(lower, pos);
+    if (before == "and" || before == "or")
+      before = word_before(lower, static_cast<size_t>(before.data() - lower.data()));
+    const bool number = !before.empty() && std::isdigit(static_cast<unsigned char>(before[0]));
+    return number || kBefore.count(before) > 0;
+  };
   for (size_t pos = lower.find(word); pos != std::string::npos; pos = lower.find(word, pos + 1)) {
     const size_t end = pos + word.size();
     const bool whole = (pos == 0 || !std::isalpha(static_cast<unsigned char>(lower[pos - 1]))) &&
                        (end >= lower.size() || !std::isalpha(static_cast<unsigned char>(lower[end])));
     if (!whole) continue;
-    const std::string_view before = word_before(lower, pos);
     if (steps) {
-      if (before != "next") return true;
+      if (word_before(lower, pos) != "next") return true;
       continue;
     }
-    const bool number = !before.empty() && std::isdigit(static_cast<unsigned char>(before[0]));
-    if (number || kBefore.count(before)) return true;
+    if (qualifies(pos)) return true;
   }
   return false;
 }

@@ -143,6 +143,11 @@ Trailkeeper can sign its exports with the host's key store. Signing needs a rece
 - Linux 6.1 or newer.
 - trailsign 2 or newer.
 
+## Agent sign-in
+
+Trailkeeper checks the sign-in of every agent against the directory before it opens a session, and locks an agent
+out after five failures. Kerberos is the default.
+
 ## Stale exports
 
 In some cases the export cache is undesirable. When a report was first exported without its charts, the cached
@@ -287,9 +292,12 @@ TEST_F(ArticleStructure, AnAbbreviationStandsForTheWordsOfTheQuestion) {
 // A fact that opens with a pronoun ("This provides ...") comes with the
 // sentence it points back to.
 TEST_F(ArticleStructure, AFactThatPointsBackBringsWhatItPointsTo) {
-  const Answer a = ask("Which engine provides crash-safe writes and snapshots for Trailkeeper?");
+  const Answer a = ask("What provides crash-safe writes and snapshots without a global lock?");
   ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
-  EXPECT_NE(a.text.find("ledgerdb"), std::string::npos) << a.text;
+  const size_t engine = a.text.find("ledgerdb"), writes = a.text.find("This provides crash-safe writes");
+  ASSERT_NE(engine, std::string::npos) << a.text;
+  ASSERT_NE(writes, std::string::npos) << a.text;
+  EXPECT_LT(engine, writes) << a.text;
 }
 
 // A question that asks for a number gets it from a list item after the
@@ -298,6 +306,14 @@ TEST_F(ArticleStructure, AQuantityQuestionGetsTheNumberFromTheListThatFollows) {
   const Answer a = ask("What is the minimum kernel version needed to sign Trailkeeper exports?");
   ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
   EXPECT_NE(a.text.find("Linux 6.1 or newer"), std::string::npos) << a.text;
+}
+
+// A question about a default gets the sentence that states it after the
+// fact that names the subject.
+TEST_F(ArticleStructure, ADefaultQuestionGetsTheSentenceThatStatesTheDefault) {
+  const Answer a = ask("Which sign-in check does Trailkeeper run for every agent by default?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_NE(a.text.find("Kerberos is the default"), std::string::npos) << a.text;
 }
 
 // A fact about "the platforms listed above" comes with that list.

@@ -48,6 +48,31 @@ TEST(Intent, ReadsTheSentenceThatAsks) {
   // Periods inside a sentence ("pip install . on", "e.g. a") do not end it.
   EXPECT_EQ(classify_question("Why does pip install . on my project leave files behind?").kind, Intent::kCause);
   EXPECT_EQ(classify_question("Which file, e.g. a config, holds the proxy?").kind, Intent::kFact);
+  // Abbreviations do not end a sentence; a trailing run of questions asks.
+  EXPECT_EQ(classify_question("Which version does the U.S. East region run?").kind, Intent::kFact);
+  EXPECT_EQ(classify_question("The backups moved last week. How long are they kept? And where?").kind,
+            Intent::kFact);
+  // A short asking sentence asks nothing of its own: the whole question
+  // decides, wherever the statement stands.
+  EXPECT_EQ(classify_question("Can you help? I need to reset my MFA token.").kind, Intent::kFix);
+  // "Is there a limit ..." asks for a fact, "is there a way to ..." for a
+  // procedure.
+  EXPECT_EQ(classify_question("Is there a limit on how many devices I can add?").kind, Intent::kFact);
+  // A leading clause or phrase before the question word.
+  EXPECT_EQ(classify_question("If I don't give it a label, what label ends up on the backup?").kind, Intent::kFact);
+  const QuestionIntent often = classify_question("By default, how often does it send status packets?");
+  EXPECT_EQ(often.kind, Intent::kFact);
+  EXPECT_TRUE(often.asks_quantity);
+  EXPECT_TRUE(often.asks_default);
+  // A statement before the comma is the situation, not a leading clause.
+  EXPECT_EQ(classify_question("Someone needs to send mail as the group address, what permission is missing?").kind,
+            Intent::kFix);
+  EXPECT_EQ(classify_question("What's the oldest server version it can still dump?").kind, Intent::kFact);
+  // "what <noun> does ..." asks for a fact whatever its verb; "what fixed
+  // ..." and "what can I do ..." for a fix.
+  EXPECT_EQ(classify_question("What shutdown mode does pg_ctl stop use?").kind, Intent::kFact);
+  EXPECT_EQ(classify_question("What fixed the VPN outage?").kind, Intent::kFix);
+  EXPECT_EQ(classify_question("What can I do about a full disk?").kind, Intent::kFix);
   // Record ids anywhere in the question count.
   const QuestionIntent ticket = classify_question("INC0012402 is back. What fixed it last time?");
   EXPECT_EQ(ticket.kind, Intent::kFix);
@@ -192,7 +217,8 @@ TEST(Units, SectionRolesFromHeadingsAndTicketBlocks) {
   EXPECT_EQ(section_role({"Getting started", "Next steps"}, "body"), SectionRole::kOther);
   EXPECT_EQ(section_role({"Guide", "Problem resolution"}, "body"), SectionRole::kResolution);
   EXPECT_EQ(section_role({"Guide", "Recommended actions"}, "body"), SectionRole::kResolution);
-  EXPECT_EQ(section_role({"Guide", "Backup and restore"}, "body"), SectionRole::kResolution);
+  EXPECT_EQ(section_role({"Backup and Restore", "SQL Dump"}, "body"), SectionRole::kOther);
+  EXPECT_EQ(section_role({"Guide", "Cause and resolution"}, "body"), SectionRole::kResolution);
   EXPECT_EQ(section_role({"Guide", "How do I restore a file?"}, "body"), SectionRole::kResolution);
   EXPECT_EQ(section_role({"Guide", "Handling steps"}, "body"), SectionRole::kResolution);
   EXPECT_EQ(section_role({"Guide", "Resolution 2"}, "body"), SectionRole::kResolution);
