@@ -78,6 +78,12 @@ struct SectionBuilder {
   // then pushes this one (unless empty). The first level-1 heading is the
   // title when the document has none.
   void heading(int level, std::string text);
+  // The level of the innermost open section; 0 before any heading.
+  int level() const { return path.empty() ? 0 : path.back().first; }
+  // Ends the block and closes the sections deeper than `level`, so that text
+  // after a structure that opened sections of its own (an HTML definition
+  // list's terms) goes back to the section that held it.
+  void close_sections_below(int level);
 };
 
 // File stem of a relative name: "runbooks/vpn-setup.md" -> "vpn-setup".

@@ -205,4 +205,9 @@ void SectionBuilder::heading(int level, std::string text) {
   if (!text.empty()) path.emplace_back(level, std::move(text));
 }
 
+void SectionBuilder::close_sections_below(int level) {
+  flush();
+  while (!path.empty() && path.back().first > level) path.pop_back();
+}
+
 }  // namespace ragd::connectors
