@@ -303,7 +303,7 @@ class DialectNormalizer {
     std::string lead;
     if (depth_ < kMaxNesting && mkdocs_admonition(line, lead)) return admonition(lines, i, lead);
     if (is_target_line(line)) return block("", "", lines, i + 1);
-    if (i + 1 < lines.size() && definition_of(lines[i + 1]) && !blank(line) && !definition_of(line) &&
+    if (i + 1 < lines.size() && definition_of(lines[i + 1]) && is_prose_line(line) && !definition_of(line) &&
         indent_of(line) < 4) {
       return definitions(lines, i);
     }
@@ -318,19 +318,44 @@ class DialectNormalizer {
   }
 
   // A definition list (MyST, Pandoc, PHP Markdown Extra): a term line,
-  // then ": definition" lines. Each becomes "term: definition", one line,
-  // so the term stays with what it defines; lines indented under a
-  // definition follow as they are.
+  // then ": definition" lines, each with the lines indented under it or
+  // continuing it. Each definition becomes "term: definition" (with_lead),
+  // so the term stays with what it defines.
   size_t definitions(const Lines& lines, size_t i) {
     changed_ = true;
     const std::string_view term = trim(lines[i]);
     size_t k = i + 1;
-    for (; k < lines.size() && definition_of(lines[k]); ++k) {
-      std::string line = std::string(term) + ": " + std::string(trim(trim(lines[k]).substr(1)));
-      std::string converted;
-      add_line(convert_roles(line, converted) ? converted : line);
+    while (k < lines.size() && definition_of(lines[k])) {
+      const size_t end = definition_end(lines, k);
+      std::string_view first = lines[k].substr(indent_of(lines[k]) + 1);
+      const size_t body_indent = indent_of(lines[k]) + 1 + indent_of(first);
+      Lines body = dedent(lines, k + 1, end, body_indent);
+      body.insert(body.begin(), trim(first));
+      std::string md = with_lead(term, prose(body, 0, ""));
+      if (!md.ends_with('\n')) md += '\n';
+      out_ += md;
+      k = end;
     }
     return k;
+  }
+
+  // The line after the definition whose ':' line is lines[k]: it takes the
+  // lines indented under it, blank lines between them, and unindented lines
+  // that continue its paragraph; the next ':' line or a new unindented
+  // paragraph ends it.
+  static size_t definition_end(const Lines& lines, size_t k) {
+    size_t end = k + 1;
+    while (end < lines.size() && !definition_of(lines[end])) {
+      if (blank(lines[end])) {
+        size_t next = end;
+        while (next < lines.size() && blank(lines[next])) ++next;
+        if (next == lines.size() || indent_of(lines[next]) < 2 || definition_of(lines[next])) break;
+        end = next;
+        continue;
+      }
+      ++end;
+    }
+    return end;
   }
 
   void add_line(std::string_view line) {
@@ -419,7 +444,8 @@ bool may_hold_dialect(std::string_view text) {
   return text.find('{') != std::string_view::npos || text.find(":::") != std::string_view::npos ||
          text.find("!!! ") != std::string_view::npos || text.find("??? ") != std::string_view::npos ||
          text.find("???+ ") != std::string_view::npos || text.find(")=") != std::string_view::npos ||
-         text.find("\n: ") != std::string_view::npos;
+         text.find("\n:") != std::string_view::npos || text.find("\n :") != std::string_view::npos ||
+         text.find("\n  :") != std::string_view::npos || text.find("\n   :") != std::string_view::npos;
 }
 
 }  // namespace

@@ -100,9 +100,19 @@ TEST(MarkdownDialects, ATabsLabelIsALineOfItsOwn) {
 TEST(MarkdownDialects, DefinitionListsKeepTheTermWithItsDefinition) {
   EXPECT_EQ(normalize_markdown_dialects("Global\n: {file}`/etc/pip.conf`\n\nUser\n: {file}`~/.config/pip/pip.conf`, or\n"
                                         "  the legacy file.\n"),
-            "Global: `/etc/pip.conf`\n\nUser: `~/.config/pip/pip.conf`, or\n  the legacy file.\n");
+            "Global: `/etc/pip.conf`\n\nUser: `~/.config/pip/pip.conf`, or\nthe legacy file.\n");
   EXPECT_EQ(normalize_markdown_dialects("Timeout\n: 60 seconds.\n: Set it per command.\n"),
             "Timeout: 60 seconds.\nTimeout: Set it per command.\n");
+  // A line continuing a definition stays in it, not the next one's term.
+  EXPECT_EQ(normalize_markdown_dialects("Term\n: one\n  more\n: two\n"), "Term: one\nmore\nTerm: two\n");
+  // Pandoc's indented definition with a second paragraph, and a code block.
+  EXPECT_EQ(normalize_markdown_dialects("Port\n:   The TCP port.\n\n    Set it per server.\n\nAfter.\n"),
+            "Port: The TCP port.\n\nSet it per server.\n\nAfter.\n");
+  EXPECT_EQ(normalize_markdown_dialects("Example\n: ```\n  run it\n  ```\n"), "Example:\n\n```\nrun it\n```\n");
+  // A heading or a list item is no term.
+  for (const char* same : {"# Title\n: x\n", "- item\n: x\n"}) {
+    EXPECT_EQ(normalize_markdown_dialects(same), same) << same;
+  }
   // Not a definition: a colon line after a blank line, indented code, and
   // anything in a code fence.
   for (const char* same : {"Text\n\n: not a definition\n", "    code\n: x\n", "```\nterm\n: inside code\n```\n"}) {
