@@ -818,7 +818,11 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   for (size_t i : order) {
     if (static_cast<int>(chosen.size()) >= options_.max_sentences) break;
     const ScoredSentence& c = cands[i];
-    if (c.coverage <= 0 || c.kind == UnitKind::kCode) continue;
+    // Code is no fact, but it can be where a fix question's answer starts:
+    // the error output a page quotes ("If you later get a message like:"
+    // and the output) before what to do about it.
+    if (c.coverage <= 0) continue;
+    if (c.kind == UnitKind::kCode && !(ev.intent.kind == Intent::kFix && chosen.empty())) continue;
     if (!chosen.empty() && c.score < 0.5 * cands[chosen.front()].score) break;
     // Facts from another document than the best one only when nearly as
     // good: a second source must earn its citation.
@@ -892,13 +896,23 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   // A fact that leans on what comes before it in its section: one that
   // opens with a pronoun ("This implements a backtracking algorithm",
   // "They are removed after 30 days") needs the sentence it points back
-  // to; one that points at a list "above" needs that list.
+  // to; one that points at a list "above" needs that list; code needs the
+  // sentence that introduces it.
   auto antecedents = [&](size_t i) {
     std::vector<size_t> out;
-    if (i == 0 || cands[i].kind != UnitKind::kSentence) return out;
+    if (i == 0) return out;
     auto before = [&](size_t j) {
       return cands[j].hit == cands[i].hit && cands[j].section_path == cands[i].section_path;
     };
+    // Code comes with the sentence that introduces it ("... a message like:").
+    if (cands[i].kind == UnitKind::kCode) {
+      if (before(i - 1) && cands[i - 1].kind == UnitKind::kSentence && cands[i - 1].text.ends_with(':') &&
+          !taken.count(i - 1)) {
+        out.push_back(i - 1);
+      }
+      return out;
+    }
+    if (cands[i].kind != UnitKind::kSentence) return out;
     std::vector<std::string> words = words_of(cands[i].text);
     if (words.empty()) return out;
     for (std::string& w : words)

@@ -143,6 +143,20 @@ Trailkeeper can sign its exports with the host's key store. Signing needs a rece
 - Linux 6.1 or newer.
 - trailsign 2 or newer.
 
+## Linker cache
+
+After an upgrade the linker cache may be stale. If you later get a message like:
+
+```
+trailctl: error while loading shared libraries: libtrail.so.2
+```
+
+then the cache must be rebuilt. As root, run:
+
+```
+ldconfig /opt/trail/lib
+```
+
 ## Agent sign-in
 
 Trailkeeper checks the sign-in of every agent against the directory before it opens a session, and locks an agent
@@ -314,6 +328,14 @@ TEST_F(ArticleStructure, ADefaultQuestionGetsTheSentenceThatStatesTheDefault) {
   const Answer a = ask("Which sign-in check does Trailkeeper run for every agent by default?");
   ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
   EXPECT_NE(a.text.find("Kerberos is the default"), std::string::npos) << a.text;
+}
+
+// A fix question that quotes an error the page shows as output: the answer
+// starts at that output and reads on to what to do.
+TEST_F(ArticleStructure, AFixReadsOnFromTheErrorOutputThePageQuotes) {
+  const Answer a = ask("trailctl stops with \"error while loading shared libraries: libtrail.so.2\". How do I fix it?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_NE(a.text.find("ldconfig /opt/trail/lib"), std::string::npos) << a.text;
 }
 
 // A fact about "the platforms listed above" comes with that list.
