@@ -4,9 +4,10 @@
 # `ragd eval --answers` on the set's answers.jsonl, one table per binary, so
 # that two builds compare in one run:
 #   examples/doc-eval/run.sh pip build/api/ragd /tmp/ragd-before
-# Sets: etcd (etcd-server), pip (python3-pip), postgresql (postgresql-doc-15).
+# Sets: etcd (etcd-server), pip (python3-pip), postgresql, postgresql-apps and
+# postgresql-manage (postgresql-doc-15).
 set -eu
-[ $# -ge 2 ] || { echo "usage: $0 etcd|pip|postgresql RAGD [RAGD...]" >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: $0 etcd|pip|postgresql|postgresql-apps|postgresql-manage RAGD [RAGD...]" >&2; exit 2; }
 set_name=$1
 shift
 here=$(cd -P -- "$(dirname -- "$0")" >/dev/null && pwd)
@@ -56,7 +57,24 @@ case "$set_name" in
       [ -e "$f" ] && put "$f" "$(basename "$f")"
     done
     ;;
-  *) echo "unknown set '$set_name' (etcd, pip or postgresql)" >&2; exit 2 ;;
+  postgresql-apps)
+    # The reference pages of the client and server applications.
+    src=/usr/share/doc/postgresql-doc-15/html
+    need "$src" postgresql-doc-15
+    for f in "$src"/app-*.html; do put "$f" "$(basename "$f")"; done
+    ;;
+  postgresql-manage)
+    # Installation from source, databases, roles, localization.
+    src=/usr/share/doc/postgresql-doc-15/html
+    need "$src" postgresql-doc-15
+    for f in "$src"/install-*.html "$src"/installation.html "$src"/manage-ag-*.html "$src"/managing-databases.html \
+             "$src"/user-manag.html "$src"/role-*.html "$src"/database-roles.html "$src"/default-roles.html \
+             "$src"/predefined-roles.html "$src"/perm-functions.html "$src"/charset.html "$src"/locale.html \
+             "$src"/collation.html "$src"/multibyte.html; do
+      [ -e "$f" ] && put "$f" "$(basename "$f")"
+    done
+    ;;
+  *) echo "unknown set '$set_name' (etcd, pip, postgresql, postgresql-apps or postgresql-manage)" >&2; exit 2 ;;
 esac
 
 # Runs a command into $work/out; on failure shows its output and stops.
