@@ -47,6 +47,9 @@ Status parse_csv(const FileInput& in);
 bool looks_binary(std::string_view bytes);
 
 std::string_view trim(std::string_view s);
+// The lines of `text` split at '\n' (views into it); a final line break
+// gives no empty last line.
+std::vector<std::string_view> split_lines(std::string_view text);
 std::string to_lower(std::string_view s);
 // Splits "a, b;c" into trimmed non-empty items.
 std::vector<std::string> split_list(std::string_view s);

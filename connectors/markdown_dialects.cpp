@@ -32,19 +32,6 @@ size_t indent_of(std::string_view line) {
 
 bool blank(std::string_view line) { return trim(line).empty(); }
 
-// Splits at '\n'; a final line break gives no empty last line.
-Lines split_lines(std::string_view text) {
-  Lines out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    out.push_back(text.substr(pos, nl - pos));
-    pos = nl + 1;
-  }
-  return out;
-}
-
 // An opening fence: "```lang", "````{tab} Unix", ":::{note}", ":::tip Title".
 struct Fence {
   char ch = '`';

@@ -46,17 +46,12 @@ std::string expand_tabs(std::string_view text) {
   return out;
 }
 
-Lines split_lines(std::string_view text) {
-  Lines out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    std::string_view l = text.substr(pos, nl - pos);
+// Lines without their trailing blanks (an RST title's underline is measured
+// against its text).
+Lines rst_lines(std::string_view text) {
+  Lines out = split_lines(text);
+  for (std::string_view& l : out)
     while (!l.empty() && l.back() == ' ') l.remove_suffix(1);
-    out.push_back(l);
-    pos = nl + 1;
-  }
   return out;
 }
 
@@ -490,7 +485,7 @@ class RstConverter {
     const std::string pad(marker.size(), ' ');
     bool first = true;
     const std::string content = nested(body);
-    for (std::string_view l : split_lines(content)) {
+    for (std::string_view l : rst_lines(content)) {
       if (!first) md += l.empty() ? "" : pad;
       md += l;
       md += '\n';
@@ -720,7 +715,7 @@ void read_substitutions(const Lines& lines, RstDocument& doc) {
 std::string rst_to_markdown(std::string_view rst, std::vector<std::pair<std::string, std::string>>* docinfo) {
   if (rst.substr(0, 3) == "\xEF\xBB\xBF") rst.remove_prefix(3);
   const std::string text = expand_tabs(rst);
-  const Lines lines = split_lines(text);
+  const Lines lines = rst_lines(text);
   RstDocument doc;
   read_substitutions(lines, doc);
   std::string md = RstConverter(doc, 0).convert(lines);

@@ -205,6 +205,18 @@ void SectionBuilder::heading(int level, std::string text) {
   if (!text.empty()) path.emplace_back(level, std::move(text));
 }
 
+std::vector<std::string_view> split_lines(std::string_view text) {
+  std::vector<std::string_view> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    out.push_back(text.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return out;
+}
+
 void SectionBuilder::close_sections_below(int level) {
   flush();
   while (!path.empty() && path.back().first > level) path.pop_back();
