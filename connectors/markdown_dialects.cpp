@@ -290,8 +290,8 @@ class DialectNormalizer {
     std::string lead;
     if (depth_ < kMaxNesting && mkdocs_admonition(line, lead)) return admonition(lines, i, lead);
     if (is_target_line(line)) return block("", "", lines, i + 1);
-    if (i + 1 < lines.size() && definition_of(lines[i + 1]) && is_prose_line(line) && !definition_of(line) &&
-        indent_of(line) < 4) {
+    if (depth_ < kMaxNesting && i + 1 < lines.size() && definition_of(lines[i + 1]) && is_prose_line(line) &&
+        !definition_of(line) && indent_of(line) < 4) {
       return definitions(lines, i);
     }
     std::string converted;

@@ -117,14 +117,31 @@ std::vector<Section> markdown_sections(std::string_view text) {
   return out;
 }
 
+// A block's paragraphs: blank lines end them, except inside a fenced code
+// block (an HTML <pre> the connector fenced), which stays one paragraph as
+// in markdown_sections.
 void add_paragraphs(std::string_view text, Section& s) {
-  size_t pos = 0;
+  size_t pos = 0, begin = std::string_view::npos, end = 0;
+  bool fence = false;
+  auto end_para = [&] {
+    if (begin != std::string_view::npos) s.paras.push_back(text.substr(begin, end - begin));
+    begin = std::string_view::npos;
+  };
   while (pos < text.size()) {
-    size_t br = text.find("\n\n", pos);
-    if (br == std::string_view::npos) br = text.size();
-    if (br > pos) s.paras.push_back(text.substr(pos, br - pos));
-    pos = br + 2;
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    std::string_view line = text.substr(pos, nl - pos);
+    const size_t line_begin = pos;
+    pos = nl + 1;
+    if (is_fence(line)) fence = !fence;
+    if (line.empty() && !fence) {
+      end_para();
+      continue;
+    }
+    if (begin == std::string_view::npos) begin = line_begin;
+    end = line_begin + line.size();
   }
+  end_para();
 }
 
 // Consecutive blocks with the same role and path share a section.

@@ -210,6 +210,26 @@ TEST(Chunker, BlocksWithDifferentPathsAreNotMerged) {
   EXPECT_EQ(chunk_embed_text(d.title, chunks[0]), "Policy > Scope\n" + chunks[0].text);
 }
 
+// A fenced code block in a block document (an HTML <pre>) is one paragraph:
+// its blank lines do not let a chunk end inside it, wherever it falls.
+TEST(Chunker, FencedCodeInBlocksIsNeverCut) {
+  std::string code = "```\n";
+  for (int i = 0; i < 12; ++i) code += "step " + std::to_string(i) + " of the restore script\n\n";
+  code += "```";
+  for (int before = 0; before < 14; ++before) {
+    Document d;
+    d.id = "guide.html";
+    d.title = "Guide";
+    const std::string text = (before ? prose(before, 7) + "\n\n" : "") + code + "\n\n" + prose(2, 8);
+    d.blocks = {{{"Guide", "Restore"}, "body", text}};
+    const auto chunks = Chunker().split(d);
+    // (The next chunk's overlap may repeat the block's last lines.)
+    bool whole = false;
+    for (const Chunk& c : chunks) whole |= contains(c.text, code);
+    EXPECT_TRUE(whole) << "prose paragraphs before: " << before;
+  }
+}
+
 TEST(Chunker, TitleOnlyDocumentGetsOneChunk) {
   Document d;
   d.id = "t";
