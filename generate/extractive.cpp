@@ -124,6 +124,36 @@ std::vector<std::string> words_of(std::string_view text) {
   return out;
 }
 
+// The analysed terms of what a question quotes: text between double quotes
+// (straight or curly) or backticks, or single quotes at word edges (not an
+// apostrophe: "don't"), "error in loading shared libraries" in 'psql dies
+// with "error in loading shared libraries"'.
+std::unordered_set<std::string> quoted_terms(std::string_view q) {
+  std::unordered_set<std::string> out;
+  auto add = [&](std::string_view span) {
+    for (std::string& t : analyze(span)) out.insert(std::move(t));
+  };
+  for (std::string_view open : {"\"", "`", "\xE2\x80\x9C"}) {
+    const std::string_view close = open == "\xE2\x80\x9C" ? "\xE2\x80\x9D" : open;
+    for (size_t a = q.find(open); a != std::string_view::npos;) {
+      const size_t b = q.find(close, a + open.size());
+      if (b == std::string_view::npos) break;
+      add(q.substr(a + open.size(), b - a - open.size()));
+      a = q.find(open, b + close.size());
+    }
+  }
+  for (size_t a = 0; a < q.size(); ++a) {
+    if (q[a] != '\'' || (a > 0 && std::isalnum(static_cast<unsigned char>(q[a - 1])))) continue;
+    for (size_t b = a + 1; b < q.size(); ++b) {
+      if (q[b] != '\'' || (b + 1 < q.size() && std::isalnum(static_cast<unsigned char>(q[b + 1])))) continue;
+      add(q.substr(a + 1, b - a - 1));
+      a = b;
+      break;
+    }
+  }
+  return out;
+}
+
 // The abbreviations a question's runs of two to five content words would
 // have ("CAB" for "Change Advisory Board"), each with the analysed terms of
 // its words.
@@ -794,6 +824,23 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     }
   }
 
+  // Code is no fact, but it can be where a fix question's answer starts:
+  // the error output a page quotes ("If you later get a message like:" and
+  // the output) before what it says to do. So code leads only when it holds
+  // at least half of what the question quotes, and its section goes on in
+  // prose after it.
+  const std::unordered_set<std::string> quoted = quoted_terms(request.query);
+  auto error_output = [&](size_t i) {
+    if (quoted.empty()) return false;
+    size_t held = 0;
+    for (const std::string& t : quoted) held += cand_terms[i].count(t);
+    if (held * 2 < quoted.size()) return false;
+    for (size_t j = i + 1; j < cands.size() && cands[j].hit == cands[i].hit; ++j) {
+      if (cands[j].section_path != cands[i].section_path) break;
+      if (cands[j].kind != UnitKind::kCode) return true;
+    }
+    return false;
+  };
   // Facts: the best non-redundant units, best first.
   std::vector<size_t> order(cands.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -818,11 +865,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   for (size_t i : order) {
     if (static_cast<int>(chosen.size()) >= options_.max_sentences) break;
     const ScoredSentence& c = cands[i];
-    // Code is no fact, but it can be where a fix question's answer starts:
-    // the error output a page quotes ("If you later get a message like:"
-    // and the output) before what to do about it.
     if (c.coverage <= 0) continue;
-    if (c.kind == UnitKind::kCode && !(ev.intent.kind == Intent::kFix && chosen.empty())) continue;
+    if (c.kind == UnitKind::kCode && !(ev.intent.kind == Intent::kFix && chosen.empty() && error_output(i))) continue;
     if (!chosen.empty() && c.score < 0.5 * cands[chosen.front()].score) break;
     // Facts from another document than the best one only when nearly as
     // good: a second source must earn its citation.
