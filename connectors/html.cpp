@@ -339,7 +339,7 @@ struct HtmlWalker : SectionBuilder {
     if (list.parent_level < 6 && terms_are_headings(node)) list.term_level = std::max(list.parent_level, 1) + 1;
     lists.push_back(list);
     walk_children(node, depth);
-    open_term_section();  // a last <dt> without its <dd>
+    name_if_empty(open_term_section());  // a last <dt> without its <dd>
     list = std::move(lists.back());
     lists.pop_back();
     if (list.term_level) close_sections_below(list.parent_level);
@@ -363,7 +363,7 @@ struct HtmlWalker : SectionBuilder {
   }
 
   void definition(const GumboNode* node, int depth) {
-    open_term_section();
+    const std::string opened = open_term_section();
     const bool after_term = !lists.empty() && std::exchange(lists.back().after_term, false);
     if (after_term && !one_line && !buf.empty() && buf.back() != '\n' && reads_on_one_line(node)) {
       while (!buf.empty() && (buf.back() == ' ' || buf.back() == ':')) buf.pop_back();
@@ -376,13 +376,25 @@ struct HtmlWalker : SectionBuilder {
     }
     line_break();
     walk_children(node, depth);
+    name_if_empty(opened);
   }
 
-  void open_term_section() {
-    if (lists.empty() || lists.back().terms.empty()) return;
+  // Opens the section of the terms read so far; returns its name ("" when
+  // there were none).
+  std::string open_term_section() {
+    if (lists.empty() || lists.back().terms.empty()) return "";
     DefinitionList& list = lists.back();
-    heading(list.term_level, join(list.terms, ", "));
+    std::string name = join(list.terms, ", ");
+    heading(list.term_level, name);
     list.terms.clear();
+    return name;
+  }
+
+  // A term whose section got no text (an empty <dd>, as Sphinx writes for
+  // an undocumented member, or none) is the section's text: a section
+  // without text is not kept, and the term would be lost.
+  void name_if_empty(const std::string& term) {
+    if (!term.empty() && trim(buf).empty()) buf += term;
   }
 };
 

@@ -268,17 +268,33 @@ TEST(HtmlStructure, DeeplyNestedDefinitionListsStayBounded) {
   EXPECT_FALSE(parse("<p>x</p>" + code + "y").blocks.empty());
 }
 
+// Sphinx writes an empty <dd> for an undocumented member: its signature
+// stays, as its section's text.
+TEST(HtmlStructure, ATermWithAnEmptyDefinitionKeepsItsName) {
+  const std::string long_text(150, 'z');
+  const Document d =
+      parse("<h1>Api</h1><dl><dt>f()</dt><dd></dd><dt>g()</dt><dd><p>" + long_text + "</p></dd></dl>");
+  ASSERT_EQ(d.blocks.size(), 2u) << dump(d);
+  EXPECT_EQ(d.blocks[0].section_path, (Path{"Api", "f()"}));
+  EXPECT_EQ(d.blocks[0].text, "f()");
+  EXPECT_EQ(d.blocks[1].section_path, (Path{"Api", "g()"}));
+  EXPECT_EQ(d.blocks[1].text, long_text);
+}
+
 TEST(HtmlStructure, TermsAndDefinitionsOutOfPlace) {
   const std::string long_text(150, 'z');
   // A <dt> without its <dd>, a <dd> without a <dt>, both outside any <dl>.
   const Document d = parse(
       "<h1>Odd</h1><dl><dd><p>" + long_text + "</p></dd><dt>orphan term</dt></dl><p>back</p>"
       "<dt>loose term</dt><dd>loose definition</dd><dl></dl><dl><dt></dt><dd></dd></dl>");
-  ASSERT_EQ(d.blocks.size(), 2u) << dump(d);
+  // The orphan term keeps its name as its section's text: nothing is lost.
+  ASSERT_EQ(d.blocks.size(), 3u) << dump(d);
   EXPECT_EQ(d.blocks[0].section_path, Path{"Odd"});
   EXPECT_EQ(d.blocks[0].text, long_text);
-  EXPECT_EQ(d.blocks[1].section_path, Path{"Odd"});
-  EXPECT_EQ(d.blocks[1].text, "back\n\nloose term\nloose definition");
+  EXPECT_EQ(d.blocks[1].section_path, (Path{"Odd", "orphan term"}));
+  EXPECT_EQ(d.blocks[1].text, "orphan term");
+  EXPECT_EQ(d.blocks[2].section_path, Path{"Odd"});
+  EXPECT_EQ(d.blocks[2].text, "back\n\nloose term\nloose definition");
 
   // A <dt> left open around the page's text is not a section's name.
   const std::string page(500, 'p');
