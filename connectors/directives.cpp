@@ -189,10 +189,8 @@ std::string role_to_markdown(std::string_view role, std::string_view content) {
   const std::string name = to_lower(role);
   const std::string_view bare = without_domain(name);
   if (listed(kCodeRoles, bare)) {
-    // Verbatim ("{samp}`pip install <name>`"); a backtick inside needs a
-    // longer fence and spaces, as CommonMark says.
-    if (content.find('`') != std::string_view::npos) return "`` " + std::string(content) + " ``";
-    return "`" + std::string(content) + "`";
+    // Verbatim ("{samp}`pip install <name>`").
+    return code_span(content);
   }
   // "text <target>" shows the text; a bare target shows itself.
   std::string_view text = content;

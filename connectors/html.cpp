@@ -117,18 +117,6 @@ std::string inline_text(const GumboNode* node, std::string_view br = " ") {
   return std::string(trim(line));
 }
 
-// `code` as a Markdown code span, its backticks longer than any run inside.
-std::string code_span(std::string_view code) {
-  size_t longest = 0, run = 0;
-  for (char c : code) {
-    run = c == '`' ? run + 1 : 0;
-    longest = std::max(longest, run);
-  }
-  const std::string ticks(longest + 1, '`');
-  const bool pad = code.front() == '`' || code.back() == '`';
-  return ticks + (pad ? " " : "") + std::string(code) + (pad ? " " : "") + ticks;
-}
-
 // A <pre>'s text without the blank lines around it; the rest as written.
 std::string_view without_blank_edges(std::string_view s) {
   size_t begin = 0;

@@ -50,6 +50,11 @@ std::string_view trim(std::string_view s);
 // The lines of `text` split at '\n' (views into it); a final line break
 // gives no empty last line.
 std::vector<std::string_view> split_lines(std::string_view text);
+// lines[from..] each followed by '\n'.
+std::string join_lines(const std::vector<std::string_view>& lines, size_t from = 0);
+// `code` as a Markdown code span: a backtick run longer than any inside it,
+// padded with spaces when the code starts or ends with a backtick.
+std::string code_span(std::string_view code);
 std::string to_lower(std::string_view s);
 // Splits "a, b;c" into trimmed non-empty items.
 std::vector<std::string> split_list(std::string_view s);

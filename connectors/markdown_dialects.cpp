@@ -154,16 +154,6 @@ size_t skip_options(const Lines& body) {
   while (i < body.size() && blank(body[i])) ++i;
   return i;
 }
-
-std::string join_lines(const Lines& lines, size_t from) {
-  std::string out;
-  for (size_t i = from; i < lines.size(); ++i) {
-    out += lines[i];
-    out += '\n';
-  }
-  return out;
-}
-
 // Prefixes every non-empty line of `text` with `indent`, so that a
 // directive inside a list item stays in the item.
 std::string reindent(std::string_view text, std::string_view indent) {

@@ -97,16 +97,6 @@ Lines dedent(const Lines& lines, size_t from, size_t to) {
   for (size_t i = from; i < to; ++i) out.push_back(blank(lines[i]) ? std::string_view() : lines[i].substr(common));
   return out;
 }
-
-std::string join_lines(const Lines& lines, size_t from = 0) {
-  std::string out;
-  for (size_t i = from; i < lines.size(); ++i) {
-    out += lines[i];
-    out += '\n';
-  }
-  return out;
-}
-
 // ":caption: x" directive option lines at the top of a directive's body;
 // returns the first line after them and the blank lines that follow.
 size_t skip_options(const Lines& body, size_t i) {

@@ -217,6 +217,26 @@ std::vector<std::string_view> split_lines(std::string_view text) {
   return out;
 }
 
+std::string join_lines(const std::vector<std::string_view>& lines, size_t from) {
+  std::string out;
+  for (size_t i = from; i < lines.size(); ++i) {
+    out += lines[i];
+    out += '\n';
+  }
+  return out;
+}
+
+std::string code_span(std::string_view code) {
+  size_t longest = 0, run = 0;
+  for (char c : code) {
+    run = c == '`' ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  const std::string ticks(longest + 1, '`');
+  const bool pad = !code.empty() && (code.front() == '`' || code.back() == '`');
+  return ticks + (pad ? " " : "") + std::string(code) + (pad ? " " : "") + ticks;
+}
+
 void SectionBuilder::close_sections_below(int level) {
   flush();
   while (!path.empty() && path.back().first > level) path.pop_back();
