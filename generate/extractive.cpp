@@ -43,6 +43,13 @@ double word_weight(const GloveSifEmbedder* glove, const std::string& word) {
   return std::log1p((rank + 1.0) / 200.0);
 }
 
+// A word that points back to what the text before it named ("This
+// implements ...", "How do I tell pip to use it?").
+bool points_back(const std::string& lower_word) {
+  static const std::unordered_set<std::string> kWords = {"it", "this", "that", "these", "those", "they", "them", "such"};
+  return kWords.count(lower_word) > 0;
+}
+
 // "the platforms listed above", "the above list": a sentence about the
 // list before it ("above 90%" is no such pointer). `words` lower-case.
 bool points_at_list_above(const std::vector<std::string>& words) {
@@ -88,11 +95,8 @@ TermWeights query_terms(const std::string& query, const GloveSifEmbedder* glove,
   // the documents; the answer is what the asking sentence names.
   const std::string ask = asking_sentence(query);
   // "How do I tell pip to use it?": the description names what it means.
-  static const std::unordered_set<std::string> kPointsBack = {"it", "this", "that", "these", "those", "them", "they"};
   const std::vector<std::string> ask_words = analyze_words(ask);
-  const bool points_back = std::any_of(ask_words.begin(), ask_words.end(),
-                                       [](const std::string& w) { return kPointsBack.count(w) > 0; });
-  if (ask.size() < query.size() && !points_back) {
+  if (ask.size() < query.size() && std::none_of(ask_words.begin(), ask_words.end(), points_back)) {
     std::unordered_set<std::string> asked;
     for (std::string& term : analyze(ask)) asked.insert(std::move(term));
     double asked_weight = 0, total = 0;
@@ -957,15 +961,12 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       return out;
     }
     if (cands[i].kind != UnitKind::kSentence) return out;
-    std::vector<std::string> words = words_of(cands[i].text);
+    const std::vector<std::string> words = analyze_words(cands[i].text);
     if (words.empty()) return out;
-    for (std::string& w : words)
-      for (char& ch : w) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     const std::string& first = words[0];
     const std::string second = words.size() > 1 ? words[1] : "";
-    static const std::unordered_set<std::string> kPointsBack = {"this", "these", "those", "that", "they", "such", "it"};
     const bool dummy_it = first == "it" && (second == "is" || second == "s" || second == "was");
-    if (kPointsBack.count(first) && !dummy_it && before(i - 1) && cands[i - 1].kind == UnitKind::kSentence &&
+    if (points_back(first) && !dummy_it && before(i - 1) && cands[i - 1].kind == UnitKind::kSentence &&
         !taken.count(i - 1)) {
       out.push_back(i - 1);
     } else if (points_at_list_above(words)) {
@@ -1039,9 +1040,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   // 3.10 or newer."; a setting's description, then "The default is trust.").
   auto gives_asked = [&](const std::string& t) {
     if (ev.intent.asks_default) {
-      std::string lower(t);
-      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      return lower.find("default") != std::string::npos;
+      const std::vector<std::string> words = analyze_words(t);
+      return std::any_of(words.begin(), words.end(), [](const std::string& w) { return w.starts_with("default"); });
     }
     return std::any_of(t.begin(), t.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
   };
