@@ -46,7 +46,8 @@ double word_weight(const GloveSifEmbedder* glove, const std::string& word) {
 // A word that points back to what the text before it named ("This
 // implements ...", "How do I tell pip to use it?").
 bool points_back(const std::string& lower_word) {
-  static const std::unordered_set<std::string> kWords = {"it", "this", "that", "these", "those", "they", "them", "such"};
+  static const std::unordered_set<std::string> kWords = {"it",   "this", "that", "these",
+                                                         "those", "they", "them", "such"};
   return kWords.count(lower_word) > 0;
 }
 
