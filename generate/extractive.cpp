@@ -46,8 +46,8 @@ double word_weight(const GloveSifEmbedder* glove, const std::string& word) {
 // A word that points back to what the text before it named ("This
 // implements ...", "How do I tell pip to use it?").
 bool points_back(const std::string& lower_word) {
-  static const std::unordered_set<std::string> kWords = {"it",   "this", "that", "these",
-                                                         "those", "they", "them", "such"};
+  static const std::unordered_set<std::string> kWords = {"it",   "this", "that", "these", "those", "they",
+                                                         "them", "such", "he",   "him",   "she",   "her"};
   return kWords.count(lower_word) > 0;
 }
 
@@ -157,6 +157,45 @@ std::unordered_set<std::string> quoted_terms(std::string_view q) {
     }
   }
   return out;
+}
+
+// A line whose every word is inside inline code spans: a command's
+// synopsis ("`pg_ctl` `stop` [`-D` `datadir`] [`-m` `s[mart]`]"), code
+// written as a sentence, not a statement of fact.
+bool only_code_spans(std::string_view text) {
+  bool in_code = false, any_code = false;
+  for (char ch : text) {
+    if (ch == '`') {
+      in_code = !in_code;
+      any_code = true;
+    } else if (!in_code && std::isalpha(static_cast<unsigned char>(ch))) {
+      return false;
+    }
+  }
+  return any_code;
+}
+
+// A sentence that gives a default's value: "trust is the default", "the
+// default is 5432", "defaults to 60 seconds", "default: 100000", "(default
+// 500)". Not one that only names a default ("This option specifies the
+// default authentication method").
+bool states_default(std::string_view text) {
+  const std::vector<std::string> w = analyze_words(text);
+  static const std::unordered_set<std::string> kAfter = {"is", "was", "are", "to", "of", "value", "values", "setting"};
+  static const std::unordered_set<std::string> kBefore = {"is", "are", "was", "as", "be", "by"};
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (!w[i].starts_with("default")) continue;
+    if (i + 1 < w.size() && kAfter.count(w[i + 1])) return true;
+    if (i > 0 && kBefore.count(w[i - 1])) return true;  // "by default, ..."
+    if (i > 1 && w[i - 1] == "the" && kBefore.count(w[i - 2])) return true;
+  }
+  // "default: 100000", "(default 500)".
+  for (size_t at = text.find("efault"); at != std::string_view::npos; at = text.find("efault", at + 1)) {
+    const size_t end = at + 6;
+    if (end < text.size() && text[end] == ':') return true;
+    if (at >= 2 && text[at - 2] == '(') return true;
+  }
+  return false;
 }
 
 // The abbreviations a question's runs of two to five content words would
@@ -542,7 +581,18 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       c.text = std::move(u.text);
       c.kind = u.kind;
       c.hit = h;
-      c.coverage = coverage(q, set);
+      // Its section's own heading is part of what it says: "Sets the label
+      // for the backup." under "-l label, --label=label", "(default 500)"
+      // under "HISTSIZE". The document's title is not: every unit shares it.
+      constexpr double kHeadingShare = 0.5;
+      constexpr bool kTitleToo = true;
+      std::unordered_set<std::string> with_heading = set;
+      if (!c.section_path.empty() && !is_role_label(c.section_path.back()) &&
+          (c.section_path.size() > 1 || src[h].title.find(c.section_path.back()) == std::string::npos))
+        for (auto& t : analyze(c.section_path.back())) with_heading.insert(std::move(t));
+      if (kTitleToo) for (auto& t : analyze(src[h].title)) with_heading.insert(std::move(t));
+      const double own = coverage(q, set);
+      c.coverage = own + kHeadingShare * (coverage(q, with_heading) - own);
       cands.push_back(std::move(c));
       cand_terms.push_back(std::move(set));
     }
@@ -871,7 +921,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     if (static_cast<int>(chosen.size()) >= options_.max_sentences) break;
     const ScoredSentence& c = cands[i];
     if (c.coverage <= 0) continue;
-    if (c.kind == UnitKind::kCode && !(ev.intent.kind == Intent::kFix && chosen.empty() && error_output(i))) continue;
+    const bool code = c.kind == UnitKind::kCode || only_code_spans(c.text);
+    if (code && !(ev.intent.kind == Intent::kFix && chosen.empty() && error_output(i))) continue;
     if (!chosen.empty() && c.score < 0.5 * cands[chosen.front()].score) break;
     // Facts from another document than the best one only when nearly as
     // good: a second source must earn its citation.
@@ -1002,6 +1053,22 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       sentences += sentence && added;
     }
   };
+  // A fact from a short section that the question names by its heading
+  // beyond the document's title (a reference entry: "-m mode,
+  // --mode=mode" for "... if I don't pass -m?"): the entry's description
+  // reads on from it ("Specifies the shutdown mode. ... If this option is
+  // omitted, fast is the default."). Once per answer.
+  bool entry_read = false;
+  auto names_entry = [&](size_t i) {
+    const std::vector<std::string>& path = cands[i].section_path;
+    if (path.size() < 2 || is_role_label(path.back()) || cands[i].kind != UnitKind::kSentence) return false;
+    if (section_units(src[cands[i].hit].doc_id, path, unit_role(i)).size() > 8) return false;
+    std::unordered_set<std::string> title;
+    for (auto& t : analyze(src[cands[i].hit].title)) title.insert(std::move(t));
+    for (const std::string& t : analyze(path.back()))
+      if (q.count(t) && !title.count(t)) return true;
+    return false;
+  };
   for (const size_t i : chosen) {
     if (!done.insert(i).second) continue;
     std::vector<size_t> entry;
@@ -1012,10 +1079,18 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       if (!reference) entry.clear();
     }
     if (entry.empty()) {
+      const size_t start = ev.items.size();
       for (size_t j : antecedents(i)) take(j);
       ev.items.push_back(cands[i]);
       if (read_on && i == lead) {
         read_on_from(i);
+        continue;
+      }
+      if (!read_on && !entry_read && names_entry(i)) {
+        // The entry the question names leads the answer.
+        entry_read = true;
+        read_on_from(i);
+        std::rotate(ev.items.begin(), ev.items.begin() + static_cast<std::ptrdiff_t>(start), ev.items.end());
         continue;
       }
       if (!cands[i].text.ends_with(':')) continue;
@@ -1040,16 +1115,13 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   // memory. … Typically 8GB is enough."; "you need to:" and "- Use Python
   // 3.10 or newer."; a setting's description, then "The default is trust.").
   auto gives_asked = [&](const std::string& t) {
-    if (ev.intent.asks_default) {
-      const std::vector<std::string> words = analyze_words(t);
-      return std::any_of(words.begin(), words.end(), [](const std::string& w) { return w.starts_with("default"); });
-    }
+    if (ev.intent.asks_default) return states_default(t);
     return std::any_of(t.begin(), t.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
   };
   if ((ev.intent.asks_quantity || ev.intent.asks_default) && !chosen.empty() &&
       std::none_of(ev.items.begin(), ev.items.end(), [&](const ScoredSentence& c) { return gives_asked(c.text); })) {
     const size_t i = lead;
-    for (size_t j = i + 1; j <= i + 3 && j < cands.size(); ++j) {
+    for (size_t j = i + 1; j <= i + 6 && j < cands.size(); ++j) {
       if (cands[j].hit != cands[i].hit || cands[j].section_path != cands[i].section_path ||
           (cands[j].kind != UnitKind::kSentence && !is_item(j))) {
         break;

@@ -189,6 +189,12 @@ QuestionIntent classify_sentence(std::string_view question) {
   // a fact, whatever verb follows; "what fixed ..." and "what resolves ..."
   // ask for a fix.
   if (first == "what" && !what_to_do && !fix_noun) fix_verb = fix_verbs().count(at(s + 1)) > 0;
+  // "What's the proper way to get rid of him?", "what is the best method
+  // to ...": a procedure asked for by its noun.
+  static const std::unordered_set<std::string> kMeans = {"way", "ways", "method", "methods", "procedure",
+                                                         "approach"};
+  for (size_t i = s + 1; i + 1 < w.size() && i <= s + 4; ++i)
+    what_to_do |= (first == "what" || first == "which") && kMeans.count(w[i]) && w[i + 1] == "to";
   fix_verb |= what_to_do || fix_noun;
   // "what is the target resolution time", "which retention period": a
   // value is asked for, whatever verb of repair the noun phrase holds.

@@ -162,6 +162,11 @@ ldconfig /opt/trail/lib
 Trailkeeper checks the sign-in of every agent against the directory before it opens a session, and locks an agent
 out after five failures. Kerberos is the default.
 
+## Storage format
+
+Trailkeeper compresses archived trails with the default codec of its build. Archives can be repacked later with
+trailctl pack. Older archives keep the codec they were written with. On every platform the default is Zstandard.
+
 ## Stale exports
 
 In some cases the export cache is undesirable. When a report was first exported without its charts, the cached
@@ -171,6 +176,45 @@ from the report source instead of the cache. This usually means running:
 ```
 trailctl export --from-source monthly.rpt
 ```
+)";
+
+// A command's reference page: a synopsis of code spans, then one section
+// per option, named after the option (the shape of man pages and of
+// PostgreSQL's and Sphinx's option lists).
+constexpr const char* kCommand = R"(# vaultctl
+
+## Synopsis
+
+`vaultctl` `seal` [`-D` `dir`] [`-m` `g[raceful]` | `a[bort]`] [`-w` `seconds`]
+
+`vaultctl` `snapshot` [`-D` `dir`] [`-l` `label`]
+
+## Description
+
+vaultctl seals, unseals and snapshots a Vault-like secret store from the command line. It talks to the store over
+its local socket. vaultctl seals the store and returns a nonzero exit status when the store cannot be sealed.
+Local operators sign in to vaultctl with the authentication method their store was set up with.
+
+## Options
+
+### -m mode, --mode=mode
+
+Selects how the store is sealed. graceful waits for open sessions to finish; abort closes them at once and may lose
+writes in flight. The mode can be graceful or abort, or the first letter of either. If this option is omitted,
+graceful is used.
+
+### -l label, --label=label
+
+Names the snapshot in the catalogue of snapshots. If none is specified, "vaultctl snapshot" is given.
+
+### -A method, --auth=method
+
+This option specifies the default authentication method for local operators. Do not use peer unless every local
+account is trusted. Password is the default for new stores.
+
+### -w seconds, --wait=seconds
+
+How long vaultctl waits for the store to answer before it gives up.
 )";
 
 class ArticleStructure : public ::testing::Test {
@@ -190,10 +234,11 @@ class ArticleStructure : public ::testing::Test {
     std::ofstream(docs / "runtime-reconfiguration.md") << kGuide;
     std::ofstream(docs / "audit-trail.md") << kAudit;
     std::ofstream(docs / "trailkeeper-manual.md") << kManual;
+    std::ofstream(docs / "vaultctl.md") << kCommand;
     const std::vector<fs::path> roots{docs};
     auto st = ingest_paths(scratch_->store(), *glove_, roots);
     ASSERT_TRUE(st.is_ok()) << st.status().to_string();
-    ASSERT_EQ(st->ingested, 5u);
+    ASSERT_EQ(st->ingested, 6u);
     auto chunks = scratch_->store().chunks_of("outlook-set-of-folders.md");
     ASSERT_TRUE(chunks.is_ok());
     ASSERT_EQ(chunks->size(), 1u) << "the three sections share one chunk";
@@ -354,6 +399,25 @@ TEST_F(ArticleStructure, AFixReadsOnFromTheSituationToWhatToDo) {
   ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
   EXPECT_EQ(a.intent, "fix");
   EXPECT_NE(a.text.find("trailctl export --from-source monthly.rpt"), std::string::npos) << a.text;
+}
+
+// A question that names an option by its flag gets the option's entry,
+// which leads the answer and reads on to what the flag's absence means.
+// The synopsis, all code spans, states no fact.
+TEST_F(ArticleStructure, AQuestionNamingAnEntryGetsTheEntry) {
+  const Answer a = ask("Which way of sealing does vaultctl use if I don't pass -m?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_EQ(a.text.rfind("According to “vaultctl” (-m mode, --mode=mode):", 0), 0u) << a.text;
+  EXPECT_NE(a.text.find("graceful is used"), std::string::npos) << a.text;
+  EXPECT_EQ(a.text.find("`-D`"), std::string::npos) << a.text;
+}
+
+// A sentence that names "the default codec" does not state the default;
+// the one that says "the default is Zstandard" does.
+TEST_F(ArticleStructure, ADefaultQuestionGetsTheValueNotTheName) {
+  const Answer a = ask("Which codec does Trailkeeper compress archived trails with by default?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_NE(a.text.find("the default is Zstandard"), std::string::npos) << a.text;
 }
 
 }  // namespace
