@@ -64,7 +64,10 @@ bool has_class(const GumboNode* node, std::string_view name) {
 }
 
 // Page furniture: never text. Sphinx's headerlink is the "¶" after a
-// heading or a term.
+// heading or a term. Navigation bars that are not <nav>: an ARIA landmark
+// role (Sphinx's "related" bar and sidebar say role="navigation"), DocBook's
+// navheader/navfooter ("Prev | Up | Home | Next", PostgreSQL's and many GNU
+// manuals'), breadcrumbs.
 bool is_furniture(const GumboNode* node) {
   switch (node->v.element.tag) {
     case GUMBO_TAG_SCRIPT: case GUMBO_TAG_STYLE: case GUMBO_TAG_NAV: case GUMBO_TAG_NOSCRIPT:
@@ -72,8 +75,14 @@ bool is_furniture(const GumboNode* node) {
     case GUMBO_TAG_FOOTER: case GUMBO_TAG_BUTTON: case GUMBO_TAG_SELECT:
       return true;
     case GUMBO_TAG_A: return has_class(node, "headerlink");
-    default: return false;
+    default: break;
   }
+  if (const char* role = attr(node, "role")) {
+    const std::string_view r = role;
+    if (r == "navigation" || r == "contentinfo" || r == "search") return true;
+  }
+  return has_class(node, "navheader") || has_class(node, "navfooter") || has_class(node, "breadcrumb") ||
+         has_class(node, "breadcrumbs");
 }
 
 bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f'; }

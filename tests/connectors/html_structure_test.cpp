@@ -33,6 +33,23 @@ std::string dump(const Document& d) {
   return out;
 }
 
+// Navigation bars are no text: DocBook's navheader/navfooter, a bar with
+// the ARIA role "navigation" (Sphinx's related bar) and breadcrumbs.
+TEST(HtmlStructure, NavigationBarsAreDropped) {
+  const Document d = parse(
+      "<html><head><title>pg_isready</title></head><body>"
+      "<div class=\"navheader\"><table><tr><th>pg_isready</th></tr><tr><td><a href=\"a.html\">Prev</a></td>"
+      "<td><a href=\"b.html\">Up</a></td><td>PostgreSQL Client Applications</td>"
+      "<td><a href=\"c.html\">Next</a></td></tr></table><hr></div>"
+      "<div class=\"related\" role=\"navigation\"><ul><li><a href=\"index.html\">Docs home</a></li></ul></div>"
+      "<ul class=\"breadcrumbs\"><li>Client</li><li>pg_isready</li></ul>"
+      "<h1>pg_isready</h1><p>pg_isready checks the connection status of a server.</p>"
+      "<div class=\"navfooter\"><table><tr><td>Prev</td><td>Home</td><td>Next</td></tr></table></div>"
+      "</body></html>");
+  ASSERT_EQ(d.blocks.size(), 1u) << dump(d);
+  EXPECT_EQ(d.blocks[0].text, "pg_isready checks the connection status of a server.") << dump(d);
+}
+
 TEST(HtmlStructure, PreBecomesAFencedCodeBlockWithItsWhiteSpace) {
   const Document d = parse(
       "<html><head><title>25.1. SQL Dump</title></head><body><div class=\"sect1\">"
