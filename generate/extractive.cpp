@@ -30,6 +30,12 @@ const std::unordered_set<std::string>& question_words() {
 
 using TermWeights = std::unordered_map<std::string, double>;
 
+// The share of a question term's weight that a unit gets for a term only
+// its section's own heading holds (chosen on the development sets of
+// examples/doc-eval: full weight sent "How long are daily backup restore
+// points kept?" to a section headed "File-level restore").
+constexpr double kHeadingShare = 0.5;
+
 // Weight of a surface word from its general-English frequency rank in the
 // GloVe vocabulary: log(1 + rank / 200). Words in the top few hundred weigh
 // almost nothing; words GloVe does not know (error codes, host names) weigh
@@ -581,18 +587,19 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       c.text = std::move(u.text);
       c.kind = u.kind;
       c.hit = h;
-      // Its section's own heading is part of what it says: "Sets the label
-      // for the backup." under "-l label, --label=label", "(default 500)"
-      // under "HISTSIZE". The document's title is not: every unit shares it.
-      constexpr double kHeadingShare = 0.5;
-      constexpr bool kTitleToo = true;
-      std::unordered_set<std::string> with_heading = set;
+      // What a unit says is read in its context. Its section's own heading
+      // counts half ("Sets the label for the backup." under "-l label,
+      // --label=label", "(default 500)" under "HISTSIZE"); its document's
+      // title counts in full, since every unit of the document shares it: a
+      // sentence that repeats the program's name does not win on it alone.
+      std::unordered_set<std::string> with_title = set;
+      for (auto& t : analyze(src[h].title)) with_title.insert(std::move(t));
+      std::unordered_set<std::string> with_heading = with_title;
       if (!c.section_path.empty() && !is_role_label(c.section_path.back()) &&
           (c.section_path.size() > 1 || src[h].title.find(c.section_path.back()) == std::string::npos))
         for (auto& t : analyze(c.section_path.back())) with_heading.insert(std::move(t));
-      if (kTitleToo) for (auto& t : analyze(src[h].title)) with_heading.insert(std::move(t));
-      const double own = coverage(q, set);
-      c.coverage = own + kHeadingShare * (coverage(q, with_heading) - own);
+      const double titled = coverage(q, with_title);
+      c.coverage = titled + kHeadingShare * (coverage(q, with_heading) - titled);
       cands.push_back(std::move(c));
       cand_terms.push_back(std::move(set));
     }
