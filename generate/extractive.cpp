@@ -505,6 +505,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   const Embedder* emb = retriever_.embedder();
   std::unordered_map<std::string, std::string> q_words;
   const TermWeights q = query_terms(request.query, options_.word_ranks, options_.situation_weight, &q_words);
+  // The question describes its situation before it asks.
+  const bool situated = asking_sentence(request.query).size() < request.query.size();
   SoftCoverage soft(q, q_words, options_.word_ranks, options_.soft_match_floor);
   const std::unordered_map<std::string, std::vector<std::string>> acronyms = question_acronyms(request.query);
   // A section named after the task a how-to question asks for ("Add a new
@@ -879,7 +881,9 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
         ev.unit_coverage = best_unit;
         ev.doc_coverage = doc_cov(best_doc_id);
         for (const auto& it : ev.items) ev.cosine = std::max(ev.cosine, it.cosine);
-        ev.confidence = std::min(1.0, std::max(best_unit, options_.doc_weight * ev.doc_coverage) +
+        const double doc_weight = situated ? std::max(options_.doc_weight, options_.situation_doc_weight)
+                                           : options_.doc_weight;
+        ev.confidence = std::min(1.0, std::max(best_unit, doc_weight * ev.doc_coverage) +
                                           options_.w_confidence_cosine * std::max(0.0, ev.cosine));
         return ev;
       }
@@ -1150,8 +1154,9 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   // union: words scattered over unrelated sentences are what out-of-domain
   // questions that share vocabulary with the KB produce.
   for (const auto& it : ev.items) ev.cosine = std::max(ev.cosine, it.cosine);
+  const double evidence = situated ? std::max(best_single, options_.situation_doc_weight * ev.doc_coverage) : best_single;
   ev.confidence =
-      ev.items.empty() ? 0.0 : std::min(1.0, best_single + options_.w_confidence_cosine * std::max(0.0, ev.cosine));
+      ev.items.empty() ? 0.0 : std::min(1.0, evidence + options_.w_confidence_cosine * std::max(0.0, ev.cosine));
   return ev;
 }
 

@@ -420,5 +420,29 @@ TEST_F(ArticleStructure, ADefaultQuestionGetsTheValueNotTheName) {
   EXPECT_NE(a.text.find("the default is Zstandard"), std::string::npos) << a.text;
 }
 
+// A question that describes its situation before it asks: its situation's
+// words are in the document, its ask's in the sentence that answers, and
+// no one sentence holds both. The document's coverage is its evidence too
+// (situation_doc_weight); a situated question the document does not answer
+// is still refused.
+TEST_F(ArticleStructure, ASituatedQuestionCountsItsDocumentsEvidence) {
+  const std::string q = "We switched the audit trail on for all users with auditctl on the new server. When do the old "
+                        "entries go away?";
+  const Answer a = ask(q);
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_NE(a.text.find("rotate every night"), std::string::npos) << a.text;
+  ExtractiveOptions unit_only;
+  unit_only.word_ranks = glove_.get();
+  unit_only.situation_doc_weight = 0;
+  SearchRequest r;
+  r.query = q;
+  auto alone = ExtractiveAnswerer(*retriever_, unit_only).answer(r);
+  ASSERT_TRUE(alone.is_ok()) << alone.status().to_string();
+  EXPECT_TRUE(alone->refused) << "the sentence alone holds too little of the question: " << alone->confidence;
+  const Answer other = ask("We switched the audit trail on for all users with auditctl on the new server. Which SIEM "
+                           "vendor receives the forwarded entries?");
+  EXPECT_TRUE(other.refused) << other.text << " conf=" << other.confidence;
+}
+
 }  // namespace
 }  // namespace ragd
