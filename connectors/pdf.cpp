@@ -6,7 +6,11 @@
 #include <algorithm>
 #include <cctype>
 #include <climits>
+#include <map>
 #include <memory>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "connectors/internal.h"
 
@@ -43,18 +47,177 @@ int numbered_heading(std::string_view p) {
   return level;
 }
 
-// PDF text comes as visual lines. Lines are joined with spaces; a blank line
-// or a line well short of the longest ends a paragraph; "exam-\nple" is rejoined.
-std::string join_lines(const std::string& page) {
-  std::vector<std::string_view> lines;
-  size_t pos = 0, longest = 0;
+// The visual lines of a page's text, trimmed, blank ones kept (they end
+// paragraphs).
+std::vector<std::string> page_lines(const std::string& page) {
+  std::vector<std::string> lines;
+  size_t pos = 0;
   while (pos < page.size()) {
     size_t nl = page.find_first_of("\n\f", pos);
     if (nl == std::string::npos) nl = page.size();
-    std::string_view line = trim(std::string_view(page).substr(pos, nl - pos));
-    lines.push_back(line);
-    longest = std::max(longest, line.size());
+    lines.emplace_back(trim(std::string_view(page).substr(pos, nl - pos)));
     pos = nl + 1;
+  }
+  return lines;
+}
+
+bool is_roman(std::string_view s) {
+  if (s.empty() || s.size() > 6) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return c == 'i' || c == 'v' || c == 'x' || c == 'l';
+  });
+}
+
+// A line that only numbers its page: "16", "- 7 -", "iv", "Page 3",
+// "Page 3 of 10", "3 / 10", "3 of 10".
+bool is_page_number(std::string_view line) {
+  std::string words;
+  for (char c : line) {
+    if (std::isalnum(static_cast<unsigned char>(c))) words += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    else if (!words.empty() && words.back() != ' ') words += ' ';
+  }
+  while (!words.empty() && words.back() == ' ') words.pop_back();
+  if (words.empty()) return false;
+  std::vector<std::string_view> w;
+  for (size_t pos = 0; pos < words.size();) {
+    size_t sp = words.find(' ', pos);
+    if (sp == std::string::npos) sp = words.size();
+    w.push_back(std::string_view(words).substr(pos, sp - pos));
+    pos = sp + 1;
+  }
+  auto number = [](std::string_view x) {
+    return !x.empty() && x.size() <= 5 && std::all_of(x.begin(), x.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  };
+  size_t i = 0;
+  if (w[0] == "page" || w[0] == "p") ++i;
+  if (i >= w.size() || !(number(w[i]) || (i == 0 && w.size() == 1 && is_roman(w[i])))) return false;
+  ++i;
+  if (i == w.size()) return true;
+  if (w[i] == "of") ++i;
+  return i + 1 == w.size() && number(w[i]);
+}
+
+// The key a running header or footer has on every page: lower case,
+// digits as '#' ("Shared MIME-info Database", "Page # of #", "Policy v2 - #").
+std::string furniture_key(std::string_view line) {
+  std::string key;
+  for (char c : line) {
+    if (std::isdigit(static_cast<unsigned char>(c))) {
+      if (key.empty() || key.back() != '#') key += '#';
+    } else if (c == ' ' || c == '\t') {
+      if (!key.empty() && key.back() != ' ') key += ' ';
+    } else {
+      key += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  return key;
+}
+
+// A table of contents' line: a title, dot leaders, a page number
+// ("2.4. The glob files ........ 7").
+bool is_contents_line(std::string_view line) {
+  size_t end = line.size();
+  while (end > 0 && std::isdigit(static_cast<unsigned char>(line[end - 1]))) --end;
+  if (end == line.size()) return false;
+  std::string_view before = trim(line.substr(0, end));
+  size_t dots = 0;
+  for (;;) {
+    if (before.ends_with('.')) {
+      ++dots;
+      before.remove_suffix(1);
+    } else if (before.ends_with("\xE2\x80\xA6")) {  // U+2026 "…"
+      dots += 3;
+      before.remove_suffix(3);
+    } else if (before.ends_with(' ')) {
+      before.remove_suffix(1);
+    } else {
+      break;
+    }
+  }
+  return dots >= 4 && !before.empty();
+}
+
+// Page furniture: the lines among the first and last two of a page that
+// only number it, or that repeat (digits aside) at the top or the bottom of
+// at least half the pages of a document of three pages or more (running
+// headers and footers: the document's title, "Confidential", "Page 3 of
+// 12"). Blanked in place.
+void drop_page_furniture(std::vector<std::vector<std::string>>& pages) {
+  constexpr size_t kEdge = 2;
+  auto edges = [&](std::vector<std::string>& lines, auto&& visit) {
+    std::vector<size_t> idx;
+    for (size_t i = 0; i < lines.size() && idx.size() < kEdge; ++i)
+      if (!lines[i].empty()) idx.push_back(i);
+    std::vector<size_t> tail;
+    for (size_t i = lines.size(); i > 0 && tail.size() < kEdge; --i)
+      if (!lines[i - 1].empty()) tail.push_back(i - 1);
+    for (size_t i : tail)
+      if (std::find(idx.begin(), idx.end(), i) == idx.end()) idx.push_back(i);
+    for (size_t i : idx) visit(lines[i]);
+  };
+  std::map<std::string, size_t> seen;  // key -> pages it is on an edge of
+  for (auto& lines : pages) {
+    std::set<std::string> keys;
+    edges(lines, [&](std::string& line) { keys.insert(furniture_key(line)); });
+    for (const auto& k : keys) ++seen[k];
+  }
+  const size_t n = pages.size();
+  for (auto& lines : pages) {
+    edges(lines, [&](std::string& line) {
+      const bool running = n >= 3 && seen[furniture_key(line)] * 2 >= n;
+      if (running || is_page_number(line)) line.clear();
+    });
+  }
+}
+
+// The bytes of the bullet that opens `line`: "•", "◦", "▪", "■", "●", "○",
+// U+F0B7 (the Symbol font's bullet, as Word's PDFs have it), or "-", "–"
+// and "*" before a capital or a digit (not a dash that a wrapped sentence
+// starts its line with); 0 when none.
+size_t bullet_glyph(std::string_view line) {
+  auto spaced = [&](size_t g) { return line.size() == g || line[g] == ' ' || line[g] == '\t'; };
+  for (std::string_view g : {"\xE2\x80\xA2", "\xE2\x97\xA6", "\xE2\x96\xAA", "\xE2\x96\xA0", "\xE2\x97\x8F",
+                             "\xE2\x97\x8B", "\xEF\x82\xB7"}) {
+    if (line.starts_with(g) && spaced(g.size())) return g.size();
+  }
+  for (std::string_view g : {"-", "*", "\xE2\x80\x93"}) {
+    if (!line.starts_with(g) || line.size() == g.size() || !spaced(g.size())) continue;
+    const std::string_view rest = trim(line.substr(g.size()));
+    if (!rest.empty() && (std::isupper(static_cast<unsigned char>(rest[0])) || std::isdigit(static_cast<unsigned char>(rest[0]))))
+      return g.size();
+  }
+  return 0;
+}
+
+// PDF text comes as visual lines. Lines are joined with spaces; a blank line
+// or a line well short of the longest ends a paragraph; "exam-\nple" is
+// rejoined. A bulleted line starts a list item ("- "), and a bullet drawn
+// on a line of its own goes with the line after it. Lines of a table of
+// contents are dropped.
+std::string join_lines(const std::vector<std::string>& page) {
+  std::vector<std::string> lines;
+  size_t longest = 0;
+  for (size_t i = 0; i < page.size(); ++i) {
+    std::string_view line = page[i];
+    if (is_contents_line(line)) continue;
+    if (const size_t g = bullet_glyph(line)) {
+      std::string_view rest = trim(line.substr(g));
+      size_t next = i + 1;
+      while (rest.empty() && next < page.size() && page[next].empty()) ++next;
+      if (rest.empty() && next < page.size() && !bullet_glyph(page[next])) {
+        rest = page[next];
+        i = next;
+      }
+      if (!rest.empty()) {
+        lines.emplace_back();  // the item opens a paragraph of its own
+        lines.push_back("- " + std::string(rest));
+        longest = std::max(longest, lines.back().size());
+        continue;
+      }
+    }
+    lines.emplace_back(line);
+    longest = std::max(longest, line.size());
   }
   std::string out;
   for (size_t i = 0; i < lines.size(); ++i) {
@@ -111,10 +274,16 @@ Status parse_pdf(const FileInput& in) {
     doc.blocks.push_back(std::move(b));
     buf.clear();
   };
+  std::vector<std::vector<std::string>> page_text;
+  page_text.reserve(static_cast<size_t>(std::max(pages, 0)));
   for (int i = 0; i < pages; ++i) {
     std::unique_ptr<poppler::page> page(pdf->create_page(i));
     if (!page) continue;
-    std::string text = join_lines(utf8(page->text(poppler::rectf(), poppler::page::non_raw_non_physical_layout)));
+    page_text.push_back(page_lines(utf8(page->text(poppler::rectf(), poppler::page::non_raw_non_physical_layout))));
+  }
+  drop_page_furniture(page_text);
+  for (const auto& lines : page_text) {
+    std::string text = join_lines(lines);
     size_t pos = 0;
     while (pos < text.size()) {
       size_t br = text.find("\n\n", pos);

@@ -157,6 +157,73 @@ TEST(Pdf, TextNumberedHeadingsAndTitleFromInfo) {
   EXPECT_EQ(d.metadata.at("pages"), "2");
 }
 
+// Page furniture goes: a running header and footer (the same on every
+// page, digits aside) and page numbers. A line at the top of one page only
+// is text.
+TEST(Pdf, RunningHeadersFootersAndPageNumbersAreDropped) {
+  std::vector<std::vector<std::string>> pages;
+  for (int p = 1; p <= 4; ++p) {
+    pages.push_back({"Backup Runbook - Confidential", p == 2 ? "Restores are tested every quarter." : "Body text.",
+                     "Copies go offsite on Fridays.", "Printed copy " + std::to_string(p) + " of 4",
+                     "Page " + std::to_string(p)});
+  }
+  pages[0][1] = "Backups run nightly at 01:00.";
+  const std::string pdf = testing::make_pdf(pages, "Backup Runbook");
+  Collected c;
+  ASSERT_TRUE(fetch_buffer(pdf, "runbooks/backup.pdf", {}, c.sink()).is_ok());
+  ASSERT_EQ(c.docs.size(), 1u) << c.error_text();
+  std::string all;
+  for (const auto& b : c.docs[0].blocks) all += b.text + "\n";
+  EXPECT_FALSE(contains(all, "Confidential")) << all;
+  EXPECT_FALSE(contains(all, "Printed copy")) << all;
+  EXPECT_FALSE(contains(all, "Page ")) << all;
+  EXPECT_TRUE(contains(all, "Backups run nightly at 01:00.")) << all;
+  EXPECT_TRUE(contains(all, "Restores are tested every quarter.")) << all;
+  EXPECT_TRUE(contains(all, "Copies go offsite on Fridays.")) << all;
+
+  // Two pages are too few to tell a running header from text; their page
+  // numbers still go.
+  const std::string two = testing::make_pdf({{"Runbook header", "First page text.", "1"},
+                                             {"Runbook header", "Second page text.", "2"}},
+                                            "Two");
+  Collected c2;
+  ASSERT_TRUE(fetch_buffer(two, "two.pdf", {}, c2.sink()).is_ok());
+  ASSERT_EQ(c2.docs.size(), 1u) << c2.error_text();
+  std::string text;
+  for (const auto& b : c2.docs[0].blocks) text += b.text + "\n";
+  EXPECT_TRUE(contains(text, "Runbook header")) << text;
+  EXPECT_FALSE(contains(text, "text. 1")) << text;
+  EXPECT_FALSE(contains(text, "\n2")) << text;
+}
+
+// A bullet glyph opens a list item, also when the PDF draws it on a line of
+// its own; a dash that a wrapped sentence starts its line with is text. A
+// table of contents' lines (dot leaders, a page number) are dropped and
+// open no section.
+TEST(Pdf, BulletsBecomeListItemsAndContentsLinesGo) {
+  const std::string pdf = testing::make_pdf(
+      {{"Contents", "1. Scope ........................ 2", "2. Steps . . . . . . . . . . . . 3"},
+       {"1. Scope", "The VPN client is used on every laptop and it reconnects", "- which is the default - on wake.",
+        "\xB7", "Install the client from the portal.", "\xB7 Sign in with your badge number.",
+        "- Restart the laptop."}},
+      "VPN guide");
+  Collected c;
+  ASSERT_TRUE(fetch_buffer(pdf, "vpn.pdf", {}, c.sink()).is_ok());
+  ASSERT_EQ(c.docs.size(), 1u) << c.error_text();
+  const Document& d = c.docs[0];
+  std::string all;
+  for (const auto& b : d.blocks) {
+    for (const auto& p : b.section_path) all += "[" + p + "] ";
+    all += b.text + "\n";
+  }
+  EXPECT_FALSE(contains(all, "....")) << all;
+  EXPECT_FALSE(contains(all, "[2. Steps")) << all;
+  EXPECT_TRUE(contains(all, "reconnects - which is the default - on wake.")) << all;
+  EXPECT_TRUE(contains(all, "\n\n- Install the client from the portal.")) << all;
+  EXPECT_TRUE(contains(all, "\n\n- Sign in with your badge number.")) << all;
+  EXPECT_TRUE(contains(all, "\n\n- Restart the laptop.")) << all;
+}
+
 TEST(Pdf, TruncatedAndGarbagePdfsGiveClearErrors) {
   std::string pdf = testing::make_pdf({{"Page one text here."}, {"Page two text."}}, "T");
   for (const std::string& bytes : {pdf.substr(0, pdf.size() / 2), std::string("%PDF-1.4\n garbage \x01\x02"),
