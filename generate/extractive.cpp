@@ -384,6 +384,43 @@ void strip_entry_header(std::string& s) {
   if (dated) s.erase(0, close + 3);
 }
 
+// The operating system family a word names: documentation gives parallel
+// instructions per system (tabs "Unix:", "MacOS:", "Windows:"; sections
+// "On Windows"), and a question names the one it runs. Linux and Unix are
+// one family (pip's "Unix" tab answers a Linux question).
+enum class Platform { kNone, kUnix, kMac, kWindows };
+
+Platform platform_word(const std::string& lower_word) {
+  static const std::unordered_map<std::string, Platform> kWords = {
+      {"linux", Platform::kUnix},     {"unix", Platform::kUnix},    {"ubuntu", Platform::kUnix},
+      {"debian", Platform::kUnix},    {"rhel", Platform::kUnix},    {"centos", Platform::kUnix},
+      {"fedora", Platform::kUnix},    {"freebsd", Platform::kUnix}, {"macos", Platform::kMac},
+      {"mac", Platform::kMac},        {"osx", Platform::kMac},      {"windows", Platform::kWindows},
+      {"win10", Platform::kWindows},  {"win11", Platform::kWindows}};
+  auto it = kWords.find(lower_word);
+  return it == kWords.end() ? Platform::kNone : it->second;
+}
+
+// The one family that `text` names (kNone for none or several).
+Platform names_platform(std::string_view text) {
+  Platform found = Platform::kNone;
+  for (const std::string& w : analyze_words(text)) {
+    const Platform p = platform_word(w);
+    if (p == Platform::kNone || p == found) continue;
+    if (found != Platform::kNone) return Platform::kNone;
+    found = p;
+  }
+  return found;
+}
+
+// The system a variant's label names: a short line of its own ("Unix:",
+// "On Windows:") or a short heading ("macOS", "Windows 11").
+Platform variant_label(std::string_view label) {
+  while (!label.empty() && (label.back() == ':' || label.back() == ' ')) label.remove_suffix(1);
+  if (label.empty() || std::count(label.begin(), label.end(), ' ') > 2) return Platform::kNone;
+  return names_platform(label);
+}
+
 // "Resolution: Done", "Status: Fixed": a field label with a one-word value.
 bool is_bare_label(const std::string& s) {
   size_t colon = s.find(": ");
@@ -553,6 +590,9 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   // Candidate units and their analysed terms.
   std::vector<ScoredSentence> cands;
   std::vector<std::unordered_set<std::string>> cand_terms;
+  std::vector<Platform> cand_platform;
+  std::vector<bool> cand_open_start;  // before the chunk's first label line
+  std::vector<Platform> chunk_end_platform(src.size(), Platform::kNone);
   std::vector<std::unordered_set<std::string>> context_terms(src.size());
   // Per document: terms of its retrieved hits with title and path.
   std::map<std::string, std::unordered_set<std::string>> doc_terms;
@@ -566,7 +606,25 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       for (auto& t : analyze(src[h].text)) dt.insert(std::move(t));
     }
     const bool ticket_block = src[h].role == "resolution" || src[h].role == "comment";
+    // The system variant the units are in: the last label line ("Unix:")
+    // in their section, else their section's heading.
+    // A chunk that starts inside a variant (before its first label line)
+    // is in the variant its previous chunk ends in (below).
+    Platform label = Platform::kNone;
+    std::vector<std::string> label_section = src[h].section_path;
+    bool open_start = true;
     for (Unit& u : chunk_units(src[h].text, src[h].section_path)) {
+      const std::vector<std::string> section = unit_section(src[h].section_path, u);
+      if (section != label_section) {
+        label = section.empty() ? Platform::kNone : variant_label(section.back());
+        label_section = section;
+        open_start = false;
+      }
+      if (u.kind == UnitKind::kSentence && u.text.ends_with(':') && variant_label(u.text) != Platform::kNone) {
+        label = variant_label(u.text);
+        open_start = false;
+        continue;
+      }
       if (ticket_block && u.kind != UnitKind::kCode) {
         strip_entry_header(u.text);
         if (is_bare_label(u.text)) continue;
@@ -585,7 +643,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
         }
       }
       ScoredSentence c;
-      c.section_path = unit_section(src[h].section_path, u);
+      c.section_path = section;
       c.text = std::move(u.text);
       c.kind = u.kind;
       c.hit = h;
@@ -604,7 +662,10 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       c.coverage = titled + kHeadingShare * (coverage(q, with_heading) - titled);
       cands.push_back(std::move(c));
       cand_terms.push_back(std::move(set));
+      cand_platform.push_back(label);
+      cand_open_start.push_back(open_start);
     }
+    chunk_end_platform[h] = label_section == src[h].section_path ? label : Platform::kNone;
   }
   if (emb && !cands.empty()) {
     std::vector<std::string> texts;
@@ -620,10 +681,34 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       cands[i].cosine = dot;
     }
   }
-  for (auto& c : cands) {
+  {
+    auto ordinal = [](const std::string& id) {
+      const size_t hash = id.rfind('#');
+      return hash == std::string::npos ? -1L : std::atol(id.c_str() + hash + 1);
+    };
+    std::map<std::pair<std::string, long>, size_t> chunk_at;
+    for (size_t h = 0; h < src.size(); ++h) chunk_at.emplace(std::make_pair(src[h].doc_id, ordinal(src[h].chunk_id)), h);
+    for (size_t i = 0; i < cands.size(); ++i) {
+      const Hit& hit = src[cands[i].hit];
+      if (!cand_open_start[i] || cand_platform[i] != Platform::kNone) continue;
+      auto before = chunk_at.find({hit.doc_id, ordinal(hit.chunk_id) - 1});
+      if (before != chunk_at.end() && src[before->second].section_path == hit.section_path)
+        cand_platform[i] = chunk_end_platform[before->second];
+    }
+  }
+  // A question about one system: the variants for another system are no
+  // part of its answer (and weigh half where units are only ranked).
+  const Platform asked_platform = names_platform(request.query);
+  auto other_platform = [&](size_t i) {
+    return asked_platform != Platform::kNone && cand_platform[i] != Platform::kNone &&
+           cand_platform[i] != asked_platform;
+  };
+  for (size_t i = 0; i < cands.size(); ++i) {
+    ScoredSentence& c = cands[i];
     const size_t rank = doc_rank.count(src[c.hit].doc_id) ? doc_rank[src[c.hit].doc_id] : c.hit;
     c.score = options_.w_cover * c.coverage + options_.w_vector * std::max(0.0, c.cosine) +
               options_.w_rank / (1.0 + static_cast<double>(std::min(rank, c.hit)));
+    if (other_platform(i)) c.score *= 0.5;
   }
   // Terms of a unit's title and section path.
   auto unit_context = [&](size_t i) {
@@ -659,7 +744,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     };
     std::vector<size_t> in_section;
     for (size_t i = 0; i < cands.size(); ++i)
-      if (src[cands[i].hit].doc_id == doc && cands[i].section_path == path && unit_role(i) == role)
+      if (src[cands[i].hit].doc_id == doc && cands[i].section_path == path && unit_role(i) == role &&
+          !other_platform(i))
         in_section.push_back(i);
     std::stable_sort(in_section.begin(), in_section.end(), [&](size_t a, size_t b) {
       return ordinal(src[cands[a].hit].chunk_id) < ordinal(src[cands[b].hit].chunk_id);
@@ -932,6 +1018,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     if (static_cast<int>(chosen.size()) >= options_.max_sentences) break;
     const ScoredSentence& c = cands[i];
     if (c.coverage <= 0) continue;
+    if (other_platform(i)) continue;
     const bool code = c.kind == UnitKind::kCode || only_code_spans(c.text);
     if (code && !(ev.intent.kind == Intent::kFix && chosen.empty() && error_output(i))) continue;
     if (!chosen.empty() && c.score < 0.5 * cands[chosen.front()].score) break;
@@ -996,6 +1083,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   // document (an overlapping chunk can start within a sentence).
   auto take = [&](size_t j) {
     if (static_cast<int>(ev.items.size()) >= options_.max_steps || !taken.insert(j).second) return false;
+    if (other_platform(j)) return false;  // another system's variant
     for (const ScoredSentence& it : ev.items) {
       if (src[it.hit].doc_id != src[cands[j].hit].doc_id) continue;
       const bool piece = it.hit != cands[j].hit && it.kind == cands[j].kind && it.text.ends_with(cands[j].text);

@@ -217,6 +217,46 @@ account is trusted. Password is the default for new stores.
 How long vaultctl waits for the store to answer before it gives up.
 )";
 
+// Parallel instructions per operating system, as tabs write them: a label
+// line, then the variant.
+constexpr const char* kClient = R"(# Agent configuration
+
+## Configuration file
+
+The agent reads one configuration file per user. Its place depends on the operating system.
+
+Windows:
+
+The per-user configuration file is `%APPDATA%\agent\agent.ini`.
+
+MacOS:
+
+The per-user configuration file is `~/Library/Preferences/agent/agent.conf`.
+
+Unix:
+
+The per-user configuration file is `~/.config/agent/agent.conf`.
+
+## Proxy
+
+Unix:
+
+The agent reads its proxy from the HTTPS_PROXY variable of the session that starts it.
+
+Windows:
+
+The agent reads its proxy from the system settings of the machine. It follows the settings that Group Policy
+pushes, and it picks up a change within a minute without a restart. A proxy auto-configuration script is honoured
+when the system settings name one. Connections to the management server are retried every thirty seconds while the
+proxy is unreachable. The agent logs each retry in the event log under the source AgentService, with the proxy's
+address and the error the system reported. Administrators can exempt internal addresses with the bypass list of the
+system settings, which the agent honours as well. Traffic to the update service goes through the same proxy unless
+the update service is on the bypass list. The proxy's certificate must be trusted by the machine store, or the
+agent stops with a certificate error at the next connection. When the machine is off the corporate network the
+agent connects directly and goes back to the proxy as soon as the system settings change again. A proxy that needs
+a password has it stored in the Credential Manager under the name agent-proxy.
+)";
+
 class ArticleStructure : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -235,10 +275,11 @@ class ArticleStructure : public ::testing::Test {
     std::ofstream(docs / "audit-trail.md") << kAudit;
     std::ofstream(docs / "trailkeeper-manual.md") << kManual;
     std::ofstream(docs / "vaultctl.md") << kCommand;
+    std::ofstream(docs / "agent-configuration.md") << kClient;
     const std::vector<fs::path> roots{docs};
     auto st = ingest_paths(scratch_->store(), *glove_, roots);
     ASSERT_TRUE(st.is_ok()) << st.status().to_string();
-    ASSERT_EQ(st->ingested, 6u);
+    ASSERT_EQ(st->ingested, 7u);
     auto chunks = scratch_->store().chunks_of("outlook-set-of-folders.md");
     ASSERT_TRUE(chunks.is_ok());
     ASSERT_EQ(chunks->size(), 1u) << "the three sections share one chunk";
@@ -442,6 +483,39 @@ TEST_F(ArticleStructure, ASituatedQuestionCountsItsDocumentsEvidence) {
   const Answer other = ask("We switched the audit trail on for all users with auditctl on the new server. Which SIEM "
                            "vendor receives the forwarded entries?");
   EXPECT_TRUE(other.refused) << other.text << " conf=" << other.confidence;
+}
+
+// A question that names its system gets that system's variant: Linux is
+// one family with Unix.
+TEST_F(ArticleStructure, AQuestionAboutOneSystemGetsItsVariant) {
+  const Answer linux_box = ask("On my Linux laptop, which per-user configuration file does the agent read?");
+  ASSERT_FALSE(linux_box.refused) << linux_box.text << " conf=" << linux_box.confidence;
+  const size_t unix_path = linux_box.text.find("~/.config/agent/agent.conf");
+  ASSERT_NE(unix_path, std::string::npos) << linux_box.text;
+  for (const char* other : {"%APPDATA%", "~/Library/Preferences"}) {
+    const size_t at = linux_box.text.find(other);
+    EXPECT_TRUE(at == std::string::npos || at > unix_path) << other << " first in:\n" << linux_box.text;
+  }
+  const Answer windows = ask("Which per-user configuration file does the agent read on Windows?");
+  ASSERT_FALSE(windows.refused) << windows.text << " conf=" << windows.confidence;
+  const size_t win_path = windows.text.find("%APPDATA%");
+  ASSERT_NE(win_path, std::string::npos) << windows.text;
+  const size_t at = windows.text.find("~/.config/agent");
+  EXPECT_TRUE(at == std::string::npos || at > win_path) << windows.text;
+}
+
+// A variant that a chunk boundary cuts keeps its system in the next chunk:
+// the Windows proxy's password store is no answer for Linux.
+TEST_F(ArticleStructure, AVariantCutByAChunkBoundaryKeepsItsSystem) {
+  auto chunks = scratch_->store().chunks_of("agent-configuration.md");
+  ASSERT_TRUE(chunks.is_ok());
+  size_t proxy_chunks = 0;
+  for (const Chunk& c : *chunks) proxy_chunks += c.section_path.back() == "Proxy";
+  ASSERT_GE(proxy_chunks, 2u) << "the Windows variant must cross a chunk boundary";
+  const Answer windows = ask("On Windows, where does the agent keep the password of a proxy that needs one?");
+  EXPECT_NE(windows.text.find("Credential Manager"), std::string::npos) << windows.text;
+  const Answer linux_box = ask("On Linux, where does the agent keep the password of a proxy that needs one?");
+  EXPECT_EQ(linux_box.text.find("Credential Manager"), std::string::npos) << linux_box.text;
 }
 
 }  // namespace
