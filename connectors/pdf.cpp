@@ -1,4 +1,7 @@
-// PDF files (poppler-cpp): text per page, lines joined into paragraphs.
+// PDF files (poppler-cpp): the words of each page with their font and
+// position become lines; lines become paragraphs, headings (numbered, or set
+// larger or bold than the body text), list items and code blocks (a
+// monospaced font); page furniture goes.
 #include <poppler/cpp/poppler-document.h>
 #include <poppler/cpp/poppler-global.h>
 #include <poppler/cpp/poppler-page.h>
@@ -6,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <climits>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <set>
@@ -47,17 +51,72 @@ int numbered_heading(std::string_view p) {
   return level;
 }
 
-// The visual lines of a page's text, trimmed, blank ones kept (they end
-// paragraphs).
-std::vector<std::string> page_lines(const std::string& page) {
-  std::vector<std::string> lines;
-  size_t pos = 0;
-  while (pos < page.size()) {
-    size_t nl = page.find_first_of("\n\f", pos);
-    if (nl == std::string::npos) nl = page.size();
-    lines.emplace_back(trim(std::string_view(page).substr(pos, nl - pos)));
-    pos = nl + 1;
+// A line of a page as its words lay it out.
+struct Line {
+  std::string text;
+  double size = 0;  // the font size of most of its characters
+  double left = 0, right = 0, top = 0, bottom = 0;
+  bool bold = false;  // every word in a bold face
+  bool mono = false;  // every word in a monospaced face
+};
+
+bool bold_face(std::string_view font) {
+  for (std::string_view k : {"Bold", "bold", "Black", "Heavy", "Semibold", "Demi", "CMB", "CMBX"})
+    if (font.find(k) != std::string_view::npos) return true;
+  return false;
+}
+
+bool mono_face(std::string_view font) {
+  for (std::string_view k : {"Mono", "mono", "Courier", "Consola", "Typewriter", "CMTT", "SFTT", "Menlo", "Code"})
+    if (font.find(k) != std::string_view::npos) return true;
+  return false;
+}
+
+// The lines of a page from its words in reading order: a word on another
+// baseline, or back to the left of the line so far (a column), starts a
+// new line. Rotated words (watermarks, margin notes) are skipped.
+std::vector<Line> page_lines(const poppler::page& page) {
+  std::vector<Line> lines;
+  std::map<long, size_t> chars;  // per line: size in tenths of a point -> characters
+  bool space_after = false;
+  auto close = [&] {
+    if (lines.empty()) return;
+    size_t best = 0;
+    for (const auto& [tenths, n] : chars)
+      if (n > best) best = n, lines.back().size = static_cast<double>(tenths) / 10.0;
+    chars.clear();
+  };
+  for (const poppler::text_box& box : page.text_list(poppler::page::text_list_include_font)) {
+    if (box.rotation() != 0) continue;
+    const std::string word = utf8(box.text());
+    if (trim(word).empty()) continue;
+    const poppler::rectf r = box.bbox();
+    const double size = box.has_font_info() && box.get_font_size() > 0 ? box.get_font_size() : r.height();
+    const std::string font = box.has_font_info() ? box.get_font_name() : std::string();
+    const bool same_line = !lines.empty() && std::abs(r.bottom() - lines.back().bottom) < 0.5 * size &&
+                           r.left() >= lines.back().right - 0.5 * size;
+    if (!same_line) {
+      close();
+      Line l;
+      l.left = r.left();
+      l.top = r.top();
+      l.bottom = r.bottom();
+      l.bold = l.mono = true;
+      lines.push_back(std::move(l));
+    } else if (space_after || r.left() - lines.back().right > 0.15 * size) {
+      lines.back().text += ' ';
+    }
+    Line& l = lines.back();
+    l.text += word;
+    l.right = r.right();
+    l.top = std::min(l.top, r.top());
+    l.bold &= bold_face(font);
+    l.mono &= mono_face(font);
+    chars[std::lround(size * 10)] += word.size();
+    space_after = box.has_space_after();
   }
+  close();
+  for (Line& l : lines) l.text = std::string(trim(l.text));
   return lines;
 }
 
@@ -140,21 +199,21 @@ bool is_contents_line(std::string_view line) {
 
 // Page furniture: the lines among the first and last two of a page that
 // only number it, or that repeat (digits aside) at the top or the bottom of
-// at least half the pages of a document of three pages or more (running
-// headers and footers: the document's title, "Confidential", "Page 3 of
-// 12"). Blanked in place.
-void drop_page_furniture(std::vector<std::vector<std::string>>& pages) {
+// three pages or more (running headers and footers: the document's title,
+// "Confidential", "Page 3 of 12", a chapter's "Chapter 4: Function
+// reference 18"). Blanked in place.
+void drop_page_furniture(std::vector<std::vector<Line>>& pages) {
   constexpr size_t kEdge = 2;
-  auto edges = [&](std::vector<std::string>& lines, auto&& visit) {
+  auto edges = [&](std::vector<Line>& lines, auto&& visit) {
     std::vector<size_t> idx;
     for (size_t i = 0; i < lines.size() && idx.size() < kEdge; ++i)
-      if (!lines[i].empty()) idx.push_back(i);
+      if (!lines[i].text.empty()) idx.push_back(i);
     std::vector<size_t> tail;
     for (size_t i = lines.size(); i > 0 && tail.size() < kEdge; --i)
-      if (!lines[i - 1].empty()) tail.push_back(i - 1);
+      if (!lines[i - 1].text.empty()) tail.push_back(i - 1);
     for (size_t i : tail)
       if (std::find(idx.begin(), idx.end(), i) == idx.end()) idx.push_back(i);
-    for (size_t i : idx) visit(lines[i]);
+    for (size_t i : idx) visit(lines[i].text);
   };
   std::map<std::string, size_t> seen;  // key -> pages it is on an edge of
   for (auto& lines : pages) {
@@ -162,10 +221,9 @@ void drop_page_furniture(std::vector<std::vector<std::string>>& pages) {
     edges(lines, [&](std::string& line) { keys.insert(furniture_key(line)); });
     for (const auto& k : keys) ++seen[k];
   }
-  const size_t n = pages.size();
   for (auto& lines : pages) {
     edges(lines, [&](std::string& line) {
-      const bool running = n >= 3 && seen[furniture_key(line)] * 2 >= n;
+      const bool running = seen[furniture_key(line)] >= 3;
       if (running || is_page_number(line)) line.clear();
     });
   }
@@ -190,57 +248,68 @@ size_t bullet_glyph(std::string_view line) {
   return 0;
 }
 
-// PDF text comes as visual lines. Lines are joined with spaces; a blank line
-// or a line well short of the longest ends a paragraph; "exam-\nple" is
-// rejoined. A bulleted line starts a list item ("- "), and a bullet drawn
-// on a line of its own goes with the line after it. Lines of a table of
-// contents are dropped.
-std::string join_lines(const std::vector<std::string>& page) {
-  std::vector<std::string> lines;
-  size_t longest = 0;
-  for (size_t i = 0; i < page.size(); ++i) {
-    std::string_view line = page[i];
-    if (is_contents_line(line)) continue;
-    if (const size_t g = bullet_glyph(line)) {
-      std::string_view rest = trim(line.substr(g));
-      size_t next = i + 1;
-      while (rest.empty() && next < page.size() && page[next].empty()) ++next;
-      if (rest.empty() && next < page.size() && !bullet_glyph(page[next])) {
-        rest = page[next];
-        i = next;
-      }
-      if (!rest.empty()) {
-        lines.emplace_back();  // the item opens a paragraph of its own
-        lines.push_back("- " + std::string(rest));
-        longest = std::max(longest, lines.back().size());
-        continue;
-      }
+// What the lines of a whole document say about its layout.
+struct Layout {
+  double body = 0;   // the font size of most characters
+  double pitch = 0;  // the usual distance between the tops of body lines
+  std::vector<double> heading_sizes;  // larger than the body, largest first
+  double title_size = 0;              // the first page's largest, when it is the title
+};
+
+double rounded(double size) { return std::round(size * 2) / 2; }
+
+bool ends_sentence(std::string_view t) {
+  return !t.empty() && (t.back() == '.' || t.back() == ':' || t.back() == '!' || t.back() == '?');
+}
+
+Layout measure(const std::vector<std::vector<Line>>& pages) {
+  Layout out;
+  std::map<double, size_t> chars, pitches;
+  for (const auto& lines : pages)
+    for (const Line& l : lines) chars[rounded(l.size)] += l.text.size();
+  size_t best = 0;
+  for (const auto& [size, n] : chars)
+    if (n > best) best = n, out.body = size;
+  for (const auto& lines : pages)
+    for (size_t i = 0; i + 1 < lines.size(); ++i) {
+      const double d = lines[i + 1].top - lines[i].top;
+      if (rounded(lines[i].size) == out.body && d > 0 && d < 3 * out.body) ++pitches[rounded(d)];
     }
-    lines.emplace_back(line);
-    longest = std::max(longest, line.size());
+  best = 0;
+  for (const auto& [d, n] : pitches)
+    if (n > best) best = n, out.pitch = d;
+  if (!pages.empty()) {
+    for (const Line& l : pages.front())
+      if (!l.text.empty()) out.title_size = std::max(out.title_size, rounded(l.size));
+    if (out.title_size < 1.2 * out.body) out.title_size = 0;
   }
-  std::string out;
-  for (size_t i = 0; i < lines.size(); ++i) {
-    std::string_view line = lines[i];
-    if (line.empty()) {
-      if (!out.empty() && !out.ends_with("\n\n")) out += "\n\n";
-      continue;
-    }
-    const bool heading = numbered_heading(line) > 0;
-    if (heading && !out.empty() && !out.ends_with("\n\n")) out += "\n\n";
-    if (!out.empty() && !out.ends_with("\n\n")) {
-      if (out.back() == '-' && out.size() >= 2 && std::isalpha(static_cast<unsigned char>(out[out.size() - 2])) &&
-          std::islower(static_cast<unsigned char>(line[0]))) {
-        out.pop_back();
-      } else {
-        out += ' ';
-      }
-    }
-    out += line;
-    // A line well short of the page width ends a paragraph or is a heading.
-    if (heading || line.size() * 10 < longest * 7) out += "\n\n";
-  }
+  std::set<double, std::greater<>> sizes;
+  for (const auto& lines : pages)
+    for (const Line& l : lines)
+      if (!l.text.empty() && l.text.size() <= 120 && rounded(l.size) >= 1.12 * out.body) sizes.insert(rounded(l.size));
+  for (double size : sizes)
+    if (size != out.title_size) out.heading_sizes.push_back(size);
   return out;
+}
+
+// The level of a heading line (1 = the top), 0 for text: a numbered heading
+// ("4.2 Passwords"), a short line set larger than the body (by the rank of
+// its size), or a short line all in bold standing alone (below the larger
+// ones).
+int heading_level(const Line& l, const Line* next, const Layout& layout) {
+  if (l.text.size() > 120 || l.mono || bullet_glyph(l.text) || is_page_number(l.text)) return 0;
+  if (std::none_of(l.text.begin(), l.text.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); }))
+    return 0;
+  if (int level = numbered_heading(l.text)) return level;
+  const double size = rounded(l.size);
+  for (size_t i = 0; i < layout.heading_sizes.size(); ++i)
+    if (size == layout.heading_sizes[i]) return static_cast<int>(i) + 1;
+  const char last = l.text.back();
+  const bool alone = next == nullptr || !next->bold || next->top - l.top > 1.35 * layout.pitch;
+  if (l.bold && alone && l.text.size() <= 80 && size >= layout.body && last != '.' && last != ',' && last != ';' &&
+      last != ':')
+    return static_cast<int>(layout.heading_sizes.size()) + 1;
+  return 0;
 }
 
 void silence(const std::string&, void*) {}
@@ -262,11 +331,38 @@ Status parse_pdf(const FileInput& in) {
   if (pdf->is_locked()) return Status::invalid_argument("PDF is encrypted; skipped");
   Document doc;
   const int pages = pdf->pages();
-  // Numbered headings open sections (kept across pages); other paragraphs
-  // gather under the current heading path.
+  std::vector<std::vector<Line>> page_text;
+  page_text.reserve(static_cast<size_t>(std::max(pages, 0)));
+  for (int i = 0; i < pages; ++i) {
+    std::unique_ptr<poppler::page> page(pdf->create_page(i));
+    if (page) page_text.push_back(page_lines(*page));
+  }
+  drop_page_furniture(page_text);
+  for (auto& lines : page_text)
+    std::erase_if(lines, [](const Line& l) { return l.text.empty() || is_contents_line(l.text); });
+  const Layout layout = measure(page_text);
+  std::string title(trim(utf8(pdf->get_title())));
+  bool title_from_page = false;
+
+  // Headings open sections (kept across pages); other paragraphs gather
+  // under the current heading path.
   std::vector<std::pair<int, std::string>> path;
-  std::string buf;
+  std::string buf;   // the current block's paragraphs
+  std::string para;  // the paragraph being joined
+  std::vector<std::string> code;  // the code block being gathered
+  double code_left = 0, code_size = 0;
+  auto end_para = [&] {
+    if (!code.empty()) {
+      buf += "```\n";
+      for (const auto& c : code) buf += c + "\n";
+      buf += "```\n\n";
+      code.clear();
+    }
+    if (!trim(para).empty()) buf += std::string(trim(para)) + "\n\n";
+    para.clear();
+  };
   auto flush = [&] {
+    end_para();
     if (trim(buf).empty()) return buf.clear();
     Block b;
     for (const auto& [level, text] : path) b.section_path.push_back(text);
@@ -274,36 +370,91 @@ Status parse_pdf(const FileInput& in) {
     doc.blocks.push_back(std::move(b));
     buf.clear();
   };
-  std::vector<std::vector<std::string>> page_text;
-  page_text.reserve(static_cast<size_t>(std::max(pages, 0)));
-  for (int i = 0; i < pages; ++i) {
-    std::unique_ptr<poppler::page> page(pdf->create_page(i));
-    if (!page) continue;
-    page_text.push_back(page_lines(utf8(page->text(poppler::rectf(), poppler::page::non_raw_non_physical_layout))));
-  }
-  drop_page_furniture(page_text);
-  for (const auto& lines : page_text) {
-    std::string text = join_lines(lines);
-    size_t pos = 0;
-    while (pos < text.size()) {
-      size_t br = text.find("\n\n", pos);
-      if (br == std::string::npos) br = text.size();
-      std::string_view para = trim(std::string_view(text).substr(pos, br - pos));
-      pos = br + 2;
-      if (para.empty()) continue;
-      if (int level = numbered_heading(para)) {
-        flush();
-        while (!path.empty() && path.back().first >= level) path.pop_back();
-        path.emplace_back(level, std::string(para));
+  for (size_t p = 0; p < page_text.size(); ++p) {
+    const std::vector<Line>& lines = page_text[p];
+    // The width of the page's body text: a line well short of it that ends
+    // a sentence ends its paragraph.
+    std::vector<double> widths;
+    for (const Line& l : lines)
+      if (rounded(l.size) == layout.body && !l.mono) widths.push_back(l.right - l.left);
+    std::sort(widths.begin(), widths.end());
+    const double width = widths.empty() ? 0 : widths[widths.size() * 3 / 4];
+    const Line* prev = nullptr;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      const Line& l = lines[i];
+      const Line* next = i + 1 < lines.size() ? &lines[i + 1] : nullptr;
+      // The title: the first page's largest lines, when the file names none.
+      if (p == 0 && layout.title_size > 0 && rounded(l.size) == layout.title_size) {
+        if (title.empty() || title_from_page) {
+          title_from_page = true;
+          title += (title.empty() ? "" : " ") + l.text;
+        }
+        prev = nullptr;
         continue;
       }
-      buf += para;
-      buf += "\n\n";
+      if (const int level = heading_level(l, next, layout)) {
+        // A heading wrapped over two lines of the same size continues.
+        if (prev != nullptr && !path.empty() && buf.empty() && para.empty() && code.empty() &&
+            rounded(prev->size) == rounded(l.size) && path.back().first == level && !numbered_heading(l.text) &&
+            l.top - prev->top <= 1.35 * std::max(layout.pitch, l.size)) {
+          path.back().second += " " + l.text;
+          prev = &l;
+          continue;
+        }
+        flush();
+        while (!path.empty() && path.back().first >= level) path.pop_back();
+        path.emplace_back(level, l.text);
+        prev = &l;
+        continue;
+      }
+      if (l.mono) {
+        if (code.empty()) {
+          end_para();
+          code_left = l.left;
+          code_size = l.size;
+        }
+        const double indent = std::max(0.0, l.left - code_left) / std::max(1.0, 0.6 * code_size);
+        code.push_back(std::string(static_cast<size_t>(std::lround(indent)), ' ') + l.text);
+        prev = &l;
+        continue;
+      }
+      if (!code.empty()) end_para();
+      std::string text = l.text;
+      bool item = false;
+      if (const size_t g = bullet_glyph(text)) {
+        std::string rest(trim(std::string_view(text).substr(g)));
+        if (rest.empty() && next != nullptr && !bullet_glyph(next->text) && !heading_level(*next, nullptr, layout)) {
+          rest = next->text;
+          ++i;
+        }
+        if (!rest.empty()) {
+          text = "- " + rest;
+          item = true;
+        }
+      }
+      bool new_para = para.empty() || item || prev == nullptr;
+      if (!new_para) {
+        const bool gap = layout.pitch > 0 && l.top - prev->top > 1.35 * layout.pitch;
+        const bool back_up = l.top < prev->top;  // a new column
+        const bool short_end = width > 0 && prev->right - prev->left < 0.7 * width && ends_sentence(prev->text);
+        const bool indented = l.left > prev->left + 1.5 * layout.body && ends_sentence(prev->text);
+        new_para = gap || back_up || short_end || indented;
+      }
+      if (new_para) {
+        end_para();
+        para = text;
+      } else if (para.back() == '-' && para.size() >= 2 && std::isalpha(static_cast<unsigned char>(para[para.size() - 2])) &&
+                 std::islower(static_cast<unsigned char>(text[0]))) {
+        para.pop_back();  // "exam-" "ple"
+        para += text;
+      } else {
+        para += ' ' + text;
+      }
+      prev = &l;
     }
   }
   flush();
   if (doc.blocks.empty()) return Status::invalid_argument("PDF has no extractable text (scanned or damaged); skipped");
-  std::string title(trim(utf8(pdf->get_title())));
   if (!title.empty()) doc.title = title;
   std::string author(trim(utf8(pdf->get_author())));
   if (!author.empty()) doc.metadata["author"] = author;

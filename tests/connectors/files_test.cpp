@@ -224,6 +224,56 @@ TEST(Pdf, BulletsBecomeListItemsAndContentsLinesGo) {
   EXPECT_TRUE(contains(all, "\n\n- Restart the laptop.")) << all;
 }
 
+// Layout read from the words' faces and places: the title is the first
+// page's largest line; lines set larger than the body, or all bold and
+// alone, are headings (by the rank of their size, a wrapped one continued);
+// monospaced lines are a code block with their indentation; a gap above a
+// line, or a short line that ends a sentence, ends a paragraph.
+TEST(Pdf, LayoutGivesTitleHeadingsCodeAndParagraphs) {
+  using L = testing::PdfLine;
+  const std::string pdf = testing::make_styled_pdf({{
+      L{"Patch Runbook", 'B', 22},
+      L{"Applying the monthly patches", 'B', 16, 14},
+      L{"Every server is patched in its maintenance window, which the CMDB records for each", 'R', 11, 8},
+      L{"host. The window is four hours long.", 'R', 11},
+      L{"A second paragraph starts after a gap and keeps going over the end of its line", 'R', 11, 12},
+      L{"into the next one.", 'R', 11},
+      L{"Rolling back a patch that breaks a service", 'B', 13, 14},
+      L{"in production", 'B', 13},
+      L{"Uninstall the update with the package manager:", 'R', 11, 8},
+      L{"apt-get install \\", 'M', 10, 4},
+      L{"pkg=1.2-3", 'M', 10, 1, 96},
+      L{"Reboot checklist", 'B', 11, 14},
+      L{"Check the service and close the change.", 'R', 11, 8},
+  }});
+  Collected c;
+  ASSERT_TRUE(fetch_buffer(pdf, "runbooks/patching.pdf", {}, c.sink()).is_ok());
+  ASSERT_EQ(c.docs.size(), 1u) << c.error_text();
+  const Document& d = c.docs[0];
+  std::string all;
+  for (const auto& b : d.blocks) {
+    all += "[";
+    for (const auto& p : b.section_path) all += p + " / ";
+    all += "]\n" + b.text + "\n---\n";
+  }
+  EXPECT_EQ(d.title, "Patch Runbook") << all;
+  ASSERT_EQ(d.blocks.size(), 3u) << all;
+  EXPECT_EQ(d.blocks[0].section_path, std::vector<std::string>{"Applying the monthly patches"}) << all;
+  EXPECT_EQ(d.blocks[0].text,
+            "Every server is patched in its maintenance window, which the CMDB records for each host. The window is "
+            "four hours long.\n\nA second paragraph starts after a gap and keeps going over the end of its line "
+            "into the next one.")
+      << all;
+  EXPECT_EQ(d.blocks[1].section_path,
+            (std::vector<std::string>{"Applying the monthly patches", "Rolling back a patch that breaks a service in production"}))
+      << all;
+  EXPECT_NE(d.blocks[1].text.find("Uninstall the update with the package manager:\n\n```\napt-get install \\\n    pkg=1.2-3\n```"),
+            std::string::npos)
+      << all;
+  EXPECT_EQ(d.blocks[2].section_path.back(), "Reboot checklist") << all;
+  EXPECT_EQ(d.blocks[2].text, "Check the service and close the change.") << all;
+}
+
 TEST(Pdf, TruncatedAndGarbagePdfsGiveClearErrors) {
   std::string pdf = testing::make_pdf({{"Page one text here."}, {"Page two text."}}, "T");
   for (const std::string& bytes : {pdf.substr(0, pdf.size() / 2), std::string("%PDF-1.4\n garbage \x01\x02"),

@@ -66,6 +66,28 @@ inline std::string pdf_escape(const std::string& s) {
   return out;
 }
 
+// The bytes of a PDF file of `objs` (object n is objs[n-1], the catalog
+// first) with a cross-reference table; `trailer` adds to the trailer
+// dictionary ("/Info 7 0 R").
+inline std::string pdf_file(const std::vector<std::string>& objs, const std::string& trailer) {
+  std::string out = "%PDF-1.4\n";
+  std::vector<size_t> offsets;
+  for (size_t i = 0; i < objs.size(); ++i) {
+    offsets.push_back(out.size());
+    out += std::to_string(i + 1) + " 0 obj\n" + objs[i] + "\nendobj\n";
+  }
+  const size_t xref = out.size();
+  out += "xref\n0 " + std::to_string(objs.size() + 1) + "\n0000000000 65535 f \n";
+  for (size_t off : offsets) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%010zu 00000 n \n", off);
+    out += buf;
+  }
+  out += "trailer\n<< /Size " + std::to_string(objs.size() + 1) + " /Root 1 0 R " + trailer + ">>\nstartxref\n" +
+         std::to_string(xref) + "\n%%EOF\n";
+  return out;
+}
+
 // A valid PDF, one page per entry of `pages`, each line of a page a text line
 // in Helvetica; `title` goes into the Info dictionary.
 inline std::string make_pdf(const std::vector<std::vector<std::string>>& pages, const std::string& title) {
@@ -95,22 +117,50 @@ inline std::string make_pdf(const std::vector<std::vector<std::string>>& pages, 
   }
   objs.push_back("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
   objs.push_back("<< /Title (" + pdf_escape(title) + ") >>");
-  std::string out = "%PDF-1.4\n";
-  std::vector<size_t> offsets;
-  for (size_t i = 0; i < objs.size(); ++i) {
-    offsets.push_back(out.size());
-    out += std::to_string(i + 1) + " 0 obj\n" + objs[i] + "\nendobj\n";
+  return pdf_file(objs, "/Info " + std::to_string(info) + " 0 R ");
+}
+
+// A line of a styled PDF page: its text, face ('R' Helvetica, 'B'
+// Helvetica-Bold, 'M' Courier), size in points, the space above it in
+// points beyond the line's own height, and its left margin.
+struct PdfLine {
+  std::string text;
+  char face = 'R';
+  double size = 11;
+  double space_above = 3;
+  double left = 72;
+};
+
+// A valid PDF whose lines have their own face, size and place (no Info
+// title: a title must come from the page).
+inline std::string make_styled_pdf(const std::vector<std::vector<PdfLine>>& pages) {
+  std::vector<std::string> objs;  // object n is objs[n-1]
+  const size_t n_pages = pages.size();
+  const size_t fonts = 3 + 2 * n_pages;  // R, B, M
+  objs.push_back("<< /Type /Catalog /Pages 2 0 R >>");
+  std::string kids;
+  for (size_t i = 0; i < n_pages; ++i) kids += std::to_string(3 + 2 * i) + " 0 R ";
+  objs.push_back("<< /Type /Pages /Kids [" + kids + "] /Count " + std::to_string(n_pages) + " >>");
+  for (size_t i = 0; i < n_pages; ++i) {
+    objs.push_back("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /R " +
+                   std::to_string(fonts) + " 0 R /B " + std::to_string(fonts + 1) + " 0 R /M " +
+                   std::to_string(fonts + 2) + " 0 R >> >> /Contents " + std::to_string(4 + 2 * i) + " 0 R >>");
+    std::string content;
+    double y = 740;
+    for (const auto& line : pages[i]) {
+      y -= line.size + line.space_above;
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "BT /%c %.1f Tf %.1f %.1f Td (", line.face, line.size, line.left, y);
+      content += buf;
+      content += pdf_escape(line.text);
+      content += ") Tj ET\n";
+    }
+    objs.push_back("<< /Length " + std::to_string(content.size()) + " >>\nstream\n" + content + "endstream");
   }
-  size_t xref = out.size();
-  out += "xref\n0 " + std::to_string(objs.size() + 1) + "\n0000000000 65535 f \n";
-  for (size_t off : offsets) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%010zu 00000 n \n", off);
-    out += buf;
-  }
-  out += "trailer\n<< /Size " + std::to_string(objs.size() + 1) + " /Root 1 0 R /Info " + std::to_string(info) +
-         " 0 R >>\nstartxref\n" + std::to_string(xref) + "\n%%EOF\n";
-  return out;
+  objs.push_back("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
+  objs.push_back("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold >>");
+  objs.push_back("<< /Type /Font /Subtype /Type1 /BaseFont /Courier >>");
+  return pdf_file(objs, "");
 }
 
 // A zip archive (stored in memory) with the given members.
