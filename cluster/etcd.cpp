@@ -210,6 +210,13 @@ Result<EtcdRange> Etcd::range_prefix(const std::string& prefix) {
   return out;
 }
 
+Result<int64_t> Etcd::count_range(const std::string& from, const std::string& to) {
+  Json req{{"key", b64(from)}, {"range_end", b64(to)}, {"count_only", true}};
+  RAGD_ASSIGN_OR_RETURN(std::string body, call("/v3/kv/range", req.dump()));
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(body, "range"));
+  return int_field(j, "count");
+}
+
 Result<EtcdMemberStatus> Etcd::member_status(const std::string& endpoint) {
   auto http = clients_.take();
   auto r = http->post_json(endpoint + "/v3/maintenance/status", "{}");

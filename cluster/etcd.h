@@ -78,6 +78,9 @@ class Etcd {
   Result<std::optional<EtcdKeyValue>> get(const std::string& key);
   // Every key starting with `prefix`, in key order.
   Result<EtcdRange> range_prefix(const std::string& prefix);
+  // How many keys there are from `from` (included) to `to` (excluded), in
+  // key order; no key or value is sent back.
+  Result<int64_t> count_range(const std::string& from, const std::string& to);
   // Deletes `key` (absent is fine).
   Status remove(const std::string& key);
   // The status of the member at `endpoint` itself (one of the endpoints,
