@@ -277,8 +277,8 @@ Status Node::join() {
   // has the default's): the write path checks against the same ones.
   RAGD_ASSIGN_OR_RETURN(std::shared_ptr<ServiceContext> default_ctx, collections_.get(""));
   ingest_ = default_ctx->options().ingest;
-  RAGD_ASSIGN_OR_RETURN(js_, JetStream::connect(o.nats, "ragd-" + o.node_id, o.tls));
-  etcd_ = std::make_unique<Etcd>(o.etcd, 5, o.tls);
+  RAGD_ASSIGN_OR_RETURN(js_, JetStream::connect(o.nats, "ragd-" + o.node_id, o.tls, o.nats_auth));
+  etcd_ = std::make_unique<Etcd>(o.etcd, 5, o.tls, o.etcd_auth);
   RAGD_ASSIGN_OR_RETURN(std::string nonce, auth::random_bytes(6));
   write_nonce_ = o.node_id + "-" + auth::hex_encode(nonce);
   // A JetStream cluster that has just started needs a few seconds to

@@ -92,7 +92,7 @@ bool ClusterView::writable() const {
 Result<ClusterView> read_cluster_view(const ClusterOptions& o, const std::string& api_key) {
   ClusterView v;
   v.name = o.name;
-  Etcd etcd(o.etcd, 5, o.tls);
+  Etcd etcd(o.etcd, 5, o.tls, o.etcd_auth);
   for (const auto& e : o.etcd) {
     EtcdMemberView m;
     m.endpoint = e;
@@ -116,7 +116,7 @@ Result<ClusterView> read_cluster_view(const ClusterOptions& o, const std::string
   std::map<std::string, NodeReport> reports;
   for (const auto& [node, url] : v.live) reports[node] = ask_node(url, api_key, o.tls.ca_file);
 
-  auto js = JetStream::connect(o.nats, "ragd-cluster-status", o.tls);
+  auto js = JetStream::connect(o.nats, "ragd-cluster-status", o.tls, o.nats_auth);
   for (uint32_t s = 0; s < o.shards; ++s) {
     ShardView sv;
     sv.shard = s;
