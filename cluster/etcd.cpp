@@ -1,6 +1,7 @@
 #include "cluster/etcd.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "auth/crypto.h"
@@ -75,22 +76,97 @@ sync::HttpOptions etcd_http_options(long timeout_seconds, const TlsFiles& tls) {
 
 }  // namespace
 
-Etcd::Etcd(std::vector<std::string> endpoints, long timeout_seconds, const TlsFiles& tls)
-    : endpoints_(std::move(endpoints)), clients_(etcd_http_options(timeout_seconds, tls)) {}
+Etcd::Etcd(std::vector<std::string> endpoints, long timeout_seconds, const TlsFiles& tls, EtcdCredentials auth)
+    : endpoints_(std::move(endpoints)), clients_(etcd_http_options(timeout_seconds, tls)), auth_(std::move(auth)) {}
 
 Etcd::~Etcd() = default;
 
-Result<std::string> Etcd::call(const std::string& path, const std::string& body) {
+namespace {
+
+// The HTTP status in sync::HttpClient's error message ("POST <url>: HTTP
+// 401 ..."); 0 when the request got no answer.
+long answered_status(const Status& s) {
+  const std::string& m = s.message();
+  const size_t at = m.find(": HTTP ");
+  if (at == std::string::npos) return 0;
+  return std::strtol(m.c_str() + at + 7, nullptr, 10);
+}
+
+}  // namespace
+
+Result<std::string> Etcd::call_with(const std::string& path, const std::string& body, const std::string& token) {
   auto http = clients_.take();
+  if (token.empty()) {
+    http->request_header = nullptr;
+  } else {
+    http->request_header = [token](const std::string&, const std::string&, const std::string&) {
+      return "Authorization: " + token;
+    };
+  }
   Status last = Status::unavailable("no etcd endpoint configured");
+  long code = 0;
   for (const auto& e : endpoints_) {
     auto r = http->post_json(e + path, body);
     if (r.is_ok()) return std::move(r->body);
     last = r.status();
+    code = answered_status(last);
+    // A member that answered 401 or 403 has spoken for the cluster.
+    if (code == 401 || code == 403) break;
+  }
+  // The client's own message is not passed on for these: it speaks of sync
+  // sources.
+  if (code == 401) return Status::unauthenticated("etcd " + path + ": the auth token is invalid or expired");
+  if (code == 403) {
+    return Status::permission_denied("etcd " + path + ": permission denied to user '" + auth_.user +
+                                     "': grant its role readwrite on the cluster's keys (the prefix /ragd/<name>/)");
+  }
+  // A 400 is etcd's answer to a request without a user while its
+  // authentication is enabled, and an HTTPS member's to plain HTTP: only
+  // the first answers its status without one.
+  if (code == 400 && auth_.user.empty() && path != "/v3/maintenance/status" &&
+      call_with("/v3/maintenance/status", "{}", "").is_ok()) {
+    return Status::unauthenticated("etcd " + path + " refused the request (HTTP 400): its authentication is "
+                                   "enabled? set etcd_user and etcd_password_file");
   }
   return Status::unavailable("etcd unreachable (" + last.message() +
                              "); check the etcd URLs (https:// when the members require TLS, with tls_ca_file and, "
                              "when they verify clients, tls_cert_file)");
+}
+
+Result<std::string> Etcd::auth_token(const std::string& stale) {
+  std::lock_guard lock(token_mu_);
+  if (!token_.empty() && token_ != stale) return token_;
+  const std::string req = Json{{"name", auth_.user}, {"password", auth_.password}}.dump();
+  auto body = call_with("/v3/auth/authenticate", req, "");
+  if (!body.is_ok()) {
+    // etcd answers 400 to a wrong user or password (and when its
+    // authentication is not enabled); an HTTPS member to plain HTTP too,
+    // but that one does not answer its status.
+    if (answered_status(body.status()) != 400 || !call_with("/v3/maintenance/status", "{}", "").is_ok()) {
+      return body.status();
+    }
+    return Status::unauthenticated("etcd refused user '" + auth_.user +
+                                   "' with the password in etcd_password_file " + auth_.password_file.string() +
+                                   ": check both (and `etcdctl auth status`: authentication must be enabled)");
+  }
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(*body, "authenticate"));
+  auto t = j.find("token");
+  if (t == j.end() || !t->is_string() || t->get<std::string>().empty()) {
+    return Status::unavailable("etcd authenticate: no token in the answer");
+  }
+  token_ = t->get<std::string>();
+  return token_;
+}
+
+Result<std::string> Etcd::call(const std::string& path, const std::string& body) {
+  if (auth_.user.empty()) return call_with(path, body, "");
+  RAGD_ASSIGN_OR_RETURN(std::string token, auth_token(""));
+  auto r = call_with(path, body, token);
+  if (r.is_ok() || r.status().code() != StatusCode::kUnauthenticated) return r;
+  // Expired (the simple token's TTL, 5 minutes by default, or a member
+  // restarted): once more with a new one.
+  RAGD_ASSIGN_OR_RETURN(token, auth_token(token));
+  return call_with(path, body, token);
 }
 
 Result<int64_t> Etcd::lease_grant(int ttl_seconds) {
@@ -208,6 +284,13 @@ Result<EtcdRange> Etcd::range_prefix(const std::string& prefix) {
     out.kvs.push_back(std::move(got));
   }
   return out;
+}
+
+Result<int64_t> Etcd::count_range(const std::string& from, const std::string& to) {
+  Json req{{"key", b64(from)}, {"range_end", b64(to)}, {"count_only", true}};
+  RAGD_ASSIGN_OR_RETURN(std::string body, call("/v3/kv/range", req.dump()));
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(body, "range"));
+  return int_field(j, "count");
 }
 
 Result<EtcdMemberStatus> Etcd::member_status(const std::string& endpoint) {

@@ -47,8 +47,12 @@ class Etcd {
   // `endpoints`: client URLs; a request that fails on one is tried on the
   // next. `timeout_seconds` bounds each HTTP request. https:// endpoints
   // are verified against `tls.ca_file` (else the system's store), and
-  // `tls.cert_file` is presented when set.
-  Etcd(std::vector<std::string> endpoints, long timeout_seconds, const TlsFiles& tls = {});
+  // `tls.cert_file` is presented when set. With `auth.user`, each request
+  // carries a token from /v3/auth/authenticate (asked at the first call,
+  // and again when etcd says it expired); a refused password is
+  // kUnauthenticated, a key the user's role may not touch kPermissionDenied.
+  Etcd(std::vector<std::string> endpoints, long timeout_seconds, const TlsFiles& tls = {},
+       EtcdCredentials auth = {});
   ~Etcd();
   Etcd(const Etcd&) = delete;
   Etcd& operator=(const Etcd&) = delete;
@@ -78,6 +82,9 @@ class Etcd {
   Result<std::optional<EtcdKeyValue>> get(const std::string& key);
   // Every key starting with `prefix`, in key order.
   Result<EtcdRange> range_prefix(const std::string& prefix);
+  // How many keys there are from `from` (included) to `to` (excluded), in
+  // key order; no key or value is sent back.
+  Result<int64_t> count_range(const std::string& from, const std::string& to);
   // Deletes `key` (absent is fine).
   Status remove(const std::string& key);
   // The status of the member at `endpoint` itself (one of the endpoints,
@@ -85,10 +92,20 @@ class Etcd {
   Result<EtcdMemberStatus> member_status(const std::string& endpoint);
 
  private:
-  // POSTs `body` to `path` on the first endpoint that answers.
+  // POSTs `body` to `path` on the first endpoint that answers, with the
+  // auth token (authenticating again once when etcd calls it invalid).
   Result<std::string> call(const std::string& path, const std::string& body);
+  // One try over the endpoints with `token` ("" for none). kUnauthenticated
+  // when etcd answers 401 (the token expired).
+  Result<std::string> call_with(const std::string& path, const std::string& body, const std::string& token);
+  // The token to send: the one held, or a new one when none is held or the
+  // held one is `stale`.
+  Result<std::string> auth_token(const std::string& stale);
   std::vector<std::string> endpoints_;
   HttpClientPool clients_;
+  EtcdCredentials auth_;
+  std::mutex token_mu_;
+  std::string token_;  // guarded by token_mu_; "" until the first call
 };
 
 }  // namespace ragd::cluster

@@ -524,8 +524,22 @@ class NatsJetStream final : public JetStream {
 
 }  // namespace
 
+namespace {
+
+// Which credentials the node sent, for an error: the options' names only.
+std::string credentials_named(const NatsCredentials& a) {
+  if (!a.token_file.empty()) return "the token in nats_token_file " + a.token_file.string();
+  if (!a.user.empty()) return "user '" + a.user + "' with the password in nats_password_file " + a.password_file.string();
+  if (!a.creds_file.empty()) return "the credentials in nats_creds_file " + a.creds_file.string();
+  if (!a.nkey.empty()) return "nkey " + a.nkey + " with its seed in nats_nkey_seed_file " + a.nkey_seed_file.string();
+  return "";
+}
+
+}  // namespace
+
 Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::string>& urls,
-                                                      const std::string& client_name, const TlsFiles& tls) {
+                                                      const std::string& client_name, const TlsFiles& tls,
+                                                      const NatsCredentials& auth) {
   natsOptions* opts = nullptr;
   if (natsOptions_Create(&opts) != NATS_OK) return Status::internal("natsOptions_Create failed");
   std::vector<const char*> servers;
@@ -565,6 +579,30 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
                                       tls.key_file.string()));
     }
   }
+  // Credentials: at most one way (check_cluster_options). The token and
+  // password are copied by libnats; the creds and seed files it reads again
+  // on each connect.
+  if (s == NATS_OK) {
+    natsStatus c = NATS_OK;
+    std::string what;
+    if (!auth.token.empty()) {
+      c = natsOptions_SetToken(opts, auth.token.c_str());
+      what = "nats_token_file";
+    } else if (!auth.user.empty()) {
+      c = natsOptions_SetUserInfo(opts, auth.user.c_str(), auth.password.c_str());
+      what = "nats_user";
+    } else if (!auth.creds_file.empty()) {
+      c = natsOptions_SetUserCredentialsFromFiles(opts, auth.creds_file.c_str(), nullptr);
+      what = "nats_creds_file " + auth.creds_file.string();
+    } else if (!auth.nkey.empty()) {
+      c = natsOptions_SetNKeyFromSeed(opts, auth.nkey.c_str(), auth.nkey_seed_file.c_str());
+      what = "nats_nkey_seed_file " + auth.nkey_seed_file.string();
+    }
+    if (c != NATS_OK) {
+      natsOptions_Destroy(opts);
+      return Status::invalid_argument("NATS credentials: cannot use " + what + ": " + natsStatus_GetText(c));
+    }
+  }
   auto state = std::make_unique<ConnectionState>();
   if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, state.get());
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, state.get());
@@ -572,6 +610,15 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
   natsConnection* nc = nullptr;
   if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
   natsOptions_Destroy(opts);
+  if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED) {
+    // The server's own words ("Authorization Violation") hold no secret.
+    const std::string sent = credentials_named(auth);
+    return Status::unauthenticated(
+        "connecting to NATS: " + nats_error(s) + "; " +
+        (sent.empty() ? "the servers require credentials: set nats_token_file, nats_user with nats_password_file, "
+                        "nats_creds_file, or nats_nkey with nats_nkey_seed_file"
+                      : "the servers refused " + sent + ": check it against their authorization"));
+  }
   if (s != NATS_OK) {
     std::string hint = "; check the nats URLs (tls:// when the servers require TLS)";
     if (secure) {

@@ -64,10 +64,13 @@ class JetStream {
   // Connects to any of `urls` (and follows the cluster's other servers),
   // reconnecting for ever in the background. tls:// URLs speak TLS,
   // verifying the servers against `tls.ca_file` (else the system's store)
-  // and presenting `tls.cert_file` when set. kUnavailable when none
-  // answers; kInvalidArgument when a TLS file cannot be loaded.
+  // and presenting `tls.cert_file` when set; `auth`'s credentials, when
+  // set, are sent on every (re)connect. kUnavailable when none answers;
+  // kUnauthenticated when the servers refuse the credentials (or ask for
+  // some); kInvalidArgument when a TLS or credentials file cannot be loaded.
   static Result<std::unique_ptr<JetStream>> connect(const std::vector<std::string>& urls,
-                                                    const std::string& client_name, const TlsFiles& tls = {});
+                                                    const std::string& client_name, const TlsFiles& tls = {},
+                                                    const NatsCredentials& auth = {});
   virtual ~JetStream() = default;
 
   // How long the connection to NATS has been down, ms; 0 while it is up.

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <optional>
 #include <set>
 #include <nlohmann/json.hpp>
@@ -234,6 +235,17 @@ std::string ready_key(const ClusterOptions& o, uint32_t shard, const std::string
 }
 std::string consumer_name(const std::string& node, uint32_t shard) { return node + "_s" + std::to_string(shard); }
 
+std::string erased_key(const ClusterOptions& o, uint32_t shard, uint64_t seq) {
+  // Zero-padded, so that key order is sequence order (check_gap counts a
+  // range of them).
+  char digits[24];
+  std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(seq));
+  return etcd_prefix(o) + "erased/" + std::to_string(shard) + "/" + digits;
+}
+std::string gap_accepted_key(const ClusterOptions& o, uint32_t shard) {
+  return etcd_prefix(o) + "gap-accepted/" + std::to_string(shard);
+}
+
 Node::Node(ClusterOptions options, Collections& collections)
     : options_(std::move(options)),
       collections_(collections),
@@ -265,8 +277,8 @@ Status Node::join() {
   // has the default's): the write path checks against the same ones.
   RAGD_ASSIGN_OR_RETURN(std::shared_ptr<ServiceContext> default_ctx, collections_.get(""));
   ingest_ = default_ctx->options().ingest;
-  RAGD_ASSIGN_OR_RETURN(js_, JetStream::connect(o.nats, "ragd-" + o.node_id, o.tls));
-  etcd_ = std::make_unique<Etcd>(o.etcd, 5, o.tls);
+  RAGD_ASSIGN_OR_RETURN(js_, JetStream::connect(o.nats, "ragd-" + o.node_id, o.tls, o.nats_auth));
+  etcd_ = std::make_unique<Etcd>(o.etcd, 5, o.tls, o.etcd_auth);
   RAGD_ASSIGN_OR_RETURN(std::string nonce, auth::random_bytes(6));
   write_nonce_ = o.node_id + "-" + auth::hex_encode(nonce);
   // A JetStream cluster that has just started needs a few seconds to
@@ -700,7 +712,14 @@ Status check_publishable(Document& doc, const IngestOptions& options) {
   return Status::ok();
 }
 
-Node::Health Node::health() const { return {js_->down_for_ms() == 0, cut_off_from_nats(), live_view().etcd_ok}; }
+Node::Health Node::health() const {
+  Health h{js_->down_for_ms() == 0, cut_off_from_nats(), live_view().etcd_ok, {}};
+  std::lock_guard lock(status_mu_);
+  for (const auto& [s, st] : status_) {
+    if (st.gap_first != 0) h.stopped_at_gap.push_back(s);
+  }
+  return h;
+}
 
 bool Node::cut_off_from_nats() const { return js_->down_for_ms() > options_.publish_timeout_ms; }
 
@@ -880,6 +899,11 @@ Result<std::string> Node::purge(const std::string& doc_id) {
       cleared = Status::unavailable("JetStream answered an earlier message than asked for");
       break;
     }
+    // Recorded before it is erased: an applier that meets the hole then
+    // knows it for a purge's, not a gap (check_gap).
+    cleared = etcd_->put(erased_key(options_, s, (*next)->stream_seq), "purge")
+                  .with_context("recording the erasure in etcd");
+    if (!cleared.is_ok()) break;
     cleared = js_->erase_message(stream, (*next)->stream_seq);
     if (!cleared.is_ok()) break;
     from = (*next)->stream_seq + 1;
@@ -1010,6 +1034,60 @@ std::vector<ShardStatus> Node::shard_status() const {
   return out;
 }
 
+Status Node::check_gap(uint32_t shard, uint64_t applied, uint64_t next) {
+  const uint64_t first = applied + 1, last = next - 1, missing = next - first;
+  const std::string where = "shard " + std::to_string(shard) + ": a gap in its stream: ";
+  auto counted = etcd_->count_range(erased_key(options_, shard, first), erased_key(options_, shard, next));
+  if (!counted.is_ok()) return counted.status().with_context(where + "reading the purges' erasures from etcd");
+  const int64_t erased = *counted;
+  if (erased >= 0 && static_cast<uint64_t>(erased) == missing) {
+    std::lock_guard lock(status_mu_);
+    status_[shard].erased_skipped += missing;
+    return Status::ok();
+  }
+  auto accepted = etcd_->get(gap_accepted_key(options_, shard));
+  if (!accepted.is_ok()) return accepted.status().with_context(where + "reading the accepted gaps from etcd");
+  uint64_t through = 0;
+  if (*accepted) {
+    const std::string& v = (*accepted)->value;
+    if (std::from_chars(v.data(), v.data() + v.size(), through).ec != std::errc()) through = 0;
+  }
+  const std::string range = first == last ? "message " + std::to_string(first)
+                                          : "messages " + std::to_string(first) + " to " + std::to_string(last);
+  const std::string stream = stream_name(options_, shard);
+  bool first_time = false;
+  {
+    std::lock_guard lock(status_mu_);
+    ShardStatus& st = status_[shard];
+    first_time = st.gap_first != first || st.gap_last != last;
+    if (first_time) ++st.gaps;
+    if (through < last) {
+      st.gap_first = first;
+      st.gap_last = last;
+    }
+  }
+  if (through >= last) {
+    if (first_time) {
+      log().warn("shard {}: stream {} lacks {} ({} not erased by a purge); accepted by the operator up to {}: "
+                 "applying goes on",
+                 shard, stream, range, missing - static_cast<uint64_t>(std::max<int64_t>(erased, 0)), through);
+    }
+    return Status::ok();
+  }
+  // Stopped, not skipped: a replica that applied the missing messages
+  // before they went holds what this one would lack, and only the operator
+  // knows whether they are lost for good.
+  Status stop = Status::failed_precondition(
+      "shard " + std::to_string(shard) + ": GAP in stream " + stream + ": it lacks " + range + " (" +
+      std::to_string(missing - static_cast<uint64_t>(std::max<int64_t>(erased, 0))) +
+      " not erased by a ragd purge: deleted or purged by an operator, or lost by a server); this replica has "
+      "applied up to " + std::to_string(applied) + " and applies nothing further, so that it does not silently "
+      "differ from a replica that applied them. If they are lost for good, accept the gap with `etcdctl put " +
+      gap_accepted_key(options_, shard) + " " + std::to_string(last) + "` (every replica then goes on)");
+  if (first_time) log().error("{}", stop.message());
+  return stop;
+}
+
 void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
   auto stopping = [&] { return stop_ || quit; };
   // A pause that a stop (the node's, or this shard's retirement) cuts short.
@@ -1029,6 +1107,7 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
       std::lock_guard lock(status_mu_);
       ShardStatus& st = status_[shard];
       st.applied = applied;
+      if (st.gap_first != 0 && applied > st.gap_last) st.gap_first = st.gap_last = 0;
       if (!err.is_ok()) {
         ++st.failures;
         st.last_error = err.to_string();
@@ -1043,6 +1122,8 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
   // to kMaxBackoff, so a persistent fault neither spins nor floods the log.
   constexpr auto kFirstBackoff = 500ms;
   constexpr auto kMaxBackoff = 30s;
+  // Stopped at a gap, the applier looks again whether it was accepted.
+  constexpr auto kGapRecheck = 5s;
   std::chrono::milliseconds backoff = kFirstBackoff;
   auto next_stream_read = std::chrono::steady_clock::now();
   auto pause = [&] {
@@ -1149,6 +1230,10 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
             (void)consumer->ack(m);
             continue;
           }
+          // The consumer skips what is no longer in the stream: a message
+          // a purge erased (recorded), or one lost some other way (a gap,
+          // which stops this replica here until an operator accepts it).
+          if (m.stream_seq > applied + 1) RAGD_RETURN_IF_ERROR(check_gap(shard, applied, m.stream_seq));
           const StateWrite state{kAppliedKey, std::to_string(m.stream_seq)};
           Status s;
           auto decoded = decode_message(m.data);
@@ -1202,7 +1287,25 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
         }
         return Status::ok();
       });
-      if (!batch.is_ok()) fail_round(batch.with_context("shard " + std::to_string(shard)));
+      if (!batch.is_ok()) {
+        bool at_gap = false;
+        {
+          std::lock_guard lock(status_mu_);
+          at_gap = status_[shard].gap_first == applied + 1;
+        }
+        if (at_gap) {
+          // Not a failure to retry with a growing pause: the operator may
+          // accept the gap at any moment (check_gap logged it once).
+          {
+            std::lock_guard lock(status_mu_);
+            status_[shard].last_error = batch.to_string();
+          }
+          consumer.reset();
+          nap(kGapRecheck);
+        } else {
+          fail_round(batch.with_context("shard " + std::to_string(shard)));
+        }
+      }
     } catch (const std::exception& e) {
       // An exception from a dependency (std::bad_alloc, a library's throw)
       // must not end the process: the message is not acknowledged, so it is

@@ -103,6 +103,14 @@ std::string shard_map_key(const ClusterOptions& o);
 std::string ready_key(const ClusterOptions& o, uint32_t shard, const std::string& node);
 // The durable JetStream consumer of node `node` for shard `shard`.
 std::string consumer_name(const std::string& node, uint32_t shard);
+// Gaps in a shard's stream (cluster/README.md, "Gaps"). A purge records
+// each message it erases under erased_key() before erasing it, so that an
+// applier meeting the hole knows it for a purge's. An operator accepts the
+// other holes of shard `shard` up to a sequence by putting that sequence
+// (decimal) under gap_accepted_key(): missing messages at or below it no
+// longer stop the appliers.
+std::string erased_key(const ClusterOptions& o, uint32_t shard, uint64_t seq);
+std::string gap_accepted_key(const ClusterOptions& o, uint32_t shard);
 
 struct ShardStatus {
   uint32_t shard = 0;
@@ -122,6 +130,16 @@ struct ShardStatus {
   // has applied by now (its `behind` is measured against it).
   uint64_t stream_last_before = 0;
   int64_t stream_read_ms = 0;  // steady clock, ms, of the last read; 0 before the first
+  // A gap: the stream lacks messages gap_first..gap_last, right after
+  // `applied`, that no purge erased and no operator accepted. The applier
+  // stopped there (it applies nothing past them, so this replica stays
+  // behind and is never called level) and retries; 0 and 0 when not stopped.
+  uint64_t gap_first = 0, gap_last = 0;
+  // Gaps met since the node started, accepted ones included (each counted
+  // once, however often the applier retries it).
+  uint64_t gaps = 0;
+  // Messages a purge erased that this applier stepped over (no gap).
+  uint64_t erased_skipped = 0;
   // "serving" (in the map), "joining" (a move to this node: bootstrapping,
   // not searched) or "retiring" (moved away: still answers the peers that
   // have not read the new map, deleted after retire_grace_seconds).
@@ -324,6 +342,8 @@ class Node {
     bool nats_connected = false;
     bool writes_refused = false;  // cut off for longer than publish_timeout_ms
     bool etcd_ok = false;
+    // Shards whose applier stopped at a gap in the stream (ShardStatus).
+    std::vector<uint32_t> stopped_at_gap;
   };
   Health health() const;
 
@@ -361,6 +381,12 @@ class Node {
   bool rebuildable(uint32_t s);
   // An applier stops when `quit` (or the node's stop_) is set.
   void apply_loop(uint32_t shard, const std::atomic<bool>& quit);
+  // Whether the applier of `shard`, having applied `applied`, may apply
+  // message `next` (> applied + 1): ok when every message between was erased
+  // by a purge (erased_key) or is accepted (gap_accepted_key). Else
+  // kFailedPrecondition naming the gap, which is noted in status_ (logged
+  // once); kUnavailable when etcd cannot say.
+  Status check_gap(uint32_t shard, uint64_t applied, uint64_t next);
   // `m` as a message for its document's subject, with a Nats-Msg-Id of its own.
   OutgoingMessage outgoing(const WriteMessage& m);
   // Publishes `m`, retrying until publish_timeout_ms (JetStream::publish).

@@ -40,6 +40,57 @@ std::string to_string(const sync::TomlItem& it, const std::string& where) {
   return it.inputs[0];
 }
 
+// A credential's secret file (`key` names the option in errors): a regular
+// file only its owner may read, holding one line (trailing whitespace
+// dropped). The message never holds the contents.
+Result<std::string> read_secret_line(const std::filesystem::path& file, const std::string& key) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(file, ec);
+  if (ec || !std::filesystem::is_regular_file(st)) return Status::not_found(key + " " + file.string() + ": no such file");
+  using std::filesystem::perms;
+  if ((st.permissions() & (perms::group_all | perms::others_all)) != perms::none) {
+    return Status::failed_precondition(key + " " + file.string() + ": readable by others than its owner (chmod 600 it)");
+  }
+  auto read = sync::read_config_file(file.string());
+  if (!read.is_ok()) return Status::not_found(key + " " + file.string() + ": cannot be read");
+  std::string v = std::move(read).value();
+  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.pop_back();
+  if (v.empty()) return Status::invalid_argument(key + " " + file.string() + ": the file is empty");
+  if (v.find_first_of("\r\n") != std::string::npos) {
+    return Status::invalid_argument(key + " " + file.string() + ": more than one line (the file holds the secret alone)");
+  }
+  return v;
+}
+
+// Checks what libnats will read itself: a creds file, or an nkey seed file.
+Status check_nats_key_file(const std::filesystem::path& file, const std::string& key, bool creds) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(file, ec);
+  if (ec || !std::filesystem::is_regular_file(st)) return Status::not_found(key + " " + file.string() + ": no such file");
+  using std::filesystem::perms;
+  if ((st.permissions() & (perms::group_all | perms::others_all)) != perms::none) {
+    return Status::failed_precondition(key + " " + file.string() + ": readable by others than its owner (chmod 600 it)");
+  }
+  auto read = sync::read_config_file(file.string());
+  if (!read.is_ok()) return Status::not_found(key + " " + file.string() + ": cannot be read");
+  const std::string& text = *read;
+  if (creds) {
+    if (text.find("-----BEGIN NATS USER JWT-----") == std::string::npos ||
+        text.find("-----BEGIN USER NKEY SEED-----") == std::string::npos) {
+      return Status::invalid_argument(key + " " + file.string() +
+                                      ": not a NATS credentials file (it needs the user JWT and the user nkey seed "
+                                      "blocks that `nsc generate creds` writes)");
+    }
+    return Status::ok();
+  }
+  size_t b = 0;
+  while (b < text.size() && std::isspace(static_cast<unsigned char>(text[b]))) ++b;
+  if (text.compare(b, 2, "SU") != 0) {
+    return Status::invalid_argument(key + " " + file.string() + ": not a user nkey seed (one that starts with SU)");
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Status check_cluster_options(const ClusterOptions& o) {
@@ -75,6 +126,24 @@ Status check_cluster_options(const ClusterOptions& o) {
   if (o.tls.cert_file.empty() != o.tls.key_file.empty()) {
     return Status::invalid_argument("tls_cert_file and tls_key_file: both or neither (a client certificate and its "
                                     "private key)");
+  }
+  const NatsCredentials& na = o.nats_auth;
+  if (na.user.empty() != na.password_file.empty()) {
+    return Status::invalid_argument("nats_user and nats_password_file: both or neither");
+  }
+  if (na.nkey.empty() != na.nkey_seed_file.empty()) {
+    return Status::invalid_argument("nats_nkey and nats_nkey_seed_file: both or neither (the user's public nkey "
+                                    "and the file holding its seed)");
+  }
+  if (!na.nkey.empty() && (na.nkey.size() != 56 || na.nkey[0] != 'U')) {
+    return Status::invalid_argument("nats_nkey: a user's public nkey is 56 characters starting with U");
+  }
+  if (int(!na.token_file.empty()) + int(!na.user.empty()) + int(!na.creds_file.empty()) + int(!na.nkey.empty()) > 1) {
+    return Status::invalid_argument("NATS credentials: set one of nats_token_file, nats_user (with "
+                                    "nats_password_file), nats_creds_file or nats_nkey (with nats_nkey_seed_file)");
+  }
+  if (o.etcd_auth.user.empty() != o.etcd_auth.password_file.empty()) {
+    return Status::invalid_argument("etcd_user and etcd_password_file: both or neither");
   }
   if (!o.accept_secret_files.empty() && o.secret_file.empty()) {
     return Status::invalid_argument("accept_secret_files: needs a secret_file (the secret this node signs with)");
@@ -125,6 +194,14 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
       else if (it.name == "tls_ca_file") o.tls.ca_file = to_string(it, where);
       else if (it.name == "tls_cert_file") o.tls.cert_file = to_string(it, where);
       else if (it.name == "tls_key_file") o.tls.key_file = to_string(it, where);
+      else if (it.name == "nats_token_file") o.nats_auth.token_file = to_string(it, where);
+      else if (it.name == "nats_user") o.nats_auth.user = to_string(it, where);
+      else if (it.name == "nats_password_file") o.nats_auth.password_file = to_string(it, where);
+      else if (it.name == "nats_creds_file") o.nats_auth.creds_file = to_string(it, where);
+      else if (it.name == "nats_nkey") o.nats_auth.nkey = to_string(it, where);
+      else if (it.name == "nats_nkey_seed_file") o.nats_auth.nkey_seed_file = to_string(it, where);
+      else if (it.name == "etcd_user") o.etcd_auth.user = to_string(it, where);
+      else if (it.name == "etcd_password_file") o.etcd_auth.password_file = to_string(it, where);
       else throw std::invalid_argument(where + ": unknown key '" + it.name + "'");
     }
   } catch (const std::invalid_argument& e) {
@@ -143,6 +220,31 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
     if (!std::filesystem::is_regular_file(*f, ec)) {
       return Status::not_found(file.string() + ": TLS file " + f->string() + ": no such file");
     }
+  }
+  // The credentials: every node, and `ragd cluster status` and `rebalance`,
+  // need them to reach NATS and etcd.
+  NatsCredentials& na = o.nats_auth;
+  for (auto* f : {&na.token_file, &na.password_file, &na.creds_file, &na.nkey_seed_file,
+                  &o.etcd_auth.password_file}) {
+    // Absolute: libnats reads the creds and seed files again on each connect.
+    if (!f->empty() && f->is_relative()) *f = std::filesystem::absolute(file.parent_path() / *f);
+  }
+  auto secret = [&](const std::filesystem::path& f, const std::string& key, std::string& into) -> Status {
+    if (f.empty()) return Status::ok();
+    auto v = read_secret_line(f, key);
+    if (!v.is_ok()) return v.status().with_context(file.string());
+    into = std::move(v).value();
+    return Status::ok();
+  };
+  RAGD_RETURN_IF_ERROR(secret(na.token_file, "nats_token_file", na.token));
+  RAGD_RETURN_IF_ERROR(secret(na.password_file, "nats_password_file", na.password));
+  RAGD_RETURN_IF_ERROR(secret(o.etcd_auth.password_file, "etcd_password_file", o.etcd_auth.password));
+  if (!na.creds_file.empty()) {
+    RAGD_RETURN_IF_ERROR(check_nats_key_file(na.creds_file, "nats_creds_file", true).with_context(file.string()));
+  }
+  if (!na.nkey_seed_file.empty()) {
+    RAGD_RETURN_IF_ERROR(
+        check_nats_key_file(na.nkey_seed_file, "nats_nkey_seed_file", false).with_context(file.string()));
   }
   return o;
 }

@@ -15,6 +15,10 @@
 //   tls_ca_file = "ca.pem"        # with tls:// NATS and https:// etcd URLs
 //   tls_cert_file = "node.pem"
 //   tls_key_file = "node.key"
+//   nats_token_file = "nats.token"  # or nats_user + nats_password_file,
+//                                   # nats_creds_file, nats_nkey + nats_nkey_seed_file
+//   etcd_user = "ragd"
+//   etcd_password_file = "etcd.password"
 #pragma once
 
 #include <cstdint>
@@ -42,6 +46,41 @@ struct TlsFiles {
   std::filesystem::path key_file;
 };
 
+// Credentials for NATS other than a client certificate (cluster/README.md,
+// "Credentials"): at most one way. The secrets come from files (readable by
+// their owner only; a relative path is relative to the cluster file), read
+// when the cluster file is read; their contents are never logged.
+struct NatsCredentials {
+  // A file holding the servers' token (nats-server `authorization { token }`,
+  // --auth). Default: "" = none.
+  std::filesystem::path token_file;
+  // A user of the servers' `authorization` (--user) and the file holding
+  // its password: both or neither. Default: "" = none.
+  std::string user;
+  std::filesystem::path password_file;
+  // A credentials file (`nsc generate creds`: the user's JWT and nkey seed),
+  // for servers in operator mode; libnats reads it again on each connect.
+  // Default: "" = none.
+  std::filesystem::path creds_file;
+  // A user nkey (its public key, "U...", as the servers' `authorization`
+  // lists it) and the file holding its seed ("SU..."): both or neither.
+  // Default: "" = none.
+  std::string nkey;
+  std::filesystem::path nkey_seed_file;
+  // token_file's and password_file's contents.
+  std::string token, password;
+  bool any() const { return !token_file.empty() || !user.empty() || !creds_file.empty() || !nkey.empty(); }
+};
+
+// etcd's own users (etcd v3 auth): a user and the file holding its password,
+// both or neither. The user's role needs readwrite on the cluster's keys
+// (the prefix /ragd/<name>/).
+struct EtcdCredentials {
+  std::string user;  // Default: "" = etcd without auth
+  std::filesystem::path password_file;
+  std::string password;  // password_file's contents
+};
+
 struct ClusterOptions {
   // Cluster name: prefixes the JetStream streams ("<NAME>_S<shard>") and
   // the etcd keys ("/ragd/<name>/"). [A-Za-z0-9_-]. Default: "ragd".
@@ -62,6 +101,9 @@ struct ClusterOptions {
   // nodes (an https:// `advertise`). Default: none (the system's trust
   // store, no client certificate).
   TlsFiles tls;
+  // Credentials other than the client certificate. Default: none.
+  NatsCredentials nats_auth;
+  EtcdCredentials etcd_auth;
   // Every node of the cluster, in the order the shard map is dealt from.
   // Required; the map is written once to etcd by the first node up.
   std::vector<std::string> nodes;
@@ -124,7 +166,8 @@ struct ClusterOptions {
   std::vector<std::string> accepted_secrets;
 };
 
-// Reads and checks the file; errors name the file and key.
+// Reads and checks the file, and the credentials' secret files; errors
+// name the file and key, never a secret.
 Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file);
 // Checks the fields (required ones present, counts in range).
 Status check_cluster_options(const ClusterOptions& o);

@@ -143,7 +143,7 @@ Result<ShardMap> rebalance(const ClusterOptions& o, const RebalanceOptions& r) {
   auto say = [&](const std::string& line) {
     if (r.progress) r.progress(line);
   };
-  Etcd etcd(o.etcd, 5, o.tls);
+  Etcd etcd(o.etcd, 5, o.tls, o.etcd_auth);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(r.timeout_seconds);
   const std::string key = shard_map_key(o);
   const std::set<std::string> drain(r.drain.begin(), r.drain.end());

@@ -13,10 +13,14 @@ namespace {
 
 using Json = nlohmann::json;
 
-// What one node reports of the shards it applies: shard -> (applied, failures).
+// What one node reports of a shard it applies.
+struct ShardReport {
+  uint64_t applied = 0, failures = 0;
+  uint64_t gap_first = 0, gap_last = 0;  // the gap its applier stopped at
+};
 struct NodeReport {
   std::string error;
-  std::map<uint32_t, std::pair<uint64_t, uint64_t>> shards;
+  std::map<uint32_t, ShardReport> shards;
 };
 
 // `ca_file`: the cluster's authority, for nodes that advertise https://.
@@ -41,7 +45,12 @@ NodeReport ask_node(const std::string& url, const std::string& api_key, const st
   }
   try {
     for (const auto& s : j["cluster"]["applying"]) {
-      out.shards[s.at("shard").get<uint32_t>()] = {s.at("applied").get<uint64_t>(), s.at("failures").get<uint64_t>()};
+      ShardReport r{s.at("applied").get<uint64_t>(), s.at("failures").get<uint64_t>()};
+      if (auto g = s.find("gap"); g != s.end()) {
+        r.gap_first = g->at("first").get<uint64_t>();
+        r.gap_last = g->at("last").get<uint64_t>();
+      }
+      out.shards[s.at("shard").get<uint32_t>()] = r;
     }
   } catch (const std::exception& e) {
     out.shards.clear();
@@ -83,7 +92,7 @@ bool ClusterView::writable() const {
 Result<ClusterView> read_cluster_view(const ClusterOptions& o, const std::string& api_key) {
   ClusterView v;
   v.name = o.name;
-  Etcd etcd(o.etcd, 5, o.tls);
+  Etcd etcd(o.etcd, 5, o.tls, o.etcd_auth);
   for (const auto& e : o.etcd) {
     EtcdMemberView m;
     m.endpoint = e;
@@ -107,7 +116,7 @@ Result<ClusterView> read_cluster_view(const ClusterOptions& o, const std::string
   std::map<std::string, NodeReport> reports;
   for (const auto& [node, url] : v.live) reports[node] = ask_node(url, api_key, o.tls.ca_file);
 
-  auto js = JetStream::connect(o.nats, "ragd-cluster-status", o.tls);
+  auto js = JetStream::connect(o.nats, "ragd-cluster-status", o.tls, o.nats_auth);
   for (uint32_t s = 0; s < o.shards; ++s) {
     ShardView sv;
     sv.shard = s;
@@ -143,8 +152,10 @@ Result<ClusterView> read_cluster_view(const ClusterOptions& o, const std::string
         r.error = "does not apply this shard (its shard map differs?)";
       } else {
         r.answered = true;
-        r.applied = it->second.first;
-        r.failures = it->second.second;
+        r.applied = it->second.applied;
+        r.failures = it->second.failures;
+        r.gap_first = it->second.gap_first;
+        r.gap_last = it->second.gap_last;
       }
       sv.replicas.push_back(std::move(r));
     }
@@ -164,6 +175,7 @@ std::string cluster_view_json(const ClusterView& v) {
         jr["applied"] = r.applied;
         jr["behind"] = s.stream_last > r.applied ? s.stream_last - r.applied : 0;
         jr["failures"] = r.failures;
+        if (r.gap_first != 0) jr["gap"] = Json{{"first", r.gap_first}, {"last", r.gap_last}};
       } else {
         jr["error"] = r.error;
       }
@@ -230,12 +242,19 @@ std::string cluster_view_table(const ClusterView& v) {
                                                                                                       : s.stream_leader;
       if (r.answered) {
         const uint64_t behind = s.stream_last > r.applied ? s.stream_last - r.applied : 0;
+        std::string state = behind == 0 ? "level" : "catching up";
+        if (r.gap_first != 0) {
+          state = "STOPPED AT A GAP: the stream lacks " +
+                  (r.gap_first == r.gap_last ? "message " + std::to_string(r.gap_first)
+                                             : "messages " + std::to_string(r.gap_first) + "-" +
+                                                   std::to_string(r.gap_last)) +
+                  " (the node's log says how to accept it)";
+        }
+        if (r.joining) state = "joining, replacing " + r.joining_from + (r.gap_first != 0 ? "; " + state : "");
         std::snprintf(line, sizeof line, "%-6s %-12s %-12s %-10s %10llu %8llu %9llu  %s\n", shard.c_str(),
                       last.c_str(), leader.c_str(), r.node.c_str(), static_cast<unsigned long long>(r.applied),
                       static_cast<unsigned long long>(behind), static_cast<unsigned long long>(r.failures),
-                      r.joining ? ("joining, replacing " + r.joining_from).c_str()
-                      : behind == 0 ? "level"
-                                    : "catching up");
+                      state.c_str());
       } else {
         std::snprintf(line, sizeof line, "%-6s %-12s %-12s %-10s %10s %8s %9s  %s\n", shard.c_str(), last.c_str(),
                       leader.c_str(), r.node.c_str(), "-", "-", "-", r.error.c_str());

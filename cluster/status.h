@@ -25,6 +25,9 @@ struct ReplicaView {
   std::string joining_from;  // the replica it replaces
   uint64_t applied = 0;
   uint64_t failures = 0;  // apply attempts that failed since it started
+  // Its applier stopped at a gap: the stream lacks these messages (0 and 0
+  // when not; cluster/README.md, "Gaps").
+  uint64_t gap_first = 0, gap_last = 0;
   std::string error;      // why it did not answer
 };
 

@@ -74,12 +74,15 @@ Response handle_healthz(const Request&, Api& api) {
     j["cluster"] = Json{{"nats", h.nats_connected ? "connected" : "disconnected"},
                         {"etcd", h.etcd_ok ? "reachable" : "unreachable"},
                         {"writes", h.writes_refused ? "refused" : "accepted"}};
-    if (!h.nats_connected || !h.etcd_ok) {
+    if (!h.stopped_at_gap.empty()) j["cluster"]["stopped_at_gap"] = h.stopped_at_gap;
+    if (!h.nats_connected || !h.etcd_ok || !h.stopped_at_gap.empty()) {
       j["status"] = "degraded";
       if (!j.contains("reason")) {
         j["reason"] = !h.nats_connected ? "cut off from NATS: writes wait for the connection, and are refused once "
                                           "it has been down for longer than publish_timeout_ms"
-                                        : "cut off from etcd: membership and the shard map cannot be read";
+                      : !h.etcd_ok      ? "cut off from etcd: membership and the shard map cannot be read"
+                                        : "a shard's applier stopped at a gap in its stream (messages missing that no "
+                                          "purge erased): /v1/stats names it, the log says how to accept it";
       }
     }
   }
@@ -115,9 +118,11 @@ Response handle_stats(const Request& req, Api& api) {
     Json shards = Json::array();
     for (const auto& sh : api.cluster->shard_status()) {
       // The failures' messages can name server paths: they are in the log.
-      shards.push_back(
-          Json{{"shard", sh.shard}, {"applied", sh.applied}, {"failures", sh.failures}, {"refused", sh.refused},
-               {"role", sh.role}});
+      Json one{{"shard", sh.shard},   {"applied", sh.applied}, {"failures", sh.failures}, {"refused", sh.refused},
+               {"role", sh.role},     {"gaps", sh.gaps},       {"erased_skipped", sh.erased_skipped}};
+      // The applier stopped at a gap in the stream (cluster/README.md, "Gaps").
+      if (sh.gap_first != 0) one["gap"] = Json{{"first", sh.gap_first}, {"last", sh.gap_last}};
+      shards.push_back(std::move(one));
     }
     const auto& co = api.cluster->options();
     j["cluster"] = Json{{"name", co.name},
@@ -141,6 +146,14 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
                              "Messages of the shard's stream this node has not applied yet.", {"shard"});
   auto& failures = registry.counter("ragd_cluster_shard_apply_failures_total",
                                     "Attempts to apply a shard's message that failed (each is retried).", {"shard"});
+  auto& gap = registry.gauge("ragd_cluster_shard_stream_gap_messages",
+                             "Messages missing from the shard's stream (not erased by a purge) at which its applier "
+                             "stopped; 0 when it is not stopped.",
+                             {"shard"});
+  auto& gaps = registry.counter("ragd_cluster_shard_stream_gaps_total",
+                                "Gaps the shard's applier met in its stream: messages missing that no purge erased "
+                                "(each gap once, accepted ones included).",
+                                {"shard"});
   auto& refused = registry.counter("ragd_cluster_shard_writes_refused_total",
                                    "Keyed writes a shard's replica refused to make: the document they replace or "
                                    "delete has an ACL the writer's groups do not cover.",
@@ -163,14 +176,17 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
                               "Nodes whose etcd lease is alive, as this node last read them (each lease renewal).");
   auto& etcd_up = registry.gauge("ragd_cluster_etcd_reachable",
                                  "1 when this node's last read of the live nodes from etcd answered, else 0.");
-  // Per shard, the failures and refusals counted so far.
-  auto seen = std::make_shared<std::map<uint32_t, std::pair<uint64_t, uint64_t>>>();
+  // Per shard, the failures, refusals and gaps counted so far.
+  struct Seen {
+    uint64_t failures = 0, refused = 0, gaps = 0;
+  };
+  auto seen = std::make_shared<std::map<uint32_t, Seen>>();
   auto seen_stats = std::make_shared<cluster::Node::StatsCounts>();  // stats counted so far
   auto seen_hedges = std::make_shared<cluster::Node::HedgeCounts>();
   auto seen_requests = std::make_shared<uint64_t>(0);
   auto seen_mu = std::make_shared<std::mutex>();
   registry.add_collector([&node, seen, seen_stats, seen_mu, revision = &revision, applied = &applied,
-                          stream = &stream, lag = &lag, failures = &failures, refused = &refused,
+                          stream = &stream, lag = &lag, failures = &failures, refused = &refused, gap = &gap, gaps = &gaps,
                           shard_stats = &shard_stats, hedged = &hedged, seen_hedges,
                           peer_requests = &peer_requests, seen_requests,
                           live = &live, etcd_up = &etcd_up] {
@@ -196,14 +212,18 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
       applied->with({s}).set(static_cast<double>(sh.applied));
       stream->with({s}).set(static_cast<double>(sh.stream_last));
       lag->with({s}).set(sh.stream_last > sh.applied ? static_cast<double>(sh.stream_last - sh.applied) : 0.0);
-      auto& [failed_seen, refused_seen] = (*seen)[sh.shard];
-      // Both present from the first scrape, at 0.
+      gap->with({s}).set(sh.gap_first != 0 ? static_cast<double>(sh.gap_last - sh.gap_first + 1) : 0.0);
+      Seen& was = (*seen)[sh.shard];
+      // Each present from the first scrape, at 0.
       Counter& f = failures->with({s});
-      if (sh.failures > failed_seen) f.inc(static_cast<double>(sh.failures - failed_seen));
-      failed_seen = sh.failures;
+      if (sh.failures > was.failures) f.inc(static_cast<double>(sh.failures - was.failures));
+      was.failures = sh.failures;
       Counter& r = refused->with({s});
-      if (sh.refused > refused_seen) r.inc(static_cast<double>(sh.refused - refused_seen));
-      refused_seen = sh.refused;
+      if (sh.refused > was.refused) r.inc(static_cast<double>(sh.refused - was.refused));
+      was.refused = sh.refused;
+      Counter& g = gaps->with({s});
+      if (sh.gaps > was.gaps) g.inc(static_cast<double>(sh.gaps - was.gaps));
+      was.gaps = sh.gaps;
     }
   });
 }

@@ -107,6 +107,11 @@ struct ClusterServers {
   // https:// URLs, the authority and the client certificate
   // tls_client_cert.
   fs::path tls_ca, tls_cert, tls_key, tls_client_cert, tls_client_key;
+  // Set before start(): more arguments for every nats-server (its client
+  // authorization: --auth TOKEN, --user/--pass) and etcd member; lines
+  // cluster_file() adds (the credentials' options).
+  std::vector<std::string> nats_extra_args, etcd_extra_args;
+  std::string cluster_file_extra;
 
   bool available() const { return !nats_bin.empty() && !etcd_bin.empty(); }
 
@@ -126,6 +131,7 @@ struct ClusterServers {
                                   routes};
     const auto tls = nats_tls_args();
     argv.insert(argv.end(), tls.begin(), tls.end());
+    argv.insert(argv.end(), nats_extra_args.begin(), nats_extra_args.end());
     nats[i]->start(argv, dir / ("nats" + std::to_string(i) + ".log"));
   }
 
@@ -149,6 +155,7 @@ struct ClusterServers {
       argv.insert(argv.end(), {"--cert-file", tls_cert.string(), "--key-file", tls_key.string(), "--trusted-ca-file",
                                tls_ca.string(), "--client-cert-auth"});
     }
+    argv.insert(argv.end(), etcd_extra_args.begin(), etcd_extra_args.end());
     etcd[i]->start(argv, dir / ("etcd" + std::to_string(i) + ".log"));
   }
 
@@ -232,7 +239,7 @@ struct ClusterServers {
            "\nnodes = " + list(nodes) + "\nshards = " + std::to_string(shards) +
            "\nshard_replicas = " + std::to_string(shard_replicas) + "\nstream_replicas = " +
            std::to_string(stream_replicas) + "\nlease_ttl_seconds = 2\npublish_timeout_ms = " +
-           std::to_string(publish_timeout_ms) + "\nretire_grace_seconds = 3\n" + tls;
+           std::to_string(publish_timeout_ms) + "\nretire_grace_seconds = 3\n" + tls + cluster_file_extra;
   }
 };
 

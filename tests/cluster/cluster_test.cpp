@@ -646,6 +646,20 @@ TEST_F(ClusterTest, APurgeReachesEveryReplicaAndLeavesNothingInTheLog) {
   EXPECT_TRUE(wait_until([&] { return stored_documents(b.port()) == 2 + more.size(); }, 20000)) << b.log();
   EXPECT_EQ(stored_text(b.port(), 2), text_of(2, 0));
   EXPECT_EQ(stored_text(b.port(), 0), "");
+  // The replay stepped over doc-0's two erased messages, which the purge
+  // recorded: no gap, on either node ("Gaps").
+  uint64_t erased_skipped = 0;
+  const Json b_stats = Json::parse(http_get(b.port(), "/v1/stats").body);
+  for (const auto& sh : b_stats["cluster"]["applying"]) {
+    erased_skipped += sh.value("erased_skipped", uint64_t{0});
+    EXPECT_EQ(sh.value("gaps", uint64_t{9}), 0u) << sh;
+    EXPECT_FALSE(sh.contains("gap")) << sh;
+  }
+  EXPECT_EQ(erased_skipped, 2u);
+  for (ServerProcess* n : {&a, &b}) {
+    EXPECT_EQ(total(series(n->port(), "ragd_cluster_shard_stream_gaps_total")), 0.0);
+    EXPECT_EQ(Json::parse(http_get(n->port(), "/healthz").body)["status"], "ok");
+  }
   // And a's replica holds the purge's tombstone (sync never brings it back).
   ASSERT_EQ(a.stop(), 0);
   StoreOptions so;

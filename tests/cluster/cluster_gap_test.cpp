@@ -1,0 +1,122 @@
+// Gaps in a shard's stream (cluster/README.md, "Gaps"): a message that
+// leaves the stream before a replica applied it, other than by a ragd
+// purge, stops that replica's applier there, says so everywhere an operator
+// looks, and lets the applier go on once the operator accepts the gap.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cluster/etcd.h"
+#include "cluster/jetstream.h"
+#include "cluster/node.h"
+#include "cluster/shard.h"
+#include "tests/cluster/cluster_fixture.h"
+
+namespace ragd::test {
+namespace {
+
+// Node `port`'s /v1/stats entry for `shard` (null when it lists none).
+Json applying(uint16_t port, uint32_t shard) {
+  HttpResult r = http_get(port, "/v1/stats");
+  if (r.status != 200) return nullptr;
+  const Json stats = Json::parse(r.body);
+  for (const auto& sh : stats["cluster"]["applying"]) {
+    if (sh["shard"] == shard) return sh;
+  }
+  return nullptr;
+}
+
+// A message deleted from a shard's stream with JetStream's own API
+// ($JS.API.STREAM.MSG.DELETE, as `nats stream rmm` does) while one replica
+// was down: that replica stops before it, level with nothing, and reports
+// it; the other replica, which applied it, is searched meanwhile. Accepted
+// in etcd, the replica goes on without it.
+TEST_F(ClusterTest, AMessageDeletedFromAStreamStopsTheReplicaThatMissedIt) {
+  ServerProcess& a = node("a", {"a", "b"}, 2);
+  ServerProcess& b = node("b", {"a", "b"}, 2);
+  ASSERT_TRUE(a.start(30)) << a.log();
+  ASSERT_TRUE(b.start(30)) << b.log();
+  b.kill_hard();
+
+  // doc-0 alone first: its token names its shard and sequence.
+  HttpResult first = post_docs(a.port(), {0}, 0);
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::string tok = Json::parse(first.body)["consistency_token"];
+  const uint32_t shard = cluster::shard_of(doc_id(0), kShards);
+  const uint64_t lost = std::stoull(tok.substr(tok.find(':') + 1));
+  ASSERT_EQ(tok.substr(0, tok.find(':')), std::to_string(shard)) << tok;
+  std::vector<int> more, after_gap, elsewhere;
+  for (int i = 1; i <= 24; ++i) {
+    more.push_back(i);
+    (cluster::shard_of(doc_id(i), kShards) == shard ? after_gap : elsewhere).push_back(i);
+  }
+  ASSERT_FALSE(after_gap.empty());
+  ASSERT_EQ(post_docs(a.port(), more, 0).status, 200);
+  ASSERT_TRUE(wait_until([&] { return stored_documents(a.port()) == 25; }, 20000)) << a.log();
+
+  std::vector<std::string> urls;
+  for (uint16_t p : servers_.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(p));
+  auto js = cluster::JetStream::connect(urls, "ragd-test");
+  ASSERT_TRUE(js.is_ok()) << js.status().to_string();
+  ASSERT_TRUE((*js)->erase_message("t_S" + std::to_string(shard), lost).is_ok());
+
+  ASSERT_TRUE(b.start(30)) << b.log();
+  ASSERT_TRUE(wait_until([&] { return applying(b.port(), shard).contains("gap"); }, 20000)) << b.log();
+  Json st = applying(b.port(), shard);
+  EXPECT_EQ(st["gap"]["first"], lost) << st;
+  EXPECT_EQ(st["gap"]["last"], lost) << st;
+  EXPECT_EQ(st["applied"], lost - 1) << st;
+  EXPECT_EQ(st["gaps"], 1) << st;
+  // The other shards go on; this one applies nothing past the gap.
+  for (int i : elsewhere) {
+    EXPECT_TRUE(wait_until([&] { return stored_text(b.port(), i) == text_of(i, 0); }, 20000)) << doc_id(i);
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  for (int i : after_gap) EXPECT_EQ(stored_text(b.port(), i), "") << doc_id(i) << " applied past the gap";
+  EXPECT_EQ(stored_text(a.port(), 0), text_of(0, 0)) << "a applied it before it went";
+
+  EXPECT_EQ(series(b.port(), "ragd_cluster_shard_stream_gap_messages")["{shard=\"" + std::to_string(shard) + "\"}"],
+            1.0);
+  EXPECT_EQ(total(series(b.port(), "ragd_cluster_shard_stream_gaps_total")), 1.0);
+  EXPECT_EQ(total(series(a.port(), "ragd_cluster_shard_stream_gaps_total")), 0.0);
+  const Json health = Json::parse(http_get(b.port(), "/healthz").body);
+  EXPECT_EQ(health["status"], "degraded") << health;
+  EXPECT_EQ(health["cluster"]["stopped_at_gap"], Json::array({shard})) << health;
+  EXPECT_EQ(Json::parse(http_get(a.port(), "/healthz").body)["status"], "ok");
+  const std::string accept = "etcdctl put /ragd/t/gap-accepted/" + std::to_string(shard) + " " + std::to_string(lost);
+  EXPECT_NE(b.log().find("GAP in stream t_S" + std::to_string(shard)), std::string::npos) << b.log();
+  EXPECT_NE(b.log().find(accept), std::string::npos) << b.log();
+  std::string table;
+  EXPECT_EQ(run_ragd({"cluster", "status", "--cluster", (tmp_.path / "a.toml").string()}, &table), 0) << table;
+  EXPECT_NE(table.find("STOPPED AT A GAP: the stream lacks message " + std::to_string(lost)), std::string::npos)
+      << table;
+  // Searches through b read the shard on a, which is level.
+  for (int i : after_gap) EXPECT_TRUE(finds(b.port(), i)) << doc_id(i);
+
+  // Accepted: b goes on without doc-0.
+  cluster::Etcd etcd({"http://127.0.0.1:" + std::to_string(servers_.etcd_port)}, 5);
+  cluster::ClusterOptions o;
+  o.name = "t";
+  ASSERT_TRUE(etcd.put(cluster::gap_accepted_key(o, shard), std::to_string(lost)).is_ok());
+  for (int i : after_gap) {
+    EXPECT_TRUE(wait_until([&] { return stored_text(b.port(), i) == text_of(i, 0); }, 20000)) << doc_id(i);
+  }
+  st = applying(b.port(), shard);
+  EXPECT_FALSE(st.contains("gap")) << st;
+  EXPECT_EQ(st["gaps"], 1) << st;
+  EXPECT_EQ(stored_text(b.port(), 0), "");
+  EXPECT_EQ(total(series(b.port(), "ragd_cluster_shard_stream_gap_messages")), 0.0);
+  EXPECT_EQ(Json::parse(http_get(b.port(), "/healthz").body)["status"], "ok");
+  table.clear();
+  EXPECT_EQ(run_ragd({"cluster", "status", "--cluster", (tmp_.path / "a.toml").string()}, &table), 0) << table;
+  EXPECT_EQ(table.find("STOPPED"), std::string::npos) << table;
+}
+
+}  // namespace
+}  // namespace ragd::test
