@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "connectors/internal.h"
+#include "ragd/chunk_text.h"
 
 namespace ragd::connectors {
 
@@ -68,27 +69,32 @@ bool docusaurus_directive(std::string_view rest, Fence& f) {
   return true;
 }
 
+// Code fences are read as ingest and the answerer read them
+// (ragd/chunk_text.h), with any indentation: a fence under a list item is
+// indented, and this reader does not follow list items.
 std::optional<Fence> open_fence(std::string_view line) {
   Fence f;
   f.indent = indent_of(line);
   std::string_view t = line.substr(f.indent);
   if (t.empty() || (t[0] != '`' && t[0] != '~' && t[0] != ':')) return std::nullopt;
-  f.ch = t[0];
+  if (t[0] != ':') {
+    const CodeFence code = open_code_fence(line, kAnyFenceIndent);
+    if (!code) return std::nullopt;  // "```x``` y" is inline code
+    f.ch = code.marker;
+    f.len = code.length;
+    braced_directive(code.info, f);
+    return f;
+  }
+  f.ch = ':';
   while (f.len < t.size() && t[f.len] == f.ch) ++f.len;
   if (f.len < 3) return std::nullopt;
   std::string_view rest = trim(t.substr(f.len));
-  if (braced_directive(rest, f)) return f;
-  if (f.ch == ':') {
-    if (docusaurus_directive(rest, f)) return f;
-    return std::nullopt;
-  }
-  if (f.ch == '`' && rest.find('`') != std::string_view::npos) return std::nullopt;  // inline code
-  return f;
+  if (braced_directive(rest, f) || docusaurus_directive(rest, f)) return f;
+  return std::nullopt;
 }
 
 bool closes(const Fence& f, std::string_view line) {
-  std::string_view t = trim(line);
-  return t.size() >= f.len && t.find_first_not_of(f.ch) == std::string_view::npos;
+  return closes_code_fence(CodeFence{f.ch, f.len, f.indent, {}}, line, kAnyFenceIndent);
 }
 
 // The index of the line closing `f` (opened just before `begin`), or
