@@ -324,8 +324,11 @@ class DialectNormalizer {
 
   // The line after the definition whose ':' line is lines[k]: it takes the
   // lines indented under it, blank lines between them, and unindented lines
-  // that continue its paragraph; the next ':' line or a new unindented
-  // paragraph ends it.
+  // that continue its paragraph. The next ':' line, a new unindented
+  // paragraph, an unindented line that starts a block (a fence, a heading,
+  // a list item, a table) or is the next term (a ':' line follows it) ends
+  // it. A fence indented under it is taken whole, to its closing line, so
+  // that neither its blank lines nor its text end the definition.
   static size_t definition_end(const Lines& lines, size_t k) {
     size_t end = k + 1;
     while (end < lines.size() && !definition_of(lines[end])) {
@@ -334,6 +337,15 @@ class DialectNormalizer {
         while (next < lines.size() && blank(lines[next])) ++next;
         if (next == lines.size() || indent_of(lines[next]) < 2 || definition_of(lines[next])) break;
         end = next;
+        continue;
+      }
+      if (indent_of(lines[end]) < 2) {
+        if (!is_prose_line(lines[end]) || (end + 1 < lines.size() && definition_of(lines[end + 1]))) break;
+        ++end;
+        continue;
+      }
+      if (std::optional<Fence> f = open_fence(lines[end])) {
+        end = std::min(find_close(lines, end + 1, *f) + 1, lines.size());
         continue;
       }
       ++end;

@@ -114,6 +114,14 @@ TEST(MarkdownDialects, DefinitionListsKeepTheTermWithItsDefinition) {
   for (const char* same : {"# Title\n: x\n", "- item\n: x\n"}) {
     EXPECT_EQ(normalize_markdown_dialects(same), same) << same;
   }
+  // A definition ends where an unindented block starts or the next term
+  // does; a fence indented under it is taken whole, whatever its lines say.
+  EXPECT_EQ(normalize_markdown_dialects("Alpha\n: first\nBeta\n: second\n"), "Alpha: first\nBeta: second\n");
+  EXPECT_EQ(normalize_markdown_dialects("Term\n: Run:\n```\na\n\nb\n```\n\nOther\n: {file}`/etc/x`\n"),
+            "Term: Run:\n```\na\n\nb\n```\n\nOther: `/etc/x`\n");
+  EXPECT_EQ(normalize_markdown_dialects("Term\n: Example:\n\n  ```\n  : not a definition\n\n x\n  ```\nAfter.\n"),
+            "Term: Example:\n\n```\n: not a definition\n\nx\n```\nAfter.\n");
+  EXPECT_EQ(normalize_markdown_dialects("Term\n: text\n# Heading\n- item\n"), "Term: text\n# Heading\n- item\n");
   // Not a definition: a colon line after a blank line, indented code, and
   // anything in a code fence.
   for (const char* same : {"Text\n\n: not a definition\n", "    code\n: x\n", "```\nterm\n: inside code\n```\n"}) {
