@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "connectors/internal.h"
+#include "ragd/chunk_text.h"
 
 namespace ragd::connectors {
 
@@ -136,7 +137,7 @@ Directive describe_directive(std::string_view raw_name, std::string_view args) {
 bool is_prose_line(std::string_view line) {
   std::string_view t = trim(line);
   if (t.empty() || line.starts_with("    ") || line.starts_with('\t')) return false;
-  if (t.starts_with("```") || t.starts_with("~~~") || t.front() == '#' || t.front() == '|' ||
+  if (open_code_fence(line, kAnyFenceIndent) || t.front() == '#' || t.front() == '|' ||
       t.front() == '>' || t.front() == '<')
     return false;
   if (t.size() >= 2 && (t[0] == '-' || t[0] == '*' || t[0] == '+') && t[1] == ' ') return false;
@@ -162,18 +163,7 @@ std::string with_lead(std::string_view lead, std::string_view body, bool label) 
 }
 
 std::string code_fence(std::string_view info, std::string_view code) {
-  size_t longest = 0;
-  size_t pos = 0;
-  while (pos < code.size()) {
-    size_t nl = code.find('\n', pos);
-    if (nl == std::string_view::npos) nl = code.size();
-    std::string_view t = trim(code.substr(pos, nl - pos));
-    size_t run = 0;
-    while (run < t.size() && t[run] == '`') ++run;
-    longest = std::max(longest, run);
-    pos = nl + 1;
-  }
-  const std::string fence(std::max<size_t>(3, longest + 1), '`');
+  const std::string fence = fence_for(code);
   std::string out = fence + std::string(info) + "\n" + std::string(code);
   if (!out.ends_with('\n')) out += '\n';
   return out + fence + "\n";

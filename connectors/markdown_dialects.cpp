@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "connectors/internal.h"
+#include "ragd/chunk_text.h"
 
 namespace ragd::connectors {
 
@@ -68,27 +69,32 @@ bool docusaurus_directive(std::string_view rest, Fence& f) {
   return true;
 }
 
+// Code fences are read as ingest and the answerer read them
+// (ragd/chunk_text.h), with any indentation: a fence under a list item is
+// indented, and this reader does not follow list items.
 std::optional<Fence> open_fence(std::string_view line) {
   Fence f;
   f.indent = indent_of(line);
   std::string_view t = line.substr(f.indent);
   if (t.empty() || (t[0] != '`' && t[0] != '~' && t[0] != ':')) return std::nullopt;
-  f.ch = t[0];
+  if (t[0] != ':') {
+    const CodeFence code = open_code_fence(line, kAnyFenceIndent);
+    if (!code) return std::nullopt;  // "```x``` y" is inline code
+    f.ch = code.marker;
+    f.len = code.length;
+    braced_directive(code.info, f);
+    return f;
+  }
+  f.ch = ':';
   while (f.len < t.size() && t[f.len] == f.ch) ++f.len;
   if (f.len < 3) return std::nullopt;
   std::string_view rest = trim(t.substr(f.len));
-  if (braced_directive(rest, f)) return f;
-  if (f.ch == ':') {
-    if (docusaurus_directive(rest, f)) return f;
-    return std::nullopt;
-  }
-  if (f.ch == '`' && rest.find('`') != std::string_view::npos) return std::nullopt;  // inline code
-  return f;
+  if (braced_directive(rest, f) || docusaurus_directive(rest, f)) return f;
+  return std::nullopt;
 }
 
 bool closes(const Fence& f, std::string_view line) {
-  std::string_view t = trim(line);
-  return t.size() >= f.len && t.find_first_not_of(f.ch) == std::string_view::npos;
+  return closes_code_fence(CodeFence{f.ch, f.len, f.indent, {}}, line, kAnyFenceIndent);
 }
 
 // The index of the line closing `f` (opened just before `begin`), or
@@ -318,8 +324,11 @@ class DialectNormalizer {
 
   // The line after the definition whose ':' line is lines[k]: it takes the
   // lines indented under it, blank lines between them, and unindented lines
-  // that continue its paragraph; the next ':' line or a new unindented
-  // paragraph ends it.
+  // that continue its paragraph. The next ':' line, a new unindented
+  // paragraph, an unindented line that starts a block (a fence, a heading,
+  // a list item, a table) or is the next term (a ':' line follows it) ends
+  // it. A fence indented under it is taken whole, to its closing line, so
+  // that neither its blank lines nor its text end the definition.
   static size_t definition_end(const Lines& lines, size_t k) {
     size_t end = k + 1;
     while (end < lines.size() && !definition_of(lines[end])) {
@@ -328,6 +337,15 @@ class DialectNormalizer {
         while (next < lines.size() && blank(lines[next])) ++next;
         if (next == lines.size() || indent_of(lines[next]) < 2 || definition_of(lines[next])) break;
         end = next;
+        continue;
+      }
+      if (indent_of(lines[end]) < 2) {
+        if (!is_prose_line(lines[end]) || (end + 1 < lines.size() && definition_of(lines[end + 1]))) break;
+        ++end;
+        continue;
+      }
+      if (std::optional<Fence> f = open_fence(lines[end])) {
+        end = std::min(find_close(lines, end + 1, *f) + 1, lines.size());
         continue;
       }
       ++end;

@@ -1,5 +1,6 @@
 // Markdown (with YAML-ish front matter) and plain-text files.
 #include "connectors/internal.h"
+#include "ragd/chunk_text.h"
 
 namespace ragd::connectors {
 
@@ -59,14 +60,14 @@ std::string_view split_front_matter(std::string_view text,
 // First "# Heading" line outside fenced code, or "".
 std::string first_h1(std::string_view text) {
   size_t pos = 0;
-  bool fence = false;
+  CodeFenceReader fences(kAnyFenceIndent);  // as normalize_text reads them
   while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
     std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
     pos = nl == std::string_view::npos ? text.size() : nl + 1;
     std::string_view t = trim(line);
-    if (t.substr(0, 3) == "```" || t.substr(0, 3) == "~~~") fence = !fence;
-    if (!fence && t.size() > 2 && t[0] == '#' && t[1] == ' ') return std::string(trim(t.substr(2)));
+    if (fences.next(line) == CodeFenceReader::Line::kProse && t.size() > 2 && t[0] == '#' && t[1] == ' ')
+      return std::string(trim(t.substr(2)));
   }
   return "";
 }

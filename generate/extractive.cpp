@@ -13,6 +13,7 @@
 #include "index/store.h"
 #include "index/analyzer.h"
 #include "model/glove_sif.h"
+#include "ragd/chunk_text.h"
 
 namespace ragd {
 namespace {
@@ -1299,7 +1300,10 @@ void compose_answer(const Evidence& ev, Answer& ans) {
   const bool ticket = first.kind == "ticket";
   const std::string name = ticket ? first.doc_id : "“" + clean_title(first) + "”";
   std::string lead;
-  const bool list = ev.role == SectionRole::kResolution || ev.items.size() > 1;
+  // Code is a block of its own even when it is the whole answer: its lines
+  // and their indentation are what it says.
+  const bool list =
+      ev.role == SectionRole::kResolution || ev.items.size() > 1 || ev.items.front().kind == UnitKind::kCode;
   if (!ev.named_id.empty()) {
     if (ev.role == SectionRole::kResolution) lead = ev.named_id + " was resolved as follows";
     else if (ev.role == SectionRole::kCause) lead = "The cause recorded in " + ev.named_id;
@@ -1343,7 +1347,8 @@ void compose_answer(const Evidence& ev, Answer& ans) {
         break;
       case UnitKind::kCode: {
         const std::string indent = numbered && number > 0 ? "   " : "";
-        text += "\n\n" + indent + "```\n";
+        const std::string fence = fence_for(c.text);  // longer than a fence line the code holds
+        text += "\n\n" + indent + fence + "\n";
         size_t pos = 0;
         while (pos <= c.text.size()) {
           size_t nl = c.text.find('\n', pos);
@@ -1351,7 +1356,7 @@ void compose_answer(const Evidence& ev, Answer& ans) {
           text += indent + c.text.substr(pos, nl - pos) + "\n";
           pos = nl + 1;
         }
-        text += indent + "```\n";
+        text += indent + fence + "\n";
         break;
       }
       case UnitKind::kSentence:

@@ -5,6 +5,8 @@
 #include <string>
 #include <unordered_set>
 
+#include "ragd/chunk_text.h"
+
 namespace ragd {
 namespace {
 
@@ -101,7 +103,7 @@ void split_line(std::string_view line, std::vector<std::string>& out) {
 
 std::vector<std::string> split_sentences(std::string_view text) {
   std::vector<std::string> out;
-  bool fenced = false;
+  CodeFenceReader fences;
   size_t pos = 0;
   // Lines joined until a blank line, a list item or a fence: a paragraph
   // wrapped over several lines is one piece of running text.
@@ -116,12 +118,12 @@ std::vector<std::string> split_sentences(std::string_view text) {
     std::string_view raw = text.substr(pos, nl - pos);
     pos = nl + 1;
     std::string_view t = trim(raw);
-    if (t.rfind("```", 0) == 0 || t.rfind("~~~", 0) == 0) {
+    const CodeFenceReader::Line kind = fences.next(raw);
+    if (kind == CodeFenceReader::Line::kOpen || kind == CodeFenceReader::Line::kClose) {
       flush();
-      fenced = !fenced;
       continue;
     }
-    if (fenced) {
+    if (kind == CodeFenceReader::Line::kCode) {  // each line one piece; indentation means nothing in a line alone
       if (!t.empty()) out.emplace_back(t);
       continue;
     }

@@ -299,7 +299,7 @@ namespace {
 std::vector<Unit> units_of(std::string_view text, bool headings) {
   std::vector<Unit> out;
   std::vector<std::string_view> para;
-  bool fenced = false;
+  CodeFenceReader fences;
   std::string code;
   size_t pos = 0;
   std::string heading;
@@ -321,20 +321,29 @@ std::vector<Unit> units_of(std::string_view text, bool headings) {
     }
     para.clear();
   };
+  auto push_code = [&] {
+    while (!code.empty() && code.back() == '\n') code.pop_back();
+    if (!code.empty()) out.push_back({UnitKind::kCode, code, heading, level});
+    code.clear();
+  };
   while (pos <= text.size()) {
     size_t nl = text.find('\n', pos);
     if (nl == std::string_view::npos) nl = text.size();
     const std::string_view raw = text.substr(pos, nl - pos);
     std::string_view line = trim(raw);
     pos = nl + 1;
-    if (line.starts_with("```") || line.starts_with("~~~")) {
+    const CodeFenceReader::Line kind = fences.next(raw);
+    if (kind == CodeFenceReader::Line::kOpen) {
       flush();
-      if (fenced && !code.empty()) out.push_back({UnitKind::kCode, code, heading, level});
-      code.clear();
-      fenced = !fenced;
-    } else if (fenced) {
+    } else if (kind == CodeFenceReader::Line::kClose) {
+      push_code();
+    } else if (kind == CodeFenceReader::Line::kCode) {
+      // Lines as written (indentation is YAML's and Python's syntax), the
+      // block's leading blank lines dropped.
+      std::string_view l = code_line(fences.fence(), raw);
+      while (!l.empty() && (l.back() == ' ' || l.back() == '\r')) l.remove_suffix(1);
       if (!code.empty()) code += '\n';
-      code += line;
+      if (!code.empty() || !l.empty()) code += l;
     } else if (line.empty()) {
       flush();
     } else if (!is_link_definition(line)) {
@@ -343,7 +352,7 @@ std::vector<Unit> units_of(std::string_view text, bool headings) {
     }
     if (nl >= text.size()) break;
   }
-  if (fenced && !code.empty()) out.push_back({UnitKind::kCode, code, heading, level});
+  push_code();  // a fence left open runs to the end
   flush();
   return out;
 }
@@ -489,6 +498,7 @@ std::string clean_inline_markdown(std::string_view s) {
 
 std::string markdown_to_plain(std::string_view markdown) {
   std::string out;
+  CodeFenceReader fences;
   out.reserve(markdown.size());
   size_t pos = 0;
   while (pos <= markdown.size()) {
@@ -496,8 +506,15 @@ std::string markdown_to_plain(std::string_view markdown) {
     if (nl == std::string_view::npos) nl = markdown.size();
     std::string_view line = markdown.substr(pos, nl - pos);
     pos = nl + 1;
-    if (trim(line).starts_with("```")) {
+    const CodeFenceReader::Line kind = fences.next(line);
+    if (kind == CodeFenceReader::Line::kOpen || kind == CodeFenceReader::Line::kClose) {
       if (nl >= markdown.size()) break;
+      continue;
+    }
+    if (kind == CodeFenceReader::Line::kCode) {  // as written: backticks and brackets are the code's
+      out += line;
+      if (nl >= markdown.size()) break;
+      out += '\n';
       continue;
     }
     std::string cleaned = clean_inline_markdown(line);

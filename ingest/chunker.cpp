@@ -51,6 +51,10 @@ struct Piece {
   Sep sep = Sep::kParagraph;  // how it joins the piece before it
   bool window = false;        // a cut through a run-on sentence
   bool table = false;         // rows of a table under a repeat of its header
+  bool code = false;          // a fenced code block or a line of one
+  uint32_t fence = 0;         // a line of a code block cut into lines: Splitter::fences_[fence - 1]
+  bool fence_open = false;    // that block's opening fence line
+  bool fence_close = false;   // that block's closing fence line
 };
 
 struct Section {
@@ -61,8 +65,6 @@ struct Section {
   bool headed = false;  // paras hold merged sections, each under its heading line
 };
 
-bool is_fence(std::string_view line) { return line.starts_with("```") || line.starts_with("~~~"); }
-
 // Markdown: headings open sections; blank lines end paragraphs; a fenced
 // code block is one paragraph however many blank lines it holds.
 std::vector<Section> markdown_sections(std::string_view text) {
@@ -70,7 +72,7 @@ std::vector<Section> markdown_sections(std::string_view text) {
   std::vector<std::pair<int, std::string>> stack;
   Section cur;
   size_t para_begin = std::string_view::npos, para_end = 0;
-  bool fence = false;
+  CodeFenceReader fences;
   auto end_para = [&] {
     if (para_begin != std::string_view::npos) cur.paras.push_back(text.substr(para_begin, para_end - para_begin));
     para_begin = std::string_view::npos;
@@ -88,17 +90,18 @@ std::vector<Section> markdown_sections(std::string_view text) {
     std::string_view line = text.substr(pos, nl - pos);
     const size_t line_begin = pos;
     pos = nl + 1;
-    if (fence) {
-      para_end = line_begin + line.size();
-      if (is_fence(line)) { fence = false; end_para(); }
-      continue;
-    }
-    if (is_fence(line)) {
-      end_para();
-      fence = true;
-      para_begin = line_begin;
-      para_end = line_begin + line.size();
-      continue;
+    switch (fences.next(line)) {
+      case CodeFenceReader::Line::kOpen:
+        end_para();
+        para_begin = line_begin;
+        para_end = line_begin + line.size();
+        continue;
+      case CodeFenceReader::Line::kCode: para_end = line_begin + line.size(); continue;
+      case CodeFenceReader::Line::kClose:
+        para_end = line_begin + line.size();
+        end_para();
+        continue;
+      case CodeFenceReader::Line::kProse: break;
     }
     std::string_view heading;
     if (int level = markdown_heading(line, heading)) {
@@ -117,12 +120,11 @@ std::vector<Section> markdown_sections(std::string_view text) {
   return out;
 }
 
-// A block's paragraphs: blank lines end them, except inside a fenced code
-// block (an HTML <pre> the connector fenced), which stays one paragraph as
-// in markdown_sections.
+// A block's paragraphs: blank lines end them, and a fenced code block (an
+// HTML <pre> the connector fenced) is one paragraph, as in markdown_sections.
 void add_paragraphs(std::string_view text, Section& s) {
   size_t pos = 0, begin = std::string_view::npos, end = 0;
-  bool fence = false;
+  CodeFenceReader fences;
   auto end_para = [&] {
     if (begin != std::string_view::npos) s.paras.push_back(text.substr(begin, end - begin));
     begin = std::string_view::npos;
@@ -133,13 +135,12 @@ void add_paragraphs(std::string_view text, Section& s) {
     std::string_view line = text.substr(pos, nl - pos);
     const size_t line_begin = pos;
     pos = nl + 1;
-    if (is_fence(line)) fence = !fence;
-    if (line.empty() && !fence) {
-      end_para();
-      continue;
-    }
+    const CodeFenceReader::Line kind = fences.next(line);
+    if (kind == CodeFenceReader::Line::kOpen || (line.empty() && kind == CodeFenceReader::Line::kProse)) end_para();
+    if (line.empty() && kind == CodeFenceReader::Line::kProse) continue;
     if (begin == std::string_view::npos) begin = line_begin;
     end = line_begin + line.size();
+    if (kind == CodeFenceReader::Line::kClose) end_para();
   }
   end_para();
 }
@@ -332,13 +333,83 @@ class Splitter {
     return true;
   }
 
+  // A fenced code block too long for one chunk: pieces of whole lines,
+  // which keep their indentation (a line longer than a chunk is cut into
+  // windows). A chunk that holds only part of the block gets the block's
+  // fence lines around that part (flush), so the part still reads as code;
+  // pack() keeps room for them. False when the fence lines alone would
+  // take a quarter of a chunk (a line of 10 MB of backticks): the block is
+  // then cut as text.
+  bool code_pieces(std::string_view para, std::vector<Piece>& out) {
+    const std::string_view open = para.substr(0, para.find('\n'));
+    const CodeFence f = open_code_fence(open);
+    if (!f) return false;
+    // The block's own closing line, so that a chunk ending with it costs
+    // what the wrap it replaces did; an unclosed block gets a bare one.
+    const size_t last_nl = para.rfind('\n');
+    std::string_view last = last_nl == std::string_view::npos ? std::string_view() : para.substr(last_nl + 1);
+    const bool closed = !last.empty() && closes_code_fence(f, last);
+    while (!last.empty() && last.front() == ' ') last.remove_prefix(1);
+    while (!last.empty() && last.back() == ' ') last.remove_suffix(1);
+    FenceLines lines{open, closed ? std::string(last) : std::string(f.length, f.marker), count_tokens(open), 0};
+    lines.close_tokens = count_tokens(lines.close);
+    const uint32_t cost = lines.open_tokens + lines.close_tokens;
+    if (cost * 4 > o_.max_tokens) return false;
+    fences_.push_back(std::move(lines));
+    const auto id = static_cast<uint32_t>(fences_.size());
+    const uint32_t room = o_.max_tokens - cost;
+    Piece first{open, fences_.back().open_tokens, Sep::kParagraph};
+    first.code = true;
+    first.fence = id;
+    first.fence_open = true;
+    out.push_back(first);
+    Sep sep = Sep::kLine;
+    for (size_t pos = open.size() + 1; pos < para.size();) {
+      size_t nl = para.find('\n', pos);
+      if (nl == std::string_view::npos) nl = para.size();
+      const std::string_view line = para.substr(pos, nl - pos);
+      pos = nl + 1;
+      if (line.find_first_not_of(' ') == std::string_view::npos) {
+        sep = Sep::kParagraph;  // blank lines: one, where the block is cut
+        continue;
+      }
+      Piece p{line, count_tokens(line), sep};
+      p.code = true;
+      p.fence = id;
+      p.fence_close = nl == para.size() && closes_code_fence(f, line);
+      sep = Sep::kLine;
+      if (p.tokens <= room) {
+        out.push_back(p);
+        continue;
+      }
+      token_starts(line, starts_);
+      const size_t step = std::max<size_t>(1, room - std::min(o_.overlap_tokens, room / 2));
+      for (size_t t = 0; t < starts_.size(); t += step) {
+        const size_t b = t == 0 ? 0 : starts_[t];  // the first keeps the indentation
+        const size_t e = t + step < starts_.size() ? starts_[t + step] : line.size();
+        Piece w = p;
+        w.text = line.substr(b, e - b);
+        while (!w.text.empty() && w.text.back() == ' ') w.text.remove_suffix(1);
+        w.tokens = static_cast<uint32_t>(std::min(step, starts_.size() - t));
+        w.window = true;
+        if (t > 0) w.sep = Sep::kSpace;
+        out.push_back(w);
+      }
+    }
+    return true;
+  }
+
   // Paragraph -> pieces no larger than max_tokens.
   void pieces_of(std::string_view para, std::vector<Piece>& out) {
     const uint32_t n = count_tokens(para);
+    const bool code = static_cast<bool>(open_code_fence(para.substr(0, para.find('\n'))));
     if (n <= o_.max_tokens) {
-      out.push_back({para, n, Sep::kParagraph});
+      Piece p{para, n, Sep::kParagraph};
+      p.code = code;
+      out.push_back(p);
       return;
     }
+    if (code && code_pieces(para, out)) return;
     if (table_pieces(para, out)) return;
     scratch_.clear();
     split_sentences(para, scratch_, Sep::kParagraph);
@@ -369,6 +440,7 @@ class Splitter {
     if (budget == 0) return std::nullopt;
     token_starts(p.text, starts_);
     if (starts_.size() <= budget) return p;
+    if (p.code && !p.window) return std::nullopt;  // the end of a code line or block is no code
     const size_t from = starts_[starts_.size() - budget];
     tail_sentences_.clear();
     split_sentences(p.text, tail_sentences_, Sep::kParagraph);
@@ -384,24 +456,63 @@ class Splitter {
     return Piece{t, count_tokens(t), Sep::kSpace, true};
   }
 
+  // The tokens of the fence lines flush() will add around the lines of cut
+  // code blocks in a chunk: an opening line when the chunk starts inside a
+  // block, a closing line after each run of a block's lines that does not
+  // end with the block's own.
+  struct Wrap {
+    uint32_t open = 0, closed = 0, pending = 0;
+    uint32_t total() const { return open + closed + pending; }
+  };
+
+  // `w` (of the chunk so far, whose last piece is `back`) with `p` added.
+  Wrap wrap_with(const Piece* back, Wrap w, const Piece& p) const {
+    if (!back) {
+      w = Wrap();
+      if (p.fence && !p.fence_open) w.open = fences_[p.fence - 1].open_tokens;
+    } else if (back->fence != p.fence) {
+      w.closed += w.pending;
+    }
+    w.pending = p.fence && !p.fence_close ? fences_[p.fence - 1].close_tokens : 0;
+    return w;
+  }
+
+  uint32_t fence_cost(const Piece& p) const {
+    return p.fence ? fences_[p.fence - 1].open_tokens + fences_[p.fence - 1].close_tokens : 0;
+  }
+
   void pack(const Section& s) {
     if (s.paras.empty()) return;
     std::vector<Piece> pieces;
     for (auto para : s.paras) pieces_of(para, pieces);
     std::vector<Piece> cur;
     uint32_t cur_tokens = 0;
+    Wrap wrap;
     bool cur_has_new = false;  // holds more than the overlap from the last chunk
-    for (const Piece& p : pieces) {
-      if (cur_has_new && cur_tokens + p.tokens > o_.max_tokens) {
+    for (size_t k = 0; k < pieces.size(); ++k) {
+      const Piece& p = pieces[k];
+      const Piece* back = cur.empty() ? nullptr : &cur.back();
+      // A code block's opening line goes with its first line: a chunk
+      // should not end with an empty block.
+      const uint32_t glued = p.fence_open && k + 1 < pieces.size() && pieces[k + 1].fence == p.fence
+                                 ? pieces[k + 1].tokens
+                                 : 0;
+      if (cur_has_new && cur_tokens + p.tokens + glued + wrap_with(back, wrap, p).total() > o_.max_tokens) {
         flush(s, cur, cur_tokens);
         // Overlap: whole pieces from the end, then part of one if needed.
         // A table group brings its own header; rows repeated before it
-        // would read as a table without one.
+        // would read as a table without one. Lines of a cut code block
+        // overlap only into the rest of the same block, whose fence lines
+        // pack() has kept room for.
         const bool table_edge = p.table || (!cur.empty() && cur.back().table);
-        uint32_t budget = table_edge ? 0 : std::min<uint32_t>(o_.overlap_tokens, o_.max_tokens - p.tokens);
+        const bool code_edge = !cur.empty() && (p.fence || cur.back().fence) && p.fence != cur.back().fence;
+        uint32_t budget = table_edge || code_edge
+                              ? 0
+                              : std::min<uint32_t>(o_.overlap_tokens, o_.max_tokens - p.tokens - fence_cost(p));
         std::vector<Piece> keep;
         uint32_t kept = 0;
         for (size_t i = cur.size(); i-- > 0;) {
+          if (cur[i].fence && cur[i].fence != p.fence) break;
           if (kept + cur[i].tokens <= budget) {
             keep.push_back(cur[i]);
             kept += cur[i].tokens;
@@ -416,7 +527,11 @@ class Splitter {
         cur = std::move(keep);
         cur_tokens = kept;
         cur_has_new = false;
+        wrap = Wrap();
+        for (size_t i = 0; i < cur.size(); ++i) wrap = wrap_with(i ? &cur[i - 1] : nullptr, wrap, cur[i]);
+        back = cur.empty() ? nullptr : &cur.back();
       }
+      wrap = wrap_with(back, wrap, p);
       cur.push_back(p);
       cur_tokens += p.tokens;
       cur_has_new = true;
@@ -424,18 +539,32 @@ class Splitter {
     if (cur_has_new) flush(s, cur, cur_tokens);
   }
 
+  // A run of a cut code block's lines is set between its fence lines,
+  // where the chunk does not hold them (see Wrap).
   void flush(const Section& s, const std::vector<Piece>& cur, uint32_t tokens) {
     Chunk c;
     size_t bytes = 0;
     for (const auto& p : cur) bytes += p.text.size() + 2;
     c.text.reserve(bytes);
+    bool wrapped = false;
     for (size_t i = 0; i < cur.size(); ++i) {
-      if (i) c.text += cur[i].sep == Sep::kParagraph ? "\n\n" : cur[i].sep == Sep::kLine ? "\n" : " ";
-      c.text += cur[i].text;
+      const Piece& p = cur[i];
+      if (i) c.text += p.sep == Sep::kParagraph ? "\n\n" : p.sep == Sep::kLine ? "\n" : " ";
+      if (i == 0 && p.fence && !p.fence_open) {
+        c.text += fences_[p.fence - 1].open;
+        c.text += '\n';
+        wrapped = true;
+      }
+      c.text += p.text;
+      if (p.fence && !p.fence_close && (i + 1 == cur.size() || cur[i + 1].fence != p.fence)) {
+        c.text += '\n';
+        c.text += fences_[p.fence - 1].close;
+        wrapped = true;
+      }
     }
     c.role = s.role;
     c.section_path = s.path;
-    c.n_tokens = tokens;
+    c.n_tokens = wrapped ? count_tokens(c.text) : tokens;
     emit(std::move(c));
   }
 
@@ -450,6 +579,13 @@ class Splitter {
   const Document& doc_;
   std::vector<Chunk> chunks_;
   std::deque<std::string> arena_;
+  // The fence lines of the code blocks cut into lines (Piece::fence).
+  struct FenceLines {
+    std::string_view open;
+    std::string close;
+    uint32_t open_tokens = 0, close_tokens = 0;
+  };
+  std::vector<FenceLines> fences_;
   std::vector<Piece> scratch_, tail_sentences_;
   std::vector<uint32_t> starts_;
 };

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "ingest/chunker.h"
+#include "ragd/chunk_text.h"
 
 namespace ragd {
 
@@ -120,14 +121,49 @@ bool valid_id(std::string_view id) {
   return true;
 }
 
+// A prose line: trimmed, each run of spaces one space.
+void append_collapsed(std::string_view line, std::string& out) {
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    if (i == line.size()) break;
+    size_t end = i;
+    while (end < line.size() && line[end] != ' ' && line[end] != '\t') ++end;
+    if (!out.empty() && out.back() != '\n' && i > 0) out += ' ';
+    out.append(line, i, end - i);
+    i = end;
+  }
+}
+
+// A line of fenced code: tabs become spaces to the next multiple of 4
+// columns, then up to `indent` columns go (the fence's own indentation,
+// as CommonMark reads it) and trailing spaces; the rest stays.
+void append_code_line(std::string_view line, size_t indent, std::string& out) {
+  const size_t begin = out.size();
+  size_t col = 0;
+  bool leading = true;
+  for (char c : line) {
+    if (c == '\t' || (c == ' ' && leading)) {
+      const size_t next = c == '\t' ? (col / 4 + 1) * 4 : col + 1;
+      for (; col < next; ++col)
+        if (!leading || col >= indent) out += ' ';
+      continue;
+    }
+    leading = false;
+    out += c;
+    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++col;  // columns are code points
+  }
+  while (out.size() > begin && out.back() == ' ') out.pop_back();
+}
+
 }  // namespace
 
 std::string normalize_text(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
+  // Pass 1: valid UTF-8 without controls, one '\n' per line break, every
+  // space a ' ' (tabs kept for pass 2), nothing collapsed yet.
+  std::string clean;
+  clean.reserve(text.size());
   bool needs_nfc = false;
-  bool pending_space = false;
-  int pending_newlines = 0;
   size_t i = 0;
   while (i < text.size()) {
     char32_t cp;
@@ -144,25 +180,49 @@ std::string normalize_text(std::string_view text) {
     }
     switch (classify(cp)) {
       case CharClass::kDrop: continue;
-      case CharClass::kSpace: pending_space = true; continue;
-      case CharClass::kNewline: ++pending_newlines; pending_space = false; continue;
-      case CharClass::kParagraph: pending_newlines += 2; pending_space = false; continue;
+      case CharClass::kSpace: clean += cp == '\t' ? '\t' : ' '; continue;
+      case CharClass::kNewline: clean += '\n'; continue;
+      case CharClass::kParagraph: clean += "\n\n"; continue;
       case CharClass::kKeep: break;
     }
-    if (!out.empty()) {
-      if (pending_newlines >= 2) out += "\n\n";
-      else if (pending_newlines == 1) out += '\n';
-      else if (pending_space) out += ' ';
-    }
-    pending_newlines = 0;
-    pending_space = false;
     if (cp < 0x80) {
-      out += static_cast<char>(cp);
+      clean += static_cast<char>(cp);
     } else {
       needs_nfc = needs_nfc || may_change_under_nfc(cp);
-      encode(cp, out);
+      encode(cp, clean);
     }
   }
+  // Pass 2, line by line: prose lines are trimmed with their runs of spaces
+  // collapsed, and one or more blank lines between them become one; lines of
+  // fenced code keep their indentation, inner spaces and blank lines.
+  std::string out;
+  out.reserve(clean.size());
+  CodeFenceReader fences(kAnyFenceIndent);
+  bool blank_before = false;  // prose: a blank line since the last line written
+  size_t pos = 0;
+  while (pos <= clean.size()) {
+    size_t nl = clean.find('\n', pos);
+    if (nl == std::string::npos) nl = clean.size();
+    const std::string_view line(clean.data() + pos, nl - pos);
+    pos = nl + 1;
+    if (fences.next(line) == CodeFenceReader::Line::kCode) {
+      out += '\n';
+      append_code_line(line, fences.fence().indent, out);
+      blank_before = false;
+      continue;
+    }
+    const size_t before = out.size();
+    if (!out.empty()) out += blank_before ? "\n\n" : "\n";
+    const size_t text_begin = out.size();
+    append_collapsed(line, out);
+    if (out.size() == text_begin) {  // a blank line
+      out.resize(before);
+      blank_before = !out.empty();
+    } else {
+      blank_before = false;
+    }
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();  // an open fence's last blank lines
   if (!needs_nfc) return out;
   utf8proc_uint8_t* nfc = nullptr;
   utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(out.data()),

@@ -18,8 +18,9 @@ using testing::Collected;
 std::string rst(std::string_view text) { return connectors::rst_to_markdown(text, nullptr); }
 
 // What the chunker reads from Markdown: a section per heading (its path
-// joined by " > "), with the paragraphs under it; a fence at the start of a
-// line opens or closes code, and headings inside code do not count.
+// joined by " > "), with the paragraphs under it; fences read as the
+// chunker reads them (ragd/chunk_text.h), and headings inside code do not
+// count.
 struct Section {
   std::string path;
   std::string text;
@@ -28,16 +29,16 @@ struct Section {
 std::vector<Section> sections_of(std::string_view md) {
   std::vector<Section> out(1);
   std::vector<std::pair<int, std::string>> stack;
-  bool fence = false;
+  CodeFenceReader fences;
   size_t pos = 0;
   while (pos < md.size()) {
     size_t nl = md.find('\n', pos);
     if (nl == std::string_view::npos) nl = md.size();
     std::string_view line = md.substr(pos, nl - pos);
     pos = nl + 1;
-    if (line.starts_with("```") || line.starts_with("~~~")) fence = !fence;
+    const bool prose = fences.next(line) == CodeFenceReader::Line::kProse;
     std::string_view heading;
-    if (int level = fence ? 0 : markdown_heading(line, heading)) {
+    if (int level = prose ? markdown_heading(line, heading) : 0) {
       while (!stack.empty() && stack.back().first >= level) stack.pop_back();
       stack.emplace_back(level, std::string(heading));
       std::string path;
@@ -113,6 +114,14 @@ TEST(MarkdownDialects, DefinitionListsKeepTheTermWithItsDefinition) {
   for (const char* same : {"# Title\n: x\n", "- item\n: x\n"}) {
     EXPECT_EQ(normalize_markdown_dialects(same), same) << same;
   }
+  // A definition ends where an unindented block starts or the next term
+  // does; a fence indented under it is taken whole, whatever its lines say.
+  EXPECT_EQ(normalize_markdown_dialects("Alpha\n: first\nBeta\n: second\n"), "Alpha: first\nBeta: second\n");
+  EXPECT_EQ(normalize_markdown_dialects("Term\n: Run:\n```\na\n\nb\n```\n\nOther\n: {file}`/etc/x`\n"),
+            "Term: Run:\n```\na\n\nb\n```\n\nOther: `/etc/x`\n");
+  EXPECT_EQ(normalize_markdown_dialects("Term\n: Example:\n\n  ```\n  : not a definition\n\n x\n  ```\nAfter.\n"),
+            "Term: Example:\n\n```\n: not a definition\n\nx\n```\nAfter.\n");
+  EXPECT_EQ(normalize_markdown_dialects("Term\n: text\n# Heading\n- item\n"), "Term: text\n# Heading\n- item\n");
   // Not a definition: a colon line after a blank line, indented code, and
   // anything in a code fence.
   for (const char* same : {"Text\n\n: not a definition\n", "    code\n: x\n", "```\nterm\n: inside code\n```\n"}) {
@@ -330,6 +339,17 @@ TEST(Rst, RealisticPageGivesSectionsAndCode) {
             "- using `proxy` in a config-file\n\nNote: Proxies that rewrite TLS need their certificate.\n\n");
   EXPECT_EQ(s[3].path, "User Guide > Using a Proxy Server > Environment variables");
   EXPECT_EQ(s[3].text, "\n`HTTPS_PROXY`: The proxy for HTTPS requests.\n\nChanged in version 2.3: `NO_PROXY` is honoured.\n");
+}
+
+// A Markdown file's title is its first "# " line outside code; a "````"
+// block that shows a "```" block holds all of it.
+TEST(MarkdownDialects, TheTitleIsNoLineOfALongerFence) {
+  Collected c;
+  ASSERT_TRUE(fetch_buffer("````md\n```sh\n# not the title\n```\n````\n\n# Proxy settings\n\nText.\n", "x.md", {},
+                           c.sink())
+                  .is_ok());
+  ASSERT_EQ(c.docs.size(), 1u);
+  EXPECT_EQ(c.docs[0].title, "Proxy settings");
 }
 
 // ---- bad input ----

@@ -121,6 +121,30 @@ TEST(Units, ListItemsCodeAndSentences) {
   EXPECT_TRUE(split_units("\n\n```\n").empty());
 }
 
+// Code is quoted as written: its lines keep their indentation (less the
+// fence's own), and a fence closes only at a line of its character at
+// least as long, so a "````" block holds a "```" one (CommonMark).
+TEST(Units, CodeKeepsItsLinesAndALongerFenceHoldsAShorterOne) {
+  auto units = split_units(
+      "Create the file:\n\n````yaml\nspec:\n  containers:\n    - name: web\n```\nNot the end. Still code.\n```\n\n"
+      "  image: nginx\n````\n\nThen apply it.\n\n   ~~~\n   def f():\n       return 1\n   ~~~\n\n```x``` is inline.");
+  ASSERT_EQ(units.size(), 5u);
+  EXPECT_EQ(units[0].text, "Create the file:");
+  EXPECT_EQ(units[1].kind, UnitKind::kCode);
+  EXPECT_EQ(units[1].text, "spec:\n  containers:\n    - name: web\n```\nNot the end. Still code.\n```\n\n  image: nginx");
+  EXPECT_EQ(units[2].text, "Then apply it.");
+  EXPECT_EQ(units[3].kind, UnitKind::kCode);
+  EXPECT_EQ(units[3].text, "def f():\n    return 1");
+  EXPECT_EQ(units[4].kind, UnitKind::kSentence);
+  // A fence left open runs to the end.
+  auto open = split_units("Run:\n\n```\n  a\n\n  b\n");
+  ASSERT_EQ(open.size(), 2u);
+  EXPECT_EQ(open[1].text, "  a\n\n  b");
+  // On a terminal, code stays as written inside the fence lines.
+  EXPECT_EQ(markdown_to_plain("Steps:\n\n````\n```\n  x = [1](2) **y**\n```\n````\n\n- **Done** [1]"),
+            "Steps:\n\n```\n  x = [1](2) **y**\n```\n\n- Done [1]");
+}
+
 // The heading lines the chunker keeps for sections it merged into one
 // chunk are not units; each unit knows the heading it follows, and its
 // section is that sibling's unless the heading is on the chunk's path.

@@ -67,5 +67,14 @@ TEST(SplitSentences, ClosingQuotesStayWithTheirSentence) {
             (V{"The error says \"Access denied.\"", "Retry later."}));
 }
 
+// Lines of a fenced block are pieces of their own, and a fence closes
+// only at a line of its character at least as long: a "```" line in a
+// "````" block is code, and the sentences in it are not split.
+TEST(SplitSentences, ALongerFenceHoldsAShorterOne) {
+  EXPECT_EQ(split_sentences("Intro.\n\n````\n```\n  A line. Another\n```\n````\nAfter. Done."),
+            (V{"Intro.", "```", "A line. Another", "```", "After.", "Done."}));
+  EXPECT_EQ(split_sentences("~~~\nA. B\n```\nC. D"), (V{"A. B", "```", "C. D"}));
+}
+
 }  // namespace
 }  // namespace ragd

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <random>
 
 #include "ingest/chunker.h"
@@ -228,6 +229,89 @@ TEST(Chunker, FencedCodeInBlocksIsNeverCut) {
     for (const Chunk& c : chunks) whole |= contains(c.text, code);
     EXPECT_TRUE(whole) << "prose paragraphs before: " << before;
   }
+}
+
+// A fence closes only at a line of its own character at least as long
+// (CommonMark): a "````" block that shows a "```" fence (the connectors
+// write one for code holding backticks) is one code paragraph, in a
+// Markdown text and in a block, and the "#" lines in it are no headings.
+TEST(Chunker, ALongerFenceHoldsAShorterOne) {
+  const std::string code =
+      "````markdown\n```sh\n# list the pods\n\nkubectl get pods\n```\n\n## Not a heading\n\n  indented: true\n````";
+  Document d = markdown_doc("# Guide\n\n## Quoting code\n\n" + prose(1, 4) + "\n\n" + code + "\n\n" + prose(1, 5));
+  auto chunks = Chunker().split(d);
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].section_path, (std::vector<std::string>{"Guide", "Quoting code"}));
+  EXPECT_TRUE(contains(chunks[0].text, "\n\n" + code + "\n\n")) << chunks[0].text;
+
+  Document b;
+  b.id = "guide.html";
+  b.title = "Guide";
+  b.blocks = {{{"Guide"}, "body", normalize_text(code + "\n\n" + prose(3, 6))}};
+  ChunkerOptions o;
+  o.max_tokens = 60;
+  o.overlap_tokens = 0;
+  chunks = Chunker(o).split(b);
+  ASSERT_GE(chunks.size(), 2u);
+  EXPECT_TRUE(chunks[0].text.starts_with(code + "\n\n")) << chunks[0].text;
+}
+
+// A code block longer than a chunk is cut at its lines, and every chunk
+// holding part of it opens and closes it with the block's fence, so that
+// the part still reads as code (its "#" comments as no headings, its
+// indentation as YAML's); chunks stay within max_tokens.
+TEST(Chunker, ACodeBlockTooLongForAChunkIsFencedInEveryChunk) {
+  std::string yaml = "```yaml\n";
+  for (int i = 0; i < 40; ++i) {
+    yaml += "# service " + std::to_string(i) + "\nsvc" + std::to_string(i) + ":\n  image: nginx\n  ports:\n" +
+            "    - \"80" + std::to_string(i % 10) + ":80\"\n\n";
+  }
+  yaml += "```";
+  Document d = markdown_doc("# Deploy\n\n## Compose file\n\nThe services:\n\n" + yaml + "\n\nThen run it.\n");
+  ChunkerOptions o;
+  o.max_tokens = 60;
+  o.overlap_tokens = 10;
+  const auto chunks = Chunker(o).split(d);
+  ASSERT_GE(chunks.size(), 5u);
+  size_t code_chunks = 0;
+  for (const Chunk& c : chunks) {
+    EXPECT_EQ(c.n_tokens, count_tokens(c.text)) << c.text;
+    EXPECT_LE(c.n_tokens, o.max_tokens) << c.text;
+    if (!contains(c.text, "image: nginx")) continue;
+    ++code_chunks;
+    const size_t open = c.text.find("```yaml\n");
+    ASSERT_NE(open, std::string::npos) << c.text;
+    const std::string after = c.text.substr(open);
+    EXPECT_TRUE(after.ends_with("\n```") || contains(after, "\n```\n")) << c.text;
+    EXPECT_TRUE(contains(c.text, "\n  ports:\n    - \"80")) << c.text;
+    EXPECT_FALSE(contains(c.text, "```yaml\n```")) << "an empty block:\n" << c.text;
+  }
+  EXPECT_GE(code_chunks, 4u);
+  EXPECT_TRUE(contains(chunks.back().text, "Then run it.")) << chunks.back().text;
+}
+
+// Hostile fences: a line of 10 MB of backticks, a fence left open over
+// 2 MB of code, 3,000 nested fences. Nothing crashes, every chunk stays
+// within max_tokens, and it takes seconds, not minutes. The open fence runs
+// to the end (CommonMark), so every chunk of it is code.
+TEST(Chunker, HostileFencesStayBoundedAndFast) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string open_code = "```python\n";
+  while (open_code.size() < (2 << 20)) open_code += "    if x:  return  y\n";
+  std::string nested;
+  for (int i = 3000; i >= 3; --i) nested += std::string(static_cast<size_t>(i), '`') + "\n  line\n";
+  const std::string ticks(10 << 20, '`');
+  auto bounded = [](const std::string& text) {
+    const auto chunks = Chunker().split(markdown_doc(text));
+    EXPECT_FALSE(chunks.empty());
+    for (const Chunk& c : chunks) EXPECT_LE(c.n_tokens, ChunkerOptions().max_tokens);
+    return chunks;
+  };
+  for (const std::string& text : {ticks, ticks + "\nx\n", nested}) bounded(text);
+  const auto chunks = bounded(open_code);
+  EXPECT_GT(chunks.size(), 1000u);
+  for (const Chunk& c : chunks) ASSERT_TRUE(c.text.starts_with("```python\n    if x:  return  y\n")) << c.text;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
 }
 
 TEST(Chunker, TitleOnlyDocumentGetsOneChunk) {

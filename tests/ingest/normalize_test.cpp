@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "ingest/chunker.h"
 
 namespace ragd {
@@ -37,6 +39,47 @@ TEST(NormalizeText, Nfc) {
   EXPECT_EQ(normalize_text("\xE2\x84\xA6 \xEF\xA4\x80"), "\xCE\xA9 \xE8\xB1\x88");  // OHM; CJK compat
   // Already NFC text is untouched (precomposed letters, CJK, emoji).
   EXPECT_EQ(normalize_text("Caf\xC3\xA9 \xE4\xB8\xAD \xF0\x9F\x98\x80"), "Caf\xC3\xA9 \xE4\xB8\xAD \xF0\x9F\x98\x80");
+}
+
+// Inside a fenced code block white space is syntax (YAML, Python, a shell
+// heredoc): indentation, inner runs of spaces and blank lines stay; tabs
+// become spaces to the next multiple of 4 columns. Prose around the block
+// is collapsed as before, and control characters go in code too.
+TEST(NormalizeText, FencedCodeKeepsItsWhiteSpace) {
+  EXPECT_EQ(normalize_text("Set   the   limits:\n```yaml\nresources:\n  limits:\n    memory:  \"512Mi\"   \n\n\n"
+                           "    cpu: 1\n```\nThen    apply."),
+            "Set the limits:\n```yaml\nresources:\n  limits:\n    memory:  \"512Mi\"\n\n\n    cpu: 1\n```\n"
+            "Then apply.");
+  EXPECT_EQ(normalize_text("~~~python\ndef f(x):\n\tif x:\n\t\treturn  x\x07\n~~~"),
+            "~~~python\ndef f(x):\n    if x:\n        return  x\n~~~");
+  // A fence indented under a list item: its lines lose that indentation
+  // (CommonMark), keep their own, and the fence lines start the line.
+  EXPECT_EQ(normalize_text("1. Edit:\n\n   ```ini\n   [global]\n     timeout = 60\n   ```\n2.  Save."),
+            "1. Edit:\n\n```ini\n[global]\n  timeout = 60\n```\n2. Save.");
+  // A longer fence holds a shorter one: the inner lines are code.
+  EXPECT_EQ(normalize_text("````md\n```sh\n  ls   -l\n```\n  after\n````\n  prose   again"),
+            "````md\n```sh\n  ls   -l\n```\n  after\n````\nprose again");
+  // A fence left open runs to the end; trailing blank lines go.
+  EXPECT_EQ(normalize_text("```\n  a   b\n\n\n"), "```\n  a   b");
+  // A backtick run followed by backticks is inline code, not a fence.
+  EXPECT_EQ(normalize_text("```x``` and   y\n  z"), "```x``` and y\nz");
+}
+
+TEST(NormalizeText, HostileFencesFinishQuickly) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string ticks(10 << 20, '`');
+  EXPECT_TRUE(normalize_text(ticks + "\n  x") == ticks + "\n  x");  // (not printed: 10 MB)
+  std::string nested;
+  for (int i = 3000; i >= 3; --i) nested += std::string(static_cast<size_t>(i), '`') + "\n  line\n";
+  EXPECT_EQ(normalize_text(nested).size(), nested.size() - 1);  // all code under the first fence
+  std::string many, expected;
+  for (int i = 0; i < 100000; ++i) {
+    many += "```\n\tx\n```\n\tx\n";
+    expected += "```\n    x\n```\nx\n";
+  }
+  expected.pop_back();
+  EXPECT_TRUE(normalize_text(many) == expected);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
 
 TEST(NormalizeDocument, FieldsAndDerivedText) {
