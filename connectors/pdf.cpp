@@ -353,9 +353,9 @@ Status parse_pdf(const FileInput& in) {
   double code_left = 0, code_size = 0;
   auto end_para = [&] {
     if (!code.empty()) {
-      buf += "```\n";
-      for (const auto& c : code) buf += c + "\n";
-      buf += "```\n\n";
+      std::string lines;
+      for (const auto& c : code) lines += c + "\n";
+      buf += code_fence("", lines) + "\n";
       code.clear();
     }
     if (!trim(para).empty()) buf += std::string(trim(para)) + "\n\n";

@@ -4,10 +4,11 @@
 # `ragd eval --answers` on the set's answers.jsonl, one table per binary, so
 # that two builds compare in one run:
 #   examples/doc-eval/run.sh pip build/api/ragd /tmp/ragd-before
-# Sets: etcd (etcd-server), pip (python3-pip), postgresql, postgresql-apps and
-# postgresql-manage (postgresql-doc-15).
+# Sets: etcd (etcd-server), pdf (libtasn1-doc, shared-mime-info), pip
+# (python3-pip), postgresql, postgresql-apps and postgresql-manage
+# (postgresql-doc-15).
 set -eu
-[ $# -ge 2 ] || { echo "usage: $0 etcd|pip|postgresql|postgresql-apps|postgresql-manage RAGD [RAGD...]" >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: $0 etcd|pdf|pip|postgresql|postgresql-apps|postgresql-manage RAGD [RAGD...]" >&2; exit 2; }
 set_name=$1
 shift
 here=$(cd -P -- "$(dirname -- "$0")" >/dev/null && pwd)
@@ -74,7 +75,14 @@ case "$set_name" in
       [ -e "$f" ] && put "$f" "$(basename "$f")"
     done
     ;;
-  *) echo "unknown set '$set_name' (etcd, pip, postgresql, postgresql-apps or postgresql-manage)" >&2; exit 2 ;;
+  pdf)
+    # Two PDF manuals: GNU Libtasn1's and the Shared MIME-info specification.
+    for f in /usr/share/doc/libtasn1-doc/libtasn1.pdf /usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf; do
+      [ -e "$f" ] || { echo "$f not found: apt-get install libtasn1-doc shared-mime-info" >&2; exit 1; }
+      put "$f" "$(basename "$f")"
+    done
+    ;;
+  *) echo "unknown set '$set_name' (etcd, pdf, pip, postgresql, postgresql-apps or postgresql-manage)" >&2; exit 2 ;;
 esac
 
 # Runs a command into $work/out; on failure shows its output and stops.
