@@ -253,7 +253,6 @@ struct Layout {
   double body = 0;   // the font size of most characters
   double pitch = 0;  // the usual distance between the tops of body lines
   std::vector<double> heading_sizes;  // larger than the body, largest first
-  double title_size = 0;              // the first page's largest, when it is the title
 };
 
 double rounded(double size) { return std::round(size * 2) / 2; }
@@ -278,18 +277,32 @@ Layout measure(const std::vector<std::vector<Line>>& pages) {
   best = 0;
   for (const auto& [d, n] : pitches)
     if (n > best) best = n, out.pitch = d;
-  if (!pages.empty()) {
-    for (const Line& l : pages.front())
-      if (!l.text.empty()) out.title_size = std::max(out.title_size, rounded(l.size));
-    if (out.title_size < 1.2 * out.body) out.title_size = 0;
-  }
   std::set<double, std::greater<>> sizes;
   for (const auto& lines : pages)
     for (const Line& l : lines)
       if (!l.text.empty() && l.text.size() <= 120 && rounded(l.size) >= 1.12 * out.body) sizes.insert(rounded(l.size));
-  for (double size : sizes)
-    if (size != out.title_size) out.heading_sizes.push_back(size);
+  out.heading_sizes.assign(sizes.begin(), sizes.end());
   return out;
+}
+
+// The title a first page sets in its largest type, at least 1.2 times the
+// body's: the first line of that size and the lines of that size right
+// after it (a title over two lines), taken out of the page. Empty when the
+// page has no such line. Read before page furniture goes, since a title
+// often repeats as the running header.
+std::string take_title(std::vector<Line>& first_page, double body) {
+  double largest = 0;
+  for (const Line& l : first_page) largest = std::max(largest, rounded(l.size));
+  if (largest < 1.2 * body) return {};
+  std::string title;
+  size_t i = 0;
+  while (i < first_page.size() && rounded(first_page[i].size) != largest) ++i;
+  while (i < first_page.size() && rounded(first_page[i].size) == largest && title.size() < 200) {
+    title += (title.empty() ? "" : " ") + first_page[i].text;
+    first_page[i].text.clear();
+    ++i;
+  }
+  return title;
 }
 
 // The level of a heading line (1 = the top), 0 for text: a numbered heading
@@ -337,12 +350,15 @@ Status parse_pdf(const FileInput& in) {
     std::unique_ptr<poppler::page> page(pdf->create_page(i));
     if (page) page_text.push_back(page_lines(*page));
   }
+  std::string title(trim(utf8(pdf->get_title())));
+  if (!page_text.empty()) {
+    std::string set = take_title(page_text.front(), measure(page_text).body);
+    if (title.empty()) title = std::move(set);
+  }
   drop_page_furniture(page_text);
   for (auto& lines : page_text)
     std::erase_if(lines, [](const Line& l) { return l.text.empty() || is_contents_line(l.text); });
   const Layout layout = measure(page_text);
-  std::string title(trim(utf8(pdf->get_title())));
-  bool title_from_page = false;
 
   // Headings open sections (kept across pages); other paragraphs gather
   // under the current heading path.
@@ -383,15 +399,6 @@ Status parse_pdf(const FileInput& in) {
     for (size_t i = 0; i < lines.size(); ++i) {
       const Line& l = lines[i];
       const Line* next = i + 1 < lines.size() ? &lines[i + 1] : nullptr;
-      // The title: the first page's largest lines, when the file names none.
-      if (p == 0 && layout.title_size > 0 && rounded(l.size) == layout.title_size) {
-        if (title.empty() || title_from_page) {
-          title_from_page = true;
-          title += (title.empty() ? "" : " ") + l.text;
-        }
-        prev = nullptr;
-        continue;
-      }
       if (const int level = heading_level(l, next, layout)) {
         // A heading wrapped over two lines of the same size continues.
         if (prev != nullptr && !path.empty() && buf.empty() && para.empty() && code.empty() &&

@@ -274,6 +274,30 @@ TEST(Pdf, LayoutGivesTitleHeadingsCodeAndParagraphs) {
   EXPECT_EQ(d.blocks[2].text, "Check the service and close the change.") << all;
 }
 
+// A title that the pages repeat as their running header is still the
+// title; only the headers go.
+TEST(Pdf, ATitleRepeatedAsTheRunningHeaderStaysTheTitle) {
+  using L = testing::PdfLine;
+  const std::string pdf = testing::make_styled_pdf({
+      {L{"Backup Policy", 'B', 20}, L{"Scope", 'B', 14, 12}, L{"Every server is backed up nightly.", 'R', 11, 6},
+       L{"An intermediate line so that the heading is not at the bottom edge.", 'R', 11}},
+      {L{"Backup Policy", 'R', 9}, L{"Copies are kept for thirty days.", 'R', 11, 12},
+       L{"A second line of the second page.", 'R', 11}},
+      {L{"Backup Policy", 'R', 9}, L{"Restores are tested every quarter.", 'R', 11, 12},
+       L{"A second line of the third page.", 'R', 11}},
+      {L{"Backup Policy", 'R', 9}, L{"Tapes go offsite on Fridays.", 'R', 11, 12},
+       L{"A second line of the fourth page.", 'R', 11}},
+  });
+  Collected c;
+  ASSERT_TRUE(fetch_buffer(pdf, "policies/backup.pdf", {}, c.sink()).is_ok());
+  ASSERT_EQ(c.docs.size(), 1u) << c.error_text();
+  EXPECT_EQ(c.docs[0].title, "Backup Policy");
+  std::string all;
+  for (const auto& b : c.docs[0].blocks) all += b.text + "\n";
+  EXPECT_FALSE(contains(all, "Backup Policy")) << all;
+  EXPECT_TRUE(contains(all, "Copies are kept for thirty days.")) << all;
+}
+
 TEST(Pdf, TruncatedAndGarbagePdfsGiveClearErrors) {
   std::string pdf = testing::make_pdf({{"Page one text here."}, {"Page two text."}}, "T");
   for (const std::string& bytes : {pdf.substr(0, pdf.size() / 2), std::string("%PDF-1.4\n garbage \x01\x02"),
