@@ -67,7 +67,8 @@ bool bold_face(std::string_view font) {
 }
 
 bool mono_face(std::string_view font) {
-  for (std::string_view k : {"Mono", "mono", "Courier", "Consola", "Typewriter", "CMTT", "SFTT", "Menlo", "Code"})
+  for (std::string_view k : {"Mono", "mono", "NimbusMon", "Courier", "Consola", "Typewriter", "CMTT", "CMSLTT", "CMITT",
+                             "SFTT", "Menlo", "Monaco", "Inconsolata", "LucidaConsole", "Code"})
     if (font.find(k) != std::string_view::npos) return true;
   return false;
 }
