@@ -7,8 +7,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "connectors/internal.h"
 
@@ -107,6 +110,82 @@ int heading_level(std::string name) {
 
 struct DocxWalker : SectionBuilder {
   std::map<std::string, std::string> style_names;  // styleId -> name
+  // numbering.xml: numId -> abstractNumId, and per abstract numbering and
+  // level its format ("bullet", "decimal", "lowerLetter", ...).
+  std::map<std::string, std::string> num_abstract;
+  std::map<std::pair<std::string, int>, std::string> level_format;
+  // The next number of each list level (numId, ilvl).
+  std::map<std::pair<std::string, int>, int> counters;
+  int real_level = 0;  // the level of the last heading set by a style
+
+  // A paragraph's list membership: numId and ilvl from its w:numPr (or its
+  // style's name: "List Bullet", "List Number 2").
+  struct ListItem {
+    std::string num_id;
+    int ilvl = 0;
+    bool numbered = false;
+  };
+  std::optional<ListItem> list_item(const xmlNode* p) const {
+    for (const xmlNode* c = p->children; c; c = c->next) {
+      if (!is(c, "pPr")) continue;
+      for (const xmlNode* d = c->children; d; d = d->next) {
+        if (is(d, "numPr")) {
+          ListItem item;
+          for (const xmlNode* e = d->children; e; e = e->next) {
+            if (is(e, "numId")) item.num_id = attr(e, "val");
+            if (is(e, "ilvl")) item.ilvl = std::clamp(std::atoi(attr(e, "val").c_str()), 0, 8);
+          }
+          if (item.num_id.empty() || item.num_id == "0") return std::nullopt;  // numbering removed
+          auto abs = num_abstract.find(item.num_id);
+          auto fmt = abs == num_abstract.end() ? level_format.end() : level_format.find({abs->second, item.ilvl});
+          item.numbered = fmt != level_format.end() && fmt->second != "bullet" && fmt->second != "none";
+          return item;
+        }
+        if (is(d, "pStyle")) {
+          const std::string id = attr(d, "val");
+          auto it = style_names.find(id);
+          const std::string name = to_lower(it != style_names.end() ? it->second : id);
+          if (name.rfind("list bullet", 0) == 0 || name.rfind("listbullet", 0) == 0 ||
+              name.rfind("list number", 0) == 0 || name.rfind("listnumber", 0) == 0) {
+            ListItem item;
+            item.num_id = "style:" + name;
+            item.numbered = name.find("number") != std::string::npos;
+            const char last = name.back();
+            if (std::isdigit(static_cast<unsigned char>(last))) item.ilvl = std::clamp(last - '1', 0, 8);
+            return item;
+          }
+        }
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Every run of text of the paragraph is bold (w:b, not w:b w:val="0").
+  static bool all_bold(const xmlNode* p) {
+    bool any = false;
+    for (const xmlNode* r = p->children; r; r = r->next) {
+      if (is(r, "hyperlink") || is(r, "ins") || is(r, "smartTag")) {
+        if (!all_bold(r)) return false;
+        continue;
+      }
+      if (!is(r, "r")) continue;
+      std::string text;
+      runs_text(r, text);
+      if (trim(text).empty()) continue;
+      bool bold = false;
+      for (const xmlNode* c = r->children; c; c = c->next) {
+        if (!is(c, "rPr")) continue;
+        for (const xmlNode* d = c->children; d; d = d->next) {
+          if (!is(d, "b")) continue;
+          const std::string v = attr(d, "val");
+          bold = v.empty() || (v != "0" && v != "false" && v != "off");
+        }
+      }
+      if (!bold) return false;
+      any = true;
+    }
+    return any;
+  }
 
   static void runs_text(const xmlNode* n, std::string& out) {
     for (const xmlNode* c = n->children; c; c = c->next) {
@@ -157,9 +236,30 @@ struct DocxWalker : SectionBuilder {
     }
     if (level > 0 && !t.empty()) {
       heading(level, std::string(t));
+      real_level = level;
+      counters.clear();
       return;
     }
     if (t.empty()) return;
+    // A list item: "- item", or "3. step" numbered per list and level; a
+    // deeper level indented under it.
+    if (const std::optional<ListItem> item = list_item(p)) {
+      for (auto it = counters.begin(); it != counters.end();)  // a new item ends the deeper levels' counts
+        it = it->first.first == item->num_id && it->first.second > item->ilvl ? counters.erase(it) : std::next(it);
+      std::string marker = "- ";
+      if (item->numbered) marker = std::to_string(++counters[{item->num_id, item->ilvl}]) + ". ";
+      buf += std::string(static_cast<size_t>(item->ilvl) * 3, ' ') + marker;
+      buf += t;
+      buf += "\n\n";
+      return;
+    }
+    // A short paragraph all in bold that ends no sentence, in the body's
+    // style: a heading written by hand, one level below the last styled one.
+    const char last = t.back();
+    if (t.size() <= 80 && last != '.' && last != ',' && last != ';' && last != ':' && all_bold(p)) {
+      heading(real_level + 1, std::string(t));
+      return;
+    }
     buf += t;
     buf += "\n\n";
   }
@@ -205,6 +305,26 @@ void read_styles(zip_t* zip, ZipBudget& budget, DocxWalker& w) {
     if (!is(s, "style")) continue;
     const xmlNode* name = find_child(s, "name");
     if (name) w.style_names[attr(s, "styleId")] = attr(name, "val");
+  }
+}
+
+void read_numbering(zip_t* zip, ZipBudget& budget, DocxWalker& w) {
+  auto numbering = read_member(zip, "word/numbering.xml", budget);
+  if (!numbering.is_ok() || !*numbering) return;
+  XmlDocPtr x = parse_xml(**numbering);
+  if (!x) return;
+  const xmlNode* root = xmlDocGetRootElement(x.get());
+  for (const xmlNode* n = root ? root->children : nullptr; n; n = n->next) {
+    if (is(n, "abstractNum")) {
+      const std::string id = attr(n, "abstractNumId");
+      for (const xmlNode* lvl = n->children; lvl; lvl = lvl->next) {
+        if (!is(lvl, "lvl")) continue;
+        const int ilvl = std::clamp(std::atoi(attr(lvl, "ilvl").c_str()), 0, 8);
+        if (const xmlNode* fmt = find_child(lvl, "numFmt")) w.level_format[{id, ilvl}] = attr(fmt, "val");
+      }
+    } else if (is(n, "num")) {
+      if (const xmlNode* abs = find_child(n, "abstractNumId")) w.num_abstract[attr(n, "numId")] = attr(abs, "val");
+    }
   }
 }
 
@@ -263,6 +383,7 @@ Status parse_docx(const FileInput& in) {
   if (!x) return Status::invalid_argument("word/document.xml is not well-formed XML");
   DocxWalker w;
   read_styles(zip.get(), budget, w);
+  read_numbering(zip.get(), budget, w);
   const xmlNode* root = xmlDocGetRootElement(x.get());
   const xmlNode* body = find_child(root, "body");
   if (!body) return Status::invalid_argument("word/document.xml has no w:body");

@@ -313,6 +313,61 @@ TEST(Pdf, TruncatedAndGarbagePdfsGiveClearErrors) {
   }
 }
 
+// Word lists: numbered steps ("1.", "2." per list, a deeper level indented
+// and counted apart), bullets from the numbering part or a "List Bullet"
+// style; a short paragraph all in bold is a heading one level below the last
+// styled heading.
+TEST(Docx, ListsAndBoldHeadings) {
+  const std::string ns = "xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\"";
+  auto para = [](const std::string& text, const std::string& ppr = "", bool bold = false) {
+    return "<w:p>" + (ppr.empty() ? std::string() : "<w:pPr>" + ppr + "</w:pPr>") + "<w:r>" +
+           (bold ? "<w:rPr><w:b/></w:rPr>" : "") + "<w:t xml:space=\"preserve\">" + text + "</w:t></w:r></w:p>";
+  };
+  auto num = [](int id, int ilvl) {
+    return "<w:numPr><w:ilvl w:val=\"" + std::to_string(ilvl) + "\"/><w:numId w:val=\"" + std::to_string(id) +
+           "\"/></w:numPr>";
+  };
+  const std::string body =
+      para("Reset a VPN token", "<w:pStyle w:val=\"Heading1\"/>") + para("Before you start", "", true) +
+      para("The user must be on the phone.") + para("Steps", "", true) + para("Open the admin console.", num(1, 0)) +
+      para("Find the user.", num(1, 0)) + para("Search by e-mail.", num(1, 1)) + para("Or by badge.", num(1, 1)) +
+      para("Click Reset token.", num(1, 0)) + para("Send the new QR code.", num(1, 1)) +
+      para("Check that the token works.", num(2, 0)) + para("Close the ticket.", "<w:pStyle w:val=\"ListBullet\"/>") +
+      para("Not a heading: this bold sentence ends with a period.", "", true);
+  const std::string document = "<?xml version=\"1.0\"?><w:document " + ns + "><w:body>" + body + "</w:body></w:document>";
+  const std::string styles = "<?xml version=\"1.0\"?><w:styles " + ns +
+                             "><w:style w:styleId=\"Heading1\"><w:name w:val=\"heading 1\"/></w:style>"
+                             "<w:style w:styleId=\"ListBullet\"><w:name w:val=\"List Bullet\"/></w:style></w:styles>";
+  const std::string numbering =
+      "<?xml version=\"1.0\"?><w:numbering " + ns +
+      "><w:abstractNum w:abstractNumId=\"10\"><w:lvl w:ilvl=\"0\"><w:numFmt w:val=\"decimal\"/></w:lvl>"
+      "<w:lvl w:ilvl=\"1\"><w:numFmt w:val=\"lowerLetter\"/></w:lvl></w:abstractNum>"
+      "<w:abstractNum w:abstractNumId=\"11\"><w:lvl w:ilvl=\"0\"><w:numFmt w:val=\"bullet\"/></w:lvl></w:abstractNum>"
+      "<w:num w:numId=\"1\"><w:abstractNumId w:val=\"10\"/></w:num>"
+      "<w:num w:numId=\"2\"><w:abstractNumId w:val=\"11\"/></w:num></w:numbering>";
+  const std::string docx = testing::make_zip({{"word/document.xml", document},
+                                              {"word/styles.xml", styles},
+                                              {"word/numbering.xml", numbering}});
+  Collected c;
+  ASSERT_TRUE(fetch_buffer(docx, "runbooks/vpn-token.docx", {}, c.sink()).is_ok());
+  ASSERT_EQ(c.docs.size(), 1u) << c.error_text();
+  const Document& d = c.docs[0];
+  std::string all;
+  for (const auto& b : d.blocks) {
+    all += "[";
+    for (const auto& p : b.section_path) all += p + " / ";
+    all += "]\n" + b.text + "\n---\n";
+  }
+  ASSERT_EQ(d.blocks.size(), 2u) << all;
+  EXPECT_EQ(d.blocks[0].section_path, (std::vector<std::string>{"Reset a VPN token", "Before you start"})) << all;
+  EXPECT_EQ(d.blocks[1].section_path, (std::vector<std::string>{"Reset a VPN token", "Steps"})) << all;
+  EXPECT_EQ(d.blocks[1].text,
+            "1. Open the admin console.\n\n2. Find the user.\n\n   1. Search by e-mail.\n\n   2. Or by badge.\n\n"
+            "3. Click Reset token.\n\n   1. Send the new QR code.\n\n- Check that the token works.\n\n"
+            "- Close the ticket.\n\nNot a heading: this bold sentence ends with a period.")
+      << all;
+}
+
 TEST(Docx, HeadingsTablesAndCoreTitle) {
   std::string docx = testing::make_docx({{"Title", "Mobile Device Policy"},
                                          {"", "Applies to all staff."},
