@@ -469,10 +469,14 @@ std::string clean_inline_markdown(std::string_view s) {
       continue;
     }
     if (c == '*') {
-      // Emphasis, unless between two letters or digits (a*b outside code).
+      // Emphasis, unless between two letters or digits (a*b outside code)
+      // or with white space on both sides, which CommonMark never reads as
+      // emphasis ("SELECT * FROM t", "const char * der").
       bool prev_alnum = i > 0 && std::isalnum(static_cast<unsigned char>(s[i - 1]));
       bool next_alnum = i + 1 < s.size() && std::isalnum(static_cast<unsigned char>(s[i + 1]));
-      if (!(prev_alnum && next_alnum)) continue;
+      bool prev_space = i == 0 || std::isspace(static_cast<unsigned char>(s[i - 1]));
+      bool next_space = i + 1 == s.size() || std::isspace(static_cast<unsigned char>(s[i + 1]));
+      if (!(prev_alnum && next_alnum) && !(prev_space && next_space)) continue;
     }
     if (c == '[') {  // [text](url) and [text][label] -> text
       size_t close = s.find(']', i);

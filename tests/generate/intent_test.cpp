@@ -257,6 +257,11 @@ TEST(Units, SectionRolesFromHeadingsAndTicketBlocks) {
 TEST(Units, MarkdownForTheTerminal) {
   EXPECT_EQ(clean_inline_markdown("Use **NW-VPN-SSTP** and [the guide](https://x/y) with `a*b`"),
             "Use NW-VPN-SSTP and the guide with `a*b`");
+  // A star with white space on both sides is no emphasis; one that opens or
+  // closes a word is.
+  EXPECT_EQ(clean_inline_markdown("long f (const char * der, int * len) and *this* one"),
+            "long f (const char * der, int * len) and this one");
+  EXPECT_EQ(clean_inline_markdown("SELECT * FROM t"), "SELECT * FROM t");
   EXPECT_EQ(markdown_to_plain("Lead [1]:\n\n1. Run `lsnrctl start` [1].\n   - **sub** [1].\n```\ncode\n```"),
             "Lead [1]:\n\n1. Run lsnrctl start [1].\n   - sub [1].\ncode");
   // A code block under a list item is indented; its fences go too.
