@@ -60,6 +60,9 @@ struct Line {
   bool mono = false;  // every word in a monospaced face
 };
 
+// A font size to the half point: sizes that differ by less are one size.
+double rounded(double size) { return std::round(size * 2) / 2; }
+
 bool bold_face(std::string_view font) {
   for (std::string_view k : {"Bold", "bold", "Black", "Heavy", "Semibold", "Demi", "CMB", "CMBX"})
     if (font.find(k) != std::string_view::npos) return true;
@@ -75,8 +78,29 @@ bool mono_face(std::string_view font) {
 
 // The lines of a page from its words in reading order: a word on another
 // baseline, or back to the left of the line so far (a column), starts a
-// new line. Rotated words (watermarks, margin notes) are skipped.
+// new line. Words with no finite place or size are skipped. A page whose
+// words are mostly rotated (a landscape table) is read as poppler lays out
+// its text, line by line, without fonts (size 0); otherwise the few rotated
+// words (watermarks, margin notes) are skipped.
 std::vector<Line> page_lines(const poppler::page& page) {
+  const std::vector<poppler::text_box> boxes = page.text_list(poppler::page::text_list_include_font);
+  size_t rotated = 0;
+  for (const poppler::text_box& box : boxes) rotated += box.rotation() != 0;
+  if (rotated * 2 > boxes.size()) {
+    std::vector<Line> lines;
+    const std::string text = utf8(page.text(poppler::rectf(), poppler::page::non_raw_non_physical_layout));
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t nl = text.find_first_of("\n\f", pos);
+      if (nl == std::string::npos) nl = text.size();
+      Line l;
+      l.text = std::string(trim(std::string_view(text).substr(pos, nl - pos)));
+      l.top = l.bottom = static_cast<double>(lines.size());
+      if (!l.text.empty()) lines.push_back(std::move(l));
+      pos = nl + 1;
+    }
+    return lines;
+  }
   std::vector<Line> lines;
   std::map<long, size_t> chars;  // per line: size in tenths of a point -> characters
   bool space_after = false;
@@ -87,15 +111,22 @@ std::vector<Line> page_lines(const poppler::page& page) {
       if (n > best) best = n, lines.back().size = static_cast<double>(tenths) / 10.0;
     chars.clear();
   };
-  for (const poppler::text_box& box : page.text_list(poppler::page::text_list_include_font)) {
+  for (const poppler::text_box& box : boxes) {
     if (box.rotation() != 0) continue;
     const std::string word = utf8(box.text());
     if (trim(word).empty()) continue;
     const poppler::rectf r = box.bbox();
-    const double size = box.has_font_info() && box.get_font_size() > 0 ? box.get_font_size() : r.height();
+    double size = box.has_font_info() ? box.get_font_size() : 0;
+    if (!(size > 0)) size = r.height();
+    if (!std::isfinite(r.left()) || !std::isfinite(r.right()) || !std::isfinite(r.top()) ||
+        !std::isfinite(r.bottom()) || !std::isfinite(size) || !(size > 0) || size > 1e4)
+      continue;
     const std::string font = box.has_font_info() ? box.get_font_name() : std::string();
-    const bool same_line = !lines.empty() && std::abs(r.bottom() - lines.back().bottom) < 0.5 * size &&
-                           r.left() >= lines.back().right - 0.5 * size;
+    // The tolerance is the larger of the word's and the line's size, so that
+    // a small raised mark (a footnote's number) stays on its line.
+    const double tolerance = 0.5 * (lines.empty() ? size : std::max(size, lines.back().bottom - lines.back().top));
+    const bool same_line = !lines.empty() && std::abs(r.bottom() - lines.back().bottom) < tolerance &&
+                           r.left() >= lines.back().right - tolerance;
     if (!same_line) {
       close();
       Line l;
@@ -198,42 +229,53 @@ bool is_contents_line(std::string_view line) {
   return dots >= 4 && !before.empty();
 }
 
-// Page furniture: the lines among the first and last two of a page that
-// only number it, or that repeat (digits aside) at the top or the bottom of
-// three pages or more (running headers and footers: the document's title,
-// "Confidential", "Page 3 of 12", a chapter's "Chapter 4: Function
-// reference 18"). Blanked in place.
-void drop_page_furniture(std::vector<std::vector<Line>>& pages) {
+// Page furniture, blanked in place: among the first and last two lines of
+// a page, one that only numbers the page, or a running header or footer: a
+// line that repeats (digits aside) on the same edge (top or bottom) of three
+// pages or more, and either on a quarter of the pages or with a number that
+// changes from page to page ("Chapter 4: Function reference 18", "Page 3 of
+// 12"). Never a monospaced line or one set larger than the body `body`.
+void drop_page_furniture(std::vector<std::vector<Line>>& pages, double body) {
   constexpr size_t kEdge = 2;
   auto edges = [&](std::vector<Line>& lines, auto&& visit) {
-    std::vector<size_t> idx;
-    for (size_t i = 0; i < lines.size() && idx.size() < kEdge; ++i)
-      if (!lines[i].text.empty()) idx.push_back(i);
-    std::vector<size_t> tail;
-    for (size_t i = lines.size(); i > 0 && tail.size() < kEdge; --i)
-      if (!lines[i - 1].text.empty()) tail.push_back(i - 1);
-    for (size_t i : tail)
-      if (std::find(idx.begin(), idx.end(), i) == idx.end()) idx.push_back(i);
-    for (size_t i : idx) visit(lines[i].text);
+    size_t seen_top = 0, seen_bottom = 0;
+    std::vector<size_t> top;
+    for (size_t i = 0; i < lines.size() && seen_top < kEdge; ++i)
+      if (!lines[i].text.empty()) top.push_back(i), ++seen_top;
+    for (size_t i = lines.size(); i > 0 && seen_bottom < kEdge; --i) {
+      if (lines[i - 1].text.empty()) continue;
+      ++seen_bottom;
+      if (std::find(top.begin(), top.end(), i - 1) == top.end()) visit(lines[i - 1], 'b');
+    }
+    for (size_t i : top) visit(lines[i], 't');
   };
-  std::map<std::string, size_t> seen;  // key -> pages it is on an edge of
+  auto may_be = [&](const Line& l) { return !l.mono && !(l.size > 0 && rounded(l.size) >= 1.12 * body); };
+  std::map<std::string, size_t> seen;                  // edge + key -> pages
+  std::map<std::string, std::set<std::string>> texts;  // edge + key -> its texts as written
   for (auto& lines : pages) {
     std::set<std::string> keys;
-    edges(lines, [&](std::string& line) { keys.insert(furniture_key(line)); });
+    edges(lines, [&](Line& line, char edge) {
+      if (!may_be(line)) return;
+      const std::string key = edge + furniture_key(line.text);
+      if (keys.insert(key).second && texts[key].size() < 3) texts[key].insert(line.text);
+    });
     for (const auto& k : keys) ++seen[k];
   }
+  const size_t n = pages.size();
   for (auto& lines : pages) {
-    edges(lines, [&](std::string& line) {
-      const bool running = seen[furniture_key(line)] >= 3;
-      if (running || is_page_number(line)) line.clear();
+    edges(lines, [&](Line& line, char edge) {
+      const std::string key = edge + furniture_key(line.text);
+      const size_t count = may_be(line) ? seen[key] : 0;
+      const bool running = count >= 3 && (count * 4 >= n || texts[key].size() >= 3);
+      if (running || is_page_number(line.text)) line.text.clear();
     });
   }
 }
 
 // The bytes of the bullet that opens `line`: "•", "◦", "▪", "■", "●", "○",
 // U+F0B7 (the Symbol font's bullet, as Word's PDFs have it), or "-", "–"
-// and "*" before a capital or a digit (not a dash that a wrapped sentence
-// starts its line with); 0 when none.
+// and "*" before a capital (not a dash that a wrapped sentence or a range
+// "– 2005" starts its line with); 0 when none.
 size_t bullet_glyph(std::string_view line) {
   auto spaced = [&](size_t g) { return line.size() == g || line[g] == ' ' || line[g] == '\t'; };
   for (std::string_view g : {"\xE2\x80\xA2", "\xE2\x97\xA6", "\xE2\x96\xAA", "\xE2\x96\xA0", "\xE2\x97\x8F",
@@ -243,8 +285,7 @@ size_t bullet_glyph(std::string_view line) {
   for (std::string_view g : {"-", "*", "\xE2\x80\x93"}) {
     if (!line.starts_with(g) || line.size() == g.size() || !spaced(g.size())) continue;
     const std::string_view rest = trim(line.substr(g.size()));
-    if (!rest.empty() && (std::isupper(static_cast<unsigned char>(rest[0])) || std::isdigit(static_cast<unsigned char>(rest[0]))))
-      return g.size();
+    if (!rest.empty() && std::isupper(static_cast<unsigned char>(rest[0]))) return g.size();
   }
   return 0;
 }
@@ -253,20 +294,35 @@ size_t bullet_glyph(std::string_view line) {
 struct Layout {
   double body = 0;   // the font size of most characters
   double pitch = 0;  // the usual distance between the tops of body lines
-  std::vector<double> heading_sizes;  // larger than the body, largest first
+  // Sizes larger than the body (by 12% or more), largest first: heading
+  // levels 1-5; the rest share level 6.
+  std::map<double, int, std::greater<>> heading_levels;
+  bool styled = false;     // some heading is set larger or in bold
+  bool mono_body = false;  // most characters are monospaced (a plain-text print): no code
 };
 
-double rounded(double size) { return std::round(size * 2) / 2; }
+constexpr int kMaxLevel = 6;
 
 bool ends_sentence(std::string_view t) {
   return !t.empty() && (t.back() == '.' || t.back() == ':' || t.back() == '!' || t.back() == '?');
 }
 
+size_t letters(std::string_view t) {
+  return static_cast<size_t>(std::count_if(t.begin(), t.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); }));
+}
+
 Layout measure(const std::vector<std::vector<Line>>& pages) {
   Layout out;
   std::map<double, size_t> chars, pitches;
+  size_t all = 0, mono = 0;
   for (const auto& lines : pages)
-    for (const Line& l : lines) chars[rounded(l.size)] += l.text.size();
+    for (const Line& l : lines) {
+      if (l.size <= 0 || l.text.empty()) continue;  // read without fonts
+      chars[rounded(l.size)] += l.text.size();
+      all += l.text.size();
+      mono += l.mono ? l.text.size() : 0;
+    }
+  out.mono_body = mono * 2 > all;
   size_t best = 0;
   for (const auto& [size, n] : chars)
     if (n > best) best = n, out.body = size;
@@ -280,50 +336,76 @@ Layout measure(const std::vector<std::vector<Line>>& pages) {
     if (n > best) best = n, out.pitch = d;
   std::set<double, std::greater<>> sizes;
   for (const auto& lines : pages)
-    for (const Line& l : lines)
-      if (!l.text.empty() && l.text.size() <= 120 && rounded(l.size) >= 1.12 * out.body) sizes.insert(rounded(l.size));
-  out.heading_sizes.assign(sizes.begin(), sizes.end());
+    for (const Line& l : lines) {
+      if (l.size <= 0 || l.text.empty() || l.text.size() > 120) continue;
+      if (rounded(l.size) >= 1.12 * out.body) sizes.insert(rounded(l.size));
+      out.styled |= l.bold && !l.mono;
+    }
+  int level = 0;
+  for (double size : sizes) out.heading_levels[size] = std::min(++level, kMaxLevel);
+  out.styled |= !sizes.empty();
   return out;
 }
 
 // The title a first page sets in its largest type, at least 1.2 times the
-// body's: the first line of that size and the lines of that size right
-// after it (a title over two lines), taken out of the page. Empty when the
-// page has no such line. Read before page furniture goes, since a title
-// often repeats as the running header.
-std::string take_title(std::vector<Line>& first_page, double body) {
+// body's: the first line of that size (with two letters or more, not a
+// numbered heading) and the lines of that size right after it (a title
+// over two lines). They leave the page when they are the title: when the
+// file names none (`take`), or names this one. Read before page furniture
+// goes, since a title often repeats as the running header.
+std::string take_title(std::vector<Line>& first_page, double body, const std::string& named) {
+  auto candidate = [](const Line& l) { return l.size > 0 && letters(l.text) >= 2 && !numbered_heading(l.text); };
   double largest = 0;
-  for (const Line& l : first_page) largest = std::max(largest, rounded(l.size));
+  for (const Line& l : first_page)
+    if (candidate(l)) largest = std::max(largest, rounded(l.size));
   if (largest < 1.2 * body) return {};
+  size_t first = 0;
+  while (first < first_page.size() && !(candidate(first_page[first]) && rounded(first_page[first].size) == largest))
+    ++first;
   std::string title;
-  size_t i = 0;
-  while (i < first_page.size() && rounded(first_page[i].size) != largest) ++i;
-  while (i < first_page.size() && rounded(first_page[i].size) == largest && title.size() < 200) {
-    title += (title.empty() ? "" : " ") + first_page[i].text;
-    first_page[i].text.clear();
-    ++i;
-  }
+  size_t end = first;
+  while (end < first_page.size() && rounded(first_page[end].size) == largest && title.size() < 200)
+    title += (title.empty() ? "" : " ") + first_page[end++].text;
+  if (!named.empty() && title != named) return {};
+  for (size_t i = first; i < end; ++i) first_page[i].text.clear();
   return title;
 }
 
-// The level of a heading line (1 = the top), 0 for text: a numbered heading
-// ("4.2 Passwords"), a short line set larger than the body (by the rank of
-// its size), or a short line all in bold standing alone (below the larger
-// ones).
-int heading_level(const Line& l, const Line* next, const Layout& layout) {
-  if (l.text.size() > 120 || l.mono || bullet_glyph(l.text) || is_page_number(l.text)) return 0;
-  if (std::none_of(l.text.begin(), l.text.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); }))
+// The level of a heading line (1 = the top), 0 for text. In a document whose
+// headings are styled: a short line set larger than the body (by the rank
+// of its size), a numbered line ("4.2 Passwords") in bold or larger type
+// (level by its numbering), or a short line all in bold that stands alone
+// (a gap or a sentence's end before it, none after it, text after it that
+// does not go on in lower case), below the larger ones. In a document set in
+// one type throughout, a numbered line alone.
+int heading_level(const Line& l, const Line* prev, const Line* next, const Layout& layout) {
+  if (l.text.size() > 120 || (l.mono && !layout.mono_body) || bullet_glyph(l.text) || is_page_number(l.text))
     return 0;
-  if (int level = numbered_heading(l.text)) return level;
+  if (letters(l.text) == 0) return 0;
   const double size = rounded(l.size);
-  for (size_t i = 0; i < layout.heading_sizes.size(); ++i)
-    if (size == layout.heading_sizes[i]) return static_cast<int>(i) + 1;
+  const bool larger = l.size > 0 && size >= 1.12 * layout.body;
+  if (const int level = numbered_heading(l.text)) {
+    if (!layout.styled || l.size <= 0 || l.bold || larger) return std::min(level, kMaxLevel);
+    return 0;
+  }
+  if (l.size <= 0) return 0;
+  if (auto it = layout.heading_levels.find(size); it != layout.heading_levels.end()) return it->second;
   const char last = l.text.back();
+  const bool gap_before = prev == nullptr || ends_sentence(prev->text) || l.top - prev->top > 1.35 * layout.pitch;
   const bool alone = next == nullptr || !next->bold || next->top - l.top > 1.35 * layout.pitch;
-  if (l.bold && alone && l.text.size() <= 80 && size >= layout.body && last != '.' && last != ',' && last != ';' &&
-      last != ':')
-    return static_cast<int>(layout.heading_sizes.size()) + 1;
+  const bool goes_on = next != nullptr && std::islower(static_cast<unsigned char>(next->text[0])) &&
+                       next->top - l.top <= 1.35 * layout.pitch;
+  if (l.bold && !l.mono && gap_before && alone && !goes_on && l.text.size() <= 80 && size >= layout.body &&
+      std::string_view(".,;:!?").find(last) == std::string_view::npos)
+    return std::min(static_cast<int>(layout.heading_levels.size()) + 1, kMaxLevel);
   return 0;
+}
+
+// "1. Open the console", "2) Sign in": a numbered step, not a heading.
+bool numbered_item(std::string_view t) {
+  size_t i = 0;
+  while (i < t.size() && i < 3 && std::isdigit(static_cast<unsigned char>(t[i]))) ++i;
+  return i > 0 && i + 1 < t.size() && (t[i] == '.' || t[i] == ')') && t[i + 1] == ' ';
 }
 
 void silence(const std::string&, void*) {}
@@ -352,11 +434,12 @@ Status parse_pdf(const FileInput& in) {
     if (page) page_text.push_back(page_lines(*page));
   }
   std::string title(trim(utf8(pdf->get_title())));
+  const double body = measure(page_text).body;
   if (!page_text.empty()) {
-    std::string set = take_title(page_text.front(), measure(page_text).body);
+    std::string set = take_title(page_text.front(), body, title);
     if (title.empty()) title = std::move(set);
   }
-  drop_page_furniture(page_text);
+  drop_page_furniture(page_text, body);
   for (auto& lines : page_text)
     std::erase_if(lines, [](const Line& l) { return l.text.empty() || is_contents_line(l.text); });
   const Layout layout = measure(page_text);
@@ -400,7 +483,7 @@ Status parse_pdf(const FileInput& in) {
     for (size_t i = 0; i < lines.size(); ++i) {
       const Line& l = lines[i];
       const Line* next = i + 1 < lines.size() ? &lines[i + 1] : nullptr;
-      if (const int level = heading_level(l, next, layout)) {
+      if (const int level = heading_level(l, prev, next, layout)) {
         // A heading wrapped over two lines of the same size continues.
         if (prev != nullptr && !path.empty() && buf.empty() && para.empty() && code.empty() &&
             rounded(prev->size) == rounded(l.size) && path.back().first == level && !numbered_heading(l.text) &&
@@ -415,13 +498,13 @@ Status parse_pdf(const FileInput& in) {
         prev = &l;
         continue;
       }
-      if (l.mono) {
+      if (l.mono && !layout.mono_body) {
         if (code.empty()) {
           end_para();
           code_left = l.left;
           code_size = l.size;
         }
-        const double indent = std::max(0.0, l.left - code_left) / std::max(1.0, 0.6 * code_size);
+        const double indent = std::clamp((l.left - code_left) / std::max(1.0, 0.6 * code_size), 0.0, 40.0);
         code.push_back(std::string(static_cast<size_t>(std::lround(indent)), ' ') + l.text);
         prev = &l;
         continue;
@@ -431,7 +514,7 @@ Status parse_pdf(const FileInput& in) {
       bool item = false;
       if (const size_t g = bullet_glyph(text)) {
         std::string rest(trim(std::string_view(text).substr(g)));
-        if (rest.empty() && next != nullptr && !bullet_glyph(next->text) && !heading_level(*next, nullptr, layout)) {
+        if (rest.empty() && next != nullptr && !bullet_glyph(next->text) && !heading_level(*next, &l, nullptr, layout)) {
           rest = next->text;
           ++i;
         }
@@ -440,8 +523,11 @@ Status parse_pdf(const FileInput& in) {
           item = true;
         }
       }
-      bool new_para = para.empty() || item || prev == nullptr;
-      if (!new_para) {
+      // A page's first line goes on with the paragraph the page before
+      // left open (no sentence's end, or "exam-").
+      item |= numbered_item(text);
+      bool new_para = para.empty() || item || (prev == nullptr && ends_sentence(para));
+      if (!new_para && prev != nullptr) {
         const bool gap = layout.pitch > 0 && l.top - prev->top > 1.35 * layout.pitch;
         const bool back_up = l.top < prev->top;  // a new column
         const bool short_end = width > 0 && prev->right - prev->left < 0.7 * width && ends_sentence(prev->text);
@@ -467,10 +553,17 @@ Status parse_pdf(const FileInput& in) {
   std::string author(trim(utf8(pdf->get_author())));
   if (!author.empty()) doc.metadata["author"] = author;
   doc.metadata["pages"] = std::to_string(pages);
-  if (doc.title.empty()) {  // first line of the first page, when short
-    std::string_view first = doc.blocks.front().text;
-    first = trim(first.substr(0, first.find_first_of("\n")));
-    if (first.size() <= 100) doc.title = std::string(first);
+  if (doc.title.empty()) {  // the first line of text of the first page, when short
+    std::string_view text = doc.blocks.front().text;
+    for (size_t pos = 0; pos < text.size();) {
+      size_t nl = text.find('\n', pos);
+      if (nl == std::string_view::npos) nl = text.size();
+      const std::string_view line = trim(text.substr(pos, nl - pos));
+      pos = nl + 1;
+      if (line.empty() || line.starts_with("```") || line.starts_with("~~~")) continue;
+      if (line.size() <= 100) doc.title = std::string(line);
+      break;
+    }
   }
   finish_file_document(doc, in);
   in.emit(std::move(doc));

@@ -298,6 +298,90 @@ TEST(Pdf, ATitleRepeatedAsTheRunningHeaderStaysTheTitle) {
   EXPECT_TRUE(contains(all, "Copies are kept for thirty days.")) << all;
 }
 
+namespace {
+std::string pdf_dump(const Document& d) {
+  std::string all;
+  for (const auto& b : d.blocks) {
+    all += "[";
+    for (const auto& p : b.section_path) all += p + " / ";
+    all += "]\n" + b.text + "\n---\n";
+  }
+  return all;
+}
+Document parse_pdf_bytes(const std::string& pdf) {
+  Collected c;
+  EXPECT_TRUE(fetch_buffer(pdf, "doc.pdf", {}, c.sink()).is_ok());
+  EXPECT_EQ(c.docs.size(), 1u) << c.error_text();
+  return c.docs.empty() ? Document{} : std::move(c.docs[0]);
+}
+}  // namespace
+
+// What is text stays text: a line that starts three of sixteen pages (no
+// running header: not a quarter of the pages, no page number in it); in a
+// document with styled headings, numbered steps in body type are list
+// items and a bold opening line that goes on in lower case is a sentence.
+TEST(Pdf, TextAtPageEdgesNumberedStepsAndBoldOpeningsStayText) {
+  using L = testing::PdfLine;
+  std::vector<std::vector<L>> pages;
+  for (int p = 0; p < 16; ++p) {
+    pages.push_back({L{p % 5 == 1 ? "Restart the service:" : "Page body " + std::string(1, static_cast<char>('a' + p)),
+                       'R', 11},
+                     L{"More text on this page.", 'R', 11}, L{"And its last line.", 'R', 11}});
+  }
+  pages[0] = {L{"Mapping a drive", 'B', 16}, L{"1. Open the File Explorer", 'R', 11, 8},
+              L{"2. Select This PC", 'R', 11}, L{"3. Choose Map network drive", 'R', 11},
+              L{"Never restore over a live database", 'B', 11, 8},
+              L{"without stopping the application first.", 'R', 11}, L{"Last line.", 'R', 11}};
+  const Document d = parse_pdf_bytes(testing::make_styled_pdf(pages));
+  const std::string all = pdf_dump(d);
+  size_t restarts = 0;
+  for (size_t at = all.find("Restart the service:"); at != std::string::npos; at = all.find("Restart the service:", at + 1))
+    ++restarts;
+  EXPECT_EQ(restarts, 3u) << all;
+  EXPECT_TRUE(contains(all, "\n1. Open the File Explorer\n\n2. Select This PC\n\n3. Choose Map network drive\n")) << all;
+  EXPECT_TRUE(contains(all, "Never restore over a live database without stopping the application first.")) << all;
+  EXPECT_EQ(d.title, "Mapping a drive") << all;
+}
+
+// A title the file names keeps the page's largest line as text unless it
+// is that title; a drop cap is no title; a document set wholly in a
+// monospaced face (a printed text file) is prose, not one code block.
+TEST(Pdf, TitleRulesAndMonospacedDocuments) {
+  using L = testing::PdfLine;
+  const std::string mono = testing::make_styled_pdf(
+      {{L{"RFC 9999 Example Protocol", 'M', 10}, L{"This memo describes an example protocol for tests.", 'M', 10},
+        L{"It has no code in it at all.", 'M', 10}}});
+  const Document m = parse_pdf_bytes(mono);
+  EXPECT_FALSE(contains(pdf_dump(m), "```")) << pdf_dump(m);
+  EXPECT_FALSE(contains(m.title, "```")) << m.title;
+  const std::string drop_cap = testing::make_styled_pdf(
+      {{L{"T", 'R', 40}, L{"he quick brown fox jumps over the lazy dog on every page of this note.", 'R', 11, 4},
+        L{"A second line of the note.", 'R', 11}}});
+  const Document dc = parse_pdf_bytes(drop_cap);
+  EXPECT_NE(dc.title, "T") << pdf_dump(dc);
+}
+
+// Hostile layout: sixty sizes, each larger than the one after it, nest no
+// deeper than six levels.
+TEST(Pdf, HeadingLevelsAreBounded) {
+  using L = testing::PdfLine;
+  std::vector<std::vector<L>> pages;
+  for (int p = 0; p < 20; ++p) {
+    std::vector<L> lines;
+    for (int h = 0; h < 3; ++h) {
+      lines.push_back(L{"Heading " + std::to_string(p * 3 + h), 'R', 40.0 - (p * 3 + h) * 0.5, 2});
+      lines.push_back(L{"Body text under the heading, long enough to set the body size.", 'R', 8, 2});
+      lines.push_back(L{"More body text under the heading, to be sure of it.", 'R', 8, 2});
+    }
+    pages.push_back(std::move(lines));
+  }
+  const Document d = parse_pdf_bytes(testing::make_styled_pdf(pages));
+  size_t deepest = 0;
+  for (const auto& b : d.blocks) deepest = std::max(deepest, b.section_path.size());
+  EXPECT_GE(deepest, 2u);
+  EXPECT_LE(deepest, 6u);
+}
+
 TEST(Pdf, TruncatedAndGarbagePdfsGiveClearErrors) {
   std::string pdf = testing::make_pdf({{"Page one text here."}, {"Page two text."}}, "T");
   for (const std::string& bytes : {pdf.substr(0, pdf.size() / 2), std::string("%PDF-1.4\n garbage \x01\x02"),
