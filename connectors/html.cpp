@@ -77,9 +77,15 @@ bool is_furniture(const GumboNode* node) {
     case GUMBO_TAG_A: return has_class(node, "headerlink");
     default: break;
   }
-  if (const char* role = attr(node, "role")) {
-    const std::string_view r = role;
-    if (r == "navigation" || r == "contentinfo" || r == "search") return true;
+  if (const char* role = attr(node, "role")) {  // a list of role tokens
+    const std::string_view roles = role;
+    for (size_t pos = 0; pos < roles.size();) {
+      size_t end = roles.find(' ', pos);
+      if (end == std::string_view::npos) end = roles.size();
+      const std::string_view r = roles.substr(pos, end - pos);
+      if (r == "navigation" || r == "contentinfo" || r == "search") return true;
+      pos = end + 1;
+    }
   }
   return has_class(node, "navheader") || has_class(node, "navfooter") || has_class(node, "breadcrumb") ||
          has_class(node, "breadcrumbs");

@@ -73,8 +73,12 @@ bool points_at_list_above(const std::vector<std::string>& words) {
 
 // Analysed query terms (as index/analyzer.h stems them) with weights; the
 // surface word each term came from goes to `words` when given.
+// `situated` (when given) tells whether the question describes its
+// situation before it asks (below), the description holding at least a
+// quarter of its weight ("Thanks!" after the question holds none).
 TermWeights query_terms(const std::string& query, const GloveSifEmbedder* glove, double situation_weight,
-                        std::unordered_map<std::string, std::string>* words = nullptr) {
+                        std::unordered_map<std::string, std::string>* words = nullptr, bool* situated = nullptr) {
+  if (situated) *situated = false;
   TermWeights w;
   double max_w = glove ? word_weight(glove, std::string("\x01")) : 1.0;
   // The analysed forms of the question words ("does" -> "doe"), which the
@@ -104,7 +108,7 @@ TermWeights query_terms(const std::string& query, const GloveSifEmbedder* glove,
   const std::string ask = asking_sentence(query);
   // "How do I tell pip to use it?": the description names what it means.
   const std::vector<std::string> ask_words = analyze_words(ask);
-  if (ask.size() < query.size() && std::none_of(ask_words.begin(), ask_words.end(), points_back)) {
+  if (ask.size() < query.size()) {
     std::unordered_set<std::string> asked;
     for (std::string& term : analyze(ask)) asked.insert(std::move(term));
     double asked_weight = 0, total = 0;
@@ -112,8 +116,9 @@ TermWeights query_terms(const std::string& query, const GloveSifEmbedder* glove,
       total += tw;
       if (asked.count(t)) asked_weight += tw;
     }
+    if (situated) *situated = total - asked_weight >= 0.25 * total;
     // Unless it asks nothing of its own ("What should I do?").
-    if (asked_weight >= 0.25 * total)
+    if (asked_weight >= 0.25 * total && std::none_of(ask_words.begin(), ask_words.end(), points_back))
       for (auto& [t, tw] : w)
         if (!asked.count(t)) tw *= situation_weight;
   }
@@ -388,25 +393,30 @@ void strip_entry_header(std::string& s) {
 // The operating system family a word names: documentation gives parallel
 // instructions per system (tabs "Unix:", "MacOS:", "Windows:"; sections
 // "On Windows"), and a question names the one it runs. Linux and Unix are
-// one family (pip's "Unix" tab answers a Linux question).
+// one family (pip's "Unix" tab answers a Linux question). Words as written:
+// "Windows" is the system, "maintenance windows" is not; "Mac" only in
+// "Mac OS" ("MAC address" is no system).
 enum class Platform { kNone, kUnix, kMac, kWindows };
 
-Platform platform_word(const std::string& lower_word) {
-  static const std::unordered_map<std::string, Platform> kWords = {
-      {"linux", Platform::kUnix},     {"unix", Platform::kUnix},    {"ubuntu", Platform::kUnix},
-      {"debian", Platform::kUnix},    {"rhel", Platform::kUnix},    {"centos", Platform::kUnix},
-      {"fedora", Platform::kUnix},    {"freebsd", Platform::kUnix}, {"macos", Platform::kMac},
-      {"mac", Platform::kMac},        {"osx", Platform::kMac},      {"windows", Platform::kWindows},
-      {"win10", Platform::kWindows},  {"win11", Platform::kWindows}};
-  auto it = kWords.find(lower_word);
+Platform platform_word(std::string_view word, std::string_view next) {
+  static const std::unordered_map<std::string_view, Platform> kWords = {
+      {"Linux", Platform::kUnix},   {"linux", Platform::kUnix},  {"Unix", Platform::kUnix},
+      {"UNIX", Platform::kUnix},    {"Ubuntu", Platform::kUnix}, {"ubuntu", Platform::kUnix},
+      {"Debian", Platform::kUnix},  {"RHEL", Platform::kUnix},   {"CentOS", Platform::kUnix},
+      {"Fedora", Platform::kUnix},  {"FreeBSD", Platform::kUnix}, {"macOS", Platform::kMac},
+      {"MacOS", Platform::kMac},    {"macos", Platform::kMac},   {"OSX", Platform::kMac},
+      {"Windows", Platform::kWindows}};
+  if ((word == "Mac" || word == "mac") && (next == "OS" || next == "os")) return Platform::kMac;
+  auto it = kWords.find(word);
   return it == kWords.end() ? Platform::kNone : it->second;
 }
 
 // The one family that `text` names (kNone for none or several).
 Platform names_platform(std::string_view text) {
+  const std::vector<std::string> words = words_of(text);
   Platform found = Platform::kNone;
-  for (const std::string& w : analyze_words(text)) {
-    const Platform p = platform_word(w);
+  for (size_t i = 0; i < words.size(); ++i) {
+    const Platform p = platform_word(words[i], i + 1 < words.size() ? std::string_view(words[i + 1]) : "");
     if (p == Platform::kNone || p == found) continue;
     if (found != Platform::kNone) return Platform::kNone;
     found = p;
@@ -415,11 +425,27 @@ Platform names_platform(std::string_view text) {
 }
 
 // The system a variant's label names: a short line of its own ("Unix:",
-// "On Windows:") or a short heading ("macOS", "Windows 11").
+// "On Windows:", "For macOS users:") or a short heading ("macOS", "Windows
+// 11"), whose other words are only such: not "Maintenance windows".
 Platform variant_label(std::string_view label) {
   while (!label.empty() && (label.back() == ':' || label.back() == ' ')) label.remove_suffix(1);
-  if (label.empty() || std::count(label.begin(), label.end(), ' ') > 2) return Platform::kNone;
+  const std::vector<std::string> words = words_of(label);
+  if (words.empty() || words.size() > 4) return Platform::kNone;
+  static const std::unordered_set<std::string_view> kAround = {"On", "on", "For", "for", "Only", "only", "users",
+                                                               "server", "Server", "desktop", "Desktop", "and",
+                                                               "later", "OS", "os", "Mac", "mac", "X"};
+  for (const std::string& w : words) {
+    const bool digits = std::all_of(w.begin(), w.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    if (!digits && !kAround.count(w) && platform_word(w, "") == Platform::kNone) return Platform::kNone;
+  }
   return names_platform(label);
+}
+
+// A chunk's place in its document: the number after '#' in its id
+// ("runbook.md#3" -> 3), 0 without one.
+long chunk_ordinal(const std::string& id) {
+  const size_t hash = id.rfind('#');
+  return hash == std::string::npos ? 0L : std::atol(id.c_str() + hash + 1);
 }
 
 // "Resolution: Done", "Status: Fixed": a field label with a one-word value.
@@ -542,9 +568,11 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   }
   const Embedder* emb = retriever_.embedder();
   std::unordered_map<std::string, std::string> q_words;
-  const TermWeights q = query_terms(request.query, options_.word_ranks, options_.situation_weight, &q_words);
-  // The question describes its situation before it asks.
-  const bool situated = asking_sentence(request.query).size() < request.query.size();
+  // `situated`: the question describes its situation before it asks ("The
+  // volume is full. How do I ...?"), not only a greeting or thanks.
+  bool situated = false;
+  const TermWeights q =
+      query_terms(request.query, options_.word_ranks, options_.situation_weight, &q_words, &situated);
   SoftCoverage soft(q, q_words, options_.word_ranks, options_.soft_match_floor);
   const std::unordered_map<std::string, std::vector<std::string>> acronyms = question_acronyms(request.query);
   // A section named after the task a how-to question asks for ("Add a new
@@ -591,6 +619,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   // Candidate units and their analysed terms.
   std::vector<ScoredSentence> cands;
   std::vector<std::unordered_set<std::string>> cand_terms;
+  std::vector<double> own_coverage;  // of the unit's text alone, without its context
   std::vector<Platform> cand_platform;
   std::vector<bool> cand_open_start;  // before the chunk's first label line
   std::vector<Platform> chunk_end_platform(src.size(), Platform::kNone);
@@ -611,9 +640,11 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     // in their section, else their section's heading.
     // A chunk that starts inside a variant (before its first label line)
     // is in the variant its previous chunk ends in (below).
-    Platform label = Platform::kNone;
+    std::unordered_set<std::string> title_terms;
+    for (auto& t : analyze(src[h].title)) title_terms.insert(std::move(t));
     std::vector<std::string> label_section = src[h].section_path;
-    bool open_start = true;
+    Platform label = label_section.empty() ? Platform::kNone : variant_label(label_section.back());
+    bool open_start = label == Platform::kNone;
     for (Unit& u : chunk_units(src[h].text, src[h].section_path)) {
       const std::vector<std::string> section = unit_section(src[h].section_path, u);
       if (section != label_section) {
@@ -654,13 +685,14 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       // title counts in full, since every unit of the document shares it: a
       // sentence that repeats the program's name does not win on it alone.
       std::unordered_set<std::string> with_title = set;
-      for (auto& t : analyze(src[h].title)) with_title.insert(std::move(t));
+      with_title.insert(title_terms.begin(), title_terms.end());
       std::unordered_set<std::string> with_heading = with_title;
       if (!c.section_path.empty() && !is_role_label(c.section_path.back()) &&
           (c.section_path.size() > 1 || src[h].title.find(c.section_path.back()) == std::string::npos))
         for (auto& t : analyze(c.section_path.back())) with_heading.insert(std::move(t));
       const double titled = coverage(q, with_title);
       c.coverage = titled + kHeadingShare * (coverage(q, with_heading) - titled);
+      own_coverage.push_back(coverage(q, set));
       cands.push_back(std::move(c));
       cand_terms.push_back(std::move(set));
       cand_platform.push_back(label);
@@ -683,16 +715,13 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     }
   }
   {
-    auto ordinal = [](const std::string& id) {
-      const size_t hash = id.rfind('#');
-      return hash == std::string::npos ? -1L : std::atol(id.c_str() + hash + 1);
-    };
     std::map<std::pair<std::string, long>, size_t> chunk_at;
-    for (size_t h = 0; h < src.size(); ++h) chunk_at.emplace(std::make_pair(src[h].doc_id, ordinal(src[h].chunk_id)), h);
+    for (size_t h = 0; h < src.size(); ++h)
+      chunk_at.emplace(std::make_pair(src[h].doc_id, chunk_ordinal(src[h].chunk_id)), h);
     for (size_t i = 0; i < cands.size(); ++i) {
       const Hit& hit = src[cands[i].hit];
       if (!cand_open_start[i] || cand_platform[i] != Platform::kNone) continue;
-      auto before = chunk_at.find({hit.doc_id, ordinal(hit.chunk_id) - 1});
+      auto before = chunk_at.find({hit.doc_id, chunk_ordinal(hit.chunk_id) - 1});
       if (before != chunk_at.end() && src[before->second].section_path == hit.section_path)
         cand_platform[i] = chunk_end_platform[before->second];
     }
@@ -739,17 +768,13 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   // Units of one section of one document, in text order, without the
   // repeats that chunk overlap makes.
   auto section_units = [&](const std::string& doc, const std::vector<std::string>& path, SectionRole role) {
-    auto ordinal = [](const std::string& id) {
-      size_t hash = id.rfind('#');
-      return hash == std::string::npos ? 0L : std::atol(id.c_str() + hash + 1);
-    };
     std::vector<size_t> in_section;
     for (size_t i = 0; i < cands.size(); ++i)
       if (src[cands[i].hit].doc_id == doc && cands[i].section_path == path && unit_role(i) == role &&
           !other_platform(i))
         in_section.push_back(i);
     std::stable_sort(in_section.begin(), in_section.end(), [&](size_t a, size_t b) {
-      return ordinal(src[cands[a].hit].chunk_id) < ordinal(src[cands[b].hit].chunk_id);
+      return chunk_ordinal(src[cands[a].hit].chunk_id) < chunk_ordinal(src[cands[b].hit].chunk_id);
     });
     std::vector<size_t> idx;
     std::set<std::string> texts;
@@ -1018,7 +1043,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   for (size_t i : order) {
     if (static_cast<int>(chosen.size()) >= options_.max_sentences) break;
     const ScoredSentence& c = cands[i];
-    if (c.coverage <= 0) continue;
+    if (own_coverage[i] <= 0) continue;  // the unit itself holds nothing of the question
     if (other_platform(i)) continue;
     const bool code = c.kind == UnitKind::kCode || only_code_spans(c.text);
     if (code && !(ev.intent.kind == Intent::kFix && chosen.empty() && error_output(i))) continue;
@@ -1154,8 +1179,9 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     }
   };
   // A fact from a short section that the question names by its heading
-  // beyond the document's title (a reference entry: "-m mode,
-  // --mode=mode" for "... if I don't pass -m?"): the entry's description
+  // beyond the document's title, with a tenth of its weight beyond the
+  // title's (a reference
+  // entry: "-m mode, --mode=mode" for "... if I don't pass -m?"): the entry's description
   // reads on from it ("Specifies the shutdown mode. ... If this option is
   // omitted, fast is the default."). Once per answer.
   bool entry_read = false;
@@ -1165,9 +1191,16 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     if (section_units(src[cands[i].hit].doc_id, path, unit_role(i)).size() > 8) return false;
     std::unordered_set<std::string> title;
     for (auto& t : analyze(src[cands[i].hit].title)) title.insert(std::move(t));
-    for (const std::string& t : analyze(path.back()))
-      if (q.count(t) && !title.count(t)) return true;
-    return false;
+    std::unordered_set<std::string> named;
+    for (std::string& t : analyze(path.back()))
+      if (q.count(t) && !title.count(t)) named.insert(std::move(t));
+    double weight = 0, total = 0;  // of the question beyond what the title names
+    for (const auto& [t, w] : q) {
+      if (title.count(t)) continue;
+      total += w;
+      if (named.count(t)) weight += w;
+    }
+    return total > 0 && weight >= 0.1 * total;
   };
   for (const size_t i : chosen) {
     if (!done.insert(i).second) continue;
@@ -1210,7 +1243,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     }
   }
   // A question that asks for a number or for a default, answered by facts
-  // that give none: one of the three sentences or list items after the
+  // that give none: one of the six sentences or list items after the
   // best fact in its section often does ("… depends on having enough
   // memory. … Typically 8GB is enough."; "you need to:" and "- Use Python
   // 3.10 or newer."; a setting's description, then "The default is trust.").

@@ -193,8 +193,10 @@ QuestionIntent classify_sentence(std::string_view question) {
   // to ...": a procedure asked for by its noun.
   static const std::unordered_set<std::string> kMeans = {"way", "ways", "method", "methods", "procedure",
                                                          "approach"};
-  for (size_t i = s + 1; i + 1 < w.size() && i <= s + 4; ++i)
-    what_to_do |= (first == "what" || first == "which") && kMeans.count(w[i]) && w[i + 1] == "to";
+  // ("What methods to authenticate are supported?" asks which there are.)
+  for (size_t i = s + 2; i + 1 < w.size() && i <= s + 4; ++i)
+    what_to_do |= (first == "what" || first == "which") && kMeans.count(w[i]) && w[i + 1] == "to" &&
+                  (w[i - 1] == "the" || w[i - 1] == "a" || w[i - 2] == "the" || w[i - 2] == "a");
   fix_verb |= what_to_do || fix_noun;
   // "what is the target resolution time", "which retention period": a
   // value is asked for, whatever verb of repair the noun phrase holds.

@@ -257,6 +257,29 @@ agent connects directly and goes back to the proxy as soon as the system setting
 a password has it stored in the Credential Manager under the name agent-proxy.
 )";
 
+// Variants per system as sections of their own.
+constexpr const char* kMonitoring = R"(# Monitoring agent service
+
+## Installing the service
+
+### Windows
+
+Install the monitoring agent's service from an elevated prompt, then start it and set it to start with the machine:
+
+```
+sc.exe create monagent binPath= "C:\\Program Files\\monagent\\monagent.exe" start= auto
+```
+
+### Linux
+
+Install the monitoring agent's service with the package, then enable it so that it starts with the machine and
+start it at once:
+
+```
+systemctl enable --now monagent
+```
+)";
+
 class ArticleStructure : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -276,10 +299,11 @@ class ArticleStructure : public ::testing::Test {
     std::ofstream(docs / "trailkeeper-manual.md") << kManual;
     std::ofstream(docs / "vaultctl.md") << kCommand;
     std::ofstream(docs / "agent-configuration.md") << kClient;
+    std::ofstream(docs / "monitoring-agent.md") << kMonitoring;
     const std::vector<fs::path> roots{docs};
     auto st = ingest_paths(scratch_->store(), *glove_, roots);
     ASSERT_TRUE(st.is_ok()) << st.status().to_string();
-    ASSERT_EQ(st->ingested, 7u);
+    ASSERT_EQ(st->ingested, 8u);
     auto chunks = scratch_->store().chunks_of("outlook-set-of-folders.md");
     ASSERT_TRUE(chunks.is_ok());
     ASSERT_EQ(chunks->size(), 1u) << "the three sections share one chunk";
@@ -490,18 +514,27 @@ TEST_F(ArticleStructure, ASituatedQuestionCountsItsDocumentsEvidence) {
 TEST_F(ArticleStructure, AQuestionAboutOneSystemGetsItsVariant) {
   const Answer linux_box = ask("On my Linux laptop, which per-user configuration file does the agent read?");
   ASSERT_FALSE(linux_box.refused) << linux_box.text << " conf=" << linux_box.confidence;
-  const size_t unix_path = linux_box.text.find("~/.config/agent/agent.conf");
-  ASSERT_NE(unix_path, std::string::npos) << linux_box.text;
-  for (const char* other : {"%APPDATA%", "~/Library/Preferences"}) {
-    const size_t at = linux_box.text.find(other);
-    EXPECT_TRUE(at == std::string::npos || at > unix_path) << other << " first in:\n" << linux_box.text;
-  }
+  EXPECT_NE(linux_box.text.find("~/.config/agent/agent.conf"), std::string::npos) << linux_box.text;
+  for (const char* other : {"%APPDATA%", "~/Library/Preferences"})
+    EXPECT_EQ(linux_box.text.find(other), std::string::npos) << other << " in:\n" << linux_box.text;
   const Answer windows = ask("Which per-user configuration file does the agent read on Windows?");
   ASSERT_FALSE(windows.refused) << windows.text << " conf=" << windows.confidence;
-  const size_t win_path = windows.text.find("%APPDATA%");
-  ASSERT_NE(win_path, std::string::npos) << windows.text;
-  const size_t at = windows.text.find("~/.config/agent");
-  EXPECT_TRUE(at == std::string::npos || at > win_path) << windows.text;
+  EXPECT_NE(windows.text.find("%APPDATA%"), std::string::npos) << windows.text;
+  for (const char* other : {"~/.config/agent", "~/Library/Preferences"})
+    EXPECT_EQ(windows.text.find(other), std::string::npos) << other << " in:\n" << windows.text;
+}
+
+// Variants as sections of their own ("## Windows", "## Linux"), each its
+// own chunk: the heading names the system.
+TEST_F(ArticleStructure, AVariantNamedByItsHeadingIsThatSystems) {
+  const Answer linux_box = ask("On Linux, how do I install the monitoring agent's service?");
+  ASSERT_FALSE(linux_box.refused) << linux_box.text << " conf=" << linux_box.confidence;
+  EXPECT_NE(linux_box.text.find("systemctl enable --now monagent"), std::string::npos) << linux_box.text;
+  EXPECT_EQ(linux_box.text.find("sc.exe"), std::string::npos) << linux_box.text;
+  const Answer windows = ask("On Windows, how do I install the monitoring agent's service?");
+  ASSERT_FALSE(windows.refused) << windows.text << " conf=" << windows.confidence;
+  EXPECT_NE(windows.text.find("sc.exe create monagent"), std::string::npos) << windows.text;
+  EXPECT_EQ(windows.text.find("systemctl"), std::string::npos) << windows.text;
 }
 
 // A variant that a chunk boundary cuts keeps its system in the next chunk:
@@ -516,6 +549,7 @@ TEST_F(ArticleStructure, AVariantCutByAChunkBoundaryKeepsItsSystem) {
   EXPECT_NE(windows.text.find("Credential Manager"), std::string::npos) << windows.text;
   const Answer linux_box = ask("On Linux, where does the agent keep the password of a proxy that needs one?");
   EXPECT_EQ(linux_box.text.find("Credential Manager"), std::string::npos) << linux_box.text;
+  EXPECT_NE(windows.text.find("Credential Manager"), std::string::npos) << windows.text;
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ TEST(Intent, ReadsTheKindOfQuestion) {
   EXPECT_EQ(classify_question("What's the proper way to get rid of an old role?").kind, Intent::kFix);
   EXPECT_EQ(classify_question("What is the fastest method to rebuild the statistics?").kind, Intent::kFix);
   EXPECT_EQ(classify_question("What option does the restore take for the owner?").kind, Intent::kFact);
+  EXPECT_EQ(classify_question("What methods to authenticate are supported?").kind, Intent::kFact);
   EXPECT_EQ(classify_question("how to reset Okta Verify for a user").kind, Intent::kFix);
   EXPECT_EQ(classify_question("Outlook won't send as the shared mailbox").kind, Intent::kFix);
   EXPECT_EQ(classify_question("What should I do when the printer shows 0x0000011b?").kind, Intent::kFix);
