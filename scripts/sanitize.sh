@@ -39,6 +39,8 @@
 #               For the same reason OpenBLAS (FAISS's BLAS) runs on the
 #               calling thread (OPENBLAS_NUM_THREADS=1): its pthread pool
 #               hands buffers over through spin flags TSan cannot see.
+#               LeakSanitizer: scripts/lsan.supp hides fontconfig's
+#               configuration, which poppler loads once and never frees.
 #               RocksDB is not instrumented either: scripts/tsan.supp hides
 #               the reports with a RocksDB frame (its memtable's atomics are
 #               invisible to TSan); see that file.
@@ -85,6 +87,7 @@ for run in "${runs[@]}"; do
   (
     cd "$build"
     export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:detect_leaks=1:log_path=$logs/asan"
+    export LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp:print_suppressions=0"
     export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$logs/ubsan"
     export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$logs/tsan:suppressions=$root/scripts/tsan.supp"
     [ "$run" = tsan ] && export OPENBLAS_NUM_THREADS=1
