@@ -1129,8 +1129,9 @@ Status Node::check_gap(uint32_t shard, uint64_t applied, uint64_t next) {
       std::to_string(missing - static_cast<uint64_t>(std::max<int64_t>(erased, 0))) +
       " not erased by a ragd purge: deleted or purged by an operator, or lost by a server); this replica has "
       "applied up to " + std::to_string(applied) + " and applies nothing further, so that it does not silently "
-      "differ from a replica that applied them. If they are lost for good, accept the gap with `etcdctl put " +
-      gap_accepted_key(options_, shard) + " " + std::to_string(last) + "` (every replica then goes on)");
+      "differ from a replica that applied them. If they are lost for good, accept the gap with `ragd cluster "
+      "accept-gap --cluster FILE --shard " + std::to_string(shard) + "` (or `etcdctl put " +
+      gap_accepted_key(options_, shard) + " " + std::to_string(last) + "`): every replica then goes on");
   if (first_time) log().error("{}", stop.message());
   return stop;
 }
