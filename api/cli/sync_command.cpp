@@ -58,7 +58,8 @@ Result<SyncSink> open_sink(const SyncArgs& args) {
   // The secret signs the listing a prune asks of the nodes.
   RAGD_RETURN_IF_ERROR(cluster::read_cluster_secrets(co, args.cluster));
   // The appliers check each document against the same ingest options.
-  auto writer = cluster::Node::start_writer(std::move(co), service_options(args.common, EmbedderLoad::kOptional).ingest);
+  const IngestOptions ingest = service_options(args.common, EmbedderLoad::kOptional).ingest;
+  auto writer = cluster::Node::start_writer(std::move(co), ingest);
   if (!writer.is_ok()) return writer.status().with_context("connecting to the cluster of " + args.cluster);
   sink.writer = std::move(writer).value();
   // No node's store here: the etcd tombstones alone keep purged documents out.

@@ -338,9 +338,9 @@ TEST_F(ClusterSync, ASourceSyncsThroughTheLogFromOneNodeAtATime) {
 // JetStream acknowledged it) and reach every replica; it opens no store;
 // the cursor is the cluster's, in etcd, where the nodes' own passes keep
 // it, so a second pass writes nothing; the claim is taken for the pass and
-// let go after it. A source another node holds, a source that fails and an
-// unreachable NATS are refused with a message and exit 1, publishing
-// nothing.
+// let go after it; --prune lists the source's documents on the nodes. A
+// source another node holds, a source that fails and an unreachable NATS
+// are refused with a message and exit 1, publishing nothing.
 TEST_F(ClusterSync, AOneShotSyncWritesThroughTheLogAndKeepsItsCursorInEtcd) {
   // The nodes have no [[source]]: only the one-shot passes write.
   ServerProcess& a = node("a", {"a", "b"}, 2);
@@ -449,6 +449,18 @@ TEST_F(ClusterSync, AOneShotSyncWritesThroughTheLogAndKeepsItsCursorInEtcd) {
   ASSERT_EQ(one_shot(config_, cluster_file, &out), 0) << out;
   EXPECT_NE(out.find("sn (servicenow): fetched 1, new 0, updated 1"), std::string::npos) << out;
   EXPECT_TRUE(wait_until([&] { return first_hit(a.port(), token(2, 1)) == incident_id(2); }, 20000));
+  // --prune from outside the nodes: the source's documents are listed on
+  // the nodes (the writer holds no shard), the one deleted at the source
+  // goes from every replica, the others stay.
+  sn_->erase("c0ffee3");
+  ASSERT_EQ(run_ragd({"sync", "--config", config_.string(), "--cluster", cluster_file, "--prune", "--quiet"}, &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("sn: prune: listed 2 ids"), std::string::npos) << out;
+  EXPECT_NE(out.find("deleted 1 ("), std::string::npos) << out;
+  EXPECT_TRUE(wait_until(
+      [&] { return text_on(a.port(), incident_id(3)) == "" && text_on(b.port(), incident_id(3)) == ""; }, 20000));
+  for (int n : {1, 2}) EXPECT_EQ(first_hit(b.port(), token(n, n == 2 ? 1 : 0)), incident_id(n));
 }
 
 }  // namespace
