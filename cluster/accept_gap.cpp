@@ -19,8 +19,8 @@ std::string range_text(uint64_t first, uint64_t last) {
 
 Result<AcceptedGap> accept_gap(const ClusterOptions& o, const AcceptGapOptions& a) {
   if (a.shard >= o.shards) {
-    return Status::invalid_argument("--shard " + std::to_string(a.shard) + ": cluster '" + o.name + "' has shards 0 to " +
-                                    std::to_string(o.shards - 1));
+    return Status::invalid_argument("--shard " + std::to_string(a.shard) + ": cluster '" + o.name +
+                                    "' has shards 0 to " + std::to_string(o.shards - 1));
   }
   if (a.through && *a.through == 0) return Status::invalid_argument("--through: stream sequences start at 1");
   // What `ragd cluster status` reads: the map, the live nodes' /v1/stats,
