@@ -675,7 +675,8 @@ ShardAccess Node::shard_access(const StreamPositions& after) {
       if (st.code() == StatusCode::kFailedPrecondition) return Status::not_found(st.message());
       RAGD_RETURN_IF_ERROR(st);
     }
-    auto svc = collections_.get(shard_collection(s));
+    if (collections_ == nullptr) return Status::not_found("a writer holds no shard");
+    auto svc = collections_->get(shard_collection(s));
     if (!svc.is_ok()) {
       return Status::not_found("node " + options_.node_id + " holds no copy of shard " + std::to_string(s));
     }
@@ -689,8 +690,9 @@ ShardAccess Node::shard_access(const StreamPositions& after) {
 Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::string& authorization,
                                       const StreamPositions& after) {
   const std::string body = search_body(request, format_consistency_token(after));
+  if (collections_ == nullptr) return Status::failed_precondition("a writer (Node::start_writer) does not search");
   RAGD_ASSIGN_OR_RETURN(auto live, live_nodes());
-  RAGD_ASSIGN_OR_RETURN(auto coordinator, collections_.get(""));
+  RAGD_ASSIGN_OR_RETURN(auto coordinator, collections_->get(""));
   const Retriever& retriever = coordinator->retriever();
   const uint32_t shards = options_.shards;
   const ShardMap map = shard_map();  // this search keeps the map it began with
@@ -711,7 +713,7 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
       }
     }
     if (held) {
-      auto svc = collections_.get(shard_collection(s));
+      auto svc = collections_->get(shard_collection(s));
       if (svc.is_ok()) r.local = *svc;
       r.local_behind = position(s).behind;
     }
@@ -889,7 +891,7 @@ Result<T> Node::from_shard(uint32_t s, const std::string& authorization, const S
   const bool level = mine.empty() || wait_applied(s, mine[s],
                                                   std::chrono::milliseconds(options_.consistency_wait_ms)).is_ok();
   if (level && std::find(holders.begin(), holders.end(), options_.node_id) != holders.end()) {
-    auto svc = collections_.get(shard_collection(s));
+    auto svc = collections_->get(shard_collection(s));
     if (svc.is_ok()) {
       auto here = local(**svc);
       if (here.is_ok()) return here;

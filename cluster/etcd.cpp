@@ -187,6 +187,14 @@ Result<int64_t> Etcd::lease_keepalive(int64_t lease) {
   return int_field(r, "TTL");
 }
 
+Status Etcd::lease_revoke(int64_t lease) {
+  auto body = call("/v3/lease/revoke", Json{{"ID", std::to_string(lease)}}.dump());
+  Status st = body.is_ok() ? parse(*body, "lease revoke").status() : body.status();
+  // etcd answers a lease it no longer has with "requested lease not found".
+  if (!st.is_ok() && st.message().find("lease not found") != std::string::npos) return Status::ok();
+  return st;
+}
+
 Status Etcd::put(const std::string& key, const std::string& value, int64_t lease) {
   Json req{{"key", b64(key)}, {"value", b64(value)}};
   if (lease != 0) req["lease"] = std::to_string(lease);

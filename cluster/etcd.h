@@ -61,6 +61,9 @@ class Etcd {
   Result<int64_t> lease_grant(int ttl_seconds);
   // Renews the lease once; returns the TTL left, 0 when it had expired.
   Result<int64_t> lease_keepalive(int64_t lease);
+  // Ends the lease now: the keys under it are deleted. An expired lease is
+  // no error.
+  Status lease_revoke(int64_t lease);
   // Puts `key` (bound to `lease` unless 0).
   Status put(const std::string& key, const std::string& value, int64_t lease = 0);
   // Puts `key` (bound to `lease` unless 0) only when it does not exist (one

@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include "auth/crypto.h"
 #include "auth/principal.h"
@@ -246,7 +247,7 @@ std::string gap_accepted_key(const ClusterOptions& o, uint32_t shard) {
   return etcd_prefix(o) + "gap-accepted/" + std::to_string(shard);
 }
 
-Node::Node(ClusterOptions options, Collections& collections)
+Node::Node(ClusterOptions options, Collections* collections)
     : options_(std::move(options)),
       collections_(collections),
       // Helpers for up to two searches' steps at once (a peer's part mostly
@@ -266,16 +267,54 @@ Node::Node(ClusterOptions options, Collections& collections)
 
 Result<std::unique_ptr<Node>> Node::start(ClusterOptions options, Collections& collections) {
   RAGD_RETURN_IF_ERROR(check_cluster_options(options));
-  std::unique_ptr<Node> node(new Node(std::move(options), collections));
+  std::unique_ptr<Node> node(new Node(std::move(options), &collections));
   RAGD_RETURN_IF_ERROR(node->join());
   return node;
+}
+
+Result<std::unique_ptr<Node>> Node::start_writer(ClusterOptions options, IngestOptions ingest) {
+  RAGD_RETURN_IF_ERROR(check_cluster_options(options));
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "unknown");
+  options.node_id = "sync-" + std::string(host) + "-" + std::to_string(getpid());
+  std::unique_ptr<Node> node(new Node(std::move(options), nullptr));
+  node->ingest_ = std::move(ingest);
+  RAGD_RETURN_IF_ERROR(node->join_as_writer());
+  return node;
+}
+
+Status Node::join_as_writer() {
+  const ClusterOptions& o = options_;
+  RAGD_ASSIGN_OR_RETURN(js_, JetStream::connect(o.nats, "ragd-" + o.node_id, o.tls, o.nats_auth));
+  etcd_ = std::make_unique<Etcd>(o.etcd, 5, o.tls, o.etcd_auth);
+  RAGD_ASSIGN_OR_RETURN(std::string nonce, auth::random_bytes(6));
+  write_nonce_ = o.node_id + "-" + auth::hex_encode(nonce);
+  // The nodes make the streams and the map; a writer only uses them. The
+  // map is read once: a writer's only use of it is to find a shard's
+  // replicas for documents_where, which are asked by their URLs anyway.
+  auto m = read_shard_map(*etcd_, o);
+  if (!m.is_ok() && m.status().code() == StatusCode::kNotFound) {
+    return Status::failed_precondition("cluster '" + o.name + "' has no shard map in etcd: no node has joined it yet; "
+                                       "start its nodes (`ragd serve --cluster FILE`) first");
+  }
+  RAGD_RETURN_IF_ERROR(m.status());
+  {
+    std::lock_guard lock(map_mu_);
+    map_ = std::move(m).value();
+  }
+  // The claims of the sources this writer syncs are under this lease.
+  // With no advertised URL, keepalive_loop renews it and registers nothing.
+  RAGD_ASSIGN_OR_RETURN(lease_, etcd_->lease_grant(o.lease_ttl_seconds));
+  keepalive_ = std::thread([this] { keepalive_loop(); });
+  RAGD_RETURN_IF_ERROR(refresh_live_nodes().status());
+  return Status::ok();
 }
 
 Status Node::join() {
   const ClusterOptions& o = options_;
   // The appliers ingest with the collections' options (every collection
   // has the default's): the write path checks against the same ones.
-  RAGD_ASSIGN_OR_RETURN(std::shared_ptr<ServiceContext> default_ctx, collections_.get(""));
+  RAGD_ASSIGN_OR_RETURN(std::shared_ptr<ServiceContext> default_ctx, collections_->get(""));
   ingest_ = default_ctx->options().ingest;
   RAGD_ASSIGN_OR_RETURN(js_, JetStream::connect(o.nats, "ragd-" + o.node_id, o.tls, o.nats_auth));
   etcd_ = std::make_unique<Etcd>(o.etcd, 5, o.tls, o.etcd_auth);
@@ -364,8 +403,8 @@ Status Node::follow_map() {
       if (auto it = status_.find(s); it != status_.end()) it->second.role = joining ? "joining" : "serving";
     }
     if (appliers_.count(s)) continue;
-    auto svc = collections_.get(shard_collection(s));
-    if (!svc.is_ok() && svc.status().code() == StatusCode::kNotFound) svc = collections_.create(shard_collection(s));
+    auto svc = collections_->get(shard_collection(s));
+    if (!svc.is_ok() && svc.status().code() == StatusCode::kNotFound) svc = collections_->create(shard_collection(s));
     if (!svc.is_ok()) {
       keep_first(svc.status().with_context("opening the store of shard " + std::to_string(s)));
       continue;
@@ -436,7 +475,7 @@ Status Node::follow_map() {
     }
     applied_cv_.notify_all();  // a read-your-writes wait on this shard ends
     keep_first(js_->delete_consumer(stream_name(options_, s), consumer_name(me, s)));
-    auto removed = collections_.remove(shard_collection(s));
+    auto removed = collections_->remove(shard_collection(s));
     if (!removed.is_ok() && removed.status().code() != StatusCode::kNotFound) keep_first(removed.status());
     log().info("node {}: retired shard {}", me, s);
   }
@@ -446,7 +485,7 @@ Status Node::follow_map() {
   // the map changes (or while one is kept back), not every second.
   if (m.revision == leftovers_checked_at_ && retire_held_.empty()) return first;
   leftovers_checked_at_ = m.revision;
-  for (const std::string& name : collections_.names()) {
+  for (const std::string& name : collections_->names()) {
     const auto number = shard_number(name);
     if (!number || *number >= options_.shards) continue;
     const uint32_t s = *number;
@@ -455,7 +494,7 @@ Status Node::follow_map() {
     // holds live elsewhere: one of another stream (deleted and created
     // again, see apply_loop) may be the only copy of its documents.
     if (m.replicas[s].empty() || !replicas_live(m.replicas[s]) || !rebuildable(s)) continue;
-    auto removed = collections_.remove(name);
+    auto removed = collections_->remove(name);
     if (!removed.is_ok() && removed.status().code() != StatusCode::kNotFound) keep_first(removed.status());
     keep_first(js_->delete_consumer(stream_name(options_, s), consumer_name(me, s)));
     log().info("node {}: deleted the copy of shard {} left on disk (the map gives it to others)", me, s);
@@ -471,7 +510,7 @@ bool Node::replicas_live(const std::vector<std::string>& nodes) {
 }
 
 bool Node::rebuildable(uint32_t s) {
-  auto svc = collections_.get(shard_collection(s));
+  auto svc = collections_->get(shard_collection(s));
   auto created = js_->stream_created(stream_name(options_, s));
   if (!svc.is_ok() || !created.is_ok()) return false;
   auto kept = (*svc)->store().get_state(kStreamEpochKey);
@@ -633,6 +672,14 @@ Node::~Node() {
   if (watcher_.joinable()) watcher_.join();
   for (auto& [s, a] : appliers_) a->thread.join();
   if (keepalive_.joinable()) keepalive_.join();
+  if (collections_ == nullptr && etcd_ != nullptr && lease_ != 0) {
+    // A writer's claims go with it now, not a lease TTL later: the nodes
+    // take its sources back at their next look.
+    if (Status st = etcd_->lease_revoke(lease_); !st.is_ok()) {
+      log().warn("{}: revoking its etcd lease failed ({}); its claims go when the lease expires", options_.node_id,
+                 st.to_string());
+    }
+  }
 }
 
 void Node::keepalive_loop() {
@@ -1082,8 +1129,9 @@ Status Node::check_gap(uint32_t shard, uint64_t applied, uint64_t next) {
       std::to_string(missing - static_cast<uint64_t>(std::max<int64_t>(erased, 0))) +
       " not erased by a ragd purge: deleted or purged by an operator, or lost by a server); this replica has "
       "applied up to " + std::to_string(applied) + " and applies nothing further, so that it does not silently "
-      "differ from a replica that applied them. If they are lost for good, accept the gap with `etcdctl put " +
-      gap_accepted_key(options_, shard) + " " + std::to_string(last) + "` (every replica then goes on)");
+      "differ from a replica that applied them. If they are lost for good, accept the gap with `ragd cluster "
+      "accept-gap --cluster FILE --shard " + std::to_string(shard) + "` (or `etcdctl put " +
+      gap_accepted_key(options_, shard) + " " + std::to_string(last) + "`): every replica then goes on");
   if (first_time) log().error("{}", stop.message());
   return stop;
 }
@@ -1095,7 +1143,7 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
     const auto until = std::chrono::steady_clock::now() + d;
     while (!stopping() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
   };
-  auto svc = collections_.get(shard_collection(shard));
+  auto svc = collections_->get(shard_collection(shard));
   if (!svc.is_ok()) {
     log().error("shard {}: cannot open its store: {}", shard, svc.status().to_string());
     return;

@@ -177,7 +177,20 @@ class Node {
   // shard moved here, retirement of one moved away (cluster/README.md,
   // "Rebalancing"). kUnavailable when NATS or etcd cannot be reached.
   static Result<std::unique_ptr<Node>> start(ClusterOptions options, Collections& collections);
-  // Stops the appliers and the lease keepalive (the lease then expires).
+  // A writer to the cluster that is not one of its nodes (`ragd sync
+  // --cluster`): it connects to NATS and etcd and holds a lease of its own,
+  // but registers no URL, holds no shard and applies nothing, so it needs
+  // no store. write(), remove(), the sync calls (cursor, claims, purged,
+  // documents_where over the nodes) work as a node's; search() does not.
+  // It claims as "sync-<host>-<pid>" (node_id is replaced), never as the
+  // node whose cluster file it was given, so a node running the same
+  // source and this process cannot both think they hold its claim.
+  // `ingest`: the options the appliers use (the write path checks each
+  // document against them). kFailedPrecondition when no node has written
+  // the shard map yet; kUnavailable when NATS or etcd cannot be reached.
+  static Result<std::unique_ptr<Node>> start_writer(ClusterOptions options, IngestOptions ingest);
+  // Stops the appliers and the lease keepalive (the lease then expires; a
+  // writer's is revoked, so its claims go at once).
   ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -353,8 +366,10 @@ class Node {
   std::vector<ShardStatus> shard_status() const;
 
  private:
-  Node(ClusterOptions options, Collections& collections);
+  // `collections`: null for a writer (start_writer).
+  Node(ClusterOptions options, Collections* collections);
   Status join();
+  Status join_as_writer();
   // A delete or purge (`what`) of `doc_id` may be published: a valid id,
   // and a connection to NATS.
   Status check_removal(const std::string& doc_id, const std::string& what) const;
@@ -419,7 +434,7 @@ class Node {
   Status for_each_shard(const std::function<Status(uint32_t)>& fn);
 
   ClusterOptions options_;
-  Collections& collections_;
+  Collections* collections_;  // null for a writer, which holds no shard
   std::unique_ptr<JetStream> js_;
   std::unique_ptr<Etcd> etcd_;
   mutable std::mutex map_mu_;

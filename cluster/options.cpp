@@ -271,4 +271,18 @@ Result<std::string> read_cluster_secret(const std::filesystem::path& file) {
   return secret;
 }
 
+Status read_cluster_secrets(ClusterOptions& o, const std::filesystem::path& file) {
+  if (o.secret_file.empty()) return Status::ok();
+  auto secret = read_cluster_secret(o.secret_file);
+  if (!secret.is_ok()) return secret.status().with_context(file.string());
+  o.secret = std::move(secret).value();
+  o.accepted_secrets.clear();
+  for (const auto& f : o.accept_secret_files) {
+    auto also = read_cluster_secret(f);
+    if (!also.is_ok()) return also.status().with_context(file.string() + ": accept_secret_files");
+    o.accepted_secrets.push_back(std::move(also).value());
+  }
+  return Status::ok();
+}
+
 }  // namespace ragd::cluster

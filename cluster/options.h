@@ -155,14 +155,15 @@ struct ClusterOptions {
   // ask its statistics directly (cluster/README.md, "Between nodes").
   // Default: "" = no secret.
   std::filesystem::path secret_file;
-  // Its contents: read by `serve` alone (read_cluster_secret), so that
-  // `ragd cluster status` needs only the cluster file; never logged.
+  // Its contents: read by `serve` and `ragd sync --cluster` alone
+  // (read_cluster_secrets), so that `ragd cluster status` needs only the
+  // cluster file; never logged.
   std::string secret;
   // Files of secrets accepted as well (checked like secret_file), never
   // signed with: a secret is rotated with rolling restarts and no downtime
   // (cluster/README.md, "Between nodes"). Default: none.
   std::vector<std::filesystem::path> accept_secret_files;
-  // Their contents, read by `serve` alone.
+  // Their contents, read with `secret`.
   std::vector<std::string> accepted_secrets;
 };
 
@@ -174,5 +175,10 @@ Status check_cluster_options(const ClusterOptions& o);
 // A secret_file's secret: the file must be a regular file that only its
 // owner may read, holding at least auth::kMinPeerSecretBytes bytes.
 Result<std::string> read_cluster_secret(const std::filesystem::path& file);
+// Fills `o.secret` and `o.accepted_secrets` from its secret_file and
+// accept_secret_files (nothing without a secret_file), for the processes
+// that talk to the nodes as a peer (`serve`, `ragd sync --cluster`); errors
+// name `file`, the cluster file.
+Status read_cluster_secrets(ClusterOptions& o, const std::filesystem::path& file);
 
 }  // namespace ragd::cluster

@@ -248,7 +248,7 @@ std::string cluster_view_table(const ClusterView& v) {
                   (r.gap_first == r.gap_last ? "message " + std::to_string(r.gap_first)
                                              : "messages " + std::to_string(r.gap_first) + "-" +
                                                    std::to_string(r.gap_last)) +
-                  " (the node's log says how to accept it)";
+                  " (`ragd cluster accept-gap --shard " + std::to_string(s.shard) + "` accepts it)";
         }
         if (r.joining) state = "joining, replacing " + r.joining_from + (r.gap_first != 0 ? "; " + state : "");
         std::snprintf(line, sizeof line, "%-6s %-12s %-12s %-10s %10llu %8llu %9llu  %s\n", shard.c_str(),

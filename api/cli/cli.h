@@ -76,6 +76,6 @@ void add_triage_command(CLI::App& app, int& exit_code);   // triage train|eval|l
 void add_collections_command(CLI::App& app, int& exit_code);  // collections create|list
 void add_models_command(CLI::App& app, int& exit_code);       // models add|list|activate (govern/registry.h)
 void add_retention_commands(CLI::App& app, int& exit_code);   // purge, retention, drift reset (govern/)
-void add_cluster_command(CLI::App& app, int& exit_code);      // cluster status (cluster/status.h)
+void add_cluster_command(CLI::App& app, int& exit_code);      // cluster status|rebalance|accept-gap
 
 }  // namespace ragd::cli

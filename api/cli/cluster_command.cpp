@@ -6,14 +6,18 @@
 // shard can be searched but writes fail (a log or etcd without a leader).
 // `ragd cluster rebalance`: moves replicas onto new nodes or off drained
 // ones without stopping the service (cluster/rebalance.h).
+// `ragd cluster accept-gap`: lets the appliers of a shard go on past a gap
+// in its stream (cluster/accept_gap.h).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "api/cli/cli.h"
+#include "cluster/accept_gap.h"
 #include "cluster/options.h"
 #include "cluster/rebalance.h"
 #include "cluster/status.h"
@@ -59,6 +63,39 @@ int run_cluster_rebalance(ClusterRebalanceArgs a) {
   return 0;
 }
 
+struct ClusterAcceptGapArgs {
+  std::string cluster_file;
+  std::string api_key;
+  uint32_t shard = 0;
+  std::optional<uint64_t> through;
+};
+
+int run_cluster_accept_gap(const ClusterAcceptGapArgs& a) {
+  auto options = cluster::read_cluster_options(a.cluster_file);
+  if (!options.is_ok()) return fail(options.status());
+  cluster::AcceptGapOptions ao;
+  ao.shard = a.shard;
+  ao.through = a.through;
+  ao.api_key = a.api_key;
+  if (ao.api_key.empty()) {
+    if (const char* env = std::getenv("RAGD_API_KEY"); env != nullptr) ao.api_key = env;
+  }
+  auto done = cluster::accept_gap(*options, ao);
+  if (!done.is_ok()) return fail(done.status());
+  const std::string shard = "shard " + std::to_string(a.shard);
+  for (const auto& s : done->stopped) std::printf("%s: stopped at a gap on %s\n", shard.c_str(), s.c_str());
+  for (const auto& u : done->unknown) std::printf("%s: no answer from %s\n", shard.c_str(), u.c_str());
+  if (done->written) {
+    std::printf("%s: gaps up to stream sequence %llu accepted (before: %s); its appliers go on within 5 s\n",
+                shard.c_str(), static_cast<unsigned long long>(done->through),
+                done->previous == 0 ? "none" : std::to_string(done->previous).c_str());
+  } else {
+    std::printf("%s: gaps up to stream sequence %llu were already accepted; nothing written\n", shard.c_str(),
+                static_cast<unsigned long long>(done->through));
+  }
+  return 0;
+}
+
 }  // namespace
 
 void add_cluster_command(CLI::App& app, int& exit_code) {
@@ -89,6 +126,22 @@ void add_cluster_command(CLI::App& app, int& exit_code) {
   rebalance->add_option("--timeout", b->options.timeout_seconds, "seconds to wait for the moves (default 600)")
       ->check(CLI::Range(1, 86400));
   rebalance->callback([b, &exit_code] { exit_code = run_cluster_rebalance(*b); });
+
+  auto c = std::make_shared<ClusterAcceptGapArgs>();
+  CLI::App* gap = cluster->add_subcommand(
+      "accept-gap",
+      "let a shard's appliers go on past a gap in its stream (messages gone that no ragd purge erased): they "
+      "skip the missing messages for good. Without --through, the gap a replica of the shard is stopped at now "
+      "(refused when none is); never lowers an acceptance already made");
+  gap->add_option("--cluster", c->cluster_file, "the cluster file (any node's: its etcd and NATS URLs)")->required();
+  gap->add_option("--shard", c->shard, "the shard")->required();
+  gap->add_option_function<uint64_t>(
+      "--through", [c](const uint64_t& v) { c->through = v; },
+      "accept the holes up to this stream sequence even if no replica is stopped at one now "
+                  "(at most the stream's last sequence)");
+  gap->add_option("--api-key", c->api_key,
+                  "key for the nodes' /v1/stats when they require one (default: $RAGD_API_KEY)");
+  gap->callback([c, &exit_code] { exit_code = run_cluster_accept_gap(*c); });
 }
 
 }  // namespace ragd::cli

@@ -16,10 +16,13 @@
 namespace ragd::cli {
 namespace {
 
-// The keys every store-opening command takes (ConfigScope::kStore).
+// The keys every store-opening command takes (ConfigScope::kStore), and
+// "cluster" for the one that has a --cluster too (`sync`): it writes where
+// `serve` with the same file writes.
 const std::set<std::string>& store_keys() {
-  static const std::set<std::string> keys{"data",         "glove",          "embed-model", "embed-prefixes",
-                                          "query-prefix", "passage-prefix", "index",       "audit-log"};
+  static const std::set<std::string> keys{"data",           "glove",        "embed-model",
+                                          "embed-prefixes", "query-prefix", "passage-prefix",
+                                          "index",          "audit-log",    "cluster"};
   return keys;
 }
 

@@ -8,7 +8,7 @@
 // `max-body = 67108864`). `serve` and `config` take every key; the other
 // commands that open the store take the store and index keys (data, glove,
 // embed-model, embed-prefixes, query-prefix, passage-prefix, index,
-// audit-log) and ignore the rest. [[source]] tables belong to `ragd sync`
+// audit-log; `sync` cluster too) and ignore the rest. [[source]] tables belong to `ragd sync`
 // (sync/source.h) and are skipped here. A key that no `serve` option has, another section,
 // a key set twice or a value the option cannot take is an error naming the
 // file and the line, and the command does not run.

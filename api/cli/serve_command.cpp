@@ -374,15 +374,8 @@ int run_serve(const ServeArgs& a) {
   if (!a.cluster.empty()) {
     auto co = cluster::read_cluster_options(a.cluster);
     if (!co.is_ok()) return fail(co.status());
+    if (Status st = cluster::read_cluster_secrets(*co, a.cluster); !st.is_ok()) return fail(st);
     if (!co->secret_file.empty()) {
-      auto secret = cluster::read_cluster_secret(co->secret_file);
-      if (!secret.is_ok()) return fail(secret.status().with_context(a.cluster));
-      co->secret = std::move(secret).value();
-      for (const auto& f : co->accept_secret_files) {
-        auto also = cluster::read_cluster_secret(f);
-        if (!also.is_ok()) return fail(also.status().with_context(a.cluster + ": accept_secret_files"));
-        co->accepted_secrets.push_back(std::move(also).value());
-      }
       // The peers take this node's word for who the caller is: a node that
       // asks no key would let anyone read every shard's restricted documents.
       if (!(*authn)->required() && !a.insecure_no_auth) {

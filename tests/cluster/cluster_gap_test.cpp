@@ -36,7 +36,8 @@ Json applying(uint16_t port, uint32_t shard) {
 // ($JS.API.STREAM.MSG.DELETE, as `nats stream rmm` does) while one replica
 // was down: that replica stops before it, level with nothing, and reports
 // it; the other replica, which applied it, is searched meanwhile. Accepted
-// in etcd, the replica goes on without it.
+// with `ragd cluster accept-gap` (which refuses a shard that is not
+// stopped), the replica goes on without it.
 TEST_F(ClusterTest, AMessageDeletedFromAStreamStopsTheReplicaThatMissedIt) {
   ServerProcess& a = node("a", {"a", "b"}, 2);
   ServerProcess& b = node("b", {"a", "b"}, 2);
@@ -99,11 +100,49 @@ TEST_F(ClusterTest, AMessageDeletedFromAStreamStopsTheReplicaThatMissedIt) {
   // Searches through b read the shard on a, which is level.
   for (int i : after_gap) EXPECT_TRUE(finds(b.port(), i)) << doc_id(i);
 
-  // Accepted: b goes on without doc-0.
+  // `ragd cluster accept-gap` refuses a shard no replica is stopped at, and
+  // a --through past the stream's end; nothing is written.
+  const std::string file = (tmp_.path / "a.toml").string();
+  const std::string other = std::to_string((shard + 1) % kShards);
+  std::string out;
+  EXPECT_EQ(run_ragd({"cluster", "accept-gap", "--cluster", file, "--shard", other}, &out), 1) << out;
+  EXPECT_NE(out.find("shard " + other + " is not stopped at a gap"), std::string::npos) << out;
+  EXPECT_NE(out.find("--through"), std::string::npos) << out;
+  EXPECT_EQ(run_ragd({"cluster", "accept-gap", "--cluster", file, "--shard", std::to_string(shard), "--through",
+                      "1000000"},
+                     &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("past the end"), std::string::npos) << out;
+  EXPECT_EQ(run_ragd({"cluster", "accept-gap", "--cluster", file, "--shard", std::to_string(kShards)}, &out), 2)
+      << out;
   cluster::Etcd etcd({"http://127.0.0.1:" + std::to_string(servers_.etcd_port)}, 5);
   cluster::ClusterOptions o;
   o.name = "t";
-  ASSERT_TRUE(etcd.put(cluster::gap_accepted_key(o, shard), std::to_string(lost)).is_ok());
+  for (uint32_t s = 0; s < kShards; ++s) {
+    auto kv = etcd.get(cluster::gap_accepted_key(o, s));
+    ASSERT_TRUE(kv.is_ok());
+    EXPECT_FALSE(kv->has_value()) << "shard " << s << ": " << (*kv)->value;
+  }
+  EXPECT_NE(b.log().find("ragd cluster accept-gap --cluster FILE --shard " + std::to_string(shard)),
+            std::string::npos)
+      << b.log();
+  EXPECT_NE(table.find("`ragd cluster accept-gap --shard " + std::to_string(shard) + "` accepts it"),
+            std::string::npos)
+      << table;
+
+  // Accepted with the command (the gap b is stopped at): b goes on without
+  // doc-0.
+  ASSERT_EQ(run_ragd({"cluster", "accept-gap", "--cluster", file, "--shard", std::to_string(shard)}, &out), 0)
+      << out;
+  EXPECT_NE(out.find("b: message " + std::to_string(lost)), std::string::npos) << out;
+  EXPECT_NE(out.find("gaps up to stream sequence " + std::to_string(lost) + " accepted (before: none)"),
+            std::string::npos)
+      << out;
+  auto accepted = etcd.get(cluster::gap_accepted_key(o, shard));
+  ASSERT_TRUE(accepted.is_ok());
+  ASSERT_TRUE(accepted->has_value());
+  EXPECT_EQ((*accepted)->value, std::to_string(lost));
   for (int i : after_gap) {
     EXPECT_TRUE(wait_until([&] { return stored_text(b.port(), i) == text_of(i, 0); }, 20000)) << doc_id(i);
   }
@@ -116,6 +155,18 @@ TEST_F(ClusterTest, AMessageDeletedFromAStreamStopsTheReplicaThatMissedIt) {
   table.clear();
   EXPECT_EQ(run_ragd({"cluster", "status", "--cluster", (tmp_.path / "a.toml").string()}, &table), 0) << table;
   EXPECT_EQ(table.find("STOPPED"), std::string::npos) << table;
+  // Nothing is stopped now; an explicit --through at or below what is
+  // accepted leaves it as it is (an acceptance is never lowered).
+  EXPECT_EQ(run_ragd({"cluster", "accept-gap", "--cluster", file, "--shard", std::to_string(shard)}, &out), 1) << out;
+  EXPECT_EQ(run_ragd({"cluster", "accept-gap", "--cluster", file, "--shard", std::to_string(shard), "--through",
+                      std::to_string(lost)},
+                     &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("were already accepted; nothing written"), std::string::npos) << out;
+  accepted = etcd.get(cluster::gap_accepted_key(o, shard));
+  ASSERT_TRUE(accepted.is_ok() && accepted->has_value());
+  EXPECT_EQ((*accepted)->value, std::to_string(lost));
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 // the cursor lives in etcd, so the node that takes over when the first one
 // dies goes on from it; a purged record stays purged; a webhook to any node
 // writes through the log; pruning lists the source's documents over every
-// shard, the peers' included.
+// shard, the peers' included. `ragd sync --cluster` runs a one-shot pass
+// the same way from outside the nodes.
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include "auth/crypto.h"
 #include "cluster/etcd.h"
 #include "cluster/jetstream.h"
+#include "sync/engine.h"
 #include "tests/cluster/cluster_fixture.h"
 #include "tests/sync/fake_vendors.h"
 
@@ -329,6 +331,136 @@ TEST_F(ClusterSync, ASourceSyncsThroughTheLogFromOneNodeAtATime) {
   EXPECT_NE(fenced["last_pass"]["error"].dump().find("'zz'"), std::string::npos) << fenced.dump();
   EXPECT_LT(fenced["last_pass"]["counts"]["fetched"].get<int>(), 20) << "the pass went on without the claim";
   ASSERT_TRUE(etcd.remove("/ragd/t/sync-claims/sn").is_ok());
+}
+
+// `ragd sync --cluster FILE`: a one-shot pass from a process that is not a
+// node. Its writes go through the log (each document counted once
+// JetStream acknowledged it) and reach every replica; it opens no store;
+// the cursor is the cluster's, in etcd, where the nodes' own passes keep
+// it, so a second pass writes nothing; the claim is taken for the pass and
+// let go after it; --prune lists the source's documents on the nodes. A
+// source another node holds, a source that fails and an unreachable NATS
+// are refused with a message and exit 1, publishing nothing.
+TEST_F(ClusterSync, AOneShotSyncWritesThroughTheLogAndKeepsItsCursorInEtcd) {
+  // The nodes have no [[source]]: only the one-shot passes write.
+  ServerProcess& a = node("a", {"a", "b"}, 2);
+  ServerProcess& b = node("b", {"a", "b"}, 2);
+  ASSERT_TRUE(a.start(30)) << a.log();
+  ASSERT_TRUE(b.start(30)) << b.log();
+  const std::vector<uint16_t> ports{a.port(), b.port()};
+  const std::string cluster_file = (tmp_.path / "a.toml").string();
+  const fs::path no_store = tmp_.path / "no-store";
+  auto one_shot = [&](const fs::path& config, const std::string& file, std::string* out) {
+    return run_ragd({"sync", "--config", config.string(), "--cluster", file, "--data", no_store.string(), "--quiet"},
+                    out);
+  };
+  std::vector<std::string> urls;
+  for (uint16_t port : servers_.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(port));
+  auto js = cluster::JetStream::connect(urls, "ragd-test");
+  ASSERT_TRUE(js.is_ok()) << js.status().to_string();
+  // Every shard's last stream sequence: what the log holds.
+  auto log_ends = [&] {
+    std::vector<uint64_t> ends;
+    for (uint32_t s = 0; s < kShards; ++s) {
+      auto last = (*js)->last_sequence("t_S" + std::to_string(s));
+      ends.push_back(last.is_ok() ? *last : ~uint64_t{0});
+    }
+    return ends;
+  };
+  std::vector<std::string> etcd_urls;
+  for (uint16_t port : servers_.etcd_ports) etcd_urls.push_back("http://127.0.0.1:" + std::to_string(port));
+  cluster::Etcd etcd(etcd_urls, 5);
+  const std::string claim = "/ragd/t/sync-claims/sn";
+  const std::vector<uint64_t> empty = log_ends();
+
+  // Refused, nothing published: another node holds the source's claim.
+  ASSERT_TRUE(etcd.put(claim, "b").is_ok());
+  std::string out;
+  EXPECT_EQ(one_shot(config_, cluster_file, &out), 1) << out;
+  EXPECT_NE(out.find("source 'sn' is synced by cluster node 'b'"), std::string::npos) << out;
+  ASSERT_TRUE(etcd.remove(claim).is_ok());
+  // The source fails (401): the pass stops, nothing is published, no cursor.
+  sn_->push_fault(st::Response{401, {}, R"({"error":"unauthorized"})"});
+  EXPECT_EQ(one_shot(config_, cluster_file, &out), 1) << out;
+  EXPECT_NE(out.find("STOPPED"), std::string::npos) << out;
+  EXPECT_NE(out.find("unauthorized"), std::string::npos) << out;
+  // NATS unreachable: a clear error before anything is claimed.
+  const fs::path no_nats = tmp_.path / "no-nats.toml";
+  {
+    std::string text = read_file(cluster_file);
+    const size_t from = text.find("nats = ["), to = text.find(']', from);
+    ASSERT_NE(from, std::string::npos);
+    text.replace(from, to + 1 - from, "nats = [\"nats://127.0.0.1:1\"]");
+    write_file(no_nats, text);
+  }
+  EXPECT_EQ(one_shot(config_, no_nats.string(), &out), 1) << out;
+  EXPECT_NE(out.find("connecting to the cluster"), std::string::npos) << out;
+  // No sources at all.
+  const fs::path no_sources = tmp_.path / "no-sources.toml";
+  write_file(no_sources, "# nothing to sync\n");
+  EXPECT_EQ(one_shot(no_sources, cluster_file, &out), 2) << out;
+  EXPECT_NE(out.find("no [[source]] tables"), std::string::npos) << out;
+  EXPECT_EQ(log_ends(), empty) << "a refused or failed pass published";
+  auto cursor = etcd.get("/ragd/t/sync/" + sync::cursor_key("sn"));
+  ASSERT_TRUE(cursor.is_ok());
+  EXPECT_FALSE(cursor->has_value()) << (*cursor)->value;
+
+  // The pass: every record acknowledged, the summary of a local pass.
+  ASSERT_EQ(one_shot(config_, cluster_file, &out), 0) << out;
+  EXPECT_NE(out.find("sn (servicenow): fetched 3, new 0, updated 3, unchanged 0, deleted 0, failed 0"),
+            std::string::npos)
+      << out;
+  EXPECT_FALSE(fs::exists(no_store)) << "a one-shot pass on a cluster opened the data directory's store";
+  const std::vector<uint64_t> after_first = log_ends();
+  uint64_t published = 0;
+  for (uint32_t s = 0; s < kShards; ++s) published += after_first[s] - empty[s];
+  EXPECT_EQ(published, 3u);
+  // Found through a node, the same text on every replica (both nodes hold
+  // every shard).
+  for (int n = 1; n <= 3; ++n) {
+    EXPECT_TRUE(wait_until([&] { return first_hit(b.port(), token(n, 0)) == incident_id(n); }, 20000))
+        << incident_id(n);
+    std::string text;
+    EXPECT_TRUE(wait_until([&] {
+      auto on_a = text_on(a.port(), incident_id(n));
+      auto on_b = text_on(b.port(), incident_id(n));
+      if (!on_a || !on_b || on_a->empty() || *on_a != *on_b) return false;
+      text = *on_a;
+      return true;
+    }, 20000)) << incident_id(n);
+    EXPECT_NE(text.find(token(n, 0)), std::string::npos) << text;
+  }
+  // The cursor is in etcd, where the nodes' passes read it; the claim went
+  // with the pass.
+  cursor = etcd.get("/ragd/t/sync/" + sync::cursor_key("sn"));
+  ASSERT_TRUE(cursor.is_ok());
+  ASSERT_TRUE(cursor->has_value());
+  EXPECT_FALSE((*cursor)->value.empty());
+  auto held = etcd.get(claim);
+  ASSERT_TRUE(held.is_ok());
+  EXPECT_FALSE(held->has_value()) << "the claim outlived the pass: " << (*held)->value;
+
+  // Again: nothing new at the source, nothing new in the log.
+  ASSERT_EQ(one_shot(config_, cluster_file, &out), 0) << out;
+  EXPECT_NE(out.find("sn (servicenow): fetched 0, new 0, updated 0"), std::string::npos) << out;
+  EXPECT_EQ(log_ends(), after_first) << "a second pass published";
+  // A record changed at the source: the next pass reads it alone.
+  sn_->put(incident(2, 1, t0_ + 10));
+  ASSERT_EQ(one_shot(config_, cluster_file, &out), 0) << out;
+  EXPECT_NE(out.find("sn (servicenow): fetched 1, new 0, updated 1"), std::string::npos) << out;
+  EXPECT_TRUE(wait_until([&] { return first_hit(a.port(), token(2, 1)) == incident_id(2); }, 20000));
+  // --prune from outside the nodes: the source's documents are listed on
+  // the nodes (the writer holds no shard), the one deleted at the source
+  // goes from every replica, the others stay.
+  sn_->erase("c0ffee3");
+  ASSERT_EQ(run_ragd({"sync", "--config", config_.string(), "--cluster", cluster_file, "--prune", "--quiet"}, &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("sn: prune: listed 2 ids"), std::string::npos) << out;
+  EXPECT_NE(out.find("deleted 1 ("), std::string::npos) << out;
+  EXPECT_TRUE(wait_until(
+      [&] { return text_on(a.port(), incident_id(3)) == "" && text_on(b.port(), incident_id(3)) == ""; }, 20000));
+  for (int n : {1, 2}) EXPECT_EQ(first_hit(b.port(), token(n, n == 2 ? 1 : 0)), incident_id(n));
 }
 
 }  // namespace
