@@ -40,10 +40,10 @@ std::string to_string(const sync::TomlItem& it, const std::string& where) {
   return it.inputs[0];
 }
 
-// A credential's secret file (`key` names the option in errors): a regular
-// file only its owner may read, holding one line (trailing whitespace
-// dropped). The message never holds the contents.
-Result<std::string> read_secret_line(const std::filesystem::path& file, const std::string& key) {
+// The contents of a credential file (`key` names the option in errors): a
+// regular file only its owner may read. The message never holds the
+// contents.
+Result<std::string> read_owner_only(const std::filesystem::path& file, const std::string& key) {
   std::error_code ec;
   const auto st = std::filesystem::status(file, ec);
   if (ec || !std::filesystem::is_regular_file(st)) return Status::not_found(key + " " + file.string() + ": no such file");
@@ -53,7 +53,13 @@ Result<std::string> read_secret_line(const std::filesystem::path& file, const st
   }
   auto read = sync::read_config_file(file.string());
   if (!read.is_ok()) return Status::not_found(key + " " + file.string() + ": cannot be read");
-  std::string v = std::move(read).value();
+  return std::move(read).value();
+}
+
+// A credential's secret file (read_owner_only), holding one line (trailing
+// whitespace dropped).
+Result<std::string> read_secret_line(const std::filesystem::path& file, const std::string& key) {
+  RAGD_ASSIGN_OR_RETURN(std::string v, read_owner_only(file, key));
   while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.pop_back();
   if (v.empty()) return Status::invalid_argument(key + " " + file.string() + ": the file is empty");
   if (v.find_first_of("\r\n") != std::string::npos) {
@@ -64,16 +70,7 @@ Result<std::string> read_secret_line(const std::filesystem::path& file, const st
 
 // Checks what libnats will read itself: a creds file, or an nkey seed file.
 Status check_nats_key_file(const std::filesystem::path& file, const std::string& key, bool creds) {
-  std::error_code ec;
-  const auto st = std::filesystem::status(file, ec);
-  if (ec || !std::filesystem::is_regular_file(st)) return Status::not_found(key + " " + file.string() + ": no such file");
-  using std::filesystem::perms;
-  if ((st.permissions() & (perms::group_all | perms::others_all)) != perms::none) {
-    return Status::failed_precondition(key + " " + file.string() + ": readable by others than its owner (chmod 600 it)");
-  }
-  auto read = sync::read_config_file(file.string());
-  if (!read.is_ok()) return Status::not_found(key + " " + file.string() + ": cannot be read");
-  const std::string& text = *read;
+  RAGD_ASSIGN_OR_RETURN(const std::string text, read_owner_only(file, key));
   if (creds) {
     if (text.find("-----BEGIN NATS USER JWT-----") == std::string::npos ||
         text.find("-----BEGIN USER NKEY SEED-----") == std::string::npos) {

@@ -135,6 +135,25 @@ TEST(Html, HeadingsBecomeSectionPathsAndFurnitureIsDropped) {
     EXPECT_FALSE(contains(all, dropped)) << dropped;
 }
 
+// A document's blocks, each with its section path, for failure messages.
+std::string dump_blocks(const Document& d) {
+  std::string all;
+  for (const auto& b : d.blocks) {
+    all += "[";
+    for (const auto& p : b.section_path) all += p + " / ";
+    all += "]\n" + b.text + "\n---\n";
+  }
+  return all;
+}
+
+// The one document a PDF's bytes parse to.
+Document parse_pdf_bytes(const std::string& pdf) {
+  Collected c;
+  EXPECT_TRUE(fetch_buffer(pdf, "doc.pdf", {}, c.sink()).is_ok());
+  EXPECT_EQ(c.docs.size(), 1u) << c.error_text();
+  return c.docs.empty() ? Document{} : std::move(c.docs[0]);
+}
+
 TEST(Pdf, TextNumberedHeadingsAndTitleFromInfo) {
   std::string pdf = testing::make_pdf(
       {{"Information Security Policy", "All laptops use BitLocker encryption and the disks of every",
@@ -250,12 +269,7 @@ TEST(Pdf, LayoutGivesTitleHeadingsCodeAndParagraphs) {
   ASSERT_TRUE(fetch_buffer(pdf, "runbooks/patching.pdf", {}, c.sink()).is_ok());
   ASSERT_EQ(c.docs.size(), 1u) << c.error_text();
   const Document& d = c.docs[0];
-  std::string all;
-  for (const auto& b : d.blocks) {
-    all += "[";
-    for (const auto& p : b.section_path) all += p + " / ";
-    all += "]\n" + b.text + "\n---\n";
-  }
+  const std::string all = dump_blocks(d);
   EXPECT_EQ(d.title, "Patch Runbook") << all;
   ASSERT_EQ(d.blocks.size(), 3u) << all;
   EXPECT_EQ(d.blocks[0].section_path, std::vector<std::string>{"Applying the monthly patches"}) << all;
@@ -298,23 +312,6 @@ TEST(Pdf, ATitleRepeatedAsTheRunningHeaderStaysTheTitle) {
   EXPECT_TRUE(contains(all, "Copies are kept for thirty days.")) << all;
 }
 
-namespace {
-std::string pdf_dump(const Document& d) {
-  std::string all;
-  for (const auto& b : d.blocks) {
-    all += "[";
-    for (const auto& p : b.section_path) all += p + " / ";
-    all += "]\n" + b.text + "\n---\n";
-  }
-  return all;
-}
-Document parse_pdf_bytes(const std::string& pdf) {
-  Collected c;
-  EXPECT_TRUE(fetch_buffer(pdf, "doc.pdf", {}, c.sink()).is_ok());
-  EXPECT_EQ(c.docs.size(), 1u) << c.error_text();
-  return c.docs.empty() ? Document{} : std::move(c.docs[0]);
-}
-}  // namespace
 
 // What is text stays text: a line that starts three of sixteen pages (no
 // running header: not a quarter of the pages, no page number in it); in a
@@ -333,7 +330,7 @@ TEST(Pdf, TextAtPageEdgesNumberedStepsAndBoldOpeningsStayText) {
               L{"Never restore over a live database", 'B', 11, 8},
               L{"without stopping the application first.", 'R', 11}, L{"Last line.", 'R', 11}};
   const Document d = parse_pdf_bytes(testing::make_styled_pdf(pages));
-  const std::string all = pdf_dump(d);
+  const std::string all = dump_blocks(d);
   size_t restarts = 0;
   for (size_t at = all.find("Restart the service:"); at != std::string::npos; at = all.find("Restart the service:", at + 1))
     ++restarts;
@@ -352,13 +349,13 @@ TEST(Pdf, TitleRulesAndMonospacedDocuments) {
       {{L{"RFC 9999 Example Protocol", 'M', 10}, L{"This memo describes an example protocol for tests.", 'M', 10},
         L{"It has no code in it at all.", 'M', 10}}});
   const Document m = parse_pdf_bytes(mono);
-  EXPECT_FALSE(contains(pdf_dump(m), "```")) << pdf_dump(m);
+  EXPECT_FALSE(contains(dump_blocks(m), "```")) << dump_blocks(m);
   EXPECT_FALSE(contains(m.title, "```")) << m.title;
   const std::string drop_cap = testing::make_styled_pdf(
       {{L{"T", 'R', 40}, L{"he quick brown fox jumps over the lazy dog on every page of this note.", 'R', 11, 4},
         L{"A second line of the note.", 'R', 11}}});
   const Document dc = parse_pdf_bytes(drop_cap);
-  EXPECT_NE(dc.title, "T") << pdf_dump(dc);
+  EXPECT_NE(dc.title, "T") << dump_blocks(dc);
 }
 
 // Hostile layout: sixty sizes, each larger than the one after it, nest no
@@ -436,12 +433,7 @@ TEST(Docx, ListsAndBoldHeadings) {
   ASSERT_TRUE(fetch_buffer(docx, "runbooks/vpn-token.docx", {}, c.sink()).is_ok());
   ASSERT_EQ(c.docs.size(), 1u) << c.error_text();
   const Document& d = c.docs[0];
-  std::string all;
-  for (const auto& b : d.blocks) {
-    all += "[";
-    for (const auto& p : b.section_path) all += p + " / ";
-    all += "]\n" + b.text + "\n---\n";
-  }
+  const std::string all = dump_blocks(d);
   ASSERT_EQ(d.blocks.size(), 2u) << all;
   EXPECT_EQ(d.blocks[0].section_path, (std::vector<std::string>{"Reset a VPN token", "Before you start"})) << all;
   EXPECT_EQ(d.blocks[1].section_path, (std::vector<std::string>{"Reset a VPN token", "Steps"})) << all;

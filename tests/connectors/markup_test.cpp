@@ -8,6 +8,7 @@
 #include "connectors/internal.h"
 #include "ragd/chunk_text.h"
 #include "tests/connectors/test_files.h"
+#include "tests/sanitizer.h"
 
 namespace ragd {
 namespace {
@@ -396,7 +397,10 @@ TEST(MarkupBadInput, DeepNestingLongLinesAndManyFencesFinishQuickly) {
   }
   EXPECT_EQ(rst(long_line), long_line);
   EXPECT_EQ(rst("Title\n" + std::string(1 << 20, '=') + "\n"), "# Title\n");
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  // Instrumented builds run several times slower: the bound says nothing there.
+  if (!testing::kSanitized) {
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  }
 }
 
 TEST(MarkupBadInput, MutatedMarkupNeverCrashes) {
