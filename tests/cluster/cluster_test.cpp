@@ -658,7 +658,16 @@ TEST_F(ClusterTest, APurgeReachesEveryReplicaAndLeavesNothingInTheLog) {
   EXPECT_EQ(erased_skipped, 2u);
   for (ServerProcess* n : {&a, &b}) {
     EXPECT_EQ(total(series(n->port(), "ragd_cluster_shard_stream_gaps_total")), 0.0);
-    EXPECT_EQ(Json::parse(http_get(n->port(), "/healthz").body)["status"], "ok");
+    // Healthy once the restarted node has caught up with every shard and
+    // the peers see it again (a gap would keep it degraded).
+    std::string health;
+    EXPECT_TRUE(wait_until(
+        [&] {
+          health = http_get(n->port(), "/healthz").body;
+          return Json::parse(health)["status"] == "ok";
+        },
+        20000))
+        << health;
   }
   // And a's replica holds the purge's tombstone (sync never brings it back).
   ASSERT_EQ(a.stop(), 0);
