@@ -63,6 +63,20 @@ bool has_class(const GumboNode* node, std::string_view name) {
   return false;
 }
 
+// A link whose only text is a symbol: the "¶", "#" or "§" permalink after
+// a heading (Apache's class="permalink", Hugo's and Docusaurus' anchors,
+// Sphinx's headerlink). It is never part of the heading's words.
+bool is_symbol_link(const GumboNode* node) {
+  const GumboVector& kids = node->v.element.children;
+  if (kids.length != 1) return false;
+  const GumboNode* k = static_cast<const GumboNode*>(kids.data[0]);
+  if (k->type != GUMBO_NODE_TEXT) return false;
+  std::string_view t = k->v.text.text;
+  while (!t.empty() && (t.front() == ' ' || t.front() == '\n')) t.remove_prefix(1);
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\n')) t.remove_suffix(1);
+  return t == "\u00b6" || t == "#" || t == "\u00a7" || t == "\U0001f517";
+}
+
 // Page furniture: never text. Sphinx's headerlink is the "¶" after a
 // heading or a term. Navigation bars that are not <nav>: an ARIA landmark
 // role (Sphinx's "related" bar and sidebar say role="navigation"), DocBook's
@@ -74,7 +88,7 @@ bool is_furniture(const GumboNode* node) {
     case GUMBO_TAG_TEMPLATE: case GUMBO_TAG_SVG: case GUMBO_TAG_IFRAME: case GUMBO_TAG_CANVAS:
     case GUMBO_TAG_FOOTER: case GUMBO_TAG_BUTTON: case GUMBO_TAG_SELECT:
       return true;
-    case GUMBO_TAG_A: return has_class(node, "headerlink");
+    case GUMBO_TAG_A: return has_class(node, "headerlink") || is_symbol_link(node);
     default: break;
   }
   if (const char* role = attr(node, "role")) {  // a list of role tokens
@@ -231,9 +245,15 @@ struct HtmlWalker : SectionBuilder {
   };
   std::vector<DefinitionList> lists;
   bool one_line = false;  // a definition on its term's line: breaks are spaces
+  int admonitions = 0;      // open note/tip/warning boxes
+  bool label_open = false;  // an admonition's title was just written: its text follows on
 
   void para_break() {
     if (one_line) return space();
+    if (label_open) {
+      label_open = false;
+      return;
+    }
     while (!buf.empty() && buf.back() == ' ') buf.pop_back();
     if (buf.empty() || buf.ends_with("\n\n")) return;
     buf += buf.back() == '\n' ? "\n" : "\n\n";
@@ -284,6 +304,7 @@ struct HtmlWalker : SectionBuilder {
       case GUMBO_TAG_META: meta(node); return;
       case GUMBO_TAG_H1: case GUMBO_TAG_H2: case GUMBO_TAG_H3:
       case GUMBO_TAG_H4: case GUMBO_TAG_H5: case GUMBO_TAG_H6:
+        if (admonitions > 0) return admonition_title(node);
         heading(1 + static_cast<int>(tag - GUMBO_TAG_H1), inline_text(node));
         return;
       case GUMBO_TAG_BR: line_break(); return;
@@ -306,10 +327,41 @@ struct HtmlWalker : SectionBuilder {
         break;
       default: break;
     }
+    if (tag == GUMBO_TAG_P && has_class(node, "admonition-title")) return admonition_title(node);
+    if (is_admonition(node)) {
+      ++admonitions;
+      walk_children(node, depth);
+      --admonitions;
+      label_open = false;
+      return para_break();
+    }
     walk_children(node, depth);
     if (tag == GUMBO_TAG_P || tag == GUMBO_TAG_DIV || tag == GUMBO_TAG_UL || tag == GUMBO_TAG_OL ||
         tag == GUMBO_TAG_TABLE || tag == GUMBO_TAG_BLOCKQUOTE || tag == GUMBO_TAG_SECTION)
       para_break();
+  }
+
+  // A note, tip or warning box (DocBook's and Apache's class="note",
+  // Sphinx's "admonition note", role="note"): its title ("Note", "Windows
+  // note") heads its own text, not a section. As a heading it held every
+  // section after the box: "Usage > Note > HISTFILE".
+  static bool is_admonition(const GumboNode* node) {
+    const GumboTag tag = node->v.element.tag;
+    if (tag != GUMBO_TAG_DIV && tag != GUMBO_TAG_ASIDE && tag != GUMBO_TAG_SECTION) return false;
+    if (const char* role = attr(node, "role"); role && std::string_view(role) == "note") return true;
+    for (const char* c : {"note", "tip", "warning", "caution", "important", "admonition", "attention", "danger",
+                          "hint", "callout"})
+      if (has_class(node, c)) return true;
+    return false;
+  }
+  // "Note: " before the box's first paragraph.
+  void admonition_title(const GumboNode* node) {
+    std::string title = inline_text(node);
+    if (title.empty()) return;
+    para_break();
+    if (title.back() != ':') title += ':';
+    buf += title + ' ';
+    label_open = true;
   }
 
   void walk_children(const GumboNode* node, int depth) {
@@ -325,6 +377,7 @@ struct HtmlWalker : SectionBuilder {
     const std::string_view code = without_blank_edges(text);
     para_break();
     if (code.empty()) return;
+    if (!buf.empty() && buf.back() != '\n') buf += "\n\n";  // after an admonition's title
     buf += code_fence("", code);
     para_break();
   }

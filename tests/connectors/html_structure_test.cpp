@@ -50,6 +50,49 @@ TEST(HtmlStructure, NavigationBarsAreDropped) {
   EXPECT_EQ(d.blocks[0].text, "pg_isready checks the connection status of a server.") << dump(d);
 }
 
+// A note box's title heads its own text, not a section: what follows
+// DocBook's <div class="note"><h3>Note</h3> stays under "Variables" (it was
+// "Variables > Note", PostgreSQL's psql variables among it). Sphinx's
+// admonition-title the same.
+TEST(HtmlStructure, AdmonitionTitlesAreNoSections) {
+  const Document d = parse(
+      "<html><head><title>psql</title></head><body><h1>psql</h1>"
+      "<h2>Variables</h2><p>psql provides variable substitution.</p>"
+      "<div class=\"note\"><h3 class=\"title\">Note</h3><p>Variable names are case-sensitive.</p></div>"
+      "<dl class=\"variablelist\"><dt><code>HISTSIZE</code></dt>"
+      "<dd><p>The maximum number of commands to store in the command history (default 500).</p></dd>"
+      "<dt><code>HOST</code></dt><dd><p>The database server host you are currently connected to.</p></dd></dl>"
+      "<div class=\"admonition warning\"><p class=\"admonition-title\">Warning</p>"
+      "<p>Do not set HOST by hand.</p><pre>\\set HOST x</pre></div>"
+      "<p>Text after the box.</p></body></html>");
+  const std::string all = dump(d);
+  EXPECT_NE(all.find("Note: Variable names are case-sensitive."), std::string::npos) << all;
+  EXPECT_NE(all.find("Warning: Do not set HOST by hand.\n\n```"), std::string::npos) << all;
+  bool histsize = false;
+  for (const auto& b : d.blocks) {
+    for (const auto& p : b.section_path) EXPECT_NE(p, "Note") << all;
+    if (b.text.find("(default 500)") != std::string::npos) {
+      histsize = true;
+      EXPECT_EQ(b.section_path, (Path{"psql", "Variables"})) << all;
+    }
+  }
+  EXPECT_TRUE(histsize) << all;
+}
+
+// The pilcrow or hash link after a heading (Apache's class="permalink",
+// Hugo's anchors) is no part of the heading.
+TEST(HtmlStructure, PermalinkSymbolsLeaveHeadings) {
+  const Document d = parse(
+      "<html><head><title>Stopping</title></head><body><h1>Stopping</h1>"
+      "<h2><a name=\"graceful\">Graceful Restart</a> <a class=\"permalink\" href=\"#graceful\">&para;</a></h2>"
+      "<p>The USR1 signal causes a graceful restart.</p>"
+      "<h2 id=\"stop\">Graceful Stop<a href=\"#stop\">#</a></h2><p>The WINCH signal stops gracefully.</p>"
+      "</body></html>");
+  ASSERT_EQ(d.blocks.size(), 2u) << dump(d);
+  EXPECT_EQ(d.blocks[0].section_path, (Path{"Stopping", "Graceful Restart"})) << dump(d);
+  EXPECT_EQ(d.blocks[1].section_path, (Path{"Stopping", "Graceful Stop"})) << dump(d);
+}
+
 TEST(HtmlStructure, PreBecomesAFencedCodeBlockWithItsWhiteSpace) {
   const Document d = parse(
       "<html><head><title>25.1. SQL Dump</title></head><body><div class=\"sect1\">"
