@@ -348,12 +348,18 @@ std::string with_citation(std::string s, int n) {
 }
 
 
-// Words that mark a sentence as stating a cause.
-bool states_cause(const std::string& s) {
+// Words that mark a sentence as stating a cause. `weak` ones ("since the
+// 14:00 deploy", "so the ingress answers 502") also mark a time or a
+// consequence: they count only in what the agents wrote, not in the
+// user's report.
+bool states_cause(const std::string& s, bool weak_too) {
   std::string l;
   for (char c : s) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* w : {"because", "cause", "caused", "due to", "root cause", "reason", "since the", "after the"})
+  for (const char* w : {"because", "cause", "caused", "due to", "root cause", "reason"})
     if (l.find(w) != std::string::npos) return true;
+  if (weak_too)
+    for (const char* w : {"since the", "after the", "so the", "turned out", "was down", "was the problem"})
+      if (l.find(w) != std::string::npos) return true;
   return false;
 }
 
@@ -616,6 +622,22 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   }
 
 
+  // A ticket found by its problem (the user's report) answers with what
+  // was done about it: its resolution and work notes join the candidates,
+  // for every kind of question ("What turned out to be the problem last
+  // time?"). The report itself is no answer (below).
+  if (ev.named_id.empty()) {
+    std::set<std::string> seen_docs;
+    for (size_t i = 0; i < n_hits; ++i) {
+      if (src[i].role != "problem" || !seen_docs.insert(src[i].doc_id).second) continue;
+      const Hit like = src[i];
+      RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> doc_chunks, chunks_of(request, like.doc_id));
+      for (const Chunk& c : doc_chunks)
+        if ((c.role == "resolution" || c.role == "comment") && have.insert(c.id).second)
+          src.push_back(hit_of_chunk(like, c));
+    }
+  }
+
   // Candidate units and their analysed terms.
   std::vector<ScoredSentence> cands;
   std::vector<std::unordered_set<std::string>> cand_terms;
@@ -635,6 +657,11 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       dt.insert(context_terms[h].begin(), context_terms[h].end());
       for (auto& t : analyze(src[h].text)) dt.insert(std::move(t));
     }
+    // A ticket's problem block says what a user reported, not what is
+    // true or what fixed it: it found the ticket (its words count in the
+    // document's coverage above) but is quoted only when the question names
+    // the ticket. Quoting it answered "how do I fix X?" with "X happens".
+    if (src[h].role == "problem" && src[h].doc_id != ev.named_id) continue;
     const bool ticket_block = src[h].role == "resolution" || src[h].role == "comment";
     // The system variant the units are in: the last label line ("Unix:")
     // in their section, else their section's heading.
@@ -811,19 +838,38 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       }
     }
     if (ev.intent.kind == Intent::kCause) {
-      // The sentences of the record that state a cause, resolution notes first.
+      // The sentences of the record that state a cause, resolution notes
+      // first; without one, the agents' work notes, where the diagnosis is
+      // written ("2.7.0 moved the health endpoint ..."), then the resolution.
       std::vector<size_t> all;
       for (size_t i = 0; i < cands.size(); ++i)
-        if (src[cands[i].hit].doc_id == ev.named_id && states_cause(cands[i].text)) all.push_back(i);
-      std::stable_sort(all.begin(), all.end(), [&](size_t a, size_t b) {
+        if (src[cands[i].hit].doc_id == ev.named_id &&
+            states_cause(cands[i].text, src[cands[i].hit].role != "problem"))
+          all.push_back(i);
+      const bool marked = !all.empty();
+      if (!marked)
+        for (const char* role : {"comment", "resolution"})
+          for (size_t i = 0; i < cands.size(); ++i)
+            if (src[cands[i].hit].doc_id == ev.named_id && src[cands[i].hit].role == role &&
+                cands[i].kind != UnitKind::kCode)
+              all.push_back(i);
+      if (marked)
+        std::stable_sort(all.begin(), all.end(), [&](size_t a, size_t b) {
         bool ra = unit_role(a) == SectionRole::kResolution;
         bool rb = unit_role(b) == SectionRole::kResolution;
         return ra > rb;
       });
       std::set<std::string> texts;
       std::vector<size_t> uniq;
-      for (size_t i : all)
+      for (size_t i : all) {
+        // "No ready endpoints, so the ingress answers 502.": a consequence;
+        // its reason is the sentence before it in the same note.
+        const bool consequence = cands[i].text.find(", so ") != std::string::npos;
+        if (consequence && i > 0 && cands[i - 1].hit == cands[i].hit && cands[i - 1].kind != UnitKind::kCode &&
+            texts.insert(cands[i - 1].text).second)
+          uniq.push_back(i - 1);
         if (texts.insert(cands[i].text).second) uniq.push_back(i);
+      }
       if (!uniq.empty()) picked = uniq;
       if (picked.size() > 3) picked.resize(3);
       ev.role = SectionRole::kCause;

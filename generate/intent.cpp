@@ -76,6 +76,27 @@ const std::unordered_set<std::string>& cause_words() {
   return k;
 }
 
+// "What was the problem?", "what turned out to be the issue", "what's the
+// usual culprit?", "what went wrong": a cause asked for without its word.
+bool asks_what_went_wrong(const std::vector<std::string>& w) {
+  static const std::unordered_set<std::string> kFault = {"problem", "issue", "culprit", "fault", "trouble"};
+  static const std::unordered_set<std::string> kBetween = {"was", "is", "s", "whats", "turned", "turns", "out",
+                                                           "to", "be", "the", "actual", "real", "usual",
+                                                           "underlying", "likely", "probable"};
+  static const std::unordered_set<std::string> kAfter = {"with", "last", "this", "that", "here", "there", "in",
+                                                         "on", "at", "for", "when", "after", "then", "and", "so"};
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (w[i] != "what" && w[i] != "whats") continue;
+    if (i + 1 < w.size() && w[i + 1] == "went" && i + 2 < w.size() && w[i + 2] == "wrong") return true;
+    for (size_t j = i + 1; j < w.size() && j <= i + 6; ++j) {
+      // "... the issue number": the fault word names a thing.
+      if (kFault.count(w[j])) return j > i + 1 && (j + 1 == w.size() || kAfter.count(w[j + 1]));
+      if (!kBetween.count(w[j])) break;
+    }
+  }
+  return false;
+}
+
 // "how" followed by one of these asks for a quantity, not a procedure.
 const std::unordered_set<std::string>& how_quantity() {
   static const std::unordered_set<std::string> k = {"many", "much", "long", "often", "soon", "old", "far",
@@ -156,7 +177,7 @@ QuestionIntent classify_sentence(std::string_view question) {
     ++s;
   const std::string& first = at(s);
 
-  if (has(cause_words())) {
+  if (has(cause_words()) || asks_what_went_wrong(w)) {
     out.kind = Intent::kCause;
     return out;
   }

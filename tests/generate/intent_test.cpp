@@ -20,6 +20,13 @@ TEST(Intent, ReadsTheKindOfQuestion) {
   EXPECT_EQ(classify_question("What should I do when the printer shows 0x0000011b?").kind, Intent::kFix);
   EXPECT_EQ(classify_question("Why does my account lock every morning?").kind, Intent::kCause);
   EXPECT_EQ(classify_question("What causes error 809?").kind, Intent::kCause);
+  // A cause asked for without its word; a fault word that names a thing is no such question.
+  EXPECT_EQ(classify_question("What turned out to be the problem last time?").kind, Intent::kCause);
+  EXPECT_EQ(classify_question("HTTP/2 still shows http/1.1. What's the usual culprit?").kind, Intent::kCause);
+  EXPECT_EQ(classify_question("What was the issue with the Leeds scanners?").kind, Intent::kCause);
+  EXPECT_EQ(classify_question("What went wrong with the backup?").kind, Intent::kCause);
+  EXPECT_NE(classify_question("What is the issue number of the VPN outage?").kind, Intent::kCause);
+  EXPECT_NE(classify_question("What problem does the fallback profile solve?").kind, Intent::kCause);
   EXPECT_EQ(classify_question("How many characters must a password have?").kind, Intent::kFact);
   EXPECT_EQ(classify_question("How long do we keep CCTV footage?").kind, Intent::kFact);
   EXPECT_EQ(classify_question("Who approves a normal change?").kind, Intent::kFact);
