@@ -447,6 +447,22 @@ Platform variant_label(std::string_view label) {
   return names_platform(label);
 }
 
+// A unit that names something in code: a code line, or a unit under a
+// reference entry whose heading is written as code ("--with-suexec-uidmin=UID",
+// "`HISTSIZE`", "-m mode, --mode=mode", "SSLCipherSuite"). Code spans in
+// prose do not count: reference pages hold them everywhere.
+bool names_in_code(const ScoredSentence& c, const std::string& title) {
+  if (c.kind == UnitKind::kCode) return true;
+  if (c.section_path.empty()) return false;
+  const std::string& h = c.section_path.back();
+  if (h.empty() || h.size() > 80 || title.find(h) != std::string::npos) return false;
+  if (h.front() == '-' || h.front() == '`') return true;
+  // One token: an identifier (SSLCipherSuite, ON_ERROR_STOP, max_connections).
+  if (h.find(' ') != std::string::npos) return false;
+  return std::any_of(h.begin() + 1, h.end(),
+                     [](char ch) { return std::isupper(static_cast<unsigned char>(ch)) || ch == '_'; });
+}
+
 // A chunk's place in its document: the number after '#' in its id
 // ("runbook.md#3" -> 3), 0 without one.
 long chunk_ordinal(const std::string& id) {
@@ -765,6 +781,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     const size_t rank = doc_rank.count(src[c.hit].doc_id) ? doc_rank[src[c.hit].doc_id] : c.hit;
     c.score = options_.w_cover * c.coverage + options_.w_vector * std::max(0.0, c.cosine) +
               options_.w_rank / (1.0 + static_cast<double>(std::min(rank, c.hit)));
+    if (ev.intent.asks_name && names_in_code(c, src[c.hit].title)) c.score += options_.w_named_in_code;
     if (other_platform(i)) c.score *= 0.5;
   }
   // Terms of a unit's title and section path.

@@ -76,6 +76,14 @@ struct ExtractiveOptions {
   // (a written procedure rather than free-text notes). A section of under
   // 80 bytes is taken only when no other qualifies. Default: 0.1.
   double w_structure = 0.1;
+  // Added to the score of a unit that names something in code (a code line,
+  // or a unit under a reference entry headed by an option or identifier:
+  // "--with-suexec-uidmin=UID", "HISTSIZE") when the question asks for such
+  // a name ("which configure option sets ...", "what directive prints
+  // ..."): the entry is the answer though prose around it may repeat more
+  // of the question's words. Not fitted: chosen on the development sets of
+  // examples/doc-eval (0.1 and 0.2 answer the same). Default: 0.1.
+  double w_named_in_code = 0.1;
   // Weight of a question's term that only its description of the situation
   // holds, not its asking sentence ("We're behind a proxy and pip install
   // times out. How do I tell pip to use it?" weighs "times out" less than

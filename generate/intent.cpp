@@ -97,6 +97,22 @@ bool asks_what_went_wrong(const std::vector<std::string>& w) {
   return false;
 }
 
+// "Which (configure) option ...", "what SSI directive ...", "which signal
+// do I send": "which"/"what" then, within three words, a noun of a thing
+// that documentation writes as code.
+bool asks_for_a_name(const std::vector<std::string>& w) {
+  static const std::unordered_set<std::string> kNamed = {
+      "option",    "options", "flag",     "flags",    "switch",   "parameter", "parameters", "setting",
+      "directive", "directives", "variable", "variables", "command", "commands", "function", "functions",
+      "key",       "keyword", "field",    "header",   "module",   "signal",    "property",   "argument"};
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (w[i] != "which" && w[i] != "what") continue;
+    for (size_t j = i + 1; j < w.size() && j <= i + 3; ++j)
+      if (kNamed.count(w[j])) return true;
+  }
+  return false;
+}
+
 // "how" followed by one of these asks for a quantity, not a procedure.
 const std::unordered_set<std::string>& how_quantity() {
   static const std::unordered_set<std::string> k = {"many", "much", "long", "often", "soon", "old", "far",
@@ -163,6 +179,7 @@ QuestionIntent classify_sentence(std::string_view question) {
 
   const std::vector<std::string> w = lower_words(question);
   if (w.empty()) return out;
+  out.asks_name = asks_for_a_name(w);
   auto has = [&](const std::unordered_set<std::string>& set) {
     for (const auto& x : w) if (set.count(x)) return true;
     return false;

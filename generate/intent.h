@@ -34,6 +34,10 @@ struct QuestionIntent {
   // The question names a default ("What is the default port?", "which mode
   // does it use by default?"): the answer says what the default is.
   bool asks_default = false;
+  // "Which configure option sets ...?", "what directive prints ...": the
+  // answer names a thing written as code (an option, a directive, a
+  // command), as a reference entry's heading or a code span does.
+  bool asks_name = false;
 };
 
 // The sentences that ask: the last run of sentences ending in '?' of a

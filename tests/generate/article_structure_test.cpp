@@ -280,6 +280,27 @@ systemctl enable --now monagent
 ```
 )";
 
+// A reference page whose prose repeats more of a question's words than the
+// option entry that answers it.
+constexpr const char* kDaemon = R"(# cachectl
+
+## Description
+
+cachectl starts, stops and inspects a local cache daemon. When the daemon is stopped, cachectl waits until every
+client has been disconnected, and gives up waiting once the disconnect timeout has passed, reporting the daemon as
+still running.
+
+## Options
+
+### -t seconds, --timeout=seconds
+
+The longest time to wait for the clients to go. The default is 60.
+
+### -q, --quiet
+
+Prints nothing but errors.
+)";
+
 class ArticleStructure : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -300,10 +321,11 @@ class ArticleStructure : public ::testing::Test {
     std::ofstream(docs / "vaultctl.md") << kCommand;
     std::ofstream(docs / "agent-configuration.md") << kClient;
     std::ofstream(docs / "monitoring-agent.md") << kMonitoring;
+    std::ofstream(docs / "cachectl.md") << kDaemon;
     const std::vector<fs::path> roots{docs};
     auto st = ingest_paths(scratch_->store(), *glove_, roots);
     ASSERT_TRUE(st.is_ok()) << st.status().to_string();
-    ASSERT_EQ(st->ingested, 8u);
+    ASSERT_EQ(st->ingested, 9u);
     auto chunks = scratch_->store().chunks_of("outlook-set-of-folders.md");
     ASSERT_TRUE(chunks.is_ok());
     ASSERT_EQ(chunks->size(), 1u) << "the three sections share one chunk";
@@ -551,6 +573,19 @@ TEST_F(ArticleStructure, AVariantCutByAChunkBoundaryKeepsItsSystem) {
   EXPECT_EQ(linux_box.text.find("Credential Manager"), std::string::npos) << linux_box.text;
   EXPECT_NE(windows.text.find("Credential Manager"), std::string::npos) << windows.text;
 }
+
+// "Which option ...?" asks for a name written as code: the entry headed by
+// the option leads, before the prose that shares more of the question's words.
+TEST_F(ArticleStructure, AQuestionForAnOptionGetsTheEntryFirst) {
+  const Answer a = ask("Which option sets how long to wait for clients to go away on stop?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  const size_t entry = a.text.find("The longest time to wait");
+  const size_t prose = a.text.find("gives up waiting");
+  ASSERT_NE(entry, std::string::npos) << a.text;
+  EXPECT_TRUE(prose == std::string::npos || entry < prose) << a.text;
+  EXPECT_NE(a.text.find("--timeout=seconds"), std::string::npos) << a.text;
+}
+
 
 }  // namespace
 }  // namespace ragd

@@ -27,6 +27,11 @@ TEST(Intent, ReadsTheKindOfQuestion) {
   EXPECT_EQ(classify_question("What went wrong with the backup?").kind, Intent::kCause);
   EXPECT_NE(classify_question("What is the issue number of the VPN outage?").kind, Intent::kCause);
   EXPECT_NE(classify_question("What problem does the fallback profile solve?").kind, Intent::kCause);
+  // A name written as code asked for.
+  EXPECT_TRUE(classify_question("When compiling, which configure option sets the lowest UID?").asks_name);
+  EXPECT_TRUE(classify_question("What SSI directive prints the date?").asks_name);
+  EXPECT_FALSE(classify_question("Which users may approve a change?").asks_name);
+  EXPECT_FALSE(classify_question("How do I set this option?").asks_name);
   EXPECT_EQ(classify_question("How many characters must a password have?").kind, Intent::kFact);
   EXPECT_EQ(classify_question("How long do we keep CCTV footage?").kind, Intent::kFact);
   EXPECT_EQ(classify_question("Who approves a normal change?").kind, Intent::kFact);
