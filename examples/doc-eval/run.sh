@@ -4,11 +4,11 @@
 # `ragd eval --answers` on the set's answers.jsonl, one table per binary, so
 # that two builds compare in one run:
 #   examples/doc-eval/run.sh pip build/api/ragd /tmp/ragd-before
-# Sets: etcd (etcd-server), pdf (libtasn1-doc, shared-mime-info), pip
+# Sets: apache (apache2-doc), etcd (etcd-server), pdf (libtasn1-doc, shared-mime-info), pip
 # (python3-pip), postgresql, postgresql-apps and postgresql-manage
 # (postgresql-doc-15).
 set -eu
-[ $# -ge 2 ] || { echo "usage: $0 etcd|pdf|pip|postgresql|postgresql-apps|postgresql-manage RAGD [RAGD...]" >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: $0 apache|etcd|pdf|pip|postgresql|postgresql-apps|postgresql-manage RAGD [RAGD...]" >&2; exit 2; }
 set_name=$1
 shift
 here=$(cd -P -- "$(dirname -- "$0")" >/dev/null && pwd)
@@ -27,6 +27,16 @@ need() {
   [ -d "$1" ] || { echo "$1 not found: apt-get install $2" >&2; exit 1; }
 }
 case "$set_name" in
+  apache)
+    # The Apache HTTP Server 2.4 manual's English guides (not the module
+    # reference), named by their path under en/ with '/' as '-'.
+    src=/usr/share/doc/apache2-doc/manual/en
+    need "$src/howto" apache2-doc
+    for f in "$src"/*.html "$src"/howto/*.html "$src"/ssl/*.html "$src"/rewrite/*.html "$src"/vhosts/*.html; do
+      rel=${f#"$src"/}
+      put "$f" "$(echo "$rel" | tr / -)"
+    done
+    ;;
   etcd)
     src=/usr/share/doc/etcd-server
     need "$src/op-guide" etcd-server
@@ -82,7 +92,7 @@ case "$set_name" in
       put "$f" "$(basename "$f")"
     done
     ;;
-  *) echo "unknown set '$set_name' (etcd, pdf, pip, postgresql, postgresql-apps or postgresql-manage)" >&2; exit 2 ;;
+  *) echo "unknown set '$set_name' (apache, etcd, pdf, pip, postgresql, postgresql-apps or postgresql-manage)" >&2; exit 2 ;;
 esac
 
 # Runs a command into $work/out; on failure shows its output and stops.
