@@ -638,14 +638,15 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   }
 
 
-  // A ticket found by its problem (the user's report) answers with what
-  // was done about it: its resolution and work notes join the candidates,
-  // for every kind of question ("What turned out to be the problem last
-  // time?"). The report itself is no answer (below).
+  // A ticket among the top three documents, found by its problem (the
+  // user's report), answers with what was done about it: its resolution
+  // and work notes join the candidates, for every kind of question ("What
+  // turned out to be the problem last time?"). The report itself is no
+  // answer (below).
   if (ev.named_id.empty()) {
-    std::set<std::string> seen_docs;
-    for (size_t i = 0; i < n_hits; ++i) {
-      if (src[i].role != "problem" || !seen_docs.insert(src[i].doc_id).second) continue;
+    std::set<std::string> seen_docs;  // the top three documents, as for the sections of a fix above
+    for (size_t i = 0; i < n_hits && seen_docs.size() < 3; ++i) {
+      if (!seen_docs.insert(src[i].doc_id).second || src[i].role != "problem") continue;
       const Hit like = src[i];
       RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> doc_chunks, chunks_of(request, like.doc_id));
       for (const Chunk& c : doc_chunks)
