@@ -30,6 +30,39 @@ std::string utf8(const poppler::ustring& s) {
 // Level of a numbered heading paragraph ("4. Access control" -> 1,
 // "4.2 Passwords" -> 2), 0 otherwise: short, a few words, no closing
 // punctuation, a capital after the number.
+// A heading typeset without its underscores (texinfo draws them as rules
+// in its headings: "asn1 check version" above "const char *
+// asn1_check_version (...)") is the identifier its section's text spells:
+// the heading's words joined by '_', found whole in the text.
+void restore_underscores(Document& doc) {
+  std::map<std::string, std::string> renamed;
+  for (const Block& b : doc.blocks) {
+    if (b.section_path.empty()) continue;
+    const std::string& h = b.section_path.back();
+    if (h.size() > 80 || h.find(' ') == std::string::npos || renamed.count(h)) continue;
+    std::string joined;
+    bool plain = true;
+    for (char c : h) {
+      if (c == ' ') joined += '_';
+      else if (std::isalnum(static_cast<unsigned char>(c))) joined += c;
+      else plain = false;
+    }
+    if (!plain) continue;
+    auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+    for (size_t at = b.text.find(joined); at != std::string::npos; at = b.text.find(joined, at + 1)) {
+      const size_t end = at + joined.size();
+      if ((at == 0 || !word_char(b.text[at - 1])) && (end == b.text.size() || !word_char(b.text[end]))) {
+        renamed[h] = joined;
+        break;
+      }
+    }
+  }
+  if (renamed.empty()) return;
+  for (Block& b : doc.blocks)
+    for (std::string& p : b.section_path)
+      if (auto it = renamed.find(p); it != renamed.end()) p = it->second;
+}
+
 int numbered_heading(std::string_view p) {
   if (p.size() > 70 || p.find('\n') != std::string_view::npos) return 0;
   size_t i = 0;
@@ -549,6 +582,7 @@ Status parse_pdf(const FileInput& in) {
   }
   flush();
   if (doc.blocks.empty()) return Status::invalid_argument("PDF has no extractable text (scanned or damaged); skipped");
+  restore_underscores(doc);
   if (!title.empty()) doc.title = title;
   std::string author(trim(utf8(pdf->get_author())));
   if (!author.empty()) doc.metadata["author"] = author;
