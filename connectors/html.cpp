@@ -245,8 +245,8 @@ struct HtmlWalker : SectionBuilder {
   };
   std::vector<DefinitionList> lists;
   bool one_line = false;  // a definition on its term's line: breaks are spaces
-  int admonitions = 0;      // open note/tip/warning boxes
-  bool label_open = false;  // an admonition's title was just written: its text follows on
+  bool label_open = false;  // a box's title was just written: its text follows on the same line
+  size_t label_end = std::string::npos;  // where the last box title ended in buf
 
   void para_break() {
     if (one_line) return space();
@@ -284,11 +284,12 @@ struct HtmlWalker : SectionBuilder {
   void walk(const GumboNode* node, int depth = 0) {
     if (depth > kMaxDepth) return;
     if (node->type == GUMBO_NODE_TEXT || node->type == GUMBO_NODE_CDATA) {
+      label_open = false;
       buf += one_line ? one_line_of(node->v.text.text) : node->v.text.text;
       return;
     }
     if (node->type == GUMBO_NODE_WHITESPACE) {
-      buf += ' ';
+      if (!label_open) buf += ' ';
       return;
     }
     if (node->type == GUMBO_NODE_DOCUMENT) return walk_children(node, depth);
@@ -304,7 +305,7 @@ struct HtmlWalker : SectionBuilder {
       case GUMBO_TAG_META: meta(node); return;
       case GUMBO_TAG_H1: case GUMBO_TAG_H2: case GUMBO_TAG_H3:
       case GUMBO_TAG_H4: case GUMBO_TAG_H5: case GUMBO_TAG_H6:
-        if (admonitions > 0) return admonition_title(node);
+        label_open = false;
         heading(1 + static_cast<int>(tag - GUMBO_TAG_H1), inline_text(node));
         return;
       case GUMBO_TAG_BR: line_break(); return;
@@ -327,11 +328,16 @@ struct HtmlWalker : SectionBuilder {
         break;
       default: break;
     }
-    if (tag == GUMBO_TAG_P && has_class(node, "admonition-title")) return admonition_title(node);
-    if (is_admonition(node)) {
-      ++admonitions;
-      walk_children(node, depth);
-      --admonitions;
+    if (const GumboNode* title = admonition_title_of(node)) {
+      const GumboVector& kids = children_of(node);
+      for (unsigned i = 0; i < kids.length; ++i) {
+        const GumboNode* k = child(kids, i);
+        if (k == title) {
+          box_title(k);
+        } else {
+          walk(k, depth + 1);
+        }
+      }
       label_open = false;
       return para_break();
     }
@@ -342,25 +348,40 @@ struct HtmlWalker : SectionBuilder {
   }
 
   // A note, tip or warning box (DocBook's and Apache's class="note",
-  // Sphinx's "admonition note", role="note"): its title ("Note", "Windows
-  // note") heads its own text, not a section. As a heading it held every
-  // section after the box: "Usage > Note > HISTFILE".
-  static bool is_admonition(const GumboNode* node) {
+  // Sphinx's "admonition note", role="note") whose first element is its
+  // title: a heading, or Sphinx's <p class="admonition-title">. The title
+  // ("Note", "Windows note") heads the box's text, not a section, so the
+  // sections after the box stay where they are ("Variables > HISTSIZE", not
+  // "Variables > Note > HISTSIZE"). Other headings in the box, and those
+  // after a box that was never closed, open sections as anywhere else.
+  static const GumboNode* admonition_title_of(const GumboNode* node) {
     const GumboTag tag = node->v.element.tag;
-    if (tag != GUMBO_TAG_DIV && tag != GUMBO_TAG_ASIDE && tag != GUMBO_TAG_SECTION) return false;
-    if (const char* role = attr(node, "role"); role && std::string_view(role) == "note") return true;
+    if (tag != GUMBO_TAG_DIV && tag != GUMBO_TAG_ASIDE && tag != GUMBO_TAG_SECTION) return nullptr;
+    bool box = false;
+    if (const char* role = attr(node, "role"); role && std::string_view(role) == "note") box = true;
     for (const char* c : {"note", "tip", "warning", "caution", "important", "admonition", "attention", "danger",
-                          "hint", "callout"})
-      if (has_class(node, c)) return true;
-    return false;
+                          "hint"})
+      box |= has_class(node, c);
+    if (!box) return nullptr;
+    const GumboVector& kids = node->v.element.children;
+    for (unsigned i = 0; i < kids.length; ++i) {
+      const GumboNode* k = child(kids, i);
+      if (k->type == GUMBO_NODE_WHITESPACE || k->type == GUMBO_NODE_COMMENT) continue;
+      if (k->type != GUMBO_NODE_ELEMENT) return nullptr;
+      const GumboTag t = k->v.element.tag;
+      const bool heading = t >= GUMBO_TAG_H1 && t <= GUMBO_TAG_H6;
+      return heading || (t == GUMBO_TAG_P && has_class(k, "admonition-title")) ? k : nullptr;
+    }
+    return nullptr;
   }
-  // "Note: " before the box's first paragraph.
-  void admonition_title(const GumboNode* node) {
+  // "Note: " on the line the box's text starts.
+  void box_title(const GumboNode* node) {
     std::string title = inline_text(node);
     if (title.empty()) return;
-    para_break();
+    if (buf.size() != label_end) para_break();  // a box in a box: "Note: Careful: ..."
     if (title.back() != ':') title += ':';
     buf += title + ' ';
+    label_end = buf.size();
     label_open = true;
   }
 
@@ -377,7 +398,10 @@ struct HtmlWalker : SectionBuilder {
     const std::string_view code = without_blank_edges(text);
     para_break();
     if (code.empty()) return;
-    if (!buf.empty() && buf.back() != '\n') buf += "\n\n";  // after an admonition's title
+    if (!buf.empty() && buf.back() != '\n') {  // after a box's title
+      while (!buf.empty() && buf.back() == ' ') buf.pop_back();
+      buf += "\n\n";
+    }
     buf += code_fence("", code);
     para_break();
   }

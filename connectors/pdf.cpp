@@ -27,42 +27,50 @@ std::string utf8(const poppler::ustring& s) {
   return std::string(b.begin(), b.end());
 }
 
-// Level of a numbered heading paragraph ("4. Access control" -> 1,
-// "4.2 Passwords" -> 2), 0 otherwise: short, a few words, no closing
-// punctuation, a capital after the number.
 // A heading typeset without its underscores (texinfo draws them as rules
 // in its headings: "asn1 check version" above "const char *
 // asn1_check_version (...)") is the identifier its section's text spells:
-// the heading's words joined by '_', found whole in the text.
+// the heading's words joined by '_', found whole in the text. Renamed in
+// that section only (the same path of headings), never elsewhere.
 void restore_underscores(Document& doc) {
-  std::map<std::string, std::string> renamed;
+  auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  std::map<std::vector<std::string>, std::string> renamed;  // a section's path -> its heading's new name
   for (const Block& b : doc.blocks) {
-    if (b.section_path.empty()) continue;
+    if (b.section_path.empty() || renamed.count(b.section_path)) continue;
     const std::string& h = b.section_path.back();
-    if (h.size() > 80 || h.find(' ') == std::string::npos || renamed.count(h)) continue;
+    if (h.size() > 80) continue;
     std::string joined;
+    size_t words = 0;
     bool plain = true;
-    for (char c : h) {
-      if (c == ' ') joined += '_';
-      else if (std::isalnum(static_cast<unsigned char>(c))) joined += c;
-      else plain = false;
+    for (size_t i = 0; i < h.size() && plain; ++i) {
+      if (h[i] == ' ') continue;
+      if (!std::isalnum(static_cast<unsigned char>(h[i]))) plain = false;
+      if (i > 0 && h[i - 1] == ' ' && !joined.empty()) joined += '_';
+      if (i == 0 || h[i - 1] == ' ') ++words;
+      joined += h[i];
     }
-    if (!plain) continue;
-    auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+    if (!plain || words < 2) continue;
     for (size_t at = b.text.find(joined); at != std::string::npos; at = b.text.find(joined, at + 1)) {
       const size_t end = at + joined.size();
       if ((at == 0 || !word_char(b.text[at - 1])) && (end == b.text.size() || !word_char(b.text[end]))) {
-        renamed[h] = joined;
+        renamed[b.section_path] = joined;
         break;
       }
     }
   }
   if (renamed.empty()) return;
-  for (Block& b : doc.blocks)
-    for (std::string& p : b.section_path)
-      if (auto it = renamed.find(p); it != renamed.end()) p = it->second;
+  for (Block& b : doc.blocks) {
+    const std::vector<std::string> original = b.section_path;
+    for (size_t d = 1; d <= original.size(); ++d) {
+      auto it = renamed.find(std::vector<std::string>(original.begin(), original.begin() + static_cast<long>(d)));
+      if (it != renamed.end()) b.section_path[d - 1] = it->second;
+    }
+  }
 }
 
+// Level of a numbered heading paragraph ("4. Access control" -> 1,
+// "4.2 Passwords" -> 2), 0 otherwise: short, a few words, no closing
+// punctuation, a capital after the number.
 int numbered_heading(std::string_view p) {
   if (p.size() > 70 || p.find('\n') != std::string_view::npos) return 0;
   size_t i = 0;

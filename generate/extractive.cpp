@@ -357,9 +357,13 @@ bool states_cause(const std::string& s, bool weak_too) {
   for (char c : s) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   for (const char* w : {"because", "cause", "caused", "due to", "root cause", "reason"})
     if (l.find(w) != std::string::npos) return true;
-  if (weak_too)
-    for (const char* w : {"since the", "after the", "so the", "turned out", "was down", "was the problem"})
-      if (l.find(w) != std::string::npos) return true;
+  if (!weak_too) return false;
+  // Whole words: "also the" holds no "so the".
+  std::string words = " ";
+  for (char c : l) words += std::isalnum(static_cast<unsigned char>(c)) ? c : ' ';
+  words += ' ';
+  for (const char* w : {" since the ", " after the ", " so the ", " turned out "})
+    if (words.find(w) != std::string::npos) return true;
   return false;
 }
 
@@ -449,18 +453,23 @@ Platform variant_label(std::string_view label) {
 
 // A unit that names something in code: a code line, or a unit under a
 // reference entry whose heading is written as code ("--with-suexec-uidmin=UID",
-// "`HISTSIZE`", "-m mode, --mode=mode", "SSLCipherSuite"). Code spans in
-// prose do not count: reference pages hold them everywhere.
+// "`HISTSIZE`", "-m mode, --mode=mode", "<Directory>", "SSLCipherSuite").
+// Code spans in prose do not count: reference pages hold them everywhere.
 bool names_in_code(const ScoredSentence& c, const std::string& title) {
   if (c.kind == UnitKind::kCode) return true;
   if (c.section_path.empty()) return false;
   const std::string& h = c.section_path.back();
   if (h.empty() || h.size() > 80 || title.find(h) != std::string::npos) return false;
-  if (h.front() == '-' || h.front() == '`') return true;
-  // One token: an identifier (SSLCipherSuite, ON_ERROR_STOP, max_connections).
+  if (h.front() == '-' || h.front() == '`' || h.front() == '<') return true;
+  // One token: an identifier with an underscore (ON_ERROR_STOP,
+  // max_connections) or a capital after a small letter (SSLCipherSuite,
+  // AllowOverride); not an acronym (VPN) or a version (IPv6).
   if (h.find(' ') != std::string::npos) return false;
-  return std::any_of(h.begin() + 1, h.end(),
-                     [](char ch) { return std::isupper(static_cast<unsigned char>(ch)) || ch == '_'; });
+  if (h.find('_') != std::string::npos) return true;
+  for (size_t i = 1; i < h.size(); ++i)
+    if (std::isupper(static_cast<unsigned char>(h[i])) && std::islower(static_cast<unsigned char>(h[i - 1])))
+      return true;
+  return false;
 }
 
 // A chunk's place in its document: the number after '#' in its id
@@ -644,15 +653,28 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   // turned out to be the problem last time?"). The report itself is no
   // answer (below).
   if (ev.named_id.empty()) {
-    std::set<std::string> seen_docs;  // the top three documents, as for the sections of a fix above
-    for (size_t i = 0; i < n_hits && seen_docs.size() < 3; ++i) {
-      if (!seen_docs.insert(src[i].doc_id).second || src[i].role != "problem") continue;
+    std::vector<std::string> top;  // the top three documents, as for the sections of a fix above
+    for (size_t i = 0; i < n_hits && top.size() < 3; ++i)
+      if (std::find(top.begin(), top.end(), src[i].doc_id) == top.end()) top.push_back(src[i].doc_id);
+    std::set<std::string> pulled;
+    for (size_t i = 0; i < n_hits; ++i) {
+      if (src[i].role != "problem" || std::find(top.begin(), top.end(), src[i].doc_id) == top.end() ||
+          !pulled.insert(src[i].doc_id).second)
+        continue;
       const Hit like = src[i];
       RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> doc_chunks, chunks_of(request, like.doc_id));
       for (const Chunk& c : doc_chunks)
         if ((c.role == "resolution" || c.role == "comment") && have.insert(c.id).second)
           src.push_back(hit_of_chunk(like, c));
     }
+  }
+
+  // A question about the tickets themselves: their reports answer it.
+  bool about_records = false;
+  for (const std::string& word : analyze_words(request.query)) {
+    static const std::unordered_set<std::string> kRecords = {"ticket", "tickets", "incident", "incidents",
+                                                             "reported", "report", "reports", "case", "cases"};
+    about_records |= kRecords.count(word) > 0;
   }
 
   // Candidate units and their analysed terms.
@@ -675,10 +697,11 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       for (auto& t : analyze(src[h].text)) dt.insert(std::move(t));
     }
     // A ticket's problem block says what a user reported, not what is
-    // true or what fixed it: it found the ticket (its words count in the
-    // document's coverage above) but is quoted only when the question names
-    // the ticket. Quoting it answered "how do I fix X?" with "X happens".
-    if (src[h].role == "problem" && src[h].doc_id != ev.named_id) continue;
+    // true or what fixed it ("The screen shows No signal" is no answer to
+    // "how do I fix No signal"): it finds the ticket (its words count in the
+    // document's coverage above) and is quoted only when the question names
+    // the ticket or asks about tickets ("Is there a ticket about ...?").
+    if (src[h].role == "problem" && src[h].doc_id != ev.named_id && !about_records) continue;
     const bool ticket_block = src[h].role == "resolution" || src[h].role == "comment";
     // The system variant the units are in: the last label line ("Unix:")
     // in their section, else their section's heading.
@@ -865,18 +888,20 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
             states_cause(cands[i].text, src[cands[i].hit].role != "problem"))
           all.push_back(i);
       const bool marked = !all.empty();
-      if (!marked)
+      if (marked) {
+        std::stable_sort(all.begin(), all.end(), [&](size_t a, size_t b) {
+          bool ra = unit_role(a) == SectionRole::kResolution;
+          bool rb = unit_role(b) == SectionRole::kResolution;
+          return ra > rb;
+        });
+      } else {
+        // Notes of a few words ("Looking into it.") say nothing of why.
         for (const char* role : {"comment", "resolution"})
           for (size_t i = 0; i < cands.size(); ++i)
             if (src[cands[i].hit].doc_id == ev.named_id && src[cands[i].hit].role == role &&
-                cands[i].kind != UnitKind::kCode)
+                cands[i].kind != UnitKind::kCode && words_of(cands[i].text).size() >= 6)
               all.push_back(i);
-      if (marked)
-        std::stable_sort(all.begin(), all.end(), [&](size_t a, size_t b) {
-        bool ra = unit_role(a) == SectionRole::kResolution;
-        bool rb = unit_role(b) == SectionRole::kResolution;
-        return ra > rb;
-      });
+      }
       std::set<std::string> texts;
       std::vector<size_t> uniq;
       for (size_t i : all) {

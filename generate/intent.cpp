@@ -1,5 +1,6 @@
 #include "generate/intent.h"
 
+#include <algorithm>
 #include <cctype>
 #include <unordered_set>
 
@@ -80,11 +81,11 @@ const std::unordered_set<std::string>& cause_words() {
 // usual culprit?", "what went wrong": a cause asked for without its word.
 bool asks_what_went_wrong(const std::vector<std::string>& w) {
   static const std::unordered_set<std::string> kFault = {"problem", "issue", "culprit", "fault", "trouble"};
-  static const std::unordered_set<std::string> kBetween = {"was", "is", "s", "whats", "turned", "turns", "out",
+  static const std::unordered_set<std::string> kBetween = {"was", "is", "turned", "turns", "out",
                                                            "to", "be", "the", "actual", "real", "usual",
                                                            "underlying", "likely", "probable"};
   static const std::unordered_set<std::string> kAfter = {"with", "last", "this", "that", "here", "there", "in",
-                                                         "on", "at", "for", "when", "after", "then", "and", "so"};
+                                                         "on", "at", "for", "when", "after", "then", "so"};
   for (size_t i = 0; i < w.size(); ++i) {
     if (w[i] != "what" && w[i] != "whats") continue;
     if (i + 1 < w.size() && w[i + 1] == "went" && i + 2 < w.size() && w[i + 2] == "wrong") return true;
@@ -104,11 +105,20 @@ bool asks_for_a_name(const std::vector<std::string>& w) {
   static const std::unordered_set<std::string> kNamed = {
       "option",    "options", "flag",     "flags",    "switch",   "parameter", "parameters", "setting",
       "directive", "directives", "variable", "variables", "command", "commands", "function", "functions",
-      "key",       "keyword", "field",    "header",   "module",   "signal",    "property",   "argument"};
+      "keyword",   "field",   "header",   "module",   "signal",   "property",  "argument"};
+  // "which" or "what" that opens the question or follows a preposition
+  // ("In which file ..."), not a relative "which" ("a warning which says
+  // ..."); then the noun, at most one word after it that is no verb or
+  // determiner ("which configure option", not "what are my options").
+  static const std::unordered_set<std::string> kBefore = {"in", "on", "for", "with", "to", "of", "by", "from",
+                                                          "under", "and", "so"};
+  static const std::unordered_set<std::string> kNotBetween = {"is", "are", "was", "were", "my", "our", "your",
+                                                              "the", "a", "an", "do", "does", "did", "can"};
   for (size_t i = 0; i < w.size(); ++i) {
     if (w[i] != "which" && w[i] != "what") continue;
-    for (size_t j = i + 1; j < w.size() && j <= i + 3; ++j)
-      if (kNamed.count(w[j])) return true;
+    if (i > 0 && !kBefore.count(w[i - 1])) continue;
+    if (i + 1 < w.size() && kNamed.count(w[i + 1])) return true;
+    if (i + 2 < w.size() && !kNotBetween.count(w[i + 1]) && kNamed.count(w[i + 2])) return true;
   }
   return false;
 }
@@ -194,7 +204,9 @@ QuestionIntent classify_sentence(std::string_view question) {
     ++s;
   const std::string& first = at(s);
 
-  if (has(cause_words()) || asks_what_went_wrong(w)) {
+  // ("What's the problem with my VPN and how do I fix it?" asks for the fix.)
+  const bool fix_asked = std::find(w.begin(), w.end(), "how") != w.end() || has(fix_verbs());
+  if (has(cause_words()) || (asks_what_went_wrong(w) && !fix_asked)) {
     out.kind = Intent::kCause;
     return out;
   }

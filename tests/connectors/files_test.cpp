@@ -290,8 +290,8 @@ TEST(Pdf, LayoutGivesTitleHeadingsCodeAndParagraphs) {
 
 // texinfo draws the underscores of its headings as rules, not glyphs: the
 // heading "asn1 check version" is the identifier its text spells,
-// asn1_check_version. A heading of words that no identifier of its text
-// joins stays as it is.
+// asn1_check_version. A heading whose words its text joins only as part of
+// a longer identifier, or not at all, stays as it is.
 TEST(Pdf, AHeadingWithoutItsUnderscoresIsTheIdentifierItsTextSpells) {
   using L = testing::PdfLine;
   const std::string pdf = testing::make_styled_pdf({{
@@ -301,15 +301,18 @@ TEST(Pdf, AHeadingWithoutItsUnderscoresIsTheIdentifierItsTextSpells) {
       L{"Checks that the version of the library is at least the requested one.", 'R', 11, 8},
       L{"Freeing memory", 'B', 14, 14},
       L{"Call free_memory when done; freeing memory twice is an error.", 'R', 11, 8},
+      L{"check version", 'B', 14, 14},
+      L{"See asn1_check_version above.", 'R', 11, 8},
   }});
   Collected c;
   ASSERT_TRUE(fetch_buffer(pdf, "manual.pdf", {}, c.sink()).is_ok());
   ASSERT_EQ(c.docs.size(), 1u) << c.error_text();
   const Document& d = c.docs[0];
   const std::string all = dump_blocks(d);
-  ASSERT_EQ(d.blocks.size(), 2u) << all;
+  ASSERT_EQ(d.blocks.size(), 3u) << all;
   EXPECT_EQ(d.blocks[0].section_path.back(), "asn1_check_version") << all;
   EXPECT_EQ(d.blocks[1].section_path.back(), "Freeing memory") << all;
+  EXPECT_EQ(d.blocks[2].section_path.back(), "check version") << all;
 }
 
 // A title that the pages repeat as their running header is still the

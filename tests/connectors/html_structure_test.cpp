@@ -51,23 +51,26 @@ TEST(HtmlStructure, NavigationBarsAreDropped) {
 }
 
 // A note box's title heads its own text, not a section: what follows
-// DocBook's <div class="note"><h3>Note</h3> stays under "Variables" (it was
-// "Variables > Note", PostgreSQL's psql variables among it). Sphinx's
-// admonition-title the same.
+// DocBook's <div class="note"><h3>Note</h3> stays under "Variables", and
+// the box's text starts on the title's line. Sphinx's admonition-title the
+// same; a box that starts with a code block gets its fence on a line of its
+// own.
 TEST(HtmlStructure, AdmonitionTitlesAreNoSections) {
   const Document d = parse(
-      "<html><head><title>psql</title></head><body><h1>psql</h1>"
-      "<h2>Variables</h2><p>psql provides variable substitution.</p>"
-      "<div class=\"note\"><h3 class=\"title\">Note</h3><p>Variable names are case-sensitive.</p></div>"
+      "<html><head><title>psql</title></head><body><h1>psql</h1>\n"
+      "<h2>Variables</h2>\n<p>psql provides variable substitution.</p>\n"
+      "<div class=\"note\">\n  <h3 class=\"title\">Note</h3>\n  <p>Variable names are case-sensitive.</p>\n</div>\n"
       "<dl class=\"variablelist\"><dt><code>HISTSIZE</code></dt>"
       "<dd><p>The maximum number of commands to store in the command history (default 500).</p></dd>"
-      "<dt><code>HOST</code></dt><dd><p>The database server host you are currently connected to.</p></dd></dl>"
-      "<div class=\"admonition warning\"><p class=\"admonition-title\">Warning</p>"
-      "<p>Do not set HOST by hand.</p><pre>\\set HOST x</pre></div>"
+      "<dt><code>HOST</code></dt><dd><p>The database server host you are currently connected to.</p></dd></dl>\n"
+      "<div class=\"admonition warning\">\n<p class=\"admonition-title\">Warning</p>\n"
+      "<p>Do not set HOST by hand.</p></div>\n"
+      "<div class=\"tip\"><h3>Tip</h3><pre>\\set HOST x</pre></div>\n"
       "<p>Text after the box.</p></body></html>");
   const std::string all = dump(d);
   EXPECT_NE(all.find("Note: Variable names are case-sensitive."), std::string::npos) << all;
-  EXPECT_NE(all.find("Warning: Do not set HOST by hand.\n\n```"), std::string::npos) << all;
+  EXPECT_NE(all.find("Warning: Do not set HOST by hand."), std::string::npos) << all;
+  EXPECT_NE(all.find("Tip:\n\n```\n\\set HOST x\n```"), std::string::npos) << all;
   bool histsize = false;
   for (const auto& b : d.blocks) {
     for (const auto& p : b.section_path) EXPECT_NE(p, "Note") << all;
@@ -77,6 +80,33 @@ TEST(HtmlStructure, AdmonitionTitlesAreNoSections) {
     }
   }
   EXPECT_TRUE(histsize) << all;
+}
+
+// Only a box's first element is its title. A heading further in, or after
+// a box that is never closed (gumbo nests the rest of the page in it),
+// opens a section as anywhere else; a box in a box keeps both titles.
+TEST(HtmlStructure, OnlyABoxsFirstHeadingIsItsTitle) {
+  const Document d = parse(
+      "<html><head><title>Guide</title></head><body><h1>Guide</h1>"
+      "<div class=\"note\"><h3>Note</h3><div class=\"warning\"><h4>Careful</h4><p>Nested text.</p></div>"
+      "<p>Outer text.</p>"
+      "<h2>Setup</h2><p>Setup text.</p>"
+      "<h2>Removal</h2><p>Removal text.</p>"
+      "</body></html>");
+  const std::string all = dump(d);
+  EXPECT_NE(all.find("Note: Careful: Nested text."), std::string::npos) << all;
+  bool setup = false, removal = false;
+  for (const auto& b : d.blocks) {
+    if (b.text.find("Setup text.") != std::string::npos) {
+      setup = true;
+      EXPECT_EQ(b.section_path, (Path{"Guide", "Setup"})) << all;
+    }
+    if (b.text.find("Removal text.") != std::string::npos) {
+      removal = true;
+      EXPECT_EQ(b.section_path, (Path{"Guide", "Removal"})) << all;
+    }
+  }
+  EXPECT_TRUE(setup && removal) << all;
 }
 
 // The pilcrow or hash link after a heading (Apache's class="permalink",

@@ -333,8 +333,7 @@ class ArticleStructure : public ::testing::Test {
     retriever_ = std::make_unique<Retriever>(scratch_->store(), glove_.get());
   }
 
-  Answer ask(const std::string& q) {
-    ExtractiveOptions o;
+  Answer ask(const std::string& q, ExtractiveOptions o = {}) {
     o.word_ranks = glove_.get();
     SearchRequest r;
     r.query = q;
@@ -584,6 +583,14 @@ TEST_F(ArticleStructure, AQuestionForAnOptionGetsTheEntryFirst) {
   ASSERT_NE(entry, std::string::npos) << a.text;
   EXPECT_TRUE(prose == std::string::npos || entry < prose) << a.text;
   EXPECT_NE(a.text.find("--timeout=seconds"), std::string::npos) << a.text;
+  // Without the weight for a name in code, the prose leads.
+  ExtractiveOptions plain;
+  plain.w_named_in_code = 0;
+  const Answer p = ask("Which option sets how long to wait for clients to go away on stop?", plain);
+  const size_t p_entry = p.text.find("The longest time to wait");
+  const size_t p_prose = p.text.find("gives up waiting");
+  ASSERT_NE(p_prose, std::string::npos) << p.text;
+  EXPECT_TRUE(p_entry == std::string::npos || p_prose < p_entry) << p.text;
 }
 
 

@@ -32,6 +32,11 @@ TEST(Intent, ReadsTheKindOfQuestion) {
   EXPECT_TRUE(classify_question("What SSI directive prints the date?").asks_name);
   EXPECT_FALSE(classify_question("Which users may approve a change?").asks_name);
   EXPECT_FALSE(classify_question("How do I set this option?").asks_name);
+  EXPECT_FALSE(classify_question("What are my options if my laptop is stolen?").asks_name);
+  EXPECT_FALSE(classify_question("I get a warning which says the signal is weak").asks_name);
+  EXPECT_TRUE(classify_question("In which directive is the listen port set?").asks_name);
+  // A fault asked about together with its fix asks for the fix.
+  EXPECT_EQ(classify_question("What's the problem with my VPN and how do I fix it?").kind, Intent::kFix);
   EXPECT_EQ(classify_question("How many characters must a password have?").kind, Intent::kFact);
   EXPECT_EQ(classify_question("How long do we keep CCTV footage?").kind, Intent::kFact);
   EXPECT_EQ(classify_question("Who approves a normal change?").kind, Intent::kFact);
