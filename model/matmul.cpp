@@ -467,10 +467,16 @@ void pack_q8_0_amx(const BlockQ8_0* xq, int64_t m, int64_t nb, int64_t g, int8_t
   }
 }
 
-// dw[b * 16 + n] = scale of block b of weight row n (zero for n >= nr).
-void load_scales16(const BlockQ8_0* w, int64_t nb, int nr, float* dw) {
-  for (int n = 0; n < 16; ++n) {
-    for (int64_t b = 0; b < nb; ++b) dw[b * 16 + n] = n < nr ? fp16_to_fp32(w[n * nb + b].d) : 0.0f;
+// dw[b * 16 + n] = scale of block b of weight row n, for the 16 rows at w
+// (rows past the real ones are zero-padded): one gather per block.
+void load_scales16(const BlockQ8_0* w, int64_t nb, float* dw) {
+  const int row = static_cast<int>(nb * static_cast<int64_t>(sizeof(BlockQ8_0)));
+  const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32(row));
+  for (int64_t b = 0; b < nb; ++b) {
+    // Four bytes from each row's block b: its f16 scale and two quants.
+    const __m512i words = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xFFFF, offsets, &w[b].d, 1);
+    _mm512_storeu_ps(dw + b * 16, _mm512_maskz_cvtph_ps(0xFFFF, _mm512_maskz_cvtepi32_epi16(0xFFFF, words)));
   }
 }
 
@@ -605,7 +611,7 @@ struct BlockSumActivations {
 void q8_0_block_group(const BlockQ8_0* w, int64_t nb, int nr, const BlockSumActivations& a, float* y, int64_t ldy) {
   thread_local std::vector<float> dw_buf;
   float* dw = thread_buffer(dw_buf, static_cast<size_t>(nb * 16));
-  load_scales16(w, nb, nr, dw);
+  load_scales16(w, nb, dw);
   const auto* xu = reinterpret_cast<const uint8_t*>(a.xb);
   switch (a.m) {
     case 1: q8_0_vnni_blocks_group<1>(w, nb, nr, xu, a.xd, dw, y, ldy); return;
