@@ -302,20 +302,28 @@ void qk_f16_heads(const float* const* q, int nh, int n, const uint16_t* k, int64
 // same order (elements 16k..16k+15 are pv_acc's accumulators 2k and 2k + 1).
 template <int NV16, int HP>
 void pv_f16_heads512(const float* const* p, int n, const uint16_t* v, int64_t vstride, float* const* out) {
+  // (Fully unrolled, so that the accumulators stay in registers.)
   __m512 acc[HP][NV16];
+#pragma GCC unroll 4
   for (int h = 0; h < HP; ++h) {
+#pragma GCC unroll 8
     for (int k = 0; k < NV16; ++k) acc[h][k] = _mm512_setzero_ps();
   }
   for (int j = 0; j < n; ++j) {
     const uint16_t* row = v + j * vstride;
     __m512 pj[HP];
+#pragma GCC unroll 4
     for (int h = 0; h < HP; ++h) pj[h] = _mm512_set1_ps(p[h][j]);
+#pragma GCC unroll 8
     for (int k = 0; k < NV16; ++k) {
       const __m512 vk = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16 * k)));
+#pragma GCC unroll 4
       for (int h = 0; h < HP; ++h) acc[h][k] = _mm512_fmadd_ps(pj[h], vk, acc[h][k]);
     }
   }
+#pragma GCC unroll 4
   for (int h = 0; h < HP; ++h) {
+#pragma GCC unroll 8
     for (int k = 0; k < NV16; ++k) _mm512_storeu_ps(out[h] + 16 * k, acc[h][k]);
   }
 }
