@@ -27,7 +27,9 @@
 //     to the last response;
 //   - TTFT p50/p99: request sent -> first content delta;
 //   - inter-token latency p50/p99: gaps between content deltas;
-//   - peak RSS of the server process (VmHWM from /proc at the end).
+//   - peak RSS of the server process (VmHWM from /proc at the end);
+//   - for ragd with a batch scheduler (N > 1), its forward passes during the
+//     requests and their rows (tokens) per pass, from /metrics.
 // Then, in process, lookup decoding: tokens/s of greedy generation with and
 // without GenerateOptions::lookup_draft on the same prompt, and how many
 // drafts were kept.
@@ -352,7 +354,30 @@ struct RunFigures {
   double tok_s = 0, ttft_p50 = 0, ttft_p99 = 0, itl_p50 = 0, itl_p99 = 0;
   long rss_kb = 0;
   int tokens = 0, failed = 0;
+  // ragd's batch scheduler during the clients' requests (from /metrics).
+  double passes = 0, rows = 0, decode_rows = 0;
 };
+
+// GET path; the response body, or "" on any failure.
+std::string http_get(uint16_t port, const std::string& path) {
+  const int fd = connect_to(port);
+  if (fd < 0) return "";
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  std::string raw;
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+    char buf[8192];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) raw.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  const size_t body = raw.find("\r\n\r\n");
+  return body == std::string::npos ? "" : raw.substr(body + 4);
+}
+
+// The value of an unlabelled Prometheus sample, or 0.
+double metric(const std::string& text, const std::string& name) {
+  const size_t at = text.find("\n" + name + " ");
+  return at == std::string::npos ? 0.0 : std::atof(text.c_str() + at + name.size() + 2);
+}
 
 RunFigures run_clients(const std::string& kind, const std::string& model, int n, const Args& a) {
   RunFigures f;
@@ -365,6 +390,7 @@ RunFigures run_clients(const std::string& kind, const std::string& model, int n,
   }
   // Warm-up (page the weights in, build kernels' scratch).
   stream_chat(s.port, chat_body(0, 8), 600);
+  const std::string before = kind == "ragd" ? http_get(s.port, "/metrics") : "";
   std::vector<StreamResult> results(static_cast<size_t>(n * a.requests));
   const auto t0 = Clock::now();
   std::vector<std::thread> clients;
@@ -377,6 +403,14 @@ RunFigures run_clients(const std::string& kind, const std::string& model, int n,
   }
   for (auto& t : clients) t.join();
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (kind == "ragd") {
+    const std::string after = http_get(s.port, "/metrics");
+    for (auto [name, out] : {std::pair{"ragd_llm_batch_passes_total", &f.passes},
+                             std::pair{"ragd_llm_batch_rows_total", &f.rows},
+                             std::pair{"ragd_llm_batch_decode_rows_total", &f.decode_rows}}) {
+      *out = metric(after, name) - metric(before, name);
+    }
+  }
   f.rss_kb = peak_rss_kb(s.pid);
   stop(s);
   std::vector<double> ttft, gaps;
@@ -662,6 +696,10 @@ int main(int argc, char** argv) {
         std::printf("%-6s %7d %10.1f %8.0fms %8.0fms %7.1fms %7.1fms %9.1f %6d%s\n", kind.c_str(), n, f.tok_s,
                     f.ttft_p50, f.ttft_p99, f.itl_p50, f.itl_p99, static_cast<double>(f.rss_kb) / 1024.0, f.tokens,
                     f.ok ? "" : "  (failures)");
+        if (f.passes > 0) {
+          std::printf("       %.0f passes: %.1f rows per pass, %.1f of them decode steps\n", f.passes,
+                      f.rows / f.passes, f.decode_rows / f.passes);
+        }
         std::fflush(stdout);
       }
     }
