@@ -5,7 +5,7 @@
 //                    [--threads 2] [--ctx 768] [--max-tokens 48]
 //                    [--requests 2] [--ragd PATH] [--llama-server PATH]
 //                    [--glove FILE] [--servers ragd,llama] [--dir DIR]
-//                    [--lookup-tokens 128]
+//                    [--lookup-tokens 128] [--passes N]
 //
 // Models: realistic-size random-weight files written by the model builder,
 // e.g. `model_bench --dir D --models smollm-q8,qwen-q8 --vocab-from
@@ -27,10 +27,21 @@
 //     to the last response;
 //   - TTFT p50/p99: request sent -> first content delta;
 //   - inter-token latency p50/p99: gaps between content deltas;
-//   - peak RSS of the server process (VmHWM from /proc at the end).
+//   - peak RSS of the server process (VmHWM from /proc at the end);
+//   - for ragd with a batch scheduler (N > 1), its forward passes during the
+//     requests and their rows (tokens) per pass, from /metrics.
 // Then, in process, lookup decoding: tokens/s of greedy generation with and
 // without GenerateOptions::lookup_draft on the same prompt, and how many
 // drafts were kept.
+//
+// --passes N (in process, no servers): the cost of one batched decode pass.
+// N sessions evaluate the prompt with question i alone, then
+// DecoderBatch::forward() passes of one sequence and of all N (one greedy
+// token each, the argmax included) alternate; it prints the median ms per
+// pass of each and their ratio, and the median ms of each weight matrix's
+// shape (random Q8_0 rows, Linear::forward_rows) at 1 and N rows. A pass
+// over N rows must cost at most N/4 one-row passes for N streams to reach
+// 4x one stream's tokens/s.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -45,6 +56,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -55,6 +67,8 @@
 
 #include "bench_process.h"
 #include "bench_stats.h"
+#include "model/compute_pool.h"
+#include "model/decoder_batch.h"
 #include "model/generator.h"
 #include "model/llama.h"
 #include "model/tokenizer.h"
@@ -75,6 +89,7 @@ struct Args {
   int max_tokens = 48;
   int requests = 2;
   int lookup_tokens = 128;
+  int passes = 0;  // --passes N: the in-process decode-pass timing only
   std::string ragd;  // default: ../api/ragd beside this bench's folder
   std::string llama_server = "/tmp/llama.cpp/build/bin/llama-server";
   std::string glove;
@@ -339,7 +354,30 @@ struct RunFigures {
   double tok_s = 0, ttft_p50 = 0, ttft_p99 = 0, itl_p50 = 0, itl_p99 = 0;
   long rss_kb = 0;
   int tokens = 0, failed = 0;
+  // ragd's batch scheduler during the clients' requests (from /metrics).
+  double passes = 0, rows = 0, decode_rows = 0;
 };
+
+// GET path; the response body, or "" on any failure.
+std::string http_get(uint16_t port, const std::string& path) {
+  const int fd = connect_to(port);
+  if (fd < 0) return "";
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  std::string raw;
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+    char buf[8192];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) raw.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  const size_t body = raw.find("\r\n\r\n");
+  return body == std::string::npos ? "" : raw.substr(body + 4);
+}
+
+// The value of an unlabelled Prometheus sample, or 0.
+double metric(const std::string& text, const std::string& name) {
+  const size_t at = text.find("\n" + name + " ");
+  return at == std::string::npos ? 0.0 : std::atof(text.c_str() + at + name.size() + 2);
+}
 
 RunFigures run_clients(const std::string& kind, const std::string& model, int n, const Args& a) {
   RunFigures f;
@@ -352,6 +390,7 @@ RunFigures run_clients(const std::string& kind, const std::string& model, int n,
   }
   // Warm-up (page the weights in, build kernels' scratch).
   stream_chat(s.port, chat_body(0, 8), 600);
+  const std::string before = kind == "ragd" ? http_get(s.port, "/metrics") : "";
   std::vector<StreamResult> results(static_cast<size_t>(n * a.requests));
   const auto t0 = Clock::now();
   std::vector<std::thread> clients;
@@ -364,6 +403,14 @@ RunFigures run_clients(const std::string& kind, const std::string& model, int n,
   }
   for (auto& t : clients) t.join();
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (kind == "ragd") {
+    const std::string after = http_get(s.port, "/metrics");
+    for (auto [name, out] : {std::pair{"ragd_llm_batch_passes_total", &f.passes},
+                             std::pair{"ragd_llm_batch_rows_total", &f.rows},
+                             std::pair{"ragd_llm_batch_decode_rows_total", &f.decode_rows}}) {
+      *out = metric(after, name) - metric(before, name);
+    }
+  }
   f.rss_kb = peak_rss_kb(s.pid);
   stop(s);
   std::vector<double> ttft, gaps;
@@ -459,6 +506,140 @@ void lookup_speed(const std::string& model_path, const Args& a) {
   }
 }
 
+// ---------------------------------------------------------------- decode passes
+
+int argmax(const std::vector<float>& v) {
+  return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+double median_ms(std::vector<double> v) { return ragd::bench::median(v); }
+
+void decode_passes(const std::string& model_path, const Args& a) {
+  auto model = ragd::DecoderModel::load(model_path);
+  if (!model.is_ok()) {
+    std::printf("  passes: %s\n", model.status().to_string().c_str());
+    return;
+  }
+  auto tok = ragd::Tokenizer::from_gguf((*model)->gguf());
+  if (!tok.is_ok()) return;
+  const int n = a.passes;
+  const int reps = 24;
+  ragd::DecoderSessionOptions so;
+  so.n_ctx = a.ctx;
+  so.n_threads = a.threads;
+  std::vector<std::unique_ptr<ragd::DecoderSession>> sessions;
+  std::vector<int32_t> next(static_cast<size_t>(n));
+  std::vector<std::vector<float>> logits(static_cast<size_t>(n));
+  // The passages' tokens are evaluated once and copied into every session
+  // (as the prefix cache does), then each session evaluates its question.
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < n; ++i) {
+    prompts.push_back((*tok)->tokenize(
+        std::string(kPassages) + "\nQuestion: " + kQuestions[i % kNumQuestions] + "\nAnswer:", false, true));
+  }
+  size_t common = prompts[0].size() - 1;
+  for (const auto& p : prompts) {
+    common = std::min(common, static_cast<size_t>(std::mismatch(p.begin(), p.end() - 1, prompts[0].begin()).first -
+                                                  p.begin()));
+  }
+  std::vector<uint8_t> prefix;
+  {
+    ragd::DecoderSession s(*model, so);
+    std::vector<float> ignored;
+    if (const ragd::Status st = s.eval(std::span<const int32_t>(prompts[0].data(), common), &ignored); !st.is_ok()) {
+      std::printf("  passes: %s\n", st.to_string().c_str());
+      return;
+    }
+    prefix = s.export_kv(static_cast<int>(common));
+  }
+  for (int i = 0; i < n; ++i) {
+    const auto& ids = prompts[static_cast<size_t>(i)];
+    sessions.push_back(std::make_unique<ragd::DecoderSession>(*model, so));
+    ragd::Status st = sessions.back()->import_kv(prefix, static_cast<int>(common), static_cast<int>(common));
+    if (st.is_ok()) {
+      st = sessions.back()->eval(std::span<const int32_t>(ids.data() + common, ids.size() - common),
+                                 &logits[static_cast<size_t>(i)]);
+    }
+    if (!st.is_ok()) {
+      std::printf("  passes: %s\n", st.to_string().c_str());
+      return;
+    }
+    next[static_cast<size_t>(i)] = argmax(logits[static_cast<size_t>(i)]);
+  }
+  const int prompt_tokens = static_cast<int>(prompts[0].size());
+  ragd::DecoderBatch batch(*model, a.threads);
+  auto pass = [&](int rows) {
+    std::vector<ragd::DecodeItem> items;
+    for (int i = 0; i < rows; ++i) {
+      const size_t k = static_cast<size_t>(i);
+      items.push_back({sessions[k].get(), std::span<const int32_t>(&next[k], 1), logits[k].data(), nullptr});
+    }
+    const auto t0 = Clock::now();
+    const ragd::Status st = batch.forward(items);
+    for (int i = 0; i < rows; ++i) next[static_cast<size_t>(i)] = argmax(logits[static_cast<size_t>(i)]);
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    return st.is_ok() ? ms : -1.0;
+  };
+  std::vector<double> one, all;
+  pass(1);
+  pass(n);
+  for (int r = 0; r < reps; ++r) {
+    one.push_back(pass(1));
+    all.push_back(pass(n));
+  }
+  const double m1 = median_ms(one), mn = median_ms(all);
+  std::printf("decode passes, in process, %d threads, %d-token prompts, %d passes each, alternating:\n", a.threads,
+              prompt_tokens, reps);
+  std::printf("  1 row: %.2f ms   %d rows: %.2f ms   ratio %.2fx (at most %.2fx for 4x one stream)\n", m1, n, mn,
+              mn / m1, n / 4.0);
+
+  // Each weight matrix shape alone, random Q8_0 rows.
+  const ragd::DecoderConfig& c = (*model)->config();
+  const int E = c.n_embd, F = c.n_ff, q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+  struct Shape {
+    const char* name;
+    int rows, cols, per_pass;
+  };
+  const Shape shapes[] = {{"q+o", q_dim, E, 2 * c.n_layer}, {"k+v", kv_dim, E, 2 * c.n_layer},
+                          {"gate+up", F, E, 2 * c.n_layer}, {"down", E, F, c.n_layer},
+                          {"output", c.n_vocab, E, 1}};
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> q(-127, 127);
+  ragd::ComputePool pool(a.threads);
+  std::printf("  weight shapes (random Q8_0, Linear::forward_rows), median ms per call and per pass:\n");
+  double sum1 = 0, sumn = 0;
+  for (const Shape& s : shapes) {
+    const int64_t nb = s.cols / 32;
+    std::vector<ragd::BlockQ8_0> w(static_cast<size_t>(s.rows * nb));
+    for (auto& b : w) {
+      b.d = ragd::fp32_to_fp16(0.01f);
+      for (auto& v : b.qs) v = static_cast<int8_t>(q(rng));
+    }
+    auto lin = ragd::Linear::create(ragd::WeightType::kQ8_0, w.data(), s.rows, s.cols, s.name);
+    if (!lin.is_ok()) return;
+    std::vector<float> x(static_cast<size_t>(n) * s.cols), y(static_cast<size_t>(n) * s.rows);
+    std::normal_distribution<float> g;
+    for (float& v : x) v = g(rng);
+    ragd::ComputePool::Scope scope(&pool);
+    auto time_rows = [&](int m) {
+      std::vector<double> t;
+      for (int r = 0; r < 2 * reps; ++r) {
+        const auto t0 = Clock::now();
+        (*lin)->forward_rows(x.data(), m, y.data(), a.threads);
+        t.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      }
+      return median_ms(t);
+    };
+    time_rows(n);
+    const double t1 = time_rows(1), tn = time_rows(n);
+    sum1 += t1 * s.per_pass;
+    sumn += tn * s.per_pass;
+    std::printf("    %-8s %6d x %-5d  1 row %.3f ms (x%d = %.2f)  %d rows %.3f ms (x%d = %.2f)  %.2fx\n", s.name,
+                s.rows, s.cols, t1, s.per_pass, t1 * s.per_pass, n, tn, s.per_pass, tn * s.per_pass, tn / t1);
+  }
+  std::printf("    all matrices of a pass: 1 row %.2f ms, %d rows %.2f ms\n", sum1, n, sumn);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -480,6 +661,7 @@ int main(int argc, char** argv) {
     else if (k == "--llama-server") a.llama_server = val();
     else if (k == "--glove") a.glove = val();
     else if (k == "--dir") a.dir = val();
+    else if (k == "--passes") a.passes = std::atoi(val().c_str());
     else {
       std::fprintf(stderr, "unknown argument %s (see the header of bench/serve_bench.cpp)\n", k.c_str());
       return 2;
@@ -489,6 +671,13 @@ int main(int argc, char** argv) {
   if (a.models.empty()) {
     std::fprintf(stderr, "--models A.gguf[,B.gguf] is required\n");
     return 2;
+  }
+  if (a.passes > 0) {
+    for (const auto& m : a.models) {
+      std::printf("== %s\n", m.c_str());
+      decode_passes(m, a);
+    }
+    return 0;
   }
   if (a.dir.empty()) a.dir = fs::temp_directory_path() / ("ragd_serve_bench_" + std::to_string(getpid()));
   fs::create_directories(a.dir);
@@ -507,6 +696,10 @@ int main(int argc, char** argv) {
         std::printf("%-6s %7d %10.1f %8.0fms %8.0fms %7.1fms %7.1fms %9.1f %6d%s\n", kind.c_str(), n, f.tok_s,
                     f.ttft_p50, f.ttft_p99, f.itl_p50, f.itl_p99, static_cast<double>(f.rss_kb) / 1024.0, f.tokens,
                     f.ok ? "" : "  (failures)");
+        if (f.passes > 0) {
+          std::printf("       %.0f passes: %.1f rows per pass, %.1f of them decode steps\n", f.passes,
+                      f.rows / f.passes, f.decode_rows / f.passes);
+        }
         std::fflush(stdout);
       }
     }

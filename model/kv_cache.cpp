@@ -198,7 +198,7 @@ void pv_f16_heads(const float* const* p, int n, const uint16_t* v, int64_t vstri
 // every score is the one the widened row gave through dot_f32 (hd a multiple
 // of 16), without a call and a store per key.
 template <int HD>
-void qk_f16_heads(const float* const* q, int nh, int n, const uint16_t* k, int64_t kstride, float scale,
+void qk_f16_heads_avx2(const float* const* q, int nh, int n, const uint16_t* k, int64_t kstride, float scale,
                   float* const* scores) {
   static_assert(HD % 16 == 0);
   for (int j = 0; j < n; ++j) {
@@ -220,13 +220,129 @@ void qk_f16_heads(const float* const* q, int nh, int n, const uint16_t* k, int64
   }
 }
 
-// Heads [0, nh) of one group, two at a time where the registers allow.
+#ifdef __AVX512F__
+#define RAGD_F16_DECODE_512 1
+// The same scores with 512-bit registers. dot_f32's two eight-lane
+// accumulators (elements 16i..16i+7 and 16i+8..16i+15) are the two halves of
+// one 16-lane accumulator, so its FMAs are dot_f32's, lane for lane; for 16
+// keys at once, the halves' sum and hsum8's tree ((u0+u4) + (u2+u6)) +
+// ((u1+u5) + (u3+u7)) are done by transposing shuffles, the same additions in
+// the same order for every key (hsum8_keys16).
+inline __m512 hsum8_keys16(const __m512* acc) {
+  __m512 p[8], q[4];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {  // keys 2i, 2i+1: acc0 + acc1, eight lanes each
+    p[i] = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(0xFFFF, acc[2 * i], acc[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_maskz_shuffle_f32x4(0xFFFF, acc[2 * i], acc[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+#pragma GCC unroll 4
+  for (int m = 0; m < 4; ++m) {  // chunk k: key 4m + k, [u0+u4, u1+u5, u2+u6, u3+u7]
+    q[m] = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(0xFFFF, p[2 * m], p[2 * m + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_maskz_shuffle_f32x4(0xFFFF, p[2 * m], p[2 * m + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+  // Per chunk: (s0 + s2), (s1 + s3) of two keys, then their sum for four.
+  const __m512 t01 = _mm512_add_ps(_mm512_maskz_shuffle_ps(0xFFFF, q[0], q[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_maskz_shuffle_ps(0xFFFF, q[0], q[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 t23 = _mm512_add_ps(_mm512_maskz_shuffle_ps(0xFFFF, q[2], q[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_maskz_shuffle_ps(0xFFFF, q[2], q[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 r = _mm512_add_ps(_mm512_maskz_shuffle_ps(0xFFFF, t01, t23, _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm512_maskz_shuffle_ps(0xFFFF, t01, t23, _MM_SHUFFLE(3, 1, 3, 1)));
+  // Lane 4k + l holds key 4l + k.
+  return _mm512_maskz_permutexvar_ps(0xFFFF, _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15),
+                                     r);
+}
+
+template <int HD>
+void qk_f16_heads(const float* const* q, int nh, int n, const uint16_t* k, int64_t kstride, float scale,
+                  float* const* scores) {
+  static_assert(HD % 16 == 0);
+  constexpr int NC = HD / 16;
+  alignas(64) float kw[16 * HD];  // 16 keys, widened once for every head
+  const __m512 sv = _mm512_set1_ps(scale);
+  int j = 0;
+  for (; j + 16 <= n; j += 16) {
+    for (int t = 0; t < 16; ++t) {
+      const uint16_t* row = k + (j + t) * kstride;
+#pragma GCC unroll 8
+      for (int c = 0; c < NC; ++c) {
+        _mm512_store_ps(kw + t * HD + 16 * c,
+                        _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16 * c))));
+      }
+    }
+    for (int h = 0; h < nh; ++h) {
+      __m512 qv[NC], acc[16];
+#pragma GCC unroll 8
+      for (int c = 0; c < NC; ++c) qv[c] = _mm512_loadu_ps(q[h] + 16 * c);
+#pragma GCC unroll 16
+      for (int t = 0; t < 16; ++t) {
+        acc[t] = _mm512_setzero_ps();
+#pragma GCC unroll 8
+        for (int c = 0; c < NC; ++c) acc[t] = _mm512_fmadd_ps(qv[c], _mm512_load_ps(kw + t * HD + 16 * c), acc[t]);
+      }
+      _mm512_storeu_ps(scores[h] + j, _mm512_mul_ps(hsum8_keys16(acc), sv));
+    }
+  }
+  if (j < n) {
+    const float* const* qh = q;
+    float* tail[64];
+    for (int h = 0; h < nh; ++h) tail[h] = scores[h] + j;
+    qk_f16_heads_avx2<HD>(qh, nh, n - j, k + j * kstride, kstride, scale, tail);
+  }
+}
+#else
+template <int HD>
+void qk_f16_heads(const float* const* q, int nh, int n, const uint16_t* k, int64_t kstride, float scale,
+                  float* const* scores) {
+  qk_f16_heads_avx2<HD>(q, nh, n, k, kstride, scale, scores);
+}
+#endif
+
+#ifdef RAGD_F16_DECODE_512
+// pv_f16_heads with 16 lanes per register: lane for lane the same FMAs in the
+// same order (elements 16k..16k+15 are pv_acc's accumulators 2k and 2k + 1).
+template <int NV16, int HP>
+void pv_f16_heads512(const float* const* p, int n, const uint16_t* v, int64_t vstride, float* const* out) {
+  // (Fully unrolled, so that the accumulators stay in registers.)
+  __m512 acc[HP][NV16];
+#pragma GCC unroll 4
+  for (int h = 0; h < HP; ++h) {
+#pragma GCC unroll 8
+    for (int k = 0; k < NV16; ++k) acc[h][k] = _mm512_setzero_ps();
+  }
+  for (int j = 0; j < n; ++j) {
+    const uint16_t* row = v + j * vstride;
+    __m512 pj[HP];
+#pragma GCC unroll 4
+    for (int h = 0; h < HP; ++h) pj[h] = _mm512_set1_ps(p[h][j]);
+#pragma GCC unroll 8
+    for (int k = 0; k < NV16; ++k) {
+      const __m512 vk = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16 * k)));
+#pragma GCC unroll 4
+      for (int h = 0; h < HP; ++h) acc[h][k] = _mm512_fmadd_ps(pj[h], vk, acc[h][k]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int h = 0; h < HP; ++h) {
+#pragma GCC unroll 8
+    for (int k = 0; k < NV16; ++k) _mm512_storeu_ps(out[h] + 16 * k, acc[h][k]);
+  }
+}
+#endif
+
+// Heads [0, nh) of one group, several at a time where the registers allow.
 template <int NV>
 void pv_f16_group(float* const* p, int nh, int n, const uint16_t* v, int64_t vstride, float* const* out) {
-  constexpr int kPair = NV <= 8 ? 2 : 1;
   int h = 0;
+#ifdef RAGD_F16_DECODE_512
+  constexpr int NV16 = NV / 2;
+  constexpr int kHeads = NV16 <= 4 ? 4 : 2;
+  for (; h + kHeads <= nh; h += kHeads) pv_f16_heads512<NV16, kHeads>(p + h, n, v, vstride, out + h);
+  for (; h < nh; ++h) pv_f16_heads512<NV16, 1>(p + h, n, v, vstride, out + h);
+#else
+  constexpr int kPair = NV <= 8 ? 2 : 1;
   for (; h + kPair <= nh; h += kPair) pv_f16_heads<NV, kPair>(p + h, n, v, vstride, out + h);
   for (; h < nh; ++h) pv_f16_heads<NV, 1>(p + h, n, v, vstride, out + h);
+#endif
 }
 #endif
 

@@ -23,6 +23,10 @@
 #include <immintrin.h>
 #define RAGD_AVX2 1
 #endif
+#if defined(__AMX_TILE__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace ragd {
 namespace {
@@ -385,6 +389,259 @@ void q8_0_vnni_rows(const BlockQ8_0* w, int64_t nb, int64_t r_begin, int64_t r_e
 }
 #endif
 
+template <class T>
+T* thread_buffer(std::vector<T>& buf, size_t n) {
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+#if defined(RAGD_Q8_VNNI_TILE) && defined(__AMX_TILE__) && defined(__AMX_INT8__)
+#define RAGD_Q8_AMX 1
+// Q8_0 products on AMX (Intel's tile unit), for any number of rows.
+//
+// One TDPBSSD multiplies a tile of 16 weight rows by one block (32 signed
+// quants each, read straight from the GGUF layout, rows row_bytes apart) by a
+// tile holding the same block of 16 activation rows, and leaves the 16 x 16
+// integer block sums in a tile: 8,192 products per instruction, which the
+// AVX-512 tiles above need 32 dpbusd for, each followed by a conversion, a
+// scale multiply and an FMA per eight lanes. Here the float work is one
+// conversion, one multiply and one FMA per block sum:
+//   y = fma(d_w * d_x, float(block sum), y)   for the blocks in order,
+// the same whatever the number of rows (q8_0_block_reference in
+// tests/model/runtime_speed_paths_test.cpp is that loop). So with AMX every
+// Q8_0 product, one row or many, sums this way; ggml sums eight lanes per
+// block and adds them at the end, so results differ from llama.cpp's by
+// float rounding (the golden tests' tolerance), while a row's numbers still
+// never depend on the rows beside it.
+
+// Linux grants a process the tile data state only when asked (arch_prctl
+// ARCH_REQ_XCOMP_PERM); without it the first tile instruction faults.
+bool amx_enabled() {
+  static const bool ok = [] {
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  return ok;
+}
+
+// Tiles 0-1: block sums (16 weight rows x 16 activation rows, int32);
+// 2-3: one block of 16 weight rows; 4-5: one block of 16 activation rows,
+// four quants of each per 64-byte row (the layout TDPBSSD reads).
+struct alignas(64) AmxConfig {
+  uint8_t palette_id;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+constexpr AmxConfig kAmxConfig = {1, 0, {}, {64, 64, 32, 32, 64, 64}, {16, 16, 16, 16, 8, 8}};
+
+// GCC 12's tile intrinsics tell the compiler neither that ldtilecfg reads
+// the whole 64-byte configuration nor that tileloadd reads memory, so the
+// configuration is a constant in memory, and a compiler barrier comes before
+// tile loads of data written just before.
+inline void compiler_barrier() { asm volatile("" ::: "memory"); }
+
+void amx_configure() { _tile_loadconfig(&kAmxConfig); }
+
+constexpr int64_t kAmxGroupBytes = 512;  // one block of 16 activation rows
+
+// Activation rows [16 g, 16 g + 16) of xq (m rows of nb blocks), block b,
+// at xb + (g * nb + b) * 512: byte 4j + t of row k is quant 4k + t of row
+// 16g + j (zero past m); their scales at xd + (g * nb + b) * 16 + j.
+void pack_q8_0_amx(const BlockQ8_0* xq, int64_t m, int64_t nb, int64_t g, int8_t* xb, float* xd) {
+  for (int64_t b = 0; b < nb; ++b) {
+    int8_t* dst = xb + (g * nb + b) * kAmxGroupBytes;
+    float* d = xd + (g * nb + b) * 16;
+    for (int j = 0; j < 16; ++j) {
+      const int64_t i = g * 16 + j;
+      if (i < m) {
+        const BlockQ8_0& blk = xq[i * nb + b];
+        for (int k = 0; k < 8; ++k) std::memcpy(dst + k * 64 + 4 * j, blk.qs + 4 * k, 4);
+        d[j] = fp16_to_fp32(blk.d);
+      } else {
+        for (int k = 0; k < 8; ++k) std::memset(dst + k * 64 + 4 * j, 0, 4);
+        d[j] = 0.0f;
+      }
+    }
+  }
+}
+
+// dw[b * 16 + n] = scale of block b of weight row n, for the 16 rows at w
+// (rows past the real ones are zero-padded): one gather per block.
+void load_scales16(const BlockQ8_0* w, int64_t nb, float* dw) {
+  const int row = static_cast<int>(nb * static_cast<int64_t>(sizeof(BlockQ8_0)));
+  const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32(row));
+  for (int64_t b = 0; b < nb; ++b) {
+    // Four bytes from each row's block b: its f16 scale and two quants.
+    const __m512i words = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xFFFF, offsets, &w[b].d, 1);
+    _mm512_storeu_ps(dw + b * 16, _mm512_maskz_cvtph_ps(0xFFFF, _mm512_maskz_cvtepi32_epi16(0xFFFF, words)));
+  }
+}
+
+// Few activation rows (below kAmxMinRows), where a tile instruction would
+// mostly multiply zeros: the same block sums with AVX-512 VNNI. Two weight
+// rows share a register (one per half) against the activation block + 128
+// in both halves; dpbusd from -128 * sum(w) gives eight lanes per row whose
+// sum is the block sum, and a transposing reduction leaves the 16 rows' sums
+// in one register, scaled and accumulated as amx_scale_sums does.
+constexpr int64_t kAmxMinRows = 4;
+
+// Per 128-bit chunk c: the sums of chunk c of a, b, c, d.
+inline __m512i sum4_chunks(__m512i a, __m512i b, __m512i c, __m512i d) {
+  const __m512i u = _mm512_add_epi32(_mm512_maskz_unpacklo_epi32(0xFFFF, a, b), _mm512_maskz_unpackhi_epi32(0xFFFF, a, b));
+  const __m512i v = _mm512_add_epi32(_mm512_maskz_unpacklo_epi32(0xFFFF, c, d), _mm512_maskz_unpackhi_epi32(0xFFFF, c, d));
+  return _mm512_add_epi32(_mm512_maskz_unpacklo_epi64(0xFF, u, v), _mm512_maskz_unpackhi_epi64(0xFF, u, v));
+}
+
+// z[k] holds rows 2k (low half) and 2k + 1 (high half), eight lanes each:
+// returns the 16 rows' sums in row order.
+inline __m512i sum_rows16(const __m512i* z) {
+  const __m512i r0 = sum4_chunks(z[0], z[1], z[2], z[3]);  // chunk c: rows 0,2,4,6 (c < 2) or 1,3,5,7
+  const __m512i r1 = sum4_chunks(z[4], z[5], z[6], z[7]);
+  const __m512i s0 = _mm512_add_epi32(r0, _mm512_maskz_shuffle_i32x4(0xFFFF, r0, r0, _MM_SHUFFLE(2, 3, 0, 1)));
+  const __m512i s1 = _mm512_add_epi32(r1, _mm512_maskz_shuffle_i32x4(0xFFFF, r1, r1, _MM_SHUFFLE(2, 3, 0, 1)));
+  const __m512i t = _mm512_maskz_shuffle_i32x4(0xFFFF, s0, s1, _MM_SHUFFLE(2, 0, 2, 0));  // rows 0,2,4,6,1,3,5,7,8,10,...
+  return _mm512_maskz_permutexvar_epi32(0xFFFF, _mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15), t);
+}
+
+// y[i * ldy + n] for the MC activation rows at xu (quants + 128, nb * 32
+// bytes a row; scales at xd, nb a row) and the 16 weight rows at w.
+template <int MC>
+void q8_0_vnni_blocks_group(const BlockQ8_0* w, int64_t nb, int nr, const uint8_t* xu, const float* xd,
+                            const float* dw, float* y, int64_t ldy) {
+  __m512 acc[MC];
+  for (int j = 0; j < MC; ++j) acc[j] = _mm512_setzero_ps();
+  const __m512i k128 = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512i wz[8], base[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k) {
+      const BlockQ8_0* lo = w + (2 * k) * nb + b;
+      _mm_prefetch(reinterpret_cast<const char*>(lo) + 1024, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(lo + nb) + 1024, _MM_HINT_T0);
+      const __m256i w_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo->qs));
+      const __m256i w_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo[nb].qs));
+      wz[k] = _mm512_mask_broadcast_i64x4(_mm512_maskz_broadcast_i64x4(0x0F, w_lo), 0xF0, w_hi);
+      base[k] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), k128, wz[k]));
+    }
+    const __m512 dwv = _mm512_loadu_ps(dw + b * 16);
+#pragma GCC unroll 4
+    for (int j = 0; j < MC; ++j) {
+      const __m512i xz =
+          _mm512_maskz_broadcast_i64x4(0xFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xu + (j * nb + b) * 32)));
+      __m512i z[8];
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) z[k] = _mm512_dpbusd_epi32(base[k], xz, wz[k]);
+      const __m512 s = _mm512_maskz_cvtepi32_ps(0xFFFF, sum_rows16(z));
+      acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(dwv, _mm512_set1_ps(xd[j * nb + b])), s, acc[j]);
+    }
+  }
+  const __mmask16 keep = static_cast<__mmask16>((1u << nr) - 1);
+  for (int j = 0; j < MC; ++j) _mm512_mask_storeu_ps(y + j * ldy, keep, acc[j]);
+}
+
+// acc[n] (16 activation rows) += d_w[n] * d_x * sums[n] for the 16 weight rows.
+inline void amx_scale_sums(const int32_t* sums, const float* dw, __m512 dx, __m512* acc) {
+#pragma GCC unroll 16
+  for (int n = 0; n < 16; ++n) {
+    const __m512 s = _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_load_si512(sums + 16 * n));
+    acc[n] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dw[n]), dx), s, acc[n]);
+  }
+}
+
+// y[i * ldy + n] = weight row n (of nr <= 16 at w, nb blocks each, rows nb
+// blocks apart, readable for 16 rows) . activation row i, for the m packed
+// rows; dw from load_scales16. The caller has configured the tiles
+// (amx_configure).
+void q8_0_amx_group(const BlockQ8_0* w, int64_t nb, int nr, const int8_t* xb, const float* xd, const float* dw,
+                    int64_t m, float* y, int64_t ldy) {
+  const int64_t stride = nb * static_cast<int64_t>(sizeof(BlockQ8_0));
+  compiler_barrier();
+  alignas(64) int32_t sums[2][256];
+  alignas(64) float out[256];
+  for (int64_t g = 0; g * 16 < m; ++g) {
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int n = 0; n < 16; ++n) acc[n] = _mm512_setzero_ps();
+    const int8_t* xg = xb + g * nb * kAmxGroupBytes;
+    const float* dg = xd + g * nb * 16;
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_loadd(2, w[b].qs, stride);
+      _tile_loadd(4, xg + b * kAmxGroupBytes, 64);
+      _tile_loadd(3, w[b + 1].qs, stride);
+      _tile_loadd(5, xg + (b + 1) * kAmxGroupBytes, 64);
+      _tile_dpbssd(0, 2, 4);
+      _tile_dpbssd(1, 3, 5);
+      _tile_stored(0, sums[0], 64);
+      _tile_stored(1, sums[1], 64);
+      amx_scale_sums(sums[0], dw + b * 16, _mm512_loadu_ps(dg + b * 16), acc);
+      amx_scale_sums(sums[1], dw + (b + 1) * 16, _mm512_loadu_ps(dg + (b + 1) * 16), acc);
+    }
+    if (b < nb) {
+      _tile_zero(0);
+      _tile_loadd(2, w[b].qs, stride);
+      _tile_loadd(4, xg + b * kAmxGroupBytes, 64);
+      _tile_dpbssd(0, 2, 4);
+      _tile_stored(0, sums[0], 64);
+      amx_scale_sums(sums[0], dw + b * 16, _mm512_loadu_ps(dg + b * 16), acc);
+    }
+    const int rows_here = static_cast<int>(std::min<int64_t>(16, m - g * 16));
+    for (int n = 0; n < nr; ++n) {
+      _mm512_store_ps(out, acc[n]);
+      for (int j = 0; j < rows_here; ++j) y[(g * 16 + j) * ldy + n] = out[j];
+    }
+  }
+}
+
+// Activations for q8_0_block_rows, m rows quantised to Q8_0: below
+// kAmxMinRows, xb holds each row's quants + 128 (nb * 32 bytes a row) and xd
+// its scales (nb a row); from kAmxMinRows on, pack_q8_0_amx's layout.
+struct BlockSumActivations {
+  int64_t m = 0;
+  const int8_t* xb = nullptr;
+  const float* xd = nullptr;
+};
+
+// One group of 16 weight rows (nr of them real) against all activations.
+void q8_0_block_group(const BlockQ8_0* w, int64_t nb, int nr, const BlockSumActivations& a, float* y, int64_t ldy) {
+  thread_local std::vector<float> dw_buf;
+  float* dw = thread_buffer(dw_buf, static_cast<size_t>(nb * 16));
+  load_scales16(w, nb, dw);
+  const auto* xu = reinterpret_cast<const uint8_t*>(a.xb);
+  switch (a.m) {
+    case 1: q8_0_vnni_blocks_group<1>(w, nb, nr, xu, a.xd, dw, y, ldy); return;
+    case 2: q8_0_vnni_blocks_group<2>(w, nb, nr, xu, a.xd, dw, y, ldy); return;
+    case 3: q8_0_vnni_blocks_group<3>(w, nb, nr, xu, a.xd, dw, y, ldy); return;
+    default: q8_0_amx_group(w, nb, nr, a.xb, a.xd, dw, a.m, y, ldy); return;
+  }
+}
+
+// y[i * ldy + r] for weight rows [r_begin, r_end) and every activation row,
+// 16 weight rows at a time; fewer than 16 left are copied into a
+// zero-padded buffer so that the loads stay inside the matrix.
+void q8_0_block_rows(const BlockQ8_0* w, int64_t nb, int64_t r_begin, int64_t r_end, const BlockSumActivations& a,
+                     float* y, int64_t ldy) {
+  const bool amx = a.m >= kAmxMinRows;
+  if (amx) amx_configure();
+  int64_t r = r_begin;
+  for (; r + 16 <= r_end; r += 16) q8_0_block_group(w + r * nb, nb, 16, a, y + r, ldy);
+  if (r < r_end) {
+    thread_local std::vector<BlockQ8_0> tail_buf;
+    BlockQ8_0* tail = thread_buffer(tail_buf, static_cast<size_t>(16 * nb));
+    const int nr = static_cast<int>(r_end - r);
+    std::memcpy(tail, w + r * nb, static_cast<size_t>(nr * nb) * sizeof(BlockQ8_0));
+    std::memset(static_cast<void*>(tail + nr * nb), 0, static_cast<size_t>((16 - nr) * nb) * sizeof(BlockQ8_0));
+    q8_0_block_group(tail, nb, nr, a, y + r, ldy);
+  }
+  if (amx) _tile_release();
+}
+#endif
+
 // Q4_K weight row (nb super-blocks) against one Q8_K activation row, as
 // ggml's q4_K x q8_K dot product: per super-block
 //   x.d * (d_w * sum_j sc_j * <q4_j, q8_j> - dmin_w * sum_j m_j * sum(q8_j)),
@@ -447,12 +704,6 @@ float dot_q4_k_q8_k(const BlockQ4_K* w, const BlockQ8_K* x, int64_t nb) {
 int64_t gen_chunk_rows(int64_t rows, int n_threads) {
   if (n_threads <= 1) return 16;
   return std::clamp<int64_t>(rows / (4 * n_threads) / 16 * 16, 16, 512);
-}
-
-template <class T>
-T* thread_buffer(std::vector<T>& buf, size_t n) {
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
 }
 
 }  // namespace
@@ -615,11 +866,60 @@ void Linear::forward_q8_0(const float* x, int64_t m, float* y, int n_threads, bo
   forward_q8_0_int8(x, m, y, n_threads);
 }
 
+namespace {
+#ifdef RAGD_Q8_AMX
+// Quantises m activation rows to Q8_0 for q8_0_block_rows, in this thread's
+// buffers.
+BlockSumActivations quantize_for_block_sums(const float* x, int64_t m, int64_t cols, int n_threads) {
+  const int64_t nb = cols / 32, groups = (m + 15) / 16;
+  thread_local std::vector<BlockQ8_0> xq_buf;
+  thread_local std::vector<int8_t> xb_buf;
+  thread_local std::vector<float> xd_buf;
+  BlockQ8_0* xq = thread_buffer(xq_buf, static_cast<size_t>(m * nb));
+  if (m < kAmxMinRows) {
+    auto* xu = reinterpret_cast<uint8_t*>(thread_buffer(xb_buf, static_cast<size_t>(m * nb * 32)));
+    float* xd = thread_buffer(xd_buf, static_cast<size_t>(m * nb));
+    for (int64_t i = 0; i < m; ++i) quantize_row_q8_0(x + i * cols, xq + i * nb, cols);
+    for (int64_t i = 0; i < m * nb; ++i) {
+      for (int t = 0; t < 32; ++t) xu[i * 32 + t] = static_cast<uint8_t>(xq[i].qs[t]) ^ 0x80u;
+      xd[i] = fp16_to_fp32(xq[i].d);
+    }
+    return {m, reinterpret_cast<const int8_t*>(xu), xd};
+  }
+  int8_t* xb = thread_buffer(xb_buf, static_cast<size_t>(groups * nb * kAmxGroupBytes));
+  float* xd = thread_buffer(xd_buf, static_cast<size_t>(groups * nb * 16));
+  parallel_for(groups, groups >= 4 ? n_threads : 1, [&](int64_t g) {
+    for (int64_t i = g * 16; i < std::min(m, g * 16 + 16); ++i) quantize_row_q8_0(x + i * cols, xq + i * nb, cols);
+    pack_q8_0_amx(xq, m, nb, g, xb, xd);
+  });
+  return {m, xb, xd};
+}
+#endif
+}  // namespace
+
+bool Linear::q8_0_sums_whole_blocks() const {
+#ifdef RAGD_Q8_AMX
+  return type_ == WeightType::kQ8_0 && !options_.exact_q8_0 && amx_enabled();
+#else
+  return false;
+#endif
+}
+
 void Linear::forward_q8_0_int8(const float* x, int64_t m, float* y, int n_threads) const {
   const int64_t nb = cols_ / 32;
+  const auto* w = reinterpret_cast<const BlockQ8_0*>(data_);
+#ifdef RAGD_Q8_AMX
+  if (q8_0_sums_whole_blocks()) {
+    const BlockSumActivations a = quantize_for_block_sums(x, m, cols_, n_threads);
+    const int64_t chunk = gen_chunk_rows(rows_, n_threads);
+    parallel_for((rows_ + chunk - 1) / chunk, n_threads, [&](int64_t c) {
+      q8_0_block_rows(w, nb, c * chunk, std::min(rows_, (c + 1) * chunk), a, y, rows_);
+    });
+    return;
+  }
+#endif
   thread_local std::vector<BlockQ8_0> xq_buf;
   BlockQ8_0* xq = thread_buffer(xq_buf, static_cast<size_t>(m * nb));
-  const auto* w = reinterpret_cast<const BlockQ8_0*>(data_);
 #ifdef RAGD_Q8_VNNI_TILE
   if (m > 1) {
     // Pairs of activation rows against four weight rows per tile
@@ -828,7 +1128,8 @@ void Linear::forward_group(std::span<const Linear* const> layers, const float* x
                (l0.type_ == WeightType::kQ8_0 || l0.type_ == WeightType::kF16);
   for (const Linear* l : layers) {
     fused = fused && l->type_ == l0.type_ && l->cols_ == l0.cols_ &&
-            l->options_.emulate_ggml == l0.options_.emulate_ggml;
+            l->options_.emulate_ggml == l0.options_.emulate_ggml &&
+            l->q8_0_sums_whole_blocks() == l0.q8_0_sums_whole_blocks();
   }
   if (!fused) {
     for (size_t i = 0; i < layers.size(); ++i) layers[i]->forward(x_in, m, ys[i], n_threads);
@@ -842,6 +1143,10 @@ void Linear::forward_group(std::span<const Linear* const> layers, const float* x
   const float* x = x_in;
   BlockQ8_0* xq = nullptr;
   float* xd = nullptr;
+#ifdef RAGD_Q8_AMX
+  BlockSumActivations block_sums;
+  if (q8 && l0.q8_0_sums_whole_blocks()) block_sums = quantize_for_block_sums(x_in, 1, cols, n_threads);
+#endif
   if (q8) {
     xq = thread_buffer(xq_buf, static_cast<size_t>(nb));
     xd = thread_buffer(xd_buf, static_cast<size_t>(nb));
@@ -862,6 +1167,12 @@ void Linear::forward_group(std::span<const Linear* const> layers, const float* x
     const Linear& l = *layers[k];
     float* y = ys[k];
     const int64_t r0 = (c - first[k]) * chunk, r_end = std::min(l.rows_, r0 + chunk);
+#ifdef RAGD_Q8_AMX
+    if (block_sums.xb != nullptr) {
+      q8_0_block_rows(reinterpret_cast<const BlockQ8_0*>(l.data_), nb, r0, r_end, block_sums, y, l.rows_);
+      return;
+    }
+#endif
     for (int64_t r = r0; r < r_end; ++r) {
       const uint8_t* src = l.data_ + static_cast<size_t>(r) * l.row_bytes_;
       if (q8) {

@@ -7,10 +7,14 @@
 //                  m >= 8: weight tiles widened to f32, then oneDNN f32.
 //                  Activations are first rounded to f16 (bf16), as ggml does,
 //                  so products are exact and match llama.cpp closely.
-//   Q8_0           ggml-exact: activations quantised to Q8_0 blocks,
-//                  per-block int8 dot products scaled by d_w*d_x. With
-//                  AVX-512 VNNI at any m: dpbusd on activations + 128, four
-//                  weight rows x four pairs of activation rows per tile.
+//   Q8_0           activations quantised to Q8_0 blocks, per-block int8
+//                  dot products scaled by d_w*d_x. With AMX at any m: one
+//                  block sum per weight row and activation row (tiles of
+//                  16 x 16 from m = 4, AVX-512 VNNI below), one FMA per
+//                  block (q8_0_sums_whole_blocks()). With AVX-512 VNNI
+//                  (or AMX and exact_q8_0), ggml-exact at any m: dpbusd on
+//                  activations + 128, four weight rows x four pairs of
+//                  activation rows per tile.
 //                  Without: m < 32 (generation) AVX2 maddubs, two weight rows
 //                  x four activation rows; m >= 32 (prompts) activations
 //                  quantised to Q8_0 and back, weight tiles widened to f32,
@@ -47,7 +51,9 @@ struct LinearOptions {
   // weights). Default: true.
   bool emulate_ggml = true;
   // Q8_0 weights: always use the int8 block kernel, whose sums are ggml's
-  // bit for bit (with AVX-512 VNNI it always is, being the faster path).
+  // bit for bit (with AVX-512 VNNI it always is, being the faster path; with
+  // AMX the default sums whole blocks instead, see q8_0_sums_whole_blocks(),
+  // and this keeps ggml's order).
   // false = batches of 32 rows or more (prompts) use f32 GEMM
   // on widened tiles with the activations quantised to Q8_0 and back: the
   // same products summed in another order, about 1.5x faster on AVX2; the
@@ -100,6 +106,12 @@ class Linear {
   // (with AVX-512 VNNI always, unless int8_prompts sends prompts to oneDNN;
   // otherwise with exact_q8_0).
   bool rows_independent() const;
+  // How this Q8_0 layer sums, the same way for one row or many: true on a
+  // CPU with AMX (unless exact_q8_0): one int32 sum per block from the tile
+  // unit, y = fma(d_w * d_x, float(sum), y) block after block (matmul.cpp,
+  // "Q8_0 on AMX"); false: ggml's order, eight int32 lanes per block scaled
+  // into eight float accumulators that are added at the end.
+  bool q8_0_sums_whole_blocks() const;
   // Dequantises row r (e.g. a token embedding) into dst[cols].
   void row(int64_t r, float* dst) const;
   // ys[i] = x * layers[i]^T for layers that read the same input (q/k/v,

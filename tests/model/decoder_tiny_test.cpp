@@ -211,6 +211,11 @@ TEST(Sampler, GreedyTopKSeedAndPenalty) {
   Sampler pen(o);
   const std::vector<int32_t> hist = {1};
   EXPECT_EQ(pen.sample(logits, hist), 2);  // 3.0/2 < 2.9
+  // Equal largest logits: the first, with or without a penalty to apply.
+  const std::vector<float> tied = {0.0f, 2.0f, 1.0f, 2.0f};
+  EXPECT_EQ(greedy.sample(tied, {}), 1);
+  const std::vector<int32_t> other = {2};
+  EXPECT_EQ(pen.sample(tied, other), 1);
   o = SamplerOptions{};
   o.top_k = 1;
   o.temperature = 5.0f;

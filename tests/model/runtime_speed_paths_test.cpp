@@ -104,6 +104,59 @@ TEST(Q8_0Rows, EveryRowCountGivesTheOneRowProduct) {
   }
 }
 
+// The whole-block rule (AMX CPUs, Linear::q8_0_sums_whole_blocks()): each
+// output is, block after block, y = fma(d_w * d_x, float(int32 block sum), y)
+// on the Q8_0-quantised activations. Checked bit for bit against that plain
+// loop through both kernels (AVX-512 VNNI below 4 rows, AMX tiles from 4) and
+// the zero-padded tail of fewer than 16 weight rows; with exact_q8_0 the
+// layer keeps ggml's order instead.
+float q8_0_block_reference(const BlockQ8_0* w, const BlockQ8_0* x, int64_t nb) {
+  float y = 0.0f;
+  for (int64_t b = 0; b < nb; ++b) {
+    int32_t sum = 0;
+    for (int t = 0; t < 32; ++t) sum += int32_t{w[b].qs[t]} * int32_t{x[b].qs[t]};
+    y = std::fma(fp16_to_fp32(w[b].d) * fp16_to_fp32(x[b].d), static_cast<float>(sum), y);
+  }
+  return y;
+}
+
+TEST(Q8_0Rows, WholeBlockSumsFollowThePlainLoop) {
+  const int64_t cols = 160, nb = cols / 32;
+  for (int64_t rows : {70, 37}) {
+    auto w = normal_values(static_cast<size_t>(rows * cols), 22);
+    w[7] = 40.0f;
+    const auto q = encode(WeightType::kQ8_0, w, rows, cols);
+    auto l = Linear::create(WeightType::kQ8_0, q.data(), rows, cols, "w");
+    ASSERT_TRUE(l.is_ok());
+    if (!(*l)->q8_0_sums_whole_blocks()) GTEST_SKIP() << "no AMX: Q8_0 keeps ggml's order (Q8_0Rows above)";
+    LinearOptions ggml_order;
+    ggml_order.exact_q8_0 = true;
+    auto exact = Linear::create(WeightType::kQ8_0, q.data(), rows, cols, "w", ggml_order);
+    ASSERT_TRUE(exact.is_ok());
+    EXPECT_FALSE((*exact)->q8_0_sums_whole_blocks());
+    const auto* wq = reinterpret_cast<const BlockQ8_0*>(q.data());
+    for (int64_t m : {1, 2, 3, 4, 5, 16, 17, 40}) {
+      const auto x = normal_values(static_cast<size_t>(m * cols), 50 + static_cast<uint32_t>(m));
+      std::vector<BlockQ8_0> xq(static_cast<size_t>(m * nb));
+      quantize_row_q8_0(x.data(), xq.data(), m * cols);
+      std::vector<float> y(static_cast<size_t>(m * rows)), y_ggml(y.size());
+      (*l)->forward(x.data(), m, y.data(), 2);
+      (*exact)->forward(x.data(), m, y_ggml.data(), 2);
+      int differing = 0, differing_from_ggml = 0;
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const float want = q8_0_block_reference(wq + r * nb, xq.data() + i * nb, nb);
+          differing += y[static_cast<size_t>(i * rows + r)] != want;
+          differing_from_ggml += y_ggml[static_cast<size_t>(i * rows + r)] != want;
+        }
+      }
+      EXPECT_EQ(differing, 0) << "rows " << rows << " m " << m;
+      // The two orders are different sums (else this test proves nothing).
+      EXPECT_GT(differing_from_ggml, 0) << "rows " << rows << " m " << m;
+    }
+  }
+}
+
 TEST(Q8_0Prompt, GemmPathMatchesExactKernel) {
   const int64_t rows = 70, cols = 128, m = 48;  // m >= 32: the GEMM path
   auto w = normal_values(static_cast<size_t>(rows * cols), 3);
