@@ -180,13 +180,14 @@ class NatsJetStream final : public JetStream {
     return since == 0 ? 0 : std::max<int64_t>(1, steady_ms() - since);
   }
 
-  Status ensure_stream(const std::string& stream, const std::string& subject, int replicas) override {
+  Status ensure_stream(const std::string& stream, const std::string& subject, int replicas,
+                       const StreamLimits& limits) override {
     const std::string below = subject + ".*";
     jsStreamInfo* si = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
     natsStatus s = js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, &code);
     if (s == NATS_OK) {
-      Status st = add_subject(si, below);
+      Status st = update_config(si, below, limits);
       jsStreamInfo_Destroy(si);
       return st.with_context("stream " + stream);
     }
@@ -198,6 +199,8 @@ class NatsJetStream final : public JetStream {
     cfg.SubjectsLen = 2;
     cfg.Storage = js_FileStorage;
     cfg.Replicas = replicas;
+    cfg.MaxAge = max_age_ns(limits);
+    cfg.MaxBytes = max_bytes(limits);
     s = js_AddStream(&si, js_, &cfg, nullptr, &code);
     if (s == NATS_OK) {
       jsStreamInfo_Destroy(si);
@@ -406,6 +409,16 @@ class NatsJetStream final : public JetStream {
     return last;
   }
 
+  Result<StreamBounds> stream_bounds(const std::string& stream) override {
+    jsStreamInfo* si = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, &code);
+    if (s != NATS_OK) return Status::unavailable("reading stream " + stream + ": " + nats_error(s, code));
+    const StreamBounds b{si->State.FirstSeq, si->State.LastSeq};
+    jsStreamInfo_Destroy(si);
+    return b;
+  }
+
   Result<StreamHealth> stream_health(const std::string& stream) override {
     jsStreamInfo* si = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
@@ -497,22 +510,41 @@ class NatsJetStream final : public JetStream {
   }
 
   // Adds `subject` to the stream `si` describes unless it has it.
-  Status add_subject(const jsStreamInfo* si, const std::string& subject) {
+  // JetStream's values for "no limit": MaxAge 0, MaxBytes -1.
+  static int64_t max_age_ns(const StreamLimits& l) { return l.max_age_seconds * 1'000'000'000LL; }
+  static int64_t max_bytes(const StreamLimits& l) { return l.max_bytes > 0 ? l.max_bytes : -1; }
+
+  // Adds `subject` to an existing stream and sets its retention, when
+  // either differs (no update otherwise).
+  Status update_config(const jsStreamInfo* si, const std::string& subject, const StreamLimits& limits) {
     const jsStreamConfig* have = si->Config;
     if (have == nullptr) return Status::unavailable("JetStream gave no stream configuration");
     std::vector<const char*> subjects;
+    bool has_subject = false;
     for (int i = 0; i < have->SubjectsLen; ++i) {
-      if (subject == have->Subjects[i]) return Status::ok();
+      if (subject == have->Subjects[i]) has_subject = true;
       subjects.push_back(have->Subjects[i]);
     }
-    subjects.push_back(subject.c_str());
+    if (!has_subject) subjects.push_back(subject.c_str());
+    const bool same_limits = have->MaxAge == max_age_ns(limits) &&
+                             (have->MaxBytes == max_bytes(limits) || (have->MaxBytes <= 0 && max_bytes(limits) <= 0));
+    if (has_subject && same_limits) return Status::ok();
     jsStreamConfig cfg = *have;  // shallow: its strings stay si's while we call
     cfg.Subjects = subjects.data();
     cfg.SubjectsLen = static_cast<int>(subjects.size());
+    cfg.MaxAge = max_age_ns(limits);
+    cfg.MaxBytes = max_bytes(limits);
+    // JetStream refuses a duplicate window longer than the age limit (a
+    // new stream gets the shorter of its default and the limit).
+    if (cfg.MaxAge > 0 && cfg.Duplicates > cfg.MaxAge) cfg.Duplicates = cfg.MaxAge;
     jsStreamInfo* updated = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
     natsStatus s = js_UpdateStream(&updated, js_, &cfg, nullptr, &code);
-    if (s != NATS_OK) return Status::unavailable("adding subject " + subject + ": " + nats_error(s, code));
+    if (s != NATS_OK) {
+      return Status::unavailable("updating its subjects and retention (" + subject + ", max age " +
+                                 std::to_string(limits.max_age_seconds) + " s, max bytes " +
+                                 std::to_string(limits.max_bytes) + "): " + nats_error(s, code));
+    }
     jsStreamInfo_Destroy(updated);
     return Status::ok();
   }

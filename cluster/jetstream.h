@@ -41,6 +41,21 @@ struct StreamHealth {
   std::vector<StreamPeer> replicas;  // without the leader
 };
 
+// A stream's retention (ClusterOptions::stream_max_age_seconds, _bytes):
+// 0 = no limit.
+struct StreamLimits {
+  int64_t max_age_seconds = 0;
+  int64_t max_bytes = 0;
+};
+
+// The sequences a stream holds now: its first message's and its last
+// message's. An empty stream whose messages were all deleted or dropped
+// has first = last + 1; one never written to, 0 and 0.
+struct StreamBounds {
+  uint64_t first = 0;
+  uint64_t last = 0;
+};
+
 // A message for JetStream::publish_all.
 struct OutgoingMessage {
   std::string subject;
@@ -79,10 +94,12 @@ class JetStream {
   // one that goes away, at once. Reconnecting (to any server) goes on for
   // ever, and usually takes a fraction of a second.
   virtual int64_t down_for_ms() const = 0;
-  // Creates the stream (file storage, `replicas`) unless it exists, taking
-  // `subject` and every subject under it (`subject`.*). A stream made with
-  // `subject` alone (by an earlier ragd) gets the subjects under it added.
-  virtual Status ensure_stream(const std::string& stream, const std::string& subject, int replicas) = 0;
+  // Creates the stream (file storage, `replicas`, `limits`) unless it
+  // exists, taking `subject` and every subject under it (`subject`.*). A
+  // stream made with `subject` alone (by an earlier ragd) gets the subjects
+  // under it added; an existing stream's retention is set to `limits`.
+  virtual Status ensure_stream(const std::string& stream, const std::string& subject, int replicas,
+                               const StreamLimits& limits = {}) = 0;
   // Publishes with the Nats-Msg-Id header `msg_id` and waits for the
   // stream's acknowledgement (stored on a quorum of its replicas), retrying
   // with the same id until `timeout_ms` (JetStream drops the duplicates).
@@ -117,6 +134,8 @@ class JetStream {
   virtual Status delete_consumer(const std::string& stream, const std::string& durable) = 0;
   // The last sequence stored in the stream (0 when empty).
   virtual Result<uint64_t> last_sequence(const std::string& stream) = 0;
+  // The first and last sequence stored in the stream.
+  virtual Result<StreamBounds> stream_bounds(const std::string& stream) = 0;
   // The last sequence, the leader and the replicas (`ragd cluster status`).
   virtual Result<StreamHealth> stream_health(const std::string& stream) = 0;
   // When the stream was created (UTC nanoseconds): its identity. A stream

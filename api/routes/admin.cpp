@@ -122,6 +122,9 @@ Response handle_stats(const Request& req, Api& api) {
                {"role", sh.role},     {"gaps", sh.gaps},       {"erased_skipped", sh.erased_skipped}};
       // The applier stopped at a gap in the stream (cluster/README.md, "Gaps").
       if (sh.gap_first != 0) one["gap"] = Json{{"first", sh.gap_first}, {"last", sh.gap_last}};
+      // Loaded from a peer's snapshot rather than replayed (cluster/README.md, "Snapshots").
+      if (!sh.snapshot_from.empty()) one["snapshot"] = Json{{"from", sh.snapshot_from}, {"sequence", sh.snapshot_sequence}};
+      one["snapshot_failures"] = sh.snapshot_failures;
       shards.push_back(std::move(one));
     }
     const auto& co = api.cluster->options();
