@@ -74,6 +74,18 @@ class NatsPullConsumer final : public PullConsumer {
   natsMsgList list_{};
 };
 
+// JetStream's answer to a publish whose Nats-Expected-Last-Subject-Sequence
+// does not hold ("wrong last sequence"); libnats 3.4 names no constant.
+constexpr int kWrongLastSequence = 10071;
+// The header that makes a publish a creation (OutgoingMessage).
+constexpr const char* kExpectedLastSubjectSeq = "Nats-Expected-Last-Subject-Sequence";
+
+Status created_already(const std::string& why) {
+  return Status::already_exists("another write of this document reached the log first, so it exists now and "
+                                "this write, made as its creation, was refused (" + why +
+                                "); read the document and write again");
+}
+
 // The acknowledgements of one publish_all(): filled by the async publish
 // callback (libnats' thread) by message id, read by the publisher.
 struct AsyncBatch {
@@ -95,7 +107,9 @@ void on_async_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* cl
         } else {
           std::string why = pae != nullptr && pae->ErrText != nullptr ? pae->ErrText : "no acknowledgement";
           if (pae != nullptr && pae->ErrCode != 0) why += " (JetStream error " + std::to_string(pae->ErrCode) + ")";
-          (*batch->out)[it->second] = Status::unavailable("JetStream did not acknowledge the write: " + why);
+          (*batch->out)[it->second] = pae != nullptr && static_cast<int>(pae->ErrCode) == kWrongLastSequence
+                                          ? created_already(why)
+                                          : Status::unavailable("JetStream did not acknowledge the write: " + why);
         }
         batch->answered[it->second] = true;
       }
@@ -216,7 +230,7 @@ class NatsJetStream final : public JetStream {
   }
 
   Result<uint64_t> publish(const std::string& subject, const std::string& msg_id, std::string_view data,
-                           int64_t timeout_ms) override {
+                           int64_t timeout_ms, bool expect_new_subject) override {
     // A message over the servers' max_payload can never be stored: it
     // fails now rather than being retried until the timeout.
     const int64_t max = natsConnection_GetMaxPayload(nc_);
@@ -241,13 +255,20 @@ class NatsJetStream final : public JetStream {
       po.MaxWait = std::min<int64_t>(left, 2000);
       jsPubAck* pa = nullptr;
       jsErrCode code = static_cast<jsErrCode>(0);
-      natsStatus s = js_Publish(&pa, js_, subject.c_str(), data.data(), static_cast<int>(data.size()), &po, &code);
+      // The header by hand: jsPubOptions' ExpectLastSubjectSeq takes 0 for
+      // "not set".
+      natsMsg* msg = nullptr;
+      natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, data.data(), static_cast<int>(data.size()));
+      if (s == NATS_OK && expect_new_subject) s = natsMsgHeader_Set(msg, kExpectedLastSubjectSeq, "0");
+      if (s == NATS_OK) s = js_PublishMsg(&pa, js_, msg, &po, &code);
+      natsMsg_Destroy(msg);
       if (s == NATS_OK) {
         const uint64_t seq = pa->Sequence;
         jsPubAck_Destroy(pa);
         return seq;
       }
       if (s == NATS_MAX_PAYLOAD) return too_big(data.size(), natsConnection_GetMaxPayload(nc_));
+      if (static_cast<int>(code) == kWrongLastSequence) return created_already(nats_error(s, code));
       last = nats_error(s, code);
       // No responders / not connected: the stream's leader is being elected
       // or the connection is reconnecting. Retry with the same id.
@@ -314,6 +335,7 @@ class NatsJetStream final : public JetStream {
       if (left_ms() == 0) break;
       natsMsg* msg = nullptr;
       natsStatus s = natsMsg_Create(&msg, m.subject.c_str(), nullptr, m.data.data(), static_cast<int>(m.data.size()));
+      if (s == NATS_OK && m.expect_new_subject) s = natsMsgHeader_Set(msg, kExpectedLastSubjectSeq, "0");
       jsPubOptions po;
       jsPubOptions_Init(&po);
       po.MsgId = m.msg_id.c_str();

@@ -61,6 +61,11 @@ struct OutgoingMessage {
   std::string subject;
   std::string msg_id;  // the Nats-Msg-Id header
   std::string data;
+  // Stored only while `subject` holds no message in the stream
+  // (Nats-Expected-Last-Subject-Sequence: 0): a document's creation, which
+  // a second creation of the same document must not pass
+  // (cluster/README.md, "Keyed writes"). Refused: kAlreadyExists.
+  bool expect_new_subject = false;
 };
 
 class PullConsumer {
@@ -105,14 +110,16 @@ class JetStream {
   // with the same id until `timeout_ms` (JetStream drops the duplicates).
   // Returns the message's stream sequence; kUnavailable when no ack came;
   // kResourceExhausted at once, without retrying, when `data` is over the
-  // servers' max_payload.
+  // servers' max_payload. With `expect_new_subject`, as OutgoingMessage's:
+  // kAlreadyExists at once when the subject holds a message.
   virtual Result<uint64_t> publish(const std::string& subject, const std::string& msg_id, std::string_view data,
-                                   int64_t timeout_ms) = 0;
+                                   int64_t timeout_ms, bool expect_new_subject = false) = 0;
   // Publishes `msgs` in order without waiting for each acknowledgement (one
   // connection keeps their order), then waits for all of them, at most
   // `timeout_ms` in all. One result per message, in order: its stream
   // sequence, or why it was not acknowledged (kUnavailable; a message over
-  // max_payload kResourceExhausted without being sent). Nothing is retried
+  // max_payload kResourceExhausted without being sent; kAlreadyExists for
+  // an expect_new_subject message whose subject held one). Nothing is retried
   // here: a message that failed may still have been stored, and the caller
   // decides what a retry (publish() with the same id) may reorder.
   virtual std::vector<Result<uint64_t>> publish_all(const std::vector<OutgoingMessage>& msgs,

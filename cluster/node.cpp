@@ -769,7 +769,8 @@ Node::Health Node::health() const {
 
 bool Node::cut_off_from_nats() const { return js_->down_for_ms() > options_.publish_timeout_ms; }
 
-IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer, bool skip_tombstoned) {
+IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer, bool skip_tombstoned,
+                        const std::set<std::string>& creating) {
   IngestStats st;
   if (cut_off_from_nats()) {
     // No write can be made durable; say so at once rather than after
@@ -832,6 +833,7 @@ IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer, 
         m.writer_groups = writer;
         m.skip_tombstoned = skip_tombstoned;
         msgs[k] = outgoing(m);
+        msgs[k].expect_new_subject = creating.count(m.doc.id) != 0;
       }
       seqs = js_->publish_all(msgs, options_.publish_timeout_ms);
     } catch (const std::exception& e) {
@@ -849,7 +851,9 @@ IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer, 
         w.errors.push_back(d.id + ": " + seq.status().to_string());
         continue;
       }
-      if (!seq.is_ok() && last_of[d.id] == k && !msgs[k].msg_id.empty()) {
+      // A creation another write beat is final: not resent.
+      if (!seq.is_ok() && seq.status().code() != StatusCode::kAlreadyExists && last_of[d.id] == k &&
+          !msgs[k].msg_id.empty()) {
         // Not acknowledged (it may still have been stored): sent again with
         // the same id, which JetStream de-duplicates, while there is time.
         // Not when the request writes the same document again later: a
@@ -858,7 +862,7 @@ IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer, 
                                  deadline - std::chrono::steady_clock::now()).count();
         if (left > 0) {
           try {
-            seq = js_->publish(msgs[k].subject, msgs[k].msg_id, msgs[k].data, left);
+            seq = js_->publish(msgs[k].subject, msgs[k].msg_id, msgs[k].data, left, msgs[k].expect_new_subject);
           } catch (const std::exception& e) {
             seq = Status::internal(std::string("publishing failed: ") + e.what());
           }
@@ -888,7 +892,9 @@ IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer, 
     if (w.stopped_at == SIZE_MAX) continue;
     for (const auto& [k, why] : w.not_acked) {
       ++st.failed;
-      st.errors.push_back(docs[w.docs[k]].id + ": not acknowledged (" + why.message() + ")");
+      st.errors.push_back(docs[w.docs[k]].id + (why.code() == StatusCode::kAlreadyExists
+                                                    ? ": not written: " + why.message()
+                                                    : ": not acknowledged (" + why.message() + ")"));
     }
     if (w.docs[w.stopped_at] < first_stop) {
       first_stop = w.docs[w.stopped_at];
@@ -967,8 +973,10 @@ void Node::set_purge_listener(std::function<void(const std::string&)> listener) 
   purge_listener_ = std::move(listener);
 }
 
-Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(const std::vector<std::string>& ids) {
+Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(const std::vector<std::string>& ids,
+                                                                                std::vector<bool>* never_written) {
   std::vector<std::optional<std::vector<std::string>>> out(ids.size());
+  std::vector<char> empty_subject(ids.size(), 0);  // not vector<bool>: written from several threads
   std::map<uint32_t, std::vector<size_t>> by_shard;
   for (size_t i = 0; i < ids.size(); ++i) by_shard[shard_of(ids[i], options_.shards)].push_back(i);
   std::vector<std::pair<uint32_t, std::vector<size_t>>> parts(by_shard.begin(), by_shard.end());
@@ -982,7 +990,10 @@ Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(
         failed[p] = last.status();
         return;
       }
-      if (!last->has_value()) continue;
+      if (!last->has_value()) {
+        empty_subject[i] = 1;
+        continue;
+      }
       auto m = decode_message((*last)->data);
       if (m.is_ok() && m->doc.id == ids[i] && !m->writer_groups) {
         // An unrestricted writer's message: every replica made it.
@@ -1023,6 +1034,7 @@ Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(
   for (const Status& f : failed) {
     if (!f.is_ok()) return f;
   }
+  if (never_written != nullptr) never_written->assign(empty_subject.begin(), empty_subject.end());
   return out;
 }
 

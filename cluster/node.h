@@ -220,8 +220,14 @@ class Node {
   // replaces (the HTTP layer checked that first, with current_acls()).
   // With `skip_tombstoned` (a sync source's write), the appliers skip a
   // document purged before (WriteMessage::skip_tombstoned).
+  // The documents whose ids are in `creating` (the caller's lookup found
+  // their subjects empty: current_acls' `never_written`) are published as
+  // creations (OutgoingMessage::expect_new_subject): when another write of
+  // the document reached the log first, that one is refused, named in
+  // `errors`, and store_error is kAlreadyExists (HTTP 409) unless an
+  // earlier document in request order failed otherwise.
   IngestStats write(std::vector<Document> docs, const WriterGroups& writer = std::nullopt,
-                    bool skip_tombstoned = false);
+                    bool skip_tombstoned = false, const std::set<std::string>& creating = {});
   // Publishes the deletion of `doc_id`; its consistency token once
   // acknowledged. With `writer`, as write().
   Result<std::string> remove(const std::string& doc_id, const WriterGroups& writer = std::nullopt);
@@ -244,8 +250,13 @@ class Node {
   // refused), the subject's messages replayed as the appliers decide them.
   // The shards side by side. kUnavailable when a stream cannot be read. A
   // document written before the log had one subject per document is not
-  // found here; the appliers' own check still holds for it.
-  Result<std::vector<std::optional<std::vector<std::string>>>> current_acls(const std::vector<std::string>& ids);
+  // found here, nor one whose messages the stream's retention dropped; the
+  // appliers' own check still holds for them. With `never_written`, it
+  // says for each id whether its subject holds no message at all (never
+  // written, or dropped: a write of it is a creation), as against a
+  // document deleted or purged.
+  Result<std::vector<std::optional<std::vector<std::string>>>> current_acls(const std::vector<std::string>& ids,
+                                                                            std::vector<bool>* never_written = nullptr);
   // Waits until this node has applied shard `shard` up to `sequence`, at
   // most `timeout`. kUnavailable when it has not by then (naming how far it
   // got), kFailedPrecondition when it does not apply that shard.
