@@ -1171,6 +1171,12 @@ bool Node::apply_shard(uint32_t shard, const std::atomic<bool>& quit) {
   if (!svc.is_ok() && svc.status().code() == StatusCode::kNotFound) svc = collections_->create(shard_collection(shard));
   if (!svc.is_ok()) {
     log().error("shard {}: cannot open its store: {}", shard, svc.status().to_string());
+    // The copy a snapshot replaces may still be held by searches (it goes
+    // when the last one ends): look again shortly.
+    if (svc.status().code() == StatusCode::kFailedPrecondition) {
+      nap(1s);
+      return !stopping();
+    }
     return false;
   }
   ServiceContext& ctx = **svc;

@@ -516,6 +516,10 @@ class Node {
   std::unique_ptr<HttpClientPool> peers_;    // the searches' HTTP clients, kept with their connections
   std::unique_ptr<StatsCache> stats_cache_;  // the shards' BM25 statistics (phase 1)
   std::unique_ptr<SnapshotServer> snapshots_;  // the checkpoints served to peers
+  // Held while a shard's copy is fetched from a peer: one transfer at a
+  // time per node, so a node bootstrapping many shards neither floods its
+  // peers (each serves kMaxSnapshotsServed at once) nor its own disk.
+  std::mutex bootstrap_mu_;
   std::map<uint32_t, std::shared_ptr<std::mutex>> batch_mu_;  // guarded by status_mu_
   std::mutex purge_listener_mu_;
   std::function<void(const std::string&)> purge_listener_;  // guarded by purge_listener_mu_

@@ -412,6 +412,7 @@ bool Node::bootstrap_from_peer(uint32_t shard, const std::function<bool()>& stop
     log().info("shard {}: {}, and no live peer replica can give a snapshot: replaying the stream", shard, why);
     return false;
   }
+  std::lock_guard one_at_a_time(bootstrap_mu_);
   sync::HttpOptions ho;
   ho.timeout_seconds = std::max<long>(60, options_.search_timeout_seconds);  // a checkpoint of a large shard
   ho.connect_timeout_seconds = 2;
