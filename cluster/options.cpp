@@ -192,7 +192,8 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
       else if (it.name == "search_timeout_seconds") o.search_timeout_seconds = to_long(it, where, 1, 600);
       else if (it.name == "hedge_after_ms") o.hedge_after_ms = to_long(it, where, 0, 600000);
       else if (it.name == "consistency_wait_ms") o.consistency_wait_ms = to_long(it, where, 0, 600000);
-      else if (it.name == "stream_max_age_seconds") o.stream_max_age_seconds = to_long(it, where, 0, 100LL * 365 * 86400);
+      else if (it.name == "stream_max_age_seconds")
+        o.stream_max_age_seconds = to_long(it, where, 0, 100LL * 365 * 86400);
       else if (it.name == "stream_max_bytes") o.stream_max_bytes = to_long(it, where, 0, 1LL << 50);
       else if (it.name == "snapshot_bootstrap") o.snapshot_bootstrap = to_bool(it, where);
       else if (it.name == "retire_grace_seconds") o.retire_grace_seconds = static_cast<int>(to_long(it, where, 1, 86400));

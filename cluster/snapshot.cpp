@@ -109,7 +109,8 @@ Result<SnapshotManifest> manifest_from_json(const std::string& text) {
     m.at.behind = j.at("behind").get<uint64_t>();
     m.digest = j.at("digest").get<std::string>();
     for (const auto& f : j.at("files")) {
-      SnapshotFile file{f.at("name").get<std::string>(), f.at("size").get<uint64_t>(), f.at("sha256").get<std::string>()};
+      SnapshotFile file{f.at("name").get<std::string>(), f.at("size").get<uint64_t>(),
+                        f.at("sha256").get<std::string>()};
       if (!safe_file_name(file.name)) return bad("file name '" + file.name.substr(0, 80) + "'");
       m.files.push_back(std::move(file));
     }
@@ -217,7 +218,9 @@ void SnapshotServer::close(const std::string& id) {
   remove_dir(dir);
 }
 
-std::string snapshot_open_request(const std::string& body) { return with_fields(body, Json{{"shard_phase", kSnapshotPhase}}); }
+std::string snapshot_open_request(const std::string& body) {
+  return with_fields(body, Json{{"shard_phase", kSnapshotPhase}});
+}
 
 std::string snapshot_read_request(const std::string& body, const std::string& id, const std::string& file,
                                   uint64_t offset, uint64_t length) {
@@ -256,12 +259,14 @@ Result<SnapshotManifest> fetch_snapshot(sync::HttpClient& http, const std::strin
       while (offset < f.size) {
         if (stopping()) return Status::cancelled("snapshot: stopped");
         const uint64_t want = std::min<uint64_t>(kSnapshotChunkBytes, f.size - offset);
-        RAGD_ASSIGN_OR_RETURN(sync::HttpResponse piece,
-                              http.post_json(shard_url, snapshot_read_request(placeholder_body, m.id, f.name, offset, want)));
+        RAGD_ASSIGN_OR_RETURN(
+            sync::HttpResponse piece,
+            http.post_json(shard_url, snapshot_read_request(placeholder_body, m.id, f.name, offset, want)));
         const Json j = Json::parse(piece.body, nullptr, false);
         auto data = j.is_object() ? j.find("data") : j.end();
         if (data == j.end() || !data->is_string()) {
-          return Status::corruption("snapshot: a malformed piece of " + f.name + " at offset " + std::to_string(offset));
+          return Status::corruption("snapshot: a malformed piece of " + f.name + " at offset " +
+                                    std::to_string(offset));
         }
         auto bytes = auth::base64_decode(data->get<std::string>());
         if (!bytes.is_ok()) {
@@ -316,7 +321,9 @@ Result<std::string> Node::answer_snapshot_phase(uint32_t shard, const std::strin
   if (collections_ == nullptr) return Status::failed_precondition("a writer holds no shard");
   auto text_field = [&](const char* name) -> Result<std::string> {
     auto f = j.find(name);
-    if (f == j.end() || !f->is_string()) return Status::invalid_argument(std::string("snapshot: '") + name + "' must be a string");
+    if (f == j.end() || !f->is_string()) {
+      return Status::invalid_argument(std::string("snapshot: '") + name + "' must be a string");
+    }
     return f->get<std::string>();
   };
   if (phase == kSnapshotReadPhase) {
@@ -455,7 +462,8 @@ bool Node::bootstrap_from_peer(uint32_t shard, const std::function<bool()>& stop
     auto removed = collections_->remove(name);
     if (!removed.is_ok() && removed.status().code() != StatusCode::kNotFound) {
       remove_dir(*staged);
-      log().error("shard {}: replacing its copy with peer {}'s snapshot: {}", shard, peer, removed.status().to_string());
+      log().error("shard {}: replacing its copy with peer {}'s snapshot: {}", shard, peer,
+                  removed.status().to_string());
       return false;
     }
     Result<std::shared_ptr<ServiceContext>> adopted = Status::internal("not tried");

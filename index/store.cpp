@@ -514,7 +514,8 @@ Status StoreImpl::snapshot() {
 
 Status StoreImpl::checkpoint(const std::filesystem::path& dir) {
   rocksdb::Checkpoint* raw = nullptr;
-  RAGD_RETURN_IF_ERROR(from_rocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpoint of " + options_.dir.string()));
+  RAGD_RETURN_IF_ERROR(
+      from_rocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpoint of " + options_.dir.string()));
   std::unique_ptr<rocksdb::Checkpoint> cp(raw);
   // log_size_for_flush 0: the memtables are flushed first, so the copy
   // needs no WAL beyond what RocksDB adds to keep the column families

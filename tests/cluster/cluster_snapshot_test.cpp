@@ -99,6 +99,9 @@ TEST_F(ClusterTest, AWipedReplicaLoadsAPeersSnapshotAndAppliesTheStreamAfterIt) 
     EXPECT_EQ(sh["snapshot_failures"], 0) << sh;
   }
   EXPECT_NE(b.log().find("loaded peer a's snapshot"), std::string::npos) << b.log();
+  for (const auto& [labels, v] : series(b.port(), "ragd_cluster_shard_snapshot_sequence")) EXPECT_GT(v, 0) << labels;
+  EXPECT_EQ(series(b.port(), "ragd_cluster_shard_snapshot_sequence").size(), static_cast<size_t>(kShards));
+  EXPECT_EQ(total(series(a.port(), "ragd_cluster_shard_snapshot_sequence")), 0.0);
   for (uint32_t s = 0; s < kShards; ++s) {
     const std::string d = shard_digest(a.port(), s);
     ASSERT_FALSE(d.empty());
@@ -203,6 +206,7 @@ TEST_F(ClusterTest, ACorruptedOrTruncatedSnapshotIsRefusedAndTheNextPeerGivesIt)
   const std::string log = b.log();
   EXPECT_NE(log.find("another SHA-256 than its manifest's: refused"), std::string::npos) << log;
   EXPECT_NE(log.find("bytes: refused"), std::string::npos) << log;
+  EXPECT_EQ(total(series(b.port(), "ragd_cluster_shard_snapshot_failures_total")), static_cast<double>(kShards));
   for (uint32_t s = 0; s < kShards; ++s) {
     const std::string d = shard_digest(a.port(), s);
     ASSERT_FALSE(d.empty());
