@@ -74,6 +74,18 @@ class NatsPullConsumer final : public PullConsumer {
   natsMsgList list_{};
 };
 
+// JetStream's answer to a publish whose Nats-Expected-Last-Subject-Sequence
+// does not hold ("wrong last sequence"); libnats 3.4 names no constant.
+constexpr int kWrongLastSequence = 10071;
+// The header that makes a publish a creation (OutgoingMessage).
+constexpr const char* kExpectedLastSubjectSeq = "Nats-Expected-Last-Subject-Sequence";
+
+Status created_already(const std::string& why) {
+  return Status::already_exists("another write of this document reached the log first, so it exists now and "
+                                "this write, made as its creation, was refused (" + why +
+                                "); read the document and write again");
+}
+
 // The acknowledgements of one publish_all(): filled by the async publish
 // callback (libnats' thread) by message id, read by the publisher.
 struct AsyncBatch {
@@ -95,7 +107,9 @@ void on_async_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* cl
         } else {
           std::string why = pae != nullptr && pae->ErrText != nullptr ? pae->ErrText : "no acknowledgement";
           if (pae != nullptr && pae->ErrCode != 0) why += " (JetStream error " + std::to_string(pae->ErrCode) + ")";
-          (*batch->out)[it->second] = Status::unavailable("JetStream did not acknowledge the write: " + why);
+          (*batch->out)[it->second] = pae != nullptr && static_cast<int>(pae->ErrCode) == kWrongLastSequence
+                                          ? created_already(why)
+                                          : Status::unavailable("JetStream did not acknowledge the write: " + why);
         }
         batch->answered[it->second] = true;
       }
@@ -180,13 +194,14 @@ class NatsJetStream final : public JetStream {
     return since == 0 ? 0 : std::max<int64_t>(1, steady_ms() - since);
   }
 
-  Status ensure_stream(const std::string& stream, const std::string& subject, int replicas) override {
+  Status ensure_stream(const std::string& stream, const std::string& subject, int replicas,
+                       const StreamLimits& limits) override {
     const std::string below = subject + ".*";
     jsStreamInfo* si = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
     natsStatus s = js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, &code);
     if (s == NATS_OK) {
-      Status st = add_subject(si, below);
+      Status st = update_config(si, below, limits);
       jsStreamInfo_Destroy(si);
       return st.with_context("stream " + stream);
     }
@@ -198,6 +213,8 @@ class NatsJetStream final : public JetStream {
     cfg.SubjectsLen = 2;
     cfg.Storage = js_FileStorage;
     cfg.Replicas = replicas;
+    cfg.MaxAge = max_age_ns(limits);
+    cfg.MaxBytes = max_bytes(limits);
     s = js_AddStream(&si, js_, &cfg, nullptr, &code);
     if (s == NATS_OK) {
       jsStreamInfo_Destroy(si);
@@ -213,7 +230,7 @@ class NatsJetStream final : public JetStream {
   }
 
   Result<uint64_t> publish(const std::string& subject, const std::string& msg_id, std::string_view data,
-                           int64_t timeout_ms) override {
+                           int64_t timeout_ms, bool expect_new_subject) override {
     // A message over the servers' max_payload can never be stored: it
     // fails now rather than being retried until the timeout.
     const int64_t max = natsConnection_GetMaxPayload(nc_);
@@ -238,13 +255,20 @@ class NatsJetStream final : public JetStream {
       po.MaxWait = std::min<int64_t>(left, 2000);
       jsPubAck* pa = nullptr;
       jsErrCode code = static_cast<jsErrCode>(0);
-      natsStatus s = js_Publish(&pa, js_, subject.c_str(), data.data(), static_cast<int>(data.size()), &po, &code);
+      // The header by hand: jsPubOptions' ExpectLastSubjectSeq takes 0 for
+      // "not set".
+      natsMsg* msg = nullptr;
+      natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, data.data(), static_cast<int>(data.size()));
+      if (s == NATS_OK && expect_new_subject) s = natsMsgHeader_Set(msg, kExpectedLastSubjectSeq, "0");
+      if (s == NATS_OK) s = js_PublishMsg(&pa, js_, msg, &po, &code);
+      natsMsg_Destroy(msg);
       if (s == NATS_OK) {
         const uint64_t seq = pa->Sequence;
         jsPubAck_Destroy(pa);
         return seq;
       }
       if (s == NATS_MAX_PAYLOAD) return too_big(data.size(), natsConnection_GetMaxPayload(nc_));
+      if (static_cast<int>(code) == kWrongLastSequence) return created_already(nats_error(s, code));
       last = nats_error(s, code);
       // No responders / not connected: the stream's leader is being elected
       // or the connection is reconnecting. Retry with the same id.
@@ -311,6 +335,7 @@ class NatsJetStream final : public JetStream {
       if (left_ms() == 0) break;
       natsMsg* msg = nullptr;
       natsStatus s = natsMsg_Create(&msg, m.subject.c_str(), nullptr, m.data.data(), static_cast<int>(m.data.size()));
+      if (s == NATS_OK && m.expect_new_subject) s = natsMsgHeader_Set(msg, kExpectedLastSubjectSeq, "0");
       jsPubOptions po;
       jsPubOptions_Init(&po);
       po.MsgId = m.msg_id.c_str();
@@ -406,6 +431,16 @@ class NatsJetStream final : public JetStream {
     return last;
   }
 
+  Result<StreamBounds> stream_bounds(const std::string& stream) override {
+    jsStreamInfo* si = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, &code);
+    if (s != NATS_OK) return Status::unavailable("reading stream " + stream + ": " + nats_error(s, code));
+    const StreamBounds b{si->State.FirstSeq, si->State.LastSeq};
+    jsStreamInfo_Destroy(si);
+    return b;
+  }
+
   Result<StreamHealth> stream_health(const std::string& stream) override {
     jsStreamInfo* si = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
@@ -497,22 +532,41 @@ class NatsJetStream final : public JetStream {
   }
 
   // Adds `subject` to the stream `si` describes unless it has it.
-  Status add_subject(const jsStreamInfo* si, const std::string& subject) {
+  // JetStream's values for "no limit": MaxAge 0, MaxBytes -1.
+  static int64_t max_age_ns(const StreamLimits& l) { return l.max_age_seconds * 1'000'000'000LL; }
+  static int64_t max_bytes(const StreamLimits& l) { return l.max_bytes > 0 ? l.max_bytes : -1; }
+
+  // Adds `subject` to an existing stream and sets its retention, when
+  // either differs (no update otherwise).
+  Status update_config(const jsStreamInfo* si, const std::string& subject, const StreamLimits& limits) {
     const jsStreamConfig* have = si->Config;
     if (have == nullptr) return Status::unavailable("JetStream gave no stream configuration");
     std::vector<const char*> subjects;
+    bool has_subject = false;
     for (int i = 0; i < have->SubjectsLen; ++i) {
-      if (subject == have->Subjects[i]) return Status::ok();
+      if (subject == have->Subjects[i]) has_subject = true;
       subjects.push_back(have->Subjects[i]);
     }
-    subjects.push_back(subject.c_str());
+    if (!has_subject) subjects.push_back(subject.c_str());
+    const bool same_limits = have->MaxAge == max_age_ns(limits) &&
+                             (have->MaxBytes == max_bytes(limits) || (have->MaxBytes <= 0 && max_bytes(limits) <= 0));
+    if (has_subject && same_limits) return Status::ok();
     jsStreamConfig cfg = *have;  // shallow: its strings stay si's while we call
     cfg.Subjects = subjects.data();
     cfg.SubjectsLen = static_cast<int>(subjects.size());
+    cfg.MaxAge = max_age_ns(limits);
+    cfg.MaxBytes = max_bytes(limits);
+    // JetStream refuses a duplicate window longer than the age limit (a
+    // new stream gets the shorter of its default and the limit).
+    if (cfg.MaxAge > 0 && cfg.Duplicates > cfg.MaxAge) cfg.Duplicates = cfg.MaxAge;
     jsStreamInfo* updated = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
     natsStatus s = js_UpdateStream(&updated, js_, &cfg, nullptr, &code);
-    if (s != NATS_OK) return Status::unavailable("adding subject " + subject + ": " + nats_error(s, code));
+    if (s != NATS_OK) {
+      return Status::unavailable("updating its subjects and retention (" + subject + ", max age " +
+                                 std::to_string(limits.max_age_seconds) + " s, max bytes " +
+                                 std::to_string(limits.max_bytes) + "): " + nats_error(s, code));
+    }
     jsStreamInfo_Destroy(updated);
     return Status::ok();
   }

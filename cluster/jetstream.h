@@ -41,11 +41,31 @@ struct StreamHealth {
   std::vector<StreamPeer> replicas;  // without the leader
 };
 
+// A stream's retention (ClusterOptions::stream_max_age_seconds, _bytes):
+// 0 = no limit.
+struct StreamLimits {
+  int64_t max_age_seconds = 0;
+  int64_t max_bytes = 0;
+};
+
+// The sequences a stream holds now: its first message's and its last
+// message's. An empty stream whose messages were all deleted or dropped
+// has first = last + 1; one never written to, 0 and 0.
+struct StreamBounds {
+  uint64_t first = 0;
+  uint64_t last = 0;
+};
+
 // A message for JetStream::publish_all.
 struct OutgoingMessage {
   std::string subject;
   std::string msg_id;  // the Nats-Msg-Id header
   std::string data;
+  // Stored only while `subject` holds no message in the stream
+  // (Nats-Expected-Last-Subject-Sequence: 0): a document's creation, which
+  // a second creation of the same document must not pass
+  // (cluster/README.md, "Keyed writes"). Refused: kAlreadyExists.
+  bool expect_new_subject = false;
 };
 
 class PullConsumer {
@@ -79,23 +99,27 @@ class JetStream {
   // one that goes away, at once. Reconnecting (to any server) goes on for
   // ever, and usually takes a fraction of a second.
   virtual int64_t down_for_ms() const = 0;
-  // Creates the stream (file storage, `replicas`) unless it exists, taking
-  // `subject` and every subject under it (`subject`.*). A stream made with
-  // `subject` alone (by an earlier ragd) gets the subjects under it added.
-  virtual Status ensure_stream(const std::string& stream, const std::string& subject, int replicas) = 0;
+  // Creates the stream (file storage, `replicas`, `limits`) unless it
+  // exists, taking `subject` and every subject under it (`subject`.*). A
+  // stream made with `subject` alone (by an earlier ragd) gets the subjects
+  // under it added; an existing stream's retention is set to `limits`.
+  virtual Status ensure_stream(const std::string& stream, const std::string& subject, int replicas,
+                               const StreamLimits& limits = {}) = 0;
   // Publishes with the Nats-Msg-Id header `msg_id` and waits for the
   // stream's acknowledgement (stored on a quorum of its replicas), retrying
   // with the same id until `timeout_ms` (JetStream drops the duplicates).
   // Returns the message's stream sequence; kUnavailable when no ack came;
   // kResourceExhausted at once, without retrying, when `data` is over the
-  // servers' max_payload.
+  // servers' max_payload. With `expect_new_subject`, as OutgoingMessage's:
+  // kAlreadyExists at once when the subject holds a message.
   virtual Result<uint64_t> publish(const std::string& subject, const std::string& msg_id, std::string_view data,
-                                   int64_t timeout_ms) = 0;
+                                   int64_t timeout_ms, bool expect_new_subject = false) = 0;
   // Publishes `msgs` in order without waiting for each acknowledgement (one
   // connection keeps their order), then waits for all of them, at most
   // `timeout_ms` in all. One result per message, in order: its stream
   // sequence, or why it was not acknowledged (kUnavailable; a message over
-  // max_payload kResourceExhausted without being sent). Nothing is retried
+  // max_payload kResourceExhausted without being sent; kAlreadyExists for
+  // an expect_new_subject message whose subject held one). Nothing is retried
   // here: a message that failed may still have been stored, and the caller
   // decides what a retry (publish() with the same id) may reorder.
   virtual std::vector<Result<uint64_t>> publish_all(const std::vector<OutgoingMessage>& msgs,
@@ -117,6 +141,8 @@ class JetStream {
   virtual Status delete_consumer(const std::string& stream, const std::string& durable) = 0;
   // The last sequence stored in the stream (0 when empty).
   virtual Result<uint64_t> last_sequence(const std::string& stream) = 0;
+  // The first and last sequence stored in the stream.
+  virtual Result<StreamBounds> stream_bounds(const std::string& stream) = 0;
   // The last sequence, the leader and the replicas (`ragd cluster status`).
   virtual Result<StreamHealth> stream_health(const std::string& stream) = 0;
   // When the stream was created (UTC nanoseconds): its identity. A stream

@@ -23,6 +23,7 @@
 #include "cluster/jetstream.h"
 #include "cluster/message.h"
 #include "cluster/shard.h"
+#include "cluster/snapshot.h"
 #include "govern/retention.h"
 #include "index/store.h"
 #include "ingest/chunker.h"
@@ -45,10 +46,6 @@ spdlog::logger& log() {
   return *logger;
 }
 
-// The applied sequence of a shard's store, written with each document.
-constexpr const char* kAppliedKey = "cluster:applied";
-// The creation time of the stream the store applies (JetStream::stream_created).
-constexpr const char* kStreamEpochKey = "cluster:stream_epoch";
 
 // A stream read older than this leaves a replica's position unknown (its
 // applier reads every second while NATS answers), ms.
@@ -263,6 +260,7 @@ Node::Node(ClusterOptions options, Collections* collections)
   o.tls_ca_file = options_.tls.ca_file.string();  // peers advertised as https://
   peers_ = std::make_unique<HttpClientPool>(o);
   stats_cache_ = std::make_unique<StatsCache>(options_.shards);
+  snapshots_ = std::make_unique<SnapshotServer>();
 }
 
 Result<std::unique_ptr<Node>> Node::start(ClusterOptions options, Collections& collections) {
@@ -325,7 +323,8 @@ Status Node::join() {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.join_timeout_seconds);
   for (uint32_t s = 0; s < o.shards; ++s) {
     for (;;) {
-      Status st = js_->ensure_stream(stream_name(o, s), stream_subject(o, s), o.stream_replicas);
+      Status st = js_->ensure_stream(stream_name(o, s), stream_subject(o, s), o.stream_replicas,
+                                     StreamLimits{o.stream_max_age_seconds, o.stream_max_bytes});
       if (st.is_ok()) break;
       if (std::chrono::steady_clock::now() >= deadline) return st;
       std::this_thread::sleep_for(250ms);
@@ -770,7 +769,8 @@ Node::Health Node::health() const {
 
 bool Node::cut_off_from_nats() const { return js_->down_for_ms() > options_.publish_timeout_ms; }
 
-IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer, bool skip_tombstoned) {
+IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer, bool skip_tombstoned,
+                        const std::set<std::string>& creating) {
   IngestStats st;
   if (cut_off_from_nats()) {
     // No write can be made durable; say so at once rather than after
@@ -833,6 +833,7 @@ IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer, 
         m.writer_groups = writer;
         m.skip_tombstoned = skip_tombstoned;
         msgs[k] = outgoing(m);
+        msgs[k].expect_new_subject = creating.count(m.doc.id) != 0;
       }
       seqs = js_->publish_all(msgs, options_.publish_timeout_ms);
     } catch (const std::exception& e) {
@@ -850,7 +851,9 @@ IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer, 
         w.errors.push_back(d.id + ": " + seq.status().to_string());
         continue;
       }
-      if (!seq.is_ok() && last_of[d.id] == k && !msgs[k].msg_id.empty()) {
+      // A creation another write beat is final: not resent.
+      if (!seq.is_ok() && seq.status().code() != StatusCode::kAlreadyExists && last_of[d.id] == k &&
+          !msgs[k].msg_id.empty()) {
         // Not acknowledged (it may still have been stored): sent again with
         // the same id, which JetStream de-duplicates, while there is time.
         // Not when the request writes the same document again later: a
@@ -859,7 +862,7 @@ IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer, 
                                  deadline - std::chrono::steady_clock::now()).count();
         if (left > 0) {
           try {
-            seq = js_->publish(msgs[k].subject, msgs[k].msg_id, msgs[k].data, left);
+            seq = js_->publish(msgs[k].subject, msgs[k].msg_id, msgs[k].data, left, msgs[k].expect_new_subject);
           } catch (const std::exception& e) {
             seq = Status::internal(std::string("publishing failed: ") + e.what());
           }
@@ -889,7 +892,9 @@ IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer, 
     if (w.stopped_at == SIZE_MAX) continue;
     for (const auto& [k, why] : w.not_acked) {
       ++st.failed;
-      st.errors.push_back(docs[w.docs[k]].id + ": not acknowledged (" + why.message() + ")");
+      st.errors.push_back(docs[w.docs[k]].id + (why.code() == StatusCode::kAlreadyExists
+                                                    ? ": not written: " + why.message()
+                                                    : ": not acknowledged (" + why.message() + ")"));
     }
     if (w.docs[w.stopped_at] < first_stop) {
       first_stop = w.docs[w.stopped_at];
@@ -968,8 +973,10 @@ void Node::set_purge_listener(std::function<void(const std::string&)> listener) 
   purge_listener_ = std::move(listener);
 }
 
-Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(const std::vector<std::string>& ids) {
+Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(const std::vector<std::string>& ids,
+                                                                                std::vector<bool>* never_written) {
   std::vector<std::optional<std::vector<std::string>>> out(ids.size());
+  std::vector<char> empty_subject(ids.size(), 0);  // not vector<bool>: written from several threads
   std::map<uint32_t, std::vector<size_t>> by_shard;
   for (size_t i = 0; i < ids.size(); ++i) by_shard[shard_of(ids[i], options_.shards)].push_back(i);
   std::vector<std::pair<uint32_t, std::vector<size_t>>> parts(by_shard.begin(), by_shard.end());
@@ -983,7 +990,10 @@ Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(
         failed[p] = last.status();
         return;
       }
-      if (!last->has_value()) continue;
+      if (!last->has_value()) {
+        empty_subject[i] = 1;
+        continue;
+      }
       auto m = decode_message((*last)->data);
       if (m.is_ok() && m->doc.id == ids[i] && !m->writer_groups) {
         // An unrestricted writer's message: every replica made it.
@@ -1024,6 +1034,7 @@ Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(
   for (const Status& f : failed) {
     if (!f.is_ok()) return f;
   }
+  if (never_written != nullptr) never_written->assign(empty_subject.begin(), empty_subject.end());
   return out;
 }
 
@@ -1131,31 +1142,52 @@ Status Node::check_gap(uint32_t shard, uint64_t applied, uint64_t next) {
       "applied up to " + std::to_string(applied) + " and applies nothing further, so that it does not silently "
       "differ from a replica that applied them. If they are lost for good, accept the gap with `ragd cluster "
       "accept-gap --cluster FILE --shard " + std::to_string(shard) + "` (or `etcdctl put " +
-      gap_accepted_key(options_, shard) + " " + std::to_string(last) + "`): every replica then goes on");
+      gap_accepted_key(options_, shard) + " " + std::to_string(last) + "`): every replica then goes on" +
+      (options_.stream_max_age_seconds > 0 || options_.stream_max_bytes > 0
+           ? ". The stream has retention limits (stream_max_age_seconds, stream_max_bytes), which drop old "
+             "messages: a replica that needs them loads a peer replica's snapshot instead, and none could give "
+             "one (no other replica of the shard live and level with the stream?); this replica asks again "
+             "every few seconds"
+           : ""));
   if (first_time) log().error("{}", stop.message());
   return stop;
 }
 
 void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
+  while (!stop_ && !quit && apply_shard(shard, quit)) {
+  }
+}
+
+bool Node::apply_shard(uint32_t shard, const std::atomic<bool>& quit) {
   auto stopping = [&] { return stop_ || quit; };
   // A pause that a stop (the node's, or this shard's retirement) cuts short.
   auto nap = [&](std::chrono::milliseconds d) {
     const auto until = std::chrono::steady_clock::now() + d;
     while (!stopping() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
   };
+  (void)bootstrap_from_peer(shard, stopping);
   auto svc = collections_->get(shard_collection(shard));
+  // A snapshot that could not be adopted left no copy: start an empty one.
+  if (!svc.is_ok() && svc.status().code() == StatusCode::kNotFound) svc = collections_->create(shard_collection(shard));
   if (!svc.is_ok()) {
     log().error("shard {}: cannot open its store: {}", shard, svc.status().to_string());
-    return;
+    // The copy a snapshot replaces may still be held by searches (it goes
+    // when the last one ends): look again shortly.
+    if (svc.status().code() == StatusCode::kFailedPrecondition) {
+      nap(1s);
+      return !stopping();
+    }
+    return false;
   }
   ServiceContext& ctx = **svc;
+  const std::shared_ptr<std::mutex> batch_mu = batch_mutex(shard);
   Store& store = ctx.store();
   auto note = [&](uint64_t applied, const Status& err) {
     {
       std::lock_guard lock(status_mu_);
       ShardStatus& st = status_[shard];
       st.applied = applied;
-      if (st.gap_first != 0 && applied > st.gap_last) st.gap_first = st.gap_last = 0;
+      if (st.gap_first != 0 && applied >= st.gap_last) st.gap_first = st.gap_last = 0;  // past the hole
       if (!err.is_ok()) {
         ++st.failures;
         st.last_error = err.to_string();
@@ -1172,6 +1204,11 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
   constexpr auto kMaxBackoff = 30s;
   // Stopped at a gap, the applier looks again whether it was accepted.
   constexpr auto kGapRecheck = 5s;
+  // While nothing arrives, how often it looks for a gap at the stream's end.
+  constexpr auto kTailCheck = 2s;
+  const std::string stream = stream_name(options_, shard);
+  const bool retention = options_.stream_max_age_seconds > 0 || options_.stream_max_bytes > 0;
+  auto next_tail_check = std::chrono::steady_clock::now() + kTailCheck;
   std::chrono::milliseconds backoff = kFirstBackoff;
   auto next_stream_read = std::chrono::steady_clock::now();
   auto pause = [&] {
@@ -1268,9 +1305,49 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
         nap(200ms);
         continue;
       }
+      if (msgs->empty() && std::chrono::steady_clock::now() >= next_tail_check) {
+        next_tail_check = std::chrono::steady_clock::now() + kTailCheck;
+        // A gap at the stream's end: its last messages deleted (or dropped
+        // by its retention) and none written since, so no message comes to
+        // show the hole, while the stream's last sequence says this copy is
+        // behind. Nothing left after `applied` means the hole runs to the
+        // end.
+        auto b = js_->stream_bounds(stream);
+        if (b.is_ok() && b->last > applied) {
+          auto next = js_->next_message(stream, ">", applied + 1);
+          if (next.is_ok() && !next->has_value()) {
+            Status st = check_gap(shard, applied, b->last + 1);
+            if (st.is_ok()) {
+              // Erased by purges or accepted: this copy is level at the end.
+              std::lock_guard batch_lock(*batch_mu);
+              Status put = store.put_state(kAppliedKey, std::to_string(b->last));
+              if (put.is_ok()) {
+                applied = b->last;
+                note(applied, Status::ok());
+              } else {
+                note(applied, put);
+              }
+            } else {
+              {
+                std::lock_guard lock(status_mu_);
+                status_[shard].last_error = st.to_string();
+              }
+              // Dropped by the retention (the stream begins past the hole):
+              // a peer's snapshot can fill it.
+              if (retention && b->first > applied + 1) {
+                nap(kGapRecheck);
+                if (!stopping()) return true;
+              }
+            }
+          }
+        }
+        continue;
+      }
+      if (!msgs->empty()) next_tail_check = std::chrono::steady_clock::now() + kTailCheck;
       // One batch inside the service's ingest gate: a reindex switch waits
       // for it (and it for a switch), so its vectors come from the encoder
       // the store is bound to.
+      std::unique_lock batch_lock(*batch_mu);  // a snapshot's checkpoint falls between batches
       Status batch = ctx.with_ingestor([&](Ingestor& ingestor) {
         for (const auto& m : *msgs) {
           if (stopping()) break;
@@ -1335,6 +1412,7 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
         }
         return Status::ok();
       });
+      batch_lock.unlock();
       if (!batch.is_ok()) {
         bool at_gap = false;
         {
@@ -1350,6 +1428,13 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
           }
           consumer.reset();
           nap(kGapRecheck);
+          // A hole the stream's retention made (it begins past it): a
+          // peer's snapshot can fill it, so the applier starts again with
+          // bootstrap_from_peer.
+          if (retention && !stopping()) {
+            auto b = js_->stream_bounds(stream);
+            if (b.is_ok() && b->first > applied + 1) return true;
+          }
         } else {
           fail_round(batch.with_context("shard " + std::to_string(shard)));
         }
@@ -1363,6 +1448,7 @@ void Node::apply_loop(uint32_t shard, const std::atomic<bool>& quit) {
       fail_round(Status::internal("shard " + std::to_string(shard) + ": applying failed: an unknown exception"));
     }
   }
+  return false;
 }
 
 }  // namespace ragd::cluster

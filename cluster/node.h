@@ -40,6 +40,7 @@ class Etcd;
 class FanOut;
 class HttpClientPool;
 class StatsCache;
+class SnapshotServer;
 struct PeerLink;
 struct WriteMessage;
 struct OutgoingMessage;
@@ -143,6 +144,14 @@ struct ShardStatus {
   // "serving" (in the map), "joining" (a move to this node: bootstrapping,
   // not searched) or "retiring" (moved away: still answers the peers that
   // have not read the new map, deleted after retire_grace_seconds).
+  // The peer snapshot this copy was loaded from since the node started
+  // (cluster/README.md, "Snapshots"): the peer's node id ("" when none)
+  // and the sequence the snapshot had applied; and the snapshots this
+  // applier tried and refused or could not get (a corrupted or truncated
+  // transfer, a peer behind or gone).
+  std::string snapshot_from;
+  uint64_t snapshot_sequence = 0;
+  uint64_t snapshot_failures = 0;
   std::string role = "serving";
 };
 
@@ -211,8 +220,14 @@ class Node {
   // replaces (the HTTP layer checked that first, with current_acls()).
   // With `skip_tombstoned` (a sync source's write), the appliers skip a
   // document purged before (WriteMessage::skip_tombstoned).
+  // The documents whose ids are in `creating` (the caller's lookup found
+  // their subjects empty: current_acls' `never_written`) are published as
+  // creations (OutgoingMessage::expect_new_subject): when another write of
+  // the document reached the log first, that one is refused, named in
+  // `errors`, and store_error is kAlreadyExists (HTTP 409) unless an
+  // earlier document in request order failed otherwise.
   IngestStats write(std::vector<Document> docs, const WriterGroups& writer = std::nullopt,
-                    bool skip_tombstoned = false);
+                    bool skip_tombstoned = false, const std::set<std::string>& creating = {});
   // Publishes the deletion of `doc_id`; its consistency token once
   // acknowledged. With `writer`, as write().
   Result<std::string> remove(const std::string& doc_id, const WriterGroups& writer = std::nullopt);
@@ -235,8 +250,13 @@ class Node {
   // refused), the subject's messages replayed as the appliers decide them.
   // The shards side by side. kUnavailable when a stream cannot be read. A
   // document written before the log had one subject per document is not
-  // found here; the appliers' own check still holds for it.
-  Result<std::vector<std::optional<std::vector<std::string>>>> current_acls(const std::vector<std::string>& ids);
+  // found here, nor one whose messages the stream's retention dropped; the
+  // appliers' own check still holds for them. With `never_written`, it
+  // says for each id whether its subject holds no message at all (never
+  // written, or dropped: a write of it is a creation), as against a
+  // document deleted or purged.
+  Result<std::vector<std::optional<std::vector<std::string>>>> current_acls(const std::vector<std::string>& ids,
+                                                                            std::vector<bool>* never_written = nullptr);
   // Waits until this node has applied shard `shard` up to `sequence`, at
   // most `timeout`. kUnavailable when it has not by then (naming how far it
   // got), kFailedPrecondition when it does not apply that shard.
@@ -340,6 +360,12 @@ class Node {
   // consistency_wait_ms), answered side by side on the searches' threads.
   ShardAccess shard_access(const StreamPositions& after);
 
+  // The peer's side of a snapshot of shard `shard` (cluster/snapshot.h):
+  // `body` names the phase (kSnapshotPhase, kSnapshotReadPhase,
+  // kSnapshotClosePhase). The caller admits only the cluster's nodes and
+  // admins. kNotFound when this node holds no copy of the shard.
+  Result<std::string> answer_snapshot_phase(uint32_t shard, const std::string& body);
+
   // The live nodes as last read from etcd (each lease renewal, and by
   // searches), and whether that read answered: for /metrics, without a call.
   struct LiveView {
@@ -394,8 +420,26 @@ class Node {
   // This node's copy of shard `s` was applied from the shard's current
   // stream (or applied nothing), so the stream can rebuild it.
   bool rebuildable(uint32_t s);
-  // An applier stops when `quit` (or the node's stop_) is set.
+  // An applier stops when `quit` (or the node's stop_) is set. It first
+  // bootstraps its copy from a peer's snapshot when that helps
+  // (bootstrap_from_peer).
   void apply_loop(uint32_t shard, const std::atomic<bool>& quit);
+  // One run of the applier over the shard's copy, from its bootstrap on;
+  // true when it wants to start again from a bootstrap (a hole the
+  // stream's retention made, which a peer's snapshot can fill).
+  bool apply_shard(uint32_t shard, const std::atomic<bool>& quit);
+  // A copy that has applied nothing while the stream holds messages, or
+  // whose next message the stream no longer holds, is replaced by a
+  // snapshot of a live peer replica that is level with the stream
+  // (snapshot.h), each peer of the map tried in turn. True when one was
+  // loaded; false when none was needed or none could be had (the applier
+  // replays the stream then). Called by the applier before it opens the
+  // store.
+  bool bootstrap_from_peer(uint32_t shard, const std::function<bool()>& stopping);
+  // Held by the applier of `shard` while it applies a batch, and by a
+  // snapshot while it reads the applied sequence and makes its checkpoint:
+  // the checkpoint falls between two batches.
+  std::shared_ptr<std::mutex> batch_mutex(uint32_t shard);
   // Whether the applier of `shard`, having applied `applied`, may apply
   // message `next` (> applied + 1): ok when every message between was erased
   // by a purge (erased_key) or is accepted (gap_accepted_key). Else
@@ -471,6 +515,12 @@ class Node {
   std::unique_ptr<FanOut> write_fan_out_;    // the writes' (shards published side by side)
   std::unique_ptr<HttpClientPool> peers_;    // the searches' HTTP clients, kept with their connections
   std::unique_ptr<StatsCache> stats_cache_;  // the shards' BM25 statistics (phase 1)
+  std::unique_ptr<SnapshotServer> snapshots_;  // the checkpoints served to peers
+  // Held while a shard's copy is fetched from a peer: one transfer at a
+  // time per node, so a node bootstrapping many shards neither floods its
+  // peers (each serves kMaxSnapshotsServed at once) nor its own disk.
+  std::mutex bootstrap_mu_;
+  std::map<uint32_t, std::shared_ptr<std::mutex>> batch_mu_;  // guarded by status_mu_
   std::mutex purge_listener_mu_;
   std::function<void(const std::string&)> purge_listener_;  // guarded by purge_listener_mu_
   std::atomic<uint64_t> stats_reads_{0}, stats_cached_{0}, stats_stale_{0};

@@ -35,6 +35,13 @@ long to_long(const sync::TomlItem& it, const std::string& where, long lo, long h
   return v;
 }
 
+bool to_bool(const sync::TomlItem& it, const std::string& where) {
+  const std::string v = it.inputs.size() == 1 ? it.inputs[0] : "";
+  if (v == "true") return true;
+  if (v == "false") return false;
+  throw std::invalid_argument(where + ": " + it.name + " must be true or false");
+}
+
 std::string to_string(const sync::TomlItem& it, const std::string& where) {
   if (it.inputs.size() != 1) throw std::invalid_argument(where + ": '" + it.name + "' expects one string");
   return it.inputs[0];
@@ -185,6 +192,10 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
       else if (it.name == "search_timeout_seconds") o.search_timeout_seconds = to_long(it, where, 1, 600);
       else if (it.name == "hedge_after_ms") o.hedge_after_ms = to_long(it, where, 0, 600000);
       else if (it.name == "consistency_wait_ms") o.consistency_wait_ms = to_long(it, where, 0, 600000);
+      else if (it.name == "stream_max_age_seconds")
+        o.stream_max_age_seconds = to_long(it, where, 0, 100LL * 365 * 86400);
+      else if (it.name == "stream_max_bytes") o.stream_max_bytes = to_long(it, where, 0, 1LL << 50);
+      else if (it.name == "snapshot_bootstrap") o.snapshot_bootstrap = to_bool(it, where);
       else if (it.name == "retire_grace_seconds") o.retire_grace_seconds = static_cast<int>(to_long(it, where, 1, 86400));
       else if (it.name == "secret_file") o.secret_file = to_string(it, where);
       else if (it.name == "accept_secret_files") o.accept_secret_files.assign(it.inputs.begin(), it.inputs.end());

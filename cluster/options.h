@@ -117,6 +117,20 @@ struct ClusterOptions {
   // NATS servers). A write is acknowledged once a quorum holds it.
   // Default: 3.
   int stream_replicas = 3;
+  // Retention of each shard's stream (JetStream's MaxAge and MaxBytes,
+  // applied to existing streams when a node starts): messages older than
+  // this many seconds, or the oldest beyond this many bytes per stream,
+  // are dropped. A replica that needs dropped messages (a new one, a wiped
+  // one, one down for longer) bootstraps from a peer replica's snapshot
+  // (cluster/README.md, "Snapshots"); with no peer able to give one it
+  // stops at the gap and says so. 0 = keep every message. Default: 0.
+  int64_t stream_max_age_seconds = 0;
+  int64_t stream_max_bytes = 0;
+  // Whether a new or wiped replica (or one whose messages the stream
+  // dropped) loads a live peer replica's snapshot of its shard before it
+  // applies the stream, rather than replaying the stream from its start
+  // (cluster/README.md, "Snapshots"). Default: true.
+  bool snapshot_bootstrap = true;
   // etcd lease of a node's liveness key, seconds: a node that stops
   // renewing leaves the read path within this time. Default: 5.
   int lease_ttl_seconds = 5;

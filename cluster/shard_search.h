@@ -23,6 +23,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "index/store.h"
@@ -83,6 +84,16 @@ Result<std::optional<Document>> shard_document(const ServiceContext& shard, cons
 std::vector<std::string> shard_documents_where(const ServiceContext& shard, const std::string& key,
                                                const std::string& value);
 inline constexpr const char* kDocumentsWherePhase = "documents_where";
+// A peer snapshot of the shard's store (cluster/snapshot.h): made, read in
+// pieces, closed. Like documents_where, only for the cluster's nodes (with
+// a secret_file) and admin keys: a snapshot holds every document whatever
+// its ACL. Node::answer_snapshot_phase answers them.
+inline constexpr const char* kSnapshotPhase = "snapshot";
+inline constexpr const char* kSnapshotReadPhase = "snapshot_read";
+inline constexpr const char* kSnapshotClosePhase = "snapshot_close";
+inline bool is_snapshot_phase(std::string_view name) {
+  return name == kSnapshotPhase || name == kSnapshotReadPhase || name == kSnapshotClosePhase;
+}
 
 // The largest number of labels one fetch may name (a coordinator asks for
 // at most twice the hits still missing), and of terms in a corpus.

@@ -3,6 +3,7 @@
 // locking rules.
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <sys/statvfs.h>
 
@@ -509,6 +510,18 @@ Status StoreImpl::snapshot() {
   if (options_.read_only) return Status::failed_precondition("store is open read-only");
   std::lock_guard w(write_mu_);
   return snapshot_locked();
+}
+
+Status StoreImpl::checkpoint(const std::filesystem::path& dir) {
+  rocksdb::Checkpoint* raw = nullptr;
+  RAGD_RETURN_IF_ERROR(
+      from_rocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpoint of " + options_.dir.string()));
+  std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+  // log_size_for_flush 0: the memtables are flushed first, so the copy
+  // needs no WAL beyond what RocksDB adds to keep the column families
+  // consistent with each other.
+  return from_rocks(cp->CreateCheckpoint(dir.string(), 0), "checkpoint of " + options_.dir.string() + " into " +
+                                                               dir.filename().string());
 }
 
 void StoreImpl::remove_temp_files() const {

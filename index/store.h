@@ -354,6 +354,16 @@ class Store {
   // next open() does not rebuild it. Also done on close.
   virtual Status snapshot() = 0;
 
+  // A consistent copy of the store's RocksDB database, as of one moment,
+  // in the new directory `dir` (which must not exist; on the store's file
+  // system its files are hard links, so it costs a flush and little space):
+  // every document with the state keys written in its batch (a cluster
+  // replica's applied position), never half a batch. The derived indexes
+  // (ANN, inverted index) are not in it: a store opened on the copy
+  // rebuilds them from RocksDB. A cluster replica ships it to a new replica
+  // of its shard (cluster/README.md, "Snapshots"). Writers are not held up.
+  virtual Status checkpoint(const std::filesystem::path& dir) = 0;
+
   virtual StoreStats stats() const = 0;
 
   // Disk full: while StoreStats::disk_full is set, tries to make the store

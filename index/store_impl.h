@@ -106,6 +106,7 @@ class StoreImpl final : public Store {
   Status reindex(const std::string& fingerprint, int dim, const EmbedFn& embed,
                  const std::function<void(uint64_t done, uint64_t total)>& progress) override;
   Status snapshot() override;
+  Status checkpoint(const std::filesystem::path& dir) override;
   StoreStats stats() const override;
   bool recheck_disk_full() override;
 

@@ -10,6 +10,10 @@ namespace ragd {
 namespace {
 
 constexpr std::string_view kDeletedPrefix = ".deleted-";
+// A store being received (staging_dir) and a checkpoint being served
+// (snapshot_dir): what a crash leaves of them is removed at the next start.
+constexpr std::string_view kIncomingPrefix = ".incoming-";
+constexpr std::string_view kSnapshotPrefix = ".snapshot-";
 
 // Renames the collection's directory out of the way (one atomic step), then
 // deletes it; a leftover of a crash in between is removed at the next start.
@@ -36,7 +40,10 @@ void remove_deleted_leftovers(const std::filesystem::path& data) {
   std::error_code ec;
   std::vector<std::filesystem::path> leftovers;
   for (std::filesystem::directory_iterator it(data / "collections", ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().filename().string().starts_with(kDeletedPrefix)) leftovers.push_back(it->path());
+    const std::string n = it->path().filename().string();
+    if (n.starts_with(kDeletedPrefix) || n.starts_with(kIncomingPrefix) || n.starts_with(kSnapshotPrefix)) {
+      leftovers.push_back(it->path());
+    }
   }
   for (const auto& p : leftovers) {
     std::error_code rm_ec;
@@ -186,6 +193,46 @@ Result<bool> Collections::remove(std::string_view name) {
   std::weak_ptr<ServiceContext> watch = held;
   held.reset();
   return watch.expired() && !deleting_->contains(name);
+}
+
+Result<std::filesystem::path> Collections::staging_dir(std::string_view name) {
+  RAGD_RETURN_IF_ERROR(check_name(name));
+  static std::atomic<uint64_t> seq{0};
+  const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
+  const std::filesystem::path dir = data_ / "collections" /
+                                    (std::string(kIncomingPrefix) + std::string(name) + "-" + std::to_string(stamp) +
+                                     "-" + std::to_string(seq.fetch_add(1)));
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::io_error("creating a directory for collection '" + std::string(name) + "': " + ec.message());
+  return dir;
+}
+
+std::filesystem::path Collections::snapshot_dir(std::string_view name, std::string_view tag) const {
+  return data_ / "collections" / (std::string(kSnapshotPrefix) + std::string(name) + "-" + std::string(tag));
+}
+
+Result<std::shared_ptr<ServiceContext>> Collections::adopt(const std::string& name,
+                                                           const std::filesystem::path& staged) {
+  RAGD_RETURN_IF_ERROR(check_name(name));
+  std::lock_guard lock(mu_);
+  if (deleting_->contains(name)) {
+    return Status::failed_precondition("collection '" + name +
+                                       "' is still being deleted (requests to it are running); try again shortly");
+  }
+  const std::filesystem::path dir = dir_of(data_, name);
+  std::error_code ec;
+  if (open_.count(name) || std::filesystem::exists(dir, ec)) {
+    return Status::already_exists("collection '" + name + "' already exists");
+  }
+  std::filesystem::rename(staged, dir, ec);
+  if (ec) return Status::io_error("installing collection '" + name + "': " + ec.message());
+  auto opened = open_locked(name);
+  if (!opened.is_ok()) {
+    std::error_code rm_ec;
+    std::filesystem::remove_all(dir, rm_ec);
+  }
+  return opened;
 }
 
 std::vector<std::string> Collections::names() const {

@@ -79,6 +79,23 @@ class Collections {
   // kNotFound when there is no such collection; the default cannot be
   // deleted (kInvalidArgument).
   Result<bool> remove(std::string_view name);
+  // A fresh directory beside the collections for a store to be built and
+  // then adopted as collection `name` (a cluster replica's snapshot from a
+  // peer, cluster/README.md "Snapshots"): <data>/collections/.incoming-<name>-<n>,
+  // on the same file system, so adopt() is one rename. Removed at the next
+  // start if left behind. The caller removes it when it gives up.
+  Result<std::filesystem::path> staging_dir(std::string_view name);
+  // A directory beside the collections for a store's checkpoint (a snapshot
+  // served to a peer): <data>/collections/.snapshot-<name>-<tag>, not created.
+  // Removed at the next start if left behind.
+  std::filesystem::path snapshot_dir(std::string_view name, std::string_view tag) const;
+  // Makes the complete store directory `staged` (from staging_dir()) the
+  // collection `name` and opens it. kAlreadyExists when the collection
+  // exists, kFailedPrecondition while one of that name is still being
+  // deleted (requests still hold it); `staged` is left where it was then.
+  // A store that does not open is removed again (the collection stays
+  // absent).
+  Result<std::shared_ptr<ServiceContext>> adopt(const std::string& name, const std::filesystem::path& staged);
   // Every collection on disk, sorted, without the default and without the
   // ones being deleted.
   std::vector<std::string> names() const;

@@ -122,6 +122,11 @@ Response handle_stats(const Request& req, Api& api) {
                {"role", sh.role},     {"gaps", sh.gaps},       {"erased_skipped", sh.erased_skipped}};
       // The applier stopped at a gap in the stream (cluster/README.md, "Gaps").
       if (sh.gap_first != 0) one["gap"] = Json{{"first", sh.gap_first}, {"last", sh.gap_last}};
+      // Loaded from a peer's snapshot rather than replayed (cluster/README.md, "Snapshots").
+      if (!sh.snapshot_from.empty()) {
+        one["snapshot"] = Json{{"from", sh.snapshot_from}, {"sequence", sh.snapshot_sequence}};
+      }
+      one["snapshot_failures"] = sh.snapshot_failures;
       shards.push_back(std::move(one));
     }
     const auto& co = api.cluster->options();
@@ -154,6 +159,15 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
                                 "Gaps the shard's applier met in its stream: messages missing that no purge erased "
                                 "(each gap once, accepted ones included).",
                                 {"shard"});
+  auto& snapshot_seq = registry.gauge("ragd_cluster_shard_snapshot_sequence",
+                                      "The stream sequence of the peer replica's snapshot this node's copy of the "
+                                      "shard was loaded from since it started; 0 when none was.",
+                                      {"shard"});
+  auto& snapshot_failures = registry.counter(
+      "ragd_cluster_shard_snapshot_failures_total",
+      "Peer snapshots of the shard this node asked for and could not get or refused (a corrupted or truncated "
+      "transfer, a peer behind or gone); the next peer is asked, else the stream replayed.",
+      {"shard"});
   auto& refused = registry.counter("ragd_cluster_shard_writes_refused_total",
                                    "Keyed writes a shard's replica refused to make: the document they replace or "
                                    "delete has an ACL the writer's groups do not cover.",
@@ -178,7 +192,7 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
                                  "1 when this node's last read of the live nodes from etcd answered, else 0.");
   // Per shard, the failures, refusals and gaps counted so far.
   struct Seen {
-    uint64_t failures = 0, refused = 0, gaps = 0;
+    uint64_t failures = 0, refused = 0, gaps = 0, snapshot_failures = 0;
   };
   auto seen = std::make_shared<std::map<uint32_t, Seen>>();
   auto seen_stats = std::make_shared<cluster::Node::StatsCounts>();  // stats counted so far
@@ -189,7 +203,8 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
                           stream = &stream, lag = &lag, failures = &failures, refused = &refused, gap = &gap, gaps = &gaps,
                           shard_stats = &shard_stats, hedged = &hedged, seen_hedges,
                           peer_requests = &peer_requests, seen_requests,
-                          live = &live, etcd_up = &etcd_up] {
+                          live = &live, etcd_up = &etcd_up, snapshot_seq = &snapshot_seq,
+                          snapshot_failures = &snapshot_failures] {
     revision->get().set(static_cast<double>(node.shard_map().revision));
     const cluster::Node::LiveView lv = node.live_view();
     live->get().set(static_cast<double>(lv.nodes));
@@ -224,6 +239,12 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
       Counter& g = gaps->with({s});
       if (sh.gaps > was.gaps) g.inc(static_cast<double>(sh.gaps - was.gaps));
       was.gaps = sh.gaps;
+      snapshot_seq->with({s}).set(static_cast<double>(sh.snapshot_sequence));
+      Counter& sf = snapshot_failures->with({s});
+      if (sh.snapshot_failures > was.snapshot_failures) {
+        sf.inc(static_cast<double>(sh.snapshot_failures - was.snapshot_failures));
+      }
+      was.snapshot_failures = sh.snapshot_failures;
     }
   });
 }

@@ -1,5 +1,6 @@
 // POST /v1/documents (JSON or a file upload), GET and DELETE /v1/documents/{id}.
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -44,7 +45,10 @@ Response ingest_response(const IngestStats& st, std::vector<std::string> errors)
       err["error"]["ingested"] = st.ingested;
       err["error"]["unchanged"] = st.unchanged;
       err["error"]["failed"] = st.failed + refused_here;
-      if (st.store_error.code() == StatusCode::kUnavailable && !errors.empty()) err["error"]["errors"] = errors;
+      if ((st.store_error.code() == StatusCode::kUnavailable || st.store_error.code() == StatusCode::kAlreadyExists) &&
+          !errors.empty()) {
+        err["error"]["errors"] = errors;
+      }
       if (!st.consistency_token.empty()) err["error"]["consistency_token"] = st.consistency_token;
       r.body = err.dump(-1, ' ', false, Json::error_handler_t::replace);
     }
@@ -90,10 +94,13 @@ Result<FetchOptions> upload_options(const Request& req) {
 // The ACL each of `ids` has now (nullopt: no such document): from the
 // collection's store, or for the default collection of `serve --cluster`
 // from the cluster's log (this node's own default store is never written).
+// With `never_written` (a cluster's log only), whether each id's subject in
+// the log holds no message at all.
 Result<std::vector<std::optional<std::vector<std::string>>>> current_acls(const Request& req, Api& api,
                                                                            const Store& store,
-                                                                           const std::vector<std::string>& ids) {
-  if (api.cluster != nullptr && req.collection.empty()) return api.cluster->current_acls(ids);
+                                                                           const std::vector<std::string>& ids,
+                                                                           std::vector<bool>* never_written = nullptr) {
+  if (api.cluster != nullptr && req.collection.empty()) return api.cluster->current_acls(ids, never_written);
   std::vector<std::optional<std::vector<std::string>>> out;
   out.reserve(ids.size());
   for (const auto& id : ids) {
@@ -113,7 +120,12 @@ Result<std::vector<std::optional<std::vector<std::string>>>> current_acls(const 
 // the caller's groups cover, and so must the stored document it replaces: no
 // one can unrestrict a document, or restrict one to groups they lack. Both
 // as ingest will store them (normalize_document: "D " is document D).
-Status check_writable(const Request& req, Api& api, const Store& store, const std::vector<Document>& docs) {
+// `creating` gets the ids the cluster's log has never held (their write is
+// published as a creation, so that of two keyed writers creating one
+// document only the first is acknowledged: cluster/README.md, "Keyed
+// writes"); a check against a store leaves it empty.
+Status check_writable(const Request& req, Api& api, const Store& store, const std::vector<Document>& docs,
+                      std::set<std::string>& creating) {
   if (!req.principal) return Status::ok();
   const bool admin = req.principal->role == auth::Role::kAdmin;
   std::vector<std::string> ids;
@@ -128,7 +140,11 @@ Status check_writable(const Request& req, Api& api, const Store& store, const st
     ids.push_back(std::move(stored.id));
   }
   if (admin) return Status::ok();  // may replace anything
-  RAGD_ASSIGN_OR_RETURN(auto acls, current_acls(req, api, store, ids));
+  std::vector<bool> never_written;
+  RAGD_ASSIGN_OR_RETURN(auto acls, current_acls(req, api, store, ids, &never_written));
+  for (size_t i = 0; i < never_written.size(); ++i) {
+    if (never_written[i]) creating.insert(ids[i]);
+  }
   for (size_t i = 0; i < ids.size(); ++i) {
     if (acls[i] && !may_write(req, *acls[i])) {
       return Status::permission_denied("document '" + ids[i].substr(0, 200) +
@@ -149,8 +165,10 @@ cluster::WriterGroups writer_groups(const Request& req) {
 // `serve --cluster`, publish to the cluster's log (acknowledged once
 // JetStream holds each document; the shards' nodes apply them).
 Result<IngestStats> ingest_documents(const Request& req, Api& api, ServiceContext& service,
-                                     std::vector<Document> docs) {
-  if (api.cluster != nullptr && req.collection.empty()) return api.cluster->write(std::move(docs), writer_groups(req));
+                                     std::vector<Document> docs, const std::set<std::string>& creating) {
+  if (api.cluster != nullptr && req.collection.empty()) {
+    return api.cluster->write(std::move(docs), writer_groups(req), false, creating);
+  }
   return service.ingest(std::move(docs));
 }
 
@@ -203,8 +221,9 @@ Response ingest_upload(const Request& req, Api& api, ServiceContext& service) {
                                                      std::to_string(docs.size()) + " documents; the limit is " +
                                                      std::to_string(api.options.max_documents_per_request)));
   }
-  if (Status w = check_writable(req, api, service.store(), docs); !w.is_ok()) return error_response(w);
-  auto stats = ingest_documents(req, api, service, std::move(docs));
+  std::set<std::string> creating;
+  if (Status w = check_writable(req, api, service.store(), docs, creating); !w.is_ok()) return error_response(w);
+  auto stats = ingest_documents(req, api, service, std::move(docs), creating);
   if (!stats.is_ok()) return error_response(stats.status());
   return ingest_response(*stats, std::move(errors));
 }
@@ -259,8 +278,9 @@ Response handle_post_documents(const Request& req, Api& api) {
                                    {"errors", Json::array()}});
   }
   size_t rejected = errors.size();
-  if (Status w = check_writable(req, api, service.store(), docs); !w.is_ok()) return error_response(w);
-  auto stats = ingest_documents(req, api, service, std::move(docs));
+  std::set<std::string> creating;
+  if (Status w = check_writable(req, api, service.store(), docs, creating); !w.is_ok()) return error_response(w);
+  auto stats = ingest_documents(req, api, service, std::move(docs), creating);
   if (!stats.is_ok()) return error_response(stats.status());
   stats->failed += rejected;
   return ingest_response(*stats, std::move(errors));

@@ -54,6 +54,22 @@ Response handle_search(const Request& req, Api& api) {
           "shard_phase \"documents_where\" lists documents whatever their ACL: only the cluster's nodes (with a "
           "secret_file) and admin keys may ask it"));
     }
+    // A peer snapshot of this replica (cluster/snapshot.h): every document
+    // whatever its ACL, so only for the cluster's nodes, admins, or anyone
+    // on a node without keys, as documents_where.
+    if (auto p = body->find("shard_phase"); shard && p != body->end() && p->is_string() &&
+                                             cluster::is_snapshot_phase(p->get<std::string>())) {
+      if (req.peer.empty() && req.principal && req.principal->role != auth::Role::kAdmin) {
+        return error_response(Status::permission_denied(
+            "a shard's snapshot holds every document whatever its ACL: only the cluster's nodes (with a "
+            "secret_file) and admin keys may ask for it"));
+      }
+      auto answer = api.cluster->answer_snapshot_phase(*shard, req.body);
+      if (!answer.is_ok()) return error_response(answer.status());
+      Response r;
+      r.body = std::move(*answer);
+      return r;
+    }
     // A coordinator's phase of a cluster search (cluster/shard_search.h),
     // for this shard and any others of this node it lists, each answered
     // once its copy has applied the token's position (else that shard's

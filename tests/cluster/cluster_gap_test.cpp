@@ -39,6 +39,8 @@ Json applying(uint16_t port, uint32_t shard) {
 // with `ragd cluster accept-gap` (which refuses a shard that is not
 // stopped), the replica goes on without it.
 TEST_F(ClusterTest, AMessageDeletedFromAStreamStopsTheReplicaThatMissedIt) {
+  // b replays the stream (a peer's snapshot would hold the message).
+  servers_.cluster_file_extra = "snapshot_bootstrap = false\n";
   ServerProcess& a = node("a", {"a", "b"}, 2);
   ServerProcess& b = node("b", {"a", "b"}, 2);
   ASSERT_TRUE(a.start(30)) << a.log();
@@ -167,6 +169,65 @@ TEST_F(ClusterTest, AMessageDeletedFromAStreamStopsTheReplicaThatMissedIt) {
   accepted = etcd.get(cluster::gap_accepted_key(o, shard));
   ASSERT_TRUE(accepted.is_ok() && accepted->has_value());
   EXPECT_EQ((*accepted)->value, std::to_string(lost));
+}
+
+// A hole at the stream's very end (its last message deleted, nothing
+// written since): no message comes to show it, and the replica that missed
+// it finds it by looking at the stream while idle. Accepted, it is level.
+TEST_F(ClusterTest, AGapAtAStreamsEndIsSeenWithoutANewMessage) {
+  servers_.cluster_file_extra = "snapshot_bootstrap = false\n";
+  ServerProcess& a = node("a", {"a", "b"}, 2);
+  ServerProcess& b = node("b", {"a", "b"}, 2);
+  ASSERT_TRUE(a.start(30)) << a.log();
+  ASSERT_TRUE(b.start(30)) << b.log();
+  std::vector<int> first;
+  for (int i = 0; i < 12; ++i) first.push_back(i);
+  ASSERT_EQ(post_docs(a.port(), first, 0).status, 200);
+  ASSERT_TRUE(wait_until([&] { return stored_documents(a.port()) == 12 && stored_documents(b.port()) == 12; }, 20000));
+  b.kill_hard();
+  // The last message of doc-40's shard, deleted with JetStream's API.
+  HttpResult last = post_docs(a.port(), {40}, 0);
+  ASSERT_EQ(last.status, 200) << last.body;
+  const std::string tok = Json::parse(last.body)["consistency_token"];
+  const uint32_t shard = cluster::shard_of(doc_id(40), kShards);
+  const uint64_t lost = std::stoull(tok.substr(tok.find(':') + 1));
+  ASSERT_TRUE(wait_until([&] { return stored_text(a.port(), 40) == text_of(40, 0); }, 20000));
+  std::vector<std::string> urls;
+  for (uint16_t p : servers_.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(p));
+  auto js = cluster::JetStream::connect(urls, "ragd-test");
+  ASSERT_TRUE(js.is_ok()) << js.status().to_string();
+  const std::string stream = "t_S" + std::to_string(shard);
+  ASSERT_TRUE((*js)->erase_message(stream, lost).is_ok());
+  auto end = (*js)->last_sequence(stream);
+  ASSERT_TRUE(end.is_ok());
+  ASSERT_EQ(*end, lost);
+
+  ASSERT_TRUE(b.start(30)) << b.log();
+  ASSERT_TRUE(wait_until([&] { return applying(b.port(), shard).contains("gap"); }, 15000)) << b.log();
+  Json st = applying(b.port(), shard);
+  EXPECT_EQ(st["gap"]["first"], lost) << st;
+  EXPECT_EQ(st["gap"]["last"], lost) << st;
+  EXPECT_EQ(st["applied"], lost - 1) << st;
+  EXPECT_EQ(st["gaps"], 1) << st;
+  EXPECT_NE(b.log().find("GAP in stream " + stream), std::string::npos) << b.log();
+  EXPECT_FALSE(applying(a.port(), shard).contains("gap"));
+  end = (*js)->last_sequence(stream);
+  ASSERT_TRUE(end.is_ok());
+  EXPECT_EQ(*end, lost) << "a message was written after the hole";
+
+  // Accepted: b is level with the stream's end, the hole stepped over.
+  auto o = cluster::read_cluster_options(tmp_.path / "b.toml");
+  ASSERT_TRUE(o.is_ok());
+  cluster::Etcd etcd(o->etcd, 5);
+  ASSERT_TRUE(etcd.put(cluster::gap_accepted_key(*o, shard), std::to_string(lost)).is_ok());
+  ASSERT_TRUE(wait_until([&] {
+    const Json now = applying(b.port(), shard);
+    return !now.is_null() && !now.contains("gap") && now["applied"] == lost;
+  }, 15000)) << applying(b.port(), shard);
+  EXPECT_EQ(stored_text(b.port(), 40), "");
+  // And the next message is applied after it.
+  ASSERT_EQ(post_docs(a.port(), {40}, 1).status, 200);
+  EXPECT_TRUE(wait_until([&] { return stored_text(b.port(), 40) == text_of(40, 1); }, 20000));
 }
 
 }  // namespace

@@ -198,6 +198,20 @@ TEST_F(ClusterTest, AFifthNodeTakesItsShareWhileSearchesAndWritesGoOn) {
   }
   EXPECT_EQ(load["n5"], 3u);
   for (const auto& [n, c] : load) EXPECT_TRUE(c == 3 || c == 4) << n << " holds " << c;
+  // n5 loaded each of its shards from a peer replica's snapshot (the
+  // shards held documents), rather than replaying the streams.
+  {
+    const Json n5_stats = Json::parse(http_get(n5_port, "/v1/stats").body);
+    size_t loaded = 0;
+    for (const auto& sh : n5_stats["cluster"]["applying"]) {
+      EXPECT_TRUE(sh.contains("snapshot")) << sh;
+      if (!sh.contains("snapshot")) continue;
+      const auto& was = before->replicas[sh["shard"].get<uint32_t>()];
+      EXPECT_NE(std::find(was.begin(), was.end(), sh["snapshot"]["from"].get<std::string>()), was.end()) << sh;
+      ++loaded;
+    }
+    EXPECT_EQ(loaded, 3u) << n5_stats["cluster"];
+  }
 
   // Every replica the map names holds exactly the acknowledged documents
   // of its shard (the last version of each); the nodes a shard left hold

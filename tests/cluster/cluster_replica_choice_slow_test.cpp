@@ -16,6 +16,8 @@ namespace ragd::test {
 namespace {
 
 TEST_F(ClusterTest, AReplicaStillReplayingIsNotSearched) {
+  // b replays (no peer snapshot): that is what is searched around.
+  servers_.cluster_file_extra = "snapshot_bootstrap = false\n";
   ServerProcess& a = node("a", {"a", "b"}, 2);
   ServerProcess& b = node("b", {"a", "b"}, 2);
   ASSERT_TRUE(a.start(30)) << a.log();

@@ -87,5 +87,45 @@ TEST(StateWriteTest, StateGoesWithTheDocumentOrNotAtAll) {
   EXPECT_EQ(store->stats().documents, 0u);
 }
 
+// Store::checkpoint (a cluster replica's peer snapshot): a copy holding the
+// documents, their vectors and the state written with them as of one
+// moment; writes after it are not in it; a store opened on it rebuilds its
+// derived indexes and searches. The directory must be new.
+TEST(StateWriteTest, ACheckpointHoldsTheDocumentsAndTheirStateAsOfOneMoment) {
+  TempDir dir("checkpoint");
+  auto o = options_for(dir.path() / "store");
+  const Document d1 = make_doc("D1", "first");
+  const Document d2 = make_doc("D2", "second");
+  const auto c1 = make_chunks("D1", {"alpha words"});
+  const auto c2 = make_chunks("D2", {"beta words"});
+  const auto v = random_vectors(1, 8, 1);
+  const std::filesystem::path copy = dir.path() / "copy";
+  {
+    auto store = open_store(o);
+    ASSERT_TRUE(store->bind_encoder("test-enc", 8).is_ok());
+    StateWrite s1{"applied", "1"};
+    DocumentWrite w1{&d1, c1, v, nullptr, &s1};
+    ASSERT_TRUE(store->upsert_batch(std::span<const DocumentWrite>(&w1, 1))[0].is_ok());
+    ASSERT_TRUE(store->checkpoint(copy).is_ok());
+    EXPECT_FALSE(store->checkpoint(copy).is_ok()) << "an existing directory is refused";
+    StateWrite s2{"applied", "2"};
+    DocumentWrite w2{&d2, c2, v, nullptr, &s2};
+    ASSERT_TRUE(store->upsert_batch(std::span<const DocumentWrite>(&w2, 1))[0].is_ok());
+    EXPECT_EQ(*store->get_state("applied"), "2");
+  }
+  auto o2 = options_for(copy);
+  auto from_copy = open_store(o2);
+  EXPECT_EQ(*from_copy->get_state("applied"), "1");
+  EXPECT_TRUE(from_copy->get_document("D1").is_ok());
+  EXPECT_FALSE(from_copy->get_document("D2").is_ok());
+  EXPECT_EQ(from_copy->stats().documents, 1u);
+  EXPECT_EQ(from_copy->stats().encoder, "test-enc");
+  const std::vector<std::string> terms{"alpha"};
+  EXPECT_EQ(from_copy->search_lexical(terms, 5, [](const DocInfo&) { return true; }).size(), 1u);
+  auto vec = from_copy->search_vector(v, 5, [](const DocInfo&) { return true; });
+  ASSERT_TRUE(vec.is_ok()) << vec.status().to_string();
+  EXPECT_EQ(vec->size(), 1u);
+}
+
 }  // namespace
 }  // namespace ragd
