@@ -21,6 +21,7 @@
 #include "cluster/http_pool.h"
 #include "cluster/stats_cache.h"
 #include "cluster/jetstream.h"
+#include "cluster/log.h"
 #include "cluster/message.h"
 #include "cluster/shard.h"
 #include "cluster/snapshot.h"
@@ -36,15 +37,7 @@ namespace {
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
-spdlog::logger& log() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    if (auto existing = spdlog::get("ragd.cluster")) return existing;
-    auto l = spdlog::default_logger()->clone("ragd.cluster");
-    spdlog::register_logger(l);
-    return l;
-  }();
-  return *logger;
-}
+spdlog::logger& log() { return cluster_log(); }
 
 
 // A stream read older than this leaves a replica's position unknown (its

@@ -15,6 +15,7 @@
 #include "auth/crypto.h"
 #include "cluster/http_pool.h"
 #include "cluster/jetstream.h"
+#include "cluster/log.h"
 #include "cluster/node.h"
 #include "index/store.h"
 #include "sync/http.h"
@@ -25,15 +26,7 @@ namespace {
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
-spdlog::logger& log() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    if (auto existing = spdlog::get("ragd.cluster")) return existing;
-    auto l = spdlog::default_logger()->clone("ragd.cluster");
-    spdlog::register_logger(l);
-    return l;
-  }();
-  return *logger;
-}
+spdlog::logger& log() { return cluster_log(); }
 
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 

@@ -121,6 +121,16 @@ class ClusterTest : public ::testing::Test {
     return Json::parse(r.body).value("text", "");
   }
 
+  // `ragd keys create` in the store at `data`: the new key's secret.
+  static std::string create_key(const fs::path& data, const std::string& name, const std::string& role,
+                                const std::string& groups) {
+    std::vector<std::string> args{"keys", "create", "--data", data.string(), "--name", name, "--role", role};
+    if (!groups.empty()) args.insert(args.end(), {"--groups", groups});
+    std::string out;
+    EXPECT_EQ(run_ragd(args, &out), 0) << out;
+    return out.substr(0, out.find('\n'));
+  }
+
   static uint64_t stored_documents(uint16_t port) {
     uint64_t n = 0;
     for (uint32_t s = 0; s < kShards; ++s) {

@@ -21,11 +21,7 @@ HttpResult keyed_post(uint16_t port, const std::string& secret, const Json& docs
 TEST_F(ClusterTest, TwoKeyedWritersCreatingOneDocumentAreNotBothAcknowledged) {
   const fs::path data = tmp_.path / "data-a";
   auto key = [&](const std::string& name, const std::string& role, const std::string& groups) {
-    std::vector<std::string> args{"keys", "create", "--data", data.string(), "--name", name, "--role", role};
-    if (!groups.empty()) args.insert(args.end(), {"--groups", groups});
-    std::string out;
-    EXPECT_EQ(run_ragd(args, &out), 0) << out;
-    return out.substr(0, out.find('\n'));
+    return create_key(data, name, role, groups);
   };
   const std::string hr = key("hr-writer", "writer", "hr");
   const std::string eng = key("eng-writer", "writer", "eng");

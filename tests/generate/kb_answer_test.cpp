@@ -46,6 +46,14 @@ class SampleKb : public ::testing::Test {
     o.word_ranks = embedder_;
     return o;
   }
+  // The shipped extractive answer to `q`.
+  static Answer answer_to(const std::string& q) {
+    SearchRequest r;
+    r.query = q;
+    auto a = ExtractiveAnswerer(*retriever_, options()).answer(r);
+    EXPECT_TRUE(a.is_ok()) << a.status().to_string();
+    return a.is_ok() ? std::move(a).value() : Answer{};
+  }
 
   static inline std::string skip_;
   static inline testing_kb::SampleKb* kb_ = nullptr;
@@ -177,25 +185,17 @@ TEST_F(SampleKb, DevSetTestSplitAnswersWithKeyFacts) {
   EXPECT_GE(rep.per_category["fix"].correct + 1, rep.per_category["fix"].questions);
 }
 
-// The LLM path's prompt holds each answerable dev question's key fact: the
-// extractive evidence (steps, resolution notes, facts) goes first.
 // A ticket's report (its problem block) says what a user saw, not what is
 // true or what fixed it. INC0012630 is open and holds only a report whose
 // words match this question almost word for word: the answer does not
 // quote it. A question about the tickets themselves gets it.
 TEST_F(SampleKb, AnOpenTicketsReportIsNoAnswer) {
-  ExtractiveAnswerer answerer(*retriever_, options());
-  SearchRequest r;
-  r.query = "The big screen in the meeting room says No signal with my USB-C laptop. How do I fix it?";
-  auto a = answerer.answer(r);
-  ASSERT_TRUE(a.is_ok()) << a.status().to_string();
-  EXPECT_EQ(a->text.find("shows No signal"), std::string::npos) << a->text;
-  EXPECT_EQ(a->text.find("Board meeting"), std::string::npos) << a->text;
-  EXPECT_TRUE(a->refused) << a->text;
-  r.query = "Is there a ticket about the big screen in meeting room 4.12?";
-  auto t = answerer.answer(r);
-  ASSERT_TRUE(t.is_ok()) << t.status().to_string();
-  EXPECT_NE(t->text.find("No signal"), std::string::npos) << t->text;
+  const Answer a = answer_to("The big screen in the meeting room says No signal with my USB-C laptop. How do I fix it?");
+  EXPECT_EQ(a.text.find("shows No signal"), std::string::npos) << a.text;
+  EXPECT_EQ(a.text.find("Board meeting"), std::string::npos) << a.text;
+  EXPECT_TRUE(a.refused) << a.text;
+  const Answer t = answer_to("Is there a ticket about the big screen in meeting room 4.12?");
+  EXPECT_NE(t.text.find("No signal"), std::string::npos) << t.text;
 }
 
 // A ticket found by its report answers with what was found and done: "What
@@ -203,15 +203,11 @@ TEST_F(SampleKb, AnOpenTicketsReportIsNoAnswer) {
 // account of it rather than the report ("Scanners in Leeds aisle 14-20
 // lose wifi").
 TEST_F(SampleKb, ATicketFoundByItsReportAnswersWithItsResolution) {
-  ExtractiveAnswerer answerer(*retriever_, options());
-  SearchRequest r;
-  r.query = "What was the problem with the scanners in Leeds aisles 14-20?";
-  auto a = answerer.answer(r);
-  ASSERT_TRUE(a.is_ok()) << a.status().to_string();
-  ASSERT_FALSE(a->refused) << a->text;
-  EXPECT_EQ(a->intent, "cause");
-  EXPECT_NE(a->text.find("switch port had shut itself off"), std::string::npos) << a->text;
-  EXPECT_EQ(a->text.find("lose wifi"), std::string::npos) << a->text;
+  const Answer a = answer_to("What was the problem with the scanners in Leeds aisles 14-20?");
+  ASSERT_FALSE(a.refused) << a.text;
+  EXPECT_EQ(a.intent, "cause");
+  EXPECT_NE(a.text.find("switch port had shut itself off"), std::string::npos) << a.text;
+  EXPECT_EQ(a.text.find("lose wifi"), std::string::npos) << a.text;
 }
 
 // The cause of a named ticket that no sentence states with a word of cause:
@@ -219,16 +215,14 @@ TEST_F(SampleKb, ATicketFoundByItsReportAnswersWithItsResolution) {
 // 14:00 deploy"; a consequence ("No ready endpoints, so the ingress answers
 // 502.") comes with the sentence before it, its reason.
 TEST_F(SampleKb, ANamedTicketsCauseComesFromItsWorkNotes) {
-  ExtractiveAnswerer answerer(*retriever_, options());
-  SearchRequest r;
-  r.query = "What caused ITSM-2240?";
-  auto a = answerer.answer(r);
-  ASSERT_TRUE(a.is_ok()) << a.status().to_string();
-  ASSERT_FALSE(a->refused) << a->text;
-  EXPECT_NE(a->text.find("/actuator/health"), std::string::npos) << a->text;
-  EXPECT_EQ(a->text.find("since the 14:00 deploy"), std::string::npos) << a->text;
+  const Answer a = answer_to("What caused ITSM-2240?");
+  ASSERT_FALSE(a.refused) << a.text;
+  EXPECT_NE(a.text.find("/actuator/health"), std::string::npos) << a.text;
+  EXPECT_EQ(a.text.find("since the 14:00 deploy"), std::string::npos) << a.text;
 }
 
+// The LLM path's prompt holds each answerable dev question's key fact: the
+// extractive evidence (steps, resolution notes, facts) goes first.
 TEST_F(SampleKb, LlmPromptHoldsTheKeyFactsFirst) {
   auto qs = load_answer_questions(std::filesystem::path(RAGD_SOURCE_DIR) / "examples/kb-eval/answers.jsonl");
   ASSERT_TRUE(qs.is_ok()) << qs.status().to_string();
