@@ -55,6 +55,16 @@ std::string shard_digest(uint16_t port, uint32_t s) {
   return auth::hex_encode(auth::sha256(lines));
 }
 
+// Every shard's digest on the node at `b` equals the one at `a`, which
+// answers.
+void expect_same_shards(uint16_t a, uint16_t b) {
+  for (uint32_t s = 0; s < kShards; ++s) {
+    const std::string d = shard_digest(a, s);
+    EXPECT_FALSE(d.empty()) << "shard " << s;
+    EXPECT_EQ(shard_digest(b, s), d) << "shard " << s;
+  }
+}
+
 // Entries of the node's collections directory starting with `prefix`.
 size_t leftovers(const fs::path& data, const std::string& prefix) {
   size_t n = 0;
@@ -102,11 +112,7 @@ TEST_F(ClusterTest, AWipedReplicaLoadsAPeersSnapshotAndAppliesTheStreamAfterIt) 
   for (const auto& [labels, v] : series(b.port(), "ragd_cluster_shard_snapshot_sequence")) EXPECT_GT(v, 0) << labels;
   EXPECT_EQ(series(b.port(), "ragd_cluster_shard_snapshot_sequence").size(), static_cast<size_t>(kShards));
   EXPECT_EQ(total(series(a.port(), "ragd_cluster_shard_snapshot_sequence")), 0.0);
-  for (uint32_t s = 0; s < kShards; ++s) {
-    const std::string d = shard_digest(a.port(), s);
-    ASSERT_FALSE(d.empty());
-    EXPECT_EQ(shard_digest(b.port(), s), d) << "shard " << s;
-  }
+  expect_same_shards(a.port(), b.port());
   EXPECT_EQ(stored_text(b.port(), 3), text_of(3, 1));
   EXPECT_EQ(stored_text(b.port(), 20), text_of(20, 0));
   EXPECT_EQ(stored_text(b.port(), 39), "");
@@ -116,11 +122,7 @@ TEST_F(ClusterTest, AWipedReplicaLoadsAPeersSnapshotAndAppliesTheStreamAfterIt) 
   ASSERT_EQ(post_docs(a.port(), range(5, 15), 2).status, 200);
   ASSERT_EQ(http_request(a.port(), "DELETE", "/v1/documents/" + doc_id(20)).status, 200);
   ASSERT_TRUE(wait_until([&] { return level(a.port(), **js) && level(b.port(), **js); }, 20000));
-  for (uint32_t s = 0; s < kShards; ++s) {
-    const std::string d = shard_digest(a.port(), s);
-    ASSERT_FALSE(d.empty());
-    EXPECT_EQ(shard_digest(b.port(), s), d) << "shard " << s;
-  }
+  expect_same_shards(a.port(), b.port());
   EXPECT_EQ(stored_text(b.port(), 12), text_of(12, 2));
   EXPECT_EQ(stored_text(b.port(), 50), text_of(50, 0));
   EXPECT_EQ(stored_text(b.port(), 20), "");
@@ -207,11 +209,7 @@ TEST_F(ClusterTest, ACorruptedOrTruncatedSnapshotIsRefusedAndTheNextPeerGivesIt)
   EXPECT_NE(log.find("another SHA-256 than its manifest's: refused"), std::string::npos) << log;
   EXPECT_NE(log.find("bytes: refused"), std::string::npos) << log;
   EXPECT_EQ(total(series(b.port(), "ragd_cluster_shard_snapshot_failures_total")), static_cast<double>(kShards));
-  for (uint32_t s = 0; s < kShards; ++s) {
-    const std::string d = shard_digest(a.port(), s);
-    ASSERT_FALSE(d.empty());
-    EXPECT_EQ(shard_digest(b.port(), s), d) << "shard " << s;
-  }
+  expect_same_shards(a.port(), b.port());
   EXPECT_EQ(leftovers(tmp_.path / "data-b", ".incoming-"), 0u);
 
   // With a down, only f answers, and spoils: b replays the streams.
@@ -260,7 +258,7 @@ TEST_F(ClusterTest, AReplicaWhoseMessagesTheRetentionDroppedLoadsASnapshotOrSays
     EXPECT_EQ(sh["snapshot"]["from"], "a") << sh;
     EXPECT_EQ(sh.value("gaps", uint64_t{9}), 0u) << sh;
   }
-  for (uint32_t s = 0; s < kShards; ++s) EXPECT_EQ(shard_digest(b.port(), s), shard_digest(a.port(), s)) << s;
+  expect_same_shards(a.port(), b.port());
   EXPECT_EQ(stored_text(b.port(), 33), text_of(33, 0));
 
   // Again, but with a down when b comes back: no peer can give a
@@ -294,7 +292,7 @@ TEST_F(ClusterTest, AReplicaWhoseMessagesTheRetentionDroppedLoadsASnapshotOrSays
     ASSERT_TRUE(sh.contains("snapshot")) << sh;
     EXPECT_EQ(sh["snapshot"]["from"], "a") << sh;
   }
-  for (uint32_t s = 0; s < kShards; ++s) EXPECT_EQ(shard_digest(b.port(), s), shard_digest(a.port(), s)) << s;
+  expect_same_shards(a.port(), b.port());
   EXPECT_EQ(stored_text(b.port(), 45), text_of(45, 0));
 }
 
