@@ -565,20 +565,20 @@ CandidateSet merge_candidates(std::vector<Replica>& replicas, size_t depth, std:
 
 }  // namespace
 
-Result<std::map<std::string, std::string>> Node::live_nodes() {
+std::map<std::string, std::string> Node::live_nodes() {
   {
     std::lock_guard lock(live_mu_);
     const int64_t now = steady_ms();
     if (!live_.empty() && (now - live_read_ms_ < kLiveCacheMs || now - live_failed_ms_ < kLiveRetryMs)) return live_;
   }
   auto fresh = refresh_live_nodes();
-  if (fresh.is_ok()) return fresh;
-  // etcd away: the last list read, however old. A node that died since
-  // fails its request and the next replica is asked; searches must not stop
-  // because membership cannot be read (/healthz says it cannot).
+  if (fresh.is_ok()) return *fresh;
+  // etcd away: the last list read, however old, or none. A node that died
+  // since fails its request and the next replica is asked; searches must not
+  // stop because membership cannot be read (/healthz says it cannot): the
+  // replicas held here answer without it.
   std::lock_guard lock(live_mu_);
-  if (!live_.empty()) return live_;
-  return fresh.status();
+  return live_;
 }
 
 Result<std::map<std::string, std::string>> Node::refresh_live_nodes() {
@@ -691,7 +691,7 @@ Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::s
                                       const StreamPositions& after) {
   const std::string body = search_body(request, format_consistency_token(after));
   if (collections_ == nullptr) return Status::failed_precondition("a writer (Node::start_writer) does not search");
-  RAGD_ASSIGN_OR_RETURN(auto live, live_nodes());
+  const auto live = live_nodes();
   RAGD_ASSIGN_OR_RETURN(auto coordinator, collections_->get(""));
   const Retriever& retriever = coordinator->retriever();
   const uint32_t shards = options_.shards;
@@ -897,7 +897,7 @@ Result<T> Node::from_shard(uint32_t s, const std::string& authorization, const S
       if (here.is_ok()) return here;
     }
   }
-  RAGD_ASSIGN_OR_RETURN(auto live, live_nodes());
+  const auto live = live_nodes();
   HttpClientPool::Handle http = peers_->take();
   authorise(*http, authorization);
   const std::string body = request_body(format_consistency_token(mine));

@@ -344,6 +344,9 @@ Status Node::join() {
   // the start rather than by a thread; then the map is followed.
   RAGD_RETURN_IF_ERROR(follow_map());
   watcher_ = std::thread([this] { watch_loop(); });
+  // The live nodes now, not at the first renewal: until then /healthz would
+  // call etcd unreachable, and a search cut off from etcd would know no peer.
+  (void)refresh_live_nodes();  // a failure shows in live_view(); keepalive_loop reads again
   const ShardMap m = shard_map();
   log().info("node {} joined cluster {}: {} shards, owns {}, shard map revision {}", o.node_id, o.name, o.shards,
              m.shards_of(o.node_id).size(), m.revision);

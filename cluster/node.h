@@ -454,8 +454,9 @@ class Node {
   // when there is one (auth/peer.h), else carrying the caller's
   // `authorization` on.
   void authorise(sync::HttpClient& http, const std::string& authorization) const;
-  // Node id -> advertised URL of the nodes whose lease is alive.
-  Result<std::map<std::string, std::string>> live_nodes();
+  // Node id -> advertised URL of the nodes whose lease is alive (with etcd
+  // away, the last list read: empty if none was).
+  std::map<std::string, std::string> live_nodes();
   // Reads them from etcd now (the keepalive thread does, each renewal).
   Result<std::map<std::string, std::string>> refresh_live_nodes();
   // chunks_of(), document_of() and documents_where(): shard `s` answers
