@@ -141,6 +141,18 @@ std::vector<std::string> words_of(std::string_view text) {
   return out;
 }
 
+// "The legacy file is also loaded", "You can also set": a sentence that
+// adds to what the one before it says (`also` within its first ten words,
+// not "See also").
+bool adds_to_previous(std::string_view text) {
+  const std::vector<std::string> words = words_of(text);
+  for (size_t i = 1; i < words.size() && i < 10; ++i) {
+    if (words[i] == "also") return words[i - 1] != "see" && words[i - 1] != "See";
+  }
+  return false;
+}
+
+
 // The analysed terms of what a question quotes: text between double quotes
 // (straight or curly) or backticks, or single quotes at word edges (not an
 // apostrophe: "don't"), "error in loading shared libraries" in 'psql dies
@@ -800,6 +812,23 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     return asked_platform != Platform::kNone && cand_platform[i] != Platform::kNone &&
            cand_platform[i] != asked_platform;
   };
+  // A unit in the asked system's variant reads its label ("Linux:", a
+  // "Windows" heading) as its context, in full: "~/.cache/pip" under the
+  // "Linux" tab says where the cache is on Linux.
+  if (asked_platform != Platform::kNone) {
+    std::unordered_set<std::string> named;
+    const std::vector<std::string> words = words_of(request.query);
+    for (size_t k = 0; k < words.size(); ++k) {
+      if (platform_word(words[k], k + 1 < words.size() ? std::string_view(words[k + 1]) : "") == asked_platform)
+        for (auto& t : analyze(words[k])) named.insert(std::move(t));
+    }
+    for (size_t i = 0; i < cands.size(); ++i) {
+      if (cand_platform[i] != asked_platform) continue;
+      std::unordered_set<std::string> with_label = cand_terms[i];
+      with_label.insert(named.begin(), named.end());
+      cands[i].coverage += coverage(q, with_label) - coverage(q, cand_terms[i]);
+    }
+  }
   for (size_t i = 0; i < cands.size(); ++i) {
     ScoredSentence& c = cands[i];
     const size_t rank = doc_rank.count(src[c.hit].doc_id) ? doc_rank[src[c.hit].doc_id] : c.hit;
@@ -1091,7 +1120,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     }
   }
 
-  // Code is no fact, but it can be where a fix question's answer starts:
+  // Code is no fact (unless its system's label introduces it, below), but it can be where a fix question's answer starts:
   // the error output a page quotes ("If you later get a message like:" and
   // the output) before what it says to do. So code leads only when it holds
   // at least half of what the question quotes, and its section goes on in
@@ -1134,8 +1163,11 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     const ScoredSentence& c = cands[i];
     if (own_coverage[i] <= 0) continue;  // the unit itself holds nothing of the question
     if (other_platform(i)) continue;
+    // Code in the asked system's variant is what its label introduces
+    // ("Linux:" and the path or command for Linux).
     const bool code = c.kind == UnitKind::kCode || only_code_spans(c.text);
-    if (code && !(ev.intent.kind == Intent::kFix && chosen.empty() && error_output(i))) continue;
+    const bool asked_variant = asked_platform != Platform::kNone && cand_platform[i] == asked_platform;
+    if (code && !asked_variant && !(ev.intent.kind == Intent::kFix && chosen.empty() && error_output(i))) continue;
     if (!chosen.empty() && c.score < 0.5 * cands[chosen.front()].score) break;
     // Facts from another document than the best one only when nearly as
     // good: a second source must earn its citation.
@@ -1232,8 +1264,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     const std::string& first = words[0];
     const std::string second = words.size() > 1 ? words[1] : "";
     const bool dummy_it = first == "it" && (second == "is" || second == "s" || second == "was");
-    if (points_back(first) && !dummy_it && before(i - 1) && cands[i - 1].kind == UnitKind::kSentence &&
-        !taken.count(i - 1)) {
+    if (((points_back(first) && !dummy_it) || adds_to_previous(cands[i].text)) && before(i - 1) &&
+        cands[i - 1].kind == UnitKind::kSentence && !taken.count(i - 1)) {
       out.push_back(i - 1);
     } else if (points_at_list_above(words)) {
       size_t j = i;
@@ -1309,10 +1341,14 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
         continue;
       }
       if (!read_on && !entry_read && names_entry(i)) {
-        // The entry the question names leads the answer.
+        // The entry the question names leads the answer, with what of it
+        // is placed already (code its label introduced).
         entry_read = true;
         read_on_from(i);
-        std::rotate(ev.items.begin(), ev.items.begin() + static_cast<std::ptrdiff_t>(start), ev.items.end());
+        size_t from = start;
+        while (from > 0 && ev.items[from - 1].hit == cands[i].hit && ev.items[from - 1].section_path == cands[i].section_path)
+          --from;
+        std::rotate(ev.items.begin(), ev.items.begin() + static_cast<std::ptrdiff_t>(from), ev.items.end());
         continue;
       }
       if (!cands[i].text.ends_with(':')) continue;
@@ -1470,7 +1506,7 @@ void compose_answer(const Evidence& ev, Answer& ans) {
       case UnitKind::kCode: {
         const std::string indent = numbered && number > 0 ? "   " : "";
         const std::string fence = fence_for(c.text);  // longer than a fence line the code holds
-        text += "\n\n" + indent + fence + "\n";
+        text += (text.ends_with(":\n") ? "\n" : "\n\n") + indent + fence + "\n";  // one blank line after the lead
         size_t pos = 0;
         while (pos <= c.text.size()) {
           size_t nl = c.text.find('\n', pos);

@@ -129,6 +129,12 @@ constexpr const char* kManual = R"(# Trailkeeper manual
 Trailkeeper keeps its records in a separate key-value engine, ledgerdb. This provides crash-safe writes and
 snapshots without a global lock.
 
+## Start-up
+
+At start-up `~/.config/trail/main.toml` is read; it is created on the first sign-in.
+
+The older per-operator settings file is also read, if it exists: `~/.trailrc`.
+
 ## Supported platforms
 
 - Debian 12 and Rocky Linux 9.
@@ -236,6 +242,25 @@ The per-user configuration file is `~/Library/Preferences/agent/agent.conf`.
 Unix:
 
 The per-user configuration file is `~/.config/agent/agent.conf`.
+
+## Cache
+
+The agent caches the policy bundles and inventory results it downloads, so that it does not fetch them twice. A
+cached bundle is used until the server publishes a newer one.
+
+### Cache location
+
+Unix:
+
+```
+~/.cache/agent
+```
+
+Windows:
+
+```
+%LOCALAPPDATA%\agent\Cache
+```
 
 ## Proxy
 
@@ -445,6 +470,17 @@ TEST_F(ArticleStructure, AFactThatPointsBackBringsWhatItPointsTo) {
   EXPECT_LT(engine, writes) << a.text;
 }
 
+// A fact that adds to the one before it ("... is also read") comes with
+// it: the older file is no answer alone to where the settings are.
+TEST_F(ArticleStructure, AFactThatAddsToThePreviousOneBringsIt) {
+  const Answer a = ask("Which file holds my per-operator Trailkeeper settings?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  const size_t current = a.text.find("~/.config/trail/main.toml"), older = a.text.find("~/.trailrc");
+  ASSERT_NE(current, std::string::npos) << a.text;
+  ASSERT_NE(older, std::string::npos) << a.text;
+  EXPECT_LT(current, older) << a.text;
+}
+
 // A question that asks for a number gets it from a list item after the
 // fact that names its subject.
 TEST_F(ArticleStructure, AQuantityQuestionGetsTheNumberFromTheListThatFollows) {
@@ -543,6 +579,15 @@ TEST_F(ArticleStructure, AQuestionAboutOneSystemGetsItsVariant) {
   EXPECT_NE(windows.text.find("%APPDATA%"), std::string::npos) << windows.text;
   for (const char* other : {"~/.config/agent", "~/Library/Preferences"})
     EXPECT_EQ(windows.text.find(other), std::string::npos) << other << " in:\n" << windows.text;
+}
+
+// A variant's label introduces its code: the path under "Unix:" answers
+// where the cache is on Linux (code alone is no fact otherwise).
+TEST_F(ArticleStructure, AVariantsLabelIntroducesItsCode) {
+  const Answer a = ask("Where does the agent keep its download cache on Linux?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_NE(a.text.find("~/.cache/agent"), std::string::npos) << a.text;
+  EXPECT_EQ(a.text.find("%LOCALAPPDATA%"), std::string::npos) << a.text;
 }
 
 // Variants as sections of their own ("## Windows", "## Linux"), each its
