@@ -609,7 +609,9 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     doc_rank.emplace(id, doc_rank.size());
     break;
   }
-  const Embedder* emb = retriever_.embedder();
+  // Units' cosines to the question from GloVe when it is loaded, whatever
+  // encoder embeds the chunks: the refusal's weights are fitted on them.
+  const Embedder* emb = options_.word_ranks != nullptr ? options_.word_ranks : retriever_.embedder();
   std::unordered_map<std::string, std::string> q_words;
   // `situated`: the question describes its situation before it asks ("The
   // volume is full. How do I ...?"), not only a greeting or thanks.
@@ -617,6 +619,22 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   const TermWeights q =
       query_terms(request.query, options_.word_ranks, options_.situation_weight, &q_words, &situated);
   SoftCoverage soft(q, q_words, options_.word_ranks, options_.soft_match_floor);
+  // The share of the question (by weight) that GloVe embeds: its cosines
+  // say nothing about an error code or a host name it does not know.
+  if (options_.word_ranks != nullptr) {
+    double known = 0, total = 0;
+    for (const auto& [t, w] : q) {
+      total += w;
+      auto it = q_words.find(t);
+      if (it == q_words.end()) continue;
+      for (const std::string& tok : glove_tokenize(it->second)) {
+        if (options_.word_ranks->lookup(tok) < 0) continue;
+        known += w;
+        break;
+      }
+    }
+    ev.embedded_share = total > 0 ? known / total : 0.0;
+  }
   const std::unordered_map<std::string, std::vector<std::string>> acronyms = question_acronyms(request.query);
   // A section named after the task a how-to question asks for ("Add a new
   // member" for "How do I add a member to a running cluster?"): its heading
@@ -1111,10 +1129,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
         ev.unit_coverage = best_unit;
         ev.doc_coverage = doc_cov(best_doc_id);
         for (const auto& it : ev.items) ev.cosine = std::max(ev.cosine, it.cosine);
-        const double doc_weight = situated ? std::max(options_.doc_weight, options_.situation_doc_weight)
-                                           : options_.doc_weight;
-        ev.confidence = std::min(1.0, std::max(best_unit, doc_weight * ev.doc_coverage) +
-                                          options_.w_confidence_cosine * std::max(0.0, ev.cosine));
+        ev.situated = situated;
+        ev.confidence = refusal_score(ev, options_.doc_weight, options_.situation_doc_weight, cosine_weight());
         return ev;
       }
     }
@@ -1401,10 +1417,21 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   // union: words scattered over unrelated sentences are what out-of-domain
   // questions that share vocabulary with the KB produce.
   for (const auto& it : ev.items) ev.cosine = std::max(ev.cosine, it.cosine);
-  const double evidence = situated ? std::max(best_single, options_.situation_doc_weight * ev.doc_coverage) : best_single;
-  ev.confidence =
-      ev.items.empty() ? 0.0 : std::min(1.0, evidence + options_.w_confidence_cosine * std::max(0.0, ev.cosine));
+  ev.situated = situated;
+  ev.confidence = refusal_score(ev, options_.doc_weight, options_.situation_doc_weight, cosine_weight());
   return ev;
+}
+
+double refusal_score(const Evidence& ev, double doc_weight, double situation_doc_weight, double w_cosine) {
+  if (ev.items.empty()) return 0.0;
+  double evidence = ev.unit_coverage;
+  if (ev.intent_specific) {
+    evidence = std::max(evidence, (ev.situated ? std::max(doc_weight, situation_doc_weight) : doc_weight) * ev.doc_coverage);
+  } else if (ev.situated) {
+    evidence = std::max(evidence, situation_doc_weight * ev.doc_coverage);
+  }
+  const double w = w_cosine * ev.embedded_share;
+  return std::min(1.0, (evidence + w * std::max(0.0, ev.cosine)) / (1.0 + w));
 }
 
 std::vector<Hit> evidence_first(const Evidence& ev, const std::vector<Hit>& hits) {

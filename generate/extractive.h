@@ -42,31 +42,32 @@ struct ExtractiveOptions {
   int max_steps = 12;
   // Top chunks whose units are considered. Default: 6.
   int max_chunks = 6;
-  // Evidence score (Answer::confidence, 0..1) below which the answer is
-  // refused. Fitted with doc_weight and w_confidence_cosine by
-  // bench/answer_calibration_bench on the tune split of
-  // examples/kb-eval/answers.jsonl and the calibration split of
-  // questions.jsonl; see generate/README.md.
-  double refuse_below = 0.501;
+  // Evidence score (Answer::confidence, 0..1: refusal_score()) below which
+  // the answer is refused. Fitted with doc_weight, w_confidence_cosine and
+  // soft_match_floor by bench/answer_calibration_bench
+  // (examples/doc-eval/calibrate.sh) on the tune halves of the sample
+  // knowledge base's question sets and the documentation development sets;
+  // see generate/README.md.
+  double refuse_below = 0.560;
   // The evidence score when intent-specific evidence was found (a
   // resolution section for a fix question, a cause section for a cause
   // question) is max(unit score, doc_weight * document coverage): a fix
   // section answers "how do I fix X" even when its steps do not repeat X.
-  // Fitted with refuse_below. Default: 0.7.
-  double doc_weight = 0.7;
-  // Added to the evidence score: w_confidence_cosine * the best embedding
-  // cosine of a chosen unit to the question (catches paraphrases that share
-  // few words with the text). Fitted with refuse_below. Default: 0.05.
-  double w_confidence_cosine = 0.05;
+  // Fitted with refuse_below. Default: 0.8.
+  double doc_weight = 0.8;
+  // Weight of the best embedding cosine (GloVe, with word_ranks) of a
+  // chosen unit to the question in the evidence score, against 1 for the
+  // lexical evidence (it catches paraphrases that share few words with the
+  // text), scaled by the share of the question GloVe knows. Fitted with
+  // refuse_below. Default: 1.2.
+  double w_confidence_cosine = 1.2;
   // Soft coverage in the refusal evidence: a question word a unit lacks
   // counts (cos - floor) / (1 - floor) of its weight when its GloVe cosine
   // to the closest word of the unit (with its title and section path) is
   // above this floor, meant for paraphrases ("passphrase" for "password").
-  // Needs word_ranks; 1 turns it off. Off by default: fitted with
-  // refuse_below on the tune halves it lifts unanswerable questions as much
-  // as paraphrases (floors 0.4-0.7: the same 3/53 false refusals on tune,
-  // and a false answer on test); see generate/README.md. Default: 1.0.
-  double soft_match_floor = 1.0;
+  // Needs word_ranks; 1 turns it off. Fitted with refuse_below; see
+  // generate/README.md. Default: 0.55.
+  double soft_match_floor = 0.55;
   // Unit score = w_cover * coverage + w_vector * cosine + w_rank / (1 + rank).
   // Defaults: 1.0, 0.3, 0.15.
   double w_cover = 1.0;
@@ -147,9 +148,19 @@ struct Evidence {
   double unit_coverage = 0;  // best single chosen unit with its title and section path
   double doc_coverage = 0;   // the evidence document's retrieved chunks with title and path
   bool intent_specific = false;
+  bool situated = false;  // the question describes its situation first (ExtractiveOptions::situation_doc_weight)
   double cosine = 0;      // best embedding cosine of a chosen unit to the question
-  double confidence = 0;  // the score refuse_below applies to
+  double embedded_share = 0;  // of the question's weight, the words GloVe (word_ranks) knows
+  double confidence = 0;  // the score refuse_below applies to: refusal_score()
 };
+
+// The refusal score of evidence found without a named record, in 0..1:
+// the evidence (the best unit's coverage; with intent-specific evidence,
+// or for a situated question, at least the weighted document coverage)
+// plus w times the best cosine, over 1 + w, where w is w_cosine times the
+// share of the question GloVe embeds (an error code alone: the words' evidence alone).
+// bench/answer_calibration_bench fits the weights with it.
+double refusal_score(const Evidence& ev, double doc_weight, double situation_doc_weight, double w_cosine);
 
 // Thread-safe: answer() is const.
 class ExtractiveAnswerer {
@@ -169,6 +180,10 @@ class ExtractiveAnswerer {
   // path's fallback, without reading the documents again).
   Answer answer_from_evidence(const SearchRequest& request, Evidence evidence) const;
   const ExtractiveOptions& options() const { return options_; }
+  // w_confidence_cosine with GloVe (word_ranks), on whose cosines it was
+  // fitted; 0 without: another encoder's cosines would move the score
+  // where nothing was fitted, so the evidence is the words' alone.
+  double cosine_weight() const { return options_.word_ranks != nullptr ? options_.w_confidence_cosine : 0.0; }
   // Hits for `request` as it is (its k): through the reader when there is
   // one, else the retriever.
   Result<std::vector<Hit>> retrieve(const SearchRequest& request) const;

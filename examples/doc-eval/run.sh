@@ -4,13 +4,20 @@
 # `ragd eval --answers` on the set's answers.jsonl, one table per binary, so
 # that two builds compare in one run:
 #   examples/doc-eval/run.sh pip build/api/ragd /tmp/ragd-before
+# With --copy-to DIR instead of binaries it only copies the set's documents
+# to DIR (examples/doc-eval/calibrate.sh uses it).
 # Sets: apache (apache2-doc), etcd (etcd-server), pdf (libtasn1-doc, shared-mime-info), pip
 # (python3-pip), postgresql, postgresql-apps and postgresql-manage
 # (postgresql-doc-15).
 set -eu
-[ $# -ge 2 ] || { echo "usage: $0 apache|etcd|pdf|pip|postgresql|postgresql-apps|postgresql-manage RAGD [RAGD...]" >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: $0 apache|etcd|pdf|pip|postgresql|postgresql-apps|postgresql-manage RAGD [RAGD...] | --copy-to DIR" >&2; exit 2; }
 set_name=$1
 shift
+copy_to=
+if [ "$1" = --copy-to ]; then
+  [ $# -eq 2 ] || { echo "usage: $0 SET --copy-to DIR" >&2; exit 2; }
+  copy_to=$2
+fi
 here=$(cd -P -- "$(dirname -- "$0")" >/dev/null && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -94,6 +101,11 @@ case "$set_name" in
     ;;
   *) echo "unknown set '$set_name' (apache, etcd, pdf, pip, postgresql, postgresql-apps or postgresql-manage)" >&2; exit 2 ;;
 esac
+if [ -n "$copy_to" ]; then
+  mkdir -p "$copy_to"
+  cp -R "$work/docs/." "$copy_to"
+  exit 0
+fi
 
 # Runs a command into $work/out; on failure shows its output and stops.
 run() {

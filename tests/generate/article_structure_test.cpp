@@ -545,8 +545,8 @@ TEST_F(ArticleStructure, ADefaultQuestionGetsTheValueNotTheName) {
 // A question that describes its situation before it asks: its situation's
 // words are in the document, its ask's in the sentence that answers, and
 // no one sentence holds both. The document's coverage is its evidence too
-// (situation_doc_weight); a situated question the document does not answer
-// is still refused.
+// (situation_doc_weight: the sentence alone scores much less); a situated
+// question the document does not answer is still refused.
 TEST_F(ArticleStructure, ASituatedQuestionCountsItsDocumentsEvidence) {
   const std::string q = "We switched the audit trail on for all users with auditctl on the new server. When do the old "
                         "entries go away?";
@@ -560,7 +560,8 @@ TEST_F(ArticleStructure, ASituatedQuestionCountsItsDocumentsEvidence) {
   r.query = q;
   auto alone = ExtractiveAnswerer(*retriever_, unit_only).answer(r);
   ASSERT_TRUE(alone.is_ok()) << alone.status().to_string();
-  EXPECT_TRUE(alone->refused) << "the sentence alone holds too little of the question: " << alone->confidence;
+  EXPECT_GT(a.confidence, alone->confidence + 0.05) << "the document's coverage counts: " << a.confidence << " vs "
+                                                     << alone->confidence << " for the sentence alone";
   const Answer other = ask("We switched the audit trail on for all users with auditctl on the new server. Which SIEM "
                            "vendor receives the forwarded entries?");
   EXPECT_TRUE(other.refused) << other.text << " conf=" << other.confidence;

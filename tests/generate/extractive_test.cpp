@@ -158,4 +158,34 @@ TEST(RefusalThreshold, OverlapMaximisesBalancedAccuracy) {
 }
 
 }  // namespace
+// The cosine counts in proportion to the share of the question GloVe
+// knows: an error code alone is judged on its words, a question GloVe reads
+// fully on words and cosine alike; the document's coverage counts for
+// intent-specific evidence and situated questions.
+TEST(RefusalScore, TheCosineWeighsAsMuchAsGloveKnowsOfTheQuestion) {
+  Evidence ev;
+  ev.items.push_back({});
+  ev.unit_coverage = 0.9;
+  ev.doc_coverage = 1.0;
+  ev.cosine = 0.1;
+  ev.embedded_share = 0;
+  EXPECT_DOUBLE_EQ(refusal_score(ev, 0.8, 0.85, 1.2), 0.9);
+  ev.embedded_share = 1;
+  EXPECT_DOUBLE_EQ(refusal_score(ev, 0.8, 0.85, 1.2), (0.9 + 1.2 * 0.1) / 2.2);
+  ev.embedded_share = 0.5;
+  EXPECT_DOUBLE_EQ(refusal_score(ev, 0.8, 0.85, 1.2), (0.9 + 0.6 * 0.1) / 1.6);
+  ev.embedded_share = 0;
+  ev.unit_coverage = 0.3;
+  ev.intent_specific = true;
+  EXPECT_DOUBLE_EQ(refusal_score(ev, 0.8, 0.85, 1.2), 0.8);
+  ev.situated = true;
+  EXPECT_DOUBLE_EQ(refusal_score(ev, 0.8, 0.85, 1.2), 0.85);
+  ev.intent_specific = false;
+  EXPECT_DOUBLE_EQ(refusal_score(ev, 0.8, 0.85, 1.2), 0.85);
+  ev.situated = false;
+  EXPECT_DOUBLE_EQ(refusal_score(ev, 0.8, 0.85, 1.2), 0.3);
+  ev.items.clear();
+  EXPECT_EQ(refusal_score(ev, 0.8, 0.85, 1.2), 0.0);
+}
+
 }  // namespace ragd

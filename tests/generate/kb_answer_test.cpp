@@ -135,6 +135,15 @@ TEST_F(SampleKb, ExactErrorCodesFindTheirTicketAtRankOne) {
   }
 }
 
+// An error code alone is answered on its words: GloVe knows nothing of it,
+// so its cosine does not count in the refusal score (refusal_score()).
+TEST_F(SampleKb, AnErrorCodeAloneIsAnswered) {
+  for (const char* code : {"ORA-12541", "0x80180014"}) {
+    const Answer a = answer_to(code);
+    EXPECT_FALSE(a.refused) << code << " conf=" << a.confidence;
+    EXPECT_NE(a.text.find(code), std::string::npos) << a.text;
+  }
+}
 
 // The development set of examples/kb-eval/answers.jsonl (users' words: fix,
 // fact, look-up, paraphrase, near- and off-domain), judged as `ragd eval
