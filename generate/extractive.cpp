@@ -666,11 +666,16 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       std::set<std::string> hit_chunks;
       for (size_t h = 0; h < n_hits; ++h)
         if (src[h].doc_id == like.doc_id) hit_chunks.insert(src[h].chunk_id);
+      // The top document's every section when it is short: the fix may sit
+      // in one that retrieval ranked lower for the question's wording
+      // ("Removing the cache" for "wipe the cached wheels").
+      const bool whole = ev.intent.kind == Intent::kFix && seen_docs.size() == 1 &&
+                         doc_chunks.size() <= static_cast<size_t>(options_.whole_document_chunks);
       for (size_t k = 0; k < doc_chunks.size(); ++k) {
         const Chunk& c = doc_chunks[k];
         const bool next = ev.intent.kind == Intent::kFix && k > 0 && hit_chunks.count(doc_chunks[k - 1].id) &&
                           doc_chunks[k - 1].section_path == c.section_path;
-        const bool useful = next || holds_section(c, wanted) || task_heading(c.section_path, like.title);
+        const bool useful = whole || next || holds_section(c, wanted) || task_heading(c.section_path, like.title);
         if (useful && have.insert(c.id).second) src.push_back(hit_of_chunk(like, c));
       }
     }

@@ -42,6 +42,9 @@ struct ExtractiveOptions {
   int max_steps = 12;
   // Top chunks whose units are considered. Default: 6.
   int max_chunks = 6;
+  // A fix question also considers every chunk of the top document when it
+  // has at most this many. Default: 40.
+  int whole_document_chunks = 40;
   // Evidence score (Answer::confidence, 0..1: refusal_score()) below which
   // the answer is refused. Fitted with doc_weight, w_confidence_cosine and
   // soft_match_floor by bench/answer_calibration_bench

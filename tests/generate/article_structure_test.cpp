@@ -326,6 +326,60 @@ The longest time to wait for the clients to go. The default is 60.
 Prints nothing but errors.
 )";
 
+// A guide whose many sections repeat the question's words, and whose fix
+// is in a short section worded otherwise ("Removing the cache").
+constexpr const char* kSpool = R"(# Spool caching
+
+## What is cached
+
+The spooler keeps cached spool files of every print job in its spool cache, so that a reprint does not render the
+job again. Cached spool files are kept per printer, and each printer has its own part of the spool cache. A job
+that prints twice reads its cached spool files the second time instead of rendering the document again. Large jobs
+gain the most: a two hundred page report takes minutes to render and seconds to read from the spool cache. Small
+jobs gain little, and their cached spool files take little room.
+
+## Cached spool files and reprints
+
+A reprint uses the cached spool files of the job when they are still in the spool cache. Cached spool files of a
+job that was cancelled are not used for reprints. A reprint from another workstation also uses the cached spool
+files, as long as the job was sent to the same printer. When the printer's driver changed since the job was
+printed, the cached spool files are ignored and the job is rendered again, because the old files would not match
+the new driver.
+
+## Where the spool cache is
+
+The spool cache is a directory of cached spool files under the spooler's data directory, one file per job and one
+directory per printer. The files are named after the job number and the printer. Moving the data directory moves
+the spool cache with it. Backups may leave the spool cache out: cached spool files are made again whenever a job is
+rendered, and nothing in them is needed to restore the spooler.
+
+## Avoiding the spool cache
+
+Some printers need every job rendered again, such as label printers whose templates change during the day. Set
+render_always for them, and their cached spool files are never used, though the files are still written to the
+spool cache. Jobs that hold personal data can be sent with the no_cache flag, and then no cached spool files are
+written for them at all, and a reprint renders the job again from the document.
+
+## Spool cache statistics
+
+spoolctl stats shows how many cached spool files the spool cache holds, and their total size per printer. It also
+shows how many reprints were served from cached spool files since the spooler started, and how many were rendered
+again because the files were missing or did not match the driver. The figures are reset when the spooler restarts.
+A spool cache that serves few reprints takes room for nothing.
+
+## Spool cache size
+
+The spool cache grows until it reaches the size set by cache_limit, two gigabytes unless set otherwise. When the
+limit is reached, the spooler drops the cached spool files of the oldest jobs first, printer by printer, until the
+spool cache is below the limit again. Cached spool files of jobs still printing are never dropped. A larger limit
+keeps more cached spool files for reprints, at the cost of disk space on the print server.
+
+## Removing the cache
+
+`spoolctl purge` wipes every cached spool file from the spooler completely, on every printer. Run it while no job
+prints.
+)";
+
 class ArticleStructure : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -347,10 +401,11 @@ class ArticleStructure : public ::testing::Test {
     std::ofstream(docs / "agent-configuration.md") << kClient;
     std::ofstream(docs / "monitoring-agent.md") << kMonitoring;
     std::ofstream(docs / "cachectl.md") << kDaemon;
+    std::ofstream(docs / "spool-caching.md") << kSpool;
     const std::vector<fs::path> roots{docs};
     auto st = ingest_paths(scratch_->store(), *glove_, roots);
     ASSERT_TRUE(st.is_ok()) << st.status().to_string();
-    ASSERT_EQ(st->ingested, 9u);
+    ASSERT_EQ(st->ingested, 10u);
     auto chunks = scratch_->store().chunks_of("outlook-set-of-folders.md");
     ASSERT_TRUE(chunks.is_ok());
     ASSERT_EQ(chunks->size(), 1u) << "the three sections share one chunk";
@@ -479,6 +534,34 @@ TEST_F(ArticleStructure, AFactThatAddsToThePreviousOneBringsIt) {
   ASSERT_NE(current, std::string::npos) << a.text;
   ASSERT_NE(older, std::string::npos) << a.text;
   EXPECT_LT(current, older) << a.text;
+}
+
+// A fix question reads every section of a short top document, not only
+// the chunks retrieval found: here the hits hold every section but the one
+// with the fix (retrieval ranked it below, as it ranks pip's "Removing the
+// cache" for "wipe the cached wheels").
+TEST_F(ArticleStructure, AFixQuestionReadsTheWholeTopDocument) {
+  SearchRequest r;
+  r.query = "How do I wipe the spooler's cached spool files completely?";
+  r.k = 6;
+  auto found = retriever_->retrieve(r);
+  ASSERT_TRUE(found.is_ok()) << found.status().to_string();
+  std::vector<Hit> hits;
+  for (const Hit& h : *found)
+    if (h.doc_id == "spool-caching.md" && h.section_path.back() != "Removing the cache") hits.push_back(h);
+  ASSERT_GE(hits.size(), 2u);
+  auto answer_with = [&](ExtractiveOptions o) {
+    o.word_ranks = glove_.get();
+    auto a = ExtractiveAnswerer(*retriever_, o).answer_from(r, hits);
+    EXPECT_TRUE(a.is_ok()) << a.status().to_string();
+    return a.is_ok() ? std::move(a).value() : Answer{};
+  };
+  const Answer a = answer_with({});
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_NE(a.text.find("spoolctl purge"), std::string::npos) << a.text;
+  ExtractiveOptions hits_only;
+  hits_only.whole_document_chunks = 0;
+  EXPECT_EQ(answer_with(hits_only).text.find("spoolctl purge"), std::string::npos);
 }
 
 // A question that asks for a number gets it from a list item after the
