@@ -140,6 +140,12 @@ void AutoRebalancer::look() {
     status_.paused = state->paused;
     status_.held_by = state->lock ? state->lock->by : "";
   }
+  if (state->lock && state->lock->by == o_.node_id) {
+    // This node's, from a run whose release failed (etcd away): under the
+    // node's own lease it would outlive the run for ever.
+    (void)etcd_->remove_if_equal(rebalance_lock_key(o_), rebalance_lock_to_json(*state->lock));
+    return;
+  }
   if (state->paused || state->lock) return;
   std::string reason;
   if (!map.moves.empty()) {
