@@ -154,10 +154,17 @@ TEST_F(ClusterAutoRebalanceTest, ADeadNodesReplicasAreMadeAgainAndARestartMovesN
   ASSERT_NO_FATAL_FAILURE(start_cluster(four, kShards));
   const cluster::ShardMap before = map();
 
-  // n4 killed and back within dead_after_seconds: nothing moves.
+  // n4 killed, its lease expired (2 s), and back within
+  // dead_after_seconds: nothing moves.
   const auto killed_at = std::chrono::steady_clock::now();
   nodes_["n4"]->kill_hard();
+  ASSERT_TRUE(wait_until([&] {
+    auto live = cluster::read_live_nodes(*etcd_, options_);
+    return live.is_ok() && live->count("n4") == 0;
+  }, 5000));
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // seen absent by the others' looks (every 2 s)
   ASSERT_TRUE(nodes_["n4"]->start(30)) << nodes_["n4"]->log();
+  ASSERT_LT(std::chrono::steady_clock::now() - killed_at, std::chrono::seconds(kDeadAfterSeconds));
   std::this_thread::sleep_until(killed_at + std::chrono::seconds(kDeadAfterSeconds + 3));
   EXPECT_EQ(map().revision, before.revision) << reasons(four);
 
