@@ -166,8 +166,9 @@ struct AutoRebalanceStatus {
   std::string reason;
   std::vector<std::string> steps;  // that run's steps as `ragd cluster rebalance` prints them (the last 50)
   std::string last_result;         // how the last run ended ("" while the first runs)
-  // Who held the rebalance lock at the last look ("" for nobody, or this
-  // node), and whether --cancel paused the automatic rebalancers.
+  // Who held the rebalance lock at the last look: a node id (this one while
+  // it runs), "cli-<host>-<pid>" for an operator's run, "" for nobody; and
+  // whether --cancel paused the automatic rebalancers.
   std::string held_by;
   bool paused = false;
   uint64_t runs = 0;      // runs this node started
