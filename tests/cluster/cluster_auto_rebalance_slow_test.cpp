@@ -128,6 +128,11 @@ TEST_F(ClusterAutoRebalanceTest, AFifthNodeGetsItsShareWithNoOperator) {
   const std::string why = reasons({"n1", "n2", "n3", "n4", "n5"}, &switched);
   EXPECT_NE(why.find("node n5 joined: holds 0 replica(s), its share is 3"), std::string::npos) << why;
   EXPECT_EQ(switched, 3u) << why;
+  double switched_metric = 0;
+  for (const auto& [id, p] : nodes_) {
+    switched_metric += total(series(p->port(), "ragd_cluster_auto_rebalance_moves_total"));
+  }
+  EXPECT_EQ(switched_metric, 3.0);
   std::string logs;
   for (const auto& id : four) logs += nodes_[id]->log();
   EXPECT_NE(logs.find("automatic rebalance: switched shard"), std::string::npos);
