@@ -326,4 +326,13 @@ Status Etcd::remove(const std::string& key) {
   return parse(body, "delete").status();
 }
 
+Result<bool> Etcd::remove_if_equal(const std::string& key, const std::string& value) {
+  Json req{{"compare", Json::array({Json{{"key", b64(key)}, {"result", "EQUAL"}, {"target", "VALUE"},
+                                         {"value", b64(value)}}})},
+           {"success", Json::array({Json{{"request_delete_range", Json{{"key", b64(key)}}}}})}};
+  RAGD_ASSIGN_OR_RETURN(std::string body, call("/v3/kv/txn", req.dump()));
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(body, "txn"));
+  return j.value("succeeded", false);
+}
+
 }  // namespace ragd::cluster

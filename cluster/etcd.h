@@ -90,6 +90,9 @@ class Etcd {
   Result<int64_t> count_range(const std::string& from, const std::string& to);
   // Deletes `key` (absent is fine).
   Status remove(const std::string& key);
+  // Deletes `key` only while it holds `value` (one transaction): a lock
+  // released by its holder alone. False when it holds something else.
+  Result<bool> remove_if_equal(const std::string& key, const std::string& value);
   // The status of the member at `endpoint` itself (one of the endpoints,
   // no failover: `ragd cluster status` asks each).
   Result<EtcdMemberStatus> member_status(const std::string& endpoint);

@@ -15,6 +15,7 @@
 
 #include "auth/crypto.h"
 #include "auth/principal.h"
+#include "cluster/auto_rebalance.h"
 #include "cluster/clock.h"
 #include "cluster/etcd.h"
 #include "cluster/fan_out.h"
@@ -23,6 +24,7 @@
 #include "cluster/jetstream.h"
 #include "cluster/log.h"
 #include "cluster/message.h"
+#include "cluster/rebalance.h"
 #include "cluster/shard.h"
 #include "cluster/snapshot.h"
 #include "govern/retention.h"
@@ -347,10 +349,32 @@ Status Node::join() {
   // The live nodes now, not at the first renewal: until then /healthz would
   // call etcd unreachable, and a search cut off from etcd would know no peer.
   (void)refresh_live_nodes();  // a failure shows in live_view(); keepalive_loop reads again
+  // Started again: back in service, if an operator's --drain emptied it.
+  if (Status st = etcd_->remove(drained_key(o, o.node_id)); !st.is_ok()) {
+    log().warn("node {}: could not clear its drained mark in etcd: {}", o.node_id, st.to_string());
+  }
+  if (o.auto_rebalance) {
+    auto_rebalancer_ = std::make_unique<AutoRebalancer>(
+        options_, AutoRebalancer::Hooks{[this]() -> Result<std::set<std::string>> {
+                                          RAGD_ASSIGN_OR_RETURN(auto nodes, refresh_live_nodes());
+                                          std::set<std::string> ids;
+                                          for (const auto& [id, url] : nodes) ids.insert(id);
+                                          return ids;
+                                        },
+                                        [this] { return shard_map(); },
+                                        [this] {
+                                          std::lock_guard lock(lease_mu_);
+                                          return lease_;
+                                        }});
+  }
   const ShardMap m = shard_map();
   log().info("node {} joined cluster {}: {} shards, owns {}, shard map revision {}", o.node_id, o.name, o.shards,
              m.shards_of(o.node_id).size(), m.revision);
   return Status::ok();
+}
+
+AutoRebalanceStatus Node::auto_rebalance_status() const {
+  return auto_rebalancer_ ? auto_rebalancer_->status() : AutoRebalanceStatus{};
 }
 
 ShardMap Node::shard_map() const {
@@ -659,6 +683,7 @@ Status Node::set_advertise(const std::string& url) {
 }
 
 Node::~Node() {
+  auto_rebalancer_.reset();  // a run ends at its next step, its moves pending
   stop_ = true;
   {
     std::lock_guard lock(status_mu_);  // a waiter between its check and its wait sees stop_

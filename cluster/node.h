@@ -41,6 +41,7 @@ class FanOut;
 class HttpClientPool;
 class StatsCache;
 class SnapshotServer;
+class AutoRebalancer;
 struct PeerLink;
 struct WriteMessage;
 struct OutgoingMessage;
@@ -153,6 +154,30 @@ struct ShardStatus {
   uint64_t snapshot_sequence = 0;
   uint64_t snapshot_failures = 0;
   std::string role = "serving";
+};
+
+// A node's automatic rebalancer (ClusterOptions::auto_rebalance,
+// auto_rebalance.h) as it stands, for /v1/stats and /metrics.
+struct AutoRebalanceStatus {
+  bool enabled = false;
+  bool running = false;  // this node runs a rebalance now (it holds the lock)
+  // Why this node's current (or last) run started: "node n5 joined: ...",
+  // "node n3 dead: ...", "resuming 2 pending move(s)".
+  std::string reason;
+  std::vector<std::string> steps;  // that run's steps as `ragd cluster rebalance` prints them (the last 50)
+  std::string last_result;         // how the last run ended ("" while the first runs)
+  // Who held the rebalance lock at the last look: a node id (this one while
+  // it runs), "cli-<host>-<pid>" for an operator's run, "" for nobody; and
+  // whether --cancel paused the automatic rebalancers.
+  std::string held_by;
+  bool paused = false;
+  uint64_t runs = 0;      // runs this node started
+  uint64_t switched = 0;  // moves those runs switched
+  // Nodes the map names whose lease is gone: seconds since this node saw
+  // them go; `dead` ones (dead_after_seconds or more) have their replicas
+  // made again elsewhere.
+  std::map<std::string, int64_t> absent_seconds;
+  std::vector<std::string> dead;
 };
 
 // Read-your-writes. A write answers with a consistency token, the stream
@@ -390,6 +415,8 @@ class Node {
   const ClusterOptions& options() const { return options_; }
   ShardMap shard_map() const;
   std::vector<ShardStatus> shard_status() const;
+  // The automatic rebalancer's state (`enabled` false without auto_rebalance).
+  AutoRebalanceStatus auto_rebalance_status() const;
 
  private:
   // `collections`: null for a writer (start_writer).
@@ -517,6 +544,7 @@ class Node {
   std::unique_ptr<HttpClientPool> peers_;    // the searches' HTTP clients, kept with their connections
   std::unique_ptr<StatsCache> stats_cache_;  // the shards' BM25 statistics (phase 1)
   std::unique_ptr<SnapshotServer> snapshots_;  // the checkpoints served to peers
+  std::unique_ptr<AutoRebalancer> auto_rebalancer_;  // with auto_rebalance; made last by join()
   // Held while a shard's copy is fetched from a peer: one transfer at a
   // time per node, so a node bootstrapping many shards neither floods its
   // peers (each serves kMaxSnapshotsServed at once) nor its own disk.

@@ -166,6 +166,11 @@ Status check_cluster_options(const ClusterOptions& o) {
   if (o.stream_replicas != 1 && o.stream_replicas != 3 && o.stream_replicas != 5) {
     return Status::invalid_argument("stream_replicas must be 1, 3 or 5");
   }
+  if (o.auto_rebalance && o.dead_after_seconds <= o.lease_ttl_seconds) {
+    return Status::invalid_argument("dead_after_seconds must exceed lease_ttl_seconds (" +
+                                    std::to_string(o.lease_ttl_seconds) +
+                                    "): a node whose lease merely lapsed would be replaced");
+  }
   return Status::ok();
 }
 
@@ -197,6 +202,8 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
       else if (it.name == "stream_max_bytes") o.stream_max_bytes = to_long(it, where, 0, 1LL << 50);
       else if (it.name == "snapshot_bootstrap") o.snapshot_bootstrap = to_bool(it, where);
       else if (it.name == "retire_grace_seconds") o.retire_grace_seconds = static_cast<int>(to_long(it, where, 1, 86400));
+      else if (it.name == "auto_rebalance") o.auto_rebalance = to_bool(it, where);
+      else if (it.name == "dead_after_seconds") o.dead_after_seconds = static_cast<int>(to_long(it, where, 1, 86400 * 30));
       else if (it.name == "secret_file") o.secret_file = to_string(it, where);
       else if (it.name == "accept_secret_files") o.accept_secret_files.assign(it.inputs.begin(), it.inputs.end());
       else if (it.name == "tls_ca_file") o.tls.ca_file = to_string(it, where);

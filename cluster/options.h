@@ -159,6 +159,18 @@ struct ClusterOptions {
   // still find its chunks here: longer than the longest search (three
   // phases of search_timeout_seconds at worst), s. Default: 30.
   int retire_grace_seconds = 30;
+  // Automatic rebalancing (cluster/README.md, "Rebalancing"): the nodes
+  // give a live node holding less than its share (a node added) its share,
+  // and replace the replicas of a node whose lease has been gone for
+  // dead_after_seconds, with the moves `ragd cluster rebalance` makes; one
+  // node at a time runs them, holding the rebalance lock in etcd. Every
+  // node should set the same. Default: false.
+  bool auto_rebalance = false;
+  // How long a node's lease must have been gone before its replicas are
+  // made again elsewhere (with auto_rebalance), s: longer than a restart
+  // takes, so a node restarting is not replaced; more than
+  // lease_ttl_seconds. Default: 120.
+  int dead_after_seconds = 120;
   // The file holding the secret every node of the cluster shares (at least
   // 32 bytes; its trailing whitespace is dropped; readable by its owner
   // only). A relative path is relative to the cluster file. With it, a

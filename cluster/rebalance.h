@@ -17,9 +17,16 @@
 //
 // The driver keeps no state of its own: the plan lives in etcd, so running
 // it again resumes, and --cancel drops what has not switched yet.
+//
+// One driver at a time: a run holds the rebalance lock in etcd
+// (rebalance_lock_key, created only if absent, under a lease), whether it
+// is an operator's `ragd cluster rebalance` or a node's automatic
+// rebalancer (auto_rebalance.h). An operator's run waits for the lock; a
+// node's gives up at once and looks again later.
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -30,15 +37,63 @@
 
 namespace ragd::cluster {
 
+class Etcd;
+
+// The etcd keys of rebalancing, under <prefix>rebalance/: `lock` (held by
+// the running driver, under its lease: RebalanceLock as JSON), `paused`
+// (put by --cancel: the automatic rebalancers start nothing until an
+// operator's run ends) and `drained/<node>` (put by --drain: every run, the
+// automatic ones included, keeps the node empty; the node deletes it when
+// it starts again, back in service).
+std::string rebalance_prefix(const ClusterOptions& o);
+std::string rebalance_lock_key(const ClusterOptions& o);
+std::string rebalance_paused_key(const ClusterOptions& o);
+std::string drained_key(const ClusterOptions& o, const std::string& node);
+
+// Who holds the rebalance lock, and why.
+struct RebalanceLock {
+  std::string by;          // a node id, or "cli-<host>-<pid>" for an operator's run
+  bool automatic = false;  // a node's automatic rebalancer
+  std::string reason;      // why it runs ("node n5 joined ...", "node n3 dead ...")
+  std::string nonce;       // this run's own: the lock is released only by it
+};
+std::string rebalance_lock_to_json(const RebalanceLock& l);
+// nullopt when malformed.
+std::optional<RebalanceLock> rebalance_lock_from_json(const std::string& text);
+
+// What etcd says about rebalancing now: the lock's holder (nullopt: none),
+// whether the automatic rebalancers are paused, the drained nodes.
+struct RebalanceState {
+  std::optional<RebalanceLock> lock;
+  bool paused = false;
+  std::set<std::string> drained;
+};
+Result<RebalanceState> read_rebalance_state(Etcd& etcd, const ClusterOptions& o);
+
 struct RebalanceOptions {
   // Nodes to empty (to decommission them): each of their replicas moves to
-  // a live node, which may leave the rest less even.
+  // a live node, which may leave the rest less even. Recorded in etcd
+  // (drained_key), so that later runs keep them empty.
   std::vector<std::string> drain;
   bool dry_run = false;  // print the plan, write nothing
-  bool cancel = false;   // drop the pending moves (their targets retire them)
+  // Drop the pending moves (their targets retire them) and pause the
+  // automatic rebalancers until an operator's run ends.
+  bool cancel = false;
   int timeout_seconds = 600;
   // Called with one line per step (planned, resumed, switched, done).
   std::function<void(const std::string&)> progress;
+  // The lock's holder. An empty `lock.by` names this process
+  // ("cli-<host>-<pid>"); the nonce is made here.
+  RebalanceLock lock;
+  // The lease to hold the lock under; 0: one of its own, renewed while the
+  // run lasts and revoked at its end.
+  int64_t lease = 0;
+  // Nodes whose replicas are to be made again elsewhere (dead), given the
+  // live ones; asked at each round's plan. Default: none.
+  std::function<std::set<std::string>(const std::set<std::string>& live)> dead;
+  // True when the caller is stopping: the run ends (kCancelled), its moves
+  // left pending in etcd.
+  std::function<bool()> stopping;
 };
 
 // The moves that even out `map` over the `live` nodes not in `drain`:
@@ -48,18 +103,23 @@ struct RebalanceOptions {
 // neither live nor drained stays where it is (the node may be restarting).
 // Deterministic (ties go to the lower node id and shard); the moves' ids
 // are left empty. kFailedPrecondition when no live node is left, or a
-// drained replica has nowhere to go.
+// drained replica has nowhere to go. A replica on a `dead` node moves first,
+// like a drained one, to a live node without the shard; with none, it stays.
 Result<std::vector<ShardMove>> plan_moves(const ShardMap& map, const std::set<std::string>& live,
-                                          const std::set<std::string>& drain);
+                                          const std::set<std::string>& drain,
+                                          const std::set<std::string>& dead = {});
 
 // `map` with the moves whose ids are in `ready` done: `to` takes `from`'s
 // place among the shard's replicas, and the move leaves the list.
 ShardMap switch_moves(const ShardMap& map, const std::set<std::string>& ready);
 
-// Runs the steps above to the end: plans (unless moves are pending, which
-// it resumes), then switches each move as its target reports ready.
-// Returns the final map. kTimeout after `timeout_seconds` with moves still
-// pending (they stay in the map: run again to resume).
+// Runs the steps above to the end: takes the lock (an automatic run:
+// kAlreadyExists at once when another holds it; else waits for it), plans
+// (unless moves are pending, which it resumes), then switches each move as
+// its target reports ready, and releases the lock. Returns the final map.
+// kTimeout after `timeout_seconds` with moves still pending (they stay in
+// the map: run again to resume); kCancelled when the lock was lost (the
+// lease lapsed), an automatic run was paused, or `stopping` said so.
 Result<ShardMap> rebalance(const ClusterOptions& o, const RebalanceOptions& r);
 
 }  // namespace ragd::cluster

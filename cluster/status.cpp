@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/etcd.h"
+#include "cluster/rebalance.h"
 #include "cluster/jetstream.h"
 #include "cluster/node.h"
 #include "sync/http.h"
@@ -112,6 +113,15 @@ Result<ClusterView> read_cluster_view(const ClusterOptions& o, const std::string
   RAGD_ASSIGN_OR_RETURN(ShardMap map, read_shard_map(etcd, o));
   RAGD_ASSIGN_OR_RETURN(v.live, read_live_nodes(etcd, o));
   v.shard_map_revision = map.revision;
+  v.moves_pending = map.moves.size();
+  RAGD_ASSIGN_OR_RETURN(RebalanceState rs, read_rebalance_state(etcd, o));
+  if (rs.lock) {
+    v.rebalance_by = rs.lock->by;
+    v.rebalance_automatic = rs.lock->automatic;
+    v.rebalance_reason = rs.lock->reason;
+  }
+  v.rebalance_paused = rs.paused;
+  v.drained.assign(rs.drained.begin(), rs.drained.end());
 
   std::map<std::string, NodeReport> reports;
   for (const auto& [node, url] : v.live) reports[node] = ask_node(url, api_key, o.tls.ca_file);
@@ -211,6 +221,13 @@ std::string cluster_view_json(const ClusterView& v) {
               {"searchable", v.searchable()},
               {"writable", v.writable()},
               {"etcd", etcd},
+              {"rebalance", Json{{"running", !v.rebalance_by.empty()},
+                                 {"by", v.rebalance_by},
+                                 {"automatic", v.rebalance_automatic},
+                                 {"reason", v.rebalance_reason},
+                                 {"moves_pending", v.moves_pending},
+                                 {"paused", v.rebalance_paused},
+                                 {"drained", v.drained}}},
               {"shards", shards}}
       .dump(2);
 }
@@ -229,6 +246,23 @@ std::string cluster_view_table(const ClusterView& v) {
     out += ";";
   }
   out.back() = '\n';
+  if (!v.rebalance_by.empty()) {
+    out += "rebalance: running, " + std::string(v.rebalance_automatic ? "automatic, on node " : "by ") +
+           v.rebalance_by + (v.rebalance_reason.empty() ? "" : " (" + v.rebalance_reason + ")") + ", " +
+           std::to_string(v.moves_pending) + " move(s) pending\n";
+  } else if (v.moves_pending != 0) {
+    out += "rebalance: " + std::to_string(v.moves_pending) +
+           " move(s) pending and nobody runs them (`ragd cluster rebalance` resumes them)\n";
+  }
+  if (v.rebalance_paused) {
+    out += "rebalance: automatic rebalancing PAUSED by `ragd cluster rebalance --cancel` until a `ragd cluster "
+           "rebalance` run ends\n";
+  }
+  if (!v.drained.empty()) {
+    out += "rebalance: drained (kept empty until restarted):";
+    for (const auto& n : v.drained) out += " " + n;
+    out += "\n";
+  }
   char line[320];
   std::snprintf(line, sizeof line, "%-6s %-12s %-12s %-10s %10s %8s %9s  %s\n", "shard", "stream last", "log leader",
                 "replica", "applied", "behind", "failures", "state");

@@ -67,6 +67,15 @@ struct ClusterView {
   std::map<std::string, std::string> live;  // node id -> URL
   std::vector<ShardView> shards;
   std::vector<EtcdMemberView> etcd;  // one per endpoint of the cluster file
+  // Rebalancing (rebalance.h): who runs one now ("" for nobody: a node's
+  // automatic rebalancer, or an operator's run) and why, the moves pending,
+  // whether --cancel paused the automatic rebalancers, the drained nodes.
+  std::string rebalance_by;
+  bool rebalance_automatic = false;
+  std::string rebalance_reason;
+  size_t moves_pending = 0;
+  bool rebalance_paused = false;
+  std::vector<std::string> drained;
   // Every shard has a live replica that answered (it can be searched).
   bool searchable() const;
   // Every shard's stream has a leader and exactly one etcd member leads,

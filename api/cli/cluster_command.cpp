@@ -122,7 +122,7 @@ void add_cluster_command(CLI::App& app, int& exit_code) {
   rebalance->add_option("--cluster", b->cluster_file, "the cluster file (any node's: its etcd URLs)")->required();
   rebalance->add_option("--drain", b->options.drain, "a node to empty (repeat for more)");
   rebalance->add_flag("--dry-run", b->options.dry_run, "print the moves, change nothing");
-  rebalance->add_flag("--cancel", b->options.cancel, "drop the moves that have not switched yet");
+  rebalance->add_flag("--cancel", b->options.cancel, "drop the moves that have not switched yet, and pause automatic rebalancing until a run ends");
   rebalance->add_option("--timeout", b->options.timeout_seconds, "seconds to wait for the moves (default 600)")
       ->check(CLI::Range(1, 86400));
   rebalance->callback([b, &exit_code] { exit_code = run_cluster_rebalance(*b); });

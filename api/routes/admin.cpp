@@ -135,6 +135,15 @@ Response handle_stats(const Request& req, Api& api) {
                         {"shards", co.shards},
                         {"shard_map_revision", api.cluster->shard_map().revision},
                         {"applying", shards}};
+    // The automatic rebalancer (cluster/README.md, "Rebalancing").
+    const cluster::AutoRebalanceStatus ar = api.cluster->auto_rebalance_status();
+    if (ar.enabled) {
+      j["cluster"]["auto_rebalance"] = Json{{"running", ar.running},   {"reason", ar.reason},
+                                            {"steps", ar.steps},       {"last_result", ar.last_result},
+                                            {"held_by", ar.held_by},   {"paused", ar.paused},
+                                            {"runs", ar.runs},         {"switched", ar.switched},
+                                            {"absent_seconds", ar.absent_seconds}, {"dead", ar.dead}};
+    }
   }
   add_build_info(j);
   return json_response(j);
@@ -190,6 +199,13 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
                               "Nodes whose etcd lease is alive, as this node last read them (each lease renewal).");
   auto& etcd_up = registry.gauge("ragd_cluster_etcd_reachable",
                                  "1 when this node's last read of the live nodes from etcd answered, else 0.");
+  auto& auto_running = registry.gauge("ragd_cluster_auto_rebalance_running",
+                                      "1 while this node runs an automatic rebalance (it holds the rebalance lock).");
+  auto& auto_switched = registry.counter("ragd_cluster_auto_rebalance_moves_total",
+                                         "Replica moves this node's automatic rebalances switched.");
+  auto& dead_nodes = registry.gauge("ragd_cluster_dead_nodes",
+                                    "Nodes the shard map names whose lease has been gone for dead_after_seconds, as "
+                                    "this node's automatic rebalancer sees them.");
   // Per shard, the failures, refusals and gaps counted so far.
   struct Seen {
     uint64_t failures = 0, refused = 0, gaps = 0, snapshot_failures = 0;
@@ -204,7 +220,9 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
                           shard_stats = &shard_stats, hedged = &hedged, seen_hedges,
                           peer_requests = &peer_requests, seen_requests,
                           live = &live, etcd_up = &etcd_up, snapshot_seq = &snapshot_seq,
-                          snapshot_failures = &snapshot_failures] {
+                          snapshot_failures = &snapshot_failures, auto_running = &auto_running,
+                          auto_switched = &auto_switched, dead_nodes = &dead_nodes,
+                          seen_switched = std::make_shared<uint64_t>(0)] {
     revision->get().set(static_cast<double>(node.shard_map().revision));
     const cluster::Node::LiveView lv = node.live_view();
     live->get().set(static_cast<double>(lv.nodes));
@@ -222,6 +240,11 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
     const uint64_t requests = node.peer_requests();
     peer_requests->get().inc(static_cast<double>(requests - *seen_requests));
     *seen_requests = requests;
+    const cluster::AutoRebalanceStatus ar = node.auto_rebalance_status();
+    auto_running->get().set(ar.running ? 1.0 : 0.0);
+    auto_switched->get().inc(static_cast<double>(ar.switched - *seen_switched));
+    *seen_switched = ar.switched;
+    dead_nodes->get().set(static_cast<double>(ar.dead.size()));
     for (const auto& sh : node.shard_status()) {
       const std::string s = std::to_string(sh.shard);
       applied->with({s}).set(static_cast<double>(sh.applied));

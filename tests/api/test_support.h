@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -234,7 +235,7 @@ inline std::string ragd_binary() {
 
 // Runs `ragd args...`, returns its exit code; stdout+stderr go to `output`.
 inline int run_ragd(const std::vector<std::string>& args, std::string* output = nullptr) {
-  static int counter = 0;
+  static std::atomic<int> counter{0};  // tests may run two commands at once
   fs::path out_file = fs::temp_directory_path() /
                       ("ragd-api-cli-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".out");
   pid_t pid = fork();

@@ -6,12 +6,19 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <map>
+#include <mutex>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "cluster/jetstream.h"
 #include "cluster/node.h"
 #include "cluster/shard.h"
 #include "tests/api/test_support.h"
@@ -30,6 +37,106 @@ inline std::string text_of(int i, int version) {
 }
 
 inline constexpr int kShards = 4;
+
+// The documents (id -> text) of shard `s`'s store on the node at `port`,
+// read one by one through its collection's documents route; nullopt when
+// the node does not hold the shard (404), or stopped holding it while it
+// was read (a retirement). The ids are doc-0..79: a store holding any
+// other document, or more than it lists, reads as "<extra documents>".
+inline std::optional<std::map<std::string, std::string>> shard_contents(uint16_t port, uint32_t s) {
+  const std::string base = "/v1/collections/" + cluster::shard_collection(s);
+  HttpResult st = http_get(port, base + "/stats");
+  if (st.status == 404) return std::nullopt;
+  EXPECT_EQ(st.status, 200) << st.body;
+  std::map<std::string, std::string> out;
+  for (int i = 0; i < 80; ++i) {
+    HttpResult r = http_get(port, base + "/documents/" + doc_id(i));
+    if (r.status == 404) continue;
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status == 200) out[doc_id(i)] = Json::parse(r.body).value("text", "");
+  }
+  HttpResult again = http_get(port, base + "/stats");
+  if (again.status == 404) return std::nullopt;
+  if (Json::parse(again.body).value("documents", uint64_t{0}) != out.size()) out["<extra documents>"] = "";
+  return out;
+}
+
+// Searches and writes while replicas move: one thread searches for the
+// first token of doc-0..39 through `search_ports` in turn (each search must
+// find its document), another writes doc-40..59 (versions 1-3) through
+// `write_port` (each must be acknowledged), until stop().
+class Traffic {
+ public:
+  Traffic(std::vector<uint16_t> search_ports, uint16_t write_port) {
+    searcher_ = std::thread([this, ports = std::move(search_ports)] {
+      for (size_t n = 0; !done_; ++n) {
+        const uint16_t port = ports[n % ports.size()];
+        const int i = static_cast<int>(n % 40);
+        HttpResult r =
+            http_post(port, "/v1/search", Json{{"query", token(i, 0)}, {"k", 5}, {"mode", "lexical"}}.dump());
+        bool found = false;
+        if (r.status == 200) {
+          const Json body = Json::parse(r.body);
+          for (const auto& h : body["hits"]) found = found || h["doc_id"] == doc_id(i);
+        }
+        ++searches_;
+        if (!found) fail("port " + std::to_string(port) + " " + doc_id(i) + ": HTTP " + std::to_string(r.status) +
+                         " " + r.body.substr(0, 300));
+      }
+    });
+    writer_ = std::thread([this, write_port] {
+      for (int n = 0; !done_; ++n) {
+        const int i = 40 + n % 20, version = 1 + (n / 20) % 3;
+        Json docs = Json::array({{{"id", doc_id(i)}, {"title", "Doc " + std::to_string(i)},
+                                  {"text", text_of(i, version)}, {"kind", "runbook"}}});
+        HttpResult w = http_post(write_port, "/v1/documents", Json{{"documents", docs}}.dump());
+        if (w.status == 200 && Json::parse(w.body).value("ingested", 0) == 1) {
+          std::lock_guard lock(mu_);
+          written_[i] = version;
+          ++writes_;
+        } else {
+          fail("write " + doc_id(i) + ": HTTP " + std::to_string(w.status) + " " + w.body.substr(0, 300));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  }
+  ~Traffic() { stop(); }
+  void stop() {
+    done_ = true;
+    if (searcher_.joinable()) searcher_.join();
+    if (writer_.joinable()) writer_.join();
+  }
+  // After stop(): no search or write failed, and enough of each ran.
+  void expect_no_failures() {
+    std::lock_guard lock(mu_);
+    std::string all;
+    for (const auto& f : failures_) all += f + "\n";
+    EXPECT_TRUE(failures_.empty()) << failures_.size() << " of " << searches_ << " searches or writes failed:\n"
+                                   << all;
+    std::printf("during the moves: %d searches, %d writes acknowledged\n", searches_.load(), writes_);
+    EXPECT_GT(searches_, 20);
+    EXPECT_GT(writes_, 20);
+  }
+  // The acknowledged writes (doc -> version) into `latest`.
+  void add_written(std::map<int, int>& latest) {
+    std::lock_guard lock(mu_);
+    for (const auto& [i, v] : written_) latest[i] = v;
+  }
+
+ private:
+  void fail(const std::string& what) {
+    std::lock_guard lock(mu_);
+    failures_.push_back(what);
+  }
+  std::atomic<bool> done_{false};
+  std::atomic<int> searches_{0};
+  std::mutex mu_;
+  int writes_ = 0;                     // guarded by mu_
+  std::map<int, int> written_;         // guarded by mu_
+  std::vector<std::string> failures_;  // guarded by mu_
+  std::thread searcher_, writer_;
+};
 
 // Three NATS servers, one etcd (or three), a tiny GloVe file; ragd nodes on
 // demand.
@@ -131,6 +238,76 @@ class ClusterTest : public ::testing::Test {
     return out.substr(0, out.find('\n'));
   }
 
+  // Every node of `ids` has applied each shard it holds up to its stream's
+  // last sequence (read from JetStream).
+  bool level_everywhere(const std::vector<std::string>& ids) {
+    if (!js_) {
+      std::vector<std::string> urls;
+      for (uint16_t p : servers_.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(p));
+      auto js = cluster::JetStream::connect(urls, "ragd-test");
+      if (!js.is_ok()) return false;
+      js_ = std::move(js).value();
+    }
+    for (const auto& id : ids) {
+      HttpResult st = http_get(nodes_[id]->port(), "/v1/stats");
+      if (st.status != 200) return false;
+      const Json body = Json::parse(st.body);
+      for (const auto& sh : body["cluster"]["applying"]) {
+        auto last = js_->last_sequence("t_S" + std::to_string(sh["shard"].get<uint32_t>()));
+        if (!last.is_ok() || sh["applied"].get<uint64_t>() != *last) return false;
+      }
+    }
+    return true;
+  }
+
+  // Every replica `map` names holds exactly the acknowledged documents of
+  // its shard (`latest`: doc -> version; the last version of each, each
+  // once), waiting up to 10 s for each; the nodes of nodes_ it does not name
+  // (but those in `skip`, not running) hold no copy.
+  void expect_map_holds(const cluster::ShardMap& map, const std::map<int, int>& latest, uint32_t shards,
+                        const std::set<std::string>& skip = {}) {
+    for (uint32_t s = 0; s < shards; ++s) {
+      std::map<std::string, std::string> want;
+      for (const auto& [i, v] : latest) {
+        if (cluster::shard_of(doc_id(i), shards) == s) want[doc_id(i)] = text_of(i, v);
+      }
+      for (const auto& [id, p] : nodes_) {
+        if (skip.count(id)) continue;
+        const auto& r = map.replicas[s];
+        std::optional<std::map<std::string, std::string>> have;
+        if (std::find(r.begin(), r.end(), id) != r.end()) {
+          EXPECT_TRUE(wait_until([&] { return (have = shard_contents(p->port(), s)) && *have == want; }, 10000))
+              << "shard " << s << " on " << id << ": " << (have ? have->size() : 0) << " documents, want "
+              << want.size();
+        } else {
+          EXPECT_FALSE(shard_contents(p->port(), s).has_value()) << "shard " << s << " still on " << id;
+        }
+      }
+    }
+  }
+
+  // Every node that held a replica of a shard in `before` and not in
+  // `after` (and is in nodes_, but not in `skip`) neither applies the shard
+  // nor has its collection any more: its copy retired.
+  bool left_copies_gone(const cluster::ShardMap& before, const cluster::ShardMap& after, uint32_t shards,
+                        const std::set<std::string>& skip = {}) {
+    for (uint32_t s = 0; s < shards; ++s) {
+      for (const auto& id : before.replicas[s]) {
+        const auto& now = after.replicas[s];
+        if (skip.count(id) || !nodes_.count(id) || std::find(now.begin(), now.end(), id) != now.end()) continue;
+        HttpResult st = http_get(nodes_[id]->port(), "/v1/stats");
+        if (st.status != 200) return false;
+        const Json body = Json::parse(st.body);
+        for (const auto& sh : body["cluster"]["applying"]) {
+          if (sh["shard"] == s) return false;
+        }
+        if (http_get(nodes_[id]->port(), "/v1/collections/" + cluster::shard_collection(s) + "/stats").status != 404)
+          return false;
+      }
+    }
+    return true;
+  }
+
   static uint64_t stored_documents(uint16_t port) {
     uint64_t n = 0;
     for (uint32_t s = 0; s < kShards; ++s) {
@@ -144,6 +321,7 @@ class ClusterTest : public ::testing::Test {
   ClusterServers servers_;
   fs::path glove_;
   std::map<std::string, std::unique_ptr<ServerProcess>> nodes_;
+  std::unique_ptr<cluster::JetStream> js_;  // level_everywhere()'s
 };
 
 }  // namespace ragd::test

@@ -1611,6 +1611,66 @@ TEST(ClusterUnitTest, ADrainEmptiesTheNodeAndADeadNodeKeepsItsReplicas) {
   EXPECT_FALSE(cluster::plan_moves(two, {"b"}, {"b"}).is_ok());
 }
 
+TEST(ClusterUnitTest, ADeadNodesReplicasGoToTheLiveNodesOrStayWhenNoneIsFree) {
+  const std::vector<std::string> four{"n1", "n2", "n3", "n4"};
+  const auto m = cluster::deal_shard_map(four, 8, 2);
+  // n4 dead: its four replicas go first, each to a live node without the
+  // shard, and the three live nodes end even (16 replicas: 5, 5, 6).
+  auto plan = cluster::plan_moves(m, {"n1", "n2", "n3"}, {}, {"n4"});
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  EXPECT_EQ(plan->size(), 4u);
+  for (const auto& mv : *plan) EXPECT_EQ(mv.from, "n4");
+  const auto after = apply_plan(m, *plan);
+  EXPECT_TRUE(after.shards_of("n4").empty());
+  expect_even(after, {"n1", "n2", "n3"}, 2, 5, 6);
+  // Two nodes, two replicas each, one dead: nowhere to go, nothing moves
+  // (a dead node's replica is not a drained one's error).
+  const auto two = cluster::deal_shard_map({"a", "b"}, 4, 2);
+  plan = cluster::plan_moves(two, {"a"}, {}, {"b"});
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  EXPECT_TRUE(plan->empty());
+  // A dead node that is live again (it came back during a run) takes
+  // nothing either.
+  plan = cluster::plan_moves(m, {"n1", "n2", "n3", "n4"}, {}, {"n4"});
+  ASSERT_TRUE(plan.is_ok());
+  for (const auto& mv : *plan) EXPECT_NE(mv.to, "n4");
+}
+
+TEST(ClusterUnitTest, TheRebalanceLockRoundTripsAndAMalformedOneIsNoLock) {
+  const cluster::RebalanceLock l{"n2", true, "node n5 joined: holds 0 replica(s), its share is 3", "abc"};
+  const auto back = cluster::rebalance_lock_from_json(cluster::rebalance_lock_to_json(l));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->by, "n2");
+  EXPECT_TRUE(back->automatic);
+  EXPECT_EQ(back->reason, l.reason);
+  EXPECT_EQ(back->nonce, "abc");
+  EXPECT_FALSE(cluster::rebalance_lock_from_json("not json").has_value());
+  EXPECT_FALSE(cluster::rebalance_lock_from_json("{\"by\": 3}").has_value());
+  EXPECT_FALSE(cluster::rebalance_lock_from_json("[]").has_value());
+}
+
+TEST(ClusterUnitTest, AutoRebalanceNeedsDeadAfterAboveTheLease) {
+  const TempDir tmp("cluster-auto");
+  const fs::path file = tmp.path / "c.toml";
+  const std::string base = "name = \"t\"\nnode_id = \"a\"\nnats = [\"nats://127.0.0.1:1\"]\n"
+                           "etcd = [\"http://127.0.0.1:1\"]\nnodes = [\"a\"]\nlease_ttl_seconds = 5\n";
+  write_file(file, base + "auto_rebalance = true\ndead_after_seconds = 5\n");
+  auto o = cluster::read_cluster_options(file);
+  ASSERT_FALSE(o.is_ok());
+  EXPECT_NE(o.status().message().find("dead_after_seconds must exceed lease_ttl_seconds"), std::string::npos)
+      << o.status().to_string();
+  write_file(file, base + "auto_rebalance = true\ndead_after_seconds = 6\n");
+  o = cluster::read_cluster_options(file);
+  ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+  EXPECT_TRUE(o->auto_rebalance);
+  EXPECT_EQ(o->dead_after_seconds, 6);
+  write_file(file, base);
+  o = cluster::read_cluster_options(file);
+  ASSERT_TRUE(o.is_ok());
+  EXPECT_FALSE(o->auto_rebalance);
+  EXPECT_EQ(o->dead_after_seconds, 120);
+}
+
 TEST(ClusterUnitTest, PendingMovesRoundTripAndSwitchOneAtATime) {
   auto m = cluster::deal_shard_map({"a", "b", "c"}, 4, 2);
   m.moves = {{1, "b", "d", "x1"}, {2, "c", "d", "x2"}};

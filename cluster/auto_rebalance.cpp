@@ -1,0 +1,201 @@
+#include "cluster/auto_rebalance.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "cluster/etcd.h"
+#include "cluster/log.h"
+#include "cluster/rebalance.h"
+
+namespace ragd::cluster {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kLookEvery = 2s;
+constexpr size_t kStepsKept = 50;
+
+// The nodes the map names: its replicas and its moves' ends.
+std::set<std::string> named_by(const ShardMap& map) {
+  std::set<std::string> out;
+  for (const auto& r : map.replicas) out.insert(r.begin(), r.end());
+  for (const auto& m : map.moves) {
+    out.insert(m.from);
+    out.insert(m.to);
+  }
+  return out;
+}
+
+}  // namespace
+
+AutoRebalancer::AutoRebalancer(const ClusterOptions& o, Hooks hooks)
+    : o_(o), hooks_(std::move(hooks)), etcd_(std::make_unique<Etcd>(o.etcd, 5, o.tls, o.etcd_auth)) {
+  status_.enabled = true;
+  thread_ = std::thread([this] { loop(); });
+}
+
+AutoRebalancer::~AutoRebalancer() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+AutoRebalanceStatus AutoRebalancer::status() const {
+  std::lock_guard lock(mu_);
+  AutoRebalanceStatus out = status_;
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [n, since] : absent_since_) {
+    out.absent_seconds[n] = std::chrono::duration_cast<std::chrono::seconds>(now - since).count();
+    if (now - since >= std::chrono::seconds(o_.dead_after_seconds)) out.dead.push_back(n);
+  }
+  return out;
+}
+
+void AutoRebalancer::loop() {
+  while (!stop_) {
+    for (auto until = std::chrono::steady_clock::now() + kLookEvery;
+         !stop_ && std::chrono::steady_clock::now() < until;) {
+      std::this_thread::sleep_for(50ms);
+    }
+    if (!stop_) look();
+  }
+}
+
+std::set<std::string> AutoRebalancer::note_live(const ShardMap& map, const std::set<std::string>& live) {
+  const auto now = std::chrono::steady_clock::now();
+  const std::set<std::string> named = named_by(map);
+  std::set<std::string> dead;
+  std::lock_guard lock(mu_);
+  for (auto it = absent_since_.begin(); it != absent_since_.end();) {
+    if (live.count(it->first) || !named.count(it->first)) {
+      cluster_log().info("node {}: node {} is back (or left the map) after {} s", o_.node_id, it->first,
+                       std::chrono::duration_cast<std::chrono::seconds>(now - it->second).count());
+      it = absent_since_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& n : named) {
+    if (live.count(n) || n == o_.node_id) continue;
+    auto [it, added] = absent_since_.emplace(n, now);
+    if (added) {
+      cluster_log().info("node {}: node {} has no lease; its replicas are made again elsewhere if it stays away {} s",
+                       o_.node_id, n, o_.dead_after_seconds);
+    }
+    if (now - it->second >= std::chrono::seconds(o_.dead_after_seconds)) dead.insert(n);
+  }
+  return dead;
+}
+
+std::string AutoRebalancer::reason_for(const ShardMap& map, const std::set<std::string>& live,
+                                       const std::set<std::string>& dead, const std::vector<ShardMove>& plan) const {
+  std::map<std::string, size_t> load;
+  size_t replicas = 0;
+  for (const auto& r : map.replicas) {
+    for (const auto& n : r) ++load[n];
+    replicas += r.size();
+  }
+  std::set<std::string> from, to;
+  for (const auto& m : plan) {
+    from.insert(m.from);
+    to.insert(m.to);
+  }
+  std::string why;
+  auto add = [&](const std::string& part) { why += (why.empty() ? "" : "; ") + part; };
+  for (const auto& n : dead) {
+    if (!from.count(n)) continue;
+    std::lock_guard lock(mu_);
+    const auto it = absent_since_.find(n);
+    const int64_t away = it == absent_since_.end() ? 0
+                         : std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                                            it->second).count();
+    add("node " + n + " dead (no lease for " + std::to_string(away) + " s): its " + std::to_string(load[n]) +
+        " replica(s) made again on the live nodes");
+  }
+  const size_t holders = std::count_if(live.begin(), live.end(), [&](const std::string& n) { return !dead.count(n); });
+  const size_t share = holders == 0 ? 0 : replicas / holders;
+  for (const auto& n : to) {
+    if (load[n] < share) {
+      add("node " + n + " joined: holds " + std::to_string(load[n]) + " replica(s), its share is " +
+          std::to_string(share));
+    }
+  }
+  if (why.empty()) add("the live nodes' loads differ by more than one replica");
+  return why;
+}
+
+void AutoRebalancer::look() {
+  auto live = hooks_.live();
+  if (!live.is_ok()) return;  // etcd away: look again later
+  // Read now, not the node's copy (a second old at most): a run that just
+  // ended must not look pending.
+  auto read = read_shard_map(*etcd_, o_);
+  if (!read.is_ok()) return;
+  const ShardMap& map = *read;
+  const std::set<std::string> dead = note_live(map, *live);
+  auto state = read_rebalance_state(*etcd_, o_);
+  if (!state.is_ok()) return;
+  {
+    std::lock_guard lock(mu_);
+    status_.paused = state->paused;
+    status_.held_by = state->lock ? state->lock->by : "";
+  }
+  if (state->lock && state->lock->by == o_.node_id) {
+    // This node's, from a run whose release failed (etcd away): under the
+    // node's own lease it would outlive the run for ever.
+    (void)etcd_->remove_if_equal(rebalance_lock_key(o_), rebalance_lock_to_json(*state->lock));
+    return;
+  }
+  if (state->paused || state->lock) return;
+  std::string reason;
+  if (!map.moves.empty()) {
+    reason = "resuming " + std::to_string(map.moves.size()) + " pending move(s)";
+  } else {
+    auto plan = plan_moves(map, *live, state->drained, dead);
+    if (!plan.is_ok()) {
+      cluster_log().warn("node {}: automatic rebalance: {}", o_.node_id, plan.status().to_string());
+      return;
+    }
+    if (plan->empty()) return;
+    reason = reason_for(map, *live, dead, *plan);
+  }
+
+  RebalanceOptions r;
+  r.lock = RebalanceLock{o_.node_id, true, reason, ""};
+  r.lease = hooks_.lease();
+  r.dead = [this](const std::set<std::string>& now_live) { return note_live(hooks_.map(), now_live); };
+  r.stopping = [this] { return stop_.load(); };
+  r.progress = [this](const std::string& line) {
+    cluster_log().info("node {}: automatic rebalance: {}", o_.node_id, line);
+    std::lock_guard lock(mu_);
+    status_.steps.push_back(line);
+    if (status_.steps.size() > kStepsKept) status_.steps.erase(status_.steps.begin());
+    if (line.starts_with("switched ")) ++status_.switched;
+  };
+  {
+    std::lock_guard lock(mu_);
+    status_.running = true;
+    status_.reason = reason;
+    status_.steps.clear();
+    status_.held_by = o_.node_id;
+    ++status_.runs;
+  }
+  cluster_log().info("node {}: automatic rebalance starts: {}", o_.node_id, reason);
+  auto done = rebalance(o_, r);
+  std::string result;
+  if (done.is_ok()) {
+    result = "done: shard map revision " + std::to_string(done->revision);
+    cluster_log().info("node {}: automatic rebalance {}", o_.node_id, result);
+  } else if (done.status().code() == StatusCode::kAlreadyExists) {
+    result = "not run: " + done.status().message();  // another driver took the lock first
+  } else {
+    result = "stopped: " + done.status().to_string();
+    cluster_log().warn("node {}: automatic rebalance {}", o_.node_id, result);
+  }
+  std::lock_guard lock(mu_);
+  status_.running = false;
+  status_.last_result = result;
+  status_.held_by.clear();
+}
+
+}  // namespace ragd::cluster

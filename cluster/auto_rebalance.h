@@ -1,0 +1,79 @@
+// A node's automatic rebalancer (ClusterOptions::auto_rebalance;
+// cluster/README.md, "Rebalancing"). Every node that has it on looks every
+// two seconds at the shard map and the live nodes:
+//   - a node the map names whose lease is gone is "absent" from the moment
+//     this node saw it go, and "dead" after dead_after_seconds (a restart
+//     within that time changes nothing: a node that is not live neither
+//     gives nor takes replicas);
+//   - when moves are pending, or plan_moves() over the live nodes (the dead
+//     ones' replicas made again elsewhere, the drained ones emptied) finds
+//     something to move (a node joined and holds less than its share), it
+//     runs rebalance() as `ragd cluster rebalance` does, as an automatic
+//     run holding the rebalance lock under the node's lease.
+// The lock makes one driver at a time: a node that finds it held (another
+// node, an operator's run) starts nothing; when its holder dies the lease
+// takes the lock with it, and the next node to look resumes the pending
+// moves from the map. `ragd cluster rebalance --cancel` pauses them all.
+//
+// Thread safety: status() may be called from any thread; the rest runs on
+// the rebalancer's own thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "cluster/node.h"
+#include "cluster/options.h"
+#include "ragd/status.h"
+
+namespace ragd::cluster {
+
+class Etcd;
+
+class AutoRebalancer {
+ public:
+  // What it needs of its node.
+  struct Hooks {
+    std::function<Result<std::set<std::string>>()> live;  // the live nodes, read from etcd now
+    std::function<ShardMap()> map;                         // the map the node follows
+    std::function<int64_t()> lease;                        // the node's lease now
+  };
+  // Starts the thread.
+  AutoRebalancer(const ClusterOptions& o, Hooks hooks);
+  // Stops the thread; a run ends at its next step, its moves left pending in
+  // etcd for the next driver.
+  ~AutoRebalancer();
+  AutoRebalancer(const AutoRebalancer&) = delete;
+  AutoRebalancer& operator=(const AutoRebalancer&) = delete;
+
+  AutoRebalanceStatus status() const;
+
+ private:
+  void loop();
+  // One look: starts a run (and waits for its end) when one is needed.
+  void look();
+  // Notes which nodes the map names are live now; returns the dead ones.
+  std::set<std::string> note_live(const ShardMap& map, const std::set<std::string>& live);
+  // The run's reason, from the plan's moves.
+  std::string reason_for(const ShardMap& map, const std::set<std::string>& live, const std::set<std::string>& dead,
+                         const std::vector<ShardMove>& plan) const;
+
+  const ClusterOptions& o_;
+  Hooks hooks_;
+  std::unique_ptr<Etcd> etcd_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  AutoRebalanceStatus status_;  // guarded by mu_
+  // Node -> when this node saw its lease go. Guarded by mu_.
+  std::map<std::string, std::chrono::steady_clock::time_point> absent_since_;
+  std::thread thread_;
+};
+
+}  // namespace ragd::cluster

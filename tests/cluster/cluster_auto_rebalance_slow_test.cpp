@@ -1,0 +1,265 @@
+// Automatic rebalancing (cluster/auto_rebalance.h): with auto_rebalance on,
+// the nodes give a fifth node its share on their own, and make the replicas
+// of a node killed for good again on the others after dead_after_seconds,
+// while searches and writes go on; a node back within that time moves
+// nothing. Labelled slow (25-40 s each).
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <thread>
+
+#include "cluster/etcd.h"
+#include "cluster/options.h"
+#include "cluster/rebalance.h"
+#include "tests/cluster/cluster_fixture.h"
+
+namespace ragd::test {
+namespace {
+
+constexpr int kDeadAfterSeconds = 6;
+
+class ClusterAutoRebalanceTest : public ClusterTest {
+ protected:
+  void SetUp() override {
+    servers_.cluster_file_extra =
+        "auto_rebalance = true\ndead_after_seconds = " + std::to_string(kDeadAfterSeconds) + "\n";
+    ClusterTest::SetUp();
+  }
+
+  // Starts `ids` (of `nodes`), writes doc-0..39 through the first and waits
+  // until every node applied them; the etcd client and the options for the
+  // map.
+  void start_cluster(const std::vector<std::string>& ids, int shards) {
+    for (const auto& id : ids) ASSERT_TRUE(node(id, ids, 2, 20000, shards).start(30)) << nodes_[id]->log();
+    std::vector<int> first;
+    for (int i = 0; i < 40; ++i) first.push_back(i);
+    ASSERT_EQ(post_docs(nodes_[ids[0]]->port(), first, 0).status, 200);
+    for (int i : first) latest_[i] = 0;
+    ASSERT_TRUE(wait_until([&] { return level_everywhere(ids); }, 20000));
+    auto o = cluster::read_cluster_options(tmp_.path / (ids[0] + ".toml"));
+    ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+    options_ = *o;
+    etcd_ = std::make_unique<cluster::Etcd>(options_.etcd, 5);
+  }
+
+  cluster::ShardMap map() {
+    auto m = cluster::read_shard_map(*etcd_, options_);
+    EXPECT_TRUE(m.is_ok()) << m.status().to_string();
+    return m.is_ok() ? *m : cluster::ShardMap{};
+  }
+
+  // No moves pending, nobody holds the rebalance lock, and `done(map)`.
+  bool settled(const std::function<bool(const cluster::ShardMap&)>& done) {
+    auto m = cluster::read_shard_map(*etcd_, options_);
+    auto st = cluster::read_rebalance_state(*etcd_, options_);
+    return m.is_ok() && st.is_ok() && m->moves.empty() && !st->lock && done(*m);
+  }
+
+  // The reasons the nodes of `ids` give in /v1/stats for an automatic
+  // rebalance they run or ran, joined; the moves they switched.
+  std::string reasons(const std::vector<std::string>& ids, uint64_t* switched = nullptr) {
+    std::string out;
+    for (const auto& id : ids) {
+      HttpResult st = http_get(nodes_[id]->port(), "/v1/stats");
+      if (st.status != 200) continue;
+      const Json ar = Json::parse(st.body)["cluster"].value("auto_rebalance", Json::object());
+      if (!ar.value("reason", "").empty()) out += id + ": " + ar.value("reason", "") + "\n";
+      if (switched) *switched += ar.value("switched", uint64_t{0});
+    }
+    return out;
+  }
+
+  std::map<int, int> latest_;  // acknowledged: doc -> version
+  cluster::ClusterOptions options_;
+  std::unique_ptr<cluster::Etcd> etcd_;
+};
+
+size_t count_of(const cluster::ShardMap& m, const std::string& node) { return m.shards_of(node).size(); }
+
+TEST_F(ClusterAutoRebalanceTest, AFifthNodeGetsItsShareWithNoOperator) {
+  constexpr int kMoveShards = 8;
+  const std::vector<std::string> four{"n1", "n2", "n3", "n4"};
+  ASSERT_NO_FATAL_FAILURE(start_cluster(four, kMoveShards));
+  const cluster::ShardMap before = map();
+  // Balanced: nothing moves on its own.
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(map().revision, before.revision);
+
+  Traffic traffic({nodes_["n2"]->port(), nodes_["n1"]->port()}, nodes_["n3"]->port());
+  ServerProcess& n5 = node("n5", {"n1", "n2", "n3", "n4", "n5"}, 2, 20000, kMoveShards);
+  ASSERT_TRUE(n5.start(30)) << n5.log();
+  // While it runs, `ragd cluster status` says so, and an operator's run
+  // waits for its lock, then finds nothing to move.
+  std::string status_out, manual_out;
+  int manual_rc = -1;
+  std::thread manual;
+  bool seen_running = false;
+  const bool balanced = wait_until([&] {
+    if (!seen_running) {
+      auto st = cluster::read_rebalance_state(*etcd_, options_);
+      if (st.is_ok() && st->lock) {
+        seen_running = true;
+        EXPECT_TRUE(st->lock->automatic);
+        manual = std::thread([&] {
+          manual_rc = run_ragd({"cluster", "rebalance", "--cluster", (tmp_.path / "n5.toml").string(), "--timeout",
+                                "60"},
+                               &manual_out);
+        });
+        run_ragd({"cluster", "status", "--cluster", (tmp_.path / "n1.toml").string()}, &status_out);
+      }
+    }
+    return settled([](const cluster::ShardMap& m) { return count_of(m, "n5") == 3; });
+  }, 40000);
+  if (manual.joinable()) manual.join();
+  const cluster::ShardMap after = map();
+  const bool retired = wait_until([&] { return left_copies_gone(before, after, kMoveShards); }, 20000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  traffic.stop();
+
+  ASSERT_TRUE(balanced) << "n5 holds " << count_of(map(), "n5") << " replicas; logs:\n" << nodes_["n1"]->log();
+  EXPECT_TRUE(retired);
+  traffic.expect_no_failures();
+  traffic.add_written(latest_);
+  EXPECT_TRUE(seen_running);
+  EXPECT_NE(status_out.find("rebalance: running, automatic, on node "), std::string::npos) << status_out;
+  EXPECT_NE(status_out.find("node n5 joined"), std::string::npos) << status_out;
+  // Which node ran it says why, and counts the three moves it switched.
+  uint64_t switched = 0;
+  const std::string why = reasons({"n1", "n2", "n3", "n4", "n5"}, &switched);
+  EXPECT_NE(why.find("node n5 joined: holds 0 replica(s), its share is 3"), std::string::npos) << why;
+  EXPECT_EQ(switched, 3u) << why;
+  double switched_metric = 0;
+  for (const auto& [id, p] : nodes_) {
+    switched_metric += total(series(p->port(), "ragd_cluster_auto_rebalance_moves_total"));
+  }
+  EXPECT_EQ(switched_metric, 3.0);
+  std::string logs;
+  for (const auto& id : four) logs += nodes_[id]->log();
+  EXPECT_NE(logs.find("automatic rebalance: switched shard"), std::string::npos);
+
+  // 16 replicas over 5 nodes: 3 or 4 each; two distinct replicas a shard.
+  std::map<std::string, size_t> load;
+  for (const auto& r : after.replicas) {
+    ASSERT_EQ(r.size(), 2u);
+    EXPECT_NE(r[0], r[1]);
+    for (const auto& n : r) ++load[n];
+  }
+  for (const auto& [n, c] : load) EXPECT_TRUE(c == 3 || c == 4) << n << " holds " << c;
+  expect_map_holds(after, latest_, kMoveShards);
+
+  EXPECT_EQ(manual_rc, 0) << manual_out;
+  EXPECT_NE(manual_out.find("waiting for the rebalance lock, held by "), std::string::npos) << manual_out;
+  EXPECT_NE(manual_out.find("(automatic: node n5 joined"), std::string::npos) << manual_out;
+  EXPECT_NE(manual_out.find("balanced: nothing to move"), std::string::npos) << manual_out;
+  EXPECT_EQ(manual_out.find("planned"), std::string::npos) << manual_out;
+}
+
+TEST_F(ClusterAutoRebalanceTest, ADeadNodesReplicasAreMadeAgainAndARestartMovesNothing) {
+  const std::vector<std::string> four{"n1", "n2", "n3", "n4"};
+  ASSERT_NO_FATAL_FAILURE(start_cluster(four, kShards));
+  const cluster::ShardMap before = map();
+
+  // n4 killed, its lease expired (2 s), and back within
+  // dead_after_seconds: nothing moves.
+  const auto killed_at = std::chrono::steady_clock::now();
+  nodes_["n4"]->kill_hard();
+  ASSERT_TRUE(wait_until([&] {
+    auto live = cluster::read_live_nodes(*etcd_, options_);
+    return live.is_ok() && live->count("n4") == 0;
+  }, 5000));
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // seen absent by the others' looks (every 2 s)
+  ASSERT_TRUE(nodes_["n4"]->start(30)) << nodes_["n4"]->log();
+  ASSERT_LT(std::chrono::steady_clock::now() - killed_at, std::chrono::seconds(kDeadAfterSeconds));
+  std::this_thread::sleep_until(killed_at + std::chrono::seconds(kDeadAfterSeconds + 3));
+  EXPECT_EQ(map().revision, before.revision) << reasons(four);
+
+  // n3 killed for good, with searches and writes going on through n1 and n2.
+  Traffic traffic({nodes_["n1"]->port(), nodes_["n2"]->port()}, nodes_["n1"]->port());
+  ASSERT_FALSE(before.shards_of("n3").empty());
+  nodes_["n3"]->kill_hard();
+  const auto dead_at = std::chrono::steady_clock::now();
+  const bool replaced = wait_until([&] {
+    return settled([](const cluster::ShardMap& m) {
+      for (const auto& r : m.replicas) {
+        if (r.size() != 2 || std::find(r.begin(), r.end(), "n3") != r.end()) return false;
+      }
+      return true;
+    });
+  }, 40000);
+  const auto replaced_after = std::chrono::steady_clock::now() - dead_at;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  traffic.stop();
+  const cluster::ShardMap after = map();
+  ASSERT_TRUE(replaced) << "the map still names n3: " << cluster::shard_map_to_json(after) << "\n"
+                        << reasons({"n1", "n2", "n4"});
+  // Not before dead_after_seconds.
+  EXPECT_GE(replaced_after, std::chrono::seconds(kDeadAfterSeconds));
+  traffic.expect_no_failures();
+  traffic.add_written(latest_);
+  const std::string why = reasons({"n1", "n2", "n4"});
+  EXPECT_NE(why.find("node n3 dead (no lease for "), std::string::npos) << why;
+  // Every shard back to two live replicas holding every acknowledged
+  // document once, its last version.
+  expect_map_holds(after, latest_, kShards, {"n3"});
+
+  // n3 comes back: the map gives it nothing of what it held, so it deletes
+  // its stale copies; then, a live node below its share, it gets a share
+  // again, loaded afresh.
+  ASSERT_TRUE(nodes_["n3"]->start(30)) << nodes_["n3"]->log();
+  EXPECT_TRUE(wait_until([&] {
+    return nodes_["n3"]->log().find("deleted the copy of shard") != std::string::npos;
+  }, 10000)) << nodes_["n3"]->log();
+  const bool rebalanced = wait_until([&] {
+    return settled([](const cluster::ShardMap& m) { return count_of(m, "n3") == 2; });
+  }, 40000);
+  ASSERT_TRUE(rebalanced) << cluster::shard_map_to_json(map());
+  const cluster::ShardMap last = map();
+  EXPECT_TRUE(wait_until([&] { return left_copies_gone(after, last, kShards); }, 20000));
+  expect_map_holds(last, latest_, kShards);
+}
+
+// The operator's side: a run waits for the lock an automatic one holds;
+// --cancel pauses the automatic rebalancers (nothing moves while paused)
+// until an operator's run ends.
+TEST_F(ClusterAutoRebalanceTest, AnOperatorsCancelPausesTheAutomaticRebalancer) {
+  const std::vector<std::string> three{"n1", "n2", "n3"};
+  ASSERT_NO_FATAL_FAILURE(start_cluster(three, kShards));
+  const std::string file = (tmp_.path / "n1.toml").string();
+  std::string out;
+  ASSERT_EQ(run_ragd({"cluster", "rebalance", "--cluster", file, "--cancel"}, &out), 0) << out;
+  EXPECT_NE(out.find("automatic rebalancing paused"), std::string::npos) << out;
+  ASSERT_EQ(run_ragd({"cluster", "status", "--cluster", file}, &out), 0) << out;
+  EXPECT_NE(out.find("automatic rebalancing PAUSED"), std::string::npos) << out;
+
+  // A fourth node joins: paused, nothing moves to it.
+  ServerProcess& n4 = node("n4", {"n1", "n2", "n3", "n4"}, 2, 20000, kShards);
+  ASSERT_TRUE(n4.start(30)) << n4.log();
+  const int64_t revision = map().revision;
+  std::this_thread::sleep_for(std::chrono::seconds(5));
+  EXPECT_EQ(map().revision, revision);
+  EXPECT_EQ(count_of(map(), "n4"), 0u);
+
+  // The operator's run gives n4 its share and hands back to the automatic
+  // rebalancers.
+  ASSERT_EQ(run_ragd({"cluster", "rebalance", "--cluster", file, "--timeout", "60"}, &out), 0) << out;
+  EXPECT_NE(out.find("automatic rebalancing resumed"), std::string::npos) << out;
+  EXPECT_EQ(count_of(map(), "n4"), 2u);
+  auto st = cluster::read_rebalance_state(*etcd_, options_);
+  ASSERT_TRUE(st.is_ok());
+  EXPECT_FALSE(st->paused);
+  EXPECT_FALSE(st->lock);
+
+  // An operator's drain of n4 stays: the automatic rebalancers keep it
+  // empty (nothing moves back to it), and `ragd cluster status` lists it.
+  ASSERT_EQ(run_ragd({"cluster", "rebalance", "--cluster", file, "--drain", "n4", "--timeout", "60"}, &out), 0)
+      << out;
+  EXPECT_EQ(count_of(map(), "n4"), 0u);
+  const int64_t drained = map().revision;
+  std::this_thread::sleep_for(std::chrono::seconds(5));
+  EXPECT_EQ(map().revision, drained) << reasons({"n1", "n2", "n3", "n4"});
+  ASSERT_EQ(run_ragd({"cluster", "status", "--cluster", file}, &out), 0) << out;
+  EXPECT_NE(out.find("drained (kept empty until restarted): n4"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace ragd::test
