@@ -98,11 +98,12 @@ TEST_F(ClusterTest, ShardedEqualsSingleForEveryModeThroughEveryNode) {
   auto all = corpus;  // the documents written later
   corpus->resize(kDocs);
 
-  // Word vectors for SciFact's words (random, fixed seed): every process
-  // reads the same file, so a query's vector is the same on every node.
-  std::vector<std::string> texts;
-  for (const auto& d : *corpus) texts.push_back(d.title + " " + d.text);
-  make_tiny_glove(glove_, texts);
+  // The real GloVe vectors, as a user's nodes have (every process reads the
+  // same file, so a query's vector is the same on every node): the
+  // answers' refusal is fitted on their cosines, and random vectors would
+  // refuse nearly every answer compared below.
+  glove_ = default_glove_path();
+  RAGD_NEED_TESTDATA(glove_);
 
   // FAISS's flat index: the vector half is exact on every store, so the
   // oracle compares the cluster's merging, not two HNSW graphs' recall.
