@@ -268,99 +268,110 @@ int main(int argc, char** argv) {
         add_point(*doc_sets[d].retriever, q.question, q.groups, q.answerable, true, 3 + d);
     pts_by_floor.push_back(std::move(pts));
   }
-  auto score = [](const Evidence& ev, double dw, double wc) {
-    if (!ev.named_id.empty()) return ev.items.empty() ? 0.0 : 1.0;
-    return refusal_score(ev, dw, ExtractiveOptions{}.situation_doc_weight, wc);
+  // The score's weights besides the soft-match floor.
+  struct Weights {
+    double doc = 0, situation = 0, cosine = 0;
   };
-  double best_bal = -1, best_dw = 0, best_wc = 0, best_margin = -1;
+  auto score = [](const Evidence& ev, const Weights& w) {
+    if (!ev.named_id.empty()) return ev.items.empty() ? 0.0 : 1.0;
+    return refusal_score(ev, w.doc, w.situation, w.cosine);
+  };
+  double best_bal = -1, best_margin = -1;
+  Weights best_w;
   size_t best_f = 0;
   ThresholdChoice best_t;
   struct FloorBest {
-    double bal = -1, dw = 0, wc = 0, margin = -1;
+    double bal = -1;
+    Weights w;
+    double margin = -1;
     ThresholdChoice t;
   };
   std::vector<FloorBest> per_floor(floors.size());
   for (size_t f = 0; f < floors.size(); ++f)
     for (double dw = 0.5; dw <= 1.0001; dw += 0.05)
-      for (double wc = 0; wc <= 2.0001; wc += 0.1) {
-        std::vector<CalibrationPoint> tune;
-        for (const Point& p : pts_by_floor[f])
-          if (p.tune) tune.push_back({score(p.ev, dw, wc), p.answerable});
-        ThresholdChoice c = choose_refusal_threshold(tune);
-        // The gap between the threshold and the best-scoring unanswerable
-        // tune question: a wider one holds better on unseen questions.
-        double top_out = 0;
-        for (const auto& cp : tune)
-          if (!cp.in_domain) top_out = std::max(top_out, cp.confidence);
-        const double margin = c.threshold - top_out;
-        // Ties: prefer fewer false answers, then (for the same floor) the
-        // wider margin.
-        const bool better =
-            c.balanced_accuracy() > best_bal + 1e-9 ||
-            (std::abs(c.balanced_accuracy() - best_bal) <= 1e-9 &&
-             (c.answered_out < best_t.answered_out ||
-              (c.answered_out == best_t.answered_out && f == best_f && margin > best_margin + 1e-9)));
-        FloorBest& pf = per_floor[f];
-        if (c.balanced_accuracy() > pf.bal + 1e-9 ||
-            (std::abs(c.balanced_accuracy() - pf.bal) <= 1e-9 &&
-             (c.answered_out < pf.t.answered_out ||
-              (c.answered_out == pf.t.answered_out && margin > pf.margin + 1e-9))))
-          pf = {c.balanced_accuracy(), dw, wc, margin, c};
-        if (better) {
-          best_bal = c.balanced_accuracy();
-          best_f = f;
-          best_dw = dw;
-          best_wc = wc;
-          best_t = c;
-          best_margin = margin;
+      for (double sw = 0.6; sw <= 1.0001; sw += 0.05)
+        for (double wc = 0; wc <= 2.0001; wc += 0.1) {
+          const Weights w{dw, sw, wc};
+          std::vector<CalibrationPoint> tune;
+          for (const Point& p : pts_by_floor[f])
+            if (p.tune) tune.push_back({score(p.ev, w), p.answerable});
+          ThresholdChoice c = choose_refusal_threshold(tune);
+          // The gap between the threshold and the best-scoring unanswerable
+          // tune question: a wider one holds better on unseen questions.
+          double top_out = 0;
+          for (const auto& cp : tune)
+            if (!cp.in_domain) top_out = std::max(top_out, cp.confidence);
+          const double margin = c.threshold - top_out;
+          // Ties: prefer fewer false answers, then (for the same floor) the
+          // wider margin.
+          const bool better =
+              c.balanced_accuracy() > best_bal + 1e-9 ||
+              (std::abs(c.balanced_accuracy() - best_bal) <= 1e-9 &&
+               (c.answered_out < best_t.answered_out ||
+                (c.answered_out == best_t.answered_out && f == best_f && margin > best_margin + 1e-9)));
+          FloorBest& pf = per_floor[f];
+          if (c.balanced_accuracy() > pf.bal + 1e-9 ||
+              (std::abs(c.balanced_accuracy() - pf.bal) <= 1e-9 &&
+               (c.answered_out < pf.t.answered_out ||
+                (c.answered_out == pf.t.answered_out && margin > pf.margin + 1e-9))))
+            pf = {c.balanced_accuracy(), w, margin, c};
+          if (better) {
+            best_bal = c.balanced_accuracy();
+            best_f = f;
+            best_w = w;
+            best_t = c;
+            best_margin = margin;
+          }
         }
-      }
   ExtractiveOptions shipped;
+  const Weights shipped_w{shipped.doc_weight, shipped.situation_doc_weight, shipped.w_confidence_cosine};
   size_t shipped_f = 0;
   for (size_t f = 0; f < floors.size(); ++f)
     if (std::abs(floors[f] - shipped.soft_match_floor) < 1e-9) shipped_f = f;
-  auto report = [&](const char* name, size_t f, double dw, double wc, double t) {
+  auto report = [&](const char* name, size_t f, const Weights& w, double t) {
     for (bool tune : {true, false}) {
       std::vector<CalibrationPoint> v;
       for (const Point& p : pts_by_floor[f])
-        if (p.tune == tune) v.push_back({score(p.ev, dw, wc), p.answerable});
+        if (p.tune == tune) v.push_back({score(p.ev, w), p.answerable});
       ThresholdChoice c = evaluate_threshold(v, t);
-      std::printf("%-22s %-5s floor=%.2f doc_weight=%.2f w_cos=%.2f t=%.3f  bal_acc=%.3f  false refusals %zu/%zu  false answers %zu/%zu\n",
-                  name, tune ? "tune" : "test", floors[f], dw, wc, t, c.balanced_accuracy(), c.refused_in,
-                  c.answered_in + c.refused_in, c.answered_out, c.answered_out + c.refused_out);
+      std::printf("%-16s %-5s floor=%.2f doc_weight=%.2f situation_doc_weight=%.2f w_cos=%.2f t=%.3f  "
+                  "bal_acc=%.3f  false refusals %zu/%zu  false answers %zu/%zu\n",
+                  name, tune ? "tune" : "test", floors[f], w.doc, w.situation, w.cosine, t, c.balanced_accuracy(),
+                  c.refused_in, c.answered_in + c.refused_in, c.answered_out, c.answered_out + c.refused_out);
     }
   };
   // The same fit's errors per source of questions.
-  auto by_source = [&](const char* name, size_t f, double dw, double wc, double t) {
+  auto by_source = [&](const char* name, size_t f, const Weights& w, double t) {
     for (size_t src = 0; src < sources.size(); ++src)
       for (bool tune : {true, false}) {
         std::vector<CalibrationPoint> v;
         for (const Point& p : pts_by_floor[f])
-          if (p.source == src && p.tune == tune) v.push_back({score(p.ev, dw, wc), p.answerable});
+          if (p.source == src && p.tune == tune) v.push_back({score(p.ev, w), p.answerable});
         if (v.empty()) continue;
         ThresholdChoice c = evaluate_threshold(v, t);
-        std::printf("  %-16s %-18s %-5s false refusals %3zu/%-3zu  false answers %2zu/%zu\n", name, sources[src].c_str(),
-                    tune ? "tune" : "test", c.refused_in, c.answered_in + c.refused_in, c.answered_out,
-                    c.answered_out + c.refused_out);
+        std::printf("  %-16s %-18s %-5s false refusals %3zu/%-3zu  false answers %2zu/%zu\n", name,
+                    sources[src].c_str(), tune ? "tune" : "test", c.refused_in, c.answered_in + c.refused_in,
+                    c.answered_out, c.answered_out + c.refused_out);
       }
   };
-  std::printf("\nrefusal fit (tune: answers.jsonl and answers-blind.jsonl tune, questions.jsonl calibration, every --set; "
-              "test = the other halves)\n");
+  std::printf("\nrefusal fit (tune: answers.jsonl and answers-blind.jsonl tune, questions.jsonl calibration, "
+              "every --set; test = the other halves)\n");
   std::printf("fitted: margin above the best unanswerable tune question %.3f\n", best_margin);
-  report("fitted", best_f, best_dw, best_wc, best_t.threshold);
-  report("shipped default", shipped_f, shipped.doc_weight, shipped.w_confidence_cosine, shipped.refuse_below);
+  report("fitted", best_f, best_w, best_t.threshold);
+  report("shipped default", shipped_f, shipped_w, shipped.refuse_below);
   std::printf("by source:\n");
-  by_source("fitted", best_f, best_dw, best_wc, best_t.threshold);
-  by_source("shipped default", shipped_f, shipped.doc_weight, shipped.w_confidence_cosine, shipped.refuse_below);
+  by_source("fitted", best_f, best_w, best_t.threshold);
+  by_source("shipped default", shipped_f, shipped_w, shipped.refuse_below);
   std::printf("best fit per floor (margin = threshold - best unanswerable tune score):\n");
   for (size_t f = 0; f < floors.size(); ++f) {
     std::printf("  margin %.3f\n", per_floor[f].margin);
-    report("  per floor", f, per_floor[f].dw, per_floor[f].wc, per_floor[f].t.threshold);
+    report("  per floor", f, per_floor[f].w, per_floor[f].t.threshold);
   }
   if (verbose)
     for (const Point& p : pts_by_floor[shipped_f])
-      std::printf("  %s %s unit=%.3f doc=%.3f cos=%.3f specific=%d named=%d\n", p.tune ? "tune" : "test",
-                  p.answerable ? "ANS" : "UNA", p.ev.unit_coverage, p.ev.doc_coverage, p.ev.cosine,
-                  p.ev.intent_specific ? 1 : 0, p.ev.named_id.empty() ? 0 : 1);
+      std::printf("  %s %s unit=%.3f doc=%.3f cos=%.3f share=%.3f specific=%d situated=%d named=%d\n",
+                  p.tune ? "tune" : "test", p.answerable ? "ANS" : "UNA", p.ev.unit_coverage, p.ev.doc_coverage,
+                  p.ev.cosine, p.ev.embedded_share, p.ev.intent_specific ? 1 : 0, p.ev.situated ? 1 : 0,
+                  p.ev.named_id.empty() ? 0 : 1);
   return 0;
 }

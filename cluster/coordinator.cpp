@@ -569,7 +569,11 @@ std::map<std::string, std::string> Node::live_nodes() {
   {
     std::lock_guard lock(live_mu_);
     const int64_t now = steady_ms();
-    if (!live_.empty() && (now - live_read_ms_ < kLiveCacheMs || now - live_failed_ms_ < kLiveRetryMs)) return live_;
+    // Read recently, or failed recently (etcd away: each call would wait for
+    // its timeout), with a list or none.
+    if ((live_read_ms_ > 0 && now - live_read_ms_ < kLiveCacheMs) ||
+        (live_failed_ms_ > 0 && now - live_failed_ms_ < kLiveRetryMs))
+      return live_;
   }
   auto fresh = refresh_live_nodes();
   if (fresh.is_ok()) return *fresh;

@@ -141,17 +141,19 @@ std::vector<std::string> words_of(std::string_view text) {
   return out;
 }
 
-// "The legacy file is also loaded", "You can also set": a sentence that
-// adds to what the one before it says (`also` within its first ten words,
-// not "See also").
+// "The legacy file is also loaded", "Also, set ...": a sentence that adds
+// to what the one before it says (`also` within its first ten words; not
+// "See also" nor "not only ... but also").
 bool adds_to_previous(std::string_view text) {
   const std::vector<std::string> words = words_of(text);
-  for (size_t i = 1; i < words.size() && i < 10; ++i) {
-    if (words[i] == "also") return words[i - 1] != "see" && words[i - 1] != "See";
+  for (size_t i = 0; i < words.size() && i < 10; ++i) {
+    if (words[i] != "also" && words[i] != "Also" && words[i] != "ALSO") continue;
+    if (i == 0) return true;
+    const std::string& before = words[i - 1];
+    return before != "see" && before != "See" && before != "but";
   }
   return false;
 }
-
 
 // The analysed terms of what a question quotes: text between double quotes
 // (straight or curly) or backticks, or single quotes at word edges (not an
@@ -670,6 +672,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       // in one that retrieval ranked lower for the question's wording
       // ("Removing the cache" for "wipe the cached wheels").
       const bool whole = ev.intent.kind == Intent::kFix && seen_docs.size() == 1 &&
+                         options_.whole_document_chunks > 0 &&
                          doc_chunks.size() <= static_cast<size_t>(options_.whole_document_chunks);
       for (size_t k = 0; k < doc_chunks.size(); ++k) {
         const Chunk& c = doc_chunks[k];
@@ -847,9 +850,14 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     }
     for (size_t i = 0; i < cands.size(); ++i) {
       if (cand_platform[i] != asked_platform) continue;
-      std::unordered_set<std::string> with_label = cand_terms[i];
+      // Not again what the title or the heading (a "Windows" section) gave.
+      std::unordered_set<std::string> context = cand_terms[i];
+      for (auto& t : analyze(src[cands[i].hit].title)) context.insert(std::move(t));
+      if (!cands[i].section_path.empty())
+        for (auto& t : analyze(cands[i].section_path.back())) context.insert(std::move(t));
+      std::unordered_set<std::string> with_label = context;
       with_label.insert(named.begin(), named.end());
-      cands[i].coverage += coverage(q, with_label) - coverage(q, cand_terms[i]);
+      cands[i].coverage += coverage(q, with_label) - coverage(q, context);
     }
   }
   for (size_t i = 0; i < cands.size(); ++i) {

@@ -43,7 +43,7 @@ struct ExtractiveOptions {
   // Top chunks whose units are considered. Default: 6.
   int max_chunks = 6;
   // A fix question also considers every chunk of the top document when it
-  // has at most this many. Default: 40.
+  // has at most this many (0: only the chunks found). Default: 40.
   int whole_document_chunks = 40;
   // Evidence score (Answer::confidence, 0..1: refusal_score()) below which
   // the answer is refused. Fitted with doc_weight, w_confidence_cosine and
@@ -100,11 +100,9 @@ struct ExtractiveOptions {
   // For such a question, the evidence document's coverage (its retrieved
   // chunks with title and path) counts at this weight in the refusal
   // evidence, for facts too: the situation's words are in the document, the
-  // ask's in the unit that answers, and no one unit holds both. Not fitted
-  // (the calibration questions are one sentence each): chosen on the
-  // development sets of examples/doc-eval, where 0.85 answers six falsely
-  // refused questions (five rightly) and no unanswerable one. Default: 0.85.
-  double situation_doc_weight = 0.85;
+  // ask's in the unit that answers, and no one unit holds both. Fitted with
+  // refuse_below. Default: 1.0.
+  double situation_doc_weight = 1.0;
   // Sentences a fix answer reads on after the unit that matches the
   // question best, when no fix section answered it; the list items and
   // code of the passage come with them, up to max_steps items. Default: 4.

@@ -157,7 +157,6 @@ TEST(RefusalThreshold, OverlapMaximisesBalancedAccuracy) {
   EXPECT_EQ(e.refused_out, 2u);
 }
 
-}  // namespace
 // The cosine counts in proportion to the share of the question GloVe
 // knows: an error code alone is judged on its words, a question GloVe reads
 // fully on words and cosine alike; the document's coverage counts for
@@ -188,4 +187,5 @@ TEST(RefusalScore, TheCosineWeighsAsMuchAsGloveKnowsOfTheQuestion) {
   EXPECT_EQ(refusal_score(ev, 0.8, 0.85, 1.2), 0.0);
 }
 
+}  // namespace
 }  // namespace ragd
