@@ -838,6 +838,16 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     return asked_platform != Platform::kNone && cand_platform[i] != Platform::kNone &&
            cand_platform[i] != asked_platform;
   };
+  // Terms of a unit's title and section path.
+  auto unit_context = [&](size_t i) {
+    const size_t h = cands[i].hit;
+    if (cands[i].section_path == src[h].section_path) return context_terms[h];
+    std::string context = src[h].title;
+    for (const auto& p : cands[i].section_path) context += " " + p;
+    std::unordered_set<std::string> terms;
+    for (auto& t : analyze(context)) terms.insert(std::move(t));
+    return terms;
+  };
   // A unit in the asked system's variant reads its label ("Linux:", a
   // "Windows" heading) as its context, in full: "~/.cache/pip" under the
   // "Linux" tab says where the cache is on Linux.
@@ -850,11 +860,9 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     }
     for (size_t i = 0; i < cands.size(); ++i) {
       if (cand_platform[i] != asked_platform) continue;
-      // Not again what the title or the heading (a "Windows" section) gave.
-      std::unordered_set<std::string> context = cand_terms[i];
-      for (auto& t : analyze(src[cands[i].hit].title)) context.insert(std::move(t));
-      if (!cands[i].section_path.empty())
-        for (auto& t : analyze(cands[i].section_path.back())) context.insert(std::move(t));
+      // Not again what the title or a heading (a "Windows" section) gave.
+      std::unordered_set<std::string> context = unit_context(i);
+      context.insert(cand_terms[i].begin(), cand_terms[i].end());
       std::unordered_set<std::string> with_label = context;
       with_label.insert(named.begin(), named.end());
       cands[i].coverage += coverage(q, with_label) - coverage(q, context);
@@ -868,16 +876,6 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     if (ev.intent.asks_name && names_in_code(c, src[c.hit].title)) c.score += options_.w_named_in_code;
     if (other_platform(i)) c.score *= 0.5;
   }
-  // Terms of a unit's title and section path.
-  auto unit_context = [&](size_t i) {
-    const size_t h = cands[i].hit;
-    if (cands[i].section_path == src[h].section_path) return context_terms[h];
-    std::string context = src[h].title;
-    for (const auto& p : cands[i].section_path) context += " " + p;
-    std::unordered_set<std::string> terms;
-    for (auto& t : analyze(context)) terms.insert(std::move(t));
-    return terms;
-  };
   // The refusal evidence of unit i: its soft coverage of the question
   // together with its document's title and section path.
   auto unit_evidence = [&](size_t i) {
