@@ -252,10 +252,11 @@ int main(int argc, char** argv) {
       SearchRequest r;
       r.query = query;
       r.groups = groups;
-      r.k = 5;
+      const ExtractiveAnswerer answerer(from, fo);
+      r.k = answerer.chunks_for(r);  // what the answerer retrieves for it
       auto hits = from.retrieve(r);
       if (!hits) die(hits.status());
-      auto ev = ExtractiveAnswerer(from, fo).select_evidence(r, *hits);
+      auto ev = answerer.select_evidence(r, *hits);
       if (!ev) die(ev.status());
       pts.push_back({std::move(ev).value(), answerable, tune, source});
     };
@@ -334,7 +335,7 @@ int main(int argc, char** argv) {
       for (const Point& p : pts_by_floor[f])
         if (p.tune == tune) v.push_back({score(p.ev, w), p.answerable});
       ThresholdChoice c = evaluate_threshold(v, t);
-      std::printf("%-16s %-5s floor=%.2f doc_weight=%.2f situation_doc_weight=%.2f w_cos=%.2f t=%.3f  "
+      std::printf("%-16s %-5s floor=%.2f doc_weight=%.2f situation_doc_weight=%.2f w_cos=%.2f t=%.4f  "
                   "bal_acc=%.3f  false refusals %zu/%zu  false answers %zu/%zu\n",
                   name, tune ? "tune" : "test", floors[f], w.doc, w.situation, w.cosine, t, c.balanced_accuracy(),
                   c.refused_in, c.answered_in + c.refused_in, c.answered_out, c.answered_out + c.refused_out);

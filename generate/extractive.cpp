@@ -556,7 +556,9 @@ Result<Answer> ExtractiveAnswerer::answer(const SearchRequest& request) const {
 }
 
 int ExtractiveAnswerer::chunks_for(const SearchRequest& request) const {
-  return std::max(1, std::min(request.k, options_.max_chunks));
+  const QuestionIntent intent = classify_question(request.query);
+  const int extra = intent.asks_quantity || intent.asks_default ? 4 : 0;
+  return std::max(1, std::min(request.k, options_.max_chunks + extra));
 }
 
 Result<Answer> ExtractiveAnswerer::answer_from(const SearchRequest& request, std::vector<Hit> hits) const {
@@ -868,12 +870,23 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       cands[i].coverage += coverage(q, with_label) - coverage(q, context);
     }
   }
+  auto has_digit = [](const std::string& t) {
+    return std::any_of(t.begin(), t.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  };
+  auto gives_asked = [&](const std::string& t) {
+    return ev.intent.asks_default ? states_default(t) : has_digit(t);
+  };
+  // A default stated with its value is what a question asking for a
+  // default asks for. (A bare digit is too weak a sign for a question
+  // asking for a number: return codes, versions, section numbers.)
+  auto gives_value = [&](const std::string& t) { return ev.intent.asks_default && has_digit(t) && states_default(t); };
   for (size_t i = 0; i < cands.size(); ++i) {
     ScoredSentence& c = cands[i];
     const size_t rank = doc_rank.count(src[c.hit].doc_id) ? doc_rank[src[c.hit].doc_id] : c.hit;
     c.score = options_.w_cover * c.coverage + options_.w_vector * std::max(0.0, c.cosine) +
               options_.w_rank / (1.0 + static_cast<double>(std::min(rank, c.hit)));
     if (ev.intent.asks_name && names_in_code(c, src[c.hit].title)) c.score += options_.w_named_in_code;
+    if (gives_value(c.text)) c.score += options_.w_gives_value;
     if (other_platform(i)) c.score *= 0.5;
   }
   // The refusal evidence of unit i: its soft coverage of the question
@@ -1394,32 +1407,61 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       }
     }
   }
-  // A question that asks for a number or for a default, answered by facts
-  // that give none: one of the six sentences or list items after the
-  // best fact in its section often does ("… depends on having enough
-  // memory. … Typically 8GB is enough."; "you need to:" and "- Use Python
-  // 3.10 or newer."; a setting's description, then "The default is trust.").
-  auto gives_asked = [&](const std::string& t) {
-    if (ev.intent.asks_default) return states_default(t);
-    return std::any_of(t.begin(), t.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  // A question that asks for a number or for a default, answered by a
+  // section that gives none among the facts taken from it: one of the six
+  // sentences or list items after the best fact in its section often does
+  // ("… depends on having enough memory. … Typically 8GB is enough."; "you
+  // need to:" and "- Use Python 3.10 or newer."; a setting's description,
+  // then "The default is trust."). A number from another section (return
+  // codes quoted elsewhere) does not answer "how long does it wait". Of
+  // those sentences, one that states a default with a number ("Setting to 0
+  // disables. The default is 3 seconds.") is the value the unqualified
+  // question means; otherwise the first that gives the asked.
+  // The chosen facts in order of score, the lead first: the first whose
+  // section gives nothing asked looks at its neighbours, after it first.
+  std::vector<size_t> by_score;
+  for (size_t i : chosen) by_score.push_back(i);
+  std::stable_sort(by_score.begin(), by_score.end(), [&](size_t x, size_t y) { return x == lead && y != lead; });
+  const auto same_section = [&](size_t i, size_t j) {
+    return cands[j].hit == cands[i].hit && cands[j].section_path == cands[i].section_path &&
+           (cands[j].kind == UnitKind::kSentence || is_item(j));
   };
-  if ((ev.intent.asks_quantity || ev.intent.asks_default) && !chosen.empty() &&
-      std::none_of(ev.items.begin(), ev.items.end(), [&](const ScoredSentence& c) { return gives_asked(c.text); })) {
-    const size_t i = lead;
-    for (size_t j = i + 1; j <= i + 6 && j < cands.size(); ++j) {
-      if (cands[j].hit != cands[i].hit || cands[j].section_path != cands[i].section_path ||
-          (cands[j].kind != UnitKind::kSentence && !is_item(j))) {
-        break;
-      }
-      if (!gives_asked(cands[j].text)) continue;
-      if (static_cast<int>(ev.items.size()) < options_.max_steps && taken.insert(j).second) {
-        auto at = std::find_if(ev.items.begin(), ev.items.end(), [&](const ScoredSentence& c) {
-          return c.hit == cands[i].hit && c.text == cands[i].text;
-        });
-        ev.items.insert(at == ev.items.end() ? at : at + 1, cands[j]);
-      }
-      break;
+  const auto states_value = [&](const std::string& t) { return has_digit(t) && states_default(t); };
+  for (size_t i : (ev.intent.asks_quantity || ev.intent.asks_default) ? by_score : std::vector<size_t>{}) {
+    bool given = false, value_given = false;
+    for (const ScoredSentence& c : ev.items) {
+      if (c.hit != cands[i].hit || c.section_path != cands[i].section_path) continue;
+      given |= gives_asked(c.text);
+      value_given |= states_value(c.text);
     }
+    // A number given ("Setting the wait to 0 waits forever.") still lets
+    // the default's value next to it in.
+    if (given && (ev.intent.asks_default || value_given)) break;
+    size_t pick = cands.size();
+    auto consider = [&](size_t j) {
+      if (!gives_asked(cands[j].text)) return false;
+      if (states_value(cands[j].text)) {
+        pick = j;
+        return true;
+      }
+      if (pick == cands.size() && !given) pick = j;
+      return false;
+    };
+    for (size_t j = i + 1; j <= i + 6 && j < cands.size() && same_section(i, j); ++j)
+      if (consider(j)) break;
+    for (size_t j = i; pick == cands.size() && j > 0 && i - j < 3 && same_section(i, j - 1); --j) consider(j - 1);
+    if (pick == cands.size()) {
+      if (given) break;
+      continue;
+    }
+    if (static_cast<int>(ev.items.size()) < options_.max_steps && taken.insert(pick).second) {
+      auto at = std::find_if(ev.items.begin(), ev.items.end(), [&](const ScoredSentence& c) {
+        return c.hit == cands[i].hit && c.text == cands[i].text;
+      });
+      if (pick < i) ev.items.insert(at, cands[pick]);
+      else ev.items.insert(at == ev.items.end() ? at : at + 1, cands[pick]);
+    }
+    break;
   }
   ev.unit_coverage = best_single;
   ev.doc_coverage = chosen.empty() ? 0.0 : doc_cov(src[cands[chosen.front()].hit].doc_id);

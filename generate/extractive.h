@@ -88,6 +88,9 @@ struct ExtractiveOptions {
   // of the question's words. Not fitted: chosen on the development sets of
   // examples/doc-eval (0.1 and 0.2 answer the same). Default: 0.1.
   double w_named_in_code = 0.1;
+  // Added to a unit that gives what a question asking for a number or a
+  // default asks for (a digit; a default stated).
+  double w_gives_value = 0.1;
   // Weight of a question's term that only its description of the situation
   // holds, not its asking sentence ("We're behind a proxy and pip install
   // times out. How do I tell pip to use it?" weighs "times out" less than
@@ -188,10 +191,13 @@ class ExtractiveAnswerer {
   // Hits for `request` as it is (its k): through the reader when there is
   // one, else the retriever.
   Result<std::vector<Hit>> retrieve(const SearchRequest& request) const;
+  // Top chunks used for a request: its k, capped by max_chunks, or by
+  // max_chunks + 4 for a question asking for a number or a default (the
+  // value is often in a short entry ranked below the prose about the
+  // subject: "HISTSIZE ... (default 500)").
+  int chunks_for(const SearchRequest& request) const;
 
  private:
-  // Top chunks used for a request: its k, capped by max_chunks.
-  int chunks_for(const SearchRequest& request) const;
   Result<std::vector<Chunk>> chunks_of(const SearchRequest& request, const std::string& doc_id) const;
   const Retriever& retriever_;
   ExtractiveOptions options_;

@@ -131,8 +131,7 @@ int run_answer_eval(const EvalArgs& a) {
   std::vector<AnswerOutcome> outcomes;
   for (const AnswerQuestion& q : qs) {
     SearchRequest r;
-    r.query = q.question;
-    r.k = 5;
+    r.query = q.question;  // k left at the request's default, as /v1/answer leaves it
     r.groups = q.groups;
     auto ans = s.answer(r);
     if (!ans.is_ok()) return fail(ans.status().with_context(q.id));

@@ -175,7 +175,6 @@ void add_query_commands(CLI::App& app, int& exit_code) {
   s->callback([search, &exit_code] { exit_code = run_search(*search); });
 
   auto ask = std::make_shared<QueryArgs>();
-  ask->k = 5;
   CLI::App* a = app.add_subcommand("ask", "answer a question with cited sentences from the knowledge base");
   add_query_options(*a, *ask, "question");
   a->add_option("--llm", ask->llm, "GGUF decoder (llama, qwen2): answer with the LLM path instead of extractively");

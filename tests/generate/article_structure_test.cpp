@@ -163,6 +163,23 @@ then the cache must be rebuilt. As root, run:
 ldconfig /opt/trail/lib
 ```
 
+## Verified imports
+
+- Use Trailkeeper 5.2 or newer.
+- Install the keyring-bridge package, so that trailctl verifies signatures with the system keyring.
+
+## Store connection
+
+trailctl reaches the store over its local socket, whose path main.toml sets. Every request carries the operator's
+token, and the store logs each request it refuses with the token's owner. Requests from one operator are served in
+the order they were sent. When the store is busy, trailctl waits for it to answer before it gives up and reports the
+store as down. Setting the wait to 0 waits forever. The default is 30 seconds. A store that was reported as down is
+tried again at the next request.
+
+## Exit status
+
+trailctl returns 0 when the store answered, 1 when the store refused the request, and 2 when the store did not answer.
+
 ## Agent sign-in
 
 Trailkeeper checks the sign-in of every agent against the directory before it opens a session, and locks an agent
@@ -573,6 +590,38 @@ TEST_F(ArticleStructure, AQuantityQuestionGetsTheNumberFromTheListThatFollows) {
   const Answer a = ask("What is the minimum kernel version needed to sign Trailkeeper exports?");
   ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
   EXPECT_NE(a.text.find("Linux 6.1 or newer"), std::string::npos) << a.text;
+}
+
+// A question that asks for a number gets its number from the section
+// that answers it, not from another section's (the exit codes): the value
+// after the description, and of the sentences with a number the one that
+// states the default ("Setting it to 0 ..." is a special value).
+TEST_F(ArticleStructure, AQuantityQuestionGetsTheNumberOfItsOwnSection) {
+  const Answer a = ask("How long does trailctl wait for the store to answer before it gives up?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_NE(a.text.find("The default is 30 seconds"), std::string::npos) << a.text;
+}
+
+// The number can be in the item before the fact that names the subject.
+TEST_F(ArticleStructure, AQuantityQuestionGetsTheNumberFromTheItemBefore) {
+  const Answer a = ask("What is the minimum version needed for trailctl to verify signatures with the system keyring?");
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_NE(a.text.find("Trailkeeper 5.2 or newer"), std::string::npos) << a.text;
+}
+
+// A question asking for a number or a default reads more chunks: the value
+// is often in a short entry ranked below the prose about its subject.
+TEST_F(ArticleStructure, AQuestionAskingForANumberReadsMoreChunks) {
+  const ExtractiveAnswerer answerer(*retriever_);
+  SearchRequest r;
+  r.query = "How do I seal the store?";
+  EXPECT_EQ(answerer.chunks_for(r), answerer.options().max_chunks);
+  r.query = "How many days is an audit trail entry kept?";
+  EXPECT_EQ(answerer.chunks_for(r), answerer.options().max_chunks + 4);
+  r.query = "Which codec does Trailkeeper use by default?";
+  EXPECT_EQ(answerer.chunks_for(r), answerer.options().max_chunks + 4);
+  r.k = 3;
+  EXPECT_EQ(answerer.chunks_for(r), 3) << "the request's k caps it";
 }
 
 // A question about a default gets the sentence that states it after the
