@@ -1407,27 +1407,26 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       }
     }
   }
-  // A question that asks for a number or for a default, answered by a
-  // section that gives none among the facts taken from it: one of the six
-  // sentences or list items after the best fact in its section often does
-  // ("… depends on having enough memory. … Typically 8GB is enough."; "you
-  // need to:" and "- Use Python 3.10 or newer."; a setting's description,
-  // then "The default is trust."). A number from another section (return
-  // codes quoted elsewhere) does not answer "how long does it wait". Of
-  // those sentences, one that states a default with a number ("Setting to 0
+  // A question that asks for a number or for a default, whose best fact's
+  // section gives none among the facts taken from it: one of the six
+  // sentences or list items after that fact, or of the three before it,
+  // often does ("… depends on having enough memory. … Typically 8GB is
+  // enough."; "- Use Python 3.10 or newer." before "- Install the
+  // truststore package ..."; a setting's description, then "The default is
+  // trust."). A number from another section (return codes quoted
+  // elsewhere) does not answer "how long does it wait", and of the
+  // sentences with a number, one that states a default ("Setting to 0
   // disables. The default is 3 seconds.") is the value the unqualified
-  // question means; otherwise the first that gives the asked.
-  // The chosen facts in order of score, the lead first: the first whose
-  // section gives nothing asked looks at its neighbours, after it first.
-  std::vector<size_t> by_score;
-  for (size_t i : chosen) by_score.push_back(i);
-  std::stable_sort(by_score.begin(), by_score.end(), [&](size_t x, size_t y) { return x == lead && y != lead; });
+  // question means. A section with none hands over to the next chosen
+  // fact's.
+  std::vector<size_t> lead_first = chosen;
+  std::stable_sort(lead_first.begin(), lead_first.end(), [&](size_t x, size_t y) { return x == lead && y != lead; });
   const auto same_section = [&](size_t i, size_t j) {
     return cands[j].hit == cands[i].hit && cands[j].section_path == cands[i].section_path &&
            (cands[j].kind == UnitKind::kSentence || is_item(j));
   };
   const auto states_value = [&](const std::string& t) { return has_digit(t) && states_default(t); };
-  for (size_t i : (ev.intent.asks_quantity || ev.intent.asks_default) ? by_score : std::vector<size_t>{}) {
+  for (size_t i : (ev.intent.asks_quantity || ev.intent.asks_default) ? lead_first : std::vector<size_t>{}) {
     bool given = false, value_given = false;
     for (const ScoredSentence& c : ev.items) {
       if (c.hit != cands[i].hit || c.section_path != cands[i].section_path) continue;
@@ -1455,11 +1454,16 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       continue;
     }
     if (static_cast<int>(ev.items.size()) < options_.max_steps && taken.insert(pick).second) {
-      auto at = std::find_if(ev.items.begin(), ev.items.end(), [&](const ScoredSentence& c) {
-        return c.hit == cands[i].hit && c.text == cands[i].text;
-      });
-      if (pick < i) ev.items.insert(at, cands[pick]);
-      else ev.items.insert(at == ev.items.end() ? at : at + 1, cands[pick]);
+      // In text order among the section's facts taken.
+      size_t at = ev.items.size();
+      for (size_t k = 0; k < ev.items.size(); ++k) {
+        const ScoredSentence& c = ev.items[k];
+        if (c.hit != cands[i].hit || c.section_path != cands[i].section_path) continue;
+        size_t u = i > 3 ? i - 3 : 0;
+        while (u <= i + 6 && u < cands.size() && !(cands[u].hit == c.hit && cands[u].text == c.text)) ++u;
+        if (at == ev.items.size() || u < pick) at = u < pick ? k + 1 : k;
+      }
+      ev.items.insert(ev.items.begin() + static_cast<std::ptrdiff_t>(at), cands[pick]);
     }
     break;
   }

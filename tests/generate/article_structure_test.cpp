@@ -600,6 +600,10 @@ TEST_F(ArticleStructure, AQuantityQuestionGetsTheNumberOfItsOwnSection) {
   const Answer a = ask("How long does trailctl wait for the store to answer before it gives up?");
   ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
   EXPECT_NE(a.text.find("The default is 30 seconds"), std::string::npos) << a.text;
+  // In the order of the text.
+  if (const size_t zero = a.text.find("Setting the wait to 0"); zero != std::string::npos) {
+    EXPECT_LT(zero, a.text.find("The default is 30 seconds")) << a.text;
+  }
 }
 
 // The number can be in the item before the fact that names the subject.
