@@ -443,11 +443,31 @@ bool Node::bootstrap_from_peer(uint32_t shard, const std::function<bool()>& stop
     auto got = fetch_snapshot(http, url + "/v1/collections/" + name + "/search", body, accept, *staged, stopping);
     if (!got.is_ok()) {
       remove_dir(*staged);
+      // A peer's 401 or 403 (HttpClient's kFailedPrecondition) is no fault
+      // of the peer's copy: this node's request was not admitted, and every
+      // peer will say the same until the operator sets what it lacks.
+      const bool refused = got.status().code() == StatusCode::kFailedPrecondition;
+      const std::string error =
+          !refused ? "peer " + peer + ": " + got.status().message()
+          : options_.secret.empty()
+              ? "peer " + peer + " refused this node's snapshot request (HTTP 401/403): the nodes require API "
+                                 "keys, and without a cluster secret a node's own request carries none; set the "
+                                 "same secret_file on every node (cluster/README.md, \"Between nodes\") so that "
+                                 "they sign their requests. Until then the replica replays the stream"
+              : "peer " + peer + " refused this node's signed snapshot request (HTTP 401/403): check that the "
+                                 "nodes share the secret_file (or accept each other's, accept_secret_files), the "
+                                 "cluster name, and clocks within 60 s. Until then the replica replays the stream";
       {
         std::lock_guard lock(status_mu_);
-        ++status_[shard].snapshot_failures;
+        ShardStatus& st = status_[shard];
+        ++st.snapshot_failures;
+        st.snapshot_error = error;
       }
-      log().warn("shard {}: no snapshot from peer {}: {}", shard, peer, got.status().to_string());
+      if (refused) {
+        log().error("shard {}: no snapshot: {}", shard, error);
+      } else {
+        log().warn("shard {}: no snapshot from peer {}: {}", shard, peer, got.status().to_string());
+      }
       continue;
     }
     // The copy here (empty, or stale past the stream's start) gives way:
@@ -473,7 +493,9 @@ bool Node::bootstrap_from_peer(uint32_t shard, const std::function<bool()>& stop
       remove_dir(*staged);
       {
         std::lock_guard lock(status_mu_);
-        ++status_[shard].snapshot_failures;
+        ShardStatus& st = status_[shard];
+        ++st.snapshot_failures;
+        st.snapshot_error = "peer " + peer + "'s snapshot could not be opened here (see the log)";
       }
       log().error("shard {}: peer {}'s snapshot could not be opened here ({}): replaying the stream", shard, peer,
                   adopted.status().to_string());
@@ -487,6 +509,7 @@ bool Node::bootstrap_from_peer(uint32_t shard, const std::function<bool()>& stop
       st.gap_first = st.gap_last = 0;  // a hole the snapshot filled
       st.snapshot_from = peer;
       st.snapshot_sequence = got->applied;
+      st.snapshot_error.clear();
     }
     applied_cv_.notify_all();
     log().info("shard {}: loaded peer {}'s snapshot at sequence {} ({} files, {} bytes, {:.2f} s, digest {}); "

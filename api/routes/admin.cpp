@@ -127,6 +127,7 @@ Response handle_stats(const Request& req, Api& api) {
         one["snapshot"] = Json{{"from", sh.snapshot_from}, {"sequence", sh.snapshot_sequence}};
       }
       one["snapshot_failures"] = sh.snapshot_failures;
+      if (!sh.snapshot_error.empty()) one["snapshot_error"] = sh.snapshot_error;
       shards.push_back(std::move(one));
     }
     const auto& co = api.cluster->options();
