@@ -165,6 +165,7 @@ void AutoRebalancer::look() {
   r.lease = hooks_.lease();
   r.dead = [this](const std::set<std::string>& now_live) { return note_live(hooks_.map(), now_live); };
   r.stopping = [this] { return stop_.load(); };
+  r.retired_away = hooks_.delete_consumer;
   r.progress = [this](const std::string& line) {
     cluster_log().info("node {}: automatic rebalance: {}", o_.node_id, line);
     std::lock_guard lock(mu_);

@@ -44,6 +44,9 @@ class AutoRebalancer {
     std::function<Result<std::set<std::string>>()> live;  // the live nodes, read from etcd now
     std::function<ShardMap()> map;                         // the map the node follows
     std::function<int64_t()> lease;                        // the node's lease now
+    // Deletes `node`'s durable JetStream consumer of shard `shard`
+    // (RebalanceOptions::retired_away).
+    std::function<Status(uint32_t shard, const std::string& node)> delete_consumer;
   };
   // Starts the thread.
   AutoRebalancer(const ClusterOptions& o, Hooks hooks);

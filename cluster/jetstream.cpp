@@ -421,6 +421,18 @@ class NatsJetStream final : public JetStream {
     return Status::ok();
   }
 
+  Result<std::vector<std::string>> consumer_names(const std::string& stream) override {
+    jsConsumerNamesList* list = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_ConsumerNames(&list, js_, stream.c_str(), nullptr, &code);
+    std::vector<std::string> out;
+    if (s == NATS_NOT_FOUND) return out;  // none
+    if (s != NATS_OK) return Status::unavailable("listing the consumers of " + stream + ": " + nats_error(s, code));
+    for (int i = 0; i < list->Count; ++i) out.emplace_back(list->List[i]);
+    jsConsumerNamesList_Destroy(list);
+    return out;
+  }
+
   Result<uint64_t> last_sequence(const std::string& stream) override {
     jsStreamInfo* si = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);

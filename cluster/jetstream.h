@@ -139,6 +139,8 @@ class JetStream {
   // Deletes the durable consumer `durable` of `stream` (a shard replica
   // retired from this node); one that does not exist is not an error.
   virtual Status delete_consumer(const std::string& stream, const std::string& durable) = 0;
+  // The names of `stream`'s consumers (the appliers' <node>_s<S>).
+  virtual Result<std::vector<std::string>> consumer_names(const std::string& stream) = 0;
   // The last sequence stored in the stream (0 when empty).
   virtual Result<uint64_t> last_sequence(const std::string& stream) = 0;
   // The first and last sequence stored in the stream.

@@ -365,6 +365,10 @@ Status Node::join() {
                                         [this] {
                                           std::lock_guard lock(lease_mu_);
                                           return lease_;
+                                        },
+                                        [this](uint32_t s, const std::string& n) {
+                                          return js_->delete_consumer(stream_name(options_, s),
+                                                                      consumer_name(n, s));
                                         }});
   }
   const ShardMap m = shard_map();

@@ -153,6 +153,13 @@ struct ShardStatus {
   std::string snapshot_from;
   uint64_t snapshot_sequence = 0;
   uint64_t snapshot_failures = 0;
+  // Files of that snapshot verified in an earlier transfer that failed
+  // half way, kept rather than fetched again.
+  uint64_t snapshot_kept_files = 0;
+  // Why the last snapshot this applier asked for was not loaded, for the
+  // operator ("" once one was): a peer's refusal says what to set (the
+  // cluster secret), the others name the peer and the check that failed.
+  std::string snapshot_error;
   std::string role = "serving";
 };
 

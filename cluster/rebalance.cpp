@@ -434,9 +434,20 @@ Result<ShardMap> rebalance(const ClusterOptions& o, const RebalanceOptions& r) {
         if (swapped) {
           for (const ShardMove& m : map.moves) {
             if (!ready.count(m.id)) continue;
-            say("switched " + describe(m) + "; " + m.from + " retires its copy in " +
-                std::to_string(o.retire_grace_seconds) + " s");
+            const bool away = !m.from.empty() && !live.count(m.from);
+            say("switched " + describe(m) + "; " + m.from +
+                (away ? " has no lease: its copy goes when it is back"
+                      : " retires its copy in " + std::to_string(o.retire_grace_seconds) + " s"));
             (void)etcd.remove(ready_key(o, m.shard, m.to));  // the node drops it too
+            // Nothing of the replica is left to use its consumer: the map
+            // no longer gives the shard to `from`, which reads the map
+            // before it starts an applier.
+            if (away && r.retired_away) {
+              const Status gone = r.retired_away(m.shard, m.from);
+              say(gone.is_ok() ? "deleted " + m.from + "'s consumer of shard " + std::to_string(m.shard)
+                               : "could not delete " + m.from + "'s consumer of shard " + std::to_string(m.shard) +
+                                     " (" + gone.to_string() + "); " + m.from + " deletes it when it is back");
+            }
           }
           continue;
         }

@@ -94,6 +94,14 @@ struct RebalanceOptions {
   // True when the caller is stopping: the run ends (kCancelled), its moves
   // left pending in etcd.
   std::function<bool()> stopping;
+  // Called after a switch took shard `shard`'s replica from `node`, which
+  // had no lease then (dead, or away): its durable JetStream consumer would
+  // otherwise stay on the NATS servers until the node came back and
+  // deleted it. The automatic rebalancer deletes it (the node, back,
+  // reads the new map and makes no consumer for the shard). An error is
+  // reported as a step; the switch stands. Default: none (an operator's
+  // run, which has no NATS connection: the node deletes it when back).
+  std::function<Status(uint32_t shard, const std::string& node)> retired_away;
 };
 
 // The moves that even out `map` over the `live` nodes not in `drain`:

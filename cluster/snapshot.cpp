@@ -231,7 +231,8 @@ std::string snapshot_close_request(const std::string& body, const std::string& i
 Result<SnapshotManifest> fetch_snapshot(sync::HttpClient& http, const std::string& shard_url,
                                         const std::string& placeholder_body,
                                         const std::function<Status(const SnapshotManifest&)>& accept,
-                                        const std::filesystem::path& dir, const std::function<bool()>& stopping) {
+                                        const std::filesystem::path& dir, const std::function<bool()>& stopping,
+                                        SnapshotKept* kept) {
   RAGD_ASSIGN_OR_RETURN(sync::HttpResponse opened, http.post_json(shard_url, snapshot_open_request(placeholder_body)));
   RAGD_ASSIGN_OR_RETURN(SnapshotManifest m, manifest_from_json(opened.body));
   // Closed on the peer however this ends (it would expire anyway).
@@ -243,8 +244,44 @@ Result<SnapshotManifest> fetch_snapshot(sync::HttpClient& http, const std::strin
     ~Close() { (void)http.post_json(url, snapshot_close_request(body, id)); }
   } close{http, shard_url, placeholder_body, m.id};
   RAGD_RETURN_IF_ERROR(accept(m));
+  // What an earlier transfer left that this snapshot does not name (another
+  // peer's MANIFEST, a file since compacted away) must not reach the store.
+  {
+    std::error_code ec;
+    std::vector<std::filesystem::path> extra;
+    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (std::none_of(m.files.begin(), m.files.end(), [&](const SnapshotFile& f) { return f.name == name; })) {
+        extra.push_back(it->path());
+      }
+    }
+    if (ec) return Status::io_error("snapshot: listing its directory under the data directory: " + ec.message());
+    for (const auto& p : extra) {
+      if (std::filesystem::remove_all(p, ec); ec) {
+        return Status::io_error("snapshot: removing an earlier transfer's file " + p.filename().string());
+      }
+    }
+  }
   for (const SnapshotFile& f : m.files) {
     const std::filesystem::path path = dir / f.name;
+    {
+      // Verified in an earlier transfer (a checkpoint of the same store
+      // shares its table files with the next one): kept. The check is the
+      // one every fetched file passes below, so a partial or spoiled file
+      // never passes for a kept one.
+      std::error_code ec;
+      if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) == f.size && !ec) {
+        auto sum = auth::sha256_file_hex(path.string());
+        if (sum.is_ok() && *sum == f.sha256) {
+          if (!sync_path(path)) return Status::io_error("snapshot: syncing " + f.name + " under the data directory");
+          if (kept != nullptr) {
+            ++kept->files;
+            kept->bytes += f.size;
+          }
+          continue;
+        }
+      }
+    }
     {
       std::ofstream out(path, std::ios::binary | std::ios::trunc);
       if (!out) return Status::io_error("snapshot: cannot write " + f.name + " under the data directory");
@@ -431,30 +468,58 @@ bool Node::bootstrap_from_peer(uint32_t shard, const std::function<bool()>& stop
     if (sm.applied + 1 < bounds->first) return Status::unavailable("the stream no longer holds what follows it");
     return Status::ok();
   };
+  // One staging directory for every peer asked: a transfer that fails half
+  // way leaves the files it verified, and the next peer's transfer keeps
+  // those its manifest names with the same size and SHA-256 (fetch_snapshot).
+  // Deleted however this ends (once adopted, it is the collection's).
+  auto staged = collections_->staging_dir(name);
+  if (!staged.is_ok()) {
+    log().error("shard {}: {}", shard, staged.status().to_string());
+    return false;
+  }
+  struct Staging {
+    std::filesystem::path dir;
+    ~Staging() { remove_dir(dir); }
+  } staging{*staged};
   for (const auto& [peer, url] : peers) {
     if (stopping()) return false;
-    auto staged = collections_->staging_dir(name);
-    if (!staged.is_ok()) {
-      log().error("shard {}: {}", shard, staged.status().to_string());
-      return false;
-    }
     log().info("shard {}: {}: asking peer {} for a snapshot", shard, why, peer);
     const auto t0 = std::chrono::steady_clock::now();
-    auto got = fetch_snapshot(http, url + "/v1/collections/" + name + "/search", body, accept, *staged, stopping);
+    SnapshotKept kept;
+    auto got =
+        fetch_snapshot(http, url + "/v1/collections/" + name + "/search", body, accept, *staged, stopping, &kept);
     if (!got.is_ok()) {
-      remove_dir(*staged);
+      // A peer's 401 or 403 (HttpClient's kFailedPrecondition) is no fault
+      // of the peer's copy: this node's request was not admitted, and every
+      // peer will say the same until the operator sets what it lacks.
+      const bool refused = got.status().code() == StatusCode::kFailedPrecondition;
+      const std::string error =
+          !refused ? "peer " + peer + ": " + got.status().message()
+          : options_.secret.empty()
+              ? "peer " + peer + " refused this node's snapshot request (HTTP 401/403): the nodes require API "
+                                 "keys, and without a cluster secret a node's own request carries none; set the "
+                                 "same secret_file on every node (cluster/README.md, \"Between nodes\") so that "
+                                 "they sign their requests. Until then the replica replays the stream"
+              : "peer " + peer + " refused this node's signed snapshot request (HTTP 401/403): check that the "
+                                 "nodes share the secret_file (or accept each other's, accept_secret_files), the "
+                                 "cluster name, and clocks within 60 s. Until then the replica replays the stream";
       {
         std::lock_guard lock(status_mu_);
-        ++status_[shard].snapshot_failures;
+        ShardStatus& st = status_[shard];
+        ++st.snapshot_failures;
+        st.snapshot_error = error;
       }
-      log().warn("shard {}: no snapshot from peer {}: {}", shard, peer, got.status().to_string());
+      if (refused) {
+        log().error("shard {}: no snapshot: {}", shard, error);
+      } else {
+        log().warn("shard {}: no snapshot from peer {}: {}", shard, peer, got.status().to_string());
+      }
       continue;
     }
     // The copy here (empty, or stale past the stream's start) gives way:
     // searches still holding it finish first.
     auto removed = collections_->remove(name);
     if (!removed.is_ok() && removed.status().code() != StatusCode::kNotFound) {
-      remove_dir(*staged);
       log().error("shard {}: replacing its copy with peer {}'s snapshot: {}", shard, peer,
                   removed.status().to_string());
       return false;
@@ -470,10 +535,11 @@ bool Node::bootstrap_from_peer(uint32_t shard, const std::function<bool()>& stop
       std::this_thread::sleep_for(100ms);
     }
     if (!adopted.is_ok()) {
-      remove_dir(*staged);
       {
         std::lock_guard lock(status_mu_);
-        ++status_[shard].snapshot_failures;
+        ShardStatus& st = status_[shard];
+        ++st.snapshot_failures;
+        st.snapshot_error = "peer " + peer + "'s snapshot could not be opened here (see the log)";
       }
       log().error("shard {}: peer {}'s snapshot could not be opened here ({}): replaying the stream", shard, peer,
                   adopted.status().to_string());
@@ -487,12 +553,14 @@ bool Node::bootstrap_from_peer(uint32_t shard, const std::function<bool()>& stop
       st.gap_first = st.gap_last = 0;  // a hole the snapshot filled
       st.snapshot_from = peer;
       st.snapshot_sequence = got->applied;
+      st.snapshot_kept_files = kept.files;
+      st.snapshot_error.clear();
     }
     applied_cv_.notify_all();
-    log().info("shard {}: loaded peer {}'s snapshot at sequence {} ({} files, {} bytes, {:.2f} s, digest {}); "
-               "applying the stream from {}",
-               shard, peer, got->applied, got->files.size(), got->bytes(), seconds, got->digest.substr(0, 16),
-               got->applied + 1);
+    log().info("shard {}: loaded peer {}'s snapshot at sequence {} ({} files, {} bytes, {} files of {} bytes kept "
+               "from an earlier transfer, {:.2f} s, digest {}); applying the stream from {}",
+               shard, peer, got->applied, got->files.size(), got->bytes(), kept.files, kept.bytes, seconds,
+               got->digest.substr(0, 16), got->applied + 1);
     return true;
   }
   log().warn("shard {}: {}, and no peer gave a snapshot: replaying the stream", shard, why);

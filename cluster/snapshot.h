@@ -113,17 +113,30 @@ std::string snapshot_read_request(const std::string& body, const std::string& id
                                   uint64_t offset, uint64_t length);
 std::string snapshot_close_request(const std::string& body, const std::string& id);
 
+// What fetch_snapshot() did not have to fetch: files of an earlier,
+// failed transfer into the same directory that match the manifest.
+struct SnapshotKept {
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+};
+
 // The receiving side: asks `shard_url` (<peer>/v1/collections/shard-<S>/search)
 // for a snapshot with `http` (signed by the caller), lets `accept` judge
-// its manifest (an error refuses it), writes its files into the empty
-// directory `dir` piece by piece and checks each file's size and SHA-256.
-// The checkpoint is closed on the peer in any case. kCorruption when a file
-// does not match the manifest (a corrupted or truncated transfer);
-// kCancelled when `stopping` turns true; the peer's errors otherwise. On
-// any error `dir` may hold partial files: the caller deletes it.
+// its manifest (an error refuses it), writes its files into the directory
+// `dir` piece by piece and checks each file's size and SHA-256. A file
+// already in `dir` (left by an earlier transfer that failed, from this
+// peer or another) whose size and SHA-256 are the manifest's is kept, not
+// fetched again (counted in `kept`); any other is written afresh, and
+// entries the manifest does not name are deleted. The checkpoint is closed
+// on the peer in any case. kCorruption when a file does not match the
+// manifest (a corrupted or truncated transfer); kCancelled when `stopping`
+// turns true; the peer's errors otherwise. On any error `dir` may hold
+// partial files besides verified ones: the caller deletes it, or passes it
+// to the next peer's fetch_snapshot.
 Result<SnapshotManifest> fetch_snapshot(sync::HttpClient& http, const std::string& shard_url,
                                         const std::string& placeholder_body,
                                         const std::function<Status(const SnapshotManifest&)>& accept,
-                                        const std::filesystem::path& dir, const std::function<bool()>& stopping);
+                                        const std::filesystem::path& dir, const std::function<bool()>& stopping,
+                                        SnapshotKept* kept = nullptr);
 
 }  // namespace ragd::cluster

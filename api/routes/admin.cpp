@@ -124,9 +124,12 @@ Response handle_stats(const Request& req, Api& api) {
       if (sh.gap_first != 0) one["gap"] = Json{{"first", sh.gap_first}, {"last", sh.gap_last}};
       // Loaded from a peer's snapshot rather than replayed (cluster/README.md, "Snapshots").
       if (!sh.snapshot_from.empty()) {
-        one["snapshot"] = Json{{"from", sh.snapshot_from}, {"sequence", sh.snapshot_sequence}};
+        one["snapshot"] = Json{{"from", sh.snapshot_from},
+                               {"sequence", sh.snapshot_sequence},
+                               {"kept_files", sh.snapshot_kept_files}};
       }
       one["snapshot_failures"] = sh.snapshot_failures;
+      if (!sh.snapshot_error.empty()) one["snapshot_error"] = sh.snapshot_error;
       shards.push_back(std::move(one));
     }
     const auto& co = api.cluster->options();

@@ -48,6 +48,22 @@ class ClusterAutoRebalanceTest : public ClusterTest {
     return m.is_ok() ? *m : cluster::ShardMap{};
   }
 
+  // Whether `node`'s durable consumer of shard `s` is on the NATS servers.
+  bool has_consumer(uint32_t s, const std::string& node) {
+    if (!js_) {
+      std::vector<std::string> urls;
+      for (uint16_t p : servers_.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(p));
+      auto js = cluster::JetStream::connect(urls, "ragd-test");
+      EXPECT_TRUE(js.is_ok()) << js.status().to_string();
+      if (!js.is_ok()) return false;
+      js_ = std::move(js).value();
+    }
+    auto names = js_->consumer_names("t_S" + std::to_string(s));
+    EXPECT_TRUE(names.is_ok()) << names.status().to_string();
+    if (!names.is_ok()) return false;
+    return std::find(names->begin(), names->end(), cluster::consumer_name(node, s)) != names->end();
+  }
+
   // No moves pending, nobody holds the rebalance lock, and `done(map)`.
   bool settled(const std::function<bool(const cluster::ShardMap&)>& done) {
     auto m = cluster::read_shard_map(*etcd_, options_);
@@ -201,6 +217,15 @@ TEST_F(ClusterAutoRebalanceTest, ADeadNodesReplicasAreMadeAgainAndARestartMovesN
   // Every shard back to two live replicas holding every acknowledged
   // document once, its last version.
   expect_map_holds(after, latest_, kShards, {"n3"});
+  // The rebalancer deleted n3's durable consumers of the shards it moved;
+  // the live replicas' stay.
+  const std::vector<uint32_t> held_by_n3 = before.shards_of("n3");
+  for (uint32_t s : held_by_n3) {
+    EXPECT_FALSE(has_consumer(s, "n3")) << "n3's consumer of shard " << s << " is still on the NATS servers";
+    for (const auto& n : after.replicas[s]) EXPECT_TRUE(has_consumer(s, n)) << n << " on shard " << s;
+  }
+  const std::string driver_logs = nodes_["n1"]->log() + nodes_["n2"]->log() + nodes_["n4"]->log();
+  EXPECT_NE(driver_logs.find("automatic rebalance: deleted n3's consumer of shard"), std::string::npos);
 
   // n3 comes back: the map gives it nothing of what it held, so it deletes
   // its stale copies; then, a live node below its share, it gets a share
@@ -209,6 +234,18 @@ TEST_F(ClusterAutoRebalanceTest, ADeadNodesReplicasAreMadeAgainAndARestartMovesN
   EXPECT_TRUE(wait_until([&] {
     return nodes_["n3"]->log().find("deleted the copy of shard") != std::string::npos;
   }, 10000)) << nodes_["n3"]->log();
+  {
+    // It made no consumer for a shard the map (read after the consumers)
+    // does not give it: only for shards coming to it again.
+    std::set<uint32_t> consumed;
+    for (uint32_t s = 0; s < kShards; ++s) {
+      if (has_consumer(s, "n3")) consumed.insert(s);
+    }
+    const std::vector<uint32_t> given = map().shards_of("n3");
+    for (uint32_t s : consumed) {
+      EXPECT_NE(std::find(given.begin(), given.end(), s), given.end()) << "n3 made a consumer of shard " << s;
+    }
+  }
   const bool rebalanced = wait_until([&] {
     return settled([](const cluster::ShardMap& m) { return count_of(m, "n3") == 2; });
   }, 40000);
@@ -216,6 +253,12 @@ TEST_F(ClusterAutoRebalanceTest, ADeadNodesReplicasAreMadeAgainAndARestartMovesN
   const cluster::ShardMap last = map();
   EXPECT_TRUE(wait_until([&] { return left_copies_gone(after, last, kShards); }, 20000));
   expect_map_holds(last, latest_, kShards);
+  // Back, n3 has consumers of the shards it holds now, and of no other.
+  const std::vector<uint32_t> now_n3 = last.shards_of("n3");
+  for (uint32_t s = 0; s < kShards; ++s) {
+    const bool holds = std::find(now_n3.begin(), now_n3.end(), s) != now_n3.end();
+    EXPECT_EQ(has_consumer(s, "n3"), holds) << "shard " << s;
+  }
 }
 
 // The operator's side: a run waits for the lock an automatic one holds;

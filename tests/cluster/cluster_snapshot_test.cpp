@@ -224,6 +224,89 @@ TEST_F(ClusterTest, ACorruptedOrTruncatedSnapshotIsRefusedAndTheNextPeerGivesIt)
   EXPECT_EQ(stored_text(b.port(), 7), text_of(7, 0));
 }
 
+// A peer in front of node a whose transfers fail half way: it passes on
+// every piece of the checkpoint's numbered files (tables, logs) and
+// answers 503 to the first read of CURRENT, which sorts after them.
+class FailingPeer {
+ public:
+  explicit FailingPeer(uint16_t& target)
+      : target_(target), server_([this](const sync::testing::Request& r) { return serve(r); }, true) {}
+  std::string url() const { return server_.url(); }
+  int passed() const { return passed_; }
+  int failed() const { return failed_; }
+
+ private:
+  sync::testing::Response serve(const sync::testing::Request& r) {
+    sync::testing::Response out;
+    const Json req = Json::parse(r.body, nullptr, false);
+    if (req.is_object() && req.value("shard_phase", "") == "snapshot_read" && req.value("file", "") == "CURRENT") {
+      ++failed_;
+      out.status = 503;
+      out.body = R"({"error":{"code":"unavailable","message":"the test's peer fails here"}})";
+      return out;
+    }
+    HttpResult up = http_request(target_, r.method, r.target, r.body, "application/json", {}, 3);
+    out.status = up.status == 0 ? 502 : up.status;
+    out.body = up.body;
+    if (req.is_object() && req.value("shard_phase", "") == "snapshot_read" && up.status == 200) ++passed_;
+    return out;
+  }
+  uint16_t& target_;
+  std::atomic<int> passed_{0}, failed_{0};
+  sync::testing::LoopbackServer server_;
+};
+
+// A transfer that fails half way (f) leaves the files it verified in the
+// staging directory; the next peer's (a's checkpoint of the same store
+// shares its table files) keeps those whose size and SHA-256 its manifest
+// gives, and fetches the rest.
+TEST_F(ClusterTest, ASnapshotTransferThatFailedHalfWayKeepsItsVerifiedFilesForTheNextPeer) {
+  uint16_t a_port = 0;
+  FailingPeer f(a_port);
+  ServerProcess& a = node("a", {"a", "b"}, 2);
+  ServerProcess& b = node("b", {"a", "b"}, 2);
+  auto options = cluster::read_cluster_options(tmp_.path / "a.toml");
+  ASSERT_TRUE(options.is_ok()) << options.status().to_string();
+  cluster::Etcd etcd(options->etcd, 5);
+  cluster::ShardMap map;
+  for (uint32_t s = 0; s < kShards; ++s) map.replicas.push_back({"f", "a", "b"});
+  ASSERT_TRUE(etcd.put(cluster::shard_map_key(*options), cluster::shard_map_to_json(map)).is_ok());
+  auto lease = etcd.lease_grant(120);
+  ASSERT_TRUE(lease.is_ok());
+  ASSERT_TRUE(etcd.put(cluster::etcd_prefix(*options) + "nodes/f", f.url(), *lease).is_ok());
+
+  ASSERT_TRUE(a.start(30)) << a.log();
+  a_port = a.port();
+  ASSERT_TRUE(b.start(30)) << b.log();
+  auto js = cluster::JetStream::connect(nats_urls(servers_), "ragd-test");
+  ASSERT_TRUE(js.is_ok()) << js.status().to_string();
+  ASSERT_EQ(post_docs(a.port(), range(0, 40), 0).status, 200);
+  ASSERT_EQ(post_docs(a.port(), range(0, 10), 1).status, 200);
+  ASSERT_TRUE(wait_until([&] { return level(a.port(), **js) && level(b.port(), **js); }, 20000));
+
+  b.kill_hard();
+  fs::remove_all(tmp_.path / "data-b");
+  ASSERT_TRUE(b.start(30)) << b.log();
+  ASSERT_TRUE(wait_until([&] { return level(b.port(), **js); }, 30000)) << b.log();
+  EXPECT_EQ(f.failed(), static_cast<int>(kShards));
+  EXPECT_GE(f.passed(), static_cast<int>(kShards));
+  const Json stats = Json::parse(http_get(b.port(), "/v1/stats").body);
+  for (const auto& sh : stats["cluster"]["applying"]) {
+    ASSERT_TRUE(sh.contains("snapshot")) << sh;
+    EXPECT_EQ(sh["snapshot"]["from"], "a") << sh;
+    EXPECT_EQ(sh["snapshot_failures"], 1) << sh;  // f's
+    EXPECT_GE(sh["snapshot"].value("kept_files", uint64_t{0}), 1u) << sh;
+  }
+  EXPECT_NE(b.log().find("kept from an earlier transfer"), std::string::npos) << b.log();
+  expect_same_shards(a.port(), b.port());
+  EXPECT_EQ(stored_text(b.port(), 4), text_of(4, 1));
+  EXPECT_EQ(leftovers(tmp_.path / "data-b", ".incoming-"), 0u);
+  // The copy applies the stream after the snapshot.
+  ASSERT_EQ(post_docs(a.port(), range(40, 50), 0).status, 200);
+  ASSERT_TRUE(wait_until([&] { return level(b.port(), **js); }, 20000));
+  expect_same_shards(a.port(), b.port());
+}
+
 // Every shard's stream has dropped every message (its first sequence is
 // past its last).
 bool all_dropped(cluster::JetStream& js) {

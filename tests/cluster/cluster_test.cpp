@@ -687,6 +687,39 @@ TEST_F(ClusterTest, APurgeReachesEveryReplicaAndLeavesNothingInTheLog) {
 // consumer over the whole stream (nats-server 2.9's purge by subject does:
 // it sets every consumer whose filter covers the subject, and an unfiltered
 // one does, to the purge point). A subject's messages are found one by one.
+// What an applier meets when a rebalancer deletes its node's consumer
+// under it (a node whose lease lapsed while it kept running; cluster/README.md,
+// "Rebalancing"): its fetches get nothing, without an error that would make
+// it create the consumer again, and the consumer stays gone.
+TEST_F(ClusterTest, AFetchFromADeletedConsumerGetsNothingAndMakesNoConsumer) {
+  std::vector<std::string> urls;
+  for (uint16_t port : servers_.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(port));
+  auto js = cluster::JetStream::connect(urls, "ragd-test");
+  ASSERT_TRUE(js.is_ok()) << js.status().to_string();
+  ASSERT_TRUE((*js)->ensure_stream("gone", "x", 3).is_ok());
+  auto consumer = (*js)->consume("gone", "n3_s0", 1);
+  ASSERT_TRUE(consumer.is_ok()) << consumer.status().to_string();
+  ASSERT_TRUE((*js)->publish("x.a", "m1", "one", 5000).is_ok());
+  auto first = (*consumer)->fetch(10, 2000);
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  EXPECT_EQ(first->size(), 1u);
+  auto names = (*js)->consumer_names("gone");
+  ASSERT_TRUE(names.is_ok()) << names.status().to_string();
+  EXPECT_EQ(*names, std::vector<std::string>{"n3_s0"});
+
+  ASSERT_TRUE((*js)->delete_consumer("gone", "n3_s0").is_ok());
+  ASSERT_TRUE((*js)->publish("x.a", "m2", "two", 5000).is_ok());
+  for (int i = 0; i < 3; ++i) {
+    auto got = (*consumer)->fetch(10, 500);
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    EXPECT_TRUE(got->empty());
+  }
+  names = (*js)->consumer_names("gone");
+  ASSERT_TRUE(names.is_ok()) << names.status().to_string();
+  EXPECT_TRUE(names->empty());
+  EXPECT_TRUE((*js)->delete_consumer("gone", "n3_s0").is_ok()) << "one already gone is no error";
+}
+
 TEST_F(ClusterTest, ErasingAMessageLeavesAConsumerWhereItWas) {
   std::vector<std::string> urls;
   for (uint16_t port : servers_.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(port));

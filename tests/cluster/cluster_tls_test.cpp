@@ -146,5 +146,76 @@ TEST_F(ClusterTlsTest, NodesServingHttpsSearchEachOtherAgainstTheClustersAuthori
   EXPECT_EQ(status.find("error"), std::string::npos) << status;
 }
 
+// A wiped replica of nodes that serve HTTPS loads its peer's snapshot over
+// HTTPS, verified against tls_ca_file, in requests signed with the cluster
+// secret (cluster/README.md, "Snapshots").
+TEST_F(ClusterTlsTest, AWipedReplicaLoadsAPeersSnapshotOverHttpsWithASecret) {
+  const std::vector<std::string> https{"--tls-cert", servers_.tls_cert.string(), "--tls-key",
+                                       servers_.tls_key.string(), "--insecure-no-auth"};
+  write_file(tmp_.path / "cluster.secret", "c3a5e7f9b1d3f5a7c9e1b3d5f7a9c1e3-tls-snapshot\n");
+  fs::permissions(tmp_.path / "cluster.secret", fs::perms::owner_read | fs::perms::owner_write);
+  servers_.cluster_file_extra = "secret_file = \"cluster.secret\"\n";
+  sync::HttpOptions o;
+  o.tls_ca_file = servers_.tls_ca.string();
+  o.max_attempts = 1;
+  sync::HttpClient client(o);
+  auto url = [](uint16_t port, const std::string& path) { return "https://127.0.0.1:" + std::to_string(port) + path; };
+  auto stats = [&](uint16_t port) {
+    auto r = client.get(url(port, "/v1/stats"));
+    return r.is_ok() && r->status == 200 ? Json::parse(r->body) : Json();
+  };
+  std::vector<std::string> nats;
+  for (uint16_t p : servers_.nats_ports) nats.push_back("tls://127.0.0.1:" + std::to_string(p));
+  cluster::TlsFiles tls{servers_.tls_ca, servers_.tls_client_cert, servers_.tls_client_key};
+  auto js = cluster::JetStream::connect(nats, "ragd-test", tls);
+  ASSERT_TRUE(js.is_ok()) << js.status().to_string();
+  auto level = [&](uint16_t port) {
+    const Json body = stats(port);
+    if (body.is_null() || body["cluster"]["applying"].size() != kShards) return false;
+    for (const auto& sh : body["cluster"]["applying"]) {
+      auto last = (*js)->last_sequence("t_S" + std::to_string(sh["shard"].get<uint32_t>()));
+      if (!last.is_ok() || sh["applied"].get<uint64_t>() != *last) return false;
+    }
+    return true;
+  };
+  for (const std::string id : {"a", "b"}) {
+    ServerProcess& p = node(id, {"a", "b"}, 2, 20000, kShards, https);
+    p.set_ready_probe([&](uint16_t port) {
+      sync::HttpClient probe(o);
+      auto r = probe.get(url(port, "/healthz"));
+      return r.is_ok() && r->status == 200;
+    });
+    ASSERT_TRUE(p.start(60)) << p.log();
+  }
+  ServerProcess& a = *nodes_["a"];
+  ServerProcess& b = *nodes_["b"];
+  Json docs = Json::array();
+  for (int i = 0; i < 20; ++i) docs.push_back({{"id", doc_id(i)}, {"title", "Doc"}, {"text", text_of(i, 0)}});
+  auto wrote = client.post_json(url(a.port(), "/v1/documents"), Json{{"documents", docs}}.dump());
+  ASSERT_TRUE(wrote.is_ok()) << wrote.status().message();
+  ASSERT_TRUE(wait_until([&] { return level(a.port()) && level(b.port()); }, 30000))
+      << stats(a.port()).dump() << "\n" << stats(b.port()).dump();
+
+  b.kill_hard();
+  fs::remove_all(tmp_.path / "data-b");
+  ASSERT_TRUE(b.start(60)) << b.log();
+  ASSERT_TRUE(wait_until([&] { return level(b.port()); }, 30000)) << b.log();
+  const Json st = stats(b.port());
+  for (const auto& sh : st["cluster"]["applying"]) {
+    ASSERT_TRUE(sh.contains("snapshot")) << sh;
+    EXPECT_EQ(sh["snapshot"]["from"], "a") << sh;
+    EXPECT_EQ(sh["snapshot_failures"], 0) << sh;
+  }
+  EXPECT_NE(b.log().find("loaded peer a's snapshot"), std::string::npos) << b.log();
+  // b answers from the loaded copies (a shard replica answers no unsigned
+  // GET with a secret: through the default collection).
+  for (int i : {3, 11, 19}) {
+    auto r = client.post_json(url(b.port(), "/v1/search"),
+                              Json{{"query", token(i, 0)}, {"k", 3}, {"mode", "lexical"}}.dump());
+    ASSERT_TRUE(r.is_ok()) << r.status().message();
+    EXPECT_NE(r->body.find("\"" + doc_id(i) + "\""), std::string::npos) << r->body;
+  }
+}
+
 }  // namespace
 }  // namespace ragd::test
