@@ -1436,32 +1436,37 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     // A number given ("Setting the wait to 0 waits forever.") still lets
     // the default's value next to it in.
     if (given && (ev.intent.asks_default || value_given)) break;
+    // After the fact first, then before it; a default's value either side
+    // first of all.
+    std::vector<size_t> near;
+    for (size_t j = i + 1; j <= i + 6 && j < cands.size() && same_section(i, j); ++j) near.push_back(j);
+    for (size_t j = i; j > 0 && i - j < 3 && same_section(i, j - 1); --j) near.push_back(j - 1);
     size_t pick = cands.size();
-    auto consider = [&](size_t j) {
-      if (!gives_asked(cands[j].text)) return false;
-      if (states_value(cands[j].text)) {
+    for (size_t j : near)
+      if (gives_asked(cands[j].text) && states_value(cands[j].text)) {
         pick = j;
-        return true;
+        break;
       }
-      if (pick == cands.size() && !given) pick = j;
-      return false;
-    };
-    for (size_t j = i + 1; j <= i + 6 && j < cands.size() && same_section(i, j); ++j)
-      if (consider(j)) break;
-    for (size_t j = i; pick == cands.size() && j > 0 && i - j < 3 && same_section(i, j - 1); --j) consider(j - 1);
+    for (size_t j : near)
+      if (pick == cands.size() && !given && gives_asked(cands[j].text)) pick = j;
     if (pick == cands.size()) {
       if (given) break;
       continue;
     }
-    if (static_cast<int>(ev.items.size()) < options_.max_steps && taken.insert(pick).second) {
-      // In text order among the section's facts taken.
+    const bool repeated = std::any_of(ev.items.begin(), ev.items.end(),
+                                      [&](const ScoredSentence& c) { return c.text == cands[pick].text; });
+    if (!repeated && !other_platform(pick) && static_cast<int>(ev.items.size()) < options_.max_steps &&
+        taken.insert(pick).second) {
+      // In text order among the section's facts taken: after the last one
+      // before it in the section, else before the first.
       size_t at = ev.items.size();
       for (size_t k = 0; k < ev.items.size(); ++k) {
         const ScoredSentence& c = ev.items[k];
         if (c.hit != cands[i].hit || c.section_path != cands[i].section_path) continue;
-        size_t u = i > 3 ? i - 3 : 0;
-        while (u <= i + 6 && u < cands.size() && !(cands[u].hit == c.hit && cands[u].text == c.text)) ++u;
-        if (at == ev.items.size() || u < pick) at = u < pick ? k + 1 : k;
+        size_t u = 0;
+        while (u < cands.size() && !(same_section(i, u) && cands[u].text == c.text)) ++u;
+        if (u < pick) at = k + 1;
+        else if (at == ev.items.size()) at = k;
       }
       ev.items.insert(ev.items.begin() + static_cast<std::ptrdiff_t>(at), cands[pick]);
     }

@@ -88,8 +88,11 @@ struct ExtractiveOptions {
   // of the question's words. Not fitted: chosen on the development sets of
   // examples/doc-eval (0.1 and 0.2 answer the same). Default: 0.1.
   double w_named_in_code = 0.1;
-  // Added to a unit that gives what a question asking for a number or a
-  // default asks for (a digit; a default stated).
+  // Added to a unit that states a default with its value (a digit), for a
+  // question asking for a default; a bare digit is too weak a sign for a
+  // question asking for a number (return codes, versions). Not fitted:
+  // chosen on the development sets of examples/doc-eval (0 loses one
+  // answer there). Default: 0.1.
   double w_gives_value = 0.1;
   // Weight of a question's term that only its description of the situation
   // holds, not its asking sentence ("We're behind a proxy and pip install

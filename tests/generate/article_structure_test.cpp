@@ -601,9 +601,9 @@ TEST_F(ArticleStructure, AQuantityQuestionGetsTheNumberOfItsOwnSection) {
   ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
   EXPECT_NE(a.text.find("The default is 30 seconds"), std::string::npos) << a.text;
   // In the order of the text.
-  if (const size_t zero = a.text.find("Setting the wait to 0"); zero != std::string::npos) {
-    EXPECT_LT(zero, a.text.find("The default is 30 seconds")) << a.text;
-  }
+  const size_t zero = a.text.find("Setting the wait to 0");
+  ASSERT_NE(zero, std::string::npos) << a.text;
+  EXPECT_LT(zero, a.text.find("The default is 30 seconds")) << a.text;
 }
 
 // The number can be in the item before the fact that names the subject.
