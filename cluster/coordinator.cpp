@@ -693,6 +693,18 @@ ShardAccess Node::shard_access(const StreamPositions& after) {
 
 Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::string& authorization,
                                       const StreamPositions& after) {
+  const auto began = std::chrono::steady_clock::now();
+  Result<std::vector<Hit>> hits = search_once(request, authorization, after);
+  if (hits.is_ok() || hits.status().code() != StatusCode::kUnavailable ||
+      std::chrono::steady_clock::now() - began > std::chrono::seconds(1)) {
+    return hits;
+  }
+  search_retries_.fetch_add(1, std::memory_order_relaxed);
+  return search_once(request, authorization, after);
+}
+
+Result<std::vector<Hit>> Node::search_once(const SearchRequest& request, const std::string& authorization,
+                                           const StreamPositions& after) {
   const std::string body = search_body(request, format_consistency_token(after));
   if (collections_ == nullptr) return Status::failed_precondition("a writer (Node::start_writer) does not search");
   const auto live = live_nodes();

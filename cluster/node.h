@@ -309,7 +309,10 @@ class Node {
   // (the next replica when one fails in the first two phases). kUnavailable when a shard has no replica that
   // answers: never a partial result. With `after` (a parsed consistency
   // token), a shard is answered only by a replica that has applied its
-  // position, waiting up to consistency_wait_ms.
+  // position, waiting up to consistency_wait_ms. A search whose fetch
+  // fails on the replica its candidates came from (killed between the
+  // phases) runs once more when that failure came within a second: its
+  // first phases then pass over the replica that is gone.
   Result<std::vector<Hit>> search(const SearchRequest& request, const std::string& authorization,
                                   const StreamPositions& after = {});
   // A document's chunks from its shard (a replica held here, else a live
@@ -387,6 +390,8 @@ class Node {
   // and phase however many of its shards it is asked for), hedges
   // included.
   uint64_t peer_requests() const { return peer_requests_.load(); }
+  // Searches run a second time (search()).
+  uint64_t search_retries() const { return search_retries_.load(); }
   // The peer's side of a search phase (shard_search.h): the shards held
   // here, each once it has applied `after`'s position for it (waiting up to
   // consistency_wait_ms), answered side by side on the searches' threads.
@@ -508,6 +513,9 @@ class Node {
   // recently answered before it (for 5 s), plus this node's requests in
   // flight to it now. A search asks the least of a shard's replicas first.
   int64_t load_of(const std::string& url) const;
+  // One attempt of search().
+  Result<std::vector<Hit>> search_once(const SearchRequest& request, const std::string& authorization,
+                                       const StreamPositions& after);
   // Runs fn(s) for every shard s side by side (fan_out_); the first error
   // in shard order.
   Status for_each_shard(const std::function<Status(uint32_t)>& fn);
@@ -560,7 +568,7 @@ class Node {
   std::mutex purge_listener_mu_;
   std::function<void(const std::string&)> purge_listener_;  // guarded by purge_listener_mu_
   std::atomic<uint64_t> stats_reads_{0}, stats_cached_{0}, stats_stale_{0};
-  std::atomic<uint64_t> hedges_sent_{0}, hedges_won_{0}, peer_requests_{0};
+  std::atomic<uint64_t> hedges_sent_{0}, hedges_won_{0}, peer_requests_{0}, search_retries_{0};
   std::mutex seen_lease_mu_;
   int64_t seen_lease_ = 0, seen_lease_until_ms_ = 0;  // first_sight's lease; guarded by seen_lease_mu_
   mutable std::mutex load_mu_;

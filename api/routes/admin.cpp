@@ -198,6 +198,10 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
       "ragd_cluster_search_peer_requests_total",
       "Requests the searches coordinated here sent to peers for their statistics, candidates and chunks: one per "
       "peer and phase for all the shards asked of it, hedges included.");
+  auto& retries = registry.counter(
+      "ragd_cluster_search_retries_total",
+      "Searches coordinated here that ran a second time after failing within a second (a replica gone between the "
+      "phases).");
   auto& live = registry.gauge("ragd_cluster_live_nodes",
                               "Nodes whose etcd lease is alive, as this node last read them (each lease renewal).");
   auto& etcd_up = registry.gauge("ragd_cluster_etcd_reachable",
@@ -221,7 +225,8 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
   registry.add_collector([&node, seen, seen_stats, seen_mu, revision = &revision, applied = &applied,
                           stream = &stream, lag = &lag, failures = &failures, refused = &refused, gap = &gap, gaps = &gaps,
                           shard_stats = &shard_stats, hedged = &hedged, seen_hedges,
-                          peer_requests = &peer_requests, seen_requests,
+                          peer_requests = &peer_requests, seen_requests, retries = &retries,
+                          seen_retries = std::make_shared<uint64_t>(0),
                           live = &live, etcd_up = &etcd_up, snapshot_seq = &snapshot_seq,
                           snapshot_failures = &snapshot_failures, auto_running = &auto_running,
                           auto_switched = &auto_switched, dead_nodes = &dead_nodes,
@@ -243,6 +248,9 @@ void register_cluster_metrics(Registry& registry, cluster::Node& node) {
     const uint64_t requests = node.peer_requests();
     peer_requests->get().inc(static_cast<double>(requests - *seen_requests));
     *seen_requests = requests;
+    const uint64_t retried = node.search_retries();
+    retries->get().inc(static_cast<double>(retried - *seen_retries));
+    *seen_retries = retried;
     const cluster::AutoRebalanceStatus ar = node.auto_rebalance_status();
     auto_running->get().set(ar.running ? 1.0 : 0.0);
     auto_switched->get().inc(static_cast<double>(ar.switched - *seen_switched));
