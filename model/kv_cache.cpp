@@ -41,26 +41,28 @@ KvCache::KvCache(int n_layer, int n_ctx, int kv_dim, KvType type)
   data_ = std::unique_ptr<uint8_t, Unmap>(static_cast<uint8_t*>(p), Unmap{len});
 }
 
-std::vector<uint8_t> KvCache::export_rows(int n) const {
-  const size_t rb = row_bytes(), part = rb * static_cast<size_t>(n);
+std::vector<uint8_t> KvCache::export_rows(int begin, int end) const {
+  assert(0 <= begin && begin <= end && end <= n_ctx_);
+  const size_t rb = row_bytes(), part = rb * static_cast<size_t>(end - begin);
   std::vector<uint8_t> out(part * 2 * static_cast<size_t>(n_layer_));
   const uint8_t* base = data_.get();
   const size_t elem = type_ == KvType::kF16 ? 2 : 4;
   for (int l = 0; l < n_layer_; ++l) {
     for (int w = 0; w < 2; ++w) {
-      std::memcpy(out.data() + (static_cast<size_t>(l) * 2 + w) * part, base + offset(l, w, 0) * elem, part);
+      std::memcpy(out.data() + (static_cast<size_t>(l) * 2 + w) * part, base + offset(l, w, begin) * elem, part);
     }
   }
   return out;
 }
 
-void KvCache::import_rows(const std::vector<uint8_t>& data, int data_rows, int n) {
+void KvCache::import_rows(const std::vector<uint8_t>& data, int data_rows, int at, int n) {
+  assert(0 <= n && n <= data_rows && 0 <= at && at + n <= n_ctx_);
   const size_t rb = row_bytes(), part = rb * static_cast<size_t>(data_rows);
   uint8_t* base = data_.get();
   const size_t elem = type_ == KvType::kF16 ? 2 : 4;
   for (int l = 0; l < n_layer_; ++l) {
     for (int w = 0; w < 2; ++w) {
-      std::memcpy(base + offset(l, w, 0) * elem, data.data() + (static_cast<size_t>(l) * 2 + w) * part,
+      std::memcpy(base + offset(l, w, at) * elem, data.data() + (static_cast<size_t>(l) * 2 + w) * part,
                   rb * static_cast<size_t>(n));
     }
   }

@@ -78,12 +78,14 @@ class KvCache {
   // Writes n rows of K and V (rows kv_dim apart) for positions pos..pos+n-1.
   void store(int layer, int pos, int n, const float* k, const float* v);
   KvView view(int layer) const;
-  // Positions [0, n) of every layer's K and V, as raw elements (for a
-  // prefix cache); n <= n_ctx().
-  std::vector<uint8_t> export_rows(int n) const;
-  // Writes rows exported by a cache of the same shape and type into
-  // positions [0, n); `data` holds at least n rows.
-  void import_rows(const std::vector<uint8_t>& data, int data_rows, int n);
+  // Positions [begin, end) of every layer's K and V, as raw elements (for a
+  // prefix cache), layer by layer, K then V; end <= n_ctx().
+  std::vector<uint8_t> export_rows(int begin, int end) const;
+  std::vector<uint8_t> export_rows(int n) const { return export_rows(0, n); }
+  // Writes the first n of the `data_rows` rows exported by a cache of the
+  // same shape and type into positions [at, at + n).
+  void import_rows(const std::vector<uint8_t>& data, int data_rows, int at, int n);
+  void import_rows(const std::vector<uint8_t>& data, int data_rows, int n) { import_rows(data, data_rows, 0, n); }
   size_t row_bytes() const { return static_cast<size_t>(kv_dim_) * (type_ == KvType::kF16 ? 2 : 4); }
   int n_layer() const { return n_layer_; }
   // Bytes reserved for all n_ctx positions (the pages of positions never
