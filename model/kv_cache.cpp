@@ -8,7 +8,6 @@
 #include <new>
 
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "model/compute_pool.h"
 #include "model/kernels.h"
@@ -21,24 +20,6 @@
 namespace ragd {
 
 void KvCache::Unmap::operator()(uint8_t* p) const { ::munmap(p, bytes); }
-
-void KvCache::populate(int pos, int n) {
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23  // Linux 5.14
-#endif
-  const size_t elem = type_ == KvType::kF16 ? 2 : 4;
-  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  for (int l = 0; l < n_layer_; ++l) {
-    for (int w = 0; w < 2; ++w) {
-      const auto begin = reinterpret_cast<uintptr_t>(data_.get() + offset(l, w, pos) * elem);
-      const auto end = reinterpret_cast<uintptr_t>(data_.get() + offset(l, w, pos + n) * elem);
-      const uintptr_t first = begin & ~(page - 1);
-      // Best effort: an older kernel refuses the advice, and the copy then
-      // faults the pages in one by one as before.
-      if (::madvise(reinterpret_cast<void*>(first), end - first, MADV_POPULATE_WRITE) != 0) return;
-    }
-  }
-}
 
 KvCache::KvCache(int n_layer, int n_ctx, int kv_dim, KvType type)
     : n_layer_(n_layer),
@@ -77,7 +58,6 @@ std::vector<uint8_t> KvCache::export_rows(int begin, int end) const {
 void KvCache::import_rows(const std::vector<uint8_t>& data, int data_rows, int at, int n) {
   assert(0 <= n && n <= data_rows && 0 <= at && at + n <= n_ctx_);
   const size_t rb = row_bytes(), part = rb * static_cast<size_t>(data_rows);
-  populate(at, n);
   uint8_t* base = data_.get();
   const size_t elem = type_ == KvType::kF16 ? 2 : 4;
   for (int l = 0; l < n_layer_; ++l) {
@@ -90,9 +70,6 @@ void KvCache::import_rows(const std::vector<uint8_t>& data, int data_rows, int a
 
 void KvCache::store(int layer, int pos, int n, const float* k, const float* v) {
   assert(layer >= 0 && layer < n_layer_ && pos >= 0 && pos + n <= n_ctx_);
-  // A prompt chunk's rows: their pages in one call (a generated token's row
-  // rarely starts a page).
-  if (layer == 0 && n > 1) populate(pos, n);
   const size_t count = static_cast<size_t>(n) * kv_dim_;
   if (type_ == KvType::kF16) {
     fp32_to_fp16_row(k, f16() + offset(layer, 0, pos), static_cast<int64_t>(count));

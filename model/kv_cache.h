@@ -97,11 +97,6 @@ class KvCache {
     size_t bytes;
     void operator()(uint8_t* p) const;
   };
-  // Maps the pages of positions [pos, pos + n) of every layer in one call
-  // per layer's K and V (MADV_POPULATE_WRITE) before a copy fills them: a
-  // restored prefix of ~430 positions of a SmolLM2-135M-shaped model (10 MB
-  // in 60 stretches) took 11.5 ms of page faults one by one, and 1.7 ms so.
-  void populate(int pos, int n);
   uint16_t* f16() const { return reinterpret_cast<uint16_t*>(data_.get()); }
   float* f32() const { return reinterpret_cast<float*>(data_.get()); }
   size_t offset(int layer, int which, int pos) const {
