@@ -29,7 +29,15 @@
 //   - inter-token latency p50/p99: gaps between content deltas;
 //   - peak RSS of the server process (VmHWM from /proc at the end);
 //   - for ragd with a batch scheduler (N > 1), its forward passes during the
-//     requests and their rows (tokens) per pass, from /metrics.
+//     requests and their rows (tokens) per pass, from /metrics;
+//   - for ragd, the memory bound beside its peak RSS: the model file
+//     plus N KV caches of --ctx positions (f16) plus 15%; ragd's peak
+//     without --llm (same command, empty store, GloVe, one search per
+//     question), measured once per run, and the peak less it (the
+//     retriever's cost, which llama-server does not have); and what is
+//     resident right after the requests by mapping (model file, GloVe file,
+//     other files, anonymous memory) with malloc's in-use and free bytes and
+//     the prefix cache's bytes from /metrics.
 // Then, in process, lookup decoding: tokens/s of greedy generation with and
 // without GenerateOptions::lookup_draft on the same prompt, and how many
 // drafts were kept.
@@ -528,7 +536,7 @@ void print_memory_bound(const std::string& model, int n, const Args& a, const Ru
   const double kv = static_cast<double>(c.n_layer) * 2.0 * a.ctx * c.n_head_kv * c.head_dim * 2.0;
   const double bound = (file + n * kv) * 1.15;
   const double peak = static_cast<double>(f.rss_kb) * 1024.0;
-  std::printf("       memory: file %.1f MB + %d x KV %.1f MB (%d positions, f16) = %.1f MB, +15%% = %.1f MB; "
+  std::printf("       memory (MB = 10^6 bytes; the table's RSS column is MiB): file %.1f MB + %d x KV %.1f MB (%d positions, f16) = %.1f MB, +15%% = %.1f MB; "
               "peak RSS %.1f MB: %s\n",
               file / mb, n, kv / mb, a.ctx, (file + n * kv) / mb, bound / mb, peak / mb,
               peak <= bound ? "within" : "over");
