@@ -21,6 +21,12 @@ size_t vm_rss_bytes() {
 
 }  // namespace
 
+bool fix_malloc_mmap_threshold(size_t bytes) {
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (tunables != nullptr && std::string(tunables).find("mmap_threshold") != std::string::npos) return false;
+  return mallopt(M_MMAP_THRESHOLD, static_cast<int>(bytes)) == 1;
+}
+
 ProcessMemory process_memory() {
   ProcessMemory m;
   m.resident_bytes = vm_rss_bytes();

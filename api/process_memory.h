@@ -30,6 +30,18 @@ struct ProcessMemory {
 // duration of its walk): for scrapes, not for a request path.
 ProcessMemory process_memory();
 
+// glibc's malloc serves a block of at least its mmap threshold from a
+// mapping of its own, given back to the kernel on free(); but every such
+// free() raises the threshold to that block's size (up to 32 MiB), so the
+// server's per-request blocks of 1-8 MiB (logits of a token and its drafts,
+// a prompt's exported keys and values for the prefix cache) soon come from
+// the arenas, and freed they stay there: 80 MB of free arena memory after
+// 16 streams (bench/README.md, serve_bench). This fixes the threshold at
+// `bytes` (which also stops its adjustment), unless GLIBC_TUNABLES already
+// sets glibc.malloc.mmap_threshold. Returns whether it set it. Call at
+// start-up.
+bool fix_malloc_mmap_threshold(size_t bytes = size_t{1} << 20);
+
 // Registers the gauges above and a collector that fills them at every scrape.
 void register_process_memory_metrics(Registry& registry);
 

@@ -5,7 +5,7 @@
 //                    [--threads 2] [--ctx 768] [--max-tokens 48]
 //                    [--requests 2] [--ragd PATH] [--llama-server PATH]
 //                    [--glove FILE] [--servers ragd,llama] [--dir DIR]
-//                    [--lookup-tokens 128] [--passes N]
+//                    [--lookup-tokens 128] [--passes N] [--no-prefix-test]
 //
 // Models: realistic-size random-weight files written by the model builder,
 // e.g. `model_bench --dir D --models smollm-q8,qwen-q8 --vocab-from
@@ -29,7 +29,15 @@
 //   - inter-token latency p50/p99: gaps between content deltas;
 //   - peak RSS of the server process (VmHWM from /proc at the end);
 //   - for ragd with a batch scheduler (N > 1), its forward passes during the
-//     requests and their rows (tokens) per pass, from /metrics.
+//     requests and their rows (tokens) per pass, from /metrics;
+//   - for ragd, the memory bound beside its peak RSS: the model file
+//     plus N KV caches of --ctx positions (f16) plus 15%; ragd's peak
+//     without --llm (same command, empty store, GloVe, one search per
+//     question), measured once per run, and the peak less it (the
+//     retriever's cost, which llama-server does not have); and what is
+//     resident right after the requests by mapping (model file, GloVe file,
+//     other files, anonymous memory) with malloc's in-use and free bytes and
+//     the prefix cache's bytes from /metrics.
 // Then, in process, lookup decoding: tokens/s of greedy generation with and
 // without GenerateOptions::lookup_draft on the same prompt, and how many
 // drafts were kept.
@@ -90,6 +98,7 @@ struct Args {
   int requests = 2;
   int lookup_tokens = 128;
   int passes = 0;  // --passes N: the in-process decode-pass timing only
+  bool prefix_test = true;  // --no-prefix-test skips the prefix-cache TTFT runs
   std::string ragd;  // default: ../api/ragd beside this bench's folder
   std::string llama_server = "/tmp/llama.cpp/build/bin/llama-server";
   std::string glove;
@@ -331,7 +340,13 @@ Server start_server(const std::string& kind, const std::string& model, int n, co
   Server s;
   s.port = free_port();
   std::vector<std::string> argv;
-  if (kind == "ragd") {
+  if (kind == "ragd-no-llm") {
+    const fs::path data = a.dir / ("data-" + std::to_string(s.port));
+    argv = {a.ragd,    "serve",       "--listen",    "127.0.0.1:" + std::to_string(s.port),
+            "--data",  data.string(), "--threads",   "2",
+            "--request-timeout", "0", "--log-format", "json"};
+    if (!a.glove.empty()) argv.insert(argv.end(), {"--glove", a.glove});
+  } else if (kind == "ragd") {
     const fs::path data = a.dir / ("data-" + std::to_string(s.port));
     argv = {a.ragd,           "serve",         "--listen",        "127.0.0.1:" + std::to_string(s.port),
             "--data",         data.string(),   "--llm",           model,
@@ -349,10 +364,49 @@ Server start_server(const std::string& kind, const std::string& model, int n, co
   return s;
 }
 
+// Resident kB of a process by what is mapped: the model file, the GloVe
+// file, other files (the binary, libraries, the store's files) and
+// anonymous memory (heap, malloc's mmaps, the KV caches, thread stacks).
+struct SmapsSplit {
+  long model_kb = 0, glove_kb = 0, files_kb = 0, anon_kb = 0;
+};
+
+SmapsSplit smaps_split(pid_t pid, const std::string& model, const std::string& glove) {
+  SmapsSplit out;
+  std::error_code ec;
+  const std::string model_path = fs::weakly_canonical(model, ec).string();
+  const std::string glove_path = glove.empty() ? "" : fs::weakly_canonical(glove, ec).string();
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps");
+  long* bucket = &out.anon_kb;
+  for (std::string line; std::getline(in, line);) {
+    const size_t sp = line.find(' ');
+    const std::string first = line.substr(0, sp);
+    if (first.find('-') != std::string::npos && first.find(':') == std::string::npos) {
+      // "start-end perms offset dev inode [path]"
+      std::istringstream hs(line);
+      std::string range, perms, offset, dev, inode, path;
+      hs >> range >> perms >> offset >> dev >> inode;
+      std::getline(hs, path);
+      path.erase(0, path.find_first_not_of(' '));
+      if (!path.empty() && path == model_path) bucket = &out.model_kb;
+      else if (!path.empty() && path == glove_path) bucket = &out.glove_kb;
+      else if (!path.empty() && path[0] == '/') bucket = &out.files_kb;
+      else bucket = &out.anon_kb;
+    } else if (first == "Rss:") {
+      *bucket += std::atol(line.c_str() + 4);
+    }
+  }
+  return out;
+}
+
 struct RunFigures {
   bool ok = false;
   double tok_s = 0, ttft_p50 = 0, ttft_p99 = 0, itl_p50 = 0, itl_p99 = 0;
   long rss_kb = 0;
+  // Resident memory after the clients' requests, by mapping (smaps), and
+  // malloc's view of the heap (ragd's /metrics), in kB.
+  SmapsSplit smaps;
+  double malloc_in_use_kb = 0, malloc_free_kb = 0, prefix_cache_kb = 0;
   int tokens = 0, failed = 0;
   // ragd's batch scheduler during the clients' requests (from /metrics).
   double passes = 0, rows = 0, decode_rows = 0;
@@ -410,7 +464,11 @@ RunFigures run_clients(const std::string& kind, const std::string& model, int n,
                              std::pair{"ragd_llm_batch_decode_rows_total", &f.decode_rows}}) {
       *out = metric(after, name) - metric(before, name);
     }
+    f.malloc_in_use_kb = metric(after, "ragd_malloc_bytes{state=\"in_use\"}") / 1024.0;
+    f.malloc_free_kb = metric(after, "ragd_malloc_bytes{state=\"free\"}") / 1024.0;
+    f.prefix_cache_kb = metric(after, "ragd_llm_prefix_cache_bytes") / 1024.0;
   }
+  f.smaps = smaps_split(s.pid, model, kind == "ragd" ? a.glove : "");
   f.rss_kb = peak_rss_kb(s.pid);
   stop(s);
   std::vector<double> ttft, gaps;
@@ -431,6 +489,68 @@ RunFigures run_clients(const std::string& kind, const std::string& model, int n,
   f.itl_p50 = ragd::bench::percentile(gaps, 0.5);
   f.itl_p99 = ragd::bench::percentile(gaps, 0.99);
   return f;
+}
+
+// POST path with a JSON body; the HTTP status, or 0 on any failure.
+int http_post(uint16_t port, const std::string& path, const std::string& body) {
+  const int fd = connect_to(port);
+  if (fd < 0) return 0;
+  const std::string req = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::string raw;
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+    char buf[8192];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) raw.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return raw.size() > 12 ? std::atoi(raw.c_str() + 9) : 0;
+}
+
+// ragd's own memory without the LLM: the same command (store, GloVe
+// vectors, HTTP threads) without --llm, after one search per question.
+// Peak RSS in kB, or -1.
+long no_llm_baseline_kb(const Args& a) {
+  const fs::path log = a.dir / "ragd-no-llm.log";
+  fs::remove(log);
+  Server s = start_server("ragd-no-llm", "", 1, a, log);
+  if (!wait_ready(s, "/healthz", 300, log)) {
+    stop(s);
+    return -1;
+  }
+  for (const char* q : kQuestions) http_post(s.port, "/v1/search", Json{{"query", q}}.dump());
+  const long kb = peak_rss_kb(s.pid);
+  stop(s);
+  return kb;
+}
+
+// The memory bound for ragd at n sequences: the model file plus n
+// full KV caches (ctx positions each, f16 as ragd and llama-server keep
+// them), plus 15%; printed beside the peak RSS, also less ragd's no-LLM
+// baseline (what the retriever costs without a model).
+void print_memory_bound(const std::string& model, int n, const Args& a, const RunFigures& f, long baseline_kb) {
+  auto m = ragd::DecoderModel::load(model);
+  if (!m.is_ok()) return;
+  const ragd::DecoderConfig& c = (*m)->config();
+  const double mb = 1e6;
+  const double file = static_cast<double>(fs::file_size(model));
+  const double kv = static_cast<double>(c.n_layer) * 2.0 * a.ctx * c.n_head_kv * c.head_dim * 2.0;
+  const double bound = (file + n * kv) * 1.15;
+  const double peak = static_cast<double>(f.rss_kb) * 1024.0;
+  std::printf("       memory (MB = 10^6 bytes; the table's RSS column is MiB): file %.1f MB + %d x KV %.1f MB (%d positions, f16) = %.1f MB, +15%% = %.1f MB; "
+              "peak RSS %.1f MB: %s\n",
+              file / mb, n, kv / mb, a.ctx, (file + n * kv) / mb, bound / mb, peak / mb,
+              peak <= bound ? "within" : "over");
+  if (baseline_kb > 0) {
+    const double base = static_cast<double>(baseline_kb) * 1024.0;
+    std::printf("       ragd without --llm (store, GloVe, HTTP) peaks at %.1f MB; peak RSS less that: %.1f MB: %s\n",
+                base / mb, (peak - base) / mb, peak - base <= bound ? "within" : "over");
+  }
+  const SmapsSplit& sp = f.smaps;
+  std::printf("       resident after the requests (MB): model file %.1f, GloVe file %.1f, other files %.1f, "
+              "anonymous %.1f (malloc in use %.1f, free in its arenas %.1f; prefix cache %.1f)\n",
+              sp.model_kb * 1024.0 / mb, sp.glove_kb * 1024.0 / mb, sp.files_kb * 1024.0 / mb,
+              sp.anon_kb * 1024.0 / mb, f.malloc_in_use_kb * 1024.0 / mb, f.malloc_free_kb * 1024.0 / mb,
+              f.prefix_cache_kb * 1024.0 / mb);
 }
 
 // The prefix cache on one ragd server (--parallel 1): TTFT of a request whose
@@ -662,6 +782,7 @@ int main(int argc, char** argv) {
     else if (k == "--glove") a.glove = val();
     else if (k == "--dir") a.dir = val();
     else if (k == "--passes") a.passes = std::atoi(val().c_str());
+    else if (k == "--no-prefix-test") a.prefix_test = false;
     else {
       std::fprintf(stderr, "unknown argument %s (see the header of bench/serve_bench.cpp)\n", k.c_str());
       return 2;
@@ -686,6 +807,8 @@ int main(int argc, char** argv) {
   std::printf("prompt (user message): the passages below, then \"Question: <q>\", q from:\n");
   for (const char* q : kQuestions) std::printf("  - %s\n", q);
   std::printf("passages:\n%s\n", kPassages);
+  const bool with_ragd = std::find(a.servers.begin(), a.servers.end(), "ragd") != a.servers.end();
+  const long baseline_kb = with_ragd ? no_llm_baseline_kb(a) : -1;
   for (const auto& m : a.models) {
     std::printf("\n== %s (%.1f MB)\n", m.c_str(), static_cast<double>(fs::file_size(m)) / 1e6);
     std::printf("%-6s %7s %10s %10s %10s %9s %9s %9s %6s\n", "server", "clients", "tok/s", "TTFT p50", "TTFT p99",
@@ -700,12 +823,15 @@ int main(int argc, char** argv) {
           std::printf("       %.0f passes: %.1f rows per pass, %.1f of them decode steps\n", f.passes,
                       f.rows / f.passes, f.decode_rows / f.passes);
         }
+        if (kind == "ragd" && f.rss_kb > 0) print_memory_bound(m, n, a, f, baseline_kb);
         std::fflush(stdout);
       }
     }
-    if (std::find(a.servers.begin(), a.servers.end(), "ragd") != a.servers.end()) prefix_cache_ttft(m, a);
-    std::printf("lookup decoding, in process, greedy, %d new tokens after the prompt above:\n", a.lookup_tokens);
-    lookup_speed(m, a);
+    if (with_ragd && a.prefix_test) prefix_cache_ttft(m, a);
+    if (a.lookup_tokens > 0) {
+      std::printf("lookup decoding, in process, greedy, %d new tokens after the prompt above:\n", a.lookup_tokens);
+      lookup_speed(m, a);
+    }
   }
   return 0;
 }

@@ -5,6 +5,9 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <new>
+
+#include <sys/mman.h>
 
 #include "model/compute_pool.h"
 #include "model/kernels.h"
@@ -16,37 +19,50 @@
 
 namespace ragd {
 
+void KvCache::Unmap::operator()(uint8_t* p) const { ::munmap(p, bytes); }
+
 KvCache::KvCache(int n_layer, int n_ctx, int kv_dim, KvType type)
-    : n_layer_(n_layer), n_ctx_(n_ctx), kv_dim_(kv_dim), type_(type) {
-  const size_t n = static_cast<size_t>(n_layer) * 2 * n_ctx * kv_dim;
-  if (type == KvType::kF16) {
-    f16_.assign(n, 0);
-  } else {
-    f32_.assign(n, 0.0f);
-  }
+    : n_layer_(n_layer),
+      n_ctx_(n_ctx),
+      kv_dim_(kv_dim),
+      type_(type),
+      bytes_(static_cast<size_t>(n_layer) * 2 * static_cast<size_t>(n_ctx) * static_cast<size_t>(kv_dim) *
+             (type == KvType::kF16 ? 2 : 4)) {
+  // Not malloc: glibc may serve a block this size from an arena (its mmap
+  // threshold rises to 32 MiB as blocks are freed), and the vector's zero
+  // fill touched every page. Fresh anonymous pages read as zeros and take
+  // memory only when written.
+  const size_t len = std::max<size_t>(bytes_, 1);
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  // Small pages: a transparent huge page would span several layers' rows
+  // and fill all of them at the first position written.
+  ::madvise(p, len, MADV_NOHUGEPAGE);
+  data_ = std::unique_ptr<uint8_t, Unmap>(static_cast<uint8_t*>(p), Unmap{len});
 }
 
-std::vector<uint8_t> KvCache::export_rows(int n) const {
-  const size_t rb = row_bytes(), part = rb * static_cast<size_t>(n);
+std::vector<uint8_t> KvCache::export_rows(int begin, int end) const {
+  assert(0 <= begin && begin <= end && end <= n_ctx_);
+  const size_t rb = row_bytes(), part = rb * static_cast<size_t>(end - begin);
   std::vector<uint8_t> out(part * 2 * static_cast<size_t>(n_layer_));
-  const auto* base = type_ == KvType::kF16 ? reinterpret_cast<const uint8_t*>(f16_.data())
-                                           : reinterpret_cast<const uint8_t*>(f32_.data());
+  const uint8_t* base = data_.get();
   const size_t elem = type_ == KvType::kF16 ? 2 : 4;
   for (int l = 0; l < n_layer_; ++l) {
     for (int w = 0; w < 2; ++w) {
-      std::memcpy(out.data() + (static_cast<size_t>(l) * 2 + w) * part, base + offset(l, w, 0) * elem, part);
+      std::memcpy(out.data() + (static_cast<size_t>(l) * 2 + w) * part, base + offset(l, w, begin) * elem, part);
     }
   }
   return out;
 }
 
-void KvCache::import_rows(const std::vector<uint8_t>& data, int data_rows, int n) {
+void KvCache::import_rows(const std::vector<uint8_t>& data, int data_rows, int at, int n) {
+  assert(0 <= n && n <= data_rows && 0 <= at && at + n <= n_ctx_);
   const size_t rb = row_bytes(), part = rb * static_cast<size_t>(data_rows);
-  auto* base = type_ == KvType::kF16 ? reinterpret_cast<uint8_t*>(f16_.data()) : reinterpret_cast<uint8_t*>(f32_.data());
+  uint8_t* base = data_.get();
   const size_t elem = type_ == KvType::kF16 ? 2 : 4;
   for (int l = 0; l < n_layer_; ++l) {
     for (int w = 0; w < 2; ++w) {
-      std::memcpy(base + offset(l, w, 0) * elem, data.data() + (static_cast<size_t>(l) * 2 + w) * part,
+      std::memcpy(base + offset(l, w, at) * elem, data.data() + (static_cast<size_t>(l) * 2 + w) * part,
                   rb * static_cast<size_t>(n));
     }
   }
@@ -56,11 +72,11 @@ void KvCache::store(int layer, int pos, int n, const float* k, const float* v) {
   assert(layer >= 0 && layer < n_layer_ && pos >= 0 && pos + n <= n_ctx_);
   const size_t count = static_cast<size_t>(n) * kv_dim_;
   if (type_ == KvType::kF16) {
-    fp32_to_fp16_row(k, f16_.data() + offset(layer, 0, pos), static_cast<int64_t>(count));
-    fp32_to_fp16_row(v, f16_.data() + offset(layer, 1, pos), static_cast<int64_t>(count));
+    fp32_to_fp16_row(k, f16() + offset(layer, 0, pos), static_cast<int64_t>(count));
+    fp32_to_fp16_row(v, f16() + offset(layer, 1, pos), static_cast<int64_t>(count));
   } else {
-    std::memcpy(f32_.data() + offset(layer, 0, pos), k, count * 4);
-    std::memcpy(f32_.data() + offset(layer, 1, pos), v, count * 4);
+    std::memcpy(f32() + offset(layer, 0, pos), k, count * 4);
+    std::memcpy(f32() + offset(layer, 1, pos), v, count * 4);
   }
 }
 
@@ -68,12 +84,12 @@ KvView KvCache::view(int layer) const {
   KvView v;
   v.stride = kv_dim_;
   if (type_ == KvType::kF16) {
-    v.k = f16_.data() + offset(layer, 0, 0);
-    v.v = f16_.data() + offset(layer, 1, 0);
+    v.k = f16() + offset(layer, 0, 0);
+    v.v = f16() + offset(layer, 1, 0);
     v.f16 = true;
   } else {
-    v.k = f32_.data() + offset(layer, 0, 0);
-    v.v = f32_.data() + offset(layer, 1, 0);
+    v.k = f32() + offset(layer, 0, 0);
+    v.v = f32() + offset(layer, 1, 0);
   }
   return v;
 }

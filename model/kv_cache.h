@@ -4,11 +4,20 @@
 // head_dim), stored as f32 or f16. With f16 the attention also rounds Q and the
 // softmax probabilities to f16, reproducing llama.cpp's default (non-flash)
 // CPU path; with f32 nothing is rounded.
+//
+// Memory on use: the cache is one anonymous mapping of all n_ctx positions,
+// which reads as zeros and takes no memory until a position is written, so
+// a session holds (rounded up to pages, per layer's K and V) the positions
+// its requests have used, not its whole context: serve_bench's 16
+// sequences of ~580 of 768 positions (a ~450-token prompt, 128 new) held
+// about 16 x 13.5 MB instead of 16 x 17.7 MB. A reused session keeps the
+// pages its earlier requests wrote.
 // Thread safety: a KvCache belongs to one request; not shared.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -70,18 +79,27 @@ class KvCache {
   // Writes n rows of K and V (rows kv_dim apart) for positions pos..pos+n-1.
   void store(int layer, int pos, int n, const float* k, const float* v);
   KvView view(int layer) const;
-  // Positions [0, n) of every layer's K and V, as raw elements (for a
-  // prefix cache); n <= n_ctx().
-  std::vector<uint8_t> export_rows(int n) const;
-  // Writes rows exported by a cache of the same shape and type into
-  // positions [0, n); `data` holds at least n rows.
-  void import_rows(const std::vector<uint8_t>& data, int data_rows, int n);
+  // Positions [begin, end) of every layer's K and V, as raw elements (for a
+  // prefix cache), layer by layer, K then V; end <= n_ctx().
+  std::vector<uint8_t> export_rows(int begin, int end) const;
+  std::vector<uint8_t> export_rows(int n) const { return export_rows(0, n); }
+  // Writes the first n of the `data_rows` rows exported by a cache of the
+  // same shape and type into positions [at, at + n).
+  void import_rows(const std::vector<uint8_t>& data, int data_rows, int at, int n);
+  void import_rows(const std::vector<uint8_t>& data, int data_rows, int n) { import_rows(data, data_rows, 0, n); }
   size_t row_bytes() const { return static_cast<size_t>(kv_dim_) * (type_ == KvType::kF16 ? 2 : 4); }
   int n_layer() const { return n_layer_; }
-  // Bytes held.
-  size_t bytes() const { return (type_ == KvType::kF16 ? f16_.size() * 2 : f32_.size() * 4); }
+  // Bytes reserved for all n_ctx positions (the pages of positions never
+  // written take no memory).
+  size_t bytes() const { return bytes_; }
 
  private:
+  struct Unmap {
+    size_t bytes;
+    void operator()(uint8_t* p) const;
+  };
+  uint16_t* f16() const { return reinterpret_cast<uint16_t*>(data_.get()); }
+  float* f32() const { return reinterpret_cast<float*>(data_.get()); }
   size_t offset(int layer, int which, int pos) const {
     return ((static_cast<size_t>(layer) * 2 + which) * n_ctx_ + pos) * kv_dim_;
   }
@@ -89,8 +107,8 @@ class KvCache {
   int n_ctx_;
   int kv_dim_;
   KvType type_;
-  std::vector<float> f32_;
-  std::vector<uint16_t> f16_;
+  size_t bytes_;
+  std::unique_ptr<uint8_t, Unmap> data_;  // bytes_ of an anonymous mapping
 };
 
 }  // namespace ragd

@@ -150,15 +150,26 @@ DecoderSession::DecoderSession(std::shared_ptr<const DecoderModel> model, Decode
 DecoderSession::~DecoderSession() { pause(); }
 
 Status DecoderSession::import_kv(const std::vector<uint8_t>& rows, int rows_n, int n) {
-  if (n < 0 || n > rows_n || n > n_ctx_) {
+  const int past = n_past_;
+  n_past_ = 0;
+  if (Status st = append_kv(rows, rows_n, n); !st.is_ok()) {
+    n_past_ = past;
+    return st;
+  }
+  return Status::ok();
+}
+
+Status DecoderSession::append_kv(const std::vector<uint8_t>& rows, int rows_n, int n) {
+  if (n < 0 || n > rows_n || n > n_ctx_ - n_past_) {
     return Status::invalid_argument("import_kv: " + std::to_string(n) + " of " + std::to_string(rows_n) +
-                                    " positions into a " + std::to_string(n_ctx_) + "-position session");
+                                    " positions after " + std::to_string(n_past_) + " into a " +
+                                    std::to_string(n_ctx_) + "-position session");
   }
   if (rows.size() != cache_.row_bytes() * 2 * static_cast<size_t>(cache_.n_layer()) * static_cast<size_t>(rows_n)) {
     return Status::invalid_argument("import_kv: rows of another model or KV type");
   }
-  cache_.import_rows(rows, rows_n, n);
-  n_past_ = n;
+  cache_.import_rows(rows, rows_n, n_past_, n);
+  n_past_ += n;
   return Status::ok();
 }
 

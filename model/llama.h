@@ -138,12 +138,22 @@ class DecoderSession {
               std::vector<float>* logits_all = nullptr);
   // The keys and values of positions [0, n) (n <= n_past()), for a prompt
   // prefix cache (model/prefix_cache.h).
-  std::vector<uint8_t> export_kv(int n) const { return cache_.export_rows(std::min(n, n_past_)); }
+  std::vector<uint8_t> export_kv(int n) const { return cache_.export_rows(0, std::min(n, n_past_)); }
+  // Positions [begin, end) (end <= n_past()), as export_kv() lays them out.
+  std::vector<uint8_t> export_kv(int begin, int end) const {
+    end = std::min(end, n_past_);
+    return cache_.export_rows(std::min(begin, end), end);
+  }
   // Replaces what the session holds by the first n positions of `rows`
   // (export_kv(rows_n) of a session of the same model and KV type):
   // n_past() becomes n. Errors: n > rows_n, n > n_ctx(), or sizes that do
   // not fit this session.
   Status import_kv(const std::vector<uint8_t>& rows, int rows_n, int n);
+  // Appends the first n of `rows` (export_kv(b, b + rows_n) of a session of
+  // the same model and KV type) at positions n_past()..n_past()+n-1: the
+  // caller keeps them contiguous with what the session holds. Errors as
+  // import_kv().
+  Status append_kv(const std::vector<uint8_t>& rows, int rows_n, int n);
   KvType kv_type() const { return cache_.type(); }
   // Why eval() would refuse these tokens (bad id, no room), or OK.
   Status check_tokens(std::span<const int32_t> tokens) const;

@@ -37,8 +37,8 @@ int PrefixCache::restore(DecoderSession& session, std::span<const int32_t> promp
     best = *best_it;
     lru_.splice(lru_.begin(), lru_, best_it);  // most recently used
   }
-  // Copied outside the lock: the entry is immutable.
-  if (!session.import_kv(best->kv, static_cast<int>(best->tokens.size()), static_cast<int>(best_n)).is_ok()) {
+  // Copied outside the lock: the entries are immutable.
+  if (!copy_chain(*best, static_cast<int>(best_n), session).is_ok()) {
     session.reset();
     std::lock_guard lock(mu_);
     ++stats_.misses;
@@ -50,39 +50,72 @@ int PrefixCache::restore(DecoderSession& session, std::span<const int32_t> promp
   return static_cast<int>(best_n);
 }
 
+Status PrefixCache::copy_chain(const Entry& e, int n, DecoderSession& session) {
+  // The segments, last first: each entry gives [base, upto) of the prefix.
+  std::vector<std::pair<const Entry*, int>> segments;
+  for (const Entry* at = &e; at != nullptr && n > 0; at = at->parent.get()) {
+    if (n > at->base) segments.emplace_back(at, n);
+    n = std::min(n, at->base);
+  }
+  for (auto it = segments.rbegin(); it != segments.rend(); ++it) {
+    const Entry& seg = *it->first;
+    const int own = static_cast<int>(seg.tokens.size()) - seg.base;
+    if (session.n_past() != seg.base) return Status::internal("prefix cache: a segment does not follow its parent");
+    RAGD_RETURN_IF_ERROR(session.append_kv(seg.kv, own, it->second - seg.base));
+  }
+  return Status::ok();
+}
+
 void PrefixCache::store(const DecoderSession& session, std::span<const int32_t> prompt) {
   const size_t block = static_cast<size_t>(std::max(1, options_.block));
   const size_t n = std::min(prompt.size(), static_cast<size_t>(session.n_past())) / block * block;
   if (n == 0) return;
+  // The entry sharing the most whole blocks becomes the parent; nothing is
+  // stored when one already covers the prefix.
+  std::shared_ptr<const Entry> parent;
+  size_t shared = 0;
   {
     std::lock_guard lock(mu_);
     for (const auto& e : lru_) {
-      if (e->kv_type == session.kv_type() && shared_blocks(e->tokens, prompt, n) == n) return;  // covered
+      if (e->kv_type != session.kv_type()) continue;
+      const size_t k = shared_blocks(e->tokens, prompt, n);
+      if (k == n) return;  // covered
+      if (k > shared) {
+        shared = k;
+        parent = e;
+      }
     }
   }
   auto e = std::make_shared<Entry>();
   e->tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(n));
   e->kv_type = session.kv_type();
-  e->kv = session.export_kv(static_cast<int>(n));
-  const int64_t bytes = static_cast<int64_t>(e->kv.size() + e->tokens.size() * sizeof(int32_t));
+  e->base = static_cast<int>(shared);
+  if (shared > 0) e->parent = parent;
+  e->kv = session.export_kv(e->base, static_cast<int>(n));
+  const int64_t bytes = e->bytes();
   if (bytes > static_cast<int64_t>(options_.max_bytes)) return;
   std::lock_guard lock(mu_);
-  // An entry this one extends is dropped (this one covers it).
-  for (auto it = lru_.begin(); it != lru_.end();) {
-    if ((*it)->kv_type == e->kv_type && (*it)->tokens.size() < n &&
-        shared_blocks((*it)->tokens, e->tokens, n) == (*it)->tokens.size()) {
-      stats_.bytes -= static_cast<int64_t>((*it)->kv.size() + (*it)->tokens.size() * sizeof(int32_t));
-      it = lru_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  // The parent may have been evicted meanwhile: then this entry would hold
+  // memory the bound does not count.
+  if (e->parent && std::find(lru_.begin(), lru_.end(), e->parent) == lru_.end()) return;
+  if (e->parent) ++e->parent->children;
   lru_.push_front(std::move(e));
   stats_.bytes += bytes;
-  while (stats_.bytes > static_cast<int64_t>(options_.max_bytes) && lru_.size() > 1) {
-    const auto& old = lru_.back();
-    stats_.bytes -= static_cast<int64_t>(old->kv.size() + old->tokens.size() * sizeof(int32_t));
-    lru_.pop_back();
+  // Least recently used first, among the entries no other extends (the
+  // newest, at the front, last).
+  while (stats_.bytes > static_cast<int64_t>(options_.max_bytes)) {
+    auto victim = lru_.end();
+    for (auto it = lru_.end(); it != lru_.begin();) {
+      --it;
+      if ((*it)->children == 0) {
+        victim = it;
+        break;
+      }
+    }
+    if (victim == lru_.end()) break;
+    if ((*victim)->parent) --(*victim)->parent->children;
+    stats_.bytes -= (*victim)->bytes();
+    lru_.erase(victim);
     ++stats_.evictions;
   }
   stats_.entries = static_cast<int64_t>(lru_.size());

@@ -20,6 +20,7 @@
 #include "api/auth_hook.h"
 #include "api/llm_service.h"
 #include "api/metrics.h"
+#include "api/process_memory.h"
 #include "api/request_log.h"
 #include "api/server.h"
 #include "govern/drift.h"
@@ -148,6 +149,8 @@ void note(const std::string& msg, bool warning = false) {
 
 int run_serve(const ServeArgs& a) {
   api::set_log_format(a.log_format == "json" ? api::LogFormat::kJson : api::LogFormat::kText);
+  // Before any thread starts: large per-request blocks go back to the kernel.
+  api::fix_malloc_mmap_threshold();
   api::ServerOptions so;
   if (Status st = parse_listen(a.listen, so.host, so.port); !st.is_ok()) return fail(st);
   so.io_threads = a.threads;

@@ -82,6 +82,28 @@ TEST(ProcessMemory, MallocInUseFollowsALiveBlock) {
   EXPECT_LT(after.malloc_in_use, during.malloc_in_use - n / 2);
 }
 
+// A block freed after the fixed threshold does not raise it: the next,
+// smaller block of over 1 MiB is mapped on its own again (and given back on
+// free), instead of coming from an arena that keeps it.
+TEST(ProcessMemory, FixedMmapThresholdKeepsLargeBlocksOutOfTheArenas) {
+  if (ragd::testing::kSanitized) {
+    GTEST_SKIP() << "a sanitizer replaces malloc, so mallopt and glibc's statistics do not apply";
+  }
+  if (!fix_malloc_mmap_threshold()) GTEST_SKIP() << "GLIBC_TUNABLES sets the mmap threshold";
+  void* big = std::malloc(8u << 20);
+  ASSERT_NE(big, nullptr);
+  std::free(big);  // with a dynamic threshold: now 8 MiB
+  const ProcessMemory before = process_memory();
+  const size_t n = 3u << 20;
+  char* p = static_cast<char*>(std::malloc(n));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 1, n);
+  const ProcessMemory during = process_memory();
+  EXPECT_GE(during.malloc_mmapped, before.malloc_mmapped + n);
+  std::free(p);
+  EXPECT_LE(process_memory().malloc_mmapped, before.malloc_mmapped);
+}
+
 TEST(ProcessMemory, MetricsExposeTheGauges) {
   Registry r;
   register_process_memory_metrics(r);

@@ -210,5 +210,64 @@ TEST(PrefixCache, EvictsLeastRecentlyUsedWithinTheBound) {
   EXPECT_EQ(cache.restore(c, prompt_n(2)), 128);
 }
 
+// Two prompts after the same 300 tokens keep those positions once: the
+// second entry holds only its own positions after its parent's, a restore
+// copies the chain bit for bit, and a parent is evicted only after the
+// entries that extend it.
+TEST(PrefixCache, SharedPrefixesAreKeptOnce) {
+  RAGD_NEED_TESTDATA(kDir / "llama-mini-q8_0.gguf");
+  auto model = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string());
+  ASSERT_TRUE(model.is_ok());
+  DecoderSessionOptions so;
+  so.n_ctx = 512;
+  so.n_threads = 2;
+  const auto base = base_prompt();
+  const auto p1 = prompt_with(base, 1), p2 = prompt_with(base, 2);  // 320 tokens, 300 shared
+  std::vector<float> logits;
+  DecoderSession s1(*model, so), s2(*model, so);
+  eval_in_pieces(s1, p1, 64);
+  eval_in_pieces(s2, p2, 64);
+  const int64_t per_pos = static_cast<int64_t>(s1.export_kv(0, 1).size());
+  const int64_t tokens_bytes = 320 * static_cast<int64_t>(sizeof(int32_t));
+  PrefixCache cache({.block = 64});
+  cache.store(s1, p1);
+  cache.store(s2, p2);
+  PrefixCacheStats st = cache.stats();
+  EXPECT_EQ(st.entries, 2);
+  // p1: 320 positions; p2: the 64 after the 256 (whole blocks) it shares.
+  EXPECT_EQ(st.bytes, 320 * per_pos + tokens_bytes + 64 * per_pos + tokens_bytes);
+
+  // p2 and 70 more tokens: 256 positions from p1's entry, 64 from p2's.
+  auto longer = p2;
+  for (int i = 0; i < 70; ++i) longer.push_back(base[static_cast<size_t>(i * 11 + 5) % base.size()]);
+  DecoderSession plain(*model, so), cached(*model, so);
+  const auto want = eval_in_pieces(plain, longer, 64);
+  EXPECT_EQ(cache.restore(cached, longer), 320);
+  EXPECT_EQ(cached.export_kv(320), plain.export_kv(320));
+  EXPECT_EQ(eval_in_pieces(cached, std::span<const int32_t>(longer).subspan(320), 64), want);
+
+  // A third, unrelated entry over the bound: p2's entry goes (p1's has a
+  // child, so it stays although it is the least recently used).
+  std::vector<int32_t> p3;
+  for (int i = 0; i < 130; ++i) p3.push_back(base[static_cast<size_t>(i * 3 + 1) % base.size()]);
+  ASSERT_NE(p3[0], p1[0]);
+  DecoderSession s3(*model, so);
+  ASSERT_TRUE(s3.eval(p3, &logits).is_ok());
+  const int64_t p3_bytes = 128 * per_pos + 128 * static_cast<int64_t>(sizeof(int32_t));
+  PrefixCache bounded({.max_bytes = static_cast<size_t>(st.bytes + p3_bytes - 1), .block = 64});
+  bounded.store(s1, p1);
+  bounded.store(s2, p2);
+  DecoderSession touch(*model, so);
+  EXPECT_EQ(bounded.restore(touch, longer), 320);  // p2's entry is now the most recent
+  bounded.store(s3, p3);
+  st = bounded.stats();
+  EXPECT_EQ(st.entries, 2);
+  EXPECT_EQ(st.evictions, 1);
+  EXPECT_EQ(st.bytes, 320 * per_pos + tokens_bytes + p3_bytes);
+  DecoderSession a(*model, so), b(*model, so);
+  EXPECT_EQ(bounded.restore(a, longer), 256) << "p1's entry stays, p2's went";
+  EXPECT_EQ(bounded.restore(b, p3), 128);
+}
+
 }  // namespace
 }  // namespace ragd
