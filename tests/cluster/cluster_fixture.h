@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -24,6 +25,7 @@
 #include "tests/api/test_support.h"
 #include "tests/api/tls_test_support.h"
 #include "tests/cluster/cluster_servers.h"
+#include "tests/sync/loopback_server.h"
 
 namespace ragd::test {
 
@@ -60,6 +62,51 @@ inline std::optional<std::map<std::string, std::string>> shard_contents(uint16_t
   if (Json::parse(again.body).value("documents", uint64_t{0}) != out.size()) out["<extra documents>"] = "";
   return out;
 }
+
+// A peer the test puts in the shard map in front of a real node (its port
+// in `target`, read at each request): it passes every request on, except
+// those `fail_when` picks (by the request's JSON body), which it answers
+// with 503. Counts the failed ones and the 200s per shard_phase.
+class ProxyPeer {
+ public:
+  ProxyPeer(uint16_t& target, std::function<bool(const Json&)> fail_when)
+      : target_(target),
+        fail_when_(std::move(fail_when)),
+        server_([this](const sync::testing::Request& r) { return serve(r); }, true) {}
+  std::string url() const { return server_.url(); }
+  int failed() const { return failed_; }
+  int passed(const std::string& phase) const {
+    std::lock_guard lock(mu_);
+    auto it = passed_.find(phase);
+    return it == passed_.end() ? 0 : it->second;
+  }
+
+ private:
+  sync::testing::Response serve(const sync::testing::Request& r) {
+    sync::testing::Response out;
+    const Json req = Json::parse(r.body, nullptr, false);
+    if (req.is_object() && fail_when_(req)) {
+      ++failed_;
+      out.status = 503;
+      out.body = R"({"error":{"code":"unavailable","message":"the test's peer fails here"}})";
+      return out;
+    }
+    HttpResult up = http_request(target_, r.method, r.target, r.body, "application/json", {}, 3);
+    out.status = up.status == 0 ? 502 : up.status;
+    out.body = up.body;
+    if (req.is_object() && up.status == 200) {
+      std::lock_guard lock(mu_);
+      ++passed_[req.value("shard_phase", "")];
+    }
+    return out;
+  }
+  uint16_t& target_;
+  std::function<bool(const Json&)> fail_when_;
+  std::atomic<int> failed_{0};
+  mutable std::mutex mu_;
+  std::map<std::string, int> passed_;
+  sync::testing::LoopbackServer server_;
+};
 
 // Searches and writes while replicas move: one thread searches for the
 // first token of doc-0..39 through `search_ports` in turn (each search must

@@ -38,6 +38,47 @@
 namespace ragd::test {
 namespace {
 
+// A replica that fails a search's fetch (killed after answering its
+// candidates: the fetch cannot move to another replica, since the labels
+// are its store's) fails that attempt with 503; the search runs once more
+// and its first phases pass over it. f stands in the map before a, in
+// front of a, and fails the first fetch asked of it; b coordinates.
+TEST_F(ClusterTest, ASearchWhoseFetchFailsRunsOnceMore) {
+  uint16_t a_port = 0;
+  std::atomic<int> fetches{0};
+  ProxyPeer f(a_port, [&](const Json& req) { return req.value("shard_phase", "") == "fetch" && fetches++ == 0; });
+  ServerProcess& a = node("a", {"a", "b"}, 1);
+  ServerProcess& b = node("b", {"a", "b"}, 1);
+  auto options = cluster::read_cluster_options(tmp_.path / "a.toml");
+  ASSERT_TRUE(options.is_ok()) << options.status().to_string();
+  cluster::Etcd etcd(options->etcd, 5);
+  cluster::ShardMap map;
+  for (uint32_t s = 0; s < kShards; ++s) map.replicas.push_back({"f", "a"});
+  ASSERT_TRUE(etcd.put(cluster::shard_map_key(*options), cluster::shard_map_to_json(map)).is_ok());
+  auto lease = etcd.lease_grant(120);
+  ASSERT_TRUE(lease.is_ok());
+  ASSERT_TRUE(etcd.put(cluster::etcd_prefix(*options) + "nodes/f", f.url(), *lease).is_ok());
+  ASSERT_TRUE(a.start(30)) << a.log();
+  a_port = a.port();
+  ASSERT_TRUE(b.start(30)) << b.log();
+  ASSERT_EQ(post_docs(a.port(), {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 0).status, 200);
+  ASSERT_TRUE(wait_until([&] {
+    auto ids = search(a.port(), token(3, 0));
+    return ids && ids->count(doc_id(3)) == 1;
+  }, 15000));
+  fetches = 0;
+
+  const double before = total(series(b.port(), "ragd_cluster_search_retries_total"));
+  HttpResult r = http_post(b.port(), "/v1/search", Json{{"query", token(3, 0)}, {"k", 5}, {"mode", "lexical"}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body << "\n" << b.log();
+  const Json hits = Json::parse(r.body)["hits"];
+  bool found = false;
+  for (const auto& h : hits) found = found || h["doc_id"] == doc_id(3);
+  EXPECT_TRUE(found) << r.body;
+  EXPECT_EQ(f.failed(), 1) << "f failed the first attempt's fetch";
+  EXPECT_EQ(total(series(b.port(), "ragd_cluster_search_retries_total")) - before, 1.0);
+}
+
 TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
   // One replica per shard: node b holds half the shards, so its searches
   // must reach node a's shards over HTTP.
