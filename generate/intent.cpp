@@ -231,6 +231,12 @@ QuestionIntent classify_sentence(std::string_view question) {
     what_to_do |= w[i] == "what" && (w[i + 1] == "can" || w[i + 1] == "could" || w[i + 1] == "would") &&
                   (at(i + 2) == "i" || at(i + 2) == "we" || at(i + 2) == "you") && at(i + 3) == "do";
   }
+  // "what am I missing", "what did we forget": the step left out is what
+  // to do.
+  static const std::unordered_set<std::string> kLeftOut = {"missing", "miss", "missed", "forget", "forgot",
+                                                           "forgotten", "overlooking", "overlook", "overlooked"};
+  for (size_t i = 0; i + 3 < w.size(); ++i)
+    what_to_do |= w[i] == "what" && (w[i + 2] == "i" || w[i + 2] == "we") && kLeftOut.count(w[i + 3]) > 0;
   bool fix_noun = false;
   for (const auto& x : w)
     fix_noun |= x == "fix" || x == "fixed" || x == "resolution" || x == "workaround" || x == "solution" ||

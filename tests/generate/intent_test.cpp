@@ -23,6 +23,10 @@ TEST(Intent, ReadsTheKindOfQuestion) {
   // A cause asked for without its word; a fault word that names a thing is no such question.
   EXPECT_EQ(classify_question("What turned out to be the problem last time?").kind, Intent::kCause);
   EXPECT_EQ(classify_question("HTTP/2 still shows http/1.1. What's the usual culprit?").kind, Intent::kCause);
+  // The step left out is what to do.
+  EXPECT_EQ(classify_question("What am I missing on the server side?").kind, Intent::kFix);
+  EXPECT_EQ(classify_question("What did we forget?").kind, Intent::kFix);
+  EXPECT_EQ(classify_question("What is missing from the export?").kind, Intent::kFact);
   EXPECT_EQ(classify_question("What was the issue with the Leeds scanners?").kind, Intent::kCause);
   EXPECT_EQ(classify_question("What went wrong with the backup?").kind, Intent::kCause);
   EXPECT_NE(classify_question("What is the issue number of the VPN outage?").kind, Intent::kCause);
