@@ -19,8 +19,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cluster/etcd.h"
 #include "cluster/jetstream.h"
 #include "cluster/node.h"
+#include "cluster/options.h"
 #include "cluster/shard.h"
 #include "tests/api/test_support.h"
 #include "tests/api/tls_test_support.h"
@@ -61,6 +63,13 @@ inline std::optional<std::map<std::string, std::string>> shard_contents(uint16_t
   if (again.status == 404) return std::nullopt;
   if (Json::parse(again.body).value("documents", uint64_t{0}) != out.size()) out["<extra documents>"] = "";
   return out;
+}
+
+// The NATS servers' client URLs.
+inline std::vector<std::string> nats_urls(const ClusterServers& s) {
+  std::vector<std::string> urls;
+  for (uint16_t p : s.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(p));
+  return urls;
 }
 
 // A peer the test puts in the shard map in front of a real node (its port
@@ -237,6 +246,26 @@ class ClusterTest : public ::testing::Test {
     return *p;
   }
 
+  // Puts peer `id` at `url` (a proxy of the test's) first in the shard map
+  // before `others` for every shard, so that a node asks it before them,
+  // and live in etcd under a lease of the test's own. Before the nodes
+  // start; node `config_of`'s cluster file names etcd and the prefix.
+  void put_first_in_map(const std::string& id, const std::string& url, const std::vector<std::string>& others,
+                        const std::string& config_of) {
+    auto options = cluster::read_cluster_options(tmp_.path / (config_of + ".toml"));
+    ASSERT_TRUE(options.is_ok()) << options.status().to_string();
+    cluster::Etcd etcd(options->etcd, 5);
+    cluster::ShardMap map;
+    for (uint32_t s = 0; s < options->shards; ++s) {
+      map.replicas.push_back({id});
+      map.replicas.back().insert(map.replicas.back().end(), others.begin(), others.end());
+    }
+    ASSERT_TRUE(etcd.put(cluster::shard_map_key(*options), cluster::shard_map_to_json(map)).is_ok());
+    auto lease = etcd.lease_grant(120);
+    ASSERT_TRUE(lease.is_ok());
+    ASSERT_TRUE(etcd.put(cluster::etcd_prefix(*options) + "nodes/" + id, url, *lease).is_ok());
+  }
+
   static HttpResult post_docs(uint16_t port, const std::vector<int>& ids, int version) {
     Json docs = Json::array();
     for (int i : ids) {
@@ -289,9 +318,7 @@ class ClusterTest : public ::testing::Test {
   // last sequence (read from JetStream).
   bool level_everywhere(const std::vector<std::string>& ids) {
     if (!js_) {
-      std::vector<std::string> urls;
-      for (uint16_t p : servers_.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(p));
-      auto js = cluster::JetStream::connect(urls, "ragd-test");
+      auto js = cluster::JetStream::connect(nats_urls(servers_), "ragd-test");
       if (!js.is_ok()) return false;
       js_ = std::move(js).value();
     }

@@ -14,12 +14,6 @@
 namespace ragd::test {
 namespace {
 
-std::vector<std::string> nats_urls(const ClusterServers& s) {
-  std::vector<std::string> urls;
-  for (uint16_t p : s.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(p));
-  return urls;
-}
-
 HttpResult with_key(uint16_t port, const std::string& method, const std::string& target, const std::string& key,
                     const std::string& body = {}) {
   return http_request(port, method, target, body, "application/json", {"Authorization: Bearer " + key});

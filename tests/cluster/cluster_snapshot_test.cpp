@@ -18,12 +18,6 @@
 namespace ragd::test {
 namespace {
 
-std::vector<std::string> nats_urls(const ClusterServers& s) {
-  std::vector<std::string> urls;
-  for (uint16_t p : s.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(p));
-  return urls;
-}
-
 // Every shard the node at `port` applies has applied its stream's last
 // sequence.
 bool level(uint16_t port, cluster::JetStream& js) {
@@ -176,15 +170,7 @@ TEST_F(ClusterTest, ACorruptedOrTruncatedSnapshotIsRefusedAndTheNextPeerGivesIt)
   SpoilingPeer f(a_port);
   ServerProcess& a = node("a", {"a", "b"}, 2);
   ServerProcess& b = node("b", {"a", "b"}, 2);
-  auto options = cluster::read_cluster_options(tmp_.path / "a.toml");
-  ASSERT_TRUE(options.is_ok()) << options.status().to_string();
-  cluster::Etcd etcd(options->etcd, 5);
-  cluster::ShardMap map;
-  for (uint32_t s = 0; s < kShards; ++s) map.replicas.push_back({"f", "a", "b"});
-  ASSERT_TRUE(etcd.put(cluster::shard_map_key(*options), cluster::shard_map_to_json(map)).is_ok());
-  auto lease = etcd.lease_grant(120);
-  ASSERT_TRUE(lease.is_ok());
-  ASSERT_TRUE(etcd.put(cluster::etcd_prefix(*options) + "nodes/f", f.url(), *lease).is_ok());
+  ASSERT_NO_FATAL_FAILURE(put_first_in_map("f", f.url(), {"a", "b"}, "a"));
 
   ASSERT_TRUE(a.start(30)) << a.log();
   a_port = a.port();
@@ -238,15 +224,7 @@ TEST_F(ClusterTest, ASnapshotTransferThatFailedHalfWayKeepsItsVerifiedFilesForTh
   });
   ServerProcess& a = node("a", {"a", "b"}, 2);
   ServerProcess& b = node("b", {"a", "b"}, 2);
-  auto options = cluster::read_cluster_options(tmp_.path / "a.toml");
-  ASSERT_TRUE(options.is_ok()) << options.status().to_string();
-  cluster::Etcd etcd(options->etcd, 5);
-  cluster::ShardMap map;
-  for (uint32_t s = 0; s < kShards; ++s) map.replicas.push_back({"f", "a", "b"});
-  ASSERT_TRUE(etcd.put(cluster::shard_map_key(*options), cluster::shard_map_to_json(map)).is_ok());
-  auto lease = etcd.lease_grant(120);
-  ASSERT_TRUE(lease.is_ok());
-  ASSERT_TRUE(etcd.put(cluster::etcd_prefix(*options) + "nodes/f", f.url(), *lease).is_ok());
+  ASSERT_NO_FATAL_FAILURE(put_first_in_map("f", f.url(), {"a", "b"}, "a"));
 
   ASSERT_TRUE(a.start(30)) << a.log();
   a_port = a.port();

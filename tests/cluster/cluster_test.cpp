@@ -49,15 +49,7 @@ TEST_F(ClusterTest, ASearchWhoseFetchFailsRunsOnceMore) {
   ProxyPeer f(a_port, [&](const Json& req) { return req.value("shard_phase", "") == "fetch" && fetches++ == 0; });
   ServerProcess& a = node("a", {"a", "b"}, 1);
   ServerProcess& b = node("b", {"a", "b"}, 1);
-  auto options = cluster::read_cluster_options(tmp_.path / "a.toml");
-  ASSERT_TRUE(options.is_ok()) << options.status().to_string();
-  cluster::Etcd etcd(options->etcd, 5);
-  cluster::ShardMap map;
-  for (uint32_t s = 0; s < kShards; ++s) map.replicas.push_back({"f", "a"});
-  ASSERT_TRUE(etcd.put(cluster::shard_map_key(*options), cluster::shard_map_to_json(map)).is_ok());
-  auto lease = etcd.lease_grant(120);
-  ASSERT_TRUE(lease.is_ok());
-  ASSERT_TRUE(etcd.put(cluster::etcd_prefix(*options) + "nodes/f", f.url(), *lease).is_ok());
+  ASSERT_NO_FATAL_FAILURE(put_first_in_map("f", f.url(), {"a"}, "a"));
   ASSERT_TRUE(a.start(30)) << a.log();
   a_port = a.port();
   ASSERT_TRUE(b.start(30)) << b.log();
