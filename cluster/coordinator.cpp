@@ -24,6 +24,7 @@
 #include "cluster/fan_out.h"
 #include "cluster/http_pool.h"
 #include "cluster/shard.h"
+#include "cluster/log.h"
 #include "cluster/node.h"
 #include "cluster/shard_search.h"
 #include "cluster/stats_cache.h"
@@ -694,17 +695,18 @@ ShardAccess Node::shard_access(const StreamPositions& after) {
 Result<std::vector<Hit>> Node::search(const SearchRequest& request, const std::string& authorization,
                                       const StreamPositions& after) {
   const auto began = std::chrono::steady_clock::now();
-  Result<std::vector<Hit>> hits = search_once(request, authorization, after);
-  if (hits.is_ok() || hits.status().code() != StatusCode::kUnavailable ||
-      std::chrono::steady_clock::now() - began > std::chrono::seconds(1)) {
+  bool fetch_failed = false;
+  Result<std::vector<Hit>> hits = search_once(request, authorization, after, &fetch_failed);
+  if (hits.is_ok() || !fetch_failed || hits.status().code() != StatusCode::kUnavailable ||
+      std::chrono::steady_clock::now() - began > std::chrono::milliseconds(options_.search_retry_within_ms)) {
     return hits;
   }
   search_retries_.fetch_add(1, std::memory_order_relaxed);
-  return search_once(request, authorization, after);
+  return search_once(request, authorization, after, nullptr);
 }
 
 Result<std::vector<Hit>> Node::search_once(const SearchRequest& request, const std::string& authorization,
-                                           const StreamPositions& after) {
+                                           const StreamPositions& after, bool* fetch_failed) {
   const std::string body = search_body(request, format_consistency_token(after));
   if (collections_ == nullptr) return Status::failed_precondition("a writer (Node::start_writer) does not search");
   const auto live = live_nodes();
@@ -865,8 +867,33 @@ Result<std::vector<Hit>> Node::search_once(const SearchRequest& request, const s
         },
         read_fetched, [](const std::vector<FetchedChunk>&) { return uint64_t{0}; });
     std::vector<std::optional<std::vector<FetchedChunk>>> fetched(shards);
-    RAGD_RETURN_IF_ERROR(
-        run_phase<std::vector<FetchedChunk>>(replicas, asked, *fan_out_, fetch_peers, fetch_here, true, fetched));
+    // Who is asked for each shard's chunks: the replica its candidates came
+    // from (a failed request moves `at` on).
+    std::vector<std::string> fetched_from(shards);
+    for (uint32_t s : asked) {
+      if (!replicas[s].local && replicas[s].at < replicas[s].urls.size())
+        fetched_from[s] = replicas[s].urls[replicas[s].at];
+    }
+    if (Status st =
+            run_phase<std::vector<FetchedChunk>>(replicas, asked, *fan_out_, fetch_peers, fetch_here, true, fetched);
+        !st.is_ok()) {
+      // The peers that did not give their shards' chunks are passed over
+      // for 5 s (Node::load_of), so that search() running again asks
+      // their shards' other replicas.
+      std::vector<std::string> failed;
+      for (uint32_t s : asked) {
+        if (!fetched[s] && !fetched_from[s].empty() &&
+            std::find(failed.begin(), failed.end(), fetched_from[s]) == failed.end())
+          failed.push_back(fetched_from[s]);
+      }
+      link.beaten(failed);
+      std::string names;
+      for (const auto& u : failed) names += (names.empty() ? "" : ", ") + u;
+      cluster_log().warn("node {}: a search's fetch failed ({}); passing over {} for 5 s", options_.node_id, st.to_string(),
+                 names.empty() ? "no peer" : names);
+      if (fetch_failed != nullptr) *fetch_failed = true;
+      return st;
+    }
     for (uint32_t s : asked) {
       if (fetched[s]->size() != labels[s].size())
         return Status::unavailable("shard " + std::to_string(s) + " answered for another number of chunks");

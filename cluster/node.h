@@ -311,8 +311,9 @@ class Node {
   // token), a shard is answered only by a replica that has applied its
   // position, waiting up to consistency_wait_ms. A search whose fetch
   // fails on the replica its candidates came from (killed between the
-  // phases) runs once more when that failure came within a second: its
-  // first phases then pass over the replica that is gone.
+  // phases) runs once more when it failed within search_retry_within_ms:
+  // its phases then pass over that replica (marked as a hedge marks a
+  // slow one). No other failure is retried.
   Result<std::vector<Hit>> search(const SearchRequest& request, const std::string& authorization,
                                   const StreamPositions& after = {});
   // A document's chunks from its shard (a replica held here, else a live
@@ -513,9 +514,10 @@ class Node {
   // recently answered before it (for 5 s), plus this node's requests in
   // flight to it now. A search asks the least of a shard's replicas first.
   int64_t load_of(const std::string& url) const;
-  // One attempt of search().
+  // One attempt of search(); `fetch_failed` (may be null) is set when the
+  // fetch phase failed.
   Result<std::vector<Hit>> search_once(const SearchRequest& request, const std::string& authorization,
-                                       const StreamPositions& after);
+                                       const StreamPositions& after, bool* fetch_failed);
   // Runs fn(s) for every shard s side by side (fan_out_); the first error
   // in shard order.
   Status for_each_shard(const std::function<Status(uint32_t)>& fn);

@@ -196,6 +196,7 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
       else if (it.name == "join_timeout_seconds") o.join_timeout_seconds = static_cast<int>(to_long(it, where, 1, 3600));
       else if (it.name == "search_timeout_seconds") o.search_timeout_seconds = to_long(it, where, 1, 600);
       else if (it.name == "hedge_after_ms") o.hedge_after_ms = to_long(it, where, 0, 600000);
+      else if (it.name == "search_retry_within_ms") o.search_retry_within_ms = to_long(it, where, 0, 600000);
       else if (it.name == "consistency_wait_ms") o.consistency_wait_ms = to_long(it, where, 0, 600000);
       else if (it.name == "stream_max_age_seconds")
         o.stream_max_age_seconds = to_long(it, where, 0, 100LL * 365 * 86400);

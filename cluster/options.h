@@ -148,6 +148,11 @@ struct ClusterOptions {
   // shard's next live replica is asked as well, and the first answer is
   // used. 0: the next replica only after a failure. Default: 200.
   int64_t hedge_after_ms = 200;
+  // A search whose fetch phase failed (a replica gone after giving its
+  // candidates) runs once more when it failed within this many ms of
+  // starting; a slower failure (a timeout) is not run again. 0: never.
+  // Default: 1000.
+  int64_t search_retry_within_ms = 1000;
   // How long a search with a consistency token (read-your-writes) waits for
   // a replica to apply the token's position of its shard before the next
   // replica is tried (or, with none left, the search fails with 503), ms.

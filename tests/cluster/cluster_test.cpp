@@ -68,6 +68,7 @@ TEST_F(ClusterTest, ASearchWhoseFetchFailsRunsOnceMore) {
   for (const auto& h : hits) found = found || h["doc_id"] == doc_id(3);
   EXPECT_TRUE(found) << r.body;
   EXPECT_EQ(f.failed(), 1) << "f failed the first attempt's fetch";
+  EXPECT_EQ(f.passed("fetch"), 0) << "the second attempt fetched from a, passing over f\n" << b.log();
   EXPECT_EQ(total(series(b.port(), "ragd_cluster_search_retries_total")) - before, 1.0);
 }
 
@@ -337,6 +338,11 @@ TEST_F(ClusterTest, WriteThroughOneNodeReadThroughAnother) {
   EXPECT_NE(down.find("NOT SEARCHABLE"), std::string::npos) << down;
   // b's /metrics sees a go once a's lease expires.
   EXPECT_TRUE(wait_until([&] { return total(series(b.port(), "ragd_cluster_live_nodes")) == 1.0; }, 10000));
+  // A shard with no live replica fails the search at once: it is not run
+  // again (only a failed fetch is).
+  const double retried = total(series(b.port(), "ragd_cluster_search_retries_total"));
+  EXPECT_EQ(http_post(b.port(), "/v1/search", R"({"query":"vpn","k":5})").status, 503);
+  EXPECT_EQ(total(series(b.port(), "ragd_cluster_search_retries_total")), retried);
 
   // Cut off from NATS, a node acknowledges no write: 503 once the publish
   // timeout has passed, naming JetStream, or at once once the node has seen
