@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -14,6 +15,8 @@
 
 #include "auth/crypto.h"
 #include "cluster/etcd.h"
+#include "cluster/jetstream.h"
+#include "cluster/node.h"
 
 namespace ragd::cluster {
 namespace {
@@ -462,6 +465,16 @@ Result<ShardMap> rebalance(const ClusterOptions& o, const RebalanceOptions& r) {
       std::this_thread::sleep_for(250ms);
     }
   }
+}
+
+std::function<Status(uint32_t shard, const std::string& node)> consumer_deleter(const ClusterOptions& o) {
+  auto js = std::make_shared<std::unique_ptr<JetStream>>();
+  return [o, js](uint32_t shard, const std::string& node) -> Status {
+    if (!*js) {
+      RAGD_ASSIGN_OR_RETURN(*js, JetStream::connect(o.nats, "ragd-cluster-rebalance", o.tls, o.nats_auth));
+    }
+    return (*js)->delete_consumer(stream_name(o, shard), consumer_name(node, shard));
+  };
 }
 
 }  // namespace ragd::cluster

@@ -99,10 +99,17 @@ struct RebalanceOptions {
   // otherwise stay on the NATS servers until the node came back and
   // deleted it. The automatic rebalancer deletes it (the node, back,
   // reads the new map and makes no consumer for the shard). An error is
-  // reported as a step; the switch stands. Default: none (an operator's
-  // run, which has no NATS connection: the node deletes it when back).
+  // reported as a step; the switch stands. `ragd cluster rebalance`
+  // deletes it over a NATS connection of its own. Default: none (the node
+  // deletes it when back).
   std::function<Status(uint32_t shard, const std::string& node)> retired_away;
 };
+
+// A RebalanceOptions::retired_away for a run outside the nodes (`ragd
+// cluster rebalance`): it deletes a node's durable consumer of a shard
+// over a NATS connection of its own, made at the first call (the cluster
+// file's servers, TLS and credentials).
+std::function<Status(uint32_t shard, const std::string& node)> consumer_deleter(const ClusterOptions& o);
 
 // The moves that even out `map` over the `live` nodes not in `drain`:
 // first every replica on a drained node, then from the most to the least

@@ -58,6 +58,8 @@ int run_cluster_rebalance(ClusterRebalanceArgs a) {
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
   };
+  // A replica taken from a node with no lease: its durable consumer goes too.
+  a.options.retired_away = cluster::consumer_deleter(*options);
   auto map = cluster::rebalance(*options, a.options);
   if (!map.is_ok()) return fail(map.status());
   return 0;

@@ -48,22 +48,6 @@ class ClusterAutoRebalanceTest : public ClusterTest {
     return m.is_ok() ? *m : cluster::ShardMap{};
   }
 
-  // Whether `node`'s durable consumer of shard `s` is on the NATS servers.
-  bool has_consumer(uint32_t s, const std::string& node) {
-    if (!js_) {
-      std::vector<std::string> urls;
-      for (uint16_t p : servers_.nats_ports) urls.push_back("nats://127.0.0.1:" + std::to_string(p));
-      auto js = cluster::JetStream::connect(urls, "ragd-test");
-      EXPECT_TRUE(js.is_ok()) << js.status().to_string();
-      if (!js.is_ok()) return false;
-      js_ = std::move(js).value();
-    }
-    auto names = js_->consumer_names("t_S" + std::to_string(s));
-    EXPECT_TRUE(names.is_ok()) << names.status().to_string();
-    if (!names.is_ok()) return false;
-    return std::find(names->begin(), names->end(), cluster::consumer_name(node, s)) != names->end();
-  }
-
   // No moves pending, nobody holds the rebalance lock, and `done(map)`.
   bool settled(const std::function<bool(const cluster::ShardMap&)>& done) {
     auto m = cluster::read_shard_map(*etcd_, options_);

@@ -314,6 +314,20 @@ class ClusterTest : public ::testing::Test {
     return out.substr(0, out.find('\n'));
   }
 
+  // Whether `node`'s durable consumer of shard `s` is on the NATS servers.
+  bool has_consumer(uint32_t s, const std::string& node) {
+    if (!js_) {
+      auto js = cluster::JetStream::connect(nats_urls(servers_), "ragd-test");
+      EXPECT_TRUE(js.is_ok()) << js.status().to_string();
+      if (!js.is_ok()) return false;
+      js_ = std::move(js).value();
+    }
+    auto names = js_->consumer_names("t_S" + std::to_string(s));
+    EXPECT_TRUE(names.is_ok()) << names.status().to_string();
+    if (!names.is_ok()) return false;
+    return std::find(names->begin(), names->end(), cluster::consumer_name(node, s)) != names->end();
+  }
+
   // Every node of `ids` has applied each shard it holds up to its stream's
   // last sequence (read from JetStream).
   bool level_everywhere(const std::vector<std::string>& ids) {
@@ -395,7 +409,7 @@ class ClusterTest : public ::testing::Test {
   ClusterServers servers_;
   fs::path glove_;
   std::map<std::string, std::unique_ptr<ServerProcess>> nodes_;
-  std::unique_ptr<cluster::JetStream> js_;  // level_everywhere()'s
+  std::unique_ptr<cluster::JetStream> js_;  // level_everywhere()'s and has_consumer()'s
 };
 
 }  // namespace ragd::test

@@ -146,5 +146,44 @@ TEST_F(ClusterTest, AFifthNodeTakesItsShareWhileSearchesAndWritesGoOn) {
   }, 20000)) << "n5 still holds a shard after the grace";
 }
 
+// An operator's rebalance that drains a node which is down (killed, its
+// lease gone) moves its replicas to the live nodes and deletes its durable
+// consumers, which would otherwise stay on the NATS servers until it came
+// back; the live nodes' consumers stay.
+TEST_F(ClusterTest, ARebalanceDrainingADownNodeDeletesItsConsumers) {
+  const std::vector<std::string> three{"n1", "n2", "n3"};
+  for (const auto& id : three) ASSERT_TRUE(node(id, three, 2).start(30)) << nodes_[id]->log();
+  ASSERT_EQ(post_docs(nodes_["n1"]->port(), {0, 1, 2, 3, 4, 5, 6, 7}, 0).status, 200);
+  ASSERT_TRUE(wait_until([&] { return level_everywhere(three); }, 20000));
+  auto options = cluster::read_cluster_options(tmp_.path / "n1.toml");
+  ASSERT_TRUE(options.is_ok()) << options.status().to_string();
+  cluster::Etcd etcd(options->etcd, 5);
+  auto before = cluster::read_shard_map(etcd, *options);
+  ASSERT_TRUE(before.is_ok());
+  const std::vector<uint32_t> held = before->shards_of("n3");
+  ASSERT_FALSE(held.empty());
+  for (uint32_t s : held) ASSERT_TRUE(has_consumer(s, "n3")) << "shard " << s;
+
+  nodes_["n3"]->kill_hard();
+  ASSERT_TRUE(wait_until([&] {
+    auto live = cluster::read_live_nodes(etcd, *options);
+    return live.is_ok() && live->size() == 2;
+  }, 15000));
+  std::string out;
+  ASSERT_EQ(run_ragd({"cluster", "rebalance", "--cluster", (tmp_.path / "n1.toml").string(), "--drain", "n3",
+                      "--timeout", "60"},
+                     &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("deleted n3's consumer of shard"), std::string::npos) << out;
+  auto after = cluster::read_shard_map(etcd, *options);
+  ASSERT_TRUE(after.is_ok());
+  EXPECT_TRUE(after->shards_of("n3").empty()) << cluster::shard_map_to_json(*after);
+  for (uint32_t s : held) EXPECT_FALSE(has_consumer(s, "n3")) << "n3's consumer of shard " << s << " stayed";
+  for (uint32_t s = 0; s < after->replicas.size(); ++s) {
+    for (const auto& n : after->replicas[s]) EXPECT_TRUE(has_consumer(s, n)) << n << " on shard " << s;
+  }
+}
+
 }  // namespace
 }  // namespace ragd::test
