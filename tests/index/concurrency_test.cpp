@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -69,7 +70,12 @@ TEST(StoreConcurrencyTest, ReadersNeverSeeReplacedOrDeletedChunks) {
   };
   std::thread r1(reader, 1), r2(reader, 2);
   std::mt19937 rng(42);
-  for (int step = 0; step < 400; ++step) {
+  // At least 400 writes, and on until the readers have checked 1000
+  // chunks while writes go on (a loaded machine may run the 400 before the
+  // readers get going), for at most 20 s.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (int step = 0; step < 400 || (checked.load() <= 1000 && std::chrono::steady_clock::now() < give_up);
+       ++step) {
     int d = static_cast<int>(rng() % docs);
     std::string old = version_token(d, gen[d]);
     if (step % 5 == 4) {
