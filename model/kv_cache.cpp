@@ -31,9 +31,11 @@ KvCache::KvCache(int n_layer, int n_ctx, int kv_dim, KvType type)
   // Not malloc: glibc may serve a block this size from an arena (its mmap
   // threshold rises to 32 MiB as blocks are freed), and the vector's zero
   // fill touched every page. Fresh anonymous pages read as zeros and take
-  // memory only when written.
+  // memory only when written. Without MAP_NORESERVE, so that the kernel's
+  // overcommit check refuses a size that cannot fit here (a context far too
+  // long) now, as the vector's allocation did, not at a page written later.
   const size_t len = std::max<size_t>(bytes_, 1);
-  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
   // Small pages: a transparent huge page would span several layers' rows
   // and fill all of them at the first position written.
