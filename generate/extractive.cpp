@@ -556,7 +556,10 @@ Result<Answer> ExtractiveAnswerer::answer(const SearchRequest& request) const {
 }
 
 int ExtractiveAnswerer::chunks_for(const SearchRequest& request) const {
-  const QuestionIntent intent = classify_question(request.query);
+  return chunks_for(request, classify_question(request.query));
+}
+
+int ExtractiveAnswerer::chunks_for(const SearchRequest& request, const QuestionIntent& intent) const {
   const int extra = intent.asks_quantity || intent.asks_default ? 4 : 0;
   return std::max(1, std::min(request.k, options_.max_chunks + extra));
 }
@@ -577,7 +580,7 @@ Answer ExtractiveAnswerer::answer_from_evidence(const SearchRequest& request, Ev
   } else {
     compose_answer(ev, ans);
   }
-  size_t n_hits = std::min(ev.sources.size(), static_cast<size_t>(chunks_for(request)));
+  size_t n_hits = std::min(ev.sources.size(), static_cast<size_t>(chunks_for(request, ev.intent)));
   for (size_t i = 0; i < n_hits && i < ev.sources.size(); ++i) {
     if (ev.sources[i].score == 0 && ev.sources[i].score_lexical == 0 && ev.sources[i].score_vector == 0) break;
     ans.hits.push_back(ev.sources[i]);
@@ -586,9 +589,10 @@ Answer ExtractiveAnswerer::answer_from_evidence(const SearchRequest& request, Ev
 }
 
 Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& request, std::vector<Hit> hits) const {
-  if (hits.size() > static_cast<size_t>(chunks_for(request))) hits.resize(static_cast<size_t>(chunks_for(request)));
   Evidence ev;
   ev.intent = classify_question(request.query);
+  const size_t cap = static_cast<size_t>(chunks_for(request, ev.intent));
+  if (hits.size() > cap) hits.resize(cap);
   const size_t n_hits = hits.size();
   std::vector<Hit>& src = ev.sources;
   src = std::move(hits);

@@ -201,6 +201,8 @@ class ExtractiveAnswerer {
   int chunks_for(const SearchRequest& request) const;
 
  private:
+  // The same for a question already classified.
+  int chunks_for(const SearchRequest& request, const QuestionIntent& intent) const;
   Result<std::vector<Chunk>> chunks_of(const SearchRequest& request, const std::string& doc_id) const;
   const Retriever& retriever_;
   ExtractiveOptions options_;
