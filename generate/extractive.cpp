@@ -310,6 +310,19 @@ class SoftCoverage {
     return total > 0 ? hit / total : 0.0;
   }
 
+  // The GloVe cosine of the question's term `t` to the closest word of
+  // `text` (0 when either is unknown).
+  double closest(const std::string& t, const std::string& text) {
+    auto s = slot_.find(t);
+    if (s == slot_.end()) return 0.0;
+    double best = 0;
+    for (const std::string& word : glove_tokenize(text)) {
+      int64_t r = glove_->lookup(word);
+      if (r >= 0) best = std::max(best, cosine(s->second, r));
+    }
+    return best;
+  }
+
  private:
   static bool normalize(std::vector<float>& v) {
     double n = 0;
@@ -893,6 +906,24 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     if (gives_value(c.text)) c.score += options_.w_gives_value;
     if (other_platform(i)) c.score *= 0.5;
   }
+  // A fact question that names the kind of thing it asks for ("What
+  // character encoding does ...?"): which units say that noun, in their text
+  // or their section's heading, or a word GloVe puts close to it ("format"
+  // for "syntax", above soft_match_floor).
+  std::vector<bool> holds_focus;
+  const std::vector<std::string> focus_terms =
+      ev.intent.kind == Intent::kFact && !ev.intent.focus.empty() ? analyze(ev.intent.focus) : std::vector<std::string>{};
+  if (!focus_terms.empty()) {
+    const std::string& f = focus_terms.front();
+    holds_focus.assign(cands.size(), false);
+    for (size_t i = 0; i < cands.size(); ++i) {
+      const std::string heading = cands[i].section_path.empty() ? std::string() : cands[i].section_path.back();
+      bool holds = cand_terms[i].count(f) > 0;
+      for (const std::string& t : holds ? std::vector<std::string>{} : analyze(heading)) holds |= t == f;
+      if (!holds) holds = soft.closest(f, cands[i].text + " " + heading) > options_.soft_match_floor;
+      holds_focus[i] = holds;
+    }
+  }
   // The refusal evidence of unit i: its soft coverage of the question
   // together with its document's title and section path.
   auto unit_evidence = [&](size_t i) {
@@ -1185,6 +1216,23 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   std::vector<size_t> order(cands.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cands[a].score > cands[b].score; });
+  // The best unit that says the noun a fact question asks for leads when
+  // the best of all does not and it scores at least focus_lead_share of it:
+  // the question's other words name the subject ("requirements.txt"), and
+  // a unit about the subject can hold more of them than the one that
+  // answers ("Requirements files are utf-8 encoding by default"). It leads
+  // in addition to the facts that would have been chosen.
+  int max_facts = options_.max_sentences;
+  if (!holds_focus.empty() && !order.empty() && !holds_focus[order[0]]) {
+    for (size_t k = 1; k < order.size() && cands[order[k]].score >= options_.focus_lead_share * cands[order[0]].score;
+         ++k) {
+      if (!holds_focus[order[k]] || own_coverage[order[k]] <= 0) continue;
+      std::rotate(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k),
+                  order.begin() + static_cast<std::ptrdiff_t>(k) + 1);
+      ++max_facts;
+      break;
+    }
+  }
   std::vector<size_t> chosen;
   double best_single = 0;
   // The share of the question (by weight) that unit i holds and neither
@@ -1203,7 +1251,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     return total > 0 ? gain / total : 0.0;
   };
   for (size_t i : order) {
-    if (static_cast<int>(chosen.size()) >= options_.max_sentences) break;
+    if (static_cast<int>(chosen.size()) >= max_facts) break;
     const ScoredSentence& c = cands[i];
     if (own_coverage[i] <= 0) continue;  // the unit itself holds nothing of the question
     if (other_platform(i)) continue;

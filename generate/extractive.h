@@ -94,6 +94,12 @@ struct ExtractiveOptions {
   // chosen on the development sets of examples/doc-eval (0 loses one
   // answer there). Default: 0.1.
   double w_gives_value = 0.1;
+  // A fact question's best unit that says the noun the question asks for
+  // ("encoding" in "What character encoding does ...?") leads the answer
+  // when the best unit of all does not and it scores at least this share
+  // of it. Not fitted: chosen on the development sets of examples/doc-eval
+  // (0.5 and 0.6 answer the same). Default: 0.6.
+  double focus_lead_share = 0.6;
   // Weight of a question's term that only its description of the situation
   // holds, not its asking sentence ("We're behind a proxy and pip install
   // times out. How do I tell pip to use it?" weighs "times out" less than

@@ -123,6 +123,31 @@ bool asks_for_a_name(const std::vector<std::string>& w) {
   return false;
 }
 
+// "What character encoding does ...", "which library do ...": "what" or
+// "which" opening the question or after a preposition, one to three words
+// that are no auxiliary, determiner or pronoun, then an auxiliary verb. The
+// last of the words is the noun asked for.
+std::string focus_noun(const std::vector<std::string>& w) {
+  static const std::unordered_set<std::string> kBefore = {"in", "on", "for", "with", "to", "of", "by", "from",
+                                                          "under", "and", "so"};
+  static const std::unordered_set<std::string> kAux = {"do",    "does",  "did",    "is",   "are",  "was",
+                                                       "were",  "can",   "could",  "should", "will", "would",
+                                                       "must",  "may",   "might",  "has",  "have", "had", "shall"};
+  static const std::unordered_set<std::string> kNotInPhrase = {
+      "the", "a",    "an",   "my",    "our",   "your",  "their", "his",  "her", "its",  "of",   "to",
+      "in",  "on",   "for",  "i",     "we",    "you",   "it",    "they", "he",  "she",  "this", "that",
+      "these", "those", "one", "ones", "kind", "type", "sort", "way",  "else", "exactly", "s"};
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (w[i] != "which" && w[i] != "what") continue;
+    if (i > 0 && !kBefore.count(w[i - 1])) continue;
+    size_t j = i + 1;
+    while (j < w.size() && j <= i + 3 && !kAux.count(w[j]) && !kNotInPhrase.count(w[j])) ++j;
+    if (j > i + 1 && j < w.size() && kAux.count(w[j])) return w[j - 1];
+    return {};
+  }
+  return {};
+}
+
 // "how" followed by one of these asks for a quantity, not a procedure.
 const std::unordered_set<std::string>& how_quantity() {
   static const std::unordered_set<std::string> k = {"many", "much", "long", "often", "soon", "old", "far",
@@ -190,6 +215,7 @@ QuestionIntent classify_sentence(std::string_view question) {
   const std::vector<std::string> w = lower_words(question);
   if (w.empty()) return out;
   out.asks_name = asks_for_a_name(w);
+  out.focus = focus_noun(w);
   auto has = [&](const std::unordered_set<std::string>& set) {
     for (const auto& x : w) if (set.count(x)) return true;
     return false;
@@ -259,14 +285,17 @@ QuestionIntent classify_sentence(std::string_view question) {
   static const std::unordered_set<std::string> kValueNouns = {
       "time", "times", "period", "periods", "deadline", "duration", "minimum", "maximum", "limit", "limits",
       "length", "number", "amount", "age", "size", "rto", "rpo", "sla", "frequency", "interval", "version",
-      "default"};
+      "default", "max", "min"};
   // "last time", "this time": when, not a value asked for.
   static const std::unordered_set<std::string> kOccasion = {"last", "next", "first", "this", "that", "same", "every",
                                                             "each", "any"};
   bool value_noun = false;
   for (size_t i = 0; i < w.size(); ++i)
     value_noun |= kValueNouns.count(w[i]) && !(w[i].starts_with("time") && i > 0 && kOccasion.count(w[i - 1]));
-  if ((first == "what" || first == "which") && value_noun) {
+  // "Is there a max line length ...?", "are there any limits on ...": a
+  // value, or that there is none.
+  const bool is_there = (first == "is" || first == "are") && at(s + 1) == "there";
+  if ((first == "what" || first == "which" || is_there) && value_noun) {
     out.kind = Intent::kFact;
     out.asks_quantity = true;
     return out;

@@ -38,6 +38,12 @@ struct QuestionIntent {
   // answer names a thing written as code (an option, a directive, a
   // command), as a reference entry's heading or a code span does.
   bool asks_name = false;
+  // The noun a "what"/"which" question asks for, when an auxiliary verb
+  // closes its noun phrase ("What character encoding does pip assume ...?"
+  // -> "encoding", "Which library does ... build on?" -> "library"): the
+  // answer names a thing of that kind, and usually says the noun. Lower
+  // case, as written; empty when the question has no such phrase.
+  std::string focus;
 };
 
 // The sentences that ask: the last run of sentences ending in '?' of a

@@ -397,6 +397,21 @@ keeps more cached spool files for reprints, at the cost of disk space on the pri
 prints.
 )";
 
+// A file format's page: its first section names the file over and over;
+// a later one, whose heading names nothing the question asks, says the
+// encoding.
+constexpr const char* kFormat = R"(# Manifest file format
+
+## Manifest files
+
+Files that use this format are usually called "manifest.trl files", since `manifest.trl` is what trailctl names them
+when it writes an export. A manifest.trl file lists the trails of one export, one per line.
+
+## Other rules
+
+trailctl reads them as Latin-1 by default; a first line `# charset: utf-8` changes the encoding.
+)";
+
 class ArticleStructure : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -419,10 +434,11 @@ class ArticleStructure : public ::testing::Test {
     std::ofstream(docs / "monitoring-agent.md") << kMonitoring;
     std::ofstream(docs / "cachectl.md") << kDaemon;
     std::ofstream(docs / "spool-caching.md") << kSpool;
+    std::ofstream(docs / "manifest-format.md") << kFormat;
     const std::vector<fs::path> roots{docs};
     auto st = ingest_paths(scratch_->store(), *glove_, roots);
     ASSERT_TRUE(st.is_ok()) << st.status().to_string();
-    ASSERT_EQ(st->ingested, 10u);
+    ASSERT_EQ(st->ingested, 11u);
     auto chunks = scratch_->store().chunks_of("outlook-set-of-folders.md");
     ASSERT_TRUE(chunks.is_ok());
     ASSERT_EQ(chunks->size(), 1u) << "the three sections share one chunk";
@@ -778,6 +794,27 @@ TEST_F(ArticleStructure, AQuestionForAnOptionGetsTheEntryFirst) {
   EXPECT_TRUE(p_entry == std::string::npos || p_prose < p_entry) << p.text;
 }
 
+
+// A fact question that names the kind of thing it asks for ("What
+// character encoding ...") is answered first by the unit that says it, not
+// by the one that repeats the subject's name more often.
+TEST_F(ArticleStructure, AFactQuestionIsLedByTheUnitThatSaysWhatItAsksFor) {
+  const std::string q = "What character encoding does trailctl assume when it reads a manifest.trl file?";
+  const Answer a = ask(q);
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  const size_t encoding = a.text.find("reads them as Latin-1 by default");
+  ASSERT_NE(encoding, std::string::npos) << a.text;
+  const size_t named = a.text.find("usually called");
+  EXPECT_TRUE(named == std::string::npos || encoding < named) << a.text;
+  // Without it, the unit about the file's name leads.
+  ExtractiveOptions plain;
+  plain.focus_lead_share = 2;
+  const Answer p = ask(q, plain);
+  const size_t p_named = p.text.find("usually called");
+  ASSERT_NE(p_named, std::string::npos) << p.text;
+  const size_t p_encoding = p.text.find("reads them as Latin-1 by default");
+  EXPECT_TRUE(p_encoding == std::string::npos || p_named < p_encoding) << p.text;
+}
 
 }  // namespace
 }  // namespace ragd

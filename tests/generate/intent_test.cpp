@@ -39,6 +39,17 @@ TEST(Intent, ReadsTheKindOfQuestion) {
   EXPECT_FALSE(classify_question("What are my options if my laptop is stolen?").asks_name);
   EXPECT_FALSE(classify_question("I get a warning which says the signal is weak").asks_name);
   EXPECT_TRUE(classify_question("In which directive is the listen port set?").asks_name);
+  // The noun a "what"/"which" question asks for, closed by an auxiliary.
+  EXPECT_EQ(classify_question("What character encoding does pip assume for a requirements file?").focus, "encoding");
+  EXPECT_EQ(classify_question("Which library does the resolver build on?").focus, "library");
+  EXPECT_EQ(classify_question("If I build it myself, which MPM do I end up with?").focus, "mpm");
+  EXPECT_EQ(classify_question("What is the default port?").focus, "");
+  EXPECT_EQ(classify_question("Which one do I pick?").focus, "");
+  EXPECT_EQ(classify_question("Which reindexdb option rebuilds indexes?").focus, "") << "no auxiliary closes it";
+  EXPECT_EQ(classify_question("I get a warning which says the disk is full").focus, "");
+  // "Is there a limit ...?" asks for a value (or that there is none).
+  EXPECT_TRUE(classify_question("Is there a max line length for directives in a .htaccess file?").asks_quantity);
+  EXPECT_FALSE(classify_question("Is there a way to install it offline?").asks_quantity);
   // A fault asked about together with its fix asks for the fix.
   EXPECT_EQ(classify_question("What's the problem with my VPN and how do I fix it?").kind, Intent::kFix);
   EXPECT_EQ(classify_question("How many characters must a password have?").kind, Intent::kFact);
