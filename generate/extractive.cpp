@@ -311,7 +311,9 @@ class SoftCoverage {
   }
 
   // The GloVe cosine of the question's term `t` to the closest word of
-  // `text` (0 when either is unknown).
+  // `text`; 0 when `t` is no question term with a GloVe vector (a question
+  // word, a code) or no word of `text` has one: the caller's exact match
+  // still counts.
   double closest(const std::string& t, const std::string& text) {
     auto s = slot_.find(t);
     if (s == slot_.end()) return 0.0;
@@ -573,7 +575,7 @@ int ExtractiveAnswerer::chunks_for(const SearchRequest& request) const {
 }
 
 int ExtractiveAnswerer::chunks_for(const SearchRequest& request, const QuestionIntent& intent) const {
-  const int extra = intent.asks_quantity || intent.asks_default ? 4 : 0;
+  const int extra = intent.asks_quantity || intent.asks_default || !intent.focus.empty() ? 4 : 0;
   return std::max(1, std::min(request.k, options_.max_chunks + extra));
 }
 
@@ -908,8 +910,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   }
   // A fact question that names the kind of thing it asks for ("What
   // character encoding does ...?"): which units say that noun, in their text
-  // or their section's heading, or a word GloVe puts close to it ("format"
-  // for "syntax", above soft_match_floor).
+  // or their section's heading, or a word whose GloVe cosine to it is above
+  // soft_match_floor ("release" for "version").
   std::vector<bool> holds_focus;
   const std::vector<std::string> focus_terms =
       ev.intent.kind == Intent::kFact && !ev.intent.focus.empty() ? analyze(ev.intent.focus) : std::vector<std::string>{};
@@ -918,8 +920,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     holds_focus.assign(cands.size(), false);
     for (size_t i = 0; i < cands.size(); ++i) {
       const std::string heading = cands[i].section_path.empty() ? std::string() : cands[i].section_path.back();
-      bool holds = cand_terms[i].count(f) > 0;
-      for (const std::string& t : holds ? std::vector<std::string>{} : analyze(heading)) holds |= t == f;
+      const std::vector<std::string> heading_terms = analyze(heading);
+      bool holds = cand_terms[i].count(f) > 0 || std::ranges::find(heading_terms, f) != heading_terms.end();
       if (!holds) holds = soft.closest(f, cands[i].text + " " + heading) > options_.soft_match_floor;
       holds_focus[i] = holds;
     }
@@ -1216,21 +1218,38 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   std::vector<size_t> order(cands.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cands[a].score > cands[b].score; });
+  // A unit the facts below may take: it holds something of the question,
+  // is in no other system's variant than the one asked about, and is no
+  // code unless the asked variant's label introduces it (or, for a fix
+  // question's first fact, it is the error output the page quotes).
+  auto eligible = [&](size_t i, bool first) {
+    if (own_coverage[i] <= 0 || other_platform(i)) return false;
+    const bool code = cands[i].kind == UnitKind::kCode || only_code_spans(cands[i].text);
+    const bool asked_variant = asked_platform != Platform::kNone && cand_platform[i] == asked_platform;
+    return !code || asked_variant || (ev.intent.kind == Intent::kFix && first && error_output(i));
+  };
   // The best unit that says the noun a fact question asks for leads when
   // the best of all does not and it scores at least focus_lead_share of it:
   // the question's other words name the subject ("requirements.txt"), and
   // a unit about the subject can hold more of them than the one that
-  // answers ("Requirements files are utf-8 encoding by default"). It leads
-  // in addition to the facts that would have been chosen.
+  // answers ("Requirements files are utf-8 encoding by default"). The
+  // other facts are still measured against the best unit's score, and one
+  // more may be taken, so that the lead does not push one of them out.
   int max_facts = options_.max_sentences;
-  if (!holds_focus.empty() && !order.empty() && !holds_focus[order[0]]) {
-    for (size_t k = 1; k < order.size() && cands[order[k]].score >= options_.focus_lead_share * cands[order[0]].score;
-         ++k) {
-      if (!holds_focus[order[k]] || own_coverage[order[k]] <= 0) continue;
-      std::rotate(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k),
-                  order.begin() + static_cast<std::ptrdiff_t>(k) + 1);
-      ++max_facts;
-      break;
+  double best_score = -1;  // the best unit's, when another leads
+  {
+    size_t b = 0;
+    while (b < order.size() && !eligible(order[b], true)) ++b;
+    if (!holds_focus.empty() && b < order.size() && !holds_focus[order[b]]) {
+      for (size_t k = b + 1;
+           k < order.size() && cands[order[k]].score >= options_.focus_lead_share * cands[order[b]].score; ++k) {
+        if (!holds_focus[order[k]] || !eligible(order[k], true)) continue;
+        best_score = cands[order[b]].score;
+        std::rotate(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k),
+                    order.begin() + static_cast<std::ptrdiff_t>(k) + 1);
+        ++max_facts;
+        break;
+      }
     }
   }
   std::vector<size_t> chosen;
@@ -1253,18 +1272,13 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   for (size_t i : order) {
     if (static_cast<int>(chosen.size()) >= max_facts) break;
     const ScoredSentence& c = cands[i];
-    if (own_coverage[i] <= 0) continue;  // the unit itself holds nothing of the question
-    if (other_platform(i)) continue;
-    // Code in the asked system's variant is what its label introduces
-    // ("Linux:" and the path or command for Linux).
-    const bool code = c.kind == UnitKind::kCode || only_code_spans(c.text);
-    const bool asked_variant = asked_platform != Platform::kNone && cand_platform[i] == asked_platform;
-    if (code && !asked_variant && !(ev.intent.kind == Intent::kFix && chosen.empty() && error_output(i))) continue;
-    if (!chosen.empty() && c.score < 0.5 * cands[chosen.front()].score) break;
+    if (!eligible(i, chosen.empty())) continue;
+    const double top = best_score >= 0 ? best_score : chosen.empty() ? c.score : cands[chosen.front()].score;
+    if (!chosen.empty() && c.score < 0.5 * top) break;
     // Facts from another document than the best one only when nearly as
     // good: a second source must earn its citation.
     if (!chosen.empty() && src[c.hit].doc_id != src[cands[chosen.front()].hit].doc_id) {
-      if (c.score < options_.other_doc_share * cands[chosen.front()].score) continue;
+      if (c.score < options_.other_doc_share * top) continue;
       // ... and only when it holds question content that the lead
       // document and the facts already chosen do not: a second document
       // that repeats a question word the lead already answers ("P2", "restore")

@@ -201,9 +201,10 @@ class ExtractiveAnswerer {
   // one, else the retriever.
   Result<std::vector<Hit>> retrieve(const SearchRequest& request) const;
   // Top chunks used for a request: its k, capped by max_chunks, or by
-  // max_chunks + 4 for a question asking for a number or a default (the
-  // value is often in a short entry ranked below the prose about the
-  // subject: "HISTSIZE ... (default 500)").
+  // max_chunks + 4 for a question asking for a number, a default, or a
+  // kind of thing it names (QuestionIntent::focus): the answer is often in
+  // a short entry ranked below the prose about the subject: "HISTSIZE ...
+  // (default 500)", "Requirements files are utf-8 encoding by default".
   int chunks_for(const SearchRequest& request) const;
 
  private:

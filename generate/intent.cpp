@@ -136,7 +136,8 @@ std::string focus_noun(const std::vector<std::string>& w) {
   static const std::unordered_set<std::string> kNotInPhrase = {
       "the", "a",    "an",   "my",    "our",   "your",  "their", "his",  "her", "its",  "of",   "to",
       "in",  "on",   "for",  "i",     "we",    "you",   "it",    "they", "he",  "she",  "this", "that",
-      "these", "those", "one", "ones", "kind", "type", "sort", "way",  "else", "exactly", "s"};
+      "these", "those", "one", "ones", "kind", "type", "sort", "way",  "else", "exactly", "s",
+      "happens", "happened", "happen", "about", "all", "if", "when"};
   for (size_t i = 0; i < w.size(); ++i) {
     if (w[i] != "which" && w[i] != "what") continue;
     if (i > 0 && !kBefore.count(w[i - 1])) continue;
@@ -285,7 +286,7 @@ QuestionIntent classify_sentence(std::string_view question) {
   static const std::unordered_set<std::string> kValueNouns = {
       "time", "times", "period", "periods", "deadline", "duration", "minimum", "maximum", "limit", "limits",
       "length", "number", "amount", "age", "size", "rto", "rpo", "sla", "frequency", "interval", "version",
-      "default", "max", "min"};
+      "default"};
   // "last time", "this time": when, not a value asked for.
   static const std::unordered_set<std::string> kOccasion = {"last", "next", "first", "this", "that", "same", "every",
                                                             "each", "any"};
@@ -293,9 +294,17 @@ QuestionIntent classify_sentence(std::string_view question) {
   for (size_t i = 0; i < w.size(); ++i)
     value_noun |= kValueNouns.count(w[i]) && !(w[i].starts_with("time") && i > 0 && kOccasion.count(w[i - 1]));
   // "Is there a max line length ...?", "are there any limits on ...": a
-  // value, or that there is none.
+  // limit's value, or that there is none ("is there a way to raise the
+  // limit?" asks for a procedure, below; "is there a version for Mac?" for
+  // no value).
+  static const std::unordered_set<std::string> kLimits = {"limit", "limits", "maximum", "minimum",
+                                                          "max",   "min",    "quota",   "cap"};
+  static const std::unordered_set<std::string> kWays = {"way", "ways", "fix", "workaround", "solution",
+                                                        "procedure", "method", "option"};
+  const bool a_way = kWays.count(at(s + 2)) || kWays.count(at(s + 3));
   const bool is_there = (first == "is" || first == "are") && at(s + 1) == "there";
-  if ((first == "what" || first == "which" || is_there) && value_noun) {
+  const bool limit_asked = is_there && !a_way && has(kLimits);
+  if (((first == "what" || first == "which") && value_noun) || limit_asked) {
     out.kind = Intent::kFact;
     out.asks_quantity = true;
     return out;
@@ -325,10 +334,7 @@ QuestionIntent classify_sentence(std::string_view question) {
   if (fix_verb && (first == "what" || !wh)) { out.kind = Intent::kFix; return out; }
   // "is there a way to install ...", "is there a fix for ...": a procedure
   // ("is there a limit on ..." asks for a fact).
-  static const std::unordered_set<std::string> kWays = {"way", "ways", "fix", "workaround", "solution",
-                                                        "procedure", "method", "option"};
-  const bool a_way = kWays.count(at(s + 2)) || kWays.count(at(s + 3));
-  if ((first == "is" || first == "are") && at(s + 1) == "there" && a_way) {
+  if (is_there && a_way) {
     out.kind = Intent::kFix;
     return out;
   }

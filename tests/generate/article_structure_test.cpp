@@ -629,8 +629,9 @@ TEST_F(ArticleStructure, AQuantityQuestionGetsTheNumberFromTheItemBefore) {
   EXPECT_NE(a.text.find("Trailkeeper 5.2 or newer"), std::string::npos) << a.text;
 }
 
-// A question asking for a number or a default reads more chunks: the value
-// is often in a short entry ranked below the prose about its subject.
+// A question asking for a number or a default, or naming the kind of thing
+// it asks for, reads more chunks: the answer is often in a short entry
+// ranked below the prose about its subject.
 TEST_F(ArticleStructure, AQuestionAskingForANumberReadsMoreChunks) {
   const ExtractiveAnswerer answerer(*retriever_);
   SearchRequest r;
@@ -640,6 +641,8 @@ TEST_F(ArticleStructure, AQuestionAskingForANumberReadsMoreChunks) {
   EXPECT_EQ(answerer.chunks_for(r), answerer.options().max_chunks + 4);
   r.query = "Which codec does Trailkeeper use by default?";
   EXPECT_EQ(answerer.chunks_for(r), answerer.options().max_chunks + 4);
+  r.query = "What character encoding does trailctl assume?";
+  EXPECT_EQ(answerer.chunks_for(r), answerer.options().max_chunks + 4) << "a question naming what it asks for";
   r.k = 3;
   EXPECT_EQ(answerer.chunks_for(r), 3) << "the request's k caps it";
 }

@@ -50,6 +50,11 @@ TEST(Intent, ReadsTheKindOfQuestion) {
   // "Is there a limit ...?" asks for a value (or that there is none).
   EXPECT_TRUE(classify_question("Is there a max line length for directives in a .htaccess file?").asks_quantity);
   EXPECT_FALSE(classify_question("Is there a way to install it offline?").asks_quantity);
+  EXPECT_EQ(classify_question("Is there a way to increase the time limit?").kind, Intent::kFix);
+  EXPECT_EQ(classify_question("Is there a workaround for the max path length?").kind, Intent::kFix);
+  EXPECT_FALSE(classify_question("Is there a version for Mac?").asks_quantity);
+  EXPECT_FALSE(classify_question("What does max_connections do?").asks_quantity);
+  EXPECT_EQ(classify_question("What happens when postgres is restarted?").focus, "");
   // A fault asked about together with its fix asks for the fix.
   EXPECT_EQ(classify_question("What's the problem with my VPN and how do I fix it?").kind, Intent::kFix);
   EXPECT_EQ(classify_question("How many characters must a password have?").kind, Intent::kFact);
