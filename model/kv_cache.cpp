@@ -8,6 +8,10 @@
 #include <new>
 
 #include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
 
 #include "model/compute_pool.h"
 #include "model/kernels.h"
@@ -21,26 +25,61 @@ namespace ragd {
 
 void KvCache::Unmap::operator()(uint8_t* p) const { ::munmap(p, bytes); }
 
-KvCache::KvCache(int n_layer, int n_ctx, int kv_dim, KvType type)
-    : n_layer_(n_layer),
-      n_ctx_(n_ctx),
-      kv_dim_(kv_dim),
-      type_(type),
-      bytes_(static_cast<size_t>(n_layer) * 2 * static_cast<size_t>(n_ctx) * static_cast<size_t>(kv_dim) *
-             (type == KvType::kF16 ? 2 : 4)) {
+Result<size_t> KvCache::bytes_for(int n_layer, int n_ctx, int kv_dim, KvType type) {
+  if (n_layer < 1 || n_ctx < 1 || kv_dim < 1) {
+    return Status::invalid_argument("KV cache of " + std::to_string(n_layer) + " layers x " + std::to_string(n_ctx) +
+                                    " positions x " + std::to_string(kv_dim) + " values: every size must be positive");
+  }
+  size_t bytes = type == KvType::kF16 ? 2 : 4;
+  for (const size_t f : {static_cast<size_t>(n_layer), size_t{2}, static_cast<size_t>(n_ctx), static_cast<size_t>(kv_dim)}) {
+    if (__builtin_mul_overflow(bytes, f, &bytes)) {
+      return Status::invalid_argument("KV cache of " + std::to_string(n_layer) + " layers x " +
+                                      std::to_string(n_ctx) + " positions x " + std::to_string(kv_dim) +
+                                      " values: the size overflows");
+    }
+  }
+  return bytes;
+}
+
+Result<KvCache> KvCache::create(int n_layer, int n_ctx, int kv_dim, KvType type) {
+  RAGD_ASSIGN_OR_RETURN(const size_t bytes, bytes_for(n_layer, n_ctx, kv_dim, type));
+  const auto mb = [](size_t b) { return std::to_string((b + 999'999) / 1'000'000) + " MB"; };
+  const std::string what = "a KV cache of " + std::to_string(n_ctx) + " positions (" + mb(bytes) + ": " +
+                           std::to_string(n_layer) + " layers x K and V x " + std::to_string(kv_dim) + " values x " +
+                           (type == KvType::kF16 ? "2" : "4") + " bytes)";
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0 && bytes / static_cast<size_t>(page) > static_cast<size_t>(pages)) {
+    return Status::resource_exhausted(what + " is more than this machine's " +
+                                      mb(static_cast<size_t>(pages) * static_cast<size_t>(page)) +
+                                      " of memory: use a smaller context");
+  }
   // Not malloc: glibc may serve a block this size from an arena (its mmap
   // threshold rises to 32 MiB as blocks are freed), and the vector's zero
   // fill touched every page. Fresh anonymous pages read as zeros and take
   // memory only when written. Without MAP_NORESERVE, so that the kernel's
-  // overcommit check refuses a size that cannot fit here (a context far too
-  // long) now, as the vector's allocation did, not at a page written later.
-  const size_t len = std::max<size_t>(bytes_, 1);
-  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
+  // overcommit check refuses a size that cannot fit here now, not at a page
+  // written later.
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    const int err = errno;
+    return Status::unavailable(what + " could not be mapped (" + std::strerror(err) +
+                               "): free memory, or use a smaller context or fewer sequences at once");
+  }
   // Small pages: a transparent huge page would span several layers' rows
   // and fill all of them at the first position written.
-  ::madvise(p, len, MADV_NOHUGEPAGE);
-  data_ = std::unique_ptr<uint8_t, Unmap>(static_cast<uint8_t*>(p), Unmap{len});
+  ::madvise(p, bytes, MADV_NOHUGEPAGE);
+  return KvCache(n_layer, n_ctx, kv_dim, type, bytes,
+                 std::unique_ptr<uint8_t, Unmap>(static_cast<uint8_t*>(p), Unmap{bytes}));
+}
+
+KvCache::KvCache(int n_layer, int n_ctx, int kv_dim, KvType type, size_t bytes, std::unique_ptr<uint8_t, Unmap> data)
+    : n_layer_(n_layer), n_ctx_(n_ctx), kv_dim_(kv_dim), type_(type), bytes_(bytes), data_(std::move(data)) {}
+
+KvCache::KvCache(int n_layer, int n_ctx, int kv_dim, KvType type) : n_layer_(n_layer), n_ctx_(n_ctx), kv_dim_(kv_dim), type_(type), bytes_(0) {
+  Result<KvCache> made = create(n_layer, n_ctx, kv_dim, type);
+  if (!made.is_ok()) throw std::bad_alloc();
+  bytes_ = made->bytes_;
+  data_ = std::move(made->data_);
 }
 
 std::vector<uint8_t> KvCache::export_rows(int begin, int end) const {

@@ -137,6 +137,26 @@ int session_ctx(const DecoderModel& m, const DecoderSessionOptions& o) {
 }
 }  // namespace
 
+Result<std::unique_ptr<DecoderSession>> DecoderSession::create(std::shared_ptr<const DecoderModel> model,
+                                                                DecoderSessionOptions options) {
+  const DecoderConfig& c = model->config();
+  const int n_ctx = session_ctx(*model, options);
+  Result<KvCache> cache = KvCache::create(c.n_layer, n_ctx, c.n_head_kv * c.head_dim, options.kv_type);
+  if (!cache.is_ok()) return cache.status().with_context("a session of " + std::to_string(n_ctx) + " positions");
+  return std::unique_ptr<DecoderSession>(
+      new DecoderSession(std::move(model), options, n_ctx, std::move(cache).value()));
+}
+
+DecoderSession::DecoderSession(std::shared_ptr<const DecoderModel> model, DecoderSessionOptions options, int n_ctx,
+                               KvCache cache)
+    : model_(std::move(model)),
+      options_(options),
+      n_ctx_(n_ctx),
+      n_threads_(options.n_threads > 0 ? options.n_threads : default_threads()),
+      cache_(std::move(cache)) {
+  if (options_.n_batch <= 0) options_.n_batch = 256;
+}
+
 DecoderSession::DecoderSession(std::shared_ptr<const DecoderModel> model, DecoderSessionOptions options)
     : model_(std::move(model)),
       options_(options),
