@@ -572,7 +572,17 @@ TEST_F(LlmHttpTest, AKvCacheTheKernelRefusesIsAnErrorOnBothPaths) {
                  {"messages", Json::array({Json{{"role", "user"}, {"content", "Tell me everything about VPN tokens."}}})}};
   StreamClient holder(srv.port(), "/v1/chat/completions", long_body.dump());
   ASSERT_TRUE(holder.ok());
-  ASSERT_FALSE(holder.read(30000).empty()) << srv.log();
+  bool generating = false;  // its first text came: it holds the session
+  for (int i = 0; i < 100 && !generating && !holder.eof(); ++i) {
+    for (const auto& e : holder.read(10000)) {
+      ASSERT_NE(e.data, "[DONE]") << "the long stream ended before the test";
+      const Json c = Json::parse(e.data, nullptr, false);
+      generating = generating || (c.is_object() && c.contains("choices") && !c["choices"].empty() &&
+                                  c["choices"][0]["delta"].contains("content") &&
+                                  !c["choices"][0]["delta"]["content"].get<std::string>().empty());
+    }
+  }
+  ASSERT_TRUE(generating) << srv.log();
   // ...so the next request needs a new one, whose cache cannot be mapped.
   Json body{{"model", "tiny"}, {"max_tokens", 4},
             {"messages", Json::array({Json{{"role", "user"}, {"content", "How do I reset my VPN token?"}}})}};
@@ -593,7 +603,7 @@ TEST_F(LlmHttpTest, AKvCacheTheKernelRefusesIsAnErrorOnBothPaths) {
   }
   EXPECT_TRUE(done) << "the stream ended without [DONE]";
   EXPECT_NE(error.find("--llm-ctx"), std::string::npos) << "error event: " << error;
-  // The server goes on: the long stream is still running.
+  // The server goes on.
   holder.close();
   EXPECT_EQ(http_get(srv.port(), "/healthz").status, 200);
 }
