@@ -56,6 +56,14 @@
 // shape (random Q8_0 rows, Linear::forward_rows) at 1 and N rows. A pass
 // over N rows must cost at most N/4 one-row passes for N streams to reach
 // 4x one stream's tokens/s.
+//
+// --passes N --arrivals (in process, no servers): N requests arriving at
+// once after a warm-up, as at N clients over HTTP: the passages' keys and
+// values are copied into N sessions (timed, into new and into reused
+// sessions), then the scheduler's passes of their question rows are timed
+// (first come first served, 128 prompt tokens a pass), and it prints how
+// long the median arrival waits for its first logits, in ms and in
+// one-row passes.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
