@@ -382,7 +382,7 @@ void prefill_overhead(const Args& a, const Server& srv, const fs::path& model,
     go.max_tokens = 1;
     go.sampling.temperature = 0;
     go.prompt_chunk = 64;  // as the server's answer path
-    auto session = gen.new_session(so);
+    auto session = ragd::DecoderSession::create(gen.model_shared(), so).value();
     auto t0 = Clock::now();
     (void)gen.generate(*session, ids, go);
     const double own = ms_since(t0);

@@ -5,7 +5,8 @@
 //                    [--threads 2] [--ctx 768] [--max-tokens 48]
 //                    [--requests 2] [--ragd PATH] [--llama-server PATH]
 //                    [--glove FILE] [--servers ragd,llama] [--dir DIR]
-//                    [--lookup-tokens 128] [--passes N] [--no-prefix-test]
+//                    [--lookup-tokens 128] [--passes N [--arrivals [--arrival-reps R]]]
+//                    [--no-prefix-test]
 //
 // Models: realistic-size random-weight files written by the model builder,
 // e.g. `model_bench --dir D --models smollm-q8,qwen-q8 --vocab-from
@@ -19,9 +20,14 @@
 //   llama-server -m M -np N -cb -t T -tb T -c N*C   (C positions per slot)
 // and warmed up with one request. Then N clients each send `--requests`
 // streaming POST /v1/chat/completions (temperature 0, max_tokens,
-// stream_options.include_usage) one after another, client i asking
-// question i of a fixed list after the same ~300-token "retrieved passages"
-// user message (the prompts are printed). Figures per run:
+// stream_options.include_usage) one after another, each asking a question
+// no earlier request on that server asked (the warm-up included: "<name>
+// asks: <one of 8 questions>", the name first so that every question
+// differs from its first token on) after the same ~300-token "retrieved
+// passages" (the prompts are printed). So at every client count each
+// request finds the passages in the prefix cache and evaluates its own
+// question: TTFT at N compares with TTFT at 1 like for like, and the ratio
+// of the TTFT p50s is printed after the table. Figures per run:
 //   - aggregate generated tokens/s: completion tokens of all requests
 //     (usage.completion_tokens) over the wall time from the first request
 //     to the last response;
@@ -50,6 +56,14 @@
 // shape (random Q8_0 rows, Linear::forward_rows) at 1 and N rows. A pass
 // over N rows must cost at most N/4 one-row passes for N streams to reach
 // 4x one stream's tokens/s.
+//
+// --passes N --arrivals (in process, no servers): N requests arriving at
+// once after a warm-up, as at N clients over HTTP: the passages' keys and
+// values are copied into N sessions (timed, into new and into reused
+// sessions), then the scheduler's passes of their question rows are timed
+// (first come first served, 128 prompt tokens a pass), and it prints how
+// long the median arrival waits for its first logits, in ms and in
+// one-row passes.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -75,6 +89,7 @@
 
 #include "bench_process.h"
 #include "bench_stats.h"
+#include "model/chat_template.h"
 #include "model/compute_pool.h"
 #include "model/decoder_batch.h"
 #include "model/generator.h"
@@ -98,6 +113,8 @@ struct Args {
   int requests = 2;
   int lookup_tokens = 128;
   int passes = 0;  // --passes N: the in-process decode-pass timing only
+  bool arrivals = false;  // --arrivals (with --passes N): N arrivals' prompt passes instead
+  int arrival_reps = 12;  // --arrival-reps R
   bool prefix_test = true;  // --no-prefix-test skips the prefix-cache TTFT runs
   std::string ragd;  // default: ../api/ragd beside this bench's folder
   std::string llama_server = "/tmp/llama.cpp/build/bin/llama-server";
@@ -140,6 +157,22 @@ const char* kQuestions[] = {
     "Who approves a restore older than 35 days?", "Where is the EnableADAL value set?",
     "What address should the floor 3 printer have?"};
 constexpr int kNumQuestions = 8;
+// Who asks: the question text starts with it, so that questions k and k + 8
+// (the same text) differ from their first token on.
+const char* kAskers[] = {"Alice", "Bruno", "Chen", "Dmitri", "Elif", "Fatima", "Goran", "Hiro", "Ines", "Jonas",
+                         "Kofi", "Lena", "Mateo", "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Sven", "Tariq",
+                         "Ulla", "Viktor", "Wen", "Ximena", "Yusuf", "Zora"};
+constexpr int kNumAskers = 26;
+
+// Question k of a run (k = 0: the warm-up; each request then asks the next
+// k, never one asked before on that server): the shared passages are a
+// prefix-cache hit, the question is new, at 1 client as at 32, so TTFT at
+// N clients compares with TTFT at one like for like.
+std::string question(int k) {
+  const int a = k % kNumAskers, round = k / kNumAskers;
+  return std::string(kAskers[a]) + (round > 0 ? " (" + std::to_string(round + 1) + ")" : std::string()) +
+         " asks: " + kQuestions[k % kNumQuestions];
+}
 
 // ---------------------------------------------------------------- HTTP client
 
@@ -254,15 +287,14 @@ StreamResult stream_chat(uint16_t port, const std::string& body, int timeout_s) 
   return r;
 }
 
-std::string chat_body(int question, int max_tokens) {
+std::string chat_body(int k, int max_tokens) {
   Json b{{"model", "m"},
          {"stream", true},
          {"stream_options", Json{{"include_usage", true}}},
          {"max_tokens", max_tokens},
          {"temperature", 0},
          {"messages", Json::array({Json{{"role", "user"},
-                                        {"content", std::string(kPassages) + "\nQuestion: " +
-                                                        kQuestions[question % kNumQuestions]}}})}};
+                                        {"content", std::string(kPassages) + "\nQuestion: " + question(k)}}})}};
   return b.dump();
 }
 
@@ -451,7 +483,8 @@ RunFigures run_clients(const std::string& kind, const std::string& model, int n,
   for (int c = 0; c < n; ++c) {
     clients.emplace_back([&, c] {
       for (int r = 0; r < a.requests; ++r) {
-        results[static_cast<size_t>(c * a.requests + r)] = stream_chat(s.port, chat_body(c + r, a.max_tokens), 1800);
+        const int k = 1 + c * a.requests + r;  // 0 was the warm-up's
+        results[static_cast<size_t>(k - 1)] = stream_chat(s.port, chat_body(k, a.max_tokens), 1800);
       }
     });
   }
@@ -655,7 +688,7 @@ void decode_passes(const std::string& model_path, const Args& a) {
   std::vector<std::vector<int32_t>> prompts;
   for (int i = 0; i < n; ++i) {
     prompts.push_back((*tok)->tokenize(
-        std::string(kPassages) + "\nQuestion: " + kQuestions[i % kNumQuestions] + "\nAnswer:", false, true));
+        std::string(kPassages) + "\nQuestion: " + question(i + 1) + "\nAnswer:", false, true));
   }
   size_t common = prompts[0].size() - 1;
   for (const auto& p : prompts) {
@@ -760,6 +793,138 @@ void decode_passes(const std::string& model_path, const Args& a) {
   std::printf("    all matrices of a pass: 1 row %.2f ms, %d rows %.2f ms\n", sum1, n, sumn);
 }
 
+// --passes N --arrivals: N requests arriving at once, as at N clients over
+// HTTP: each prompt (chat template, passages, a new question) gets the
+// passages' KV copied in (the prefix cache's restore), then the scheduler's
+// passes evaluate the questions' rows (first come first served, at most
+// `prefill` prompt tokens a pass). Prints the restore's cost per session
+// (fresh and reused) and the passes' cost, and how long the median arrival
+// waits for its first logits (restores not counted).
+void arrival_passes(const std::string& model_path, const Args& a) {
+  auto model = ragd::DecoderModel::load(model_path);
+  if (!model.is_ok()) {
+    std::printf("  arrivals: %s\n", model.status().to_string().c_str());
+    return;
+  }
+  auto tok = ragd::Tokenizer::from_gguf((*model)->gguf());
+  if (!tok.is_ok()) return;
+  ragd::ChatTemplateKind tmpl = ragd::ChatTemplateKind::kChatML;  // the answerer's default
+  if (auto t = (*model)->gguf().get_str("tokenizer.chat_template"); t.is_ok()) {
+    if (auto k = ragd::detect_chat_template(t.value()); k.is_ok()) tmpl = k.value();
+  }
+  const int n = a.passes;
+  const int reps = a.arrival_reps;
+  const size_t prefill = 128;  // BatchSchedulerOptions::prefill_tokens
+  ragd::DecoderSessionOptions so;
+  so.n_ctx = a.ctx;
+  so.n_threads = a.threads;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int k = 0; k <= n; ++k) {  // 0: the warm-up, whose prefix is cached
+    const ragd::ChatMessage msg{"user", std::string(kPassages) + "\nQuestion: " + question(k)};
+    prompts.push_back((*tok)->tokenize(ragd::apply_chat_template(tmpl, std::span(&msg, 1), true), true, true));
+  }
+  // The cached prefix each arrival restores: what it shares with the warm-up.
+  std::vector<size_t> common;
+  for (int k = 1; k <= n; ++k) {
+    const auto& p = prompts[static_cast<size_t>(k)];
+    const size_t lim = std::min(p.size() - 1, prompts[0].size());
+    common.push_back(static_cast<size_t>(std::mismatch(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(lim),
+                                                       prompts[0].begin()).first - p.begin()));
+  }
+  std::vector<uint8_t> prefix;
+  const int prefix_n = static_cast<int>(*std::max_element(common.begin(), common.end()));
+  {
+    ragd::DecoderSession s(*model, so);
+    std::vector<float> ignored;
+    if (const ragd::Status st = s.eval(std::span<const int32_t>(prompts[0].data(), static_cast<size_t>(prefix_n)),
+                                       &ignored);
+        !st.is_ok()) {
+      std::printf("  arrivals: %s\n", st.to_string().c_str());
+      return;
+    }
+    prefix = s.export_kv(prefix_n);
+  }
+  std::vector<std::unique_ptr<ragd::DecoderSession>> sessions;
+  std::vector<double> fresh_ms, reused_ms;
+  for (int i = 0; i < n; ++i) {
+    sessions.push_back(std::make_unique<ragd::DecoderSession>(*model, so));
+    const auto t0 = Clock::now();
+    const ragd::Status st = sessions.back()->import_kv(prefix, prefix_n, static_cast<int>(common[static_cast<size_t>(i)]));
+    fresh_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    if (!st.is_ok()) {
+      std::printf("  arrivals: %s\n", st.to_string().c_str());
+      return;
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    sessions[static_cast<size_t>(i)]->reset();
+    const auto t0 = Clock::now();
+    (void)sessions[static_cast<size_t>(i)]->import_kv(prefix, prefix_n, static_cast<int>(common[static_cast<size_t>(i)]));
+    reused_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  // The scheduler's passes over the arrivals' rows.
+  std::vector<std::vector<size_t>> passes;  // arrivals per pass
+  size_t rows_all = 0;
+  for (int i = 0; i < n;) {
+    std::vector<size_t> p;
+    size_t rows = 0;
+    for (; i < n; ++i) {
+      const size_t r = prompts[static_cast<size_t>(i + 1)].size() - common[static_cast<size_t>(i)];
+      if (rows > 0 && rows + r > prefill) break;
+      p.push_back(static_cast<size_t>(i));
+      rows += r;
+    }
+    rows_all += rows;
+    passes.push_back(std::move(p));
+  }
+  ragd::DecoderBatch batch(*model, a.threads);
+  std::vector<std::vector<float>> logits(static_cast<size_t>(n), std::vector<float>(static_cast<size_t>((*model)->config().n_vocab)));
+  std::vector<std::vector<double>> pass_ms(passes.size());
+  std::vector<double> one_ms;
+  int32_t one_token = prompts[1].back();
+  for (int r = 0; r <= reps; ++r) {  // r = 0: a warm-up
+    for (size_t i = 0; i < sessions.size(); ++i) sessions[i]->truncate(static_cast<int>(common[i]));
+    for (size_t pi = 0; pi < passes.size(); ++pi) {
+      std::vector<ragd::DecodeItem> items;
+      for (size_t i : passes[pi]) {
+        const auto& p = prompts[i + 1];
+        items.push_back({sessions[i].get(), std::span<const int32_t>(p).subspan(common[i]), logits[i].data(), nullptr});
+      }
+      const auto t0 = Clock::now();
+      const ragd::Status st = batch.forward(items);
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      if (!st.is_ok()) {
+        std::printf("  arrivals: %s\n", st.to_string().c_str());
+        return;
+      }
+      if (r > 0) pass_ms[pi].push_back(ms);
+    }
+    // A one-row pass (a decode step of one sequence) for scale.
+    const ragd::DecodeItem step{sessions[0].get(), std::span<const int32_t>(&one_token, 1), logits[0].data(), nullptr};
+    const auto t0 = Clock::now();
+    (void)batch.forward(std::span(&step, 1));
+    if (r > 0) one_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  std::printf("arrivals, in process, %d threads: %d requests at once, prompts of %zu tokens, %d restored from the "
+              "prefix (%.1f MB each), %zu question rows in all; medians of %d:\n",
+              a.threads, n, prompts[1].size(), prefix_n, static_cast<double>(prefix.size()) / 1e6, rows_all, reps);
+  std::printf("  restore per session: %.2f ms into a new session, %.2f ms into a reused one\n", median_ms(fresh_ms),
+              median_ms(reused_ms));
+  double until_median = 0;
+  for (size_t pi = 0, seen = 0; pi < passes.size(); ++pi) {
+    size_t rows = 0;
+    for (size_t i : passes[pi]) rows += prompts[i + 1].size() - common[i];
+    const double ms = median_ms(pass_ms[pi]);
+    std::printf("  pass %zu: %zu arrivals, %zu rows: %.2f ms (%.3f ms a row)\n", pi + 1, passes[pi].size(), rows, ms,
+                ms / static_cast<double>(rows));
+    if (seen < static_cast<size_t>(n + 1) / 2) until_median += ms;
+    seen += passes[pi].size();
+  }
+  std::printf("  1-row pass: %.2f ms; the median arrival's first logits after %.1f ms of passes (%.1f one-row "
+              "passes)\n",
+              median_ms(one_ms), until_median, until_median / median_ms(one_ms));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -782,6 +947,8 @@ int main(int argc, char** argv) {
     else if (k == "--glove") a.glove = val();
     else if (k == "--dir") a.dir = val();
     else if (k == "--passes") a.passes = std::atoi(val().c_str());
+    else if (k == "--arrivals") a.arrivals = true;
+    else if (k == "--arrival-reps") a.arrival_reps = std::max(1, std::atoi(val().c_str()));
     else if (k == "--no-prefix-test") a.prefix_test = false;
     else {
       std::fprintf(stderr, "unknown argument %s (see the header of bench/serve_bench.cpp)\n", k.c_str());
@@ -796,7 +963,11 @@ int main(int argc, char** argv) {
   if (a.passes > 0) {
     for (const auto& m : a.models) {
       std::printf("== %s\n", m.c_str());
-      decode_passes(m, a);
+      if (a.arrivals) {
+        arrival_passes(m, a);
+      } else {
+        decode_passes(m, a);
+      }
     }
     return 0;
   }
@@ -804,7 +975,8 @@ int main(int argc, char** argv) {
   fs::create_directories(a.dir);
   std::printf("serve_bench: %d threads, %d positions per sequence, max_tokens %d, %d requests per client\n",
               a.threads, a.ctx, a.max_tokens, a.requests);
-  std::printf("prompt (user message): the passages below, then \"Question: <q>\", q from:\n");
+  std::printf("prompt (user message): the passages below, then \"Question: <name> asks: <q>\", a name not used "
+              "before on the server (%d names, then \"<name> (2)\"...), q from:\n", kNumAskers);
   for (const char* q : kQuestions) std::printf("  - %s\n", q);
   std::printf("passages:\n%s\n", kPassages);
   const bool with_ragd = std::find(a.servers.begin(), a.servers.end(), "ragd") != a.servers.end();
@@ -813,9 +985,11 @@ int main(int argc, char** argv) {
     std::printf("\n== %s (%.1f MB)\n", m.c_str(), static_cast<double>(fs::file_size(m)) / 1e6);
     std::printf("%-6s %7s %10s %10s %10s %9s %9s %9s %6s\n", "server", "clients", "tok/s", "TTFT p50", "TTFT p99",
                 "ITL p50", "ITL p99", "RSS MB", "tokens");
+    std::vector<std::pair<std::string, std::pair<int, double>>> ttft_p50;  // (server, (clients, ms))
     for (int n : a.clients) {
       for (const auto& kind : a.servers) {
         const RunFigures f = run_clients(kind, m, n, a);
+        if (f.ok) ttft_p50.push_back({kind, {n, f.ttft_p50}});
         std::printf("%-6s %7d %10.1f %8.0fms %8.0fms %7.1fms %7.1fms %9.1f %6d%s\n", kind.c_str(), n, f.tok_s,
                     f.ttft_p50, f.ttft_p99, f.itl_p50, f.itl_p99, static_cast<double>(f.rss_kb) / 1024.0, f.tokens,
                     f.ok ? "" : "  (failures)");
@@ -826,6 +1000,19 @@ int main(int argc, char** argv) {
         if (kind == "ragd" && f.rss_kb > 0) print_memory_bound(m, n, a, f, baseline_kb);
         std::fflush(stdout);
       }
+    }
+    // TTFT p50 at N clients over TTFT p50 at one (issue 14: at most 3x at 16).
+    for (const auto& kind : a.servers) {
+      const auto one = std::find_if(ttft_p50.begin(), ttft_p50.end(),
+                                    [&](const auto& e) { return e.first == kind && e.second.first == 1; });
+      if (one == ttft_p50.end() || one->second.second <= 0) continue;
+      std::printf("%s: TTFT p50 at N / at 1 client:", kind.c_str());
+      for (const auto& e : ttft_p50) {
+        if (e.first == kind && e.second.first != 1) {
+          std::printf("  %d: %.2fx", e.second.first, e.second.second / one->second.second);
+        }
+      }
+      std::printf("\n");
     }
     if (with_ragd && a.prefix_test) prefix_cache_ttft(m, a);
     if (a.lookup_tokens > 0) {

@@ -254,7 +254,9 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   if (request.task == PromptTask::kAnswer) evidence.emplace(extractive.select_evidence(request.search, hits.value()));
 
   // 2. Pack into this request's window.
-  SessionPool::Lease session = sessions_->acquire();
+  Result<SessionPool::Lease> leased = sessions_->acquire();
+  if (!leased.is_ok()) return finish(leased.status().with_context("the context per request (ragd serve --llm-ctx)"));
+  SessionPool::Lease session = std::move(leased).value();
   PackOptions po = options_.pack;
   po.n_ctx = session->n_ctx();
   po.reserve_tokens = max_tokens;

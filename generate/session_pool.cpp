@@ -11,7 +11,7 @@ SessionPool::Lease::~Lease() {
 SessionPool::SessionPool(std::shared_ptr<const Generator> generator, SessionPoolOptions options)
     : generator_(std::move(generator)), options_(std::move(options)) {}
 
-SessionPool::Lease SessionPool::acquire() {
+Result<SessionPool::Lease> SessionPool::acquire() {
   {
     std::lock_guard lock(mu_);
     if (!idle_.empty()) {
@@ -19,10 +19,12 @@ SessionPool::Lease SessionPool::acquire() {
       idle_.pop_back();
       return Lease(this, std::move(s));
     }
-    ++created_;
   }
   // Made outside the lock: allocating a KV cache takes milliseconds.
-  return Lease(this, generator_->new_session(options_.session));
+  RAGD_ASSIGN_OR_RETURN(std::unique_ptr<DecoderSession> s, generator_->new_session(options_.session));
+  std::lock_guard lock(mu_);
+  ++created_;
+  return Lease(this, std::move(s));
 }
 
 void SessionPool::release(std::unique_ptr<DecoderSession> s) {

@@ -64,8 +64,9 @@ class SessionPool {
 
   // An empty session (n_past() == 0): an idle one when there is one, else a
   // new one. Never blocks on other leases (the admission queue bounds how
-  // many run at once).
-  Lease acquire();
+  // many run at once). Errors: a new session's KV cache cannot be mapped
+  // (Generator::new_session()).
+  Result<Lease> acquire();
 
   int idle() const;
   // Sessions made since construction (a measure of reuse).

@@ -15,8 +15,9 @@
 //
 // parallel_for() is what kernels call: inside an open Scope on this thread it
 // shares the tasks out over the pool (dynamic: each thread takes the next
-// index), otherwise it falls back to an OpenMP parallel for. Prompt-sized
-// batches stay on OpenMP and oneDNN, whose regions are long enough.
+// index), otherwise it falls back to an OpenMP parallel for. Whole prompts
+// (256-token batches) stay on OpenMP and oneDNN, whose regions are long;
+// a session's batches of up to 64 tokens (prompt chunks) use the pool.
 //
 // Thread safety: one ComputePool serves one caller thread at a time (a
 // DecoderSession owns one); different pools run side by side.

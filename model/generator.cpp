@@ -8,8 +8,8 @@ namespace ragd {
 Generator::Generator(std::shared_ptr<const DecoderModel> model, std::shared_ptr<const Tokenizer> tokenizer)
     : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {}
 
-std::unique_ptr<DecoderSession> Generator::new_session(DecoderSessionOptions options) const {
-  return std::make_unique<DecoderSession>(model_, options);
+Result<std::unique_ptr<DecoderSession>> Generator::new_session(DecoderSessionOptions options) const {
+  return DecoderSession::create(model_, options);
 }
 
 Result<Generation> Generator::generate(DecoderSession& session, std::string_view prompt,

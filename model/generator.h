@@ -98,8 +98,9 @@ class Generator {
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }
   std::shared_ptr<const DecoderModel> model_shared() const { return model_; }
 
-  // A fresh per-request session.
-  std::unique_ptr<DecoderSession> new_session(DecoderSessionOptions options) const;
+  // A fresh per-request session. Errors: DecoderSession::create()'s (its
+  // KV cache cannot be mapped).
+  Result<std::unique_ptr<DecoderSession>> new_session(DecoderSessionOptions options) const;
 
   // Appends `prompt` to what `session` already holds and generates.
   Result<Generation> generate(DecoderSession& session, std::span<const int32_t> prompt,

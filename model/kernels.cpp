@@ -153,7 +153,23 @@ inline __m256 exp8(__m256 x) {
 
 void softmax(float* x, int n) {
   float max = -std::numeric_limits<float>::infinity();
-  for (int i = 0; i < n; ++i) max = std::max(max, x[i]);
+  int im = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  // maxps(v, m) keeps m where v is NaN, as std::max(m, v) does; the maximum
+  // does not depend on the order it is taken in (a zero's sign may, which
+  // x - max and exp do not see).
+  {
+    __m256 m0 = _mm256_set1_ps(max), m1 = m0;
+    for (; im + 16 <= n; im += 16) {
+      m0 = _mm256_max_ps(_mm256_loadu_ps(x + im), m0);
+      m1 = _mm256_max_ps(_mm256_loadu_ps(x + im + 8), m1);
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, _mm256_max_ps(m1, m0));
+    for (float l : lanes) max = std::max(max, l);
+  }
+#endif
+  for (int i = im; i < n; ++i) max = std::max(max, x[i]);
   double sum = 0.0;
   int i0 = 0;
 #if defined(__AVX2__) && defined(__FMA__)
@@ -180,7 +196,12 @@ void softmax(float* x, int n) {
     sum += static_cast<double>(e);
   }
   const float inv = static_cast<float>(1.0 / sum);
-  for (int i = 0; i < n; ++i) x[i] *= inv;
+  int is = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  const __m256 iv = _mm256_set1_ps(inv);
+  for (; is + 8 <= n; is += 8) _mm256_storeu_ps(x + is, _mm256_mul_ps(_mm256_loadu_ps(x + is), iv));
+#endif
+  for (int i = is; i < n; ++i) x[i] *= inv;
 }
 
 float silu(float x) { return x / (1.0f + std::exp(-x)); }

@@ -8,6 +8,10 @@
 #include <new>
 
 #include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
 
 #include "model/compute_pool.h"
 #include "model/kernels.h"
@@ -21,26 +25,61 @@ namespace ragd {
 
 void KvCache::Unmap::operator()(uint8_t* p) const { ::munmap(p, bytes); }
 
-KvCache::KvCache(int n_layer, int n_ctx, int kv_dim, KvType type)
-    : n_layer_(n_layer),
-      n_ctx_(n_ctx),
-      kv_dim_(kv_dim),
-      type_(type),
-      bytes_(static_cast<size_t>(n_layer) * 2 * static_cast<size_t>(n_ctx) * static_cast<size_t>(kv_dim) *
-             (type == KvType::kF16 ? 2 : 4)) {
+Result<size_t> KvCache::bytes_for(int n_layer, int n_ctx, int kv_dim, KvType type) {
+  if (n_layer < 1 || n_ctx < 1 || kv_dim < 1) {
+    return Status::invalid_argument("KV cache of " + std::to_string(n_layer) + " layers x " + std::to_string(n_ctx) +
+                                    " positions x " + std::to_string(kv_dim) + " values: every size must be positive");
+  }
+  size_t bytes = type == KvType::kF16 ? 2 : 4;
+  for (const size_t f : {static_cast<size_t>(n_layer), size_t{2}, static_cast<size_t>(n_ctx), static_cast<size_t>(kv_dim)}) {
+    if (__builtin_mul_overflow(bytes, f, &bytes)) {
+      return Status::invalid_argument("KV cache of " + std::to_string(n_layer) + " layers x " +
+                                      std::to_string(n_ctx) + " positions x " + std::to_string(kv_dim) +
+                                      " values: the size overflows");
+    }
+  }
+  return bytes;
+}
+
+Result<KvCache> KvCache::create(int n_layer, int n_ctx, int kv_dim, KvType type) {
+  RAGD_ASSIGN_OR_RETURN(const size_t bytes, bytes_for(n_layer, n_ctx, kv_dim, type));
+  const auto mb = [](size_t b) { return std::to_string((b + 999'999) / 1'000'000) + " MB"; };
+  const std::string what = "a KV cache of " + std::to_string(n_ctx) + " positions (" + mb(bytes) + ": " +
+                           std::to_string(n_layer) + " layers x K and V x " + std::to_string(kv_dim) + " values x " +
+                           (type == KvType::kF16 ? "2" : "4") + " bytes)";
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0 && bytes / static_cast<size_t>(page) > static_cast<size_t>(pages)) {
+    return Status::resource_exhausted(what + " is more than this machine's " +
+                                      mb(static_cast<size_t>(pages) * static_cast<size_t>(page)) +
+                                      " of memory: use a smaller context");
+  }
   // Not malloc: glibc may serve a block this size from an arena (its mmap
   // threshold rises to 32 MiB as blocks are freed), and the vector's zero
   // fill touched every page. Fresh anonymous pages read as zeros and take
   // memory only when written. Without MAP_NORESERVE, so that the kernel's
-  // overcommit check refuses a size that cannot fit here (a context far too
-  // long) now, as the vector's allocation did, not at a page written later.
-  const size_t len = std::max<size_t>(bytes_, 1);
-  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
+  // overcommit check refuses a size that cannot fit here now, not at a page
+  // written later.
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    const int err = errno;
+    return Status::unavailable(what + " could not be mapped (" + std::strerror(err) +
+                               "): free memory, or use a smaller context or fewer sequences at once");
+  }
   // Small pages: a transparent huge page would span several layers' rows
   // and fill all of them at the first position written.
-  ::madvise(p, len, MADV_NOHUGEPAGE);
-  data_ = std::unique_ptr<uint8_t, Unmap>(static_cast<uint8_t*>(p), Unmap{len});
+  ::madvise(p, bytes, MADV_NOHUGEPAGE);
+  return KvCache(n_layer, n_ctx, kv_dim, type, bytes,
+                 std::unique_ptr<uint8_t, Unmap>(static_cast<uint8_t*>(p), Unmap{bytes}));
+}
+
+KvCache::KvCache(int n_layer, int n_ctx, int kv_dim, KvType type, size_t bytes, std::unique_ptr<uint8_t, Unmap> data)
+    : n_layer_(n_layer), n_ctx_(n_ctx), kv_dim_(kv_dim), type_(type), bytes_(bytes), data_(std::move(data)) {}
+
+KvCache::KvCache(int n_layer, int n_ctx, int kv_dim, KvType type) : n_layer_(n_layer), n_ctx_(n_ctx), kv_dim_(kv_dim), type_(type), bytes_(0) {
+  Result<KvCache> made = create(n_layer, n_ctx, kv_dim, type);
+  if (!made.is_ok()) throw std::bad_alloc();
+  bytes_ = made->bytes_;
+  data_ = std::move(made->data_);
 }
 
 std::vector<uint8_t> KvCache::export_rows(int begin, int end) const {
@@ -372,79 +411,115 @@ void pv_f16_group(float* const* p, int nh, int n, const uint16_t* v, int64_t vst
 namespace {
 
 #ifdef RAGD_F16_DECODE
-// Generation over an f16 cache (fewer than 16 query rows): each key and value
-// row is widened where it is read and serves every query head of its group
-// (grouped-query attention: 7 heads per K/V head in Qwen2.5-0.5B), instead of
-// widening the whole cache per call into buffers that every head then reads
-// again (at a 1,600-token context that traffic was most of a decode step's
-// attention). Q.K is dot_f32 per key and P.V is pv_acc's order, on the same
-// f16-rounded Q and P, so every output is the one attention() computed before.
+// Attention over an f16 cache (head_dim 32, 64 or 128), any number of query
+// rows. Each key and value row is widened where it is read and serves every
+// query head of its group (grouped-query attention: 7 heads per K/V head in
+// Qwen2.5-0.5B), instead of widening the whole cache per call into buffers
+// that every head then reads again (at a 1,600-token context that traffic
+// was most of a decode step's attention). A task is one K/V head for a block
+// of query rows: one row (generation, fewer than kF16RowsMin rows), or up to
+// kF16StreamsMax / heads-per-group rows (a prompt chunk), whose queries then
+// share every widened block of 16 keys. Q.K is dot_f32 per key and P.V is
+// pv_acc's order, on the same f16-rounded Q and P, so every output is the
+// one attention() computes on the widened cache, whatever the rows around it.
 bool f16_decode_applies(const AttentionCall& c, const AttentionShape& shape) {
   const int hd = shape.head_dim;
-  return c.kv.f16 && c.n_q < 16 && (hd == 32 || hd == 64 || hd == 128) && shape.n_head / shape.n_head_kv <= 64;
+  return c.kv.f16 && (hd == 32 || hd == 64 || hd == 128) && shape.n_head / shape.n_head_kv <= 64;
 }
 
-// Tasks of a call: (query row, K/V head, part of its group), `parts` parts
-// per group. A task computes whole heads, so how the heads are split into
-// parts, and which thread runs a task, never changes a result.
+// Query rows from which a call's tasks take blocks of rows.
+constexpr int kF16RowsMin = 16;
+// Query vectors (rows x heads of a group) sharing the widened keys of one
+// task: qk_f16_heads takes at most 64.
+constexpr int kF16StreamsMax = 64;
+
+// Query rows per task of a call.
+int f16_task_rows(const AttentionCall& c, const AttentionShape& shape) {
+  if (c.n_q < kF16RowsMin) return 1;
+  return std::clamp(kF16StreamsMax / (shape.n_head / shape.n_head_kv), 1, 16);
+}
+
+// Tasks of a call: (block of query rows, K/V head, part of its group), `parts`
+// parts per group (parts > 1 only for one-row blocks). A task computes whole
+// heads, so how the heads are split into parts, and which thread runs a
+// task, never changes a result.
 int64_t f16_decode_tasks(const AttentionCall& c, const AttentionShape& shape, int parts) {
-  return static_cast<int64_t>(c.n_q) * shape.n_head_kv * parts;
+  const int rows = f16_task_rows(c, shape);
+  return static_cast<int64_t>((c.n_q + rows - 1) / rows) * shape.n_head_kv * (rows == 1 ? parts : 1);
 }
 
 void f16_decode_task(const AttentionCall& c, const AttentionShape& shape, int parts, int64_t t) {
   const int hd = shape.head_dim;
   const int group = shape.n_head / shape.n_head_kv;
+  const int rows = f16_task_rows(c, shape);
+  if (rows > 1) parts = 1;
   const int per_part = (group + parts - 1) / parts;
   const int part = static_cast<int>(t % parts);
   const int g = static_cast<int>((t / parts) % shape.n_head_kv);
   // Latest queries first: with a causal mask they are the longest tasks.
-  const int i = c.n_q - 1 - static_cast<int>(t / (static_cast<int64_t>(parts) * shape.n_head_kv));
+  const int block = static_cast<int>(t / (static_cast<int64_t>(parts) * shape.n_head_kv));
+  const int n_blocks = (c.n_q + rows - 1) / rows;
+  const int i0 = (n_blocks - 1 - block) * rows;
+  const int nr = std::min(rows, c.n_q - i0);
   const int h0 = g * group + part * per_part;
   const int nh = std::min(per_part, (g + 1) * group - h0);
   if (nh <= 0) return;
-  int n_vis = c.n_kv;
-  if (c.causal) n_vis = std::clamp(c.q_pos0 + i + 1 - c.key_begin, 0, c.n_kv);
-  if (n_vis == 0) {
-    for (int h = 0; h < nh; ++h) {
-      float* o = c.out + i * c.out_stride + static_cast<int64_t>(h0 + h) * hd;
-      std::fill(o, o + hd, 0.0f);
-    }
-    return;
-  }
+  auto visible = [&](int i) { return c.causal ? std::clamp(c.q_pos0 + i + 1 - c.key_begin, 0, c.n_kv) : c.n_kv; };
+  int n_max = 0;
+  for (int r = 0; r < nr; ++r) n_max = std::max(n_max, visible(i0 + r));
+  const int streams = nr * nh;  // query vectors: row-major over (row, head)
   thread_local std::vector<float> qh_buf, scores_buf;
-  const size_t row = static_cast<size_t>(n_vis) + 8;
-  if (qh_buf.size() < static_cast<size_t>(nh) * hd) qh_buf.resize(static_cast<size_t>(nh) * hd);
-  if (scores_buf.size() < static_cast<size_t>(nh) * row) scores_buf.resize(static_cast<size_t>(nh) * row);
-  float* qh[64];
-  float* scores[64];
-  float* o[64];
-  for (int h = 0; h < nh; ++h) {
-    qh[h] = qh_buf.data() + static_cast<size_t>(h) * hd;
-    scores[h] = scores_buf.data() + static_cast<size_t>(h) * row;
-    o[h] = c.out + i * c.out_stride + static_cast<int64_t>(h0 + h) * hd;
-    round_row_to_fp16(c.q + i * c.q_stride + static_cast<int64_t>(h0 + h) * hd, qh[h], hd);
+  const size_t row = static_cast<size_t>(n_max) + 16;
+  if (qh_buf.size() < static_cast<size_t>(streams) * hd) qh_buf.resize(static_cast<size_t>(streams) * hd);
+  if (scores_buf.size() < static_cast<size_t>(streams) * row) scores_buf.resize(static_cast<size_t>(streams) * row);
+  float* qh[kF16StreamsMax];
+  float* scores[kF16StreamsMax];
+  float* o[kF16StreamsMax];
+  for (int r = 0; r < nr; ++r) {
+    const int i = i0 + r;
+    for (int h = 0; h < nh; ++h) {
+      const int s = r * nh + h;
+      qh[s] = qh_buf.data() + static_cast<size_t>(s) * hd;
+      scores[s] = scores_buf.data() + static_cast<size_t>(s) * row;
+      o[s] = c.out + i * c.out_stride + static_cast<int64_t>(h0 + h) * hd;
+      round_row_to_fp16(c.q + i * c.q_stride + static_cast<int64_t>(h0 + h) * hd, qh[s], hd);
+    }
   }
   const int64_t goff = static_cast<int64_t>(g) * hd;
-  const auto* kg = static_cast<const uint16_t*>(c.kv.k) + static_cast<int64_t>(c.key_begin) * c.kv.stride + goff;
-  switch (hd) {
-    case 32: qk_f16_heads<32>(qh, nh, n_vis, kg, c.kv.stride, shape.scale, scores); break;
-    case 64: qk_f16_heads<64>(qh, nh, n_vis, kg, c.kv.stride, shape.scale, scores); break;
-    default: qk_f16_heads<128>(qh, nh, n_vis, kg, c.kv.stride, shape.scale, scores); break;
-  }
-  for (int h = 0; h < nh; ++h) {
-    softmax(scores[h], n_vis);
-    round_row_to_fp16(scores[h], scores[h], n_vis);
+  // Scores of keys [0, n_max) for every query of the block (a row's keys
+  // past its own causal limit are computed and not used).
+  if (n_max > 0) {
+    const auto* kg = static_cast<const uint16_t*>(c.kv.k) + static_cast<int64_t>(c.key_begin) * c.kv.stride + goff;
+    switch (hd) {
+      case 32: qk_f16_heads<32>(qh, streams, n_max, kg, c.kv.stride, shape.scale, scores); break;
+      case 64: qk_f16_heads<64>(qh, streams, n_max, kg, c.kv.stride, shape.scale, scores); break;
+      default: qk_f16_heads<128>(qh, streams, n_max, kg, c.kv.stride, shape.scale, scores); break;
+    }
   }
   const auto* vg = static_cast<const uint16_t*>(c.kv.v) + static_cast<int64_t>(c.key_begin) * c.kv.stride + goff;
-  switch (hd) {
-    case 32: pv_f16_group<4>(scores, nh, n_vis, vg, c.kv.stride, o); break;
-    case 64: pv_f16_group<8>(scores, nh, n_vis, vg, c.kv.stride, o); break;
-    default: pv_f16_group<16>(scores, nh, n_vis, vg, c.kv.stride, o); break;
+  for (int r = 0; r < nr; ++r) {
+    const int n_vis = visible(i0 + r);
+    float* const* sr = scores + r * nh;
+    float* const* orow = o + r * nh;
+    if (n_vis == 0) {
+      for (int h = 0; h < nh; ++h) std::fill(orow[h], orow[h] + hd, 0.0f);
+      continue;
+    }
+    for (int h = 0; h < nh; ++h) {
+      softmax(sr[h], n_vis);
+      round_row_to_fp16(sr[h], sr[h], n_vis);
+    }
+    switch (hd) {
+      case 32: pv_f16_group<4>(sr, nh, n_vis, vg, c.kv.stride, orow); break;
+      case 64: pv_f16_group<8>(sr, nh, n_vis, vg, c.kv.stride, orow); break;
+      default: pv_f16_group<16>(sr, nh, n_vis, vg, c.kv.stride, orow); break;
+    }
   }
 }
 
-// Parts per group: enough tasks in all (`units` query rows x K/V heads) that
-// every thread has work when there are fewer units than threads.
+// Parts per group: enough tasks in all (`units` one-row tasks before the
+// split, plus the block tasks of prompt chunks) that every thread has work
+// when there are fewer units than threads.
 int f16_decode_parts(int64_t units, const AttentionShape& shape, int n_threads) {
   if (units <= 0) return 1;
   const int64_t want = (2 * std::max(n_threads, 1) + units - 1) / units;
@@ -462,7 +537,7 @@ void attention_many(std::span<const AttentionCall> calls, const AttentionShape& 
   first.assign(calls.size() + 1, 0);
   int64_t units = 0;
   for (const AttentionCall& c : calls) {
-    if (f16_decode_applies(c, shape)) units += static_cast<int64_t>(c.n_q) * shape.n_head_kv;
+    if (f16_decode_applies(c, shape)) units += f16_decode_tasks(c, shape, 1);
   }
   const int parts = f16_decode_parts(units, shape, n_threads);
   for (size_t k = 0; k < calls.size(); ++k) {

@@ -21,6 +21,8 @@
 #include <span>
 #include <vector>
 
+#include "ragd/status.h"
+
 namespace ragd {
 
 enum class KvType { kF32, kF16 };
@@ -71,6 +73,17 @@ void attention_many(std::span<const AttentionCall> calls, const AttentionShape& 
 
 class KvCache {
  public:
+  // Bytes of a cache of n_layer x (K, V) x n_ctx x kv_dim elements, the
+  // product checked. Errors: kInvalidArgument for a dimension below 1 or a
+  // size past size_t.
+  static Result<size_t> bytes_for(int n_layer, int n_ctx, int kv_dim, KvType type);
+  // Maps a cache. Errors: those of bytes_for(); kResourceExhausted for more
+  // bytes than the machine's physical memory (an absurd context, refused
+  // whatever the kernel's overcommit policy); kUnavailable when the kernel
+  // refuses the mapping (ENOMEM: memory or address space exhausted now).
+  static Result<KvCache> create(int n_layer, int n_ctx, int kv_dim, KvType type);
+  // As create(), throwing std::bad_alloc on any of its errors (tests and
+  // benches; a server makes its sessions with DecoderSession::create()).
   KvCache(int n_layer, int n_ctx, int kv_dim, KvType type);
 
   KvType type() const { return type_; }
@@ -98,6 +111,7 @@ class KvCache {
     size_t bytes;
     void operator()(uint8_t* p) const;
   };
+  KvCache(int n_layer, int n_ctx, int kv_dim, KvType type, size_t bytes, std::unique_ptr<uint8_t, Unmap> data);
   uint16_t* f16() const { return reinterpret_cast<uint16_t*>(data_.get()); }
   float* f32() const { return reinterpret_cast<float*>(data_.get()); }
   size_t offset(int layer, int which, int pos) const {

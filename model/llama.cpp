@@ -125,9 +125,16 @@ int default_threads() {
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
 }
-// Batches below this many tokens use the session's ComputePool; larger ones
-// (prompts) use OpenMP regions, which are long enough for wake-ups not to matter.
-constexpr size_t kPoolMaxTokens = 16;
+// Batches of at most this many tokens (generation, drafts, the server's
+// prompt chunks of 64) run on the session's ComputePool, whose caller takes
+// the tasks a descheduled worker has not claimed; larger ones (a whole
+// prompt in 256-token batches) use OpenMP regions. On a loaded host an
+// OpenMP region waits for every thread of its team to be scheduled (model/
+// README.md, "Threads").
+constexpr size_t kPoolMaxTokens = 64;
+// Row-wise steps (norms, RoPE, SwiGLU, adds) run in parallel from this many
+// tokens (a parallel step costs more than the work for a few rows).
+constexpr int kParallelRowsMin = 16;
 // Batches of at most this many tokens use Linear::forward_rows (the same as
 // DecoderBatch::kSmallItemTokens).
 constexpr int kRowExactMaxTokens = 16;
@@ -136,6 +143,26 @@ int session_ctx(const DecoderModel& m, const DecoderSessionOptions& o) {
   return std::min(m.config().n_ctx_train > 0 ? m.config().n_ctx_train : 2048, 4096);
 }
 }  // namespace
+
+Result<std::unique_ptr<DecoderSession>> DecoderSession::create(std::shared_ptr<const DecoderModel> model,
+                                                                DecoderSessionOptions options) {
+  const DecoderConfig& c = model->config();
+  const int n_ctx = session_ctx(*model, options);
+  Result<KvCache> cache = KvCache::create(c.n_layer, n_ctx, c.n_head_kv * c.head_dim, options.kv_type);
+  if (!cache.is_ok()) return cache.status().with_context("a session of " + std::to_string(n_ctx) + " positions");
+  return std::unique_ptr<DecoderSession>(
+      new DecoderSession(std::move(model), options, n_ctx, std::move(cache).value()));
+}
+
+DecoderSession::DecoderSession(std::shared_ptr<const DecoderModel> model, DecoderSessionOptions options, int n_ctx,
+                               KvCache cache)
+    : model_(std::move(model)),
+      options_(options),
+      n_ctx_(n_ctx),
+      n_threads_(options.n_threads > 0 ? options.n_threads : default_threads()),
+      cache_(std::move(cache)) {
+  if (options_.n_batch <= 0) options_.n_batch = 256;
+}
 
 DecoderSession::DecoderSession(std::shared_ptr<const DecoderModel> model, DecoderSessionOptions options)
     : model_(std::move(model)),
@@ -208,7 +235,7 @@ Status DecoderSession::eval(std::span<const int32_t> tokens, std::vector<float>*
     // Batches of a few tokens (generation) run many short parallel steps:
     // on the session's pool, whose workers spin between them.
     ComputePool* pool = nullptr;
-    if (n < kPoolMaxTokens && n_threads_ > 1) {
+    if (n <= kPoolMaxTokens && n_threads_ > 1) {
       if (!pool_) pool_ = std::make_unique<ComputePool>(n_threads_);
       pool = pool_.get();
     }
@@ -246,7 +273,16 @@ void DecoderSession::forward_batch(std::span<const int32_t> tokens, bool want_al
 
   // Row-wise steps run in parallel for prompt-sized batches only (a parallel
   // region costs more than the work for a single token).
-  const bool par = static_cast<size_t>(n) >= kPoolMaxTokens;
+  const bool par = n >= kParallelRowsMin;
+  // body(i) for every row: in parallel (the open pool, else OpenMP) from
+  // kParallelRowsMin rows; each row's result is the same either way.
+  auto for_rows = [&](auto&& body) {
+    if (par) {
+      parallel_for(n, nt, [&](int64_t i) { body(static_cast<int>(i)); });
+    } else {
+      for (int i = 0; i < n; ++i) body(i);
+    }
+  };
   // A few tokens (generation, a short prompt, drafts) through the row-exact
   // kernels, so a sequence gets the same numbers alone as in a DecoderBatch.
   const bool rows_exact = n <= kRowExactMaxTokens;
@@ -264,23 +300,22 @@ void DecoderSession::forward_batch(std::span<const int32_t> tokens, bool want_al
       w.forward_overwriting(x, n, y, nt);
     }
   };
-#pragma omp parallel for num_threads(nt) schedule(static) if (par)
-  for (int i = 0; i < n; ++i) m.token_embd_->row(tokens[static_cast<size_t>(i)], x_.data() + static_cast<size_t>(i) * E);
+  for_rows([&](int i) { m.token_embd_->row(tokens[static_cast<size_t>(i)], x_.data() + static_cast<size_t>(i) * E); });
 
   const int pos0 = n_past_;
   AttentionShape shape{c.n_head, c.n_head_kv, hd, 1.0f / std::sqrt(static_cast<float>(hd))};
   const float* freq = m.rope_freqs_.empty() ? nullptr : m.rope_freqs_.data();
   for (int l = 0; l < c.n_layer; ++l) {
     const DecoderModel::Layer& L = m.layers_[static_cast<size_t>(l)];
-#pragma omp parallel for num_threads(nt) schedule(static) if (par)
-    for (int i = 0; i < n; ++i) rms_norm(&x_[static_cast<size_t>(i) * E], L.attn_norm.data(), &h_[static_cast<size_t>(i) * E], E, c.rms_eps);
+    for_rows([&](int i) {
+      rms_norm(&x_[static_cast<size_t>(i) * E], L.attn_norm.data(), &h_[static_cast<size_t>(i) * E], E, c.rms_eps);
+    });
     {
       const Linear* qkv[] = {L.wq.get(), L.wk.get(), L.wv.get()};
       float* const out[] = {q_.data(), k_.data(), v_.data()};
       group(qkv, h_.data(), out);
     }
-#pragma omp parallel for num_threads(nt) schedule(static) if (par)
-    for (int i = 0; i < n; ++i) {
+    for_rows([&](int i) {
       float* qi = &q_[static_cast<size_t>(i) * q_dim];
       float* ki = &k_[static_cast<size_t>(i) * kv_dim];
       float* vi = &v_[static_cast<size_t>(i) * kv_dim];
@@ -289,29 +324,26 @@ void DecoderSession::forward_batch(std::span<const int32_t> tokens, bool want_al
       if (!L.bv.empty()) add_inplace(vi, L.bv.data(), kv_dim);
       rope(qi, c.n_head, hd, c.n_rot, pos0 + i, c.rope_base, c.rope_mode, freq);
       rope(ki, c.n_head_kv, hd, c.n_rot, pos0 + i, c.rope_base, c.rope_mode, freq);
-    }
+    });
     cache_.store(l, pos0, n, k_.data(), v_.data());
     attention(q_.data(), q_dim, n, pos0, cache_.view(l), 0, pos0 + n, true, shape, attn_.data(), q_dim, nt);
     dead_input(*L.wo, attn_.data(), h_.data());
-#pragma omp parallel for num_threads(nt) schedule(static) if (par)
-    for (int i = 0; i < n; ++i) {
+    for_rows([&](int i) {
       const size_t o = static_cast<size_t>(i) * E;
       add_inplace(&x_[o], &h_[o], E);
       rms_norm(&x_[o], L.ffn_norm.data(), &h_[o], E, c.rms_eps);
-    }
+    });
     {
       const Linear* gate_up[] = {L.gate.get(), L.up.get()};
       float* const out[] = {ffn_a_.data(), ffn_b_.data()};
       group(gate_up, h_.data(), out);
     }
-#pragma omp parallel for num_threads(nt) schedule(static) if (par)
-    for (int i = 0; i < n; ++i) {
+    for_rows([&](int i) {
       const size_t o = static_cast<size_t>(i) * c.n_ff;
       swiglu(&ffn_a_[o], &ffn_b_[o], &ffn_a_[o], c.n_ff);
-    }
+    });
     dead_input(*L.down, ffn_a_.data(), h_.data());
-#pragma omp parallel for num_threads(nt) schedule(static) if (par)
-    for (int i = 0; i < n; ++i) add_inplace(&x_[static_cast<size_t>(i) * E], &h_[static_cast<size_t>(i) * E], E);
+    for_rows([&](int i) { add_inplace(&x_[static_cast<size_t>(i) * E], &h_[static_cast<size_t>(i) * E], E); });
   }
   n_past_ += n;
   if (logits_out == nullptr) return;

@@ -118,6 +118,13 @@ struct DecoderSessionOptions {
 // over the same DecoderModel may run at once.
 class DecoderSession {
  public:
+  // A session with its KV cache mapped. Errors (KvCache::create(), the
+  // message naming the context): kInvalidArgument for sizes that overflow,
+  // kResourceExhausted for a cache larger than the machine's memory,
+  // kUnavailable when the kernel refuses the mapping now.
+  static Result<std::unique_ptr<DecoderSession>> create(std::shared_ptr<const DecoderModel> model,
+                                                        DecoderSessionOptions options);
+  // As create(), throwing std::bad_alloc on its errors (tests and benches).
   DecoderSession(std::shared_ptr<const DecoderModel> model, DecoderSessionOptions options);
   ~DecoderSession();
   DecoderSession(const DecoderSession&) = delete;
@@ -170,6 +177,7 @@ class DecoderSession {
 
  private:
   friend class DecoderBatch;
+  DecoderSession(std::shared_ptr<const DecoderModel> model, DecoderSessionOptions options, int n_ctx, KvCache cache);
   void forward_batch(std::span<const int32_t> tokens, bool want_all, float* logits_out);
 
   std::shared_ptr<const DecoderModel> model_;

@@ -43,6 +43,11 @@ Result<std::unique_ptr<LlmAnswerPath>> LlmAnswerPath::open(const ServiceContext&
   if (ao.extractive.word_ranks == nullptr) ao.extractive.word_ranks = ctx.word_ranks();
   s->answerer_ = std::make_unique<LlmAnswerer>(ctx.retriever(), s->generator_, *s->prompts_, ao, ctx.embedder(),
                                                s->audit_.get());
+  // One session now (kept for the first request): a context this machine
+  // cannot hold fails the start, not every request.
+  if (Result<SessionPool::Lease> first = s->answerer_->sessions().acquire(); !first.is_ok()) {
+    return first.status().with_context("the context per request (ragd serve --llm-ctx)");
+  }
   return s;
 }
 
@@ -93,7 +98,12 @@ Result<Generation> LlmAnswerPath::chat(std::span<const ChatMessage> messages, co
   std::string prompt = apply_chat_template(answerer_->chat_template(), messages, true);
   std::optional<Result<Generation>> out;
   threads_.run([&] {
-    SessionPool::Lease session = answerer_->sessions().acquire();
+    Result<SessionPool::Lease> leased = answerer_->sessions().acquire();
+    if (!leased.is_ok()) {
+      out.emplace(leased.status().with_context("the context per request (ragd serve --llm-ctx)"));
+      return;
+    }
+    SessionPool::Lease session = std::move(leased).value();
     const Tokenizer* tok = generator_->tokenizer();
     std::vector<int32_t> ids = tok->tokenize(prompt, /*add_special=*/true, /*parse_special=*/true);
     PrefixCache* cache = answerer_->prefix_cache();

@@ -127,7 +127,9 @@ void add_generate(CLI::App& model) {
     go.stop = stops;
     // --ids reproduces llama.cpp's fixed-length runs: no stop at EOG.
     go.stop_at_eog = !ids_only;
-    auto session = l.gen->new_session(l.session);
+    auto made = l.gen->new_session(l.session);
+    if (!made.is_ok()) fail_with(made.status());
+    auto session = std::move(made).value();
     StreamCallback stream;
     if (!ids_only) {
       stream = [](std::string_view piece) {
@@ -163,7 +165,9 @@ void add_logits(CLI::App& model) {
     Loaded l = load_decoder(a, false);
     auto ids = parse_ids(prompt_ids);
     if (!ids.is_ok()) fail_with(ids.status());
-    auto session = l.gen->new_session(l.session);
+    auto made = l.gen->new_session(l.session);
+    if (!made.is_ok()) fail_with(made.status());
+    auto session = std::move(made).value();
     std::vector<float> logits;
     Status st = session->eval(*ids, &logits);
     if (!st.is_ok()) fail_with(st);
@@ -241,7 +245,9 @@ void add_chat(CLI::App& model) {
     if (!kind.is_ok()) fail_with(kind.status());
     std::vector<ChatMessage> msgs;
     if (!system.empty()) msgs.push_back({"system", system});
-    auto session = l.gen->new_session(l.session);
+    auto made = l.gen->new_session(l.session);
+    if (!made.is_ok()) fail_with(made.status());
+    auto session = std::move(made).value();
     std::vector<int32_t> in_cache;  // tokens the session holds
     GenerateOptions go;
     go.max_tokens = n;

@@ -11,6 +11,7 @@
 //     batching) and each gets the text it gets alone.
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/resource.h>
 
 #include <nlohmann/json.hpp>
 
@@ -541,6 +542,70 @@ TEST_F(LlmHttpTest, ParallelStreamsShareThePassesAndMatchAlone) {
   EXPECT_GT(value("ragd_llm_batch_passes_total"), 0) << m;
   EXPECT_GE(value("ragd_llm_batch_rows_total"), value("ragd_llm_batch_passes_total")) << m;
   EXPECT_GE(value("ragd_llm_batch_max_sequences"), 2) << m;
+}
+
+// A session whose KV cache the kernel refuses to map (memory or address
+// space exhausted) is an error naming --llm-ctx, for a plain request (503)
+// and a stream (an error event, then [DONE]), and the server goes on. The
+// server's address space is capped (prlimit) at what it uses plus 48 MB,
+// so that a second session's 205 MB cache (--llm-ctx 100000) cannot be
+// mapped while the first, made at start, holds a long stream.
+TEST_F(LlmHttpTest, AKvCacheTheKernelRefusesIsAnErrorOnBothPaths) {
+  if (ragd::testing::kSanitized) GTEST_SKIP() << "a sanitizer's shadow memory needs the address space";
+  const fs::path data = dir_->path / "data-kv";
+  ServerProcess srv(data, glove_,
+                    {"--llm", model_.string(), "--llm-ctx", "100000", "--max-concurrent", "2", "--parallel", "1",
+                     "--llm-threads", "1", "--max-queue", "4", "--request-timeout", "60"});
+  ASSERT_TRUE(srv.start()) << srv.log();
+  long vm_kb = 0;
+  {
+    std::ifstream st("/proc/" + std::to_string(srv.pid()) + "/status");
+    for (std::string line; std::getline(st, line);) {
+      if (line.rfind("VmSize:", 0) == 0) vm_kb = std::atol(line.c_str() + 7);
+    }
+  }
+  ASSERT_GT(vm_kb, 0);
+  const rlimit cap{static_cast<rlim_t>(vm_kb + 48 * 1024) * 1024, RLIM_INFINITY};
+  ASSERT_EQ(::prlimit(srv.pid(), RLIMIT_AS, &cap, nullptr), 0) << std::strerror(errno);
+  // The session made at start serves a long stream...
+  Json long_body{{"model", "tiny"}, {"stream", true}, {"max_tokens", 2000},
+                 {"messages", Json::array({Json{{"role", "user"}, {"content", "Tell me everything about VPN tokens."}}})}};
+  StreamClient holder(srv.port(), "/v1/chat/completions", long_body.dump());
+  ASSERT_TRUE(holder.ok());
+  bool generating = false;  // its first text came: it holds the session
+  for (int i = 0; i < 100 && !generating && !holder.eof(); ++i) {
+    for (const auto& e : holder.read(10000)) {
+      ASSERT_NE(e.data, "[DONE]") << "the long stream ended before the test";
+      const Json c = Json::parse(e.data, nullptr, false);
+      generating = generating || (c.is_object() && c.contains("choices") && !c["choices"].empty() &&
+                                  c["choices"][0]["delta"].contains("content") &&
+                                  !c["choices"][0]["delta"]["content"].get<std::string>().empty());
+    }
+  }
+  ASSERT_TRUE(generating) << srv.log();
+  // ...so the next request needs a new one, whose cache cannot be mapped.
+  Json body{{"model", "tiny"}, {"max_tokens", 4},
+            {"messages", Json::array({Json{{"role", "user"}, {"content", "How do I reset my VPN token?"}}})}};
+  const HttpResult plain = http_post(srv.port(), "/v1/chat/completions", body.dump());
+  EXPECT_EQ(plain.status, 503) << plain.body;
+  EXPECT_NE(plain.body.find("--llm-ctx"), std::string::npos) << plain.body;
+  EXPECT_NE(plain.body.find("could not be mapped"), std::string::npos) << plain.body;
+  body["stream"] = true;
+  StreamClient stream(srv.port(), "/v1/chat/completions", body.dump());
+  std::string error;
+  bool done = false;
+  for (int i = 0; i < 50 && !done && !stream.eof(); ++i) {
+    for (const auto& e : stream.read(10000)) {
+      if (e.data == "[DONE]") done = true;
+      const Json c = Json::parse(e.data, nullptr, false);
+      if (c.is_object() && c.contains("error")) error = c["error"].dump();
+    }
+  }
+  EXPECT_TRUE(done) << "the stream ended without [DONE]";
+  EXPECT_NE(error.find("--llm-ctx"), std::string::npos) << "error event: " << error;
+  // The server goes on.
+  holder.close();
+  EXPECT_EQ(http_get(srv.port(), "/healthz").status, 200);
 }
 
 }  // namespace

@@ -59,7 +59,7 @@ TEST_F(SessionPoolTest, ReusesIdleSessionsUpToTheCapacity) {
   SessionPool pool(generator_, options(2));
   std::set<const DecoderSession*> first;
   {
-    SessionPool::Lease a = pool.acquire(), b = pool.acquire(), c = pool.acquire();
+    SessionPool::Lease a = pool.acquire().value(), b = pool.acquire().value(), c = pool.acquire().value();
     first = {a.get(), b.get(), c.get()};
     EXPECT_EQ(first.size(), 3u);
     EXPECT_EQ(pool.created(), 3);
@@ -68,7 +68,7 @@ TEST_F(SessionPoolTest, ReusesIdleSessionsUpToTheCapacity) {
   // Three came back; one was over the capacity and was freed.
   EXPECT_EQ(pool.idle(), 2);
   for (int round = 0; round < 5; ++round) {
-    SessionPool::Lease a = pool.acquire(), b = pool.acquire();
+    SessionPool::Lease a = pool.acquire().value(), b = pool.acquire().value();
     EXPECT_TRUE(first.count(a.get()) && first.count(b.get())) << "round " << round;
     EXPECT_EQ(a->n_past(), 0);
     std::vector<float> logits;
@@ -78,14 +78,14 @@ TEST_F(SessionPoolTest, ReusesIdleSessionsUpToTheCapacity) {
   EXPECT_EQ(pool.created(), 3) << "idle sessions were not reused";
   EXPECT_EQ(pool.idle(), 2);
   // Returned sessions come back empty.
-  SessionPool::Lease again = pool.acquire();
+  SessionPool::Lease again = pool.acquire().value();
   EXPECT_EQ(again->n_past(), 0);
 }
 
 TEST_F(SessionPoolTest, CapacityZeroKeepsNothing) {
   SessionPool pool(generator_, options(0));
   for (int i = 0; i < 3; ++i) {
-    SessionPool::Lease s = pool.acquire();
+    SessionPool::Lease s = pool.acquire().value();
     EXPECT_EQ(s->n_ctx(), 256);
   }
   EXPECT_EQ(pool.created(), 3);
@@ -99,7 +99,7 @@ TEST_F(SessionPoolTest, BoundHoldsUnderConcurrentUse) {
   for (int t = 0; t < 6; ++t) {
     th.emplace_back([&] {
       for (int i = 0; i < 40; ++i) {
-        SessionPool::Lease s = pool.acquire();
+        SessionPool::Lease s = pool.acquire().value();
         if (s->n_past() != 0) ++over;
         std::vector<float> logits;
         if (!s->eval(std::vector<int32_t>{1, 300}, &logits).is_ok()) ++over;
@@ -123,25 +123,25 @@ TEST_F(SessionPoolTest, ReusedSessionGivesTheSameOutputAsAFreshOne) {
   const std::string other = "The oracle database query is slow. Rebuild the index on the table and restart the query. "
                             "The VPN tunnel drops after the router restart.";
 
-  auto fresh_session = generator_->new_session(options(1).session);
+  auto fresh_session = generator_->new_session(options(1).session).value();
   auto fresh = generator_->generate(*fresh_session, prompt, go);
   ASSERT_TRUE(fresh.is_ok()) << fresh.status().to_string();
   ASSERT_EQ(fresh->tokens.size(), 24u);
   std::vector<float> fresh_logits;
   {
-    auto s = generator_->new_session(options(1).session);
+    auto s = generator_->new_session(options(1).session).value();
     ASSERT_TRUE(s->eval(std::vector<int32_t>{1, 300, 301, 302}, &fresh_logits).is_ok());
   }
 
   SessionPool pool(generator_, options(1));
   {
     // Fill the pooled session's cache with a longer, different context.
-    SessionPool::Lease s = pool.acquire();
+    SessionPool::Lease s = pool.acquire().value();
     auto g = generator_->generate(*s, other, go);
     ASSERT_TRUE(g.is_ok()) << g.status().to_string();
     ASSERT_GT(s->n_past(), 30);
   }
-  SessionPool::Lease s = pool.acquire();
+  SessionPool::Lease s = pool.acquire().value();
   ASSERT_EQ(pool.created(), 1);
   auto reused = generator_->generate(*s, prompt, go);
   ASSERT_TRUE(reused.is_ok()) << reused.status().to_string();

@@ -122,7 +122,7 @@ TEST_F(TinyFixture, GreedyStopStringsStreamingAndLimits) {
   go.max_tokens = 12;
   go.sampling.temperature = 0;
   go.stop_at_eog = false;
-  auto s1 = gen.new_session({});
+  auto s1 = gen.new_session({}).value();
   std::string streamed;
   auto g = gen.generate(*s1, "the cat", go, [&](std::string_view p) {
     streamed += p;
@@ -137,7 +137,7 @@ TEST_F(TinyFixture, GreedyStopStringsStreamingAndLimits) {
   const std::string stop = g->text.substr(g->text.size() / 2, 3);
   const size_t expect_len = g->text.find(stop);
   go.stop = {stop};
-  auto s2 = gen.new_session({});
+  auto s2 = gen.new_session({}).value();
   std::string streamed2;
   auto g2 = gen.generate(*s2, "the cat", go, [&](std::string_view p) {
     streamed2 += p;
@@ -148,7 +148,7 @@ TEST_F(TinyFixture, GreedyStopStringsStreamingAndLimits) {
   EXPECT_EQ(g2->text, g->text.substr(0, expect_len));
   EXPECT_EQ(streamed2, g2->text);
   // Cancelling from the callback.
-  auto s3 = gen.new_session({});
+  auto s3 = gen.new_session({}).value();
   go.stop.clear();
   int calls = 0;
   auto g3 = gen.generate(*s3, "the cat", go, [&](std::string_view) { return ++calls < 2; });
@@ -157,7 +157,7 @@ TEST_F(TinyFixture, GreedyStopStringsStreamingAndLimits) {
   // A prompt longer than the context is a clear error.
   DecoderSessionOptions small;
   small.n_ctx = 4;
-  auto s4 = gen.new_session(small);
+  auto s4 = gen.new_session(small).value();
   EXPECT_EQ(gen.generate(*s4, std::vector<int32_t>{1, 2, 3, 4, 5}, go).status().code(), StatusCode::kResourceExhausted);
 }
 
@@ -176,7 +176,7 @@ TEST_F(TinyFixture, ConcurrentRequestsOverOneModel) {
   const std::vector<std::vector<int32_t>> prompts = {{1, 6, 7}, {1, 9, 9, 12}, {1, 30}, {1, 4, 4, 4, 4}};
   std::vector<std::vector<int32_t>> seq(prompts.size());
   for (size_t i = 0; i < prompts.size(); ++i) {
-    auto s = gen.new_session(so);
+    auto s = gen.new_session(so).value();
     auto g = gen.generate(*s, prompts[i], go);
     ASSERT_TRUE(g.is_ok()) << g.status().to_string();
     seq[i] = g->tokens;
@@ -189,7 +189,7 @@ TEST_F(TinyFixture, ConcurrentRequestsOverOneModel) {
     std::vector<std::thread> threads;
     for (size_t i = 0; i < prompts.size(); ++i) {
       threads.emplace_back([&, i] {
-        auto s = gen.new_session(so);
+        auto s = gen.new_session(so).value();
         start.arrive_and_wait();
         auto g = gen.generate(*s, prompts[i], go);
         if (g.is_ok()) par[i] = g->tokens;

@@ -249,18 +249,21 @@ TEST(Attention, GqaWithCacheMatchesNaive) {
   }
 }
 
-// Generation over an f16 cache (fewer than 16 query rows, head_dim 32, 64 or
-// 128) takes the grouped path: every K/V row serves all the heads of its
-// group. Checked against attention in double on the f16 values, for grouped
-// (7 and 3 heads per K/V head) and plain shapes, a window that starts past
-// position 0, causal or not; and its outputs do not depend on how many
-// threads share the work or on how many query rows come together.
+// Attention over an f16 cache (head_dim 32, 64 or 128) takes the grouped
+// path: every K/V row serves all the heads of its group, and with 16 query
+// rows or more (a prompt chunk) all the rows of a block of them. Checked
+// against attention in double on the f16 values, for grouped (7 and 3 heads
+// per K/V head) and plain shapes, a window that starts past position 0,
+// causal or not, 3 rows (generation, drafts) and 40 (a chunk: blocks of 9
+// and 16 rows, the last one short); and its outputs do not depend on how
+// many threads share the work or on how many query rows come together.
 TEST(Attention, GroupedF16DecodeMatchesNaive) {
   struct Case {
     int n_head, n_kv, hd;
   };
+  for (const int n_q : {3, 40})
   for (const Case c : {Case{14, 2, 64}, Case{9, 3, 32}, Case{4, 4, 128}}) {
-    const int kv_dim = c.n_kv * c.hd, q_dim = c.n_head * c.hd, n_ctx = 300, begin = 40, n_q = 3;
+    const int kv_dim = c.n_kv * c.hd, q_dim = c.n_head * c.hd, n_ctx = 300, begin = 40;
     const int pos0 = n_ctx - n_q;
     AttentionShape shape{c.n_head, c.n_kv, c.hd, 1.0f / std::sqrt(static_cast<float>(c.hd))};
     KvCache cache(1, n_ctx, kv_dim, KvType::kF16);

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
 
 #include "model/generator.h"
 #include "model/prefix_cache.h"
@@ -267,6 +270,80 @@ TEST(PrefixCache, SharedPrefixesAreKeptOnce) {
   DecoderSession a(*model, so), b(*model, so);
   EXPECT_EQ(bounded.restore(a, longer), 256) << "p1's entry stays, p2's went";
   EXPECT_EQ(bounded.restore(b, p3), 128);
+}
+
+// Several threads restoring, storing and evicting entries that share
+// prefixes at three depths (256 tokens common to all, 64 more to a group,
+// then each prompt's own), with a bound that keeps about two thirds of
+// them, and one thread clearing the cache now and then: every restore
+// copies the chain bit for bit (the positions a session gets are the ones
+// evaluating the prompt gives), the bound holds, and nothing races (run
+// under TSan by scripts/sanitize.sh). The sessions are filled from the
+// reference caches instead of evaluated, so the threads spend their time in
+// the cache.
+TEST(PrefixCache, ConcurrentChainsStayExact) {
+  RAGD_NEED_TESTDATA(kDir / "llama-mini-q8_0.gguf");
+  auto model = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string());
+  ASSERT_TRUE(model.is_ok());
+  const auto base = base_prompt();
+  constexpr int kGroups = 3, kPerGroup = 3;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int g = 0; g < kGroups; ++g) {
+    for (int k = 0; k < kPerGroup; ++k) {
+      std::vector<int32_t> p;
+      for (int i = 0; i < 256; ++i) p.push_back(base[static_cast<size_t>(i) % base.size()]);
+      for (int i = 0; i < 64; ++i) p.push_back(base[static_cast<size_t>(g * 13 + i * 5 + 1) % base.size()]);
+      for (int i = 0; i < 74; ++i) p.push_back(base[static_cast<size_t>((g * kPerGroup + k) * 17 + i * 3 + 2) % base.size()]);
+      prompts.push_back(std::move(p));
+    }
+  }
+  DecoderSessionOptions so;
+  so.n_ctx = 512;
+  so.n_threads = 1;
+  std::vector<std::unique_ptr<DecoderSession>> refs;
+  for (const auto& p : prompts) {
+    refs.push_back(std::make_unique<DecoderSession>(*model, so));
+    eval_in_pieces(*refs.back(), p, 64);
+  }
+  const size_t per_pos = refs[0]->export_kv(0, 1).size();
+  // All nine prompts' entries hold 384 + 2 x 64 + 2 x (128 + 2 x 64) = 1,024
+  // positions (each entry's own after its parent's): the bound keeps 640.
+  const size_t bound = 640 * (per_pos + sizeof(int32_t));
+  PrefixCache cache({.max_bytes = bound, .block = 64});
+  std::atomic<int> wrong{0}, restored{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<uint32_t>(100 + t));
+      DecoderSession s(*model, so);
+      for (int it = 0; it < 40; ++it) {
+        if (t == 3 && it % 10 == 9) {
+          cache.clear();
+          continue;
+        }
+        const size_t k = rng() % prompts.size();
+        const auto& p = prompts[k];
+        s.reset();
+        const int n = cache.restore(s, p);
+        if (n % 64 != 0 || n >= static_cast<int>(p.size()) || s.n_past() != n) ++wrong;
+        if (n > 0) {
+          ++restored;
+          if (s.export_kv(n) != refs[k]->export_kv(n)) ++wrong;
+        }
+        const int len = static_cast<int>(p.size());
+        if (!s.append_kv(refs[k]->export_kv(n, len), len - n, len - n).is_ok()) ++wrong;
+        cache.store(s, p);
+        const PrefixCacheStats st = cache.stats();
+        if (st.bytes > static_cast<int64_t>(bound) || st.bytes < 0) ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(restored.load(), 0) << "no restore hit: the test did not exercise the chains";
+  const PrefixCacheStats st = cache.stats();
+  EXPECT_GT(st.evictions, 0) << "the bound never evicted";
+  EXPECT_LE(st.bytes, static_cast<int64_t>(bound));
 }
 
 }  // namespace

@@ -266,7 +266,7 @@ TEST_F(GeneratorHook, CalledBeforeEveryForwardPassAndStopsAtOnce) {
     seen.push_back(n);
     return Status::ok();
   };
-  auto s = gen.new_session({});
+  auto s = gen.new_session({}).value();
   auto full = gen.generate(*s, prompt, go);
   ASSERT_TRUE(full.is_ok()) << full.status().to_string();
   ASSERT_EQ(full->tokens.size(), 6u);
@@ -280,14 +280,14 @@ TEST_F(GeneratorHook, CalledBeforeEveryForwardPassAndStopsAtOnce) {
   // Without the hook the prompt goes in one piece: same tokens.
   GenerateOptions plain = go;
   plain.should_stop = nullptr;
-  auto s0 = gen.new_session({});
+  auto s0 = gen.new_session({}).value();
   auto g0 = gen.generate(*s0, prompt, plain);
   ASSERT_TRUE(g0.is_ok());
   EXPECT_EQ(g0->tokens, full->tokens);
 
   // Stop after 2 tokens with a timeout Status: it is handed back as is.
   go.should_stop = [](int n) { return n >= 2 ? Status::timeout("deadline") : Status::ok(); };
-  auto s2 = gen.new_session({});
+  auto s2 = gen.new_session({}).value();
   auto g2 = gen.generate(*s2, prompt, go);
   ASSERT_TRUE(g2.is_ok());
   EXPECT_EQ(g2->tokens.size(), 2u);
@@ -297,7 +297,7 @@ TEST_F(GeneratorHook, CalledBeforeEveryForwardPassAndStopsAtOnce) {
 
   // Stop during the prompt: nothing generated, later chunks not evaluated.
   go.should_stop = [calls = 0](int) mutable { return ++calls > 1 ? Status::cancelled("bye") : Status::ok(); };
-  auto s3 = gen.new_session({});
+  auto s3 = gen.new_session({}).value();
   auto g3 = gen.generate(*s3, prompt, go);
   ASSERT_TRUE(g3.is_ok());
   EXPECT_TRUE(g3->tokens.empty());
