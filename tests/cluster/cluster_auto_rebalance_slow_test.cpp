@@ -366,6 +366,61 @@ TEST_F(ClusterAutoRebalanceTest, ANodeCutOffFromEtcdAloneLosesItsReplicasAndReti
   EXPECT_TRUE(wait_until([&] { return Json::parse(http_get(n3.port(), "/healthz").body)["status"] == "ok"; }, 10000));
 }
 
+// Three etcd members, and the leader among them killed (SIGKILL) while an
+// automatic rebalance moves replicas to a fourth node, with searches and
+// writes going on: the run goes on with the other two members (or the next
+// driver resumes its moves), n4 gets its share, no replica is lost and
+// every replica holds the acknowledged documents. 20-30 s.
+class ClusterAutoRebalanceEtcdTest : public ClusterAutoRebalanceTest {
+ protected:
+  size_t etcd_members() const override { return 3; }
+
+  // The index of the member that leads the etcd cluster; -1 when none says so.
+  int etcd_leader() {
+    for (size_t i = 0; i < servers_.etcd_ports.size(); ++i) {
+      auto st = etcd_->member_status("http://127.0.0.1:" + std::to_string(servers_.etcd_ports[i]));
+      if (st.is_ok() && !st->member_id.empty() && st->member_id == st->leader_id) return static_cast<int>(i);
+    }
+    return -1;
+  }
+};
+
+TEST_F(ClusterAutoRebalanceEtcdTest, AnEtcdLeaderKilledDuringAnAutomaticRebalance) {
+  const std::vector<std::string> three{"n1", "n2", "n3"};
+  ASSERT_NO_FATAL_FAILURE(start_cluster(three, kShards));
+  const cluster::ShardMap before = map();
+  Traffic traffic({nodes_["n1"]->port(), nodes_["n2"]->port()}, nodes_["n3"]->port());
+  ServerProcess& n4 = node("n4", {"n1", "n2", "n3", "n4"}, 2, 20000, kShards);
+  ASSERT_TRUE(n4.start(30)) << n4.log();
+  // A run holds the lock with moves pending: the leader goes.
+  ASSERT_TRUE(wait_until([&] {
+    auto st = cluster::read_rebalance_state(*etcd_, options_);
+    auto m = cluster::read_shard_map(*etcd_, options_);
+    return st.is_ok() && st->lock && m.is_ok() && !m->moves.empty();
+  }, 30000)) << reasons(three);
+  const int leader = etcd_leader();
+  ASSERT_GE(leader, 0);
+  servers_.etcd[static_cast<size_t>(leader)]->kill_hard();
+  std::printf("killed etcd member e%d, the leader\n", leader);
+
+  const bool balanced = wait_until([&] {
+    return settled([](const cluster::ShardMap& m) { return count_of(m, "n4") == 2; });
+  }, 40000);
+  const cluster::ShardMap after = map();
+  const bool retired = wait_until([&] { return left_copies_gone(before, after, kShards); }, 20000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  traffic.stop();
+  ASSERT_TRUE(balanced) << cluster::shard_map_to_json(after) << "\n" << reasons({"n1", "n2", "n3", "n4"});
+  EXPECT_TRUE(retired);
+  traffic.expect_no_failures();
+  traffic.add_written(latest_);
+  for (const auto& r : after.replicas) EXPECT_EQ(r.size(), 2u);
+  expect_map_holds(after, latest_, kShards);
+  uint64_t switched = 0;
+  reasons({"n1", "n2", "n3", "n4"}, &switched);
+  EXPECT_EQ(switched, 2u);
+}
+
 // The operator's side: a run waits for the lock an automatic one holds;
 // --cancel pauses the automatic rebalancers (nothing moves while paused)
 // until an operator's run ends.
