@@ -1439,30 +1439,79 @@ bool Node::apply_shard(uint32_t shard, const std::atomic<bool>& quit) {
       // the store is bound to.
       std::unique_lock batch_lock(*batch_mu);  // a snapshot's checkpoint falls between batches
       Status batch = ctx.with_ingestor([&](Ingestor& ingestor) {
+        // Consecutive writes of distinct documents are applied together: one
+        // embedding call and one synced WriteBatch, each document's position
+        // with it (Ingestor::add_all_with_state), so a crash keeps a prefix
+        // of them and the position of that prefix. Anything else (a delete,
+        // a purge, a refused or skipped write, a document already in the
+        // run, a hole) applies the run first: the messages take effect in
+        // stream order, and the checks below read a store that holds every
+        // message before theirs.
+        std::vector<Document> run_docs;
+        std::vector<StateWrite> run_states;
+        std::vector<const StreamMessage*> run_msgs;
+        std::set<std::string> run_ids;
+        auto at = [&] { return run_msgs.empty() ? applied : run_msgs.back()->stream_seq; };
+        auto apply_run = [&]() -> Status {
+          if (run_msgs.empty()) return Status::ok();
+          Status s = ingestor.add_all_with_state(std::move(run_docs), run_states);
+          const uint64_t first = run_msgs.front()->stream_seq, last = run_msgs.back()->stream_seq;
+          std::vector<const StreamMessage*> done = std::move(run_msgs);
+          run_docs.clear();
+          run_states.clear();
+          run_msgs.clear();
+          run_ids.clear();
+          // Not applied and not acknowledged: the caller starts again from
+          // the store's position after a pause (JetStream keeps the messages).
+          if (!s.is_ok()) {
+            return s.with_context(first == last ? "applying message " + std::to_string(first)
+                                                : "applying messages " + std::to_string(first) + " to " +
+                                                      std::to_string(last));
+          }
+          applied = last;
+          backoff = kFirstBackoff;
+          note(applied, Status::ok());
+          for (const StreamMessage* m : done) (void)consumer->ack(*m);
+          return Status::ok();
+        };
         for (const auto& m : *msgs) {
           if (stopping()) break;
-          if (m.stream_seq <= applied) {  // a redelivery of what the store already holds
+          if (m.stream_seq <= at()) {  // a redelivery of what the store already holds (or is about to)
             (void)consumer->ack(m);
             continue;
           }
           // The consumer skips what is no longer in the stream: a message
           // a purge erased (recorded), or one lost some other way (a gap,
           // which stops this replica here until an operator accepts it).
-          if (m.stream_seq > applied + 1) RAGD_RETURN_IF_ERROR(check_gap(shard, applied, m.stream_seq));
+          if (m.stream_seq > at() + 1) {
+            RAGD_RETURN_IF_ERROR(apply_run());
+            RAGD_RETURN_IF_ERROR(check_gap(shard, applied, m.stream_seq));
+          }
           const StateWrite state{kAppliedKey, std::to_string(m.stream_seq)};
           Status s;
           auto decoded = decode_message(m.data);
+          if (decoded.is_ok() && run_ids.count(decoded->doc.id)) RAGD_RETURN_IF_ERROR(apply_run());
           bool purged = false;
           if (decoded.is_ok() && decoded->skip_tombstoned) {
             auto tomb = store.get_state(std::string(sync::kTombstonePrefix) + decoded->doc.id);
             if (!tomb.is_ok()) return tomb.status().with_context("applying message " + std::to_string(m.stream_seq));
             purged = !tomb->empty();
           }
+          Status allowed = decoded.is_ok() ? check_writer(store, *decoded) : Status::ok();
+          if (decoded.is_ok() && allowed.is_ok() && !(decoded->skip_tombstoned && purged) && !decoded->purge &&
+              !decoded->remove) {
+            run_ids.insert(decoded->doc.id);
+            run_docs.push_back(std::move(decoded->doc));
+            run_states.push_back(state);
+            run_msgs.push_back(&m);
+            continue;
+          }
+          RAGD_RETURN_IF_ERROR(apply_run());
           if (!decoded.is_ok()) {
             // Not ours to fix by retrying: skip it, but keep the position.
             log().error("shard {}: message {} skipped: {}", shard, m.stream_seq, decoded.status().to_string());
             s = store.put_state(state.key, state.value);
-          } else if (Status allowed = check_writer(store, *decoded); !allowed.is_ok()) {
+          } else if (!allowed.is_ok()) {
             if (allowed.code() != StatusCode::kPermissionDenied) {
               return allowed.with_context("applying message " + std::to_string(m.stream_seq));
             }
@@ -1480,17 +1529,15 @@ bool Node::apply_shard(uint32_t shard, const std::atomic<bool>& quit) {
             s = store.put_state(state.key, state.value);
           } else if (decoded->purge) {
             // Idempotent: a crash before the position is written purges again.
-            auto purged = govern::purge_document(store, decoded->doc.id);
-            s = purged.is_ok() ? store.put_state(state.key, state.value) : purged.status();
+            auto purged_doc = govern::purge_document(store, decoded->doc.id);
+            s = purged_doc.is_ok() ? store.put_state(state.key, state.value) : purged_doc.status();
             if (s.is_ok()) {
               ctx.retriever().clear_chunk_cache();
               std::lock_guard lock(purge_listener_mu_);
               if (purge_listener_) purge_listener_(decoded->doc.id);
             }
-          } else if (decoded->remove) {
-            s = store.remove(decoded->doc.id, state).status();
           } else {
-            s = ingestor.add_with_state(std::move(decoded->doc), state);
+            s = store.remove(decoded->doc.id, state).status();
           }
           // Not applied and not acknowledged: the caller starts again from
           // the store's position after a pause (JetStream keeps the message).
@@ -1500,7 +1547,7 @@ bool Node::apply_shard(uint32_t shard, const std::atomic<bool>& quit) {
           note(applied, Status::ok());
           (void)consumer->ack(m);
         }
-        return Status::ok();
+        return apply_run();
       });
       batch_lock.unlock();
       if (!batch.is_ok()) {
