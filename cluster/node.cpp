@@ -298,6 +298,7 @@ Status Node::join_as_writer() {
   // The claims of the sources this writer syncs are under this lease.
   // With no advertised URL, keepalive_loop renews it and registers nothing.
   RAGD_ASSIGN_OR_RETURN(lease_, etcd_->lease_grant(o.lease_ttl_seconds));
+  lease_renewed_ms_ = steady_ms();
   keepalive_ = std::thread([this] { keepalive_loop(); });
   RAGD_RETURN_IF_ERROR(refresh_live_nodes().status());
   return Status::ok();
@@ -335,11 +336,13 @@ Status Node::join() {
     RAGD_ASSIGN_OR_RETURN(ShardMap m, read_shard_map(*etcd_, o));
     std::lock_guard lock(map_mu_);
     map_ = std::move(m);
+    map_read_ms_ = steady_ms();
   }
   // Liveness: this node's URL under a lease that keepalive_loop renews,
   // from now on: opening the shards' stores below may take longer than the
   // lease's TTL.
   RAGD_ASSIGN_OR_RETURN(lease_, etcd_->lease_grant(o.lease_ttl_seconds));
+  lease_renewed_ms_ = steady_ms();
   keepalive_ = std::thread([this] { keepalive_loop(); });
   if (!o.advertise.empty()) RAGD_RETURN_IF_ERROR(set_advertise(o.advertise));
   // The owned shards' stores are opened here, so a failure is reported by
@@ -392,6 +395,7 @@ void Node::watch_loop() {
     for (int i = 0; i < 20 && !stop_; ++i) std::this_thread::sleep_for(50ms);
     if (stop_) break;
     auto m = read_shard_map(*etcd_, options_);
+    if (m.is_ok()) map_read_ms_ = steady_ms();  // the revision below is at least as new
     if (m.is_ok() && m->revision != seen) {
       seen = m->revision;
       log().info("node {}: shard map revision {} ({} moves pending)", options_.node_id, m->revision,
@@ -530,6 +534,16 @@ bool Node::replicas_live(const std::vector<std::string>& nodes) {
   if (!live.is_ok()) return false;
   return std::all_of(nodes.begin(), nodes.end(),
                      [&](const std::string& n) { return n == options_.node_id || live->count(n) != 0; });
+}
+
+bool Node::lease_lapsed() const {
+  return steady_ms() - lease_renewed_ms_ > int64_t{options_.lease_ttl_seconds} * 1000;
+}
+
+bool Node::map_gives_here(uint32_t s) const {
+  if (steady_ms() - map_read_ms_ > int64_t{options_.lease_ttl_seconds} * 1000) return false;
+  const std::vector<uint32_t> mine = shard_map().shards_of(options_.node_id);
+  return std::binary_search(mine.begin(), mine.end(), s);
 }
 
 bool Node::rebuildable(uint32_t s) {
@@ -681,6 +695,7 @@ Status Node::set_advertise(const std::string& url) {
     if (!fresh.is_ok()) return put;
     RAGD_RETURN_IF_ERROR(etcd_->put(key, url, *fresh));
     lease_ = *fresh;
+    lease_renewed_ms_ = steady_ms();
   }
   advertise_ = url;
   return Status::ok();
@@ -726,7 +741,10 @@ void Node::keepalive_loop() {
     // The live nodes too, for /metrics (a scrape makes no etcd call) and the
     // searches (which reuse a list up to 0.5 s old).
     (void)refresh_live_nodes();  // a failure shows in live_view()
-    if (ttl.is_ok() && *ttl > 0) continue;
+    if (ttl.is_ok() && *ttl > 0) {
+      lease_renewed_ms_ = steady_ms();
+      continue;
+    }
     if (!ttl.is_ok()) {
       log().warn("node {}: renewing its etcd lease failed: {}", options_.node_id, ttl.status().to_string());
       continue;
@@ -737,6 +755,7 @@ void Node::keepalive_loop() {
     if (url.empty() || etcd_->put(etcd_prefix(options_) + "nodes/" + options_.node_id, url, *fresh).is_ok()) {
       std::lock_guard lock(lease_mu_);
       lease_ = *fresh;
+      lease_renewed_ms_ = steady_ms();
       log().info("node {}: lease had expired; registered again", options_.node_id);
     }
   }
@@ -784,7 +803,7 @@ Status check_publishable(Document& doc, const IngestOptions& options) {
 }
 
 Node::Health Node::health() const {
-  Health h{js_->down_for_ms() == 0, cut_off_from_nats(), live_view().etcd_ok, {}};
+  Health h{js_->down_for_ms() == 0, cut_off_from_nats(), live_view().etcd_ok, lease_lapsed(), {}};
   std::lock_guard lock(status_mu_);
   for (const auto& [s, st] : status_) {
     if (st.gap_first != 0) h.stopped_at_gap.push_back(s);
@@ -1100,8 +1119,12 @@ ShardPosition Node::position(uint32_t shard) const {
   const ShardStatus& st = it->second;
   // Unknown, so behind every replica that knows: before the stream's end
   // was read, when the last read is stale (NATS away: the applier cannot
-  // read), or while this node's NATS connection is down.
-  if (st.stream_read_ms == 0 || steady_ms() - st.stream_read_ms > kStreamReadFreshMs || js_->down_for_ms() > 0) {
+  // read), while this node's NATS connection is down, and while its etcd
+  // lease has lapsed or its consumer is gone: the other nodes may have
+  // given this replica away, and deleted its consumer, so that it applies
+  // nothing more (cluster/README.md, "Partitions").
+  if (st.stream_read_ms == 0 || steady_ms() - st.stream_read_ms > kStreamReadFreshMs || js_->down_for_ms() > 0 ||
+      st.consumer_deleted || lease_lapsed()) {
     return {st.applied, UINT64_MAX};
   }
   // Measured against the read before the last: a healthy applier has
@@ -1301,6 +1324,36 @@ bool Node::apply_shard(uint32_t shard, const std::atomic<bool>& quit) {
             continue;
           }
         }
+        // A consumer that is gone from the servers is made again only on
+        // the word of a map read lately (map_gives_here): a rebalancer
+        // deletes a node's consumer after the map gave its replica to
+        // another node while the node could not read etcd, and making it
+        // again from the map held here would bring it back for as long as
+        // the node stays away. One that is there is bound as always.
+        if (!map_gives_here(shard)) {
+          auto names = js_->consumer_names(stream);
+          if (!names.is_ok()) {
+            note(applied, names.status());
+            nap(500ms);
+            continue;
+          }
+          if (std::find(names->begin(), names->end(), durable) == names->end()) {
+            bool first_time = false;
+            {
+              std::lock_guard lock(status_mu_);
+              first_time = !status_[shard].consumer_deleted;
+              status_[shard].consumer_deleted = true;
+            }
+            if (first_time) {
+              log().warn("shard {}: its consumer {} is gone from the NATS servers (the shard map gave this replica to "
+                         "another node while this node could not read etcd?); this copy applies nothing past "
+                         "sequence {} until a map read from etcd gives it the shard again (or retires it)",
+                         shard, durable, applied);
+            }
+            nap(2s);
+            continue;
+          }
+        }
         note(applied, Status::ok());
         auto c = js_->consume(stream_name(options_, shard), durable, applied + 1);
         if (!c.is_ok()) {
@@ -1309,6 +1362,8 @@ bool Node::apply_shard(uint32_t shard, const std::atomic<bool>& quit) {
           continue;
         }
         consumer = std::move(c).value();
+        std::lock_guard lock(status_mu_);
+        status_[shard].consumer_deleted = false;
       }
       if (std::chrono::steady_clock::now() >= next_stream_read) {
         // For the lag in /metrics and the coordinators' choice of replica
@@ -1364,6 +1419,16 @@ bool Node::apply_shard(uint32_t shard, const std::atomic<bool>& quit) {
                 if (!stopping()) return true;
               }
             }
+          } else if (next.is_ok() && next->has_value()) {
+            // A message waits, yet none came since the last look: is the
+            // consumer still there? A fetch from a deleted one gets nothing,
+            // with no error. Gone, it is made again (or not) as at the start
+            // of a round, above.
+            auto names = js_->consumer_names(stream);
+            if (names.is_ok() && std::find(names->begin(), names->end(), durable) == names->end()) {
+              log().warn("shard {}: its consumer {} was deleted from the NATS servers", shard, durable);
+              consumer.reset();
+            }
           }
         }
         continue;
@@ -1374,30 +1439,79 @@ bool Node::apply_shard(uint32_t shard, const std::atomic<bool>& quit) {
       // the store is bound to.
       std::unique_lock batch_lock(*batch_mu);  // a snapshot's checkpoint falls between batches
       Status batch = ctx.with_ingestor([&](Ingestor& ingestor) {
+        // Consecutive writes of distinct documents are applied together: one
+        // embedding call and one synced WriteBatch, each document's position
+        // with it (Ingestor::add_all_with_state), so a crash keeps a prefix
+        // of them and the position of that prefix. Anything else (a delete,
+        // a purge, a refused or skipped write, a document already in the
+        // run, a hole) applies the run first: the messages take effect in
+        // stream order, and the checks below read a store that holds every
+        // message before theirs.
+        std::vector<Document> run_docs;
+        std::vector<StateWrite> run_states;
+        std::vector<const StreamMessage*> run_msgs;
+        std::set<std::string> run_ids;
+        auto at = [&] { return run_msgs.empty() ? applied : run_msgs.back()->stream_seq; };
+        auto apply_run = [&]() -> Status {
+          if (run_msgs.empty()) return Status::ok();
+          Status s = ingestor.add_all_with_state(std::move(run_docs), run_states);
+          const uint64_t first = run_msgs.front()->stream_seq, last = run_msgs.back()->stream_seq;
+          std::vector<const StreamMessage*> done = std::move(run_msgs);
+          run_docs.clear();
+          run_states.clear();
+          run_msgs.clear();
+          run_ids.clear();
+          // Not applied and not acknowledged: the caller starts again from
+          // the store's position after a pause (JetStream keeps the messages).
+          if (!s.is_ok()) {
+            return s.with_context(first == last ? "applying message " + std::to_string(first)
+                                                : "applying messages " + std::to_string(first) + " to " +
+                                                      std::to_string(last));
+          }
+          applied = last;
+          backoff = kFirstBackoff;
+          note(applied, Status::ok());
+          for (const StreamMessage* m : done) (void)consumer->ack(*m);
+          return Status::ok();
+        };
         for (const auto& m : *msgs) {
           if (stopping()) break;
-          if (m.stream_seq <= applied) {  // a redelivery of what the store already holds
+          if (m.stream_seq <= at()) {  // a redelivery of what the store already holds (or is about to)
             (void)consumer->ack(m);
             continue;
           }
           // The consumer skips what is no longer in the stream: a message
           // a purge erased (recorded), or one lost some other way (a gap,
           // which stops this replica here until an operator accepts it).
-          if (m.stream_seq > applied + 1) RAGD_RETURN_IF_ERROR(check_gap(shard, applied, m.stream_seq));
+          if (m.stream_seq > at() + 1) {
+            RAGD_RETURN_IF_ERROR(apply_run());
+            RAGD_RETURN_IF_ERROR(check_gap(shard, applied, m.stream_seq));
+          }
           const StateWrite state{kAppliedKey, std::to_string(m.stream_seq)};
           Status s;
           auto decoded = decode_message(m.data);
+          if (decoded.is_ok() && run_ids.count(decoded->doc.id)) RAGD_RETURN_IF_ERROR(apply_run());
           bool purged = false;
           if (decoded.is_ok() && decoded->skip_tombstoned) {
             auto tomb = store.get_state(std::string(sync::kTombstonePrefix) + decoded->doc.id);
             if (!tomb.is_ok()) return tomb.status().with_context("applying message " + std::to_string(m.stream_seq));
             purged = !tomb->empty();
           }
+          Status allowed = decoded.is_ok() ? check_writer(store, *decoded) : Status::ok();
+          if (decoded.is_ok() && allowed.is_ok() && !(decoded->skip_tombstoned && purged) && !decoded->purge &&
+              !decoded->remove) {
+            run_ids.insert(decoded->doc.id);
+            run_docs.push_back(std::move(decoded->doc));
+            run_states.push_back(state);
+            run_msgs.push_back(&m);
+            continue;
+          }
+          RAGD_RETURN_IF_ERROR(apply_run());
           if (!decoded.is_ok()) {
             // Not ours to fix by retrying: skip it, but keep the position.
             log().error("shard {}: message {} skipped: {}", shard, m.stream_seq, decoded.status().to_string());
             s = store.put_state(state.key, state.value);
-          } else if (Status allowed = check_writer(store, *decoded); !allowed.is_ok()) {
+          } else if (!allowed.is_ok()) {
             if (allowed.code() != StatusCode::kPermissionDenied) {
               return allowed.with_context("applying message " + std::to_string(m.stream_seq));
             }
@@ -1415,17 +1529,15 @@ bool Node::apply_shard(uint32_t shard, const std::atomic<bool>& quit) {
             s = store.put_state(state.key, state.value);
           } else if (decoded->purge) {
             // Idempotent: a crash before the position is written purges again.
-            auto purged = govern::purge_document(store, decoded->doc.id);
-            s = purged.is_ok() ? store.put_state(state.key, state.value) : purged.status();
+            auto purged_doc = govern::purge_document(store, decoded->doc.id);
+            s = purged_doc.is_ok() ? store.put_state(state.key, state.value) : purged_doc.status();
             if (s.is_ok()) {
               ctx.retriever().clear_chunk_cache();
               std::lock_guard lock(purge_listener_mu_);
               if (purge_listener_) purge_listener_(decoded->doc.id);
             }
-          } else if (decoded->remove) {
-            s = store.remove(decoded->doc.id, state).status();
           } else {
-            s = ingestor.add_with_state(std::move(decoded->doc), state);
+            s = store.remove(decoded->doc.id, state).status();
           }
           // Not applied and not acknowledged: the caller starts again from
           // the store's position after a pause (JetStream keeps the message).
@@ -1435,7 +1547,7 @@ bool Node::apply_shard(uint32_t shard, const std::atomic<bool>& quit) {
           note(applied, Status::ok());
           (void)consumer->ack(m);
         }
-        return Status::ok();
+        return apply_run();
       });
       batch_lock.unlock();
       if (!batch.is_ok()) {

@@ -161,6 +161,12 @@ struct ShardStatus {
   // cluster secret), the others name the peer and the check that failed.
   std::string snapshot_error;
   std::string role = "serving";
+  // The applier's durable consumer is gone from the NATS servers (a
+  // rebalancer deleted it after the map gave this replica to another node
+  // while this node could not read the map): the copy applies nothing more
+  // until the map, read again, retires it or names this node for the shard
+  // (then the consumer is made again from the store's position).
+  bool consumer_deleted = false;
 };
 
 // A node's automatic rebalancer (ClusterOptions::auto_rebalance,
@@ -419,6 +425,11 @@ class Node {
     bool nats_connected = false;
     bool writes_refused = false;  // cut off for longer than publish_timeout_ms
     bool etcd_ok = false;
+    // No renewal of the node's etcd lease answered for lease_ttl_seconds:
+    // the lease has lapsed (or may have), so the other nodes count this one
+    // out, and after dead_after_seconds make its replicas elsewhere
+    // (cluster/README.md, "Partitions").
+    bool lease_lapsed = false;
     // Shards whose applier stopped at a gap in the stream (ShardStatus).
     std::vector<uint32_t> stopped_at_gap;
   };
@@ -457,6 +468,13 @@ class Node {
   // Every node of `nodes` but this one has a live lease (the searches'
   // cached list of live nodes).
   bool replicas_live(const std::vector<std::string>& nodes);
+  // No renewal of the etcd lease answered for lease_ttl_seconds (Health).
+  bool lease_lapsed() const;
+  // The shard map was read from etcd within lease_ttl_seconds and gives
+  // this node shard `s` (serving or joining). A rebalancer deletes a
+  // node's consumer only after its lease expired, so a map read since then
+  // is the map that came after the deletion.
+  bool map_gives_here(uint32_t s) const;
   // This node's copy of shard `s` was applied from the shard's current
   // stream (or applied nothing), so the stream can rebuild it.
   bool rebuildable(uint32_t s);
@@ -532,6 +550,9 @@ class Node {
   std::string write_nonce_;  // per process: part of each Nats-Msg-Id
   std::atomic<uint64_t> write_counter_{0};
   int64_t lease_ = 0;     // guarded by lease_mu_
+  // Steady ms of the last lease grant or renewal that answered, and of the
+  // last read of the shard map that answered (watch_loop).
+  std::atomic<int64_t> lease_renewed_ms_{0}, map_read_ms_{0};
   std::string advertise_;  // guarded by lease_mu_; "" until known
   std::mutex lease_mu_;
   std::atomic<bool> stop_{false};

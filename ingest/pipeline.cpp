@@ -6,6 +6,7 @@
 #include "ingest/pipeline.h"
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <future>
 #include <span>
@@ -24,6 +25,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 struct Work {
   Document doc;
+  const StateWrite* state = nullptr;  // written with the document (add_all_with_state)
   std::vector<Chunk> chunks;
   std::shared_ptr<const ChunkAnalysis> analysis;  // BM25 terms, made here, off the writer's lock
   size_t first_vector = 0;  // index of its first chunk's vector in the batch
@@ -68,16 +70,37 @@ void Ingestor::add(Document doc) {
 void Ingestor::flush() { flush_batch(true); }
 
 Status Ingestor::add_with_state(Document doc, const StateWrite& state) {
+  std::vector<Document> one;
+  one.push_back(std::move(doc));
+  return add_all_with_state(std::move(one), std::span<const StateWrite>(&state, 1));
+}
+
+Status Ingestor::add_all_with_state(std::vector<Document> docs, std::span<const StateWrite> states) {
+  assert(docs.size() == states.size() && !docs.empty());
   flush();
-  write_state_ = &state;
+  write_state_ = &states.back();
   state_written_ = false;
   state_error_ = Status::ok();
-  add(std::move(doc));
+  // Queued here rather than by add(), which would start a write at
+  // batch_documents: these go in one write.
+  for (size_t i = 0; i < docs.size(); ++i) {
+    ++stats_.seen;
+    if (Status s = check_metadata_limits(docs[i], options_.limits); !s.is_ok()) {
+      ++stats_.failed;
+      if (stats_.errors.size() < kMaxErrorLines) stats_.errors.push_back(s.to_string());
+      if (on_progress) on_progress(stats_);
+      continue;
+    }
+    pending_.push_back(std::move(docs[i]));
+    pending_states_.push_back(&states[i]);
+  }
   flush_batch(true);
+  pending_states_.clear();
+  const StateWrite& last = *write_state_;
   write_state_ = nullptr;
   if (state_written_) return Status::ok();
   if (!state_error_.is_ok()) return state_error_;
-  return store_.put_state(state.key, state.value);
+  return store_.put_state(last.key, last.value);
 }
 
 void Ingestor::flush_batch(bool durable) {
@@ -87,6 +110,8 @@ void Ingestor::flush_batch(bool durable) {
   }
   std::vector<Document> batch = std::move(pending_);
   pending_.clear();
+  std::vector<const StateWrite*> states = std::move(pending_states_);
+  pending_states_.clear();
   auto fail = [&](const std::string& what, const Status& s) {
     ++stats_.failed;
     if (stats_.errors.size() < kMaxErrorLines) stats_.errors.push_back(what + ": " + s.to_string());
@@ -111,7 +136,8 @@ void Ingestor::flush_batch(bool durable) {
   std::vector<Work> work;
   std::vector<std::string> texts;
   work.reserve(batch.size());
-  for (auto& doc : batch) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Document& doc = batch[i];
     Status s = normalize_document(doc);
     if (!s.is_ok()) { fail(name(doc), s); continue; }
     if (store_.is_current(doc.id, Store::content_hash(doc))) {
@@ -135,6 +161,7 @@ void Ingestor::flush_batch(bool durable) {
     w.first_vector = texts.size();
     for (const auto& c : w.chunks) texts.push_back(chunk_embed_text(doc.title, c));
     w.doc = std::move(doc);
+    w.state = i < states.size() ? states[i] : nullptr;
     work.push_back(std::move(w));
   }
   stats_.seconds_prepare += seconds_since(t0);
@@ -170,6 +197,12 @@ void Ingestor::flush_batch(bool durable) {
   }
 
   stats_.seconds_embed += seconds_since(t0);
+  // A document the encoder failed is to be retried, so no state may move
+  // past it: none of these is written.
+  if (write_state_ && !state_error_.is_ok()) {
+    if (durable) finish_write();
+    return;
+  }
 
   // 5. Analyse the chunks for BM25 here rather than in the store's write,
   // which is the longer stage of the two.
@@ -194,7 +227,7 @@ void Ingestor::flush_batch(bool durable) {
     dw.chunks = w.chunks;
     dw.vectors = std::span<const float>(f->vectors.data() + w.first_vector * dim, w.chunks.size() * dim);
     dw.analysis = w.analysis;
-    dw.state = write_state_;
+    dw.state = w.state;
     writes.push_back(dw);
     f->written.push_back(&w);
   }
@@ -234,7 +267,7 @@ void Ingestor::finish_write() {
       fail(d.id, r.status());
       continue;
     }
-    if (written.size() == 1 && write_state_) state_written_ = true;
+    if (write_state_ && written[i]->state == write_state_) state_written_ = true;
     if (r->changed) {
       ++stats_.ingested;
       stats_.chunks += r->chunks;

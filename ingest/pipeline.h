@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,19 @@ class Ingestor {
   // state written, so a consumer's position moves past it. Fails only when
   // the store could not write: then neither is written.
   Status add_with_state(Document doc, const StateWrite& state);
+  // add_with_state() for several documents at once: writes everything
+  // queued, then embeds `docs` in one call and writes them in one synced
+  // RocksDB WriteBatch (more than one only where the store must keep an
+  // order: a document twice, or an unchanged one, whose state is written
+  // alone), `states[i]` with `docs[i]`, so no state is ever durable ahead
+  // of the documents before it. Durable when it returns. A rejected
+  // document (invalid, over a limit) is counted and skipped, and the
+  // states after it move past it; the last state is written whatever
+  // became of its document. Fails when the encoder failed for any
+  // document, writing none of them, or when the store could not write:
+  // then only a prefix of the documents, with their states, may be
+  // written. REQUIRES: docs.size() == states.size().
+  Status add_all_with_state(std::vector<Document> docs, std::span<const StateWrite> states);
   const IngestStats& stats() const { return stats_; }
   // Called after each flushed document (for progress bars).
   std::function<void(const IngestStats&)> on_progress;
@@ -84,10 +98,12 @@ class Ingestor {
   std::vector<Document> pending_;
   IngestStats stats_;
   bool encoder_bound_ = false;  // bind_encoder() succeeded once
-  // add_with_state(): the state that rides with the batch's one document,
-  // whether a store write carrying it succeeded, and the storage error that
-  // stopped it.
+  // add_all_with_state(): the state of the last document, whether a store
+  // write carrying it succeeded, and the storage or encoder error that
+  // stopped the documents; each queued document's own state (parallel to
+  // pending_, empty outside add_all_with_state).
   const StateWrite* write_state_ = nullptr;
+  std::vector<const StateWrite*> pending_states_;
   bool state_written_ = false;
   Status state_error_;
 

@@ -73,6 +73,7 @@ Response handle_healthz(const Request&, Api& api) {
     const auto h = api.cluster->health();
     j["cluster"] = Json{{"nats", h.nats_connected ? "connected" : "disconnected"},
                         {"etcd", h.etcd_ok ? "reachable" : "unreachable"},
+                        {"lease", h.lease_lapsed ? "lapsed" : "held"},
                         {"writes", h.writes_refused ? "refused" : "accepted"}};
     if (!h.stopped_at_gap.empty()) j["cluster"]["stopped_at_gap"] = h.stopped_at_gap;
     if (!h.nats_connected || !h.etcd_ok || !h.stopped_at_gap.empty()) {
@@ -80,7 +81,10 @@ Response handle_healthz(const Request&, Api& api) {
       if (!j.contains("reason")) {
         j["reason"] = !h.nats_connected ? "cut off from NATS: writes wait for the connection, and are refused once "
                                           "it has been down for longer than publish_timeout_ms"
-                      : !h.etcd_ok      ? "cut off from etcd: membership and the shard map cannot be read"
+                      : !h.etcd_ok      ? std::string("cut off from etcd: membership and the shard map cannot be read") +
+                                         (h.lease_lapsed ? "; the lease lapsed, so the other nodes count this one out "
+                                                           "and make its replicas elsewhere after dead_after_seconds"
+                                                         : "")
                                         : "a shard's applier stopped at a gap in its stream (messages missing that no "
                                           "purge erased): /v1/stats names it, the log says how to accept it";
       }
@@ -129,6 +133,7 @@ Response handle_stats(const Request& req, Api& api) {
                                {"kept_files", sh.snapshot_kept_files}};
       }
       one["snapshot_failures"] = sh.snapshot_failures;
+      if (sh.consumer_deleted) one["consumer"] = "deleted";
       if (!sh.snapshot_error.empty()) one["snapshot_error"] = sh.snapshot_error;
       shards.push_back(std::move(one));
     }
@@ -138,6 +143,12 @@ Response handle_stats(const Request& req, Api& api) {
                         {"shards", co.shards},
                         {"shard_map_revision", api.cluster->shard_map().revision},
                         {"applying", shards}};
+    // Cut off from etcd (cluster/README.md, "Partitions"): the map above
+    // may be stale, and once the lease lapsed the other nodes count this
+    // one out.
+    const auto h = api.cluster->health();
+    j["cluster"]["etcd"] = h.etcd_ok ? "reachable" : "unreachable";
+    j["cluster"]["lease"] = h.lease_lapsed ? "lapsed" : "held";
     // The automatic rebalancer (cluster/README.md, "Rebalancing").
     const cluster::AutoRebalanceStatus ar = api.cluster->auto_rebalance_status();
     if (ar.enabled) {

@@ -12,6 +12,7 @@
 #include "cluster/options.h"
 #include "cluster/rebalance.h"
 #include "tests/cluster/cluster_fixture.h"
+#include "tests/cluster/tcp_proxy.h"
 
 namespace ragd::test {
 namespace {
@@ -28,9 +29,23 @@ class ClusterAutoRebalanceTest : public ClusterTest {
 
   // Starts `ids` (of `nodes`), writes doc-0..39 through the first and waits
   // until every node applied them; the etcd client and the options for the
-  // map.
-  void start_cluster(const std::vector<std::string>& ids, int shards) {
-    for (const auto& id : ids) ASSERT_TRUE(node(id, ids, 2, 20000, shards).start(30)) << nodes_[id]->log();
+  // map. `etcd_through`: node id -> the port of a proxy that node reaches
+  // etcd through (its cluster file names the proxy instead of the member).
+  void start_cluster(const std::vector<std::string>& ids, int shards,
+                     const std::map<std::string, uint16_t>& etcd_through = {}) {
+    for (const auto& id : ids) {
+      ServerProcess& p = node(id, ids, 2, 20000, shards);
+      if (auto proxy = etcd_through.find(id); proxy != etcd_through.end()) {
+        const fs::path file = tmp_.path / (id + ".toml");
+        std::string text = read_file(file);
+        const std::string member = "\"http://127.0.0.1:" + std::to_string(servers_.etcd_port) + "\"";
+        const size_t at = text.find(member);
+        ASSERT_NE(at, std::string::npos) << text;
+        text.replace(at, member.size(), "\"http://127.0.0.1:" + std::to_string(proxy->second) + "\"");
+        write_file(file, text);
+      }
+      ASSERT_TRUE(p.start(30)) << p.log();
+    }
     std::vector<int> first;
     for (int i = 0; i < 40; ++i) first.push_back(i);
     ASSERT_EQ(post_docs(nodes_[ids[0]]->port(), first, 0).status, 200);
@@ -243,6 +258,167 @@ TEST_F(ClusterAutoRebalanceTest, ADeadNodesReplicasAreMadeAgainAndARestartMovesN
     const bool holds = std::find(now_n3.begin(), now_n3.end(), s) != now_n3.end();
     EXPECT_EQ(has_consumer(s, "n3"), holds) << "shard " << s;
   }
+}
+
+// A node cut off from etcd alone while it keeps running (cluster/README.md,
+// "Partitions"): n3 reaches etcd through a proxy the test cuts (its
+// connections held open and silent), NATS and the other nodes still. n3
+// says so, keeps acknowledging writes (JetStream makes them durable) and
+// answering searches; the others count it dead, make its replicas again
+// and delete its consumers; n3 does not make them again while it cannot
+// read the map, and a search through it finds documents written since
+// (never its stopped copies' answer alone). Back in touch, it reads the new
+// map, retires its stale copies and gets a share again; every
+// acknowledged document is on every replica once. 40-60 s.
+TEST_F(ClusterAutoRebalanceTest, ANodeCutOffFromEtcdAloneLosesItsReplicasAndRetiresThemWhenBack) {
+  const std::vector<std::string> three{"n1", "n2", "n3"};
+  TcpProxy proxy(servers_.etcd_port);
+  ASSERT_NO_FATAL_FAILURE(start_cluster(three, kShards, {{"n3", proxy.port()}}));
+  const cluster::ShardMap before = map();
+  const std::vector<uint32_t> held_by_n3 = before.shards_of("n3");
+  ASSERT_FALSE(held_by_n3.empty());
+  ServerProcess& n3 = *nodes_["n3"];
+
+  // Searches through every node, writes through n3, all along.
+  Traffic traffic({nodes_["n1"]->port(), nodes_["n2"]->port(), n3.port()}, n3.port());
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  proxy.cut();
+  const auto cut_at = std::chrono::steady_clock::now();
+
+  // n3 says so: etcd unreachable, its lease lapsed; writes still accepted.
+  Json health, stats;
+  EXPECT_TRUE(wait_until([&] {
+    health = Json::parse(http_get(n3.port(), "/healthz").body);
+    return health["cluster"]["etcd"] == "unreachable" && health["cluster"]["lease"] == "lapsed";
+  }, 20000)) << health.dump();
+  EXPECT_EQ(health["status"], "degraded");
+  EXPECT_EQ(health["cluster"]["writes"], "accepted");
+  EXPECT_EQ(health["cluster"]["nats"], "connected");
+  EXPECT_TRUE(wait_until([&] {
+    stats = Json::parse(http_get(n3.port(), "/v1/stats").body)["cluster"];
+    return stats.value("etcd", "") == "unreachable" && stats.value("lease", "") == "lapsed";
+  }, 20000)) << stats.dump();
+
+  // The others count it dead after dead_after_seconds: its replicas made
+  // again on n1 and n2, its consumers deleted.
+  const bool replaced = wait_until([&] {
+    return settled([](const cluster::ShardMap& m) {
+      for (const auto& r : m.replicas) {
+        if (r.size() != 2 || std::find(r.begin(), r.end(), "n3") != r.end()) return false;
+      }
+      return true;
+    });
+  }, 40000);
+  const auto replaced_after = std::chrono::steady_clock::now() - cut_at;
+  ASSERT_TRUE(replaced) << cluster::shard_map_to_json(map()) << "\n" << reasons({"n1", "n2"});
+  EXPECT_GE(replaced_after, std::chrono::seconds(kDeadAfterSeconds));
+  for (uint32_t s : held_by_n3) EXPECT_FALSE(has_consumer(s, "n3")) << "shard " << s;
+
+  // New documents through n1, on every shard: n3's copies stay where the
+  // deletion left them, say so, and do not make their consumers again; a
+  // search through n3 finds each new document.
+  std::vector<int> fresh;
+  std::set<uint32_t> written;
+  for (int i = 60; i < 70; ++i) {
+    fresh.push_back(i);
+    written.insert(cluster::shard_of(doc_id(i), kShards));
+    latest_[i] = 0;
+  }
+  ASSERT_EQ(post_docs(nodes_["n1"]->port(), fresh, 0).status, 200);
+  ASSERT_TRUE(wait_until([&] { return level_everywhere({"n1", "n2"}); }, 20000));
+  EXPECT_TRUE(wait_until([&] {
+    stats = Json::parse(http_get(n3.port(), "/v1/stats").body)["cluster"];
+    for (uint32_t s : held_by_n3) {
+      if (!written.count(s)) continue;
+      bool said = false;
+      for (const auto& sh : stats["applying"]) said = said || (sh["shard"] == s && sh.value("consumer", "") == "deleted");
+      if (!said) return false;
+    }
+    return true;
+  }, 15000)) << stats.dump();
+  for (int i : fresh) {
+    auto got = search(n3.port(), token(i, 0));
+    ASSERT_TRUE(got.has_value()) << doc_id(i);
+    EXPECT_EQ(got->count(doc_id(i)), 1u) << doc_id(i) << " not found through n3";
+  }
+  for (uint32_t s : held_by_n3) EXPECT_FALSE(has_consumer(s, "n3")) << "n3 made its consumer of shard " << s << " again";
+  EXPECT_NE(n3.log().find("applies nothing past sequence"), std::string::npos);
+
+  // Back in touch: n3 retires its stale copies and gets a share again.
+  proxy.restore();
+  const bool rebalanced = wait_until([&] {
+    return settled([](const cluster::ShardMap& m) { return count_of(m, "n3") >= 2; });
+  }, 40000);
+  const cluster::ShardMap last = map();
+  const bool retired = wait_until([&] { return left_copies_gone(before, last, kShards); }, 20000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  traffic.stop();
+  ASSERT_TRUE(rebalanced) << cluster::shard_map_to_json(last) << "\n" << reasons(three);
+  EXPECT_TRUE(retired) << n3.log();
+  traffic.expect_no_failures();
+  traffic.add_written(latest_);
+  expect_map_holds(last, latest_, kShards);
+  const std::vector<uint32_t> now_n3 = last.shards_of("n3");
+  for (uint32_t s = 0; s < kShards; ++s) {
+    const bool holds = std::find(now_n3.begin(), now_n3.end(), s) != now_n3.end();
+    EXPECT_EQ(has_consumer(s, "n3"), holds) << "shard " << s;
+  }
+  EXPECT_TRUE(wait_until([&] { return Json::parse(http_get(n3.port(), "/healthz").body)["status"] == "ok"; }, 10000));
+}
+
+// Three etcd members, and the leader among them killed (SIGKILL) while an
+// automatic rebalance moves replicas to a fourth node, with searches and
+// writes going on: the run goes on with the other two members (or the next
+// driver resumes its moves), n4 gets its share, no replica is lost and
+// every replica holds the acknowledged documents. 20-30 s.
+class ClusterAutoRebalanceEtcdTest : public ClusterAutoRebalanceTest {
+ protected:
+  size_t etcd_members() const override { return 3; }
+
+  // The index of the member that leads the etcd cluster; -1 when none says so.
+  int etcd_leader() {
+    for (size_t i = 0; i < servers_.etcd_ports.size(); ++i) {
+      auto st = etcd_->member_status("http://127.0.0.1:" + std::to_string(servers_.etcd_ports[i]));
+      if (st.is_ok() && !st->member_id.empty() && st->member_id == st->leader_id) return static_cast<int>(i);
+    }
+    return -1;
+  }
+};
+
+TEST_F(ClusterAutoRebalanceEtcdTest, AnEtcdLeaderKilledDuringAnAutomaticRebalance) {
+  const std::vector<std::string> three{"n1", "n2", "n3"};
+  ASSERT_NO_FATAL_FAILURE(start_cluster(three, kShards));
+  const cluster::ShardMap before = map();
+  Traffic traffic({nodes_["n1"]->port(), nodes_["n2"]->port()}, nodes_["n3"]->port());
+  ServerProcess& n4 = node("n4", {"n1", "n2", "n3", "n4"}, 2, 20000, kShards);
+  ASSERT_TRUE(n4.start(30)) << n4.log();
+  // A run holds the lock with moves pending: the leader goes.
+  ASSERT_TRUE(wait_until([&] {
+    auto st = cluster::read_rebalance_state(*etcd_, options_);
+    auto m = cluster::read_shard_map(*etcd_, options_);
+    return st.is_ok() && st->lock && m.is_ok() && !m->moves.empty();
+  }, 30000)) << reasons(three);
+  const int leader = etcd_leader();
+  ASSERT_GE(leader, 0);
+  servers_.etcd[static_cast<size_t>(leader)]->kill_hard();
+  std::printf("killed etcd member e%d, the leader\n", leader);
+
+  const bool balanced = wait_until([&] {
+    return settled([](const cluster::ShardMap& m) { return count_of(m, "n4") == 2; });
+  }, 40000);
+  const cluster::ShardMap after = map();
+  const bool retired = wait_until([&] { return left_copies_gone(before, after, kShards); }, 20000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  traffic.stop();
+  ASSERT_TRUE(balanced) << cluster::shard_map_to_json(after) << "\n" << reasons({"n1", "n2", "n3", "n4"});
+  EXPECT_TRUE(retired);
+  traffic.expect_no_failures();
+  traffic.add_written(latest_);
+  for (const auto& r : after.replicas) EXPECT_EQ(r.size(), 2u);
+  expect_map_holds(after, latest_, kShards);
+  uint64_t switched = 0;
+  reasons({"n1", "n2", "n3", "n4"}, &switched);
+  EXPECT_EQ(switched, 2u);
 }
 
 // The operator's side: a run waits for the lock an automatic one holds;

@@ -8,9 +8,13 @@
 #include <gtest/gtest.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdint>
 #include <string>
 #include <thread>
@@ -48,10 +52,13 @@ class ClusterCredentialsTest : public ClusterTest {
     return "nats_token_file = \"" + (tmp_.path / "nats.token").string() + "\"\n";
   }
 
+  // How etcd makes its tokens: simple ones that expire 2 s after their last
+  // use, as etcd's 5 minutes would.
+  virtual std::vector<std::string> etcd_args() const { return {"--auth-token-ttl", "2"}; }
+
   void SetUp() override {
     servers_.nats_extra_args = nats_args();
-    // Tokens expire 2 s after their last use, as etcd's 5 minutes would.
-    servers_.etcd_extra_args = {"--auth-token-ttl", "2"};
+    servers_.etcd_extra_args = etcd_args();
     ClusterTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
     secret_file(tmp_.path, "nats.token", kNatsToken);
@@ -119,6 +126,30 @@ class ClusterCredentialsTest : public ClusterTest {
     }
   }
 
+  // A client idle for longer than the tokens live authenticates again on
+  // etcd's "invalid auth token" answer; a key outside its role is refused,
+  // a wrong password is kUnauthenticated.
+  void expired_tokens_are_renewed() {
+    cluster::EtcdCredentials ragd{"ragd", tmp_.path / "etcd.password", kEtcdPassword};
+    cluster::Etcd etcd({"http://127.0.0.1:" + std::to_string(servers_.etcd_port)}, 5, {}, ragd);
+    ASSERT_TRUE(etcd.put("/ragd/t/x", "1").is_ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+    auto got = etcd.get("/ragd/t/x");
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    ASSERT_TRUE(got->has_value());
+    EXPECT_EQ((*got)->value, "1");
+    // Outside the role's prefix: refused, and said so.
+    Status outside = etcd.put("/other", "1");
+    EXPECT_EQ(outside.code(), StatusCode::kPermissionDenied) << outside.to_string();
+    EXPECT_NE(outside.message().find("grant its role readwrite"), std::string::npos) << outside.to_string();
+
+    cluster::EtcdCredentials wrong{"ragd", tmp_.path / "wrong", "wrong-secret-31"};
+    cluster::Etcd refused({"http://127.0.0.1:" + std::to_string(servers_.etcd_port)}, 5, {}, wrong);
+    Status no = refused.put("/ragd/t/x", "2");
+    EXPECT_EQ(no.code(), StatusCode::kUnauthenticated) << no.to_string();
+    expect_no_secret(no.message(), "the error");
+  }
+
   // The checks every way of NATS credentials gets: a node with the right
   // ones joins and works, with wrong NATS or etcd secrets it does not.
   void joins_and_refuses(const std::string& wrong_nats_line, const std::string& nats_refusal) {
@@ -181,25 +212,73 @@ TEST_F(ClusterCredentialsTest, ANodeJoinsWithANatsTokenAndAnEtcdPassword) {
 
 // etcd's simple tokens expire (here 2 s after their last use): a client
 // idle for longer authenticates again on the "invalid auth token" answer.
-TEST_F(ClusterCredentialsTest, ExpiredEtcdTokensAreRenewed) {
-  cluster::EtcdCredentials ragd{"ragd", tmp_.path / "etcd.password", kEtcdPassword};
-  cluster::Etcd etcd({"http://127.0.0.1:" + std::to_string(servers_.etcd_port)}, 5, {}, ragd);
-  ASSERT_TRUE(etcd.put("/ragd/t/x", "1").is_ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
-  auto got = etcd.get("/ragd/t/x");
-  ASSERT_TRUE(got.is_ok()) << got.status().to_string();
-  ASSERT_TRUE(got->has_value());
-  EXPECT_EQ((*got)->value, "1");
-  // Outside the role's prefix: refused, and said so.
-  Status outside = etcd.put("/other", "1");
-  EXPECT_EQ(outside.code(), StatusCode::kPermissionDenied) << outside.to_string();
-  EXPECT_NE(outside.message().find("grant its role readwrite"), std::string::npos) << outside.to_string();
+TEST_F(ClusterCredentialsTest, ExpiredEtcdTokensAreRenewed) { expired_tokens_are_renewed(); }
 
-  cluster::EtcdCredentials wrong{"ragd", tmp_.path / "wrong", "wrong-secret-31"};
-  cluster::Etcd refused({"http://127.0.0.1:" + std::to_string(servers_.etcd_port)}, 5, {}, wrong);
-  Status no = refused.put("/ragd/t/x", "2");
-  EXPECT_EQ(no.code(), StatusCode::kUnauthenticated) << no.to_string();
-  expect_no_secret(no.message(), "the error");
+// An RSA key pair made with OpenSSL, PEM: the private key (PKCS#8) and the
+// public key (SubjectPublicKeyInfo), as etcd's --auth-token jwt reads them.
+void make_rsa_key(const fs::path& private_key, const fs::path& public_key) {
+  EVP_PKEY* k = EVP_RSA_gen(2048);
+  ASSERT_NE(k, nullptr);
+  FILE* f = std::fopen(private_key.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(PEM_write_PrivateKey(f, k, nullptr, nullptr, 0, nullptr, nullptr), 1);
+  std::fclose(f);
+  f = std::fopen(public_key.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(PEM_write_PUBKEY(f, k), 1);
+  std::fclose(f);
+  EVP_PKEY_free(k);
+}
+
+// etcd signing JWT tokens (`--auth-token jwt`) with an RSA key the test
+// makes, each token valid for 2 s from when it was issued, however often
+// it is used: a node renews its token every few seconds.
+class ClusterJwtTest : public ClusterCredentialsTest {
+ protected:
+  std::vector<std::string> etcd_args() const override {
+    const fs::path private_key = tmp_.path / "jwt.key", public_key = tmp_.path / "jwt.pub";
+    make_rsa_key(private_key, public_key);
+    return {"--auth-token", "jwt,pub-key=" + public_key.string() + ",priv-key=" + private_key.string() +
+                                ",sign-method=RS256,ttl=2s"};
+  }
+};
+
+TEST_F(ClusterJwtTest, ANodeWorksAgainstAnEtcdWithJwtTokens) {
+  // etcd hands out JWTs (header.payload.signature), not simple tokens.
+  HttpResult r = http_post(servers_.etcd_port, "/v3/auth/authenticate",
+                           Json{{"name", "ragd"}, {"password", kEtcdPassword}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string jwt = Json::parse(r.body).value("token", "");
+  EXPECT_EQ(std::count(jwt.begin(), jwt.end(), '.'), 2);
+  EXPECT_EQ(jwt.rfind("eyJ", 0), 0u);
+  // Valid for 2 s: its expiry ("exp", unix seconds) is that close.
+  const size_t dot = jwt.find('.');
+  auto claims = auth::base64url_decode(jwt.substr(dot + 1, jwt.rfind('.') - dot - 1));
+  ASSERT_TRUE(claims.is_ok()) << claims.status().to_string();
+  const int64_t exp = Json::parse(*claims, nullptr, false).value("exp", int64_t{0});
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_GT(exp, now - 1);
+  EXPECT_LE(exp, now + 3);
+
+  ServerProcess& a = node("a", {"a"}, 1);
+  ASSERT_TRUE(a.start(60)) << a.log();
+  ASSERT_EQ(post_docs(a.port(), {1, 2, 3}, 0).status, 200);
+  EXPECT_TRUE(wait_until([&] { return finds(a.port(), 2); }, 20000)) << a.log();
+  EXPECT_TRUE(registered("a"));
+  // Three tokens' lives later the node still holds its lease and reads etcd.
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  EXPECT_TRUE(registered("a"));
+  const Json health = Json::parse(http_get(a.port(), "/healthz").body);
+  EXPECT_EQ(health["cluster"]["etcd"], "reachable") << health.dump();
+  EXPECT_EQ(health["cluster"]["lease"], "held") << health.dump();
+  EXPECT_EQ(post_docs(a.port(), {4}, 0).status, 200);
+  EXPECT_TRUE(wait_until([&] { return finds(a.port(), 4); }, 20000));
+  std::string status;
+  EXPECT_EQ(run_ragd({"cluster", "status", "--cluster", (tmp_.path / "a.toml").string()}, &status), 0) << status;
+  EXPECT_NE(status.find("level"), std::string::npos) << status;
+  expect_no_secret(a.log(), "node a's log");
+  expired_tokens_are_renewed();
 }
 
 class ClusterUserPasswordTest : public ClusterCredentialsTest {

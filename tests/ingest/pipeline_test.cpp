@@ -173,6 +173,37 @@ TEST_F(PipelineTest, OneBadDocumentNeverStopsTheBatch) {
   EXPECT_FALSE(store_->get_document("poisoned").is_ok());
 }
 
+// add_all_with_state (a cluster node's applier): the documents embedded in
+// one call and written with their states in one synced batch; a rejected
+// document is skipped and the last state written all the same; a document
+// the encoder fails stops them all, so no state moves past it.
+TEST_F(PipelineTest, DocumentsAndTheirStatesGoTogetherOrNotAtAll) {
+  HashEmbedder emb;
+  Ingestor ing(*store_, emb);
+  Document no_id;
+  no_id.text = "a document without an id";
+  std::vector<Document> docs{doc("a", "alpha text here"), doc("b", "beta text here"), doc("a", "alpha changed here"),
+                             no_id};
+  const std::vector<StateWrite> states{{"pos", "1"}, {"pos", "2"}, {"pos", "3"}, {"pos", "4"}};
+  ASSERT_TRUE(ing.add_all_with_state(std::move(docs), states).is_ok());
+  EXPECT_EQ(emb.calls, 1);
+  EXPECT_EQ(ing.stats().failed, 1u);
+  EXPECT_EQ(store_->get_state("pos").value(), "4");
+  EXPECT_EQ(store_->get_document("a").value().text, "alpha changed here");
+  EXPECT_TRUE(store_->get_document("b").is_ok());
+
+  std::vector<Document> more{doc("c", "gamma text"), doc("d", "POISON text"), doc("e", "epsilon text")};
+  const std::vector<StateWrite> later{{"pos", "5"}, {"pos", "6"}, {"pos", "7"}};
+  EXPECT_FALSE(ing.add_all_with_state(std::move(more), later).is_ok());
+  EXPECT_EQ(store_->get_state("pos").value(), "4");
+  EXPECT_EQ(store_->get_document("c").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->get_document("e").status().code(), StatusCode::kNotFound);
+
+  // One document, unchanged: its state alone.
+  EXPECT_TRUE(ing.add_with_state(doc("b", "beta text here"), StateWrite{"pos", "8"}).is_ok());
+  EXPECT_EQ(store_->get_state("pos").value(), "8");
+}
+
 TEST_F(PipelineTest, EncoderMismatchFailsEveryDocumentClearly) {
   HashEmbedder first("test-hash:v1"), second("test-hash:v2");
   {
