@@ -70,6 +70,19 @@ class ClusterAutoRebalanceTest : public ClusterTest {
     return m.is_ok() && st.is_ok() && m->moves.empty() && !st->lock && done(*m);
   }
 
+  // Waits up to `ms` until the map has settled with every shard on two
+  // replicas, none of them on `gone`.
+  bool settled_without(const std::string& gone, int ms) {
+    return wait_until([&] {
+      return settled([&](const cluster::ShardMap& m) {
+        for (const auto& r : m.replicas) {
+          if (r.size() != 2 || std::find(r.begin(), r.end(), gone) != r.end()) return false;
+        }
+        return true;
+      });
+    }, ms);
+  }
+
   // The reasons the nodes of `ids` give in /v1/stats for an automatic
   // rebalance they run or ran, joined; the moves they switched.
   std::string reasons(const std::vector<std::string>& ids, uint64_t* switched = nullptr) {
@@ -193,14 +206,7 @@ TEST_F(ClusterAutoRebalanceTest, ADeadNodesReplicasAreMadeAgainAndARestartMovesN
   ASSERT_FALSE(before.shards_of("n3").empty());
   nodes_["n3"]->kill_hard();
   const auto dead_at = std::chrono::steady_clock::now();
-  const bool replaced = wait_until([&] {
-    return settled([](const cluster::ShardMap& m) {
-      for (const auto& r : m.replicas) {
-        if (r.size() != 2 || std::find(r.begin(), r.end(), "n3") != r.end()) return false;
-      }
-      return true;
-    });
-  }, 40000);
+  const bool replaced = settled_without("n3", 40000);
   const auto replaced_after = std::chrono::steady_clock::now() - dead_at;
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   traffic.stop();
@@ -301,14 +307,7 @@ TEST_F(ClusterAutoRebalanceTest, ANodeCutOffFromEtcdAloneLosesItsReplicasAndReti
 
   // The others count it dead after dead_after_seconds: its replicas made
   // again on n1 and n2, its consumers deleted.
-  const bool replaced = wait_until([&] {
-    return settled([](const cluster::ShardMap& m) {
-      for (const auto& r : m.replicas) {
-        if (r.size() != 2 || std::find(r.begin(), r.end(), "n3") != r.end()) return false;
-      }
-      return true;
-    });
-  }, 40000);
+  const bool replaced = settled_without("n3", 40000);
   const auto replaced_after = std::chrono::steady_clock::now() - cut_at;
   ASSERT_TRUE(replaced) << cluster::shard_map_to_json(map()) << "\n" << reasons({"n1", "n2"});
   EXPECT_GE(replaced_after, std::chrono::seconds(kDeadAfterSeconds));

@@ -16,25 +16,18 @@
 #include <list>
 #include <mutex>
 #include <thread>
+#include <stdexcept>
 #include <vector>
+
+#include "tests/support/loopback_listener.h"
 
 namespace ragd::test {
 
 class TcpProxy {
  public:
   explicit TcpProxy(uint16_t target) : target_(target) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(listen_fd_, 64);
-    socklen_t len = sizeof addr;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = listen_on_loopback(port_);
+    if (listen_fd_ < 0) throw std::runtime_error("tcp proxy: no listening socket on loopback");
     acceptor_ = std::thread([this] { accept_loop(); });
   }
   ~TcpProxy() {
@@ -97,7 +90,7 @@ class TcpProxy {
         }
         const int to = i == 0 ? server : client;
         for (ssize_t off = 0; off < n;) {
-          const ssize_t w = ::write(to, buf + off, static_cast<size_t>(n - off));
+          const ssize_t w = ::send(to, buf + off, static_cast<size_t>(n - off), MSG_NOSIGNAL);
           if (w <= 0) {
             closed = true;
             break;

@@ -18,7 +18,10 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <stdexcept>
 #include <vector>
+
+#include "tests/support/loopback_listener.h"
 
 namespace ragd::sync::testing {
 
@@ -57,19 +60,10 @@ class LoopbackServer {
   using Handler = std::function<Response(const Request&)>;
   explicit LoopbackServer(Handler handler, bool concurrent = false)
       : handler_(std::move(handler)), concurrent_(concurrent) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd_, 64) != 0) {
-      throw std::runtime_error("loopback server: bind/listen failed");
-    }
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    uint16_t port = 0;
+    fd_ = ragd::test::listen_on_loopback(port);
+    if (fd_ < 0) throw std::runtime_error("loopback server: bind/listen failed");
+    port_ = port;
     thread_ = std::thread([this] { loop(); });
   }
   ~LoopbackServer() {
