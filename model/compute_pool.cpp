@@ -103,6 +103,15 @@ bool ComputePool::claim(uint64_t* seq, int64_t* index) {
   }
 }
 
+void ComputePool::call(void (*fn)(void*, int64_t), void* ctx, int64_t i) {
+  try {
+    fn(ctx, i);
+  } catch (...) {
+    std::lock_guard lock(error_mu_);
+    if (!error_) error_ = std::current_exception();
+  }
+}
+
 void ComputePool::run(int64_t n, void (*fn)(void*, int64_t), void* ctx) {
   if (workers_.empty() || n <= 1) {
     for (int64_t i = 0; i < n; ++i) fn(ctx, i);
@@ -136,7 +145,7 @@ void ComputePool::run(int64_t n, void (*fn)(void*, int64_t), void* ctx) {
   int64_t i = 0;
   int64_t mine = 0;
   while (claim(&s, &i)) {
-    fn(ctx, i);
+    call(fn, ctx, i);
     ++mine;
   }
   if (mine != n) {
@@ -145,6 +154,12 @@ void ComputePool::run(int64_t n, void (*fn)(void*, int64_t), void* ctx) {
     while (done_.load(std::memory_order_acquire) != n) backoff(&spins);
   }
   if (!was_active) set_active(false);
+  std::exception_ptr error;
+  {
+    std::lock_guard lock(error_mu_);
+    error.swap(error_);
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 void ComputePool::worker_loop() {
@@ -153,7 +168,7 @@ void ComputePool::worker_loop() {
     uint64_t seq = 0;
     int64_t index = 0;
     if (claim(&seq, &index)) {
-      fn_(ctx_, index);
+      call(fn_, ctx_, index);
       done_.fetch_add(1, std::memory_order_release);
       spins = 0;
       continue;

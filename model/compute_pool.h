@@ -26,6 +26,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -59,7 +60,9 @@ class ComputePool {
   };
 
   // Runs fn(ctx, i) for every i in [0, n) on all threads, the caller included;
-  // returns when every call has returned.
+  // returns when every call has returned. A call that throws
+  // (std::bad_alloc) does not stop the others: run() waits for them all,
+  // then rethrows the first exception on the caller's thread.
   void run(int64_t n, void (*fn)(void*, int64_t), void* ctx);
 
   // The pool of the innermost open Scope on this thread, or null.
@@ -80,6 +83,12 @@ class ComputePool {
   // job it has not seen published.
   void (*fn_)(void*, int64_t) = nullptr;
   void* ctx_ = nullptr;
+  // The first exception a task of the current job threw, for run() to
+  // rethrow once every task has finished.
+  std::mutex error_mu_;
+  std::exception_ptr error_;
+  // Runs task `i` of the current job, keeping what it throws.
+  void call(void (*fn)(void*, int64_t), void* ctx, int64_t i);
   // seq (32 bits) | task count (16 bits) | next task (16 bits).
   alignas(64) std::atomic<uint64_t> state_{0};
   alignas(64) std::atomic<int64_t> done_{0};  // tasks of the current job finished

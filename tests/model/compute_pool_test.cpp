@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 #include "model/generator.h"
@@ -34,6 +35,35 @@ TEST(ComputePool, EveryTaskRunsExactlyOnce) {
   std::vector<std::atomic<int>> many(70'000);
   parallel_for(static_cast<int64_t>(many.size()), 3, [&](int64_t i) { many[static_cast<size_t>(i)].fetch_add(1); });
   for (size_t i = 0; i < many.size(); ++i) ASSERT_EQ(many[i].load(), 1) << "task " << i;
+}
+
+// A task that throws (on a worker or on the caller) stops no other task:
+// run() returns after all of them, then throws on the caller's thread, and
+// the pool runs the next job as before.
+TEST(ComputePool, ATaskThatThrowsIsRethrownAfterEveryTaskRan) {
+  ComputePool pool(3);
+  ComputePool::Scope scope(&pool);
+  for (int64_t bad : {int64_t{0}, int64_t{17}, int64_t{63}}) {
+    std::vector<std::atomic<int>> hits(64);
+    struct Job {
+      std::vector<std::atomic<int>>* hits;
+      int64_t bad;
+    } job{&hits, bad};
+    EXPECT_THROW(pool.run(
+                     64,
+                     [](void* p, int64_t i) {
+                       auto* j = static_cast<Job*>(p);
+                       (*j->hits)[static_cast<size_t>(i)].fetch_add(1);
+                       if (i == j->bad) throw std::runtime_error("task failed");
+                     },
+                     &job),
+                 std::runtime_error)
+        << "task " << bad;
+    for (size_t i = 0; i < hits.size(); ++i) EXPECT_EQ(hits[i].load(), 1) << "task " << i;
+  }
+  std::atomic<int> after{0};
+  parallel_for(64, 3, [&](int64_t) { after.fetch_add(1); });
+  EXPECT_EQ(after.load(), 64);
 }
 
 TEST(ComputePool, OutsideAScopeUsesOpenMpAndRunOutsideAScopeWorks) {
