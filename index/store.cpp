@@ -753,9 +753,11 @@ std::vector<Result<UpsertResult>> StoreImpl::upsert_batch(std::span<const Docume
   std::lock_guard w(write_mu_);
   std::vector<Pending> group;
   std::unordered_set<std::string> ids_in_group;
+  Status stopped = Status::ok();  // the store's first failure: nothing after it is written
   auto commit_group = [&] {
     if (group.empty()) return;
-    Status s = commit(group);
+    Status s = stopped.is_ok() ? commit(group) : stopped;
+    if (!s.is_ok() && stopped.is_ok()) stopped = s;
     for (auto& p : group) {
       if (s.is_ok()) {
         results[p.index] = UpsertResult{true, static_cast<uint32_t>(p.chunks.size())};
@@ -769,6 +771,10 @@ std::vector<Result<UpsertResult>> StoreImpl::upsert_batch(std::span<const Docume
   for (size_t i = 0; i < writes.size(); ++i) {
     const DocumentWrite& dw = writes[i];
     if (dw.doc && ids_in_group.count(dw.doc->id)) commit_group();  // same id twice: in order
+    if (!stopped.is_ok()) {
+      results[i] = stopped.with_context("not written after an earlier write failed");
+      continue;
+    }
     Pending p;
     Status s = prepare(dw, p);
     if (!s.is_ok()) {
@@ -781,7 +787,12 @@ std::vector<Result<UpsertResult>> StoreImpl::upsert_batch(std::span<const Docume
       // written first, so the state never runs ahead of them.
       if (dw.state) {
         commit_group();
+        if (!stopped.is_ok()) {
+          results[i] = stopped.with_context("not written after an earlier write failed");
+          continue;
+        }
         if (Status st = put_state_locked(dw.state->key, dw.state->value); !st.is_ok()) {
+          stopped = st;
           results[i] = std::move(st);
           continue;
         }

@@ -241,6 +241,9 @@ class Store {
   // upsert() for several documents with one synced RocksDB write: each
   // document is still all-or-nothing, and all are durable when it returns.
   // Returns one result per write, in order; an invalid document fails alone.
+  // A write the store fails (disk full, an I/O error) stops the call: every
+  // write after it fails too, unwritten, states included, so no state is
+  // ever durable ahead of a document before it.
   virtual std::vector<Result<UpsertResult>> upsert_batch(std::span<const DocumentWrite> writes) = 0;
   // Deletes a document and everything derived from it. Returns false when
   // there was no such document.

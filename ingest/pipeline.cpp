@@ -78,6 +78,16 @@ Status Ingestor::add_with_state(Document doc, const StateWrite& state) {
 Status Ingestor::add_all_with_state(std::vector<Document> docs, std::span<const StateWrite> states) {
   assert(docs.size() == states.size() && !docs.empty());
   flush();
+  // A throw (std::bad_alloc) must leave no pointer into the caller's
+  // states, nor its documents queued for the next flush().
+  struct Reset {
+    Ingestor& in;
+    ~Reset() {
+      in.pending_.clear();
+      in.pending_states_.clear();
+      in.write_state_ = nullptr;
+    }
+  } reset{*this};
   write_state_ = &states.back();
   state_written_ = false;
   state_error_ = Status::ok();
