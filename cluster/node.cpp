@@ -395,14 +395,16 @@ void Node::watch_loop() {
     for (int i = 0; i < 20 && !stop_; ++i) std::this_thread::sleep_for(50ms);
     if (stop_) break;
     auto m = read_shard_map(*etcd_, options_);
-    if (m.is_ok()) map_read_ms_ = steady_ms();  // the revision below is at least as new
     if (m.is_ok() && m->revision != seen) {
       seen = m->revision;
       log().info("node {}: shard map revision {} ({} moves pending)", options_.node_id, m->revision,
                  m->moves.size());
       std::lock_guard lock(map_mu_);
       map_ = std::move(m).value();
-    } else if (!m.is_ok()) {
+      map_read_ms_ = steady_ms();  // after the map it vouches for, never before
+    } else if (m.is_ok()) {
+      map_read_ms_ = steady_ms();  // the map held is the one just read
+    } else {
       log().warn("node {}: reading the shard map: {}", options_.node_id, m.status().to_string());
     }
     Status followed = follow_map();
@@ -1461,13 +1463,26 @@ bool Node::apply_shard(uint32_t shard, const std::atomic<bool>& quit) {
           run_states.clear();
           run_msgs.clear();
           run_ids.clear();
-          // Not applied and not acknowledged: the caller starts again from
-          // the store's position after a pause (JetStream keeps the messages).
-          if (!s.is_ok()) {
-            return s.with_context(first == last ? "applying message " + std::to_string(first)
-                                                : "applying messages " + std::to_string(first) + " to " +
-                                                      std::to_string(last));
+          // A message that cannot be applied must not hold back those before
+          // it in the run: they are applied one at a time (a document the
+          // failed run wrote is unchanged now: only its position is
+          // written), up to the one that fails. That one is not applied and
+          // not acknowledged: the caller starts again from the store's
+          // position after a pause (JetStream keeps the messages).
+          if (!s.is_ok() && done.size() > 1) {
+            log().warn("shard {}: messages {} to {} applied one at a time: {}", shard, first, last, s.to_string());
+            for (const StreamMessage* m : done) {
+              auto one = decode_message(m->data);
+              s = one.is_ok() ? ingestor.add_with_state(std::move(one->doc),
+                                                        StateWrite{kAppliedKey, std::to_string(m->stream_seq)})
+                              : one.status();
+              if (!s.is_ok()) return s.with_context("applying message " + std::to_string(m->stream_seq));
+              applied = m->stream_seq;
+              note(applied, Status::ok());
+              (void)consumer->ack(*m);
+            }
           }
+          if (!s.is_ok()) return s.with_context("applying message " + std::to_string(first));
           applied = last;
           backoff = kFirstBackoff;
           note(applied, Status::ok());
