@@ -200,7 +200,7 @@ void BertModel::encode_group(std::span<const std::vector<int32_t>> seqs, int tot
       add_inplace(row, pos_row.data(), E);
     }
   }
-  const bool par = total >= 16;
+  [[maybe_unused]] const bool par = total >= 16;  // unused where OpenMP is off (TSan builds)
 #pragma omp parallel for schedule(static) if (par)
   for (int i = 0; i < total; ++i) {
     float* r = x + static_cast<size_t>(i) * E;

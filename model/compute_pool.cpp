@@ -190,7 +190,7 @@ void ComputePool::worker_loop() {
 
 namespace detail {
 void omp_parallel_for(int64_t n, int n_threads, void (*fn)(void*, int64_t), void* ctx) {
-  const int nt = static_cast<int>(std::min<int64_t>(n_threads, n));
+  [[maybe_unused]] const int nt = static_cast<int>(std::min<int64_t>(n_threads, n));  // unused where OpenMP is off (TSan builds)
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
   for (int64_t i = 0; i < n; ++i) fn(ctx, i);
 }

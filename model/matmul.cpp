@@ -79,7 +79,7 @@ PrimitiveCache& primitive_cache() {
 }
 
 void sgemm_nt_loop(const float* x, int64_t m, int64_t k, const float* w, int64_t n, float* y, int64_t ldc,
-                   int n_threads) {
+                   [[maybe_unused]] int n_threads) {  // unused where OpenMP is off (TSan builds)
 #pragma omp parallel for num_threads(n_threads) schedule(static) collapse(2)
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = 0; j < n; ++j) y[i * ldc + j] = dot_f32(x + i * k, w + j * k, static_cast<int>(k));
