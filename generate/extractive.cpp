@@ -396,6 +396,26 @@ bool states_cause(const std::string& s, bool weak_too) {
   return false;
 }
 
+// "The base image was switched to debian:testing in February", "the
+// certificate expired": a sentence that reports a change, the usual cause
+// of an incident when no sentence names one.
+bool states_change(const std::string& s) {
+  std::vector<std::string> w = words_of(s);
+  for (std::string& x : w)
+    for (char& c : x) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const std::unordered_set<std::string> kBe = {"was", "were", "been", "got"};
+  static const std::unordered_set<std::string> kChanged = {
+      "switched", "changed",  "upgraded", "updated", "downgraded", "moved",    "replaced",
+      "migrated", "renamed",  "modified", "rotated", "disabled",   "removed",  "deleted",
+      "reset",    "reconfigured", "patched", "reimaged", "revoked", "expired"};
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (!kChanged.count(w[i])) continue;
+    if (w[i] == "expired") return true;
+    if (i > 0 && kBe.count(w[i - 1])) return true;
+  }
+  return false;
+}
+
 bool is_resolution_question(const std::string& q) {
   std::string l;
   for (char c : q) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -1003,6 +1023,15 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
           return ra > rb;
         });
       } else {
+        // A change the record reports, where it is told first: what the
+        // user or the finding says was changed before the agents' notes.
+        for (const char* role : {"problem", "comment"})
+          for (size_t i = 0; i < cands.size(); ++i)
+            if (src[cands[i].hit].doc_id == ev.named_id && src[cands[i].hit].role == role &&
+                cands[i].kind != UnitKind::kCode && states_change(cands[i].text))
+              all.push_back(i);
+      }
+      if (all.empty()) {
         // Notes of a few words ("Looking into it.") say nothing of why.
         for (const char* role : {"comment", "resolution"})
           for (size_t i = 0; i < cands.size(); ++i)

@@ -230,6 +230,17 @@ TEST_F(SampleKb, ANamedTicketsCauseComesFromItsWorkNotes) {
   EXPECT_EQ(a.text.find("since the 14:00 deploy"), std::string::npos) << a.text;
 }
 
+// A named ticket whose notes name no cause but report a change ("which was
+// switched off last year"): the change is the cause, not the agent's first
+// check ("Listener on db-prod-03 is up").
+TEST_F(SampleKb, ANamedTicketsCauseIsTheChangeItReports) {
+  const Answer a = answer_to("What caused INC0011876?");
+  ASSERT_FALSE(a.refused) << a.text;
+  EXPECT_EQ(a.intent, "cause");
+  EXPECT_NE(a.text.find("which was switched off"), std::string::npos) << a.text;
+  EXPECT_EQ(a.text.find("lsnrctl status ok"), std::string::npos) << a.text;
+}
+
 // The LLM path's prompt holds each answerable dev question's key fact: the
 // extractive evidence (steps, resolution notes, facts) goes first.
 TEST_F(SampleKb, LlmPromptHoldsTheKeyFactsFirst) {
