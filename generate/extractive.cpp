@@ -416,6 +416,15 @@ bool states_change(const std::string& s) {
   return false;
 }
 
+// A heading that names a command-line option: "-g, --globals-only",
+// "--no-sync", "-?, --help".
+bool names_an_option(std::string_view heading) {
+  while (!heading.empty() && (heading.front() == '`' || heading.front() == ' ')) heading.remove_prefix(1);
+  if (heading.size() < 2 || heading[0] != '-') return false;
+  const unsigned char next = static_cast<unsigned char>(heading[1]);
+  return std::isalnum(next) || next == '-' || next == '?';
+}
+
 bool is_resolution_question(const std::string& q) {
   std::string l;
   for (char c : q) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -725,6 +734,23 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     }
   }
 
+  // A command's reference page on top (three or more sections headed by an
+  // option: "-g, --globals-only"): a fix question, or one asking for a
+  // name, is often answered by an option entry that says what the question
+  // wants ("Dump only global objects (roles and tablespaces), no
+  // databases.") and that retrieval ranked below the page's prose. Every
+  // option entry of the top document joins the candidates.
+  if (ev.named_id.empty() && n_hits > 0 && (ev.intent.kind == Intent::kFix || ev.intent.asks_name)) {
+    const Hit like = src[0];
+    RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> doc_chunks, chunks_of(request, like.doc_id));
+    std::set<std::string> options_seen;
+    for (const Chunk& c : doc_chunks)
+      if (!c.section_path.empty() && names_an_option(c.section_path.back())) options_seen.insert(c.section_path.back());
+    if (options_seen.size() >= 3)
+      for (const Chunk& c : doc_chunks)
+        if (!c.section_path.empty() && names_an_option(c.section_path.back()) && have.insert(c.id).second)
+          src.push_back(hit_of_chunk(like, c));
+  }
 
   // A ticket among the top three documents, found by its problem (the
   // user's report), answers with what was done about it: its resolution
@@ -919,6 +945,12 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   // default asks for. (A bare digit is too weak a sign for a question
   // asking for a number: return codes, versions, section numbers.)
   auto gives_value = [&](const std::string& t) { return ev.intent.asks_default && has_digit(t) && states_default(t); };
+  // A how-to question on a command's page: an option's entry (ExtractiveOptions::w_option_entry).
+  auto option_entry = [&](size_t i) {
+    if (ev.intent.kind != Intent::kFix || ev.intent.asks_name) return false;
+    const auto& path = cands[i].section_path;
+    return !path.empty() && names_an_option(path.back());
+  };
   for (size_t i = 0; i < cands.size(); ++i) {
     ScoredSentence& c = cands[i];
     const size_t rank = doc_rank.count(src[c.hit].doc_id) ? doc_rank[src[c.hit].doc_id] : c.hit;
@@ -926,6 +958,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
               options_.w_rank / (1.0 + static_cast<double>(std::min(rank, c.hit)));
     if (ev.intent.asks_name && names_in_code(c, src[c.hit].title)) c.score += options_.w_named_in_code;
     if (gives_value(c.text)) c.score += options_.w_gives_value;
+    if (option_entry(i)) c.score += options_.w_option_entry;
     if (other_platform(i)) c.score *= 0.5;
   }
   // A fact question that names the kind of thing it asks for ("What
@@ -1318,8 +1351,17 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
       if (doc_cov(src[c.hit].doc_id) < options_.other_doc_share * doc_cov(src[cands[chosen.front()].hit].doc_id))
         continue;
     }
+    // Entries of two options are two facts however alike their words
+    // ("Dump only roles, no databases or tablespaces", "Dump only global
+    // objects (roles and tablespaces), no databases").
+    auto option_of = [&](size_t j) {
+      const auto& path = cands[j].section_path;
+      return !path.empty() && names_an_option(path.back()) ? path.back() : std::string();
+    };
     bool redundant = false;
-    for (size_t j : chosen) redundant |= jaccard(cand_terms[i], cand_terms[j]) > 0.6;
+    for (size_t j : chosen)
+      redundant |= jaccard(cand_terms[i], cand_terms[j]) > 0.6 &&
+                   (option_of(i).empty() || option_of(i) == option_of(j));
     if (redundant) continue;
     chosen.push_back(i);
     best_single = std::max(best_single, unit_evidence(i));
@@ -1677,8 +1719,19 @@ void compose_answer(const Evidence& ev, Answer& ans) {
   bool numbered = false;
   if (ev.role == SectionRole::kResolution)
     for (const auto& c : ev.items) numbered |= c.kind == UnitKind::kNumbered;
-  for (const auto& c : ev.items) {
-    const int n = cite(c);
+  // An option's entry says what it does, its heading which option it is
+  // ("-g, --globals-only"): the heading goes before the entry's first item,
+  // unless the lead names it.
+  const std::vector<std::string>* prev_section = nullptr;
+  for (const auto& c0 : ev.items) {
+    ScoredSentence c = c0;
+    const int n = cite(c0);
+    if (!c.section_path.empty() && names_an_option(c.section_path.back()) &&
+        (prev_section == nullptr ? lead.find(clean_inline_markdown(c.section_path.back())) == std::string::npos
+                                 : *prev_section != c.section_path) &&
+        c.kind != UnitKind::kCode)
+      c.text = "`" + clean_inline_markdown(c.section_path.back()) + "`: " + c.text;
+    prev_section = &c0.section_path;
     switch (c.kind) {
       case UnitKind::kNumbered:
         if (numbered) text += "\n" + std::to_string(++number) + ". " + with_citation(c.text, n);

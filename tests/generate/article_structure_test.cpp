@@ -412,6 +412,41 @@ when it writes an export. A manifest.trl file lists the trails of one export, on
 trailctl reads them as Latin-1 by default; a first line `# charset: utf-8` changes the encoding.
 )";
 
+// A command's reference page: prose about what the command writes, which
+// repeats a how-to question's words, then its options, each under its own
+// heading; the answer is an option whose entry says it in other words.
+constexpr const char* kArchive = R"(# shelfdump
+
+shelfdump writes every shelf of a library server into one export file. It does this by calling shelfcopy for each
+shelf on the server. shelfdump also writes the catalogue objects that all shelves share, namely the readers,
+the labels and the loan rules of the library server, which shelfcopy does not export.
+
+The export file holds commands that the shelfload tool replays to restore the shelves and the catalogue objects of
+a library server. Reading every shelf needs the librarian role on the server.
+
+## Options
+
+### -a, --append
+
+Adds to an existing export file instead of replacing it.
+
+### -r, --readers-only
+
+Writes the readers alone, no shelves or labels.
+
+### -c, --catalogue-only
+
+Exports the catalogue objects alone (readers, labels and loan rules), no shelf contents.
+
+### -v, --verbose
+
+Prints each shelf's name while it is written.
+
+### -z level, --compress=level
+
+Compresses the export file at the given level, 0 to 9.
+)";
+
 class ArticleStructure : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -435,10 +470,11 @@ class ArticleStructure : public ::testing::Test {
     std::ofstream(docs / "cachectl.md") << kDaemon;
     std::ofstream(docs / "spool-caching.md") << kSpool;
     std::ofstream(docs / "manifest-format.md") << kFormat;
+    std::ofstream(docs / "shelfdump.md") << kArchive;
     const std::vector<fs::path> roots{docs};
     auto st = ingest_paths(scratch_->store(), *glove_, roots);
     ASSERT_TRUE(st.is_ok()) << st.status().to_string();
-    ASSERT_EQ(st->ingested, 11u);
+    ASSERT_EQ(st->ingested, 12u);
     auto chunks = scratch_->store().chunks_of("outlook-set-of-folders.md");
     ASSERT_TRUE(chunks.is_ok());
     ASSERT_EQ(chunks->size(), 1u) << "the three sections share one chunk";
@@ -817,6 +853,29 @@ TEST_F(ArticleStructure, AFactQuestionIsLedByTheUnitThatSaysWhatItAsksFor) {
   ASSERT_NE(p_named, std::string::npos) << p.text;
   const size_t p_encoding = p.text.find("reads them as Latin-1 by default");
   EXPECT_TRUE(p_encoding == std::string::npos || p_named < p_encoding) << p.text;
+}
+
+// A how-to question on a command's reference page gets the options whose
+// entries say what it asks, each named by its heading (the option is the
+// answer, and its entry does not say it), ahead of the page's prose about
+// what the command does, which holds more of the question's words.
+TEST_F(ArticleStructure, AHowToQuestionOnACommandsPageGetsTheOptionByName) {
+  const std::string q = "How do I export only the readers and labels of a library server, without any shelf contents?";
+  const std::string prose = "writes every shelf of a library server";
+  const Answer a = ask(q);
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  const size_t option = a.text.find("-c, --catalogue-only");
+  ASSERT_NE(option, std::string::npos) << a.text;
+  const size_t a_prose = a.text.find(prose);
+  EXPECT_TRUE(a_prose == std::string::npos || option < a_prose) << a.text;
+  // Without the weight, the prose leads.
+  ExtractiveOptions plain;
+  plain.w_option_entry = 0;
+  const Answer p = ask(q, plain);
+  const size_t p_prose = p.text.find(prose);
+  ASSERT_NE(p_prose, std::string::npos) << p.text;
+  const size_t p_option = p.text.find("--catalogue-only");
+  EXPECT_TRUE(p_option == std::string::npos || p_prose < p_option) << p.text;
 }
 
 }  // namespace
