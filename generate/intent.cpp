@@ -98,6 +98,16 @@ bool asks_what_went_wrong(const std::vector<std::string>& w) {
   return false;
 }
 
+// "which" or "what" at w[i] that opens the question or follows a
+// preposition ("In which file ..."), not a relative "which" ("a warning
+// which says ...").
+bool opens_question_word(const std::vector<std::string>& w, size_t i) {
+  static const std::unordered_set<std::string> kBefore = {"in", "on", "for", "with", "to", "of", "by", "from",
+                                                          "under", "and", "so"};
+  if (w[i] != "which" && w[i] != "what") return false;
+  return i == 0 || kBefore.count(w[i - 1]) > 0;
+}
+
 // "Which (configure) option ...", "what SSI directive ...", "which signal
 // do I send": "which"/"what" then, within three words, a noun of a thing
 // that documentation writes as code.
@@ -106,17 +116,13 @@ bool asks_for_a_name(const std::vector<std::string>& w) {
       "option",    "options", "flag",     "flags",    "switch",   "parameter", "parameters", "setting",
       "directive", "directives", "variable", "variables", "command", "commands", "function", "functions",
       "keyword",   "field",   "header",   "module",   "signal",   "property",  "argument"};
-  // "which" or "what" that opens the question or follows a preposition
-  // ("In which file ..."), not a relative "which" ("a warning which says
-  // ..."); then the noun, at most one word after it that is no verb or
-  // determiner ("which configure option", not "what are my options").
-  static const std::unordered_set<std::string> kBefore = {"in", "on", "for", "with", "to", "of", "by", "from",
-                                                          "under", "and", "so"};
+  // The question word (opens_question_word), then the noun, at most one
+  // word after it that is no verb or determiner ("which configure option",
+  // not "what are my options").
   static const std::unordered_set<std::string> kNotBetween = {"is", "are", "was", "were", "my", "our", "your",
                                                               "the", "a", "an", "do", "does", "did", "can"};
   for (size_t i = 0; i < w.size(); ++i) {
-    if (w[i] != "which" && w[i] != "what") continue;
-    if (i > 0 && !kBefore.count(w[i - 1])) continue;
+    if (!opens_question_word(w, i)) continue;
     if (i + 1 < w.size() && kNamed.count(w[i + 1])) return true;
     if (i + 2 < w.size() && !kNotBetween.count(w[i + 1]) && kNamed.count(w[i + 2])) return true;
   }
@@ -128,8 +134,6 @@ bool asks_for_a_name(const std::vector<std::string>& w) {
 // that are no auxiliary, determiner or pronoun, then an auxiliary verb. The
 // last of the words is the noun asked for.
 std::string focus_noun(const std::vector<std::string>& w) {
-  static const std::unordered_set<std::string> kBefore = {"in", "on", "for", "with", "to", "of", "by", "from",
-                                                          "under", "and", "so"};
   static const std::unordered_set<std::string> kAux = {"do",    "does",  "did",    "is",   "are",  "was",
                                                        "were",  "can",   "could",  "should", "will", "would",
                                                        "must",  "may",   "might",  "has",  "have", "had", "shall"};
@@ -139,8 +143,7 @@ std::string focus_noun(const std::vector<std::string>& w) {
       "these", "those", "one", "ones", "kind", "type", "sort", "way",  "else", "exactly", "s",
       "happens", "happened", "happen", "about", "all", "if", "when"};
   for (size_t i = 0; i < w.size(); ++i) {
-    if (w[i] != "which" && w[i] != "what") continue;
-    if (i > 0 && !kBefore.count(w[i - 1])) continue;
+    if (!opens_question_word(w, i)) continue;
     size_t j = i + 1;
     while (j < w.size() && j <= i + 3 && !kAux.count(w[j]) && !kNotInPhrase.count(w[j])) ++j;
     if (j > i + 1 && j < w.size() && kAux.count(w[j])) return w[j - 1];
