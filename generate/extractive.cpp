@@ -398,31 +398,55 @@ bool states_cause(const std::string& s, bool weak_too) {
 
 // "The base image was switched to debian:testing in February", "the
 // certificate expired": a sentence that reports a change, the usual cause
-// of an incident when no sentence names one.
-bool states_change(const std::string& s) {
+// of an incident when no sentence names one. Not a question ("Was the
+// printer moved?") nor a denial ("Nothing has been changed", "it wasn't
+// moved"). `remedies_too`: also the verbs of what agents do to fix
+// ("Your password has been reset", "the laptop was reimaged"), which are a
+// cause only in the user's report.
+bool states_change(const std::string& s, bool remedies_too) {
+  size_t end = s.find_last_not_of(" \t\n");
+  if (end != std::string::npos && s[end] == '?') return false;
   std::vector<std::string> w = words_of(s);
   for (std::string& x : w)
     for (char& c : x) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   static const std::unordered_set<std::string> kBe = {"was", "were", "been", "got"};
-  static const std::unordered_set<std::string> kChanged = {
-      "switched", "changed",  "upgraded", "updated", "downgraded", "moved",    "replaced",
-      "migrated", "renamed",  "modified", "rotated", "disabled",   "removed",  "deleted",
-      "reset",    "reconfigured", "patched", "reimaged", "revoked", "expired"};
+  static const std::unordered_set<std::string> kChanged = {"switched", "changed",  "upgraded", "downgraded",
+                                                           "moved",    "migrated", "renamed",  "modified",
+                                                           "disabled", "removed",  "deleted",  "revoked"};
+  static const std::unordered_set<std::string> kRemedies = {"replaced", "reset",   "rotated",     "patched",
+                                                            "reimaged", "updated", "reconfigured", "reinstalled"};
+  static const std::unordered_set<std::string> kNot = {"not", "never", "no", "nothing", "nobody", "t"};
   for (size_t i = 0; i < w.size(); ++i) {
-    if (!kChanged.count(w[i])) continue;
-    if (w[i] == "expired") return true;
-    if (i > 0 && kBe.count(w[i - 1])) return true;
+    const bool change = w[i] == "expired" || kChanged.count(w[i]) || (remedies_too && kRemedies.count(w[i]));
+    if (!change) continue;
+    // "was switched off", "was accidentally switched off".
+    const bool passive = w[i] == "expired" || (i > 0 && kBe.count(w[i - 1])) || (i > 1 && kBe.count(w[i - 2]));
+    if (!passive) continue;
+    bool denied = false;
+    for (size_t k = i >= 4 ? i - 4 : 0; k < i; ++k) denied |= kNot.count(w[k]) > 0;
+    if (!denied) return true;
   }
   return false;
 }
 
 // A heading that names a command-line option: "-g, --globals-only",
-// "--no-sync", "-?, --help".
+// "--no-sync", "-?, --help", "-1, --fast"; not a return value ("-1").
 bool names_an_option(std::string_view heading) {
   while (!heading.empty() && (heading.front() == '`' || heading.front() == ' ')) heading.remove_prefix(1);
   if (heading.size() < 2 || heading[0] != '-') return false;
   const unsigned char next = static_cast<unsigned char>(heading[1]);
-  return std::isalnum(next) || next == '-' || next == '?';
+  if (std::isdigit(next)) return heading.find("--") != std::string_view::npos;
+  return std::isalpha(next) || next == '-' || next == '?';
+}
+
+// The option heading a unit is under, without backticks ("-g,
+// --globals-only"); empty when its section names no option.
+std::string option_heading(const ScoredSentence& c) {
+  if (c.section_path.empty() || !names_an_option(c.section_path.back())) return {};
+  std::string h;
+  for (char ch : c.section_path.back())
+    if (ch != '`') h += ch;
+  return h;
 }
 
 bool is_resolution_question(const std::string& q) {
@@ -518,7 +542,7 @@ bool names_in_code(const ScoredSentence& c, const std::string& title) {
   if (c.section_path.empty()) return false;
   const std::string& h = c.section_path.back();
   if (h.empty() || h.size() > 80 || title.find(h) != std::string::npos) return false;
-  if (h.front() == '-' || h.front() == '`' || h.front() == '<') return true;
+  if (names_an_option(h) || h.front() == '`' || h.front() == '<') return true;
   // One token: an identifier with an underscore (ON_ERROR_STOP,
   // max_connections) or a capital after a small letter (SSLCipherSuite,
   // AllowOverride); not an acronym (VPN) or a version (IPv6).
@@ -703,6 +727,17 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     return coverage(q, terms) >= 0.5;
   };
 
+  // The chunks of the documents read below, each read once.
+  std::map<std::string, std::vector<Chunk>> read_docs;
+  auto read_doc = [&](const std::string& doc_id) -> Result<const std::vector<Chunk>*> {
+    auto it = read_docs.find(doc_id);
+    if (it == read_docs.end()) {
+      RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> chunks, chunks_of(request, doc_id));
+      it = read_docs.emplace(doc_id, std::move(chunks)).first;
+    }
+    return &it->second;
+  };
+
   // Fix and cause questions: the other sections of the top documents.
   const bool want_sections = ev.named_id.empty() &&
                              (ev.intent.kind == Intent::kFix || ev.intent.kind == Intent::kCause);
@@ -711,7 +746,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     for (size_t i = 0; i < n_hits && seen_docs.size() < 3; ++i) {
       if (!seen_docs.insert(src[i].doc_id).second) continue;
       const Hit like = src[i];
-      RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> doc_chunks, chunks_of(request, like.doc_id));
+      RAGD_ASSIGN_OR_RETURN(const std::vector<Chunk>* read, read_doc(like.doc_id));
+      const std::vector<Chunk>& doc_chunks = *read;
       const SectionRole wanted = ev.intent.kind == Intent::kFix ? SectionRole::kResolution : SectionRole::kCause;
       // The chunk after a hit, in its section, for a fix answer that reads
       // on from a hit's last sentence ("... doing something like:").
@@ -734,22 +770,39 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     }
   }
 
-  // A command's reference page on top (three or more sections headed by an
-  // option: "-g, --globals-only"): a fix question, or one asking for a
-  // name, is often answered by an option entry that says what the question
-  // wants ("Dump only global objects (roles and tablespaces), no
-  // databases.") and that retrieval ranked below the page's prose. Every
-  // option entry of the top document joins the candidates.
+  // A command's reference page on top (min_option_entries or more units
+  // under distinct option headings: "-g, --globals-only"): a how-to
+  // question, or one asking for a name, is often answered by an option
+  // entry that says what the question wants ("Dump only global objects
+  // (roles and tablespaces), no databases.") and that retrieval ranked
+  // below the page's prose. The top document's chunks that hold option
+  // entries join the candidates, up to max_option_chunks of them.
+  std::set<std::string> option_pages;
   if (ev.named_id.empty() && n_hits > 0 && (ev.intent.kind == Intent::kFix || ev.intent.asks_name)) {
     const Hit like = src[0];
-    RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> doc_chunks, chunks_of(request, like.doc_id));
-    std::set<std::string> options_seen;
-    for (const Chunk& c : doc_chunks)
-      if (!c.section_path.empty() && names_an_option(c.section_path.back())) options_seen.insert(c.section_path.back());
-    if (options_seen.size() >= 3)
-      for (const Chunk& c : doc_chunks)
-        if (!c.section_path.empty() && names_an_option(c.section_path.back()) && have.insert(c.id).second)
-          src.push_back(hit_of_chunk(like, c));
+    RAGD_ASSIGN_OR_RETURN(const std::vector<Chunk>* doc_chunks, read_doc(like.doc_id));
+    std::set<std::string> headings;
+    std::vector<const Chunk*> holding;
+    for (const Chunk& c : *doc_chunks) {
+      bool holds = false;
+      for (const Unit& u : chunk_units(c.text, c.section_path)) {
+        const std::vector<std::string> section = unit_section(c.section_path, u);
+        if (section.empty() || !names_an_option(section.back())) continue;
+        headings.insert(section.back());
+        holds = true;
+      }
+      if (holds) holding.push_back(&c);
+    }
+    if (headings.size() >= static_cast<size_t>(std::max(1, options_.min_option_entries))) {
+      option_pages.insert(like.doc_id);
+      size_t added = 0;
+      for (const Chunk* c : holding) {
+        if (added >= options_.max_option_chunks) break;
+        if (!have.insert(c->id).second) continue;
+        src.push_back(hit_of_chunk(like, *c));
+        ++added;
+      }
+    }
   }
 
   // A ticket among the top three documents, found by its problem (the
@@ -945,11 +998,14 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
   // default asks for. (A bare digit is too weak a sign for a question
   // asking for a number: return codes, versions, section numbers.)
   auto gives_value = [&](const std::string& t) { return ev.intent.asks_default && has_digit(t) && states_default(t); };
-  // A how-to question on a command's page: an option's entry (ExtractiveOptions::w_option_entry).
+  // The option heading each unit is under ("" for none).
+  std::vector<std::string> cand_option(cands.size());
+  for (size_t i = 0; i < cands.size(); ++i) cand_option[i] = option_heading(cands[i]);
+  // A how-to question on a command's page: an option's entry
+  // (ExtractiveOptions::w_option_entry).
   auto option_entry = [&](size_t i) {
     if (ev.intent.kind != Intent::kFix || ev.intent.asks_name) return false;
-    const auto& path = cands[i].section_path;
-    return !path.empty() && names_an_option(path.back());
+    return !cand_option[i].empty() && option_pages.count(src[cands[i].hit].doc_id) > 0;
   };
   for (size_t i = 0; i < cands.size(); ++i) {
     ScoredSentence& c = cands[i];
@@ -1061,7 +1117,7 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
         for (const char* role : {"problem", "comment"})
           for (size_t i = 0; i < cands.size(); ++i)
             if (src[cands[i].hit].doc_id == ev.named_id && src[cands[i].hit].role == role &&
-                cands[i].kind != UnitKind::kCode && states_change(cands[i].text))
+                cands[i].kind != UnitKind::kCode && states_change(cands[i].text, std::string_view(role) == "problem"))
               all.push_back(i);
       }
       if (all.empty()) {
@@ -1354,14 +1410,10 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
     // Entries of two options are two facts however alike their words
     // ("Dump only roles, no databases or tablespaces", "Dump only global
     // objects (roles and tablespaces), no databases").
-    auto option_of = [&](size_t j) {
-      const auto& path = cands[j].section_path;
-      return !path.empty() && names_an_option(path.back()) ? path.back() : std::string();
-    };
     bool redundant = false;
     for (size_t j : chosen)
       redundant |= jaccard(cand_terms[i], cand_terms[j]) > 0.6 &&
-                   (option_of(i).empty() || option_of(i) == option_of(j));
+                   (cand_option[i].empty() || cand_option[j].empty() || cand_option[i] == cand_option[j]);
     if (redundant) continue;
     chosen.push_back(i);
     best_single = std::max(best_single, unit_evidence(i));
@@ -1636,6 +1688,7 @@ double refusal_score(const Evidence& ev, double doc_weight, double situation_doc
 std::vector<Hit> evidence_first(const Evidence& ev, const std::vector<Hit>& hits) {
   std::vector<Hit> out;
   std::map<size_t, size_t> slot;  // evidence source -> index in out
+  std::map<size_t, std::string> last_label;  // index in out -> the option heading said last
   int number = 0;
   for (const auto& c : ev.items) {
     auto it = slot.find(c.hit);
@@ -1649,6 +1702,14 @@ std::vector<Hit> evidence_first(const Evidence& ev, const std::vector<Hit>& hits
     if (!t.empty()) t += '\n';
     if (c.kind == UnitKind::kNumbered) t += std::to_string(++number) + ". ";
     else if (c.kind == UnitKind::kBullet || c.kind == UnitKind::kTableRow) t += "- ";
+    // The option an entry is about, which the passage's own heading may not
+    // be (a chunk can hold several short entries): compose_answer's label.
+    const std::string label = option_heading(c);
+    std::string& last = last_label[it->second];
+    if (!label.empty() && c.kind != UnitKind::kCode && label != last) {
+      t += label + ": ";
+      last = label;
+    }
     t += c.text;
   }
   std::set<std::string> used;
@@ -1661,11 +1722,13 @@ std::vector<Hit> evidence_first(const Evidence& ev, const std::vector<Hit>& hits
 void compose_answer(const Evidence& ev, Answer& ans) {
   // Citations: one per chunk used, numbered in order of first use.
   std::map<size_t, int> cite_of;
-  auto cite = [&](const ScoredSentence& c) {
+  // `quote`: the unit's text, after its option heading when the answer
+  // names it (labelled below), so that the quote holds what the answer says.
+  auto cite = [&](const ScoredSentence& c, const std::string& quote) {
     auto it = cite_of.find(c.hit);
     if (it != cite_of.end()) {
       Citation& cit = ans.citations[static_cast<size_t>(it->second - 1)];
-      if (cit.quote.size() < 600) cit.quote += (cit.quote.empty() ? "" : " ") + c.text;
+      if (cit.quote.size() < 600) cit.quote += (cit.quote.empty() ? "" : " ") + quote;
       return it->second;
     }
     const Hit& hit = ev.sources[c.hit];
@@ -1675,7 +1738,7 @@ void compose_answer(const Evidence& ev, Answer& ans) {
     cit.chunk_id = hit.chunk_id;
     cit.title = hit.title;
     cit.url = hit.url;
-    cit.quote = c.text;
+    cit.quote = quote;
     ans.citations.push_back(std::move(cit));
     cite_of[c.hit] = ans.citations.back().n;
     return ans.citations.back().n;
@@ -1688,6 +1751,8 @@ void compose_answer(const Evidence& ev, Answer& ans) {
   // and their indentation are what it says.
   const bool list =
       ev.role == SectionRole::kResolution || ev.items.size() > 1 || ev.items.front().kind == UnitKind::kCode;
+  // The option heading the lead names, if any (labelled below).
+  std::string lead_option;
   if (!ev.named_id.empty()) {
     if (ev.role == SectionRole::kResolution) lead = ev.named_id + " was resolved as follows";
     else if (ev.role == SectionRole::kCause) lead = "The cause recorded in " + ev.named_id;
@@ -1695,6 +1760,11 @@ void compose_answer(const Evidence& ev, Answer& ans) {
   } else if (ev.role == SectionRole::kResolution) {
     const std::string section =
         ev.section_title.empty() ? "" : " (" + clean_inline_markdown(ev.section_title) + ")";
+    if (!ev.section_title.empty() && names_an_option(ev.section_title)) {
+      ScoredSentence titled;
+      titled.section_path = {ev.section_title};
+      lead_option = option_heading(titled);
+    }
     lead = ticket ? "The resolution recorded in " + name
                   : (ev.task ? "The steps from " : "The fix from ") + name + section;
   } else if (ev.role == SectionRole::kCause) {
@@ -1706,11 +1776,31 @@ void compose_answer(const Evidence& ev, Answer& ans) {
     const std::vector<std::string>& path = ev.items.front().section_path;
     const std::string section = path.size() < 2 || ticket ? "" : clean_inline_markdown(path.back());
     lead = "According to " + name + (section.empty() || is_role_label(section) ? "" : " (" + section + ")");
+    if (!section.empty()) lead_option = option_heading(ev.items.front());
+  }
+  // An option's entry says what it does, its heading which option it is
+  // ("-g, --globals-only"): the heading goes before the entry's first
+  // sentence or item, unless the lead names it. labelled[i] is what the
+  // answer says for item i, quoted[i] what its citation quotes.
+  std::vector<std::string> labelled, quoted;
+  {
+    std::string current = lead_option;
+    for (const ScoredSentence& c : ev.items) {
+      const std::string label = option_heading(c);
+      if (label.empty() || c.kind == UnitKind::kCode || label == current) {
+        labelled.push_back(c.text);
+        quoted.push_back(c.text);
+        continue;
+      }
+      labelled.push_back("`" + label + "`: " + c.text);
+      quoted.push_back(label + ": " + c.text);
+      current = label;
+    }
   }
   std::string text;
   if (!list) {
     const ScoredSentence& c = ev.items.front();
-    text = lead + ": " + with_citation(c.text, cite(c));
+    text = lead + ": " + with_citation(labelled.front(), cite(c, quoted.front()));
     ans.text = std::move(text);
     return;
   }
@@ -1719,26 +1809,17 @@ void compose_answer(const Evidence& ev, Answer& ans) {
   bool numbered = false;
   if (ev.role == SectionRole::kResolution)
     for (const auto& c : ev.items) numbered |= c.kind == UnitKind::kNumbered;
-  // An option's entry says what it does, its heading which option it is
-  // ("-g, --globals-only"): the heading goes before the entry's first item,
-  // unless the lead names it.
-  const std::vector<std::string>* prev_section = nullptr;
-  for (const auto& c0 : ev.items) {
-    ScoredSentence c = c0;
-    const int n = cite(c0);
-    if (!c.section_path.empty() && names_an_option(c.section_path.back()) &&
-        (prev_section == nullptr ? lead.find(clean_inline_markdown(c.section_path.back())) == std::string::npos
-                                 : *prev_section != c.section_path) &&
-        c.kind != UnitKind::kCode)
-      c.text = "`" + clean_inline_markdown(c.section_path.back()) + "`: " + c.text;
-    prev_section = &c0.section_path;
+  for (size_t k = 0; k < ev.items.size(); ++k) {
+    const ScoredSentence& c = ev.items[k];
+    const int n = cite(c, quoted[k]);
+    const std::string& said = labelled[k];
     switch (c.kind) {
       case UnitKind::kNumbered:
-        if (numbered) text += "\n" + std::to_string(++number) + ". " + with_citation(c.text, n);
-        else text += "\n- " + with_citation(c.text, n);
+        if (numbered) text += "\n" + std::to_string(++number) + ". " + with_citation(said, n);
+        else text += "\n- " + with_citation(said, n);
         break;
       case UnitKind::kBullet:
-        text += numbered && number > 0 ? "\n   - " + with_citation(c.text, n) : "\n- " + with_citation(c.text, n);
+        text += numbered && number > 0 ? "\n   - " + with_citation(said, n) : "\n- " + with_citation(said, n);
         break;
       case UnitKind::kCode: {
         const std::string indent = numbered && number > 0 ? "   " : "";
@@ -1756,7 +1837,7 @@ void compose_answer(const Evidence& ev, Answer& ans) {
       }
       case UnitKind::kSentence:
       case UnitKind::kTableRow:
-        text += (numbered && number > 0 ? "\n   - " : "\n- ") + with_citation(c.text, n);
+        text += (numbered && number > 0 ? "\n   - " : "\n- ") + with_citation(said, n);
         break;
     }
   }

@@ -88,14 +88,23 @@ struct ExtractiveOptions {
   // of the question's words. Not fitted: chosen on the development sets of
   // examples/doc-eval (0.1 and 0.2 answer the same). Default: 0.1.
   double w_named_in_code = 0.1;
-  // Added to a unit under an option's heading ("-g, --globals-only") for a
-  // how-to question that does not ask for a name ("How do I export only the
+  // Added to a unit under an option's heading ("-g, --globals-only") on a
+  // command's reference page (min_option_entries) for a how-to question
+  // that does not ask for a name ("How do I export only the
   // roles?"): on a command's reference page the answer is usually an
   // option, whose entry says what it does in fewer of the question's words
   // than the page's prose about the command. Not fitted: chosen on the
   // development sets of examples/doc-eval (0.2 and 0.3 answer the same; 0.1
   // as 0). Default: 0.2.
   double w_option_entry = 0.2;
+  // A top document with units under at least this many distinct option
+  // headings is a command's reference page, whose option entries join the
+  // candidates of a how-to question or one asking for a name. Default: 3.
+  int min_option_entries = 3;
+  // At most this many of its chunks that hold option entries join (a
+  // page like curl's or git-config's holds hundreds; each candidate is
+  // analysed and embedded). Default: 100.
+  size_t max_option_chunks = 100;
   // Added to a unit that states a default with its value (a digit), for a
   // question asking for a default; a bare digit is too weak a sign for a
   // question asking for a number (return codes, versions). Not fitted:

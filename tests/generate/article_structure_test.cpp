@@ -878,5 +878,36 @@ TEST_F(ArticleStructure, AHowToQuestionOnACommandsPageGetsTheOptionByName) {
   EXPECT_TRUE(p_option == std::string::npos || p_prose < p_option) << p.text;
 }
 
+// A how-to question on a command's page whose option entries retrieval
+// did not bring (one chunk read here, the prose's, and not the whole page)
+// reads them all.
+TEST_F(ArticleStructure, AHowToQuestionOnACommandsPageReadsItsOptionEntries) {
+  const std::string q = "How do I export only the readers and labels of a library server, without any shelf contents?";
+  ExtractiveOptions one;
+  one.max_chunks = 1;
+  one.whole_document_chunks = 0;
+  const Answer a = ask(q, one);
+  ASSERT_FALSE(a.refused) << a.text << " conf=" << a.confidence;
+  EXPECT_NE(a.text.find("--catalogue-only"), std::string::npos) << a.text;
+  one.max_option_chunks = 0;
+  const Answer none = ask(q, one);
+  EXPECT_EQ(none.text.find("--catalogue-only"), std::string::npos) << none.text;
+}
+
+// A second option's entry in an answer is said after its heading, which
+// its quote holds too.
+TEST_F(ArticleStructure, AnOptionsEntryIsSaidAfterItsHeading) {
+  const std::string q = "Which shelfdump option exports only the readers and labels, without any shelf contents?";
+  const Answer all = ask(q);
+  ASSERT_FALSE(all.refused) << all.text;
+  const size_t lead_end = all.text.find('\n');
+  ASSERT_NE(lead_end, std::string::npos) << all.text;
+  EXPECT_NE(all.text.find("`-c, --catalogue-only`: Exports the catalogue objects", lead_end), std::string::npos)
+      << all.text;
+  bool quoted = false;
+  for (const Citation& c : all.citations) quoted |= c.quote.find("-c, --catalogue-only: Exports") != std::string::npos;
+  EXPECT_TRUE(quoted) << all.text;
+}
+
 }  // namespace
 }  // namespace ragd

@@ -1,0 +1,90 @@
+// "What caused <ticket>?" for tickets whose sentences name no cause: the
+// change the record reports is the cause, but not a denial of one ("Nothing
+// has been changed"), an agent's question ("Has anything been changed
+// recently?") nor what an agent did to fix it ("Your password has been
+// reset"). A ServiceNow Table API export, ingested through the real
+// connector with the real GloVe vectors and the shipped options.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "generate/extractive.h"
+#include "model/glove_sif.h"
+#include "tests/support/scratch_store.h"
+#include "tests/testdata.h"
+
+namespace ragd {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kIncidents = R"({"result": [
+{"number": "INC7700001", "sys_id": "a1", "state": "6",
+ "short_description": "Label printer in goods-in prints blank labels",
+ "description": "Since this morning the label printer at goods-in prints blank labels. Nothing has been changed on the printer or on my PC.",
+ "comments": "2024-05-02 10:20:00 - Sam Lee (Additional comments)\nThe thermal ribbon on the printer expired last week and was never swapped.\n\n2024-05-02 09:40:00 - Sam Lee (Additional comments)\nHas anything been changed on the printer recently?\n\n",
+ "work_notes": "",
+ "close_notes": "New thermal ribbon fitted, test label printed fine.",
+ "opened_at": "2024-05-02 09:10:00"},
+{"number": "INC7700002", "sys_id": "a2", "state": "6",
+ "short_description": "Cannot sign in to the expenses portal",
+ "description": "I cannot sign in to the expenses portal since Monday, it says my credentials are invalid.",
+ "comments": "2024-05-03 11:05:00 - Kim Ode (Additional comments)\nYour password has been reset, please sign in with the temporary one.\n\n2024-05-03 10:50:00 - Kim Ode (Additional comments)\nThe portal's sign-in was switched to the new identity provider on Sunday, and old sessions keep the former realm.\n\n",
+ "work_notes": "",
+ "close_notes": "Password reset and user signed in.",
+ "opened_at": "2024-05-03 10:30:00"}
+]})";
+
+class TicketCause : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(default_glove_path())) RAGD_TESTDATA_MISSING("GloVe file " + default_glove_path().string());
+    auto glove = open_glove();
+    ASSERT_TRUE(glove.is_ok()) << glove.status().to_string();
+    glove_ = std::move(glove).value();
+    auto scratch = ScratchStore::open("ticket-cause");
+    ASSERT_TRUE(scratch.is_ok()) << scratch.status().to_string();
+    scratch_ = std::make_unique<ScratchStore>(std::move(scratch).value());
+    const fs::path docs = scratch_->dir() / "docs";
+    fs::create_directories(docs);
+    std::ofstream(docs / "incidents_table_api.json") << kIncidents;
+    const std::vector<fs::path> roots{docs};
+    auto st = ingest_paths(scratch_->store(), *glove_, roots);
+    ASSERT_TRUE(st.is_ok()) << st.status().to_string();
+    ASSERT_EQ(st->ingested, 2u);
+    retriever_ = std::make_unique<Retriever>(scratch_->store(), glove_.get());
+  }
+
+  Answer ask(const std::string& q) {
+    ExtractiveOptions o;
+    o.word_ranks = glove_.get();
+    SearchRequest r;
+    r.query = q;
+    auto a = ExtractiveAnswerer(*retriever_, o).answer(r);
+    EXPECT_TRUE(a.is_ok()) << a.status().to_string();
+    return a.is_ok() ? std::move(a).value() : Answer{};
+  }
+
+  std::unique_ptr<GloveSifEmbedder> glove_;
+  std::unique_ptr<ScratchStore> scratch_;
+  std::unique_ptr<Retriever> retriever_;
+};
+
+TEST_F(TicketCause, TheChangeIsTheCauseNotItsDenialNorAQuestion) {
+  const Answer a = ask("What caused INC7700001?");
+  ASSERT_FALSE(a.refused) << a.text;
+  EXPECT_EQ(a.intent, "cause");
+  EXPECT_NE(a.text.find("ribbon on the printer expired"), std::string::npos) << a.text;
+  EXPECT_EQ(a.text.find("Nothing has been changed"), std::string::npos) << a.text;
+  EXPECT_EQ(a.text.find("Has anything been changed"), std::string::npos) << a.text;
+}
+
+TEST_F(TicketCause, WhatAnAgentDidToFixItIsNoCause) {
+  const Answer a = ask("What caused INC7700002?");
+  ASSERT_FALSE(a.refused) << a.text;
+  EXPECT_NE(a.text.find("was switched to the new identity provider"), std::string::npos) << a.text;
+  EXPECT_EQ(a.text.find("has been reset"), std::string::npos) << a.text;
+}
+
+}  // namespace
+}  // namespace ragd
