@@ -94,6 +94,7 @@ struct AsyncBatch {
   std::unordered_map<std::string, size_t> index;  // Nats-Msg-Id -> position
   std::vector<Result<uint64_t>>* out = nullptr;   // guarded by mu
   std::vector<bool> answered;                     // guarded by mu
+  bool heard = false;  // guarded by mu: the server answered one (not a message refused here)
 };
 
 void on_async_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) noexcept {
@@ -113,6 +114,7 @@ void on_async_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* cl
                                           : Status::unavailable("JetStream did not acknowledge the write: " + why);
         }
         batch->answered[it->second] = true;
+        batch->heard = true;
       }
     }
   } catch (...) {
@@ -390,10 +392,16 @@ class NatsJetStream final : public JetStream {
       wait.MaxWait = std::max<int64_t>(1, ms);
       return js_PublishAsyncComplete(ctx.js, &wait) == NATS_OK;
     };
-    bool all_answered = !ctx.sent || wait_acks(std::min<int64_t>(left_ms(), kFirstAckMs));
-    if (!all_answered && note_unanswered().is_ok()) {
-      all_answered = wait_acks(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   ack_deadline - std::chrono::steady_clock::now()).count());
+    const bool all_answered = !ctx.sent || wait_acks(std::min<int64_t>(left_ms(), kFirstAckMs));
+    // Some acknowledged already: the server answers (a large batch still
+    // on its way), so no PING, which would queue behind that batch.
+    auto heard = [&] {
+      std::lock_guard lock(batch.mu);
+      return batch.heard;
+    };
+    if (!all_answered && (heard() || note_unanswered().is_ok())) {
+      (void)wait_acks(std::chrono::duration_cast<std::chrono::milliseconds>(
+                          ack_deadline - std::chrono::steady_clock::now()).count());
     }
     ctx.close();  // no callback runs after this: `out` is final
     return finish();
