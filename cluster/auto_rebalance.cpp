@@ -138,9 +138,10 @@ std::set<std::string> AutoRebalancer::note_live(const ShardMap& map, const std::
   for (const auto& [n, a] : seen) {
     if (!absent_.count(n)) {
       const Json j = Json::parse(a.record, nullptr, false);
+      const bool named = j.is_object() && j.contains("by") && j["by"].is_string();
       cluster_log().info("node {}: node {} has no lease (for {} s, first seen by {}); its replicas are made again "
                          "elsewhere once it has been away {} s",
-                         o_.node_id, n, a.seconds, j.is_object() ? j.value("by", std::string("?")) : "?",
+                         o_.node_id, n, a.seconds, named ? j["by"].get<std::string>() : std::string("?"),
                          o_.dead_after_seconds);
     }
   }
