@@ -1,5 +1,6 @@
 #include "cluster/auto_rebalance.h"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@ namespace ragd::cluster {
 namespace {
 
 using namespace std::chrono_literals;
+using Json = nlohmann::json;
 
 constexpr auto kLookEvery = 2s;
 constexpr size_t kStepsKept = 50;
@@ -25,6 +27,17 @@ std::set<std::string> named_by(const ShardMap& map) {
     out.insert(m.to);
   }
   return out;
+}
+
+// The timer an absence record names; 0 when it is malformed.
+int64_t timer_of(const std::string& record) {
+  const Json j = Json::parse(record, nullptr, false);
+  if (!j.is_object() || !j.contains("timer") || !j["timer"].is_string()) return 0;
+  try {
+    return std::stoll(j["timer"].get<std::string>());
+  } catch (const std::exception&) {
+    return 0;
+  }
 }
 
 }  // namespace
@@ -43,10 +56,9 @@ AutoRebalancer::~AutoRebalancer() {
 AutoRebalanceStatus AutoRebalancer::status() const {
   std::lock_guard lock(mu_);
   AutoRebalanceStatus out = status_;
-  const auto now = std::chrono::steady_clock::now();
-  for (const auto& [n, since] : absent_since_) {
-    out.absent_seconds[n] = std::chrono::duration_cast<std::chrono::seconds>(now - since).count();
-    if (now - since >= std::chrono::seconds(o_.dead_after_seconds)) out.dead.push_back(n);
+  for (const auto& [n, a] : absent_) {
+    out.absent_seconds[n] = a.seconds;
+    if (a.dead) out.dead.push_back(n);
   }
   return out;
 }
@@ -62,28 +74,78 @@ void AutoRebalancer::loop() {
 }
 
 std::set<std::string> AutoRebalancer::note_live(const ShardMap& map, const std::set<std::string>& live) {
-  const auto now = std::chrono::steady_clock::now();
   const std::set<std::string> named = named_by(map);
-  std::set<std::string> dead;
-  std::lock_guard lock(mu_);
-  for (auto it = absent_since_.begin(); it != absent_since_.end();) {
-    if (live.count(it->first) || !named.count(it->first)) {
-      cluster_log().info("node {}: node {} is back (or left the map) after {} s", o_.node_id, it->first,
-                       std::chrono::duration_cast<std::chrono::seconds>(now - it->second).count());
-      it = absent_since_.erase(it);
-    } else {
-      ++it;
-    }
+  const std::string prefix = absent_key(o_, "");
+  auto records = etcd_->range_prefix(prefix);
+  if (!records.is_ok()) return {};  // etcd cannot say: nobody is dead yet
+  std::map<std::string, std::string> recorded;  // node -> its absence record
+  for (const auto& kv : records->kvs) recorded[kv.key.substr(prefix.size())] = kv.value;
+  // Back, or out of the map: its absence ends (for every node).
+  for (const auto& [n, record] : recorded) {
+    if (live.count(n) || !named.count(n)) (void)etcd_->remove_if_equal(prefix + n, record);
   }
+  std::map<std::string, Absence> seen;
+  std::set<std::string> dead, unread;  // unread: absent, but etcd did not say for how long
   for (const auto& n : named) {
     if (live.count(n) || n == o_.node_id) continue;
-    auto [it, added] = absent_since_.emplace(n, now);
-    if (added) {
-      cluster_log().info("node {}: node {} has no lease; its replicas are made again elsewhere if it stays away {} s",
-                       o_.node_id, n, o_.dead_after_seconds);
+    std::string record;
+    if (auto it = recorded.find(n); it != recorded.end()) {
+      record = it->second;
+    } else {
+      // The first to see it go: a timer of dead_after_seconds from now,
+      // unless another node records its own first.
+      auto timer = etcd_->lease_grant(o_.dead_after_seconds);
+      if (!timer.is_ok()) {
+        unread.insert(n);
+        continue;
+      }
+      const std::string mine = Json{{"by", o_.node_id}, {"timer", std::to_string(*timer)}}.dump();
+      auto stored = etcd_->put_if_absent(prefix + n, mine);
+      if (!stored.is_ok() || *stored != mine) (void)etcd_->lease_revoke(*timer);
+      if (!stored.is_ok()) {
+        unread.insert(n);
+        continue;
+      }
+      record = *stored;
     }
-    if (now - it->second >= std::chrono::seconds(o_.dead_after_seconds)) dead.insert(n);
+    const int64_t timer = timer_of(record);
+    if (timer == 0) {
+      // Not a record ragd wrote: made again at the next look.
+      (void)etcd_->remove_if_equal(prefix + n, record);
+      continue;
+    }
+    auto left = etcd_->lease_time_to_live(timer);
+    if (!left.is_ok()) {
+      unread.insert(n);
+      continue;
+    }
+    Absence a{record, *left < 0 ? o_.dead_after_seconds : o_.dead_after_seconds - *left, *left < 0};
+    if (a.dead) dead.insert(n);
+    seen.emplace(n, std::move(a));
   }
+  std::lock_guard lock(mu_);
+  // As last read, but not dead on that word alone.
+  for (const auto& n : unread) {
+    if (auto it = absent_.find(n); it != absent_.end()) {
+      seen.emplace(n, Absence{it->second.record, it->second.seconds, false});
+    }
+  }
+  for (const auto& [n, a] : absent_) {
+    if (!seen.count(n)) {
+      cluster_log().info("node {}: node {} is back (or left the map) after {} s or more", o_.node_id, n, a.seconds);
+    }
+  }
+  for (const auto& [n, a] : seen) {
+    if (!absent_.count(n)) {
+      const Json j = Json::parse(a.record, nullptr, false);
+      const bool named = j.is_object() && j.contains("by") && j["by"].is_string();
+      cluster_log().info("node {}: node {} has no lease (for {} s, first seen by {}); its replicas are made again "
+                         "elsewhere once it has been away {} s",
+                         o_.node_id, n, a.seconds, named ? j["by"].get<std::string>() : std::string("?"),
+                         o_.dead_after_seconds);
+    }
+  }
+  absent_ = std::move(seen);
   return dead;
 }
 
@@ -104,13 +166,8 @@ std::string AutoRebalancer::reason_for(const ShardMap& map, const std::set<std::
   auto add = [&](const std::string& part) { why += (why.empty() ? "" : "; ") + part; };
   for (const auto& n : dead) {
     if (!from.count(n)) continue;
-    std::lock_guard lock(mu_);
-    const auto it = absent_since_.find(n);
-    const int64_t away = it == absent_since_.end() ? 0
-                         : std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
-                                                                            it->second).count();
-    add("node " + n + " dead (no lease for " + std::to_string(away) + " s): its " + std::to_string(load[n]) +
-        " replica(s) made again on the live nodes");
+    add("node " + n + " dead (no lease for " + std::to_string(o_.dead_after_seconds) + " s or more): its " +
+        std::to_string(load[n]) + " replica(s) made again on the live nodes");
   }
   const size_t holders = std::count_if(live.begin(), live.end(), [&](const std::string& n) { return !dead.count(n); });
   const size_t share = holders == 0 ? 0 : replicas / holders;

@@ -1,10 +1,16 @@
 // A node's automatic rebalancer (ClusterOptions::auto_rebalance;
 // cluster/README.md, "Rebalancing"). Every node that has it on looks every
 // two seconds at the shard map and the live nodes:
-//   - a node the map names whose lease is gone is "absent" from the moment
-//     this node saw it go, and "dead" after dead_after_seconds (a restart
-//     within that time changes nothing: a node that is not live neither
-//     gives nor takes replicas);
+//   - a node the map names whose lease is gone is "absent", and "dead" once
+//     absent for dead_after_seconds (a restart within that time changes
+//     nothing: a node that is not live neither gives nor takes replicas).
+//     The absence is counted from one moment every node agrees on: the
+//     first node to see the lease go puts rebalance/absent/<node> in etcd,
+//     naming a timer, an etcd lease of dead_after_seconds granted then and
+//     never renewed; every node reads the timer's time left from etcd, so
+//     a node that takes the lock over (or just started) counts from that
+//     moment, not from when it saw the node go itself. Any node that sees
+//     the node live again (or out of the map) deletes the record;
 //   - when moves are pending, or plan_moves() over the live nodes (the dead
 //     ones' replicas made again elsewhere, the drained ones emptied) finds
 //     something to move (a node joined and holds less than its share), it
@@ -62,7 +68,10 @@ class AutoRebalancer {
   void loop();
   // One look: starts a run (and waits for its end) when one is needed.
   void look();
-  // Notes which nodes the map names are live now; returns the dead ones.
+  // Notes which nodes the map names are live now, through the absence
+  // records in etcd (made for the absent nodes that have none, deleted for
+  // the nodes live again); returns the dead ones: none when etcd cannot
+  // say (never sooner).
   std::set<std::string> note_live(const ShardMap& map, const std::set<std::string>& live);
   // The run's reason, from the plan's moves.
   std::string reason_for(const ShardMap& map, const std::set<std::string>& live, const std::set<std::string>& dead,
@@ -74,8 +83,13 @@ class AutoRebalancer {
   std::atomic<bool> stop_{false};
   mutable std::mutex mu_;
   AutoRebalanceStatus status_;  // guarded by mu_
-  // Node -> when this node saw its lease go. Guarded by mu_.
-  std::map<std::string, std::chrono::steady_clock::time_point> absent_since_;
+  // An absent node as the last look read it from etcd.
+  struct Absence {
+    std::string record;     // rebalance/absent/<node>'s value
+    int64_t seconds = 0;    // absent for, by the timer's time left
+    bool dead = false;      // the timer expired
+  };
+  std::map<std::string, Absence> absent_;  // guarded by mu_
   std::thread thread_;
 };
 

@@ -187,6 +187,16 @@ Result<int64_t> Etcd::lease_keepalive(int64_t lease) {
   return int_field(r, "TTL");
 }
 
+Result<int64_t> Etcd::lease_time_to_live(int64_t lease) {
+  RAGD_ASSIGN_OR_RETURN(std::string body,
+                        call("/v3/lease/timetolive", Json{{"ID", std::to_string(lease)}}.dump()));
+  RAGD_ASSIGN_OR_RETURN(Json j, parse(body, "lease time-to-live"));
+  // An expired lease answers TTL -1; the gateway leaves out a 0 (less
+  // than a second left: not expired yet).
+  const int64_t ttl = int_field(j, "TTL");
+  return ttl < 0 ? -1 : ttl;
+}
+
 Status Etcd::lease_revoke(int64_t lease) {
   auto body = call("/v3/lease/revoke", Json{{"ID", std::to_string(lease)}}.dump());
   Status st = body.is_ok() ? parse(*body, "lease revoke").status() : body.status();

@@ -61,6 +61,9 @@ class Etcd {
   Result<int64_t> lease_grant(int ttl_seconds);
   // Renews the lease once; returns the TTL left, 0 when it had expired.
   Result<int64_t> lease_keepalive(int64_t lease);
+  // The seconds the lease has left, as the etcd leader counts them; -1 when
+  // it expired (or never existed).
+  Result<int64_t> lease_time_to_live(int64_t lease);
   // Ends the lease now: the keys under it are deleted. An expired lease is
   // no error.
   Status lease_revoke(int64_t lease);

@@ -3,6 +3,7 @@
 
 #include "auth/crypto.h"
 #include "cluster/clock.h"
+#include "cluster/log.h"
 
 #include <nats/nats.h>
 #include <nlohmann/json.hpp>
@@ -93,6 +94,7 @@ struct AsyncBatch {
   std::unordered_map<std::string, size_t> index;  // Nats-Msg-Id -> position
   std::vector<Result<uint64_t>>* out = nullptr;   // guarded by mu
   std::vector<bool> answered;                     // guarded by mu
+  bool heard = false;  // guarded by mu: the server answered one (not a message refused here)
 };
 
 void on_async_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) noexcept {
@@ -112,6 +114,7 @@ void on_async_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* cl
                                           : Status::unavailable("JetStream did not acknowledge the write: " + why);
         }
         batch->answered[it->second] = true;
+        batch->heard = true;
       }
     }
   } catch (...) {
@@ -151,6 +154,17 @@ struct AsyncContext {
 // before it lets this go.
 struct ConnectionState {
   std::atomic<int64_t> down_since{0};  // steady_ms when the connection went; 0 while up
+  // steady_ms since when the server the connection is on has not answered:
+  // a publish went unacknowledged and a PING then got no PONG either
+  // (NatsJetStream::note_unanswered). 0 while it answers; cleared by a PONG
+  // or a reconnect.
+  std::atomic<int64_t> silent_since{0};
+  std::atomic<int64_t> silent_checked{0};  // steady_ms when a silent server was last sent a PING
+  std::atomic<uint64_t> reconnects{0};     // reconnections so far
+  // The server's max_payload, read at each (re)connect:
+  // natsConnection_GetMaxPayload takes the connection's lock, which a
+  // reconnect attempt to a silent server holds for the connect timeout.
+  std::atomic<int64_t> max_payload{0};
   std::mutex mu;
   std::condition_variable cv;
   bool closed = false;  // guarded by mu
@@ -159,7 +173,13 @@ struct ConnectionState {
 void on_disconnected(natsConnection*, void* state) {
   static_cast<ConnectionState*>(state)->down_since.store(std::max<int64_t>(1, steady_ms()));
 }
-void on_reconnected(natsConnection*, void* state) { static_cast<ConnectionState*>(state)->down_since.store(0); }
+void on_reconnected(natsConnection* nc, void* state) {
+  auto* st = static_cast<ConnectionState*>(state);
+  st->max_payload.store(natsConnection_GetMaxPayload(nc));
+  st->silent_since.store(0);
+  st->reconnects.fetch_add(1);
+  st->down_since.store(0);
+}
 void on_closed(natsConnection*, void* state) {
   auto* st = static_cast<ConnectionState*>(state);
   std::lock_guard lock(st->mu);
@@ -189,8 +209,10 @@ class NatsJetStream final : public JetStream {
 
   // From the connection's callbacks: natsConnection_Status would wait for
   // the connection's lock, which a reconnect attempt holds for its timeout.
+  // A silent server counts as down from when its silence was confirmed.
   int64_t down_for_ms() const override {
-    const int64_t since = state_->down_since.load();
+    const int64_t down = state_->down_since.load(), silent = state_->silent_since.load();
+    const int64_t since = down == 0 ? silent : silent == 0 ? down : std::min(down, silent);
     return since == 0 ? 0 : std::max<int64_t>(1, steady_ms() - since);
   }
 
@@ -233,7 +255,7 @@ class NatsJetStream final : public JetStream {
                            int64_t timeout_ms, bool expect_new_subject) override {
     // A message over the servers' max_payload can never be stored: it
     // fails now rather than being retried until the timeout.
-    const int64_t max = natsConnection_GetMaxPayload(nc_);
+    const int64_t max = state_->max_payload.load();
     if (max > 0 && static_cast<int64_t>(data.size()) > max) return too_big(data.size(), max);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     std::string last;
@@ -249,6 +271,8 @@ class NatsJetStream final : public JetStream {
         std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(50, left)));
         continue;
       }
+      // A server known to be silent: fail now rather than at the deadline.
+      RAGD_RETURN_IF_ERROR(check_silence(left));
       jsPubOptions po;
       jsPubOptions_Init(&po);
       po.MsgId = msg_id.c_str();
@@ -267,9 +291,11 @@ class NatsJetStream final : public JetStream {
         jsPubAck_Destroy(pa);
         return seq;
       }
-      if (s == NATS_MAX_PAYLOAD) return too_big(data.size(), natsConnection_GetMaxPayload(nc_));
+      if (s == NATS_MAX_PAYLOAD) return too_big(data.size(), state_->max_payload.load());
       if (static_cast<int>(code) == kWrongLastSequence) return created_already(nats_error(s, code));
       last = nats_error(s, code);
+      // No acknowledgement in time: is the server there at all?
+      if (s == NATS_TIMEOUT) RAGD_RETURN_IF_ERROR(note_unanswered());
       // No responders / not connected: the stream's leader is being elected
       // or the connection is reconnecting. Retry with the same id.
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(100, std::max<int64_t>(left, 1))));
@@ -285,6 +311,7 @@ class NatsJetStream final : public JetStream {
                                       deadline - std::chrono::steady_clock::now()).count());
     };
     auto unanswered = [&] {
+      if (state_->silent_since.load() != 0 && state_->down_since.load() == 0) return silent_error();
       return Status::unavailable(
           "JetStream did not acknowledge the write within " + std::to_string(timeout_ms) + " ms (" +
           (state_->down_since.load() != 0 ? std::string("no connection to NATS") : std::string("no answer")) +
@@ -305,7 +332,9 @@ class NatsJetStream final : public JetStream {
     // Reconnecting: a publish would wait behind the connection's lock. The
     // caller's resends (publish()) wait for the reconnect instead.
     if (msgs.empty() || state_->down_since.load() != 0) return finish();
-    const int64_t max = natsConnection_GetMaxPayload(nc_);
+    // A server known to be silent: none would be answered.
+    if (!check_silence(left_ms()).is_ok()) return finish();
+    const int64_t max = state_->max_payload.load();
     for (size_t i = 0; i < msgs.size(); ++i) batch.index.emplace(msgs[i].msg_id, i);
     // A context of its own: its callback writes this batch's results, and
     // waiting for it waits for this batch alone. At most kMaxInFlight
@@ -345,7 +374,7 @@ class NatsJetStream final : public JetStream {
       if (s == NATS_MAX_PAYLOAD) {
         // The headers count against max_payload too.
         std::lock_guard lock(batch.mu);
-        out[i] = too_big(m.data.size(), natsConnection_GetMaxPayload(nc_));
+        out[i] = too_big(m.data.size(), max);
         batch.answered[i] = true;
         continue;
       }
@@ -353,10 +382,27 @@ class NatsJetStream final : public JetStream {
     }
     // The acknowledgements: a short wait, not the whole budget, so that the
     // caller has time to resend what got none (a lost ack, a leader change).
-    jsPubOptions wait;
-    jsPubOptions_Init(&wait);
-    wait.MaxWait = std::max<int64_t>(1, std::min<int64_t>(left_ms(), 2000));
-    (void)js_PublishAsyncComplete(ctx.js, &wait);
+    // None within kFirstAckMs: is the server there at all? A silent one
+    // ends the wait (note_unanswered).
+    const auto ack_deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(std::min<int64_t>(left_ms(), 2000));
+    auto wait_acks = [&](int64_t ms) {
+      jsPubOptions wait;
+      jsPubOptions_Init(&wait);
+      wait.MaxWait = std::max<int64_t>(1, ms);
+      return js_PublishAsyncComplete(ctx.js, &wait) == NATS_OK;
+    };
+    const bool all_answered = !ctx.sent || wait_acks(std::min<int64_t>(left_ms(), kFirstAckMs));
+    // Some acknowledged already: the server answers (a large batch still
+    // on its way), so no PING, which would queue behind that batch.
+    auto heard = [&] {
+      std::lock_guard lock(batch.mu);
+      return batch.heard;
+    };
+    if (!all_answered && (heard() || note_unanswered().is_ok())) {
+      (void)wait_acks(std::chrono::duration_cast<std::chrono::milliseconds>(
+                          ack_deadline - std::chrono::steady_clock::now()).count());
+    }
     ctx.close();  // no callback runs after this: `out` is final
     return finish();
   }
@@ -536,6 +582,75 @@ class NatsJetStream final : public JetStream {
   }
 
  private:
+  // How long a PING may go unanswered before the server counts as silent:
+  // a live server answers one in milliseconds, even while JetStream is
+  // electing a leader (the PONG comes from its client connection).
+  static constexpr int64_t kSilentAfterMs = 1000;
+  // While the server is silent, a write asks again at most this often (a
+  // PING that long); the writes in between are refused at once.
+  static constexpr int64_t kSilentRecheckMs = 500;
+  // publish_all() asks the server a PING when no acknowledgement came
+  // within this time.
+  static constexpr int64_t kFirstAckMs = 500;
+
+  // Whether the server answers a PING within `ms`. Not while reconnecting:
+  // natsConnection_FlushTimeout would wait behind the connection's lock.
+  bool answers_ping(int64_t ms) {
+    if (state_->down_since.load() != 0) return false;
+    return natsConnection_FlushTimeout(nc_, std::max<int64_t>(ms, 1)) == NATS_OK;
+  }
+
+  Status silent_error() const {
+    const int64_t since = state_->silent_since.load();
+    return Status::unavailable(
+        "the NATS server this node is connected to has not answered for " +
+        std::to_string(since == 0 ? 0 : steady_ms() - since) +
+        " ms (no acknowledgement, no PONG): the write was not acknowledged; the client leaves the server for "
+        "another of the cluster once its pings go unanswered; check the NATS servers and the network to them");
+  }
+
+  // A publish got no acknowledgement in time on a connection that is up:
+  // a PING tells a slow JetStream (a leader election, a quorum catching
+  // up: the server answers) from a server that stopped answering (a cut
+  // network, a hung process: libnats notices only after two unanswered
+  // pings of its own, 4-6 s). Silent: recorded (down_for_ms counts it)
+  // and kUnavailable.
+  Status note_unanswered() {
+    if (state_->silent_since.load() != 0) return silent_error();
+    const uint64_t reconnects = state_->reconnects.load();
+    if (state_->down_since.load() != 0 || answers_ping(kSilentAfterMs)) return Status::ok();
+    // Given up meanwhile (reconnecting), or already on another server: not
+    // that server's silence to record.
+    if (state_->down_since.load() != 0 || state_->reconnects.load() != reconnects) return Status::ok();
+    const int64_t now = steady_ms();
+    state_->silent_checked.store(now);
+    int64_t none = 0;
+    if (state_->silent_since.compare_exchange_strong(none, std::max<int64_t>(1, now - kSilentAfterMs))) {
+      cluster_log().warn("the NATS server this node is connected to stopped answering (a publish got no "
+                         "acknowledgement, a PING no PONG within {} ms): writes are refused until it answers "
+                         "or the client moves to another server",
+                         kSilentAfterMs);
+    }
+    return silent_error();
+  }
+
+  // kUnavailable at once while the server is known to be silent; every
+  // kSilentRecheckMs a caller asks it again (a PING of at most
+  // min(that, `left_ms`)), and a PONG clears the silence.
+  Status check_silence(int64_t left_ms) {
+    if (state_->silent_since.load() == 0) return Status::ok();
+    if (steady_ms() - state_->silent_checked.load() < kSilentRecheckMs) return silent_error();
+    state_->silent_checked.store(steady_ms());
+    if (answers_ping(std::min(kSilentRecheckMs, left_ms))) {
+      if (state_->silent_since.exchange(0) != 0) {
+        cluster_log().info("the NATS server this node is connected to answers again");
+      }
+      return Status::ok();
+    }
+    state_->silent_checked.store(steady_ms());
+    return silent_error();
+  }
+
   static Status too_big(size_t bytes, int64_t max) {
     return Status::resource_exhausted("its cluster message is " + std::to_string(bytes) +
                                       " bytes, more than the NATS servers' max_payload of " +
@@ -698,6 +813,7 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
     }
     return Status::unavailable("connecting to NATS: " + nats_error(s) + hint);
   }
+  state->max_payload.store(natsConnection_GetMaxPayload(nc));
   jsCtx* js = nullptr;
   s = natsConnection_JetStream(&js, nc, nullptr);
   if (s != NATS_OK) {

@@ -93,11 +93,16 @@ class JetStream {
                                                     const NatsCredentials& auth = {});
   virtual ~JetStream() = default;
 
-  // How long the connection to NATS has been down, ms; 0 while it is up.
-  // A server that stops answering (a partition, a hung process) is noticed
-  // within about 6 s (pings every 2 s, two unanswered end the connection);
-  // one that goes away, at once. Reconnecting (to any server) goes on for
-  // ever, and usually takes a fraction of a second.
+  // How long the connection to NATS has been down, or its server silent,
+  // ms; 0 while it is up and answering. A server that stops answering (a
+  // partition, a hung process) counts as silent once a publish got no
+  // acknowledgement and a PING then no PONG within 1 s (publish() and
+  // publish_all() fail at once from then on, asking again with a PING
+  // every 0.5 s at most); libnats gives the connection up after two
+  // unanswered pings of its own (every 2 s: 4-6 s) and reconnects to
+  // another server of the cluster. One that goes away is noticed at once.
+  // Reconnecting (to any server) goes on for ever, and usually takes a
+  // fraction of a second.
   virtual int64_t down_for_ms() const = 0;
   // Creates the stream (file storage, `replicas`, `limits`) unless it
   // exists, taking `subject` and every subject under it (`subject`.*). A
@@ -108,7 +113,9 @@ class JetStream {
   // Publishes with the Nats-Msg-Id header `msg_id` and waits for the
   // stream's acknowledgement (stored on a quorum of its replicas), retrying
   // with the same id until `timeout_ms` (JetStream drops the duplicates).
-  // Returns the message's stream sequence; kUnavailable when no ack came;
+  // Returns the message's stream sequence; kUnavailable when no ack came
+  // (at once, without waiting for `timeout_ms`, while the server is silent:
+  // down_for_ms);
   // kResourceExhausted at once, without retrying, when `data` is over the
   // servers' max_payload. With `expect_new_subject`, as OutgoingMessage's:
   // kAlreadyExists at once when the subject holds a message.

@@ -186,9 +186,10 @@ struct AutoRebalanceStatus {
   bool paused = false;
   uint64_t runs = 0;      // runs this node started
   uint64_t switched = 0;  // moves those runs switched
-  // Nodes the map names whose lease is gone: seconds since this node saw
-  // them go; `dead` ones (dead_after_seconds or more) have their replicas
-  // made again elsewhere.
+  // Nodes the map names whose lease is gone: seconds since the first node
+  // saw them go (their absence record's timer in etcd, auto_rebalance.h);
+  // `dead` ones (dead_after_seconds or more) have their replicas made
+  // again elsewhere.
   std::map<std::string, int64_t> absent_seconds;
   std::vector<std::string> dead;
 };

@@ -170,6 +170,9 @@ std::string rebalance_paused_key(const ClusterOptions& o) { return rebalance_pre
 std::string drained_key(const ClusterOptions& o, const std::string& node) {
   return rebalance_prefix(o) + "drained/" + node;
 }
+std::string absent_key(const ClusterOptions& o, const std::string& node) {
+  return rebalance_prefix(o) + "absent/" + node;
+}
 
 std::string rebalance_lock_to_json(const RebalanceLock& l) {
   return Json{{"by", l.by}, {"automatic", l.automatic}, {"reason", l.reason}, {"nonce", l.nonce}}.dump();

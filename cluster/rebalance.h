@@ -49,6 +49,10 @@ std::string rebalance_prefix(const ClusterOptions& o);
 std::string rebalance_lock_key(const ClusterOptions& o);
 std::string rebalance_paused_key(const ClusterOptions& o);
 std::string drained_key(const ClusterOptions& o, const std::string& node);
+// A node's absence as the automatic rebalancers agree on it (auto_rebalance.h):
+// {"by": the node that saw its lease go first, "timer": an etcd lease of
+// dead_after_seconds granted then}.
+std::string absent_key(const ClusterOptions& o, const std::string& node);
 
 // Who holds the rebalance lock, and why.
 struct RebalanceLock {

@@ -266,6 +266,103 @@ TEST_F(ClusterAutoRebalanceTest, ADeadNodesReplicasAreMadeAgainAndARestartMovesN
   }
 }
 
+// A node's absence counts from one moment every node agrees on
+// (cluster/README.md, "Rebalancing"): the first node to see n4's lease go
+// records it in etcd with a timer of dead_after_seconds. The test holds
+// the rebalance lock (as an operator's run would) while n4 is killed, and
+// once the record is there, kills and restarts n1, n2 and n3, the only
+// nodes that could drive: each starts with no memory of n4. They must
+// still call n4 dead dead_after_seconds after the record, not that long
+// after their own start; and once the test lets the lock go, the node that
+// takes it over moves n4's replicas at once. (Counting from each node's
+// own sighting, n1 called n4 dead 8 s after its restart, 14.5 s after the
+// kill: the test fails.) About 25 s.
+TEST_F(ClusterAutoRebalanceTest, AnAbsenceCountsFromWhenTheLeaseWentWhoeverTakesTheLockOver) {
+  const std::vector<std::string> four{"n1", "n2", "n3", "n4"};
+  ASSERT_NO_FATAL_FAILURE(start_cluster(four, kShards));
+  const std::vector<std::string> drivers{"n1", "n2", "n3"};
+  auto lease = etcd_->lease_grant(120);
+  ASSERT_TRUE(lease.is_ok()) << lease.status().to_string();
+  const std::string held = cluster::rebalance_lock_to_json({"cli-test", false, "the test holds it", "t"});
+  auto put = etcd_->put_if_absent(cluster::rebalance_lock_key(options_), held, *lease);
+  ASSERT_TRUE(put.is_ok() && *put == held);
+
+  const auto killed_at = std::chrono::steady_clock::now();
+  nodes_["n4"]->kill_hard();
+  const std::string absent = cluster::absent_key(options_, "n4");
+  std::optional<cluster::EtcdKeyValue> record;
+  ASSERT_TRUE(wait_until([&] {
+    auto got = etcd_->get(absent);
+    if (got.is_ok()) record = *got;
+    return record.has_value();
+  }, 10000)) << "no absence record for n4";
+  const auto recorded_at = std::chrono::steady_clock::now();
+  const Json rec = Json::parse(record->value, nullptr, false);
+  ASSERT_TRUE(rec.is_object()) << record->value;
+  EXPECT_NE(std::find(drivers.begin(), drivers.end(), rec.value("by", "")), drivers.end()) << record->value;
+  std::printf("n4's absence recorded %.2f s after the kill: %s\n",
+              std::chrono::duration<double>(recorded_at - killed_at).count(), record->value.c_str());
+
+  // Every node that could drive starts afresh.
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  for (const auto& id : drivers) nodes_[id]->kill_hard();
+  std::vector<std::thread> starts;
+  std::vector<char> started(drivers.size(), 0);
+  for (size_t k = 0; k < drivers.size(); ++k) {
+    starts.emplace_back([&, k] { started[k] = nodes_.at(drivers[k])->start(30) ? 1 : 0; });
+  }
+  for (auto& t : starts) t.join();
+  for (size_t k = 0; k < drivers.size(); ++k) ASSERT_TRUE(started[k]) << nodes_[drivers[k]]->log();
+  const auto restarted_at = std::chrono::steady_clock::now();
+  // The record outlived them, the same one.
+  auto again = etcd_->get(absent);
+  ASSERT_TRUE(again.is_ok() && again->has_value());
+  EXPECT_EQ((*again)->value, record->value);
+
+  // n1 calls n4 dead once the record is dead_after_seconds old (at its
+  // next look, every 2 s), not dead_after_seconds after its own start.
+  Json seen;
+  ASSERT_TRUE(wait_until([&] {
+    HttpResult st = http_get(nodes_["n1"]->port(), "/v1/stats");
+    if (st.status != 200) return false;
+    seen = Json::parse(st.body)["cluster"].value("auto_rebalance", Json::object());
+    for (const auto& d : seen.value("dead", Json::array())) {
+      if (d == "n4") return true;
+    }
+    return false;
+  }, 20000)) << seen.dump();
+  const auto dead_seen_at = std::chrono::steady_clock::now();
+  const auto due = std::max(restarted_at, recorded_at + std::chrono::seconds(kDeadAfterSeconds));
+  std::printf("n4 dead on n1 %.2f s after the kill, %.2f s after the record, %.2f s after n1-n3 restarted\n",
+              std::chrono::duration<double>(dead_seen_at - killed_at).count(),
+              std::chrono::duration<double>(dead_seen_at - recorded_at).count(),
+              std::chrono::duration<double>(dead_seen_at - restarted_at).count());
+  EXPECT_GE(dead_seen_at - killed_at, std::chrono::seconds(kDeadAfterSeconds));
+  EXPECT_LT(dead_seen_at - due, std::chrono::milliseconds(3500));
+
+  // The lock goes: a node takes it over and moves n4's replicas at once.
+  ASSERT_TRUE(etcd_->lease_revoke(*lease).is_ok());
+  const auto released_at = std::chrono::steady_clock::now();
+  std::string taken_by, why;
+  EXPECT_TRUE(wait_until([&] {
+    auto st = cluster::read_rebalance_state(*etcd_, options_);
+    if (!st.is_ok() || !st->lock) return false;
+    taken_by = st->lock->by;
+    why = st->lock->reason;
+    return st->lock->automatic;
+  }, 4000)) << reasons(drivers);
+  std::printf("the lock taken over by %s %.2f s after the test let it go: %s\n", taken_by.c_str(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - released_at).count(), why.c_str());
+  EXPECT_NE(why.find("node n4 dead"), std::string::npos) << why;
+  ASSERT_TRUE(settled_without("n4", 40000)) << cluster::shard_map_to_json(map()) << "\n" << reasons(drivers);
+  expect_map_holds(map(), latest_, kShards, {"n4"});
+  // Out of the map, its absence ends: the record goes.
+  EXPECT_TRUE(wait_until([&] {
+    auto got = etcd_->get(absent);
+    return got.is_ok() && !got->has_value();
+  }, 8000));
+}
+
 // A node cut off from etcd alone while it keeps running (cluster/README.md,
 // "Partitions"): n3 reaches etcd through a proxy the test cuts (its
 // connections held open and silent), NATS and the other nodes still. n3
