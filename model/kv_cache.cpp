@@ -388,7 +388,9 @@ void pv_f16_heads512(const float* const* p, int n, const uint16_t* v, int64_t vs
 }
 #endif
 
-// Heads [0, nh) of one group, several at a time where the registers allow.
+// Query vectors [0, nh) over the same V rows (the heads of one group, of
+// one query row or of several), several at a time where the registers
+// allow: each widened V row serves them all.
 template <int NV>
 void pv_f16_group(float* const* p, int nh, int n, const uint16_t* v, int64_t vstride, float* const* out, bool more) {
   int h = 0;
@@ -396,6 +398,13 @@ void pv_f16_group(float* const* p, int nh, int n, const uint16_t* v, int64_t vst
   constexpr int NV16 = NV / 2;
   constexpr int kHeads = NV16 <= 4 ? 4 : 2;
   for (; h + kHeads <= nh; h += kHeads) pv_f16_heads512<NV16, kHeads>(p + h, n, v, vstride, out + h, more);
+  if constexpr (kHeads == 4) {
+    if (nh - h == 3) {
+      pv_f16_heads512<NV16, 3>(p + h, n, v, vstride, out + h, more);
+      return;
+    }
+  }
+  for (; h + 2 <= nh; h += 2) pv_f16_heads512<NV16, 2>(p + h, n, v, vstride, out + h, more);
   for (; h < nh; ++h) pv_f16_heads512<NV16, 1>(p + h, n, v, vstride, out + h, more);
 #else
   constexpr int kPair = NV <= 8 ? 2 : 1;
@@ -502,6 +511,11 @@ void f16_decode_task(const AttentionCall& c, const AttentionShape& shape, int pa
       default: qk_f16_heads<128>(qh, streams, e - p, kg, stride, shape.scale, sc); break;
     }
   });
+  // Probabilities of every query vector that sees a key.
+  float* ps[kF16StreamsMax];
+  float* os[kF16StreamsMax];
+  int row_of[kF16StreamsMax];
+  int ns = 0, n_lo = n_max;
   for (int r = 0; r < nr; ++r) {
     const int n_vis = visible(i0 + r);
     float* const* sr = scores + r * nh;
@@ -510,23 +524,40 @@ void f16_decode_task(const AttentionCall& c, const AttentionShape& shape, int pa
       for (int h = 0; h < nh; ++h) std::fill(orow[h], orow[h] + hd, 0.0f);
       continue;
     }
+    n_lo = std::min(n_lo, n_vis);
     for (int h = 0; h < nh; ++h) {
       softmax(sr[h], n_vis);
       round_row_to_fp16(sr[h], sr[h], n_vis);
+      ps[ns] = sr[h];
+      row_of[ns] = r;
+      os[ns++] = orow[h];
     }
-    // P.V in key order across the runs: each run's sums go on from the last.
-    bool more = false;
-    c.kv.for_runs(c.key_begin, c.key_begin + n_vis, [&](int p, int e, const void*, const void* vr, int64_t stride) {
+  }
+  // out_s = sum of p_s[j] V[j] over keys [from, to) for `count` query
+  // vectors, in key order across the runs (each run's sums go on from the
+  // last; with `more` the first's too).
+  auto pv = [&](float* const* p, float* const* out, int count, int from, int to, bool more) {
+    c.kv.for_runs(c.key_begin + from, c.key_begin + to, [&](int a, int e, const void*, const void* vr, int64_t stride) {
       float* pr[kF16StreamsMax];
-      for (int h = 0; h < nh; ++h) pr[h] = sr[h] + (p - c.key_begin);
+      for (int s = 0; s < count; ++s) pr[s] = p[s] + (a - c.key_begin);
       const auto* vg = static_cast<const uint16_t*>(vr) + goff;
       switch (hd) {
-        case 32: pv_f16_group<4>(pr, nh, e - p, vg, stride, orow, more); break;
-        case 64: pv_f16_group<8>(pr, nh, e - p, vg, stride, orow, more); break;
-        default: pv_f16_group<16>(pr, nh, e - p, vg, stride, orow, more); break;
+        case 32: pv_f16_group<4>(pr, count, e - a, vg, stride, out, more); break;
+        case 64: pv_f16_group<8>(pr, count, e - a, vg, stride, out, more); break;
+        default: pv_f16_group<16>(pr, count, e - a, vg, stride, out, more); break;
       }
       more = true;
     });
+  };
+  // P.V: the keys every query vector of the block sees, for all of them
+  // together (each widened V row serves every row and head of the block),
+  // then each row's later keys, its sums going on from there: per vector,
+  // the same FMAs in key order as one loop over its keys.
+  if (ns == 0) return;
+  pv(ps, os, ns, 0, n_lo, false);
+  for (int s = 0; s < ns; s += nh) {
+    const int n_vis = visible(i0 + row_of[s]);
+    if (n_vis > n_lo) pv(ps + s, os + s, nh, n_lo, n_vis, true);
   }
 }
 
