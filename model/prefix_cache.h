@@ -95,8 +95,9 @@ class PrefixCache {
 
   PrefixCacheStats stats() const;
   // Drops every entry (their tokens are the prompts' text: a purged
-  // document's passages must not stay here). Sessions restoring meanwhile
-  // keep the copy they took.
+  // document's passages must not stay here). Sessions that restored from
+  // an entry keep reading it (or the copy they took) until they are reset,
+  // as a session holding the prompt would; then its memory is freed.
   void clear();
   const PrefixCacheOptions& options() const { return options_; }
 
