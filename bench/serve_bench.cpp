@@ -5,7 +5,7 @@
 //                    [--threads 2] [--ctx 768] [--max-tokens 48]
 //                    [--requests 2] [--ragd PATH] [--llama-server PATH]
 //                    [--glove FILE] [--servers ragd,llama] [--dir DIR]
-//                    [--lookup-tokens 128] [--passes N [--arrivals [--arrival-reps R]]]
+//                    [--lookup-tokens 128] [--passes N [--arrivals [--arrival-reps R] [--prefill 128]]]
 //                    [--no-prefix-test]
 //
 // Models: realistic-size random-weight files written by the model builder,
@@ -60,8 +60,10 @@
 // --passes N --arrivals (in process, no servers): N requests arriving at
 // once after a warm-up, as at N clients over HTTP: the passages' keys and
 // values are copied into N sessions (timed, into new and into reused
-// sessions), then the scheduler's passes of their question rows are timed
-// (first come first served, 128 prompt tokens a pass), and it prints how
+// sessions: the restore before shared prefixes), then N new sessions share
+// the one copy (timed: the restore now), and the scheduler's passes of
+// their question rows are timed (first come first served, --prefill prompt
+// tokens a pass, BatchSchedulerOptions::prefill_tokens), and it prints how
 // long the median arrival waits for its first logits, in ms and in
 // one-row passes.
 #include <arpa/inet.h>
@@ -115,6 +117,7 @@ struct Args {
   int passes = 0;  // --passes N: the in-process decode-pass timing only
   bool arrivals = false;  // --arrivals (with --passes N): N arrivals' prompt passes instead
   int arrival_reps = 12;  // --arrival-reps R
+  int prefill = 128;      // --prefill T: prompt tokens a pass of --arrivals
   bool prefix_test = true;  // --no-prefix-test skips the prefix-cache TTFT runs
   std::string ragd;  // default: ../api/ragd beside this bench's folder
   std::string llama_server = "/tmp/llama.cpp/build/bin/llama-server";
@@ -795,11 +798,14 @@ void decode_passes(const std::string& model_path, const Args& a) {
 
 // --passes N --arrivals: N requests arriving at once, as at N clients over
 // HTTP: each prompt (chat template, passages, a new question) gets the
-// passages' KV copied in (the prefix cache's restore), then the scheduler's
-// passes evaluate the questions' rows (first come first served, at most
-// `prefill` prompt tokens a pass). Prints the restore's cost per session
-// (fresh and reused) and the passes' cost, and how long the median arrival
-// waits for its first logits (restores not counted).
+// passages' KV from the prefix cache, then the scheduler's passes evaluate
+// the questions' rows (first come first served, at most `prefill` prompt
+// tokens a pass). Prints what a copy of the passages into each session
+// costs (fresh and reused sessions: the restore before shared prefixes)
+// and what sharing the one copy costs (DecoderSession::share_kv(), the
+// prefix cache's restore now), the passes' cost with the passages shared,
+// and how long the median arrival waits for its first logits (restores
+// not counted).
 void arrival_passes(const std::string& model_path, const Args& a) {
   auto model = ragd::DecoderModel::load(model_path);
   if (!model.is_ok()) {
@@ -814,7 +820,7 @@ void arrival_passes(const std::string& model_path, const Args& a) {
   }
   const int n = a.passes;
   const int reps = a.arrival_reps;
-  const size_t prefill = 128;  // BatchSchedulerOptions::prefill_tokens
+  const size_t prefill = static_cast<size_t>(std::max(1, a.prefill));  // BatchSchedulerOptions::prefill_tokens
   ragd::DecoderSessionOptions so;
   so.n_ctx = a.ctx;
   so.n_threads = a.threads;
@@ -831,7 +837,8 @@ void arrival_passes(const std::string& model_path, const Args& a) {
     common.push_back(static_cast<size_t>(std::mismatch(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(lim),
                                                        prompts[0].begin()).first - p.begin()));
   }
-  std::vector<uint8_t> prefix;
+  auto prefix_rows = std::make_shared<std::vector<uint8_t>>();
+  std::vector<uint8_t>& prefix = *prefix_rows;
   const int prefix_n = static_cast<int>(*std::max_element(common.begin(), common.end()));
   {
     ragd::DecoderSession s(*model, so);
@@ -861,6 +868,19 @@ void arrival_passes(const std::string& model_path, const Args& a) {
     const auto t0 = Clock::now();
     (void)sessions[static_cast<size_t>(i)]->import_kv(prefix, prefix_n, static_cast<int>(common[static_cast<size_t>(i)]));
     reused_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  // What the passes use: every session reads the one copy of the passages.
+  std::vector<double> share_ms;
+  for (int i = 0; i < n; ++i) {
+    sessions[static_cast<size_t>(i)] = std::make_unique<ragd::DecoderSession>(*model, so);
+    const ragd::SharedKvRows part{prefix, prefix_n, 0, static_cast<int>(common[static_cast<size_t>(i)])};
+    const auto t0 = Clock::now();
+    const ragd::Status st = sessions[static_cast<size_t>(i)]->share_kv(prefix_rows, std::span(&part, 1));
+    share_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    if (!st.is_ok()) {
+      std::printf("  arrivals: %s\n", st.to_string().c_str());
+      return;
+    }
   }
   // The scheduler's passes over the arrivals' rows.
   std::vector<std::vector<size_t>> passes;  // arrivals per pass
@@ -908,8 +928,9 @@ void arrival_passes(const std::string& model_path, const Args& a) {
   std::printf("arrivals, in process, %d threads: %d requests at once, prompts of %zu tokens, %d restored from the "
               "prefix (%.1f MB each), %zu question rows in all; medians of %d:\n",
               a.threads, n, prompts[1].size(), prefix_n, static_cast<double>(prefix.size()) / 1e6, rows_all, reps);
-  std::printf("  restore per session: %.2f ms into a new session, %.2f ms into a reused one\n", median_ms(fresh_ms),
-              median_ms(reused_ms));
+  std::printf("  restore per session: a copy %.2f ms into a new session, %.2f ms into a reused one; shared %.3f ms "
+              "(the passes below read the shared copy)\n",
+              median_ms(fresh_ms), median_ms(reused_ms), median_ms(share_ms));
   double until_median = 0;
   for (size_t pi = 0, seen = 0; pi < passes.size(); ++pi) {
     size_t rows = 0;
@@ -949,6 +970,7 @@ int main(int argc, char** argv) {
     else if (k == "--passes") a.passes = std::atoi(val().c_str());
     else if (k == "--arrivals") a.arrivals = true;
     else if (k == "--arrival-reps") a.arrival_reps = std::max(1, std::atoi(val().c_str()));
+    else if (k == "--prefill") a.prefill = std::max(1, std::atoi(val().c_str()));
     else if (k == "--no-prefix-test") a.prefix_test = false;
     else {
       std::fprintf(stderr, "unknown argument %s (see the header of bench/serve_bench.cpp)\n", k.c_str());

@@ -300,7 +300,9 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   lp.t0 = t0;
   LoopState st;
   // The prompt's cached prefix (the template and system prompt, passages
-  // another question shared) is copied in; the rest is evaluated.
+  // another question shared) is shared with the session, read in place
+  // (the session holds the cache's entry until the pool resets it); the
+  // rest is evaluated.
   const int reused = prefix_cache_ ? prefix_cache_->restore(*session, ctx.tokens) : 0;
   if (prefix_cache_) lp.on_prompt_evaluated = [&] { prefix_cache_->store(*session, ctx.tokens); };
   lp.context = std::span<const int32_t>(ctx.tokens).first(static_cast<size_t>(reused));

@@ -167,7 +167,7 @@ void DecoderBatch::run(std::span<const DecodeItem> items) {
       const int n = static_cast<int>(items[it].tokens.size());
       const int pos0 = s.n_past_;
       s.cache_.store(l, pos0, n, &k_[r0 * kv_dim], &v_[r0 * kv_dim]);
-      calls_.push_back({&q_[r0 * q_dim], q_dim, n, pos0, s.cache_.view(l), 0, pos0 + n, true, &attn_[r0 * q_dim],
+      calls_.push_back({&q_[r0 * q_dim], q_dim, n, pos0, s.kv_view(l), 0, pos0 + n, true, &attn_[r0 * q_dim],
                         q_dim});
     }
     attention_many(calls_, shape, nt);

@@ -228,12 +228,14 @@ void qk_generic(const float* q, const float* k, int64_t kstride, int n, int hd, 
 #define RAGD_F16_DECODE 1
 // out_h[hd] = sum_j p_h[j] * V[j] for the HP heads h of a pass (rows of
 // f16 V, vstride apart, widened where they are read): pv_acc's FMAs in its
-// order, so each output equals pv_generic's over the widened rows.
+// order, so each output equals pv_generic's over the widened rows. With
+// `more`, the sums go on from out_h (the keys before these rows, held
+// elsewhere: a shared prefix), the same FMAs in the same order.
 template <int NV, int HP>
-void pv_f16_heads(const float* const* p, int n, const uint16_t* v, int64_t vstride, float* const* out) {
+void pv_f16_heads(const float* const* p, int n, const uint16_t* v, int64_t vstride, float* const* out, bool more) {
   __m256 acc[HP][NV];
   for (int h = 0; h < HP; ++h) {
-    for (int k = 0; k < NV; ++k) acc[h][k] = _mm256_setzero_ps();
+    for (int k = 0; k < NV; ++k) acc[h][k] = more ? _mm256_loadu_ps(out[h] + 8 * k) : _mm256_setzero_ps();
   }
   for (int j = 0; j < n; ++j) {
     const uint16_t* row = v + j * vstride;
@@ -358,13 +360,13 @@ void qk_f16_heads(const float* const* q, int nh, int n, const uint16_t* k, int64
 // pv_f16_heads with 16 lanes per register: lane for lane the same FMAs in the
 // same order (elements 16k..16k+15 are pv_acc's accumulators 2k and 2k + 1).
 template <int NV16, int HP>
-void pv_f16_heads512(const float* const* p, int n, const uint16_t* v, int64_t vstride, float* const* out) {
+void pv_f16_heads512(const float* const* p, int n, const uint16_t* v, int64_t vstride, float* const* out, bool more) {
   // (Fully unrolled, so that the accumulators stay in registers.)
   __m512 acc[HP][NV16];
 #pragma GCC unroll 4
   for (int h = 0; h < HP; ++h) {
 #pragma GCC unroll 8
-    for (int k = 0; k < NV16; ++k) acc[h][k] = _mm512_setzero_ps();
+    for (int k = 0; k < NV16; ++k) acc[h][k] = more ? _mm512_loadu_ps(out[h] + 16 * k) : _mm512_setzero_ps();
   }
   for (int j = 0; j < n; ++j) {
     const uint16_t* row = v + j * vstride;
@@ -386,19 +388,28 @@ void pv_f16_heads512(const float* const* p, int n, const uint16_t* v, int64_t vs
 }
 #endif
 
-// Heads [0, nh) of one group, several at a time where the registers allow.
+// Query vectors [0, nh) over the same V rows (the heads of one group, of
+// one query row or of several), several at a time where the registers
+// allow: each widened V row serves them all.
 template <int NV>
-void pv_f16_group(float* const* p, int nh, int n, const uint16_t* v, int64_t vstride, float* const* out) {
+void pv_f16_group(float* const* p, int nh, int n, const uint16_t* v, int64_t vstride, float* const* out, bool more) {
   int h = 0;
 #ifdef RAGD_F16_DECODE_512
   constexpr int NV16 = NV / 2;
   constexpr int kHeads = NV16 <= 4 ? 4 : 2;
-  for (; h + kHeads <= nh; h += kHeads) pv_f16_heads512<NV16, kHeads>(p + h, n, v, vstride, out + h);
-  for (; h < nh; ++h) pv_f16_heads512<NV16, 1>(p + h, n, v, vstride, out + h);
+  for (; h + kHeads <= nh; h += kHeads) pv_f16_heads512<NV16, kHeads>(p + h, n, v, vstride, out + h, more);
+  if constexpr (kHeads == 4) {
+    if (nh - h == 3) {
+      pv_f16_heads512<NV16, 3>(p + h, n, v, vstride, out + h, more);
+      return;
+    }
+  }
+  for (; h + 2 <= nh; h += 2) pv_f16_heads512<NV16, 2>(p + h, n, v, vstride, out + h, more);
+  for (; h < nh; ++h) pv_f16_heads512<NV16, 1>(p + h, n, v, vstride, out + h, more);
 #else
   constexpr int kPair = NV <= 8 ? 2 : 1;
-  for (; h + kPair <= nh; h += kPair) pv_f16_heads<NV, kPair>(p + h, n, v, vstride, out + h);
-  for (; h < nh; ++h) pv_f16_heads<NV, 1>(p + h, n, v, vstride, out + h);
+  for (; h + kPair <= nh; h += kPair) pv_f16_heads<NV, kPair>(p + h, n, v, vstride, out + h, more);
+  for (; h < nh; ++h) pv_f16_heads<NV, 1>(p + h, n, v, vstride, out + h, more);
 #endif
 }
 #endif
@@ -487,16 +498,24 @@ void f16_decode_task(const AttentionCall& c, const AttentionShape& shape, int pa
   }
   const int64_t goff = static_cast<int64_t>(g) * hd;
   // Scores of keys [0, n_max) for every query of the block (a row's keys
-  // past its own causal limit are computed and not used).
-  if (n_max > 0) {
-    const auto* kg = static_cast<const uint16_t*>(c.kv.k) + static_cast<int64_t>(c.key_begin) * c.kv.stride + goff;
+  // past its own causal limit are computed and not used), run by run of
+  // keys held in one place (a shared prefix, then the cache's own rows):
+  // each score is one key's, whoever holds the key.
+  c.kv.for_runs(c.key_begin, c.key_begin + n_max, [&](int p, int e, const void* kr, const void*, int64_t stride) {
+    float* sc[kF16StreamsMax];
+    for (int s = 0; s < streams; ++s) sc[s] = scores[s] + (p - c.key_begin);
+    const auto* kg = static_cast<const uint16_t*>(kr) + goff;
     switch (hd) {
-      case 32: qk_f16_heads<32>(qh, streams, n_max, kg, c.kv.stride, shape.scale, scores); break;
-      case 64: qk_f16_heads<64>(qh, streams, n_max, kg, c.kv.stride, shape.scale, scores); break;
-      default: qk_f16_heads<128>(qh, streams, n_max, kg, c.kv.stride, shape.scale, scores); break;
+      case 32: qk_f16_heads<32>(qh, streams, e - p, kg, stride, shape.scale, sc); break;
+      case 64: qk_f16_heads<64>(qh, streams, e - p, kg, stride, shape.scale, sc); break;
+      default: qk_f16_heads<128>(qh, streams, e - p, kg, stride, shape.scale, sc); break;
     }
-  }
-  const auto* vg = static_cast<const uint16_t*>(c.kv.v) + static_cast<int64_t>(c.key_begin) * c.kv.stride + goff;
+  });
+  // Probabilities of every query vector that sees a key.
+  float* ps[kF16StreamsMax];
+  float* os[kF16StreamsMax];
+  int row_of[kF16StreamsMax];
+  int ns = 0, n_lo = n_max;
   for (int r = 0; r < nr; ++r) {
     const int n_vis = visible(i0 + r);
     float* const* sr = scores + r * nh;
@@ -505,15 +524,40 @@ void f16_decode_task(const AttentionCall& c, const AttentionShape& shape, int pa
       for (int h = 0; h < nh; ++h) std::fill(orow[h], orow[h] + hd, 0.0f);
       continue;
     }
+    n_lo = std::min(n_lo, n_vis);
     for (int h = 0; h < nh; ++h) {
       softmax(sr[h], n_vis);
       round_row_to_fp16(sr[h], sr[h], n_vis);
+      ps[ns] = sr[h];
+      row_of[ns] = r;
+      os[ns++] = orow[h];
     }
-    switch (hd) {
-      case 32: pv_f16_group<4>(sr, nh, n_vis, vg, c.kv.stride, orow); break;
-      case 64: pv_f16_group<8>(sr, nh, n_vis, vg, c.kv.stride, orow); break;
-      default: pv_f16_group<16>(sr, nh, n_vis, vg, c.kv.stride, orow); break;
-    }
+  }
+  // out_s = sum of p_s[j] V[j] over keys [from, to) for `count` query
+  // vectors, in key order across the runs (each run's sums go on from the
+  // last; with `more` the first's too).
+  auto pv = [&](float* const* p, float* const* out, int count, int from, int to, bool more) {
+    c.kv.for_runs(c.key_begin + from, c.key_begin + to, [&](int a, int e, const void*, const void* vr, int64_t stride) {
+      float* pr[kF16StreamsMax];
+      for (int s = 0; s < count; ++s) pr[s] = p[s] + (a - c.key_begin);
+      const auto* vg = static_cast<const uint16_t*>(vr) + goff;
+      switch (hd) {
+        case 32: pv_f16_group<4>(pr, count, e - a, vg, stride, out, more); break;
+        case 64: pv_f16_group<8>(pr, count, e - a, vg, stride, out, more); break;
+        default: pv_f16_group<16>(pr, count, e - a, vg, stride, out, more); break;
+      }
+      more = true;
+    });
+  };
+  // P.V: the keys every query vector of the block sees, for all of them
+  // together (each widened V row serves every row and head of the block),
+  // then each row's later keys, its sums going on from there: per vector,
+  // the same FMAs in key order as one loop over its keys.
+  if (ns == 0) return;
+  pv(ps, os, ns, 0, n_lo, false);
+  for (int s = 0; s < ns; s += nh) {
+    const int n_vis = visible(i0 + row_of[s]);
+    if (n_vis > n_lo) pv(ps + s, os + s, nh, n_lo, n_vis, true);
   }
 }
 
@@ -575,7 +619,10 @@ void attention(const float* q, int64_t q_stride, int n_q, int q_pos0, const KvVi
   const float* vf = nullptr;
   int64_t stride = kv.stride;
   thread_local std::vector<float> kbuf, vbuf;
-  if (kv.f16) {
+  // Rows are gathered into kbuf/vbuf (widened) from an f16 cache, or from
+  // an f32 one whose positions are partly shared (KvView::shared).
+  const bool gather = kv.f16 || kv.shared_end() > key_begin;
+  if (gather) {
     const size_t need = static_cast<size_t>(n_kv) * static_cast<size_t>(kv_dim);
     if (kbuf.size() < need) kbuf.resize(need);
     if (vbuf.size() < need) vbuf.resize(need);
@@ -588,16 +635,26 @@ void attention(const float* q, int64_t q_stride, int n_q, int q_pos0, const KvVi
   }
   float* kw = kbuf.data();
   float* vw = vbuf.data();
-  if (kv.f16) {
-    // Widen in blocks of 64 positions.
+  if (gather) {
+    // Widen (or copy) in blocks of 64 positions.
     const int64_t n_blocks = (n_kv + 63) / 64;
     parallel_for(n_blocks, n_threads, [&](int64_t b) {
-      const int j_end = std::min<int>(n_kv, static_cast<int>(b + 1) * 64);
-      for (int j = static_cast<int>(b) * 64; j < j_end; ++j) {
-        const int64_t src = static_cast<int64_t>(key_begin + j) * kv.stride;
-        fp16_to_fp32_row(static_cast<const uint16_t*>(kv.k) + src, kw + j * kv_dim, kv_dim);
-        fp16_to_fp32_row(static_cast<const uint16_t*>(kv.v) + src, vw + j * kv_dim, kv_dim);
-      }
+      const int j0 = static_cast<int>(b) * 64;
+      const int j_end = std::min<int>(n_kv, j0 + 64);
+      kv.for_runs(key_begin + j0, key_begin + j_end, [&](int p, int e, const void* kr, const void* vr, int64_t st) {
+        for (int pos = p; pos < e; ++pos) {
+          const int64_t src = static_cast<int64_t>(pos - p) * st;
+          float* kd = kw + static_cast<int64_t>(pos - key_begin) * kv_dim;
+          float* vd = vw + static_cast<int64_t>(pos - key_begin) * kv_dim;
+          if (kv.f16) {
+            fp16_to_fp32_row(static_cast<const uint16_t*>(kr) + src, kd, kv_dim);
+            fp16_to_fp32_row(static_cast<const uint16_t*>(vr) + src, vd, kv_dim);
+          } else {
+            std::memcpy(kd, static_cast<const float*>(kr) + src, static_cast<size_t>(kv_dim) * 4);
+            std::memcpy(vd, static_cast<const float*>(vr) + src, static_cast<size_t>(kv_dim) * 4);
+          }
+        }
+      });
     });
   }
   parallel_for(total, n_threads, [&](int64_t t) {

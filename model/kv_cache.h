@@ -27,12 +27,54 @@ namespace ragd {
 
 enum class KvType { kF32, kF16 };
 
-// A read view of keys and values: row r of K starts at k + r*stride elements.
+// Keys and values of positions [begin, end) held outside a view's own
+// rows (a prompt prefix shared read-only from the prefix cache): the row of
+// position p starts at k (v) + (p - begin) * stride elements.
+struct KvSegment {
+  const void* k = nullptr;
+  const void* v = nullptr;
+  int64_t stride = 0;
+  int begin = 0;
+  int end = 0;
+};
+
+// A read view of keys and values: the row of position p starts at k + p*stride
+// elements, except for positions [0, shared[n_shared - 1].end), which the
+// `shared` segments hold (consecutive, from position 0, of the same element
+// type). A shared prefix is read from its one copy by every sequence that
+// uses it, instead of a copy in each sequence's cache; attention reads rows
+// in the same order either way, so the results are the same bit for bit.
 struct KvView {
   const void* k = nullptr;
   const void* v = nullptr;
   int64_t stride = 0;  // elements between consecutive rows (positions)
   bool f16 = false;    // elements are f16 bits rather than f32
+  const KvSegment* shared = nullptr;  // n_shared segments; must outlive the view
+  int n_shared = 0;
+
+  int shared_end() const { return n_shared > 0 ? shared[n_shared - 1].end : 0; }
+  // Calls fn(pos, end, k_row, v_row, stride) for consecutive runs of
+  // positions [begin, end) held in one place, in position order; k_row and
+  // v_row are the rows of position pos.
+  template <typename Fn>
+  void for_runs(int begin, int end, Fn&& fn) const {
+    const int64_t elem = f16 ? 2 : 4;
+    auto at = [elem](const void* base, int64_t row) {
+      return static_cast<const void*>(static_cast<const uint8_t*>(base) + row * elem);
+    };
+    for (int s = 0; s < n_shared && begin < end; ++s) {
+      const KvSegment& g = shared[s];
+      if (begin >= g.end) continue;
+      const int e = end < g.end ? end : g.end;
+      const int64_t off = static_cast<int64_t>(begin - g.begin) * g.stride;
+      fn(begin, e, at(g.k, off), at(g.v, off), g.stride);
+      begin = e;
+    }
+    if (begin < end) {
+      const int64_t off = static_cast<int64_t>(begin) * stride;
+      fn(begin, end, at(k, off), at(v, off), stride);
+    }
+  }
 };
 
 struct AttentionShape {

@@ -176,28 +176,92 @@ DecoderSession::DecoderSession(std::shared_ptr<const DecoderModel> model, Decode
 
 DecoderSession::~DecoderSession() { pause(); }
 
-Status DecoderSession::import_kv(const std::vector<uint8_t>& rows, int rows_n, int n) {
-  const int past = n_past_;
-  n_past_ = 0;
-  if (Status st = append_kv(rows, rows_n, n); !st.is_ok()) {
-    n_past_ = past;
-    return st;
+Status DecoderSession::check_rows(size_t bytes, int rows_n, int n, int at) const {
+  if (n < 0 || n > rows_n || n > n_ctx_ - at) {
+    return Status::invalid_argument("import_kv: " + std::to_string(n) + " of " + std::to_string(rows_n) +
+                                    " positions after " + std::to_string(at) + " into a " + std::to_string(n_ctx_) +
+                                    "-position session");
+  }
+  if (bytes != cache_.row_bytes() * 2 * static_cast<size_t>(cache_.n_layer()) * static_cast<size_t>(rows_n)) {
+    return Status::invalid_argument("import_kv: rows of another model or KV type");
   }
   return Status::ok();
 }
 
+Status DecoderSession::import_kv(const std::vector<uint8_t>& rows, int rows_n, int n) {
+  RAGD_RETURN_IF_ERROR(check_rows(rows.size(), rows_n, n, 0));
+  n_past_ = 0;
+  unshare(0);
+  return append_kv(rows, rows_n, n);
+}
+
 Status DecoderSession::append_kv(const std::vector<uint8_t>& rows, int rows_n, int n) {
-  if (n < 0 || n > rows_n || n > n_ctx_ - n_past_) {
-    return Status::invalid_argument("import_kv: " + std::to_string(n) + " of " + std::to_string(rows_n) +
-                                    " positions after " + std::to_string(n_past_) + " into a " +
-                                    std::to_string(n_ctx_) + "-position session");
-  }
-  if (rows.size() != cache_.row_bytes() * 2 * static_cast<size_t>(cache_.n_layer()) * static_cast<size_t>(rows_n)) {
-    return Status::invalid_argument("import_kv: rows of another model or KV type");
-  }
+  RAGD_RETURN_IF_ERROR(check_rows(rows.size(), rows_n, n, n_past_));
   cache_.import_rows(rows, rows_n, n_past_, n);
   n_past_ += n;
   return Status::ok();
+}
+
+Status DecoderSession::share_kv(std::shared_ptr<const void> owner, std::span<const SharedKvRows> parts) {
+  if (n_past_ != 0) return Status::invalid_argument("share_kv: the session is not empty");
+  int at = 0;
+  for (const SharedKvRows& p : parts) {
+    if (p.begin != at || p.end < p.begin) {
+      return Status::invalid_argument("share_kv: parts must be consecutive from position 0");
+    }
+    RAGD_RETURN_IF_ERROR(check_rows(p.rows.size(), p.rows_n, p.end - p.begin, p.begin));
+    at = p.end;
+  }
+  shared_owner_ = std::move(owner);
+  shared_parts_.assign(parts.begin(), parts.end());
+  unshare(at);  // builds the views
+  n_past_ = shared_n_;
+  return Status::ok();
+}
+
+void DecoderSession::unshare(int n) {
+  while (!shared_parts_.empty() && shared_parts_.back().begin >= n) shared_parts_.pop_back();
+  if (!shared_parts_.empty()) shared_parts_.back().end = std::min(shared_parts_.back().end, n);
+  shared_n_ = shared_parts_.empty() ? 0 : shared_parts_.back().end;
+  if (shared_parts_.empty()) shared_owner_.reset();
+  const int L = cache_.n_layer();
+  const size_t elem = cache_.type() == KvType::kF16 ? 2 : 4;
+  shared_segs_.clear();
+  for (int l = 0; l < L; ++l) {
+    for (const SharedKvRows& p : shared_parts_) {
+      const size_t part = cache_.row_bytes() * static_cast<size_t>(p.rows_n);
+      const uint8_t* base = p.rows.data() + static_cast<size_t>(l) * 2 * part;
+      shared_segs_.push_back({base, base + part, static_cast<int64_t>(cache_.row_bytes() / elem), p.begin, p.end});
+    }
+  }
+}
+
+KvView DecoderSession::kv_view(int layer) const {
+  KvView v = cache_.view(layer);
+  if (!shared_parts_.empty()) {
+    v.shared = shared_segs_.data() + static_cast<size_t>(layer) * shared_parts_.size();
+    v.n_shared = static_cast<int>(shared_parts_.size());
+  }
+  return v;
+}
+
+std::vector<uint8_t> DecoderSession::export_kv(int begin, int end) const {
+  end = std::min(end, n_past_);
+  begin = std::min(begin, end);
+  if (begin >= shared_n_) return cache_.export_rows(begin, end);
+  const size_t rb = cache_.row_bytes(), part = rb * static_cast<size_t>(end - begin);
+  std::vector<uint8_t> out(part * 2 * static_cast<size_t>(cache_.n_layer()));
+  for (int l = 0; l < cache_.n_layer(); ++l) {
+    uint8_t* k_out = out.data() + static_cast<size_t>(l) * 2 * part;
+    uint8_t* v_out = k_out + part;
+    kv_view(l).for_runs(begin, end, [&](int p, int e, const void* kr, const void* vr, int64_t) {
+      // Rows are contiguous within a run (stride = kv_dim).
+      const size_t at = static_cast<size_t>(p - begin) * rb, n = static_cast<size_t>(e - p) * rb;
+      std::memcpy(k_out + at, kr, n);
+      std::memcpy(v_out + at, vr, n);
+    });
+  }
+  return out;
 }
 
 void DecoderSession::pause() {
@@ -326,7 +390,7 @@ void DecoderSession::forward_batch(std::span<const int32_t> tokens, bool want_al
       rope(ki, c.n_head_kv, hd, c.n_rot, pos0 + i, c.rope_base, c.rope_mode, freq);
     });
     cache_.store(l, pos0, n, k_.data(), v_.data());
-    attention(q_.data(), q_dim, n, pos0, cache_.view(l), 0, pos0 + n, true, shape, attn_.data(), q_dim, nt);
+    attention(q_.data(), q_dim, n, pos0, kv_view(l), 0, pos0 + n, true, shape, attn_.data(), q_dim, nt);
     dead_input(*L.wo, attn_.data(), h_.data());
     for_rows([&](int i) {
       const size_t o = static_cast<size_t>(i) * E;

@@ -114,6 +114,17 @@ struct DecoderSessionOptions {
   BatchScheduler* scheduler = nullptr;
 };
 
+// Positions [begin, end) of a prompt prefix whose keys and values are held
+// outside a session (a prefix cache's entry): `rows` as
+// DecoderSession::export_kv(begin, begin + rows_n) lays them out, of which
+// the first end - begin positions are used.
+struct SharedKvRows {
+  std::span<const uint8_t> rows;
+  int rows_n = 0;
+  int begin = 0;
+  int end = 0;
+};
+
 // Thread safety: one session is used by one thread at a time; many sessions
 // over the same DecoderModel may run at once.
 class DecoderSession {
@@ -145,12 +156,11 @@ class DecoderSession {
               std::vector<float>* logits_all = nullptr);
   // The keys and values of positions [0, n) (n <= n_past()), for a prompt
   // prefix cache (model/prefix_cache.h).
-  std::vector<uint8_t> export_kv(int n) const { return cache_.export_rows(0, std::min(n, n_past_)); }
-  // Positions [begin, end) (end <= n_past()), as export_kv() lays them out.
-  std::vector<uint8_t> export_kv(int begin, int end) const {
-    end = std::min(end, n_past_);
-    return cache_.export_rows(std::min(begin, end), end);
-  }
+  std::vector<uint8_t> export_kv(int n) const { return export_kv(0, n); }
+  // Positions [begin, end) (end <= n_past()), as export_kv() lays them out:
+  // layer by layer, K then V, each end - begin rows (shared positions
+  // included).
+  std::vector<uint8_t> export_kv(int begin, int end) const;
   // Replaces what the session holds by the first n positions of `rows`
   // (export_kv(rows_n) of a session of the same model and KV type):
   // n_past() becomes n. Errors: n > rows_n, n > n_ctx(), or sizes that do
@@ -161,22 +171,45 @@ class DecoderSession {
   // caller keeps them contiguous with what the session holds. Errors as
   // import_kv().
   Status append_kv(const std::vector<uint8_t>& rows, int rows_n, int n);
+  // Makes the empty session read positions [0, parts.back().end) from
+  // `parts` (consecutive from position 0) instead of holding a copy: its
+  // attention reads them where they are, with the same results as after
+  // import_kv() of the same rows, and its own cache takes no memory for
+  // them. `owner` keeps the rows alive; the session holds it until reset(),
+  // import_kv() or a truncate() below the shared positions. Errors
+  // (nothing shared then): a session that is not empty, parts that are not
+  // consecutive from 0, more positions than n_ctx(), or rows that do not fit
+  // this model and KV type.
+  Status share_kv(std::shared_ptr<const void> owner, std::span<const SharedKvRows> parts);
+  // Positions [0, shared_n()) are read from shared rows (share_kv()).
+  int shared_n() const { return shared_n_; }
   KvType kv_type() const { return cache_.type(); }
   // Why eval() would refuse these tokens (bad id, no room), or OK.
   Status check_tokens(std::span<const int32_t> tokens) const;
-  // Forgets everything (n_past = 0).
+  // Forgets everything (n_past = 0), shared rows included.
   void reset() {
     pause();
     n_past_ = 0;
+    unshare(0);
   }
   // Tells the scheduler (if any) that this session will not call eval()
   // again soon, e.g. its generation has ended.
   void pause();
   // Drops positions >= n (for re-using a shared prompt prefix).
-  void truncate(int n) { n_past_ = std::min(n_past_, std::max(0, n)); }
+  void truncate(int n) {
+    n_past_ = std::min(n_past_, std::max(0, n));
+    if (n_past_ < shared_n_) unshare(n_past_);
+  }
 
  private:
   friend class DecoderBatch;
+  // The attention's view of a layer: the cache's own rows, behind the
+  // shared ones.
+  KvView kv_view(int layer) const;
+  // Keeps shared positions [0, n) only (n = 0: none, the owner released).
+  void unshare(int n);
+  // Why rows_n exported rows (n of them used) cannot be added at `at`.
+  Status check_rows(size_t bytes, int rows_n, int n, int at) const;
   DecoderSession(std::shared_ptr<const DecoderModel> model, DecoderSessionOptions options, int n_ctx, KvCache cache);
   void forward_batch(std::span<const int32_t> tokens, bool want_all, float* logits_out);
 
@@ -186,6 +219,12 @@ class DecoderSession {
   int n_threads_;
   int n_past_ = 0;
   KvCache cache_;
+  // Shared prefix rows (share_kv()): their owner, the parts, and for each
+  // layer one KvSegment per part (layer-major).
+  std::shared_ptr<const void> shared_owner_;
+  std::vector<SharedKvRows> shared_parts_;
+  std::vector<KvSegment> shared_segs_;
+  int shared_n_ = 0;
   // Spinning workers for small batches (generation), made on first use.
   std::unique_ptr<ComputePool> pool_;
   // Scratch, sized for n_batch tokens.

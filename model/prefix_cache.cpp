@@ -37,8 +37,10 @@ int PrefixCache::restore(DecoderSession& session, std::span<const int32_t> promp
     best = *best_it;
     lru_.splice(lru_.begin(), lru_, best_it);  // most recently used
   }
-  // Copied outside the lock: the entries are immutable.
-  if (!copy_chain(*best, static_cast<int>(best_n), session).is_ok()) {
+  // Outside the lock: the entries are immutable.
+  const Status st = options_.share ? share_chain(best, static_cast<int>(best_n), session)
+                                   : copy_chain(*best, static_cast<int>(best_n), session);
+  if (!st.is_ok()) {
     session.reset();
     std::lock_guard lock(mu_);
     ++stats_.misses;
@@ -64,6 +66,18 @@ Status PrefixCache::copy_chain(const Entry& e, int n, DecoderSession& session) {
     RAGD_RETURN_IF_ERROR(session.append_kv(seg.kv, own, it->second - seg.base));
   }
   return Status::ok();
+}
+
+Status PrefixCache::share_chain(std::shared_ptr<const Entry> e, int n, DecoderSession& session) {
+  std::vector<SharedKvRows> parts;  // last first
+  for (const Entry* at = e.get(); at != nullptr && n > 0; at = at->parent.get()) {
+    if (n > at->base) {
+      parts.push_back({at->kv, static_cast<int>(at->tokens.size()) - at->base, at->base, n});
+    }
+    n = std::min(n, at->base);
+  }
+  std::reverse(parts.begin(), parts.end());
+  return session.share_kv(std::move(e), parts);
 }
 
 void PrefixCache::store(const DecoderSession& session, std::span<const int32_t> prompt) {

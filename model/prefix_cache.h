@@ -25,15 +25,26 @@
 //
 // Shared prefixes are kept once: an entry holds the keys and values of its
 // own positions only, after the longest prefix it shares with an entry
-// already cached (its parent), and a restore copies the chain of segments
+// already cached (its parent), and a restore takes the chain of segments
 // from the first entry on. Sixteen questions after the same ~330-token
 // passages hold the passages once and ~20 positions each (about 16 MB for
 // a SmolLM2-135M-shaped model), where whole copies filled the 64 MiB bound
 // with eight of them.
 //
+// Restored prefixes are shared, not copied (PrefixCacheOptions::share): the
+// session reads the positions from the entries' rows in place
+// (DecoderSession::share_kv()) and holds a reference to the entry, which
+// keeps its chain alive. Sixteen arrivals after the same passages then read
+// one copy of them (their attention reads the same rows in the same order,
+// so the numbers are the copy's), and none of them copies ~10 MB into fresh
+// pages of its cache first. Eviction and clear() drop the cache's
+// reference only: an entry that sessions still read is freed when the last
+// of them is reset, and until then its bytes are no longer counted against
+// max_bytes (they are at most what those sessions would have copied).
+//
 // Bounded: entries are evicted least recently used first once they hold
 // more than max_bytes, an entry that others extend only after them (so
-// evicting frees its memory). Thread safety: all methods may be called from
+// evicting frees its memory, once no session reads it). Thread safety: all methods may be called from
 // many threads at once; entries are immutable (but for their count of
 // cached children, guarded by the lock) and copied outside the lock.
 #pragma once
@@ -55,6 +66,10 @@ struct PrefixCacheOptions {
   size_t max_bytes = size_t{64} << 20;
   // Granularity of reuse, in tokens: the prompt chunk. Default: 64.
   int block = 64;
+  // restore() lets the session read the cached rows in place
+  // (DecoderSession::share_kv()) instead of copying them into its cache.
+  // Default: true.
+  bool share = true;
 };
 
 struct PrefixCacheStats {
@@ -70,8 +85,9 @@ class PrefixCache {
  public:
   explicit PrefixCache(PrefixCacheOptions options);
 
-  // Copies into `session` (which must be empty) the longest cached prefix of
-  // `prompt`; returns its length (0 on a miss): evaluate prompt from there.
+  // Gives `session` (which must be empty) the longest cached prefix of
+  // `prompt`, shared or copied (PrefixCacheOptions::share); returns its
+  // length (0 on a miss): evaluate prompt from there.
   int restore(DecoderSession& session, std::span<const int32_t> prompt);
   // Keeps the prefix of `prompt` that `session` has evaluated, in whole
   // blocks (nothing when it is shorter than a block or already cached).
@@ -79,8 +95,9 @@ class PrefixCache {
 
   PrefixCacheStats stats() const;
   // Drops every entry (their tokens are the prompts' text: a purged
-  // document's passages must not stay here). Sessions restoring meanwhile
-  // keep the copy they took.
+  // document's passages must not stay here). Sessions that restored from
+  // an entry keep reading it (or the copy they took) until they are reset,
+  // as a session holding the prompt would; then its memory is freed.
   void clear();
   const PrefixCacheOptions& options() const { return options_; }
 
@@ -98,6 +115,8 @@ class PrefixCache {
   };
   // Copies the first n positions of e's chain into the empty `session`.
   static Status copy_chain(const Entry& e, int n, DecoderSession& session);
+  // Lets the empty `session` read the first n positions of e's chain.
+  static Status share_chain(std::shared_ptr<const Entry> e, int n, DecoderSession& session);
   // Whole blocks of the common prefix of a and b, at most `limit`.
   size_t shared_blocks(std::span<const int32_t> a, std::span<const int32_t> b, size_t limit) const;
 

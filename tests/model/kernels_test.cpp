@@ -372,5 +372,55 @@ TEST(Attention, ManyCallsEqualEachAlone) {
   }
 }
 
+// A view whose first positions are read from shared segments elsewhere (a
+// prefix cache's rows, KvView::shared) gives the same outputs bit for bit as
+// the same rows in one cache: f16 (the grouped path, one row and prompt
+// chunks of 16 rows or more) and f32 (the generic path), segments ending
+// inside a block of 16 keys, a window starting inside the shared part, and
+// through attention_many() beside calls without segments.
+TEST(Attention, SharedSegmentsGiveTheOneCopysNumbers) {
+  const int n_head = 9, n_kv = 3, hd = 64, kv_dim = n_kv * hd, q_dim = n_head * hd, n_ctx = 260;
+  const AttentionShape shape{n_head, n_kv, hd, 0.125f};
+  for (const KvType type : {KvType::kF16, KvType::kF32}) {
+    const auto k = normal_values(static_cast<size_t>(n_ctx * kv_dim), 71);
+    const auto v = normal_values(static_cast<size_t>(n_ctx * kv_dim), 72);
+    KvCache whole(1, n_ctx, kv_dim, type);
+    whole.store(0, 0, n_ctx, k.data(), v.data());
+    // Positions [0, 37) and [37, 150) in two other caches (as rows at their
+    // own positions 0..), the rest in `own`, whose first 150 rows hold
+    // garbage that must not be read.
+    KvCache seg_a(1, n_ctx, kv_dim, type), seg_b(1, n_ctx, kv_dim, type), own(1, n_ctx, kv_dim, type);
+    seg_a.store(0, 0, 37, k.data(), v.data());
+    seg_b.store(0, 0, 113, k.data() + 37 * kv_dim, v.data() + 37 * kv_dim);
+    const auto junk = normal_values(static_cast<size_t>(150 * kv_dim), 73);
+    own.store(0, 0, 150, junk.data(), junk.data());
+    own.store(0, 150, n_ctx - 150, k.data() + 150 * kv_dim, v.data() + 150 * kv_dim);
+    const KvSegment segs[] = {{seg_a.view(0).k, seg_a.view(0).v, kv_dim, 0, 37},
+                              {seg_b.view(0).k, seg_b.view(0).v, kv_dim, 37, 150}};
+    KvView shared = own.view(0);
+    shared.shared = segs;
+    shared.n_shared = 2;
+    for (const int n_q : {1, 3, 16, 40}) {
+      for (const int begin : {0, 20}) {
+        const int pos0 = n_ctx - n_q;
+        const auto q = normal_values(static_cast<size_t>(n_q * q_dim), 74 + static_cast<uint32_t>(n_q));
+        std::vector<float> want(static_cast<size_t>(n_q * q_dim), -1.0f), got(want.size(), -2.0f);
+        attention(q.data(), q_dim, n_q, pos0, whole.view(0), begin, n_ctx - begin, true, shape, want.data(), q_dim, 2);
+        attention(q.data(), q_dim, n_q, pos0, shared, begin, n_ctx - begin, true, shape, got.data(), q_dim, 2);
+        EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+            << (type == KvType::kF16 ? "f16" : "f32") << " n_q " << n_q << " begin " << begin;
+        // Beside a call over the whole cache in one attention_many().
+        std::vector<float> many_a(want.size(), -3.0f), many_b(want.size(), -4.0f);
+        const AttentionCall calls[] = {
+            {q.data(), q_dim, n_q, pos0, whole.view(0), begin, n_ctx - begin, true, many_a.data(), q_dim},
+            {q.data(), q_dim, n_q, pos0, shared, begin, n_ctx - begin, true, many_b.data(), q_dim}};
+        attention_many(calls, shape, 2);
+        EXPECT_EQ(many_a, want);
+        EXPECT_EQ(many_b, want);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ragd

@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "model/decoder_batch.h"
 #include "model/generator.h"
 #include "model/prefix_cache.h"
 #include "tests/model/golden_data.h"
@@ -344,6 +345,148 @@ TEST(PrefixCache, ConcurrentChainsStayExact) {
   const PrefixCacheStats st = cache.stats();
   EXPECT_GT(st.evictions, 0) << "the bound never evicted";
   EXPECT_LE(st.bytes, static_cast<int64_t>(bound));
+}
+
+// A restore that shares the cached rows (the default) gives bit for bit the
+// numbers of one that copies them: a prefix of two segments (an entry and
+// its parent), the rest evaluated in 64-token chunks by eval() and in
+// DecoderBatch passes beside a session holding a copy (prompt chunks and
+// one-token steps), for the default and the chunk-invariant Q8_0 model and
+// f16 and f32 caches. The cache is cleared and refilled past its bound
+// while the sessions read its entries: their rows stay alive (ASan would
+// see a read of freed rows).
+TEST(PrefixCache, ASharedPrefixGivesTheCopysNumbers) {
+  RAGD_NEED_TESTDATA(kDir / "llama-mini-q8_0.gguf");
+  auto plain_model = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string());
+  ASSERT_TRUE(plain_model.is_ok());
+  const auto base = base_prompt();
+  const auto p1 = prompt_with(base, 1), p2 = prompt_with(base, 2);
+  auto longer = p2;
+  for (int i = 0; i < 70; ++i) longer.push_back(base[static_cast<size_t>(i * 11 + 5) % base.size()]);
+  const auto rest = std::span<const int32_t>(longer).subspan(320);
+  for (const auto& model : {*plain_model, exact_q8_0_mini()}) {
+    ASSERT_NE(model, nullptr);
+    for (const KvType kv : {KvType::kF16, KvType::kF32}) {
+      SCOPED_TRACE(std::string(model->chunk_invariant() ? "chunk-invariant" : "default") +
+                   (kv == KvType::kF16 ? " f16" : " f32"));
+      DecoderSessionOptions so;
+      so.n_ctx = 512;
+      so.n_threads = 2;
+      so.kv_type = kv;
+      DecoderSession s1(model, so), s2(model, so);
+      eval_in_pieces(s1, p1, 64);
+      eval_in_pieces(s2, p2, 64);
+      PrefixCache shared({.block = 64}), copied({.block = 64, .share = false});
+      for (PrefixCache* c : {&shared, &copied}) {
+        c->store(s1, p1);
+        c->store(s2, p2);  // 256 positions from p1's entry, 64 of its own
+      }
+      DecoderSession a(model, so), b(model, so), alone(model, so);
+      ASSERT_EQ(shared.restore(a, longer), 320);
+      ASSERT_EQ(copied.restore(b, longer), 320);
+      ASSERT_EQ(copied.restore(alone, longer), 320);
+      EXPECT_EQ(a.shared_n(), 320);
+      EXPECT_EQ(b.shared_n(), 0);
+      EXPECT_EQ(a.export_kv(320), b.export_kv(320));
+      EXPECT_EQ(a.export_kv(250, 300), b.export_kv(250, 300)) << "across the segments' seam";
+      // Every entry the sessions read leaves the cache.
+      shared.clear();
+      std::vector<float> logits;
+      for (int k = 3; k < 9; ++k) {
+        DecoderSession t(model, so);
+        const auto p = prompt_with(base, k * 5);
+        std::vector<int32_t> other(p.rbegin(), p.rend());
+        ASSERT_TRUE(t.eval(std::span<const int32_t>(other).first(130), &logits).is_ok());
+        shared.store(t, other);
+      }
+      EXPECT_EQ(shared.restore(alone, longer), 0);
+      // The rest: eval() for `alone`, DecoderBatch passes for a and b.
+      const auto want = eval_in_pieces(alone, rest, 64);
+      DecoderBatch batch(model, 2);
+      const size_t V = static_cast<size_t>(model->config().n_vocab);
+      std::vector<float> la(V), lb(V);
+      for (size_t i = 0; i < rest.size(); i += 64) {
+        const auto chunk = rest.subspan(i, std::min<size_t>(64, rest.size() - i));
+        const DecodeItem items[] = {{&a, chunk, la.data(), nullptr}, {&b, chunk, lb.data(), nullptr}};
+        ASSERT_TRUE(batch.forward(items).is_ok());
+      }
+      EXPECT_EQ(la, want);
+      EXPECT_EQ(lb, want);
+      // Greedy steps together.
+      for (int step = 0; step < 8; ++step) {
+        const int32_t next = static_cast<int32_t>(std::max_element(want.begin(), want.end()) - want.begin()) + step;
+        const DecodeItem items[] = {{&a, std::span<const int32_t>(&next, 1), la.data(), nullptr},
+                                    {&b, std::span<const int32_t>(&next, 1), lb.data(), nullptr}};
+        ASSERT_TRUE(batch.forward(items).is_ok());
+        std::vector<float> lc;
+        ASSERT_TRUE(alone.eval(std::span<const int32_t>(&next, 1), &lc).is_ok());
+        EXPECT_EQ(la, lc) << "step " << step;
+        EXPECT_EQ(lb, lc) << "step " << step;
+      }
+      EXPECT_EQ(a.export_kv(a.n_past()), alone.export_kv(alone.n_past()));
+    }
+  }
+}
+
+// DecoderSession::share_kv(): the session holds the rows' owner while it
+// reads them, and lets go on a truncate() below them or a reset(); a
+// truncate() into the shared positions keeps reading the rest of them, and
+// evaluation from there gives the numbers of a session that evaluated all;
+// bad parts are refused with nothing shared.
+TEST(PrefixCache, ASessionHoldsSharedRowsWhileItReadsThem) {
+  RAGD_NEED_TESTDATA(kDir / "llama-mini-q8_0.gguf");
+  auto model = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string());
+  ASSERT_TRUE(model.is_ok());
+  DecoderSessionOptions so;
+  so.n_ctx = 256;
+  so.n_threads = 2;
+  const auto p = prompt_with(base_prompt(), 1);
+  const auto first = std::span<const int32_t>(p).first(128);
+  DecoderSession full(*model, so);
+  const auto want = eval_in_pieces(full, first, 64);
+  auto rows = std::make_shared<const std::vector<uint8_t>>(full.export_kv(0, 128));
+  const std::weak_ptr<const std::vector<uint8_t>> watch = rows;
+  // Two parts: [0, 64) and [64, 128) of the same rows' second half.
+  auto tail = std::make_shared<const std::vector<uint8_t>>(full.export_kv(64, 128));
+  const SharedKvRows parts[] = {{*rows, 128, 0, 64}, {*tail, 64, 64, 128}};
+  DecoderSession d(*model, so);
+  struct Both {
+    std::shared_ptr<const std::vector<uint8_t>> a, b;
+  };
+  ASSERT_TRUE(d.share_kv(std::make_shared<Both>(Both{rows, tail}), parts).is_ok());
+  rows.reset();
+  tail.reset();
+  EXPECT_EQ(d.n_past(), 128);
+  EXPECT_FALSE(watch.expired());
+  EXPECT_EQ(d.export_kv(128), full.export_kv(128));
+  // Back into the first part: evaluate [64, 128) again.
+  d.truncate(64);
+  EXPECT_EQ(d.shared_n(), 64);
+  EXPECT_FALSE(watch.expired());
+  EXPECT_EQ(eval_in_pieces(d, first.subspan(64), 64), want);
+  EXPECT_EQ(d.export_kv(128), full.export_kv(128));
+  d.truncate(0);
+  EXPECT_EQ(d.shared_n(), 0);
+  EXPECT_TRUE(watch.expired()) << "the owner is released once no shared position is left";
+
+  // Refused: a session that is not empty, parts not from position 0, rows
+  // of another size.
+  auto again = std::make_shared<const std::vector<uint8_t>>(full.export_kv(0, 128));
+  const SharedKvRows whole[] = {{*again, 128, 0, 128}};
+  EXPECT_EQ(full.share_kv(again, whole).code(), StatusCode::kInvalidArgument);
+  const SharedKvRows late[] = {{*again, 128, 1, 129}};
+  DecoderSession e(*model, so);
+  EXPECT_EQ(e.share_kv(again, late).code(), StatusCode::kInvalidArgument);
+  const SharedKvRows wrong[] = {{*again, 127, 0, 127}};
+  EXPECT_EQ(e.share_kv(again, wrong).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(e.n_past(), 0);
+  EXPECT_EQ(e.shared_n(), 0);
+  ASSERT_TRUE(e.share_kv(again, whole).is_ok());
+  e.reset();
+  EXPECT_EQ(e.shared_n(), 0);
+  again.reset();
+  // The last owner went with the reset: nothing of it is read afterwards.
+  EXPECT_EQ(eval_in_pieces(e, first, 64), want);
 }
 
 }  // namespace
