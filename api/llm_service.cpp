@@ -101,13 +101,17 @@ LlmService::LlmService(LiveLlm& llm, LlmServiceOptions options, Registry& regist
   auto& misses = registry.counter("ragd_llm_prefix_cache_misses_total", "Prompts with no cached prefix.").get();
   auto& reused = registry.counter("ragd_llm_prefix_cache_tokens_total", "Prompt tokens taken from the cache.").get();
   auto& bytes = registry.gauge("ragd_llm_prefix_cache_bytes", "Bytes of keys and values in the prefix cache.").get();
+  auto& held = registry
+                   .gauge("ragd_llm_prefix_cache_held_bytes",
+                          "Bytes of evicted or purged prefix-cache entries that running sessions still read.")
+                   .get();
   // A switched model starts its counters at zero: the last values seen are
   // forgotten when the switch count moves, and a counter found below its
   // last value (a switch between the two reads) counts from zero, so an
   // increment is never negative.
   auto since = [](int64_t now, int64_t before) { return static_cast<double>(now >= before ? now - before : now); };
   auto seen = std::make_shared<LastSeen<PrefixCacheStats>>();
-  registry.add_collector([this, &hits, &misses, &reused, &bytes, seen, since] {
+  registry.add_collector([this, &hits, &misses, &reused, &bytes, &held, seen, since] {
     const uint64_t switches = live_.switches();
     const auto path = live_.current();
     if (path == nullptr) return;  // no model yet
@@ -118,6 +122,7 @@ LlmService::LlmService(LiveLlm& llm, LlmServiceOptions options, Registry& regist
     misses.inc(since(now.misses, seen->stats.misses));
     reused.inc(since(now.tokens_reused, seen->stats.tokens_reused));
     bytes.set(static_cast<double>(now.bytes));
+    held.set(static_cast<double>(now.held_bytes));
     seen->stats = now;
     seen->switches = switches;
   });

@@ -243,6 +243,9 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
     return status;
   };
 
+  // A purge after this point clears the prefix cache: this prompt, which
+  // may hold the purged passages, is then not stored.
+  const uint64_t cache_epoch = prefix_cache_ ? prefix_cache_->epoch() : 0;
   // 1. Retrieve.
   auto hits = request.retrieved ? *request.retrieved : extractive.retrieve(request.search);
   if (!hits.is_ok()) return finish(hits.status());
@@ -304,10 +307,10 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
   // (the session holds the cache's entry until the pool resets it); the
   // rest is evaluated.
   const int reused = prefix_cache_ ? prefix_cache_->restore(*session, ctx.tokens) : 0;
-  if (prefix_cache_) lp.on_prompt_evaluated = [&] { prefix_cache_->store(*session, ctx.tokens); };
+  if (prefix_cache_) lp.on_prompt_evaluated = [&] { prefix_cache_->store(*session, ctx.tokens, cache_epoch); };
   lp.context = std::span<const int32_t>(ctx.tokens).first(static_cast<size_t>(reused));
   Status gen = run_generation(*generator_, *session, std::span<const int32_t>(ctx.tokens).subspan(reused), lp, st);
-  if (prefix_cache_) prefix_cache_->store(*session, ctx.tokens);
+  if (prefix_cache_) prefix_cache_->store(*session, ctx.tokens, cache_epoch);
   out.prompt_tokens = rec.prompt_tokens = static_cast<int>(ctx.tokens.size());
   out.completion_tokens = rec.completion_tokens = static_cast<int>(st.tokens.size());
   out.finish = st.finish;

@@ -620,7 +620,8 @@ void attention(const float* q, int64_t q_stride, int n_q, int q_pos0, const KvVi
   int64_t stride = kv.stride;
   thread_local std::vector<float> kbuf, vbuf;
   // Rows are gathered into kbuf/vbuf (widened) from an f16 cache, or from
-  // an f32 one whose positions are partly shared (KvView::shared).
+  // an f32 one whose positions are partly shared (KvView::shared: every
+  // call copies them, so the prefix cache gives f32 sessions a copy).
   const bool gather = kv.f16 || kv.shared_end() > key_begin;
   if (gather) {
     const size_t need = static_cast<size_t>(n_kv) * static_cast<size_t>(kv_dim);

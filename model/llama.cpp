@@ -176,27 +176,27 @@ DecoderSession::DecoderSession(std::shared_ptr<const DecoderModel> model, Decode
 
 DecoderSession::~DecoderSession() { pause(); }
 
-Status DecoderSession::check_rows(size_t bytes, int rows_n, int n, int at) const {
+Status DecoderSession::check_rows(const char* caller, size_t bytes, int rows_n, int n, int at) const {
   if (n < 0 || n > rows_n || n > n_ctx_ - at) {
-    return Status::invalid_argument("import_kv: " + std::to_string(n) + " of " + std::to_string(rows_n) +
+    return Status::invalid_argument(std::string(caller) + ": " + std::to_string(n) + " of " + std::to_string(rows_n) +
                                     " positions after " + std::to_string(at) + " into a " + std::to_string(n_ctx_) +
                                     "-position session");
   }
   if (bytes != cache_.row_bytes() * 2 * static_cast<size_t>(cache_.n_layer()) * static_cast<size_t>(rows_n)) {
-    return Status::invalid_argument("import_kv: rows of another model or KV type");
+    return Status::invalid_argument(std::string(caller) + ": rows of another model or KV type");
   }
   return Status::ok();
 }
 
 Status DecoderSession::import_kv(const std::vector<uint8_t>& rows, int rows_n, int n) {
-  RAGD_RETURN_IF_ERROR(check_rows(rows.size(), rows_n, n, 0));
+  RAGD_RETURN_IF_ERROR(check_rows("import_kv", rows.size(), rows_n, n, 0));
   n_past_ = 0;
   unshare(0);
   return append_kv(rows, rows_n, n);
 }
 
 Status DecoderSession::append_kv(const std::vector<uint8_t>& rows, int rows_n, int n) {
-  RAGD_RETURN_IF_ERROR(check_rows(rows.size(), rows_n, n, n_past_));
+  RAGD_RETURN_IF_ERROR(check_rows("append_kv", rows.size(), rows_n, n, n_past_));
   cache_.import_rows(rows, rows_n, n_past_, n);
   n_past_ += n;
   return Status::ok();
@@ -209,7 +209,7 @@ Status DecoderSession::share_kv(std::shared_ptr<const void> owner, std::span<con
     if (p.begin != at || p.end < p.begin) {
       return Status::invalid_argument("share_kv: parts must be consecutive from position 0");
     }
-    RAGD_RETURN_IF_ERROR(check_rows(p.rows.size(), p.rows_n, p.end - p.begin, p.begin));
+    RAGD_RETURN_IF_ERROR(check_rows("share_kv", p.rows.size(), p.rows_n, p.end - p.begin, p.begin));
     at = p.end;
   }
   shared_owner_ = std::move(owner);

@@ -175,8 +175,10 @@ class DecoderSession {
   // `parts` (consecutive from position 0) instead of holding a copy: its
   // attention reads them where they are, with the same results as after
   // import_kv() of the same rows, and its own cache takes no memory for
-  // them. `owner` keeps the rows alive; the session holds it until reset(),
-  // import_kv() or a truncate() below the shared positions. Errors
+  // them. `owner` keeps the rows alive; the session holds it until no
+  // shared position is left: reset(), import_kv() or truncate(0) (a
+  // truncate() to n > 0 keeps reading positions [0, n) from the rows, and
+  // holds the owner). Errors
   // (nothing shared then): a session that is not empty, parts that are not
   // consecutive from 0, more positions than n_ctx(), or rows that do not fit
   // this model and KV type.
@@ -208,8 +210,9 @@ class DecoderSession {
   KvView kv_view(int layer) const;
   // Keeps shared positions [0, n) only (n = 0: none, the owner released).
   void unshare(int n);
-  // Why rows_n exported rows (n of them used) cannot be added at `at`.
-  Status check_rows(size_t bytes, int rows_n, int n, int at) const;
+  // Why rows_n exported rows (n of them used) cannot be added at `at`;
+  // `caller` names the method in the message.
+  Status check_rows(const char* caller, size_t bytes, int rows_n, int n, int at) const;
   DecoderSession(std::shared_ptr<const DecoderModel> model, DecoderSessionOptions options, int n_ctx, KvCache cache);
   void forward_batch(std::span<const int32_t> tokens, bool want_all, float* logits_out);
 

@@ -37,9 +37,12 @@ int PrefixCache::restore(DecoderSession& session, std::span<const int32_t> promp
     best = *best_it;
     lru_.splice(lru_.begin(), lru_, best_it);  // most recently used
   }
-  // Outside the lock: the entries are immutable.
-  const Status st = options_.share ? share_chain(best, static_cast<int>(best_n), session)
-                                   : copy_chain(*best, static_cast<int>(best_n), session);
+  // Outside the lock: the entries are immutable. An f32 cache copies: its
+  // attention reads f32 rows in place only from one contiguous cache, and
+  // would gather shared rows into a buffer on every call.
+  const bool share = options_.share && session.kv_type() == KvType::kF16;
+  const Status st = share ? share_chain(best, static_cast<int>(best_n), session)
+                          : copy_chain(*best, static_cast<int>(best_n), session);
   if (!st.is_ok()) {
     session.reset();
     std::lock_guard lock(mu_);
@@ -69,6 +72,10 @@ Status PrefixCache::copy_chain(const Entry& e, int n, DecoderSession& session) {
 }
 
 Status PrefixCache::share_chain(std::shared_ptr<const Entry> e, int n, DecoderSession& session) {
+  // The owner is the deepest entry whose own rows are read: an entry that
+  // matched only within its parent's positions would keep itself (another
+  // request's tokens) and its rows alive for nothing.
+  while (e && n <= e->base) e = e->parent;
   std::vector<SharedKvRows> parts;  // last first
   for (const Entry* at = e.get(); at != nullptr && n > 0; at = at->parent.get()) {
     if (n > at->base) {
@@ -80,7 +87,24 @@ Status PrefixCache::share_chain(std::shared_ptr<const Entry> e, int n, DecoderSe
   return session.share_kv(std::move(e), parts);
 }
 
-void PrefixCache::store(const DecoderSession& session, std::span<const int32_t> prompt) {
+PrefixCache::Entry::~Entry() {
+  // dropped is written under the cache's lock before the cache lets go of
+  // its reference, so whichever thread frees the entry sees it.
+  if (dropped) held->fetch_sub(bytes(), std::memory_order_relaxed);
+}
+
+void PrefixCache::drop(const Entry& e) {
+  e.dropped = true;
+  held_->fetch_add(e.bytes(), std::memory_order_relaxed);
+}
+
+uint64_t PrefixCache::epoch() const {
+  std::lock_guard lock(mu_);
+  return epoch_;
+}
+
+void PrefixCache::store(const DecoderSession& session, std::span<const int32_t> prompt,
+                        std::optional<uint64_t> since) {
   const size_t block = static_cast<size_t>(std::max(1, options_.block));
   const size_t n = std::min(prompt.size(), static_cast<size_t>(session.n_past())) / block * block;
   if (n == 0) return;
@@ -90,6 +114,7 @@ void PrefixCache::store(const DecoderSession& session, std::span<const int32_t> 
   size_t shared = 0;
   {
     std::lock_guard lock(mu_);
+    if (since && *since != epoch_) return;
     for (const auto& e : lru_) {
       if (e->kv_type != session.kv_type()) continue;
       const size_t k = shared_blocks(e->tokens, prompt, n);
@@ -106,9 +131,13 @@ void PrefixCache::store(const DecoderSession& session, std::span<const int32_t> 
   e->base = static_cast<int>(shared);
   if (shared > 0) e->parent = parent;
   e->kv = session.export_kv(e->base, static_cast<int>(n));
+  e->held = held_;
   const int64_t bytes = e->bytes();
   if (bytes > static_cast<int64_t>(options_.max_bytes)) return;
   std::lock_guard lock(mu_);
+  // A clear() since the request began (a purge): the prompt may hold what
+  // it purged.
+  if (since && *since != epoch_) return;
   // The parent may have been evicted meanwhile: then this entry would hold
   // memory the bound does not count.
   if (e->parent && std::find(lru_.begin(), lru_.end(), e->parent) == lru_.end()) return;
@@ -129,6 +158,7 @@ void PrefixCache::store(const DecoderSession& session, std::span<const int32_t> 
     if (victim == lru_.end()) break;
     if ((*victim)->parent) --(*victim)->parent->children;
     stats_.bytes -= (*victim)->bytes();
+    drop(**victim);
     lru_.erase(victim);
     ++stats_.evictions;
   }
@@ -137,6 +167,8 @@ void PrefixCache::store(const DecoderSession& session, std::span<const int32_t> 
 
 void PrefixCache::clear() {
   std::lock_guard lock(mu_);
+  ++epoch_;
+  for (const auto& e : lru_) drop(*e);
   lru_.clear();
   stats_.bytes = 0;
   stats_.entries = 0;
@@ -146,6 +178,7 @@ PrefixCacheStats PrefixCache::stats() const {
   std::lock_guard lock(mu_);
   PrefixCacheStats s = stats_;
   s.entries = static_cast<int64_t>(lru_.size());
+  s.held_bytes = held_->load(std::memory_order_relaxed);
   return s;
 }
 

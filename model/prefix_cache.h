@@ -33,26 +33,37 @@
 //
 // Restored prefixes are shared, not copied (PrefixCacheOptions::share): the
 // session reads the positions from the entries' rows in place
-// (DecoderSession::share_kv()) and holds a reference to the entry, which
-// keeps its chain alive. Sixteen arrivals after the same passages then read
-// one copy of them (their attention reads the same rows in the same order,
-// so the numbers are the copy's), and none of them copies ~10 MB into fresh
-// pages of its cache first. Eviction and clear() drop the cache's
-// reference only: an entry that sessions still read is freed when the last
-// of them is reset, and until then its bytes are no longer counted against
-// max_bytes (they are at most what those sessions would have copied).
+// (DecoderSession::share_kv()) and holds a reference to the deepest entry
+// whose own positions it reads, which keeps its chain alive. Sixteen
+// arrivals after the same passages then read one copy of them (their
+// attention reads the same rows in the same order, so the numbers are the
+// copy's), and none of them copies ~10 MB into fresh pages of its cache
+// first. Eviction and clear() drop the cache's reference only: an entry
+// that sessions still read is freed when the last of them lets go of it
+// (DecoderSession::reset()), and until then its bytes are not counted in
+// `bytes` nor against max_bytes but in PrefixCacheStats::held_bytes: at
+// most the chains the live sessions read (each entry once), no more than
+// n_ctx positions per session. An f32 cache's session gets a copy all the
+// same: its attention would gather shared rows into a buffer on every call
+// (kv_cache.cpp).
 //
 // Bounded: entries are evicted least recently used first once they hold
 // more than max_bytes, an entry that others extend only after them (so
-// evicting frees its memory, once no session reads it). Thread safety: all methods may be called from
-// many threads at once; entries are immutable (but for their count of
-// cached children, guarded by the lock) and copied outside the lock.
+// evicting frees its memory, once no session reads it).
+//
+// Thread safety: all methods may be called from many threads at once;
+// entries are immutable (but for their count of cached children and their
+// dropped mark, guarded by the lock) and read (shared or copied into a
+// session) outside the lock. A clear() after a request read epoch() makes
+// its store() keep nothing: its prompt may hold purged passages.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -79,6 +90,9 @@ struct PrefixCacheStats {
   int64_t entries = 0;
   int64_t bytes = 0;
   int64_t evictions = 0;
+  // Bytes of entries evicted or cleared that sessions still read (not in
+  // `bytes`, nor bounded by max_bytes): freed when those sessions reset.
+  int64_t held_bytes = 0;
 };
 
 class PrefixCache {
@@ -91,18 +105,27 @@ class PrefixCache {
   int restore(DecoderSession& session, std::span<const int32_t> prompt);
   // Keeps the prefix of `prompt` that `session` has evaluated, in whole
   // blocks (nothing when it is shorter than a block or already cached).
-  void store(const DecoderSession& session, std::span<const int32_t> prompt);
+  // With `since` (epoch() read before the request's passages were
+  // retrieved), nothing is kept when clear() ran after it: the prompt may
+  // hold a purged document's passages.
+  void store(const DecoderSession& session, std::span<const int32_t> prompt,
+             std::optional<uint64_t> since = std::nullopt);
+  // How many times clear() has run.
+  uint64_t epoch() const;
 
   PrefixCacheStats stats() const;
   // Drops every entry (their tokens are the prompts' text: a purged
-  // document's passages must not stay here). Sessions that restored from
+  // document's passages must not stay here) and moves epoch() on, so that
+  // requests already under way store nothing. Sessions that restored from
   // an entry keep reading it (or the copy they took) until they are reset,
-  // as a session holding the prompt would; then its memory is freed.
+  // as a session holding the prompt would (its bytes in held_bytes); then
+  // its memory is freed.
   void clear();
   const PrefixCacheOptions& options() const { return options_; }
 
  private:
   struct Entry {
+    ~Entry();
     std::vector<int32_t> tokens;  // the whole prefix, positions [0, size)
     KvType kv_type;
     // Positions [0, base) are the parent's (the first `base` positions of
@@ -112,7 +135,14 @@ class PrefixCache {
     std::vector<uint8_t> kv;  // DecoderSession::export_kv(base, tokens.size())
     int64_t bytes() const { return static_cast<int64_t>(kv.size() + tokens.size() * sizeof(int32_t)); }
     mutable int children = 0;  // cached entries whose parent this is; guarded by mu_
+    // Set when the cache drops the entry (guarded by mu_); from then on its
+    // bytes are in *held until it is freed.
+    mutable bool dropped = false;
+    std::shared_ptr<std::atomic<int64_t>> held;
   };
+  // Takes e out of the cache's accounting: its bytes go to held_ until the
+  // last session reading it lets go. REQUIRES: mu_ held.
+  void drop(const Entry& e);
   // Copies the first n positions of e's chain into the empty `session`.
   static Status copy_chain(const Entry& e, int n, DecoderSession& session);
   // Lets the empty `session` read the first n positions of e's chain.
@@ -124,6 +154,10 @@ class PrefixCache {
   mutable std::mutex mu_;
   std::list<std::shared_ptr<const Entry>> lru_;  // most recent first; guarded by mu_
   PrefixCacheStats stats_;                       // guarded by mu_
+  uint64_t epoch_ = 0;                           // clear()s; guarded by mu_
+  // Bytes of dropped entries still alive; shared with the entries, which
+  // may outlive the cache (a session reading one).
+  const std::shared_ptr<std::atomic<int64_t>> held_ = std::make_shared<std::atomic<int64_t>>(0);
 };
 
 }  // namespace ragd

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "api/json_codec.h"
+#include "api/llm_service.h"
 #include "api/routes/routes.h"
 #include "api/status_http.h"
 #include "cluster/node.h"
@@ -92,6 +93,11 @@ Response handle_delete_collection(const Request& req, Api& api) {
   }
   auto gone = api.collections->remove(name);
   if (!gone.is_ok()) return error_response(gone.status());
+  // Cached prompts hold the passages sent to the LLM, the collection's
+  // among them (as a purge does).
+  if (api.llm != nullptr) {
+    if (auto path = api.llm->path()) path->clear_prefix_cache();
+  }
   // 202 when running requests still hold it: its data goes when they end.
   return json_response(Json{{"name", name}, {"deleted", true}, {"pending", !*gone}}, *gone ? 200 : 202);
 }

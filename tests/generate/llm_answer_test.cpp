@@ -268,6 +268,31 @@ TEST_F(LlmAnswerTest, CancellationStopsWithinOneToken) {
   EXPECT_EQ(deltas, 2);
 }
 
+// A purge's clear() of the prefix cache while an answer runs (here at each
+// cancellation check: after every prompt chunk and token): the answer
+// stores nothing afterwards, since its prompt may hold the purged passages.
+TEST_F(LlmAnswerTest, APurgeDuringAnAnswerKeepsItsPromptOutOfThePrefixCache) {
+  PrefixCache* cache = answerer_->prefix_cache();
+  ASSERT_NE(cache, nullptr);
+  LlmRequest plain = request("printer paper jam in tray");
+  plain.max_tokens = 4;
+  ASSERT_TRUE(answerer_->answer(plain).is_ok());
+  EXPECT_GE(cache->stats().entries, 1) << "an answer's prompt is stored";
+  cache->clear();
+  LlmRequest purged = request("printer paper jam in tray");
+  purged.max_tokens = 4;
+  int checks = 0;
+  purged.is_cancelled = [&] {
+    ++checks;
+    cache->clear();
+    return false;
+  };
+  ASSERT_TRUE(answerer_->answer(purged).is_ok());
+  EXPECT_GT(checks, 0);
+  EXPECT_EQ(cache->stats().entries, 0);
+  EXPECT_EQ(cache->stats().bytes, 0);
+}
+
 TEST_F(LlmAnswerTest, TimeoutAndLimits) {
   LlmRequest req = request("oracle query is slow");
   req.timeout = std::chrono::milliseconds(30);

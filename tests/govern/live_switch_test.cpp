@@ -143,6 +143,13 @@ TEST(LiveSwitch, ActivateSwitchesTheServedLlm) {
   EXPECT_GT(cache_bytes(), 0.0);
   ASSERT_EQ(http_post(port, "/v1/purge", R"({"doc_id":"printer"})").status, 200);
   EXPECT_EQ(cache_bytes(), 0.0);
+  // So does deleting a collection: its passages may be in cached prompts.
+  ASSERT_EQ(http_post(port, "/v1/collections", R"({"name":"going"})").status, 201);
+  EXPECT_EQ(answer_sha(), sha_second);
+  EXPECT_GT(cache_bytes(), 0.0);
+  const HttpResult deleted = http_request(port, "DELETE", "/v1/collections/going");
+  EXPECT_EQ(deleted.status, 200) << deleted.body;
+  EXPECT_EQ(cache_bytes(), 0.0);
   ASSERT_EQ(server.stop(), 0);
 }
 

@@ -273,6 +273,83 @@ TEST(PrefixCache, SharedPrefixesAreKeptOnce) {
   EXPECT_EQ(bounded.restore(b, p3), 128);
 }
 
+// A restore whose match ends within an entry's parent (a tie: the newest
+// entry is found first) reads the parent's rows only, and holds only the
+// parent: after a clear() the child (another request's tokens and rows) is
+// freed at once, and held_bytes counts the parent's bytes until the session
+// resets.
+TEST(PrefixCache, ASessionHoldsOnlyTheEntriesItReads) {
+  RAGD_NEED_TESTDATA(kDir / "llama-mini-q8_0.gguf");
+  auto model = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string());
+  ASSERT_TRUE(model.is_ok());
+  DecoderSessionOptions so;
+  so.n_ctx = 512;
+  so.n_threads = 2;
+  const auto base = base_prompt();
+  const auto p1 = prompt_with(base, 1), p2 = prompt_with(base, 2), p3 = prompt_with(base, 3);
+  DecoderSession s1(*model, so), s2(*model, so);
+  eval_in_pieces(s1, p1, 64);
+  eval_in_pieces(s2, p2, 64);
+  const int64_t per_pos = static_cast<int64_t>(s1.export_kv(0, 1).size());
+  const int64_t tokens_bytes = 320 * static_cast<int64_t>(sizeof(int32_t));
+  PrefixCache cache({.block = 64});
+  cache.store(s1, p1);
+  cache.store(s2, p2);  // p1's first 256 positions, 64 of its own
+  DecoderSession d(*model, so);
+  ASSERT_EQ(cache.restore(d, p3), 256) << "p3 shares 300 tokens with both";
+  EXPECT_EQ(d.shared_n(), 256);
+  EXPECT_EQ(cache.stats().held_bytes, 0);
+  cache.clear();
+  EXPECT_EQ(cache.stats().held_bytes, 320 * per_pos + tokens_bytes) << "p1's entry only";
+  DecoderSession plain(*model, so);
+  EXPECT_EQ(eval_in_pieces(d, std::span<const int32_t>(p3).subspan(256), 64), eval_in_pieces(plain, p3, 64));
+  d.reset();
+  EXPECT_EQ(cache.stats().held_bytes, 0);
+}
+
+// A purge's clear() between a request's restore() and its store(): the
+// store keeps nothing (the prompt may hold the purged passages), shared
+// or copied, hit or miss. A store from before any clear() is kept.
+TEST(PrefixCache, AClearBetweenRestoreAndStoreKeepsNothing) {
+  RAGD_NEED_TESTDATA(kDir / "llama-mini-q8_0.gguf");
+  auto model = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string());
+  ASSERT_TRUE(model.is_ok());
+  DecoderSessionOptions so;
+  so.n_ctx = 512;
+  so.n_threads = 2;
+  const auto base = base_prompt();
+  const auto p1 = prompt_with(base, 1), p2 = prompt_with(base, 2);
+  for (const bool share : {true, false}) {
+    SCOPED_TRACE(share ? "shared" : "copied");
+    PrefixCache cache({.block = 64, .share = share});
+    // A miss, cleared before its store.
+    DecoderSession s1(*model, so);
+    uint64_t since = cache.epoch();
+    EXPECT_EQ(cache.restore(s1, p1), 0);
+    eval_in_pieces(s1, p1, 64);
+    cache.clear();
+    cache.store(s1, p1, since);
+    EXPECT_EQ(cache.stats().entries, 0);
+    // Stored within its epoch: kept.
+    since = cache.epoch();
+    cache.store(s1, p1, since);
+    EXPECT_EQ(cache.stats().entries, 1);
+    // A hit, cleared before its store: the purged prefix is not re-inserted
+    // from the rows the session still reads.
+    DecoderSession s2(*model, so);
+    since = cache.epoch();
+    ASSERT_EQ(cache.restore(s2, p2), 256);
+    eval_in_pieces(s2, std::span<const int32_t>(p2).subspan(256), 64);
+    cache.clear();
+    cache.store(s2, p2, since);
+    const PrefixCacheStats st = cache.stats();
+    EXPECT_EQ(st.entries, 0);
+    EXPECT_EQ(st.bytes, 0);
+    DecoderSession s3(*model, so);
+    EXPECT_EQ(cache.restore(s3, p2), 0);
+  }
+}
+
 // Several threads restoring, storing and evicting entries that share
 // prefixes at three depths (256 tokens common to all, 64 more to a group,
 // then each prompt's own), with a bound that keeps about two thirds of
@@ -352,9 +429,11 @@ TEST(PrefixCache, ConcurrentChainsStayExact) {
 // its parent), the rest evaluated in 64-token chunks by eval() and in
 // DecoderBatch passes beside a session holding a copy (prompt chunks and
 // one-token steps), for the default and the chunk-invariant Q8_0 model and
-// f16 and f32 caches. The cache is cleared and refilled past its bound
-// while the sessions read its entries: their rows stay alive (ASan would
-// see a read of freed rows).
+// f16 and f32 caches (an f32 cache's session gets a copy: shared, its
+// attention would gather the rows on every call). Other prompts then fill
+// the cache past its bound (a few hundred KB) while the sessions read its
+// entries, which are evicted: their rows stay alive (ASan would see a read
+// of freed rows), counted in held_bytes until the sessions reset.
 TEST(PrefixCache, ASharedPrefixGivesTheCopysNumbers) {
   RAGD_NEED_TESTDATA(kDir / "llama-mini-q8_0.gguf");
   auto plain_model = DecoderModel::load((kDir / "llama-mini-q8_0.gguf").string());
@@ -376,30 +455,41 @@ TEST(PrefixCache, ASharedPrefixGivesTheCopysNumbers) {
       DecoderSession s1(model, so), s2(model, so);
       eval_in_pieces(s1, p1, 64);
       eval_in_pieces(s2, p2, 64);
-      PrefixCache shared({.block = 64}), copied({.block = 64, .share = false});
+      // Room for p1's and p2's entries (320 + 64 positions, 2 x 320 tokens)
+      // and no more.
+      const size_t per_pos = s1.export_kv(0, 1).size();
+      const size_t bound = 384 * per_pos + 640 * sizeof(int32_t);
+      PrefixCache shared({.max_bytes = bound, .block = 64}), copied({.block = 64, .share = false});
       for (PrefixCache* c : {&shared, &copied}) {
         c->store(s1, p1);
         c->store(s2, p2);  // 256 positions from p1's entry, 64 of its own
       }
+      ASSERT_EQ(shared.stats().entries, 2);
       DecoderSession a(model, so), b(model, so), alone(model, so);
       ASSERT_EQ(shared.restore(a, longer), 320);
       ASSERT_EQ(copied.restore(b, longer), 320);
       ASSERT_EQ(copied.restore(alone, longer), 320);
-      EXPECT_EQ(a.shared_n(), 320);
+      EXPECT_EQ(a.shared_n(), kv == KvType::kF16 ? 320 : 0);
       EXPECT_EQ(b.shared_n(), 0);
       EXPECT_EQ(a.export_kv(320), b.export_kv(320));
       EXPECT_EQ(a.export_kv(250, 300), b.export_kv(250, 300)) << "across the segments' seam";
-      // Every entry the sessions read leaves the cache.
-      shared.clear();
+      // Every entry the sessions read is evicted by other prompts' (128
+      // positions each): p2's first, then p1's.
       std::vector<float> logits;
       for (int k = 3; k < 9; ++k) {
         DecoderSession t(model, so);
         const auto p = prompt_with(base, k * 5);
         std::vector<int32_t> other(p.rbegin(), p.rend());
         ASSERT_TRUE(t.eval(std::span<const int32_t>(other).first(130), &logits).is_ok());
-        shared.store(t, other);
+        shared.store(t, std::span<const int32_t>(other).first(130));
       }
-      EXPECT_EQ(shared.restore(alone, longer), 0);
+      const PrefixCacheStats evicted = shared.stats();
+      EXPECT_GE(evicted.evictions, 2);
+      EXPECT_LE(evicted.bytes, static_cast<int64_t>(bound));
+      // Read by `a` (f16): both entries, the chain it holds.
+      EXPECT_EQ(evicted.held_bytes, kv == KvType::kF16 ? static_cast<int64_t>(bound) : 0);
+      DecoderSession fresh(model, so);
+      EXPECT_EQ(shared.restore(fresh, longer), 0) << "p1's and p2's entries are gone";
       // The rest: eval() for `alone`, DecoderBatch passes for a and b.
       const auto want = eval_in_pieces(alone, rest, 64);
       DecoderBatch batch(model, 2);
@@ -414,7 +504,8 @@ TEST(PrefixCache, ASharedPrefixGivesTheCopysNumbers) {
       EXPECT_EQ(lb, want);
       // Greedy steps together.
       for (int step = 0; step < 8; ++step) {
-        const int32_t next = static_cast<int32_t>(std::max_element(want.begin(), want.end()) - want.begin()) + step;
+        const int32_t next =
+            static_cast<int32_t>((std::max_element(want.begin(), want.end()) - want.begin() + step) % V);
         const DecodeItem items[] = {{&a, std::span<const int32_t>(&next, 1), la.data(), nullptr},
                                     {&b, std::span<const int32_t>(&next, 1), lb.data(), nullptr}};
         ASSERT_TRUE(batch.forward(items).is_ok());
@@ -424,13 +515,16 @@ TEST(PrefixCache, ASharedPrefixGivesTheCopysNumbers) {
         EXPECT_EQ(lb, lc) << "step " << step;
       }
       EXPECT_EQ(a.export_kv(a.n_past()), alone.export_kv(alone.n_past()));
+      a.reset();
+      EXPECT_EQ(shared.stats().held_bytes, 0) << "the last reader let go of the evicted entries";
     }
   }
 }
 
 // DecoderSession::share_kv(): the session holds the rows' owner while it
-// reads them, and lets go on a truncate() below them or a reset(); a
-// truncate() into the shared positions keeps reading the rest of them, and
+// reads them, and lets go once no shared position is left (truncate(0), a
+// reset()); a truncate() into the shared positions keeps reading the rest
+// of them (and the owner), and
 // evaluation from there gives the numbers of a session that evaluated all;
 // bad parts are refused with nothing shared.
 TEST(PrefixCache, ASessionHoldsSharedRowsWhileItReadsThem) {
@@ -478,7 +572,9 @@ TEST(PrefixCache, ASessionHoldsSharedRowsWhileItReadsThem) {
   DecoderSession e(*model, so);
   EXPECT_EQ(e.share_kv(again, late).code(), StatusCode::kInvalidArgument);
   const SharedKvRows wrong[] = {{*again, 127, 0, 127}};
-  EXPECT_EQ(e.share_kv(again, wrong).code(), StatusCode::kInvalidArgument);
+  const Status refused = e.share_kv(again, wrong);
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.message().rfind("share_kv: ", 0), 0u) << refused.message();
   EXPECT_EQ(e.n_past(), 0);
   EXPECT_EQ(e.shared_n(), 0);
   ASSERT_TRUE(e.share_kv(again, whole).is_ok());
