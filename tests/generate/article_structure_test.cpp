@@ -6,19 +6,10 @@
 // fix question, and the cause for a cause question. And a FAQ, whose
 // sections each have a topic of their own. Ingested through the real
 // pipeline with the real GloVe vectors and the shipped options.
-#include <gtest/gtest.h>
-
-#include <fstream>
-
-#include "generate/extractive.h"
-#include "model/glove_sif.h"
-#include "tests/support/scratch_store.h"
-#include "tests/testdata.h"
+#include "tests/generate/docs_fixture.h"
 
 namespace ragd {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr const char* kArticle = R"(# Outlook cannot open the set of folders
 
@@ -447,53 +438,27 @@ Prints each shelf's name while it is written.
 Compresses the export file at the given level, 0 to 9.
 )";
 
-class ArticleStructure : public ::testing::Test {
+class ArticleStructure : public DocsFixture {
  protected:
   void SetUp() override {
-    if (!fs::exists(default_glove_path())) RAGD_TESTDATA_MISSING("GloVe file " + default_glove_path().string());
-    auto glove = open_glove();
-    ASSERT_TRUE(glove.is_ok()) << glove.status().to_string();
-    glove_ = std::move(glove).value();
-    auto scratch = ScratchStore::open("article-structure");
-    ASSERT_TRUE(scratch.is_ok()) << scratch.status().to_string();
-    scratch_ = std::make_unique<ScratchStore>(std::move(scratch).value());
-    const fs::path docs = scratch_->dir() / "docs";
-    fs::create_directories(docs);
-    std::ofstream(docs / "outlook-set-of-folders.md") << kArticle;
-    std::ofstream(docs / "cluster-faq.md") << kFaq;
-    std::ofstream(docs / "runtime-reconfiguration.md") << kGuide;
-    std::ofstream(docs / "audit-trail.md") << kAudit;
-    std::ofstream(docs / "trailkeeper-manual.md") << kManual;
-    std::ofstream(docs / "vaultctl.md") << kCommand;
-    std::ofstream(docs / "agent-configuration.md") << kClient;
-    std::ofstream(docs / "monitoring-agent.md") << kMonitoring;
-    std::ofstream(docs / "cachectl.md") << kDaemon;
-    std::ofstream(docs / "spool-caching.md") << kSpool;
-    std::ofstream(docs / "manifest-format.md") << kFormat;
-    std::ofstream(docs / "shelfdump.md") << kArchive;
-    const std::vector<fs::path> roots{docs};
-    auto st = ingest_paths(scratch_->store(), *glove_, roots);
-    ASSERT_TRUE(st.is_ok()) << st.status().to_string();
-    ASSERT_EQ(st->ingested, 12u);
+    load("article-structure", {{"outlook-set-of-folders.md", kArticle},
+                               {"cluster-faq.md", kFaq},
+                               {"runtime-reconfiguration.md", kGuide},
+                               {"audit-trail.md", kAudit},
+                               {"trailkeeper-manual.md", kManual},
+                               {"vaultctl.md", kCommand},
+                               {"agent-configuration.md", kClient},
+                               {"monitoring-agent.md", kMonitoring},
+                               {"cachectl.md", kDaemon},
+                               {"spool-caching.md", kSpool},
+                               {"manifest-format.md", kFormat},
+                               {"shelfdump.md", kArchive}});
+    if (HasFatalFailure() || IsSkipped()) return;
     auto chunks = scratch_->store().chunks_of("outlook-set-of-folders.md");
     ASSERT_TRUE(chunks.is_ok());
     ASSERT_EQ(chunks->size(), 1u) << "the three sections share one chunk";
     EXPECT_EQ(chunks->front().section_path.back(), "Resolution");
-    retriever_ = std::make_unique<Retriever>(scratch_->store(), glove_.get());
   }
-
-  Answer ask(const std::string& q, ExtractiveOptions o = {}) {
-    o.word_ranks = glove_.get();
-    SearchRequest r;
-    r.query = q;
-    auto a = ExtractiveAnswerer(*retriever_, o).answer(r);
-    EXPECT_TRUE(a.is_ok()) << a.status().to_string();
-    return a.is_ok() ? std::move(a).value() : Answer{};
-  }
-
-  std::unique_ptr<GloveSifEmbedder> glove_;
-  std::unique_ptr<ScratchStore> scratch_;
-  std::unique_ptr<Retriever> retriever_;
 };
 
 TEST_F(ArticleStructure, AFixQuestionGetsTheStepsAlone) {

@@ -7,17 +7,10 @@
 // real GloVe vectors and the shipped options.
 #include <gtest/gtest.h>
 
-#include <fstream>
-
-#include "generate/extractive.h"
-#include "model/glove_sif.h"
-#include "tests/support/scratch_store.h"
-#include "tests/testdata.h"
+#include "tests/generate/docs_fixture.h"
 
 namespace ragd {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr const char* kGuide = R"(# Web deployment guide
 
@@ -83,26 +76,9 @@ constexpr const char* kExample = "```sh\n# restart the web pods\nkubectl rollout
 
 bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 
-class CodeBlocks : public ::testing::Test {
+class CodeBlocks : public DocsFixture {
  protected:
-  void SetUp() override {
-    if (!fs::exists(default_glove_path())) RAGD_TESTDATA_MISSING("GloVe file " + default_glove_path().string());
-    auto glove = open_glove();
-    ASSERT_TRUE(glove.is_ok()) << glove.status().to_string();
-    glove_ = std::move(glove).value();
-    auto scratch = ScratchStore::open("code-blocks");
-    ASSERT_TRUE(scratch.is_ok()) << scratch.status().to_string();
-    scratch_ = std::make_unique<ScratchStore>(std::move(scratch).value());
-    const fs::path docs = scratch_->dir() / "docs";
-    fs::create_directories(docs);
-    std::ofstream(docs / "deploy-guide.md") << kGuide;
-    std::ofstream(docs / "retry.rst") << kRetry;
-    const std::vector<fs::path> roots{docs};
-    auto st = ingest_paths(scratch_->store(), *glove_, roots);
-    ASSERT_TRUE(st.is_ok()) << st.status().to_string();
-    ASSERT_EQ(st->ingested, 2u);
-    retriever_ = std::make_unique<Retriever>(scratch_->store(), glove_.get());
-  }
+  void SetUp() override { load("code-blocks", {{"deploy-guide.md", kGuide}, {"retry.rst", kRetry}}); }
 
   std::string stored_text(const std::string& doc_id) {
     auto chunks = scratch_->store().chunks_of(doc_id);
@@ -112,20 +88,6 @@ class CodeBlocks : public ::testing::Test {
       for (const Chunk& c : *chunks) all += c.text + "\n\n";
     return all;
   }
-
-  Answer ask(const std::string& q) {
-    ExtractiveOptions o;
-    o.word_ranks = glove_.get();
-    SearchRequest r;
-    r.query = q;
-    auto a = ExtractiveAnswerer(*retriever_, o).answer(r);
-    EXPECT_TRUE(a.is_ok()) << a.status().to_string();
-    return a.is_ok() ? std::move(a).value() : Answer{};
-  }
-
-  std::unique_ptr<GloveSifEmbedder> glove_;
-  std::unique_ptr<ScratchStore> scratch_;
-  std::unique_ptr<Retriever> retriever_;
 };
 
 // The stored chunks hold the code as written; the prose around it is

@@ -4,19 +4,10 @@
 // recently?") nor what an agent did to fix it ("Your password has been
 // reset"). A ServiceNow Table API export, ingested through the real
 // connector with the real GloVe vectors and the shipped options.
-#include <gtest/gtest.h>
-
-#include <fstream>
-
-#include "generate/extractive.h"
-#include "model/glove_sif.h"
-#include "tests/support/scratch_store.h"
-#include "tests/testdata.h"
+#include "tests/generate/docs_fixture.h"
 
 namespace ragd {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr const char* kIncidents = R"({"result": [
 {"number": "INC7700001", "sys_id": "a1", "state": "6",
@@ -35,39 +26,9 @@ constexpr const char* kIncidents = R"({"result": [
  "opened_at": "2024-05-03 10:30:00"}
 ]})";
 
-class TicketCause : public ::testing::Test {
+class TicketCause : public DocsFixture {
  protected:
-  void SetUp() override {
-    if (!fs::exists(default_glove_path())) RAGD_TESTDATA_MISSING("GloVe file " + default_glove_path().string());
-    auto glove = open_glove();
-    ASSERT_TRUE(glove.is_ok()) << glove.status().to_string();
-    glove_ = std::move(glove).value();
-    auto scratch = ScratchStore::open("ticket-cause");
-    ASSERT_TRUE(scratch.is_ok()) << scratch.status().to_string();
-    scratch_ = std::make_unique<ScratchStore>(std::move(scratch).value());
-    const fs::path docs = scratch_->dir() / "docs";
-    fs::create_directories(docs);
-    std::ofstream(docs / "incidents_table_api.json") << kIncidents;
-    const std::vector<fs::path> roots{docs};
-    auto st = ingest_paths(scratch_->store(), *glove_, roots);
-    ASSERT_TRUE(st.is_ok()) << st.status().to_string();
-    ASSERT_EQ(st->ingested, 2u);
-    retriever_ = std::make_unique<Retriever>(scratch_->store(), glove_.get());
-  }
-
-  Answer ask(const std::string& q) {
-    ExtractiveOptions o;
-    o.word_ranks = glove_.get();
-    SearchRequest r;
-    r.query = q;
-    auto a = ExtractiveAnswerer(*retriever_, o).answer(r);
-    EXPECT_TRUE(a.is_ok()) << a.status().to_string();
-    return a.is_ok() ? std::move(a).value() : Answer{};
-  }
-
-  std::unique_ptr<GloveSifEmbedder> glove_;
-  std::unique_ptr<ScratchStore> scratch_;
-  std::unique_ptr<Retriever> retriever_;
+  void SetUp() override { load("ticket-cause", {{"incidents_table_api.json", kIncidents}}, 2); }
 };
 
 TEST_F(TicketCause, TheChangeIsTheCauseNotItsDenialNorAQuestion) {
