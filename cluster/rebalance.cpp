@@ -474,7 +474,8 @@ std::function<Status(uint32_t shard, const std::string& node)> consumer_deleter(
   auto js = std::make_shared<std::unique_ptr<JetStream>>();
   return [o, js](uint32_t shard, const std::string& node) -> Status {
     if (!*js) {
-      RAGD_ASSIGN_OR_RETURN(*js, JetStream::connect(o.nats, "ragd-cluster-rebalance", o.tls, o.nats_auth));
+      RAGD_ASSIGN_OR_RETURN(*js,
+                            JetStream::connect(o.nats, "ragd-cluster-rebalance", o.tls, o.nats_auth, o.nats_silence));
     }
     return (*js)->delete_consumer(stream_name(o, shard), consumer_name(node, shard));
   };
