@@ -207,6 +207,8 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
       else if (it.name == "snapshot_bootstrap") o.snapshot_bootstrap = to_bool(it, where);
       else if (it.name == "retire_grace_seconds") o.retire_grace_seconds = static_cast<int>(to_long(it, where, 1, 86400));
       else if (it.name == "auto_rebalance") o.auto_rebalance = to_bool(it, where);
+      else if (it.name == "absence_watch_seconds")
+        o.absence_watch_seconds = static_cast<int>(to_long(it, where, 5, 3600));
       else if (it.name == "dead_after_seconds") o.dead_after_seconds = static_cast<int>(to_long(it, where, 1, 86400 * 30));
       else if (it.name == "secret_file") o.secret_file = to_string(it, where);
       else if (it.name == "accept_secret_files") o.accept_secret_files.assign(it.inputs.begin(), it.inputs.end());

@@ -198,6 +198,14 @@ struct ClusterOptions {
   // takes, so a node restarting is not replaced; more than
   // lease_ttl_seconds. Default: 120.
   int dead_after_seconds = 120;
+  // How long the absence records count without a node watching them (with
+  // auto_rebalance), s: every automatic rebalancer re-puts
+  // rebalance/absent-watch under a lease of this TTL at each look (every
+  // 2 s); one that finds it gone (every node was down, or cut off from
+  // etcd, for this long) starts every absence again from then, so that a
+  // whole cluster restarted does not call its not-yet-started nodes dead
+  // at once (cluster/README.md, "Rebalancing"). Default: 10.
+  int absence_watch_seconds = 10;
   // The file holding the secret every node of the cluster shares (at least
   // 32 bytes; its trailing whitespace is dropped; readable by its owner
   // only). A relative path is relative to the cluster file. With it, a
