@@ -1,6 +1,5 @@
 #include "cluster/auto_rebalance.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -13,7 +12,6 @@ namespace ragd::cluster {
 namespace {
 
 using namespace std::chrono_literals;
-using Json = nlohmann::json;
 
 constexpr auto kLookEvery = 2s;
 constexpr size_t kStepsKept = 50;
@@ -27,17 +25,6 @@ std::set<std::string> named_by(const ShardMap& map) {
     out.insert(m.to);
   }
   return out;
-}
-
-// The timer an absence record names; 0 when it is malformed.
-int64_t timer_of(const std::string& record) {
-  const Json j = Json::parse(record, nullptr, false);
-  if (!j.is_object() || !j.contains("timer") || !j["timer"].is_string()) return 0;
-  try {
-    return std::stoll(j["timer"].get<std::string>());
-  } catch (const std::exception&) {
-    return 0;
-  }
 }
 
 }  // namespace
@@ -73,21 +60,54 @@ void AutoRebalancer::loop() {
   }
 }
 
+Result<bool> AutoRebalancer::watch() {
+  const std::string key = absent_watch_key(o_);
+  RAGD_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> was, etcd_->get(key));
+  if (watch_lease_ != 0) {
+    RAGD_ASSIGN_OR_RETURN(int64_t ttl, etcd_->lease_keepalive(watch_lease_));
+    if (ttl <= 0) watch_lease_ = 0;
+  }
+  if (watch_lease_ == 0) {
+    RAGD_ASSIGN_OR_RETURN(watch_lease_, etcd_->lease_grant(o_.absence_watch_seconds));
+  }
+  RAGD_RETURN_IF_ERROR(etcd_->put(key, o_.node_id, watch_lease_));
+  return was.has_value();
+}
+
 std::set<std::string> AutoRebalancer::note_live(const ShardMap& map, const std::set<std::string>& live) {
   const std::set<std::string> named = named_by(map);
   const std::string prefix = absent_key(o_, "");
+  auto watched = watch();
+  if (!watched.is_ok()) return {};  // etcd cannot say: nobody is dead yet
   auto records = etcd_->range_prefix(prefix);
-  if (!records.is_ok()) return {};  // etcd cannot say: nobody is dead yet
+  if (!records.is_ok()) return {};
   std::map<std::string, std::string> recorded;  // node -> its absence record
   for (const auto& kv : records->kvs) recorded[kv.key.substr(prefix.size())] = kv.value;
-  // Back, or out of the map: its absence ends (for every node).
-  for (const auto& [n, record] : recorded) {
-    if (live.count(n) || !named.count(n)) (void)etcd_->remove_if_equal(prefix + n, record);
+  std::set<std::string> dead, unread;  // unread: absent, but etcd did not say for how long
+  // Back, or out of the map: its absence ends (for every node). With
+  // nobody watching for absence_watch_seconds (the whole cluster was down),
+  // the records' timers ran while no node could see anyone come back: every
+  // absence starts again now, with a fresh timer.
+  for (auto it = recorded.begin(); it != recorded.end();) {
+    const auto& [n, record] = *it;
+    const bool ended = live.count(n) || !named.count(n);
+    if (!ended && *watched) {
+      ++it;
+      continue;
+    }
+    auto removed = etcd_->remove_if_equal(prefix + n, record);
+    if (!ended) {
+      cluster_log().info("node {}: nobody watched the absences for {} s or more (every node was down or away "
+                         "from etcd): node {}'s absence counts again from now",
+                         o_.node_id, o_.absence_watch_seconds, n);
+      // Changed meanwhile (another node restarted it): read at the next look.
+      if (!removed.is_ok() || !*removed) unread.insert(n);
+    }
+    it = recorded.erase(it);
   }
   std::map<std::string, Absence> seen;
-  std::set<std::string> dead, unread;  // unread: absent, but etcd did not say for how long
   for (const auto& n : named) {
-    if (live.count(n) || n == o_.node_id) continue;
+    if (live.count(n) || n == o_.node_id || unread.count(n)) continue;
     std::string record;
     if (auto it = recorded.find(n); it != recorded.end()) {
       record = it->second;
@@ -99,27 +119,32 @@ std::set<std::string> AutoRebalancer::note_live(const ShardMap& map, const std::
         unread.insert(n);
         continue;
       }
-      const std::string mine = Json{{"by", o_.node_id}, {"timer", std::to_string(*timer)}}.dump();
+      const std::string mine = absence_to_json({o_.node_id, *timer});
       auto stored = etcd_->put_if_absent(prefix + n, mine);
-      if (!stored.is_ok() || *stored != mine) (void)etcd_->lease_revoke(*timer);
+      // Another node's record won: this timer is no one's. On an error it
+      // is left to expire: the put may have been stored (its answer lost),
+      // and a revoked timer would call the node dead at once.
+      if (stored.is_ok() && *stored != mine) (void)etcd_->lease_revoke(*timer);
       if (!stored.is_ok()) {
         unread.insert(n);
         continue;
       }
       record = *stored;
     }
-    const int64_t timer = timer_of(record);
-    if (timer == 0) {
-      // Not a record ragd wrote: made again at the next look.
+    const std::optional<AbsenceRecord> parsed = absence_from_json(record);
+    if (!parsed) {
+      // Not a record ragd wrote: made again at the next look; the node is
+      // still absent, as last read.
       (void)etcd_->remove_if_equal(prefix + n, record);
+      unread.insert(n);
       continue;
     }
-    auto left = etcd_->lease_time_to_live(timer);
+    auto left = etcd_->lease_time_to_live(parsed->timer);
     if (!left.is_ok()) {
       unread.insert(n);
       continue;
     }
-    Absence a{record, *left < 0 ? o_.dead_after_seconds : o_.dead_after_seconds - *left, *left < 0};
+    Absence a{record, parsed->by, *left < 0 ? o_.dead_after_seconds : o_.dead_after_seconds - *left, *left < 0};
     if (a.dead) dead.insert(n);
     seen.emplace(n, std::move(a));
   }
@@ -127,7 +152,7 @@ std::set<std::string> AutoRebalancer::note_live(const ShardMap& map, const std::
   // As last read, but not dead on that word alone.
   for (const auto& n : unread) {
     if (auto it = absent_.find(n); it != absent_.end()) {
-      seen.emplace(n, Absence{it->second.record, it->second.seconds, false});
+      seen.emplace(n, Absence{it->second.record, it->second.by, it->second.seconds, false});
     }
   }
   for (const auto& [n, a] : absent_) {
@@ -137,12 +162,9 @@ std::set<std::string> AutoRebalancer::note_live(const ShardMap& map, const std::
   }
   for (const auto& [n, a] : seen) {
     if (!absent_.count(n)) {
-      const Json j = Json::parse(a.record, nullptr, false);
-      const bool named = j.is_object() && j.contains("by") && j["by"].is_string();
       cluster_log().info("node {}: node {} has no lease (for {} s, first seen by {}); its replicas are made again "
                          "elsewhere once it has been away {} s",
-                         o_.node_id, n, a.seconds, named ? j["by"].get<std::string>() : std::string("?"),
-                         o_.dead_after_seconds);
+                         o_.node_id, n, a.seconds, a.by, o_.dead_after_seconds);
     }
   }
   absent_ = std::move(seen);

@@ -10,7 +10,11 @@
 //     never renewed; every node reads the timer's time left from etcd, so
 //     a node that takes the lock over (or just started) counts from that
 //     moment, not from when it saw the node go itself. Any node that sees
-//     the node live again (or out of the map) deletes the record;
+//     the node live again (or out of the map) deletes the record. The
+//     records count only while some node watches them: each look re-puts
+//     rebalance/absent-watch under a lease of absence_watch_seconds, and a
+//     look that finds it gone (the whole cluster was down) starts every
+//     record again with a fresh timer;
 //   - when moves are pending, or plan_moves() over the live nodes (the dead
 //     ones' replicas made again elsewhere, the drained ones emptied) finds
 //     something to move (a node joined and holds less than its share), it
@@ -73,6 +77,10 @@ class AutoRebalancer {
   // the nodes live again); returns the dead ones: none when etcd cannot
   // say (never sooner).
   std::set<std::string> note_live(const ShardMap& map, const std::set<std::string>& live);
+  // Re-puts rebalance/absent-watch under this node's watch lease
+  // (absence_watch_seconds, renewed here); returns whether it was there
+  // before: false when no node watched for that long.
+  Result<bool> watch();
   // The run's reason, from the plan's moves.
   std::string reason_for(const ShardMap& map, const std::set<std::string>& live, const std::set<std::string>& dead,
                          const std::vector<ShardMove>& plan) const;
@@ -86,10 +94,12 @@ class AutoRebalancer {
   // An absent node as the last look read it from etcd.
   struct Absence {
     std::string record;     // rebalance/absent/<node>'s value
+    std::string by;         // the node that recorded it
     int64_t seconds = 0;    // absent for, by the timer's time left
     bool dead = false;      // the timer expired
   };
   std::map<std::string, Absence> absent_;  // guarded by mu_
+  int64_t watch_lease_ = 0;                // the rebalancer's thread only; 0: none yet
   std::thread thread_;
 };
 

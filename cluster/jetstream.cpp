@@ -95,6 +95,7 @@ struct AsyncBatch {
   std::vector<Result<uint64_t>>* out = nullptr;   // guarded by mu
   std::vector<bool> answered;                     // guarded by mu
   bool heard = false;  // guarded by mu: the server answered one (not a message refused here)
+  std::atomic<int64_t>* last_answer = nullptr;  // the connection's (ConnectionState::last_answer)
 };
 
 void on_async_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) noexcept {
@@ -115,6 +116,7 @@ void on_async_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* cl
         }
         batch->answered[it->second] = true;
         batch->heard = true;
+        if (pa != nullptr || (pae != nullptr && pae->ErrCode != 0)) batch->last_answer->store(steady_ms());
       }
     }
   } catch (...) {
@@ -160,6 +162,9 @@ struct ConnectionState {
   // or a reconnect.
   std::atomic<int64_t> silent_since{0};
   std::atomic<int64_t> silent_checked{0};  // steady_ms when a silent server was last sent a PING
+  // steady_ms of the server's last answer on this connection (an
+  // acknowledgement, a JetStream error, a PONG), whichever request had it.
+  std::atomic<int64_t> last_answer{0};
   std::atomic<uint64_t> reconnects{0};     // reconnections so far
   // The server's max_payload, read at each (re)connect:
   // natsConnection_GetMaxPayload takes the connection's lock, which a
@@ -200,8 +205,8 @@ void close_connection(natsConnection* nc, ConnectionState& state) {
 
 class NatsJetStream final : public JetStream {
  public:
-  NatsJetStream(natsConnection* nc, jsCtx* js, std::unique_ptr<ConnectionState> state)
-      : nc_(nc), js_(js), state_(std::move(state)) {}
+  NatsJetStream(natsConnection* nc, jsCtx* js, const NatsSilence& silence, std::unique_ptr<ConnectionState> state)
+      : nc_(nc), js_(js), silence_(silence), state_(std::move(state)) {}
   ~NatsJetStream() override {
     jsCtx_Destroy(js_);
     close_connection(nc_, *state_);
@@ -214,6 +219,12 @@ class NatsJetStream final : public JetStream {
     const int64_t down = state_->down_since.load(), silent = state_->silent_since.load();
     const int64_t since = down == 0 ? silent : silent == 0 ? down : std::min(down, silent);
     return since == 0 ? 0 : std::max<int64_t>(1, steady_ms() - since);
+  }
+
+  bool silent() const override { return state_->silent_since.load() != 0 && state_->down_since.load() == 0; }
+
+  void recheck_silence() override {
+    if (silent()) (void)check_silence(silence_.silent_after_ms);
   }
 
   Status ensure_stream(const std::string& stream, const std::string& subject, int replicas,
@@ -259,6 +270,12 @@ class NatsJetStream final : public JetStream {
     if (max > 0 && static_cast<int64_t>(data.size()) > max) return too_big(data.size(), max);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     std::string last;
+    // The first wait is short (first_ack_ms): a silent server is told at
+    // once by the PING that follows. Once the server answered a PING (it
+    // is there, JetStream is slow), a resend waits longer; when the PING
+    // was skipped for another request's answer meanwhile, silent_after_ms,
+    // so that the next timeout asks it.
+    int64_t wait_ms = silence_.first_ack_ms;
     for (;;) {
       const int64_t left = std::chrono::duration_cast<std::chrono::milliseconds>(
                                deadline - std::chrono::steady_clock::now()).count();
@@ -276,7 +293,7 @@ class NatsJetStream final : public JetStream {
       jsPubOptions po;
       jsPubOptions_Init(&po);
       po.MsgId = msg_id.c_str();
-      po.MaxWait = std::min<int64_t>(left, 2000);
+      po.MaxWait = std::min<int64_t>(left, wait_ms);
       jsPubAck* pa = nullptr;
       jsErrCode code = static_cast<jsErrCode>(0);
       // The header by hand: jsPubOptions' ExpectLastSubjectSeq takes 0 for
@@ -284,8 +301,10 @@ class NatsJetStream final : public JetStream {
       natsMsg* msg = nullptr;
       natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, data.data(), static_cast<int>(data.size()));
       if (s == NATS_OK && expect_new_subject) s = natsMsgHeader_Set(msg, kExpectedLastSubjectSeq, "0");
+      const int64_t sent_ms = steady_ms();
       if (s == NATS_OK) s = js_PublishMsg(&pa, js_, msg, &po, &code);
       natsMsg_Destroy(msg);
+      if (s == NATS_OK || code != 0) note_answer();
       if (s == NATS_OK) {
         const uint64_t seq = pa->Sequence;
         jsPubAck_Destroy(pa);
@@ -295,7 +314,11 @@ class NatsJetStream final : public JetStream {
       if (static_cast<int>(code) == kWrongLastSequence) return created_already(nats_error(s, code));
       last = nats_error(s, code);
       // No acknowledgement in time: is the server there at all?
-      if (s == NATS_TIMEOUT) RAGD_RETURN_IF_ERROR(note_unanswered());
+      if (s == NATS_TIMEOUT) {
+        const bool heard_meanwhile = answered_since(sent_ms);
+        RAGD_RETURN_IF_ERROR(note_unanswered(sent_ms));
+        wait_ms = heard_meanwhile ? silence_.silent_after_ms : std::max<int64_t>(2000, silence_.first_ack_ms);
+      }
       // No responders / not connected: the stream's leader is being elected
       // or the connection is reconnecting. Retry with the same id.
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(100, std::max<int64_t>(left, 1))));
@@ -321,6 +344,7 @@ class NatsJetStream final : public JetStream {
     AsyncBatch batch;
     batch.out = &out;
     batch.answered.assign(msgs.size(), false);
+    batch.last_answer = &state_->last_answer;
     // Those no answer came for say so, as it stands when this returns.
     auto finish = [&] {
       const Status none = unanswered();
@@ -335,6 +359,7 @@ class NatsJetStream final : public JetStream {
     // A server known to be silent: none would be answered.
     if (!check_silence(left_ms()).is_ok()) return finish();
     const int64_t max = state_->max_payload.load();
+    const int64_t batch_sent_ms = steady_ms();
     for (size_t i = 0; i < msgs.size(); ++i) batch.index.emplace(msgs[i].msg_id, i);
     // A context of its own: its callback writes this batch's results, and
     // waiting for it waits for this batch alone. At most kMaxInFlight
@@ -382,7 +407,7 @@ class NatsJetStream final : public JetStream {
     }
     // The acknowledgements: a short wait, not the whole budget, so that the
     // caller has time to resend what got none (a lost ack, a leader change).
-    // None within kFirstAckMs: is the server there at all? A silent one
+    // None within first_ack_ms: is the server there at all? A silent one
     // ends the wait (note_unanswered).
     const auto ack_deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(std::min<int64_t>(left_ms(), 2000));
@@ -392,14 +417,14 @@ class NatsJetStream final : public JetStream {
       wait.MaxWait = std::max<int64_t>(1, ms);
       return js_PublishAsyncComplete(ctx.js, &wait) == NATS_OK;
     };
-    const bool all_answered = !ctx.sent || wait_acks(std::min<int64_t>(left_ms(), kFirstAckMs));
+    const bool all_answered = !ctx.sent || wait_acks(std::min<int64_t>(left_ms(), silence_.first_ack_ms));
     // Some acknowledged already: the server answers (a large batch still
     // on its way), so no PING, which would queue behind that batch.
     auto heard = [&] {
       std::lock_guard lock(batch.mu);
       return batch.heard;
     };
-    if (!all_answered && (heard() || note_unanswered().is_ok())) {
+    if (!all_answered && (heard() || note_unanswered(batch_sent_ms).is_ok())) {
       (void)wait_acks(std::chrono::duration_cast<std::chrono::milliseconds>(
                           ack_deadline - std::chrono::steady_clock::now()).count());
     }
@@ -582,23 +607,21 @@ class NatsJetStream final : public JetStream {
   }
 
  private:
-  // How long a PING may go unanswered before the server counts as silent:
-  // a live server answers one in milliseconds, even while JetStream is
-  // electing a leader (the PONG comes from its client connection).
-  static constexpr int64_t kSilentAfterMs = 1000;
-  // While the server is silent, a write asks again at most this often (a
-  // PING that long); the writes in between are refused at once.
-  static constexpr int64_t kSilentRecheckMs = 500;
-  // publish_all() asks the server a PING when no acknowledgement came
-  // within this time.
-  static constexpr int64_t kFirstAckMs = 500;
-
-  // Whether the server answers a PING within `ms`. Not while reconnecting:
-  // natsConnection_FlushTimeout would wait behind the connection's lock.
-  bool answers_ping(int64_t ms) {
-    if (state_->down_since.load() != 0) return false;
-    return natsConnection_FlushTimeout(nc_, std::max<int64_t>(ms, 1)) == NATS_OK;
+  // Whether the server answers a PING within `ms`: NATS_OK for a PONG,
+  // NATS_TIMEOUT for none in time (silence), anything else (the connection
+  // dropped meanwhile, or is reconnecting) says nothing about silence. Not
+  // while reconnecting: natsConnection_FlushTimeout would wait behind the
+  // connection's lock.
+  natsStatus ping(int64_t ms) {
+    if (state_->down_since.load() != 0) return NATS_CONNECTION_DISCONNECTED;
+    const natsStatus s = natsConnection_FlushTimeout(nc_, std::max<int64_t>(ms, 1));
+    if (s == NATS_OK) note_answer();
+    return s;
   }
+
+  // The server answered (an acknowledgement, a JetStream error, a PONG).
+  void note_answer() { state_->last_answer.store(steady_ms()); }
+  bool answered_since(int64_t ms) const { return state_->last_answer.load() >= ms; }
 
   Status silent_error() const {
     const int64_t since = state_->silent_since.load();
@@ -615,33 +638,43 @@ class NatsJetStream final : public JetStream {
   // network, a hung process: libnats notices only after two unanswered
   // pings of its own, 4-6 s). Silent: recorded (down_for_ms counts it)
   // and kUnavailable.
-  Status note_unanswered() {
+  // `sent_ms`: when the unanswered publish was sent.
+  Status note_unanswered(int64_t sent_ms) {
     if (state_->silent_since.load() != 0) return silent_error();
+    // Something of this connection's was answered since (another request's
+    // acknowledgement): the server answers, and a PING would only queue
+    // behind what it is busy with. (An answer from before the send says
+    // nothing about the server now.)
+    if (answered_since(sent_ms)) return Status::ok();
     const uint64_t reconnects = state_->reconnects.load();
-    if (state_->down_since.load() != 0 || answers_ping(kSilentAfterMs)) return Status::ok();
+    if (state_->down_since.load() != 0) return Status::ok();
+    // Only a PING that timed out is silence: one the connection dropped
+    // under (NATS_CONNECTION_DISCONNECTED, before on_disconnected ran)
+    // leaves the caller to wait for the reconnect, on down_since.
+    if (ping(silence_.silent_after_ms) != NATS_TIMEOUT) return Status::ok();
     // Given up meanwhile (reconnecting), or already on another server: not
     // that server's silence to record.
     if (state_->down_since.load() != 0 || state_->reconnects.load() != reconnects) return Status::ok();
     const int64_t now = steady_ms();
     state_->silent_checked.store(now);
     int64_t none = 0;
-    if (state_->silent_since.compare_exchange_strong(none, std::max<int64_t>(1, now - kSilentAfterMs))) {
+    if (state_->silent_since.compare_exchange_strong(none, std::max<int64_t>(1, now - silence_.silent_after_ms))) {
       cluster_log().warn("the NATS server this node is connected to stopped answering (a publish got no "
                          "acknowledgement, a PING no PONG within {} ms): writes are refused until it answers "
                          "or the client moves to another server",
-                         kSilentAfterMs);
+                         silence_.silent_after_ms);
     }
     return silent_error();
   }
 
   // kUnavailable at once while the server is known to be silent; every
-  // kSilentRecheckMs a caller asks it again (a PING of at most
-  // min(that, `left_ms`)), and a PONG clears the silence.
+  // silent_recheck_ms a caller asks it again (a PING of at most
+  // min(silent_after_ms, `left_ms`)), and a PONG clears the silence.
   Status check_silence(int64_t left_ms) {
     if (state_->silent_since.load() == 0) return Status::ok();
-    if (steady_ms() - state_->silent_checked.load() < kSilentRecheckMs) return silent_error();
+    if (steady_ms() - state_->silent_checked.load() < silence_.silent_recheck_ms) return silent_error();
     state_->silent_checked.store(steady_ms());
-    if (answers_ping(std::min(kSilentRecheckMs, left_ms))) {
+    if (ping(std::min(silence_.silent_after_ms, left_ms)) == NATS_OK) {
       if (state_->silent_since.exchange(0) != 0) {
         cluster_log().info("the NATS server this node is connected to answers again");
       }
@@ -700,6 +733,7 @@ class NatsJetStream final : public JetStream {
 
   natsConnection* nc_;
   jsCtx* js_;
+  const NatsSilence silence_;
   std::unique_ptr<ConnectionState> state_;  // the callbacks'; outlives nc_ (see close_connection)
 };
 
@@ -720,7 +754,7 @@ std::string credentials_named(const NatsCredentials& a) {
 
 Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::string>& urls,
                                                       const std::string& client_name, const TlsFiles& tls,
-                                                      const NatsCredentials& auth) {
+                                                      const NatsCredentials& auth, const NatsSilence& silence) {
   natsOptions* opts = nullptr;
   if (natsOptions_Create(&opts) != NATS_OK) return Status::internal("natsOptions_Create failed");
   std::vector<const char*> servers;
@@ -820,7 +854,7 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
     close_connection(nc, *state);
     return Status::unavailable("JetStream context: " + nats_error(s));
   }
-  return std::unique_ptr<JetStream>(std::make_unique<NatsJetStream>(nc, js, std::move(state)));
+  return std::unique_ptr<JetStream>(std::make_unique<NatsJetStream>(nc, js, silence, std::move(state)));
 }
 
 }  // namespace ragd::cluster

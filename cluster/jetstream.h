@@ -90,20 +90,29 @@ class JetStream {
   // some); kInvalidArgument when a TLS or credentials file cannot be loaded.
   static Result<std::unique_ptr<JetStream>> connect(const std::vector<std::string>& urls,
                                                     const std::string& client_name, const TlsFiles& tls = {},
-                                                    const NatsCredentials& auth = {});
+                                                    const NatsCredentials& auth = {},
+                                                    const NatsSilence& silence = {});
   virtual ~JetStream() = default;
 
   // How long the connection to NATS has been down, or its server silent,
   // ms; 0 while it is up and answering. A server that stops answering (a
   // partition, a hung process) counts as silent once a publish got no
-  // acknowledgement and a PING then no PONG within 1 s (publish() and
-  // publish_all() fail at once from then on, asking again with a PING
-  // every 0.5 s at most); libnats gives the connection up after two
+  // acknowledgement within first_ack_ms and a PING then no PONG within
+  // silent_after_ms (NatsSilence; publish() and publish_all() fail at once
+  // from then on, asking again with a PING every silent_recheck_ms at
+  // most, as recheck_silence() does); libnats gives the connection up after two
   // unanswered pings of its own (every 2 s: 4-6 s) and reconnects to
   // another server of the cluster. One that goes away is noticed at once.
   // Reconnecting (to any server) goes on for ever, and usually takes a
   // fraction of a second.
   virtual int64_t down_for_ms() const = 0;
+  // Whether the connection is up but its server known to be silent.
+  virtual bool silent() const = 0;
+  // While the server is silent (and the connection up), asks it again with
+  // a PING of silent_after_ms, at most every silent_recheck_ms (a call
+  // sooner returns at once); a PONG ends the silence. For a caller that
+  // refuses writes without publishing: nothing else would ask it.
+  virtual void recheck_silence() = 0;
   // Creates the stream (file storage, `replicas`, `limits`) unless it
   // exists, taking `subject` and every subject under it (`subject`.*). A
   // stream made with `subject` alone (by an earlier ragd) gets the subjects

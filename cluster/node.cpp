@@ -278,7 +278,7 @@ Result<std::unique_ptr<Node>> Node::start_writer(ClusterOptions options, IngestO
 
 Status Node::join_as_writer() {
   const ClusterOptions& o = options_;
-  RAGD_ASSIGN_OR_RETURN(js_, JetStream::connect(o.nats, "ragd-" + o.node_id, o.tls, o.nats_auth));
+  RAGD_ASSIGN_OR_RETURN(js_, JetStream::connect(o.nats, "ragd-" + o.node_id, o.tls, o.nats_auth, o.nats_silence));
   etcd_ = std::make_unique<Etcd>(o.etcd, 5, o.tls, o.etcd_auth);
   RAGD_ASSIGN_OR_RETURN(std::string nonce, auth::random_bytes(6));
   write_nonce_ = o.node_id + "-" + auth::hex_encode(nonce);
@@ -310,7 +310,7 @@ Status Node::join() {
   // has the default's): the write path checks against the same ones.
   RAGD_ASSIGN_OR_RETURN(std::shared_ptr<ServiceContext> default_ctx, collections_->get(""));
   ingest_ = default_ctx->options().ingest;
-  RAGD_ASSIGN_OR_RETURN(js_, JetStream::connect(o.nats, "ragd-" + o.node_id, o.tls, o.nats_auth));
+  RAGD_ASSIGN_OR_RETURN(js_, JetStream::connect(o.nats, "ragd-" + o.node_id, o.tls, o.nats_auth, o.nats_silence));
   etcd_ = std::make_unique<Etcd>(o.etcd, 5, o.tls, o.etcd_auth);
   RAGD_ASSIGN_OR_RETURN(std::string nonce, auth::random_bytes(6));
   write_nonce_ = o.node_id + "-" + auth::hex_encode(nonce);
@@ -728,6 +728,11 @@ void Node::keepalive_loop() {
   auto next = std::chrono::steady_clock::now() + every;
   while (!stop_) {
     if (std::chrono::steady_clock::now() < next) {
+      // A silent server is asked again here too (a PING at most every
+      // nats_silent_recheck_ms, only while it is silent): with no write to
+      // ask it, /healthz and the replicas' lag would say it is away until
+      // libnats moved the connection, which a short pause never makes it do.
+      if (js_ != nullptr) js_->recheck_silence();
       std::this_thread::sleep_for(50ms);
       continue;
     }
@@ -815,18 +820,35 @@ Node::Health Node::health() const {
 
 bool Node::cut_off_from_nats() const { return js_->down_for_ms() > options_.publish_timeout_ms; }
 
+bool Node::refuses_writes() {
+  if (!cut_off_from_nats()) return false;
+  js_->recheck_silence();
+  return cut_off_from_nats();
+}
+
+std::string Node::cut_off_reason() const {
+  if (js_->silent()) {
+    return "node " + options_.node_id + "'s NATS server has stopped answering (connected, but no PONG; the client " +
+           "moves to another server once its pings go unanswered)";
+  }
+  return "node " + options_.node_id + " has lost its connection to NATS (reconnecting)";
+}
+
 IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer, bool skip_tombstoned,
                         const std::set<std::string>& creating) {
   IngestStats st;
-  if (cut_off_from_nats()) {
+  if (refuses_writes()) {
     // No write can be made durable; say so at once rather than after
     // publish_timeout_ms per request. (A connection down for less than that
     // is usually a reconnect to another server: publish() waits for it.)
+    const bool silent = js_->silent();
     st.seen = st.failed = docs.size();
-    st.store_error = Status::unavailable("node " + options_.node_id +
-                                         " has lost its connection to NATS (reconnecting): writes are refused until "
-                                         "it is back; nothing of this request was acknowledged");
-    for (const Document& d : docs) st.errors.push_back(d.id + ": not acknowledged (no connection to NATS)");
+    st.store_error = Status::unavailable(cut_off_reason() + ": writes are refused until it is back; nothing of "
+                                         "this request was acknowledged");
+    for (const Document& d : docs) {
+      st.errors.push_back(d.id + (silent ? ": not acknowledged (the NATS server does not answer)"
+                                         : ": not acknowledged (no connection to NATS)"));
+    }
     return st;
   }
   // Checked first, in request order; then each shard's documents published
@@ -951,12 +973,9 @@ IngestStats Node::write(std::vector<Document> docs, const WriterGroups& writer, 
   return st;
 }
 
-Status Node::check_removal(const std::string& doc_id, const std::string& what) const {
+Status Node::check_removal(const std::string& doc_id, const std::string& what) {
   if (doc_id.empty() || doc_id.size() > kMaxDocumentIdBytes) return Status::invalid_argument("bad document id");
-  if (cut_off_from_nats()) {
-    return Status::unavailable("node " + options_.node_id + " has lost its connection to NATS (reconnecting): the " +
-                               what + " is refused until it is back");
-  }
+  if (refuses_writes()) return Status::unavailable(cut_off_reason() + ": the " + what + " is refused until it is back");
   return Status::ok();
 }
 

@@ -450,9 +450,16 @@ class Node {
   Status join_as_writer();
   // A delete or purge (`what`) of `doc_id` may be published: a valid id,
   // and a connection to NATS.
-  Status check_removal(const std::string& doc_id, const std::string& what) const;
-  // The NATS connection has been down for longer than a publish may wait.
+  Status check_removal(const std::string& doc_id, const std::string& what);
+  // The NATS connection has been down, or its server silent, for longer
+  // than a publish may wait.
   bool cut_off_from_nats() const;
+  // cut_off_from_nats(), after asking a silent server again (a PING, at
+  // most every nats_silent_recheck_ms): writes refused here call no
+  // publish(), which would otherwise be what asks it.
+  bool refuses_writes();
+  // Why writes are refused: the connection lost, or its server silent.
+  std::string cut_off_reason() const;
   void keepalive_loop();
   // Reads the shard map every second and calls follow_map().
   void watch_loop();

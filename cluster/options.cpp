@@ -193,6 +193,9 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
       else if (it.name == "stream_replicas") o.stream_replicas = static_cast<int>(to_long(it, where, 1, 5));
       else if (it.name == "lease_ttl_seconds") o.lease_ttl_seconds = static_cast<int>(to_long(it, where, 2, 600));
       else if (it.name == "publish_timeout_ms") o.publish_timeout_ms = to_long(it, where, 100, 600000);
+      else if (it.name == "nats_silent_after_ms") o.nats_silence.silent_after_ms = to_long(it, where, 10, 600000);
+      else if (it.name == "nats_silent_recheck_ms") o.nats_silence.silent_recheck_ms = to_long(it, where, 10, 600000);
+      else if (it.name == "nats_first_ack_ms") o.nats_silence.first_ack_ms = to_long(it, where, 10, 600000);
       else if (it.name == "join_timeout_seconds") o.join_timeout_seconds = static_cast<int>(to_long(it, where, 1, 3600));
       else if (it.name == "search_timeout_seconds") o.search_timeout_seconds = to_long(it, where, 1, 600);
       else if (it.name == "hedge_after_ms") o.hedge_after_ms = to_long(it, where, 0, 600000);
@@ -204,6 +207,8 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
       else if (it.name == "snapshot_bootstrap") o.snapshot_bootstrap = to_bool(it, where);
       else if (it.name == "retire_grace_seconds") o.retire_grace_seconds = static_cast<int>(to_long(it, where, 1, 86400));
       else if (it.name == "auto_rebalance") o.auto_rebalance = to_bool(it, where);
+      else if (it.name == "absence_watch_seconds")
+        o.absence_watch_seconds = static_cast<int>(to_long(it, where, 5, 3600));
       else if (it.name == "dead_after_seconds") o.dead_after_seconds = static_cast<int>(to_long(it, where, 1, 86400 * 30));
       else if (it.name == "secret_file") o.secret_file = to_string(it, where);
       else if (it.name == "accept_secret_files") o.accept_secret_files.assign(it.inputs.begin(), it.inputs.end());

@@ -46,6 +46,25 @@ struct TlsFiles {
   std::filesystem::path key_file;
 };
 
+// How a NATS server that stopped answering is told from a slow one
+// (cluster/README.md, "Partitions").
+struct NatsSilence {
+  // How long a PING may go unanswered before the server counts as silent,
+  // ms: a live server answers one in milliseconds, even while JetStream is
+  // electing a leader (the PONG comes from its client connection). No PING
+  // is sent when an answer to another request came since the unanswered
+  // publish was sent (a busy server is not silent): the publish then waits
+  // this long again and asks at its next timeout. Default: 1000.
+  int64_t silent_after_ms = 1000;
+  // While the server is silent, how often it is asked again with a PING
+  // (of silent_after_ms), ms; the writes in between are refused at once.
+  // Default: 500.
+  int64_t silent_recheck_ms = 500;
+  // How long a publish waits for its first acknowledgement before the
+  // server is sent a PING, ms. Default: 500.
+  int64_t first_ack_ms = 500;
+};
+
 // Credentials for NATS other than a client certificate (cluster/README.md,
 // "Credentials"): at most one way. The secrets come from files (readable by
 // their owner only; a relative path is relative to the cluster file), read
@@ -103,6 +122,9 @@ struct ClusterOptions {
   TlsFiles tls;
   // Credentials other than the client certificate. Default: none.
   NatsCredentials nats_auth;
+  // Telling a silent NATS server (cluster file: nats_silent_after_ms,
+  // nats_silent_recheck_ms, nats_first_ack_ms; defaults in NatsSilence).
+  NatsSilence nats_silence;
   EtcdCredentials etcd_auth;
   // Every node of the cluster, in the order the shard map is dealt from.
   // Required; the map is written once to etcd by the first node up.
@@ -176,6 +198,14 @@ struct ClusterOptions {
   // takes, so a node restarting is not replaced; more than
   // lease_ttl_seconds. Default: 120.
   int dead_after_seconds = 120;
+  // How long the absence records count without a node watching them (with
+  // auto_rebalance), s: every automatic rebalancer re-puts
+  // rebalance/absent-watch under a lease of this TTL at each look (every
+  // 2 s); one that finds it gone (every node was down, or cut off from
+  // etcd, for this long) starts every absence again from then, so that a
+  // whole cluster restarted does not call its not-yet-started nodes dead
+  // at once (cluster/README.md, "Rebalancing"). Default: 10.
+  int absence_watch_seconds = 10;
   // The file holding the secret every node of the cluster shares (at least
   // 32 bytes; its trailing whitespace is dropped; readable by its owner
   // only). A relative path is relative to the cluster file. With it, a

@@ -174,6 +174,24 @@ std::string absent_key(const ClusterOptions& o, const std::string& node) {
   return rebalance_prefix(o) + "absent/" + node;
 }
 
+std::string absent_watch_key(const ClusterOptions& o) { return rebalance_prefix(o) + "absent-watch"; }
+
+std::string absence_to_json(const AbsenceRecord& a) {
+  return Json{{"by", a.by}, {"timer", std::to_string(a.timer)}}.dump();
+}
+
+std::optional<AbsenceRecord> absence_from_json(const std::string& text) {
+  const Json j = Json::parse(text, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  try {
+    AbsenceRecord a{j.at("by").get<std::string>(), std::stoll(j.at("timer").get<std::string>())};
+    if (a.timer == 0) return std::nullopt;
+    return a;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 std::string rebalance_lock_to_json(const RebalanceLock& l) {
   return Json{{"by", l.by}, {"automatic", l.automatic}, {"reason", l.reason}, {"nonce", l.nonce}}.dump();
 }
@@ -474,7 +492,8 @@ std::function<Status(uint32_t shard, const std::string& node)> consumer_deleter(
   auto js = std::make_shared<std::unique_ptr<JetStream>>();
   return [o, js](uint32_t shard, const std::string& node) -> Status {
     if (!*js) {
-      RAGD_ASSIGN_OR_RETURN(*js, JetStream::connect(o.nats, "ragd-cluster-rebalance", o.tls, o.nats_auth));
+      RAGD_ASSIGN_OR_RETURN(*js,
+                            JetStream::connect(o.nats, "ragd-cluster-rebalance", o.tls, o.nats_auth, o.nats_silence));
     }
     return (*js)->delete_consumer(stream_name(o, shard), consumer_name(node, shard));
   };

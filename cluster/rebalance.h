@@ -50,9 +50,19 @@ std::string rebalance_lock_key(const ClusterOptions& o);
 std::string rebalance_paused_key(const ClusterOptions& o);
 std::string drained_key(const ClusterOptions& o, const std::string& node);
 // A node's absence as the automatic rebalancers agree on it (auto_rebalance.h):
-// {"by": the node that saw its lease go first, "timer": an etcd lease of
-// dead_after_seconds granted then}.
+// AbsenceRecord as JSON.
 std::string absent_key(const ClusterOptions& o, const std::string& node);
+// Put under a short lease (absence_watch_seconds) by every automatic
+// rebalancer at each look: while it exists, some node watches the absence
+// records, and their timers count.
+std::string absent_watch_key(const ClusterOptions& o);
+struct AbsenceRecord {
+  std::string by;     // the node that saw the lease go first
+  int64_t timer = 0;  // an etcd lease of dead_after_seconds granted then, never renewed
+};
+std::string absence_to_json(const AbsenceRecord& a);
+// nullopt when malformed (no "by" string, no "timer" naming a lease).
+std::optional<AbsenceRecord> absence_from_json(const std::string& text);
 
 // Who holds the rebalance lock, and why.
 struct RebalanceLock {

@@ -126,7 +126,7 @@ Result<ClusterView> read_cluster_view(const ClusterOptions& o, const std::string
   std::map<std::string, NodeReport> reports;
   for (const auto& [node, url] : v.live) reports[node] = ask_node(url, api_key, o.tls.ca_file);
 
-  auto js = JetStream::connect(o.nats, "ragd-cluster-status", o.tls, o.nats_auth);
+  auto js = JetStream::connect(o.nats, "ragd-cluster-status", o.tls, o.nats_auth, o.nats_silence);
   for (uint32_t s = 0; s < o.shards; ++s) {
     ShardView sv;
     sv.shard = s;

@@ -544,9 +544,14 @@ void StoreImpl::remove_temp_files() const {
 
 Status StoreImpl::check_reserve(uint64_t bytes) const {
   if (options_.free_space_reserve == 0) return Status::ok();
-  struct statvfs fs {};
-  if (::statvfs(options_.dir.c_str(), &fs) != 0) return Status::ok();  // unknown: let the write tell
-  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  uint64_t free_bytes = 0;
+  if (options_.fault_free_bytes) {
+    free_bytes = options_.fault_free_bytes();
+  } else {
+    struct statvfs fs {};
+    if (::statvfs(options_.dir.c_str(), &fs) != 0) return Status::ok();  // unknown: let the write tell
+    free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  }
   if (free_bytes >= options_.free_space_reserve + bytes) return Status::ok();
   return Status::no_space("writing to " + options_.dir.string() + ": " + std::to_string(free_bytes >> 20) +
                           " MiB free, below the reserve of " + std::to_string(options_.free_space_reserve >> 20) +

@@ -85,6 +85,10 @@ struct StoreOptions {
   // ENOSPC, as on a full disk. Called from RocksDB's threads too, so it must
   // be thread-safe. Default: none.
   std::function<bool()> fault_no_space;
+  // Test hook: when set, the free bytes the reserve check sees on the
+  // store's file system (instead of statvfs's), so that a test can make the
+  // reserve refuse exactly the writes it means to. Default: none.
+  std::function<uint64_t()> fault_free_bytes;
 };
 
 // What retrieval needs to know about a chunk's document for filters and hits.

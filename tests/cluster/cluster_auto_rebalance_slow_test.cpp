@@ -363,6 +363,88 @@ TEST_F(ClusterAutoRebalanceTest, AnAbsenceCountsFromWhenTheLeaseWentWhoeverTakes
   }, 8000));
 }
 
+// A whole cluster restarted (cluster/README.md, "Rebalancing"): n4 is
+// killed and its absence recorded; then n1-n3 are killed too and stay
+// down until n4's timer has expired and nobody has watched the absences
+// for absence_watch_seconds (10 s). n1-n3 come back, n4 does not: n4
+// must not be called dead at once (its timer ran while no node could have
+// seen it come back), but dead_after_seconds after the restart, from a
+// fresh record. (With the records counting regardless, n1 called n4 dead
+// at its first look and moved its replicas: the test fails.) About 40 s.
+TEST_F(ClusterAutoRebalanceTest, AbsencesCountAgainAfterTheWholeClusterWasDown) {
+  const std::vector<std::string> four{"n1", "n2", "n3", "n4"};
+  ASSERT_NO_FATAL_FAILURE(start_cluster(four, kShards));
+  const std::vector<std::string> drivers{"n1", "n2", "n3"};
+  // Put at each look (every 2 s) of every node.
+  ASSERT_TRUE(wait_until([&] {
+    auto watch = etcd_->get(cluster::absent_watch_key(options_));
+    return watch.is_ok() && watch->has_value();
+  }, 8000)) << "nobody puts " << cluster::absent_watch_key(options_);
+  nodes_["n4"]->kill_hard();
+  const std::string absent = cluster::absent_key(options_, "n4");
+  std::optional<cluster::EtcdKeyValue> record;
+  ASSERT_TRUE(wait_until([&] {
+    auto got = etcd_->get(absent);
+    if (got.is_ok()) record = *got;
+    return record.has_value();
+  }, 10000)) << "no absence record for n4";
+  ASSERT_TRUE(cluster::absence_from_json(record->value).has_value()) << record->value;
+  const auto recorded_at = std::chrono::steady_clock::now();
+  for (const auto& id : drivers) nodes_[id]->kill_hard();
+  const auto down_at = std::chrono::steady_clock::now();
+  // Until the watch key's lease (10 s, renewed at each look) has gone and
+  // n4's timer (kDeadAfterSeconds) expired.
+  ASSERT_TRUE(wait_until([&] {
+    auto watch = etcd_->get(cluster::absent_watch_key(options_));
+    return watch.is_ok() && !watch->has_value();
+  }, 20000)) << "the watch key outlived every node";
+  std::this_thread::sleep_until(std::max(std::chrono::steady_clock::now(),
+                                         recorded_at + std::chrono::seconds(kDeadAfterSeconds + 1)));
+  std::printf("the cluster down for %.2f s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - down_at).count());
+  const cluster::ShardMap before = map();
+
+  std::vector<std::thread> starts;
+  std::vector<char> started(drivers.size(), 0);
+  for (size_t k = 0; k < drivers.size(); ++k) {
+    starts.emplace_back([&, k] { started[k] = nodes_.at(drivers[k])->start(30) ? 1 : 0; });
+  }
+  for (auto& t : starts) t.join();
+  for (size_t k = 0; k < drivers.size(); ++k) ASSERT_TRUE(started[k]) << nodes_[drivers[k]]->log();
+  const auto restarted_at = std::chrono::steady_clock::now();
+
+  // Not dead before dead_after_seconds from the restart (less a look).
+  bool dead_early = false;
+  Json seen;
+  while (std::chrono::steady_clock::now() < restarted_at + std::chrono::seconds(kDeadAfterSeconds - 2)) {
+    for (const auto& id : drivers) {
+      HttpResult st = http_get(nodes_[id]->port(), "/v1/stats");
+      if (st.status != 200) continue;
+      seen = Json::parse(st.body)["cluster"].value("auto_rebalance", Json::object());
+      for (const auto& d : seen.value("dead", Json::array())) dead_early = dead_early || d == "n4";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_FALSE(dead_early) << "n4 called dead within " << kDeadAfterSeconds - 2 << " s of the restart: "
+                           << seen.dump();
+  EXPECT_EQ(map().revision, before.revision) << reasons(drivers);
+  // A fresh record, then dead once it is dead_after_seconds old.
+  auto again = etcd_->get(absent);
+  ASSERT_TRUE(again.is_ok() && again->has_value());
+  EXPECT_NE((*again)->value, record->value);
+  EXPECT_TRUE(wait_until([&] {
+    HttpResult st = http_get(nodes_["n1"]->port(), "/v1/stats");
+    if (st.status != 200) return false;
+    seen = Json::parse(st.body)["cluster"].value("auto_rebalance", Json::object());
+    for (const auto& d : seen.value("dead", Json::array())) {
+      if (d == "n4") return true;
+    }
+    return false;
+  }, 15000)) << seen.dump();
+  std::printf("n4 dead on n1 %.2f s after the restart\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - restarted_at).count());
+}
+
 // A node cut off from etcd alone while it keeps running (cluster/README.md,
 // "Partitions"): n3 reaches etcd through a proxy the test cuts (its
 // connections held open and silent), NATS and the other nodes still. n3

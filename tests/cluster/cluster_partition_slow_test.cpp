@@ -74,7 +74,7 @@ TEST_F(ClusterTest, ANodeCutOffFromNatsAndEtcdRefusesWritesAndSaysSo) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (w.status == 200) acknowledged.push_back(w.body);
     EXPECT_EQ(w.status, 503) << w.body;
-    EXPECT_LT(s, 4.0) << w.body;
+    EXPECT_LT(s, 6.0) << w.body;
     slowest = std::max(slowest, s);
     if (s > 0.1) {
       std::printf("  write %d at %.2f s: %d in %.2f s\n", n, std::chrono::duration<double>(t0 - paused_at).count(),
@@ -104,8 +104,12 @@ TEST_F(ClusterTest, ANodeCutOffFromNatsAndEtcdRefusesWritesAndSaysSo) {
   const auto t0 = std::chrono::steady_clock::now();
   HttpResult fast = post_docs(a.port(), {49}, 0);
   EXPECT_EQ(fast.status, 503) << fast.body;
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500));
-  EXPECT_NE(fast.body.find("lost its connection to NATS"), std::string::npos) << fast.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1500));
+  // Named: its server silent (a PING asked again, unanswered), or the
+  // connection lost.
+  EXPECT_TRUE(fast.body.find("lost its connection to NATS") != std::string::npos ||
+              fast.body.find("has stopped answering") != std::string::npos)
+      << fast.body;
   EXPECT_EQ(total(series(a.port(), "ragd_cluster_etcd_reachable")), 0.0);
   // Searches go on from the shards a holds (every one: 2 replicas, 2 nodes).
   for (int i : first) {
@@ -131,9 +135,10 @@ TEST_F(ClusterTest, ANodeCutOffFromNatsAndEtcdRefusesWritesAndSaysSo) {
 // cut network. a must give the silent server up as its pings say and move
 // to another server of the cluster: the first write acknowledged after the
 // cut comes within 8 s (two unanswered pings 2 s apart, then a reconnect).
-// Meanwhile writes fail fast: the first within 2.8 s (no acknowledgement
-// for 0.5 s, then no PONG for 1 s; before, each waited the publish
-// timeout, 3 s), the later ones within 1 s; never 200 unless JetStream
+// Meanwhile writes fail fast: the first within 4 s (no acknowledgement
+// for 0.5 s, then no PONG for 1 s: 1.5 s, with room for a loaded 2-core
+// machine; before, each waited the publish timeout, 3 s), at least three
+// within 1 s; never 200 unless JetStream
 // took it (every acknowledged document is then applied). About 20 s.
 TEST_F(ClusterTest, ASilentNatsServerIsLeftForAnotherWithinItsPings) {
   TcpProxy proxy(servers_.nats_ports[0]);
@@ -207,7 +212,7 @@ TEST_F(ClusterTest, ASilentNatsServerIsLeftForAnotherWithinItsPings) {
       refused_fast += w.took_s < 1.0 ? 1 : 0;
       EXPECT_EQ(w.status, 503) << w.body;
     }
-    EXPECT_LT(w.took_s, 2.8) << "a write waited " << w.took_s << " s: " << w.body;
+    EXPECT_LT(w.took_s, 4.0) << "a write waited " << w.took_s << " s: " << w.body;
   }
   std::printf("writes after the cut: %zu, refused %d (%d within 1 s), slowest %.2f s\n", writes.size(), refused,
               refused_fast, slowest);
@@ -219,6 +224,48 @@ TEST_F(ClusterTest, ASilentNatsServerIsLeftForAnotherWithinItsPings) {
     }
     return true;
   }, 20000));
+}
+
+// A short pause of the NATS servers (cluster/README.md, "Partitions"):
+// every server stopped for 2 s, too short for libnats to give the
+// connection up (two unanswered pings 2 s apart). A write during the
+// pause finds the server silent (503). Then no write for 6 s: the
+// silence, back-dated a PING's wait, is older than the publish timeout
+// (3 s) by then, and a write is refused without a publish; nothing but a
+// PING of the node's own can end it. /healthz must say writes are accepted
+// again within 3 s of the resume with no write made, and the next write
+// must be acknowledged. (With the silence cleared only by a publish's PING
+// or a reconnect, every later write was refused for ever: the test fails.)
+// About 15 s.
+TEST_F(ClusterTest, ASilenceEndsWithoutAWriteAfterAShortPause) {
+  ServerProcess& a = node("a", {"a"}, 1, 3000);
+  ASSERT_TRUE(a.start(30)) << a.log();
+  ASSERT_EQ(post_docs(a.port(), {1}, 0).status, 200);
+  // No answer within the last nats_silent_after_ms: the write below PINGs
+  // at its first timeout.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+
+  for (auto& n : servers_.nats) n->pause();
+  const auto paused_at = std::chrono::steady_clock::now();
+  HttpResult during = post_docs(a.port(), {2}, 0);
+  EXPECT_EQ(during.status, 503) << during.body;
+  // Refused for the server's silence (a PING unanswered), not a timeout.
+  EXPECT_NE(during.body.find("has not answered"), std::string::npos) << during.body;
+  std::this_thread::sleep_until(paused_at + std::chrono::seconds(2));
+  for (auto& n : servers_.nats) n->resume();
+  const auto resumed_at = std::chrono::steady_clock::now();
+  Json health;
+  EXPECT_TRUE(wait_until([&] {
+    health = Json::parse(http_get(a.port(), "/healthz").body, nullptr, false);
+    return health.is_object() && health.value("cluster", Json::object()).value("writes", "") == "accepted" &&
+           health["cluster"].value("nats", "") == "connected";
+  }, 3000)) << health.dump();
+  std::printf("writes accepted in /healthz %.2f s after the resume\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - resumed_at).count());
+  std::this_thread::sleep_until(resumed_at + std::chrono::seconds(6));
+  HttpResult after = post_docs(a.port(), {3}, 0);
+  EXPECT_EQ(after.status, 200) << after.body;
+  EXPECT_TRUE(wait_until([&] { return stored_text(a.port(), 3) == text_of(3, 0); }, 20000));
 }
 
 }  // namespace

@@ -1743,6 +1743,43 @@ TEST(ClusterUnitTest, AutoRebalanceNeedsDeadAfterAboveTheLease) {
   EXPECT_EQ(o->dead_after_seconds, 120);
 }
 
+// The new options' defaults and values; the absence record's JSON, and
+// what counts as malformed (cluster/README.md, "Rebalancing").
+TEST(ClusterUnitTest, SilenceAndAbsenceOptionsAndTheAbsenceRecord) {
+  const TempDir tmp("cluster-silence");
+  const fs::path file = tmp.path / "c.toml";
+  const std::string base = "name = \"t\"\nnode_id = \"a\"\nnats = [\"nats://127.0.0.1:1\"]\n"
+                           "etcd = [\"http://127.0.0.1:1\"]\nnodes = [\"a\"]\n";
+  write_file(file, base);
+  auto o = cluster::read_cluster_options(file);
+  ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+  EXPECT_EQ(o->nats_silence.silent_after_ms, 1000);
+  EXPECT_EQ(o->nats_silence.silent_recheck_ms, 500);
+  EXPECT_EQ(o->nats_silence.first_ack_ms, 500);
+  EXPECT_EQ(o->absence_watch_seconds, 10);
+  write_file(file, base + "nats_silent_after_ms = 2000\nnats_silent_recheck_ms = 250\nnats_first_ack_ms = 800\n"
+                          "absence_watch_seconds = 30\n");
+  o = cluster::read_cluster_options(file);
+  ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+  EXPECT_EQ(o->nats_silence.silent_after_ms, 2000);
+  EXPECT_EQ(o->nats_silence.silent_recheck_ms, 250);
+  EXPECT_EQ(o->nats_silence.first_ack_ms, 800);
+  EXPECT_EQ(o->absence_watch_seconds, 30);
+  write_file(file, base + "absence_watch_seconds = 1\n");
+  EXPECT_FALSE(cluster::read_cluster_options(file).is_ok());
+
+  auto back = cluster::absence_from_json(cluster::absence_to_json({"n2", 7587000000000001234}));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->by, "n2");
+  EXPECT_EQ(back->timer, 7587000000000001234);
+  EXPECT_FALSE(cluster::absence_from_json("not json").has_value());
+  EXPECT_FALSE(cluster::absence_from_json("{\"by\": 3, \"timer\": \"12\"}").has_value());
+  EXPECT_FALSE(cluster::absence_from_json("{\"by\": \"n1\", \"timer\": 12}").has_value());
+  EXPECT_FALSE(cluster::absence_from_json("{\"by\": \"n1\", \"timer\": \"x\"}").has_value());
+  EXPECT_FALSE(cluster::absence_from_json("{\"by\": \"n1\", \"timer\": \"0\"}").has_value());
+  EXPECT_FALSE(cluster::absence_from_json("{\"by\": \"n1\"}").has_value());
+}
+
 TEST(ClusterUnitTest, PendingMovesRoundTripAndSwitchOneAtATime) {
   auto m = cluster::deal_shard_map({"a", "b", "c"}, 4, 2);
   m.moves = {{1, "b", "d", "x1"}, {2, "c", "d", "x2"}};

@@ -3,8 +3,6 @@
 // The two are durable together or not at all.
 #include <gtest/gtest.h>
 
-#include <sys/statvfs.h>
-
 #include <atomic>
 
 #include "index/store.h"
@@ -136,65 +134,55 @@ TEST(StateWriteTest, ACheckpointHoldsTheDocumentsAndTheirStateAsOfOneMoment) {
 // store's own: its free-space reserve refuses a write that would not fit
 // above it (check_reserve, before RocksDB sees it), and a write that fits
 // goes through again right after, so nothing but the stop keeps the later
-// writes out. The reserve is set 256 MiB below the disk's free space and
-// the first document carries 200 MB of text (twice that must fit); other
-// processes writing to the same disk can move its free space meanwhile,
-// so a set-up that did not refuse the big write, or refused a small one,
-// is tried again (up to 5 times).
+// writes out. The disk's free space is the test's (StoreOptions::
+// fault_free_bytes): 1 MiB above the reserve, so the 4 MiB document alone
+// is refused, whatever else writes to the disk.
 TEST(StateWriteTest, ABatchStopsAtItsFirstFailedWrite) {
   const Document d1 = make_doc("D1", "first");
   const Document small = make_doc("D2", "second, small");
   Document big = make_doc("D2", "second");
-  big.text.assign(200u << 20, 'x');
+  big.text.assign(4u << 20, 'x');
   const auto c1 = make_chunks("D1", {"alpha"});
   const auto c2 = make_chunks("D2", {"beta"});
   const auto v = random_vectors(1, 8, 1);
-  for (int attempt = 1; attempt <= 5; ++attempt) {
-    TempDir dir("batchstop");
-    struct statvfs fs {};
-    ASSERT_EQ(::statvfs(dir.path().c_str(), &fs), 0);
-    const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-    if (free_bytes < (1ull << 30)) GTEST_SKIP() << "less than 1 GiB free on the test's disk";
-    auto o = options_for(dir.path());
-    o.free_space_reserve = free_bytes - (256ull << 20);
-    auto store = open_store(o);
-    ASSERT_TRUE(store->bind_encoder("test-enc", 8).is_ok());
-    StateWrite s0{"applied", "0"};
-    DocumentWrite w0{&d1, c1, v, nullptr, &s0};
-    if (!store->upsert_batch(std::span<const DocumentWrite>(&w0, 1))[0].is_ok()) continue;  // the disk filled
+  TempDir dir("batchstop");
+  auto o = options_for(dir.path());
+  o.free_space_reserve = 64ull << 20;
+  o.fault_free_bytes = [] { return (64ull << 20) + (1ull << 20); };
+  auto store = open_store(o);
+  ASSERT_TRUE(store->bind_encoder("test-enc", 8).is_ok());
+  StateWrite s0{"applied", "0"};
+  DocumentWrite w0{&d1, c1, v, nullptr, &s0};
+  auto first = store->upsert_batch(std::span<const DocumentWrite>(&w0, 1));
+  ASSERT_TRUE(first[0].is_ok()) << first[0].status().to_string();
 
-    // D2 (200 MB: refused), D2 again (small: a second group), D1 unchanged
-    // (only its state to write).
-    StateWrite s1{"applied", "1"}, s2{"applied", "2"}, s3{"applied", "3"};
-    const DocumentWrite writes[] = {{&big, c2, v, nullptr, &s1},
-                                    {&small, c2, v, nullptr, &s2},
-                                    {&d1, c1, v, nullptr, &s3}};
-    auto r = store->upsert_batch(writes);
-    ASSERT_EQ(r.size(), 3u);
-    if (r[0].is_ok()) continue;  // the disk got room meanwhile: the reserve no longer refuses it
-    EXPECT_EQ(r[0].status().code(), StatusCode::kNoSpace) << r[0].status().to_string();
-    for (size_t i = 1; i < 3; ++i) {
-      ASSERT_FALSE(r[i].is_ok()) << "write " << i << " went through after a failed one";
-      EXPECT_NE(r[i].status().message().find("not written after an earlier write failed"), std::string::npos)
-          << r[i].status().to_string();
-    }
-    EXPECT_EQ(*store->get_state("applied"), "0");
-    EXPECT_FALSE(store->get_document("D2").is_ok());
-
-    // The refusal was this write's alone: the same small writes go through
-    // now, in order.
-    const DocumentWrite again[] = {{&small, c2, v, nullptr, &s2}, {&d1, c1, v, nullptr, &s3}};
-    r = store->upsert_batch(again);
-    if (!r[0].is_ok() && r[0].status().code() == StatusCode::kNoSpace) continue;  // the disk filled meanwhile
-    ASSERT_TRUE(r[0].is_ok()) << r[0].status().to_string();
-    ASSERT_TRUE(r[1].is_ok()) << r[1].status().to_string();
-    EXPECT_FALSE(r[1]->changed);
-    EXPECT_EQ(*store->get_state("applied"), "3");
-    EXPECT_TRUE(store->get_document("D2").is_ok());
-    return;
+  // D2 (4 MiB: refused), D2 again (small: a second group), D1 unchanged
+  // (only its state to write).
+  StateWrite s1{"applied", "1"}, s2{"applied", "2"}, s3{"applied", "3"};
+  const DocumentWrite writes[] = {{&big, c2, v, nullptr, &s1},
+                                  {&small, c2, v, nullptr, &s2},
+                                  {&d1, c1, v, nullptr, &s3}};
+  auto r = store->upsert_batch(writes);
+  ASSERT_EQ(r.size(), 3u);
+  ASSERT_FALSE(r[0].is_ok()) << "the reserve did not refuse the 4 MiB write";
+  EXPECT_EQ(r[0].status().code(), StatusCode::kNoSpace) << r[0].status().to_string();
+  for (size_t i = 1; i < 3; ++i) {
+    ASSERT_FALSE(r[i].is_ok()) << "write " << i << " went through after a failed one";
+    EXPECT_NE(r[i].status().message().find("not written after an earlier write failed"), std::string::npos)
+        << r[i].status().to_string();
   }
-  GTEST_SKIP() << "the disk's free space moved under each of 5 attempts: the reserve never refused exactly the "
-                  "big write";
+  EXPECT_EQ(*store->get_state("applied"), "0");
+  EXPECT_FALSE(store->get_document("D2").is_ok());
+
+  // The refusal was this write's alone: the same small writes go through
+  // now, in order.
+  const DocumentWrite again[] = {{&small, c2, v, nullptr, &s2}, {&d1, c1, v, nullptr, &s3}};
+  r = store->upsert_batch(again);
+  ASSERT_TRUE(r[0].is_ok()) << r[0].status().to_string();
+  ASSERT_TRUE(r[1].is_ok()) << r[1].status().to_string();
+  EXPECT_FALSE(r[1]->changed);
+  EXPECT_EQ(*store->get_state("applied"), "3");
+  EXPECT_TRUE(store->get_document("D2").is_ok());
 }
 
 }  // namespace
