@@ -245,7 +245,8 @@ Result<LlmAnswer> LlmAnswerer::answer(const LlmRequest& request, const DeltaCall
 
   // A purge after this point clears the prefix cache: this prompt, which
   // may hold the purged passages, is then not stored.
-  const uint64_t cache_epoch = prefix_cache_ ? prefix_cache_->epoch() : 0;
+  const uint64_t cache_epoch =
+      request.cache_epoch ? *request.cache_epoch : prefix_cache_ ? prefix_cache_->epoch() : 0;
   // 1. Retrieve.
   auto hits = request.retrieved ? *request.retrieved : extractive.retrieve(request.search);
   if (!hits.is_ok()) return finish(hits.status());

@@ -107,6 +107,10 @@ struct LlmRequest {
   // an encoder switch); an error is audited and returned. Unset: retrieve
   // with the Retriever.
   std::optional<Result<std::vector<Hit>>> retrieved;
+  // The prefix cache's epoch() read before `retrieved` was retrieved (a
+  // purge after it keeps this prompt out of the cache). Unset: read by
+  // answer() before it retrieves.
+  std::optional<uint64_t> cache_epoch;
   // Where the answer reads: a collection's Retriever (null = the
   // answerer's) and a cluster's coordinator (not owned; null = the
   // Retriever's store). Retrieval (when `retrieved` is unset), the evidence

@@ -293,6 +293,30 @@ TEST_F(LlmAnswerTest, APurgeDuringAnAnswerKeepsItsPromptOutOfThePrefixCache) {
   EXPECT_EQ(cache->stats().bytes, 0);
 }
 
+// Passages the caller retrieved (the server's answer path): the epoch it
+// read before retrieving rules, so a purge while it retrieved keeps the
+// prompt out of the cache; without one, answer() reads the epoch after the
+// purge and stores it.
+TEST_F(LlmAnswerTest, APurgeWhileTheCallerRetrievedKeepsItsPromptOutOfThePrefixCache) {
+  PrefixCache* cache = answerer_->prefix_cache();
+  ASSERT_NE(cache, nullptr);
+  cache->clear();
+  LlmRequest r = request("printer paper jam in tray");
+  r.max_tokens = 4;
+  const uint64_t before = cache->epoch();
+  r.retrieved = retriever_->retrieve(r.search);
+  ASSERT_TRUE(r.retrieved->is_ok());
+  cache->clear();  // a purge while the caller retrieved
+  LlmRequest late = r;
+  ASSERT_TRUE(answerer_->answer(late).is_ok());
+  EXPECT_GE(cache->stats().entries, 1) << "read after the purge, the epoch lets the prompt in";
+  cache->clear();
+  r.cache_epoch = before;
+  ASSERT_TRUE(answerer_->answer(r).is_ok());
+  EXPECT_EQ(cache->stats().entries, 0);
+  EXPECT_EQ(cache->stats().bytes, 0);
+}
+
 TEST_F(LlmAnswerTest, TimeoutAndLimits) {
   LlmRequest req = request("oracle query is slow");
   req.timeout = std::chrono::milliseconds(30);
