@@ -439,14 +439,19 @@ bool names_an_option(std::string_view heading) {
   return std::isalpha(next) || next == '-' || next == '?';
 }
 
-// The option heading a unit is under, without backticks ("-g,
-// --globals-only"); empty when its section names no option.
-std::string option_heading(const ScoredSentence& c) {
-  if (c.section_path.empty() || !names_an_option(c.section_path.back())) return {};
+// A heading that names an option, without backticks ("-g,
+// --globals-only"); empty for any other heading.
+std::string option_label(std::string_view heading) {
+  if (!names_an_option(heading)) return {};
   std::string h;
-  for (char ch : c.section_path.back())
+  for (char ch : heading)
     if (ch != '`') h += ch;
   return h;
+}
+
+// The option heading a unit is under (option_label of its section).
+std::string option_heading(const ScoredSentence& c) {
+  return c.section_path.empty() ? std::string() : option_label(c.section_path.back());
 }
 
 bool is_resolution_question(const std::string& q) {
@@ -820,8 +825,8 @@ Result<Evidence> ExtractiveAnswerer::select_evidence(const SearchRequest& reques
           !pulled.insert(src[i].doc_id).second)
         continue;
       const Hit like = src[i];
-      RAGD_ASSIGN_OR_RETURN(std::vector<Chunk> doc_chunks, chunks_of(request, like.doc_id));
-      for (const Chunk& c : doc_chunks)
+      RAGD_ASSIGN_OR_RETURN(const std::vector<Chunk>* doc_chunks, read_doc(like.doc_id));
+      for (const Chunk& c : *doc_chunks)
         if ((c.role == "resolution" || c.role == "comment") && have.insert(c.id).second)
           src.push_back(hit_of_chunk(like, c));
     }
@@ -1760,11 +1765,7 @@ void compose_answer(const Evidence& ev, Answer& ans) {
   } else if (ev.role == SectionRole::kResolution) {
     const std::string section =
         ev.section_title.empty() ? "" : " (" + clean_inline_markdown(ev.section_title) + ")";
-    if (!ev.section_title.empty() && names_an_option(ev.section_title)) {
-      ScoredSentence titled;
-      titled.section_path = {ev.section_title};
-      lead_option = option_heading(titled);
-    }
+    lead_option = option_label(ev.section_title);
     lead = ticket ? "The resolution recorded in " + name
                   : (ev.task ? "The steps from " : "The fix from ") + name + section;
   } else if (ev.role == SectionRole::kCause) {
