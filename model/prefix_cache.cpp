@@ -4,7 +4,17 @@
 
 namespace ragd {
 
-PrefixCache::PrefixCache(PrefixCacheOptions options) : options_(options) {}
+namespace {
+
+// Epochs for every cache of the process (PrefixCache::epoch()).
+uint64_t next_epoch() {
+  static std::atomic<uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+}  // namespace
+
+PrefixCache::PrefixCache(PrefixCacheOptions options) : options_(options), epoch_(next_epoch()) {}
 
 size_t PrefixCache::shared_blocks(std::span<const int32_t> a, std::span<const int32_t> b, size_t limit) const {
   const size_t n = std::min({a.size(), b.size(), limit});
@@ -167,7 +177,7 @@ void PrefixCache::store(const DecoderSession& session, std::span<const int32_t> 
 
 void PrefixCache::clear() {
   std::lock_guard lock(mu_);
-  ++epoch_;
+  epoch_ = next_epoch();
   for (const auto& e : lru_) drop(*e);
   lru_.clear();
   stats_.bytes = 0;

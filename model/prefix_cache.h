@@ -110,7 +110,8 @@ class PrefixCache {
   // hold a purged document's passages.
   void store(const DecoderSession& session, std::span<const int32_t> prompt,
              std::optional<uint64_t> since = std::nullopt);
-  // How many times clear() has run.
+  // Changes with every clear(). Values are drawn from one counter per
+  // process, so no two caches (an old and a new model's) share one.
   uint64_t epoch() const;
 
   PrefixCacheStats stats() const;
@@ -154,7 +155,7 @@ class PrefixCache {
   mutable std::mutex mu_;
   std::list<std::shared_ptr<const Entry>> lru_;  // most recent first; guarded by mu_
   PrefixCacheStats stats_;                       // guarded by mu_
-  uint64_t epoch_ = 0;                           // clear()s; guarded by mu_
+  uint64_t epoch_;                               // next_epoch() at start and at each clear(); guarded by mu_
   // Bytes of dropped entries still alive; shared with the entries, which
   // may outlive the cache (a session reading one).
   const std::shared_ptr<std::atomic<int64_t>> held_ = std::make_shared<std::atomic<int64_t>>(0);

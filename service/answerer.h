@@ -14,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +66,11 @@ struct AnswerRequest {
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   // LLM only: sampling; unset = the answerer's default (greedy).
   std::optional<SamplerOptions> sampling;
+  // LLM only: the answerer's prefix_cache_epoch(), read before `passages`
+  // were gathered from the store (ticket tasks: before the similar tickets
+  // were found), so a purge since then keeps the prompt out of the prefix
+  // cache. Unset = read when the answer starts, before it retrieves.
+  std::optional<uint64_t> cache_epoch;
   // The caller allows a refused or unverified answer to be handed to the
   // collection's larger model, if its policy allows it too
   // (govern/escalation.h; "escalate": true). Default: false.
@@ -93,6 +99,9 @@ class Answerer {
   // True when answer() streams model text to the sink ("stream": true is
   // accepted) and reads the LLM-only request fields.
   virtual bool generates() const = 0;
+  // The prompt-prefix cache's epoch (model/prefix_cache.h), for
+  // AnswerRequest::cache_epoch; nullopt = no cache.
+  virtual std::optional<uint64_t> prefix_cache_epoch() const { return std::nullopt; }
 };
 
 }  // namespace ragd

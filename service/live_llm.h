@@ -42,6 +42,12 @@ class LiveLlm final : public Answerer {
 
   Result<Answer> answer(const AnswerRequest& request, AnswerSink* sink) const override;
   bool generates() const override { return current() != nullptr; }
+  // The serving model's (epochs differ between caches: an epoch read from
+  // the model before a switch keeps the prompt out of the new one's cache).
+  std::optional<uint64_t> prefix_cache_epoch() const override {
+    std::shared_ptr<const LlmAnswerPath> model = current();
+    return model ? model->prefix_cache_epoch() : std::nullopt;
+  }
 
   // The model serving now (null before the first model); hold the pointer
   // for the whole request.

@@ -74,9 +74,10 @@ Result<Answer> LlmAnswerPath::answer(const AnswerRequest& request, AnswerSink* s
   lr.reader = request.reader;
   std::optional<Result<LlmAnswer>> out;
   threads_.run([&] {
-    // Before retrieving: a purge from here on keeps this prompt out of the
-    // prefix cache (model/README.md, "Prefix cache").
-    if (const PrefixCache* cache = answerer_->prefix_cache()) lr.cache_epoch = cache->epoch();
+    // Before retrieving (unless the caller read it before gathering its
+    // passages): a purge from here on keeps this prompt out of the prefix
+    // cache (model/README.md, "Prefix cache").
+    lr.cache_epoch = request.cache_epoch ? request.cache_epoch : prefix_cache_epoch();
     if (!request.passages.empty()) {
       lr.retrieved = request.passages;
     } else {

@@ -59,6 +59,10 @@ class LlmAnswerPath final : public Answerer {
 
   Result<Answer> answer(const AnswerRequest& request, AnswerSink* sink) const override;
   bool generates() const override { return true; }
+  std::optional<uint64_t> prefix_cache_epoch() const override {
+    const PrefixCache* c = answerer_->prefix_cache();
+    return c ? std::optional<uint64_t>(c->epoch()) : std::nullopt;
+  }
 
   // Plain chat with the loaded model (no retrieval) in one of the answerer's
   // sessions on a model thread; `on_piece` receives the generated text.

@@ -464,6 +464,9 @@ Result<AssistResult> TicketAssist::assist(const AssistRequest& request) const {
     }
   }
   AssistResult out;
+  // Before the similar tickets are found: a purge from here on keeps the
+  // tasks' prompts, which quote them, out of the prefix cache.
+  const std::optional<uint64_t> cache_epoch = answerer_.prefix_cache_epoch();
   // Through a reader (a cluster's coordinator) there is no one store.
   out.store_sequence = request.reader ? 0 : ctx_.store().stats().sequence;
   if (const Embedder* e = ctx_.embedder()) out.encoder = e->fingerprint();
@@ -520,7 +523,7 @@ Result<AssistResult> TicketAssist::assist(const AssistRequest& request) const {
   }
   out.suggestion = suggest(request);
   if (triage_) out.triage = triage_->predict(t.subject, t.description, t.fields);
-  for (const auto& task : request.tasks) out.tasks.push_back(task_from(task, request, out.similar));
+  for (const auto& task : request.tasks) out.tasks.push_back(task_from(task, request, out.similar, cache_epoch));
   return out;
 }
 
@@ -528,6 +531,7 @@ Result<TaskResult> TicketAssist::run_task(const std::string& task, const AssistR
   if (!is_ticket_task(task)) {
     return Status::invalid_argument("unknown task '" + task + "' (expected summarize, resolution_note or kb_draft)");
   }
+  const std::optional<uint64_t> cache_epoch = answerer_.prefix_cache_epoch();  // as in assist()
   std::vector<SimilarTicket> similar;
   if (task == "kb_draft") {
     RAGD_ASSIGN_OR_RETURN(Candidates c, retrieve(request.ticket, request.groups, request.reader));
@@ -541,13 +545,14 @@ Result<TaskResult> TicketAssist::run_task(const std::string& task, const AssistR
       similar.push_back(std::move(s));
     }
   }
-  return task_from(task, request, similar);
+  return task_from(task, request, similar, cache_epoch);
 }
 
 TaskResult TicketAssist::task_from(const std::string& task, const AssistRequest& request,
-                                   const std::vector<SimilarTicket>& similar) const {
+                                   const std::vector<SimilarTicket>& similar,
+                                   std::optional<uint64_t> cache_epoch) const {
   if (!answerer_.generates()) return extractive_task(task, request.ticket, similar);
-  auto generated = llm_task(task, request, similar);
+  auto generated = llm_task(task, request, similar, cache_epoch);
   if (generated.is_ok() && generated->llm_fallback.empty()) return std::move(generated).value();
   TaskResult out = extractive_task(task, request.ticket, similar);
   out.llm_fallback = generated.is_ok() ? generated->llm_fallback : generated.status().to_string();
@@ -607,7 +612,8 @@ std::string take_heading(std::string& sentence, const std::vector<std::string>& 
 }  // namespace
 
 Result<TaskResult> TicketAssist::llm_task(const std::string& task, const AssistRequest& request,
-                                          const std::vector<SimilarTicket>& similar) const {
+                                          const std::vector<SimilarTicket>& similar,
+                                          std::optional<uint64_t> cache_epoch) const {
   const TicketInput& t = request.ticket;
   TaskResult out;
   out.task = task;
@@ -626,6 +632,7 @@ Result<TaskResult> TicketAssist::llm_task(const std::string& task, const AssistR
   ar.caller = request.caller;
   ar.request_id = request.request_id;
   ar.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  ar.cache_epoch = cache_epoch;
   RAGD_ASSIGN_OR_RETURN(Answer a, answerer_.answer(ar, nullptr));
   out.model_file = a.model_file;
   out.prompt_version = a.prompt_version;

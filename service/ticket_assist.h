@@ -270,10 +270,12 @@ class TicketAssist {
   Suggestion suggest(const AssistRequest& request) const;
   // The LLM's version when one is loaded and its text is verified, else
   // the extractive one (with TaskResult::llm_fallback saying why).
-  TaskResult task_from(const std::string& task, const AssistRequest& request,
-                       const std::vector<SimilarTicket>& similar) const;
+  // `cache_epoch`: the answerer's prefix_cache_epoch() read before
+  // `similar` was found (AnswerRequest::cache_epoch).
+  TaskResult task_from(const std::string& task, const AssistRequest& request, const std::vector<SimilarTicket>& similar,
+                       std::optional<uint64_t> cache_epoch) const;
   Result<TaskResult> llm_task(const std::string& task, const AssistRequest& request,
-                              const std::vector<SimilarTicket>& similar) const;
+                              const std::vector<SimilarTicket>& similar, std::optional<uint64_t> cache_epoch) const;
   TaskResult extractive_task(const std::string& task, const TicketInput& ticket,
                              const std::vector<SimilarTicket>& similar) const;
   void count(const TicketFeedback& f);

@@ -285,6 +285,9 @@ class ScriptedLlm final : public Answerer {
     return a;
   }
   bool generates() const override { return true; }
+  // Every read returns a later epoch, as if a purge followed each one.
+  mutable uint64_t epoch = 7;
+  std::optional<uint64_t> prefix_cache_epoch() const override { return epoch++; }
 };
 
 AssistRequest backup_ticket() {
@@ -348,6 +351,27 @@ TEST_F(TicketAssistKb, LlmTasksReadTheTicketsPartsAndKeepTheirCitations) {
   ASSERT_EQ(sum->sections.size(), 1u);
   EXPECT_EQ(sum->sections[0].name, "summary");
   EXPECT_EQ(sum->sections[0].sentences.size(), 2u);
+}
+
+// A task's prompt quotes the similar tickets found before it runs: it
+// carries the prefix cache's epoch read before they were found, so a purge
+// in between keeps the prompt out of the cache (the path alone would read
+// the epoch only when the answer starts).
+TEST_F(TicketAssistKb, ATasksPromptCarriesTheCacheEpochReadBeforeItsSimilarTicketsWereFound) {
+  ScriptedLlm llm;
+  TicketAssist assist(*svc_, llm, nullptr);
+  AssistRequest r = backup_ticket();
+  r.tasks = {"kb_draft"};
+  llm.script = "Symptoms: The backup fails {INC9#description}.";
+  auto all = assist.assist(r);
+  ASSERT_TRUE(all.is_ok()) << all.status().to_string();
+  EXPECT_EQ(llm.seen.task, PromptTask::kKbDraft);
+  EXPECT_EQ(llm.seen.cache_epoch, std::optional<uint64_t>(7)) << "the first read, before the similar tickets";
+  EXPECT_EQ(llm.epoch, 8u) << "read once";
+
+  auto one = assist.run_task("kb_draft", r);
+  ASSERT_TRUE(one.is_ok()) << one.status().to_string();
+  EXPECT_EQ(llm.seen.cache_epoch, std::optional<uint64_t>(8));
 }
 
 TEST_F(TicketAssistKb, LlmTaskFallsBackToExtractiveWhenNothingIsVerified) {

@@ -347,6 +347,12 @@ TEST(PrefixCache, AClearBetweenRestoreAndStoreKeepsNothing) {
     EXPECT_EQ(st.bytes, 0);
     DecoderSession s3(*model, so);
     EXPECT_EQ(cache.restore(s3, p2), 0);
+    // An epoch read from another cache (an old model's, before a switch)
+    // is never this one's, cleared or not.
+    PrefixCache other({.block = 64, .share = share});
+    EXPECT_NE(other.epoch(), cache.epoch());
+    cache.store(s1, p1, other.epoch());
+    EXPECT_EQ(cache.stats().entries, 0);
   }
 }
 
