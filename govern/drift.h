@@ -94,6 +94,7 @@ class DriftAnswerer final : public Answerer {
       : inner_(inner), ctx_(ctx), monitor_(monitor) {}
   Result<Answer> answer(const AnswerRequest& request, AnswerSink* sink) const override;
   bool generates() const override { return inner_.generates(); }
+  std::optional<uint64_t> prefix_cache_epoch() const override { return inner_.prefix_cache_epoch(); }
 
  private:
   const Answerer& inner_;

@@ -92,6 +92,7 @@ class EscalatingAnswerer final : public Answerer {
 
   Result<Answer> answer(const AnswerRequest& request, AnswerSink* sink) const override;
   bool generates() const override { return inner_.generates(); }
+  std::optional<uint64_t> prefix_cache_epoch() const override { return inner_.prefix_cache_epoch(); }
 
   // Called with each outcome (metrics). Set before serving.
   std::function<void(std::string_view outcome)> on_outcome;

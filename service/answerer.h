@@ -100,8 +100,9 @@ class Answerer {
   // accepted) and reads the LLM-only request fields.
   virtual bool generates() const = 0;
   // The prompt-prefix cache's epoch (model/prefix_cache.h), for
-  // AnswerRequest::cache_epoch; nullopt = no cache.
-  virtual std::optional<uint64_t> prefix_cache_epoch() const { return std::nullopt; }
+  // AnswerRequest::cache_epoch; nullopt = no cache. A wrapper returns its
+  // inner answerer's.
+  virtual std::optional<uint64_t> prefix_cache_epoch() const = 0;
 };
 
 }  // namespace ragd

@@ -16,6 +16,7 @@ class ExtractiveAnswerPath final : public Answerer {
 
   Result<Answer> answer(const AnswerRequest& request, AnswerSink* sink) const override;
   bool generates() const override { return false; }
+  std::optional<uint64_t> prefix_cache_epoch() const override { return std::nullopt; }
 
  private:
   const ServiceContext& ctx_;
