@@ -464,9 +464,10 @@ Result<AssistResult> TicketAssist::assist(const AssistRequest& request) const {
     }
   }
   AssistResult out;
-  // Before the similar tickets are found: a purge from here on keeps the
-  // tasks' prompts, which quote them, out of the prefix cache.
-  const std::optional<uint64_t> cache_epoch = answerer_.prefix_cache_epoch();
+  // Before the similar tickets are found (and the ticket read, when the
+  // caller read the epoch before): a purge from here on keeps the tasks'
+  // prompts, which quote them, out of the prefix cache.
+  const std::optional<uint64_t> cache_epoch = request.cache_epoch ? request.cache_epoch : prefix_cache_epoch();
   // Through a reader (a cluster's coordinator) there is no one store.
   out.store_sequence = request.reader ? 0 : ctx_.store().stats().sequence;
   if (const Embedder* e = ctx_.embedder()) out.encoder = e->fingerprint();
@@ -531,7 +532,8 @@ Result<TaskResult> TicketAssist::run_task(const std::string& task, const AssistR
   if (!is_ticket_task(task)) {
     return Status::invalid_argument("unknown task '" + task + "' (expected summarize, resolution_note or kb_draft)");
   }
-  const std::optional<uint64_t> cache_epoch = answerer_.prefix_cache_epoch();  // as in assist()
+  const std::optional<uint64_t> cache_epoch =
+      request.cache_epoch ? request.cache_epoch : prefix_cache_epoch();  // as in assist()
   std::vector<SimilarTicket> similar;
   if (task == "kb_draft") {
     RAGD_ASSIGN_OR_RETURN(Candidates c, retrieve(request.ticket, request.groups, request.reader));
@@ -632,7 +634,9 @@ Result<TaskResult> TicketAssist::llm_task(const std::string& task, const AssistR
   ar.caller = request.caller;
   ar.request_id = request.request_id;
   ar.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  ar.cache_epoch = cache_epoch;
+  // Unset when no model served as it was read (a first switch since): 0
+  // is no cache's epoch, so the prompt is not stored.
+  ar.cache_epoch = cache_epoch.value_or(0);
   RAGD_ASSIGN_OR_RETURN(Answer a, answerer_.answer(ar, nullptr));
   out.model_file = a.model_file;
   out.prompt_version = a.prompt_version;

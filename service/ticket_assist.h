@@ -221,6 +221,10 @@ struct AssistRequest {
   // cluster's coordinator (KnowledgeReader::retrieve and ::document, and
   // the suggestion's answer through it). Null: the store.
   const KnowledgeReader* reader = nullptr;
+  // TicketAssist::prefix_cache_epoch() read before `ticket` was read from
+  // the store (a request by id), whose text the tasks' prompts quote.
+  // Unset = assist() and run_task() read it when they start.
+  std::optional<uint64_t> cache_epoch;
 };
 
 // What the agent did with an assist result.
@@ -262,6 +266,8 @@ class TicketAssist {
   FeedbackCounts feedback_counts() const;
 
   const TicketAssistOptions& options() const { return options_; }
+  // The answerer's prefix-cache epoch, for AssistRequest::cache_epoch.
+  std::optional<uint64_t> prefix_cache_epoch() const { return answerer_.prefix_cache_epoch(); }
 
  private:
   struct Candidates;

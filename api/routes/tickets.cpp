@@ -315,8 +315,10 @@ Response run_task_route(const Request& req, Api& api, const std::string& task) {
   if (!body.is_ok()) return error_response(body.status());
   auto reader = cluster_reader(req, *body, api);
   if (!reader.is_ok()) return error_response(reader.status());
+  const std::optional<uint64_t> cache_epoch = api.tickets->prefix_cache_epoch();  // before a stored ticket is read
   auto ar = parse_assist(req, *body, api, reader->get());
   if (!ar.is_ok()) return error_response(ar.status());
+  ar->cache_epoch = cache_epoch;
   auto t = api.tickets->run_task(task, *ar);
   if (!t.is_ok()) return error_response(t.status());
   Json j = task_json(*t);
@@ -334,8 +336,10 @@ Response handle_ticket_assist(const Request& req, Api& api) {
   if (!body.is_ok()) return error_response(body.status());
   auto reader = cluster_reader(req, *body, api);
   if (!reader.is_ok()) return error_response(reader.status());
+  const std::optional<uint64_t> cache_epoch = api.tickets->prefix_cache_epoch();  // before a stored ticket is read
   auto ar = parse_assist(req, *body, api, reader->get());
   if (!ar.is_ok()) return error_response(ar.status());
+  ar->cache_epoch = cache_epoch;
   auto a = api.tickets->assist(*ar);
   if (!a.is_ok()) return error_response(a.status());
   Json j = assist_json(*a);

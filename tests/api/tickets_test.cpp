@@ -372,6 +372,16 @@ TEST_F(TicketAssistKb, ATasksPromptCarriesTheCacheEpochReadBeforeItsSimilarTicke
   auto one = assist.run_task("kb_draft", r);
   ASSERT_TRUE(one.is_ok()) << one.status().to_string();
   EXPECT_EQ(llm.seen.cache_epoch, std::optional<uint64_t>(8));
+
+  // A task on a stored ticket: the route reads the epoch before it reads
+  // the ticket, whose text the prompt quotes, and assist reads none itself.
+  Registry registry;
+  App app(*svc_, llm, registry, nullptr, RouteOptions{}, nullptr, nullptr);
+  Response by_id = app.handle(make_request("POST", "/v1/tickets/summarize", Json{{"id", "INC0012345"}}.dump()));
+  EXPECT_EQ(by_id.status, 200) << by_id.body;
+  EXPECT_EQ(llm.seen.task, PromptTask::kSummarizeTicket);
+  EXPECT_EQ(llm.seen.cache_epoch, std::optional<uint64_t>(9));
+  EXPECT_EQ(llm.epoch, 10u) << "read once";
 }
 
 TEST_F(TicketAssistKb, LlmTaskFallsBackToExtractiveWhenNothingIsVerified) {
