@@ -23,8 +23,10 @@
 // Without the lists (no apt-cache, or no `apt-get update` yet) it says so and
 // exits 0.
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <string_view>
