@@ -297,6 +297,16 @@ Metrics evaluate(const std::vector<Scored>& preds, const std::vector<int>& truth
   return m;
 }
 
+Metrics evaluate(const std::vector<Scored>& preds, const std::vector<int>& truth, int classes, double threshold,
+                 double target_precision) {
+  Metrics m = evaluate(preds, truth, classes, threshold);
+  const double t = choose_threshold(preds, truth, target_precision);
+  size_t served = 0;
+  for (const auto& p : preds) served += p.confidence >= t;
+  m.coverage_at_target = preds.empty() ? 0 : static_cast<double>(served) / preds.size();
+  return m;
+}
+
 double calibration_error(const std::vector<Scored>& preds, const std::vector<int>& truth, int bins) {
   std::vector<double> conf(bins, 0), acc(bins, 0);
   std::vector<size_t> n(bins, 0);

@@ -104,6 +104,10 @@ struct Metrics {
   double threshold = 1;     // served confidence threshold
   double precision = 0;     // accuracy of the predictions with confidence >= threshold
   double coverage = 0;      // share of predictions with confidence >= threshold
+  // Share of predictions served at the lowest threshold chosen on these
+  // same predictions that still reaches the target precision (an oracle
+  // threshold: comparable across families and sets, not servable).
+  double coverage_at_target = 0;
 };
 
 // The smallest confidence t such that the predictions with confidence >= t
@@ -113,6 +117,10 @@ double choose_threshold(const std::vector<Scored>& preds, const std::vector<int>
                         size_t min_support = 5);
 
 Metrics evaluate(const std::vector<Scored>& preds, const std::vector<int>& truth, int classes, double threshold);
+
+// evaluate() plus coverage_at_target for `target_precision`.
+Metrics evaluate(const std::vector<Scored>& preds, const std::vector<int>& truth, int classes, double threshold,
+                 double target_precision);
 
 // Expected calibration error over `bins` equal-width confidence bins.
 double calibration_error(const std::vector<Scored>& preds, const std::vector<int>& truth, int bins = 10);

@@ -138,7 +138,7 @@ Result<Evaluation> evaluate_examples(const std::vector<LabeledTicket>& examples,
     f.calibration_error = calibration_error(pv, y_val);
     Scored m = majority(n_train);
     f.params = "value=" + names[m.label];
-    f.test = evaluate(std::vector<Scored>(n_test, m), y_test, C, thr);
+    f.test = evaluate(std::vector<Scored>(n_test, m), y_test, C, thr, o.target_precision);
     ev.families.push_back(f);
   }
 
@@ -186,7 +186,7 @@ Result<Evaluation> evaluate_examples(const std::vector<LabeledTicket>& examples,
       knn_test_votes.push_back(knn2.votes(x, best_k));
       pt.push_back(top1(knn_test_votes.back()));
     }
-    f.test = evaluate(pt, y_test, C, thr);
+    f.test = evaluate(pt, y_test, C, thr, o.target_precision);
     ev.families.push_back(f);
   }
 
@@ -250,7 +250,7 @@ Result<Evaluation> evaluate_examples(const std::vector<LabeledTicket>& examples,
       lin_test_probs.push_back(softmax(z, ev.temperature));
       pt.push_back(top1(lin_test_probs.back()));
     }
-    f.test = evaluate(pt, y_test, C, ev.threshold);
+    f.test = evaluate(pt, y_test, C, ev.threshold, o.target_precision);
     ev.families.push_back(f);
   }
 
@@ -280,7 +280,7 @@ Result<Evaluation> evaluate_examples(const std::vector<LabeledTicket>& examples,
     double thr = choose_threshold(pv, y_val, o.target_precision);
     f.validation = evaluate(pv, y_val, C, thr);
     f.calibration_error = calibration_error(pv, y_val);
-    f.test = evaluate(mix(lin_test_probs, knn_test_votes, best_a), y_test, C, thr);
+    f.test = evaluate(mix(lin_test_probs, knn_test_votes, best_a), y_test, C, thr, o.target_precision);
     char params[96];
     std::snprintf(params, sizeof params, "linear + %.2f * kNN(k=%d)", best_a, knn_k);
     f.params = params;

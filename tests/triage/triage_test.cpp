@@ -178,6 +178,21 @@ TEST(TriageLearnTest, ThresholdIsTheSmallestConfidenceWithTargetPrecision) {
   EXPECT_GT(choose_threshold(p, std::vector<int>(10, 0), 0.9, 1), 1.0);  // never precise: withhold all
 }
 
+TEST(TriageLearnTest, CoverageAtTargetUsesTheSlicesOwnThreshold) {
+  // 20 predictions, confidences falling; the top 10 right, the rest wrong:
+  // the top 11 still reach precision 0.9 (10 of 11), the top 12 do not.
+  std::vector<Scored> p;
+  std::vector<int> y;
+  for (int i = 0; i < 20; ++i) {
+    p.push_back({1, 0.99 - 0.04 * i});
+    y.push_back(i < 10 ? 1 : 0);
+  }
+  Metrics m = evaluate(p, y, 2, 1.1, 0.9);
+  EXPECT_DOUBLE_EQ(m.coverage, 0.0);  // the served threshold withholds all
+  EXPECT_DOUBLE_EQ(m.coverage_at_target, 11.0 / 20);
+  EXPECT_DOUBLE_EQ(m.accuracy, 0.5);
+}
+
 TEST(TriageStoreTest, ModelRoundTripsThroughARealStore) {
   TempDir dir("roundtrip");
   // 40 groups and 2^18 slots: a model of more than one state value.
