@@ -16,6 +16,8 @@
 #include "api/app.h"
 #include "api/server.h"
 #include "connectors/connector.h"
+#include "govern/drift.h"
+#include "govern/escalation.h"
 #include "model/glove_sif.h"
 #include "service/extractive_path.h"
 #include "service/ticket_assist.h"
@@ -373,15 +375,27 @@ TEST_F(TicketAssistKb, ATasksPromptCarriesTheCacheEpochReadBeforeItsSimilarTicke
   ASSERT_TRUE(one.is_ok()) << one.status().to_string();
   EXPECT_EQ(llm.seen.cache_epoch, std::optional<uint64_t>(8));
 
-  // A task on a stored ticket: the route reads the epoch before it reads
-  // the ticket, whose text the prompt quotes, and assist reads none itself.
+  // A task on a stored ticket through its route: the epoch is read once
+  // and reaches the task (the route reads it before the ticket, whose text
+  // the prompt quotes: api/routes/tickets.cpp).
   Registry registry;
   App app(*svc_, llm, registry, nullptr, RouteOptions{}, nullptr, nullptr);
-  Response by_id = app.handle(make_request("POST", "/v1/tickets/summarize", Json{{"id", "INC0012345"}}.dump()));
+  Request req = make_request("POST", "/v1/tickets/summarize", Json{{"id", "INC0012345"}}.dump());
+  Response by_id = app.handle(req);
   EXPECT_EQ(by_id.status, 200) << by_id.body;
   EXPECT_EQ(llm.seen.task, PromptTask::kSummarizeTicket);
   EXPECT_EQ(llm.seen.cache_epoch, std::optional<uint64_t>(9));
   EXPECT_EQ(llm.epoch, 10u) << "read once";
+
+  // The server hands ticket assist its wrappers, which give the inner
+  // answerer's epoch.
+  govern::DriftMonitor monitor(nullptr);
+  govern::DriftAnswerer drift(llm, *svc_, monitor);
+  auto escalating = govern::EscalatingAnswerer::make(drift, *svc_, {}, nullptr);
+  ASSERT_TRUE(escalating.is_ok()) << escalating.status().to_string();
+  const uint64_t next = llm.epoch;
+  EXPECT_EQ((*escalating)->prefix_cache_epoch(), std::optional<uint64_t>(next));
+  EXPECT_EQ(drift.prefix_cache_epoch(), std::optional<uint64_t>(next + 1));
 }
 
 TEST_F(TicketAssistKb, LlmTaskFallsBackToExtractiveWhenNothingIsVerified) {
