@@ -206,8 +206,19 @@ void close_connection(natsConnection* nc, ConnectionState& state) {
 class NatsJetStream final : public JetStream {
  public:
   NatsJetStream(natsConnection* nc, jsCtx* js, const NatsSilence& silence, std::unique_ptr<ConnectionState> state)
-      : nc_(nc), js_(js), silence_(silence), state_(std::move(state)) {}
+      : nc_(nc), js_(js), silence_(silence), state_(std::move(state)) {
+    prober_ = std::thread([this] { probe_loop(); });
+  }
   ~NatsJetStream() override {
+    {
+      std::lock_guard lock(prober_mu_);
+      prober_stop_ = true;
+    }
+    prober_cv_.notify_all();
+    // A PING the prober is waiting on returns at once when the connection
+    // closes: the join does not wait out silent_after_ms.
+    natsConnection_Close(nc_);
+    prober_.join();
     jsCtx_Destroy(js_);
     close_connection(nc_, *state_);
   }
@@ -731,10 +742,28 @@ class NatsJetStream final : public JetStream {
     return Status::ok();
   }
 
+  // The prober's thread: while the server is silent, asks it again
+  // (recheck_silence: a PING at most every silent_recheck_ms), so that a
+  // silence ends with the server's first PONG even when no write comes.
+  // On a thread of its own: a PING may wait silent_after_ms, and no other
+  // work of the node (its etcd lease renewal) may wait behind it.
+  void probe_loop() {
+    std::unique_lock lock(prober_mu_);
+    while (!prober_cv_.wait_for(lock, std::chrono::milliseconds(50), [this] { return prober_stop_; })) {
+      lock.unlock();
+      recheck_silence();
+      lock.lock();
+    }
+  }
+
   natsConnection* nc_;
   jsCtx* js_;
   const NatsSilence silence_;
   std::unique_ptr<ConnectionState> state_;  // the callbacks'; outlives nc_ (see close_connection)
+  std::mutex prober_mu_;
+  std::condition_variable prober_cv_;
+  bool prober_stop_ = false;  // guarded by prober_mu_
+  std::thread prober_;        // runs probe_loop(); started last, joined first
 };
 
 }  // namespace
@@ -767,8 +796,9 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
   if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2000);
   // A server that stops answering without closing the connection (a
   // partition) is given up on after two unanswered pings (libnats' default
-  // is two minutes apart): connected() then says so.
-  if (s == NATS_OK) s = natsOptions_SetPingInterval(opts, 2000);
+  // is two minutes apart; NatsSilence::ping_interval_ms): down_for_ms()
+  // then says so.
+  if (s == NATS_OK) s = natsOptions_SetPingInterval(opts, silence.ping_interval_ms);
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts, 2);
   // A write to a server that stopped reading (its socket buffer full) gives
   // up after 2 s instead of blocking the connection, and every publish.

@@ -18,12 +18,15 @@ namespace ragd::test {
 namespace {
 
 constexpr int kDeadAfterSeconds = 6;
+// Below dead_after_seconds, as it must be (check_cluster_options).
+constexpr int kAbsenceWatchSeconds = 5;
 
 class ClusterAutoRebalanceTest : public ClusterTest {
  protected:
   void SetUp() override {
-    servers_.cluster_file_extra =
-        "auto_rebalance = true\ndead_after_seconds = " + std::to_string(kDeadAfterSeconds) + "\n";
+    servers_.cluster_file_extra = "auto_rebalance = true\ndead_after_seconds = " +
+                                  std::to_string(kDeadAfterSeconds) +
+                                  "\nabsence_watch_seconds = " + std::to_string(kAbsenceWatchSeconds) + "\n";
     ClusterTest::SetUp();
   }
 
@@ -271,7 +274,8 @@ TEST_F(ClusterAutoRebalanceTest, ADeadNodesReplicasAreMadeAgainAndARestartMovesN
 // records it in etcd with a timer of dead_after_seconds. The test holds
 // the rebalance lock (as an operator's run would) while n4 is killed, and
 // once the record is there, kills and restarts n1, n2 and n3, the only
-// nodes that could drive: each starts with no memory of n4. They must
+// nodes that could drive (keeping the absences watched meanwhile, as a
+// node left running would): each starts with no memory of n4. They must
 // still call n4 dead dead_after_seconds after the record, not that long
 // after their own start; and once the test lets the lock go, the node that
 // takes it over moves n4's replicas at once. (Counting from each node's
@@ -303,9 +307,14 @@ TEST_F(ClusterAutoRebalanceTest, AnAbsenceCountsFromWhenTheLeaseWentWhoeverTakes
   std::printf("n4's absence recorded %.2f s after the kill: %s\n",
               std::chrono::duration<double>(recorded_at - killed_at).count(), record->value.c_str());
 
-  // Every node that could drive starts afresh.
+  // Every node that could drive starts afresh. While they are down the
+  // test watches the absences, as a node left running would: their restart
+  // takes longer than absence_watch_seconds, and unwatched for that long
+  // n4's absence would count again from their return (as it must after a
+  // whole cluster was down: AbsencesCountAgainAfterTheWholeClusterWasDown).
   std::this_thread::sleep_for(std::chrono::seconds(4));
   for (const auto& id : drivers) nodes_[id]->kill_hard();
+  ASSERT_TRUE(etcd_->put(cluster::absent_watch_key(options_), "test", *lease).is_ok());
   std::vector<std::thread> starts;
   std::vector<char> started(drivers.size(), 0);
   for (size_t k = 0; k < drivers.size(); ++k) {
@@ -366,7 +375,7 @@ TEST_F(ClusterAutoRebalanceTest, AnAbsenceCountsFromWhenTheLeaseWentWhoeverTakes
 // A whole cluster restarted (cluster/README.md, "Rebalancing"): n4 is
 // killed and its absence recorded; then n1-n3 are killed too and stay
 // down until n4's timer has expired and nobody has watched the absences
-// for absence_watch_seconds (10 s). n1-n3 come back, n4 does not: n4
+// for absence_watch_seconds (5 s). n1-n3 come back, n4 does not: n4
 // must not be called dead at once (its timer ran while no node could have
 // seen it come back), but dead_after_seconds after the restart, from a
 // fresh record. (With the records counting regardless, n1 called n4 dead
@@ -392,8 +401,8 @@ TEST_F(ClusterAutoRebalanceTest, AbsencesCountAgainAfterTheWholeClusterWasDown) 
   const auto recorded_at = std::chrono::steady_clock::now();
   for (const auto& id : drivers) nodes_[id]->kill_hard();
   const auto down_at = std::chrono::steady_clock::now();
-  // Until the watch key's lease (10 s, renewed at each look) has gone and
-  // n4's timer (kDeadAfterSeconds) expired.
+  // Until the watch key's lease (kAbsenceWatchSeconds, renewed at each
+  // look) has gone and n4's timer (kDeadAfterSeconds) expired.
   ASSERT_TRUE(wait_until([&] {
     auto watch = etcd_->get(cluster::absent_watch_key(options_));
     return watch.is_ok() && !watch->has_value();
