@@ -66,10 +66,12 @@ struct NatsSilence {
   // How often the NATS client pings its server on its own, ms: after two
   // unanswered pings (two to three intervals of silence) it gives the
   // connection up and reconnects, to another server of the cluster if
-  // one answers. Shorter moves off a silent server sooner, at the cost of
-  // reconnects from a server merely slow to answer. first_ack_ms +
-  // silent_after_ms must be below twice this: else the connection is given
-  // up before the node's own PING could tell the silence. Default: 2000.
+  // one answers. first_ack_ms + silent_after_ms must be below twice this:
+  // else the connection is given up before the node's own PING could tell
+  // the silence (the defaults, 1500 ms, need more than 750). Shorter moves
+  // off a silent server sooner, at the cost of reconnects from a server
+  // merely slow to answer, and only with those two brought down with it.
+  // Default: 2000.
   int64_t ping_interval_ms = 2000;
 };
 
@@ -215,10 +217,10 @@ struct ClusterOptions {
   // 2 s); one that finds it gone (every node was down, or cut off from
   // etcd, for this long) starts every absence again from then, so that a
   // whole cluster restarted does not call its not-yet-started nodes dead
-  // at once (cluster/README.md, "Rebalancing"). Below dead_after_seconds:
-  // a stop of every node that outlasts the absences' timers but not the
-  // watch would have the first node back call the others dead at its first
-  // look. Default: 10.
+  // at once (cluster/README.md, "Rebalancing"). At least 5 (a few looks).
+  // Below dead_after_seconds (so that needs at least 6): a stop of every
+  // node that outlasts the absences' timers but not the watch would have
+  // the first node back call the others dead at its first look. Default: 10.
   int absence_watch_seconds = 10;
   // The file holding the secret every node of the cluster shares (at least
   // 32 bytes; its trailing whitespace is dropped; readable by its owner

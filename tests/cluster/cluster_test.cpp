@@ -1744,8 +1744,8 @@ TEST(ClusterUnitTest, AutoRebalanceNeedsDeadAfterAboveTheLease) {
 }
 
 // The options that must hold against each other (cluster/README.md, "The
-// cluster file"): a file that breaks one is refused, naming both sides;
-// `serve` then exits before it joins.
+// cluster file"): read_cluster_options refuses a file that breaks one,
+// naming both sides (what `serve` calls before it connects to NATS or etcd).
 TEST(ClusterUnitTest, OptionsThatMustHoldTogetherAreCheckedAtStart) {
   const TempDir tmp("cluster-pairs");
   const fs::path file = tmp.path / "c.toml";
@@ -1767,7 +1767,11 @@ TEST(ClusterUnitTest, OptionsThatMustHoldTogetherAreCheckedAtStart) {
   // (10 s) against the tests' dead_after_seconds of 6.
   refused("auto_rebalance = true\ndead_after_seconds = 6\n", {"absence_watch_seconds (10)", "dead_after_seconds (6)"});
   refused("auto_rebalance = true\ndead_after_seconds = 8\nabsence_watch_seconds = 8\n",
-          {"absence_watch_seconds", "dead_after_seconds"});
+          {"absence_watch_seconds", "dead_after_seconds", "lower absence_watch_seconds (at least 5)"});
+  // At or under the watch's floor (5 s), only a longer dead_after_seconds
+  // can keep the rule: the message says so.
+  refused("auto_rebalance = true\ndead_after_seconds = 5\nabsence_watch_seconds = 5\n",
+          {"absence_watch_seconds (5)", "raise dead_after_seconds to at least 6"});
   accepted("auto_rebalance = true\ndead_after_seconds = 8\nabsence_watch_seconds = 7\n");
   accepted("auto_rebalance = true\n");  // the defaults: 10 s against 120 s
   accepted("dead_after_seconds = 6\n");  // no automatic rebalancer: neither is used
@@ -1779,8 +1783,15 @@ TEST(ClusterUnitTest, OptionsThatMustHoldTogetherAreCheckedAtStart) {
   accepted("nats_first_ack_ms = 1000\nnats_silent_after_ms = 3000\nnats_ping_interval_ms = 2001\n");
   // A PING may wait longer than the lease lives: no renewal waits on it.
   accepted("nats_first_ack_ms = 100\nnats_silent_after_ms = 3000\nnats_ping_interval_ms = 10000\n");
-  write_file(file, base + "nats_ping_interval_ms = 99\n");
-  EXPECT_FALSE(cluster::read_cluster_options(file).is_ok());
+  // nats_ping_interval_ms has a floor of its own (100 ms): 99 is refused
+  // with PING times that keep the pair rule.
+  write_file(file, base + "nats_first_ack_ms = 10\nnats_silent_after_ms = 10\nnats_ping_interval_ms = 99\n");
+  auto below_floor = cluster::read_cluster_options(file);
+  ASSERT_FALSE(below_floor.is_ok());
+  EXPECT_EQ(below_floor.status().code(), StatusCode::kInvalidArgument);
+  const std::string said = file.string() + ":9: 'nats_ping_interval_ms' must be a whole number from 100";
+  EXPECT_NE(below_floor.status().message().find(said), std::string::npos) << below_floor.status().to_string();
+  accepted("nats_first_ack_ms = 10\nnats_silent_after_ms = 10\nnats_ping_interval_ms = 100\n");
 }
 
 // The new options' defaults and values; the absence record's JSON, and
