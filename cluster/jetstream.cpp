@@ -12,9 +12,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <limits>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -161,7 +164,9 @@ struct ConnectionState {
   // (NatsJetStream::note_unanswered). 0 while it answers; cleared by a PONG
   // or a reconnect.
   std::atomic<int64_t> silent_since{0};
-  std::atomic<int64_t> silent_checked{0};  // steady_ms when a silent server was last sent a PING
+  // steady_ms when the last PING to a silent server ended
+  // (NatsJetStream::kPingInFlight while one is in flight).
+  std::atomic<int64_t> silent_checked{0};
   // steady_ms of the server's last answer on this connection (an
   // acknowledgement, a JetStream error, a PONG), whichever request had it.
   std::atomic<int64_t> last_answer{0};
@@ -208,8 +213,30 @@ class NatsJetStream final : public JetStream {
   NatsJetStream(natsConnection* nc, jsCtx* js, const NatsSilence& silence, std::unique_ptr<ConnectionState> state)
       : nc_(nc), js_(js), silence_(silence), state_(std::move(state)) {}
   ~NatsJetStream() override {
+    {
+      std::lock_guard lock(prober_mu_);
+      prober_stop_ = true;
+    }
+    prober_cv_.notify_all();
+    // A PING the prober is waiting on returns at once when the connection
+    // closes: the join does not wait out silent_after_ms.
+    natsConnection_Close(nc_);
+    if (prober_.joinable()) prober_.join();
     jsCtx_Destroy(js_);
     close_connection(nc_, *state_);
+  }
+
+  // Starts the prober's thread (probe_loop). Apart from the constructor so
+  // that a system out of threads is a Status for connect(), and the
+  // destructor (which needs no prober) still closes the connection.
+  Status start_prober() {
+    try {
+      prober_ = std::thread([this] { probe_loop(); });
+    } catch (const std::system_error& e) {
+      return Status::unavailable(std::string("starting the NATS connection's silence probe thread: ") + e.what() +
+                                 "; the system is out of threads (raise the process's thread limit)");
+    }
+    return Status::ok();
   }
 
   // From the connection's callbacks: natsConnection_Status would wait for
@@ -667,22 +694,30 @@ class NatsJetStream final : public JetStream {
     return silent_error();
   }
 
-  // kUnavailable at once while the server is known to be silent; every
-  // silent_recheck_ms a caller asks it again (a PING of at most
-  // min(silent_after_ms, `left_ms`)), and a PONG clears the silence.
+  // kUnavailable at once while the server is known to be silent; a caller
+  // silent_recheck_ms after the last PING ended asks it again (a PING of at
+  // most min(silent_after_ms, `left_ms`)), and a PONG clears the silence.
+  // One PING at a time: the caller that claims silent_checked (kPingInFlight)
+  // sends it, and every other caller meanwhile fails at once instead of
+  // stacking a PING of its own and waiting silent_after_ms behind it.
   Status check_silence(int64_t left_ms) {
     if (state_->silent_since.load() == 0) return Status::ok();
-    if (steady_ms() - state_->silent_checked.load() < silence_.silent_recheck_ms) return silent_error();
+    int64_t checked = state_->silent_checked.load();
+    if (steady_ms() - checked < silence_.silent_recheck_ms) return silent_error();
+    if (!state_->silent_checked.compare_exchange_strong(checked, kPingInFlight)) return silent_error();
+    const natsStatus s = ping(std::min(silence_.silent_after_ms, left_ms));
     state_->silent_checked.store(steady_ms());
-    if (ping(std::min(silence_.silent_after_ms, left_ms)) == NATS_OK) {
+    if (s == NATS_OK) {
       if (state_->silent_since.exchange(0) != 0) {
         cluster_log().info("the NATS server this node is connected to answers again");
       }
       return Status::ok();
     }
-    state_->silent_checked.store(steady_ms());
     return silent_error();
   }
+  // silent_checked while a caller's PING is in flight: later than any
+  // steady_ms, so every other caller finds the recheck not due.
+  static constexpr int64_t kPingInFlight = std::numeric_limits<int64_t>::max();
 
   static Status too_big(size_t bytes, int64_t max) {
     return Status::resource_exhausted("its cluster message is " + std::to_string(bytes) +
@@ -731,10 +766,39 @@ class NatsJetStream final : public JetStream {
     return Status::ok();
   }
 
+  // The prober's thread: while the server is silent, asks it again
+  // (recheck_silence, looked for every 50 ms: a PING silent_recheck_ms
+  // after the last one ended), so that a silence ends with the server's
+  // first PONG even when no write comes.
+  // On a thread of its own: a PING may wait silent_after_ms, and no other
+  // work of the node (its etcd lease renewal) may wait behind it.
+  // What throws in a round (std::bad_alloc building an error) is logged
+  // and the next round goes on: an exception out of a thread would end the
+  // process.
+  void probe_loop() {
+    std::unique_lock lock(prober_mu_);
+    while (!prober_cv_.wait_for(lock, std::chrono::milliseconds(50), [this] { return prober_stop_; })) {
+      lock.unlock();
+      try {
+        recheck_silence();
+      } catch (const std::exception& e) {
+        cluster_log().error("the NATS silence probe failed a round (it goes on): {}", e.what());
+      }
+      lock.lock();
+    }
+  }
+
   natsConnection* nc_;
   jsCtx* js_;
   const NatsSilence silence_;
   std::unique_ptr<ConnectionState> state_;  // the callbacks'; outlives nc_ (see close_connection)
+  std::mutex prober_mu_;
+  std::condition_variable prober_cv_;
+  bool prober_stop_ = false;  // guarded by prober_mu_
+  // Runs probe_loop() from start_prober(). The destructor stops it, closes
+  // the connection (which ends a PING in flight), then joins it, before it
+  // lets nc_ and js_ go.
+  std::thread prober_;
 };
 
 }  // namespace
@@ -767,8 +831,9 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
   if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2000);
   // A server that stops answering without closing the connection (a
   // partition) is given up on after two unanswered pings (libnats' default
-  // is two minutes apart): connected() then says so.
-  if (s == NATS_OK) s = natsOptions_SetPingInterval(opts, 2000);
+  // is two minutes apart; NatsSilence::ping_interval_ms): down_for_ms()
+  // then says so.
+  if (s == NATS_OK) s = natsOptions_SetPingInterval(opts, silence.ping_interval_ms);
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts, 2);
   // A write to a server that stopped reading (its socket buffer full) gives
   // up after 2 s instead of blocking the connection, and every publish.
@@ -854,7 +919,18 @@ Result<std::unique_ptr<JetStream>> JetStream::connect(const std::vector<std::str
     close_connection(nc, *state);
     return Status::unavailable("JetStream context: " + nats_error(s));
   }
-  return std::unique_ptr<JetStream>(std::make_unique<NatsJetStream>(nc, js, silence, std::move(state)));
+  std::unique_ptr<NatsJetStream> out;
+  try {
+    out = std::make_unique<NatsJetStream>(nc, js, silence, std::move(state));
+  } catch (const std::bad_alloc&) {
+    // Thrown by the allocation, before the constructor took `state`.
+    jsCtx_Destroy(js);
+    close_connection(nc, *state);
+    return Status::resource_exhausted("connecting to NATS: out of memory");
+  }
+  // On failure `out` closes the connection as it goes.
+  RAGD_RETURN_IF_ERROR(out->start_prober());
+  return std::unique_ptr<JetStream>(std::move(out));
 }
 
 }  // namespace ragd::cluster

@@ -99,9 +99,10 @@ class JetStream {
   // partition, a hung process) counts as silent once a publish got no
   // acknowledgement within first_ack_ms and a PING then no PONG within
   // silent_after_ms (NatsSilence; publish() and publish_all() fail at once
-  // from then on, asking again with a PING every silent_recheck_ms at
-  // most, as recheck_silence() does); libnats gives the connection up after two
-  // unanswered pings of its own (every 2 s: 4-6 s) and reconnects to
+  // from then on, asking again with a PING silent_recheck_ms after the
+  // last one ended, as recheck_silence() does); libnats gives the connection up after two
+  // unanswered pings of its own (every ping_interval_ms, 2 s by default:
+  // 4-6 s) and reconnects to
   // another server of the cluster. One that goes away is noticed at once.
   // Reconnecting (to any server) goes on for ever, and usually takes a
   // fraction of a second.
@@ -109,9 +110,12 @@ class JetStream {
   // Whether the connection is up but its server known to be silent.
   virtual bool silent() const = 0;
   // While the server is silent (and the connection up), asks it again with
-  // a PING of silent_after_ms, at most every silent_recheck_ms (a call
-  // sooner returns at once); a PONG ends the silence. For a caller that
-  // refuses writes without publishing: nothing else would ask it.
+  // a PING of silent_after_ms, silent_recheck_ms after the last PING ended
+  // at the soonest (a call sooner, or while another caller's PING is in
+  // flight, returns at once); a PONG ends the silence. The connection's own
+  // thread calls it every 50 ms, so a silence ends without a write; a
+  // caller that refuses writes without publishing calls it too, so that the
+  // write after the first PONG goes through. May wait silent_after_ms.
   virtual void recheck_silence() = 0;
   // Creates the stream (file storage, `replicas`, `limits`) unless it
   // exists, taking `subject` and every subject under it (`subject`.*). A

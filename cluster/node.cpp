@@ -727,12 +727,10 @@ void Node::keepalive_loop() {
   const auto every = std::chrono::milliseconds(options_.lease_ttl_seconds * 1000 / 3);
   auto next = std::chrono::steady_clock::now() + every;
   while (!stop_) {
+    // Nothing here waits on NATS (a silent server is asked again by the
+    // connection's own prober thread, jetstream.h): a renewal is late by
+    // etcd alone.
     if (std::chrono::steady_clock::now() < next) {
-      // A silent server is asked again here too (a PING at most every
-      // nats_silent_recheck_ms, only while it is silent): with no write to
-      // ask it, /healthz and the replicas' lag would say it is away until
-      // libnats moved the connection, which a short pause never makes it do.
-      if (js_ != nullptr) js_->recheck_silence();
       std::this_thread::sleep_for(50ms);
       continue;
     }

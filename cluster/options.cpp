@@ -11,6 +11,10 @@
 namespace ragd::cluster {
 namespace {
 
+// The shortest absence_watch_seconds the file takes: the watch's lease is
+// renewed at each look of a rebalancer (every 2 s): a few looks.
+constexpr int kMinAbsenceWatchSeconds = 5;
+
 bool valid_name(const std::string& s) {
   if (s.empty() || s.size() > 64) return false;
   for (char c : s) {
@@ -171,6 +175,30 @@ Status check_cluster_options(const ClusterOptions& o) {
                                     std::to_string(o.lease_ttl_seconds) +
                                     "): a node whose lease merely lapsed would be replaced");
   }
+  if (o.auto_rebalance && o.absence_watch_seconds >= o.dead_after_seconds) {
+    // absence_watch_seconds cannot go below kMinAbsenceWatchSeconds: at or
+    // under it, only a longer dead_after_seconds helps.
+    const std::string fix =
+        o.dead_after_seconds <= kMinAbsenceWatchSeconds
+            ? "raise dead_after_seconds to at least " + std::to_string(kMinAbsenceWatchSeconds + 1) +
+                  " (absence_watch_seconds is at least " + std::to_string(kMinAbsenceWatchSeconds) + ")"
+            : "lower absence_watch_seconds (at least " + std::to_string(kMinAbsenceWatchSeconds) +
+                  ") or raise dead_after_seconds";
+    return Status::invalid_argument(
+        "absence_watch_seconds (" + std::to_string(o.absence_watch_seconds) + ") must be below dead_after_seconds (" +
+        std::to_string(o.dead_after_seconds) +
+        "): after a stop of every node longer than dead_after_seconds but shorter than the watch, the first node "
+        "back would call the others dead at once; " + fix);
+  }
+  const NatsSilence& ns = o.nats_silence;
+  if (ns.first_ack_ms + ns.silent_after_ms >= 2 * ns.ping_interval_ms) {
+    return Status::invalid_argument(
+        "nats_first_ack_ms + nats_silent_after_ms (" + std::to_string(ns.first_ack_ms) + " + " +
+        std::to_string(ns.silent_after_ms) + " ms) must be below twice nats_ping_interval_ms (" +
+        std::to_string(ns.ping_interval_ms) +
+        " ms): the NATS client gives a silent server up after two unanswered pings, before the node's PING could "
+        "tell the silence; lower the first two or raise nats_ping_interval_ms");
+  }
   return Status::ok();
 }
 
@@ -196,6 +224,7 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
       else if (it.name == "nats_silent_after_ms") o.nats_silence.silent_after_ms = to_long(it, where, 10, 600000);
       else if (it.name == "nats_silent_recheck_ms") o.nats_silence.silent_recheck_ms = to_long(it, where, 10, 600000);
       else if (it.name == "nats_first_ack_ms") o.nats_silence.first_ack_ms = to_long(it, where, 10, 600000);
+      else if (it.name == "nats_ping_interval_ms") o.nats_silence.ping_interval_ms = to_long(it, where, 100, 600000);
       else if (it.name == "join_timeout_seconds") o.join_timeout_seconds = static_cast<int>(to_long(it, where, 1, 3600));
       else if (it.name == "search_timeout_seconds") o.search_timeout_seconds = to_long(it, where, 1, 600);
       else if (it.name == "hedge_after_ms") o.hedge_after_ms = to_long(it, where, 0, 600000);
@@ -208,7 +237,7 @@ Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file) {
       else if (it.name == "retire_grace_seconds") o.retire_grace_seconds = static_cast<int>(to_long(it, where, 1, 86400));
       else if (it.name == "auto_rebalance") o.auto_rebalance = to_bool(it, where);
       else if (it.name == "absence_watch_seconds")
-        o.absence_watch_seconds = static_cast<int>(to_long(it, where, 5, 3600));
+        o.absence_watch_seconds = static_cast<int>(to_long(it, where, kMinAbsenceWatchSeconds, 3600));
       else if (it.name == "dead_after_seconds") o.dead_after_seconds = static_cast<int>(to_long(it, where, 1, 86400 * 30));
       else if (it.name == "secret_file") o.secret_file = to_string(it, where);
       else if (it.name == "accept_secret_files") o.accept_secret_files.assign(it.inputs.begin(), it.inputs.end());

@@ -63,6 +63,16 @@ struct NatsSilence {
   // How long a publish waits for its first acknowledgement before the
   // server is sent a PING, ms. Default: 500.
   int64_t first_ack_ms = 500;
+  // How often the NATS client pings its server on its own, ms: after two
+  // unanswered pings (two to three intervals of silence) it gives the
+  // connection up and reconnects, to another server of the cluster if
+  // one answers. first_ack_ms + silent_after_ms must be below twice this:
+  // else the connection is given up before the node's own PING could tell
+  // the silence (the defaults, 1500 ms, need more than 750). Shorter moves
+  // off a silent server sooner, at the cost of reconnects from a server
+  // merely slow to answer, and only with those two brought down with it.
+  // Default: 2000.
+  int64_t ping_interval_ms = 2000;
 };
 
 // Credentials for NATS other than a client certificate (cluster/README.md,
@@ -123,7 +133,8 @@ struct ClusterOptions {
   // Credentials other than the client certificate. Default: none.
   NatsCredentials nats_auth;
   // Telling a silent NATS server (cluster file: nats_silent_after_ms,
-  // nats_silent_recheck_ms, nats_first_ack_ms; defaults in NatsSilence).
+  // nats_silent_recheck_ms, nats_first_ack_ms, nats_ping_interval_ms;
+  // defaults in NatsSilence).
   NatsSilence nats_silence;
   EtcdCredentials etcd_auth;
   // Every node of the cluster, in the order the shard map is dealt from.
@@ -154,7 +165,9 @@ struct ClusterOptions {
   // (cluster/README.md, "Snapshots"). Default: true.
   bool snapshot_bootstrap = true;
   // etcd lease of a node's liveness key, seconds: a node that stops
-  // renewing leaves the read path within this time. Default: 5.
+  // renewing leaves the read path within this time. Renewed every third of
+  // it by a thread that makes no other call than etcd's (none to NATS), so
+  // the NATS times need no room within it. Default: 5.
   int lease_ttl_seconds = 5;
   // How long a write waits for JetStream's acknowledgement, ms. Default: 5000.
   int64_t publish_timeout_ms = 5000;
@@ -204,7 +217,10 @@ struct ClusterOptions {
   // 2 s); one that finds it gone (every node was down, or cut off from
   // etcd, for this long) starts every absence again from then, so that a
   // whole cluster restarted does not call its not-yet-started nodes dead
-  // at once (cluster/README.md, "Rebalancing"). Default: 10.
+  // at once (cluster/README.md, "Rebalancing"). At least 5 (a few looks).
+  // Below dead_after_seconds (so that needs at least 6): a stop of every
+  // node that outlasts the absences' timers but not the watch would have
+  // the first node back call the others dead at its first look. Default: 10.
   int absence_watch_seconds = 10;
   // The file holding the secret every node of the cluster shares (at least
   // 32 bytes; its trailing whitespace is dropped; readable by its owner
@@ -231,7 +247,8 @@ struct ClusterOptions {
 // Reads and checks the file, and the credentials' secret files; errors
 // name the file and key, never a secret.
 Result<ClusterOptions> read_cluster_options(const std::filesystem::path& file);
-// Checks the fields (required ones present, counts in range).
+// Checks the fields (required ones present, counts in range) and the
+// options that must hold against each other; an error names both.
 Status check_cluster_options(const ClusterOptions& o);
 // A secret_file's secret: the file must be a regular file that only its
 // owner may read, holding at least auth::kMinPeerSecretBytes bytes.

@@ -18,12 +18,15 @@ namespace ragd::test {
 namespace {
 
 constexpr int kDeadAfterSeconds = 6;
+// Below dead_after_seconds, as it must be (check_cluster_options).
+constexpr int kAbsenceWatchSeconds = 5;
 
 class ClusterAutoRebalanceTest : public ClusterTest {
  protected:
   void SetUp() override {
-    servers_.cluster_file_extra =
-        "auto_rebalance = true\ndead_after_seconds = " + std::to_string(kDeadAfterSeconds) + "\n";
+    servers_.cluster_file_extra = "auto_rebalance = true\ndead_after_seconds = " +
+                                  std::to_string(kDeadAfterSeconds) +
+                                  "\nabsence_watch_seconds = " + std::to_string(kAbsenceWatchSeconds) + "\n";
     ClusterTest::SetUp();
   }
 
@@ -95,6 +98,42 @@ class ClusterAutoRebalanceTest : public ClusterTest {
       if (switched) *switched += ar.value("switched", uint64_t{0});
     }
     return out;
+  }
+
+  // Waits up to 10 s for node `gone`'s absence record in etcd; its key and
+  // value.
+  std::optional<cluster::EtcdKeyValue> absence_record(const std::string& gone) {
+    std::optional<cluster::EtcdKeyValue> record;
+    wait_until([&] {
+      auto got = etcd_->get(cluster::absent_key(options_, gone));
+      if (got.is_ok()) record = *got;
+      return record.has_value();
+    }, 10000);
+    return record;
+  }
+
+  // Starts `ids` (stopped) side by side, as a cluster started again at
+  // once; returns when every one is up.
+  void start_together(const std::vector<std::string>& ids) {
+    std::vector<std::thread> starts;
+    std::vector<char> started(ids.size(), 0);
+    for (size_t k = 0; k < ids.size(); ++k) {
+      starts.emplace_back([&, k] { started[k] = nodes_.at(ids[k])->start(30) ? 1 : 0; });
+    }
+    for (auto& t : starts) t.join();
+    for (size_t k = 0; k < ids.size(); ++k) ASSERT_TRUE(started[k]) << nodes_[ids[k]]->log();
+  }
+
+  // Whether node `id`'s /v1/stats calls node `gone` dead; `seen`: its
+  // automatic rebalancer's state as last read.
+  bool calls_dead(const std::string& id, const std::string& gone, Json& seen) {
+    HttpResult st = http_get(nodes_[id]->port(), "/v1/stats");
+    if (st.status != 200) return false;
+    seen = Json::parse(st.body)["cluster"].value("auto_rebalance", Json::object());
+    for (const auto& d : seen.value("dead", Json::array())) {
+      if (d == gone) return true;
+    }
+    return false;
   }
 
   std::map<int, int> latest_;  // acknowledged: doc -> version
@@ -271,7 +310,8 @@ TEST_F(ClusterAutoRebalanceTest, ADeadNodesReplicasAreMadeAgainAndARestartMovesN
 // records it in etcd with a timer of dead_after_seconds. The test holds
 // the rebalance lock (as an operator's run would) while n4 is killed, and
 // once the record is there, kills and restarts n1, n2 and n3, the only
-// nodes that could drive: each starts with no memory of n4. They must
+// nodes that could drive (keeping the absences watched meanwhile, as a
+// node left running would): each starts with no memory of n4. They must
 // still call n4 dead dead_after_seconds after the record, not that long
 // after their own start; and once the test lets the lock go, the node that
 // takes it over moves n4's replicas at once. (Counting from each node's
@@ -290,12 +330,8 @@ TEST_F(ClusterAutoRebalanceTest, AnAbsenceCountsFromWhenTheLeaseWentWhoeverTakes
   const auto killed_at = std::chrono::steady_clock::now();
   nodes_["n4"]->kill_hard();
   const std::string absent = cluster::absent_key(options_, "n4");
-  std::optional<cluster::EtcdKeyValue> record;
-  ASSERT_TRUE(wait_until([&] {
-    auto got = etcd_->get(absent);
-    if (got.is_ok()) record = *got;
-    return record.has_value();
-  }, 10000)) << "no absence record for n4";
+  const std::optional<cluster::EtcdKeyValue> record = absence_record("n4");
+  ASSERT_TRUE(record.has_value()) << "no absence record for n4";
   const auto recorded_at = std::chrono::steady_clock::now();
   const Json rec = Json::parse(record->value, nullptr, false);
   ASSERT_TRUE(rec.is_object()) << record->value;
@@ -303,16 +339,15 @@ TEST_F(ClusterAutoRebalanceTest, AnAbsenceCountsFromWhenTheLeaseWentWhoeverTakes
   std::printf("n4's absence recorded %.2f s after the kill: %s\n",
               std::chrono::duration<double>(recorded_at - killed_at).count(), record->value.c_str());
 
-  // Every node that could drive starts afresh.
+  // Every node that could drive starts afresh. While they are down the
+  // test watches the absences, as a node left running would: their restart
+  // takes longer than absence_watch_seconds, and unwatched for that long
+  // n4's absence would count again from their return (as it must after a
+  // whole cluster was down: AbsencesCountAgainAfterTheWholeClusterWasDown).
   std::this_thread::sleep_for(std::chrono::seconds(4));
   for (const auto& id : drivers) nodes_[id]->kill_hard();
-  std::vector<std::thread> starts;
-  std::vector<char> started(drivers.size(), 0);
-  for (size_t k = 0; k < drivers.size(); ++k) {
-    starts.emplace_back([&, k] { started[k] = nodes_.at(drivers[k])->start(30) ? 1 : 0; });
-  }
-  for (auto& t : starts) t.join();
-  for (size_t k = 0; k < drivers.size(); ++k) ASSERT_TRUE(started[k]) << nodes_[drivers[k]]->log();
+  ASSERT_TRUE(etcd_->put(cluster::absent_watch_key(options_), "test", *lease).is_ok());
+  ASSERT_NO_FATAL_FAILURE(start_together(drivers));
   const auto restarted_at = std::chrono::steady_clock::now();
   // The record outlived them, the same one.
   auto again = etcd_->get(absent);
@@ -322,15 +357,7 @@ TEST_F(ClusterAutoRebalanceTest, AnAbsenceCountsFromWhenTheLeaseWentWhoeverTakes
   // n1 calls n4 dead once the record is dead_after_seconds old (at its
   // next look, every 2 s), not dead_after_seconds after its own start.
   Json seen;
-  ASSERT_TRUE(wait_until([&] {
-    HttpResult st = http_get(nodes_["n1"]->port(), "/v1/stats");
-    if (st.status != 200) return false;
-    seen = Json::parse(st.body)["cluster"].value("auto_rebalance", Json::object());
-    for (const auto& d : seen.value("dead", Json::array())) {
-      if (d == "n4") return true;
-    }
-    return false;
-  }, 20000)) << seen.dump();
+  ASSERT_TRUE(wait_until([&] { return calls_dead("n1", "n4", seen); }, 20000)) << seen.dump();
   const auto dead_seen_at = std::chrono::steady_clock::now();
   const auto due = std::max(restarted_at, recorded_at + std::chrono::seconds(kDeadAfterSeconds));
   std::printf("n4 dead on n1 %.2f s after the kill, %.2f s after the record, %.2f s after n1-n3 restarted\n",
@@ -366,7 +393,7 @@ TEST_F(ClusterAutoRebalanceTest, AnAbsenceCountsFromWhenTheLeaseWentWhoeverTakes
 // A whole cluster restarted (cluster/README.md, "Rebalancing"): n4 is
 // killed and its absence recorded; then n1-n3 are killed too and stay
 // down until n4's timer has expired and nobody has watched the absences
-// for absence_watch_seconds (10 s). n1-n3 come back, n4 does not: n4
+// for absence_watch_seconds (5 s). n1-n3 come back, n4 does not: n4
 // must not be called dead at once (its timer ran while no node could have
 // seen it come back), but dead_after_seconds after the restart, from a
 // fresh record. (With the records counting regardless, n1 called n4 dead
@@ -382,18 +409,14 @@ TEST_F(ClusterAutoRebalanceTest, AbsencesCountAgainAfterTheWholeClusterWasDown) 
   }, 8000)) << "nobody puts " << cluster::absent_watch_key(options_);
   nodes_["n4"]->kill_hard();
   const std::string absent = cluster::absent_key(options_, "n4");
-  std::optional<cluster::EtcdKeyValue> record;
-  ASSERT_TRUE(wait_until([&] {
-    auto got = etcd_->get(absent);
-    if (got.is_ok()) record = *got;
-    return record.has_value();
-  }, 10000)) << "no absence record for n4";
+  const std::optional<cluster::EtcdKeyValue> record = absence_record("n4");
+  ASSERT_TRUE(record.has_value()) << "no absence record for n4";
   ASSERT_TRUE(cluster::absence_from_json(record->value).has_value()) << record->value;
   const auto recorded_at = std::chrono::steady_clock::now();
   for (const auto& id : drivers) nodes_[id]->kill_hard();
   const auto down_at = std::chrono::steady_clock::now();
-  // Until the watch key's lease (10 s, renewed at each look) has gone and
-  // n4's timer (kDeadAfterSeconds) expired.
+  // Until the watch key's lease (kAbsenceWatchSeconds, renewed at each
+  // look) has gone and n4's timer (kDeadAfterSeconds) expired.
   ASSERT_TRUE(wait_until([&] {
     auto watch = etcd_->get(cluster::absent_watch_key(options_));
     return watch.is_ok() && !watch->has_value();
@@ -404,25 +427,14 @@ TEST_F(ClusterAutoRebalanceTest, AbsencesCountAgainAfterTheWholeClusterWasDown) 
               std::chrono::duration<double>(std::chrono::steady_clock::now() - down_at).count());
   const cluster::ShardMap before = map();
 
-  std::vector<std::thread> starts;
-  std::vector<char> started(drivers.size(), 0);
-  for (size_t k = 0; k < drivers.size(); ++k) {
-    starts.emplace_back([&, k] { started[k] = nodes_.at(drivers[k])->start(30) ? 1 : 0; });
-  }
-  for (auto& t : starts) t.join();
-  for (size_t k = 0; k < drivers.size(); ++k) ASSERT_TRUE(started[k]) << nodes_[drivers[k]]->log();
+  ASSERT_NO_FATAL_FAILURE(start_together(drivers));
   const auto restarted_at = std::chrono::steady_clock::now();
 
   // Not dead before dead_after_seconds from the restart (less a look).
   bool dead_early = false;
   Json seen;
   while (std::chrono::steady_clock::now() < restarted_at + std::chrono::seconds(kDeadAfterSeconds - 2)) {
-    for (const auto& id : drivers) {
-      HttpResult st = http_get(nodes_[id]->port(), "/v1/stats");
-      if (st.status != 200) continue;
-      seen = Json::parse(st.body)["cluster"].value("auto_rebalance", Json::object());
-      for (const auto& d : seen.value("dead", Json::array())) dead_early = dead_early || d == "n4";
-    }
+    for (const auto& id : drivers) dead_early = calls_dead(id, "n4", seen) || dead_early;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   EXPECT_FALSE(dead_early) << "n4 called dead within " << kDeadAfterSeconds - 2 << " s of the restart: "
@@ -432,15 +444,7 @@ TEST_F(ClusterAutoRebalanceTest, AbsencesCountAgainAfterTheWholeClusterWasDown) 
   auto again = etcd_->get(absent);
   ASSERT_TRUE(again.is_ok() && again->has_value());
   EXPECT_NE((*again)->value, record->value);
-  EXPECT_TRUE(wait_until([&] {
-    HttpResult st = http_get(nodes_["n1"]->port(), "/v1/stats");
-    if (st.status != 200) return false;
-    seen = Json::parse(st.body)["cluster"].value("auto_rebalance", Json::object());
-    for (const auto& d : seen.value("dead", Json::array())) {
-      if (d == "n4") return true;
-    }
-    return false;
-  }, 15000)) << seen.dump();
+  EXPECT_TRUE(wait_until([&] { return calls_dead("n1", "n4", seen); }, 15000)) << seen.dump();
   std::printf("n4 dead on n1 %.2f s after the restart\n",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - restarted_at).count());
 }

@@ -6,6 +6,8 @@
 // Once the servers resume, writes are acknowledged again. 20-30 s:
 // labelled slow. ASilentNatsServerIsLeftForAnotherWithinItsPings: one NATS
 // server silent behind a cut proxy, the node moves to another.
+// ASilentNatsServerDoesNotHoldUpTheLeaseRenewal: the etcd lease outlives a
+// long silence.
 #include <gtest/gtest.h>
 
 #include "tests/cluster/cluster_fixture.h"
@@ -265,6 +267,75 @@ TEST_F(ClusterTest, ASilenceEndsWithoutAWriteAfterAShortPause) {
   std::this_thread::sleep_until(resumed_at + std::chrono::seconds(6));
   HttpResult after = post_docs(a.port(), {3}, 0);
   EXPECT_EQ(after.status, 200) << after.body;
+  EXPECT_TRUE(wait_until([&] { return stored_text(a.port(), 3) == text_of(3, 0); }, 20000));
+}
+
+// The etcd lease is renewed whatever NATS does (cluster/README.md,
+// "Partitions"): node a's lease is 2 s, a PING waits 3 s for its PONG
+// (nats_silent_after_ms) and the NATS client pings every 10 s, so that a
+// silence lasts 20-30 s before the client gives the connection up. Every
+// NATS server is stopped and one write finds the server silent; for 12 s
+// (four of the PING's waits) the node's registration in etcd stays under
+// the same lease, never gone, and /healthz says the lease is held, while
+// the silence lasts (a write at the end is still refused for it). (With
+// the PING asked again on the thread that renews the lease, each held the
+// renewal for 3 s: the lease lapsed and the node registered again under a
+// new one, and the test fails.) About 30 s (29-35 s).
+TEST_F(ClusterTest, ASilentNatsServerDoesNotHoldUpTheLeaseRenewal) {
+  servers_.cluster_file_extra = "nats_first_ack_ms = 100\nnats_silent_after_ms = 3000\n"
+                                "nats_silent_recheck_ms = 100\nnats_ping_interval_ms = 10000\n";
+  ServerProcess& a = node("a", {"a"}, 1, 5000);
+  ASSERT_TRUE(a.start(30)) << a.log();
+  ASSERT_EQ(post_docs(a.port(), {1}, 0).status, 200);
+  auto options = cluster::read_cluster_options(tmp_.path / "a.toml");
+  ASSERT_TRUE(options.is_ok()) << options.status().to_string();
+  cluster::Etcd etcd(options->etcd, 5);
+  const std::string key = cluster::etcd_prefix(*options) + "nodes/a";
+  auto registered = etcd.get(key);
+  ASSERT_TRUE(registered.is_ok() && registered->has_value()) << key;
+  const int64_t lease = (*registered)->lease;
+
+  for (auto& n : servers_.nats) n->pause();
+  HttpResult during = post_docs(a.port(), {2}, 0);
+  EXPECT_EQ(during.status, 503) << during.body;
+  EXPECT_NE(during.body.find("has not answered"), std::string::npos) << during.body;
+  const auto silent_at = std::chrono::steady_clock::now();
+  int looks = 0, lost = 0, renewed_under_another = 0, lapsed = 0;
+  Json health;
+  while (std::chrono::steady_clock::now() < silent_at + std::chrono::seconds(12)) {
+    auto got = etcd.get(key);
+    if (got.is_ok()) {
+      ++looks;
+      if (!got->has_value()) {
+        ++lost;
+      } else if ((*got)->lease != lease) {
+        ++renewed_under_another;
+      }
+    }
+    health = Json::parse(http_get(a.port(), "/healthz").body, nullptr, false);
+    if (health.is_object() && health.value("cluster", Json::object()).value("lease", "") != "held") ++lapsed;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::printf("12 s of silence: %d looks at the registration, %d without it, %d under another lease; /healthz "
+              "said the lease lapsed %d times\n",
+              looks, lost, renewed_under_another, lapsed);
+  // The silence lasted the whole time (else there was nothing to hold the
+  // renewal up): /healthz says NATS is away, and a write now is refused for
+  // a server connected but silent (Node::cut_off_reason), not for a
+  // connection libnats gave up and is reconnecting ("has lost its
+  // connection"), which /healthz would call disconnected too.
+  ASSERT_TRUE(health.is_object()) << health.dump();
+  EXPECT_EQ(health.value("cluster", Json::object()).value("nats", ""), "disconnected") << health.dump();
+  HttpResult after = post_docs(a.port(), {2}, 0);
+  EXPECT_EQ(after.status, 503) << after.body;
+  EXPECT_NE(after.body.find("has stopped answering"), std::string::npos) << after.body;
+  EXPECT_GT(looks, 50);
+  EXPECT_EQ(lost, 0);
+  EXPECT_EQ(renewed_under_another, 0);
+  EXPECT_EQ(lapsed, 0);
+
+  for (auto& n : servers_.nats) n->resume();
+  EXPECT_TRUE(wait_until([&] { return post_docs(a.port(), {3}, 0).status == 200; }, 15000));
   EXPECT_TRUE(wait_until([&] { return stored_text(a.port(), 3) == text_of(3, 0); }, 20000));
 }
 

@@ -1731,7 +1731,7 @@ TEST(ClusterUnitTest, AutoRebalanceNeedsDeadAfterAboveTheLease) {
   ASSERT_FALSE(o.is_ok());
   EXPECT_NE(o.status().message().find("dead_after_seconds must exceed lease_ttl_seconds"), std::string::npos)
       << o.status().to_string();
-  write_file(file, base + "auto_rebalance = true\ndead_after_seconds = 6\n");
+  write_file(file, base + "auto_rebalance = true\ndead_after_seconds = 6\nabsence_watch_seconds = 5\n");
   o = cluster::read_cluster_options(file);
   ASSERT_TRUE(o.is_ok()) << o.status().to_string();
   EXPECT_TRUE(o->auto_rebalance);
@@ -1741,6 +1741,57 @@ TEST(ClusterUnitTest, AutoRebalanceNeedsDeadAfterAboveTheLease) {
   ASSERT_TRUE(o.is_ok());
   EXPECT_FALSE(o->auto_rebalance);
   EXPECT_EQ(o->dead_after_seconds, 120);
+}
+
+// The options that must hold against each other (cluster/README.md, "The
+// cluster file"): read_cluster_options refuses a file that breaks one,
+// naming both sides (what `serve` calls before it connects to NATS or etcd).
+TEST(ClusterUnitTest, OptionsThatMustHoldTogetherAreCheckedAtStart) {
+  const TempDir tmp("cluster-pairs");
+  const fs::path file = tmp.path / "c.toml";
+  const std::string base = "name = \"t\"\nnode_id = \"a\"\nnats = [\"nats://127.0.0.1:1\"]\n"
+                           "etcd = [\"http://127.0.0.1:1\"]\nnodes = [\"a\"]\nlease_ttl_seconds = 2\n";
+  auto refused = [&](const std::string& text, const std::vector<std::string>& named) {
+    write_file(file, base + text);
+    auto o = cluster::read_cluster_options(file);
+    ASSERT_FALSE(o.is_ok()) << text;
+    EXPECT_EQ(o.status().code(), StatusCode::kInvalidArgument);
+    for (const auto& n : named) EXPECT_NE(o.status().message().find(n), std::string::npos) << o.status().to_string();
+  };
+  auto accepted = [&](const std::string& text) {
+    write_file(file, base + text);
+    auto o = cluster::read_cluster_options(file);
+    EXPECT_TRUE(o.is_ok()) << text << ": " << o.status().to_string();
+  };
+  // The absences' watch must lapse before their timers: the default watch
+  // (10 s) against the tests' dead_after_seconds of 6.
+  refused("auto_rebalance = true\ndead_after_seconds = 6\n", {"absence_watch_seconds (10)", "dead_after_seconds (6)"});
+  refused("auto_rebalance = true\ndead_after_seconds = 8\nabsence_watch_seconds = 8\n",
+          {"absence_watch_seconds", "dead_after_seconds", "lower absence_watch_seconds (at least 5)"});
+  // At or under the watch's floor (5 s), only a longer dead_after_seconds
+  // can keep the rule: the message says so.
+  refused("auto_rebalance = true\ndead_after_seconds = 5\nabsence_watch_seconds = 5\n",
+          {"absence_watch_seconds (5)", "raise dead_after_seconds to at least 6"});
+  accepted("auto_rebalance = true\ndead_after_seconds = 8\nabsence_watch_seconds = 7\n");
+  accepted("auto_rebalance = true\n");  // the defaults: 10 s against 120 s
+  accepted("dead_after_seconds = 6\n");  // no automatic rebalancer: neither is used
+  // The node's PING must tell a silence before the NATS client gives the
+  // connection up (two unanswered pings).
+  refused("nats_first_ack_ms = 1000\nnats_silent_after_ms = 3000\n",
+          {"nats_first_ack_ms", "nats_silent_after_ms", "nats_ping_interval_ms (2000"});
+  refused("nats_ping_interval_ms = 500\n", {"nats_first_ack_ms", "nats_ping_interval_ms"});
+  accepted("nats_first_ack_ms = 1000\nnats_silent_after_ms = 3000\nnats_ping_interval_ms = 2001\n");
+  // A PING may wait longer than the lease lives: no renewal waits on it.
+  accepted("nats_first_ack_ms = 100\nnats_silent_after_ms = 3000\nnats_ping_interval_ms = 10000\n");
+  // nats_ping_interval_ms has a floor of its own (100 ms): 99 is refused
+  // with PING times that keep the pair rule.
+  write_file(file, base + "nats_first_ack_ms = 10\nnats_silent_after_ms = 10\nnats_ping_interval_ms = 99\n");
+  auto below_floor = cluster::read_cluster_options(file);
+  ASSERT_FALSE(below_floor.is_ok());
+  EXPECT_EQ(below_floor.status().code(), StatusCode::kInvalidArgument);
+  const std::string said = file.string() + ":9: 'nats_ping_interval_ms' must be a whole number from 100";
+  EXPECT_NE(below_floor.status().message().find(said), std::string::npos) << below_floor.status().to_string();
+  accepted("nats_first_ack_ms = 10\nnats_silent_after_ms = 10\nnats_ping_interval_ms = 100\n");
 }
 
 // The new options' defaults and values; the absence record's JSON, and
@@ -1756,6 +1807,7 @@ TEST(ClusterUnitTest, SilenceAndAbsenceOptionsAndTheAbsenceRecord) {
   EXPECT_EQ(o->nats_silence.silent_after_ms, 1000);
   EXPECT_EQ(o->nats_silence.silent_recheck_ms, 500);
   EXPECT_EQ(o->nats_silence.first_ack_ms, 500);
+  EXPECT_EQ(o->nats_silence.ping_interval_ms, 2000);
   EXPECT_EQ(o->absence_watch_seconds, 10);
   write_file(file, base + "nats_silent_after_ms = 2000\nnats_silent_recheck_ms = 250\nnats_first_ack_ms = 800\n"
                           "absence_watch_seconds = 30\n");
