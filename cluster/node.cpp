@@ -80,6 +80,10 @@ Status check_writer(const Store& store, const WriteMessage& m) {
   return Status::ok();
 }
 
+// Put by every purge once it is done: its mod_revision tells the nodes
+// that one went through (Node::notice_purges).
+std::string purges_key(const ClusterOptions& o) { return etcd_prefix(o) + "purges"; }
+
 }  // namespace
 
 ShardMap deal_shard_map(const std::vector<std::string>& nodes, uint32_t shards, uint32_t per_shard) {
@@ -337,6 +341,10 @@ Status Node::join() {
     std::lock_guard lock(map_mu_);
     map_ = std::move(m);
     map_read_ms_ = steady_ms();
+  }
+  // The purges so far: the prefix cache is empty, only later ones clear it.
+  if (auto purges = etcd_->get(purges_key(o)); purges.is_ok()) {
+    purges_seen_ = purges->has_value() ? (*purges)->mod_revision : 0;
   }
   // Liveness: this node's URL under a lease that keepalive_loop renews,
   // from now on: opening the shards' stores below may take longer than the
@@ -748,6 +756,7 @@ void Node::keepalive_loop() {
     // The live nodes too, for /metrics (a scrape makes no etcd call) and the
     // searches (which reuse a list up to 0.5 s old).
     (void)refresh_live_nodes();  // a failure shows in live_view()
+    if (collections_ != nullptr) notice_purges();
     if (ttl.is_ok() && *ttl > 0) {
       lease_renewed_ms_ = steady_ms();
       continue;
@@ -1030,12 +1039,31 @@ Result<std::string> Node::purge(const std::string& doc_id) {
                                "but its earlier messages could not all be erased from stream " + stream + " (" +
                                cleared.message() + "): purge it again");
   }
-  return format_consistency_token({{s, seq}});
+  // The other nodes' prompt-prefix caches may hold its passages too.
+  const std::string token = format_consistency_token({{s, seq}});
+  if (Status told = etcd_->put(purges_key(options_), token); !told.is_ok()) {
+    return Status::unavailable("the purge of '" + doc_id.substr(0, 200) + "' is applied, but the other nodes could "
+                               "not be told to empty their prompt caches (" + told.message() + "): purge it again");
+  }
+  return token;
 }
 
 void Node::set_purge_listener(std::function<void(const std::string&)> listener) {
   std::lock_guard lock(purge_listener_mu_);
   purge_listener_ = std::move(listener);
+}
+
+void Node::notice_purges() {
+  auto got = etcd_->get(purges_key(options_));
+  if (!got.is_ok()) return;  // the next renewal looks again
+  const int64_t revision = got->has_value() ? (*got)->mod_revision : 0;
+  const bool changed = revision != purges_seen_;
+  purges_seen_ = revision;
+  const bool call = changed || purge_again_;
+  purge_again_ = changed;
+  if (!call) return;
+  std::lock_guard lock(purge_listener_mu_);
+  if (purge_listener_) purge_listener_("");
 }
 
 Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(const std::vector<std::string>& ids,
