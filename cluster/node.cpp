@@ -342,9 +342,13 @@ Status Node::join() {
     map_ = std::move(m);
     map_read_ms_ = steady_ms();
   }
-  // The purges so far: the prefix cache is empty, only later ones clear it.
+  // The purges so far: the prefix cache is empty, only later ones clear it
+  // (unread, the first look clears it: it may have cached by then).
   if (auto purges = etcd_->get(purges_key(o)); purges.is_ok()) {
     purges_seen_ = purges->has_value() ? (*purges)->mod_revision : 0;
+  } else {
+    log().warn("node {}: reading the purges key: {}; its first look will empty the prompt cache", o.node_id,
+               purges.status().to_string());
   }
   // Liveness: this node's URL under a lease that keepalive_loop renews,
   // from now on: opening the shards' stores below may take longer than the
@@ -418,6 +422,7 @@ void Node::watch_loop() {
     Status followed = follow_map();
     if (!followed.is_ok()) log().error("node {}: following the shard map: {}", options_.node_id, followed.to_string());
     report_ready();
+    notice_purges();
   }
 }
 
@@ -756,7 +761,6 @@ void Node::keepalive_loop() {
     // The live nodes too, for /metrics (a scrape makes no etcd call) and the
     // searches (which reuse a list up to 0.5 s old).
     (void)refresh_live_nodes();  // a failure shows in live_view()
-    if (collections_ != nullptr) notice_purges();
     if (ttl.is_ok() && *ttl > 0) {
       lease_renewed_ms_ = steady_ms();
       continue;
@@ -1011,6 +1015,11 @@ Result<std::string> Node::purge(const std::string& doc_id) {
   // them, and one replaying the stream later never sees them.
   RAGD_ASSIGN_OR_RETURN(uint64_t seq, publish(m));
   const uint32_t s = shard_of(doc_id, options_.shards);
+  // In the log: every node's prompt-prefix cache may quote the document
+  // (Node::notice_purges). Reported after the erasing, which goes on
+  // either way.
+  const std::string token = format_consistency_token({{s, seq}});
+  const Status told = etcd_->put(purges_key(options_), token).with_context("telling the nodes through etcd");
   const std::string stream = stream_name(options_, s);
   const std::string subject = document_subject(options_, doc_id);
   Status cleared = Status::ok();
@@ -1039,11 +1048,10 @@ Result<std::string> Node::purge(const std::string& doc_id) {
                                "but its earlier messages could not all be erased from stream " + stream + " (" +
                                cleared.message() + "): purge it again");
   }
-  // The other nodes' prompt-prefix caches may hold its passages too.
-  const std::string token = format_consistency_token({{s, seq}});
-  if (Status told = etcd_->put(purges_key(options_), token); !told.is_ok()) {
-    return Status::unavailable("the purge of '" + doc_id.substr(0, 200) + "' is applied, but the other nodes could "
-                               "not be told to empty their prompt caches (" + told.message() + "): purge it again");
+  if (!told.is_ok()) {
+    return Status::unavailable("the purge of '" + doc_id.substr(0, 200) + "' is in the log (every replica applies it), "
+                               "but the other nodes could not be told to empty their prompt caches (" + told.message() +
+                               "): purge it again");
   }
   return token;
 }
@@ -1055,7 +1063,7 @@ void Node::set_purge_listener(std::function<void(const std::string&)> listener) 
 
 void Node::notice_purges() {
   auto got = etcd_->get(purges_key(options_));
-  if (!got.is_ok()) return;  // the next renewal looks again
+  if (!got.is_ok()) return;  // the next look (a second on) tries again
   const int64_t revision = got->has_value() ? (*got)->mod_revision : 0;
   const bool changed = revision != purges_seen_;
   purges_seen_ = revision;

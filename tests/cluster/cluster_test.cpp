@@ -993,8 +993,12 @@ TEST_F(ClusterTest, TheLlmRoutesReadEveryShard) {
 
   // A purge through b of the runbook, which only b holds: a took no part in
   // it, but its prefix cache holds prompts that quote the runbook, and
-  // empties at a's next lease renewal.
-  auto cached = [&] { return total(series(a.port(), "ragd_llm_prefix_cache_bytes")); };
+  // empties at a's next look at the purges (every second).
+  // -1: no such series (a failed scrape), which must not pass for empty.
+  auto cached = [&] {
+    const auto s = series(a.port(), "ragd_llm_prefix_cache_bytes");
+    return s.empty() ? -1.0 : total(s);
+  };
   ASSERT_GT(cached(), 0) << "a cached the prompts it answered";
   HttpResult purged = http_post(b.port(), "/v1/purge", Json{{"doc_id", runbook_id}}.dump());
   ASSERT_EQ(purged.status, 200) << purged.body;
