@@ -80,6 +80,10 @@ Status check_writer(const Store& store, const WriteMessage& m) {
   return Status::ok();
 }
 
+// Put by every purge once it is done: its mod_revision tells the nodes
+// that one went through (Node::notice_purges).
+std::string purges_key(const ClusterOptions& o) { return etcd_prefix(o) + "purges"; }
+
 }  // namespace
 
 ShardMap deal_shard_map(const std::vector<std::string>& nodes, uint32_t shards, uint32_t per_shard) {
@@ -338,6 +342,14 @@ Status Node::join() {
     map_ = std::move(m);
     map_read_ms_ = steady_ms();
   }
+  // The purges so far: the prefix cache is empty, only later ones clear it
+  // (unread, the first look clears it: it may have cached by then).
+  if (auto purges = etcd_->get(purges_key(o)); purges.is_ok()) {
+    purges_seen_ = purges->has_value() ? (*purges)->mod_revision : 0;
+  } else {
+    log().warn("node {}: reading the purges key: {}; its first look will empty the prompt cache", o.node_id,
+               purges.status().to_string());
+  }
   // Liveness: this node's URL under a lease that keepalive_loop renews,
   // from now on: opening the shards' stores below may take longer than the
   // lease's TTL.
@@ -410,6 +422,7 @@ void Node::watch_loop() {
     Status followed = follow_map();
     if (!followed.is_ok()) log().error("node {}: following the shard map: {}", options_.node_id, followed.to_string());
     report_ready();
+    notice_purges();
   }
 }
 
@@ -1000,6 +1013,11 @@ Result<std::string> Node::purge(const std::string& doc_id) {
   // them, and one replaying the stream later never sees them.
   RAGD_ASSIGN_OR_RETURN(uint64_t seq, publish(m));
   const uint32_t s = shard_of(doc_id, options_.shards);
+  // In the log: every node's prompt-prefix cache may quote the document
+  // (Node::notice_purges). Reported after the erasing, which goes on
+  // either way.
+  const std::string token = format_consistency_token({{s, seq}});
+  const Status told = etcd_->put(purges_key(options_), token).with_context("telling the nodes through etcd");
   const std::string stream = stream_name(options_, s);
   const std::string subject = document_subject(options_, doc_id);
   Status cleared = Status::ok();
@@ -1028,12 +1046,30 @@ Result<std::string> Node::purge(const std::string& doc_id) {
                                "but its earlier messages could not all be erased from stream " + stream + " (" +
                                cleared.message() + "): purge it again");
   }
-  return format_consistency_token({{s, seq}});
+  if (!told.is_ok()) {
+    return Status::unavailable("the purge of '" + doc_id.substr(0, 200) + "' is in the log (every replica applies it), "
+                               "but the other nodes could not be told to empty their prompt caches (" + told.message() +
+                               "): purge it again");
+  }
+  return token;
 }
 
 void Node::set_purge_listener(std::function<void(const std::string&)> listener) {
   std::lock_guard lock(purge_listener_mu_);
   purge_listener_ = std::move(listener);
+}
+
+void Node::notice_purges() {
+  auto got = etcd_->get(purges_key(options_));
+  if (!got.is_ok()) return;  // the next look (a second on) tries again
+  const int64_t revision = got->has_value() ? (*got)->mod_revision : 0;
+  const bool changed = revision != purges_seen_;
+  purges_seen_ = revision;
+  const bool call = changed || purge_again_;
+  purge_again_ = changed;
+  if (!call) return;
+  std::lock_guard lock(purge_listener_mu_);
+  if (purge_listener_) purge_listener_("");
 }
 
 Result<std::vector<std::optional<std::vector<std::string>>>> Node::current_acls(const std::vector<std::string>& ids,

@@ -279,7 +279,11 @@ class Node {
   // stayed in the log is to be repeated).
   Result<std::string> purge(const std::string& doc_id);
   // Called by an applier after it purged a document (serve clears the LLM's
-  // prompt-prefix cache, which may hold its passages). Thread-safe.
+  // prompt-prefix cache, which may hold its passages), and on every node,
+  // with "", at the look (every second, with the shard map's) that first
+  // sees a purge that any node took since the last, and at the one after
+  // it (a replica that was still applying the purge at the first may have
+  // served its passages again). Thread-safe.
   void set_purge_listener(std::function<void(const std::string&)> listener);
   // The ACL each document of `ids` has now, in order; nullopt for one that
   // does not exist (never written, or deleted). Read from the log, not a
@@ -461,6 +465,9 @@ class Node {
   // Why writes are refused: the connection lost, or its server silent.
   std::string cut_off_reason() const;
   void keepalive_loop();
+  // Reads the purges key and calls the purge listener when it changed
+  // since the last look, and at the look after (set_purge_listener).
+  void notice_purges();
   // Reads the shard map every second and calls follow_map().
   void watch_loop();
   // Makes this node's appliers match the map: starts the ones of shards
@@ -598,6 +605,11 @@ class Node {
   std::map<uint32_t, std::shared_ptr<std::mutex>> batch_mu_;  // guarded by status_mu_
   std::mutex purge_listener_mu_;
   std::function<void(const std::string&)> purge_listener_;  // guarded by purge_listener_mu_
+  // The purges key's mod_revision at the last look (-1: not read yet), and
+  // whether the listener is due once more; watch_loop's alone after join()
+  // read the first.
+  int64_t purges_seen_ = -1;
+  bool purge_again_ = false;
   std::atomic<uint64_t> stats_reads_{0}, stats_cached_{0}, stats_stale_{0};
   std::atomic<uint64_t> hedges_sent_{0}, hedges_won_{0}, peer_requests_{0}, search_retries_{0};
   std::mutex seen_lease_mu_;

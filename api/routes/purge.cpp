@@ -36,11 +36,19 @@ Response handle_purge(const Request& req, Api& api) {
   const std::string doc_id = id->get<std::string>();
   Json results = Json::array();
   std::string token;
+  // A cluster purge that failed part way (in the log but not erased, or the
+  // nodes not told; or not published) is answered with its error, after the
+  // node's own collections and caches are purged all the same: a retry
+  // purges again.
+  Status cluster_failed;
   if (api.cluster != nullptr && (everywhere || req.collection.empty())) {
     auto purged = api.cluster->purge(doc_id);
-    if (!purged.is_ok()) return error_response(purged.status());
-    token = *purged;
-    results.push_back(Json{{"collection", "cluster"}, {"consistency_token", token}});
+    if (purged.is_ok()) {
+      token = *purged;
+      results.push_back(Json{{"collection", "cluster"}, {"consistency_token", token}});
+    } else {
+      cluster_failed = purged.status();
+    }
   }
   std::vector<std::pair<std::string, std::shared_ptr<ServiceContext>>> targets;
   if (everywhere) {
@@ -68,6 +76,7 @@ Response handle_purge(const Request& req, Api& api) {
   if (api.llm != nullptr) {
     if (auto path = api.llm->path()) path->clear_prefix_cache();
   }
+  if (!cluster_failed.is_ok()) return error_response(cluster_failed);
   Response resp;
   Json out{{"doc_id", doc_id}, {"collections", std::move(results)}};
   // The replicas' purge: a search or answer given it waits until they applied it.

@@ -990,6 +990,19 @@ TEST_F(ClusterTest, TheLlmRoutesReadEveryShard) {
   EXPECT_EQ(la["hits"][0]["section_path"].back(), "Symptoms") << la.dump(2);
   EXPECT_NE(la["answer"].get<std::string>().find("Delete the stale files"), std::string::npos) << la.dump(2);
   EXPECT_EQ(la["answer"], pa["answer"]) << la.dump(2) << "\n" << pa.dump(2);
+
+  // A purge through b of the runbook, which only b holds: a took no part in
+  // it, but its prefix cache holds prompts that quote the runbook, and
+  // empties at a's next look at the purges (every second).
+  // -1: no such series (a failed scrape), which must not pass for empty.
+  auto cached = [&] {
+    const auto s = series(a.port(), "ragd_llm_prefix_cache_bytes");
+    return s.empty() ? -1.0 : total(s);
+  };
+  ASSERT_GT(cached(), 0) << "a cached the prompts it answered";
+  HttpResult purged = http_post(b.port(), "/v1/purge", Json{{"doc_id", runbook_id}}.dump());
+  ASSERT_EQ(purged.status, 200) << purged.body;
+  EXPECT_TRUE(wait_until([&] { return cached() == 0; }, 10000)) << a.log();
 }
 
 TEST_F(ClusterTest, ConcurrentSearchesOnANodeThatHoldsEveryShardDoNotStall) {
