@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "bench_args.h"
+#include "triage/features.h"
 #include "triage_table.h"
 
 using namespace ragd;
@@ -46,18 +47,6 @@ constexpr const char* kCatchAll = "(other maintainers)";
 struct Package {
   std::string name, source, maintainer, description, tags, section, priority;
 };
-
-uint64_t mix_hash(std::string_view s, uint64_t seed) {
-  uint64_t h = 1469598103934665603ull ^ (seed * 0x9E3779B97F4A7C15ull);
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  return h;
-}
 
 // The stanzas of `apt-cache dumpavail` (deb822: "Field: value", continuation
 // lines start with a space, a blank line ends a record).
@@ -151,7 +140,7 @@ int main(int argc, char** argv) {
   std::map<std::string, const Package*> by_source;
   for (const auto& p : all) {
     auto [it, added] = by_source.emplace(p.source, &p);
-    if (!added && mix_hash(p.name, seed) < mix_hash(it->second->name, seed)) it->second = &p;
+    if (!added && text_hash(p.name, seed) < text_hash(it->second->name, seed)) it->second = &p;
   }
   std::unordered_map<std::string, size_t> per_maintainer;
   for (const auto& [src, p] : by_source) ++per_maintainer[maintainer_key(p->maintainer)];
@@ -168,7 +157,7 @@ int main(int argc, char** argv) {
   std::vector<const Package*> top, rest;
   for (const auto& [src, p] : by_source) (own_group.count(maintainer_key(p->maintainer)) ? top : rest).push_back(p);
   auto by_hash = [&](const Package* a, const Package* b) {
-    uint64_t ha = mix_hash("sample:" + a->source, seed), hb = mix_hash("sample:" + b->source, seed);
+    uint64_t ha = text_hash("sample:" + a->source, seed), hb = text_hash("sample:" + b->source, seed);
     return ha != hb ? ha < hb : a->source < b->source;
   };
   std::sort(top.begin(), top.end(), by_hash);
@@ -191,7 +180,7 @@ int main(int argc, char** argv) {
     if (!p->priority.empty()) t.text.fields["priority"] = p->priority;
     t.label = catch_all ? kCatchAll : maintainer_key(p->maintainer);
     // 2023-01-01 plus up to a year, fixed per package and seed.
-    t.time = 1672531200 + static_cast<int64_t>(mix_hash("time:" + p->name, seed) % (365 * 86400));
+    t.time = 1672531200 + static_cast<int64_t>(text_hash("time:" + p->name, seed) % (365 * 86400));
     ++group_count[t.label];
     base.push_back(std::move(t));
   };

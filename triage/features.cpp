@@ -5,19 +5,20 @@
 #include <cmath>
 
 namespace ragd::triage {
-namespace {
 
-uint64_t fnv1a(std::string_view s, uint64_t seed) {
-  uint64_t h = 1469598103934665603ull ^ (seed * 0x9E3779B97F4A7C15ull);
+uint64_t text_hash(std::string_view s, uint64_t seed) {
+  uint64_t h = 1469598103934665603ull ^ (seed * 0x9E3779B97F4A7C15ull);  // FNV-1a, seeded
   for (unsigned char c : s) {
     h ^= c;
     h *= 1099511628211ull;
   }
-  h ^= h >> 33;
+  h ^= h >> 33;  // then a finaliser, so the low bits mix too
   h *= 0xff51afd7ed558ccdull;
   h ^= h >> 33;
   return h;
 }
+
+namespace {
 
 // Feature kinds hash with their own seed, so "ab" the word and "ab" the
 // character gram are different features.
@@ -44,16 +45,16 @@ void add_text(std::string_view text, const FeatureOptions& o, std::vector<uint32
   std::vector<std::string> words = word_tokens(text);
   for (size_t i = 0; i < words.size(); ++i) {
     const std::string& w = words[i];
-    hits.push_back(static_cast<uint32_t>(fnv1a(w, kWord) & mask));
+    hits.push_back(static_cast<uint32_t>(text_hash(w, kWord) & mask));
     if (o.word_bigrams && i + 1 < words.size()) {
-      hits.push_back(static_cast<uint32_t>(fnv1a(w + ' ' + words[i + 1], kBigram) & mask));
+      hits.push_back(static_cast<uint32_t>(text_hash(w + ' ' + words[i + 1], kBigram) & mask));
     }
     if (o.char_max <= 0 || w.size() > 40) continue;
     std::string b = "<" + w + ">";
     for (int n = o.char_min; n <= o.char_max; ++n) {
       if (b.size() < static_cast<size_t>(n)) break;
       for (size_t s = 0; s + n <= b.size(); ++s) {
-        hits.push_back(static_cast<uint32_t>(fnv1a(std::string_view(b).substr(s, n), kChar) & mask));
+        hits.push_back(static_cast<uint32_t>(text_hash(std::string_view(b).substr(s, n), kChar) & mask));
       }
     }
   }
@@ -115,7 +116,7 @@ SparseVec ticket_counts(const TicketText& t, const FeatureOptions& o, const std:
     std::string v;
     for (char c : value) v.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
     // Each field token counts like a few words: one value says much.
-    for (int k = 0; k < 2; ++k) hits.push_back(static_cast<uint32_t>(fnv1a(name + '=' + v, kField) & mask));
+    for (int k = 0; k < 2; ++k) hits.push_back(static_cast<uint32_t>(text_hash(name + '=' + v, kField) & mask));
   };
   for (const auto& name : o.field_tokens) {
     if (name == "*") {

@@ -51,6 +51,10 @@ struct SparseVec {
   std::vector<float> val;
 };
 
+// A seeded 64-bit hash of `s`, the same on every machine (the features'
+// slots; a bench's seeded choices).
+uint64_t text_hash(std::string_view s, uint64_t seed);
+
 // Lower-cased word tokens: letters and digits, keeping inner '.', '-', '_'
 // so hosts, error codes and versions stay whole ("0x80070005", "srv-db01").
 std::vector<std::string> word_tokens(std::string_view text);
