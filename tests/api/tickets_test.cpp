@@ -377,7 +377,8 @@ TEST_F(TicketAssistKb, ATasksPromptCarriesTheCacheEpochReadBeforeItsSimilarTicke
   // the ticket, whose text the prompt quotes, and assist reads none itself.
   Registry registry;
   App app(*svc_, llm, registry, nullptr, RouteOptions{}, nullptr, nullptr);
-  Response by_id = app.handle(make_request("POST", "/v1/tickets/summarize", Json{{"id", "INC0012345"}}.dump()));
+  Request summarize = make_request("POST", "/v1/tickets/summarize", Json{{"id", "INC0012345"}}.dump());
+  Response by_id = app.handle(summarize);
   EXPECT_EQ(by_id.status, 200) << by_id.body;
   EXPECT_EQ(llm.seen.task, PromptTask::kSummarizeTicket);
   EXPECT_EQ(llm.seen.cache_epoch, std::optional<uint64_t>(9));
