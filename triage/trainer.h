@@ -4,13 +4,14 @@
 // holdout_fraction is the test slice; of the older part, the newest
 // validation_fraction is the validation slice and the rest is "fit".
 //   1. Each family is tuned on fit -> validation: kNN's k, the linear
-//      model's epochs and class weighting; the linear model's temperature
-//      and every family's served threshold come from the validation slice.
+//      model's epochs and class weighting; the linear model's temperature,
+//      the linear and blend families' confidence maps (calibration.h) and
+//      every family's served threshold come from the validation slice.
 //   2. Each family is refit on fit+validation and measured on the test
 //      slice with those settings: the held-out metrics reported side by side.
 //   3. The family with the best validation accuracy among the servable ones
 //      (majority, linear, blend = linear mixed with kNN votes) is chosen; train_field() refits it on all examples
-//      for serving, keeping temperature and threshold from step 1.
+//      for serving, keeping temperature, map and threshold from step 1.
 #pragma once
 
 #include <cstdint>
@@ -77,7 +78,8 @@ struct FamilyResult {
   std::string params;      // chosen settings, e.g. "k=10"
   Metrics validation;      // tuned on fit, measured on validation
   Metrics test;            // refit on fit+validation, measured on test
-  double calibration_error = 0;  // ECE on validation
+  double calibration_error = 0;  // ECE on validation (where the map was fitted)
+  double test_calibration_error = 0;  // ECE on test (refit model, validation's map)
   bool servable = false;
 };
 
@@ -92,6 +94,8 @@ struct Evaluation {
   // Settings to refit the chosen family for serving.
   LinearOptions linear;
   double temperature = 1;
+  ConfidenceMap calibration;        // linear family's, after the temperature
+  ConfidenceMap blend_calibration;  // blend family's, after the mix
   double threshold = 1;       // of the chosen family
   double blend = 0;           // kNN weight of the blend family
   double blend_threshold = 1;
