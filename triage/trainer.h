@@ -44,7 +44,9 @@ struct TrainOptions {
   // Features of the linear model.
   FeatureOptions features;
   // Linear learner settings (epochs is the upper bound of the search).
-  LinearOptions linear = {.epochs = 8};
+  // Default: up to 8 epochs, L2 1e-4 (LinearOptions' own default is 1e-6;
+  // on real ticket text 1e-4 gains accuracy and coverage at precision 0.9).
+  LinearOptions linear = {.epochs = 8, .l2 = 1e-4f};
   // Adagrad base steps tried on validation. Default: {0.1, 0.4}.
   std::vector<float> learning_rates = {0.1f, 0.4f};
   // Class weightings tried on validation (LinearOptions::class_weighting).
