@@ -5,7 +5,6 @@
 #include <cassert>
 #include <cmath>
 #include <cstdint>
-#include <numeric>
 
 namespace ragd::triage {
 
@@ -15,13 +14,19 @@ ConfidenceMap::ConfidenceMap(std::vector<float> x, std::vector<float> y) : x_(st
 
 double ConfidenceMap::apply(double c) const {
   if (x_.empty()) return c;
+  if (!(c == c)) return c;  // NaN: no breakpoint to search for (the caller's own value)
   double v;
   if (c <= x_.front()) {
     v = y_.front();
   } else if (c >= x_.back()) {
     v = y_.back();
   } else {
-    const size_t hi = std::upper_bound(x_.begin(), x_.end(), static_cast<float>(c)) - x_.begin();
+    // Search in double: c rounded to float could reach x_.back() and put hi
+    // past the end. x_.front() < c < x_.back() here, so 1 <= hi <= size()-1;
+    // the clamp only guards that.
+    const size_t found =
+        std::upper_bound(x_.begin(), x_.end(), c, [](double a, float b) { return a < b; }) - x_.begin();
+    const size_t hi = std::clamp<size_t>(found, 1, x_.size() - 1);
     const size_t lo = hi - 1;
     const double t = (c - x_[lo]) / (static_cast<double>(x_[hi]) - x_[lo]);
     v = y_[lo] + t * (static_cast<double>(y_[hi]) - y_[lo]);
@@ -50,7 +55,10 @@ void ConfidenceMap::serialize(std::string& out) const {
 bool ConfidenceMap::parse(std::string_view bytes, size_t& consumed, ConfidenceMap& out) {
   Reader r(bytes);
   uint32_t n = 0;
-  if (!r.get(n) || n > 100000) return false;
+  // A TRF2 model always has a map (an empty one is written as TRF1); check
+  // the bytes are there before allocating for them.
+  if (!r.get(n) || n == 0 || n > 100000) return false;
+  if (r.rest().size() < 2 * sizeof(float) * static_cast<size_t>(n)) return false;
   std::vector<float> x(n), y(n);
   for (uint32_t i = 0; i < n; ++i) {
     if (!r.get(x[i]) || !r.get(y[i])) return false;
@@ -65,10 +73,14 @@ bool ConfidenceMap::parse(std::string_view bytes, size_t& consumed, ConfidenceMa
 ConfidenceMap fit_confidence_map(const std::vector<Scored>& preds, const std::vector<int>& truth,
                                  const CalibrationOptions& o) {
   assert(preds.size() == truth.size());
-  const size_t n = preds.size();
+  // Non-finite confidences carry no calibration information, and sorting
+  // with NaN in the comparator is undefined behaviour: skip them.
+  std::vector<size_t> order;
+  order.reserve(preds.size());
+  for (size_t i = 0; i < preds.size(); ++i)
+    if (std::isfinite(preds[i].confidence)) order.push_back(i);
+  const size_t n = order.size();
   if (n < std::max<size_t>(o.min_points, 1)) return {};
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return preds[a].confidence < preds[b].confidence; });
   const size_t bin =
@@ -124,7 +136,9 @@ ConfidenceMap fit_confidence_map(const std::vector<Scored>& preds, const std::ve
 }
 
 std::vector<Scored> apply_map(const ConfidenceMap& m, std::vector<Scored> preds) {
-  for (auto& p : preds) p.confidence = m.apply(p.confidence);
+  // Exactly the value serving compares with the threshold: apply_top1
+  // stores the calibrated top-1 as a float.
+  for (auto& p : preds) p.confidence = static_cast<float>(m.apply(p.confidence));
   return preds;
 }
 

@@ -135,6 +135,8 @@ Result<std::unique_ptr<FieldModel>> FieldModel::deserialize(std::string_view byt
   }
   if (!r.str(m->field)) return bad("bad header");
   if (!(m->temperature > 0) || !std::isfinite(m->temperature)) return bad("bad temperature");
+  // Above 1 is legitimate (withhold everything); NaN or infinite is not.
+  if (!std::isfinite(m->threshold)) return bad("non-finite threshold");
   m->family = static_cast<Family>(fam);
   if (!r.get(n) || n == 0 || n > 100000) return bad("bad label count");
   m->labels.resize(n);

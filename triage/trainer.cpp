@@ -375,7 +375,8 @@ std::string recipe_json(const TrainOptions& o) {
                       {"holdout_fraction", o.holdout_fraction},
                       {"validation_fraction", o.validation_fraction},
                       {"hash_bits", o.features.hash_bits},
-                      {"min_examples", o.min_examples}};
+                      {"min_examples", o.min_examples},
+                      {"l2", o.linear.l2}};
   return j.dump();
 }
 
@@ -397,15 +398,19 @@ Result<TrainOptions> stored_recipe(std::string_view manifest) {
     o.validation_fraction = r.at("validation_fraction").get<double>();
     o.features.hash_bits = r.at("hash_bits").get<uint32_t>();
     o.min_examples = r.at("min_examples").get<size_t>();
+    // A recipe stored before "l2" was recorded was trained with the L2 of
+    // that time, 1e-6 (not today's default): retraining from it keeps it.
+    o.linear.l2 = r.contains("l2") ? r.at("l2").get<float>() : kRecipeL2BeforeRecorded;
   } catch (const nlohmann::json::exception& e) {
     return Status::corruption(std::string("triage manifest's options: ") + e.what());
   }
   auto fraction = [](double f) { return f > 0 && f < 1; };
   if (o.field.empty() || o.features.hash_bits < 8 || o.features.hash_bits > 24 || !fraction(o.holdout_fraction) ||
-      !fraction(o.validation_fraction) || !(o.target_precision >= 0 && o.target_precision <= 1)) {
+      !fraction(o.validation_fraction) || !(o.target_precision >= 0 && o.target_precision <= 1) ||
+      !(o.linear.l2 >= 0 && std::isfinite(o.linear.l2))) {
     return Status::corruption(
-        "triage manifest's options: empty field, hash_bits outside 8..24, a slice fraction outside (0, 1) or a "
-        "target precision outside [0, 1]");
+        "triage manifest's options: empty field, hash_bits outside 8..24, a slice fraction outside (0, 1), a "
+        "target precision outside [0, 1] or an l2 negative or not finite");
   }
   return o;
 }

@@ -135,10 +135,14 @@ std::string manifest_json(const Evaluation& eval, const FieldModel& model, int64
 
 // A version's recipe: the settings it was trained with that a caller can
 // set (field, first comment, target precision, the two slice fractions,
-// hash bits, minimum examples). The tuning grids are the trainer's own, so
-// they are not part of it.
+// hash bits, minimum examples) and the linear model's L2. The tuning grids
+// are the trainer's own, so they are not part of it.
 std::string recipe_json(const TrainOptions& o);
-// The recipe stored in a manifest, over default TrainOptions.
+// The L2 a recipe without "l2" was trained with: the default before it was
+// recorded (1e-6), not today's.
+inline constexpr float kRecipeL2BeforeRecorded = 1e-6f;
+// The recipe stored in a manifest, over default TrainOptions (but "l2"
+// absent reads as kRecipeL2BeforeRecorded).
 // kFailedPrecondition when the manifest holds none (a version trained before
 // recipes were stored), kCorruption when it is not valid.
 Result<TrainOptions> stored_recipe(std::string_view manifest_json);
