@@ -125,7 +125,9 @@ Result<Evaluation> evaluate_examples(const std::vector<LabeledTicket>& examples,
     for (size_t i = 0; i < end; ++i) ++count[labels[i]];
     Scored s;
     s.label = static_cast<int>(std::max_element(count.begin(), count.end()) - count.begin());
-    s.confidence = static_cast<double>(count[s.label]) / end;
+    // As the served prior computes it (a float), so the threshold is chosen
+    // on the type serving compares with it.
+    s.confidence = static_cast<float>(count[s.label]) / end;
     return s;
   };
   {
