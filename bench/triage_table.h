@@ -39,15 +39,17 @@ inline void print_triage_table(const std::vector<triage::LabeledTicket>& example
   double fit_s = std::chrono::duration<double>(Clock::now() - t2).count();
   std::printf("\nfield %s: %zu examples, %zu classes; fit %zu / validation %zu / test %zu (time order)\n",
               field.c_str(), ev->examples, ev->classes, ev->fit, ev->validation, ev->test);
-  std::printf("  %-9s %-58s %8s %8s %8s %9s %8s %8s %8s\n", "family", "params", "accuracy", "macroF1", "thresh",
-              "precision", "coverage", "cov@P.9", "ECE(val)");
+  std::printf("  %-9s %-64s %8s %8s %8s %9s %8s %8s %8s %9s\n", "family", "params", "accuracy", "macroF1",
+              "thresh", "precision", "coverage", "cov@P.9", "ECE(val)", "ECE(test)");
   for (const auto& f : ev->families) {
-    std::printf("  %-9s %-58s %8.3f %8.3f %8.3f %9.3f %8.3f %8.3f %8.3f%s\n", f.family.c_str(), f.params.c_str(),
-                f.test.accuracy, f.test.macro_f1, f.test.threshold, f.test.precision, f.test.coverage,
-                f.test.coverage_at_target, f.calibration_error, f.family == ev->chosen ? "  <- chosen" : "");
+    std::printf("  %-9s %-64s %8.3f %8.3f %8.3f %9.3f %8.3f %8.3f %8.3f %9.3f%s\n", f.family.c_str(),
+                f.params.c_str(), f.test.accuracy, f.test.macro_f1, f.test.threshold, f.test.precision,
+                f.test.coverage, f.test.coverage_at_target, f.calibration_error, f.test_calibration_error,
+                f.family == ev->chosen ? "  <- chosen" : "");
   }
   std::printf("  (thresh, precision, coverage: the served threshold, chosen on validation; cov@P.9: coverage at the\n"
-              "   lowest threshold reaching precision %.2f on the test slice itself, an oracle)\n",
+              "   lowest threshold reaching precision %.2f on the test slice itself, an oracle; ECE(val) is measured\n"
+              "   where the confidence map was fitted, ECE(test) on tickets neither it nor the model saw)\n",
               to.target_precision);
   std::printf("  evaluation (tuning + refits) %.2f s wall / %.2f s CPU; serving model on all %zu examples %.2f s wall"
               " / %.2f s CPU; %zu bytes\n",

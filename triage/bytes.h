@@ -45,6 +45,11 @@ class Reader {
     pos_ += n;
     return true;
   }
+  bool skip(size_t n) {
+    if (b_.size() - pos_ < n) return false;
+    pos_ += n;
+    return true;
+  }
   std::string_view rest() const { return b_.substr(pos_); }
   bool done() const { return pos_ == b_.size(); }
 

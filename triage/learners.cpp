@@ -156,6 +156,9 @@ Result<LinearModel> LinearModel::deserialize(std::string_view bytes) {
   if (!r.bytes(m.bias_.data(), sizeof(float) * classes) || !r.get(rows) || rows > m.dim_) {
     return Status::corruption("linear model: truncated header");
   }
+  for (int32_t c = 0; c < classes; ++c) {
+    if (!std::isfinite(m.bias_[c])) return Status::corruption("linear model: non-finite bias " + std::to_string(c));
+  }
   const size_t C = static_cast<size_t>(classes);
   m.q_.assign(static_cast<size_t>(m.dim_) * C, 0);
   m.scale_.assign(m.dim_, 0.0f);

@@ -7,7 +7,8 @@
 namespace ragd::triage {
 namespace {
 
-constexpr uint32_t kFieldMagic = 0x31465254;  // "TRF1"
+constexpr uint32_t kFieldMagic = 0x31465254;       // "TRF1": no calibration map
+constexpr uint32_t kFieldMagicMapped = 0x32465254;  // "TRF2": a map after the threshold
 
 void put_vectorizer(std::string& out, const Vectorizer& v) {
   const FeatureOptions& o = v.options();
@@ -85,15 +86,17 @@ std::vector<float> FieldModel::probabilities(const TicketText& t) const {
                                       knn_k);
     for (size_t i = 0; i < p.size(); ++i) p[i] = static_cast<float>((1 - blend) * p[i] + blend * v[i]);
   }
+  calibration.apply_top1(p);
   return p;
 }
 
 std::string FieldModel::serialize() const {
   std::string out;
-  put(out, kFieldMagic);
+  put(out, calibration.empty() ? kFieldMagic : kFieldMagicMapped);
   put(out, static_cast<uint8_t>(family));
   put(out, temperature);
   put(out, threshold);
+  if (!calibration.empty()) calibration.serialize(out);
   put_str(out, field);
   put(out, static_cast<uint32_t>(labels.size()));
   for (const auto& l : labels) put_str(out, l);
@@ -124,11 +127,16 @@ Result<std::unique_ptr<FieldModel>> FieldModel::deserialize(std::string_view byt
   auto m = std::make_unique<FieldModel>();
   uint32_t magic = 0, n = 0;
   uint8_t fam = 0;
-  if (!r.get(magic) || magic != kFieldMagic) return bad("bad magic");
-  if (!r.get(fam) || fam > 2 || !r.get(m->temperature) || !r.get(m->threshold) || !r.str(m->field)) {
-    return bad("bad header");
+  if (!r.get(magic) || (magic != kFieldMagic && magic != kFieldMagicMapped)) return bad("bad magic");
+  if (!r.get(fam) || fam > 2 || !r.get(m->temperature) || !r.get(m->threshold)) return bad("bad header");
+  if (magic == kFieldMagicMapped) {
+    size_t used = 0;
+    if (!ConfidenceMap::parse(r.rest(), used, m->calibration) || !r.skip(used)) return bad("bad calibration map");
   }
+  if (!r.str(m->field)) return bad("bad header");
   if (!(m->temperature > 0) || !std::isfinite(m->temperature)) return bad("bad temperature");
+  // Above 1 is legitimate (withhold everything); NaN or infinite is not.
+  if (!std::isfinite(m->threshold)) return bad("non-finite threshold");
   m->family = static_cast<Family>(fam);
   if (!r.get(n) || n == 0 || n > 100000) return bad("bad label count");
   m->labels.resize(n);

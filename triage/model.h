@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ragd/status.h"
+#include "triage/calibration.h"
 #include "triage/features.h"
 #include "triage/learners.h"
 
@@ -25,7 +26,11 @@ class FieldModel {
   LinearModel linear;             // kLinear, quantized
   std::vector<float> prior;       // kMajority: label shares
   double temperature = 1;         // softmax temperature (kLinear)
-  double threshold = 1;           // served confidence threshold
+  double threshold = 1;           // served confidence threshold, on calibrated confidences
+  // Monotone map of the top-1 confidence after the temperature (kLinear,
+  // kBlend; calibration.h), fitted on validation. Empty: the identity, as in
+  // models stored before it existed.
+  ConfidenceMap calibration;
   // kBlend: the kNN memory (word-unigram TF-IDF vectors of the examples).
   Vectorizer knn_vectorizer;
   std::shared_ptr<const KnnModel> knn;
@@ -37,9 +42,13 @@ class FieldModel {
   // Builds `knn` from knn_docs and knn_labels.
   void build_knn();
 
-  // Calibrated probabilities over `labels`.
+  // Calibrated probabilities over `labels`: the top-1 is the probability of
+  // being right; the others are the model's, scaled with it
+  // (ConfidenceMap::apply_top1).
   std::vector<float> probabilities(const TicketText& t) const;
 
+  // Without a calibration map the bytes are those of the previous format
+  // ("TRF1"), with one "TRF2" (the map after the threshold); both load.
   std::string serialize() const;
   static Result<std::unique_ptr<FieldModel>> deserialize(std::string_view bytes);
 };

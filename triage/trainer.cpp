@@ -125,7 +125,9 @@ Result<Evaluation> evaluate_examples(const std::vector<LabeledTicket>& examples,
     for (size_t i = 0; i < end; ++i) ++count[labels[i]];
     Scored s;
     s.label = static_cast<int>(std::max_element(count.begin(), count.end()) - count.begin());
-    s.confidence = static_cast<double>(count[s.label]) / end;
+    // As the served prior computes it (a float), so the threshold is chosen
+    // on the type serving compares with it.
+    s.confidence = static_cast<float>(count[s.label]) / end;
     return s;
   };
   {
@@ -139,6 +141,7 @@ Result<Evaluation> evaluate_examples(const std::vector<LabeledTicket>& examples,
     Scored m = majority(n_train);
     f.params = "value=" + names[m.label];
     f.test = evaluate(std::vector<Scored>(n_test, m), y_test, C, thr, o.target_precision);
+    f.test_calibration_error = calibration_error(std::vector<Scored>(n_test, m), y_test);
     ev.families.push_back(f);
   }
 
@@ -187,6 +190,7 @@ Result<Evaluation> evaluate_examples(const std::vector<LabeledTicket>& examples,
       pt.push_back(top1(knn_test_votes.back()));
     }
     f.test = evaluate(pt, y_test, C, thr, o.target_precision);
+    f.test_calibration_error = calibration_error(pt, y_test);
     ev.families.push_back(f);
   }
 
@@ -227,15 +231,17 @@ Result<Evaluation> evaluate_examples(const std::vector<LabeledTicket>& examples,
       lin_val_probs.push_back(softmax(z, ev.temperature));
       pv.push_back(top1(lin_val_probs.back()));
     }
+    ev.calibration = fit_confidence_map(pv, y_val);
+    pv = apply_map(ev.calibration, std::move(pv));
     ev.threshold = choose_threshold(pv, y_val, o.target_precision);
     f.validation = evaluate(pv, y_val, C, ev.threshold);
     f.calibration_error = calibration_error(pv, y_val);
     char params[160];
-    std::snprintf(params, sizeof params, "epochs=%d lr=%.2f class_weights=%s T=%.2f", best.epochs,
+    std::snprintf(params, sizeof params, "epochs=%d lr=%.2f class_weights=%s T=%.2f map=%zu", best.epochs,
                   best.learning_rate,
                   best.class_weighting == 0   ? "none"
                   : best.class_weighting == 1 ? "sqrt-balanced,corrected"
-                                              : "sqrt-balanced", ev.temperature);
+                                              : "sqrt-balanced", ev.temperature, ev.calibration.x().size());
     f.params = params;
     ev.linear = best;
     Vectorizer v_train(o.features);
@@ -250,7 +256,9 @@ Result<Evaluation> evaluate_examples(const std::vector<LabeledTicket>& examples,
       lin_test_probs.push_back(softmax(z, ev.temperature));
       pt.push_back(top1(lin_test_probs.back()));
     }
+    pt = apply_map(ev.calibration, std::move(pt));
     f.test = evaluate(pt, y_test, C, ev.threshold, o.target_precision);
+    f.test_calibration_error = calibration_error(pt, y_test);
     ev.families.push_back(f);
   }
 
@@ -277,10 +285,14 @@ Result<Evaluation> evaluate_examples(const std::vector<LabeledTicket>& examples,
     f.family = "blend";
     f.servable = true;
     auto pv = mix(lin_val_probs, knn_val_votes, best_a);
+    ev.blend_calibration = fit_confidence_map(pv, y_val);
+    pv = apply_map(ev.blend_calibration, std::move(pv));
     double thr = choose_threshold(pv, y_val, o.target_precision);
     f.validation = evaluate(pv, y_val, C, thr);
     f.calibration_error = calibration_error(pv, y_val);
-    f.test = evaluate(mix(lin_test_probs, knn_test_votes, best_a), y_test, C, thr, o.target_precision);
+    auto pt = apply_map(ev.blend_calibration, mix(lin_test_probs, knn_test_votes, best_a));
+    f.test = evaluate(pt, y_test, C, thr, o.target_precision);
+    f.test_calibration_error = calibration_error(pt, y_test);
     char params[96];
     std::snprintf(params, sizeof params, "linear + %.2f * kNN(k=%d)", best_a, knn_k);
     f.params = params;
@@ -330,6 +342,7 @@ Result<std::unique_ptr<FieldModel>> fit_serving_model(const std::vector<LabeledT
     return m;
   }
   m->family = eval.chosen == "blend" ? FieldModel::Family::kBlend : FieldModel::Family::kLinear;
+  m->calibration = m->family == FieldModel::Family::kBlend ? eval.blend_calibration : eval.calibration;
   if (m->family == FieldModel::Family::kBlend) {
     m->blend = eval.blend;
     m->knn_k = eval.knn_k;
@@ -364,7 +377,8 @@ std::string recipe_json(const TrainOptions& o) {
                       {"holdout_fraction", o.holdout_fraction},
                       {"validation_fraction", o.validation_fraction},
                       {"hash_bits", o.features.hash_bits},
-                      {"min_examples", o.min_examples}};
+                      {"min_examples", o.min_examples},
+                      {"l2", o.linear.l2}};
   return j.dump();
 }
 
@@ -386,15 +400,19 @@ Result<TrainOptions> stored_recipe(std::string_view manifest) {
     o.validation_fraction = r.at("validation_fraction").get<double>();
     o.features.hash_bits = r.at("hash_bits").get<uint32_t>();
     o.min_examples = r.at("min_examples").get<size_t>();
+    // A recipe stored before "l2" was recorded was trained with the L2 of
+    // that time, 1e-6 (not today's default): retraining from it keeps it.
+    o.linear.l2 = r.contains("l2") ? r.at("l2").get<float>() : kRecipeL2BeforeRecorded;
   } catch (const nlohmann::json::exception& e) {
     return Status::corruption(std::string("triage manifest's options: ") + e.what());
   }
   auto fraction = [](double f) { return f > 0 && f < 1; };
   if (o.field.empty() || o.features.hash_bits < 8 || o.features.hash_bits > 24 || !fraction(o.holdout_fraction) ||
-      !fraction(o.validation_fraction) || !(o.target_precision >= 0 && o.target_precision <= 1)) {
+      !fraction(o.validation_fraction) || !(o.target_precision >= 0 && o.target_precision <= 1) ||
+      !(o.linear.l2 >= 0 && std::isfinite(o.linear.l2))) {
     return Status::corruption(
-        "triage manifest's options: empty field, hash_bits outside 8..24, a slice fraction outside (0, 1) or a "
-        "target precision outside [0, 1]");
+        "triage manifest's options: empty field, hash_bits outside 8..24, a slice fraction outside (0, 1), a "
+        "target precision outside [0, 1] or an l2 negative or not finite");
   }
   return o;
 }
@@ -406,6 +424,7 @@ std::string manifest_json(const Evaluation& ev, const FieldModel& model, int64_t
                     {"params", f.params},
                     {"servable", f.servable},
                     {"calibration_error", f.calibration_error},
+                    {"test_calibration_error", f.test_calibration_error},
                     {"validation", metrics_json(f.validation)},
                     {"test", metrics_json(f.test)}});
   }
@@ -430,6 +449,7 @@ std::string manifest_json(const Evaluation& ev, const FieldModel& model, int64_t
         {"skipped_open", ev.data.skipped_open}}},
       {"classes", model.labels.size()},
       {"temperature", model.temperature},
+      {"calibration", {{"confidence", model.calibration.x()}, {"right", model.calibration.y()}}},
       {"threshold", model.threshold},
       {"train_seconds", ev.seconds},
       {"options", nlohmann::json::parse(recipe_json(o))},

@@ -243,6 +243,20 @@ TEST(TriageStoreTest, ModelRoundTripsThroughARealStore) {
   EXPECT_EQ(recipe->field, "assignment_group");
   EXPECT_EQ(recipe->features.hash_bits, 18u);
   EXPECT_DOUBLE_EQ(recipe->target_precision, o.target_precision);
+  EXPECT_EQ(recipe->linear.l2, o.linear.l2);
+  // A recipe stored before l2 was recorded was trained with 1e-6.
+  {
+    const std::string before_l2 =
+        R"({"options": {"field": "f", "first_comment": false, "target_precision": 0.9, "holdout_fraction": 0.2, )"
+        R"("validation_fraction": 0.2, "hash_bits": 18, "min_examples": 5)";
+    auto old_recipe = stored_recipe(before_l2 + "}}");
+    ASSERT_TRUE(old_recipe.is_ok()) << old_recipe.status().to_string();
+    EXPECT_EQ(old_recipe->linear.l2, 1e-6f);
+    auto with_l2 = stored_recipe(before_l2 + R"(, "l2": 0.0001}})");
+    ASSERT_TRUE(with_l2.is_ok()) << with_l2.status().to_string();
+    EXPECT_EQ(with_l2->linear.l2, 1e-4f);
+    EXPECT_EQ(stored_recipe(before_l2 + R"(, "l2": -1}})").status().code(), StatusCode::kCorruption);
+  }
   EXPECT_EQ(version_manifest(*store, "assignment_group", "v000002").status().code(), StatusCode::kNotFound);
   // A manifest without a recipe (an older version) and a damaged one.
   EXPECT_EQ(stored_recipe(R"({"field": "assignment_group"})").status().code(), StatusCode::kFailedPrecondition);
@@ -377,24 +391,36 @@ TEST(TriageBadInputTest, ClearErrors) {
 
 // A stored model cut short or with flipped bytes is an error, never a crash.
 TEST(TriageBadInputTest, CorruptModelBytes) {
-  auto examples = synthetic_examples(generate_tickets(easy_set(300)));
+  // Enough tickets for a validation slice of at least min_points (50), so
+  // the model carries a confidence map (TRF2).
+  auto examples = synthetic_examples(generate_tickets(easy_set(500)));
   TrainOptions o = quick_options();
   o.features.hash_bits = 12;
   auto ev = evaluate_examples(examples, o);
   ASSERT_TRUE(ev.is_ok());
   auto m = fit_serving_model(examples, *ev, o);
   ASSERT_TRUE(m.is_ok());
+  ASSERT_FALSE((*m)->calibration.empty());
   const std::string bytes = (*m)->serialize();
+  ASSERT_EQ(bytes.substr(0, 4), "TRF2");
   ASSERT_TRUE(FieldModel::deserialize(bytes).is_ok());
   for (size_t cut = 0; cut < bytes.size(); cut += 1 + cut / 3) {
     EXPECT_FALSE(FieldModel::deserialize(std::string_view(bytes).substr(0, cut)).is_ok()) << cut;
   }
+  const TicketText probe{"vpn", "down", {}};
+  // Header (magic, family, temperature, threshold: 21 bytes), the map (a
+  // count and 8 bytes a breakpoint) and the start of the labels.
+  const size_t header_and_map = 21 + 4 + 8 * (*m)->calibration.x().size();
   std::mt19937 rng(9);
-  for (int i = 0; i < 300; ++i) {
+  for (int i = 0; i < 600; ++i) {
     std::string b = bytes;
-    b[rng() % 64] ^= static_cast<char>(1 + rng() % 255);  // the header and label area
+    const size_t at = rng() % std::min(bytes.size(), header_and_map + 64);
+    b[at] ^= static_cast<char>(1 + rng() % 255);
     auto r = FieldModel::deserialize(b);
-    if (r.is_ok()) (void)(*r)->probabilities({"vpn", "down", {}});
+    if (r.is_ok()) (void)(*r)->probabilities(probe);
+    // Flipped and truncated as well: whatever still loads must serve.
+    auto t = FieldModel::deserialize(std::string_view(b).substr(0, b.size() - 1 - rng() % 16));
+    if (t.is_ok()) (void)(*t)->probabilities(probe);
   }
   TempDir dir("corrupt");
   auto store = open_store(dir.path());
